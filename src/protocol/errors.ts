@@ -1,0 +1,126 @@
+/**
+ * The closed list of error codes shared by tracker, peer, wire and CLI.
+ * Every error that crosses a process boundary carries one of these codes;
+ * nobody matches on message text. The README's error table is tested
+ * against this list (test/unit/errors-doc.test.ts).
+ */
+export const ERROR_STATUS = {
+  // generic request problems
+  BAD_REQUEST: 400,
+  INVALID_NAME: 400,
+  NOT_FOUND: 404,
+  BODY_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+  UNAVAILABLE: 503,
+  // accounts and sessions
+  UNAUTHENTICATED: 401,
+  BAD_CREDENTIALS: 401,
+  USER_EXISTS: 409,
+  USER_NOT_FOUND: 404,
+  // groups
+  GROUP_EXISTS: 409,
+  GROUP_NOT_FOUND: 404,
+  NOT_A_MEMBER: 403,
+  NOT_OWNER: 403,
+  ALREADY_MEMBER: 409,
+  REQUEST_NOT_FOUND: 404,
+  // files and tickets
+  INVALID_MANIFEST: 400,
+  FILE_NOT_FOUND: 404,
+  FILE_NAME_TAKEN: 409,
+  NOT_SHARING: 404,
+  TICKET_INVALID: 403,
+  TICKET_EXPIRED: 403,
+  TICKET_WRONG_FILE: 403,
+  TICKET_WRONG_PEER: 403,
+  // the wire protocol and downloads
+  PROTOCOL_ERROR: 400,
+  FRAME_TOO_LARGE: 400,
+  PEER_MISMATCH: 403,
+  PIECE_OUT_OF_RANGE: 400,
+  PIECE_UNAVAILABLE: 404,
+  BUSY: 503,
+  CORRUPT_PIECE: 502,
+  NO_SEEDERS: 503,
+  DOWNLOAD_FAILED: 502,
+  DOWNLOAD_NOT_FOUND: 404,
+  DESTINATION_EXISTS: 409,
+  PATH_INVALID: 400,
+  // the peer daemon and the CLI
+  USAGE: 400,
+  UNKNOWN_COMMAND: 400,
+  DAEMON_NOT_RUNNING: 503,
+  NOT_LOGGED_IN: 401,
+  TRACKER_UNAVAILABLE: 503,
+} as const satisfies Record<string, number>;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export const ERROR_CODES = Object.freeze(Object.keys(ERROR_STATUS) as ErrorCode[]);
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_STATUS, value);
+}
+
+/** The JSON body of every API error: `{"error": {"code", "message"}}`. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
+}
+
+/**
+ * The one error class of Coterie. `code` is stable and machine-readable;
+ * `message` says what to do about it.
+ */
+export class CoterieError extends Error {
+  override readonly name = 'CoterieError';
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, unknown> },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options?.details;
+  }
+
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+
+  toJSON(): ErrorBody {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.details === undefined ? {} : { details: this.details }),
+      },
+    };
+  }
+
+  /** Rebuilds an error received as an API body; unknown shapes become INTERNAL. */
+  static fromBody(body: unknown, fallbackMessage = 'unexpected error response'): CoterieError {
+    if (typeof body === 'object' && body !== null && 'error' in body) {
+      const inner = (body as { error: unknown }).error;
+      if (typeof inner === 'object' && inner !== null) {
+        const { code, message, details } = inner as { code?: unknown; message?: unknown; details?: unknown };
+        if (isErrorCode(code)) {
+          return new CoterieError(code, typeof message === 'string' ? message : fallbackMessage, {
+            details:
+              typeof details === 'object' && details !== null
+                ? (details as Record<string, unknown>)
+                : undefined,
+          });
+        }
+      }
+    }
+    return new CoterieError('INTERNAL', fallbackMessage);
+  }
+}
+
+export function isCoterieError(err: unknown, code?: ErrorCode): err is CoterieError {
+  return err instanceof CoterieError && (code === undefined || err.code === code);
+}

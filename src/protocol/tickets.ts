@@ -1,0 +1,102 @@
+import {
+  type CryptoKey,
+  createLocalJWKSet,
+  type JSONWebKeySet,
+  type JWK,
+  errors as joseErrors,
+  jwtVerify,
+  SignJWT,
+} from 'jose';
+import { CoterieError } from './errors.js';
+
+/**
+ * A download ticket: the tracker cluster's signed statement that `user`,
+ * downloading through peer `peer`, may fetch file `file` of group `group`
+ * until `exp`. Seeders check it offline with the cluster's published keys.
+ * Encoded as a compact JWS (JWT) signed with Ed25519 (alg EdDSA).
+ */
+export interface TicketClaims {
+  user: string;
+  peer: string;
+  file: string;
+  group: string;
+  /** Expiry, seconds since the epoch. */
+  exp: number;
+  /** Issued at, seconds since the epoch. */
+  iat: number;
+}
+
+export const TICKET_TYPE = 'coterie-ticket+jwt';
+export const TICKET_ALG = 'EdDSA';
+/** Longest accepted ticket, in characters: a guard before any parsing. */
+export const MAX_TICKET_LENGTH = 4096;
+
+export async function signTicket(
+  claims: Omit<TicketClaims, 'iat' | 'exp'> & { ttlSeconds: number; nowSeconds?: number },
+  key: { privateKey: CryptoKey | Uint8Array; kid: string },
+): Promise<string> {
+  const iat = claims.nowSeconds ?? Math.floor(Date.now() / 1000);
+  return new SignJWT({ peer: claims.peer, file: claims.file, group: claims.group })
+    .setProtectedHeader({ alg: TICKET_ALG, typ: TICKET_TYPE, kid: key.kid })
+    .setSubject(claims.user)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + claims.ttlSeconds)
+    .sign(key.privateKey);
+}
+
+export interface TicketExpectations {
+  /** The file the connection asks for. */
+  fileId?: string;
+  /** The peer id of the connecting peer (its certificate's fingerprint). */
+  peerId?: string;
+  /** For tests: the current time in seconds. */
+  nowSeconds?: number;
+}
+
+/**
+ * Verifies a ticket against the cluster's public keys (a JWKS as served at
+ * /v1/cluster/keys). Throws CoterieError with TICKET_* codes; never a raw error.
+ */
+export async function verifyTicket(
+  token: string,
+  keys: JSONWebKeySet | { keys: JWK[] },
+  expect: TicketExpectations = {},
+): Promise<TicketClaims> {
+  if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TICKET_LENGTH) {
+    throw new CoterieError('TICKET_INVALID', 'ticket missing or too long: ask the tracker for a new one');
+  }
+  let payload: Record<string, unknown>;
+  try {
+    const result = await jwtVerify(token, createLocalJWKSet(keys as JSONWebKeySet), {
+      algorithms: [TICKET_ALG],
+      typ: TICKET_TYPE,
+      ...(expect.nowSeconds === undefined ? {} : { currentDate: new Date(expect.nowSeconds * 1000) }),
+    });
+    payload = result.payload as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof joseErrors.JWTExpired) {
+      throw new CoterieError('TICKET_EXPIRED', 'ticket expired: ask the tracker for a new one', {
+        cause: err,
+      });
+    }
+    throw new CoterieError('TICKET_INVALID', 'ticket signature or format invalid', { cause: err });
+  }
+  const { sub, peer, file, group, exp, iat } = payload;
+  if (
+    typeof sub !== 'string' ||
+    typeof peer !== 'string' ||
+    typeof file !== 'string' ||
+    typeof group !== 'string' ||
+    typeof exp !== 'number' ||
+    typeof iat !== 'number'
+  ) {
+    throw new CoterieError('TICKET_INVALID', 'ticket lacks required claims');
+  }
+  if (expect.fileId !== undefined && file !== expect.fileId) {
+    throw new CoterieError('TICKET_WRONG_FILE', 'ticket is for another file');
+  }
+  if (expect.peerId !== undefined && peer !== expect.peerId) {
+    throw new CoterieError('TICKET_WRONG_PEER', 'ticket was issued to another peer');
+  }
+  return { user: sub, peer, file, group, exp, iat };
+}
