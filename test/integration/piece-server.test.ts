@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportJWK, generateKeyPair, type JSONWebKeySet } from 'jose';
+import { type CryptoKey, exportJWK, generateKeyPair, type JSONWebKeySet } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Bitfield } from '../../src/core/bitfield.js';
 import { createManifest, verifyPiece } from '../../src/core/manifest.js';
