@@ -125,7 +125,9 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     const chunks = encodeFrameChunks(frame);
     this.#lastSentMs = Date.now();
     if (chunks.length === 1) return this.stream.write(chunks[0]);
-    // Corked so a piece's header and data leave in one writev, without concatenating the block.
+    if (frame.type !== 'piece') return this.stream.write(Buffer.concat(chunks));
+    // A block is not copied here: corked, header and data leave in one writev (plain TCP sends it
+    // as is; TLS copies it once into its record buffer, which it would do for a concatenation too).
     this.stream.cork();
     let ok = true;
     for (const c of chunks) ok = this.stream.write(c);
@@ -316,6 +318,8 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     if (this.closed) return;
     const now = Date.now();
     const { keepaliveIntervalMs, idleTimeoutMs } = this.#options;
+    // While we do not read (our consumer is behind), the peer's silence is ours: not idle.
+    if (this.stream.isPaused() || this.#queue.length > 0) this.#lastReceivedMs = now;
     if (idleTimeoutMs > 0 && now - this.#lastReceivedMs >= idleTimeoutMs) {
       this.#fail(
         new CoterieError('PROTOCOL_ERROR', `peer silent for ${Math.round(idleTimeoutMs / 1000)} s`),
