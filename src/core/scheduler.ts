@@ -231,7 +231,7 @@ class DownloadScheduler implements Scheduler {
   private readonly pieceStates: PieceState[];
   private readonly avail: Uint16Array;
   private readonly peerMap = new Map<string, PeerState>();
-  /** Unverified pieces in random order (spreads downloaders over the file); compacted lazily. */
+  /** Unverified pieces, the tie-break order of rarest-first; compacted lazily. */
   private order: number[];
   private verified = 0;
   private verifiedSinceCompact = 0;
@@ -259,13 +259,11 @@ class DownloadScheduler implements Scheduler {
       else this.order.push(i);
       if (!done) this.unstarted++;
     }
-    // Fisher–Yates with the injected random: ties in rarity are broken randomly.
-    for (let i = this.order.length - 1; i > 0; i--) {
-      const j = Math.floor(this.random() * (i + 1));
-      const t = this.order[i]!;
-      this.order[i] = this.order[j]!;
-      this.order[j] = t;
-    }
+    // Ties in rarity go in file order from a random starting point: downloaders of one
+    // file start at different places (so they can trade pieces), while each writes long
+    // runs of adjacent pieces (few large disk writes).
+    const start = Math.floor(this.random() * this.order.length);
+    this.order = [...this.order.slice(start), ...this.order.slice(0, start)];
   }
 
   // ---- peers -------------------------------------------------------------

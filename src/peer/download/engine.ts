@@ -211,7 +211,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     });
     // Callers may follow events only; a rejection they do not await must not crash the process.
     this.done.catch(() => undefined);
-    const blockSizeBytes = Math.min(o.scheduler?.blockSizeBytes ?? 256 * 1024, MAX_BLOCK_BYTES);
+    // One block per piece up to the largest block the wire allows: fewer frames, and a
+    // whole-piece block is hashed and written without being copied.
+    const blockSizeBytes = Math.min(o.scheduler?.blockSizeBytes ?? o.manifest.pieceSize, MAX_BLOCK_BYTES);
     // Until the partial file is open nothing is known to be verified; the scheduler is rebuilt then.
     this.#scheduler = createScheduler({ ...o.scheduler, blockSizeBytes })({
       pieces: { count: this.#count, length: (i) => pieceLength(o.manifest, i) },
@@ -490,6 +492,10 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     const id = link.info.peerId;
     const out = this.#scheduler.blockReceived(id, piece, offset, data.length);
     if (out.kind !== 'accepted') return;
+    if (out.attemptComplete && offset === 0 && data.length === pieceLength(this.#o.manifest, piece)) {
+      this.#pieceArrived(link, piece, data, false);
+      return;
+    }
     const key = `${piece}:${id}`;
     let buf = this.#buffers.get(key);
     if (!buf) {
@@ -499,9 +505,15 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     data.copy(buf, offset);
     if (!out.attemptComplete) return;
     this.#buffers.delete(key);
+    this.#pieceArrived(link, piece, buf, true);
+  }
+
+  /** A whole piece is here: verify it, then write it (or ban its sender). */
+  #pieceArrived(link: SeederLink, piece: number, buf: Buffer, pooled: boolean): void {
+    const id = link.info.peerId;
     const digest = createHash('sha256').update(buf).digest('hex');
     if (digest !== this.#o.manifest.pieces[piece]) {
-      this.#release(buf);
+      if (pooled) this.#release(buf);
       this.#scheduler.pieceCorrupt(id, piece);
       const reason = `served piece ${piece} with a wrong hash`;
       link.givenUp = true;
@@ -512,17 +524,17 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     }
     link.failures = 0;
     if (this.#scheduler.isVerified(piece)) {
-      this.#release(buf); // an endgame duplicate that lost the race
+      if (pooled) this.#release(buf); // an endgame duplicate that lost the race
       return;
     }
     this.#scheduler.pieceVerified(id, piece);
     this.#verifiedBytes += buf.length;
     this.#rateSampleBytes += buf.length;
-    this.#write(piece, buf);
+    this.#write(piece, buf, pooled);
     this.#emit({ type: 'pieceVerified', piece, peerId: id });
   }
 
-  #write(piece: number, buf: Buffer): void {
+  #write(piece: number, buf: Buffer, pooled: boolean): void {
     const file = this.#file!;
     this.#pendingWriteBytes += buf.length;
     const p: Promise<void> = file
@@ -539,7 +551,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       .finally(() => {
         this.#pendingWrites.delete(p);
         this.#pendingWriteBytes -= buf.length;
-        this.#release(buf);
+        if (pooled) this.#release(buf);
         this.#schedulePump();
       });
     this.#pendingWrites.add(p);
@@ -639,8 +651,18 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       }
     }
     for (const id of actions.stalled) this.#emit({ type: 'peerStalled', peerId: id });
+    // Corked: all the frames for one seeder leave in one write (one TLS record, one syscall).
+    const corked = new Set<Duplex>();
+    for (const r of [...actions.cancels, ...actions.requests]) {
+      const stream = this.#links.get(r.peerId)?.conn?.stream;
+      if (stream && !corked.has(stream)) {
+        stream.cork();
+        corked.add(stream);
+      }
+    }
     for (const c of actions.cancels) this.#send(c, 'cancel');
     for (const r of actions.requests) this.#send(r, 'request');
+    for (const stream of corked) stream.uncork();
     const failure = this.#scheduler.failure();
     if (failure) void this.#fail(new CoterieError('DOWNLOAD_FAILED', failure.reason));
   }
