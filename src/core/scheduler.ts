@@ -210,6 +210,8 @@ interface PieceState {
   failures: number;
   notBefore: number;
   attempts: number;
+  /** Peers this piece already failed at: it goes elsewhere while anyone else has it. */
+  failedAt?: Set<string>;
 }
 
 export function createScheduler(
@@ -373,7 +375,7 @@ class DownloadScheduler implements Scheduler {
     const p = this.peerMap.get(peerId);
     if (!p) return;
     p.corrupt++;
-    this.failPiece(piece, `peer ${peerId.slice(0, 12)} served corrupt data`);
+    this.failPiece(piece, `peer ${peerId.slice(0, 12)} served corrupt data`, peerId);
     this.ban(p, `served piece ${piece} with a wrong hash`);
   }
 
@@ -395,7 +397,7 @@ class DownloadScheduler implements Scheduler {
       p.notBefore = this.clock.now() + this.backoff.delayMs(p.stalls);
       this.dropAllWork(p, true, false);
     } else {
-      this.failPiece(piece, `peer ${peerId.slice(0, 12)} refused it`);
+      this.failPiece(piece, `peer ${peerId.slice(0, 12)} refused it`, peerId);
     }
   }
 
@@ -462,7 +464,7 @@ class DownloadScheduler implements Scheduler {
     scores: Map<string, number>,
     threshold: number,
   ): PeerState {
-    const having = open.filter((p) => p.has[piece] === 1);
+    const having = open.filter((p) => this.canTake(p, piece));
     const under = having.filter((p) => p.assigned < threshold);
     const pool = under.length > 0 ? under : having;
     let best = pool[0]!;
@@ -490,7 +492,7 @@ class DownloadScheduler implements Scheduler {
       if (ps.verified || ps.attempts > 0 || ps.notBefore > now) continue;
       const a = this.avail[i]!;
       if (a === 0 || a >= bestAvail) continue;
-      if (!open.some((p) => p.has[i] === 1)) continue;
+      if (!open.some((p) => this.canTake(p, i))) continue;
       best = i;
       bestAvail = a;
       if (a <= floor) break;
@@ -530,6 +532,20 @@ class DownloadScheduler implements Scheduler {
       fewest = ps.attempts;
     }
     return best;
+  }
+
+  /**
+   * The peer has the piece and did not fail it before, or every peer that
+   * still has it failed it (then retrying, after backoff, is all there is).
+   */
+  private canTake(p: PeerState, piece: number): boolean {
+    if (p.has[piece] !== 1) return false;
+    const failed = this.pieceStates[piece]!.failedAt;
+    if (failed === undefined || !failed.has(p.id)) return true;
+    let others = 0;
+    for (const q of this.peerMap.values())
+      if (isUsable(q) && q.has[piece] === 1 && !failed.has(q.id)) others++;
+    return others === 0;
   }
 
   private startAttempt(p: PeerState, piece: number): void {
@@ -585,14 +601,16 @@ class DownloadScheduler implements Scheduler {
   private dropAllWork(p: PeerState, cancel: boolean, countFailure: boolean): void {
     for (const a of [...p.attempts.values()]) {
       this.endAttempt(a, cancel);
-      if (countFailure) this.failPiece(a.piece, `peer ${p.id.slice(0, 12)} stalled`);
+      if (countFailure) this.failPiece(a.piece, `peer ${p.id.slice(0, 12)} stalled`, p.id);
     }
   }
 
-  private failPiece(piece: number, reason: string): void {
+  private failPiece(piece: number, reason: string, peerId: string): void {
     const ps = this.pieceStates[piece];
     if (!ps || ps.verified) return;
     ps.failures++;
+    ps.failedAt ??= new Set();
+    ps.failedAt.add(peerId);
     ps.notBefore = this.clock.now() + this.backoff.delayMs(ps.failures);
     if (ps.failures > this.o.maxPieceFailures && this.failed === undefined) {
       this.failed = { piece, reason: `piece ${piece} failed ${ps.failures} times; last: ${reason}` };

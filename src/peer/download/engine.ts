@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { type BackoffOptions, createBackoff } from '../../core/backoff.js';
+import { Bitfield } from '../../core/bitfield.js';
 import {
   type BlockRequest,
   createScheduler,
@@ -19,6 +20,7 @@ import {
   PROTOCOL_VERSION,
 } from '../../wire/frames.js';
 import { connectToPeer, type PeerIdentity } from '../../wire/identity.js';
+import type { PieceSource } from '../../wire/piece-source.js';
 import type {
   DownloadEvent,
   DownloadProgress,
@@ -67,6 +69,8 @@ export interface DownloadOptions {
   progressIntervalMs?: number;
   /** Verified pieces waiting for the disk, in bytes, before requests pause (memory bound). */
   maxPendingWriteBytes?: number;
+  /** Least time between writes of the resume file (a killed download refetches at most this much). */
+  resumeIntervalMs?: number;
   /** Called with every event, before emitter listeners. */
   onEvent?: (event: DownloadEvent) => void;
 }
@@ -91,19 +95,11 @@ export interface DownloadHandle {
   /** Stops the download: `done` rejects with DOWNLOAD_FAILED; the partial file stays for a later resume. */
   abort(reason?: string): void;
   /**
-   * The verified part of the file, for serving to other downloaders; null until
-   * the partial file is open. `onPiece` listeners hear each newly verified piece.
+   * The verified part of the file as a PieceSource, for this peer's piece
+   * server: downloaders serve what they have (a have per piece as it lands
+   * on disk), so they help each other.
    */
-  partial(): PartialSource | null;
-}
-
-/** What a piece server needs from a download in progress. */
-export interface PartialSource {
-  readonly fileId: string;
-  readonly manifest: Manifest;
-  hasPiece(index: number): boolean;
-  read(index: number, offset: number, length: number): Promise<Buffer>;
-  onPiece(listener: (index: number) => void): () => void;
+  readonly pieceSource: PieceSource;
 }
 
 interface DownloadEmitterEvents {
@@ -172,7 +168,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
    */
   readonly #pool: Buffer[] = [];
   readonly #abort = new AbortController();
-  readonly #pieceListeners = new Set<(index: number) => void>();
+  readonly pieceSource: DownloadPieceSource;
   #file: PartialFile | null = null;
   #finished = false;
   #pumpQueued = false;
@@ -205,6 +201,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#retryBackoff = createBackoff(this.#retry.backoff);
     this.#ticket = o.ticket;
     this.#count = pieceCount(o.manifest.size, o.manifest.pieceSize);
+    this.pieceSource = new DownloadPieceSource(o.manifest, this.#count);
     this.done = new Promise<DownloadResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -235,12 +232,14 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
         fileId: this.#o.fileId,
         dest: this.#o.dest,
         overwrite: this.#o.overwrite ?? false,
+        ...(this.#o.resumeIntervalMs === undefined ? {} : { resumeIntervalMs: this.#o.resumeIntervalMs }),
       });
       if (this.#finished) {
         await file.close();
         return;
       }
       this.#file = file;
+      this.pieceSource.attach(file);
       this.#resumedPieces = file.resumedPieces;
       for (let i = 0; i < this.#count; i++) {
         if (file.hasPiece(i)) this.#verifiedBytes += pieceLength(this.#o.manifest, i);
@@ -541,7 +540,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       .writePiece(piece, buf)
       .then(
         () => {
-          for (const l of this.#pieceListeners) l(piece);
+          this.pieceSource.markHave(piece);
         },
         (err: unknown) =>
           this.#fail(
@@ -779,22 +778,6 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     };
   }
 
-  partial(): PartialSource | null {
-    const file = this.#file;
-    if (!file) return null;
-    const listeners = this.#pieceListeners;
-    return {
-      fileId: this.#o.fileId,
-      manifest: this.#o.manifest,
-      hasPiece: (i) => file.hasPiece(i),
-      read: (i, offset, length) => file.read(i, offset, length),
-      onPiece(listener) {
-        listeners.add(listener);
-        return () => listeners.delete(listener);
-      },
-    };
-  }
-
   #emit(e: DownloadEvent): void {
     try {
       this.#o.onEvent?.(e);
@@ -802,6 +785,31 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     } catch {
       // A listener's bug must not break the download.
     }
+  }
+}
+
+/** A download's partial file, seen by the piece server. */
+class DownloadPieceSource extends EventEmitter<{ have: [number] }> implements PieceSource {
+  readonly bitfield: Bitfield;
+  #file: PartialFile | null = null;
+  constructor(
+    readonly manifest: Manifest,
+    count: number,
+  ) {
+    super();
+    this.setMaxListeners(0); // one listener per connected downloader
+    this.bitfield = new Bitfield(count);
+  }
+  attach(file: PartialFile): void {
+    this.#file = file;
+    for (let i = 0; i < this.bitfield.length; i++) if (file.hasPiece(i)) this.markHave(i);
+  }
+  markHave(piece: number): void {
+    if (this.bitfield.set(piece)) this.emit('have', piece);
+  }
+  read(piece: number, offset: number, length: number): Promise<Buffer> {
+    if (!this.#file) return Promise.reject(new CoterieError('PIECE_UNAVAILABLE', 'download not open yet'));
+    return this.#file.read(piece, offset, length);
   }
 }
 

@@ -6,7 +6,6 @@ export {
   type DownloadHandle,
   type DownloadOptions,
   download,
-  type PartialSource,
   type RetryPolicy,
 } from './engine.js';
 export type {
