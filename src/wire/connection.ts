@@ -127,22 +127,30 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     if (!this.write(frame)) await this.drain();
   }
 
-  /** Resolves when the stream can take more; rejects with UNAVAILABLE if it closes first. */
+  /** Resolves when the stream can take more; rejects with UNAVAILABLE as soon as the connection starts closing. */
   drain(): Promise<void> {
     if (this.closed) return Promise.reject(new CoterieError('UNAVAILABLE', 'connection closed'));
     if (!this.stream.writableNeedDrain) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const onDrain = () => {
-        this.off('close', onClose);
+        this.#drainWaiters.delete(onClosing);
         resolve();
       };
-      const onClose = () => {
+      const onClosing = () => {
         this.stream.off('drain', onDrain);
         reject(new CoterieError('UNAVAILABLE', 'connection closed while waiting to send'));
       };
       this.stream.once('drain', onDrain);
-      this.once('close', onClose);
+      this.#drainWaiters.add(onClosing);
     });
+  }
+
+  /** Senders blocked in drain(): released (rejected) the moment the connection starts closing. */
+  readonly #drainWaiters = new Set<() => void>();
+
+  #releaseDrainWaiters(): void {
+    for (const w of this.#drainWaiters) w();
+    this.#drainWaiters.clear();
   }
 
   /**
@@ -258,6 +266,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     this.#closeTimer = setTimeout(() => this.stream.destroy(), this.#options.closeTimeoutMs);
     this.#closeTimer.unref();
     this.#wakeReader();
+    this.#releaseDrainWaiters();
     // Otherwise the stream's 'close' (#onStreamClose) completes the close.
     if (this.stream.destroyed) this.#finish({ remote, error });
   }
@@ -277,6 +286,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     this.stream.off('error', this.#onError);
     this.stream.on('error', ignore);
     this.#wakeReader();
+    this.#releaseDrainWaiters();
     this.emit('close', final);
     this.#resolveDone(final);
   }
