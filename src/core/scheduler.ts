@@ -76,7 +76,7 @@ export const DEFAULT_SCHEDULER_OPTIONS: Readonly<SchedulerOptions> = Object.free
   targetPipeMs: 100,
   stallTimeoutMs: 10_000,
   // Keeps the downloader's peak memory well under its 150 MiB budget.
-  maxInFlightBytes: 64 * 1024 * 1024,
+  maxInFlightBytes: 32 * 1024 * 1024,
   endgame: true,
   endgameMaxAttempts: 3,
   maxPieceFailures: 8,

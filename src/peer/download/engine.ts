@@ -79,7 +79,9 @@ export const DOWNLOAD_DEFAULTS = Object.freeze({
   retry: { maxAttempts: 5, backoff: { baseMs: 250, maxMs: 5_000, factor: 2, jitter: 0.3 } },
   connectTimeoutMs: 10_000,
   progressIntervalMs: 250,
-  maxPendingWriteBytes: 32 * 1024 * 1024,
+  // Verified pieces queued for the disk; with the pools and the blocks in flight this keeps
+  // the downloader's RSS near 130 MiB whatever the file size.
+  maxPendingWriteBytes: 8 * 1024 * 1024,
   // The scheduler's clock granularity: stall detection and backoff expiry are checked this often.
   tickMs: 50,
 });
@@ -101,6 +103,9 @@ export interface DownloadHandle {
    */
   readonly pieceSource: PieceSource;
 }
+
+/** Most bytes of idle buffers each pool keeps for reuse. */
+const POOL_BYTES = 8 * 1024 * 1024;
 
 interface DownloadEmitterEvents {
   event: [DownloadEvent];
@@ -167,6 +172,11 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
    * which shows as RSS. At most 64 are kept.
    */
   readonly #pool: Buffer[] = [];
+  readonly #assembly = new WeakSet<Buffer>();
+  /** Frame buffers for blocks (see #allocateFrame), by size; ours are in #framePooled. */
+  readonly #framePool = new Map<number, ArrayBuffer[]>();
+  readonly #framePooled = new WeakSet<ArrayBuffer>();
+  #framePoolBytes = 0;
   readonly #abort = new AbortController();
   readonly pieceSource: DownloadPieceSource;
   #file: PartialFile | null = null;
@@ -378,7 +388,11 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       stream.destroy();
       return;
     }
-    const conn = new FramedConnection(stream, { maxFrameLength: HANDSHAKE_MAX_FRAME_LENGTH });
+    const conn = new FramedConnection(
+      stream,
+      { maxFrameLength: HANDSHAKE_MAX_FRAME_LENGTH },
+      this.#allocateFrame,
+    );
     link.conn = conn;
     // A seeder that accepts the connection but never says hello is as good as down.
     const handshakeTimer = setTimeout(() => {
@@ -490,9 +504,12 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #onBlock(link: SeederLink, piece: number, offset: number, data: Buffer): void {
     const id = link.info.peerId;
     const out = this.#scheduler.blockReceived(id, piece, offset, data.length);
-    if (out.kind !== 'accepted') return;
+    if (out.kind !== 'accepted') {
+      this.#recycle(data);
+      return;
+    }
     if (out.attemptComplete && offset === 0 && data.length === pieceLength(this.#o.manifest, piece)) {
-      this.#pieceArrived(link, piece, data, false);
+      this.#pieceArrived(link, piece, data);
       return;
     }
     const key = `${piece}:${id}`;
@@ -502,17 +519,18 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       this.#buffers.set(key, buf);
     }
     data.copy(buf, offset);
+    this.#recycle(data);
     if (!out.attemptComplete) return;
     this.#buffers.delete(key);
-    this.#pieceArrived(link, piece, buf, true);
+    this.#pieceArrived(link, piece, buf);
   }
 
   /** A whole piece is here: verify it, then write it (or ban its sender). */
-  #pieceArrived(link: SeederLink, piece: number, buf: Buffer, pooled: boolean): void {
+  #pieceArrived(link: SeederLink, piece: number, buf: Buffer): void {
     const id = link.info.peerId;
     const digest = createHash('sha256').update(buf).digest('hex');
     if (digest !== this.#o.manifest.pieces[piece]) {
-      if (pooled) this.#release(buf);
+      this.#recycle(buf);
       this.#scheduler.pieceCorrupt(id, piece);
       const reason = `served piece ${piece} with a wrong hash`;
       link.givenUp = true;
@@ -523,17 +541,17 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     }
     link.failures = 0;
     if (this.#scheduler.isVerified(piece)) {
-      if (pooled) this.#release(buf); // an endgame duplicate that lost the race
+      this.#recycle(buf); // an endgame duplicate that lost the race
       return;
     }
     this.#scheduler.pieceVerified(id, piece);
     this.#verifiedBytes += buf.length;
     this.#rateSampleBytes += buf.length;
-    this.#write(piece, buf, pooled);
+    this.#write(piece, buf);
     this.#emit({ type: 'pieceVerified', piece, peerId: id });
   }
 
-  #write(piece: number, buf: Buffer, pooled: boolean): void {
+  #write(piece: number, buf: Buffer): void {
     const file = this.#file!;
     this.#pendingWriteBytes += buf.length;
     const p: Promise<void> = file
@@ -550,7 +568,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       .finally(() => {
         this.#pendingWrites.delete(p);
         this.#pendingWriteBytes -= buf.length;
-        if (pooled) this.#release(buf);
+        this.#recycle(buf);
         this.#schedulePump();
       });
     this.#pendingWrites.add(p);
@@ -646,7 +664,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       const buf = this.#buffers.get(key);
       if (buf) {
         this.#buffers.delete(key);
-        this.#release(buf);
+        this.#recycle(buf);
       }
     }
     for (const id of actions.stalled) this.#emit({ type: 'peerStalled', peerId: id });
@@ -666,16 +684,61 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     if (failure) void this.#fail(new CoterieError('DOWNLOAD_FAILED', failure.reason));
   }
 
+  /**
+   * The decoder's buffers for frames that span socket chunks (every block
+   * over TLS, whose records are 16 KiB): a block's bytes stay in this buffer
+   * until verified and written (no copy when a block is a whole piece), then
+   * it goes back to the pool, so a full-speed download makes no garbage.
+   */
+  readonly #allocateFrame = (length: number): Buffer => {
+    const free = this.#framePool.get(length);
+    const ab = free?.pop();
+    if (ab) {
+      this.#framePoolBytes -= length;
+      return Buffer.from(ab);
+    }
+    const buf = Buffer.allocUnsafeSlow(length);
+    // Only block-sized frames are worth keeping; a bitfield or hello is allocated once.
+    if (length > 8 * 1024) this.#framePooled.add(buf.buffer);
+    return buf;
+  };
+
+  /** Returns a block's frame buffer to the pool, if it came from there (never while still in use). */
+  #releaseFrame(data: Buffer): void {
+    const ab = data.buffer;
+    if (!(ab instanceof ArrayBuffer) || !this.#framePooled.has(ab)) return;
+    // At most the memory bound's worth is kept; the rest goes to the collector.
+    if (this.#framePoolBytes + ab.byteLength > POOL_BYTES) return;
+    let free = this.#framePool.get(ab.byteLength);
+    if (!free) {
+      free = [];
+      this.#framePool.set(ab.byteLength, free);
+    }
+    free.push(ab);
+    this.#framePoolBytes += ab.byteLength;
+  }
+
+  /** A buffer to assemble a piece from several blocks. */
   #acquire(length: number): Buffer {
     if (length === this.#o.manifest.pieceSize) {
       const b = this.#pool.pop();
       if (b) return b;
     }
-    return Buffer.allocUnsafe(length);
+    const b = Buffer.allocUnsafeSlow(length);
+    this.#assembly.add(b);
+    return b;
   }
 
-  #release(buf: Buffer): void {
-    if (buf.length === this.#o.manifest.pieceSize && this.#pool.length < 64) this.#pool.push(buf);
+  /** Done with a piece or block buffer: back to its pool if it came from one. */
+  #recycle(buf: Buffer): void {
+    if (this.#assembly.has(buf)) {
+      // Idle assembly buffers kept: at most POOL_BYTES worth (the live ones are bounded by the scheduler).
+      if (buf.length === this.#o.manifest.pieceSize && (this.#pool.length + 1) * buf.length <= POOL_BYTES) {
+        this.#pool.push(buf);
+      }
+      return;
+    }
+    this.#releaseFrame(buf);
   }
 
   #send(r: BlockRequest, type: 'request' | 'cancel'): void {
