@@ -6,6 +6,7 @@ import { Bitfield } from '../../core/bitfield.js';
 import {
   type BlockRequest,
   createScheduler,
+  DEFAULT_SCHEDULER_OPTIONS,
   type Scheduler,
   type SchedulerOptions,
 } from '../../core/scheduler.js';
@@ -71,6 +72,8 @@ export interface DownloadOptions {
   maxPendingWriteBytes?: number;
   /** Least time between writes of the resume file (a killed download refetches at most this much). */
   resumeIntervalMs?: number;
+  /** Give up (NO_SEEDERS) when no connected peer has the missing pieces and nothing verified for this long. */
+  noProgressTimeoutMs?: number;
   /** Called with every event, before emitter listeners. */
   onEvent?: (event: DownloadEvent) => void;
 }
@@ -82,6 +85,8 @@ export const DOWNLOAD_DEFAULTS = Object.freeze({
   // Verified pieces queued for the disk; with the pools and the blocks in flight this keeps
   // the downloader's RSS near 130 MiB whatever the file size.
   maxPendingWriteBytes: 8 * 1024 * 1024,
+  // Pieces no connected peer has, and nothing verified for this long: NO_SEEDERS.
+  noProgressTimeoutMs: 60_000,
   // The scheduler's clock granularity: stall detection and backoff expiry are checked this often.
   tickMs: 50,
 });
@@ -104,8 +109,13 @@ export interface DownloadHandle {
   readonly pieceSource: PieceSource;
 }
 
-/** Most bytes of idle buffers each pool keeps for reuse. */
-const POOL_BYTES = 8 * 1024 * 1024;
+/**
+ * Most bytes of idle block-frame buffers kept for reuse: enough to cover the
+ * blocks live at once (queued for the disk, being received), so that none is
+ * allocated afresh at full speed; allocator churn, not live data, is what
+ * grows RSS.
+ */
+const FRAME_POOL_BYTES = 16 * 1024 * 1024;
 
 interface DownloadEmitterEvents {
   event: [DownloadEvent];
@@ -173,6 +183,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
    */
   readonly #pool: Buffer[] = [];
   readonly #assembly = new WeakSet<Buffer>();
+  readonly #maxInFlightBytes: number;
   /** Frame buffers for blocks (see #allocateFrame), by size; ours are in #framePooled. */
   readonly #framePool = new Map<number, ArrayBuffer[]>();
   readonly #framePooled = new WeakSet<ArrayBuffer>();
@@ -190,6 +201,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #rate = 0;
   #rateSampleAt = Date.now();
   #rateSampleBytes = 0;
+  #lastVerifiedAt = Date.now();
   #verifiedBytes = 0;
   #resumedPieces = 0;
   #ticket: string | undefined;
@@ -222,6 +234,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     // whole-piece block is hashed and written without being copied.
     const blockSizeBytes = Math.min(o.scheduler?.blockSizeBytes ?? o.manifest.pieceSize, MAX_BLOCK_BYTES);
     // Until the partial file is open nothing is known to be verified; the scheduler is rebuilt then.
+    this.#maxInFlightBytes = o.scheduler?.maxInFlightBytes ?? DEFAULT_SCHEDULER_OPTIONS.maxInFlightBytes;
     this.#scheduler = createScheduler({ ...o.scheduler, blockSizeBytes })({
       pieces: { count: this.#count, length: (i) => pieceLength(o.manifest, i) },
       clock: { now: () => performance.now() },
@@ -271,6 +284,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
         throw new CoterieError('NO_SEEDERS', 'no seeder listed for this file: retry when one is online');
       }
       for (const s of this.#o.seeders) this.addSeeder(s);
+      // Seeders added with addSeeder() while the file was opening connect now.
+      for (const link of this.#links.values())
+        if (!link.conn && !link.givenUp && !link.timer) this.#connect(link);
       this.#ticker = setInterval(() => this.#tick(), DOWNLOAD_DEFAULTS.tickMs);
       this.#ticker.unref();
     } catch (err) {
@@ -545,6 +561,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       return;
     }
     this.#scheduler.pieceVerified(id, piece);
+    this.#lastVerifiedAt = Date.now();
     this.#verifiedBytes += buf.length;
     this.#rateSampleBytes += buf.length;
     this.#write(piece, buf);
@@ -611,6 +628,26 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       this.#connect(link);
     }, this.#retryBackoff.delayMs(link.failures));
     link.timer.unref();
+  }
+
+  /**
+   * Connected seeders may all lack some piece (partial seeders, a downloader
+   * that stopped): after noProgressTimeoutMs without a verified piece while
+   * pieces are unreachable and no connection is pending, give up (NO_SEEDERS).
+   */
+  #checkUnreachable(now: number): void {
+    const timeout = this.#o.noProgressTimeoutMs ?? DOWNLOAD_DEFAULTS.noProgressTimeoutMs;
+    if (this.#finished || now - this.#lastVerifiedAt < timeout) return;
+    const pending = [...this.#links.values()].some((l) => !l.givenUp && l.state !== 'ready');
+    const unreachable = this.#scheduler.unreachableCount();
+    if (pending || unreachable === 0) return;
+    void this.#fail(
+      new CoterieError(
+        'NO_SEEDERS',
+        `no connected peer holds ${unreachable} missing pieces and none was verified for ${Math.round(timeout / 1000)} s; run the download again later to resume`,
+        { details: { missingPieces: unreachable } },
+      ),
+    );
   }
 
   /** Fails the download when no seeder is left to try. */
@@ -708,7 +745,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     const ab = data.buffer;
     if (!(ab instanceof ArrayBuffer) || !this.#framePooled.has(ab)) return;
     // At most the memory bound's worth is kept; the rest goes to the collector.
-    if (this.#framePoolBytes + ab.byteLength > POOL_BYTES) return;
+    if (this.#framePoolBytes + ab.byteLength > FRAME_POOL_BYTES) return;
     let free = this.#framePool.get(ab.byteLength);
     if (!free) {
       free = [];
@@ -732,8 +769,12 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   /** Done with a piece or block buffer: back to its pool if it came from one. */
   #recycle(buf: Buffer): void {
     if (this.#assembly.has(buf)) {
-      // Idle assembly buffers kept: at most POOL_BYTES worth (the live ones are bounded by the scheduler).
-      if (buf.length === this.#o.manifest.pieceSize && (this.#pool.length + 1) * buf.length <= POOL_BYTES) {
+      // Idle assembly buffers kept: as many as the scheduler lets be in flight, so that big
+      // pieces reuse their buffers instead of churning the allocator (RSS grows with churn).
+      if (
+        buf.length === this.#o.manifest.pieceSize &&
+        (this.#pool.length + 1) * buf.length <= this.#maxInFlightBytes
+      ) {
         this.#pool.push(buf);
       }
       return;
@@ -754,6 +795,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #tick(): void {
     this.#pump();
     const now = Date.now();
+    this.#checkUnreachable(now);
     const dt = now - this.#rateSampleAt;
     if (dt >= 250) {
       const inst = (this.#rateSampleBytes * 1000) / dt;
