@@ -157,7 +157,13 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
         throw err;
       }
       lastRefreshMs = Date.now();
-      jwks = await refresh();
+      try {
+        jwks = await refresh();
+      } catch (refreshErr) {
+        // The tracker being unreachable does not make the ticket valid: refuse with the ticket's error.
+        logger.warn({ err: refreshErr }, 'cannot refresh the cluster keys');
+        throw err;
+      }
       return await verifyTicket(hello.ticket, jwks, expect);
     }
   }
