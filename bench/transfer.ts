@@ -150,13 +150,18 @@ async function downloadOnce(
   });
   const code = await dl.exited;
   const wallSeconds = (performance.now() - t0) / 1000;
-  const done = dl.lines.find((l) => l.type === 'completed') as { seconds: number } | undefined;
+  const done = dl.lines.find((l) => l.type === 'completed') as
+    | { seconds: number; result: { distribution: { peers: Array<{ pieces: number; finalScore: number }> } } }
+    | undefined;
   const usage = dl.lines.find((l) => l.type === 'usage') as
     | { cpuSeconds: number; maxRssMiB: number }
     | undefined;
   if (code !== 0 || !done || !usage) {
     throw new Error(`download failed: ${JSON.stringify(dl.lines.at(-2) ?? dl.lines.at(-1))}`);
   }
+  // The seeds' chunk-assignment analysis: pieces per seeder and the score each ended with.
+  const spread = done.result.distribution.peers.map((p) => `${p.pieces}@${p.finalScore}`).join(' ');
+  process.stderr.write(`  pieces@score per seeder: ${spread}\n`);
   return {
     wallSeconds,
     engineSeconds: done.seconds,

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { availableParallelism } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { type BackoffOptions, createBackoff } from '../../core/backoff.js';
 import { Bitfield } from '../../core/bitfield.js';
@@ -30,6 +30,7 @@ import type {
   PieceDistribution,
   SeederInfo,
 } from './events.js';
+import { createPieceHasher, type PieceHasher } from './hasher.js';
 import { openPartialFile, type PartialFile } from './partial-file.js';
 
 /**
@@ -74,6 +75,8 @@ export interface DownloadOptions {
   resumeIntervalMs?: number;
   /** Give up (NO_SEEDERS) when no connected peer has the missing pieces and nothing verified for this long. */
   noProgressTimeoutMs?: number;
+  /** Threads hashing pieces besides the main one (default 1 on a multi-core machine, else 0). */
+  hashWorkers?: number;
   /** Called with every event, before emitter listeners. */
   onEvent?: (event: DownloadEvent) => void;
 }
@@ -85,6 +88,8 @@ export const DOWNLOAD_DEFAULTS = Object.freeze({
   // Verified pieces queued for the disk; with the pools and the blocks in flight this keeps
   // the downloader's RSS near 130 MiB whatever the file size.
   maxPendingWriteBytes: 8 * 1024 * 1024,
+  // One thread hashing beside the main one (which decrypts and writes): the 2-core case.
+  hashWorkers: 1,
   // Pieces no connected peer has, and nothing verified for this long: NO_SEEDERS.
   noProgressTimeoutMs: 60_000,
   // The scheduler's clock granularity: stall detection and backoff expiry are checked this often.
@@ -154,6 +159,8 @@ export function createTlsDial(
 class SeederLink {
   state: PeerConnectionState = 'connecting';
   conn: FramedConnection | null = null;
+  /** A dial is under way (conn is set only once it succeeds). */
+  dialing = false;
   ready = false;
   failures = 0;
   lastError: CoterieError | null = null;
@@ -184,9 +191,10 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   readonly #pool: Buffer[] = [];
   readonly #assembly = new WeakSet<Buffer>();
   readonly #maxInFlightBytes: number;
+  readonly #hasher: PieceHasher;
   /** Frame buffers for blocks (see #allocateFrame), by size; ours are in #framePooled. */
-  readonly #framePool = new Map<number, ArrayBuffer[]>();
-  readonly #framePooled = new WeakSet<ArrayBuffer>();
+  readonly #framePool = new Map<number, SharedArrayBuffer[]>();
+  readonly #framePooled = new WeakSet<SharedArrayBuffer>();
   #framePoolBytes = 0;
   readonly #abort = new AbortController();
   readonly pieceSource: DownloadPieceSource;
@@ -224,6 +232,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#ticket = o.ticket;
     this.#count = pieceCount(o.manifest.size, o.manifest.pieceSize);
     this.pieceSource = new DownloadPieceSource(o.manifest, this.#count);
+    this.#hasher = createPieceHasher({
+      workers: o.hashWorkers ?? (availableParallelism() > 1 ? DOWNLOAD_DEFAULTS.hashWorkers : 0),
+    });
     this.done = new Promise<DownloadResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -285,8 +296,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       }
       for (const s of this.#o.seeders) this.addSeeder(s);
       // Seeders added with addSeeder() while the file was opening connect now.
-      for (const link of this.#links.values())
-        if (!link.conn && !link.givenUp && !link.timer) this.#connect(link);
+      for (const link of this.#links.values()) if (!link.givenUp && !link.timer) this.#connect(link);
       this.#ticker = setInterval(() => this.#tick(), DOWNLOAD_DEFAULTS.tickMs);
       this.#ticker.unref();
     } catch (err) {
@@ -342,6 +352,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
 
   #stopAll(): void {
     this.#abort.abort();
+    void this.#hasher.close();
     if (this.#ticker) clearInterval(this.#ticker);
     this.#ticker = null;
     for (const link of this.#links.values()) {
@@ -383,7 +394,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   }
 
   #connect(link: SeederLink): void {
-    if (this.#finished || link.conn) return;
+    if (this.#finished || link.conn || link.dialing) return;
+    link.dialing = true;
     link.state = link.failures === 0 ? 'connecting' : 'reconnecting';
     void this.#open(link);
   }
@@ -397,8 +409,11 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       ticket = await this.#currentTicket();
       stream = await this.#dial(link.info, signal);
     } catch (err) {
+      link.dialing = false;
       this.#linkFailed(link, asCoterieError(err, 'UNAVAILABLE'));
       return;
+    } finally {
+      link.dialing = false;
     }
     if (this.#finished) {
       stream.destroy();
@@ -541,12 +556,25 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#pieceArrived(link, piece, buf);
   }
 
-  /** A whole piece is here: verify it, then write it (or ban its sender). */
+  /** A whole piece is here: hash it (on a worker thread when there is one). */
   #pieceArrived(link: SeederLink, piece: number, buf: Buffer): void {
+    this.#hasher.hash(buf).then(
+      (digest) => {
+        if (!this.#finished) this.#pieceHashed(link, piece, buf, digest);
+      },
+      (err: unknown) => {
+        if (!this.#finished) void this.#fail(asCoterieError(err, 'INTERNAL'));
+      },
+    );
+  }
+
+  /** Verified: write it; wrong hash: ban its sender. */
+  #pieceHashed(link: SeederLink, piece: number, buf: Buffer, digest: string): void {
     const id = link.info.peerId;
-    const digest = createHash('sha256').update(buf).digest('hex');
     if (digest !== this.#o.manifest.pieces[piece]) {
       this.#recycle(buf);
+      // Hashes finish after the ban for pieces already received: one ban, one reason.
+      if (link.lastError?.code === 'CORRUPT_PIECE') return;
       this.#scheduler.pieceCorrupt(id, piece);
       const reason = `served piece ${piece} with a wrong hash`;
       link.givenUp = true;
@@ -728,22 +756,24 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
    * it goes back to the pool, so a full-speed download makes no garbage.
    */
   readonly #allocateFrame = (length: number): Buffer => {
+    // Only block-sized frames are worth keeping; a bitfield or hello is allocated once.
+    if (length <= 8 * 1024) return Buffer.allocUnsafe(length);
     const free = this.#framePool.get(length);
     const ab = free?.pop();
     if (ab) {
       this.#framePoolBytes -= length;
       return Buffer.from(ab);
     }
-    const buf = Buffer.allocUnsafeSlow(length);
-    // Only block-sized frames are worth keeping; a bitfield or hello is allocated once.
-    if (length > 8 * 1024) this.#framePooled.add(buf.buffer);
-    return buf;
+    // Shared memory, so that a hashing worker reads the block without a copy.
+    const sab = new SharedArrayBuffer(length);
+    this.#framePooled.add(sab);
+    return Buffer.from(sab);
   };
 
   /** Returns a block's frame buffer to the pool, if it came from there (never while still in use). */
   #releaseFrame(data: Buffer): void {
     const ab = data.buffer;
-    if (!(ab instanceof ArrayBuffer) || !this.#framePooled.has(ab)) return;
+    if (!(ab instanceof SharedArrayBuffer) || !this.#framePooled.has(ab)) return;
     // At most the memory bound's worth is kept; the rest goes to the collector.
     if (this.#framePoolBytes + ab.byteLength > FRAME_POOL_BYTES) return;
     let free = this.#framePool.get(ab.byteLength);
@@ -761,7 +791,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       const b = this.#pool.pop();
       if (b) return b;
     }
-    const b = Buffer.allocUnsafeSlow(length);
+    const b = Buffer.from(new SharedArrayBuffer(length));
     this.#assembly.add(b);
     return b;
   }
