@@ -6,7 +6,6 @@ import { Bitfield } from '../../core/bitfield.js';
 import {
   type BlockRequest,
   createScheduler,
-  DEFAULT_SCHEDULER_OPTIONS,
   type Scheduler,
   type SchedulerOptions,
 } from '../../core/scheduler.js';
@@ -69,7 +68,7 @@ export interface DownloadOptions {
   connectTimeoutMs?: number;
   /** Progress events at most this often. */
   progressIntervalMs?: number;
-  /** Verified pieces waiting for the disk, in bytes, before requests pause (memory bound). */
+  /** Pieces waiting for their hash or the disk, in bytes, before requests pause (memory bound). */
   maxPendingWriteBytes?: number;
   /** Least time between writes of the resume file (a killed download refetches at most this much). */
   resumeIntervalMs?: number;
@@ -113,14 +112,6 @@ export interface DownloadHandle {
    */
   readonly pieceSource: PieceSource;
 }
-
-/**
- * Most bytes of idle block-frame buffers kept for reuse: enough to cover the
- * blocks live at once (queued for the disk, being received), so that none is
- * allocated afresh at full speed; allocator churn, not live data, is what
- * grows RSS.
- */
-const FRAME_POOL_BYTES = 16 * 1024 * 1024;
 
 interface DownloadEmitterEvents {
   event: [DownloadEvent];
@@ -186,11 +177,10 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   /**
    * Piece buffers for reuse: allocating a fresh one per piece leaves the
    * garbage collector hundreds of MiB of dead external memory at full speed,
-   * which shows as RSS. At most 64 are kept.
+   * which shows as RSS.
    */
   readonly #pool: Buffer[] = [];
   readonly #assembly = new WeakSet<Buffer>();
-  readonly #maxInFlightBytes: number;
   readonly #hasher: PieceHasher;
   /** Frame buffers for blocks (see #allocateFrame), by size; ours are in #framePooled. */
   readonly #framePool = new Map<number, SharedArrayBuffer[]>();
@@ -204,6 +194,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #ticker: NodeJS.Timeout | null = null;
   #pendingWrites = new Set<Promise<void>>();
   #pendingWriteBytes = 0;
+  /** Bytes of whole pieces waiting for their hash. */
+  #hashingBytes = 0;
   #startedAt = Date.now();
   #lastProgressAt = 0;
   #rate = 0;
@@ -245,7 +237,6 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     // whole-piece block is hashed and written without being copied.
     const blockSizeBytes = Math.min(o.scheduler?.blockSizeBytes ?? o.manifest.pieceSize, MAX_BLOCK_BYTES);
     // Until the partial file is open nothing is known to be verified; the scheduler is rebuilt then.
-    this.#maxInFlightBytes = o.scheduler?.maxInFlightBytes ?? DEFAULT_SCHEDULER_OPTIONS.maxInFlightBytes;
     this.#scheduler = createScheduler({ ...o.scheduler, blockSizeBytes })({
       pieces: { count: this.#count, length: (i) => pieceLength(o.manifest, i) },
       clock: { now: () => performance.now() },
@@ -319,6 +310,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   async #complete(): Promise<void> {
     if (this.#finished) return;
     this.#finished = true;
+    // Measured before the connections close (closing marks their peers gone).
+    const distribution = this.#distribution();
+    const progress = this.progress();
     this.#stopAll();
     try {
       await this.#file!.finish();
@@ -333,9 +327,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       dest: this.#o.dest,
       bytes: this.#o.manifest.size,
       durationMs: Date.now() - this.#startedAt,
-      distribution: this.#distribution(),
+      distribution,
     };
-    this.#emit({ type: 'progress', progress: this.progress() });
+    this.#emit({ type: 'progress', progress });
     this.#emit({ type: 'completed', result });
     this.#resolve(result);
   }
@@ -558,11 +552,15 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
 
   /** A whole piece is here: hash it (on a worker thread when there is one). */
   #pieceArrived(link: SeederLink, piece: number, buf: Buffer): void {
+    this.#hashingBytes += buf.length;
     this.#hasher.hash(buf).then(
       (digest) => {
+        this.#hashingBytes -= buf.length;
         if (!this.#finished) this.#pieceHashed(link, piece, buf, digest);
+        this.#schedulePump();
       },
       (err: unknown) => {
+        this.#hashingBytes -= buf.length;
         if (!this.#finished) void this.#fail(asCoterieError(err, 'INTERNAL'));
       },
     );
@@ -720,9 +718,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       if (this.#pendingWrites.size === 0) void this.#complete();
       return;
     }
-    // Verified pieces waiting for the disk hold memory: ask for no more until they drain.
+    // Pieces waiting for their hash or for the disk hold memory: ask for no more until they drain.
     const maxPending = this.#o.maxPendingWriteBytes ?? DOWNLOAD_DEFAULTS.maxPendingWriteBytes;
-    if (this.#pendingWriteBytes > maxPending) return;
+    if (this.#pendingWriteBytes + this.#hashingBytes > maxPending) return;
     const actions = this.#scheduler.poll();
     for (const d of actions.dropped) {
       const key = `${d.piece}:${d.peerId}`;
@@ -774,8 +772,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #releaseFrame(data: Buffer): void {
     const ab = data.buffer;
     if (!(ab instanceof SharedArrayBuffer) || !this.#framePooled.has(ab)) return;
-    // At most the memory bound's worth is kept; the rest goes to the collector.
-    if (this.#framePoolBytes + ab.byteLength > FRAME_POOL_BYTES) return;
+    // Every one is kept: the pool never holds more than were live at once (bounded by the
+    // scheduler's bytes in flight and maxPendingWriteBytes), and a dropped one would not be
+    // freed anyway while the hashing worker still references it.
     let free = this.#framePool.get(ab.byteLength);
     if (!free) {
       free = [];
@@ -799,14 +798,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   /** Done with a piece or block buffer: back to its pool if it came from one. */
   #recycle(buf: Buffer): void {
     if (this.#assembly.has(buf)) {
-      // Idle assembly buffers kept: as many as the scheduler lets be in flight, so that big
-      // pieces reuse their buffers instead of churning the allocator (RSS grows with churn).
-      if (
-        buf.length === this.#o.manifest.pieceSize &&
-        (this.#pool.length + 1) * buf.length <= this.#maxInFlightBytes
-      ) {
-        this.#pool.push(buf);
-      }
+      // Kept for reuse, like frames: never more than were live at once (the scheduler bounds
+      // the pieces in flight), and reuse spares the allocator the churn that grows RSS.
+      if (buf.length === this.#o.manifest.pieceSize) this.#pool.push(buf);
       return;
     }
     this.#releaseFrame(buf);
