@@ -1,0 +1,949 @@
+import { EventEmitter } from 'node:events';
+import { availableParallelism } from 'node:os';
+import type { Duplex } from 'node:stream';
+import { type BackoffOptions, createBackoff } from '../../core/backoff.js';
+import { Bitfield } from '../../core/bitfield.js';
+import {
+  type BlockRequest,
+  createScheduler,
+  type Scheduler,
+  type SchedulerOptions,
+} from '../../core/scheduler.js';
+import { CoterieError, type ErrorCode, isCoterieError } from '../../protocol/errors.js';
+import { type Manifest, pieceCount, pieceLength } from '../../protocol/manifest.js';
+import { FramedConnection } from '../../wire/connection.js';
+import {
+  type Frame,
+  HANDSHAKE_MAX_FRAME_LENGTH,
+  MAX_BLOCK_BYTES,
+  MAX_FRAME_LENGTH,
+  PROTOCOL_VERSION,
+} from '../../wire/frames.js';
+import { connectToPeer, type PeerIdentity } from '../../wire/identity.js';
+import type { PieceSource } from '../../wire/piece-source.js';
+import type {
+  DownloadEvent,
+  DownloadProgress,
+  DownloadResult,
+  PeerConnectionState,
+  PieceDistribution,
+  SeederInfo,
+} from './events.js';
+import { createPieceHasher, type PieceHasher } from './hasher.js';
+import { openPartialFile, type PartialFile } from './partial-file.js';
+
+/**
+ * Opens a byte stream to a seeder whose identity has been checked: for TLS,
+ * the certificate's public-key fingerprint equals `seeder.peerId`
+ * (PEER_MISMATCH otherwise). Tests and the plaintext measuring mode pass
+ * their own.
+ */
+export type Dial = (seeder: SeederInfo, signal: AbortSignal) => Promise<Duplex>;
+
+export interface RetryPolicy {
+  /** Connection attempts per seeder in a row without progress before giving up on it. */
+  maxAttempts: number;
+  backoff: Partial<BackoffOptions>;
+}
+
+export interface DownloadOptions {
+  manifest: Manifest;
+  fileId: string;
+  dest: string;
+  seeders: SeederInfo[];
+  /** The download ticket, or a function that fetches a fresh one (called per connection). */
+  ticket?: string;
+  getTicket?: () => Promise<string>;
+  /** Our key pair and certificate: our peer id is what the ticket names and seeders check. */
+  identity: PeerIdentity;
+  /** No TLS (bytes in the clear, seeder identity unchecked): only for measuring the cost of TLS. */
+  plaintext?: boolean;
+  /** How to reach a seeder; default: TLS 1.3 pinned to the seeder's peer id (`createTlsDial`). */
+  dial?: Dial;
+  overwrite?: boolean;
+  signal?: AbortSignal;
+  scheduler?: Partial<SchedulerOptions>;
+  retry?: Partial<RetryPolicy>;
+  /** Give up on a connection attempt after this long. */
+  connectTimeoutMs?: number;
+  /** Progress events at most this often. */
+  progressIntervalMs?: number;
+  /** Pieces waiting for their hash or the disk, in bytes, before requests pause (memory bound). */
+  maxPendingWriteBytes?: number;
+  /** Least time between writes of the resume file (a killed download refetches at most this much). */
+  resumeIntervalMs?: number;
+  /** Give up (NO_SEEDERS) when no connected peer has the missing pieces and nothing verified for this long. */
+  noProgressTimeoutMs?: number;
+  /** Threads hashing pieces besides the main one (default 1 on a multi-core machine, else 0). */
+  hashWorkers?: number;
+  /** Called with every event, before emitter listeners. */
+  onEvent?: (event: DownloadEvent) => void;
+}
+
+export const DOWNLOAD_DEFAULTS = Object.freeze({
+  retry: { maxAttempts: 5, backoff: { baseMs: 250, maxMs: 5_000, factor: 2, jitter: 0.3 } },
+  connectTimeoutMs: 10_000,
+  progressIntervalMs: 250,
+  // Verified pieces queued for the disk; with the pools and the blocks in flight this keeps
+  // the downloader's RSS near 130 MiB whatever the file size.
+  maxPendingWriteBytes: 8 * 1024 * 1024,
+  // One thread hashing beside the main one (which decrypts and writes): the 2-core case.
+  hashWorkers: 1,
+  // Pieces no connected peer has, and nothing verified for this long: NO_SEEDERS.
+  noProgressTimeoutMs: 60_000,
+  // The scheduler's clock granularity: stall detection and backoff expiry are checked this often.
+  tickMs: 50,
+});
+
+export interface DownloadHandle {
+  /** Resolves with the result, or rejects with a CoterieError (NO_SEEDERS, DOWNLOAD_FAILED, TICKET_*, …). */
+  readonly done: Promise<DownloadResult>;
+  on(event: 'event', listener: (e: DownloadEvent) => void): this;
+  off(event: 'event', listener: (e: DownloadEvent) => void): this;
+  /** Adds a seeder while the download runs (the daemon forwards the tracker's seeder events). */
+  addSeeder(seeder: SeederInfo): void;
+  progress(): DownloadProgress;
+  /** Stops the download: `done` rejects with DOWNLOAD_FAILED; the partial file stays for a later resume. */
+  abort(reason?: string): void;
+  /**
+   * The verified part of the file as a PieceSource, for this peer's piece
+   * server: downloaders serve what they have (a have per piece as it lands
+   * on disk), so they help each other.
+   */
+  readonly pieceSource: PieceSource;
+}
+
+interface DownloadEmitterEvents {
+  event: [DownloadEvent];
+}
+
+export function download(options: DownloadOptions): DownloadHandle {
+  return new Download(options);
+}
+
+/**
+ * The default dial: TLS 1.3 with our certificate, refusing any seeder whose
+ * public-key fingerprint is not the peer id the tracker listed (PEER_MISMATCH).
+ */
+export function createTlsDial(
+  identity: PeerIdentity,
+  options: { plaintext?: boolean; timeoutMs?: number } = {},
+): Dial {
+  return async (seeder, signal) => {
+    signal.throwIfAborted();
+    const { socket } = await connectToPeer({
+      host: seeder.address.host,
+      port: seeder.address.port,
+      identity,
+      expectedPeerId: seeder.peerId,
+      plaintext: options.plaintext ?? false,
+      timeoutMs: options.timeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs,
+    });
+    if (signal.aborted) {
+      socket.destroy();
+      signal.throwIfAborted();
+    }
+    return socket;
+  };
+}
+
+class SeederLink {
+  state: PeerConnectionState = 'connecting';
+  conn: FramedConnection | null = null;
+  /** A dial is under way (conn is set only once it succeeds). */
+  dialing = false;
+  ready = false;
+  failures = 0;
+  lastError: CoterieError | null = null;
+  /** Permanent: banned, refused our ticket, or out of retries. */
+  givenUp = false;
+  timer: NodeJS.Timeout | null = null;
+  constructor(public info: SeederInfo) {}
+}
+
+class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHandle {
+  readonly done: Promise<DownloadResult>;
+  #resolve!: (r: DownloadResult) => void;
+  #reject!: (e: CoterieError) => void;
+  readonly #o: DownloadOptions;
+  readonly #peerId: string;
+  readonly #dial: Dial;
+  readonly #retry: RetryPolicy;
+  readonly #retryBackoff;
+  readonly #count: number;
+  readonly #scheduler: Scheduler;
+  readonly #links = new Map<string, SeederLink>();
+  readonly #buffers = new Map<string, Buffer>();
+  /**
+   * Piece buffers for reuse: allocating a fresh one per piece leaves the
+   * garbage collector hundreds of MiB of dead external memory at full speed,
+   * which shows as RSS.
+   */
+  readonly #pool: Buffer[] = [];
+  readonly #assembly = new WeakSet<Buffer>();
+  readonly #hasher: PieceHasher;
+  /** Frame buffers for blocks (see #allocateFrame), by size; ours are in #framePooled. */
+  readonly #framePool = new Map<number, SharedArrayBuffer[]>();
+  readonly #framePooled = new WeakSet<SharedArrayBuffer>();
+  #framePoolBytes = 0;
+  readonly #abort = new AbortController();
+  readonly pieceSource: DownloadPieceSource;
+  #file: PartialFile | null = null;
+  #finished = false;
+  #pumpQueued = false;
+  #ticker: NodeJS.Timeout | null = null;
+  #pendingWrites = new Set<Promise<void>>();
+  #pendingWriteBytes = 0;
+  /** Bytes of whole pieces waiting for their hash. */
+  #hashingBytes = 0;
+  #startedAt = Date.now();
+  #lastProgressAt = 0;
+  #rate = 0;
+  #rateSampleAt = Date.now();
+  #rateSampleBytes = 0;
+  #lastVerifiedAt = Date.now();
+  #verifiedBytes = 0;
+  #resumedPieces = 0;
+  #ticket: string | undefined;
+
+  constructor(o: DownloadOptions) {
+    super();
+    this.#o = o;
+    this.#peerId = o.identity.peerId;
+    this.#dial =
+      o.dial ??
+      createTlsDial(o.identity, {
+        plaintext: o.plaintext ?? false,
+        timeoutMs: o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs,
+      });
+    this.#retry = {
+      maxAttempts: o.retry?.maxAttempts ?? DOWNLOAD_DEFAULTS.retry.maxAttempts,
+      backoff: { ...DOWNLOAD_DEFAULTS.retry.backoff, ...o.retry?.backoff },
+    };
+    this.#retryBackoff = createBackoff(this.#retry.backoff);
+    this.#ticket = o.ticket;
+    this.#count = pieceCount(o.manifest.size, o.manifest.pieceSize);
+    this.pieceSource = new DownloadPieceSource(o.manifest, this.#count);
+    this.#hasher = createPieceHasher({
+      workers: o.hashWorkers ?? (availableParallelism() > 1 ? DOWNLOAD_DEFAULTS.hashWorkers : 0),
+    });
+    this.done = new Promise<DownloadResult>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // Callers may follow events only; a rejection they do not await must not crash the process.
+    this.done.catch(() => undefined);
+    // One block per piece up to the largest block the wire allows: fewer frames, and a
+    // whole-piece block is hashed and written without being copied.
+    const blockSizeBytes = Math.min(o.scheduler?.blockSizeBytes ?? o.manifest.pieceSize, MAX_BLOCK_BYTES);
+    // Until the partial file is open nothing is known to be verified; the scheduler is rebuilt then.
+    this.#scheduler = createScheduler({ ...o.scheduler, blockSizeBytes })({
+      pieces: { count: this.#count, length: (i) => pieceLength(o.manifest, i) },
+      clock: { now: () => performance.now() },
+    });
+    if (o.signal) {
+      if (o.signal.aborted) queueMicrotask(() => this.abort('download cancelled'));
+      else o.signal.addEventListener('abort', () => this.abort('download cancelled'), { once: true });
+    }
+    void this.#start();
+  }
+
+  // ---- lifecycle -----------------------------------------------------------
+
+  async #start(): Promise<void> {
+    try {
+      const file = await openPartialFile({
+        manifest: this.#o.manifest,
+        fileId: this.#o.fileId,
+        dest: this.#o.dest,
+        overwrite: this.#o.overwrite ?? false,
+        ...(this.#o.resumeIntervalMs === undefined ? {} : { resumeIntervalMs: this.#o.resumeIntervalMs }),
+      });
+      if (this.#finished) {
+        await file.close();
+        return;
+      }
+      this.#file = file;
+      this.pieceSource.attach(file);
+      this.#resumedPieces = file.resumedPieces;
+      for (let i = 0; i < this.#count; i++) {
+        if (file.hasPiece(i)) this.#verifiedBytes += pieceLength(this.#o.manifest, i);
+      }
+      // The scheduler read `have` before the file was open: tell it what is kept.
+      this.#rebuildSchedulerKept();
+      this.#emit({
+        type: 'started',
+        fileId: this.#o.fileId,
+        totalBytes: this.#o.manifest.size,
+        pieceCount: this.#count,
+        resumedPieces: file.resumedPieces,
+      });
+      if (file.verifiedCount() === this.#count) {
+        await this.#complete();
+        return;
+      }
+      if (this.#o.seeders.length === 0 && this.#links.size === 0) {
+        throw new CoterieError('NO_SEEDERS', 'no seeder listed for this file: retry when one is online');
+      }
+      for (const s of this.#o.seeders) this.addSeeder(s);
+      // Seeders added with addSeeder() while the file was opening connect now.
+      for (const link of this.#links.values()) if (!link.givenUp && !link.timer) this.#connect(link);
+      this.#ticker = setInterval(() => this.#tick(), DOWNLOAD_DEFAULTS.tickMs);
+      this.#ticker.unref();
+    } catch (err) {
+      await this.#fail(asCoterieError(err));
+    }
+  }
+
+  #rebuildSchedulerKept(): void {
+    const file = this.#file;
+    if (!file) return;
+    for (let i = 0; i < this.#count; i++) {
+      if (file.hasPiece(i) && !this.#scheduler.isVerified(i)) this.#scheduler.pieceVerified('', i);
+    }
+  }
+
+  abort(reason = 'download cancelled'): void {
+    void this.#fail(new CoterieError('DOWNLOAD_FAILED', reason));
+  }
+
+  async #complete(): Promise<void> {
+    if (this.#finished) return;
+    this.#finished = true;
+    // Measured before the connections close (closing marks their peers gone).
+    const distribution = this.#distribution();
+    const progress = this.progress();
+    this.#stopAll();
+    try {
+      await this.#file!.finish();
+    } catch (err) {
+      const e = asCoterieError(err);
+      this.#emit({ type: 'failed', error: e });
+      this.#reject(e);
+      return;
+    }
+    const result: DownloadResult = {
+      fileId: this.#o.fileId,
+      dest: this.#o.dest,
+      bytes: this.#o.manifest.size,
+      durationMs: Date.now() - this.#startedAt,
+      distribution,
+    };
+    this.#emit({ type: 'progress', progress });
+    this.#emit({ type: 'completed', result });
+    this.#resolve(result);
+  }
+
+  async #fail(error: CoterieError): Promise<void> {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#stopAll();
+    await Promise.allSettled([...this.#pendingWrites]);
+    await this.#file?.close().catch(() => undefined);
+    this.#emit({ type: 'failed', error });
+    this.#reject(error);
+  }
+
+  #stopAll(): void {
+    this.#abort.abort();
+    void this.#hasher.close();
+    if (this.#ticker) clearInterval(this.#ticker);
+    this.#ticker = null;
+    for (const link of this.#links.values()) {
+      if (link.timer) clearTimeout(link.timer);
+      link.timer = null;
+      link.state = 'closed';
+      void link.conn?.close();
+    }
+    this.#buffers.clear();
+  }
+
+  // ---- seeders -------------------------------------------------------------
+
+  addSeeder(seeder: SeederInfo): void {
+    if (this.#finished) return;
+    if (seeder.peerId === this.#peerId) return; // never download from ourselves
+    const existing = this.#links.get(seeder.peerId);
+    if (existing) {
+      // A seeder the tracker lists again gets another chance (unless banned), at its new address.
+      existing.info = seeder;
+      if (
+        existing.givenUp &&
+        !this.#isBanned(seeder.peerId) &&
+        existing.lastError?.code !== 'PEER_MISMATCH'
+      ) {
+        existing.givenUp = false;
+        existing.failures = 0;
+        this.#connect(existing);
+      }
+      return;
+    }
+    const link = new SeederLink(seeder);
+    this.#links.set(seeder.peerId, link);
+    if (this.#file) this.#connect(link);
+  }
+
+  #isBanned(peerId: string): boolean {
+    return this.#scheduler.peers().some((p) => p.peerId === peerId && p.state === 'banned');
+  }
+
+  #connect(link: SeederLink): void {
+    if (this.#finished || link.conn || link.dialing) return;
+    link.dialing = true;
+    link.state = link.failures === 0 ? 'connecting' : 'reconnecting';
+    void this.#open(link);
+  }
+
+  async #open(link: SeederLink): Promise<void> {
+    const timeout = AbortSignal.timeout(this.#o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs);
+    const signal = AbortSignal.any([this.#abort.signal, timeout]);
+    let stream: Duplex;
+    let ticket: string;
+    try {
+      ticket = await this.#currentTicket();
+      stream = await this.#dial(link.info, signal);
+    } catch (err) {
+      link.dialing = false;
+      this.#linkFailed(link, asCoterieError(err, 'UNAVAILABLE'));
+      return;
+    } finally {
+      link.dialing = false;
+    }
+    if (this.#finished) {
+      stream.destroy();
+      return;
+    }
+    const conn = new FramedConnection(
+      stream,
+      { maxFrameLength: HANDSHAKE_MAX_FRAME_LENGTH },
+      this.#allocateFrame,
+    );
+    link.conn = conn;
+    // A seeder that accepts the connection but never says hello is as good as down.
+    const handshakeTimer = setTimeout(() => {
+      if (!link.ready && link.conn === conn) {
+        conn.destroy(new CoterieError('UNAVAILABLE', 'seeder did not answer hello in time'));
+      }
+    }, this.#o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs);
+    handshakeTimer.unref();
+    void conn.done.then(() => clearTimeout(handshakeTimer));
+    conn.on('frame', (f) => this.#onFrame(link, conn, f));
+    conn.on('close', (info) => this.#onClose(link, conn, info.error));
+    try {
+      conn.write({
+        type: 'hello',
+        version: PROTOCOL_VERSION,
+        fileId: this.#o.fileId,
+        peerId: this.#peerId,
+        ticket,
+      });
+    } catch (err) {
+      conn.destroy(asCoterieError(err));
+    }
+  }
+
+  async #currentTicket(): Promise<string> {
+    if (this.#o.getTicket) {
+      this.#ticket = await this.#o.getTicket();
+      return this.#ticket;
+    }
+    if (this.#ticket === undefined) {
+      throw new CoterieError('TICKET_INVALID', 'no download ticket given: ask the tracker for one');
+    }
+    return this.#ticket;
+  }
+
+  #onFrame(link: SeederLink, conn: FramedConnection, f: Frame): void {
+    if (this.#finished || link.conn !== conn) return;
+    const id = link.info.peerId;
+    if (!link.ready) {
+      if (f.type === 'reject' && f.request === null) {
+        conn.destroy(new CoterieError(f.code, f.reason || f.code));
+        return;
+      }
+      if (f.type !== 'hello') {
+        void conn.close('PROTOCOL_ERROR', `expected hello, got ${f.type}`);
+        return;
+      }
+      if (f.fileId !== this.#o.fileId || f.peerId !== id) {
+        void conn.close('PEER_MISMATCH', 'hello names another file or peer');
+        return;
+      }
+      if (f.version !== PROTOCOL_VERSION) {
+        void conn.close('PROTOCOL_ERROR', `protocol version ${f.version} not supported`);
+        return;
+      }
+      link.ready = true;
+      link.state = 'ready';
+      conn.maxFrameLength = MAX_FRAME_LENGTH;
+      this.#scheduler.addPeer(id, { score: link.info.score });
+      this.#emit({ type: 'peerConnected', peerId: id });
+      return;
+    }
+    switch (f.type) {
+      case 'bitfield':
+        if (f.bitfield.length !== this.#count) {
+          void conn.close(
+            'PROTOCOL_ERROR',
+            `bitfield of ${f.bitfield.length} pieces, file has ${this.#count}`,
+          );
+          return;
+        }
+        this.#scheduler.setPeerPieces(id, (i) => f.bitfield.has(i));
+        break;
+      case 'have':
+        if (f.piece >= this.#count) {
+          void conn.close('PIECE_OUT_OF_RANGE', `have ${f.piece} past the last piece`);
+          return;
+        }
+        this.#scheduler.peerHasPiece(id, f.piece);
+        break;
+      case 'piece':
+        this.#onBlock(link, f.piece, f.offset, f.data);
+        break;
+      case 'reject':
+        if (f.request === null) {
+          conn.destroy(new CoterieError(f.code, f.reason || f.code));
+          return;
+        }
+        this.#scheduler.requestRejected(
+          id,
+          f.request.piece,
+          f.code === 'PIECE_UNAVAILABLE' || f.code === 'PIECE_OUT_OF_RANGE'
+            ? 'unavailable'
+            : f.code === 'BUSY'
+              ? 'busy'
+              : 'failed',
+        );
+        break;
+      case 'keepalive':
+        return;
+      default:
+        // hello twice, or request/cancel: we serve through the piece server, not on this connection.
+        void conn.close('PROTOCOL_ERROR', `unexpected ${f.type} frame from a seeder`);
+        return;
+    }
+    this.#schedulePump();
+  }
+
+  #onBlock(link: SeederLink, piece: number, offset: number, data: Buffer): void {
+    const id = link.info.peerId;
+    const out = this.#scheduler.blockReceived(id, piece, offset, data.length);
+    if (out.kind !== 'accepted') {
+      this.#recycle(data);
+      return;
+    }
+    if (out.attemptComplete && offset === 0 && data.length === pieceLength(this.#o.manifest, piece)) {
+      this.#pieceArrived(link, piece, data);
+      return;
+    }
+    const key = `${piece}:${id}`;
+    let buf = this.#buffers.get(key);
+    if (!buf) {
+      buf = this.#acquire(pieceLength(this.#o.manifest, piece));
+      this.#buffers.set(key, buf);
+    }
+    data.copy(buf, offset);
+    this.#recycle(data);
+    if (!out.attemptComplete) return;
+    this.#buffers.delete(key);
+    this.#pieceArrived(link, piece, buf);
+  }
+
+  /** A whole piece is here: hash it (on a worker thread when there is one). */
+  #pieceArrived(link: SeederLink, piece: number, buf: Buffer): void {
+    this.#hashingBytes += buf.length;
+    this.#hasher.hash(buf).then(
+      (digest) => {
+        this.#hashingBytes -= buf.length;
+        if (!this.#finished) this.#pieceHashed(link, piece, buf, digest);
+        this.#schedulePump();
+      },
+      (err: unknown) => {
+        this.#hashingBytes -= buf.length;
+        if (!this.#finished) void this.#fail(asCoterieError(err, 'INTERNAL'));
+      },
+    );
+  }
+
+  /** Verified: write it; wrong hash: ban its sender. */
+  #pieceHashed(link: SeederLink, piece: number, buf: Buffer, digest: string): void {
+    const id = link.info.peerId;
+    if (digest !== this.#o.manifest.pieces[piece]) {
+      this.#recycle(buf);
+      // Hashes finish after the ban for pieces already received: one ban, one reason.
+      if (link.lastError?.code === 'CORRUPT_PIECE') return;
+      this.#scheduler.pieceCorrupt(id, piece);
+      const reason = `served piece ${piece} with a wrong hash`;
+      link.givenUp = true;
+      link.lastError = new CoterieError('CORRUPT_PIECE', reason);
+      this.#emit({ type: 'peerBanned', peerId: id, reason });
+      void link.conn?.close('CORRUPT_PIECE', reason);
+      return;
+    }
+    link.failures = 0;
+    if (this.#scheduler.isVerified(piece)) {
+      this.#recycle(buf); // an endgame duplicate that lost the race
+      return;
+    }
+    this.#scheduler.pieceVerified(id, piece);
+    this.#lastVerifiedAt = Date.now();
+    this.#verifiedBytes += buf.length;
+    this.#rateSampleBytes += buf.length;
+    this.#write(piece, buf);
+    this.#emit({ type: 'pieceVerified', piece, peerId: id });
+  }
+
+  #write(piece: number, buf: Buffer): void {
+    const file = this.#file!;
+    this.#pendingWriteBytes += buf.length;
+    const p: Promise<void> = file
+      .writePiece(piece, buf)
+      .then(
+        () => {
+          this.pieceSource.markHave(piece);
+        },
+        (err: unknown) =>
+          this.#fail(
+            new CoterieError('DOWNLOAD_FAILED', `writing ${this.#o.dest}.part failed`, { cause: err }),
+          ),
+      )
+      .finally(() => {
+        this.#pendingWrites.delete(p);
+        this.#pendingWriteBytes -= buf.length;
+        this.#recycle(buf);
+        this.#schedulePump();
+      });
+    this.#pendingWrites.add(p);
+  }
+
+  #onClose(link: SeederLink, conn: FramedConnection, error: CoterieError | null): void {
+    if (link.conn !== conn) return;
+    link.conn = null;
+    const wasReady = link.ready;
+    link.ready = false;
+    this.#scheduler.removePeer(link.info.peerId);
+    if (this.#finished) return;
+    const err = error ?? new CoterieError('UNAVAILABLE', 'seeder closed the connection');
+    if (wasReady) this.#emit({ type: 'peerDisconnected', peerId: link.info.peerId, reason: err.message });
+    this.#linkFailed(link, err);
+    this.#schedulePump();
+  }
+
+  #linkFailed(link: SeederLink, err: CoterieError): void {
+    if (this.#finished) return;
+    link.conn = null;
+    if (!link.givenUp) link.lastError = err;
+    const permanent =
+      link.givenUp ||
+      err.code === 'PEER_MISMATCH' ||
+      err.code === 'TICKET_INVALID' ||
+      err.code === 'TICKET_WRONG_FILE' ||
+      err.code === 'TICKET_WRONG_PEER' ||
+      (err.code === 'TICKET_EXPIRED' && !this.#o.getTicket);
+    link.failures++;
+    if (permanent || link.failures >= this.#retry.maxAttempts) {
+      link.givenUp = true;
+      link.state = 'closed';
+      this.#checkStarved();
+      return;
+    }
+    link.state = 'reconnecting';
+    link.timer = setTimeout(() => {
+      link.timer = null;
+      this.#connect(link);
+    }, this.#retryBackoff.delayMs(link.failures));
+    link.timer.unref();
+  }
+
+  /**
+   * Connected seeders may all lack some piece (partial seeders, a downloader
+   * that stopped): after noProgressTimeoutMs without a verified piece while
+   * pieces are unreachable and no connection is pending, give up (NO_SEEDERS).
+   */
+  #checkUnreachable(now: number): void {
+    const timeout = this.#o.noProgressTimeoutMs ?? DOWNLOAD_DEFAULTS.noProgressTimeoutMs;
+    if (this.#finished || now - this.#lastVerifiedAt < timeout) return;
+    const pending = [...this.#links.values()].some((l) => !l.givenUp && l.state !== 'ready');
+    const unreachable = this.#scheduler.unreachableCount();
+    if (pending || unreachable === 0) return;
+    void this.#fail(
+      new CoterieError(
+        'NO_SEEDERS',
+        `no connected peer holds ${unreachable} missing pieces and none was verified for ${Math.round(timeout / 1000)} s; run the download again later to resume`,
+        { details: { missingPieces: unreachable } },
+      ),
+    );
+  }
+
+  /** Fails the download when no seeder is left to try. */
+  #checkStarved(): void {
+    if (this.#finished || !this.#file) return;
+    const alive = [...this.#links.values()].some((l) => !l.givenUp);
+    if (alive) return;
+    const errors = [...this.#links.values()].map((l) => l.lastError).filter((e) => e !== null);
+    const codes = new Set(errors.map((e) => e.code));
+    const only = codes.size === 1 ? errors[0]! : undefined;
+    const left = this.#count - this.#scheduler.verifiedCount();
+    const summary = [...this.#links.values()]
+      .map((l) => `${l.info.peerId.slice(0, 12)}: ${l.lastError?.message ?? 'gone'}`)
+      .join('; ');
+    if (only && (only.code.startsWith('TICKET_') || only.code === 'PEER_MISMATCH')) {
+      void this.#fail(new CoterieError(only.code, `every seeder refused: ${only.message}`));
+      return;
+    }
+    void this.#fail(
+      new CoterieError(
+        'NO_SEEDERS',
+        `no seeder left with the ${left} missing pieces (${summary}); run the download again later to resume`,
+        { details: { missingPieces: left } },
+      ),
+    );
+  }
+
+  // ---- the pump: scheduler decisions to frames -------------------------------
+
+  #schedulePump(): void {
+    if (this.#pumpQueued || this.#finished) return;
+    this.#pumpQueued = true;
+    setImmediate(() => {
+      this.#pumpQueued = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    if (this.#finished || !this.#file) return;
+    if (this.#scheduler.isComplete()) {
+      if (this.#pendingWrites.size === 0) void this.#complete();
+      return;
+    }
+    // Pieces waiting for their hash or for the disk hold memory: ask for no more until they drain.
+    const maxPending = this.#o.maxPendingWriteBytes ?? DOWNLOAD_DEFAULTS.maxPendingWriteBytes;
+    if (this.#pendingWriteBytes + this.#hashingBytes > maxPending) return;
+    const actions = this.#scheduler.poll();
+    for (const d of actions.dropped) {
+      const key = `${d.piece}:${d.peerId}`;
+      const buf = this.#buffers.get(key);
+      if (buf) {
+        this.#buffers.delete(key);
+        this.#recycle(buf);
+      }
+    }
+    for (const id of actions.stalled) this.#emit({ type: 'peerStalled', peerId: id });
+    // Corked: all the frames for one seeder leave in one write (one TLS record, one syscall).
+    const corked = new Set<Duplex>();
+    for (const r of [...actions.cancels, ...actions.requests]) {
+      const stream = this.#links.get(r.peerId)?.conn?.stream;
+      if (stream && !corked.has(stream)) {
+        stream.cork();
+        corked.add(stream);
+      }
+    }
+    for (const c of actions.cancels) this.#send(c, 'cancel');
+    for (const r of actions.requests) this.#send(r, 'request');
+    for (const stream of corked) stream.uncork();
+    const failure = this.#scheduler.failure();
+    if (failure) void this.#fail(new CoterieError('DOWNLOAD_FAILED', failure.reason));
+  }
+
+  /**
+   * The decoder's buffers for frames that span socket chunks (every block
+   * over TLS, whose records are 16 KiB): a block's bytes stay in this buffer
+   * until verified and written (no copy when a block is a whole piece), then
+   * it goes back to the pool, so a full-speed download makes no garbage.
+   */
+  readonly #allocateFrame = (length: number): Buffer => {
+    // Only block-sized frames are worth keeping; a bitfield or hello is allocated once.
+    if (length <= 8 * 1024) return Buffer.allocUnsafe(length);
+    const free = this.#framePool.get(length);
+    const ab = free?.pop();
+    if (ab) {
+      this.#framePoolBytes -= length;
+      return Buffer.from(ab);
+    }
+    // Shared memory, so that a hashing worker reads the block without a copy.
+    const sab = new SharedArrayBuffer(length);
+    this.#framePooled.add(sab);
+    return Buffer.from(sab);
+  };
+
+  /** Returns a block's frame buffer to the pool, if it came from there (never while still in use). */
+  #releaseFrame(data: Buffer): void {
+    const ab = data.buffer;
+    if (!(ab instanceof SharedArrayBuffer) || !this.#framePooled.has(ab)) return;
+    // Every one is kept: the pool never holds more than were live at once (bounded by the
+    // scheduler's bytes in flight and maxPendingWriteBytes), and a dropped one would not be
+    // freed anyway while the hashing worker still references it.
+    let free = this.#framePool.get(ab.byteLength);
+    if (!free) {
+      free = [];
+      this.#framePool.set(ab.byteLength, free);
+    }
+    free.push(ab);
+    this.#framePoolBytes += ab.byteLength;
+  }
+
+  /** A buffer to assemble a piece from several blocks. */
+  #acquire(length: number): Buffer {
+    if (length === this.#o.manifest.pieceSize) {
+      const b = this.#pool.pop();
+      if (b) return b;
+    }
+    const b = Buffer.from(new SharedArrayBuffer(length));
+    this.#assembly.add(b);
+    return b;
+  }
+
+  /** Done with a piece or block buffer: back to its pool if it came from one. */
+  #recycle(buf: Buffer): void {
+    if (this.#assembly.has(buf)) {
+      // Kept for reuse, like frames: never more than were live at once (the scheduler bounds
+      // the pieces in flight), and reuse spares the allocator the churn that grows RSS.
+      if (buf.length === this.#o.manifest.pieceSize) this.#pool.push(buf);
+      return;
+    }
+    this.#releaseFrame(buf);
+  }
+
+  #send(r: BlockRequest, type: 'request' | 'cancel'): void {
+    const conn = this.#links.get(r.peerId)?.conn;
+    if (!conn || conn.closed) return;
+    try {
+      conn.write({ type, piece: r.piece, offset: r.offset, length: r.length });
+    } catch (err) {
+      conn.destroy(asCoterieError(err));
+    }
+  }
+
+  #tick(): void {
+    this.#pump();
+    const now = Date.now();
+    this.#checkUnreachable(now);
+    const dt = now - this.#rateSampleAt;
+    if (dt >= 250) {
+      const inst = (this.#rateSampleBytes * 1000) / dt;
+      this.#rate = this.#rate === 0 ? inst : 0.7 * this.#rate + 0.3 * inst;
+      this.#rateSampleBytes = 0;
+      this.#rateSampleAt = now;
+    }
+    const every = this.#o.progressIntervalMs ?? DOWNLOAD_DEFAULTS.progressIntervalMs;
+    if (now - this.#lastProgressAt >= every) {
+      this.#lastProgressAt = now;
+      this.#emit({ type: 'progress', progress: this.progress() });
+    }
+  }
+
+  // ---- reporting -------------------------------------------------------------
+
+  progress(): DownloadProgress {
+    const total = this.#o.manifest.size;
+    const left = total - this.#verifiedBytes;
+    const reports = new Map(this.#scheduler.peers().map((p) => [p.peerId, p]));
+    return {
+      fileId: this.#o.fileId,
+      totalBytes: total,
+      verifiedBytes: this.#verifiedBytes,
+      piecesVerified: this.#scheduler.verifiedCount(),
+      pieceCount: this.#count,
+      rateBytesPerSec: Math.round(this.#rate),
+      etaSeconds: this.#rate > 0 ? Math.ceil(left / this.#rate) : left === 0 ? 0 : null,
+      elapsedMs: Date.now() - this.#startedAt,
+      peers: [...this.#links.values()].map((l) => {
+        const r = reports.get(l.info.peerId);
+        return {
+          peerId: l.info.peerId,
+          state: r?.state ?? 'gone',
+          givenScore: l.info.score,
+          score: r?.score ?? l.info.score,
+          rateBytesPerSec: r?.rateBytesPerSec ?? 0,
+          bytes: r?.bytes ?? 0,
+          piecesAssigned: r?.piecesAssigned ?? 0,
+          piecesVerified: r?.piecesVerified ?? 0,
+          corruptPieces: r?.corruptPieces ?? 0,
+          stalls: r?.stalls ?? 0,
+          inFlightBlocks: r?.inFlightBlocks ?? 0,
+          ...(r?.banReason === undefined ? {} : { banReason: r.banReason }),
+          connection: l.state,
+          ...(l.lastError ? { lastError: l.lastError.message } : {}),
+        };
+      }),
+    };
+  }
+
+  #distribution(): PieceDistribution {
+    const peers = this.#scheduler
+      .peers()
+      .filter((p) => p.peerId !== '')
+      .map((p) => ({
+        peerId: p.peerId,
+        givenScore: p.givenScore,
+        finalScore: Math.round(p.score * 1000) / 1000,
+        pieces: p.piecesVerified,
+        bytes: p.bytes,
+        corruptPieces: p.corruptPieces,
+        stalls: p.stalls,
+        state: p.state,
+        ...(p.banReason === undefined ? {} : { banReason: p.banReason }),
+      }));
+    const counts = peers.map((p) => p.pieces);
+    const fetched = counts.reduce((a, b) => a + b, 0);
+    const byScore = new Map<number, { score: number; peers: number; pieces: number }>();
+    for (const p of peers) {
+      const score = Math.round(p.givenScore * 20) / 20;
+      const row = byScore.get(score) ?? { score, peers: 0, pieces: 0 };
+      row.peers++;
+      row.pieces += p.pieces;
+      byScore.set(score, row);
+    }
+    return {
+      fetchedPieces: fetched,
+      resumedPieces: this.#resumedPieces,
+      min: counts.length ? Math.min(...counts) : 0,
+      max: counts.length ? Math.max(...counts) : 0,
+      avg: counts.length ? Math.round((fetched / counts.length) * 100) / 100 : 0,
+      peers,
+      byScore: [...byScore.values()].sort((a, b) => b.score - a.score),
+    };
+  }
+
+  #emit(e: DownloadEvent): void {
+    try {
+      this.#o.onEvent?.(e);
+      this.emit('event', e);
+    } catch {
+      // A listener's bug must not break the download.
+    }
+  }
+}
+
+/** A download's partial file, seen by the piece server. */
+class DownloadPieceSource extends EventEmitter<{ have: [number] }> implements PieceSource {
+  readonly bitfield: Bitfield;
+  #file: PartialFile | null = null;
+  constructor(
+    readonly manifest: Manifest,
+    count: number,
+  ) {
+    super();
+    this.setMaxListeners(0); // one listener per connected downloader
+    this.bitfield = new Bitfield(count);
+  }
+  attach(file: PartialFile): void {
+    this.#file = file;
+    for (let i = 0; i < this.bitfield.length; i++) if (file.hasPiece(i)) this.markHave(i);
+  }
+  markHave(piece: number): void {
+    if (this.bitfield.set(piece)) this.emit('have', piece);
+  }
+  read(piece: number, offset: number, length: number): Promise<Buffer> {
+    if (!this.#file) return Promise.reject(new CoterieError('PIECE_UNAVAILABLE', 'download not open yet'));
+    return this.#file.read(piece, offset, length);
+  }
+}
+
+function asCoterieError(err: unknown, fallback: ErrorCode = 'DOWNLOAD_FAILED'): CoterieError {
+  if (isCoterieError(err)) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new CoterieError(fallback, message, { cause: err });
+}
