@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,11 +139,7 @@ export function request<T = Record<string, unknown>>(
       res.on('error', reject);
     });
     req.setTimeout(10_000, () => req.destroy(new Error(`timeout on ${method} ${path}`)));
-    // A server refusing an oversize body answers and closes while we still write: wait for that answer.
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE' || err.code === 'ECONNRESET') setTimeout(() => reject(err), 1000);
-      else reject(err);
-    });
+    req.on('error', reject);
     req.end(payload);
   });
 }
@@ -261,4 +258,32 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
       throw new Error(`condition not met within ${timeoutMs} ms: ${String(last ?? '')}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Sends request headers only (no body) over a raw socket and returns the
+ * status: for checking that a declared oversize body is refused before it is read.
+ */
+export function headersOnly(base: string, head: string): Promise<{ status: number; text: string }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(Number(url.port), url.hostname);
+    let text = '';
+    sock.setTimeout(5000, () => sock.destroy(new Error('no answer')));
+    sock.on('connect', () => sock.write(`${head.replace(/\n/g, '\r\n')}\r\n\r\n`));
+    sock.on('data', (d: Buffer) => {
+      text += d.toString();
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
+      if (m && text.includes('\r\n\r\n{') && text.trimEnd().endsWith('}')) {
+        sock.destroy();
+        resolve({ status: Number(m[1]), text });
+      }
+    });
+    sock.on('error', reject);
+    sock.on('close', () => {
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
+      if (m) resolve({ status: Number(m[1]), text });
+      else reject(new Error(`connection closed without an answer: ${text}`));
+    });
+  });
 }
