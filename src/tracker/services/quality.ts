@@ -91,7 +91,7 @@ export interface QualityService {
 
 export function createQualityService(policy: QualityPolicy) {
   return (deps: ServiceDeps): QualityService => {
-    const { store, now } = deps;
+    const { store, bus, now } = deps;
     return {
       policy,
       async report(_reporter, reports) {
@@ -135,6 +135,7 @@ export function createQualityService(policy: QualityPolicy) {
               .execute();
           }
         });
+        await bus.publish({ kind: 'scores_changed', peerIds: [...results.keys()].slice(0, 64), at: t });
         return {
           accepted: reports.length,
           scores: [...results].map(([peerId, s]) => ({
