@@ -10,6 +10,7 @@ import type {
 import { CoterieError } from '../../protocol/errors.js';
 import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
 import { isHex64, isValidFileName } from '../../protocol/names.js';
+import { prepared } from '../store/prepared.js';
 import { toNumber } from '../store/schema.js';
 import type { ServiceDeps } from './context.js';
 import type { GroupsService } from './groups.js';
@@ -35,6 +36,48 @@ export interface FilesService {
 export const MAX_SEEDERS_LISTED = 200;
 /** Manifests kept in memory as JSON text (a 65,536-piece manifest is about 4.4 MB). */
 const MANIFEST_CACHE_BYTES = 64 * 1024 * 1024;
+
+/** The share path's queries, built once (see store/prepared.ts). */
+const Q = {
+  insertFile: prepared((db, p) =>
+    db
+      .insertInto('files')
+      .values({
+        file_id: p(0),
+        size: p(1),
+        piece_size: p(2),
+        piece_count: p(3),
+        manifest: p(4),
+        created_at: p(5),
+      })
+      .onConflict((oc) => oc.column('file_id').doNothing()),
+  ),
+  listedByName: prepared((db, p) =>
+    db
+      .selectFrom('group_files')
+      .select(['file_id', 'name'])
+      .where('group_id', '=', p(0))
+      .where('name', '=', p(1)),
+  ),
+  listedById: prepared((db, p) =>
+    db
+      .selectFrom('group_files')
+      .select(['file_id', 'name'])
+      .where('group_id', '=', p(0))
+      .where('file_id', '=', p(1)),
+  ),
+  insertListing: prepared((db, p) =>
+    db
+      .insertInto('group_files')
+      .values({ group_id: p(0), file_id: p(1), name: p(2), created_by: p(3), created_at: p(4) }),
+  ),
+  upsertShare: prepared((db, p) =>
+    db
+      .insertInto('shares')
+      .values({ group_id: p(0), file_id: p(1), peer_id: p(2), user_id: p(3), created_at: p(4) })
+      .onConflict((oc) => oc.columns(['group_id', 'file_id', 'peer_id']).doUpdateSet({ user_id: p(3) })),
+  ),
+};
 
 export function createFilesService(
   policy: QualityPolicy,
@@ -231,31 +274,17 @@ export function createFilesService(
         const fileId = computeFileId(manifest);
         const at = now();
         const result = await store.batchedTransaction(async (trx) => {
-          await trx
-            .insertInto('files')
-            .values({
-              file_id: fileId,
-              size: manifest.size,
-              piece_size: manifest.pieceSize,
-              piece_count: manifest.pieces.length,
-              manifest: JSON.stringify(manifest),
-              created_at: at,
-            })
-            .onConflict((oc) => oc.column('file_id').doNothing())
-            .execute();
+          await Q.insertFile.execute(trx, [
+            fileId,
+            manifest.size,
+            manifest.pieceSize,
+            manifest.pieces.length,
+            JSON.stringify(manifest),
+            at,
+          ]);
           // Two indexed point lookups (an OR across both keys would scan the group's listing).
-          const byName = await trx
-            .selectFrom('group_files')
-            .select(['file_id', 'name'])
-            .where('group_id', '=', groupId)
-            .where('name', '=', request.name)
-            .executeTakeFirst();
-          const byId = await trx
-            .selectFrom('group_files')
-            .select(['file_id', 'name'])
-            .where('group_id', '=', groupId)
-            .where('file_id', '=', fileId)
-            .executeTakeFirst();
+          const byName = (await Q.listedByName.execute(trx, [groupId, request.name])).rows[0];
+          const byId = (await Q.listedById.execute(trx, [groupId, fileId])).rows[0];
           const listed = [byName, byId].filter((r) => r !== undefined);
           const sameContent = listed.find((r) => r.file_id === fileId);
           const nameOwner = listed.find((r) => r.name === request.name);
@@ -271,25 +300,10 @@ export function createFilesService(
             // The same bytes are one file: keep the name it is listed under, add this peer as a seeder.
             name = sameContent.name;
           } else {
-            await trx
-              .insertInto('group_files')
-              .values({ group_id: groupId, file_id: fileId, name, created_by: userId, created_at: at })
-              .execute();
+            await Q.insertListing.execute(trx, [groupId, fileId, name, userId, at]);
             created = true;
           }
-          await trx
-            .insertInto('shares')
-            .values({
-              group_id: groupId,
-              file_id: fileId,
-              peer_id: request.peerId,
-              user_id: userId,
-              created_at: at,
-            })
-            .onConflict((oc) =>
-              oc.columns(['group_id', 'file_id', 'peer_id']).doUpdateSet({ user_id: userId }),
-            )
-            .execute();
+          await Q.upsertShare.execute(trx, [groupId, fileId, request.peerId, userId, at]);
           return { groupId, fileId, name, created };
         });
         await bus.publish({ kind: 'files_changed', groupId, fileId, at });
