@@ -108,12 +108,14 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
       );
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  // Callback style, not async: one promise less on every request of the hot routes.
+  app.addHook('onResponse', (request, reply, done) => {
     metrics.requests.inc({
       method: request.method,
       route: request.routeOptions.url ?? 'unknown',
       status: String(reply.statusCode),
     });
+    done();
   });
 
   await app.register(swagger, {
