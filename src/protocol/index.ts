@@ -1,4 +1,6 @@
+export * from './api.js';
 export * from './errors.js';
 export * from './manifest.js';
 export * from './names.js';
+export * from './session.js';
 export * from './tickets.js';

@@ -1,0 +1,572 @@
+/**
+ * The tracker's REST + JSON API (under /v1): every request and response
+ * schema, as TypeBox schemas (JSON Schema at run time, served as OpenAPI at
+ * /v1/openapi.json) and their static TypeScript types. The tracker validates
+ * with these; the peer daemon and the CLI import the types from here.
+ *
+ * Authentication: `Authorization: Bearer <token>` from `POST /v1/login`, on
+ * every route except `POST /v1/users`, `POST /v1/login`, `GET /v1/cluster/keys`,
+ * `/healthz`, `/metrics` and `/v1/openapi.json`.
+ *
+ * Errors: HTTP status plus `ErrorBody` (`{"error":{"code","message"}}`) with a
+ * code from src/protocol/errors.ts.
+ */
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { ERROR_CODES } from './errors.js';
+import { MAX_PIECE_SIZE_BYTES, MAX_PIECES } from './manifest.js';
+import { FILE_NAME_MAX_LENGTH, HEX64_PATTERN, NAME_PATTERN } from './names.js';
+
+export const API_PREFIX = '/v1';
+
+// ---------------------------------------------------------------- building blocks
+
+/** User ids, group ids: `[a-z0-9_.-]{1,64}`. A mismatch is `400 INVALID_NAME`. */
+export const Name = Type.String({ pattern: NAME_PATTERN, minLength: 1, maxLength: 64 });
+export const UserId = Name;
+export const GroupId = Name;
+/** SHA-256 hex: file ids and peer ids. */
+export const Hex64 = Type.String({ pattern: HEX64_PATTERN, minLength: 64, maxLength: 64 });
+export const FileId = Hex64;
+export const PeerId = Hex64;
+/** A display name inside a group: printable, no path separators (see names.ts isValidFileName). */
+export const FileName = Type.String({ minLength: 1, maxLength: FILE_NAME_MAX_LENGTH });
+/** Milliseconds since the epoch. */
+export const TimestampMs = Type.Integer({ minimum: 0 });
+/**
+ * Where a peer serves pieces: `host:port` (IPv6 as `[addr]:port`). At most
+ * MAX_PEER_ADDRESSES of them, each at most 300 characters.
+ */
+export const MAX_PEER_ADDRESSES = 16;
+export const PeerAddress = Type.String({ minLength: 3, maxLength: 300 });
+export const PeerAddresses = Type.Array(PeerAddress, { maxItems: MAX_PEER_ADDRESSES });
+
+export const Password = Type.String({ minLength: 8, maxLength: 1024 });
+
+export const ErrorBodySchema = Type.Object({
+  error: Type.Object({
+    code: Type.Union(ERROR_CODES.map((c) => Type.Literal(c))),
+    message: Type.String(),
+    details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  }),
+});
+
+// ---------------------------------------------------------------- users and sessions
+
+/** POST /v1/users → 201 UserCreated (409 USER_EXISTS). */
+export const CreateUserRequest = Type.Object(
+  { userId: UserId, password: Password },
+  { additionalProperties: false },
+);
+export type CreateUserRequest = Static<typeof CreateUserRequest>;
+export const UserCreated = Type.Object({ userId: UserId, createdAt: TimestampMs });
+export type UserCreated = Static<typeof UserCreated>;
+
+/** POST /v1/login → 200 LoginResponse (401 BAD_CREDENTIALS, 429 RATE_LIMITED). */
+export const LoginRequest = Type.Object(
+  {
+    userId: UserId,
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+    /** Optional shorter lifetime; the tracker caps it at its own maximum. */
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 365 * 24 * 3600 })),
+  },
+  { additionalProperties: false },
+);
+export type LoginRequest = Static<typeof LoginRequest>;
+export const LoginResponse = Type.Object({
+  /** The bearer token. Shown once: the tracker keeps only its hash. */
+  token: Type.String(),
+  userId: UserId,
+  expiresAt: TimestampMs,
+});
+export type LoginResponse = Static<typeof LoginResponse>;
+
+/** POST /v1/logout → 200 LogoutResponse: revokes the token used for the call. */
+export const LogoutResponse = Type.Object({ loggedOut: Type.Literal(true) });
+export type LogoutResponse = Static<typeof LogoutResponse>;
+
+/** GET /v1/whoami → 200 WhoAmI. */
+export const WhoAmI = Type.Object({ userId: UserId, expiresAt: TimestampMs });
+export type WhoAmI = Static<typeof WhoAmI>;
+
+// ---------------------------------------------------------------- groups
+
+export const Standing = Type.Union([Type.Literal('member'), Type.Literal('pending'), Type.Literal('none')]);
+export type Standing = Static<typeof Standing>;
+
+export const GroupParams = Type.Object({ groupId: GroupId });
+export type GroupParams = Static<typeof GroupParams>;
+export const GroupUserParams = Type.Object({ groupId: GroupId, userId: UserId });
+export type GroupUserParams = Static<typeof GroupUserParams>;
+
+/** POST /v1/groups → 201 GroupSummary (409 GROUP_EXISTS). The creator is owner and member. */
+export const CreateGroupRequest = Type.Object({ groupId: GroupId }, { additionalProperties: false });
+export type CreateGroupRequest = Static<typeof CreateGroupRequest>;
+
+export const GroupSummary = Type.Object({
+  groupId: GroupId,
+  owner: UserId,
+  memberCount: Type.Integer({ minimum: 0 }),
+  /** The caller's standing in the group. */
+  standing: Standing,
+  createdAt: TimestampMs,
+});
+export type GroupSummary = Static<typeof GroupSummary>;
+
+/** GET /v1/groups → 200 GroupList: every group, with the caller's standing. */
+export const GroupList = Type.Object({ groups: Type.Array(GroupSummary) });
+export type GroupList = Static<typeof GroupList>;
+
+/**
+ * POST /v1/groups/:groupId/join → 202 JoinResponse. Idempotent while pending;
+ * 409 ALREADY_MEMBER for members; 404 GROUP_NOT_FOUND.
+ */
+export const JoinResponse = Type.Object({
+  groupId: GroupId,
+  standing: Type.Literal('pending'),
+  owner: UserId,
+});
+export type JoinResponse = Static<typeof JoinResponse>;
+
+/** GET /v1/groups/:groupId/requests → 200 JoinRequestList (owner only: 403 NOT_OWNER). */
+export const JoinRequest = Type.Object({ userId: UserId, requestedAt: TimestampMs });
+export type JoinRequest = Static<typeof JoinRequest>;
+export const JoinRequestList = Type.Object({ groupId: GroupId, requests: Type.Array(JoinRequest) });
+export type JoinRequestList = Static<typeof JoinRequestList>;
+
+/**
+ * POST /v1/groups/:groupId/requests/:userId/accept and …/decline → 200
+ * JoinDecision (owner only; 404 REQUEST_NOT_FOUND when nothing is pending).
+ */
+export const JoinDecision = Type.Object({
+  groupId: GroupId,
+  userId: UserId,
+  decision: Type.Union([Type.Literal('accepted'), Type.Literal('declined')]),
+});
+export type JoinDecision = Static<typeof JoinDecision>;
+
+/** GET /v1/groups/:groupId/members → 200 MemberList (members only: 403 NOT_A_MEMBER). */
+export const Member = Type.Object({
+  userId: UserId,
+  role: Type.Union([Type.Literal('owner'), Type.Literal('member')]),
+  joinedAt: TimestampMs,
+});
+export type Member = Static<typeof Member>;
+export const MemberList = Type.Object({ groupId: GroupId, members: Type.Array(Member) });
+export type MemberList = Static<typeof MemberList>;
+
+/**
+ * POST /v1/groups/:groupId/leave → 200 LeaveResponse. An owner leaving passes
+ * ownership to the longest-standing member; the last member leaving deletes
+ * the group (and its file listing).
+ */
+export const LeaveResponse = Type.Object({
+  groupId: GroupId,
+  /** The owner after the call; null when the group was deleted. */
+  owner: Type.Union([UserId, Type.Null()]),
+  deleted: Type.Boolean(),
+});
+export type LeaveResponse = Static<typeof LeaveResponse>;
+
+// ---------------------------------------------------------------- files
+
+/**
+ * The manifest as JSON (see manifest.ts). The schema bounds shapes and sizes;
+ * the tracker then runs validateManifest (piece count vs size, powers of two)
+ * and recomputes the file id itself.
+ */
+export const ManifestSchema = Type.Object(
+  {
+    version: Type.Literal(1),
+    size: Type.Integer({ minimum: 0, maximum: MAX_PIECES * MAX_PIECE_SIZE_BYTES }),
+    pieceSize: Type.Integer({ minimum: 1, maximum: MAX_PIECE_SIZE_BYTES }),
+    pieces: Type.Array(Type.String({ minLength: 64, maxLength: 64 }), { maxItems: MAX_PIECES }),
+  },
+  { additionalProperties: false },
+);
+export type ManifestJson = Static<typeof ManifestSchema>;
+
+/**
+ * POST /v1/groups/:groupId/files → 201 ShareResponse (200 when the same
+ * content was already listed under that name). Members only. `peerId` is the
+ * caller's peer that serves the bytes; it becomes a live seeder while its
+ * session (/v1/session) is up. 409 FILE_NAME_TAKEN when the name is used in
+ * the group by other content; 400 INVALID_MANIFEST.
+ */
+export const ShareRequest = Type.Object(
+  { name: FileName, manifest: ManifestSchema, peerId: PeerId },
+  { additionalProperties: false },
+);
+export type ShareRequest = Static<typeof ShareRequest>;
+export const ShareResponse = Type.Object({
+  groupId: GroupId,
+  fileId: FileId,
+  name: FileName,
+  /** False when this content was already listed in the group under this name. */
+  created: Type.Boolean(),
+});
+export type ShareResponse = Static<typeof ShareResponse>;
+
+export const FileSummary = Type.Object({
+  fileId: FileId,
+  name: FileName,
+  size: Type.Integer({ minimum: 0 }),
+  pieceSize: Type.Integer({ minimum: 1 }),
+  pieceCount: Type.Integer({ minimum: 0 }),
+  /** Users who share it in this group (whether or not online). */
+  sharers: Type.Array(UserId),
+  /** Peers serving it right now (live session, announced, shared in this group). */
+  seeders: Type.Integer({ minimum: 0 }),
+  sharedAt: TimestampMs,
+});
+export type FileSummary = Static<typeof FileSummary>;
+
+/** GET /v1/groups/:groupId/files → 200 FileList (members only). */
+export const FileList = Type.Object({ groupId: GroupId, files: Type.Array(FileSummary) });
+export type FileList = Static<typeof FileList>;
+
+/**
+ * `:file` is a file id (64 hex) or the file's display name in the group;
+ * a file id is tried first.
+ */
+export const GroupFileParams = Type.Object({
+  groupId: GroupId,
+  file: Type.String({ minLength: 1, maxLength: FILE_NAME_MAX_LENGTH }),
+});
+export type GroupFileParams = Static<typeof GroupFileParams>;
+
+export const Seeder = Type.Object({
+  peerId: PeerId,
+  userId: UserId,
+  addresses: PeerAddresses,
+  /** Quality in [0, 1]: 0.5 is unknown, higher is better (decays back to 0.5). */
+  score: Type.Number({ minimum: 0, maximum: 1 }),
+  /** Reported corrupt repeatedly: listed last, use only when nobody else has the piece. */
+  flagged: Type.Boolean(),
+});
+export type Seeder = Static<typeof Seeder>;
+
+/**
+ * GET /v1/groups/:groupId/files/:file → 200 FileDetail (members only): the
+ * manifest and the live seeders, best first, flagged ones last.
+ */
+export const FileDetail = Type.Object({
+  groupId: GroupId,
+  fileId: FileId,
+  name: FileName,
+  manifest: ManifestSchema,
+  sharers: Type.Array(UserId),
+  seeders: Type.Array(Seeder),
+});
+export type FileDetail = Static<typeof FileDetail>;
+
+/**
+ * GET /v1/groups/:groupId/files/:file/seeders → 200 SeederList (members only):
+ * the live seeders alone. The manifest never changes (the file id is its
+ * hash), so a downloader fetches it once and polls this while it downloads.
+ */
+export const SeederList = Type.Object({
+  groupId: GroupId,
+  fileId: FileId,
+  seeders: Type.Array(Seeder),
+});
+export type SeederList = Static<typeof SeederList>;
+
+/**
+ * DELETE /v1/groups/:groupId/files/:file[?peerId=…] → 200 StopShareResponse.
+ * Removes the caller's share (of that peer, or of all the caller's peers);
+ * 404 NOT_SHARING when the caller does not share it.
+ */
+export const StopShareQuery = Type.Object({ peerId: Type.Optional(PeerId) }, { additionalProperties: false });
+export type StopShareQuery = Static<typeof StopShareQuery>;
+export const StopShareResponse = Type.Object({
+  groupId: GroupId,
+  fileId: FileId,
+  /** False when nobody shares the file in the group any more: it left the listing. */
+  listed: Type.Boolean(),
+});
+export type StopShareResponse = Static<typeof StopShareResponse>;
+
+// ---------------------------------------------------------------- tickets and keys
+
+/**
+ * POST /v1/groups/:groupId/files/:file/tickets → 201 TicketResponse (members
+ * only: 403 NOT_A_MEMBER). The ticket is a compact JWS; verify it with
+ * verifyTicket (tickets.ts) and the JWKS from GET /v1/cluster/keys.
+ */
+export const TicketRequest = Type.Object(
+  {
+    /** The downloading peer (its certificate fingerprint): seeders check the connection matches. */
+    peerId: PeerId,
+    ttlMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 24 * 60 })),
+  },
+  { additionalProperties: false },
+);
+export type TicketRequest = Static<typeof TicketRequest>;
+export const TicketResponse = Type.Object({
+  ticket: Type.String(),
+  groupId: GroupId,
+  fileId: FileId,
+  peerId: PeerId,
+  expiresAt: TimestampMs,
+});
+export type TicketResponse = Static<typeof TicketResponse>;
+
+/** GET /v1/cluster/keys → 200 JWKS (public, no authentication). */
+export const Jwk = Type.Object(
+  {
+    kty: Type.String(),
+    crv: Type.Optional(Type.String()),
+    x: Type.Optional(Type.String()),
+    kid: Type.String(),
+    alg: Type.String(),
+    use: Type.String(),
+  },
+  { additionalProperties: true },
+);
+export const ClusterKeys = Type.Object({ keys: Type.Array(Jwk) });
+export type ClusterKeys = Static<typeof ClusterKeys>;
+
+// ---------------------------------------------------------------- peer quality
+
+export const MAX_REPORTS_PER_CALL = 256;
+export const PeerReport = Type.Object(
+  {
+    peerId: PeerId,
+    fileId: Type.Optional(FileId),
+    bytes: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+    seconds: Type.Number({ minimum: 0, maximum: 1e9 }),
+    failedPieces: Type.Integer({ minimum: 0, maximum: 1e9 }),
+    corruptPieces: Type.Integer({ minimum: 0, maximum: 1e9 }),
+  },
+  { additionalProperties: false },
+);
+export type PeerReport = Static<typeof PeerReport>;
+
+/** POST /v1/reports → 200 ReportResponse: a downloader's per-peer results. */
+export const ReportRequest = Type.Object(
+  { reports: Type.Array(PeerReport, { minItems: 1, maxItems: MAX_REPORTS_PER_CALL }) },
+  { additionalProperties: false },
+);
+export type ReportRequest = Static<typeof ReportRequest>;
+export const ReportResponse = Type.Object({
+  accepted: Type.Integer({ minimum: 0 }),
+  scores: Type.Array(Type.Object({ peerId: PeerId, score: Type.Number(), flagged: Type.Boolean() })),
+});
+export type ReportResponse = Static<typeof ReportResponse>;
+
+// ---------------------------------------------------------------- health
+
+/** GET /healthz → 200 Health. */
+export const Health = Type.Object({
+  status: Type.Literal('ok'),
+  trackerId: Type.String(),
+  version: Type.String(),
+  sessions: Type.Integer({ minimum: 0 }),
+});
+export type Health = Static<typeof Health>;
+
+// ---------------------------------------------------------------- the route table
+
+/** One route of the API: the single source for the tracker's routes and the client's calls. */
+export interface RouteSpec {
+  method: 'GET' | 'POST' | 'DELETE';
+  url: string;
+  auth: boolean;
+  summary: string;
+  params?: TSchema;
+  querystring?: TSchema;
+  body?: TSchema;
+  /** HTTP status of success and its body schema. */
+  status: number;
+  response: TSchema;
+}
+
+const route = <T extends RouteSpec>(spec: T): T => spec;
+
+export const ROUTES = {
+  createUser: route({
+    method: 'POST',
+    url: '/v1/users',
+    auth: false,
+    summary: 'create a user',
+    body: CreateUserRequest,
+    status: 201,
+    response: UserCreated,
+  }),
+  login: route({
+    method: 'POST',
+    url: '/v1/login',
+    auth: false,
+    summary: 'log in: returns a bearer token',
+    body: LoginRequest,
+    status: 200,
+    response: LoginResponse,
+  }),
+  logout: route({
+    method: 'POST',
+    url: '/v1/logout',
+    auth: true,
+    summary: 'revoke the calling token',
+    status: 200,
+    response: LogoutResponse,
+  }),
+  whoami: route({
+    method: 'GET',
+    url: '/v1/whoami',
+    auth: true,
+    summary: 'who the token belongs to',
+    status: 200,
+    response: WhoAmI,
+  }),
+  createGroup: route({
+    method: 'POST',
+    url: '/v1/groups',
+    auth: true,
+    summary: 'create a group (the caller owns it)',
+    body: CreateGroupRequest,
+    status: 201,
+    response: GroupSummary,
+  }),
+  listGroups: route({
+    method: 'GET',
+    url: '/v1/groups',
+    auth: true,
+    summary: 'list every group with the caller’s standing',
+    status: 200,
+    response: GroupList,
+  }),
+  joinGroup: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/join',
+    auth: true,
+    summary: 'ask to join a group',
+    params: GroupParams,
+    status: 202,
+    response: JoinResponse,
+  }),
+  listRequests: route({
+    method: 'GET',
+    url: '/v1/groups/:groupId/requests',
+    auth: true,
+    summary: 'pending join requests (owner only)',
+    params: GroupParams,
+    status: 200,
+    response: JoinRequestList,
+  }),
+  acceptRequest: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/requests/:userId/accept',
+    auth: true,
+    summary: 'accept a join request (owner only)',
+    params: GroupUserParams,
+    status: 200,
+    response: JoinDecision,
+  }),
+  declineRequest: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/requests/:userId/decline',
+    auth: true,
+    summary: 'decline a join request (owner only)',
+    params: GroupUserParams,
+    status: 200,
+    response: JoinDecision,
+  }),
+  listMembers: route({
+    method: 'GET',
+    url: '/v1/groups/:groupId/members',
+    auth: true,
+    summary: 'members of a group (members only)',
+    params: GroupParams,
+    status: 200,
+    response: MemberList,
+  }),
+  leaveGroup: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/leave',
+    auth: true,
+    summary: 'leave a group',
+    params: GroupParams,
+    status: 200,
+    response: LeaveResponse,
+  }),
+  shareFile: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/files',
+    auth: true,
+    summary: 'share a file (its manifest) with a group (members only)',
+    params: GroupParams,
+    body: ShareRequest,
+    status: 201,
+    response: ShareResponse,
+  }),
+  listFiles: route({
+    method: 'GET',
+    url: '/v1/groups/:groupId/files',
+    auth: true,
+    summary: 'files shared in a group (members only)',
+    params: GroupParams,
+    status: 200,
+    response: FileList,
+  }),
+  getFile: route({
+    method: 'GET',
+    url: '/v1/groups/:groupId/files/:file',
+    auth: true,
+    summary: 'a file’s manifest and live seeders (members only)',
+    params: GroupFileParams,
+    status: 200,
+    response: FileDetail,
+  }),
+  getSeeders: route({
+    method: 'GET',
+    url: '/v1/groups/:groupId/files/:file/seeders',
+    auth: true,
+    summary: 'a file’s live seeders, best first (members only)',
+    params: GroupFileParams,
+    status: 200,
+    response: SeederList,
+  }),
+  stopSharing: route({
+    method: 'DELETE',
+    url: '/v1/groups/:groupId/files/:file',
+    auth: true,
+    summary: 'stop sharing a file in a group',
+    params: GroupFileParams,
+    querystring: StopShareQuery,
+    status: 200,
+    response: StopShareResponse,
+  }),
+  getTicket: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/files/:file/tickets',
+    auth: true,
+    summary: 'a signed download ticket (members only)',
+    params: GroupFileParams,
+    body: TicketRequest,
+    status: 201,
+    response: TicketResponse,
+  }),
+  clusterKeys: route({
+    method: 'GET',
+    url: '/v1/cluster/keys',
+    auth: false,
+    summary: 'the cluster’s public ticket keys (JWKS)',
+    status: 200,
+    response: ClusterKeys,
+  }),
+  report: route({
+    method: 'POST',
+    url: '/v1/reports',
+    auth: true,
+    summary: 'report per-peer download results',
+    body: ReportRequest,
+    status: 200,
+    response: ReportResponse,
+  }),
+} as const;
+
+export type RouteName = keyof typeof ROUTES;
+
+/** The WebSocket presence session (see session.ts). */
+export const SESSION_PATH = '/v1/session';
+export const OPENAPI_PATH = '/v1/openapi.json';

@@ -1,0 +1,288 @@
+/**
+ * The presence session: one WebSocket per connected peer at /v1/session,
+ * opened with `Authorization: Bearer <token>`. Frames are JSON text, each one
+ * message of the discriminated unions below (field `type`).
+ *
+ * Flow: the client sends `hello` first (protocol version, its peer id, the
+ * addresses it serves on, the files it seeds); the tracker answers `welcome`
+ * (or `error` and closes). After that the client may send the other client
+ * messages at any time; a message carrying `id` is answered by `ack` (or
+ * `error`) with the same id. The tracker pushes events at any time.
+ *
+ * Liveness: the tracker sends WebSocket pings (every `heartbeatIntervalMs`,
+ * announced in `welcome`); a session without a pong for `heartbeatTimeoutMs`
+ * is dead and its peer stops being a seeder at once. Clients that cannot see
+ * WebSocket pings may send `ping` and get `pong`.
+ *
+ * Invalid frames get an `error` frame (code PROTOCOL_ERROR or FRAME_TOO_LARGE)
+ * and the session continues; a session that never says `hello` is closed.
+ * Later issues add message types (messages, topics): add union members, keep
+ * the version unless an existing member changes meaning.
+ */
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { MAX_PEER_ADDRESSES, PeerAddress } from './api.js';
+import { CoterieError, ERROR_CODES } from './errors.js';
+import { HEX64_PATTERN, NAME_PATTERN } from './names.js';
+
+export const SESSION_PROTOCOL_VERSION = 1;
+/** Hard cap on one frame, in bytes: checked before parsing. */
+export const MAX_SESSION_FRAME_BYTES = 1024 * 1024;
+/** Cap on file ids in one hello/announce/unannounce/watch message; send more messages for more. */
+export const MAX_FILES_PER_MESSAGE = 8192;
+/** Cap on the files one session may watch at once. */
+export const MAX_WATCHED_FILES = 8192;
+
+const Hex64 = Type.String({ pattern: HEX64_PATTERN, minLength: 64, maxLength: 64 });
+const Name = Type.String({ pattern: NAME_PATTERN, minLength: 1, maxLength: 64 });
+const FileIds = Type.Array(Hex64, { maxItems: MAX_FILES_PER_MESSAGE });
+/** Optional request id, echoed in `ack` / `error`. */
+const RequestId = Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Integer()]));
+
+// ---------------------------------------------------------------- client → tracker
+
+export const HelloMessage = Type.Object(
+  {
+    type: Type.Literal('hello'),
+    v: Type.Integer({ minimum: 1 }),
+    id: RequestId,
+    /** SHA-256 fingerprint of the peer's certificate public key. */
+    peerId: Hex64,
+    /** Where it serves pieces, `host:port`. */
+    addresses: Type.Array(PeerAddress, { maxItems: MAX_PEER_ADDRESSES }),
+    /** File ids it holds completely and serves. */
+    seeding: FileIds,
+  },
+  { additionalProperties: false },
+);
+export const AnnounceMessage = Type.Object(
+  { type: Type.Literal('announce'), id: RequestId, files: FileIds },
+  { additionalProperties: false },
+);
+export const UnannounceMessage = Type.Object(
+  { type: Type.Literal('unannounce'), id: RequestId, files: FileIds },
+  { additionalProperties: false },
+);
+/** Update the addresses the peer serves on (e.g. after a port change). */
+export const AddressesMessage = Type.Object(
+  {
+    type: Type.Literal('addresses'),
+    id: RequestId,
+    addresses: Type.Array(PeerAddress, { maxItems: MAX_PEER_ADDRESSES }),
+  },
+  { additionalProperties: false },
+);
+/** Receive seeder_appeared / seeder_left for these files (only in groups the user belongs to). */
+export const WatchMessage = Type.Object(
+  { type: Type.Literal('watch'), id: RequestId, files: FileIds },
+  { additionalProperties: false },
+);
+export const UnwatchMessage = Type.Object(
+  { type: Type.Literal('unwatch'), id: RequestId, files: FileIds },
+  { additionalProperties: false },
+);
+export const PingMessage = Type.Object(
+  { type: Type.Literal('ping'), id: RequestId },
+  { additionalProperties: false },
+);
+
+export const ClientMessage = Type.Union([
+  HelloMessage,
+  AnnounceMessage,
+  UnannounceMessage,
+  AddressesMessage,
+  WatchMessage,
+  UnwatchMessage,
+  PingMessage,
+]);
+export type ClientMessage = Static<typeof ClientMessage>;
+export type HelloMessage = Static<typeof HelloMessage>;
+export type ClientMessageType = ClientMessage['type'];
+
+// ---------------------------------------------------------------- tracker → client
+
+export const WelcomeMessage = Type.Object({
+  type: Type.Literal('welcome'),
+  v: Type.Integer(),
+  id: RequestId,
+  sessionId: Type.String(),
+  trackerId: Type.String(),
+  userId: Name,
+  peerId: Hex64,
+  heartbeatIntervalMs: Type.Integer(),
+  heartbeatTimeoutMs: Type.Integer(),
+});
+export const AckMessage = Type.Object({
+  type: Type.Literal('ack'),
+  id: Type.Union([Type.String(), Type.Integer()]),
+});
+export const ErrorMessage = Type.Object({
+  type: Type.Literal('error'),
+  id: RequestId,
+  code: Type.Union(ERROR_CODES.map((c) => Type.Literal(c))),
+  message: Type.String(),
+});
+export const PongMessage = Type.Object({ type: Type.Literal('pong'), id: RequestId });
+/** To a group's owner: someone asked to join. */
+export const JoinRequestedEvent = Type.Object({
+  type: Type.Literal('join_requested'),
+  groupId: Name,
+  userId: Name,
+  at: Type.Integer(),
+});
+/** To the requester: the owner accepted. */
+export const JoinAcceptedEvent = Type.Object({
+  type: Type.Literal('join_accepted'),
+  groupId: Name,
+  userId: Name,
+  at: Type.Integer(),
+});
+/** To the requester: the owner declined. */
+export const JoinDeclinedEvent = Type.Object({
+  type: Type.Literal('join_declined'),
+  groupId: Name,
+  userId: Name,
+  at: Type.Integer(),
+});
+/** To sessions watching the file: a peer started serving it. */
+export const SeederAppearedEvent = Type.Object({
+  type: Type.Literal('seeder_appeared'),
+  fileId: Hex64,
+  peerId: Hex64,
+  userId: Name,
+  addresses: Type.Array(Type.String()),
+  at: Type.Integer(),
+});
+/** To sessions watching the file: a peer stopped serving it (closed, dead, unannounced, stopped sharing). */
+export const SeederLeftEvent = Type.Object({
+  type: Type.Literal('seeder_left'),
+  fileId: Hex64,
+  peerId: Hex64,
+  at: Type.Integer(),
+});
+
+export const TrackerMessage = Type.Union([
+  WelcomeMessage,
+  AckMessage,
+  ErrorMessage,
+  PongMessage,
+  JoinRequestedEvent,
+  JoinAcceptedEvent,
+  JoinDeclinedEvent,
+  SeederAppearedEvent,
+  SeederLeftEvent,
+]);
+export type TrackerMessage = Static<typeof TrackerMessage>;
+export type WelcomeMessage = Static<typeof WelcomeMessage>;
+export type SessionEvent = Static<
+  | typeof JoinRequestedEvent
+  | typeof JoinAcceptedEvent
+  | typeof JoinDeclinedEvent
+  | typeof SeederAppearedEvent
+  | typeof SeederLeftEvent
+>;
+
+/** WebSocket close codes the tracker uses (4000–4999 are for applications). */
+export const SESSION_CLOSE = Object.freeze({
+  /** Normal shutdown of the tracker. */
+  SHUTDOWN: 1001,
+  /** The first message was not a valid hello, or the version is unsupported. */
+  BAD_HELLO: 4400,
+  /** The token is missing, revoked or expired. */
+  UNAUTHENTICATED: 4401,
+  /** Another session registered the same peer id. */
+  REPLACED: 4409,
+});
+
+// ---------------------------------------------------------------- codecs
+
+// biome-ignore lint/correctness/noUnusedVariables: T documents which union the checker belongs to
+type Checker<T> = ReturnType<typeof TypeCompiler.Compile<TSchema>>;
+
+/** One compiled checker per message type, so an error names the field of the message that was meant. */
+function compileUnion<T>(members: TSchema[]): Map<string, Checker<T>> {
+  const map = new Map<string, Checker<T>>();
+  for (const m of members) {
+    const literal = (m as unknown as { properties: { type: { const: string } } }).properties.type.const;
+    map.set(literal, TypeCompiler.Compile(m) as Checker<T>);
+  }
+  return map;
+}
+
+const clientChecks = compileUnion<ClientMessage>(ClientMessage.anyOf);
+const trackerChecks = compileUnion<TrackerMessage>(TrackerMessage.anyOf);
+
+function decode<T>(raw: string | Buffer | ArrayBuffer | Buffer[], checks: Map<string, Checker<T>>): T {
+  const bytes = Array.isArray(raw)
+    ? raw.reduce((n, b) => n + b.length, 0)
+    : typeof raw === 'string'
+      ? Buffer.byteLength(raw)
+      : raw.byteLength;
+  if (bytes > MAX_SESSION_FRAME_BYTES) {
+    throw new CoterieError(
+      'FRAME_TOO_LARGE',
+      `session frame of ${bytes} bytes exceeds ${MAX_SESSION_FRAME_BYTES}: split the file list over several messages`,
+    );
+  }
+  const text =
+    typeof raw === 'string'
+      ? raw
+      : Array.isArray(raw)
+        ? Buffer.concat(raw).toString('utf8')
+        : Buffer.from(raw as ArrayBuffer).toString('utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new CoterieError(
+      'PROTOCOL_ERROR',
+      'session frame is not JSON: send one JSON message per text frame',
+    );
+  }
+  const type =
+    typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as { type?: unknown }).type
+      : undefined;
+  const check = typeof type === 'string' ? checks.get(type) : undefined;
+  if (check === undefined) {
+    throw new CoterieError(
+      'PROTOCOL_ERROR',
+      `unknown session message type ${JSON.stringify(type ?? null).slice(0, 40)}: expected one of ${[...checks.keys()].join(', ')}`,
+      { details: { id: requestIdOf(value) } },
+    );
+  }
+  if (!(check as { Check(v: unknown): boolean }).Check(value)) {
+    const first = check.Errors(value).First();
+    throw new CoterieError(
+      'PROTOCOL_ERROR',
+      `invalid ${type} message${first ? `: ${first.path || '/'} ${first.message}` : ''}`,
+      { details: { id: requestIdOf(value) } },
+    );
+  }
+  return value as T;
+}
+
+/** Parses and validates a frame from a client. Throws CoterieError (PROTOCOL_ERROR, FRAME_TOO_LARGE). */
+export function parseClientMessage(raw: string | Buffer | ArrayBuffer | Buffer[]): ClientMessage {
+  return decode(raw, clientChecks);
+}
+
+/** Parses and validates a frame from the tracker. Throws CoterieError (PROTOCOL_ERROR, FRAME_TOO_LARGE). */
+export function parseTrackerMessage(raw: string | Buffer | ArrayBuffer | Buffer[]): TrackerMessage {
+  return decode(raw, trackerChecks);
+}
+
+export function encodeSessionMessage(message: ClientMessage | TrackerMessage): string {
+  return JSON.stringify(message);
+}
+
+/** The request id of a frame that failed validation, when one can be read, to address the error frame. */
+export function requestIdOf(raw: unknown): string | number | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const id = (raw as { id?: unknown }).id;
+  return typeof id === 'string' && id.length <= 64
+    ? id
+    : Number.isSafeInteger(id)
+      ? (id as number)
+      : undefined;
+}

@@ -1,0 +1,216 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect, sql, type Transaction } from 'kysely';
+import { CoterieError } from '../../protocol/errors.js';
+import { startCheckpointer } from './checkpointer.js';
+import { migrationProvider } from './migrations.js';
+import type { Database } from './schema.js';
+
+export type StoreDialect = 'sqlite' | 'postgres';
+
+/**
+ * The tracker's one store: a Kysely instance over a dialect, migrated on
+ * open. Services write their queries against `db`; every query and migration
+ * is portable SQL so that PostgreSQL is a swap of dialect.
+ */
+export interface Store {
+  readonly db: Kysely<Database>;
+  readonly dialect: StoreDialect;
+  /** Human-readable location for logs (file path, or URL without password). */
+  readonly location: string;
+  transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
+  /**
+   * Like transaction(), but writes arriving together share one commit (group
+   * commit): each runs inside its own savepoint, so one failing rolls back
+   * only itself. For hot, small writes. `fn` must use only `trx`.
+   */
+  batchedTransaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface OpenStoreOptions {
+  /** A SQLite file path, or a postgres:// URL. */
+  location: string;
+}
+
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  const { location } = options;
+  if (/^postgres(ql)?:\/\//.test(location)) {
+    throw new CoterieError(
+      'UNAVAILABLE',
+      'the PostgreSQL store is not available in this version: use a SQLite path (the default --data-dir store)',
+    );
+  }
+  return openSqliteStore(location);
+}
+
+/** How often the worker checkpoints the WAL (a passive checkpoint of a small WAL is cheap). */
+const CHECKPOINT_INTERVAL_MS = 1_000;
+
+async function openSqliteStore(path: string): Promise<Store> {
+  let sqlite: SQLite.Database;
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    sqlite = new SQLite(path);
+    // WAL: readers do not block the writer; NORMAL sync is durable across process crashes in WAL mode.
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    // A 64 MiB page cache: file ids are hashes, so inserts land on pages all over the b-trees.
+    sqlite.pragma('cache_size = -65536');
+    // Checkpoints run in a worker thread (checkpointer.ts); SQLite's own, on this thread, only as a
+    // safety net should the WAL reach ~80 MiB (the worker failing).
+    sqlite.pragma('wal_autocheckpoint = 20000');
+  } catch (err) {
+    throw new CoterieError('UNAVAILABLE', `cannot open the store at ${path}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  await migrate(db);
+  const batcher = createWriteBatcher(db);
+  const checkpointer = startCheckpointer({
+    path,
+    intervalMs: CHECKPOINT_INTERVAL_MS,
+    onError: (message) => process.emitWarning(`WAL checkpoint failed: ${message}`),
+  });
+  return {
+    db,
+    dialect: 'sqlite',
+    location: path,
+    transaction: (fn) => db.transaction().execute(fn),
+    batchedTransaction: batcher.run,
+    close: async () => {
+      await batcher.drain();
+      await checkpointer.stop();
+      await db.destroy();
+    },
+  };
+}
+
+/**
+ * Commits cost far more than the small writes they carry (each one appends
+ * pages to the WAL through several system calls), so writes queued during
+ * one turn of the event loop are committed together. Portable: savepoints
+ * exist on SQLite and PostgreSQL alike.
+ */
+const MAX_WRITES_PER_COMMIT = 128;
+const SAVEPOINT = sql`savepoint coterie_write`;
+const RELEASE = sql`release savepoint coterie_write`;
+const ROLLBACK_TO = sql`rollback to savepoint coterie_write`;
+
+export function createWriteBatcher(db: Kysely<Database>) {
+  interface Job {
+    fn: (trx: Transaction<Database>) => Promise<unknown>;
+    resolve: (v: unknown) => void;
+    reject: (e: unknown) => void;
+  }
+  const queue: Job[] = [];
+  let running: Promise<void> | undefined;
+
+  async function flush(): Promise<void> {
+    while (queue.length > 0) {
+      const jobs = queue.splice(0, MAX_WRITES_PER_COMMIT);
+      const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+      try {
+        const trx = await db.startTransaction().execute();
+        try {
+          for (const job of jobs) {
+            // Plain SQL savepoints (standard on SQLite and PostgreSQL): Kysely's savepoint() builds a
+            // new transaction object per call, which costs more than the statement itself.
+            await SAVEPOINT.execute(trx);
+            try {
+              const value = await job.fn(trx);
+              await RELEASE.execute(trx);
+              outcomes.push({ ok: true, value });
+            } catch (error) {
+              await ROLLBACK_TO.execute(trx);
+              await RELEASE.execute(trx);
+              outcomes.push({ ok: false, error });
+            }
+          }
+          await trx.commit().execute();
+        } catch (err) {
+          await trx
+            .rollback()
+            .execute()
+            .catch(() => {});
+          throw err;
+        }
+      } catch (err) {
+        // The commit itself failed: every write of the batch failed with it.
+        for (const job of jobs) job.reject(err);
+        continue;
+      }
+      jobs.forEach((job, i) => {
+        const o = outcomes[i]!;
+        if (o.ok) job.resolve(o.value);
+        else job.reject(o.error);
+      });
+    }
+  }
+
+  function kick() {
+    if (running !== undefined) return;
+    // setImmediate: let the requests already read in this turn of the loop join the batch.
+    running = new Promise<void>((r) => setImmediate(r)).then(flush).finally(() => {
+      running = undefined;
+      if (queue.length > 0) kick();
+    });
+  }
+
+  return {
+    run<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+        kick();
+      });
+    },
+    async drain() {
+      while (running !== undefined) await running;
+    },
+  };
+}
+
+/**
+ * Kysely prepares every query anew; preparing (parsing and planning SQL) cost
+ * more than running the statement on the hot routes. Kysely's queries have
+ * their values bound as parameters, so the SQL text is a small, fixed set:
+ * cache the prepared statements by text (bounded, in case of dynamic IN lists).
+ */
+const STATEMENT_CACHE_ENTRIES = 1000;
+
+function withStatementCache(sqlite: SQLite.Database) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      let stmt = cache.get(sql);
+      if (stmt === undefined) {
+        stmt = sqlite.prepare(sql);
+        if (cache.size >= STATEMENT_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+        cache.set(sql, stmt);
+      }
+      return stmt;
+    },
+  };
+}
+
+export async function migrate(db: Kysely<Database>): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: migrationProvider,
+    migrationTableName: 'coterie_migrations',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error !== undefined || failed !== undefined) {
+    throw new CoterieError(
+      'UNAVAILABLE',
+      `store migration ${failed?.migrationName ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+}
