@@ -42,16 +42,13 @@ export const PeerAddresses = Type.Array(PeerAddress, { maxItems: MAX_PEER_ADDRES
 
 export const Password = Type.String({ minLength: 8, maxLength: 1024 });
 
-export const ErrorBodySchema = Type.Object(
-  {
-    error: Type.Object({
-      code: Type.Union(ERROR_CODES.map((c) => Type.Literal(c))),
-      message: Type.String(),
-      details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    }),
-  },
-  { $id: 'ErrorBody' },
-);
+export const ErrorBodySchema = Type.Object({
+  error: Type.Object({
+    code: Type.Union(ERROR_CODES.map((c) => Type.Literal(c))),
+    message: Type.String(),
+    details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  }),
+});
 
 // ---------------------------------------------------------------- users and sessions
 

@@ -1,11 +1,141 @@
-import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { type Command, Option } from 'commander';
 import { CoterieError } from '../../protocol/errors.js';
+import { startTracker, TRACKER_DEFAULTS, type TrackerOptions } from '../../tracker/index.js';
+
+interface TrackerFlags {
+  host?: string;
+  port?: string;
+  dataDir?: string;
+  store?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  heartbeatIntervalMs?: string;
+  heartbeatTimeoutMs?: string;
+  ticketTtlMinutes?: string;
+  logLevel?: string;
+  scryptLogN?: string;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** flags > COTERIE_* environment > defaults. */
+function pick(flag: string | undefined, env: string): string | undefined {
+  return flag ?? (process.env[env] === '' ? undefined : process.env[env]);
+}
+
+function integer(value: string | undefined, what: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new CoterieError('USAGE', `${what} must be an integer between ${min} and ${max}, not '${value}'`);
+  }
+  return n;
+}
+
+function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new CoterieError('USAGE', `cannot read the TLS ${what} file ${path}: ${(err as Error).message}`);
+  }
+}
+
+export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
+  const certPath = pick(flags.tlsCert, 'COTERIE_TLS_CERT');
+  const keyPath = pick(flags.tlsKey, 'COTERIE_TLS_KEY');
+  if ((certPath === undefined) !== (keyPath === undefined)) {
+    throw new CoterieError('USAGE', 'give both --tls-cert and --tls-key, or neither');
+  }
+  const logLevel = pick(flags.logLevel, 'COTERIE_LOG_LEVEL') ?? TRACKER_DEFAULTS.logLevel;
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new CoterieError('USAGE', `--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const dataDir = pick(flags.dataDir, 'COTERIE_TRACKER_DATA_DIR') ?? join(homedir(), '.coterie', 'tracker');
+  return {
+    host: pick(flags.host, 'COTERIE_TRACKER_HOST') ?? TRACKER_DEFAULTS.host,
+    port: integer(pick(flags.port, 'COTERIE_TRACKER_PORT'), '--port', 0, 65535) ?? TRACKER_DEFAULTS.port,
+    dataDir,
+    store: pick(flags.store, 'COTERIE_TRACKER_STORE'),
+    tls:
+      certPath !== undefined && keyPath !== undefined
+        ? { cert: readPem(certPath, 'certificate'), key: readPem(keyPath, 'key') }
+        : undefined,
+    heartbeatIntervalMs: integer(flags.heartbeatIntervalMs, '--heartbeat-interval-ms', 10, 3_600_000),
+    heartbeatTimeoutMs: integer(flags.heartbeatTimeoutMs, '--heartbeat-timeout-ms', 10, 3_600_000),
+    ticketTtlMinutes: integer(flags.ticketTtlMinutes, '--ticket-ttl-minutes', 1, 24 * 60),
+    scryptLogN: integer(flags.scryptLogN, '--scrypt-log-n', 10, 20),
+    logLevel: logLevel as TrackerOptions['logLevel'],
+  };
+}
 
 export function registerTrackerCommand(program: Command): void {
   program
     .command('tracker')
-    .description('start a tracker')
-    .action(() => {
-      throw new CoterieError('UNAVAILABLE', 'the tracker is not built yet');
+    .description('start a tracker: accounts, groups, file registry, tickets and presence')
+    .option(
+      '--host <host>',
+      `address to listen on (default ${TRACKER_DEFAULTS.host}; env COTERIE_TRACKER_HOST)`,
+    )
+    .option(
+      '--port <port>',
+      `port, 0 for any free one (default ${TRACKER_DEFAULTS.port}; env COTERIE_TRACKER_PORT)`,
+    )
+    .option('--data-dir <dir>', 'data directory (default ~/.coterie/tracker; env COTERIE_TRACKER_DATA_DIR)')
+    .option('--store <path|url>', 'SQLite file (default <data-dir>/tracker.db) or postgres:// URL')
+    .option('--tls-cert <file>', 'PEM certificate: serve HTTPS and WSS (with --tls-key)')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option(
+      '--heartbeat-interval-ms <ms>',
+      `ping connected peers this often (default ${TRACKER_DEFAULTS.heartbeatIntervalMs})`,
+    )
+    .option(
+      '--heartbeat-timeout-ms <ms>',
+      `a peer without pong for this long is gone (default ${TRACKER_DEFAULTS.heartbeatTimeoutMs})`,
+    )
+    .option(
+      '--ticket-ttl-minutes <n>',
+      `default ticket lifetime (default ${TRACKER_DEFAULTS.ticketTtlMinutes})`,
+    )
+    .option(
+      '--log-level <level>',
+      `JSON log level on stderr (default ${TRACKER_DEFAULTS.logLevel}; env COTERIE_LOG_LEVEL)`,
+    )
+    .addOption(new Option('--scrypt-log-n <n>', 'password hashing cost (tests only)').hideHelp())
+    .action(async (flags: TrackerFlags) => {
+      const tracker = await startTracker(resolveTrackerOptions(flags));
+      process.stdout.write(`coterie tracker ${tracker.trackerId} listening on ${tracker.url}\n`);
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = (why: string) => {
+          if (stopping) return;
+          stopping = true;
+          process.stdout.write(`coterie tracker: ${why}, shutting down\n`);
+          tracker.close().then(resolve, (err: unknown) => {
+            process.stderr.write(`coterie tracker: shutdown failed: ${(err as Error).message}\n`);
+            process.exitCode = 1;
+            resolve();
+          });
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+        // On a terminal, typing `quit` stops the tracker too (as the original tracker's console did).
+        if (process.stdin.isTTY) {
+          const rl = createInterface({ input: process.stdin });
+          rl.on('line', (line) => {
+            const cmd = line.trim();
+            if (cmd === 'quit' || cmd === 'exit') {
+              rl.close();
+              stop('quit');
+            } else if (cmd !== '') {
+              process.stdout.write("type 'quit' to stop the tracker\n");
+            }
+          });
+        }
+      });
+      process.stdin.unref?.();
     });
 }

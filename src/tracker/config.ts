@@ -1,0 +1,46 @@
+/**
+ * Every tunable of the tracker, in one frozen place, units in the names.
+ * startTracker() merges its options over these; `coterie tracker` maps flags
+ * and COTERIE_* environment variables onto the options.
+ */
+export const TRACKER_DEFAULTS = Object.freeze({
+  host: '127.0.0.1',
+  port: 7070,
+  /** WebSocket ping period: DESIGN.md says every 10 s. */
+  heartbeatIntervalMs: 10_000,
+  /** A session is dead after this long without a pong: DESIGN.md says 5 s. */
+  heartbeatTimeoutMs: 5_000,
+  /** Login tokens live this long unless the client asks for less. */
+  sessionTtlSeconds: 30 * 24 * 3600,
+  /** Tickets: default lifetime (the client may ask for 1 min … 24 h). */
+  ticketTtlMinutes: 60,
+  /**
+   * scrypt cost (N = 2^15, r = 8: 32 MiB and ~50–100 ms per hash on this class
+   * of machine): memory-hard enough to make offline guessing expensive, cheap
+   * enough for logins.
+   */
+  scryptLogN: 15,
+  scryptBlockSize: 8,
+  scryptParallelism: 1,
+  /** Failed logins allowed per window, per user id and per client address. */
+  loginFailuresPerUser: 5,
+  loginFailuresPerAddress: 20,
+  loginFailureWindowMs: 60_000,
+  /** Request bodies: small everywhere except a share, which carries a manifest (≤ 65,536 × 67 bytes). */
+  bodyLimitBytes: 64 * 1024,
+  shareBodyLimitBytes: 6 * 1024 * 1024,
+  /**
+   * Authenticated tokens are cached this long so hot routes skip a store read;
+   * a logout on this tracker evicts at once, on another tracker of the cluster
+   * within this delay.
+   */
+  tokenCacheMs: 5_000,
+  tokenCacheEntries: 10_000,
+  /** Peer quality: scores drift back to neutral with this half-life. */
+  scoreHalfLifeMs: 6 * 3600 * 1000,
+  /** A peer whose decayed count of corrupt pieces reaches this is flagged and listed last. */
+  corruptFlagThreshold: 3,
+  logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
+});
+
+export type TrackerDefaults = typeof TRACKER_DEFAULTS;

@@ -1,0 +1,56 @@
+/**
+ * Events that cross from the services to the connected sessions. The
+ * in-process bus delivers them to this tracker's sessions; a PostgreSQL
+ * LISTEN/NOTIFY bus (cluster issue) implements the same interface so that a
+ * session on tracker B hears what happened on tracker A. Events are small
+ * JSON-safe objects (NOTIFY payloads are capped at 8000 bytes).
+ */
+export type TrackerEvent =
+  | { kind: 'join_requested'; groupId: string; userId: string; owner: string; at: number }
+  | { kind: 'join_decided'; groupId: string; userId: string; accepted: boolean; at: number }
+  | {
+      kind: 'seeder_appeared';
+      fileId: string;
+      peerId: string;
+      userId: string;
+      addresses: string[];
+      at: number;
+    }
+  | { kind: 'seeder_left'; fileId: string; peerId: string; at: number }
+  /** A session elsewhere took over this peer id: the tracker holding the old session closes it. */
+  | { kind: 'peer_replaced'; peerId: string; sessionId: string; at: number }
+  /** A token was revoked (logout): sessions opened with it close, on every tracker. */
+  | { kind: 'token_revoked'; tokenHash: string; at: number };
+
+export type TrackerEventHandler = (event: TrackerEvent) => void;
+
+export interface EventBus {
+  /** Delivers to every subscriber of every tracker on the bus (this one included). */
+  publish(event: TrackerEvent): Promise<void>;
+  /** Returns the unsubscribe function. */
+  subscribe(handler: TrackerEventHandler): () => void;
+  close(): Promise<void>;
+}
+
+/** The single-tracker bus: synchronous fan-out in process, one subscriber's throw never stops the others. */
+export function createLocalEventBus(onHandlerError: (err: unknown) => void = () => {}): EventBus {
+  const handlers = new Set<TrackerEventHandler>();
+  return {
+    async publish(event) {
+      for (const h of handlers) {
+        try {
+          h(event);
+        } catch (err) {
+          onHandlerError(err);
+        }
+      }
+    },
+    subscribe(handler) {
+      handlers.add(handler);
+      return () => handlers.delete(handler);
+    },
+    async close() {
+      handlers.clear();
+    },
+  };
+}

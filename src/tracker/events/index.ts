@@ -1,0 +1,1 @@
+export { createLocalEventBus, type EventBus, type TrackerEvent, type TrackerEventHandler } from './bus.js';

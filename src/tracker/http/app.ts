@@ -1,0 +1,191 @@
+import type { SecureContextOptions } from 'node:tls';
+import swagger from '@fastify/swagger';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyInstance, LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import {
+  ErrorBodySchema,
+  Health,
+  OPENAPI_PATH,
+  ROUTES,
+  type RouteName,
+  type RouteSpec,
+  SESSION_PATH,
+} from '../../protocol/api.js';
+import { CoterieError } from '../../protocol/errors.js';
+import { MAX_SESSION_FRAME_BYTES } from '../../protocol/session.js';
+import type { SessionHub } from '../ws/hub.js';
+import { toCoterieError } from './errors.js';
+import type { TrackerMetrics } from './metrics.js';
+import { createHandlers, type Handler, type TrackerServices } from './routes.js';
+
+export interface HttpAppOptions {
+  logger: Logger;
+  metrics: TrackerMetrics;
+  services: TrackerServices;
+  hub: SessionHub;
+  trackerId: string;
+  version: string;
+  bodyLimitBytes: number;
+  shareBodyLimitBytes: number;
+  tls?: SecureContextOptions & { cert: string | Buffer; key: string | Buffer };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: import('../services/users.js').Caller | null;
+  }
+}
+
+function bearer(request: FastifyRequest): string | undefined {
+  const h = request.headers.authorization;
+  if (typeof h !== 'string') return undefined;
+  const m = /^Bearer\s+(\S+)$/i.exec(h);
+  return m?.[1];
+}
+
+export async function createHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
+  const { logger, metrics, services, hub } = options;
+  const app = Fastify({
+    loggerInstance: logger,
+    // Per-request log lines would dominate the cost of hot routes; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimitBytes,
+    ...(options.tls ? { https: options.tls } : {}),
+    ajv: {
+      // Reject what the schema does not describe instead of silently dropping or converting it.
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
+    },
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  }) as unknown as FastifyInstance;
+
+  app.decorateRequest('caller', null);
+
+  // JSON bodies: an empty body is "no body" (clients often send Content-Type on bodiless POSTs).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new CoterieError('BAD_REQUEST', 'request body is not valid JSON'), undefined);
+    }
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    let e = toCoterieError(err);
+    if (e === undefined) {
+      request.log.error({ err, url: request.url, method: request.method }, 'request failed');
+      e = new CoterieError('INTERNAL', 'internal error: please report it with the tracker log line');
+    }
+    metrics.errors.inc({ code: e.code });
+    if (e.code === 'RATE_LIMITED' && typeof e.details?.retryAfterSeconds === 'number') {
+      void reply.header('retry-after', String(e.details.retryAfterSeconds));
+    }
+    void reply.code(e.status).send(e.toJSON());
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    metrics.errors.inc({ code: 'NOT_FOUND' });
+    void reply
+      .code(404)
+      .send(
+        new CoterieError(
+          'NOT_FOUND',
+          `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}: see ${OPENAPI_PATH}`,
+        ).toJSON(),
+      );
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.requests.inc({
+      method: request.method,
+      route: request.routeOptions.url ?? 'unknown',
+      status: String(reply.statusCode),
+    });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Coterie tracker API',
+        version: options.version,
+        description:
+          'Accounts, groups, file registry, tickets and presence. Errors are {"error":{"code","message"}}; ' +
+          `the presence session is a WebSocket at ${SESSION_PATH} (messages in src/protocol/session.ts).`,
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(websocket, { options: { maxPayload: 2 * MAX_SESSION_FRAME_BYTES } });
+
+  const authenticate = async (request: FastifyRequest) => {
+    request.caller = await services.users.authenticate(bearer(request));
+  };
+
+  const handlers = createHandlers(services);
+  for (const [name, spec] of Object.entries(ROUTES) as [RouteName, RouteSpec][]) {
+    const handler = handlers[name] as Handler;
+    app.route({
+      method: spec.method,
+      url: spec.url,
+      ...(name === 'shareFile' ? { bodyLimit: options.shareBodyLimitBytes } : {}),
+      schema: {
+        summary: spec.summary,
+        operationId: name,
+        ...(spec.auth ? { security: [{ bearer: [] }] } : {}),
+        ...(spec.params ? { params: spec.params } : {}),
+        ...(spec.querystring ? { querystring: spec.querystring } : {}),
+        ...(spec.body ? { body: spec.body } : {}),
+        response: { '2xx': spec.response, '4xx': ErrorBodySchema, '5xx': ErrorBodySchema },
+      },
+      ...(spec.auth ? { preValidation: authenticate } : {}),
+      handler: async (request: FastifyRequest, reply: FastifyReply) => {
+        const result = await handler({
+          caller: request.caller,
+          params: request.params as Record<string, string>,
+          query: request.query as Record<string, string>,
+          body: request.body,
+          ip: request.ip,
+        });
+        return reply.code(result.status ?? spec.status).send(result.body);
+      },
+    });
+  }
+
+  app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger());
+
+  app.get('/healthz', { schema: { response: { 200: Health } } }, async () => ({
+    status: 'ok' as const,
+    trackerId: options.trackerId,
+    version: options.version,
+    sessions: hub.sessionCount(),
+  }));
+
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    metrics.sessions.set(hub.sessionCount());
+    void reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  app.get(
+    SESSION_PATH,
+    {
+      websocket: true,
+      preValidation: authenticate,
+      schema: { summary: 'presence session (WebSocket upgrade; messages in src/protocol/session.ts)' },
+    },
+    (socket, request) => {
+      metrics.sessionsOpened.inc();
+      hub.accept(socket, request.caller!);
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,88 @@
+import type * as Api from '../../protocol/api.js';
+import type { RouteName } from '../../protocol/api.js';
+import { CoterieError } from '../../protocol/errors.js';
+import type { FilesService } from '../services/files.js';
+import type { GroupsService } from '../services/groups.js';
+import type { QualityService } from '../services/quality.js';
+import type { TicketsService } from '../services/tickets.js';
+import type { Caller, UsersService } from '../services/users.js';
+
+export interface TrackerServices {
+  users: UsersService;
+  groups: GroupsService;
+  files: FilesService;
+  tickets: TicketsService;
+  quality: QualityService;
+}
+
+/** A route's input after schema validation: handlers do not see Fastify. */
+export interface HandlerInput {
+  caller: Caller | null;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  body: unknown;
+  ip: string;
+}
+export interface HandlerResult {
+  /** Overrides the route's success status (e.g. 200 instead of 201 when nothing was created). */
+  status?: number;
+  body: unknown;
+}
+export type Handler = (input: HandlerInput) => Promise<HandlerResult>;
+
+function who(input: HandlerInput): Caller {
+  if (input.caller === null) throw new CoterieError('UNAUTHENTICATED', 'log in first');
+  return input.caller;
+}
+
+/** One handler per route of ROUTES (src/protocol/api.ts): the mapping from HTTP to services. */
+export function createHandlers(s: TrackerServices): Record<RouteName, Handler> {
+  return {
+    createUser: async ({ body }) => {
+      const b = body as Api.CreateUserRequest;
+      return { body: await s.users.create(b.userId, b.password) };
+    },
+    login: async ({ body, ip }) => {
+      const b = body as Api.LoginRequest;
+      return { body: await s.users.login(b.userId, b.password, ip, b.ttlSeconds) };
+    },
+    logout: async (i) => {
+      await s.users.logout(who(i));
+      return { body: { loggedOut: true } satisfies Api.LogoutResponse };
+    },
+    whoami: async (i) => ({ body: s.users.whoami(who(i)) }),
+    createGroup: async (i) => ({
+      body: await s.groups.create(who(i).userId, (i.body as Api.CreateGroupRequest).groupId),
+    }),
+    listGroups: async (i) => ({ body: await s.groups.list(who(i).userId) }),
+    joinGroup: async (i) => ({ body: await s.groups.join(who(i).userId, i.params.groupId!) }),
+    listRequests: async (i) => ({ body: await s.groups.listRequests(who(i).userId, i.params.groupId!) }),
+    acceptRequest: async (i) => ({
+      body: await s.groups.decide(who(i).userId, i.params.groupId!, i.params.userId!, true),
+    }),
+    declineRequest: async (i) => ({
+      body: await s.groups.decide(who(i).userId, i.params.groupId!, i.params.userId!, false),
+    }),
+    listMembers: async (i) => ({ body: await s.groups.members(who(i).userId, i.params.groupId!) }),
+    leaveGroup: async (i) => ({ body: await s.groups.leave(who(i).userId, i.params.groupId!) }),
+    shareFile: async (i) => {
+      const r = await s.files.share(who(i).userId, i.params.groupId!, i.body as Api.ShareRequest);
+      return { status: r.created ? 201 : 200, body: r };
+    },
+    listFiles: async (i) => ({ body: await s.files.list(who(i).userId, i.params.groupId!) }),
+    getFile: async (i) => ({ body: await s.files.get(who(i).userId, i.params.groupId!, i.params.file!) }),
+    stopSharing: async (i) => ({
+      body: await s.files.stop(who(i).userId, i.params.groupId!, i.params.file!, i.query.peerId),
+    }),
+    getTicket: async (i) => {
+      const b = i.body as Api.TicketRequest;
+      return {
+        body: await s.tickets.issue(who(i).userId, i.params.groupId!, i.params.file!, b.peerId, b.ttlMinutes),
+      };
+    },
+    clusterKeys: async () => ({ body: s.tickets.keys() }),
+    report: async (i) => ({
+      body: await s.quality.report(who(i).userId, (i.body as Api.ReportRequest).reports),
+    }),
+  };
+}

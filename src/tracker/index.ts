@@ -1,0 +1,19 @@
+/**
+ * The tracker's public entry: start one in process (tests, `coterie demo`,
+ * `coterie tracker`), plus the pieces other areas build on.
+ */
+export { TRACKER_DEFAULTS } from './config.js';
+export {
+  createLocalEventBus,
+  type EventBus,
+  type TrackerEvent,
+  type TrackerEventHandler,
+} from './events/bus.js';
+export { type OpenStoreOptions, openStore, type Store, type StoreDialect } from './store/index.js';
+export {
+  type RunningTracker,
+  startTracker,
+  TRACKER_VERSION,
+  type TrackerOptions,
+  type TrackerTlsOptions,
+} from './tracker.js';

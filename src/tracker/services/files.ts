@@ -1,0 +1,302 @@
+import type {
+  FileDetail,
+  FileList,
+  Seeder,
+  ShareRequest,
+  ShareResponse,
+  StopShareResponse,
+} from '../../protocol/api.js';
+import { CoterieError } from '../../protocol/errors.js';
+import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
+import { isHex64, isValidFileName } from '../../protocol/names.js';
+import { toNumber } from '../store/schema.js';
+import type { ServiceDeps } from './context.js';
+import type { GroupsService } from './groups.js';
+import { type PresenceService, parseAddresses } from './presence.js';
+import { currentQuality, type QualityPolicy } from './quality.js';
+
+export interface FilesService {
+  share(userId: string, groupId: string, request: ShareRequest): Promise<ShareResponse>;
+  list(userId: string, groupId: string): Promise<FileList>;
+  get(userId: string, groupId: string, file: string): Promise<FileDetail>;
+  stop(userId: string, groupId: string, file: string, peerId: string | undefined): Promise<StopShareResponse>;
+  /** Resolves a file id or display name within a group (members only): FILE_NOT_FOUND otherwise. */
+  resolve(userId: string, groupId: string, file: string): Promise<{ fileId: string; name: string }>;
+  /** Of these file ids, those listed in some group the user belongs to (what the user may watch). */
+  visible(userId: string, fileIds: string[]): Promise<Set<string>>;
+}
+
+/** Live seeders of one file in one group: shared there by the peer's user, peer connected, file announced. */
+export const MAX_SEEDERS_LISTED = 200;
+
+export function createFilesService(policy: QualityPolicy) {
+  return (deps: ServiceDeps & { groups: GroupsService; presence: PresenceService }): FilesService => {
+    const { store, bus, now, groups, presence } = deps;
+    const db = store.db;
+
+    const fileNotFound = (groupId: string, file: string) =>
+      new CoterieError(
+        'FILE_NOT_FOUND',
+        `no file ${JSON.stringify(file)} in group '${groupId}': list the group's files to see what is shared`,
+      );
+
+    async function resolveInGroup(groupId: string, file: string) {
+      if (isHex64(file)) {
+        const byId = await db
+          .selectFrom('group_files')
+          .select(['file_id', 'name'])
+          .where('group_id', '=', groupId)
+          .where('file_id', '=', file)
+          .executeTakeFirst();
+        if (byId !== undefined) return { fileId: byId.file_id, name: byId.name };
+      }
+      const byName = await db
+        .selectFrom('group_files')
+        .select(['file_id', 'name'])
+        .where('group_id', '=', groupId)
+        .where('name', '=', file)
+        .executeTakeFirst();
+      if (byName === undefined) throw fileNotFound(groupId, file);
+      return { fileId: byName.file_id, name: byName.name };
+    }
+
+    async function sharersOf(groupId: string, fileId?: string) {
+      let q = db
+        .selectFrom('shares')
+        .select(['file_id', 'user_id'])
+        .distinct()
+        .where('group_id', '=', groupId);
+      if (fileId !== undefined) q = q.where('file_id', '=', fileId);
+      const rows = await q.orderBy('user_id').execute();
+      const map = new Map<string, string[]>();
+      for (const r of rows) {
+        const list = map.get(r.file_id);
+        if (list === undefined) map.set(r.file_id, [r.user_id]);
+        else list.push(r.user_id);
+      }
+      return map;
+    }
+
+    return {
+      async visible(userId, fileIds) {
+        const out = new Set<string>();
+        const unique = [...new Set(fileIds)];
+        // Batches bound the number of bound variables per statement (SQLite and PostgreSQL limits).
+        for (let i = 0; i < unique.length; i += 1000) {
+          const rows = await db
+            .selectFrom('group_files as gf')
+            .innerJoin('memberships as m', (j) =>
+              j.onRef('m.group_id', '=', 'gf.group_id').on('m.user_id', '=', userId),
+            )
+            .select('gf.file_id')
+            .distinct()
+            .where('gf.file_id', 'in', unique.slice(i, i + 1000))
+            .execute();
+          for (const r of rows) out.add(r.file_id);
+        }
+        return out;
+      },
+
+      async resolve(userId, groupId, file) {
+        await groups.requireMember(userId, groupId);
+        return resolveInGroup(groupId, file);
+      },
+
+      async share(userId, groupId, request) {
+        await groups.requireMember(userId, groupId);
+        if (!isValidFileName(request.name)) {
+          throw new CoterieError(
+            'INVALID_NAME',
+            `invalid file name ${JSON.stringify(request.name).slice(0, 80)}: use 1 to 255 printable characters without '/' or '\\'`,
+          );
+        }
+        const manifest: Manifest = validateManifest(request.manifest);
+        const fileId = computeFileId(manifest);
+        const at = now();
+        const result = await store.transaction(async (trx) => {
+          await trx
+            .insertInto('files')
+            .values({
+              file_id: fileId,
+              size: manifest.size,
+              piece_size: manifest.pieceSize,
+              piece_count: manifest.pieces.length,
+              manifest: JSON.stringify(manifest),
+              created_at: at,
+            })
+            .onConflict((oc) => oc.column('file_id').doNothing())
+            .execute();
+          const listed = await trx
+            .selectFrom('group_files')
+            .select(['file_id', 'name'])
+            .where('group_id', '=', groupId)
+            .where((eb) => eb.or([eb('name', '=', request.name), eb('file_id', '=', fileId)]))
+            .execute();
+          const sameContent = listed.find((r) => r.file_id === fileId);
+          const nameOwner = listed.find((r) => r.name === request.name);
+          if (nameOwner !== undefined && nameOwner.file_id !== fileId) {
+            throw new CoterieError(
+              'FILE_NAME_TAKEN',
+              `group '${groupId}' already has a different file named ${JSON.stringify(request.name)}: share under another name`,
+            );
+          }
+          let created = false;
+          let name = request.name;
+          if (sameContent !== undefined) {
+            // The same bytes are one file: keep the name it is listed under, add this peer as a seeder.
+            name = sameContent.name;
+          } else {
+            await trx
+              .insertInto('group_files')
+              .values({ group_id: groupId, file_id: fileId, name, created_by: userId, created_at: at })
+              .execute();
+            created = true;
+          }
+          await trx
+            .insertInto('shares')
+            .values({
+              group_id: groupId,
+              file_id: fileId,
+              peer_id: request.peerId,
+              user_id: userId,
+              created_at: at,
+            })
+            .onConflict((oc) =>
+              oc.columns(['group_id', 'file_id', 'peer_id']).doUpdateSet({ user_id: userId }),
+            )
+            .execute();
+          return { groupId, fileId, name, created };
+        });
+        await presence.announceIfPresent(userId, request.peerId, fileId);
+        return result;
+      },
+
+      async list(userId, groupId) {
+        await groups.requireMember(userId, groupId);
+        const rows = await db
+          .selectFrom('group_files as gf')
+          .innerJoin('files as f', 'f.file_id', 'gf.file_id')
+          .select(['gf.file_id', 'gf.name', 'gf.created_at', 'f.size', 'f.piece_size', 'f.piece_count'])
+          .where('gf.group_id', '=', groupId)
+          .orderBy('gf.name')
+          .execute();
+        const sharers = await sharersOf(groupId);
+        const counts = await db
+          .selectFrom('shares as s')
+          .innerJoin('presence as p', (j) =>
+            j.onRef('p.peer_id', '=', 's.peer_id').onRef('p.user_id', '=', 's.user_id'),
+          )
+          .innerJoin('presence_files as pf', (j) =>
+            j.onRef('pf.peer_id', '=', 's.peer_id').onRef('pf.file_id', '=', 's.file_id'),
+          )
+          .select((eb) => ['s.file_id', eb.fn.count<number | string>('s.peer_id').as('n')])
+          .where('s.group_id', '=', groupId)
+          .groupBy('s.file_id')
+          .execute();
+        const live = new Map(counts.map((c) => [c.file_id, toNumber(c.n)]));
+        return {
+          groupId,
+          files: rows.map((r) => ({
+            fileId: r.file_id,
+            name: r.name,
+            size: toNumber(r.size),
+            pieceSize: r.piece_size,
+            pieceCount: r.piece_count,
+            sharers: sharers.get(r.file_id) ?? [],
+            seeders: live.get(r.file_id) ?? 0,
+            sharedAt: toNumber(r.created_at),
+          })),
+        };
+      },
+
+      async get(userId, groupId, file) {
+        await groups.requireMember(userId, groupId);
+        const { fileId, name } = await resolveInGroup(groupId, file);
+        const f = await db
+          .selectFrom('files')
+          .select('manifest')
+          .where('file_id', '=', fileId)
+          .executeTakeFirstOrThrow();
+        const seederRows = await db
+          .selectFrom('shares as s')
+          .innerJoin('presence as p', (j) =>
+            j.onRef('p.peer_id', '=', 's.peer_id').onRef('p.user_id', '=', 's.user_id'),
+          )
+          .innerJoin('presence_files as pf', (j) =>
+            j.onRef('pf.peer_id', '=', 's.peer_id').onRef('pf.file_id', '=', 's.file_id'),
+          )
+          .leftJoin('peer_scores as q', 'q.peer_id', 's.peer_id')
+          .select(['s.peer_id', 's.user_id', 'p.addresses', 'q.score', 'q.corrupt', 'q.updated_at'])
+          .where('s.group_id', '=', groupId)
+          .where('s.file_id', '=', fileId)
+          .execute();
+        const t = now();
+        const seeders: Seeder[] = seederRows.map((r) => ({
+          peerId: r.peer_id,
+          userId: r.user_id,
+          addresses: parseAddresses(r.addresses),
+          ...currentQuality(r, t, policy),
+        }));
+        // Best first; peers flagged for corruption last whatever their score.
+        seeders.sort(
+          (a, b) =>
+            Number(a.flagged) - Number(b.flagged) || b.score - a.score || (a.peerId < b.peerId ? -1 : 1),
+        );
+        const sharers = (await sharersOf(groupId, fileId)).get(fileId) ?? [];
+        return {
+          groupId,
+          fileId,
+          name,
+          manifest: JSON.parse(f.manifest) as Manifest,
+          sharers,
+          seeders: seeders.slice(0, MAX_SEEDERS_LISTED),
+        };
+      },
+
+      async stop(userId, groupId, file, peerId) {
+        await groups.requireMember(userId, groupId);
+        const { fileId } = await resolveInGroup(groupId, file);
+        const { removed, listed } = await store.transaction(async (trx) => {
+          let sel = trx
+            .selectFrom('shares')
+            .select('peer_id')
+            .where('group_id', '=', groupId)
+            .where('file_id', '=', fileId)
+            .where('user_id', '=', userId);
+          if (peerId !== undefined) sel = sel.where('peer_id', '=', peerId);
+          const peers = (await sel.execute()).map((r) => r.peer_id);
+          if (peers.length === 0) {
+            throw new CoterieError(
+              'NOT_SHARING',
+              `you do not share ${fileId.slice(0, 12)}… in group '${groupId}'${peerId ? ' from that peer' : ''}`,
+            );
+          }
+          await trx
+            .deleteFrom('shares')
+            .where('group_id', '=', groupId)
+            .where('file_id', '=', fileId)
+            .where('peer_id', 'in', peers)
+            .execute();
+          const left = await trx
+            .selectFrom('shares')
+            .select('peer_id')
+            .where('group_id', '=', groupId)
+            .where('file_id', '=', fileId)
+            .limit(1)
+            .executeTakeFirst();
+          if (left === undefined) {
+            await trx
+              .deleteFrom('group_files')
+              .where('group_id', '=', groupId)
+              .where('file_id', '=', fileId)
+              .execute();
+          }
+          return { removed: peers, listed: left !== undefined };
+        });
+        const at = now();
+        for (const p of removed) await bus.publish({ kind: 'seeder_left', fileId, peerId: p, at });
+        return { groupId, fileId, listed };
+      },
+    };
+  };
+}

@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import type { ClusterKeys, TicketResponse } from '../../protocol/api.js';
+import { signTicket, TICKET_ALG } from '../../protocol/tickets.js';
+import type { ServiceDeps } from './context.js';
+import type { FilesService } from './files.js';
+
+export interface TicketsService {
+  /** Loads the cluster key from the store, creating it on the very first start. */
+  init(): Promise<void>;
+  issue(
+    userId: string,
+    groupId: string,
+    file: string,
+    peerId: string,
+    ttlMinutes?: number,
+  ): Promise<TicketResponse>;
+  keys(): ClusterKeys;
+}
+
+export function createTicketsService(options: { ticketTtlMinutes: number }) {
+  return (deps: ServiceDeps & { files: FilesService }): TicketsService => {
+    const { store, now, files } = deps;
+    let signing: { kid: string; privateKey: CryptoKey } | undefined;
+    let published: ClusterKeys = { keys: [] };
+
+    async function load() {
+      const rows = await store.db
+        .selectFrom('cluster_keys')
+        .selectAll()
+        .orderBy('created_at')
+        .orderBy('kid')
+        .execute();
+      return rows;
+    }
+
+    return {
+      async init() {
+        let rows = await load();
+        if (rows.length === 0) {
+          const { privateKey, publicKey } = await generateKeyPair(TICKET_ALG, {
+            crv: 'Ed25519',
+            extractable: true,
+          });
+          const kid = randomUUID();
+          await store.db
+            .insertInto('cluster_keys')
+            .values({
+              kid,
+              private_jwk: JSON.stringify(await exportJWK(privateKey)),
+              public_jwk: JSON.stringify(await exportJWK(publicKey)),
+              created_at: now(),
+            })
+            .onConflict((oc) => oc.column('kid').doNothing())
+            .execute();
+          // Two trackers of a cluster starting at once may both insert: all keys are published, the oldest signs.
+          rows = await load();
+        }
+        const oldest = rows[0]!;
+        signing = {
+          kid: oldest.kid,
+          privateKey: (await importJWK(JSON.parse(oldest.private_jwk) as JWK, TICKET_ALG)) as CryptoKey,
+        };
+        published = {
+          keys: rows.map((r) => ({
+            ...(JSON.parse(r.public_jwk) as { kty: string; crv?: string; x?: string }),
+            kid: r.kid,
+            alg: TICKET_ALG,
+            use: 'sig',
+          })),
+        };
+      },
+
+      async issue(userId, groupId, file, peerId, ttlMinutes) {
+        if (signing === undefined) throw new Error('tickets service used before init()');
+        const { fileId } = await files.resolve(userId, groupId, file);
+        const ttlSeconds = (ttlMinutes ?? options.ticketTtlMinutes) * 60;
+        const nowSeconds = Math.floor(now() / 1000);
+        const ticket = await signTicket(
+          { user: userId, peer: peerId, file: fileId, group: groupId, ttlSeconds, nowSeconds },
+          signing,
+        );
+        return { ticket, groupId, fileId, peerId, expiresAt: (nowSeconds + ttlSeconds) * 1000 };
+      },
+
+      keys() {
+        return published;
+      },
+    };
+  };
+}

@@ -1,0 +1,172 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { LoginResponse, UserCreated, WhoAmI } from '../../protocol/api.js';
+import { CoterieError } from '../../protocol/errors.js';
+import { toNumber } from '../store/schema.js';
+import type { ServiceDeps } from './context.js';
+import { hashPassword, type ScryptCost, verifyPassword } from './passwords.js';
+import { createFailureLimiter } from './rate-limit.js';
+
+export interface UsersOptions {
+  scrypt: ScryptCost;
+  sessionTtlSeconds: number;
+  loginFailuresPerUser: number;
+  loginFailuresPerAddress: number;
+  loginFailureWindowMs: number;
+  tokenCacheMs: number;
+  tokenCacheEntries: number;
+}
+
+/** Who is calling: the result of authenticating a bearer token. */
+export interface Caller {
+  userId: string;
+  tokenHash: string;
+  expiresAt: number;
+}
+
+export interface UsersService {
+  create(userId: string, password: string): Promise<UserCreated>;
+  login(userId: string, password: string, address: string, ttlSeconds?: number): Promise<LoginResponse>;
+  logout(caller: Caller): Promise<void>;
+  /** Throws UNAUTHENTICATED for a missing, unknown, revoked or expired token. */
+  authenticate(token: string | undefined): Promise<Caller>;
+  whoami(caller: Caller): WhoAmI;
+  exists(userId: string): Promise<boolean>;
+}
+
+const TOKEN_BYTES = 32;
+const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+// A dummy hash to verify against for unknown users, so timing does not reveal which user ids exist.
+let dummyHash: Promise<string> | undefined;
+
+export function createUsersService(options: UsersOptions) {
+  return (deps: ServiceDeps): UsersService => {
+    const { store, now } = deps;
+    const perUser = createFailureLimiter({
+      maxFailures: options.loginFailuresPerUser,
+      windowMs: options.loginFailureWindowMs,
+      now,
+    });
+    const perAddress = createFailureLimiter({
+      maxFailures: options.loginFailuresPerAddress,
+      windowMs: options.loginFailureWindowMs,
+      now,
+    });
+    // token hash → caller, checked again against expiry on every hit.
+    const cache = new Map<string, { caller: Caller; cachedAt: number }>();
+
+    const rateLimited = (ms: number, what: string) =>
+      new CoterieError(
+        'RATE_LIMITED',
+        `too many failed logins ${what}: wait ${Math.ceil(ms / 1000)} s before trying again`,
+        { details: { retryAfterSeconds: Math.ceil(ms / 1000) } },
+      );
+
+    return {
+      async create(userId, password) {
+        const createdAt = now();
+        const passwordHash = await hashPassword(password, options.scrypt);
+        const result = await store.db
+          .insertInto('users')
+          .values({ user_id: userId, password_hash: passwordHash, created_at: createdAt })
+          .onConflict((oc) => oc.column('user_id').doNothing())
+          .executeTakeFirst();
+        if (Number(result.numInsertedOrUpdatedRows ?? 0) === 0) {
+          throw new CoterieError(
+            'USER_EXISTS',
+            `user '${userId}' already exists: pick another user id or log in`,
+          );
+        }
+        return { userId, createdAt };
+      },
+
+      async login(userId, password, address, ttlSeconds) {
+        const userWait = perUser.blockedForMs(userId);
+        if (userWait > 0) throw rateLimited(userWait, `for user '${userId}'`);
+        const addrWait = perAddress.blockedForMs(address);
+        if (addrWait > 0) throw rateLimited(addrWait, 'from your address');
+        const row = await store.db
+          .selectFrom('users')
+          .select(['password_hash'])
+          .where('user_id', '=', userId)
+          .executeTakeFirst();
+        dummyHash ??= hashPassword('not a password', options.scrypt);
+        const ok = await verifyPassword(password, row?.password_hash ?? (await dummyHash));
+        if (!row || !ok) {
+          perUser.recordFailure(userId);
+          perAddress.recordFailure(address);
+          throw new CoterieError(
+            'BAD_CREDENTIALS',
+            'wrong user id or password: check both, or create the user first',
+          );
+        }
+        perUser.reset(userId);
+        const token = randomBytes(TOKEN_BYTES).toString('base64url');
+        const createdAt = now();
+        const ttl = Math.min(ttlSeconds ?? options.sessionTtlSeconds, options.sessionTtlSeconds);
+        const expiresAt = createdAt + ttl * 1000;
+        await store.db
+          .insertInto('sessions')
+          .values({
+            token_hash: hashToken(token),
+            user_id: userId,
+            created_at: createdAt,
+            expires_at: expiresAt,
+          })
+          .execute();
+        // Opportunistic cleanup keeps the table from growing with expired sessions.
+        await store.db.deleteFrom('sessions').where('expires_at', '<', createdAt).execute();
+        return { token, userId, expiresAt };
+      },
+
+      async logout(caller) {
+        cache.delete(caller.tokenHash);
+        await store.db.deleteFrom('sessions').where('token_hash', '=', caller.tokenHash).execute();
+        await deps.bus.publish({ kind: 'token_revoked', tokenHash: caller.tokenHash, at: now() });
+      },
+
+      async authenticate(token) {
+        if (token === undefined || token.length === 0 || token.length > 256) {
+          throw new CoterieError(
+            'UNAUTHENTICATED',
+            'missing session token: log in and send Authorization: Bearer <token>',
+          );
+        }
+        const tokenHash = hashToken(token);
+        const t = now();
+        const hit = cache.get(tokenHash);
+        if (hit !== undefined && t - hit.cachedAt < options.tokenCacheMs && hit.caller.expiresAt > t)
+          return hit.caller;
+        const row = await store.db
+          .selectFrom('sessions')
+          .select(['user_id', 'expires_at'])
+          .where('token_hash', '=', tokenHash)
+          .executeTakeFirst();
+        if (row === undefined || toNumber(row.expires_at) <= t) {
+          cache.delete(tokenHash);
+          throw new CoterieError(
+            'UNAUTHENTICATED',
+            'session token unknown, revoked or expired: log in again',
+          );
+        }
+        const caller = { userId: row.user_id, tokenHash, expiresAt: toNumber(row.expires_at) };
+        if (cache.size >= options.tokenCacheEntries) cache.clear();
+        cache.set(tokenHash, { caller, cachedAt: t });
+        return caller;
+      },
+
+      whoami(caller) {
+        return { userId: caller.userId, expiresAt: caller.expiresAt };
+      },
+
+      async exists(userId) {
+        const row = await store.db
+          .selectFrom('users')
+          .select('user_id')
+          .where('user_id', '=', userId)
+          .executeTakeFirst();
+        return row !== undefined;
+      },
+    };
+  };
+}

@@ -1,0 +1,161 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+/**
+ * Migrations live in code (no files to ship). Portable SQL only: the same
+ * migrations run on SQLite and PostgreSQL. Never edit a released migration;
+ * add the next one.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: Kysely's migration signature: migrations must not depend on today's schema type
+type AnyDb = Kysely<any>;
+
+const m0001_initial: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('users')
+      .addColumn('user_id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('password_hash', 'varchar(512)', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('sessions')
+      .addColumn('token_hash', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('user_id', 'varchar(64)', (c) => c.notNull().references('users.user_id').onDelete('cascade'))
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('sessions_user').on('sessions').column('user_id').execute();
+    await db.schema.createIndex('sessions_expiry').on('sessions').column('expires_at').execute();
+
+    await db.schema
+      .createTable('groups')
+      .addColumn('group_id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('owner_id', 'varchar(64)', (c) => c.notNull().references('users.user_id'))
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('memberships')
+      .addColumn('group_id', 'varchar(64)', (c) =>
+        c.notNull().references('groups.group_id').onDelete('cascade'),
+      )
+      .addColumn('user_id', 'varchar(64)', (c) => c.notNull().references('users.user_id'))
+      .addColumn('joined_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('memberships_pk', ['group_id', 'user_id'])
+      .execute();
+    await db.schema.createIndex('memberships_user').on('memberships').column('user_id').execute();
+    await db.schema
+      .createTable('join_requests')
+      .addColumn('group_id', 'varchar(64)', (c) =>
+        c.notNull().references('groups.group_id').onDelete('cascade'),
+      )
+      .addColumn('user_id', 'varchar(64)', (c) => c.notNull().references('users.user_id'))
+      .addColumn('requested_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('join_requests_pk', ['group_id', 'user_id'])
+      .execute();
+
+    await db.schema
+      .createTable('files')
+      .addColumn('file_id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('size', 'bigint', (c) => c.notNull())
+      .addColumn('piece_size', 'integer', (c) => c.notNull())
+      .addColumn('piece_count', 'integer', (c) => c.notNull())
+      .addColumn('manifest', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('group_files')
+      .addColumn('group_id', 'varchar(64)', (c) =>
+        c.notNull().references('groups.group_id').onDelete('cascade'),
+      )
+      .addColumn('file_id', 'varchar(64)', (c) => c.notNull().references('files.file_id'))
+      .addColumn('name', 'varchar(1024)', (c) => c.notNull())
+      .addColumn('created_by', 'varchar(64)', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('group_files_pk', ['group_id', 'file_id'])
+      .addUniqueConstraint('group_files_name', ['group_id', 'name'])
+      .execute();
+    await db.schema
+      .createTable('shares')
+      .addColumn('group_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('file_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('peer_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('user_id', 'varchar(64)', (c) => c.notNull().references('users.user_id'))
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('shares_pk', ['group_id', 'file_id', 'peer_id'])
+      .addForeignKeyConstraint(
+        'shares_group_file',
+        ['group_id', 'file_id'],
+        'group_files',
+        ['group_id', 'file_id'],
+        (c) => c.onDelete('cascade'),
+      )
+      .execute();
+    await db.schema.createIndex('shares_user').on('shares').columns(['user_id', 'group_id']).execute();
+
+    await db.schema
+      .createTable('presence')
+      .addColumn('peer_id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('user_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('session_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('tracker_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('addresses', 'text', (c) => c.notNull())
+      .addColumn('connected_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('presence_tracker').on('presence').column('tracker_id').execute();
+    await db.schema
+      .createTable('presence_files')
+      .addColumn('peer_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('file_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('session_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('tracker_id', 'varchar(64)', (c) => c.notNull())
+      .addPrimaryKeyConstraint('presence_files_pk', ['peer_id', 'file_id'])
+      .execute();
+    await db.schema.createIndex('presence_files_file').on('presence_files').column('file_id').execute();
+    await db.schema.createIndex('presence_files_tracker').on('presence_files').column('tracker_id').execute();
+
+    await db.schema
+      .createTable('peer_scores')
+      .addColumn('peer_id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('score', 'double precision', (c) => c.notNull())
+      .addColumn('corrupt', 'double precision', (c) => c.notNull())
+      .addColumn('reports', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+
+    await db.schema
+      .createTable('cluster_keys')
+      .addColumn('kid', 'varchar(128)', (c) => c.primaryKey())
+      .addColumn('private_jwk', 'text', (c) => c.notNull())
+      .addColumn('public_jwk', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+  },
+  async down(db: AnyDb) {
+    for (const t of [
+      'cluster_keys',
+      'peer_scores',
+      'presence_files',
+      'presence',
+      'shares',
+      'group_files',
+      'files',
+      'join_requests',
+      'memberships',
+      'groups',
+      'sessions',
+      'users',
+    ]) {
+      await db.schema.dropTable(t).ifExists().execute();
+    }
+  },
+};
+
+/** Ordered by name: Kysely applies them in that order. */
+export const MIGRATIONS: Record<string, Migration> = {
+  '0001_initial': m0001_initial,
+};
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return MIGRATIONS;
+  },
+};

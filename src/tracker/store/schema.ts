@@ -1,0 +1,124 @@
+import type { ColumnType } from 'kysely';
+
+/**
+ * Column types. Integers that may exceed 2^31 (sizes, timestamps) are BIGINT:
+ * better-sqlite3 reads them as numbers, pg as strings, so every read goes
+ * through toNumber(). Timestamps are milliseconds since the epoch.
+ */
+type BigIntColumn = ColumnType<number | string, number, number>;
+
+export interface UsersTable {
+  user_id: string;
+  password_hash: string;
+  created_at: BigIntColumn;
+}
+
+export interface SessionsTable {
+  /** SHA-256 of the bearer token, hex: the token itself is never stored. */
+  token_hash: string;
+  user_id: string;
+  created_at: BigIntColumn;
+  expires_at: BigIntColumn;
+}
+
+export interface GroupsTable {
+  group_id: string;
+  owner_id: string;
+  created_at: BigIntColumn;
+}
+
+export interface MembershipsTable {
+  group_id: string;
+  user_id: string;
+  joined_at: BigIntColumn;
+}
+
+export interface JoinRequestsTable {
+  group_id: string;
+  user_id: string;
+  requested_at: BigIntColumn;
+}
+
+export interface FilesTable {
+  file_id: string;
+  size: BigIntColumn;
+  piece_size: number;
+  piece_count: number;
+  /** The validated manifest as JSON. */
+  manifest: string;
+  created_at: BigIntColumn;
+}
+
+export interface GroupFilesTable {
+  group_id: string;
+  file_id: string;
+  name: string;
+  created_by: string;
+  created_at: BigIntColumn;
+}
+
+/** Durable: user U's peer P shares file F in group G. P is a live seeder while present and announcing F. */
+export interface SharesTable {
+  group_id: string;
+  file_id: string;
+  peer_id: string;
+  user_id: string;
+  created_at: BigIntColumn;
+}
+
+/** Live: one row per connected peer, written by the tracker holding its session. */
+export interface PresenceTable {
+  peer_id: string;
+  user_id: string;
+  session_id: string;
+  tracker_id: string;
+  /** JSON array of "host:port". */
+  addresses: string;
+  connected_at: BigIntColumn;
+}
+
+/** Live: the files a present peer announces. Rows belong to the session that wrote them. */
+export interface PresenceFilesTable {
+  peer_id: string;
+  file_id: string;
+  session_id: string;
+  tracker_id: string;
+}
+
+export interface PeerScoresTable {
+  peer_id: string;
+  /** In [0, 1], 0.5 neutral; decays toward 0.5. */
+  score: number;
+  /** Decayed count of corrupt pieces reported. */
+  corrupt: number;
+  reports: BigIntColumn;
+  updated_at: BigIntColumn;
+}
+
+export interface ClusterKeysTable {
+  kid: string;
+  /** JWK JSON of the Ed25519 private key. */
+  private_jwk: string;
+  public_jwk: string;
+  created_at: BigIntColumn;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  groups: GroupsTable;
+  memberships: MembershipsTable;
+  join_requests: JoinRequestsTable;
+  files: FilesTable;
+  group_files: GroupFilesTable;
+  shares: SharesTable;
+  presence: PresenceTable;
+  presence_files: PresenceFilesTable;
+  peer_scores: PeerScoresTable;
+  cluster_keys: ClusterKeysTable;
+}
+
+/** BIGINT columns come back as number (SQLite) or string (pg). */
+export function toNumber(value: number | string | bigint): number {
+  return typeof value === 'number' ? value : Number(value);
+}

@@ -1,0 +1,190 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { CoterieError } from '../protocol/errors.js';
+import { TRACKER_DEFAULTS } from './config.js';
+import { createLocalEventBus, type EventBus } from './events/bus.js';
+import { createHttpApp } from './http/app.js';
+import { createMetrics } from './http/metrics.js';
+import type { ServiceDeps } from './services/context.js';
+import { createFilesService } from './services/files.js';
+import { createGroupsService } from './services/groups.js';
+import { createPresenceService } from './services/presence.js';
+import { createQualityService } from './services/quality.js';
+import { createTicketsService } from './services/tickets.js';
+import { createUsersService } from './services/users.js';
+import { openStore, type Store } from './store/store.js';
+import { createSessionHub } from './ws/hub.js';
+
+export const TRACKER_VERSION = '0.1.0';
+
+export interface TrackerTlsOptions {
+  /** PEM certificate chain and private key (contents, not paths). */
+  cert: string | Buffer;
+  key: string | Buffer;
+}
+
+export interface TrackerOptions {
+  host?: string;
+  /** 0 picks a free port; the result says which. */
+  port?: number;
+  /** Holds tracker.db (unless `store` says otherwise) and tracker.id. */
+  dataDir: string;
+  /** A SQLite file path, or a postgres:// URL (another issue). Default: `<dataDir>/tracker.db`. */
+  store?: string;
+  tls?: TrackerTlsOptions;
+  heartbeatIntervalMs?: number;
+  heartbeatTimeoutMs?: number;
+  ticketTtlMinutes?: number;
+  sessionTtlSeconds?: number;
+  /** Lower only in tests: the cost of password hashing (log2 of scrypt's N). */
+  scryptLogN?: number;
+  logLevel?: (typeof TRACKER_DEFAULTS)['logLevel'];
+  /** A pino logger to use instead of the default JSON logger on stderr. */
+  logger?: Logger;
+  /** Stable id of this tracker among a cluster's; default: kept in `<dataDir>/tracker.id`. */
+  trackerId?: string;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+export interface RunningTracker {
+  /** `http://host:port` or `https://…` with the real port. */
+  url: string;
+  port: number;
+  host: string;
+  trackerId: string;
+  /** Closes sessions (removing their presence), the HTTP server and the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+function trackerIdFor(dataDir: string): string {
+  const file = join(dataDir, 'tracker.id');
+  try {
+    const id = readFileSync(file, 'utf8').trim();
+    if (/^[A-Za-z0-9_-]{8,64}$/.test(id)) return id;
+  } catch {
+    // first start: create it below
+  }
+  const id = randomUUID();
+  writeFileSync(file, `${id}\n`);
+  return id;
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Starts a tracker in this process: store, services, HTTP API and WebSocket sessions. */
+export async function startTracker(options: TrackerOptions): Promise<RunningTracker> {
+  const cfg = {
+    ...TRACKER_DEFAULTS,
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+  } as typeof TRACKER_DEFAULTS & TrackerOptions;
+  if (cfg.heartbeatIntervalMs <= 0 || cfg.heartbeatTimeoutMs <= 0) {
+    throw new CoterieError('USAGE', 'heartbeat interval and timeout must be positive milliseconds');
+  }
+  const logger =
+    options.logger ?? pino({ level: cfg.logLevel, base: { service: 'tracker' } }, pino.destination(2));
+  mkdirSync(cfg.dataDir, { recursive: true });
+  const trackerId = options.trackerId ?? trackerIdFor(cfg.dataDir);
+  const now = options.now ?? Date.now;
+
+  const store: Store = await openStore({ location: cfg.store ?? join(cfg.dataDir, 'tracker.db') });
+  let bus: EventBus | undefined;
+  try {
+    bus = createLocalEventBus((err) => logger.error({ err }, 'event handler failed'));
+    const deps: ServiceDeps = { store, bus, now };
+    const policy = { scoreHalfLifeMs: cfg.scoreHalfLifeMs, corruptFlagThreshold: cfg.corruptFlagThreshold };
+    const users = createUsersService({
+      scrypt: { logN: cfg.scryptLogN, blockSize: cfg.scryptBlockSize, parallelism: cfg.scryptParallelism },
+      sessionTtlSeconds: cfg.sessionTtlSeconds,
+      loginFailuresPerUser: cfg.loginFailuresPerUser,
+      loginFailuresPerAddress: cfg.loginFailuresPerAddress,
+      loginFailureWindowMs: cfg.loginFailureWindowMs,
+      tokenCacheMs: cfg.tokenCacheMs,
+      tokenCacheEntries: cfg.tokenCacheEntries,
+    })(deps);
+    const groups = createGroupsService()(deps);
+    const presence = createPresenceService(trackerId)(deps);
+    const files = createFilesService(policy)({ ...deps, groups, presence });
+    const tickets = createTicketsService({ ticketTtlMinutes: cfg.ticketTtlMinutes })({ ...deps, files });
+    const quality = createQualityService(policy)(deps);
+    await tickets.init();
+    const stale = await presence.clearTracker(trackerId);
+
+    const metrics = createMetrics();
+    const hub = createSessionHub({
+      heartbeatIntervalMs: cfg.heartbeatIntervalMs,
+      heartbeatTimeoutMs: cfg.heartbeatTimeoutMs,
+    })({
+      presence,
+      files,
+      bus,
+      trackerId,
+      logger,
+      now,
+      onSessionCountChange: (n) => metrics.sessions.set(n),
+    });
+
+    const app = await createHttpApp({
+      logger,
+      metrics,
+      services: { users, groups, files, tickets, quality },
+      hub,
+      trackerId,
+      version: TRACKER_VERSION,
+      bodyLimitBytes: cfg.bodyLimitBytes,
+      shareBodyLimitBytes: cfg.shareBodyLimitBytes,
+      ...(cfg.tls ? { tls: cfg.tls } : {}),
+    });
+    try {
+      await app.listen({ host: cfg.host, port: cfg.port });
+    } catch (err) {
+      await hub.close();
+      await app.close();
+      throw new CoterieError(
+        'UNAVAILABLE',
+        `cannot listen on ${cfg.host}:${cfg.port}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    const address = app.server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : cfg.port;
+    const url = `${cfg.tls ? 'https' : 'http'}://${urlHost(cfg.host)}:${port}`;
+    logger.info(
+      {
+        url,
+        trackerId,
+        store: store.location,
+        dialect: store.dialect,
+        staleSessionsCleared: stale,
+        heartbeatIntervalMs: cfg.heartbeatIntervalMs,
+        heartbeatTimeoutMs: cfg.heartbeatTimeoutMs,
+        ticketTtlMinutes: cfg.ticketTtlMinutes,
+        sessionTtlSeconds: cfg.sessionTtlSeconds,
+      },
+      'tracker started',
+    );
+
+    let closing: Promise<void> | undefined;
+    const close = () => {
+      closing ??= (async () => {
+        await hub.close();
+        await app.close();
+        await bus?.close();
+        await store.close();
+        logger.info({ trackerId }, 'tracker stopped');
+      })();
+      return closing;
+    };
+    return { url, port, host: cfg.host, trackerId, close };
+  } catch (err) {
+    await bus?.close();
+    await store.close();
+    throw err;
+  }
+}

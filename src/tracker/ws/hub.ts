@@ -1,0 +1,373 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import { CoterieError, isCoterieError } from '../../protocol/errors.js';
+import {
+  type ClientMessage,
+  encodeSessionMessage,
+  MAX_WATCHED_FILES,
+  parseClientMessage,
+  SESSION_CLOSE,
+  SESSION_PROTOCOL_VERSION,
+  type TrackerMessage,
+} from '../../protocol/session.js';
+import type { EventBus, TrackerEvent } from '../events/bus.js';
+import type { FilesService } from '../services/files.js';
+import type { PeerSessionInfo, PresenceService } from '../services/presence.js';
+import type { Caller } from '../services/users.js';
+
+export interface HeartbeatOptions {
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+}
+
+export interface SessionHubDeps {
+  presence: PresenceService;
+  files: FilesService;
+  bus: EventBus;
+  trackerId: string;
+  logger: Logger;
+  now: () => number;
+  onSessionCountChange?: (count: number) => void;
+}
+
+export interface SessionHub {
+  /** Takes over an upgraded, authenticated WebSocket. */
+  accept(socket: WebSocket, caller: Caller): void;
+  sessionCount(): number;
+  /** Closes every session (1001) and removes their presence; stops the heartbeat. */
+  close(): Promise<void>;
+}
+
+/**
+ * One connected peer. Kept small on purpose (thousands per tracker): sets are
+ * created on first use, and one hub-wide timer does the heartbeats.
+ */
+interface Session {
+  readonly id: string;
+  readonly socket: WebSocket;
+  readonly caller: Caller;
+  readonly openedAt: number;
+  info: PeerSessionInfo | undefined;
+  watching: Set<string> | undefined;
+  lastPingAt: number;
+  pongPending: boolean;
+  /** Frames are handled one after another, in order. */
+  queue: Promise<void>;
+  closed: boolean;
+}
+
+/** A session must say hello within this long, or it is closed. */
+const HELLO_TIMEOUT_MS = 10_000;
+
+export function createSessionHub(options: HeartbeatOptions) {
+  return (deps: SessionHubDeps): SessionHub => {
+    const { presence, files, bus, trackerId, logger, now } = deps;
+    const sessions = new Map<string, Session>();
+    const byUser = new Map<string, Set<Session>>();
+    const watchers = new Map<string, Set<Session>>();
+
+    const addTo = (map: Map<string, Set<Session>>, key: string, s: Session) => {
+      const set = map.get(key);
+      if (set === undefined) map.set(key, new Set([s]));
+      else set.add(s);
+    };
+    const removeFrom = (map: Map<string, Set<Session>>, key: string, s: Session) => {
+      const set = map.get(key);
+      if (set === undefined) return;
+      set.delete(s);
+      if (set.size === 0) map.delete(key);
+    };
+
+    const send = (s: Session, message: TrackerMessage) => {
+      if (s.closed || s.socket.readyState !== s.socket.OPEN) return;
+      s.socket.send(encodeSessionMessage(message));
+    };
+    const sendError = (s: Session, err: CoterieError, id?: string | number) =>
+      send(s, { type: 'error', ...(id === undefined ? {} : { id }), code: err.code, message: err.message });
+
+    // One timer for all sessions: ping those due, kill those whose pong is overdue.
+    const tickMs = Math.max(
+      10,
+      Math.floor(Math.min(options.heartbeatIntervalMs, options.heartbeatTimeoutMs) / 4),
+    );
+    const sweep = setInterval(() => {
+      const t = now();
+      for (const s of sessions.values()) {
+        if (s.closed) continue;
+        if (s.info === undefined && t - s.openedAt > Math.max(HELLO_TIMEOUT_MS, options.heartbeatTimeoutMs)) {
+          s.socket.close(SESSION_CLOSE.BAD_HELLO, 'no hello');
+          continue;
+        }
+        if (s.pongPending) {
+          if (t - s.lastPingAt >= options.heartbeatTimeoutMs) {
+            logger.info(
+              { sessionId: s.id, userId: s.caller.userId, peerId: s.info?.peerId },
+              'session heartbeat timeout',
+            );
+            s.socket.terminate();
+          }
+        } else if (t - s.lastPingAt >= options.heartbeatIntervalMs) {
+          s.pongPending = true;
+          s.lastPingAt = t;
+          s.socket.ping();
+        }
+      }
+    }, tickMs);
+    // The sweep must not keep a process alive on its own; close() clears it.
+    sweep.unref();
+
+    const unsubscribe = bus.subscribe((event: TrackerEvent) => {
+      switch (event.kind) {
+        case 'join_requested':
+          for (const s of byUser.get(event.owner) ?? []) {
+            if (s.info)
+              send(s, { type: 'join_requested', groupId: event.groupId, userId: event.userId, at: event.at });
+          }
+          break;
+        case 'join_decided':
+          for (const s of byUser.get(event.userId) ?? []) {
+            if (s.info) {
+              send(s, {
+                type: event.accepted ? 'join_accepted' : 'join_declined',
+                groupId: event.groupId,
+                userId: event.userId,
+                at: event.at,
+              });
+            }
+          }
+          break;
+        case 'seeder_appeared':
+          for (const s of watchers.get(event.fileId) ?? []) {
+            send(s, {
+              type: 'seeder_appeared',
+              fileId: event.fileId,
+              peerId: event.peerId,
+              userId: event.userId,
+              addresses: event.addresses,
+              at: event.at,
+            });
+          }
+          break;
+        case 'seeder_left':
+          for (const s of watchers.get(event.fileId) ?? []) {
+            send(s, { type: 'seeder_left', fileId: event.fileId, peerId: event.peerId, at: event.at });
+          }
+          break;
+        case 'peer_replaced': {
+          const s = sessions.get(event.sessionId);
+          if (s !== undefined)
+            s.socket.close(SESSION_CLOSE.REPLACED, 'replaced by a newer session of this peer');
+          break;
+        }
+        case 'token_revoked':
+          for (const s of sessions.values()) {
+            if (s.caller.tokenHash === event.tokenHash)
+              s.socket.close(SESSION_CLOSE.UNAUTHENTICATED, 'logged out');
+          }
+          break;
+      }
+    });
+
+    async function handle(s: Session, message: ClientMessage): Promise<void> {
+      const ack = () => {
+        if (message.id !== undefined) send(s, { type: 'ack', id: message.id });
+      };
+      if (message.type === 'ping') {
+        send(s, { type: 'pong', ...(message.id === undefined ? {} : { id: message.id }) });
+        return;
+      }
+      if (message.type === 'hello') {
+        if (message.v !== SESSION_PROTOCOL_VERSION) {
+          sendError(
+            s,
+            new CoterieError(
+              'PROTOCOL_ERROR',
+              `session protocol version ${message.v} is not supported: this tracker speaks ${SESSION_PROTOCOL_VERSION}`,
+            ),
+            message.id,
+          );
+          s.socket.close(SESSION_CLOSE.BAD_HELLO, 'unsupported version');
+          return;
+        }
+        if (s.info !== undefined && s.info.peerId !== message.peerId) {
+          throw new CoterieError(
+            'PROTOCOL_ERROR',
+            'this session already said hello as another peer: open a new session',
+          );
+        }
+        const info: PeerSessionInfo = {
+          sessionId: s.id,
+          userId: s.caller.userId,
+          peerId: message.peerId,
+          addresses: message.addresses,
+        };
+        await presence.register(info, message.seeding);
+        if (s.closed) {
+          // Closed while registering: undo, or the peer would stay listed.
+          await presence.unregister(info);
+          return;
+        }
+        s.info = info;
+        send(s, {
+          type: 'welcome',
+          v: SESSION_PROTOCOL_VERSION,
+          ...(message.id === undefined ? {} : { id: message.id }),
+          sessionId: s.id,
+          trackerId,
+          userId: s.caller.userId,
+          peerId: message.peerId,
+          heartbeatIntervalMs: options.heartbeatIntervalMs,
+          heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+        });
+        return;
+      }
+      const info = s.info;
+      if (info === undefined) {
+        throw new CoterieError('PROTOCOL_ERROR', `send hello before ${message.type}`);
+      }
+      switch (message.type) {
+        case 'announce':
+          await presence.announce(info, message.files);
+          break;
+        case 'unannounce':
+          await presence.unannounce(info, message.files);
+          break;
+        case 'addresses':
+          info.addresses = message.addresses;
+          await presence.setAddresses(info, message.addresses);
+          break;
+        case 'watch': {
+          const allowed = await files.visible(s.caller.userId, message.files);
+          const refused = message.files.filter((f) => !allowed.has(f));
+          s.watching ??= new Set();
+          for (const f of allowed) {
+            if (s.watching.size >= MAX_WATCHED_FILES) {
+              throw new CoterieError(
+                'BAD_REQUEST',
+                `a session watches at most ${MAX_WATCHED_FILES} files: unwatch some`,
+              );
+            }
+            s.watching.add(f);
+            addTo(watchers, f, s);
+          }
+          if (refused.length > 0) {
+            throw new CoterieError(
+              'FILE_NOT_FOUND',
+              `not watching ${refused.length} file(s) not shared in any of your groups: ${refused
+                .slice(0, 3)
+                .map((f) => `${f.slice(0, 12)}…`)
+                .join(', ')}`,
+              { details: { files: refused.slice(0, 100) } },
+            );
+          }
+          break;
+        }
+        case 'unwatch':
+          for (const f of message.files) {
+            s.watching?.delete(f);
+            removeFrom(watchers, f, s);
+          }
+          break;
+      }
+      ack();
+    }
+
+    function onFrame(s: Session, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) {
+      let message: ClientMessage;
+      try {
+        if (isBinary)
+          throw new CoterieError(
+            'PROTOCOL_ERROR',
+            'binary frames are not part of the session protocol: send JSON text',
+          );
+        message = parseClientMessage(data);
+      } catch (err) {
+        const e = isCoterieError(err) ? err : new CoterieError('PROTOCOL_ERROR', 'unreadable frame');
+        const id = e.details?.id;
+        sendError(s, e, typeof id === 'string' || typeof id === 'number' ? id : undefined);
+        return;
+      }
+      s.queue = s.queue.then(async () => {
+        if (s.closed) return;
+        try {
+          await handle(s, message);
+        } catch (err) {
+          if (isCoterieError(err)) {
+            sendError(s, err, message.id);
+          } else {
+            logger.error({ err, sessionId: s.id, type: message.type }, 'session message failed');
+            sendError(
+              s,
+              new CoterieError('INTERNAL', 'the tracker failed to handle this message; it was logged'),
+              message.id,
+            );
+          }
+        }
+      });
+    }
+
+    async function onClose(s: Session) {
+      if (s.closed) return;
+      s.closed = true;
+      sessions.delete(s.id);
+      removeFrom(byUser, s.caller.userId, s);
+      for (const f of s.watching ?? []) removeFrom(watchers, f, s);
+      deps.onSessionCountChange?.(sessions.size);
+      // Wait for a hello in progress so its presence row is removed, not left behind.
+      await s.queue;
+      if (s.info !== undefined) {
+        try {
+          await presence.unregister(s.info);
+        } catch (err) {
+          logger.error({ err, sessionId: s.id }, 'failed to remove presence of a closed session');
+        }
+      }
+    }
+
+    const closing = new Set<Promise<void>>();
+
+    return {
+      accept(socket, caller) {
+        const t = now();
+        const s: Session = {
+          id: randomUUID(),
+          socket,
+          caller,
+          openedAt: t,
+          info: undefined,
+          watching: undefined,
+          lastPingAt: t,
+          pongPending: false,
+          queue: Promise.resolve(),
+          closed: false,
+        };
+        sessions.set(s.id, s);
+        addTo(byUser, caller.userId, s);
+        deps.onSessionCountChange?.(sessions.size);
+        socket.on('message', (data, isBinary) => onFrame(s, data, isBinary));
+        socket.on('pong', () => {
+          s.pongPending = false;
+        });
+        socket.on('error', (err) => logger.debug({ err, sessionId: s.id }, 'session socket error'));
+        socket.on('close', () => {
+          const p = onClose(s);
+          closing.add(p);
+          void p.finally(() => closing.delete(p));
+        });
+      },
+
+      sessionCount: () => sessions.size,
+
+      async close() {
+        clearInterval(sweep);
+        unsubscribe();
+        const all = [...sessions.values()];
+        for (const s of all) s.socket.close(SESSION_CLOSE.SHUTDOWN, 'tracker shutting down');
+        await Promise.all(all.map((s) => onClose(s)));
+        await Promise.all([...closing]);
+        for (const s of all) s.socket.terminate();
+      },
+    };
+  };
+}
