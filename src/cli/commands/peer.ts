@@ -55,7 +55,17 @@ export function registerPeerCommand(program: Command): void {
         { level: flags.logLevel, base: { pid: process.pid } },
         pino.destination({ dest: join(dataDir, 'peer.log'), sync: false, mkdir: true }),
       );
-      const daemon = await startPeerDaemon({
+      // Signal handlers go in before anything is announced: a SIGTERM right after the ready
+      // line must find them (the default action would kill the process without cleanup).
+      let daemon: Awaited<ReturnType<typeof startPeerDaemon>> | undefined;
+      let signalled = false;
+      const shutdown = () => {
+        signalled = true;
+        void daemon?.stop();
+      };
+      process.on('SIGTERM', shutdown);
+      process.on('SIGINT', shutdown);
+      daemon = await startPeerDaemon({
         dataDir,
         trackers,
         host: flags.host,
@@ -63,12 +73,13 @@ export function registerPeerCommand(program: Command): void {
         advertiseHost: flags.advertise,
         logger,
       });
+      if (signalled) {
+        await daemon.stop();
+        return;
+      }
       process.stdout.write(
         `peer ${daemon.peerId} serving on ${daemon.serving.host}:${daemon.serving.port} (data ${dataDir}, control 127.0.0.1:${daemon.control.port})\n`,
       );
-      const shutdown = () => void daemon.stop();
-      process.on('SIGTERM', shutdown);
-      process.on('SIGINT', shutdown);
       if (flags.shell && process.stdin.isTTY && process.stdout.isTTY) {
         await runShell({ daemon, historyFile: join(dataDir, 'history') });
         await daemon.stop();
