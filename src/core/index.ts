@@ -1,0 +1,2 @@
+// The public entry of src/core: pure logic shared by peer and tracker.
+export { Bitfield } from './bitfield.js';

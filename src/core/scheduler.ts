@@ -1,0 +1,715 @@
+import { type BackoffOptions, createBackoff } from './backoff.js';
+
+/**
+ * The download scheduler: which block to ask of which peer, and when.
+ *
+ * Pure logic (no sockets, no disk, no timers): the download engine tells it
+ * what happened (a peer joined, announced pieces, delivered a block, a piece
+ * verified or was corrupt) and calls `poll()` to learn what to send now.
+ * Time comes from an injected clock so tests drive it by hand.
+ *
+ * The unit of work is an *attempt*: one piece fetched from one peer, block by
+ * block over that peer's connection. One peer per attempt keeps the blame
+ * clear: a piece whose hash fails was served entirely by one peer, who is
+ * banned. In the endgame a piece may have a second attempt at another peer;
+ * the first to verify wins and the other is cancelled.
+ *
+ * Assignment follows the seeds' rule: for each piece (rarest first), among
+ * peers that have it and have room in their pipe, pick the highest
+ *   α·score − β·assigned/threshold,  threshold = ceil(pieces / peers · K)
+ * skipping peers at their threshold unless every candidate is (so a fast peer
+ * takes over the work of slow or dead ones instead of the download waiting).
+ * `score` blends the tracker's score with the rate measured here, so the rule
+ * rebalances as peers speed up, slow down, stall or die.
+ */
+
+export interface Clock {
+  /** Milliseconds, monotonic. */
+  now(): number;
+}
+
+export interface SchedulerOptions {
+  /** Bytes per request; pieces are fetched in blocks of this size. */
+  blockSizeBytes: number;
+  /** Weight of the peer's score in the assignment rule. */
+  alpha: number;
+  /** Weight of the peer's load (pieces assigned / threshold). */
+  beta: number;
+  /** K in threshold = ceil(pieces / peers · K): how far above a fair share a peer may go. */
+  capFactor: number;
+  /** Pipe depth (blocks in flight) of a peer before its rate is known. */
+  initialDepthBlocks: number;
+  minDepthBlocks: number;
+  maxDepthBlocks: number;
+  /** Keep this many milliseconds of a peer's measured rate in flight. */
+  targetPipeMs: number;
+  /** A peer with requests outstanding and nothing delivered for this long is stalled. */
+  stallTimeoutMs: number;
+  /** Memory bound: bytes of pieces being assembled (requested or received, not yet verified). */
+  maxInFlightBytes: number;
+  /** Duplicate the last pieces at other peers once nothing else is left to request. */
+  endgame: boolean;
+  /** Most simultaneous attempts on one piece in the endgame. */
+  endgameMaxAttempts: number;
+  /** A piece that fails (corrupt, stalled, rejected) more often than this fails the download. */
+  maxPieceFailures: number;
+  /** Retry delay of a failed piece, and of a stalled or busy peer. */
+  backoff: Partial<BackoffOptions>;
+  /** Time constant of the measured-rate average. */
+  rateHalfLifeMs: number;
+  /** Weight of the measured rate against the tracker's score once measured (0..1). */
+  measuredWeight: number;
+}
+
+export const DEFAULT_SCHEDULER_OPTIONS: Readonly<SchedulerOptions> = Object.freeze({
+  blockSizeBytes: 256 * 1024,
+  alpha: 1,
+  beta: 0.5,
+  capFactor: 1.25,
+  initialDepthBlocks: 8,
+  minDepthBlocks: 2,
+  // 32 × 256 KiB = 8 MiB per connection: enough for loopback at full speed.
+  maxDepthBlocks: 32,
+  targetPipeMs: 100,
+  stallTimeoutMs: 10_000,
+  // Keeps the downloader's peak memory well under its 150 MiB budget.
+  maxInFlightBytes: 64 * 1024 * 1024,
+  endgame: true,
+  endgameMaxAttempts: 3,
+  maxPieceFailures: 8,
+  backoff: {},
+  rateHalfLifeMs: 500,
+  measuredWeight: 0.7,
+});
+
+export interface PieceLayout {
+  count: number;
+  /** Bytes in piece `index` (the last one may be short). */
+  length(index: number): number;
+}
+
+export interface SchedulerComponents {
+  pieces: PieceLayout;
+  clock: Clock;
+  /** Pieces already verified (a resumed download). */
+  have?: (index: number) => boolean;
+  random?: () => number;
+}
+
+export interface BlockRequest {
+  peerId: string;
+  piece: number;
+  offset: number;
+  length: number;
+}
+
+export interface AttemptRef {
+  peerId: string;
+  piece: number;
+}
+
+/** What the engine should do now, as decided by `poll()`. */
+export interface SchedulerActions {
+  requests: BlockRequest[];
+  /** Requests to withdraw (stalled peer, duplicate that lost the endgame race). */
+  cancels: BlockRequest[];
+  /** Attempts given up: the engine frees their buffers. */
+  dropped: AttemptRef[];
+  /** Peers newly considered stalled (work moved away). */
+  stalled: string[];
+}
+
+export type BlockOutcome =
+  | { kind: 'accepted'; attemptComplete: boolean }
+  /** Not requested, already cancelled, or wrong length: ignore the bytes. */
+  | { kind: 'unexpected' };
+
+export type PeerStateName = 'active' | 'stalled' | 'busy' | 'banned' | 'gone';
+
+export interface PeerReport {
+  peerId: string;
+  state: PeerStateName;
+  /** The score the peer came with (from the tracker). */
+  givenScore: number;
+  /** The score the scheduler uses now (given blended with measured). */
+  score: number;
+  rateBytesPerSec: number;
+  bytes: number;
+  piecesAssigned: number;
+  piecesVerified: number;
+  corruptPieces: number;
+  stalls: number;
+  inFlightBlocks: number;
+  banReason?: string;
+}
+
+export interface Scheduler {
+  addPeer(peerId: string, info: { score: number }): void;
+  /** The peer's full bitfield (replaces what was known). */
+  setPeerPieces(peerId: string, has: (index: number) => boolean): void;
+  peerHasPiece(peerId: string, piece: number): void;
+  /** The peer is gone (closed, killed): its work goes back to the pool. */
+  removePeer(peerId: string): void;
+  blockReceived(peerId: string, piece: number, offset: number, length: number): BlockOutcome;
+  pieceVerified(peerId: string, piece: number): void;
+  /** The piece from `peerId` failed its hash: the peer is banned from this download. */
+  pieceCorrupt(peerId: string, piece: number): void;
+  /** The peer refused a request: 'unavailable' (it lacks the piece), 'busy', or another failure. */
+  requestRejected(peerId: string, piece: number, reason: 'unavailable' | 'busy' | 'failed'): void;
+  poll(): SchedulerActions;
+  isComplete(): boolean;
+  verifiedCount(): number;
+  isVerified(piece: number): boolean;
+  /** Set when a piece failed more than maxPieceFailures times. */
+  failure(): { piece: number; reason: string } | undefined;
+  /** Unverified pieces no usable peer has (0 = every missing piece is reachable). */
+  unreachableCount(): number;
+  /** Peers that may still be asked for something (not banned or gone). */
+  usablePeerCount(): number;
+  peers(): PeerReport[];
+}
+
+interface Attempt {
+  piece: number;
+  peer: PeerState;
+  blockCount: number;
+  /** Next block to request. */
+  nextBlock: number;
+  received: number;
+  /** Outstanding block offsets. */
+  outstanding: Set<number>;
+}
+
+interface PeerState {
+  id: string;
+  state: PeerStateName;
+  givenScore: number;
+  has: Uint8Array;
+  attempts: Map<number, Attempt>;
+  inFlight: number;
+  /** Last delivery, or when the pipe went from empty to non-empty. */
+  lastProgressAt: number;
+  notBefore: number;
+  rate: number; // bytes per ms, averaged
+  sampleBytes: number;
+  sampleAt: number;
+  bytes: number;
+  assigned: number;
+  verified: number;
+  corrupt: number;
+  stalls: number;
+  banReason?: string;
+}
+
+interface PieceState {
+  verified: boolean;
+  failures: number;
+  notBefore: number;
+  attempts: number;
+}
+
+export function createScheduler(
+  options: Partial<SchedulerOptions> = {},
+): (components: SchedulerComponents) => Scheduler {
+  const o: SchedulerOptions = { ...DEFAULT_SCHEDULER_OPTIONS, ...options };
+  if (o.blockSizeBytes <= 0 || o.minDepthBlocks < 1 || o.maxDepthBlocks < o.minDepthBlocks) {
+    throw new RangeError('scheduler: need blockSizeBytes > 0 and 1 ≤ minDepthBlocks ≤ maxDepthBlocks');
+  }
+  return (components) => new DownloadScheduler(o, components);
+}
+
+class DownloadScheduler implements Scheduler {
+  private readonly o: SchedulerOptions;
+  private readonly layout: PieceLayout;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly backoff;
+  private readonly pieceStates: PieceState[];
+  private readonly avail: Uint16Array;
+  private readonly peerMap = new Map<string, PeerState>();
+  /** Unverified pieces in random order (spreads downloaders over the file); compacted lazily. */
+  private order: number[];
+  private verified = 0;
+  private memoryBytes = 0;
+  private failed: { piece: number; reason: string } | undefined;
+  private pending: SchedulerActions = emptyActions();
+
+  constructor(o: SchedulerOptions, c: SchedulerComponents) {
+    this.o = o;
+    this.layout = c.pieces;
+    this.clock = c.clock;
+    this.random = c.random ?? Math.random;
+    this.backoff = createBackoff({ ...o.backoff, random: o.backoff.random ?? this.random });
+    this.pieceStates = [];
+    this.avail = new Uint16Array(c.pieces.count);
+    this.order = [];
+    for (let i = 0; i < c.pieces.count; i++) {
+      const done = c.have?.(i) ?? false;
+      this.pieceStates.push({ verified: done, failures: 0, notBefore: 0, attempts: 0 });
+      if (done) this.verified++;
+      else this.order.push(i);
+    }
+    // Fisher–Yates with the injected random: ties in rarity are broken randomly.
+    for (let i = this.order.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1));
+      const t = this.order[i]!;
+      this.order[i] = this.order[j]!;
+      this.order[j] = t;
+    }
+  }
+
+  // ---- peers -------------------------------------------------------------
+
+  addPeer(peerId: string, info: { score: number }): void {
+    const existing = this.peerMap.get(peerId);
+    if (existing && existing.state !== 'gone') return;
+    const now = this.clock.now();
+    const p: PeerState = existing ?? {
+      id: peerId,
+      state: 'active',
+      givenScore: clamp01(info.score),
+      has: new Uint8Array(this.layout.count),
+      attempts: new Map(),
+      inFlight: 0,
+      lastProgressAt: now,
+      notBefore: 0,
+      rate: 0,
+      sampleBytes: 0,
+      sampleAt: now,
+      bytes: 0,
+      assigned: 0,
+      verified: 0,
+      corrupt: 0,
+      stalls: 0,
+    };
+    // A peer that comes back (reconnected) starts with an empty bitfield and a fresh rate.
+    p.state = 'active';
+    p.has.fill(0);
+    p.rate = 0;
+    p.sampleBytes = 0;
+    p.sampleAt = now;
+    p.notBefore = 0;
+    this.peerMap.set(peerId, p);
+  }
+
+  setPeerPieces(peerId: string, has: (index: number) => boolean): void {
+    const p = this.usable(peerId);
+    if (!p) return;
+    for (let i = 0; i < this.layout.count; i++) {
+      const v = has(i) ? 1 : 0;
+      if (v !== p.has[i]) {
+        p.has[i] = v;
+        this.avail[i] = this.avail[i]! + (v ? 1 : -1);
+      }
+    }
+  }
+
+  peerHasPiece(peerId: string, piece: number): void {
+    const p = this.usable(peerId);
+    if (!p || piece < 0 || piece >= this.layout.count || p.has[piece]) return;
+    p.has[piece] = 1;
+    this.avail[piece] = this.avail[piece]! + 1;
+  }
+
+  removePeer(peerId: string): void {
+    const p = this.peerMap.get(peerId);
+    if (!p || p.state === 'gone' || p.state === 'banned') return;
+    this.dropAllWork(p, false, false);
+    this.forgetPieces(p);
+    p.state = 'gone';
+  }
+
+  // ---- deliveries ----------------------------------------------------------
+
+  blockReceived(peerId: string, piece: number, offset: number, length: number): BlockOutcome {
+    const p = this.peerMap.get(peerId);
+    const a = p?.attempts.get(piece);
+    if (!p || a === undefined || !a.outstanding.has(offset) || length !== this.blockLength(piece, offset)) {
+      if (p) this.countBytes(p, length);
+      return { kind: 'unexpected' };
+    }
+    a.outstanding.delete(offset);
+    a.received++;
+    p.inFlight--;
+    this.countBytes(p, length);
+    p.lastProgressAt = this.clock.now();
+    if (p.state === 'stalled') p.state = 'active';
+    return { kind: 'accepted', attemptComplete: a.received === a.blockCount };
+  }
+
+  pieceVerified(peerId: string, piece: number): void {
+    const ps = this.pieceStates[piece];
+    if (!ps || ps.verified) return;
+    ps.verified = true;
+    this.verified++;
+    const p = this.peerMap.get(peerId);
+    if (p) {
+      p.verified++;
+      const a = p.attempts.get(piece);
+      if (a) this.endAttempt(a, false);
+    }
+    // Endgame duplicates of this piece lost the race.
+    for (const other of this.peerMap.values()) {
+      const a = other.attempts.get(piece);
+      if (a) this.endAttempt(a, true);
+    }
+  }
+
+  pieceCorrupt(peerId: string, piece: number): void {
+    const p = this.peerMap.get(peerId);
+    if (!p) return;
+    p.corrupt++;
+    this.failPiece(piece, `peer ${peerId.slice(0, 12)} served corrupt data`);
+    this.ban(p, `served piece ${piece} with a wrong hash`);
+  }
+
+  requestRejected(peerId: string, piece: number, reason: 'unavailable' | 'busy' | 'failed'): void {
+    const p = this.usable(peerId);
+    if (!p) return;
+    const a = p.attempts.get(piece);
+    if (a) this.endAttempt(a, true);
+    if (reason === 'unavailable') {
+      if (p.has[piece]) {
+        p.has[piece] = 0;
+        this.avail[piece] = this.avail[piece]! - 1;
+      }
+    } else if (reason === 'busy') {
+      // Back off the whole peer: it has no upload slot for us now.
+      p.stalls++;
+      p.state = 'busy';
+      p.notBefore = this.clock.now() + this.backoff.delayMs(p.stalls);
+      this.dropAllWork(p, true, false);
+    } else {
+      this.failPiece(piece, `peer ${peerId.slice(0, 12)} refused it`);
+    }
+  }
+
+  // ---- decisions -----------------------------------------------------------
+
+  poll(): SchedulerActions {
+    const now = this.clock.now();
+    this.sampleRates(now);
+    this.detectStalls(now);
+    if (this.failed === undefined && !this.isComplete()) this.fill(now);
+    const out = this.pending;
+    this.pending = emptyActions();
+    return out;
+  }
+
+  private detectStalls(now: number): void {
+    for (const p of this.peerMap.values()) {
+      if (p.state !== 'active' || p.inFlight === 0) continue;
+      if (now - p.lastProgressAt < this.o.stallTimeoutMs) continue;
+      p.stalls++;
+      p.state = 'stalled';
+      p.rate = 0;
+      p.notBefore = now + this.backoff.delayMs(p.stalls);
+      this.pending.stalled.push(p.id);
+      this.dropAllWork(p, true, true);
+    }
+  }
+
+  private fill(now: number): void {
+    const candidates = [...this.peerMap.values()].filter((p) => this.eligible(p, now));
+    if (candidates.length === 0) return;
+    const scores = this.scores();
+    // Fastest first, so it tops up its pipe before slower peers take new pieces.
+    candidates.sort((a, b) => (scores.get(b.id) ?? 0) - (scores.get(a.id) ?? 0));
+    for (const p of candidates) this.topUp(p);
+    const live = Math.max(1, this.usablePeerCount());
+    const threshold = Math.max(1, Math.ceil((this.layout.count / live) * this.o.capFactor));
+    let open = candidates.filter((p) => this.room(p) > 0);
+    while (open.length > 0) {
+      const piece = this.pickRarest(open, now);
+      if (piece === undefined) break;
+      const best = this.choosePeer(piece, open, scores, threshold);
+      this.startAttempt(best, piece);
+      this.topUp(best);
+      open = open.filter((p) => this.room(p) > 0);
+      if (this.memoryBytes >= this.o.maxInFlightBytes) break;
+    }
+    if (this.o.endgame) {
+      for (const p of open) {
+        while (this.room(p) > 0 && this.memoryBytes < this.o.maxInFlightBytes) {
+          const piece = this.pickDuplicate(p);
+          if (piece === undefined) break;
+          this.startAttempt(p, piece);
+          this.topUp(p);
+        }
+      }
+    }
+  }
+
+  /** The seeds' rule: α·score − β·load/threshold, peers at threshold only if all are. */
+  private choosePeer(
+    piece: number,
+    open: PeerState[],
+    scores: Map<string, number>,
+    threshold: number,
+  ): PeerState {
+    const having = open.filter((p) => p.has[piece] === 1);
+    const under = having.filter((p) => p.assigned < threshold);
+    const pool = under.length > 0 ? under : having;
+    let best = pool[0]!;
+    let bestValue = Number.NEGATIVE_INFINITY;
+    for (const p of pool) {
+      const value = this.o.alpha * (scores.get(p.id) ?? 0) - (this.o.beta * p.assigned) / threshold;
+      if (value > bestValue) {
+        best = p;
+        bestValue = value;
+      }
+    }
+    return best;
+  }
+
+  /** Rarest missing piece that some open peer has and that is not being fetched or backing off. */
+  private pickRarest(open: PeerState[], now: number): number | undefined {
+    let best: number | undefined;
+    let bestAvail = Number.POSITIVE_INFINITY;
+    let write = 0;
+    const order = this.order;
+    for (let read = 0; read < order.length; read++) {
+      const i = order[read]!;
+      const ps = this.pieceStates[i]!;
+      if (ps.verified) continue; // compact verified pieces away as we go
+      order[write++] = i;
+      if (best !== undefined && bestAvail <= 1) continue;
+      if (ps.attempts > 0 || ps.notBefore > now) continue;
+      const a = this.avail[i]!;
+      if (a === 0 || a >= bestAvail) continue;
+      if (!open.some((p) => p.has[i] === 1)) continue;
+      best = i;
+      bestAvail = a;
+    }
+    order.length = write;
+    return best;
+  }
+
+  /** Endgame: an in-progress piece this peer has and is not already fetching, fewest attempts first. */
+  private pickDuplicate(p: PeerState): number | undefined {
+    for (const ps of this.pieceStates) if (!ps.verified && ps.attempts === 0) return undefined;
+    let best: number | undefined;
+    let fewest = this.o.endgameMaxAttempts;
+    for (const i of this.order) {
+      const ps = this.pieceStates[i]!;
+      if (ps.verified || ps.attempts === 0 || ps.attempts >= fewest) continue;
+      if (p.has[i] !== 1 || p.attempts.has(i)) continue;
+      best = i;
+      fewest = ps.attempts;
+    }
+    return best;
+  }
+
+  private startAttempt(p: PeerState, piece: number): void {
+    const length = this.layout.length(piece);
+    const blockCount = Math.max(1, Math.ceil(length / this.o.blockSizeBytes));
+    p.attempts.set(piece, { piece, peer: p, blockCount, nextBlock: 0, received: 0, outstanding: new Set() });
+    p.assigned++;
+    this.pieceStates[piece]!.attempts++;
+    this.memoryBytes += length;
+  }
+
+  /** Requests the next blocks of the peer's attempts, oldest attempt first, up to its pipe depth. */
+  private topUp(p: PeerState): void {
+    let room = this.room(p);
+    if (room <= 0) return;
+    for (const a of p.attempts.values()) {
+      while (room > 0 && a.nextBlock < a.blockCount) {
+        const offset = a.nextBlock * this.o.blockSizeBytes;
+        a.nextBlock++;
+        a.outstanding.add(offset);
+        if (p.inFlight === 0) p.lastProgressAt = this.clock.now();
+        p.inFlight++;
+        room--;
+        this.pending.requests.push({
+          peerId: p.id,
+          piece: a.piece,
+          offset,
+          length: this.blockLength(a.piece, offset),
+        });
+      }
+      if (room <= 0) return;
+    }
+  }
+
+  // ---- bookkeeping ---------------------------------------------------------
+
+  private endAttempt(a: Attempt, cancel: boolean): void {
+    const p = a.peer;
+    if (p.attempts.get(a.piece) !== a) return;
+    p.attempts.delete(a.piece);
+    for (const offset of a.outstanding) {
+      p.inFlight--;
+      if (cancel) {
+        this.pending.cancels.push({
+          peerId: p.id,
+          piece: a.piece,
+          offset,
+          length: this.blockLength(a.piece, offset),
+        });
+      }
+    }
+    const ps = this.pieceStates[a.piece]!;
+    ps.attempts--;
+    this.memoryBytes -= this.layout.length(a.piece);
+    this.pending.dropped.push({ peerId: p.id, piece: a.piece });
+  }
+
+  private dropAllWork(p: PeerState, cancel: boolean, countFailure: boolean): void {
+    for (const a of [...p.attempts.values()]) {
+      this.endAttempt(a, cancel);
+      if (countFailure) this.failPiece(a.piece, `peer ${p.id.slice(0, 12)} stalled`);
+    }
+  }
+
+  private failPiece(piece: number, reason: string): void {
+    const ps = this.pieceStates[piece];
+    if (!ps || ps.verified) return;
+    ps.failures++;
+    ps.notBefore = this.clock.now() + this.backoff.delayMs(ps.failures);
+    if (ps.failures > this.o.maxPieceFailures && this.failed === undefined) {
+      this.failed = { piece, reason: `piece ${piece} failed ${ps.failures} times; last: ${reason}` };
+    }
+  }
+
+  private ban(p: PeerState, reason: string): void {
+    if (p.state === 'banned') return;
+    this.dropAllWork(p, true, false);
+    this.forgetPieces(p);
+    p.state = 'banned';
+    p.banReason = reason;
+  }
+
+  private forgetPieces(p: PeerState): void {
+    for (let i = 0; i < p.has.length; i++) {
+      if (p.has[i]) {
+        p.has[i] = 0;
+        this.avail[i] = this.avail[i]! - 1;
+      }
+    }
+  }
+
+  private countBytes(p: PeerState, n: number): void {
+    p.bytes += n;
+    p.sampleBytes += n;
+  }
+
+  private sampleRates(now: number): void {
+    for (const p of this.peerMap.values()) {
+      const dt = now - p.sampleAt;
+      // Sample at most every 50 ms: shorter windows measure bursts, not rates.
+      if (dt < 50) continue;
+      const inst = p.sampleBytes / dt;
+      const w = 1 - 0.5 ** (dt / this.o.rateHalfLifeMs);
+      p.rate = p.rate === 0 ? inst : p.rate + w * (inst - p.rate);
+      p.sampleBytes = 0;
+      p.sampleAt = now;
+      if (p.state === 'busy' && now >= p.notBefore) p.state = 'active';
+    }
+  }
+
+  /** Peer scores in 0..1: the tracker's score, blended with the measured rate relative to the fastest. */
+  private scores(): Map<string, number> {
+    let maxRate = 0;
+    for (const p of this.peerMap.values()) if (isUsable(p)) maxRate = Math.max(maxRate, p.rate);
+    const out = new Map<string, number>();
+    for (const p of this.peerMap.values()) {
+      const measured = maxRate > 0 ? p.rate / maxRate : undefined;
+      const blended =
+        measured === undefined
+          ? p.givenScore
+          : (1 - this.o.measuredWeight) * p.givenScore + this.o.measuredWeight * measured;
+      // Each stall costs a fifth of the score: slow-to-answer peers get less work.
+      out.set(p.id, Math.max(0, blended - 0.2 * p.stalls));
+    }
+    return out;
+  }
+
+  private depth(p: PeerState): number {
+    if (p.stalls > 0 && p.rate === 0) return this.o.minDepthBlocks;
+    if (p.rate === 0) return this.o.initialDepthBlocks;
+    const want = Math.ceil((p.rate * this.o.targetPipeMs) / this.o.blockSizeBytes);
+    return Math.min(this.o.maxDepthBlocks, Math.max(this.o.minDepthBlocks, want));
+  }
+
+  private room(p: PeerState): number {
+    return this.depth(p) - p.inFlight;
+  }
+
+  private eligible(p: PeerState, now: number): boolean {
+    if (p.state === 'banned' || p.state === 'gone') return false;
+    if (p.notBefore > now) return false;
+    if (p.state === 'stalled' || p.state === 'busy') p.state = 'active';
+    return true;
+  }
+
+  private usable(peerId: string): PeerState | undefined {
+    const p = this.peerMap.get(peerId);
+    return p && isUsable(p) ? p : undefined;
+  }
+
+  private blockLength(piece: number, offset: number): number {
+    return Math.min(this.o.blockSizeBytes, this.layout.length(piece) - offset);
+  }
+
+  // ---- queries -------------------------------------------------------------
+
+  isComplete(): boolean {
+    return this.verified === this.layout.count;
+  }
+
+  verifiedCount(): number {
+    return this.verified;
+  }
+
+  isVerified(piece: number): boolean {
+    return this.pieceStates[piece]?.verified ?? false;
+  }
+
+  failure(): { piece: number; reason: string } | undefined {
+    return this.failed;
+  }
+
+  unreachableCount(): number {
+    let n = 0;
+    for (let i = 0; i < this.layout.count; i++)
+      if (!this.pieceStates[i]!.verified && this.avail[i] === 0) n++;
+    return n;
+  }
+
+  usablePeerCount(): number {
+    let n = 0;
+    for (const p of this.peerMap.values()) if (isUsable(p)) n++;
+    return n;
+  }
+
+  peers(): PeerReport[] {
+    const scores = this.scores();
+    return [...this.peerMap.values()].map((p) => ({
+      peerId: p.id,
+      state: p.state,
+      givenScore: p.givenScore,
+      score: scores.get(p.id) ?? 0,
+      rateBytesPerSec: Math.round(p.rate * 1000),
+      bytes: p.bytes,
+      piecesAssigned: p.assigned,
+      piecesVerified: p.verified,
+      corruptPieces: p.corrupt,
+      stalls: p.stalls,
+      inFlightBlocks: p.inFlight,
+      ...(p.banReason === undefined ? {} : { banReason: p.banReason }),
+    }));
+  }
+}
+
+function isUsable(p: PeerState): boolean {
+  return p.state !== 'banned' && p.state !== 'gone';
+}
+
+function clamp01(x: number): number {
+  return Number.isFinite(x) ? Math.min(1, Math.max(0, x)) : 0;
+}
+
+function emptyActions(): SchedulerActions {
+  return { requests: [], cancels: [], dropped: [], stalled: [] };
+}

@@ -1,0 +1,722 @@
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { type BackoffOptions, createBackoff } from '../../core/backoff.js';
+import {
+  type BlockRequest,
+  createScheduler,
+  type Scheduler,
+  type SchedulerOptions,
+} from '../../core/scheduler.js';
+import { CoterieError, type ErrorCode, isCoterieError } from '../../protocol/errors.js';
+import { type Manifest, pieceCount, pieceLength } from '../../protocol/manifest.js';
+import { FramedConnection } from '../../wire/connection.js';
+import {
+  type Frame,
+  HANDSHAKE_MAX_FRAME_LENGTH,
+  MAX_BLOCK_BYTES,
+  MAX_FRAME_LENGTH,
+  PROTOCOL_VERSION,
+} from '../../wire/frames.js';
+import type {
+  DownloadEvent,
+  DownloadProgress,
+  DownloadResult,
+  PeerConnectionState,
+  PieceDistribution,
+  SeederInfo,
+} from './events.js';
+import { openPartialFile, type PartialFile } from './partial-file.js';
+
+/**
+ * Opens a byte stream to a seeder whose identity has been checked: for TLS,
+ * the certificate's public-key fingerprint equals `seeder.peerId`
+ * (PEER_MISMATCH otherwise). Tests and the plaintext measuring mode pass
+ * their own.
+ */
+export type Dial = (seeder: SeederInfo, signal: AbortSignal) => Promise<Duplex>;
+
+export interface RetryPolicy {
+  /** Connection attempts per seeder in a row without progress before giving up on it. */
+  maxAttempts: number;
+  backoff: Partial<BackoffOptions>;
+}
+
+export interface DownloadOptions {
+  manifest: Manifest;
+  fileId: string;
+  dest: string;
+  seeders: SeederInfo[];
+  /** The download ticket, or a function that fetches a fresh one (called per connection). */
+  ticket?: string;
+  getTicket?: () => Promise<string>;
+  /** Our own peer id (the ticket names it; seeders check it against our certificate). */
+  peerId: string;
+  /** How to reach a seeder; see `createTlsDial` for the default TLS 1.3 pinned dial. */
+  dial: Dial;
+  overwrite?: boolean;
+  signal?: AbortSignal;
+  scheduler?: Partial<SchedulerOptions>;
+  retry?: Partial<RetryPolicy>;
+  /** Give up on a connection attempt after this long. */
+  connectTimeoutMs?: number;
+  /** Progress events at most this often. */
+  progressIntervalMs?: number;
+  /** Verified pieces waiting for the disk, in bytes, before requests pause (memory bound). */
+  maxPendingWriteBytes?: number;
+  /** Called with every event, before emitter listeners. */
+  onEvent?: (event: DownloadEvent) => void;
+}
+
+export const DOWNLOAD_DEFAULTS = Object.freeze({
+  retry: { maxAttempts: 5, backoff: { baseMs: 250, maxMs: 5_000, factor: 2, jitter: 0.3 } },
+  connectTimeoutMs: 10_000,
+  progressIntervalMs: 250,
+  maxPendingWriteBytes: 32 * 1024 * 1024,
+  // The scheduler's clock granularity: stall detection and backoff expiry are checked this often.
+  tickMs: 50,
+});
+
+export interface DownloadHandle {
+  /** Resolves with the result, or rejects with a CoterieError (NO_SEEDERS, DOWNLOAD_FAILED, TICKET_*, …). */
+  readonly done: Promise<DownloadResult>;
+  on(event: 'event', listener: (e: DownloadEvent) => void): this;
+  off(event: 'event', listener: (e: DownloadEvent) => void): this;
+  /** Adds a seeder while the download runs (the daemon forwards the tracker's seeder events). */
+  addSeeder(seeder: SeederInfo): void;
+  progress(): DownloadProgress;
+  /** Stops the download: `done` rejects with DOWNLOAD_FAILED; the partial file stays for a later resume. */
+  abort(reason?: string): void;
+  /**
+   * The verified part of the file, for serving to other downloaders; null until
+   * the partial file is open. `onPiece` listeners hear each newly verified piece.
+   */
+  partial(): PartialSource | null;
+}
+
+/** What a piece server needs from a download in progress. */
+export interface PartialSource {
+  readonly fileId: string;
+  readonly manifest: Manifest;
+  hasPiece(index: number): boolean;
+  read(index: number, offset: number, length: number): Promise<Buffer>;
+  onPiece(listener: (index: number) => void): () => void;
+}
+
+interface DownloadEmitterEvents {
+  event: [DownloadEvent];
+}
+
+export function download(options: DownloadOptions): DownloadHandle {
+  return new Download(options);
+}
+
+class SeederLink {
+  state: PeerConnectionState = 'connecting';
+  conn: FramedConnection | null = null;
+  ready = false;
+  failures = 0;
+  lastError: CoterieError | null = null;
+  /** Permanent: banned, refused our ticket, or out of retries. */
+  givenUp = false;
+  timer: NodeJS.Timeout | null = null;
+  constructor(public info: SeederInfo) {}
+}
+
+class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHandle {
+  readonly done: Promise<DownloadResult>;
+  #resolve!: (r: DownloadResult) => void;
+  #reject!: (e: CoterieError) => void;
+  readonly #o: DownloadOptions;
+  readonly #retry: RetryPolicy;
+  readonly #retryBackoff;
+  readonly #count: number;
+  readonly #scheduler: Scheduler;
+  readonly #links = new Map<string, SeederLink>();
+  readonly #buffers = new Map<string, Buffer>();
+  readonly #abort = new AbortController();
+  readonly #pieceListeners = new Set<(index: number) => void>();
+  #file: PartialFile | null = null;
+  #finished = false;
+  #pumpQueued = false;
+  #ticker: NodeJS.Timeout | null = null;
+  #pendingWrites = new Set<Promise<void>>();
+  #pendingWriteBytes = 0;
+  #startedAt = Date.now();
+  #lastProgressAt = 0;
+  #rate = 0;
+  #rateSampleAt = Date.now();
+  #rateSampleBytes = 0;
+  #verifiedBytes = 0;
+  #resumedPieces = 0;
+  #ticket: string | undefined;
+
+  constructor(o: DownloadOptions) {
+    super();
+    this.#o = o;
+    this.#retry = {
+      maxAttempts: o.retry?.maxAttempts ?? DOWNLOAD_DEFAULTS.retry.maxAttempts,
+      backoff: { ...DOWNLOAD_DEFAULTS.retry.backoff, ...o.retry?.backoff },
+    };
+    this.#retryBackoff = createBackoff(this.#retry.backoff);
+    this.#ticket = o.ticket;
+    this.#count = pieceCount(o.manifest.size, o.manifest.pieceSize);
+    this.done = new Promise<DownloadResult>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // Callers may follow events only; a rejection they do not await must not crash the process.
+    this.done.catch(() => undefined);
+    const blockSizeBytes = Math.min(o.scheduler?.blockSizeBytes ?? 256 * 1024, MAX_BLOCK_BYTES);
+    // Until the partial file is open nothing is known to be verified; the scheduler is rebuilt then.
+    this.#scheduler = createScheduler({ ...o.scheduler, blockSizeBytes })({
+      pieces: { count: this.#count, length: (i) => pieceLength(o.manifest, i) },
+      clock: { now: () => performance.now() },
+    });
+    if (o.signal) {
+      if (o.signal.aborted) queueMicrotask(() => this.abort('download cancelled'));
+      else o.signal.addEventListener('abort', () => this.abort('download cancelled'), { once: true });
+    }
+    void this.#start();
+  }
+
+  // ---- lifecycle -----------------------------------------------------------
+
+  async #start(): Promise<void> {
+    try {
+      const file = await openPartialFile({
+        manifest: this.#o.manifest,
+        fileId: this.#o.fileId,
+        dest: this.#o.dest,
+        overwrite: this.#o.overwrite ?? false,
+      });
+      if (this.#finished) {
+        await file.close();
+        return;
+      }
+      this.#file = file;
+      this.#resumedPieces = file.resumedPieces;
+      for (let i = 0; i < this.#count; i++) {
+        if (file.hasPiece(i)) this.#verifiedBytes += pieceLength(this.#o.manifest, i);
+      }
+      // The scheduler read `have` before the file was open: tell it what is kept.
+      this.#rebuildSchedulerKept();
+      this.#emit({
+        type: 'started',
+        fileId: this.#o.fileId,
+        totalBytes: this.#o.manifest.size,
+        pieceCount: this.#count,
+        resumedPieces: file.resumedPieces,
+      });
+      if (file.verifiedCount() === this.#count) {
+        await this.#complete();
+        return;
+      }
+      if (this.#o.seeders.length === 0 && this.#links.size === 0) {
+        throw new CoterieError('NO_SEEDERS', 'no seeder listed for this file: retry when one is online');
+      }
+      for (const s of this.#o.seeders) this.addSeeder(s);
+      this.#ticker = setInterval(() => this.#tick(), DOWNLOAD_DEFAULTS.tickMs);
+      this.#ticker.unref();
+    } catch (err) {
+      await this.#fail(asCoterieError(err));
+    }
+  }
+
+  #rebuildSchedulerKept(): void {
+    const file = this.#file;
+    if (!file) return;
+    for (let i = 0; i < this.#count; i++) {
+      if (file.hasPiece(i) && !this.#scheduler.isVerified(i)) this.#scheduler.pieceVerified('', i);
+    }
+  }
+
+  abort(reason = 'download cancelled'): void {
+    void this.#fail(new CoterieError('DOWNLOAD_FAILED', reason));
+  }
+
+  async #complete(): Promise<void> {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#stopAll();
+    try {
+      await this.#file!.finish();
+    } catch (err) {
+      const e = asCoterieError(err);
+      this.#emit({ type: 'failed', error: e });
+      this.#reject(e);
+      return;
+    }
+    const result: DownloadResult = {
+      fileId: this.#o.fileId,
+      dest: this.#o.dest,
+      bytes: this.#o.manifest.size,
+      durationMs: Date.now() - this.#startedAt,
+      distribution: this.#distribution(),
+    };
+    this.#emit({ type: 'progress', progress: this.progress() });
+    this.#emit({ type: 'completed', result });
+    this.#resolve(result);
+  }
+
+  async #fail(error: CoterieError): Promise<void> {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#stopAll();
+    await Promise.allSettled([...this.#pendingWrites]);
+    await this.#file?.close().catch(() => undefined);
+    this.#emit({ type: 'failed', error });
+    this.#reject(error);
+  }
+
+  #stopAll(): void {
+    this.#abort.abort();
+    if (this.#ticker) clearInterval(this.#ticker);
+    this.#ticker = null;
+    for (const link of this.#links.values()) {
+      if (link.timer) clearTimeout(link.timer);
+      link.timer = null;
+      link.state = 'closed';
+      void link.conn?.close();
+    }
+    this.#buffers.clear();
+  }
+
+  // ---- seeders -------------------------------------------------------------
+
+  addSeeder(seeder: SeederInfo): void {
+    if (this.#finished) return;
+    if (seeder.peerId === this.#o.peerId) return; // never download from ourselves
+    const existing = this.#links.get(seeder.peerId);
+    if (existing) {
+      // A seeder the tracker lists again gets another chance (unless banned), at its new address.
+      existing.info = seeder;
+      if (
+        existing.givenUp &&
+        !this.#isBanned(seeder.peerId) &&
+        existing.lastError?.code !== 'PEER_MISMATCH'
+      ) {
+        existing.givenUp = false;
+        existing.failures = 0;
+        this.#connect(existing);
+      }
+      return;
+    }
+    const link = new SeederLink(seeder);
+    this.#links.set(seeder.peerId, link);
+    if (this.#file) this.#connect(link);
+  }
+
+  #isBanned(peerId: string): boolean {
+    return this.#scheduler.peers().some((p) => p.peerId === peerId && p.state === 'banned');
+  }
+
+  #connect(link: SeederLink): void {
+    if (this.#finished || link.conn) return;
+    link.state = link.failures === 0 ? 'connecting' : 'reconnecting';
+    void this.#open(link);
+  }
+
+  async #open(link: SeederLink): Promise<void> {
+    const timeout = AbortSignal.timeout(this.#o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs);
+    const signal = AbortSignal.any([this.#abort.signal, timeout]);
+    let stream: Duplex;
+    let ticket: string;
+    try {
+      ticket = await this.#currentTicket();
+      stream = await this.#o.dial(link.info, signal);
+    } catch (err) {
+      this.#linkFailed(link, asCoterieError(err, 'UNAVAILABLE'));
+      return;
+    }
+    if (this.#finished) {
+      stream.destroy();
+      return;
+    }
+    const conn = new FramedConnection(stream, { maxFrameLength: HANDSHAKE_MAX_FRAME_LENGTH });
+    link.conn = conn;
+    // A seeder that accepts the connection but never says hello is as good as down.
+    const handshakeTimer = setTimeout(() => {
+      if (!link.ready && link.conn === conn) {
+        conn.destroy(new CoterieError('UNAVAILABLE', 'seeder did not answer hello in time'));
+      }
+    }, this.#o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs);
+    handshakeTimer.unref();
+    void conn.done.then(() => clearTimeout(handshakeTimer));
+    conn.on('frame', (f) => this.#onFrame(link, conn, f));
+    conn.on('close', (info) => this.#onClose(link, conn, info.error));
+    try {
+      conn.write({
+        type: 'hello',
+        version: PROTOCOL_VERSION,
+        fileId: this.#o.fileId,
+        peerId: this.#o.peerId,
+        ticket,
+      });
+    } catch (err) {
+      conn.destroy(asCoterieError(err));
+    }
+  }
+
+  async #currentTicket(): Promise<string> {
+    if (this.#o.getTicket) {
+      this.#ticket = await this.#o.getTicket();
+      return this.#ticket;
+    }
+    if (this.#ticket === undefined) {
+      throw new CoterieError('TICKET_INVALID', 'no download ticket given: ask the tracker for one');
+    }
+    return this.#ticket;
+  }
+
+  #onFrame(link: SeederLink, conn: FramedConnection, f: Frame): void {
+    if (this.#finished || link.conn !== conn) return;
+    const id = link.info.peerId;
+    if (!link.ready) {
+      if (f.type === 'reject' && f.request === null) {
+        conn.destroy(new CoterieError(f.code, f.reason || f.code));
+        return;
+      }
+      if (f.type !== 'hello') {
+        void conn.close('PROTOCOL_ERROR', `expected hello, got ${f.type}`);
+        return;
+      }
+      if (f.fileId !== this.#o.fileId || f.peerId !== id) {
+        void conn.close('PEER_MISMATCH', 'hello names another file or peer');
+        return;
+      }
+      if (f.version !== PROTOCOL_VERSION) {
+        void conn.close('PROTOCOL_ERROR', `protocol version ${f.version} not supported`);
+        return;
+      }
+      link.ready = true;
+      link.state = 'ready';
+      conn.maxFrameLength = MAX_FRAME_LENGTH;
+      this.#scheduler.addPeer(id, { score: link.info.score });
+      this.#emit({ type: 'peerConnected', peerId: id });
+      return;
+    }
+    switch (f.type) {
+      case 'bitfield':
+        if (f.bitfield.length !== this.#count) {
+          void conn.close(
+            'PROTOCOL_ERROR',
+            `bitfield of ${f.bitfield.length} pieces, file has ${this.#count}`,
+          );
+          return;
+        }
+        this.#scheduler.setPeerPieces(id, (i) => f.bitfield.has(i));
+        break;
+      case 'have':
+        if (f.piece >= this.#count) {
+          void conn.close('PIECE_OUT_OF_RANGE', `have ${f.piece} past the last piece`);
+          return;
+        }
+        this.#scheduler.peerHasPiece(id, f.piece);
+        break;
+      case 'piece':
+        this.#onBlock(link, f.piece, f.offset, f.data);
+        break;
+      case 'reject':
+        if (f.request === null) {
+          conn.destroy(new CoterieError(f.code, f.reason || f.code));
+          return;
+        }
+        this.#scheduler.requestRejected(
+          id,
+          f.request.piece,
+          f.code === 'PIECE_UNAVAILABLE' || f.code === 'PIECE_OUT_OF_RANGE'
+            ? 'unavailable'
+            : f.code === 'BUSY'
+              ? 'busy'
+              : 'failed',
+        );
+        break;
+      case 'keepalive':
+        return;
+      default:
+        // hello twice, or request/cancel: we serve through the piece server, not on this connection.
+        void conn.close('PROTOCOL_ERROR', `unexpected ${f.type} frame from a seeder`);
+        return;
+    }
+    this.#schedulePump();
+  }
+
+  #onBlock(link: SeederLink, piece: number, offset: number, data: Buffer): void {
+    const id = link.info.peerId;
+    const out = this.#scheduler.blockReceived(id, piece, offset, data.length);
+    if (out.kind !== 'accepted') return;
+    const key = `${piece}:${id}`;
+    let buf = this.#buffers.get(key);
+    if (!buf) {
+      buf = Buffer.allocUnsafe(pieceLength(this.#o.manifest, piece));
+      this.#buffers.set(key, buf);
+    }
+    data.copy(buf, offset);
+    if (!out.attemptComplete) return;
+    this.#buffers.delete(key);
+    const digest = createHash('sha256').update(buf).digest('hex');
+    if (digest !== this.#o.manifest.pieces[piece]) {
+      this.#scheduler.pieceCorrupt(id, piece);
+      const reason = `served piece ${piece} with a wrong hash`;
+      link.givenUp = true;
+      link.lastError = new CoterieError('CORRUPT_PIECE', reason);
+      this.#emit({ type: 'peerBanned', peerId: id, reason });
+      void link.conn?.close('CORRUPT_PIECE', reason);
+      return;
+    }
+    link.failures = 0;
+    if (this.#scheduler.isVerified(piece)) return; // an endgame duplicate that lost the race
+    this.#scheduler.pieceVerified(id, piece);
+    this.#verifiedBytes += buf.length;
+    this.#rateSampleBytes += buf.length;
+    this.#write(piece, buf);
+    this.#emit({ type: 'pieceVerified', piece, peerId: id });
+  }
+
+  #write(piece: number, buf: Buffer): void {
+    const file = this.#file!;
+    this.#pendingWriteBytes += buf.length;
+    const p: Promise<void> = file
+      .writePiece(piece, buf)
+      .then(
+        () => {
+          for (const l of this.#pieceListeners) l(piece);
+        },
+        (err: unknown) =>
+          this.#fail(
+            new CoterieError('DOWNLOAD_FAILED', `writing ${this.#o.dest}.part failed`, { cause: err }),
+          ),
+      )
+      .finally(() => {
+        this.#pendingWrites.delete(p);
+        this.#pendingWriteBytes -= buf.length;
+        this.#schedulePump();
+      });
+    this.#pendingWrites.add(p);
+  }
+
+  #onClose(link: SeederLink, conn: FramedConnection, error: CoterieError | null): void {
+    if (link.conn !== conn) return;
+    link.conn = null;
+    const wasReady = link.ready;
+    link.ready = false;
+    this.#scheduler.removePeer(link.info.peerId);
+    if (this.#finished) return;
+    const err = error ?? new CoterieError('UNAVAILABLE', 'seeder closed the connection');
+    if (wasReady) this.#emit({ type: 'peerDisconnected', peerId: link.info.peerId, reason: err.message });
+    this.#linkFailed(link, err);
+    this.#schedulePump();
+  }
+
+  #linkFailed(link: SeederLink, err: CoterieError): void {
+    if (this.#finished) return;
+    link.conn = null;
+    if (!link.givenUp) link.lastError = err;
+    const permanent =
+      link.givenUp ||
+      err.code === 'PEER_MISMATCH' ||
+      err.code === 'TICKET_INVALID' ||
+      err.code === 'TICKET_WRONG_FILE' ||
+      err.code === 'TICKET_WRONG_PEER' ||
+      (err.code === 'TICKET_EXPIRED' && !this.#o.getTicket);
+    link.failures++;
+    if (permanent || link.failures >= this.#retry.maxAttempts) {
+      link.givenUp = true;
+      link.state = 'closed';
+      this.#checkStarved();
+      return;
+    }
+    link.state = 'reconnecting';
+    link.timer = setTimeout(() => {
+      link.timer = null;
+      this.#connect(link);
+    }, this.#retryBackoff.delayMs(link.failures));
+    link.timer.unref();
+  }
+
+  /** Fails the download when no seeder is left to try. */
+  #checkStarved(): void {
+    if (this.#finished || !this.#file) return;
+    const alive = [...this.#links.values()].some((l) => !l.givenUp);
+    if (alive) return;
+    const errors = [...this.#links.values()].map((l) => l.lastError).filter((e) => e !== null);
+    const codes = new Set(errors.map((e) => e.code));
+    const only = codes.size === 1 ? errors[0]! : undefined;
+    const left = this.#count - this.#scheduler.verifiedCount();
+    const summary = [...this.#links.values()]
+      .map((l) => `${l.info.peerId.slice(0, 12)}: ${l.lastError?.message ?? 'gone'}`)
+      .join('; ');
+    if (only && (only.code.startsWith('TICKET_') || only.code === 'PEER_MISMATCH')) {
+      void this.#fail(new CoterieError(only.code, `every seeder refused: ${only.message}`));
+      return;
+    }
+    void this.#fail(
+      new CoterieError(
+        'NO_SEEDERS',
+        `no seeder left with the ${left} missing pieces (${summary}); run the download again later to resume`,
+        { details: { missingPieces: left } },
+      ),
+    );
+  }
+
+  // ---- the pump: scheduler decisions to frames -------------------------------
+
+  #schedulePump(): void {
+    if (this.#pumpQueued || this.#finished) return;
+    this.#pumpQueued = true;
+    setImmediate(() => {
+      this.#pumpQueued = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    if (this.#finished || !this.#file) return;
+    if (this.#scheduler.isComplete()) {
+      if (this.#pendingWrites.size === 0) void this.#complete();
+      return;
+    }
+    // Verified pieces waiting for the disk hold memory: ask for no more until they drain.
+    const maxPending = this.#o.maxPendingWriteBytes ?? DOWNLOAD_DEFAULTS.maxPendingWriteBytes;
+    if (this.#pendingWriteBytes > maxPending) return;
+    const actions = this.#scheduler.poll();
+    for (const d of actions.dropped) this.#buffers.delete(`${d.piece}:${d.peerId}`);
+    for (const id of actions.stalled) this.#emit({ type: 'peerStalled', peerId: id });
+    for (const c of actions.cancels) this.#send(c, 'cancel');
+    for (const r of actions.requests) this.#send(r, 'request');
+    const failure = this.#scheduler.failure();
+    if (failure) void this.#fail(new CoterieError('DOWNLOAD_FAILED', failure.reason));
+  }
+
+  #send(r: BlockRequest, type: 'request' | 'cancel'): void {
+    const conn = this.#links.get(r.peerId)?.conn;
+    if (!conn || conn.closed) return;
+    try {
+      conn.write({ type, piece: r.piece, offset: r.offset, length: r.length });
+    } catch (err) {
+      conn.destroy(asCoterieError(err));
+    }
+  }
+
+  #tick(): void {
+    this.#pump();
+    const now = Date.now();
+    const dt = now - this.#rateSampleAt;
+    if (dt >= 250) {
+      const inst = (this.#rateSampleBytes * 1000) / dt;
+      this.#rate = this.#rate === 0 ? inst : 0.7 * this.#rate + 0.3 * inst;
+      this.#rateSampleBytes = 0;
+      this.#rateSampleAt = now;
+    }
+    const every = this.#o.progressIntervalMs ?? DOWNLOAD_DEFAULTS.progressIntervalMs;
+    if (now - this.#lastProgressAt >= every) {
+      this.#lastProgressAt = now;
+      this.#emit({ type: 'progress', progress: this.progress() });
+    }
+  }
+
+  // ---- reporting -------------------------------------------------------------
+
+  progress(): DownloadProgress {
+    const total = this.#o.manifest.size;
+    const left = total - this.#verifiedBytes;
+    const reports = new Map(this.#scheduler.peers().map((p) => [p.peerId, p]));
+    return {
+      fileId: this.#o.fileId,
+      totalBytes: total,
+      verifiedBytes: this.#verifiedBytes,
+      piecesVerified: this.#scheduler.verifiedCount(),
+      pieceCount: this.#count,
+      rateBytesPerSec: Math.round(this.#rate),
+      etaSeconds: this.#rate > 0 ? Math.ceil(left / this.#rate) : left === 0 ? 0 : null,
+      elapsedMs: Date.now() - this.#startedAt,
+      peers: [...this.#links.values()].map((l) => {
+        const r = reports.get(l.info.peerId);
+        return {
+          peerId: l.info.peerId,
+          state: r?.state ?? 'gone',
+          givenScore: l.info.score,
+          score: r?.score ?? l.info.score,
+          rateBytesPerSec: r?.rateBytesPerSec ?? 0,
+          bytes: r?.bytes ?? 0,
+          piecesAssigned: r?.piecesAssigned ?? 0,
+          piecesVerified: r?.piecesVerified ?? 0,
+          corruptPieces: r?.corruptPieces ?? 0,
+          stalls: r?.stalls ?? 0,
+          inFlightBlocks: r?.inFlightBlocks ?? 0,
+          ...(r?.banReason === undefined ? {} : { banReason: r.banReason }),
+          connection: l.state,
+          ...(l.lastError ? { lastError: l.lastError.message } : {}),
+        };
+      }),
+    };
+  }
+
+  #distribution(): PieceDistribution {
+    const peers = this.#scheduler
+      .peers()
+      .filter((p) => p.peerId !== '')
+      .map((p) => ({
+        peerId: p.peerId,
+        givenScore: p.givenScore,
+        finalScore: Math.round(p.score * 1000) / 1000,
+        pieces: p.piecesVerified,
+        bytes: p.bytes,
+        corruptPieces: p.corruptPieces,
+        stalls: p.stalls,
+        state: p.state,
+        ...(p.banReason === undefined ? {} : { banReason: p.banReason }),
+      }));
+    const counts = peers.map((p) => p.pieces);
+    const fetched = counts.reduce((a, b) => a + b, 0);
+    const byScore = new Map<number, { score: number; peers: number; pieces: number }>();
+    for (const p of peers) {
+      const score = Math.round(p.givenScore * 20) / 20;
+      const row = byScore.get(score) ?? { score, peers: 0, pieces: 0 };
+      row.peers++;
+      row.pieces += p.pieces;
+      byScore.set(score, row);
+    }
+    return {
+      fetchedPieces: fetched,
+      resumedPieces: this.#resumedPieces,
+      min: counts.length ? Math.min(...counts) : 0,
+      max: counts.length ? Math.max(...counts) : 0,
+      avg: counts.length ? Math.round((fetched / counts.length) * 100) / 100 : 0,
+      peers,
+      byScore: [...byScore.values()].sort((a, b) => b.score - a.score),
+    };
+  }
+
+  partial(): PartialSource | null {
+    const file = this.#file;
+    if (!file) return null;
+    const listeners = this.#pieceListeners;
+    return {
+      fileId: this.#o.fileId,
+      manifest: this.#o.manifest,
+      hasPiece: (i) => file.hasPiece(i),
+      read: (i, offset, length) => file.read(i, offset, length),
+      onPiece(listener) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    };
+  }
+
+  #emit(e: DownloadEvent): void {
+    try {
+      this.#o.onEvent?.(e);
+      this.emit('event', e);
+    } catch {
+      // A listener's bug must not break the download.
+    }
+  }
+}
+
+function asCoterieError(err: unknown, fallback: ErrorCode = 'DOWNLOAD_FAILED'): CoterieError {
+  if (isCoterieError(err)) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new CoterieError(fallback, message, { cause: err });
+}

@@ -1,0 +1,321 @@
+import { createHash } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { type FileHandle, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { CoterieError } from '../../protocol/errors.js';
+import { type Manifest, pieceCount, pieceLength } from '../../protocol/manifest.js';
+
+/**
+ * The disk side of a download: `<dest>.part`, written by position as pieces
+ * verify, and `<dest>.part.resume`, the bitfield of verified pieces, written
+ * atomically (temp file + rename) so that a killed download resumes without
+ * refetching them. On reopen the kept pieces are hashed again before they
+ * are trusted (the resume file may be newer than what reached the disk).
+ * `finish()` fsyncs and renames to `<dest>`; nothing ever appears at
+ * `<dest>` before every piece is verified.
+ */
+
+export const RESUME_FORMAT_VERSION = 1;
+
+/** The resume file's JSON: small (a bitfield of ≤ 65,536 bits is ≤ 11 KiB base64). */
+export interface ResumeState {
+  version: 1;
+  fileId: string;
+  size: number;
+  pieceSize: number;
+  /** Verified pieces, one bit each, most significant bit first, base64. */
+  bitfield: string;
+}
+
+export interface PartialFileOptions {
+  manifest: Manifest;
+  fileId: string;
+  dest: string;
+  overwrite?: boolean;
+  /** Minimum time between resume-file writes while downloading. */
+  resumeIntervalMs?: number;
+  /** Called per kept piece re-checked on reopen (progress for big files). */
+  onRecheck?: (done: number, total: number) => void;
+}
+
+export interface PartialFile {
+  readonly dest: string;
+  readonly partPath: string;
+  readonly resumePath: string;
+  /** Pieces verified and on disk (including ones kept from an earlier run). */
+  hasPiece(index: number): boolean;
+  verifiedCount(): number;
+  /** Pieces kept from an earlier run that passed the re-check. */
+  readonly resumedPieces: number;
+  /** Writes a verified piece at its position and records it. */
+  writePiece(index: number, data: Buffer): Promise<void>;
+  /** Reads bytes of a verified piece (for serving it to other downloaders). */
+  read(index: number, offset: number, length: number): Promise<Buffer>;
+  /** Every piece verified: fsync, rename to dest, remove the resume file. */
+  finish(): Promise<void>;
+  /** Stops, saving the resume state; leaves nothing at dest. */
+  close(): Promise<void>;
+}
+
+export async function openPartialFile(options: PartialFileOptions): Promise<PartialFile> {
+  const { manifest, fileId, dest } = options;
+  await checkDestination(dest, options.overwrite ?? false);
+  const partPath = `${dest}.part`;
+  const resumePath = `${dest}.part.resume`;
+  const count = pieceCount(manifest.size, manifest.pieceSize);
+  const have = new Uint8Array(count);
+
+  const kept = await loadResume(resumePath, fileId, manifest);
+  let handle: FileHandle;
+  let resumed = 0;
+  if (kept && (await isFile(partPath))) {
+    handle = await open(partPath, fsConstants.O_RDWR);
+    resumed = await recheck(handle, manifest, kept, have, options.onRecheck);
+  } else {
+    handle = await open(partPath, 'w+');
+  }
+  await handle.truncate(manifest.size);
+  const file = new DiskPartialFile(
+    options,
+    handle,
+    have,
+    partPath,
+    resumePath,
+    resumed,
+    options.resumeIntervalMs ?? 1000,
+  );
+  await file.saveResume();
+  return file;
+}
+
+class DiskPartialFile implements PartialFile {
+  private verified: number;
+  private lastSave = 0;
+  private saveTimer: NodeJS.Timeout | undefined;
+  private saving: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly options: PartialFileOptions,
+    private readonly handle: FileHandle,
+    private readonly have: Uint8Array,
+    readonly partPath: string,
+    readonly resumePath: string,
+    readonly resumedPieces: number,
+    private readonly resumeIntervalMs: number,
+  ) {
+    this.verified = have.reduce((n, v) => n + v, 0);
+  }
+
+  get dest(): string {
+    return this.options.dest;
+  }
+
+  hasPiece(index: number): boolean {
+    return this.have[index] === 1;
+  }
+
+  verifiedCount(): number {
+    return this.verified;
+  }
+
+  async writePiece(index: number, data: Buffer): Promise<void> {
+    const m = this.options.manifest;
+    if (this.closed) throw new CoterieError('DOWNLOAD_FAILED', 'download closed');
+    if (data.length !== pieceLength(m, index)) {
+      throw new CoterieError(
+        'INTERNAL',
+        `piece ${index}: ${data.length} bytes, expected ${pieceLength(m, index)}`,
+      );
+    }
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.handle.write(
+        data,
+        done,
+        data.length - done,
+        index * m.pieceSize + done,
+      );
+      done += bytesWritten;
+    }
+    if (this.have[index] === 0) {
+      this.have[index] = 1;
+      this.verified++;
+    }
+    this.scheduleSave();
+  }
+
+  async read(index: number, offset: number, length: number): Promise<Buffer> {
+    if (!this.hasPiece(index)) throw new CoterieError('PIECE_UNAVAILABLE', `piece ${index} not here yet`);
+    const buf = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(
+        buf,
+        done,
+        length - done,
+        index * this.options.manifest.pieceSize + offset + done,
+      );
+      if (bytesRead === 0) throw new CoterieError('INTERNAL', 'partial file shorter than expected');
+      done += bytesRead;
+    }
+    return buf;
+  }
+
+  private scheduleSave(): void {
+    if (this.saveTimer || this.closed) return;
+    const wait = Math.max(0, this.lastSave + this.resumeIntervalMs - Date.now());
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      void this.saveResume().catch(() => {
+        // A failed resume write costs only refetching on restart; the next save retries.
+      });
+    }, wait);
+    // A pending save must not keep the process alive; close() writes the final state.
+    this.saveTimer.unref();
+  }
+
+  /** Writes the resume file atomically: temp file, fsync-free rename (pieces are re-checked on load). */
+  saveResume(): Promise<void> {
+    this.saving = this.saving.then(async () => {
+      this.lastSave = Date.now();
+      const state: ResumeState = {
+        version: RESUME_FORMAT_VERSION,
+        fileId: this.options.fileId,
+        size: this.options.manifest.size,
+        pieceSize: this.options.manifest.pieceSize,
+        bitfield: packBits(this.have).toString('base64'),
+      };
+      const tmp = `${this.resumePath}.tmp`;
+      await writeFile(tmp, JSON.stringify(state));
+      await rename(tmp, this.resumePath);
+    });
+    return this.saving;
+  }
+
+  async finish(): Promise<void> {
+    if (this.verified !== this.have.length) {
+      throw new CoterieError('INTERNAL', `finish with ${this.have.length - this.verified} pieces missing`);
+    }
+    this.stopTimer();
+    this.closed = true;
+    await this.saving.catch(() => undefined);
+    await this.handle.sync();
+    await this.handle.close();
+    await rename(this.partPath, this.options.dest);
+    await rm(this.resumePath, { force: true });
+    await fsyncDir(dirname(this.options.dest));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.stopTimer();
+    this.closed = true;
+    await this.handle.sync().catch(() => undefined);
+    await this.handle.close().catch(() => undefined);
+    await this.saveResume().catch(() => undefined);
+  }
+
+  private stopTimer(): void {
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+  }
+}
+
+async function checkDestination(dest: string, overwrite: boolean): Promise<void> {
+  if (basename(dest) === '' || dest.endsWith('/')) {
+    throw new CoterieError('PATH_INVALID', `destination ${dest} names a directory: give a file path`);
+  }
+  const dir = await stat(dirname(dest)).catch(() => undefined);
+  if (!dir?.isDirectory()) {
+    throw new CoterieError('PATH_INVALID', `directory ${dirname(dest)} does not exist: create it first`);
+  }
+  const existing = await stat(dest).catch(() => undefined);
+  if (existing) {
+    if (!existing.isFile())
+      throw new CoterieError('PATH_INVALID', `${dest} exists and is not a regular file`);
+    if (!overwrite) {
+      throw new CoterieError('DESTINATION_EXISTS', `${dest} exists: pick another path or ask to overwrite`);
+    }
+  }
+}
+
+async function loadResume(path: string, fileId: string, m: Manifest): Promise<Uint8Array | undefined> {
+  let state: Partial<ResumeState>;
+  try {
+    state = JSON.parse(await readFile(path, 'utf8')) as Partial<ResumeState>;
+  } catch {
+    return undefined; // none, or unreadable: start over
+  }
+  const count = pieceCount(m.size, m.pieceSize);
+  if (
+    state.version !== RESUME_FORMAT_VERSION ||
+    state.fileId !== fileId ||
+    state.size !== m.size ||
+    state.pieceSize !== m.pieceSize ||
+    typeof state.bitfield !== 'string'
+  ) {
+    return undefined;
+  }
+  const packed = Buffer.from(state.bitfield, 'base64');
+  if (packed.length !== Math.ceil(count / 8)) return undefined;
+  return unpackBits(packed, count);
+}
+
+/** Re-hashes every piece the resume file claims; keeps only those that match. */
+async function recheck(
+  handle: FileHandle,
+  m: Manifest,
+  claimed: Uint8Array,
+  have: Uint8Array,
+  onRecheck?: (done: number, total: number) => void,
+): Promise<number> {
+  const size = (await handle.stat()).size;
+  const total = claimed.reduce((n, v) => n + v, 0);
+  const buf = Buffer.allocUnsafe(m.pieceSize);
+  let done = 0;
+  let kept = 0;
+  for (let i = 0; i < claimed.length; i++) {
+    if (!claimed[i]) continue;
+    const len = pieceLength(m, i);
+    const start = i * m.pieceSize;
+    if (start + len <= size) {
+      const { bytesRead } = await handle.read(buf, 0, len, start);
+      if (
+        bytesRead === len &&
+        createHash('sha256').update(buf.subarray(0, len)).digest('hex') === m.pieces[i]
+      ) {
+        have[i] = 1;
+        kept++;
+      }
+    }
+    onRecheck?.(++done, total);
+  }
+  return kept;
+}
+
+export function packBits(bits: Uint8Array): Buffer {
+  const out = Buffer.alloc(Math.ceil(bits.length / 8));
+  for (let i = 0; i < bits.length; i++) if (bits[i]) out[i >> 3]! |= 0x80 >> (i & 7);
+  return out;
+}
+
+export function unpackBits(packed: Buffer, count: number): Uint8Array {
+  const out = new Uint8Array(count);
+  for (let i = 0; i < count; i++) out[i] = (packed[i >> 3]! >> (7 - (i & 7))) & 1;
+  return out;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isFile() ?? false;
+}
+
+/** Makes the rename durable; not every platform can open a directory, which is fine. */
+async function fsyncDir(dir: string): Promise<void> {
+  try {
+    const h = await open(dir, 'r');
+    await h.sync().finally(() => h.close());
+  } catch {
+    // best effort
+  }
+}

@@ -1,0 +1,321 @@
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { CoterieError, type ErrorCode } from '../protocol/errors.js';
+import { encodeFrame, encodeFrameChunks, type Frame, FrameDecoder, MAX_FRAME_LENGTH } from './frames.js';
+
+export interface FramedConnectionOptions {
+  /** Largest frame accepted from the peer (see frames.ts); raise it after the handshake. */
+  maxFrameLength?: number;
+  /** Send a keepalive when nothing was sent for this long; 0 disables. */
+  keepaliveIntervalMs?: number;
+  /** Close with PROTOCOL_ERROR when nothing was received for this long; 0 disables. */
+  idleTimeoutMs?: number;
+  /** How long close() waits for buffered frames to flush before destroying the stream. */
+  closeTimeoutMs?: number;
+  /**
+   * Frames queued for an async iterator before reading from the stream
+   * pauses: bounds memory when the consumer is slower than the peer.
+   */
+  maxQueuedFrames?: number;
+}
+
+export const CONNECTION_DEFAULTS = Object.freeze({
+  maxFrameLength: MAX_FRAME_LENGTH,
+  // A NAT or firewall forgets an idle TCP flow after a minute or more; 15 s stays well inside.
+  keepaliveIntervalMs: 15_000,
+  // Four missed keepalives: the peer is gone even if TCP has not noticed.
+  idleTimeoutMs: 60_000,
+  closeTimeoutMs: 2_000,
+  maxQueuedFrames: 64,
+} satisfies Required<FramedConnectionOptions>);
+
+export interface CloseInfo {
+  /** True when the peer ended or reset the stream first. */
+  remote: boolean;
+  /**
+   * Why: the failure (protocol error, idle timeout, transport error) or the
+   * code given to close(); null for a plain end.
+   */
+  error: CoterieError | null;
+}
+
+interface ConnectionEvents {
+  frame: [Frame];
+  close: [CloseInfo];
+}
+
+/**
+ * Frames over any Duplex (a TLS socket, a TCP socket, or an in-memory pair
+ * in tests). Frames arrive through the 'frame' event when it has listeners,
+ * otherwise they queue for async iteration (which pauses the stream when the
+ * queue is full). Nothing here throws out of the event loop: a broken stream
+ * closes the connection with a reject frame carrying the reason and a 'close'
+ * event carrying the error.
+ */
+export class FramedConnection extends EventEmitter<ConnectionEvents> {
+  readonly stream: Duplex;
+  readonly #options: Required<FramedConnectionOptions>;
+  readonly #decoder: FrameDecoder;
+  readonly #queue: Frame[] = [];
+  #wake: (() => void) | null = null;
+  #closeInfo: CloseInfo | null = null;
+  /** A failure (not a requested close): async iteration rethrows it. */
+  #failure: CoterieError | null = null;
+  #closing = false;
+  #lastSentMs = Date.now();
+  #lastReceivedMs = Date.now();
+  #timer: NodeJS.Timeout | null = null;
+  #closeTimer: NodeJS.Timeout | null = null;
+  readonly #done: Promise<CloseInfo>;
+  #resolveDone!: (info: CloseInfo) => void;
+
+  constructor(stream: Duplex, options: FramedConnectionOptions = {}) {
+    super();
+    this.stream = stream;
+    this.#options = { ...CONNECTION_DEFAULTS, ...stripUndefined(options) };
+    this.#decoder = new FrameDecoder({ maxFrameLength: this.#options.maxFrameLength });
+    this.#done = new Promise((resolve) => {
+      this.#resolveDone = resolve;
+    });
+    stream.on('data', this.#onData);
+    stream.on('end', this.#onEnd);
+    stream.on('error', this.#onError);
+    stream.on('close', this.#onStreamClose);
+    this.#startTimer();
+  }
+
+  /** Resolves once the connection is closed, with why. */
+  get done(): Promise<CloseInfo> {
+    return this.#done;
+  }
+
+  get closed(): boolean {
+    return this.#closing || this.#closeInfo !== null;
+  }
+
+  get closeInfo(): CloseInfo | null {
+    return this.#closeInfo;
+  }
+
+  get maxFrameLength(): number {
+    return this.#decoder.maxFrameLength;
+  }
+
+  set maxFrameLength(value: number) {
+    this.#decoder.maxFrameLength = value;
+  }
+
+  /**
+   * Writes one frame. Returns false when the stream's buffer is full: stop
+   * writing and await drain() (or use send()). Throws UNAVAILABLE once closed.
+   */
+  write(frame: Frame): boolean {
+    if (this.closed) throw new CoterieError('UNAVAILABLE', 'connection closed');
+    const chunks = encodeFrameChunks(frame);
+    this.#lastSentMs = Date.now();
+    if (chunks.length === 1) return this.stream.write(chunks[0]);
+    // Corked so a piece's header and data leave in one writev, without concatenating the block.
+    this.stream.cork();
+    let ok = true;
+    for (const c of chunks) ok = this.stream.write(c);
+    this.stream.uncork();
+    return ok && !this.stream.writableNeedDrain;
+  }
+
+  /** Writes one frame and waits for the stream to drain if its buffer is full. */
+  async send(frame: Frame): Promise<void> {
+    if (!this.write(frame)) await this.drain();
+  }
+
+  /** Resolves when the stream can take more; rejects with UNAVAILABLE if it closes first. */
+  drain(): Promise<void> {
+    if (this.closed) return Promise.reject(new CoterieError('UNAVAILABLE', 'connection closed'));
+    if (!this.stream.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onDrain = () => {
+        this.off('close', onClose);
+        resolve();
+      };
+      const onClose = () => {
+        this.stream.off('drain', onDrain);
+        reject(new CoterieError('UNAVAILABLE', 'connection closed while waiting to send'));
+      };
+      this.stream.once('drain', onDrain);
+      this.once('close', onClose);
+    });
+  }
+
+  /**
+   * Closes the connection: with a code, first tells the peer why (a
+   * connection reject), then ends the stream; destroys it if it does not
+   * flush within closeTimeoutMs. Resolves when closed.
+   */
+  close(code?: ErrorCode, reason = ''): Promise<CloseInfo> {
+    if (this.closed) return this.#done;
+    const error = code === undefined ? null : new CoterieError(code, reason || code);
+    this.#shutdown(error, false, code === undefined ? null : { code, reason: reason || code });
+    return this.#done;
+  }
+
+  /** Tears the stream down at once (no reject sent). */
+  destroy(error: CoterieError | null = null): void {
+    if (this.#closeInfo !== null) return;
+    this.#closing = true;
+    this.#finish({ remote: false, error });
+    this.stream.destroy();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Frame, void, undefined> {
+    for (;;) {
+      const frame = this.#queue.shift();
+      if (frame !== undefined) {
+        if (this.#queue.length <= this.#options.maxQueuedFrames / 2 && this.stream.isPaused()) {
+          if (!this.closed) this.stream.resume();
+        }
+        yield frame;
+        continue;
+      }
+      if (this.#closeInfo !== null || this.#closing) {
+        if (this.#failure !== null) throw this.#failure;
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+  }
+
+  #deliver(frame: Frame): void {
+    if (this.listenerCount('frame') > 0) {
+      this.emit('frame', frame);
+      return;
+    }
+    this.#queue.push(frame);
+    if (this.#queue.length >= this.#options.maxQueuedFrames) this.stream.pause();
+    this.#wakeReader();
+  }
+
+  #wakeReader(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.closed) return;
+    this.#lastReceivedMs = Date.now();
+    const { frames, error } = this.#decoder.push(chunk);
+    for (const f of frames) {
+      if (this.closed) return;
+      this.#deliver(f);
+    }
+    if (error !== null && !this.closed) this.#fail(error, false);
+  };
+
+  readonly #onEnd = (): void => {
+    const truncated = this.#decoder.end();
+    if (truncated !== null) this.#fail(truncated, true);
+    else this.#shutdown(null, true, null);
+  };
+
+  readonly #onError = (err: Error): void => {
+    const error =
+      err instanceof CoterieError
+        ? err
+        : new CoterieError('UNAVAILABLE', `connection lost: ${err.message}`, { cause: err });
+    if (this.#closeInfo === null) {
+      this.#failure = error;
+      this.#finish({ remote: true, error });
+    }
+    this.stream.destroy();
+  };
+
+  readonly #onStreamClose = (): void => {
+    // The stream went away without 'end' (reset, destroy): an unplanned close unless we were closing.
+    if (this.#closeInfo === null) this.#finish({ remote: !this.#closing, error: this.#failure });
+  };
+
+  /** A failure: tell the peer why, then close; async iteration rethrows it. */
+  #fail(error: CoterieError, remote: boolean): void {
+    this.#failure = error;
+    this.#shutdown(error, remote, { code: error.code, reason: error.message });
+  }
+
+  #shutdown(error: CoterieError | null, remote: boolean, reject: { code: ErrorCode; reason: string } | null) {
+    if (this.closed) return;
+    this.#closing = true;
+    this.#pendingClose = { remote, error };
+    this.#stopTimer();
+    if (reject !== null && this.stream.writable) {
+      try {
+        this.stream.write(encodeFrame({ type: 'reject', request: null, ...reject }));
+      } catch {
+        // The stream is already failing: the close below still happens.
+      }
+    }
+    this.stream.end();
+    // A peer that never ends its side must not hold the socket open forever.
+    this.#closeTimer = setTimeout(() => this.stream.destroy(), this.#options.closeTimeoutMs);
+    this.#closeTimer.unref();
+    this.#wakeReader();
+    // Otherwise the stream's 'close' (#onStreamClose) completes the close.
+    if (this.stream.destroyed) this.#finish({ remote, error });
+  }
+
+  #pendingClose: CloseInfo | null = null;
+
+  #finish(info: CloseInfo): void {
+    if (this.#closeInfo !== null) return;
+    const final = this.#pendingClose ?? info;
+    this.#closeInfo = final;
+    this.#closing = true;
+    this.#stopTimer();
+    if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
+    this.#closeTimer = null;
+    this.stream.off('data', this.#onData);
+    // Keep an error listener: a late error on a dead stream must not crash the process.
+    this.stream.off('error', this.#onError);
+    this.stream.on('error', ignore);
+    this.#wakeReader();
+    this.emit('close', final);
+    this.#resolveDone(final);
+  }
+
+  #startTimer(): void {
+    const { keepaliveIntervalMs, idleTimeoutMs } = this.#options;
+    const periods = [keepaliveIntervalMs, idleTimeoutMs].filter((ms) => ms > 0);
+    if (periods.length === 0) return;
+    // Checking at a quarter of the shortest period keeps both deadlines within 25 %.
+    const tickMs = Math.max(10, Math.floor(Math.min(...periods) / 4));
+    this.#timer = setInterval(() => this.#tick(), tickMs);
+    this.#timer.unref();
+  }
+
+  #tick(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    const { keepaliveIntervalMs, idleTimeoutMs } = this.#options;
+    if (idleTimeoutMs > 0 && now - this.#lastReceivedMs >= idleTimeoutMs) {
+      this.#fail(
+        new CoterieError('PROTOCOL_ERROR', `peer silent for ${Math.round(idleTimeoutMs / 1000)} s`),
+        false,
+      );
+      return;
+    }
+    if (keepaliveIntervalMs > 0 && now - this.#lastSentMs >= keepaliveIntervalMs) {
+      if (!this.stream.writableNeedDrain) this.write({ type: 'keepalive' });
+      else this.#lastSentMs = now; // data is queued: the peer will hear from us anyway
+    }
+  }
+
+  #stopTimer(): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+}
+
+function ignore(): void {}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

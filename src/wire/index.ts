@@ -1,0 +1,32 @@
+// The public entry of src/wire: the peer-to-peer protocol.
+export {
+  type CloseInfo,
+  CONNECTION_DEFAULTS,
+  FramedConnection,
+  type FramedConnectionOptions,
+} from './connection.js';
+export {
+  type BitfieldFrame,
+  type BlockRef,
+  type CancelFrame,
+  type DecodeResult,
+  decodeFrame,
+  encodeFrame,
+  encodeFrameChunks,
+  FRAME_HEADER_BYTES,
+  FRAME_TYPES,
+  type Frame,
+  FrameDecoder,
+  type FrameType,
+  HANDSHAKE_MAX_FRAME_LENGTH,
+  type HaveFrame,
+  type HelloFrame,
+  type KeepaliveFrame,
+  MAX_BLOCK_BYTES,
+  MAX_FRAME_LENGTH,
+  MAX_REASON_BYTES,
+  type PieceFrame,
+  PROTOCOL_VERSION,
+  type RejectFrame,
+  type RequestFrame,
+} from './frames.js';

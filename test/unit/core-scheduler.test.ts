@@ -1,0 +1,297 @@
+import { describe, expect, it } from 'vitest';
+import { createBackoff } from '../../src/core/backoff.js';
+import {
+  type BlockRequest,
+  createScheduler,
+  type Scheduler,
+  type SchedulerOptions,
+} from '../../src/core/scheduler.js';
+
+const KiB = 1024;
+
+function fakeClock(start = 1000) {
+  let t = start;
+  return {
+    now: () => t,
+    advance(ms: number) {
+      t += ms;
+    },
+  };
+}
+
+function layout(count: number, pieceSize: number, lastSize = pieceSize) {
+  return { count, length: (i: number) => (i === count - 1 ? lastSize : pieceSize) };
+}
+
+/** Seeded random so that tie-breaks are reproducible. */
+function seeded(seed = 42) {
+  let s = seed;
+  return () => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return s / 2 ** 31;
+  };
+}
+
+function make(
+  count: number,
+  opts: Partial<SchedulerOptions> = {},
+  have?: (i: number) => boolean,
+  pieceSize = 64 * KiB,
+) {
+  const clock = fakeClock();
+  const s = createScheduler({ blockSizeBytes: 16 * KiB, backoff: { jitter: 0, baseMs: 10 }, ...opts })({
+    pieces: layout(count, pieceSize),
+    clock,
+    random: seeded(),
+    ...(have ? { have } : {}),
+  });
+  return { s, clock };
+}
+
+type Behaviour = 'ok' | 'stall' | 'corrupt';
+
+/**
+ * Plays the engine: answers every request at once (or never, for a stalling
+ * peer), verifies complete attempts, advances the clock a little per round.
+ */
+function drive(
+  s: Scheduler,
+  clock: ReturnType<typeof fakeClock>,
+  behaviour: Record<string, Behaviour>,
+  maxRounds = 10_000,
+) {
+  const log: BlockRequest[] = [];
+  const cancels: BlockRequest[] = [];
+  const verifiedBy = new Map<number, string>();
+  for (let round = 0; round < maxRounds && !s.isComplete() && !s.failure(); round++) {
+    const actions = s.poll();
+    cancels.push(...actions.cancels);
+    for (const r of actions.requests) {
+      log.push(r);
+      const b = behaviour[r.peerId] ?? 'ok';
+      if (b === 'stall') continue;
+      const out = s.blockReceived(r.peerId, r.piece, r.offset, r.length);
+      if (out.kind === 'accepted' && out.attemptComplete) {
+        if (b === 'corrupt') s.pieceCorrupt(r.peerId, r.piece);
+        else if (!s.isVerified(r.piece)) {
+          s.pieceVerified(r.peerId, r.piece);
+          verifiedBy.set(r.piece, r.peerId);
+        }
+      }
+    }
+    clock.advance(10);
+  }
+  cancels.push(...s.poll().cancels);
+  return { log, cancels, verifiedBy };
+}
+
+describe('scheduler', () => {
+  it('fetches every block of every piece from one peer, pipe bounded by its depth', () => {
+    const { s, clock } = make(10, { initialDepthBlocks: 3 });
+    s.addPeer('a', { score: 0.5 });
+    s.setPeerPieces('a', () => true);
+    const first = s.poll();
+    expect(first.requests).toHaveLength(3);
+    for (const r of first.requests) s.blockReceived('a', r.piece, r.offset, r.length);
+    const { log } = drive(s, clock, {});
+    expect(s.isComplete()).toBe(true);
+    // 10 pieces × 4 blocks of 16 KiB, each requested exactly once.
+    const keys = [...first.requests, ...log].map((r) => `${r.piece}:${r.offset}`);
+    expect(new Set(keys).size).toBe(40);
+    expect(keys).toHaveLength(40);
+  });
+
+  it('handles a short last piece and a zero-piece file', () => {
+    const clock = fakeClock();
+    const s = createScheduler({ blockSizeBytes: 16 * KiB })({ pieces: layout(3, 64 * KiB, 5000), clock });
+    s.addPeer('a', { score: 1 });
+    s.setPeerPieces('a', () => true);
+    const { log } = drive(s, clock, {});
+    const last = log.filter((r) => r.piece === 2);
+    expect(last).toEqual([{ peerId: 'a', piece: 2, offset: 0, length: 5000 }]);
+    const empty = createScheduler()({ pieces: layout(0, 64 * KiB), clock });
+    expect(empty.isComplete()).toBe(true);
+    expect(empty.poll().requests).toEqual([]);
+  });
+
+  it('picks the rarest pieces first', () => {
+    const { s } = make(6, { initialDepthBlocks: 4 });
+    s.addPeer('a', { score: 0.5 });
+    s.addPeer('b', { score: 0.5 });
+    s.setPeerPieces('a', () => true);
+    s.setPeerPieces('b', (i) => i < 5); // piece 5 only at a: the rarest
+    const { requests } = s.poll();
+    const aPieces = new Set(requests.filter((r) => r.peerId === 'a').map((r) => r.piece));
+    expect(aPieces.has(5)).toBe(true);
+  });
+
+  it('assigns by α·score − β·load/threshold and caps each peer near its fair share', () => {
+    const { s, clock } = make(40, { initialDepthBlocks: 4, alpha: 1, beta: 0.5, capFactor: 1.25 });
+    s.addPeer('fast', { score: 0.9 });
+    s.addPeer('slow', { score: 0.1 });
+    s.setPeerPieces('fast', () => true);
+    s.setPeerPieces('slow', () => true);
+    drive(s, clock, {});
+    const byId = Object.fromEntries(s.peers().map((p) => [p.peerId, p]));
+    expect(s.isComplete()).toBe(true);
+    // Threshold = ceil(40/2 × 1.25) = 25: the better peer gets more, but not beyond the cap.
+    expect(byId.fast!.piecesVerified).toBeGreaterThan(byId.slow!.piecesVerified);
+    expect(byId.fast!.piecesVerified).toBeLessThanOrEqual(25);
+    expect(byId.fast!.piecesVerified + byId.slow!.piecesVerified).toBe(40);
+  });
+
+  it('lifts the cap when no other peer can take the work (work-conserving)', () => {
+    const { s, clock } = make(12);
+    s.addPeer('a', { score: 0.9 });
+    s.addPeer('b', { score: 0.9 });
+    s.setPeerPieces('a', () => true);
+    s.setPeerPieces('b', () => true);
+    s.removePeer('b');
+    drive(s, clock, {});
+    expect(s.isComplete()).toBe(true);
+    expect(s.peers().find((p) => p.peerId === 'a')!.piecesVerified).toBe(12);
+  });
+
+  it('moves work away from a stalled peer after the stall timeout', () => {
+    const { s, clock } = make(8, { stallTimeoutMs: 500, endgame: false });
+    s.addPeer('stuck', { score: 1 });
+    s.addPeer('good', { score: 0.1 });
+    s.setPeerPieces('stuck', () => true);
+    s.setPeerPieces('good', () => true);
+    const { cancels, verifiedBy } = drive(s, clock, { stuck: 'stall' });
+    expect(s.isComplete()).toBe(true);
+    expect([...verifiedBy.values()].every((p) => p === 'good')).toBe(true);
+    expect(cancels.some((c) => c.peerId === 'stuck')).toBe(true);
+    expect(s.peers().find((p) => p.peerId === 'stuck')!.stalls).toBeGreaterThan(0);
+  });
+
+  it('bans a peer that serves a corrupt piece and completes from the others', () => {
+    const { s, clock } = make(8);
+    s.addPeer('evil', { score: 1 });
+    s.addPeer('good', { score: 0.2 });
+    s.setPeerPieces('evil', () => true);
+    s.setPeerPieces('good', () => true);
+    const { verifiedBy } = drive(s, clock, { evil: 'corrupt' });
+    expect(s.isComplete()).toBe(true);
+    const evil = s.peers().find((p) => p.peerId === 'evil')!;
+    expect(evil.state).toBe('banned');
+    expect(evil.banReason).toMatch(/wrong hash/);
+    expect(evil.corruptPieces).toBe(1);
+    expect([...verifiedBy.values()].every((p) => p === 'good')).toBe(true);
+    // A banned peer cannot come back into this download.
+    s.addPeer('evil', { score: 1 });
+    expect(s.peers().find((p) => p.peerId === 'evil')!.state).toBe('banned');
+  });
+
+  it('requeues the in-flight work of a peer that leaves', () => {
+    const { s, clock } = make(4, { initialDepthBlocks: 16 });
+    s.addPeer('a', { score: 1 });
+    s.setPeerPieces('a', () => true);
+    const first = s.poll();
+    expect(first.requests.length).toBeGreaterThan(0);
+    s.removePeer('a');
+    expect(s.unreachableCount()).toBe(4);
+    expect(s.usablePeerCount()).toBe(0);
+    s.addPeer('b', { score: 1 });
+    s.setPeerPieces('b', () => true);
+    const { verifiedBy } = drive(s, clock, {});
+    expect(s.isComplete()).toBe(true);
+    expect(new Set(verifiedBy.values())).toEqual(new Set(['b']));
+  });
+
+  it('duplicates the last pieces in the endgame and cancels the loser', () => {
+    const { s } = make(1, { initialDepthBlocks: 8 });
+    s.addPeer('slow', { score: 1 });
+    s.setPeerPieces('slow', () => true);
+    const first = s.poll();
+    expect(first.requests.every((r) => r.peerId === 'slow')).toBe(true);
+    s.addPeer('late', { score: 0.5 });
+    s.setPeerPieces('late', () => true);
+    const second = s.poll();
+    expect(second.requests.length).toBe(4);
+    expect(second.requests.every((r) => r.peerId === 'late' && r.piece === 0)).toBe(true);
+    let done = false;
+    for (const r of second.requests) {
+      const out = s.blockReceived('late', r.piece, r.offset, r.length);
+      done = out.kind === 'accepted' && out.attemptComplete;
+    }
+    expect(done).toBe(true);
+    s.pieceVerified('late', 0);
+    const third = s.poll();
+    expect(third.cancels.map((c) => c.peerId)).toEqual(['slow', 'slow', 'slow', 'slow']);
+    expect(third.dropped).toContainEqual({ peerId: 'slow', piece: 0 });
+    expect(s.isComplete()).toBe(true);
+    // A late block of the cancelled attempt is ignored.
+    expect(s.blockReceived('slow', 0, 0, 16 * KiB)).toEqual({ kind: 'unexpected' });
+  });
+
+  it('skips pieces already verified (resume)', () => {
+    const { s, clock } = make(6, {}, (i) => i % 2 === 0);
+    s.addPeer('a', { score: 1 });
+    s.setPeerPieces('a', () => true);
+    const { log } = drive(s, clock, {});
+    expect(new Set(log.map((r) => r.piece))).toEqual(new Set([1, 3, 5]));
+    expect(s.verifiedCount()).toBe(6);
+  });
+
+  it('fails the download when a piece fails too often', () => {
+    const { s, clock } = make(2, { maxPieceFailures: 2, stallTimeoutMs: 100 });
+    s.addPeer('a', { score: 1 });
+    s.setPeerPieces('a', () => true);
+    drive(s, clock, { a: 'stall' }, 2000);
+    expect(s.failure()?.reason).toMatch(/failed 3 times/);
+  });
+
+  it('marks a piece unavailable at a peer that rejects it', () => {
+    const { s, clock } = make(2, { initialDepthBlocks: 1 });
+    s.addPeer('a', { score: 1 });
+    s.addPeer('b', { score: 0 });
+    s.setPeerPieces('a', () => true);
+    s.setPeerPieces('b', () => true);
+    const r = s.poll().requests.find((x) => x.peerId === 'a')!;
+    s.requestRejected('a', r.piece, 'unavailable');
+    const { verifiedBy } = drive(s, clock, {});
+    expect(verifiedBy.get(r.piece)).toBe('b');
+  });
+
+  it('keeps assembling memory under maxInFlightBytes', () => {
+    const { s } = make(100, { maxInFlightBytes: 256 * KiB, initialDepthBlocks: 32 });
+    for (const id of ['a', 'b', 'c']) {
+      s.addPeer(id, { score: 1 });
+      s.setPeerPieces(id, () => true);
+    }
+    const { requests } = s.poll();
+    const pieces = new Set(requests.map((r) => r.piece));
+    expect(pieces.size * 64 * KiB).toBeLessThanOrEqual(256 * KiB);
+  });
+
+  it('grows a peer’s pipe with its measured rate', () => {
+    const { s, clock } = make(200, {
+      initialDepthBlocks: 2,
+      maxDepthBlocks: 64,
+      targetPipeMs: 100,
+      maxInFlightBytes: 1 << 30,
+    });
+    s.addPeer('a', { score: 1 });
+    s.setPeerPieces('a', () => true);
+    let outstanding = s.poll().requests;
+    for (let i = 0; i < 10; i++) {
+      for (const r of outstanding) s.blockReceived('a', r.piece, r.offset, r.length);
+      // 64 blocks × 16 KiB per 50 ms ≈ 20 MiB/s; pipe target = 100 ms of that ≈ 128 blocks → capped at 64.
+      for (let k = 0; k < 64; k++) s.blockReceived('a', 999, 0, 16 * KiB);
+      clock.advance(50);
+      outstanding = s.poll().requests;
+    }
+    expect(s.peers()[0]!.inFlightBlocks).toBe(64);
+  });
+});
+
+describe('backoff', () => {
+  it('grows exponentially up to the cap, jitter only shortens', () => {
+    const b = createBackoff({ baseMs: 100, maxMs: 1000, factor: 2, jitter: 0 });
+    expect([1, 2, 3, 4, 5, 6].map((n) => b.delayMs(n))).toEqual([100, 200, 400, 800, 1000, 1000]);
+    const j = createBackoff({ baseMs: 100, maxMs: 1000, factor: 2, jitter: 0.5, random: () => 1 });
+    expect(j.delayMs(2)).toBe(100);
+    expect(() => createBackoff({ baseMs: 10, maxMs: 5 })).toThrow(RangeError);
+  });
+});

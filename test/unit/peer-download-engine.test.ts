@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Dial, download } from '../../src/peer/download/engine.js';
+import type { DownloadEvent, SeederInfo } from '../../src/peer/download/events.js';
+import { computeFileId } from '../../src/protocol/manifest.js';
+import {
+  type FakeBehaviour,
+  type FakeSeeder,
+  manifestFor,
+  startFakeSeeder,
+} from '../fixtures/fake-seeder.js';
+
+// The engine over plain TCP to fake seeders: scheduling, verification, bans and
+// retries without TLS. The TLS path with real piece servers is in test/integration.
+
+const PIECE = 16 * 1024;
+const ME = 'f'.repeat(64);
+
+const plainDial: Dial = (s, signal) =>
+  new Promise<Duplex>((resolve, reject) => {
+    const sock = connect({ host: s.address.host, port: s.address.port, signal });
+    sock.once('connect', () => resolve(sock));
+    sock.once('error', reject);
+  });
+
+let dir: string;
+let seeders: FakeSeeder[] = [];
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'coterie-engine-'));
+});
+afterEach(async () => {
+  await Promise.all(seeders.map((s) => s.close()));
+  seeders = [];
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function swarm(data: Buffer, behaviours: FakeBehaviour[], afterBlocks = 0) {
+  const manifest = manifestFor(data, PIECE);
+  for (const behaviour of behaviours) {
+    seeders.push(await startFakeSeeder({ data, manifest, behaviour, afterBlocks }));
+  }
+  const infos: SeederInfo[] = seeders.map((s) => ({
+    peerId: s.peerId,
+    address: { host: '127.0.0.1', port: s.port },
+    score: 0.5,
+  }));
+  return { manifest, fileId: computeFileId(manifest), infos };
+}
+
+describe('download engine (plain TCP, fake seeders)', () => {
+  it('downloads from three seeders and reports the piece distribution', async () => {
+    const data = randomBytes(PIECE * 40 + 123);
+    const { manifest, fileId, infos } = await swarm(data, ['ok', 'ok', 'ok']);
+    const dest = join(dir, 'out.bin');
+    const events: DownloadEvent[] = [];
+    const h = download({
+      manifest,
+      fileId,
+      dest,
+      seeders: infos,
+      ticket: 't',
+      peerId: ME,
+      dial: plainDial,
+      scheduler: { blockSizeBytes: 8 * 1024 },
+      onEvent: (e) => events.push(e),
+    });
+    const result = await h.done;
+    expect((await readFile(dest)).equals(data)).toBe(true);
+    expect(result.distribution.fetchedPieces).toBe(41);
+    expect(result.distribution.peers).toHaveLength(3);
+    expect(events.filter((e) => e.type === 'pieceVerified')).toHaveLength(41);
+    expect(events.at(-1)?.type).toBe('completed');
+  });
+
+  it('bans a corrupt seeder and completes from the good one', async () => {
+    const data = randomBytes(PIECE * 20);
+    const { manifest, fileId, infos } = await swarm(data, ['corrupt', 'ok']);
+    infos[0]!.score = 1;
+    const dest = join(dir, 'out.bin');
+    const events: DownloadEvent[] = [];
+    const result = await download({
+      manifest,
+      fileId,
+      dest,
+      seeders: infos,
+      ticket: 't',
+      peerId: ME,
+      dial: plainDial,
+      onEvent: (e) => events.push(e),
+    }).done;
+    expect((await readFile(dest)).equals(data)).toBe(true);
+    const banned = events.filter((e) => e.type === 'peerBanned');
+    expect(banned).toHaveLength(1);
+    expect(banned[0]).toMatchObject({ peerId: infos[0]!.peerId });
+    const evil = result.distribution.peers.find((p) => p.peerId === infos[0]!.peerId)!;
+    expect(evil).toMatchObject({ state: 'banned', pieces: 0, corruptPieces: 1 });
+  });
+
+  it('moves work away from a stalling seeder', async () => {
+    const data = randomBytes(PIECE * 20);
+    const { manifest, fileId, infos } = await swarm(data, ['stall', 'ok'], 3);
+    infos[0]!.score = 1;
+    const dest = join(dir, 'out.bin');
+    const events: DownloadEvent[] = [];
+    await download({
+      manifest,
+      fileId,
+      dest,
+      seeders: infos,
+      ticket: 't',
+      peerId: ME,
+      dial: plainDial,
+      // Without the endgame the stuck pieces can only move by stall detection.
+      scheduler: { stallTimeoutMs: 300, blockSizeBytes: 8 * 1024, endgame: false },
+      onEvent: (e) => events.push(e),
+    }).done;
+    expect((await readFile(dest)).equals(data)).toBe(true);
+    expect(events.some((e) => e.type === 'peerStalled' && e.peerId === infos[0]!.peerId)).toBe(true);
+  });
+
+  it('fails with NO_SEEDERS when every seeder is gone, leaving nothing at dest', async () => {
+    const data = randomBytes(PIECE * 4);
+    const manifest = manifestFor(data, PIECE);
+    const dest = join(dir, 'out.bin');
+    const dead: SeederInfo = { peerId: 'a'.repeat(64), address: { host: '127.0.0.1', port: 1 }, score: 1 };
+    const h = download({
+      manifest,
+      fileId: computeFileId(manifest),
+      dest,
+      seeders: [dead],
+      ticket: 't',
+      peerId: ME,
+      dial: plainDial,
+      retry: { maxAttempts: 3, backoff: { baseMs: 5, maxMs: 20, jitter: 0 } },
+    });
+    await expect(h.done).rejects.toMatchObject({ code: 'NO_SEEDERS' });
+    expect(await stat(dest).catch(() => null)).toBeNull();
+  });
+});

@@ -1,0 +1,298 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Bitfield } from '../../src/core/bitfield.js';
+import { CoterieError, ERROR_CODES, type ErrorCode } from '../../src/protocol/errors.js';
+import { MAX_PIECE_SIZE_BYTES, MAX_PIECES } from '../../src/protocol/manifest.js';
+import {
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  FrameDecoder,
+  HANDSHAKE_MAX_FRAME_LENGTH,
+  MAX_BLOCK_BYTES,
+  MAX_FRAME_LENGTH,
+  MAX_REASON_BYTES,
+} from '../../src/wire/frames.js';
+
+const A = 'aa'.repeat(32);
+const B = 'bb'.repeat(32);
+
+/** Golden bytes: the layout documented at the top of frames.ts, byte for byte. */
+const GOLDEN: [string, Frame, string][] = [
+  ['keepalive', { type: 'keepalive' }, '00000001 00'],
+  [
+    'hello',
+    { type: 'hello', version: 1, fileId: A, peerId: B, ticket: 'x.y.z' },
+    `00000048 01 0001 ${A} ${B} 782e792e7a`,
+  ],
+  [
+    'bitfield',
+    { type: 'bitfield', bitfield: Bitfield.fromBuffer(Buffer.from('8040', 'hex'), 10) },
+    '00000007 02 0000000a 8040',
+  ],
+  ['have', { type: 'have', piece: 7 }, '00000005 03 00000007'],
+  [
+    'request',
+    { type: 'request', piece: 1, offset: 16384, length: 16384 },
+    '0000000d 04 00000001 00004000 00004000',
+  ],
+  [
+    'piece',
+    { type: 'piece', piece: 2, offset: 0, data: Buffer.from('abc') },
+    '0000000c 05 00000002 00000000 616263',
+  ],
+  [
+    'cancel',
+    { type: 'cancel', piece: 1, offset: 16384, length: 16384 },
+    '0000000d 06 00000001 00004000 00004000',
+  ],
+  [
+    'reject (request)',
+    {
+      type: 'reject',
+      request: { piece: 1, offset: 0, length: 16384 },
+      code: 'PIECE_UNAVAILABLE',
+      reason: 'no',
+    },
+    `00000024 07 01 00000001 00000000 00004000 11 ${Buffer.from('PIECE_UNAVAILABLE').toString('hex')} 0002 6e6f`,
+  ],
+  [
+    'reject (connection)',
+    { type: 'reject', request: null, code: 'BUSY', reason: '' },
+    `00000015 07 00 00000000 00000000 00000000 04 ${Buffer.from('BUSY').toString('hex')} 0000`,
+  ],
+];
+
+const hex = (s: string) => Buffer.from(s.replaceAll(' ', ''), 'hex');
+
+function normalize(f: Frame): unknown {
+  if (f.type === 'bitfield') return { type: 'bitfield', n: f.bitfield.length, bits: f.bitfield.toBuffer() };
+  if (f.type === 'piece') return { ...f, data: Buffer.from(f.data) };
+  return f;
+}
+
+const u32Piece = fc.nat({ max: MAX_PIECES - 1 });
+const block = fc
+  .record({ piece: u32Piece, length: fc.integer({ min: 1, max: MAX_BLOCK_BYTES }) })
+  .chain(({ piece, length }) =>
+    fc.record({
+      piece: fc.constant(piece),
+      length: fc.constant(length),
+      offset: fc.nat({ max: MAX_PIECE_SIZE_BYTES - length }),
+    }),
+  );
+const hex64 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
+const arbFrame: fc.Arbitrary<Frame> = fc.oneof(
+  fc.constant<Frame>({ type: 'keepalive' }),
+  fc.record({
+    type: fc.constant('hello' as const),
+    version: fc.nat({ max: 0xffff }),
+    fileId: hex64,
+    peerId: hex64,
+    ticket: fc.stringMatching(/^[A-Za-z0-9_.-]{0,300}$/),
+  }),
+  fc
+    .integer({ min: 0, max: 200 })
+    .chain((n) => fc.tuple(fc.constant(n), fc.array(fc.nat({ max: Math.max(0, n - 1) }), { maxLength: n })))
+    .map(([n, set]): Frame => {
+      const bitfield = new Bitfield(n);
+      for (const i of set) if (i < n) bitfield.set(i);
+      return { type: 'bitfield', bitfield };
+    }),
+  fc.record({ type: fc.constant('have' as const), piece: u32Piece }),
+  block.map((b): Frame => ({ type: 'request', ...b })),
+  block.map((b): Frame => ({ type: 'cancel', ...b })),
+  fc
+    .record({
+      piece: u32Piece,
+      offset: fc.nat({ max: 1 << 20 }),
+      data: fc.uint8Array({ minLength: 1, maxLength: 2048 }).map((d) => Buffer.from(d)),
+    })
+    .map((p): Frame => ({ type: 'piece', ...p })),
+  fc.record({
+    type: fc.constant('reject' as const),
+    request: fc.option(block, { nil: null }),
+    code: fc.constantFrom<ErrorCode>(...ERROR_CODES),
+    reason: fc.string({ maxLength: 100 }),
+  }),
+);
+
+/** Splits bytes at arbitrary points, like TCP does. */
+function chunked(bytes: Buffer, cuts: number[]): Buffer[] {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const out: Buffer[] = [];
+  let prev = 0;
+  for (const p of [...points, bytes.length]) {
+    out.push(bytes.subarray(prev, p));
+    prev = p;
+  }
+  return out;
+}
+
+function expectNoThrowDecode(chunks: Buffer[], decoder = new FrameDecoder()): Frame[] {
+  const frames: Frame[] = [];
+  for (const c of chunks) {
+    const r = decoder.push(c);
+    frames.push(...r.frames);
+    if (r.error !== null) {
+      expect(r.error).toBeInstanceOf(CoterieError);
+      expect(['PROTOCOL_ERROR', 'FRAME_TOO_LARGE']).toContain(r.error.code);
+      break;
+    }
+  }
+  return frames;
+}
+
+describe('wire frames', () => {
+  for (const [name, frame, bytes] of GOLDEN) {
+    it(`encodes and decodes ${name} as its golden bytes`, () => {
+      expect(encodeFrame(frame).toString('hex')).toBe(hex(bytes).toString('hex'));
+      expect(normalize(decodeFrame(hex(bytes)))).toEqual(normalize(frame));
+    });
+  }
+
+  it('round-trips any frame, whole or in arbitrary chunks', () => {
+    fc.assert(
+      fc.property(
+        fc.array(arbFrame, { maxLength: 8 }),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        (frames, cuts) => {
+          const bytes = Buffer.concat(frames.map(encodeFrame));
+          const decoder = new FrameDecoder();
+          const out: Frame[] = [];
+          for (const c of chunked(bytes, cuts)) {
+            const r = decoder.push(c);
+            expect(r.error).toBeNull();
+            out.push(...r.frames);
+          }
+          expect(decoder.end()).toBeNull();
+          expect(out.map(normalize)).toEqual(frames.map(normalize));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('never throws on random bytes, only reports a CoterieError', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), fc.array(fc.nat(), { maxLength: 10 }), (bytes, cuts) => {
+        expectNoThrowDecode(chunked(Buffer.from(bytes), cuts));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('never throws on mutated valid frames', () => {
+    fc.assert(
+      fc.property(
+        fc.array(arbFrame, { minLength: 1, maxLength: 4 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        (frames, mutations, cuts) => {
+          const bytes = Buffer.concat(frames.map(encodeFrame));
+          for (const [at, value] of mutations) bytes[at % bytes.length] = value;
+          const decoded = expectNoThrowDecode(chunked(bytes, cuts));
+          // whatever decoded must re-encode: the decoder only lets valid frames through
+          for (const f of decoded) expect(() => encodeFrame(f)).not.toThrow();
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('refuses an oversize frame on its length prefix, before buffering the body', () => {
+    const d = new FrameDecoder();
+    const prefix = Buffer.alloc(4);
+    prefix.writeUInt32BE(MAX_FRAME_LENGTH + 1);
+    const r = d.push(prefix);
+    expect(r.error?.code).toBe('FRAME_TOO_LARGE');
+    expect(d.bufferedBytes).toBe(0);
+    // and stays failed
+    expect(d.push(encodeFrame({ type: 'keepalive' })).frames).toEqual([]);
+
+    const small = new FrameDecoder({ maxFrameLength: HANDSHAKE_MAX_FRAME_LENGTH });
+    const big = encodeFrame({
+      type: 'piece',
+      piece: 0,
+      offset: 0,
+      data: Buffer.alloc(HANDSHAKE_MAX_FRAME_LENGTH),
+    });
+    expect(small.push(big.subarray(0, 4)).error?.code).toBe('FRAME_TOO_LARGE');
+    // 0xffffffff must not wrap to a negative number
+    expect(new FrameDecoder().push(hex('ffffffff')).error?.code).toBe('FRAME_TOO_LARGE');
+  });
+
+  it('reports truncated, empty, unknown and out-of-range frames as PROTOCOL_ERROR', () => {
+    const bad: [string, string][] = [
+      ['empty frame', '00000000'],
+      ['unknown type', '00000001 63'],
+      ['have too short', '00000004 03 000000'],
+      ['have too long', '00000006 03 00000001 00'],
+      ['have out of range', '00000005 03 00010000'],
+      ['request of zero bytes', '0000000d 04 00000001 00000000 00000000'],
+      ['request above the block size', '0000000d 04 00000001 00000000 00100001'],
+      ['request past the largest piece', '0000000d 04 00000001 00ffc000 00008000'],
+      ['piece with no data', '00000009 05 00000001 00000000'],
+      ['bitfield length mismatch', '00000006 02 0000000a 80'],
+      ['bitfield spare bits', '00000007 02 0000000a 8020'],
+      ['bitfield too many pieces', '00000005 02 00010001'],
+      ['hello truncated', '00000010 01 0001 aaaaaaaaaaaaaaaaaaaaaaaaaaaa'],
+      ['hello bad ticket', `00000046 01 0001 ${A} ${B} 7e7e7e`],
+      [
+        'reject unknown flag',
+        `00000015 07 02 00000000 00000000 00000000 04 ${Buffer.from('BUSY').toString('hex')} 0000`,
+      ],
+      [
+        'reject unknown code',
+        `00000015 07 00 00000000 00000000 00000000 04 ${Buffer.from('NOPE').toString('hex')} 0000`,
+      ],
+      [
+        'reject reason overruns',
+        `00000015 07 00 00000000 00000000 00000000 04 ${Buffer.from('BUSY').toString('hex')} 0005`,
+      ],
+    ];
+    for (const [what, bytes] of bad) {
+      const r = new FrameDecoder().push(hex(bytes));
+      expect(r.error?.code, what).toBe('PROTOCOL_ERROR');
+      expect(() => decodeFrame(hex(bytes)), what).toThrow(CoterieError);
+    }
+    const d = new FrameDecoder();
+    expect(d.push(encodeFrame({ type: 'have', piece: 1 }).subarray(0, 6)).error).toBeNull();
+    expect(d.midFrame).toBe(true);
+    expect(d.end()?.code).toBe('PROTOCOL_ERROR');
+  });
+
+  it('cuts long reject reasons without splitting a character', () => {
+    const f = decodeFrame(
+      encodeFrame({ type: 'reject', request: null, code: 'BUSY', reason: 'é'.repeat(300) }),
+    );
+    expect(f.type === 'reject' && Buffer.byteLength(f.reason)).toBeLessThanOrEqual(MAX_REASON_BYTES);
+    expect(f.type === 'reject' && f.reason).toBe('é'.repeat(MAX_REASON_BYTES / 2));
+  });
+
+  it('refuses to encode frames that break the layout', () => {
+    expect(() => encodeFrame({ type: 'have', piece: -1 })).toThrow(CoterieError);
+    expect(() => encodeFrame({ type: 'piece', piece: 0, offset: 0, data: Buffer.alloc(0) })).toThrow(
+      CoterieError,
+    );
+    expect(() => encodeFrame({ type: 'hello', version: 1, fileId: 'x', peerId: B, ticket: '' })).toThrow(
+      CoterieError,
+    );
+    expect(() =>
+      encodeFrame({ type: 'piece', piece: 0, offset: 0, data: Buffer.alloc(MAX_BLOCK_BYTES + 1) }),
+    ).toThrow(CoterieError);
+  });
+
+  it('carries a full block in one frame of exactly MAX_FRAME_LENGTH', () => {
+    const data = Buffer.alloc(MAX_BLOCK_BYTES, 7);
+    const bytes = encodeFrame({
+      type: 'piece',
+      piece: MAX_PIECES - 1,
+      offset: MAX_PIECE_SIZE_BYTES - MAX_BLOCK_BYTES,
+      data,
+    });
+    expect(bytes.readUInt32BE(0)).toBe(MAX_FRAME_LENGTH);
+    const f = decodeFrame(bytes);
+    expect(f.type === 'piece' && f.data.equals(data)).toBe(true);
+  });
+});
