@@ -30,3 +30,19 @@ export {
   type RejectFrame,
   type RequestFrame,
 } from './frames.js';
+export {
+  type ConnectPeerOptions,
+  checkPeerId,
+  connectToPeer,
+  createIdentity,
+  IDENTITY_CERT_FILE,
+  IDENTITY_KEY_FILE,
+  loadOrCreateIdentity,
+  type PeerIdentity,
+  type PeerSocket,
+  peerIdOfCertificate,
+  peerIdOfSocket,
+  TLS_CIPHERS,
+  tlsClientOptions,
+  tlsServerOptions,
+} from './identity.js';
