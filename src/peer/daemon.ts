@@ -3,11 +3,11 @@ import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { CoterieError } from '../protocol/errors.js';
+import { loadOrCreateIdentity, type PeerIdentity } from '../wire/index.js';
 import { type CommandContext, type CommandIO, runCommand } from './commands.js';
 import { type ControlServer, startControlServer } from './control-server.js';
 import { newControlToken, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
 import { type FilesService, startFilesService } from './files.js';
-import { loadPeerIdentity, type PeerIdentityHandle } from './identity.js';
 import { type Notice, noticeOfEvent } from './notices.js';
 import { createCommandContext } from './services.js';
 import { PeerStore } from './store.js';
@@ -61,7 +61,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   const notify = (kind: Notice['kind'], text: string) =>
     emitter.emit('notice', { kind, text, at: Date.now() });
 
-  let identity: PeerIdentityHandle | undefined;
+  let identity: PeerIdentity | undefined;
   let files: FilesService | undefined;
   let control: ControlServer | undefined;
   let stopping: Promise<void> | undefined;
@@ -122,7 +122,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   let daemonToken: string | undefined;
 
   try {
-    identity = await loadPeerIdentity(dataDir);
+    identity = await loadOrCreateIdentity(dataDir);
     files = await startFilesService({
       dataDir,
       store,

@@ -51,7 +51,7 @@ export function createCommandContext(deps: AccountDeps, files: FileCommands): Co
   const groupCall = async <T>(
     groupId: string,
     fn: () => Promise<T>,
-    extra: { userId?: string; action?: string } = {},
+    extra: { userId?: string; action?: string; fileName?: string } = {},
   ): Promise<T> => {
     requireLogin();
     try {
@@ -136,13 +136,11 @@ export function createCommandContext(deps: AccountDeps, files: FileCommands): Co
     listFiles: (groupId) => groupCall(groupId, () => http.call('listFiles', { params: { groupId } })),
     uploadFile: (path: string, groupId: string, io: CommandIO) => {
       checkSourceFile(path);
-      requireLogin();
-      return files.uploadFile(path, groupId, io);
+      return groupCall(groupId, () => files.uploadFile(path, groupId, io), { action: 'share files' });
     },
     downloadFile: (groupId, fileName, dest, options) => {
       resolveDestination(dest, fileName);
-      requireLogin();
-      return files.downloadFile(groupId, fileName, dest, options);
+      return groupCall(groupId, () => files.downloadFile(groupId, fileName, dest, options), { fileName });
     },
     stopShare: (fileName, groupId) => {
       requireLogin();
