@@ -3,6 +3,7 @@ import { findCommand } from '../peer/commands.js';
 import { resolveDataDir } from '../peer/data-dir.js';
 import { CoterieError } from '../protocol/errors.js';
 import { runClientCommand } from './client.js';
+import { registerDemoCommand } from './commands/demo.js';
 import { registerPeerCommand } from './commands/peer.js';
 import { registerTrackerCommand } from './commands/tracker.js';
 import { commandHelp } from './help.js';
@@ -55,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
     );
   registerTrackerCommand(program);
   registerPeerCommand(program);
+  registerDemoCommand(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
