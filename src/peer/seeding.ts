@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { CoterieError } from '../protocol/errors.js';
+import { createManifest } from '../core/index.js';
 import type { Manifest } from '../protocol/manifest.js';
 import type { PeerIdentity } from '../wire/index.js';
 import type { PartialSource } from './download/engine.js';
@@ -38,9 +38,10 @@ export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
   };
 }
 
+/** Hashes a file to share (on every core for large files), reporting progress. */
 export async function hashFile(
-  _path: string,
-  _onProgress: (doneBytes: number, totalBytes: number) => void,
+  path: string,
+  onProgress: (doneBytes: number, totalBytes: number) => void,
 ): Promise<Manifest> {
-  throw new CoterieError('UNAVAILABLE', 'hashing is not built yet');
+  return (await createManifest(path, { onProgress })).manifest;
 }
