@@ -46,3 +46,12 @@ export {
   tlsClientOptions,
   tlsServerOptions,
 } from './identity.js';
+export {
+  PIECE_SERVER_DEFAULTS,
+  type PieceServer,
+  type PieceServerOptions,
+  type PieceServerStats,
+  startPieceServer,
+  type WireLogger,
+} from './piece-server.js';
+export { FilePieceSource, type PieceSource, type PieceSourceLookup } from './piece-source.js';

@@ -1,0 +1,405 @@
+/**
+ * The piece server: serves blocks of the files this peer holds to peers with
+ * a valid ticket.
+ *
+ * Per connection: the first frame must be a hello within handshakeTimeoutMs.
+ * Its ticket is verified offline with the cluster's public keys (signature,
+ * expiry, the file named in the hello, and the connecting certificate's
+ * fingerprint as the ticket's peer) before anything about the file is
+ * revealed. Then the server sends its hello, its bitfield and a have per new
+ * piece, and answers requests in any order with piece frames, or request
+ * rejects (PIECE_OUT_OF_RANGE, PIECE_UNAVAILABLE, BUSY when the client
+ * pipelines more than maxQueuedRequestsPerConnection).
+ *
+ * Memory: frames from the client are capped at the handshake size (a client
+ * never needs to send a block here), each connection has at most
+ * maxBlocksInFlightPerConnection blocks read and not yet flushed, and
+ * uploadSlots bounds the blocks in flight across all connections, handed out
+ * first come first served so one greedy client cannot starve the others.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { JSONWebKeySet } from 'jose';
+import { CoterieError, isCoterieError } from '../protocol/errors.js';
+import { pieceLength } from '../protocol/manifest.js';
+import { type TicketClaims, verifyTicket } from '../protocol/tickets.js';
+import { FramedConnection } from './connection.js';
+import {
+  type BlockRef,
+  type Frame,
+  HANDSHAKE_MAX_FRAME_LENGTH,
+  type HelloFrame,
+  PROTOCOL_VERSION,
+} from './frames.js';
+import { type PeerIdentity, peerIdOfSocket, tlsServerOptions } from './identity.js';
+import type { PieceSource, PieceSourceLookup } from './piece-source.js';
+
+/** The least a logger must do (pino's Logger fits). */
+export interface WireLogger {
+  debug(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface PieceServerOptions {
+  identity: PeerIdentity;
+  /** Which files this peer serves. */
+  sources: PieceSourceLookup;
+  /** The tracker cluster's public keys, as served at /v1/cluster/keys. */
+  jwks: JSONWebKeySet;
+  /**
+   * Fetches the keys again when a ticket fails to verify (the cluster may
+   * have rotated its key); at most once per jwksRefreshMinIntervalMs.
+   */
+  refreshJwks?: () => Promise<JSONWebKeySet>;
+  /** Default 0.0.0.0 (other peers must reach it); tests pass 127.0.0.1. */
+  host?: string;
+  /** Default 0: an ephemeral port, read it from the result. */
+  port?: number;
+  /** No TLS, peer ids taken from hellos unverified. Only for measuring the cost of TLS. */
+  plaintext?: boolean;
+  maxConnections?: number;
+  maxQueuedRequestsPerConnection?: number;
+  maxBlocksInFlightPerConnection?: number;
+  uploadSlots?: number;
+  handshakeTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+  idleTimeoutMs?: number;
+  jwksRefreshMinIntervalMs?: number;
+  logger?: WireLogger;
+  /** For tests: the clock tickets are checked against, in seconds. */
+  nowSeconds?: () => number;
+}
+
+export const PIECE_SERVER_DEFAULTS = Object.freeze({
+  host: '0.0.0.0',
+  port: 0,
+  plaintext: false,
+  // Enough for every member of a large group downloading at once; each costs a socket and a few KiB.
+  maxConnections: 64,
+  // A downloader keeping 16 MiB in flight at 256 KiB blocks needs 64; more is a client bug.
+  maxQueuedRequestsPerConnection: 128,
+  // Two: one block being flushed to the socket while the next is read from disk.
+  maxBlocksInFlightPerConnection: 2,
+  // Blocks in flight across all connections: 32 × ≤ 1 MiB bounds the server's block memory.
+  uploadSlots: 32,
+  handshakeTimeoutMs: 10_000,
+  keepaliveIntervalMs: 15_000,
+  idleTimeoutMs: 60_000,
+  jwksRefreshMinIntervalMs: 30_000,
+});
+
+export interface PieceServerStats {
+  connections: number;
+  blocksSent: number;
+  bytesSent: number;
+  rejected: number;
+}
+
+export interface PieceServer {
+  /** The port listened on (useful with port 0). */
+  readonly port: number;
+  /** Replaces the cluster keys (e.g. after the daemon fetched new ones). */
+  setJwks(jwks: JSONWebKeySet): void;
+  stats(): PieceServerStats;
+  /** Stops listening, closes every connection (UNAVAILABLE) and resolves when all are gone. */
+  close(): Promise<void>;
+}
+
+const noopLogger: WireLogger = { debug() {}, warn() {} };
+
+/** A counting semaphore handing permits out in arrival order. */
+class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+  constructor(n: number) {
+    this.#free = n;
+  }
+  acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next();
+    else this.#free++;
+  }
+}
+
+export async function startPieceServer(options: PieceServerOptions): Promise<PieceServer> {
+  const o = { ...PIECE_SERVER_DEFAULTS, ...definedOnly(options) };
+  const logger = options.logger ?? noopLogger;
+  const now = options.nowSeconds;
+  let jwks = options.jwks;
+  let lastRefreshMs = 0;
+  const slots = new Slots(o.uploadSlots);
+  const connections = new Set<FramedConnection>();
+  const handlers = new Set<Promise<void>>();
+  const stats: PieceServerStats = { connections: 0, blocksSent: 0, bytesSent: 0, rejected: 0 };
+
+  async function checkTicket(hello: HelloFrame, peerId: string): Promise<TicketClaims> {
+    const expect = { fileId: hello.fileId, peerId, ...(now === undefined ? {} : { nowSeconds: now() }) };
+    try {
+      return await verifyTicket(hello.ticket, jwks, expect);
+    } catch (err) {
+      const refresh = options.refreshJwks;
+      if (
+        !isCoterieError(err, 'TICKET_INVALID') ||
+        refresh === undefined ||
+        Date.now() - lastRefreshMs < o.jwksRefreshMinIntervalMs
+      ) {
+        throw err;
+      }
+      lastRefreshMs = Date.now();
+      jwks = await refresh();
+      return await verifyTicket(hello.ticket, jwks, expect);
+    }
+  }
+
+  async function serve(socket: net.Socket, tlsPeerId: string | null): Promise<void> {
+    const conn = new FramedConnection(socket, {
+      maxFrameLength: HANDSHAKE_MAX_FRAME_LENGTH,
+      keepaliveIntervalMs: o.keepaliveIntervalMs,
+      idleTimeoutMs: o.idleTimeoutMs,
+    });
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    if (connections.size >= o.maxConnections) {
+      stats.rejected++;
+      await conn.close('BUSY', `this peer serves at most ${o.maxConnections} connections: retry later`);
+      return;
+    }
+    connections.add(conn);
+    stats.connections = connections.size;
+    const frames = conn[Symbol.asyncIterator]();
+    const handshake = setTimeout(
+      () => void conn.close('PROTOCOL_ERROR', `no hello within ${o.handshakeTimeoutMs} ms`),
+      o.handshakeTimeoutMs,
+    );
+    handshake.unref();
+    let session: Session | null = null;
+    try {
+      const first = await frames.next();
+      clearTimeout(handshake);
+      if (first.done) return;
+      if (first.value.type !== 'hello')
+        throw new CoterieError('PROTOCOL_ERROR', 'the first frame must be hello');
+      const hello = first.value;
+      if (hello.version !== PROTOCOL_VERSION) {
+        throw new CoterieError(
+          'PROTOCOL_ERROR',
+          `protocol version ${hello.version} unsupported (${PROTOCOL_VERSION})`,
+        );
+      }
+      if (tlsPeerId !== null && hello.peerId !== tlsPeerId) {
+        throw new CoterieError('PEER_MISMATCH', 'the hello names another peer than the certificate');
+      }
+      const claims = await checkTicket(hello, tlsPeerId ?? hello.peerId);
+      const source = options.sources(hello.fileId);
+      if (source === undefined) throw new CoterieError('NOT_SHARING', 'this peer does not serve that file');
+      if (conn.closed) return;
+      logger.debug({ remote, user: claims.user, file: hello.fileId }, 'serving');
+      session = new Session(conn, source);
+      session.start(options.identity.peerId, hello.fileId);
+      for (;;) {
+        const next = await frames.next();
+        if (next.done) break;
+        session.onFrame(next.value);
+      }
+    } catch (err) {
+      stats.rejected++;
+      const e = isCoterieError(err)
+        ? err
+        : new CoterieError('INTERNAL', `piece server failure: ${(err as Error).message}`, { cause: err });
+      if (e.code === 'INTERNAL') logger.warn({ err, remote }, 'piece server failure');
+      else logger.debug({ remote, code: e.code }, e.message);
+      await conn.close(e.code, e.message);
+    } finally {
+      clearTimeout(handshake);
+      session?.stop();
+      connections.delete(conn);
+      stats.connections = connections.size;
+    }
+  }
+
+  /** One authorized connection serving one file. */
+  class Session {
+    readonly #queue: BlockRef[] = [];
+    #inFlight = 0;
+    #stopped = false;
+    readonly #onHave = (piece: number) => {
+      if (!this.conn.closed) this.conn.write({ type: 'have', piece });
+    };
+
+    constructor(
+      readonly conn: FramedConnection,
+      readonly source: PieceSource,
+    ) {}
+
+    start(peerId: string, fileId: string): void {
+      this.conn.write({ type: 'hello', version: PROTOCOL_VERSION, fileId, peerId, ticket: '' });
+      // Snapshot and subscribe in the same tick: no piece can fall between the two.
+      this.conn.write({ type: 'bitfield', bitfield: this.source.bitfield.clone() });
+      this.source.on('have', this.#onHave);
+    }
+
+    stop(): void {
+      this.#stopped = true;
+      this.#queue.length = 0;
+      this.source.off('have', this.#onHave);
+    }
+
+    onFrame(frame: Frame): void {
+      switch (frame.type) {
+        case 'request':
+          this.#onRequest(frame);
+          return;
+        case 'cancel': {
+          const i = this.#queue.findIndex(
+            (r) => r.piece === frame.piece && r.offset === frame.offset && r.length === frame.length,
+          );
+          if (i >= 0) this.#queue.splice(i, 1);
+          return;
+        }
+        case 'keepalive':
+        case 'have':
+        case 'bitfield':
+        case 'reject':
+          // A downloader's own pieces are served by its own server; a reject from it needs no answer.
+          return;
+        default:
+          throw new CoterieError('PROTOCOL_ERROR', `unexpected ${frame.type} frame from a downloader`);
+      }
+    }
+
+    #onRequest(r: BlockRef): void {
+      const { manifest, bitfield } = this.source;
+      const request = { piece: r.piece, offset: r.offset, length: r.length };
+      if (r.piece >= manifest.pieces.length || r.offset + r.length > pieceLength(manifest, r.piece)) {
+        this.#reject(request, 'PIECE_OUT_OF_RANGE', 'block outside the file');
+      } else if (!bitfield.has(r.piece)) {
+        this.#reject(request, 'PIECE_UNAVAILABLE', 'piece not held');
+      } else if (this.#queue.length >= o.maxQueuedRequestsPerConnection) {
+        this.#reject(request, 'BUSY', `at most ${o.maxQueuedRequestsPerConnection} requests queued`);
+      } else {
+        this.#queue.push(request);
+        this.#pump();
+      }
+    }
+
+    #reject(request: BlockRef, code: 'PIECE_OUT_OF_RANGE' | 'PIECE_UNAVAILABLE' | 'BUSY', reason: string) {
+      if (!this.conn.closed) this.conn.write({ type: 'reject', request, code, reason });
+    }
+
+    #pump(): void {
+      while (!this.#stopped && this.#queue.length > 0 && this.#inFlight < o.maxBlocksInFlightPerConnection) {
+        this.#inFlight++;
+        void this.#serveNext().finally(() => {
+          this.#inFlight--;
+          this.#pump();
+        });
+      }
+    }
+
+    async #serveNext(): Promise<void> {
+      await slots.acquire();
+      try {
+        // Taken after the slot: a cancel that arrived while waiting still applies.
+        const r = this.#queue.shift();
+        if (r === undefined || this.#stopped) return;
+        let data: Buffer;
+        try {
+          data = await this.source.read(r.piece, r.offset, r.length);
+        } catch (err) {
+          logger.warn({ err, piece: r.piece }, 'piece read failed');
+          this.#reject(r, 'PIECE_UNAVAILABLE', 'cannot read that piece now');
+          return;
+        }
+        if (this.#stopped || this.conn.closed) return;
+        await this.conn.send({ type: 'piece', piece: r.piece, offset: r.offset, data });
+        stats.blocksSent++;
+        stats.bytesSent += data.length;
+      } catch (err) {
+        // The connection closed while sending: its handler cleans up.
+        if (!isCoterieError(err, 'UNAVAILABLE')) logger.warn({ err }, 'piece send failed');
+      } finally {
+        slots.release();
+      }
+    }
+  }
+
+  const onSocket = (socket: net.Socket, peerId: string | null) => {
+    const h = serve(socket, peerId).catch((err) => logger.warn({ err }, 'piece server connection failed'));
+    handlers.add(h);
+    void h.finally(() => handlers.delete(h));
+  };
+
+  let server: net.Server;
+  if (o.plaintext) {
+    server = net.createServer((socket) => {
+      socket.setNoDelay(true);
+      onSocket(socket, null);
+    });
+  } else {
+    const tlsOptions = { ...tlsServerOptions(options.identity), handshakeTimeout: o.handshakeTimeoutMs };
+    server = tls.createServer(tlsOptions, (socket) => {
+      socket.setNoDelay(true);
+      let peerId: string;
+      try {
+        peerId = peerIdOfSocket(socket);
+      } catch {
+        socket.destroy();
+        return;
+      }
+      onSocket(socket, peerId);
+    });
+    // Failed handshakes (scanners, garbage) are the client's problem, never ours.
+    server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
+  }
+  // A hard cap on sockets, handshakes included; past maxConnections authenticated peers get BUSY.
+  server.maxConnections = o.maxConnections * 2;
+  server.on('error', (err) => logger.warn({ err }, 'piece server socket error'));
+  // Every raw socket, so close() can end those still in their TLS handshake.
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((err: Error) => {
+    throw new CoterieError('UNAVAILABLE', `cannot listen on ${o.host}:${o.port}: ${err.message}`, {
+      cause: err,
+    });
+  });
+  const port = (server.address() as net.AddressInfo).port;
+
+  let closing: Promise<void> | null = null;
+  return {
+    port,
+    setJwks(next) {
+      jwks = next;
+    },
+    stats: () => ({ ...stats }),
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        await Promise.all([...connections].map((c) => c.close('UNAVAILABLE', 'the peer is shutting down')));
+        await Promise.all([...handlers]);
+        for (const s of sockets) s.destroy();
+        await stopped;
+      })();
+      return closing;
+    },
+  };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,97 @@
+import { EventEmitter } from 'node:events';
+import { type FileHandle, open } from 'node:fs/promises';
+import { Bitfield } from '../core/bitfield.js';
+import { CoterieError } from '../protocol/errors.js';
+import { type Manifest, pieceLength } from '../protocol/manifest.js';
+
+/**
+ * What the piece server needs of a file the local peer holds, fully (a
+ * share) or partly (a download in progress, whose pieces it offers to the
+ * swarm as they are verified).
+ */
+export interface PieceSource {
+  readonly manifest: Manifest;
+  /** Pieces present and verified. Live: it may grow; each new piece is announced with 'have'. */
+  readonly bitfield: Bitfield;
+  /** Reads `length` bytes at `offset` of piece `piece` by position. The range is already checked. */
+  read(piece: number, offset: number, length: number): Promise<Buffer>;
+  on(event: 'have', listener: (piece: number) => void): unknown;
+  off(event: 'have', listener: (piece: number) => void): unknown;
+}
+
+/** Finds the source for a file id; undefined when this peer does not hold the file. */
+export type PieceSourceLookup = (fileId: string) => PieceSource | undefined;
+
+/**
+ * A PieceSource over one file on disk: a shared file (every piece present)
+ * or a download's `<dest>.part` (pieces marked present as they are verified
+ * and written, with markHave).
+ */
+export class FilePieceSource extends EventEmitter<{ have: [number] }> implements PieceSource {
+  readonly manifest: Manifest;
+  readonly bitfield: Bitfield;
+  readonly #fh: FileHandle;
+  #closed = false;
+
+  private constructor(manifest: Manifest, bitfield: Bitfield, fh: FileHandle) {
+    super();
+    // One listener per connection serving this file: many is normal, not a leak.
+    this.setMaxListeners(0);
+    this.manifest = manifest;
+    this.bitfield = bitfield;
+    this.#fh = fh;
+  }
+
+  /**
+   * Opens `path` for reading. Without `bitfield`, every piece is taken as
+   * present (the file is complete and was hashed into `manifest`).
+   */
+  static async open(path: string, manifest: Manifest, options: { bitfield?: Bitfield } = {}) {
+    const count = manifest.pieces.length;
+    const bitfield = options.bitfield ?? Bitfield.full(count);
+    if (bitfield.length !== count) {
+      throw new CoterieError(
+        'INVALID_MANIFEST',
+        `bitfield of ${bitfield.length} pieces for a ${count}-piece file`,
+      );
+    }
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      throw new CoterieError('PATH_INVALID', `cannot open ${path}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    return new FilePieceSource(manifest, bitfield, fh);
+  }
+
+  /** Records that a verified piece is now on disk and announces it to connected peers. */
+  markHave(piece: number): void {
+    if (this.bitfield.set(piece)) this.emit('have', piece);
+  }
+
+  async read(piece: number, offset: number, length: number): Promise<Buffer> {
+    if (this.#closed) throw new CoterieError('PIECE_UNAVAILABLE', 'the file is no longer served');
+    if (offset < 0 || length < 0 || offset + length > pieceLength(this.manifest, piece)) {
+      throw new CoterieError('PIECE_OUT_OF_RANGE', `block ${piece}:${offset}+${length} outside the piece`);
+    }
+    // A fresh buffer per block: the socket holds it until written, so it cannot be reused.
+    const buf = Buffer.allocUnsafe(length);
+    const position = piece * this.manifest.pieceSize + offset;
+    let got = 0;
+    while (got < length) {
+      const { bytesRead } = await this.#fh.read(buf, got, length - got, position + got);
+      if (bytesRead === 0)
+        throw new CoterieError('PIECE_UNAVAILABLE', 'the file is shorter than its manifest');
+      got += bytesRead;
+    }
+    return buf;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#fh.close();
+  }
+}

@@ -1,0 +1,315 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type CryptoKey, exportJWK, generateKeyPair, type JSONWebKeySet } from 'jose';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Bitfield } from '../../src/core/bitfield.js';
+import { createManifest, verifyPiece } from '../../src/core/manifest.js';
+import { type Manifest, pieceLength } from '../../src/protocol/manifest.js';
+import { signTicket } from '../../src/protocol/tickets.js';
+import {
+  connectToPeer,
+  createIdentity,
+  encodeFrame,
+  FilePieceSource,
+  type Frame,
+  FramedConnection,
+  type PeerIdentity,
+  type PieceServer,
+  type PieceServerOptions,
+  startPieceServer,
+} from '../../src/wire/index.js';
+
+const BLOCK = 16 * 1024;
+let dir: string;
+let data: Buffer;
+let manifest: Manifest;
+let fileId: string;
+let path: string;
+let seeder: PeerIdentity;
+let client: PeerIdentity;
+let stranger: PeerIdentity;
+let cluster: { privateKey: CryptoKey; jwks: JSONWebKeySet };
+let forger: { privateKey: CryptoKey; jwks: JSONWebKeySet };
+const servers: PieceServer[] = [];
+const sources: FilePieceSource[] = [];
+const conns: FramedConnection[] = [];
+
+async function makeCluster() {
+  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'EdDSA', use: 'sig' };
+  return { privateKey: privateKey as CryptoKey, jwks: { keys: [jwk] } };
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'coterie-piece-server-'));
+  data = randomBytes(5 * 65536 + 1000); // 6 pieces of 64 KiB, the last one short
+  path = join(dir, 'file.bin');
+  await writeFile(path, data);
+  ({ manifest, fileId } = await createManifest(path));
+  [seeder, client, stranger, cluster, forger] = await Promise.all([
+    createIdentity(),
+    createIdentity(),
+    createIdentity(),
+    makeCluster(),
+    makeCluster(),
+  ]);
+});
+
+afterEach(async () => {
+  for (const c of conns.splice(0)) c.destroy();
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+  await Promise.all(sources.splice(0).map((s) => s.close()));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function serve(options: Partial<PieceServerOptions> = {}, bitfield?: Bitfield) {
+  const source = await FilePieceSource.open(path, manifest, bitfield === undefined ? {} : { bitfield });
+  sources.push(source);
+  const server = await startPieceServer({
+    identity: seeder,
+    sources: (id) => (id === fileId ? source : undefined),
+    jwks: cluster.jwks,
+    host: '127.0.0.1',
+    ...options,
+  });
+  servers.push(server);
+  return { server, source };
+}
+
+function ticket(
+  over: { peer?: string; file?: string; ttlSeconds?: number; nowSeconds?: number } = {},
+  key = cluster,
+) {
+  return signTicket(
+    {
+      user: 'bob',
+      peer: over.peer ?? client.peerId,
+      file: over.file ?? fileId,
+      group: 'films',
+      ttlSeconds: over.ttlSeconds ?? 60,
+      ...(over.nowSeconds === undefined ? {} : { nowSeconds: over.nowSeconds }),
+    },
+    { privateKey: key.privateKey, kid: 'k1' },
+  );
+}
+
+/** Connects as `who` over TLS, pinning the seeder, and sends a hello with `t`. */
+async function dial(server: PieceServer, t: string, who = client, helloPeerId = who.peerId) {
+  const { socket } = await connectToPeer({
+    host: '127.0.0.1',
+    port: server.port,
+    identity: who,
+    expectedPeerId: seeder.peerId,
+  });
+  const conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
+  conns.push(conn);
+  await conn.send({ type: 'hello', version: 1, fileId, peerId: helloPeerId, ticket: t });
+  return conn;
+}
+
+async function allFrames(conn: FramedConnection): Promise<Frame[]> {
+  const out: Frame[] = [];
+  try {
+    for await (const f of conn) out.push(f);
+  } catch {
+    // the server closing on us is what several tests expect
+  }
+  return out;
+}
+
+/** Reads frames until `n` answers (piece or request reject) arrived. */
+async function answers(frames: AsyncIterator<Frame>, n: number): Promise<Frame[]> {
+  const out: Frame[] = [];
+  while (out.length < n) {
+    const next = await frames.next();
+    if (next.done) throw new Error(`connection ended after ${out.length} of ${n} answers`);
+    if (next.value.type === 'piece' || (next.value.type === 'reject' && next.value.request !== null)) {
+      out.push(next.value);
+    }
+  }
+  return out;
+}
+
+describe('piece server', () => {
+  it('serves every block of the file to a peer with a valid ticket', async () => {
+    const { server } = await serve();
+    const conn = await dial(server, await ticket());
+    const frames = conn[Symbol.asyncIterator]();
+    const hello = (await frames.next()).value as Frame;
+    expect(hello).toMatchObject({ type: 'hello', peerId: seeder.peerId, fileId, ticket: '' });
+    const bf = (await frames.next()).value as Frame;
+    expect(bf.type === 'bitfield' && bf.bitfield.isComplete() && bf.bitfield.length === 6).toBe(true);
+
+    let requests = 0;
+    for (let p = 0; p < manifest.pieces.length; p++) {
+      for (let off = 0; off < pieceLength(manifest, p); off += BLOCK) {
+        const length = Math.min(BLOCK, pieceLength(manifest, p) - off);
+        conn.write({ type: 'request', piece: p, offset: off, length });
+        requests++;
+      }
+    }
+    const got = Buffer.alloc(data.length);
+    for (const f of await answers(frames, requests)) {
+      if (f.type !== 'piece') throw new Error(`unexpected ${JSON.stringify(f)}`);
+      f.data.copy(got, f.piece * manifest.pieceSize + f.offset);
+    }
+    expect(got.equals(data)).toBe(true);
+    for (let p = 0; p < manifest.pieces.length; p++) {
+      const start = p * manifest.pieceSize;
+      expect(verifyPiece(manifest, p, got.subarray(start, start + pieceLength(manifest, p)))).toBe(true);
+    }
+    expect(server.stats().bytesSent).toBe(data.length);
+
+    conn.write({ type: 'request', piece: 5, offset: 0, length: 2000 });
+    conn.write({ type: 'request', piece: 6, offset: 0, length: 10 });
+    const [past, beyond] = await answers(frames, 2);
+    expect(past).toMatchObject({
+      type: 'reject',
+      code: 'PIECE_OUT_OF_RANGE',
+      request: { piece: 5, length: 2000 },
+    });
+    expect(beyond).toMatchObject({ type: 'reject', code: 'PIECE_OUT_OF_RANGE', request: { piece: 6 } });
+  });
+
+  it('offers a partial file and announces pieces as they arrive', async () => {
+    const partial = new Bitfield(manifest.pieces.length);
+    partial.set(0);
+    const { server, source } = await serve({}, partial);
+    const conn = await dial(server, await ticket());
+    const frames = conn[Symbol.asyncIterator]();
+    await frames.next(); // hello
+    const bf = (await frames.next()).value as Frame;
+    expect(bf.type === 'bitfield' && [...bf.bitfield.present()]).toEqual([0]);
+    conn.write({ type: 'request', piece: 2, offset: 0, length: BLOCK });
+    expect((await answers(frames, 1))[0]).toMatchObject({ type: 'reject', code: 'PIECE_UNAVAILABLE' });
+    source.markHave(2);
+    expect((await frames.next()).value).toEqual({ type: 'have', piece: 2 });
+    conn.write({ type: 'request', piece: 2, offset: BLOCK, length: BLOCK });
+    const [piece] = await answers(frames, 1);
+    expect(
+      piece?.type === 'piece' && piece.data.equals(data.subarray(2 * 65536 + BLOCK, 2 * 65536 + 2 * BLOCK)),
+    ).toBe(true);
+  });
+
+  const refusals: [string, () => Promise<{ t: string; who?: PeerIdentity; helloPeerId?: string }>, string][] =
+    [
+      [
+        'a ticket for another file',
+        async () => ({ t: await ticket({ file: 'c'.repeat(64) }) }),
+        'TICKET_WRONG_FILE',
+      ],
+      [
+        'an expired ticket',
+        async () => ({ t: await ticket({ nowSeconds: Math.floor(Date.now() / 1000) - 3600 }) }),
+        'TICKET_EXPIRED',
+      ],
+      ['a forged ticket', async () => ({ t: await ticket({}, forger) }), 'TICKET_INVALID'],
+      [
+        'a ticket issued to another peer',
+        async () => ({ t: await ticket(), who: stranger }),
+        'TICKET_WRONG_PEER',
+      ],
+      [
+        'a hello naming another peer than the certificate',
+        async () => ({ t: await ticket(), helloPeerId: stranger.peerId }),
+        'PEER_MISMATCH',
+      ],
+      ['no ticket', async () => ({ t: '' }), 'TICKET_INVALID'],
+    ];
+  for (const [what, make, code] of refusals) {
+    it(`refuses ${what} with ${code} and no piece bytes`, async () => {
+      const { server } = await serve();
+      const { t, who, helloPeerId } = await make();
+      const conn = await dial(server, t, who, helloPeerId ?? (who ?? client).peerId);
+      conn.write({ type: 'request', piece: 0, offset: 0, length: BLOCK });
+      const frames = await allFrames(conn);
+      expect(frames).toEqual([{ type: 'reject', request: null, code, reason: expect.any(String) }]);
+      expect(server.stats().bytesSent).toBe(0);
+    });
+  }
+
+  it('closes on garbage or oversize frames and keeps serving others', async () => {
+    const { server } = await serve();
+    for (const bytes of [
+      Buffer.from('00000003ff0102', 'hex'), // unknown frame type
+      Buffer.from('00200000', 'hex'), // a 2 MiB frame announced before the hello
+      encodeFrame({ type: 'request', piece: 0, offset: 0, length: 1 }), // not a hello
+    ]) {
+      const { socket } = await connectToPeer({
+        host: '127.0.0.1',
+        port: server.port,
+        identity: client,
+        expectedPeerId: seeder.peerId,
+      });
+      const conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
+      conns.push(conn);
+      socket.write(bytes);
+      const frames = await allFrames(conn);
+      expect(frames).toHaveLength(1);
+      expect(frames[0]).toMatchObject({ type: 'reject', request: null });
+      expect(['PROTOCOL_ERROR', 'FRAME_TOO_LARGE']).toContain((frames[0] as { code: string }).code);
+    }
+    const conn = await dial(server, await ticket());
+    const frames = conn[Symbol.asyncIterator]();
+    expect((await frames.next()).value).toMatchObject({ type: 'hello' });
+  });
+
+  it('enforces its connection limit with BUSY', async () => {
+    const { server } = await serve({ maxConnections: 2 });
+    const t = await ticket();
+    const a = await dial(server, t);
+    const b = await dial(server, t);
+    for (const c of [a, b])
+      expect((await c[Symbol.asyncIterator]().next()).value).toMatchObject({ type: 'hello' });
+    const c = await dial(server, t);
+    expect(await allFrames(c)).toEqual([
+      { type: 'reject', request: null, code: 'BUSY', reason: expect.any(String) },
+    ]);
+    a.destroy();
+    await a.done;
+    // The slot frees once the server has seen the close.
+    for (let i = 0; i < 50 && server.stats().connections > 1; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    const d = await dial(server, t);
+    expect((await d[Symbol.asyncIterator]().next()).value).toMatchObject({ type: 'hello' });
+  });
+
+  it('answers every request exactly once when the client over-pipelines', async () => {
+    const { server } = await serve({ maxQueuedRequestsPerConnection: 4 });
+    const conn = await dial(server, await ticket());
+    const frames = conn[Symbol.asyncIterator]();
+    await frames.next();
+    await frames.next();
+    const n = 40;
+    for (let i = 0; i < n; i++) conn.write({ type: 'request', piece: i % 6, offset: 0, length: 1000 });
+    const got = await answers(frames, n);
+    const busy = got.filter((f) => f.type === 'reject');
+    expect(busy.every((f) => f.type === 'reject' && f.code === 'BUSY')).toBe(true);
+    expect(got.filter((f) => f.type === 'piece').length + busy.length).toBe(n);
+  });
+
+  it('serves in plaintext only when asked to', async () => {
+    const { server } = await serve({ plaintext: true });
+    const { socket } = await connectToPeer({
+      host: '127.0.0.1',
+      port: server.port,
+      identity: client,
+      expectedPeerId: seeder.peerId,
+      plaintext: true,
+    });
+    const conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
+    conns.push(conn);
+    await conn.send({ type: 'hello', version: 1, fileId, peerId: client.peerId, ticket: await ticket() });
+    const frames = conn[Symbol.asyncIterator]();
+    await frames.next();
+    await frames.next();
+    conn.write({ type: 'request', piece: 1, offset: 0, length: 100 });
+    const [p] = await answers(frames, 1);
+    expect(p?.type === 'piece' && p.data.equals(data.subarray(65536, 65636))).toBe(true);
+  });
+});
