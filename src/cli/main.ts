@@ -46,13 +46,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   const program = new Command('coterie')
     .description('Group-based peer-to-peer file and message sharing')
-    .option('--data-dir <dir>', "the peer's data directory (default: $COTERIE_DATA_DIR or per user)")
-    .option('--json', 'machine-readable answers and errors')
+    .usage('[--data-dir DIR] [--json] <command> [args…]  |  tracker | peer | demo [options]')
     .exitOverride()
     .showHelpAfterError()
     .addHelpText(
       'after',
-      `\nPeer commands (sent to the running daemon of the data directory):\n${commandHelp()}`,
+      `\nPeer commands, sent to the running daemon of the data directory (--data-dir DIR, else
+$COTERIE_DATA_DIR, else per user); --json prints machine-readable answers and errors:\n${commandHelp()}`,
     );
   registerTrackerCommand(program);
   registerPeerCommand(program);

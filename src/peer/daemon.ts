@@ -23,6 +23,8 @@ export interface PeerDaemonOptions {
   port?: number;
   /** Advertised address when it differs from host (e.g. 0.0.0.0 binds). */
   advertiseHost?: string;
+  /** Upload cap over all connections, bytes per second. */
+  uploadLimitBytesPerSec?: number;
   pool?: TrackerPoolOptions;
   heartbeatIntervalMs?: number;
   heartbeatTimeoutMs?: number;
@@ -132,6 +134,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       host: options.host ?? '127.0.0.1',
       port: options.port ?? 0,
       advertiseHost: options.advertiseHost,
+      uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
       notify,
       log,
     });

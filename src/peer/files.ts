@@ -35,6 +35,8 @@ export interface FilesServiceOptions {
   host: string;
   port: number;
   advertiseHost?: string;
+  /** Upload cap over all connections, bytes per second. */
+  uploadLimitBytesPerSec?: number;
   notify: (kind: Notice['kind'], text: string) => void;
   log: Logger;
 }
@@ -89,6 +91,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
     host: options.host,
     port: options.port,
     getKeys: () => http.call('clusterKeys'),
+    uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
     log,
   });
   const wildcard = options.host === '0.0.0.0' || options.host === '::';
@@ -104,11 +107,16 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
   const waiting = new Set<number>();
   let stopped = false;
 
-  const serveShare = (fileId: string, manifestJson: string, path: string, size: number): boolean => {
+  const serveShare = async (
+    fileId: string,
+    manifestJson: string,
+    path: string,
+    size: number,
+  ): Promise<boolean> => {
     try {
       const st = statSync(path);
       if (!st.isFile() || st.size !== size) throw new Error('changed or gone');
-      seeding.serveFile(fileId, validateManifest(JSON.parse(manifestJson)), path);
+      await seeding.serveFile(fileId, validateManifest(JSON.parse(manifestJson)), path);
       served.set(fileId, path);
       return true;
     } catch (err) {
@@ -120,7 +128,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
     }
   };
   for (const s of store.listShares()) {
-    if (!served.has(s.fileId)) serveShare(s.fileId, s.manifestJson, s.path, s.size);
+    if (!served.has(s.fileId)) await serveShare(s.fileId, s.manifestJson, s.path, s.size);
   }
 
   const peersReady = (p: DownloadProgress | undefined) =>
@@ -203,7 +211,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
         manifestJson: JSON.stringify(manifest),
         createdAt: Date.now(),
       });
-      if (!served.has(rec.fileId)) serveShare(rec.fileId, JSON.stringify(manifest), rec.dest, rec.size);
+      if (!served.has(rec.fileId)) await serveShare(rec.fileId, JSON.stringify(manifest), rec.dest, rec.size);
       await session.announce([rec.fileId]);
     } catch (err) {
       log.warn({ err: (err as Error).message, fileId: rec.fileId }, 'could not seed a completed download');
@@ -309,6 +317,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
       },
       (err: unknown) => {
         running.delete(rec.id);
+        if (!served.has(rec.fileId)) seeding.unserve(rec.fileId);
         void session.unwatch([rec.fileId]).catch(() => {});
         const e = err instanceof CoterieError ? err : new CoterieError('DOWNLOAD_FAILED', String(err));
         const doneBytes = r.progress?.verifiedBytes ?? rec.doneBytes;
@@ -443,6 +452,10 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
       store.listShares().find((s) => s.fileId === fileId)?.fileName ??
       store.listDownloads().find((d) => d.fileId === fileId)?.fileName,
     onTrackerConnected: () => {
+      http.call('clusterKeys').then(
+        (keys) => seeding.setKeys(keys),
+        () => {},
+      );
       void resumeAll().catch((err: unknown) => log.error({ err }, 'resuming downloads'));
     },
     onSessionEvent: (e) => {
@@ -486,7 +499,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
         manifestJson,
         createdAt: Date.now(),
       });
-      if (served.get(fileId) !== path) serveShare(fileId, manifestJson, path, manifest.size);
+      if (served.get(fileId) !== path) await serveShare(fileId, manifestJson, path, manifest.size);
       await session.announce([fileId]).catch(() => {});
       return {
         groupId,

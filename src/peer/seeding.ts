@@ -1,20 +1,29 @@
+import { EventEmitter } from 'node:events';
+import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
-import { createManifest } from '../core/index.js';
+import { Bitfield, createManifest } from '../core/index.js';
 import type { Manifest } from '../protocol/manifest.js';
-import type { PeerIdentity } from '../wire/index.js';
+import {
+  FilePieceSource,
+  type PeerIdentity,
+  type PieceServer,
+  type PieceSource,
+  startPieceServer,
+} from '../wire/index.js';
 import type { PartialSource } from './download/engine.js';
 
 /**
- * The peer's seeding side: the piece server (TLS, tickets checked with the
- * cluster's keys) over the files it shares and the downloads it runs.
- * TEMPORARY stub until src/wire/piece-server.ts and src/core/manifest.ts land.
+ * The peer's seeding side: the piece server (TLS, tickets checked offline
+ * with the cluster's keys) over the files it shares, and over the verified
+ * pieces of the downloads it runs.
  */
 export interface Seeding {
-  readonly host: string;
   readonly port: number;
-  serveFile(fileId: string, manifest: Manifest, path: string): void;
+  serveFile(fileId: string, manifest: Manifest, path: string): Promise<void>;
   servePartial(source: PartialSource): void;
   unserve(fileId: string): void;
+  /** The cluster keys changed or became known (after a tracker connection). */
+  setKeys(jwks: JSONWebKeySet): void;
   stop(): Promise<void>;
 }
 
@@ -22,20 +31,11 @@ export interface SeedingOptions {
   identity: PeerIdentity;
   host: string;
   port: number;
-  /** The tracker cluster's ticket keys (JWKS), fetched when needed. */
-  getKeys: () => Promise<{ keys: unknown[] }>;
+  /** The tracker cluster's ticket keys (JWKS); may fail while no tracker answers. */
+  getKeys: () => Promise<JSONWebKeySet>;
+  /** Upload cap over all connections, bytes per second; undefined = unlimited. */
+  uploadLimitBytesPerSec?: number;
   log: Logger;
-}
-
-export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
-  return {
-    host: options.host,
-    port: options.port,
-    serveFile: () => {},
-    servePartial: () => {},
-    unserve: () => {},
-    stop: async () => {},
-  };
 }
 
 /** Hashes a file to share (on every core for large files), reporting progress. */
@@ -44,4 +44,111 @@ export async function hashFile(
   onProgress: (doneBytes: number, totalBytes: number) => void,
 ): Promise<Manifest> {
   return (await createManifest(path, { onProgress })).manifest;
+}
+
+/** Spaces reads so uploads average at most `bytesPerSec` (a user's upload cap). */
+class UploadLimiter {
+  private nextFreeAt = 0;
+  constructor(private readonly bytesPerSec: number) {}
+  async take(bytes: number): Promise<void> {
+    const now = Date.now();
+    const start = Math.max(now, this.nextFreeAt);
+    this.nextFreeAt = start + (bytes * 1000) / this.bytesPerSec;
+    const wait = start - now;
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
+/** A download in progress seen as a piece source: its verified pieces, growing. */
+class PartialPieceSource extends EventEmitter<{ have: [number] }> implements PieceSource {
+  readonly manifest: Manifest;
+  readonly bitfield: Bitfield;
+  readonly unsubscribe: () => void;
+  constructor(private readonly partial: PartialSource) {
+    super();
+    this.setMaxListeners(0);
+    this.manifest = partial.manifest;
+    this.bitfield = new Bitfield(partial.manifest.pieces.length);
+    for (let i = 0; i < this.bitfield.length; i++) if (partial.hasPiece(i)) this.bitfield.set(i);
+    this.unsubscribe = partial.onPiece((i) => {
+      if (this.bitfield.set(i)) this.emit('have', i);
+    });
+  }
+  read(piece: number, offset: number, length: number): Promise<Buffer> {
+    return this.partial.read(piece, offset, length);
+  }
+}
+
+function limited(source: PieceSource, limiter: UploadLimiter | undefined): PieceSource {
+  if (limiter === undefined) return source;
+  return {
+    manifest: source.manifest,
+    bitfield: source.bitfield,
+    read: async (piece, offset, length) => {
+      await limiter.take(length);
+      return source.read(piece, offset, length);
+    },
+    on: (e, l) => source.on(e, l),
+    off: (e, l) => source.off(e, l),
+  };
+}
+
+export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
+  const { log } = options;
+  const files = new Map<string, FilePieceSource>();
+  const partials = new Map<string, PartialPieceSource>();
+  const limiter =
+    options.uploadLimitBytesPerSec === undefined
+      ? undefined
+      : new UploadLimiter(options.uploadLimitBytesPerSec);
+  let jwks: JSONWebKeySet = { keys: [] };
+  try {
+    jwks = await options.getKeys();
+  } catch (err) {
+    // No tracker yet: the server fetches the keys on the first ticket it cannot check.
+    log.warn({ err: (err as Error).message }, 'cluster keys not available yet');
+  }
+  const server: PieceServer = await startPieceServer({
+    identity: options.identity,
+    host: options.host,
+    port: options.port,
+    jwks,
+    refreshJwks: options.getKeys,
+    sources: (fileId) => {
+      const s = files.get(fileId) ?? partials.get(fileId);
+      return s === undefined ? undefined : limited(s, limiter);
+    },
+    logger: log,
+  });
+  return {
+    port: server.port,
+    async serveFile(fileId, manifest, path) {
+      const old = files.get(fileId);
+      files.set(fileId, await FilePieceSource.open(path, manifest));
+      await old?.close();
+      const p = partials.get(fileId);
+      p?.unsubscribe();
+      partials.delete(fileId);
+    },
+    servePartial(source) {
+      if (files.has(source.fileId)) return;
+      partials.get(source.fileId)?.unsubscribe();
+      partials.set(source.fileId, new PartialPieceSource(source));
+    },
+    unserve(fileId) {
+      const f = files.get(fileId);
+      files.delete(fileId);
+      void f?.close();
+      partials.get(fileId)?.unsubscribe();
+      partials.delete(fileId);
+    },
+    setKeys: (keys) => server.setJwks(keys),
+    async stop() {
+      await server.close();
+      for (const f of files.values()) await f.close().catch(() => {});
+      for (const p of partials.values()) p.unsubscribe();
+      files.clear();
+      partials.clear();
+    },
+  };
 }

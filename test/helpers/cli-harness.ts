@@ -12,9 +12,15 @@ export interface RunResult {
   err: string;
 }
 
-export function coterie(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+export function coterie(
+  args: string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...options.env }, stdio: 'pipe' });
+    const p = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...options.env },
+      stdio: 'pipe',
+    });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => (out += d));
@@ -31,7 +37,12 @@ export interface Daemon {
 }
 
 /** Starts a long-running `coterie …` and waits for the line matching `ready` in its output. */
-export async function startProcess(args: string[], ready: RegExp, log: string, timeoutMs = 20_000): Promise<Daemon> {
+export async function startProcess(
+  args: string[],
+  ready: RegExp,
+  log: string,
+  timeoutMs = 20_000,
+): Promise<Daemon> {
   const fd = openSync(log, 'a');
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', fd, fd] });
   closeSync(fd);
@@ -76,7 +87,11 @@ export function randomFile(path: string, bytes: number): void {
   closeSync(fd);
 }
 
-export async function until(what: string, check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+export async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  ms = 15_000,
+): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await check()) return;

@@ -13,6 +13,7 @@ interface PeerFlags {
   host: string;
   port: string;
   advertise?: string;
+  uploadLimitKib?: string;
   shell: boolean;
   logLevel: string;
 }
@@ -25,6 +26,15 @@ function parsePort(value: string): number {
     throw new CoterieError('USAGE', `invalid --port '${value}': use 0 to 65535 (0 picks a free port)`);
   }
   return port;
+}
+
+function parseUploadLimit(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const kib = Number(value);
+  if (!Number.isFinite(kib) || kib <= 0) {
+    throw new CoterieError('USAGE', `invalid --upload-limit-kib '${value}': a positive number of KiB/s`);
+  }
+  return kib * 1024;
 }
 
 export function registerPeerCommand(program: Command): void {
@@ -42,11 +52,11 @@ export function registerPeerCommand(program: Command): void {
     .option('--host <host>', 'address the piece server listens on', '127.0.0.1')
     .option('--port <port>', 'port of the piece server (0 picks a free one)', '0')
     .option('--advertise <host>', 'address announced to other peers when it differs from --host')
+    .option('--upload-limit-kib <n>', 'cap on upload bandwidth, KiB/s over all connections (default: none)')
     .option('--no-shell', 'no interactive shell, even on a terminal')
     .option('--log-level <level>', 'log level of DIR/peer.log', 'info')
-    .action(async (flags: PeerFlags, cmd: Command) => {
-      const globals = cmd.optsWithGlobals() as { dataDir?: string };
-      const dataDir = resolveDataDir(flags.dataDir ?? globals.dataDir);
+    .action(async (flags: PeerFlags) => {
+      const dataDir = resolveDataDir(flags.dataDir);
       const trackers = parseTrackerUrls(flags.tracker ?? process.env.COTERIE_TRACKER ?? DEFAULT_TRACKER);
       const port = parsePort(flags.port);
       const { mkdirSync } = await import('node:fs');
@@ -71,6 +81,7 @@ export function registerPeerCommand(program: Command): void {
         host: flags.host,
         port,
         advertiseHost: flags.advertise,
+        uploadLimitBytesPerSec: parseUploadLimit(flags.uploadLimitKib),
         logger,
       });
       if (signalled) {
