@@ -1,12 +1,10 @@
-import { Command, CommanderError } from 'commander';
 import { findCommand } from '../peer/commands.js';
 import { resolveDataDir } from '../peer/data-dir.js';
 import { CoterieError } from '../protocol/errors.js';
-import { runClientCommand } from './client.js';
-import { registerDemoCommand } from './commands/demo.js';
-import { registerPeerCommand } from './commands/peer.js';
-import { registerTrackerCommand } from './commands/tracker.js';
 import { commandHelp } from './help.js';
+
+// Subcommand modules load lazily: `coterie <command>` runs once per user command and
+// must not pay for loading the tracker, the wire protocol and fastify.
 
 /**
  * `coterie [--data-dir DIR] [--json] <command> [args…]` sends a command to
@@ -35,6 +33,7 @@ export async function main(argv: string[]): Promise<number> {
   const first = globals.rest[0];
   const isSubcommand = first === undefined || first.startsWith('-') || SUBCOMMANDS.has(first);
   if (first !== undefined && (findCommand(first) !== undefined || !isSubcommand)) {
+    const { runClientCommand } = await import('./client.js');
     return runClientCommand(first, globals.rest.slice(1), {
       dataDir: resolveDataDir(globals.dataDir),
       json: globals.json,
@@ -44,6 +43,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${commandHelp()}\n`);
     return 0;
   }
+  const { Command, CommanderError } = await import('commander');
+  const [{ registerTrackerCommand }, { registerPeerCommand }, { registerDemoCommand }] = await Promise.all([
+    import('./commands/tracker.js'),
+    import('./commands/peer.js'),
+    import('./commands/demo.js'),
+  ]);
   const program = new Command('coterie')
     .description('Group-based peer-to-peer file and message sharing')
     .usage('[--data-dir DIR] [--json] <command> [args…]  |  tracker | peer | demo [options]')
