@@ -65,7 +65,13 @@ export async function runShell(options: ShellOptions): Promise<void> {
   });
   const onNotice = (n: Notice) => printAbove(rl, output, `* ${n.text}`);
   daemon.on('notice', onNotice);
-  const closed = new Promise<void>((resolve) => rl.once('close', resolve));
+  let closedFlag = false;
+  const closed = new Promise<void>((resolve) =>
+    rl.once('close', () => {
+      closedFlag = true;
+      resolve();
+    }),
+  );
   daemon.once('stopped', () => rl.close());
 
   const ask = (q: string) => new Promise<string>((resolve) => rl.question(q, resolve));
@@ -100,6 +106,8 @@ export async function runShell(options: ShellOptions): Promise<void> {
     }
   };
 
+  // Lines run one after another, in order, even when pasted faster than commands finish.
+  let queue = Promise.resolve();
   rl.on('line', (line) => {
     if (options.historyFile !== undefined && line.trim() !== '') {
       try {
@@ -108,16 +116,16 @@ export async function runShell(options: ShellOptions): Promise<void> {
         // history is a convenience
       }
     }
-    rl.pause();
-    runLine(line)
-      .catch((err: unknown) => {
-        const e = err instanceof CoterieError ? err : new CoterieError('INTERNAL', String(err));
-        output.write(`error: ${e.message} [${e.code}]\n`);
-      })
-      .finally(() => {
-        rl.resume();
-        rl.prompt();
-      });
+    queue = queue.then(() =>
+      runLine(line)
+        .catch((err: unknown) => {
+          const e = err instanceof CoterieError ? err : new CoterieError('INTERNAL', String(err));
+          output.write(`error: ${e.message} [${e.code}]\n`);
+        })
+        .finally(() => {
+          if (!closedFlag) rl.prompt();
+        }),
+    );
   });
   output.write("type 'help' for the commands, 'quit' to stop the peer\n");
   rl.prompt();

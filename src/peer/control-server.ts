@@ -168,8 +168,12 @@ export async function startControlServer(options: ControlServerOptions): Promise
     port,
     stop: async () => {
       for (const a of inflight) a.abort();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // Answers being written get a moment to flush; then whatever is left is cut.
+      const timer = setTimeout(() => server.closeAllConnections(), 500);
+      await closed;
+      clearTimeout(timer);
     },
   };
 }

@@ -8,6 +8,7 @@ import { type CommandContext, type CommandIO, runCommand } from './commands.js';
 import { type ControlServer, startControlServer } from './control-server.js';
 import { newControlToken, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
 import { type FilesService, startFilesService } from './files.js';
+import { acquireDataDirLock } from './lock.js';
 import { type Notice, noticeOfEvent } from './notices.js';
 import { createCommandContext } from './services.js';
 import { PeerStore } from './store.js';
@@ -58,7 +59,14 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   const { dataDir } = options;
   const log = options.logger ?? pino({ level: 'silent' });
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const store = new PeerStore(dataDir);
+  const releaseLock = acquireDataDirLock(dataDir);
+  let store: PeerStore;
+  try {
+    store = new PeerStore(dataDir);
+  } catch (err) {
+    releaseLock();
+    throw err;
+  }
   const emitter = new EventEmitter<PeerDaemonEvents>();
   const notify = (kind: Notice['kind'], text: string) =>
     emitter.emit('notice', { kind, text, at: Date.now() });
@@ -112,10 +120,12 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     stopping ??= (async () => {
       log.info('peer stopping');
       session.stop();
-      await control?.stop().catch(() => {});
+      // Downloads pause first, so a CLI waiting on one hears why before the control API closes.
       await files?.stop().catch((err: unknown) => log.error({ err }, 'stopping files'));
+      await control?.stop().catch(() => {});
       if (control !== undefined && daemonToken !== undefined) removeDaemonFile(dataDir, daemonToken);
       store.close();
+      releaseLock();
       emitter.emit('stopped');
       resolveDone();
     })();

@@ -9,6 +9,14 @@ import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import { daemonFilePath, readDaemonFile } from '../../src/peer/daemon-file.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 
+async function until(check: () => boolean, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'coterie.js');
 
 function run(
@@ -100,6 +108,14 @@ describe('peer daemon without a tracker', () => {
     expect(JSON.parse(j.out)).toEqual({ downloads: [] });
   });
 
+  it('refuses a second daemon on the same data directory', async () => {
+    await expect(startPeerDaemon({ dataDir: dir, trackers: ['http://127.0.0.1:1'] })).rejects.toMatchObject({
+      code: 'USAGE',
+      message: expect.stringContaining('already runs'),
+    });
+    expect(await callDaemon(dir, 'status', [])).toMatchObject({ peerId: daemon.peerId });
+  });
+
   it('gives one-line coded errors and non-zero exits', async () => {
     const notLogged = await run(['--data-dir', dir, 'list_groups']);
     expect(notLogged.code).toBe(1);
@@ -117,6 +133,30 @@ describe('peer daemon without a tracker', () => {
     const unknown = await run(['--data-dir', dir, 'frobnicate']);
     expect(unknown.code).toBe(2);
     expect(unknown.err).toContain('[UNKNOWN_COMMAND]');
+  });
+
+  it('runs the shell: help, commands in order, errors on one line, notices above the prompt', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { runShell } = await import('../../src/cli/shell.js');
+    const input = new PassThrough();
+    const output = new PassThrough();
+    let text = '';
+    output.on('data', (d) => (text += d));
+    const shell = runShell({
+      daemon,
+      input: input as unknown as NodeJS.ReadStream,
+      output: output as unknown as NodeJS.WriteStream,
+    });
+    input.write('help\nstatus\nbogus\njoin_group\n');
+    daemon.emit('notice', { kind: 'group', text: "'bob' asks to join 'films'", at: Date.now() });
+    await until(() => text.includes('usage: join_group'));
+    input.end();
+    await shell;
+    expect(text).toContain('download_file <group_id> <file_name> <dest> [--wait]');
+    expect(text).toContain(`peer ${daemon.peerId}`);
+    expect(text).toContain("error: unknown command 'bogus'");
+    expect(text).toContain("* 'bob' asks to join 'films'");
+    expect(text.indexOf('peer ')).toBeLessThan(text.indexOf("unknown command 'bogus'"));
   });
 
   it('says how to start a daemon when none runs', async () => {
