@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callDaemon } from '../../src/peer/control-client.js';
 import { coterie, type Daemon, randomFile, startProcess, stop, until } from '../helpers/cli-harness.js';
 
 // The seed's whole story through the real `coterie` binary: a tracker and four peers as processes.
@@ -78,7 +79,9 @@ describe('coterie end to end', () => {
     if (r.code !== 0) throw new Error(`${args.join(' ')} failed: ${r.err}`);
     return JSON.parse(r.out) as Record<string, unknown>;
   };
-  const downloads = async (n: Name) => (await json(n, 'show_downloads')).downloads as DownloadRow[];
+  // Polling goes straight to the control API: a process per poll would load the machine for nothing.
+  const downloads = async (n: Name) =>
+    ((await callDaemon(dir(n), 'show_downloads', [])) as { downloads: DownloadRow[] }).downloads;
   const expectError = async (r: Promise<{ code: number; err: string }>, code: string, text?: string) => {
     const res = await r;
     expect(res.code, res.err).not.toBe(0);
@@ -87,7 +90,8 @@ describe('coterie end to end', () => {
     if (text !== undefined) expect(res.err).toContain(text);
   };
   const sameBytes = (a: string, b: string) => expect(readFileSync(a).equals(readFileSync(b))).toBe(true);
-  const connected = async (n: Name) => ((await json(n, 'status')).tracker as string | null) !== null;
+  const connected = async (n: Name) =>
+    ((await callDaemon(dir(n), 'status', [])) as { tracker: string | null }).tracker !== null;
 
   beforeAll(async () => {
     trackerUrl = `http://127.0.0.1:${await freePort()}`;
