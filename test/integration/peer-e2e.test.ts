@@ -208,14 +208,15 @@ describe('coterie end to end', () => {
     });
   });
 
-  it('a seeder stopped mid-download: the download finishes from the others', async () => {
-    for (const n of ['bob', 'carol'] as const) {
-      writeFileSync(join(dir(n), 'movie.bin'), readFileSync(big));
-      expect((await as(n, 'upload_file', join(dir(n), 'movie.bin'), 'films')).code).toBe(0);
-    }
+  it('a seeder appearing mid-download joins it; a seeder stopped mid-download: it finishes from the others', async () => {
+    for (const n of ['bob', 'carol'] as const) writeFileSync(join(dir(n), 'movie.bin'), readFileSync(big));
+    expect((await as('bob', 'upload_file', join(dir('bob'), 'movie.bin'), 'films')).code).toBe(0);
     const dest = join(root, 'dl', 'movie-1.bin');
     const started = await as('dave', 'download_file', 'films', 'movie.bin', dest);
     expect(started.code, started.err).toBe(0);
+    expect(started.out).toContain('show_downloads follows it');
+    // carol shares it once dave's download runs: the tracker's seeder event brings her in.
+    expect((await as('carol', 'upload_file', join(dir('carol'), 'movie.bin'), 'films')).code).toBe(0);
     await until('10% downloaded', async () => {
       const d = (await downloads('dave')).find((x) => x.dest === dest);
       return d !== undefined && d.doneBytes > BIG_BYTES * 0.1;
@@ -230,6 +231,10 @@ describe('coterie end to end', () => {
       30_000,
     );
     sameBytes(big, dest);
+    const done = (await downloads('dave')).find((x) => x.dest === dest) as DownloadRow & {
+      contributions: { userId: string; pieces: number }[];
+    };
+    expect(done.contributions.find((c) => c.userId === 'carol')?.pieces).toBeGreaterThan(0);
     await startPeer('bob');
   });
 
