@@ -574,6 +574,17 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
       return { stopped };
     },
 
+    async forgetGroup(groupId) {
+      for (const s of store.listShares().filter((x) => x.groupId === groupId)) {
+        store.removeShares(s.fileName, s.groupId);
+        if (!store.listShares().some((o) => o.fileId === s.fileId)) {
+          seeding.unserve(s.fileId);
+          served.delete(s.fileId);
+          await session.unannounce([s.fileId]).catch(() => {});
+        }
+      }
+    },
+
     async showDownloads(): Promise<ShowDownloadsResult> {
       return { downloads: store.listDownloads().map(view) };
     },
