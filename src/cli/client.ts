@@ -1,5 +1,4 @@
-import { absolutizePaths, getCommand, matchForm, parseArgs } from '../peer/commands.js';
-import { callDaemon } from '../peer/control-client.js';
+import { absolutizePaths, callDaemon, getCommand, matchForm, parseArgs } from '../peer/client.js';
 import { CoterieError } from '../protocol/errors.js';
 import { formatResult } from './format.js';
 import { createProgressRenderer } from './progress.js';
