@@ -308,6 +308,8 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
         notify('download', `downloaded '${rec.fileName}' from '${rec.groupId}' to ${rec.dest}`);
         report(rec, result);
         await shareCompleted(rec, manifest);
+        // Seeded from dest now, or not at all: the download's own piece source is finished.
+        if (!served.has(rec.fileId)) seeding.unserve(rec.fileId);
         finished(rec.id);
       },
       (err: unknown) => {
