@@ -21,6 +21,8 @@ export interface FilesService {
   share(userId: string, groupId: string, request: ShareRequest): Promise<ShareResponse>;
   list(userId: string, groupId: string): Promise<FileList>;
   get(userId: string, groupId: string, file: string): Promise<FileDetail>;
+  /** The same as get(), already encoded as JSON (the manifest's stored text is spliced in, not re-encoded). */
+  getJson(userId: string, groupId: string, file: string): Promise<string>;
   seeders(userId: string, groupId: string, file: string): Promise<SeederList>;
   stop(userId: string, groupId: string, file: string, peerId: string | undefined): Promise<StopShareResponse>;
   /** Resolves a file id or display name within a group (members only): FILE_NOT_FOUND otherwise. */
@@ -31,6 +33,8 @@ export interface FilesService {
 
 /** Live seeders of one file in one group: shared there by the peer's user, peer connected, file announced. */
 export const MAX_SEEDERS_LISTED = 200;
+/** Manifests kept in memory as JSON text (a 65,536-piece manifest is about 4.4 MB). */
+const MANIFEST_CACHE_BYTES = 64 * 1024 * 1024;
 
 export function createFilesService(
   policy: QualityPolicy,
@@ -43,6 +47,10 @@ export function createFilesService(
     // (group, file id or name) → the listed file, tagged by group; (group, file id) → live seeders, tagged by file.
     const resolved = createReadCache<{ fileId: string; name: string }>(cache);
     const seederLists = createReadCache<Seeder[]>(cache);
+    const sharerLists = createReadCache<string[]>(cache);
+    // Manifests never change (the file id is their hash): keep recent ones as JSON text, bounded in bytes.
+    const manifests = new Map<string, string>();
+    let manifestBytes = 0;
     bus.subscribe((e) => {
       switch (e.kind) {
         case 'seeder_appeared':
@@ -52,11 +60,13 @@ export function createFilesService(
         case 'files_changed':
           resolved.invalidateTag(e.groupId);
           seederLists.invalidateTag(e.fileId);
+          sharerLists.invalidateTag(e.fileId);
           break;
         case 'membership_changed':
           // A member leaving drops their shares in the group: which files is not in the event.
           resolved.invalidateTag(e.groupId);
           seederLists.clear();
+          sharerLists.clear();
           break;
         case 'scores_changed':
           seederLists.clear();
@@ -115,6 +125,34 @@ export function createFilesService(
         else list.push(r.user_id);
       }
       return map;
+    }
+
+    async function manifestText(fileId: string): Promise<string> {
+      const hit = manifests.get(fileId);
+      if (hit !== undefined) return hit;
+      const f = await db
+        .selectFrom('files')
+        .select('manifest')
+        .where('file_id', '=', fileId)
+        .executeTakeFirstOrThrow();
+      manifests.set(fileId, f.manifest);
+      manifestBytes += f.manifest.length;
+      for (const [k, v] of manifests) {
+        if (manifestBytes <= MANIFEST_CACHE_BYTES) break;
+        manifests.delete(k);
+        manifestBytes -= v.length;
+      }
+      return f.manifest;
+    }
+
+    async function sharersOfFile(groupId: string, fileId: string): Promise<string[]> {
+      const key = `${groupId}\u0000${fileId}`;
+      const hit = sharerLists.get(key);
+      if (hit !== undefined) return hit;
+      const gen = sharerLists.generation();
+      const found = (await sharersOf(groupId, fileId)).get(fileId) ?? [];
+      sharerLists.set(key, fileId, found, gen);
+      return found;
     }
 
     async function liveSeeders(groupId: string, fileId: string): Promise<Seeder[]> {
@@ -300,21 +338,20 @@ export function createFilesService(
       async get(userId, groupId, file) {
         await groups.requireMember(userId, groupId);
         const { fileId, name } = await resolveInGroup(groupId, file);
-        const f = await db
-          .selectFrom('files')
-          .select('manifest')
-          .where('file_id', '=', fileId)
-          .executeTakeFirstOrThrow();
+        const manifest = JSON.parse(await manifestText(fileId)) as Manifest;
         const seeders = await liveSeeders(groupId, fileId);
-        const sharers = (await sharersOf(groupId, fileId)).get(fileId) ?? [];
-        return {
-          groupId,
-          fileId,
-          name,
-          manifest: JSON.parse(f.manifest) as Manifest,
-          sharers,
-          seeders,
-        };
+        const sharers = await sharersOfFile(groupId, fileId);
+        return { groupId, fileId, name, manifest, sharers, seeders };
+      },
+
+      async getJson(userId, groupId, file) {
+        await groups.requireMember(userId, groupId);
+        const { fileId, name } = await resolveInGroup(groupId, file);
+        const manifest = await manifestText(fileId);
+        const seeders = await liveSeeders(groupId, fileId);
+        const sharers = await sharersOfFile(groupId, fileId);
+        // The stored manifest is the tracker's own JSON.stringify of a validated manifest: safe to splice.
+        return `{"groupId":${JSON.stringify(groupId)},"fileId":"${fileId}","name":${JSON.stringify(name)},"manifest":${manifest},"sharers":${JSON.stringify(sharers)},"seeders":${JSON.stringify(seeders)}}`;
       },
 
       async seeders(userId, groupId, file) {
