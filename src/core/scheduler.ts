@@ -655,9 +655,11 @@ class DownloadScheduler implements Scheduler {
   }
 
   /** Peer scores in 0..1: the tracker's score, blended with the measured rate relative to the fastest. */
-  private scores(): Map<string, number> {
+  private scores(includeGone = false): Map<string, number> {
     let maxRate = 0;
-    for (const p of this.peerMap.values()) if (isUsable(p)) maxRate = Math.max(maxRate, p.rate);
+    for (const p of this.peerMap.values()) {
+      if (includeGone || isUsable(p)) maxRate = Math.max(maxRate, p.rate);
+    }
     const out = new Map<string, number>();
     for (const p of this.peerMap.values()) {
       const measured = maxRate > 0 ? p.rate / maxRate : undefined;
@@ -731,7 +733,8 @@ class DownloadScheduler implements Scheduler {
   }
 
   peers(): PeerReport[] {
-    const scores = this.scores();
+    // Reports rate peers against every peer measured, gone ones included (the end of a download).
+    const scores = this.scores(true);
     return [...this.peerMap.values()].map((p) => ({
       peerId: p.id,
       state: p.state,
