@@ -13,7 +13,7 @@ import {
   download,
   type SeederInfo,
 } from './download/index.js';
-import type { Notice } from './notices.js';
+import type { Notice, PeerEvent } from './notices.js';
 import { resolveDestination } from './paths.js';
 import type { Seeding } from './seeding.js';
 import type { Shares } from './shares.js';
@@ -53,6 +53,7 @@ export interface DownloadsDeps {
   seeding: Seeding;
   shares: Pick<Shares, 'isServed' | 'shareDownloaded'>;
   notify: (kind: Notice['kind'], text: string) => void;
+  onEvent: (e: PeerEvent) => void;
   log: Logger;
 }
 
@@ -82,7 +83,7 @@ export function parseAddress(address: string): { host: string; port: number } | 
 }
 
 export function createDownloads(deps: DownloadsDeps): Downloads {
-  const { store, http, session, identity, seeding, shares, notify, log } = deps;
+  const { store, http, session, identity, seeding, shares, notify, onEvent, log } = deps;
   const running = new Map<number, Running>();
   const results = new Map<number, { result: DownloadResult; users: Map<string, string> }>();
   /** Downloads to resume once the tracker answers. */
@@ -220,6 +221,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         }
       } else if (e.type === 'peerBanned') {
         log.warn({ peerId: e.peerId, reason: e.reason }, 'peer banned from a download');
+        onEvent({ type: 'peerBanned', downloadId: rec.id, peerId: e.peerId, reason: e.reason });
       }
     });
     void session.watch([rec.fileId]).catch(() => {});
@@ -236,6 +238,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         void session.unwatch([rec.fileId]).catch(() => {});
         for (const l of r.listeners) l(handle.progress());
         notify('download', `downloaded '${rec.fileName}' from '${rec.groupId}' to ${rec.dest}`);
+        onEvent({ type: 'downloadCompleted', id: rec.id, fileName: rec.fileName, dest: rec.dest });
         report(rec, result);
         await shares.shareDownloaded(rec, manifest);
         // Seeded from dest now, or not at all: the download's own piece source is finished.
@@ -253,6 +256,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         } else {
           store.updateDownload(rec.id, { state: 'failed', error: e.message, doneBytes, endedAt: Date.now() });
           notify('download', `download of '${rec.fileName}' failed: ${e.message}`);
+          onEvent({ type: 'downloadFailed', id: rec.id, fileName: rec.fileName, reason: e.message });
         }
         finished(rec.id, r.pausing ? undefined : e);
       },
@@ -342,6 +346,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       const msg = err instanceof Error ? err.message : String(err);
       store.updateDownload(rec.id, { state: 'failed', error: msg, endedAt: Date.now() });
       notify('download', `download of '${rec.fileName}' failed: ${msg}`);
+      onEvent({ type: 'downloadFailed', id: rec.id, fileName: rec.fileName, reason: msg });
       finished(rec.id, err instanceof CoterieError ? err : undefined);
       return;
     }

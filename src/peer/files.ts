@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { SessionEvent } from '../protocol/session.js';
 import type { PeerIdentity } from '../wire/index.js';
 import { createDownloads } from './downloads.js';
-import type { Notice } from './notices.js';
+import type { Notice, PeerEvent } from './notices.js';
 import { startSeeding } from './seeding.js';
 import type { FileCommands } from './services.js';
 import { createShares } from './shares.js';
@@ -22,6 +22,7 @@ export interface FilesServiceOptions {
   /** Upload cap over all connections, bytes per second. */
   uploadLimitBytesPerSec?: number;
   notify: (kind: Notice['kind'], text: string) => void;
+  onEvent: (e: PeerEvent) => void;
   log: Logger;
 }
 
@@ -44,7 +45,7 @@ function formatAddress(host: string, port: number): string {
 }
 
 export async function startFilesService(options: FilesServiceOptions): Promise<FilesService> {
-  const { store, http, session, identity, log, notify } = options;
+  const { store, http, session, identity, log, notify, onEvent } = options;
   const seeding = await startSeeding({
     identity,
     host: options.host,
@@ -60,7 +61,17 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
   };
   const shares = createShares({ store, http, session, identity, seeding, log });
   await shares.restore();
-  const downloads = createDownloads({ store, http, session, identity, seeding, shares, notify, log });
+  const downloads = createDownloads({
+    store,
+    http,
+    session,
+    identity,
+    seeding,
+    shares,
+    notify,
+    onEvent,
+    log,
+  });
 
   return {
     serving,
