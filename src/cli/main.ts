@@ -1,17 +1,67 @@
-import { Command, CommanderError } from 'commander';
+import { findCommand, resolveDataDir } from '../peer/client.js';
 import { CoterieError } from '../protocol/errors.js';
-import { registerTrackerCommand } from './commands/tracker.js';
+import { commandHelp } from './help.js';
+
+// Subcommand modules load lazily: `coterie <command>` runs once per user command and
+// must not pay for loading the tracker, the wire protocol and fastify.
 
 /**
- * The `coterie` entry point. Each area registers its subcommands from its own
- * module under ./commands, so main stays a table of contents.
+ * `coterie [--data-dir DIR] [--json] <command> [args…]` sends a command to
+ * the daemon of DIR (the command table of peer/commands.ts); everything else
+ * (tracker, peer, demo) is a subcommand registered from ./commands.
  */
+function splitGlobals(argv: string[]): { dataDir?: string; json: boolean; rest: string[] } {
+  let dataDir: string | undefined;
+  let json = false;
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--json') json = true;
+    else if (a === '--data-dir' && i + 1 < argv.length) dataDir = argv[++i];
+    else if (a.startsWith('--data-dir=')) dataDir = a.slice('--data-dir='.length);
+    else break;
+  }
+  return { dataDir, json, rest: argv.slice(i) };
+}
+
+/** Process-level subcommands; any other word is a peer command (or UNKNOWN_COMMAND). */
+const SUBCOMMANDS = new Set(['tracker', 'peer', 'demo', 'help']);
+
 export async function main(argv: string[]): Promise<number> {
+  const globals = splitGlobals(argv);
+  const first = globals.rest[0];
+  const isSubcommand = first === undefined || first.startsWith('-') || SUBCOMMANDS.has(first);
+  if (first !== undefined && (findCommand(first) !== undefined || !isSubcommand)) {
+    const { runClientCommand } = await import('./client.js');
+    return runClientCommand(first, globals.rest.slice(1), {
+      dataDir: resolveDataDir(globals.dataDir),
+      json: globals.json,
+    });
+  }
+  if (first === 'help' && globals.rest.length === 1) {
+    process.stdout.write(`${commandHelp()}\n`);
+    return 0;
+  }
+  const { Command, CommanderError } = await import('commander');
+  // Only the subcommand asked for is loaded (`coterie peer` must not load the tracker's fastify and kysely).
+  const registrars: Record<string, () => Promise<(program: InstanceType<typeof Command>) => void>> = {
+    tracker: async () => (await import('./commands/tracker.js')).registerTrackerCommand,
+    peer: async () => (await import('./commands/peer.js')).registerPeerCommand,
+    demo: async () => (await import('./commands/demo.js')).registerDemoCommand,
+  };
+  const wanted = first !== undefined && first in registrars ? [first] : Object.keys(registrars);
+  const register = await Promise.all(wanted.map((name) => registrars[name]!()));
   const program = new Command('coterie')
     .description('Group-based peer-to-peer file and message sharing')
+    .usage('[--data-dir DIR] [--json] <command> [args…]  |  tracker | peer | demo [options]')
     .exitOverride()
-    .showHelpAfterError();
-  registerTrackerCommand(program);
+    .showHelpAfterError()
+    .addHelpText(
+      'after',
+      `\nPeer commands, sent to the running daemon of the data directory (--data-dir DIR, else
+$COTERIE_DATA_DIR, else per user); --json prints machine-readable answers and errors:\n${commandHelp()}`,
+    );
+  for (const r of register) r(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
@@ -19,7 +69,7 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode;
     if (err instanceof CoterieError) {
       process.stderr.write(`coterie: ${err.message} [${err.code}]\n`);
-      return 1;
+      return err.code === 'USAGE' ? 2 : 1;
     }
     throw err;
   }

@@ -1,0 +1,104 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { resolveDataDir } from '../../peer/client.js';
+import { parseTrackerUrls, startPeerDaemon } from '../../peer/index.js';
+import { CoterieError } from '../../protocol/errors.js';
+import { runShell } from '../shell.js';
+
+interface PeerFlags {
+  dataDir?: string;
+  tracker?: string;
+  host: string;
+  port: string;
+  advertise?: string;
+  uploadLimitKib?: string;
+  shell: boolean;
+  logLevel: string;
+}
+
+const DEFAULT_TRACKER = 'http://127.0.0.1:7070';
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new CoterieError('USAGE', `invalid --port '${value}': use 0 to 65535 (0 picks a free port)`);
+  }
+  return port;
+}
+
+function parseUploadLimit(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const kib = Number(value);
+  if (!Number.isFinite(kib) || kib <= 0) {
+    throw new CoterieError('USAGE', `invalid --upload-limit-kib '${value}': a positive number of KiB/s`);
+  }
+  return kib * 1024;
+}
+
+export function registerPeerCommand(program: Command): void {
+  program
+    .command('peer')
+    .description("start the user's peer daemon (and its shell on a terminal)")
+    .option(
+      '--data-dir <dir>',
+      'where the identity, state and daemon.json live (default: $COTERIE_DATA_DIR or per user)',
+    )
+    .option(
+      '--tracker <urls>',
+      `tracker URL(s), comma-separated (default: $COTERIE_TRACKER or ${DEFAULT_TRACKER})`,
+    )
+    .option('--host <host>', 'address the piece server listens on', '127.0.0.1')
+    .option('--port <port>', 'port of the piece server (0 picks a free one)', '0')
+    .option('--advertise <host>', 'address announced to other peers when it differs from --host')
+    .option('--upload-limit-kib <n>', 'cap on upload bandwidth, KiB/s over all connections (default: none)')
+    .option('--no-shell', 'no interactive shell, even on a terminal')
+    .option('--log-level <level>', 'log level of DIR/peer.log', 'info')
+    .action(async (flags: PeerFlags) => {
+      const dataDir = resolveDataDir(flags.dataDir);
+      const trackers = parseTrackerUrls(flags.tracker ?? process.env.COTERIE_TRACKER ?? DEFAULT_TRACKER);
+      const port = parsePort(flags.port);
+      const { mkdirSync } = await import('node:fs');
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      const logger = pino(
+        { level: flags.logLevel, base: { pid: process.pid } },
+        pino.destination({ dest: join(dataDir, 'peer.log'), sync: false, mkdir: true }),
+      );
+      // Signal handlers go in before anything is announced: a SIGTERM right after the ready
+      // line must find them (the default action would kill the process without cleanup).
+      let daemon: Awaited<ReturnType<typeof startPeerDaemon>> | undefined;
+      let signalled = false;
+      const shutdown = () => {
+        signalled = true;
+        void daemon?.stop();
+      };
+      process.on('SIGTERM', shutdown);
+      process.on('SIGINT', shutdown);
+      daemon = await startPeerDaemon({
+        dataDir,
+        trackers,
+        host: flags.host,
+        port,
+        advertiseHost: flags.advertise,
+        uploadLimitBytesPerSec: parseUploadLimit(flags.uploadLimitKib),
+        logger,
+      });
+      if (signalled) {
+        await daemon.stop();
+        return;
+      }
+      process.stdout.write(
+        `peer ${daemon.peerId} serving on ${daemon.serving.host}:${daemon.serving.port} (data ${dataDir}, control 127.0.0.1:${daemon.control.port})\n`,
+      );
+      if (flags.shell && process.stdin.isTTY && process.stdout.isTTY) {
+        await runShell({ daemon, historyFile: join(dataDir, 'history') });
+        await daemon.stop();
+      } else {
+        daemon.on('notice', (n) => logger.info({ notice: n.kind }, n.text));
+      }
+      await daemon.done;
+      logger.flush();
+      process.off('SIGTERM', shutdown);
+      process.off('SIGINT', shutdown);
+    });
+}

@@ -1,0 +1,182 @@
+import type { DownloadView, ShowDownloadsResult, StopShareResult, UploadResult } from '../peer/client.js';
+import type {
+  FileList,
+  GroupList,
+  JoinDecision,
+  JoinRequestList,
+  JoinResponse,
+  LeaveResponse,
+  MemberList,
+} from '../protocol/api.js';
+
+/** Human-readable answers of each command; `--json` bypasses this. */
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+export function formatRate(bytesPerSec: number): string {
+  return `${formatBytes(Math.round(bytesPerSec))}/s`;
+}
+
+function formatDuration(ms: number): string {
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.round(s - m * 60)} s`;
+}
+
+/** Left-aligned columns, two spaces apart. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+function percent(d: DownloadView): string {
+  return d.size === 0 ? '100%' : `${Math.floor((d.doneBytes / d.size) * 100)}%`;
+}
+
+export function formatContributions(d: DownloadView): string {
+  const contributions = d.contributions ?? [];
+  if (contributions.length === 0) return '';
+  const total = contributions.reduce((n, c) => n + c.pieces, 0) || 1;
+  return table(
+    ['PEER', 'USER', 'PIECES', 'SHARE', 'BYTES'],
+    contributions.map((c) => [
+      c.peerId.slice(0, 12),
+      c.userId ?? '?',
+      String(c.pieces),
+      `${((c.pieces / total) * 100).toFixed(1)}%`,
+      formatBytes(c.bytes),
+    ]),
+  );
+}
+
+export function formatDownloadDone(d: DownloadView): string {
+  const took = (d.endedAt ?? Date.now()) - d.startedAt;
+  const head = `downloaded '${d.fileName}' to ${d.dest}: ${formatBytes(d.size)} in ${formatDuration(took)} (${formatRate(d.rateBytesPerSec)}) from ${d.peers} peer${d.peers === 1 ? '' : 's'}`;
+  const dist = formatContributions(d);
+  return dist === '' ? head : `${head}\n${dist}`;
+}
+
+function formatDownloads(r: ShowDownloadsResult): string {
+  if (r.downloads.length === 0) return 'no downloads';
+  const section = (
+    title: string,
+    items: DownloadView[],
+    row: (d: DownloadView) => string[],
+    header: string[],
+  ) => (items.length === 0 ? [] : [`${title}:`, table(header, items.map(row))]);
+  const active = r.downloads.filter((d) => d.state === 'active' || d.state === 'paused');
+  const done = r.downloads.filter((d) => d.state === 'completed');
+  const failed = r.downloads.filter((d) => d.state === 'failed');
+  return [
+    ...section(
+      'ongoing',
+      active,
+      (d) => [
+        `[D] ${d.groupId}`,
+        d.fileName,
+        percent(d),
+        d.state === 'paused' ? 'paused' : formatRate(d.rateBytesPerSec),
+        String(d.peers),
+        d.dest,
+      ],
+      ['GROUP', 'FILE', 'DONE', 'RATE', 'PEERS', 'DEST'],
+    ),
+    ...section(
+      'completed',
+      done,
+      (d) => [`[C] ${d.groupId}`, d.fileName, formatBytes(d.size), formatRate(d.rateBytesPerSec), d.dest],
+      ['GROUP', 'FILE', 'SIZE', 'RATE', 'DEST'],
+    ),
+    ...section(
+      'failed',
+      failed,
+      (d) => [`[F] ${d.groupId}`, d.fileName, percent(d), d.error ?? 'unknown reason'],
+      ['GROUP', 'FILE', 'DONE', 'REASON'],
+    ),
+  ].join('\n');
+}
+
+type Formatter = (result: never, args: string[]) => string;
+
+const FORMATTERS: Record<string, Formatter> = {
+  create_user: (r: { userId: string }) => `created user '${r.userId}': now 'login ${r.userId} <password>'`,
+  login: (r: { userId: string }) => `logged in as '${r.userId}'`,
+  logout: (r: { userId: string }) => `logged out '${r.userId}'`,
+  create_group: (r: { groupId: string }) => `created group '${r.groupId}' (you own it)`,
+  join_group: (r: JoinResponse) => `asked to join '${r.groupId}': its owner '${r.owner}' must accept`,
+  leave_group: (r: LeaveResponse) =>
+    r.deleted
+      ? `left '${r.groupId}'; it had no members left and is gone`
+      : `left '${r.groupId}' (owner: '${r.owner ?? '?'}')`,
+  list_groups: (r: GroupList) =>
+    r.groups.length === 0
+      ? 'no groups yet: create_group <group_id> makes one'
+      : table(
+          ['GROUP', 'OWNER', 'MEMBERS', 'YOU'],
+          r.groups.map((g) => [g.groupId, g.owner, String(g.memberCount), g.standing]),
+        ),
+  list_requests: (r: JoinRequestList) =>
+    r.requests.length === 0
+      ? `no pending requests for '${r.groupId}'`
+      : r.requests.map((q) => q.userId).join('\n'),
+  accept_request: (r: JoinDecision) => `'${r.userId}' is now a member of '${r.groupId}'`,
+  decline_request: (r: JoinDecision) => `declined the request of '${r.userId}' to join '${r.groupId}'`,
+  list_members: (r: MemberList) =>
+    r.members.map((m) => (m.role === 'owner' ? `${m.userId} (owner)` : m.userId)).join('\n'),
+  list_files: (r: FileList) =>
+    r.files.length === 0
+      ? `no files in '${r.groupId}' yet: upload_file <path> ${r.groupId} shares one`
+      : table(
+          ['NAME', 'SIZE', 'SEEDERS', 'SHARED BY', 'FILE ID'],
+          r.files.map((f) => [
+            f.name,
+            formatBytes(f.size),
+            String(f.seeders),
+            f.sharers.join(','),
+            f.fileId.slice(0, 12),
+          ]),
+        ),
+  upload_file: (r: UploadResult) =>
+    `sharing '${r.fileName}' (${formatBytes(r.size)}, ${r.pieces} pieces) in '${r.groupId}' as ${r.fileId.slice(0, 12)}; seeding`,
+  download_file: (r: DownloadView) => {
+    if (r.state === 'completed') return formatDownloadDone(r);
+    return `downloading '${r.fileName}' from '${r.groupId}' to ${r.dest}: show_downloads follows it`;
+  },
+  stop_share: (r: StopShareResult) =>
+    r.stopped.map((s) => `stopped sharing '${s.fileName}' in '${s.groupId}'`).join('\n'),
+  show_downloads: formatDownloads,
+  status: (r: {
+    peerId: string;
+    serving: { host: string; port: number };
+    userId: string | null;
+    tracker: string | null;
+    session: string;
+  }) =>
+    [
+      `peer ${r.peerId} serving on ${r.serving.host}:${r.serving.port}`,
+      `user: ${r.userId ?? '(not logged in)'}`,
+      `tracker: ${r.tracker ?? `(${r.session})`}`,
+    ].join('\n'),
+  quit: () => 'the peer is stopping',
+};
+
+export function formatResult(name: string, result: unknown, args: string[] = []): string {
+  const f = FORMATTERS[name];
+  if (f === undefined) return JSON.stringify(result, null, 2);
+  return (f as (r: unknown, a: string[]) => string)(result, args);
+}

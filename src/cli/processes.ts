@@ -1,0 +1,66 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** bin/coterie.js of this installation (dist/cli/processes.js → ../../bin). */
+export const COTERIE_BIN = fileURLToPath(new URL('../../bin/coterie.js', import.meta.url));
+
+export interface Spawned {
+  child: ChildProcess;
+  /** The first stdout line matching the ready pattern. */
+  line: string;
+}
+
+/**
+ * Starts `coterie ARGS…` as a child process and resolves with its ready line
+ * (rejects if it exits first or stays silent for `timeoutMs`). Output goes to
+ * `logFile` when given, so a detached child (demo --keep) needs no parent.
+ */
+export async function spawnCoterie(
+  args: string[],
+  ready: RegExp,
+  options: { logFile: string; detached?: boolean; timeoutMs?: number; env?: NodeJS.ProcessEnv },
+): Promise<Spawned> {
+  // Output goes to the log file, not a pipe: a detached child (demo --keep) must outlive us.
+  const out = openSync(options.logFile, 'a');
+  const startAt = statSync(options.logFile).size;
+  const child = spawn(process.execPath, [COTERIE_BIN, ...args], {
+    stdio: ['ignore', out, out],
+    detached: options.detached ?? false,
+    env: { ...process.env, ...options.env },
+  });
+  closeSync(out);
+  let exited: number | null | undefined;
+  child.once('exit', (code) => {
+    exited = code;
+  });
+  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+  for (;;) {
+    const text = readFileSync(options.logFile, 'utf8').slice(startAt);
+    const line = text.split('\n').find((l) => ready.test(l));
+    if (line !== undefined) return { child, line };
+    if (exited !== undefined) {
+      throw new Error(
+        `coterie ${args[0]} exited with ${exited} before it was ready (see ${options.logFile})`,
+      );
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`coterie ${args[0]} was not ready in time (see ${options.logFile})`);
+    }
+    await new Promise((r) => setTimeout(r, 40));
+  }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+export function stopProcess(child: ChildProcess, graceMs = 5_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}

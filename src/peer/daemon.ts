@@ -1,0 +1,233 @@
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { pino } from 'pino';
+import { CoterieError } from '../protocol/errors.js';
+import { loadOrCreateIdentity, type PeerIdentity } from '../wire/index.js';
+import { type CommandContext, type CommandIO, runCommand } from './commands.js';
+import { type ControlServer, startControlServer } from './control-server.js';
+import { newControlToken, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
+import { type FilesService, startFilesService } from './files.js';
+import { acquireDataDirLock } from './lock.js';
+import { type Notice, noticeOfEvent, type PeerEvent } from './notices.js';
+import { createCommandContext } from './services.js';
+import { PeerStore } from './store.js';
+import { TrackerHttpClient } from './tracker/http-client.js';
+import { TrackerPool, type TrackerPoolOptions } from './tracker/pool.js';
+import { TrackerSession } from './tracker/session.js';
+
+export interface PeerDaemonOptions {
+  dataDir: string;
+  trackers: string[];
+  /** Where the piece server listens (other peers connect here). */
+  host?: string;
+  port?: number;
+  /** Advertised address when it differs from host (e.g. 0.0.0.0 binds). */
+  advertiseHost?: string;
+  /** Upload cap over all connections, bytes per second. */
+  uploadLimitBytesPerSec?: number;
+  pool?: TrackerPoolOptions;
+  heartbeatIntervalMs?: number;
+  heartbeatTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export interface PeerDaemonEvents {
+  notice: [notice: Notice];
+  event: [event: PeerEvent];
+  /** The daemon finished shutting down (quit, signal, stop()). */
+  stopped: [];
+}
+
+export interface PeerDaemon extends EventEmitter<PeerDaemonEvents> {
+  readonly peerId: string;
+  readonly dataDir: string;
+  readonly serving: { host: string; port: number };
+  readonly control: { host: string; port: number };
+  /** Runs one command as the control API and the shell do. */
+  execute(name: string, args: string[], io?: CommandIO): Promise<unknown>;
+  /** Resolves once the daemon stopped (after quit or stop()). */
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the user's peer daemon over DIR: its identity, its store, the piece
+ * server and shares, the tracker session with failover, the control API;
+ * writes DIR/daemon.json once all of it is ready.
+ */
+export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerDaemon> {
+  const { dataDir } = options;
+  const log = options.logger ?? pino({ level: 'silent' });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const releaseLock = acquireDataDirLock(dataDir);
+  let store: PeerStore;
+  try {
+    store = new PeerStore(dataDir);
+  } catch (err) {
+    releaseLock();
+    throw err;
+  }
+  const emitter = new EventEmitter<PeerDaemonEvents>();
+  const notify = (kind: Notice['kind'], text: string) =>
+    emitter.emit('notice', { kind, text, at: Date.now() });
+  const emitEvent = (e: PeerEvent) => emitter.emit('event', e);
+
+  let identity: PeerIdentity | undefined;
+  let files: FilesService | undefined;
+  let control: ControlServer | undefined;
+  let stopping: Promise<void> | undefined;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => {
+    resolveDone = r;
+  });
+
+  const pool = new TrackerPool(options.trackers, options.pool);
+  log.info(
+    {
+      config: {
+        dataDir,
+        trackers: pool.urls,
+        host: options.host ?? '127.0.0.1',
+        port: options.port ?? 0,
+        advertiseHost: options.advertiseHost,
+        uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
+      },
+    },
+    'peer starting',
+  );
+  const getToken = () => store.getSession()?.token;
+  const http = new TrackerHttpClient({ pool, getToken });
+  const session = new TrackerSession({
+    pool,
+    getToken,
+    heartbeatIntervalMs: options.heartbeatIntervalMs,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+    registration: () => ({
+      peerId: identity!.peerId,
+      addresses: files!.addresses(),
+      seeding: files!.seedingFileIds(),
+      watching: files!.watchedFileIds(),
+    }),
+  });
+  session.on('connected', (_w, url) => {
+    log.info({ tracker: url }, 'tracker session up');
+    notify('tracker', `connected to tracker ${url}`);
+    emitEvent({ type: 'trackerConnected', url });
+    files?.onTrackerConnected();
+  });
+  session.on('disconnected', (url, reason) => {
+    log.warn({ tracker: url, reason }, 'tracker session lost');
+    notify('tracker', `lost tracker ${url} (${reason}); reconnecting`);
+    emitEvent({ type: 'trackerLost', url, reason });
+  });
+  session.on('failover', (from, to) => {
+    log.info({ from, to }, 'tracker failover');
+    emitEvent({ type: 'trackerFailover', from, to });
+  });
+  session.on('unauthenticated', (reason) => {
+    log.warn({ reason }, 'tracker refused the session');
+    store.setSession(undefined);
+    notify('tracker', "the tracker ended this session: run 'login <user_id> <password>' again");
+    emitEvent({ type: 'sessionEnded', reason });
+  });
+  session.on('event', (e) => {
+    files?.onSessionEvent(e);
+    emitEvent({ type: 'trackerEvent', event: e });
+    const n = noticeOfEvent(e, (id) => files?.describeFile(id) ?? id.slice(0, 12));
+    if (n !== undefined) emitter.emit('notice', n);
+  });
+
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      log.info('peer stopping');
+      session.stop();
+      // Downloads pause first, so a CLI waiting on one hears why before the control API closes.
+      await files?.stop().catch((err: unknown) => log.error({ err }, 'stopping files'));
+      await control?.stop().catch(() => {});
+      if (control !== undefined && daemonToken !== undefined) removeDaemonFile(dataDir, daemonToken);
+      store.close();
+      releaseLock();
+      emitter.emit('stopped');
+      resolveDone();
+    })();
+    return stopping;
+  };
+  let daemonToken: string | undefined;
+
+  try {
+    identity = await loadOrCreateIdentity(dataDir);
+    files = await startFilesService({
+      dataDir,
+      store,
+      http,
+      session,
+      identity,
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? 0,
+      advertiseHost: options.advertiseHost,
+      uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
+      notify,
+      onEvent: emitEvent,
+      log,
+    });
+    const ctx: CommandContext = createCommandContext(
+      {
+        store,
+        http,
+        session,
+        peerId: identity.peerId,
+        serving: () => files!.serving,
+        trackers: pool.urls,
+        onLogin: () => {
+          session.disconnect();
+          session.start();
+        },
+        onLogout: async () => {
+          session.disconnect();
+          await files!.pauseAll();
+        },
+        requestShutdown: () => {
+          // after the answer to `quit` has gone out
+          setTimeout(() => void stop(), 20).unref();
+        },
+      },
+      files,
+    );
+    const execute = (name: string, args: string[], io: CommandIO = {}) => runCommand(ctx, name, args, io);
+    daemonToken = newControlToken();
+    control = await startControlServer({ token: daemonToken, execute });
+    writeDaemonFile(dataDir, {
+      version: 1,
+      pid: process.pid,
+      control: { host: control.host, port: control.port },
+      token: daemonToken,
+      peerId: identity.peerId,
+      serving: files.serving,
+      startedAt: new Date().toISOString(),
+    });
+    if (store.getSession() !== undefined) session.start();
+    await files.resumeDownloads();
+    log.info({ peerId: identity.peerId, serving: files.serving, control: control.port }, 'peer ready');
+
+    return Object.assign(emitter, {
+      peerId: identity.peerId,
+      dataDir,
+      serving: files.serving,
+      control: { host: control.host, port: control.port },
+      execute,
+      done,
+      stop,
+    });
+  } catch (err) {
+    await stop();
+    if (err instanceof CoterieError) throw err;
+    throw new CoterieError(
+      'INTERNAL',
+      `the peer could not start: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}

@@ -1,0 +1,43 @@
+import type { SessionEvent } from '../protocol/session.js';
+
+/**
+ * The daemon's typed event stream (after nats.js status()): what tests, the
+ * shell and later a web page can follow without parsing text. Recoverable
+ * trouble (a tracker lost, a peer banned) is an event and a log line, never
+ * an error.
+ */
+export type PeerEvent =
+  | { type: 'trackerConnected'; url: string }
+  | { type: 'trackerLost'; url: string; reason: string }
+  | { type: 'trackerFailover'; from: string; to: string }
+  | { type: 'sessionEnded'; reason: string }
+  | { type: 'downloadCompleted'; id: number; fileName: string; dest: string }
+  | { type: 'downloadFailed'; id: number; fileName: string; reason: string }
+  | { type: 'peerBanned'; downloadId: number; peerId: string; reason: string }
+  | { type: 'trackerEvent'; event: SessionEvent };
+
+/** A line the daemon wants its user to see (pushed events, tracker changes, finished downloads). */
+export interface Notice {
+  kind: 'tracker' | 'group' | 'seeder' | 'download' | 'share';
+  text: string;
+  at: number;
+}
+
+export function noticeOfEvent(e: SessionEvent, fileName: (fileId: string) => string): Notice | undefined {
+  switch (e.type) {
+    case 'join_requested':
+      return {
+        kind: 'group',
+        text: `'${e.userId}' asks to join '${e.groupId}': accept_request ${e.groupId} ${e.userId}`,
+        at: e.at,
+      };
+    case 'join_accepted':
+      return { kind: 'group', text: `you are now a member of '${e.groupId}'`, at: e.at };
+    case 'join_declined':
+      return { kind: 'group', text: `your request to join '${e.groupId}' was declined`, at: e.at };
+    case 'seeder_appeared':
+      return { kind: 'seeder', text: `'${e.userId}' now shares ${fileName(e.fileId)}`, at: e.at };
+    case 'seeder_left':
+      return undefined; // routine churn: the download view shows the peer count
+  }
+}

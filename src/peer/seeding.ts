@@ -1,0 +1,127 @@
+import type { JSONWebKeySet } from 'jose';
+import type { Logger } from 'pino';
+import { createManifest } from '../core/index.js';
+import type { Manifest } from '../protocol/manifest.js';
+import {
+  FilePieceSource,
+  type PeerIdentity,
+  type PieceServer,
+  type PieceSource,
+  startPieceServer,
+} from '../wire/index.js';
+
+/**
+ * The peer's seeding side: the piece server (TLS, tickets checked offline
+ * with the cluster's keys) over the files it shares, and over the verified
+ * pieces of the downloads it runs.
+ */
+export interface Seeding {
+  readonly port: number;
+  serveFile(fileId: string, manifest: Manifest, path: string): Promise<void>;
+  /** Serves the verified pieces of a download in progress (until serveFile or unserve). */
+  servePartial(fileId: string, source: PieceSource): void;
+  unserve(fileId: string): void;
+  /** The cluster keys changed or became known (after a tracker connection). */
+  setKeys(jwks: JSONWebKeySet): void;
+  stop(): Promise<void>;
+}
+
+export interface SeedingOptions {
+  identity: PeerIdentity;
+  host: string;
+  port: number;
+  /** The tracker cluster's ticket keys (JWKS); may fail while no tracker answers. */
+  getKeys: () => Promise<JSONWebKeySet>;
+  /** Upload cap over all connections, bytes per second; undefined = unlimited. */
+  uploadLimitBytesPerSec?: number;
+  log: Logger;
+}
+
+/** Hashes a file to share (on every core for large files), reporting progress. */
+export async function hashFile(
+  path: string,
+  onProgress: (doneBytes: number, totalBytes: number) => void,
+): Promise<Manifest> {
+  return (await createManifest(path, { onProgress })).manifest;
+}
+
+/** Spaces reads so uploads average at most `bytesPerSec` (a user's upload cap). */
+class UploadLimiter {
+  private nextFreeAt = 0;
+  constructor(private readonly bytesPerSec: number) {}
+  async take(bytes: number): Promise<void> {
+    const now = Date.now();
+    const start = Math.max(now, this.nextFreeAt);
+    this.nextFreeAt = start + (bytes * 1000) / this.bytesPerSec;
+    const wait = start - now;
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
+function limited(source: PieceSource, limiter: UploadLimiter | undefined): PieceSource {
+  if (limiter === undefined) return source;
+  return {
+    manifest: source.manifest,
+    bitfield: source.bitfield,
+    read: async (piece, offset, length) => {
+      await limiter.take(length);
+      return source.read(piece, offset, length);
+    },
+    on: (e, l) => source.on(e, l),
+    off: (e, l) => source.off(e, l),
+  };
+}
+
+export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
+  const { log } = options;
+  const files = new Map<string, FilePieceSource>();
+  const partials = new Map<string, PieceSource>();
+  const limiter =
+    options.uploadLimitBytesPerSec === undefined
+      ? undefined
+      : new UploadLimiter(options.uploadLimitBytesPerSec);
+  let jwks: JSONWebKeySet = { keys: [] };
+  try {
+    jwks = await options.getKeys();
+  } catch (err) {
+    // No tracker yet: the server fetches the keys on the first ticket it cannot check.
+    log.warn({ err: (err as Error).message }, 'cluster keys not available yet');
+  }
+  const server: PieceServer = await startPieceServer({
+    identity: options.identity,
+    host: options.host,
+    port: options.port,
+    jwks,
+    refreshJwks: options.getKeys,
+    sources: (fileId) => {
+      const s = files.get(fileId) ?? partials.get(fileId);
+      return s === undefined ? undefined : limited(s, limiter);
+    },
+    logger: log,
+  });
+  return {
+    port: server.port,
+    async serveFile(fileId, manifest, path) {
+      const old = files.get(fileId);
+      files.set(fileId, await FilePieceSource.open(path, manifest));
+      await old?.close();
+      partials.delete(fileId);
+    },
+    servePartial(fileId, source) {
+      if (!files.has(fileId)) partials.set(fileId, source);
+    },
+    unserve(fileId) {
+      const f = files.get(fileId);
+      files.delete(fileId);
+      void f?.close();
+      partials.delete(fileId);
+    },
+    setKeys: (keys) => server.setJwks(keys),
+    async stop() {
+      await server.close();
+      for (const f of files.values()) await f.close().catch(() => {});
+      files.clear();
+      partials.clear();
+    },
+  };
+}

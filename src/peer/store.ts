@@ -1,0 +1,236 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+
+/**
+ * The peer's own durable state in DIR/peer.db: the saved tracker session (so
+ * a restart stays logged in until `logout`), what it shares, and its
+ * downloads (so they resume after a restart). The tracker never sees this.
+ */
+export interface SavedSession {
+  userId: string;
+  token: string;
+}
+
+export interface ShareRecord {
+  groupId: string;
+  fileName: string;
+  fileId: string;
+  path: string;
+  size: number;
+  /** The manifest as JSON, so seeding restarts without hashing again. */
+  manifestJson: string;
+  createdAt: number;
+}
+
+export type DownloadState = 'active' | 'paused' | 'completed' | 'failed';
+
+export interface DownloadRecord {
+  id: number;
+  groupId: string;
+  fileName: string;
+  fileId: string;
+  dest: string;
+  size: number;
+  state: DownloadState;
+  error: string | null;
+  doneBytes: number;
+  startedAt: number;
+  endedAt: number | null;
+  /** Owner of the download (the user logged in when it started). */
+  userId: string;
+}
+
+const SCHEMA_VERSION = 1;
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE shares (
+     group_id TEXT NOT NULL, file_name TEXT NOT NULL, file_id TEXT NOT NULL, path TEXT NOT NULL,
+     size INTEGER NOT NULL, manifest_json TEXT NOT NULL, created_at INTEGER NOT NULL,
+     PRIMARY KEY (group_id, file_name));
+   CREATE TABLE downloads (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, group_id TEXT NOT NULL,
+     file_name TEXT NOT NULL, file_id TEXT NOT NULL, dest TEXT NOT NULL, size INTEGER NOT NULL,
+     state TEXT NOT NULL, error TEXT, done_bytes INTEGER NOT NULL DEFAULT 0,
+     started_at INTEGER NOT NULL, ended_at INTEGER);`,
+];
+
+interface ShareRow {
+  group_id: string;
+  file_name: string;
+  file_id: string;
+  path: string;
+  size: number;
+  manifest_json: string;
+  created_at: number;
+}
+
+interface DownloadRow {
+  id: number;
+  user_id: string;
+  group_id: string;
+  file_name: string;
+  file_id: string;
+  dest: string;
+  size: number;
+  state: DownloadState;
+  error: string | null;
+  done_bytes: number;
+  started_at: number;
+  ended_at: number | null;
+}
+
+const shareFromRow = (r: ShareRow): ShareRecord => ({
+  groupId: r.group_id,
+  fileName: r.file_name,
+  fileId: r.file_id,
+  path: r.path,
+  size: r.size,
+  manifestJson: r.manifest_json,
+  createdAt: r.created_at,
+});
+
+const downloadFromRow = (r: DownloadRow): DownloadRecord => ({
+  id: r.id,
+  userId: r.user_id,
+  groupId: r.group_id,
+  fileName: r.file_name,
+  fileId: r.file_id,
+  dest: r.dest,
+  size: r.size,
+  state: r.state,
+  error: r.error,
+  doneBytes: r.done_bytes,
+  startedAt: r.started_at,
+  endedAt: r.ended_at,
+});
+
+export class PeerStore {
+  private readonly db: Database.Database;
+
+  constructor(dataDir: string) {
+    this.db = new Database(join(dataDir, 'peer.db'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > SCHEMA_VERSION) {
+      throw new Error(`peer.db has schema ${current}, newer than this coterie (${SCHEMA_VERSION})`);
+    }
+    for (let v = current; v < SCHEMA_VERSION; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // -- meta (session, tracker) --------------------------------------------
+
+  getMeta(key: string): string | undefined {
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as
+      | { value: string }
+      | undefined;
+    return row?.value;
+  }
+
+  setMeta(key: string, value: string | undefined): void {
+    if (value === undefined) this.db.prepare('DELETE FROM meta WHERE key = ?').run(key);
+    else
+      this.db
+        .prepare(
+          'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+        )
+        .run(key, value);
+  }
+
+  getSession(): SavedSession | undefined {
+    const raw = this.getMeta('session');
+    if (raw === undefined) return undefined;
+    try {
+      const v = JSON.parse(raw) as Partial<SavedSession>;
+      if (typeof v.userId === 'string' && typeof v.token === 'string')
+        return { userId: v.userId, token: v.token };
+    } catch {
+      // a damaged row means no session: the user logs in again
+    }
+    return undefined;
+  }
+
+  setSession(session: SavedSession | undefined): void {
+    this.setMeta('session', session === undefined ? undefined : JSON.stringify(session));
+  }
+
+  // -- shares ---------------------------------------------------------------
+
+  putShare(s: ShareRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO shares (group_id, file_name, file_id, path, size, manifest_json, created_at)
+         VALUES (@groupId, @fileName, @fileId, @path, @size, @manifestJson, @createdAt)
+         ON CONFLICT(group_id, file_name) DO UPDATE SET file_id = excluded.file_id, path = excluded.path,
+           size = excluded.size, manifest_json = excluded.manifest_json, created_at = excluded.created_at`,
+      )
+      .run(s);
+  }
+
+  listShares(): ShareRecord[] {
+    return (this.db.prepare('SELECT * FROM shares ORDER BY group_id, file_name').all() as ShareRow[]).map(
+      shareFromRow,
+    );
+  }
+
+  /** Removes shares by group and name, or by name in every group; returns what it removed. */
+  removeShares(fileName: string, groupId?: string): ShareRecord[] {
+    const rows = (
+      groupId === undefined
+        ? this.db.prepare('SELECT * FROM shares WHERE file_name = ?').all(fileName)
+        : this.db.prepare('SELECT * FROM shares WHERE file_name = ? AND group_id = ?').all(fileName, groupId)
+    ) as ShareRow[];
+    const del = this.db.prepare('DELETE FROM shares WHERE group_id = ? AND file_name = ?');
+    for (const r of rows) del.run(r.group_id, r.file_name);
+    return rows.map(shareFromRow);
+  }
+
+  // -- downloads ------------------------------------------------------------
+
+  addDownload(d: Omit<DownloadRecord, 'id' | 'error' | 'doneBytes' | 'endedAt' | 'state'>): DownloadRecord {
+    const info = this.db
+      .prepare(
+        `INSERT INTO downloads (user_id, group_id, file_name, file_id, dest, size, state, started_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'active', ?)`,
+      )
+      .run(d.userId, d.groupId, d.fileName, d.fileId, d.dest, d.size, d.startedAt);
+    return this.getDownload(Number(info.lastInsertRowid))!;
+  }
+
+  getDownload(id: number): DownloadRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM downloads WHERE id = ?').get(id) as DownloadRow | undefined;
+    return row === undefined ? undefined : downloadFromRow(row);
+  }
+
+  listDownloads(): DownloadRecord[] {
+    return (this.db.prepare('SELECT * FROM downloads ORDER BY id').all() as DownloadRow[]).map(
+      downloadFromRow,
+    );
+  }
+
+  updateDownload(
+    id: number,
+    patch: Partial<Pick<DownloadRecord, 'state' | 'error' | 'doneBytes' | 'endedAt'>>,
+  ): void {
+    const cur = this.getDownload(id);
+    if (cur === undefined) return;
+    const next = { ...cur, ...patch };
+    this.db
+      .prepare('UPDATE downloads SET state = ?, error = ?, done_bytes = ?, ended_at = ? WHERE id = ?')
+      .run(next.state, next.error, next.doneBytes, next.endedAt, id);
+  }
+}

@@ -1,0 +1,95 @@
+import { CoterieError } from '../../protocol/errors.js';
+
+/**
+ * The list of tracker URLs a peer may use, with the failover policy: stay on
+ * the current tracker while it works; when it is lost, move to the next one
+ * of the list; after a whole round of failures, wait with growing, jittered
+ * backoff. Every timing is injectable so tests run in milliseconds.
+ */
+export interface TrackerPoolOptions {
+  /** Backoff steps in ms, indexed by the number of complete failed rounds (the last repeats). */
+  backoffMs?: readonly number[];
+  /** Random spread of each delay, as a fraction (0.2 = ±20 %), so many peers do not reconnect in step. */
+  jitter?: number;
+  random?: () => number;
+}
+
+export const DEFAULT_BACKOFF_MS: readonly number[] = Object.freeze([0, 250, 500, 1000, 2000, 4000]);
+const DEFAULT_JITTER = 0.2;
+
+export function parseTrackerUrls(list: string): string[] {
+  const urls = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (urls.length === 0)
+    throw new CoterieError('USAGE', 'give at least one tracker URL: --tracker http://HOST:PORT');
+  return urls.map((u) => {
+    let url: URL;
+    try {
+      url = new URL(u.includes('://') ? u : `http://${u}`);
+    } catch {
+      throw new CoterieError('USAGE', `invalid tracker URL '${u}': use http://HOST:PORT`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new CoterieError('USAGE', `invalid tracker URL '${u}': use http:// or https://`);
+    }
+    return url.origin;
+  });
+}
+
+export class TrackerPool {
+  readonly urls: readonly string[];
+  private index = 0;
+  /** Consecutive failures since the last success. */
+  private failures = 0;
+  private readonly backoffMs: readonly number[];
+  private readonly jitter: number;
+  private readonly random: () => number;
+
+  constructor(urls: readonly string[], options: TrackerPoolOptions = {}) {
+    if (urls.length === 0) throw new CoterieError('USAGE', 'no tracker URL given');
+    this.urls = [...urls];
+    this.backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
+    this.jitter = options.jitter ?? DEFAULT_JITTER;
+    this.random = options.random ?? Math.random;
+  }
+
+  get current(): string {
+    return this.urls[this.index]!;
+  }
+
+  /** The tracker answered: forget past failures. */
+  succeeded(url: string = this.current): void {
+    if (url === this.current) this.failures = 0;
+  }
+
+  /**
+   * `url` failed (refused, lost, heartbeat timeout). Moves on to the next
+   * tracker when it is the current one; returns how long to wait before the
+   * next attempt.
+   */
+  failed(url: string = this.current): { next: string; delayMs: number } {
+    if (url === this.current) {
+      this.failures++;
+      this.index = (this.index + 1) % this.urls.length;
+    }
+    return { next: this.current, delayMs: this.delayMs() };
+  }
+
+  /** The wait before the next attempt: none until every tracker failed once, then growing. */
+  delayMs(): number {
+    if (this.failures === 0) return 0;
+    const rounds = Math.floor((this.failures - 1) / this.urls.length);
+    // The first pass over the list tries each other tracker at once.
+    if (rounds === 0 && this.failures < this.urls.length) return 0;
+    const base = this.backoffMs[Math.min(rounds + 1, this.backoffMs.length - 1)] ?? 0;
+    const spread = base * this.jitter * (this.random() * 2 - 1);
+    return Math.max(0, Math.round(base + spread));
+  }
+
+  /** Whether every tracker failed since the last success (a whole round). */
+  get allFailed(): boolean {
+    return this.failures >= this.urls.length;
+  }
+}

@@ -1,0 +1,299 @@
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import { SESSION_PATH } from '../../protocol/api.js';
+import { CoterieError } from '../../protocol/errors.js';
+import {
+  type ClientMessage,
+  encodeSessionMessage,
+  parseTrackerMessage,
+  SESSION_CLOSE,
+  SESSION_PROTOCOL_VERSION,
+  type SessionEvent,
+  type WelcomeMessage,
+} from '../../protocol/session.js';
+import { Heartbeat } from './heartbeat.js';
+import type { TrackerPool } from './pool.js';
+
+/** What the peer registers on every (re)connect: who it is, where it serves, what it seeds. */
+export interface Registration {
+  peerId: string;
+  addresses: string[];
+  seeding: string[];
+  /** Files whose seeders it wants to hear about (its running downloads). */
+  watching: string[];
+}
+
+export interface TrackerSessionOptions {
+  pool: TrackerPool;
+  getToken: () => string | undefined;
+  registration: () => Registration;
+  /** Used until the tracker's welcome announces its own timings. */
+  heartbeatIntervalMs?: number;
+  heartbeatTimeoutMs?: number;
+  /** A connect attempt that takes longer is abandoned. */
+  connectTimeoutMs?: number;
+}
+
+export type SessionState = 'idle' | 'connecting' | 'connected' | 'stopped';
+
+export interface TrackerSessionEvents {
+  connected: [welcome: WelcomeMessage, url: string];
+  disconnected: [url: string, reason: string];
+  /** Moved to another tracker of the list. */
+  failover: [from: string, to: string];
+  /** The tracker refused the token: the user must log in again. */
+  unauthenticated: [reason: string];
+  event: [event: SessionEvent];
+}
+
+const DEFAULT_INTERVAL_MS = 10_000;
+const DEFAULT_TIMEOUT_MS = 5_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+const MAX_IDS_PER_MESSAGE = 4096;
+
+function wsUrl(httpUrl: string): string {
+  return httpUrl.replace(/^http/, 'ws') + SESSION_PATH;
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/**
+ * The peer's one WebSocket session with a tracker: hello with its
+ * registration, heartbeats, pushed events, and on loss a reconnect (to the
+ * next tracker of the pool, with jittered backoff) that registers again.
+ */
+export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
+  private ws: WebSocket | undefined;
+  private heartbeat: Heartbeat | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private _state: SessionState = 'idle';
+  private _url: string | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+
+  constructor(private readonly options: TrackerSessionOptions) {
+    super();
+  }
+
+  get state(): SessionState {
+    return this._state;
+  }
+
+  /** The tracker currently connected, if any. */
+  get url(): string | undefined {
+    return this._state === 'connected' ? this._url : undefined;
+  }
+
+  start(): void {
+    if (this._state === 'connecting' || this._state === 'connected') return;
+    this._state = 'connecting';
+    this.connect();
+  }
+
+  /** Drops the connection and stays idle (logout); start() connects again. */
+  disconnect(): void {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.teardown('logout');
+    this._state = 'idle';
+  }
+
+  /** Stops for good (shutdown). */
+  stop(): void {
+    this._state = 'stopped';
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.teardown('stopped');
+  }
+
+  /** Sends a message when connected (it is re-sent as part of the registration after a reconnect anyway). */
+  async send(message: Omit<ClientMessage, 'id'>): Promise<void> {
+    const ws = this.ws;
+    if (this._state !== 'connected' || ws === undefined) return;
+    const id = this.nextId++;
+    await new Promise<void>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      ws.send(encodeSessionMessage({ ...message, id } as ClientMessage));
+    });
+  }
+
+  announce(files: string[]): Promise<void> {
+    return this.sendInChunks('announce', files);
+  }
+
+  unannounce(files: string[]): Promise<void> {
+    return this.sendInChunks('unannounce', files);
+  }
+
+  watch(files: string[]): Promise<void> {
+    return this.sendInChunks('watch', files);
+  }
+
+  unwatch(files: string[]): Promise<void> {
+    return this.sendInChunks('unwatch', files);
+  }
+
+  private async sendInChunks(
+    type: 'announce' | 'unannounce' | 'watch' | 'unwatch',
+    files: string[],
+  ): Promise<void> {
+    for (const part of chunks(files, MAX_IDS_PER_MESSAGE)) {
+      await this.send({ type, files: part } as Omit<ClientMessage, 'id'>);
+    }
+  }
+
+  private connect(): void {
+    if (this._state === 'stopped') return;
+    const token = this.options.getToken();
+    if (token === undefined) {
+      this._state = 'idle';
+      return;
+    }
+    const url = this.options.pool.current;
+    this._url = url;
+    this._state = 'connecting';
+    const ws = new WebSocket(wsUrl(url), {
+      headers: { authorization: `Bearer ${token}` },
+      handshakeTimeout: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    });
+    this.ws = ws;
+    let welcomed = false;
+    let lostReason = 'connection closed';
+
+    ws.on('unexpected-response', (_req, res) => {
+      lostReason = `HTTP ${res.statusCode}`;
+      if (res.statusCode === 401) {
+        this.teardown('unauthenticated');
+        this._state = 'idle';
+        this.emit('unauthenticated', 'the tracker refused the session token');
+        return;
+      }
+      ws.terminate();
+    });
+    ws.on('open', () => {
+      const reg = this.options.registration();
+      const hello: ClientMessage = {
+        type: 'hello',
+        v: SESSION_PROTOCOL_VERSION,
+        id: 0,
+        peerId: reg.peerId,
+        addresses: reg.addresses,
+        seeding: reg.seeding.slice(0, MAX_IDS_PER_MESSAGE),
+      };
+      ws.send(encodeSessionMessage(hello));
+      this.startHeartbeat(
+        ws,
+        this.options.heartbeatIntervalMs ?? DEFAULT_INTERVAL_MS,
+        this.options.heartbeatTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+      );
+    });
+    ws.on('ping', () => this.heartbeat?.seen());
+    ws.on('pong', () => this.heartbeat?.seen());
+    ws.on('message', (data, isBinary) => {
+      if (ws !== this.ws) return;
+      this.heartbeat?.seen();
+      if (isBinary) return;
+      let msg: ReturnType<typeof parseTrackerMessage>;
+      try {
+        msg = parseTrackerMessage(data as Buffer);
+      } catch {
+        return; // a newer tracker's message we do not know: ignore it
+      }
+      switch (msg.type) {
+        case 'welcome': {
+          welcomed = true;
+          this._state = 'connected';
+          this.options.pool.succeeded(url);
+          this.startHeartbeat(ws, msg.heartbeatIntervalMs, msg.heartbeatTimeoutMs);
+          const reg = this.options.registration();
+          // hello carried the first batch of seeded files; the rest, and watches, follow.
+          void this.announce(reg.seeding.slice(MAX_IDS_PER_MESSAGE)).catch(() => {});
+          void this.watch(reg.watching).catch(() => {});
+          this.emit('connected', msg, url);
+          return;
+        }
+        case 'ack': {
+          const p = this.pending.get(Number(msg.id));
+          this.pending.delete(Number(msg.id));
+          p?.resolve();
+          return;
+        }
+        case 'error': {
+          if (msg.id === 0 || msg.id === undefined) lostReason = `${msg.code}: ${msg.message}`;
+          const p = this.pending.get(Number(msg.id));
+          this.pending.delete(Number(msg.id));
+          p?.reject(new CoterieError(msg.code, msg.message));
+          return;
+        }
+        case 'pong':
+          return;
+        default:
+          this.emit('event', msg);
+      }
+    });
+    ws.on('close', (code, reason) => {
+      if (ws !== this.ws) return;
+      if (code === SESSION_CLOSE.UNAUTHENTICATED) {
+        this.teardown('unauthenticated');
+        this._state = 'idle';
+        this.emit('unauthenticated', reason.toString() || 'the tracker refused the session token');
+        return;
+      }
+      const why = reason.length > 0 ? reason.toString() : `${lostReason} (${code})`;
+      this.lost(url, welcomed ? why : `could not connect: ${why}`);
+    });
+    ws.on('error', (err) => {
+      lostReason = (err as NodeJS.ErrnoException).code ?? err.message;
+    });
+  }
+
+  private startHeartbeat(ws: WebSocket, intervalMs: number, timeoutMs: number): void {
+    this.heartbeat?.stop();
+    this.heartbeat = new Heartbeat({
+      intervalMs,
+      timeoutMs,
+      sendPing: () => {
+        if (ws.readyState === WebSocket.OPEN) ws.ping();
+      },
+      onDead: () => {
+        if (ws === this.ws) ws.terminate();
+      },
+    });
+    this.heartbeat.start();
+  }
+
+  private teardown(reason: string): void {
+    this.heartbeat?.stop();
+    this.heartbeat = undefined;
+    const ws = this.ws;
+    this.ws = undefined;
+    if (ws !== undefined) {
+      ws.removeAllListeners('message');
+      ws.on('error', () => {});
+      if (ws.readyState === WebSocket.OPEN) ws.close(1000, reason);
+      else ws.terminate();
+    }
+    for (const p of this.pending.values())
+      p.reject(new CoterieError('TRACKER_UNAVAILABLE', `session ${reason}`));
+    this.pending.clear();
+  }
+
+  private lost(url: string, reason: string): void {
+    const wasConnected = this._state === 'connected';
+    this.teardown('lost');
+    if (this._state === 'stopped') return;
+    this._state = 'connecting';
+    if (wasConnected) this.emit('disconnected', url, reason);
+    const { next, delayMs } = this.options.pool.failed(url);
+    if (next !== url) this.emit('failover', url, next);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.connect();
+    }, delayMs);
+    this.retryTimer.unref();
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * What file commands answer: plain JSON, the same for `--json`, the shell
+ * and the formatter in cli/format.ts.
+ */
+export interface PeerContribution {
+  peerId: string;
+  userId: string | null;
+  pieces: number;
+  bytes: number;
+}
+
+export interface DownloadView {
+  id: number;
+  groupId: string;
+  fileName: string;
+  fileId: string;
+  dest: string;
+  size: number;
+  state: 'active' | 'paused' | 'completed' | 'failed';
+  doneBytes: number;
+  /** Over the last few seconds while active; the average once completed. */
+  rateBytesPerSec: number;
+  /** Peers connected right now (active), or that contributed (completed). */
+  peers: number;
+  error: string | null;
+  startedAt: number;
+  endedAt: number | null;
+  /** Who served which share of the pieces (known while the daemon ran the download). */
+  contributions?: PeerContribution[];
+}
+
+export interface UploadResult {
+  groupId: string;
+  fileName: string;
+  fileId: string;
+  size: number;
+  pieces: number;
+  pieceSize: number;
+  path: string;
+  /** False when this content was already listed under this name in the group. */
+  created: boolean;
+}
+
+export interface StopShareResult {
+  stopped: { groupId: string; fileName: string }[];
+}
+
+export interface ShowDownloadsResult {
+  downloads: DownloadView[];
+}

@@ -1,0 +1,101 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Runs the real `coterie` binary (dist/, built by `npm test`) as a user would. */
+export const BIN = join(import.meta.dirname, '..', '..', 'bin', 'coterie.js');
+
+export interface RunResult {
+  code: number;
+  out: string;
+  err: string;
+}
+
+export function coterie(
+  args: string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...options.env },
+      stdio: 'pipe',
+    });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.stdin.end(options.input ?? '');
+    p.on('close', (code) => resolve({ code: code ?? -1, out, err }));
+  });
+}
+
+export interface Daemon {
+  child: ChildProcess;
+  line: string;
+  log: string;
+}
+
+/** Starts a long-running `coterie …` and waits for the line matching `ready` in its output. */
+export async function startProcess(
+  args: string[],
+  ready: RegExp,
+  log: string,
+  timeoutMs = 20_000,
+): Promise<Daemon> {
+  const fd = openSync(log, 'a');
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+  });
+  const end = Date.now() + timeoutMs;
+  const from = readFileSync(log, 'utf8').length;
+  for (;;) {
+    const text = readFileSync(log, 'utf8').slice(from);
+    const line = text.split('\n').find((l) => ready.test(l));
+    if (line !== undefined) return { child, line, log };
+    if (exited || Date.now() > end) {
+      child.kill('SIGKILL');
+      throw new Error(`${args.join(' ')} did not start:\n${text}`);
+    }
+    await new Promise((r) => setTimeout(r, 30));
+  }
+}
+
+export function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 8_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+    child.kill(signal);
+  });
+}
+
+export function randomFile(path: string, bytes: number): void {
+  mkdirSync(join(path, '..'), { recursive: true });
+  const fd = openSync(path, 'w');
+  const chunk = Buffer.allocUnsafe(1024 * 1024);
+  for (let left = bytes; left > 0; left -= chunk.length) {
+    randomFillSync(chunk);
+    writeSync(fd, chunk, 0, Math.min(left, chunk.length));
+  }
+  closeSync(fd);
+}
+
+export async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  ms = 15_000,
+): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

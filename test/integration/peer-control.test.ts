@@ -1,0 +1,206 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callDaemon, callDaemonAt } from '../../src/peer/control-client.js';
+import { startControlServer } from '../../src/peer/control-server.js';
+import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
+import { daemonFilePath, readDaemonFile } from '../../src/peer/daemon-file.js';
+import { CoterieError } from '../../src/protocol/errors.js';
+
+async function until(check: () => boolean, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'coterie.js');
+
+function run(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: 'pipe' });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.stdin.end();
+    p.on('close', (code) => resolve({ code: code ?? -1, out, err }));
+  });
+}
+
+describe('control API', () => {
+  it('guards with the token, runs commands, streams progress, returns coded errors', async () => {
+    const server = await startControlServer({
+      token: 'secret',
+      execute: async (name, args, io) => {
+        if (name === 'boom') throw new CoterieError('GROUP_NOT_FOUND', 'no group');
+        if (name === 'crash') throw new Error('bug');
+        io.onProgress?.({ kind: 'hash', label: 'x', doneBytes: 1, totalBytes: 2 });
+        return { name, args };
+      },
+    });
+    try {
+      const info = { control: { host: server.host, port: server.port }, token: 'secret' };
+      expect(server.host).toBe('127.0.0.1');
+      await expect(callDaemonAt(info, 'echo', ['a'])).resolves.toEqual({ name: 'echo', args: ['a'] });
+      const seen: number[] = [];
+      await expect(
+        callDaemonAt(info, 'echo', [], { onProgress: (p) => seen.push(p.doneBytes) }),
+      ).resolves.toEqual({
+        name: 'echo',
+        args: [],
+      });
+      expect(seen).toEqual([1]);
+      await expect(callDaemonAt(info, 'boom', [])).rejects.toMatchObject({ code: 'GROUP_NOT_FOUND' });
+      await expect(callDaemonAt(info, 'boom', [], { onProgress: () => {} })).rejects.toMatchObject({
+        code: 'GROUP_NOT_FOUND',
+      });
+      await expect(callDaemonAt(info, 'crash', [])).rejects.toMatchObject({ code: 'INTERNAL' });
+      await expect(callDaemonAt({ ...info, token: 'wrong!' }, 'echo', [])).rejects.toMatchObject({
+        code: 'UNAUTHENTICATED',
+      });
+      const res = await fetch(`http://127.0.0.1:${server.port}/v1/command`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer secret' },
+        body: '{not json',
+      });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+      const big = await fetch(`http://127.0.0.1:${server.port}/v1/command`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer secret' },
+        body: 'x'.repeat(200_000),
+      }).catch(() => undefined);
+      if (big !== undefined) expect(big.status).toBe(413);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('peer daemon without a tracker', () => {
+  let dir: string;
+  let daemon: PeerDaemon;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'coterie-peer-'));
+    // port 1 on loopback: nobody listens, so every tracker call fails fast
+    daemon = await startPeerDaemon({ dataDir: dir, trackers: ['http://127.0.0.1:1'] });
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('writes daemon.json 0600 and answers the CLI', async () => {
+    expect(statSync(daemonFilePath(dir)).mode & 0o777).toBe(0o600);
+    expect(readDaemonFile(dir)?.peerId).toBe(daemon.peerId);
+    expect(await callDaemon(dir, 'status', [])).toMatchObject({ peerId: daemon.peerId, userId: null });
+    const r = await run(['--data-dir', dir, 'status']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`peer ${daemon.peerId}`);
+    const j = await run(['--data-dir', dir, '--json', 'show_downloads']);
+    expect(JSON.parse(j.out)).toEqual({ downloads: [] });
+  });
+
+  it('refuses a second daemon on the same data directory', async () => {
+    await expect(startPeerDaemon({ dataDir: dir, trackers: ['http://127.0.0.1:1'] })).rejects.toMatchObject({
+      code: 'USAGE',
+      message: expect.stringContaining('already runs'),
+    });
+    expect(await callDaemon(dir, 'status', [])).toMatchObject({ peerId: daemon.peerId });
+  });
+
+  it('gives one-line coded errors and non-zero exits', async () => {
+    const notLogged = await run(['--data-dir', dir, 'list_groups']);
+    expect(notLogged.code).toBe(1);
+    expect(notLogged.err.trim().split('\n')).toHaveLength(1);
+    expect(notLogged.err).toContain('[NOT_LOGGED_IN]');
+    const usage = await run(['--data-dir', dir, 'join_group']);
+    expect(usage.code).toBe(2);
+    expect(usage.err).toContain('usage: join_group <group_id>');
+    const dirAsFile = await run(['--data-dir', dir, '--json', 'upload_file', dir, 'films']);
+    expect(JSON.parse(dirAsFile.err)).toMatchObject({ error: { code: 'PATH_INVALID' } });
+    const noDest = await run(['--data-dir', dir, 'download_file', 'films', 'x', join(dir, 'no', 'x')]);
+    expect(noDest.err).toContain('[PATH_INVALID]');
+    const down = await run(['--data-dir', dir, 'login', 'bob', 'password1']);
+    expect(down.err).toContain('[TRACKER_UNAVAILABLE]');
+    const unknown = await run(['--data-dir', dir, 'frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toContain('[UNKNOWN_COMMAND]');
+  });
+
+  it('runs the shell: help, commands in order, errors on one line, notices above the prompt', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { runShell } = await import('../../src/cli/shell.js');
+    const input = new PassThrough();
+    const output = new PassThrough();
+    let text = '';
+    output.on('data', (d) => (text += d));
+    const shell = runShell({
+      daemon,
+      input: input as unknown as NodeJS.ReadStream,
+      output: output as unknown as NodeJS.WriteStream,
+    });
+    input.write('help\nstatus\nbogus\njoin_group\n');
+    daemon.emit('notice', { kind: 'group', text: "'bob' asks to join 'films'", at: Date.now() });
+    await until(() => text.includes('usage: join_group'));
+    input.end();
+    await shell;
+    expect(text).toContain('download_file <group_id> <file_name> <dest> [--wait]');
+    expect(text).toContain(`peer ${daemon.peerId}`);
+    expect(text).toContain("error: unknown command 'bogus'");
+    expect(text).toContain("* 'bob' asks to join 'films'");
+    expect(text.indexOf('peer ')).toBeLessThan(text.indexOf("unknown command 'bogus'"));
+  });
+
+  it('says how to start a daemon when none runs', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'coterie-none-'));
+    try {
+      const r = await run(['status'], { COTERIE_DATA_DIR: empty });
+      expect(r.code).toBe(1);
+      expect(r.err).toContain('[DAEMON_NOT_RUNNING]');
+      expect(r.err).toContain('coterie peer');
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('coterie peer process', () => {
+  it('prints its ready line, serves the CLI, and stops cleanly on quit and on SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'coterie-proc-'));
+    try {
+      for (const how of ['quit', 'SIGTERM'] as const) {
+        const p = spawn(
+          process.execPath,
+          [BIN, 'peer', '--data-dir', dir, '--tracker', 'http://127.0.0.1:1', '--no-shell'],
+          {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        );
+        const line = await new Promise<string>((resolve, reject) => {
+          let out = '';
+          p.stdout.on('data', (d) => {
+            out += d;
+            if (out.includes('\n')) resolve(out);
+          });
+          p.on('exit', (c) => reject(new Error(`exited ${c}`)));
+        });
+        expect(line).toMatch(/^peer [0-9a-f]{64} serving on 127\.0\.0\.1:\d+/);
+        const exited = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
+        if (how === 'quit') expect((await run(['--data-dir', dir, 'quit'])).code).toBe(0);
+        else p.kill('SIGTERM');
+        expect(await exited).toBe(0);
+        expect(readDaemonFile(dir)).toBeUndefined();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,155 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { completeCommand } from '../../src/cli/shell.js';
+import { splitWords } from '../../src/cli/words.js';
+import {
+  absolutizePaths,
+  COMMANDS,
+  type CommandContext,
+  getCommand,
+  parseArgs,
+  runCommand,
+  usageOf,
+} from '../../src/peer/commands.js';
+import { parseAddress } from '../../src/peer/downloads.js';
+import { checkSourceFile, resolveDestination } from '../../src/peer/paths.js';
+import { CoterieError } from '../../src/protocol/errors.js';
+
+const code = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof CoterieError ? err.code : 'NOT_A_CODED_ERROR';
+  }
+  return undefined;
+};
+
+describe('command table', () => {
+  it("has the seed's commands with their syntax", () => {
+    const names = COMMANDS.map((c) => c.name);
+    for (const n of [
+      'create_user',
+      'login',
+      'logout',
+      'create_group',
+      'join_group',
+      'leave_group',
+      'list_groups',
+      'list_requests',
+      'accept_request',
+      'decline_request',
+      'list_members',
+      'list_files',
+      'upload_file',
+      'download_file',
+      'stop_share',
+      'show_downloads',
+      'quit',
+    ]) {
+      expect(names).toContain(n);
+    }
+    expect(usageOf(getCommand('download_file'))).toBe('download_file <group_id> <file_name> <dest> [--wait]');
+    expect(usageOf(getCommand('stop_share'))).toBe(
+      'stop_share <group_id> <file_name> | stop_share <file_name>',
+    );
+  });
+
+  it('parses arguments and flags, and refuses wrong ones with USAGE or INVALID_NAME', () => {
+    const dl = getCommand('download_file');
+    const a = parseArgs(dl, ['films', 'movie one.mkv', '/tmp/x', '--wait']);
+    expect(a.values).toEqual({ group_id: 'films', file_name: 'movie one.mkv', dest: '/tmp/x' });
+    expect(a.flags.has('wait')).toBe(true);
+    expect(code(() => parseArgs(dl, ['films', 'x']))).toBe('USAGE');
+    expect(code(() => parseArgs(dl, ['films', 'x', '/tmp', '--fast']))).toBe('USAGE');
+    expect(code(() => parseArgs(dl, ['Films!', 'x', '/tmp']))).toBe('INVALID_NAME');
+    expect(code(() => parseArgs(dl, ['films', 'a/b', '/tmp']))).toBe('INVALID_NAME');
+    expect(code(() => parseArgs(getCommand('create_user'), ['bob']))).toBe('USAGE');
+    expect(code(() => parseArgs(getCommand('logout'), ['now']))).toBe('USAGE');
+    expect(code(() => getCommand('frobnicate'))).toBe('UNKNOWN_COMMAND');
+    const one = parseArgs(getCommand('stop_share'), ['x.bin']);
+    expect(one.values).toEqual({ file_name: 'x.bin' });
+    const two = parseArgs(getCommand('stop_share'), ['films', 'x.bin']);
+    expect(two.values).toEqual({ group_id: 'films', file_name: 'x.bin' });
+  });
+
+  it('makes path arguments absolute against the caller directory, and only those', () => {
+    expect(absolutizePaths(getCommand('upload_file'), ['a/b.bin', 'films'], '/home/u')).toEqual([
+      '/home/u/a/b.bin',
+      'films',
+    ]);
+    expect(absolutizePaths(getCommand('download_file'), ['films', 'x', 'out', '--wait'], '/w')).toEqual([
+      'films',
+      'x',
+      '/w/out',
+      '--wait',
+    ]);
+    expect(absolutizePaths(getCommand('login'), ['bob', 'pw/x'], '/w')).toEqual(['bob', 'pw/x']);
+  });
+
+  it('dispatches to the context', async () => {
+    const calls: unknown[][] = [];
+    const ctx = new Proxy({} as CommandContext, {
+      get:
+        (_t, prop) =>
+        async (...args: unknown[]) => {
+          calls.push([prop, ...args.filter((x) => typeof x === 'string')]);
+          return { ok: prop };
+        },
+    });
+    await runCommand(ctx, 'accept_request', ['films', 'bob']);
+    await runCommand(ctx, 'stop_share', ['x.bin']);
+    expect(calls).toEqual([
+      ['acceptRequest', 'films', 'bob'],
+      ['stopShare', 'x.bin'],
+    ]);
+  });
+});
+
+describe('shell helpers', () => {
+  it('splits words with quotes and escapes', () => {
+    expect(splitWords('  upload_file "my file.bin"  films ')).toEqual([
+      'upload_file',
+      'my file.bin',
+      'films',
+    ]);
+    expect(splitWords('a \'b c\' d\\ e ""')).toEqual(['a', 'b c', 'd e', '']);
+    expect(() => splitWords('a "b')).toThrow(CoterieError);
+  });
+
+  it('completes command names', () => {
+    expect(completeCommand('list_r')).toEqual([['list_requests '], 'list_r']);
+    expect(completeCommand('list_')[0].length).toBeGreaterThan(3);
+    expect(completeCommand('login bo')[0]).toEqual([]);
+  });
+});
+
+describe('seeder addresses', () => {
+  it('parses host:port and [v6]:port, refusing the rest', () => {
+    expect(parseAddress('127.0.0.1:7000')).toEqual({ host: '127.0.0.1', port: 7000 });
+    expect(parseAddress('[::1]:7000')).toEqual({ host: '::1', port: 7000 });
+    for (const bad of ['x', ':1', 'h:0', 'h:70000', '::1:7000', 'h:12a'])
+      expect(parseAddress(bad)).toBeUndefined();
+  });
+});
+
+describe('path checks', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'coterie-paths-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('wants a regular file to share', () => {
+    writeFileSync(join(dir, 'f.bin'), 'x');
+    mkdirSync(join(dir, 'sub'));
+    expect(checkSourceFile(join(dir, 'f.bin')).size).toBe(1);
+    expect(code(() => checkSourceFile(join(dir, 'sub')))).toBe('PATH_INVALID');
+    expect(code(() => checkSourceFile(join(dir, 'missing')))).toBe('PATH_INVALID');
+  });
+
+  it('wants an existing destination directory and no file in the way', () => {
+    expect(resolveDestination(join(dir, 'new.bin'), 'x')).toBe(join(dir, 'new.bin'));
+    expect(resolveDestination(join(dir, 'sub'), 'x.bin')).toBe(join(dir, 'sub', 'x.bin'));
+    expect(code(() => resolveDestination(join(dir, 'nope', 'x.bin'), 'x'))).toBe('PATH_INVALID');
+    expect(code(() => resolveDestination(join(dir, 'f.bin'), 'x'))).toBe('DESTINATION_EXISTS');
+  });
+});

@@ -1,0 +1,100 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Heartbeat } from '../../src/peer/tracker/heartbeat.js';
+import { parseTrackerUrls, TrackerPool } from '../../src/peer/tracker/pool.js';
+import { CoterieError } from '../../src/protocol/errors.js';
+
+describe('tracker pool', () => {
+  it('parses URL lists', () => {
+    expect(parseTrackerUrls('http://a:1, 127.0.0.1:2')).toEqual(['http://a:1', 'http://127.0.0.1:2']);
+    expect(() => parseTrackerUrls(' , ')).toThrow(CoterieError);
+    expect(() => parseTrackerUrls('ftp://x')).toThrow(CoterieError);
+  });
+
+  it('moves to the next tracker at once, then backs off after a whole round', () => {
+    const pool = new TrackerPool(['a', 'b', 'c'], { backoffMs: [0, 10, 50, 200], jitter: 0 });
+    expect(pool.current).toBe('a');
+    expect(pool.failed('a')).toEqual({ next: 'b', delayMs: 0 });
+    expect(pool.failed('b')).toEqual({ next: 'c', delayMs: 0 });
+    expect(pool.allFailed).toBe(false);
+    expect(pool.failed('c')).toEqual({ next: 'a', delayMs: 10 });
+    expect(pool.allFailed).toBe(true);
+    expect(pool.failed('a').delayMs).toBe(50);
+    pool.failed('b');
+    pool.failed('c');
+    expect(pool.failed('a').delayMs).toBe(200);
+    pool.failed('b');
+    pool.failed('c');
+    expect(pool.failed('a').delayMs).toBe(200); // the last step repeats
+    pool.succeeded('b');
+    expect(pool.allFailed).toBe(false);
+    expect(pool.failed('b')).toEqual({ next: 'c', delayMs: 0 });
+  });
+
+  it('ignores a stale failure of a tracker it already left', () => {
+    const pool = new TrackerPool(['a', 'b'], { backoffMs: [0, 10], jitter: 0 });
+    pool.failed('a');
+    expect(pool.current).toBe('b');
+    pool.failed('a');
+    expect(pool.current).toBe('b');
+  });
+
+  it('waits with backoff on a single tracker, jittered within bounds', () => {
+    const rnd = [0, 1];
+    let i = 0;
+    const pool = new TrackerPool(['a'], { backoffMs: [0, 100], jitter: 0.5, random: () => rnd[i++ % 2]! });
+    expect(pool.failed().delayMs).toBe(50);
+    expect(pool.failed().delayMs).toBe(150);
+  });
+});
+
+describe('heartbeat', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('pings after silence and declares death without an answer', () => {
+    let pings = 0;
+    let dead = 0;
+    const hb = new Heartbeat({
+      intervalMs: 20,
+      timeoutMs: 20,
+      sendPing: () => pings++,
+      onDead: () => dead++,
+    });
+    hb.start();
+    vi.advanceTimersByTime(19);
+    expect(pings).toBe(0);
+    vi.advanceTimersByTime(1);
+    expect(pings).toBe(1);
+    vi.advanceTimersByTime(19);
+    expect(dead).toBe(0);
+    vi.advanceTimersByTime(1);
+    expect(dead).toBe(1);
+    hb.stop();
+  });
+
+  it('stays alive while the tracker answers, and needs no ping while traffic flows', () => {
+    let pings = 0;
+    let dead = 0;
+    const hb = new Heartbeat({
+      intervalMs: 15,
+      timeoutMs: 15,
+      sendPing: () => {
+        pings++;
+        setTimeout(() => hb.seen(), 2);
+      },
+      onDead: () => dead++,
+    });
+    hb.start();
+    vi.advanceTimersByTime(200);
+    expect(dead).toBe(0);
+    expect(pings).toBeGreaterThan(3);
+    hb.seen();
+    const before = pings;
+    for (let i = 0; i < 20; i++) {
+      vi.advanceTimersByTime(5);
+      hb.seen();
+    }
+    expect(pings).toBe(before);
+    hb.stop();
+  });
+});
