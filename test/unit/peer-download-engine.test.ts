@@ -167,6 +167,33 @@ describe('download engine (plain TCP, fake seeders)', () => {
     expect(result.distribution.peers.find((p) => p.peerId === full.peerId)!.pieces).toBeGreaterThanOrEqual(4);
   });
 
+  it('fetches a ticket per connection and stops on abort, keeping the partial file', async () => {
+    const data = randomBytes(PIECE * 64);
+    const { manifest, fileId, infos } = await swarm(data, ['stall'], 4);
+    const dest = join(dir, 'out.bin');
+    let tickets = 0;
+    const controller = new AbortController();
+    const h = download({
+      manifest,
+      fileId,
+      dest,
+      seeders: infos,
+      getTicket: async () => `t${++tickets}`,
+      identity: me,
+      dial: plainDial,
+      resumeIntervalMs: 0,
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'pieceVerified') setTimeout(() => controller.abort(), 20);
+      },
+    });
+    await expect(h.done).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED', message: 'download cancelled' });
+    expect(tickets).toBe(1);
+    expect(await stat(dest).catch(() => null)).toBeNull();
+    expect((await stat(`${dest}.part`)).size).toBe(data.length);
+    expect(h.pieceSource.bitfield.count()).toBeGreaterThan(0);
+  });
+
   it('fails with NO_SEEDERS when every seeder is gone, leaving nothing at dest', async () => {
     const data = randomBytes(PIECE * 4);
     const manifest = manifestFor(data, PIECE);
