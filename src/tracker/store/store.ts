@@ -53,7 +53,7 @@ async function openSqliteStore(path: string): Promise<Store> {
       cause: err,
     });
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   await migrate(db);
   return {
     db,
@@ -61,6 +61,30 @@ async function openSqliteStore(path: string): Promise<Store> {
     location: path,
     transaction: (fn) => db.transaction().execute(fn),
     close: () => db.destroy(),
+  };
+}
+
+/**
+ * Kysely prepares every query anew; preparing (parsing and planning SQL) cost
+ * more than running the statement on the hot routes. Kysely's queries have
+ * their values bound as parameters, so the SQL text is a small, fixed set:
+ * cache the prepared statements by text (bounded, in case of dynamic IN lists).
+ */
+const STATEMENT_CACHE_ENTRIES = 500;
+
+function withStatementCache(sqlite: SQLite.Database) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      let stmt = cache.get(sql);
+      if (stmt === undefined) {
+        stmt = sqlite.prepare(sql);
+        if (cache.size >= STATEMENT_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+        cache.set(sql, stmt);
+      }
+      return stmt;
+    },
   };
 }
 
