@@ -9,6 +9,7 @@ import { type ControlServer, startControlServer } from './control-server.js';
 import { newControlToken, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
 import { type FilesService, startFilesService } from './files.js';
 import { acquireDataDirLock } from './lock.js';
+import { createMessagingService, type MessagingService } from './messages.js';
 import { type Notice, noticeOfEvent } from './notices.js';
 import { createCommandContext } from './services.js';
 import { PeerStore } from './store.js';
@@ -73,6 +74,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
 
   let identity: PeerIdentity | undefined;
   let files: FilesService | undefined;
+  let messaging: MessagingService | undefined;
   let control: ControlServer | undefined;
   let stopping: Promise<void> | undefined;
   let resolveDone!: () => void;
@@ -109,6 +111,14 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     log.warn({ reason }, 'tracker refused the session');
     store.setSession(undefined);
     notify('tracker', "the tracker ended this session: run 'login <user_id> <password>' again");
+  });
+  session.on('messaging', (e) => {
+    try {
+      messaging?.onSessionMessaging(e);
+    } catch (err) {
+      // the store refused (closing?): nothing was acknowledged, so the tracker sends it again
+      log.error({ err }, 'storing messages failed');
+    }
   });
   session.on('event', (e) => {
     files?.onSessionEvent(e);
@@ -148,6 +158,19 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       notify,
       log,
     });
+    messaging = createMessagingService({
+      store,
+      http,
+      session,
+      userId: () => {
+        const me = store.getSession()?.userId;
+        if (me === undefined)
+          throw new CoterieError('NOT_LOGGED_IN', "not logged in: run 'login <user_id> <password>' first");
+        return me;
+      },
+      notify,
+      log,
+    });
     const ctx: CommandContext = createCommandContext(
       {
         store,
@@ -170,6 +193,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
         },
       },
       files,
+      messaging,
     );
     const execute = (name: string, args: string[], io: CommandIO = {}) => runCommand(ctx, name, args, io);
     daemonToken = newControlToken();

@@ -2,7 +2,7 @@ import type { SessionEvent } from '../protocol/session.js';
 
 /** A line the daemon wants its user to see (pushed events, tracker changes, finished downloads). */
 export interface Notice {
-  kind: 'tracker' | 'group' | 'seeder' | 'download' | 'share';
+  kind: 'tracker' | 'group' | 'seeder' | 'download' | 'share' | 'message' | 'receipt';
   text: string;
   at: number;
 }
