@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type {
   MessagePage,
@@ -12,7 +11,7 @@ import type {
 } from '../protocol/api.js';
 import { CoterieError } from '../protocol/errors.js';
 import type { ClientMessage, MessagingEvent } from '../protocol/session.js';
-import { directStreamId, groupStreamId, messageIdOf } from '../protocol/streams.js';
+import { directStreamId, groupStreamId, newTimeOrderedId } from '../protocol/streams.js';
 import type { CommandContext } from './commands.js';
 import type { Notice } from './notices.js';
 import type { InboxMessage, PeerStore } from './store.js';
@@ -118,8 +117,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
 
   const send = async (request: Omit<SendMessageRequest, 'clientId'>): Promise<SentView> => {
     const me = deps.userId();
-    const clientId = randomUUID();
-    const messageId = messageIdOf(me, clientId);
+    const clientId = newTimeOrderedId();
     const streamId =
       request.to !== undefined
         ? directStreamId(me, request.to)
@@ -127,7 +125,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
           ? `t:${request.groupId}:${request.topic}`
           : groupStreamId(request.groupId!);
     const record = {
-      messageId,
+      messageId: null,
       clientId,
       streamId,
       seq: null,
@@ -151,10 +149,10 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
         const retriable =
           err instanceof CoterieError && (err.code === 'TRACKER_UNAVAILABLE' || err.code === 'UNAVAILABLE');
         if (retriable) continue;
-        store.removeOutbox(messageId);
+        store.removeOutbox(clientId);
         throw err;
       }
-      store.putOutbox({ ...record, seq: sent.seq, state: 'sent' });
+      store.putOutbox({ ...record, messageId: sent.messageId, seq: sent.seq, state: 'sent' });
       return {
         id: sent.messageId,
         state: 'sent',
@@ -169,9 +167,12 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
     throw last instanceof CoterieError
       ? new CoterieError(
           last.code,
-          `${last.message} (message ${messageId} not sent after ${attempts} attempts; it was kept as pending)`,
+          `${last.message} (not sent after ${attempts} attempts; kept as pending with client id ${clientId})`,
         )
-      : new CoterieError('TRACKER_UNAVAILABLE', `message ${messageId} not sent: no tracker answers`);
+      : new CoterieError(
+          'TRACKER_UNAVAILABLE',
+          `message not sent: no tracker answers (client id ${clientId})`,
+        );
   };
 
   return {

@@ -62,7 +62,7 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX inbox_stream ON inbox (stream_id, seq);
    CREATE INDEX inbox_unread ON inbox (read_at);
    CREATE TABLE outbox (
-     message_id TEXT PRIMARY KEY, client_id TEXT NOT NULL, stream_id TEXT NOT NULL, seq INTEGER,
+     client_id TEXT PRIMARY KEY, message_id TEXT, stream_id TEXT NOT NULL, seq INTEGER,
      recipient TEXT, group_id TEXT, topic TEXT, body TEXT NOT NULL, state TEXT NOT NULL,
      created_at INTEGER NOT NULL);
    CREATE TABLE receipts (
@@ -137,7 +137,8 @@ export interface InboxMessage {
 }
 
 export interface OutboxRecord {
-  messageId: string;
+  /** Known once the tracker stored the message. */
+  messageId: string | null;
   clientId: string;
   streamId: string;
   seq: number | null;
@@ -382,7 +383,8 @@ export class PeerStore {
       .prepare(
         `INSERT INTO outbox (message_id, client_id, stream_id, seq, recipient, group_id, topic, body, state, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT(message_id) DO UPDATE SET seq = excluded.seq, state = excluded.state`,
+         ON CONFLICT(client_id) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
+           state = excluded.state`,
       )
       .run(
         r.messageId,
@@ -398,8 +400,8 @@ export class PeerStore {
       );
   }
 
-  removeOutbox(messageId: string): void {
-    this.db.prepare('DELETE FROM outbox WHERE message_id = ?').run(messageId);
+  removeOutbox(clientId: string): void {
+    this.db.prepare('DELETE FROM outbox WHERE client_id = ?').run(clientId);
   }
 
   /** Receipts only move forward; returns true when this one moved something. */

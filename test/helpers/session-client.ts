@@ -2,7 +2,7 @@
 // hello, pushed messages with acknowledgements, pipelined sends, receipts.
 // Many of them fit in one process, for tests and benchmarks that need dozens
 // or hundreds of connected users; the peer daemon speaks the same protocol.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import type { StoredMessage } from '../../src/protocol/api.js';
 import {
@@ -13,6 +13,7 @@ import {
   SESSION_PROTOCOL_VERSION,
   type SentMessage,
 } from '../../src/protocol/session.js';
+import { newTimeOrderedId } from '../../src/protocol/streams.js';
 
 export async function api<T = unknown>(
   base: string,
@@ -83,6 +84,11 @@ export class SessionClient {
     });
     const c = new SessionClient(userId, token, ws, options);
     ws.on('message', (data) => c.onFrame(data as Buffer));
+    ws.on('close', (code) => {
+      for (const w of c.waiting.values())
+        w.reject(Object.assign(new Error(`session closed (${code})`), { code: 'CLOSED' }));
+      c.waiting.clear();
+    });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
@@ -159,7 +165,7 @@ export class SessionClient {
   send(
     target: { to: string } | { groupId: string; topic?: string },
     body: string,
-    clientId: string = randomUUID(),
+    clientId: string = newTimeOrderedId(),
   ): Promise<SentMessage> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {

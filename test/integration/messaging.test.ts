@@ -46,8 +46,9 @@ describe('messages and topics: real tracker, real peers', () => {
       port,
       scryptLogN: 10,
       logLevel: 'silent',
-      heartbeatIntervalMs: 500,
-      heartbeatTimeoutMs: 500,
+      // Generous: the tracker shares this process with 50 clients; a busy loop must not look like death.
+      heartbeatIntervalMs: 1000,
+      heartbeatTimeoutMs: 5000,
       messageRatePerSecond: 1000,
       messageBurst: 1000,
     });
@@ -59,8 +60,8 @@ describe('messages and topics: real tracker, real peers', () => {
       dataDir: join(root, name),
       trackers: [base],
       pool: FAST,
-      heartbeatIntervalMs: 500,
-      heartbeatTimeoutMs: 500,
+      heartbeatIntervalMs: 1000,
+      heartbeatTimeoutMs: 5000,
     });
     peers.set(name, d);
     const list = notices.get(name) ?? [];

@@ -16,7 +16,7 @@ import { CoterieError } from '../../protocol/errors.js';
 import {
   directStreamId,
   groupStreamId,
-  messageIdOf,
+  newTimeOrderedId,
   type ParsedStream,
   parseStreamId,
   topicStreamId,
@@ -120,7 +120,6 @@ interface PendingSend {
   sender: string;
   streamId: string;
   stream: ParsedStream;
-  messageId: string;
   clientId: string;
   body: string;
   resolve: (r: MessageSent) => void;
@@ -300,80 +299,103 @@ export function createMessagesService(options: MessagesOptions) {
       });
     };
 
+    const asStoreError = (err: unknown) =>
+      err instanceof CoterieError
+        ? err
+        : new CoterieError('UNAVAILABLE', `the message store failed: ${(err as Error).message}; retry`, {
+            cause: err,
+          });
+
+    /**
+     * Sends first, in their own transaction, so that a burst of
+     * acknowledgements (a group's hundred readers) never delays a message;
+     * then the cursor moves of everything acknowledged meanwhile.
+     */
     async function flushLoop(): Promise<void> {
       while (pendingSends.length > 0 || pendingCursors.size > 0) {
-        const sends = pendingSends.slice(0, MAX_BATCH);
-        pendingSends = pendingSends.slice(sends.length);
-        const cursors = [...pendingCursors.values()];
-        pendingCursors.clear();
-        const at = now();
-        let written: { results: MessageSent[]; stored: StoredMessage[]; receipts: Receipt[] };
-        try {
-          written = await store.transaction((trx) => writeBatch(trx, sends, cursors, at));
-        } catch (err) {
-          const e =
-            err instanceof CoterieError
-              ? err
-              : new CoterieError(
-                  'UNAVAILABLE',
-                  `the message store failed: ${(err as Error).message}; retry`,
-                  {
-                    cause: err,
-                  },
-                );
-          for (const s of sends) s.reject(e);
-          for (const c of cursors) for (const w of c.waiters) w();
-          continue;
-        }
-        for (const [i, s] of sends.entries()) {
-          knownStreams.add(s.streamId);
-          s.resolve(written.results[i]!);
-        }
-        for (const c of cursors) for (const w of c.waiters) w();
-        if (written.stored.length > 0 && storedListeners.size > 0) {
-          const readers = new Map<string, readonly string[]>();
-          for (const m of written.stored) {
-            if (!readers.has(m.streamId)) {
-              readers.set(m.streamId, await readersOf(m.streamId, parseStreamId(m.streamId)!));
-            }
+        if (pendingSends.length > 0) {
+          const sends = pendingSends.slice(0, MAX_BATCH);
+          pendingSends = pendingSends.slice(sends.length);
+          const at = now();
+          let written: { results: MessageSent[]; stored: StoredMessage[] };
+          try {
+            written = await store.transaction((trx) => writeMessages(trx, sends, at));
+          } catch (err) {
+            for (const s of sends) s.reject(asStoreError(err));
+            continue;
           }
-          const batch: StoredBatch = { messages: written.stored.map(encode), readers };
-          for (const l of storedListeners) l(batch);
+          for (const [i, s] of sends.entries()) {
+            knownStreams.add(s.streamId);
+            s.resolve(written.results[i]!);
+          }
+          if (written.stored.length > 0 && storedListeners.size > 0) {
+            const readers = new Map<string, readonly string[]>();
+            for (const m of written.stored) {
+              if (!readers.has(m.streamId)) {
+                readers.set(m.streamId, await readersOf(m.streamId, parseStreamId(m.streamId)!));
+              }
+            }
+            const batch: StoredBatch = { messages: written.stored.map(encode), readers };
+            for (const l of storedListeners) l(batch);
+          }
         }
-        if (written.receipts.length > 0) for (const l of receiptListeners) l(written.receipts);
+        if (pendingCursors.size > 0) {
+          const cursors = [...pendingCursors.values()];
+          pendingCursors.clear();
+          const at = now();
+          let receipts: Receipt[] = [];
+          try {
+            receipts = await store.transaction((trx) => moveCursors(trx, cursors, at));
+          } catch {
+            // Acknowledgements are repeated by peers after each reconnect: losing a batch only delays receipts.
+          }
+          for (const c of cursors) for (const w of c.waiters) w();
+          if (receipts.length > 0) for (const l of receiptListeners) l(receipts);
+        }
       }
     }
 
-    async function writeBatch(trx: Db, sends: PendingSend[], cursors: PendingCursor[], at: number) {
+    async function writeMessages(trx: Db, sends: PendingSend[], at: number) {
       const results: MessageSent[] = new Array(sends.length);
       const stored: StoredMessage[] = [];
-      // 1. retried sends: answer with the first copy
+      // 1. retried sends: answer with the first copy, found by (sender, client id)
+      const keyOf = (s: PendingSend) => `${s.sender}\n${s.clientId}`;
       const existing = new Map<string, MessageSent>();
-      const ids = [...new Set(sends.map((s) => s.messageId))];
-      for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
-        const rows = await trx
-          .selectFrom('messages')
-          .select(['message_id', 'stream_id', 'seq', 'created_at'])
-          .where('message_id', 'in', ids.slice(i, i + INSERT_CHUNK))
-          .execute();
-        for (const r of rows) {
-          existing.set(r.message_id, {
-            messageId: r.message_id,
-            streamId: r.stream_id,
-            seq: toNumber(r.seq),
-            state: 'sent',
-            sentAt: toNumber(r.created_at),
-            duplicate: true,
-          });
+      const clientIdsBySender = new Map<string, Set<string>>();
+      for (const s of sends) {
+        const set = clientIdsBySender.get(s.sender);
+        if (set === undefined) clientIdsBySender.set(s.sender, new Set([s.clientId]));
+        else set.add(s.clientId);
+      }
+      for (const [sender, set] of clientIdsBySender) {
+        const ids = [...set];
+        for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
+          const found = await trx
+            .selectFrom('messages')
+            .select(['message_id', 'client_id', 'stream_id', 'seq', 'created_at'])
+            .where('sender', '=', sender)
+            .where('client_id', 'in', ids.slice(i, i + INSERT_CHUNK))
+            .execute();
+          for (const r of found) {
+            existing.set(`${sender}\n${r.client_id}`, {
+              messageId: r.message_id,
+              streamId: r.stream_id,
+              seq: toNumber(r.seq),
+              state: 'sent',
+              sentAt: toNumber(r.created_at),
+              duplicate: true,
+            });
+          }
         }
       }
       // 2. new messages, grouped by stream in arrival order
       const byStream = new Map<string, number[]>();
-      const firstOfId = new Map<string, number>();
+      const firstOfKey = new Map<string, number>();
       sends.forEach((s, i) => {
-        if (existing.has(s.messageId)) return;
-        if (firstOfId.has(s.messageId)) return; // the same id twice in one batch: the first wins
-        firstOfId.set(s.messageId, i);
+        const key = keyOf(s);
+        if (existing.has(key)) return;
+        if (firstOfKey.has(key)) return; // the same id twice in one batch: the first wins
+        firstOfKey.set(key, i);
         const list = byStream.get(s.streamId);
         if (list === undefined) byStream.set(s.streamId, [i]);
         else list.push(i);
@@ -392,22 +414,23 @@ export function createMessagesService(options: MessagesOptions) {
         idx.forEach((i, k) => {
           const s = sends[i]!;
           const seq = last - idx.length + 1 + k;
+          const messageId = newTimeOrderedId(at);
           rows.push({
             stream_id: streamId,
             seq,
-            message_id: s.messageId,
+            message_id: messageId,
             sender: s.sender,
             client_id: s.clientId,
             body: s.body,
             created_at: at,
           });
-          results[i] = { messageId: s.messageId, streamId, seq, state: 'sent', sentAt: at, duplicate: false };
+          results[i] = { messageId, streamId, seq, state: 'sent', sentAt: at, duplicate: false };
           stored.push(
             toStoredMessage(
               {
                 stream_id: streamId,
                 seq,
-                message_id: s.messageId,
+                message_id: messageId,
                 sender: s.sender,
                 body: s.body,
                 created_at: at,
@@ -433,16 +456,10 @@ export function createMessagesService(options: MessagesOptions) {
       }
       sends.forEach((s, i) => {
         if (results[i] !== undefined) return;
-        const prior = existing.get(s.messageId) ?? results[firstOfId.get(s.messageId)!]!;
+        const prior = existing.get(keyOf(s)) ?? results[firstOfKey.get(keyOf(s))!]!;
         results[i] = { ...prior, duplicate: true };
       });
-      // 3. cursors, and receipts for the senders of what they moved past
-      const receipts: Receipt[] = [];
-      for (const c of cursors) {
-        const r = await moveCursor(trx, c, at);
-        if (r !== undefined) receipts.push(r);
-      }
-      return { results, stored, receipts };
+      return { results, stored };
     }
 
     async function ensureStream(trx: Db, streamId: string, parsed: ParsedStream, by: string, at: number) {
@@ -474,55 +491,128 @@ export function createMessagesService(options: MessagesOptions) {
       }
     }
 
-    async function moveCursor(trx: Db, c: PendingCursor, at: number): Promise<Receipt | undefined> {
-      const old = await trx
-        .selectFrom('cursors')
-        .select(['delivered_seq', 'read_seq'])
-        .where('stream_id', '=', c.streamId)
-        .where('user_id', '=', c.userId)
-        .executeTakeFirst();
-      const oldDelivered = old === undefined ? 0 : toNumber(old.delivered_seq);
-      const oldRead = old === undefined ? 0 : toNumber(old.read_seq);
-      const read = Math.max(oldRead, c.read);
-      // Read implies delivered.
-      const delivered = Math.max(oldDelivered, c.delivered, read);
-      if (delivered === oldDelivered && read === oldRead) return undefined;
-      if (old === undefined) {
-        // A topic cursor is a subscription: an acknowledgement never creates one.
-        if (c.streamId.startsWith('t:')) return undefined;
-        await trx
-          .insertInto('cursors')
-          .values({ stream_id: c.streamId, user_id: c.userId, delivered_seq: delivered, read_seq: read })
-          .onConflict((oc) =>
-            oc.columns(['stream_id', 'user_id']).doUpdateSet({ delivered_seq: delivered, read_seq: read }),
-          )
-          .execute();
-      } else {
-        await trx
-          .updateTable('cursors')
-          .set({ delivered_seq: delivered, read_seq: read })
-          .where('stream_id', '=', c.streamId)
-          .where('user_id', '=', c.userId)
-          .execute();
+    /** Widest range of messages read at once to find senders; past it, one query per reader. */
+    const SENDER_SCAN_MAX = 20_000;
+
+    /**
+     * Moves cursors forward (never back) and finds whom to tell: per stream,
+     * one read of the old cursors, one upsert, one scan of the messages moved
+     * past; a group's hundred acknowledgements cost three queries, not three hundred.
+     */
+    async function moveCursors(trx: Db, cursors: PendingCursor[], at: number): Promise<Receipt[]> {
+      const byStream = new Map<string, PendingCursor[]>();
+      for (const c of cursors) {
+        const list = byStream.get(c.streamId);
+        if (list === undefined) byStream.set(c.streamId, [c]);
+        else list.push(c);
       }
-      const senders = await trx
-        .selectFrom('messages')
-        .select('sender')
-        .distinct()
-        .where('stream_id', '=', c.streamId)
-        .where('seq', '>', Math.min(oldRead, oldDelivered))
-        .where('seq', '<=', delivered)
-        .where('sender', '!=', c.userId)
-        .execute();
-      if (senders.length === 0) return undefined;
-      return {
-        streamId: c.streamId,
-        reader: c.userId,
-        delivered,
-        read,
-        senders: senders.map((s) => s.sender),
-        at,
-      };
+      const receipts: Receipt[] = [];
+      for (const [streamId, list] of byStream) {
+        const old = new Map<string, { delivered: number; read: number }>();
+        for (let i = 0; i < list.length; i += INSERT_CHUNK) {
+          const rows = await trx
+            .selectFrom('cursors')
+            .select(['user_id', 'delivered_seq', 'read_seq'])
+            .where('stream_id', '=', streamId)
+            .where(
+              'user_id',
+              'in',
+              list.slice(i, i + INSERT_CHUNK).map((c) => c.userId),
+            )
+            .execute();
+          for (const r of rows) {
+            old.set(r.user_id, { delivered: toNumber(r.delivered_seq), read: toNumber(r.read_seq) });
+          }
+        }
+        const moves: { userId: string; from: [number, number]; delivered: number; read: number }[] = [];
+        for (const c of list) {
+          const o = old.get(c.userId);
+          // A topic cursor is a subscription: an acknowledgement never creates one.
+          if (o === undefined && streamId.startsWith('t:')) continue;
+          const oldDelivered = o?.delivered ?? 0;
+          const oldRead = o?.read ?? 0;
+          const read = Math.max(oldRead, c.read);
+          // Read implies delivered.
+          const delivered = Math.max(oldDelivered, c.delivered, read);
+          if (delivered === oldDelivered && read === oldRead) continue;
+          moves.push({ userId: c.userId, from: [oldDelivered, oldRead], delivered, read });
+        }
+        if (moves.length === 0) continue;
+        for (let i = 0; i < moves.length; i += INSERT_CHUNK) {
+          await trx
+            .insertInto('cursors')
+            .values(
+              moves.slice(i, i + INSERT_CHUNK).map((m) => ({
+                stream_id: streamId,
+                user_id: m.userId,
+                delivered_seq: m.delivered,
+                read_seq: m.read,
+              })),
+            )
+            .onConflict((oc) =>
+              oc.columns(['stream_id', 'user_id']).doUpdateSet((eb) => ({
+                delivered_seq: eb.ref('excluded.delivered_seq'),
+                read_seq: eb.ref('excluded.read_seq'),
+              })),
+            )
+            .execute();
+        }
+        // Whose messages did each reader move past? (old delivered, new delivered] and (old read, new read].
+        const low = Math.min(
+          ...moves.map((m) =>
+            Math.min(
+              m.delivered > m.from[0] ? m.from[0] : m.delivered,
+              m.read > m.from[1] ? m.from[1] : m.delivered,
+            ),
+          ),
+        );
+        const high = Math.max(...moves.map((m) => m.delivered));
+        let sendersIn: (from: number, to: number, reader: string) => Promise<string[]>;
+        if (high - low <= SENDER_SCAN_MAX) {
+          const rows = await trx
+            .selectFrom('messages')
+            .select(['seq', 'sender'])
+            .where('stream_id', '=', streamId)
+            .where('seq', '>', low)
+            .where('seq', '<=', high)
+            .execute();
+          const bySeq = rows.map((r) => ({ seq: toNumber(r.seq), sender: r.sender }));
+          sendersIn = async (from, to, reader) =>
+            bySeq.filter((r) => r.seq > from && r.seq <= to && r.sender !== reader).map((r) => r.sender);
+        } else {
+          sendersIn = async (from, to, reader) =>
+            (
+              await trx
+                .selectFrom('messages')
+                .select('sender')
+                .distinct()
+                .where('stream_id', '=', streamId)
+                .where('seq', '>', from)
+                .where('seq', '<=', to)
+                .where('sender', '!=', reader)
+                .execute()
+            ).map((r) => r.sender);
+        }
+        for (const m of moves) {
+          const found = new Set<string>();
+          if (m.delivered > m.from[0]) {
+            for (const x of await sendersIn(m.from[0], m.delivered, m.userId)) found.add(x);
+          }
+          if (m.read > m.from[1]) {
+            for (const x of await sendersIn(m.from[1], m.read, m.userId)) found.add(x);
+          }
+          if (found.size === 0) continue;
+          receipts.push({
+            streamId,
+            reader: m.userId,
+            delivered: m.delivered,
+            read: m.read,
+            senders: [...found],
+            at,
+          });
+        }
+      }
+      return receipts;
     }
 
     // ------------------------------------------------------------ the service
@@ -580,7 +670,6 @@ export function createMessagesService(options: MessagesOptions) {
           sender: userId,
           streamId,
           stream,
-          messageId: messageIdOf(userId, input.clientId),
           clientId: input.clientId,
           body: input.body,
           resolve,

@@ -131,24 +131,6 @@ export function createSessionHub(options: HeartbeatOptions) {
       for (const [s, items] of out) sendMessages(s, items);
     });
 
-    const unsubscribeReceipts = messages.onReceipts((receipts) => {
-      for (const r of receipts) {
-        for (const sender of r.senders) {
-          for (const s of byUser.get(sender) ?? []) {
-            if (s.info === undefined) continue;
-            send(s, {
-              type: 'receipt',
-              streamId: r.streamId,
-              reader: r.reader,
-              delivered: r.delivered,
-              read: r.read,
-              at: r.at,
-            });
-          }
-        }
-      }
-    });
-
     /** Sends everything after the user's cursors, then what arrived meanwhile, then `synced`. */
     async function catchUp(s: Session): Promise<void> {
       const lastSent = new Map<string, number>();
@@ -174,6 +156,46 @@ export function createSessionHub(options: HeartbeatOptions) {
       sendMessages(s, fresh);
       send(s, { type: 'synced', count: count + fresh.length, at: now() });
     }
+
+    /**
+     * Answers to pipelined sends come in bursts (a whole commit at once): hold
+     * the socket's writes until the burst is over, so that one write carries
+     * many small frames instead of one system call each.
+     */
+    const corked = new Set<Session>();
+    const sendBurst = (s: Session, message: TrackerMessage) => {
+      const raw = (s.socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+      if (raw !== undefined && !corked.has(s)) {
+        raw.cork();
+        if (corked.size === 0) {
+          setImmediate(() => {
+            for (const c of corked)
+              (c.socket as unknown as { _socket?: { uncork(): void } })._socket?.uncork();
+            corked.clear();
+          });
+        }
+        corked.add(s);
+      }
+      send(s, message);
+    };
+
+    const unsubscribeReceipts = messages.onReceipts((receipts) => {
+      for (const r of receipts) {
+        for (const sender of r.senders) {
+          for (const s of byUser.get(sender) ?? []) {
+            if (s.info === undefined) continue;
+            sendBurst(s, {
+              type: 'receipt',
+              streamId: r.streamId,
+              reader: r.reader,
+              delivered: r.delivered,
+              read: r.read,
+              at: r.at,
+            });
+          }
+        }
+      }
+    });
 
     const sendError = (s: Session, err: CoterieError, id?: string | number) =>
       send(s, { type: 'error', ...(id === undefined ? {} : { id }), code: err.code, message: err.message });
@@ -326,7 +348,7 @@ export function createSessionHub(options: HeartbeatOptions) {
           const { type: _t, id, ...input } = message;
           const { committed } = await messages.submit(s.caller.userId, input);
           committed.then(
-            (r) => send(s, { type: 'sent', ...(id === undefined ? {} : { id }), ...r }),
+            (r) => sendBurst(s, { type: 'sent', ...(id === undefined ? {} : { id }), ...r }),
             (err: unknown) =>
               sendError(
                 s,
