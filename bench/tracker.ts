@@ -3,6 +3,8 @@
 //   tracker.lookup    GET a file's live seeders: req/s and p99 ms (target ≥ 10,000/s, p99 ≤ 20 ms)
 //   tracker.lookup.manifest  GET a file's manifest with its live seeders: req/s and p99 ms
 //   tracker.share     POST a new manifest to a group: req/s and p99 ms (target ≥ 2,000/s)
+//   tracker.lookup.cpu / tracker.share.cpu  tracker CPU time per request (µs): the cost whatever else
+//                     runs on the machine (1e6 / cpu ≈ req/s one free core could serve)
 //   tracker.sessions  5,000 WebSocket sessions heartbeating: KiB of tracker RSS per session (target ≤ 20)
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -106,6 +108,13 @@ function openSession(url: string, token: string, peerId: string, seeding: string
   });
 }
 
+/** CPU time (user + system) the process has used, in ms: per-request cost independent of machine load. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime and stime, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m?.[1] ?? Number.NaN);
@@ -139,16 +148,19 @@ async function benchHttp(dataDir: string) {
     const seedersUrl = `${url}/v1/groups/bench/files/${fileId}/seeders`;
     log(`lookup: GET …/seeders (${SEEDERS} live seeders), ${CONNECTIONS} connections, ${DURATION_S} s`);
     await autocannon({ url: seedersUrl, connections: CONNECTIONS, duration: 2, headers });
+    let cpu0 = cpuMs(proc.pid!);
     const lookup = await autocannon({
       url: seedersUrl,
       connections: CONNECTIONS,
       duration: DURATION_S,
       headers,
     });
+    const lookupCpuUs = ((cpuMs(proc.pid!) - cpu0) * 1000) / lookup.requests.total;
     if (lookup.non2xx > 0 || lookup.errors > 0)
       log(`lookup: ${lookup.non2xx} non-2xx, ${lookup.errors} errors`);
     emit('tracker.lookup', lookup.requests.average, 'req/s');
     emit('tracker.lookup.p99', lookup.latency.p99, 'ms');
+    emit('tracker.lookup.cpu', lookupCpuUs, 'µs/req');
 
     // The full lookup: manifest (1,024 piece hashes, ~70 KB of JSON) plus seeders.
     log(`lookup.manifest: GET the file (manifest + seeders), ${CONNECTIONS} connections, ${DURATION_S} s`);
@@ -166,6 +178,7 @@ async function benchHttp(dataDir: string) {
     log(`share: ${CONNECTIONS} connections, ${DURATION_S} s, a new small manifest per request`);
     const sharer = randomBytes(32).toString('hex');
     let n = 0;
+    cpu0 = cpuMs(proc.pid!);
     const share = await autocannon({
       url: `${url}/v1/groups/bench/files`,
       connections: CONNECTIONS,
@@ -191,6 +204,7 @@ async function benchHttp(dataDir: string) {
     if (share.non2xx > 0 || share.errors > 0) log(`share: ${share.non2xx} non-2xx, ${share.errors} errors`);
     emit('tracker.share', share.requests.average, 'req/s');
     emit('tracker.share.p99', share.latency.p99, 'ms');
+    emit('tracker.share.cpu', ((cpuMs(proc.pid!) - cpu0) * 1000) / share.requests.total, 'µs/req');
     for (const s of sockets) s.close();
   } finally {
     await stopTracker(proc);

@@ -294,8 +294,6 @@ export const SESSION_CLOSE = Object.freeze({
   UNAUTHENTICATED: 4401,
   /** Another session registered the same peer id. */
   REPLACED: 4409,
-  /** No pong within the heartbeat timeout. */
-  HEARTBEAT_TIMEOUT: 4408,
 });
 
 // ---------------------------------------------------------------- codecs

@@ -278,6 +278,7 @@ describe('files', () => {
     for (const [method, path, body] of [
       ['GET', `/v1/groups/${group}/files`, undefined],
       ['GET', `/v1/groups/${group}/files/${a.fileId}`, undefined],
+      ['GET', `/v1/groups/${group}/files/${a.fileId}/seeders`, undefined],
       ['POST', `/v1/groups/${group}/files/${a.fileId}/tickets`, { peerId: randomPeerId() }],
       ['POST', `/v1/groups/${group}/files`, { name: 'x', manifest: b.manifest, peerId: randomPeerId() }],
     ] as const) {

@@ -192,7 +192,7 @@ export function createFilesService(
         const manifest: Manifest = validateManifest(request.manifest);
         const fileId = computeFileId(manifest);
         const at = now();
-        const result = await store.transaction(async (trx) => {
+        const result = await store.batchedTransaction(async (trx) => {
           await trx
             .insertInto('files')
             .values({
@@ -205,12 +205,20 @@ export function createFilesService(
             })
             .onConflict((oc) => oc.column('file_id').doNothing())
             .execute();
-          const listed = await trx
+          // Two indexed point lookups (an OR across both keys would scan the group's listing).
+          const byName = await trx
             .selectFrom('group_files')
             .select(['file_id', 'name'])
             .where('group_id', '=', groupId)
-            .where((eb) => eb.or([eb('name', '=', request.name), eb('file_id', '=', fileId)]))
-            .execute();
+            .where('name', '=', request.name)
+            .executeTakeFirst();
+          const byId = await trx
+            .selectFrom('group_files')
+            .select(['file_id', 'name'])
+            .where('group_id', '=', groupId)
+            .where('file_id', '=', fileId)
+            .executeTakeFirst();
+          const listed = [byName, byId].filter((r) => r !== undefined);
           const sameContent = listed.find((r) => r.file_id === fileId);
           const nameOwner = listed.find((r) => r.name === request.name);
           if (nameOwner !== undefined && nameOwner.file_id !== fileId) {

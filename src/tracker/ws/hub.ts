@@ -64,6 +64,8 @@ interface Session {
   closed: boolean;
 }
 
+/** Unsent bytes queued to one session beyond which it is considered stuck and cut. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** A session must say hello within this long, or it is closed. */
 const HELLO_TIMEOUT_MS = 10_000;
 
@@ -88,12 +90,24 @@ export function createSessionHub(options: HeartbeatOptions) {
 
     const send = (s: Session, message: TrackerMessage) => {
       if (s.closed || s.socket.readyState !== s.socket.OPEN) return;
+      // A peer that does not read its pushes must not grow the tracker's memory without bound.
+      if (s.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+        logger.warn({ sessionId: s.id, userId: s.caller.userId }, 'session not reading its events: closed');
+        s.socket.terminate();
+        return;
+      }
       s.socket.send(encodeSessionMessage(message));
     };
     /** Frames of messages stay well under the session's frame cap (messages are at most 64 KiB by default). */
     const MESSAGES_FRAME_BYTES = 256 * 1024;
     const sendMessages = (s: Session, items: readonly EncodedMessage[]) => {
       if (s.closed || s.socket.readyState !== s.socket.OPEN) return;
+      if (s.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+        // Nothing is lost: messages are stored, and the peer catches up from its cursor when it comes back.
+        logger.warn({ sessionId: s.id, userId: s.caller.userId }, 'session not reading its messages: closed');
+        s.socket.terminate();
+        return;
+      }
       let part: string[] = [];
       let bytes = 0;
       const flush = () => {
@@ -143,7 +157,7 @@ export function createSessionHub(options: HeartbeatOptions) {
           const last = page[page.length - 1]!.message;
           lastSent.set(last.streamId, last.seq);
           // Let the socket drain before the next page: catch-up must not buffer a whole history.
-          while (!s.closed && s.socket.bufferedAmount > 8 * 1024 * 1024) {
+          while (!s.closed && s.socket.bufferedAmount > MAX_BUFFERED_BYTES / 4) {
             await new Promise((r) => setTimeout(r, 5));
           }
         }
