@@ -1,5 +1,11 @@
-import type { SentView, ShowMessagesResult } from '../peer/messages.js';
-import type { DownloadView, ShowDownloadsResult, StopShareResult, UploadResult } from '../peer/views.js';
+import type {
+  DownloadView,
+  SentView,
+  ShowDownloadsResult,
+  ShowMessagesResult,
+  StopShareResult,
+  UploadResult,
+} from '../peer/client.js';
 import type {
   FileList,
   GroupList,

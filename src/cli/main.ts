@@ -1,5 +1,4 @@
-import { findCommand } from '../peer/commands.js';
-import { resolveDataDir } from '../peer/data-dir.js';
+import { findCommand, resolveDataDir } from '../peer/client.js';
 import { CoterieError } from '../protocol/errors.js';
 import { commandHelp } from './help.js';
 
@@ -44,11 +43,14 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const { Command, CommanderError } = await import('commander');
-  const [{ registerTrackerCommand }, { registerPeerCommand }, { registerDemoCommand }] = await Promise.all([
-    import('./commands/tracker.js'),
-    import('./commands/peer.js'),
-    import('./commands/demo.js'),
-  ]);
+  // Only the subcommand asked for is loaded (`coterie peer` must not load the tracker's fastify and kysely).
+  const registrars: Record<string, () => Promise<(program: InstanceType<typeof Command>) => void>> = {
+    tracker: async () => (await import('./commands/tracker.js')).registerTrackerCommand,
+    peer: async () => (await import('./commands/peer.js')).registerPeerCommand,
+    demo: async () => (await import('./commands/demo.js')).registerDemoCommand,
+  };
+  const wanted = first !== undefined && first in registrars ? [first] : Object.keys(registrars);
+  const register = await Promise.all(wanted.map((name) => registrars[name]!()));
   const program = new Command('coterie')
     .description('Group-based peer-to-peer file and message sharing')
     .usage('[--data-dir DIR] [--json] <command> [args…]  |  tracker | peer | demo [options]')
@@ -59,9 +61,7 @@ export async function main(argv: string[]): Promise<number> {
       `\nPeer commands, sent to the running daemon of the data directory (--data-dir DIR, else
 $COTERIE_DATA_DIR, else per user); --json prints machine-readable answers and errors:\n${commandHelp()}`,
     );
-  registerTrackerCommand(program);
-  registerPeerCommand(program);
-  registerDemoCommand(program);
+  for (const r of register) r(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { Progress } from '../peer/control-protocol.js';
+import type { Progress } from '../peer/client.js';
 import { formatBytes, formatRate } from './format.js';
 
 export interface ProgressRenderer {
@@ -17,6 +17,19 @@ export function createProgressRenderer(stream: NodeJS.WriteStream = process.stde
   let bar: cliProgress.SingleBar | undefined;
   let kind: Progress['kind'] | undefined;
   const started = Date.now();
+  let lastPeers = 0;
+  const payload = (p: Progress) => {
+    const elapsed = Math.max(0.001, (Date.now() - started) / 1000);
+    // Connections close as the download completes: the last bar keeps the peers that served it.
+    if ((p.peers ?? 0) > 0 || p.doneBytes < p.totalBytes) lastPeers = p.peers ?? 0;
+    return {
+      label: p.label,
+      done: formatBytes(p.doneBytes),
+      total_h: formatBytes(p.totalBytes),
+      rate: formatRate(p.rateBytesPerSec ?? p.doneBytes / elapsed),
+      peers: lastPeers,
+    };
+  };
   return {
     update(p) {
       if (bar === undefined || kind !== p.kind) {
@@ -37,16 +50,9 @@ export function createProgressRenderer(stream: NodeJS.WriteStream = process.stde
           },
           cliProgress.Presets.shades_classic,
         );
-        bar.start(Math.max(1, p.totalBytes), 0, {});
+        bar.start(Math.max(1, p.totalBytes), 0, payload(p));
       }
-      const elapsed = Math.max(0.001, (Date.now() - started) / 1000);
-      bar.update(p.doneBytes, {
-        label: p.label,
-        done: formatBytes(p.doneBytes),
-        total_h: formatBytes(p.totalBytes),
-        rate: formatRate(p.rateBytesPerSec ?? p.doneBytes / elapsed),
-        peers: p.peers ?? 0,
-      });
+      bar.update(p.doneBytes, payload(p));
     },
     stop() {
       bar?.stop();

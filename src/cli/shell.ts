@@ -1,8 +1,7 @@
 import { appendFileSync, readFileSync } from 'node:fs';
 import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline';
-import { absolutizePaths, COMMANDS, getCommand, matchForm } from '../peer/commands.js';
-import type { PeerDaemon } from '../peer/daemon.js';
-import type { Notice } from '../peer/notices.js';
+import { absolutizePaths, COMMANDS, getCommand, matchForm } from '../peer/client.js';
+import type { Notice, PeerDaemon } from '../peer/index.js';
 import { CoterieError } from '../protocol/errors.js';
 import { formatResult } from './format.js';
 import { commandHelp } from './help.js';
@@ -74,6 +73,15 @@ export async function runShell(options: ShellOptions): Promise<void> {
   );
   daemon.once('stopped', () => rl.close());
 
+  // ^C clears a half-typed line, and on an empty line stops the peer (like quit, cleanly).
+  rl.on('SIGINT', () => {
+    if (rl.line.length > 0) {
+      rl.write(null, { ctrl: true, name: 'u' });
+      return;
+    }
+    output.write('\n');
+    rl.close();
+  });
   const ask = (q: string) => new Promise<string>((resolve) => rl.question(q, resolve));
 
   const runLine = async (line: string): Promise<void> => {

@@ -17,6 +17,7 @@ import type { Notice } from './notices.js';
 import type { InboxMessage, PeerStore } from './store.js';
 import type { TrackerHttpClient } from './tracker/http-client.js';
 import type { TrackerSession } from './tracker/session.js';
+import type { SentView, ShowMessagesResult } from './views.js';
 
 /**
  * The peer's side of messaging: the inbox (each pushed message stored once,
@@ -37,22 +38,6 @@ export type MessageCommands = Pick<
 export interface MessagingService extends MessageCommands {
   /** From the tracker session: messages, end of catch-up, receipts. */
   onSessionMessaging(event: MessagingEvent): void;
-}
-
-export interface SentView {
-  id: string;
-  state: 'sent';
-  streamId: string;
-  seq: number;
-  to?: string;
-  groupId?: string;
-  topic?: string;
-  duplicate: boolean;
-}
-
-export interface ShowMessagesResult {
-  me: string;
-  messages: InboxMessage[];
 }
 
 export interface MessagingDeps {

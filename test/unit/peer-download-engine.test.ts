@@ -4,10 +4,11 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Dial, download } from '../../src/peer/download/engine.js';
 import type { DownloadEvent, SeederInfo } from '../../src/peer/download/events.js';
 import { computeFileId } from '../../src/protocol/manifest.js';
+import { createIdentity, type PeerIdentity } from '../../src/wire/identity.js';
 import {
   type FakeBehaviour,
   type FakeSeeder,
@@ -19,7 +20,6 @@ import {
 // retries without TLS. The TLS path with real piece servers is in test/integration.
 
 const PIECE = 16 * 1024;
-const ME = 'f'.repeat(64);
 
 const plainDial: Dial = (s, signal) =>
   new Promise<Duplex>((resolve, reject) => {
@@ -28,6 +28,10 @@ const plainDial: Dial = (s, signal) =>
     sock.once('error', reject);
   });
 
+let me: PeerIdentity;
+beforeAll(async () => {
+  me = await createIdentity();
+});
 let dir: string;
 let seeders: FakeSeeder[] = [];
 beforeEach(async () => {
@@ -64,7 +68,7 @@ describe('download engine (plain TCP, fake seeders)', () => {
       dest,
       seeders: infos,
       ticket: 't',
-      peerId: ME,
+      identity: me,
       dial: plainDial,
       scheduler: { blockSizeBytes: 8 * 1024 },
       onEvent: (e) => events.push(e),
@@ -89,7 +93,7 @@ describe('download engine (plain TCP, fake seeders)', () => {
       dest,
       seeders: infos,
       ticket: 't',
-      peerId: ME,
+      identity: me,
       dial: plainDial,
       onEvent: (e) => events.push(e),
     }).done;
@@ -113,7 +117,7 @@ describe('download engine (plain TCP, fake seeders)', () => {
       dest,
       seeders: infos,
       ticket: 't',
-      peerId: ME,
+      identity: me,
       dial: plainDial,
       // Without the endgame the stuck pieces can only move by stall detection.
       scheduler: { stallTimeoutMs: 300, blockSizeBytes: 8 * 1024, endgame: false },
@@ -134,7 +138,7 @@ describe('download engine (plain TCP, fake seeders)', () => {
       dest,
       seeders: [dead],
       ticket: 't',
-      peerId: ME,
+      identity: me,
       dial: plainDial,
       retry: { maxAttempts: 3, backoff: { baseMs: 5, maxMs: 20, jitter: 0 } },
     });

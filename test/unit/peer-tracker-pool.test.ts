@@ -1,9 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Heartbeat } from '../../src/peer/tracker/heartbeat.js';
 import { parseTrackerUrls, TrackerPool } from '../../src/peer/tracker/pool.js';
 import { CoterieError } from '../../src/protocol/errors.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('tracker pool', () => {
   it('parses URL lists', () => {
@@ -50,7 +48,10 @@ describe('tracker pool', () => {
 });
 
 describe('heartbeat', () => {
-  it('pings after silence and declares death without an answer', async () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('pings after silence and declares death without an answer', () => {
     let pings = 0;
     let dead = 0;
     const hb = new Heartbeat({
@@ -60,23 +61,40 @@ describe('heartbeat', () => {
       onDead: () => dead++,
     });
     hb.start();
-    await sleep(80);
-    hb.stop();
+    vi.advanceTimersByTime(19);
+    expect(pings).toBe(0);
+    vi.advanceTimersByTime(1);
     expect(pings).toBe(1);
+    vi.advanceTimersByTime(19);
+    expect(dead).toBe(0);
+    vi.advanceTimersByTime(1);
     expect(dead).toBe(1);
+    hb.stop();
   });
 
-  it('stays alive while the tracker answers', async () => {
+  it('stays alive while the tracker answers, and needs no ping while traffic flows', () => {
+    let pings = 0;
     let dead = 0;
     const hb = new Heartbeat({
       intervalMs: 15,
       timeoutMs: 15,
-      sendPing: () => setTimeout(() => hb.seen(), 2),
+      sendPing: () => {
+        pings++;
+        setTimeout(() => hb.seen(), 2);
+      },
       onDead: () => dead++,
     });
     hb.start();
-    await sleep(120);
-    hb.stop();
+    vi.advanceTimersByTime(200);
     expect(dead).toBe(0);
+    expect(pings).toBeGreaterThan(3);
+    hb.seen();
+    const before = pings;
+    for (let i = 0; i < 20; i++) {
+      vi.advanceTimersByTime(5);
+      hb.seen();
+    }
+    expect(pings).toBe(before);
+    hb.stop();
   });
 });
