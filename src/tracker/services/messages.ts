@@ -111,7 +111,23 @@ export interface MessagesOptions {
 }
 
 /** Rows per multi-row INSERT: 7 columns × 500 stays far below SQLite's and PostgreSQL's variable limits. */
-const INSERT_CHUNK = 500;
+const INSERT_CHUNK = 256;
+
+/**
+ * Splits a list into power-of-two chunks (256, 128, …, 1). The SQL text of a
+ * multi-row INSERT or an IN list depends on its length, and the store caches
+ * prepared statements by text: with these sizes a handful of statements serve
+ * every batch, instead of one new prepare (of thousands of parameters) per batch.
+ */
+function* powerOfTwoChunks<T>(items: readonly T[]): Generator<T[]> {
+  let i = 0;
+  while (i < items.length) {
+    let size = INSERT_CHUNK;
+    while (size > items.length - i) size >>= 1;
+    yield items.slice(i, i + size);
+    i += size;
+  }
+}
 /** Messages per transaction: bounds a commit's latency under a flood. */
 const MAX_BATCH = 4000;
 const CATCH_UP_PAGE = 1000;
@@ -369,12 +385,12 @@ export function createMessagesService(options: MessagesOptions) {
       }
       for (const [sender, set] of clientIdsBySender) {
         const ids = [...set];
-        for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
+        for (const chunk of powerOfTwoChunks(ids)) {
           const found = await trx
             .selectFrom('messages')
             .select(['message_id', 'client_id', 'stream_id', 'seq', 'created_at'])
             .where('sender', '=', sender)
-            .where('client_id', 'in', ids.slice(i, i + INSERT_CHUNK))
+            .where('client_id', 'in', chunk)
             .execute();
           for (const r of found) {
             existing.set(`${sender}\n${r.client_id}`, {
@@ -448,11 +464,8 @@ export function createMessagesService(options: MessagesOptions) {
             .execute();
         }
       }
-      for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-        await trx
-          .insertInto('messages')
-          .values(rows.slice(i, i + INSERT_CHUNK))
-          .execute();
+      for (const chunk of powerOfTwoChunks(rows)) {
+        await trx.insertInto('messages').values(chunk).execute();
       }
       sends.forEach((s, i) => {
         if (results[i] !== undefined) return;
@@ -509,7 +522,7 @@ export function createMessagesService(options: MessagesOptions) {
       const receipts: Receipt[] = [];
       for (const [streamId, list] of byStream) {
         const old = new Map<string, { delivered: number; read: number }>();
-        for (let i = 0; i < list.length; i += INSERT_CHUNK) {
+        for (const chunk of powerOfTwoChunks(list)) {
           const rows = await trx
             .selectFrom('cursors')
             .select(['user_id', 'delivered_seq', 'read_seq'])
@@ -517,7 +530,7 @@ export function createMessagesService(options: MessagesOptions) {
             .where(
               'user_id',
               'in',
-              list.slice(i, i + INSERT_CHUNK).map((c) => c.userId),
+              chunk.map((c) => c.userId),
             )
             .execute();
           for (const r of rows) {
@@ -538,11 +551,11 @@ export function createMessagesService(options: MessagesOptions) {
           moves.push({ userId: c.userId, from: [oldDelivered, oldRead], delivered, read });
         }
         if (moves.length === 0) continue;
-        for (let i = 0; i < moves.length; i += INSERT_CHUNK) {
+        for (const chunk of powerOfTwoChunks(moves)) {
           await trx
             .insertInto('cursors')
             .values(
-              moves.slice(i, i + INSERT_CHUNK).map((m) => ({
+              chunk.map((m) => ({
                 stream_id: streamId,
                 user_id: m.userId,
                 delivered_seq: m.delivered,
