@@ -131,6 +131,8 @@ function* powerOfTwoChunks<T>(items: readonly T[]): Generator<T[]> {
 /** Messages per transaction: bounds a commit's latency under a flood. */
 const MAX_BATCH = 4000;
 const CATCH_UP_PAGE = 1000;
+/** Cursor moves that share a commit with sends; more get a transaction of their own. */
+const RIDING_CURSORS = 64;
 
 interface PendingSend {
   sender: string;
@@ -332,14 +334,24 @@ export function createMessagesService(options: MessagesOptions) {
         if (pendingSends.length > 0) {
           const sends = pendingSends.slice(0, MAX_BATCH);
           pendingSends = pendingSends.slice(sends.length);
+          // A few acknowledgements ride along in the same commit (at a steady pace each message has
+          // one): a commit is the expensive part. Many (a big group's) get their own, after.
+          const riders = pendingCursors.size <= RIDING_CURSORS ? [...pendingCursors.values()] : [];
+          for (const c of riders) pendingCursors.delete(`${c.streamId}\u0000${c.userId}`);
           const at = now();
-          let written: { results: MessageSent[]; stored: StoredMessage[] };
+          let written: { results: MessageSent[]; stored: StoredMessage[]; receipts: Receipt[] };
           try {
-            written = await store.transaction((trx) => writeMessages(trx, sends, at));
+            written = await store.transaction(async (trx) => {
+              const w = await writeMessages(trx, sends, at);
+              return { ...w, receipts: riders.length > 0 ? await moveCursors(trx, riders, at) : [] };
+            });
           } catch (err) {
             for (const s of sends) s.reject(asStoreError(err));
+            for (const c of riders) for (const w of c.waiters) w();
             continue;
           }
+          for (const c of riders) for (const w of c.waiters) w();
+          if (written.receipts.length > 0) for (const l of receiptListeners) l(written.receipts);
           for (const [i, s] of sends.entries()) {
             knownStreams.add(s.streamId);
             s.resolve(written.results[i]!);
