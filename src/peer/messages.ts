@@ -160,6 +160,40 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
         );
   };
 
+  /** Sends left pending (no tracker answered) go out again with their client id: stored once whatever happened. */
+  let resending = false;
+  const resendPending = async () => {
+    if (resending) return;
+    resending = true;
+    try {
+      for (const r of store.pendingOutbox()) {
+        const body: SendMessageRequest = {
+          ...(r.to === null ? {} : { to: r.to }),
+          ...(r.groupId === null ? {} : { groupId: r.groupId }),
+          ...(r.topic === null ? {} : { topic: r.topic }),
+          clientId: r.clientId,
+          body: r.body,
+        };
+        try {
+          const sent = await http.call('sendMessage', { body });
+          store.putOutbox({ ...r, messageId: sent.messageId, seq: sent.seq, state: 'sent' });
+          deps.notify('message', `sent your pending message ${sent.messageId}`);
+        } catch (err) {
+          if (
+            err instanceof CoterieError &&
+            (err.code === 'TRACKER_UNAVAILABLE' || err.code === 'UNAVAILABLE')
+          ) {
+            return; // still unreachable: the next catch-up tries again
+          }
+          store.removeOutbox(r.clientId);
+          deps.notify('message', `a pending message could not be sent: ${(err as Error).message}`);
+        }
+      }
+    } finally {
+      resending = false;
+    }
+  };
+
   return {
     onSessionMessaging(event) {
       switch (event.type) {
@@ -169,6 +203,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
         case 'synced':
           // After catch-up, repeat our read marks: a read made while offline reaches the tracker now.
           ackCursors(store.inboxCursors());
+          void resendPending();
           return;
         case 'receipt': {
           const moved = store.putReceipt(event.streamId, event.reader, event.delivered, event.read);

@@ -400,6 +400,34 @@ export class PeerStore {
       );
   }
 
+  /** Sends that never got an answer (the tracker was unreachable): resent with the same client id. */
+  pendingOutbox(): OutboxRecord[] {
+    return (
+      this.db.prepare("SELECT * FROM outbox WHERE state = 'pending' ORDER BY created_at").all() as {
+        message_id: string | null;
+        client_id: string;
+        stream_id: string;
+        seq: number | null;
+        recipient: string | null;
+        group_id: string | null;
+        topic: string | null;
+        body: string;
+        created_at: number;
+      }[]
+    ).map((r) => ({
+      messageId: r.message_id,
+      clientId: r.client_id,
+      streamId: r.stream_id,
+      seq: r.seq,
+      to: r.recipient,
+      groupId: r.group_id,
+      topic: r.topic,
+      body: r.body,
+      state: 'pending' as const,
+      createdAt: r.created_at,
+    }));
+  }
+
   removeOutbox(clientId: string): void {
     this.db.prepare('DELETE FROM outbox WHERE client_id = ?').run(clientId);
   }

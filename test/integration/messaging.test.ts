@@ -167,6 +167,11 @@ describe('messages and topics: real tracker, real peers', () => {
     await peer('alice').execute('send_msg', ['bob', 'while', 'you', 'were', 'out']);
     await peer('alice').execute('send_group_msg', ['films', 'group news 1']);
     await tracker.close();
+    // With no tracker the send fails after its retries and stays pending; it goes out once one is back.
+    const down = (await peer('alice')
+      .execute('send_msg', ['bob', 'sent while the tracker was down'])
+      .catch((x: unknown) => x)) as CoterieError;
+    expect(down.code).toBe('TRACKER_UNAVAILABLE');
     await startTrackerHere();
     await connected('alice');
     await peer('alice').execute('send_msg', ['bob', 'after the tracker restart']);
@@ -178,7 +183,12 @@ describe('messages and topics: real tracker, real peers', () => {
         (await show('bob', ['--unread'])).messages.length >= 0 &&
         notices.get('bob')!.some((n) => n.text.includes('group news 2')),
     );
-    const dm = (await show('bob', ['alice'])).messages.map((m) => m.body);
+    await until('the pending one', async () =>
+      (await show('bob', ['alice'])).messages.some((m) => m.body === 'sent while the tracker was down'),
+    );
+    const dm = (await show('bob', ['alice'])).messages
+      .map((m) => m.body)
+      .filter((b) => b !== 'sent while the tracker was down');
     expect(dm.slice(-2)).toEqual(['while you were out', 'after the tracker restart']);
     const group = (await show('bob', ['--group', 'films'])).messages.map((m) => m.body);
     expect(group).toEqual(['group news 1', 'group news 2']);
