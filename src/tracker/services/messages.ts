@@ -79,8 +79,8 @@ export interface MessagesService {
    */
   submit(userId: string, input: SendInput): Promise<{ committed: Promise<MessageSent> }>;
   send(userId: string, input: SendInput): Promise<MessageSent>;
-  /** Checks and queues cursor moves; resolves once committed. */
-  ack(userId: string, cursors: CursorInput[]): Promise<void>;
+  /** Checks and queues cursor moves (resolves once queued); `committed` resolves once written. */
+  ack(userId: string, cursors: CursorInput[]): Promise<{ committed: Promise<void> }>;
   status(userId: string, messageId: string): Promise<MessageStatus>;
   createTopic(userId: string, groupId: string, request: CreateTopicRequest): Promise<TopicSummary>;
   listTopics(userId: string, groupId: string): Promise<TopicList>;
@@ -775,7 +775,7 @@ export function createMessagesService(options: MessagesOptions) {
           waits.push(new Promise<void>((resolve) => entry.waiters.push(resolve)));
         }
         schedule();
-        await Promise.all(waits);
+        return { committed: Promise.all(waits).then(() => {}) };
       },
 
       async status(userId, messageId) {

@@ -372,9 +372,13 @@ export function createSessionHub(options: HeartbeatOptions) {
           );
           return;
         }
-        case 'ack_messages':
-          await messages.ack(s.caller.userId, message.cursors);
-          break;
+        case 'ack_messages': {
+          // Checked and queued in frame order; answered at commit without holding up the next frames.
+          const { committed } = await messages.ack(s.caller.userId, message.cursors);
+          const id = message.id;
+          if (id !== undefined) void committed.then(() => sendBurst(s, { type: 'ack', id }));
+          return;
+        }
         case 'announce':
           await presence.announce(info, message.files);
           break;
