@@ -163,6 +163,12 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
           body: request.body,
           ip: request.ip,
         });
+        if (result.json) {
+          return reply
+            .code(result.status ?? spec.status)
+            .type('application/json; charset=utf-8')
+            .send(result.body as string);
+        }
         return reply.code(result.status ?? spec.status).send(result.body);
       },
     });
