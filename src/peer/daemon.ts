@@ -10,7 +10,7 @@ import { newControlToken, removeDaemonFile, writeDaemonFile } from './daemon-fil
 import { type FilesService, startFilesService } from './files.js';
 import { acquireDataDirLock } from './lock.js';
 import { createMessagingService, type MessagingService } from './messages.js';
-import { type Notice, noticeOfEvent } from './notices.js';
+import { type Notice, noticeOfEvent, type PeerEvent } from './notices.js';
 import { createCommandContext } from './services.js';
 import { PeerStore } from './store.js';
 import { TrackerHttpClient } from './tracker/http-client.js';
@@ -35,6 +35,7 @@ export interface PeerDaemonOptions {
 
 export interface PeerDaemonEvents {
   notice: [notice: Notice];
+  event: [event: PeerEvent];
   /** The daemon finished shutting down (quit, signal, stop()). */
   stopped: [];
 }
@@ -71,6 +72,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   const emitter = new EventEmitter<PeerDaemonEvents>();
   const notify = (kind: Notice['kind'], text: string) =>
     emitter.emit('notice', { kind, text, at: Date.now() });
+  const emitEvent = (e: PeerEvent) => emitter.emit('event', e);
 
   let identity: PeerIdentity | undefined;
   let files: FilesService | undefined;
@@ -113,17 +115,23 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   session.on('connected', (_w, url) => {
     log.info({ tracker: url }, 'tracker session up');
     notify('tracker', `connected to tracker ${url}`);
+    emitEvent({ type: 'trackerConnected', url });
     files?.onTrackerConnected();
   });
   session.on('disconnected', (url, reason) => {
     log.warn({ tracker: url, reason }, 'tracker session lost');
     notify('tracker', `lost tracker ${url} (${reason}); reconnecting`);
+    emitEvent({ type: 'trackerLost', url, reason });
   });
-  session.on('failover', (from, to) => log.info({ from, to }, 'tracker failover'));
+  session.on('failover', (from, to) => {
+    log.info({ from, to }, 'tracker failover');
+    emitEvent({ type: 'trackerFailover', from, to });
+  });
   session.on('unauthenticated', (reason) => {
     log.warn({ reason }, 'tracker refused the session');
     store.setSession(undefined);
     notify('tracker', "the tracker ended this session: run 'login <user_id> <password>' again");
+    emitEvent({ type: 'sessionEnded', reason });
   });
   session.on('messaging', (e) => {
     try {
@@ -135,6 +143,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   });
   session.on('event', (e) => {
     files?.onSessionEvent(e);
+    emitEvent({ type: 'trackerEvent', event: e });
     const n = noticeOfEvent(e, (id) => files?.describeFile(id) ?? id.slice(0, 12));
     if (n !== undefined) emitter.emit('notice', n);
   });
@@ -169,6 +178,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       advertiseHost: options.advertiseHost,
       uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
       notify,
+      onEvent: emitEvent,
       log,
     });
     messaging = createMessagingService({
@@ -182,6 +192,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
         return me;
       },
       notify,
+      onEvent: emitEvent,
       log,
     });
     const ctx: CommandContext = createCommandContext(

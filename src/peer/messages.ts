@@ -13,7 +13,7 @@ import { CoterieError } from '../protocol/errors.js';
 import type { ClientMessage, MessagingEvent } from '../protocol/session.js';
 import { directStreamId, groupStreamId, newTimeOrderedId } from '../protocol/streams.js';
 import type { CommandContext } from './commands.js';
-import type { Notice } from './notices.js';
+import type { Notice, PeerEvent } from './notices.js';
 import type { InboxMessage, PeerStore } from './store.js';
 import type { TrackerHttpClient } from './tracker/http-client.js';
 import type { TrackerSession } from './tracker/session.js';
@@ -46,6 +46,8 @@ export interface MessagingDeps {
   session: TrackerSession;
   userId: () => string;
   notify: (kind: Notice['kind'], text: string) => void;
+  /** The typed event stream of the daemon. */
+  onEvent?: (event: PeerEvent) => void;
   log: Logger;
   /** Attempts of one send, same client id each time, before giving up. */
   sendAttempts?: number;
@@ -98,6 +100,11 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
     for (const m of items) upTo.set(m.streamId, Math.max(upTo.get(m.streamId) ?? 0, m.seq));
     ackCursors([...upTo].map(([streamId, delivered]) => ({ streamId, delivered })));
     for (const m of fresh) deps.notify('message', headline(m));
+    if (deps.onEvent !== undefined) {
+      const freshIds = new Set(fresh.map((m) => m.messageId));
+      for (const m of items)
+        if (freshIds.has(m.messageId)) deps.onEvent({ type: 'messageReceived', message: m });
+    }
   };
 
   const send = async (request: Omit<SendMessageRequest, 'clientId'>): Promise<SentView> => {
@@ -207,6 +214,15 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
           return;
         case 'receipt': {
           const moved = store.putReceipt(event.streamId, event.reader, event.delivered, event.read);
+          if (moved) {
+            deps.onEvent?.({
+              type: 'receipt',
+              streamId: event.streamId,
+              reader: event.reader,
+              delivered: event.delivered,
+              read: event.read,
+            });
+          }
           if (moved && event.streamId.startsWith('d:')) {
             deps.notify(
               'receipt',

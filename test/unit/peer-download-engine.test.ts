@@ -43,10 +43,15 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function swarm(data: Buffer, behaviours: FakeBehaviour[], afterBlocks = 0) {
+async function swarm(
+  data: Buffer,
+  behaviours: FakeBehaviour[],
+  afterBlocks = 0,
+  has?: (piece: number) => boolean,
+) {
   const manifest = manifestFor(data, PIECE);
   for (const behaviour of behaviours) {
-    seeders.push(await startFakeSeeder({ data, manifest, behaviour, afterBlocks }));
+    seeders.push(await startFakeSeeder({ data, manifest, behaviour, afterBlocks, ...(has ? { has } : {}) }));
   }
   const infos: SeederInfo[] = seeders.map((s) => ({
     peerId: s.peerId,
@@ -79,6 +84,8 @@ describe('download engine (plain TCP, fake seeders)', () => {
     expect(result.distribution.peers).toHaveLength(3);
     expect(events.filter((e) => e.type === 'pieceVerified')).toHaveLength(41);
     expect(events.at(-1)?.type).toBe('completed');
+    // One connection per seeder, no duplicate dials.
+    expect(seeders.map((s) => s.connections)).toEqual([1, 1, 1]);
   });
 
   it('bans a corrupt seeder and completes from the good one', async () => {
@@ -125,6 +132,39 @@ describe('download engine (plain TCP, fake seeders)', () => {
     }).done;
     expect((await readFile(dest)).equals(data)).toBe(true);
     expect(events.some((e) => e.type === 'peerStalled' && e.peerId === infos[0]!.peerId)).toBe(true);
+  });
+
+  it('takes seeders added while it runs, and gives up when nobody has the missing pieces', async () => {
+    const data = randomBytes(PIECE * 8);
+    const { manifest, fileId, infos } = await swarm(data, ['ok'], 0, (i) => i < 4);
+    const partialOnly = download({
+      manifest,
+      fileId,
+      dest: join(dir, 'a.bin'),
+      seeders: infos,
+      ticket: 't',
+      identity: me,
+      dial: plainDial,
+      noProgressTimeoutMs: 300,
+    });
+    await expect(partialOnly.done).rejects.toMatchObject({ code: 'NO_SEEDERS' });
+
+    const full = await startFakeSeeder({ data, manifest, behaviour: 'ok' });
+    seeders.push(full);
+    const h = download({
+      manifest,
+      fileId,
+      dest: join(dir, 'b.bin'),
+      seeders: infos,
+      ticket: 't',
+      identity: me,
+      dial: plainDial,
+      noProgressTimeoutMs: 10_000,
+    });
+    h.addSeeder({ peerId: full.peerId, address: { host: '127.0.0.1', port: full.port }, score: 0.5 });
+    const result = await h.done;
+    expect((await readFile(join(dir, 'b.bin'))).equals(data)).toBe(true);
+    expect(result.distribution.peers.find((p) => p.peerId === full.peerId)!.pieces).toBeGreaterThanOrEqual(4);
   });
 
   it('fails with NO_SEEDERS when every seeder is gone, leaving nothing at dest', async () => {

@@ -22,6 +22,7 @@ export function prepared<R>(
   const compile = (db: Kysely<Database>) => {
     const query = build(db, (i) => placeholder(i) as never).compile();
     const slots = query.parameters.map((p) => {
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the NUL delimiters are the point (see placeholder)
       const m = typeof p === 'string' ? /^\u0000coterie-param-(\d+)\u0000$/.exec(p) : null;
       return m ? Number(m[1]) : { value: p };
     });
