@@ -21,6 +21,7 @@ import {
   parseStreamId,
   topicStreamId,
 } from '../../protocol/streams.js';
+import { type Prepared, prepared } from '../store/prepared.js';
 import type { Database, MessagesTable } from '../store/schema.js';
 import { toNumber } from '../store/schema.js';
 import type { ServiceDeps } from './context.js';
@@ -133,6 +134,112 @@ const MAX_BATCH = 4000;
 const CATCH_UP_PAGE = 1000;
 /** Cursor moves that share a commit with sends; more get a transaction of their own. */
 const RIDING_CURSORS = 64;
+
+/** One prepared query per chunk size (a power of two, so a handful of them). */
+function bySize<R>(build: (n: number) => Prepared<R>): (n: number) => Prepared<R> {
+  const cache = new Map<number, Prepared<R>>();
+  return (n) => {
+    let q = cache.get(n);
+    if (q === undefined) {
+      q = build(n);
+      cache.set(n, q);
+    }
+    return q;
+  };
+}
+const range = (n: number, f: (i: number) => never) => Array.from({ length: n }, (_, i) => f(i));
+
+/**
+ * The message path's queries, built and compiled once (store/prepared.ts): at
+ * a steady pace each message costs a handful of them, and Kysely building a
+ * query costs more than SQLite running it.
+ */
+const Q = {
+  existing: bySize((n) =>
+    prepared((db, p) =>
+      db
+        .selectFrom('messages')
+        .select(['message_id', 'client_id', 'stream_id', 'seq', 'created_at'])
+        .where('sender', '=', p(0))
+        .where(
+          'client_id',
+          'in',
+          range(n, (i) => p(i + 1)),
+        ),
+    ),
+  ),
+  bumpSeq: prepared((db, p) =>
+    db
+      .updateTable('streams')
+      .set({ last_seq: sql<number>`last_seq + ${p(0)}` })
+      .where('stream_id', '=', p(1))
+      .returning('last_seq'),
+  ),
+  insertMessages: bySize((n) =>
+    prepared((db, p) =>
+      db.insertInto('messages').values(
+        range(
+          n,
+          (i) =>
+            ({
+              stream_id: p(i * 7),
+              seq: p(i * 7 + 1),
+              message_id: p(i * 7 + 2),
+              sender: p(i * 7 + 3),
+              client_id: p(i * 7 + 4),
+              body: p(i * 7 + 5),
+              created_at: p(i * 7 + 6),
+            }) as never,
+        ),
+      ),
+    ),
+  ),
+  cursorsOf: bySize((n) =>
+    prepared((db, p) =>
+      db
+        .selectFrom('cursors')
+        .select(['user_id', 'delivered_seq', 'read_seq'])
+        .where('stream_id', '=', p(0))
+        .where(
+          'user_id',
+          'in',
+          range(n, (i) => p(i + 1)),
+        ),
+    ),
+  ),
+  upsertCursors: bySize((n) =>
+    prepared((db, p) =>
+      db
+        .insertInto('cursors')
+        .values(
+          range(
+            n,
+            (i) =>
+              ({
+                stream_id: p(i * 4),
+                user_id: p(i * 4 + 1),
+                delivered_seq: p(i * 4 + 2),
+                read_seq: p(i * 4 + 3),
+              }) as never,
+          ),
+        )
+        .onConflict((oc) =>
+          oc.columns(['stream_id', 'user_id']).doUpdateSet((eb) => ({
+            delivered_seq: eb.ref('excluded.delivered_seq'),
+            read_seq: eb.ref('excluded.read_seq'),
+          })),
+        ),
+    ),
+  ),
+  sendersBetween: prepared((db, p) =>
+    db
+      .selectFrom('messages')
+      .select(['seq', 'sender'])
+      .where('stream_id', '=', p(0))
+      .where('seq', '>', p(1))
+      .where('seq', '<=', p(2)),
+  ),
+};
 
 interface PendingSend {
   sender: string;
@@ -398,12 +505,7 @@ export function createMessagesService(options: MessagesOptions) {
       for (const [sender, set] of clientIdsBySender) {
         const ids = [...set];
         for (const chunk of powerOfTwoChunks(ids)) {
-          const found = await trx
-            .selectFrom('messages')
-            .select(['message_id', 'client_id', 'stream_id', 'seq', 'created_at'])
-            .where('sender', '=', sender)
-            .where('client_id', 'in', chunk)
-            .execute();
+          const found = (await Q.existing(chunk.length).execute(trx, [sender, ...chunk])).rows;
           for (const r of found) {
             existing.set(`${sender}\n${r.client_id}`, {
               messageId: r.message_id,
@@ -432,12 +534,8 @@ export function createMessagesService(options: MessagesOptions) {
       for (const [streamId, idx] of byStream) {
         const first = sends[idx[0]!]!;
         if (!knownStreams.has(streamId)) await ensureStream(trx, streamId, first.stream, first.sender, at);
-        const updated = await trx
-          .updateTable('streams')
-          .set({ last_seq: sql<number>`last_seq + ${idx.length}` })
-          .where('stream_id', '=', streamId)
-          .returning('last_seq')
-          .executeTakeFirstOrThrow();
+        const updated = (await Q.bumpSeq.execute(trx, [idx.length, streamId])).rows[0];
+        if (updated === undefined) throw new CoterieError('INTERNAL', `stream ${streamId} is missing`);
         const last = toNumber(updated.last_seq);
         idx.forEach((i, k) => {
           const s = sends[i]!;
@@ -477,7 +575,18 @@ export function createMessagesService(options: MessagesOptions) {
         }
       }
       for (const chunk of powerOfTwoChunks(rows)) {
-        await trx.insertInto('messages').values(chunk).execute();
+        await Q.insertMessages(chunk.length).execute(
+          trx,
+          chunk.flatMap((r) => [
+            r.stream_id,
+            r.seq,
+            r.message_id,
+            r.sender,
+            r.client_id,
+            r.body,
+            r.created_at,
+          ]),
+        );
       }
       sends.forEach((s, i) => {
         if (results[i] !== undefined) return;
@@ -535,16 +644,9 @@ export function createMessagesService(options: MessagesOptions) {
       for (const [streamId, list] of byStream) {
         const old = new Map<string, { delivered: number; read: number }>();
         for (const chunk of powerOfTwoChunks(list)) {
-          const rows = await trx
-            .selectFrom('cursors')
-            .select(['user_id', 'delivered_seq', 'read_seq'])
-            .where('stream_id', '=', streamId)
-            .where(
-              'user_id',
-              'in',
-              chunk.map((c) => c.userId),
-            )
-            .execute();
+          const rows = (
+            await Q.cursorsOf(chunk.length).execute(trx, [streamId, ...chunk.map((c) => c.userId)])
+          ).rows;
           for (const r of rows) {
             old.set(r.user_id, { delivered: toNumber(r.delivered_seq), read: toNumber(r.read_seq) });
           }
@@ -564,23 +666,10 @@ export function createMessagesService(options: MessagesOptions) {
         }
         if (moves.length === 0) continue;
         for (const chunk of powerOfTwoChunks(moves)) {
-          await trx
-            .insertInto('cursors')
-            .values(
-              chunk.map((m) => ({
-                stream_id: streamId,
-                user_id: m.userId,
-                delivered_seq: m.delivered,
-                read_seq: m.read,
-              })),
-            )
-            .onConflict((oc) =>
-              oc.columns(['stream_id', 'user_id']).doUpdateSet((eb) => ({
-                delivered_seq: eb.ref('excluded.delivered_seq'),
-                read_seq: eb.ref('excluded.read_seq'),
-              })),
-            )
-            .execute();
+          await Q.upsertCursors(chunk.length).execute(
+            trx,
+            chunk.flatMap((m) => [streamId, m.userId, m.delivered, m.read]),
+          );
         }
         // Whose messages did each reader move past? (old delivered, new delivered] and (old read, new read].
         const low = Math.min(
@@ -594,13 +683,7 @@ export function createMessagesService(options: MessagesOptions) {
         const high = Math.max(...moves.map((m) => m.delivered));
         let sendersIn: (from: number, to: number, reader: string) => Promise<string[]>;
         if (high - low <= SENDER_SCAN_MAX) {
-          const rows = await trx
-            .selectFrom('messages')
-            .select(['seq', 'sender'])
-            .where('stream_id', '=', streamId)
-            .where('seq', '>', low)
-            .where('seq', '<=', high)
-            .execute();
+          const rows = (await Q.sendersBetween.execute(trx, [streamId, low, high])).rows;
           const bySeq = rows.map((r) => ({ seq: toNumber(r.seq), sender: r.sender }));
           sendersIn = async (from, to, reader) =>
             bySeq.filter((r) => r.seq > from && r.seq <= to && r.sender !== reader).map((r) => r.sender);
