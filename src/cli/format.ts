@@ -1,4 +1,11 @@
-import type { DownloadView, ShowDownloadsResult, StopShareResult, UploadResult } from '../peer/client.js';
+import type {
+  DownloadView,
+  SentView,
+  ShowDownloadsResult,
+  ShowMessagesResult,
+  StopShareResult,
+  UploadResult,
+} from '../peer/client.js';
 import type {
   FileList,
   GroupList,
@@ -7,6 +14,11 @@ import type {
   JoinResponse,
   LeaveResponse,
   MemberList,
+  MessagePage,
+  MessageStatus,
+  Subscription,
+  TopicList,
+  TopicSummary,
 } from '../protocol/api.js';
 
 /** Human-readable answers of each command; `--json` bypasses this. */
@@ -111,6 +123,39 @@ function formatDownloads(r: ShowDownloadsResult): string {
   ].join('\n');
 }
 
+function clock(ms: number): string {
+  const d = new Date(ms);
+  const today = new Date();
+  const hhmm = d.toTimeString().slice(0, 8);
+  return d.toDateString() === today.toDateString() ? hhmm : `${d.toISOString().slice(0, 10)} ${hhmm}`;
+}
+
+function formatMessages(r: ShowMessagesResult): string {
+  if (r.messages.length === 0) return 'no messages';
+  return r.messages
+    .map((m) => {
+      const where =
+        m.kind === 'direct'
+          ? m.sender
+          : m.kind === 'group'
+            ? `${m.groupId}/${m.sender}`
+            : `${m.groupId}:${m.topic}/${m.sender}`;
+      const mark = m.readAt === null ? '*' : ' ';
+      return `${mark}${clock(m.sentAt)}  [${where}] ${m.body}`;
+    })
+    .join('\n');
+}
+
+function sentLine(r: SentView): string {
+  const where =
+    r.to !== undefined
+      ? `to '${r.to}'`
+      : r.topic !== undefined
+        ? `to ${r.groupId}:${r.topic}`
+        : `to group '${r.groupId}'`;
+  return `${r.id}  (sent ${where}, #${r.seq}${r.duplicate ? ', already stored' : ''})`;
+}
+
 type Formatter = (result: never, args: string[]) => string;
 
 const FORMATTERS: Record<string, Formatter> = {
@@ -173,6 +218,42 @@ const FORMATTERS: Record<string, Formatter> = {
       `tracker: ${r.tracker ?? `(${r.session})`}`,
     ].join('\n'),
   quit: () => 'the peer is stopping',
+  send_msg: sentLine,
+  send_group_msg: sentLine,
+  publish: sentLine,
+  show_messages: formatMessages,
+  message_status: (r: MessageStatus) =>
+    [
+      `${r.messageId}: ${r.state} (${r.kind} #${r.seq} from '${r.sender}' at ${clock(r.sentAt)})`,
+      ...(r.recipients.length > 1 || r.kind !== 'direct'
+        ? [
+            table(
+              ['RECIPIENT', 'STATE'],
+              r.recipients.map((x) => [x.userId, x.state]),
+            ),
+          ]
+        : []),
+    ].join('\n'),
+  create_topic: (r: TopicSummary) =>
+    `created topic '${r.topic}' in '${r.groupId}' (keeps ${r.retentionCount} messages or ${Math.round(r.retentionMs / 86_400_000)} days): subscribe ${r.groupId} ${r.topic}`,
+  list_topics: (r: TopicList) =>
+    r.topics.length === 0
+      ? `no topics in '${r.groupId}' yet: create_topic ${r.groupId} <topic> makes one`
+      : table(
+          ['TOPIC', 'MESSAGES', 'SUBSCRIBED', 'CREATED BY'],
+          r.topics.map((t) => [t.topic, String(t.lastSeq), t.subscribed ? 'yes' : 'no', t.createdBy]),
+        ),
+  subscribe: (r: Subscription) => `subscribed to ${r.groupId}:${r.topic}: new messages are pushed to you`,
+  unsubscribe: (r: Subscription) => `unsubscribed from ${r.groupId}:${r.topic}`,
+  fetch_messages: (r: MessagePage) =>
+    r.messages.length === 0
+      ? `no messages in ${r.groupId}:${r.topic} from there (kept: #${r.firstSeq}…#${r.lastSeq})`
+      : [
+          ...r.messages.map((m) => `#${m.seq}  ${clock(m.sentAt)}  ${m.sender}: ${m.body}`),
+          ...(r.nextSeq <= r.lastSeq
+            ? [`more: fetch_messages ${r.groupId} ${r.topic} --from ${r.nextSeq}`]
+            : []),
+        ].join('\n'),
 };
 
 export function formatResult(name: string, result: unknown, args: string[] = []): string {

@@ -23,7 +23,9 @@ export { defaultDataDir, resolveDataDir } from './data-dir.js';
 export type {
   DownloadView,
   PeerContribution,
+  SentView,
   ShowDownloadsResult,
+  ShowMessagesResult,
   StopShareResult,
   UploadResult,
 } from './views.js';

@@ -1,4 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
+import { MESSAGE_ID_PATTERN } from '../protocol/api.js';
 import { CoterieError } from '../protocol/errors.js';
 import { assertName, isValidFileName } from '../protocol/names.js';
 import type { Progress } from './control-protocol.js';
@@ -10,7 +11,17 @@ import type { Progress } from './control-protocol.js';
  * the daemon's services (`CommandContext`). Output formatting lives in cli/.
  */
 
-export type ParamKind = 'user' | 'group' | 'password' | 'file_name' | 'source_path' | 'dest_path';
+export type ParamKind =
+  | 'user'
+  | 'group'
+  | 'password'
+  | 'file_name'
+  | 'source_path'
+  | 'dest_path'
+  | 'topic'
+  | 'message_id'
+  /** The rest of the line: every word from here on, joined by spaces (a message). */
+  | 'text';
 
 export interface ParamSpec {
   name: string;
@@ -21,6 +32,8 @@ export interface ParsedArgs {
   /** Positional values by parameter name. */
   values: Record<string, string>;
   flags: Set<string>;
+  /** Options with a value (`--from 5` or `--from=5`). */
+  options: Record<string, string>;
 }
 
 export interface CommandIO {
@@ -52,6 +65,18 @@ export interface CommandContext {
   ): Promise<unknown>;
   stopShare(fileName: string, groupId: string | undefined): Promise<unknown>;
   showDownloads(): Promise<unknown>;
+  sendMessage(target: { to: string } | { groupId: string; topic?: string }, text: string): Promise<unknown>;
+  showMessages(filter: { userId?: string; groupId?: string; unread: boolean }): Promise<unknown>;
+  messageStatus(messageId: string): Promise<unknown>;
+  createTopic(groupId: string, topic: string): Promise<unknown>;
+  listTopics(groupId: string): Promise<unknown>;
+  subscribe(groupId: string, topic: string, on: boolean): Promise<unknown>;
+  fetchMessages(
+    groupId: string,
+    topic: string,
+    from: number | undefined,
+    limit: number | undefined,
+  ): Promise<unknown>;
   quit(): Promise<unknown>;
 }
 
@@ -60,6 +85,8 @@ export interface CommandSpec {
   /** Alternative syntaxes; the first whose arity matches wins. */
   forms: ParamSpec[][];
   flags?: string[];
+  /** Options that take a value: `--name VALUE` or `--name=VALUE`. */
+  options?: string[];
   summary: string;
   /** Commands that report progress accept a streamed answer. */
   streams?: boolean;
@@ -69,6 +96,17 @@ export interface CommandSpec {
 const p = (name: string, kind: ParamKind): ParamSpec => ({ name, kind });
 const USER = p('user_id', 'user');
 const GROUP = p('group_id', 'group');
+const TOPIC = p('topic', 'topic');
+const TEXT = p('message', 'text');
+
+function seqOption(args: ParsedArgs, name: string, min: number): number | undefined {
+  const v = args.options[name];
+  if (v === undefined) return undefined;
+  if (!/^[0-9]{1,15}$/.test(v) || Number(v) < min) {
+    throw new CoterieError('USAGE', `--${name} wants a whole number of at least ${min}, not '${v}'`);
+  }
+  return Number(v);
+}
 
 export const COMMANDS: readonly CommandSpec[] = [
   {
@@ -165,6 +203,84 @@ export const COMMANDS: readonly CommandSpec[] = [
     run: (c) => c.showDownloads(),
   },
   {
+    name: 'send_msg',
+    forms: [[USER, TEXT]],
+    summary: 'sends a direct message (delivered when the user comes online); prints its id',
+    run: (c, a) => c.sendMessage({ to: a.values.user_id! }, a.values.message!),
+  },
+  {
+    name: 'send_group_msg',
+    forms: [[GROUP, TEXT]],
+    summary: "sends a message to a group's channel (members only); prints its id",
+    run: (c, a) => c.sendMessage({ groupId: a.values.group_id! }, a.values.message!),
+  },
+  {
+    name: 'show_messages',
+    forms: [[], [USER]],
+    flags: ['unread'],
+    options: ['group'],
+    summary:
+      "shows received messages (all, one user's, or --group G's), --unread only new ones; marks them read",
+    run: (c, a) => {
+      const groupId = a.options.group;
+      if (groupId !== undefined) assertName('group id', groupId);
+      if (groupId !== undefined && a.values.user_id !== undefined) {
+        throw new CoterieError('USAGE', 'show_messages takes a user id or --group, not both');
+      }
+      return c.showMessages({
+        ...(a.values.user_id === undefined ? {} : { userId: a.values.user_id }),
+        ...(groupId === undefined ? {} : { groupId }),
+        unread: a.flags.has('unread'),
+      });
+    },
+  },
+  {
+    name: 'message_status',
+    forms: [[p('message_id', 'message_id')]],
+    summary: 'shows whether a message you sent is sent, delivered or read (per recipient in a group)',
+    run: (c, a) => c.messageStatus(a.values.message_id!),
+  },
+  {
+    name: 'create_topic',
+    forms: [[GROUP, TOPIC]],
+    summary: 'creates a topic in a group (keeps 10,000 messages or 30 days)',
+    run: (c, a) => c.createTopic(a.values.group_id!, a.values.topic!),
+  },
+  {
+    name: 'list_topics',
+    forms: [[GROUP]],
+    summary: "lists a group's topics and whether you subscribe",
+    run: (c, a) => c.listTopics(a.values.group_id!),
+  },
+  {
+    name: 'publish',
+    forms: [[GROUP, TOPIC, TEXT]],
+    summary: 'publishes a message to a topic; subscribers get it pushed',
+    run: (c, a) => c.sendMessage({ groupId: a.values.group_id!, topic: a.values.topic! }, a.values.message!),
+  },
+  {
+    name: 'subscribe',
+    forms: [[GROUP, TOPIC]],
+    summary:
+      "subscribes to a topic: what is published from now on is pushed (and caught up after you're back)",
+    run: (c, a) => c.subscribe(a.values.group_id!, a.values.topic!, true),
+  },
+  {
+    name: 'unsubscribe',
+    forms: [[GROUP, TOPIC]],
+    summary: 'stops the pushes of a topic',
+    run: (c, a) => c.subscribe(a.values.group_id!, a.values.topic!, false),
+  },
+  {
+    name: 'fetch_messages',
+    forms: [[GROUP, TOPIC]],
+    options: ['from', 'limit'],
+    summary:
+      "fetches a topic's retained messages from sequence number SEQ (default 1), at most N (default 100)",
+    run: (c, a) =>
+      c.fetchMessages(a.values.group_id!, a.values.topic!, seqOption(a, 'from', 1), seqOption(a, 'limit', 1)),
+  },
+  {
     name: 'status',
     forms: [[]],
     summary: 'shows the peer id, the user and the tracker connection',
@@ -185,9 +301,16 @@ export function findCommand(name: string): CommandSpec | undefined {
 }
 
 export function usageOf(spec: CommandSpec): string {
-  const flags = (spec.flags ?? []).map((f) => ` [--${f}]`).join('');
+  const flags =
+    (spec.options ?? [])
+      .map((o) => ` [--${o} ${o === 'group' ? 'G' : o === 'from' ? 'SEQ' : 'N'}]`)
+      .join('') + (spec.flags ?? []).map((f) => ` [--${f}]`).join('');
   return spec.forms
-    .map((form) => [spec.name, ...form.map((x) => `<${x.name}>`)].join(' ') + flags)
+    .map(
+      (form) =>
+        [spec.name, ...form.map((x) => (x.kind === 'text' ? `<${x.name}…>` : `<${x.name}>`))].join(' ') +
+        flags,
+    )
     .join(' | ');
 }
 
@@ -218,6 +341,17 @@ function checkValue(param: ParamSpec, value: string): void {
     case 'password':
       if (value.length === 0) throw new CoterieError('USAGE', 'the password is empty');
       return;
+    case 'topic':
+      assertName('topic', value);
+      return;
+    case 'message_id':
+      if (!new RegExp(MESSAGE_ID_PATTERN).test(value)) {
+        throw new CoterieError('USAGE', `'${value.slice(0, 80)}' is not a message id (32 hex characters)`);
+      }
+      return;
+    case 'text':
+      if (value.trim().length === 0) throw new CoterieError('USAGE', 'the message is empty');
+      return;
     case 'source_path':
     case 'dest_path':
       if (value.length === 0) throw new CoterieError('PATH_INVALID', `empty ${param.name}`);
@@ -225,34 +359,81 @@ function checkValue(param: ParamSpec, value: string): void {
   }
 }
 
+/** Words split into positionals, flags and valued options; a text parameter takes every word after it. */
+interface SplitWords {
+  positional: string[];
+  flags: Set<string>;
+  options: Record<string, string>;
+  /** Index in `words` of each positional. */
+  at: number[];
+}
+
+function restIndex(spec: CommandSpec): number {
+  const lengths = spec.forms.map((f) => f.findIndex((x) => x.kind === 'text')).filter((i) => i >= 0);
+  return lengths.length === 0 ? Number.POSITIVE_INFINITY : Math.min(...lengths);
+}
+
+function splitCommandWords(spec: CommandSpec, words: readonly string[], strict: boolean): SplitWords {
+  const out: SplitWords = { positional: [], flags: new Set(), options: {}, at: [] };
+  const rest = restIndex(spec);
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    if (out.positional.length >= rest) {
+      // the message itself: '--' and all
+      out.positional.push(w);
+      out.at.push(i);
+      continue;
+    }
+    if (w.startsWith('--') && w.length > 2) {
+      const eq = w.indexOf('=');
+      const name = eq > 0 ? w.slice(2, eq) : w.slice(2);
+      if ((spec.options ?? []).includes(name)) {
+        const value = eq > 0 ? w.slice(eq + 1) : words[++i];
+        if (value === undefined) {
+          if (!strict) continue;
+          throw new CoterieError('USAGE', `--${name} needs a value: usage: ${usageOf(spec)}`);
+        }
+        out.options[name] = value;
+        continue;
+      }
+      if ((spec.flags ?? []).includes(name) && eq < 0) {
+        out.flags.add(name);
+        continue;
+      }
+      if (strict)
+        throw new CoterieError('USAGE', `unknown option ${w} for ${spec.name}: usage: ${usageOf(spec)}`);
+      continue;
+    }
+    out.positional.push(w);
+    out.at.push(i);
+  }
+  return out;
+}
+
+function formFor(spec: CommandSpec, n: number): ParamSpec[] | undefined {
+  return spec.forms.find((f) =>
+    f.length > 0 && f[f.length - 1]!.kind === 'text' ? n >= f.length : f.length === n,
+  );
+}
+
 /** Checks the words of a command against its table row; throws USAGE / INVALID_NAME. */
 export function parseArgs(spec: CommandSpec, words: readonly string[]): ParsedArgs {
-  const flags = new Set<string>();
-  const positional: string[] = [];
-  for (const w of words) {
-    if (w.startsWith('--') && w.length > 2) {
-      const flag = w.slice(2);
-      if (!(spec.flags ?? []).includes(flag)) {
-        throw new CoterieError('USAGE', `unknown option ${w} for ${spec.name}: usage: ${usageOf(spec)}`);
-      }
-      flags.add(flag);
-    } else positional.push(w);
-  }
-  const form = spec.forms.find((f) => f.length === positional.length);
+  const split = splitCommandWords(spec, words, true);
+  const positional = split.positional;
+  const form = formFor(spec, positional.length);
   if (form === undefined) throw new CoterieError('USAGE', `usage: ${usageOf(spec)}`);
   const values: Record<string, string> = {};
   form.forEach((param, i) => {
-    const value = positional[i]!;
+    const value = param.kind === 'text' ? positional.slice(i).join(' ') : positional[i]!;
     checkValue(param, value);
     values[param.name] = value;
   });
-  return { values, flags };
+  return { values, flags: split.flags, options: split.options };
 }
 
 /** The parameters of the form the words match (for path resolution and stdin passwords). */
 export function matchForm(spec: CommandSpec, words: readonly string[]): ParamSpec[] | undefined {
-  const n = words.filter((w) => !(w.startsWith('--') && w.length > 2)).length;
-  return spec.forms.find((f) => f.length === n);
+  return formFor(spec, splitCommandWords(spec, words, false).positional.length);
 }
 
 /**
@@ -260,17 +441,18 @@ export function matchForm(spec: CommandSpec, words: readonly string[]): ParamSpe
  * the user's directory, the daemon elsewhere.
  */
 export function absolutizePaths(spec: CommandSpec, words: readonly string[], cwd: string): string[] {
-  const form = matchForm(spec, words);
+  const split = splitCommandWords(spec, words, false);
+  const form = formFor(spec, split.positional.length);
   if (form === undefined) return [...words];
-  let i = 0;
-  return words.map((w) => {
-    if (w.startsWith('--') && w.length > 2) return w;
-    const param = form[i++];
+  const out = [...words];
+  split.at.forEach((wordIndex, k) => {
+    const param = form[Math.min(k, form.length - 1)];
+    const w = out[wordIndex]!;
     if ((param?.kind === 'source_path' || param?.kind === 'dest_path') && w !== '' && !isAbsolute(w)) {
-      return resolve(cwd, w);
+      out[wordIndex] = resolve(cwd, w);
     }
-    return w;
   });
+  return out;
 }
 
 /** Runs one command against a context: parse, check, dispatch. */

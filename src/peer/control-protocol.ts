@@ -10,8 +10,11 @@ import type { ErrorBody } from '../protocol/errors.js';
  *     the final {ok, …} line (progress bars for hashing and `download_file --wait`).
  */
 export const CONTROL_PATH = '/v1/command';
-/** Commands are a name and a few words: anything larger is not ours. */
-export const MAX_CONTROL_BODY_BYTES = 64 * 1024;
+/**
+ * Commands are a name and a few words, or a message (at most 64 KiB by
+ * default, with room for JSON escapes): anything larger is not ours.
+ */
+export const MAX_CONTROL_BODY_BYTES = 192 * 1024;
 
 export interface CommandRequest {
   name: string;

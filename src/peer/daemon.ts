@@ -9,6 +9,7 @@ import { type ControlServer, startControlServer } from './control-server.js';
 import { newControlToken, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
 import { type FilesService, startFilesService } from './files.js';
 import { acquireDataDirLock } from './lock.js';
+import { createMessagingService, type MessagingService } from './messages.js';
 import { type Notice, noticeOfEvent, type PeerEvent } from './notices.js';
 import { createCommandContext } from './services.js';
 import { PeerStore } from './store.js';
@@ -75,6 +76,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
 
   let identity: PeerIdentity | undefined;
   let files: FilesService | undefined;
+  let messaging: MessagingService | undefined;
   let control: ControlServer | undefined;
   let stopping: Promise<void> | undefined;
   let resolveDone!: () => void;
@@ -131,6 +133,14 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     notify('tracker', "the tracker ended this session: run 'login <user_id> <password>' again");
     emitEvent({ type: 'sessionEnded', reason });
   });
+  session.on('messaging', (e) => {
+    try {
+      messaging?.onSessionMessaging(e);
+    } catch (err) {
+      // the store refused (closing?): nothing was acknowledged, so the tracker sends it again
+      log.error({ err }, 'storing messages failed');
+    }
+  });
   session.on('event', (e) => {
     files?.onSessionEvent(e);
     emitEvent({ type: 'trackerEvent', event: e });
@@ -171,6 +181,20 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       onEvent: emitEvent,
       log,
     });
+    messaging = createMessagingService({
+      store,
+      http,
+      session,
+      userId: () => {
+        const me = store.getSession()?.userId;
+        if (me === undefined)
+          throw new CoterieError('NOT_LOGGED_IN', "not logged in: run 'login <user_id> <password>' first");
+        return me;
+      },
+      notify,
+      onEvent: emitEvent,
+      log,
+    });
     const ctx: CommandContext = createCommandContext(
       {
         store,
@@ -193,6 +217,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
         },
       },
       files,
+      messaging,
     );
     const execute = (name: string, args: string[], io: CommandIO = {}) => runCommand(ctx, name, args, io);
     daemonToken = newControlToken();

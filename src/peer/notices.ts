@@ -1,3 +1,4 @@
+import type { StoredMessage } from '../protocol/api.js';
 import type { SessionEvent } from '../protocol/session.js';
 
 /**
@@ -14,11 +15,15 @@ export type PeerEvent =
   | { type: 'downloadCompleted'; id: number; fileName: string; dest: string }
   | { type: 'downloadFailed'; id: number; fileName: string; reason: string }
   | { type: 'peerBanned'; downloadId: number; peerId: string; reason: string }
-  | { type: 'trackerEvent'; event: SessionEvent };
+  | { type: 'trackerEvent'; event: SessionEvent }
+  /** A message arrived and was stored (once per message id). */
+  | { type: 'messageReceived'; message: StoredMessage }
+  /** A reader's peer acknowledged (delivered) or showed (read) messages this user sent. */
+  | { type: 'receipt'; streamId: string; reader: string; delivered: number; read: number };
 
 /** A line the daemon wants its user to see (pushed events, tracker changes, finished downloads). */
 export interface Notice {
-  kind: 'tracker' | 'group' | 'seeder' | 'download' | 'share';
+  kind: 'tracker' | 'group' | 'seeder' | 'download' | 'share' | 'message' | 'receipt';
   text: string;
   at: number;
 }

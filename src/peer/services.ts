@@ -3,6 +3,7 @@ import type { GroupSummary } from '../protocol/api.js';
 import { CoterieError } from '../protocol/errors.js';
 import { advise } from './advice.js';
 import type { CommandContext, CommandIO } from './commands.js';
+import type { MessageCommands } from './messages.js';
 import { checkSourceFile, resolveDestination } from './paths.js';
 import type { PeerStore } from './store.js';
 import type { TrackerHttpClient } from './tracker/http-client.js';
@@ -34,7 +35,11 @@ export type FileCommands = Pick<
 /** The tracker's minimum (api.ts Password), checked here to answer before a round trip. */
 const MIN_PASSWORD_LENGTH = 8;
 
-export function createCommandContext(deps: AccountDeps, files: FileCommands): CommandContext {
+export function createCommandContext(
+  deps: AccountDeps,
+  files: FileCommands,
+  messaging: MessageCommands,
+): CommandContext {
   const { store, http } = deps;
 
   const requireLogin = (): string => {
@@ -165,6 +170,27 @@ export function createCommandContext(deps: AccountDeps, files: FileCommands): Co
       return files.stopShare(fileName, groupId);
     },
     showDownloads: () => files.showDownloads(),
+    sendMessage: (target, text) =>
+      'to' in target
+        ? advise_(async () => {
+            requireLogin();
+            return messaging.sendMessage(target, text);
+          })
+        : groupCall(target.groupId, () => messaging.sendMessage(target, text), { action: 'send messages' }),
+    async showMessages(filter) {
+      requireLogin();
+      return messaging.showMessages(filter);
+    },
+    messageStatus: (messageId) =>
+      advise_(async () => {
+        requireLogin();
+        return messaging.messageStatus(messageId);
+      }),
+    createTopic: (groupId, topic) => groupCall(groupId, () => messaging.createTopic(groupId, topic)),
+    listTopics: (groupId) => groupCall(groupId, () => messaging.listTopics(groupId)),
+    subscribe: (groupId, topic, on) => groupCall(groupId, () => messaging.subscribe(groupId, topic, on)),
+    fetchMessages: (groupId, topic, from, limit) =>
+      groupCall(groupId, () => messaging.fetchMessages(groupId, topic, from, limit)),
     async quit() {
       deps.requestShutdown();
       return { stopping: true };

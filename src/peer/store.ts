@@ -40,7 +40,7 @@ export interface DownloadRecord {
   userId: string;
 }
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,6 +53,21 @@ const MIGRATIONS: readonly string[] = [
      file_name TEXT NOT NULL, file_id TEXT NOT NULL, dest TEXT NOT NULL, size INTEGER NOT NULL,
      state TEXT NOT NULL, error TEXT, done_bytes INTEGER NOT NULL DEFAULT 0,
      started_at INTEGER NOT NULL, ended_at INTEGER);`,
+  // 2: messages. The inbox keeps what arrived (once per message id); the
+  // outbox what this user sent, with the client id a retry reuses.
+  `CREATE TABLE inbox (
+     message_id TEXT PRIMARY KEY, stream_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+     sender TEXT NOT NULL, recipient TEXT, group_id TEXT, topic TEXT, body TEXT NOT NULL,
+     sent_at INTEGER NOT NULL, received_at INTEGER NOT NULL, read_at INTEGER);
+   CREATE INDEX inbox_stream ON inbox (stream_id, seq);
+   CREATE INDEX inbox_unread ON inbox (read_at);
+   CREATE TABLE outbox (
+     client_id TEXT PRIMARY KEY, message_id TEXT, stream_id TEXT NOT NULL, seq INTEGER,
+     recipient TEXT, group_id TEXT, topic TEXT, body TEXT NOT NULL, state TEXT NOT NULL,
+     created_at INTEGER NOT NULL);
+   CREATE TABLE receipts (
+     stream_id TEXT NOT NULL, reader TEXT NOT NULL, delivered INTEGER NOT NULL, read INTEGER NOT NULL,
+     PRIMARY KEY (stream_id, reader));`,
 ];
 
 interface ShareRow {
@@ -103,6 +118,66 @@ const downloadFromRow = (r: DownloadRow): DownloadRecord => ({
   doneBytes: r.done_bytes,
   startedAt: r.started_at,
   endedAt: r.ended_at,
+});
+
+/** A received message as stored and shown. */
+export interface InboxMessage {
+  messageId: string;
+  streamId: string;
+  seq: number;
+  kind: 'direct' | 'group' | 'topic';
+  sender: string;
+  to: string | null;
+  groupId: string | null;
+  topic: string | null;
+  body: string;
+  sentAt: number;
+  receivedAt: number;
+  readAt: number | null;
+}
+
+export interface OutboxRecord {
+  /** Known once the tracker stored the message. */
+  messageId: string | null;
+  clientId: string;
+  streamId: string;
+  seq: number | null;
+  to: string | null;
+  groupId: string | null;
+  topic: string | null;
+  body: string;
+  state: 'pending' | 'sent';
+  createdAt: number;
+}
+
+interface InboxRow {
+  message_id: string;
+  stream_id: string;
+  seq: number;
+  kind: InboxMessage['kind'];
+  sender: string;
+  recipient: string | null;
+  group_id: string | null;
+  topic: string | null;
+  body: string;
+  sent_at: number;
+  received_at: number;
+  read_at: number | null;
+}
+
+const inboxFromRow = (r: InboxRow): InboxMessage => ({
+  messageId: r.message_id,
+  streamId: r.stream_id,
+  seq: r.seq,
+  kind: r.kind,
+  sender: r.sender,
+  to: r.recipient,
+  groupId: r.group_id,
+  topic: r.topic,
+  body: r.body,
+  sentAt: r.sent_at,
+  receivedAt: r.received_at,
+  readAt: r.read_at,
 });
 
 export class PeerStore {
@@ -232,5 +307,141 @@ export class PeerStore {
     this.db
       .prepare('UPDATE downloads SET state = ?, error = ?, done_bytes = ?, ended_at = ? WHERE id = ?')
       .run(next.state, next.error, next.doneBytes, next.endedAt, id);
+  }
+
+  // -- messages ---------------------------------------------------------------
+
+  /**
+   * Stores what arrived, once per message id; returns the messages that were
+   * new (a retried send or a replayed catch-up is stored and shown once).
+   */
+  addToInbox(messages: readonly Omit<InboxMessage, 'receivedAt' | 'readAt'>[], at: number): InboxMessage[] {
+    const insert = this.db.prepare(
+      `INSERT INTO inbox (message_id, stream_id, seq, kind, sender, recipient, group_id, topic, body, sent_at, received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(message_id) DO NOTHING`,
+    );
+    const fresh: InboxMessage[] = [];
+    this.db.transaction(() => {
+      for (const m of messages) {
+        const r = insert.run(
+          m.messageId,
+          m.streamId,
+          m.seq,
+          m.kind,
+          m.sender,
+          m.to,
+          m.groupId,
+          m.topic,
+          m.body,
+          m.sentAt,
+          at,
+        );
+        if (r.changes > 0) fresh.push({ ...m, receivedAt: at, readAt: null });
+      }
+    })();
+    return fresh;
+  }
+
+  /** Messages of some streams (all but topics when none given), oldest first. */
+  listInbox(filter: { streamIds?: string[]; unread: boolean; limit: number }): InboxMessage[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.streamIds !== undefined) {
+      where.push(`stream_id IN (${filter.streamIds.map(() => '?').join(',')})`);
+      params.push(...filter.streamIds);
+    } else where.push("kind != 'topic'");
+    if (filter.unread) where.push('read_at IS NULL');
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM (SELECT * FROM inbox WHERE ${where.join(' AND ')} ORDER BY sent_at DESC, seq DESC LIMIT ?)
+         ORDER BY sent_at, seq`,
+      )
+      .all(...params, filter.limit) as InboxRow[];
+    return rows.map(inboxFromRow);
+  }
+
+  markRead(messageIds: readonly string[], at: number): void {
+    const upd = this.db.prepare('UPDATE inbox SET read_at = ? WHERE message_id = ? AND read_at IS NULL');
+    this.db.transaction(() => {
+      for (const id of messageIds) upd.run(at, id);
+    })();
+  }
+
+  /** Per stream: the highest sequence stored and the highest read (what the tracker's cursors should say). */
+  inboxCursors(): { streamId: string; delivered: number; read: number }[] {
+    return this.db
+      .prepare(
+        `SELECT stream_id AS streamId, MAX(seq) AS delivered,
+             COALESCE(MAX(CASE WHEN read_at IS NOT NULL THEN seq END), 0) AS read
+           FROM inbox GROUP BY stream_id`,
+      )
+      .all() as { streamId: string; delivered: number; read: number }[];
+  }
+
+  putOutbox(r: OutboxRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO outbox (message_id, client_id, stream_id, seq, recipient, group_id, topic, body, state, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(client_id) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
+           state = excluded.state`,
+      )
+      .run(
+        r.messageId,
+        r.clientId,
+        r.streamId,
+        r.seq,
+        r.to,
+        r.groupId,
+        r.topic,
+        r.body,
+        r.state,
+        r.createdAt,
+      );
+  }
+
+  /** Sends that never got an answer (the tracker was unreachable): resent with the same client id. */
+  pendingOutbox(): OutboxRecord[] {
+    return (
+      this.db.prepare("SELECT * FROM outbox WHERE state = 'pending' ORDER BY created_at").all() as {
+        message_id: string | null;
+        client_id: string;
+        stream_id: string;
+        seq: number | null;
+        recipient: string | null;
+        group_id: string | null;
+        topic: string | null;
+        body: string;
+        created_at: number;
+      }[]
+    ).map((r) => ({
+      messageId: r.message_id,
+      clientId: r.client_id,
+      streamId: r.stream_id,
+      seq: r.seq,
+      to: r.recipient,
+      groupId: r.group_id,
+      topic: r.topic,
+      body: r.body,
+      state: 'pending' as const,
+      createdAt: r.created_at,
+    }));
+  }
+
+  removeOutbox(clientId: string): void {
+    this.db.prepare('DELETE FROM outbox WHERE client_id = ?').run(clientId);
+  }
+
+  /** Receipts only move forward; returns true when this one moved something. */
+  putReceipt(streamId: string, reader: string, delivered: number, read: number): boolean {
+    const r = this.db
+      .prepare(
+        `INSERT INTO receipts (stream_id, reader, delivered, read) VALUES (?, ?, ?, ?)
+         ON CONFLICT(stream_id, reader) DO UPDATE SET delivered = MAX(delivered, excluded.delivered),
+           read = MAX(read, excluded.read)
+         WHERE excluded.delivered > receipts.delivered OR excluded.read > receipts.read`,
+      )
+      .run(streamId, reader, delivered, read);
+    return r.changes > 0;
   }
 }

@@ -48,3 +48,22 @@ export interface StopShareResult {
 export interface ShowDownloadsResult {
   downloads: DownloadView[];
 }
+
+/** What send_msg, send_group_msg and publish answer (`--json`: `id` and `state` first). */
+export interface SentView {
+  id: string;
+  state: 'sent';
+  streamId: string;
+  seq: number;
+  to?: string;
+  groupId?: string;
+  topic?: string;
+  /** True when the tracker had stored this send before (a retry). */
+  duplicate: boolean;
+}
+
+export interface ShowMessagesResult {
+  /** The user the messages were sent to. */
+  me: string;
+  messages: import('./store.js').InboxMessage[];
+}

@@ -354,6 +354,172 @@ export const ReportResponse = Type.Object({
 });
 export type ReportResponse = Static<typeof ReportResponse>;
 
+// ---------------------------------------------------------------- messages and topics
+
+/**
+ * A client-chosen id per message (a UUID is fine): a send retried with the
+ * same id is stored once and answers with the first copy.
+ */
+export const CLIENT_ID_PATTERN = '^[A-Za-z0-9_.:-]{1,64}$';
+export const ClientId = Type.String({ pattern: CLIENT_ID_PATTERN, minLength: 1, maxLength: 64 });
+/** Message ids: 32 hex characters, derived from (sender, client id). */
+export const MESSAGE_ID_PATTERN = '^[0-9a-f]{32}$';
+export const MessageId = Type.String({ pattern: MESSAGE_ID_PATTERN, minLength: 32, maxLength: 32 });
+export const TopicName = Name;
+/**
+ * A message's text. The schema bounds the characters loosely; the tracker
+ * checks the UTF-8 size against its limit (64 KiB by default) and answers
+ * 413 MESSAGE_TOO_LARGE.
+ */
+export const MESSAGE_BODY_MAX_CHARS = 1024 * 1024;
+export const MessageBody = Type.String({ minLength: 1, maxLength: MESSAGE_BODY_MAX_CHARS });
+export const StreamKind = Type.Union([Type.Literal('direct'), Type.Literal('group'), Type.Literal('topic')]);
+export type StreamKind = Static<typeof StreamKind>;
+/** `d:<user>:<user>` (sorted), `g:<group>` or `t:<group>:<topic>`. */
+export const StreamId = Type.String({ minLength: 3, maxLength: 200 });
+export const Seq = Type.Integer({ minimum: 0 });
+
+/**
+ * POST /v1/messages → 201 MessageSent (200 when the client id was already
+ * used: the first copy's answer). Exactly one target: `to` (a direct
+ * message), `groupId` (the group's channel) or `groupId` + `topic` (publish).
+ * Group channels and topics: members only (403 NOT_A_MEMBER). 413
+ * MESSAGE_TOO_LARGE, 429 RATE_LIMITED, 404 USER_NOT_FOUND / TOPIC_NOT_FOUND.
+ */
+export const SendMessageRequest = Type.Object(
+  {
+    to: Type.Optional(UserId),
+    groupId: Type.Optional(GroupId),
+    topic: Type.Optional(TopicName),
+    clientId: ClientId,
+    body: MessageBody,
+  },
+  { additionalProperties: false },
+);
+export type SendMessageRequest = Static<typeof SendMessageRequest>;
+/** Sent = committed to the tracker's store. */
+export const MessageSent = Type.Object({
+  messageId: MessageId,
+  streamId: StreamId,
+  seq: Seq,
+  state: Type.Literal('sent'),
+  sentAt: TimestampMs,
+  /** True when this client id had been stored before (a retried send). */
+  duplicate: Type.Boolean(),
+});
+export type MessageSent = Static<typeof MessageSent>;
+
+/** A stored message, as pushed over the session and as fetched. */
+export const StoredMessage = Type.Object({
+  messageId: MessageId,
+  streamId: StreamId,
+  seq: Seq,
+  kind: StreamKind,
+  sender: UserId,
+  /** Direct messages: the recipient. */
+  to: Type.Optional(UserId),
+  groupId: Type.Optional(GroupId),
+  topic: Type.Optional(TopicName),
+  body: Type.String(),
+  sentAt: TimestampMs,
+});
+export type StoredMessage = Static<typeof StoredMessage>;
+
+export const DeliveryState = Type.Union([
+  Type.Literal('sent'),
+  Type.Literal('delivered'),
+  Type.Literal('read'),
+]);
+export type DeliveryState = Static<typeof DeliveryState>;
+
+/**
+ * GET /v1/messages/:messageId → 200 MessageStatus (the sender and the
+ * stream's readers only; else 404 MESSAGE_NOT_FOUND). `state` is the least
+ * advanced of the recipients' states.
+ */
+export const MessageParams = Type.Object({ messageId: MessageId });
+export const MessageStatus = Type.Object({
+  messageId: MessageId,
+  streamId: StreamId,
+  seq: Seq,
+  kind: StreamKind,
+  sender: UserId,
+  sentAt: TimestampMs,
+  state: DeliveryState,
+  recipients: Type.Array(Type.Object({ userId: UserId, state: DeliveryState })),
+});
+export type MessageStatus = Static<typeof MessageStatus>;
+
+/** Topic retention: the defaults keep 10,000 messages or 30 days, whichever is less. */
+export const TOPIC_RETENTION_DEFAULTS = Object.freeze({ count: 10_000, ms: 30 * 24 * 3600 * 1000 });
+/** POST /v1/groups/:groupId/topics → 201 TopicSummary (members only; 409 TOPIC_EXISTS). */
+export const CreateTopicRequest = Type.Object(
+  {
+    topic: TopicName,
+    retentionCount: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000_000 })),
+    retentionMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 10 * 365 * 24 * 3600 * 1000 })),
+  },
+  { additionalProperties: false },
+);
+export type CreateTopicRequest = Static<typeof CreateTopicRequest>;
+export const TopicSummary = Type.Object({
+  groupId: GroupId,
+  topic: TopicName,
+  createdBy: UserId,
+  createdAt: TimestampMs,
+  lastSeq: Seq,
+  retentionCount: Type.Integer(),
+  retentionMs: Type.Integer(),
+  /** Whether the caller subscribes. */
+  subscribed: Type.Boolean(),
+});
+export type TopicSummary = Static<typeof TopicSummary>;
+/** GET /v1/groups/:groupId/topics → 200 TopicList (members only). */
+export const TopicList = Type.Object({ groupId: GroupId, topics: Type.Array(TopicSummary) });
+export type TopicList = Static<typeof TopicList>;
+export const TopicParams = Type.Object({ groupId: GroupId, topic: TopicName });
+export type TopicParams = Static<typeof TopicParams>;
+/**
+ * POST …/topics/:topic/subscribe and …/unsubscribe → 200 Subscription.
+ * A subscriber receives pushes of what is published after it subscribed,
+ * and catches up from its cursor when it reconnects.
+ */
+export const Subscription = Type.Object({
+  groupId: GroupId,
+  topic: TopicName,
+  subscribed: Type.Boolean(),
+  /** The topic's last sequence number when the call was made. */
+  lastSeq: Seq,
+});
+export type Subscription = Static<typeof Subscription>;
+/** POST …/topics/:topic/messages → 201 MessageSent: publish (members only). */
+export const PublishRequest = Type.Object(
+  { clientId: ClientId, body: MessageBody },
+  { additionalProperties: false },
+);
+export type PublishRequest = Static<typeof PublishRequest>;
+/** GET …/topics/:topic/messages?from=SEQ&limit=N → 200 MessagePage: the retained messages from SEQ on. */
+export const MAX_FETCH_LIMIT = 1000;
+export const FetchQuery = Type.Object(
+  {
+    from: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
+    limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$' })),
+  },
+  { additionalProperties: false },
+);
+export type FetchQuery = Static<typeof FetchQuery>;
+export const MessagePage = Type.Object({
+  groupId: GroupId,
+  topic: TopicName,
+  messages: Type.Array(StoredMessage),
+  /** The sequence number to ask for next (`from`), and the topic's last one. */
+  nextSeq: Seq,
+  lastSeq: Seq,
+  /** The oldest retained sequence number (earlier ones were trimmed). */
+  firstSeq: Seq,
+});
+export type MessagePage = Static<typeof MessagePage>;
+
 // ---------------------------------------------------------------- health
 
 /** GET /healthz → 200 Health. */
@@ -562,6 +728,81 @@ export const ROUTES = {
     body: ReportRequest,
     status: 200,
     response: ReportResponse,
+  }),
+  sendMessage: route({
+    method: 'POST',
+    url: '/v1/messages',
+    auth: true,
+    summary: 'send a direct message, a group message or publish to a topic',
+    body: SendMessageRequest,
+    status: 201,
+    response: MessageSent,
+  }),
+  messageStatus: route({
+    method: 'GET',
+    url: '/v1/messages/:messageId',
+    auth: true,
+    summary: 'a message’s state per recipient (sender and readers only)',
+    params: MessageParams,
+    status: 200,
+    response: MessageStatus,
+  }),
+  createTopic: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/topics',
+    auth: true,
+    summary: 'create a topic in a group (members only)',
+    params: GroupParams,
+    body: CreateTopicRequest,
+    status: 201,
+    response: TopicSummary,
+  }),
+  listTopics: route({
+    method: 'GET',
+    url: '/v1/groups/:groupId/topics',
+    auth: true,
+    summary: 'a group’s topics (members only)',
+    params: GroupParams,
+    status: 200,
+    response: TopicList,
+  }),
+  subscribe: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/topics/:topic/subscribe',
+    auth: true,
+    summary: 'subscribe to a topic (members only)',
+    params: TopicParams,
+    status: 200,
+    response: Subscription,
+  }),
+  unsubscribe: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/topics/:topic/unsubscribe',
+    auth: true,
+    summary: 'unsubscribe from a topic',
+    params: TopicParams,
+    status: 200,
+    response: Subscription,
+  }),
+  publish: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/topics/:topic/messages',
+    auth: true,
+    summary: 'publish to a topic (members only)',
+    params: TopicParams,
+    body: PublishRequest,
+    status: 201,
+    response: MessageSent,
+  }),
+  fetchMessages: route({
+    method: 'GET',
+    url: '/v1/groups/:groupId/topics/:topic/messages',
+    auth: true,
+    summary: 'a range of a topic’s retained messages by sequence number (members only)',
+    params: TopicParams,
+    querystring: FetchQuery,
+    status: 200,
+    response: MessagePage,
   }),
 } as const;
 

@@ -21,7 +21,19 @@
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { MAX_PEER_ADDRESSES, PeerAddress } from './api.js';
+import {
+  ClientId,
+  GroupId,
+  MAX_PEER_ADDRESSES,
+  MessageBody,
+  MessageId,
+  PeerAddress,
+  Seq,
+  StoredMessage,
+  StreamId,
+  TopicName,
+  UserId,
+} from './api.js';
 import { CoterieError, ERROR_CODES } from './errors.js';
 import { HEX64_PATTERN, NAME_PATTERN } from './names.js';
 
@@ -86,6 +98,45 @@ export const PingMessage = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * Send a message over the session (the fast path; POST /v1/messages is the
+ * same). Exactly one target as in SendMessageRequest. Answered by `sent`
+ * (once committed) or `error`, with the same id.
+ */
+export const SendMessage = Type.Object(
+  {
+    type: Type.Literal('send'),
+    id: RequestId,
+    to: Type.Optional(UserId),
+    groupId: Type.Optional(GroupId),
+    topic: Type.Optional(TopicName),
+    clientId: ClientId,
+    body: MessageBody,
+  },
+  { additionalProperties: false },
+);
+/** Cap on cursors in one ack_messages. */
+export const MAX_CURSORS_PER_MESSAGE = 1024;
+/**
+ * The reader's peer stored everything up to `delivered` (and showed up to
+ * `read`) in these streams. Cursors only move forward; sending the same
+ * again is harmless (peers re-send theirs after each reconnect).
+ */
+export const AckMessages = Type.Object(
+  {
+    type: Type.Literal('ack_messages'),
+    id: RequestId,
+    cursors: Type.Array(
+      Type.Object(
+        { streamId: StreamId, delivered: Type.Optional(Seq), read: Type.Optional(Seq) },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: MAX_CURSORS_PER_MESSAGE },
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const ClientMessage = Type.Union([
   HelloMessage,
   AnnounceMessage,
@@ -94,6 +145,8 @@ export const ClientMessage = Type.Union([
   WatchMessage,
   UnwatchMessage,
   PingMessage,
+  SendMessage,
+  AckMessages,
 ]);
 export type ClientMessage = Static<typeof ClientMessage>;
 export type HelloMessage = Static<typeof HelloMessage>;
@@ -161,6 +214,43 @@ export const SeederLeftEvent = Type.Object({
   at: Type.Integer(),
 });
 
+/**
+ * Messages for the session's user, in sequence order per stream: pushed as
+ * they are stored, and after `welcome` everything after the user's delivered
+ * cursors (catch-up), then `synced`. Acknowledge with ack_messages.
+ */
+export const MessagesEvent = Type.Object({
+  type: Type.Literal('messages'),
+  items: Type.Array(StoredMessage),
+});
+/** Catch-up after welcome is complete: what follows is live. */
+export const SyncedEvent = Type.Object({
+  type: Type.Literal('synced'),
+  /** Messages sent during catch-up. */
+  count: Type.Integer({ minimum: 0 }),
+  at: Type.Integer(),
+});
+/** To a sender: a reader's cursor moved past messages it sent (Delivered / Read). */
+export const ReceiptEvent = Type.Object({
+  type: Type.Literal('receipt'),
+  streamId: StreamId,
+  reader: UserId,
+  delivered: Seq,
+  read: Seq,
+  at: Type.Integer(),
+});
+/** The answer to `send`: committed. */
+export const SentMessage = Type.Object({
+  type: Type.Literal('sent'),
+  id: RequestId,
+  messageId: MessageId,
+  streamId: StreamId,
+  seq: Seq,
+  state: Type.Literal('sent'),
+  sentAt: Type.Integer(),
+  duplicate: Type.Boolean(),
+});
+
 export const TrackerMessage = Type.Union([
   WelcomeMessage,
   AckMessage,
@@ -171,9 +261,21 @@ export const TrackerMessage = Type.Union([
   JoinDeclinedEvent,
   SeederAppearedEvent,
   SeederLeftEvent,
+  MessagesEvent,
+  SyncedEvent,
+  ReceiptEvent,
+  SentMessage,
 ]);
 export type TrackerMessage = Static<typeof TrackerMessage>;
 export type WelcomeMessage = Static<typeof WelcomeMessage>;
+export type MessagesEvent = Static<typeof MessagesEvent>;
+export type SyncedEvent = Static<typeof SyncedEvent>;
+export type ReceiptEvent = Static<typeof ReceiptEvent>;
+export type SentMessage = Static<typeof SentMessage>;
+export type SendMessage = Static<typeof SendMessage>;
+export type AckMessages = Static<typeof AckMessages>;
+/** The messaging pushes, kept apart from SessionEvent (which become notices). */
+export type MessagingEvent = MessagesEvent | SyncedEvent | ReceiptEvent;
 export type SessionEvent = Static<
   | typeof JoinRequestedEvent
   | typeof JoinAcceptedEvent

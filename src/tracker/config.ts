@@ -46,6 +46,16 @@ export const TRACKER_DEFAULTS = Object.freeze({
   scoreHalfLifeMs: 6 * 3600 * 1000,
   /** A peer whose decayed count of corrupt pieces reaches this is flagged and listed last. */
   corruptFlagThreshold: 3,
+  /** Largest message body, in UTF-8 bytes (DESIGN: 64 KiB). */
+  messageMaxBytes: 64 * 1024,
+  /**
+   * Sends per user: sustained rate and burst. Generous for people and their
+   * scripts; low enough that one account cannot monopolise the write queue.
+   */
+  messageRatePerSecond: 1_000,
+  messageBurst: 2_000,
+  /** How often topic messages past their retention (count or age) are deleted. */
+  retentionSweepMs: 60_000,
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
 });
 

@@ -10,6 +10,7 @@ import { createMetrics } from './http/metrics.js';
 import type { ServiceDeps } from './services/context.js';
 import { createFilesService } from './services/files.js';
 import { createGroupsService } from './services/groups.js';
+import { createMessagesService } from './services/messages.js';
 import { createPresenceService } from './services/presence.js';
 import { createQualityService } from './services/quality.js';
 import { createTicketsService } from './services/tickets.js';
@@ -40,6 +41,11 @@ export interface TrackerOptions {
   sessionTtlSeconds?: number;
   /** Lower only in tests: the cost of password hashing (log2 of scrypt's N). */
   scryptLogN?: number;
+  /** Messages: largest body in bytes, sends per second and burst per user, retention sweep period. */
+  messageMaxBytes?: number;
+  messageRatePerSecond?: number;
+  messageBurst?: number;
+  retentionSweepMs?: number;
   logLevel?: (typeof TRACKER_DEFAULTS)['logLevel'];
   /** A pino logger to use instead of the default JSON logger on stderr. */
   logger?: Logger;
@@ -120,6 +126,12 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     const files = createFilesService(policy, cacheOptions)({ ...deps, groups, presence });
     const tickets = createTicketsService({ ticketTtlMinutes: cfg.ticketTtlMinutes })({ ...deps, files });
     const quality = createQualityService(policy)(deps);
+    const messages = createMessagesService({
+      messageMaxBytes: cfg.messageMaxBytes,
+      messageRatePerSecond: cfg.messageRatePerSecond,
+      messageBurst: cfg.messageBurst,
+      retentionSweepMs: cfg.retentionSweepMs,
+    })({ ...deps, groups });
     await tickets.init();
     const stale = await presence.clearTracker(trackerId);
 
@@ -130,6 +142,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     })({
       presence,
       files,
+      messages,
       bus,
       trackerId,
       logger,
@@ -140,7 +153,8 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     const app = await createHttpApp({
       logger,
       metrics,
-      services: { users, groups, files, tickets, quality },
+      services: { users, groups, files, tickets, quality, messages },
+      messageBodyLimitBytes: Math.max(cfg.bodyLimitBytes, 6 * cfg.messageMaxBytes + 4096),
       hub,
       trackerId,
       version: TRACKER_VERSION,
@@ -153,6 +167,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     } catch (err) {
       await hub.close();
       await app.close();
+      await messages.close();
       throw new CoterieError(
         'UNAVAILABLE',
         `cannot listen on ${cfg.host}:${cfg.port}: ${(err as Error).message}`,
@@ -184,6 +199,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       closing ??= (async () => {
         await hub.close();
         await app.close();
+        await messages.close();
         await bus?.close();
         await store.close();
         logger.info({ trackerId }, 'tracker stopped');

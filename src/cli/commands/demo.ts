@@ -12,8 +12,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { DownloadView, UploadResult } from '../../peer/client.js';
+import type { DownloadView, SentView, ShowMessagesResult, UploadResult } from '../../peer/client.js';
 import { callDaemon } from '../../peer/client.js';
+import type { MessagePage, MessageStatus } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { formatBytes, formatContributions, formatRate } from '../format.js';
 import { type Spawned, spawnCoterie, stopProcess } from '../processes.js';
@@ -28,6 +29,14 @@ const DEFAULT_SIZE_MIB = 256;
 interface DemoFlags {
   keep: boolean;
   sizeMib?: string;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new CoterieError('UNAVAILABLE', `the demo gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Incompressible, non-repeating bytes, fast: 1 MiB of random data per write. */
@@ -70,6 +79,7 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
   const root = mkdtempSync(join(tmpdir(), 'coterie-demo-'));
   const say = (s: string) => out.write(`${s}\n`);
   const children: Spawned[] = [];
+  const peerProcs = new Map<string, Spawned>();
   const dirs = Object.fromEntries(PEERS.map((p) => [p, join(root, p)])) as Record<
     (typeof PEERS)[number],
     string
@@ -106,15 +116,20 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
     children.push(tracker);
     const url = /listening on (https?:\/\/\S+)/.exec(tracker.line)![1]!;
     say(`tracker  ${url}`);
+    const startPeer = async (name: (typeof PEERS)[number]) => {
+      const p = await spawnCoterie(
+        ['peer', '--data-dir', dirs[name], '--tracker', url, '--no-shell'],
+        /^peer [0-9a-f]{64} serving on/,
+        { logFile: join(root, `${name}.log`), detached: flags.keep },
+      );
+      children.push(p);
+      peerProcs.set(name, p);
+      return p;
+    };
     await Promise.all(
       PEERS.map(async (name) => {
         mkdirSync(dirs[name]);
-        const p = await spawnCoterie(
-          ['peer', '--data-dir', dirs[name], '--tracker', url, '--no-shell'],
-          /^peer [0-9a-f]{64} serving on/,
-          { logFile: join(root, `${name}.log`), detached: flags.keep },
-        );
-        children.push(p);
+        const p = await startPeer(name);
         say(`${name.padEnd(8)} ${p.line.split(' (')[0]}`);
       }),
     );
@@ -180,7 +195,47 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
         .map((l) => `  ${l}`)
         .join('\n'),
     );
-    say('messages: (arrive with the messaging issue)');
+
+    // -- messages: a conversation, a message to a peer that is offline, a topic
+    const quote = (m: { sender: string; body: string }) => `${m.sender}: “${m.body}”`;
+    const hello = (await run('alice', 'send_msg', ['bob', 'the film is up, enjoy'])) as SentView;
+    say(`message  alice → bob  (id ${hello.id}, ${hello.state})`);
+    await waitFor('bob to receive it', async () =>
+      ((await run('bob', 'show_messages', ['alice', '--unread'])) as ShowMessagesResult).messages.some(
+        (m) => {
+          if (m.messageId !== hello.id) return false;
+          say(`         bob sees ${quote(m)} and it is marked read`);
+          return true;
+        },
+      ),
+    );
+    await run('bob', 'send_msg', ['alice', 'thanks! downloading it now']);
+    await waitFor("alice's receipt", async () => {
+      const st = (await run('alice', 'message_status', [hello.id])) as MessageStatus;
+      if (st.state !== 'read') return false;
+      say(`         message_status ${hello.id.slice(0, 12)}…: ${st.state} by bob`);
+      return true;
+    });
+    await stopProcess(peerProcs.get('carol')!.child);
+    say('offline  carol stops her peer');
+    const late = (await run('alice', 'send_msg', ['carol', 'we watch it tonight at 8'])) as SentView;
+    await run('alice', 'send_group_msg', [GROUP, 'thanks everyone for seeding']);
+    const st = (await run('alice', 'message_status', [late.id])) as MessageStatus;
+    say(`message  alice → carol while she is away: ${st.state} (stored on the tracker)`);
+    await startPeer('carol');
+    await waitFor('carol to catch up', async () => {
+      const got = (await run('carol', 'show_messages', ['--unread'])) as ShowMessagesResult;
+      if (got.messages.length < 2) return false;
+      say(`back     carol restarts and catches up: ${got.messages.map(quote).join(', ')}`);
+      return true;
+    });
+    await run('alice', 'create_topic', [GROUP, 'releases']);
+    await run('dave', 'subscribe', [GROUP, 'releases']);
+    await run('bob', 'publish', [GROUP, 'releases', 'director’s cut next week']);
+    const page = (await run('dave', 'fetch_messages', [GROUP, 'releases', '--from', '1'])) as MessagePage;
+    say(
+      `topic    ${GROUP}:releases — dave subscribed, bob published; fetch_messages: ${page.messages.map(quote).join(', ')}`,
+    );
     ok = true;
     if (flags.keep) {
       say('\nleft running (stop them with: coterie --data-dir DIR quit, and kill the tracker):');

@@ -5,6 +5,7 @@ import { CoterieError } from '../../protocol/errors.js';
 import {
   type ClientMessage,
   encodeSessionMessage,
+  type MessagingEvent,
   parseTrackerMessage,
   SESSION_CLOSE,
   SESSION_PROTOCOL_VERSION,
@@ -44,6 +45,8 @@ export interface TrackerSessionEvents {
   /** The tracker refused the token: the user must log in again. */
   unauthenticated: [reason: string];
   event: [event: SessionEvent];
+  /** Messages pushed or caught up, the end of catch-up, receipts. */
+  messaging: [event: MessagingEvent];
 }
 
 const DEFAULT_INTERVAL_MS = 10_000;
@@ -230,6 +233,12 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
           return;
         }
         case 'pong':
+        case 'sent':
+          return;
+        case 'messages':
+        case 'synced':
+        case 'receipt':
+          this.emit('messaging', msg);
           return;
         default:
           this.emit('event', msg);

@@ -33,6 +33,8 @@ export interface HttpAppOptions {
   version: string;
   bodyLimitBytes: number;
   shareBodyLimitBytes: number;
+  /** Message routes: a body of the largest message, JSON-escaped; the service checks the real size. */
+  messageBodyLimitBytes: number;
   tls?: SecureContextOptions & { cert: string | Buffer; key: string | Buffer };
 }
 
@@ -144,6 +146,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
       method: spec.method,
       url: spec.url,
       ...(name === 'shareFile' ? { bodyLimit: options.shareBodyLimitBytes } : {}),
+      ...(name === 'sendMessage' || name === 'publish' ? { bodyLimit: options.messageBodyLimitBytes } : {}),
       schema: {
         summary: spec.summary,
         operationId: name,

@@ -3,6 +3,7 @@ import type { RouteName } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import type { FilesService } from '../services/files.js';
 import type { GroupsService } from '../services/groups.js';
+import type { MessagesService } from '../services/messages.js';
 import type { QualityService } from '../services/quality.js';
 import type { TicketsService } from '../services/tickets.js';
 import type { Caller, UsersService } from '../services/users.js';
@@ -13,6 +14,7 @@ export interface TrackerServices {
   files: FilesService;
   tickets: TicketsService;
   quality: QualityService;
+  messages: MessagesService;
 }
 
 /** A route's input after schema validation: handlers do not see Fastify. */
@@ -92,5 +94,42 @@ export function createHandlers(s: TrackerServices): Record<RouteName, Handler> {
     report: async (i) => ({
       body: await s.quality.report(who(i).userId, (i.body as Api.ReportRequest).reports),
     }),
+    sendMessage: async (i) => {
+      const r = await s.messages.send(who(i).userId, i.body as Api.SendMessageRequest);
+      return { status: r.duplicate ? 200 : 201, body: r };
+    },
+    messageStatus: async (i) => ({ body: await s.messages.status(who(i).userId, i.params.messageId!) }),
+    createTopic: async (i) => ({
+      body: await s.messages.createTopic(who(i).userId, i.params.groupId!, i.body as Api.CreateTopicRequest),
+    }),
+    listTopics: async (i) => ({ body: await s.messages.listTopics(who(i).userId, i.params.groupId!) }),
+    subscribe: async (i) => ({
+      body: await s.messages.subscribe(who(i).userId, i.params.groupId!, i.params.topic!, true),
+    }),
+    unsubscribe: async (i) => ({
+      body: await s.messages.subscribe(who(i).userId, i.params.groupId!, i.params.topic!, false),
+    }),
+    publish: async (i) => {
+      const b = i.body as Api.PublishRequest;
+      const r = await s.messages.send(who(i).userId, {
+        groupId: i.params.groupId!,
+        topic: i.params.topic!,
+        clientId: b.clientId,
+        body: b.body,
+      });
+      return { status: r.duplicate ? 200 : 201, body: r };
+    },
+    fetchMessages: async (i) => {
+      const q = i.query as Api.FetchQuery;
+      return {
+        body: await s.messages.fetch(
+          who(i).userId,
+          i.params.groupId!,
+          i.params.topic!,
+          q.from === undefined ? undefined : Number(q.from),
+          q.limit === undefined ? undefined : Number(q.limit),
+        ),
+      };
+    },
   };
 }

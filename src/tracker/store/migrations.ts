@@ -149,9 +149,60 @@ const m0001_initial: Migration = {
   },
 };
 
+/**
+ * Messages and topics: one model for direct conversations, group channels and
+ * topics. A stream numbers its messages (seq, from 1, no gaps at insert); a
+ * cursor per (stream, reader) says how far the reader's peer acknowledged
+ * delivery and how far the reader has read. For topics a cursor row is the
+ * subscription itself. Stream ids: `d:<user>:<user>` (sorted), `g:<group>`,
+ * `t:<group>:<topic>`.
+ */
+const m0002_messages: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('streams')
+      .addColumn('stream_id', 'varchar(200)', (c) => c.primaryKey())
+      .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+      .addColumn('group_id', 'varchar(64)')
+      .addColumn('topic', 'varchar(64)')
+      .addColumn('last_seq', 'bigint', (c) => c.notNull().defaultTo(0))
+      .addColumn('retention_count', 'bigint')
+      .addColumn('retention_ms', 'bigint')
+      .addColumn('created_by', 'varchar(64)', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('streams_group').on('streams').columns(['group_id', 'kind']).execute();
+    await db.schema
+      .createTable('messages')
+      .addColumn('stream_id', 'varchar(200)', (c) => c.notNull())
+      .addColumn('seq', 'bigint', (c) => c.notNull())
+      .addColumn('message_id', 'varchar(64)', (c) => c.notNull().unique())
+      .addColumn('sender', 'varchar(64)', (c) => c.notNull())
+      .addColumn('client_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('body', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('messages_pk', ['stream_id', 'seq'])
+      .addUniqueConstraint('messages_sender_client', ['sender', 'client_id'])
+      .execute();
+    await db.schema
+      .createTable('cursors')
+      .addColumn('stream_id', 'varchar(200)', (c) => c.notNull())
+      .addColumn('user_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('delivered_seq', 'bigint', (c) => c.notNull())
+      .addColumn('read_seq', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('cursors_pk', ['stream_id', 'user_id'])
+      .execute();
+    await db.schema.createIndex('cursors_user').on('cursors').column('user_id').execute();
+  },
+  async down(db: AnyDb) {
+    for (const t of ['cursors', 'messages', 'streams']) await db.schema.dropTable(t).ifExists().execute();
+  },
+};
+
 /** Ordered by name: Kysely applies them in that order. */
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': m0001_initial,
+  '0002_messages': m0002_messages,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -103,6 +103,40 @@ export interface ClusterKeysTable {
   created_at: BigIntColumn;
 }
 
+/** A direct conversation, a group's channel or a topic (see migration 0002). */
+export interface StreamsTable {
+  stream_id: string;
+  kind: 'direct' | 'group' | 'topic';
+  group_id: string | null;
+  topic: string | null;
+  last_seq: BigIntColumn;
+  /** Topics: keep at most this many messages (null: no limit). */
+  retention_count: BigIntColumn | null;
+  /** Topics: keep messages at most this long (null: no limit). */
+  retention_ms: BigIntColumn | null;
+  created_by: string;
+  created_at: BigIntColumn;
+}
+
+export interface MessagesTable {
+  stream_id: string;
+  seq: BigIntColumn;
+  /** Derived from (sender, client_id): a retried send finds its first copy. */
+  message_id: string;
+  sender: string;
+  client_id: string;
+  body: string;
+  created_at: BigIntColumn;
+}
+
+/** A reader's position in a stream; for topics, the row is the subscription. */
+export interface CursorsTable {
+  stream_id: string;
+  user_id: string;
+  delivered_seq: BigIntColumn;
+  read_seq: BigIntColumn;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -116,6 +150,9 @@ export interface Database {
   presence_files: PresenceFilesTable;
   peer_scores: PeerScoresTable;
   cluster_keys: ClusterKeysTable;
+  streams: StreamsTable;
+  messages: MessagesTable;
+  cursors: CursorsTable;
 }
 
 /** BIGINT columns come back as number (SQLite) or string (pg). */

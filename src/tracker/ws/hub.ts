@@ -13,6 +13,7 @@ import {
 } from '../../protocol/session.js';
 import type { EventBus, TrackerEvent } from '../events/bus.js';
 import type { FilesService } from '../services/files.js';
+import type { EncodedMessage, MessagesService } from '../services/messages.js';
 import type { PeerSessionInfo, PresenceService } from '../services/presence.js';
 import type { Caller } from '../services/users.js';
 
@@ -24,6 +25,7 @@ export interface HeartbeatOptions {
 export interface SessionHubDeps {
   presence: PresenceService;
   files: FilesService;
+  messages: MessagesService;
   bus: EventBus;
   trackerId: string;
   logger: Logger;
@@ -52,6 +54,11 @@ interface Session {
   watching: Set<string> | undefined;
   lastPingAt: number;
   pongPending: boolean;
+  /**
+   * Catching up after hello: live messages wait in `held` until the catch-up
+   * sent everything older, so each stream arrives in order.
+   */
+  held: EncodedMessage[] | undefined;
   /** Frames are handled one after another, in order. */
   queue: Promise<void>;
   closed: boolean;
@@ -64,7 +71,7 @@ const HELLO_TIMEOUT_MS = 10_000;
 
 export function createSessionHub(options: HeartbeatOptions) {
   return (deps: SessionHubDeps): SessionHub => {
-    const { presence, files, bus, trackerId, logger, now } = deps;
+    const { presence, files, messages, bus, trackerId, logger, now } = deps;
     const sessions = new Map<string, Session>();
     const byUser = new Map<string, Set<Session>>();
     const watchers = new Map<string, Set<Session>>();
@@ -91,6 +98,119 @@ export function createSessionHub(options: HeartbeatOptions) {
       }
       s.socket.send(encodeSessionMessage(message));
     };
+    /** Frames of messages stay well under the session's frame cap (messages are at most 64 KiB by default). */
+    const MESSAGES_FRAME_BYTES = 256 * 1024;
+    const sendMessages = (s: Session, items: readonly EncodedMessage[]) => {
+      if (s.closed || s.socket.readyState !== s.socket.OPEN) return;
+      if (s.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+        // Nothing is lost: messages are stored, and the peer catches up from its cursor when it comes back.
+        logger.warn({ sessionId: s.id, userId: s.caller.userId }, 'session not reading its messages: closed');
+        s.socket.terminate();
+        return;
+      }
+      let part: string[] = [];
+      let bytes = 0;
+      const flush = () => {
+        if (part.length === 0) return;
+        // The items are JSON already: splice them in rather than encode each message per session.
+        s.socket.send(`{"type":"messages","items":[${part.join(',')}]}`);
+        part = [];
+        bytes = 0;
+      };
+      for (const m of items) {
+        if (bytes + m.json.length > MESSAGES_FRAME_BYTES) flush();
+        part.push(m.json);
+        bytes += m.json.length;
+      }
+      flush();
+    };
+
+    const unsubscribeStored = messages.onStored((batch) => {
+      const out = new Map<Session, EncodedMessage[]>();
+      for (const m of batch.messages) {
+        for (const user of batch.readers.get(m.message.streamId) ?? []) {
+          if (user === m.message.sender) continue;
+          for (const s of byUser.get(user) ?? []) {
+            if (s.info === undefined) continue; // it catches up after its hello
+            if (s.held !== undefined) {
+              s.held.push(m);
+              continue;
+            }
+            const list = out.get(s);
+            if (list === undefined) out.set(s, [m]);
+            else list.push(m);
+          }
+        }
+      }
+      for (const [s, items] of out) sendMessages(s, items);
+    });
+
+    /** Sends everything after the user's cursors, then what arrived meanwhile, then `synced`. */
+    async function catchUp(s: Session): Promise<void> {
+      const lastSent = new Map<string, number>();
+      let count = 0;
+      try {
+        for await (const page of messages.catchUp(s.caller.userId)) {
+          if (s.closed) return;
+          sendMessages(s, page);
+          count += page.length;
+          const last = page[page.length - 1]!.message;
+          lastSent.set(last.streamId, last.seq);
+          // Let the socket drain before the next page: catch-up must not buffer a whole history.
+          while (!s.closed && s.socket.bufferedAmount > MAX_BUFFERED_BYTES / 4) {
+            await new Promise((r) => setTimeout(r, 5));
+          }
+        }
+      } catch (err) {
+        logger.error({ err, sessionId: s.id }, 'message catch-up failed');
+      }
+      const held = s.held ?? [];
+      s.held = undefined;
+      const fresh = held.filter((m) => m.message.seq > (lastSent.get(m.message.streamId) ?? 0));
+      sendMessages(s, fresh);
+      send(s, { type: 'synced', count: count + fresh.length, at: now() });
+    }
+
+    /**
+     * Answers to pipelined sends come in bursts (a whole commit at once): hold
+     * the socket's writes until the burst is over, so that one write carries
+     * many small frames instead of one system call each.
+     */
+    const corked = new Set<Session>();
+    const sendBurst = (s: Session, message: TrackerMessage) => {
+      const raw = (s.socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+      if (raw !== undefined && !corked.has(s)) {
+        raw.cork();
+        if (corked.size === 0) {
+          setImmediate(() => {
+            for (const c of corked)
+              (c.socket as unknown as { _socket?: { uncork(): void } })._socket?.uncork();
+            corked.clear();
+          });
+        }
+        corked.add(s);
+      }
+      send(s, message);
+    };
+
+    const unsubscribeReceipts = messages.onReceipts((receipts) => {
+      for (const r of receipts) {
+        for (const sender of r.senders) {
+          for (const s of byUser.get(sender) ?? []) {
+            if (s.info === undefined) continue;
+            sendBurst(s, {
+              type: 'receipt',
+              streamId: r.streamId,
+              reader: r.reader,
+              delivered: r.delivered,
+              read: r.read,
+              at: r.at,
+            });
+          }
+        }
+      }
+    });
+
     const sendError = (s: Session, err: CoterieError, id?: string | number) =>
       send(s, { type: 'error', ...(id === undefined ? {} : { id }), code: err.code, message: err.message });
 
@@ -217,6 +337,7 @@ export function createSessionHub(options: HeartbeatOptions) {
           return;
         }
         s.info = info;
+        s.held ??= [];
         send(s, {
           type: 'welcome',
           v: SESSION_PROTOCOL_VERSION,
@@ -228,6 +349,7 @@ export function createSessionHub(options: HeartbeatOptions) {
           heartbeatIntervalMs: options.heartbeatIntervalMs,
           heartbeatTimeoutMs: options.heartbeatTimeoutMs,
         });
+        void catchUp(s);
         return;
       }
       const info = s.info;
@@ -235,6 +357,28 @@ export function createSessionHub(options: HeartbeatOptions) {
         throw new CoterieError('PROTOCOL_ERROR', `send hello before ${message.type}`);
       }
       switch (message.type) {
+        case 'send': {
+          // Queued in frame order, acknowledged at commit: a sender may pipeline many sends.
+          const { type: _t, id, ...input } = message;
+          const { committed } = await messages.submit(s.caller.userId, input);
+          committed.then(
+            (r) => sendBurst(s, { type: 'sent', ...(id === undefined ? {} : { id }), ...r }),
+            (err: unknown) =>
+              sendError(
+                s,
+                isCoterieError(err) ? err : new CoterieError('INTERNAL', 'the send failed; it was logged'),
+                id,
+              ),
+          );
+          return;
+        }
+        case 'ack_messages': {
+          // Checked and queued in frame order; answered at commit without holding up the next frames.
+          const { committed } = await messages.ack(s.caller.userId, message.cursors);
+          const id = message.id;
+          if (id !== undefined) void committed.then(() => sendBurst(s, { type: 'ack', id }));
+          return;
+        }
         case 'announce':
           await presence.announce(info, message.files);
           break;
@@ -345,6 +489,7 @@ export function createSessionHub(options: HeartbeatOptions) {
           openedAt: t,
           info: undefined,
           watching: undefined,
+          held: undefined,
           lastPingAt: t,
           pongPending: false,
           queue: Promise.resolve(),
@@ -370,6 +515,8 @@ export function createSessionHub(options: HeartbeatOptions) {
       async close() {
         clearInterval(sweep);
         unsubscribe();
+        unsubscribeStored();
+        unsubscribeReceipts();
         const all = [...sessions.values()];
         for (const s of all) s.socket.close(SESSION_CLOSE.SHUTDOWN, 'tracker shutting down');
         await Promise.all(all.map((s) => onClose(s)));

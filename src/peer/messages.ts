@@ -1,0 +1,288 @@
+import type { Logger } from 'pino';
+import type {
+  MessagePage,
+  MessageSent,
+  MessageStatus,
+  SendMessageRequest,
+  StoredMessage,
+  Subscription,
+  TopicList,
+  TopicSummary,
+} from '../protocol/api.js';
+import { CoterieError } from '../protocol/errors.js';
+import type { ClientMessage, MessagingEvent } from '../protocol/session.js';
+import { directStreamId, groupStreamId, newTimeOrderedId } from '../protocol/streams.js';
+import type { CommandContext } from './commands.js';
+import type { Notice, PeerEvent } from './notices.js';
+import type { InboxMessage, PeerStore } from './store.js';
+import type { TrackerHttpClient } from './tracker/http-client.js';
+import type { TrackerSession } from './tracker/session.js';
+import type { SentView, ShowMessagesResult } from './views.js';
+
+/**
+ * The peer's side of messaging: the inbox (each pushed message stored once,
+ * then acknowledged so the tracker's delivered cursor moves), the outbox
+ * (sends retried with the same client id), read marks, receipts, topics.
+ */
+export type MessageCommands = Pick<
+  CommandContext,
+  | 'sendMessage'
+  | 'showMessages'
+  | 'messageStatus'
+  | 'createTopic'
+  | 'listTopics'
+  | 'subscribe'
+  | 'fetchMessages'
+>;
+
+export interface MessagingService extends MessageCommands {
+  /** From the tracker session: messages, end of catch-up, receipts. */
+  onSessionMessaging(event: MessagingEvent): void;
+}
+
+export interface MessagingDeps {
+  store: PeerStore;
+  http: TrackerHttpClient;
+  session: TrackerSession;
+  userId: () => string;
+  notify: (kind: Notice['kind'], text: string) => void;
+  /** The typed event stream of the daemon. */
+  onEvent?: (event: PeerEvent) => void;
+  log: Logger;
+  /** Attempts of one send, same client id each time, before giving up. */
+  sendAttempts?: number;
+  retryDelayMs?: number;
+}
+
+/** Messages are shown in full; a notice shows the start of a long one. */
+const NOTICE_CHARS = 200;
+const SHOW_LIMIT = 1000;
+
+function headline(m: StoredMessage | InboxMessage): string {
+  const text = m.body.length > NOTICE_CHARS ? `${m.body.slice(0, NOTICE_CHARS)}…` : m.body;
+  if (m.kind === 'direct') return `[${m.sender}] ${text}`;
+  if (m.kind === 'group') return `[${m.groupId}] ${m.sender}: ${text}`;
+  return `[${m.groupId}/${m.topic}] ${m.sender}: ${text}`;
+}
+
+export function createMessagingService(deps: MessagingDeps): MessagingService {
+  const { store, http, session, log } = deps;
+  const attempts = deps.sendAttempts ?? 4;
+  const retryDelayMs = deps.retryDelayMs ?? 250;
+
+  /** Tells the tracker how far this peer has stored and read; harmless to repeat. */
+  const ackCursors = (cursors: { streamId: string; delivered?: number; read?: number }[]) => {
+    for (let i = 0; i < cursors.length; i += 1000) {
+      session
+        .send({ type: 'ack_messages', cursors: cursors.slice(i, i + 1000) } as Omit<ClientMessage, 'id'>)
+        .catch((err: unknown) => log.debug({ err }, 'ack not sent; it is repeated after the next catch-up'));
+    }
+  };
+
+  const onMessages = (items: StoredMessage[]) => {
+    const fresh = store.addToInbox(
+      items.map((m) => ({
+        messageId: m.messageId,
+        streamId: m.streamId,
+        seq: m.seq,
+        kind: m.kind,
+        sender: m.sender,
+        to: m.to ?? null,
+        groupId: m.groupId ?? null,
+        topic: m.topic ?? null,
+        body: m.body,
+        sentAt: m.sentAt,
+      })),
+      Date.now(),
+    );
+    // Stored (committed) before acknowledged: a crash in between means a resend, never a loss.
+    const upTo = new Map<string, number>();
+    for (const m of items) upTo.set(m.streamId, Math.max(upTo.get(m.streamId) ?? 0, m.seq));
+    ackCursors([...upTo].map(([streamId, delivered]) => ({ streamId, delivered })));
+    for (const m of fresh) deps.notify('message', headline(m));
+    if (deps.onEvent !== undefined) {
+      const freshIds = new Set(fresh.map((m) => m.messageId));
+      for (const m of items)
+        if (freshIds.has(m.messageId)) deps.onEvent({ type: 'messageReceived', message: m });
+    }
+  };
+
+  const send = async (request: Omit<SendMessageRequest, 'clientId'>): Promise<SentView> => {
+    const me = deps.userId();
+    const clientId = newTimeOrderedId();
+    const streamId =
+      request.to !== undefined
+        ? directStreamId(me, request.to)
+        : request.topic !== undefined
+          ? `t:${request.groupId}:${request.topic}`
+          : groupStreamId(request.groupId!);
+    const record = {
+      messageId: null,
+      clientId,
+      streamId,
+      seq: null,
+      to: request.to ?? null,
+      groupId: request.groupId ?? null,
+      topic: request.topic ?? null,
+      body: request.body,
+      state: 'pending' as const,
+      createdAt: Date.now(),
+    };
+    store.putOutbox(record);
+    let last: unknown;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, retryDelayMs * 2 ** (attempt - 1)));
+      let sent: MessageSent;
+      try {
+        // The same client id on every attempt: if an earlier one was stored, this answers with it.
+        sent = await http.call('sendMessage', { body: { ...request, clientId } });
+      } catch (err) {
+        last = err;
+        const retriable =
+          err instanceof CoterieError && (err.code === 'TRACKER_UNAVAILABLE' || err.code === 'UNAVAILABLE');
+        if (retriable) continue;
+        store.removeOutbox(clientId);
+        throw err;
+      }
+      store.putOutbox({ ...record, messageId: sent.messageId, seq: sent.seq, state: 'sent' });
+      return {
+        id: sent.messageId,
+        state: 'sent',
+        streamId: sent.streamId,
+        seq: sent.seq,
+        ...(request.to === undefined ? {} : { to: request.to }),
+        ...(request.groupId === undefined ? {} : { groupId: request.groupId }),
+        ...(request.topic === undefined ? {} : { topic: request.topic }),
+        duplicate: sent.duplicate,
+      };
+    }
+    throw last instanceof CoterieError
+      ? new CoterieError(
+          last.code,
+          `${last.message} (not sent after ${attempts} attempts; kept as pending with client id ${clientId})`,
+        )
+      : new CoterieError(
+          'TRACKER_UNAVAILABLE',
+          `message not sent: no tracker answers (client id ${clientId})`,
+        );
+  };
+
+  /** Sends left pending (no tracker answered) go out again with their client id: stored once whatever happened. */
+  let resending = false;
+  const resendPending = async () => {
+    if (resending) return;
+    resending = true;
+    try {
+      for (const r of store.pendingOutbox()) {
+        const body: SendMessageRequest = {
+          ...(r.to === null ? {} : { to: r.to }),
+          ...(r.groupId === null ? {} : { groupId: r.groupId }),
+          ...(r.topic === null ? {} : { topic: r.topic }),
+          clientId: r.clientId,
+          body: r.body,
+        };
+        try {
+          const sent = await http.call('sendMessage', { body });
+          store.putOutbox({ ...r, messageId: sent.messageId, seq: sent.seq, state: 'sent' });
+          deps.notify('message', `sent your pending message ${sent.messageId}`);
+        } catch (err) {
+          if (
+            err instanceof CoterieError &&
+            (err.code === 'TRACKER_UNAVAILABLE' || err.code === 'UNAVAILABLE')
+          ) {
+            return; // still unreachable: the next catch-up tries again
+          }
+          store.removeOutbox(r.clientId);
+          deps.notify('message', `a pending message could not be sent: ${(err as Error).message}`);
+        }
+      }
+    } finally {
+      resending = false;
+    }
+  };
+
+  return {
+    onSessionMessaging(event) {
+      switch (event.type) {
+        case 'messages':
+          onMessages(event.items);
+          return;
+        case 'synced':
+          // After catch-up, repeat our read marks: a read made while offline reaches the tracker now.
+          ackCursors(store.inboxCursors());
+          void resendPending();
+          return;
+        case 'receipt': {
+          const moved = store.putReceipt(event.streamId, event.reader, event.delivered, event.read);
+          if (moved) {
+            deps.onEvent?.({
+              type: 'receipt',
+              streamId: event.streamId,
+              reader: event.reader,
+              delivered: event.delivered,
+              read: event.read,
+            });
+          }
+          if (moved && event.streamId.startsWith('d:')) {
+            deps.notify(
+              'receipt',
+              event.read >= event.delivered
+                ? `'${event.reader}' read your messages`
+                : `your messages reached '${event.reader}'`,
+            );
+          }
+          return;
+        }
+      }
+    },
+
+    sendMessage: (target, text) =>
+      send('to' in target ? { to: target.to, body: text } : { ...target, body: text }),
+
+    async showMessages(filter): Promise<ShowMessagesResult> {
+      const me = deps.userId();
+      const streamIds =
+        filter.userId !== undefined
+          ? [directStreamId(me, filter.userId)]
+          : filter.groupId !== undefined
+            ? [groupStreamId(filter.groupId)]
+            : undefined;
+      const messages = store.listInbox({
+        ...(streamIds === undefined ? {} : { streamIds }),
+        unread: filter.unread,
+        limit: SHOW_LIMIT,
+      });
+      const unread = messages.filter((m) => m.readAt === null);
+      if (unread.length > 0) {
+        store.markRead(
+          unread.map((m) => m.messageId),
+          Date.now(),
+        );
+        const upTo = new Map<string, number>();
+        for (const m of unread) upTo.set(m.streamId, Math.max(upTo.get(m.streamId) ?? 0, m.seq));
+        ackCursors([...upTo].map(([streamId, read]) => ({ streamId, read })));
+      }
+      return { me, messages };
+    },
+
+    messageStatus: (messageId): Promise<MessageStatus> =>
+      http.call('messageStatus', { params: { messageId } }),
+
+    createTopic: (groupId, topic): Promise<TopicSummary> =>
+      http.call('createTopic', { params: { groupId }, body: { topic } }),
+
+    listTopics: (groupId): Promise<TopicList> => http.call('listTopics', { params: { groupId } }),
+
+    subscribe: (groupId, topic, on): Promise<Subscription> =>
+      http.call(on ? 'subscribe' : 'unsubscribe', { params: { groupId, topic } }),
+
+    fetchMessages: (groupId, topic, from, limit): Promise<MessagePage> =>
+      http.call('fetchMessages', {
+        params: { groupId, topic },
+        query: {
+          ...(from === undefined ? {} : { from: String(from) }),
+          ...(limit === undefined ? {} : { limit: String(limit) }),
+        },
+      }),
+  };
+}
