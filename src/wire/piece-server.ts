@@ -80,8 +80,10 @@ export const PIECE_SERVER_DEFAULTS = Object.freeze({
   maxConnections: 64,
   // A downloader keeping 16 MiB in flight at 256 KiB blocks needs 64; more is a client bug.
   maxQueuedRequestsPerConnection: 128,
-  // Two: one block being flushed to the socket while the next is read from disk.
-  maxBlocksInFlightPerConnection: 2,
+  // Blocks being read from disk or flushed to the socket at once: measured on loopback TLS with
+  // 256 KiB blocks, 4 moved ~25 % more than 2 (the disk read and the socket no longer wait on
+  // each other) for at most 4 MiB per connection.
+  maxBlocksInFlightPerConnection: 4,
   // Blocks in flight across all connections: 32 × ≤ 1 MiB bounds the server's block memory.
   uploadSlots: 32,
   handshakeTimeoutMs: 10_000,
