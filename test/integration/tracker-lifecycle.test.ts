@@ -5,29 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { verifyTicket } from '../../src/protocol/tickets.js';
+import { loadX509 } from '../../src/wire/x509-loader.js';
 import { client, fakeManifest, openSession, randomPeerId, spawnTracker, tempDir } from './tracker-harness.js';
-
-/**
- * @peculiar/x509 (through tsyringe) wants a Reflect metadata polyfill, which is
- * not a dependency: a minimal one, enough for it to load, then import it.
- */
-async function loadX509() {
-  const R = Reflect as unknown as Record<string, unknown>;
-  if (typeof R.getMetadata !== 'function') {
-    const store = new WeakMap<object, Map<unknown, unknown>>();
-    R.defineMetadata = (key: unknown, value: unknown, target: object) => {
-      const m = store.get(target) ?? new Map();
-      m.set(key, value);
-      store.set(target, m);
-    };
-    R.getMetadata = (key: unknown, target: object) => store.get(target)?.get(key);
-    R.getOwnMetadata = R.getMetadata;
-    R.hasMetadata = (key: unknown, target: object) => store.get(target)?.has(key) ?? false;
-    R.metadata = (key: unknown, value: unknown) => (target: object) =>
-      (R.defineMetadata as (...a: unknown[]) => void)(key, value, target);
-  }
-  return import('@peculiar/x509');
-}
 
 describe('tracker lifecycle', () => {
   it('keeps users, groups, files and the ticket key across a restart; clears stale presence', async () => {
