@@ -260,6 +260,18 @@ export const FileDetail = Type.Object({
 export type FileDetail = Static<typeof FileDetail>;
 
 /**
+ * GET /v1/groups/:groupId/files/:file/seeders → 200 SeederList (members only):
+ * the live seeders alone. The manifest never changes (the file id is its
+ * hash), so a downloader fetches it once and polls this while it downloads.
+ */
+export const SeederList = Type.Object({
+  groupId: GroupId,
+  fileId: FileId,
+  seeders: Type.Array(Seeder),
+});
+export type SeederList = Static<typeof SeederList>;
+
+/**
  * DELETE /v1/groups/:groupId/files/:file[?peerId=…] → 200 StopShareResponse.
  * Removes the caller's share (of that peer, or of all the caller's peers);
  * 404 NOT_SHARING when the caller does not share it.
@@ -504,6 +516,15 @@ export const ROUTES = {
     params: GroupFileParams,
     status: 200,
     response: FileDetail,
+  }),
+  getSeeders: route({
+    method: 'GET',
+    url: '/v1/groups/:groupId/files/:file/seeders',
+    auth: true,
+    summary: 'a file’s live seeders, best first (members only)',
+    params: GroupFileParams,
+    status: 200,
+    response: SeederList,
   }),
   stopSharing: route({
     method: 'DELETE',

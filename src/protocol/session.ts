@@ -19,7 +19,7 @@
  * Later issues add message types (messages, topics): add union members, keep
  * the version unless an existing member changes meaning.
  */
-import { type Static, Type } from '@sinclair/typebox';
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { MAX_PEER_ADDRESSES, PeerAddress } from './api.js';
 import { CoterieError, ERROR_CODES } from './errors.js';
@@ -192,19 +192,27 @@ export const SESSION_CLOSE = Object.freeze({
   UNAUTHENTICATED: 4401,
   /** Another session registered the same peer id. */
   REPLACED: 4409,
-  /** No pong within the heartbeat timeout. */
-  HEARTBEAT_TIMEOUT: 4408,
 });
 
 // ---------------------------------------------------------------- codecs
 
-const clientCheck = TypeCompiler.Compile(ClientMessage);
-const trackerCheck = TypeCompiler.Compile(TrackerMessage);
+// biome-ignore lint/correctness/noUnusedVariables: T documents which union the checker belongs to
+type Checker<T> = ReturnType<typeof TypeCompiler.Compile<TSchema>>;
 
-function decode<T>(
-  raw: string | Buffer | ArrayBuffer | Buffer[],
-  check: { Check(v: unknown): v is T; Errors(v: unknown): Iterable<{ path: string; message: string }> },
-): T {
+/** One compiled checker per message type, so an error names the field of the message that was meant. */
+function compileUnion<T>(members: TSchema[]): Map<string, Checker<T>> {
+  const map = new Map<string, Checker<T>>();
+  for (const m of members) {
+    const literal = (m as unknown as { properties: { type: { const: string } } }).properties.type.const;
+    map.set(literal, TypeCompiler.Compile(m) as Checker<T>);
+  }
+  return map;
+}
+
+const clientChecks = compileUnion<ClientMessage>(ClientMessage.anyOf);
+const trackerChecks = compileUnion<TrackerMessage>(TrackerMessage.anyOf);
+
+function decode<T>(raw: string | Buffer | ArrayBuffer | Buffer[], checks: Map<string, Checker<T>>): T {
   const bytes = Array.isArray(raw)
     ? raw.reduce((n, b) => n + b.length, 0)
     : typeof raw === 'string'
@@ -231,29 +239,37 @@ function decode<T>(
       'session frame is not JSON: send one JSON message per text frame',
     );
   }
-  if (!check.Check(value)) {
-    const first = [...check.Errors(value)][0];
-    const type =
-      typeof value === 'object' && value !== null && 'type' in value
-        ? JSON.stringify((value as { type: unknown }).type).slice(0, 40)
-        : 'missing';
+  const type =
+    typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as { type?: unknown }).type
+      : undefined;
+  const check = typeof type === 'string' ? checks.get(type) : undefined;
+  if (check === undefined) {
     throw new CoterieError(
       'PROTOCOL_ERROR',
-      `invalid session message (type ${type})${first ? `: ${first.path || '/'} ${first.message}` : ''}`,
+      `unknown session message type ${JSON.stringify(type ?? null).slice(0, 40)}: expected one of ${[...checks.keys()].join(', ')}`,
       { details: { id: requestIdOf(value) } },
     );
   }
-  return value;
+  if (!(check as { Check(v: unknown): boolean }).Check(value)) {
+    const first = check.Errors(value).First();
+    throw new CoterieError(
+      'PROTOCOL_ERROR',
+      `invalid ${type} message${first ? `: ${first.path || '/'} ${first.message}` : ''}`,
+      { details: { id: requestIdOf(value) } },
+    );
+  }
+  return value as T;
 }
 
 /** Parses and validates a frame from a client. Throws CoterieError (PROTOCOL_ERROR, FRAME_TOO_LARGE). */
 export function parseClientMessage(raw: string | Buffer | ArrayBuffer | Buffer[]): ClientMessage {
-  return decode(raw, clientCheck);
+  return decode(raw, clientChecks);
 }
 
 /** Parses and validates a frame from the tracker. Throws CoterieError (PROTOCOL_ERROR, FRAME_TOO_LARGE). */
 export function parseTrackerMessage(raw: string | Buffer | ArrayBuffer | Buffer[]): TrackerMessage {
-  return decode(raw, trackerCheck);
+  return decode(raw, trackerChecks);
 }
 
 export function encodeSessionMessage(message: ClientMessage | TrackerMessage): string {

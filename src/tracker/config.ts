@@ -36,6 +36,12 @@ export const TRACKER_DEFAULTS = Object.freeze({
    */
   tokenCacheMs: 5_000,
   tokenCacheEntries: 10_000,
+  /**
+   * Hot lookups (membership, live seeders) are cached this long at most;
+   * events invalidate them sooner, the TTL only bounds staleness if an event is lost.
+   */
+  readCacheMs: 1_000,
+  readCacheEntries: 10_000,
   /** Peer quality: scores drift back to neutral with this half-life. */
   scoreHalfLifeMs: 6 * 3600 * 1000,
   /** A peer whose decayed count of corrupt pieces reaches this is flagged and listed last. */

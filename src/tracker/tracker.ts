@@ -106,9 +106,10 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       tokenCacheMs: cfg.tokenCacheMs,
       tokenCacheEntries: cfg.tokenCacheEntries,
     })(deps);
-    const groups = createGroupsService()(deps);
+    const cacheOptions = { readCacheMs: cfg.readCacheMs, readCacheEntries: cfg.readCacheEntries };
+    const groups = createGroupsService(cacheOptions)(deps);
     const presence = createPresenceService(trackerId)(deps);
-    const files = createFilesService(policy)({ ...deps, groups, presence });
+    const files = createFilesService(policy, cacheOptions)({ ...deps, groups, presence });
     const tickets = createTicketsService({ ticketTtlMinutes: cfg.ticketTtlMinutes })({ ...deps, files });
     const quality = createQualityService(policy)(deps);
     await tickets.init();

@@ -106,36 +106,48 @@ export function registerTrackerCommand(program: Command): void {
     )
     .addOption(new Option('--scrypt-log-n <n>', 'password hashing cost (tests only)').hideHelp())
     .action(async (flags: TrackerFlags) => {
-      const tracker = await startTracker(resolveTrackerOptions(flags));
-      process.stdout.write(`coterie tracker ${tracker.trackerId} listening on ${tracker.url}\n`);
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = (why: string) => {
-          if (stopping) return;
-          stopping = true;
-          process.stdout.write(`coterie tracker: ${why}, shutting down\n`);
-          tracker.close().then(resolve, (err: unknown) => {
-            process.stderr.write(`coterie tracker: shutdown failed: ${(err as Error).message}\n`);
-            process.exitCode = 1;
-            resolve();
-          });
-        };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-        // On a terminal, typing `quit` stops the tracker too (as the original tracker's console did).
-        if (process.stdin.isTTY) {
-          const rl = createInterface({ input: process.stdin });
-          rl.on('line', (line) => {
-            const cmd = line.trim();
-            if (cmd === 'quit' || cmd === 'exit') {
-              rl.close();
-              stop('quit');
-            } else if (cmd !== '') {
-              process.stdout.write("type 'quit' to stop the tracker\n");
-            }
-          });
-        }
-      });
+      const options = resolveTrackerOptions(flags);
+      // Signals are handled from before the listening line is printed: whoever reads that line may stop us at once.
+      let stopRequested: string | undefined;
+      let onStop: (why: string) => void = (why) => {
+        stopRequested ??= why;
+      };
+      const sigterm = () => onStop('SIGTERM');
+      const sigint = () => onStop('SIGINT');
+      process.on('SIGTERM', sigterm);
+      process.on('SIGINT', sigint);
+      let rl: ReturnType<typeof createInterface> | undefined;
+      try {
+        const tracker = await startTracker(options);
+        process.stdout.write(`coterie tracker ${tracker.trackerId} listening on ${tracker.url}\n`);
+        await new Promise<void>((resolve) => {
+          let stopping = false;
+          onStop = (why: string) => {
+            if (stopping) return;
+            stopping = true;
+            rl?.close();
+            process.stdout.write(`coterie tracker: ${why}, shutting down\n`);
+            tracker.close().then(resolve, (err: unknown) => {
+              process.stderr.write(`coterie tracker: shutdown failed: ${(err as Error).message}\n`);
+              process.exitCode = 1;
+              resolve();
+            });
+          };
+          if (stopRequested !== undefined) onStop(stopRequested);
+          // On a terminal, typing `quit` stops the tracker too (as the original tracker's console did).
+          if (process.stdin.isTTY) {
+            rl = createInterface({ input: process.stdin });
+            rl.on('line', (line) => {
+              const cmd = line.trim();
+              if (cmd === 'quit' || cmd === 'exit') onStop('quit');
+              else if (cmd !== '') process.stdout.write("type 'quit' to stop the tracker\n");
+            });
+          }
+        });
+      } finally {
+        process.off('SIGTERM', sigterm);
+        process.off('SIGINT', sigint);
+      }
       process.stdin.unref?.();
     });
 }

@@ -19,6 +19,12 @@ export type TrackerEvent =
   | { kind: 'seeder_left'; fileId: string; peerId: string; at: number }
   /** A session elsewhere took over this peer id: the tracker holding the old session closes it. */
   | { kind: 'peer_replaced'; peerId: string; sessionId: string; at: number }
+  /** Who belongs to a group changed (accept, leave, owner change, deletion): drop cached standings. */
+  | { kind: 'membership_changed'; groupId: string; at: number }
+  /** A group's file listing or its shares changed: drop cached lookups of that file. */
+  | { kind: 'files_changed'; groupId: string; fileId: string; at: number }
+  /** Peer scores changed: drop cached seeder lists that show them. */
+  | { kind: 'scores_changed'; peerIds: string[]; at: number }
   /** A token was revoked (logout): sessions opened with it close, on every tracker. */
   | { kind: 'token_revoked'; tokenHash: string; at: number };
 

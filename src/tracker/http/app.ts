@@ -62,7 +62,8 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
     },
     return503OnClosing: true,
-    forceCloseConnections: true,
+    // On close: drop idle keep-alive connections, let in-flight requests finish before the store closes.
+    forceCloseConnections: 'idle',
   }) as unknown as FastifyInstance;
 
   app.decorateRequest('caller', null);

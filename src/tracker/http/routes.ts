@@ -71,6 +71,9 @@ export function createHandlers(s: TrackerServices): Record<RouteName, Handler> {
     },
     listFiles: async (i) => ({ body: await s.files.list(who(i).userId, i.params.groupId!) }),
     getFile: async (i) => ({ body: await s.files.get(who(i).userId, i.params.groupId!, i.params.file!) }),
+    getSeeders: async (i) => ({
+      body: await s.files.seeders(who(i).userId, i.params.groupId!, i.params.file!),
+    }),
     stopSharing: async (i) => ({
       body: await s.files.stop(who(i).userId, i.params.groupId!, i.params.file!, i.query.peerId),
     }),

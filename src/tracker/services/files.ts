@@ -2,6 +2,7 @@ import type {
   FileDetail,
   FileList,
   Seeder,
+  SeederList,
   ShareRequest,
   ShareResponse,
   StopShareResponse,
@@ -14,11 +15,13 @@ import type { ServiceDeps } from './context.js';
 import type { GroupsService } from './groups.js';
 import { type PresenceService, parseAddresses } from './presence.js';
 import { currentQuality, type QualityPolicy } from './quality.js';
+import { createReadCache } from './read-cache.js';
 
 export interface FilesService {
   share(userId: string, groupId: string, request: ShareRequest): Promise<ShareResponse>;
   list(userId: string, groupId: string): Promise<FileList>;
   get(userId: string, groupId: string, file: string): Promise<FileDetail>;
+  seeders(userId: string, groupId: string, file: string): Promise<SeederList>;
   stop(userId: string, groupId: string, file: string, peerId: string | undefined): Promise<StopShareResponse>;
   /** Resolves a file id or display name within a group (members only): FILE_NOT_FOUND otherwise. */
   resolve(userId: string, groupId: string, file: string): Promise<{ fileId: string; name: string }>;
@@ -29,10 +32,37 @@ export interface FilesService {
 /** Live seeders of one file in one group: shared there by the peer's user, peer connected, file announced. */
 export const MAX_SEEDERS_LISTED = 200;
 
-export function createFilesService(policy: QualityPolicy) {
+export function createFilesService(
+  policy: QualityPolicy,
+  cacheOptions: { readCacheMs: number; readCacheEntries: number } = { readCacheMs: 0, readCacheEntries: 0 },
+) {
   return (deps: ServiceDeps & { groups: GroupsService; presence: PresenceService }): FilesService => {
     const { store, bus, now, groups, presence } = deps;
     const db = store.db;
+    const cache = { ttlMs: cacheOptions.readCacheMs, maxEntries: cacheOptions.readCacheEntries, now };
+    // (group, file id or name) → the listed file, tagged by group; (group, file id) → live seeders, tagged by file.
+    const resolved = createReadCache<{ fileId: string; name: string }>(cache);
+    const seederLists = createReadCache<Seeder[]>(cache);
+    bus.subscribe((e) => {
+      switch (e.kind) {
+        case 'seeder_appeared':
+        case 'seeder_left':
+          seederLists.invalidateTag(e.fileId);
+          break;
+        case 'files_changed':
+          resolved.invalidateTag(e.groupId);
+          seederLists.invalidateTag(e.fileId);
+          break;
+        case 'membership_changed':
+          // A member leaving drops their shares in the group: which files is not in the event.
+          resolved.invalidateTag(e.groupId);
+          seederLists.clear();
+          break;
+        case 'scores_changed':
+          seederLists.clear();
+          break;
+      }
+    });
 
     const fileNotFound = (groupId: string, file: string) =>
       new CoterieError(
@@ -41,6 +71,16 @@ export function createFilesService(policy: QualityPolicy) {
       );
 
     async function resolveInGroup(groupId: string, file: string) {
+      const key = `${groupId}\u0000${file}`;
+      const hit = resolved.get(key);
+      if (hit !== undefined) return hit;
+      const gen = resolved.generation();
+      const found = await resolveInStore(groupId, file);
+      resolved.set(key, groupId, found, gen);
+      return found;
+    }
+
+    async function resolveInStore(groupId: string, file: string) {
       if (isHex64(file)) {
         const byId = await db
           .selectFrom('group_files')
@@ -75,6 +115,45 @@ export function createFilesService(policy: QualityPolicy) {
         else list.push(r.user_id);
       }
       return map;
+    }
+
+    async function liveSeeders(groupId: string, fileId: string): Promise<Seeder[]> {
+      const key = `${groupId}\u0000${fileId}`;
+      const hit = seederLists.get(key);
+      if (hit !== undefined) return hit;
+      const gen = seederLists.generation();
+      const found = await liveSeedersInStore(groupId, fileId);
+      seederLists.set(key, fileId, found, gen);
+      return found;
+    }
+
+    async function liveSeedersInStore(groupId: string, fileId: string): Promise<Seeder[]> {
+      const rows = await db
+        .selectFrom('shares as s')
+        .innerJoin('presence as p', (j) =>
+          j.onRef('p.peer_id', '=', 's.peer_id').onRef('p.user_id', '=', 's.user_id'),
+        )
+        .innerJoin('presence_files as pf', (j) =>
+          j.onRef('pf.peer_id', '=', 's.peer_id').onRef('pf.file_id', '=', 's.file_id'),
+        )
+        .leftJoin('peer_scores as q', 'q.peer_id', 's.peer_id')
+        .select(['s.peer_id', 's.user_id', 'p.addresses', 'q.score', 'q.corrupt', 'q.updated_at'])
+        .where('s.group_id', '=', groupId)
+        .where('s.file_id', '=', fileId)
+        .execute();
+      const t = now();
+      const seeders: Seeder[] = rows.map((r) => ({
+        peerId: r.peer_id,
+        userId: r.user_id,
+        addresses: parseAddresses(r.addresses),
+        ...currentQuality(r, t, policy),
+      }));
+      // Best first; peers flagged for corruption last whatever their score.
+      seeders.sort(
+        (a, b) =>
+          Number(a.flagged) - Number(b.flagged) || b.score - a.score || (a.peerId < b.peerId ? -1 : 1),
+      );
+      return seeders.slice(0, MAX_SEEDERS_LISTED);
     }
 
     return {
@@ -113,7 +192,7 @@ export function createFilesService(policy: QualityPolicy) {
         const manifest: Manifest = validateManifest(request.manifest);
         const fileId = computeFileId(manifest);
         const at = now();
-        const result = await store.transaction(async (trx) => {
+        const result = await store.batchedTransaction(async (trx) => {
           await trx
             .insertInto('files')
             .values({
@@ -126,12 +205,20 @@ export function createFilesService(policy: QualityPolicy) {
             })
             .onConflict((oc) => oc.column('file_id').doNothing())
             .execute();
-          const listed = await trx
+          // Two indexed point lookups (an OR across both keys would scan the group's listing).
+          const byName = await trx
             .selectFrom('group_files')
             .select(['file_id', 'name'])
             .where('group_id', '=', groupId)
-            .where((eb) => eb.or([eb('name', '=', request.name), eb('file_id', '=', fileId)]))
-            .execute();
+            .where('name', '=', request.name)
+            .executeTakeFirst();
+          const byId = await trx
+            .selectFrom('group_files')
+            .select(['file_id', 'name'])
+            .where('group_id', '=', groupId)
+            .where('file_id', '=', fileId)
+            .executeTakeFirst();
+          const listed = [byName, byId].filter((r) => r !== undefined);
           const sameContent = listed.find((r) => r.file_id === fileId);
           const nameOwner = listed.find((r) => r.name === request.name);
           if (nameOwner !== undefined && nameOwner.file_id !== fileId) {
@@ -167,6 +254,7 @@ export function createFilesService(policy: QualityPolicy) {
             .execute();
           return { groupId, fileId, name, created };
         });
+        await bus.publish({ kind: 'files_changed', groupId, fileId, at });
         await presence.announceIfPresent(userId, request.peerId, fileId);
         return result;
       },
@@ -217,31 +305,7 @@ export function createFilesService(policy: QualityPolicy) {
           .select('manifest')
           .where('file_id', '=', fileId)
           .executeTakeFirstOrThrow();
-        const seederRows = await db
-          .selectFrom('shares as s')
-          .innerJoin('presence as p', (j) =>
-            j.onRef('p.peer_id', '=', 's.peer_id').onRef('p.user_id', '=', 's.user_id'),
-          )
-          .innerJoin('presence_files as pf', (j) =>
-            j.onRef('pf.peer_id', '=', 's.peer_id').onRef('pf.file_id', '=', 's.file_id'),
-          )
-          .leftJoin('peer_scores as q', 'q.peer_id', 's.peer_id')
-          .select(['s.peer_id', 's.user_id', 'p.addresses', 'q.score', 'q.corrupt', 'q.updated_at'])
-          .where('s.group_id', '=', groupId)
-          .where('s.file_id', '=', fileId)
-          .execute();
-        const t = now();
-        const seeders: Seeder[] = seederRows.map((r) => ({
-          peerId: r.peer_id,
-          userId: r.user_id,
-          addresses: parseAddresses(r.addresses),
-          ...currentQuality(r, t, policy),
-        }));
-        // Best first; peers flagged for corruption last whatever their score.
-        seeders.sort(
-          (a, b) =>
-            Number(a.flagged) - Number(b.flagged) || b.score - a.score || (a.peerId < b.peerId ? -1 : 1),
-        );
+        const seeders = await liveSeeders(groupId, fileId);
         const sharers = (await sharersOf(groupId, fileId)).get(fileId) ?? [];
         return {
           groupId,
@@ -249,8 +313,14 @@ export function createFilesService(policy: QualityPolicy) {
           name,
           manifest: JSON.parse(f.manifest) as Manifest,
           sharers,
-          seeders: seeders.slice(0, MAX_SEEDERS_LISTED),
+          seeders,
         };
+      },
+
+      async seeders(userId, groupId, file) {
+        await groups.requireMember(userId, groupId);
+        const { fileId } = await resolveInGroup(groupId, file);
+        return { groupId, fileId, seeders: await liveSeeders(groupId, fileId) };
       },
 
       async stop(userId, groupId, file, peerId) {
@@ -294,6 +364,7 @@ export function createFilesService(policy: QualityPolicy) {
           return { removed: peers, listed: left !== undefined };
         });
         const at = now();
+        await bus.publish({ kind: 'files_changed', groupId, fileId, at });
         for (const p of removed) await bus.publish({ kind: 'seeder_left', fileId, peerId: p, at });
         return { groupId, fileId, listed };
       },

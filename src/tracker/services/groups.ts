@@ -12,6 +12,7 @@ import { CoterieError } from '../../protocol/errors.js';
 import type { Database } from '../store/schema.js';
 import { toNumber } from '../store/schema.js';
 import type { ServiceDeps } from './context.js';
+import { createReadCache } from './read-cache.js';
 
 export interface GroupsService {
   create(userId: string, groupId: string): Promise<GroupSummary>;
@@ -31,10 +32,20 @@ export const groupNotFound = (groupId: string) =>
     `no group '${groupId}': check the name with the group list, or create it`,
   );
 
-export function createGroupsService() {
+export function createGroupsService(options: { readCacheMs: number; readCacheEntries: number }) {
   return (deps: ServiceDeps): GroupsService => {
     const { store, bus, now } = deps;
     const db = store.db;
+    // (user, group) → standing, for the membership check every group route makes.
+    const standings = createReadCache<{ owner: string; member: boolean }>({
+      ttlMs: options.readCacheMs,
+      maxEntries: options.readCacheEntries,
+      now,
+    });
+    bus.subscribe((e) => {
+      if (e.kind === 'membership_changed') standings.invalidateTag(e.groupId);
+    });
+    const changed = (groupId: string) => bus.publish({ kind: 'membership_changed', groupId, at: now() });
 
     async function standingOf(userId: string, groupId: string, q: Transaction<Database> | typeof db = db) {
       const row = await q
@@ -50,7 +61,13 @@ export function createGroupsService() {
     }
 
     async function requireMember(userId: string, groupId: string) {
-      const s = await standingOf(userId, groupId);
+      const key = `${groupId}\u0000${userId}`;
+      let s = standings.get(key);
+      if (s === undefined) {
+        const gen = standings.generation();
+        s = await standingOf(userId, groupId);
+        standings.set(key, groupId, s, gen);
+      }
       if (!s.member) {
         throw new CoterieError(
           'NOT_A_MEMBER',
@@ -184,6 +201,7 @@ export function createGroupsService() {
               .execute();
           }
         });
+        if (accept) await changed(groupId);
         await bus.publish({ kind: 'join_decided', groupId, userId: requester, accepted: accept, at });
         return { groupId, userId: requester, decision: accept ? 'accepted' : 'declined' };
       },
@@ -209,7 +227,7 @@ export function createGroupsService() {
 
       async leave(userId, groupId) {
         await requireMember(userId, groupId);
-        return store.transaction(async (trx) => {
+        const result = await store.transaction(async (trx): Promise<LeaveResponse> => {
           const s = await standingOf(userId, groupId, trx);
           await trx
             .deleteFrom('memberships')
@@ -261,6 +279,8 @@ export function createGroupsService() {
           }
           return { groupId, owner, deleted: false };
         });
+        await changed(groupId);
+        return result;
       },
     };
   };

@@ -40,7 +40,8 @@ export function observation(
 ): number {
   if (r.corruptPieces > 0) return 0;
   const rate = r.seconds > 0 ? r.bytes / r.seconds : r.bytes > 0 ? HALF_SPEED_BYTES_PER_SECOND : 0;
-  const clean = r.bytes > 0 ? 0.6 + 0.4 * (rate / (rate + HALF_SPEED_BYTES_PER_SECOND)) : NEUTRAL_SCORE;
+  const speed = Number.isFinite(rate) ? rate / (rate + HALF_SPEED_BYTES_PER_SECOND) : 1;
+  const clean = r.bytes > 0 ? 0.6 + 0.4 * speed : NEUTRAL_SCORE;
   return Math.max(0, clean - 0.15 * r.failedPieces);
 }
 
@@ -90,7 +91,7 @@ export interface QualityService {
 
 export function createQualityService(policy: QualityPolicy) {
   return (deps: ServiceDeps): QualityService => {
-    const { store, now } = deps;
+    const { store, bus, now } = deps;
     return {
       policy,
       async report(_reporter, reports) {
@@ -134,6 +135,7 @@ export function createQualityService(policy: QualityPolicy) {
               .execute();
           }
         });
+        await bus.publish({ kind: 'scores_changed', peerIds: [...results.keys()].slice(0, 64), at: t });
         return {
           accepted: reports.length,
           scores: [...results].map(([peerId, s]) => ({

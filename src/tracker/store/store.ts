@@ -19,6 +19,12 @@ export interface Store {
   /** Human-readable location for logs (file path, or URL without password). */
   readonly location: string;
   transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
+  /**
+   * Like transaction(), but writes arriving together share one commit (group
+   * commit): each runs inside its own savepoint, so one failing rolls back
+   * only itself. For hot, small writes. `fn` must use only `trx`.
+   */
+  batchedTransaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -53,14 +59,122 @@ async function openSqliteStore(path: string): Promise<Store> {
       cause: err,
     });
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   await migrate(db);
+  const batcher = createWriteBatcher(db);
   return {
     db,
     dialect: 'sqlite',
     location: path,
     transaction: (fn) => db.transaction().execute(fn),
-    close: () => db.destroy(),
+    batchedTransaction: batcher.run,
+    close: async () => {
+      await batcher.drain();
+      await db.destroy();
+    },
+  };
+}
+
+/**
+ * Commits cost far more than the small writes they carry (each one appends
+ * pages to the WAL through several system calls), so writes queued during
+ * one turn of the event loop are committed together. Portable: savepoints
+ * exist on SQLite and PostgreSQL alike.
+ */
+const MAX_WRITES_PER_COMMIT = 128;
+
+export function createWriteBatcher(db: Kysely<Database>) {
+  interface Job {
+    fn: (trx: Transaction<Database>) => Promise<unknown>;
+    resolve: (v: unknown) => void;
+    reject: (e: unknown) => void;
+  }
+  const queue: Job[] = [];
+  let running: Promise<void> | undefined;
+
+  async function flush(): Promise<void> {
+    while (queue.length > 0) {
+      const jobs = queue.splice(0, MAX_WRITES_PER_COMMIT);
+      const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+      try {
+        const trx = await db.startTransaction().execute();
+        try {
+          for (const [i, job] of jobs.entries()) {
+            const name = `w${i}`;
+            const sp = await trx.savepoint(name).execute();
+            try {
+              const value = await job.fn(sp);
+              await sp.releaseSavepoint(name).execute();
+              outcomes.push({ ok: true, value });
+            } catch (error) {
+              await sp.rollbackToSavepoint(name).execute();
+              outcomes.push({ ok: false, error });
+            }
+          }
+          await trx.commit().execute();
+        } catch (err) {
+          await trx
+            .rollback()
+            .execute()
+            .catch(() => {});
+          throw err;
+        }
+      } catch (err) {
+        // The commit itself failed: every write of the batch failed with it.
+        for (const job of jobs) job.reject(err);
+        continue;
+      }
+      jobs.forEach((job, i) => {
+        const o = outcomes[i]!;
+        if (o.ok) job.resolve(o.value);
+        else job.reject(o.error);
+      });
+    }
+  }
+
+  function kick() {
+    if (running !== undefined) return;
+    // setImmediate: let the requests already read in this turn of the loop join the batch.
+    running = new Promise<void>((r) => setImmediate(r)).then(flush).finally(() => {
+      running = undefined;
+      if (queue.length > 0) kick();
+    });
+  }
+
+  return {
+    run<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+        kick();
+      });
+    },
+    async drain() {
+      while (running !== undefined) await running;
+    },
+  };
+}
+
+/**
+ * Kysely prepares every query anew; preparing (parsing and planning SQL) cost
+ * more than running the statement on the hot routes. Kysely's queries have
+ * their values bound as parameters, so the SQL text is a small, fixed set:
+ * cache the prepared statements by text (bounded, in case of dynamic IN lists).
+ */
+const STATEMENT_CACHE_ENTRIES = 1000;
+
+function withStatementCache(sqlite: SQLite.Database) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      let stmt = cache.get(sql);
+      if (stmt === undefined) {
+        stmt = sqlite.prepare(sql);
+        if (cache.size >= STATEMENT_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+        cache.set(sql, stmt);
+      }
+      return stmt;
+    },
   };
 }
 

@@ -1,0 +1,248 @@
+// Tracker benchmark (`npm run bench -- tracker`): a real tracker process on
+// loopback, autocannon with 64 connections in this process.
+//   tracker.lookup    GET a file's live seeders: req/s and p99 ms (target ≥ 10,000/s, p99 ≤ 20 ms)
+//   tracker.lookup.manifest  GET a file's manifest with its live seeders: req/s and p99 ms
+//   tracker.share     POST a new manifest to a group: req/s and p99 ms (target ≥ 2,000/s)
+//   tracker.sessions  5,000 WebSocket sessions heartbeating: KiB of tracker RSS per session (target ≤ 20)
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import WebSocket from 'ws';
+
+const BIN = fileURLToPath(new URL('../bin/coterie.js', import.meta.url));
+const CONNECTIONS = 64;
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
+const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 5000);
+const SEEDERS = 5;
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const emit = (name: string, value: number, unit: string) =>
+  process.stdout.write(`${JSON.stringify({ name, value: Math.round(value * 100) / 100, unit })}\n`);
+const log = (msg: string) => process.stderr.write(`[tracker bench] ${msg}\n`);
+
+async function startTracker(dataDir: string, args: string[]): Promise<{ url: string; proc: ChildProcess }> {
+  const proc = spawn(
+    process.execPath,
+    [BIN, 'tracker', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('tracker did not start')), 15_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`tracker exited ${code}`)));
+  });
+  return { url, proc };
+}
+
+async function stopTracker(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(t);
+}
+
+async function call<T>(
+  url: string,
+  method: string,
+  path: string,
+  token?: string,
+  body?: unknown,
+): Promise<T> {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const json = (await res.json()) as T;
+  if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function user(url: string, userId: string): Promise<string> {
+  await call(url, 'POST', '/v1/users', undefined, { userId, password: 'bench password' });
+  return (
+    await call<{ token: string }>(url, 'POST', '/v1/login', undefined, { userId, password: 'bench password' })
+  ).token;
+}
+
+function manifestFor(seed: string, size: number) {
+  const pieceSize = 65536;
+  const n = Math.ceil(size / pieceSize);
+  return { version: 1, size, pieceSize, pieces: Array.from({ length: n }, (_, i) => sha(`${seed}/${i}`)) };
+}
+
+function openSession(url: string, token: string, peerId: string, seeding: string[]): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/session`, {
+      headers: { authorization: `Bearer ${token}` },
+      perMessageDeflate: false,
+    });
+    ws.once('error', reject);
+    ws.once('open', () =>
+      ws.send(JSON.stringify({ type: 'hello', v: 1, peerId, addresses: ['127.0.0.1:9'], seeding })),
+    );
+    ws.once('message', (d) => {
+      const m = JSON.parse(d.toString()) as { type: string };
+      if (m.type === 'welcome') resolve(ws);
+      else reject(new Error(`no welcome: ${d.toString()}`));
+    });
+  });
+}
+
+function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? Number.NaN);
+}
+
+async function benchHttp(dataDir: string) {
+  const { url, proc } = await startTracker(dataDir, []);
+  try {
+    const token = await user(url, 'bench');
+    await call(url, 'POST', '/v1/groups', token, { groupId: 'bench' });
+    // A 64 MiB file: 1,024 pieces of 64 KiB, a ~70 KB manifest.
+    const manifest = manifestFor('lookup', 64 * 1024 * 1024);
+    const sockets: WebSocket[] = [];
+    let fileId = '';
+    for (let i = 0; i < SEEDERS; i++) {
+      const peerId = randomBytes(32).toString('hex');
+      const r = await call<{ fileId: string }>(url, 'POST', '/v1/groups/bench/files', token, {
+        name: 'lookup.bin',
+        manifest,
+        peerId,
+      });
+      fileId = r.fileId;
+      sockets.push(await openSession(url, token, peerId, [fileId]));
+    }
+    const detail = await call<{ seeders: unknown[] }>(url, 'GET', `/v1/groups/bench/files/${fileId}`, token);
+    if (detail.seeders.length !== SEEDERS)
+      throw new Error(`expected ${SEEDERS} seeders, got ${detail.seeders.length}`);
+
+    const headers = { authorization: `Bearer ${token}` };
+    // The hot lookup: a downloader polling a file's live seeders (the manifest, immutable, is fetched once).
+    const seedersUrl = `${url}/v1/groups/bench/files/${fileId}/seeders`;
+    log(`lookup: GET …/seeders (${SEEDERS} live seeders), ${CONNECTIONS} connections, ${DURATION_S} s`);
+    await autocannon({ url: seedersUrl, connections: CONNECTIONS, duration: 2, headers });
+    const lookup = await autocannon({
+      url: seedersUrl,
+      connections: CONNECTIONS,
+      duration: DURATION_S,
+      headers,
+    });
+    if (lookup.non2xx > 0 || lookup.errors > 0)
+      log(`lookup: ${lookup.non2xx} non-2xx, ${lookup.errors} errors`);
+    emit('tracker.lookup', lookup.requests.average, 'req/s');
+    emit('tracker.lookup.p99', lookup.latency.p99, 'ms');
+
+    // The full lookup: manifest (1,024 piece hashes, ~70 KB of JSON) plus seeders.
+    log(`lookup.manifest: GET the file (manifest + seeders), ${CONNECTIONS} connections, ${DURATION_S} s`);
+    const full = await autocannon({
+      url: `${url}/v1/groups/bench/files/${fileId}`,
+      connections: CONNECTIONS,
+      duration: DURATION_S,
+      headers,
+    });
+    if (full.non2xx > 0 || full.errors > 0)
+      log(`lookup.manifest: ${full.non2xx} non-2xx, ${full.errors} errors`);
+    emit('tracker.lookup.manifest', full.requests.average, 'req/s');
+    emit('tracker.lookup.manifest.p99', full.latency.p99, 'ms');
+
+    log(`share: ${CONNECTIONS} connections, ${DURATION_S} s, a new small manifest per request`);
+    const sharer = randomBytes(32).toString('hex');
+    let n = 0;
+    const share = await autocannon({
+      url: `${url}/v1/groups/bench/files`,
+      connections: CONNECTIONS,
+      duration: DURATION_S,
+      requests: [
+        {
+          method: 'POST',
+          headers: { ...headers, 'content-type': 'application/json' },
+          setupRequest: (req) => {
+            n++;
+            return {
+              ...req,
+              body: JSON.stringify({
+                name: `f-${n}`,
+                manifest: manifestFor(`share-${n}-${process.pid}`, 1_000_000),
+                peerId: sharer,
+              }),
+            };
+          },
+        },
+      ],
+    });
+    if (share.non2xx > 0 || share.errors > 0) log(`share: ${share.non2xx} non-2xx, ${share.errors} errors`);
+    emit('tracker.share', share.requests.average, 'req/s');
+    emit('tracker.share.p99', share.latency.p99, 'ms');
+    for (const s of sockets) s.close();
+  } finally {
+    await stopTracker(proc);
+  }
+}
+
+async function benchSessions(dataDir: string) {
+  // Heartbeat every second so that every session is pinged several times during the measurement.
+  const { url, proc } = await startTracker(dataDir, [
+    '--heartbeat-interval-ms',
+    '1000',
+    '--heartbeat-timeout-ms',
+    '5000',
+  ]);
+  const sockets: WebSocket[] = [];
+  try {
+    const token = await user(url, 'sessions');
+    // Warm the process up (JIT, pools) with a few sessions before the baseline.
+    for (let i = 0; i < 50; i++)
+      sockets.push(await openSession(url, token, randomBytes(32).toString('hex'), []));
+    for (const s of sockets.splice(0)) s.close();
+    await new Promise((r) => setTimeout(r, 2000));
+    const before = rssKiB(proc.pid!);
+    log(`sessions: opening ${SESSIONS} (tracker RSS before: ${before} KiB)`);
+    const BATCH = 250;
+    for (let i = 0; i < SESSIONS; i += BATCH) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(BATCH, SESSIONS - i) }, () =>
+          openSession(url, token, randomBytes(32).toString('hex'), [sha(`seed-${i}`)]),
+        ),
+      );
+      sockets.push(...batch);
+    }
+    // Let several heartbeat rounds pass; every session must still be there.
+    await new Promise((r) => setTimeout(r, 4000));
+    const health = await call<{ sessions: number }>(url, 'GET', '/healthz');
+    const after = rssKiB(proc.pid!);
+    const alive = sockets.filter((s) => s.readyState === WebSocket.OPEN).length;
+    log(`sessions: ${health.sessions} on the tracker, ${alive} open here, RSS after: ${after} KiB`);
+    if (health.sessions < SESSIONS)
+      throw new Error(`only ${health.sessions} of ${SESSIONS} sessions survived`);
+    emit('tracker.sessions', (after - before) / SESSIONS, 'KiB/session');
+  } finally {
+    for (const s of sockets) s.terminate();
+    await stopTracker(proc);
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'coterie-bench-tracker-'));
+try {
+  await benchHttp(join(dir, 'http'));
+  await benchSessions(join(dir, 'sessions'));
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

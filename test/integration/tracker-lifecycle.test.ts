@@ -1,0 +1,144 @@
+import { webcrypto } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { verifyTicket } from '../../src/protocol/tickets.js';
+import { client, fakeManifest, openSession, randomPeerId, spawnTracker, tempDir } from './tracker-harness.js';
+
+/**
+ * @peculiar/x509 (through tsyringe) wants a Reflect metadata polyfill, which is
+ * not a dependency: a minimal one, enough for it to load, then import it.
+ */
+async function loadX509() {
+  const R = Reflect as unknown as Record<string, unknown>;
+  if (typeof R.getMetadata !== 'function') {
+    const store = new WeakMap<object, Map<unknown, unknown>>();
+    R.defineMetadata = (key: unknown, value: unknown, target: object) => {
+      const m = store.get(target) ?? new Map();
+      m.set(key, value);
+      store.set(target, m);
+    };
+    R.getMetadata = (key: unknown, target: object) => store.get(target)?.get(key);
+    R.getOwnMetadata = R.getMetadata;
+    R.hasMetadata = (key: unknown, target: object) => store.get(target)?.has(key) ?? false;
+    R.metadata = (key: unknown, value: unknown) => (target: object) =>
+      (R.defineMetadata as (...a: unknown[]) => void)(key, value, target);
+  }
+  return import('@peculiar/x509');
+}
+
+describe('tracker lifecycle', () => {
+  it('keeps users, groups, files and the ticket key across a restart; clears stale presence', async () => {
+    const dir = tempDir();
+    try {
+      let tracker = await spawnTracker(dir.path);
+      let api = client(tracker.url);
+      const alice = await api.user('alice');
+      await api.call('POST', '/v1/groups', { token: alice, body: { groupId: 'keep' } });
+      const f = fakeManifest('kept');
+      const peerId = randomPeerId();
+      await api.call('POST', '/v1/groups/keep/files', {
+        token: alice,
+        body: { name: 'kept.bin', manifest: f.manifest, peerId },
+      });
+      const s = await openSession(tracker.url, alice);
+      s.send({ type: 'hello', v: 1, peerId, addresses: ['127.0.0.1:1'], seeding: [f.fileId] });
+      await s.next('welcome');
+      const keysBefore = (await api.call('GET', '/v1/cluster/keys')).body;
+
+      // A crash leaves the presence row behind; the next start of this tracker clears it.
+      expect(await tracker.stop('SIGKILL')).toBe(null);
+      await s.close();
+
+      tracker = await spawnTracker(dir.path);
+      api = client(tracker.url);
+      expect((await api.call('GET', '/v1/whoami', { token: alice })).body).toMatchObject({ userId: 'alice' });
+      const files = await api.call<{ files: { fileId: string; seeders: number }[] }>(
+        'GET',
+        '/v1/groups/keep/files',
+        {
+          token: alice,
+        },
+      );
+      expect(files.body.files).toEqual([expect.objectContaining({ fileId: f.fileId, seeders: 0 })]);
+      const keysAfter = (await api.call('GET', '/v1/cluster/keys')).body;
+      expect(keysAfter).toEqual(keysBefore);
+      const t = await api.call<{ ticket: string }>('POST', `/v1/groups/keep/files/${f.fileId}/tickets`, {
+        token: alice,
+        body: { peerId },
+      });
+      await expect(verifyTicket(t.body.ticket, keysBefore as never)).resolves.toMatchObject({
+        user: 'alice',
+      });
+      // SIGTERM and SIGINT shut down cleanly.
+      expect(await tracker.stop('SIGINT')).toBe(0);
+      tracker = await spawnTracker(dir.path);
+      expect(await tracker.stop('SIGTERM')).toBe(0);
+      expect(tracker.output()).toContain('shutting down');
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('refuses bad flags with a usage error', async () => {
+    const dir = tempDir();
+    try {
+      await expect(spawnTracker(dir.path, ['--port', '70000'])).rejects.toThrow(/--port must be an integer/);
+      await expect(spawnTracker(dir.path, ['--tls-cert', 'x.pem'])).rejects.toThrow(/--tls-key/);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('serves HTTPS and WSS with --tls-cert/--tls-key', async () => {
+    const dir = tempDir();
+    try {
+      const x509 = await loadX509();
+      const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+      const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
+      const cert = await x509.X509CertificateGenerator.createSelfSigned(
+        {
+          serialNumber: '01',
+          name: 'CN=coterie-test-tracker',
+          notBefore: new Date(Date.now() - 60_000),
+          notAfter: new Date(Date.now() + 3600_000),
+          keys,
+          signingAlgorithm: alg,
+          extensions: [
+            new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }]),
+            new x509.BasicConstraintsExtension(true, undefined, true),
+          ],
+        },
+        webcrypto as never,
+      );
+      const certPem = cert.toString('pem');
+      const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+      const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END PRIVATE KEY-----\n`;
+      writeFileSync(join(dir.path, 'cert.pem'), certPem);
+      writeFileSync(join(dir.path, 'key.pem'), keyPem);
+
+      const tracker = await spawnTracker(join(dir.path, 'data'), [
+        '--tls-cert',
+        join(dir.path, 'cert.pem'),
+        '--tls-key',
+        join(dir.path, 'key.pem'),
+      ]);
+      try {
+        expect(tracker.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+        const api = client(tracker.url, certPem);
+        expect((await api.call('GET', '/healthz')).status).toBe(200);
+        const token = await api.user('tls-user');
+        const s = await openSession(tracker.url, token, { ca: certPem });
+        s.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+        expect(await s.next('welcome')).toMatchObject({ userId: 'tls-user' });
+        await s.close();
+        // Without trusting the certificate, the client refuses the connection.
+        await expect(client(tracker.url).call('GET', '/healthz')).rejects.toThrow();
+      } finally {
+        await tracker.stop();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+});
