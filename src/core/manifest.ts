@@ -34,6 +34,8 @@ export interface CreateManifestOptions {
   pieceSize?: number;
   /** Files at least this large use worker threads. */
   workerThresholdBytes?: number;
+  /** Stops hashing (workers terminated, file closed); the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export const MANIFEST_DEFAULTS = Object.freeze({
@@ -103,8 +105,9 @@ export async function createManifest(
   };
   const workers = Math.max(1, Math.min(options.workers ?? availableParallelism(), count));
   const threshold = options.workerThresholdBytes ?? MANIFEST_DEFAULTS.workerThresholdBytes;
-  if (workers > 1 && size >= threshold) await hashWithWorkers(job, workers, progress);
-  else await hashOnMainThread(job, progress);
+  options.signal?.throwIfAborted();
+  if (workers > 1 && size >= threshold) await hashWithWorkers(job, workers, progress, options.signal);
+  else await hashOnMainThread(job, progress, options.signal);
 
   const after = await statRegular(path);
   if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
@@ -141,7 +144,11 @@ interface HashJob {
   chunkBytes: number;
 }
 
-async function hashOnMainThread(job: HashJob, progress: (bytes: number) => void): Promise<void> {
+async function hashOnMainThread(
+  job: HashJob,
+  progress: (bytes: number) => void,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const { size, pieceSize, chunkBytes, digests } = job;
   if (size === 0) return;
   const fh = await open(job.path, 'r');
@@ -149,6 +156,7 @@ async function hashOnMainThread(job: HashJob, progress: (bytes: number) => void)
     const buf = Buffer.allocUnsafe(Math.min(chunkBytes, size));
     let sinceReport = 0;
     for (let start = 0; start < size; start += chunkBytes) {
+      signal?.throwIfAborted();
       const want = Math.min(chunkBytes, size - start);
       let got = 0;
       while (got < want) {
@@ -213,6 +221,7 @@ async function hashWithWorkers(
   job: HashJob,
   workers: number,
   progress: (bytes: number) => void,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const count = job.digests.length / 32;
   // Contiguous runs, so each worker reads sequentially and the kernel's read-ahead works for it.
@@ -248,9 +257,16 @@ async function hashWithWorkers(
       }),
     );
   }
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal?.reason);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+  });
   try {
-    await Promise.all(runs);
+    await Promise.race([Promise.all(runs), aborted]);
   } finally {
+    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
     // One failed run must not leave the others reading a file nobody waits for.
     await Promise.all(started.map((w) => w.terminate()));
   }

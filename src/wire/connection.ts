@@ -46,9 +46,10 @@ interface ConnectionEvents {
 
 /**
  * Frames over any Duplex (a TLS socket, a TCP socket, or an in-memory pair
- * in tests). Frames arrive through the 'frame' event when it has listeners,
- * otherwise they queue for async iteration (which pauses the stream when the
- * queue is full). Nothing here throws out of the event loop: a broken stream
+ * in tests). Use one of two ways to receive: the 'frame' event (frames that
+ * arrived before the first listener are handed to it first, in order), or
+ * async iteration (frames queue, and the stream pauses when the queue is
+ * full). Not both on one connection. Nothing here throws out of the event loop: a broken stream
  * closes the connection with a reject frame carrying the reason and a 'close'
  * event carrying the error.
  */
@@ -81,7 +82,17 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     stream.on('end', this.#onEnd);
     stream.on('error', this.#onError);
     stream.on('close', this.#onStreamClose);
+    // Frames that arrived before the first 'frame' listener wait in the queue: hand them over.
+    (this as EventEmitter).on('newListener', (event: string | symbol) => {
+      if (event === 'frame' && this.#queue.length > 0) queueMicrotask(() => this.#flushToListeners());
+    });
     this.#startTimer();
+  }
+
+  #flushToListeners(): void {
+    while (this.#queue.length > 0 && this.listenerCount('frame') > 0)
+      this.emit('frame', this.#queue.shift()!);
+    if (this.#queue.length === 0 && this.stream.isPaused() && !this.closed) this.stream.resume();
   }
 
   /** Resolves once the connection is closed, with why. */
@@ -114,7 +125,9 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     const chunks = encodeFrameChunks(frame);
     this.#lastSentMs = Date.now();
     if (chunks.length === 1) return this.stream.write(chunks[0]);
-    // Corked so a piece's header and data leave in one writev, without concatenating the block.
+    if (frame.type !== 'piece') return this.stream.write(Buffer.concat(chunks));
+    // A block is not copied here: corked, header and data leave in one writev (plain TCP sends it
+    // as is; TLS copies it once into its record buffer, which it would do for a concatenation too).
     this.stream.cork();
     let ok = true;
     for (const c of chunks) ok = this.stream.write(c);
@@ -127,22 +140,30 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     if (!this.write(frame)) await this.drain();
   }
 
-  /** Resolves when the stream can take more; rejects with UNAVAILABLE if it closes first. */
+  /** Resolves when the stream can take more; rejects with UNAVAILABLE as soon as the connection starts closing. */
   drain(): Promise<void> {
     if (this.closed) return Promise.reject(new CoterieError('UNAVAILABLE', 'connection closed'));
     if (!this.stream.writableNeedDrain) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const onDrain = () => {
-        this.off('close', onClose);
+        this.#drainWaiters.delete(onClosing);
         resolve();
       };
-      const onClose = () => {
+      const onClosing = () => {
         this.stream.off('drain', onDrain);
         reject(new CoterieError('UNAVAILABLE', 'connection closed while waiting to send'));
       };
       this.stream.once('drain', onDrain);
-      this.once('close', onClose);
+      this.#drainWaiters.add(onClosing);
     });
+  }
+
+  /** Senders blocked in drain(): released (rejected) the moment the connection starts closing. */
+  readonly #drainWaiters = new Set<() => void>();
+
+  #releaseDrainWaiters(): void {
+    for (const w of this.#drainWaiters) w();
+    this.#drainWaiters.clear();
   }
 
   /**
@@ -186,7 +207,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   }
 
   #deliver(frame: Frame): void {
-    if (this.listenerCount('frame') > 0) {
+    if (this.listenerCount('frame') > 0 && this.#queue.length === 0) {
       this.emit('frame', frame);
       return;
     }
@@ -258,6 +279,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     this.#closeTimer = setTimeout(() => this.stream.destroy(), this.#options.closeTimeoutMs);
     this.#closeTimer.unref();
     this.#wakeReader();
+    this.#releaseDrainWaiters();
     // Otherwise the stream's 'close' (#onStreamClose) completes the close.
     if (this.stream.destroyed) this.#finish({ remote, error });
   }
@@ -277,6 +299,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     this.stream.off('error', this.#onError);
     this.stream.on('error', ignore);
     this.#wakeReader();
+    this.#releaseDrainWaiters();
     this.emit('close', final);
     this.#resolveDone(final);
   }
@@ -295,6 +318,8 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     if (this.closed) return;
     const now = Date.now();
     const { keepaliveIntervalMs, idleTimeoutMs } = this.#options;
+    // While we do not read (our consumer is behind), the peer's silence is ours: not idle.
+    if (this.stream.isPaused() || this.#queue.length > 0) this.#lastReceivedMs = now;
     if (idleTimeoutMs > 0 && now - this.#lastReceivedMs >= idleTimeoutMs) {
       this.#fail(
         new CoterieError('PROTOCOL_ERROR', `peer silent for ${Math.round(idleTimeoutMs / 1000)} s`),

@@ -37,9 +37,18 @@
  *   seeder → downloader  hello (the seeder's peer id, same file id, empty
  *                        ticket), then bitfield, then have as pieces arrive
  *   downloader → seeder  request… / cancel…
- *   seeder → downloader  piece… or reject (about that request)
+ *   seeder → downloader  piece… or reject (about that request), in any order
+ *                        (match them by piece/offset); a cancelled request not
+ *                        yet started gets no answer
  *   either side          keepalive when idle; reject with flags 0 = "closing
  *                        the connection because <code>", then end
+ *
+ * A refused hello (bad ticket, unknown file, busy seeder) gets exactly one
+ * connection reject (TICKET_INVALID, TICKET_EXPIRED, TICKET_WRONG_FILE,
+ * TICKET_WRONG_PEER, PEER_MISMATCH, NOT_SHARING, BUSY, PROTOCOL_ERROR) and the
+ * end of the stream. The seeder accepts only handshake-sized frames
+ * (HANDSHAKE_MAX_FRAME_LENGTH) from a downloader; a downloader should do the
+ * same until the seeder's hello, then raise its limit to MAX_FRAME_LENGTH.
  */
 import { Bitfield } from '../core/bitfield.js';
 import { CoterieError, type ErrorCode, isErrorCode } from '../protocol/errors.js';

@@ -62,6 +62,8 @@ export interface PieceServerOptions {
   maxBlocksInFlightPerConnection?: number;
   uploadSlots?: number;
   handshakeTimeoutMs?: number;
+  /** A block not taken by the peer's socket within this long: the peer stalls, close it (frees its slots). */
+  stallTimeoutMs?: number;
   keepaliveIntervalMs?: number;
   idleTimeoutMs?: number;
   jwksRefreshMinIntervalMs?: number;
@@ -83,6 +85,8 @@ export const PIECE_SERVER_DEFAULTS = Object.freeze({
   // Blocks in flight across all connections: 32 × ≤ 1 MiB bounds the server's block memory.
   uploadSlots: 32,
   handshakeTimeoutMs: 10_000,
+  // 1 MiB not drained in 30 s is under 35 KB/s: a reader that stopped, holding upload slots.
+  stallTimeoutMs: 30_000,
   keepaliveIntervalMs: 15_000,
   idleTimeoutMs: 60_000,
   jwksRefreshMinIntervalMs: 30_000,
@@ -153,7 +157,13 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
         throw err;
       }
       lastRefreshMs = Date.now();
-      jwks = await refresh();
+      try {
+        jwks = await refresh();
+      } catch (refreshErr) {
+        // The tracker being unreachable does not make the ticket valid: refuse with the ticket's error.
+        logger.warn({ err: refreshErr }, 'cannot refresh the cluster keys');
+        throw err;
+      }
       return await verifyTicket(hello.ticket, jwks, expect);
     }
   }
@@ -317,7 +327,16 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
           return;
         }
         if (this.#stopped || this.conn.closed) return;
-        await this.conn.send({ type: 'piece', piece: r.piece, offset: r.offset, data });
+        const stalled = setTimeout(
+          () => void this.conn.close('UNAVAILABLE', `block not taken within ${o.stallTimeoutMs} ms`),
+          o.stallTimeoutMs,
+        );
+        stalled.unref();
+        try {
+          await this.conn.send({ type: 'piece', piece: r.piece, offset: r.offset, data });
+        } finally {
+          clearTimeout(stalled);
+        }
         stats.blocksSent++;
         stats.bytesSent += data.length;
       } catch (err) {

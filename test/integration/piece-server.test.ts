@@ -312,4 +312,93 @@ describe('piece server', () => {
     const [p] = await answers(frames, 1);
     expect(p?.type === 'piece' && p.data.equals(data.subarray(65536, 65636))).toBe(true);
   });
+
+  it('drops cancelled requests it has not started', async () => {
+    const { server } = await serve();
+    const conn = await dial(server, await ticket());
+    const frames = conn[Symbol.asyncIterator]();
+    await frames.next();
+    await frames.next();
+    const n = 100;
+    for (let i = 0; i < n; i++) conn.write({ type: 'request', piece: i % 5, offset: 0, length: 1000 + i });
+    for (let i = 0; i < n; i++) conn.write({ type: 'cancel', piece: i % 5, offset: 0, length: 1000 + i });
+    conn.write({ type: 'request', piece: 5, offset: 0, length: 10 });
+    let servedCancelled = 0;
+    for (;;) {
+      const [f] = await answers(frames, 1);
+      if (f?.type === 'piece' && f.piece === 5) break;
+      servedCancelled++;
+    }
+    // Only blocks already being read when the cancels arrived go out.
+    expect(servedCancelled).toBeLessThanOrEqual(4);
+  });
+
+  it('fetches the cluster keys again when a ticket does not verify', async () => {
+    let refreshed = 0;
+    const { server } = await serve({
+      jwks: forger.jwks,
+      refreshJwks: async () => {
+        refreshed++;
+        return cluster.jwks;
+      },
+    });
+    const conn = await dial(server, await ticket());
+    expect((await conn[Symbol.asyncIterator]().next()).value).toMatchObject({ type: 'hello' });
+    expect(refreshed).toBe(1);
+    // rate-limited: a forged ticket right after does not trigger another fetch
+    const bad = await dial(server, await ticket({}, forger), client);
+    const frames = await allFrames(bad);
+    expect(frames.length === 1 || refreshed === 1).toBe(true);
+    expect(refreshed).toBe(1);
+  });
+
+  it('closes a peer that stops reading, freeing the upload slots for others', async () => {
+    const big = randomBytes(16 * 1024 * 1024);
+    const bigPath = join(dir, 'big.bin');
+    await writeFile(bigPath, big);
+    const { manifest: m, fileId: id } = await createManifest(bigPath, { pieceSize: 1024 * 1024 });
+    const source = await FilePieceSource.open(bigPath, m);
+    sources.push(source);
+    const server = await startPieceServer({
+      identity: seeder,
+      sources: (f) => (f === id ? source : undefined),
+      jwks: cluster.jwks,
+      host: '127.0.0.1',
+      uploadSlots: 2,
+      stallTimeoutMs: 300,
+    });
+    servers.push(server);
+    const t = await signTicket(
+      { user: 'bob', peer: client.peerId, file: id, group: 'films', ttlSeconds: 60 },
+      { privateKey: cluster.privateKey, kid: 'k1' },
+    );
+    const open = async () => {
+      const { socket } = await connectToPeer({
+        host: '127.0.0.1',
+        port: server.port,
+        identity: client,
+        expectedPeerId: seeder.peerId,
+      });
+      const conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
+      conns.push(conn);
+      conn.write({ type: 'hello', version: 1, fileId: id, peerId: client.peerId, ticket: t });
+      return conn;
+    };
+    const staller = await open();
+    for (let i = 0; i < 64; i++)
+      staller.write({ type: 'request', piece: i % 16, offset: 0, length: 1024 * 1024 });
+    staller.stream.pause(); // reads nothing more: its blocks never drain
+    await new Promise((r) => setTimeout(r, 100));
+    const polite = await open();
+    const frames = polite[Symbol.asyncIterator]();
+    await frames.next();
+    await frames.next();
+    polite.write({ type: 'request', piece: 3, offset: 0, length: 1000 });
+    const [p] = await answers(frames, 1);
+    expect(p?.type === 'piece' && p.data.equals(big.subarray(3 * 1024 * 1024, 3 * 1024 * 1024 + 1000))).toBe(
+      true,
+    );
+    staller.stream.resume();
+    await staller.done;
+  });
 });

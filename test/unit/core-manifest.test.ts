@@ -71,6 +71,22 @@ describe('createManifest', () => {
     expect((await createManifest(await file('c', data))).fileId).not.toBe((await createManifest(a)).fileId);
   });
 
+  it('stops when aborted, on either path', async () => {
+    const path = await file('abort', randomBytes(2 * 1024 * 1024));
+    for (const workers of [1, 2]) {
+      const ac = new AbortController();
+      const run = createManifest(path, {
+        workers,
+        workerThresholdBytes: 0,
+        pieceSize: 16384,
+        signal: ac.signal,
+        onProgress: () => ac.abort(new Error('stop')),
+      });
+      ac.abort(new Error('stop'));
+      await expect(run).rejects.toThrow('stop');
+    }
+  });
+
   it('refuses directories and missing files with PATH_INVALID', async () => {
     await expect(createManifest(dir)).rejects.toMatchObject({ code: 'PATH_INVALID' });
     await expect(createManifest(join(dir, 'nope'))).rejects.toMatchObject({ code: 'PATH_INVALID' });

@@ -41,6 +41,23 @@ describe('FramedConnection', () => {
     expect(await a.done).toEqual({ remote: false, error: null });
   });
 
+  it('hands frames that arrived before any listener to the first one, in order', async () => {
+    const [a, b] = pair();
+    await a.send({ type: 'have', piece: 1 });
+    await a.send({ type: 'have', piece: 2 });
+    await new Promise((r) => setTimeout(r, 20));
+    const seen: Frame[] = [];
+    const third = new Promise((r) => {
+      b.on('frame', (f) => {
+        seen.push(f);
+        if (seen.length === 3) r(undefined);
+      });
+    });
+    await a.send({ type: 'have', piece: 3 });
+    await third;
+    expect(seen).toEqual([1, 2, 3].map((piece) => ({ type: 'have', piece })));
+  });
+
   it('waits for drain when the peer reads slowly, and loses nothing', async () => {
     const [a, b] = pair({}, { maxQueuedFrames: 4 }, 16 * 1024);
     const block = Buffer.alloc(256 * 1024, 1);
