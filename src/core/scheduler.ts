@@ -37,7 +37,10 @@ export interface SchedulerOptions {
   beta: number;
   /** K in threshold = ceil(pieces / peers · K): how far above a fair share a peer may go. */
   capFactor: number;
-  /** Pipe depth (blocks in flight) of a peer before its rate is known. */
+  /**
+   * Pipe depth of a peer before its rate is known, in full blocks (the pipe is
+   * measured in bytes, so short blocks of small pieces do not shrink it).
+   */
   initialDepthBlocks: number;
   minDepthBlocks: number;
   maxDepthBlocks: number;
@@ -73,7 +76,7 @@ export const DEFAULT_SCHEDULER_OPTIONS: Readonly<SchedulerOptions> = Object.free
   targetPipeMs: 100,
   stallTimeoutMs: 10_000,
   // Keeps the downloader's peak memory well under its 150 MiB budget.
-  maxInFlightBytes: 64 * 1024 * 1024,
+  maxInFlightBytes: 32 * 1024 * 1024,
   endgame: true,
   endgameMaxAttempts: 3,
   maxPieceFailures: 8,
@@ -187,6 +190,7 @@ interface PeerState {
   has: Uint8Array;
   attempts: Map<number, Attempt>;
   inFlight: number;
+  inFlightBytes: number;
   /** Last delivery, or when the pipe went from empty to non-empty. */
   lastProgressAt: number;
   notBefore: number;
@@ -206,6 +210,8 @@ interface PieceState {
   failures: number;
   notBefore: number;
   attempts: number;
+  /** Peers this piece already failed at: it goes elsewhere while anyone else has it. */
+  failedAt?: Set<string>;
 }
 
 export function createScheduler(
@@ -227,9 +233,14 @@ class DownloadScheduler implements Scheduler {
   private readonly pieceStates: PieceState[];
   private readonly avail: Uint16Array;
   private readonly peerMap = new Map<string, PeerState>();
-  /** Unverified pieces in random order (spreads downloaders over the file); compacted lazily. */
+  /** Unverified pieces, the tie-break order of rarest-first; compacted lazily. */
   private order: number[];
   private verified = 0;
+  private verifiedSinceCompact = 0;
+  /** Unverified pieces with no attempt (fetchable now or backing off): 0 means endgame. */
+  private unstarted = 0;
+  private floor = 1;
+  private floorDirty = true;
   private memoryBytes = 0;
   private failed: { piece: number; reason: string } | undefined;
   private pending: SchedulerActions = emptyActions();
@@ -248,14 +259,13 @@ class DownloadScheduler implements Scheduler {
       this.pieceStates.push({ verified: done, failures: 0, notBefore: 0, attempts: 0 });
       if (done) this.verified++;
       else this.order.push(i);
+      if (!done) this.unstarted++;
     }
-    // Fisher–Yates with the injected random: ties in rarity are broken randomly.
-    for (let i = this.order.length - 1; i > 0; i--) {
-      const j = Math.floor(this.random() * (i + 1));
-      const t = this.order[i]!;
-      this.order[i] = this.order[j]!;
-      this.order[j] = t;
-    }
+    // Ties in rarity go in file order from a random starting point: downloaders of one
+    // file start at different places (so they can trade pieces), while each writes long
+    // runs of adjacent pieces (few large disk writes).
+    const start = Math.floor(this.random() * this.order.length);
+    this.order = [...this.order.slice(start), ...this.order.slice(0, start)];
   }
 
   // ---- peers -------------------------------------------------------------
@@ -271,6 +281,7 @@ class DownloadScheduler implements Scheduler {
       has: new Uint8Array(this.layout.count),
       attempts: new Map(),
       inFlight: 0,
+      inFlightBytes: 0,
       lastProgressAt: now,
       notBefore: 0,
       rate: 0,
@@ -300,6 +311,7 @@ class DownloadScheduler implements Scheduler {
       if (v !== p.has[i]) {
         p.has[i] = v;
         this.avail[i] = this.avail[i]! + (v ? 1 : -1);
+        this.floorDirty = true;
       }
     }
   }
@@ -309,6 +321,7 @@ class DownloadScheduler implements Scheduler {
     if (!p || piece < 0 || piece >= this.layout.count || p.has[piece]) return;
     p.has[piece] = 1;
     this.avail[piece] = this.avail[piece]! + 1;
+    this.floorDirty = true;
   }
 
   removePeer(peerId: string): void {
@@ -331,6 +344,7 @@ class DownloadScheduler implements Scheduler {
     a.outstanding.delete(offset);
     a.received++;
     p.inFlight--;
+    p.inFlightBytes -= length;
     this.countBytes(p, length);
     p.lastProgressAt = this.clock.now();
     if (p.state === 'stalled') p.state = 'active';
@@ -340,8 +354,10 @@ class DownloadScheduler implements Scheduler {
   pieceVerified(peerId: string, piece: number): void {
     const ps = this.pieceStates[piece];
     if (!ps || ps.verified) return;
+    if (ps.attempts === 0) this.unstarted--;
     ps.verified = true;
     this.verified++;
+    this.verifiedSinceCompact++;
     const p = this.peerMap.get(peerId);
     if (p) {
       p.verified++;
@@ -359,7 +375,7 @@ class DownloadScheduler implements Scheduler {
     const p = this.peerMap.get(peerId);
     if (!p) return;
     p.corrupt++;
-    this.failPiece(piece, `peer ${peerId.slice(0, 12)} served corrupt data`);
+    this.failPiece(piece, `peer ${peerId.slice(0, 12)} served corrupt data`, peerId);
     this.ban(p, `served piece ${piece} with a wrong hash`);
   }
 
@@ -372,6 +388,7 @@ class DownloadScheduler implements Scheduler {
       if (p.has[piece]) {
         p.has[piece] = 0;
         this.avail[piece] = this.avail[piece]! - 1;
+        this.floorDirty = true;
       }
     } else if (reason === 'busy') {
       // Back off the whole peer: it has no upload slot for us now.
@@ -380,7 +397,7 @@ class DownloadScheduler implements Scheduler {
       p.notBefore = this.clock.now() + this.backoff.delayMs(p.stalls);
       this.dropAllWork(p, true, false);
     } else {
-      this.failPiece(piece, `peer ${peerId.slice(0, 12)} refused it`);
+      this.failPiece(piece, `peer ${peerId.slice(0, 12)} refused it`, peerId);
     }
   }
 
@@ -447,7 +464,7 @@ class DownloadScheduler implements Scheduler {
     scores: Map<string, number>,
     threshold: number,
   ): PeerState {
-    const having = open.filter((p) => p.has[piece] === 1);
+    const having = open.filter((p) => this.canTake(p, piece));
     const under = having.filter((p) => p.assigned < threshold);
     const pool = under.length > 0 ? under : having;
     let best = pool[0]!;
@@ -464,30 +481,47 @@ class DownloadScheduler implements Scheduler {
 
   /** Rarest missing piece that some open peer has and that is not being fetched or backing off. */
   private pickRarest(open: PeerState[], now: number): number | undefined {
+    if (this.verifiedSinceCompact > 256) this.compactOrder();
+    // No piece can be rarer than the floor: the scan stops at the first one that reaches it,
+    // so with an even swarm a pick costs O(pieces in flight), not O(pieces).
+    const floor = this.availabilityFloor();
     let best: number | undefined;
     let bestAvail = Number.POSITIVE_INFINITY;
-    let write = 0;
-    const order = this.order;
-    for (let read = 0; read < order.length; read++) {
-      const i = order[read]!;
+    for (const i of this.order) {
       const ps = this.pieceStates[i]!;
-      if (ps.verified) continue; // compact verified pieces away as we go
-      order[write++] = i;
-      if (best !== undefined && bestAvail <= 1) continue;
-      if (ps.attempts > 0 || ps.notBefore > now) continue;
+      if (ps.verified || ps.attempts > 0 || ps.notBefore > now) continue;
       const a = this.avail[i]!;
       if (a === 0 || a >= bestAvail) continue;
-      if (!open.some((p) => p.has[i] === 1)) continue;
+      if (!open.some((p) => this.canTake(p, i))) continue;
       best = i;
       bestAvail = a;
+      if (a <= floor) break;
     }
-    order.length = write;
     return best;
+  }
+
+  /** Lowest availability (> 0) among unverified pieces; a lower bound once pieces verify. */
+  private availabilityFloor(): number {
+    if (this.floorDirty) {
+      let min = Number.POSITIVE_INFINITY;
+      for (const i of this.order) {
+        const a = this.avail[i]!;
+        if (a > 0 && a < min && !this.pieceStates[i]!.verified) min = a;
+      }
+      this.floor = min === Number.POSITIVE_INFINITY ? 1 : min;
+      this.floorDirty = false;
+    }
+    return this.floor;
+  }
+
+  private compactOrder(): void {
+    this.order = this.order.filter((i) => !this.pieceStates[i]!.verified);
+    this.verifiedSinceCompact = 0;
   }
 
   /** Endgame: an in-progress piece this peer has and is not already fetching, fewest attempts first. */
   private pickDuplicate(p: PeerState): number | undefined {
-    for (const ps of this.pieceStates) if (!ps.verified && ps.attempts === 0) return undefined;
+    if (this.unstarted > 0) return undefined;
     let best: number | undefined;
     let fewest = this.o.endgameMaxAttempts;
     for (const i of this.order) {
@@ -500,12 +534,28 @@ class DownloadScheduler implements Scheduler {
     return best;
   }
 
+  /**
+   * The peer has the piece and did not fail it before, or every peer that
+   * still has it failed it (then retrying, after backoff, is all there is).
+   */
+  private canTake(p: PeerState, piece: number): boolean {
+    if (p.has[piece] !== 1) return false;
+    const failed = this.pieceStates[piece]!.failedAt;
+    if (failed === undefined || !failed.has(p.id)) return true;
+    let others = 0;
+    for (const q of this.peerMap.values())
+      if (isUsable(q) && q.has[piece] === 1 && !failed.has(q.id)) others++;
+    return others === 0;
+  }
+
   private startAttempt(p: PeerState, piece: number): void {
     const length = this.layout.length(piece);
     const blockCount = Math.max(1, Math.ceil(length / this.o.blockSizeBytes));
     p.attempts.set(piece, { piece, peer: p, blockCount, nextBlock: 0, received: 0, outstanding: new Set() });
     p.assigned++;
-    this.pieceStates[piece]!.attempts++;
+    const ps = this.pieceStates[piece]!;
+    if (ps.attempts === 0) this.unstarted--;
+    ps.attempts++;
     this.memoryBytes += length;
   }
 
@@ -519,14 +569,11 @@ class DownloadScheduler implements Scheduler {
         a.nextBlock++;
         a.outstanding.add(offset);
         if (p.inFlight === 0) p.lastProgressAt = this.clock.now();
+        const length = this.blockLength(a.piece, offset);
         p.inFlight++;
-        room--;
-        this.pending.requests.push({
-          peerId: p.id,
-          piece: a.piece,
-          offset,
-          length: this.blockLength(a.piece, offset),
-        });
+        p.inFlightBytes += length;
+        room -= length;
+        this.pending.requests.push({ peerId: p.id, piece: a.piece, offset, length });
       }
       if (room <= 0) return;
     }
@@ -539,18 +586,14 @@ class DownloadScheduler implements Scheduler {
     if (p.attempts.get(a.piece) !== a) return;
     p.attempts.delete(a.piece);
     for (const offset of a.outstanding) {
+      const length = this.blockLength(a.piece, offset);
       p.inFlight--;
-      if (cancel) {
-        this.pending.cancels.push({
-          peerId: p.id,
-          piece: a.piece,
-          offset,
-          length: this.blockLength(a.piece, offset),
-        });
-      }
+      p.inFlightBytes -= length;
+      if (cancel) this.pending.cancels.push({ peerId: p.id, piece: a.piece, offset, length });
     }
     const ps = this.pieceStates[a.piece]!;
     ps.attempts--;
+    if (ps.attempts === 0 && !ps.verified) this.unstarted++;
     this.memoryBytes -= this.layout.length(a.piece);
     this.pending.dropped.push({ peerId: p.id, piece: a.piece });
   }
@@ -558,14 +601,16 @@ class DownloadScheduler implements Scheduler {
   private dropAllWork(p: PeerState, cancel: boolean, countFailure: boolean): void {
     for (const a of [...p.attempts.values()]) {
       this.endAttempt(a, cancel);
-      if (countFailure) this.failPiece(a.piece, `peer ${p.id.slice(0, 12)} stalled`);
+      if (countFailure) this.failPiece(a.piece, `peer ${p.id.slice(0, 12)} stalled`, p.id);
     }
   }
 
-  private failPiece(piece: number, reason: string): void {
+  private failPiece(piece: number, reason: string, peerId: string): void {
     const ps = this.pieceStates[piece];
     if (!ps || ps.verified) return;
     ps.failures++;
+    ps.failedAt ??= new Set();
+    ps.failedAt.add(peerId);
     ps.notBefore = this.clock.now() + this.backoff.delayMs(ps.failures);
     if (ps.failures > this.o.maxPieceFailures && this.failed === undefined) {
       this.failed = { piece, reason: `piece ${piece} failed ${ps.failures} times; last: ${reason}` };
@@ -587,6 +632,7 @@ class DownloadScheduler implements Scheduler {
         this.avail[i] = this.avail[i]! - 1;
       }
     }
+    this.floorDirty = true;
   }
 
   private countBytes(p: PeerState, n: number): void {
@@ -632,8 +678,9 @@ class DownloadScheduler implements Scheduler {
     return Math.min(this.o.maxDepthBlocks, Math.max(this.o.minDepthBlocks, want));
   }
 
+  /** Bytes the peer's pipe can still take (> 0: room for at least part of a block). */
   private room(p: PeerState): number {
-    return this.depth(p) - p.inFlight;
+    return this.depth(p) * this.o.blockSizeBytes - p.inFlightBytes;
   }
 
   private eligible(p: PeerState, now: number): boolean {

@@ -70,11 +70,22 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   readonly #done: Promise<CloseInfo>;
   #resolveDone!: (info: CloseInfo) => void;
 
-  constructor(stream: Duplex, options: FramedConnectionOptions = {}) {
+  /**
+   * `allocatePayload` (optional) supplies buffers for frames that span
+   * chunks: see FrameDecoder. The downloader passes pooled piece buffers.
+   */
+  constructor(
+    stream: Duplex,
+    options: FramedConnectionOptions = {},
+    allocatePayload?: (length: number) => Buffer,
+  ) {
     super();
     this.stream = stream;
     this.#options = { ...CONNECTION_DEFAULTS, ...stripUndefined(options) };
-    this.#decoder = new FrameDecoder({ maxFrameLength: this.#options.maxFrameLength });
+    this.#decoder = new FrameDecoder({
+      maxFrameLength: this.#options.maxFrameLength,
+      ...(allocatePayload === undefined ? {} : { allocate: allocatePayload }),
+    });
     this.#done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });

@@ -475,8 +475,16 @@ export class FrameDecoder {
   #payloadFilled = 0;
   #error: CoterieError | null = null;
 
-  constructor(options: { maxFrameLength?: number } = {}) {
+  readonly #allocate: (length: number) => Buffer;
+
+  /**
+   * `allocate` supplies the buffer for a frame that spans chunks (the only
+   * case that buffers); a downloader passes pooled buffers so that blocks
+   * are not garbage for the collector at hundreds of MiB/s.
+   */
+  constructor(options: { maxFrameLength?: number; allocate?: (length: number) => Buffer } = {}) {
     this.maxFrameLength = options.maxFrameLength ?? MAX_FRAME_LENGTH;
+    this.#allocate = options.allocate ?? Buffer.allocUnsafe;
   }
 
   get error(): CoterieError | null {
@@ -523,7 +531,7 @@ export class FrameDecoder {
             frames.push(decodeTypeAndBody(buf.subarray(pos, pos + length)));
             pos += length;
           } else {
-            this.#payload = Buffer.allocUnsafe(length);
+            this.#payload = this.#allocate(length);
             this.#payloadFilled = 0;
           }
         } else {

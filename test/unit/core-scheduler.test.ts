@@ -165,6 +165,21 @@ describe('scheduler', () => {
     expect(s.peers().find((p) => p.peerId === 'stuck')!.stalls).toBeGreaterThan(0);
   });
 
+  it('does not hand a piece back to the peer it stalled at while another peer has it', () => {
+    const { s, clock } = make(4, { stallTimeoutMs: 100, initialDepthBlocks: 4 });
+    s.addPeer('stuck', { score: 1 });
+    s.setPeerPieces('stuck', () => true);
+    const first = s.poll().requests;
+    const piece = first[0]!.piece;
+    s.addPeer('good', { score: 0 });
+    s.setPeerPieces('good', () => true);
+    clock.advance(150); // the next poll sees the stall and drops stuck's work
+    const { log, verifiedBy } = drive(s, clock, { stuck: 'stall' });
+    expect(s.isComplete()).toBe(true);
+    expect(verifiedBy.get(piece)).toBe('good');
+    expect(log.some((r) => r.peerId === 'stuck' && r.piece === piece)).toBe(false);
+  });
+
   it('bans a peer that serves a corrupt piece and completes from the others', () => {
     const { s, clock } = make(8);
     s.addPeer('evil', { score: 1 });

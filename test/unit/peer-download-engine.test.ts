@@ -4,10 +4,11 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Dial, download } from '../../src/peer/download/engine.js';
 import type { DownloadEvent, SeederInfo } from '../../src/peer/download/events.js';
 import { computeFileId } from '../../src/protocol/manifest.js';
+import { createIdentity, type PeerIdentity } from '../../src/wire/identity.js';
 import {
   type FakeBehaviour,
   type FakeSeeder,
@@ -19,7 +20,6 @@ import {
 // retries without TLS. The TLS path with real piece servers is in test/integration.
 
 const PIECE = 16 * 1024;
-const ME = 'f'.repeat(64);
 
 const plainDial: Dial = (s, signal) =>
   new Promise<Duplex>((resolve, reject) => {
@@ -28,6 +28,10 @@ const plainDial: Dial = (s, signal) =>
     sock.once('error', reject);
   });
 
+let me: PeerIdentity;
+beforeAll(async () => {
+  me = await createIdentity();
+});
 let dir: string;
 let seeders: FakeSeeder[] = [];
 beforeEach(async () => {
@@ -39,10 +43,15 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function swarm(data: Buffer, behaviours: FakeBehaviour[], afterBlocks = 0) {
+async function swarm(
+  data: Buffer,
+  behaviours: FakeBehaviour[],
+  afterBlocks = 0,
+  has?: (piece: number) => boolean,
+) {
   const manifest = manifestFor(data, PIECE);
   for (const behaviour of behaviours) {
-    seeders.push(await startFakeSeeder({ data, manifest, behaviour, afterBlocks }));
+    seeders.push(await startFakeSeeder({ data, manifest, behaviour, afterBlocks, ...(has ? { has } : {}) }));
   }
   const infos: SeederInfo[] = seeders.map((s) => ({
     peerId: s.peerId,
@@ -64,7 +73,7 @@ describe('download engine (plain TCP, fake seeders)', () => {
       dest,
       seeders: infos,
       ticket: 't',
-      peerId: ME,
+      identity: me,
       dial: plainDial,
       scheduler: { blockSizeBytes: 8 * 1024 },
       onEvent: (e) => events.push(e),
@@ -89,7 +98,7 @@ describe('download engine (plain TCP, fake seeders)', () => {
       dest,
       seeders: infos,
       ticket: 't',
-      peerId: ME,
+      identity: me,
       dial: plainDial,
       onEvent: (e) => events.push(e),
     }).done;
@@ -113,7 +122,7 @@ describe('download engine (plain TCP, fake seeders)', () => {
       dest,
       seeders: infos,
       ticket: 't',
-      peerId: ME,
+      identity: me,
       dial: plainDial,
       // Without the endgame the stuck pieces can only move by stall detection.
       scheduler: { stallTimeoutMs: 300, blockSizeBytes: 8 * 1024, endgame: false },
@@ -121,6 +130,39 @@ describe('download engine (plain TCP, fake seeders)', () => {
     }).done;
     expect((await readFile(dest)).equals(data)).toBe(true);
     expect(events.some((e) => e.type === 'peerStalled' && e.peerId === infos[0]!.peerId)).toBe(true);
+  });
+
+  it('takes seeders added while it runs, and gives up when nobody has the missing pieces', async () => {
+    const data = randomBytes(PIECE * 8);
+    const { manifest, fileId, infos } = await swarm(data, ['ok'], 0, (i) => i < 4);
+    const partialOnly = download({
+      manifest,
+      fileId,
+      dest: join(dir, 'a.bin'),
+      seeders: infos,
+      ticket: 't',
+      identity: me,
+      dial: plainDial,
+      noProgressTimeoutMs: 300,
+    });
+    await expect(partialOnly.done).rejects.toMatchObject({ code: 'NO_SEEDERS' });
+
+    const full = await startFakeSeeder({ data, manifest, behaviour: 'ok' });
+    seeders.push(full);
+    const h = download({
+      manifest,
+      fileId,
+      dest: join(dir, 'b.bin'),
+      seeders: infos,
+      ticket: 't',
+      identity: me,
+      dial: plainDial,
+      noProgressTimeoutMs: 10_000,
+    });
+    h.addSeeder({ peerId: full.peerId, address: { host: '127.0.0.1', port: full.port }, score: 0.5 });
+    const result = await h.done;
+    expect((await readFile(join(dir, 'b.bin'))).equals(data)).toBe(true);
+    expect(result.distribution.peers.find((p) => p.peerId === full.peerId)!.pieces).toBeGreaterThanOrEqual(4);
   });
 
   it('fails with NO_SEEDERS when every seeder is gone, leaving nothing at dest', async () => {
@@ -134,7 +176,7 @@ describe('download engine (plain TCP, fake seeders)', () => {
       dest,
       seeders: [dead],
       ticket: 't',
-      peerId: ME,
+      identity: me,
       dial: plainDial,
       retry: { maxAttempts: 3, backoff: { baseMs: 5, maxMs: 20, jitter: 0 } },
     });

@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { type BackoffOptions, createBackoff } from '../../core/backoff.js';
+import { Bitfield } from '../../core/bitfield.js';
 import {
   type BlockRequest,
   createScheduler,
+  DEFAULT_SCHEDULER_OPTIONS,
   type Scheduler,
   type SchedulerOptions,
 } from '../../core/scheduler.js';
@@ -18,6 +20,8 @@ import {
   MAX_FRAME_LENGTH,
   PROTOCOL_VERSION,
 } from '../../wire/frames.js';
+import { connectToPeer, type PeerIdentity } from '../../wire/identity.js';
+import type { PieceSource } from '../../wire/piece-source.js';
 import type {
   DownloadEvent,
   DownloadProgress,
@@ -50,10 +54,12 @@ export interface DownloadOptions {
   /** The download ticket, or a function that fetches a fresh one (called per connection). */
   ticket?: string;
   getTicket?: () => Promise<string>;
-  /** Our own peer id (the ticket names it; seeders check it against our certificate). */
-  peerId: string;
-  /** How to reach a seeder; see `createTlsDial` for the default TLS 1.3 pinned dial. */
-  dial: Dial;
+  /** Our key pair and certificate: our peer id is what the ticket names and seeders check. */
+  identity: PeerIdentity;
+  /** No TLS (bytes in the clear, seeder identity unchecked): only for measuring the cost of TLS. */
+  plaintext?: boolean;
+  /** How to reach a seeder; default: TLS 1.3 pinned to the seeder's peer id (`createTlsDial`). */
+  dial?: Dial;
   overwrite?: boolean;
   signal?: AbortSignal;
   scheduler?: Partial<SchedulerOptions>;
@@ -64,6 +70,10 @@ export interface DownloadOptions {
   progressIntervalMs?: number;
   /** Verified pieces waiting for the disk, in bytes, before requests pause (memory bound). */
   maxPendingWriteBytes?: number;
+  /** Least time between writes of the resume file (a killed download refetches at most this much). */
+  resumeIntervalMs?: number;
+  /** Give up (NO_SEEDERS) when no connected peer has the missing pieces and nothing verified for this long. */
+  noProgressTimeoutMs?: number;
   /** Called with every event, before emitter listeners. */
   onEvent?: (event: DownloadEvent) => void;
 }
@@ -72,7 +82,11 @@ export const DOWNLOAD_DEFAULTS = Object.freeze({
   retry: { maxAttempts: 5, backoff: { baseMs: 250, maxMs: 5_000, factor: 2, jitter: 0.3 } },
   connectTimeoutMs: 10_000,
   progressIntervalMs: 250,
-  maxPendingWriteBytes: 32 * 1024 * 1024,
+  // Verified pieces queued for the disk; with the pools and the blocks in flight this keeps
+  // the downloader's RSS near 130 MiB whatever the file size.
+  maxPendingWriteBytes: 8 * 1024 * 1024,
+  // Pieces no connected peer has, and nothing verified for this long: NO_SEEDERS.
+  noProgressTimeoutMs: 60_000,
   // The scheduler's clock granularity: stall detection and backoff expiry are checked this often.
   tickMs: 50,
 });
@@ -88,20 +102,20 @@ export interface DownloadHandle {
   /** Stops the download: `done` rejects with DOWNLOAD_FAILED; the partial file stays for a later resume. */
   abort(reason?: string): void;
   /**
-   * The verified part of the file, for serving to other downloaders; null until
-   * the partial file is open. `onPiece` listeners hear each newly verified piece.
+   * The verified part of the file as a PieceSource, for this peer's piece
+   * server: downloaders serve what they have (a have per piece as it lands
+   * on disk), so they help each other.
    */
-  partial(): PartialSource | null;
+  readonly pieceSource: PieceSource;
 }
 
-/** What a piece server needs from a download in progress. */
-export interface PartialSource {
-  readonly fileId: string;
-  readonly manifest: Manifest;
-  hasPiece(index: number): boolean;
-  read(index: number, offset: number, length: number): Promise<Buffer>;
-  onPiece(listener: (index: number) => void): () => void;
-}
+/**
+ * Most bytes of idle block-frame buffers kept for reuse: enough to cover the
+ * blocks live at once (queued for the disk, being received), so that none is
+ * allocated afresh at full speed; allocator churn, not live data, is what
+ * grows RSS.
+ */
+const FRAME_POOL_BYTES = 16 * 1024 * 1024;
 
 interface DownloadEmitterEvents {
   event: [DownloadEvent];
@@ -109,6 +123,32 @@ interface DownloadEmitterEvents {
 
 export function download(options: DownloadOptions): DownloadHandle {
   return new Download(options);
+}
+
+/**
+ * The default dial: TLS 1.3 with our certificate, refusing any seeder whose
+ * public-key fingerprint is not the peer id the tracker listed (PEER_MISMATCH).
+ */
+export function createTlsDial(
+  identity: PeerIdentity,
+  options: { plaintext?: boolean; timeoutMs?: number } = {},
+): Dial {
+  return async (seeder, signal) => {
+    signal.throwIfAborted();
+    const { socket } = await connectToPeer({
+      host: seeder.address.host,
+      port: seeder.address.port,
+      identity,
+      expectedPeerId: seeder.peerId,
+      plaintext: options.plaintext ?? false,
+      timeoutMs: options.timeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs,
+    });
+    if (signal.aborted) {
+      socket.destroy();
+      signal.throwIfAborted();
+    }
+    return socket;
+  };
 }
 
 class SeederLink {
@@ -128,14 +168,28 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #resolve!: (r: DownloadResult) => void;
   #reject!: (e: CoterieError) => void;
   readonly #o: DownloadOptions;
+  readonly #peerId: string;
+  readonly #dial: Dial;
   readonly #retry: RetryPolicy;
   readonly #retryBackoff;
   readonly #count: number;
   readonly #scheduler: Scheduler;
   readonly #links = new Map<string, SeederLink>();
   readonly #buffers = new Map<string, Buffer>();
+  /**
+   * Piece buffers for reuse: allocating a fresh one per piece leaves the
+   * garbage collector hundreds of MiB of dead external memory at full speed,
+   * which shows as RSS. At most 64 are kept.
+   */
+  readonly #pool: Buffer[] = [];
+  readonly #assembly = new WeakSet<Buffer>();
+  readonly #maxInFlightBytes: number;
+  /** Frame buffers for blocks (see #allocateFrame), by size; ours are in #framePooled. */
+  readonly #framePool = new Map<number, ArrayBuffer[]>();
+  readonly #framePooled = new WeakSet<ArrayBuffer>();
+  #framePoolBytes = 0;
   readonly #abort = new AbortController();
-  readonly #pieceListeners = new Set<(index: number) => void>();
+  readonly pieceSource: DownloadPieceSource;
   #file: PartialFile | null = null;
   #finished = false;
   #pumpQueued = false;
@@ -147,6 +201,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #rate = 0;
   #rateSampleAt = Date.now();
   #rateSampleBytes = 0;
+  #lastVerifiedAt = Date.now();
   #verifiedBytes = 0;
   #resumedPieces = 0;
   #ticket: string | undefined;
@@ -154,6 +209,13 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   constructor(o: DownloadOptions) {
     super();
     this.#o = o;
+    this.#peerId = o.identity.peerId;
+    this.#dial =
+      o.dial ??
+      createTlsDial(o.identity, {
+        plaintext: o.plaintext ?? false,
+        timeoutMs: o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs,
+      });
     this.#retry = {
       maxAttempts: o.retry?.maxAttempts ?? DOWNLOAD_DEFAULTS.retry.maxAttempts,
       backoff: { ...DOWNLOAD_DEFAULTS.retry.backoff, ...o.retry?.backoff },
@@ -161,14 +223,18 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#retryBackoff = createBackoff(this.#retry.backoff);
     this.#ticket = o.ticket;
     this.#count = pieceCount(o.manifest.size, o.manifest.pieceSize);
+    this.pieceSource = new DownloadPieceSource(o.manifest, this.#count);
     this.done = new Promise<DownloadResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
     // Callers may follow events only; a rejection they do not await must not crash the process.
     this.done.catch(() => undefined);
-    const blockSizeBytes = Math.min(o.scheduler?.blockSizeBytes ?? 256 * 1024, MAX_BLOCK_BYTES);
+    // One block per piece up to the largest block the wire allows: fewer frames, and a
+    // whole-piece block is hashed and written without being copied.
+    const blockSizeBytes = Math.min(o.scheduler?.blockSizeBytes ?? o.manifest.pieceSize, MAX_BLOCK_BYTES);
     // Until the partial file is open nothing is known to be verified; the scheduler is rebuilt then.
+    this.#maxInFlightBytes = o.scheduler?.maxInFlightBytes ?? DEFAULT_SCHEDULER_OPTIONS.maxInFlightBytes;
     this.#scheduler = createScheduler({ ...o.scheduler, blockSizeBytes })({
       pieces: { count: this.#count, length: (i) => pieceLength(o.manifest, i) },
       clock: { now: () => performance.now() },
@@ -189,12 +255,14 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
         fileId: this.#o.fileId,
         dest: this.#o.dest,
         overwrite: this.#o.overwrite ?? false,
+        ...(this.#o.resumeIntervalMs === undefined ? {} : { resumeIntervalMs: this.#o.resumeIntervalMs }),
       });
       if (this.#finished) {
         await file.close();
         return;
       }
       this.#file = file;
+      this.pieceSource.attach(file);
       this.#resumedPieces = file.resumedPieces;
       for (let i = 0; i < this.#count; i++) {
         if (file.hasPiece(i)) this.#verifiedBytes += pieceLength(this.#o.manifest, i);
@@ -216,6 +284,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
         throw new CoterieError('NO_SEEDERS', 'no seeder listed for this file: retry when one is online');
       }
       for (const s of this.#o.seeders) this.addSeeder(s);
+      // Seeders added with addSeeder() while the file was opening connect now.
+      for (const link of this.#links.values())
+        if (!link.conn && !link.givenUp && !link.timer) this.#connect(link);
       this.#ticker = setInterval(() => this.#tick(), DOWNLOAD_DEFAULTS.tickMs);
       this.#ticker.unref();
     } catch (err) {
@@ -286,7 +357,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
 
   addSeeder(seeder: SeederInfo): void {
     if (this.#finished) return;
-    if (seeder.peerId === this.#o.peerId) return; // never download from ourselves
+    if (seeder.peerId === this.#peerId) return; // never download from ourselves
     const existing = this.#links.get(seeder.peerId);
     if (existing) {
       // A seeder the tracker lists again gets another chance (unless banned), at its new address.
@@ -324,7 +395,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     let ticket: string;
     try {
       ticket = await this.#currentTicket();
-      stream = await this.#o.dial(link.info, signal);
+      stream = await this.#dial(link.info, signal);
     } catch (err) {
       this.#linkFailed(link, asCoterieError(err, 'UNAVAILABLE'));
       return;
@@ -333,7 +404,11 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       stream.destroy();
       return;
     }
-    const conn = new FramedConnection(stream, { maxFrameLength: HANDSHAKE_MAX_FRAME_LENGTH });
+    const conn = new FramedConnection(
+      stream,
+      { maxFrameLength: HANDSHAKE_MAX_FRAME_LENGTH },
+      this.#allocateFrame,
+    );
     link.conn = conn;
     // A seeder that accepts the connection but never says hello is as good as down.
     const handshakeTimer = setTimeout(() => {
@@ -350,7 +425,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
         type: 'hello',
         version: PROTOCOL_VERSION,
         fileId: this.#o.fileId,
-        peerId: this.#o.peerId,
+        peerId: this.#peerId,
         ticket,
       });
     } catch (err) {
@@ -445,18 +520,33 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #onBlock(link: SeederLink, piece: number, offset: number, data: Buffer): void {
     const id = link.info.peerId;
     const out = this.#scheduler.blockReceived(id, piece, offset, data.length);
-    if (out.kind !== 'accepted') return;
+    if (out.kind !== 'accepted') {
+      this.#recycle(data);
+      return;
+    }
+    if (out.attemptComplete && offset === 0 && data.length === pieceLength(this.#o.manifest, piece)) {
+      this.#pieceArrived(link, piece, data);
+      return;
+    }
     const key = `${piece}:${id}`;
     let buf = this.#buffers.get(key);
     if (!buf) {
-      buf = Buffer.allocUnsafe(pieceLength(this.#o.manifest, piece));
+      buf = this.#acquire(pieceLength(this.#o.manifest, piece));
       this.#buffers.set(key, buf);
     }
     data.copy(buf, offset);
+    this.#recycle(data);
     if (!out.attemptComplete) return;
     this.#buffers.delete(key);
+    this.#pieceArrived(link, piece, buf);
+  }
+
+  /** A whole piece is here: verify it, then write it (or ban its sender). */
+  #pieceArrived(link: SeederLink, piece: number, buf: Buffer): void {
+    const id = link.info.peerId;
     const digest = createHash('sha256').update(buf).digest('hex');
     if (digest !== this.#o.manifest.pieces[piece]) {
+      this.#recycle(buf);
       this.#scheduler.pieceCorrupt(id, piece);
       const reason = `served piece ${piece} with a wrong hash`;
       link.givenUp = true;
@@ -466,8 +556,12 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       return;
     }
     link.failures = 0;
-    if (this.#scheduler.isVerified(piece)) return; // an endgame duplicate that lost the race
+    if (this.#scheduler.isVerified(piece)) {
+      this.#recycle(buf); // an endgame duplicate that lost the race
+      return;
+    }
     this.#scheduler.pieceVerified(id, piece);
+    this.#lastVerifiedAt = Date.now();
     this.#verifiedBytes += buf.length;
     this.#rateSampleBytes += buf.length;
     this.#write(piece, buf);
@@ -481,7 +575,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       .writePiece(piece, buf)
       .then(
         () => {
-          for (const l of this.#pieceListeners) l(piece);
+          this.pieceSource.markHave(piece);
         },
         (err: unknown) =>
           this.#fail(
@@ -491,6 +585,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       .finally(() => {
         this.#pendingWrites.delete(p);
         this.#pendingWriteBytes -= buf.length;
+        this.#recycle(buf);
         this.#schedulePump();
       });
     this.#pendingWrites.add(p);
@@ -533,6 +628,26 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       this.#connect(link);
     }, this.#retryBackoff.delayMs(link.failures));
     link.timer.unref();
+  }
+
+  /**
+   * Connected seeders may all lack some piece (partial seeders, a downloader
+   * that stopped): after noProgressTimeoutMs without a verified piece while
+   * pieces are unreachable and no connection is pending, give up (NO_SEEDERS).
+   */
+  #checkUnreachable(now: number): void {
+    const timeout = this.#o.noProgressTimeoutMs ?? DOWNLOAD_DEFAULTS.noProgressTimeoutMs;
+    if (this.#finished || now - this.#lastVerifiedAt < timeout) return;
+    const pending = [...this.#links.values()].some((l) => !l.givenUp && l.state !== 'ready');
+    const unreachable = this.#scheduler.unreachableCount();
+    if (pending || unreachable === 0) return;
+    void this.#fail(
+      new CoterieError(
+        'NO_SEEDERS',
+        `no connected peer holds ${unreachable} missing pieces and none was verified for ${Math.round(timeout / 1000)} s; run the download again later to resume`,
+        { details: { missingPieces: unreachable } },
+      ),
+    );
   }
 
   /** Fails the download when no seeder is left to try. */
@@ -581,12 +696,90 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     const maxPending = this.#o.maxPendingWriteBytes ?? DOWNLOAD_DEFAULTS.maxPendingWriteBytes;
     if (this.#pendingWriteBytes > maxPending) return;
     const actions = this.#scheduler.poll();
-    for (const d of actions.dropped) this.#buffers.delete(`${d.piece}:${d.peerId}`);
+    for (const d of actions.dropped) {
+      const key = `${d.piece}:${d.peerId}`;
+      const buf = this.#buffers.get(key);
+      if (buf) {
+        this.#buffers.delete(key);
+        this.#recycle(buf);
+      }
+    }
     for (const id of actions.stalled) this.#emit({ type: 'peerStalled', peerId: id });
+    // Corked: all the frames for one seeder leave in one write (one TLS record, one syscall).
+    const corked = new Set<Duplex>();
+    for (const r of [...actions.cancels, ...actions.requests]) {
+      const stream = this.#links.get(r.peerId)?.conn?.stream;
+      if (stream && !corked.has(stream)) {
+        stream.cork();
+        corked.add(stream);
+      }
+    }
     for (const c of actions.cancels) this.#send(c, 'cancel');
     for (const r of actions.requests) this.#send(r, 'request');
+    for (const stream of corked) stream.uncork();
     const failure = this.#scheduler.failure();
     if (failure) void this.#fail(new CoterieError('DOWNLOAD_FAILED', failure.reason));
+  }
+
+  /**
+   * The decoder's buffers for frames that span socket chunks (every block
+   * over TLS, whose records are 16 KiB): a block's bytes stay in this buffer
+   * until verified and written (no copy when a block is a whole piece), then
+   * it goes back to the pool, so a full-speed download makes no garbage.
+   */
+  readonly #allocateFrame = (length: number): Buffer => {
+    const free = this.#framePool.get(length);
+    const ab = free?.pop();
+    if (ab) {
+      this.#framePoolBytes -= length;
+      return Buffer.from(ab);
+    }
+    const buf = Buffer.allocUnsafeSlow(length);
+    // Only block-sized frames are worth keeping; a bitfield or hello is allocated once.
+    if (length > 8 * 1024) this.#framePooled.add(buf.buffer);
+    return buf;
+  };
+
+  /** Returns a block's frame buffer to the pool, if it came from there (never while still in use). */
+  #releaseFrame(data: Buffer): void {
+    const ab = data.buffer;
+    if (!(ab instanceof ArrayBuffer) || !this.#framePooled.has(ab)) return;
+    // At most the memory bound's worth is kept; the rest goes to the collector.
+    if (this.#framePoolBytes + ab.byteLength > FRAME_POOL_BYTES) return;
+    let free = this.#framePool.get(ab.byteLength);
+    if (!free) {
+      free = [];
+      this.#framePool.set(ab.byteLength, free);
+    }
+    free.push(ab);
+    this.#framePoolBytes += ab.byteLength;
+  }
+
+  /** A buffer to assemble a piece from several blocks. */
+  #acquire(length: number): Buffer {
+    if (length === this.#o.manifest.pieceSize) {
+      const b = this.#pool.pop();
+      if (b) return b;
+    }
+    const b = Buffer.allocUnsafeSlow(length);
+    this.#assembly.add(b);
+    return b;
+  }
+
+  /** Done with a piece or block buffer: back to its pool if it came from one. */
+  #recycle(buf: Buffer): void {
+    if (this.#assembly.has(buf)) {
+      // Idle assembly buffers kept: as many as the scheduler lets be in flight, so that big
+      // pieces reuse their buffers instead of churning the allocator (RSS grows with churn).
+      if (
+        buf.length === this.#o.manifest.pieceSize &&
+        (this.#pool.length + 1) * buf.length <= this.#maxInFlightBytes
+      ) {
+        this.#pool.push(buf);
+      }
+      return;
+    }
+    this.#releaseFrame(buf);
   }
 
   #send(r: BlockRequest, type: 'request' | 'cancel'): void {
@@ -602,6 +795,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #tick(): void {
     this.#pump();
     const now = Date.now();
+    this.#checkUnreachable(now);
     const dt = now - this.#rateSampleAt;
     if (dt >= 250) {
       const inst = (this.#rateSampleBytes * 1000) / dt;
@@ -689,22 +883,6 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     };
   }
 
-  partial(): PartialSource | null {
-    const file = this.#file;
-    if (!file) return null;
-    const listeners = this.#pieceListeners;
-    return {
-      fileId: this.#o.fileId,
-      manifest: this.#o.manifest,
-      hasPiece: (i) => file.hasPiece(i),
-      read: (i, offset, length) => file.read(i, offset, length),
-      onPiece(listener) {
-        listeners.add(listener);
-        return () => listeners.delete(listener);
-      },
-    };
-  }
-
   #emit(e: DownloadEvent): void {
     try {
       this.#o.onEvent?.(e);
@@ -712,6 +890,31 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     } catch {
       // A listener's bug must not break the download.
     }
+  }
+}
+
+/** A download's partial file, seen by the piece server. */
+class DownloadPieceSource extends EventEmitter<{ have: [number] }> implements PieceSource {
+  readonly bitfield: Bitfield;
+  #file: PartialFile | null = null;
+  constructor(
+    readonly manifest: Manifest,
+    count: number,
+  ) {
+    super();
+    this.setMaxListeners(0); // one listener per connected downloader
+    this.bitfield = new Bitfield(count);
+  }
+  attach(file: PartialFile): void {
+    this.#file = file;
+    for (let i = 0; i < this.bitfield.length; i++) if (file.hasPiece(i)) this.markHave(i);
+  }
+  markHave(piece: number): void {
+    if (this.bitfield.set(piece)) this.emit('have', piece);
+  }
+  read(piece: number, offset: number, length: number): Promise<Buffer> {
+    if (!this.#file) return Promise.reject(new CoterieError('PIECE_UNAVAILABLE', 'download not open yet'));
+    return this.#file.read(piece, offset, length);
   }
 }
 

@@ -1,0 +1,337 @@
+// transfer.*: a 1 GiB random file downloaded by one downloader process from
+// three (and from one) seeder processes on loopback, TLS 1.3 on, default
+// settings; timed from the downloader's start to the verified file at its
+// destination (process start to exit, like the aria2c reference). In the same
+// run, aria2c downloads the same file from aria2c seeders through an
+// opentracker (../shared/anchors/bittorrent-swarm.sh) for the ratio. Then a
+// sparse 10 GiB file, for the downloader's peak RSS, when the disk has room.
+//
+// Environment: RUNS (default 3), ARIA=0 to skip the reference, BIG=0 to skip
+// 10 GiB, SMALL=0 to skip 1 GiB, PLAIN=1 to add a plaintext run (the cost of TLS), ONLY=3 or ONLY=1 for
+// one seeder count, DL_NODE_ARGS for the downloader's node flags (profiling).
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, open, rm, statfs, truncate } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { exportJWK, generateKeyPair } from 'jose';
+import { createManifest } from '../src/core/manifest.js';
+import type { Manifest } from '../src/protocol/manifest.js';
+import { signTicket } from '../src/protocol/tickets.js';
+import { loadOrCreateIdentity } from '../src/wire/identity.js';
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const RUNS = Number(process.env.RUNS ?? 3);
+const PEER = fileURLToPath(new URL('../test/fixtures/transfer-peer.mjs', import.meta.url));
+const ANCHOR = fileURLToPath(new URL('../../shared/anchors/bittorrent-swarm.sh', import.meta.url));
+const ANCHOR_FALLBACK = '/work/shared/anchors/bittorrent-swarm.sh';
+
+const line = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
+const note = (s: string) => process.stderr.write(`note: ${s}\n`);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+
+/** Random-looking bytes fast: AES-128-CTR over zeros. */
+async function generate(path: string, size: number): Promise<void> {
+  const cipher = createCipheriv('aes-128-ctr', randomBytes(16), randomBytes(16));
+  const zeros = Buffer.alloc(16 * MiB);
+  const fh = await open(path, 'w');
+  try {
+    for (let off = 0; off < size; off += zeros.length)
+      await fh.write(cipher.update(zeros), 0, zeros.length, off);
+  } finally {
+    await fh.close();
+  }
+}
+
+interface Child {
+  proc: ChildProcess;
+  lines: Array<Record<string, unknown>>;
+  first: Promise<Record<string, unknown>>;
+  exited: Promise<number | null>;
+}
+
+async function child(dir: string, mode: 'seed' | 'download', spec: object): Promise<Child> {
+  const specPath = join(dir, `spec-${randomBytes(4).toString('hex')}.json`);
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(specPath, JSON.stringify(spec));
+  // DL_NODE_ARGS: extra node flags for the downloader, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const extra = mode === 'download' ? (process.env.DL_NODE_ARGS ?? '').split(' ').filter(Boolean) : [];
+  const proc = spawn(process.execPath, [...extra, PEER, mode, specPath], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines: Array<Record<string, unknown>> = [];
+  let gotFirst!: (l: Record<string, unknown>) => void;
+  const first = new Promise<Record<string, unknown>>((r) => {
+    gotFirst = r;
+  });
+  createInterface({ input: proc.stdout! }).on('line', (t) => {
+    try {
+      const l = JSON.parse(t) as Record<string, unknown>;
+      lines.push(l);
+      if (lines.length === 1) gotFirst(l);
+    } catch {
+      // not ours
+    }
+  });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  return { proc, lines, first, exited };
+}
+
+interface Swarm {
+  seeders: Array<{ peerId: string; address: { host: string; port: number }; score: number }>;
+  stop(): Promise<void>;
+}
+
+async function startSeeders(
+  dir: string,
+  n: number,
+  file: string,
+  manifest: Manifest,
+  fileId: string,
+  jwks: object,
+  plaintext: boolean,
+): Promise<Swarm> {
+  const kids: Child[] = [];
+  for (let i = 0; i < n; i++) {
+    const identityDir = join(dir, `seed-id-${i}`);
+    kids.push(await child(dir, 'seed', { file, manifest, fileId, jwks, identityDir, plaintext }));
+  }
+  const hellos = (await Promise.all(kids.map((k) => k.first))) as Array<{ peerId: string; port: number }>;
+  return {
+    seeders: hellos.map((h) => ({
+      peerId: h.peerId,
+      address: { host: '127.0.0.1', port: h.port },
+      score: 0.5,
+    })),
+    async stop() {
+      for (const k of kids) k.proc.kill('SIGTERM');
+      await Promise.all(kids.map((k) => k.exited));
+    },
+  };
+}
+
+interface RunResult {
+  wallSeconds: number;
+  engineSeconds: number;
+  cpuSeconds: number;
+  maxRssMiB: number;
+}
+
+async function downloadOnce(
+  dir: string,
+  swarm: Swarm,
+  manifest: Manifest,
+  fileId: string,
+  ticket: string,
+  identityDir: string,
+  dest: string,
+  plaintext: boolean,
+): Promise<RunResult> {
+  await rm(dest, { force: true });
+  await rm(`${dest}.part`, { force: true });
+  await rm(`${dest}.part.resume`, { force: true });
+  const t0 = performance.now();
+  const dl = await child(dir, 'download', {
+    manifest,
+    fileId,
+    dest,
+    seeders: swarm.seeders,
+    ticket,
+    identityDir,
+    plaintext,
+    events: [],
+  });
+  const code = await dl.exited;
+  const wallSeconds = (performance.now() - t0) / 1000;
+  const done = dl.lines.find((l) => l.type === 'completed') as { seconds: number } | undefined;
+  const usage = dl.lines.find((l) => l.type === 'usage') as
+    | { cpuSeconds: number; maxRssMiB: number }
+    | undefined;
+  if (code !== 0 || !done || !usage) {
+    throw new Error(`download failed: ${JSON.stringify(dl.lines.at(-2) ?? dl.lines.at(-1))}`);
+  }
+  return {
+    wallSeconds,
+    engineSeconds: done.seconds,
+    cpuSeconds: usage.cpuSeconds,
+    maxRssMiB: usage.maxRssMiB,
+  };
+}
+
+/** The aria2c reference: median end-to-end MiB/s per seeder count, or a note. */
+function aria2Reference(payload: string): Map<number, number> | string {
+  const script = existsSync(ANCHOR) ? ANCHOR : ANCHOR_FALLBACK;
+  if (!existsSync(script)) return `anchor script not found at ${ANCHOR}`;
+  const need = ['aria2c', 'opentracker', 'mktorrent'];
+  const missing = () => need.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+  if (missing().length > 0) {
+    note(`installing ${missing().join(', ')} for the aria2c reference`);
+    spawnSync('sh', ['-c', 'timeout 300 apt-get install -y opentracker mktorrent aria2 >/dev/null 2>&1'], {
+      stdio: 'inherit',
+    });
+    if (missing().length > 0)
+      return `cannot install ${missing().join(', ')}: no aria2c reference in this run`;
+  }
+  const r = spawnSync('bash', [script], {
+    env: { ...process.env, RUNS: String(RUNS), SEEDS: '1 3', KEEP_PAYLOAD: payload },
+    encoding: 'utf8',
+    timeout: 15 * 60 * 1000,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const out = new Map<number, number>();
+  for (const l of (r.stdout ?? '').split('\n')) {
+    const m = /^aria2c leecher <- (\d+) \S+ seeder\(s\).*?: median ([\d.]+) MiB\/s/.exec(l);
+    if (m) out.set(Number(m[1]), Number(m[2]));
+    if (l.startsWith('aria2c leecher')) process.stderr.write(`${l}\n`);
+  }
+  return out.size > 0 ? out : `aria2c reference produced no figure (exit ${r.status})`;
+}
+
+async function main(): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), 'coterie-bench-transfer-'));
+  try {
+    const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'EdDSA', use: 'sig' }] };
+    const dlIdentityDir = join(root, 'dl-id');
+    const dl = await loadOrCreateIdentity(dlIdentityDir);
+    const ticketFor = (file: string) =>
+      signTicket(
+        { user: 'bench', group: 'bench', peer: dl.peerId, file, ttlSeconds: 3600 },
+        {
+          privateKey,
+          kid: 'bench',
+        },
+      );
+
+    // ---- 1 GiB ------------------------------------------------------------
+    const payload = join(root, 'payload-1GiB.bin');
+    await generate(payload, GiB);
+    const { manifest, fileId } = await createManifest(payload);
+    const ticket = await ticketFor(fileId);
+    const dest = join(root, 'out', 'payload.bin');
+    await mkdir(join(root, 'out'));
+
+    const results = new Map<string, RunResult[]>();
+    const configs: Array<{ name: string; seeders: number; plaintext: boolean }> = [
+      { name: 'transfer.1GiB.3seeders', seeders: 3, plaintext: false },
+      { name: 'transfer.1GiB.1seeder', seeders: 1, plaintext: false },
+      ...(process.env.PLAIN === '1'
+        ? [{ name: 'transfer.1GiB.3seeders.plaintext', seeders: 3, plaintext: true }]
+        : []),
+    ];
+    for (const c of process.env.SMALL === '0' ? [] : configs) {
+      if (process.env.ONLY !== undefined && String(c.seeders) !== process.env.ONLY) continue;
+      const swarm = await startSeeders(root, c.seeders, payload, manifest, fileId, jwks, c.plaintext);
+      try {
+        const runs: RunResult[] = [];
+        for (let i = 0; i < RUNS; i++) {
+          const r = await downloadOnce(
+            root,
+            swarm,
+            manifest,
+            fileId,
+            ticket,
+            dlIdentityDir,
+            dest,
+            c.plaintext,
+          );
+          process.stderr.write(
+            `${c.name} run ${i + 1}: ${round(1024 / r.wallSeconds)} MiB/s (wall ${round(r.wallSeconds, 2)} s, engine ${round(r.engineSeconds, 2)} s), cpu ${round(r.cpuSeconds, 2)} s, peak RSS ${round(r.maxRssMiB)} MiB\n`,
+          );
+          runs.push(r);
+        }
+        results.set(c.name, runs);
+      } finally {
+        await swarm.stop();
+      }
+    }
+    await rm(dest, { force: true });
+
+    const aria =
+      process.env.ARIA === '0' || process.env.SMALL === '0' ? 'skipped (ARIA=0)' : aria2Reference(payload);
+    if (typeof aria === 'string') note(aria);
+    for (const c of configs) {
+      const runs = results.get(c.name);
+      if (!runs) continue;
+      const value = round(1024 / median(runs.map((r) => r.wallSeconds)));
+      const ref = typeof aria === 'string' || c.plaintext ? undefined : aria.get(c.seeders);
+      line({
+        name: c.name,
+        value,
+        unit: 'MiB/s',
+        ...(ref === undefined ? {} : { ref: 'aria2c', ratio: round(value / ref, 2) }),
+        runs: runs.map((r) => round(1024 / r.wallSeconds)),
+      });
+    }
+    const all3 = results.get('transfer.1GiB.3seeders') ?? [...results.values()][0];
+    if (all3) {
+      line({
+        name: 'transfer.peak_rss',
+        value: round(Math.max(...all3.map((r) => r.maxRssMiB))),
+        unit: 'MiB',
+      });
+      line({
+        name: 'transfer.cpu_s_per_GiB',
+        value: round(median(all3.map((r) => r.cpuSeconds)), 2),
+        unit: 's',
+      });
+    }
+    if (typeof aria !== 'string') {
+      for (const [n, v] of aria)
+        line({ name: `transfer.1GiB.${n}seeder${n > 1 ? 's' : ''}.aria2c`, value: v, unit: 'MiB/s' });
+    }
+    await rm(payload, { force: true });
+
+    // ---- 10 GiB, peak RSS ------------------------------------------------------
+    if (process.env.BIG === '0') {
+      note('transfer.10GiB.peak_rss skipped (BIG=0)');
+      return;
+    }
+    const fs = await statfs(root);
+    const free = fs.bavail * fs.bsize;
+    // The source is sparse; the destination takes 10 GiB, plus room to spare.
+    if (free < 14 * GiB) {
+      note(`transfer.10GiB.peak_rss skipped: ${round(free / GiB)} GiB free, need 14`);
+      return;
+    }
+    const big = join(root, 'sparse-10GiB.bin');
+    await open(big, 'w').then((h) => h.close());
+    await truncate(big, 10 * GiB);
+    const bigM = await createManifest(big);
+    const bigTicket = await ticketFor(bigM.fileId);
+    const swarm = await startSeeders(root, 3, big, bigM.manifest, bigM.fileId, jwks, false);
+    try {
+      const r = await downloadOnce(
+        root,
+        swarm,
+        bigM.manifest,
+        bigM.fileId,
+        bigTicket,
+        dlIdentityDir,
+        dest,
+        false,
+      );
+      process.stderr.write(
+        `10 GiB: ${round(10240 / r.wallSeconds)} MiB/s, peak RSS ${round(r.maxRssMiB)} MiB\n`,
+      );
+      line({
+        name: 'transfer.10GiB.peak_rss',
+        value: round(r.maxRssMiB),
+        unit: 'MiB',
+        MiBps: round(10240 / r.wallSeconds),
+      });
+    } finally {
+      await swarm.stop();
+      await rm(dest, { force: true });
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,376 @@
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type DownloadEvent, type DownloadOptions, download } from '../../src/peer/download/index.js';
+import { createIdentity, type PeerIdentity } from '../../src/wire/identity.js';
+import { startPieceServer } from '../../src/wire/piece-server.js';
+import { startFakeSeeder } from '../fixtures/fake-seeder.js';
+import {
+  type ChildPeer,
+  randomFile,
+  seedInChild,
+  seedInProcess,
+  startChildPeer,
+  type TestCluster,
+  type TestFile,
+  tempDir,
+  testCluster,
+} from '../fixtures/transfer-harness.js';
+
+// Real TLS 1.3 on loopback, real piece servers (in this process, or child
+// processes where a test kills them); fake seeders only for misbehaviour.
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+// Small pieces and a one-block pipe slow a few-MiB download enough to kill peers mid-way.
+const SLOW = { initialDepthBlocks: 1, minDepthBlocks: 1, maxDepthBlocks: 1 };
+const FAST_RETRY = { maxAttempts: 2, backoff: { baseMs: 20, maxMs: 50, jitter: 0 } };
+
+let cluster: TestCluster;
+let me: PeerIdentity;
+let dir: string;
+let cleanup: () => Promise<void>;
+const closers: Array<() => Promise<unknown>> = [];
+
+beforeAll(async () => {
+  cluster = await testCluster();
+  me = await createIdentity();
+});
+beforeEach(async () => {
+  ({ dir, cleanup } = await tempDir());
+});
+afterEach(async () => {
+  for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+  await cleanup();
+});
+
+async function seeders(file: TestFile, n: number) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const s = await seedInProcess(file, cluster);
+    closers.push(() => s.close());
+    out.push(s.info);
+  }
+  return out;
+}
+
+async function childSeeders(
+  file: TestFile,
+  n: number,
+): Promise<Array<ChildPeer & { info: DownloadOptions['seeders'][number] }>> {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const s = await seedInChild(dir, file, cluster);
+    closers.push(() => s.kill());
+    out.push(s);
+  }
+  return out;
+}
+
+async function options(file: TestFile, extra: Partial<DownloadOptions> = {}): Promise<DownloadOptions> {
+  return {
+    manifest: file.manifest,
+    fileId: file.fileId,
+    dest: join(dir, 'out.bin'),
+    seeders: [],
+    ticket: await cluster.ticket({ peer: me.peerId, file: file.fileId }),
+    identity: me,
+    ...extra,
+  };
+}
+
+async function sameBytes(path: string, file: TestFile): Promise<boolean> {
+  return (await readFile(path)).equals(file.data);
+}
+
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
+
+describe('transfer over TLS', () => {
+  it.each([1, 3, 8])('downloads from %i seeder(s), size not a multiple of the piece size', async (n) => {
+    const file = await randomFile(dir, 3 * MiB + 1234, 64 * KiB);
+    const o = await options(file, { seeders: await seeders(file, n) });
+    const result = await download(o).done;
+    expect(await sameBytes(o.dest, file)).toBe(true);
+    const d = result.distribution;
+    expect(d.peers).toHaveLength(n);
+    expect(d.fetchedPieces).toBe(file.manifest.pieces.length);
+    expect(d.peers.reduce((a, p) => a + p.pieces, 0)).toBe(file.manifest.pieces.length);
+    expect(await exists(`${o.dest}.part`)).toBe(false);
+    expect(await exists(`${o.dest}.part.resume`)).toBe(false);
+  });
+
+  it('downloads a 0-byte file', async () => {
+    const file = await randomFile(dir, 0);
+    const o = await options(file, { seeders: await seeders(file, 1) });
+    const result = await download(o).done;
+    expect(result.bytes).toBe(0);
+    expect((await stat(o.dest)).size).toBe(0);
+  });
+
+  it('refuses an existing destination unless asked to overwrite', async () => {
+    const file = await randomFile(dir, 100 * KiB);
+    const o = await options(file, { seeders: await seeders(file, 1) });
+    await download(o).done;
+    await expect(download(o).done).rejects.toMatchObject({ code: 'DESTINATION_EXISTS' });
+    await download({ ...o, overwrite: true }).done;
+    expect(await sameBytes(o.dest, file)).toBe(true);
+  });
+
+  it('completes when a seeder process is killed mid-download', async () => {
+    const file = await randomFile(dir, 4 * MiB);
+    const kids = await childSeeders(file, 3);
+    const victim = kids[0]!;
+    const events: DownloadEvent[] = [];
+    let killed = false;
+    const o = await options(file, {
+      seeders: kids.map((k) => k.info),
+      scheduler: SLOW,
+      onEvent: (e) => {
+        events.push(e);
+        if (!killed && e.type === 'pieceVerified' && e.peerId === victim.info.peerId) {
+          killed = true;
+          void victim.kill('SIGKILL');
+        }
+      },
+    });
+    const result = await download(o).done;
+    expect(await sameBytes(o.dest, file)).toBe(true);
+    expect(killed).toBe(true);
+    expect(events.some((e) => e.type === 'peerDisconnected' && e.peerId === victim.info.peerId)).toBe(true);
+    expect(result.distribution.peers.find((p) => p.peerId === victim.info.peerId)?.state).toBe('gone');
+  });
+
+  it('bans a seeder that serves corrupt bytes and completes from the others', async () => {
+    const file = await randomFile(dir, 1 * MiB);
+    const evilId = await createIdentity();
+    const evil = await startFakeSeeder({
+      data: file.data,
+      manifest: file.manifest,
+      behaviour: 'corrupt',
+      identity: evilId,
+    });
+    closers.push(() => evil.close());
+    const good = await seeders(file, 1);
+    const events: DownloadEvent[] = [];
+    const o = await options(file, {
+      seeders: [{ peerId: evil.peerId, address: { host: '127.0.0.1', port: evil.port }, score: 1 }, ...good],
+      onEvent: (e) => events.push(e),
+    });
+    const result = await download(o).done;
+    expect(await sameBytes(o.dest, file)).toBe(true);
+    const bans = events.filter((e) => e.type === 'peerBanned');
+    expect(bans).toEqual([
+      { type: 'peerBanned', peerId: evil.peerId, reason: expect.stringMatching(/wrong hash/) },
+    ]);
+    expect(result.distribution.peers.find((p) => p.peerId === evil.peerId)).toMatchObject({
+      state: 'banned',
+      pieces: 0,
+      corruptPieces: 1,
+    });
+  });
+
+  it('moves work away from a stalling seeder', async () => {
+    const file = await randomFile(dir, 1 * MiB);
+    const stuck = await startFakeSeeder({
+      data: file.data,
+      manifest: file.manifest,
+      behaviour: 'stall',
+      afterBlocks: 2,
+      identity: await createIdentity(),
+    });
+    closers.push(() => stuck.close());
+    const good = await seeders(file, 1);
+    good[0]!.score = 0.1;
+    const events: DownloadEvent[] = [];
+    const o = await options(file, {
+      seeders: [
+        { peerId: stuck.peerId, address: { host: '127.0.0.1', port: stuck.port }, score: 1 },
+        ...good,
+      ],
+      // No endgame here: only stall detection can move the stuck pieces.
+      scheduler: { stallTimeoutMs: 300, endgame: false, backoff: { baseMs: 20, maxMs: 100 } },
+      onEvent: (e) => events.push(e),
+    });
+    const result = await download(o).done;
+    expect(await sameBytes(o.dest, file)).toBe(true);
+    expect(events.some((e) => e.type === 'peerStalled' && e.peerId === stuck.peerId)).toBe(true);
+    const stuckReport = result.distribution.peers.find((p) => p.peerId === stuck.peerId)!;
+    expect(stuckReport.pieces).toBeLessThanOrEqual(2);
+    expect(stuckReport.stalls).toBeGreaterThan(0);
+  });
+
+  it('fails with NO_SEEDERS when every seeder is gone, and a later run resumes', async () => {
+    const file = await randomFile(dir, 4 * MiB);
+    const kids = await childSeeders(file, 2);
+    let verified = 0;
+    let killing: Promise<unknown> | undefined;
+    const o = await options(file, {
+      seeders: kids.map((k) => k.info),
+      scheduler: SLOW,
+      retry: FAST_RETRY,
+      resumeIntervalMs: 10,
+      onEvent: (e) => {
+        if (e.type === 'pieceVerified' && ++verified === 40) killing = Promise.all(kids.map((k) => k.kill()));
+      },
+    });
+    const err = await download(o).done.catch((e: unknown) => e);
+    await killing;
+    expect(err).toMatchObject({ code: 'NO_SEEDERS' });
+    expect((err as Error).message).toMatch(/run the download again later/);
+    expect(await exists(o.dest)).toBe(false);
+    expect(await exists(`${o.dest}.part`)).toBe(true);
+
+    const events: DownloadEvent[] = [];
+    const again = await options(file, { seeders: await seeders(file, 1), onEvent: (e) => events.push(e) });
+    const result = await download(again).done;
+    expect(await sameBytes(o.dest, file)).toBe(true);
+    const started = events.find((e) => e.type === 'started');
+    expect(started).toMatchObject({ type: 'started' });
+    const resumed = started?.type === 'started' ? started.resumedPieces : 0;
+    expect(resumed).toBeGreaterThanOrEqual(30);
+    expect(result.distribution.fetchedPieces).toBe(file.manifest.pieces.length - resumed);
+  });
+
+  it('is refused with a ticket for another file, an expired ticket or a forged ticket', async () => {
+    const file = await randomFile(dir, 200 * KiB);
+    const other = await randomFile(dir, 10 * KiB);
+    const list = await seeders(file, 1);
+    const forger = await testCluster();
+    const cases = [
+      { code: 'TICKET_WRONG_FILE', ticket: await cluster.ticket({ peer: me.peerId, file: other.fileId }) },
+      {
+        code: 'TICKET_EXPIRED',
+        ticket: await cluster.ticket({
+          peer: me.peerId,
+          file: file.fileId,
+          ttlSeconds: 60,
+          nowSeconds: Math.floor(Date.now() / 1000) - 3600,
+        }),
+      },
+      { code: 'TICKET_INVALID', ticket: await forger.ticket({ peer: me.peerId, file: file.fileId }) },
+      {
+        code: 'TICKET_WRONG_PEER',
+        ticket: await cluster.ticket({ peer: 'e'.repeat(64), file: file.fileId }),
+      },
+    ];
+    for (const c of cases) {
+      const o = await options(file, { seeders: list, ticket: c.ticket, retry: FAST_RETRY });
+      await expect(download(o).done).rejects.toMatchObject({ code: c.code });
+      expect(await exists(o.dest)).toBe(false);
+    }
+  });
+
+  it('refuses a seeder whose certificate is not the listed peer id', async () => {
+    const file = await randomFile(dir, 100 * KiB);
+    const [real] = await seeders(file, 1);
+    const o = await options(file, {
+      seeders: [{ ...real!, peerId: 'd'.repeat(64) }],
+      retry: FAST_RETRY,
+    });
+    await expect(download(o).done).rejects.toMatchObject({ code: 'PEER_MISMATCH' });
+  });
+
+  it('serves its partial pieces to another downloader', async () => {
+    const file = await randomFile(dir, 1 * MiB);
+    const half = file.manifest.pieces.length / 2;
+    // A fetches half the file from a seeder that then stalls, so A stays half done.
+    const stuck = await startFakeSeeder({
+      data: file.data,
+      manifest: file.manifest,
+      behaviour: 'stall',
+      afterBlocks: half,
+      identity: await createIdentity(),
+    });
+    closers.push(() => stuck.close());
+    const a = await createIdentity();
+    let aVerified = 0;
+    let aHalf!: () => void;
+    const aHalfDone = new Promise<void>((resolve) => {
+      aHalf = resolve;
+    });
+    const aDownload = download({
+      manifest: file.manifest,
+      fileId: file.fileId,
+      dest: join(dir, 'a.bin'),
+      seeders: [{ peerId: stuck.peerId, address: { host: '127.0.0.1', port: stuck.port }, score: 1 }],
+      ticket: await cluster.ticket({ peer: a.peerId, file: file.fileId }),
+      identity: a,
+      scheduler: { stallTimeoutMs: 60_000 },
+      onEvent: (e) => {
+        if (e.type === 'pieceVerified' && ++aVerified === half) aHalf();
+      },
+    });
+    closers.push(async () => {
+      aDownload.abort();
+      await aDownload.done.catch(() => undefined);
+    });
+    await aHalfDone;
+    // A's piece server offers its download in progress.
+    const aServer = await startPieceServer({
+      identity: a,
+      sources: (id) => (id === file.fileId ? aDownload.pieceSource : undefined),
+      jwks: cluster.jwks,
+      host: '127.0.0.1',
+    });
+    closers.push(() => aServer.close());
+    const full = await seeders(file, 1);
+    full[0]!.score = 0.1;
+    const o = await options(file, {
+      dest: join(dir, 'b.bin'),
+      seeders: [{ peerId: a.peerId, address: { host: '127.0.0.1', port: aServer.port }, score: 1 }, ...full],
+    });
+    const result = await download(o).done;
+    expect(await sameBytes(o.dest, file)).toBe(true);
+    const fromA = result.distribution.peers.find((p) => p.peerId === a.peerId)!;
+    expect(fromA.pieces).toBeGreaterThan(0);
+    expect(fromA.pieces).toBeLessThanOrEqual(half);
+  });
+
+  it('resumes after the downloader process is killed', async () => {
+    const file = await randomFile(dir, 8 * MiB);
+    const list = await seeders(file, 2);
+    const identityDir = join(dir, 'dl-id');
+    const { loadOrCreateIdentity } = await import('../../src/wire/identity.js');
+    const dl = await loadOrCreateIdentity(identityDir);
+    const spec = {
+      manifest: file.manifest,
+      fileId: file.fileId,
+      dest: join(dir, 'out.bin'),
+      seeders: list,
+      ticket: await cluster.ticket({ peer: dl.peerId, file: file.fileId }),
+      identityDir,
+      resumeIntervalMs: 10,
+      scheduler: SLOW,
+      crashAfterPieces: 50,
+    };
+    const child = await startChildPeer(dir, 'download', spec);
+    closers.push(() => child.kill());
+    // The downloader SIGKILLs itself after 50 pieces: a crash at a known point, whatever the load.
+    await child.exited;
+    expect(child.child.signalCode).toBe('SIGKILL');
+    expect(await exists(spec.dest)).toBe(false);
+
+    const events: DownloadEvent[] = [];
+    const result = await download({
+      manifest: file.manifest,
+      fileId: file.fileId,
+      dest: spec.dest,
+      seeders: list,
+      ticket: spec.ticket,
+      identity: dl,
+      onEvent: (e) => events.push(e),
+    }).done;
+    expect(await sameBytes(spec.dest, file)).toBe(true);
+    const started = events.find((e) => e.type === 'started');
+    const resumed = started?.type === 'started' ? started.resumedPieces : 0;
+    // What reached the resume file before the kill (it is written every 10 ms).
+    expect(resumed).toBeGreaterThan(0);
+    expect(resumed).toBeLessThan(file.manifest.pieces.length);
+    expect(result.distribution.resumedPieces).toBe(resumed);
+    expect(result.distribution.fetchedPieces).toBe(file.manifest.pieces.length - resumed);
+  });
+});
