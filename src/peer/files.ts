@@ -251,7 +251,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
       fileId: rec.fileId,
       dest: rec.dest,
       seeders: seederInfos(detail, users),
-      peerId: identity.peerId,
+      identity,
       getTicket: async () =>
         (
           await http.call('getTicket', {
@@ -291,8 +291,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
           store.updateDownload(rec.id, { doneBytes: e.progress.verifiedBytes });
         }
       } else if (e.type === 'started') {
-        const partial = handle.partial();
-        if (partial !== null) seeding.servePartial(partial);
+        seeding.servePartial(rec.fileId, handle.pieceSource);
       } else if (e.type === 'peerBanned') {
         log.warn({ peerId: e.peerId, reason: e.reason }, 'peer banned from a download');
       }

@@ -1,7 +1,6 @@
-import { EventEmitter } from 'node:events';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
-import { Bitfield, createManifest } from '../core/index.js';
+import { createManifest } from '../core/index.js';
 import type { Manifest } from '../protocol/manifest.js';
 import {
   FilePieceSource,
@@ -10,7 +9,6 @@ import {
   type PieceSource,
   startPieceServer,
 } from '../wire/index.js';
-import type { PartialSource } from './download/engine.js';
 
 /**
  * The peer's seeding side: the piece server (TLS, tickets checked offline
@@ -20,7 +18,8 @@ import type { PartialSource } from './download/engine.js';
 export interface Seeding {
   readonly port: number;
   serveFile(fileId: string, manifest: Manifest, path: string): Promise<void>;
-  servePartial(source: PartialSource): void;
+  /** Serves a running download's verified pieces (the engine's PieceSource, growing with `have`s). */
+  servePartial(fileId: string, source: PieceSource): void;
   unserve(fileId: string): void;
   /** The cluster keys changed or became known (after a tracker connection). */
   setKeys(jwks: JSONWebKeySet): void;
@@ -59,26 +58,6 @@ class UploadLimiter {
   }
 }
 
-/** A download in progress seen as a piece source: its verified pieces, growing. */
-class PartialPieceSource extends EventEmitter<{ have: [number] }> implements PieceSource {
-  readonly manifest: Manifest;
-  readonly bitfield: Bitfield;
-  readonly unsubscribe: () => void;
-  constructor(private readonly partial: PartialSource) {
-    super();
-    this.setMaxListeners(0);
-    this.manifest = partial.manifest;
-    this.bitfield = new Bitfield(partial.manifest.pieces.length);
-    for (let i = 0; i < this.bitfield.length; i++) if (partial.hasPiece(i)) this.bitfield.set(i);
-    this.unsubscribe = partial.onPiece((i) => {
-      if (this.bitfield.set(i)) this.emit('have', i);
-    });
-  }
-  read(piece: number, offset: number, length: number): Promise<Buffer> {
-    return this.partial.read(piece, offset, length);
-  }
-}
-
 function limited(source: PieceSource, limiter: UploadLimiter | undefined): PieceSource {
   if (limiter === undefined) return source;
   return {
@@ -96,7 +75,7 @@ function limited(source: PieceSource, limiter: UploadLimiter | undefined): Piece
 export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
   const { log } = options;
   const files = new Map<string, FilePieceSource>();
-  const partials = new Map<string, PartialPieceSource>();
+  const partials = new Map<string, PieceSource>();
   const limiter =
     options.uploadLimitBytesPerSec === undefined
       ? undefined
@@ -126,27 +105,22 @@ export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
       const old = files.get(fileId);
       files.set(fileId, await FilePieceSource.open(path, manifest));
       await old?.close();
-      const p = partials.get(fileId);
-      p?.unsubscribe();
       partials.delete(fileId);
     },
-    servePartial(source) {
-      if (files.has(source.fileId)) return;
-      partials.get(source.fileId)?.unsubscribe();
-      partials.set(source.fileId, new PartialPieceSource(source));
+    servePartial(fileId, source) {
+      if (files.has(fileId)) return;
+      partials.set(fileId, source);
     },
     unserve(fileId) {
       const f = files.get(fileId);
       files.delete(fileId);
       void f?.close();
-      partials.get(fileId)?.unsubscribe();
       partials.delete(fileId);
     },
     setKeys: (keys) => server.setJwks(keys),
     async stop() {
       await server.close();
       for (const f of files.values()) await f.close().catch(() => {});
-      for (const p of partials.values()) p.unsubscribe();
       files.clear();
       partials.clear();
     },
