@@ -1,4 +1,5 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { m0010_cluster } from './migrations-cluster.js';
 
 /**
  * Migrations live in code (no files to ship). Portable SQL only: the same
@@ -152,6 +153,8 @@ const m0001_initial: Migration = {
 /** Ordered by name: Kysely applies them in that order. */
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': m0001_initial,
+  // 0002–0009 are left to the other areas' tables; the order only matters on a fresh store.
+  '0010_cluster': m0010_cluster,
 };
 
 export const migrationProvider: MigrationProvider = {

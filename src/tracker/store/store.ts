@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, type Transaction } from 'kysely';
 import { CoterieError } from '../../protocol/errors.js';
 import { migrationProvider } from './migrations.js';
+import { isPostgresUrl, openPostgresStore } from './postgres.js';
 import type { Database } from './schema.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -18,6 +19,8 @@ export interface Store {
   readonly dialect: StoreDialect;
   /** Human-readable location for logs (file path, or URL without password). */
   readonly location: string;
+  /** The connection URL of a PostgreSQL store (for the LISTEN/NOTIFY bus); undefined on SQLite. */
+  readonly postgresUrl?: string;
   transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
   /**
    * Like transaction(), but writes arriving together share one commit (group
@@ -35,12 +38,7 @@ export interface OpenStoreOptions {
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const { location } = options;
-  if (/^postgres(ql)?:\/\//.test(location)) {
-    throw new CoterieError(
-      'UNAVAILABLE',
-      'the PostgreSQL store is not available in this version: use a SQLite path (the default --data-dir store)',
-    );
-  }
+  if (isPostgresUrl(location)) return openPostgresStore(location, migrate);
   return openSqliteStore(location);
 }
 
