@@ -161,6 +161,20 @@ export const SeederLeftEvent = Type.Object({
   at: Type.Integer(),
 });
 
+/** To every session: the live trackers changed (one joined or left); also sent right after `welcome`. */
+export const ClusterEvent = Type.Object({
+  type: Type.Literal('cluster'),
+  trackers: Type.Array(
+    Type.Object({
+      trackerId: Type.String(),
+      url: Type.String(),
+      sessions: Type.Integer(),
+      requestsPerSecond: Type.Number(),
+    }),
+  ),
+  at: Type.Integer(),
+});
+
 export const TrackerMessage = Type.Union([
   WelcomeMessage,
   AckMessage,
@@ -171,7 +185,9 @@ export const TrackerMessage = Type.Union([
   JoinDeclinedEvent,
   SeederAppearedEvent,
   SeederLeftEvent,
+  ClusterEvent,
 ]);
+export type ClusterEvent = Static<typeof ClusterEvent>;
 export type TrackerMessage = Static<typeof TrackerMessage>;
 export type WelcomeMessage = Static<typeof WelcomeMessage>;
 export type SessionEvent = Static<

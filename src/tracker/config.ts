@@ -46,6 +46,16 @@ export const TRACKER_DEFAULTS = Object.freeze({
   scoreHalfLifeMs: 6 * 3600 * 1000,
   /** A peer whose decayed count of corrupt pieces reaches this is flagged and listed last. */
   corruptFlagThreshold: 3,
+  /** Cluster membership: each tracker rewrites its heartbeat row this often… */
+  clusterHeartbeatMs: 2_000,
+  /** …and drops out of the live list after this long without one (3 missed beats). */
+  clusterDeadAfterMs: 6_000,
+  /**
+   * The seeders of a tracker that died stay listed this long after it dropped
+   * out, so that peers failing over (within seconds) do not flicker out of
+   * downloads; peers that do not come back are then removed.
+   */
+  presenceGraceMs: 15_000,
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
 });
 

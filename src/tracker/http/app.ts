@@ -11,6 +11,8 @@ import type { Logger } from 'pino';
 import {
   ErrorBodySchema,
   Health,
+  IDEMPOTENCY_KEY_HEADER,
+  IDEMPOTENCY_KEY_PATTERN,
   OPENAPI_PATH,
   ROUTES,
   type RouteName,
@@ -19,6 +21,7 @@ import {
 } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { MAX_SESSION_FRAME_BYTES } from '../../protocol/session.js';
+import type { IdempotencyService } from '../services/idempotency.js';
 import type { SessionHub } from '../ws/hub.js';
 import { toCoterieError } from './errors.js';
 import type { TrackerMetrics } from './metrics.js';
@@ -34,6 +37,30 @@ export interface HttpAppOptions {
   bodyLimitBytes: number;
   shareBodyLimitBytes: number;
   tls?: SecureContextOptions & { cert: string | Buffer; key: string | Buffer };
+  /** Stores answers to writes sent with an Idempotency-Key header (cluster retries). */
+  idempotency?: IdempotencyService;
+  /** Called once per answered request (the cluster heartbeat reports the rate). */
+  countRequest?: () => void;
+}
+
+/**
+ * Writes whose answer is kept for an Idempotency-Key. Not login (its answer
+ * is a bearer token, never stored in clear) nor the calls that change nothing
+ * a retry could duplicate.
+ */
+const NOT_IDEMPOTENT_STORED: ReadonlySet<string> = new Set(['login', 'logout', 'getTicket']);
+const idempotencyKeyPattern = new RegExp(IDEMPOTENCY_KEY_PATTERN);
+
+function idempotencyKey(request: FastifyRequest): string | undefined {
+  const h = request.headers[IDEMPOTENCY_KEY_HEADER];
+  if (h === undefined) return undefined;
+  if (typeof h !== 'string' || !idempotencyKeyPattern.test(h)) {
+    throw new CoterieError(
+      'BAD_REQUEST',
+      `invalid ${IDEMPOTENCY_KEY_HEADER} header: 1 to 128 characters among A-Z a-z 0-9 _ . : -`,
+    );
+  }
+  return h;
 }
 
 declare module 'fastify' {
@@ -109,6 +136,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
   });
 
   app.addHook('onResponse', async (request, reply) => {
+    options.countRequest?.();
     metrics.requests.inc({
       method: request.method,
       route: request.routeOptions.url ?? 'unknown',
@@ -153,6 +181,17 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
       },
       ...(spec.auth ? { preValidation: authenticate } : {}),
       handler: async (request: FastifyRequest, reply: FastifyReply) => {
+        const idem =
+          options.idempotency !== undefined && spec.method !== 'GET' && !NOT_IDEMPOTENT_STORED.has(name)
+            ? idempotencyKey(request)
+            : undefined;
+        const scope = request.caller?.userId ?? '';
+        if (idem !== undefined) {
+          const stored = await options.idempotency!.lookup(scope, idem);
+          if (stored !== undefined) {
+            return reply.code(stored.status).header('idempotent-replay', 'true').send(stored.body);
+          }
+        }
         const result = await handler({
           caller: request.caller,
           params: request.params as Record<string, string>,
@@ -160,7 +199,11 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
           body: request.body,
           ip: request.ip,
         });
-        return reply.code(result.status ?? spec.status).send(result.body);
+        const status = result.status ?? spec.status;
+        if (idem !== undefined) {
+          await options.idempotency!.remember(scope, idem, name, { status, body: result.body });
+        }
+        return reply.code(status).send(result.body);
       },
     });
   }

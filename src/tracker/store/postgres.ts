@@ -13,11 +13,11 @@ import type { Store } from './store.js';
 /** Connections per tracker: enough for the routes' concurrency; three trackers stay far below max_connections. */
 const POOL_SIZE = 10;
 /**
- * A session-level advisory lock key ("coterie" in ASCII) held around the
+ * A session-level advisory lock key ("cote" in ASCII) held around the
  * migrator, so trackers starting at once migrate one after the other (Kysely's
  * own lock does not cover creating its bookkeeping tables).
  */
-const MIGRATION_LOCK_KEY = 0x636f7465726965;
+const MIGRATION_LOCK_KEY = 0x636f7465;
 /**
  * Concurrent transactions on different trackers can collide (two first shares
  * of one name, a deadlock between two writers): PostgreSQL aborts one of them,
@@ -110,8 +110,8 @@ async function withRetry<T>(run: () => Promise<T>): Promise<T> {
 
 /** The database's clock in ms: one clock for every tracker of a cluster. */
 export async function databaseNowMs(db: Kysely<Database>): Promise<number> {
-  const r = await sql<{ t: string }>`SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint AS t`.execute(
-    db,
-  );
+  const r = await sql<{
+    t: string;
+  }>`SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint AS t`.execute(db);
   return Number(r.rows[0]!.t);
 }

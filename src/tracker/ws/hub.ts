@@ -29,12 +29,16 @@ export interface SessionHubDeps {
   logger: Logger;
   now: () => number;
   onSessionCountChange?: (count: number) => void;
+  /** Sent to each session right after its welcome (the cluster's live trackers). */
+  greeting?: () => TrackerMessage | undefined;
 }
 
 export interface SessionHub {
   /** Takes over an upgraded, authenticated WebSocket. */
   accept(socket: WebSocket, caller: Caller): void;
   sessionCount(): number;
+  /** Sends a message to every session that said hello (the cluster membership changed). */
+  broadcast(message: TrackerMessage): void;
   /** Closes every session (1001) and removes their presence; stops the heartbeat. */
   close(): Promise<void>;
 }
@@ -220,6 +224,8 @@ export function createSessionHub(options: HeartbeatOptions) {
           heartbeatIntervalMs: options.heartbeatIntervalMs,
           heartbeatTimeoutMs: options.heartbeatTimeoutMs,
         });
+        const greeting = deps.greeting?.();
+        if (greeting !== undefined) send(s, greeting);
         return;
       }
       const info = s.info;
@@ -358,6 +364,10 @@ export function createSessionHub(options: HeartbeatOptions) {
       },
 
       sessionCount: () => sessions.size,
+
+      broadcast(message) {
+        for (const s of sessions.values()) if (s.info !== undefined) send(s, message);
+      },
 
       async close() {
         clearInterval(sweep);
