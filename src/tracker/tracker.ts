@@ -97,7 +97,15 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
   }
   const logger =
     options.logger ?? pino({ level: cfg.logLevel, base: { service: 'tracker' } }, pino.destination(2));
-  mkdirSync(cfg.dataDir, { recursive: true });
+  try {
+    mkdirSync(cfg.dataDir, { recursive: true });
+  } catch (err) {
+    throw new CoterieError(
+      'USAGE',
+      `cannot create the data directory ${cfg.dataDir}: ${(err as Error).message}; pass a writable --data-dir`,
+      { cause: err },
+    );
+  }
   const trackerId = options.trackerId ?? trackerIdFor(cfg.dataDir);
   const now = options.now ?? Date.now;
 

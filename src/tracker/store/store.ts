@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, type Transaction } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, sql, type Transaction } from 'kysely';
 import { CoterieError } from '../../protocol/errors.js';
 import { migrationProvider } from './migrations.js';
 import { isPostgresUrl, openPostgresStore } from './postgres.js';
@@ -80,6 +80,9 @@ async function openSqliteStore(path: string): Promise<Store> {
  * exist on SQLite and PostgreSQL alike.
  */
 const MAX_WRITES_PER_COMMIT = 128;
+const SAVEPOINT = sql`savepoint coterie_write`;
+const RELEASE = sql`release savepoint coterie_write`;
+const ROLLBACK_TO = sql`rollback to savepoint coterie_write`;
 
 export function createWriteBatcher(db: Kysely<Database>) {
   interface Job {
@@ -97,15 +100,17 @@ export function createWriteBatcher(db: Kysely<Database>) {
       try {
         const trx = await db.startTransaction().execute();
         try {
-          for (const [i, job] of jobs.entries()) {
-            const name = `w${i}`;
-            const sp = await trx.savepoint(name).execute();
+          for (const job of jobs) {
+            // Plain SQL savepoints (standard on SQLite and PostgreSQL): Kysely's savepoint() builds a
+            // new transaction object per call, which costs more than the statement itself.
+            await SAVEPOINT.execute(trx);
             try {
-              const value = await job.fn(sp);
-              await sp.releaseSavepoint(name).execute();
+              const value = await job.fn(trx);
+              await RELEASE.execute(trx);
               outcomes.push({ ok: true, value });
             } catch (error) {
-              await sp.rollbackToSavepoint(name).execute();
+              await ROLLBACK_TO.execute(trx);
+              await RELEASE.execute(trx);
               outcomes.push({ ok: false, error });
             }
           }

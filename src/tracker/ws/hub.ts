@@ -61,6 +61,8 @@ interface Session {
   closed: boolean;
 }
 
+/** Unsent bytes queued to one session beyond which it is considered stuck and cut. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** A session must say hello within this long, or it is closed. */
 const HELLO_TIMEOUT_MS = 10_000;
 
@@ -85,6 +87,12 @@ export function createSessionHub(options: HeartbeatOptions) {
 
     const send = (s: Session, message: TrackerMessage) => {
       if (s.closed || s.socket.readyState !== s.socket.OPEN) return;
+      // A peer that does not read its pushes must not grow the tracker's memory without bound.
+      if (s.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+        logger.warn({ sessionId: s.id, userId: s.caller.userId }, 'session not reading its events: closed');
+        s.socket.terminate();
+        return;
+      }
       s.socket.send(encodeSessionMessage(message));
     };
     const sendError = (s: Session, err: CoterieError, id?: string | number) =>
