@@ -1,5 +1,4 @@
-import { absolutizePaths, getCommand, matchForm, parseArgs } from '../peer/commands.js';
-import { callDaemon } from '../peer/control-client.js';
+import { absolutizePaths, callDaemon, getCommand, matchForm, parseArgs } from '../peer/client.js';
 import { CoterieError } from '../protocol/errors.js';
 import { formatResult } from './format.js';
 import { createProgressRenderer } from './progress.js';
@@ -11,6 +10,34 @@ export interface ClientOptions {
   stderr?: NodeJS.WriteStream;
   stdin?: NodeJS.ReadStream;
   cwd?: string;
+}
+
+/** On a terminal: prompts on stderr and reads one line without echoing it. */
+function readHiddenLine(stdin: NodeJS.ReadStream, stderr: NodeJS.WriteStream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    stderr.write('password: ');
+    let line = '';
+    stdin.setRawMode(true);
+    stdin.resume();
+    stdin.setEncoding('utf8');
+    const done = (err?: Error) => {
+      stdin.setRawMode(false);
+      stdin.pause();
+      stdin.off('data', onData);
+      stderr.write('\n');
+      if (err !== undefined) reject(err);
+      else resolve(line);
+    };
+    const onData = (chunk: string) => {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') return done();
+        if (ch === '\u0003') return done(new CoterieError('USAGE', 'cancelled'));
+        if (ch === '\u007f' || ch === '\b') line = line.slice(0, -1);
+        else line += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
 }
 
 async function readStdinLine(stdin: NodeJS.ReadStream): Promise<string> {
@@ -40,7 +67,8 @@ export async function runClientCommand(
     const form = matchForm(spec, args) ?? [];
     const pwIndex = form.findIndex((p) => p.kind === 'password');
     if (pwIndex >= 0 && args[pwIndex] === '-') {
-      const pw = await readStdinLine(options.stdin ?? process.stdin);
+      const stdin = options.stdin ?? process.stdin;
+      const pw = stdin.isTTY ? await readHiddenLine(stdin, stderr) : await readStdinLine(stdin);
       args = args.map((a, i) => (i === pwIndex ? pw : a));
       parseArgs(spec, args);
     }

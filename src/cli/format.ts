@@ -1,4 +1,4 @@
-import type { DownloadView, ShowDownloadsResult, StopShareResult, UploadResult } from '../peer/views.js';
+import type { DownloadView, ShowDownloadsResult, StopShareResult, UploadResult } from '../peer/client.js';
 import type {
   FileList,
   GroupList,

@@ -1,4 +1,4 @@
-import { COMMANDS, usageOf } from '../peer/commands.js';
+import { COMMANDS, usageOf } from '../peer/client.js';
 import { table } from './format.js';
 
 /** The command list shown by `help` in the shell and `coterie --help`. */

@@ -1,5 +1,4 @@
-import { findCommand } from '../peer/commands.js';
-import { resolveDataDir } from '../peer/data-dir.js';
+import { findCommand, resolveDataDir } from '../peer/client.js';
 import { CoterieError } from '../protocol/errors.js';
 import { commandHelp } from './help.js';
 

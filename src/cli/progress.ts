@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { Progress } from '../peer/control-protocol.js';
+import type { Progress } from '../peer/client.js';
 import { formatBytes, formatRate } from './format.js';
 
 export interface ProgressRenderer {

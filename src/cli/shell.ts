@@ -1,8 +1,7 @@
 import { appendFileSync, readFileSync } from 'node:fs';
 import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline';
-import { absolutizePaths, COMMANDS, getCommand, matchForm } from '../peer/commands.js';
-import type { PeerDaemon } from '../peer/daemon.js';
-import type { Notice } from '../peer/notices.js';
+import { absolutizePaths, COMMANDS, getCommand, matchForm } from '../peer/client.js';
+import type { Notice, PeerDaemon } from '../peer/index.js';
 import { CoterieError } from '../protocol/errors.js';
 import { formatResult } from './format.js';
 import { commandHelp } from './help.js';

@@ -57,6 +57,10 @@ export function advise(
       return rewrite(
         `no file '${at.fileName ?? '?'}' in group ${g}: 'list_files ${at.groupId}' shows what is shared there`,
       );
+    case 'FILE_NAME_TAKEN':
+      return rewrite(
+        `group ${g ?? '?'} already has a different file named '${at.fileName ?? '?'}': rename your copy and upload it again`,
+      );
     case 'NOT_SHARING':
       return rewrite(`you do not share '${at.fileName ?? '?'}'${g === undefined ? '' : ` in group ${g}`}`);
     case 'UNAUTHENTICATED':

@@ -81,6 +81,19 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   });
 
   const pool = new TrackerPool(options.trackers, options.pool);
+  log.info(
+    {
+      config: {
+        dataDir,
+        trackers: pool.urls,
+        host: options.host ?? '127.0.0.1',
+        port: options.port ?? 0,
+        advertiseHost: options.advertiseHost,
+        uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
+      },
+    },
+    'peer starting',
+  );
   const getToken = () => store.getSession()?.token;
   const http = new TrackerHttpClient({ pool, getToken });
   const session = new TrackerSession({

@@ -6,11 +6,16 @@ import { CoterieError } from '../protocol/errors.js';
 import { computeFileId, type Manifest, validateManifest } from '../protocol/manifest.js';
 import { isValidFileName } from '../protocol/names.js';
 import type { SessionEvent } from '../protocol/session.js';
-import { connectToPeer, type PeerIdentity } from '../wire/index.js';
+import type { PeerIdentity } from '../wire/index.js';
 import type { CommandIO } from './commands.js';
 import type { Progress } from './control-protocol.js';
-import { type DownloadHandle, download } from './download/engine.js';
-import type { DownloadProgress, DownloadResult, SeederInfo } from './download/events.js';
+import {
+  type DownloadHandle,
+  type DownloadProgress,
+  type DownloadResult,
+  download,
+  type SeederInfo,
+} from './download/index.js';
 import type { Notice } from './notices.js';
 import { checkSourceFile, resolveDestination } from './paths.js';
 import { hashFile, type Seeding, startSeeding } from './seeding.js';
@@ -259,16 +264,9 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
             body: { peerId: identity.peerId },
           })
         ).ticket,
-      dial: async (seeder) =>
-        (
-          await connectToPeer({
-            host: seeder.address.host,
-            port: seeder.address.port,
-            identity,
-            expectedPeerId: seeder.peerId,
-          })
-        ).socket,
     });
+    // Downloaders serve what they have: other members' downloads can fetch verified pieces from us.
+    seeding.servePartial(rec.fileId, handle.pieceSource);
     const r: Running = {
       id: rec.id,
       handle,
@@ -290,8 +288,6 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
           r.persistedAt = now;
           store.updateDownload(rec.id, { doneBytes: e.progress.verifiedBytes });
         }
-      } else if (e.type === 'started') {
-        seeding.servePartial(rec.fileId, handle.pieceSource);
       } else if (e.type === 'peerBanned') {
         log.warn({ peerId: e.peerId, reason: e.reason }, 'peer banned from a download');
       }
@@ -576,6 +572,17 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
         }
       }
       return { stopped };
+    },
+
+    async forgetGroup(groupId) {
+      for (const s of store.listShares().filter((x) => x.groupId === groupId)) {
+        store.removeShares(s.fileName, s.groupId);
+        if (!store.listShares().some((o) => o.fileId === s.fileId)) {
+          seeding.unserve(s.fileId);
+          served.delete(s.fileId);
+          await session.unannounce([s.fileId]).catch(() => {});
+        }
+      }
     },
 
     async showDownloads(): Promise<ShowDownloadsResult> {

@@ -18,7 +18,7 @@ import {
 export interface Seeding {
   readonly port: number;
   serveFile(fileId: string, manifest: Manifest, path: string): Promise<void>;
-  /** Serves a running download's verified pieces (the engine's PieceSource, growing with `have`s). */
+  /** Serves the verified pieces of a download in progress (until serveFile or unserve). */
   servePartial(fileId: string, source: PieceSource): void;
   unserve(fileId: string): void;
   /** The cluster keys changed or became known (after a tracker connection). */
@@ -108,8 +108,7 @@ export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
       partials.delete(fileId);
     },
     servePartial(fileId, source) {
-      if (files.has(fileId)) return;
-      partials.set(fileId, source);
+      if (!files.has(fileId)) partials.set(fileId, source);
     },
     unserve(fileId) {
       const f = files.get(fileId);

@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import type { GroupSummary } from '../protocol/api.js';
 import { CoterieError } from '../protocol/errors.js';
 import { advise } from './advice.js';
@@ -25,7 +26,13 @@ export interface AccountDeps {
 export type FileCommands = Pick<
   CommandContext,
   'uploadFile' | 'downloadFile' | 'stopShare' | 'showDownloads'
->;
+> & {
+  /** Drops the local shares of a group the user left. */
+  forgetGroup(groupId: string): Promise<void>;
+};
+
+/** The tracker's minimum (api.ts Password), checked here to answer before a round trip. */
+const MIN_PASSWORD_LENGTH = 8;
 
 export function createCommandContext(deps: AccountDeps, files: FileCommands): CommandContext {
   const { store, http } = deps;
@@ -77,12 +84,15 @@ export function createCommandContext(deps: AccountDeps, files: FileCommands): Co
       };
     },
     async createUser(userId, password) {
+      if (password.length < MIN_PASSWORD_LENGTH) {
+        throw new CoterieError(
+          'USAGE',
+          `the password is too short: use at least ${MIN_PASSWORD_LENGTH} characters`,
+        );
+      }
       try {
         return await http.call('createUser', { body: { userId, password } });
       } catch (err) {
-        if (err instanceof CoterieError && err.code === 'BAD_REQUEST' && password.length < 8) {
-          throw new CoterieError('USAGE', 'the password is too short: use at least 8 characters');
-        }
         throw advise(err, { userId });
       }
     },
@@ -113,7 +123,12 @@ export function createCommandContext(deps: AccountDeps, files: FileCommands): Co
     },
     createGroup: (groupId) => groupCall(groupId, () => http.call('createGroup', { body: { groupId } })),
     joinGroup: (groupId) => groupCall(groupId, () => http.call('joinGroup', { params: { groupId } })),
-    leaveGroup: (groupId) => groupCall(groupId, () => http.call('leaveGroup', { params: { groupId } })),
+    leaveGroup: async (groupId) => {
+      const res = await groupCall(groupId, () => http.call('leaveGroup', { params: { groupId } }));
+      // Out of the group, out of its swarm: our shares there end with the membership.
+      await files.forgetGroup(groupId);
+      return res;
+    },
     async listGroups() {
       requireLogin();
       return advise_(() => http.call('listGroups'));
@@ -136,7 +151,10 @@ export function createCommandContext(deps: AccountDeps, files: FileCommands): Co
     listFiles: (groupId) => groupCall(groupId, () => http.call('listFiles', { params: { groupId } })),
     uploadFile: (path: string, groupId: string, io: CommandIO) => {
       checkSourceFile(path);
-      return groupCall(groupId, () => files.uploadFile(path, groupId, io), { action: 'share files' });
+      return groupCall(groupId, () => files.uploadFile(path, groupId, io), {
+        action: 'share files',
+        fileName: basename(path),
+      });
     },
     downloadFile: (groupId, fileName, dest, options) => {
       resolveDestination(dest, fileName);

@@ -28,7 +28,7 @@ interface DownloadRow {
   error: string | null;
 }
 
-describe('coterie end to end', () => {
+describe('coterie end to end', { timeout: 60_000 }, () => {
   const root = mkdtempSync(join(tmpdir(), 'coterie-e2e-'));
   const dir = (n: Name) => join(root, n);
   let trackerUrl = '';

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -112,6 +112,26 @@ describe('peer ↔ tracker: accounts, groups, session', () => {
       'REQUEST_NOT_FOUND',
     );
     await expect(codeOf(bob.execute('join_group', ['nope']))).resolves.toBe('GROUP_NOT_FOUND');
+  });
+
+  it('checks passwords early, advises on a taken file name, forgets shares of a group left', async () => {
+    await expect(codeOf(bob.execute('create_user', ['carl', 'short']))).resolves.toBe('USAGE');
+    const a = join(root, 'alice-files', 'clip.bin');
+    const b = join(root, 'bob-files', 'clip.bin');
+    mkdirSync(join(root, 'alice-files'));
+    mkdirSync(join(root, 'bob-files'));
+    writeFileSync(a, Buffer.alloc(100_000, 1));
+    writeFileSync(b, Buffer.alloc(100_000, 2));
+    await alice.execute('upload_file', [a, 'films']);
+    const taken = (await bob.execute('upload_file', [b, 'films']).catch((e: unknown) => e)) as Error;
+    expect(taken).toMatchObject({ code: 'FILE_NAME_TAKEN' });
+    expect(taken.message).toContain("already has a different file named 'clip.bin'");
+    await bob.execute('create_group', ['club']);
+    const c = join(root, 'bob-files', 'other.bin');
+    writeFileSync(c, Buffer.alloc(50_000, 3));
+    await bob.execute('upload_file', [c, 'club']);
+    await bob.execute('leave_group', ['club']);
+    await expect(codeOf(bob.execute('stop_share', ['other.bin']))).resolves.toBe('NOT_SHARING');
   });
 
   it('stays logged in across a restart, fails over to the next tracker, logs out', async () => {

@@ -12,8 +12,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { callDaemon } from '../../peer/control-client.js';
-import type { DownloadView, UploadResult } from '../../peer/views.js';
+import type { DownloadView, UploadResult } from '../../peer/client.js';
+import { callDaemon } from '../../peer/client.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { formatBytes, formatContributions, formatRate } from '../format.js';
 import { type Spawned, spawnCoterie, stopProcess } from '../processes.js';

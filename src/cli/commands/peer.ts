@@ -1,9 +1,8 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { startPeerDaemon } from '../../peer/daemon.js';
-import { resolveDataDir } from '../../peer/data-dir.js';
-import { parseTrackerUrls } from '../../peer/tracker/pool.js';
+import { resolveDataDir } from '../../peer/client.js';
+import { parseTrackerUrls, startPeerDaemon } from '../../peer/index.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { runShell } from '../shell.js';
 

@@ -1,0 +1,29 @@
+// The light public entry of src/peer for clients of a running daemon (`coterie <command>`,
+// the demo, tests): the command table, the control API client, data-directory resolution
+// and the answer types. Loading it does not load the daemon, the wire protocol or TLS.
+export {
+  absolutizePaths,
+  COMMANDS,
+  type CommandContext,
+  type CommandIO,
+  type CommandSpec,
+  findCommand,
+  getCommand,
+  matchForm,
+  type ParamSpec,
+  type ParsedArgs,
+  parseArgs,
+  runCommand,
+  usageOf,
+} from './commands.js';
+export { type CallOptions, callDaemon, callDaemonAt } from './control-client.js';
+export type { CommandRequest, CommandResponse, Progress } from './control-protocol.js';
+export { type DaemonInfo, daemonFilePath, readDaemonFile } from './daemon-file.js';
+export { defaultDataDir, resolveDataDir } from './data-dir.js';
+export type {
+  DownloadView,
+  PeerContribution,
+  ShowDownloadsResult,
+  StopShareResult,
+  UploadResult,
+} from './views.js';
