@@ -32,6 +32,7 @@ export interface TrackerHttpClientOptions {
   /** For tests. */
   fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -53,6 +54,7 @@ export class TrackerHttpClient {
   private readonly retryForMs: number;
   private readonly fetch: typeof fetch;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly now: () => number;
   /** Calls in flight per tracker: aborted when the pool finds that tracker dead. */
   private readonly inFlight = new Map<string, Set<AbortController>>();
 
@@ -63,6 +65,7 @@ export class TrackerHttpClient {
     this.retryForMs = options.retryForMs ?? DEFAULT_RETRY_FOR_MS;
     this.fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.now = options.now ?? Date.now;
     this.pool.on('failed', (url) => {
       for (const c of this.inFlight.get(url) ?? []) c.abort(new Error('tracker lost'));
     });
@@ -93,7 +96,7 @@ export class TrackerHttpClient {
 
     // API errors are answers, not failures. A failing tracker is left for the next one; before
     // any tracker ever answered, one pass over the list; after, retries for retryForMs.
-    const startedAt = Date.now();
+    const startedAt = this.now();
     let lastError = '';
     for (let attempt = 1; ; attempt++) {
       const base = this.pool.current;
@@ -102,9 +105,9 @@ export class TrackerHttpClient {
       lastError = `${base}: ${outcome.error}`;
       this.pool.failed(base);
       const firstPassOver = attempt >= this.pool.urls.length;
-      const outOfTime = Date.now() - startedAt >= this.retryForMs;
+      const outOfTime = this.now() - startedAt >= this.retryForMs;
       if ((firstPassOver && !this.pool.reachedOnce) || outOfTime) break;
-      const delay = Math.min(this.pool.delayMs(), this.retryForMs - (Date.now() - startedAt));
+      const delay = Math.min(this.pool.delayMs(), this.retryForMs - (this.now() - startedAt));
       if (delay > 0) await this.sleep(delay);
     }
     throw new CoterieError(
