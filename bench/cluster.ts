@@ -22,6 +22,8 @@ const SCRIPT = fileURLToPath(new URL('../scripts/pg-test-server.sh', import.meta
 const CONNECTIONS = 48;
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 8);
 const KILLS = Number(process.env.BENCH_KILLS ?? 20);
+/** Which parts to run: throughput, failover (default both). */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'throughput,failover').split(','));
 
 type CannonRequest = NonNullable<Parameters<typeof autocannon>[0]['requests']>[number];
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -294,10 +296,11 @@ async function main() {
     pgDir = out[1]!;
   }
   try {
-    for (const n of [1, 2, 3]) {
+    for (const n of PARTS.has('throughput') ? [1, 2, 3] : []) {
       log(`throughput with ${n} tracker(s), ${CONNECTIONS} connections, ${DURATION_S} s each`);
       await throughput(url, root, n);
     }
+    if (!PARTS.has('failover')) return;
     log(`failover: ${KILLS} freezes with the default 5 s heartbeat`);
     await failover(url, root, 'default', 5000, 'SIGSTOP');
     log(`failover: ${KILLS} freezes with a 1 s heartbeat`);
