@@ -1,8 +1,11 @@
 // Tracker benchmark (`npm run bench -- tracker`): a real tracker process on
 // loopback, autocannon with 64 connections in this process.
-//   tracker.lookup    GET a file's live seeders: req/s and p99 ms (target ≥ 10,000/s, p99 ≤ 20 ms)
-//   tracker.lookup.manifest  GET a file's manifest with its live seeders: req/s and p99 ms
+//   tracker.lookup    GET a 1 MiB file (manifest + 5 live seeders): req/s and p99 ms (target ≥ 10,000/s, p99 ≤ 20 ms)
+//   tracker.lookup.seeders  GET only the live seeders (what a downloader polls)
+//   tracker.lookup.64MiB    GET a 64 MiB file (1,024-piece manifest + live seeders)
 //   tracker.share     POST a new manifest to a group: req/s and p99 ms (target ≥ 2,000/s)
+//   *.cpu             tracker CPU time per request (µs): the cost whatever else
+//                     runs on the machine (1e6 / cpu ≈ req/s one free core could serve)
 //   tracker.sessions  5,000 WebSocket sessions heartbeating: KiB of tracker RSS per session (target ≤ 20)
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -106,6 +109,13 @@ function openSession(url: string, token: string, peerId: string, seeding: string
   });
 }
 
+/** CPU time (user + system) the process has used, in ms: per-request cost independent of machine load. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime and stime, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m?.[1] ?? Number.NaN);
@@ -116,56 +126,91 @@ async function benchHttp(dataDir: string) {
   try {
     const token = await user(url, 'bench');
     await call(url, 'POST', '/v1/groups', token, { groupId: 'bench' });
-    // A 64 MiB file: 1,024 pieces of 64 KiB, a ~70 KB manifest.
-    const manifest = manifestFor('lookup', 64 * 1024 * 1024);
+    // Two files, each with SEEDERS live seeders: 1 MiB (16 pieces, the typical lookup) and
+    // 64 MiB (1,024 pieces, a ~70 KB manifest, where encoding and sending the bytes dominate).
     const sockets: WebSocket[] = [];
-    let fileId = '';
-    for (let i = 0; i < SEEDERS; i++) {
-      const peerId = randomBytes(32).toString('hex');
-      const r = await call<{ fileId: string }>(url, 'POST', '/v1/groups/bench/files', token, {
-        name: 'lookup.bin',
-        manifest,
-        peerId,
-      });
-      fileId = r.fileId;
-      sockets.push(await openSession(url, token, peerId, [fileId]));
+    const fileIds: string[] = [];
+    const peers = Array.from({ length: SEEDERS }, () => randomBytes(32).toString('hex'));
+    for (const [name, size] of [
+      ['small.bin', 1024 * 1024],
+      ['big.bin', 64 * 1024 * 1024],
+    ] as const) {
+      let fileId = '';
+      for (const peerId of peers) {
+        const r = await call<{ fileId: string }>(url, 'POST', '/v1/groups/bench/files', token, {
+          name,
+          manifest: manifestFor(name, size),
+          peerId,
+        });
+        fileId = r.fileId;
+      }
+      fileIds.push(fileId);
     }
-    const detail = await call<{ seeders: unknown[] }>(url, 'GET', `/v1/groups/bench/files/${fileId}`, token);
-    if (detail.seeders.length !== SEEDERS)
-      throw new Error(`expected ${SEEDERS} seeders, got ${detail.seeders.length}`);
+    for (const peerId of peers) sockets.push(await openSession(url, token, peerId, fileIds));
+    for (const fileId of fileIds) {
+      const detail = await call<{ seeders: unknown[] }>(
+        url,
+        'GET',
+        `/v1/groups/bench/files/${fileId}`,
+        token,
+      );
+      if (detail.seeders.length !== SEEDERS)
+        throw new Error(`expected ${SEEDERS} seeders, got ${detail.seeders.length}`);
+    }
 
     const headers = { authorization: `Bearer ${token}` };
-    // The hot lookup: a downloader polling a file's live seeders (the manifest, immutable, is fetched once).
-    const seedersUrl = `${url}/v1/groups/bench/files/${fileId}/seeders`;
-    log(`lookup: GET …/seeders (${SEEDERS} live seeders), ${CONNECTIONS} connections, ${DURATION_S} s`);
-    await autocannon({ url: seedersUrl, connections: CONNECTIONS, duration: 2, headers });
-    const lookup = await autocannon({
-      url: seedersUrl,
+    const measure = async (name: string, path: string, what: string) => {
+      log(`${name}: ${what}, ${CONNECTIONS} connections, ${DURATION_S} s`);
+      const cpu0 = cpuMs(proc.pid!);
+      const r = await autocannon({
+        url: `${url}${path}`,
+        connections: CONNECTIONS,
+        duration: DURATION_S,
+        headers,
+      });
+      const cpuUs = ((cpuMs(proc.pid!) - cpu0) * 1000) / r.requests.total;
+      if (r.non2xx > 0 || r.errors > 0) log(`${name}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+      emit(name, r.requests.average, 'req/s');
+      emit(`${name}.p99`, r.latency.p99, 'ms');
+      emit(`${name}.cpu`, cpuUs, 'µs/req');
+    };
+    // Warm up (JIT, caches) before measuring.
+    await autocannon({
+      url: `${url}/v1/groups/bench/files/${fileIds[0]}`,
       connections: CONNECTIONS,
-      duration: DURATION_S,
+      duration: 2,
       headers,
     });
-    if (lookup.non2xx > 0 || lookup.errors > 0)
-      log(`lookup: ${lookup.non2xx} non-2xx, ${lookup.errors} errors`);
-    emit('tracker.lookup', lookup.requests.average, 'req/s');
-    emit('tracker.lookup.p99', lookup.latency.p99, 'ms');
-
-    // The full lookup: manifest (1,024 piece hashes, ~70 KB of JSON) plus seeders.
-    log(`lookup.manifest: GET the file (manifest + seeders), ${CONNECTIONS} connections, ${DURATION_S} s`);
-    const full = await autocannon({
-      url: `${url}/v1/groups/bench/files/${fileId}`,
-      connections: CONNECTIONS,
-      duration: DURATION_S,
-      headers,
-    });
-    if (full.non2xx > 0 || full.errors > 0)
-      log(`lookup.manifest: ${full.non2xx} non-2xx, ${full.errors} errors`);
-    emit('tracker.lookup.manifest', full.requests.average, 'req/s');
-    emit('tracker.lookup.manifest.p99', full.latency.p99, 'ms');
+    await measure(
+      'tracker.lookup',
+      `/v1/groups/bench/files/${fileIds[0]}`,
+      `GET a 1 MiB file (manifest + ${SEEDERS} live seeders)`,
+    );
+    await measure(
+      'tracker.lookup.seeders',
+      `/v1/groups/bench/files/${fileIds[0]}/seeders`,
+      `GET …/seeders (${SEEDERS} live seeders), what a downloader polls`,
+    );
+    await measure(
+      'tracker.lookup.64MiB',
+      `/v1/groups/bench/files/${fileIds[1]}`,
+      `GET a 64 MiB file (1,024-piece manifest + ${SEEDERS} live seeders)`,
+    );
 
     log(`share: ${CONNECTIONS} connections, ${DURATION_S} s, a new small manifest per request`);
     const sharer = randomBytes(32).toString('hex');
+    const shareBody = (i: number) =>
+      JSON.stringify({
+        name: `f-${i}`,
+        manifest: manifestFor(`share-${i}-${process.pid}`, 1_000_000),
+        peerId: sharer,
+      });
+    // Bodies are built before the run so that the load generator, sharing the machine, stays light.
+    const bodies = Array.from({ length: 60_000 * Math.max(1, Math.ceil(DURATION_S / 10)) }, (_, i) =>
+      shareBody(i),
+    );
     let n = 0;
+    const cpu0 = cpuMs(proc.pid!);
     const share = await autocannon({
       url: `${url}/v1/groups/bench/files`,
       connections: CONNECTIONS,
@@ -175,15 +220,9 @@ async function benchHttp(dataDir: string) {
           method: 'POST',
           headers: { ...headers, 'content-type': 'application/json' },
           setupRequest: (req) => {
-            n++;
-            return {
-              ...req,
-              body: JSON.stringify({
-                name: `f-${n}`,
-                manifest: manifestFor(`share-${n}-${process.pid}`, 1_000_000),
-                peerId: sharer,
-              }),
-            };
+            const body = bodies[n++];
+            // Past the prepared bodies (a very fast machine), fall back to building them here.
+            return { ...req, body: body ?? shareBody(n) };
           },
         },
       ],
@@ -191,6 +230,7 @@ async function benchHttp(dataDir: string) {
     if (share.non2xx > 0 || share.errors > 0) log(`share: ${share.non2xx} non-2xx, ${share.errors} errors`);
     emit('tracker.share', share.requests.average, 'req/s');
     emit('tracker.share.p99', share.latency.p99, 'ms');
+    emit('tracker.share.cpu', ((cpuMs(proc.pid!) - cpu0) * 1000) / share.requests.total, 'µs/req');
     for (const s of sockets) s.close();
   } finally {
     await stopTracker(proc);

@@ -1,6 +1,8 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { webcrypto } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { verifyTicket } from '../../src/protocol/tickets.js';
 import { client, fakeManifest, openSession, randomPeerId, spawnTracker, tempDir } from './tracker-harness.js';
@@ -79,6 +81,35 @@ describe('tracker lifecycle', () => {
       dir.remove();
     }
   });
+
+  // `quit` typed on a terminal: run the tracker under a pseudo-terminal with util-linux `script`.
+  it.skipIf(spawnSync('script', ['--version']).status !== 0)(
+    'stops when `quit` is typed on its terminal',
+    async () => {
+      const dir = tempDir();
+      try {
+        const bin = fileURLToPath(new URL('../../bin/coterie.js', import.meta.url));
+        const cmd = `${process.execPath} ${bin} tracker --port 0 --data-dir ${dir.path} --log-level warn`;
+        const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+        const deadline = Date.now() + 15_000;
+        while (!/listening on http/.test(out) && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 50));
+        expect(out).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+/);
+        child.stdin.write('quit\n');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        expect(await exited).toBe(0);
+        clearTimeout(timer);
+        expect(out).toContain('quit, shutting down');
+      } finally {
+        dir.remove();
+      }
+    },
+  );
 
   it('refuses bad flags with a usage error', async () => {
     const dir = tempDir();

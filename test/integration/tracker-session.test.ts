@@ -52,6 +52,12 @@ describe('presence session', () => {
   it('refuses an upgrade without a valid token', async () => {
     await expect(openSession(tracker.url, undefined)).rejects.toThrow(/401/);
     await expect(openSession(tracker.url, 'forged')).rejects.toThrow(/401/);
+    // A plain GET without the upgrade is a coded 400, not an empty answer.
+    const plain = await api.call<{ error: { code: string } }>('GET', '/v1/session', {
+      token: await api.user('plain'),
+    });
+    expect(plain.status).toBe(400);
+    expect(plain.body.error.code).toBe('BAD_REQUEST');
   });
 
   it('welcomes a hello, lists the peer as seeder, and drops it at once on close', async () => {

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { createReadCache } from '../../src/tracker/services/read-cache.js';
 import { openStore, type Store } from '../../src/tracker/store/index.js';
+import { prepared } from '../../src/tracker/store/prepared.js';
 
 let dir: string | undefined;
 let store: Store | undefined;
@@ -43,6 +44,26 @@ describe('store', () => {
       (r) => r.user_id,
     );
     expect(ids).toEqual(['a', 'c']);
+  });
+
+  it('runs prepared queries with fresh parameters, including a parameter used twice', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'coterie-store-'));
+    store = await openStore({ location: join(dir, 'tracker.db') });
+    const insert = prepared((db, p) =>
+      db
+        .insertInto('users')
+        .values({ user_id: p(0), password_hash: p(1), created_at: p(2) })
+        .onConflict((oc) => oc.column('user_id').doUpdateSet({ password_hash: p(1) })),
+    );
+    const byId = prepared((db, p) =>
+      db.selectFrom('users').select(['user_id', 'password_hash']).where('user_id', '=', p(0)),
+    );
+    await insert.execute(store.db, ['a', 'h1', 1]);
+    await insert.execute(store.db, ['b', 'h2', 2]);
+    await insert.execute(store.db, ['a', 'h3', 3]);
+    expect((await byId.execute(store.db, ['a'])).rows).toEqual([{ user_id: 'a', password_hash: 'h3' }]);
+    expect((await byId.execute(store.db, ['b'])).rows).toEqual([{ user_id: 'b', password_hash: 'h2' }]);
+    expect((await byId.execute(store.db, ['zz'])).rows).toEqual([]);
   });
 
   it('refuses a PostgreSQL URL for now with a clear error', async () => {

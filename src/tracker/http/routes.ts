@@ -29,6 +29,8 @@ export interface HandlerResult {
   /** Overrides the route's success status (e.g. 200 instead of 201 when nothing was created). */
   status?: number;
   body: unknown;
+  /** The body is already JSON text (matching the route's response schema): send it as is. */
+  json?: true;
 }
 export type Handler = (input: HandlerInput) => Promise<HandlerResult>;
 
@@ -72,7 +74,10 @@ export function createHandlers(s: TrackerServices): Record<RouteName, Handler> {
       return { status: r.created ? 201 : 200, body: r };
     },
     listFiles: async (i) => ({ body: await s.files.list(who(i).userId, i.params.groupId!) }),
-    getFile: async (i) => ({ body: await s.files.get(who(i).userId, i.params.groupId!, i.params.file!) }),
+    getFile: async (i) => ({
+      json: true,
+      body: await s.files.getJson(who(i).userId, i.params.groupId!, i.params.file!),
+    }),
     getSeeders: async (i) => ({
       body: await s.files.seeders(who(i).userId, i.params.groupId!, i.params.file!),
     }),

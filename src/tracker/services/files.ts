@@ -10,6 +10,7 @@ import type {
 import { CoterieError } from '../../protocol/errors.js';
 import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
 import { isHex64, isValidFileName } from '../../protocol/names.js';
+import { prepared } from '../store/prepared.js';
 import { toNumber } from '../store/schema.js';
 import type { ServiceDeps } from './context.js';
 import type { GroupsService } from './groups.js';
@@ -21,6 +22,8 @@ export interface FilesService {
   share(userId: string, groupId: string, request: ShareRequest): Promise<ShareResponse>;
   list(userId: string, groupId: string): Promise<FileList>;
   get(userId: string, groupId: string, file: string): Promise<FileDetail>;
+  /** The same as get(), already encoded as JSON (the manifest's stored text is spliced in, not re-encoded). */
+  getJson(userId: string, groupId: string, file: string): Promise<string>;
   seeders(userId: string, groupId: string, file: string): Promise<SeederList>;
   stop(userId: string, groupId: string, file: string, peerId: string | undefined): Promise<StopShareResponse>;
   /** Resolves a file id or display name within a group (members only): FILE_NOT_FOUND otherwise. */
@@ -31,6 +34,50 @@ export interface FilesService {
 
 /** Live seeders of one file in one group: shared there by the peer's user, peer connected, file announced. */
 export const MAX_SEEDERS_LISTED = 200;
+/** Manifests kept in memory as JSON text (a 65,536-piece manifest is about 4.4 MB). */
+const MANIFEST_CACHE_BYTES = 64 * 1024 * 1024;
+
+/** The share path's queries, built once (see store/prepared.ts). */
+const Q = {
+  insertFile: prepared((db, p) =>
+    db
+      .insertInto('files')
+      .values({
+        file_id: p(0),
+        size: p(1),
+        piece_size: p(2),
+        piece_count: p(3),
+        manifest: p(4),
+        created_at: p(5),
+      })
+      .onConflict((oc) => oc.column('file_id').doNothing()),
+  ),
+  listedByName: prepared((db, p) =>
+    db
+      .selectFrom('group_files')
+      .select(['file_id', 'name'])
+      .where('group_id', '=', p(0))
+      .where('name', '=', p(1)),
+  ),
+  listedById: prepared((db, p) =>
+    db
+      .selectFrom('group_files')
+      .select(['file_id', 'name'])
+      .where('group_id', '=', p(0))
+      .where('file_id', '=', p(1)),
+  ),
+  insertListing: prepared((db, p) =>
+    db
+      .insertInto('group_files')
+      .values({ group_id: p(0), file_id: p(1), name: p(2), created_by: p(3), created_at: p(4) }),
+  ),
+  upsertShare: prepared((db, p) =>
+    db
+      .insertInto('shares')
+      .values({ group_id: p(0), file_id: p(1), peer_id: p(2), user_id: p(3), created_at: p(4) })
+      .onConflict((oc) => oc.columns(['group_id', 'file_id', 'peer_id']).doUpdateSet({ user_id: p(3) })),
+  ),
+};
 
 export function createFilesService(
   policy: QualityPolicy,
@@ -43,6 +90,10 @@ export function createFilesService(
     // (group, file id or name) → the listed file, tagged by group; (group, file id) → live seeders, tagged by file.
     const resolved = createReadCache<{ fileId: string; name: string }>(cache);
     const seederLists = createReadCache<Seeder[]>(cache);
+    const sharerLists = createReadCache<string[]>(cache);
+    // Manifests never change (the file id is their hash): keep recent ones as JSON text, bounded in bytes.
+    const manifests = new Map<string, string>();
+    let manifestBytes = 0;
     bus.subscribe((e) => {
       switch (e.kind) {
         case 'seeder_appeared':
@@ -52,11 +103,13 @@ export function createFilesService(
         case 'files_changed':
           resolved.invalidateTag(e.groupId);
           seederLists.invalidateTag(e.fileId);
+          sharerLists.invalidateTag(e.fileId);
           break;
         case 'membership_changed':
           // A member leaving drops their shares in the group: which files is not in the event.
           resolved.invalidateTag(e.groupId);
           seederLists.clear();
+          sharerLists.clear();
           break;
         case 'scores_changed':
           seederLists.clear();
@@ -115,6 +168,34 @@ export function createFilesService(
         else list.push(r.user_id);
       }
       return map;
+    }
+
+    async function manifestText(fileId: string): Promise<string> {
+      const hit = manifests.get(fileId);
+      if (hit !== undefined) return hit;
+      const f = await db
+        .selectFrom('files')
+        .select('manifest')
+        .where('file_id', '=', fileId)
+        .executeTakeFirstOrThrow();
+      manifests.set(fileId, f.manifest);
+      manifestBytes += f.manifest.length;
+      for (const [k, v] of manifests) {
+        if (manifestBytes <= MANIFEST_CACHE_BYTES) break;
+        manifests.delete(k);
+        manifestBytes -= v.length;
+      }
+      return f.manifest;
+    }
+
+    async function sharersOfFile(groupId: string, fileId: string): Promise<string[]> {
+      const key = `${groupId}\u0000${fileId}`;
+      const hit = sharerLists.get(key);
+      if (hit !== undefined) return hit;
+      const gen = sharerLists.generation();
+      const found = (await sharersOf(groupId, fileId)).get(fileId) ?? [];
+      sharerLists.set(key, fileId, found, gen);
+      return found;
     }
 
     async function liveSeeders(groupId: string, fileId: string): Promise<Seeder[]> {
@@ -193,31 +274,17 @@ export function createFilesService(
         const fileId = computeFileId(manifest);
         const at = now();
         const result = await store.batchedTransaction(async (trx) => {
-          await trx
-            .insertInto('files')
-            .values({
-              file_id: fileId,
-              size: manifest.size,
-              piece_size: manifest.pieceSize,
-              piece_count: manifest.pieces.length,
-              manifest: JSON.stringify(manifest),
-              created_at: at,
-            })
-            .onConflict((oc) => oc.column('file_id').doNothing())
-            .execute();
+          await Q.insertFile.execute(trx, [
+            fileId,
+            manifest.size,
+            manifest.pieceSize,
+            manifest.pieces.length,
+            JSON.stringify(manifest),
+            at,
+          ]);
           // Two indexed point lookups (an OR across both keys would scan the group's listing).
-          const byName = await trx
-            .selectFrom('group_files')
-            .select(['file_id', 'name'])
-            .where('group_id', '=', groupId)
-            .where('name', '=', request.name)
-            .executeTakeFirst();
-          const byId = await trx
-            .selectFrom('group_files')
-            .select(['file_id', 'name'])
-            .where('group_id', '=', groupId)
-            .where('file_id', '=', fileId)
-            .executeTakeFirst();
+          const byName = (await Q.listedByName.execute(trx, [groupId, request.name])).rows[0];
+          const byId = (await Q.listedById.execute(trx, [groupId, fileId])).rows[0];
           const listed = [byName, byId].filter((r) => r !== undefined);
           const sameContent = listed.find((r) => r.file_id === fileId);
           const nameOwner = listed.find((r) => r.name === request.name);
@@ -233,25 +300,10 @@ export function createFilesService(
             // The same bytes are one file: keep the name it is listed under, add this peer as a seeder.
             name = sameContent.name;
           } else {
-            await trx
-              .insertInto('group_files')
-              .values({ group_id: groupId, file_id: fileId, name, created_by: userId, created_at: at })
-              .execute();
+            await Q.insertListing.execute(trx, [groupId, fileId, name, userId, at]);
             created = true;
           }
-          await trx
-            .insertInto('shares')
-            .values({
-              group_id: groupId,
-              file_id: fileId,
-              peer_id: request.peerId,
-              user_id: userId,
-              created_at: at,
-            })
-            .onConflict((oc) =>
-              oc.columns(['group_id', 'file_id', 'peer_id']).doUpdateSet({ user_id: userId }),
-            )
-            .execute();
+          await Q.upsertShare.execute(trx, [groupId, fileId, request.peerId, userId, at]);
           return { groupId, fileId, name, created };
         });
         await bus.publish({ kind: 'files_changed', groupId, fileId, at });
@@ -300,21 +352,20 @@ export function createFilesService(
       async get(userId, groupId, file) {
         await groups.requireMember(userId, groupId);
         const { fileId, name } = await resolveInGroup(groupId, file);
-        const f = await db
-          .selectFrom('files')
-          .select('manifest')
-          .where('file_id', '=', fileId)
-          .executeTakeFirstOrThrow();
+        const manifest = JSON.parse(await manifestText(fileId)) as Manifest;
         const seeders = await liveSeeders(groupId, fileId);
-        const sharers = (await sharersOf(groupId, fileId)).get(fileId) ?? [];
-        return {
-          groupId,
-          fileId,
-          name,
-          manifest: JSON.parse(f.manifest) as Manifest,
-          sharers,
-          seeders,
-        };
+        const sharers = await sharersOfFile(groupId, fileId);
+        return { groupId, fileId, name, manifest, sharers, seeders };
+      },
+
+      async getJson(userId, groupId, file) {
+        await groups.requireMember(userId, groupId);
+        const { fileId, name } = await resolveInGroup(groupId, file);
+        const manifest = await manifestText(fileId);
+        const seeders = await liveSeeders(groupId, fileId);
+        const sharers = await sharersOfFile(groupId, fileId);
+        // The stored manifest is the tracker's own JSON.stringify of a validated manifest: safe to splice.
+        return `{"groupId":${JSON.stringify(groupId)},"fileId":"${fileId}","name":${JSON.stringify(name)},"manifest":${manifest},"sharers":${JSON.stringify(sharers)},"seeders":${JSON.stringify(seeders)}}`;
       },
 
       async seeders(userId, groupId, file) {

@@ -1,4 +1,5 @@
 import { CoterieError } from '../../protocol/errors.js';
+import { prepared } from '../store/prepared.js';
 import type { ServiceDeps } from './context.js';
 
 /**
@@ -31,6 +32,15 @@ export interface PresenceService {
 
 /** SQLite allows 32,766 bound variables per statement; PostgreSQL 65,535. Batches stay well under both. */
 const INSERT_BATCH_ROWS = 1000;
+
+/** Run on every share: built once (see store/prepared.ts). */
+const PRESENT = prepared((db, p) =>
+  db
+    .selectFrom('presence')
+    .select(['session_id', 'addresses', 'tracker_id'])
+    .where('peer_id', '=', p(0))
+    .where('user_id', '=', p(1)),
+);
 
 export function createPresenceService(trackerId: string) {
   return (deps: ServiceDeps): PresenceService => {
@@ -179,12 +189,7 @@ export function createPresenceService(trackerId: string) {
       },
 
       async announceIfPresent(userId, peerId, fileId) {
-        const p = await db
-          .selectFrom('presence')
-          .select(['session_id', 'addresses', 'tracker_id'])
-          .where('peer_id', '=', peerId)
-          .where('user_id', '=', userId)
-          .executeTakeFirst();
+        const p = (await PRESENT.execute(db, [peerId, userId])).rows[0];
         if (p === undefined) return;
         const r = await db
           .insertInto('presence_files')

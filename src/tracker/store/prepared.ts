@@ -1,0 +1,38 @@
+import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
+import type { Database } from './schema.js';
+
+/**
+ * A query built and compiled by Kysely once, then run with new parameter
+ * values: on hot routes, building a query (immutable nodes, a compiler pass)
+ * cost more than running it. Each dialect compiles its own SQL, so this stays
+ * portable. `build` receives `param(i)`, a placeholder for the i-th argument,
+ * to use wherever a value goes.
+ */
+export interface Prepared<R> {
+  execute(db: Kysely<Database>, args: readonly unknown[]): Promise<QueryResult<R>>;
+}
+
+// Placeholders are strings no caller can produce (NUL-delimited), so they are told apart from constants.
+const placeholder = (i: number) => `\u0000coterie-param-${i}\u0000`;
+
+export function prepared<R>(
+  build: (db: Kysely<Database>, param: (i: number) => never) => Compilable<R>,
+): Prepared<R> {
+  let compiled: { query: CompiledQuery<R>; slots: (number | { value: unknown })[] } | undefined;
+  const compile = (db: Kysely<Database>) => {
+    const query = build(db, (i) => placeholder(i) as never).compile();
+    const slots = query.parameters.map((p) => {
+      const m = typeof p === 'string' ? /^\u0000coterie-param-(\d+)\u0000$/.exec(p) : null;
+      return m ? Number(m[1]) : { value: p };
+    });
+    return { query, slots };
+  };
+  return {
+    execute(db, args) {
+      compiled ??= compile(db);
+      const { query, slots } = compiled;
+      const parameters = slots.map((s) => (typeof s === 'number' ? args[s] : s.value));
+      return db.executeQuery<R>({ ...query, parameters });
+    },
+  };
+}
