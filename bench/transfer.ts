@@ -8,7 +8,7 @@
 //
 // Environment: RUNS (default 3), ARIA=0 to skip the reference, BIG=0 to skip
 // 10 GiB, SMALL=0 to skip 1 GiB, PLAIN=1 to add a plaintext run (the cost of TLS), ONLY=3 or ONLY=1 for
-// one seeder count, DL_NODE_ARGS for the downloader's node flags (profiling).
+// one seeder count, DL_NODE_ARGS / SEED_NODE_ARGS for node flags (profiling).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -60,7 +60,9 @@ async function child(dir: string, mode: 'seed' | 'download', spec: object): Prom
   const { writeFile } = await import('node:fs/promises');
   await writeFile(specPath, JSON.stringify(spec));
   // DL_NODE_ARGS: extra node flags for the downloader, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-  const extra = mode === 'download' ? (process.env.DL_NODE_ARGS ?? '').split(' ').filter(Boolean) : [];
+  const extra = (process.env[mode === 'download' ? 'DL_NODE_ARGS' : 'SEED_NODE_ARGS'] ?? '')
+    .split(' ')
+    .filter(Boolean);
   const proc = spawn(process.execPath, [...extra, PEER, mode, specPath], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -148,13 +150,18 @@ async function downloadOnce(
   });
   const code = await dl.exited;
   const wallSeconds = (performance.now() - t0) / 1000;
-  const done = dl.lines.find((l) => l.type === 'completed') as { seconds: number } | undefined;
+  const done = dl.lines.find((l) => l.type === 'completed') as
+    | { seconds: number; result: { distribution: { peers: Array<{ pieces: number; finalScore: number }> } } }
+    | undefined;
   const usage = dl.lines.find((l) => l.type === 'usage') as
     | { cpuSeconds: number; maxRssMiB: number }
     | undefined;
   if (code !== 0 || !done || !usage) {
     throw new Error(`download failed: ${JSON.stringify(dl.lines.at(-2) ?? dl.lines.at(-1))}`);
   }
+  // The seeds' chunk-assignment analysis: pieces per seeder and the score each ended with.
+  const spread = done.result.distribution.peers.map((p) => `${p.pieces}@${p.finalScore}`).join(' ');
+  process.stderr.write(`  pieces@score per seeder: ${spread}\n`);
   return {
     wallSeconds,
     engineSeconds: done.seconds,

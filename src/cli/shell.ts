@@ -73,6 +73,15 @@ export async function runShell(options: ShellOptions): Promise<void> {
   );
   daemon.once('stopped', () => rl.close());
 
+  // ^C clears a half-typed line, and on an empty line stops the peer (like quit, cleanly).
+  rl.on('SIGINT', () => {
+    if (rl.line.length > 0) {
+      rl.write(null, { ctrl: true, name: 'u' });
+      return;
+    }
+    output.write('\n');
+    rl.close();
+  });
   const ask = (q: string) => new Promise<string>((resolve) => rl.question(q, resolve));
 
   const runLine = async (line: string): Promise<void> => {

@@ -1,4 +1,6 @@
 // The public entry of src/core: pure logic shared by peer and tracker.
+
+export { type Backoff, type BackoffOptions, createBackoff, DEFAULT_BACKOFF } from './backoff.js';
 export { Bitfield } from './bitfield.js';
 export {
   type CreateManifestOptions,
@@ -8,3 +10,18 @@ export {
   type ManifestResult,
   verifyPiece,
 } from './manifest.js';
+export {
+  type AttemptRef,
+  type BlockOutcome,
+  type BlockRequest,
+  type Clock,
+  createScheduler,
+  DEFAULT_SCHEDULER_OPTIONS,
+  type PeerReport,
+  type PeerStateName,
+  type PieceLayout,
+  type Scheduler,
+  type SchedulerActions,
+  type SchedulerComponents,
+  type SchedulerOptions,
+} from './scheduler.js';

@@ -48,7 +48,10 @@ export interface SchedulerOptions {
   targetPipeMs: number;
   /** A peer with requests outstanding and nothing delivered for this long is stalled. */
   stallTimeoutMs: number;
-  /** Memory bound: bytes of pieces being assembled (requested or received, not yet verified). */
+  /**
+   * Memory bound: bytes of pieces being fetched (requested or received, not
+   * yet verified); exceeded only to give an idle peer one piece.
+   */
   maxInFlightBytes: number;
   /** Duplicate the last pieces at other peers once nothing else is left to request. */
   endgame: boolean;
@@ -76,7 +79,7 @@ export const DEFAULT_SCHEDULER_OPTIONS: Readonly<SchedulerOptions> = Object.free
   targetPipeMs: 100,
   stallTimeoutMs: 10_000,
   // Keeps the downloader's peak memory well under its 150 MiB budget.
-  maxInFlightBytes: 32 * 1024 * 1024,
+  maxInFlightBytes: 24 * 1024 * 1024,
   endgame: true,
   endgameMaxAttempts: 3,
   maxPieceFailures: 8,
@@ -437,13 +440,18 @@ class DownloadScheduler implements Scheduler {
     const threshold = Math.max(1, Math.ceil((this.layout.count / live) * this.o.capFactor));
     let open = candidates.filter((p) => this.room(p) > 0);
     while (open.length > 0) {
+      if (this.memoryBytes >= this.o.maxInFlightBytes) {
+        // Over the memory bound only a peer with nothing at all may start a piece: memory stays
+        // within max(bound, one piece per peer) and no peer sits idle.
+        open = open.filter((p) => p.attempts.size === 0);
+        if (open.length === 0) break;
+      }
       const piece = this.pickRarest(open, now);
       if (piece === undefined) break;
       const best = this.choosePeer(piece, open, scores, threshold);
       this.startAttempt(best, piece);
       this.topUp(best);
       open = open.filter((p) => this.room(p) > 0);
-      if (this.memoryBytes >= this.o.maxInFlightBytes) break;
     }
     if (this.o.endgame) {
       for (const p of open) {
@@ -655,9 +663,11 @@ class DownloadScheduler implements Scheduler {
   }
 
   /** Peer scores in 0..1: the tracker's score, blended with the measured rate relative to the fastest. */
-  private scores(): Map<string, number> {
+  private scores(includeGone = false): Map<string, number> {
     let maxRate = 0;
-    for (const p of this.peerMap.values()) if (isUsable(p)) maxRate = Math.max(maxRate, p.rate);
+    for (const p of this.peerMap.values()) {
+      if (includeGone || isUsable(p)) maxRate = Math.max(maxRate, p.rate);
+    }
     const out = new Map<string, number>();
     for (const p of this.peerMap.values()) {
       const measured = maxRate > 0 ? p.rate / maxRate : undefined;
@@ -731,7 +741,8 @@ class DownloadScheduler implements Scheduler {
   }
 
   peers(): PeerReport[] {
-    const scores = this.scores();
+    // Reports rate peers against every peer measured, gone ones included (the end of a download).
+    const scores = this.scores(true);
     return [...this.peerMap.values()].map((p) => ({
       peerId: p.id,
       state: p.state,

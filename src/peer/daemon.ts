@@ -9,7 +9,7 @@ import { type ControlServer, startControlServer } from './control-server.js';
 import { newControlToken, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
 import { type FilesService, startFilesService } from './files.js';
 import { acquireDataDirLock } from './lock.js';
-import { type Notice, noticeOfEvent } from './notices.js';
+import { type Notice, noticeOfEvent, type PeerEvent } from './notices.js';
 import { createCommandContext } from './services.js';
 import { PeerStore } from './store.js';
 import { TrackerHttpClient } from './tracker/http-client.js';
@@ -34,6 +34,7 @@ export interface PeerDaemonOptions {
 
 export interface PeerDaemonEvents {
   notice: [notice: Notice];
+  event: [event: PeerEvent];
   /** The daemon finished shutting down (quit, signal, stop()). */
   stopped: [];
 }
@@ -70,6 +71,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   const emitter = new EventEmitter<PeerDaemonEvents>();
   const notify = (kind: Notice['kind'], text: string) =>
     emitter.emit('notice', { kind, text, at: Date.now() });
+  const emitEvent = (e: PeerEvent) => emitter.emit('event', e);
 
   let identity: PeerIdentity | undefined;
   let files: FilesService | undefined;
@@ -111,13 +113,18 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   session.on('connected', (_w, url) => {
     log.info({ tracker: url }, 'tracker session up');
     notify('tracker', `connected to tracker ${url}`);
+    emitEvent({ type: 'trackerConnected', url });
     files?.onTrackerConnected();
   });
   session.on('disconnected', (url, reason) => {
     log.warn({ tracker: url, reason }, 'tracker session lost');
     notify('tracker', `lost tracker ${url} (${reason}); reconnecting`);
+    emitEvent({ type: 'trackerLost', url, reason });
   });
-  session.on('failover', (from, to) => log.info({ from, to }, 'tracker failover'));
+  session.on('failover', (from, to) => {
+    log.info({ from, to }, 'tracker failover');
+    emitEvent({ type: 'trackerFailover', from, to });
+  });
   session.on('cluster', (trackers) => log.info({ trackers: trackers.map((t) => t.url) }, 'tracker cluster'));
   /** Asks the cluster for its live trackers and moves to the least loaded (before connecting). */
   const learnCluster = async () => {
@@ -132,9 +139,11 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     log.warn({ reason }, 'tracker refused the session');
     store.setSession(undefined);
     notify('tracker', "the tracker ended this session: run 'login <user_id> <password>' again");
+    emitEvent({ type: 'sessionEnded', reason });
   });
   session.on('event', (e) => {
     files?.onSessionEvent(e);
+    emitEvent({ type: 'trackerEvent', event: e });
     const n = noticeOfEvent(e, (id) => files?.describeFile(id) ?? id.slice(0, 12));
     if (n !== undefined) emitter.emit('notice', n);
   });
@@ -169,6 +178,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       advertiseHost: options.advertiseHost,
       uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
       notify,
+      onEvent: emitEvent,
       log,
     });
     const ctx: CommandContext = createCommandContext(

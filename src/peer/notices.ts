@@ -1,5 +1,21 @@
 import type { SessionEvent } from '../protocol/session.js';
 
+/**
+ * The daemon's typed event stream (after nats.js status()): what tests, the
+ * shell and later a web page can follow without parsing text. Recoverable
+ * trouble (a tracker lost, a peer banned) is an event and a log line, never
+ * an error.
+ */
+export type PeerEvent =
+  | { type: 'trackerConnected'; url: string }
+  | { type: 'trackerLost'; url: string; reason: string }
+  | { type: 'trackerFailover'; from: string; to: string }
+  | { type: 'sessionEnded'; reason: string }
+  | { type: 'downloadCompleted'; id: number; fileName: string; dest: string }
+  | { type: 'downloadFailed'; id: number; fileName: string; reason: string }
+  | { type: 'peerBanned'; downloadId: number; peerId: string; reason: string }
+  | { type: 'trackerEvent'; event: SessionEvent };
+
 /** A line the daemon wants its user to see (pushed events, tracker changes, finished downloads). */
 export interface Notice {
   kind: 'tracker' | 'group' | 'seeder' | 'download' | 'share';

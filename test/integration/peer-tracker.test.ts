@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PeerDaemon } from '../../src/peer/daemon.js';
 import { startPeerDaemon } from '../../src/peer/daemon.js';
-import type { Notice } from '../../src/peer/notices.js';
+import type { Notice, PeerEvent } from '../../src/peer/notices.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
 
@@ -139,8 +139,12 @@ describe('peer ↔ tracker: accounts, groups, session', () => {
     bob = await startPeer('bob', [trackers[0]!.url, trackers[1]!.url]);
     await until('bob back', async () => (await status(bob)).tracker !== null);
     expect((await status(bob)).userId).toBe('bob');
+    const events: PeerEvent[] = [];
+    bob.on('event', (e) => events.push(e));
     await trackers[0]!.close();
     await until('bob on t2', async () => (await status(bob)).tracker === trackers[1]!.url);
+    expect(events).toContainEqual({ type: 'trackerFailover', from: trackers[0]!.url, to: trackers[1]!.url });
+    expect(events).toContainEqual({ type: 'trackerConnected', url: trackers[1]!.url });
     expect(await bob.execute('list_groups', [])).toMatchObject({ groups: [{ groupId: 'films' }] });
     await bob.execute('logout', []);
     expect(await status(bob)).toMatchObject({ userId: null, tracker: null });

@@ -277,7 +277,11 @@ describe('scheduler', () => {
     }
     const { requests } = s.poll();
     const pieces = new Set(requests.map((r) => r.piece));
-    expect(pieces.size * 64 * KiB).toBeLessThanOrEqual(256 * KiB);
+    // The bound, plus at most one piece for a peer that would otherwise sit idle.
+    expect(pieces.size * 64 * KiB).toBeLessThanOrEqual(256 * KiB + 64 * KiB);
+    expect(new Set(requests.map((r) => r.peerId))).toEqual(new Set(['a', 'b', 'c']));
+    // Nothing more while the bound is reached.
+    expect(s.poll().requests).toEqual([]);
   });
 
   it('grows a peer’s pipe with its measured rate', () => {

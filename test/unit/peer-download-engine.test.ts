@@ -84,6 +84,8 @@ describe('download engine (plain TCP, fake seeders)', () => {
     expect(result.distribution.peers).toHaveLength(3);
     expect(events.filter((e) => e.type === 'pieceVerified')).toHaveLength(41);
     expect(events.at(-1)?.type).toBe('completed');
+    // One connection per seeder, no duplicate dials.
+    expect(seeders.map((s) => s.connections)).toEqual([1, 1, 1]);
   });
 
   it('bans a corrupt seeder and completes from the good one', async () => {

@@ -1,12 +1,11 @@
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { availableParallelism } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { type BackoffOptions, createBackoff } from '../../core/backoff.js';
 import { Bitfield } from '../../core/bitfield.js';
 import {
   type BlockRequest,
   createScheduler,
-  DEFAULT_SCHEDULER_OPTIONS,
   type Scheduler,
   type SchedulerOptions,
 } from '../../core/scheduler.js';
@@ -30,6 +29,7 @@ import type {
   PieceDistribution,
   SeederInfo,
 } from './events.js';
+import { createPieceHasher, type PieceHasher } from './hasher.js';
 import { openPartialFile, type PartialFile } from './partial-file.js';
 
 /**
@@ -68,12 +68,14 @@ export interface DownloadOptions {
   connectTimeoutMs?: number;
   /** Progress events at most this often. */
   progressIntervalMs?: number;
-  /** Verified pieces waiting for the disk, in bytes, before requests pause (memory bound). */
+  /** Pieces waiting for their hash or the disk, in bytes, before requests pause (memory bound). */
   maxPendingWriteBytes?: number;
   /** Least time between writes of the resume file (a killed download refetches at most this much). */
   resumeIntervalMs?: number;
   /** Give up (NO_SEEDERS) when no connected peer has the missing pieces and nothing verified for this long. */
   noProgressTimeoutMs?: number;
+  /** Threads hashing pieces besides the main one (default 1 on a multi-core machine, else 0). */
+  hashWorkers?: number;
   /** Called with every event, before emitter listeners. */
   onEvent?: (event: DownloadEvent) => void;
 }
@@ -85,6 +87,8 @@ export const DOWNLOAD_DEFAULTS = Object.freeze({
   // Verified pieces queued for the disk; with the pools and the blocks in flight this keeps
   // the downloader's RSS near 130 MiB whatever the file size.
   maxPendingWriteBytes: 8 * 1024 * 1024,
+  // One thread hashing beside the main one (which decrypts and writes): the 2-core case.
+  hashWorkers: 1,
   // Pieces no connected peer has, and nothing verified for this long: NO_SEEDERS.
   noProgressTimeoutMs: 60_000,
   // The scheduler's clock granularity: stall detection and backoff expiry are checked this often.
@@ -108,14 +112,6 @@ export interface DownloadHandle {
    */
   readonly pieceSource: PieceSource;
 }
-
-/**
- * Most bytes of idle block-frame buffers kept for reuse: enough to cover the
- * blocks live at once (queued for the disk, being received), so that none is
- * allocated afresh at full speed; allocator churn, not live data, is what
- * grows RSS.
- */
-const FRAME_POOL_BYTES = 16 * 1024 * 1024;
 
 interface DownloadEmitterEvents {
   event: [DownloadEvent];
@@ -154,6 +150,8 @@ export function createTlsDial(
 class SeederLink {
   state: PeerConnectionState = 'connecting';
   conn: FramedConnection | null = null;
+  /** A dial is under way (conn is set only once it succeeds). */
+  dialing = false;
   ready = false;
   failures = 0;
   lastError: CoterieError | null = null;
@@ -179,14 +177,14 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   /**
    * Piece buffers for reuse: allocating a fresh one per piece leaves the
    * garbage collector hundreds of MiB of dead external memory at full speed,
-   * which shows as RSS. At most 64 are kept.
+   * which shows as RSS.
    */
   readonly #pool: Buffer[] = [];
   readonly #assembly = new WeakSet<Buffer>();
-  readonly #maxInFlightBytes: number;
+  readonly #hasher: PieceHasher;
   /** Frame buffers for blocks (see #allocateFrame), by size; ours are in #framePooled. */
-  readonly #framePool = new Map<number, ArrayBuffer[]>();
-  readonly #framePooled = new WeakSet<ArrayBuffer>();
+  readonly #framePool = new Map<number, SharedArrayBuffer[]>();
+  readonly #framePooled = new WeakSet<SharedArrayBuffer>();
   #framePoolBytes = 0;
   readonly #abort = new AbortController();
   readonly pieceSource: DownloadPieceSource;
@@ -196,6 +194,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #ticker: NodeJS.Timeout | null = null;
   #pendingWrites = new Set<Promise<void>>();
   #pendingWriteBytes = 0;
+  /** Bytes of whole pieces waiting for their hash. */
+  #hashingBytes = 0;
   #startedAt = Date.now();
   #lastProgressAt = 0;
   #rate = 0;
@@ -224,6 +224,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#ticket = o.ticket;
     this.#count = pieceCount(o.manifest.size, o.manifest.pieceSize);
     this.pieceSource = new DownloadPieceSource(o.manifest, this.#count);
+    this.#hasher = createPieceHasher({
+      workers: o.hashWorkers ?? (availableParallelism() > 1 ? DOWNLOAD_DEFAULTS.hashWorkers : 0),
+    });
     this.done = new Promise<DownloadResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -234,7 +237,6 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     // whole-piece block is hashed and written without being copied.
     const blockSizeBytes = Math.min(o.scheduler?.blockSizeBytes ?? o.manifest.pieceSize, MAX_BLOCK_BYTES);
     // Until the partial file is open nothing is known to be verified; the scheduler is rebuilt then.
-    this.#maxInFlightBytes = o.scheduler?.maxInFlightBytes ?? DEFAULT_SCHEDULER_OPTIONS.maxInFlightBytes;
     this.#scheduler = createScheduler({ ...o.scheduler, blockSizeBytes })({
       pieces: { count: this.#count, length: (i) => pieceLength(o.manifest, i) },
       clock: { now: () => performance.now() },
@@ -285,8 +287,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       }
       for (const s of this.#o.seeders) this.addSeeder(s);
       // Seeders added with addSeeder() while the file was opening connect now.
-      for (const link of this.#links.values())
-        if (!link.conn && !link.givenUp && !link.timer) this.#connect(link);
+      for (const link of this.#links.values()) if (!link.givenUp && !link.timer) this.#connect(link);
       this.#ticker = setInterval(() => this.#tick(), DOWNLOAD_DEFAULTS.tickMs);
       this.#ticker.unref();
     } catch (err) {
@@ -309,6 +310,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   async #complete(): Promise<void> {
     if (this.#finished) return;
     this.#finished = true;
+    // Measured before the connections close (closing marks their peers gone).
+    const distribution = this.#distribution();
+    const progress = this.progress();
     this.#stopAll();
     try {
       await this.#file!.finish();
@@ -323,9 +327,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       dest: this.#o.dest,
       bytes: this.#o.manifest.size,
       durationMs: Date.now() - this.#startedAt,
-      distribution: this.#distribution(),
+      distribution,
     };
-    this.#emit({ type: 'progress', progress: this.progress() });
+    this.#emit({ type: 'progress', progress });
     this.#emit({ type: 'completed', result });
     this.#resolve(result);
   }
@@ -342,6 +346,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
 
   #stopAll(): void {
     this.#abort.abort();
+    void this.#hasher.close();
     if (this.#ticker) clearInterval(this.#ticker);
     this.#ticker = null;
     for (const link of this.#links.values()) {
@@ -383,7 +388,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   }
 
   #connect(link: SeederLink): void {
-    if (this.#finished || link.conn) return;
+    if (this.#finished || link.conn || link.dialing) return;
+    link.dialing = true;
     link.state = link.failures === 0 ? 'connecting' : 'reconnecting';
     void this.#open(link);
   }
@@ -397,8 +403,11 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       ticket = await this.#currentTicket();
       stream = await this.#dial(link.info, signal);
     } catch (err) {
+      link.dialing = false;
       this.#linkFailed(link, asCoterieError(err, 'UNAVAILABLE'));
       return;
+    } finally {
+      link.dialing = false;
     }
     if (this.#finished) {
       stream.destroy();
@@ -541,12 +550,29 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#pieceArrived(link, piece, buf);
   }
 
-  /** A whole piece is here: verify it, then write it (or ban its sender). */
+  /** A whole piece is here: hash it (on a worker thread when there is one). */
   #pieceArrived(link: SeederLink, piece: number, buf: Buffer): void {
+    this.#hashingBytes += buf.length;
+    this.#hasher.hash(buf).then(
+      (digest) => {
+        this.#hashingBytes -= buf.length;
+        if (!this.#finished) this.#pieceHashed(link, piece, buf, digest);
+        this.#schedulePump();
+      },
+      (err: unknown) => {
+        this.#hashingBytes -= buf.length;
+        if (!this.#finished) void this.#fail(asCoterieError(err, 'INTERNAL'));
+      },
+    );
+  }
+
+  /** Verified: write it; wrong hash: ban its sender. */
+  #pieceHashed(link: SeederLink, piece: number, buf: Buffer, digest: string): void {
     const id = link.info.peerId;
-    const digest = createHash('sha256').update(buf).digest('hex');
     if (digest !== this.#o.manifest.pieces[piece]) {
       this.#recycle(buf);
+      // Hashes finish after the ban for pieces already received: one ban, one reason.
+      if (link.lastError?.code === 'CORRUPT_PIECE') return;
       this.#scheduler.pieceCorrupt(id, piece);
       const reason = `served piece ${piece} with a wrong hash`;
       link.givenUp = true;
@@ -692,9 +718,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       if (this.#pendingWrites.size === 0) void this.#complete();
       return;
     }
-    // Verified pieces waiting for the disk hold memory: ask for no more until they drain.
+    // Pieces waiting for their hash or for the disk hold memory: ask for no more until they drain.
     const maxPending = this.#o.maxPendingWriteBytes ?? DOWNLOAD_DEFAULTS.maxPendingWriteBytes;
-    if (this.#pendingWriteBytes > maxPending) return;
+    if (this.#pendingWriteBytes + this.#hashingBytes > maxPending) return;
     const actions = this.#scheduler.poll();
     for (const d of actions.dropped) {
       const key = `${d.piece}:${d.peerId}`;
@@ -728,24 +754,27 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
    * it goes back to the pool, so a full-speed download makes no garbage.
    */
   readonly #allocateFrame = (length: number): Buffer => {
+    // Only block-sized frames are worth keeping; a bitfield or hello is allocated once.
+    if (length <= 8 * 1024) return Buffer.allocUnsafe(length);
     const free = this.#framePool.get(length);
     const ab = free?.pop();
     if (ab) {
       this.#framePoolBytes -= length;
       return Buffer.from(ab);
     }
-    const buf = Buffer.allocUnsafeSlow(length);
-    // Only block-sized frames are worth keeping; a bitfield or hello is allocated once.
-    if (length > 8 * 1024) this.#framePooled.add(buf.buffer);
-    return buf;
+    // Shared memory, so that a hashing worker reads the block without a copy.
+    const sab = new SharedArrayBuffer(length);
+    this.#framePooled.add(sab);
+    return Buffer.from(sab);
   };
 
   /** Returns a block's frame buffer to the pool, if it came from there (never while still in use). */
   #releaseFrame(data: Buffer): void {
     const ab = data.buffer;
-    if (!(ab instanceof ArrayBuffer) || !this.#framePooled.has(ab)) return;
-    // At most the memory bound's worth is kept; the rest goes to the collector.
-    if (this.#framePoolBytes + ab.byteLength > FRAME_POOL_BYTES) return;
+    if (!(ab instanceof SharedArrayBuffer) || !this.#framePooled.has(ab)) return;
+    // Every one is kept: the pool never holds more than were live at once (bounded by the
+    // scheduler's bytes in flight and maxPendingWriteBytes), and a dropped one would not be
+    // freed anyway while the hashing worker still references it.
     let free = this.#framePool.get(ab.byteLength);
     if (!free) {
       free = [];
@@ -761,7 +790,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       const b = this.#pool.pop();
       if (b) return b;
     }
-    const b = Buffer.allocUnsafeSlow(length);
+    const b = Buffer.from(new SharedArrayBuffer(length));
     this.#assembly.add(b);
     return b;
   }
@@ -769,14 +798,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   /** Done with a piece or block buffer: back to its pool if it came from one. */
   #recycle(buf: Buffer): void {
     if (this.#assembly.has(buf)) {
-      // Idle assembly buffers kept: as many as the scheduler lets be in flight, so that big
-      // pieces reuse their buffers instead of churning the allocator (RSS grows with churn).
-      if (
-        buf.length === this.#o.manifest.pieceSize &&
-        (this.#pool.length + 1) * buf.length <= this.#maxInFlightBytes
-      ) {
-        this.#pool.push(buf);
-      }
+      // Kept for reuse, like frames: never more than were live at once (the scheduler bounds
+      // the pieces in flight), and reuse spares the allocator the churn that grows RSS.
+      if (buf.length === this.#o.manifest.pieceSize) this.#pool.push(buf);
       return;
     }
     this.#releaseFrame(buf);

@@ -1,0 +1,191 @@
+import { statSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Logger } from 'pino';
+import { CoterieError } from '../protocol/errors.js';
+import { computeFileId, type Manifest, validateManifest } from '../protocol/manifest.js';
+import { isValidFileName } from '../protocol/names.js';
+import type { PeerIdentity } from '../wire/index.js';
+import type { CommandIO } from './commands.js';
+import { checkSourceFile } from './paths.js';
+import { hashFile, type Seeding } from './seeding.js';
+import type { DownloadRecord, PeerStore } from './store.js';
+import type { TrackerHttpClient } from './tracker/http-client.js';
+import type { TrackerSession } from './tracker/session.js';
+import type { StopShareResult, UploadResult } from './views.js';
+
+/**
+ * What this peer shares: the store's share rows, the piece server's sources
+ * for them, the tracker's listing and the session's announcements, kept in
+ * step by upload_file, stop_share and leaving a group.
+ */
+export interface Shares {
+  /** Starts serving the shares kept in the store (at daemon start). */
+  restore(): Promise<void>;
+  /** File ids served from complete local files. */
+  seedingFileIds(): string[];
+  isServed(fileId: string): boolean;
+  upload(path: string, groupId: string, io: CommandIO): Promise<UploadResult>;
+  /** A finished download becomes a share of its group, seeded from its destination. */
+  shareDownloaded(rec: DownloadRecord, manifest: Manifest): Promise<void>;
+  stopShare(fileName: string, groupId: string | undefined): Promise<StopShareResult>;
+  forgetGroup(groupId: string): Promise<void>;
+}
+
+export interface SharesDeps {
+  store: PeerStore;
+  http: TrackerHttpClient;
+  session: TrackerSession;
+  identity: PeerIdentity;
+  seeding: Seeding;
+  log: Logger;
+}
+
+export function createShares(deps: SharesDeps): Shares {
+  const { store, http, session, identity, seeding, log } = deps;
+  /** File id → the path it is served from. */
+  const served = new Map<string, string>();
+
+  const serve = async (
+    fileId: string,
+    manifestJson: string,
+    path: string,
+    size: number,
+  ): Promise<boolean> => {
+    try {
+      const st = statSync(path);
+      if (!st.isFile() || st.size !== size) throw new Error('changed or gone');
+      await seeding.serveFile(fileId, validateManifest(JSON.parse(manifestJson)), path);
+      served.set(fileId, path);
+      return true;
+    } catch (err) {
+      log.warn(
+        { path, fileId, err: (err as Error).message },
+        'not seeding a shared file that changed or vanished',
+      );
+      return false;
+    }
+  };
+
+  /** Stops serving a file once no share of any group refers to it. */
+  const release = async (fileId: string): Promise<void> => {
+    if (store.listShares().some((o) => o.fileId === fileId)) return;
+    seeding.unserve(fileId);
+    served.delete(fileId);
+    await session.unannounce([fileId]).catch(() => {});
+  };
+
+  return {
+    async restore() {
+      for (const s of store.listShares()) {
+        if (!served.has(s.fileId)) await serve(s.fileId, s.manifestJson, s.path, s.size);
+      }
+    },
+    seedingFileIds: () => [...served.keys()],
+    isServed: (fileId) => served.has(fileId),
+
+    async upload(path, groupId, io) {
+      const { size } = checkSourceFile(path);
+      const fileName = basename(path);
+      if (!isValidFileName(fileName)) {
+        throw new CoterieError(
+          'PATH_INVALID',
+          `the file name ${JSON.stringify(fileName)} cannot be shared: rename it`,
+        );
+      }
+      // Membership first: hashing a large file only to be refused wastes minutes.
+      await http.call('listMembers', { params: { groupId } });
+      const manifest = await hashFile(path, (doneBytes, totalBytes) =>
+        io.onProgress?.({ kind: 'hash', label: `hashing ${fileName}`, doneBytes, totalBytes }),
+      );
+      if (manifest.size !== size) log.warn({ path }, 'the file changed size while it was hashed');
+      const fileId = computeFileId(manifest);
+      const res = await http.call('shareFile', {
+        params: { groupId },
+        body: { name: fileName, manifest, peerId: identity.peerId },
+      });
+      const manifestJson = JSON.stringify(manifest);
+      store.putShare({
+        groupId,
+        fileName,
+        fileId,
+        path,
+        size: manifest.size,
+        manifestJson,
+        createdAt: Date.now(),
+      });
+      if (served.get(fileId) !== path) await serve(fileId, manifestJson, path, manifest.size);
+      await session.announce([fileId]).catch(() => {});
+      return {
+        groupId,
+        fileName,
+        fileId,
+        size: manifest.size,
+        pieces: manifest.pieces.length,
+        pieceSize: manifest.pieceSize,
+        path,
+        created: res.created,
+      };
+    },
+
+    async shareDownloaded(rec, manifest) {
+      // The swarm grows with every member who has the file.
+      try {
+        await http.call('shareFile', {
+          params: { groupId: rec.groupId },
+          body: { name: rec.fileName, manifest, peerId: identity.peerId },
+        });
+        const manifestJson = JSON.stringify(manifest);
+        store.putShare({
+          groupId: rec.groupId,
+          fileName: rec.fileName,
+          fileId: rec.fileId,
+          path: rec.dest,
+          size: rec.size,
+          manifestJson,
+          createdAt: Date.now(),
+        });
+        if (!served.has(rec.fileId)) await serve(rec.fileId, manifestJson, rec.dest, rec.size);
+        await session.announce([rec.fileId]);
+      } catch (err) {
+        log.warn({ err: (err as Error).message, fileId: rec.fileId }, 'could not seed a completed download');
+      }
+    },
+
+    async stopShare(fileName, groupId) {
+      const shares = store
+        .listShares()
+        .filter((s) => s.fileName === fileName && (groupId === undefined || s.groupId === groupId));
+      if (shares.length === 0) {
+        throw new CoterieError(
+          'NOT_SHARING',
+          `you do not share '${fileName}'${groupId === undefined ? '' : ` in group '${groupId}'`}`,
+        );
+      }
+      const stopped: StopShareResult['stopped'] = [];
+      for (const s of shares) {
+        try {
+          await http.call('stopSharing', {
+            params: { groupId: s.groupId, file: s.fileId },
+            query: { peerId: identity.peerId },
+          });
+        } catch (err) {
+          // Already gone on the tracker is fine; anything else still stops the local seeding.
+          if (!(err instanceof CoterieError && err.code === 'NOT_SHARING')) {
+            log.warn({ err: (err as Error).message }, 'tracker did not confirm stop_share');
+          }
+        }
+        store.removeShares(s.fileName, s.groupId);
+        stopped.push({ groupId: s.groupId, fileName: s.fileName });
+        await release(s.fileId);
+      }
+      return { stopped };
+    },
+
+    async forgetGroup(groupId) {
+      for (const s of store.listShares().filter((x) => x.groupId === groupId)) {
+        store.removeShares(s.fileName, s.groupId);
+        await release(s.fileId);
+      }
+    },
+  };
+}

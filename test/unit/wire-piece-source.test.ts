@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Bitfield } from '../../src/core/bitfield.js';
+import { createManifest } from '../../src/core/manifest.js';
+import type { Manifest } from '../../src/protocol/manifest.js';
+import { FilePieceSource } from '../../src/wire/piece-source.js';
+
+let dir: string;
+let path: string;
+let data: Buffer;
+let manifest: Manifest;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'coterie-source-'));
+  path = join(dir, 'f');
+  data = randomBytes(3 * 16384 + 5);
+  await writeFile(path, data);
+  ({ manifest } = await createManifest(path, { pieceSize: 16384 }));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('FilePieceSource', () => {
+  it('reads blocks by position, and refuses ranges outside a piece', async () => {
+    const s = await FilePieceSource.open(path, manifest);
+    try {
+      expect(s.bitfield.isComplete()).toBe(true);
+      expect((await s.read(1, 100, 50)).equals(data.subarray(16384 + 100, 16384 + 150))).toBe(true);
+      expect((await s.read(3, 0, 5)).equals(data.subarray(3 * 16384))).toBe(true);
+      await expect(s.read(3, 0, 6)).rejects.toMatchObject({ code: 'PIECE_OUT_OF_RANGE' });
+      await expect(s.read(0, 16000, 1000)).rejects.toMatchObject({ code: 'PIECE_OUT_OF_RANGE' });
+    } finally {
+      await s.close();
+    }
+    await expect(s.read(0, 0, 1)).rejects.toMatchObject({ code: 'PIECE_UNAVAILABLE' });
+  });
+
+  it('announces each new piece once', async () => {
+    const s = await FilePieceSource.open(path, manifest, { bitfield: new Bitfield(4) });
+    const seen: number[] = [];
+    s.on('have', (p) => seen.push(p));
+    s.markHave(2);
+    s.markHave(2);
+    s.markHave(0);
+    expect(seen).toEqual([2, 0]);
+    expect([...s.bitfield.present()]).toEqual([0, 2]);
+    await s.close();
+  });
+
+  it('refuses a missing file and a bitfield of the wrong size', async () => {
+    await expect(FilePieceSource.open(join(dir, 'nope'), manifest)).rejects.toMatchObject({
+      code: 'PATH_INVALID',
+    });
+    await expect(FilePieceSource.open(path, manifest, { bitfield: new Bitfield(3) })).rejects.toMatchObject({
+      code: 'INVALID_MANIFEST',
+    });
+  });
+
+  it('reports a file shorter than its manifest', async () => {
+    const short = join(dir, 'short');
+    await writeFile(short, data.subarray(0, 20000));
+    const s = await FilePieceSource.open(short, manifest);
+    await expect(s.read(2, 0, 16384)).rejects.toMatchObject({ code: 'PIECE_UNAVAILABLE' });
+    await s.close();
+  });
+});
