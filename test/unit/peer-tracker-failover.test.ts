@@ -65,7 +65,7 @@ function fakeFetch(script: Record<string, (n: number) => Response | Error>) {
     const base = new URL(url).origin;
     const n = (counts.get(base) ?? 0) + 1;
     counts.set(base, n);
-    calls.push({ url, key: (init?.headers as Record<string, string>)['idempotency-key'] });
+    calls.push({ url, key: (init?.headers as Record<string, string> | undefined)?.['idempotency-key'] });
     const r = script[base]?.(n) ?? new Error('ECONNREFUSED');
     if (r instanceof Error) throw r;
     return r;

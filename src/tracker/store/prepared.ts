@@ -22,6 +22,7 @@ export function prepared<R>(
   const compile = (db: Kysely<Database>) => {
     const query = build(db, (i) => placeholder(i) as never).compile();
     const slots = query.parameters.map((p) => {
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: placeholders are NUL-delimited so no real value can look like one
       const m = typeof p === 'string' ? /^\u0000coterie-param-(\d+)\u0000$/.exec(p) : null;
       return m ? Number(m[1]) : { value: p };
     });
