@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coterie, type Daemon, startProcess, stop, until } from '../helpers/cli-harness.js';
 import {
@@ -153,6 +154,29 @@ if (pgTestUrl() === undefined) {
         headers: { 'idempotency-key': key },
       });
       expect(stranger.body.error.code).toBe('GROUP_EXISTS');
+      // A tracker killed after the commit, before recording the answer, leaves only the
+      // marker its transaction wrote: the retry is answered as the first attempt was.
+      const key2 = 'k-committed-unanswered';
+      const made = await a.call('POST', '/v1/groups', {
+        token: u,
+        body: { groupId: 'idem-m' },
+        headers: { 'idempotency-key': key2 },
+      });
+      const admin = new pg.Client({ connectionString: db.url });
+      await admin.connect();
+      const marker = await admin.query(
+        "UPDATE idempotency_keys SET status = 0 WHERE idem_key = $1 AND scope = 'idem-user' RETURNING body",
+        [key2],
+      );
+      await admin.end();
+      expect(JSON.parse(marker.rows[0].body)).toEqual(made.body);
+      const retried = await b.call('POST', '/v1/groups', {
+        token: u,
+        body: { groupId: 'idem-m' },
+        headers: { 'idempotency-key': key2 },
+      });
+      expect(retried.status).toBe(201);
+      expect(retried.body).toEqual(made.body);
       const bad = await a.call<{ error: { code: string } }>('POST', '/v1/groups', {
         token: u,
         body: { groupId: 'idem-h' },

@@ -22,10 +22,11 @@ import {
 import { CoterieError } from '../../protocol/errors.js';
 import { MAX_SESSION_FRAME_BYTES } from '../../protocol/session.js';
 import type { IdempotencyService } from '../services/idempotency.js';
+import { idempotencyContext } from '../store/idempotency-context.js';
 import type { SessionHub } from '../ws/hub.js';
 import { toCoterieError } from './errors.js';
 import type { TrackerMetrics } from './metrics.js';
-import { createHandlers, type Handler, type TrackerServices } from './routes.js';
+import { createHandlers, type Handler, type HandlerResult, type TrackerServices } from './routes.js';
 
 export interface HttpAppOptions {
   logger: Logger;
@@ -50,6 +51,26 @@ export interface HttpAppOptions {
  */
 const NOT_IDEMPOTENT_STORED: ReadonlySet<string> = new Set(['login', 'logout', 'getTicket']);
 const idempotencyKeyPattern = new RegExp(IDEMPOTENCY_KEY_PATTERN);
+
+/**
+ * Routes whose write transaction returns their answer's body: a retry whose
+ * first attempt committed without recording its answer gets that body back
+ * (when the re-run is refused as a duplicate) instead of the refusal.
+ */
+function answerFromMarker(route: string, body: unknown, err: unknown): HandlerResult | undefined {
+  const refused = toCoterieError(err);
+  if (refused === undefined || refused.status < 400 || refused.status >= 500) return undefined;
+  if (typeof body !== 'object' || body === null) return undefined;
+  switch (route) {
+    case 'createGroup':
+    case 'leaveGroup':
+      return { body };
+    case 'shareFile':
+      return { status: (body as { created?: unknown }).created === true ? 201 : 200, body };
+    default:
+      return undefined;
+  }
+}
 
 function idempotencyKey(request: FastifyRequest): string | undefined {
   const h = request.headers[IDEMPOTENCY_KEY_HEADER];
@@ -188,19 +209,32 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
             ? idempotencyKey(request)
             : undefined;
         const scope = request.caller?.userId ?? '';
-        if (idem !== undefined) {
-          const stored = await options.idempotency!.lookup(scope, idem);
-          if (stored !== undefined) {
-            return reply.code(stored.status).header('idempotent-replay', 'true').send(stored.body);
-          }
-        }
-        const result = await handler({
+        const input = {
           caller: request.caller,
           params: request.params as Record<string, string>,
           query: request.query as Record<string, string>,
           body: request.body,
           ip: request.ip,
-        });
+        };
+        let result: Awaited<ReturnType<Handler>>;
+        if (idem === undefined) {
+          result = await handler(input);
+        } else {
+          const stored = await options.idempotency!.lookup(scope, idem);
+          if (stored !== undefined && stored.status > 0) {
+            return reply.code(stored.status).header('idempotent-replay', 'true').send(stored.body);
+          }
+          const write = { scope, key: idem, route: name, at: Date.now(), marked: stored !== undefined };
+          try {
+            result = await idempotencyContext.run(write, () => handler(input));
+          } catch (err) {
+            // The first attempt committed (its marker is there) but its answer was lost with its
+            // tracker; run again, the write refuses to happen twice: answer as the first time.
+            const first = stored === undefined ? undefined : answerFromMarker(name, stored.body, err);
+            if (first === undefined) throw err;
+            result = first;
+          }
+        }
         const status = result.status ?? spec.status;
         if (idem !== undefined) {
           const body = result.json ? (JSON.parse(result.body as string) as unknown) : result.body;

@@ -6,12 +6,15 @@ import type { ServiceDeps } from './context.js';
  * with the stored response instead of running the write again. Keys are
  * scoped by caller, so one user cannot read another's answers.
  *
- * The answer is stored right after the write commits. A tracker killed in
- * the instant between the two leaves the key unstored: the retry then runs
- * again, and the writes themselves are idempotent or refuse duplicates
- * (ON CONFLICT, primary keys), so nothing is stored twice.
+ * The write's transaction also writes a marker for the key (status 0, with
+ * the transaction's result), atomically (store/idempotency-context.ts); the
+ * answer replaces it right after. A tracker killed in between leaves the
+ * marker: the retry knows the write happened (see http/app.ts). Writes made
+ * outside a transaction have no marker; they are idempotent or refuse
+ * duplicates (ON CONFLICT, primary keys), so nothing is stored twice.
  */
 export interface StoredResponse {
+  /** 0: the write committed, its answer was never recorded (body: the transaction's result). */
   status: number;
   body: unknown;
 }
@@ -46,7 +49,12 @@ export function createIdempotencyService() {
             body: JSON.stringify(response.body ?? null),
             created_at: now(),
           })
-          .onConflict((oc) => oc.columns(['scope', 'idem_key']).doNothing())
+          .onConflict((oc) =>
+            oc.columns(['scope', 'idem_key']).doUpdateSet({
+              status: response.status,
+              body: JSON.stringify(response.body ?? null),
+            }),
+          )
           .execute();
       },
     };

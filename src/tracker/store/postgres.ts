@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import { CoterieError } from '../../protocol/errors.js';
+import { markingIdempotency } from './idempotency-context.js';
 import type { Database } from './schema.js';
 import { createWriteBatcher, type Store } from './store.js';
 
@@ -61,13 +62,19 @@ export async function openPostgresStore(
       { cause: err },
     );
   }
-  const transaction = <T>(fn: (trx: Transaction<Database>) => Promise<T>) =>
-    withRetry(() => db.transaction().execute(fn));
+  const transaction = <T>(body: (trx: Transaction<Database>) => Promise<T>) => {
+    const fn = markingIdempotency(body);
+    return withRetry(() => db.transaction().execute(fn));
+  };
   // Group commit, as on SQLite: with fsync on, a commit costs a WAL flush, far more than the
   // small writes it carries. A write that collided inside the batch runs again on its own.
   const batcher = createWriteBatcher(db);
-  const batchedTransaction = <T>(fn: (trx: Transaction<Database>) => Promise<T>) =>
-    batcher.run(fn).catch((err: unknown) => (isRetryable(err) ? transaction(fn) : Promise.reject(err)));
+  const batchedTransaction = <T>(body: (trx: Transaction<Database>) => Promise<T>) => {
+    const fn = markingIdempotency(body);
+    return batcher
+      .run(fn)
+      .catch((err: unknown) => (isRetryable(err) ? transaction(fn) : Promise.reject(err)));
+  };
   return {
     db,
     dialect: 'postgres',

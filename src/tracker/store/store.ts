@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, type Transaction } from 'kysely';
 import { CoterieError } from '../../protocol/errors.js';
 import { startCheckpointer } from './checkpointer.js';
+import { markingIdempotency } from './idempotency-context.js';
 import { migrationProvider } from './migrations.js';
 import { isPostgresUrl, openPostgresStore } from './postgres.js';
 import type { Database } from './schema.js';
@@ -78,8 +79,8 @@ async function openSqliteStore(path: string): Promise<Store> {
     db,
     dialect: 'sqlite',
     location: path,
-    transaction: (fn) => db.transaction().execute(fn),
-    batchedTransaction: batcher.run,
+    transaction: (fn) => db.transaction().execute(markingIdempotency(fn)),
+    batchedTransaction: (fn) => batcher.run(markingIdempotency(fn)),
     close: async () => {
       await batcher.drain();
       await checkpointer.stop();
