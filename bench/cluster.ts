@@ -22,8 +22,8 @@ const SCRIPT = fileURLToPath(new URL('../scripts/pg-test-server.sh', import.meta
 const CONNECTIONS = 48;
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 8);
 const KILLS = Number(process.env.BENCH_KILLS ?? 20);
-/** Which parts to run: throughput, failover (default both). */
-const PARTS = new Set((process.env.BENCH_PARTS ?? 'throughput,failover').split(','));
+/** Which parts to run: throughput, failover (freezes), kill (SIGKILLs); default all. */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'throughput,failover,kill').split(','));
 
 type CannonRequest = NonNullable<Parameters<typeof autocannon>[0]['requests']>[number];
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -300,13 +300,16 @@ async function main() {
       log(`throughput with ${n} tracker(s), ${CONNECTIONS} connections, ${DURATION_S} s each`);
       await throughput(url, root, n);
     }
-    if (!PARTS.has('failover')) return;
-    log(`failover: ${KILLS} freezes with the default 5 s heartbeat`);
-    await failover(url, root, 'default', 5000, 'SIGSTOP');
-    log(`failover: ${KILLS} freezes with a 1 s heartbeat`);
-    await failover(url, root, 'hb1s', 1000, 'SIGSTOP');
-    log(`failover: ${KILLS} SIGKILLs with the default heartbeat`);
-    await failover(url, root, 'kill', 5000, 'SIGKILL');
+    if (PARTS.has('failover')) {
+      log(`failover: ${KILLS} freezes with the default 5 s heartbeat`);
+      await failover(url, root, 'default', 5000, 'SIGSTOP');
+      log(`failover: ${KILLS} freezes with a 1 s heartbeat`);
+      await failover(url, root, 'hb1s', 1000, 'SIGSTOP');
+    }
+    if (PARTS.has('kill')) {
+      log(`failover: ${KILLS} SIGKILLs with the default heartbeat`);
+      await failover(url, root, 'kill', 5000, 'SIGKILL');
+    }
   } finally {
     if (pgDir !== undefined) execFileSync('bash', [SCRIPT, 'stop', pgDir]);
     rmSync(root, { recursive: true, force: true });
