@@ -127,6 +127,16 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     log.info({ from, to }, 'tracker failover');
     emitEvent({ type: 'trackerFailover', from, to });
   });
+  session.on('cluster', (trackers) => log.info({ trackers: trackers.map((t) => t.url) }, 'tracker cluster'));
+  /** Asks the cluster for its live trackers and moves to the least loaded (before connecting). */
+  const learnCluster = async () => {
+    try {
+      const { trackers } = await http.call('cluster');
+      pool.learn(trackers, { preferLeastLoaded: true });
+    } catch (err) {
+      log.debug({ err: (err as Error).message }, 'cluster list not available');
+    }
+  };
   session.on('unauthenticated', (reason) => {
     log.warn({ reason }, 'tracker refused the session');
     store.setSession(undefined);
@@ -205,7 +215,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
         trackers: pool.urls,
         onLogin: () => {
           session.disconnect();
-          session.start();
+          void learnCluster().finally(() => session.start());
         },
         onLogout: async () => {
           session.disconnect();
@@ -231,7 +241,10 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       serving: files.serving,
       startedAt: new Date().toISOString(),
     });
-    if (store.getSession() !== undefined) session.start();
+    if (store.getSession() !== undefined) {
+      await learnCluster();
+      session.start();
+    }
     await files.resumeDownloads();
     log.info({ peerId: identity.peerId, serving: files.serving, control: control.port }, 'peer ready');
 

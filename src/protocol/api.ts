@@ -519,6 +519,37 @@ export const MessagePage = Type.Object({
   firstSeq: Seq,
 });
 export type MessagePage = Static<typeof MessagePage>;
+// ---------------------------------------------------------------- cluster
+
+/** One live tracker of the cluster and its load. */
+export const ClusterMember = Type.Object({
+  trackerId: Type.String(),
+  /** Its public URL: where peers reach it. */
+  url: Type.String(),
+  /** Peer sessions connected to it. */
+  sessions: Type.Integer({ minimum: 0 }),
+  /** HTTP requests per second it served over its last heartbeat period. */
+  requestsPerSecond: Type.Number({ minimum: 0 }),
+  startedAt: TimestampMs,
+  heartbeatAt: TimestampMs,
+});
+export type ClusterMember = Static<typeof ClusterMember>;
+
+/**
+ * GET /v1/cluster → 200 ClusterList (public, no authentication): the live
+ * trackers, least loaded first. A tracker is live while it heartbeats.
+ */
+export const ClusterList = Type.Object({ trackers: Type.Array(ClusterMember) });
+export type ClusterList = Static<typeof ClusterList>;
+
+/**
+ * Writes (POST, DELETE) may carry this header: a retried call with the same
+ * key and caller gets the stored answer (header `idempotent-replay: true`)
+ * instead of running twice, on any tracker of the cluster. At most 128
+ * characters among [A-Za-z0-9_.:-].
+ */
+export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+export const IDEMPOTENCY_KEY_PATTERN = '^[A-Za-z0-9_.:-]{1,128}$';
 
 // ---------------------------------------------------------------- health
 
@@ -719,6 +750,14 @@ export const ROUTES = {
     summary: 'the cluster’s public ticket keys (JWKS)',
     status: 200,
     response: ClusterKeys,
+  }),
+  cluster: route({
+    method: 'GET',
+    url: '/v1/cluster',
+    auth: false,
+    summary: 'the live trackers of the cluster with their load, least loaded first',
+    status: 200,
+    response: ClusterList,
   }),
   report: route({
     method: 'POST',

@@ -250,6 +250,19 @@ export const SentMessage = Type.Object({
   sentAt: Type.Integer(),
   duplicate: Type.Boolean(),
 });
+/** To every session: the live trackers changed (one joined or left); also sent right after `welcome`. */
+export const ClusterEvent = Type.Object({
+  type: Type.Literal('cluster'),
+  trackers: Type.Array(
+    Type.Object({
+      trackerId: Type.String(),
+      url: Type.String(),
+      sessions: Type.Integer(),
+      requestsPerSecond: Type.Number(),
+    }),
+  ),
+  at: Type.Integer(),
+});
 
 export const TrackerMessage = Type.Union([
   WelcomeMessage,
@@ -265,7 +278,9 @@ export const TrackerMessage = Type.Union([
   SyncedEvent,
   ReceiptEvent,
   SentMessage,
+  ClusterEvent,
 ]);
+export type ClusterEvent = Static<typeof ClusterEvent>;
 export type TrackerMessage = Static<typeof TrackerMessage>;
 export type WelcomeMessage = Static<typeof WelcomeMessage>;
 export type MessagesEvent = Static<typeof MessagesEvent>;

@@ -56,6 +56,16 @@ export const TRACKER_DEFAULTS = Object.freeze({
   messageBurst: 2_000,
   /** How often topic messages past their retention (count or age) are deleted. */
   retentionSweepMs: 60_000,
+  /** Cluster membership: each tracker rewrites its heartbeat row this often… */
+  clusterHeartbeatMs: 2_000,
+  /** …and drops out of the live list after this long without one (3 missed beats). */
+  clusterDeadAfterMs: 6_000,
+  /**
+   * The seeders of a tracker that died stay listed this long after it dropped
+   * out, so that peers failing over (within seconds) do not flicker out of
+   * downloads; peers that do not come back are then removed.
+   */
+  presenceGraceMs: 15_000,
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
 });
 

@@ -9,6 +9,7 @@ export {
   type TrackerEvent,
   type TrackerEventHandler,
 } from './events/bus.js';
+export { createPgEventBus, EVENTS_CHANNEL, type PgEventBusOptions } from './events/pg-bus.js';
 export { type OpenStoreOptions, openStore, type Store, type StoreDialect } from './store/index.js';
 export {
   type RunningTracker,

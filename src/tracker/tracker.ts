@@ -3,13 +3,18 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { CoterieError } from '../protocol/errors.js';
+import type { TrackerMessage } from '../protocol/session.js';
 import { TRACKER_DEFAULTS } from './config.js';
 import { createLocalEventBus, type EventBus } from './events/bus.js';
+import { createPgEventBus } from './events/pg-bus.js';
 import { createHttpApp } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
+import type { ClusterService } from './services/cluster.js';
+import { createClusterService } from './services/cluster.js';
 import type { ServiceDeps } from './services/context.js';
 import { createFilesService } from './services/files.js';
 import { createGroupsService } from './services/groups.js';
+import { createIdempotencyService } from './services/idempotency.js';
 import { createMessagesService } from './services/messages.js';
 import { createPresenceService } from './services/presence.js';
 import { createQualityService } from './services/quality.js';
@@ -32,7 +37,7 @@ export interface TrackerOptions {
   port?: number;
   /** Holds tracker.db (unless `store` says otherwise) and tracker.id. */
   dataDir: string;
-  /** A SQLite file path, or a postgres:// URL (another issue). Default: `<dataDir>/tracker.db`. */
+  /** A SQLite file path, or a postgres:// URL (a cluster's shared store). Default: `<dataDir>/tracker.db`. */
   store?: string;
   tls?: TrackerTlsOptions;
   heartbeatIntervalMs?: number;
@@ -49,6 +54,11 @@ export interface TrackerOptions {
   logLevel?: (typeof TRACKER_DEFAULTS)['logLevel'];
   /** A pino logger to use instead of the default JSON logger on stderr. */
   logger?: Logger;
+  /** The URL peers reach this tracker at (behind a proxy, or a 0.0.0.0 bind); default: the listening URL. */
+  publicUrl?: string;
+  clusterHeartbeatMs?: number;
+  clusterDeadAfterMs?: number;
+  presenceGraceMs?: number;
   /** Stable id of this tracker among a cluster's; default: kept in `<dataDir>/tracker.id`. */
   trackerId?: string;
   /** Clock, for tests. */
@@ -108,7 +118,10 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
   const store: Store = await openStore({ location: cfg.store ?? join(cfg.dataDir, 'tracker.db') });
   let bus: EventBus | undefined;
   try {
-    bus = createLocalEventBus((err) => logger.error({ err }, 'event handler failed'));
+    bus =
+      store.postgresUrl !== undefined
+        ? await createPgEventBus({ url: store.postgresUrl, trackerId, logger })
+        : createLocalEventBus((err) => logger.error({ err }, 'event handler failed'));
     const deps: ServiceDeps = { store, bus, now };
     const policy = { scoreHalfLifeMs: cfg.scoreHalfLifeMs, corruptFlagThreshold: cfg.corruptFlagThreshold };
     const users = createUsersService({
@@ -136,6 +149,8 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     const stale = await presence.clearTracker(trackerId);
 
     const metrics = createMetrics();
+    let requestsServed = 0;
+    let clusterMessage: TrackerMessage | undefined;
     const hub = createSessionHub({
       heartbeatIntervalMs: cfg.heartbeatIntervalMs,
       heartbeatTimeoutMs: cfg.heartbeatTimeoutMs,
@@ -148,13 +163,33 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       logger,
       now,
       onSessionCountChange: (n) => metrics.sessions.set(n),
+      greeting: () => clusterMessage,
     });
+    const clusterOptions = {
+      trackerId,
+      heartbeatMs: cfg.clusterHeartbeatMs,
+      deadAfterMs: cfg.clusterDeadAfterMs,
+      presenceGraceMs: cfg.presenceGraceMs,
+    };
+    let cluster: ClusterService | undefined;
 
     const app = await createHttpApp({
       logger,
       metrics,
-      services: { users, groups, files, tickets, quality, messages },
+      services: {
+        users,
+        groups,
+        files,
+        tickets,
+        quality,
+        messages,
+        cluster: { members: () => cluster?.members() ?? [] },
+      },
       messageBodyLimitBytes: Math.max(cfg.bodyLimitBytes, 6 * cfg.messageMaxBytes + 4096),
+      idempotency: createIdempotencyService()(deps),
+      countRequest: () => {
+        requestsServed++;
+      },
       hub,
       trackerId,
       version: TRACKER_VERSION,
@@ -179,6 +214,34 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : cfg.port;
     const url = `${cfg.tls ? 'https' : 'http'}://${urlHost(cfg.host)}:${port}`;
+    cluster = createClusterService({ ...clusterOptions, url: cfg.publicUrl ?? url })({
+      ...deps,
+      load: { sessions: () => hub.sessionCount(), requestsServed: () => requestsServed },
+      onMembersChanged: (members) => {
+        clusterMessage = {
+          type: 'cluster',
+          trackers: members.map(({ trackerId: id, url: u, sessions, requestsPerSecond }) => ({
+            trackerId: id,
+            url: u,
+            sessions,
+            requestsPerSecond,
+          })),
+          at: now(),
+        };
+        hub.broadcast(clusterMessage);
+        logger.info({ trackers: members.map((m) => m.url) }, 'cluster membership changed');
+      },
+      onError: (err, what) => logger.warn({ err }, `${what} failed`),
+    });
+    try {
+      await cluster.start();
+    } catch (err) {
+      await hub.close();
+      await app.close();
+      throw new CoterieError('UNAVAILABLE', `cannot join the cluster: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
     logger.info(
       {
         url,
@@ -197,6 +260,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     let closing: Promise<void> | undefined;
     const close = () => {
       closing ??= (async () => {
+        await cluster?.stop();
         await hub.close();
         await app.close();
         await messages.close();

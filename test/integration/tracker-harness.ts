@@ -31,8 +31,22 @@ export function tempDir(prefix = 'coterie-tracker-'): { path: string; remove(): 
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
+/**
+ * Which store spawnTracker gives a tracker: by default none (SQLite in its data
+ * directory). The cluster suites (test/cluster/) set a function returning a
+ * PostgreSQL URL per data directory, then run these same test files.
+ */
+let storeForDataDir: ((dataDir: string) => Promise<string>) | undefined;
+export function useStoreForDataDir(fn: ((dataDir: string) => Promise<string>) | undefined): void {
+  storeForDataDir = fn;
+}
+
 /** Spawns `node bin/coterie.js tracker --port 0 --data-dir DIR …` and waits for its listening line. */
 export async function spawnTracker(dataDir: string, extraArgs: string[] = []): Promise<TrackerProcess> {
+  const store =
+    storeForDataDir !== undefined && !extraArgs.includes('--store')
+      ? await storeForDataDir(dataDir)
+      : undefined;
   const proc = spawn(
     process.execPath,
     [
@@ -46,6 +60,7 @@ export async function spawnTracker(dataDir: string, extraArgs: string[] = []): P
       'warn',
       '--scrypt-log-n',
       '10',
+      ...(store === undefined ? [] : ['--store', store]),
       ...extraArgs,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },

@@ -15,6 +15,7 @@ interface PeerFlags {
   uploadLimitKib?: string;
   shell: boolean;
   logLevel: string;
+  trackerHeartbeatMs?: string;
 }
 
 const DEFAULT_TRACKER = 'http://127.0.0.1:7070';
@@ -36,6 +37,15 @@ function parseUploadLimit(value: string | undefined): number | undefined {
   return kib * 1024;
 }
 
+function parseHeartbeat(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 20 || ms > 600_000) {
+    throw new CoterieError('USAGE', `invalid --tracker-heartbeat-ms '${value}': 20 to 600000 milliseconds`);
+  }
+  return ms;
+}
+
 export function registerPeerCommand(program: Command): void {
   program
     .command('peer')
@@ -52,12 +62,17 @@ export function registerPeerCommand(program: Command): void {
     .option('--port <port>', 'port of the piece server (0 picks a free one)', '0')
     .option('--advertise <host>', 'address announced to other peers when it differs from --host')
     .option('--upload-limit-kib <n>', 'cap on upload bandwidth, KiB/s over all connections (default: none)')
+    .option(
+      '--tracker-heartbeat-ms <ms>',
+      'leave a tracker silent this long for the next one of the cluster (default 5000)',
+    )
     .option('--no-shell', 'no interactive shell, even on a terminal')
     .option('--log-level <level>', 'log level of DIR/peer.log', 'info')
     .action(async (flags: PeerFlags) => {
       const dataDir = resolveDataDir(flags.dataDir);
       const trackers = parseTrackerUrls(flags.tracker ?? process.env.COTERIE_TRACKER ?? DEFAULT_TRACKER);
       const port = parsePort(flags.port);
+      const heartbeatMs = parseHeartbeat(flags.trackerHeartbeatMs);
       const { mkdirSync } = await import('node:fs');
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       const logger = pino(
@@ -81,6 +96,13 @@ export function registerPeerCommand(program: Command): void {
         port,
         advertiseHost: flags.advertise,
         uploadLimitBytesPerSec: parseUploadLimit(flags.uploadLimitKib),
+        // Ping after half the silence, give up after the other half.
+        ...(heartbeatMs === undefined
+          ? {}
+          : {
+              heartbeatIntervalMs: Math.ceil(heartbeatMs / 2),
+              heartbeatTimeoutMs: Math.ceil(heartbeatMs / 2),
+            }),
         logger,
       });
       if (signalled) {

@@ -18,6 +18,10 @@ interface TrackerFlags {
   ticketTtlMinutes?: string;
   logLevel?: string;
   scryptLogN?: string;
+  publicUrl?: string;
+  clusterHeartbeatMs?: string;
+  clusterDeadAfterMs?: string;
+  presenceGraceMs?: string;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -68,6 +72,10 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
     heartbeatTimeoutMs: integer(flags.heartbeatTimeoutMs, '--heartbeat-timeout-ms', 10, 3_600_000),
     ticketTtlMinutes: integer(flags.ticketTtlMinutes, '--ticket-ttl-minutes', 1, 24 * 60),
     scryptLogN: integer(flags.scryptLogN, '--scrypt-log-n', 10, 20),
+    publicUrl: pick(flags.publicUrl, 'COTERIE_TRACKER_PUBLIC_URL'),
+    clusterHeartbeatMs: integer(flags.clusterHeartbeatMs, '--cluster-heartbeat-ms', 10, 600_000),
+    clusterDeadAfterMs: integer(flags.clusterDeadAfterMs, '--cluster-dead-after-ms', 20, 3_600_000),
+    presenceGraceMs: integer(flags.presenceGraceMs, '--presence-grace-ms', 0, 3_600_000),
     logLevel: logLevel as TrackerOptions['logLevel'],
   };
 }
@@ -103,6 +111,22 @@ export function registerTrackerCommand(program: Command): void {
     .option(
       '--log-level <level>',
       `JSON log level on stderr (default ${TRACKER_DEFAULTS.logLevel}; env COTERIE_LOG_LEVEL)`,
+    )
+    .option(
+      '--public-url <url>',
+      'URL peers reach this tracker at, listed in the cluster (default: the listening URL; env COTERIE_TRACKER_PUBLIC_URL)',
+    )
+    .option(
+      '--cluster-heartbeat-ms <ms>',
+      `write this tracker's cluster heartbeat this often (default ${TRACKER_DEFAULTS.clusterHeartbeatMs})`,
+    )
+    .option(
+      '--cluster-dead-after-ms <ms>',
+      `a tracker without heartbeat this long leaves the cluster (default ${TRACKER_DEFAULTS.clusterDeadAfterMs})`,
+    )
+    .option(
+      '--presence-grace-ms <ms>',
+      `seeders of a dead tracker stay listed this long for them to reconnect elsewhere (default ${TRACKER_DEFAULTS.presenceGraceMs})`,
     )
     .addOption(new Option('--scrypt-log-n <n>', 'password hashing cost (tests only)').hideHelp())
     .action(async (flags: TrackerFlags) => {

@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
-import { ROUTES, type RouteName } from '../../protocol/api.js';
+import { IDEMPOTENCY_KEY_HEADER, ROUTES, type RouteName } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import type { TrackerPool } from './pool.js';
 
@@ -22,24 +23,52 @@ export interface TrackerHttpClientOptions {
   getToken: () => string | undefined;
   /** Per request, so a dead tracker costs seconds, not minutes. */
   timeoutMs?: number;
+  /**
+   * How long a call keeps trying the cluster's trackers (with the pool's
+   * backoff) while they fail, once some tracker has answered: long enough to
+   * outlast a failover, so commands keep working while a tracker dies.
+   */
+  retryForMs?: number;
+  /** For tests. */
+  fetch?: typeof fetch;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_RETRY_FOR_MS = 20_000;
 
 /**
  * A typed client of the tracker's REST API (routes and types from
- * protocol/api.ts). A tracker that does not answer is skipped for the next
- * one of the pool; API errors come back as CoterieError with their code.
+ * protocol/api.ts). A tracker that does not answer (refused, reset, timed
+ * out, shutting down with 503, found dead by the session's heartbeat) is left
+ * for the next one of the pool, and the call is sent again there. Writes
+ * carry an idempotency key, the same on every attempt, so a write that the
+ * dead tracker did commit is answered from the store instead of running
+ * twice. API errors come back as CoterieError with their code.
  */
 export class TrackerHttpClient {
   private readonly pool: TrackerPool;
   private readonly getToken: () => string | undefined;
   private readonly timeoutMs: number;
+  private readonly retryForMs: number;
+  private readonly fetch: typeof fetch;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly now: () => number;
+  /** Calls in flight per tracker: aborted when the pool finds that tracker dead. */
+  private readonly inFlight = new Map<string, Set<AbortController>>();
 
   constructor(options: TrackerHttpClientOptions) {
     this.pool = options.pool;
     this.getToken = options.getToken;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.retryForMs = options.retryForMs ?? DEFAULT_RETRY_FOR_MS;
+    this.fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.now = options.now ?? Date.now;
+    this.pool.on('failed', (url) => {
+      for (const c of this.inFlight.get(url) ?? []) c.abort(new Error('tracker lost'));
+    });
   }
 
   async call<N extends RouteName>(name: N, input: CallInput<N> = {}): Promise<RouteResponse<N>> {
@@ -63,41 +92,80 @@ export class TrackerHttpClient {
     const body = input.body === undefined ? undefined : JSON.stringify(input.body);
     if (body !== undefined) headers['content-type'] = 'application/json';
 
-    // Each tracker of the list at most once per call; API errors are answers, not failures.
+    if (route.method !== 'GET') headers[IDEMPOTENCY_KEY_HEADER] = randomUUID();
+
+    // API errors are answers, not failures. A failing tracker is left for the next one; before
+    // any tracker ever answered, one pass over the list; after, retries for retryForMs.
+    const startedAt = this.now();
     let lastError = '';
-    for (let attempt = 0; attempt < this.pool.urls.length; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       const base = this.pool.current;
-      let res: Response;
-      try {
-        res = await fetch(base + path, {
-          method: route.method,
-          headers,
-          body,
-          signal: AbortSignal.timeout(this.timeoutMs),
-        });
-      } catch (err) {
-        lastError = `${base}: ${errorText(err)}`;
-        this.pool.failed(base);
-        continue;
-      }
-      this.pool.succeeded(base);
-      const text = await res.text();
-      let json: unknown;
-      try {
-        json = text === '' ? undefined : JSON.parse(text);
-      } catch {
-        throw new CoterieError(
-          'TRACKER_UNAVAILABLE',
-          `tracker ${base} sent a non-JSON answer (HTTP ${res.status})`,
-        );
-      }
-      if (!res.ok) throw CoterieError.fromBody(json, `tracker ${base} answered HTTP ${res.status}`);
-      return json as RouteResponse<N>;
+      const outcome = await this.attempt(base, path, route.method, headers, body);
+      if (outcome.ok) return outcome.value as RouteResponse<N>;
+      lastError = `${base}: ${outcome.error}`;
+      this.pool.failed(base);
+      const firstPassOver = attempt >= this.pool.urls.length;
+      const outOfTime = this.now() - startedAt >= this.retryForMs;
+      if ((firstPassOver && !this.pool.reachedOnce) || outOfTime) break;
+      const delay = Math.min(this.pool.delayMs(), this.retryForMs - (this.now() - startedAt));
+      if (delay > 0) await this.sleep(delay);
     }
     throw new CoterieError(
       'TRACKER_UNAVAILABLE',
       `no tracker answers (${lastError}); check that one runs at ${this.pool.urls.join(', ')}`,
     );
+  }
+
+  /** One attempt at one tracker: the answer (or API error, thrown), or why the tracker failed. */
+  private async attempt(
+    base: string,
+    path: string,
+    method: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+  ): Promise<{ ok: true; value: unknown } | { ok: false; error: string }> {
+    const controller = new AbortController();
+    let set = this.inFlight.get(base);
+    if (set === undefined) {
+      set = new Set();
+      this.inFlight.set(base, set);
+    }
+    set.add(controller);
+    let res: Response;
+    let text: string;
+    try {
+      res = await this.fetch(base + path, {
+        method,
+        headers,
+        body,
+        signal: AbortSignal.any([controller.signal, AbortSignal.timeout(this.timeoutMs)]),
+      });
+      text = await res.text();
+    } catch (err) {
+      return { ok: false, error: errorText(err) };
+    } finally {
+      set.delete(controller);
+      if (set.size === 0) this.inFlight.delete(base);
+    }
+    // 503 without our error body: the tracker is shutting down (or a proxy has no tracker behind it).
+    let json: unknown;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      if (res.status >= 500) return { ok: false, error: `HTTP ${res.status}` };
+      throw new CoterieError(
+        'TRACKER_UNAVAILABLE',
+        `tracker ${base} sent a non-JSON answer (HTTP ${res.status})`,
+      );
+    }
+    if (res.status === 503 || res.status === 502 || res.status === 504) {
+      const e = CoterieError.fromBody(json, `HTTP ${res.status}`);
+      if (e.code === 'UNAVAILABLE' || e.code === 'INTERNAL')
+        return { ok: false, error: `HTTP ${res.status}` };
+    }
+    this.pool.succeeded(base);
+    if (!res.ok) throw CoterieError.fromBody(json, `tracker ${base} answered HTTP ${res.status}`);
+    return { ok: true, value: json };
   }
 }
 

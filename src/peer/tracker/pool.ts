@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { CoterieError } from '../../protocol/errors.js';
 
 /**
@@ -5,6 +6,10 @@ import { CoterieError } from '../../protocol/errors.js';
  * the current tracker while it works; when it is lost, move to the next one
  * of the list; after a whole round of failures, wait with growing, jittered
  * backoff. Every timing is injectable so tests run in milliseconds.
+ *
+ * The list starts as the URLs the user gave (seeds) and learns the cluster:
+ * the live trackers a tracker reports (GET /v1/cluster, the session's
+ * `cluster` pushes), least loaded first, then the seeds it did not list.
  */
 export interface TrackerPoolOptions {
   /** Backoff steps in ms, indexed by the number of complete failed rounds (the last repeats). */
@@ -38,9 +43,26 @@ export function parseTrackerUrls(list: string): string[] {
   });
 }
 
-export class TrackerPool {
-  readonly urls: readonly string[];
+/** A live tracker as the cluster reports it. */
+export interface KnownTracker {
+  url: string;
+  sessions: number;
+  requestsPerSecond: number;
+}
+
+export interface TrackerPoolEvents {
+  /** The list changed (learned the cluster). */
+  changed: [urls: readonly string[]];
+  /** A tracker was found dead (calls still in flight to it may give up). */
+  failed: [url: string];
+}
+
+export class TrackerPool extends EventEmitter<TrackerPoolEvents> {
+  private list: string[];
+  private readonly seeds: readonly string[];
   private index = 0;
+  /** Whether any tracker ever answered: before that, calls fail fast instead of waiting out a failover. */
+  private everSucceeded = false;
   /** Consecutive failures since the last success. */
   private failures = 0;
   private readonly backoffMs: readonly number[];
@@ -48,20 +70,57 @@ export class TrackerPool {
   private readonly random: () => number;
 
   constructor(urls: readonly string[], options: TrackerPoolOptions = {}) {
+    super();
     if (urls.length === 0) throw new CoterieError('USAGE', 'no tracker URL given');
-    this.urls = [...urls];
+    this.seeds = [...new Set(urls)];
+    this.list = [...this.seeds];
     this.backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
     this.jitter = options.jitter ?? DEFAULT_JITTER;
     this.random = options.random ?? Math.random;
   }
 
+  /** Every tracker URL known, in the order they are tried. */
+  get urls(): readonly string[] {
+    return this.list;
+  }
+
   get current(): string {
-    return this.urls[this.index]!;
+    return this.list[this.index]!;
+  }
+
+  /** Whether some tracker answered since this pool was made. */
+  get reachedOnce(): boolean {
+    return this.everSucceeded;
   }
 
   /** The tracker answered: forget past failures. */
   succeeded(url: string = this.current): void {
+    this.everSucceeded = true;
     if (url === this.current) this.failures = 0;
+  }
+
+  /**
+   * Learns the cluster's live trackers: the list becomes them, least loaded
+   * first, then the seeds they did not include (tried last). The current
+   * tracker stays current; `preferLeastLoaded` moves to the head.
+   */
+  learn(live: readonly KnownTracker[], options: { preferLeastLoaded?: boolean } = {}): void {
+    const ordered = [...live]
+      .filter((t) => isHttpUrl(t.url))
+      .sort((a, b) => a.sessions - b.sessions || a.requestsPerSecond - b.requestsPerSecond)
+      .map((t) => new URL(t.url).origin);
+    const next = [...new Set([...ordered, ...this.seeds])];
+    const current = this.current;
+    const same = next.length === this.list.length && next.every((u, i) => u === this.list[i]);
+    this.list = next;
+    const at = next.indexOf(current);
+    if (options.preferLeastLoaded === true || at < 0) {
+      if (next[0] !== current) this.failures = 0;
+      this.index = 0;
+    } else {
+      this.index = at;
+    }
+    if (!same) this.emit('changed', this.list);
   }
 
   /**
@@ -72,7 +131,8 @@ export class TrackerPool {
   failed(url: string = this.current): { next: string; delayMs: number } {
     if (url === this.current) {
       this.failures++;
-      this.index = (this.index + 1) % this.urls.length;
+      this.index = (this.index + 1) % this.list.length;
+      this.emit('failed', url);
     }
     return { next: this.current, delayMs: this.delayMs() };
   }
@@ -80,9 +140,9 @@ export class TrackerPool {
   /** The wait before the next attempt: none until every tracker failed once, then growing. */
   delayMs(): number {
     if (this.failures === 0) return 0;
-    const rounds = Math.floor((this.failures - 1) / this.urls.length);
+    const rounds = Math.floor((this.failures - 1) / this.list.length);
     // The first pass over the list tries each other tracker at once.
-    if (rounds === 0 && this.failures < this.urls.length) return 0;
+    if (rounds === 0 && this.failures < this.list.length) return 0;
     const base = this.backoffMs[Math.min(rounds + 1, this.backoffMs.length - 1)] ?? 0;
     const spread = base * this.jitter * (this.random() * 2 - 1);
     return Math.max(0, Math.round(base + spread));
@@ -90,6 +150,15 @@ export class TrackerPool {
 
   /** Whether every tracker failed since the last success (a whole round). */
   get allFailed(): boolean {
-    return this.failures >= this.urls.length;
+    return this.failures >= this.list.length;
+  }
+}
+
+function isHttpUrl(u: string): boolean {
+  try {
+    const url = new URL(u);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
   }
 }

@@ -13,7 +13,7 @@ import {
   type WelcomeMessage,
 } from '../../protocol/session.js';
 import { Heartbeat } from './heartbeat.js';
-import type { TrackerPool } from './pool.js';
+import type { KnownTracker, TrackerPool } from './pool.js';
 
 /** What the peer registers on every (re)connect: who it is, where it serves, what it seeds. */
 export interface Registration {
@@ -28,7 +28,13 @@ export interface TrackerSessionOptions {
   pool: TrackerPool;
   getToken: () => string | undefined;
   registration: () => Registration;
-  /** Used until the tracker's welcome announces its own timings. */
+  /**
+   * The peer's own heartbeat on the session: after `heartbeatIntervalMs` of
+   * silence it pings, and `heartbeatTimeoutMs` more of silence means the
+   * tracker is lost (then the next one of the pool). The tracker's welcome may
+   * announce shorter timings, which then apply. Default 2.5 s + 2.5 s: a
+   * tracker silent for 5 s is left.
+   */
   heartbeatIntervalMs?: number;
   heartbeatTimeoutMs?: number;
   /** A connect attempt that takes longer is abandoned. */
@@ -42,6 +48,8 @@ export interface TrackerSessionEvents {
   disconnected: [url: string, reason: string];
   /** Moved to another tracker of the list. */
   failover: [from: string, to: string];
+  /** The cluster's live trackers (learned by the pool too). */
+  cluster: [trackers: KnownTracker[]];
   /** The tracker refused the token: the user must log in again. */
   unauthenticated: [reason: string];
   event: [event: SessionEvent];
@@ -49,8 +57,8 @@ export interface TrackerSessionEvents {
   messaging: [event: MessagingEvent];
 }
 
-const DEFAULT_INTERVAL_MS = 10_000;
-const DEFAULT_TIMEOUT_MS = 5_000;
+const DEFAULT_INTERVAL_MS = 2_500;
+const DEFAULT_TIMEOUT_MS = 2_500;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const MAX_IDS_PER_MESSAGE = 4096;
 
@@ -211,7 +219,11 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
           welcomed = true;
           this._state = 'connected';
           this.options.pool.succeeded(url);
-          this.startHeartbeat(ws, msg.heartbeatIntervalMs, msg.heartbeatTimeoutMs);
+          this.startHeartbeat(
+            ws,
+            Math.min(msg.heartbeatIntervalMs, this.options.heartbeatIntervalMs ?? DEFAULT_INTERVAL_MS),
+            Math.min(msg.heartbeatTimeoutMs, this.options.heartbeatTimeoutMs ?? DEFAULT_TIMEOUT_MS),
+          );
           const reg = this.options.registration();
           // hello carried the first batch of seeded files; the rest, and watches, follow.
           void this.announce(reg.seeding.slice(MAX_IDS_PER_MESSAGE)).catch(() => {});
@@ -239,6 +251,10 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
         case 'synced':
         case 'receipt':
           this.emit('messaging', msg);
+          return;
+        case 'cluster':
+          this.options.pool.learn(msg.trackers);
+          this.emit('cluster', msg.trackers);
           return;
         default:
           this.emit('event', msg);

@@ -26,7 +26,9 @@ export type TrackerEvent =
   /** Peer scores changed: drop cached seeder lists that show them. */
   | { kind: 'scores_changed'; peerIds: string[]; at: number }
   /** A token was revoked (logout): sessions opened with it close, on every tracker. */
-  | { kind: 'token_revoked'; tokenHash: string; at: number };
+  | { kind: 'token_revoked'; tokenHash: string; at: number }
+  /** A tracker joined or left the cluster: the others read the membership rows again now. */
+  | { kind: 'cluster_changed'; trackerId: string; at: number };
 
 export type TrackerEventHandler = (event: TrackerEvent) => void;
 

@@ -11,6 +11,8 @@ import type { Logger } from 'pino';
 import {
   ErrorBodySchema,
   Health,
+  IDEMPOTENCY_KEY_HEADER,
+  IDEMPOTENCY_KEY_PATTERN,
   OPENAPI_PATH,
   ROUTES,
   type RouteName,
@@ -19,10 +21,12 @@ import {
 } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { MAX_SESSION_FRAME_BYTES } from '../../protocol/session.js';
+import type { IdempotencyService } from '../services/idempotency.js';
+import { idempotencyContext } from '../store/idempotency-context.js';
 import type { SessionHub } from '../ws/hub.js';
 import { toCoterieError } from './errors.js';
 import type { TrackerMetrics } from './metrics.js';
-import { createHandlers, type Handler, type TrackerServices } from './routes.js';
+import { createHandlers, type Handler, type HandlerResult, type TrackerServices } from './routes.js';
 
 export interface HttpAppOptions {
   logger: Logger;
@@ -36,6 +40,50 @@ export interface HttpAppOptions {
   /** Message routes: a body of the largest message, JSON-escaped; the service checks the real size. */
   messageBodyLimitBytes: number;
   tls?: SecureContextOptions & { cert: string | Buffer; key: string | Buffer };
+  /** Stores answers to writes sent with an Idempotency-Key header (cluster retries). */
+  idempotency?: IdempotencyService;
+  /** Called once per answered request (the cluster heartbeat reports the rate). */
+  countRequest?: () => void;
+}
+
+/**
+ * Writes whose answer is kept for an Idempotency-Key. Not login (its answer
+ * is a bearer token, never stored in clear) nor the calls that change nothing
+ * a retry could duplicate.
+ */
+const NOT_IDEMPOTENT_STORED: ReadonlySet<string> = new Set(['login', 'logout', 'getTicket']);
+const idempotencyKeyPattern = new RegExp(IDEMPOTENCY_KEY_PATTERN);
+
+/**
+ * Routes whose write transaction returns their answer's body: a retry whose
+ * first attempt committed without recording its answer gets that body back
+ * (when the re-run is refused as a duplicate) instead of the refusal.
+ */
+function answerFromMarker(route: string, body: unknown, err: unknown): HandlerResult | undefined {
+  const refused = toCoterieError(err);
+  if (refused === undefined || refused.status < 400 || refused.status >= 500) return undefined;
+  if (typeof body !== 'object' || body === null) return undefined;
+  switch (route) {
+    case 'createGroup':
+    case 'leaveGroup':
+      return { body };
+    case 'shareFile':
+      return { status: (body as { created?: unknown }).created === true ? 201 : 200, body };
+    default:
+      return undefined;
+  }
+}
+
+function idempotencyKey(request: FastifyRequest): string | undefined {
+  const h = request.headers[IDEMPOTENCY_KEY_HEADER];
+  if (h === undefined) return undefined;
+  if (typeof h !== 'string' || !idempotencyKeyPattern.test(h)) {
+    throw new CoterieError(
+      'BAD_REQUEST',
+      `invalid ${IDEMPOTENCY_KEY_HEADER} header: 1 to 128 characters among A-Z a-z 0-9 _ . : -`,
+    );
+  }
+  return h;
 }
 
 declare module 'fastify' {
@@ -112,6 +160,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
 
   // Callback style, not async: one promise less on every request of the hot routes.
   app.addHook('onResponse', (request, reply, done) => {
+    options.countRequest?.();
     metrics.requests.inc({
       method: request.method,
       route: request.routeOptions.url ?? 'unknown',
@@ -158,20 +207,49 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
       },
       ...(spec.auth ? { preValidation: authenticate } : {}),
       handler: async (request: FastifyRequest, reply: FastifyReply) => {
-        const result = await handler({
+        const idem =
+          options.idempotency !== undefined && spec.method !== 'GET' && !NOT_IDEMPOTENT_STORED.has(name)
+            ? idempotencyKey(request)
+            : undefined;
+        const scope = request.caller?.userId ?? '';
+        const input = {
           caller: request.caller,
           params: request.params as Record<string, string>,
           query: request.query as Record<string, string>,
           body: request.body,
           ip: request.ip,
-        });
+        };
+        let result: Awaited<ReturnType<Handler>>;
+        if (idem === undefined) {
+          result = await handler(input);
+        } else {
+          const stored = await options.idempotency!.lookup(scope, idem);
+          if (stored !== undefined && stored.status > 0) {
+            return reply.code(stored.status).header('idempotent-replay', 'true').send(stored.body);
+          }
+          const write = { scope, key: idem, route: name, at: Date.now(), marked: stored !== undefined };
+          try {
+            result = await idempotencyContext.run(write, () => handler(input));
+          } catch (err) {
+            // The first attempt committed (its marker is there) but its answer was lost with its
+            // tracker; run again, the write refuses to happen twice: answer as the first time.
+            const first = stored === undefined ? undefined : answerFromMarker(name, stored.body, err);
+            if (first === undefined) throw err;
+            result = first;
+          }
+        }
+        const status = result.status ?? spec.status;
+        if (idem !== undefined) {
+          const body = result.json ? (JSON.parse(result.body as string) as unknown) : result.body;
+          await options.idempotency!.remember(scope, idem, name, { status, body });
+        }
         if (result.json) {
           return reply
-            .code(result.status ?? spec.status)
+            .code(status)
             .type('application/json; charset=utf-8')
             .send(result.body as string);
         }
-        return reply.code(result.status ?? spec.status).send(result.body);
+        return reply.code(status).send(result.body);
       },
     });
   }

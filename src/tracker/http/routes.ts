@@ -1,6 +1,7 @@
 import type * as Api from '../../protocol/api.js';
 import type { RouteName } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
+import type { ClusterService } from '../services/cluster.js';
 import type { FilesService } from '../services/files.js';
 import type { GroupsService } from '../services/groups.js';
 import type { MessagesService } from '../services/messages.js';
@@ -15,6 +16,7 @@ export interface TrackerServices {
   tickets: TicketsService;
   quality: QualityService;
   messages: MessagesService;
+  cluster: Pick<ClusterService, 'members'>;
 }
 
 /** A route's input after schema validation: handlers do not see Fastify. */
@@ -91,6 +93,7 @@ export function createHandlers(s: TrackerServices): Record<RouteName, Handler> {
       };
     },
     clusterKeys: async () => ({ body: s.tickets.keys() }),
+    cluster: async () => ({ body: { trackers: s.cluster.members() } satisfies Api.ClusterList }),
     report: async (i) => ({
       body: await s.quality.report(who(i).userId, (i.body as Api.ReportRequest).reports),
     }),

@@ -1,4 +1,5 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { m0010_cluster } from './migrations-cluster.js';
 
 /**
  * Migrations live in code (no files to ship). Portable SQL only: the same
@@ -203,6 +204,7 @@ const m0002_messages: Migration = {
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': m0001_initial,
   '0002_messages': m0002_messages,
+  '0010_cluster': m0010_cluster,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -137,6 +137,29 @@ export interface CursorsTable {
   read_seq: BigIntColumn;
 }
 
+/** Cluster membership: one row per tracker, rewritten at every heartbeat. */
+export interface TrackersTable {
+  tracker_id: string;
+  /** The public URL peers use. */
+  url: string;
+  started_at: BigIntColumn;
+  heartbeat_at: BigIntColumn;
+  sessions: number;
+  requests_per_second: number;
+}
+
+/** A retried call (same key, same caller) gets this stored answer instead of running again. */
+export interface IdempotencyKeysTable {
+  /** The caller's user id ('' before login). */
+  scope: string;
+  idem_key: string;
+  route: string;
+  status: number;
+  /** The JSON body sent the first time. */
+  body: string;
+  created_at: BigIntColumn;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -153,6 +176,8 @@ export interface Database {
   streams: StreamsTable;
   messages: MessagesTable;
   cursors: CursorsTable;
+  trackers: TrackersTable;
+  idempotency_keys: IdempotencyKeysTable;
 }
 
 /** BIGINT columns come back as number (SQLite) or string (pg). */

@@ -4,7 +4,9 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, type Transaction } from 'kysely';
 import { CoterieError } from '../../protocol/errors.js';
 import { startCheckpointer } from './checkpointer.js';
+import { markingIdempotency } from './idempotency-context.js';
 import { migrationProvider } from './migrations.js';
+import { isPostgresUrl, openPostgresStore } from './postgres.js';
 import type { Database } from './schema.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -19,6 +21,8 @@ export interface Store {
   readonly dialect: StoreDialect;
   /** Human-readable location for logs (file path, or URL without password). */
   readonly location: string;
+  /** The connection URL of a PostgreSQL store (for the LISTEN/NOTIFY bus); undefined on SQLite. */
+  readonly postgresUrl?: string;
   transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
   /**
    * Like transaction(), but writes arriving together share one commit (group
@@ -36,12 +40,7 @@ export interface OpenStoreOptions {
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const { location } = options;
-  if (/^postgres(ql)?:\/\//.test(location)) {
-    throw new CoterieError(
-      'UNAVAILABLE',
-      'the PostgreSQL store is not available in this version: use a SQLite path (the default --data-dir store)',
-    );
-  }
+  if (isPostgresUrl(location)) return openPostgresStore(location, migrate);
   return openSqliteStore(location);
 }
 
@@ -80,8 +79,8 @@ async function openSqliteStore(path: string): Promise<Store> {
     db,
     dialect: 'sqlite',
     location: path,
-    transaction: (fn) => db.transaction().execute(fn),
-    batchedTransaction: batcher.run,
+    transaction: (fn) => db.transaction().execute(markingIdempotency(fn)),
+    batchedTransaction: (fn) => batcher.run(markingIdempotency(fn)),
     close: async () => {
       await batcher.drain();
       await checkpointer.stop();

@@ -31,12 +31,16 @@ export interface SessionHubDeps {
   logger: Logger;
   now: () => number;
   onSessionCountChange?: (count: number) => void;
+  /** Sent to each session right after its welcome (the cluster's live trackers). */
+  greeting?: () => TrackerMessage | undefined;
 }
 
 export interface SessionHub {
   /** Takes over an upgraded, authenticated WebSocket. */
   accept(socket: WebSocket, caller: Caller): void;
   sessionCount(): number;
+  /** Sends a message to every session that said hello (the cluster membership changed). */
+  broadcast(message: TrackerMessage): void;
   /** Closes every session (1001) and removes their presence; stops the heartbeat. */
   close(): Promise<void>;
 }
@@ -350,6 +354,8 @@ export function createSessionHub(options: HeartbeatOptions) {
           heartbeatTimeoutMs: options.heartbeatTimeoutMs,
         });
         void catchUp(s);
+        const greeting = deps.greeting?.();
+        if (greeting !== undefined) send(s, greeting);
         return;
       }
       const info = s.info;
@@ -511,6 +517,10 @@ export function createSessionHub(options: HeartbeatOptions) {
       },
 
       sessionCount: () => sessions.size,
+
+      broadcast(message) {
+        for (const s of sessions.values()) if (s.info !== undefined) send(s, message);
+      },
 
       async close() {
         clearInterval(sweep);

@@ -1,0 +1,319 @@
+// Cluster benchmark (`npm run bench -- cluster`): trackers over one PostgreSQL on loopback.
+//   cluster.lookup.Nt     GET a file's live seeders, spread over N = 1, 2, 3 trackers: req/s
+//   cluster.share.Nt      POST a new manifest to a group (a durable write), over N trackers: req/s
+//   cluster.failover.*    a peer's tracker freezes (SIGSTOP: no heartbeat, no FIN), 20 times:
+//                         time from the freeze to the peer connected to another tracker and a
+//                         command answered, p50/p99 ms, with the default 5 s and with a 1 s heartbeat
+//   cluster.failover.kill.*  the same with SIGKILL (the connection drops at once)
+// PostgreSQL: COTERIE_TEST_PG_URL, or a throwaway one from scripts/pg-test-server.sh (fsync on).
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import WebSocket from 'ws';
+import { type PeerDaemon, startPeerDaemon } from '../src/peer/daemon.js';
+
+const BIN = fileURLToPath(new URL('../bin/coterie.js', import.meta.url));
+const SCRIPT = fileURLToPath(new URL('../scripts/pg-test-server.sh', import.meta.url));
+const CONNECTIONS = 48;
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 8);
+const KILLS = Number(process.env.BENCH_KILLS ?? 20);
+/** Which parts to run: throughput, failover (freezes), kill (SIGKILLs); default all. */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'throughput,failover,kill').split(','));
+
+type CannonRequest = NonNullable<Parameters<typeof autocannon>[0]['requests']>[number];
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const emit = (name: string, value: number, unit: string) =>
+  process.stdout.write(`${JSON.stringify({ name, value: Math.round(value * 100) / 100, unit })}\n`);
+const log = (msg: string) => process.stderr.write(`[cluster bench] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Tracker {
+  url: string;
+  port: number;
+  proc: ChildProcess;
+  dataDir: string;
+}
+
+async function startTracker(dataDir: string, store: string, port = 0): Promise<Tracker> {
+  const proc = spawn(
+    process.execPath,
+    [BIN, 'tracker', '--port', String(port), '--data-dir', dataDir, '--store', store, '--log-level', 'warn'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('tracker did not start')), 20_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`tracker exited ${code}`)));
+  });
+  return { url, port: Number(new URL(url).port), proc, dataDir };
+}
+
+async function kill(t: Tracker, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (t.proc.exitCode !== null || t.proc.signalCode !== null) return;
+  const exited = new Promise((r) => t.proc.once('exit', r));
+  t.proc.kill(signal);
+  await exited;
+}
+
+async function call<T>(
+  url: string,
+  method: string,
+  path: string,
+  token?: string,
+  body?: unknown,
+): Promise<T> {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const json = (await res.json()) as T;
+  if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+function manifestFor(seed: string, size: number) {
+  const pieceSize = 65536;
+  const n = Math.ceil(size / pieceSize);
+  return { version: 1, size, pieceSize, pieces: Array.from({ length: n }, (_, i) => sha(`${seed}/${i}`)) };
+}
+
+async function freshDatabase(base: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `coterie_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name} TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'`);
+  await admin.end();
+  const u = new URL(base);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: base });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+function openSession(url: string, token: string, peerId: string, seeding: string[]): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/session`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    ws.once('error', reject);
+    ws.once('open', () =>
+      ws.send(JSON.stringify({ type: 'hello', v: 1, peerId, addresses: ['127.0.0.1:9'], seeding })),
+    );
+    ws.once('message', () => resolve(ws));
+  });
+}
+
+/** Runs one autocannon per tracker at once (the load split evenly), returns the summed rate. */
+async function spread(
+  trackers: Tracker[],
+  make: (t: Tracker) => Omit<Parameters<typeof autocannon>[0], 'connections'>,
+): Promise<{ rps: number; errors: number }> {
+  const per = Math.max(1, Math.floor(CONNECTIONS / trackers.length));
+  const results = await Promise.all(
+    trackers.map((t) => autocannon({ ...make(t), connections: per, duration: DURATION_S })),
+  );
+  return {
+    rps: results.reduce((s, r) => s + r.requests.average, 0),
+    errors: results.reduce((s, r) => s + r.non2xx + r.errors, 0),
+  };
+}
+
+async function throughput(baseUrl: string, root: string, n: number): Promise<void> {
+  const db = await freshDatabase(baseUrl);
+  const trackers: Tracker[] = [];
+  try {
+    for (let i = 0; i < n; i++) trackers.push(await startTracker(join(root, `tp${n}-${i}`), db.url));
+    const url = trackers[0]!.url;
+    await call(url, 'POST', '/v1/users', undefined, { userId: 'bench', password: 'bench password' });
+    const token = (
+      await call<{ token: string }>(url, 'POST', '/v1/login', undefined, {
+        userId: 'bench',
+        password: 'bench password',
+      })
+    ).token;
+    await call(url, 'POST', '/v1/groups', token, { groupId: 'bench' });
+    const sockets: WebSocket[] = [];
+    let fileId = '';
+    for (let i = 0; i < 5; i++) {
+      const peerId = randomBytes(32).toString('hex');
+      fileId = (
+        await call<{ fileId: string }>(url, 'POST', '/v1/groups/bench/files', token, {
+          name: 'lookup.bin',
+          manifest: manifestFor('lookup', 16 * 1024 * 1024),
+          peerId,
+        })
+      ).fileId;
+      sockets.push(await openSession(trackers[i % n]!.url, token, peerId, [fileId]));
+    }
+    const headers = { authorization: `Bearer ${token}` };
+    await spread(trackers, (t) => ({
+      url: `${t.url}/v1/groups/bench/files/${fileId}/seeders`,
+      headers,
+      duration: 2,
+    }));
+    const lookup = await spread(trackers, (t) => ({
+      url: `${t.url}/v1/groups/bench/files/${fileId}/seeders`,
+      headers,
+    }));
+    if (lookup.errors > 0) log(`lookup ${n}t: ${lookup.errors} errors`);
+    emit(`cluster.lookup.${n}t`, lookup.rps, 'req/s');
+
+    const sharer = randomBytes(32).toString('hex');
+    let k = 0;
+    const share = await spread(trackers, (t) => ({
+      url: `${t.url}/v1/groups/bench/files`,
+      requests: [
+        {
+          method: 'POST',
+          headers: { ...headers, 'content-type': 'application/json' },
+          setupRequest: (req: CannonRequest) => {
+            k++;
+            return {
+              ...req,
+              body: JSON.stringify({
+                name: `f-${k}`,
+                manifest: manifestFor(`share-${k}-${process.pid}`, 1_000_000),
+                peerId: sharer,
+              }),
+            };
+          },
+        },
+      ],
+    }));
+    if (share.errors > 0) log(`share ${n}t: ${share.errors} errors`);
+    emit(`cluster.share.${n}t`, share.rps, 'req/s');
+    for (const s of sockets) s.terminate();
+  } finally {
+    for (const t of trackers) await kill(t, 'SIGTERM');
+    await db.drop();
+  }
+}
+
+const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+};
+
+/** A peer daemon in this process on a 3-tracker cluster; its tracker is frozen (or killed) KILLS times. */
+async function failover(
+  baseUrl: string,
+  root: string,
+  label: string,
+  heartbeatMs: number,
+  signal: 'SIGSTOP' | 'SIGKILL',
+) {
+  const db = await freshDatabase(baseUrl);
+  const trackers: Tracker[] = [];
+  let peer: PeerDaemon | undefined;
+  try {
+    for (let i = 0; i < 3; i++) trackers.push(await startTracker(join(root, `fo-${label}-${i}`), db.url));
+    await call(trackers[0]!.url, 'POST', '/v1/users', undefined, {
+      userId: 'fo',
+      password: 'bench password',
+    });
+    peer = await startPeerDaemon({
+      dataDir: join(root, `peer-${label}`),
+      trackers: trackers.map((t) => t.url),
+      heartbeatIntervalMs: heartbeatMs / 2,
+      heartbeatTimeoutMs: heartbeatMs / 2,
+    });
+    await peer.execute('login', ['fo', 'bench password']);
+    const status = async () => ((await peer!.execute('status', [])) as { tracker: string | null }).tracker;
+    const times: number[] = [];
+    for (let k = 0; k < KILLS; k++) {
+      let current: string | null = null;
+      for (let i = 0; i < 500 && current === null; i++) {
+        current = await status();
+        if (current === null) await sleep(20);
+      }
+      const idx = trackers.findIndex((t) => t.url === current);
+      if (idx < 0) throw new Error(`peer not connected (${current})`);
+      const victim = trackers[idx]!;
+      // Let the session settle (a heartbeat heard), as in steady state.
+      await sleep(200 + Math.random() * heartbeatMs);
+      const t0 = Date.now();
+      victim.proc.kill(signal);
+      for (;;) {
+        const now = await status();
+        if (now !== null && now !== victim.url) {
+          await peer.execute('list_groups', []);
+          break;
+        }
+        if (Date.now() - t0 > 60_000) throw new Error('no failover within 60 s');
+        await sleep(10);
+      }
+      times.push(Date.now() - t0);
+      await kill(victim, 'SIGKILL');
+      trackers[idx] = await startTracker(victim.dataDir, db.url, victim.port);
+    }
+    log(`failover ${label}: ${times.join(' ')} ms`);
+    emit(`cluster.failover.${label}.p50`, percentile(times, 50), 'ms');
+    emit(`cluster.failover.${label}.p99`, percentile(times, 99), 'ms');
+  } finally {
+    await peer?.stop();
+    for (const t of trackers) {
+      if (t.proc.signalCode === null && t.proc.exitCode === null) t.proc.kill('SIGCONT');
+      await kill(t, 'SIGKILL');
+    }
+    await db.drop();
+  }
+}
+
+async function main() {
+  const root = mkdtempSync(join(tmpdir(), 'coterie-bench-cluster-'));
+  let url = process.env.COTERIE_TEST_PG_URL;
+  let pgDir: string | undefined;
+  if (url === undefined || url === '') {
+    log('starting a throwaway PostgreSQL (fsync on)');
+    const out = execFileSync('bash', [SCRIPT, 'start'], { env: { ...process.env, PG_TEST_FSYNC: 'on' } })
+      .toString()
+      .trim()
+      .split('\n');
+    url = out[0]!;
+    pgDir = out[1]!;
+  }
+  try {
+    for (const n of PARTS.has('throughput') ? [1, 2, 3] : []) {
+      log(`throughput with ${n} tracker(s), ${CONNECTIONS} connections, ${DURATION_S} s each`);
+      await throughput(url, root, n);
+    }
+    if (PARTS.has('failover')) {
+      log(`failover: ${KILLS} freezes with the default 5 s heartbeat`);
+      await failover(url, root, 'default', 5000, 'SIGSTOP');
+      log(`failover: ${KILLS} freezes with a 1 s heartbeat`);
+      await failover(url, root, 'hb1s', 1000, 'SIGSTOP');
+    }
+    if (PARTS.has('kill')) {
+      log(`failover: ${KILLS} SIGKILLs with the default heartbeat`);
+      await failover(url, root, 'kill', 5000, 'SIGKILL');
+    }
+  } finally {
+    if (pgDir !== undefined) execFileSync('bash', [SCRIPT, 'stop', pgDir]);
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,201 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { EventBus, TrackerEvent, TrackerEventHandler } from './bus.js';
+
+/**
+ * The cluster's event bus: PostgreSQL LISTEN/NOTIFY. An event is delivered to
+ * this tracker's subscribers at once (as the local bus does) and sent to the
+ * other trackers over one NOTIFY channel. Payloads stay small: events carry
+ * ids, and receivers read the rows they need from the shared store.
+ *
+ * Order: one connection sends every NOTIFY of this tracker, in publish order,
+ * so the others see its events in order. Events published together travel
+ * together (several per payload, up to PostgreSQL's 8000-byte cap).
+ *
+ * Loss: a tracker that loses its listening connection reconnects with
+ * backoff; events sent meanwhile are missed, which the read caches' TTL and
+ * the peers' own polling bound (DESIGN.md: the store is the truth).
+ */
+export const EVENTS_CHANNEL = 'coterie_events';
+/** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
+const MAX_PAYLOAD_BYTES = 7900;
+const RECONNECT_MS = [100, 250, 500, 1000, 2000];
+
+interface Envelope {
+  /** The publishing tracker: it delivered these itself. */
+  o: string;
+  e: TrackerEvent[];
+}
+
+export interface PgEventBusOptions {
+  url: string;
+  trackerId: string;
+  logger: Logger;
+}
+
+export async function createPgEventBus(options: PgEventBusOptions): Promise<EventBus> {
+  const { url, trackerId, logger } = options;
+  const handlers = new Set<TrackerEventHandler>();
+  let closed = false;
+
+  const deliver = (event: TrackerEvent) => {
+    for (const h of handlers) {
+      try {
+        h(event);
+      } catch (err) {
+        logger.error({ err, kind: event.kind }, 'event handler failed');
+      }
+    }
+  };
+
+  // ---------------------------------------------------------------- listening
+  let listener: pg.Client | undefined;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let failures = 0;
+
+  async function listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: url });
+    client.on('notification', (n) => {
+      if (n.channel !== EVENTS_CHANNEL || n.payload === undefined) return;
+      let envelope: Envelope;
+      try {
+        envelope = JSON.parse(n.payload) as Envelope;
+      } catch {
+        logger.warn('unreadable cluster event payload');
+        return;
+      }
+      if (envelope.o === trackerId || !Array.isArray(envelope.e)) return;
+      for (const e of envelope.e) deliver(e);
+    });
+    const lost = (err?: Error) => {
+      if (listener !== client) return;
+      listener = undefined;
+      client.removeAllListeners('notification');
+      void client.end().catch(() => {});
+      if (closed) return;
+      logger.warn({ err: err?.message }, 'cluster event listener lost; reconnecting');
+      scheduleListen();
+    };
+    client.on('error', lost);
+    client.on('end', () => lost());
+    await client.connect();
+    await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+    listener = client;
+    failures = 0;
+  }
+
+  function scheduleListen() {
+    const delay = RECONNECT_MS[Math.min(failures, RECONNECT_MS.length - 1)]!;
+    failures++;
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = undefined;
+      if (closed) return;
+      listen().catch((err: Error) => {
+        logger.warn({ err: err.message }, 'cluster event listener cannot connect');
+        scheduleListen();
+      });
+    }, delay);
+    reconnectTimer.unref();
+  }
+
+  // ---------------------------------------------------------------- sending
+  let sender: pg.Client | undefined;
+  let connecting: Promise<pg.Client> | undefined;
+  const queue: { event: TrackerEvent; done: () => void }[] = [];
+  let flushing: Promise<void> | undefined;
+
+  async function senderClient(): Promise<pg.Client> {
+    if (sender !== undefined) return sender;
+    connecting ??= (async () => {
+      const c = new pg.Client({ connectionString: url });
+      c.on('error', () => {
+        if (sender === c) sender = undefined;
+      });
+      c.on('end', () => {
+        if (sender === c) sender = undefined;
+      });
+      await c.connect();
+      sender = c;
+      return c;
+    })().finally(() => {
+      connecting = undefined;
+    });
+    return connecting;
+  }
+
+  /** Packs queued events into payloads under the cap, in order. */
+  function pack(batch: TrackerEvent[]): string[] {
+    const payloads: string[] = [];
+    let current: TrackerEvent[] = [];
+    const encode = (events: TrackerEvent[]) => JSON.stringify({ o: trackerId, e: events } satisfies Envelope);
+    for (const event of batch) {
+      const alone = encode([event]);
+      if (Buffer.byteLength(alone) > MAX_PAYLOAD_BYTES) {
+        logger.error({ kind: event.kind }, 'event too large for NOTIFY: not sent to the other trackers');
+        continue;
+      }
+      const next = encode([...current, event]);
+      if (Buffer.byteLength(next) > MAX_PAYLOAD_BYTES) {
+        payloads.push(encode(current));
+        current = [event];
+      } else {
+        current.push(event);
+      }
+    }
+    if (current.length > 0) payloads.push(encode(current));
+    return payloads;
+  }
+
+  async function flush(): Promise<void> {
+    while (queue.length > 0) {
+      const jobs = queue.splice(0, queue.length);
+      try {
+        const client = await senderClient();
+        for (const payload of pack(jobs.map((j) => j.event))) {
+          await client.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload]);
+        }
+      } catch (err) {
+        // The writes behind these events are committed: the other trackers miss the push, not the data.
+        logger.warn({ err: (err as Error).message, events: jobs.length }, 'cluster events not sent');
+      }
+      for (const j of jobs) j.done();
+    }
+  }
+
+  function kick() {
+    if (flushing !== undefined) return;
+    flushing = flush().finally(() => {
+      flushing = undefined;
+      if (queue.length > 0) kick();
+    });
+  }
+
+  await listen();
+
+  return {
+    async publish(event) {
+      deliver(event);
+      if (closed) return;
+      await new Promise<void>((resolve) => {
+        queue.push({ event, done: resolve });
+        kick();
+      });
+    },
+    subscribe(handler) {
+      handlers.add(handler);
+      return () => handlers.delete(handler);
+    },
+    async close() {
+      closed = true;
+      if (reconnectTimer !== undefined) clearTimeout(reconnectTimer);
+      await flushing;
+      handlers.clear();
+      const l = listener;
+      listener = undefined;
+      await l?.end().catch(() => {});
+      const s = sender ?? (await connecting?.catch(() => undefined));
+      sender = undefined;
+      await s?.end().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,192 @@
+// Chaos: three trackers on one PostgreSQL, twenty peers writing without pause
+// and two downloads running, while a tracker is SIGKILLed every few seconds
+// and restarted. At the end: every accepted write is there exactly once, both
+// downloads are byte-identical, every peer is connected again.
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
+import { CoterieError } from '../../src/protocol/errors.js';
+import { randomFile, until } from '../helpers/cli-harness.js';
+import { client, spawnTracker, type TrackerProcess } from '../integration/tracker-harness.js';
+import { createTestDatabase, pgTestUrl, reportSkipped, type TestDatabase } from './pg.js';
+
+const PEERS = 20;
+const CHAOS_MS = 30_000;
+const KILL_EVERY_MS = 3_000;
+const DOWN_FOR_MS = 1_000;
+const FILE_BYTES = 6 * 1024 * 1024;
+const UPLOAD_LIMIT = 400 * 1024;
+const TRACKER_FLAGS = [
+  '--cluster-heartbeat-ms',
+  '250',
+  '--cluster-dead-after-ms',
+  '1500',
+  '--presence-grace-ms',
+  '4000',
+  '--heartbeat-interval-ms',
+  '500',
+  '--heartbeat-timeout-ms',
+  '500',
+];
+
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+if (pgTestUrl() === undefined) {
+  reportSkipped('the cluster chaos test');
+  it.skip('cluster chaos (needs COTERIE_TEST_PG_URL)', () => {});
+} else {
+  const root = mkdtempSync(join(tmpdir(), 'coterie-chaos-'));
+  let db: TestDatabase | undefined;
+  const trackers: (TrackerProcess | undefined)[] = [];
+  const ports: number[] = [];
+  const peers: PeerDaemon[] = [];
+
+  afterAll(async () => {
+    await Promise.allSettled(peers.map((p) => p.stop()));
+    for (const t of trackers) await t?.stop('SIGKILL');
+    await db?.drop();
+    rmSync(root, { recursive: true, force: true });
+  }, 60_000);
+
+  const startTrackerAt = async (i: number) => {
+    const t = await spawnTracker(join(root, `t${i}`), [
+      '--store',
+      db!.url,
+      ...(ports[i] === undefined ? [] : ['--port', String(ports[i])]),
+      ...TRACKER_FLAGS,
+    ]);
+    ports[i] = t.port;
+    trackers[i] = t;
+  };
+
+  it('loses no accepted write, duplicates none, completes downloads and reconnects every peer', async () => {
+    db = await createTestDatabase();
+    await Promise.all([0, 1, 2].map(startTrackerAt));
+    const urls = trackers.map((t) => t!.url);
+
+    // Accounts and the download group, through the API (quick).
+    const api = client(urls[0]!);
+    const names = Array.from({ length: PEERS }, (_, i) => `p${i}`);
+    for (const n of names)
+      await api.call('POST', '/v1/users', { body: { userId: n, password: `pw-${n}-secret` } });
+    for (const [i, n] of names.entries()) {
+      const p = await startPeerDaemon({
+        dataDir: join(root, 'peers', n),
+        trackers: urls,
+        pool: { backoffMs: [0, 50, 100, 200, 400], jitter: 0.2 },
+        heartbeatIntervalMs: 500,
+        heartbeatTimeoutMs: 500,
+        ...(i < 2 ? { uploadLimitBytesPerSec: UPLOAD_LIMIT } : {}),
+      });
+      peers.push(p);
+      await p.execute('login', [n, `pw-${n}-secret`]);
+    }
+    const connected = async (p: PeerDaemon) =>
+      ((await p.execute('status', [])) as { tracker: string | null }).tracker !== null;
+    for (const p of peers) await until('peer connected', () => connected(p), 20_000);
+
+    // Two seeders (upload-capped so the downloads last through the chaos), two downloaders.
+    await peers[0]!.execute('create_group', ['dl']);
+    for (const i of [1, 2, 3]) {
+      await peers[i]!.execute('join_group', ['dl']);
+      await peers[0]!.execute('accept_request', ['dl', `p${i}`]);
+    }
+    const files = [join(root, 'src', 'one.bin'), join(root, 'src', 'two.bin')];
+    randomFile(files[0]!, FILE_BYTES);
+    randomFile(files[1]!, FILE_BYTES + 12345);
+    await peers[0]!.execute('upload_file', [files[0]!, 'dl']);
+    await peers[1]!.execute('upload_file', [files[1]!, 'dl']);
+    mkdirSync(join(root, 'dst'));
+    const dests = [join(root, 'dst', 'one.bin'), join(root, 'dst', 'two.bin')];
+    const downloads = [
+      peers[2]!.execute('download_file', ['dl', 'one.bin', dests[0]!, '--wait']),
+      peers[3]!.execute('download_file', ['dl', 'two.bin', dests[1]!, '--wait']),
+    ];
+    for (const d of downloads) d.catch(() => {});
+
+    // Writers: every peer creates groups one after another; a create whose answer was
+    // lost is sent again by the client with the same idempotency key.
+    const accepted = new Map<string, string>();
+    const refusedAsExisting: string[] = [];
+    const failed: string[] = [];
+    let stopWriting = false;
+    const writer = async (i: number) => {
+      for (let n = 0; !stopWriting; n++) {
+        const g = `c-${i}-${n}`;
+        try {
+          await peers[i]!.execute('create_group', [g]);
+          accepted.set(g, `p${i}`);
+        } catch (err) {
+          if (err instanceof CoterieError && err.code === 'GROUP_EXISTS') refusedAsExisting.push(g);
+          else failed.push(`${g}: ${(err as Error).message}`);
+        }
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    };
+    const writers = peers.map((_, i) => writer(i));
+
+    // The chaos: every few seconds SIGKILL the next tracker, and bring it back a second later
+    // (on the same port and data directory) while the following one is being killed.
+    const kills: number[] = [];
+    const restarts: Promise<void>[] = [];
+    const chaosEnd = Date.now() + CHAOS_MS;
+    for (let k = 0; Date.now() < chaosEnd; k++) {
+      await new Promise((r) => setTimeout(r, KILL_EVERY_MS));
+      const i = k % 3;
+      await restarts[i];
+      await trackers[i]!.stop('SIGKILL');
+      kills.push(i);
+      restarts[i] = new Promise((r) => setTimeout(r, DOWN_FOR_MS)).then(() => startTrackerAt(i));
+    }
+    await Promise.all(restarts);
+    stopWriting = true;
+    await Promise.all(writers);
+
+    // Downloads completed, byte-identical.
+    const results = await Promise.allSettled(downloads);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+    expect(sha256(dests[0]!)).toBe(sha256(files[0]!));
+    expect(sha256(dests[1]!)).toBe(sha256(files[1]!));
+
+    // Every peer connected again.
+    for (const p of peers) await until('peer reconnected', () => connected(p), 20_000);
+
+    // Every accepted write is there exactly once, owned by whoever created it.
+    const token = (
+      await api.call<{ token: string }>('POST', '/v1/login', {
+        body: { userId: 'p0', password: 'pw-p0-secret' },
+      })
+    ).body.token;
+    const listed = (
+      await client(trackers[1]!.url).call<{ groups: { groupId: string; owner: string }[] }>(
+        'GET',
+        '/v1/groups',
+        {
+          token,
+        },
+      )
+    ).body.groups.filter((g) => g.groupId.startsWith('c-'));
+    const ids = listed.map((g) => g.groupId);
+    expect(new Set(ids).size).toBe(ids.length);
+    const owners = new Map(listed.map((g) => [g.groupId, g.owner]));
+    const missing = [...accepted.keys()].filter((g) => !owners.has(g));
+    expect(missing).toEqual([]);
+    for (const [g, owner] of accepted) expect(owners.get(g)).toBe(owner);
+    // A create refused as existing was the same write answered late: it is there, the creator's.
+    for (const g of refusedAsExisting) expect(owners.get(g)).toBe(`p${g.split('-')[1]}`);
+    // Nothing stored that no one was told about, beyond those.
+    const told = new Set([...accepted.keys(), ...refusedAsExisting]);
+    const unexplained = ids.filter((g) => !told.has(g));
+
+    process.stderr.write(
+      `[chaos] ${kills.length} tracker kills; ${accepted.size} writes accepted, ${refusedAsExisting.length} answered late (GROUP_EXISTS), ${failed.length} failed, ${unexplained.length} stored without an answer\n${failed.slice(0, 5).join('\n')}\n`,
+    );
+    // A write may fail (TRACKER_UNAVAILABLE) only when its answer was never given; such a write
+    // may or may not have been stored: those are the unexplained ones, never more.
+    expect(unexplained.length).toBeLessThanOrEqual(failed.length);
+    expect(kills.length).toBeGreaterThanOrEqual(8);
+  }, 150_000);
+}

@@ -1,0 +1,284 @@
+// Three trackers over one PostgreSQL: cross-tracker events (LISTEN/NOTIFY),
+// cluster membership and its pushes, idempotency keys, and a peer failing
+// over when its tracker is SIGKILLed while the user keeps typing commands.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { coterie, type Daemon, startProcess, stop, until } from '../helpers/cli-harness.js';
+import {
+  client,
+  fakeManifest,
+  openSession,
+  randomPeerId,
+  spawnTracker,
+  type TrackerProcess,
+} from '../integration/tracker-harness.js';
+import { createTestDatabase, pgTestUrl, reportSkipped, type TestDatabase } from './pg.js';
+
+// Fast membership so that a dead tracker drops out within a second or two.
+const CLUSTER_FLAGS = [
+  '--cluster-heartbeat-ms',
+  '200',
+  '--cluster-dead-after-ms',
+  '1000',
+  '--presence-grace-ms',
+  '1500',
+  '--heartbeat-interval-ms',
+  '300',
+  '--heartbeat-timeout-ms',
+  '300',
+];
+
+type ClusterList = { trackers: { trackerId: string; url: string; sessions: number }[] };
+
+if (pgTestUrl() === undefined) {
+  reportSkipped('cluster tests (events, membership, idempotency, failover)');
+  it.skip('cluster tests (need COTERIE_TEST_PG_URL)', () => {});
+} else {
+  describe('three trackers on one PostgreSQL', () => {
+    const root = mkdtempSync(join(tmpdir(), 'coterie-cluster-'));
+    let db: TestDatabase;
+    const trackers: TrackerProcess[] = [];
+    const start = async (i: number) => {
+      const t = await spawnTracker(join(root, `t${i}`), ['--store', db.url, ...CLUSTER_FLAGS]);
+      trackers[i] = t;
+      return t;
+    };
+
+    beforeAll(async () => {
+      db = await createTestDatabase();
+      // Started together: the migrations must serialize (advisory lock).
+      await Promise.all([0, 1, 2].map(start));
+    }, 60_000);
+    afterAll(async () => {
+      for (const t of trackers) await t?.stop('SIGKILL');
+      await db?.drop();
+      rmSync(root, { recursive: true, force: true });
+    });
+
+    it('lists the live trackers with their load on every tracker', async () => {
+      for (const t of trackers) {
+        const list = await until('three listed', async () => {
+          const r = await client(t.url).call<ClusterList>('GET', '/v1/cluster');
+          return r.body.trackers.length === 3;
+        }).then(async () => (await client(t.url).call<ClusterList>('GET', '/v1/cluster')).body);
+        expect(list.trackers.map((m) => m.url).sort()).toEqual(trackers.map((x) => x.url).sort());
+        expect(list.trackers[0]).toMatchObject({
+          sessions: expect.any(Number),
+          requestsPerSecond: expect.any(Number),
+        });
+      }
+    });
+
+    it('delivers join requests and seeder events across trackers', async () => {
+      const [a, b, c] = trackers.map((t) => client(t.url)) as [
+        ReturnType<typeof client>,
+        ReturnType<typeof client>,
+        ReturnType<typeof client>,
+      ];
+      const owner = await a.user('x-owner');
+      const joiner = await b.user('x-joiner');
+      await a.call('POST', '/v1/groups', { token: owner, body: { groupId: 'xg' } });
+
+      // The owner is connected to A; the request is made through B.
+      const ownerSession = await openSession(trackers[0]!.url, owner);
+      ownerSession.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+      await ownerSession.next('welcome');
+      const pushed = await ownerSession.next('cluster');
+      expect(pushed).toMatchObject({ type: 'cluster' });
+      await b.call('POST', '/v1/groups/xg/join', { token: joiner });
+      expect(await ownerSession.next('join_requested')).toMatchObject({ groupId: 'xg', userId: 'x-joiner' });
+      await c.call('POST', '/v1/groups/xg/requests/x-joiner/accept', { token: owner });
+
+      // A seeder connected to C appears to and leaves a watcher connected to A.
+      const f = fakeManifest('cross');
+      const seederPeer = randomPeerId();
+      await c.call('POST', '/v1/groups/xg/files', {
+        token: joiner,
+        body: { name: 'cross.bin', manifest: f.manifest, peerId: seederPeer },
+      });
+      ownerSession.send({ type: 'watch', id: 'w1', files: [f.fileId] });
+      expect(await ownerSession.next(['ack', 'error'])).toMatchObject({ type: 'ack', id: 'w1' });
+      const seeder = await openSession(trackers[2]!.url, joiner);
+      seeder.send({
+        type: 'hello',
+        v: 1,
+        peerId: seederPeer,
+        addresses: ['127.0.0.1:9'],
+        seeding: [f.fileId],
+      });
+      await seeder.next('welcome');
+      expect(await ownerSession.next('seeder_appeared')).toMatchObject({
+        fileId: f.fileId,
+        peerId: seederPeer,
+      });
+      const listed = await a.call<{ seeders: { peerId: string }[] }>(
+        'GET',
+        `/v1/groups/xg/files/${f.fileId}/seeders`,
+        {
+          token: owner,
+        },
+      );
+      expect(listed.body.seeders.map((s) => s.peerId)).toEqual([seederPeer]);
+      await seeder.close();
+      expect(await ownerSession.next('seeder_left')).toMatchObject({ fileId: f.fileId, peerId: seederPeer });
+      await ownerSession.close();
+    });
+
+    it('answers a retried write from its idempotency key on any tracker, per caller', async () => {
+      const a = client(trackers[0]!.url);
+      const b = client(trackers[1]!.url);
+      const u = await a.user('idem-user');
+      const other = await a.user('idem-other');
+      const key = 'k-123e4567-e89b';
+      const first = await a.call('POST', '/v1/groups', {
+        token: u,
+        body: { groupId: 'idem-g' },
+        headers: { 'idempotency-key': key },
+      });
+      expect(first.status).toBe(201);
+      const again = await b.call('POST', '/v1/groups', {
+        token: u,
+        body: { groupId: 'idem-g' },
+        headers: { 'idempotency-key': key },
+      });
+      expect(again.status).toBe(201);
+      expect(again.headers['idempotent-replay']).toBe('true');
+      expect(again.body).toEqual(first.body);
+      // Another caller's key space is its own: the write runs (and is refused as a duplicate).
+      const stranger = await b.call<{ error: { code: string } }>('POST', '/v1/groups', {
+        token: other,
+        body: { groupId: 'idem-g' },
+        headers: { 'idempotency-key': key },
+      });
+      expect(stranger.body.error.code).toBe('GROUP_EXISTS');
+      // A tracker killed after the commit, before recording the answer, leaves only the
+      // marker its transaction wrote: the retry is answered as the first attempt was.
+      const key2 = 'k-committed-unanswered';
+      const made = await a.call('POST', '/v1/groups', {
+        token: u,
+        body: { groupId: 'idem-m' },
+        headers: { 'idempotency-key': key2 },
+      });
+      const admin = new pg.Client({ connectionString: db.url });
+      await admin.connect();
+      const marker = await admin.query(
+        "UPDATE idempotency_keys SET status = 0 WHERE idem_key = $1 AND scope = 'idem-user' RETURNING body",
+        [key2],
+      );
+      await admin.end();
+      expect(JSON.parse(marker.rows[0].body)).toEqual(made.body);
+      const retried = await b.call('POST', '/v1/groups', {
+        token: u,
+        body: { groupId: 'idem-m' },
+        headers: { 'idempotency-key': key2 },
+      });
+      expect(retried.status).toBe(201);
+      expect(retried.body).toEqual(made.body);
+      const bad = await a.call<{ error: { code: string } }>('POST', '/v1/groups', {
+        token: u,
+        body: { groupId: 'idem-h' },
+        headers: { 'idempotency-key': 'spaces are not allowed' },
+      });
+      expect(bad.body.error.code).toBe('BAD_REQUEST');
+    });
+
+    it('drops a killed tracker from the cluster and pushes the change; its seeders go after the grace', async () => {
+      const a = client(trackers[0]!.url);
+      const owner = await a.user('k-owner');
+      await a.call('POST', '/v1/groups', { token: owner, body: { groupId: 'kg' } });
+      const f = fakeManifest('killed');
+      const peer = randomPeerId();
+      await a.call('POST', '/v1/groups/kg/files', {
+        token: owner,
+        body: { name: 'k.bin', manifest: f.manifest, peerId: peer },
+      });
+      const watcher = await openSession(trackers[0]!.url, owner);
+      watcher.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+      await watcher.next('welcome');
+      await watcher.next('cluster');
+      watcher.send({ type: 'watch', id: 1, files: [f.fileId] });
+      await watcher.next('ack');
+      const seeder = await openSession(trackers[2]!.url, owner, { autoPong: false });
+      seeder.send({ type: 'hello', v: 1, peerId: peer, addresses: ['127.0.0.1:9'], seeding: [f.fileId] });
+      await seeder.next('welcome');
+      await watcher.next('seeder_appeared');
+
+      const killedAt = Date.now();
+      await trackers[2]!.stop('SIGKILL');
+      const pushed = (await watcher.next('cluster', 10_000)) as unknown as ClusterList;
+      expect(pushed.trackers.map((t) => t.url).sort()).toEqual([trackers[0]!.url, trackers[1]!.url].sort());
+      // Still listed during the grace period (its peer may be reconnecting elsewhere)…
+      const during = await a.call<{ seeders: unknown[] }>('GET', `/v1/groups/kg/files/${f.fileId}/seeders`, {
+        token: owner,
+      });
+      if (Date.now() - killedAt < 2_000) expect(during.body.seeders).toHaveLength(1);
+      // …then reaped, and the watchers hear it.
+      expect(await watcher.next('seeder_left', 10_000)).toMatchObject({ fileId: f.fileId, peerId: peer });
+      await seeder.close();
+      await watcher.close();
+      await start(2);
+    });
+  });
+
+  describe('a peer whose tracker is killed', () => {
+    const root = mkdtempSync(join(tmpdir(), 'coterie-failover-'));
+    let db: TestDatabase;
+    const trackers: TrackerProcess[] = [];
+    let peer: Daemon | undefined;
+    const dataDir = join(root, 'peer');
+    const cli = (args: string[]) => coterie(['--data-dir', dataDir, '--json', ...args]);
+
+    beforeAll(async () => {
+      db = await createTestDatabase();
+      for (const i of [0, 1, 2])
+        trackers.push(await spawnTracker(join(root, `t${i}`), ['--store', db.url, ...CLUSTER_FLAGS]));
+    }, 60_000);
+    afterAll(async () => {
+      if (peer) await stop(peer.child);
+      for (const t of trackers) await t.stop('SIGKILL');
+      await db?.drop();
+      rmSync(root, { recursive: true, force: true });
+    });
+
+    it('moves to another tracker and the next command works without the user doing anything', async () => {
+      // Given one tracker URL only: it learns the others from the cluster.
+      peer = await startProcess(
+        [
+          'peer',
+          '--data-dir',
+          dataDir,
+          '--tracker',
+          trackers[0]!.url,
+          '--no-shell',
+          '--tracker-heartbeat-ms',
+          '1000',
+        ],
+        /^peer [0-9a-f]{64} serving/,
+        join(root, 'peer.out'),
+      );
+      expect((await cli(['create_user', 'fo-user', 'fo-password'])).code).toBe(0);
+      expect((await cli(['login', 'fo-user', 'fo-password'])).code).toBe(0);
+      expect((await cli(['create_group', 'fo-group'])).code).toBe(0);
+      const status = async () =>
+        JSON.parse((await cli(['status'])).out) as { tracker: string | null; trackers: string[] };
+      await until('connected', async () => (await status()).tracker !== null);
+      const before = (await status()).tracker!;
+      const victim = trackers.find((t) => t.url === before)!;
+      await victim.stop('SIGKILL');
+
+      // The very next command works (retried on a live tracker if need be).
+      const groups = await cli(['list_groups']);
+      expect(groups.code).toBe(0);
+      expect(JSON.parse(groups.out)).toMatchObject({ groups: [{ groupId: 'fo-group' }] });
+      await until('reconnected elsewhere', async () => {
+        const s = await status();
+        return s.tracker !== null && s.tracker !== before;
+      });
+      // Same session: still logged in, no new login.
+      expect((await cli(['create_group', 'fo-group-2'])).code).toBe(0);
+    });
+  });
+}
