@@ -30,6 +30,11 @@ export interface PeerDaemonOptions {
   pool?: TrackerPoolOptions;
   heartbeatIntervalMs?: number;
   heartbeatTimeoutMs?: number;
+  /**
+   * How long a tracker call keeps retrying (across the tracker list) once a
+   * tracker has answered before; default 20 s, long enough for a failover.
+   */
+  trackerRetryForMs?: number;
   logger?: Logger;
 }
 
@@ -99,7 +104,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     'peer starting',
   );
   const getToken = () => store.getSession()?.token;
-  const http = new TrackerHttpClient({ pool, getToken });
+  const http = new TrackerHttpClient({ pool, getToken, retryForMs: options.trackerRetryForMs });
   const session = new TrackerSession({
     pool,
     getToken,

@@ -62,6 +62,8 @@ describe('messages and topics: real tracker, real peers', () => {
       pool: FAST,
       heartbeatIntervalMs: 1000,
       heartbeatTimeoutMs: 5000,
+      // The tracker restart below must fail a send quickly, not after a failover's patience.
+      trackerRetryForMs: 1500,
     });
     peers.set(name, d);
     const list = notices.get(name) ?? [];
