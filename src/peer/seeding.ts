@@ -63,9 +63,9 @@ function limited(source: PieceSource, limiter: UploadLimiter | undefined): Piece
   return {
     manifest: source.manifest,
     bitfield: source.bitfield,
-    read: async (piece, offset, length) => {
+    read: async (piece, offset, length, into) => {
       await limiter.take(length);
-      return source.read(piece, offset, length);
+      return source.read(piece, offset, length, into);
     },
     on: (e, l) => source.on(e, l),
     off: (e, l) => source.off(e, l),

@@ -130,18 +130,26 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   /**
    * Writes one frame. Returns false when the stream's buffer is full: stop
    * writing and await drain() (or use send()). Throws UNAVAILABLE once closed.
+   *
+   * `onWritten`, when given, is called exactly once when the stream is done
+   * with the frame's bytes: written out, or failed or destroyed (with the
+   * error). Only then may a piece frame's data buffer be reused. When write
+   * throws, the stream never saw the frame and onWritten is not called.
    */
-  write(frame: Frame): boolean {
+  write(frame: Frame, onWritten?: (err?: Error | null) => void): boolean {
     if (this.closed) throw new CoterieError('UNAVAILABLE', 'connection closed');
     const chunks = encodeFrameChunks(frame);
     this.#lastSentMs = Date.now();
-    if (chunks.length === 1) return this.stream.write(chunks[0]);
-    if (frame.type !== 'piece') return this.stream.write(Buffer.concat(chunks));
+    if (chunks.length === 1) return this.stream.write(chunks[0], onWritten);
+    if (frame.type !== 'piece') return this.stream.write(Buffer.concat(chunks), onWritten);
     // A block is not copied here: corked, header and data leave in one writev (plain TCP sends it
     // as is; TLS copies it once into its record buffer, which it would do for a concatenation too).
+    // The data chunk is written last: its callback is the frame's.
     this.stream.cork();
     let ok = true;
-    for (const c of chunks) ok = this.stream.write(c);
+    const last = chunks.length - 1;
+    for (let i = 0; i < last; i++) ok = this.stream.write(chunks[i]);
+    ok = this.stream.write(chunks[last], onWritten);
     this.stream.uncork();
     return ok && !this.stream.writableNeedDrain;
   }

@@ -1,4 +1,6 @@
 // The public entry of src/wire: the peer-to-peer protocol.
+
+export { type BlockLease, BlockPool, type BlockPoolOptions, type BlockPoolStats } from './block-pool.js';
 export {
   type CloseInfo,
   CONNECTION_DEFAULTS,

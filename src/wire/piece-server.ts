@@ -16,6 +16,9 @@
  * maxBlocksInFlightPerConnection blocks read and not yet flushed, and
  * uploadSlots bounds the blocks in flight across all connections, handed out
  * first come first served so one greedy client cannot starve the others.
+ * Blocks are read into buffers lent by a BlockPool (at most blockPoolBytes)
+ * and given back by the socket write's callback, so a steady upload
+ * allocates nothing.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -23,6 +26,7 @@ import type { JSONWebKeySet } from 'jose';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
 import { pieceLength } from '../protocol/manifest.js';
 import { type TicketClaims, verifyTicket } from '../protocol/tickets.js';
+import { type BlockLease, BlockPool, type BlockPoolStats } from './block-pool.js';
 import { FramedConnection } from './connection.js';
 import {
   type BlockRef,
@@ -61,6 +65,8 @@ export interface PieceServerOptions {
   maxQueuedRequestsPerConnection?: number;
   maxBlocksInFlightPerConnection?: number;
   uploadSlots?: number;
+  /** The most bytes of block buffers kept for reuse (lent and free); past it blocks get fresh buffers. */
+  blockPoolBytes?: number;
   handshakeTimeoutMs?: number;
   /** A block not taken by the peer's socket within this long: the peer stalls, close it (frees its slots). */
   stallTimeoutMs?: number;
@@ -86,6 +92,9 @@ export const PIECE_SERVER_DEFAULTS = Object.freeze({
   maxBlocksInFlightPerConnection: 4,
   // Blocks in flight across all connections: 32 × ≤ 1 MiB bounds the server's block memory.
   uploadSlots: 32,
+  // Room for every upload slot's 256 KiB block twice over (a slot is freed at drain, its write
+  // callback may come a little later); 1 MiB blocks past 16 get fresh buffers, as before.
+  blockPoolBytes: 16 * 1024 * 1024,
   handshakeTimeoutMs: 10_000,
   // 1 MiB not drained in 30 s is under 35 KB/s: a reader that stopped, holding upload slots.
   stallTimeoutMs: 30_000,
@@ -99,6 +108,8 @@ export interface PieceServerStats {
   blocksSent: number;
   bytesSent: number;
   rejected: number;
+  /** The block buffer pool: `leased` returns to 0 once no block is being read or written. */
+  blockPool: BlockPoolStats;
 }
 
 export interface PieceServer {
@@ -143,7 +154,8 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
   const slots = new Slots(o.uploadSlots);
   const connections = new Set<FramedConnection>();
   const handlers = new Set<Promise<void>>();
-  const stats: PieceServerStats = { connections: 0, blocksSent: 0, bytesSent: 0, rejected: 0 };
+  const blockPool = new BlockPool({ maxBytes: o.blockPoolBytes });
+  const stats = { connections: 0, blocksSent: 0, bytesSent: 0, rejected: 0 };
 
   async function checkTicket(hello: HelloFrame, peerId: string): Promise<TicketClaims> {
     const expect = { fileId: hello.fileId, peerId, ...(now === undefined ? {} : { nowSeconds: now() }) };
@@ -240,6 +252,8 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
     readonly #queue: BlockRef[] = [];
     #inFlight = 0;
     #stopped = false;
+    /** Blocks handed to the socket whose write has not called back yet. */
+    readonly #writing = new Set<BlockLease>();
     readonly #onHave = (piece: number) => {
       if (!this.conn.closed) this.conn.write({ type: 'have', piece });
     };
@@ -247,7 +261,15 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
     constructor(
       readonly conn: FramedConnection,
       readonly source: PieceSource,
-    ) {}
+    ) {
+      // A destroyed socket does not call back the writes still queued in it (Node's Duplex
+      // destroy skips them), but once it has emitted 'close' its handle is closed and no native
+      // code reads our buffers any more: give them all back. A late callback then does nothing.
+      conn.stream.once('close', () => {
+        for (const lease of this.#writing) lease.release();
+        this.#writing.clear();
+      });
+    }
 
     start(peerId: string, fileId: string): void {
       this.conn.write({ type: 'hello', version: PROTOCOL_VERSION, fileId, peerId, ticket: '' });
@@ -300,6 +322,20 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
       }
     }
 
+    /** Waits for the socket to take what was written; a peer that stops reading is closed. */
+    async #drain(): Promise<void> {
+      const stalled = setTimeout(
+        () => void this.conn.close('UNAVAILABLE', `block not taken within ${o.stallTimeoutMs} ms`),
+        o.stallTimeoutMs,
+      );
+      stalled.unref();
+      try {
+        await this.conn.drain();
+      } finally {
+        clearTimeout(stalled);
+      }
+    }
+
     #reject(request: BlockRef, code: 'PIECE_OUT_OF_RANGE' | 'PIECE_UNAVAILABLE' | 'BUSY', reason: string) {
       if (!this.conn.closed) this.conn.write({ type: 'reject', request, code, reason });
     }
@@ -320,27 +356,40 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
         // Taken after the slot: a cancel that arrived while waiting still applies.
         const r = this.#queue.shift();
         if (r === undefined || this.#stopped) return;
-        let data: Buffer;
+        const lease = blockPool.lease(r.length);
+        // Once the socket has the block, only its write callback gives the buffer back: the kernel
+        // or the TLS layer may read it until then, even after this connection failed.
+        let handedOver = false;
         try {
-          data = await this.source.read(r.piece, r.offset, r.length);
-        } catch (err) {
-          logger.warn({ err, piece: r.piece }, 'piece read failed');
-          this.#reject(r, 'PIECE_UNAVAILABLE', 'cannot read that piece now');
-          return;
-        }
-        if (this.#stopped || this.conn.closed) return;
-        const stalled = setTimeout(
-          () => void this.conn.close('UNAVAILABLE', `block not taken within ${o.stallTimeoutMs} ms`),
-          o.stallTimeoutMs,
-        );
-        stalled.unref();
-        try {
-          await this.conn.send({ type: 'piece', piece: r.piece, offset: r.offset, data });
+          let data: Buffer;
+          try {
+            data = await this.source.read(r.piece, r.offset, r.length, lease.buffer);
+          } catch (err) {
+            logger.warn({ err, piece: r.piece }, 'piece read failed');
+            this.#reject(r, 'PIECE_UNAVAILABLE', 'cannot read that piece now');
+            return;
+          }
+          if (this.#stopped || this.conn.closed) return;
+          const frame = { type: 'piece', piece: r.piece, offset: r.offset, data } as const;
+          // A source that read into a buffer of its own: ours is free now, the write needs no callback.
+          if (data !== lease.buffer) lease.release();
+          let ok: boolean;
+          if (data === lease.buffer) {
+            ok = this.conn.write(frame, () => {
+              this.#writing.delete(lease);
+              lease.release();
+            });
+            this.#writing.add(lease);
+          } else {
+            ok = this.conn.write(frame);
+          }
+          handedOver = true;
+          if (!ok) await this.#drain();
+          stats.blocksSent++;
+          stats.bytesSent += data.length;
         } finally {
-          clearTimeout(stalled);
+          if (!handedOver) lease.release();
         }
-        stats.blocksSent++;
-        stats.bytesSent += data.length;
       } catch (err) {
         // The connection closed while sending: its handler cleans up.
         if (!isCoterieError(err, 'UNAVAILABLE')) logger.warn({ err }, 'piece send failed');
@@ -407,7 +456,7 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
     setJwks(next) {
       jwks = next;
     },
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, blockPool: blockPool.stats() }),
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));

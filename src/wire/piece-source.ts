@@ -13,8 +13,13 @@ export interface PieceSource {
   readonly manifest: Manifest;
   /** Pieces present and verified. Live: it may grow; each new piece is announced with 'have'. */
   readonly bitfield: Bitfield;
-  /** Reads `length` bytes at `offset` of piece `piece` by position. The range is already checked. */
-  read(piece: number, offset: number, length: number): Promise<Buffer>;
+  /**
+   * Reads `length` bytes at `offset` of piece `piece` by position. The range
+   * is already checked. With `into` (exactly `length` bytes, e.g. a pooled
+   * buffer), reads into it and returns it; a source that cannot may return
+   * another buffer instead, which the caller then sends as is.
+   */
+  read(piece: number, offset: number, length: number, into?: Buffer): Promise<Buffer>;
   on(event: 'have', listener: (piece: number) => void): unknown;
   off(event: 'have', listener: (piece: number) => void): unknown;
 }
@@ -71,13 +76,14 @@ export class FilePieceSource extends EventEmitter<{ have: [number] }> implements
     if (this.bitfield.set(piece)) this.emit('have', piece);
   }
 
-  async read(piece: number, offset: number, length: number): Promise<Buffer> {
+  async read(piece: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     if (this.#closed) throw new CoterieError('PIECE_UNAVAILABLE', 'the file is no longer served');
     if (offset < 0 || length < 0 || offset + length > pieceLength(this.manifest, piece)) {
       throw new CoterieError('PIECE_OUT_OF_RANGE', `block ${piece}:${offset}+${length} outside the piece`);
     }
-    // A fresh buffer per block: the socket holds it until written, so it cannot be reused.
-    const buf = Buffer.allocUnsafe(length);
+    // The piece server passes a pooled buffer (see block-pool.ts); other callers get a fresh one.
+    const buf = into ?? Buffer.allocUnsafe(length);
+    if (buf.length !== length) throw new RangeError(`read into ${buf.length} bytes, want ${length}`);
     const position = piece * this.manifest.pieceSize + offset;
     let got = 0;
     while (got < length) {

@@ -406,5 +406,55 @@ describe('piece server', () => {
     );
     staller.stream.resume();
     await staller.done;
+    // The staller's blocks were still queued in its socket when it closed: all given back.
+    for (let i = 0; i < 100 && server.stats().blockPool.leased > 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(server.stats().blockPool.leased).toBe(0);
   });
+
+  // Plain TCP is the sharper case: the kernel reads the very buffer the pool lends (TLS copies).
+  it.each([false, true])(
+    'reuses its block buffers (plaintext %s): right bytes, no more buffers than blocks in flight',
+    async (plaintext) => {
+      const { server } = await serve({ plaintext });
+      let conn: FramedConnection;
+      if (plaintext) {
+        const { socket } = await connectToPeer({
+          host: '127.0.0.1',
+          port: server.port,
+          identity: client,
+          expectedPeerId: seeder.peerId,
+          plaintext: true,
+        });
+        conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
+        conns.push(conn);
+        await conn.send({ type: 'hello', version: 1, fileId, peerId: client.peerId, ticket: await ticket() });
+      } else {
+        conn = await dial(server, await ticket());
+      }
+      const frames = conn[Symbol.asyncIterator]();
+      await frames.next();
+      await frames.next();
+      const refs: Array<{ piece: number; offset: number }> = [];
+      for (let round = 0; round < 5; round++)
+        for (let piece = 0; piece < 5; piece++)
+          for (let offset = 0; offset < 65536; offset += BLOCK) refs.push({ piece, offset });
+      for (const r of refs) conn.write({ type: 'request', ...r, length: BLOCK });
+      const got = await answers(frames, refs.length);
+      for (const f of got) {
+        if (f.type !== 'piece') throw new Error(`expected a piece, got ${f.type}`);
+        // A buffer reused while its write was in flight would show another block's bytes here.
+        const at = f.piece * 65536 + f.offset;
+        expect(f.data.equals(data.subarray(at, at + BLOCK))).toBe(true);
+      }
+      const pool = server.stats().blockPool;
+      expect(pool.allocated).toBeLessThanOrEqual(2 * PIECE_SERVER_DEFAULTS.maxBlocksInFlightPerConnection);
+      expect(pool.reused).toBeGreaterThanOrEqual(refs.length - pool.allocated);
+      expect(pool.unpooled).toBe(0);
+      conn.destroy();
+      for (let i = 0; i < 100 && server.stats().blockPool.leased > 0; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(server.stats().blockPool.leased).toBe(0);
+    },
+  );
 });

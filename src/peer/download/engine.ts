@@ -936,9 +936,9 @@ class DownloadPieceSource extends EventEmitter<{ have: [number] }> implements Pi
   markHave(piece: number): void {
     if (this.bitfield.set(piece)) this.emit('have', piece);
   }
-  read(piece: number, offset: number, length: number): Promise<Buffer> {
+  read(piece: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     if (!this.#file) return Promise.reject(new CoterieError('PIECE_UNAVAILABLE', 'download not open yet'));
-    return this.#file.read(piece, offset, length);
+    return this.#file.read(piece, offset, length, into);
   }
 }
 

@@ -50,7 +50,7 @@ export interface PartialFile {
   /** Writes a verified piece at its position and records it. */
   writePiece(index: number, data: Buffer): Promise<void>;
   /** Reads bytes of a verified piece (for serving it to other downloaders). */
-  read(index: number, offset: number, length: number): Promise<Buffer>;
+  read(index: number, offset: number, length: number, into?: Buffer): Promise<Buffer>;
   /** Every piece verified: fsync, rename to dest, remove the resume file. */
   finish(): Promise<void>;
   /** Stops, saving the resume state; leaves nothing at dest. */
@@ -199,9 +199,11 @@ class DiskPartialFile implements PartialFile {
     }
   }
 
-  async read(index: number, offset: number, length: number): Promise<Buffer> {
+  /** Reads a block of a verified piece, into `into` (exactly `length` bytes) when given. */
+  async read(index: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     if (!this.hasPiece(index)) throw new CoterieError('PIECE_UNAVAILABLE', `piece ${index} not here yet`);
-    const buf = Buffer.allocUnsafe(length);
+    const buf = into ?? Buffer.allocUnsafe(length);
+    if (buf.length !== length) throw new RangeError(`read into ${buf.length} bytes, want ${length}`);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.handle.read(
