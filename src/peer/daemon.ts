@@ -16,6 +16,7 @@ import { PeerStore } from './store.js';
 import { TrackerHttpClient } from './tracker/http-client.js';
 import { TrackerPool, type TrackerPoolOptions } from './tracker/pool.js';
 import { TrackerSession } from './tracker/session.js';
+import { readTrackerCa, trackerTrust } from './tracker/trust.js';
 
 export interface PeerDaemonOptions {
   dataDir: string;
@@ -35,6 +36,8 @@ export interface PeerDaemonOptions {
    * tracker has answered before; default 20 s, long enough for a failover.
    */
   trackerRetryForMs?: number;
+  /** A PEM file of CA certificate(s) to trust for https:// trackers (self-signed or private CAs). */
+  trackerCaFile?: string;
   logger?: Logger;
 }
 
@@ -65,6 +68,9 @@ export interface PeerDaemon extends EventEmitter<PeerDaemonEvents> {
 export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerDaemon> {
   const { dataDir } = options;
   const log = options.logger ?? pino({ level: 'silent' });
+  // Read before taking any resource: a bad CA file is a usage error, not a half-started daemon.
+  const trust =
+    options.trackerCaFile === undefined ? undefined : trackerTrust(readTrackerCa(options.trackerCaFile));
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const releaseLock = acquireDataDirLock(dataDir);
   let store: PeerStore;
@@ -104,10 +110,16 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     'peer starting',
   );
   const getToken = () => store.getSession()?.token;
-  const http = new TrackerHttpClient({ pool, getToken, retryForMs: options.trackerRetryForMs });
+  const http = new TrackerHttpClient({
+    pool,
+    getToken,
+    retryForMs: options.trackerRetryForMs,
+    ...(trust === undefined ? {} : { fetch: trust.fetch }),
+  });
   const session = new TrackerSession({
     pool,
     getToken,
+    ...(trust === undefined ? {} : { ca: trust.caPem }),
     heartbeatIntervalMs: options.heartbeatIntervalMs,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs,
     registration: () => ({

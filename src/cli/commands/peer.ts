@@ -16,6 +16,7 @@ interface PeerFlags {
   shell: boolean;
   logLevel: string;
   trackerHeartbeatMs?: string;
+  trackerCa?: string;
 }
 
 const DEFAULT_TRACKER = 'http://127.0.0.1:7070';
@@ -66,6 +67,10 @@ export function registerPeerCommand(program: Command): void {
       '--tracker-heartbeat-ms <ms>',
       'leave a tracker silent this long for the next one of the cluster (default 5000)',
     )
+    .option(
+      '--tracker-ca <file>',
+      'trust this CA certificate (PEM) for https:// trackers (default: $COTERIE_TRACKER_CA)',
+    )
     .option('--no-shell', 'no interactive shell, even on a terminal')
     .option('--log-level <level>', 'log level of DIR/peer.log', 'info')
     .action(async (flags: PeerFlags) => {
@@ -96,6 +101,7 @@ export function registerPeerCommand(program: Command): void {
         port,
         advertiseHost: flags.advertise,
         uploadLimitBytesPerSec: parseUploadLimit(flags.uploadLimitKib),
+        trackerCaFile: flags.trackerCa ?? process.env.COTERIE_TRACKER_CA,
         // Ping after half the silence, give up after the other half.
         ...(heartbeatMs === undefined
           ? {}

@@ -39,6 +39,8 @@ export interface TrackerSessionOptions {
   heartbeatTimeoutMs?: number;
   /** A connect attempt that takes longer is abandoned. */
   connectTimeoutMs?: number;
+  /** Extra CA certificate(s), PEM, trusted for wss:// trackers. */
+  ca?: string;
 }
 
 export type SessionState = 'idle' | 'connecting' | 'connected' | 'stopped';
@@ -170,6 +172,7 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
     const ws = new WebSocket(wsUrl(url), {
       headers: { authorization: `Bearer ${token}` },
       handshakeTimeout: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      ...(this.options.ca === undefined ? {} : { ca: this.options.ca }),
     });
     this.ws = ws;
     let welcomed = false;

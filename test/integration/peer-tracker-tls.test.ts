@@ -1,0 +1,110 @@
+import { webcrypto } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
+import { CoterieError } from '../../src/protocol/errors.js';
+import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
+import { loadX509 } from '../../src/wire/x509-loader.js';
+
+/** A self-signed certificate for 127.0.0.1, as an operator would make for a private tracker. */
+async function selfSignedPair(): Promise<{ certPem: string; keyPem: string }> {
+  const x509 = await loadX509();
+  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
+  const cert = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      serialNumber: '02',
+      name: 'CN=coterie-private-tracker',
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 3600_000),
+      keys,
+      signingAlgorithm: alg,
+      extensions: [
+        new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }]),
+        new x509.BasicConstraintsExtension(true, undefined, true),
+      ],
+    },
+    webcrypto as never,
+  );
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+  const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END PRIVATE KEY-----\n`;
+  return { certPem: cert.toString('pem'), keyPem };
+}
+
+async function until(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('peer ↔ https tracker with --tracker-ca', () => {
+  const root = mkdtempSync(join(tmpdir(), 'coterie-tls-'));
+  let tracker: RunningTracker;
+  const peers: PeerDaemon[] = [];
+  let caFile: string;
+
+  beforeAll(async () => {
+    const { certPem, keyPem } = await selfSignedPair();
+    caFile = join(root, 'tracker-ca.pem');
+    writeFileSync(caFile, certPem);
+    tracker = await startTracker({
+      dataDir: join(root, 'tracker'),
+      port: 0,
+      tls: { cert: certPem, key: keyPem },
+      logLevel: 'silent',
+    });
+  });
+
+  afterAll(async () => {
+    for (const p of peers) await p.stop();
+    await tracker?.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const start = async (name: string, trackerCaFile?: string) => {
+    const d = await startPeerDaemon({
+      dataDir: join(root, name),
+      trackers: [tracker.url],
+      pool: { backoffMs: [0, 20, 50], jitter: 0 },
+      trackerRetryForMs: 500,
+      ...(trackerCaFile === undefined ? {} : { trackerCaFile }),
+    });
+    peers.push(d);
+    return d;
+  };
+
+  it('talks HTTPS and WSS to a tracker whose CA it was told to trust', async () => {
+    expect(tracker.url).toMatch(/^https:/);
+    const alice = await start('alice', caFile);
+    await alice.execute('create_user', ['alice', 'alice-password']);
+    await alice.execute('login', ['alice', 'alice-password']);
+    await until('the session is up', async () => {
+      const s = (await alice.execute('status', [])) as { tracker: string | null };
+      return s.tracker === tracker.url;
+    });
+    await alice.execute('create_group', ['secure']);
+    const groups = (await alice.execute('list_groups', [])) as { groups: { groupId: string }[] };
+    expect(groups.groups.map((g) => g.groupId)).toContain('secure');
+  });
+
+  it('refuses the tracker when its certificate is not trusted', async () => {
+    const mallory = await start('mallory');
+    const err = await mallory
+      .execute('create_user', ['mallory', 'mallory-password'])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CoterieError);
+    expect((err as CoterieError).code).toBe('TRACKER_UNAVAILABLE');
+  });
+
+  it('says clearly when the CA file is missing or not a certificate', async () => {
+    await expect(start('nofile', join(root, 'missing.pem'))).rejects.toMatchObject({ code: 'PATH_INVALID' });
+    const notPem = join(root, 'not.pem');
+    writeFileSync(notPem, 'hello');
+    await expect(start('notpem', notPem)).rejects.toMatchObject({ code: 'PATH_INVALID' });
+  });
+});
