@@ -40,7 +40,10 @@ export interface DownloadRecord {
   userId: string;
 }
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
+
+/** In migration 3: the user of the saved session, else '' (nobody logged in). */
+const OWNER_OF_EXISTING_ROWS = `COALESCE((SELECT json_extract(value, '$.userId') FROM meta WHERE key = 'session'), '')`;
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,6 +71,34 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE receipts (
      stream_id TEXT NOT NULL, reader TEXT NOT NULL, delivered INTEGER NOT NULL, read INTEGER NOT NULL,
      PRIMARY KEY (stream_id, reader));`,
+  // 3: the message tables belong to the user who was logged in when they were
+  // written (owner), so two users taking turns on one data directory never
+  // see each other's messages. Existing rows go to the saved session's user.
+  `CREATE TABLE inbox3 (
+     owner TEXT NOT NULL, message_id TEXT NOT NULL, stream_id TEXT NOT NULL, seq INTEGER NOT NULL,
+     kind TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT, group_id TEXT, topic TEXT, body TEXT NOT NULL,
+     sent_at INTEGER NOT NULL, received_at INTEGER NOT NULL, read_at INTEGER,
+     PRIMARY KEY (owner, message_id));
+   INSERT INTO inbox3 SELECT ${OWNER_OF_EXISTING_ROWS}, message_id, stream_id, seq, kind, sender, recipient,
+     group_id, topic, body, sent_at, received_at, read_at FROM inbox;
+   DROP TABLE inbox;
+   ALTER TABLE inbox3 RENAME TO inbox;
+   CREATE INDEX inbox_stream ON inbox (owner, stream_id, seq);
+   CREATE INDEX inbox_unread ON inbox (owner, read_at);
+   CREATE TABLE outbox3 (
+     owner TEXT NOT NULL, client_id TEXT NOT NULL, message_id TEXT, stream_id TEXT NOT NULL, seq INTEGER,
+     recipient TEXT, group_id TEXT, topic TEXT, body TEXT NOT NULL, state TEXT NOT NULL,
+     created_at INTEGER NOT NULL, PRIMARY KEY (owner, client_id));
+   INSERT INTO outbox3 SELECT ${OWNER_OF_EXISTING_ROWS}, client_id, message_id, stream_id, seq, recipient,
+     group_id, topic, body, state, created_at FROM outbox;
+   DROP TABLE outbox;
+   ALTER TABLE outbox3 RENAME TO outbox;
+   CREATE TABLE receipts3 (
+     owner TEXT NOT NULL, stream_id TEXT NOT NULL, reader TEXT NOT NULL, delivered INTEGER NOT NULL,
+     read INTEGER NOT NULL, PRIMARY KEY (owner, stream_id, reader));
+   INSERT INTO receipts3 SELECT ${OWNER_OF_EXISTING_ROWS}, stream_id, reader, delivered, read FROM receipts;
+   DROP TABLE receipts;
+   ALTER TABLE receipts3 RENAME TO receipts;`,
 ];
 
 interface ShareRow {
@@ -243,6 +274,11 @@ export class PeerStore {
     this.setMeta('session', session === undefined ? undefined : JSON.stringify(session));
   }
 
+  /** Whose messages the message tables show and take: the logged-in user's ('' when nobody is). */
+  private owner(): string {
+    return this.getSession()?.userId ?? '';
+  }
+
   // -- shares ---------------------------------------------------------------
 
   putShare(s: ShareRecord): void {
@@ -317,13 +353,15 @@ export class PeerStore {
    */
   addToInbox(messages: readonly Omit<InboxMessage, 'receivedAt' | 'readAt'>[], at: number): InboxMessage[] {
     const insert = this.db.prepare(
-      `INSERT INTO inbox (message_id, stream_id, seq, kind, sender, recipient, group_id, topic, body, sent_at, received_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(message_id) DO NOTHING`,
+      `INSERT INTO inbox (owner, message_id, stream_id, seq, kind, sender, recipient, group_id, topic, body, sent_at, received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(owner, message_id) DO NOTHING`,
     );
+    const owner = this.owner();
     const fresh: InboxMessage[] = [];
     this.db.transaction(() => {
       for (const m of messages) {
         const r = insert.run(
+          owner,
           m.messageId,
           m.streamId,
           m.seq,
@@ -344,8 +382,8 @@ export class PeerStore {
 
   /** Messages of some streams (all but topics when none given), oldest first. */
   listInbox(filter: { streamIds?: string[]; unread: boolean; limit: number }): InboxMessage[] {
-    const where: string[] = [];
-    const params: unknown[] = [];
+    const where: string[] = ['owner = ?'];
+    const params: unknown[] = [this.owner()];
     if (filter.streamIds !== undefined) {
       where.push(`stream_id IN (${filter.streamIds.map(() => '?').join(',')})`);
       params.push(...filter.streamIds);
@@ -361,9 +399,12 @@ export class PeerStore {
   }
 
   markRead(messageIds: readonly string[], at: number): void {
-    const upd = this.db.prepare('UPDATE inbox SET read_at = ? WHERE message_id = ? AND read_at IS NULL');
+    const upd = this.db.prepare(
+      'UPDATE inbox SET read_at = ? WHERE owner = ? AND message_id = ? AND read_at IS NULL',
+    );
+    const owner = this.owner();
     this.db.transaction(() => {
-      for (const id of messageIds) upd.run(at, id);
+      for (const id of messageIds) upd.run(at, owner, id);
     })();
   }
 
@@ -373,20 +414,21 @@ export class PeerStore {
       .prepare(
         `SELECT stream_id AS streamId, MAX(seq) AS delivered,
              COALESCE(MAX(CASE WHEN read_at IS NOT NULL THEN seq END), 0) AS read
-           FROM inbox GROUP BY stream_id`,
+           FROM inbox WHERE owner = ? GROUP BY stream_id`,
       )
-      .all() as { streamId: string; delivered: number; read: number }[];
+      .all(this.owner()) as { streamId: string; delivered: number; read: number }[];
   }
 
   putOutbox(r: OutboxRecord): void {
     this.db
       .prepare(
-        `INSERT INTO outbox (message_id, client_id, stream_id, seq, recipient, group_id, topic, body, state, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT(client_id) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
+        `INSERT INTO outbox (owner, message_id, client_id, stream_id, seq, recipient, group_id, topic, body, state, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(owner, client_id) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
            state = excluded.state`,
       )
       .run(
+        this.owner(),
         r.messageId,
         r.clientId,
         r.streamId,
@@ -403,7 +445,9 @@ export class PeerStore {
   /** Sends that never got an answer (the tracker was unreachable): resent with the same client id. */
   pendingOutbox(): OutboxRecord[] {
     return (
-      this.db.prepare("SELECT * FROM outbox WHERE state = 'pending' ORDER BY created_at").all() as {
+      this.db
+        .prepare("SELECT * FROM outbox WHERE owner = ? AND state = 'pending' ORDER BY created_at")
+        .all(this.owner()) as {
         message_id: string | null;
         client_id: string;
         stream_id: string;
@@ -429,19 +473,19 @@ export class PeerStore {
   }
 
   removeOutbox(clientId: string): void {
-    this.db.prepare('DELETE FROM outbox WHERE client_id = ?').run(clientId);
+    this.db.prepare('DELETE FROM outbox WHERE owner = ? AND client_id = ?').run(this.owner(), clientId);
   }
 
   /** Receipts only move forward; returns true when this one moved something. */
   putReceipt(streamId: string, reader: string, delivered: number, read: number): boolean {
     const r = this.db
       .prepare(
-        `INSERT INTO receipts (stream_id, reader, delivered, read) VALUES (?, ?, ?, ?)
-         ON CONFLICT(stream_id, reader) DO UPDATE SET delivered = MAX(delivered, excluded.delivered),
+        `INSERT INTO receipts (owner, stream_id, reader, delivered, read) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(owner, stream_id, reader) DO UPDATE SET delivered = MAX(delivered, excluded.delivered),
            read = MAX(read, excluded.read)
          WHERE excluded.delivered > receipts.delivered OR excluded.read > receipts.read`,
       )
-      .run(streamId, reader, delivered, read);
+      .run(this.owner(), streamId, reader, delivered, read);
     return r.changes > 0;
   }
 }

@@ -1,0 +1,111 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type InboxMessage, PeerStore } from '../../src/peer/store.js';
+
+const dirs: string[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'coterie-store-'));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const msg = (
+  id: string,
+  streamId: string,
+  seq: number,
+  body: string,
+): Omit<InboxMessage, 'receivedAt' | 'readAt'> => ({
+  messageId: id.padEnd(32, '0'),
+  streamId,
+  seq,
+  kind: 'group',
+  sender: 'carol',
+  to: null,
+  groupId: 'films',
+  topic: null,
+  body,
+  sentAt: 1000 + seq,
+});
+
+describe('peer store: messages belong to the logged-in user', () => {
+  it('keeps two users of one data directory apart (inbox, cursors, outbox, receipts)', () => {
+    const store = new PeerStore(tempDir());
+    try {
+      store.setSession({ userId: 'alice', token: 't-a' });
+      // the same group message reaches both users: each gets their own copy
+      expect(store.addToInbox([msg('a1', 'g:films', 1, 'for the group')], 1)).toHaveLength(1);
+      store.addToInbox([msg('a2', 'g:films', 2, 'alice only sees this')], 2);
+      store.putOutbox({
+        messageId: null,
+        clientId: 'c1',
+        streamId: 'd:alice:bob',
+        seq: null,
+        to: 'bob',
+        groupId: null,
+        topic: null,
+        body: 'pending from alice',
+        state: 'pending',
+        createdAt: 1,
+      });
+      expect(store.putReceipt('g:films', 'bob', 2, 1)).toBe(true);
+
+      store.setSession(undefined);
+      store.setSession({ userId: 'bob', token: 't-b' });
+      expect(store.listInbox({ unread: false, limit: 100 })).toEqual([]);
+      expect(store.inboxCursors()).toEqual([]);
+      expect(store.pendingOutbox()).toEqual([]);
+      expect(store.addToInbox([msg('a1', 'g:films', 1, 'for the group')], 3)).toHaveLength(1);
+      store.markRead(['a1'.padEnd(32, '0')], 4);
+      expect(store.putReceipt('g:films', 'bob', 2, 1)).toBe(true);
+      expect(store.listInbox({ unread: false, limit: 100 }).map((m) => m.body)).toEqual(['for the group']);
+
+      store.setSession({ userId: 'alice', token: 't-a2' });
+      const mine = store.listInbox({ unread: true, limit: 100 });
+      expect(mine.map((m) => m.body)).toEqual(['for the group', 'alice only sees this']);
+      expect(store.inboxCursors()).toEqual([{ streamId: 'g:films', delivered: 2, read: 0 }]);
+      expect(store.pendingOutbox().map((r) => r.body)).toEqual(['pending from alice']);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('gives the rows of a schema-2 store to the user of its saved session', () => {
+    const dir = tempDir();
+    // A peer.db as written by schema 2 (before owners existed).
+    const v2 = new Database(join(dir, 'peer.db'));
+    v2.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE shares (group_id TEXT NOT NULL, file_name TEXT NOT NULL, file_id TEXT NOT NULL, path TEXT NOT NULL,
+        size INTEGER NOT NULL, manifest_json TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (group_id, file_name));
+      CREATE TABLE downloads (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, group_id TEXT NOT NULL,
+        file_name TEXT NOT NULL, file_id TEXT NOT NULL, dest TEXT NOT NULL, size INTEGER NOT NULL, state TEXT NOT NULL,
+        error TEXT, done_bytes INTEGER NOT NULL DEFAULT 0, started_at INTEGER NOT NULL, ended_at INTEGER);
+      CREATE TABLE inbox (message_id TEXT PRIMARY KEY, stream_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+        sender TEXT NOT NULL, recipient TEXT, group_id TEXT, topic TEXT, body TEXT NOT NULL, sent_at INTEGER NOT NULL,
+        received_at INTEGER NOT NULL, read_at INTEGER);
+      CREATE TABLE outbox (client_id TEXT PRIMARY KEY, message_id TEXT, stream_id TEXT NOT NULL, seq INTEGER,
+        recipient TEXT, group_id TEXT, topic TEXT, body TEXT NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL);
+      CREATE TABLE receipts (stream_id TEXT NOT NULL, reader TEXT NOT NULL, delivered INTEGER NOT NULL,
+        read INTEGER NOT NULL, PRIMARY KEY (stream_id, reader));
+      INSERT INTO meta VALUES ('session', '{"userId":"dave","token":"t"}');
+      INSERT INTO inbox VALUES ('${'b'.repeat(32)}', 'd:carol:dave', 1, 'direct', 'carol', 'dave', NULL, NULL,
+        'kept across the upgrade', 5, 6, NULL);
+      PRAGMA user_version = 2;`);
+    v2.close();
+    const store = new PeerStore(dir);
+    try {
+      expect(store.listInbox({ unread: false, limit: 10 }).map((m) => m.body)).toEqual([
+        'kept across the upgrade',
+      ]);
+      store.setSession({ userId: 'erin', token: 'u' });
+      expect(store.listInbox({ unread: false, limit: 10 })).toEqual([]);
+    } finally {
+      store.close();
+    }
+  });
+});
