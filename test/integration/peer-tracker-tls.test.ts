@@ -1,4 +1,3 @@
-import { webcrypto } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,32 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
-import { loadX509 } from '../../src/wire/x509-loader.js';
-
-/** A self-signed certificate for 127.0.0.1, as an operator would make for a private tracker. */
-async function selfSignedPair(): Promise<{ certPem: string; keyPem: string }> {
-  const x509 = await loadX509();
-  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
-  const cert = await x509.X509CertificateGenerator.createSelfSigned(
-    {
-      serialNumber: '02',
-      name: 'CN=coterie-private-tracker',
-      notBefore: new Date(Date.now() - 60_000),
-      notAfter: new Date(Date.now() + 3600_000),
-      keys,
-      signingAlgorithm: alg,
-      extensions: [
-        new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }]),
-        new x509.BasicConstraintsExtension(true, undefined, true),
-      ],
-    },
-    webcrypto as never,
-  );
-  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END PRIVATE KEY-----\n`;
-  return { certPem: cert.toString('pem'), keyPem };
-}
+import { selfSignedTrackerCert } from '../fixtures/tls-cert.js';
 
 async function until(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
@@ -49,7 +23,7 @@ describe('peer ↔ https tracker with --tracker-ca', () => {
   let caFile: string;
 
   beforeAll(async () => {
-    const { certPem, keyPem } = await selfSignedPair();
+    const { certPem, keyPem } = await selfSignedTrackerCert();
     caFile = join(root, 'tracker-ca.pem');
     writeFileSync(caFile, certPem);
     tracker = await startTracker({

@@ -1,11 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { webcrypto } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { verifyTicket } from '../../src/protocol/tickets.js';
-import { loadX509 } from '../../src/wire/x509-loader.js';
+import { selfSignedTrackerCert } from '../fixtures/tls-cert.js';
 import { client, fakeManifest, openSession, randomPeerId, spawnTracker, tempDir } from './tracker-harness.js';
 
 describe('tracker lifecycle', () => {
@@ -103,27 +102,7 @@ describe('tracker lifecycle', () => {
   it('serves HTTPS and WSS with --tls-cert/--tls-key', async () => {
     const dir = tempDir();
     try {
-      const x509 = await loadX509();
-      const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-      const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
-      const cert = await x509.X509CertificateGenerator.createSelfSigned(
-        {
-          serialNumber: '01',
-          name: 'CN=coterie-test-tracker',
-          notBefore: new Date(Date.now() - 60_000),
-          notAfter: new Date(Date.now() + 3600_000),
-          keys,
-          signingAlgorithm: alg,
-          extensions: [
-            new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }]),
-            new x509.BasicConstraintsExtension(true, undefined, true),
-          ],
-        },
-        webcrypto as never,
-      );
-      const certPem = cert.toString('pem');
-      const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-      const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END PRIVATE KEY-----\n`;
+      const { certPem, keyPem } = await selfSignedTrackerCert();
       writeFileSync(join(dir.path, 'cert.pem'), certPem);
       writeFileSync(join(dir.path, 'key.pem'), keyPem);
 
