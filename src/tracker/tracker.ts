@@ -144,6 +144,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       messageRatePerSecond: cfg.messageRatePerSecond,
       messageBurst: cfg.messageBurst,
       retentionSweepMs: cfg.retentionSweepMs,
+      trackerId,
     })({ ...deps, groups });
     await tickets.init();
     const stale = await presence.clearTracker(trackerId);

@@ -28,7 +28,31 @@ export type TrackerEvent =
   /** A token was revoked (logout): sessions opened with it close, on every tracker. */
   | { kind: 'token_revoked'; tokenHash: string; at: number }
   /** A tracker joined or left the cluster: the others read the membership rows again now. */
-  | { kind: 'cluster_changed'; trackerId: string; at: number };
+  | { kind: 'cluster_changed'; trackerId: string; at: number }
+  /**
+   * Messages were committed through tracker `origin`: per stream, the seq range
+   * [from, to]. The others read the rows for their own sessions; the origin
+   * pushed them itself and ignores its own event.
+   */
+  | {
+      kind: 'messages_stored';
+      origin: string;
+      streams: { s: string; from: number; to: number }[];
+      at: number;
+    }
+  /** Cursors moved through tracker `origin`: the receipts to push to the senders' sessions elsewhere. */
+  | {
+      kind: 'receipts';
+      origin: string;
+      receipts: {
+        streamId: string;
+        reader: string;
+        delivered: number;
+        read: number;
+        senders: string[];
+        at: number;
+      }[];
+    };
 
 export type TrackerEventHandler = (event: TrackerEvent) => void;
 

@@ -109,6 +109,8 @@ export interface MessagesOptions {
   messageBurst: number;
   /** How often expired topic messages are deleted. */
   retentionSweepMs: number;
+  /** This tracker on the event bus: its own message events are pushed locally, not read back. */
+  trackerId?: string | undefined;
 }
 
 /** Rows per multi-row INSERT: 7 columns × 500 stays far below SQLite's and PostgreSQL's variable limits. */
@@ -132,6 +134,8 @@ function* powerOfTwoChunks<T>(items: readonly T[]): Generator<T[]> {
 /** Messages per transaction: bounds a commit's latency under a flood. */
 const MAX_BATCH = 4000;
 const CATCH_UP_PAGE = 1000;
+/** Receipts per bus event (each names its senders: a few hundred bytes at most). */
+const RECEIPTS_PER_EVENT = 16;
 /** Cursor moves that share a commit with sends; more get a transaction of their own. */
 const RIDING_CURSORS = 64;
 
@@ -307,9 +311,118 @@ export function createMessagesService(options: MessagesOptions) {
     const members = new Map<string, readonly string[]>();
     const subscribers = new Map<string, readonly string[]>();
     const topicRetention = new Map<string, { count: number | null; ms: number | null }>();
+    const trackerId = options.trackerId ?? newTimeOrderedId(now());
     const unsubscribeBus = bus.subscribe((e) => {
       if (e.kind === 'membership_changed') members.delete(e.groupId);
+      else if (e.kind === 'messages_stored' && e.origin !== trackerId) {
+        for (const r of e.streams) pushRemote(r.s, r.from, r.to);
+      } else if (e.kind === 'receipts' && e.origin !== trackerId && e.receipts.length > 0) {
+        for (const l of receiptListeners) l(e.receipts);
+      }
     });
+
+    // ------------------------------------------------------------ pushing, in order per stream
+
+    /**
+     * The highest seq of each stream handed to the listeners. Messages of one
+     * stream can be committed through several trackers: a batch that does not
+     * follow on from it (a gap: another tracker's commit not heard of yet)
+     * reads the missing rows first, and rows at or below it were pushed already.
+     */
+    const pushedTo = new Map<string, number>();
+    /** Streams with a read in flight: what comes next for them waits behind it, in order. */
+    const streamChains = new Map<string, Promise<void>>();
+
+    const emit = async (stored: EncodedMessage[]) => {
+      if (stored.length === 0 || storedListeners.size === 0) return;
+      const readers = new Map<string, readonly string[]>();
+      for (const m of stored) {
+        if (!readers.has(m.message.streamId)) {
+          readers.set(
+            m.message.streamId,
+            await readersOf(m.message.streamId, parseStreamId(m.message.streamId)!),
+          );
+        }
+      }
+      const batch: StoredBatch = { messages: stored, readers };
+      for (const l of storedListeners) l(batch);
+    };
+
+    async function readRange(streamId: string, from: number, to: number): Promise<EncodedMessage[]> {
+      const parsed = parseStreamId(streamId);
+      if (parsed === undefined || to < from) return [];
+      const rows = await db
+        .selectFrom('messages')
+        .select(['stream_id', 'seq', 'message_id', 'sender', 'body', 'created_at'])
+        .where('stream_id', '=', streamId)
+        .where('seq', '>=', from)
+        .where('seq', '<=', to)
+        .orderBy('seq')
+        .execute();
+      return rows.map((r) => encode(toStoredMessage(r, parsed)));
+    }
+
+    /** Runs `job` after whatever is queued for this stream (reads of earlier ranges). */
+    function chain(streamId: string, job: () => Promise<void>) {
+      const prev = streamChains.get(streamId) ?? Promise.resolve();
+      const next = prev
+        .then(job)
+        .catch(() => {
+          // The store failed: the sessions get these messages at their next catch-up.
+        })
+        .finally(() => {
+          if (streamChains.get(streamId) === next) streamChains.delete(streamId);
+        });
+      streamChains.set(streamId, next);
+    }
+
+    /** Pushes rows of a stream up to `to`, filling any gap since the last push first. */
+    async function pushUpTo(streamId: string, from: number, to: number, have: EncodedMessage[] = []) {
+      const last = pushedTo.get(streamId);
+      const start = last === undefined ? from : last + 1;
+      if (to < start) return;
+      const known = have.filter((m) => m.message.seq >= start);
+      const firstKnown = known.length > 0 ? known[0]!.message.seq : to + 1;
+      const read = await readRange(streamId, start, Math.min(to, firstKnown - 1));
+      // The read is async: another job cannot run meanwhile (chained), so the mark is still ours.
+      pushedTo.set(streamId, Math.max(pushedTo.get(streamId) ?? 0, to));
+      if (streamId.startsWith('t:') && read.length > 0) subscribers.delete(streamId);
+      await emit([...read, ...known]);
+    }
+
+    function pushRemote(streamId: string, from: number, to: number) {
+      // Topic subscribers may have changed through another tracker: read them again for its messages.
+      if (streamId.startsWith('t:')) subscribers.delete(streamId);
+      chain(streamId, () => pushUpTo(streamId, from, to));
+    }
+
+    /**
+     * This tracker's commits: pushed at once when they follow on from the last
+     * push (always, with one tracker); otherwise in order behind the gap's read.
+     */
+    async function pushLocal(stored: StoredMessage[]) {
+      if (stored.length === 0) return;
+      const byStream = new Map<string, EncodedMessage[]>();
+      for (const m of stored) {
+        const e = encode(m);
+        const list = byStream.get(m.streamId);
+        if (list === undefined) byStream.set(m.streamId, [e]);
+        else list.push(e);
+      }
+      const ready: EncodedMessage[] = [];
+      for (const [streamId, list] of byStream) {
+        const first = list[0]!.message.seq;
+        const lastSeq = list[list.length - 1]!.message.seq;
+        const mark = pushedTo.get(streamId);
+        if (!streamChains.has(streamId) && (mark === undefined || mark === first - 1)) {
+          pushedTo.set(streamId, lastSeq);
+          for (const e of list) ready.push(e);
+        } else {
+          chain(streamId, () => pushUpTo(streamId, first, lastSeq, list));
+        }
+      }
+      await emit(ready);
+    }
 
     const tooLarge = (bytes: number) =>
       new CoterieError(
@@ -458,20 +571,14 @@ export function createMessagesService(options: MessagesOptions) {
             continue;
           }
           for (const c of riders) for (const w of c.waiters) w();
-          if (written.receipts.length > 0) for (const l of receiptListeners) l(written.receipts);
+          if (written.receipts.length > 0) publishReceipts(written.receipts);
           for (const [i, s] of sends.entries()) {
             knownStreams.add(s.streamId);
             s.resolve(written.results[i]!);
           }
-          if (written.stored.length > 0 && storedListeners.size > 0) {
-            const readers = new Map<string, readonly string[]>();
-            for (const m of written.stored) {
-              if (!readers.has(m.streamId)) {
-                readers.set(m.streamId, await readersOf(m.streamId, parseStreamId(m.streamId)!));
-              }
-            }
-            const batch: StoredBatch = { messages: written.stored.map(encode), readers };
-            for (const l of storedListeners) l(batch);
+          if (written.stored.length > 0) {
+            publishStored(written.stored, at);
+            await pushLocal(written.stored);
           }
         }
         if (pendingCursors.size > 0) {
@@ -485,8 +592,32 @@ export function createMessagesService(options: MessagesOptions) {
             // Acknowledgements are repeated by peers after each reconnect: losing a batch only delays receipts.
           }
           for (const c of cursors) for (const w of c.waiters) w();
-          if (receipts.length > 0) for (const l of receiptListeners) l(receipts);
+          if (receipts.length > 0) publishReceipts(receipts);
         }
+      }
+    }
+
+    /** Tells the other trackers which rows were committed (they read them); ranges, not bodies. */
+    function publishStored(stored: StoredMessage[], at: number) {
+      const ranges = new Map<string, { s: string; from: number; to: number }>();
+      for (const m of stored) {
+        const r = ranges.get(m.streamId);
+        if (r === undefined) ranges.set(m.streamId, { s: m.streamId, from: m.seq, to: m.seq });
+        else r.to = Math.max(r.to, m.seq);
+      }
+      void bus.publish({ kind: 'messages_stored', origin: trackerId, streams: [...ranges.values()], at });
+    }
+
+    /** Pushes receipts to this tracker's sessions and sends them to the others. */
+    function publishReceipts(receipts: Receipt[]) {
+      for (const l of receiptListeners) l(receipts);
+      // A few per event: NOTIFY payloads are capped near 8000 bytes.
+      for (let i = 0; i < receipts.length; i += RECEIPTS_PER_EVENT) {
+        void bus.publish({
+          kind: 'receipts',
+          origin: trackerId,
+          receipts: receipts.slice(i, i + RECEIPTS_PER_EVENT),
+        });
       }
     }
 
@@ -1101,6 +1232,7 @@ export function createMessagesService(options: MessagesOptions) {
           if (flushing !== undefined) await flushing;
           else await new Promise((r) => setImmediate(r));
         }
+        await Promise.all([...streamChains.values()]);
       },
     };
   };

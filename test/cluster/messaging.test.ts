@@ -1,0 +1,142 @@
+// Messages across trackers: a message sent through tracker A is pushed at once
+// to a recipient connected to tracker B (messages_stored events on the bus,
+// B reads the rows), and receipts travel back to the sender's session on A.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  client,
+  openSession,
+  randomPeerId,
+  type SessionClient,
+  spawnTracker,
+  type TrackerProcess,
+} from '../integration/tracker-harness.js';
+import { createTestDatabase, pgTestUrl, reportSkipped, type TestDatabase } from './pg.js';
+
+type Pushed = { messageId: string; streamId: string; seq: number; sender: string; body: string };
+
+if (pgTestUrl() === undefined) {
+  reportSkipped('cross-tracker messaging tests');
+  it.skip('cross-tracker messaging (needs COTERIE_TEST_PG_URL)', () => {});
+} else {
+  describe('messages across two trackers on one PostgreSQL', () => {
+    const root = mkdtempSync(join(tmpdir(), 'coterie-xmsg-'));
+    let db: TestDatabase;
+    const trackers: TrackerProcess[] = [];
+    const sessions: SessionClient[] = [];
+
+    beforeAll(async () => {
+      db = await createTestDatabase();
+      for (const i of [0, 1]) trackers[i] = await spawnTracker(join(root, `t${i}`), ['--store', db.url]);
+    }, 60_000);
+    afterAll(async () => {
+      for (const s of sessions) await s.close();
+      for (const t of trackers) await t?.stop('SIGKILL');
+      await db?.drop();
+      rmSync(root, { recursive: true, force: true });
+    });
+
+    const connect = async (url: string, token: string) => {
+      const s = await openSession(url, token);
+      sessions.push(s);
+      s.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+      await s.next('welcome');
+      await s.next('synced');
+      return s;
+    };
+
+    /** Collects pushed messages until `count` arrived (each within a second of the last). */
+    const receive = async (s: SessionClient, count: number) => {
+      const got: Pushed[] = [];
+      while (got.length < count) {
+        const m = (await s.next('messages', 1_000)) as unknown as { items: Pushed[] };
+        got.push(...m.items);
+      }
+      return got;
+    };
+
+    it('pushes direct, group and topic messages sent through A to a session on B, in order', async () => {
+      const a = client(trackers[0]!.url);
+      const b = client(trackers[1]!.url);
+      const alice = await a.user('xm-alice');
+      const bob = await b.user('xm-bob');
+      await a.call('POST', '/v1/groups', { token: alice, body: { groupId: 'xmg' } });
+      await b.call('POST', '/v1/groups/xmg/join', { token: bob });
+      await a.call('POST', '/v1/groups/xmg/requests/xm-bob/accept', { token: alice });
+      await a.call('POST', '/v1/groups/xmg/topics', { token: alice, body: { topic: 'news' } });
+      // Bob subscribes through B, alice publishes through A.
+      await b.call('POST', '/v1/groups/xmg/topics/news/subscribe', { token: bob });
+
+      const bobOnB = await connect(trackers[1]!.url, bob);
+      const aliceOnA = await connect(trackers[0]!.url, alice);
+      const sends = [
+        { to: 'xm-bob', body: 'd1' },
+        { groupId: 'xmg', body: 'g1' },
+        { groupId: 'xmg', topic: 'news', body: 't1' },
+        { to: 'xm-bob', body: 'd2' },
+        { groupId: 'xmg', body: 'g2' },
+        { groupId: 'xmg', topic: 'news', body: 't2' },
+      ];
+      sends.forEach((m, i) => {
+        aliceOnA.send({ type: 'send', id: i, clientId: `c${i}`, ...m });
+      });
+      for (let i = 0; i < sends.length; i++) await aliceOnA.next(['sent', 'error']);
+      const got = await receive(bobOnB, sends.length);
+      expect(got.map((m) => m.body).sort()).toEqual(sends.map((m) => m.body).sort());
+      expect(new Set(got.map((m) => m.messageId)).size).toBe(got.length);
+      // In order within each stream.
+      const byStream = new Map<string, string[]>();
+      for (const m of got) byStream.set(m.streamId, [...(byStream.get(m.streamId) ?? []), m.body]);
+      expect([...byStream.values()].map((l) => l.join(',')).sort()).toEqual(['d1,d2', 'g1,g2', 't1,t2']);
+
+      // Receipts: bob (on B) acknowledges and reads the direct messages; alice (on A) hears of it.
+      const direct = got.filter((m) => m.body.startsWith('d'));
+      const last = direct[direct.length - 1]!;
+      bobOnB.send({
+        type: 'ack_messages',
+        id: 'r1',
+        cursors: [{ streamId: last.streamId, delivered: last.seq }],
+      });
+      expect(await aliceOnA.next('receipt')).toMatchObject({
+        streamId: last.streamId,
+        reader: 'xm-bob',
+        delivered: last.seq,
+      });
+      bobOnB.send({ type: 'ack_messages', id: 'r2', cursors: [{ streamId: last.streamId, read: last.seq }] });
+      expect(await aliceOnA.next('receipt')).toMatchObject({
+        streamId: last.streamId,
+        reader: 'xm-bob',
+        read: last.seq,
+      });
+    });
+
+    it('keeps one stream in order when both trackers write to it, without duplicates', async () => {
+      const a = client(trackers[0]!.url);
+      const carol = await a.user('xm-carol');
+      const dave = await a.user('xm-dave');
+      const erin = await a.user('xm-erin');
+      await a.call('POST', '/v1/groups', { token: carol, body: { groupId: 'xmh' } });
+      for (const [name, token] of [
+        ['xm-dave', dave],
+        ['xm-erin', erin],
+      ] as const) {
+        await a.call('POST', '/v1/groups/xmh/join', { token });
+        await a.call('POST', `/v1/groups/xmh/requests/${name}/accept`, { token: carol });
+      }
+      const erinOnB = await connect(trackers[1]!.url, erin);
+      const carolOnA = await connect(trackers[0]!.url, carol);
+      const daveOnB = await connect(trackers[1]!.url, dave);
+      const n = 40;
+      for (let i = 0; i < n; i++) {
+        const [s, who] = i % 2 === 0 ? [carolOnA, 'c'] : [daveOnB, 'd'];
+        s.send({ type: 'send', id: i, clientId: `h${i}`, groupId: 'xmh', body: `${who}${i}` });
+      }
+      const got = await receive(erinOnB, n);
+      expect(got.length).toBe(n);
+      expect(got.map((m) => m.seq)).toEqual([...got.map((m) => m.seq)].sort((x, y) => x - y));
+      expect(new Set(got.map((m) => m.messageId)).size).toBe(n);
+    });
+  });
+}
