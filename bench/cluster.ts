@@ -7,7 +7,7 @@
 //   cluster.failover.kill.*  the same with SIGKILL (the connection drops at once)
 // PostgreSQL: COTERIE_TEST_PG_URL, or a throwaway one from scripts/pg-test-server.sh (fsync on).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { type PeerDaemon, startPeerDaemon } from '../src/peer/daemon.js';
+import { call, manifestFor } from './_tracker-api.js';
 
 const BIN = fileURLToPath(new URL('../bin/coterie.js', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('../scripts/pg-test-server.sh', import.meta.url));
@@ -26,7 +27,6 @@ const KILLS = Number(process.env.BENCH_KILLS ?? 20);
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'throughput,failover,kill').split(','));
 
 type CannonRequest = NonNullable<Parameters<typeof autocannon>[0]['requests']>[number];
-const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const emit = (name: string, value: number, unit: string) =>
   process.stdout.write(`${JSON.stringify({ name, value: Math.round(value * 100) / 100, unit })}\n`);
 const log = (msg: string) => process.stderr.write(`[cluster bench] ${msg}\n`);
@@ -66,32 +66,6 @@ async function kill(t: Tracker, signal: NodeJS.Signals = 'SIGKILL'): Promise<voi
   const exited = new Promise((r) => t.proc.once('exit', r));
   t.proc.kill(signal);
   await exited;
-}
-
-async function call<T>(
-  url: string,
-  method: string,
-  path: string,
-  token?: string,
-  body?: unknown,
-): Promise<T> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const json = (await res.json()) as T;
-  if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
-function manifestFor(seed: string, size: number) {
-  const pieceSize = 65536;
-  const n = Math.ceil(size / pieceSize);
-  return { version: 1, size, pieceSize, pieces: Array.from({ length: n }, (_, i) => sha(`${seed}/${i}`)) };
 }
 
 async function freshDatabase(base: string): Promise<{ url: string; drop: () => Promise<void> }> {

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import WebSocket from 'ws';
+import { call, manifestFor } from './_tracker-api.js';
 
 const BIN = fileURLToPath(new URL('../bin/coterie.js', import.meta.url));
 const CONNECTIONS = 64;
@@ -58,37 +59,11 @@ async function stopTracker(proc: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-async function call<T>(
-  url: string,
-  method: string,
-  path: string,
-  token?: string,
-  body?: unknown,
-): Promise<T> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const json = (await res.json()) as T;
-  if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
 async function user(url: string, userId: string): Promise<string> {
   await call(url, 'POST', '/v1/users', undefined, { userId, password: 'bench password' });
   return (
     await call<{ token: string }>(url, 'POST', '/v1/login', undefined, { userId, password: 'bench password' })
   ).token;
-}
-
-function manifestFor(seed: string, size: number) {
-  const pieceSize = 65536;
-  const n = Math.ceil(size / pieceSize);
-  return { version: 1, size, pieceSize, pieces: Array.from({ length: n }, (_, i) => sha(`${seed}/${i}`)) };
 }
 
 function openSession(url: string, token: string, peerId: string, seeding: string[]): Promise<WebSocket> {
