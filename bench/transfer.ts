@@ -7,8 +7,9 @@
 // sparse 10 GiB file, for the downloader's peak RSS, when the disk has room.
 //
 // Environment: RUNS (default 3), ARIA=0 to skip the reference, BIG=0 to skip
-// 10 GiB, SMALL=0 to skip 1 GiB, PLAIN=1 to add a plaintext run (the cost of TLS), ONLY=3 or ONLY=1 for
-// one seeder count, DL_NODE_ARGS / SEED_NODE_ARGS for node flags (profiling).
+// 10 GiB, SMALL=0 to skip 1 GiB, PLAIN=1 to add a plaintext run (the cost of TLS), BUFFERED=1 to add
+// a run writing through the page cache (the cost of skipping O_DIRECT), ONLY=3 or ONLY=1 for one
+// seeder count, DL_NODE_ARGS / SEED_NODE_ARGS for node flags (profiling).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -133,6 +134,7 @@ async function downloadOnce(
   identityDir: string,
   dest: string,
   plaintext: boolean,
+  directIo: boolean,
 ): Promise<RunResult> {
   await rm(dest, { force: true });
   await rm(`${dest}.part`, { force: true });
@@ -146,6 +148,7 @@ async function downloadOnce(
     ticket,
     identityDir,
     plaintext,
+    directIo,
     events: [],
   });
   const code = await dl.exited;
@@ -224,11 +227,14 @@ async function main(): Promise<void> {
     await mkdir(join(root, 'out'));
 
     const results = new Map<string, RunResult[]>();
-    const configs: Array<{ name: string; seeders: number; plaintext: boolean }> = [
-      { name: 'transfer.1GiB.3seeders', seeders: 3, plaintext: false },
-      { name: 'transfer.1GiB.1seeder', seeders: 1, plaintext: false },
+    const configs: Array<{ name: string; seeders: number; plaintext: boolean; directIo: boolean }> = [
+      { name: 'transfer.1GiB.3seeders', seeders: 3, plaintext: false, directIo: true },
+      { name: 'transfer.1GiB.1seeder', seeders: 1, plaintext: false, directIo: true },
       ...(process.env.PLAIN === '1'
-        ? [{ name: 'transfer.1GiB.3seeders.plaintext', seeders: 3, plaintext: true }]
+        ? [{ name: 'transfer.1GiB.3seeders.plaintext', seeders: 3, plaintext: true, directIo: true }]
+        : []),
+      ...(process.env.BUFFERED === '1'
+        ? [{ name: 'transfer.1GiB.3seeders.buffered', seeders: 3, plaintext: false, directIo: false }]
         : []),
     ];
     for (const c of process.env.SMALL === '0' ? [] : configs) {
@@ -246,6 +252,7 @@ async function main(): Promise<void> {
             dlIdentityDir,
             dest,
             c.plaintext,
+            c.directIo,
           );
           process.stderr.write(
             `${c.name} run ${i + 1}: ${round(1024 / r.wallSeconds)} MiB/s (wall ${round(r.wallSeconds, 2)} s, engine ${round(r.engineSeconds, 2)} s), cpu ${round(r.cpuSeconds, 2)} s, peak RSS ${round(r.maxRssMiB)} MiB\n`,
@@ -266,7 +273,7 @@ async function main(): Promise<void> {
       const runs = results.get(c.name);
       if (!runs) continue;
       const value = round(1024 / median(runs.map((r) => r.wallSeconds)));
-      const ref = typeof aria === 'string' || c.plaintext ? undefined : aria.get(c.seeders);
+      const ref = typeof aria === 'string' || c.plaintext || !c.directIo ? undefined : aria.get(c.seeders);
       line({
         name: c.name,
         value,
@@ -322,6 +329,7 @@ async function main(): Promise<void> {
         dlIdentityDir,
         dest,
         false,
+        true,
       );
       process.stderr.write(
         `10 GiB: ${round(10240 / r.wallSeconds)} MiB/s, peak RSS ${round(r.maxRssMiB)} MiB\n`,

@@ -60,8 +60,10 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_BLOCK_BYTES = 1024 * 1024;
 /** Bytes before the body: the length prefix and the type byte. */
 export const FRAME_HEADER_BYTES = 5;
+/** Bytes of a piece frame's payload (what the length prefix counts) before its data: type, piece, offset. */
+export const PIECE_FRAME_HEAD_BYTES = 1 + 8;
 /** Largest `length` field accepted: a piece frame's type, piece, offset and a full block. */
-export const MAX_FRAME_LENGTH = 1 + 8 + MAX_BLOCK_BYTES;
+export const MAX_FRAME_LENGTH = PIECE_FRAME_HEAD_BYTES + MAX_BLOCK_BYTES;
 /**
  * Largest `length` before the hello is accepted: a hello (≤ 4.2 KB) or a
  * bitfield of MAX_PIECES (8 KiB + 5) fits, a block does not.

@@ -27,6 +27,7 @@ export {
   MAX_BLOCK_BYTES,
   MAX_FRAME_LENGTH,
   MAX_REASON_BYTES,
+  PIECE_FRAME_HEAD_BYTES,
   type PieceFrame,
   PROTOCOL_VERSION,
   type RejectFrame,

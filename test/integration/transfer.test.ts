@@ -16,6 +16,7 @@ import {
   tempDir,
   testCluster,
 } from '../fixtures/transfer-harness.js';
+import { opensDirect } from '../helpers/direct-io.js';
 
 // Real TLS 1.3 on loopback, real piece servers (in this process, or child
 // processes where a test kills them); fake seeders only for misbehaviour.
@@ -95,6 +96,8 @@ describe('transfer over TLS', () => {
     const o = await options(file, { seeders: await seeders(file, n) });
     const result = await download(o).done;
     expect(await sameBytes(o.dest, file)).toBe(true);
+    // Every whole piece went to the disk past the page cache, where the file system allows it.
+    expect(result.directBytes).toBe(opensDirect(o.dest) ? 3 * MiB : 0);
     const d = result.distribution;
     expect(d.peers).toHaveLength(n);
     expect(d.fetchedPieces).toBe(file.manifest.pieces.length);

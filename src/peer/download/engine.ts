@@ -17,6 +17,7 @@ import {
   HANDSHAKE_MAX_FRAME_LENGTH,
   MAX_BLOCK_BYTES,
   MAX_FRAME_LENGTH,
+  PIECE_FRAME_HEAD_BYTES,
   PROTOCOL_VERSION,
 } from '../../wire/frames.js';
 import { connectToPeer, type PeerIdentity } from '../../wire/identity.js';
@@ -30,6 +31,7 @@ import type {
   SeederInfo,
 } from './events.js';
 import { createPieceHasher, type PieceHasher } from './hasher.js';
+import { AlignedSlotPool, IO_ALIGNMENT } from './io-memory.js';
 import { openPartialFile, type PartialFile } from './partial-file.js';
 
 /**
@@ -76,6 +78,8 @@ export interface DownloadOptions {
   noProgressTimeoutMs?: number;
   /** Threads hashing pieces besides the main one (default 1 on a multi-core machine, else 0). */
   hashWorkers?: number;
+  /** Write verified pieces past the page cache (O_DIRECT) where the file system allows it. */
+  directIo?: boolean;
   /** Called with every event, before emitter listeners. */
   onEvent?: (event: DownloadEvent) => void;
 }
@@ -89,6 +93,9 @@ export const DOWNLOAD_DEFAULTS = Object.freeze({
   maxPendingWriteBytes: 8 * 1024 * 1024,
   // One thread hashing beside the main one (which decrypts and writes): the 2-core case.
   hashWorkers: 1,
+  // A download writes a file the machine has never seen: past the page cache it costs a
+  // fraction of the CPU (see io-memory.ts), and it does not push everything else out of it.
+  directIo: true,
   // Pieces no connected peer has, and nothing verified for this long: NO_SEEDERS.
   noProgressTimeoutMs: 60_000,
   // The scheduler's clock granularity: stall detection and backoff expiry are checked this often.
@@ -175,17 +182,15 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   readonly #links = new Map<string, SeederLink>();
   readonly #buffers = new Map<string, Buffer>();
   /**
-   * Piece buffers for reuse: allocating a fresh one per piece leaves the
-   * garbage collector hundreds of MiB of dead external memory at full speed,
-   * which shows as RSS.
+   * Block frames, each in a slot whose data starts page-aligned (see
+   * #allocateFrame), and pieces assembled from several blocks: reused, so a
+   * full-speed download makes no garbage (dead external memory shows as
+   * RSS), aligned so that verified pieces go to the disk with O_DIRECT, and
+   * shared so that the hashing worker reads them without a copy.
    */
-  readonly #pool: Buffer[] = [];
-  readonly #assembly = new WeakSet<Buffer>();
+  readonly #blockSlots: AlignedSlotPool;
+  readonly #pieceSlots: AlignedSlotPool;
   readonly #hasher: PieceHasher;
-  /** Frame buffers for blocks (see #allocateFrame), by size; ours are in #framePooled. */
-  readonly #framePool = new Map<number, SharedArrayBuffer[]>();
-  readonly #framePooled = new WeakSet<SharedArrayBuffer>();
-  #framePoolBytes = 0;
   readonly #abort = new AbortController();
   readonly pieceSource: DownloadPieceSource;
   #file: PartialFile | null = null;
@@ -236,6 +241,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     // One block per piece up to the largest block the wire allows: fewer frames, and a
     // whole-piece block is hashed and written without being copied.
     const blockSizeBytes = Math.min(o.scheduler?.blockSizeBytes ?? o.manifest.pieceSize, MAX_BLOCK_BYTES);
+    this.#blockSlots = new AlignedSlotPool(IO_ALIGNMENT + blockSizeBytes);
+    this.#pieceSlots = new AlignedSlotPool(o.manifest.pieceSize);
     // Until the partial file is open nothing is known to be verified; the scheduler is rebuilt then.
     this.#scheduler = createScheduler({ ...o.scheduler, blockSizeBytes })({
       pieces: { count: this.#count, length: (i) => pieceLength(o.manifest, i) },
@@ -257,6 +264,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
         fileId: this.#o.fileId,
         dest: this.#o.dest,
         overwrite: this.#o.overwrite ?? false,
+        directIo: this.#o.directIo ?? DOWNLOAD_DEFAULTS.directIo,
         ...(this.#o.resumeIntervalMs === undefined ? {} : { resumeIntervalMs: this.#o.resumeIntervalMs }),
       });
       if (this.#finished) {
@@ -328,6 +336,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       bytes: this.#o.manifest.size,
       durationMs: Date.now() - this.#startedAt,
       distribution,
+      directBytes: this.#file!.directBytes,
     };
     this.#emit({ type: 'progress', progress });
     this.#emit({ type: 'completed', result });
@@ -749,61 +758,33 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
 
   /**
    * The decoder's buffers for frames that span socket chunks (every block
-   * over TLS, whose records are 16 KiB): a block's bytes stay in this buffer
-   * until verified and written (no copy when a block is a whole piece), then
-   * it goes back to the pool, so a full-speed download makes no garbage.
+   * over TLS, whose records are 16 KiB). A piece frame's payload is placed so
+   * that its data starts on a page boundary of its slot: a block that is a
+   * whole piece is hashed and written from there, never copied again.
    */
   readonly #allocateFrame = (length: number): Buffer => {
-    // Only block-sized frames are worth keeping; a bitfield or hello is allocated once.
-    if (length <= 8 * 1024) return Buffer.allocUnsafe(length);
-    const free = this.#framePool.get(length);
-    const ab = free?.pop();
-    if (ab) {
-      this.#framePoolBytes -= length;
-      return Buffer.from(ab);
+    // Only block-sized frames are worth a slot; a bitfield or hello is allocated once.
+    const dataBytes = length - PIECE_FRAME_HEAD_BYTES;
+    if (length <= 8 * 1024 || dataBytes > this.#blockSlots.slotBytes - IO_ALIGNMENT) {
+      return Buffer.allocUnsafe(length);
     }
-    // Shared memory, so that a hashing worker reads the block without a copy.
-    const sab = new SharedArrayBuffer(length);
-    this.#framePooled.add(sab);
-    return Buffer.from(sab);
+    const start = IO_ALIGNMENT - PIECE_FRAME_HEAD_BYTES;
+    return this.#blockSlots.take().subarray(start, start + length);
   };
-
-  /** Returns a block's frame buffer to the pool, if it came from there (never while still in use). */
-  #releaseFrame(data: Buffer): void {
-    const ab = data.buffer;
-    if (!(ab instanceof SharedArrayBuffer) || !this.#framePooled.has(ab)) return;
-    // Every one is kept: the pool never holds more than were live at once (bounded by the
-    // scheduler's bytes in flight and maxPendingWriteBytes), and a dropped one would not be
-    // freed anyway while the hashing worker still references it.
-    let free = this.#framePool.get(ab.byteLength);
-    if (!free) {
-      free = [];
-      this.#framePool.set(ab.byteLength, free);
-    }
-    free.push(ab);
-    this.#framePoolBytes += ab.byteLength;
-  }
 
   /** A buffer to assemble a piece from several blocks. */
   #acquire(length: number): Buffer {
-    if (length === this.#o.manifest.pieceSize) {
-      const b = this.#pool.pop();
-      if (b) return b;
-    }
-    const b = Buffer.from(new SharedArrayBuffer(length));
-    this.#assembly.add(b);
-    return b;
+    return this.#pieceSlots.take().subarray(0, length);
   }
 
-  /** Done with a piece or block buffer: back to its pool if it came from one. */
+  /**
+   * Done with a piece or a block: its slot goes back to its pool (never while
+   * the hasher or the disk may still read it). Every slot is kept: a pool
+   * never holds more than was live at once, which the scheduler's bytes in
+   * flight and maxPendingWriteBytes bound.
+   */
   #recycle(buf: Buffer): void {
-    if (this.#assembly.has(buf)) {
-      // Kept for reuse, like frames: never more than were live at once (the scheduler bounds
-      // the pieces in flight), and reuse spares the allocator the churn that grows RSS.
-      if (buf.length === this.#o.manifest.pieceSize) this.#pool.push(buf);
-      return;
-    }
-    this.#releaseFrame(buf);
+    if (!this.#pieceSlots.give(buf)) this.#blockSlots.give(buf);
   }
 
   #send(r: BlockRequest, type: 'request' | 'cancel'): void {

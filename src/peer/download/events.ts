@@ -63,6 +63,8 @@ export interface DownloadResult {
   bytes: number;
   durationMs: number;
   distribution: PieceDistribution;
+  /** Bytes this run wrote past the page cache (O_DIRECT); 0 where the file system refuses it. */
+  directBytes: number;
 }
 
 export type DownloadEvent =

@@ -4,6 +4,7 @@ import { type FileHandle, open, readFile, rename, rm, stat, writeFile } from 'no
 import { basename, dirname } from 'node:path';
 import { CoterieError } from '../../protocol/errors.js';
 import { type Manifest, pieceCount, pieceLength } from '../../protocol/manifest.js';
+import { IO_ALIGNMENT, isIoAligned } from './io-memory.js';
 
 /**
  * The disk side of a download: `<dest>.part`, written by position as pieces
@@ -13,6 +14,12 @@ import { type Manifest, pieceCount, pieceLength } from '../../protocol/manifest.
  * are trusted (the resume file may be newer than what reached the disk).
  * `finish()` fsyncs and renames to `<dest>`; nothing ever appears at
  * `<dest>` before every piece is verified.
+ *
+ * With `directIo`, pieces in page-aligned memory (io-memory.ts) are written
+ * through a second descriptor opened with O_DIRECT, past the page cache;
+ * anything else (the short last piece, a file system that refuses O_DIRECT)
+ * goes through the ordinary one. Linux keeps the two coherent: a direct
+ * write drops any cached pages of its range.
  */
 
 export const RESUME_FORMAT_VERSION = 1;
@@ -36,6 +43,8 @@ export interface PartialFileOptions {
   resumeIntervalMs?: number;
   /** Called per kept piece re-checked on reopen (progress for big files). */
   onRecheck?: (done: number, total: number) => void;
+  /** Write aligned pieces with O_DIRECT where the file system allows it (default false). */
+  directIo?: boolean;
 }
 
 export interface PartialFile {
@@ -47,6 +56,8 @@ export interface PartialFile {
   verifiedCount(): number;
   /** Pieces kept from an earlier run that passed the re-check. */
   readonly resumedPieces: number;
+  /** Bytes written past the page cache so far (O_DIRECT). */
+  readonly directBytes: number;
   /** Writes a verified piece at its position and records it. */
   writePiece(index: number, data: Buffer): Promise<void>;
   /** Reads bytes of a verified piece (for serving it to other downloaders). */
@@ -75,9 +86,14 @@ export async function openPartialFile(options: PartialFileOptions): Promise<Part
     handle = await open(partPath, 'w+');
   }
   await handle.truncate(manifest.size);
+  const direct =
+    options.directIo === true && manifest.pieceSize % IO_ALIGNMENT === 0
+      ? await openDirect(partPath)
+      : undefined;
   const file = new DiskPartialFile(
     options,
     handle,
+    direct,
     have,
     partPath,
     resumePath,
@@ -90,6 +106,7 @@ export async function openPartialFile(options: PartialFileOptions): Promise<Part
 
 class DiskPartialFile implements PartialFile {
   private verified: number;
+  directBytes = 0;
   private lastSave = 0;
   private saveTimer: NodeJS.Timeout | undefined;
   private saving: Promise<void> = Promise.resolve();
@@ -105,6 +122,8 @@ class DiskPartialFile implements PartialFile {
   constructor(
     private readonly options: PartialFileOptions,
     private readonly handle: FileHandle,
+    /** The same file opened with O_DIRECT; dropped if the file system turns out to refuse it. */
+    private direct: FileHandle | undefined,
     private readonly have: Uint8Array,
     readonly partPath: string,
     readonly resumePath: string,
@@ -179,24 +198,45 @@ class DiskPartialFile implements PartialFile {
     }
   }
 
+  /** Writes adjacent pieces from `first` on: aligned stretches past the cache, the rest through it. */
   private async writeRun(first: number, buffers: Buffer[]): Promise<void> {
     let position = first * this.options.manifest.pieceSize;
-    let pending = buffers;
-    while (pending.length > 0) {
-      const { bytesWritten } = await this.handle.writev(pending, position);
-      position += bytesWritten;
-      // A short write (rare: disk full, signals) continues where it stopped.
-      let skip = bytesWritten;
-      const rest: Buffer[] = [];
-      for (const b of pending) {
-        if (skip >= b.length) skip -= b.length;
-        else {
-          rest.push(skip > 0 ? b.subarray(skip) : b);
-          skip = 0;
-        }
-      }
-      pending = rest;
+    let i = 0;
+    while (i < buffers.length) {
+      const direct = this.direct !== undefined && isIoAligned(buffers[i]!);
+      let j = i + 1;
+      while (j < buffers.length && this.direct !== undefined && isIoAligned(buffers[j]!) === direct) j++;
+      const stretch = buffers.slice(i, j);
+      let written = 0;
+      if (direct) written = await this.writeDirect(stretch, position);
+      if (written === 0) await writeAll(this.handle, stretch, position);
+      for (const b of stretch) position += b.length;
+      i = j;
     }
+  }
+
+  /**
+   * Writes `buffers` with O_DIRECT; returns the bytes written, 0 when the
+   * file system refused it (then direct writes stop for this file and the
+   * caller writes through the cache). A short direct write (disk full,
+   * signals) finishes through the cache: its remainder is no longer aligned.
+   */
+  private async writeDirect(buffers: Buffer[], position: number): Promise<number> {
+    const direct = this.direct!;
+    let bytesWritten: number;
+    try {
+      ({ bytesWritten } = await direct.writev(buffers, position));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+      this.direct = undefined;
+      await direct.close().catch(() => undefined);
+      return 0;
+    }
+    this.directBytes += bytesWritten;
+    const total = buffers.reduce((n, b) => n + b.length, 0);
+    if (bytesWritten < total)
+      await writeAll(this.handle, skipBytes(buffers, bytesWritten), position + bytesWritten);
+    return total;
   }
 
   /** Reads a block of a verified piece, into `into` (exactly `length` bytes) when given. */
@@ -256,7 +296,9 @@ class DiskPartialFile implements PartialFile {
     this.stopTimer();
     this.closed = true;
     await this.saving.catch(() => undefined);
+    // fsync works on the file, whichever descriptor: one covers the direct writes too.
     await this.handle.sync();
+    await this.direct?.close();
     await this.handle.close();
     await rename(this.partPath, this.options.dest);
     await rm(this.resumePath, { force: true });
@@ -268,6 +310,7 @@ class DiskPartialFile implements PartialFile {
     this.stopTimer();
     this.closed = true;
     await this.handle.sync().catch(() => undefined);
+    await this.direct?.close().catch(() => undefined);
     await this.handle.close().catch(() => undefined);
     await this.saveResume().catch(() => undefined);
   }
@@ -360,6 +403,40 @@ export function unpackBits(packed: Buffer, count: number): Uint8Array {
   const out = new Uint8Array(count);
   for (let i = 0; i < count; i++) out[i] = (packed[i >> 3]! >> (7 - (i & 7))) & 1;
   return out;
+}
+
+/** Writes every byte of `buffers` at `position`, continuing after short writes. */
+async function writeAll(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let pending = buffers;
+  while (pending.length > 0) {
+    const { bytesWritten } = await handle.writev(pending, position);
+    position += bytesWritten;
+    pending = skipBytes(pending, bytesWritten);
+  }
+}
+
+/** `buffers` without their first `skip` bytes. */
+function skipBytes(buffers: Buffer[], skip: number): Buffer[] {
+  const rest: Buffer[] = [];
+  for (const b of buffers) {
+    if (skip >= b.length) skip -= b.length;
+    else {
+      rest.push(skip > 0 ? b.subarray(skip) : b);
+      skip = 0;
+    }
+  }
+  return rest;
+}
+
+/** The file opened again with O_DIRECT, or undefined where the platform or file system has none. */
+async function openDirect(path: string): Promise<FileHandle | undefined> {
+  const flag = fsConstants.O_DIRECT;
+  if (flag === undefined) return undefined;
+  try {
+    return await open(path, fsConstants.O_RDWR | flag);
+  } catch {
+    return undefined; // tmpfs before Linux 6.6 and others: EINVAL; written through the cache then
+  }
 }
 
 async function isFile(path: string): Promise<boolean> {
