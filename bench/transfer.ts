@@ -12,7 +12,7 @@
 // seeder count, DL_NODE_ARGS / SEED_NODE_ARGS for node flags (profiling).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, statfs, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,8 +87,23 @@ async function child(dir: string, mode: 'seed' | 'download', spec: object): Prom
 
 interface Swarm {
   seeders: Array<{ peerId: string; address: { host: string; port: number }; score: number }>;
+  /** CPU seconds the seeder processes used so far (all threads), where /proc tells; else NaN. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
+
+/** User + system CPU seconds of a live process, from /proc (Linux); NaN elsewhere. */
+function processCpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
 async function startSeeders(
   dir: string,
@@ -111,6 +126,7 @@ async function startSeeders(
       address: { host: '127.0.0.1', port: h.port },
       score: 0.5,
     })),
+    cpuSeconds: () => kids.reduce((sum, k) => sum + processCpuSeconds(k.proc.pid), 0),
     async stop() {
       for (const k of kids) k.proc.kill('SIGTERM');
       await Promise.all(kids.map((k) => k.exited));
@@ -122,6 +138,8 @@ interface RunResult {
   wallSeconds: number;
   engineSeconds: number;
   cpuSeconds: number;
+  /** CPU seconds of all seeders together during the run. */
+  seederCpuSeconds: number;
   maxRssMiB: number;
 }
 
@@ -139,6 +157,7 @@ async function downloadOnce(
   await rm(dest, { force: true });
   await rm(`${dest}.part`, { force: true });
   await rm(`${dest}.part.resume`, { force: true });
+  const seederCpu0 = swarm.cpuSeconds();
   const t0 = performance.now();
   const dl = await child(dir, 'download', {
     manifest,
@@ -153,6 +172,7 @@ async function downloadOnce(
   });
   const code = await dl.exited;
   const wallSeconds = (performance.now() - t0) / 1000;
+  const seederCpuSeconds = swarm.cpuSeconds() - seederCpu0;
   const done = dl.lines.find((l) => l.type === 'completed') as
     | { seconds: number; result: { distribution: { peers: Array<{ pieces: number; finalScore: number }> } } }
     | undefined;
@@ -169,6 +189,7 @@ async function downloadOnce(
     wallSeconds,
     engineSeconds: done.seconds,
     cpuSeconds: usage.cpuSeconds,
+    seederCpuSeconds,
     maxRssMiB: usage.maxRssMiB,
   };
 }
@@ -255,7 +276,7 @@ async function main(): Promise<void> {
             c.directIo,
           );
           process.stderr.write(
-            `${c.name} run ${i + 1}: ${round(1024 / r.wallSeconds)} MiB/s (wall ${round(r.wallSeconds, 2)} s, engine ${round(r.engineSeconds, 2)} s), cpu ${round(r.cpuSeconds, 2)} s, peak RSS ${round(r.maxRssMiB)} MiB\n`,
+            `${c.name} run ${i + 1}: ${round(1024 / r.wallSeconds)} MiB/s (wall ${round(r.wallSeconds, 2)} s, engine ${round(r.engineSeconds, 2)} s), cpu ${round(r.cpuSeconds, 2)} s (seeders ${round(r.seederCpuSeconds, 2)} s), peak RSS ${round(r.maxRssMiB)} MiB\n`,
           );
           runs.push(r);
         }
@@ -292,6 +313,12 @@ async function main(): Promise<void> {
       line({
         name: 'transfer.cpu_s_per_GiB',
         value: round(median(all3.map((r) => r.cpuSeconds)), 2),
+        unit: 's',
+      });
+      // Where the rest of the machine's two cores went: the seeders' share of the same runs.
+      line({
+        name: 'transfer.seeders_cpu_s_per_GiB',
+        value: round(median(all3.map((r) => r.seederCpuSeconds)), 2),
         unit: 's',
       });
     }
