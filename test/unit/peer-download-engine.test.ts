@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Dial, download } from '../../src/peer/download/engine.js';
 import type { DownloadEvent, SeederInfo } from '../../src/peer/download/events.js';
+import { type Dial, download } from '../../src/peer/download/index.js';
 import { computeFileId } from '../../src/protocol/manifest.js';
 import { createIdentity, type PeerIdentity } from '../../src/wire/identity.js';
 import {

@@ -1,13 +1,6 @@
 // The public entry of the download machinery: the engine the peer daemon drives.
-export {
-  createTlsDial,
-  type Dial,
-  DOWNLOAD_DEFAULTS,
-  type DownloadHandle,
-  type DownloadOptions,
-  download,
-  type RetryPolicy,
-} from './engine.js';
+export { createTlsDial } from './dial.js';
+export { download } from './engine.js';
 export type {
   DownloadEvent,
   DownloadProgress,
@@ -17,6 +10,13 @@ export type {
   PieceDistribution,
   SeederInfo,
 } from './events.js';
+export {
+  type Dial,
+  DOWNLOAD_DEFAULTS,
+  type DownloadHandle,
+  type DownloadOptions,
+  type RetryPolicy,
+} from './options.js';
 export {
   openPartialFile,
   type PartialFile,

@@ -1,0 +1,28 @@
+import { connectToPeer, type PeerIdentity } from '../../wire/identity.js';
+import { type Dial, DOWNLOAD_DEFAULTS } from './options.js';
+
+/**
+ * The default dial: TLS 1.3 with our certificate, refusing any seeder whose
+ * public-key fingerprint is not the peer id the tracker listed (PEER_MISMATCH).
+ */
+export function createTlsDial(
+  identity: PeerIdentity,
+  options: { plaintext?: boolean; timeoutMs?: number } = {},
+): Dial {
+  return async (seeder, signal) => {
+    signal.throwIfAborted();
+    const { socket } = await connectToPeer({
+      host: seeder.address.host,
+      port: seeder.address.port,
+      identity,
+      expectedPeerId: seeder.peerId,
+      plaintext: options.plaintext ?? false,
+      timeoutMs: options.timeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs,
+    });
+    if (signal.aborted) {
+      socket.destroy();
+      signal.throwIfAborted();
+    }
+    return socket;
+  };
+}
