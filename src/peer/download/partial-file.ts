@@ -227,7 +227,7 @@ class DiskPartialFile implements PartialFile {
     try {
       ({ bytesWritten } = await direct.writev(buffers, position));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+      if (!REFUSED_DIRECT.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
       this.direct = undefined;
       await direct.close().catch(() => undefined);
       return 0;
@@ -404,6 +404,9 @@ export function unpackBits(packed: Buffer, count: number): Uint8Array {
   for (let i = 0; i < count; i++) out[i] = (packed[i >> 3]! >> (7 - (i & 7))) & 1;
   return out;
 }
+
+/** What a file system answers to an O_DIRECT write it cannot do (alignment, or no support at all). */
+const REFUSED_DIRECT = new Set(['EINVAL', 'EOPNOTSUPP', 'ENOTSUP']);
 
 /** Writes every byte of `buffers` at `position`, continuing after short writes. */
 async function writeAll(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
