@@ -36,6 +36,39 @@ function loadHistory(file: string | undefined): string[] {
   }
 }
 
+/**
+ * The terminal as readline sees it, with a switch that keeps what is typed
+ * off the screen (a password): readline echoes every key to its output.
+ */
+function switchableEcho(output: NodeJS.WriteStream): { stream: NodeJS.WriteStream; hide: boolean } {
+  const state = { stream: output, hide: false };
+  state.stream = new Proxy(output, {
+    get(target, prop) {
+      if (prop === 'write' && state.hide) return () => true;
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return state;
+}
+
+/** The line as history keeps it: a password typed on the line becomes '-' (asked again when rerun). */
+export function historyLine(line: string): string {
+  let words: string[];
+  try {
+    words = splitWords(line);
+  } catch {
+    return line; // unbalanced quotes: the command fails anyway, and names no password
+  }
+  const [name, ...args] = words;
+  if (name === undefined || !COMMANDS.some((c) => c.name === name)) return line;
+  const pw = (matchForm(getCommand(name), args) ?? []).findIndex((p) => p.kind === 'password');
+  if (pw < 0 || args[pw] === '-') return line;
+  return [name, ...args.map((a, i) => (i === pw ? '-' : a))].map(quoteWord).join(' ');
+}
+
+const quoteWord = (w: string) => (/^[^\s'"\\]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`);
+
 /** Prints a line above the prompt without losing what the user is typing. */
 function printAbove(rl: Interface, output: NodeJS.WriteStream, text: string): void {
   clearLine(output, 0);
@@ -53,9 +86,10 @@ export async function runShell(options: ShellOptions): Promise<void> {
   const { daemon } = options;
   const input = options.input ?? process.stdin;
   const output = options.output ?? process.stdout;
+  const echo = switchableEcho(output);
   const rl = createInterface({
     input,
-    output,
+    output: echo.stream,
     prompt: 'coterie> ',
     completer: completeCommand,
     history: loadHistory(options.historyFile),
@@ -82,7 +116,21 @@ export async function runShell(options: ShellOptions): Promise<void> {
     output.write('\n');
     rl.close();
   });
-  const ask = (q: string) => new Promise<string>((resolve) => rl.question(q, resolve));
+  /** Asks for a password without showing it (on a terminal; piped input is not echoed anyway). */
+  const askHidden = (q: string) =>
+    new Promise<string>((resolve) => {
+      output.write(q);
+      echo.hide = true;
+      rl.question('', (answer) => {
+        echo.hide = false;
+        if (rl.terminal) output.write('\n');
+        resolve(answer);
+      });
+    });
+  // A password typed on a line stays out of the history, in memory and on disk.
+  rl.on('history', (history) => {
+    if (history[0] !== undefined) history[0] = historyLine(history[0]);
+  });
 
   const runLine = async (line: string): Promise<void> => {
     const words = splitWords(line);
@@ -97,7 +145,7 @@ export async function runShell(options: ShellOptions): Promise<void> {
     const form = matchForm(spec, args) ?? [];
     const pw = form.findIndex((p) => p.kind === 'password');
     if (pw >= 0 && args[pw] === '-') {
-      const typed = await ask('password: ');
+      const typed = await askHidden('password: ');
       args = args.map((a, i) => (i === pw ? typed : a));
     }
     const bar = spec.streams === true ? createProgressRenderer(output) : undefined;
@@ -119,7 +167,7 @@ export async function runShell(options: ShellOptions): Promise<void> {
   rl.on('line', (line) => {
     if (options.historyFile !== undefined && line.trim() !== '') {
       try {
-        appendFileSync(options.historyFile, `${line.replace(/\n/g, ' ')}\n`, { mode: 0o600 });
+        appendFileSync(options.historyFile, `${historyLine(line).replace(/\n/g, ' ')}\n`, { mode: 0o600 });
       } catch {
         // history is a convenience
       }

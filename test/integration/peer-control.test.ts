@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -157,6 +157,37 @@ describe('peer daemon without a tracker', () => {
     expect(text).toContain("error: unknown command 'bogus'");
     expect(text).toContain("* 'bob' asks to join 'films'");
     expect(text.indexOf('peer ')).toBeLessThan(text.indexOf("unknown command 'bogus'"));
+  });
+
+  it('keeps a password off the terminal and out of the history', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { runShell } = await import('../../src/cli/shell.js');
+    const input = Object.assign(new PassThrough(), { isTTY: true });
+    const output = Object.assign(new PassThrough(), { isTTY: true, columns: 80 });
+    let text = '';
+    output.on('data', (d) => (text += d));
+    const historyDir = mkdtempSync(join(tmpdir(), 'coterie-hist-'));
+    const historyFile = join(historyDir, 'history');
+    const shell = runShell({
+      daemon,
+      input: input as unknown as NodeJS.ReadStream,
+      output: output as unknown as NodeJS.WriteStream,
+      historyFile,
+    });
+    // Typed on the line (echoed, as typed) and asked for with '-' (never echoed).
+    input.write('login carol on-the-line-pw\r');
+    await until(() => /error: .*\n/.test(text));
+    input.write('login carol -\r');
+    await until(() => text.includes('password: '));
+    input.write('asked-for-pw\r');
+    await until(() => (text.match(/error: /g) ?? []).length >= 2);
+    input.end();
+    await shell;
+    expect(text).not.toContain('asked-for-pw');
+    const history = readFileSync(historyFile, 'utf8');
+    rmSync(historyDir, { recursive: true, force: true });
+    expect(history).toBe('login carol -\nlogin carol -\n');
+    expect(history).not.toContain('pw');
   });
 
   it('says how to start a daemon when none runs', async () => {
