@@ -1,41 +1,24 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/protocol/errors.js';
 import { isValidName } from '../../src/protocol/names.js';
-import {
-  client,
-  fakeManifest,
-  randomPeerId,
-  spawnTracker,
-  type TrackerProcess,
-  tempDir,
-} from './tracker-harness.js';
+import { fakeManifest, randomPeerId, trackerPerFile } from './tracker-harness.js';
 
 // Property tests: whatever is thrown at the API, the answer is a coded error
 // (or a success), never a 5xx, and the tracker stays up.
-let tracker: TrackerProcess;
-let dir: ReturnType<typeof tempDir>;
-let api: ReturnType<typeof client>;
+const fileTracker = trackerPerFile();
 let token: string;
 const GROUP = 'fuzz-g';
 const good = fakeManifest('fuzz');
 const peerId = randomPeerId();
 
 beforeAll(async () => {
-  dir = tempDir();
-  tracker = await spawnTracker(dir.path);
-  api = client(tracker.url);
-  token = await api.user('fuzzer');
-  await api.call('POST', '/v1/groups', { token, body: { groupId: GROUP } });
-  await api.call('POST', `/v1/groups/${GROUP}/files`, {
+  token = await fileTracker.api.user('fuzzer');
+  await fileTracker.api.call('POST', '/v1/groups', { token, body: { groupId: GROUP } });
+  await fileTracker.api.call('POST', `/v1/groups/${GROUP}/files`, {
     token,
     body: { name: 'base.bin', manifest: good.manifest, peerId },
   });
-});
-
-afterAll(async () => {
-  await tracker?.stop();
-  dir?.remove();
 });
 
 type Err = { error?: { code: string; message: string } };
@@ -68,7 +51,7 @@ describe('API under malformed input', () => {
         fc.constantFrom(...ROUTES_WITH_BODY),
         fc.jsonValue({ maxDepth: 3 }),
         async (path, body) => {
-          const r = await api.call('POST', path, { token, raw: JSON.stringify(body) });
+          const r = await fileTracker.api.call('POST', path, { token, raw: JSON.stringify(body) });
           expectCoded(r, `${path} ${JSON.stringify(body).slice(0, 100)}`);
         },
       ),
@@ -89,7 +72,7 @@ describe('API under malformed input', () => {
           }
         }),
         async (path, raw) => {
-          const r = await api.call<Err>('POST', path, { token, raw });
+          const r = await fileTracker.api.call<Err>('POST', path, { token, raw });
           expect(r.status, raw).toBe(400);
           expect(r.body.error?.code).toBe('BAD_REQUEST');
         },
@@ -112,7 +95,7 @@ describe('API under malformed input', () => {
             ['POST', '/v1/groups', { groupId: name }],
             ['POST', '/v1/users', { userId: name, password: 'long enough' }],
           ] as const) {
-            const r = await api.call<Err>(method, path, { token, ...(body ? { body } : {}) });
+            const r = await fileTracker.api.call<Err>(method, path, { token, ...(body ? { body } : {}) });
             expectCoded(r, `${method} ${path} ${JSON.stringify(body)}`);
             expect(r.status, `${method} ${path}`).toBeGreaterThanOrEqual(400);
           }
@@ -135,7 +118,7 @@ describe('API under malformed input', () => {
     await fc.assert(
       fc.asyncProperty(field, value, async (k, v) => {
         const manifest = { ...good.manifest, [k]: v };
-        const r = await api.call<Err>('POST', `/v1/groups/${GROUP}/files`, {
+        const r = await fileTracker.api.call<Err>('POST', `/v1/groups/${GROUP}/files`, {
           token,
           body: { name: `m-${Math.random()}`, manifest, peerId },
         });
@@ -146,7 +129,9 @@ describe('API under malformed input', () => {
       }),
       RUNS,
     );
-    const list = await api.call<{ files: unknown[] }>('GET', `/v1/groups/${GROUP}/files`, { token });
+    const list = await fileTracker.api.call<{ files: unknown[] }>('GET', `/v1/groups/${GROUP}/files`, {
+      token,
+    });
     expect(list.body.files).toHaveLength(1);
   });
 
@@ -157,7 +142,7 @@ describe('API under malformed input', () => {
         fc.webPath(),
         fc.option(fc.string({ maxLength: 40 })),
         async (method, path, auth) => {
-          const r = await api.call(method, `/v1${path.startsWith('/') ? '' : '/'}${path}`, {
+          const r = await fileTracker.api.call(method, `/v1${path.startsWith('/') ? '' : '/'}${path}`, {
             ...(auth !== null
               ? { headers: { authorization: `Bearer ${auth.replace(/[^\x21-\x7e]/g, '')}` } }
               : {}),
@@ -167,7 +152,7 @@ describe('API under malformed input', () => {
       ),
       RUNS,
     );
-    expect((await api.call('GET', '/healthz')).status).toBe(200);
-    expect(tracker.proc.exitCode).toBe(null);
+    expect((await fileTracker.api.call('GET', '/healthz')).status).toBe(200);
+    expect(fileTracker.tracker.proc.exitCode).toBe(null);
   });
 });

@@ -9,6 +9,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import WebSocket from 'ws';
 import type { Manifest } from '../../src/protocol/manifest.js';
 import { choosePieceSize, computeFileId, pieceCount } from '../../src/protocol/manifest.js';
@@ -29,6 +30,46 @@ export interface TrackerProcess {
 export function tempDir(prefix = 'coterie-tracker-'): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** The tracker a test file shares, once its beforeAll ran. */
+export interface FileTracker {
+  readonly tracker: TrackerProcess;
+  readonly api: TrackerClient;
+  readonly dir: string;
+}
+
+/**
+ * One tracker for a whole test file (each test uses its own users and
+ * groups): spawned before the file's tests, stopped and its data directory
+ * removed after them. Read the fields inside tests, not at import time.
+ */
+export function trackerPerFile(extraArgs: string[] = []): FileTracker {
+  let state: { tracker: TrackerProcess; api: TrackerClient; dir: ReturnType<typeof tempDir> } | undefined;
+  beforeAll(async () => {
+    const dir = tempDir();
+    const tracker = await spawnTracker(dir.path, extraArgs);
+    state = { tracker, api: client(tracker.url), dir };
+  });
+  afterAll(async () => {
+    await state?.tracker.stop();
+    state?.dir.remove();
+  });
+  const started = () => {
+    if (state === undefined) throw new Error('the file tracker starts in beforeAll: use it inside tests');
+    return state;
+  };
+  return {
+    get tracker() {
+      return started().tracker;
+    },
+    get api() {
+      return started().api;
+    },
+    get dir() {
+      return started().dir.path;
+    },
+  };
 }
 
 /**
@@ -160,6 +201,8 @@ export function request<T = Record<string, unknown>>(
 }
 
 /** A client bound to one tracker. */
+export type TrackerClient = ReturnType<typeof client>;
+
 export function client(base: string, ca?: string) {
   const call = <T = Record<string, unknown>>(method: string, path: string, options: RequestOptions = {}) =>
     request<T>(base, method, path, { ...(ca ? { ca } : {}), ...options });

@@ -1,60 +1,44 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  client,
-  eventually,
-  fakeManifest,
-  openSession,
-  randomPeerId,
-  spawnTracker,
-  type TrackerProcess,
-  tempDir,
-} from './tracker-harness.js';
+import { describe, expect, it } from 'vitest';
+import { eventually, fakeManifest, openSession, randomPeerId, trackerPerFile } from './tracker-harness.js';
 
 // Short heartbeats so that expiry is observable quickly: ping every 200 ms, dead after 300 ms without pong.
-let tracker: TrackerProcess;
-let dir: ReturnType<typeof tempDir>;
-let api: ReturnType<typeof client>;
-
-beforeAll(async () => {
-  dir = tempDir();
-  tracker = await spawnTracker(dir.path, ['--heartbeat-interval-ms', '200', '--heartbeat-timeout-ms', '300']);
-  api = client(tracker.url);
-});
-
-afterAll(async () => {
-  await tracker?.stop();
-  dir?.remove();
-});
+const fileTracker = trackerPerFile(['--heartbeat-interval-ms', '200', '--heartbeat-timeout-ms', '300']);
 
 async function sharedFile(prefix: string) {
-  const owner = await api.user(`${prefix}-owner`);
-  const member = await api.user(`${prefix}-member`);
+  const owner = await fileTracker.api.user(`${prefix}-owner`);
+  const member = await fileTracker.api.user(`${prefix}-member`);
   const group = `${prefix}-g`;
-  await api.call('POST', '/v1/groups', { token: owner, body: { groupId: group } });
-  await api.call('POST', `/v1/groups/${group}/join`, { token: member });
-  await api.call('POST', `/v1/groups/${group}/requests/${prefix}-member/accept`, { token: owner });
+  await fileTracker.api.call('POST', '/v1/groups', { token: owner, body: { groupId: group } });
+  await fileTracker.api.call('POST', `/v1/groups/${group}/join`, { token: member });
+  await fileTracker.api.call('POST', `/v1/groups/${group}/requests/${prefix}-member/accept`, {
+    token: owner,
+  });
   const f = fakeManifest(prefix);
   const peerId = randomPeerId();
-  await api.call('POST', `/v1/groups/${group}/files`, {
+  await fileTracker.api.call('POST', `/v1/groups/${group}/files`, {
     token: owner,
     body: { name: `${prefix}.bin`, manifest: f.manifest, peerId },
   });
   const seeders = async () =>
     (
-      await api.call<{ seeders: { peerId: string }[] }>('GET', `/v1/groups/${group}/files/${f.fileId}`, {
-        token: member,
-      })
+      await fileTracker.api.call<{ seeders: { peerId: string }[] }>(
+        'GET',
+        `/v1/groups/${group}/files/${f.fileId}`,
+        {
+          token: member,
+        },
+      )
     ).body.seeders.map((s) => s.peerId);
   return { owner, member, group, fileId: f.fileId, peerId, seeders };
 }
 
 describe('presence session', () => {
   it('refuses an upgrade without a valid token', async () => {
-    await expect(openSession(tracker.url, undefined)).rejects.toThrow(/401/);
-    await expect(openSession(tracker.url, 'forged')).rejects.toThrow(/401/);
+    await expect(openSession(fileTracker.tracker.url, undefined)).rejects.toThrow(/401/);
+    await expect(openSession(fileTracker.tracker.url, 'forged')).rejects.toThrow(/401/);
     // A plain GET without the upgrade is a coded 400, not an empty answer.
-    const plain = await api.call<{ error: { code: string } }>('GET', '/v1/session', {
-      token: await api.user('plain'),
+    const plain = await fileTracker.api.call<{ error: { code: string } }>('GET', '/v1/session', {
+      token: await fileTracker.api.user('plain'),
     });
     expect(plain.status).toBe(400);
     expect(plain.body.error.code).toBe('BAD_REQUEST');
@@ -62,7 +46,7 @@ describe('presence session', () => {
 
   it('welcomes a hello, lists the peer as seeder, and drops it at once on close', async () => {
     const x = await sharedFile('close');
-    const s = await openSession(tracker.url, x.owner);
+    const s = await openSession(fileTracker.tracker.url, x.owner);
     s.send({
       type: 'hello',
       v: 1,
@@ -85,8 +69,8 @@ describe('presence session', () => {
   });
 
   it('answers invalid frames with error frames and keeps the session', async () => {
-    const token = await api.user('frames');
-    const s = await openSession(tracker.url, token);
+    const token = await fileTracker.api.user('frames');
+    const s = await openSession(fileTracker.tracker.url, token);
     s.send('not json');
     expect(await s.next('error')).toMatchObject({ code: 'PROTOCOL_ERROR' });
     s.send({ type: 'announce', id: 7, files: [] });
@@ -108,14 +92,14 @@ describe('presence session', () => {
 
   it('declares a peer dead after a missed heartbeat and stops listing it', async () => {
     const x = await sharedFile('hb');
-    const watcher = await openSession(tracker.url, x.member);
+    const watcher = await openSession(fileTracker.tracker.url, x.member);
     watcher.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
     await watcher.next('welcome');
     watcher.send({ type: 'watch', id: 'w', files: [x.fileId] });
     await watcher.next('ack');
 
     // This client never answers pings.
-    const mute = await openSession(tracker.url, x.owner, { autoPong: false });
+    const mute = await openSession(fileTracker.tracker.url, x.owner, { autoPong: false });
     mute.send({ type: 'hello', v: 1, peerId: x.peerId, addresses: ['127.0.0.1:7002'], seeding: [x.fileId] });
     await mute.next('welcome');
     expect(await watcher.next('seeder_appeared')).toMatchObject({ fileId: x.fileId, peerId: x.peerId });
@@ -131,18 +115,18 @@ describe('presence session', () => {
   });
 
   it('pushes join requests to the owner and the decision to the requester', async () => {
-    const owner = await api.user('push-owner');
-    const asker = await api.user('push-asker');
-    await api.call('POST', '/v1/groups', { token: owner, body: { groupId: 'push-g' } });
-    const so = await openSession(tracker.url, owner);
+    const owner = await fileTracker.api.user('push-owner');
+    const asker = await fileTracker.api.user('push-asker');
+    await fileTracker.api.call('POST', '/v1/groups', { token: owner, body: { groupId: 'push-g' } });
+    const so = await openSession(fileTracker.tracker.url, owner);
     so.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
     await so.next('welcome');
-    const sa = await openSession(tracker.url, asker);
+    const sa = await openSession(fileTracker.tracker.url, asker);
     sa.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
     await sa.next('welcome');
-    await api.call('POST', '/v1/groups/push-g/join', { token: asker });
+    await fileTracker.api.call('POST', '/v1/groups/push-g/join', { token: asker });
     expect(await so.next('join_requested')).toMatchObject({ groupId: 'push-g', userId: 'push-asker' });
-    await api.call('POST', '/v1/groups/push-g/requests/push-asker/accept', { token: owner });
+    await fileTracker.api.call('POST', '/v1/groups/push-g/requests/push-asker/accept', { token: owner });
     expect(await sa.next('join_accepted')).toMatchObject({ groupId: 'push-g', userId: 'push-asker' });
     await so.close();
     await sa.close();
@@ -150,30 +134,30 @@ describe('presence session', () => {
 
   it('refuses to watch files outside the user’s groups, replaces a duplicate peer, closes on logout', async () => {
     const x = await sharedFile('misc');
-    const stranger = await api.user('misc-stranger');
-    const s = await openSession(tracker.url, stranger);
+    const stranger = await fileTracker.api.user('misc-stranger');
+    const s = await openSession(fileTracker.tracker.url, stranger);
     s.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
     await s.next('welcome');
     s.send({ type: 'watch', id: 'w', files: [x.fileId] });
     expect(await s.next('error')).toMatchObject({ id: 'w', code: 'FILE_NOT_FOUND' });
     await s.close();
 
-    const first = await openSession(tracker.url, x.owner);
+    const first = await openSession(fileTracker.tracker.url, x.owner);
     first.send({ type: 'hello', v: 1, peerId: x.peerId, addresses: ['127.0.0.1:1'], seeding: [x.fileId] });
     await first.next('welcome');
-    const second = await openSession(tracker.url, x.owner);
+    const second = await openSession(fileTracker.tracker.url, x.owner);
     second.send({ type: 'hello', v: 1, peerId: x.peerId, addresses: ['127.0.0.1:2'], seeding: [x.fileId] });
     await second.next('welcome');
     expect((await first.closed).code).toBe(4409);
     expect(await x.seeders()).toEqual([x.peerId]);
 
     // Another user cannot take over a connected peer id.
-    const thief = await openSession(tracker.url, x.member);
+    const thief = await openSession(fileTracker.tracker.url, x.member);
     thief.send({ type: 'hello', v: 1, id: 't', peerId: x.peerId, addresses: [], seeding: [] });
     expect(await thief.next('error')).toMatchObject({ id: 't', code: 'PEER_MISMATCH' });
     await thief.close();
 
-    await api.call('POST', '/v1/logout', { token: x.owner });
+    await fileTracker.api.call('POST', '/v1/logout', { token: x.owner });
     expect((await second.closed).code).toBe(4401);
     await eventually(async () => ((await x.seeders()).length === 0 ? true : undefined), 2000);
   });
