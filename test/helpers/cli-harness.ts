@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { until as waitUntil } from './wait.js';
 
 /** Runs the real `coterie` binary (dist/, built by `npm test`) as a user would. */
 export const BIN = join(import.meta.dirname, '..', '..', 'bin', 'coterie.js');
@@ -87,15 +88,6 @@ export function randomFile(path: string, bytes: number): void {
   closeSync(fd);
 }
 
-export async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  ms = 15_000,
-): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+/** `until` for checks that run a CLI process each time: polled every 100 ms, 15 s by default. */
+export const until = (what: string, check: () => boolean | Promise<boolean>, ms = 15_000) =>
+  waitUntil(what, check, ms, 100);

@@ -7,29 +7,12 @@ import type { ShowMessagesResult } from '../../src/peer/client.js';
 import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import type { Notice } from '../../src/peer/notices.js';
 import type { MessagePage, MessageSent, MessageStatus } from '../../src/protocol/api.js';
-import { CoterieError } from '../../src/protocol/errors.js';
+import type { CoterieError } from '../../src/protocol/errors.js';
 import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
 import { api, SessionClient, userToken } from '../helpers/session-client.js';
+import { codeOf, until } from '../helpers/wait.js';
 
 const FAST = { backoffMs: [0, 20, 50, 100], jitter: 0 };
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (err) {
-    return err instanceof CoterieError ? err.code : ((err as { code?: string }).code ?? String(err));
-  }
-}
 
 describe('messages and topics: real tracker, real peers', () => {
   const root = mkdtempSync(join(tmpdir(), 'coterie-msg-'));

@@ -8,14 +8,7 @@ import { startControlServer } from '../../src/peer/control-server.js';
 import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import { daemonFilePath, readDaemonFile } from '../../src/peer/daemon-file.js';
 import { CoterieError } from '../../src/protocol/errors.js';
-
-async function until(check: () => boolean, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { until } from '../helpers/wait.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'coterie.js');
 
@@ -149,7 +142,7 @@ describe('peer daemon without a tracker', () => {
     });
     input.write('help\nstatus\nbogus\njoin_group\n');
     daemon.emit('notice', { kind: 'group', text: "'bob' asks to join 'films'", at: Date.now() });
-    await until(() => text.includes('usage: join_group'));
+    await until('the usage line', () => text.includes('usage: join_group'));
     input.end();
     await shell;
     expect(text).toContain('download_file <group_id> <file_name> <dest> [--wait]');
@@ -176,11 +169,11 @@ describe('peer daemon without a tracker', () => {
     });
     // Typed on the line (echoed, as typed) and asked for with '-' (never echoed).
     input.write('login carol on-the-line-pw\r');
-    await until(() => /error: .*\n/.test(text));
+    await until('the first login refused', () => /error: .*\n/.test(text));
     input.write('login carol -\r');
-    await until(() => text.includes('password: '));
+    await until('the password prompt', () => text.includes('password: '));
     input.write('asked-for-pw\r');
-    await until(() => (text.match(/error: /g) ?? []).length >= 2);
+    await until('the second login refused', () => (text.match(/error: /g) ?? []).length >= 2);
     input.end();
     await shell;
     expect(text).not.toContain('asked-for-pw');

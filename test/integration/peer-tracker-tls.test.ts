@@ -6,15 +6,7 @@ import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
 import { selfSignedTrackerCert } from '../fixtures/tls-cert.js';
-
-async function until(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+import { until } from '../helpers/wait.js';
 
 describe('peer ↔ https tracker with --tracker-ca', () => {
   const root = mkdtempSync(join(tmpdir(), 'coterie-tls-'));

@@ -5,28 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PeerDaemon } from '../../src/peer/daemon.js';
 import { startPeerDaemon } from '../../src/peer/daemon.js';
 import type { Notice, PeerEvent } from '../../src/peer/notices.js';
-import { CoterieError } from '../../src/protocol/errors.js';
+import type { CoterieError } from '../../src/protocol/errors.js';
 import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
+import { codeOf, until } from '../helpers/wait.js';
 
 const FAST = { backoffMs: [0, 20, 50, 100], jitter: 0 };
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (err) {
-    return err instanceof CoterieError ? err.code : String(err);
-  }
-}
 
 describe('peer ↔ tracker: accounts, groups, session', () => {
   const root = mkdtempSync(join(tmpdir(), 'coterie-pt-'));
