@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createPieceHasher } from '../../src/peer/download/hasher.js';
 import { AlignedSlotPool } from '../../src/peer/download/io-memory.js';
 import { openPartialFile, packBits, unpackBits } from '../../src/peer/download/partial-file.js';
 import { computeFileId, type Manifest } from '../../src/protocol/manifest.js';
@@ -64,6 +65,41 @@ describe('partial file', () => {
     expect(g.resumedPieces).toBe(1);
     expect([0, 1, 2, 3].map((i) => g.hasPiece(i))).toEqual([true, false, false, false]);
     await g.close();
+  });
+
+  it('re-checks many kept pieces on a hashing worker, reads running ahead, and keeps only good ones', async () => {
+    const count = 13;
+    const data = randomBytes(PIECE * (count - 1) + 777);
+    const manifest = manifestOf(data);
+    const fileId = computeFileId(manifest);
+    const dest = join(dir, 'many.bin');
+    const f = await openPartialFile({ manifest, fileId, dest });
+    for (let i = 0; i < count; i++) if (i !== 4) await f.writePiece(i, piece(data, i));
+    await f.close();
+    const h = await import('node:fs/promises').then((m) => m.open(`${dest}.part`, 'r+'));
+    for (const bad of [1, 7, 12]) await h.write(Buffer.from('!'), 0, 1, bad * PIECE + 3);
+    await h.close();
+    const hasher = createPieceHasher({ workers: 1 });
+    const seen: number[] = [];
+    try {
+      const g = await openPartialFile({
+        manifest,
+        fileId,
+        dest,
+        hashPiece: (b) => hasher.hash(b),
+        onRecheck: (done, total) => {
+          expect(total).toBe(count - 1);
+          seen.push(done);
+        },
+      });
+      expect(g.resumedPieces).toBe(count - 4);
+      const kept = Array.from({ length: count }, (_, i) => g.hasPiece(i));
+      expect(kept).toEqual(Array.from({ length: count }, (_, i) => ![1, 4, 7, 12].includes(i)));
+      expect(seen).toEqual(Array.from({ length: count - 1 }, (_, i) => i + 1));
+      await g.close();
+    } finally {
+      await hasher.close();
+    }
   });
 
   it('ignores a resume file of another file', async () => {

@@ -4,7 +4,7 @@ import { type FileHandle, open, readFile, rename, rm, stat, writeFile } from 'no
 import { basename, dirname } from 'node:path';
 import { CoterieError } from '../../protocol/errors.js';
 import { type Manifest, pieceCount, pieceLength } from '../../protocol/manifest.js';
-import { IO_ALIGNMENT, isIoAligned } from './io-memory.js';
+import { AlignedSlotPool, IO_ALIGNMENT, isIoAligned } from './io-memory.js';
 
 /**
  * The disk side of a download: `<dest>.part`, written by position as pieces
@@ -43,6 +43,12 @@ export interface PartialFileOptions {
   resumeIntervalMs?: number;
   /** Called per kept piece re-checked on reopen (progress for big files). */
   onRecheck?: (done: number, total: number) => void;
+  /**
+   * SHA-256 (hex) of a kept piece on reopen; the download passes its hashing
+   * worker, so that a big file's re-check reads and hashes at once, off the
+   * main thread. Default: hashed on the calling thread.
+   */
+  hashPiece?: (data: Buffer) => Promise<string>;
   /** Write aligned pieces with O_DIRECT where the file system allows it (default false). */
   directIo?: boolean;
 }
@@ -81,7 +87,7 @@ export async function openPartialFile(options: PartialFileOptions): Promise<Part
   let resumed = 0;
   if (kept && (await isFile(partPath))) {
     handle = await open(partPath, fsConstants.O_RDWR);
-    resumed = await recheck(handle, manifest, kept, have, options.onRecheck);
+    resumed = await recheck(handle, manifest, kept, have, options);
   } else {
     handle = await open(partPath, 'w+');
   }
@@ -361,35 +367,56 @@ async function loadResume(path: string, fileId: string, m: Manifest): Promise<Ui
   return unpackBits(packed, count);
 }
 
-/** Re-hashes every piece the resume file claims; keeps only those that match. */
+/** Kept pieces read ahead of their hashes during a re-check (each a piece of memory). */
+const RECHECK_DEPTH = 3;
+
+/**
+ * Re-hashes every piece the resume file claims; keeps only those that match.
+ * Reads run ahead of the hashes (up to RECHECK_DEPTH pieces), in shared
+ * memory that a hashing worker reads without a copy.
+ */
 async function recheck(
   handle: FileHandle,
   m: Manifest,
   claimed: Uint8Array,
   have: Uint8Array,
-  onRecheck?: (done: number, total: number) => void,
+  options: Pick<PartialFileOptions, 'onRecheck' | 'hashPiece'>,
 ): Promise<number> {
+  const hashPiece =
+    options.hashPiece ?? ((data: Buffer) => Promise.resolve(createHash('sha256').update(data).digest('hex')));
   const size = (await handle.stat()).size;
   const total = claimed.reduce((n, v) => n + v, 0);
-  const buf = Buffer.allocUnsafe(m.pieceSize);
+  const buffers = new AlignedSlotPool(m.pieceSize);
+  const hashing = new Set<Promise<void>>();
   let done = 0;
   let kept = 0;
   for (let i = 0; i < claimed.length; i++) {
     if (!claimed[i]) continue;
     const len = pieceLength(m, i);
-    const start = i * m.pieceSize;
-    if (start + len <= size) {
-      const { bytesRead } = await handle.read(buf, 0, len, start);
-      if (
-        bytesRead === len &&
-        createHash('sha256').update(buf.subarray(0, len)).digest('hex') === m.pieces[i]
-      ) {
-        have[i] = 1;
-        kept++;
-      }
+    if (i * m.pieceSize + len > size) {
+      options.onRecheck?.(++done, total);
+      continue;
     }
-    onRecheck?.(++done, total);
+    while (hashing.size >= RECHECK_DEPTH) await Promise.race(hashing);
+    const buf = buffers.take().subarray(0, len);
+    const { bytesRead } = await handle.read(buf, 0, len, i * m.pieceSize);
+    // A piece that cannot be hashed (short read, worker gone) is not kept: refetched, never trusted.
+    const check = (bytesRead === len ? hashPiece(buf) : Promise.resolve(''))
+      .catch(() => '')
+      .then((digest) => {
+        if (digest === m.pieces[i]) {
+          have[i] = 1;
+          kept++;
+        }
+        options.onRecheck?.(++done, total);
+      })
+      .finally(() => {
+        buffers.give(buf);
+        hashing.delete(check);
+      });
+    hashing.add(check);
   }
+  await Promise.all(hashing);
   return kept;
 }
 
