@@ -206,28 +206,29 @@ class DiskPartialFile implements PartialFile {
 
   /** Writes adjacent pieces from `first` on: aligned stretches past the cache, the rest through it. */
   private async writeRun(first: number, buffers: Buffer[]): Promise<void> {
+    const goesDirect = (b: Buffer) => this.direct !== undefined && isIoAligned(b);
     let position = first * this.options.manifest.pieceSize;
     let i = 0;
     while (i < buffers.length) {
-      const direct = this.direct !== undefined && isIoAligned(buffers[i]!);
+      const direct = goesDirect(buffers[i]!);
       let j = i + 1;
-      while (j < buffers.length && this.direct !== undefined && isIoAligned(buffers[j]!) === direct) j++;
+      while (j < buffers.length && goesDirect(buffers[j]!) === direct) j++;
       const stretch = buffers.slice(i, j);
-      let written = 0;
-      if (direct) written = await this.writeDirect(stretch, position);
-      if (written === 0) await writeAll(this.handle, stretch, position);
+      if (!direct || !(await this.writeDirect(stretch, position))) {
+        await writeAll(this.handle, stretch, position);
+      }
       for (const b of stretch) position += b.length;
       i = j;
     }
   }
 
   /**
-   * Writes `buffers` with O_DIRECT; returns the bytes written, 0 when the
-   * file system refused it (then direct writes stop for this file and the
-   * caller writes through the cache). A short direct write (disk full,
-   * signals) finishes through the cache: its remainder is no longer aligned.
+   * Writes `buffers` with O_DIRECT; false when the file system refused it
+   * (then direct writes stop for this file and the caller writes through the
+   * cache). A short direct write (disk full, signals) finishes through the
+   * cache: its remainder is no longer aligned.
    */
-  private async writeDirect(buffers: Buffer[], position: number): Promise<number> {
+  private async writeDirect(buffers: Buffer[], position: number): Promise<boolean> {
     const direct = this.direct!;
     let bytesWritten: number;
     try {
@@ -236,13 +237,14 @@ class DiskPartialFile implements PartialFile {
       if (!REFUSED_DIRECT.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
       this.direct = undefined;
       await direct.close().catch(() => undefined);
-      return 0;
+      return false;
     }
     this.directBytes += bytesWritten;
     const total = buffers.reduce((n, b) => n + b.length, 0);
-    if (bytesWritten < total)
+    if (bytesWritten < total) {
       await writeAll(this.handle, skipBytes(buffers, bytesWritten), position + bytesWritten);
-    return total;
+    }
+    return true;
   }
 
   /** Reads a block of a verified piece, into `into` (exactly `length` bytes) when given. */
