@@ -9,7 +9,8 @@
 // Environment: RUNS (default 3), ARIA=0 to skip the reference, BIG=0 to skip
 // 10 GiB, SMALL=0 to skip 1 GiB, PLAIN=1 to add a plaintext run (the cost of TLS), BUFFERED=1 to add
 // a run writing through the page cache (the cost of skipping O_DIRECT), ONLY=3 or ONLY=1 for one
-// seeder count, DL_NODE_ARGS / SEED_NODE_ARGS for node flags (profiling).
+// seeder count, DL_NODE_ARGS / SEED_NODE_ARGS for node flags (profiling), SCHED='{"targetPipeMs":200}'
+// for scheduler options (JSON) while tuning.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -168,6 +169,7 @@ async function downloadOnce(
     identityDir,
     plaintext,
     directIo,
+    ...(process.env.SCHED === undefined ? {} : { scheduler: JSON.parse(process.env.SCHED) }),
     events: [],
   });
   const code = await dl.exited;
