@@ -4,7 +4,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { directStreamId, newTimeOrderedId } from '../../src/protocol/streams.js';
+import { until } from '../helpers/cli-harness.js';
 import {
   client,
   openSession,
@@ -137,6 +140,97 @@ if (pgTestUrl() === undefined) {
       expect(got.length).toBe(n);
       expect(got.map((m) => m.seq)).toEqual([...got.map((m) => m.seq)].sort((x, y) => x - y));
       expect(new Set(got.map((m) => m.messageId)).size).toBe(n);
+    });
+
+    /**
+     * Stores a message as a tracker would and then dies before its NOTIFY: the
+     * row is committed, no tracker hears of it.
+     */
+    const commitUnannounced = async (streamId: string, sender: string, body: string) => {
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      try {
+        await c.query('BEGIN');
+        const at = Date.now();
+        await c.query(
+          `INSERT INTO streams (stream_id, kind, group_id, topic, last_seq, retention_count, retention_ms, created_by, created_at)
+           VALUES ($1, 'direct', NULL, NULL, 0, NULL, NULL, $2, $3) ON CONFLICT (stream_id) DO NOTHING`,
+          [streamId, sender, at],
+        );
+        for (const u of streamId.split(':').slice(1)) {
+          await c.query(
+            `INSERT INTO cursors (stream_id, user_id, delivered_seq, read_seq) VALUES ($1, $2, 0, 0)
+             ON CONFLICT (stream_id, user_id) DO NOTHING`,
+            [streamId, u],
+          );
+        }
+        const { rows } = await c.query<{ last_seq: string }>(
+          'UPDATE streams SET last_seq = last_seq + 1 WHERE stream_id = $1 RETURNING last_seq',
+          [streamId],
+        );
+        await c.query(
+          'INSERT INTO messages (stream_id, seq, message_id, sender, client_id, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+          [streamId, rows[0]!.last_seq, newTimeOrderedId(at), sender, `lost-${body}`, body, at],
+        );
+        await c.query('COMMIT');
+      } finally {
+        await c.end();
+      }
+    };
+
+    for (const via of ['the other tracker', 'the same tracker'] as const) {
+      it(`pushes what a dead tracker committed unannounced before a stream's first push (next send through ${via})`, async () => {
+        // The receiving tracker B has never pushed this stream: its first push must start from
+        // what its sessions lack (their cursors), not from the event's range.
+        const tag = via === 'the same tracker' ? 'fs1' : 'fs2';
+        const a = client(trackers[0]!.url);
+        const b = client(trackers[1]!.url);
+        const frank = await a.user(`${tag}-frank`);
+        const gina = await a.user(`${tag}-gina`);
+        const ginaOnB = await connect(trackers[1]!.url, gina);
+        const streamId = directStreamId(`${tag}-frank`, `${tag}-gina`);
+        await commitUnannounced(streamId, `${tag}-frank`, 'u1');
+        const api = via === 'the same tracker' ? b : a;
+        await api.call('POST', '/v1/messages', {
+          token: frank,
+          body: { to: `${tag}-gina`, clientId: `${tag}-c2`, body: 'u2' },
+        });
+        const got = await receive(ginaOnB, 2);
+        expect(got.map((m) => [m.seq, m.body])).toEqual([
+          [1, 'u1'],
+          [2, 'u2'],
+        ]);
+      });
+    }
+
+    it('pushes what was sent while its event listener was down, once it listens again', async () => {
+      const a = client(trackers[0]!.url);
+      const hank = await a.user('ll-hank');
+      const ivy = await a.user('ll-ivy');
+      const ivyOnB = await connect(trackers[1]!.url, ivy);
+      const send = (body: string) =>
+        a.call('POST', '/v1/messages', { token: hank, body: { to: 'll-ivy', clientId: body, body } });
+      await send('l1');
+      expect((await receive(ivyOnB, 1)).map((m) => m.body)).toEqual(['l1']);
+
+      // Cut every tracker's listening connection; while they reconnect, send through A.
+      const admin = new pg.Client({ connectionString: db.url });
+      await admin.connect();
+      try {
+        const listeners = `FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'coterie-listen-%'`;
+        await admin.query(`SELECT pg_terminate_backend(pid) ${listeners}`);
+        await until(
+          'listeners gone',
+          async () => (await admin.query(`SELECT 1 ${listeners}`)).rowCount === 0,
+          5_000,
+        );
+      } finally {
+        await admin.end();
+      }
+      await send('l2');
+      // No later message of the stream comes to fill the gap: B pushes l2 after listening again.
+      const got = await receive(ivyOnB, 1);
+      expect(got.map((m) => m.body)).toContain('l2');
     });
   });
 }

@@ -40,6 +40,13 @@ export type TrackerEvent =
       streams: { s: string; from: number; to: number }[];
       at: number;
     }
+  /**
+   * Never sent between trackers: this tracker's bus tells its own subscribers
+   * that other trackers' events may have been missed (its listening
+   * connection was lost and is back). They read what they cached or pushed
+   * from the store again.
+   */
+  | { kind: 'events_lost'; at: number }
   /** Cursors moved through tracker `origin`: the receipts to push to the senders' sessions elsewhere. */
   | {
       kind: 'receipts';
