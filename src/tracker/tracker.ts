@@ -152,6 +152,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     const metrics = createMetrics();
     let requestsServed = 0;
     let clusterMessage: TrackerMessage | undefined;
+    let liveTrackers = new Set<string>();
     const hub = createSessionHub({
       heartbeatIntervalMs: cfg.heartbeatIntervalMs,
       heartbeatTimeoutMs: cfg.heartbeatTimeoutMs,
@@ -219,6 +220,11 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       ...deps,
       load: { sessions: () => hub.sessionCount(), requestsServed: () => requestsServed },
       onMembersChanged: (members) => {
+        // A tracker that died may have committed messages and not lived to announce them: our
+        // sessions catch up from the store (their peers drop what they hold).
+        const ids = new Set(members.map((m) => m.trackerId));
+        if ([...liveTrackers].some((id) => id !== trackerId && !ids.has(id))) hub.catchUpAll();
+        liveTrackers = ids;
         clusterMessage = {
           type: 'cluster',
           trackers: members.map(({ trackerId: id, url: u, sessions, requestsPerSecond }) => ({

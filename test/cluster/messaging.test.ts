@@ -27,12 +27,21 @@ if (pgTestUrl() === undefined) {
   describe('messages across two trackers on one PostgreSQL', () => {
     const root = mkdtempSync(join(tmpdir(), 'coterie-xmsg-'));
     let db: TestDatabase;
+    // Quick cluster beats: a dead tracker drops out of the others' list within two seconds.
+    const trackerArgs = () => [
+      '--store',
+      db.url,
+      '--cluster-heartbeat-ms',
+      '250',
+      '--cluster-dead-after-ms',
+      '1500',
+    ];
     const trackers: TrackerProcess[] = [];
     const sessions: SessionClient[] = [];
 
     beforeAll(async () => {
       db = await createTestDatabase();
-      for (const i of [0, 1]) trackers[i] = await spawnTracker(join(root, `t${i}`), ['--store', db.url]);
+      for (const i of [0, 1]) trackers[i] = await spawnTracker(join(root, `t${i}`), trackerArgs());
     }, 60_000);
     afterAll(async () => {
       for (const s of sessions) await s.close();
@@ -231,6 +240,24 @@ if (pgTestUrl() === undefined) {
       // No later message of the stream comes to fill the gap: B pushes l2 after listening again.
       const got = await receive(ivyOnB, 1);
       expect(got.map((m) => m.body)).toContain('l2');
+    });
+
+    it('pushes what a tracker committed and died before announcing, once it drops out of the cluster', async () => {
+      const c = await spawnTracker(join(root, 't2'), trackerArgs());
+      trackers.push(c);
+      const a = client(trackers[0]!.url);
+      await a.user('dd-jack');
+      const kim = await a.user('dd-kim');
+      const kimOnB = await connect(trackers[1]!.url, kim);
+      await until('B sees C', async () => {
+        const r = await client(trackers[1]!.url).call<{ trackers: { url: string }[] }>('GET', '/v1/cluster');
+        return r.body.trackers.some((t) => t.url === c.url);
+      });
+      // C stores a message and is killed before its NOTIFY; no later message of the stream follows.
+      await commitUnannounced(directStreamId('dd-jack', 'dd-kim'), 'dd-jack', 'k1');
+      await c.stop('SIGKILL');
+      const got = (await kimOnB.next('messages', 8_000)) as unknown as { items: Pushed[] };
+      expect(got.items.map((m) => m.body)).toEqual(['k1']);
     });
   });
 }

@@ -41,6 +41,11 @@ export interface SessionHub {
   sessionCount(): number;
   /** Sends a message to every session that said hello (the cluster membership changed). */
   broadcast(message: TrackerMessage): void;
+  /**
+   * Every session catches up from its cursors again (pushes may have been
+   * missed: a tracker died between its commit and its event).
+   */
+  catchUpAll(): void;
   /** Closes every session (1001) and removes their presence; stops the heartbeat. */
   close(): Promise<void>;
 }
@@ -550,6 +555,8 @@ export function createSessionHub(options: HeartbeatOptions) {
       broadcast(message) {
         for (const s of sessions.values()) if (s.info !== undefined) send(s, message);
       },
+
+      catchUpAll,
 
       async close() {
         clearInterval(sweep);
