@@ -144,6 +144,9 @@ const RECEIPTS_PER_EVENT = 16;
 /** Cursor moves that share a commit with sends; more get a transaction of their own. */
 const RIDING_CURSORS = 64;
 
+/** Orders [key, value] entries by key (rows locked in key order on every tracker). */
+const byKey = <V>(a: [string, V], b: [string, V]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
 /** One prepared query per chunk size (a power of two, so a handful of them). */
 function bySize<R>(build: (n: number) => Prepared<R>): (n: number) => Prepared<R> {
   const cache = new Map<number, Prepared<R>>();
@@ -408,10 +411,8 @@ export function createMessagesService(options: MessagesOptions) {
      * what they get). So the first push starts after the lowest delivered cursor
      * of the readers connected here; their peers drop what they already hold.
      */
-    async function firstPushFrom(streamId: string, parsed: ParsedStream, from: number): Promise<number> {
+    async function firstPushFrom(streamId: string, here: readonly string[], from: number): Promise<number> {
       if (!shared) return from; // one tracker: every commit is its own, pushed in order
-      const here = connectedUsers(await readersOf(streamId, parsed));
-      if (here.length === 0) return from; // whoever connects later catches up from the store
       const delivered = new Map<string, number>();
       for (const chunk of powerOfTwoChunks(here)) {
         const rows = (await Q.cursorsOf(chunk.length).execute(db, [streamId, ...chunk])).rows;
@@ -426,7 +427,14 @@ export function createMessagesService(options: MessagesOptions) {
     async function pushUpTo(streamId: string, from: number, to: number, have: EncodedMessage[] = []) {
       const parsed = parseStreamId(streamId);
       if (parsed === undefined) return;
-      const start = (pushedTo.get(streamId) ?? (await firstPushFrom(streamId, parsed, from)) - 1) + 1;
+      const here = connectedUsers(await readersOf(streamId, parsed));
+      if (here.length === 0) {
+        // No reader has a session here: nothing to read. Whoever connects later catches up from
+        // the store, which holds these rows already.
+        pushedTo.set(streamId, Math.max(pushedTo.get(streamId) ?? 0, to));
+        return;
+      }
+      const start = (pushedTo.get(streamId) ?? (await firstPushFrom(streamId, here, from)) - 1) + 1;
       if (to < start) return;
       const known = have.filter((m) => m.message.seq >= start);
       const firstKnown = known.length > 0 ? known[0]!.message.seq : to + 1;
@@ -717,7 +725,10 @@ export function createMessagesService(options: MessagesOptions) {
         else list.push(i);
       });
       const rows: Insertable<MessagesTable>[] = [];
-      for (const [streamId, idx] of byStream) {
+      // Streams' rows are locked (bumped) in one order on every tracker: two trackers' batches
+      // touching the same streams then wait for each other instead of deadlocking (which
+      // PostgreSQL detects only after its deadlock_timeout, a second by default).
+      for (const [streamId, idx] of [...byStream].sort(byKey)) {
         const first = sends[idx[0]!]!;
         if (!knownStreams.has(streamId)) await ensureStream(trx, streamId, first.stream, first.sender, at);
         const updated = (await Q.bumpSeq.execute(trx, [idx.length, streamId])).rows[0];
@@ -827,7 +838,8 @@ export function createMessagesService(options: MessagesOptions) {
         else list.push(c);
       }
       const receipts: Receipt[] = [];
-      for (const [streamId, list] of byStream) {
+      // In one order on every tracker, as the sends' streams: no deadlock between trackers.
+      for (const [streamId, list] of [...byStream].sort(byKey)) {
         const old = new Map<string, { delivered: number; read: number }>();
         for (const chunk of powerOfTwoChunks(list)) {
           const rows = (
@@ -851,6 +863,7 @@ export function createMessagesService(options: MessagesOptions) {
           moves.push({ userId: c.userId, from: [oldDelivered, oldRead], delivered, read });
         }
         if (moves.length === 0) continue;
+        moves.sort((x, y) => (x.userId < y.userId ? -1 : x.userId > y.userId ? 1 : 0));
         for (const chunk of powerOfTwoChunks(moves)) {
           await Q.upsertCursors(chunk.length).execute(
             trx,
