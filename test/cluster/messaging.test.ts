@@ -226,11 +226,17 @@ if (pgTestUrl() === undefined) {
       const admin = new pg.Client({ connectionString: db.url });
       await admin.connect();
       try {
-        const listeners = `FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'coterie-listen-%'`;
-        await admin.query(`SELECT pg_terminate_backend(pid) ${listeners}`);
+        const cut = await admin.query<{ pid: number }>(
+          `SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = current_database() AND application_name LIKE 'coterie-listen-%'`,
+        );
+        expect(cut.rowCount).toBeGreaterThanOrEqual(2);
+        // Gone (the trackers connect again at once: those new connections are not waited for).
+        const pids = cut.rows.map((r) => r.pid);
         await until(
           'listeners gone',
-          async () => (await admin.query(`SELECT 1 ${listeners}`)).rowCount === 0,
+          async () =>
+            (await admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = ANY($1)', [pids])).rowCount === 0,
           5_000,
         );
       } finally {
@@ -258,6 +264,30 @@ if (pgTestUrl() === undefined) {
       await c.stop('SIGKILL');
       const got = (await kimOnB.next('messages', 8_000)) as unknown as { items: Pushed[] };
       expect(got.items.map((m) => m.body)).toEqual(['k1']);
+    });
+
+    it('pushes a topic to who subscribed through another tracker', async () => {
+      const a = client(trackers[0]!.url);
+      const b = client(trackers[1]!.url);
+      const lee = await a.user('sc-lee');
+      const mia = await a.user('sc-mia');
+      await a.call('POST', '/v1/groups', { token: lee, body: { groupId: 'scg' } });
+      await a.call('POST', '/v1/groups/scg/join', { token: mia });
+      await a.call('POST', '/v1/groups/scg/requests/sc-mia/accept', { token: lee });
+      await a.call('POST', '/v1/groups/scg/topics', { token: lee, body: { topic: 'news' } });
+      const publish = (body: string) =>
+        b.call('POST', '/v1/groups/scg/topics/news/messages', { token: lee, body: { clientId: body, body } });
+      await publish('p0'); // B now knows the topic's subscribers: none
+      const miaOnB = await connect(trackers[1]!.url, mia);
+      await a.call('POST', '/v1/groups/scg/topics/news/subscribe', { token: mia });
+      // A's events reach B in order: once B pushed this, it heard of the subscription too.
+      await a.call('POST', '/v1/messages', {
+        token: lee,
+        body: { to: 'sc-mia', clientId: 'mark', body: 'mark' },
+      });
+      expect((await receive(miaOnB, 1)).map((m) => m.body)).toEqual(['mark']);
+      await publish('p1');
+      expect((await receive(miaOnB, 1)).map((m) => m.body)).toEqual(['p1']);
     });
   });
 }

@@ -325,6 +325,7 @@ export function createMessagesService(options: MessagesOptions) {
     let connectedUsers: (users: readonly string[]) => readonly string[] = () => [];
     const unsubscribeBus = bus.subscribe((e) => {
       if (e.kind === 'membership_changed') members.delete(e.groupId);
+      else if (e.kind === 'subscription_changed') subscribers.delete(e.streamId);
       else if (e.kind === 'events_lost') {
         // Changes made meanwhile went unheard: read memberships and subscriptions again.
         members.clear();
@@ -1203,6 +1204,8 @@ export function createMessagesService(options: MessagesOptions) {
             .execute();
         }
         subscribers.delete(row.stream_id);
+        // The other trackers push this topic too: they drop their cached subscribers.
+        await bus.publish({ kind: 'subscription_changed', streamId: row.stream_id, at: now() });
         return { groupId, topic, subscribed: on, lastSeq };
       },
 
