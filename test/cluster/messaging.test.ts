@@ -266,6 +266,28 @@ if (pgTestUrl() === undefined) {
       expect(got.items.map((m) => m.body)).toEqual(['k1']);
     });
 
+    it('pushes what a tracker committed and died before announcing, when it comes back at once', async () => {
+      // Restarted within the cluster's dead-after time it never drops out of the list: its new
+      // start time tells the others that the old one died.
+      const dir = join(root, 't3');
+      let c = await spawnTracker(dir, trackerArgs());
+      trackers.push(c);
+      const a = client(trackers[0]!.url);
+      await a.user('dr-lou');
+      const max = await a.user('dr-max');
+      const maxOnB = await connect(trackers[1]!.url, max);
+      await until('B sees C', async () => {
+        const r = await client(trackers[1]!.url).call<{ trackers: { url: string }[] }>('GET', '/v1/cluster');
+        return r.body.trackers.some((t) => t.url === c.url);
+      });
+      await commitUnannounced(directStreamId('dr-lou', 'dr-max'), 'dr-lou', 'r1');
+      await c.stop('SIGKILL');
+      c = await spawnTracker(dir, [...trackerArgs(), '--port', String(c.port)]);
+      trackers.push(c);
+      const got = (await maxOnB.next('messages', 8_000)) as unknown as { items: Pushed[] };
+      expect(got.items.map((m) => m.body)).toEqual(['r1']);
+    });
+
     it('pushes a topic to who subscribed through another tracker', async () => {
       const a = client(trackers[0]!.url);
       const b = client(trackers[1]!.url);

@@ -132,7 +132,8 @@ export function createClusterService(options: ClusterOptions) {
         .sort(byLoad);
       members = list;
       const key = list
-        .map((m) => `${m.trackerId}@${m.url}`)
+        // A restart (same id, new start) is a change too: the old incarnation is gone.
+        .map((m) => `${m.trackerId}@${m.url}@${m.startedAt}`)
         .sort()
         .join(' ');
       if (key !== membershipKey) {
