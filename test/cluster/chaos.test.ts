@@ -1,6 +1,7 @@
 // Chaos: three trackers on one PostgreSQL, twenty peers writing without pause
 // (groups, direct, group and topic messages) and two downloads running, while
-// a tracker is SIGKILLed every few seconds and restarted. At the end: every
+// a tracker is SIGKILLed every few seconds and restarted (and between kills,
+// another tracker's LISTEN connection is cut). At the end: every
 // accepted write is there exactly once, every accepted message reached every
 // recipient exactly once and in order, both downloads are byte-identical,
 // every peer is connected again.
@@ -8,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import { CoterieError } from '../../src/protocol/errors.js';
@@ -179,12 +181,27 @@ if (pgTestUrl() === undefined) {
     const writers = peers.map((_, i) => writer(i));
 
     // The chaos: every few seconds SIGKILL the next tracker, and bring it back a second later
-    // (on the same port and data directory) while the following one is being killed.
+    // (on the same port and data directory) while the following one is being killed. Halfway
+    // between two kills, cut another tracker's LISTEN connection (it misses events until it
+    // listens again).
     const kills: number[] = [];
+    let listenersCut = 0;
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    const cutListener = async (i: number) => {
+      const id = readFileSync(join(root, `t${i}`, 'tracker.id'), 'utf8').trim();
+      const r = await admin.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1',
+        [`coterie-listen-${id}`],
+      );
+      listenersCut += r.rowCount ?? 0;
+    };
     const restarts: Promise<void>[] = [];
     const chaosEnd = Date.now() + CHAOS_MS;
     for (let k = 0; Date.now() < chaosEnd; k++) {
-      await new Promise((r) => setTimeout(r, KILL_EVERY_MS));
+      await new Promise((r) => setTimeout(r, KILL_EVERY_MS / 2));
+      await cutListener((k + 1) % 3);
+      await new Promise((r) => setTimeout(r, KILL_EVERY_MS / 2));
       const i = k % 3;
       await restarts[i];
       await trackers[i]!.stop('SIGKILL');
@@ -192,6 +209,7 @@ if (pgTestUrl() === undefined) {
       restarts[i] = new Promise((r) => setTimeout(r, DOWN_FOR_MS)).then(() => startTrackerAt(i));
     }
     await Promise.all(restarts);
+    await admin.end();
     stopWriting = true;
     await Promise.all(writers);
 
@@ -242,7 +260,7 @@ if (pgTestUrl() === undefined) {
     expect(ledger.unexplained()).toEqual([]);
 
     process.stderr.write(
-      `[chaos] ${kills.length} tracker kills; ${accepted.size} groups accepted, ${refusedAsExisting.length} answered late (GROUP_EXISTS), ${failed.length} failed, ${unexplained.length} stored without an answer\n${failed.slice(0, 5).join('\n')}\n`,
+      `[chaos] ${kills.length} tracker kills, ${listenersCut} LISTEN connections cut; ${accepted.size} groups accepted, ${refusedAsExisting.length} answered late (GROUP_EXISTS), ${failed.length} failed, ${unexplained.length} stored without an answer\n${failed.slice(0, 5).join('\n')}\n`,
     );
     // A write may fail (TRACKER_UNAVAILABLE) only when its answer was never given; such a write
     // may or may not have been stored: those are the unexplained ones, never more.
