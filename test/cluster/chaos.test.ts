@@ -258,6 +258,8 @@ if (pgTestUrl() === undefined) {
     expect(ledger.outOfOrder()).toEqual([]);
     expect(ledger.sendOrderBroken()).toEqual([]);
     expect(ledger.unexplained()).toEqual([]);
+    // Messages flowed throughout (a few thousand on an idle machine; a floor far below that).
+    expect(ledger.acceptedCount()).toBeGreaterThan(100);
 
     process.stderr.write(
       `[chaos] ${kills.length} tracker kills, ${listenersCut} LISTEN connections cut; ${accepted.size} groups accepted, ${refusedAsExisting.length} answered late (GROUP_EXISTS), ${failed.length} failed, ${unexplained.length} stored without an answer\n${failed.slice(0, 5).join('\n')}\n`,

@@ -140,12 +140,16 @@ export class MessageLedger {
     return out;
   }
 
+  acceptedCount(): number {
+    return [...this.bySender.values()].reduce((n, l) => n + l.length, 0);
+  }
+
   summary(): string {
     let deliveries = 0;
     let expected = 0;
     for (const list of this.received.values()) deliveries += list.length;
     for (const m of this.stored()) expected += m.recipients.length;
-    const accepted = [...this.bySender.values()].reduce((n, l) => n + l.length, 0);
+    const accepted = this.acceptedCount();
     const failedDelivered = this.stored().length - accepted;
     return `${accepted} messages accepted, ${this.failed.size} failed (${failedDelivered} of them stored anyway), ${this.refused.size} refused; ${deliveries} deliveries of ${expected} expected`;
   }
