@@ -1,6 +1,9 @@
 // Cluster benchmark (`npm run bench -- cluster`): trackers over one PostgreSQL on loopback.
 //   cluster.lookup.Nt     GET a file's live seeders, spread over N = 1, 2, 3 trackers: req/s
 //   cluster.share.Nt      POST a new manifest to a group (a durable write), over N trackers: req/s
+//   cluster.send.Nt       POST /v1/messages (direct messages from 24 users, each with a fresh client
+//                         id), spread over N trackers: req/s; then the store is checked against the
+//                         answers: cluster.send.Nt.lost and .duplicated (messages, must be 0)
 //   cluster.failover.*    a peer's tracker freezes (SIGSTOP: no heartbeat, no FIN), 20 times:
 //                         time from the freeze to the peer connected to another tracker and a
 //                         command answered, p50/p99 ms, with the default 5 s and with a 1 s heartbeat
@@ -21,6 +24,8 @@ import { call, manifestFor } from './_tracker-api.js';
 const BIN = fileURLToPath(new URL('../bin/coterie.js', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('../scripts/pg-test-server.sh', import.meta.url));
 const CONNECTIONS = 48;
+/** Users sending messages (each under the tracker's per-user rate limit of 1,000/s). */
+const SENDERS = 24;
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 8);
 const KILLS = Number(process.env.BENCH_KILLS ?? 20);
 /** Which parts to run: throughput, failover (freezes), kill (SIGKILLs); default all. */
@@ -180,10 +185,112 @@ async function throughput(baseUrl: string, root: string, n: number): Promise<voi
     if (share.errors > 0) log(`share ${n}t: ${share.errors} errors`);
     emit(`cluster.share.${n}t`, share.rps, 'req/s');
     for (const s of sockets) s.terminate();
+
+    await sends(trackers, db.url, n);
   } finally {
     for (const t of trackers) await kill(t, 'SIGTERM');
     await db.drop();
   }
+}
+
+/**
+ * Durable message sends: SENDERS users post direct messages to one reader,
+ * each request with a fresh client id, over every tracker at once. A timed
+ * warm-up gives the rate; the measured run then makes a fixed number of
+ * requests (about DURATION_S seconds' worth) and waits for every answer, so
+ * that the store can be checked against the answers exactly: every message
+ * answered 201 is stored, once, and nothing else is.
+ */
+async function sends(trackers: Tracker[], dbUrl: string, n: number): Promise<void> {
+  const url = trackers[0]!.url;
+  const password = 'bench password';
+  await call(url, 'POST', '/v1/users', undefined, { userId: 'sink', password });
+  const tokens: string[] = [];
+  for (let i = 0; i < SENDERS; i++) {
+    const userId = `s${i}`;
+    await call(url, 'POST', '/v1/users', undefined, { userId, password });
+    tokens.push(
+      (await call<{ token: string }>(url, 'POST', '/v1/login', undefined, { userId, password })).token,
+    );
+  }
+  let k = 0;
+  const answered = new Set<string>();
+  const run = (prefix: string, options: { duration: number } | { amount: number }) =>
+    Promise.all(
+      trackers.map((t) =>
+        autocannon({
+          url: `${t.url}/v1/messages`,
+          connections: Math.max(1, Math.floor(CONNECTIONS / trackers.length)),
+          ...('amount' in options
+            ? { amount: Math.ceil(options.amount / trackers.length) }
+            : { duration: options.duration }),
+          requests: [
+            {
+              method: 'POST',
+              setupRequest: (req: CannonRequest) => {
+                k++;
+                return {
+                  ...req,
+                  headers: {
+                    authorization: `Bearer ${tokens[k % SENDERS]}`,
+                    'content-type': 'application/json',
+                  },
+                  body: JSON.stringify({ to: 'sink', clientId: `${prefix}-${k}`, body: `message ${k}` }),
+                };
+              },
+              // In autocannon, not in its type definitions.
+              onResponse: (status: number, body: string) => {
+                if (prefix === 'run' && status === 201)
+                  answered.add((JSON.parse(body) as { messageId: string }).messageId);
+              },
+            } as CannonRequest,
+          ],
+        }),
+      ),
+    );
+  // Warm-up, timed: its rate sizes the measured run (and its answers are not counted).
+  const warm = await run('warm', { duration: 2 });
+  const warmRate = warm.reduce((s, r) => s + r.requests.average, 0);
+  const amount = Math.max(1000, Math.round(warmRate * DURATION_S));
+  const t0 = process.hrtime.bigint();
+  const results = await run('run', { amount });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const ok = results.reduce((s, r) => s + (r['2xx'] ?? 0), 0);
+  const non2xx = results.reduce((s, r) => s + r.non2xx, 0);
+  const errors = results.reduce((s, r) => s + r.errors + r.timeouts, 0);
+  emit(`cluster.send.${n}t`, ok / seconds, 'req/s');
+
+  // The store against the answers. A request that failed without an answer (errors) may or may not be stored.
+  const c = new pg.Client({ connectionString: dbUrl });
+  await c.connect();
+  let stored: string[];
+  let keys: number;
+  try {
+    const rows = await c.query<{ message_id: string }>(
+      "SELECT message_id FROM messages WHERE client_id LIKE 'run-%'",
+    );
+    stored = rows.rows.map((r) => r.message_id);
+    keys = Number(
+      (
+        await c.query<{ n: string }>(
+          "SELECT count(DISTINCT (sender, client_id)) AS n FROM messages WHERE client_id LIKE 'run-%'",
+        )
+      ).rows[0]!.n,
+    );
+  } finally {
+    await c.end();
+  }
+  const storedSet = new Set(stored);
+  const lost = [...answered].filter((id) => !storedSet.has(id)).length;
+  const unanswered = stored.filter((id) => !answered.has(id)).length;
+  const duplicated = stored.length - keys;
+  log(
+    `send ${n}t: ${amount} requests in ${seconds.toFixed(1)} s; ${ok} answered 2xx (${answered.size} distinct ids), ${non2xx} non-2xx, ${errors} errors; ` +
+      `${stored.length} stored: ${lost} answered but not stored, ${duplicated} stored twice, ${unanswered} stored without a 201` +
+      (unanswered > errors ? ' (MORE THAN THE FAILED REQUESTS)' : ''),
+  );
+  emit(`cluster.send.${n}t.lost`, lost, 'messages');
+  emit(`cluster.send.${n}t.duplicated`, duplicated + Math.max(0, unanswered - errors), 'messages');
 }
 
 const percentile = (xs: number[], p: number) => {

@@ -152,6 +152,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     const metrics = createMetrics();
     let requestsServed = 0;
     let clusterMessage: TrackerMessage | undefined;
+    let liveTrackers = new Set<string>();
     const hub = createSessionHub({
       heartbeatIntervalMs: cfg.heartbeatIntervalMs,
       heartbeatTimeoutMs: cfg.heartbeatTimeoutMs,
@@ -219,6 +220,12 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       ...deps,
       load: { sessions: () => hub.sessionCount(), requestsServed: () => requestsServed },
       onMembersChanged: (members) => {
+        // A tracker that died (gone, or back as a new incarnation) may have committed messages and
+        // not lived to announce them: our sessions catch up from the store (peers drop what they hold).
+        const incarnations = new Set(members.map((m) => `${m.trackerId}@${m.startedAt}`));
+        const lost = [...liveTrackers].filter((k) => !incarnations.has(k) && !k.startsWith(`${trackerId}@`));
+        if (lost.length > 0) hub.catchUpAll();
+        liveTrackers = incarnations;
         clusterMessage = {
           type: 'cluster',
           trackers: members.map(({ trackerId: id, url: u, sessions, requestsPerSecond }) => ({

@@ -4,7 +4,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { directStreamId, newTimeOrderedId } from '../../src/protocol/streams.js';
+import { until } from '../helpers/cli-harness.js';
 import {
   client,
   openSession,
@@ -24,12 +27,21 @@ if (pgTestUrl() === undefined) {
   describe('messages across two trackers on one PostgreSQL', () => {
     const root = mkdtempSync(join(tmpdir(), 'coterie-xmsg-'));
     let db: TestDatabase;
+    // Quick cluster beats: a dead tracker drops out of the others' list within two seconds.
+    const trackerArgs = () => [
+      '--store',
+      db.url,
+      '--cluster-heartbeat-ms',
+      '250',
+      '--cluster-dead-after-ms',
+      '1500',
+    ];
     const trackers: TrackerProcess[] = [];
     const sessions: SessionClient[] = [];
 
     beforeAll(async () => {
       db = await createTestDatabase();
-      for (const i of [0, 1]) trackers[i] = await spawnTracker(join(root, `t${i}`), ['--store', db.url]);
+      for (const i of [0, 1]) trackers[i] = await spawnTracker(join(root, `t${i}`), trackerArgs());
     }, 60_000);
     afterAll(async () => {
       for (const s of sessions) await s.close();
@@ -137,6 +149,167 @@ if (pgTestUrl() === undefined) {
       expect(got.length).toBe(n);
       expect(got.map((m) => m.seq)).toEqual([...got.map((m) => m.seq)].sort((x, y) => x - y));
       expect(new Set(got.map((m) => m.messageId)).size).toBe(n);
+    });
+
+    /**
+     * Stores a message as a tracker would and then dies before its NOTIFY: the
+     * row is committed, no tracker hears of it.
+     */
+    const commitUnannounced = async (streamId: string, sender: string, body: string) => {
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      try {
+        await c.query('BEGIN');
+        const at = Date.now();
+        await c.query(
+          `INSERT INTO streams (stream_id, kind, group_id, topic, last_seq, retention_count, retention_ms, created_by, created_at)
+           VALUES ($1, 'direct', NULL, NULL, 0, NULL, NULL, $2, $3) ON CONFLICT (stream_id) DO NOTHING`,
+          [streamId, sender, at],
+        );
+        for (const u of streamId.split(':').slice(1)) {
+          await c.query(
+            `INSERT INTO cursors (stream_id, user_id, delivered_seq, read_seq) VALUES ($1, $2, 0, 0)
+             ON CONFLICT (stream_id, user_id) DO NOTHING`,
+            [streamId, u],
+          );
+        }
+        const { rows } = await c.query<{ last_seq: string }>(
+          'UPDATE streams SET last_seq = last_seq + 1 WHERE stream_id = $1 RETURNING last_seq',
+          [streamId],
+        );
+        await c.query(
+          'INSERT INTO messages (stream_id, seq, message_id, sender, client_id, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+          [streamId, rows[0]!.last_seq, newTimeOrderedId(at), sender, `lost-${body}`, body, at],
+        );
+        await c.query('COMMIT');
+      } finally {
+        await c.end();
+      }
+    };
+
+    for (const via of ['the other tracker', 'the same tracker'] as const) {
+      it(`pushes what a dead tracker committed unannounced before a stream's first push (next send through ${via})`, async () => {
+        // The receiving tracker B has never pushed this stream: its first push must start from
+        // what its sessions lack (their cursors), not from the event's range.
+        const tag = via === 'the same tracker' ? 'fs1' : 'fs2';
+        const a = client(trackers[0]!.url);
+        const b = client(trackers[1]!.url);
+        const frank = await a.user(`${tag}-frank`);
+        const gina = await a.user(`${tag}-gina`);
+        const ginaOnB = await connect(trackers[1]!.url, gina);
+        const streamId = directStreamId(`${tag}-frank`, `${tag}-gina`);
+        await commitUnannounced(streamId, `${tag}-frank`, 'u1');
+        const api = via === 'the same tracker' ? b : a;
+        await api.call('POST', '/v1/messages', {
+          token: frank,
+          body: { to: `${tag}-gina`, clientId: `${tag}-c2`, body: 'u2' },
+        });
+        const got = await receive(ginaOnB, 2);
+        expect(got.map((m) => [m.seq, m.body])).toEqual([
+          [1, 'u1'],
+          [2, 'u2'],
+        ]);
+      });
+    }
+
+    it('pushes what was sent while its event listener was down, once it listens again', async () => {
+      const a = client(trackers[0]!.url);
+      const hank = await a.user('ll-hank');
+      const ivy = await a.user('ll-ivy');
+      const ivyOnB = await connect(trackers[1]!.url, ivy);
+      const send = (body: string) =>
+        a.call('POST', '/v1/messages', { token: hank, body: { to: 'll-ivy', clientId: body, body } });
+      await send('l1');
+      expect((await receive(ivyOnB, 1)).map((m) => m.body)).toEqual(['l1']);
+
+      // Cut every tracker's listening connection; while they reconnect, send through A.
+      const admin = new pg.Client({ connectionString: db.url });
+      await admin.connect();
+      try {
+        const cut = await admin.query<{ pid: number }>(
+          `SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = current_database() AND application_name LIKE 'coterie-listen-%'`,
+        );
+        expect(cut.rowCount).toBeGreaterThanOrEqual(2);
+        // Gone (the trackers connect again at once: those new connections are not waited for).
+        const pids = cut.rows.map((r) => r.pid);
+        await until(
+          'listeners gone',
+          async () =>
+            (await admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = ANY($1)', [pids])).rowCount === 0,
+          5_000,
+        );
+      } finally {
+        await admin.end();
+      }
+      await send('l2');
+      // No later message of the stream comes to fill the gap: B pushes l2 after listening again.
+      const got = await receive(ivyOnB, 1);
+      expect(got.map((m) => m.body)).toContain('l2');
+    });
+
+    it('pushes what a tracker committed and died before announcing, once it drops out of the cluster', async () => {
+      const c = await spawnTracker(join(root, 't2'), trackerArgs());
+      trackers.push(c);
+      const a = client(trackers[0]!.url);
+      await a.user('dd-jack');
+      const kim = await a.user('dd-kim');
+      const kimOnB = await connect(trackers[1]!.url, kim);
+      await until('B sees C', async () => {
+        const r = await client(trackers[1]!.url).call<{ trackers: { url: string }[] }>('GET', '/v1/cluster');
+        return r.body.trackers.some((t) => t.url === c.url);
+      });
+      // C stores a message and is killed before its NOTIFY; no later message of the stream follows.
+      await commitUnannounced(directStreamId('dd-jack', 'dd-kim'), 'dd-jack', 'k1');
+      await c.stop('SIGKILL');
+      const got = (await kimOnB.next('messages', 8_000)) as unknown as { items: Pushed[] };
+      expect(got.items.map((m) => m.body)).toEqual(['k1']);
+    });
+
+    it('pushes what a tracker committed and died before announcing, when it comes back at once', async () => {
+      // Restarted within the cluster's dead-after time it never drops out of the list: its new
+      // start time tells the others that the old one died.
+      const dir = join(root, 't3');
+      let c = await spawnTracker(dir, trackerArgs());
+      trackers.push(c);
+      const a = client(trackers[0]!.url);
+      await a.user('dr-lou');
+      const max = await a.user('dr-max');
+      const maxOnB = await connect(trackers[1]!.url, max);
+      await until('B sees C', async () => {
+        const r = await client(trackers[1]!.url).call<{ trackers: { url: string }[] }>('GET', '/v1/cluster');
+        return r.body.trackers.some((t) => t.url === c.url);
+      });
+      await commitUnannounced(directStreamId('dr-lou', 'dr-max'), 'dr-lou', 'r1');
+      await c.stop('SIGKILL');
+      c = await spawnTracker(dir, [...trackerArgs(), '--port', String(c.port)]);
+      trackers.push(c);
+      const got = (await maxOnB.next('messages', 8_000)) as unknown as { items: Pushed[] };
+      expect(got.items.map((m) => m.body)).toEqual(['r1']);
+    });
+
+    it('pushes a topic to who subscribed through another tracker', async () => {
+      const a = client(trackers[0]!.url);
+      const b = client(trackers[1]!.url);
+      const lee = await a.user('sc-lee');
+      const mia = await a.user('sc-mia');
+      await a.call('POST', '/v1/groups', { token: lee, body: { groupId: 'scg' } });
+      await a.call('POST', '/v1/groups/scg/join', { token: mia });
+      await a.call('POST', '/v1/groups/scg/requests/sc-mia/accept', { token: lee });
+      await a.call('POST', '/v1/groups/scg/topics', { token: lee, body: { topic: 'news' } });
+      const publish = (body: string) =>
+        b.call('POST', '/v1/groups/scg/topics/news/messages', { token: lee, body: { clientId: body, body } });
+      await publish('p0'); // B now knows the topic's subscribers: none
+      const miaOnB = await connect(trackers[1]!.url, mia);
+      await a.call('POST', '/v1/groups/scg/topics/news/subscribe', { token: mia });
+      // A's events reach B in order: once B pushed this, it heard of the subscription too.
+      await a.call('POST', '/v1/messages', {
+        token: lee,
+        body: { to: 'sc-mia', clientId: 'mark', body: 'mark' },
+      });
+      expect((await receive(miaOnB, 1)).map((m) => m.body)).toEqual(['mark']);
+      await publish('p1');
+      expect((await receive(miaOnB, 1)).map((m) => m.body)).toEqual(['p1']);
     });
   });
 }

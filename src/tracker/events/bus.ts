@@ -21,6 +21,8 @@ export type TrackerEvent =
   | { kind: 'peer_replaced'; peerId: string; sessionId: string; at: number }
   /** Who belongs to a group changed (accept, leave, owner change, deletion): drop cached standings. */
   | { kind: 'membership_changed'; groupId: string; at: number }
+  /** Someone subscribed to a topic or unsubscribed: drop cached subscriber lists. */
+  | { kind: 'subscription_changed'; streamId: string; at: number }
   /** A group's file listing or its shares changed: drop cached lookups of that file. */
   | { kind: 'files_changed'; groupId: string; fileId: string; at: number }
   /** Peer scores changed: drop cached seeder lists that show them. */
@@ -40,6 +42,13 @@ export type TrackerEvent =
       streams: { s: string; from: number; to: number }[];
       at: number;
     }
+  /**
+   * Never sent between trackers: this tracker's bus tells its own subscribers
+   * that other trackers' events may have been missed (its listening
+   * connection was lost and is back). They read what they cached or pushed
+   * from the store again.
+   */
+  | { kind: 'events_lost'; at: number }
   /** Cursors moved through tracker `origin`: the receipts to push to the senders' sessions elsewhere. */
   | {
       kind: 'receipts';

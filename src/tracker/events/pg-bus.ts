@@ -13,8 +13,11 @@ import type { EventBus, TrackerEvent, TrackerEventHandler } from './bus.js';
  * together (several per payload, up to PostgreSQL's 8000-byte cap).
  *
  * Loss: a tracker that loses its listening connection reconnects with
- * backoff; events sent meanwhile are missed, which the read caches' TTL and
- * the peers' own polling bound (DESIGN.md: the store is the truth).
+ * backoff; events sent meanwhile are missed. Once listening again, the bus
+ * hands its own subscribers an `events_lost` event: they read the store
+ * again (the sessions catch up from their cursors, caches are dropped); the
+ * read caches' TTL bounds the rest (DESIGN.md: the store is the truth). A
+ * NOTIFY that fails is sent once more on a new connection, in order.
  */
 export const EVENTS_CHANNEL = 'coterie_events';
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
@@ -53,8 +56,12 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
   let reconnectTimer: NodeJS.Timeout | undefined;
   let failures = 0;
 
+  /** Listening once before: a reconnect means events may have been missed. */
+  let listenedBefore = false;
+
   async function listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: url });
+    // Named, so that an operator (or a test) can tell the cluster's connections apart.
+    const client = new pg.Client({ connectionString: url, application_name: `coterie-listen-${trackerId}` });
     client.on('notification', (n) => {
       if (n.channel !== EVENTS_CHANNEL || n.payload === undefined) return;
       let envelope: Envelope;
@@ -82,6 +89,11 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
     await client.query(`LISTEN ${EVENTS_CHANNEL}`);
     listener = client;
     failures = 0;
+    if (listenedBefore) {
+      logger.warn('cluster event listener back: reading state again');
+      deliver({ kind: 'events_lost', at: Date.now() });
+    }
+    listenedBefore = true;
   }
 
   function scheduleListen() {
@@ -107,7 +119,7 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
   async function senderClient(): Promise<pg.Client> {
     if (sender !== undefined) return sender;
     connecting ??= (async () => {
-      const c = new pg.Client({ connectionString: url });
+      const c = new pg.Client({ connectionString: url, application_name: `coterie-notify-${trackerId}` });
       c.on('error', () => {
         if (sender === c) sender = undefined;
       });
@@ -149,14 +161,23 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
   async function flush(): Promise<void> {
     while (queue.length > 0) {
       const jobs = queue.splice(0, queue.length);
-      try {
-        const client = await senderClient();
-        for (const payload of pack(jobs.map((j) => j.event))) {
-          await client.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload]);
+      const payloads = pack(jobs.map((j) => j.event));
+      let sent = 0;
+      for (let attempt = 1; sent < payloads.length && attempt <= 2; attempt++) {
+        try {
+          const client = await senderClient();
+          for (; sent < payloads.length; sent++) {
+            await client.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payloads[sent]]);
+          }
+        } catch (err) {
+          // A broken connection: once more on a new one. The writes behind these events are
+          // committed: if they still do not go, the other trackers miss the push, not the data.
+          void sender?.end().catch(() => {});
+          sender = undefined;
+          if (attempt === 2) {
+            logger.warn({ err: (err as Error).message, events: jobs.length }, 'cluster events not sent');
+          }
         }
-      } catch (err) {
-        // The writes behind these events are committed: the other trackers miss the push, not the data.
-        logger.warn({ err: (err as Error).message, events: jobs.length }, 'cluster events not sent');
       }
       for (const j of jobs) j.done();
     }

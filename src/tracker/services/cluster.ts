@@ -132,7 +132,8 @@ export function createClusterService(options: ClusterOptions) {
         .sort(byLoad);
       members = list;
       const key = list
-        .map((m) => `${m.trackerId}@${m.url}`)
+        // A restart (same id, new start) is a change too: the old incarnation is gone.
+        .map((m) => `${m.trackerId}@${m.url}@${m.startedAt}`)
         .sort()
         .join(' ');
       if (key !== membershipKey) {
@@ -196,8 +197,10 @@ export function createClusterService(options: ClusterOptions) {
     }
 
     const unsubscribe = bus.subscribe((e) => {
-      if (e.kind !== 'cluster_changed' || e.trackerId === options.trackerId || stopped) return;
-      // Another tracker joined or left: read the rows now rather than at the next beat.
+      const heard =
+        e.kind === 'events_lost' || (e.kind === 'cluster_changed' && e.trackerId !== options.trackerId);
+      if (!heard || stopped) return;
+      // Another tracker joined or left (or we may have missed it): read the rows now rather than at the next beat.
       void clock()
         .then(read)
         .catch((err: unknown) => deps.onError(err, 'cluster refresh'));

@@ -114,6 +114,11 @@ export function createFilesService(
         case 'scores_changed':
           seederLists.clear();
           break;
+        case 'events_lost':
+          resolved.clear();
+          seederLists.clear();
+          sharerLists.clear();
+          break;
       }
     });
 

@@ -44,6 +44,7 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
     });
     bus.subscribe((e) => {
       if (e.kind === 'membership_changed') standings.invalidateTag(e.groupId);
+      else if (e.kind === 'events_lost') standings.clear();
     });
     const changed = (groupId: string) => bus.publish({ kind: 'membership_changed', groupId, at: now() });
 

@@ -96,6 +96,11 @@ export interface MessagesService {
   /** Everything after the user's delivered cursors, in pages, in order per stream (own messages skipped). */
   catchUp(userId: string): AsyncGenerator<EncodedMessage[]>;
   onStored(listener: (batch: StoredBatch) => void): () => void;
+  /**
+   * Set by the session hub: which of these users have a session on this
+   * tracker. A stream's first push starts from their delivered cursors.
+   */
+  setConnectedUsers(filter: (users: readonly string[]) => readonly string[]): void;
   onReceipts(listener: (receipts: Receipt[]) => void): () => void;
   /** Deletes topic messages beyond their retention; returns how many. */
   trim(): Promise<number>;
@@ -138,6 +143,9 @@ const CATCH_UP_PAGE = 1000;
 const RECEIPTS_PER_EVENT = 16;
 /** Cursor moves that share a commit with sends; more get a transaction of their own. */
 const RIDING_CURSORS = 64;
+
+/** Orders [key, value] entries by key (rows locked in key order on every tracker). */
+const byKey = <V>(a: [string, V], b: [string, V]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
 /** One prepared query per chunk size (a power of two, so a handful of them). */
 function bySize<R>(build: (n: number) => Prepared<R>): (n: number) => Prepared<R> {
@@ -312,9 +320,17 @@ export function createMessagesService(options: MessagesOptions) {
     const subscribers = new Map<string, readonly string[]>();
     const topicRetention = new Map<string, { count: number | null; ms: number | null }>();
     const trackerId = options.trackerId ?? newTimeOrderedId(now());
+    /** Other trackers may write the same streams (PostgreSQL); with SQLite every commit is this tracker's. */
+    const shared = store.postgresUrl !== undefined;
+    let connectedUsers: (users: readonly string[]) => readonly string[] = () => [];
     const unsubscribeBus = bus.subscribe((e) => {
       if (e.kind === 'membership_changed') members.delete(e.groupId);
-      else if (e.kind === 'messages_stored' && e.origin !== trackerId) {
+      else if (e.kind === 'subscription_changed') subscribers.delete(e.streamId);
+      else if (e.kind === 'events_lost') {
+        // Changes made meanwhile went unheard: read memberships and subscriptions again.
+        members.clear();
+        subscribers.clear();
+      } else if (e.kind === 'messages_stored' && e.origin !== trackerId) {
         for (const r of e.streams) pushRemote(r.s, r.from, r.to);
       } else if (e.kind === 'receipts' && e.origin !== trackerId && e.receipts.length > 0) {
         for (const l of receiptListeners) l(e.receipts);
@@ -328,22 +344,32 @@ export function createMessagesService(options: MessagesOptions) {
      * stream can be committed through several trackers: a batch that does not
      * follow on from it (a gap: another tracker's commit not heard of yet)
      * reads the missing rows first, and rows at or below it were pushed already.
+     * So every stream is pushed without holes: a session that got seq n got
+     * everything before it (and may acknowledge up to n).
      */
     const pushedTo = new Map<string, number>();
     /** Streams with a read in flight: what comes next for them waits behind it, in order. */
     const streamChains = new Map<string, Promise<void>>();
 
-    const emit = async (stored: EncodedMessage[]) => {
-      if (stored.length === 0 || storedListeners.size === 0) return;
+    /** The readers of a stream if known without a read (a push can then go out at once). */
+    const cachedReadersOf = (streamId: string, parsed: ParsedStream): readonly string[] | undefined =>
+      parsed.kind === 'direct'
+        ? parsed.users
+        : parsed.kind === 'group'
+          ? members.get(parsed.groupId)
+          : subscribers.get(streamId);
+
+    async function readersByStream(stored: EncodedMessage[]): Promise<Map<string, readonly string[]>> {
       const readers = new Map<string, readonly string[]>();
       for (const m of stored) {
-        if (!readers.has(m.message.streamId)) {
-          readers.set(
-            m.message.streamId,
-            await readersOf(m.message.streamId, parseStreamId(m.message.streamId)!),
-          );
-        }
+        const id = m.message.streamId;
+        if (!readers.has(id)) readers.set(id, await readersOf(id, parseStreamId(id)!));
       }
+      return readers;
+    }
+
+    const deliver = (stored: EncodedMessage[], readers: Map<string, readonly string[]>) => {
+      if (stored.length === 0 || storedListeners.size === 0) return;
       const batch: StoredBatch = { messages: stored, readers };
       for (const l of storedListeners) l(batch);
     };
@@ -368,7 +394,8 @@ export function createMessagesService(options: MessagesOptions) {
       const next = prev
         .then(job)
         .catch(() => {
-          // The store failed: the sessions get these messages at their next catch-up.
+          // The store failed: the mark did not move, so the stream's next push reads these rows
+          // again (and the sessions' next catch-up has them anyway).
         })
         .finally(() => {
           if (streamChains.get(streamId) === next) streamChains.delete(streamId);
@@ -376,18 +403,50 @@ export function createMessagesService(options: MessagesOptions) {
       streamChains.set(streamId, next);
     }
 
+    /**
+     * Where this tracker's first push of a stream starts. Its sessions caught up
+     * from the store when they connected; what another tracker committed since
+     * then is for this tracker to push, and that tracker's event may come after
+     * a later commit's, or never (it died between its commit and its NOTIFY).
+     * Starting at the event would skip those rows for good (the peers acknowledge
+     * what they get). So the first push starts after the lowest delivered cursor
+     * of the readers connected here; their peers drop what they already hold.
+     */
+    async function firstPushFrom(streamId: string, here: readonly string[], from: number): Promise<number> {
+      if (!shared) return from; // one tracker: every commit is its own, pushed in order
+      const delivered = new Map<string, number>();
+      for (const chunk of powerOfTwoChunks(here)) {
+        const rows = (await Q.cursorsOf(chunk.length).execute(db, [streamId, ...chunk])).rows;
+        for (const r of rows) delivered.set(r.user_id, toNumber(r.delivered_seq));
+      }
+      let start = from;
+      for (const u of here) start = Math.min(start, (delivered.get(u) ?? 0) + 1);
+      return start;
+    }
+
     /** Pushes rows of a stream up to `to`, filling any gap since the last push first. */
     async function pushUpTo(streamId: string, from: number, to: number, have: EncodedMessage[] = []) {
-      const last = pushedTo.get(streamId);
-      const start = last === undefined ? from : last + 1;
+      const parsed = parseStreamId(streamId);
+      if (parsed === undefined) return;
+      const here = connectedUsers(await readersOf(streamId, parsed));
+      if (here.length === 0) {
+        // No reader has a session here: nothing to read. Whoever connects later catches up from
+        // the store, which holds these rows already.
+        pushedTo.set(streamId, Math.max(pushedTo.get(streamId) ?? 0, to));
+        return;
+      }
+      const start = (pushedTo.get(streamId) ?? (await firstPushFrom(streamId, here, from)) - 1) + 1;
       if (to < start) return;
       const known = have.filter((m) => m.message.seq >= start);
       const firstKnown = known.length > 0 ? known[0]!.message.seq : to + 1;
       const read = await readRange(streamId, start, Math.min(to, firstKnown - 1));
-      // The read is async: another job cannot run meanwhile (chained), so the mark is still ours.
-      pushedTo.set(streamId, Math.max(pushedTo.get(streamId) ?? 0, to));
       if (streamId.startsWith('t:') && read.length > 0) subscribers.delete(streamId);
-      await emit([...read, ...known]);
+      const stored = [...read, ...known];
+      // Readers before the mark: if this read fails, the mark stays and the next push retries the range.
+      const readers = await readersByStream(stored);
+      // The reads are async: another job cannot run meanwhile (chained), so the mark is still ours.
+      pushedTo.set(streamId, Math.max(pushedTo.get(streamId) ?? 0, to));
+      deliver(stored, readers);
     }
 
     function pushRemote(streamId: string, from: number, to: number) {
@@ -398,9 +457,11 @@ export function createMessagesService(options: MessagesOptions) {
 
     /**
      * This tracker's commits: pushed at once when they follow on from the last
-     * push (always, with one tracker); otherwise in order behind the gap's read.
+     * push (always, with one tracker, once a stream was pushed) and the readers
+     * are known; otherwise in order behind a read (the gap, the readers, or a
+     * first push's start).
      */
-    async function pushLocal(stored: StoredMessage[]) {
+    function pushLocal(stored: StoredMessage[]) {
       if (stored.length === 0) return;
       const byStream = new Map<string, EncodedMessage[]>();
       for (const m of stored) {
@@ -410,18 +471,21 @@ export function createMessagesService(options: MessagesOptions) {
         else list.push(e);
       }
       const ready: EncodedMessage[] = [];
+      const readers = new Map<string, readonly string[]>();
       for (const [streamId, list] of byStream) {
         const first = list[0]!.message.seq;
         const lastSeq = list[list.length - 1]!.message.seq;
         const mark = pushedTo.get(streamId);
-        if (!streamChains.has(streamId) && (mark === undefined || mark === first - 1)) {
+        const known = cachedReadersOf(streamId, parseStreamId(streamId)!);
+        if (!streamChains.has(streamId) && mark === first - 1 && known !== undefined) {
           pushedTo.set(streamId, lastSeq);
+          readers.set(streamId, known);
           for (const e of list) ready.push(e);
         } else {
           chain(streamId, () => pushUpTo(streamId, first, lastSeq, list));
         }
       }
-      await emit(ready);
+      deliver(ready, readers);
     }
 
     const tooLarge = (bytes: number) =>
@@ -578,7 +642,7 @@ export function createMessagesService(options: MessagesOptions) {
           }
           if (written.stored.length > 0) {
             publishStored(written.stored, at);
-            await pushLocal(written.stored);
+            pushLocal(written.stored);
           }
         }
         if (pendingCursors.size > 0) {
@@ -662,7 +726,10 @@ export function createMessagesService(options: MessagesOptions) {
         else list.push(i);
       });
       const rows: Insertable<MessagesTable>[] = [];
-      for (const [streamId, idx] of byStream) {
+      // Streams' rows are locked (bumped) in one order on every tracker: two trackers' batches
+      // touching the same streams then wait for each other instead of deadlocking (which
+      // PostgreSQL detects only after its deadlock_timeout, a second by default).
+      for (const [streamId, idx] of [...byStream].sort(byKey)) {
         const first = sends[idx[0]!]!;
         if (!knownStreams.has(streamId)) await ensureStream(trx, streamId, first.stream, first.sender, at);
         const updated = (await Q.bumpSeq.execute(trx, [idx.length, streamId])).rows[0];
@@ -772,7 +839,8 @@ export function createMessagesService(options: MessagesOptions) {
         else list.push(c);
       }
       const receipts: Receipt[] = [];
-      for (const [streamId, list] of byStream) {
+      // In one order on every tracker, as the sends' streams: no deadlock between trackers.
+      for (const [streamId, list] of [...byStream].sort(byKey)) {
         const old = new Map<string, { delivered: number; read: number }>();
         for (const chunk of powerOfTwoChunks(list)) {
           const rows = (
@@ -796,6 +864,7 @@ export function createMessagesService(options: MessagesOptions) {
           moves.push({ userId: c.userId, from: [oldDelivered, oldRead], delivered, read });
         }
         if (moves.length === 0) continue;
+        moves.sort((x, y) => (x.userId < y.userId ? -1 : x.userId > y.userId ? 1 : 0));
         for (const chunk of powerOfTwoChunks(moves)) {
           await Q.upsertCursors(chunk.length).execute(
             trx,
@@ -1135,6 +1204,8 @@ export function createMessagesService(options: MessagesOptions) {
             .execute();
         }
         subscribers.delete(row.stream_id);
+        // The other trackers push this topic too: they drop their cached subscribers.
+        await bus.publish({ kind: 'subscription_changed', streamId: row.stream_id, at: now() });
         return { groupId, topic, subscribed: on, lastSeq };
       },
 
@@ -1219,6 +1290,9 @@ export function createMessagesService(options: MessagesOptions) {
       onStored(listener) {
         storedListeners.add(listener);
         return () => storedListeners.delete(listener);
+      },
+      setConnectedUsers(filter) {
+        connectedUsers = filter;
       },
       onReceipts(listener) {
         receiptListeners.add(listener);

@@ -41,6 +41,11 @@ export interface SessionHub {
   sessionCount(): number;
   /** Sends a message to every session that said hello (the cluster membership changed). */
   broadcast(message: TrackerMessage): void;
+  /**
+   * Every session catches up from its cursors again (pushes may have been
+   * missed: a tracker died between its commit and its event).
+   */
+  catchUpAll(): void;
   /** Closes every session (1001) and removes their presence; stops the heartbeat. */
   close(): Promise<void>;
 }
@@ -63,6 +68,8 @@ interface Session {
    * sent everything older, so each stream arrives in order.
    */
   held: EncodedMessage[] | undefined;
+  /** Asked to catch up again while catching up (events were missed): once more when done. */
+  catchUpAgain: boolean;
   /** Frames are handled one after another, in order. */
   queue: Promise<void>;
   closed: boolean;
@@ -129,6 +136,7 @@ export function createSessionHub(options: HeartbeatOptions) {
       flush();
     };
 
+    messages.setConnectedUsers((users) => users.filter((u) => byUser.has(u)));
     const unsubscribeStored = messages.onStored((batch) => {
       const out = new Map<Session, EncodedMessage[]>();
       for (const m of batch.messages) {
@@ -173,6 +181,28 @@ export function createSessionHub(options: HeartbeatOptions) {
       const fresh = held.filter((m) => m.message.seq > (lastSent.get(m.message.streamId) ?? 0));
       sendMessages(s, fresh);
       send(s, { type: 'synced', count: count + fresh.length, at: now() });
+      if (s.catchUpAgain && !s.closed) {
+        s.catchUpAgain = false;
+        s.held = [];
+        void catchUp(s);
+      }
+    }
+
+    /**
+     * Pushes may have been missed (the cluster's events were not heard for a
+     * while): every session catches up again from its cursors, live pushes held
+     * meanwhile as after hello. Its peer drops what it already holds.
+     */
+    function catchUpAll() {
+      for (const s of sessions.values()) {
+        if (s.info === undefined || s.closed) continue; // it catches up after its hello
+        if (s.held !== undefined) {
+          s.catchUpAgain = true;
+          continue;
+        }
+        s.held = [];
+        void catchUp(s);
+      }
     }
 
     /**
@@ -251,6 +281,9 @@ export function createSessionHub(options: HeartbeatOptions) {
 
     const unsubscribe = bus.subscribe((event: TrackerEvent) => {
       switch (event.kind) {
+        case 'events_lost':
+          catchUpAll();
+          break;
         case 'join_requested':
           for (const s of byUser.get(event.owner) ?? []) {
             if (s.info)
@@ -496,6 +529,7 @@ export function createSessionHub(options: HeartbeatOptions) {
           info: undefined,
           watching: undefined,
           held: undefined,
+          catchUpAgain: false,
           lastPingAt: t,
           pongPending: false,
           queue: Promise.resolve(),
@@ -521,6 +555,8 @@ export function createSessionHub(options: HeartbeatOptions) {
       broadcast(message) {
         for (const s of sessions.values()) if (s.info !== undefined) send(s, message);
       },
+
+      catchUpAll,
 
       async close() {
         clearInterval(sweep);
