@@ -77,6 +77,18 @@ export function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): P
   });
 }
 
+/** Resolves with the exit code once `child` has exited (at once if it already has); rejects after `ms`. */
+export function exited(child: ChildProcess, ms = 10_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`process ${child.pid} did not exit in ${ms} ms`)), ms);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
 export function randomFile(path: string, bytes: number): void {
   mkdirSync(join(path, '..'), { recursive: true });
   const fd = openSync(path, 'w');

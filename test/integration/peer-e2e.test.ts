@@ -4,7 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callDaemon } from '../../src/peer/control-client.js';
-import { coterie, type Daemon, randomFile, startProcess, stop, until } from '../helpers/cli-harness.js';
+import {
+  coterie,
+  type Daemon,
+  exited,
+  randomFile,
+  startProcess,
+  stop,
+  until,
+} from '../helpers/cli-harness.js';
 
 // The seed's whole story through the real `coterie` binary: a tracker and four peers as processes.
 
@@ -61,9 +69,11 @@ describe('coterie end to end', { timeout: 60_000 }, () => {
       join(root, 'tracker.log'),
     );
   };
-  // bob and carol cap their uploads so a download lasts long enough to interrupt.
+  // bob and carol cap their uploads so a download lasts long enough to interrupt: 16 MiB at
+  // 1 MiB/s each leaves seconds between "10% done" and the end, for the CLI calls in between
+  // even on a loaded machine.
   const startPeer = async (n: Name) => {
-    const limit = n === 'bob' || n === 'carol' ? ['--upload-limit-kib', '4096'] : [];
+    const limit = n === 'bob' || n === 'carol' ? ['--upload-limit-kib', '1024'] : [];
     peers.set(
       n,
       await startProcess(
@@ -224,7 +234,8 @@ describe('coterie end to end', { timeout: 60_000 }, () => {
     const ongoing = await as('dave', 'show_downloads');
     expect(ongoing.out).toContain('ongoing:');
     expect((await as('bob', 'quit')).code).toBe(0);
-    await new Promise<void>((r) => peers.get('bob')!.child.once('exit', () => r()));
+    // Bob's daemon may well be gone before the CLI that told it to quit is.
+    expect(await exited(peers.get('bob')!.child)).toBe(0);
     await until(
       'download complete',
       async () => (await downloads('dave')).find((x) => x.dest === dest)?.state === 'completed',
@@ -289,7 +300,7 @@ describe('coterie end to end', { timeout: 60_000 }, () => {
     randomFile(extra, 256 * 1024);
     expect((await as('alice', 'upload_file', extra, 'films')).code).toBe(0);
     expect((await as('alice', 'quit')).code).toBe(0);
-    await new Promise<void>((r) => peers.get('alice')!.child.once('exit', () => r()));
+    expect(await exited(peers.get('alice')!.child)).toBe(0);
     const dest = join(root, 'dl', 'extra.bin');
     await expectError(as('bob', 'download_file', 'films', 'extra.bin', dest, '--wait'), 'NO_SEEDERS');
     const failed = (await downloads('bob')).find((x) => x.dest === dest);
