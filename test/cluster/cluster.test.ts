@@ -4,8 +4,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runShell } from '../../src/cli/shell.js';
+import { startPeerDaemon } from '../../src/peer/daemon.js';
 import { coterie, type Daemon, startProcess, stop, until } from '../helpers/cli-harness.js';
 import {
   client,
@@ -279,6 +282,51 @@ if (pgTestUrl() === undefined) {
       });
       // Same session: still logged in, no new login.
       expect((await cli(['create_group', 'fo-group-2'])).code).toBe(0);
+    });
+
+    it('keeps the shell working: the command typed after the kill answers, no error, no new login', async () => {
+      const live = trackers.filter((t) => t.proc.exitCode === null && t.proc.signalCode === null);
+      expect(live.length).toBeGreaterThanOrEqual(2);
+      const daemon = await startPeerDaemon({
+        dataDir: join(root, 'shell-peer'),
+        trackers: live.map((t) => t.url),
+        pool: { backoffMs: [0, 50, 100, 200], jitter: 0 },
+        heartbeatIntervalMs: 500,
+        heartbeatTimeoutMs: 500,
+      });
+      const input = new PassThrough();
+      const output = new PassThrough();
+      let text = '';
+      output.on('data', (d) => (text += d));
+      const shell = runShell({
+        daemon,
+        input: input as unknown as NodeJS.ReadStream,
+        output: output as unknown as NodeJS.WriteStream,
+      });
+      try {
+        input.write('create_user sh-user sh-password\nlogin sh-user sh-password\ncreate_group sh-group\n');
+        await until('logged in with a group', () => text.includes("'sh-group'"));
+        const status = async () => (await daemon.execute('status', [])) as { tracker: string | null };
+        await until('connected', async () => (await status()).tracker !== null);
+        const before = (await status()).tracker!;
+        await live.find((t) => t.url === before)!.stop('SIGKILL');
+        const shown = text.length;
+        input.write('list_groups\ncreate_group sh-group-2\n');
+        await until('both commands answered', () => text.slice(shown).includes("'sh-group-2'"));
+        const after = text.slice(shown);
+        // The listing (the session survived: still logged in) and the new group, no error between.
+        expect(after).toMatch(/sh-group +sh-user/);
+        expect(after).toContain("created group 'sh-group-2'");
+        expect(after).not.toContain('error:');
+        await until('reconnected elsewhere', async () => {
+          const s = await status();
+          return s.tracker !== null && s.tracker !== before;
+        });
+      } finally {
+        input.end();
+        await shell;
+        await daemon.stop();
+      }
     });
   });
 }
