@@ -9,7 +9,7 @@
 //                         command answered, p50/p99 ms, with the default 5 s and with a 1 s heartbeat
 //   cluster.failover.kill.*  the same with SIGKILL (the connection drops at once)
 // PostgreSQL: COTERIE_TEST_PG_URL, or a throwaway one from scripts/pg-test-server.sh (fsync on).
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,9 +19,8 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { type PeerDaemon, startPeerDaemon } from '../src/peer/daemon.js';
-import { call, manifestFor } from './_tracker-api.js';
+import { type BenchTracker, call, manifestFor, startTracker } from './_tracker-api.js';
 
-const BIN = fileURLToPath(new URL('../bin/coterie.js', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('../scripts/pg-test-server.sh', import.meta.url));
 const CONNECTIONS = 48;
 /** Users sending messages (each under the tracker's per-user rate limit of 1,000/s). */
@@ -37,36 +36,7 @@ const emit = (name: string, value: number, unit: string) =>
 const log = (msg: string) => process.stderr.write(`[cluster bench] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Tracker {
-  url: string;
-  port: number;
-  proc: ChildProcess;
-  dataDir: string;
-}
-
-async function startTracker(dataDir: string, store: string, port = 0): Promise<Tracker> {
-  const proc = spawn(
-    process.execPath,
-    [BIN, 'tracker', '--port', String(port), '--data-dir', dataDir, '--store', store, '--log-level', 'warn'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('tracker did not start')), 20_000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    proc.once('exit', (code) => reject(new Error(`tracker exited ${code}`)));
-  });
-  return { url, port: Number(new URL(url).port), proc, dataDir };
-}
-
-async function kill(t: Tracker, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+async function kill(t: BenchTracker, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
   if (t.proc.exitCode !== null || t.proc.signalCode !== null) return;
   const exited = new Promise((r) => t.proc.once('exit', r));
   t.proc.kill(signal);
@@ -107,8 +77,8 @@ function openSession(url: string, token: string, peerId: string, seeding: string
 
 /** Runs one autocannon per tracker at once (the load split evenly), returns the summed rate. */
 async function spread(
-  trackers: Tracker[],
-  make: (t: Tracker) => Omit<Parameters<typeof autocannon>[0], 'connections'>,
+  trackers: BenchTracker[],
+  make: (t: BenchTracker) => Omit<Parameters<typeof autocannon>[0], 'connections'>,
 ): Promise<{ rps: number; errors: number }> {
   const per = Math.max(1, Math.floor(CONNECTIONS / trackers.length));
   const results = await Promise.all(
@@ -122,9 +92,10 @@ async function spread(
 
 async function throughput(baseUrl: string, root: string, n: number): Promise<void> {
   const db = await freshDatabase(baseUrl);
-  const trackers: Tracker[] = [];
+  const trackers: BenchTracker[] = [];
   try {
-    for (let i = 0; i < n; i++) trackers.push(await startTracker(join(root, `tp${n}-${i}`), db.url));
+    for (let i = 0; i < n; i++)
+      trackers.push(await startTracker(join(root, `tp${n}-${i}`), ['--store', db.url]));
     const url = trackers[0]!.url;
     await call(url, 'POST', '/v1/users', undefined, { userId: 'bench', password: 'bench password' });
     const token = (
@@ -201,7 +172,7 @@ async function throughput(baseUrl: string, root: string, n: number): Promise<voi
  * that the store can be checked against the answers exactly: every message
  * answered 201 is stored, once, and nothing else is.
  */
-async function sends(trackers: Tracker[], dbUrl: string, n: number): Promise<void> {
+async function sends(trackers: BenchTracker[], dbUrl: string, n: number): Promise<void> {
   const url = trackers[0]!.url;
   const password = 'bench password';
   await call(url, 'POST', '/v1/users', undefined, { userId: 'sink', password });
@@ -307,10 +278,11 @@ async function failover(
   signal: 'SIGSTOP' | 'SIGKILL',
 ) {
   const db = await freshDatabase(baseUrl);
-  const trackers: Tracker[] = [];
+  const trackers: BenchTracker[] = [];
   let peer: PeerDaemon | undefined;
   try {
-    for (let i = 0; i < 3; i++) trackers.push(await startTracker(join(root, `fo-${label}-${i}`), db.url));
+    for (let i = 0; i < 3; i++)
+      trackers.push(await startTracker(join(root, `fo-${label}-${i}`), ['--store', db.url]));
     await call(trackers[0]!.url, 'POST', '/v1/users', undefined, {
       userId: 'fo',
       password: 'bench password',
@@ -348,7 +320,7 @@ async function failover(
       }
       times.push(Date.now() - t0);
       await kill(victim, 'SIGKILL');
-      trackers[idx] = await startTracker(victim.dataDir, db.url, victim.port);
+      trackers[idx] = await startTracker(victim.dataDir, ['--store', db.url], victim.port);
     }
     log(`failover ${label}: ${times.join(' ')} ms`);
     emit(`cluster.failover.${label}.p50`, percentile(times, 50), 'ms');

@@ -7,17 +7,15 @@
 //   *.cpu             tracker CPU time per request (µs): the cost whatever else
 //                     runs on the machine (1e6 / cpu ≈ req/s one free core could serve)
 //   tracker.sessions  5,000 WebSocket sessions heartbeating: KiB of tracker RSS per session (target ≤ 20)
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import WebSocket from 'ws';
-import { call, manifestFor } from './_tracker-api.js';
+import { call, manifestFor, startTracker } from './_tracker-api.js';
 
-const BIN = fileURLToPath(new URL('../bin/coterie.js', import.meta.url));
 const CONNECTIONS = 64;
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 5000);
@@ -27,28 +25,6 @@ const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const emit = (name: string, value: number, unit: string) =>
   process.stdout.write(`${JSON.stringify({ name, value: Math.round(value * 100) / 100, unit })}\n`);
 const log = (msg: string) => process.stderr.write(`[tracker bench] ${msg}\n`);
-
-async function startTracker(dataDir: string, args: string[]): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(
-    process.execPath,
-    [BIN, 'tracker', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('tracker did not start')), 15_000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    proc.once('exit', (code) => reject(new Error(`tracker exited ${code}`)));
-  });
-  return { url, proc };
-}
 
 async function stopTracker(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null) return;
