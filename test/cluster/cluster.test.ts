@@ -4,12 +4,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runShell } from '../../src/cli/shell.js';
 import { startPeerDaemon } from '../../src/peer/daemon.js';
 import { coterie, type Daemon, startProcess, stop, until } from '../helpers/cli-harness.js';
+import { pipedShell } from '../helpers/shell-harness.js';
 import {
   client,
   fakeManifest,
@@ -294,26 +293,20 @@ if (pgTestUrl() === undefined) {
         heartbeatIntervalMs: 500,
         heartbeatTimeoutMs: 500,
       });
-      const input = new PassThrough();
-      const output = new PassThrough();
-      let text = '';
-      output.on('data', (d) => (text += d));
-      const shell = runShell({
-        daemon,
-        input: input as unknown as NodeJS.ReadStream,
-        output: output as unknown as NodeJS.WriteStream,
-      });
+      const shell = pipedShell(daemon);
       try {
-        input.write('create_user sh-user sh-password\nlogin sh-user sh-password\ncreate_group sh-group\n');
-        await until('logged in with a group', () => text.includes("'sh-group'"));
+        shell.input.write(
+          'create_user sh-user sh-password\nlogin sh-user sh-password\ncreate_group sh-group\n',
+        );
+        await until('logged in with a group', () => shell.text.includes("'sh-group'"));
         const status = async () => (await daemon.execute('status', [])) as { tracker: string | null };
         await until('connected', async () => (await status()).tracker !== null);
         const before = (await status()).tracker!;
         await live.find((t) => t.url === before)!.stop('SIGKILL');
-        const shown = text.length;
-        input.write('list_groups\ncreate_group sh-group-2\n');
-        await until('both commands answered', () => text.slice(shown).includes("'sh-group-2'"));
-        const after = text.slice(shown);
+        const shown = shell.text.length;
+        shell.input.write('list_groups\ncreate_group sh-group-2\n');
+        await until('both commands answered', () => shell.text.slice(shown).includes("'sh-group-2'"));
+        const after = shell.text.slice(shown);
         // The listing (the session survived: still logged in) and the new group, no error between.
         expect(after).toMatch(/sh-group +sh-user/);
         expect(after).toContain("created group 'sh-group-2'");
@@ -323,8 +316,8 @@ if (pgTestUrl() === undefined) {
           return s.tracker !== null && s.tracker !== before;
         });
       } finally {
-        input.end();
-        await shell;
+        shell.input.end();
+        await shell.done;
         await daemon.stop();
       }
     });

@@ -24,3 +24,13 @@ export async function codeOf(p: Promise<unknown>): Promise<string> {
     return err instanceof CoterieError ? err.code : ((err as { code?: string }).code ?? String(err));
   }
 }
+
+/** The error code `fn` throws (undefined when it returns): the synchronous twin of codeOf. */
+export function thrownCode(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof CoterieError ? err.code : 'NOT_A_CODED_ERROR';
+  }
+  return undefined;
+}

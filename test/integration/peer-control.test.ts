@@ -8,6 +8,7 @@ import { startControlServer } from '../../src/peer/control-server.js';
 import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import { daemonFilePath, readDaemonFile } from '../../src/peer/daemon-file.js';
 import { CoterieError } from '../../src/protocol/errors.js';
+import { pipedShell } from '../helpers/shell-harness.js';
 import { until } from '../helpers/wait.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'coterie.js');
@@ -129,22 +130,13 @@ describe('peer daemon without a tracker', () => {
   });
 
   it('runs the shell: help, commands in order, errors on one line, notices above the prompt', async () => {
-    const { PassThrough } = await import('node:stream');
-    const { runShell } = await import('../../src/cli/shell.js');
-    const input = new PassThrough();
-    const output = new PassThrough();
-    let text = '';
-    output.on('data', (d) => (text += d));
-    const shell = runShell({
-      daemon,
-      input: input as unknown as NodeJS.ReadStream,
-      output: output as unknown as NodeJS.WriteStream,
-    });
-    input.write('help\nstatus\nbogus\njoin_group\n');
+    const shell = pipedShell(daemon);
+    shell.input.write('help\nstatus\nbogus\njoin_group\n');
     daemon.emit('notice', { kind: 'group', text: "'bob' asks to join 'films'", at: Date.now() });
-    await until('the usage line', () => text.includes('usage: join_group'));
-    input.end();
-    await shell;
+    await until('the usage line', () => shell.text.includes('usage: join_group'));
+    shell.input.end();
+    await shell.done;
+    const text = shell.text;
     expect(text).toContain('download_file <group_id> <file_name> <dest> [--wait]');
     expect(text).toContain(`peer ${daemon.peerId}`);
     expect(text).toContain("error: unknown command 'bogus'");
@@ -153,30 +145,19 @@ describe('peer daemon without a tracker', () => {
   });
 
   it('keeps a password off the terminal and out of the history', async () => {
-    const { PassThrough } = await import('node:stream');
-    const { runShell } = await import('../../src/cli/shell.js');
-    const input = Object.assign(new PassThrough(), { isTTY: true });
-    const output = Object.assign(new PassThrough(), { isTTY: true, columns: 80 });
-    let text = '';
-    output.on('data', (d) => (text += d));
     const historyDir = mkdtempSync(join(tmpdir(), 'coterie-hist-'));
     const historyFile = join(historyDir, 'history');
-    const shell = runShell({
-      daemon,
-      input: input as unknown as NodeJS.ReadStream,
-      output: output as unknown as NodeJS.WriteStream,
-      historyFile,
-    });
+    const shell = pipedShell(daemon, { terminal: true, historyFile });
     // Typed on the line (echoed, as typed) and asked for with '-' (never echoed).
-    input.write('login carol on-the-line-pw\r');
-    await until('the first login refused', () => /error: .*\n/.test(text));
-    input.write('login carol -\r');
-    await until('the password prompt', () => text.includes('password: '));
-    input.write('asked-for-pw\r');
-    await until('the second login refused', () => (text.match(/error: /g) ?? []).length >= 2);
-    input.end();
-    await shell;
-    expect(text).not.toContain('asked-for-pw');
+    shell.input.write('login carol on-the-line-pw\r');
+    await until('the first login refused', () => /error: .*\n/.test(shell.text));
+    shell.input.write('login carol -\r');
+    await until('the password prompt', () => shell.text.includes('password: '));
+    shell.input.write('asked-for-pw\r');
+    await until('the second login refused', () => (shell.text.match(/error: /g) ?? []).length >= 2);
+    shell.input.end();
+    await shell.done;
+    expect(shell.text).not.toContain('asked-for-pw');
     const history = readFileSync(historyFile, 'utf8');
     rmSync(historyDir, { recursive: true, force: true });
     expect(history).toBe('login carol -\nlogin carol -\n');

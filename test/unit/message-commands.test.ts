@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatResult } from '../../src/cli/format.js';
 import { getCommand, parseArgs, usageOf } from '../../src/peer/commands.js';
-import { CoterieError } from '../../src/protocol/errors.js';
 import {
   directStreamId,
   groupStreamId,
@@ -9,15 +8,7 @@ import {
   parseStreamId,
   topicStreamId,
 } from '../../src/protocol/streams.js';
-
-const code = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof CoterieError ? err.code : 'NOT_A_CODED_ERROR';
-  }
-  return undefined;
-};
+import { thrownCode } from '../helpers/wait.js';
 
 describe('message commands', () => {
   it('takes the rest of the line as the message, dashes and all', () => {
@@ -25,17 +16,19 @@ describe('message commands', () => {
     expect(a.values).toEqual({ user_id: 'bob', message: 'hello --not-a-flag there' });
     const p = parseArgs(getCommand('publish'), ['films', 'news', 'one']);
     expect(p.values).toEqual({ group_id: 'films', topic: 'news', message: 'one' });
-    expect(code(() => parseArgs(getCommand('send_msg'), ['bob']))).toBe('USAGE');
-    expect(code(() => parseArgs(getCommand('send_msg'), ['Bob!', 'hi']))).toBe('INVALID_NAME');
-    expect(code(() => parseArgs(getCommand('send_group_msg'), ['films', '  ']))).toBe('USAGE');
+    expect(thrownCode(() => parseArgs(getCommand('send_msg'), ['bob']))).toBe('USAGE');
+    expect(thrownCode(() => parseArgs(getCommand('send_msg'), ['Bob!', 'hi']))).toBe('INVALID_NAME');
+    expect(thrownCode(() => parseArgs(getCommand('send_group_msg'), ['films', '  ']))).toBe('USAGE');
     expect(usageOf(getCommand('send_msg'))).toBe('send_msg <user_id> <message…>');
   });
 
   it('parses valued options and flags', () => {
     const f = parseArgs(getCommand('fetch_messages'), ['films', 'news', '--from', '5', '--limit=10']);
     expect(f.options).toEqual({ from: '5', limit: '10' });
-    expect(code(() => parseArgs(getCommand('fetch_messages'), ['films', 'news', '--from']))).toBe('USAGE');
-    expect(code(() => parseArgs(getCommand('fetch_messages'), ['films', 'news', '--since', '1']))).toBe(
+    expect(thrownCode(() => parseArgs(getCommand('fetch_messages'), ['films', 'news', '--from']))).toBe(
+      'USAGE',
+    );
+    expect(thrownCode(() => parseArgs(getCommand('fetch_messages'), ['films', 'news', '--since', '1']))).toBe(
       'USAGE',
     );
     const s = parseArgs(getCommand('show_messages'), ['--group', 'films', '--unread']);
@@ -45,7 +38,7 @@ describe('message commands', () => {
     expect(usageOf(getCommand('show_messages'))).toBe(
       'show_messages [--group G] [--unread] | show_messages <user_id> [--group G] [--unread]',
     );
-    expect(code(() => parseArgs(getCommand('message_status'), ['xyz']))).toBe('USAGE');
+    expect(thrownCode(() => parseArgs(getCommand('message_status'), ['xyz']))).toBe('USAGE');
   });
 
   it('names streams both ways and makes time-ordered ids', () => {

@@ -16,15 +16,7 @@ import {
 import { parseAddress } from '../../src/peer/downloads.js';
 import { checkSourceFile, resolveDestination } from '../../src/peer/paths.js';
 import { CoterieError } from '../../src/protocol/errors.js';
-
-const code = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof CoterieError ? err.code : 'NOT_A_CODED_ERROR';
-  }
-  return undefined;
-};
+import { thrownCode } from '../helpers/wait.js';
 
 describe('command table', () => {
   it("has the seed's commands with their syntax", () => {
@@ -61,13 +53,13 @@ describe('command table', () => {
     const a = parseArgs(dl, ['films', 'movie one.mkv', '/tmp/x', '--wait']);
     expect(a.values).toEqual({ group_id: 'films', file_name: 'movie one.mkv', dest: '/tmp/x' });
     expect(a.flags.has('wait')).toBe(true);
-    expect(code(() => parseArgs(dl, ['films', 'x']))).toBe('USAGE');
-    expect(code(() => parseArgs(dl, ['films', 'x', '/tmp', '--fast']))).toBe('USAGE');
-    expect(code(() => parseArgs(dl, ['Films!', 'x', '/tmp']))).toBe('INVALID_NAME');
-    expect(code(() => parseArgs(dl, ['films', 'a/b', '/tmp']))).toBe('INVALID_NAME');
-    expect(code(() => parseArgs(getCommand('create_user'), ['bob']))).toBe('USAGE');
-    expect(code(() => parseArgs(getCommand('logout'), ['now']))).toBe('USAGE');
-    expect(code(() => getCommand('frobnicate'))).toBe('UNKNOWN_COMMAND');
+    expect(thrownCode(() => parseArgs(dl, ['films', 'x']))).toBe('USAGE');
+    expect(thrownCode(() => parseArgs(dl, ['films', 'x', '/tmp', '--fast']))).toBe('USAGE');
+    expect(thrownCode(() => parseArgs(dl, ['Films!', 'x', '/tmp']))).toBe('INVALID_NAME');
+    expect(thrownCode(() => parseArgs(dl, ['films', 'a/b', '/tmp']))).toBe('INVALID_NAME');
+    expect(thrownCode(() => parseArgs(getCommand('create_user'), ['bob']))).toBe('USAGE');
+    expect(thrownCode(() => parseArgs(getCommand('logout'), ['now']))).toBe('USAGE');
+    expect(thrownCode(() => getCommand('frobnicate'))).toBe('UNKNOWN_COMMAND');
     const one = parseArgs(getCommand('stop_share'), ['x.bin']);
     expect(one.values).toEqual({ file_name: 'x.bin' });
     const two = parseArgs(getCommand('stop_share'), ['films', 'x.bin']);
@@ -142,14 +134,14 @@ describe('path checks', () => {
     writeFileSync(join(dir, 'f.bin'), 'x');
     mkdirSync(join(dir, 'sub'));
     expect(checkSourceFile(join(dir, 'f.bin')).size).toBe(1);
-    expect(code(() => checkSourceFile(join(dir, 'sub')))).toBe('PATH_INVALID');
-    expect(code(() => checkSourceFile(join(dir, 'missing')))).toBe('PATH_INVALID');
+    expect(thrownCode(() => checkSourceFile(join(dir, 'sub')))).toBe('PATH_INVALID');
+    expect(thrownCode(() => checkSourceFile(join(dir, 'missing')))).toBe('PATH_INVALID');
   });
 
   it('wants an existing destination directory and no file in the way', () => {
     expect(resolveDestination(join(dir, 'new.bin'), 'x')).toBe(join(dir, 'new.bin'));
     expect(resolveDestination(join(dir, 'sub'), 'x.bin')).toBe(join(dir, 'sub', 'x.bin'));
-    expect(code(() => resolveDestination(join(dir, 'nope', 'x.bin'), 'x'))).toBe('PATH_INVALID');
-    expect(code(() => resolveDestination(join(dir, 'f.bin'), 'x'))).toBe('DESTINATION_EXISTS');
+    expect(thrownCode(() => resolveDestination(join(dir, 'nope', 'x.bin'), 'x'))).toBe('PATH_INVALID');
+    expect(thrownCode(() => resolveDestination(join(dir, 'f.bin'), 'x'))).toBe('DESTINATION_EXISTS');
   });
 });

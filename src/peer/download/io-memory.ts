@@ -46,17 +46,17 @@ export function isIoAligned(buf: Uint8Array): boolean {
 
 const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
 
-/** A new shared, page-aligned arena, or an ordinary (unaligned) one where WebAssembly is missing. */
-function newArena(bytes: number): { memory: SharedArrayBuffer; aligned: boolean } {
+/** A new shared arena: page-aligned where WebAssembly is there (see alignedArenas), else ordinary. */
+function newArena(bytes: number): SharedArrayBuffer {
   try {
     if (WasmMemory === undefined) throw new Error('no WebAssembly');
     const pages = bytes / WASM_PAGE_BYTES;
     const memory = new WasmMemory({ initial: pages, maximum: pages, shared: true }).buffer;
     alignedArenas.add(memory);
-    return { memory, aligned: true };
+    return memory;
   } catch {
     // --jitless, or the address space for memories ran out: still correct, written through the cache.
-    return { memory: new SharedArrayBuffer(bytes), aligned: false };
+    return new SharedArrayBuffer(bytes);
   }
 }
 
@@ -84,7 +84,7 @@ export class AlignedSlotPool {
     const free = this.#free.pop();
     if (free) return free;
     const bytes = roundUp(this.#slotsPerArena * this.slotBytes, WASM_PAGE_BYTES);
-    const { memory } = newArena(bytes);
+    const memory = newArena(bytes);
     this.#arenas.add(memory);
     this.#ownedBytes += bytes;
     for (let i = this.#slotsPerArena - 1; i > 0; i--) {

@@ -53,15 +53,19 @@ export type TrackerEvent =
   | {
       kind: 'receipts';
       origin: string;
-      receipts: {
-        streamId: string;
-        reader: string;
-        delivered: number;
-        read: number;
-        senders: string[];
-        at: number;
-      }[];
+      receipts: Receipt[];
     };
+
+/** A reader's cursors moved: what the senders of the messages it passed are told. */
+export interface Receipt {
+  streamId: string;
+  reader: string;
+  delivered: number;
+  read: number;
+  /** Senders of messages the cursor moved past (the reader excluded). */
+  senders: string[];
+  at: number;
+}
 
 export type TrackerEventHandler = (event: TrackerEvent) => void;
 

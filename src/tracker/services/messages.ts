@@ -21,6 +21,7 @@ import {
   parseStreamId,
   topicStreamId,
 } from '../../protocol/streams.js';
+import type { Receipt } from '../events/bus.js';
 import { type Prepared, prepared } from '../store/prepared.js';
 import type { Database, MessagesTable } from '../store/schema.js';
 import { toNumber } from '../store/schema.js';
@@ -60,16 +61,6 @@ export interface StoredBatch {
   messages: EncodedMessage[];
   /** Users who read each stream of the batch (the sender of a message is skipped when pushing). */
   readers: Map<string, readonly string[]>;
-}
-
-export interface Receipt {
-  streamId: string;
-  reader: string;
-  delivered: number;
-  read: number;
-  /** Senders of messages the cursor moved past (the reader excluded). */
-  senders: string[];
-  at: number;
 }
 
 export interface MessagesService {
