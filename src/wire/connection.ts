@@ -1,7 +1,15 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { CoterieError, type ErrorCode } from '../protocol/errors.js';
-import { encodeFrame, encodeFrameChunks, type Frame, FrameDecoder, MAX_FRAME_LENGTH } from './frames.js';
+import {
+  type DecodeResult,
+  encodeFrame,
+  encodeFrameChunks,
+  type Frame,
+  FrameDecoder,
+  MAX_FRAME_LENGTH,
+} from './frames.js';
+import type { PlacedReads } from './placed-reads.js';
 
 export interface FramedConnectionOptions {
   /** Largest frame accepted from the peer (see frames.ts); raise it after the handshake. */
@@ -39,6 +47,21 @@ export interface CloseInfo {
   error: CoterieError | null;
 }
 
+/** How received bytes reach the decoder's buffers; both optional. */
+export interface FramedConnectionIo {
+  /**
+   * Supplies the buffer of each frame that is not decoded in place (see
+   * FrameDecoder). The downloader passes pooled, page-aligned piece slots.
+   */
+  allocatePayload?: (length: number) => Buffer;
+  /**
+   * The `onread` the stream was created with (see placed-reads.ts): the
+   * socket then writes straight into the decoder's buffers and emits no
+   * 'data'. Without it, 'data' chunks are decoded (and copied) as usual.
+   */
+  reads?: PlacedReads;
+}
+
 interface ConnectionEvents {
   frame: [Frame];
   close: [CloseInfo];
@@ -70,26 +93,25 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   readonly #done: Promise<CloseInfo>;
   #resolveDone!: (info: CloseInfo) => void;
 
-  /**
-   * `allocatePayload` (optional) supplies buffers for frames that span
-   * chunks: see FrameDecoder. The downloader passes pooled piece buffers.
-   */
-  constructor(
-    stream: Duplex,
-    options: FramedConnectionOptions = {},
-    allocatePayload?: (length: number) => Buffer,
-  ) {
+  constructor(stream: Duplex, options: FramedConnectionOptions = {}, io: FramedConnectionIo = {}) {
     super();
     this.stream = stream;
     this.#options = { ...CONNECTION_DEFAULTS, ...stripUndefined(options) };
     this.#decoder = new FrameDecoder({
       maxFrameLength: this.#options.maxFrameLength,
-      ...(allocatePayload === undefined ? {} : { allocate: allocatePayload }),
+      ...(io.allocatePayload === undefined ? {} : { allocate: io.allocatePayload }),
     });
     this.#done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
+    io.reads?.attach({
+      readTarget: () => this.#decoder.readTarget(),
+      commit: (n) => this.#received(this.#decoder.commit(n)),
+      push: (bytes) => this.#received(this.#decoder.push(bytes)),
+    });
     stream.on('data', this.#onData);
+    // Placed reads pause until attached; a net.Socket's resume() restarts them.
+    if (io.reads) stream.resume();
     stream.on('end', this.#onEnd);
     stream.on('error', this.#onError);
     stream.on('close', this.#onStreamClose);
@@ -242,15 +264,20 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   }
 
   readonly #onData = (chunk: Buffer): void => {
-    if (this.closed) return;
+    if (!this.closed) this.#received(this.#decoder.push(chunk));
+  };
+
+  /** Delivers what the decoder made of new bytes; false when reading should pause (queue full). */
+  #received({ frames, error }: DecodeResult): boolean {
+    if (this.closed) return true; // keep reading to the peer's end, which completes the close
     this.#lastReceivedMs = Date.now();
-    const { frames, error } = this.#decoder.push(chunk);
     for (const f of frames) {
-      if (this.closed) return;
+      if (this.closed) return true;
       this.#deliver(f);
     }
     if (error !== null && !this.closed) this.#fail(error, false);
-  };
+    return !this.stream.isPaused();
+  }
 
   readonly #onEnd = (): void => {
     const truncated = this.#decoder.end();

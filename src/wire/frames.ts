@@ -526,15 +526,13 @@ export class FrameDecoder {
             this.#prefixFilled = 0;
             length = this.#prefix.readUInt32BE(0);
           }
-          if (length > this.maxFrameLength) throw tooLarge(length, this.maxFrameLength);
-          if (length === 0) throw protocolError('empty frame: no type byte');
+          this.#checkLength(length);
           if (buf.length - pos >= length) {
             // The whole frame is in this chunk: decode it in place, no copy.
             frames.push(decodeTypeAndBody(buf.subarray(pos, pos + length)));
             pos += length;
           } else {
-            this.#payload = this.#allocate(length);
-            this.#payloadFilled = 0;
+            this.#beginPayload(length);
           }
         } else {
           const payload = this.#payload;
@@ -542,21 +540,81 @@ export class FrameDecoder {
           buf.copy(payload, this.#payloadFilled, pos, pos + take);
           this.#payloadFilled += take;
           pos += take;
-          if (this.#payloadFilled === payload.length) {
-            this.#payload = null;
-            this.#payloadFilled = 0;
-            frames.push(decodeTypeAndBody(payload));
-          }
+          if (this.#payloadFilled === payload.length) frames.push(this.#endPayload());
         }
       }
     } catch (err) {
-      this.#error =
-        err instanceof CoterieError
-          ? err
-          : new CoterieError('PROTOCOL_ERROR', 'undecodable frame', { cause: err });
-      this.#payload = null;
+      this.#failWith(err);
     }
     return { frames, error: this.#error };
+  }
+
+  /**
+   * Where the next bytes of the stream belong, for a transport that reads
+   * straight into our buffers (see placed-reads.ts): the rest of the length
+   * prefix, or the rest of the frame being received (its buffer comes from
+   * `allocate`, so a block lands in its slot). Never empty. The transport
+   * writes up to its length there and then calls commit(). Mixing with push()
+   * is fine: both keep the same state.
+   */
+  readTarget(): Buffer {
+    if (this.#payload !== null) return this.#payload.subarray(this.#payloadFilled);
+    return this.#prefix.subarray(this.#prefixFilled);
+  }
+
+  /**
+   * Takes `n` bytes written at the start of the last readTarget(), as push()
+   * takes a chunk: never throws, and a frame completed by them is returned.
+   */
+  commit(n: number): DecodeResult {
+    const frames: Frame[] = [];
+    if (this.#error !== null) return { frames, error: this.#error };
+    try {
+      const room =
+        this.#payload === null ? 4 - this.#prefixFilled : this.#payload.length - this.#payloadFilled;
+      if (!(Number.isInteger(n) && n >= 0 && n <= room))
+        throw new RangeError(`commit(${n}) past the read target of ${room} bytes`);
+      if (this.#payload !== null) {
+        this.#payloadFilled += n;
+        if (this.#payloadFilled === this.#payload.length) frames.push(this.#endPayload());
+      } else {
+        this.#prefixFilled += n;
+        if (this.#prefixFilled === 4) {
+          this.#prefixFilled = 0;
+          const length = this.#prefix.readUInt32BE(0);
+          this.#checkLength(length);
+          this.#beginPayload(length);
+        }
+      }
+    } catch (err) {
+      this.#failWith(err);
+    }
+    return { frames, error: this.#error };
+  }
+
+  #checkLength(length: number): void {
+    if (length > this.maxFrameLength) throw tooLarge(length, this.maxFrameLength);
+    if (length === 0) throw protocolError('empty frame: no type byte');
+  }
+
+  #beginPayload(length: number): void {
+    this.#payload = this.#allocate(length);
+    this.#payloadFilled = 0;
+  }
+
+  #endPayload(): Frame {
+    const payload = this.#payload!;
+    this.#payload = null;
+    this.#payloadFilled = 0;
+    return decodeTypeAndBody(payload);
+  }
+
+  #failWith(err: unknown): void {
+    this.#error =
+      err instanceof CoterieError
+        ? err
+        : new CoterieError('PROTOCOL_ERROR', 'undecodable frame', { cause: err });
+    this.#payload = null;
   }
 
   /**

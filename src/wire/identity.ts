@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { CoterieError } from '../protocol/errors.js';
+import type { OnReadOption } from './placed-reads.js';
 import { loadX509 } from './x509-loader.js';
 
 export interface PeerIdentity {
@@ -191,6 +192,8 @@ export interface ConnectPeerOptions {
   plaintext?: boolean;
   /** Give up connecting after this long (UNAVAILABLE). */
   timeoutMs?: number;
+  /** Received bytes go where this says (see placed-reads.ts) instead of 'data' events. */
+  onread?: OnReadOption;
 }
 
 export interface PeerSocket {
@@ -205,11 +208,12 @@ export interface PeerSocket {
  * it cannot connect in time.
  */
 export function connectToPeer(options: ConnectPeerOptions): Promise<PeerSocket> {
-  const { host, port, identity, expectedPeerId, plaintext = false, timeoutMs = 10_000 } = options;
+  const { host, port, identity, expectedPeerId, plaintext = false, timeoutMs = 10_000, onread } = options;
   return new Promise((resolve, reject) => {
+    const reads = onread === undefined ? {} : { onread };
     const socket: net.Socket = plaintext
-      ? net.connect({ host, port })
-      : tls.connect({ host, port, ...tlsClientOptions(identity) });
+      ? net.connect({ host, port, ...reads })
+      : tls.connect({ host, port, ...reads, ...tlsClientOptions(identity) });
     socket.setNoDelay(true);
     const timer = setTimeout(() => {
       fail(new CoterieError('UNAVAILABLE', `peer ${host}:${port} did not answer within ${timeoutMs} ms`));

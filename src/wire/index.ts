@@ -5,6 +5,7 @@ export {
   type CloseInfo,
   CONNECTION_DEFAULTS,
   FramedConnection,
+  type FramedConnectionIo,
   type FramedConnectionOptions,
 } from './connection.js';
 export {
@@ -58,3 +59,4 @@ export {
   type WireLogger,
 } from './piece-server.js';
 export { FilePieceSource, type PieceSource, type PieceSourceLookup } from './piece-source.js';
+export { type OnReadOption, PlacedReads, type ReadSink } from './placed-reads.js';

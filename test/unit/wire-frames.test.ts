@@ -143,6 +143,43 @@ function expectNoThrowDecode(chunks: Buffer[], decoder = new FrameDecoder()): Fr
   return frames;
 }
 
+/**
+ * Feeds bytes the way a placed-read transport does (placed-reads.ts): each
+ * read copies at most `sizes[i]` bytes into the decoder's read target and
+ * commits them; a read marked `pushed` arrives as a chunk instead (bytes that
+ * landed before the connection attached). Stops at the first error.
+ */
+function placedDecode(
+  bytes: Buffer,
+  reads: Array<{ size: number; pushed: boolean }>,
+  decoder = new FrameDecoder(),
+): { frames: Frame[]; error: CoterieError | null } {
+  const frames: Frame[] = [];
+  let pos = 0;
+  for (let i = 0; pos < bytes.length; i++) {
+    const read = reads[i % Math.max(reads.length, 1)] ?? { size: 16384, pushed: false };
+    let r: ReturnType<FrameDecoder['push']>;
+    if (read.pushed) {
+      const n = Math.min(read.size, bytes.length - pos);
+      r = decoder.push(bytes.subarray(pos, pos + n));
+      pos += n;
+    } else {
+      const target = decoder.readTarget();
+      expect(target.length).toBeGreaterThan(0);
+      const n = bytes.copy(target, 0, pos, pos + Math.min(read.size, target.length));
+      pos += n;
+      r = decoder.commit(n);
+    }
+    frames.push(...r.frames);
+    if (r.error !== null) return { frames, error: r.error };
+  }
+  return { frames, error: decoder.end() };
+}
+
+const arbReads = fc.array(fc.record({ size: fc.integer({ min: 1, max: 3000 }), pushed: fc.boolean() }), {
+  maxLength: 12,
+});
+
 describe('wire frames', () => {
   for (const [name, frame, bytes] of GOLDEN) {
     it(`encodes and decodes ${name} as its golden bytes`, () => {
@@ -173,10 +210,54 @@ describe('wire frames', () => {
     );
   });
 
+  it('decodes the same frames when reads are placed into its buffers, mixed with pushed chunks', () => {
+    fc.assert(
+      fc.property(fc.array(arbFrame, { maxLength: 8 }), arbReads, (frames, reads) => {
+        const bytes = Buffer.concat(frames.map(encodeFrame));
+        const out = placedDecode(bytes, reads);
+        expect(out.error).toBeNull();
+        expect(out.frames.map(normalize)).toEqual(frames.map(normalize));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('places a frame that spans reads in the buffer from allocate, so its data is not copied again', () => {
+    const slot = Buffer.alloc(64 * 1024);
+    const decoder = new FrameDecoder({ allocate: (length) => slot.subarray(100, 100 + length) });
+    const data = Buffer.alloc(40_000, 7);
+    const bytes = encodeFrame({ type: 'piece', piece: 3, offset: 0, data });
+    const placed = placedDecode(bytes, [{ size: 16384, pushed: false }], decoder);
+    expect(placed.error).toBeNull();
+    expect(placed.frames).toHaveLength(1);
+    const frame = placed.frames[0] as Frame & { type: 'piece' };
+    // The data is a view of the slot at 100 + type byte + piece + offset: the bytes were written there once.
+    expect(frame.data.buffer).toBe(slot.buffer);
+    expect(frame.data.byteOffset).toBe(slot.byteOffset + 100 + 9);
+    expect(frame.data.equals(data)).toBe(true);
+  });
+
+  it('refuses a commit larger than its read target without throwing', () => {
+    const d = new FrameDecoder();
+    const r = d.commit(5);
+    expect(r.error?.code).toBe('PROTOCOL_ERROR');
+    expect(d.commit(1).error).toBe(r.error);
+  });
+
   it('never throws on random bytes, only reports a CoterieError', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 600 }), fc.array(fc.nat(), { maxLength: 10 }), (bytes, cuts) => {
         expectNoThrowDecode(chunked(Buffer.from(bytes), cuts));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('never throws on random bytes placed into its buffers', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), arbReads, (bytes, reads) => {
+        const { error } = placedDecode(Buffer.from(bytes), reads);
+        if (error !== null) expect(['PROTOCOL_ERROR', 'FRAME_TOO_LARGE']).toContain(error.code);
       }),
       { numRuns: 1000 },
     );

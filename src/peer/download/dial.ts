@@ -4,12 +4,13 @@ import { type Dial, DOWNLOAD_DEFAULTS } from './options.js';
 /**
  * The default dial: TLS 1.3 with our certificate, refusing any seeder whose
  * public-key fingerprint is not the peer id the tracker listed (PEER_MISMATCH).
+ * Given `reads`, the socket decrypts straight into the connection's buffers.
  */
 export function createTlsDial(
   identity: PeerIdentity,
   options: { plaintext?: boolean; timeoutMs?: number } = {},
 ): Dial {
-  return async (seeder, signal) => {
+  return async (seeder, signal, reads) => {
     signal.throwIfAborted();
     const { socket } = await connectToPeer({
       host: seeder.address.host,
@@ -18,6 +19,7 @@ export function createTlsDial(
       expectedPeerId: seeder.peerId,
       plaintext: options.plaintext ?? false,
       timeoutMs: options.timeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs,
+      ...(reads === undefined ? {} : { onread: reads.onread }),
     });
     if (signal.aborted) {
       socket.destroy();

@@ -14,6 +14,7 @@ import {
   PIECE_FRAME_HEAD_BYTES,
   PROTOCOL_VERSION,
 } from '../../wire/frames.js';
+import { PlacedReads } from '../../wire/placed-reads.js';
 import { createTlsDial } from './dial.js';
 import type {
   DownloadEvent,
@@ -298,9 +299,10 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     const signal = AbortSignal.any([this.#abort.signal, timeout]);
     let stream: Duplex;
     let ticket: string;
+    const reads = new PlacedReads();
     try {
       ticket = await this.#currentTicket();
-      stream = await this.#dial(link.info, signal);
+      stream = await this.#dial(link.info, signal, reads);
     } catch (err) {
       link.dialing = false;
       this.#linkFailed(link, asCoterieError(err, 'UNAVAILABLE'));
@@ -315,7 +317,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     const conn = new FramedConnection(
       stream,
       { maxFrameLength: HANDSHAKE_MAX_FRAME_LENGTH },
-      this.#allocateFrame,
+      { allocatePayload: this.#allocateFrame, reads },
     );
     link.conn = conn;
     // A seeder that accepts the connection but never says hello is as good as down.

@@ -4,15 +4,18 @@ import type { SchedulerOptions } from '../../core/scheduler.js';
 import type { Manifest } from '../../protocol/manifest.js';
 import type { PeerIdentity } from '../../wire/identity.js';
 import type { PieceSource } from '../../wire/piece-source.js';
+import type { PlacedReads } from '../../wire/placed-reads.js';
 import type { DownloadEvent, DownloadProgress, DownloadResult, SeederInfo } from './events.js';
 
 /**
  * Opens a byte stream to a seeder whose identity has been checked: for TLS,
  * the certificate's public-key fingerprint equals `seeder.peerId`
- * (PEER_MISMATCH otherwise). Tests and the plaintext measuring mode pass
- * their own.
+ * (PEER_MISMATCH otherwise). A dial that passes `reads.onread` to the
+ * socket lets received blocks land in their slots without a copy; one that
+ * ignores it still works (the connection decodes 'data' events). Tests and
+ * the plaintext measuring mode pass their own.
  */
-export type Dial = (seeder: SeederInfo, signal: AbortSignal) => Promise<Duplex>;
+export type Dial = (seeder: SeederInfo, signal: AbortSignal, reads?: PlacedReads) => Promise<Duplex>;
 
 export interface RetryPolicy {
   /** Connection attempts per seeder in a row without progress before giving up on it. */
