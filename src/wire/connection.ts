@@ -165,7 +165,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     if (chunks.length === 1) return this.stream.write(chunks[0], onWritten);
     if (frame.type !== 'piece') return this.stream.write(Buffer.concat(chunks), onWritten);
     // A block is not copied here: corked, header and data leave in one writev (plain TCP sends it
-    // as is; TLS copies it once into its record buffer, which it would do for a concatenation too).
+    // as is; TLS concatenates the two first: writeEncoded() of a frame built in place avoids that).
     // The data chunk is written last: its callback is the frame's.
     this.stream.cork();
     let ok = true;
@@ -174,6 +174,16 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     ok = this.stream.write(chunks[last], onWritten);
     this.stream.uncork();
     return ok && !this.stream.writableNeedDrain;
+  }
+
+  /**
+   * Writes bytes that are already one whole frame (see encodePieceFrameInPlace),
+   * as one buffer; otherwise as write(). The bytes are not checked here.
+   */
+  writeEncoded(frame: Buffer, onWritten?: (err?: Error | null) => void): boolean {
+    if (this.closed) throw new CoterieError('UNAVAILABLE', 'connection closed');
+    this.#lastSentMs = Date.now();
+    return this.stream.write(frame, onWritten) && !this.stream.writableNeedDrain;
   }
 
   /** Writes one frame and waits for the stream to drain if its buffer is full. */

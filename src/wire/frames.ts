@@ -425,6 +425,27 @@ export function encodeFrameChunks(frame: Frame): Buffer[] {
   return [header, ...body];
 }
 
+/** Bytes of a piece frame before its data, length prefix included. */
+export const PIECE_FRAME_PREFIX_BYTES = 4 + PIECE_FRAME_HEAD_BYTES;
+
+/**
+ * Makes `framed` a whole piece frame: its first PIECE_FRAME_PREFIX_BYTES
+ * become the header, the rest is the block's data, already in place (a
+ * seeder reads the block from disk just past the header's room). Sent as one
+ * buffer, a block is not copied again: Node's TLS socket encrypts a single
+ * buffer where it lies, but first concatenates a corked header and data.
+ * Throws PROTOCOL_ERROR for a block that breaks the layout's rules.
+ */
+export function encodePieceFrameInPlace(framed: Buffer, piece: number, offset: number): Buffer {
+  const length = framed.length - PIECE_FRAME_PREFIX_BYTES;
+  checkBlock(piece, offset, length, 'piece');
+  framed.writeUInt32BE(1 + 8 + length, 0);
+  framed.writeUInt8(FRAME_TYPES.piece, 4);
+  framed.writeUInt32BE(piece, 5);
+  framed.writeUInt32BE(offset, 9);
+  return framed;
+}
+
 /** Encodes a frame into one buffer (length prefix included). */
 export function encodeFrame(frame: Frame): Buffer {
   return Buffer.concat(encodeFrameChunks(frame));

@@ -30,9 +30,11 @@ import { type BlockLease, BlockPool, type BlockPoolStats } from './block-pool.js
 import { FramedConnection } from './connection.js';
 import {
   type BlockRef,
+  encodePieceFrameInPlace,
   type Frame,
   HANDSHAKE_MAX_FRAME_LENGTH,
   type HelloFrame,
+  PIECE_FRAME_PREFIX_BYTES,
   PROTOCOL_VERSION,
 } from './frames.js';
 import { type PeerIdentity, peerIdOfSocket, tlsServerOptions } from './identity.js';
@@ -356,32 +358,34 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
         // Taken after the slot: a cancel that arrived while waiting still applies.
         const r = this.#queue.shift();
         if (r === undefined || this.#stopped) return;
-        const lease = blockPool.lease(r.length);
+        // The block is read just past room for the frame's header, so the frame leaves as one buffer.
+        const lease = blockPool.lease(PIECE_FRAME_PREFIX_BYTES + r.length);
+        const into = lease.buffer.subarray(PIECE_FRAME_PREFIX_BYTES);
         // Once the socket has the block, only its write callback gives the buffer back: the kernel
         // or the TLS layer may read it until then, even after this connection failed.
         let handedOver = false;
         try {
           let data: Buffer;
           try {
-            data = await this.source.read(r.piece, r.offset, r.length, lease.buffer);
+            data = await this.source.read(r.piece, r.offset, r.length, into);
           } catch (err) {
             logger.warn({ err, piece: r.piece }, 'piece read failed');
             this.#reject(r, 'PIECE_UNAVAILABLE', 'cannot read that piece now');
             return;
           }
           if (this.#stopped || this.conn.closed) return;
-          const frame = { type: 'piece', piece: r.piece, offset: r.offset, data } as const;
-          // A source that read into a buffer of its own: ours is free now, the write needs no callback.
-          if (data !== lease.buffer) lease.release();
           let ok: boolean;
-          if (data === lease.buffer) {
-            ok = this.conn.write(frame, () => {
+          if (data === into) {
+            encodePieceFrameInPlace(lease.buffer, r.piece, r.offset);
+            ok = this.conn.writeEncoded(lease.buffer, () => {
               this.#writing.delete(lease);
               lease.release();
             });
             this.#writing.add(lease);
           } else {
-            ok = this.conn.write(frame);
+            // A source that read into a buffer of its own: ours is free now, the write needs no callback.
+            lease.release();
+            ok = this.conn.write({ type: 'piece', piece: r.piece, offset: r.offset, data });
           }
           handedOver = true;
           if (!ok) await this.#drain();

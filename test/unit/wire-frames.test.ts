@@ -6,12 +6,14 @@ import { MAX_PIECE_SIZE_BYTES, MAX_PIECES } from '../../src/protocol/manifest.js
 import {
   decodeFrame,
   encodeFrame,
+  encodePieceFrameInPlace,
   type Frame,
   FrameDecoder,
   HANDSHAKE_MAX_FRAME_LENGTH,
   MAX_BLOCK_BYTES,
   MAX_FRAME_LENGTH,
   MAX_REASON_BYTES,
+  PIECE_FRAME_PREFIX_BYTES,
 } from '../../src/wire/frames.js';
 
 const A = 'aa'.repeat(32);
@@ -235,6 +237,29 @@ describe('wire frames', () => {
     expect(frame.data.buffer).toBe(slot.buffer);
     expect(frame.data.byteOffset).toBe(slot.byteOffset + 100 + 9);
     expect(frame.data.equals(data)).toBe(true);
+  });
+
+  it('builds a piece frame in place around data already read past the header room', () => {
+    fc.assert(
+      fc.property(
+        fc.nat({ max: MAX_PIECES - 1 }),
+        fc.nat({ max: 1 << 20 }),
+        fc.uint8Array({ minLength: 1, maxLength: 4096 }),
+        (piece, offset, data) => {
+          const framed = Buffer.alloc(PIECE_FRAME_PREFIX_BYTES + data.length, 0xee);
+          framed.set(data, PIECE_FRAME_PREFIX_BYTES);
+          const expected = encodeFrame({ type: 'piece', piece, offset, data: Buffer.from(data) });
+          expect(encodePieceFrameInPlace(framed, piece, offset).equals(expected)).toBe(true);
+        },
+      ),
+      { numRuns: 200 },
+    );
+    expect(() => encodePieceFrameInPlace(Buffer.alloc(PIECE_FRAME_PREFIX_BYTES), 0, 0)).toThrow(
+      /block length/,
+    );
+    expect(() => encodePieceFrameInPlace(Buffer.alloc(PIECE_FRAME_PREFIX_BYTES + 1), MAX_PIECES, 0)).toThrow(
+      CoterieError,
+    );
   });
 
   it('refuses a commit larger than its read target without throwing', () => {
