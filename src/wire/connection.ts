@@ -54,6 +54,8 @@ export interface FramedConnectionIo {
    * FrameDecoder). The downloader passes pooled, page-aligned piece slots.
    */
   allocatePayload?: (length: number) => Buffer;
+  /** Takes back a buffer from allocatePayload whose frame the close cut off (pooled buffers are not lost). */
+  freePayload?: (buffer: Buffer) => void;
   /**
    * The `onread` the stream was created with (see placed-reads.ts): the
    * socket then writes straight into the decoder's buffers and emits no
@@ -80,6 +82,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   readonly stream: Duplex;
   readonly #options: Required<FramedConnectionOptions>;
   readonly #decoder: FrameDecoder;
+  readonly #io: FramedConnectionIo;
   readonly #queue: Frame[] = [];
   #wake: (() => void) | null = null;
   #closeInfo: CloseInfo | null = null;
@@ -96,6 +99,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   constructor(stream: Duplex, options: FramedConnectionOptions = {}, io: FramedConnectionIo = {}) {
     super();
     this.stream = stream;
+    this.#io = io;
     this.#options = { ...CONNECTION_DEFAULTS, ...stripUndefined(options) };
     this.#decoder = new FrameDecoder({
       maxFrameLength: this.#options.maxFrameLength,
@@ -233,8 +237,8 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   destroy(error: CoterieError | null = null): void {
     if (this.#closeInfo !== null) return;
     this.#closing = true;
-    this.#finish({ remote: false, error });
     this.stream.destroy();
+    this.#finish({ remote: false, error });
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Frame, void, undefined> {
@@ -300,11 +304,12 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
       err instanceof CoterieError
         ? err
         : new CoterieError('UNAVAILABLE', `connection lost: ${err.message}`, { cause: err });
+    // Destroyed first: #finish may hand a partly received frame's buffer back (see freePayload).
+    this.stream.destroy();
     if (this.#closeInfo === null) {
       this.#failure = error;
       this.#finish({ remote: true, error });
     }
-    this.stream.destroy();
   };
 
   readonly #onStreamClose = (): void => {
@@ -351,6 +356,10 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
     this.#closeTimer = null;
     this.stream.off('data', this.#onData);
+    // A frame cut off by the close: its buffer goes back to whoever allocated it, now that the
+    // stream (and a placed read into that buffer) is gone for good.
+    const partial = this.#decoder.abandon();
+    if (partial !== null && this.stream.destroyed) this.#io.freePayload?.(partial);
     // Keep an error listener: a late error on a dead stream must not crash the process.
     this.stream.off('error', this.#onError);
     this.stream.on('error', ignore);

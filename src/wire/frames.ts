@@ -639,6 +639,20 @@ export class FrameDecoder {
   }
 
   /**
+   * Drops a partly received frame for good (the stream is gone) and returns
+   * its buffer, from `allocate`, so that its owner can reuse it; null when no
+   * frame was partly received. The decoder refuses input afterwards.
+   */
+  abandon(): Buffer | null {
+    const partial = this.#payload;
+    this.#payload = null;
+    this.#payloadFilled = 0;
+    this.#prefixFilled = 0;
+    this.#error ??= protocolError('stream closed');
+    return partial;
+  }
+
+  /**
    * Call when the stream ends: a partly received frame becomes a
    * PROTOCOL_ERROR (truncated), otherwise null.
    */

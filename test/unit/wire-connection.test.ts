@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FramedConnection, type FramedConnectionOptions } from '../../src/wire/connection.js';
 import { encodeFrame, type Frame, MAX_FRAME_LENGTH } from '../../src/wire/frames.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
+import { until } from '../helpers/wait.js';
 
 const open: FramedConnection[] = [];
 afterEach(() => {
@@ -140,6 +141,34 @@ describe('FramedConnection', () => {
     );
     expect((await c.done).error?.message).toMatch(/silent/);
     expect((await d.done).remote).toBe(true);
+  });
+
+  it("hands a cut-off frame's buffer back to freePayload when the stream goes away", async () => {
+    for (const end of ['reset', 'destroy'] as const) {
+      const [sa, sb] = duplexPair();
+      const allocated: Buffer[] = [];
+      const freed: Buffer[] = [];
+      const b = new FramedConnection(
+        sb,
+        {},
+        {
+          allocatePayload: (length) => {
+            allocated.push(Buffer.alloc(length));
+            return allocated.at(-1)!;
+          },
+          freePayload: (buf) => freed.push(buf),
+        },
+      );
+      open.push(b);
+      const piece = encodeFrame({ type: 'piece', piece: 0, offset: 0, data: Buffer.alloc(1000, 1) });
+      sa.write(piece.subarray(0, 4)); // the prefix alone: the frame's buffer is allocated
+      sa.write(piece.subarray(4, 500));
+      await until('the frame buffer is allocated', () => allocated.length === 1);
+      if (end === 'reset') sa.destroy();
+      else b.destroy();
+      await b.done;
+      expect(freed).toEqual(allocated);
+    }
   });
 
   it('survives the peer resetting the stream', async () => {

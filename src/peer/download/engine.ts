@@ -317,7 +317,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     const conn = new FramedConnection(
       stream,
       { maxFrameLength: HANDSHAKE_MAX_FRAME_LENGTH },
-      { allocatePayload: this.#allocateFrame, reads },
+      { allocatePayload: this.#allocateFrame, freePayload: (b) => this.#recycle(b), reads },
     );
     link.conn = conn;
     // A seeder that accepts the connection but never says hello is as good as down.
