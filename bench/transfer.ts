@@ -10,7 +10,9 @@
 // 10 GiB, SMALL=0 to skip 1 GiB, PLAIN=1 to add a plaintext run (the cost of TLS), BUFFERED=1 to add
 // a run writing through the page cache (the cost of skipping O_DIRECT), ONLY=3 or ONLY=1 for one
 // seeder count, DL_NODE_ARGS / SEED_NODE_ARGS for node flags (profiling), SCHED='{"targetPipeMs":200}'
-// for scheduler options (JSON) while tuning.
+// for scheduler options (JSON) while tuning, CEILING=0 to skip the TLS-only ceiling
+// (transfer.tls_only.3senders: Node's TLS alone from three sender processes to one receiver, the
+// most this machine could move for the download before hashing and writing).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -196,6 +198,45 @@ async function downloadOnce(
   };
 }
 
+const TLS_PIPE = fileURLToPath(new URL('./fixtures/tls-pipe.mjs', import.meta.url));
+
+/**
+ * The machine's ceiling for this download: Node's TLS alone moving 1 GiB from three sender
+ * processes to one receiver (no hashing, no disk, no protocol), median MiB/s over RUNS.
+ */
+async function tlsOnlyCeiling(root: string, senders: number): Promise<{ mibps: number; runs: number[] }> {
+  const runs: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const procs = Array.from({ length: senders }, (_, k) =>
+      spawn(process.execPath, [TLS_PIPE, 'send', join(root, `seed-id-${k}`), String(GiB / senders)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      }),
+    );
+    try {
+      const ports = await Promise.all(
+        procs.map(
+          (p) =>
+            new Promise<number>((resolve, reject) => {
+              createInterface({ input: p.stdout! }).once('line', (l) =>
+                resolve(JSON.parse(l).port as number),
+              );
+              p.once('exit', (code) => reject(new Error(`tls-pipe sender exited with ${code}`)));
+            }),
+        ),
+      );
+      const r = spawnSync(process.execPath, [TLS_PIPE, 'receive', join(root, 'dl-id'), ports.join(',')], {
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      const out = JSON.parse(r.stdout.trim()) as { bytes: number; seconds: number; cpuSeconds: number };
+      runs.push(round(out.bytes / MiB / out.seconds));
+    } finally {
+      for (const p of procs) p.kill('SIGTERM');
+    }
+  }
+  return { mibps: median(runs), runs };
+}
+
 /** The aria2c reference: median end-to-end MiB/s per seeder count, or a note. */
 function aria2Reference(payload: string): Map<number, number> | string {
   const script = existsSync(ANCHOR) ? ANCHOR : ANCHOR_FALLBACK;
@@ -289,6 +330,9 @@ async function main(): Promise<void> {
     }
     await rm(dest, { force: true });
 
+    // Same identities as the swarm's (seed-id-N, dl-id), so the same certificates and ciphers.
+    const ceiling =
+      process.env.CEILING === '0' || process.env.SMALL === '0' ? null : await tlsOnlyCeiling(root, 3);
     const aria =
       process.env.ARIA === '0' || process.env.SMALL === '0' ? 'skipped (ARIA=0)' : aria2Reference(payload);
     if (typeof aria === 'string') note(aria);
@@ -322,6 +366,19 @@ async function main(): Promise<void> {
         name: 'transfer.seeders_cpu_s_per_GiB',
         value: round(median(all3.map((r) => r.seederCpuSeconds)), 2),
         unit: 's',
+      });
+    }
+    if (ceiling !== null) {
+      const ours = results.get('transfer.1GiB.3seeders');
+      line({
+        name: 'transfer.tls_only.3senders',
+        value: ceiling.mibps,
+        unit: 'MiB/s',
+        // How much of what TLS alone moves here the whole download (hash, disk, protocol) keeps.
+        ...(ours
+          ? { share_kept: round(round(1024 / median(ours.map((r) => r.wallSeconds))) / ceiling.mibps, 2) }
+          : {}),
+        runs: ceiling.runs,
       });
     }
     if (typeof aria !== 'string') {
