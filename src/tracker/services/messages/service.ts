@@ -1,0 +1,270 @@
+import type { DeliveryState, MessageSent } from '../../../protocol/api.js';
+import { CoterieError } from '../../../protocol/errors.js';
+import {
+  directStreamId,
+  groupStreamId,
+  newTimeOrderedId,
+  type ParsedStream,
+  parseStreamId,
+  topicStreamId,
+} from '../../../protocol/streams.js';
+import { toNumber } from '../../store/schema.js';
+import type { ServiceDeps } from '../context.js';
+import type { GroupsService } from '../groups.js';
+import { createSendLimiter } from '../message-limits.js';
+import { createDirectory } from './directory.js';
+import {
+  encode,
+  MESSAGE_COLUMNS,
+  type MessagesOptions,
+  type MessagesService,
+  type SendInput,
+  toStoredMessage,
+} from './model.js';
+import { createPushPlanner } from './push.js';
+import { createReceiptFanOut } from './receipts.js';
+import { createTopics } from './topics.js';
+import { createWriteQueue } from './write-queue.js';
+
+const CATCH_UP_PAGE = 1000;
+
+/**
+ * The service: checks a request (target, size, rate, who may read), then
+ * hands it to the write queue, the topics or a read; wires the parts to the bus.
+ */
+export function createMessagesService(options: MessagesOptions) {
+  return (deps: ServiceDeps & { groups: GroupsService }): MessagesService => {
+    const { store, bus, now, groups } = deps;
+    const db = store.db;
+    const limiter = createSendLimiter({
+      ratePerSecond: options.messageRatePerSecond,
+      burst: options.messageBurst,
+      now,
+    });
+    const trackerId = options.trackerId ?? newTimeOrderedId(now());
+    const directory = createDirectory(db, groups);
+    const receipts = createReceiptFanOut(bus, trackerId);
+    // Other trackers may write the same streams (PostgreSQL); with SQLite every commit is this tracker's.
+    const push = createPushPlanner({ db, directory, shared: store.postgresUrl !== undefined });
+    const queue = createWriteQueue({ store, bus, now, trackerId, directory, receipts, push });
+    const topics = createTopics({ store, bus, now, groups, directory });
+    const unsubscribeBus = bus.subscribe((e) => {
+      if (e.kind === 'membership_changed') directory.forgetMembers(e.groupId);
+      else if (e.kind === 'subscription_changed') directory.forgetSubscribers(e.streamId);
+      else if (e.kind === 'events_lost') {
+        // Changes made meanwhile went unheard: read memberships and subscriptions again.
+        directory.forgetMemberships();
+      } else if (e.kind === 'messages_stored' && e.origin !== trackerId) {
+        for (const r of e.streams) push.pushRemote(r.s, r.from, r.to);
+      } else if (e.kind === 'receipts' && e.origin !== trackerId && e.receipts.length > 0) {
+        receipts.deliver(e.receipts);
+      }
+    });
+
+    const tooLarge = (bytes: number) =>
+      new CoterieError(
+        'MESSAGE_TOO_LARGE',
+        `message of ${bytes} bytes exceeds the limit of ${options.messageMaxBytes} bytes: split it or share it as a file`,
+      );
+
+    async function resolveTarget(
+      userId: string,
+      input: SendInput,
+    ): Promise<{ streamId: string; stream: ParsedStream }> {
+      const targets = (input.to !== undefined ? 1 : 0) + (input.groupId !== undefined ? 1 : 0);
+      if (targets !== 1 || (input.topic !== undefined && input.groupId === undefined)) {
+        throw new CoterieError(
+          'BAD_REQUEST',
+          'name exactly one target: a user (to), a group (groupId), or a group and a topic (groupId, topic)',
+        );
+      }
+      if (input.to !== undefined) {
+        await directory.requireUser(input.to);
+        const streamId = directStreamId(userId, input.to);
+        if (input.to === userId) {
+          throw new CoterieError(
+            'BAD_REQUEST',
+            'a direct message needs another user: you cannot message yourself',
+          );
+        }
+        return { streamId, stream: parseStreamId(streamId)! };
+      }
+      const groupId = input.groupId!;
+      await groups.requireMember(userId, groupId);
+      if (input.topic !== undefined) {
+        await directory.requireTopic(groupId, input.topic);
+        return {
+          streamId: topicStreamId(groupId, input.topic),
+          stream: { kind: 'topic', groupId, topic: input.topic },
+        };
+      }
+      return { streamId: groupStreamId(groupId), stream: { kind: 'group', groupId } };
+    }
+
+    async function submit(userId: string, input: SendInput): Promise<{ committed: Promise<MessageSent> }> {
+      if (input.body.length === 0) throw new CoterieError('BAD_REQUEST', 'the message is empty');
+      // Quick bound before counting bytes: UTF-8 takes at most 3 bytes per UTF-16 unit.
+      const bytes = input.body.length * 3 <= options.messageMaxBytes ? 0 : Buffer.byteLength(input.body);
+      if (bytes > options.messageMaxBytes) throw tooLarge(bytes);
+      const { streamId, stream } = await resolveTarget(userId, input);
+      const waitMs = limiter.take(userId);
+      if (waitMs > 0) {
+        throw new CoterieError(
+          'RATE_LIMITED',
+          `sending faster than ${options.messageRatePerSecond} messages/s: retry in ${waitMs} ms`,
+          { details: { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } },
+        );
+      }
+      const committed = queue.send({
+        sender: userId,
+        streamId,
+        stream,
+        clientId: input.clientId,
+        body: input.body,
+      });
+      return { committed };
+    }
+
+    const sweep = setInterval(() => {
+      topics.trim().catch(() => {
+        // the next sweep tries again; fetch filters expired messages meanwhile
+      });
+    }, options.retentionSweepMs);
+    // The sweep must not keep a process alive on its own; close() clears it.
+    sweep.unref();
+
+    return {
+      submit,
+      async send(userId, input) {
+        return (await submit(userId, input)).committed;
+      },
+
+      async ack(userId, cursors) {
+        const waits: Promise<void>[] = [];
+        for (const c of cursors) {
+          const parsed = parseStreamId(c.streamId);
+          if (parsed === undefined) {
+            throw new CoterieError('BAD_REQUEST', `'${c.streamId.slice(0, 80)}' is not a stream id`);
+          }
+          await directory.requireReader(userId, parsed);
+          waits.push(queue.addCursor(c.streamId, userId, c.delivered ?? 0, c.read ?? 0));
+        }
+        queue.schedule();
+        return { committed: Promise.all(waits).then(() => {}) };
+      },
+
+      async status(userId, messageId) {
+        const row = await db
+          .selectFrom('messages')
+          .select(['stream_id', 'seq', 'sender', 'created_at'])
+          .where('message_id', '=', messageId)
+          .executeTakeFirst();
+        const notFound = () =>
+          new CoterieError('MESSAGE_NOT_FOUND', `no message ${messageId} that you sent or may read`);
+        if (row === undefined) throw notFound();
+        const parsed = parseStreamId(row.stream_id)!;
+        if (row.sender !== userId) {
+          try {
+            await directory.requireReader(userId, parsed);
+          } catch {
+            throw notFound();
+          }
+        }
+        const seq = toNumber(row.seq);
+        const readers = (await directory.readersOf(row.stream_id, parsed)).filter((u) => u !== row.sender);
+        const cursorRows = await db
+          .selectFrom('cursors')
+          .select(['user_id', 'delivered_seq', 'read_seq'])
+          .where('stream_id', '=', row.stream_id)
+          .execute();
+        const byUser = new Map(cursorRows.map((c) => [c.user_id, c]));
+        const rank: Record<DeliveryState, number> = { sent: 0, delivered: 1, read: 2 };
+        const recipients = readers.map((u) => {
+          const c = byUser.get(u);
+          const state: DeliveryState =
+            c !== undefined && toNumber(c.read_seq) >= seq
+              ? 'read'
+              : c !== undefined && toNumber(c.delivered_seq) >= seq
+                ? 'delivered'
+                : 'sent';
+          return { userId: u, state };
+        });
+        const state = recipients.reduce<DeliveryState>(
+          (least, r) => (rank[r.state] < rank[least] ? r.state : least),
+          recipients.length === 0 ? 'sent' : 'read',
+        );
+        return {
+          messageId,
+          streamId: row.stream_id,
+          seq,
+          kind: parsed.kind,
+          sender: row.sender,
+          sentAt: toNumber(row.created_at),
+          state,
+          recipients,
+        };
+      },
+
+      createTopic: topics.createTopic,
+      listTopics: topics.listTopics,
+      subscribe: topics.subscribe,
+      fetch: topics.fetch,
+
+      async *catchUp(userId) {
+        const cursorRows = await db
+          .selectFrom('cursors')
+          .select(['stream_id', 'delivered_seq'])
+          .where('user_id', '=', userId)
+          .execute();
+        const positions = new Map(cursorRows.map((c) => [c.stream_id, toNumber(c.delivered_seq)]));
+        const memberOf = await db
+          .selectFrom('memberships')
+          .select('group_id')
+          .where('user_id', '=', userId)
+          .execute();
+        for (const g of memberOf) {
+          const id = groupStreamId(g.group_id);
+          if (!positions.has(id)) positions.set(id, 0);
+        }
+        for (const [streamId, start] of positions) {
+          const parsed = parseStreamId(streamId);
+          if (parsed === undefined) continue;
+          let minAt = 0;
+          if (parsed.kind === 'topic') {
+            await directory.requireTopic(parsed.groupId, parsed.topic).catch(() => {});
+            const ms = directory.topicRetention.get(streamId)?.ms;
+            if (ms != null) minAt = now() - ms;
+          }
+          let pos = start;
+          for (;;) {
+            const rows = await db
+              .selectFrom('messages')
+              .select(MESSAGE_COLUMNS)
+              .where('stream_id', '=', streamId)
+              .where('seq', '>', pos)
+              .where('sender', '!=', userId)
+              .where('created_at', '>=', minAt)
+              .orderBy('seq')
+              .limit(CATCH_UP_PAGE)
+              .execute();
+            if (rows.length === 0) break;
+            pos = toNumber(rows[rows.length - 1]!.seq);
+            yield rows.map((r) => encode(toStoredMessage(r, parsed)));
+            if (rows.length < CATCH_UP_PAGE) break;
+          }
+        }
+      },
+
+      onStored: push.onStored,
+      setConnectedUsers: push.setConnectedUsers,
+      onReceipts: receipts.onReceipts,
+      trim: topics.trim,
+      async close() {
+        clearInterval(sweep);
+        unsubscribeBus();
+        await queue.drain();
+        await push.idle();
+      },
+    };
+  };
+}
