@@ -183,48 +183,11 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   /**
    * Writes bytes that are already one whole frame (see encodePieceFrameInPlace),
    * as one buffer; otherwise as write(). The bytes are not checked here.
-   *
-   * One such frame is in the stream at a time; the next waits here until the
-   * stream has taken it. Node's Writable hands every write queued behind a
-   * busy socket to _writev at once, and the TLS socket concatenates a
-   * writev's buffers before encrypting: a copy of each block, which this
-   * avoids. The caller bounds how many wait (the piece server's blocks in
-   * flight). Closing hands the waiting frames to the stream first, in order.
-   * Returns false when the frame waits or the stream is full: await drain().
    */
   writeEncoded(frame: Buffer, onWritten?: (err?: Error | null) => void): boolean {
     if (this.closed) throw new CoterieError('UNAVAILABLE', 'connection closed');
     this.#lastSentMs = Date.now();
-    if (this.#encodedInStream) {
-      this.#encodedWaiting.push({ frame, onWritten });
-      return false;
-    }
-    return this.#writeEncodedNow(frame, onWritten);
-  }
-
-  /** Frames from writeEncoded waiting for the stream to take the one it holds. */
-  readonly #encodedWaiting: Array<{ frame: Buffer; onWritten?: ((err?: Error | null) => void) | undefined }> =
-    [];
-  #encodedInStream = false;
-
-  #writeEncodedNow(frame: Buffer, onWritten: ((err?: Error | null) => void) | undefined): boolean {
-    this.#encodedInStream = true;
-    const ok = this.stream.write(frame, (err) => {
-      this.#encodedInStream = false;
-      onWritten?.(err);
-      const next = this.#encodedWaiting.shift();
-      if (next !== undefined) this.#writeEncodedNow(next.frame, next.onWritten);
-      if (this.#encodedWaiting.length === 0) for (const wake of [...this.#encodedFlushWaiters]) wake();
-    });
-    return ok && !this.stream.writableNeedDrain;
-  }
-
-  /** Closing: waiting frames go to the stream now (it flushes them before its end), or fail. */
-  #releaseEncodedWaiting(error: Error | null): void {
-    for (const { frame, onWritten } of this.#encodedWaiting.splice(0)) {
-      if (error === null && this.stream.writable) this.stream.write(frame, onWritten);
-      else onWritten?.(error ?? new CoterieError('UNAVAILABLE', 'connection closed'));
-    }
+    return this.stream.write(frame, onWritten) && !this.stream.writableNeedDrain;
   }
 
   /** Writes one frame and waits for the stream to drain if its buffer is full. */
@@ -232,41 +195,23 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     if (!this.write(frame)) await this.drain();
   }
 
-  /**
-   * Resolves when the stream can take more and no pre-encoded frame waits
-   * (see writeEncoded); rejects with UNAVAILABLE as soon as the connection
-   * starts closing.
-   */
+  /** Resolves when the stream can take more; rejects with UNAVAILABLE as soon as the connection starts closing. */
   drain(): Promise<void> {
     if (this.closed) return Promise.reject(new CoterieError('UNAVAILABLE', 'connection closed'));
-    if (this.#canTakeMore()) return Promise.resolve();
+    if (!this.stream.writableNeedDrain) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const check = () => {
-        if (!this.#canTakeMore()) return;
-        stopWaiting();
+      const onDrain = () => {
+        this.#drainWaiters.delete(onClosing);
         resolve();
       };
       const onClosing = () => {
-        stopWaiting();
+        this.stream.off('drain', onDrain);
         reject(new CoterieError('UNAVAILABLE', 'connection closed while waiting to send'));
       };
-      const stopWaiting = () => {
-        this.stream.off('drain', check);
-        this.#encodedFlushWaiters.delete(check);
-        this.#drainWaiters.delete(onClosing);
-      };
-      this.stream.on('drain', check);
-      this.#encodedFlushWaiters.add(check);
+      this.stream.once('drain', onDrain);
       this.#drainWaiters.add(onClosing);
     });
   }
-
-  #canTakeMore(): boolean {
-    return !this.stream.writableNeedDrain && this.#encodedWaiting.length === 0;
-  }
-
-  /** Woken when the last waiting pre-encoded frame went into the stream. */
-  readonly #encodedFlushWaiters = new Set<() => void>();
 
   /** Senders blocked in drain(): released (rejected) the moment the connection starts closing. */
   readonly #drainWaiters = new Set<() => void>();
@@ -383,7 +328,6 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     this.#closing = true;
     this.#pendingClose = { remote, error };
     this.#stopTimer();
-    this.#releaseEncodedWaiting(null);
     if (reject !== null && this.stream.writable) {
       try {
         this.stream.write(encodeFrame({ type: 'reject', request: null, ...reject }));
@@ -412,7 +356,6 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
     this.#closeTimer = null;
     this.stream.off('data', this.#onData);
-    this.#releaseEncodedWaiting(new CoterieError('UNAVAILABLE', 'connection closed'));
     // A frame cut off by the close: its buffer goes back to whoever allocated it, now that the
     // stream (and a placed read into that buffer) is gone for good.
     const partial = this.#decoder.abandon();

@@ -1,13 +1,6 @@
-import { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FramedConnection, type FramedConnectionOptions } from '../../src/wire/connection.js';
-import {
-  encodeFrame,
-  encodePieceFrameInPlace,
-  type Frame,
-  MAX_FRAME_LENGTH,
-  PIECE_FRAME_PREFIX_BYTES,
-} from '../../src/wire/frames.js';
+import { encodeFrame, type Frame, MAX_FRAME_LENGTH } from '../../src/wire/frames.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { until } from '../helpers/wait.js';
 
@@ -176,63 +169,6 @@ describe('FramedConnection', () => {
       await b.done;
       expect(freed).toEqual(allocated);
     }
-  });
-
-  it('keeps one pre-encoded frame in the stream at a time, so a busy socket never joins blocks in a writev', async () => {
-    // A socket-like stream that takes a while per write and records how many chunks each call carried.
-    const batches: number[] = [];
-    const received: Buffer[] = [];
-    const stream = new Duplex({
-      read() {},
-      write(chunk: Buffer, _enc, cb) {
-        batches.push(1);
-        received.push(chunk);
-        setTimeout(cb, 2);
-      },
-      writev(chunks, cb) {
-        batches.push(chunks.length);
-        for (const c of chunks) received.push(c.chunk as Buffer);
-        setTimeout(cb, 2);
-      },
-    });
-    const conn = new FramedConnection(stream, { keepaliveIntervalMs: 0 });
-    open.push(conn);
-    const frames = [1, 2, 3, 4, 5].map((piece) => {
-      const framed = Buffer.alloc(PIECE_FRAME_PREFIX_BYTES + 100, piece);
-      return encodePieceFrameInPlace(framed, piece, 0);
-    });
-    const written: number[] = [];
-    frames.forEach((f, i) => conn.writeEncoded(f, (err) => written.push(err ? -1 : i)));
-    await until('every frame is written', () => written.length === frames.length);
-    expect(written).toEqual([0, 1, 2, 3, 4]);
-    expect(batches.every((n) => n === 1)).toBe(true);
-    expect(Buffer.concat(received).equals(Buffer.concat(frames))).toBe(true);
-  });
-
-  it('sends pre-encoded frames still waiting before the reject and the end when closing', async () => {
-    const [a, b] = pair();
-    const fromA = collect(b);
-    const frames = [7, 8, 9].map((piece) =>
-      encodePieceFrameInPlace(Buffer.alloc(PIECE_FRAME_PREFIX_BYTES + 10, 1), piece, 0),
-    );
-    const written: Array<Error | null | undefined> = [];
-    for (const f of frames) a.writeEncoded(f, (err) => written.push(err));
-    await a.close('BUSY', 'going away');
-    const got = await fromA;
-    expect(got.map((f) => (f.type === 'piece' ? f.piece : f.type))).toEqual([7, 8, 9, 'reject']);
-    expect(written).toHaveLength(3);
-  });
-
-  it('calls back pre-encoded frames still waiting with an error when destroyed', async () => {
-    const [a] = pair();
-    const errors: Array<Error | null | undefined> = [];
-    for (const piece of [1, 2, 3])
-      a.writeEncoded(encodePieceFrameInPlace(Buffer.alloc(PIECE_FRAME_PREFIX_BYTES + 10), piece, 0), (err) =>
-        errors.push(err),
-      );
-    a.destroy();
-    // The first was in the stream (a destroyed Duplex may never call it back); the two waiting fail.
-    expect(errors.filter((e) => e instanceof Error).length).toBeGreaterThanOrEqual(2);
   });
 
   it('survives the peer resetting the stream', async () => {
