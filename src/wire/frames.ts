@@ -579,9 +579,14 @@ export class FrameDecoder {
    * is fine: both keep the same state.
    */
   readTarget(): Buffer {
+    // Once failed, bytes still arriving (the connection reads to the peer's end) are ignored.
+    // Never hand out an empty target: Node's TLS socket would loop on it forever.
+    if (this.#error !== null) return (this.#discard ??= Buffer.allocUnsafe(16 * 1024));
     if (this.#payload !== null) return this.#payload.subarray(this.#payloadFilled);
     return this.#prefix.subarray(this.#prefixFilled);
   }
+
+  #discard: Buffer | undefined;
 
   /**
    * Takes `n` bytes written at the start of the last readTarget(), as push()
@@ -624,18 +629,19 @@ export class FrameDecoder {
   }
 
   #endPayload(): Frame {
-    const payload = this.#payload!;
+    // Decoded before it is let go: a frame that breaks the rules stays for abandon() to hand back.
+    const frame = decodeTypeAndBody(this.#payload!);
     this.#payload = null;
     this.#payloadFilled = 0;
-    return decodeTypeAndBody(payload);
+    return frame;
   }
 
+  /** Fails for good; a partly received frame's buffer stays for abandon(). */
   #failWith(err: unknown): void {
     this.#error =
       err instanceof CoterieError
         ? err
         : new CoterieError('PROTOCOL_ERROR', 'undecodable frame', { cause: err });
-    this.#payload = null;
   }
 
   /**

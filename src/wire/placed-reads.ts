@@ -43,16 +43,22 @@ const HOLDING_BYTES = 16 * 1024;
 
 export class PlacedReads {
   #sink: ReadSink | null = null;
-  /** The buffer last handed to the socket: the one its next read fills. */
-  #target: Buffer | null = null;
+  /**
+   * The sink's read target last handed to the socket, whose next read fills
+   * it; null while the socket holds a holding buffer (no sink yet, or the
+   * sink had no room), whose bytes are pushed instead.
+   */
+  #placed: Buffer | null = null;
   /** Bytes received before a sink was attached, in order. */
   #held: Buffer[] = [];
 
   /** Pass as `onread` to net.connect or tls.connect (Node ≥ 12.11 for TCP, ≥ 14 for TLS). */
   readonly onread: OnReadOption = {
     buffer: () => {
-      this.#target = this.#sink === null ? Buffer.allocUnsafe(HOLDING_BYTES) : this.#sink.readTarget();
-      return this.#target;
+      const target = this.#sink?.readTarget();
+      // Never an empty buffer: Node's TLS socket would spin on it.
+      this.#placed = target !== undefined && target.length > 0 ? target : null;
+      return this.#placed ?? Buffer.allocUnsafe(HOLDING_BYTES);
     },
     callback: (n, buffer) => {
       const sink = this.#sink;
@@ -63,8 +69,8 @@ export class PlacedReads {
         this.#held.push(Buffer.from(buffer.buffer, buffer.byteOffset, n));
         return false;
       }
-      if (buffer === this.#target) return sink.commit(n);
-      // Filled after the sink attached but handed out before: copy it over.
+      if (buffer === this.#placed) return sink.commit(n);
+      // Landed in a holding buffer (handed out before the sink attached): copy it over.
       return sink.push(Buffer.from(buffer.buffer, buffer.byteOffset, n));
     },
   };
@@ -83,8 +89,6 @@ export class PlacedReads {
   attach(sink: ReadSink): void {
     if (this.#sink !== null) throw new Error('PlacedReads: a sink is already attached');
     this.#sink = sink;
-    // The socket still holds a holding buffer: its next read must be pushed, not committed.
-    this.#target = null;
     const held = this.#held;
     this.#held = [];
     for (const bytes of held) sink.push(bytes);

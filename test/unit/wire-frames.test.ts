@@ -262,6 +262,24 @@ describe('wire frames', () => {
     );
   });
 
+  it('hands back the buffer of a frame cut off, or refused once whole, through abandon()', () => {
+    const slots: Buffer[] = [];
+    const allocate = (length: number) => {
+      slots.push(Buffer.alloc(length));
+      return slots.at(-1)!;
+    };
+    const cut = new FrameDecoder({ allocate });
+    cut.push(encodeFrame({ type: 'piece', piece: 1, offset: 0, data: Buffer.alloc(100) }).subarray(0, 50));
+    expect(cut.abandon()).toBe(slots[0]);
+    expect(cut.abandon()).toBeNull();
+    const refused = new FrameDecoder({ allocate });
+    const bad = encodeFrame({ type: 'piece', piece: 1, offset: 0, data: Buffer.alloc(100) });
+    bad[4] = 0x7f; // unknown type, found only once the whole frame is in
+    expect(refused.push(bad.subarray(0, 50)).error).toBeNull();
+    expect(refused.push(bad.subarray(50)).error?.code).toBe('PROTOCOL_ERROR');
+    expect(refused.abandon()).toBe(slots[1]);
+  });
+
   it('refuses a commit larger than its read target without throwing', () => {
     const d = new FrameDecoder();
     const r = d.commit(5);
@@ -281,8 +299,11 @@ describe('wire frames', () => {
   it('never throws on random bytes placed into its buffers', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 600 }), arbReads, (bytes, reads) => {
-        const { error } = placedDecode(Buffer.from(bytes), reads);
+        const decoder = new FrameDecoder();
+        const { error } = placedDecode(Buffer.from(bytes), reads, decoder);
         if (error !== null) expect(['PROTOCOL_ERROR', 'FRAME_TOO_LARGE']).toContain(error.code);
+        // Failed or not, the transport always gets somewhere to put bytes (an empty target hangs it).
+        expect(decoder.readTarget().length).toBeGreaterThan(0);
       }),
       { numRuns: 1000 },
     );
