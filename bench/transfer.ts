@@ -204,8 +204,12 @@ const TLS_PIPE = fileURLToPath(new URL('./fixtures/tls-pipe.mjs', import.meta.ur
  * The machine's ceiling for this download: Node's TLS alone moving 1 GiB from three sender
  * processes to one receiver (no hashing, no disk, no protocol), median MiB/s over RUNS.
  */
-async function tlsOnlyCeiling(root: string, senders: number): Promise<{ mibps: number; runs: number[] }> {
+async function tlsOnlyCeiling(
+  root: string,
+  senders: number,
+): Promise<{ mibps: number; runs: number[]; cpuSecondsPerGiB: number }> {
   const runs: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const procs = Array.from({ length: senders }, (_, k) =>
       spawn(process.execPath, [TLS_PIPE, 'send', join(root, `seed-id-${k}`), String(GiB / senders)], {
@@ -230,11 +234,14 @@ async function tlsOnlyCeiling(root: string, senders: number): Promise<{ mibps: n
       });
       const out = JSON.parse(r.stdout.trim()) as { bytes: number; seconds: number; cpuSeconds: number };
       runs.push(round(out.bytes / MiB / out.seconds));
+      // Receiver and senders together (the senders' start-up included, a few tens of ms each).
+      const sendersCpu = procs.reduce((sum, p) => sum + processCpuSeconds(p.pid), 0);
+      cpu.push((out.cpuSeconds + sendersCpu) / (out.bytes / GiB));
     } finally {
       for (const p of procs) p.kill('SIGTERM');
     }
   }
-  return { mibps: median(runs), runs };
+  return { mibps: median(runs), runs, cpuSecondsPerGiB: round(median(cpu), 2) };
 }
 
 /** The aria2c reference: median end-to-end MiB/s per seeder count, or a note. */
@@ -380,6 +387,8 @@ async function main(): Promise<void> {
           : {}),
         runs: ceiling.runs,
       });
+      // Its CPU per GiB, receiver and senders: set against transfer.cpu_s_per_GiB + seeders_cpu_s_per_GiB.
+      line({ name: 'transfer.tls_only.cpu_s_per_GiB', value: ceiling.cpuSecondsPerGiB, unit: 's' });
     }
     if (typeof aria !== 'string') {
       for (const [n, v] of aria)
