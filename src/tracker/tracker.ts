@@ -145,6 +145,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       messageBurst: cfg.messageBurst,
       retentionSweepMs: cfg.retentionSweepMs,
       trackerId,
+      logger,
     })({ ...deps, groups });
     await tickets.init();
     const stale = await presence.clearTracker(trackerId);

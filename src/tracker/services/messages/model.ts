@@ -82,6 +82,13 @@ export interface MessagesOptions {
   retentionSweepMs: number;
   /** This tracker on the event bus: its own message events are pushed locally, not read back. */
   trackerId?: string | undefined;
+  /** Where failures that are recovered from, but worth knowing about at 3 a.m., are told. */
+  logger?: MessagesLogger | undefined;
+}
+
+/** The part of a pino logger the message service uses. */
+export interface MessagesLogger {
+  warn(details: object, message: string): void;
 }
 
 /** The columns a message is read with (toStoredMessage's row). */

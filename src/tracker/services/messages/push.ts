@@ -4,7 +4,14 @@ import { parseStreamId } from '../../../protocol/streams.js';
 import type { Database } from '../../store/schema.js';
 import { toNumber } from '../../store/schema.js';
 import type { Directory } from './directory.js';
-import { type EncodedMessage, encode, MESSAGE_COLUMNS, type StoredBatch, toStoredMessage } from './model.js';
+import {
+  type EncodedMessage,
+  encode,
+  MESSAGE_COLUMNS,
+  type MessagesLogger,
+  type StoredBatch,
+  toStoredMessage,
+} from './model.js';
 import { appendTo, powerOfTwoChunks, Q } from './queries.js';
 
 export interface PushPlanner {
@@ -28,8 +35,9 @@ export function createPushPlanner(deps: {
   db: Kysely<Database>;
   directory: Directory;
   shared: boolean;
+  logger?: MessagesLogger | undefined;
 }): PushPlanner {
-  const { db, directory, shared } = deps;
+  const { db, directory, shared, logger } = deps;
   const storedListeners = new Set<(b: StoredBatch) => void>();
   let connectedUsers: (users: readonly string[]) => readonly string[] = () => [];
 
@@ -79,9 +87,10 @@ export function createPushPlanner(deps: {
     const prev = streamChains.get(streamId) ?? Promise.resolve();
     const next = prev
       .then(job)
-      .catch(() => {
+      .catch((err: unknown) => {
         // The store failed: the mark did not move, so the stream's next push reads these rows
-        // again (and the sessions' next catch-up has them anyway).
+        // again (and the sessions' next catch-up has them anyway). Recovered, but worth a line.
+        logger?.warn({ err, streamId }, 'message push read failed; the next push or catch-up reads again');
       })
       .finally(() => {
         if (streamChains.get(streamId) === next) streamChains.delete(streamId);

@@ -45,7 +45,12 @@ export function createMessagesService(options: MessagesOptions) {
     const directory = createDirectory(db, groups);
     const receipts = createReceiptFanOut(bus, trackerId);
     // Other trackers may write the same streams (PostgreSQL); with SQLite every commit is this tracker's.
-    const push = createPushPlanner({ db, directory, shared: store.postgresUrl !== undefined });
+    const push = createPushPlanner({
+      db,
+      directory,
+      shared: store.postgresUrl !== undefined,
+      logger: options.logger,
+    });
     const queue = createWriteQueue({ store, bus, now, trackerId, directory, receipts, push });
     const topics = createTopics({ store, bus, now, groups, directory });
     const unsubscribeBus = bus.subscribe((e) => {
