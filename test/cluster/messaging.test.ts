@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { directStreamId, newTimeOrderedId } from '../../src/protocol/streams.js';
+import { directStreamId, newTimeOrderedId, topicStreamId } from '../../src/protocol/streams.js';
+import { EVENTS_CHANNEL } from '../../src/tracker/events/pg-bus.js';
 import { until } from '../helpers/cli-harness.js';
 import {
   client,
@@ -310,6 +311,53 @@ if (pgTestUrl() === undefined) {
       expect((await receive(miaOnB, 1)).map((m) => m.body)).toEqual(['mark']);
       await publish('p1');
       expect((await receive(miaOnB, 1)).map((m) => m.body)).toEqual(['p1']);
+    });
+
+    it('catches up a subscriber whose subscription it heard of after a message for them', async () => {
+      const b = client(trackers[1]!.url);
+      const ned = await b.user('late-ned');
+      const ola = await b.user('late-ola');
+      await b.call('POST', '/v1/groups', { token: ned, body: { groupId: 'lateg' } });
+      await b.call('POST', '/v1/groups/lateg/join', { token: ola });
+      await b.call('POST', '/v1/groups/lateg/requests/late-ola/accept', { token: ned });
+      await b.call('POST', '/v1/groups/lateg/topics', { token: ned, body: { topic: 'news' } });
+      const publish = (body: string) =>
+        b.call('POST', '/v1/groups/lateg/topics/news/messages', {
+          token: ned,
+          body: { clientId: body, body },
+        });
+      await publish('p0'); // B now knows the topic's subscribers: none
+      const olaOnB = await connect(trackers[1]!.url, ola);
+      const streamId = topicStreamId('lateg', 'news');
+      // Ola subscribes through another tracker: its commit is in, its event not yet heard by B.
+      const other = new pg.Client({ connectionString: db.url });
+      await other.connect();
+      try {
+        const { rows } = await other.query('SELECT last_seq FROM streams WHERE stream_id = $1', [streamId]);
+        await other.query(
+          'INSERT INTO cursors (stream_id, user_id, delivered_seq, read_seq) VALUES ($1, $2, $3, $3)',
+          [streamId, 'late-ola', rows[0].last_seq],
+        );
+        await publish('p1'); // planned with B's cached list, without ola
+        await expect(olaOnB.next('messages', 300)).rejects.toThrow(/no messages/);
+        // The other tracker's event arrives: ola's session on B catches up from her new cursor.
+        const event = {
+          kind: 'subscription_changed',
+          streamId,
+          userId: 'late-ola',
+          subscribed: true,
+          at: Date.now(),
+        };
+        await other.query('SELECT pg_notify($1, $2)', [
+          EVENTS_CHANNEL,
+          JSON.stringify({ o: 'elsewhere', e: [event] }),
+        ]);
+        expect((await receive(olaOnB, 1)).map((m) => m.body)).toEqual(['p1']);
+        await publish('p2');
+        expect((await receive(olaOnB, 1)).map((m) => m.body)).toEqual(['p2']);
+      } finally {
+        await other.end();
+      }
     });
   });
 }

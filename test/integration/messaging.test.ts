@@ -181,6 +181,24 @@ describe('messages and topics: real tracker, real peers', () => {
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
   });
 
+  it("gives a member accepted while online the group's earlier messages at once", async () => {
+    await peer('alice').execute('create_group', ['club']);
+    await peer('alice').execute('send_group_msg', ['club', 'club news 1']);
+    await peer('alice').execute('send_group_msg', ['club', 'club news 2']);
+    await connected('carol');
+    await peer('carol').execute('join_group', ['club']);
+    await peer('alice').execute('accept_request', ['club', 'carol']);
+    // No reconnect: carol's session catches up when the tracker accepts her.
+    await until(
+      'carol has the club history',
+      async () => (await show('carol', ['--group', 'club'])).messages.length === 2,
+    );
+    expect((await show('carol', ['--group', 'club'])).messages.map((m) => m.body)).toEqual([
+      'club news 1',
+      'club news 2',
+    ]);
+  });
+
   it('refuses non-members, oversize and malformed messages with clear errors', async () => {
     const carol = peer('carol');
     const e = (await carol

@@ -21,8 +21,12 @@ export type TrackerEvent =
   | { kind: 'peer_replaced'; peerId: string; sessionId: string; at: number }
   /** Who belongs to a group changed (accept, leave, owner change, deletion): drop cached standings. */
   | { kind: 'membership_changed'; groupId: string; at: number }
-  /** Someone subscribed to a topic or unsubscribed: drop cached subscriber lists. */
-  | { kind: 'subscription_changed'; streamId: string; at: number }
+  /**
+   * `userId` subscribed to a topic or unsubscribed: drop cached subscriber
+   * lists; a new subscriber's sessions catch up (a message pushed before this
+   * was heard went to the old list).
+   */
+  | { kind: 'subscription_changed'; streamId: string; userId: string; subscribed: boolean; at: number }
   /** A group's file listing or its shares changed: drop cached lookups of that file. */
   | { kind: 'files_changed'; groupId: string; fileId: string; at: number }
   /** Peer scores changed: drop cached seeder lists that show them. */

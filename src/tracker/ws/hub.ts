@@ -194,15 +194,27 @@ export function createSessionHub(options: HeartbeatOptions) {
      * meanwhile as after hello. Its peer drops what it already holds.
      */
     function catchUpAll() {
-      for (const s of sessions.values()) {
-        if (s.info === undefined || s.closed) continue; // it catches up after its hello
-        if (s.held !== undefined) {
-          s.catchUpAgain = true;
-          continue;
-        }
-        s.held = [];
-        void catchUp(s);
+      for (const s of sessions.values()) catchUpAgain(s);
+    }
+
+    /**
+     * A user became a reader of a stream (a topic subscribed, a group joined)
+     * through a tracker whose event came after pushes planned without them:
+     * their sessions here catch up, so nothing between their new cursor and
+     * the next push is skipped (and a new member gets the group's history now).
+     */
+    function catchUpUser(userId: string) {
+      for (const s of byUser.get(userId) ?? []) catchUpAgain(s);
+    }
+
+    function catchUpAgain(s: Session) {
+      if (s.info === undefined || s.closed) return; // it catches up after its hello
+      if (s.held !== undefined) {
+        s.catchUpAgain = true;
+        return;
       }
+      s.held = [];
+      void catchUp(s);
     }
 
     /**
@@ -290,7 +302,11 @@ export function createSessionHub(options: HeartbeatOptions) {
               send(s, { type: 'join_requested', groupId: event.groupId, userId: event.userId, at: event.at });
           }
           break;
+        case 'subscription_changed':
+          if (event.subscribed) catchUpUser(event.userId);
+          break;
         case 'join_decided':
+          if (event.accepted) catchUpUser(event.userId);
           for (const s of byUser.get(event.userId) ?? []) {
             if (s.info) {
               send(s, {

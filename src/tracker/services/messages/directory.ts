@@ -43,6 +43,12 @@ export function createDirectory(db: Kysely<Database>, groups: GroupsService): Di
   const members = new Map<string, readonly string[]>();
   const subscribers = new Map<string, readonly string[]>();
   const topicRetention = new Map<string, TopicRetention>();
+  /**
+   * Bumped by every forget: a read that was under way when the list changed
+   * may hold the old list, so it is used once but not cached (or a later
+   * push would keep missing the new reader until the next change).
+   */
+  let forgets = 0;
 
   async function requireUser(userId: string) {
     if (knownUsers.has(userId)) return;
@@ -86,22 +92,24 @@ export function createDirectory(db: Kysely<Database>, groups: GroupsService): Di
   async function membersOf(groupId: string): Promise<readonly string[]> {
     const cached = members.get(groupId);
     if (cached !== undefined) return cached;
+    const before = forgets;
     const rows = await db
       .selectFrom('memberships')
       .select('user_id')
       .where('group_id', '=', groupId)
       .execute();
     const list = rows.map((r) => r.user_id);
-    members.set(groupId, list);
+    if (forgets === before) members.set(groupId, list);
     return list;
   }
 
   async function subscribersOf(streamId: string): Promise<readonly string[]> {
     const cached = subscribers.get(streamId);
     if (cached !== undefined) return cached;
+    const before = forgets;
     const rows = await db.selectFrom('cursors').select('user_id').where('stream_id', '=', streamId).execute();
     const list = rows.map((r) => r.user_id);
-    subscribers.set(streamId, list);
+    if (forgets === before) subscribers.set(streamId, list);
     return list;
   }
 
@@ -136,9 +144,16 @@ export function createDirectory(db: Kysely<Database>, groups: GroupsService): Di
       }
       await groups.requireMember(userId, parsed.groupId);
     },
-    forgetMembers: (groupId) => members.delete(groupId),
-    forgetSubscribers: (streamId) => subscribers.delete(streamId),
+    forgetMembers(groupId) {
+      forgets++;
+      members.delete(groupId);
+    },
+    forgetSubscribers(streamId) {
+      forgets++;
+      subscribers.delete(streamId);
+    },
     forgetMemberships() {
+      forgets++;
       members.clear();
       subscribers.clear();
     },

@@ -123,7 +123,13 @@ export function createTopics(deps: ServiceDeps & { groups: GroupsService; direct
       }
       directory.forgetSubscribers(row.stream_id);
       // The other trackers push this topic too: they drop their cached subscribers.
-      await bus.publish({ kind: 'subscription_changed', streamId: row.stream_id, at: now() });
+      await bus.publish({
+        kind: 'subscription_changed',
+        streamId: row.stream_id,
+        userId,
+        subscribed: on,
+        at: now(),
+      });
       return { groupId, topic, subscribed: on, lastSeq };
     },
 
