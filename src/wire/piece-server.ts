@@ -23,6 +23,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { JSONWebKeySet } from 'jose';
+import { Slots } from '../core/slots.js';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
 import { pieceLength } from '../protocol/manifest.js';
 import { type TicketClaims, verifyTicket } from '../protocol/tickets.js';
@@ -125,27 +126,6 @@ export interface PieceServer {
 }
 
 const noopLogger: WireLogger = { debug() {}, warn() {} };
-
-/** A counting semaphore handing permits out in arrival order. */
-class Slots {
-  #free: number;
-  readonly #waiting: (() => void)[] = [];
-  constructor(n: number) {
-    this.#free = n;
-  }
-  acquire(): Promise<void> {
-    if (this.#free > 0) {
-      this.#free--;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.#waiting.push(resolve));
-  }
-  release(): void {
-    const next = this.#waiting.shift();
-    if (next !== undefined) next();
-    else this.#free++;
-  }
-}
 
 export async function startPieceServer(options: PieceServerOptions): Promise<PieceServer> {
   const o = { ...PIECE_SERVER_DEFAULTS, ...definedOnly(options) };

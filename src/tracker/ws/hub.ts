@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
+import { Slots } from '../../core/slots.js';
 import { CoterieError, isCoterieError } from '../../protocol/errors.js';
 import {
   type ClientMessage,
@@ -77,6 +78,13 @@ interface Session {
 
 /** Unsent bytes queued to one session beyond which it is considered stuck and cut. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/**
+ * Catch-ups reading the store at once. After a tracker's death or a lost
+ * LISTEN connection every session catches up, and a failover brings a
+ * tracker's thousands of peers at once: the rest wait their turn (their live
+ * pushes held meanwhile) instead of all paging through the store together.
+ */
+const CONCURRENT_CATCH_UPS = 16;
 /** A session must say hello within this long, or it is closed. */
 const HELLO_TIMEOUT_MS = 10_000;
 
@@ -85,6 +93,7 @@ export function createSessionHub(options: HeartbeatOptions) {
     const { presence, files, messages, bus, trackerId, logger, now } = deps;
     const sessions = new Map<string, Session>();
     const byUser = new Map<string, Set<Session>>();
+    const catchUpSlots = new Slots(CONCURRENT_CATCH_UPS);
     const watchers = new Map<string, Set<Session>>();
 
     const addTo = (map: Map<string, Set<Session>>, key: string, s: Session) => {
@@ -157,8 +166,25 @@ export function createSessionHub(options: HeartbeatOptions) {
       for (const [s, items] of out) sendMessages(s, items);
     });
 
-    /** Sends everything after the user's cursors, then what arrived meanwhile, then `synced`. */
+    /**
+     * Sends everything after the user's cursors, then what arrived meanwhile,
+     * then `synced`; at most CONCURRENT_CATCH_UPS at a time.
+     */
     async function catchUp(s: Session): Promise<void> {
+      await catchUpSlots.acquire();
+      try {
+        await sendFromCursors(s);
+      } finally {
+        catchUpSlots.release();
+      }
+      if (s.catchUpAgain && !s.closed) {
+        s.catchUpAgain = false;
+        s.held = [];
+        void catchUp(s);
+      }
+    }
+
+    async function sendFromCursors(s: Session): Promise<void> {
       const lastSent = new Map<string, number>();
       let count = 0;
       try {
@@ -181,11 +207,6 @@ export function createSessionHub(options: HeartbeatOptions) {
       const fresh = held.filter((m) => m.message.seq > (lastSent.get(m.message.streamId) ?? 0));
       sendMessages(s, fresh);
       send(s, { type: 'synced', count: count + fresh.length, at: now() });
-      if (s.catchUpAgain && !s.closed) {
-        s.catchUpAgain = false;
-        s.held = [];
-        void catchUp(s);
-      }
     }
 
     /**
