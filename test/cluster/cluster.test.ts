@@ -187,6 +187,28 @@ if (pgTestUrl() === undefined) {
       expect(bad.body.error.code).toBe('BAD_REQUEST');
     });
 
+    it('counts failed logins across the cluster: cycling trackers does not buy more guesses', async () => {
+      await client(trackers[0]!.url).user('guess-target');
+      // The default limit is 5 failures per user per minute: spread over the three trackers.
+      const tries: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const t = client(trackers[i % 3]!.url);
+        const r = await t.call('POST', '/v1/login', {
+          body: { userId: 'guess-target', password: 'wrong-wrong' },
+        });
+        tries.push(r.status);
+      }
+      expect(tries.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+      expect(tries[5]).toBe(429);
+      for (const t of trackers) {
+        const r = await client(t.url).call<{ error: { code: string } }>('POST', '/v1/login', {
+          body: { userId: 'guess-target', password: 'correct horse battery' },
+        });
+        expect(r.status).toBe(429);
+        expect(r.body.error.code).toBe('RATE_LIMITED');
+      }
+    });
+
     it('drops a killed tracker from the cluster and pushes the change; its seeders go after the grace', async () => {
       const a = client(trackers[0]!.url);
       const owner = await a.user('k-owner');

@@ -1,44 +1,75 @@
+import { type Kysely, sql } from 'kysely';
+import type { Database } from '../store/schema.js';
+import { toNumber } from '../store/schema.js';
+
 /**
- * Fixed-window failure counters (failed logins per user id and per address).
- * Soft state in memory: a restart forgets it, which only gives an attacker one
- * more window. Entries are pruned as windows expire so memory stays bounded by
- * the number of distinct keys that failed within one window.
+ * Fixed-window failure counters (failed logins per user id and per address),
+ * kept in the store: the trackers of a cluster share one count, so a limit
+ * of 5 failures per user stays 5 however many trackers an attacker cycles
+ * through. A window row is reset by the first failure after it expires, and
+ * expired rows are deleted at most once per window.
  */
 export interface FailureLimiter {
   /** Milliseconds until `key` may try again; 0 when it may now. */
-  blockedForMs(key: string): number;
-  recordFailure(key: string): void;
-  reset(key: string): void;
+  blockedForMs(key: string): Promise<number>;
+  recordFailure(key: string): Promise<void>;
+  reset(key: string): Promise<void>;
 }
 
 export function createFailureLimiter(options: {
+  db: Kysely<Database>;
+  /** What the keys are ('user', 'address'): one table holds every limiter's rows. */
+  scope: string;
   maxFailures: number;
   windowMs: number;
   now: () => number;
 }): FailureLimiter {
-  const windows = new Map<string, { start: number; failures: number }>();
-  let lastPrune = options.now();
-  const prune = (now: number) => {
-    if (now - lastPrune < options.windowMs) return;
-    lastPrune = now;
-    for (const [k, w] of windows) if (now - w.start >= options.windowMs) windows.delete(k);
+  const { db, scope, maxFailures, windowMs, now } = options;
+  let lastPrune = now();
+  const prune = async (t: number) => {
+    if (t - lastPrune < windowMs) return;
+    lastPrune = t;
+    await db
+      .deleteFrom('login_failures')
+      .where('scope', '=', scope)
+      .where('window_start', '<=', t - windowMs)
+      .execute();
   };
   return {
-    blockedForMs(key) {
-      const now = options.now();
-      prune(now);
-      const w = windows.get(key);
-      if (w === undefined || now - w.start >= options.windowMs) return 0;
-      return w.failures >= options.maxFailures ? options.windowMs - (now - w.start) : 0;
+    async blockedForMs(key) {
+      const row = await db
+        .selectFrom('login_failures')
+        .select(['window_start', 'failures'])
+        .where('scope', '=', scope)
+        .where('failure_key', '=', key)
+        .executeTakeFirst();
+      if (row === undefined) return 0;
+      const age = now() - toNumber(row.window_start);
+      if (age >= windowMs || row.failures < maxFailures) return 0;
+      return windowMs - age;
     },
-    recordFailure(key) {
-      const now = options.now();
-      const w = windows.get(key);
-      if (w === undefined || now - w.start >= options.windowMs) windows.set(key, { start: now, failures: 1 });
-      else w.failures++;
+    async recordFailure(key) {
+      const t = now();
+      const expired = sql<boolean>`login_failures.window_start <= ${t - windowMs}`;
+      // One statement, so that failures counted at once through several trackers all count.
+      await db
+        .insertInto('login_failures')
+        .values({ scope, failure_key: key, window_start: t, failures: 1 })
+        .onConflict((oc) =>
+          oc.columns(['scope', 'failure_key']).doUpdateSet({
+            failures: sql<number>`CASE WHEN ${expired} THEN 1 ELSE login_failures.failures + 1 END`,
+            window_start: sql<number>`CASE WHEN ${expired} THEN ${t} ELSE login_failures.window_start END`,
+          }),
+        )
+        .execute();
+      await prune(t);
     },
-    reset(key) {
-      windows.delete(key);
+    async reset(key) {
+      await db
+        .deleteFrom('login_failures')
+        .where('scope', '=', scope)
+        .where('failure_key', '=', key)
+        .execute();
     },
   };
 }

@@ -43,11 +43,15 @@ export function createUsersService(options: UsersOptions) {
   return (deps: ServiceDeps): UsersService => {
     const { store, now } = deps;
     const perUser = createFailureLimiter({
+      db: store.db,
+      scope: 'user',
       maxFailures: options.loginFailuresPerUser,
       windowMs: options.loginFailureWindowMs,
       now,
     });
     const perAddress = createFailureLimiter({
+      db: store.db,
+      scope: 'address',
       maxFailures: options.loginFailuresPerAddress,
       windowMs: options.loginFailureWindowMs,
       now,
@@ -81,9 +85,11 @@ export function createUsersService(options: UsersOptions) {
       },
 
       async login(userId, password, address, ttlSeconds) {
-        const userWait = perUser.blockedForMs(userId);
+        const [userWait, addrWait] = await Promise.all([
+          perUser.blockedForMs(userId),
+          perAddress.blockedForMs(address),
+        ]);
         if (userWait > 0) throw rateLimited(userWait, `for user '${userId}'`);
-        const addrWait = perAddress.blockedForMs(address);
         if (addrWait > 0) throw rateLimited(addrWait, 'from your address');
         const row = await store.db
           .selectFrom('users')
@@ -93,14 +99,13 @@ export function createUsersService(options: UsersOptions) {
         dummyHash ??= hashPassword('not a password', options.scrypt);
         const ok = await verifyPassword(password, row?.password_hash ?? (await dummyHash));
         if (!row || !ok) {
-          perUser.recordFailure(userId);
-          perAddress.recordFailure(address);
+          await Promise.all([perUser.recordFailure(userId), perAddress.recordFailure(address)]);
           throw new CoterieError(
             'BAD_CREDENTIALS',
             'wrong user id or password: check both, or create the user first',
           );
         }
-        perUser.reset(userId);
+        await perUser.reset(userId);
         const token = randomBytes(TOKEN_BYTES).toString('base64url');
         const createdAt = now();
         const ttl = Math.min(ttlSeconds ?? options.sessionTtlSeconds, options.sessionTtlSeconds);

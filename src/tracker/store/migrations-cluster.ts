@@ -40,3 +40,28 @@ export const m0010_cluster: Migration = {
     await db.schema.dropTable('trackers').ifExists().execute();
   },
 };
+
+/**
+ * Failed logins, counted in the store so that every tracker of a cluster
+ * sees the same count: a limit of 5 per user must not become 5 per tracker.
+ */
+export const m0011_login_failures: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('login_failures')
+      .addColumn('scope', 'varchar(16)', (c) => c.notNull())
+      .addColumn('failure_key', 'varchar(256)', (c) => c.notNull())
+      .addColumn('window_start', 'bigint', (c) => c.notNull())
+      .addColumn('failures', 'integer', (c) => c.notNull())
+      .addPrimaryKeyConstraint('login_failures_pk', ['scope', 'failure_key'])
+      .execute();
+    await db.schema
+      .createIndex('login_failures_window')
+      .on('login_failures')
+      .column('window_start')
+      .execute();
+  },
+  async down(db: AnyDb) {
+    await db.schema.dropTable('login_failures').ifExists().execute();
+  },
+};

@@ -1,5 +1,5 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
-import { m0010_cluster } from './migrations-cluster.js';
+import { m0010_cluster, m0011_login_failures } from './migrations-cluster.js';
 
 /**
  * Migrations live in code (no files to ship). Portable SQL only: the same
@@ -205,6 +205,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': m0001_initial,
   '0002_messages': m0002_messages,
   '0010_cluster': m0010_cluster,
+  '0011_login_failures': m0011_login_failures,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -178,6 +178,16 @@ export interface Database {
   cursors: CursorsTable;
   trackers: TrackersTable;
   idempotency_keys: IdempotencyKeysTable;
+  login_failures: LoginFailuresTable;
+}
+
+/** A failed-login window (see services/rate-limit.ts). */
+export interface LoginFailuresTable {
+  /** What is counted: 'user' or 'address'. */
+  scope: string;
+  failure_key: string;
+  window_start: BigIntColumn;
+  failures: number;
 }
 
 /** BIGINT columns come back as number (SQLite) or string (pg). */
