@@ -4,9 +4,10 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
+import fc from 'fast-check';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DownloadEvent, SeederInfo } from '../../src/peer/download/events.js';
-import { type Dial, download } from '../../src/peer/download/index.js';
+import { createTlsDial, type Dial, download } from '../../src/peer/download/index.js';
 import { computeFileId } from '../../src/protocol/manifest.js';
 import { createIdentity, type PeerIdentity } from '../../src/wire/identity.js';
 import {
@@ -15,15 +16,22 @@ import {
   manifestFor,
   startFakeSeeder,
 } from '../fixtures/fake-seeder.js';
+import { watchdog } from '../helpers/watchdog.js';
 
 // The engine over plain TCP to fake seeders: scheduling, verification, bans and
 // retries without TLS. The TLS path with real piece servers is in test/integration.
 
 const PIECE = 16 * 1024;
 
-const plainDial: Dial = (s, signal) =>
+// Reads placed into the engine's buffers, as the TLS dial does (see wire/placed-reads.ts).
+const plainDial: Dial = (s, signal, reads) =>
   new Promise<Duplex>((resolve, reject) => {
-    const sock = connect({ host: s.address.host, port: s.address.port, signal });
+    const sock = connect({
+      host: s.address.host,
+      port: s.address.port,
+      signal,
+      ...(reads === undefined ? {} : { onread: reads.onread }),
+    });
     sock.once('connect', () => resolve(sock));
     sock.once('error', reject);
   });
@@ -48,10 +56,20 @@ async function swarm(
   behaviours: FakeBehaviour[],
   afterBlocks = 0,
   has?: (piece: number) => boolean,
+  garbage?: Buffer,
 ) {
   const manifest = manifestFor(data, PIECE);
   for (const behaviour of behaviours) {
-    seeders.push(await startFakeSeeder({ data, manifest, behaviour, afterBlocks, ...(has ? { has } : {}) }));
+    seeders.push(
+      await startFakeSeeder({
+        data,
+        manifest,
+        behaviour,
+        afterBlocks,
+        ...(has ? { has } : {}),
+        ...(garbage ? { garbage } : {}),
+      }),
+    );
   }
   const infos: SeederInfo[] = seeders.map((s) => ({
     peerId: s.peerId,
@@ -111,6 +129,81 @@ describe('download engine (plain TCP, fake seeders)', () => {
     const evil = result.distribution.peers.find((p) => p.peerId === infos[0]!.peerId)!;
     expect(evil).toMatchObject({ state: 'banned', pieces: 0, corruptPieces: 1 });
   });
+
+  it.each(['plain TCP', 'TLS'])(
+    'survives a seeder that answers requests with garbage bytes (%s), and completes from the good one',
+    async (transport) => {
+      const tls = transport === 'TLS';
+      const identities = tls ? await Promise.all([createIdentity(), createIdentity()]) : [];
+      const frame = (length: number, type: number, rest: Uint8Array) => {
+        const head = Buffer.alloc(5);
+        head.writeUInt32BE(length, 0);
+        head[4] = type;
+        return Buffer.concat([head, rest]);
+      };
+      // Shapes of garbage, fuzzed: each must cost only that seeder's connection, never a hang
+      // (a TLS socket handed an empty read buffer spins in native code: only a watchdog ends that).
+      const stop = watchdog(50_000, `the garbage-seeder downloads over ${transport}`);
+      await fc
+        .assert(
+          fc.asyncProperty(
+            fc.oneof(
+              fc.uint8Array({ minLength: 1, maxLength: 70_000 }),
+              // A piece frame prefix promising more than arrives (or more than allowed), then junk.
+              fc
+                .tuple(fc.integer({ min: 10, max: 2 * 1024 * 1024 }), fc.uint8Array({ maxLength: 5000 }))
+                .map(([length, rest]) => frame(length, 0x05, rest)),
+              // A whole frame of an unknown type, refused only once complete, then more bytes.
+              fc
+                .tuple(fc.integer({ min: 20_000, max: 300_000 }), fc.uint8Array({ maxLength: 40_000 }))
+                .map(([length, more]) =>
+                  Buffer.concat([frame(length, 0x7f, Buffer.alloc(length - 1)), more]),
+                ),
+            ),
+            fc.integer({ min: 0, max: 3 }),
+            async (garbage, afterBlocks) => {
+              const data = randomBytes(PIECE * 12 + 77);
+              const manifest = manifestFor(data, PIECE);
+              const started = await Promise.all(
+                (['garbage', 'ok'] as const).map((behaviour, i) =>
+                  startFakeSeeder({
+                    data,
+                    manifest,
+                    behaviour,
+                    afterBlocks,
+                    garbage: Buffer.from(garbage),
+                    ...(tls ? { identity: identities[i]! } : {}),
+                  }),
+                ),
+              );
+              seeders.push(...started);
+              const dest = join(dir, `out-${randomBytes(4).toString('hex')}.bin`);
+              await download({
+                manifest,
+                fileId: computeFileId(manifest),
+                dest,
+                seeders: started.map((s) => ({
+                  peerId: s.peerId,
+                  address: { host: '127.0.0.1', port: s.port },
+                  score: 0.5,
+                })),
+                ticket: 't',
+                identity: me,
+                dial: tls ? createTlsDial(me) : plainDial,
+                scheduler: { stallTimeoutMs: 500 },
+                retry: { maxAttempts: 2, backoff: { baseMs: 10, maxMs: 20 } },
+              }).done;
+              expect((await readFile(dest)).equals(data)).toBe(true);
+              await Promise.all(seeders.map((s) => s.close()));
+              seeders = [];
+            },
+          ),
+          { numRuns: 15 },
+        )
+        .finally(stop);
+    },
+    60_000,
+  );
 
   it('moves work away from a stalling seeder', async () => {
     const data = randomBytes(PIECE * 20);
