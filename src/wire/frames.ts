@@ -581,7 +581,10 @@ export class FrameDecoder {
   readTarget(): Buffer {
     // Once failed, bytes still arriving (the connection reads to the peer's end) are ignored.
     // Never hand out an empty target: Node's TLS socket would loop on it forever.
-    if (this.#error !== null) return (this.#discard ??= Buffer.allocUnsafe(16 * 1024));
+    if (this.#error !== null) {
+      this.#discard ??= Buffer.allocUnsafe(16 * 1024);
+      return this.#discard;
+    }
     if (this.#payload !== null) return this.#payload.subarray(this.#payloadFilled);
     return this.#prefix.subarray(this.#prefixFilled);
   }
