@@ -39,6 +39,20 @@ async function serve(frames: Frame[]): Promise<number> {
   return (srv.address() as AddressInfo).port;
 }
 
+/** A TLS client socket to `port` whose reads are placed (not yet attached to a connection). */
+async function connectPlaced(port: number) {
+  const reads = new PlacedReads();
+  const { socket } = await connectToPeer({
+    host: '127.0.0.1',
+    port,
+    identity: downloader,
+    expectedPeerId: seeder.peerId,
+    onread: reads.onread,
+  });
+  cleanups.push(() => socket.destroy());
+  return { socket, reads };
+}
+
 function pieceFrames(count: number, bytes: number): Frame[] {
   return Array.from({ length: count }, (_, i) => ({
     type: 'piece' as const,
@@ -57,16 +71,7 @@ describe('placed reads over a real TLS socket', () => {
       { type: 'have', piece: 5 },
       ...pieceFrames(4, 7),
     ];
-    const port = await serve(sent);
-    const reads = new PlacedReads();
-    const { socket } = await connectToPeer({
-      host: '127.0.0.1',
-      port,
-      identity: downloader,
-      expectedPeerId: seeder.peerId,
-      onread: reads.onread,
-    });
-    cleanups.push(() => socket.destroy());
+    const { socket, reads } = await connectPlaced(await serve(sent));
     // The seeder talks first: its first frames arrive before the connection exists and are held.
     await sleep(100);
     let dataEvents = 0;
@@ -100,16 +105,7 @@ describe('placed reads over a real TLS socket', () => {
 
   it('stops reading while the consumer is behind and loses nothing when it catches up', async () => {
     const sent = pieceFrames(48, 200_000);
-    const port = await serve(sent);
-    const reads = new PlacedReads();
-    const { socket } = await connectToPeer({
-      host: '127.0.0.1',
-      port,
-      identity: downloader,
-      expectedPeerId: seeder.peerId,
-      onread: reads.onread,
-    });
-    cleanups.push(() => socket.destroy());
+    const { socket, reads } = await connectPlaced(await serve(sent));
     let started = 0;
     let consumed = 0;
     let mostAhead = 0;
