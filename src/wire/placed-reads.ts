@@ -11,8 +11,10 @@
  * reports how many landed (see `onread` in Node's net.Socket and
  * tls.connect). Returning the decoder's read target (the rest of a length
  * prefix, or the rest of the frame being received, which for a block is its
- * page-aligned slot) makes that the only copy: measured on this machine, a
- * TLS receiver then spends ~30 % less CPU per GiB and ~30 MiB less RSS.
+ * page-aligned slot) leaves Node's copy out of its decryption buffer as the
+ * only one: measured on this machine, a TLS receiver then spends ~30 % less
+ * CPU per GiB and ~30 MiB less RSS, and a 1 GiB download from three seeders
+ * went from 274 to 387 MiB/s.
  *
  * The socket is created (by a dial) before its FramedConnection exists, so
  * a PlacedReads is made first, its `onread` passed to net/tls.connect, and
