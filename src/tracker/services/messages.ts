@@ -25,5 +25,4 @@ export type {
   SendInput,
   StoredBatch,
 } from './messages/model.js';
-export { toStoredMessage } from './messages/model.js';
 export { createMessagesService } from './messages/service.js';
