@@ -3,7 +3,8 @@
 // settings; timed from the downloader's start to the verified file at its
 // destination (process start to exit, like the aria2c reference). In the same
 // run, aria2c downloads the same file from aria2c seeders through an
-// opentracker (../shared/anchors/bittorrent-swarm.sh) for the ratio. Then a
+// opentracker (../shared/anchors/bittorrent-swarm.sh) for the ratio, one aria2c run after each
+// round of ours, so that both sides of the ratio see the same drift of the machine. Then a
 // sparse 10 GiB file, for the downloader's peak RSS, when the disk has room.
 //
 // Environment: RUNS (default 5: this 2-core VM varies ±20 % run to run), ARIA=0 to skip the reference, BIG=0 to skip
@@ -244,8 +245,8 @@ async function tlsOnlyCeiling(
   return { mibps: median(runs), runs, cpuSecondsPerGiB: round(median(cpu), 2) };
 }
 
-/** The aria2c reference: median end-to-end MiB/s per seeder count, or a note. */
-function aria2Reference(payload: string): Map<number, number> | string {
+/** The aria2c reference: median end-to-end MiB/s over `runs` per seeder count, or a note. */
+function aria2Reference(payload: string, runs: number, seeds: number[]): Map<number, number> | string {
   const script = existsSync(ANCHOR) ? ANCHOR : ANCHOR_FALLBACK;
   if (!existsSync(script)) return `anchor script not found at ${ANCHOR}`;
   const need = ['aria2c', 'opentracker', 'mktorrent'];
@@ -259,7 +260,7 @@ function aria2Reference(payload: string): Map<number, number> | string {
       return `cannot install ${missing().join(', ')}: no aria2c reference in this run`;
   }
   const r = spawnSync('bash', [script], {
-    env: { ...process.env, RUNS: String(RUNS), SEEDS: '1 3', KEEP_PAYLOAD: payload },
+    env: { ...process.env, RUNS: String(runs), SEEDS: seeds.join(' '), KEEP_PAYLOAD: payload },
     encoding: 'utf8',
     timeout: 15 * 60 * 1000,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -308,15 +309,25 @@ async function main(): Promise<void> {
         ? [{ name: 'transfer.1GiB.3seeders.buffered', seeders: 3, plaintext: false, directIo: false }]
         : []),
     ];
-    for (const c of process.env.SMALL === '0' ? [] : configs) {
-      if (process.env.ONLY !== undefined && String(c.seeders) !== process.env.ONLY) continue;
-      const swarm = await startSeeders(root, c.seeders, payload, manifest, fileId, jwks, c.plaintext);
-      try {
-        const runs: RunResult[] = [];
-        for (let i = 0; i < RUNS; i++) {
+    // Rounds: each configuration's download once, then aria2c's once, RUNS times over. This VM drifts
+    // by ±20 % within minutes; interleaved, both sides of the ratio see the same drift.
+    const wanted = (process.env.SMALL === '0' ? [] : configs).filter(
+      (c) => process.env.ONLY === undefined || String(c.seeders) === process.env.ONLY,
+    );
+    const ariaWanted = process.env.ARIA !== '0' && wanted.length > 0;
+    const ariaRounds: Array<Map<number, number>> = [];
+    let ariaNote: string | undefined = ariaWanted ? undefined : 'skipped (ARIA=0)';
+    const swarms = new Map<string, Swarm>();
+    try {
+      for (const c of wanted) {
+        swarms.set(c.name, await startSeeders(root, c.seeders, payload, manifest, fileId, jwks, c.plaintext));
+        results.set(c.name, []);
+      }
+      for (let i = 0; i < RUNS; i++) {
+        for (const c of wanted) {
           const r = await downloadOnce(
             root,
-            swarm,
+            swarms.get(c.name)!,
             manifest,
             fileId,
             ticket,
@@ -328,20 +339,30 @@ async function main(): Promise<void> {
           process.stderr.write(
             `${c.name} run ${i + 1}: ${round(1024 / r.wallSeconds)} MiB/s (wall ${round(r.wallSeconds, 2)} s, engine ${round(r.engineSeconds, 2)} s), cpu ${round(r.cpuSeconds, 2)} s (seeders ${round(r.seederCpuSeconds, 2)} s), peak RSS ${round(r.maxRssMiB)} MiB\n`,
           );
-          runs.push(r);
+          results.get(c.name)!.push(r);
         }
-        results.set(c.name, runs);
-      } finally {
-        await swarm.stop();
+        if (ariaNote === undefined) {
+          const a = aria2Reference(payload, 1, [...new Set(wanted.map((c) => c.seeders))]);
+          if (typeof a === 'string') ariaNote = a;
+          else ariaRounds.push(a);
+        }
       }
+    } finally {
+      for (const swarm of swarms.values()) await swarm.stop();
     }
     await rm(dest, { force: true });
 
     // Same identities as the swarm's (seed-id-N, dl-id), so the same certificates and ciphers.
     const ceiling =
       process.env.CEILING === '0' || process.env.SMALL === '0' ? null : await tlsOnlyCeiling(root, 3);
-    const aria =
-      process.env.ARIA === '0' || process.env.SMALL === '0' ? 'skipped (ARIA=0)' : aria2Reference(payload);
+    const aria: Map<number, number> | string =
+      ariaNote ??
+      new Map(
+        [1, 3].flatMap((n) => {
+          const v = ariaRounds.map((r) => r.get(n)).filter((x): x is number => x !== undefined);
+          return v.length > 0 ? [[n, median(v)] as const] : [];
+        }),
+      );
     if (typeof aria === 'string') note(aria);
     for (const c of configs) {
       const runs = results.get(c.name);
