@@ -95,8 +95,10 @@ export const PIECE_SERVER_DEFAULTS = Object.freeze({
   maxBlocksInFlightPerConnection: 4,
   // Blocks in flight across all connections: 32 × ≤ 1 MiB bounds the server's block memory.
   uploadSlots: 32,
-  // Room for every upload slot's 256 KiB block twice over (a slot is freed at drain, its write
-  // callback may come a little later); 1 MiB blocks past 16 get fresh buffers, as before.
+  // Downloaders ask for one block per piece up to 1 MiB (512 KiB for a 1 GiB file), each lent
+  // with room for its frame header: 16 MiB covers every upload slot at 512 KiB; at 1 MiB, blocks
+  // past 16 lent at once get fresh buffers (the pool never stalls a transfer). Kept small because
+  // a seeding daemon keeps what its pool owns.
   blockPoolBytes: 16 * 1024 * 1024,
   handshakeTimeoutMs: 10_000,
   // 1 MiB not drained in 30 s is under 35 KB/s: a reader that stopped, holding upload slots.
