@@ -130,7 +130,8 @@ describe('placed reads over a real TLS socket', () => {
     expect(Buffer.concat(received).equals(Buffer.concat(sent.map((f) => (f as { data: Buffer }).data)))).toBe(
       true,
     );
-    // Queued frames (4) plus the one being received: reading paused instead of running ahead.
-    expect(mostAhead).toBeLessThanOrEqual(6);
+    // Queued frames (4), the one being received, and what TLS had already decrypted when reading
+    // paused: a bounded few, where not pausing runs ahead through most of the 48.
+    expect(mostAhead).toBeLessThanOrEqual(10);
   }, 20_000);
 });
