@@ -439,7 +439,7 @@ export const PIECE_FRAME_PREFIX_BYTES = 4 + PIECE_FRAME_HEAD_BYTES;
 export function encodePieceFrameInPlace(framed: Buffer, piece: number, offset: number): Buffer {
   const length = framed.length - PIECE_FRAME_PREFIX_BYTES;
   checkBlock(piece, offset, length, 'piece');
-  framed.writeUInt32BE(1 + 8 + length, 0);
+  framed.writeUInt32BE(PIECE_FRAME_HEAD_BYTES + length, 0);
   framed.writeUInt8(FRAME_TYPES.piece, 4);
   framed.writeUInt32BE(piece, 5);
   framed.writeUInt32BE(offset, 9);

@@ -77,11 +77,6 @@ export class PlacedReads {
     },
   };
 
-  /** True once a sink is attached. */
-  get attached(): boolean {
-    return this.#sink !== null;
-  }
-
   /**
    * Attaches the consumer; bytes held so far are pushed to it at once. The
    * socket's current buffer was handed out before, so its next read is
