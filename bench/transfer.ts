@@ -13,7 +13,9 @@
 // seeder count, DL_NODE_ARGS / SEED_NODE_ARGS for node flags (profiling), SCHED='{"targetPipeMs":200}'
 // for scheduler options (JSON) while tuning, CEILING=0 to skip the TLS-only ceiling
 // (transfer.tls_only.3senders: Node's TLS alone from three sender processes to one receiver, the
-// most this machine could move for the download before hashing and writing).
+// most this machine could move for the download before hashing and writing; each round the same
+// senders then feed OpenSSL's receiver in C++, bench/fixtures/tls-native-receive.cc, for what a
+// receiver outside Node would save).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -200,23 +202,51 @@ async function downloadOnce(
 }
 
 const TLS_PIPE = fileURLToPath(new URL('./fixtures/tls-pipe.mjs', import.meta.url));
+const TLS_NATIVE_SOURCE = fileURLToPath(new URL('./fixtures/tls-native-receive.cc', import.meta.url));
+
+/** Builds the OpenSSL receiver with the machine's g++ into `dir`; a note and null when it cannot. */
+function buildNativeReceiver(dir: string): string | null {
+  const out = join(dir, 'tls-native-receive');
+  const r = spawnSync('g++', ['-O2', '-o', out, TLS_NATIVE_SOURCE, '-lssl', '-lcrypto', '-pthread'], {
+    encoding: 'utf8',
+  });
+  if (r.status === 0) return out;
+  note(
+    `no OpenSSL receiver for the ceiling (g++ and libssl-dev needed): ${(r.stderr ?? String(r.error)).split('\n')[0]}`,
+  );
+  return null;
+}
+
+interface Ceiling {
+  mibps: number;
+  runs: number[];
+  /** Receiver and senders together. */
+  cpuSecondsPerGiB: number;
+  receiverCpuSecondsPerGiB: number;
+  /** The same senders to OpenSSL in C++ instead of Node's receiver, when it could be built. */
+  native: { mibps: number; receiverCpuSecondsPerGiB: number } | null;
+}
 
 /**
  * The machine's ceiling for this download: Node's TLS alone moving 1 GiB from three sender
- * processes to one receiver (no hashing, no disk, no protocol), median MiB/s over RUNS.
+ * processes to one receiver (no hashing, no disk, no protocol), median MiB/s over RUNS. Each
+ * round the same senders then serve OpenSSL's own receiver (C++, no Node), to tell what a
+ * receiver outside Node would save.
  */
-async function tlsOnlyCeiling(
-  root: string,
-  senders: number,
-): Promise<{ mibps: number; runs: number[]; cpuSecondsPerGiB: number }> {
+async function tlsOnlyCeiling(root: string, senders: number): Promise<Ceiling> {
+  const nativeReceiver = buildNativeReceiver(root);
   const runs: number[] = [];
   const cpu: number[] = [];
+  const receiverCpu: number[] = [];
+  const nativeRuns: number[] = [];
+  const nativeCpu: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const procs = Array.from({ length: senders }, (_, k) =>
       spawn(process.execPath, [TLS_PIPE, 'send', join(root, `seed-id-${k}`), String(GiB / senders)], {
         stdio: ['ignore', 'pipe', 'inherit'],
       }),
     );
+    const sendersCpu = () => procs.reduce((sum, p) => sum + processCpuSeconds(p.pid), 0);
     try {
       const ports = await Promise.all(
         procs.map(
@@ -229,20 +259,34 @@ async function tlsOnlyCeiling(
             }),
         ),
       );
-      const r = spawnSync(process.execPath, [TLS_PIPE, 'receive', join(root, 'dl-id'), ports.join(',')], {
-        encoding: 'utf8',
-        timeout: 120_000,
-      });
-      const out = JSON.parse(r.stdout.trim()) as { bytes: number; seconds: number; cpuSeconds: number };
+      const receive = (command: string, args: string[]) => {
+        const r = spawnSync(command, args, { encoding: 'utf8', timeout: 120_000 });
+        return JSON.parse(r.stdout.trim()) as { bytes: number; seconds: number; cpuSeconds: number };
+      };
+      const out = receive(process.execPath, [TLS_PIPE, 'receive', join(root, 'dl-id'), ports.join(',')]);
       runs.push(round(out.bytes / MiB / out.seconds));
       // Receiver and senders together (the senders' start-up included, a few tens of ms each).
-      const sendersCpu = procs.reduce((sum, p) => sum + processCpuSeconds(p.pid), 0);
-      cpu.push((out.cpuSeconds + sendersCpu) / (out.bytes / GiB));
+      cpu.push((out.cpuSeconds + sendersCpu()) / (out.bytes / GiB));
+      receiverCpu.push(out.cpuSeconds / (out.bytes / GiB));
+      if (nativeReceiver !== null) {
+        const native = receive(nativeReceiver, ports.map(String));
+        nativeRuns.push(round(native.bytes / MiB / native.seconds));
+        nativeCpu.push(native.cpuSeconds / (native.bytes / GiB));
+      }
     } finally {
       for (const p of procs) p.kill('SIGTERM');
     }
   }
-  return { mibps: median(runs), runs, cpuSecondsPerGiB: round(median(cpu), 2) };
+  return {
+    mibps: median(runs),
+    runs,
+    cpuSecondsPerGiB: round(median(cpu), 2),
+    receiverCpuSecondsPerGiB: round(median(receiverCpu), 2),
+    native:
+      nativeReceiver === null
+        ? null
+        : { mibps: median(nativeRuns), receiverCpuSecondsPerGiB: round(median(nativeCpu), 2) },
+  };
 }
 
 /** The aria2c reference: median end-to-end MiB/s over `runs` per seeder count, or a note. */
@@ -375,6 +419,9 @@ async function main(): Promise<void> {
         unit: 'MiB/s',
         ...(ref === undefined ? {} : { ref: 'aria2c', ratio: round(value / ref, 2) }),
         runs: runs.map((r) => round(1024 / r.wallSeconds)),
+        // The same downloads timed inside the downloader, from download() to the verified file at its
+        // destination, as the peer daemon runs them (no process start, ~0.15 s here).
+        in_process: round(1024 / median(runs.map((r) => r.engineSeconds))),
       });
     }
     const all3 = results.get('transfer.1GiB.3seeders') ?? [...results.values()][0];
@@ -410,6 +457,16 @@ async function main(): Promise<void> {
       });
       // Its CPU per GiB, receiver and senders: set against transfer.cpu_s_per_GiB + seeders_cpu_s_per_GiB.
       line({ name: 'transfer.tls_only.cpu_s_per_GiB', value: ceiling.cpuSecondsPerGiB, unit: 's' });
+      // The receiver alone: Node's, and OpenSSL's in C++ from the same senders (what a native addon
+      // owning the downloader's sockets could save at most; against transfer.cpu_s_per_GiB).
+      line({
+        name: 'transfer.tls_only.receiver_cpu_s_per_GiB',
+        value: ceiling.receiverCpuSecondsPerGiB,
+        unit: 's',
+        ...(ceiling.native ? { openssl: ceiling.native.receiverCpuSecondsPerGiB } : {}),
+      });
+      if (ceiling.native)
+        line({ name: 'transfer.tls_only.openssl_receiver', value: ceiling.native.mibps, unit: 'MiB/s' });
     }
     if (typeof aria !== 'string') {
       for (const [n, v] of aria)
