@@ -17,8 +17,10 @@ export interface TopicRetention {
  * or an acknowledgement makes before it is queued, and the readers a push goes to.
  */
 export interface Directory {
-  /** Streams known to exist: a send to one skips creating it. */
-  readonly knownStreams: Set<string>;
+  /** Is this stream known to exist? A send to one skips creating it. */
+  streamKnown(streamId: string): boolean;
+  /** A stream a committed write created or used: it exists from now on (streams are never deleted). */
+  noteStream(streamId: string): void;
   /** Topics checked so far, by stream id. */
   readonly topicRetention: ReadonlyMap<string, TopicRetention>;
   requireUser(userId: string): Promise<void>;
@@ -114,7 +116,10 @@ export function createDirectory(db: Kysely<Database>, groups: GroupsService): Di
   }
 
   return {
-    knownStreams,
+    streamKnown: (streamId) => knownStreams.has(streamId),
+    noteStream: (streamId) => {
+      knownStreams.add(streamId);
+    },
     topicRetention,
     requireUser,
     topicRow,

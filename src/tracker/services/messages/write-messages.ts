@@ -24,7 +24,7 @@ export interface NewMessage {
  */
 export async function writeMessages(
   trx: Db,
-  directory: Pick<Directory, 'knownStreams' | 'topicRetention'>,
+  directory: Pick<Directory, 'streamKnown' | 'topicRetention'>,
   sends: readonly NewMessage[],
   at: number,
 ): Promise<{ results: MessageSent[]; stored: StoredMessage[] }> {
@@ -71,8 +71,7 @@ export async function writeMessages(
   // PostgreSQL detects only after its deadlock_timeout, a second by default).
   for (const [streamId, idx] of [...byStream].sort(byKey)) {
     const first = sends[idx[0]!]!;
-    if (!directory.knownStreams.has(streamId))
-      await ensureStream(trx, streamId, first.stream, first.sender, at);
+    if (!directory.streamKnown(streamId)) await ensureStream(trx, streamId, first.stream, first.sender, at);
     const updated = (await Q.bumpSeq.execute(trx, [idx.length, streamId])).rows[0];
     if (updated === undefined) throw new CoterieError('INTERNAL', `stream ${streamId} is missing`);
     const last = toNumber(updated.last_seq);

@@ -91,7 +91,7 @@ export function createWriteQueue(
         for (const c of riders) for (const w of c.waiters) w();
         if (written.receipts.length > 0) receipts.publish(written.receipts);
         for (const [i, s] of sends.entries()) {
-          directory.knownStreams.add(s.streamId);
+          directory.noteStream(s.streamId);
           s.resolve(written.results[i]!);
         }
         if (written.stored.length > 0) {
