@@ -34,6 +34,11 @@ export function formatBytes(n: number): string {
   return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
+/** "1 peer", "3 peers". */
+export function countOf(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 export function formatRate(bytesPerSec: number): string {
   return `${formatBytes(Math.round(bytesPerSec))}/s`;
 }
@@ -78,7 +83,7 @@ export function formatContributions(d: DownloadView): string {
 
 export function formatDownloadDone(d: DownloadView): string {
   const took = (d.endedAt ?? Date.now()) - d.startedAt;
-  const head = `downloaded '${d.fileName}' to ${d.dest}: ${formatBytes(d.size)} in ${formatDuration(took)} (${formatRate(d.rateBytesPerSec)}) from ${d.peers} peer${d.peers === 1 ? '' : 's'}`;
+  const head = `downloaded '${d.fileName}' to ${d.dest}: ${formatBytes(d.size)} in ${formatDuration(took)} (${formatRate(d.rateBytesPerSec)}) from ${countOf(d.peers, 'peer')}`;
   const dist = formatContributions(d);
   return dist === '' ? head : `${head}\n${dist}`;
 }

@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { Progress } from '../peer/client.js';
-import { formatBytes, formatRate } from './format.js';
+import { countOf, formatBytes, formatRate } from './format.js';
 
 export interface ProgressRenderer {
   update(p: Progress): void;
@@ -27,7 +27,7 @@ export function createProgressRenderer(stream: NodeJS.WriteStream = process.stde
       done: formatBytes(p.doneBytes),
       total_h: formatBytes(p.totalBytes),
       rate: formatRate(p.rateBytesPerSec ?? p.doneBytes / elapsed),
-      peers: lastPeers,
+      peers: countOf(lastPeers, 'peer'),
     };
   };
   return {
@@ -37,7 +37,7 @@ export function createProgressRenderer(stream: NodeJS.WriteStream = process.stde
         kind = p.kind;
         const tail =
           p.kind === 'download'
-            ? '{done}/{total_h} | {rate} | ETA {eta_formatted} | {peers} peers'
+            ? '{done}/{total_h} | {rate} | ETA {eta_formatted} | {peers}'
             : '{done}/{total_h} | {rate}';
         bar = new cliProgress.SingleBar(
           {

@@ -16,7 +16,7 @@ import type { DownloadView, SentView, ShowMessagesResult, UploadResult } from '.
 import { callDaemon } from '../../peer/client.js';
 import type { MessagePage, MessageStatus } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
-import { formatBytes, formatContributions, formatRate } from '../format.js';
+import { countOf, formatBytes, formatContributions, formatRate } from '../format.js';
 import { type Spawned, spawnCoterie, stopProcess } from '../processes.js';
 import { createProgressRenderer } from '../progress.js';
 
@@ -176,7 +176,9 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
           const q = Math.floor((p.doneBytes / Math.max(1, p.totalBytes)) * 4);
           if (q > lastQuarter && q < 4) {
             lastQuarter = q;
-            say(`         ${q * 25}% · ${formatRate(p.rateBytesPerSec ?? 0)} · ${p.peers ?? 0} peers`);
+            say(
+              `         ${q * 25}% · ${formatRate(p.rateBytesPerSec ?? 0)} · ${countOf(p.peers ?? 0, 'peer')}`,
+            );
           }
         }
       },
@@ -185,7 +187,7 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
     const [a, b] = await Promise.all([sha256Of(source), sha256Of(done.dest)]);
     if (a !== b) throw new CoterieError('DOWNLOAD_FAILED', `verification failed: ${a} ≠ ${b}`);
     say(
-      `done     ${formatBytes(done.size)} in ${(((done.endedAt ?? Date.now()) - done.startedAt) / 1000).toFixed(1)} s at ${formatRate(done.rateBytesPerSec)} from ${done.peers} peers`,
+      `done     ${formatBytes(done.size)} in ${(((done.endedAt ?? Date.now()) - done.startedAt) / 1000).toFixed(1)} s at ${formatRate(done.rateBytesPerSec)} from ${countOf(done.peers, 'peer')}`,
     );
     say(`verified sha256 ${a} identical`);
     say('pieces per peer:');
