@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPieceHasher } from '../../src/peer/download/hasher.js';
 import { AlignedSlotPool } from '../../src/peer/download/io-memory.js';
@@ -115,6 +116,52 @@ describe('partial file', () => {
     expect(g.verifiedCount()).toBe(0);
     await g.close();
   });
+
+  it('starts over, or keeps only pieces that re-check, whatever the resume file holds', async () => {
+    const data = randomBytes(PIECE * 4);
+    const manifest = manifestOf(data);
+    const fileId = computeFileId(manifest);
+    const dest = join(dir, 'out.bin');
+    const f = await openPartialFile({ manifest, fileId, dest });
+    await f.writePiece(0, piece(data, 0));
+    await f.writePiece(2, piece(data, 2));
+    await f.close();
+    const resumePath = `${dest}.part.resume`;
+    const saved = JSON.parse(await readFile(resumePath, 'utf8')) as Record<string, unknown>;
+    const damaged = fc.oneof(
+      fc.constantFrom('null', '[]', '""', '0', ''),
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+      fc.string({ maxLength: 100 }),
+      fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b).toString('latin1')),
+      // The real file with one field replaced: claims of pieces never written, wrong sizes, junk.
+      fc
+        .record({
+          key: fc.constantFrom('version', 'fileId', 'size', 'pieceSize', 'bitfield'),
+          value: fc.oneof(
+            fc.jsonValue(),
+            fc.uint8Array({ minLength: 1, maxLength: 2 }).map((b) => Buffer.from(b).toString('base64')),
+          ),
+        })
+        .map(({ key, value }) => JSON.stringify({ ...saved, [key]: value })),
+    );
+    await fc.assert(
+      fc.asyncProperty(damaged, async (text) => {
+        await writeFile(resumePath, text);
+        const g = await openPartialFile({ manifest, fileId, dest });
+        try {
+          // Only what is on disk and hashes right is kept: pieces 0 and 2, or fewer.
+          expect(g.verifiedCount()).toBeLessThanOrEqual(2);
+          for (const i of [0, 2]) {
+            if (g.hasPiece(i)) expect((await g.read(i, 0, PIECE)).equals(piece(data, i))).toBe(true);
+          }
+          for (const i of [1, 3]) expect(g.hasPiece(i)).toBe(false);
+        } finally {
+          await g.close();
+        }
+      }),
+      { numRuns: 150 },
+    );
+  }, 60_000);
 
   it('refuses an existing destination unless asked to overwrite', async () => {
     const data = randomBytes(100);

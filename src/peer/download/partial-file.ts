@@ -348,14 +348,17 @@ async function checkDestination(dest: string, overwrite: boolean): Promise<void>
 }
 
 async function loadResume(path: string, fileId: string, m: Manifest): Promise<Uint8Array | undefined> {
-  let state: Partial<ResumeState>;
+  let state: Partial<ResumeState> | null;
   try {
-    state = JSON.parse(await readFile(path, 'utf8')) as Partial<ResumeState>;
+    state = JSON.parse(await readFile(path, 'utf8')) as Partial<ResumeState> | null;
   } catch {
     return undefined; // none, or unreadable: start over
   }
   const count = pieceCount(m.size, m.pieceSize);
   if (
+    // Damaged (`null`, a number, a list…) or another file's: start over.
+    typeof state !== 'object' ||
+    state === null ||
     state.version !== RESUME_FORMAT_VERSION ||
     state.fileId !== fileId ||
     state.size !== m.size ||
