@@ -76,6 +76,10 @@ export function callDaemonAt(
           try {
             v = JSON.parse(text) as StreamLine;
           } catch {
+            v = null as unknown as StreamLine;
+          }
+          // Not JSON, or JSON that is no answer (`null`, a number): whatever holds the port is no daemon of ours.
+          if (typeof v !== 'object' || v === null) {
             settle(new CoterieError('INTERNAL', 'the daemon sent an unreadable answer'));
             return;
           }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPeerDaemon } from '../../src/peer/daemon.js';
+import { EVENTS_CHANNEL } from '../../src/tracker/index.js';
 import { coterie, type Daemon, startProcess, stop, until } from '../helpers/cli-harness.js';
 import { pipedShell } from '../helpers/shell-harness.js';
 import {
@@ -127,6 +128,46 @@ if (pgTestUrl() === undefined) {
       await seeder.close();
       expect(await ownerSession.next('seeder_left')).toMatchObject({ fileId: f.fileId, peerId: seederPeer });
       await ownerSession.close();
+    });
+
+    it("drops NOTIFY payloads that are no tracker's events, and keeps delivering the real ones", async () => {
+      const [a, b] = trackers.map((t) => client(t.url)) as [
+        ReturnType<typeof client>,
+        ReturnType<typeof client>,
+      ];
+      const owner = await a.user('n-owner');
+      const joiner = await b.user('n-joiner');
+      await a.call('POST', '/v1/groups', { token: owner, body: { groupId: 'ng' } });
+      const ownerSession = await openSession(trackers[0]!.url, owner);
+      ownerSession.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+      await ownerSession.next('welcome');
+      // Anyone with the database's rights can NOTIFY on the channel.
+      const other = new pg.Client({ connectionString: db.url });
+      await other.connect();
+      try {
+        for (const payload of [
+          'not json',
+          'null',
+          '5',
+          '[]',
+          '{"o":"elsewhere"}',
+          '{"o":7,"e":[]}',
+          '{"o":"elsewhere","e":[null,5,"x",{"kind":3},{}]}',
+          '{"o":"elsewhere","e":[{"kind":"join_requested"}]}',
+        ]) {
+          await other.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload]);
+        }
+      } finally {
+        await other.end();
+      }
+      // The request made through B still reaches the owner on A, and every tracker is up.
+      await b.call('POST', '/v1/groups/ng/join', { token: joiner });
+      expect(await ownerSession.next('join_requested')).toMatchObject({ groupId: 'ng', userId: 'n-joiner' });
+      await ownerSession.close();
+      for (const t of trackers) {
+        expect(t.proc.exitCode).toBeNull();
+        expect((await client(t.url).call('GET', '/v1/cluster')).status).toBe(200);
+      }
     });
 
     it('answers a retried write from its idempotency key on any tracker, per caller', async () => {

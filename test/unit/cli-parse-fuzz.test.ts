@@ -1,8 +1,10 @@
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { splitWords } from '../../src/cli/words.js';
 import { absolutizePaths, COMMANDS, getCommand, matchForm, parseArgs } from '../../src/peer/commands.js';
+import { callDaemonAt } from '../../src/peer/control-client.js';
 import { CONTROL_PATH, MAX_CONTROL_BODY_BYTES } from '../../src/peer/control-protocol.js';
 import { startControlServer } from '../../src/peer/control-server.js';
 import { ERROR_CODES, isCoterieError } from '../../src/protocol/errors.js';
@@ -148,6 +150,46 @@ describe('the control API, fuzzed over a real socket', () => {
       expect((await post(server.port, json({ name: 'list_groups', args: [] }), 'wrong')).status).toBe(401);
     } finally {
       await server.stop();
+    }
+  }, 60_000);
+});
+
+describe('the CLI reading what it takes for its daemon, fuzzed', () => {
+  it('turns any answer into a result or a coded error (a stale daemon.json may point at anything)', async () => {
+    let answer = { status: 200, text: '' };
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(answer.status, { 'content-type': 'application/json' });
+        res.end(answer.text);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const info = { control: { host: '127.0.0.1', port: (server.address() as AddressInfo).port }, token: 't' };
+    const line = fc.oneof(
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+      fc.constantFrom('null', '5', '"x"', '[]', '{}', '{"ok":false}', '{"ok":true}', '{"progress":null}'),
+      fc.string({ maxLength: 60 }),
+    );
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom(200, 400, 500),
+          fc.array(line, { minLength: 1, maxLength: 4 }),
+          fc.boolean(),
+          async (status, lines, streamed) => {
+            answer = { status, text: lines.join('\n') };
+            try {
+              await callDaemonAt(info, 'list_groups', [], streamed ? { onProgress: () => {} } : {});
+            } catch (err) {
+              expectCoded(err);
+            }
+          },
+        ),
+        { numRuns: 200 },
+      );
+    } finally {
+      await new Promise((r) => server.close(r));
     }
   }, 60_000);
 });

@@ -30,6 +30,28 @@ interface Envelope {
   e: TrackerEvent[];
 }
 
+/**
+ * A payload heard on the channel, if it is a tracker's envelope. Anyone with
+ * the database's rights can NOTIFY: what is not JSON, not an envelope, or not
+ * an event (no kind) is dropped here rather than handed to the handlers.
+ */
+function readEnvelope(payload: string): Envelope | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(payload);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const { o, e } = v as { o?: unknown; e?: unknown };
+  if (typeof o !== 'string' || !Array.isArray(e)) return undefined;
+  const events = e.filter(
+    (x): x is TrackerEvent =>
+      typeof x === 'object' && x !== null && typeof (x as { kind?: unknown }).kind === 'string',
+  );
+  return { o, e: events };
+}
+
 export interface PgEventBusOptions {
   url: string;
   trackerId: string;
@@ -64,14 +86,12 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
     const client = new pg.Client({ connectionString: url, application_name: `coterie-listen-${trackerId}` });
     client.on('notification', (n) => {
       if (n.channel !== EVENTS_CHANNEL || n.payload === undefined) return;
-      let envelope: Envelope;
-      try {
-        envelope = JSON.parse(n.payload) as Envelope;
-      } catch {
+      const envelope = readEnvelope(n.payload);
+      if (envelope === undefined) {
         logger.warn('unreadable cluster event payload');
         return;
       }
-      if (envelope.o === trackerId || !Array.isArray(envelope.e)) return;
+      if (envelope.o === trackerId) return;
       for (const e of envelope.e) deliver(e);
     });
     const lost = (err?: Error) => {
