@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -24,6 +24,16 @@ describe('store', () => {
     store = await openStore({ location: join(dir, 'tracker.db') });
     const row = await store.db.selectFrom('users').selectAll().executeTakeFirst();
     expect(row).toMatchObject({ user_id: 'u' });
+  });
+
+  it('refuses a URL that is not postgres:// instead of making a file of it', async () => {
+    for (const location of ['mysql://u:secret@h/db', 'postgress://h/db', 'file:///x.db']) {
+      const err = await openStore({ location }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'USAGE' });
+      expect((err as Error).message).not.toContain('secret');
+      // As a relative path, 'mysql://…' would have made a directory 'mysql:' here.
+      expect(existsSync(location.slice(0, location.indexOf('/')))).toBe(false);
+    }
   });
 
   it('commits batched writes together; a failing write rolls back only itself', async () => {

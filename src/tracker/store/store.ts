@@ -6,7 +6,7 @@ import { CoterieError } from '../../protocol/errors.js';
 import { startCheckpointer } from './checkpointer.js';
 import { markingIdempotency } from './idempotency-context.js';
 import { migrationProvider } from './migrations.js';
-import { isPostgresUrl, openPostgresStore } from './postgres.js';
+import { isPostgresUrl, openPostgresStore, redactUrl } from './postgres.js';
 import type { Database } from './schema.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -41,6 +41,13 @@ export interface OpenStoreOptions {
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const { location } = options;
   if (isPostgresUrl(location)) return openPostgresStore(location, migrate);
+  // Any other URL is a typo of one (mysql://, postgress://), not a file to create in the working directory.
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    throw new CoterieError(
+      'USAGE',
+      `unsupported store '${redactUrl(location)}': a SQLite file path, or a postgres:// URL`,
+    );
+  }
   return openSqliteStore(location);
 }
 
