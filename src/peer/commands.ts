@@ -1,7 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
-import { MESSAGE_ID_PATTERN } from '../protocol/api.js';
 import { CoterieError } from '../protocol/errors.js';
-import { assertName, isValidFileName } from '../protocol/names.js';
+import { assertName, isValidFileName, MESSAGE_ID_PATTERN } from '../protocol/names.js';
 import type { Progress } from './control-protocol.js';
 
 /**

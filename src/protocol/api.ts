@@ -14,7 +14,7 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { ERROR_CODES } from './errors.js';
 import { MAX_PIECE_SIZE_BYTES, MAX_PIECES } from './manifest.js';
-import { FILE_NAME_MAX_LENGTH, HEX64_PATTERN, NAME_PATTERN } from './names.js';
+import { FILE_NAME_MAX_LENGTH, HEX64_PATTERN, MESSAGE_ID_PATTERN, NAME_PATTERN } from './names.js';
 
 export const API_PREFIX = '/v1';
 
@@ -362,8 +362,8 @@ export type ReportResponse = Static<typeof ReportResponse>;
  */
 export const CLIENT_ID_PATTERN = '^[A-Za-z0-9_.:-]{1,64}$';
 export const ClientId = Type.String({ pattern: CLIENT_ID_PATTERN, minLength: 1, maxLength: 64 });
-/** Message ids: 32 hex characters, derived from (sender, client id). */
-export const MESSAGE_ID_PATTERN = '^[0-9a-f]{32}$';
+// MESSAGE_ID_PATTERN lives in names.ts: the CLI checks message ids without loading TypeBox.
+export { MESSAGE_ID_PATTERN };
 export const MessageId = Type.String({ pattern: MESSAGE_ID_PATTERN, minLength: 32, maxLength: 32 });
 export const TopicName = Name;
 /**

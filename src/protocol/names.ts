@@ -41,3 +41,6 @@ const HEX64_RE = new RegExp(HEX64_PATTERN);
 export function isHex64(value: unknown): value is string {
   return typeof value === 'string' && HEX64_RE.test(value);
 }
+
+/** Message ids: 32 hex characters, derived from (sender, client id). */
+export const MESSAGE_ID_PATTERN = '^[0-9a-f]{32}$';
