@@ -22,16 +22,13 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import {
-  ClientId,
-  GroupId,
   MAX_PEER_ADDRESSES,
-  MessageBody,
   MessageId,
   PeerAddress,
+  SendMessageRequest,
   Seq,
   StoredMessage,
   StreamId,
-  TopicName,
   UserId,
 } from './api.js';
 import { CoterieError, ERROR_CODES } from './errors.js';
@@ -107,11 +104,8 @@ export const SendMessage = Type.Object(
   {
     type: Type.Literal('send'),
     id: RequestId,
-    to: Type.Optional(UserId),
-    groupId: Type.Optional(GroupId),
-    topic: Type.Optional(TopicName),
-    clientId: ClientId,
-    body: MessageBody,
+    // The HTTP request's fields, so that the two ways of sending cannot drift apart.
+    ...SendMessageRequest.properties,
   },
   { additionalProperties: false },
 );
