@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -178,6 +178,34 @@ describe('peer daemon without a tracker', () => {
 });
 
 describe('coterie peer process', () => {
+  it('says why it crashed in peer.log and on stderr, and exits non-zero', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'coterie-crash-'));
+    try {
+      // A bug, simulated: a rejection nobody handles, once the daemon serves. (Preloaded: the
+      // daemon itself has no way to be told to crash.)
+      const bug = join(dir, 'bug.mjs');
+      writeFileSync(bug, "setTimeout(() => Promise.reject(new Error('simulated bug')), 300).unref?.();\n");
+      const p = spawn(
+        process.execPath,
+        ['--import', bug, BIN, 'peer', '--data-dir', dir, '--tracker', 'http://127.0.0.1:1', '--no-shell'],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let err = '';
+      p.stderr.on('data', (d) => (err += d));
+      const code = await new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
+      expect(code).toBe(1);
+      expect(err).toContain('coterie peer crashed: Error: simulated bug');
+      const fatal = readFileSync(join(dir, 'peer.log'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string } })
+        .find((l) => l.level === 60);
+      expect(fatal).toMatchObject({ msg: 'peer daemon crashed', err: { message: 'simulated bug' } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('prints its ready line, serves the CLI, and stops cleanly on quit and on SIGTERM', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'coterie-proc-'));
     try {

@@ -80,10 +80,16 @@ export function registerPeerCommand(program: Command): void {
       const heartbeatMs = parseHeartbeat(flags.trackerHeartbeatMs);
       const { mkdirSync } = await import('node:fs');
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-      const logger = pino(
-        { level: flags.logLevel, base: { pid: process.pid } },
-        pino.destination({ dest: join(dataDir, 'peer.log'), sync: false, mkdir: true }),
-      );
+      // Written synchronously: a daemon logs a few lines a minute, and a crash's last line must land.
+      const logFile = pino.destination({ dest: join(dataDir, 'peer.log'), sync: true, mkdir: true });
+      const logger = pino({ level: flags.logLevel, base: { pid: process.pid } }, logFile);
+      // A crash says why in peer.log as well as on stderr: a daemon started with --no-shell may
+      // have nobody reading its stderr. (A rejection nobody handled arrives here too.)
+      process.once('uncaughtException', (err, origin) => {
+        logger.fatal({ err, origin }, 'peer daemon crashed');
+        process.stderr.write(`coterie peer crashed: ${err.stack ?? String(err)}\n`);
+        process.exit(1);
+      });
       // Signal handlers go in before anything is announced: a SIGTERM right after the ready
       // line must find them (the default action would kill the process without cleanup).
       let daemon: Awaited<ReturnType<typeof startPeerDaemon>> | undefined;
