@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { CoterieError, isCoterieError } from '../protocol/errors.js';
 
 /**
  * The peer's own durable state in DIR/peer.db: the saved tracker session (so
@@ -215,16 +216,33 @@ export class PeerStore {
   private readonly db: Database.Database;
 
   constructor(dataDir: string) {
-    this.db = new Database(join(dataDir, 'peer.db'));
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.migrate();
+    const path = join(dataDir, 'peer.db');
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path);
+      db.pragma('journal_mode = WAL');
+      db.pragma('busy_timeout = 5000');
+      this.db = db;
+      this.migrate(path);
+    } catch (err) {
+      db?.close();
+      if (isCoterieError(err)) throw err;
+      // A damaged or foreign file (SQLITE_NOTADB, SQLITE_CORRUPT): say which and what to do.
+      throw new CoterieError(
+        'PATH_INVALID',
+        `cannot open ${path}: ${(err as Error).message}; move it away to start with an empty one (this peer then forgets its shares, downloads, login and local messages; its identity stays)`,
+        { cause: err },
+      );
+    }
   }
 
-  private migrate(): void {
+  private migrate(path: string): void {
     const current = this.db.pragma('user_version', { simple: true }) as number;
     if (current > SCHEMA_VERSION) {
-      throw new Error(`peer.db has schema ${current}, newer than this coterie (${SCHEMA_VERSION})`);
+      throw new CoterieError(
+        'PATH_INVALID',
+        `${path} has schema ${current}, newer than this coterie's (${SCHEMA_VERSION}): run a newer coterie`,
+      );
     }
     for (let v = current; v < SCHEMA_VERSION; v++) {
       this.db.transaction(() => {

@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type InboxMessage, PeerStore } from '../../src/peer/store.js';
+import { thrownCode } from '../helpers/wait.js';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -107,5 +108,26 @@ describe('peer store: messages belong to the logged-in user', () => {
     } finally {
       store.close();
     }
+  });
+});
+
+describe('peer store: a damaged peer.db', () => {
+  it('is refused with PATH_INVALID and what to do, not a bare SQLite error', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'peer.db'), 'not a database, really not a database at all');
+    expect(thrownCode(() => new PeerStore(dir))).toBe('PATH_INVALID');
+    expect(() => new PeerStore(dir)).toThrow(/peer\.db.*move it away/);
+  });
+
+  it('refuses a peer.db from a newer coterie and leaves it as it was', () => {
+    const dir = tempDir();
+    new PeerStore(dir).close();
+    const db = new Database(join(dir, 'peer.db'));
+    db.pragma('user_version = 999');
+    db.close();
+    expect(() => new PeerStore(dir)).toThrow(/schema 999, newer/);
+    const again = new Database(join(dir, 'peer.db'));
+    expect(again.pragma('user_version', { simple: true })).toBe(999);
+    again.close();
   });
 });
