@@ -72,19 +72,20 @@ export function callDaemonAt(
         let final: CommandResponse | undefined;
         const onLine = (text: string) => {
           if (text.trim() === '') return;
-          let v: StreamLine;
+          let v: unknown;
           try {
-            v = JSON.parse(text) as StreamLine;
+            v = JSON.parse(text);
           } catch {
-            v = null as unknown as StreamLine;
+            v = undefined;
           }
           // Not JSON, or JSON that is no answer (`null`, a number): whatever holds the port is no daemon of ours.
           if (typeof v !== 'object' || v === null) {
             settle(new CoterieError('INTERNAL', 'the daemon sent an unreadable answer'));
             return;
           }
-          if ('progress' in v) options.onProgress?.(v.progress);
-          else final = v as CommandResponse;
+          const line = v as StreamLine;
+          if ('progress' in line) options.onProgress?.(line.progress);
+          else final = line;
         };
         res.on('data', (chunk: string) => {
           buffered += chunk;
