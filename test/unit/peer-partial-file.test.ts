@@ -34,6 +34,19 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** A 4-piece download stopped with pieces 0 and 2 written (and listed in its resume file). */
+async function stoppedWithPieces0And2() {
+  const data = randomBytes(PIECE * 4);
+  const manifest = manifestOf(data);
+  const fileId = computeFileId(manifest);
+  const dest = join(dir, 'out.bin');
+  const f = await openPartialFile({ manifest, fileId, dest });
+  await f.writePiece(0, piece(data, 0));
+  await f.writePiece(2, piece(data, 2));
+  await f.close();
+  return { data, manifest, fileId, dest };
+}
+
 describe('partial file', () => {
   it('writes pieces by position and renames to dest only at finish', async () => {
     const data = randomBytes(PIECE * 3 + 100);
@@ -50,14 +63,7 @@ describe('partial file', () => {
   });
 
   it('resumes kept pieces and drops those whose bytes no longer match', async () => {
-    const data = randomBytes(PIECE * 4);
-    const manifest = manifestOf(data);
-    const fileId = computeFileId(manifest);
-    const dest = join(dir, 'out.bin');
-    const f = await openPartialFile({ manifest, fileId, dest });
-    await f.writePiece(0, piece(data, 0));
-    await f.writePiece(2, piece(data, 2));
-    await f.close();
+    const { manifest, fileId, dest } = await stoppedWithPieces0And2();
     // Damage piece 2 on disk behind the resume file's back.
     const h = await import('node:fs/promises').then((m) => m.open(`${dest}.part`, 'r+'));
     await h.write(Buffer.from('xx'), 0, 2, 2 * PIECE + 5);
@@ -118,14 +124,7 @@ describe('partial file', () => {
   });
 
   it('starts over, or keeps only pieces that re-check, whatever the resume file holds', async () => {
-    const data = randomBytes(PIECE * 4);
-    const manifest = manifestOf(data);
-    const fileId = computeFileId(manifest);
-    const dest = join(dir, 'out.bin');
-    const f = await openPartialFile({ manifest, fileId, dest });
-    await f.writePiece(0, piece(data, 0));
-    await f.writePiece(2, piece(data, 2));
-    await f.close();
+    const { data, manifest, fileId, dest } = await stoppedWithPieces0And2();
     const resumePath = `${dest}.part.resume`;
     const saved = JSON.parse(await readFile(resumePath, 'utf8')) as Record<string, unknown>;
     const damaged = fc.oneof(
