@@ -212,7 +212,7 @@ function buildNativeReceiver(dir: string): string | null {
   });
   if (r.status === 0) return out;
   note(
-    `no OpenSSL receiver for the ceiling (g++ and libssl-dev needed): ${(r.stderr ?? String(r.error)).split('\n')[0]}`,
+    `no OpenSSL receiver for the ceiling (g++ and libssl-dev needed): ${(r.stderr || String(r.error)).split('\n')[0]}`,
   );
   return null;
 }
