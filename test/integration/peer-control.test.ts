@@ -181,10 +181,10 @@ describe('coterie peer process', () => {
   it('says why it crashed in peer.log and on stderr, and exits non-zero', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'coterie-crash-'));
     try {
-      // A bug, simulated: a rejection nobody handles, once the daemon serves. (Preloaded: the
-      // daemon itself has no way to be told to crash.)
+      // A bug, simulated: a rejection nobody handles, on SIGUSR2 once the daemon serves. (Preloaded:
+      // the daemon itself has no way to be told to crash.)
       const bug = join(dir, 'bug.mjs');
-      writeFileSync(bug, "setTimeout(() => Promise.reject(new Error('simulated bug')), 300).unref?.();\n");
+      writeFileSync(bug, "process.on('SIGUSR2', () => Promise.reject(new Error('simulated bug')));\n");
       const p = spawn(
         process.execPath,
         ['--import', bug, BIN, 'peer', '--data-dir', dir, '--tracker', 'http://127.0.0.1:1', '--no-shell'],
@@ -192,7 +192,22 @@ describe('coterie peer process', () => {
       );
       let err = '';
       p.stderr.on('data', (d) => (err += d));
-      const code = await new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
+      const exited = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
+      try {
+        await new Promise<void>((resolve, reject) => {
+          let out = '';
+          p.stdout.on('data', (d) => {
+            out += d;
+            if (out.includes('serving on')) resolve();
+          });
+          void exited.then((c) => reject(new Error(`exited ${c} before serving: ${err}`)));
+        });
+        p.kill('SIGUSR2');
+      } finally {
+        // Whatever happened, no daemon outlives the test.
+        setTimeout(() => p.kill('SIGKILL'), 5_000).unref();
+      }
+      const code = await exited;
       expect(code).toBe(1);
       expect(err).toContain('coterie peer crashed: Error: simulated bug');
       const fatal = readFileSync(join(dir, 'peer.log'), 'utf8')
