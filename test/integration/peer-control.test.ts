@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -127,6 +127,31 @@ describe('peer daemon without a tracker', () => {
     const unknown = await run(['--data-dir', dir, 'frobnicate']);
     expect(unknown.code).toBe(2);
     expect(unknown.err).toContain('[UNKNOWN_COMMAND]');
+  });
+
+  it('refuses bad daemon flags with USAGE before starting anything', async () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'coterie-flags-'));
+    try {
+      for (const [flags, says] of [
+        [['peer', '--no-shell', '--advertise', 'bad host!'], "invalid --advertise 'bad host!'"],
+        [['peer', '--no-shell', '--advertise', '-x.example'], "invalid --advertise '-x.example'"],
+        [
+          ['peer', '--no-shell', '--log-level', 'loud'],
+          "--log-level must be one of fatal, error, warn, info, debug, trace, silent, not 'loud'",
+        ],
+        [['peer', '--no-shell', '--port', '70000'], "invalid --port '70000'"],
+        [['tracker', '--log-level', 'loud'], '--log-level must be one of'],
+      ] as const) {
+        const r = await run([...flags, '--data-dir', join(fresh, 'd')]);
+        expect(r.code, flags.join(' ')).toBe(2);
+        expect(r.err).toContain(says);
+        expect(r.err).toContain('[USAGE]');
+      }
+      // Nothing was started, so nothing was made.
+      expect(existsSync(join(fresh, 'd', 'daemon.json'))).toBe(false);
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
   });
 
   it('runs the shell: help, commands in order, errors on one line, notices above the prompt', async () => {

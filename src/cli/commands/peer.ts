@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { resolveDataDir } from '../../peer/client.js';
 import { parseTrackerUrls, startPeerDaemon } from '../../peer/index.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { parseAdvertisedHost, parseLogLevel } from '../flags.js';
 import { runShell } from '../shell.js';
 
 interface PeerFlags {
@@ -78,11 +79,14 @@ export function registerPeerCommand(program: Command): void {
       const trackers = parseTrackerUrls(flags.tracker ?? process.env.COTERIE_TRACKER ?? DEFAULT_TRACKER);
       const port = parsePort(flags.port);
       const heartbeatMs = parseHeartbeat(flags.trackerHeartbeatMs);
+      const logLevel = parseLogLevel(flags.logLevel);
+      const advertiseHost =
+        flags.advertise === undefined ? undefined : parseAdvertisedHost(flags.advertise, '--advertise');
       const { mkdirSync } = await import('node:fs');
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       // Written synchronously: a daemon logs a few lines a minute, and a crash's last line must land.
       const logFile = pino.destination({ dest: join(dataDir, 'peer.log'), sync: true, mkdir: true });
-      const logger = pino({ level: flags.logLevel, base: { pid: process.pid } }, logFile);
+      const logger = pino({ level: logLevel, base: { pid: process.pid } }, logFile);
       // A crash says why in peer.log as well as on stderr: a daemon started with --no-shell may
       // have nobody reading its stderr. (A rejection nobody handled arrives here too.)
       process.once('uncaughtException', (err, origin) => {
@@ -105,7 +109,7 @@ export function registerPeerCommand(program: Command): void {
         trackers,
         host: flags.host,
         port,
-        advertiseHost: flags.advertise,
+        advertiseHost,
         uploadLimitBytesPerSec: parseUploadLimit(flags.uploadLimitKib),
         trackerCaFile: flags.trackerCa ?? process.env.COTERIE_TRACKER_CA,
         // Ping after half the silence, give up after the other half.

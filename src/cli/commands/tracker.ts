@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { type Command, Option } from 'commander';
 import { CoterieError } from '../../protocol/errors.js';
 import { startTracker, TRACKER_DEFAULTS, type TrackerOptions } from '../../tracker/index.js';
+import { parseLogLevel } from '../flags.js';
 
 interface TrackerFlags {
   host?: string;
@@ -23,8 +24,6 @@ interface TrackerFlags {
   clusterDeadAfterMs?: string;
   presenceGraceMs?: string;
 }
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** flags > COTERIE_* environment > defaults. */
 function pick(flag: string | undefined, env: string): string | undefined {
@@ -54,10 +53,7 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
   if ((certPath === undefined) !== (keyPath === undefined)) {
     throw new CoterieError('USAGE', 'give both --tls-cert and --tls-key, or neither');
   }
-  const logLevel = pick(flags.logLevel, 'COTERIE_LOG_LEVEL') ?? TRACKER_DEFAULTS.logLevel;
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    throw new CoterieError('USAGE', `--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-  }
+  const logLevel = parseLogLevel(pick(flags.logLevel, 'COTERIE_LOG_LEVEL') ?? TRACKER_DEFAULTS.logLevel);
   const dataDir = pick(flags.dataDir, 'COTERIE_TRACKER_DATA_DIR') ?? join(homedir(), '.coterie', 'tracker');
   return {
     host: pick(flags.host, 'COTERIE_TRACKER_HOST') ?? TRACKER_DEFAULTS.host,
@@ -76,7 +72,7 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
     clusterHeartbeatMs: integer(flags.clusterHeartbeatMs, '--cluster-heartbeat-ms', 10, 600_000),
     clusterDeadAfterMs: integer(flags.clusterDeadAfterMs, '--cluster-dead-after-ms', 20, 3_600_000),
     presenceGraceMs: integer(flags.presenceGraceMs, '--presence-grace-ms', 0, 3_600_000),
-    logLevel: logLevel as TrackerOptions['logLevel'],
+    logLevel,
   };
 }
 
