@@ -94,6 +94,20 @@ describe('tracker lifecycle', () => {
     try {
       await expect(spawnTracker(dir.path, ['--port', '70000'])).rejects.toThrow(/--port must be an integer/);
       await expect(spawnTracker(dir.path, ['--tls-cert', 'x.pem'])).rejects.toThrow(/--tls-key/);
+      await expect(spawnTracker(dir.path, ['--public-url', 'notaurl'])).rejects.toThrow(
+        /invalid --public-url/,
+      );
+      await expect(spawnTracker(dir.path, ['--public-url', 'ftp://t1:7070'])).rejects.toThrow(
+        /invalid --public-url/,
+      );
+      await expect(spawnTracker(dir.path, ['--log-level', 'loud'])).rejects.toThrow(
+        /--log-level must be one of/,
+      );
+      const junk = join(dir.path, 'junk.pem');
+      writeFileSync(junk, 'not a certificate');
+      await expect(spawnTracker(dir.path, ['--tls-cert', junk, '--tls-key', junk])).rejects.toThrow(
+        /no PEM certificate and matching key.*\[USAGE\]/,
+      );
     } finally {
       dir.remove();
     }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { createSecureContext } from 'node:tls';
 import { type Command, Option } from 'commander';
 import { CoterieError } from '../../protocol/errors.js';
 import { startTracker, TRACKER_DEFAULTS, type TrackerOptions } from '../../tracker/index.js';
@@ -47,6 +48,38 @@ function readPem(path: string, what: string): Buffer {
   }
 }
 
+/** The certificate and key, checked now: a bad pair is a usage error, not OpenSSL's message at listen. */
+function readTls(certPath: string, keyPath: string): { cert: Buffer; key: Buffer } {
+  const pair = { cert: readPem(certPath, 'certificate'), key: readPem(keyPath, 'key') };
+  try {
+    createSecureContext(pair);
+  } catch (err) {
+    throw new CoterieError(
+      'USAGE',
+      `--tls-cert ${certPath} and --tls-key ${keyPath} are no PEM certificate and matching key: ${(err as Error).message}`,
+    );
+  }
+  return pair;
+}
+
+/** The URL peers are told to reach this tracker at (the cluster lists it): http(s), origin only. */
+function publicUrl(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new CoterieError(
+      'USAGE',
+      `invalid --public-url '${value}': use http://HOST:PORT or https://HOST:PORT`,
+    );
+  }
+  return url.origin;
+}
+
 export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
   const certPath = pick(flags.tlsCert, 'COTERIE_TLS_CERT');
   const keyPath = pick(flags.tlsKey, 'COTERIE_TLS_KEY');
@@ -60,15 +93,12 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
     port: integer(pick(flags.port, 'COTERIE_TRACKER_PORT'), '--port', 0, 65535) ?? TRACKER_DEFAULTS.port,
     dataDir,
     store: pick(flags.store, 'COTERIE_TRACKER_STORE'),
-    tls:
-      certPath !== undefined && keyPath !== undefined
-        ? { cert: readPem(certPath, 'certificate'), key: readPem(keyPath, 'key') }
-        : undefined,
+    tls: certPath !== undefined && keyPath !== undefined ? readTls(certPath, keyPath) : undefined,
     heartbeatIntervalMs: integer(flags.heartbeatIntervalMs, '--heartbeat-interval-ms', 10, 3_600_000),
     heartbeatTimeoutMs: integer(flags.heartbeatTimeoutMs, '--heartbeat-timeout-ms', 10, 3_600_000),
     ticketTtlMinutes: integer(flags.ticketTtlMinutes, '--ticket-ttl-minutes', 1, 24 * 60),
     scryptLogN: integer(flags.scryptLogN, '--scrypt-log-n', 10, 20),
-    publicUrl: pick(flags.publicUrl, 'COTERIE_TRACKER_PUBLIC_URL'),
+    publicUrl: publicUrl(pick(flags.publicUrl, 'COTERIE_TRACKER_PUBLIC_URL')),
     clusterHeartbeatMs: integer(flags.clusterHeartbeatMs, '--cluster-heartbeat-ms', 10, 600_000),
     clusterDeadAfterMs: integer(flags.clusterDeadAfterMs, '--cluster-dead-after-ms', 20, 3_600_000),
     presenceGraceMs: integer(flags.presenceGraceMs, '--presence-grace-ms', 0, 3_600_000),
