@@ -17,8 +17,10 @@ function splitGlobals(argv: string[]): { dataDir?: string; json: boolean; rest: 
   for (; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--json') json = true;
-    else if (a === '--data-dir' && i + 1 < argv.length) dataDir = argv[++i];
-    else if (a.startsWith('--data-dir=')) dataDir = a.slice('--data-dir='.length);
+    else if (a === '--data-dir') {
+      dataDir = argv[++i];
+      if (dataDir === undefined) throw new CoterieError('USAGE', '--data-dir needs a directory');
+    } else if (a.startsWith('--data-dir=')) dataDir = a.slice('--data-dir='.length);
     else break;
   }
   return { dataDir, json, rest: argv.slice(i) };
@@ -27,9 +29,24 @@ function splitGlobals(argv: string[]): { dataDir?: string; json: boolean; rest: 
 /** Process-level subcommands; any other word is a peer command (or UNKNOWN_COMMAND). */
 const SUBCOMMANDS = new Set(['tracker', 'peer', 'demo', 'help']);
 
+/** A usage error the way every other error is printed: one line, its code; exit 2. */
+function usageError(message: string): number {
+  process.stderr.write(`coterie: ${message} [USAGE]\n`);
+  return 2;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const globals = splitGlobals(argv);
+  let globals: ReturnType<typeof splitGlobals>;
+  try {
+    globals = splitGlobals(argv);
+  } catch (err) {
+    if (err instanceof CoterieError) return usageError(err.message);
+    throw err;
+  }
   const first = globals.rest[0];
+  if (first === undefined && argv.length > 0) {
+    return usageError("give a command after --data-dir/--json: 'coterie help' lists them");
+  }
   const isSubcommand = first === undefined || first.startsWith('-') || SUBCOMMANDS.has(first);
   if (first !== undefined && (findCommand(first) !== undefined || !isSubcommand)) {
     const { runClientCommand } = await import('./client.js');
@@ -40,6 +57,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (first === 'help' && globals.rest.length === 1) {
     process.stdout.write(`${commandHelp()}\n`);
+    return 0;
+  }
+  // `help download_file`: that command's line of the list (commander knows only tracker, peer, demo).
+  const asked = first === 'help' ? globals.rest[1] : undefined;
+  if (asked !== undefined && findCommand(asked) !== undefined) {
+    process.stdout.write(`${commandHelp(asked)}\n`);
     return 0;
   }
   const { Command, CommanderError } = await import('commander');
@@ -55,7 +78,11 @@ export async function main(argv: string[]): Promise<number> {
     .description('Group-based peer-to-peer file and message sharing')
     .usage('[--data-dir DIR] [--json] <command> [args…]  |  tracker | peer | demo [options]')
     .exitOverride()
-    .showHelpAfterError()
+    // Commander's own errors (unknown option, missing value) as one coded line, like ours.
+    .configureOutput({
+      outputError: (text, write) => write(`coterie: ${text.replace(/^error: /, '').trim()} [USAGE]\n`),
+    })
+    .showHelpAfterError('(add --help for the options)')
     .addHelpText(
       'after',
       `\nPeer commands, sent to the running daemon of the data directory (--data-dir DIR, else
@@ -66,7 +93,11 @@ $COTERIE_DATA_DIR, else per user); --json prints machine-readable answers and er
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof CommanderError) {
+      // Help asked for is a success; help shown for want of a command, or anything else
+      // commander refused, is a usage error.
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
+    }
     if (err instanceof CoterieError) {
       process.stderr.write(`coterie: ${err.message} [${err.code}]\n`);
       return err.code === 'USAGE' ? 2 : 1;

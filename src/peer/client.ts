@@ -19,7 +19,7 @@ export {
 export { type CallOptions, callDaemon, callDaemonAt } from './control-client.js';
 export type { CommandRequest, CommandResponse, Progress } from './control-protocol.js';
 export { type DaemonInfo, daemonFilePath, readDaemonFile } from './daemon-file.js';
-export { defaultDataDir, resolveDataDir } from './data-dir.js';
+export { defaultDataDir, ensureDataDir, resolveDataDir } from './data-dir.js';
 export type {
   DownloadView,
   PeerContribution,

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { CoterieError } from '../protocol/errors.js';
@@ -7,6 +6,7 @@ import { loadOrCreateIdentity, type PeerIdentity } from '../wire/index.js';
 import { type CommandContext, type CommandIO, runCommand } from './commands.js';
 import { type ControlServer, startControlServer } from './control-server.js';
 import { newControlToken, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
+import { ensureDataDir } from './data-dir.js';
 import { type FilesService, startFilesService } from './files.js';
 import { acquireDataDirLock } from './lock.js';
 import { createMessagingService, type MessagingService } from './messages.js';
@@ -71,7 +71,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   // Read before taking any resource: a bad CA file is a usage error, not a half-started daemon.
   const trust =
     options.trackerCaFile === undefined ? undefined : trackerTrust(readTrackerCa(options.trackerCaFile));
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  ensureDataDir(dataDir);
   const releaseLock = acquireDataDirLock(dataDir);
   let store: PeerStore;
   try {

@@ -1,5 +1,7 @@
+import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { CoterieError } from '../protocol/errors.js';
 
 /**
  * The data directory of a peer: flag > COTERIE_DATA_DIR > a per-user default
@@ -18,4 +20,20 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
     return join(env.APPDATA ?? join(homedir(), 'AppData', 'Roaming'), 'coterie');
   const xdg = env.XDG_DATA_HOME;
   return join(xdg !== undefined && xdg !== '' ? xdg : join(homedir(), '.local', 'share'), 'coterie');
+}
+
+/** Creates the data directory (0700) if need be; PATH_INVALID when it cannot be one. */
+export function ensureDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CoterieError(
+      'PATH_INVALID',
+      code === 'EEXIST' || code === 'ENOTDIR'
+        ? `cannot use ${dir} as the data directory: it (or a parent) is a file`
+        : `cannot create the data directory ${dir}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
 }

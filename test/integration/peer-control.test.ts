@@ -129,6 +129,35 @@ describe('peer daemon without a tracker', () => {
     expect(unknown.err).toContain('[UNKNOWN_COMMAND]');
   });
 
+  it('answers a malformed command line with a coded usage error and exit 2, and help on a command', async () => {
+    for (const [args, says] of [
+      [['--data-dir'], '--data-dir needs a directory [USAGE]'],
+      [['--json'], "give a command after --data-dir/--json: 'coterie help' lists them [USAGE]"],
+      [['--bogus-flag', 'list_groups'], "unknown option '--bogus-flag' [USAGE]"],
+      [['tracker', '--port'], "option '--port <port>' argument missing [USAGE]"],
+      [['peer', '--frobnicate'], "unknown option '--frobnicate' [USAGE]"],
+    ] as const) {
+      const r = await run([...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err.split('\n')[0]).toBe(`coterie: ${says}`);
+    }
+    const help = await run(['help', 'download_file']);
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('download_file <group_id> <file_name> <dest> [--wait]');
+    expect(help.out).not.toContain('create_user');
+    expect((await run(['tracker', '--help'])).code).toBe(0);
+  });
+
+  it('refuses a data directory that is a file with PATH_INVALID', async () => {
+    const file = join(dir, 'not-a-dir');
+    writeFileSync(file, 'x');
+    const r = await run(['peer', '--no-shell', '--data-dir', file, '--tracker', 'http://127.0.0.1:1']);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      `coterie: cannot use ${file} as the data directory: it (or a parent) is a file [PATH_INVALID]\n`,
+    );
+  });
+
   it('refuses bad daemon flags with USAGE before starting anything', async () => {
     const fresh = mkdtempSync(join(tmpdir(), 'coterie-flags-'));
     try {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { resolveDataDir } from '../../peer/client.js';
+import { ensureDataDir, resolveDataDir } from '../../peer/client.js';
 import { parseTrackerUrls, startPeerDaemon } from '../../peer/index.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { parseAdvertisedHost, parseLogLevel } from '../flags.js';
@@ -82,8 +82,7 @@ export function registerPeerCommand(program: Command): void {
       const logLevel = parseLogLevel(flags.logLevel);
       const advertiseHost =
         flags.advertise === undefined ? undefined : parseAdvertisedHost(flags.advertise, '--advertise');
-      const { mkdirSync } = await import('node:fs');
-      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      ensureDataDir(dataDir);
       // Written synchronously: a daemon logs a few lines a minute, and a crash's last line must land.
       const logFile = pino.destination({ dest: join(dataDir, 'peer.log'), sync: true, mkdir: true });
       const logger = pino({ level: logLevel, base: { pid: process.pid } }, logFile);
