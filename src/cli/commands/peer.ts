@@ -82,6 +82,7 @@ export function registerPeerCommand(program: Command): void {
       const logLevel = parseLogLevel(flags.logLevel);
       const advertiseHost =
         flags.advertise === undefined ? undefined : parseAdvertisedHost(flags.advertise, '--advertise');
+      // Made here (0700) because peer.log opens in it before the daemon starts.
       ensureDataDir(dataDir);
       // Written synchronously: a daemon logs a few lines a minute, and a crash's last line must land.
       const logFile = pino.destination({ dest: join(dataDir, 'peer.log'), sync: true, mkdir: true });

@@ -7,12 +7,11 @@ import type { Directory } from './directory.js';
 import {
   type EncodedMessage,
   encode,
-  MESSAGE_COLUMNS,
   type MessagesLogger,
   type StoredBatch,
   toStoredMessage,
 } from './model.js';
-import { appendTo, powerOfTwoChunks, Q } from './queries.js';
+import { appendTo, messagesOf, powerOfTwoChunks, Q } from './queries.js';
 
 export interface PushPlanner {
   /** This tracker's commits. */
@@ -71,14 +70,7 @@ export function createPushPlanner(deps: {
   async function readRange(streamId: string, from: number, to: number): Promise<EncodedMessage[]> {
     const parsed = parseStreamId(streamId);
     if (parsed === undefined || to < from) return [];
-    const rows = await db
-      .selectFrom('messages')
-      .select(MESSAGE_COLUMNS)
-      .where('stream_id', '=', streamId)
-      .where('seq', '>=', from)
-      .where('seq', '<=', to)
-      .orderBy('seq')
-      .execute();
+    const rows = await messagesOf(db, streamId).where('seq', '>=', from).where('seq', '<=', to).execute();
     return rows.map((r) => encode(toStoredMessage(r, parsed)));
   }
 

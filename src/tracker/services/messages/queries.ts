@@ -1,8 +1,14 @@
-import { sql, type Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { type Prepared, prepared } from '../../store/prepared.js';
 import type { Database } from '../../store/schema.js';
+import { MESSAGE_COLUMNS } from './model.js';
 
 export type Db = Transaction<Database>;
+
+/** A stream's messages in seq order, with the columns toStoredMessage reads; callers add their bounds. */
+export function messagesOf(db: Kysely<Database>, streamId: string) {
+  return db.selectFrom('messages').select(MESSAGE_COLUMNS).where('stream_id', '=', streamId).orderBy('seq');
+}
 
 /** Rows per multi-row INSERT: 7 columns × 500 stays far below SQLite's and PostgreSQL's variable limits. */
 const INSERT_CHUNK = 256;
@@ -50,6 +56,11 @@ function bySize<R>(build: (n: number) => Prepared<R>): (n: number) => Prepared<R
 }
 const range = (n: number, f: (i: number) => never) => Array.from({ length: n }, (_, i) => f(i));
 
+/** `n` rows of `columns` for a multi-row INSERT, every cell a parameter: row i, column k is p(i × columns + k). */
+function paramRows(p: (i: number) => never, n: number, columns: readonly string[]): never[] {
+  return range(n, (i) => Object.fromEntries(columns.map((c, k) => [c, p(i * columns.length + k)])) as never);
+}
+
 /**
  * The message path's queries, built and compiled once (store/prepared.ts): at
  * a steady pace each message costs a handful of them, and Kysely building a
@@ -78,21 +89,11 @@ export const Q = {
   ),
   insertMessages: bySize((n) =>
     prepared((db, p) =>
-      db.insertInto('messages').values(
-        range(
-          n,
-          (i) =>
-            ({
-              stream_id: p(i * 7),
-              seq: p(i * 7 + 1),
-              message_id: p(i * 7 + 2),
-              sender: p(i * 7 + 3),
-              client_id: p(i * 7 + 4),
-              body: p(i * 7 + 5),
-              created_at: p(i * 7 + 6),
-            }) as never,
+      db
+        .insertInto('messages')
+        .values(
+          paramRows(p, n, ['stream_id', 'seq', 'message_id', 'sender', 'client_id', 'body', 'created_at']),
         ),
-      ),
     ),
   ),
   cursorsOf: bySize((n) =>
@@ -112,18 +113,7 @@ export const Q = {
     prepared((db, p) =>
       db
         .insertInto('cursors')
-        .values(
-          range(
-            n,
-            (i) =>
-              ({
-                stream_id: p(i * 4),
-                user_id: p(i * 4 + 1),
-                delivered_seq: p(i * 4 + 2),
-                read_seq: p(i * 4 + 3),
-              }) as never,
-          ),
-        )
+        .values(paramRows(p, n, ['stream_id', 'user_id', 'delivered_seq', 'read_seq']))
         .onConflict((oc) =>
           oc.columns(['stream_id', 'user_id']).doUpdateSet((eb) => ({
             delivered_seq: eb.ref('excluded.delivered_seq'),

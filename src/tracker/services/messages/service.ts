@@ -12,21 +12,13 @@ import { toNumber } from '../../store/schema.js';
 import type { ServiceDeps } from '../context.js';
 import type { GroupsService } from '../groups.js';
 import { createSendLimiter } from '../message-limits.js';
+import { createCatchUp } from './catch-up.js';
 import { createDirectory } from './directory.js';
-import {
-  encode,
-  MESSAGE_COLUMNS,
-  type MessagesOptions,
-  type MessagesService,
-  type SendInput,
-  toStoredMessage,
-} from './model.js';
+import type { MessagesOptions, MessagesService, SendInput } from './model.js';
 import { createPushPlanner } from './push.js';
 import { createReceiptFanOut } from './receipts.js';
 import { createTopics } from './topics.js';
 import { createWriteQueue } from './write-queue.js';
-
-const CATCH_UP_PAGE = 1000;
 
 /**
  * The service: checks a request (target, size, rate, who may read), then
@@ -53,6 +45,7 @@ export function createMessagesService(options: MessagesOptions) {
     });
     const queue = createWriteQueue({ store, bus, now, trackerId, directory, receipts, push });
     const topics = createTopics({ store, bus, now, groups, directory });
+    const catchUp = createCatchUp({ db, directory, now });
     const unsubscribeBus = bus.subscribe((e) => {
       if (e.kind === 'membership_changed') directory.forgetMembers(e.groupId);
       else if (e.kind === 'subscription_changed') directory.forgetSubscribers(e.streamId);
@@ -215,50 +208,7 @@ export function createMessagesService(options: MessagesOptions) {
       subscribe: topics.subscribe,
       fetch: topics.fetch,
 
-      async *catchUp(userId) {
-        const cursorRows = await db
-          .selectFrom('cursors')
-          .select(['stream_id', 'delivered_seq'])
-          .where('user_id', '=', userId)
-          .execute();
-        const positions = new Map(cursorRows.map((c) => [c.stream_id, toNumber(c.delivered_seq)]));
-        const memberOf = await db
-          .selectFrom('memberships')
-          .select('group_id')
-          .where('user_id', '=', userId)
-          .execute();
-        for (const g of memberOf) {
-          const id = groupStreamId(g.group_id);
-          if (!positions.has(id)) positions.set(id, 0);
-        }
-        for (const [streamId, start] of positions) {
-          const parsed = parseStreamId(streamId);
-          if (parsed === undefined) continue;
-          let minAt = 0;
-          if (parsed.kind === 'topic') {
-            await directory.requireTopic(parsed.groupId, parsed.topic).catch(() => {});
-            const ms = directory.topicRetention.get(streamId)?.ms;
-            if (ms != null) minAt = now() - ms;
-          }
-          let pos = start;
-          for (;;) {
-            const rows = await db
-              .selectFrom('messages')
-              .select(MESSAGE_COLUMNS)
-              .where('stream_id', '=', streamId)
-              .where('seq', '>', pos)
-              .where('sender', '!=', userId)
-              .where('created_at', '>=', minAt)
-              .orderBy('seq')
-              .limit(CATCH_UP_PAGE)
-              .execute();
-            if (rows.length === 0) break;
-            pos = toNumber(rows[rows.length - 1]!.seq);
-            yield rows.map((r) => encode(toStoredMessage(r, parsed)));
-            if (rows.length < CATCH_UP_PAGE) break;
-          }
-        }
-      },
+      catchUp,
 
       onStored: push.onStored,
       setConnectedUsers: push.setConnectedUsers,

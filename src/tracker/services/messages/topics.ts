@@ -13,7 +13,8 @@ import { toNumber } from '../../store/schema.js';
 import type { ServiceDeps } from '../context.js';
 import type { GroupsService } from '../groups.js';
 import type { Directory } from './directory.js';
-import { MESSAGE_COLUMNS, toStoredMessage } from './model.js';
+import { toStoredMessage } from './model.js';
+import { messagesOf } from './queries.js';
 
 const retentionOf = (row: {
   retention_count: number | string | null;
@@ -145,13 +146,9 @@ export function createTopics(deps: ServiceDeps & { groups: GroupsService; direct
       const n = Math.min(Math.max(limit ?? 100, 1), MAX_FETCH_LIMIT);
       const minAt = row.retention_ms === null ? 0 : now() - toNumber(row.retention_ms);
       const parsed: ParsedStream = { kind: 'topic', groupId, topic };
-      const rows = await db
-        .selectFrom('messages')
-        .select(MESSAGE_COLUMNS)
-        .where('stream_id', '=', row.stream_id)
+      const rows = await messagesOf(db, row.stream_id)
         .where('seq', '>=', from ?? 1)
         .where('created_at', '>=', minAt)
-        .orderBy('seq')
         .limit(n)
         .execute();
       const first = await db
