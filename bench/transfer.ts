@@ -5,9 +5,14 @@
 // run, aria2c downloads the same file from aria2c seeders through an
 // opentracker (../shared/anchors/bittorrent-swarm.sh) for the ratio, one aria2c run after each
 // round of ours, so that both sides of the ratio see the same drift of the machine. Then a
-// sparse 10 GiB file, for the downloader's peak RSS, when the disk has room.
+// sparse 10 GiB file, for the downloader's peak RSS, when the disk has room. Each round also
+// writes the 1 GiB through the download's own disk path alone (bench/_disk-ceiling.ts:
+// transfer.disk_only.1GiB, O_DIRECT writes, fsync and rename, no network), the most this disk
+// lets any durable download reach; each download's tail_s is what followed its last verified
+// piece (that piece's write, the fsync, the rename).
 //
-// Environment: RUNS (default 5: this 2-core VM varies ±20 % run to run), ARIA=0 to skip the reference, BIG=0 to skip
+// Environment: RUNS (default 5: this 2-core VM varies ±20 % run to run), ARIA=0 to skip the reference, DISK=0 to
+// skip the disk-only runs, BIG=0 to skip
 // 10 GiB, SMALL=0 to skip 1 GiB, PLAIN=1 to add a plaintext run (the cost of TLS), BUFFERED=1 to add
 // a run writing through the page cache (the cost of skipping O_DIRECT), ONLY=3 or ONLY=1 for one
 // seeder count, DL_NODE_ARGS / SEED_NODE_ARGS for node flags (profiling), SCHED='{"targetPipeMs":200}'
@@ -29,6 +34,7 @@ import { createManifest } from '../src/core/manifest.js';
 import type { Manifest } from '../src/protocol/manifest.js';
 import { signTicket } from '../src/protocol/tickets.js';
 import { loadOrCreateIdentity } from '../src/wire/identity.js';
+import { type DiskRun, diskOnlyOnce } from './_disk-ceiling.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -143,6 +149,8 @@ async function startSeeders(
 interface RunResult {
   wallSeconds: number;
   engineSeconds: number;
+  /** From the last verified piece to the file at its destination: its write, the fsync, the rename. */
+  tailSeconds: number;
   cpuSeconds: number;
   /** CPU seconds of all seeders together during the run. */
   seederCpuSeconds: number;
@@ -181,7 +189,11 @@ async function downloadOnce(
   const wallSeconds = (performance.now() - t0) / 1000;
   const seederCpuSeconds = swarm.cpuSeconds() - seederCpu0;
   const done = dl.lines.find((l) => l.type === 'completed') as
-    | { seconds: number; result: { distribution: { peers: Array<{ pieces: number; finalScore: number }> } } }
+    | {
+        seconds: number;
+        lastVerifiedSeconds: number;
+        result: { distribution: { peers: Array<{ pieces: number; finalScore: number }> } };
+      }
     | undefined;
   const usage = dl.lines.find((l) => l.type === 'usage') as
     | { cpuSeconds: number; maxRssMiB: number }
@@ -195,6 +207,7 @@ async function downloadOnce(
   return {
     wallSeconds,
     engineSeconds: done.seconds,
+    tailSeconds: done.seconds - done.lastVerifiedSeconds,
     cpuSeconds: usage.cpuSeconds,
     seederCpuSeconds,
     maxRssMiB: usage.maxRssMiB,
@@ -360,6 +373,7 @@ async function main(): Promise<void> {
     );
     const ariaWanted = process.env.ARIA !== '0' && wanted.length > 0;
     const ariaRounds: Array<Map<number, number>> = [];
+    const diskRuns: DiskRun[] = [];
     let ariaNote: string | undefined = ariaWanted ? undefined : 'skipped (ARIA=0)';
     const swarms = new Map<string, Swarm>();
     try {
@@ -381,7 +395,7 @@ async function main(): Promise<void> {
             c.directIo,
           );
           process.stderr.write(
-            `${c.name} run ${i + 1}: ${round(1024 / r.wallSeconds)} MiB/s (wall ${round(r.wallSeconds, 2)} s, engine ${round(r.engineSeconds, 2)} s), cpu ${round(r.cpuSeconds, 2)} s (seeders ${round(r.seederCpuSeconds, 2)} s), peak RSS ${round(r.maxRssMiB)} MiB\n`,
+            `${c.name} run ${i + 1}: ${round(1024 / r.wallSeconds)} MiB/s (wall ${round(r.wallSeconds, 2)} s, engine ${round(r.engineSeconds, 2)} s, tail ${round(r.tailSeconds, 2)} s), cpu ${round(r.cpuSeconds, 2)} s (seeders ${round(r.seederCpuSeconds, 2)} s), peak RSS ${round(r.maxRssMiB)} MiB\n`,
           );
           results.get(c.name)!.push(r);
         }
@@ -389,6 +403,13 @@ async function main(): Promise<void> {
           const a = aria2Reference(payload, 1, [...new Set(wanted.map((c) => c.seeders))]);
           if (typeof a === 'string') ariaNote = a;
           else ariaRounds.push(a);
+        }
+        if (process.env.DISK !== '0' && wanted.length > 0) {
+          const d = await diskOnlyOnce(manifest, fileId, dest);
+          process.stderr.write(
+            `disk only run ${i + 1}: ${round(1024 / d.seconds)} MiB/s (${round(d.seconds, 2)} s, of which fsync and rename ${round(d.flushSeconds, 2)} s)\n`,
+          );
+          diskRuns.push(d);
         }
       }
     } finally {
@@ -422,6 +443,17 @@ async function main(): Promise<void> {
         // The same downloads timed inside the downloader, from download() to the verified file at its
         // destination, as the peer daemon runs them (no process start, ~0.15 s here).
         in_process: round(1024 / median(runs.map((r) => r.engineSeconds))),
+        tail_s: round(median(runs.map((r) => r.tailSeconds)), 2),
+      });
+    }
+    if (diskRuns.length > 0) {
+      line({
+        name: 'transfer.disk_only.1GiB',
+        value: round(1024 / median(diskRuns.map((d) => d.seconds))),
+        unit: 'MiB/s',
+        runs: diskRuns.map((d) => round(1024 / d.seconds)),
+        // The final fsync and rename: on a VM, the host writing back what its cache took.
+        flush_s: round(median(diskRuns.map((d) => d.flushSeconds)), 2),
       });
     }
     const all3 = results.get('transfer.1GiB.3seeders') ?? [...results.values()][0];
