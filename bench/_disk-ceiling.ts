@@ -19,8 +19,13 @@ export interface DiskRun {
   flushSeconds: number;
 }
 
-/** Writes `manifest`'s worth of pieces to `dest` the way a download does, and times it. */
-export async function diskOnlyOnce(manifest: Manifest, fileId: string, dest: string): Promise<DiskRun> {
+/** Writes `manifest`'s worth of pieces to `dest` the way a download does (O_DIRECT, preallocated), and times it. */
+export async function diskOnlyOnce(
+  manifest: Manifest,
+  fileId: string,
+  dest: string,
+  preallocate: boolean = DOWNLOAD_DEFAULTS.preallocate,
+): Promise<DiskRun> {
   await rm(dest, { force: true });
   const count = pieceCount(manifest.size, manifest.pieceSize);
   // As many pieces waiting for the disk as a download lets wait (its pending-write budget).
@@ -29,7 +34,14 @@ export async function diskOnlyOnce(manifest: Manifest, fileId: string, dest: str
   // The writer only reads a piece's memory: the same few random pieces go round.
   const slots = Array.from({ length: depth }, () => randomFillSync(pool.take()));
   const t0 = performance.now();
-  const file = await openPartialFile({ manifest, fileId, dest, overwrite: true, directIo: true });
+  const file = await openPartialFile({
+    manifest,
+    fileId,
+    dest,
+    overwrite: true,
+    directIo: true,
+    preallocate,
+  });
   const writing = new Set<Promise<void>>();
   for (let i = 0; i < count; i++) {
     while (writing.size >= depth) await Promise.race(writing);

@@ -14,7 +14,8 @@
 // Environment: RUNS (default 5: this 2-core VM varies ±20 % run to run), ARIA=0 to skip the reference, DISK=0 to
 // skip the disk-only runs, BIG=0 to skip
 // 10 GiB, SMALL=0 to skip 1 GiB, PLAIN=1 to add a plaintext run (the cost of TLS), BUFFERED=1 to add
-// a run writing through the page cache (the cost of skipping O_DIRECT), ONLY=3 or ONLY=1 for one
+// a run writing through the page cache (the cost of skipping O_DIRECT), SPARSE=1 a run and a disk-only
+// run without preallocating the part file (what preallocation saves), ONLY=3 or ONLY=1 for one
 // seeder count, DL_NODE_ARGS / SEED_NODE_ARGS for node flags (profiling), SCHED='{"targetPipeMs":200}'
 // for scheduler options (JSON) while tuning, CEILING=0 to skip the TLS-only ceiling
 // (transfer.tls_only.3senders: Node's TLS alone from three sender processes to one receiver, the
@@ -146,6 +147,14 @@ async function startSeeders(
   };
 }
 
+/** How a download runs: the defaults are TLS, O_DIRECT and a preallocated part file. */
+interface DownloadMode {
+  plaintext: boolean;
+  directIo: boolean;
+  preallocate: boolean;
+}
+const DEFAULT_MODE: DownloadMode = { plaintext: false, directIo: true, preallocate: true };
+
 interface RunResult {
   wallSeconds: number;
   engineSeconds: number;
@@ -165,8 +174,7 @@ async function downloadOnce(
   ticket: string,
   identityDir: string,
   dest: string,
-  plaintext: boolean,
-  directIo: boolean,
+  mode: DownloadMode,
 ): Promise<RunResult> {
   await rm(dest, { force: true });
   await rm(`${dest}.part`, { force: true });
@@ -180,8 +188,7 @@ async function downloadOnce(
     seeders: swarm.seeders,
     ticket,
     identityDir,
-    plaintext,
-    directIo,
+    ...mode,
     ...(process.env.SCHED === undefined ? {} : { scheduler: JSON.parse(process.env.SCHED) }),
     events: [],
   });
@@ -356,15 +363,40 @@ async function main(): Promise<void> {
     await mkdir(join(root, 'out'));
 
     const results = new Map<string, RunResult[]>();
-    const configs: Array<{ name: string; seeders: number; plaintext: boolean; directIo: boolean }> = [
-      { name: 'transfer.1GiB.3seeders', seeders: 3, plaintext: false, directIo: true },
-      { name: 'transfer.1GiB.1seeder', seeders: 1, plaintext: false, directIo: true },
+    const configs: Array<{ name: string; seeders: number; mode: DownloadMode; reference: boolean }> = [
+      { name: 'transfer.1GiB.3seeders', seeders: 3, mode: DEFAULT_MODE, reference: true },
+      { name: 'transfer.1GiB.1seeder', seeders: 1, mode: DEFAULT_MODE, reference: true },
       ...(process.env.PLAIN === '1'
-        ? [{ name: 'transfer.1GiB.3seeders.plaintext', seeders: 3, plaintext: true, directIo: true }]
+        ? [
+            {
+              name: 'transfer.1GiB.3seeders.plaintext',
+              seeders: 3,
+              mode: { ...DEFAULT_MODE, plaintext: true },
+            },
+          ]
         : []),
       ...(process.env.BUFFERED === '1'
-        ? [{ name: 'transfer.1GiB.3seeders.buffered', seeders: 3, plaintext: false, directIo: false }]
+        ? [
+            {
+              name: 'transfer.1GiB.3seeders.buffered',
+              seeders: 3,
+              mode: { ...DEFAULT_MODE, directIo: false },
+            },
+          ]
         : []),
+      ...(process.env.SPARSE === '1'
+        ? [
+            {
+              name: 'transfer.1GiB.3seeders.sparse',
+              seeders: 3,
+              mode: { ...DEFAULT_MODE, preallocate: false },
+            },
+          ]
+        : []),
+    ].map((c) => ({ reference: false, ...c }));
+    const diskModes = [
+      { name: 'transfer.disk_only.1GiB', preallocate: true },
+      ...(process.env.SPARSE === '1' ? [{ name: 'transfer.disk_only.1GiB.sparse', preallocate: false }] : []),
     ];
     // Rounds: each configuration's download once, then aria2c's once, RUNS times over. This VM drifts
     // by ±20 % within minutes; interleaved, both sides of the ratio see the same drift.
@@ -373,12 +405,15 @@ async function main(): Promise<void> {
     );
     const ariaWanted = process.env.ARIA !== '0' && wanted.length > 0;
     const ariaRounds: Array<Map<number, number>> = [];
-    const diskRuns: DiskRun[] = [];
+    const diskRuns = new Map<string, DiskRun[]>(diskModes.map((d) => [d.name, []]));
     let ariaNote: string | undefined = ariaWanted ? undefined : 'skipped (ARIA=0)';
     const swarms = new Map<string, Swarm>();
     try {
       for (const c of wanted) {
-        swarms.set(c.name, await startSeeders(root, c.seeders, payload, manifest, fileId, jwks, c.plaintext));
+        swarms.set(
+          c.name,
+          await startSeeders(root, c.seeders, payload, manifest, fileId, jwks, c.mode.plaintext),
+        );
         results.set(c.name, []);
       }
       for (let i = 0; i < RUNS; i++) {
@@ -391,8 +426,7 @@ async function main(): Promise<void> {
             ticket,
             dlIdentityDir,
             dest,
-            c.plaintext,
-            c.directIo,
+            c.mode,
           );
           process.stderr.write(
             `${c.name} run ${i + 1}: ${round(1024 / r.wallSeconds)} MiB/s (wall ${round(r.wallSeconds, 2)} s, engine ${round(r.engineSeconds, 2)} s, tail ${round(r.tailSeconds, 2)} s), cpu ${round(r.cpuSeconds, 2)} s (seeders ${round(r.seederCpuSeconds, 2)} s), peak RSS ${round(r.maxRssMiB)} MiB\n`,
@@ -404,12 +438,12 @@ async function main(): Promise<void> {
           if (typeof a === 'string') ariaNote = a;
           else ariaRounds.push(a);
         }
-        if (process.env.DISK !== '0' && wanted.length > 0) {
-          const d = await diskOnlyOnce(manifest, fileId, dest);
+        for (const disk of process.env.DISK !== '0' && wanted.length > 0 ? diskModes : []) {
+          const d = await diskOnlyOnce(manifest, fileId, dest, disk.preallocate);
           process.stderr.write(
-            `disk only run ${i + 1}: ${round(1024 / d.seconds)} MiB/s (${round(d.seconds, 2)} s, of which fsync and rename ${round(d.flushSeconds, 2)} s)\n`,
+            `${disk.name} run ${i + 1}: ${round(1024 / d.seconds)} MiB/s (${round(d.seconds, 2)} s, of which fsync and rename ${round(d.flushSeconds, 2)} s)\n`,
           );
-          diskRuns.push(d);
+          diskRuns.get(disk.name)!.push(d);
         }
       }
     } finally {
@@ -433,7 +467,7 @@ async function main(): Promise<void> {
       const runs = results.get(c.name);
       if (!runs) continue;
       const value = round(1024 / median(runs.map((r) => r.wallSeconds)));
-      const ref = typeof aria === 'string' || c.plaintext || !c.directIo ? undefined : aria.get(c.seeders);
+      const ref = typeof aria === 'string' || !c.reference ? undefined : aria.get(c.seeders);
       line({
         name: c.name,
         value,
@@ -446,14 +480,15 @@ async function main(): Promise<void> {
         tail_s: round(median(runs.map((r) => r.tailSeconds)), 2),
       });
     }
-    if (diskRuns.length > 0) {
+    for (const [name, runs] of diskRuns) {
+      if (runs.length === 0) continue;
       line({
-        name: 'transfer.disk_only.1GiB',
-        value: round(1024 / median(diskRuns.map((d) => d.seconds))),
+        name,
+        value: round(1024 / median(runs.map((d) => d.seconds))),
         unit: 'MiB/s',
-        runs: diskRuns.map((d) => round(1024 / d.seconds)),
+        runs: runs.map((d) => round(1024 / d.seconds)),
         // The final fsync and rename: on a VM, the host writing back what its cache took.
-        flush_s: round(median(diskRuns.map((d) => d.flushSeconds)), 2),
+        flush_s: round(median(runs.map((d) => d.flushSeconds)), 2),
       });
     }
     const all3 = results.get('transfer.1GiB.3seeders') ?? [...results.values()][0];
@@ -533,8 +568,7 @@ async function main(): Promise<void> {
         bigTicket,
         dlIdentityDir,
         dest,
-        false,
-        true,
+        DEFAULT_MODE,
       );
       process.stderr.write(
         `10 GiB: ${round(10240 / r.wallSeconds)} MiB/s, peak RSS ${round(r.maxRssMiB)} MiB\n`,

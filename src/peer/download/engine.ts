@@ -155,6 +155,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
         dest: this.#o.dest,
         overwrite: this.#o.overwrite ?? false,
         directIo: this.#o.directIo ?? DOWNLOAD_DEFAULTS.directIo,
+        preallocate: this.#o.preallocate ?? DOWNLOAD_DEFAULTS.preallocate,
         hashPiece: (data) => this.#hasher.hash(data),
         ...(this.#o.resumeIntervalMs === undefined ? {} : { resumeIntervalMs: this.#o.resumeIntervalMs }),
       });

@@ -55,6 +55,8 @@ export interface DownloadOptions {
   hashWorkers?: number;
   /** Write verified pieces past the page cache (O_DIRECT) where the file system allows it. */
   directIo?: boolean;
+  /** Reserve the whole part file's blocks at the start (DISK_FULL at once when it cannot fit). */
+  preallocate?: boolean;
   /** Called with every event, before emitter listeners. */
   onEvent?: (event: DownloadEvent) => void;
 }
@@ -71,6 +73,8 @@ export const DOWNLOAD_DEFAULTS = Object.freeze({
   // A download writes a file the machine has never seen: past the page cache it costs a
   // fraction of the CPU (see io-memory.ts), and it does not push everything else out of it.
   directIo: true,
+  // Reserve the file's blocks up front: no DISK_FULL at 97 %, fewer extents, faster direct writes.
+  preallocate: true,
   // Pieces no connected peer has, and nothing verified for this long: NO_SEEDERS.
   noProgressTimeoutMs: 60_000,
   // The scheduler's clock granularity: stall detection and backoff expiry are checked this often.

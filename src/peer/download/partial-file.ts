@@ -5,6 +5,7 @@ import { basename, dirname } from 'node:path';
 import { CoterieError } from '../../protocol/errors.js';
 import { type Manifest, pieceCount, pieceLength } from '../../protocol/manifest.js';
 import { AlignedSlotPool, IO_ALIGNMENT, isIoAligned } from './io-memory.js';
+import { preallocate } from './preallocate.js';
 
 /**
  * The disk side of a download: `<dest>.part`, written by position as pieces
@@ -51,6 +52,8 @@ export interface PartialFileOptions {
   hashPiece?: (data: Buffer) => Promise<string>;
   /** Write aligned pieces with O_DIRECT where the file system allows it (default false). */
   directIo?: boolean;
+  /** Reserve the part file's blocks when it opens (preallocate.ts; default false): DISK_FULL when it cannot fit. */
+  preallocate?: boolean;
 }
 
 export interface PartialFile {
@@ -85,13 +88,22 @@ export async function openPartialFile(options: PartialFileOptions): Promise<Part
   const kept = await loadResume(resumePath, fileId, manifest);
   let handle: FileHandle;
   let resumed = 0;
-  if (kept && (await isFile(partPath))) {
+  const resuming = kept !== undefined && (await isFile(partPath));
+  if (resuming) {
     handle = await open(partPath, fsConstants.O_RDWR);
     resumed = await recheck(handle, manifest, kept, have, options);
   } else {
     handle = await open(partPath, 'w+');
   }
-  await handle.truncate(manifest.size);
+  try {
+    await handle.truncate(manifest.size);
+    if (options.preallocate === true) await preallocate(handle, partPath, manifest.size);
+  } catch (err) {
+    await handle.close();
+    // A part file made just now goes (it holds nothing); a resumed one keeps its verified pieces.
+    if (!resuming) await rm(partPath, { force: true });
+    throw err;
+  }
   const direct =
     options.directIo === true && manifest.pieceSize % IO_ALIGNMENT === 0
       ? await openDirect(partPath)

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "coterie_native",
+      "sources": ["native/preallocate.c"],
+      "cflags": ["-Wall", "-Wextra", "-Werror"]
+    }
+  ]
+}
