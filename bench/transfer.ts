@@ -438,7 +438,9 @@ async function main(): Promise<void> {
           if (typeof a === 'string') ariaNote = a;
           else ariaRounds.push(a);
         }
-        for (const disk of process.env.DISK !== '0' && wanted.length > 0 ? diskModes : []) {
+        // With SPARSE=1, ABBA order: the first disk run after aria2c's met a busier disk than the second.
+        const diskRound = i % 2 === 0 ? diskModes : [...diskModes].reverse();
+        for (const disk of process.env.DISK !== '0' && wanted.length > 0 ? diskRound : []) {
           const d = await diskOnlyOnce(manifest, fileId, dest, disk.preallocate);
           process.stderr.write(
             `${disk.name} run ${i + 1}: ${round(1024 / d.seconds)} MiB/s (${round(d.seconds, 2)} s, of which fsync and rename ${round(d.flushSeconds, 2)} s)\n`,

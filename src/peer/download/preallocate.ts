@@ -14,9 +14,11 @@ import { CoterieError } from '../../protocol/errors.js';
  * - the file system allocates the file in one go (contiguous extents)
  *   instead of piece by piece as pieces arrive out of order;
  * - on ext4 an O_DIRECT write into reserved blocks skips block allocation:
- *   this VM's disk took 1 GiB of 1 MiB direct writes ~1.5× faster into a
- *   preallocated file than into a sparse one (dd, 3 pairs), and the
- *   download's own disk path ~1.3× (bench/_disk-ceiling.ts, 6 pairs).
+ *   on this VM 1 GiB of 1 MiB direct writes (dd, no fsync) ran ~1.5× faster
+ *   into a preallocated file than into a sparse one, the download's own disk
+ *   path with its fsync ~1.12× (12 runs, ABBA: medians 319 vs 284 MiB/s), and
+ *   the 1 GiB download from three seeders ~1.2× (229 vs 191 MiB/s, 5 rounds;
+ *   `SPARSE=1 npm run bench -- transfer`).
  *
  * Node has no fallocate(2); native/preallocate.c provides it, built by
  * `npm ci` (node-gyp, the machine's g++). Where it is not built, or the file
