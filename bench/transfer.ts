@@ -363,37 +363,18 @@ async function main(): Promise<void> {
     await mkdir(join(root, 'out'));
 
     const results = new Map<string, RunResult[]>();
+    // The headline downloads (against aria2c), then the variants an environment flag adds (3 seeders).
+    const variant = (flag: string, name: string, change: Partial<DownloadMode>) =>
+      process.env[flag] === '1'
+        ? [{ name, seeders: 3, mode: { ...DEFAULT_MODE, ...change }, reference: false }]
+        : [];
     const configs: Array<{ name: string; seeders: number; mode: DownloadMode; reference: boolean }> = [
       { name: 'transfer.1GiB.3seeders', seeders: 3, mode: DEFAULT_MODE, reference: true },
       { name: 'transfer.1GiB.1seeder', seeders: 1, mode: DEFAULT_MODE, reference: true },
-      ...(process.env.PLAIN === '1'
-        ? [
-            {
-              name: 'transfer.1GiB.3seeders.plaintext',
-              seeders: 3,
-              mode: { ...DEFAULT_MODE, plaintext: true },
-            },
-          ]
-        : []),
-      ...(process.env.BUFFERED === '1'
-        ? [
-            {
-              name: 'transfer.1GiB.3seeders.buffered',
-              seeders: 3,
-              mode: { ...DEFAULT_MODE, directIo: false },
-            },
-          ]
-        : []),
-      ...(process.env.SPARSE === '1'
-        ? [
-            {
-              name: 'transfer.1GiB.3seeders.sparse',
-              seeders: 3,
-              mode: { ...DEFAULT_MODE, preallocate: false },
-            },
-          ]
-        : []),
-    ].map((c) => ({ reference: false, ...c }));
+      ...variant('PLAIN', 'transfer.1GiB.3seeders.plaintext', { plaintext: true }),
+      ...variant('BUFFERED', 'transfer.1GiB.3seeders.buffered', { directIo: false }),
+      ...variant('SPARSE', 'transfer.1GiB.3seeders.sparse', { preallocate: false }),
+    ];
     const diskModes = [
       { name: 'transfer.disk_only.1GiB', preallocate: true },
       ...(process.env.SPARSE === '1' ? [{ name: 'transfer.disk_only.1GiB.sparse', preallocate: false }] : []),
