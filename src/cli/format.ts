@@ -1,3 +1,4 @@
+import { formatBytes } from '../core/bytes.js';
 import type {
   DownloadView,
   SentView,
@@ -23,16 +24,8 @@ import type {
 
 /** Human-readable answers of each command; `--json` bypasses this. */
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
-}
+// The peer's error messages size things the same way (core/bytes.ts).
+export { formatBytes };
 
 /** "1 peer", "3 peers". */
 export function countOf(n: number, noun: string): string {

@@ -23,6 +23,12 @@ function layoutOf(size: number, pieceSize: number): Manifest {
   return { version: 1, size, pieceSize, pieces: Array.from({ length: count }, () => '0'.repeat(64)) };
 }
 
+/** A file 1 GiB larger than `dir`'s free space: sparse files that big are fine on ext4, xfs and tmpfs; reserving it is not. */
+async function layoutTooBigFor(dir: string): Promise<Manifest> {
+  const fs = await statfs(dir);
+  return layoutOf(fs.bavail * fs.bsize + 1024 * MiB, 64 * MiB);
+}
+
 let dir: string;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'coterie-prealloc-'));
@@ -32,9 +38,9 @@ afterEach(async () => {
 });
 
 describe('preallocation', () => {
-  it('is built on Linux (npm ci compiles native/preallocate.c)', () => {
-    // Elsewhere part files stay sparse; here a missing build is a broken install.
-    if (process.platform === 'linux') expect(canPreallocate()).toBe(true);
+  // Elsewhere part files stay sparse; on Linux a missing build is a broken install.
+  it.runIf(process.platform === 'linux')('is built on Linux (npm ci compiles native/preallocate.c)', () => {
+    expect(canPreallocate()).toBe(true);
   });
 
   it.runIf(process.platform === 'linux')(
@@ -84,10 +90,7 @@ describe('preallocation', () => {
   });
 
   it('refuses a file larger than the free space with DISK_FULL, leaving nothing behind', async () => {
-    const fs = await statfs(dir);
-    // Sparse files of this size are fine on ext4, xfs and tmpfs; reserving it is not.
-    const size = fs.bavail * fs.bsize + 1024 * MiB;
-    const manifest = layoutOf(size, 64 * MiB);
+    const manifest = await layoutTooBigFor(dir);
     const dest = join(dir, 'huge.bin');
     const err = await openPartialFile({
       manifest,
@@ -98,7 +101,7 @@ describe('preallocation', () => {
       () => null,
       (e: unknown) => e,
     );
-    expect(err).toMatchObject({ code: 'DISK_FULL', details: { neededBytes: size } });
+    expect(err).toMatchObject({ code: 'DISK_FULL', details: { neededBytes: manifest.size } });
     expect((err as Error).message).toMatch(/needs .* GiB more .* free: free some space/);
     expect(await readdir(dir)).toEqual([]);
   });
@@ -111,8 +114,7 @@ describe('a download on a disk too small for it', () => {
   });
 
   it('fails with DISK_FULL before it connects to anyone, and leaves nothing at dest', async () => {
-    const fs = await statfs(dir);
-    const manifest = layoutOf(fs.bavail * fs.bsize + 1024 * MiB, 64 * MiB);
+    const manifest = await layoutTooBigFor(dir);
     const dest = join(dir, 'out.bin');
     let dialled = 0;
     const h = download({

@@ -3,6 +3,7 @@ import { statfs } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { getSystemErrorName } from 'node:util';
+import { formatBytes } from '../../core/bytes.js';
 import { CoterieError } from '../../protocol/errors.js';
 
 /**
@@ -48,10 +49,6 @@ export function canPreallocate(): boolean {
   return binding !== null;
 }
 
-const GiB = 1024 ** 3;
-const MiB = 1024 ** 2;
-const human = (n: number) => (n >= GiB ? `${(n / GiB).toFixed(1)} GiB` : `${Math.ceil(n / MiB)} MiB`);
-
 /**
  * Makes sure `size` bytes of `handle` (the part file at `path`) are on disk,
  * reserving what is not yet allocated; DISK_FULL when the file system has
@@ -79,7 +76,7 @@ export async function preallocate(handle: FileHandle, path: string, size: number
 function diskFull(path: string, needed: number, free: number): CoterieError {
   return new CoterieError(
     'DISK_FULL',
-    `${path} needs ${human(needed)} more and its file system has ${human(free)} free: free some space or download somewhere else`,
+    `${path} needs ${formatBytes(needed)} more and its file system has ${formatBytes(free)} free: free some space or download somewhere else`,
     { details: { neededBytes: needed, freeBytes: free } },
   );
 }
