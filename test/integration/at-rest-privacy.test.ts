@@ -170,9 +170,9 @@ describe.runIf(canTest)(
           await as('alice', ['send_msg', 'bob', 'meet at eight']);
           await until(async () => (await as('bob', ['show_messages'])).includes('meet at eight'));
 
+          const running = expectPrivate(dataDirs);
           // A download's file is the user's alone too (group contents are private).
           expect(statSync(join(dl, 'doc.bin')).mode & 0o777).toBe(0o600);
-          const running = expectPrivate(dataDirs);
           for (const f of ['tracker.db', 'tracker.db-wal', 'tracker.db-shm', 'tracker.key', 'tracker.id']) {
             expect(running).toContain(join(trackerDir, f));
           }
