@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startPeerDaemon } from '../../src/peer/index.js';
+import type { Notice } from '../../src/peer/notices.js';
 import { PeerStore } from '../../src/peer/store.js';
 
 // The saved tracker session at rest: sealed with DIR/session.key (0600), so peer.db alone holds
@@ -116,6 +118,27 @@ describe('peer session at rest', () => {
       } finally {
         reopened.close();
       }
+    }
+  });
+
+  it('a daemon whose session.key went missing starts logged out and says so', async () => {
+    const dir = tempDir();
+    const first = new PeerStore(dir);
+    first.setSession({ userId: 'ann', token: TOKEN });
+    first.close();
+    rmSync(join(dir, 'session.key'));
+
+    const daemon = await startPeerDaemon({ dataDir: dir, trackers: ['http://127.0.0.1:1'] });
+    const notices: Notice[] = [];
+    daemon.on('notice', (n) => notices.push(n));
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      expect(notices.map((n) => n.text)).toContainEqual(
+        expect.stringMatching(/saved login of 'ann' could not be read/),
+      );
+      expect(await daemon.execute('status', [])).toMatchObject({ userId: null });
+    } finally {
+      await daemon.stop();
     }
   });
 });
