@@ -90,12 +90,17 @@ async function spread(
   };
 }
 
+/** One store and one key file for a run's trackers: the key file wraps the signing keys the store holds. */
+function clusterStore(url: string, root: string): string[] {
+  return ['--store', url, '--key-file', join(root, 'tracker.key')];
+}
+
 async function throughput(baseUrl: string, root: string, n: number): Promise<void> {
   const db = await freshDatabase(baseUrl);
   const trackers: BenchTracker[] = [];
   try {
     for (let i = 0; i < n; i++)
-      trackers.push(await startTracker(join(root, `tp${n}-${i}`), ['--store', db.url]));
+      trackers.push(await startTracker(join(root, `tp${n}-${i}`), clusterStore(db.url, root)));
     const url = trackers[0]!.url;
     await call(url, 'POST', '/v1/users', undefined, { userId: 'bench', password: 'bench password' });
     const token = (
@@ -282,7 +287,7 @@ async function failover(
   let peer: PeerDaemon | undefined;
   try {
     for (let i = 0; i < 3; i++)
-      trackers.push(await startTracker(join(root, `fo-${label}-${i}`), ['--store', db.url]));
+      trackers.push(await startTracker(join(root, `fo-${label}-${i}`), clusterStore(db.url, root)));
     await call(trackers[0]!.url, 'POST', '/v1/users', undefined, {
       userId: 'fo',
       password: 'bench password',
@@ -320,7 +325,7 @@ async function failover(
       }
       times.push(Date.now() - t0);
       await kill(victim, 'SIGKILL');
-      trackers[idx] = await startTracker(victim.dataDir, ['--store', db.url], victim.port);
+      trackers[idx] = await startTracker(victim.dataDir, clusterStore(db.url, root), victim.port);
     }
     log(`failover ${label}: ${times.join(' ')} ms`);
     emit(`cluster.failover.${label}.p50`, percentile(times, 50), 'ms');

@@ -22,7 +22,8 @@ export async function spawnCoterie(
   options: { logFile: string; detached?: boolean; timeoutMs?: number; env?: NodeJS.ProcessEnv },
 ): Promise<Spawned> {
   // Output goes to the log file, not a pipe: a detached child (demo --keep) must outlive us.
-  const out = openSync(options.logFile, 'a');
+  // 0600: a daemon's output may name users, groups and files.
+  const out = openSync(options.logFile, 'a', 0o600);
   const startAt = statSync(options.logFile).size;
   const child = spawn(process.execPath, [COTERIE_BIN, ...args], {
     stdio: ['ignore', out, out],

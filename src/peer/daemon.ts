@@ -71,7 +71,9 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   // Read before taking any resource: a bad CA file is a usage error, not a half-started daemon.
   const trust =
     options.trackerCaFile === undefined ? undefined : trackerTrust(readTrackerCa(options.trackerCaFile));
-  ensureDataDir(dataDir);
+  const tightened = ensureDataDir(dataDir);
+  if (tightened.length > 0)
+    log.warn({ tightened }, 'the data directory was open to other users: made it private');
   const releaseLock = acquireDataDirLock(dataDir);
   let store: PeerStore;
   try {
@@ -264,6 +266,12 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     }
     await files.resumeDownloads();
     log.info({ peerId: identity.peerId, serving: files.serving, control: control.port }, 'peer ready');
+    const lostLogin = store.sessionNotice;
+    if (lostLogin !== undefined) {
+      log.warn(lostLogin);
+      // Once the caller (the shell, the CLI's peer command) had the turn to listen.
+      setImmediate(() => notify('tracker', lostLogin));
+    }
 
     return Object.assign(emitter, {
       peerId: identity.peerId,

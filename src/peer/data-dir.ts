@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { PRIVATE_DIR_MODE, type Tightened, tightenPrivateDir } from '../core/private-files.js';
 import { CoterieError } from '../protocol/errors.js';
 
 /**
@@ -22,10 +23,15 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(xdg !== undefined && xdg !== '' ? xdg : join(homedir(), '.local', 'share'), 'coterie');
 }
 
-/** Creates the data directory (0700) if need be; PATH_INVALID when it cannot be one. */
-export function ensureDataDir(dir: string): void {
+/**
+ * Creates the data directory (0700) if need be, and makes it and what it holds
+ * private if other users could read or write them (the store holds the session
+ * and the messages): returns what it narrowed, for a warning. PATH_INVALID when
+ * it cannot be a directory, UNSAFE_PERMISSIONS when it cannot be made private.
+ */
+export function ensureDataDir(dir: string): Tightened[] {
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new CoterieError(
@@ -36,4 +42,5 @@ export function ensureDataDir(dir: string): void {
       { cause: err },
     );
   }
+  return tightenPrivateDir(dir);
 }

@@ -1,17 +1,16 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { ensurePrivateFile, narrowExistingFiles } from '../core/private-files.js';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
+import { type SavedSession, SavedSessionSlot } from './secrets.js';
+
+export type { SavedSession } from './secrets.js';
 
 /**
  * The peer's own durable state in DIR/peer.db: the saved tracker session (so
  * a restart stays logged in until `logout`), what it shares, and its
  * downloads (so they resume after a restart). The tracker never sees this.
  */
-export interface SavedSession {
-  userId: string;
-  token: string;
-}
-
 export interface ShareRecord {
   groupId: string;
   fileName: string;
@@ -214,16 +213,24 @@ const inboxFromRow = (r: InboxRow): InboxMessage => ({
 
 export class PeerStore {
   private readonly db: Database.Database;
+  private readonly session: SavedSessionSlot;
 
   constructor(dataDir: string) {
     const path = join(dataDir, 'peer.db');
     let db: Database.Database | undefined;
     try {
+      // 0600 before SQLite opens it: its -wal and -shm files take the database's mode.
+      ensurePrivateFile(path);
       db = new Database(path);
       db.pragma('journal_mode = WAL');
       db.pragma('busy_timeout = 5000');
+      narrowExistingFiles([`${path}-wal`, `${path}-shm`]);
       this.db = db;
       this.migrate(path);
+      this.session = new SavedSessionSlot(dataDir, {
+        read: () => this.getMeta('session'),
+        write: (value) => this.setMeta('session', value),
+      });
     } catch (err) {
       db?.close();
       if (isCoterieError(err)) throw err;
@@ -256,6 +263,11 @@ export class PeerStore {
     this.db.close();
   }
 
+  /** Set when the saved login could not be opened at start (session.key lost or replaced): say so. */
+  get sessionNotice(): string | undefined {
+    return this.session.notice;
+  }
+
   // -- meta (session, tracker) --------------------------------------------
 
   getMeta(key: string): string | undefined {
@@ -276,20 +288,11 @@ export class PeerStore {
   }
 
   getSession(): SavedSession | undefined {
-    const raw = this.getMeta('session');
-    if (raw === undefined) return undefined;
-    try {
-      const v = JSON.parse(raw) as Partial<SavedSession>;
-      if (typeof v.userId === 'string' && typeof v.token === 'string')
-        return { userId: v.userId, token: v.token };
-    } catch {
-      // a damaged row means no session: the user logs in again
-    }
-    return undefined;
+    return this.session.get();
   }
 
   setSession(session: SavedSession | undefined): void {
-    this.setMeta('session', session === undefined ? undefined : JSON.stringify(session));
+    this.session.set(session);
   }
 
   /** Whose messages the message tables show and take: the logged-in user's ('' when nobody is). */

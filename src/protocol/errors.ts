@@ -13,6 +13,9 @@ export const ERROR_STATUS = {
   RATE_LIMITED: 429,
   INTERNAL: 500,
   UNAVAILABLE: 503,
+  // at rest: the data directories and the keys kept in them
+  UNSAFE_PERMISSIONS: 500,
+  KEY_MISMATCH: 500,
   // accounts and sessions
   UNAUTHENTICATED: 401,
   BAD_CREDENTIALS: 401,

@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+
 /**
  * Every tunable of the tracker, in one frozen place, units in the names.
  * startTracker() merges its options over these; `coterie tracker` maps flags
@@ -70,3 +72,11 @@ export const TRACKER_DEFAULTS = Object.freeze({
 });
 
 export type TrackerDefaults = typeof TRACKER_DEFAULTS;
+
+/** The key file's name in a data directory: it wraps the signing keys the store holds. */
+export const KEY_FILE_NAME = 'tracker.key';
+
+/** Where a tracker keeps its key file unless `--key-file` says otherwise. */
+export function defaultKeyFile(dataDir: string): string {
+  return join(dataDir, KEY_FILE_NAME);
+}

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, tightenPrivateDir } from '../core/private-files.js';
 import { CoterieError } from '../protocol/errors.js';
 import type { TrackerMessage } from '../protocol/session.js';
-import { TRACKER_DEFAULTS } from './config.js';
+import { defaultKeyFile, TRACKER_DEFAULTS } from './config.js';
 import { createLocalEventBus, type EventBus } from './events/bus.js';
 import { createPgEventBus } from './events/pg-bus.js';
 import { createHttpApp } from './http/app.js';
@@ -35,8 +36,13 @@ export interface TrackerOptions {
   host?: string;
   /** 0 picks a free port; the result says which. */
   port?: number;
-  /** Holds tracker.db (unless `store` says otherwise) and tracker.id. */
+  /** Holds tracker.db (unless `store` says otherwise), tracker.id and tracker.key; made private (0700) at start. */
   dataDir: string;
+  /**
+   * The key that wraps the signing keys in the store: `<dataDir>/tracker.key` by default, made on
+   * the first start. Every tracker of a cluster needs the same one (copy it from the first).
+   */
+  keyFile?: string;
   /** A SQLite file path, or a postgres:// URL (a cluster's shared store). Default: `<dataDir>/tracker.db`. */
   store?: string;
   tls?: TrackerTlsOptions;
@@ -84,7 +90,7 @@ function trackerIdFor(dataDir: string): string {
     // first start: create it below
   }
   const id = randomUUID();
-  writeFileSync(file, `${id}\n`);
+  writeFileSync(file, `${id}\n`, { mode: PRIVATE_FILE_MODE });
   return id;
 }
 
@@ -104,13 +110,18 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
   const logger =
     options.logger ?? pino({ level: cfg.logLevel, base: { service: 'tracker' } }, pino.destination(2));
   try {
-    mkdirSync(cfg.dataDir, { recursive: true });
+    mkdirSync(cfg.dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
   } catch (err) {
     throw new CoterieError(
       'USAGE',
       `cannot create the data directory ${cfg.dataDir}: ${(err as Error).message}; pass a writable --data-dir`,
       { cause: err },
     );
+  }
+  // The store holds password hashes, messages and the wrapped signing keys: no other local user reads them.
+  const tightened = tightenPrivateDir(cfg.dataDir);
+  if (tightened.length > 0) {
+    logger.warn({ tightened }, 'the data directory was open to other users: made it private');
   }
   const trackerId = options.trackerId ?? trackerIdFor(cfg.dataDir);
   const now = options.now ?? Date.now;
@@ -137,7 +148,13 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     const groups = createGroupsService(cacheOptions)(deps);
     const presence = createPresenceService(trackerId)(deps);
     const files = createFilesService(policy, cacheOptions)({ ...deps, groups, presence });
-    const tickets = createTicketsService({ ticketTtlMinutes: cfg.ticketTtlMinutes })({ ...deps, files });
+    const tickets = createTicketsService({
+      ticketTtlMinutes: cfg.ticketTtlMinutes,
+      keyFile: cfg.keyFile ?? defaultKeyFile(cfg.dataDir),
+      logger,
+    })({ ...deps, files });
+    // Before anything starts timers: a key file that does not fit the store stops the start here.
+    await tickets.init();
     const quality = createQualityService(policy)(deps);
     const messages = createMessagesService({
       messageMaxBytes: cfg.messageMaxBytes,
@@ -147,7 +164,6 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       trackerId,
       logger,
     })({ ...deps, groups });
-    await tickets.init();
     const stale = await presence.clearTracker(trackerId);
 
     const metrics = createMetrics();

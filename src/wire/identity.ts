@@ -69,8 +69,9 @@ export async function createIdentity(): Promise<PeerIdentity> {
 
 /**
  * Loads the identity kept in `dir` (peer-cert.pem, peer-key.pem), or makes
- * and saves one if neither file exists. The key file is mode 0600 and the
- * directory 0700. Half an identity, or a key that does not match its
+ * and saves one if neither file exists. Both files are mode 0600 (the
+ * certificate is no secret, but nothing in a data directory is anyone
+ * else's to read) and the directory 0700. Half an identity, or a key that does not match its
  * certificate, is an error rather than a silent new peer id.
  */
 export async function loadOrCreateIdentity(dir: string): Promise<PeerIdentity & { created: boolean }> {
@@ -82,7 +83,7 @@ export async function loadOrCreateIdentity(dir: string): Promise<PeerIdentity & 
     await mkdir(dir, { recursive: true, mode: 0o700 });
     // The key first, so a crash in between leaves "key without cert", which is refused, not replaced.
     await writeAtomic(keyPath, identity.keyPem, 0o600);
-    await writeAtomic(certPath, identity.certPem, 0o644);
+    await writeAtomic(certPath, identity.certPem, 0o600);
     return { ...identity, created: true };
   }
   if (certPem === null || keyPem === null) {
@@ -102,8 +103,9 @@ export async function loadOrCreateIdentity(dir: string): Promise<PeerIdentity & 
       cause: err,
     });
   }
-  const mode = (await stat(keyPath)).mode & 0o777;
-  if ((mode & 0o077) !== 0) await chmod(keyPath, 0o600);
+  for (const path of [keyPath, certPath]) {
+    if (((await stat(path)).mode & 0o077) !== 0) await chmod(path, 0o600);
+  }
   return { peerId, certPem, keyPem, created: false };
 }
 

@@ -16,7 +16,7 @@ import { CoterieError } from '../../src/protocol/errors.js';
 import { randomFile, until } from '../helpers/cli-harness.js';
 import { client, spawnTracker, type TrackerProcess } from '../integration/tracker-harness.js';
 import { MessageLedger } from './message-ledger.js';
-import { createTestDatabase, pgTestUrl, reportSkipped, type TestDatabase } from './pg.js';
+import { createTestDatabase, pgTestUrl, reportSkipped, sharedKeyFile, type TestDatabase } from './pg.js';
 
 const PEERS = 20;
 const CHAOS_MS = 30_000;
@@ -64,6 +64,7 @@ if (pgTestUrl() === undefined) {
     const t = await spawnTracker(join(root, `t${i}`), [
       '--store',
       db!.url,
+      ...sharedKeyFile(root),
       ...(ports[i] === undefined ? [] : ['--port', String(ports[i])]),
       ...TRACKER_FLAGS,
     ]);

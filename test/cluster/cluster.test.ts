@@ -18,7 +18,7 @@ import {
   spawnTracker,
   type TrackerProcess,
 } from '../integration/tracker-harness.js';
-import { createTestDatabase, pgTestUrl, reportSkipped, type TestDatabase } from './pg.js';
+import { createTestDatabase, pgTestUrl, reportSkipped, sharedKeyFile, type TestDatabase } from './pg.js';
 
 // Fast membership so that a dead tracker drops out within a second or two.
 const CLUSTER_FLAGS = [
@@ -45,7 +45,12 @@ if (pgTestUrl() === undefined) {
     let db: TestDatabase;
     const trackers: TrackerProcess[] = [];
     const start = async (i: number) => {
-      const t = await spawnTracker(join(root, `t${i}`), ['--store', db.url, ...CLUSTER_FLAGS]);
+      const t = await spawnTracker(join(root, `t${i}`), [
+        '--store',
+        db.url,
+        ...CLUSTER_FLAGS,
+        ...sharedKeyFile(root),
+      ]);
       trackers[i] = t;
       return t;
     };
@@ -299,7 +304,14 @@ if (pgTestUrl() === undefined) {
     beforeAll(async () => {
       db = await createTestDatabase();
       for (const i of [0, 1, 2])
-        trackers.push(await spawnTracker(join(root, `t${i}`), ['--store', db.url, ...CLUSTER_FLAGS]));
+        trackers.push(
+          await spawnTracker(join(root, `t${i}`), [
+            '--store',
+            db.url,
+            ...CLUSTER_FLAGS,
+            ...sharedKeyFile(root),
+          ]),
+        );
     }, 60_000);
     afterAll(async () => {
       if (peer) await stop(peer.child);

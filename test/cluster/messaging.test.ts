@@ -17,7 +17,7 @@ import {
   spawnTracker,
   type TrackerProcess,
 } from '../integration/tracker-harness.js';
-import { createTestDatabase, pgTestUrl, reportSkipped, type TestDatabase } from './pg.js';
+import { createTestDatabase, pgTestUrl, reportSkipped, sharedKeyFile, type TestDatabase } from './pg.js';
 
 type Pushed = { messageId: string; streamId: string; seq: number; sender: string; body: string };
 
@@ -32,6 +32,7 @@ if (pgTestUrl() === undefined) {
     const trackerArgs = () => [
       '--store',
       db.url,
+      ...sharedKeyFile(root),
       '--cluster-heartbeat-ms',
       '250',
       '--cluster-dead-after-ms',

@@ -1,6 +1,7 @@
 // PostgreSQL for the cluster tests: the server given by COTERIE_TEST_PG_URL
 // (scripts/pg-test-server.sh starts one), and a fresh database per use.
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import pg from 'pg';
 
 export function pgTestUrl(): string | undefined {
@@ -66,4 +67,12 @@ export function databasePerDataDir() {
       dbs.clear();
     },
   };
+}
+
+/**
+ * The flags that give a cluster's trackers one key file (it wraps the signing keys the shared
+ * store holds): the first tracker makes ROOT/tracker.key, the others use it.
+ */
+export function sharedKeyFile(root: string): string[] {
+  return ['--key-file', join(root, 'tracker.key')];
 }

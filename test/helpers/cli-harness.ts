@@ -37,15 +37,25 @@ export interface Daemon {
   log: string;
 }
 
-/** Starts a long-running `coterie …` and waits for the line matching `ready` in its output. */
+/**
+ * Starts a long-running `coterie …` and waits for the line matching `ready` in its output.
+ * `umask` (e.g. '022') runs it under that umask, through sh (which execs it: same pid).
+ */
 export async function startProcess(
   args: string[],
   ready: RegExp,
   log: string,
   timeoutMs = 20_000,
+  options: { umask?: string } = {},
 ): Promise<Daemon> {
   const fd = openSync(log, 'a');
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', fd, fd] });
+  const command = [process.execPath, BIN, ...args];
+  const child =
+    options.umask === undefined
+      ? spawn(command[0]!, command.slice(1), { stdio: ['ignore', fd, fd] })
+      : spawn('sh', ['-c', `umask ${options.umask} && exec "$@"`, 'sh', ...command], {
+          stdio: ['ignore', fd, fd],
+        });
   closeSync(fd);
   let exited = false;
   child.once('exit', () => {

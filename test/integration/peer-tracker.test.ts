@@ -34,12 +34,15 @@ describe('peer ↔ tracker: accounts, groups, session', () => {
     (await d.execute('status', [])) as { userId: string | null; tracker: string | null };
 
   beforeAll(async () => {
+    // Two trackers over one store: one key file (it wraps the signing keys the store holds).
     const store = join(root, 'tracker.db');
+    const keyFile = join(root, 'tracker.key');
     for (const n of ['t1', 't2']) {
       trackers.push(
         await startTracker({
           dataDir: join(root, n),
           store,
+          keyFile,
           port: 0,
           scryptLogN: 10,
           logLevel: 'silent',

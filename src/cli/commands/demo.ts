@@ -12,6 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, restrictUmask } from '../../core/private-files.js';
 import type { DownloadView, SentView, ShowMessagesResult, UploadResult } from '../../peer/client.js';
 import { callDaemon } from '../../peer/client.js';
 import type { MessagePage, MessageStatus } from '../../protocol/api.js';
@@ -41,7 +42,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 
 /** Incompressible, non-repeating bytes, fast: 1 MiB of random data per write. */
 function generateFile(path: string, bytes: number): void {
-  const fd = openSync(path, 'w');
+  const fd = openSync(path, 'w', PRIVATE_FILE_MODE);
   const chunk = Buffer.allocUnsafe(1024 * 1024);
   try {
     for (let left = bytes; left > 0; left -= chunk.length) {
@@ -76,6 +77,9 @@ function sizeMib(flag: string | undefined): number {
  */
 export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = process.stdout): Promise<number> {
   const mib = sizeMib(flags.sizeMib);
+  // The demo's tracker and peers hold accounts, tokens and messages like any: private to this user,
+  // and so are the logs and files made here (the children inherit the umask).
+  restrictUmask();
   const root = mkdtempSync(join(tmpdir(), 'coterie-demo-'));
   const say = (s: string) => out.write(`${s}\n`);
   const children: Spawned[] = [];
@@ -97,7 +101,7 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
   process.once('SIGTERM', onSignal);
   try {
     say(`coterie demo in ${root}`);
-    mkdirSync(join(root, 'tracker'));
+    mkdirSync(join(root, 'tracker'), { mode: PRIVATE_DIR_MODE });
     const tracker = await spawnCoterie(
       [
         'tracker',
@@ -128,7 +132,7 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
     };
     await Promise.all(
       PEERS.map(async (name) => {
-        mkdirSync(dirs[name]);
+        mkdirSync(dirs[name], { mode: PRIVATE_DIR_MODE });
         const p = await startPeer(name);
         say(`${name.padEnd(8)} ${p.line.split(' (')[0]}`);
       }),
@@ -165,7 +169,7 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
     );
 
     const dest = join(dirs.dave, 'downloads');
-    mkdirSync(dest);
+    mkdirSync(dest, { mode: PRIVATE_DIR_MODE });
     say('dave     download_file films big-buck-bunny.bin --wait');
     const bar = createProgressRenderer(process.stderr);
     let lastQuarter = -1;

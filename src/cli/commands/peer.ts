@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
+import { ensurePrivateFile, restrictUmask } from '../../core/private-files.js';
 import { ensureDataDir, resolveDataDir } from '../../peer/client.js';
 import { parseTrackerUrls, startPeerDaemon } from '../../peer/index.js';
 import { CoterieError } from '../../protocol/errors.js';
@@ -82,11 +83,18 @@ export function registerPeerCommand(program: Command): void {
       const logLevel = parseLogLevel(flags.logLevel);
       const advertiseHost =
         flags.advertise === undefined ? undefined : parseAdvertisedHost(flags.advertise, '--advertise');
+      // This process is the daemon: whatever it or a library creates is its own (see restrictUmask).
+      restrictUmask();
       // Made here (0700) because peer.log opens in it before the daemon starts.
-      ensureDataDir(dataDir);
+      const tightened = ensureDataDir(dataDir);
+      const logPath = join(dataDir, 'peer.log');
+      ensurePrivateFile(logPath);
       // Written synchronously: a daemon logs a few lines a minute, and a crash's last line must land.
-      const logFile = pino.destination({ dest: join(dataDir, 'peer.log'), sync: true, mkdir: true });
+      const logFile = pino.destination({ dest: logPath, sync: true, mkdir: true });
       const logger = pino({ level: logLevel, base: { pid: process.pid } }, logFile);
+      if (tightened.length > 0) {
+        logger.warn({ tightened }, 'the data directory was open to other users: made it private');
+      }
       // A crash says why in peer.log as well as on stderr: a daemon started with --no-shell may
       // have nobody reading its stderr. (A rejection nobody handled arrives here too.)
       process.once('uncaughtException', (err, origin) => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createSecureContext } from 'node:tls';
 import { type Command, Option } from 'commander';
+import { restrictUmask } from '../../core/private-files.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { startTracker, TRACKER_DEFAULTS, type TrackerOptions } from '../../tracker/index.js';
 import { parseLogLevel } from '../flags.js';
@@ -13,6 +14,7 @@ interface TrackerFlags {
   port?: string;
   dataDir?: string;
   store?: string;
+  keyFile?: string;
   tlsCert?: string;
   tlsKey?: string;
   heartbeatIntervalMs?: string;
@@ -93,6 +95,7 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
     port: integer(pick(flags.port, 'COTERIE_TRACKER_PORT'), '--port', 0, 65535) ?? TRACKER_DEFAULTS.port,
     dataDir,
     store: pick(flags.store, 'COTERIE_TRACKER_STORE'),
+    keyFile: pick(flags.keyFile, 'COTERIE_TRACKER_KEY_FILE'),
     tls: certPath !== undefined && keyPath !== undefined ? readTls(certPath, keyPath) : undefined,
     heartbeatIntervalMs: integer(flags.heartbeatIntervalMs, '--heartbeat-interval-ms', 10, 3_600_000),
     heartbeatTimeoutMs: integer(flags.heartbeatTimeoutMs, '--heartbeat-timeout-ms', 10, 3_600_000),
@@ -120,6 +123,10 @@ export function registerTrackerCommand(program: Command): void {
     )
     .option('--data-dir <dir>', 'data directory (default ~/.coterie/tracker; env COTERIE_TRACKER_DATA_DIR)')
     .option('--store <path|url>', 'SQLite file (default <data-dir>/tracker.db) or postgres:// URL')
+    .option(
+      '--key-file <file>',
+      "key that wraps the signing keys in the store, the same for a cluster's trackers (default <data-dir>/tracker.key; env COTERIE_TRACKER_KEY_FILE)",
+    )
     .option('--tls-cert <file>', 'PEM certificate: serve HTTPS and WSS (with --tls-key)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option(
@@ -157,6 +164,8 @@ export function registerTrackerCommand(program: Command): void {
     .addOption(new Option('--scrypt-log-n <n>', 'password hashing cost (tests only)').hideHelp())
     .action(async (flags: TrackerFlags) => {
       const options = resolveTrackerOptions(flags);
+      // This process is the tracker: whatever it or a library creates is its own (see restrictUmask).
+      restrictUmask();
       // Signals are handled from before the listening line is printed: whoever reads that line may stop us at once.
       let stopRequested: string | undefined;
       let onStop: (why: string) => void = (why) => {

@@ -97,7 +97,11 @@ export interface PeerScoresTable {
 
 export interface ClusterKeysTable {
   kid: string;
-  /** JWK JSON of the Ed25519 private key. */
+  /**
+   * The Ed25519 private key as a compact JWE (`dir` + A256GCM) under the
+   * tracker's key file (services/key-wrap.ts); a plain JWK in stores from
+   * before key files, wrapped on the next start.
+   */
   private_jwk: string;
   public_jwk: string;
   created_at: BigIntColumn;

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, type Transaction } from 'kysely';
+import { ensurePrivateFile, narrowExistingFiles, PRIVATE_DIR_MODE } from '../../core/private-files.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { startCheckpointer } from './checkpointer.js';
 import { markingIdempotency } from './idempotency-context.js';
@@ -57,7 +58,9 @@ const CHECKPOINT_INTERVAL_MS = 1_000;
 async function openSqliteStore(path: string): Promise<Store> {
   let sqlite: SQLite.Database;
   try {
-    mkdirSync(dirname(path), { recursive: true });
+    mkdirSync(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
+    // Made 0600 before SQLite opens it: SQLite gives its -wal and -shm files the database's mode.
+    ensurePrivateFile(path);
     sqlite = new SQLite(path);
     // WAL: readers do not block the writer; NORMAL sync is durable across process crashes in WAL mode.
     sqlite.pragma('journal_mode = WAL');
@@ -69,6 +72,8 @@ async function openSqliteStore(path: string): Promise<Store> {
     // Checkpoints run in a worker thread (checkpointer.ts); SQLite's own, on this thread, only as a
     // safety net should the WAL reach ~80 MiB (the worker failing).
     sqlite.pragma('wal_autocheckpoint = 20000');
+    // A store of an earlier version may have its side files open to others: they hold the same rows.
+    narrowExistingFiles([`${path}-wal`, `${path}-shm`]);
   } catch (err) {
     throw new CoterieError('UNAVAILABLE', `cannot open the store at ${path}: ${(err as Error).message}`, {
       cause: err,
