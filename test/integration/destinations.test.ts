@@ -10,7 +10,6 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,23 +26,8 @@ import { mountTmpfs, type Tmpfs, tmpfsOrSkip } from '../helpers/tmpfs.js';
 const MiB = 1024 * 1024;
 const CAN_MOUNT = tmpfsOrSkip('destinations');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface DownloadRow {
-  fileName: string;
-  state: string;
-  doneBytes: number;
-  dest: string;
-  error: string | null;
-}
+/** What show_downloads says of a download (the fields these tests read). */
+type DownloadRow = { state: string; doneBytes: number; dest: string; error: string | null };
 
 describe('download destinations through the daemon', { timeout: 60_000 }, () => {
   const root = mkdtempSync(join(tmpdir(), 'coterie-dest-e2e-'));
@@ -91,25 +75,13 @@ describe('download destinations through the daemon', { timeout: 60_000 }, () => 
 
   beforeAll(async () => {
     writeFileSync(victim, VICTIM);
-    trackerUrl = `http://127.0.0.1:${await freePort()}`;
-    procs.set(
-      'tracker',
-      await startProcess(
-        [
-          'tracker',
-          '--port',
-          new URL(trackerUrl).port,
-          '--data-dir',
-          dir('tracker'),
-          '--scrypt-log-n',
-          '10',
-          '--log-level',
-          'warn',
-        ],
-        /listening on/,
-        join(root, 'tracker.log'),
-      ),
+    const tracker = await startProcess(
+      ['tracker', '--port', '0', '--data-dir', dir('tracker'), '--scrypt-log-n', '10', '--log-level', 'warn'],
+      /listening on/,
+      join(root, 'tracker.log'),
     );
+    procs.set('tracker', tracker);
+    trackerUrl = /listening on (http:\/\/\S+)/.exec(tracker.line)![1]!;
     await Promise.all(['alice', 'dave'].map(startPeer));
     for (const n of ['alice', 'dave']) {
       await ok(n, 'create_user', n, `${n}-password`);
