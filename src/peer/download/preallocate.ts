@@ -92,9 +92,16 @@ export function isNoSpace(codeOrError: unknown): boolean {
  * become `size` bytes) that found no room: what it still needs and what is free.
  */
 export async function diskFullWriting(handle: FileHandle, path: string, size: number): Promise<CoterieError> {
-  const { needed, free } = await room(handle, path, size).catch(() => ({ needed: size, free: 0 }));
-  return diskFull(path, Math.max(needed, 1), free);
+  const allocated = await handle.stat().then(
+    (st) => st.blocks * 512,
+    () => size, // closed: the data is written, the fsync or the rename wanted the room
+  );
+  const fs = await statfs(dirname(path)).catch(() => ({ bavail: 0, bsize: 0 }));
+  // At least a block: what the last write, the fsync or a directory entry could not get.
+  return diskFull(path, Math.max(size - allocated, MIN_NEEDED_BYTES), fs.bavail * fs.bsize);
 }
+
+const MIN_NEEDED_BYTES = 4096;
 
 function diskFull(path: string, needed: number, free: number): CoterieError {
   return new CoterieError(
