@@ -89,7 +89,7 @@ export interface PartialFile {
   writePiece(index: number, data: Buffer): Promise<void>;
   /** Reads bytes of a verified piece (for serving it to other downloaders). */
   read(index: number, offset: number, length: number, into?: Buffer): Promise<Buffer>;
-  /** Every piece verified: fsync, rename to dest, remove the resume file. */
+  /** Every piece verified: fsync, name it dest (DESTINATION_EXISTS rather than replace one), remove the resume file. */
   finish(): Promise<void>;
   /** Stops, saving the resume state (or removing everything after DISK_FULL); leaves nothing at dest. */
   close(): Promise<void>;
@@ -122,13 +122,13 @@ async function openIn(
   const have = new Uint8Array(count);
 
   const kept = await loadResume(dir, names, fileId, manifest);
-  let handle = kept === undefined ? undefined : await dir.openExisting(names.part, fsConstants.O_RDWR);
-  const resuming = handle !== undefined;
-  let resumed = 0;
-  if (handle !== undefined) resumed = await recheck(handle, manifest, kept!, have, options);
-  else handle = await dir.createOrEmpty(names.part);
+  const existing = kept === undefined ? undefined : await dir.openExisting(names.part, fsConstants.O_RDWR);
+  const resuming = existing !== undefined;
+  const handle = existing ?? (await dir.createOrEmpty(names.part));
   const partPath = dir.shown(names.part);
+  let resumed = 0;
   try {
+    if (resuming) resumed = await recheck(handle, manifest, kept!, have, options);
     await handle.truncate(manifest.size);
     if (options.preallocate === true) await preallocate(handle, partPath, manifest.size);
   } catch (err) {
