@@ -14,7 +14,7 @@ import {
   type SeederInfo,
 } from './download/index.js';
 import type { Notice, PeerEvent } from './notices.js';
-import { resolveDestination } from './paths.js';
+import { destDirOf, rememberDestDir, resolveDestination } from './paths.js';
 import type { Seeding } from './seeding.js';
 import type { Shares } from './shares.js';
 import type { DownloadRecord, PeerStore } from './store.js';
@@ -182,10 +182,12 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       );
     }
     const users = new Map<string, string>();
+    const destDir = destDirOf(store, rec.id);
     const handle = download({
       manifest,
       fileId: rec.fileId,
       dest: rec.dest,
+      ...(destDir === undefined ? {} : { destDir }),
       seeders: seederInfos(detail, users),
       identity,
       getTicket: async () =>
@@ -377,7 +379,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
 
   return {
     async start(groupId, fileName, dest, opts) {
-      const target = resolveDestination(dest, fileName);
+      const { path: target, dir } = resolveDestination(dest, fileName);
       for (const d of store.listDownloads()) {
         if (d.state === 'active' && d.dest === target) {
           throw new CoterieError(
@@ -397,6 +399,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         size: detail.manifest.size,
         startedAt: Date.now(),
       });
+      rememberDestDir(store, rec.id, dir);
       try {
         launch(rec, detail);
       } catch (err) {

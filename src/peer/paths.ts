@@ -1,6 +1,8 @@
-import { statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { lstatSync, realpathSync, type Stats, statSync } from 'node:fs';
+import { basename, dirname, join, sep } from 'node:path';
 import { CoterieError } from '../protocol/errors.js';
+import type { DirIdentity } from './download/index.js';
+import type { PeerStore } from './store.js';
 
 /** The file to share must exist and be a regular file (not a directory, device or socket). */
 export function checkSourceFile(path: string): { size: number } {
@@ -14,34 +16,94 @@ export function checkSourceFile(path: string): { size: number } {
   return { size: st.size };
 }
 
+/** Where a download goes: its file by real path, and its directory's identity (kept with the download). */
+export interface Destination {
+  path: string;
+  dir: DirIdentity;
+}
+
 /**
- * Where a download goes: `dest` itself, or `dest/<file_name>` when `dest` is
- * an existing directory. Its directory must exist; an existing file there is
- * refused (DESTINATION_EXISTS) rather than overwritten.
+ * Where a download goes:
+ * - an existing directory: `dest/<file_name>`;
+ * - `dir/` (a trailing slash) names a directory, which must exist;
+ * - anything else that does not exist is the file itself, in a directory that must exist.
+ * A `dest` that is a symbolic link (to anything) is refused: a link planted
+ * where the user expects a file or a directory must not decide where the
+ * group's file goes. The directory is resolved once, here (realpath): the
+ * download keeps that path and the directory's device and inode, and is
+ * refused later if they change (safe-open.ts). An existing file at the
+ * destination is refused (DESTINATION_EXISTS) rather than overwritten.
  */
-export function resolveDestination(dest: string, fileName: string): string {
-  let target = dest;
-  try {
-    if (statSync(dest).isDirectory()) target = join(dest, fileName);
-  } catch {
-    // not there yet: the usual case
+export function resolveDestination(dest: string, fileName: string): Destination {
+  if (fileName === '' || fileName === '.' || fileName === '..' || basename(fileName) !== fileName) {
+    throw new CoterieError('PATH_INVALID', `'${fileName}' is not a file name`);
+  }
+  const asDirectory = dest.length > 1 && dest.endsWith(sep);
+  const bare = asDirectory ? dest.replace(/\/+$/, '') || sep : dest;
+  const st = lstatOrUndefined(bare);
+  let target = bare;
+  if (st?.isSymbolicLink()) throw symlinkRefused(bare);
+  if (st?.isDirectory()) target = join(bare, fileName);
+  else if (st !== undefined && asDirectory)
+    throw new CoterieError('PATH_INVALID', `${bare} is not a directory`);
+  else if (st === undefined && asDirectory) {
+    throw new CoterieError('PATH_INVALID', `destination directory does not exist: ${bare}: create it first`);
   }
   const dir = dirname(target);
-  let dirOk = false;
-  try {
-    dirOk = statSync(dir).isDirectory();
-  } catch {
-    dirOk = false;
+  if (!(lstatOrUndefined(dir, true)?.isDirectory() ?? false)) {
+    throw new CoterieError('PATH_INVALID', `directory does not exist: ${dir}: create it first`);
   }
-  if (!dirOk) throw new CoterieError('PATH_INVALID', `destination directory does not exist: ${dir}`);
-  try {
-    statSync(target);
+  const realDir = realpathSync(dir);
+  const path = join(realDir, basename(target));
+  const existing = lstatOrUndefined(path);
+  if (existing?.isSymbolicLink()) throw symlinkRefused(path);
+  if (existing !== undefined) {
     throw new CoterieError(
       'DESTINATION_EXISTS',
-      `${target} exists: remove it or choose another destination than '${basename(target)}'`,
+      `${path} exists: remove it or choose another destination than '${basename(path)}'`,
     );
-  } catch (err) {
-    if (err instanceof CoterieError) throw err;
   }
-  return target;
+  const id = statSync(realDir, { bigint: true });
+  return { path, dir: { dev: id.dev.toString(), ino: id.ino.toString() } };
+}
+
+/** lstat (stat with `follow`), or undefined when nothing is there. */
+function lstatOrUndefined(path: string, follow = false): Stats | undefined {
+  try {
+    return follow ? statSync(path) : lstatSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new CoterieError('PATH_INVALID', `cannot use ${path}: ${(err as Error).message}`);
+  }
+}
+
+function symlinkRefused(path: string): CoterieError {
+  return new CoterieError(
+    'PATH_INVALID',
+    `${path} is a symbolic link: Coterie does not download through links; give the path it points to, if that is where the file should go`,
+  );
+}
+
+type MetaStore = Pick<PeerStore, 'getMeta' | 'setMeta'>;
+
+// A download's directory identity lives in the store's meta table (one key per download)
+// rather than in a new downloads column: no peer.db migration for a value only resume reads.
+const destDirKey = (downloadId: number) => `download_dir:${downloadId}`;
+
+export function rememberDestDir(store: MetaStore, downloadId: number, dir: DirIdentity | undefined): void {
+  store.setMeta(destDirKey(downloadId), dir === undefined ? undefined : JSON.stringify(dir));
+}
+
+/** The directory identity kept at the start of a download (none for downloads older than this check). */
+export function destDirOf(store: MetaStore, downloadId: number): DirIdentity | undefined {
+  const raw = store.getMeta(destDirKey(downloadId));
+  if (raw === undefined) return undefined;
+  try {
+    const v = JSON.parse(raw) as Partial<DirIdentity> | null;
+    if (typeof v?.dev === 'string' && typeof v.ino === 'string') return { dev: v.dev, ino: v.ino };
+  } catch {
+    // damaged: as if none was kept
+  }
+  return undefined;
 }

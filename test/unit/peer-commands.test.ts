@@ -139,8 +139,8 @@ describe('path checks', () => {
   });
 
   it('wants an existing destination directory and no file in the way', () => {
-    expect(resolveDestination(join(dir, 'new.bin'), 'x')).toBe(join(dir, 'new.bin'));
-    expect(resolveDestination(join(dir, 'sub'), 'x.bin')).toBe(join(dir, 'sub', 'x.bin'));
+    expect(resolveDestination(join(dir, 'new.bin'), 'x').path).toBe(join(dir, 'new.bin'));
+    expect(resolveDestination(join(dir, 'sub'), 'x.bin').path).toBe(join(dir, 'sub', 'x.bin'));
     expect(thrownCode(() => resolveDestination(join(dir, 'nope', 'x.bin'), 'x'))).toBe('PATH_INVALID');
     expect(thrownCode(() => resolveDestination(join(dir, 'f.bin'), 'x'))).toBe('DESTINATION_EXISTS');
   });

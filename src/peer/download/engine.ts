@@ -154,6 +154,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
         fileId: this.#o.fileId,
         dest: this.#o.dest,
         overwrite: this.#o.overwrite ?? false,
+        ...(this.#o.destDir === undefined ? {} : { destDir: this.#o.destDir }),
         directIo: this.#o.directIo ?? DOWNLOAD_DEFAULTS.directIo,
         preallocate: this.#o.preallocate ?? DOWNLOAD_DEFAULTS.preallocate,
         hashPiece: (data) => this.#hasher.hash(data),
@@ -505,10 +506,15 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
         () => {
           this.pieceSource.markHave(piece);
         },
-        (err: unknown) =>
-          this.#fail(
-            new CoterieError('DOWNLOAD_FAILED', `writing ${this.#o.dest}.part failed`, { cause: err }),
-          ),
+        (err: unknown) => {
+          // Not awaited: #fail waits for the pending writes, this one among them.
+          void this.#fail(
+            // A full disk says so (and what it needs); anything else is a failed write.
+            isCoterieError(err) && err.code === 'DISK_FULL'
+              ? err
+              : new CoterieError('DOWNLOAD_FAILED', `writing ${this.#o.dest}.part failed`, { cause: err }),
+          );
+        },
       )
       .finally(() => {
         this.#pendingWrites.delete(p);

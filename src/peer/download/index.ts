@@ -18,6 +18,7 @@ export {
   type RetryPolicy,
 } from './options.js';
 export {
+  type DirIdentity,
   openPartialFile,
   type PartialFile,
   type PartialFileOptions,

@@ -6,6 +6,7 @@ import type { PeerIdentity } from '../../wire/identity.js';
 import type { PieceSource } from '../../wire/piece-source.js';
 import type { PlacedReads } from '../../wire/placed-reads.js';
 import type { DownloadEvent, DownloadProgress, DownloadResult, SeederInfo } from './events.js';
+import type { DirIdentity } from './safe-open.js';
 
 /**
  * Opens a byte stream to a seeder whose identity has been checked: for TLS,
@@ -57,6 +58,8 @@ export interface DownloadOptions {
   directIo?: boolean;
   /** Reserve the whole part file's blocks at the start (DISK_FULL at once when it cannot fit). */
   preallocate?: boolean;
+  /** The destination directory's identity when the download started: a resume elsewhere is PATH_INVALID (partial-file.ts). */
+  destDir?: DirIdentity;
   /** Called with every event, before emitter listeners. */
   onEvent?: (event: DownloadEvent) => void;
 }

@@ -1,20 +1,40 @@
-import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { type FileHandle, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { CoterieError } from '../../protocol/errors.js';
 import { type Manifest, pieceCount, pieceLength } from '../../protocol/manifest.js';
-import { AlignedSlotPool, IO_ALIGNMENT, isIoAligned } from './io-memory.js';
-import { preallocate } from './preallocate.js';
+import { openDirect, REFUSED_DIRECT, skipBytes, writeAll } from './direct-writes.js';
+import { IO_ALIGNMENT, isIoAligned } from './io-memory.js';
+import { diskFullWriting, isNoSpace, preallocate } from './preallocate.js';
+import { recheck } from './recheck.js';
+import {
+  loadResume,
+  type PartNames,
+  packBits,
+  partNames,
+  RESUME_FORMAT_VERSION,
+  type ResumeState,
+  saveResume,
+} from './resume-file.js';
+import { DestinationDir, type DirIdentity } from './safe-open.js';
+
+export { packBits, RESUME_FORMAT_VERSION, type ResumeState, unpackBits } from './resume-file.js';
+export type { DirIdentity } from './safe-open.js';
 
 /**
  * The disk side of a download: `<dest>.part`, written by position as pieces
  * verify, and `<dest>.part.resume`, the bitfield of verified pieces, written
- * atomically (temp file + rename) so that a killed download resumes without
+ * atomically (resume-file.ts) so that a killed download resumes without
  * refetching them. On reopen the kept pieces are hashed again before they
  * are trusted (the resume file may be newer than what reached the disk).
- * `finish()` fsyncs and renames to `<dest>`; nothing ever appears at
- * `<dest>` before every piece is verified.
+ * `finish()` fsyncs and gives the file its name `<dest>`; nothing ever
+ * appears at `<dest>` before every piece is verified, and nothing that
+ * appeared there meanwhile is replaced.
+ *
+ * Every name is reached through the destination directory opened once
+ * (safe-open.ts): no symbolic link is followed, no existing file truncated.
+ * A disk that fills (ENOSPC, EDQUOT) at any write, the fsync or the rename
+ * fails the download with DISK_FULL and removes the part and resume files.
  *
  * With `directIo`, pieces in page-aligned memory (io-memory.ts) are written
  * through a second descriptor opened with O_DIRECT, past the page cache;
@@ -22,18 +42,6 @@ import { preallocate } from './preallocate.js';
  * goes through the ordinary one. Linux keeps the two coherent: a direct
  * write drops any cached pages of its range.
  */
-
-export const RESUME_FORMAT_VERSION = 1;
-
-/** The resume file's JSON: small (a bitfield of ≤ 65,536 bits is ≤ 11 KiB base64). */
-export interface ResumeState {
-  version: 1;
-  fileId: string;
-  size: number;
-  pieceSize: number;
-  /** Verified pieces, one bit each, most significant bit first, base64. */
-  bitfield: string;
-}
 
 export interface PartialFileOptions {
   manifest: Manifest;
@@ -54,12 +62,22 @@ export interface PartialFileOptions {
   directIo?: boolean;
   /** Reserve the part file's blocks when it opens (preallocate.ts; default false): DISK_FULL when it cannot fit. */
   preallocate?: boolean;
+  /**
+   * The destination directory's identity when the download started
+   * (`destDir` of the first open): a reopen (a resume after a restart) is
+   * refused with PATH_INVALID unless the directory is still that one, a real
+   * directory at the same real path. `dest` then names a file in it by its
+   * real path.
+   */
+  destDir?: DirIdentity;
 }
 
 export interface PartialFile {
   readonly dest: string;
   readonly partPath: string;
   readonly resumePath: string;
+  /** The destination directory's identity, to pass as `destDir` when the download is opened again. */
+  readonly destDir: DirIdentity;
   /** Pieces verified and on disk (including ones kept from an earlier run). */
   hasPiece(index: number): boolean;
   verifiedCount(): number;
@@ -71,54 +89,62 @@ export interface PartialFile {
   writePiece(index: number, data: Buffer): Promise<void>;
   /** Reads bytes of a verified piece (for serving it to other downloaders). */
   read(index: number, offset: number, length: number, into?: Buffer): Promise<Buffer>;
-  /** Every piece verified: fsync, rename to dest, remove the resume file. */
+  /** Every piece verified: fsync, name it dest (DESTINATION_EXISTS rather than replace one), remove the resume file. */
   finish(): Promise<void>;
-  /** Stops, saving the resume state; leaves nothing at dest. */
+  /** Stops, saving the resume state (or removing everything after DISK_FULL); leaves nothing at dest. */
   close(): Promise<void>;
 }
 
 export async function openPartialFile(options: PartialFileOptions): Promise<PartialFile> {
-  const { manifest, fileId, dest } = options;
-  await checkDestination(dest, options.overwrite ?? false);
-  const partPath = `${dest}.part`;
-  const resumePath = `${dest}.part.resume`;
+  const { dest } = options;
+  if (basename(dest) === '' || dest.endsWith('/')) {
+    throw new CoterieError('PATH_INVALID', `destination ${dest} names a directory: give a file path`);
+  }
+  const dir = await DestinationDir.open(dirname(dest), options.destDir);
+  try {
+    return await openIn(dir, partNames(basename(dest)), options);
+  } catch (err) {
+    await dir.close();
+    throw err;
+  }
+}
+
+async function openIn(
+  dir: DestinationDir,
+  names: PartNames,
+  options: PartialFileOptions,
+): Promise<PartialFile> {
+  const { manifest, fileId } = options;
+  await dir.checkDestination(names.dest, options.overwrite ?? false);
+  // A link planted at any of our names is refused up front, whichever of them this run would touch.
+  for (const name of [names.part, names.resume, names.resumeTmp]) await dir.refuseLink(name);
   const count = pieceCount(manifest.size, manifest.pieceSize);
   const have = new Uint8Array(count);
 
-  const kept = await loadResume(resumePath, fileId, manifest);
-  let handle: FileHandle;
+  const kept = await loadResume(dir, names, fileId, manifest);
+  const existing = kept === undefined ? undefined : await dir.openExisting(names.part, fsConstants.O_RDWR);
+  const resuming = existing !== undefined;
+  const handle = existing ?? (await dir.createOrEmpty(names.part));
+  const partPath = dir.shown(names.part);
   let resumed = 0;
-  const resuming = kept !== undefined && (await isFile(partPath));
-  if (resuming) {
-    handle = await open(partPath, fsConstants.O_RDWR);
-    resumed = await recheck(handle, manifest, kept, have, options);
-  } else {
-    handle = await open(partPath, 'w+');
-  }
   try {
+    if (resuming) resumed = await recheck(handle, manifest, kept!, have, options);
     await handle.truncate(manifest.size);
     if (options.preallocate === true) await preallocate(handle, partPath, manifest.size);
   } catch (err) {
+    const e = isNoSpace(err) ? await diskFullWriting(handle, partPath, manifest.size) : err;
     await handle.close();
     // A part file made just now goes (it holds nothing); a resumed one keeps its verified pieces.
-    if (!resuming) await rm(partPath, { force: true });
-    throw err;
+    if (!resuming) await dir.unlink(names.part);
+    throw e;
   }
   const direct =
     options.directIo === true && manifest.pieceSize % IO_ALIGNMENT === 0
-      ? await openDirect(partPath)
+      ? await openDirect(dir, names.part, handle)
       : undefined;
-  const file = new DiskPartialFile(
-    options,
-    handle,
-    direct,
-    have,
-    partPath,
-    resumePath,
-    resumed,
-    options.resumeIntervalMs ?? 1000,
-  );
-  await file.saveResume();
+  const file = new DiskPartialFile(options, dir, names, handle, direct, have, resumed);
+  // Best effort like every resume write: a full disk here costs only refetching after a restart.
+  await file.saveResume().catch(() => undefined);
   return file;
 }
 
@@ -129,6 +155,11 @@ class DiskPartialFile implements PartialFile {
   private saveTimer: NodeJS.Timeout | undefined;
   private saving: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Set when a write found the disk full: the download ends, and close() leaves nothing behind. */
+  private diskFull: CoterieError | undefined;
+  /** The resume file was removed to make room (a full disk): no more resume writes. */
+  private resumeDropped = false;
+  private readonly resumeIntervalMs: number;
   private writing = false;
   private readonly queue: Array<{
     index: number;
@@ -139,20 +170,32 @@ class DiskPartialFile implements PartialFile {
 
   constructor(
     private readonly options: PartialFileOptions,
+    private readonly dir: DestinationDir,
+    private readonly names: PartNames,
     private readonly handle: FileHandle,
     /** The same file opened with O_DIRECT; dropped if the file system turns out to refuse it. */
     private direct: FileHandle | undefined,
     private readonly have: Uint8Array,
-    readonly partPath: string,
-    readonly resumePath: string,
     readonly resumedPieces: number,
-    private readonly resumeIntervalMs: number,
   ) {
     this.verified = have.reduce((n, v) => n + v, 0);
+    this.resumeIntervalMs = options.resumeIntervalMs ?? 1000;
   }
 
   get dest(): string {
     return this.options.dest;
+  }
+
+  get partPath(): string {
+    return this.dir.shown(this.names.part);
+  }
+
+  get resumePath(): string {
+    return this.dir.shown(this.names.resume);
+  }
+
+  get destDir(): DirIdentity {
+    return this.dir.identity;
   }
 
   hasPiece(index: number): boolean {
@@ -165,6 +208,7 @@ class DiskPartialFile implements PartialFile {
 
   async writePiece(index: number, data: Buffer): Promise<void> {
     const m = this.options.manifest;
+    if (this.diskFull !== undefined) throw this.diskFull;
     if (this.closed) throw new CoterieError('DOWNLOAD_FAILED', 'download closed');
     if (data.length !== pieceLength(m, index)) {
       throw new CoterieError(
@@ -200,13 +244,14 @@ class DiskPartialFile implements PartialFile {
           while (j < batch.length && batch[j]!.index === batch[j - 1]!.index + 1) j++;
           const run = batch.slice(i, j);
           try {
-            await this.writeRun(
+            await this.writeRunMakingRoom(
               run[0]!.index,
               run.map((w) => w.data),
             );
             for (const w of run) w.resolve();
           } catch (err) {
-            for (const w of run) w.reject(err);
+            if (isNoSpace(err)) this.diskFull ??= await this.diskFullError();
+            for (const w of run) w.reject(this.diskFull ?? err);
           }
           i = j;
         }
@@ -214,6 +259,27 @@ class DiskPartialFile implements PartialFile {
     } finally {
       this.writing = false;
     }
+  }
+
+  /**
+   * writeRun, and once more after removing the resume file when the disk is
+   * full: its block may be all that a file which exactly fits is missing,
+   * and it only saves refetching after a restart.
+   */
+  private async writeRunMakingRoom(first: number, buffers: Buffer[]): Promise<void> {
+    try {
+      await this.writeRun(first, buffers);
+    } catch (err) {
+      if (!isNoSpace(err) || this.resumeDropped) throw err;
+      this.resumeDropped = true;
+      await this.saving.catch(() => undefined);
+      await this.dir.unlink(this.names.resume);
+      await this.writeRun(first, buffers);
+    }
+  }
+
+  private diskFullError(): Promise<CoterieError> {
+    return diskFullWriting(this.handle, this.partPath, this.options.manifest.size);
   }
 
   /** Writes adjacent pieces from `first` on: aligned stretches past the cache, the rest through it. */
@@ -291,21 +357,22 @@ class DiskPartialFile implements PartialFile {
     this.saveTimer.unref();
   }
 
-  /** Writes the resume file atomically: temp file, fsync-free rename (pieces are re-checked on load). */
+  /** Writes the resume file (resume-file.ts), one write at a time. */
   saveResume(): Promise<void> {
-    this.saving = this.saving.then(async () => {
-      this.lastSave = Date.now();
-      const state: ResumeState = {
-        version: RESUME_FORMAT_VERSION,
-        fileId: this.options.fileId,
-        size: this.options.manifest.size,
-        pieceSize: this.options.manifest.pieceSize,
-        bitfield: packBits(this.have).toString('base64'),
-      };
-      const tmp = `${this.resumePath}.tmp`;
-      await writeFile(tmp, JSON.stringify(state));
-      await rename(tmp, this.resumePath);
-    });
+    this.saving = this.saving
+      .catch(() => undefined)
+      .then(async () => {
+        if (this.resumeDropped || this.diskFull !== undefined) return;
+        this.lastSave = Date.now();
+        const state: ResumeState = {
+          version: RESUME_FORMAT_VERSION,
+          fileId: this.options.fileId,
+          size: this.options.manifest.size,
+          pieceSize: this.options.manifest.pieceSize,
+          bitfield: packBits(this.have).toString('base64'),
+        };
+        await saveResume(this.dir, this.names, state);
+      });
     return this.saving;
   }
 
@@ -316,186 +383,52 @@ class DiskPartialFile implements PartialFile {
     this.stopTimer();
     this.closed = true;
     await this.saving.catch(() => undefined);
-    // fsync works on the file, whichever descriptor: one covers the direct writes too.
-    await this.handle.sync();
-    await this.direct?.close();
-    await this.handle.close();
-    await rename(this.partPath, this.options.dest);
-    await rm(this.resumePath, { force: true });
-    await fsyncDir(dirname(this.options.dest));
+    const { names } = this;
+    try {
+      // fsync works on the file, whichever descriptor: one covers the direct writes too.
+      await this.handle.sync();
+      const file = await this.handle.stat();
+      await this.direct?.close();
+      await this.handle.close();
+      if (this.options.overwrite === true) await this.dir.rename(names.part, names.dest);
+      else await this.dir.placeNoReplace(names.part, names.dest, file);
+    } catch (err) {
+      // Nothing at dest (placeNoReplace takes back what it made), and nothing beside it.
+      const e = isNoSpace(err) ? await this.diskFullError() : err;
+      await this.discard();
+      throw e;
+    }
+    await this.dir.unlink(names.resume).catch(() => undefined);
+    await this.dir.unlink(names.resumeTmp).catch(() => undefined);
+    await this.dir.sync();
+    await this.dir.close();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.stopTimer();
     this.closed = true;
+    if (this.diskFull !== undefined) return this.discard();
     await this.handle.sync().catch(() => undefined);
     await this.direct?.close().catch(() => undefined);
     await this.handle.close().catch(() => undefined);
     await this.saveResume().catch(() => undefined);
+    await this.dir.close();
+  }
+
+  /** Removes the part file and its resume files (a download that cannot fit ends with nothing left). */
+  private async discard(): Promise<void> {
+    await this.saving.catch(() => undefined);
+    await this.direct?.close().catch(() => undefined);
+    await this.handle.close().catch(() => undefined);
+    for (const name of [this.names.part, this.names.resume, this.names.resumeTmp]) {
+      await this.dir.unlink(name).catch(() => undefined);
+    }
+    await this.dir.close();
   }
 
   private stopTimer(): void {
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = undefined;
-  }
-}
-
-async function checkDestination(dest: string, overwrite: boolean): Promise<void> {
-  if (basename(dest) === '' || dest.endsWith('/')) {
-    throw new CoterieError('PATH_INVALID', `destination ${dest} names a directory: give a file path`);
-  }
-  const dir = await stat(dirname(dest)).catch(() => undefined);
-  if (!dir?.isDirectory()) {
-    throw new CoterieError('PATH_INVALID', `directory ${dirname(dest)} does not exist: create it first`);
-  }
-  const existing = await stat(dest).catch(() => undefined);
-  if (existing) {
-    if (!existing.isFile())
-      throw new CoterieError('PATH_INVALID', `${dest} exists and is not a regular file`);
-    if (!overwrite) {
-      throw new CoterieError('DESTINATION_EXISTS', `${dest} exists: pick another path or ask to overwrite`);
-    }
-  }
-}
-
-async function loadResume(path: string, fileId: string, m: Manifest): Promise<Uint8Array | undefined> {
-  let state: Partial<ResumeState> | null;
-  try {
-    state = JSON.parse(await readFile(path, 'utf8')) as Partial<ResumeState> | null;
-  } catch {
-    return undefined; // none, or unreadable: start over
-  }
-  const count = pieceCount(m.size, m.pieceSize);
-  if (
-    // Damaged (`null`, a number, a list…) or another file's: start over.
-    typeof state !== 'object' ||
-    state === null ||
-    state.version !== RESUME_FORMAT_VERSION ||
-    state.fileId !== fileId ||
-    state.size !== m.size ||
-    state.pieceSize !== m.pieceSize ||
-    typeof state.bitfield !== 'string'
-  ) {
-    return undefined;
-  }
-  const packed = Buffer.from(state.bitfield, 'base64');
-  if (packed.length !== Math.ceil(count / 8)) return undefined;
-  return unpackBits(packed, count);
-}
-
-/** Kept pieces read ahead of their hashes during a re-check (each a piece of memory). */
-const RECHECK_DEPTH = 3;
-
-/**
- * Re-hashes every piece the resume file claims; keeps only those that match.
- * Reads run ahead of the hashes (up to RECHECK_DEPTH pieces), in shared
- * memory that a hashing worker reads without a copy.
- */
-async function recheck(
-  handle: FileHandle,
-  m: Manifest,
-  claimed: Uint8Array,
-  have: Uint8Array,
-  options: Pick<PartialFileOptions, 'onRecheck' | 'hashPiece'>,
-): Promise<number> {
-  const hashPiece =
-    options.hashPiece ?? ((data: Buffer) => Promise.resolve(createHash('sha256').update(data).digest('hex')));
-  const size = (await handle.stat()).size;
-  const total = claimed.reduce((n, v) => n + v, 0);
-  const buffers = new AlignedSlotPool(m.pieceSize);
-  const hashing = new Set<Promise<void>>();
-  let done = 0;
-  let kept = 0;
-  for (let i = 0; i < claimed.length; i++) {
-    if (!claimed[i]) continue;
-    const len = pieceLength(m, i);
-    if (i * m.pieceSize + len > size) {
-      options.onRecheck?.(++done, total);
-      continue;
-    }
-    while (hashing.size >= RECHECK_DEPTH) await Promise.race(hashing);
-    const buf = buffers.take().subarray(0, len);
-    const { bytesRead } = await handle.read(buf, 0, len, i * m.pieceSize);
-    // A piece that cannot be hashed (short read, worker gone) is not kept: refetched, never trusted.
-    const check = (bytesRead === len ? hashPiece(buf) : Promise.resolve(''))
-      .catch(() => '')
-      .then((digest) => {
-        if (digest === m.pieces[i]) {
-          have[i] = 1;
-          kept++;
-        }
-        options.onRecheck?.(++done, total);
-      })
-      .finally(() => {
-        buffers.give(buf);
-        hashing.delete(check);
-      });
-    hashing.add(check);
-  }
-  await Promise.all(hashing);
-  return kept;
-}
-
-export function packBits(bits: Uint8Array): Buffer {
-  const out = Buffer.alloc(Math.ceil(bits.length / 8));
-  for (let i = 0; i < bits.length; i++) if (bits[i]) out[i >> 3]! |= 0x80 >> (i & 7);
-  return out;
-}
-
-export function unpackBits(packed: Buffer, count: number): Uint8Array {
-  const out = new Uint8Array(count);
-  for (let i = 0; i < count; i++) out[i] = (packed[i >> 3]! >> (7 - (i & 7))) & 1;
-  return out;
-}
-
-/** What a file system answers to an O_DIRECT write it cannot do (alignment, or no support at all). */
-const REFUSED_DIRECT = new Set(['EINVAL', 'EOPNOTSUPP', 'ENOTSUP']);
-
-/** Writes every byte of `buffers` at `position`, continuing after short writes. */
-async function writeAll(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
-  let pending = buffers;
-  while (pending.length > 0) {
-    const { bytesWritten } = await handle.writev(pending, position);
-    position += bytesWritten;
-    pending = skipBytes(pending, bytesWritten);
-  }
-}
-
-/** `buffers` without their first `skip` bytes. */
-function skipBytes(buffers: Buffer[], skip: number): Buffer[] {
-  const rest: Buffer[] = [];
-  for (const b of buffers) {
-    if (skip >= b.length) skip -= b.length;
-    else {
-      rest.push(skip > 0 ? b.subarray(skip) : b);
-      skip = 0;
-    }
-  }
-  return rest;
-}
-
-/** The file opened again with O_DIRECT, or undefined where the platform or file system has none. */
-async function openDirect(path: string): Promise<FileHandle | undefined> {
-  const flag = fsConstants.O_DIRECT;
-  if (flag === undefined) return undefined;
-  try {
-    return await open(path, fsConstants.O_RDWR | flag);
-  } catch {
-    return undefined; // tmpfs before Linux 6.6 and others: EINVAL; written through the cache then
-  }
-}
-
-async function isFile(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => undefined))?.isFile() ?? false;
-}
-
-/** Makes the rename durable; not every platform can open a directory, which is fine. */
-async function fsyncDir(dir: string): Promise<void> {
-  try {
-    const h = await open(dir, 'r');
-    await h.sync().finally(() => h.close());
-  } catch {
-    // best effort
   }
 }

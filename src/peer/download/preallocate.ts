@@ -56,22 +56,52 @@ export function canPreallocate(): boolean {
  */
 export async function preallocate(handle: FileHandle, path: string, size: number): Promise<void> {
   if (size === 0) return;
-  // stat's blocks are 512-byte units whatever the file system's block size.
-  const allocated = (await handle.stat()).blocks * 512;
-  const needed = size - allocated;
+  const { needed, free } = await room(handle, path, size);
   if (needed <= 0) return;
-  const fs = await statfs(dirname(path));
-  const free = fs.bavail * fs.bsize;
   if (needed > free) throw diskFull(path, needed, free);
   if (binding === null) return;
   const errno = await binding.fallocate(handle.fd, 0, size);
   if (errno === 0) return;
-  const code = getSystemErrorName(-errno);
   // Another writer took the room between statfs and now, or a quota: the same answer.
-  if (code === 'ENOSPC' || code === 'EDQUOT') throw diskFull(path, needed, free);
+  if (isNoSpace(getSystemErrorName(-errno))) throw diskFull(path, needed, free);
   // EOPNOTSUPP (a file system without it), ENOSYS (no such call here) and the like:
   // the part file stays sparse, as it was before this existed; the writes still work.
 }
+
+/** Bytes of `size` not yet allocated to `handle` (the file at `path`), and the room its file system has. */
+async function room(
+  handle: FileHandle,
+  path: string,
+  size: number,
+): Promise<{ needed: number; free: number }> {
+  // stat's blocks are 512-byte units whatever the file system's block size.
+  const allocated = (await handle.stat()).blocks * 512;
+  const fs = await statfs(dirname(path));
+  return { needed: size - allocated, free: fs.bavail * fs.bsize };
+}
+
+/** ENOSPC, or a quota reached (EDQUOT): to the user the same thing, a full disk. */
+export function isNoSpace(codeOrError: unknown): boolean {
+  const code =
+    typeof codeOrError === 'string' ? codeOrError : (codeOrError as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/**
+ * The DISK_FULL error for a write to the part file `handle` (at `path`, to
+ * become `size` bytes) that found no room: what it still needs and what is free.
+ */
+export async function diskFullWriting(handle: FileHandle, path: string, size: number): Promise<CoterieError> {
+  const allocated = await handle.stat().then(
+    (st) => st.blocks * 512,
+    () => size, // closed: the data is written, the fsync or the rename wanted the room
+  );
+  const fs = await statfs(dirname(path)).catch(() => ({ bavail: 0, bsize: 0 }));
+  // At least a block: what the last write, the fsync or a directory entry could not get.
+  return diskFull(path, Math.max(size - allocated, MIN_NEEDED_BYTES), fs.bavail * fs.bsize);
+}
+
+const MIN_NEEDED_BYTES = 4096;
 
 function diskFull(path: string, needed: number, free: number): CoterieError {
   return new CoterieError(
