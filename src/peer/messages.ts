@@ -108,6 +108,16 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
     }
   };
 
+  // Lost after being connected. Before a first connection (just started, just logged in) a send
+  // tries HTTP, which gives up at once when no tracker ever answered.
+  let away = false;
+  session.on('disconnected', () => {
+    away = true;
+  });
+  session.on('connected', () => {
+    away = false;
+  });
+
   const send = async (request: Omit<SendMessageRequest, 'clientId'>): Promise<SendAnswer> => {
     const me = deps.userId();
     const clientId = newTimeOrderedId();
@@ -137,9 +147,9 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
       ...(request.topic === undefined ? {} : { topic: request.topic }),
     };
     const pending = (): PendingSendView => ({ id: null, state: 'pending', clientId, streamId, ...target });
-    // No session, no tracker: waiting for one (the HTTP client's failover patience, tens of
-    // seconds) would hold the user's prompt; the session's next catch-up sends it instead.
-    if (session.state !== 'connected') return pending();
+    // The session lost its tracker: waiting for one (the HTTP client's failover patience, tens
+    // of seconds) would hold the user's prompt; the session's next catch-up sends it instead.
+    if (away && session.state !== 'connected') return pending();
     let sent: MessageSent;
     try {
       sent = await http.call('sendMessage', { body: { ...request, clientId } });
