@@ -248,7 +248,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
       // Unread ones are a page, oldest first: the next page goes on where this one stopped.
       const messages = store.listInbox({
         ...which,
-        limit: filter.unread ? (filter.limit ?? UNREAD_PAGE) : SHOW_LIMIT,
+        limit: filter.limit ?? (filter.unread ? UNREAD_PAGE : SHOW_LIMIT),
         oldestFirst: filter.unread,
       });
       const unreadLeft = filter.unread ? store.countInbox(which) - messages.length : undefined;
