@@ -2,6 +2,7 @@ import { absolutizePaths, callDaemon, getCommand, matchForm, parseArgs } from '.
 import { CoterieError } from '../protocol/errors.js';
 import { formatResult } from './format.js';
 import { createProgressRenderer } from './progress.js';
+import { safeJson, shown, shownLines } from './sanitize.js';
 
 export interface ClientOptions {
   dataDir: string;
@@ -84,15 +85,18 @@ export async function runClientCommand(
     } finally {
       bar?.stop();
     }
-    stdout.write(options.json ? `${JSON.stringify(result)}\n` : `${formatResult(name, result, args)}\n`);
+    stdout.write(
+      options.json ? `${safeJson(result)}\n` : `${shownLines(formatResult(name, result, args))}\n`,
+    );
     return 0;
   } catch (err) {
     const e =
       err instanceof CoterieError
         ? err
         : new CoterieError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
-    if (options.json) stderr.write(`${JSON.stringify(e.toJSON())}\n`);
-    else stderr.write(`coterie: ${e.message.replace(/\s*\n\s*/g, ' ')} [${e.code}]\n`);
+    // An error's message may quote what a tracker or another user sent: shown escaped, on one line.
+    if (options.json) stderr.write(`${safeJson(e.toJSON())}\n`);
+    else stderr.write(`coterie: ${shown(e.message.replace(/\s*\n\s*/g, ' '))} [${e.code}]\n`);
     return e.code === 'USAGE' || e.code === 'UNKNOWN_COMMAND' ? 2 : 1;
   }
 }

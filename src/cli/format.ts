@@ -1,7 +1,7 @@
 import { formatBytes } from '../core/bytes.js';
 import type {
   DownloadView,
-  SentView,
+  SendAnswer,
   ShowDownloadsResult,
   ShowMessagesResult,
   StopShareResult,
@@ -21,8 +21,13 @@ import type {
   TopicList,
   TopicSummary,
 } from '../protocol/api.js';
+import { shown, shownBody, shownDeep } from './sanitize.js';
 
-/** Human-readable answers of each command; `--json` bypasses this. */
+/**
+ * Human-readable answers of each command; `--json` bypasses this. Every
+ * string of an answer is shown escaped (cli/sanitize.ts) before a formatter
+ * sees it: names and bodies come from other users.
+ */
 
 // The peer's error messages size things the same way (core/bytes.ts).
 export { formatBytes };
@@ -128,9 +133,12 @@ function clock(ms: number): string {
   return d.toDateString() === today.toDateString() ? hhmm : `${d.toISOString().slice(0, 10)} ${hhmm}`;
 }
 
-function formatMessages(r: ShowMessagesResult): string {
+/** What starts the second and later lines of a body: never a message line's mark and clock. */
+const CONTINUED = '    | ';
+
+function formatMessages(r: ShowMessagesResult, args: string[]): string {
   if (r.messages.length === 0) return 'no messages';
-  return r.messages
+  const lines = r.messages
     .map((m) => {
       const where =
         m.kind === 'direct'
@@ -139,18 +147,23 @@ function formatMessages(r: ShowMessagesResult): string {
             ? `${m.groupId}/${m.sender}`
             : `${m.groupId}:${m.topic}/${m.sender}`;
       const mark = m.readAt === null ? '*' : ' ';
-      return `${mark}${clock(m.sentAt)}  [${where}] ${m.body}`;
+      return `${mark}${clock(m.sentAt)}  [${where}] ${shownBody(m.body, CONTINUED)}`;
     })
     .join('\n');
+  const more = r.unreadLeft ?? 0;
+  return more > 0
+    ? `${lines}\n… ${more} more unread: ${shown(['show_messages', ...args].join(' '))} again`
+    : lines;
 }
 
-function sentLine(r: SentView): string {
+function sentLine(r: SendAnswer): string {
   const where =
     r.to !== undefined
       ? `to '${r.to}'`
       : r.topic !== undefined
         ? `to ${r.groupId}:${r.topic}`
         : `to group '${r.groupId}'`;
+  if (r.state === 'pending') return `queued, will be sent when a tracker answers (${where})`;
   return `${r.id}  (sent ${where}, #${r.seq}${r.duplicate ? ', already stored' : ''})`;
 }
 
@@ -247,7 +260,9 @@ const FORMATTERS: Record<string, Formatter> = {
     r.messages.length === 0
       ? `no messages in ${r.groupId}:${r.topic} from there (kept: #${r.firstSeq}…#${r.lastSeq})`
       : [
-          ...r.messages.map((m) => `#${m.seq}  ${clock(m.sentAt)}  ${m.sender}: ${m.body}`),
+          ...r.messages.map(
+            (m) => `#${m.seq}  ${clock(m.sentAt)}  ${m.sender}: ${shownBody(m.body, CONTINUED)}`,
+          ),
           ...(r.nextSeq <= r.lastSeq
             ? [`more: fetch_messages ${r.groupId} ${r.topic} --from ${r.nextSeq}`]
             : []),
@@ -256,6 +271,6 @@ const FORMATTERS: Record<string, Formatter> = {
 
 export function formatResult(name: string, result: unknown, args: string[] = []): string {
   const f = FORMATTERS[name];
-  if (f === undefined) return JSON.stringify(result, null, 2);
-  return (f as (r: unknown, a: string[]) => string)(result, args);
+  if (f === undefined) return JSON.stringify(shownDeep(result), null, 2);
+  return (f as (r: unknown, a: string[]) => string)(shownDeep(result), args);
 }

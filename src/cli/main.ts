@@ -1,6 +1,7 @@
 import { findCommand, resolveDataDir } from '../peer/client.js';
 import { CoterieError } from '../protocol/errors.js';
 import { commandHelp } from './help.js';
+import { shown } from './sanitize.js';
 
 // Subcommand modules load lazily: `coterie <command>` runs once per user command and
 // must not pay for loading the tracker, the wire protocol and fastify.
@@ -31,7 +32,7 @@ const SUBCOMMANDS = new Set(['tracker', 'peer', 'demo', 'help']);
 
 /** A usage error the way every other error is printed: one line, its code; exit 2. */
 function usageError(message: string): number {
-  process.stderr.write(`coterie: ${message} [USAGE]\n`);
+  process.stderr.write(`coterie: ${shown(message)} [USAGE]\n`);
   return 2;
 }
 
@@ -99,7 +100,7 @@ $COTERIE_DATA_DIR, else per user); --json prints machine-readable answers and er
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
     }
     if (err instanceof CoterieError) {
-      process.stderr.write(`coterie: ${err.message} [${err.code}]\n`);
+      process.stderr.write(`coterie: ${shown(err.message)} [${err.code}]\n`);
       return err.code === 'USAGE' ? 2 : 1;
     }
     throw err;

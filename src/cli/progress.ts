@@ -1,6 +1,7 @@
 import cliProgress from 'cli-progress';
 import type { Progress } from '../peer/client.js';
 import { countOf, formatBytes, formatRate } from './format.js';
+import { shown } from './sanitize.js';
 
 export interface ProgressRenderer {
   update(p: Progress): void;
@@ -23,7 +24,8 @@ export function createProgressRenderer(stream: NodeJS.WriteStream = process.stde
     // Connections close as the download completes: the last bar keeps the peers that served it.
     if ((p.peers ?? 0) > 0 || p.doneBytes < p.totalBytes) lastPeers = p.peers ?? 0;
     return {
-      label: p.label,
+      // The label names a file another member shared.
+      label: shown(p.label),
       done: formatBytes(p.doneBytes),
       total_h: formatBytes(p.totalBytes),
       rate: formatRate(p.rateBytesPerSec ?? p.doneBytes / elapsed),

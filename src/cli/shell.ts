@@ -6,6 +6,7 @@ import { CoterieError } from '../protocol/errors.js';
 import { formatResult } from './format.js';
 import { commandHelp } from './help.js';
 import { createProgressRenderer } from './progress.js';
+import { shown, shownLines } from './sanitize.js';
 import { splitWords } from './words.js';
 
 export interface ShellOptions {
@@ -69,11 +70,15 @@ export function historyLine(line: string): string {
 
 const quoteWord = (w: string) => (/^[^\s'"\\]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`);
 
-/** Prints a line above the prompt without losing what the user is typing. */
+/**
+ * Prints a line above the prompt without losing what the user is typing. The
+ * line is one line, escaped: a notice carries names and bodies from others,
+ * and a raw one could clear the screen or draw a fake prompt.
+ */
 function printAbove(rl: Interface, output: NodeJS.WriteStream, text: string): void {
   clearLine(output, 0);
   cursorTo(output, 0);
-  output.write(`${text}\n`);
+  output.write(`${shown(text)}\n`);
   rl.prompt(true);
 }
 
@@ -156,7 +161,7 @@ export async function runShell(options: ShellOptions): Promise<void> {
         bar === undefined ? {} : { onProgress: (p) => bar.update(p) },
       );
       bar?.stop();
-      output.write(`${formatResult(name, result, args)}\n`);
+      output.write(`${shownLines(formatResult(name, result, args))}\n`);
     } finally {
       bar?.stop();
     }
@@ -176,7 +181,7 @@ export async function runShell(options: ShellOptions): Promise<void> {
       runLine(line)
         .catch((err: unknown) => {
           const e = err instanceof CoterieError ? err : new CoterieError('INTERNAL', String(err));
-          output.write(`error: ${e.message} [${e.code}]\n`);
+          output.write(`error: ${shown(e.message)} [${e.code}]\n`);
         })
         .finally(() => {
           if (!closedFlag) rl.prompt();

@@ -23,6 +23,8 @@ export { defaultDataDir, ensureDataDir, resolveDataDir } from './data-dir.js';
 export type {
   DownloadView,
   PeerContribution,
+  PendingSendView,
+  SendAnswer,
   SentView,
   ShowDownloadsResult,
   ShowMessagesResult,

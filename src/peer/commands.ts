@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { CoterieError } from '../protocol/errors.js';
-import { assertName, isValidFileName, MESSAGE_ID_PATTERN } from '../protocol/names.js';
+import { assertName, assertNewName, isValidFileName, MESSAGE_ID_PATTERN } from '../protocol/names.js';
 import type { Progress } from './control-protocol.js';
 
 /**
@@ -25,6 +25,8 @@ export type ParamKind =
 export interface ParamSpec {
   name: string;
   kind: ParamKind;
+  /** A name being created: the stricter rules of names.ts isNewName. */
+  creates?: true;
 }
 
 export interface ParsedArgs {
@@ -65,7 +67,12 @@ export interface CommandContext {
   stopShare(fileName: string, groupId: string | undefined): Promise<unknown>;
   showDownloads(): Promise<unknown>;
   sendMessage(target: { to: string } | { groupId: string; topic?: string }, text: string): Promise<unknown>;
-  showMessages(filter: { userId?: string; groupId?: string; unread: boolean }): Promise<unknown>;
+  showMessages(filter: {
+    userId?: string;
+    groupId?: string;
+    unread: boolean;
+    limit?: number;
+  }): Promise<unknown>;
   messageStatus(messageId: string): Promise<unknown>;
   createTopic(groupId: string, topic: string): Promise<unknown>;
   listTopics(groupId: string): Promise<unknown>;
@@ -110,7 +117,7 @@ function seqOption(args: ParsedArgs, name: string, min: number): number | undefi
 export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'create_user',
-    forms: [[USER, p('password', 'password')]],
+    forms: [[{ ...USER, creates: true }, p('password', 'password')]],
     summary: "creates an account on the tracker ('-' reads the password from stdin)",
     run: (c, a) => c.createUser(a.values.user_id!, a.values.password!),
   },
@@ -123,7 +130,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'logout', forms: [[]], summary: 'logs out and stops sharing', run: (c) => c.logout() },
   {
     name: 'create_group',
-    forms: [[GROUP]],
+    forms: [[{ ...GROUP, creates: true }]],
     summary: 'creates a group you own',
     run: (c, a) => c.createGroup(a.values.group_id!),
   },
@@ -217,9 +224,9 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'show_messages',
     forms: [[], [USER]],
     flags: ['unread'],
-    options: ['group'],
+    options: ['group', 'limit'],
     summary:
-      "shows received messages (all, one user's, or --group G's), --unread only new ones; marks them read",
+      "shows received messages (all, one user's, or --group G's); --unread: new ones, oldest first, N at a time (50); marks them read",
     run: (c, a) => {
       const groupId = a.options.group;
       if (groupId !== undefined) assertName('group id', groupId);
@@ -230,6 +237,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         ...(a.values.user_id === undefined ? {} : { userId: a.values.user_id }),
         ...(groupId === undefined ? {} : { groupId }),
         unread: a.flags.has('unread'),
+        ...(a.options.limit === undefined ? {} : { limit: seqOption(a, 'limit', 1) }),
       });
     },
   },
@@ -241,7 +249,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'create_topic',
-    forms: [[GROUP, TOPIC]],
+    forms: [[GROUP, { ...TOPIC, creates: true }]],
     summary: 'creates a topic in a group (keeps 10,000 messages or 30 days)',
     run: (c, a) => c.createTopic(a.values.group_id!, a.values.topic!),
   },
@@ -324,10 +332,10 @@ export function getCommand(name: string): CommandSpec {
 function checkValue(param: ParamSpec, value: string): void {
   switch (param.kind) {
     case 'user':
-      assertName('user id', value);
+      (param.creates ? assertNewName : assertName)('user id', value);
       return;
     case 'group':
-      assertName('group id', value);
+      (param.creates ? assertNewName : assertName)('group id', value);
       return;
     case 'file_name':
       if (!isValidFileName(value)) {
@@ -341,7 +349,7 @@ function checkValue(param: ParamSpec, value: string): void {
       if (value.length === 0) throw new CoterieError('USAGE', 'the password is empty');
       return;
     case 'topic':
-      assertName('topic', value);
+      (param.creates ? assertNewName : assertName)('topic', value);
       return;
     case 'message_id':
       if (!new RegExp(MESSAGE_ID_PATTERN).test(value)) {

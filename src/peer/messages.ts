@@ -17,7 +17,7 @@ import type { Notice, PeerEvent } from './notices.js';
 import type { InboxMessage, PeerStore } from './store.js';
 import type { TrackerHttpClient } from './tracker/http-client.js';
 import type { TrackerSession } from './tracker/session.js';
-import type { SentView, ShowMessagesResult } from './views.js';
+import type { PendingSendView, SendAnswer, ShowMessagesResult } from './views.js';
 
 /**
  * The peer's side of messaging: the inbox (each pushed message stored once,
@@ -49,14 +49,17 @@ export interface MessagingDeps {
   /** The typed event stream of the daemon. */
   onEvent?: (event: PeerEvent) => void;
   log: Logger;
-  /** Attempts of one send, same client id each time, before giving up. */
-  sendAttempts?: number;
-  retryDelayMs?: number;
 }
 
 /** Messages are shown in full; a notice shows the start of a long one. */
 const NOTICE_CHARS = 200;
 const SHOW_LIMIT = 1000;
+/** `show_messages --unread` pages this many, oldest first, unless `--limit N`. */
+export const UNREAD_PAGE = 50;
+
+/** No tracker answered (or it is shutting down): a send waits in the outbox for the next one. */
+const isTrackerAway = (err: unknown) =>
+  err instanceof CoterieError && (err.code === 'TRACKER_UNAVAILABLE' || err.code === 'UNAVAILABLE');
 
 function headline(m: StoredMessage | InboxMessage): string {
   const text = m.body.length > NOTICE_CHARS ? `${m.body.slice(0, NOTICE_CHARS)}…` : m.body;
@@ -67,8 +70,6 @@ function headline(m: StoredMessage | InboxMessage): string {
 
 export function createMessagingService(deps: MessagingDeps): MessagingService {
   const { store, http, session, log } = deps;
-  const attempts = deps.sendAttempts ?? 4;
-  const retryDelayMs = deps.retryDelayMs ?? 250;
 
   /** Tells the tracker how far this peer has stored and read; harmless to repeat. */
   const ackCursors = (cursors: { streamId: string; delivered?: number; read?: number }[]) => {
@@ -107,7 +108,17 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
     }
   };
 
-  const send = async (request: Omit<SendMessageRequest, 'clientId'>): Promise<SentView> => {
+  // Lost after being connected. Before a first connection (just started, just logged in) a send
+  // tries HTTP, which gives up at once when no tracker ever answered.
+  let away = false;
+  session.on('disconnected', () => {
+    away = true;
+  });
+  session.on('connected', () => {
+    away = false;
+  });
+
+  const send = async (request: Omit<SendMessageRequest, 'clientId'>): Promise<SendAnswer> => {
     const me = deps.userId();
     const clientId = newTimeOrderedId();
     const streamId =
@@ -128,43 +139,34 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
       state: 'pending' as const,
       createdAt: Date.now(),
     };
+    // Kept before anything is tried: whatever happens next, the next catch-up sends it (same client id).
     store.putOutbox(record);
-    let last: unknown;
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, retryDelayMs * 2 ** (attempt - 1)));
-      let sent: MessageSent;
-      try {
-        // The same client id on every attempt: if an earlier one was stored, this answers with it.
-        sent = await http.call('sendMessage', { body: { ...request, clientId } });
-      } catch (err) {
-        last = err;
-        const retriable =
-          err instanceof CoterieError && (err.code === 'TRACKER_UNAVAILABLE' || err.code === 'UNAVAILABLE');
-        if (retriable) continue;
-        store.removeOutbox(clientId);
-        throw err;
-      }
-      store.putOutbox({ ...record, messageId: sent.messageId, seq: sent.seq, state: 'sent' });
-      return {
-        id: sent.messageId,
-        state: 'sent',
-        streamId: sent.streamId,
-        seq: sent.seq,
-        ...(request.to === undefined ? {} : { to: request.to }),
-        ...(request.groupId === undefined ? {} : { groupId: request.groupId }),
-        ...(request.topic === undefined ? {} : { topic: request.topic }),
-        duplicate: sent.duplicate,
-      };
+    const target = {
+      ...(request.to === undefined ? {} : { to: request.to }),
+      ...(request.groupId === undefined ? {} : { groupId: request.groupId }),
+      ...(request.topic === undefined ? {} : { topic: request.topic }),
+    };
+    const pending = (): PendingSendView => ({ id: null, state: 'pending', clientId, streamId, ...target });
+    // The session lost its tracker: waiting for one (the HTTP client's failover patience, tens
+    // of seconds) would hold the user's prompt; the session's next catch-up sends it instead.
+    if (away && session.state !== 'connected') return pending();
+    let sent: MessageSent;
+    try {
+      sent = await http.call('sendMessage', { body: { ...request, clientId } });
+    } catch (err) {
+      if (isTrackerAway(err)) return pending();
+      store.removeOutbox(clientId);
+      throw err;
     }
-    throw last instanceof CoterieError
-      ? new CoterieError(
-          last.code,
-          `${last.message} (not sent after ${attempts} attempts; kept as pending with client id ${clientId})`,
-        )
-      : new CoterieError(
-          'TRACKER_UNAVAILABLE',
-          `message not sent: no tracker answers (client id ${clientId})`,
-        );
+    store.putOutbox({ ...record, messageId: sent.messageId, seq: sent.seq, state: 'sent' });
+    return {
+      id: sent.messageId,
+      state: 'sent',
+      streamId: sent.streamId,
+      seq: sent.seq,
+      ...target,
+      duplicate: sent.duplicate,
+    };
   };
 
   /** Sends left pending (no tracker answered) go out again with their client id: stored once whatever happened. */
@@ -186,12 +188,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
           store.putOutbox({ ...r, messageId: sent.messageId, seq: sent.seq, state: 'sent' });
           deps.notify('message', `sent your pending message ${sent.messageId}`);
         } catch (err) {
-          if (
-            err instanceof CoterieError &&
-            (err.code === 'TRACKER_UNAVAILABLE' || err.code === 'UNAVAILABLE')
-          ) {
-            return; // still unreachable: the next catch-up tries again
-          }
+          if (isTrackerAway(err)) return; // still unreachable: the next catch-up tries again
           store.removeOutbox(r.clientId);
           deps.notify('message', `a pending message could not be sent: ${(err as Error).message}`);
         }
@@ -247,11 +244,14 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
           : filter.groupId !== undefined
             ? [groupStreamId(filter.groupId)]
             : undefined;
+      const which = { ...(streamIds === undefined ? {} : { streamIds }), unread: filter.unread };
+      // Unread ones are a page, oldest first: the next page goes on where this one stopped.
       const messages = store.listInbox({
-        ...(streamIds === undefined ? {} : { streamIds }),
-        unread: filter.unread,
-        limit: SHOW_LIMIT,
+        ...which,
+        limit: filter.limit ?? (filter.unread ? UNREAD_PAGE : SHOW_LIMIT),
+        oldestFirst: filter.unread,
       });
+      const unreadLeft = filter.unread ? store.countInbox(which) - messages.length : undefined;
       const unread = messages.filter((m) => m.readAt === null);
       if (unread.length > 0) {
         store.markRead(
@@ -262,7 +262,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
         for (const m of unread) upTo.set(m.streamId, Math.max(upTo.get(m.streamId) ?? 0, m.seq));
         ackCursors([...upTo].map(([streamId, read]) => ({ streamId, read })));
       }
-      return { me, messages };
+      return { me, messages, ...(unreadLeft === undefined ? {} : { unreadLeft }) };
     },
 
     messageStatus: (messageId): Promise<MessageStatus> =>

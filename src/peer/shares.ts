@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import { CoterieError } from '../protocol/errors.js';
 import { computeFileId, type Manifest, validateManifest } from '../protocol/manifest.js';
-import { isValidFileName } from '../protocol/names.js';
+import { isNewFileName } from '../protocol/names.js';
 import type { PeerIdentity } from '../wire/index.js';
 import type { CommandIO } from './commands.js';
 import { checkSourceFile } from './paths.js';
@@ -86,7 +86,7 @@ export function createShares(deps: SharesDeps): Shares {
     async upload(path, groupId, io) {
       const { size } = checkSourceFile(path);
       const fileName = basename(path);
-      if (!isValidFileName(fileName)) {
+      if (!isNewFileName(fileName)) {
         throw new CoterieError(
           'PATH_INVALID',
           `the file name ${JSON.stringify(fileName)} cannot be shared: rename it`,

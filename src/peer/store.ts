@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ensurePrivateFile, narrowExistingFiles } from '../core/private-files.js';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
+import { countInbox, type InboxFilter, selectInbox } from './inbox-query.js';
 import { type SavedSession, SavedSessionSlot } from './secrets.js';
 
 export type { SavedSession } from './secrets.js';
@@ -402,21 +403,12 @@ export class PeerStore {
   }
 
   /** Messages of some streams (all but topics when none given), oldest first. */
-  listInbox(filter: { streamIds?: string[]; unread: boolean; limit: number }): InboxMessage[] {
-    const where: string[] = ['owner = ?'];
-    const params: unknown[] = [this.owner()];
-    if (filter.streamIds !== undefined) {
-      where.push(`stream_id IN (${filter.streamIds.map(() => '?').join(',')})`);
-      params.push(...filter.streamIds);
-    } else where.push("kind != 'topic'");
-    if (filter.unread) where.push('read_at IS NULL');
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM (SELECT * FROM inbox WHERE ${where.join(' AND ')} ORDER BY sent_at DESC, seq DESC LIMIT ?)
-         ORDER BY sent_at, seq`,
-      )
-      .all(...params, filter.limit) as InboxRow[];
-    return rows.map(inboxFromRow);
+  listInbox(filter: InboxFilter & { limit: number; oldestFirst?: boolean }): InboxMessage[] {
+    return (selectInbox(this.db, this.owner(), filter) as InboxRow[]).map(inboxFromRow);
+  }
+
+  countInbox(filter: InboxFilter): number {
+    return countInbox(this.db, this.owner(), filter);
   }
 
   markRead(messageIds: readonly string[], at: number): void {

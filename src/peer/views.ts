@@ -62,8 +62,23 @@ export interface SentView {
   duplicate: boolean;
 }
 
+/** A send no tracker answered: kept in the outbox, sent with its client id when one answers. */
+export interface PendingSendView {
+  id: null;
+  state: 'pending';
+  clientId: string;
+  streamId: string;
+  to?: string;
+  groupId?: string;
+  topic?: string;
+}
+
+export type SendAnswer = SentView | PendingSendView;
+
 export interface ShowMessagesResult {
   /** The user the messages were sent to. */
   me: string;
   messages: import('./store.js').InboxMessage[];
+  /** With --unread: how many unread ones are left after this page. */
+  unreadLeft?: number;
 }

@@ -162,8 +162,12 @@ if (pgTestUrl() === undefined) {
             : ['publish', ['chat', 'news', body], subscribers.filter((u) => u !== me)];
       ledger.sending(body, me, recipients);
       try {
-        const sent = (await peers[i]!.execute(command, args)) as { streamId: string; seq: number };
-        ledger.accepted(body, sent.streamId, sent.seq);
+        const sent = (await peers[i]!.execute(command, args)) as
+          | { state: 'sent'; streamId: string; seq: number }
+          | { state: 'pending' };
+        // Queued while the peer had lost its tracker: pending in the outbox, like a failed send.
+        if (sent.state === 'pending') ledger.failedToSend(body);
+        else ledger.accepted(body, sent.streamId, sent.seq);
       } catch (err) {
         // No answer after the retries: pending in the outbox, sent again at the next catch-up.
         if (err instanceof CoterieError && err.code === 'TRACKER_UNAVAILABLE') ledger.failedToSend(body);

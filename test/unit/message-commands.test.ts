@@ -36,8 +36,11 @@ describe('message commands', () => {
     expect(s.flags.has('unread')).toBe(true);
     expect(parseArgs(getCommand('show_messages'), ['alice']).values).toEqual({ user_id: 'alice' });
     expect(usageOf(getCommand('show_messages'))).toBe(
-      'show_messages [--group G] [--unread] | show_messages <user_id> [--group G] [--unread]',
+      'show_messages [--group G] [--limit N] [--unread] | show_messages <user_id> [--group G] [--limit N] [--unread]',
     );
+    expect(parseArgs(getCommand('show_messages'), ['--unread', '--limit', '10']).options).toEqual({
+      limit: '10',
+    });
     expect(thrownCode(() => parseArgs(getCommand('message_status'), ['xyz']))).toBe('USAGE');
   });
 

@@ -9,7 +9,7 @@ import type {
 } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
-import { isHex64, isValidFileName } from '../../protocol/names.js';
+import { isHex64, isNewFileName, isValidFileName } from '../../protocol/names.js';
 import { prepared } from '../store/prepared.js';
 import { toNumber } from '../store/schema.js';
 import type { ServiceDeps } from './context.js';
@@ -36,6 +36,12 @@ export interface FilesService {
 export const MAX_SEEDERS_LISTED = 200;
 /** Manifests kept in memory as JSON text (a 65,536-piece manifest is about 4.4 MB). */
 const MANIFEST_CACHE_BYTES = 64 * 1024 * 1024;
+
+const invalidFileName = (name: string) =>
+  new CoterieError(
+    'INVALID_NAME',
+    `invalid file name ${JSON.stringify(name).slice(0, 80)}: use 1 to 255 printable characters without '/', '\\' or bidirectional controls`,
+  );
 
 /** The share path's queries, built once (see store/prepared.ts). */
 const Q = {
@@ -269,12 +275,7 @@ export function createFilesService(
 
       async share(userId, groupId, request) {
         await groups.requireMember(userId, groupId);
-        if (!isValidFileName(request.name)) {
-          throw new CoterieError(
-            'INVALID_NAME',
-            `invalid file name ${JSON.stringify(request.name).slice(0, 80)}: use 1 to 255 printable characters without '/' or '\\'`,
-          );
-        }
+        if (!isValidFileName(request.name)) throw invalidFileName(request.name);
         const manifest: Manifest = validateManifest(request.manifest);
         const fileId = computeFileId(manifest);
         const at = now();
@@ -305,6 +306,8 @@ export function createFilesService(
             // The same bytes are one file: keep the name it is listed under, add this peer as a seeder.
             name = sameContent.name;
           } else {
+            // Bidirectional controls only in names listed before they were refused.
+            if (!isNewFileName(name)) throw invalidFileName(name);
             await Q.insertListing.execute(trx, [groupId, fileId, name, userId, at]);
             created = true;
           }

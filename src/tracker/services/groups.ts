@@ -9,6 +9,7 @@ import type {
   MemberList,
 } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { assertNewName } from '../../protocol/names.js';
 import type { Database } from '../store/schema.js';
 import { toNumber } from '../store/schema.js';
 import type { ServiceDeps } from './context.js';
@@ -92,6 +93,7 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
       requireMember,
 
       async create(userId, groupId) {
+        assertNewName('group id', groupId);
         const createdAt = now();
         return store.transaction(async (trx) => {
           const r = await trx

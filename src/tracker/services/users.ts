@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { LoginResponse, UserCreated, WhoAmI } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { assertNewName } from '../../protocol/names.js';
 import { toNumber } from '../store/schema.js';
 import type { ServiceDeps } from './context.js';
 import { hashPassword, type ScryptCost, verifyPassword } from './passwords.js';
@@ -68,6 +69,7 @@ export function createUsersService(options: UsersOptions) {
 
     return {
       async create(userId, password) {
+        assertNewName('user id', userId);
         const createdAt = now();
         const passwordHash = await hashPassword(password, options.scrypt);
         const result = await store.db

@@ -122,6 +122,7 @@ export const Q = {
         ),
     ),
   ),
+  lastSeqOf: prepared((db, p) => db.selectFrom('streams').select('last_seq').where('stream_id', '=', p(0))),
   sendersBetween: prepared((db, p) =>
     db
       .selectFrom('messages')

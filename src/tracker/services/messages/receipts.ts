@@ -35,6 +35,10 @@ export async function moveCursors(trx: Db, cursors: readonly CursorMove[], at: n
         old.set(r.user_id, { delivered: toNumber(r.delivered_seq), read: toNumber(r.read_seq) });
       }
     }
+    // A cursor never passes the stream's last message: one acknowledged "up to 1e15" would
+    // otherwise mark every later message delivered and read, and its receipts claim them.
+    const lastRow = (await Q.lastSeqOf.execute(trx, [streamId])).rows[0];
+    const last = lastRow === undefined ? 0 : toNumber(lastRow.last_seq);
     const moves: { userId: string; from: [number, number]; delivered: number; read: number }[] = [];
     for (const c of list) {
       const o = old.get(c.userId);
@@ -42,9 +46,9 @@ export async function moveCursors(trx: Db, cursors: readonly CursorMove[], at: n
       if (o === undefined && streamId.startsWith('t:')) continue;
       const oldDelivered = o?.delivered ?? 0;
       const oldRead = o?.read ?? 0;
-      const read = Math.max(oldRead, c.read);
+      const read = Math.max(oldRead, Math.min(c.read, last));
       // Read implies delivered.
-      const delivered = Math.max(oldDelivered, c.delivered, read);
+      const delivered = Math.max(oldDelivered, Math.min(c.delivered, last), read);
       if (delivered === oldDelivered && read === oldRead) continue;
       moves.push({ userId: c.userId, from: [oldDelivered, oldRead], delivered, read });
     }

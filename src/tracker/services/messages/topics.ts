@@ -8,6 +8,7 @@ import {
   type TopicSummary,
 } from '../../../protocol/api.js';
 import { CoterieError } from '../../../protocol/errors.js';
+import { assertNewName } from '../../../protocol/names.js';
 import { type ParsedStream, topicStreamId } from '../../../protocol/streams.js';
 import { toNumber } from '../../store/schema.js';
 import type { ServiceDeps } from '../context.js';
@@ -33,6 +34,7 @@ export function createTopics(deps: ServiceDeps & { groups: GroupsService; direct
   const db = store.db;
   return {
     async createTopic(userId: string, groupId: string, request: CreateTopicRequest): Promise<TopicSummary> {
+      assertNewName('topic', request.topic);
       await groups.requireMember(userId, groupId);
       const at = now();
       const retentionCount = request.retentionCount ?? TOPIC_RETENTION_DEFAULTS.count;
