@@ -9,7 +9,9 @@
  * revealed. Then the server sends its hello, its bitfield and a have per new
  * piece, and answers requests in any order with piece frames, or request
  * rejects (PIECE_OUT_OF_RANGE, PIECE_UNAVAILABLE, BUSY when the client
- * pipelines more than maxQueuedRequestsPerConnection).
+ * pipelines more than maxQueuedRequestsPerConnection). A corrupt report is
+ * handed to the source, which may re-check its file; a source whose file
+ * changed fails its reads with NOT_SHARING, and the connection ends with it.
  *
  * Memory: frames from the client are capped at the handshake size (a client
  * never needs to send a block here), each connection has at most
@@ -113,6 +115,8 @@ export interface PieceServerStats {
   blocksSent: number;
   bytesSent: number;
   rejected: number;
+  /** Corrupt frames received: downloaders saying a piece we sent failed its hash. */
+  corruptReports: number;
   /** The block buffer pool: `leased` returns to 0 once no block is being read or written. */
   blockPool: BlockPoolStats;
 }
@@ -139,7 +143,7 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
   const connections = new Set<FramedConnection>();
   const handlers = new Set<Promise<void>>();
   const blockPool = new BlockPool({ maxBytes: o.blockPoolBytes });
-  const stats = { connections: 0, blocksSent: 0, bytesSent: 0, rejected: 0 };
+  const stats = { connections: 0, blocksSent: 0, bytesSent: 0, rejected: 0, corruptReports: 0 };
 
   async function checkTicket(hello: HelloFrame, peerId: string): Promise<TicketClaims> {
     const expect = { fileId: hello.fileId, peerId, ...(now === undefined ? {} : { nowSeconds: now() }) };
@@ -208,8 +212,8 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
       if (source === undefined) throw new CoterieError('NOT_SHARING', 'this peer does not serve that file');
       if (conn.closed) return;
       logger.debug({ remote, user: claims.user, file: hello.fileId }, 'serving');
-      session = new Session(conn, source);
-      session.start(options.identity.peerId, hello.fileId);
+      session = new Session(conn, source, hello.fileId, remote);
+      session.start(options.identity.peerId);
       for (;;) {
         const next = await frames.next();
         if (next.done) break;
@@ -245,6 +249,8 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
     constructor(
       readonly conn: FramedConnection,
       readonly source: PieceSource,
+      readonly fileId: string,
+      readonly remote: string,
     ) {
       // A destroyed socket does not call back the writes still queued in it (Node's Duplex
       // destroy skips them), but once it has emitted 'close' its handle is closed and no native
@@ -255,8 +261,8 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
       });
     }
 
-    start(peerId: string, fileId: string): void {
-      this.conn.write({ type: 'hello', version: PROTOCOL_VERSION, fileId, peerId, ticket: '' });
+    start(peerId: string): void {
+      this.conn.write({ type: 'hello', version: PROTOCOL_VERSION, fileId: this.fileId, peerId, ticket: '' });
       // Snapshot and subscribe in the same tick: no piece can fall between the two.
       this.conn.write({ type: 'bitfield', bitfield: this.source.bitfield.clone() });
       this.source.on('have', this.#onHave);
@@ -280,6 +286,9 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
           if (i >= 0) this.#queue.splice(i, 1);
           return;
         }
+        case 'corrupt':
+          this.#onCorrupt(frame.fileId, frame.piece);
+          return;
         case 'keepalive':
         case 'have':
         case 'bitfield':
@@ -304,6 +313,21 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
         this.#queue.push(request);
         this.#pump();
       }
+    }
+
+    /** Not trusted blindly: the source re-checks its file, within its own bounds. */
+    #onCorrupt(fileId: string, piece: number): void {
+      if (fileId !== this.fileId)
+        throw new CoterieError('PROTOCOL_ERROR', 'corrupt report names another file');
+      if (piece >= this.source.manifest.pieces.length) {
+        throw new CoterieError('PIECE_OUT_OF_RANGE', `corrupt report for piece ${piece} past the last one`);
+      }
+      stats.corruptReports++;
+      logger.warn(
+        { remote: this.remote, file: fileId, piece },
+        'a downloader reports a piece we sent failed its hash',
+      );
+      this.source.reportCorrupt?.(piece);
     }
 
     /** Waits for the socket to take what was written; a peer that stops reading is closed. */
@@ -351,6 +375,10 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
           try {
             data = await this.source.read(r.piece, r.offset, r.length, into);
           } catch (err) {
+            if (isCoterieError(err, 'NOT_SHARING')) {
+              void this.conn.close(err.code, err.message);
+              return;
+            }
             logger.warn({ err, piece: r.piece }, 'piece read failed');
             this.#reject(r, 'PIECE_UNAVAILABLE', 'cannot read that piece now');
             return;
