@@ -40,14 +40,16 @@ describe('a seeder whose shared file changed', { timeout: 60_000 }, () => {
   const files = join(root, 'files');
   mkdirSync(files);
 
-  const startPeer = async (name: string) => {
-    const d = await startPeerDaemon({
+  const daemon = (name: string) =>
+    startPeerDaemon({
       dataDir: join(root, name),
       trackers: [tracker.url],
       pool: FAST,
       heartbeatIntervalMs: 1000,
       heartbeatTimeoutMs: 5000,
     });
+  const startPeer = async (name: string) => {
+    const d = await daemon(name);
     await d.execute('create_user', [name, `${name}-password`]);
     await d.execute('login', [name, `${name}-password`]);
     await until(`${name} connected`, async () => {
@@ -122,6 +124,26 @@ describe('a seeder whose shared file changed', { timeout: 60_000 }, () => {
     expect(again.changedShares).toEqual([]);
     await alice.execute('upload_file', [path, 'films']);
     await until('seeded again', async () => (await seedersOf('movie.mkv')) === 1);
+  });
+
+  it('finds a share written while its daemon was down at the next start, and does not seed it', async () => {
+    const path = await share('clip.bin', 128 * 1024);
+    await alice.stop();
+    const fd = openSync(path, 'r+');
+    writeSync(fd, randomBytes(16), 0, 16, 0);
+    closeSync(fd);
+    alice = await daemon('alice');
+    alice.on('notice', (n) => notices.push(n));
+    alice.on('event', (e) => events.push(e));
+    const status = (await alice.execute('status', [])) as { changedShares: { fileName: string }[] };
+    expect(status.changedShares).toContainEqual(expect.objectContaining({ fileName: 'clip.bin' }));
+    await until('alice back', async () => {
+      const s = (await alice.execute('status', [])) as { tracker: string | null };
+      return s.tracker !== null;
+    });
+    // Its other share is seeded again; the changed one is not.
+    await until('movie seeded again', async () => (await seedersOf('movie.mkv')) === 1);
+    expect(await seedersOf('clip.bin')).toBe(0);
   });
 
   it('keeps serving an unmodified file that a lying downloader reports corrupt', async () => {

@@ -2,7 +2,12 @@ import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { createBackoff } from '../../core/backoff.js';
-import { type BlockRequest, createScheduler, type Scheduler } from '../../core/scheduler.js';
+import {
+  type BlockRequest,
+  createScheduler,
+  type Scheduler,
+  type StruckPiece,
+} from '../../core/scheduler.js';
 import { CoterieError, type ErrorCode, isCoterieError } from '../../protocol/errors.js';
 import { pieceCount, pieceLength } from '../../protocol/manifest.js';
 import { FramedConnection } from '../../wire/connection.js';
@@ -522,14 +527,13 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     const struck = this.#scheduler.struckOut();
     if (struck === undefined || this.#pendingWrites.size > 0) return;
     if ([...this.#links.values()].some((l) => !l.givenUp && l.state !== 'ready')) return;
+    this.#failStruckOut(struck);
+  }
+
+  #failStruckOut(struck: StruckPiece[]): void {
     const verifiedPieces = this.#scheduler.verifiedCount();
-    void this.#fail(
-      struckOutError(struck, {
-        dest: this.#o.dest,
-        missingPieces: this.#count - verifiedPieces,
-        verifiedPieces,
-      }),
-    );
+    const missingPieces = this.#count - verifiedPieces;
+    void this.#fail(struckOutError(struck, { dest: this.#o.dest, missingPieces, verifiedPieces }));
   }
 
   #write(piece: number, buf: Buffer): void {
@@ -634,8 +638,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     }
     const struck = this.#scheduler.struckOut();
     if (struck !== undefined) {
-      const verifiedPieces = this.#scheduler.verifiedCount();
-      void this.#fail(struckOutError(struck, { dest: this.#o.dest, missingPieces: left, verifiedPieces }));
+      this.#failStruckOut(struck);
       return;
     }
     void this.#fail(
