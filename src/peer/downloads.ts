@@ -154,15 +154,19 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
     return out;
   };
 
-  const report = (rec: DownloadRecord, result: DownloadResult): void => {
-    const reports = result.distribution.peers
-      .filter((p) => p.pieces > 0 || p.corruptPieces > 0 || p.stalls > 0)
+  const report = (
+    rec: DownloadRecord,
+    durationMs: number,
+    peers: Array<{ peerId: string; pieces: number; bytes: number; stalls: number; corruptPieces: number }>,
+  ): void => {
+    const reports = peers
+      .filter((p) => p.peerId !== '' && (p.pieces > 0 || p.corruptPieces > 0 || p.stalls > 0))
       .slice(0, 256)
       .map((p) => ({
         peerId: p.peerId,
         fileId: rec.fileId,
         bytes: p.bytes,
-        seconds: Math.max(0, result.durationMs / 1000),
+        seconds: Math.max(0, durationMs / 1000),
         failedPieces: p.stalls,
         corruptPieces: p.corruptPieces,
       }));
@@ -241,7 +245,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         for (const l of r.listeners) l(handle.progress());
         notify('download', `downloaded '${rec.fileName}' from '${rec.groupId}' to ${rec.dest}`);
         onEvent({ type: 'downloadCompleted', id: rec.id, fileName: rec.fileName, dest: rec.dest });
-        report(rec, result);
+        report(rec, result.durationMs, result.distribution.peers);
         await shares.shareDownloaded(rec, manifest);
         // Seeded from dest now, or not at all: the download's own piece source is finished.
         if (!shares.isServed(rec.fileId)) seeding.unserve(rec.fileId);
@@ -256,6 +260,13 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         if (r.pausing) {
           store.updateDownload(rec.id, { doneBytes });
         } else {
+          // A download that failed on corrupt pieces is where the tracker most needs to hear of them.
+          const p = handle.progress();
+          report(
+            rec,
+            p.elapsedMs,
+            p.peers.map((x) => ({ ...x, pieces: x.piecesVerified })),
+          );
           store.updateDownload(rec.id, { state: 'failed', error: e.message, doneBytes, endedAt: Date.now() });
           notify('download', `download of '${rec.fileName}' failed: ${e.message}`);
           onEvent({ type: 'downloadFailed', id: rec.id, fileName: rec.fileName, reason: e.message });
