@@ -101,7 +101,12 @@ export function createShares(deps: SharesDeps): Shares {
       changed.delete(fileId);
       await seeding.serveFile(fileId, validateManifest(JSON.parse(manifestJson)), path, {
         onChanged: (reason) => onChanged(fileId, path, reason),
-        onReport: (piece, verdict) => onEvent({ type: 'corruptReported', fileId, piece, verdict }),
+        onReport: (piece, verdict) => {
+          // Skipped reports are not logged: a hostile downloader could fill the log with them.
+          if (verdict !== 'skipped')
+            log.warn({ fileId, path, piece, verdict }, 'a downloader reported a piece corrupt');
+          onEvent({ type: 'corruptReported', fileId, piece, verdict });
+        },
       });
       served.set(fileId, path);
       return true;

@@ -9,9 +9,7 @@
  * revealed. Then the server sends its hello, its bitfield and a have per new
  * piece, and answers requests in any order with piece frames, or request
  * rejects (PIECE_OUT_OF_RANGE, PIECE_UNAVAILABLE, BUSY when the client
- * pipelines more than maxQueuedRequestsPerConnection). A corrupt report is
- * handed to the source, which may re-check its file; a source whose file
- * changed fails its reads with NOT_SHARING, and the connection ends with it.
+ * pipelines more than maxQueuedRequestsPerConnection). A file that changed ends with NOT_SHARING.
  *
  * Memory: frames from the client are capped at the handshake size (a client
  * never needs to send a block here), each connection has at most
@@ -31,6 +29,7 @@ import { pieceLength } from '../protocol/manifest.js';
 import { type TicketClaims, verifyTicket } from '../protocol/tickets.js';
 import { type BlockLease, BlockPool, type BlockPoolStats } from './block-pool.js';
 import { FramedConnection } from './connection.js';
+import { takeCorruptReport } from './corrupt-reports.js';
 import {
   type BlockRef,
   encodePieceFrameInPlace,
@@ -212,8 +211,8 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
       if (source === undefined) throw new CoterieError('NOT_SHARING', 'this peer does not serve that file');
       if (conn.closed) return;
       logger.debug({ remote, user: claims.user, file: hello.fileId }, 'serving');
-      session = new Session(conn, source, hello.fileId, remote);
-      session.start(options.identity.peerId);
+      session = new Session(conn, source);
+      session.start(options.identity.peerId, hello.fileId);
       for (;;) {
         const next = await frames.next();
         if (next.done) break;
@@ -240,6 +239,7 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
     readonly #queue: BlockRef[] = [];
     #inFlight = 0;
     #stopped = false;
+    #fileId = '';
     /** Blocks handed to the socket whose write has not called back yet. */
     readonly #writing = new Set<BlockLease>();
     readonly #onHave = (piece: number) => {
@@ -249,8 +249,6 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
     constructor(
       readonly conn: FramedConnection,
       readonly source: PieceSource,
-      readonly fileId: string,
-      readonly remote: string,
     ) {
       // A destroyed socket does not call back the writes still queued in it (Node's Duplex
       // destroy skips them), but once it has emitted 'close' its handle is closed and no native
@@ -261,8 +259,9 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
       });
     }
 
-    start(peerId: string): void {
-      this.conn.write({ type: 'hello', version: PROTOCOL_VERSION, fileId: this.fileId, peerId, ticket: '' });
+    start(peerId: string, fileId: string): void {
+      this.#fileId = fileId;
+      this.conn.write({ type: 'hello', version: PROTOCOL_VERSION, fileId, peerId, ticket: '' });
       // Snapshot and subscribe in the same tick: no piece can fall between the two.
       this.conn.write({ type: 'bitfield', bitfield: this.source.bitfield.clone() });
       this.source.on('have', this.#onHave);
@@ -287,7 +286,8 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
           return;
         }
         case 'corrupt':
-          this.#onCorrupt(frame.fileId, frame.piece);
+          takeCorruptReport(frame, this.#fileId, this.source);
+          stats.corruptReports++;
           return;
         case 'keepalive':
         case 'have':
@@ -313,21 +313,6 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
         this.#queue.push(request);
         this.#pump();
       }
-    }
-
-    /** Not trusted blindly: the source re-checks its file, within its own bounds. */
-    #onCorrupt(fileId: string, piece: number): void {
-      if (fileId !== this.fileId)
-        throw new CoterieError('PROTOCOL_ERROR', 'corrupt report names another file');
-      if (piece >= this.source.manifest.pieces.length) {
-        throw new CoterieError('PIECE_OUT_OF_RANGE', `corrupt report for piece ${piece} past the last one`);
-      }
-      stats.corruptReports++;
-      logger.warn(
-        { remote: this.remote, file: fileId, piece },
-        'a downloader reports a piece we sent failed its hash',
-      );
-      this.source.reportCorrupt?.(piece);
     }
 
     /** Waits for the socket to take what was written; a peer that stops reading is closed. */
