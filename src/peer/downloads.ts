@@ -82,6 +82,23 @@ export function parseAddress(address: string): { host: string; port: number } | 
   return { host: m[1]!, port };
 }
 
+/**
+ * The engine names seeders by the start of their peer id; the user who runs
+ * each is what the person reading the error knows: "5f1c2a3b4c5d ('alice')".
+ */
+export function withSeederNames(e: CoterieError, users: ReadonlyMap<string, string>): CoterieError {
+  let message = e.message;
+  for (const [peerId, userId] of users) {
+    const short = peerId.slice(0, 12);
+    message = message.replaceAll(short, `${short} ('${userId}')`);
+  }
+  if (message === e.message) return e;
+  return new CoterieError(e.code, message, {
+    cause: e,
+    ...(e.details === undefined ? {} : { details: e.details }),
+  });
+}
+
 export function createDownloads(deps: DownloadsDeps): Downloads {
   const { store, http, session, identity, seeding, shares, notify, onEvent, log } = deps;
   const running = new Map<number, Running>();
@@ -255,7 +272,10 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         running.delete(rec.id);
         if (!shares.isServed(rec.fileId)) seeding.unserve(rec.fileId);
         void session.unwatch([rec.fileId]).catch(() => {});
-        const e = err instanceof CoterieError ? err : new CoterieError('DOWNLOAD_FAILED', String(err));
+        const e = withSeederNames(
+          err instanceof CoterieError ? err : new CoterieError('DOWNLOAD_FAILED', String(err)),
+          users,
+        );
         const doneBytes = r.progress?.verifiedBytes ?? rec.doneBytes;
         if (r.pausing) {
           store.updateDownload(rec.id, { doneBytes });

@@ -107,7 +107,7 @@ describe('a seeder whose shared file changed', { timeout: 60_000 }, () => {
       (e: unknown) => e as { code: string; message: string },
     );
     expect(failure?.code).toBe('NO_SEEDERS');
-    expect(failure?.message).toMatch(/no longer serves that file: it was modified/);
+    expect(failure?.message).toMatch(/\('alice'\): this peer no longer serves that file: it was modified/);
     expect(existsSync(dest)).toBe(false);
     await until('alice is told', () =>
       notices.some((n) => n.text === "'movie.mkv' changed since you shared it: share it again or update it"),
