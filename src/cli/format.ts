@@ -222,11 +222,13 @@ const FORMATTERS: Record<string, Formatter> = {
     userId: string | null;
     tracker: string | null;
     session: string;
+    changedShares?: { message: string }[];
   }) =>
     [
       `peer ${r.peerId} serving on ${r.serving.host}:${r.serving.port}`,
       `user: ${r.userId ?? '(not logged in)'}`,
       `tracker: ${r.tracker ?? `(${r.session})`}`,
+      ...(r.changedShares ?? []).map((c) => `not seeding: ${c.message}`),
     ].join('\n'),
   quit: () => 'the peer is stopping',
   send_msg: sentLine,

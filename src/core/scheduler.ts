@@ -11,8 +11,10 @@ import { type BackoffOptions, createBackoff } from './backoff.js';
  * The unit of work is an *attempt*: one piece fetched from one peer, block by
  * block over that peer's connection. One peer per attempt keeps the blame
  * clear: a piece whose hash fails was served entirely by one peer, who is
- * banned. In the endgame a piece may have a second attempt at another peer;
- * the first to verify wins and the other is cancelled.
+ * struck for that piece (never asked for it again in this download) and
+ * banned only after strikesToBan distinct pieces. In the endgame a piece may
+ * have a second attempt at another peer; the first to verify wins and the
+ * other is cancelled.
  *
  * Assignment follows the seeds' rule: for each piece (rarest first), among
  * peers that have it and have room in their pipe, pick the highest
@@ -59,6 +61,14 @@ export interface SchedulerOptions {
   endgameMaxAttempts: number;
   /** A piece that fails (corrupt, stalled, rejected) more often than this fails the download. */
   maxPieceFailures: number;
+  /**
+   * Distinct pieces a peer may serve with a wrong hash before it is banned
+   * from the download. Each corrupt piece strikes the peer for that piece
+   * only: one bad piece is as often a seeder's changed file or a flipped bit
+   * as malice, and a seeder may be the only holder of the rest (Transmission
+   * bans after repeated bad pieces too, not after the first).
+   */
+  strikesToBan: number;
   /** Retry delay of a failed piece, and of a stalled or busy peer. */
   backoff: Partial<BackoffOptions>;
   /** Time constant of the measured-rate average. */
@@ -83,6 +93,9 @@ export const DEFAULT_SCHEDULER_OPTIONS: Readonly<SchedulerOptions> = Object.free
   endgame: true,
   endgameMaxAttempts: 3,
   maxPieceFailures: 8,
+  // Three distinct bad pieces: a changed region of a file is often one or two pieces, while a
+  // peer sending garbage reaches three within its first pipe-full and costs little more.
+  strikesToBan: 3,
   backoff: {},
   rateHalfLifeMs: 500,
   measuredWeight: 0.7,
@@ -132,6 +145,21 @@ export type BlockOutcome =
 
 export type PeerStateName = 'active' | 'stalled' | 'busy' | 'banned' | 'gone';
 
+/** What a corrupt piece cost its sender. */
+export type CorruptOutcome =
+  /** Struck for that piece; `strikes` distinct pieces so far. */
+  | { kind: 'struck'; strikes: number }
+  /** This strike reached strikesToBan: the peer is out of the download. */
+  | { kind: 'banned'; strikes: number; reason: string }
+  /** Already struck for that piece, already banned, or unknown: nothing changes. */
+  | { kind: 'ignored' };
+
+/** A missing piece that peers served corrupt, and who. */
+export interface StruckPiece {
+  piece: number;
+  peers: string[];
+}
+
 export interface PeerReport {
   peerId: string;
   state: PeerStateName;
@@ -158,8 +186,11 @@ export interface Scheduler {
   removePeer(peerId: string): void;
   blockReceived(peerId: string, piece: number, offset: number, length: number): BlockOutcome;
   pieceVerified(peerId: string, piece: number): void;
-  /** The piece from `peerId` failed its hash: the peer is banned from this download. */
-  pieceCorrupt(peerId: string, piece: number): void;
+  /**
+   * The piece from `peerId` failed its hash: the peer is struck for that
+   * piece, and banned from the download at its strikesToBan-th distinct piece.
+   */
+  pieceCorrupt(peerId: string, piece: number): CorruptOutcome;
   /** The peer refused a request: 'unavailable' (it lacks the piece), 'busy', or another failure. */
   requestRejected(peerId: string, piece: number, reason: 'unavailable' | 'busy' | 'failed'): void;
   poll(): SchedulerActions;
@@ -170,6 +201,13 @@ export interface Scheduler {
   failure(): { piece: number; reason: string } | undefined;
   /** Unverified pieces no usable peer has (0 = every missing piece is reachable). */
   unreachableCount(): number;
+  /**
+   * Set once nothing more can be fetched because of strikes: no attempt runs,
+   * no missing piece has a usable peer that may still be asked for it, and
+   * some missing pieces were served corrupt. Lists those pieces (and who
+   * served them); undefined otherwise.
+   */
+  struckOut(): StruckPiece[] | undefined;
   /** Peers that may still be asked for something (not banned or gone). */
   usablePeerCount(): number;
   peers(): PeerReport[];
@@ -204,6 +242,8 @@ interface PeerState {
   assigned: number;
   verified: number;
   corrupt: number;
+  /** Pieces this peer served corrupt: never asked of it again in this download. */
+  struck: Set<number>;
   stalls: number;
   banReason?: string;
 }
@@ -246,6 +286,8 @@ class DownloadScheduler implements Scheduler {
   private floorDirty = true;
   private memoryBytes = 0;
   private failed: { piece: number; reason: string } | undefined;
+  /** Some peer was struck: struckOut() has something to look for. */
+  private anyStruck = false;
   private pending: SchedulerActions = emptyActions();
 
   constructor(o: SchedulerOptions, c: SchedulerComponents) {
@@ -294,6 +336,7 @@ class DownloadScheduler implements Scheduler {
       assigned: 0,
       verified: 0,
       corrupt: 0,
+      struck: new Set(),
       stalls: 0,
     };
     // A peer that comes back (reconnected) starts with an empty bitfield and a fresh rate.
@@ -374,12 +417,22 @@ class DownloadScheduler implements Scheduler {
     }
   }
 
-  pieceCorrupt(peerId: string, piece: number): void {
+  pieceCorrupt(peerId: string, piece: number): CorruptOutcome {
     const p = this.peerMap.get(peerId);
-    if (!p) return;
+    if (!p || p.state === 'banned' || piece < 0 || piece >= this.layout.count || p.struck.has(piece)) {
+      return { kind: 'ignored' };
+    }
     p.corrupt++;
+    p.struck.add(piece);
+    this.anyStruck = true;
+    const a = p.attempts.get(piece);
+    if (a) this.endAttempt(a, true);
     this.failPiece(piece, `peer ${peerId.slice(0, 12)} served corrupt data`, peerId);
-    this.ban(p, `served piece ${piece} with a wrong hash`);
+    const strikes = p.struck.size;
+    if (strikes < this.o.strikesToBan) return { kind: 'struck', strikes };
+    const reason = `served ${strikes} pieces with a wrong hash (${[...p.struck].join(', ')})`;
+    this.ban(p, reason);
+    return { kind: 'banned', strikes, reason };
   }
 
   requestRejected(peerId: string, piece: number, reason: 'unavailable' | 'busy' | 'failed'): void {
@@ -535,7 +588,7 @@ class DownloadScheduler implements Scheduler {
     for (const i of this.order) {
       const ps = this.pieceStates[i]!;
       if (ps.verified || ps.attempts === 0 || ps.attempts >= fewest) continue;
-      if (p.has[i] !== 1 || p.attempts.has(i)) continue;
+      if (p.has[i] !== 1 || p.attempts.has(i) || p.struck.has(i)) continue;
       best = i;
       fewest = ps.attempts;
     }
@@ -543,11 +596,12 @@ class DownloadScheduler implements Scheduler {
   }
 
   /**
-   * The peer has the piece and did not fail it before, or every peer that
-   * still has it failed it (then retrying, after backoff, is all there is).
+   * The peer has the piece, was not struck for it, and did not fail it
+   * before, or every peer that still has it failed it (then retrying, after
+   * backoff, is all there is). A strike is never retried.
    */
   private canTake(p: PeerState, piece: number): boolean {
-    if (p.has[piece] !== 1) return false;
+    if (p.has[piece] !== 1 || p.struck.has(piece)) return false;
     const failed = this.pieceStates[piece]!.failedAt;
     if (failed === undefined || !failed.has(p.id)) return true;
     let others = 0;
@@ -732,6 +786,20 @@ class DownloadScheduler implements Scheduler {
     for (let i = 0; i < this.layout.count; i++)
       if (!this.pieceStates[i]!.verified && this.avail[i] === 0) n++;
     return n;
+  }
+
+  struckOut(): StruckPiece[] | undefined {
+    if (!this.anyStruck) return undefined;
+    const peers = [...this.peerMap.values()];
+    if (peers.some((p) => p.attempts.size > 0)) return undefined;
+    const struck: StruckPiece[] = [];
+    for (let i = 0; i < this.layout.count; i++) {
+      if (this.pieceStates[i]!.verified) continue;
+      if (peers.some((p) => isUsable(p) && p.has[i] === 1 && !p.struck.has(i))) return undefined;
+      const by = peers.filter((p) => p.struck.has(i)).map((p) => p.id);
+      if (by.length > 0) struck.push({ piece: i, peers: by });
+    }
+    return struck.length > 0 ? struck : undefined;
   }
 
   usablePeerCount(): number {

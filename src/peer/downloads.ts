@@ -82,6 +82,23 @@ export function parseAddress(address: string): { host: string; port: number } | 
   return { host: m[1]!, port };
 }
 
+/**
+ * The engine names seeders by the start of their peer id; the user who runs
+ * each is what the person reading the error knows: "5f1c2a3b4c5d ('alice')".
+ */
+export function withSeederNames(e: CoterieError, users: ReadonlyMap<string, string>): CoterieError {
+  let message = e.message;
+  for (const [peerId, userId] of users) {
+    const short = peerId.slice(0, 12);
+    message = message.replaceAll(short, `${short} ('${userId}')`);
+  }
+  if (message === e.message) return e;
+  return new CoterieError(e.code, message, {
+    cause: e,
+    ...(e.details === undefined ? {} : { details: e.details }),
+  });
+}
+
 export function createDownloads(deps: DownloadsDeps): Downloads {
   const { store, http, session, identity, seeding, shares, notify, onEvent, log } = deps;
   const running = new Map<number, Running>();
@@ -154,15 +171,19 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
     return out;
   };
 
-  const report = (rec: DownloadRecord, result: DownloadResult): void => {
-    const reports = result.distribution.peers
-      .filter((p) => p.pieces > 0 || p.corruptPieces > 0 || p.stalls > 0)
+  const report = (
+    rec: DownloadRecord,
+    durationMs: number,
+    peers: Array<{ peerId: string; pieces: number; bytes: number; stalls: number; corruptPieces: number }>,
+  ): void => {
+    const reports = peers
+      .filter((p) => p.peerId !== '' && (p.pieces > 0 || p.corruptPieces > 0 || p.stalls > 0))
       .slice(0, 256)
       .map((p) => ({
         peerId: p.peerId,
         fileId: rec.fileId,
         bytes: p.bytes,
-        seconds: Math.max(0, result.durationMs / 1000),
+        seconds: Math.max(0, durationMs / 1000),
         failedPieces: p.stalls,
         corruptPieces: p.corruptPieces,
       }));
@@ -221,6 +242,8 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
           r.persistedAt = now;
           store.updateDownload(rec.id, { doneBytes: e.progress.verifiedBytes });
         }
+      } else if (e.type === 'peerStruck') {
+        log.warn({ peerId: e.peerId, piece: e.piece, strikes: e.strikes }, 'a seeder served a corrupt piece');
       } else if (e.type === 'peerBanned') {
         log.warn({ peerId: e.peerId, reason: e.reason }, 'peer banned from a download');
         onEvent({ type: 'peerBanned', downloadId: rec.id, peerId: e.peerId, reason: e.reason });
@@ -241,7 +264,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         for (const l of r.listeners) l(handle.progress());
         notify('download', `downloaded '${rec.fileName}' from '${rec.groupId}' to ${rec.dest}`);
         onEvent({ type: 'downloadCompleted', id: rec.id, fileName: rec.fileName, dest: rec.dest });
-        report(rec, result);
+        report(rec, result.durationMs, result.distribution.peers);
         await shares.shareDownloaded(rec, manifest);
         // Seeded from dest now, or not at all: the download's own piece source is finished.
         if (!shares.isServed(rec.fileId)) seeding.unserve(rec.fileId);
@@ -251,11 +274,21 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         running.delete(rec.id);
         if (!shares.isServed(rec.fileId)) seeding.unserve(rec.fileId);
         void session.unwatch([rec.fileId]).catch(() => {});
-        const e = err instanceof CoterieError ? err : new CoterieError('DOWNLOAD_FAILED', String(err));
+        const e = withSeederNames(
+          err instanceof CoterieError ? err : new CoterieError('DOWNLOAD_FAILED', String(err)),
+          users,
+        );
         const doneBytes = r.progress?.verifiedBytes ?? rec.doneBytes;
         if (r.pausing) {
           store.updateDownload(rec.id, { doneBytes });
         } else {
+          // A download that failed on corrupt pieces is where the tracker most needs to hear of them.
+          const p = handle.progress();
+          report(
+            rec,
+            p.elapsedMs,
+            p.peers.map((x) => ({ ...x, pieces: x.piecesVerified })),
+          );
           store.updateDownload(rec.id, { state: 'failed', error: e.message, doneBytes, endedAt: Date.now() });
           notify('download', `download of '${rec.fileName}' failed: ${e.message}`);
           onEvent({ type: 'downloadFailed', id: rec.id, fileName: rec.fileName, reason: e.message });

@@ -59,7 +59,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
     host: options.advertiseHost ?? (wildcard ? '127.0.0.1' : options.host),
     port: seeding.port,
   };
-  const shares = createShares({ store, http, session, identity, seeding, log });
+  const shares = createShares({ store, http, session, identity, seeding, notify, onEvent, log });
   await shares.restore();
   const downloads = createDownloads({
     store,
@@ -96,6 +96,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
     downloadFile: (groupId, fileName, dest, opts) => downloads.start(groupId, fileName, dest, opts),
     stopShare: (fileName, groupId) => shares.stopShare(fileName, groupId),
     forgetGroup: (groupId) => shares.forgetGroup(groupId),
+    changedShares: () => shares.changed(),
     showDownloads: async () => downloads.list(),
     pauseAll: () => downloads.pauseAll(),
     resumeDownloads: () => downloads.resumeAll(),

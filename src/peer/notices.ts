@@ -15,6 +15,10 @@ export type PeerEvent =
   | { type: 'downloadCompleted'; id: number; fileName: string; dest: string }
   | { type: 'downloadFailed'; id: number; fileName: string; reason: string }
   | { type: 'peerBanned'; downloadId: number; peerId: string; reason: string }
+  /** A shared file changed since it was hashed: it is no longer served nor announced. */
+  | { type: 'shareChanged'; fileId: string; fileNames: string[]; path: string; reason: string }
+  /** A downloader reported a piece of a share corrupt, and what re-checking the file found. */
+  | { type: 'corruptReported'; fileId: string; piece: number; verdict: 'intact' | 'changed' | 'skipped' }
   | { type: 'trackerEvent'; event: SessionEvent }
   /** A message arrived and was stored (once per message id). */
   | { type: 'messageReceived'; message: StoredMessage }
@@ -26,6 +30,11 @@ export interface Notice {
   kind: 'tracker' | 'group' | 'seeder' | 'download' | 'share' | 'message' | 'receipt';
   text: string;
   at: number;
+}
+
+/** What the user sees when a shared file changed under its share. */
+export function shareChangedText(fileName: string): string {
+  return `'${fileName}' changed since you shared it: share it again or update it`;
 }
 
 export function noticeOfEvent(e: SessionEvent, fileName: (fileId: string) => string): Notice | undefined {

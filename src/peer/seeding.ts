@@ -7,6 +7,7 @@ import {
   type PeerIdentity,
   type PieceServer,
   type PieceSource,
+  type ReportVerdict,
   startPieceServer,
 } from '../wire/index.js';
 
@@ -15,9 +16,18 @@ import {
  * with the cluster's keys) over the files it shares, and over the verified
  * pieces of the downloads it runs.
  */
+/** What serving a shared file tells its owner. */
+export interface ServeHooks {
+  /** The file changed since it was shared (size, mtime, or a failed self-check): it is no longer served. */
+  onChanged?(reason: string): void;
+  /** A downloader reported a piece corrupt, and what re-checking the file found. */
+  onReport?(piece: number, verdict: ReportVerdict): void;
+}
+
 export interface Seeding {
   readonly port: number;
-  serveFile(fileId: string, manifest: Manifest, path: string): Promise<void>;
+  /** Serves a shared file, watching it for changes since it was hashed (see wire/share-guard.ts). */
+  serveFile(fileId: string, manifest: Manifest, path: string, hooks?: ServeHooks): Promise<void>;
   /** Serves the verified pieces of a download in progress (until serveFile or unserve). */
   servePartial(fileId: string, source: PieceSource): void;
   unserve(fileId: string): void;
@@ -67,6 +77,7 @@ function limited(source: PieceSource, limiter: UploadLimiter | undefined): Piece
       await limiter.take(length);
       return source.read(piece, offset, length, into);
     },
+    reportCorrupt: (piece) => source.reportCorrupt?.(piece),
     on: (e, l) => source.on(e, l),
     off: (e, l) => source.off(e, l),
   };
@@ -101,9 +112,17 @@ export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
   });
   return {
     port: server.port,
-    async serveFile(fileId, manifest, path) {
+    async serveFile(fileId, manifest, path, hooks = {}) {
       const old = files.get(fileId);
-      files.set(fileId, await FilePieceSource.open(path, manifest));
+      const source = await FilePieceSource.open(path, manifest, { checkChanges: true });
+      source.guard?.on('changed', (reason) => {
+        // Stop at once, whoever the owner is: new connections get NOT_SHARING, open ones end.
+        if (files.get(fileId) === source) files.delete(fileId);
+        void source.close();
+        hooks.onChanged?.(reason);
+      });
+      source.guard?.on('report', (r) => hooks.onReport?.(r.piece, r.verdict));
+      files.set(fileId, source);
       await old?.close();
       partials.delete(fileId);
     },

@@ -4,7 +4,9 @@ import { CoterieError } from '../protocol/errors.js';
 import { advise } from './advice.js';
 import type { CommandContext, CommandIO } from './commands.js';
 import type { MessageCommands } from './messages.js';
+import { shareChangedText } from './notices.js';
 import { checkSourceFile, resolveDestination } from './paths.js';
+import type { ChangedShare } from './shares.js';
 import type { PeerStore } from './store.js';
 import type { TrackerHttpClient } from './tracker/http-client.js';
 import type { TrackerSession } from './tracker/session.js';
@@ -30,6 +32,8 @@ export type FileCommands = Pick<
 > & {
   /** Drops the local shares of a group the user left. */
   forgetGroup(groupId: string): Promise<void>;
+  /** Shares no longer seeded because their file changed since it was shared (status shows them). */
+  changedShares(): ChangedShare[];
 };
 
 /** The tracker's minimum (api.ts Password), checked here to answer before a round trip. */
@@ -86,6 +90,14 @@ export function createCommandContext(
         tracker: deps.session.url ?? null,
         session: deps.session.state,
         trackers: deps.trackers,
+        changedShares: files.changedShares().flatMap((c) =>
+          c.fileNames.map((fileName) => ({
+            fileName,
+            path: c.path,
+            reason: c.reason,
+            message: shareChangedText(fileName),
+          })),
+        ),
       };
     },
     async createUser(userId, password) {

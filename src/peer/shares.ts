@@ -6,6 +6,7 @@ import { computeFileId, type Manifest, validateManifest } from '../protocol/mani
 import { isNewFileName } from '../protocol/names.js';
 import type { PeerIdentity } from '../wire/index.js';
 import type { CommandIO } from './commands.js';
+import { type Notice, type PeerEvent, shareChangedText } from './notices.js';
 import { checkSourceFile } from './paths.js';
 import { hashFile, type Seeding } from './seeding.js';
 import type { DownloadRecord, PeerStore } from './store.js';
@@ -24,11 +25,21 @@ export interface Shares {
   /** File ids served from complete local files. */
   seedingFileIds(): string[];
   isServed(fileId: string): boolean;
+  /** Shares no longer served because their file changed since it was shared. */
+  changed(): ChangedShare[];
   upload(path: string, groupId: string, io: CommandIO): Promise<UploadResult>;
   /** A finished download becomes a share of its group, seeded from its destination. */
   shareDownloaded(rec: DownloadRecord, manifest: Manifest): Promise<void>;
   stopShare(fileName: string, groupId: string | undefined): Promise<StopShareResult>;
   forgetGroup(groupId: string): Promise<void>;
+}
+
+export interface ChangedShare {
+  fileId: string;
+  fileNames: string[];
+  path: string;
+  reason: string;
+  at: number;
 }
 
 export interface SharesDeps {
@@ -37,24 +48,66 @@ export interface SharesDeps {
   session: TrackerSession;
   identity: PeerIdentity;
   seeding: Seeding;
+  notify: (kind: Notice['kind'], text: string) => void;
+  onEvent: (e: PeerEvent) => void;
   log: Logger;
 }
 
 export function createShares(deps: SharesDeps): Shares {
-  const { store, http, session, identity, seeding, log } = deps;
+  const { store, http, session, identity, seeding, notify, onEvent, log } = deps;
   /** File id → the path it is served from. */
   const served = new Map<string, string>();
+  /** File id → why its share stopped being served (until shared again or stopped). */
+  const changed = new Map<string, ChangedShare>();
+
+  /**
+   * The file under a share changed: no more serving nor announcing it (the
+   * seeding side already refuses its requests), and the user is told once.
+   */
+  const onChanged = (fileId: string, path: string, reason: string): void => {
+    if (changed.has(fileId)) return;
+    if (served.get(fileId) === path) served.delete(fileId);
+    seeding.unserve(fileId);
+    void session.unannounce([fileId]).catch(() => {});
+    const fileNames = [
+      ...new Set(
+        store
+          .listShares()
+          .filter((s) => s.fileId === fileId)
+          .map((s) => s.fileName),
+      ),
+    ];
+    changed.set(fileId, { fileId, fileNames, path, reason, at: Date.now() });
+    log.warn({ fileId, path, reason }, 'a shared file changed since it was shared: no longer seeding it');
+    for (const name of fileNames) notify('share', shareChangedText(name));
+    onEvent({ type: 'shareChanged', fileId, fileNames, path, reason });
+  };
 
   const serve = async (
     fileId: string,
     manifestJson: string,
     path: string,
     size: number,
+    sharedAt: number,
   ): Promise<boolean> => {
     try {
       const st = statSync(path);
-      if (!st.isFile() || st.size !== size) throw new Error('changed or gone');
-      await seeding.serveFile(fileId, validateManifest(JSON.parse(manifestJson)), path);
+      if (!st.isFile()) throw new Error('not a file any more');
+      // Written after the share was recorded (while the daemon was down, say): not what was hashed.
+      if (st.size !== size || st.mtimeMs > sharedAt) {
+        onChanged(fileId, path, st.size !== size ? `its size is now ${st.size} bytes` : 'it was modified');
+        return false;
+      }
+      changed.delete(fileId);
+      await seeding.serveFile(fileId, validateManifest(JSON.parse(manifestJson)), path, {
+        onChanged: (reason) => onChanged(fileId, path, reason),
+        onReport: (piece, verdict) => {
+          // Skipped reports are not logged: a hostile downloader could fill the log with them.
+          if (verdict !== 'skipped')
+            log.warn({ fileId, path, piece, verdict }, 'a downloader reported a piece corrupt');
+          onEvent({ type: 'corruptReported', fileId, piece, verdict });
+        },
+      });
       served.set(fileId, path);
       return true;
     } catch (err) {
@@ -69,6 +122,7 @@ export function createShares(deps: SharesDeps): Shares {
   /** Stops serving a file once no share of any group refers to it. */
   const release = async (fileId: string): Promise<void> => {
     if (store.listShares().some((o) => o.fileId === fileId)) return;
+    changed.delete(fileId);
     seeding.unserve(fileId);
     served.delete(fileId);
     await session.unannounce([fileId]).catch(() => {});
@@ -77,11 +131,12 @@ export function createShares(deps: SharesDeps): Shares {
   return {
     async restore() {
       for (const s of store.listShares()) {
-        if (!served.has(s.fileId)) await serve(s.fileId, s.manifestJson, s.path, s.size);
+        if (!served.has(s.fileId)) await serve(s.fileId, s.manifestJson, s.path, s.size, s.createdAt);
       }
     },
     seedingFileIds: () => [...served.keys()],
     isServed: (fileId) => served.has(fileId),
+    changed: () => [...changed.values()],
 
     async upload(path, groupId, io) {
       const { size } = checkSourceFile(path);
@@ -104,16 +159,11 @@ export function createShares(deps: SharesDeps): Shares {
         body: { name: fileName, manifest, peerId: identity.peerId },
       });
       const manifestJson = JSON.stringify(manifest);
-      store.putShare({
-        groupId,
-        fileName,
-        fileId,
-        path,
-        size: manifest.size,
-        manifestJson,
-        createdAt: Date.now(),
-      });
-      if (served.get(fileId) !== path) await serve(fileId, manifestJson, path, manifest.size);
+      const createdAt = Date.now();
+      store.putShare({ groupId, fileName, fileId, path, size: manifest.size, manifestJson, createdAt });
+      // Shared again: what changed under the old share no longer matters.
+      for (const c of changed.values()) if (c.path === path) changed.delete(c.fileId);
+      if (served.get(fileId) !== path) await serve(fileId, manifestJson, path, manifest.size, createdAt);
       await session.announce([fileId]).catch(() => {});
       return {
         groupId,
@@ -135,6 +185,7 @@ export function createShares(deps: SharesDeps): Shares {
           body: { name: rec.fileName, manifest, peerId: identity.peerId },
         });
         const manifestJson = JSON.stringify(manifest);
+        const createdAt = Date.now();
         store.putShare({
           groupId: rec.groupId,
           fileName: rec.fileName,
@@ -142,9 +193,9 @@ export function createShares(deps: SharesDeps): Shares {
           path: rec.dest,
           size: rec.size,
           manifestJson,
-          createdAt: Date.now(),
+          createdAt,
         });
-        if (!served.has(rec.fileId)) await serve(rec.fileId, manifestJson, rec.dest, rec.size);
+        if (!served.has(rec.fileId)) await serve(rec.fileId, manifestJson, rec.dest, rec.size, createdAt);
         await session.announce([rec.fileId]);
       } catch (err) {
         log.warn({ err: (err as Error).message, fileId: rec.fileId }, 'could not seed a completed download');

@@ -27,6 +27,8 @@
  *                    | piece u32 | offset u32 | length u32 (all 0 unless bit 0)
  *                    | codeLength u8 | code ASCII (a code of protocol/errors.ts)
  *                    | reasonLength u16 (≤ MAX_REASON_BYTES) | reason UTF-8
+ *   0x09  corrupt    fileId 32B | piece u32 (downloader → seeder: that piece, as
+ *                    served, failed its hash here)
  *
  * Range rules checked by the codec (the file's own bounds are the server's
  * job): piece < MAX_PIECES; 1 ≤ block length ≤ MAX_BLOCK_BYTES; offset +
@@ -36,7 +38,9 @@
  *   downloader → seeder  hello (its peer id, the file id, its ticket)
  *   seeder → downloader  hello (the seeder's peer id, same file id, empty
  *                        ticket), then bitfield, then have as pieces arrive
- *   downloader → seeder  request… / cancel…
+ *   downloader → seeder  request… / cancel…, and corrupt for a piece whose
+ *                        hash failed (the seeder may re-check its file; it
+ *                        sends no answer)
  *   seeder → downloader  piece… or reject (about that request), in any order
  *                        (match them by piece/offset); a cancelled request not
  *                        yet started gets no answer
@@ -81,6 +85,7 @@ export const FRAME_TYPES = Object.freeze({
   piece: 0x05,
   cancel: 0x06,
   reject: 0x07,
+  corrupt: 0x09,
 } as const);
 
 export type FrameType = keyof typeof FRAME_TYPES;
@@ -134,7 +139,15 @@ export interface RejectFrame {
   reason: string;
 }
 
+export interface CorruptFrame {
+  type: 'corrupt';
+  /** The file of the connection (lowercase hex): a report names what it is about. */
+  fileId: string;
+  piece: number;
+}
+
 export type Frame =
+  | CorruptFrame
   | KeepaliveFrame
   | HelloFrame
   | BitfieldFrame
@@ -399,6 +412,23 @@ const codecs: { [K in FrameType]: Codec<Extract<Frame, { type: K }>> } = {
       const reason = r.bytes(reasonLength).toString('utf8');
       r.end();
       return { type: 'reject', request, code, reason };
+    },
+  },
+
+  corrupt: {
+    encode(f) {
+      checkPiece(f.piece, 'corrupt');
+      const piece = Buffer.allocUnsafe(4);
+      piece.writeUInt32BE(f.piece, 0);
+      return [idBytes(f.fileId, 'corrupt fileId'), piece];
+    },
+    decode(body) {
+      const r = new BodyReader(body, 'corrupt');
+      const fileId = r.bytes(32).toString('hex');
+      const piece = r.u32();
+      r.end();
+      checkPiece(piece, 'corrupt');
+      return { type: 'corrupt', fileId, piece };
     },
   },
 };

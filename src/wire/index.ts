@@ -62,3 +62,10 @@ export {
 } from './piece-server.js';
 export { FilePieceSource, type PieceSource, type PieceSourceLookup } from './piece-source.js';
 export { type OnReadOption, PlacedReads, type ReadSink } from './placed-reads.js';
+export {
+  type FileStamp,
+  type ReportVerdict,
+  SHARE_GUARD_DEFAULTS,
+  ShareGuard,
+  type ShareGuardOptions,
+} from './share-guard.js';

@@ -9,7 +9,7 @@
  * revealed. Then the server sends its hello, its bitfield and a have per new
  * piece, and answers requests in any order with piece frames, or request
  * rejects (PIECE_OUT_OF_RANGE, PIECE_UNAVAILABLE, BUSY when the client
- * pipelines more than maxQueuedRequestsPerConnection).
+ * pipelines more than maxQueuedRequestsPerConnection). A file that changed ends with NOT_SHARING.
  *
  * Memory: frames from the client are capped at the handshake size (a client
  * never needs to send a block here), each connection has at most
@@ -29,6 +29,7 @@ import { pieceLength } from '../protocol/manifest.js';
 import { type TicketClaims, verifyTicket } from '../protocol/tickets.js';
 import { type BlockLease, BlockPool, type BlockPoolStats } from './block-pool.js';
 import { FramedConnection } from './connection.js';
+import { takeCorruptReport } from './corrupt-reports.js';
 import {
   type BlockRef,
   encodePieceFrameInPlace,
@@ -113,6 +114,8 @@ export interface PieceServerStats {
   blocksSent: number;
   bytesSent: number;
   rejected: number;
+  /** Corrupt frames received: downloaders saying a piece we sent failed its hash. */
+  corruptReports: number;
   /** The block buffer pool: `leased` returns to 0 once no block is being read or written. */
   blockPool: BlockPoolStats;
 }
@@ -139,7 +142,7 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
   const connections = new Set<FramedConnection>();
   const handlers = new Set<Promise<void>>();
   const blockPool = new BlockPool({ maxBytes: o.blockPoolBytes });
-  const stats = { connections: 0, blocksSent: 0, bytesSent: 0, rejected: 0 };
+  const stats = { connections: 0, blocksSent: 0, bytesSent: 0, rejected: 0, corruptReports: 0 };
 
   async function checkTicket(hello: HelloFrame, peerId: string): Promise<TicketClaims> {
     const expect = { fileId: hello.fileId, peerId, ...(now === undefined ? {} : { nowSeconds: now() }) };
@@ -236,6 +239,7 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
     readonly #queue: BlockRef[] = [];
     #inFlight = 0;
     #stopped = false;
+    #fileId = '';
     /** Blocks handed to the socket whose write has not called back yet. */
     readonly #writing = new Set<BlockLease>();
     readonly #onHave = (piece: number) => {
@@ -256,6 +260,7 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
     }
 
     start(peerId: string, fileId: string): void {
+      this.#fileId = fileId;
       this.conn.write({ type: 'hello', version: PROTOCOL_VERSION, fileId, peerId, ticket: '' });
       // Snapshot and subscribe in the same tick: no piece can fall between the two.
       this.conn.write({ type: 'bitfield', bitfield: this.source.bitfield.clone() });
@@ -280,6 +285,10 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
           if (i >= 0) this.#queue.splice(i, 1);
           return;
         }
+        case 'corrupt':
+          takeCorruptReport(frame, this.#fileId, this.source);
+          stats.corruptReports++;
+          return;
         case 'keepalive':
         case 'have':
         case 'bitfield':
@@ -351,6 +360,10 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
           try {
             data = await this.source.read(r.piece, r.offset, r.length, into);
           } catch (err) {
+            if (isCoterieError(err, 'NOT_SHARING')) {
+              void this.conn.close(err.code, err.message);
+              return;
+            }
             logger.warn({ err, piece: r.piece }, 'piece read failed');
             this.#reject(r, 'PIECE_UNAVAILABLE', 'cannot read that piece now');
             return;

@@ -3,6 +3,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { Bitfield } from '../core/bitfield.js';
 import { CoterieError } from '../protocol/errors.js';
 import { type Manifest, pieceLength } from '../protocol/manifest.js';
+import { ShareGuard, type ShareGuardOptions, stampOf } from './share-guard.js';
 
 /**
  * What the piece server needs of a file the local peer holds, fully (a
@@ -20,6 +21,8 @@ export interface PieceSource {
    * another buffer instead, which the caller then sends as is.
    */
   read(piece: number, offset: number, length: number, into?: Buffer): Promise<Buffer>;
+  /** A downloader says `piece` failed its hash (a source that can may check its file). */
+  reportCorrupt?(piece: number): void;
   on(event: 'have', listener: (piece: number) => void): unknown;
   off(event: 'have', listener: (piece: number) => void): unknown;
 }
@@ -35,23 +38,38 @@ export type PieceSourceLookup = (fileId: string) => PieceSource | undefined;
 export class FilePieceSource extends EventEmitter<{ have: [number] }> implements PieceSource {
   readonly manifest: Manifest;
   readonly bitfield: Bitfield;
+  /** Set with `checkChanges`: what tells this file changed since it was shared. */
+  readonly guard: ShareGuard | undefined;
   readonly #fh: FileHandle;
   #closed = false;
 
-  private constructor(manifest: Manifest, bitfield: Bitfield, fh: FileHandle) {
+  private constructor(
+    manifest: Manifest,
+    bitfield: Bitfield,
+    fh: FileHandle,
+    guard: ((source: FilePieceSource) => ShareGuard) | undefined,
+  ) {
     super();
     // One listener per connection serving this file: many is normal, not a leak.
     this.setMaxListeners(0);
     this.manifest = manifest;
     this.bitfield = bitfield;
     this.#fh = fh;
+    this.guard = guard?.(this);
   }
 
   /**
    * Opens `path` for reading. Without `bitfield`, every piece is taken as
-   * present (the file is complete and was hashed into `manifest`).
+   * present (the file is complete and was hashed into `manifest`). With
+   * `checkChanges` (a shared file), the file's size, mtime and inode as
+   * opened are what it must keep: reads fail with NOT_SHARING once it
+   * changed, and corrupt reports re-hash the piece (see share-guard.ts).
    */
-  static async open(path: string, manifest: Manifest, options: { bitfield?: Bitfield } = {}) {
+  static async open(
+    path: string,
+    manifest: Manifest,
+    options: { bitfield?: Bitfield; checkChanges?: boolean | Partial<ShareGuardOptions> } = {},
+  ) {
     const count = manifest.pieces.length;
     const bitfield = options.bitfield ?? Bitfield.full(count);
     if (bitfield.length !== count) {
@@ -68,7 +86,26 @@ export class FilePieceSource extends EventEmitter<{ have: [number] }> implements
         cause: err,
       });
     }
-    return new FilePieceSource(manifest, bitfield, fh);
+    const check = options.checkChanges;
+    if (check === undefined || check === false) return new FilePieceSource(manifest, bitfield, fh, undefined);
+    const stamp = stampOf(await fh.stat());
+    return new FilePieceSource(
+      manifest,
+      bitfield,
+      fh,
+      (self) =>
+        new ShareGuard(
+          path,
+          manifest,
+          stamp,
+          (piece) => self.#readRange(piece, 0, pieceLength(manifest, piece), undefined),
+          check === true ? {} : check,
+        ),
+    );
+  }
+
+  reportCorrupt(piece: number): void {
+    if (piece >= 0 && piece < this.manifest.pieces.length) this.guard?.report(piece);
   }
 
   /** Records that a verified piece is now on disk and announces it to connected peers. */
@@ -77,6 +114,12 @@ export class FilePieceSource extends EventEmitter<{ have: [number] }> implements
   }
 
   async read(piece: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    // A changed file says so (NOT_SHARING) even once closed: the piece server then ends the connection.
+    await this.guard?.assertUnchanged();
+    return this.#readRange(piece, offset, length, into);
+  }
+
+  async #readRange(piece: number, offset: number, length: number, into: Buffer | undefined): Promise<Buffer> {
     if (this.#closed) throw new CoterieError('PIECE_UNAVAILABLE', 'the file is no longer served');
     if (offset < 0 || length < 0 || offset + length > pieceLength(this.manifest, piece)) {
       throw new CoterieError('PIECE_OUT_OF_RANGE', `block ${piece}:${offset}+${length} outside the piece`);

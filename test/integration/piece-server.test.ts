@@ -177,6 +177,50 @@ describe('piece server', () => {
     expect(beyond).toMatchObject({ type: 'reject', code: 'PIECE_OUT_OF_RANGE', request: { piece: 6 } });
   });
 
+  it('takes corrupt reports for its file, refuses ones for another, and ends a changed file’s connections with NOT_SHARING', async () => {
+    const copy = join(dir, 'copy.bin');
+    await writeFile(copy, data);
+    const source = await FilePieceSource.open(copy, manifest, { checkChanges: { statCacheMs: 0 } });
+    sources.push(source);
+    const verdicts: string[] = [];
+    source.guard!.on('report', (r) => verdicts.push(r.verdict));
+    const server = await startPieceServer({
+      identity: seeder,
+      sources: (id) => (id === fileId ? source : undefined),
+      jwks: cluster.jwks,
+      host: '127.0.0.1',
+    });
+    servers.push(server);
+    const conn = await dial(server, await ticket());
+    const frames = conn[Symbol.asyncIterator]();
+    await frames.next(); // hello
+    await frames.next(); // bitfield
+    conn.write({ type: 'corrupt', fileId, piece: 1 });
+    conn.write({ type: 'request', piece: 1, offset: 0, length: BLOCK });
+    // Still served: the file matches its hashes.
+    expect((await answers(frames, 1))[0]).toMatchObject({ type: 'piece', piece: 1 });
+    await expect.poll(() => verdicts).toEqual(['intact']);
+    expect(server.stats().corruptReports).toBe(1);
+    // A report about another file than the connection's is a protocol error.
+    const other = await dial(server, await ticket());
+    other.write({ type: 'corrupt', fileId: 'ab'.repeat(32), piece: 0 });
+    expect((await allFrames(other)).at(-1)).toMatchObject({
+      type: 'reject',
+      request: null,
+      code: 'PROTOCOL_ERROR',
+    });
+    // The file shrinks on disk: the next request ends the connection, saying why.
+    await writeFile(copy, data.subarray(0, 1000));
+    conn.write({ type: 'request', piece: 2, offset: 0, length: BLOCK });
+    const rest = await allFrames(conn);
+    expect(rest.at(-1)).toMatchObject({
+      type: 'reject',
+      request: null,
+      code: 'NOT_SHARING',
+      reason: expect.stringMatching(/no longer serves that file: its size went from/),
+    });
+  });
+
   it('offers a partial file and announces pieces as they arrive', async () => {
     const partial = new Bitfield(manifest.pieces.length);
     partial.set(0);

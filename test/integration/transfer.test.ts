@@ -1,10 +1,10 @@
-import { readFile, stat } from 'node:fs/promises';
+import { access, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type DownloadEvent, type DownloadOptions, download } from '../../src/peer/download/index.js';
 import { createIdentity, type PeerIdentity } from '../../src/wire/identity.js';
 import { startPieceServer } from '../../src/wire/piece-server.js';
-import { startFakeSeeder } from '../fixtures/fake-seeder.js';
+import { type FakeSeeder, startFakeSeeder } from '../fixtures/fake-seeder.js';
 import {
   type ChildPeer,
   randomFile,
@@ -17,6 +17,7 @@ import {
   testCluster,
 } from '../fixtures/transfer-harness.js';
 import { opensDirect } from '../helpers/direct-io.js';
+import { codeOf, until } from '../helpers/wait.js';
 
 // Real TLS 1.3 on loopback, real piece servers (in this process, or child
 // processes where a test kills them); fake seeders only for misbehaviour.
@@ -147,7 +148,7 @@ describe('transfer over TLS', () => {
     expect(result.distribution.peers.find((p) => p.peerId === victim.info.peerId)?.state).toBe('gone');
   });
 
-  it('bans a seeder that serves corrupt bytes and completes from the others', async () => {
+  it('bans a seeder at its third corrupt piece (struck for each before) and completes from the others', async () => {
     const file = await randomFile(dir, 1 * MiB);
     const evilId = await createIdentity();
     const evil = await startFakeSeeder({
@@ -172,8 +173,82 @@ describe('transfer over TLS', () => {
     expect(result.distribution.peers.find((p) => p.peerId === evil.peerId)).toMatchObject({
       state: 'banned',
       pieces: 0,
-      corruptPieces: 1,
+      corruptPieces: 3,
     });
+    expect(events.filter((e) => e.type === 'peerStruck')).toHaveLength(3);
+    await until('the seeder hears of its bad pieces', () => evil.corruptReports.length === 3);
+  });
+
+  /** A fake seeder over TLS serving `file` with the pieces `bad` picks corrupted. */
+  async function lyingSeeder(file: TestFile, bad: (piece: number, nth: number) => boolean) {
+    const evil = await startFakeSeeder({
+      data: file.data,
+      manifest: file.manifest,
+      behaviour: 'ok',
+      badPieces: bad,
+      identity: await createIdentity(),
+    });
+    closers.push(() => evil.close());
+    return evil;
+  }
+  const infoOf = (s: FakeSeeder, score = 1) => ({
+    peerId: s.peerId,
+    address: { host: '127.0.0.1', port: s.port },
+    score,
+  });
+
+  it('with a corrupted region at the only seeder: fetches every good piece, fails naming the bad ones, tells the seeder, keeps the rest for a resume', async () => {
+    const file = await randomFile(dir, 1 * MiB);
+    const evil = await lyingSeeder(file, (piece) => piece === 5 || piece === 9);
+    const events: DownloadEvent[] = [];
+    const o = await options(file, { seeders: [infoOf(evil)], onEvent: (e) => events.push(e) });
+    const err = await download(o).done.then(
+      () => undefined,
+      (e: unknown) => e as { code: string; message: string; details?: Record<string, unknown> },
+    );
+    expect(err?.code).toBe('CORRUPT_PIECE');
+    expect(err?.message).toMatch(/pieces 5, 9 failed verification/);
+    expect(err?.message).toContain(`5, 9 from ${evil.peerId.slice(0, 12)}`);
+    expect(err?.details).toMatchObject({ corruptPieces: [5, 9], missingPieces: 2 });
+    // Every other piece was verified, and the seeder was not banned for two bad pieces.
+    expect(events.filter((e) => e.type === 'pieceVerified')).toHaveLength(62);
+    expect(events.some((e) => e.type === 'peerBanned')).toBe(false);
+    await until('the seeder hears of both', () => evil.corruptReports.length === 2);
+    expect([...evil.corruptReports].sort((a, b) => a - b)).toEqual([5, 9]);
+    // Nothing at dest; the verified pieces wait in the part file.
+    await expect(codeOf(access(o.dest))).resolves.toBe('ENOENT');
+    await access(`${o.dest}.part`);
+    // A later run with an honest seeder fetches only the two bad pieces.
+    const honest = await seeders(file, 1);
+    const result = await download({ ...o, seeders: honest, onEvent: () => {} }).done;
+    expect(await sameBytes(o.dest, file)).toBe(true);
+    expect(result.distribution.resumedPieces).toBe(62);
+    expect(result.distribution.fetchedPieces).toBe(2);
+  });
+
+  it('strikes, not bans, a seeder for one bad piece when an honest seeder (a process) has it: byte-identical', async () => {
+    const file = await randomFile(dir, 1 * MiB);
+    // Its first piece asked is corrupt, the rest good; it scores higher, so it is asked first.
+    const evil = await lyingSeeder(file, (_piece, nth) => nth === 0);
+    const honest = await childSeeders(file, 1);
+    const events: DownloadEvent[] = [];
+    const o = await options(file, {
+      seeders: [infoOf(evil), { ...honest[0]!.info, score: 0.1 }],
+      onEvent: (e) => events.push(e),
+    });
+    const result = await download(o).done;
+    expect(await sameBytes(o.dest, file)).toBe(true);
+    const struck = events.filter((e) => e.type === 'peerStruck');
+    expect(struck).toEqual([
+      { type: 'peerStruck', peerId: evil.peerId, piece: expect.any(Number), strikes: 1 },
+    ]);
+    expect(events.some((e) => e.type === 'peerBanned')).toBe(false);
+    const row = result.distribution.peers.find((p) => p.peerId === evil.peerId)!;
+    expect(row.state).not.toBe('banned');
+    expect(row.corruptPieces).toBe(1);
+    expect(row.pieces).toBeGreaterThan(0);
+    await until('the seeder hears of it', () => evil.corruptReports.length === 1);
+    expect(evil.corruptReports).toEqual([(struck[0] as { piece: number }).piece]);
   });
 
   it('moves work away from a stalling seeder', async () => {

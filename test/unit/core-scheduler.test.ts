@@ -1,8 +1,10 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createBackoff } from '../../src/core/backoff.js';
 import {
   type BlockRequest,
   createScheduler,
+  DEFAULT_SCHEDULER_OPTIONS,
   type Scheduler,
   type SchedulerOptions,
 } from '../../src/core/scheduler.js';
@@ -49,6 +51,8 @@ function make(
 }
 
 type Behaviour = 'ok' | 'stall' | 'corrupt';
+/** A peer's behaviour, or per piece. */
+type PeerBehaviour = Behaviour | ((piece: number) => Behaviour);
 
 /**
  * Plays the engine: answers every request at once (or never, for a stalling
@@ -57,23 +61,30 @@ type Behaviour = 'ok' | 'stall' | 'corrupt';
 function drive(
   s: Scheduler,
   clock: ReturnType<typeof fakeClock>,
-  behaviour: Record<string, Behaviour>,
+  behaviour: Record<string, PeerBehaviour>,
   maxRounds = 10_000,
 ) {
   const log: BlockRequest[] = [];
   const cancels: BlockRequest[] = [];
   const verifiedBy = new Map<number, string>();
+  /** "peer:piece" pairs struck so far, and requests made for a pair after its strike. */
+  const struck = new Set<string>();
+  const afterStrike: BlockRequest[] = [];
   for (let round = 0; round < maxRounds && !s.isComplete() && !s.failure(); round++) {
     const actions = s.poll();
     cancels.push(...actions.cancels);
     for (const r of actions.requests) {
       log.push(r);
-      const b = behaviour[r.peerId] ?? 'ok';
+      if (struck.has(`${r.peerId}:${r.piece}`)) afterStrike.push(r);
+      const given = behaviour[r.peerId] ?? 'ok';
+      const b = typeof given === 'function' ? given(r.piece) : given;
       if (b === 'stall') continue;
       const out = s.blockReceived(r.peerId, r.piece, r.offset, r.length);
       if (out.kind === 'accepted' && out.attemptComplete) {
-        if (b === 'corrupt') s.pieceCorrupt(r.peerId, r.piece);
-        else if (!s.isVerified(r.piece)) {
+        if (b === 'corrupt') {
+          struck.add(`${r.peerId}:${r.piece}`);
+          s.pieceCorrupt(r.peerId, r.piece);
+        } else if (!s.isVerified(r.piece)) {
           s.pieceVerified(r.peerId, r.piece);
           verifiedBy.set(r.piece, r.peerId);
         }
@@ -82,7 +93,7 @@ function drive(
     clock.advance(10);
   }
   cancels.push(...s.poll().cancels);
-  return { log, cancels, verifiedBy };
+  return { log, cancels, verifiedBy, afterStrike };
 }
 
 describe('scheduler', () => {
@@ -180,7 +191,7 @@ describe('scheduler', () => {
     expect(log.some((r) => r.peerId === 'stuck' && r.piece === piece)).toBe(false);
   });
 
-  it('bans a peer that serves a corrupt piece and completes from the others', () => {
+  it('bans a peer that serves corrupt pieces once it reaches strikesToBan, and completes from the others', () => {
     const { s, clock } = make(8);
     s.addPeer('evil', { score: 1 });
     s.addPeer('good', { score: 0.2 });
@@ -190,12 +201,125 @@ describe('scheduler', () => {
     expect(s.isComplete()).toBe(true);
     const evil = s.peers().find((p) => p.peerId === 'evil')!;
     expect(evil.state).toBe('banned');
-    expect(evil.banReason).toMatch(/wrong hash/);
-    expect(evil.corruptPieces).toBe(1);
+    expect(evil.banReason).toMatch(/3 pieces with a wrong hash/);
+    // Banned at the threshold, not before and not after.
+    expect(evil.corruptPieces).toBe(DEFAULT_SCHEDULER_OPTIONS.strikesToBan);
+    expect(DEFAULT_SCHEDULER_OPTIONS.strikesToBan).toBe(3);
     expect([...verifiedBy.values()].every((p) => p === 'good')).toBe(true);
     // A banned peer cannot come back into this download.
     s.addPeer('evil', { score: 1 });
     expect(s.peers().find((p) => p.peerId === 'evil')!.state).toBe('banned');
+  });
+
+  it('strikes a peer for one corrupt piece only: it keeps serving the others, never that one', () => {
+    const { s, clock } = make(8);
+    s.addPeer('flaky', { score: 1 });
+    s.addPeer('good', { score: 0.2 });
+    s.setPeerPieces('flaky', () => true);
+    s.setPeerPieces('good', () => true);
+    let bad: number | undefined;
+    const { verifiedBy, afterStrike } = drive(s, clock, {
+      flaky: (piece) => {
+        bad ??= piece;
+        return piece === bad ? 'corrupt' : 'ok';
+      },
+    });
+    expect(s.isComplete()).toBe(true);
+    const flaky = s.peers().find((p) => p.peerId === 'flaky')!;
+    expect(flaky.state).not.toBe('banned');
+    expect(flaky.corruptPieces).toBe(1);
+    expect(flaky.piecesVerified).toBeGreaterThan(0);
+    expect(verifiedBy.get(bad!)).toBe('good');
+    expect(afterStrike).toEqual([]);
+  });
+
+  it('returns what a corrupt piece cost: a strike, the ban at the threshold, then nothing', () => {
+    const { s } = make(4, { strikesToBan: 2 });
+    s.addPeer('a', { score: 1 });
+    s.setPeerPieces('a', () => true);
+    expect(s.pieceCorrupt('a', 0)).toEqual({ kind: 'struck', strikes: 1 });
+    // The same piece again is no second strike.
+    expect(s.pieceCorrupt('a', 0)).toEqual({ kind: 'ignored' });
+    expect(s.peers()[0]!.state).toBe('active');
+    expect(s.pieceCorrupt('a', 2)).toMatchObject({
+      kind: 'banned',
+      strikes: 2,
+      reason: expect.stringMatching(/0, 2/),
+    });
+    expect(s.peers()[0]!.state).toBe('banned');
+    expect(s.pieceCorrupt('a', 3)).toEqual({ kind: 'ignored' });
+    expect(s.pieceCorrupt('nobody', 1)).toEqual({ kind: 'ignored' });
+  });
+
+  it('with the only holder struck for some pieces: completes every other piece, then says which are struck', () => {
+    const { s, clock } = make(10);
+    s.addPeer('only', { score: 1 });
+    s.setPeerPieces('only', () => true);
+    const { afterStrike } = drive(
+      s,
+      clock,
+      { only: (piece) => (piece === 3 || piece === 7 ? 'corrupt' : 'ok') },
+      2000,
+    );
+    expect(s.failure()).toBeUndefined();
+    expect(s.verifiedCount()).toBe(8);
+    expect(s.struckOut()).toEqual([
+      { piece: 3, peers: ['only'] },
+      { piece: 7, peers: ['only'] },
+    ]);
+    expect(s.peers()[0]!.state).not.toBe('banned');
+    expect(afterStrike).toEqual([]);
+    // Another holder turns up: the struck pieces are fetchable again.
+    s.addPeer('late', { score: 0.5 });
+    s.setPeerPieces('late', () => true);
+    expect(s.struckOut()).toBeUndefined();
+    drive(s, clock, { only: 'corrupt' });
+    expect(s.isComplete()).toBe(true);
+  });
+
+  it('never schedules a struck (peer, piece) pair again, whatever the swarm (property)', () => {
+    const pieces = 12;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.tuple(fc.nat({ max: 3 }), fc.nat({ max: pieces - 1 })), { maxLength: 20 }),
+        fc.array(fc.array(fc.boolean(), { minLength: pieces, maxLength: pieces }), {
+          minLength: 4,
+          maxLength: 4,
+        }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.boolean(),
+        (peerCount, badPairs, holdings, strikesToBan, endgame) => {
+          const { s, clock } = make(pieces, { strikesToBan, endgame });
+          const bad = new Set(badPairs.map(([p, i]) => `p${p}:${i}`));
+          const behaviour: Record<string, PeerBehaviour> = {};
+          for (let k = 0; k < peerCount; k++) {
+            s.addPeer(`p${k}`, { score: (k + 1) / peerCount });
+            s.setPeerPieces(`p${k}`, (i) => holdings[k]![i]!);
+            behaviour[`p${k}`] = (i) => (bad.has(`p${k}:${i}`) ? 'corrupt' : 'ok');
+          }
+          const { afterStrike, log } = drive(s, clock, behaviour, 3000);
+          expect(afterStrike).toEqual([]);
+          for (const p of s.peers()) {
+            // Banned exactly at the threshold of distinct struck pieces.
+            expect(p.state === 'banned').toBe(p.corruptPieces >= strikesToBan);
+            expect(p.corruptPieces).toBeLessThanOrEqual(strikesToBan);
+          }
+          // Nothing left running: either done, or what is missing is struck or unheld.
+          if (!s.isComplete() && s.failure() === undefined) {
+            expect(s.poll().requests).toEqual([]);
+            const struck = s.struckOut();
+            if (struck !== undefined) {
+              for (const { piece, peers } of struck) {
+                for (const id of peers)
+                  expect(log.some((r) => r.peerId === id && r.piece === piece)).toBe(true);
+              }
+            }
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 
   it('requeues the in-flight work of a peer that leaves', () => {

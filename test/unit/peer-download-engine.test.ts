@@ -16,6 +16,7 @@ import {
   manifestFor,
   startFakeSeeder,
 } from '../fixtures/fake-seeder.js';
+import { until } from '../helpers/wait.js';
 import { watchdog } from '../helpers/watchdog.js';
 
 // The engine over plain TCP to fake seeders: scheduling, verification, bans and
@@ -106,7 +107,7 @@ describe('download engine (plain TCP, fake seeders)', () => {
     expect(seeders.map((s) => s.connections)).toEqual([1, 1, 1]);
   });
 
-  it('bans a corrupt seeder and completes from the good one', async () => {
+  it('bans a seeder at its third corrupt piece, tells it each one, and completes from the good one', async () => {
     const data = randomBytes(PIECE * 20);
     const { manifest, fileId, infos } = await swarm(data, ['corrupt', 'ok']);
     infos[0]!.score = 1;
@@ -127,7 +128,12 @@ describe('download engine (plain TCP, fake seeders)', () => {
     expect(banned).toHaveLength(1);
     expect(banned[0]).toMatchObject({ peerId: infos[0]!.peerId });
     const evil = result.distribution.peers.find((p) => p.peerId === infos[0]!.peerId)!;
-    expect(evil).toMatchObject({ state: 'banned', pieces: 0, corruptPieces: 1 });
+    expect(evil).toMatchObject({ state: 'banned', pieces: 0, corruptPieces: 3 });
+    const struck = events.filter((e) => e.type === 'peerStruck');
+    expect(struck.map((e) => e.strikes)).toEqual([1, 2, 3]);
+    // The seeder was told of each piece that failed, before the connection closed.
+    await until('reports arrive', () => seeders[0]!.corruptReports.length === 3);
+    expect(seeders[0]!.corruptReports.sort()).toEqual(struck.map((e) => e.piece).sort());
   });
 
   it.each(['plain TCP', 'TLS'])(

@@ -58,6 +58,7 @@ const GOLDEN: [string, Frame, string][] = [
     },
     `00000024 07 01 00000001 00000000 00004000 11 ${Buffer.from('PIECE_UNAVAILABLE').toString('hex')} 0002 6e6f`,
   ],
+  ['corrupt', { type: 'corrupt', fileId: A, piece: 258 }, `00000025 09 ${A} 00000102`],
   [
     'reject (connection)',
     { type: 'reject', request: null, code: 'BUSY', reason: '' },
@@ -111,6 +112,7 @@ const arbFrame: fc.Arbitrary<Frame> = fc.oneof(
       data: fc.uint8Array({ minLength: 1, maxLength: 2048 }).map((d) => Buffer.from(d)),
     })
     .map((p): Frame => ({ type: 'piece', ...p })),
+  fc.record({ type: fc.constant('corrupt' as const), fileId: hex64, piece: u32Piece }),
   fc.record({
     type: fc.constant('reject' as const),
     request: fc.option(block, { nil: null }),
@@ -189,6 +191,16 @@ describe('wire frames', () => {
       expect(normalize(decodeFrame(hex(bytes)))).toEqual(normalize(frame));
     });
   }
+
+  it('refuses a corrupt report that is truncated, too long or past the last possible piece', () => {
+    const good = hex(`00000025 09 ${A} 00000102`);
+    expect(() => decodeFrame(hex(`00000024 09 ${A} 000001`))).toThrow(/truncated/);
+    expect(() => decodeFrame(hex(`00000026 09 ${A} 00000102 00`))).toThrow(/trailing/);
+    const past = Buffer.from(good);
+    past.writeUInt32BE(MAX_PIECES, 4 + 1 + 32);
+    expect(() => decodeFrame(past)).toThrow(CoterieError);
+    expect(() => encodeFrame({ type: 'corrupt', fileId: 'nothex', piece: 0 })).toThrow(/hex/);
+  });
 
   it('round-trips any frame, whole or in arbitrary chunks', () => {
     fc.assert(

@@ -2,7 +2,12 @@ import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { createBackoff } from '../../core/backoff.js';
-import { type BlockRequest, createScheduler, type Scheduler } from '../../core/scheduler.js';
+import {
+  type BlockRequest,
+  createScheduler,
+  type Scheduler,
+  type StruckPiece,
+} from '../../core/scheduler.js';
 import { CoterieError, type ErrorCode, isCoterieError } from '../../protocol/errors.js';
 import { pieceCount, pieceLength } from '../../protocol/manifest.js';
 import { FramedConnection } from '../../wire/connection.js';
@@ -34,6 +39,7 @@ import {
   type RetryPolicy,
 } from './options.js';
 import { openPartialFile, type PartialFile } from './partial-file.js';
+import { struckOutError } from './strikes.js';
 import { DownloadPieceSource } from './verified-pieces.js';
 
 interface DownloadEmitterEvents {
@@ -469,19 +475,23 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     );
   }
 
-  /** Verified: write it; wrong hash: ban its sender. */
+  /** Verified: write it; wrong hash: strike its sender for that piece (banned at the threshold). */
   #pieceHashed(link: SeederLink, piece: number, buf: Buffer, digest: string): void {
     const id = link.info.peerId;
     if (digest !== this.#o.manifest.pieces[piece]) {
       this.#recycle(buf);
       // Hashes finish after the ban for pieces already received: one ban, one reason.
       if (link.lastError?.code === 'CORRUPT_PIECE') return;
-      this.#scheduler.pieceCorrupt(id, piece);
-      const reason = `served piece ${piece} with a wrong hash`;
-      link.givenUp = true;
-      link.lastError = new CoterieError('CORRUPT_PIECE', reason);
-      this.#emit({ type: 'peerBanned', peerId: id, reason });
-      void link.conn?.close('CORRUPT_PIECE', reason);
+      const outcome = this.#scheduler.pieceCorrupt(id, piece);
+      if (outcome.kind === 'ignored') return;
+      this.#tellCorrupt(link, piece);
+      this.#emit({ type: 'peerStruck', peerId: id, piece, strikes: outcome.strikes });
+      if (outcome.kind === 'banned') {
+        link.givenUp = true;
+        link.lastError = new CoterieError('CORRUPT_PIECE', outcome.reason);
+        this.#emit({ type: 'peerBanned', peerId: id, reason: outcome.reason });
+        void link.conn?.close('CORRUPT_PIECE', outcome.reason);
+      }
       return;
     }
     link.failures = 0;
@@ -495,6 +505,36 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#rateSampleBytes += buf.length;
     this.#write(piece, buf);
     this.#emit({ type: 'pieceVerified', piece, peerId: id });
+  }
+
+  /** The seeder learns which piece failed here: it may re-check its file (and stop serving a changed one). */
+  #tellCorrupt(link: SeederLink, piece: number): void {
+    const conn = link.conn;
+    if (!conn || conn.closed) return;
+    try {
+      conn.write({ type: 'corrupt', fileId: this.#o.fileId, piece });
+    } catch (err) {
+      conn.destroy(asCoterieError(err));
+    }
+  }
+
+  /**
+   * Everything fetchable is in and only pieces that struck seeders hold are
+   * left (no dial pending that could bring another holder): fail, naming
+   * them; the verified pieces stay in the part file for a later run.
+   */
+  #checkStruckOut(): void {
+    if (this.#finished || !this.#file) return;
+    const struck = this.#scheduler.struckOut();
+    if (struck === undefined || this.#pendingWrites.size > 0) return;
+    if ([...this.#links.values()].some((l) => !l.givenUp && l.state !== 'ready')) return;
+    this.#failStruckOut(struck);
+  }
+
+  #failStruckOut(struck: StruckPiece[]): void {
+    const verifiedPieces = this.#scheduler.verifiedCount();
+    const missingPieces = this.#count - verifiedPieces;
+    void this.#fail(struckOutError(struck, { dest: this.#o.dest, missingPieces, verifiedPieces }));
   }
 
   #write(piece: number, buf: Buffer): void {
@@ -545,6 +585,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     const permanent =
       link.givenUp ||
       err.code === 'PEER_MISMATCH' ||
+      // The seeder says it does not serve the file (e.g. it changed there): asking again will not help.
+      err.code === 'NOT_SHARING' ||
       err.code === 'TICKET_INVALID' ||
       err.code === 'TICKET_WRONG_FILE' ||
       err.code === 'TICKET_WRONG_PEER' ||
@@ -598,6 +640,11 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       .join('; ');
     if (only && (only.code.startsWith('TICKET_') || only.code === 'PEER_MISMATCH')) {
       void this.#fail(new CoterieError(only.code, `every seeder refused: ${only.message}`));
+      return;
+    }
+    const struck = this.#scheduler.struckOut();
+    if (struck !== undefined) {
+      this.#failStruckOut(struck);
       return;
     }
     void this.#fail(
@@ -700,6 +747,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#pump();
     const now = Date.now();
     this.#checkUnreachable(now);
+    this.#checkStruckOut();
     const dt = now - this.#rateSampleAt;
     if (dt >= 250) {
       const inst = (this.#rateSampleBytes * 1000) / dt;

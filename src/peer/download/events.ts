@@ -72,6 +72,8 @@ export type DownloadEvent =
   | { type: 'peerConnected'; peerId: string }
   | { type: 'peerDisconnected'; peerId: string; reason: string }
   | { type: 'peerStalled'; peerId: string }
+  /** A piece from this seeder failed its hash: it is not asked for that piece again; `strikes` so far. */
+  | { type: 'peerStruck'; peerId: string; piece: number; strikes: number }
   | { type: 'peerBanned'; peerId: string; reason: string }
   | { type: 'pieceVerified'; piece: number; peerId: string }
   | { type: 'progress'; progress: DownloadProgress }
