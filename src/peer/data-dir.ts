@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { PRIVATE_DIR_MODE, type Tightened, tightenPrivateDir } from '../core/private-files.js';
+import { PRIVATE_DIR_MODE, type Tightened, tightenPrivateDir } from '../os/private-files.js';
 import { CoterieError } from '../protocol/errors.js';
 
 /**

@@ -7,7 +7,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { narrowExistingFiles, PRIVATE_FILE_MODE } from '../core/private-files.js';
+import { narrowExistingFiles, PRIVATE_FILE_MODE } from '../os/private-files.js';
 
 export const SESSION_KEY_FILE = 'session.key';
 

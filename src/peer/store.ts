@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ensurePrivateFile, narrowExistingFiles } from '../core/private-files.js';
+import { ensurePrivateFile, narrowExistingFiles } from '../os/private-files.js';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
 import { countInbox, type InboxFilter, selectInbox } from './inbox-query.js';
 import { type SavedSession, SavedSessionSlot } from './secrets.js';

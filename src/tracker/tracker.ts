@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, tightenPrivateDir } from '../core/private-files.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, tightenPrivateDir } from '../os/private-files.js';
 import { CoterieError } from '../protocol/errors.js';
 import type { TrackerMessage } from '../protocol/session.js';
 import { defaultKeyFile, TRACKER_DEFAULTS } from './config.js';

@@ -12,7 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, restrictUmask } from '../../core/private-files.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, restrictUmask } from '../../os/private-files.js';
 import type { DownloadView, SentView, ShowMessagesResult, UploadResult } from '../../peer/client.js';
 import { callDaemon } from '../../peer/client.js';
 import type { MessagePage, MessageStatus } from '../../protocol/api.js';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { ensurePrivateFile, restrictUmask } from '../../core/private-files.js';
+import { ensurePrivateFile, restrictUmask } from '../../os/private-files.js';
 import { ensureDataDir, resolveDataDir } from '../../peer/client.js';
 import { parseTrackerUrls, startPeerDaemon } from '../../peer/index.js';
 import { CoterieError } from '../../protocol/errors.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createSecureContext } from 'node:tls';
 import { type Command, Option } from 'commander';
-import { restrictUmask } from '../../core/private-files.js';
+import { restrictUmask } from '../../os/private-files.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { startTracker, TRACKER_DEFAULTS, type TrackerOptions } from '../../tracker/index.js';
 import { parseLogLevel } from '../flags.js';

@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader, type JWK } from 'jose';
-import { narrowExistingFiles, PRIVATE_FILE_MODE } from '../../core/private-files.js';
+import { narrowExistingFiles, PRIVATE_FILE_MODE } from '../../os/private-files.js';
 import { CoterieError } from '../../protocol/errors.js';
 
 const KEY_BYTES = 32;

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, type Transaction } from 'kysely';
-import { ensurePrivateFile, narrowExistingFiles, PRIVATE_DIR_MODE } from '../../core/private-files.js';
+import { ensurePrivateFile, narrowExistingFiles, PRIVATE_DIR_MODE } from '../../os/private-files.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { startCheckpointer } from './checkpointer.js';
 import { markingIdempotency } from './idempotency-context.js';
