@@ -27,9 +27,11 @@ export interface Destination {
  * - an existing directory: `dest/<file_name>`;
  * - `dir/` (a trailing slash) names a directory, which must exist;
  * - anything else that does not exist is the file itself, in a directory that must exist.
- * A `dest` that is a symbolic link (to anything) is refused: a link planted
- * where the user expects a file or a directory must not decide where the
- * group's file goes. The directory is resolved once, here (realpath): the
+ * A `dest` that is a symbolic link to a directory is that directory (a
+ * symlinked ~/Downloads is common; links above `dest` are followed the same
+ * way); a link to anything else, or to nothing, is refused: a link planted
+ * where the user expects a file must not decide where the group's file goes.
+ * The directory is resolved once, here (realpath): the
  * download keeps that path and the directory's device and inode, and is
  * refused later if they change (safe-open.ts). An existing file at the
  * destination is refused (DESTINATION_EXISTS) rather than overwritten.
@@ -42,8 +44,9 @@ export function resolveDestination(dest: string, fileName: string): Destination 
   const bare = asDirectory ? dest.replace(/\/+$/, '') || sep : dest;
   const st = lstatOrUndefined(bare);
   let target = bare;
-  if (st?.isSymbolicLink()) throw symlinkRefused(bare);
-  if (st?.isDirectory()) target = join(bare, fileName);
+  const isDirectory = st?.isSymbolicLink() ? lstatOrUndefined(bare, true)?.isDirectory() : st?.isDirectory();
+  if (st?.isSymbolicLink() && isDirectory !== true) throw symlinkRefused(bare);
+  if (isDirectory === true) target = join(bare, fileName);
   else if (st !== undefined && asDirectory)
     throw new CoterieError('PATH_INVALID', `${bare} is not a directory`);
   else if (st === undefined && asDirectory) {

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveDestination } from '../../src/peer/paths.js';
 
 // download_file's <dest> (src/peer/paths.ts): a directory, or a file in an existing
-// directory; never a symbolic link; resolved to a real path once, with the directory's
+// directory (a link to a directory is that directory; any other link is refused); resolved to a real path once, with the directory's
 // identity kept for the download's later runs.
 
 let root: string;
@@ -50,12 +50,21 @@ describe('resolveDestination', () => {
     invalid(`${at('dl', 'old.bin')}/`, 'is not a directory');
   });
 
-  it('a destination that is a symbolic link, to a directory, a file or nothing: PATH_INVALID', () => {
-    writeFileSync(at('target.bin'), 'x');
+  it('a destination that is a symbolic link to a directory: that directory, resolved once', () => {
     symlinkSync(at('dl'), at('to-dir'));
+    const st = statSync(at('dl'), { bigint: true });
+    for (const d of [at('to-dir'), `${at('to-dir')}/`]) {
+      const resolved = resolveDestination(d, 'movie.mkv');
+      expect(resolved.path).toBe(at('dl', 'movie.mkv'));
+      expect(resolved.dir).toEqual({ dev: st.dev.toString(), ino: st.ino.toString() });
+    }
+  });
+
+  it('a destination that is a symbolic link to a file or to nothing: PATH_INVALID', () => {
+    writeFileSync(at('target.bin'), 'x');
     symlinkSync(at('target.bin'), at('to-file'));
     symlinkSync(at('nowhere'), at('dangling'));
-    for (const l of ['to-dir', 'to-file', 'dangling']) {
+    for (const l of ['to-file', 'dangling']) {
       invalid(at(l), 'symbolic link');
       invalid(`${at(l)}/`, 'symbolic link');
     }
