@@ -219,6 +219,8 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
           r.persistedAt = now;
           store.updateDownload(rec.id, { doneBytes: e.progress.verifiedBytes });
         }
+      } else if (e.type === 'ticketRenewed') {
+        log.info({ downloadId: rec.id, peerId: e.peerId }, 'download ticket renewed');
       } else if (e.type === 'peerBanned') {
         log.warn({ peerId: e.peerId, reason: e.reason }, 'peer banned from a download');
         onEvent({ type: 'peerBanned', downloadId: rec.id, peerId: e.peerId, reason: e.reason });

@@ -62,3 +62,4 @@ export {
 } from './piece-server.js';
 export { FilePieceSource, type PieceSource, type PieceSourceLookup } from './piece-source.js';
 export { type OnReadOption, PlacedReads, type ReadSink } from './placed-reads.js';
+export { TicketBinding, TicketGuard, type TicketRevocation } from './ticket-guard.js';

@@ -72,6 +72,8 @@ export type DownloadEvent =
   | { type: 'peerConnected'; peerId: string }
   | { type: 'peerDisconnected'; peerId: string; reason: string }
   | { type: 'peerStalled'; peerId: string }
+  /** A connection's ticket was renewed over it before it expired. */
+  | { type: 'ticketRenewed'; peerId: string }
   | { type: 'peerBanned'; peerId: string; reason: string }
   | { type: 'pieceVerified'; piece: number; peerId: string }
   | { type: 'progress'; progress: DownloadProgress }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type { ClusterKeys, TicketResponse } from '../../protocol/api.js';
-import { signTicket, TICKET_ALG } from '../../protocol/tickets.js';
+import { MAX_TICKET_TTL_SECONDS, signTicket, TICKET_ALG } from '../../protocol/tickets.js';
 import type { ServiceDeps } from './context.js';
 import type { FilesService } from './files.js';
 
@@ -18,7 +18,7 @@ export interface TicketsService {
   keys(): ClusterKeys;
 }
 
-export function createTicketsService(options: { ticketTtlMinutes: number }) {
+export function createTicketsService(options: { ticketTtlSeconds: number }) {
   return (deps: ServiceDeps & { files: FilesService }): TicketsService => {
     const { store, now, files } = deps;
     let signing: { kid: string; privateKey: CryptoKey } | undefined;
@@ -74,7 +74,11 @@ export function createTicketsService(options: { ticketTtlMinutes: number }) {
       async issue(userId, groupId, file, peerId, ttlMinutes) {
         if (signing === undefined) throw new Error('tickets service used before init()');
         const { fileId } = await files.resolve(userId, groupId, file);
-        const ttlSeconds = (ttlMinutes ?? options.ticketTtlMinutes) * 60;
+        // Capped whatever the caller or the configuration says: a ticket binds only this long.
+        const ttlSeconds = Math.min(
+          ttlMinutes === undefined ? options.ticketTtlSeconds : ttlMinutes * 60,
+          MAX_TICKET_TTL_SECONDS,
+        );
         const nowSeconds = Math.floor(now() / 1000);
         const ticket = await signTicket(
           { user: userId, peer: peerId, file: fileId, group: groupId, ttlSeconds, nowSeconds },
