@@ -39,7 +39,10 @@ describe('ticket renewal', () => {
     const sent: string[] = [];
     const r = new TicketRenewal({
       getTicket: async () => fakeTicket(30, ++issued),
-      send: (t) => (sent.push(t), true),
+      send: (t) => {
+        sent.push(t);
+        return true;
+      },
       onRefused: () => expect.unreachable(),
       random: () => 0.5,
     });
