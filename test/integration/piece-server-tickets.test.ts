@@ -3,22 +3,21 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { type CryptoKey, exportJWK, generateKeyPair, type JSONWebKeySet } from 'jose';
+import type { CryptoKey, JSONWebKeySet } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createManifest } from '../../src/core/manifest.js';
 import type { Manifest } from '../../src/protocol/manifest.js';
 import { signTicket } from '../../src/protocol/tickets.js';
 import {
-  connectToPeer,
   createIdentity,
   FilePieceSource,
-  type Frame,
-  FramedConnection,
+  type FramedConnection,
   type PeerIdentity,
   type PieceServer,
   type PieceServerOptions,
   startPieceServer,
 } from '../../src/wire/index.js';
+import { accepted, closedWith, helloSeeder, makeCluster } from '../helpers/piece-client.js';
 import { until } from '../helpers/wait.js';
 
 // A ticket binds for its lifetime only: checked on every request, the connection closed at its
@@ -35,12 +34,6 @@ let forger: { privateKey: CryptoKey; jwks: JSONWebKeySet };
 const servers: PieceServer[] = [];
 const sources: FilePieceSource[] = [];
 const conns: FramedConnection[] = [];
-
-async function makeCluster() {
-  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'EdDSA', use: 'sig' };
-  return { privateKey: privateKey as CryptoKey, jwks: { keys: [jwk] } };
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'coterie-piece-tickets-'));
@@ -98,34 +91,18 @@ function ticket(
   );
 }
 
-/** Connects, says hello with `t`, and reads the seeder's hello and bitfield when it accepts. */
-async function open(server: PieceServer, t: string) {
-  const { socket } = await connectToPeer({
-    host: '127.0.0.1',
+const open = async (server: PieceServer, t: string) => {
+  const c = await helloSeeder({
     port: server.port,
     identity: client,
-    expectedPeerId: seeder.peerId,
+    seederPeerId: seeder.peerId,
+    fileId,
+    ticket: t,
   });
-  const conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
-  conns.push(conn);
-  const frames: Frame[] = [];
-  conn.on('frame', (f) => frames.push(f));
-  conn.write({ type: 'hello', version: 1, fileId, peerId: client.peerId, ticket: t });
-  return { conn, frames };
-}
-
-async function accepted(server: PieceServer, t: string) {
-  const c = await open(server, t);
-  await until('the seeder accepts', () => c.frames.some((f) => f.type === 'bitfield'));
+  conns.push(c.conn);
   return c;
-}
-
-/** The code of the connection reject the seeder closed with. */
-async function closedWith(c: { conn: FramedConnection; frames: Frame[] }): Promise<string | undefined> {
-  await c.conn.done.catch(() => undefined);
-  const last = c.frames.findLast((f) => f.type === 'reject' && f.request === null);
-  return last?.type === 'reject' ? last.code : undefined;
-}
+};
+const acceptedBy = async (server: PieceServer, t: string) => accepted(await open(server, t));
 
 const request = { type: 'request', piece: 0, offset: 0, length: 1000 } as const;
 
@@ -133,7 +110,7 @@ describe('piece server tickets', () => {
   it('rejects a request after the ticket expired (injected clock) and closes', async () => {
     let clock = nowS();
     const server = await serve({ nowSeconds: () => clock });
-    const c = await accepted(server, await ticket({ nowSeconds: clock, ttlSeconds: 60 }));
+    const c = await acceptedBy(server, await ticket({ nowSeconds: clock, ttlSeconds: 60 }));
     c.conn.write(request);
     await until('a piece', () => c.frames.some((f) => f.type === 'piece'));
     clock += 61;
@@ -151,7 +128,7 @@ describe('piece server tickets', () => {
   it('closes a connection held past its ticket expiry (injected clock)', async () => {
     // The clock runs 59 s ahead: the 60 s ticket has about a second left.
     const server = await serve({ nowSeconds: () => Date.now() / 1000 + 59 });
-    const c = await accepted(server, await ticket({ ttlSeconds: 60 }));
+    const c = await acceptedBy(server, await ticket({ ttlSeconds: 60 }));
     const t0 = Date.now();
     expect(await closedWith(c)).toBe('TICKET_EXPIRED');
     expect(Date.now() - t0).toBeLessThan(30_000);
@@ -159,7 +136,7 @@ describe('piece server tickets', () => {
 
   it('closes a connection held past a 2 s ticket, in real time', async () => {
     const server = await serve();
-    const c = await accepted(server, await ticket({ ttlSeconds: 2 }));
+    const c = await acceptedBy(server, await ticket({ ttlSeconds: 2 }));
     c.conn.write(request);
     await until('a piece', () => c.frames.some((f) => f.type === 'piece'));
     expect(await closedWith(c)).toBe('TICKET_EXPIRED');
@@ -168,7 +145,7 @@ describe('piece server tickets', () => {
   it('keeps serving a connection renewed with a ticket frame', async () => {
     let clock = nowS();
     const server = await serve({ nowSeconds: () => clock });
-    const c = await accepted(server, await ticket({ nowSeconds: clock, ttlSeconds: 60 }));
+    const c = await acceptedBy(server, await ticket({ nowSeconds: clock, ttlSeconds: 60 }));
     clock += 50;
     c.conn.write({ type: 'ticket', ticket: await ticket({ nowSeconds: clock, ttlSeconds: 60 }) });
     clock += 50; // past the first ticket's expiry, within the renewed one
@@ -188,7 +165,7 @@ describe('piece server tickets', () => {
   for (const [what, make, code] of badRenewals) {
     it(`refuses a renewal with ${what} (${code}) and closes`, async () => {
       const server = await serve();
-      const c = await accepted(server, await ticket());
+      const c = await acceptedBy(server, await ticket());
       c.conn.write({ type: 'ticket', ticket: await make() });
       c.conn.write(request);
       expect(await closedWith(c)).toBe(code);
@@ -200,7 +177,7 @@ describe('piece server tickets', () => {
     const server = await serve();
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 600 }), async (body) => {
-        const c = await accepted(server, await ticket());
+        const c = await acceptedBy(server, await ticket());
         const head = Buffer.alloc(5);
         head.writeUInt32BE(body.length + 1, 0);
         head.writeUInt8(0x08, 4);
@@ -210,7 +187,7 @@ describe('piece server tickets', () => {
       }),
       { numRuns: 25 },
     );
-    const c = await accepted(server, await ticket());
+    const c = await acceptedBy(server, await ticket());
     c.conn.write(request);
     await until('a piece', () => c.frames.some((f) => f.type === 'piece'));
   });
@@ -218,9 +195,9 @@ describe('piece server tickets', () => {
   it('drops a revoked user’s connections, refuses their old tickets, and takes fresh ones', async () => {
     const server = await serve();
     const old = await ticket({ nowSeconds: nowS() - 5 });
-    const bob = await accepted(server, old);
-    const carol = await accepted(server, await ticket({ user: 'carol' }));
-    const elsewhere = await accepted(server, await ticket({ group: 'music' }));
+    const bob = await acceptedBy(server, old);
+    const carol = await acceptedBy(server, await ticket({ user: 'carol' }));
+    const elsewhere = await acceptedBy(server, await ticket({ group: 'music' }));
     expect(server.revokeTickets({ groupId: 'films', userId: 'bob', beforeSeconds: nowS() })).toBe(1);
     expect(await closedWith(bob)).toBe('TICKET_REVOKED');
     // Carol, and Bob's connection through another group, go on.
@@ -230,7 +207,7 @@ describe('piece server tickets', () => {
     }
     expect(await closedWith(await open(server, old))).toBe('TICKET_REVOKED');
     // Accepted again later: a ticket issued after the revocation works…
-    const fresh = await accepted(server, await ticket({ nowSeconds: nowS() + 1 }));
+    const fresh = await acceptedBy(server, await ticket({ nowSeconds: nowS() + 1 }));
     fresh.conn.write(request);
     await until('a piece', () => fresh.frames.some((f) => f.type === 'piece'));
     // …but renewing it with an old one is refused.
