@@ -303,7 +303,9 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
             `you own group '${groupId}' and cannot remove yourself: leave_group ${groupId} passes ownership to the longest-standing member`,
           );
         }
-        const revoked = await store.transaction(async (trx) => {
+        let revoked: TicketRevocation | undefined;
+        // The transaction returns the answer: a retry whose first attempt committed gets it back.
+        const answer = await store.transaction(async (trx): Promise<RemoveMemberResponse> => {
           const user = await trx
             .selectFrom('users')
             .select('user_id')
@@ -319,11 +321,12 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
               `'${member}' is not a member of group '${groupId}': list_members shows who is`,
             );
           }
-          return dropMember(trx, groupId, member);
+          revoked = await dropMember(trx, groupId, member);
+          return { groupId, userId: member, removed: true };
         });
         await changed(groupId);
-        await revocations.publish(revoked);
-        return { groupId, userId: member, removed: true };
+        if (revoked !== undefined) await revocations.publish(revoked);
+        return answer;
       },
     };
   };
