@@ -17,7 +17,8 @@
  * the removal or leave). The seeder remembers T and refuses such tickets in
  * hellos and renewals; a ticket lives at most MAX_TICKET_TTL_SECONDS, so a
  * revocation older than that voids nothing still valid and is forgotten.
- * Tickets the tracker issues after T (the user accepted again) work.
+ * Tickets the tracker issues after T (the user accepted again; stamped no
+ * earlier than T) work.
  */
 import type { JSONWebKeySet } from 'jose';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
@@ -101,7 +102,8 @@ export class TicketGuard {
   }
 
   #forgetOld(): void {
-    const horizon = this.now() - MAX_TICKET_TTL_SECONDS;
+    // A minute of slack: a ticket may be stamped up to a second late (see the tracker's tickets service).
+    const horizon = this.now() - MAX_TICKET_TTL_SECONDS - 60;
     for (const [key, before] of this.#revoked) if (before < horizon) this.#revoked.delete(key);
   }
 

@@ -17,7 +17,8 @@ import type { ServiceDeps } from './context.js';
  * was down at that moment gets the revocations of the last hour when its
  * session says hello again: no ticket lives longer (MAX_TICKET_TTL_SECONDS),
  * so older rows void nothing still valid. A user accepted again later gets
- * tickets issued after T, which work.
+ * tickets stamped no earlier than T (the tickets service reads the row), which
+ * work even within the second of the removal.
  */
 export interface TicketRevocation {
   groupId: string;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type { ClusterKeys, TicketResponse } from '../../protocol/api.js';
 import { MAX_TICKET_TTL_SECONDS, signTicket, TICKET_ALG } from '../../protocol/tickets.js';
+import { toNumber } from '../store/schema.js';
 import type { ServiceDeps } from './context.js';
 import type { FilesService } from './files.js';
 
@@ -23,6 +24,17 @@ export function createTicketsService(options: { ticketTtlSeconds: number }) {
     const { store, now, files } = deps;
     let signing: { kid: string; privateKey: CryptoKey } | undefined;
     let published: ClusterKeys = { keys: [] };
+
+    /** The second before which this user's tickets for the group are void (0: never revoked). */
+    async function revokedBefore(userId: string, groupId: string): Promise<number> {
+      const row = await store.db
+        .selectFrom('ticket_revocations')
+        .select('before_s')
+        .where('group_id', '=', groupId)
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
+      return row === undefined ? 0 : toNumber(row.before_s);
+    }
 
     async function load() {
       const rows = await store.db
@@ -79,12 +91,14 @@ export function createTicketsService(options: { ticketTtlSeconds: number }) {
           ttlMinutes === undefined ? options.ticketTtlSeconds : ttlMinutes * 60,
           MAX_TICKET_TTL_SECONDS,
         );
-        const nowSeconds = Math.floor(now() / 1000);
+        // A member accepted again within the second of their removal: stamped at the revocation's
+        // second, or seeders would refuse the fresh ticket as issued before it.
+        const issuedAt = Math.max(Math.floor(now() / 1000), await revokedBefore(userId, groupId));
         const ticket = await signTicket(
-          { user: userId, peer: peerId, file: fileId, group: groupId, ttlSeconds, nowSeconds },
+          { user: userId, peer: peerId, file: fileId, group: groupId, ttlSeconds, nowSeconds: issuedAt },
           signing,
         );
-        return { ticket, groupId, fileId, peerId, expiresAt: (nowSeconds + ttlSeconds) * 1000 };
+        return { ticket, groupId, fileId, peerId, expiresAt: (issuedAt + ttlSeconds) * 1000 };
       },
 
       keys() {
