@@ -537,7 +537,12 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       getTicket,
       send: (ticket) => {
         if (link.conn !== conn || conn.closed || this.#finished) return false;
-        conn.write({ type: 'ticket', ticket });
+        try {
+          conn.write({ type: 'ticket', ticket });
+        } catch (err) {
+          conn.destroy(asCoterieError(err)); // not a ticket the wire can carry: reconnect with a new one
+          return false;
+        }
         return true;
       },
       onRefused: (err) => void this.#fail(err),
