@@ -17,6 +17,7 @@ import type {
   MemberList,
   MessagePage,
   MessageStatus,
+  RemoveMemberResponse,
   Subscription,
   TopicList,
   TopicSummary,
@@ -192,6 +193,8 @@ const FORMATTERS: Record<string, Formatter> = {
       : r.requests.map((q) => q.userId).join('\n'),
   accept_request: (r: JoinDecision) => `'${r.userId}' is now a member of '${r.groupId}'`,
   decline_request: (r: JoinDecision) => `declined the request of '${r.userId}' to join '${r.groupId}'`,
+  remove_member: (r: RemoveMemberResponse) =>
+    `removed '${r.userId}' from '${r.groupId}'; their tickets are revoked`,
   list_members: (r: MemberList) =>
     r.members.map((m) => (m.role === 'owner' ? `${m.userId} (owner)` : m.userId)).join('\n'),
   list_files: (r: FileList) =>

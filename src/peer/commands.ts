@@ -55,6 +55,7 @@ export interface CommandContext {
   listRequests(groupId: string): Promise<unknown>;
   acceptRequest(groupId: string, userId: string): Promise<unknown>;
   declineRequest(groupId: string, userId: string): Promise<unknown>;
+  removeMember(groupId: string, userId: string): Promise<unknown>;
   listMembers(groupId: string): Promise<unknown>;
   listFiles(groupId: string): Promise<unknown>;
   uploadFile(path: string, groupId: string, io: CommandIO): Promise<unknown>;
@@ -164,6 +165,12 @@ export const COMMANDS: readonly CommandSpec[] = [
     forms: [[GROUP, USER]],
     summary: "declines a user's join request (owner only)",
     run: (c, a) => c.declineRequest(a.values.group_id!, a.values.user_id!),
+  },
+  {
+    name: 'remove_member',
+    forms: [[GROUP, USER]],
+    summary: 'removes a member from your group and revokes their download tickets at once (owner only)',
+    run: (c, a) => c.removeMember(a.values.group_id!, a.values.user_id!),
   },
   {
     name: 'list_members',

@@ -244,6 +244,8 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         }
       } else if (e.type === 'peerStruck') {
         log.warn({ peerId: e.peerId, piece: e.piece, strikes: e.strikes }, 'a seeder served a corrupt piece');
+      } else if (e.type === 'ticketRenewed') {
+        log.info({ downloadId: rec.id, peerId: e.peerId }, 'download ticket renewed');
       } else if (e.type === 'peerBanned') {
         log.warn({ peerId: e.peerId, reason: e.reason }, 'peer banned from a download');
         onEvent({ type: 'peerBanned', downloadId: rec.id, peerId: e.peerId, reason: e.reason });

@@ -91,6 +91,8 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
     },
     onSessionEvent: (e) => {
       if (e.type === 'seeder_appeared') downloads.onSeederAppeared(e);
+      else if (e.type === 'tickets_revoked')
+        seeding.revokeTickets({ groupId: e.groupId, userId: e.userId, beforeSeconds: e.before });
     },
     uploadFile: (path, groupId, io) => shares.upload(path, groupId, io),
     downloadFile: (groupId, fileName, dest, opts) => downloads.start(groupId, fileName, dest, opts),

@@ -53,5 +53,7 @@ export function noticeOfEvent(e: SessionEvent, fileName: (fileId: string) => str
       return { kind: 'seeder', text: `'${e.userId}' now shares ${fileName(e.fileId)}`, at: e.at };
     case 'seeder_left':
       return undefined; // routine churn: the download view shows the peer count
+    case 'tickets_revoked':
+      return undefined; // the piece server acted on it; nothing for this user to do
   }
 }

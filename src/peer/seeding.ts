@@ -9,6 +9,7 @@ import {
   type PieceSource,
   type ReportVerdict,
   startPieceServer,
+  type TicketRevocation,
 } from '../wire/index.js';
 
 /**
@@ -33,6 +34,8 @@ export interface Seeding {
   unserve(fileId: string): void;
   /** The cluster keys changed or became known (after a tracker connection). */
   setKeys(jwks: JSONWebKeySet): void;
+  /** The tracker revoked a user's tickets in a group: drop their connections, refuse those tickets. */
+  revokeTickets(revocation: TicketRevocation): void;
   stop(): Promise<void>;
 }
 
@@ -136,6 +139,10 @@ export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
       partials.delete(fileId);
     },
     setKeys: (keys) => server.setJwks(keys),
+    revokeTickets(revocation) {
+      const dropped = server.revokeTickets(revocation);
+      log.info({ ...revocation, dropped }, 'tickets revoked');
+    },
     async stop() {
       await server.close();
       for (const f of files.values()) await f.close().catch(() => {});

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import type { GroupSummary } from '../protocol/api.js';
-import { CoterieError } from '../protocol/errors.js';
+import { CoterieError, type ErrorCode } from '../protocol/errors.js';
 import { advise } from './advice.js';
 import type { CommandContext, CommandIO } from './commands.js';
 import type { MessageCommands } from './messages.js';
@@ -67,12 +67,14 @@ export function createCommandContext(
   const groupCall = async <T>(
     groupId: string,
     fn: () => Promise<T>,
-    extra: { userId?: string; action?: string; fileName?: string } = {},
+    extra: { userId?: string; action?: string; fileName?: string; keep?: ErrorCode } = {},
   ): Promise<T> => {
     requireLogin();
     try {
       return await fn();
     } catch (err) {
+      // An error about someone else than the caller (remove_member's NOT_A_MEMBER) says so already.
+      if (err instanceof CoterieError && err.code === extra.keep) throw err;
       if (err instanceof CoterieError && (err.code === 'NOT_A_MEMBER' || err.code === 'NOT_OWNER')) {
         throw advise(err, { groupId, owner: await ownerOf(groupId), ...extra });
       }
@@ -163,6 +165,12 @@ export function createCommandContext(
       groupCall(groupId, () => http.call('declineRequest', { params: { groupId, userId } }), {
         userId,
         action: 'decline join requests',
+      }),
+    removeMember: (groupId, userId) =>
+      groupCall(groupId, () => http.call('removeMember', { params: { groupId, userId } }), {
+        userId,
+        action: 'remove members',
+        keep: 'NOT_A_MEMBER',
       }),
     listMembers: (groupId) => groupCall(groupId, () => http.call('listMembers', { params: { groupId } })),
     listFiles: (groupId) => groupCall(groupId, () => http.call('listFiles', { params: { groupId } })),

@@ -155,6 +155,20 @@ export const MemberList = Type.Object({ groupId: GroupId, members: Type.Array(Me
 export type MemberList = Static<typeof MemberList>;
 
 /**
+ * POST /v1/groups/:groupId/members/:userId/remove → 200 RemoveMemberResponse
+ * (owner only: 403 NOT_OWNER; 404 USER_NOT_FOUND; 403 NOT_A_MEMBER when the
+ * user is not in the group; 400 BAD_REQUEST for the owner themself, who
+ * leaves instead). The member's shares there stop being listed and their
+ * tickets for the group are revoked at once (`tickets_revoked` on the session).
+ */
+export const RemoveMemberResponse = Type.Object({
+  groupId: GroupId,
+  userId: UserId,
+  removed: Type.Literal(true),
+});
+export type RemoveMemberResponse = Static<typeof RemoveMemberResponse>;
+
+/**
  * POST /v1/groups/:groupId/leave → 200 LeaveResponse. An owner leaving passes
  * ownership to the longest-standing member; the last member leaving deletes
  * the group (and its file listing).
@@ -297,7 +311,8 @@ export const TicketRequest = Type.Object(
   {
     /** The downloading peer (its certificate fingerprint): seeders check the connection matches. */
     peerId: PeerId,
-    ttlMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 24 * 60 })),
+    /** At most 60 (MAX_TICKET_TTL_SECONDS); default the tracker's (10 minutes unless configured). */
+    ttlMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 60 })),
   },
   { additionalProperties: false },
 );
@@ -676,6 +691,15 @@ export const ROUTES = {
     params: GroupParams,
     status: 200,
     response: MemberList,
+  }),
+  removeMember: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/members/:userId/remove',
+    auth: true,
+    summary: 'remove a member and revoke their tickets (owner only)',
+    params: GroupUserParams,
+    status: 200,
+    response: RemoveMemberResponse,
   }),
   leaveGroup: route({
     method: 'POST',

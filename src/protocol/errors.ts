@@ -37,6 +37,7 @@ export const ERROR_STATUS = {
   TICKET_EXPIRED: 403,
   TICKET_WRONG_FILE: 403,
   TICKET_WRONG_PEER: 403,
+  TICKET_REVOKED: 403,
   // the wire protocol and downloads
   PROTOCOL_ERROR: 400,
   FRAME_TOO_LARGE: 400,

@@ -244,6 +244,23 @@ export const SentMessage = Type.Object({
   sentAt: Type.Integer(),
   duplicate: Type.Boolean(),
 });
+/**
+ * To the sessions of a group's members: `userId` left the group or was
+ * removed, and their tickets for it issued before `before` (seconds since the
+ * epoch) are void. A seeder drops that user's connections for the group's
+ * files and refuses those tickets. Also sent after `welcome` for the
+ * revocations of the last hour in the user's groups (a seeder may have missed
+ * them while its session was down).
+ */
+export const TicketsRevokedEvent = Type.Object({
+  type: Type.Literal('tickets_revoked'),
+  groupId: Name,
+  userId: Name,
+  before: Type.Integer({ minimum: 0 }),
+  at: Type.Integer(),
+});
+export type TicketsRevokedEvent = Static<typeof TicketsRevokedEvent>;
+
 /** To every session: the live trackers changed (one joined or left); also sent right after `welcome`. */
 export const ClusterEvent = Type.Object({
   type: Type.Literal('cluster'),
@@ -268,6 +285,7 @@ export const TrackerMessage = Type.Union([
   JoinDeclinedEvent,
   SeederAppearedEvent,
   SeederLeftEvent,
+  TicketsRevokedEvent,
   MessagesEvent,
   SyncedEvent,
   ReceiptEvent,
@@ -291,6 +309,7 @@ export type SessionEvent = Static<
   | typeof JoinDeclinedEvent
   | typeof SeederAppearedEvent
   | typeof SeederLeftEvent
+  | typeof TicketsRevokedEvent
 >;
 
 /** WebSocket close codes the tracker uses (4000–4999 are for applications). */

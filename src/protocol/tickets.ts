@@ -30,6 +30,14 @@ export const TICKET_TYPE = 'coterie-ticket+jwt';
 export const TICKET_ALG = 'EdDSA';
 /** Longest accepted ticket, in characters: a guard before any parsing. */
 export const MAX_TICKET_LENGTH = 4096;
+/**
+ * The longest lifetime a tracker signs (and a client may ask for): a ticket
+ * binds its holder only this long, and a revocation a seeder missed stops
+ * mattering once every ticket issued before it has expired.
+ */
+export const MAX_TICKET_TTL_SECONDS = 60 * 60;
+/** The lifetime a tracker signs by default; downloaders renew before it ends. */
+export const DEFAULT_TICKET_TTL_SECONDS = 10 * 60;
 
 export async function signTicket(
   claims: Omit<TicketClaims, 'iat' | 'exp'> & { ttlSeconds: number; nowSeconds?: number },
@@ -99,4 +107,24 @@ export async function verifyTicket(
     throw new CoterieError('TICKET_WRONG_PEER', 'ticket was issued to another peer');
   }
   return { user: sub, peer, file, group, exp, iat };
+}
+
+/**
+ * The issue and expiry times of a ticket, read WITHOUT checking its
+ * signature: for the downloader holding its own ticket, to know when to
+ * renew it. Never a basis for trusting anything; undefined when unreadable.
+ */
+export function readTicketTimes(token: string): { iat: number; exp: number } | undefined {
+  const part = typeof token === 'string' ? token.split('.')[1] : undefined;
+  if (part === undefined || part.length > MAX_TICKET_LENGTH) return undefined;
+  try {
+    const { iat, exp } = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<
+      string,
+      unknown
+    >;
+    if (typeof iat !== 'number' || typeof exp !== 'number' || !(exp >= iat)) return undefined;
+    return { iat, exp };
+  } catch {
+    return undefined;
+  }
 }

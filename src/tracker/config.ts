@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { DEFAULT_TICKET_TTL_SECONDS } from '../protocol/tickets.js';
 
 /**
  * Every tunable of the tracker, in one frozen place, units in the names.
@@ -14,8 +15,12 @@ export const TRACKER_DEFAULTS = Object.freeze({
   heartbeatTimeoutMs: 5_000,
   /** Login tokens live this long unless the client asks for less. */
   sessionTtlSeconds: 30 * 24 * 3600,
-  /** Tickets: default lifetime (the client may ask for 1 min … 24 h). */
-  ticketTtlMinutes: 60,
+  /**
+   * Tickets: default lifetime. Short, so that a ticket binds its holder
+   * briefly; downloaders renew theirs at about 2/3 of it. A client may ask for
+   * 1 … 60 minutes (MAX_TICKET_TTL_SECONDS).
+   */
+  ticketTtlSeconds: DEFAULT_TICKET_TTL_SECONDS,
   /**
    * scrypt cost (N = 2^15, r = 8: 32 MiB and ~50–100 ms per hash on this class
    * of machine): memory-hard enough to make offline guessing expensive, cheap

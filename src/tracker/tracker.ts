@@ -5,6 +5,7 @@ import pino, { type Logger } from 'pino';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, tightenPrivateDir } from '../os/private-files.js';
 import { CoterieError } from '../protocol/errors.js';
 import type { TrackerMessage } from '../protocol/session.js';
+import { MAX_TICKET_TTL_SECONDS } from '../protocol/tickets.js';
 import { defaultKeyFile, TRACKER_DEFAULTS } from './config.js';
 import { createLocalEventBus, type EventBus } from './events/bus.js';
 import { createPgEventBus } from './events/pg-bus.js';
@@ -19,6 +20,7 @@ import { createIdempotencyService } from './services/idempotency.js';
 import { createMessagesService } from './services/messages.js';
 import { createPresenceService } from './services/presence.js';
 import { createQualityService } from './services/quality.js';
+import { createRevocationsService } from './services/revocations.js';
 import { createTicketsService } from './services/tickets.js';
 import { createUsersService } from './services/users.js';
 import { openStore, type Store } from './store/store.js';
@@ -48,7 +50,8 @@ export interface TrackerOptions {
   tls?: TrackerTlsOptions;
   heartbeatIntervalMs?: number;
   heartbeatTimeoutMs?: number;
-  ticketTtlMinutes?: number;
+  /** Default ticket lifetime, 1 … 3600 s (tests use a few seconds to see renewals). */
+  ticketTtlSeconds?: number;
   sessionTtlSeconds?: number;
   /** Lower only in tests: the cost of password hashing (log2 of scrypt's N). */
   scryptLogN?: number;
@@ -107,6 +110,13 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
   if (cfg.heartbeatIntervalMs <= 0 || cfg.heartbeatTimeoutMs <= 0) {
     throw new CoterieError('USAGE', 'heartbeat interval and timeout must be positive milliseconds');
   }
+  if (
+    !Number.isInteger(cfg.ticketTtlSeconds) ||
+    cfg.ticketTtlSeconds < 1 ||
+    cfg.ticketTtlSeconds > MAX_TICKET_TTL_SECONDS
+  ) {
+    throw new CoterieError('USAGE', `the ticket lifetime must be 1 … ${MAX_TICKET_TTL_SECONDS} seconds`);
+  }
   const logger =
     options.logger ?? pino({ level: cfg.logLevel, base: { service: 'tracker' } }, pino.destination(2));
   try {
@@ -145,11 +155,12 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       tokenCacheEntries: cfg.tokenCacheEntries,
     })(deps);
     const cacheOptions = { readCacheMs: cfg.readCacheMs, readCacheEntries: cfg.readCacheEntries };
-    const groups = createGroupsService(cacheOptions)(deps);
+    const revocations = createRevocationsService()(deps);
+    const groups = createGroupsService(cacheOptions)({ ...deps, revocations });
     const presence = createPresenceService(trackerId)(deps);
     const files = createFilesService(policy, cacheOptions)({ ...deps, groups, presence });
     const tickets = createTicketsService({
-      ticketTtlMinutes: cfg.ticketTtlMinutes,
+      ticketTtlSeconds: cfg.ticketTtlSeconds,
       keyFile: cfg.keyFile ?? defaultKeyFile(cfg.dataDir),
       logger,
     })({ ...deps, files });
@@ -177,6 +188,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       presence,
       files,
       messages,
+      revocations,
       bus,
       trackerId,
       logger,
@@ -276,7 +288,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
         staleSessionsCleared: stale,
         heartbeatIntervalMs: cfg.heartbeatIntervalMs,
         heartbeatTimeoutMs: cfg.heartbeatTimeoutMs,
-        ticketTtlMinutes: cfg.ticketTtlMinutes,
+        ticketTtlSeconds: cfg.ticketTtlSeconds,
         sessionTtlSeconds: cfg.sessionTtlSeconds,
       },
       'tracker started',

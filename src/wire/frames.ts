@@ -27,8 +27,10 @@
  *                    | piece u32 | offset u32 | length u32 (all 0 unless bit 0)
  *                    | codeLength u8 | code ASCII (a code of protocol/errors.ts)
  *                    | reasonLength u16 (≤ MAX_REASON_BYTES) | reason UTF-8
+ *   0x08  ticket     ticket (the whole body, ASCII compact JWS, 1..MAX_TICKET_LENGTH)
  *   0x09  corrupt    fileId 32B | piece u32 (downloader → seeder: that piece, as
  *                    served, failed its hash here)
+ *   (the next new frame type is 0x0a)
  *
  * Range rules checked by the codec (the file's own bounds are the server's
  * job): piece < MAX_PIECES; 1 ≤ block length ≤ MAX_BLOCK_BYTES; offset +
@@ -44,6 +46,12 @@
  *   seeder → downloader  piece… or reject (about that request), in any order
  *                        (match them by piece/offset); a cancelled request not
  *                        yet started gets no answer
+ *   downloader → seeder  ticket: a fresh ticket for the same file, peer and
+ *                        user before the current one expires; the seeder
+ *                        checks it as a hello's and moves the connection's
+ *                        deadline to its expiry (a refused one closes the
+ *                        connection with its code). At the deadline the
+ *                        seeder closes with TICKET_EXPIRED.
  *   either side          keepalive when idle; reject with flags 0 = "closing
  *                        the connection because <code>", then end
  *
@@ -85,6 +93,7 @@ export const FRAME_TYPES = Object.freeze({
   piece: 0x05,
   cancel: 0x06,
   reject: 0x07,
+  ticket: 0x08,
   corrupt: 0x09,
 } as const);
 
@@ -139,6 +148,12 @@ export interface RejectFrame {
   reason: string;
 }
 
+/** A renewed download ticket (downloader → seeder) for the connection's file. */
+export interface TicketFrame {
+  type: 'ticket';
+  ticket: string;
+}
+
 export interface CorruptFrame {
   type: 'corrupt';
   /** The file of the connection (lowercase hex): a report names what it is about. */
@@ -147,6 +162,7 @@ export interface CorruptFrame {
 }
 
 export type Frame =
+  | TicketFrame
   | CorruptFrame
   | KeepaliveFrame
   | HelloFrame
@@ -264,6 +280,20 @@ interface Codec<F extends Frame> {
   decode(body: Buffer): F;
 }
 
+/** The ticket text of a hello or a ticket frame: compact-JWS characters only, at most MAX_TICKET_LENGTH. */
+function decodeTicketText(raw: Buffer, what: string): string {
+  if (raw.length > MAX_TICKET_LENGTH) throw protocolError(`${what}: ticket too long`);
+  const ticket = raw.toString('latin1');
+  if (!TICKET_RE.test(ticket)) throw protocolError(`${what}: ticket is not a compact JWS`);
+  return ticket;
+}
+
+function checkTicketText(ticket: string, what: string): void {
+  if (typeof ticket !== 'string' || ticket.length > MAX_TICKET_LENGTH || !TICKET_RE.test(ticket)) {
+    throw protocolError(`${what}: ticket too long or not a compact JWS`);
+  }
+}
+
 const codecs: { [K in FrameType]: Codec<Extract<Frame, { type: K }>> } = {
   keepalive: {
     encode: () => [],
@@ -278,9 +308,7 @@ const codecs: { [K in FrameType]: Codec<Extract<Frame, { type: K }>> } = {
       if (!Number.isInteger(f.version) || f.version < 0 || f.version > 0xffff) {
         throw protocolError(`hello: version ${f.version} outside 0..65535`);
       }
-      if (f.ticket.length > MAX_TICKET_LENGTH || !TICKET_RE.test(f.ticket)) {
-        throw protocolError('hello: ticket too long or not a compact JWS');
-      }
+      checkTicketText(f.ticket, 'hello');
       const head = Buffer.allocUnsafe(2);
       head.writeUInt16BE(f.version, 0);
       return [
@@ -295,10 +323,7 @@ const codecs: { [K in FrameType]: Codec<Extract<Frame, { type: K }>> } = {
       const version = r.u16();
       const fileId = r.bytes(32).toString('hex');
       const peerId = r.bytes(32).toString('hex');
-      const raw = r.rest();
-      if (raw.length > MAX_TICKET_LENGTH) throw protocolError('hello: ticket too long');
-      const ticket = raw.toString('latin1');
-      if (!TICKET_RE.test(ticket)) throw protocolError('hello: ticket is not a compact JWS');
+      const ticket = decodeTicketText(r.rest(), 'hello');
       return { type: 'hello', version, fileId, peerId, ticket };
     },
   },
@@ -415,6 +440,17 @@ const codecs: { [K in FrameType]: Codec<Extract<Frame, { type: K }>> } = {
     },
   },
 
+  ticket: {
+    encode(f) {
+      checkTicketText(f.ticket, 'ticket');
+      if (f.ticket.length === 0) throw protocolError('ticket: empty ticket');
+      return [Buffer.from(f.ticket, 'latin1')];
+    },
+    decode(body) {
+      if (body.length === 0) throw protocolError('ticket: empty ticket');
+      return { type: 'ticket', ticket: decodeTicketText(body, 'ticket') };
+    },
+  },
   corrupt: {
     encode(f) {
       checkPiece(f.piece, 'corrupt');

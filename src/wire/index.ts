@@ -69,3 +69,4 @@ export {
   ShareGuard,
   type ShareGuardOptions,
 } from './share-guard.js';
+export { TicketBinding, TicketGuard, type TicketRevocation } from './ticket-guard.js';

@@ -11,6 +11,12 @@
  * rejects (PIECE_OUT_OF_RANGE, PIECE_UNAVAILABLE, BUSY when the client
  * pipelines more than maxQueuedRequestsPerConnection). A file that changed ends with NOT_SHARING.
  *
+ * The ticket binds for its lifetime only (ticket-guard.ts): a request after
+ * its expiry is rejected TICKET_EXPIRED and the connection closed, and so is
+ * a connection whose ticket expires without a `ticket` frame renewing it.
+ * revokeTickets() drops the connections of a user removed from a group (or
+ * who left it) and refuses their old tickets from then on (TICKET_REVOKED).
+ *
  * Memory: frames from the client are capped at the handshake size (a client
  * never needs to send a block here), each connection has at most
  * maxBlocksInFlightPerConnection blocks read and not yet flushed, and
@@ -25,22 +31,13 @@ import tls from 'node:tls';
 import type { JSONWebKeySet } from 'jose';
 import { Slots } from '../core/slots.js';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
-import { pieceLength } from '../protocol/manifest.js';
-import { type TicketClaims, verifyTicket } from '../protocol/tickets.js';
-import { type BlockLease, BlockPool, type BlockPoolStats } from './block-pool.js';
+import { BlockPool, type BlockPoolStats } from './block-pool.js';
 import { FramedConnection } from './connection.js';
-import { takeCorruptReport } from './corrupt-reports.js';
-import {
-  type BlockRef,
-  encodePieceFrameInPlace,
-  type Frame,
-  HANDSHAKE_MAX_FRAME_LENGTH,
-  type HelloFrame,
-  PIECE_FRAME_PREFIX_BYTES,
-  PROTOCOL_VERSION,
-} from './frames.js';
+import { HANDSHAKE_MAX_FRAME_LENGTH, PROTOCOL_VERSION } from './frames.js';
 import { type PeerIdentity, peerIdOfSocket, tlsServerOptions } from './identity.js';
-import type { PieceSource, PieceSourceLookup } from './piece-source.js';
+import type { PieceSourceLookup } from './piece-source.js';
+import { type ServeContext, ServeSession } from './serve-session.js';
+import { TicketBinding, TicketGuard, type TicketRevocation } from './ticket-guard.js';
 
 /** The least a logger must do (pino's Logger fits). */
 export interface WireLogger {
@@ -125,6 +122,12 @@ export interface PieceServer {
   readonly port: number;
   /** Replaces the cluster keys (e.g. after the daemon fetched new ones). */
   setJwks(jwks: JSONWebKeySet): void;
+  /**
+   * The tracker revoked a user's tickets in a group: their connections let in
+   * with such a ticket close now (TICKET_REVOKED), and such tickets are
+   * refused from now on. Returns how many connections were dropped.
+   */
+  revokeTickets(revocation: TicketRevocation): number;
   stats(): PieceServerStats;
   /** Stops listening, closes every connection (UNAVAILABLE) and resolves when all are gone. */
   close(): Promise<void>;
@@ -135,39 +138,21 @@ const noopLogger: WireLogger = { debug() {}, warn() {} };
 export async function startPieceServer(options: PieceServerOptions): Promise<PieceServer> {
   const o = { ...PIECE_SERVER_DEFAULTS, ...definedOnly(options) };
   const logger = options.logger ?? noopLogger;
-  const now = options.nowSeconds;
-  let jwks = options.jwks;
-  let lastRefreshMs = 0;
+  const guard = new TicketGuard({
+    jwks: options.jwks,
+    refreshJwks: options.refreshJwks,
+    jwksRefreshMinIntervalMs: o.jwksRefreshMinIntervalMs,
+    logger,
+    nowSeconds: options.nowSeconds,
+  });
   const slots = new Slots(o.uploadSlots);
   const connections = new Set<FramedConnection>();
+  /** The ticket each authorized connection holds now. */
+  const bindings = new Map<FramedConnection, TicketBinding>();
   const handlers = new Set<Promise<void>>();
   const blockPool = new BlockPool({ maxBytes: o.blockPoolBytes });
   const stats = { connections: 0, blocksSent: 0, bytesSent: 0, rejected: 0, corruptReports: 0 };
-
-  async function checkTicket(hello: HelloFrame, peerId: string): Promise<TicketClaims> {
-    const expect = { fileId: hello.fileId, peerId, ...(now === undefined ? {} : { nowSeconds: now() }) };
-    try {
-      return await verifyTicket(hello.ticket, jwks, expect);
-    } catch (err) {
-      const refresh = options.refreshJwks;
-      if (
-        !isCoterieError(err, 'TICKET_INVALID') ||
-        refresh === undefined ||
-        Date.now() - lastRefreshMs < o.jwksRefreshMinIntervalMs
-      ) {
-        throw err;
-      }
-      lastRefreshMs = Date.now();
-      try {
-        jwks = await refresh();
-      } catch (refreshErr) {
-        // The tracker being unreachable does not make the ticket valid: refuse with the ticket's error.
-        logger.warn({ err: refreshErr }, 'cannot refresh the cluster keys');
-        throw err;
-      }
-      return await verifyTicket(hello.ticket, jwks, expect);
-    }
-  }
+  const serveContext: ServeContext = { ...o, slots, blockPool, stats, logger };
 
   async function serve(socket: net.Socket, tlsPeerId: string | null): Promise<void> {
     const conn = new FramedConnection(socket, {
@@ -189,7 +174,8 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
       o.handshakeTimeoutMs,
     );
     handshake.unref();
-    let session: Session | null = null;
+    let session: ServeSession | null = null;
+    let binding: TicketBinding | null = null;
     try {
       const first = await frames.next();
       clearTimeout(handshake);
@@ -206,17 +192,36 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
       if (tlsPeerId !== null && hello.peerId !== tlsPeerId) {
         throw new CoterieError('PEER_MISMATCH', 'the hello names another peer than the certificate');
       }
-      const claims = await checkTicket(hello, tlsPeerId ?? hello.peerId);
+      const peerId = tlsPeerId ?? hello.peerId;
+      const claims = await guard.check(hello.ticket, { fileId: hello.fileId, peerId });
       const source = options.sources(hello.fileId);
       if (source === undefined) throw new CoterieError('NOT_SHARING', 'this peer does not serve that file');
       if (conn.closed) return;
       logger.debug({ remote, user: claims.user, file: hello.fileId }, 'serving');
-      session = new Session(conn, source);
+      binding = new TicketBinding(guard, conn, peerId, claims);
+      bindings.set(conn, binding);
+      session = new ServeSession(conn, source, serveContext);
       session.start(options.identity.peerId, hello.fileId);
       for (;;) {
         const next = await frames.next();
         if (next.done) break;
-        session.onFrame(next.value);
+        const frame = next.value;
+        if (frame.type === 'ticket') {
+          // Checked before the frames after it: a request sent after a renewal is served under it.
+          await binding.renew(frame.ticket);
+          continue;
+        }
+        if (frame.type === 'request' && binding.expired()) {
+          const { piece, offset, length } = frame;
+          conn.write({
+            type: 'reject',
+            request: { piece, offset, length },
+            code: 'TICKET_EXPIRED',
+            reason: '',
+          });
+          throw new CoterieError('TICKET_EXPIRED', 'the ticket expired: ask the tracker for a new one');
+        }
+        session.onFrame(frame);
       }
     } catch (err) {
       stats.rejected++;
@@ -229,172 +234,10 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
     } finally {
       clearTimeout(handshake);
       session?.stop();
+      binding?.stop();
+      bindings.delete(conn);
       connections.delete(conn);
       stats.connections = connections.size;
-    }
-  }
-
-  /** One authorized connection serving one file. */
-  class Session {
-    readonly #queue: BlockRef[] = [];
-    #inFlight = 0;
-    #stopped = false;
-    #fileId = '';
-    /** Blocks handed to the socket whose write has not called back yet. */
-    readonly #writing = new Set<BlockLease>();
-    readonly #onHave = (piece: number) => {
-      if (!this.conn.closed) this.conn.write({ type: 'have', piece });
-    };
-
-    constructor(
-      readonly conn: FramedConnection,
-      readonly source: PieceSource,
-    ) {
-      // A destroyed socket does not call back the writes still queued in it (Node's Duplex
-      // destroy skips them), but once it has emitted 'close' its handle is closed and no native
-      // code reads our buffers any more: give them all back. A late callback then does nothing.
-      conn.stream.once('close', () => {
-        for (const lease of this.#writing) lease.release();
-        this.#writing.clear();
-      });
-    }
-
-    start(peerId: string, fileId: string): void {
-      this.#fileId = fileId;
-      this.conn.write({ type: 'hello', version: PROTOCOL_VERSION, fileId, peerId, ticket: '' });
-      // Snapshot and subscribe in the same tick: no piece can fall between the two.
-      this.conn.write({ type: 'bitfield', bitfield: this.source.bitfield.clone() });
-      this.source.on('have', this.#onHave);
-    }
-
-    stop(): void {
-      this.#stopped = true;
-      this.#queue.length = 0;
-      this.source.off('have', this.#onHave);
-    }
-
-    onFrame(frame: Frame): void {
-      switch (frame.type) {
-        case 'request':
-          this.#onRequest(frame);
-          return;
-        case 'cancel': {
-          const i = this.#queue.findIndex(
-            (r) => r.piece === frame.piece && r.offset === frame.offset && r.length === frame.length,
-          );
-          if (i >= 0) this.#queue.splice(i, 1);
-          return;
-        }
-        case 'corrupt':
-          takeCorruptReport(frame, this.#fileId, this.source);
-          stats.corruptReports++;
-          return;
-        case 'keepalive':
-        case 'have':
-        case 'bitfield':
-        case 'reject':
-          // A downloader's own pieces are served by its own server; a reject from it needs no answer.
-          return;
-        default:
-          throw new CoterieError('PROTOCOL_ERROR', `unexpected ${frame.type} frame from a downloader`);
-      }
-    }
-
-    #onRequest(r: BlockRef): void {
-      const { manifest, bitfield } = this.source;
-      const request = { piece: r.piece, offset: r.offset, length: r.length };
-      if (r.piece >= manifest.pieces.length || r.offset + r.length > pieceLength(manifest, r.piece)) {
-        this.#reject(request, 'PIECE_OUT_OF_RANGE', 'block outside the file');
-      } else if (!bitfield.has(r.piece)) {
-        this.#reject(request, 'PIECE_UNAVAILABLE', 'piece not held');
-      } else if (this.#queue.length >= o.maxQueuedRequestsPerConnection) {
-        this.#reject(request, 'BUSY', `at most ${o.maxQueuedRequestsPerConnection} requests queued`);
-      } else {
-        this.#queue.push(request);
-        this.#pump();
-      }
-    }
-
-    /** Waits for the socket to take what was written; a peer that stops reading is closed. */
-    async #drain(): Promise<void> {
-      const stalled = setTimeout(
-        () => void this.conn.close('UNAVAILABLE', `block not taken within ${o.stallTimeoutMs} ms`),
-        o.stallTimeoutMs,
-      );
-      stalled.unref();
-      try {
-        await this.conn.drain();
-      } finally {
-        clearTimeout(stalled);
-      }
-    }
-
-    #reject(request: BlockRef, code: 'PIECE_OUT_OF_RANGE' | 'PIECE_UNAVAILABLE' | 'BUSY', reason: string) {
-      if (!this.conn.closed) this.conn.write({ type: 'reject', request, code, reason });
-    }
-
-    #pump(): void {
-      while (!this.#stopped && this.#queue.length > 0 && this.#inFlight < o.maxBlocksInFlightPerConnection) {
-        this.#inFlight++;
-        void this.#serveNext().finally(() => {
-          this.#inFlight--;
-          this.#pump();
-        });
-      }
-    }
-
-    async #serveNext(): Promise<void> {
-      await slots.acquire();
-      try {
-        // Taken after the slot: a cancel that arrived while waiting still applies.
-        const r = this.#queue.shift();
-        if (r === undefined || this.#stopped) return;
-        // The block is read just past room for the frame's header, so the frame leaves as one buffer.
-        const lease = blockPool.lease(PIECE_FRAME_PREFIX_BYTES + r.length);
-        const into = lease.buffer.subarray(PIECE_FRAME_PREFIX_BYTES);
-        // Once the socket has the block, only its write callback gives the buffer back: the kernel
-        // or the TLS layer may read it until then, even after this connection failed.
-        let handedOver = false;
-        try {
-          let data: Buffer;
-          try {
-            data = await this.source.read(r.piece, r.offset, r.length, into);
-          } catch (err) {
-            if (isCoterieError(err, 'NOT_SHARING')) {
-              void this.conn.close(err.code, err.message);
-              return;
-            }
-            logger.warn({ err, piece: r.piece }, 'piece read failed');
-            this.#reject(r, 'PIECE_UNAVAILABLE', 'cannot read that piece now');
-            return;
-          }
-          if (this.#stopped || this.conn.closed) return;
-          let ok: boolean;
-          if (data === into) {
-            encodePieceFrameInPlace(lease.buffer, r.piece, r.offset);
-            ok = this.conn.writeEncoded(lease.buffer, () => {
-              this.#writing.delete(lease);
-              lease.release();
-            });
-            this.#writing.add(lease);
-          } else {
-            // A source that read into a buffer of its own: ours is free now, the write needs no callback.
-            lease.release();
-            ok = this.conn.write({ type: 'piece', piece: r.piece, offset: r.offset, data });
-          }
-          handedOver = true;
-          if (!ok) await this.#drain();
-          stats.blocksSent++;
-          stats.bytesSent += data.length;
-        } finally {
-          if (!handedOver) lease.release();
-        }
-      } catch (err) {
-        // The connection closed while sending: its handler cleans up.
-        if (!isCoterieError(err, 'UNAVAILABLE')) logger.warn({ err }, 'piece send failed');
-      } finally {
-        slots.release();
-      }
     }
   }
 
@@ -452,8 +295,19 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
   let closing: Promise<void> | null = null;
   return {
     port,
-    setJwks(next) {
-      jwks = next;
+    setJwks: (next) => guard.setJwks(next),
+    revokeTickets(revocation) {
+      guard.revoke(revocation);
+      let dropped = 0;
+      for (const [conn, b] of bindings) {
+        if (!guard.isRevoked(b.claims) || conn.closed) continue;
+        dropped++;
+        void conn.close(
+          'TICKET_REVOKED',
+          `'${b.claims.user}' no longer belongs to group '${b.claims.group}': the tracker revoked their tickets`,
+        );
+      }
+      return dropped;
     },
     stats: () => ({ ...stats, blockPool: blockPool.stats() }),
     close() {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CryptoKey, exportJWK, generateKeyPair, type JSONWebKeySet } from 'jose';
+import type { CryptoKey, JSONWebKeySet } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Bitfield } from '../../src/core/bitfield.js';
 import { createManifest, verifyPiece } from '../../src/core/manifest.js';
@@ -21,6 +21,7 @@ import {
   type PieceServerOptions,
   startPieceServer,
 } from '../../src/wire/index.js';
+import { makeCluster } from '../helpers/piece-client.js';
 
 const BLOCK = 16 * 1024;
 let dir: string;
@@ -36,12 +37,6 @@ let forger: { privateKey: CryptoKey; jwks: JSONWebKeySet };
 const servers: PieceServer[] = [];
 const sources: FilePieceSource[] = [];
 const conns: FramedConnection[] = [];
-
-async function makeCluster() {
-  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'EdDSA', use: 'sig' };
-  return { privateKey: privateKey as CryptoKey, jwks: { keys: [jwk] } };
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'coterie-piece-server-'));

@@ -43,6 +43,7 @@ describe('command table', () => {
       expect(names).toContain(n);
     }
     expect(usageOf(getCommand('download_file'))).toBe('download_file <group_id> <file_name> <dest> [--wait]');
+    expect(usageOf(getCommand('remove_member'))).toBe('remove_member <group_id> <user_id>');
     expect(usageOf(getCommand('stop_share'))).toBe(
       'stop_share <group_id> <file_name> | stop_share <file_name>',
     );

@@ -64,6 +64,7 @@ const GOLDEN: [string, Frame, string][] = [
     { type: 'reject', request: null, code: 'BUSY', reason: '' },
     `00000015 07 00 00000000 00000000 00000000 04 ${Buffer.from('BUSY').toString('hex')} 0000`,
   ],
+  ['ticket', { type: 'ticket', ticket: 'x.y.z' }, '00000006 08 782e792e7a'],
 ];
 
 const hex = (s: string) => Buffer.from(s.replaceAll(' ', ''), 'hex');
@@ -119,6 +120,7 @@ const arbFrame: fc.Arbitrary<Frame> = fc.oneof(
     code: fc.constantFrom<ErrorCode>(...ERROR_CODES),
     reason: fc.string({ maxLength: 100 }),
   }),
+  fc.record({ type: fc.constant('ticket' as const), ticket: fc.stringMatching(/^[A-Za-z0-9_.-]{1,300}$/) }),
 );
 
 /** Splits bytes at arbitrary points, like TCP does. */
@@ -377,6 +379,10 @@ describe('wire frames', () => {
       ['bitfield too many pieces', '00000005 02 00010001'],
       ['hello truncated', '00000010 01 0001 aaaaaaaaaaaaaaaaaaaaaaaaaaaa'],
       ['hello bad ticket', `00000046 01 0001 ${A} ${B} 7e7e7e`],
+      ['ticket empty', '00000001 08'],
+      ['ticket not a compact JWS', '00000004 08 782079'],
+      ['ticket with a NUL', '00000003 08 7800'],
+      ['ticket too long', `00001002 08 ${'61'.repeat(4097)}`],
       [
         'reject unknown flag',
         `00000015 07 02 00000000 00000000 00000000 04 ${Buffer.from('BUSY').toString('hex')} 0000`,

@@ -6,6 +6,7 @@ import { createSecureContext } from 'node:tls';
 import { type Command, Option } from 'commander';
 import { restrictUmask } from '../../os/private-files.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { MAX_TICKET_TTL_SECONDS } from '../../protocol/tickets.js';
 import { startTracker, TRACKER_DEFAULTS, type TrackerOptions } from '../../tracker/index.js';
 import { parseLogLevel } from '../flags.js';
 
@@ -20,6 +21,7 @@ interface TrackerFlags {
   heartbeatIntervalMs?: string;
   heartbeatTimeoutMs?: string;
   ticketTtlMinutes?: string;
+  ticketTtlSeconds?: string;
   logLevel?: string;
   scryptLogN?: string;
   publicUrl?: string;
@@ -82,6 +84,16 @@ function publicUrl(value: string | undefined): string | undefined {
   return url.origin;
 }
 
+/** --ticket-ttl-seconds, or --ticket-ttl-minutes (kept from before), never both. */
+function ticketTtlSeconds(flags: TrackerFlags): number | undefined {
+  if (flags.ticketTtlSeconds !== undefined && flags.ticketTtlMinutes !== undefined) {
+    throw new CoterieError('USAGE', 'give --ticket-ttl-seconds or --ticket-ttl-minutes, not both');
+  }
+  const minutes = integer(flags.ticketTtlMinutes, '--ticket-ttl-minutes', 1, MAX_TICKET_TTL_SECONDS / 60);
+  if (minutes !== undefined) return minutes * 60;
+  return integer(flags.ticketTtlSeconds, '--ticket-ttl-seconds', 1, MAX_TICKET_TTL_SECONDS);
+}
+
 export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
   const certPath = pick(flags.tlsCert, 'COTERIE_TLS_CERT');
   const keyPath = pick(flags.tlsKey, 'COTERIE_TLS_KEY');
@@ -99,7 +111,7 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
     tls: certPath !== undefined && keyPath !== undefined ? readTls(certPath, keyPath) : undefined,
     heartbeatIntervalMs: integer(flags.heartbeatIntervalMs, '--heartbeat-interval-ms', 10, 3_600_000),
     heartbeatTimeoutMs: integer(flags.heartbeatTimeoutMs, '--heartbeat-timeout-ms', 10, 3_600_000),
-    ticketTtlMinutes: integer(flags.ticketTtlMinutes, '--ticket-ttl-minutes', 1, 24 * 60),
+    ticketTtlSeconds: ticketTtlSeconds(flags),
     scryptLogN: integer(flags.scryptLogN, '--scrypt-log-n', 10, 20),
     publicUrl: publicUrl(pick(flags.publicUrl, 'COTERIE_TRACKER_PUBLIC_URL')),
     clusterHeartbeatMs: integer(flags.clusterHeartbeatMs, '--cluster-heartbeat-ms', 10, 600_000),
@@ -138,9 +150,10 @@ export function registerTrackerCommand(program: Command): void {
       `a peer without pong for this long is gone (default ${TRACKER_DEFAULTS.heartbeatTimeoutMs})`,
     )
     .option(
-      '--ticket-ttl-minutes <n>',
-      `default ticket lifetime (default ${TRACKER_DEFAULTS.ticketTtlMinutes})`,
+      '--ticket-ttl-seconds <n>',
+      `default ticket lifetime, 1-${MAX_TICKET_TTL_SECONDS} (default ${TRACKER_DEFAULTS.ticketTtlSeconds}); peers renew before it ends`,
     )
+    .option('--ticket-ttl-minutes <n>', 'the same in minutes, 1-60')
     .option(
       '--log-level <level>',
       `JSON log level on stderr (default ${TRACKER_DEFAULTS.logLevel}; env COTERIE_LOG_LEVEL)`,

@@ -40,6 +40,7 @@ import {
 } from './options.js';
 import { openPartialFile, type PartialFile } from './partial-file.js';
 import { struckOutError } from './strikes.js';
+import { TICKET_REFUSALS, TicketRenewal } from './ticket-renewal.js';
 import { DownloadPieceSource } from './verified-pieces.js';
 
 interface DownloadEmitterEvents {
@@ -61,6 +62,9 @@ class SeederLink {
   /** Permanent: banned, refused our ticket, or out of retries. */
   givenUp = false;
   timer: NodeJS.Timeout | null = null;
+  /** The ticket sent in the hello, and what renews it once the seeder accepted (see ticket-renewal.ts). */
+  ticket = '';
+  renewal: TicketRenewal | null = null;
   constructor(public info: SeederInfo) {}
 }
 
@@ -261,6 +265,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       if (link.timer) clearTimeout(link.timer);
       link.timer = null;
       link.state = 'closed';
+      link.renewal?.stop();
       void link.conn?.close();
     }
     this.#buffers.clear();
@@ -313,7 +318,10 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       stream = await this.#dial(link.info, signal, reads);
     } catch (err) {
       link.dialing = false;
-      this.#linkFailed(link, asCoterieError(err, 'UNAVAILABLE'));
+      const e = asCoterieError(err, 'UNAVAILABLE');
+      // The tracker refuses us a ticket (removed from the group): no seeder will take us.
+      if (TICKET_REFUSALS.has(e.code)) void this.#fail(e);
+      else this.#linkFailed(link, e);
       return;
     } finally {
       link.dialing = false;
@@ -328,6 +336,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       { allocatePayload: this.#allocateFrame, freePayload: (b) => this.#recycle(b), reads },
     );
     link.conn = conn;
+    link.ticket = ticket;
     // A seeder that accepts the connection but never says hello is as good as down.
     const handshakeTimer = setTimeout(() => {
       if (!link.ready && link.conn === conn) {
@@ -385,6 +394,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       link.ready = true;
       link.state = 'ready';
       conn.maxFrameLength = MAX_FRAME_LENGTH;
+      this.#renewTickets(link, conn);
       this.#scheduler.addPeer(id, { score: link.info.score });
       this.#emit({ type: 'peerConnected', peerId: id });
       return;
@@ -565,8 +575,32 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#pendingWrites.add(p);
   }
 
+  /** Renews the connection's ticket over it before it expires, while it lasts. */
+  #renewTickets(link: SeederLink, conn: FramedConnection): void {
+    const getTicket = this.#o.getTicket;
+    if (getTicket === undefined) return;
+    link.renewal = new TicketRenewal({
+      getTicket,
+      send: (ticket) => {
+        if (link.conn !== conn || conn.closed || this.#finished) return false;
+        try {
+          conn.write({ type: 'ticket', ticket });
+        } catch (err) {
+          conn.destroy(asCoterieError(err)); // not a ticket the wire can carry: reconnect with a new one
+          return false;
+        }
+        return true;
+      },
+      onRefused: (err) => void this.#fail(err),
+      onRenewed: () => this.#emit({ type: 'ticketRenewed', peerId: link.info.peerId }),
+    });
+    link.renewal.start(link.ticket);
+  }
+
   #onClose(link: SeederLink, conn: FramedConnection, error: CoterieError | null): void {
     if (link.conn !== conn) return;
+    link.renewal?.stop();
+    link.renewal = null;
     link.conn = null;
     const wasReady = link.ready;
     link.ready = false;

@@ -74,6 +74,8 @@ export type DownloadEvent =
   | { type: 'peerStalled'; peerId: string }
   /** A piece from this seeder failed its hash: it is not asked for that piece again; `strikes` so far. */
   | { type: 'peerStruck'; peerId: string; piece: number; strikes: number }
+  /** A connection's ticket was renewed over it before it expired. */
+  | { type: 'ticketRenewed'; peerId: string }
   | { type: 'peerBanned'; peerId: string; reason: string }
   | { type: 'pieceVerified'; piece: number; peerId: string }
   | { type: 'progress'; progress: DownloadProgress }

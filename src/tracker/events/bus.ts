@@ -31,6 +31,12 @@ export type TrackerEvent =
   | { kind: 'files_changed'; groupId: string; fileId: string; at: number }
   /** Peer scores changed: drop cached seeder lists that show them. */
   | { kind: 'scores_changed'; peerIds: string[]; at: number }
+  /**
+   * `userId` was removed from the group or left it: their tickets for it
+   * issued before `before` (seconds) are void. Each tracker tells the
+   * sessions of the group's members (services/revocations.ts).
+   */
+  | { kind: 'tickets_revoked'; groupId: string; userId: string; before: number; at: number }
   /** A token was revoked (logout): sessions opened with it close, on every tracker. */
   | { kind: 'token_revoked'; tokenHash: string; at: number }
   /** A tracker joined or left the cluster: the others read the membership rows again now. */

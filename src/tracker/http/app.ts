@@ -66,6 +66,7 @@ function answerFromMarker(route: string, body: unknown, err: unknown): HandlerRe
   switch (route) {
     case 'createGroup':
     case 'leaveGroup':
+    case 'removeMember':
       return { body };
     case 'shareFile':
       return { status: (body as { created?: unknown }).created === true ? 201 : 200, body };

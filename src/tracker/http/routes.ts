@@ -71,6 +71,9 @@ export function createHandlers(s: TrackerServices): Record<RouteName, Handler> {
     }),
     listMembers: async (i) => ({ body: await s.groups.members(who(i).userId, i.params.groupId!) }),
     leaveGroup: async (i) => ({ body: await s.groups.leave(who(i).userId, i.params.groupId!) }),
+    removeMember: async (i) => ({
+      body: await s.groups.removeMember(who(i).userId, i.params.groupId!, i.params.userId!),
+    }),
     shareFile: async (i) => {
       const r = await s.files.share(who(i).userId, i.params.groupId!, i.body as Api.ShareRequest);
       return { status: r.created ? 201 : 200, body: r };

@@ -7,6 +7,7 @@ import type {
   JoinResponse,
   LeaveResponse,
   MemberList,
+  RemoveMemberResponse,
 } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { assertNewName } from '../../protocol/names.js';
@@ -14,6 +15,7 @@ import type { Database } from '../store/schema.js';
 import { toNumber } from '../store/schema.js';
 import type { ServiceDeps } from './context.js';
 import { createReadCache } from './read-cache.js';
+import type { RevocationsService, TicketRevocation } from './revocations.js';
 
 export interface GroupsService {
   create(userId: string, groupId: string): Promise<GroupSummary>;
@@ -23,6 +25,8 @@ export interface GroupsService {
   decide(userId: string, groupId: string, requester: string, accept: boolean): Promise<JoinDecision>;
   members(userId: string, groupId: string): Promise<MemberList>;
   leave(userId: string, groupId: string): Promise<LeaveResponse>;
+  /** The owner removes a member: their shares there stop being listed and their tickets are revoked. */
+  removeMember(userId: string, groupId: string, member: string): Promise<RemoveMemberResponse>;
   /** Throws GROUP_NOT_FOUND or NOT_A_MEMBER (naming the owner to ask); returns the owner. */
   requireMember(userId: string, groupId: string): Promise<{ owner: string }>;
 }
@@ -34,8 +38,8 @@ export const groupNotFound = (groupId: string) =>
   );
 
 export function createGroupsService(options: { readCacheMs: number; readCacheEntries: number }) {
-  return (deps: ServiceDeps): GroupsService => {
-    const { store, bus, now } = deps;
+  return (deps: ServiceDeps & { revocations: RevocationsService }): GroupsService => {
+    const { store, bus, now, revocations } = deps;
     const db = store.db;
     // (user, group) → standing, for the membership check every group route makes.
     const standings = createReadCache<{ owner: string; member: boolean }>({
@@ -77,6 +81,35 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
         );
       }
       return { owner: s.owner };
+    }
+
+    /**
+     * Takes `userId` out of the group: their peers stop sharing there, files
+     * nobody shares any more leave the listing, and their tickets for the group
+     * are revoked (recorded here, published by the caller after the commit).
+     */
+    async function dropMember(trx: Transaction<Database>, groupId: string, userId: string) {
+      await trx
+        .deleteFrom('memberships')
+        .where('group_id', '=', groupId)
+        .where('user_id', '=', userId)
+        .execute();
+      await trx.deleteFrom('shares').where('group_id', '=', groupId).where('user_id', '=', userId).execute();
+      await trx
+        .deleteFrom('group_files')
+        .where('group_id', '=', groupId)
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('shares')
+                .select('shares.peer_id')
+                .whereRef('shares.group_id', '=', 'group_files.group_id')
+                .whereRef('shares.file_id', '=', 'group_files.file_id'),
+            ),
+          ),
+        )
+        .execute();
+      return revocations.record(trx, groupId, userId);
     }
 
     async function requireOwner(userId: string, groupId: string) {
@@ -230,33 +263,10 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
 
       async leave(userId, groupId) {
         await requireMember(userId, groupId);
+        let revoked: TicketRevocation | undefined;
         const result = await store.transaction(async (trx): Promise<LeaveResponse> => {
           const s = await standingOf(userId, groupId, trx);
-          await trx
-            .deleteFrom('memberships')
-            .where('group_id', '=', groupId)
-            .where('user_id', '=', userId)
-            .execute();
-          // The leaver's peers stop sharing in this group; files nobody shares any more leave the listing.
-          await trx
-            .deleteFrom('shares')
-            .where('group_id', '=', groupId)
-            .where('user_id', '=', userId)
-            .execute();
-          await trx
-            .deleteFrom('group_files')
-            .where('group_id', '=', groupId)
-            .where(({ not, exists, selectFrom }) =>
-              not(
-                exists(
-                  selectFrom('shares')
-                    .select('shares.peer_id')
-                    .whereRef('shares.group_id', '=', 'group_files.group_id')
-                    .whereRef('shares.file_id', '=', 'group_files.file_id'),
-                ),
-              ),
-            )
-            .execute();
+          revoked = await dropMember(trx, groupId, userId);
           const next = await trx
             .selectFrom('memberships')
             .select('user_id')
@@ -283,7 +293,42 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
           return { groupId, owner, deleted: false };
         });
         await changed(groupId);
+        if (revoked !== undefined && !result.deleted) await revocations.publish(revoked);
         return result;
+      },
+
+      async removeMember(userId, groupId, member) {
+        await requireOwner(userId, groupId);
+        if (member === userId) {
+          throw new CoterieError(
+            'BAD_REQUEST',
+            `you own group '${groupId}' and cannot remove yourself: leave_group ${groupId} passes ownership to the longest-standing member`,
+          );
+        }
+        let revoked: TicketRevocation | undefined;
+        // The transaction returns the answer: a retry whose first attempt committed gets it back.
+        const answer = await store.transaction(async (trx): Promise<RemoveMemberResponse> => {
+          const user = await trx
+            .selectFrom('users')
+            .select('user_id')
+            .where('user_id', '=', member)
+            .executeTakeFirst();
+          if (user === undefined) {
+            throw new CoterieError('USER_NOT_FOUND', `no user '${member}': check the name with list_members`);
+          }
+          const s = await standingOf(member, groupId, trx);
+          if (!s.member) {
+            throw new CoterieError(
+              'NOT_A_MEMBER',
+              `'${member}' is not a member of group '${groupId}': list_members shows who is`,
+            );
+          }
+          revoked = await dropMember(trx, groupId, member);
+          return { groupId, userId: member, removed: true };
+        });
+        await changed(groupId);
+        if (revoked !== undefined) await revocations.publish(revoked);
+        return answer;
       },
     };
   };

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type { Logger } from 'pino';
 import type { ClusterKeys, TicketResponse } from '../../protocol/api.js';
-import { signTicket, TICKET_ALG } from '../../protocol/tickets.js';
+import { MAX_TICKET_TTL_SECONDS, signTicket, TICKET_ALG } from '../../protocol/tickets.js';
+import { toNumber } from '../store/schema.js';
 import type { ServiceDeps } from './context.js';
 import type { FilesService } from './files.js';
 import {
@@ -33,7 +34,7 @@ export interface TicketsService {
 }
 
 export interface TicketsOptions {
-  ticketTtlMinutes: number;
+  ticketTtlSeconds: number;
   /** The file of the key that wraps the signing keys in the store (`<dataDir>/tracker.key` by default). */
   keyFile: string;
   logger: Logger;
@@ -44,6 +45,17 @@ export function createTicketsService(options: TicketsOptions) {
     const { store, now, files } = deps;
     let signing: { kid: string; privateKey: CryptoKey } | undefined;
     let published: ClusterKeys = { keys: [] };
+
+    /** The second before which this user's tickets for the group are void (0: never revoked). */
+    async function revokedBefore(userId: string, groupId: string): Promise<number> {
+      const row = await store.db
+        .selectFrom('ticket_revocations')
+        .select('before_s')
+        .where('group_id', '=', groupId)
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
+      return row === undefined ? 0 : toNumber(row.before_s);
+    }
 
     async function load() {
       const rows = await store.db
@@ -136,13 +148,19 @@ export function createTicketsService(options: TicketsOptions) {
       async issue(userId, groupId, file, peerId, ttlMinutes) {
         if (signing === undefined) throw new Error('tickets service used before init()');
         const { fileId } = await files.resolve(userId, groupId, file);
-        const ttlSeconds = (ttlMinutes ?? options.ticketTtlMinutes) * 60;
-        const nowSeconds = Math.floor(now() / 1000);
+        // Capped whatever the caller or the configuration says: a ticket binds only this long.
+        const ttlSeconds = Math.min(
+          ttlMinutes === undefined ? options.ticketTtlSeconds : ttlMinutes * 60,
+          MAX_TICKET_TTL_SECONDS,
+        );
+        // A member accepted again within the second of their removal: stamped at the revocation's
+        // second, or seeders would refuse the fresh ticket as issued before it.
+        const issuedAt = Math.max(Math.floor(now() / 1000), await revokedBefore(userId, groupId));
         const ticket = await signTicket(
-          { user: userId, peer: peerId, file: fileId, group: groupId, ttlSeconds, nowSeconds },
+          { user: userId, peer: peerId, file: fileId, group: groupId, ttlSeconds, nowSeconds: issuedAt },
           signing,
         );
-        return { ticket, groupId, fileId, peerId, expiresAt: (nowSeconds + ttlSeconds) * 1000 };
+        return { ticket, groupId, fileId, peerId, expiresAt: (issuedAt + ttlSeconds) * 1000 };
       },
 
       keys() {

@@ -200,12 +200,38 @@ const m0002_messages: Migration = {
   },
 };
 
+/**
+ * Ticket revocations (issue 14): one row per user and group, the latest
+ * removal or leave. Seeders that missed the live event learn the rows of the
+ * last hour (the longest ticket lifetime) when their session says hello.
+ */
+const m0013_ticket_revocations: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('ticket_revocations')
+      .addColumn('group_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('user_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('before_s', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('ticket_revocations_pk', ['group_id', 'user_id'])
+      .execute();
+    await db.schema
+      .createIndex('ticket_revocations_before')
+      .on('ticket_revocations')
+      .column('before_s')
+      .execute();
+  },
+  async down(db: AnyDb) {
+    await db.schema.dropTable('ticket_revocations').ifExists().execute();
+  },
+};
+
 /** Ordered by name: Kysely applies them in that order. */
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': m0001_initial,
   '0002_messages': m0002_messages,
   '0010_cluster': m0010_cluster,
   '0011_login_failures': m0011_login_failures,
+  '0013_ticket_revocations': m0013_ticket_revocations,
 };
 
 export const migrationProvider: MigrationProvider = {

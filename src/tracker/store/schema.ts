@@ -183,6 +183,17 @@ export interface Database {
   trackers: TrackersTable;
   idempotency_keys: IdempotencyKeysTable;
   login_failures: LoginFailuresTable;
+  ticket_revocations: TicketRevocationsTable;
+}
+
+/**
+ * A member removed from a group, or who left it: their tickets for the group
+ * issued before `before_s` (seconds) are void (see services/revocations.ts).
+ */
+export interface TicketRevocationsTable {
+  group_id: string;
+  user_id: string;
+  before_s: BigIntColumn;
 }
 
 /** A failed-login window (see services/rate-limit.ts). */

@@ -16,7 +16,9 @@ import type { EventBus, TrackerEvent } from '../events/bus.js';
 import type { FilesService } from '../services/files.js';
 import type { EncodedMessage, MessagesService } from '../services/messages.js';
 import type { PeerSessionInfo, PresenceService } from '../services/presence.js';
+import type { RevocationsService } from '../services/revocations.js';
 import type { Caller } from '../services/users.js';
+import { createRevocationPush } from './revocation-push.js';
 
 export interface HeartbeatOptions {
   heartbeatIntervalMs: number;
@@ -27,6 +29,8 @@ export interface SessionHubDeps {
   presence: PresenceService;
   files: FilesService;
   messages: MessagesService;
+  /** Ticket revocations to pass on to the group's seeders. */
+  revocations: Pick<RevocationsService, 'recipients' | 'recentFor'>;
   bus: EventBus;
   trackerId: string;
   logger: Logger;
@@ -95,6 +99,12 @@ export function createSessionHub(options: HeartbeatOptions) {
     const byUser = new Map<string, Set<Session>>();
     const catchUpSlots = new Slots(CONCURRENT_CATCH_UPS);
     const watchers = new Map<string, Set<Session>>();
+    const revocationPush = createRevocationPush<Session>({
+      revocations: deps.revocations,
+      sessionsOf: (userId) => [...(byUser.get(userId) ?? [])].filter((s) => s.info !== undefined),
+      send: (s, m) => send(s, m),
+      logger,
+    });
 
     const addTo = (map: Map<string, Set<Session>>, key: string, s: Session) => {
       const set = map.get(key);
@@ -362,6 +372,9 @@ export function createSessionHub(options: HeartbeatOptions) {
             s.socket.close(SESSION_CLOSE.REPLACED, 'replaced by a newer session of this peer');
           break;
         }
+        case 'tickets_revoked':
+          revocationPush.onEvent(event);
+          break;
         case 'token_revoked':
           for (const s of sessions.values()) {
             if (s.caller.tokenHash === event.tokenHash)
@@ -424,6 +437,7 @@ export function createSessionHub(options: HeartbeatOptions) {
           heartbeatTimeoutMs: options.heartbeatTimeoutMs,
         });
         void catchUp(s);
+        revocationPush.afterWelcome(s, s.caller.userId);
         const greeting = deps.greeting?.();
         if (greeting !== undefined) send(s, greeting);
         return;

@@ -1,0 +1,200 @@
+/**
+ * One authorized piece-server connection serving one file: its hello and
+ * bitfield, a have per new piece, and its requests answered in any order
+ * with piece frames or request rejects, within the server's per-connection
+ * and shared limits (see piece-server.ts).
+ */
+import type { Slots } from '../core/slots.js';
+import { CoterieError, isCoterieError } from '../protocol/errors.js';
+import { pieceLength } from '../protocol/manifest.js';
+import type { BlockLease, BlockPool } from './block-pool.js';
+import type { FramedConnection } from './connection.js';
+import { takeCorruptReport } from './corrupt-reports.js';
+import {
+  type BlockRef,
+  encodePieceFrameInPlace,
+  type Frame,
+  PIECE_FRAME_PREFIX_BYTES,
+  PROTOCOL_VERSION,
+} from './frames.js';
+import type { PieceSource } from './piece-source.js';
+
+/** What every session of one server shares: its limits, slots, block pool, counters and logger. */
+export interface ServeContext {
+  maxQueuedRequestsPerConnection: number;
+  maxBlocksInFlightPerConnection: number;
+  stallTimeoutMs: number;
+  slots: Slots;
+  blockPool: BlockPool;
+  stats: { blocksSent: number; bytesSent: number; corruptReports: number };
+  logger: { warn(obj: object, msg?: string): void };
+}
+
+/** One authorized connection serving one file. */
+export class ServeSession {
+  readonly #queue: BlockRef[] = [];
+  #inFlight = 0;
+  #stopped = false;
+  #fileId = '';
+  /** Blocks handed to the socket whose write has not called back yet. */
+  readonly #writing = new Set<BlockLease>();
+  readonly #onHave = (piece: number) => {
+    if (!this.conn.closed) this.conn.write({ type: 'have', piece });
+  };
+
+  constructor(
+    readonly conn: FramedConnection,
+    readonly source: PieceSource,
+    readonly ctx: ServeContext,
+  ) {
+    // A destroyed socket does not call back the writes still queued in it (Node's Duplex
+    // destroy skips them), but once it has emitted 'close' its handle is closed and no native
+    // code reads our buffers any more: give them all back. A late callback then does nothing.
+    conn.stream.once('close', () => {
+      for (const lease of this.#writing) lease.release();
+      this.#writing.clear();
+    });
+  }
+
+  start(peerId: string, fileId: string): void {
+    this.#fileId = fileId;
+    this.conn.write({ type: 'hello', version: PROTOCOL_VERSION, fileId, peerId, ticket: '' });
+    // Snapshot and subscribe in the same tick: no piece can fall between the two.
+    this.conn.write({ type: 'bitfield', bitfield: this.source.bitfield.clone() });
+    this.source.on('have', this.#onHave);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#queue.length = 0;
+    this.source.off('have', this.#onHave);
+  }
+
+  onFrame(frame: Frame): void {
+    switch (frame.type) {
+      case 'request':
+        this.#onRequest(frame);
+        return;
+      case 'cancel': {
+        const i = this.#queue.findIndex(
+          (r) => r.piece === frame.piece && r.offset === frame.offset && r.length === frame.length,
+        );
+        if (i >= 0) this.#queue.splice(i, 1);
+        return;
+      }
+      case 'corrupt':
+        takeCorruptReport(frame, this.#fileId, this.source);
+        this.ctx.stats.corruptReports++;
+        return;
+      case 'keepalive':
+      case 'have':
+      case 'bitfield':
+      case 'reject':
+        // A downloader's own pieces are served by its own server; a reject from it needs no answer.
+        return;
+      default:
+        throw new CoterieError('PROTOCOL_ERROR', `unexpected ${frame.type} frame from a downloader`);
+    }
+  }
+
+  #onRequest(r: BlockRef): void {
+    const { manifest, bitfield } = this.source;
+    const request = { piece: r.piece, offset: r.offset, length: r.length };
+    if (r.piece >= manifest.pieces.length || r.offset + r.length > pieceLength(manifest, r.piece)) {
+      this.#reject(request, 'PIECE_OUT_OF_RANGE', 'block outside the file');
+    } else if (!bitfield.has(r.piece)) {
+      this.#reject(request, 'PIECE_UNAVAILABLE', 'piece not held');
+    } else if (this.#queue.length >= this.ctx.maxQueuedRequestsPerConnection) {
+      this.#reject(request, 'BUSY', `at most ${this.ctx.maxQueuedRequestsPerConnection} requests queued`);
+    } else {
+      this.#queue.push(request);
+      this.#pump();
+    }
+  }
+
+  /** Waits for the socket to take what was written; a peer that stops reading is closed. */
+  async #drain(): Promise<void> {
+    const stalled = setTimeout(
+      () => void this.conn.close('UNAVAILABLE', `block not taken within ${this.ctx.stallTimeoutMs} ms`),
+      this.ctx.stallTimeoutMs,
+    );
+    stalled.unref();
+    try {
+      await this.conn.drain();
+    } finally {
+      clearTimeout(stalled);
+    }
+  }
+
+  #reject(request: BlockRef, code: 'PIECE_OUT_OF_RANGE' | 'PIECE_UNAVAILABLE' | 'BUSY', reason: string) {
+    if (!this.conn.closed) this.conn.write({ type: 'reject', request, code, reason });
+  }
+
+  #pump(): void {
+    while (
+      !this.#stopped &&
+      this.#queue.length > 0 &&
+      this.#inFlight < this.ctx.maxBlocksInFlightPerConnection
+    ) {
+      this.#inFlight++;
+      void this.#serveNext().finally(() => {
+        this.#inFlight--;
+        this.#pump();
+      });
+    }
+  }
+
+  async #serveNext(): Promise<void> {
+    await this.ctx.slots.acquire();
+    try {
+      // Taken after the slot: a cancel that arrived while waiting still applies.
+      const r = this.#queue.shift();
+      if (r === undefined || this.#stopped) return;
+      // The block is read just past room for the frame's header, so the frame leaves as one buffer.
+      const lease = this.ctx.blockPool.lease(PIECE_FRAME_PREFIX_BYTES + r.length);
+      const into = lease.buffer.subarray(PIECE_FRAME_PREFIX_BYTES);
+      // Once the socket has the block, only its write callback gives the buffer back: the kernel
+      // or the TLS layer may read it until then, even after this connection failed.
+      let handedOver = false;
+      try {
+        let data: Buffer;
+        try {
+          data = await this.source.read(r.piece, r.offset, r.length, into);
+        } catch (err) {
+          if (isCoterieError(err, 'NOT_SHARING')) {
+            void this.conn.close(err.code, err.message);
+            return;
+          }
+          this.ctx.logger.warn({ err, piece: r.piece }, 'piece read failed');
+          this.#reject(r, 'PIECE_UNAVAILABLE', 'cannot read that piece now');
+          return;
+        }
+        if (this.#stopped || this.conn.closed) return;
+        let ok: boolean;
+        if (data === into) {
+          encodePieceFrameInPlace(lease.buffer, r.piece, r.offset);
+          ok = this.conn.writeEncoded(lease.buffer, () => {
+            this.#writing.delete(lease);
+            lease.release();
+          });
+          this.#writing.add(lease);
+        } else {
+          // A source that read into a buffer of its own: ours is free now, the write needs no callback.
+          lease.release();
+          ok = this.conn.write({ type: 'piece', piece: r.piece, offset: r.offset, data });
+        }
+        handedOver = true;
+        if (!ok) await this.#drain();
+        this.ctx.stats.blocksSent++;
+        this.ctx.stats.bytesSent += data.length;
+      } finally {
+        if (!handedOver) lease.release();
+      }
+    } catch (err) {
+      // The connection closed while sending: its handler cleans up.
+      if (!isCoterieError(err, 'UNAVAILABLE')) this.ctx.logger.warn({ err }, 'piece send failed');
+    } finally {
+      this.ctx.slots.release();
+    }
+  }
+}

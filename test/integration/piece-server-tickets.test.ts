@@ -1,0 +1,217 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import type { CryptoKey, JSONWebKeySet } from 'jose';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createManifest } from '../../src/core/manifest.js';
+import type { Manifest } from '../../src/protocol/manifest.js';
+import { signTicket } from '../../src/protocol/tickets.js';
+import {
+  createIdentity,
+  FilePieceSource,
+  type FramedConnection,
+  type PeerIdentity,
+  type PieceServer,
+  type PieceServerOptions,
+  startPieceServer,
+} from '../../src/wire/index.js';
+import { accepted, closedWith, helloSeeder, makeCluster } from '../helpers/piece-client.js';
+import { until } from '../helpers/wait.js';
+
+// A ticket binds for its lifetime only: checked on every request, the connection closed at its
+// expiry unless a `ticket` frame renewed it, and revocable (a member removed from the group).
+
+let dir: string;
+let manifest: Manifest;
+let fileId: string;
+let path: string;
+let seeder: PeerIdentity;
+let client: PeerIdentity;
+let cluster: { privateKey: CryptoKey; jwks: JSONWebKeySet };
+let forger: { privateKey: CryptoKey; jwks: JSONWebKeySet };
+const servers: PieceServer[] = [];
+const sources: FilePieceSource[] = [];
+const conns: FramedConnection[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'coterie-piece-tickets-'));
+  path = join(dir, 'file.bin');
+  await writeFile(path, randomBytes(3 * 65536));
+  ({ manifest, fileId } = await createManifest(path));
+  [seeder, client, cluster, forger] = await Promise.all([
+    createIdentity(),
+    createIdentity(),
+    makeCluster(),
+    makeCluster(),
+  ]);
+});
+
+afterEach(async () => {
+  for (const c of conns.splice(0)) c.destroy();
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+  await Promise.all(sources.splice(0).map((s) => s.close()));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function serve(options: Partial<PieceServerOptions> = {}) {
+  const source = await FilePieceSource.open(path, manifest);
+  sources.push(source);
+  const server = await startPieceServer({
+    identity: seeder,
+    sources: (id) => (id === fileId ? source : undefined),
+    jwks: cluster.jwks,
+    host: '127.0.0.1',
+    ...options,
+  });
+  servers.push(server);
+  return server;
+}
+
+const nowS = () => Math.floor(Date.now() / 1000);
+
+function ticket(
+  over: { user?: string; group?: string; file?: string; ttlSeconds?: number; nowSeconds?: number } = {},
+  key = cluster,
+) {
+  return signTicket(
+    {
+      user: over.user ?? 'bob',
+      peer: client.peerId,
+      file: over.file ?? fileId,
+      group: over.group ?? 'films',
+      ttlSeconds: over.ttlSeconds ?? 60,
+      ...(over.nowSeconds === undefined ? {} : { nowSeconds: over.nowSeconds }),
+    },
+    { privateKey: key.privateKey, kid: 'k1' },
+  );
+}
+
+const open = async (server: PieceServer, t: string) => {
+  const c = await helloSeeder({
+    port: server.port,
+    identity: client,
+    seederPeerId: seeder.peerId,
+    fileId,
+    ticket: t,
+  });
+  conns.push(c.conn);
+  return c;
+};
+const acceptedBy = async (server: PieceServer, t: string) => accepted(await open(server, t));
+
+const request = { type: 'request', piece: 0, offset: 0, length: 1000 } as const;
+
+describe('piece server tickets', () => {
+  it('rejects a request after the ticket expired (injected clock) and closes', async () => {
+    let clock = nowS();
+    const server = await serve({ nowSeconds: () => clock });
+    const c = await acceptedBy(server, await ticket({ nowSeconds: clock, ttlSeconds: 60 }));
+    c.conn.write(request);
+    await until('a piece', () => c.frames.some((f) => f.type === 'piece'));
+    clock += 61;
+    c.conn.write(request);
+    expect(await closedWith(c)).toBe('TICKET_EXPIRED');
+    expect(c.frames.filter((f) => f.type === 'piece')).toHaveLength(1);
+    expect(c.frames).toContainEqual({
+      type: 'reject',
+      request: { piece: 0, offset: 0, length: 1000 },
+      code: 'TICKET_EXPIRED',
+      reason: '',
+    });
+  });
+
+  it('closes a connection held past its ticket expiry (injected clock)', async () => {
+    // The clock runs 59 s ahead: the 60 s ticket has about a second left.
+    const server = await serve({ nowSeconds: () => Date.now() / 1000 + 59 });
+    const c = await acceptedBy(server, await ticket({ ttlSeconds: 60 }));
+    const t0 = Date.now();
+    expect(await closedWith(c)).toBe('TICKET_EXPIRED');
+    expect(Date.now() - t0).toBeLessThan(30_000);
+  });
+
+  it('closes a connection held past a 2 s ticket, in real time', async () => {
+    const server = await serve();
+    const c = await acceptedBy(server, await ticket({ ttlSeconds: 2 }));
+    c.conn.write(request);
+    await until('a piece', () => c.frames.some((f) => f.type === 'piece'));
+    expect(await closedWith(c)).toBe('TICKET_EXPIRED');
+  });
+
+  it('keeps serving a connection renewed with a ticket frame', async () => {
+    let clock = nowS();
+    const server = await serve({ nowSeconds: () => clock });
+    const c = await acceptedBy(server, await ticket({ nowSeconds: clock, ttlSeconds: 60 }));
+    clock += 50;
+    c.conn.write({ type: 'ticket', ticket: await ticket({ nowSeconds: clock, ttlSeconds: 60 }) });
+    clock += 50; // past the first ticket's expiry, within the renewed one
+    c.conn.write(request);
+    await until('a piece under the renewed ticket', () => c.frames.some((f) => f.type === 'piece'));
+    expect(c.conn.closed).toBe(false);
+  });
+
+  const badRenewals: [string, () => Promise<string>, string][] = [
+    ['a forged ticket', () => ticket({}, forger), 'TICKET_INVALID'],
+    ['a ticket for another file', () => ticket({ file: 'c'.repeat(64) }), 'TICKET_WRONG_FILE'],
+    ['a ticket of another user', () => ticket({ user: 'mallory' }), 'TICKET_INVALID'],
+    ['a ticket of another group', () => ticket({ group: 'other' }), 'TICKET_INVALID'],
+    ['an expired ticket', () => ticket({ nowSeconds: nowS() - 3600 }), 'TICKET_EXPIRED'],
+    ['a garbage ticket', async () => 'not.a.jwt', 'TICKET_INVALID'],
+  ];
+  for (const [what, make, code] of badRenewals) {
+    it(`refuses a renewal with ${what} (${code}) and closes`, async () => {
+      const server = await serve();
+      const c = await acceptedBy(server, await ticket());
+      c.conn.write({ type: 'ticket', ticket: await make() });
+      c.conn.write(request);
+      expect(await closedWith(c)).toBe(code);
+      expect(c.frames.some((f) => f.type === 'piece')).toBe(false);
+    });
+  }
+
+  it('answers fuzzed ticket frames with a coded reject and keeps serving others', async () => {
+    const server = await serve();
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 600 }), async (body) => {
+        const c = await acceptedBy(server, await ticket());
+        const head = Buffer.alloc(5);
+        head.writeUInt32BE(body.length + 1, 0);
+        head.writeUInt8(0x08, 4);
+        c.conn.stream.write(Buffer.concat([head, body]));
+        const code = await closedWith(c);
+        expect(['PROTOCOL_ERROR', 'TICKET_INVALID', 'TICKET_EXPIRED']).toContain(code);
+      }),
+      { numRuns: 25 },
+    );
+    const c = await acceptedBy(server, await ticket());
+    c.conn.write(request);
+    await until('a piece', () => c.frames.some((f) => f.type === 'piece'));
+  });
+
+  it('drops a revoked user’s connections, refuses their old tickets, and takes fresh ones', async () => {
+    const server = await serve();
+    const old = await ticket({ nowSeconds: nowS() - 5 });
+    const bob = await acceptedBy(server, old);
+    const carol = await acceptedBy(server, await ticket({ user: 'carol' }));
+    const elsewhere = await acceptedBy(server, await ticket({ group: 'music' }));
+    expect(server.revokeTickets({ groupId: 'films', userId: 'bob', beforeSeconds: nowS() })).toBe(1);
+    expect(await closedWith(bob)).toBe('TICKET_REVOKED');
+    // Carol, and Bob's connection through another group, go on.
+    for (const c of [carol, elsewhere]) {
+      c.conn.write(request);
+      await until('a piece', () => c.frames.some((f) => f.type === 'piece'));
+    }
+    expect(await closedWith(await open(server, old))).toBe('TICKET_REVOKED');
+    // Accepted again later: a ticket issued after the revocation works…
+    const fresh = await acceptedBy(server, await ticket({ nowSeconds: nowS() + 1 }));
+    fresh.conn.write(request);
+    await until('a piece', () => fresh.frames.some((f) => f.type === 'piece'));
+    // …but renewing it with an old one is refused.
+    fresh.conn.write({ type: 'ticket', ticket: old });
+    expect(await closedWith(fresh)).toBe('TICKET_REVOKED');
+  });
+});
