@@ -21,7 +21,7 @@ import {
 import { accepted, closedWith, helloSeeder } from '../helpers/piece-client.js';
 import { until } from '../helpers/wait.js';
 import { client, openSession, spawnTracker, type TrackerProcess } from '../integration/tracker-harness.js';
-import { createTestDatabase, pgTestUrl, reportSkipped, type TestDatabase } from './pg.js';
+import { createTestDatabase, pgTestUrl, reportSkipped, sharedKeyFile, type TestDatabase } from './pg.js';
 
 if (pgTestUrl() === undefined) {
   reportSkipped('cluster ticket revocation');
@@ -34,7 +34,7 @@ if (pgTestUrl() === undefined) {
 
     beforeAll(async () => {
       db = await createTestDatabase();
-      for (const i of [0, 1]) trackers.push(await spawnTracker(join(root, `t${i}`), ['--store', db.url]));
+      for (const i of [0, 1]) trackers.push(await spawnTracker(join(root, `t${i}`), ['--store', db.url, ...sharedKeyFile(root)]));
     }, 60_000);
     afterAll(async () => {
       for (const t of trackers) await t.stop('SIGKILL');
