@@ -34,7 +34,8 @@ if (pgTestUrl() === undefined) {
 
     beforeAll(async () => {
       db = await createTestDatabase();
-      for (const i of [0, 1]) trackers.push(await spawnTracker(join(root, `t${i}`), ['--store', db.url, ...sharedKeyFile(root)]));
+      for (const i of [0, 1])
+        trackers.push(await spawnTracker(join(root, `t${i}`), ['--store', db.url, ...sharedKeyFile(root)]));
     }, 60_000);
     afterAll(async () => {
       for (const t of trackers) await t.stop('SIGKILL');
