@@ -180,6 +180,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       log.info('peer stopping');
+      messaging?.stop();
       session.stop();
       // Downloads pause first, so a CLI waiting on one hears why before the control API closes.
       await files?.stop().catch((err: unknown) => log.error({ err }, 'stopping files'));

@@ -38,6 +38,8 @@ export type MessageCommands = Pick<
 export interface MessagingService extends MessageCommands {
   /** From the tracker session: messages, end of catch-up, receipts. */
   onSessionMessaging(event: MessagingEvent): void;
+  /** The daemon is stopping: calls still in flight leave the outbox as it is (the store closes next). */
+  stop(): void;
 }
 
 export interface MessagingDeps {
@@ -57,9 +59,14 @@ const SHOW_LIMIT = 1000;
 /** `show_messages --unread` pages this many, oldest first, unless `--limit N`. */
 export const UNREAD_PAGE = 50;
 
-/** No tracker answered (or it is shutting down): a send waits in the outbox for the next one. */
-const isTrackerAway = (err: unknown) =>
-  err instanceof CoterieError && (err.code === 'TRACKER_UNAVAILABLE' || err.code === 'UNAVAILABLE');
+/**
+ * Whether a failed send was refused by a tracker that heard it (USER_NOT_FOUND, NOT_A_MEMBER,
+ * MESSAGE_TOO_LARGE…): only then does it leave the outbox. No tracker answering, one shutting
+ * down, or a call cut off (a plain Error: the tracker was lost mid-call, the daemon is stopping)
+ * keeps it pending for the next catch-up, which sends it with the same client id.
+ */
+const isRefusal = (err: unknown) =>
+  err instanceof CoterieError && !['TRACKER_UNAVAILABLE', 'UNAVAILABLE', 'INTERNAL'].includes(err.code);
 
 function headline(m: StoredMessage | InboxMessage): string {
   const text = m.body.length > NOTICE_CHARS ? `${m.body.slice(0, NOTICE_CHARS)}…` : m.body;
@@ -111,6 +118,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
   // Lost after being connected. Before a first connection (just started, just logged in) a send
   // tries HTTP, which gives up at once when no tracker ever answered.
   let away = false;
+  let stopped = false;
   session.on('disconnected', () => {
     away = true;
   });
@@ -154,7 +162,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
     try {
       sent = await http.call('sendMessage', { body: { ...request, clientId } });
     } catch (err) {
-      if (isTrackerAway(err)) return pending();
+      if (stopped || !isRefusal(err)) return pending();
       store.removeOutbox(clientId);
       throw err;
     }
@@ -172,7 +180,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
   /** Sends left pending (no tracker answered) go out again with their client id: stored once whatever happened. */
   let resending = false;
   const resendPending = async () => {
-    if (resending) return;
+    if (resending || stopped) return;
     resending = true;
     try {
       for (const r of store.pendingOutbox()) {
@@ -185,10 +193,11 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
         };
         try {
           const sent = await http.call('sendMessage', { body });
+          if (stopped) return; // the store is closing: the tracker has it; the next start resends the same client id
           store.putOutbox({ ...r, messageId: sent.messageId, seq: sent.seq, state: 'sent' });
           deps.notify('message', `sent your pending message ${sent.messageId}`);
         } catch (err) {
-          if (isTrackerAway(err)) return; // still unreachable: the next catch-up tries again
+          if (stopped || !isRefusal(err)) return; // still unreachable: the next catch-up tries again
           store.removeOutbox(r.clientId);
           deps.notify('message', `a pending message could not be sent: ${(err as Error).message}`);
         }
@@ -199,6 +208,9 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
   };
 
   return {
+    stop() {
+      stopped = true;
+    },
     onSessionMessaging(event) {
       switch (event.type) {
         case 'messages':
