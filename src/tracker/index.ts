@@ -5,11 +5,13 @@
 export { TRACKER_DEFAULTS } from './config.js';
 export {
   createLocalEventBus,
+  createPgEventBus,
+  EVENTS_CHANNEL,
   type EventBus,
+  type PgEventBusOptions,
   type TrackerEvent,
   type TrackerEventHandler,
-} from './events/bus.js';
-export { createPgEventBus, EVENTS_CHANNEL, type PgEventBusOptions } from './events/pg-bus.js';
+} from './events/index.js';
 export { type OpenStoreOptions, openStore, type Store, type StoreDialect } from './store/index.js';
 export {
   type RunningTracker,

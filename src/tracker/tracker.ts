@@ -7,8 +7,7 @@ import { CoterieError } from '../protocol/errors.js';
 import type { TrackerMessage } from '../protocol/session.js';
 import { MAX_TICKET_TTL_SECONDS } from '../protocol/tickets.js';
 import { defaultKeyFile, TRACKER_DEFAULTS } from './config.js';
-import { createLocalEventBus, type EventBus } from './events/bus.js';
-import { createPgEventBus } from './events/pg-bus.js';
+import { createLocalEventBus, createPgEventBus, type EventBus } from './events/index.js';
 import { createHttpApp } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
 import type { ClusterService } from './services/cluster.js';
@@ -23,7 +22,7 @@ import { createQualityService } from './services/quality.js';
 import { createRevocationsService } from './services/revocations.js';
 import { createTicketsService } from './services/tickets.js';
 import { createUsersService } from './services/users.js';
-import { openStore, type Store } from './store/store.js';
+import { openStore, type Store } from './store/index.js';
 import { createSessionHub } from './ws/hub.js';
 
 export const TRACKER_VERSION = '0.1.0';

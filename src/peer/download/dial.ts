@@ -1,4 +1,4 @@
-import { connectToPeer, type PeerIdentity } from '../../wire/identity.js';
+import { connectToPeer, type PeerIdentity } from '../../wire/index.js';
 import { type Dial, DOWNLOAD_DEFAULTS } from './options.js';
 
 /**

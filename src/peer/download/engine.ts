@@ -10,16 +10,16 @@ import {
 } from '../../core/scheduler.js';
 import { CoterieError, type ErrorCode, isCoterieError } from '../../protocol/errors.js';
 import { pieceCount, pieceLength } from '../../protocol/manifest.js';
-import { FramedConnection } from '../../wire/connection.js';
 import {
   type Frame,
+  FramedConnection,
   HANDSHAKE_MAX_FRAME_LENGTH,
   MAX_BLOCK_BYTES,
   MAX_FRAME_LENGTH,
   PIECE_FRAME_HEAD_BYTES,
+  PlacedReads,
   PROTOCOL_VERSION,
-} from '../../wire/frames.js';
-import { PlacedReads } from '../../wire/placed-reads.js';
+} from '../../wire/index.js';
 import { createTlsDial } from './dial.js';
 import type {
   DownloadEvent,

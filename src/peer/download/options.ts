@@ -2,9 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { BackoffOptions } from '../../core/backoff.js';
 import type { SchedulerOptions } from '../../core/scheduler.js';
 import type { Manifest } from '../../protocol/manifest.js';
-import type { PeerIdentity } from '../../wire/identity.js';
-import type { PieceSource } from '../../wire/piece-source.js';
-import type { PlacedReads } from '../../wire/placed-reads.js';
+import type { PeerIdentity, PieceSource, PlacedReads } from '../../wire/index.js';
 import type { DownloadEvent, DownloadProgress, DownloadResult, SeederInfo } from './events.js';
 import type { DirIdentity } from './safe-open.js';
 

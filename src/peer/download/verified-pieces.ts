@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Bitfield } from '../../core/bitfield.js';
 import { CoterieError } from '../../protocol/errors.js';
 import type { Manifest } from '../../protocol/manifest.js';
-import type { PieceSource } from '../../wire/piece-source.js';
+import type { PieceSource } from '../../wire/index.js';
 import type { PartialFile } from './partial-file.js';
 
 /** A download's partial file, seen by the piece server. */

@@ -1,1 +1,9 @@
-export { createLocalEventBus, type EventBus, type TrackerEvent, type TrackerEventHandler } from './bus.js';
+// The public entry of src/tracker/events: the in-process bus, or LISTEN/NOTIFY across a cluster.
+export {
+  createLocalEventBus,
+  type EventBus,
+  type Receipt,
+  type TrackerEvent,
+  type TrackerEventHandler,
+} from './bus.js';
+export { createPgEventBus, EVENTS_CHANNEL, type PgEventBusOptions } from './pg-bus.js';

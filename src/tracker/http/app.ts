@@ -22,7 +22,7 @@ import {
 import { CoterieError } from '../../protocol/errors.js';
 import { MAX_SESSION_FRAME_BYTES } from '../../protocol/session.js';
 import type { IdempotencyService } from '../services/idempotency.js';
-import { idempotencyContext } from '../store/idempotency-context.js';
+import { idempotencyContext } from '../store/index.js';
 import type { SessionHub } from '../ws/hub.js';
 import { toCoterieError } from './errors.js';
 import type { TrackerMetrics } from './metrics.js';

@@ -1,6 +1,5 @@
 import type { ClusterMember } from '../../protocol/api.js';
-import { databaseNowMs } from '../store/postgres.js';
-import { toNumber } from '../store/schema.js';
+import { databaseNowMs, toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
 
 /**

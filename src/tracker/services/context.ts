@@ -1,5 +1,5 @@
-import type { EventBus } from '../events/bus.js';
-import type { Store } from '../store/store.js';
+import type { EventBus } from '../events/index.js';
+import type { Store } from '../store/index.js';
 
 /** What every service needs: the store, the bus and a clock (injectable for tests). */
 export interface ServiceDeps {

@@ -10,8 +10,7 @@ import type {
 import { CoterieError } from '../../protocol/errors.js';
 import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
 import { isHex64, isNewFileName, isValidFileName } from '../../protocol/names.js';
-import { prepared } from '../store/prepared.js';
-import { toNumber } from '../store/schema.js';
+import { prepared, toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
 import type { GroupsService } from './groups.js';
 import { type PresenceService, parseAddresses } from './presence.js';

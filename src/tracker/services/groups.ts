@@ -11,8 +11,8 @@ import type {
 } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { assertNewName } from '../../protocol/names.js';
-import type { Database } from '../store/schema.js';
-import { toNumber } from '../store/schema.js';
+import type { Database } from '../store/index.js';
+import { toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
 import { createReadCache } from './read-cache.js';
 import type { RevocationsService, TicketRevocation } from './revocations.js';

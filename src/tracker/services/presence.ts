@@ -1,5 +1,5 @@
 import { CoterieError } from '../../protocol/errors.js';
-import { prepared } from '../store/prepared.js';
+import { prepared } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { PeerReport, ReportResponse } from '../../protocol/api.js';
-import { toNumber } from '../store/schema.js';
+import { toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
 
 /**

@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
-import type { Database } from '../store/schema.js';
-import { toNumber } from '../store/schema.js';
+import type { Database } from '../store/index.js';
+import { toNumber } from '../store/index.js';
 
 /**
  * Fixed-window failure counters (failed logins per user id and per address),

@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import { MAX_TICKET_TTL_SECONDS } from '../../protocol/tickets.js';
-import type { Database } from '../store/schema.js';
-import { toNumber } from '../store/schema.js';
+import type { Database } from '../store/index.js';
+import { toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
 
 /**

@@ -3,7 +3,7 @@ import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from 
 import type { Logger } from 'pino';
 import type { ClusterKeys, TicketResponse } from '../../protocol/api.js';
 import { MAX_TICKET_TTL_SECONDS, signTicket, TICKET_ALG } from '../../protocol/tickets.js';
-import { toNumber } from '../store/schema.js';
+import { toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
 import type { FilesService } from './files.js';
 import {

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { LoginResponse, UserCreated, WhoAmI } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { assertNewName } from '../../protocol/names.js';
-import { toNumber } from '../store/schema.js';
+import { toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
 import { hashPassword, type ScryptCost, verifyPassword } from './passwords.js';
 import { createFailureLimiter } from './rate-limit.js';

@@ -12,7 +12,7 @@ import {
   SESSION_PROTOCOL_VERSION,
   type TrackerMessage,
 } from '../../protocol/session.js';
-import type { EventBus, TrackerEvent } from '../events/bus.js';
+import type { EventBus, TrackerEvent } from '../events/index.js';
 import type { FilesService } from '../services/files.js';
 import type { EncodedMessage, MessagesService } from '../services/messages.js';
 import type { PeerSessionInfo, PresenceService } from '../services/presence.js';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { TrackerMessage } from '../../protocol/session.js';
-import type { TrackerEvent } from '../events/bus.js';
+import type { TrackerEvent } from '../events/index.js';
 import type { RevocationsService } from '../services/revocations.js';
 
 export interface RevocationPushDeps<S> {

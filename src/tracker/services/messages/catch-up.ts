@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { groupStreamId, parseStreamId } from '../../../protocol/streams.js';
-import type { Database } from '../../store/schema.js';
-import { toNumber } from '../../store/schema.js';
+import type { Database } from '../../store/index.js';
+import { toNumber } from '../../store/index.js';
 import type { Directory } from './directory.js';
 import { type EncodedMessage, encode, toStoredMessage } from './model.js';
 import { messagesOf } from './queries.js';

@@ -1,8 +1,8 @@
 import type { Kysely, Selectable } from 'kysely';
 import { CoterieError } from '../../../protocol/errors.js';
 import { type ParsedStream, topicStreamId } from '../../../protocol/streams.js';
-import type { Database, StreamsTable } from '../../store/schema.js';
-import { toNumber } from '../../store/schema.js';
+import type { Database, StreamsTable } from '../../store/index.js';
+import { toNumber } from '../../store/index.js';
 import type { GroupsService } from '../groups.js';
 
 /** A topic's retention as stored: null where it has none. */

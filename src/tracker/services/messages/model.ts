@@ -9,8 +9,8 @@ import type {
   TopicSummary,
 } from '../../../protocol/api.js';
 import type { ParsedStream } from '../../../protocol/streams.js';
-import type { Receipt } from '../../events/bus.js';
-import { toNumber } from '../../store/schema.js';
+import type { Receipt } from '../../events/index.js';
+import { toNumber } from '../../store/index.js';
 
 export interface SendInput {
   to?: string | undefined;

@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { StoredMessage } from '../../../protocol/api.js';
 import { parseStreamId } from '../../../protocol/streams.js';
-import type { Database } from '../../store/schema.js';
-import { toNumber } from '../../store/schema.js';
+import type { Database } from '../../store/index.js';
+import { toNumber } from '../../store/index.js';
 import type { Directory } from './directory.js';
 import {
   type EncodedMessage,

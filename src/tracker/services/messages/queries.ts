@@ -1,6 +1,6 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
-import { type Prepared, prepared } from '../../store/prepared.js';
-import type { Database } from '../../store/schema.js';
+import type { Database } from '../../store/index.js';
+import { type Prepared, prepared } from '../../store/index.js';
 import { MESSAGE_COLUMNS } from './model.js';
 
 export type Db = Transaction<Database>;

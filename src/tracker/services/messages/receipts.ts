@@ -1,5 +1,5 @@
-import type { EventBus, Receipt } from '../../events/bus.js';
-import { toNumber } from '../../store/schema.js';
+import type { EventBus, Receipt } from '../../events/index.js';
+import { toNumber } from '../../store/index.js';
 import { appendTo, byKey, compareKeys, type Db, powerOfTwoChunks, Q } from './queries.js';
 
 /** Receipts per bus event (each names its senders: a few hundred bytes at most). */

@@ -8,7 +8,7 @@ import {
   parseStreamId,
   topicStreamId,
 } from '../../../protocol/streams.js';
-import { toNumber } from '../../store/schema.js';
+import { toNumber } from '../../store/index.js';
 import type { ServiceDeps } from '../context.js';
 import type { GroupsService } from '../groups.js';
 import { createSendLimiter } from '../message-limits.js';

@@ -10,7 +10,7 @@ import {
 import { CoterieError } from '../../../protocol/errors.js';
 import { assertNewName } from '../../../protocol/names.js';
 import { type ParsedStream, topicStreamId } from '../../../protocol/streams.js';
-import { toNumber } from '../../store/schema.js';
+import { toNumber } from '../../store/index.js';
 import type { ServiceDeps } from '../context.js';
 import type { GroupsService } from '../groups.js';
 import type { Directory } from './directory.js';

@@ -1,6 +1,6 @@
 import type { MessageSent, StoredMessage } from '../../../protocol/api.js';
 import { CoterieError } from '../../../protocol/errors.js';
-import type { Receipt } from '../../events/bus.js';
+import type { Receipt } from '../../events/index.js';
 import type { ServiceDeps } from '../context.js';
 import type { Directory } from './directory.js';
 import type { PushPlanner } from './push.js';
