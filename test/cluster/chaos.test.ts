@@ -19,7 +19,9 @@ import { MessageLedger } from './message-ledger.js';
 import { createTestDatabase, pgTestUrl, reportSkipped, sharedKeyFile, type TestDatabase } from './pg.js';
 
 const PEERS = 20;
-const CHAOS_MS = 30_000;
+// Kills counted, not a wall-clock window: on a loaded machine a restart takes longer, and a
+// window then held fewer kills than the test promises (it failed at 7 of 8 under load 17).
+const CHAOS_KILLS = 10;
 const KILL_EVERY_MS = 3_000;
 const DOWN_FOR_MS = 1_000;
 const FILE_BYTES = 6 * 1024 * 1024;
@@ -202,8 +204,7 @@ if (pgTestUrl() === undefined) {
       listenersCut += r.rowCount ?? 0;
     };
     const restarts: Promise<void>[] = [];
-    const chaosEnd = Date.now() + CHAOS_MS;
-    for (let k = 0; Date.now() < chaosEnd; k++) {
+    for (let k = 0; k < CHAOS_KILLS; k++) {
       await new Promise((r) => setTimeout(r, KILL_EVERY_MS / 2));
       await cutListener((k + 1) % 3);
       await new Promise((r) => setTimeout(r, KILL_EVERY_MS / 2));
@@ -272,6 +273,5 @@ if (pgTestUrl() === undefined) {
     // A write may fail (TRACKER_UNAVAILABLE) only when its answer was never given; such a write
     // may or may not have been stored: those are the unexplained ones, never more.
     expect(unexplained.length).toBeLessThanOrEqual(failed.length);
-    expect(kills.length).toBeGreaterThanOrEqual(8);
   }, 150_000);
 }
