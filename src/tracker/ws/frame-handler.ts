@@ -14,7 +14,7 @@ import type { PeerSessionInfo, PresenceService } from '../services/presence.js';
 import type { HeartbeatOptions } from './heartbeat.js';
 import type { Outbox } from './outbox.js';
 import type { SessionRegistry } from './registry.js';
-import type { createRevocationPush } from './revocation-push.js';
+import type { RevocationPush } from './revocation-push.js';
 import type { Session } from './session.js';
 import type { SessionCatchUp } from './session-catch-up.js';
 
@@ -25,7 +25,7 @@ export interface FrameHandlerDeps {
   registry: SessionRegistry;
   outbox: Outbox;
   catchUp: SessionCatchUp;
-  revocationPush: ReturnType<typeof createRevocationPush<Session>>;
+  revocationPush: RevocationPush<Session>;
   trackerId: string;
   /** Told to the peer in the welcome. */
   heartbeat: HeartbeatOptions;

@@ -3,7 +3,7 @@ import type { EventBus, TrackerEvent } from '../events/bus.js';
 import type { EncodedMessage, MessagesService } from '../services/messages.js';
 import type { Outbox } from './outbox.js';
 import type { SessionRegistry } from './registry.js';
-import type { createRevocationPush } from './revocation-push.js';
+import type { RevocationPush } from './revocation-push.js';
 import type { Session } from './session.js';
 import type { SessionCatchUp } from './session-catch-up.js';
 
@@ -13,7 +13,7 @@ export interface PushesDeps {
   registry: SessionRegistry;
   outbox: Outbox;
   catchUp: SessionCatchUp;
-  revocationPush: ReturnType<typeof createRevocationPush<Session>>;
+  revocationPush: RevocationPush<Session>;
 }
 
 /**
