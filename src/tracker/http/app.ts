@@ -284,7 +284,9 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
     },
     wsHandler: (socket, request) => {
       metrics.sessionsOpened.inc();
-      hub.accept(socket, request.caller!);
+      // The upgraded request's socket is the one `ws` writes to: the hub corks it for bursts of
+      // answers through this public handle instead of `ws`'s private `_socket`.
+      hub.accept(socket, request.caller!, request.raw.socket);
     },
   });
 

@@ -11,13 +11,20 @@ export interface RevocationPushDeps<S> {
   logger: Logger;
 }
 
+export interface RevocationPush<S> {
+  /** A revocation heard on the bus: pushed to this tracker's sessions of the group's members. */
+  onEvent(e: Extract<TrackerEvent, { kind: 'tickets_revoked' }>): void;
+  /** A session said hello: it gets the recent revocations of its user's groups. */
+  afterWelcome(s: S, userId: string): void;
+}
+
 /**
  * Tells seeders of ticket revocations (services/revocations.ts): a revocation
  * heard on the bus goes to this tracker's sessions of the group's members, and
  * a session that says hello gets the recent ones of its user's groups (its
  * peer may have missed them while it had no session).
  */
-export function createRevocationPush<S>(deps: RevocationPushDeps<S>) {
+export function createRevocationPush<S>(deps: RevocationPushDeps<S>): RevocationPush<S> {
   const { revocations, logger } = deps;
   return {
     onEvent(e: Extract<TrackerEvent, { kind: 'tickets_revoked' }>): void {

@@ -1,0 +1,206 @@
+import type { Logger } from 'pino';
+import { CoterieError, isCoterieError } from '../../protocol/errors.js';
+import {
+  type ClientMessage,
+  MAX_WATCHED_FILES,
+  parseClientMessage,
+  SESSION_CLOSE,
+  SESSION_PROTOCOL_VERSION,
+  type TrackerMessage,
+} from '../../protocol/session.js';
+import type { FilesService } from '../services/files.js';
+import type { MessagesService } from '../services/messages.js';
+import type { PeerSessionInfo, PresenceService } from '../services/presence.js';
+import type { HeartbeatOptions } from './heartbeat.js';
+import type { Outbox } from './outbox.js';
+import type { SessionRegistry } from './registry.js';
+import type { RevocationPush } from './revocation-push.js';
+import type { Session } from './session.js';
+import type { SessionCatchUp } from './session-catch-up.js';
+
+export interface FrameHandlerDeps {
+  presence: PresenceService;
+  files: Pick<FilesService, 'visible'>;
+  messages: Pick<MessagesService, 'submit' | 'ack'>;
+  registry: SessionRegistry;
+  outbox: Outbox;
+  catchUp: SessionCatchUp;
+  revocationPush: RevocationPush<Session>;
+  trackerId: string;
+  /** Told to the peer in the welcome. */
+  heartbeat: HeartbeatOptions;
+  logger: Logger;
+  /** Sent to each session right after its welcome (the cluster's live trackers). */
+  greeting?: () => TrackerMessage | undefined;
+}
+
+/**
+ * The session protocol's client side as the tracker hears it: each frame
+ * parsed, then handled in its session's order (a frame waits for the one
+ * before), its error answered with the frame's id.
+ */
+export function createFrameHandler(deps: FrameHandlerDeps) {
+  const { presence, files, messages, registry, outbox, logger } = deps;
+
+  async function hello(s: Session, message: Extract<ClientMessage, { type: 'hello' }>): Promise<void> {
+    if (message.v !== SESSION_PROTOCOL_VERSION) {
+      outbox.sendError(
+        s,
+        new CoterieError(
+          'PROTOCOL_ERROR',
+          `session protocol version ${message.v} is not supported: this tracker speaks ${SESSION_PROTOCOL_VERSION}`,
+        ),
+        message.id,
+      );
+      s.socket.close(SESSION_CLOSE.BAD_HELLO, 'unsupported version');
+      return;
+    }
+    if (s.info !== undefined && s.info.peerId !== message.peerId) {
+      throw new CoterieError(
+        'PROTOCOL_ERROR',
+        'this session already said hello as another peer: open a new session',
+      );
+    }
+    const info: PeerSessionInfo = {
+      sessionId: s.id,
+      userId: s.caller.userId,
+      peerId: message.peerId,
+      addresses: message.addresses,
+    };
+    await presence.register(info, message.seeding);
+    if (s.closed) {
+      // Closed while registering: undo, or the peer would stay listed.
+      await presence.unregister(info);
+      return;
+    }
+    s.info = info;
+    s.held ??= [];
+    outbox.send(s, {
+      type: 'welcome',
+      v: SESSION_PROTOCOL_VERSION,
+      ...(message.id === undefined ? {} : { id: message.id }),
+      sessionId: s.id,
+      trackerId: deps.trackerId,
+      userId: s.caller.userId,
+      peerId: message.peerId,
+      heartbeatIntervalMs: deps.heartbeat.heartbeatIntervalMs,
+      heartbeatTimeoutMs: deps.heartbeat.heartbeatTimeoutMs,
+    });
+    void deps.catchUp.run(s);
+    deps.revocationPush.afterWelcome(s, s.caller.userId);
+    const greeting = deps.greeting?.();
+    if (greeting !== undefined) outbox.send(s, greeting);
+  }
+
+  async function watch(s: Session, fileIds: string[]): Promise<void> {
+    const allowed = await files.visible(s.caller.userId, fileIds);
+    const refused = fileIds.filter((f) => !allowed.has(f));
+    for (const f of allowed) {
+      if ((s.watching?.size ?? 0) >= MAX_WATCHED_FILES) {
+        throw new CoterieError(
+          'BAD_REQUEST',
+          `a session watches at most ${MAX_WATCHED_FILES} files: unwatch some`,
+        );
+      }
+      registry.watch(s, f);
+    }
+    if (refused.length > 0) {
+      throw new CoterieError(
+        'FILE_NOT_FOUND',
+        `not watching ${refused.length} file(s) not shared in any of your groups: ${refused
+          .slice(0, 3)
+          .map((f) => `${f.slice(0, 12)}…`)
+          .join(', ')}`,
+        { details: { files: refused.slice(0, 100) } },
+      );
+    }
+  }
+
+  async function handle(s: Session, message: ClientMessage): Promise<void> {
+    if (message.type === 'ping') {
+      outbox.send(s, { type: 'pong', ...(message.id === undefined ? {} : { id: message.id }) });
+      return;
+    }
+    if (message.type === 'hello') return hello(s, message);
+    const info = s.info;
+    if (info === undefined) {
+      throw new CoterieError('PROTOCOL_ERROR', `send hello before ${message.type}`);
+    }
+    switch (message.type) {
+      case 'send': {
+        // Queued in frame order, acknowledged at commit: a sender may pipeline many sends.
+        const { type: _t, id, ...input } = message;
+        const { committed } = await messages.submit(s.caller.userId, input);
+        committed.then(
+          (r) => outbox.sendBurst(s, { type: 'sent', ...(id === undefined ? {} : { id }), ...r }),
+          (err: unknown) =>
+            outbox.sendError(
+              s,
+              isCoterieError(err) ? err : new CoterieError('INTERNAL', 'the send failed; it was logged'),
+              id,
+            ),
+        );
+        return;
+      }
+      case 'ack_messages': {
+        // Checked and queued in frame order; answered at commit without holding up the next frames.
+        const { committed } = await messages.ack(s.caller.userId, message.cursors);
+        const id = message.id;
+        if (id !== undefined) void committed.then(() => outbox.sendBurst(s, { type: 'ack', id }));
+        return;
+      }
+      case 'announce':
+        await presence.announce(info, message.files);
+        break;
+      case 'unannounce':
+        await presence.unannounce(info, message.files);
+        break;
+      case 'addresses':
+        info.addresses = message.addresses;
+        await presence.setAddresses(info, message.addresses);
+        break;
+      case 'watch':
+        await watch(s, message.files);
+        break;
+      case 'unwatch':
+        for (const f of message.files) registry.unwatch(s, f);
+        break;
+    }
+    if (message.id !== undefined) outbox.send(s, { type: 'ack', id: message.id });
+  }
+
+  /** Takes one frame off the socket: a bad one is answered at once, a good one queued behind the session's others. */
+  return function onFrame(s: Session, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    let message: ClientMessage;
+    try {
+      if (isBinary)
+        throw new CoterieError(
+          'PROTOCOL_ERROR',
+          'binary frames are not part of the session protocol: send JSON text',
+        );
+      message = parseClientMessage(data);
+    } catch (err) {
+      const e = isCoterieError(err) ? err : new CoterieError('PROTOCOL_ERROR', 'unreadable frame');
+      const id = e.details?.id;
+      outbox.sendError(s, e, typeof id === 'string' || typeof id === 'number' ? id : undefined);
+      return;
+    }
+    s.queue = s.queue.then(async () => {
+      if (s.closed) return;
+      try {
+        await handle(s, message);
+      } catch (err) {
+        if (isCoterieError(err)) {
+          outbox.sendError(s, err, message.id);
+        } else {
+          logger.error({ err, sessionId: s.id, type: message.type }, 'session message failed');
+          outbox.sendError(
+            s,
+            new CoterieError('INTERNAL', 'the tracker failed to handle this message; it was logged'),
+            message.id,
+          );
+        }
+      }
+    });
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * Session liveness, in the nats.js `Heartbeat` habit: a small class that asks
+ * three things of its owner, so that a unit test drives it with a fake clock
+ * and fake pongs.
+ */
+
+/** What the heartbeat asks of the sessions it watches. */
+export interface HeartbeatHost<S> {
+  /** Sends a ping; the owner calls `pong(s)` when the answer comes. */
+  ping(s: S): void;
+  /** Whether the session said hello (one that does not in time is closed). */
+  greeted(s: S): boolean;
+  /** Ends a session that missed its pong, or its hello. */
+  cut(s: S, reason: 'timeout' | 'no hello'): void;
+}
+
+export interface HeartbeatClock {
+  /** Milliseconds. */
+  now(): number;
+  /** Calls `fn` every `ms` until the returned function is called; never keeps a process alive. */
+  every(ms: number, fn: () => void): () => void;
+}
+
+export interface HeartbeatOptions {
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+}
+
+/** The process's clock: `now` as given (the tracker's), timers unref'd. */
+export function systemHeartbeatClock(now: () => number): HeartbeatClock {
+  return {
+    now,
+    every(ms, fn) {
+      const timer = setInterval(fn, ms);
+      timer.unref();
+      return () => clearInterval(timer);
+    },
+  };
+}
+
+interface Beat {
+  readonly openedAt: number;
+  lastPingAt: number;
+  pongPending: boolean;
+}
+
+/**
+ * Pings each session every interval and cuts one whose pong is overdue by the
+ * timeout, or that has not said hello within `helloTimeoutMs`. One timer for
+ * all sessions (thousands per tracker) instead of one each: it ticks at a
+ * quarter of the shorter period, so a deadline is acted on at most that late.
+ */
+export class Heartbeat<S> {
+  private readonly beats = new Map<S, Beat>();
+  private cancel: (() => void) | undefined;
+
+  constructor(
+    private readonly host: HeartbeatHost<S>,
+    private readonly options: HeartbeatOptions & { helloTimeoutMs: number },
+    private readonly clock: HeartbeatClock,
+  ) {}
+
+  start(): void {
+    if (this.cancel !== undefined) return;
+    const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.options;
+    // At least 10 ms: a tiny test timeout must not spin the event loop.
+    const tickMs = Math.max(10, Math.floor(Math.min(heartbeatIntervalMs, heartbeatTimeoutMs) / 4));
+    this.cancel = this.clock.every(tickMs, () => this.sweep());
+  }
+
+  /** Clears the timer; the sessions stay listed (a start() would go on with them). */
+  stop(): void {
+    this.cancel?.();
+    this.cancel = undefined;
+  }
+
+  /** Watches a new session: its first ping is due one interval from now. */
+  add(s: S): void {
+    const t = this.clock.now();
+    this.beats.set(s, { openedAt: t, lastPingAt: t, pongPending: false });
+  }
+
+  pong(s: S): void {
+    const beat = this.beats.get(s);
+    if (beat !== undefined) beat.pongPending = false;
+  }
+
+  remove(s: S): void {
+    this.beats.delete(s);
+  }
+
+  get size(): number {
+    return this.beats.size;
+  }
+
+  private sweep(): void {
+    const { heartbeatIntervalMs, heartbeatTimeoutMs, helloTimeoutMs } = this.options;
+    const t = this.clock.now();
+    for (const [s, beat] of this.beats) {
+      if (t - beat.openedAt > helloTimeoutMs && !this.host.greeted(s)) {
+        this.host.cut(s, 'no hello');
+        continue;
+      }
+      if (beat.pongPending) {
+        if (t - beat.lastPingAt >= heartbeatTimeoutMs) this.host.cut(s, 'timeout');
+      } else if (t - beat.lastPingAt >= heartbeatIntervalMs) {
+        beat.pongPending = true;
+        beat.lastPingAt = t;
+        this.host.ping(s);
+      }
+    }
+  }
+}

@@ -1,0 +1,88 @@
+import type { Logger } from 'pino';
+import type { CoterieError } from '../../protocol/errors.js';
+import { encodeSessionMessage, type TrackerMessage } from '../../protocol/session.js';
+import type { EncodedMessage } from '../services/messages.js';
+import type { Session } from './session.js';
+
+/** Unsent bytes queued to one session beyond which it is considered stuck and cut. */
+export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** Frames of messages stay well under the session's frame cap (messages are at most 64 KiB by default). */
+const MESSAGES_FRAME_BYTES = 256 * 1024;
+
+/** Everything the tracker writes to a session goes through here. */
+export interface Outbox {
+  send(s: Session, message: TrackerMessage): void;
+  /** The same message to each of the sessions. */
+  sendAll(sessions: Iterable<Session>, message: TrackerMessage): void;
+  /** Stored messages, spliced into as few `messages` frames as the frame cap allows. */
+  sendMessages(s: Session, items: readonly EncodedMessage[]): void;
+  /** As `send`, for answers that come in bursts (a whole commit at once): corked until the burst is over. */
+  sendBurst(s: Session, message: TrackerMessage): void;
+  sendError(s: Session, err: CoterieError, id?: string | number): void;
+}
+
+export function createOutbox(logger: Logger): Outbox {
+  /** Open and reading its pushes; a peer that does not read must not grow the tracker's memory without bound. */
+  const writable = (s: Session, what: string): boolean => {
+    if (s.closed || s.socket.readyState !== s.socket.OPEN) return false;
+    if (s.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      logger.warn({ sessionId: s.id, userId: s.caller.userId }, `session not reading its ${what}: closed`);
+      s.socket.terminate();
+      return false;
+    }
+    return true;
+  };
+
+  const send = (s: Session, message: TrackerMessage) => {
+    if (writable(s, 'events')) s.socket.send(encodeSessionMessage(message));
+  };
+
+  const sendAll = (sessions: Iterable<Session>, message: TrackerMessage) => {
+    for (const s of sessions) send(s, message);
+  };
+
+  const sendMessages = (s: Session, items: readonly EncodedMessage[]) => {
+    // Nothing is lost by a cut: messages are stored, and the peer catches up from its cursor when it comes back.
+    if (!writable(s, 'messages')) return;
+    let part: string[] = [];
+    let bytes = 0;
+    const flush = () => {
+      if (part.length === 0) return;
+      // The items are JSON already: splice them in rather than encode each message per session.
+      s.socket.send(`{"type":"messages","items":[${part.join(',')}]}`);
+      part = [];
+      bytes = 0;
+    };
+    for (const m of items) {
+      if (bytes + m.json.length > MESSAGES_FRAME_BYTES) flush();
+      part.push(m.json);
+      bytes += m.json.length;
+    }
+    flush();
+  };
+
+  /**
+   * Answers to pipelined sends come in bursts: the socket's writes are held
+   * until the burst is over, so that one write carries many small frames
+   * instead of one system call each.
+   */
+  const corked = new Set<Session>();
+  const sendBurst = (s: Session, message: TrackerMessage) => {
+    if (!corked.has(s)) {
+      s.transport.cork();
+      if (corked.size === 0) {
+        setImmediate(() => {
+          for (const c of corked) c.transport.uncork();
+          corked.clear();
+        });
+      }
+      corked.add(s);
+    }
+    send(s, message);
+  };
+
+  const sendError = (s: Session, err: CoterieError, id?: string | number) =>
+    send(s, { type: 'error', ...(id === undefined ? {} : { id }), code: err.code, message: err.message });
+
+  return { send, sendAll, sendMessages, sendBurst, sendError };
+}

@@ -1,0 +1,131 @@
+import { SESSION_CLOSE } from '../../protocol/session.js';
+import type { EventBus, TrackerEvent } from '../events/index.js';
+import type { EncodedMessage, MessagesService } from '../services/messages.js';
+import type { Outbox } from './outbox.js';
+import type { SessionRegistry } from './registry.js';
+import type { RevocationPush } from './revocation-push.js';
+import type { Session } from './session.js';
+import type { SessionCatchUp } from './session-catch-up.js';
+
+export interface PushesDeps {
+  messages: Pick<MessagesService, 'onStored' | 'onReceipts' | 'setConnectedUsers'>;
+  bus: EventBus;
+  registry: SessionRegistry;
+  outbox: Outbox;
+  catchUp: SessionCatchUp;
+  revocationPush: RevocationPush<Session>;
+}
+
+/**
+ * Fans out what happened to the sessions it concerns: stored messages and
+ * receipts from the messages service, and the bus's events (join requests and
+ * decisions, seeders of watched files, replaced peers, revocations, logouts).
+ * Returns the function that stops listening.
+ */
+export function startPushes(deps: PushesDeps): () => void {
+  const { messages, registry, outbox, catchUp, revocationPush } = deps;
+
+  messages.setConnectedUsers((users) => users.filter((u) => registry.hasUser(u)));
+  const unsubscribeStored = messages.onStored((batch) => {
+    const out = new Map<Session, EncodedMessage[]>();
+    for (const m of batch.messages) {
+      for (const user of batch.readers.get(m.message.streamId) ?? []) {
+        if (user === m.message.sender) continue;
+        for (const s of registry.greetedOf(user)) {
+          // Catching up: held until the catch-up sent everything older.
+          if (s.held !== undefined) {
+            s.held.push(m);
+            continue;
+          }
+          const list = out.get(s);
+          if (list === undefined) out.set(s, [m]);
+          else list.push(m);
+        }
+      }
+    }
+    for (const [s, items] of out) outbox.sendMessages(s, items);
+  });
+
+  const unsubscribeReceipts = messages.onReceipts((receipts) => {
+    for (const r of receipts) {
+      for (const sender of r.senders) {
+        for (const s of registry.greetedOf(sender)) {
+          outbox.sendBurst(s, {
+            type: 'receipt',
+            streamId: r.streamId,
+            reader: r.reader,
+            delivered: r.delivered,
+            read: r.read,
+            at: r.at,
+          });
+        }
+      }
+    }
+  });
+
+  const unsubscribeBus = deps.bus.subscribe((event: TrackerEvent) => {
+    switch (event.kind) {
+      case 'events_lost':
+        catchUp.all();
+        break;
+      case 'join_requested':
+        outbox.sendAll(registry.greetedOf(event.owner), {
+          type: 'join_requested',
+          groupId: event.groupId,
+          userId: event.userId,
+          at: event.at,
+        });
+        break;
+      case 'subscription_changed':
+        if (event.subscribed) catchUp.user(event.userId);
+        break;
+      case 'join_decided':
+        if (event.accepted) catchUp.user(event.userId);
+        outbox.sendAll(registry.greetedOf(event.userId), {
+          type: event.accepted ? 'join_accepted' : 'join_declined',
+          groupId: event.groupId,
+          userId: event.userId,
+          at: event.at,
+        });
+        break;
+      case 'seeder_appeared':
+        outbox.sendAll(registry.watchersOf(event.fileId), {
+          type: 'seeder_appeared',
+          fileId: event.fileId,
+          peerId: event.peerId,
+          userId: event.userId,
+          addresses: event.addresses,
+          at: event.at,
+        });
+        break;
+      case 'seeder_left':
+        outbox.sendAll(registry.watchersOf(event.fileId), {
+          type: 'seeder_left',
+          fileId: event.fileId,
+          peerId: event.peerId,
+          at: event.at,
+        });
+        break;
+      case 'peer_replaced':
+        registry
+          .get(event.sessionId)
+          ?.socket.close(SESSION_CLOSE.REPLACED, 'replaced by a newer session of this peer');
+        break;
+      case 'tickets_revoked':
+        revocationPush.onEvent(event);
+        break;
+      case 'token_revoked':
+        for (const s of registry.all()) {
+          if (s.caller.tokenHash === event.tokenHash)
+            s.socket.close(SESSION_CLOSE.UNAUTHENTICATED, 'logged out');
+        }
+        break;
+    }
+  });
+
+  return () => {
+    unsubscribeBus();
+    unsubscribeStored();
+    unsubscribeReceipts();
+  };
+}

@@ -1,0 +1,55 @@
+import type { WebSocket } from 'ws';
+import type { EncodedMessage } from '../services/messages.js';
+import type { PeerSessionInfo } from '../services/presence.js';
+import type { Caller } from '../services/users.js';
+
+/**
+ * What a session corks while a burst of answers goes out: the upgraded
+ * request's own TCP or TLS socket, captured when the session is accepted.
+ * `ws` has no public cork, and its `_socket` field is private (it may be
+ * renamed in any release); the request's socket is the same object, handed
+ * to us through a public API.
+ */
+export interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
+
+/**
+ * One connected peer. Kept small on purpose (thousands per tracker): sets are
+ * created on first use, and one hub-wide timer does the heartbeats.
+ */
+export interface Session {
+  readonly id: string;
+  readonly socket: WebSocket;
+  readonly transport: Corkable;
+  readonly caller: Caller;
+  /** Set by the hello; a session without it receives no pushes yet. */
+  info: PeerSessionInfo | undefined;
+  watching: Set<string> | undefined;
+  /**
+   * Catching up after hello: live messages wait in `held` until the catch-up
+   * sent everything older, so each stream arrives in order.
+   */
+  held: EncodedMessage[] | undefined;
+  /** Asked to catch up again while catching up (events were missed): once more when done. */
+  catchUpAgain: boolean;
+  /** Frames are handled one after another, in order. */
+  queue: Promise<void>;
+  closed: boolean;
+}
+
+export function newSession(id: string, socket: WebSocket, transport: Corkable, caller: Caller): Session {
+  return {
+    id,
+    socket,
+    transport,
+    caller,
+    info: undefined,
+    watching: undefined,
+    held: undefined,
+    catchUpAgain: false,
+    queue: Promise.resolve(),
+    closed: false,
+  };
+}
