@@ -20,6 +20,16 @@ export {
   verifyPiece,
 } from './manifest.js';
 export {
+  applyReport,
+  currentQuality,
+  decayed,
+  isFlagged,
+  NEUTRAL_SCORE,
+  observation,
+  type QualityPolicy,
+  type ScoreState,
+} from './quality.js';
+export {
   type AttemptRef,
   type BlockOutcome,
   type BlockRequest,

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { NEUTRAL_SCORE } from '../core/index.js';
 import type { FileDetail } from '../protocol/api.js';
 import { CoterieError } from '../protocol/errors.js';
 import { computeFileId, validateManifest } from '../protocol/manifest.js';
@@ -454,7 +455,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         const address = e.addresses.map(parseAddress).find((a) => a !== undefined);
         if (address === undefined) continue;
         r.users.set(e.peerId, e.userId);
-        r.handle.addSeeder({ peerId: e.peerId, address, score: 0.5 });
+        r.handle.addSeeder({ peerId: e.peerId, address, score: NEUTRAL_SCORE });
       }
     },
     resumeAll,

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { type Backoff, createStepBackoff, TRACKER_RECONNECT_STEPS_MS } from '../../core/backoff.js';
+import { type Backoff, createStepBackoff, TRACKER_RECONNECT_STEPS_MS } from '../../core/index.js';
 import { CoterieError } from '../../protocol/errors.js';
 
 /**

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { type Backoff, createStepBackoff, LISTEN_RECONNECT_STEPS_MS } from '../../core/backoff.js';
+import { type Backoff, createStepBackoff, LISTEN_RECONNECT_STEPS_MS } from '../../core/index.js';
 import type { EventBus, TrackerEvent, TrackerEventHandler } from './bus.js';
 
 /**

@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
-import { createStepBackoff } from '../../core/backoff.js';
+import { createStepBackoff } from '../../core/index.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { markingIdempotency } from './idempotency-context.js';
 import type { Database } from './schema.js';
