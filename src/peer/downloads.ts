@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { NEUTRAL_SCORE } from '../core/index.js';
+import { parseHostPort } from '../protocol/addresses.js';
 import type { FileDetail } from '../protocol/api.js';
 import { CoterieError } from '../protocol/errors.js';
 import { computeFileId, validateManifest } from '../protocol/manifest.js';
@@ -72,15 +73,6 @@ interface Running {
   /** Set when the daemon stops it (logout, shutdown): the download pauses rather than fails. */
   pausing: boolean;
   listeners: Set<(p: DownloadProgress) => void>;
-}
-
-/** "host:port" or "[v6]:port" as the tracker lists addresses. */
-export function parseAddress(address: string): { host: string; port: number } | undefined {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(address) ?? /^([^:]+):(\d+)$/.exec(address);
-  if (m === null) return undefined;
-  const port = Number(m[2]);
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
-  return { host: m[1]!, port };
 }
 
 /**
@@ -164,7 +156,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
     const out: SeederInfo[] = [];
     for (const s of detail.seeders) {
       if (s.peerId === identity.peerId) continue;
-      const address = s.addresses.map(parseAddress).find((a) => a !== undefined);
+      const address = s.addresses.map(parseHostPort).find((a) => a !== undefined);
       if (address === undefined) continue;
       users.set(s.peerId, s.userId);
       out.push({ peerId: s.peerId, address, score: s.flagged ? Math.min(s.score, 0.05) : s.score });
@@ -452,7 +444,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
     onSeederAppeared(e) {
       for (const r of running.values()) {
         if (r.fileId !== e.fileId || e.peerId === identity.peerId) continue;
-        const address = e.addresses.map(parseAddress).find((a) => a !== undefined);
+        const address = e.addresses.map(parseHostPort).find((a) => a !== undefined);
         if (address === undefined) continue;
         r.users.set(e.peerId, e.userId);
         r.handle.addSeeder({ peerId: e.peerId, address, score: NEUTRAL_SCORE });
