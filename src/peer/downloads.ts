@@ -269,10 +269,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         running.delete(rec.id);
         if (!shares.isServed(rec.fileId)) seeding.unserve(rec.fileId);
         void session.unwatch([rec.fileId]).catch(() => {});
-        const e = withSeederNames(
-          err instanceof CoterieError ? err : new CoterieError('DOWNLOAD_FAILED', String(err)),
-          users,
-        );
+        const e = withSeederNames(CoterieError.from(err, 'DOWNLOAD_FAILED'), users);
         const doneBytes = r.progress?.verifiedBytes ?? rec.doneBytes;
         if (r.pausing) {
           store.updateDownload(rec.id, { doneBytes });

@@ -61,11 +61,10 @@ export async function openPostgresStore(
     await migrateLocked(pool, db, migrate);
   } catch (err) {
     await db.destroy().catch(() => {});
-    if (err instanceof CoterieError) throw err;
-    throw new CoterieError(
+    throw CoterieError.from(
+      err,
       'UNAVAILABLE',
-      `cannot open the PostgreSQL store at ${redactUrl(url)}: ${(err as Error).message}`,
-      { cause: err },
+      (text) => `cannot open the PostgreSQL store at ${redactUrl(url)}: ${text}`,
     );
   }
   const transaction = <T>(body: (trx: Transaction<Database>) => Promise<T>) => {
