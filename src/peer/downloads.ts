@@ -281,11 +281,10 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
             p.elapsedMs,
             p.peers.map((x) => ({ ...x, pieces: x.piecesVerified })),
           );
-          store.updateDownload(rec.id, { state: 'failed', error: e.message, doneBytes, endedAt: Date.now() });
-          notify('download', `download of '${rec.fileName}' failed: ${e.message}`);
-          onEvent({ type: 'downloadFailed', id: rec.id, fileName: rec.fileName, reason: e.message });
+          failDownload(rec, e, { doneBytes });
+          return;
         }
-        finished(rec.id, r.pausing ? undefined : e);
+        finished(rec.id);
       },
     );
     return r;
@@ -297,6 +296,31 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
     const set = endWaiters.get(id);
     endWaiters.delete(id);
     for (const w of set ?? []) w(err);
+  };
+
+  /**
+   * The one way a download ends failed, wherever it failed (the engine, the
+   * tracker at resume, the start itself): the record keeps the reason, the
+   * user gets a notice, the event stream a `downloadFailed`, and `--wait`
+   * its error. `answered`: the command that started it returns the error
+   * itself, so no notice repeats it.
+   */
+  const failDownload = (
+    rec: DownloadRecord,
+    err: unknown,
+    options: { doneBytes?: number; answered?: boolean } = {},
+  ): CoterieError => {
+    const e = CoterieError.from(err, 'DOWNLOAD_FAILED');
+    store.updateDownload(rec.id, {
+      state: 'failed',
+      error: e.message,
+      endedAt: Date.now(),
+      ...(options.doneBytes === undefined ? {} : { doneBytes: options.doneBytes }),
+    });
+    if (options.answered !== true) notify('download', `download of '${rec.fileName}' failed: ${e.message}`);
+    onEvent({ type: 'downloadFailed', id: rec.id, fileName: rec.fileName, reason: e.message });
+    finished(rec.id, e);
+    return e;
   };
 
   const waitFor = (id: number, io: CommandIO): Promise<DownloadView> =>
@@ -370,11 +394,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         waiting.add(rec.id);
         return;
       }
-      const msg = err instanceof Error ? err.message : String(err);
-      store.updateDownload(rec.id, { state: 'failed', error: msg, endedAt: Date.now() });
-      notify('download', `download of '${rec.fileName}' failed: ${msg}`);
-      onEvent({ type: 'downloadFailed', id: rec.id, fileName: rec.fileName, reason: msg });
-      finished(rec.id, err instanceof CoterieError ? err : undefined);
+      failDownload(rec, err);
       return;
     }
     if (stopped || running.has(rec.id)) return;
@@ -382,8 +402,8 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       launch(rec, detail);
       log.info({ id: rec.id, file: rec.fileName }, 'download resumed');
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      store.updateDownload(rec.id, { state: 'failed', error: msg, endedAt: Date.now() });
+      // A manifest that does not match the file id, say: nobody asked at this start, so tell the user.
+      failDownload(rec, err);
     }
   };
 
@@ -428,9 +448,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       try {
         launch(rec, detail);
       } catch (err) {
-        const msg = err instanceof Error ? err.message : String(err);
-        store.updateDownload(rec.id, { state: 'failed', error: msg, endedAt: Date.now() });
-        throw err;
+        throw failDownload(rec, err, { answered: true });
       }
       if (!opts.wait) return view(store.getDownload(rec.id)!);
       return waitFor(rec.id, opts);
