@@ -1,6 +1,4 @@
 import type { Logger } from 'pino';
-import { NEUTRAL_SCORE } from '../core/index.js';
-import { parseHostPort } from '../protocol/addresses.js';
 import type { FileDetail } from '../protocol/api.js';
 import { CoterieError } from '../protocol/errors.js';
 import { computeFileId, validateManifest } from '../protocol/manifest.js';
@@ -13,8 +11,8 @@ import {
   type DownloadProgress,
   type DownloadResult,
   download,
-  type SeederInfo,
 } from './download/index.js';
+import { appearedSeeder, listedSeeders, reportPeers, withSeederNames } from './download-seeders.js';
 import type { Notice, PeerEvent } from './notices.js';
 import { destDirOf, rememberDestDir, resolveDestination } from './paths.js';
 import type { Seeding } from './seeding.js';
@@ -73,23 +71,6 @@ interface Running {
   /** Set when the daemon stops it (logout, shutdown): the download pauses rather than fails. */
   pausing: boolean;
   listeners: Set<(p: DownloadProgress) => void>;
-}
-
-/**
- * The engine names seeders by the start of their peer id; the user who runs
- * each is what the person reading the error knows: "5f1c2a3b4c5d ('alice')".
- */
-export function withSeederNames(e: CoterieError, users: ReadonlyMap<string, string>): CoterieError {
-  let message = e.message;
-  for (const [peerId, userId] of users) {
-    const short = peerId.slice(0, 12);
-    message = message.replaceAll(short, `${short} ('${userId}')`);
-  }
-  if (message === e.message) return e;
-  return new CoterieError(e.code, message, {
-    cause: e,
-    ...(e.details === undefined ? {} : { details: e.details }),
-  });
 }
 
 export function createDownloads(deps: DownloadsDeps): Downloads {
@@ -152,40 +133,6 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
     };
   };
 
-  const seederInfos = (detail: FileDetail, users: Map<string, string>): SeederInfo[] => {
-    const out: SeederInfo[] = [];
-    for (const s of detail.seeders) {
-      if (s.peerId === identity.peerId) continue;
-      const address = s.addresses.map(parseHostPort).find((a) => a !== undefined);
-      if (address === undefined) continue;
-      users.set(s.peerId, s.userId);
-      out.push({ peerId: s.peerId, address, score: s.flagged ? Math.min(s.score, 0.05) : s.score });
-    }
-    return out;
-  };
-
-  const report = (
-    rec: DownloadRecord,
-    durationMs: number,
-    peers: Array<{ peerId: string; pieces: number; bytes: number; stalls: number; corruptPieces: number }>,
-  ): void => {
-    const reports = peers
-      .filter((p) => p.peerId !== '' && (p.pieces > 0 || p.corruptPieces > 0 || p.stalls > 0))
-      .slice(0, 256)
-      .map((p) => ({
-        peerId: p.peerId,
-        fileId: rec.fileId,
-        bytes: p.bytes,
-        seconds: Math.max(0, durationMs / 1000),
-        failedPieces: p.stalls,
-        corruptPieces: p.corruptPieces,
-      }));
-    if (reports.length === 0) return;
-    http.call('report', { body: { reports } }).catch((err: unknown) => {
-      log.debug({ err: (err as Error).message }, 'peer report not sent');
-    });
-  };
-
   /** Starts (or resumes) the engine for a download record. */
   const launch = (rec: DownloadRecord, detail: FileDetail): Running => {
     const manifest = validateManifest(detail.manifest);
@@ -202,7 +149,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       fileId: rec.fileId,
       dest: rec.dest,
       ...(destDir === undefined ? {} : { destDir }),
-      seeders: seederInfos(detail, users),
+      seeders: listedSeeders(detail, identity.peerId, users),
       identity,
       getTicket: async () =>
         (
@@ -259,7 +206,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         for (const l of r.listeners) l(handle.progress());
         notify('download', `downloaded '${rec.fileName}' from '${rec.groupId}' to ${rec.dest}`);
         onEvent({ type: 'downloadCompleted', id: rec.id, fileName: rec.fileName, dest: rec.dest });
-        report(rec, result.durationMs, result.distribution.peers);
+        reportPeers(http, log, rec.fileId, result.durationMs, result.distribution.peers);
         await shares.shareDownloaded(rec, manifest);
         // Seeded from dest now, or not at all: the download's own piece source is finished.
         if (!shares.isServed(rec.fileId)) seeding.unserve(rec.fileId);
@@ -276,8 +223,10 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         } else {
           // A download that failed on corrupt pieces is where the tracker most needs to hear of them.
           const p = handle.progress();
-          report(
-            rec,
+          reportPeers(
+            http,
+            log,
+            rec.fileId,
             p.elapsedMs,
             p.peers.map((x) => ({ ...x, pieces: x.piecesVerified })),
           );
@@ -459,10 +408,10 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
     onSeederAppeared(e) {
       for (const r of running.values()) {
         if (r.fileId !== e.fileId || e.peerId === identity.peerId) continue;
-        const address = e.addresses.map(parseHostPort).find((a) => a !== undefined);
-        if (address === undefined) continue;
+        const seeder = appearedSeeder(e);
+        if (seeder === undefined) continue;
         r.users.set(e.peerId, e.userId);
-        r.handle.addSeeder({ peerId: e.peerId, address, score: NEUTRAL_SCORE });
+        r.handle.addSeeder(seeder);
       }
     },
     resumeAll,
