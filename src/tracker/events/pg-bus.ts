@@ -56,7 +56,7 @@ export interface PgEventBusOptions {
   url: string;
   trackerId: string;
   logger: Logger;
-  /** The listener's reconnect policy, by failures since it last listened; tests pass tiny steps. */
+  /** The listener's reconnect policy, by failures since it last listened (injectable, like the peer's pool). */
   reconnect?: Backoff;
 }
 
