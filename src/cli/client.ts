@@ -90,10 +90,7 @@ export async function runClientCommand(
     );
     return 0;
   } catch (err) {
-    const e =
-      err instanceof CoterieError
-        ? err
-        : new CoterieError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
+    const e = CoterieError.from(err, 'INTERNAL');
     // An error's message may quote what a tracker or another user sent: shown escaped, on one line.
     if (options.json) stderr.write(`${safeJson(e.toJSON())}\n`);
     else stderr.write(`coterie: ${shown(e.message.replace(/\s*\n\s*/g, ' '))} [${e.code}]\n`);

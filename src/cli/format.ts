@@ -7,6 +7,7 @@ import type {
   StopShareResult,
   UploadResult,
 } from '../peer/client.js';
+import { formatHostPort } from '../protocol/addresses.js';
 import type {
   FileList,
   GroupList,
@@ -228,7 +229,7 @@ const FORMATTERS: Record<string, Formatter> = {
     changedShares?: { message: string }[];
   }) =>
     [
-      `peer ${r.peerId} serving on ${r.serving.host}:${r.serving.port}`,
+      `peer ${r.peerId} serving on ${formatHostPort(r.serving.host, r.serving.port)}`,
       `user: ${r.userId ?? '(not logged in)'}`,
       `tracker: ${r.tracker ?? `(${r.session})`}`,
       ...(r.changedShares ?? []).map((c) => `not seeding: ${c.message}`),

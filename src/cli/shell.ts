@@ -180,7 +180,7 @@ export async function runShell(options: ShellOptions): Promise<void> {
     queue = queue.then(() =>
       runLine(line)
         .catch((err: unknown) => {
-          const e = err instanceof CoterieError ? err : new CoterieError('INTERNAL', String(err));
+          const e = CoterieError.from(err, 'INTERNAL');
           output.write(`error: ${shown(e.message)} [${e.code}]\n`);
         })
         .finally(() => {

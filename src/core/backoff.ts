@@ -1,6 +1,7 @@
 /**
- * Exponential backoff with jitter: the retry policy for pieces and peer
- * connections. Pure: the random source is injectable, so tests pass
+ * Every retry policy of Coterie, in two shapes: exponential backoff (pieces
+ * and peer connections) and step tables (reconnecting to a tracker or a
+ * store). Pure: the random source is injectable, so tests pass
  * `{ jitter: 0 }` or a seeded `random` and get exact delays.
  */
 export interface BackoffOptions {
@@ -26,7 +27,7 @@ export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = Object.freeze({
 });
 
 export interface Backoff {
-  /** Delay before retry number `attempt` (1 = the first retry). */
+  /** Delay before retry number `attempt` (1 = the first retry, 0 = the first try). */
   delayMs(attempt: number): number;
 }
 
@@ -42,6 +43,43 @@ export function createBackoff(options: Partial<BackoffOptions> = {}): Backoff {
       const raw = Math.min(o.maxMs, o.baseMs * o.factor ** (n - 1));
       // Jitter takes off up to `jitter` of the delay, never adds: the cap stays a cap.
       return Math.round(raw * (1 - o.jitter * random()));
+    },
+  };
+}
+
+/**
+ * Step-table backoff: the reconnect policy of long-lived links (the peer's
+ * tracker pool, the tracker's PostgreSQL listener). A table says the waits
+ * outright, which reads better than a formula for a handful of steps.
+ */
+export interface StepBackoffOptions {
+  /**
+   * The wait before try n is `stepsMs[n]`; the last step repeats. Entry 0
+   * is the first try's, normally 0, so a caller counting failures indexes
+   * the table with that count.
+   */
+  stepsMs: readonly number[];
+  /** Random spread of each wait, as a fraction (0.2 = ±20 %), so many clients do not reconnect in step. */
+  jitter: number;
+  random?: () => number;
+}
+
+/** The peer's tracker pool: a whole round of trackers failed n times → step n. */
+export const TRACKER_RECONNECT_STEPS_MS: readonly number[] = Object.freeze([0, 250, 500, 1000, 2000, 4000]);
+/** A tracker's LISTEN connection to PostgreSQL: short first steps, a lost listener misses events. */
+export const LISTEN_RECONNECT_STEPS_MS: readonly number[] = Object.freeze([0, 100, 250, 500, 1000, 2000]);
+
+export function createStepBackoff(options: StepBackoffOptions): Backoff {
+  const { stepsMs, jitter } = options;
+  if (stepsMs.length === 0 || stepsMs.some((s) => !(s >= 0)) || !(jitter >= 0 && jitter <= 1)) {
+    throw new RangeError('backoff: need at least one step, every step ≥ 0, 0 ≤ jitter ≤ 1');
+  }
+  const random = options.random ?? Math.random;
+  return {
+    delayMs(attempt: number): number {
+      const n = Math.min(Math.max(0, Math.floor(attempt)), stepsMs.length - 1);
+      const base = stepsMs[n]!;
+      return Math.max(0, Math.round(base + base * jitter * (random() * 2 - 1)));
     },
   };
 }

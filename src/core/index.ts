@@ -1,6 +1,15 @@
 // The public entry of src/core: pure logic shared by peer and tracker.
 
-export { type Backoff, type BackoffOptions, createBackoff, DEFAULT_BACKOFF } from './backoff.js';
+export {
+  type Backoff,
+  type BackoffOptions,
+  createBackoff,
+  createStepBackoff,
+  DEFAULT_BACKOFF,
+  LISTEN_RECONNECT_STEPS_MS,
+  type StepBackoffOptions,
+  TRACKER_RECONNECT_STEPS_MS,
+} from './backoff.js';
 export { Bitfield } from './bitfield.js';
 export {
   type CreateManifestOptions,
@@ -10,6 +19,16 @@ export {
   type ManifestResult,
   verifyPiece,
 } from './manifest.js';
+export {
+  applyReport,
+  currentQuality,
+  decayed,
+  isFlagged,
+  NEUTRAL_SCORE,
+  observation,
+  type QualityPolicy,
+  type ScoreState,
+} from './quality.js';
 export {
   type AttemptRef,
   type BlockOutcome,

@@ -129,8 +129,7 @@ async function statRegular(path: string) {
     if (!s.isFile()) throw new CoterieError('PATH_INVALID', `${path} is not a regular file`);
     return s;
   } catch (err) {
-    if (err instanceof CoterieError) throw err;
-    throw new CoterieError('PATH_INVALID', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+    throw CoterieError.from(err, 'PATH_INVALID', (text) => `cannot read ${path}: ${text}`);
   }
 }
 

@@ -38,10 +38,7 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 }
 
 function toError(err: unknown): CoterieError {
-  if (err instanceof CoterieError) return err;
-  return new CoterieError('INTERNAL', `internal error: ${err instanceof Error ? err.message : String(err)}`, {
-    cause: err,
-  });
+  return CoterieError.from(err, 'INTERNAL', (text) => `internal error: ${text}`);
 }
 
 function errorResponse(err: CoterieError): CommandResponse {

@@ -285,13 +285,6 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     });
   } catch (err) {
     await stop();
-    if (err instanceof CoterieError) throw err;
-    throw new CoterieError(
-      'INTERNAL',
-      `the peer could not start: ${err instanceof Error ? err.message : String(err)}`,
-      {
-        cause: err,
-      },
-    );
+    throw CoterieError.from(err, 'INTERNAL', (text) => `the peer could not start: ${text}`);
   }
 }

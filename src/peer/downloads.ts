@@ -11,8 +11,8 @@ import {
   type DownloadProgress,
   type DownloadResult,
   download,
-  type SeederInfo,
 } from './download/index.js';
+import { appearedSeeder, listedSeeders, reportPeers, withSeederNames } from './download-seeders.js';
 import type { Notice, PeerEvent } from './notices.js';
 import { destDirOf, rememberDestDir, resolveDestination } from './paths.js';
 import type { Seeding } from './seeding.js';
@@ -71,32 +71,6 @@ interface Running {
   /** Set when the daemon stops it (logout, shutdown): the download pauses rather than fails. */
   pausing: boolean;
   listeners: Set<(p: DownloadProgress) => void>;
-}
-
-/** "host:port" or "[v6]:port" as the tracker lists addresses. */
-export function parseAddress(address: string): { host: string; port: number } | undefined {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(address) ?? /^([^:]+):(\d+)$/.exec(address);
-  if (m === null) return undefined;
-  const port = Number(m[2]);
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
-  return { host: m[1]!, port };
-}
-
-/**
- * The engine names seeders by the start of their peer id; the user who runs
- * each is what the person reading the error knows: "5f1c2a3b4c5d ('alice')".
- */
-export function withSeederNames(e: CoterieError, users: ReadonlyMap<string, string>): CoterieError {
-  let message = e.message;
-  for (const [peerId, userId] of users) {
-    const short = peerId.slice(0, 12);
-    message = message.replaceAll(short, `${short} ('${userId}')`);
-  }
-  if (message === e.message) return e;
-  return new CoterieError(e.code, message, {
-    cause: e,
-    ...(e.details === undefined ? {} : { details: e.details }),
-  });
 }
 
 export function createDownloads(deps: DownloadsDeps): Downloads {
@@ -159,40 +133,6 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
     };
   };
 
-  const seederInfos = (detail: FileDetail, users: Map<string, string>): SeederInfo[] => {
-    const out: SeederInfo[] = [];
-    for (const s of detail.seeders) {
-      if (s.peerId === identity.peerId) continue;
-      const address = s.addresses.map(parseAddress).find((a) => a !== undefined);
-      if (address === undefined) continue;
-      users.set(s.peerId, s.userId);
-      out.push({ peerId: s.peerId, address, score: s.flagged ? Math.min(s.score, 0.05) : s.score });
-    }
-    return out;
-  };
-
-  const report = (
-    rec: DownloadRecord,
-    durationMs: number,
-    peers: Array<{ peerId: string; pieces: number; bytes: number; stalls: number; corruptPieces: number }>,
-  ): void => {
-    const reports = peers
-      .filter((p) => p.peerId !== '' && (p.pieces > 0 || p.corruptPieces > 0 || p.stalls > 0))
-      .slice(0, 256)
-      .map((p) => ({
-        peerId: p.peerId,
-        fileId: rec.fileId,
-        bytes: p.bytes,
-        seconds: Math.max(0, durationMs / 1000),
-        failedPieces: p.stalls,
-        corruptPieces: p.corruptPieces,
-      }));
-    if (reports.length === 0) return;
-    http.call('report', { body: { reports } }).catch((err: unknown) => {
-      log.debug({ err: (err as Error).message }, 'peer report not sent');
-    });
-  };
-
   /** Starts (or resumes) the engine for a download record. */
   const launch = (rec: DownloadRecord, detail: FileDetail): Running => {
     const manifest = validateManifest(detail.manifest);
@@ -209,7 +149,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       fileId: rec.fileId,
       dest: rec.dest,
       ...(destDir === undefined ? {} : { destDir }),
-      seeders: seederInfos(detail, users),
+      seeders: listedSeeders(detail, identity.peerId, users),
       identity,
       getTicket: async () =>
         (
@@ -266,7 +206,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         for (const l of r.listeners) l(handle.progress());
         notify('download', `downloaded '${rec.fileName}' from '${rec.groupId}' to ${rec.dest}`);
         onEvent({ type: 'downloadCompleted', id: rec.id, fileName: rec.fileName, dest: rec.dest });
-        report(rec, result.durationMs, result.distribution.peers);
+        reportPeers(http, log, rec.fileId, result.durationMs, result.distribution.peers);
         await shares.shareDownloaded(rec, manifest);
         // Seeded from dest now, or not at all: the download's own piece source is finished.
         if (!shares.isServed(rec.fileId)) seeding.unserve(rec.fileId);
@@ -276,26 +216,24 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         running.delete(rec.id);
         if (!shares.isServed(rec.fileId)) seeding.unserve(rec.fileId);
         void session.unwatch([rec.fileId]).catch(() => {});
-        const e = withSeederNames(
-          err instanceof CoterieError ? err : new CoterieError('DOWNLOAD_FAILED', String(err)),
-          users,
-        );
+        const e = withSeederNames(CoterieError.from(err, 'DOWNLOAD_FAILED'), users);
         const doneBytes = r.progress?.verifiedBytes ?? rec.doneBytes;
         if (r.pausing) {
           store.updateDownload(rec.id, { doneBytes });
         } else {
           // A download that failed on corrupt pieces is where the tracker most needs to hear of them.
           const p = handle.progress();
-          report(
-            rec,
+          reportPeers(
+            http,
+            log,
+            rec.fileId,
             p.elapsedMs,
             p.peers.map((x) => ({ ...x, pieces: x.piecesVerified })),
           );
-          store.updateDownload(rec.id, { state: 'failed', error: e.message, doneBytes, endedAt: Date.now() });
-          notify('download', `download of '${rec.fileName}' failed: ${e.message}`);
-          onEvent({ type: 'downloadFailed', id: rec.id, fileName: rec.fileName, reason: e.message });
+          failDownload(rec, e, { doneBytes });
+          return;
         }
-        finished(rec.id, r.pausing ? undefined : e);
+        finished(rec.id);
       },
     );
     return r;
@@ -307,6 +245,31 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
     const set = endWaiters.get(id);
     endWaiters.delete(id);
     for (const w of set ?? []) w(err);
+  };
+
+  /**
+   * The one way a download ends failed, wherever it failed (the engine, the
+   * tracker at resume, the start itself): the record keeps the reason, the
+   * user gets a notice, the event stream a `downloadFailed`, and `--wait`
+   * its error. `answered`: the command that started it returns the error
+   * itself, so no notice repeats it.
+   */
+  const failDownload = (
+    rec: DownloadRecord,
+    err: unknown,
+    options: { doneBytes?: number; answered?: boolean } = {},
+  ): CoterieError => {
+    const e = CoterieError.from(err, 'DOWNLOAD_FAILED');
+    store.updateDownload(rec.id, {
+      state: 'failed',
+      error: e.message,
+      endedAt: Date.now(),
+      ...(options.doneBytes === undefined ? {} : { doneBytes: options.doneBytes }),
+    });
+    if (options.answered !== true) notify('download', `download of '${rec.fileName}' failed: ${e.message}`);
+    onEvent({ type: 'downloadFailed', id: rec.id, fileName: rec.fileName, reason: e.message });
+    finished(rec.id, e);
+    return e;
   };
 
   const waitFor = (id: number, io: CommandIO): Promise<DownloadView> =>
@@ -380,11 +343,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         waiting.add(rec.id);
         return;
       }
-      const msg = err instanceof Error ? err.message : String(err);
-      store.updateDownload(rec.id, { state: 'failed', error: msg, endedAt: Date.now() });
-      notify('download', `download of '${rec.fileName}' failed: ${msg}`);
-      onEvent({ type: 'downloadFailed', id: rec.id, fileName: rec.fileName, reason: msg });
-      finished(rec.id, err instanceof CoterieError ? err : undefined);
+      failDownload(rec, err);
       return;
     }
     if (stopped || running.has(rec.id)) return;
@@ -392,8 +351,8 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       launch(rec, detail);
       log.info({ id: rec.id, file: rec.fileName }, 'download resumed');
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      store.updateDownload(rec.id, { state: 'failed', error: msg, endedAt: Date.now() });
+      // A manifest that does not match the file id, say: nobody asked at this start, so tell the user.
+      failDownload(rec, err);
     }
   };
 
@@ -438,9 +397,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       try {
         launch(rec, detail);
       } catch (err) {
-        const msg = err instanceof Error ? err.message : String(err);
-        store.updateDownload(rec.id, { state: 'failed', error: msg, endedAt: Date.now() });
-        throw err;
+        throw failDownload(rec, err, { answered: true });
       }
       if (!opts.wait) return view(store.getDownload(rec.id)!);
       return waitFor(rec.id, opts);
@@ -451,10 +408,10 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
     onSeederAppeared(e) {
       for (const r of running.values()) {
         if (r.fileId !== e.fileId || e.peerId === identity.peerId) continue;
-        const address = e.addresses.map(parseAddress).find((a) => a !== undefined);
-        if (address === undefined) continue;
+        const seeder = appearedSeeder(e);
+        if (seeder === undefined) continue;
         r.users.set(e.peerId, e.userId);
-        r.handle.addSeeder({ peerId: e.peerId, address, score: 0.5 });
+        r.handle.addSeeder(seeder);
       }
     },
     resumeAll,

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { formatHostPort } from '../protocol/addresses.js';
 import type { SessionEvent } from '../protocol/session.js';
 import type { PeerIdentity } from '../wire/index.js';
 import { createDownloads } from './downloads.js';
@@ -40,10 +41,6 @@ export interface FilesService extends FileCommands {
   stop(): Promise<void>;
 }
 
-function formatAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 export async function startFilesService(options: FilesServiceOptions): Promise<FilesService> {
   const { store, http, session, identity, log, notify, onEvent } = options;
   const seeding = await startSeeding({
@@ -75,7 +72,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
 
   return {
     serving,
-    addresses: () => [formatAddress(serving.host, serving.port)],
+    addresses: () => [formatHostPort(serving.host, serving.port)],
     seedingFileIds: () => shares.seedingFileIds(),
     watchedFileIds: () => downloads.watchedFileIds(),
     describeFile: (fileId) =>

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ensurePrivateFile, narrowExistingFiles } from '../os/private-files.js';
-import { CoterieError, isCoterieError } from '../protocol/errors.js';
+import { CoterieError } from '../protocol/errors.js';
 import { countInbox, type InboxFilter, selectInbox } from './inbox-query.js';
 import { type SavedSession, SavedSessionSlot } from './secrets.js';
 
@@ -234,12 +234,12 @@ export class PeerStore {
       });
     } catch (err) {
       db?.close();
-      if (isCoterieError(err)) throw err;
       // A damaged or foreign file (SQLITE_NOTADB, SQLITE_CORRUPT): say which and what to do.
-      throw new CoterieError(
+      throw CoterieError.from(
+        err,
         'PATH_INVALID',
-        `cannot open ${path}: ${(err as Error).message}; move it away to start with an empty one (this peer then forgets its shares, downloads, login and local messages; its identity stays)`,
-        { cause: err },
+        (text) =>
+          `cannot open ${path}: ${text}; move it away to start with an empty one (this peer then forgets its shares, downloads, login and local messages; its identity stays)`,
       );
     }
   }

@@ -111,6 +111,23 @@ export class CoterieError extends Error {
     };
   }
 
+  /**
+   * Anything caught, as a CoterieError. One that already is passes through
+   * unchanged: its code says more than the fallback. Anything else gets
+   * `fallbackCode`, a message (`message`, or what it makes of the error's
+   * own text, or that text) and itself as the cause.
+   */
+  static from(
+    err: unknown,
+    fallbackCode: ErrorCode,
+    message?: string | ((text: string) => string),
+  ): CoterieError {
+    if (err instanceof CoterieError) return err;
+    const text = err instanceof Error ? err.message : String(err);
+    const said = message === undefined ? text : typeof message === 'string' ? message : message(text);
+    return new CoterieError(fallbackCode, said, { cause: err });
+  }
+
   /** Rebuilds an error received as an API body; unknown shapes become INTERNAL. */
   static fromBody(body: unknown, fallbackMessage = 'unexpected error response'): CoterieError {
     if (typeof body === 'object' && body !== null && 'error' in body) {

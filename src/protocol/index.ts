@@ -1,3 +1,4 @@
+export * from './addresses.js';
 export * from './api.js';
 export * from './errors.js';
 export * from './manifest.js';

@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, tightenPrivateDir } from '../os/private-files.js';
+import { bracketHost, formatHostPort } from '../protocol/addresses.js';
 import { CoterieError } from '../protocol/errors.js';
 import type { TrackerMessage } from '../protocol/session.js';
 import { MAX_TICKET_TTL_SECONDS } from '../protocol/tickets.js';
@@ -94,10 +95,6 @@ function trackerIdFor(dataDir: string): string {
   const id = randomUUID();
   writeFileSync(file, `${id}\n`, { mode: PRIVATE_FILE_MODE });
   return id;
-}
-
-function urlHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }
 
 /** Starts a tracker in this process: store, services, HTTP API and WebSocket sessions. */
@@ -235,7 +232,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       await messages.close();
       throw new CoterieError(
         'UNAVAILABLE',
-        `cannot listen on ${cfg.host}:${cfg.port}: ${(err as Error).message}`,
+        `cannot listen on ${formatHostPort(cfg.host, cfg.port)}: ${(err as Error).message}`,
         {
           cause: err,
         },
@@ -243,7 +240,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     }
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : cfg.port;
-    const url = `${cfg.tls ? 'https' : 'http'}://${urlHost(cfg.host)}:${port}`;
+    const url = `${cfg.tls ? 'https' : 'http'}://${bracketHost(cfg.host)}:${port}`;
     cluster = createClusterService({ ...clusterOptions, url: cfg.publicUrl ?? url })({
       ...deps,
       load: { sessions: () => hub.sessionCount(), requestsServed: () => requestsServed },

@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createBackoff } from '../../src/core/backoff.js';
 import {
   type BlockRequest,
   createScheduler,
@@ -426,15 +425,5 @@ describe('scheduler', () => {
       outstanding = s.poll().requests;
     }
     expect(s.peers()[0]!.inFlightBlocks).toBe(64);
-  });
-});
-
-describe('backoff', () => {
-  it('grows exponentially up to the cap, jitter only shortens', () => {
-    const b = createBackoff({ baseMs: 100, maxMs: 1000, factor: 2, jitter: 0 });
-    expect([1, 2, 3, 4, 5, 6].map((n) => b.delayMs(n))).toEqual([100, 200, 400, 800, 1000, 1000]);
-    const j = createBackoff({ baseMs: 100, maxMs: 1000, factor: 2, jitter: 0.5, random: () => 1 });
-    expect(j.delayMs(2)).toBe(100);
-    expect(() => createBackoff({ baseMs: 10, maxMs: 5 })).toThrow(RangeError);
   });
 });

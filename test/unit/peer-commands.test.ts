@@ -13,7 +13,6 @@ import {
   runCommand,
   usageOf,
 } from '../../src/peer/commands.js';
-import { parseAddress } from '../../src/peer/downloads.js';
 import { checkSourceFile, resolveDestination } from '../../src/peer/paths.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { thrownCode } from '../helpers/wait.js';
@@ -115,15 +114,6 @@ describe('shell helpers', () => {
     expect(completeCommand('list_r')).toEqual([['list_requests '], 'list_r']);
     expect(completeCommand('list_')[0].length).toBeGreaterThan(3);
     expect(completeCommand('login bo')[0]).toEqual([]);
-  });
-});
-
-describe('seeder addresses', () => {
-  it('parses host:port and [v6]:port, refusing the rest', () => {
-    expect(parseAddress('127.0.0.1:7000')).toEqual({ host: '127.0.0.1', port: 7000 });
-    expect(parseAddress('[::1]:7000')).toEqual({ host: '::1', port: 7000 });
-    for (const bad of ['x', ':1', 'h:0', 'h:70000', '::1:7000', 'h:12a'])
-      expect(parseAddress(bad)).toBeUndefined();
   });
 });
 

@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { ensurePrivateFile, restrictUmask } from '../../os/private-files.js';
 import { ensureDataDir, resolveDataDir } from '../../peer/client.js';
 import { parseTrackerUrls, startPeerDaemon } from '../../peer/index.js';
+import { formatHostPort } from '../../protocol/addresses.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { parseAdvertisedHost, parseLogLevel } from '../flags.js';
 import { runShell } from '../shell.js';
@@ -134,7 +135,7 @@ export function registerPeerCommand(program: Command): void {
         return;
       }
       process.stdout.write(
-        `peer ${daemon.peerId} serving on ${daemon.serving.host}:${daemon.serving.port} (data ${dataDir}, control 127.0.0.1:${daemon.control.port})\n`,
+        `peer ${daemon.peerId} serving on ${formatHostPort(daemon.serving.host, daemon.serving.port)} (data ${dataDir}, control ${formatHostPort('127.0.0.1', daemon.control.port)})\n`,
       );
       if (flags.shell && process.stdin.isTTY && process.stdout.isTTY) {
         await runShell({ daemon, historyFile: join(dataDir, 'history') });

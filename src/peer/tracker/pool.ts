@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { type Backoff, createStepBackoff, TRACKER_RECONNECT_STEPS_MS } from '../../core/index.js';
 import { CoterieError } from '../../protocol/errors.js';
 
 /**
@@ -12,14 +13,16 @@ import { CoterieError } from '../../protocol/errors.js';
  * `cluster` pushes), least loaded first, then the seeds it did not list.
  */
 export interface TrackerPoolOptions {
-  /** Backoff steps in ms, indexed by the number of complete failed rounds (the last repeats). */
+  /**
+   * Backoff steps in ms, indexed by the number of rounds over the list that
+   * failed (the last repeats); entry 0 is the first pass, tried at once.
+   */
   backoffMs?: readonly number[];
   /** Random spread of each delay, as a fraction (0.2 = ±20 %), so many peers do not reconnect in step. */
   jitter?: number;
   random?: () => number;
 }
 
-export const DEFAULT_BACKOFF_MS: readonly number[] = Object.freeze([0, 250, 500, 1000, 2000, 4000]);
 const DEFAULT_JITTER = 0.2;
 
 export function parseTrackerUrls(list: string): string[] {
@@ -65,18 +68,18 @@ export class TrackerPool extends EventEmitter<TrackerPoolEvents> {
   private everSucceeded = false;
   /** Consecutive failures since the last success. */
   private failures = 0;
-  private readonly backoffMs: readonly number[];
-  private readonly jitter: number;
-  private readonly random: () => number;
+  private readonly backoff: Backoff;
 
   constructor(urls: readonly string[], options: TrackerPoolOptions = {}) {
     super();
     if (urls.length === 0) throw new CoterieError('USAGE', 'no tracker URL given');
     this.seeds = [...new Set(urls)];
     this.list = [...this.seeds];
-    this.backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
-    this.jitter = options.jitter ?? DEFAULT_JITTER;
-    this.random = options.random ?? Math.random;
+    this.backoff = createStepBackoff({
+      stepsMs: options.backoffMs ?? TRACKER_RECONNECT_STEPS_MS,
+      jitter: options.jitter ?? DEFAULT_JITTER,
+      ...(options.random === undefined ? {} : { random: options.random }),
+    });
   }
 
   /** Every tracker URL known, in the order they are tried. */
@@ -139,13 +142,10 @@ export class TrackerPool extends EventEmitter<TrackerPoolEvents> {
 
   /** The wait before the next attempt: none until every tracker failed once, then growing. */
   delayMs(): number {
-    if (this.failures === 0) return 0;
-    const rounds = Math.floor((this.failures - 1) / this.list.length);
     // The first pass over the list tries each other tracker at once.
-    if (rounds === 0 && this.failures < this.list.length) return 0;
-    const base = this.backoffMs[Math.min(rounds + 1, this.backoffMs.length - 1)] ?? 0;
-    const spread = base * this.jitter * (this.random() * 2 - 1);
-    return Math.max(0, Math.round(base + spread));
+    if (this.failures < this.list.length) return 0;
+    // A failure that starts a new round over the list counts that round as failed too.
+    return this.backoff.delayMs(Math.ceil(this.failures / this.list.length));
   }
 
   /** Whether every tracker failed since the last success (a whole round). */

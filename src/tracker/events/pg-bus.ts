@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { type Backoff, createStepBackoff, LISTEN_RECONNECT_STEPS_MS } from '../../core/index.js';
 import type { EventBus, TrackerEvent, TrackerEventHandler } from './bus.js';
 
 /**
@@ -22,7 +23,6 @@ import type { EventBus, TrackerEvent, TrackerEventHandler } from './bus.js';
 export const EVENTS_CHANNEL = 'coterie_events';
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
 const MAX_PAYLOAD_BYTES = 7900;
-const RECONNECT_MS = [100, 250, 500, 1000, 2000];
 
 interface Envelope {
   /** The publishing tracker: it delivered these itself. */
@@ -56,10 +56,14 @@ export interface PgEventBusOptions {
   url: string;
   trackerId: string;
   logger: Logger;
+  /** The listener's reconnect policy, by failures since it last listened (injectable, like the peer's pool). */
+  reconnect?: Backoff;
 }
 
 export async function createPgEventBus(options: PgEventBusOptions): Promise<EventBus> {
   const { url, trackerId, logger } = options;
+  // No jitter, as before: a handful of trackers, and the first steps are short.
+  const reconnect = options.reconnect ?? createStepBackoff({ stepsMs: LISTEN_RECONNECT_STEPS_MS, jitter: 0 });
   const handlers = new Set<TrackerEventHandler>();
   let closed = false;
 
@@ -76,6 +80,7 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
   // ---------------------------------------------------------------- listening
   let listener: pg.Client | undefined;
   let reconnectTimer: NodeJS.Timeout | undefined;
+  /** Failed tries since the listener last listened, the loss itself included. */
   let failures = 0;
 
   /** Listening once before: a reconnect means events may have been missed. */
@@ -117,8 +122,8 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
   }
 
   function scheduleListen() {
-    const delay = RECONNECT_MS[Math.min(failures, RECONNECT_MS.length - 1)]!;
     failures++;
+    const delay = reconnect.delayMs(failures);
     reconnectTimer = setTimeout(() => {
       reconnectTimer = undefined;
       if (closed) return;

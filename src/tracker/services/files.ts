@@ -1,3 +1,4 @@
+import { currentQuality, type QualityPolicy } from '../../core/index.js';
 import type {
   FileDetail,
   FileList,
@@ -14,7 +15,7 @@ import { prepared, toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
 import type { GroupsService } from './groups.js';
 import { type PresenceService, parseAddresses } from './presence.js';
-import { currentQuality, type QualityPolicy } from './quality.js';
+import { storedScore } from './quality.js';
 import { createReadCache } from './read-cache.js';
 
 export interface FilesService {
@@ -237,7 +238,7 @@ export function createFilesService(
         peerId: r.peer_id,
         userId: r.user_id,
         addresses: parseAddresses(r.addresses),
-        ...currentQuality(r, t, policy),
+        ...currentQuality(storedScore(r), t, policy),
       }));
       // Best first; peers flagged for corruption last whatever their score.
       seeders.sort(

@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
+import { createStepBackoff } from '../../core/index.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { markingIdempotency } from './idempotency-context.js';
 import type { Database } from './schema.js';
@@ -27,6 +28,11 @@ const MIGRATION_LOCK_KEY = 0x636f7465;
 const TRANSACTION_ATTEMPTS = 4;
 /** SQLSTATEs worth a retry: unique_violation, serialization_failure, deadlock_detected. */
 const RETRYABLE = new Set(['23505', '40001', '40P01']);
+/**
+ * A short, random pause before retry n, anywhere in 0–10·n ms ("full
+ * jitter": 5·n ± 100 %), so the two colliding writers do not collide again.
+ */
+const COLLISION_BACKOFF = createStepBackoff({ stepsMs: [0, 5, 10, 15], jitter: 1 });
 
 export function isPostgresUrl(location: string): boolean {
   return /^postgres(ql)?:\/\//.test(location);
@@ -55,11 +61,10 @@ export async function openPostgresStore(
     await migrateLocked(pool, db, migrate);
   } catch (err) {
     await db.destroy().catch(() => {});
-    if (err instanceof CoterieError) throw err;
-    throw new CoterieError(
+    throw CoterieError.from(
+      err,
       'UNAVAILABLE',
-      `cannot open the PostgreSQL store at ${redactUrl(url)}: ${(err as Error).message}`,
-      { cause: err },
+      (text) => `cannot open the PostgreSQL store at ${redactUrl(url)}: ${text}`,
     );
   }
   const transaction = <T>(body: (trx: Transaction<Database>) => Promise<T>) => {
@@ -118,8 +123,7 @@ async function withRetry<T>(run: () => Promise<T>): Promise<T> {
       return await run();
     } catch (err) {
       if (attempt >= TRANSACTION_ATTEMPTS || !isRetryable(err)) throw err;
-      // A short, random pause so the two colliding writers do not collide again.
-      await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+      await new Promise((r) => setTimeout(r, COLLISION_BACKOFF.delayMs(attempt)));
     }
   }
 }

@@ -24,11 +24,7 @@ interface PendingCursor extends CursorMove {
 const cursorKey = (streamId: string, userId: string) => `${streamId}\u0000${userId}`;
 
 const asStoreError = (err: unknown) =>
-  err instanceof CoterieError
-    ? err
-    : new CoterieError('UNAVAILABLE', `the message store failed: ${(err as Error).message}; retry`, {
-        cause: err,
-      });
+  CoterieError.from(err, 'UNAVAILABLE', (text) => `the message store failed: ${text}; retry`);
 
 /**
  * The one write queue of sends and cursor moves: whatever arrives while a

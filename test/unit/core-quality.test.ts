@@ -7,7 +7,8 @@ import {
   isFlagged,
   NEUTRAL_SCORE,
   observation,
-} from '../../src/tracker/services/quality.js';
+} from '../../src/core/quality.js';
+import { storedScore } from '../../src/tracker/services/quality.js';
 
 const policy = { scoreHalfLifeMs: 1000, corruptFlagThreshold: 3 };
 const clean = { bytes: 10_000_000, seconds: 1, failedPieces: 0, corruptPieces: 0 };
@@ -58,10 +59,16 @@ describe('peer quality scores', () => {
     const half = decayed(s, 1000, 1000);
     expect(half.score).toBeCloseTo(0.7);
     expect(half.corrupt).toBeCloseTo(2);
-    expect(currentQuality({ score: 0.9, corrupt: 4, updated_at: 0 }, 1000, policy)).toEqual({
+    expect(currentQuality(storedScore({ score: 0.9, corrupt: 4, updated_at: 0 }), 1000, policy)).toEqual({
       score: 0.7,
       flagged: false,
     });
     expect(currentQuality(undefined, 0, policy)).toEqual({ score: NEUTRAL_SCORE, flagged: false });
+    // A seeder with no score row (the left join found none) lists as neutral.
+    expect(storedScore({ score: null, corrupt: null, updated_at: null })).toBeUndefined();
+    expect(currentQuality(storedScore(undefined), 0, policy)).toEqual({
+      score: NEUTRAL_SCORE,
+      flagged: false,
+    });
   });
 });
