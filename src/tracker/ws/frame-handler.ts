@@ -134,11 +134,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
         committed.then(
           (r) => outbox.sendBurst(s, { type: 'sent', ...(id === undefined ? {} : { id }), ...r }),
           (err: unknown) =>
-            outbox.sendError(
-              s,
-              isCoterieError(err) ? err : new CoterieError('INTERNAL', 'the send failed; it was logged'),
-              id,
-            ),
+            outbox.sendError(s, CoterieError.from(err, 'INTERNAL', 'the send failed; it was logged'), id),
         );
         return;
       }
@@ -180,7 +176,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
         );
       message = parseClientMessage(data);
     } catch (err) {
-      const e = isCoterieError(err) ? err : new CoterieError('PROTOCOL_ERROR', 'unreadable frame');
+      const e = CoterieError.from(err, 'PROTOCOL_ERROR', 'unreadable frame');
       const id = e.details?.id;
       outbox.sendError(s, e, typeof id === 'string' || typeof id === 'number' ? id : undefined);
       return;
