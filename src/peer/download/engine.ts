@@ -1,26 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
-import type { Duplex } from 'node:stream';
 import { createBackoff } from '../../core/backoff.js';
-import {
-  type BlockRequest,
-  createScheduler,
-  type Scheduler,
-  type StruckPiece,
-} from '../../core/scheduler.js';
+import type { Bitfield } from '../../core/bitfield.js';
+import { createScheduler, type Scheduler, type StruckPiece } from '../../core/scheduler.js';
 import { CoterieError, type ErrorCode, isCoterieError } from '../../protocol/errors.js';
 import { pieceCount, pieceLength } from '../../protocol/manifest.js';
-import { FramedConnection } from '../../wire/connection.js';
-import {
-  type Frame,
-  HANDSHAKE_MAX_FRAME_LENGTH,
-  MAX_BLOCK_BYTES,
-  MAX_FRAME_LENGTH,
-  PIECE_FRAME_HEAD_BYTES,
-  PROTOCOL_VERSION,
-} from '../../wire/frames.js';
-import { PlacedReads } from '../../wire/placed-reads.js';
-import { createTlsDial } from './dial.js';
+import { type Clock, type ClockTimer, realClock } from '../../wire/clock.js';
+import { createTlsDial, type Dial } from '../../wire/dial.js';
+import { MAX_BLOCK_BYTES, PIECE_FRAME_HEAD_BYTES } from '../../wire/frames.js';
+import { dialPieceClient, type PieceClient, type RejectKind } from '../../wire/piece-client.js';
 import type {
   DownloadEvent,
   DownloadProgress,
@@ -31,13 +19,7 @@ import type {
 } from './events.js';
 import { createPieceHasher, type PieceHasher } from './hasher.js';
 import { AlignedSlotPool, IO_ALIGNMENT } from './io-memory.js';
-import {
-  type Dial,
-  DOWNLOAD_DEFAULTS,
-  type DownloadHandle,
-  type DownloadOptions,
-  type RetryPolicy,
-} from './options.js';
+import { DOWNLOAD_DEFAULTS, type DownloadHandle, type DownloadOptions, type RetryPolicy } from './options.js';
 import { openPartialFile, type PartialFile } from './partial-file.js';
 import { struckOutError } from './strikes.js';
 import { TICKET_REFUSALS, TicketRenewal } from './ticket-renewal.js';
@@ -53,15 +35,15 @@ export function download(options: DownloadOptions): DownloadHandle {
 
 class SeederLink {
   state: PeerConnectionState = 'connecting';
-  conn: FramedConnection | null = null;
-  /** A dial is under way (conn is set only once it succeeds). */
+  client: PieceClient | null = null;
+  /** A dial is under way (client is set only once it succeeds). */
   dialing = false;
   ready = false;
   failures = 0;
   lastError: CoterieError | null = null;
   /** Permanent: banned, refused our ticket, or out of retries. */
   givenUp = false;
-  timer: NodeJS.Timeout | null = null;
+  timer: ClockTimer | null = null;
   /** The ticket sent in the hello, and what renews it once the seeder accepted (see ticket-renewal.ts). */
   ticket = '';
   renewal: TicketRenewal | null = null;
@@ -96,17 +78,18 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #file: PartialFile | null = null;
   #finished = false;
   #pumpQueued = false;
-  #ticker: NodeJS.Timeout | null = null;
+  #ticker: ClockTimer | null = null;
   #pendingWrites = new Set<Promise<void>>();
   #pendingWriteBytes = 0;
   /** Bytes of whole pieces waiting for their hash. */
   #hashingBytes = 0;
-  #startedAt = Date.now();
-  #lastProgressAt = 0;
+  readonly #clock: Clock;
+  #startedAt: number;
+  #lastProgressAt: number;
   #rate = 0;
-  #rateSampleAt = Date.now();
+  #rateSampleAt: number;
   #rateSampleBytes = 0;
-  #lastVerifiedAt = Date.now();
+  #lastVerifiedAt: number;
   #verifiedBytes = 0;
   #resumedPieces = 0;
   #ticket: string | undefined;
@@ -114,6 +97,11 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   constructor(o: DownloadOptions) {
     super();
     this.#o = o;
+    this.#clock = o.clock ?? realClock;
+    this.#startedAt = this.#clock.now();
+    this.#lastProgressAt = Number.NEGATIVE_INFINITY; // the first tick reports progress
+    this.#rateSampleAt = this.#startedAt;
+    this.#lastVerifiedAt = this.#startedAt;
     this.#peerId = o.identity.peerId;
     this.#dial =
       o.dial ??
@@ -146,7 +134,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     // Until the partial file is open nothing is known to be verified; the scheduler is rebuilt then.
     this.#scheduler = createScheduler({ ...o.scheduler, blockSizeBytes })({
       pieces: { count: this.#count, length: (i) => pieceLength(o.manifest, i) },
-      clock: { now: () => performance.now() },
+      clock: this.#clock,
     });
     if (o.signal) {
       if (o.signal.aborted) queueMicrotask(() => this.abort('download cancelled'));
@@ -199,8 +187,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       for (const s of this.#o.seeders) this.addSeeder(s);
       // Seeders added with addSeeder() while the file was opening connect now.
       for (const link of this.#links.values()) if (!link.givenUp && !link.timer) this.#connect(link);
-      this.#ticker = setInterval(() => this.#tick(), DOWNLOAD_DEFAULTS.tickMs);
-      this.#ticker.unref();
+      this.#ticker = this.#clock.setInterval(() => this.#tick(), this.#o.tickMs ?? DOWNLOAD_DEFAULTS.tickMs);
     } catch (err) {
       await this.#fail(asCoterieError(err));
     }
@@ -237,7 +224,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       fileId: this.#o.fileId,
       dest: this.#o.dest,
       bytes: this.#o.manifest.size,
-      durationMs: Date.now() - this.#startedAt,
+      durationMs: Math.round(this.#clock.now() - this.#startedAt),
       distribution,
       directBytes: this.#file!.directBytes,
     };
@@ -259,14 +246,14 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #stopAll(): void {
     this.#abort.abort();
     void this.#hasher.close();
-    if (this.#ticker) clearInterval(this.#ticker);
+    this.#ticker?.cancel();
     this.#ticker = null;
     for (const link of this.#links.values()) {
-      if (link.timer) clearTimeout(link.timer);
+      link.timer?.cancel();
       link.timer = null;
       link.state = 'closed';
       link.renewal?.stop();
-      void link.conn?.close();
+      link.client?.close();
     }
     this.#buffers.clear();
   }
@@ -301,21 +288,33 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   }
 
   #connect(link: SeederLink): void {
-    if (this.#finished || link.conn || link.dialing) return;
+    if (this.#finished || link.client || link.dialing) return;
     link.dialing = true;
     link.state = link.failures === 0 ? 'connecting' : 'reconnecting';
     void this.#open(link);
   }
 
   async #open(link: SeederLink): Promise<void> {
-    const timeout = AbortSignal.timeout(this.#o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs);
-    const signal = AbortSignal.any([this.#abort.signal, timeout]);
-    let stream: Duplex;
-    let ticket: string;
-    const reads = new PlacedReads();
+    const connectTimeoutMs = this.#o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs;
+    const timeout = new AbortController();
+    const timer = this.#clock.setTimeout(
+      () => timeout.abort(new CoterieError('UNAVAILABLE', `no connection within ${connectTimeoutMs} ms`)),
+      connectTimeoutMs,
+    );
+    const signal = AbortSignal.any([this.#abort.signal, timeout.signal]);
+    let client: PieceClient;
     try {
-      ticket = await this.#currentTicket();
-      stream = await this.#dial(link.info, signal, reads);
+      const ticket = await this.#currentTicket();
+      client = await dialPieceClient(this.#dial, link.info, signal, {
+        fileId: this.#o.fileId,
+        peerId: this.#peerId,
+        pieceCount: this.#count,
+        ticket,
+        handshakeTimeoutMs: connectTimeoutMs,
+        clock: this.#clock,
+        io: { allocatePayload: this.#allocateFrame, freePayload: (b) => this.#recycle(b) },
+      });
+      link.ticket = ticket;
     } catch (err) {
       link.dialing = false;
       const e = asCoterieError(err, 'UNAVAILABLE');
@@ -325,39 +324,26 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       return;
     } finally {
       link.dialing = false;
+      timer.cancel();
     }
     if (this.#finished) {
-      stream.destroy();
+      client.destroy();
       return;
     }
-    const conn = new FramedConnection(
-      stream,
-      { maxFrameLength: HANDSHAKE_MAX_FRAME_LENGTH },
-      { allocatePayload: this.#allocateFrame, freePayload: (b) => this.#recycle(b), reads },
-    );
-    link.conn = conn;
-    link.ticket = ticket;
-    // A seeder that accepts the connection but never says hello is as good as down.
-    const handshakeTimer = setTimeout(() => {
-      if (!link.ready && link.conn === conn) {
-        conn.destroy(new CoterieError('UNAVAILABLE', 'seeder did not answer hello in time'));
-      }
-    }, this.#o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs);
-    handshakeTimer.unref();
-    void conn.done.then(() => clearTimeout(handshakeTimer));
-    conn.on('frame', (f) => this.#onFrame(link, conn, f));
-    conn.on('close', (info) => this.#onClose(link, conn, info.error));
-    try {
-      conn.write({
-        type: 'hello',
-        version: PROTOCOL_VERSION,
-        fileId: this.#o.fileId,
-        peerId: this.#peerId,
-        ticket,
-      });
-    } catch (err) {
-      conn.destroy(asCoterieError(err));
-    }
+    link.client = client;
+    // Every event of a replaced client is stale: only the link's current one speaks.
+    const current = () => !this.#finished && link.client === client;
+    client.on('ready', () => current() && this.#onReady(link, client));
+    client.on('bitfield', (b) => current() && this.#onPieces(link, b));
+    client.on('have', (piece) => current() && this.#onPieces(link, piece));
+    client.on('block', (piece, offset, data) => {
+      if (!current()) return;
+      this.#onBlock(link, piece, offset, data);
+      this.#schedulePump();
+    });
+    client.on('rejected', (r, kind) => current() && this.#onRejected(link, r.piece, kind));
+    client.on('close', (error) => this.#onClose(link, client, error));
+    client.start();
   }
 
   async #currentTicket(): Promise<string> {
@@ -371,77 +357,25 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     return this.#ticket;
   }
 
-  #onFrame(link: SeederLink, conn: FramedConnection, f: Frame): void {
-    if (this.#finished || link.conn !== conn) return;
+  #onReady(link: SeederLink, client: PieceClient): void {
     const id = link.info.peerId;
-    if (!link.ready) {
-      if (f.type === 'reject' && f.request === null) {
-        conn.destroy(new CoterieError(f.code, f.reason || f.code));
-        return;
-      }
-      if (f.type !== 'hello') {
-        void conn.close('PROTOCOL_ERROR', `expected hello, got ${f.type}`);
-        return;
-      }
-      if (f.fileId !== this.#o.fileId || f.peerId !== id) {
-        void conn.close('PEER_MISMATCH', 'hello names another file or peer');
-        return;
-      }
-      if (f.version !== PROTOCOL_VERSION) {
-        void conn.close('PROTOCOL_ERROR', `protocol version ${f.version} not supported`);
-        return;
-      }
-      link.ready = true;
-      link.state = 'ready';
-      conn.maxFrameLength = MAX_FRAME_LENGTH;
-      this.#renewTickets(link, conn);
-      this.#scheduler.addPeer(id, { score: link.info.score });
-      this.#emit({ type: 'peerConnected', peerId: id });
-      return;
-    }
-    switch (f.type) {
-      case 'bitfield':
-        if (f.bitfield.length !== this.#count) {
-          void conn.close(
-            'PROTOCOL_ERROR',
-            `bitfield of ${f.bitfield.length} pieces, file has ${this.#count}`,
-          );
-          return;
-        }
-        this.#scheduler.setPeerPieces(id, (i) => f.bitfield.has(i));
-        break;
-      case 'have':
-        if (f.piece >= this.#count) {
-          void conn.close('PIECE_OUT_OF_RANGE', `have ${f.piece} past the last piece`);
-          return;
-        }
-        this.#scheduler.peerHasPiece(id, f.piece);
-        break;
-      case 'piece':
-        this.#onBlock(link, f.piece, f.offset, f.data);
-        break;
-      case 'reject':
-        if (f.request === null) {
-          conn.destroy(new CoterieError(f.code, f.reason || f.code));
-          return;
-        }
-        this.#scheduler.requestRejected(
-          id,
-          f.request.piece,
-          f.code === 'PIECE_UNAVAILABLE' || f.code === 'PIECE_OUT_OF_RANGE'
-            ? 'unavailable'
-            : f.code === 'BUSY'
-              ? 'busy'
-              : 'failed',
-        );
-        break;
-      case 'keepalive':
-        return;
-      default:
-        // hello twice, or request/cancel: we serve through the piece server, not on this connection.
-        void conn.close('PROTOCOL_ERROR', `unexpected ${f.type} frame from a seeder`);
-        return;
-    }
+    link.ready = true;
+    link.state = 'ready';
+    this.#renewTickets(link, client);
+    this.#scheduler.addPeer(id, { score: link.info.score });
+    this.#emit({ type: 'peerConnected', peerId: id });
+  }
+
+  /** The seeder's bitfield, or a have: the scheduler learns what it holds. */
+  #onPieces(link: SeederLink, pieces: Bitfield | number): void {
+    const id = link.info.peerId;
+    if (typeof pieces === 'number') this.#scheduler.peerHasPiece(id, pieces);
+    else this.#scheduler.setPeerPieces(id, (i) => pieces.has(i));
+    this.#schedulePump();
+  }
+
+  #onRejected(link: SeederLink, piece: number, kind: RejectKind): void {
+    this.#scheduler.requestRejected(link.info.peerId, piece, kind);
     this.#schedulePump();
   }
 
@@ -500,7 +434,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
         link.givenUp = true;
         link.lastError = new CoterieError('CORRUPT_PIECE', outcome.reason);
         this.#emit({ type: 'peerBanned', peerId: id, reason: outcome.reason });
-        void link.conn?.close('CORRUPT_PIECE', outcome.reason);
+        link.client?.close('CORRUPT_PIECE', outcome.reason);
       }
       return;
     }
@@ -510,7 +444,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       return;
     }
     this.#scheduler.pieceVerified(id, piece);
-    this.#lastVerifiedAt = Date.now();
+    this.#lastVerifiedAt = this.#clock.now();
     this.#verifiedBytes += buf.length;
     this.#rateSampleBytes += buf.length;
     this.#write(piece, buf);
@@ -519,13 +453,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
 
   /** The seeder learns which piece failed here: it may re-check its file (and stop serving a changed one). */
   #tellCorrupt(link: SeederLink, piece: number): void {
-    const conn = link.conn;
-    if (!conn || conn.closed) return;
-    try {
-      conn.write({ type: 'corrupt', fileId: this.#o.fileId, piece });
-    } catch (err) {
-      conn.destroy(asCoterieError(err));
-    }
+    link.client?.reportCorrupt(piece);
   }
 
   /**
@@ -576,20 +504,15 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   }
 
   /** Renews the connection's ticket over it before it expires, while it lasts. */
-  #renewTickets(link: SeederLink, conn: FramedConnection): void {
+  #renewTickets(link: SeederLink, client: PieceClient): void {
     const getTicket = this.#o.getTicket;
     if (getTicket === undefined) return;
     link.renewal = new TicketRenewal({
       getTicket,
       send: (ticket) => {
-        if (link.conn !== conn || conn.closed || this.#finished) return false;
-        try {
-          conn.write({ type: 'ticket', ticket });
-        } catch (err) {
-          conn.destroy(asCoterieError(err)); // not a ticket the wire can carry: reconnect with a new one
-          return false;
-        }
-        return true;
+        // False (and closed, to reconnect with a new one) for a ticket the wire cannot carry.
+        if (link.client !== client || this.#finished) return false;
+        return client.renewTicket(ticket);
       },
       onRefused: (err) => void this.#fail(err),
       onRenewed: () => this.#emit({ type: 'ticketRenewed', peerId: link.info.peerId }),
@@ -597,11 +520,11 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     link.renewal.start(link.ticket);
   }
 
-  #onClose(link: SeederLink, conn: FramedConnection, error: CoterieError | null): void {
-    if (link.conn !== conn) return;
+  #onClose(link: SeederLink, client: PieceClient, error: CoterieError | null): void {
+    if (link.client !== client) return;
     link.renewal?.stop();
     link.renewal = null;
-    link.conn = null;
+    link.client = null;
     const wasReady = link.ready;
     link.ready = false;
     this.#scheduler.removePeer(link.info.peerId);
@@ -614,7 +537,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
 
   #linkFailed(link: SeederLink, err: CoterieError): void {
     if (this.#finished) return;
-    link.conn = null;
+    link.client = null;
     if (!link.givenUp) link.lastError = err;
     const permanent =
       link.givenUp ||
@@ -633,11 +556,10 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       return;
     }
     link.state = 'reconnecting';
-    link.timer = setTimeout(() => {
+    link.timer = this.#clock.setTimeout(() => {
       link.timer = null;
       this.#connect(link);
     }, this.#retryBackoff.delayMs(link.failures));
-    link.timer.unref();
   }
 
   /**
@@ -721,17 +643,17 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     }
     for (const id of actions.stalled) this.#emit({ type: 'peerStalled', peerId: id });
     // Corked: all the frames for one seeder leave in one write (one TLS record, one syscall).
-    const corked = new Set<Duplex>();
+    const corked = new Set<PieceClient>();
     for (const r of [...actions.cancels, ...actions.requests]) {
-      const stream = this.#links.get(r.peerId)?.conn?.stream;
-      if (stream && !corked.has(stream)) {
-        stream.cork();
-        corked.add(stream);
+      const client = this.#links.get(r.peerId)?.client;
+      if (client && !corked.has(client)) {
+        client.cork();
+        corked.add(client);
       }
     }
-    for (const c of actions.cancels) this.#send(c, 'cancel');
-    for (const r of actions.requests) this.#send(r, 'request');
-    for (const stream of corked) stream.uncork();
+    for (const c of actions.cancels) this.#links.get(c.peerId)?.client?.cancel(c);
+    for (const r of actions.requests) this.#links.get(r.peerId)?.client?.request(r);
+    for (const client of corked) client.uncork();
     const failure = this.#scheduler.failure();
     if (failure) void this.#fail(new CoterieError('DOWNLOAD_FAILED', failure.reason));
   }
@@ -767,23 +689,13 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     if (!this.#pieceSlots.give(buf)) this.#blockSlots.give(buf);
   }
 
-  #send(r: BlockRequest, type: 'request' | 'cancel'): void {
-    const conn = this.#links.get(r.peerId)?.conn;
-    if (!conn || conn.closed) return;
-    try {
-      conn.write({ type, piece: r.piece, offset: r.offset, length: r.length });
-    } catch (err) {
-      conn.destroy(asCoterieError(err));
-    }
-  }
-
   #tick(): void {
     this.#pump();
-    const now = Date.now();
+    const now = this.#clock.now();
     this.#checkUnreachable(now);
     this.#checkStruckOut();
     const dt = now - this.#rateSampleAt;
-    if (dt >= 250) {
+    if (dt >= DOWNLOAD_DEFAULTS.rateSampleMs) {
       const inst = (this.#rateSampleBytes * 1000) / dt;
       this.#rate = this.#rate === 0 ? inst : 0.7 * this.#rate + 0.3 * inst;
       this.#rateSampleBytes = 0;
@@ -810,7 +722,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       pieceCount: this.#count,
       rateBytesPerSec: Math.round(this.#rate),
       etaSeconds: this.#rate > 0 ? Math.ceil(left / this.#rate) : left === 0 ? 0 : null,
-      elapsedMs: Date.now() - this.#startedAt,
+      elapsedMs: Math.round(this.#clock.now() - this.#startedAt),
       peers: [...this.#links.values()].map((l) => {
         const r = reports.get(l.info.peerId);
         return {
