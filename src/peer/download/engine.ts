@@ -7,20 +7,19 @@ import { CoterieError, type ErrorCode, isCoterieError } from '../../protocol/err
 import { pieceCount, pieceLength } from '../../protocol/manifest.js';
 import { type Clock, type ClockTimer, realClock } from '../../wire/clock.js';
 import { createTlsDial, type Dial } from '../../wire/dial.js';
-import { MAX_BLOCK_BYTES, PIECE_FRAME_HEAD_BYTES } from '../../wire/frames.js';
+import { MAX_BLOCK_BYTES } from '../../wire/frames.js';
 import { dialPieceClient, type PieceClient, type RejectKind } from '../../wire/piece-client.js';
 import type {
   DownloadEvent,
   DownloadProgress,
   DownloadResult,
   PeerConnectionState,
-  PieceDistribution,
   SeederInfo,
 } from './events.js';
-import { createPieceHasher, type PieceHasher } from './hasher.js';
-import { AlignedSlotPool, IO_ALIGNMENT } from './io-memory.js';
 import { DOWNLOAD_DEFAULTS, type DownloadHandle, type DownloadOptions, type RetryPolicy } from './options.js';
 import { openPartialFile, type PartialFile } from './partial-file.js';
+import { PiecePipeline } from './piece-pipeline.js';
+import { distributionOf, ProgressMeter, progressOf } from './progress.js';
 import { struckOutError } from './strikes.js';
 import { TICKET_REFUSALS, TicketRenewal } from './ticket-renewal.js';
 import { DownloadPieceSource } from './verified-pieces.js';
@@ -62,35 +61,15 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   readonly #count: number;
   readonly #scheduler: Scheduler;
   readonly #links = new Map<string, SeederLink>();
-  readonly #buffers = new Map<string, Buffer>();
-  /**
-   * Block frames, each in a slot whose data starts page-aligned (see
-   * #allocateFrame), and pieces assembled from several blocks: reused, so a
-   * full-speed download makes no garbage (dead external memory shows as
-   * RSS), aligned so that verified pieces go to the disk with O_DIRECT, and
-   * shared so that the hashing worker reads them without a copy.
-   */
-  readonly #blockSlots: AlignedSlotPool;
-  readonly #pieceSlots: AlignedSlotPool;
-  readonly #hasher: PieceHasher;
+  readonly #pipeline: PiecePipeline;
   readonly #abort = new AbortController();
   readonly pieceSource: DownloadPieceSource;
   #file: PartialFile | null = null;
   #finished = false;
   #pumpQueued = false;
   #ticker: ClockTimer | null = null;
-  #pendingWrites = new Set<Promise<void>>();
-  #pendingWriteBytes = 0;
-  /** Bytes of whole pieces waiting for their hash. */
-  #hashingBytes = 0;
   readonly #clock: Clock;
-  #startedAt: number;
-  #lastProgressAt: number;
-  #rate = 0;
-  #rateSampleAt: number;
-  #rateSampleBytes = 0;
-  #lastVerifiedAt: number;
-  #verifiedBytes = 0;
+  readonly #meter: ProgressMeter;
   #resumedPieces = 0;
   #ticket: string | undefined;
 
@@ -98,10 +77,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     super();
     this.#o = o;
     this.#clock = o.clock ?? realClock;
-    this.#startedAt = this.#clock.now();
-    this.#lastProgressAt = Number.NEGATIVE_INFINITY; // the first tick reports progress
-    this.#rateSampleAt = this.#startedAt;
-    this.#lastVerifiedAt = this.#startedAt;
+    this.#meter = new ProgressMeter(this.#clock);
     this.#peerId = o.identity.peerId;
     this.#dial =
       o.dial ??
@@ -117,9 +93,6 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#ticket = o.ticket;
     this.#count = pieceCount(o.manifest.size, o.manifest.pieceSize);
     this.pieceSource = new DownloadPieceSource(o.manifest, this.#count);
-    this.#hasher = createPieceHasher({
-      workers: o.hashWorkers ?? (availableParallelism() > 1 ? DOWNLOAD_DEFAULTS.hashWorkers : 0),
-    });
     this.done = new Promise<DownloadResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -129,8 +102,17 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     // One block per piece up to the largest block the wire allows: fewer frames, and a
     // whole-piece block is hashed and written without being copied.
     const blockSizeBytes = Math.min(o.scheduler?.blockSizeBytes ?? o.manifest.pieceSize, MAX_BLOCK_BYTES);
-    this.#blockSlots = new AlignedSlotPool(IO_ALIGNMENT + blockSizeBytes);
-    this.#pieceSlots = new AlignedSlotPool(o.manifest.pieceSize);
+    this.#pipeline = new PiecePipeline({
+      manifest: o.manifest,
+      dest: o.dest,
+      blockSizeBytes,
+      hashWorkers: o.hashWorkers ?? (availableParallelism() > 1 ? DOWNLOAD_DEFAULTS.hashWorkers : 0),
+      maxPendingBytes: o.maxPendingWriteBytes ?? DOWNLOAD_DEFAULTS.maxPendingWriteBytes,
+      onWritten: (piece) => this.pieceSource.markHave(piece),
+      // Not awaited: #fail waits for the pending writes, this one among them.
+      onWriteFailed: (err) => void this.#fail(err),
+      onDrained: () => this.#schedulePump(),
+    });
     // Until the partial file is open nothing is known to be verified; the scheduler is rebuilt then.
     this.#scheduler = createScheduler({ ...o.scheduler, blockSizeBytes })({
       pieces: { count: this.#count, length: (i) => pieceLength(o.manifest, i) },
@@ -155,7 +137,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
         ...(this.#o.destDir === undefined ? {} : { destDir: this.#o.destDir }),
         directIo: this.#o.directIo ?? DOWNLOAD_DEFAULTS.directIo,
         preallocate: this.#o.preallocate ?? DOWNLOAD_DEFAULTS.preallocate,
-        hashPiece: (data) => this.#hasher.hash(data),
+        hashPiece: (data) => this.#pipeline.hasher.hash(data),
         ...(this.#o.resumeIntervalMs === undefined ? {} : { resumeIntervalMs: this.#o.resumeIntervalMs }),
       });
       if (this.#finished) {
@@ -166,7 +148,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       this.pieceSource.attach(file);
       this.#resumedPieces = file.resumedPieces;
       for (let i = 0; i < this.#count; i++) {
-        if (file.hasPiece(i)) this.#verifiedBytes += pieceLength(this.#o.manifest, i);
+        if (file.hasPiece(i)) this.#meter.kept(pieceLength(this.#o.manifest, i));
       }
       // The scheduler read `have` before the file was open: tell it what is kept.
       this.#rebuildSchedulerKept();
@@ -209,7 +191,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     if (this.#finished) return;
     this.#finished = true;
     // Measured before the connections close (closing marks their peers gone).
-    const distribution = this.#distribution();
+    const distribution = distributionOf(this.#scheduler.peers(), this.#resumedPieces);
     const progress = this.progress();
     this.#stopAll();
     try {
@@ -224,7 +206,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       fileId: this.#o.fileId,
       dest: this.#o.dest,
       bytes: this.#o.manifest.size,
-      durationMs: Math.round(this.#clock.now() - this.#startedAt),
+      durationMs: this.#meter.elapsedMs(),
       distribution,
       directBytes: this.#file!.directBytes,
     };
@@ -237,7 +219,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     if (this.#finished) return;
     this.#finished = true;
     this.#stopAll();
-    await Promise.allSettled([...this.#pendingWrites]);
+    await this.#pipeline.settled();
     await this.#file?.close().catch(() => undefined);
     this.#emit({ type: 'failed', error });
     this.#reject(error);
@@ -245,7 +227,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
 
   #stopAll(): void {
     this.#abort.abort();
-    void this.#hasher.close();
+    this.#pipeline.close();
     this.#ticker?.cancel();
     this.#ticker = null;
     for (const link of this.#links.values()) {
@@ -255,7 +237,6 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       link.renewal?.stop();
       link.client?.close();
     }
-    this.#buffers.clear();
   }
 
   // ---- seeders -------------------------------------------------------------
@@ -312,7 +293,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
         ticket,
         handshakeTimeoutMs: connectTimeoutMs,
         clock: this.#clock,
-        io: { allocatePayload: this.#allocateFrame, freePayload: (b) => this.#recycle(b) },
+        io: { allocatePayload: this.#pipeline.allocateFrame, freePayload: (b) => this.#pipeline.recycle(b) },
       });
       link.ticket = ticket;
     } catch (err) {
@@ -380,40 +361,23 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   }
 
   #onBlock(link: SeederLink, piece: number, offset: number, data: Buffer): void {
-    const id = link.info.peerId;
-    const out = this.#scheduler.blockReceived(id, piece, offset, data.length);
+    const out = this.#scheduler.blockReceived(link.info.peerId, piece, offset, data.length);
     if (out.kind !== 'accepted') {
-      this.#recycle(data);
+      this.#pipeline.recycle(data);
       return;
     }
-    if (out.attemptComplete && offset === 0 && data.length === pieceLength(this.#o.manifest, piece)) {
-      this.#pieceArrived(link, piece, data);
-      return;
-    }
-    const key = `${piece}:${id}`;
-    let buf = this.#buffers.get(key);
-    if (!buf) {
-      buf = this.#acquire(pieceLength(this.#o.manifest, piece));
-      this.#buffers.set(key, buf);
-    }
-    data.copy(buf, offset);
-    this.#recycle(data);
-    if (!out.attemptComplete) return;
-    this.#buffers.delete(key);
-    this.#pieceArrived(link, piece, buf);
+    const whole = this.#pipeline.assemble(link.info.peerId, piece, offset, data, out.attemptComplete);
+    if (whole) this.#pieceArrived(link, piece, whole);
   }
 
   /** A whole piece is here: hash it (on a worker thread when there is one). */
   #pieceArrived(link: SeederLink, piece: number, buf: Buffer): void {
-    this.#hashingBytes += buf.length;
-    this.#hasher.hash(buf).then(
+    this.#pipeline.hash(buf).then(
       (digest) => {
-        this.#hashingBytes -= buf.length;
         if (!this.#finished) this.#pieceHashed(link, piece, buf, digest);
         this.#schedulePump();
       },
       (err: unknown) => {
-        this.#hashingBytes -= buf.length;
         if (!this.#finished) void this.#fail(asCoterieError(err, 'INTERNAL'));
       },
     );
@@ -423,7 +387,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #pieceHashed(link: SeederLink, piece: number, buf: Buffer, digest: string): void {
     const id = link.info.peerId;
     if (digest !== this.#o.manifest.pieces[piece]) {
-      this.#recycle(buf);
+      this.#pipeline.recycle(buf);
       // Hashes finish after the ban for pieces already received: one ban, one reason.
       if (link.lastError?.code === 'CORRUPT_PIECE') return;
       const outcome = this.#scheduler.pieceCorrupt(id, piece);
@@ -440,14 +404,12 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     }
     link.failures = 0;
     if (this.#scheduler.isVerified(piece)) {
-      this.#recycle(buf); // an endgame duplicate that lost the race
+      this.#pipeline.recycle(buf); // an endgame duplicate that lost the race
       return;
     }
     this.#scheduler.pieceVerified(id, piece);
-    this.#lastVerifiedAt = this.#clock.now();
-    this.#verifiedBytes += buf.length;
-    this.#rateSampleBytes += buf.length;
-    this.#write(piece, buf);
+    this.#meter.verified(buf.length);
+    this.#pipeline.write(this.#file!, piece, buf);
     this.#emit({ type: 'pieceVerified', piece, peerId: id });
   }
 
@@ -464,7 +426,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #checkStruckOut(): void {
     if (this.#finished || !this.#file) return;
     const struck = this.#scheduler.struckOut();
-    if (struck === undefined || this.#pendingWrites.size > 0) return;
+    if (struck === undefined || this.#pipeline.writing > 0) return;
     if ([...this.#links.values()].some((l) => !l.givenUp && l.state !== 'ready')) return;
     this.#failStruckOut(struck);
   }
@@ -473,34 +435,6 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     const verifiedPieces = this.#scheduler.verifiedCount();
     const missingPieces = this.#count - verifiedPieces;
     void this.#fail(struckOutError(struck, { dest: this.#o.dest, missingPieces, verifiedPieces }));
-  }
-
-  #write(piece: number, buf: Buffer): void {
-    const file = this.#file!;
-    this.#pendingWriteBytes += buf.length;
-    const p: Promise<void> = file
-      .writePiece(piece, buf)
-      .then(
-        () => {
-          this.pieceSource.markHave(piece);
-        },
-        (err: unknown) => {
-          // Not awaited: #fail waits for the pending writes, this one among them.
-          void this.#fail(
-            // A full disk says so (and what it needs); anything else is a failed write.
-            isCoterieError(err) && err.code === 'DISK_FULL'
-              ? err
-              : new CoterieError('DOWNLOAD_FAILED', `writing ${this.#o.dest}.part failed`, { cause: err }),
-          );
-        },
-      )
-      .finally(() => {
-        this.#pendingWrites.delete(p);
-        this.#pendingWriteBytes -= buf.length;
-        this.#recycle(buf);
-        this.#schedulePump();
-      });
-    this.#pendingWrites.add(p);
   }
 
   /** Renews the connection's ticket over it before it expires, while it lasts. */
@@ -569,7 +503,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
    */
   #checkUnreachable(now: number): void {
     const timeout = this.#o.noProgressTimeoutMs ?? DOWNLOAD_DEFAULTS.noProgressTimeoutMs;
-    if (this.#finished || now - this.#lastVerifiedAt < timeout) return;
+    if (this.#finished || now - this.#meter.lastVerifiedAt < timeout) return;
     const pending = [...this.#links.values()].some((l) => !l.givenUp && l.state !== 'ready');
     const unreachable = this.#scheduler.unreachableCount();
     if (pending || unreachable === 0) return;
@@ -626,21 +560,12 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #pump(): void {
     if (this.#finished || !this.#file) return;
     if (this.#scheduler.isComplete()) {
-      if (this.#pendingWrites.size === 0) void this.#complete();
+      if (this.#pipeline.writing === 0) void this.#complete();
       return;
     }
-    // Pieces waiting for their hash or for the disk hold memory: ask for no more until they drain.
-    const maxPending = this.#o.maxPendingWriteBytes ?? DOWNLOAD_DEFAULTS.maxPendingWriteBytes;
-    if (this.#pendingWriteBytes + this.#hashingBytes > maxPending) return;
+    if (this.#pipeline.full) return;
     const actions = this.#scheduler.poll();
-    for (const d of actions.dropped) {
-      const key = `${d.piece}:${d.peerId}`;
-      const buf = this.#buffers.get(key);
-      if (buf) {
-        this.#buffers.delete(key);
-        this.#recycle(buf);
-      }
-    }
+    for (const d of actions.dropped) this.#pipeline.dropAttempt(d.piece, d.peerId);
     for (const id of actions.stalled) this.#emit({ type: 'peerStalled', peerId: id });
     // Corked: all the frames for one seeder leave in one write (one TLS record, one syscall).
     const corked = new Set<PieceClient>();
@@ -658,52 +583,12 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     if (failure) void this.#fail(new CoterieError('DOWNLOAD_FAILED', failure.reason));
   }
 
-  /**
-   * The decoder's buffers for frames that span socket chunks (every block
-   * over TLS, whose records are 16 KiB). A piece frame's payload is placed so
-   * that its data starts on a page boundary of its slot: a block that is a
-   * whole piece is hashed and written from there, never copied again.
-   */
-  readonly #allocateFrame = (length: number): Buffer => {
-    // Only block-sized frames are worth a slot; a bitfield or hello is allocated once.
-    const dataBytes = length - PIECE_FRAME_HEAD_BYTES;
-    if (length <= 8 * 1024 || dataBytes > this.#blockSlots.slotBytes - IO_ALIGNMENT) {
-      return Buffer.allocUnsafe(length);
-    }
-    const start = IO_ALIGNMENT - PIECE_FRAME_HEAD_BYTES;
-    return this.#blockSlots.take().subarray(start, start + length);
-  };
-
-  /** A buffer to assemble a piece from several blocks. */
-  #acquire(length: number): Buffer {
-    return this.#pieceSlots.take().subarray(0, length);
-  }
-
-  /**
-   * Done with a piece or a block: its slot goes back to its pool (never while
-   * the hasher or the disk may still read it). Every slot is kept: a pool
-   * never holds more than was live at once, which the scheduler's bytes in
-   * flight and maxPendingWriteBytes bound.
-   */
-  #recycle(buf: Buffer): void {
-    if (!this.#pieceSlots.give(buf)) this.#blockSlots.give(buf);
-  }
-
   #tick(): void {
     this.#pump();
     const now = this.#clock.now();
     this.#checkUnreachable(now);
     this.#checkStruckOut();
-    const dt = now - this.#rateSampleAt;
-    if (dt >= DOWNLOAD_DEFAULTS.rateSampleMs) {
-      const inst = (this.#rateSampleBytes * 1000) / dt;
-      this.#rate = this.#rate === 0 ? inst : 0.7 * this.#rate + 0.3 * inst;
-      this.#rateSampleBytes = 0;
-      this.#rateSampleAt = now;
-    }
-    const every = this.#o.progressIntervalMs ?? DOWNLOAD_DEFAULTS.progressIntervalMs;
-    if (now - this.#lastProgressAt >= every) {
-      this.#lastProgressAt = now;
+    if (this.#meter.tick(now, this.#o.progressIntervalMs ?? DOWNLOAD_DEFAULTS.progressIntervalMs)) {
       this.#emit({ type: 'progress', progress: this.progress() });
     }
   }
@@ -711,74 +596,15 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   // ---- reporting -------------------------------------------------------------
 
   progress(): DownloadProgress {
-    const total = this.#o.manifest.size;
-    const left = total - this.#verifiedBytes;
-    const reports = new Map(this.#scheduler.peers().map((p) => [p.peerId, p]));
-    return {
+    return progressOf({
       fileId: this.#o.fileId,
-      totalBytes: total,
-      verifiedBytes: this.#verifiedBytes,
-      piecesVerified: this.#scheduler.verifiedCount(),
+      totalBytes: this.#o.manifest.size,
       pieceCount: this.#count,
-      rateBytesPerSec: Math.round(this.#rate),
-      etaSeconds: this.#rate > 0 ? Math.ceil(left / this.#rate) : left === 0 ? 0 : null,
-      elapsedMs: Math.round(this.#clock.now() - this.#startedAt),
-      peers: [...this.#links.values()].map((l) => {
-        const r = reports.get(l.info.peerId);
-        return {
-          peerId: l.info.peerId,
-          state: r?.state ?? 'gone',
-          givenScore: l.info.score,
-          score: r?.score ?? l.info.score,
-          rateBytesPerSec: r?.rateBytesPerSec ?? 0,
-          bytes: r?.bytes ?? 0,
-          piecesAssigned: r?.piecesAssigned ?? 0,
-          piecesVerified: r?.piecesVerified ?? 0,
-          corruptPieces: r?.corruptPieces ?? 0,
-          stalls: r?.stalls ?? 0,
-          inFlightBlocks: r?.inFlightBlocks ?? 0,
-          ...(r?.banReason === undefined ? {} : { banReason: r.banReason }),
-          connection: l.state,
-          ...(l.lastError ? { lastError: l.lastError.message } : {}),
-        };
-      }),
-    };
-  }
-
-  #distribution(): PieceDistribution {
-    const peers = this.#scheduler
-      .peers()
-      .filter((p) => p.peerId !== '')
-      .map((p) => ({
-        peerId: p.peerId,
-        givenScore: p.givenScore,
-        finalScore: Math.round(p.score * 1000) / 1000,
-        pieces: p.piecesVerified,
-        bytes: p.bytes,
-        corruptPieces: p.corruptPieces,
-        stalls: p.stalls,
-        state: p.state,
-        ...(p.banReason === undefined ? {} : { banReason: p.banReason }),
-      }));
-    const counts = peers.map((p) => p.pieces);
-    const fetched = counts.reduce((a, b) => a + b, 0);
-    const byScore = new Map<number, { score: number; peers: number; pieces: number }>();
-    for (const p of peers) {
-      const score = Math.round(p.givenScore * 20) / 20;
-      const row = byScore.get(score) ?? { score, peers: 0, pieces: 0 };
-      row.peers++;
-      row.pieces += p.pieces;
-      byScore.set(score, row);
-    }
-    return {
-      fetchedPieces: fetched,
-      resumedPieces: this.#resumedPieces,
-      min: counts.length ? Math.min(...counts) : 0,
-      max: counts.length ? Math.max(...counts) : 0,
-      avg: counts.length ? Math.round((fetched / counts.length) * 100) / 100 : 0,
-      peers,
-      byScore: [...byScore.values()].sort((a, b) => b.score - a.score),
-    };
+      piecesVerified: this.#scheduler.verifiedCount(),
+      meter: this.#meter,
+      links: this.#links.values(),
+      reports: this.#scheduler.peers(),
+    });
   }
 
   #emit(e: DownloadEvent): void {
