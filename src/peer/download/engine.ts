@@ -138,6 +138,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
         directIo: this.#o.directIo ?? DOWNLOAD_DEFAULTS.directIo,
         preallocate: this.#o.preallocate ?? DOWNLOAD_DEFAULTS.preallocate,
         hashPiece: (data) => this.#pipeline.hasher.hash(data),
+        clock: this.#clock,
         ...(this.#o.resumeIntervalMs === undefined ? {} : { resumeIntervalMs: this.#o.resumeIntervalMs }),
       });
       if (this.#finished) {
@@ -450,6 +451,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       },
       onRefused: (err) => void this.#fail(err),
       onRenewed: () => this.#emit({ type: 'ticketRenewed', peerId: link.info.peerId }),
+      clock: this.#clock,
     });
     link.renewal.start(link.ticket);
   }
