@@ -1,27 +1,20 @@
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
-import { createBackoff } from '../../core/backoff.js';
 import type { Bitfield } from '../../core/bitfield.js';
 import { createScheduler, type Scheduler, type StruckPiece } from '../../core/scheduler.js';
 import { CoterieError, type ErrorCode, isCoterieError } from '../../protocol/errors.js';
 import { pieceCount, pieceLength } from '../../protocol/manifest.js';
 import { type Clock, type ClockTimer, realClock } from '../../wire/clock.js';
-import { createTlsDial, type Dial } from '../../wire/dial.js';
+import { createTlsDial } from '../../wire/dial.js';
 import { MAX_BLOCK_BYTES } from '../../wire/frames.js';
-import { dialPieceClient, type PieceClient, type RejectKind } from '../../wire/piece-client.js';
-import type {
-  DownloadEvent,
-  DownloadProgress,
-  DownloadResult,
-  PeerConnectionState,
-  SeederInfo,
-} from './events.js';
-import { DOWNLOAD_DEFAULTS, type DownloadHandle, type DownloadOptions, type RetryPolicy } from './options.js';
+import type { PieceClient } from '../../wire/piece-client.js';
+import type { DownloadEvent, DownloadProgress, DownloadResult, SeederInfo } from './events.js';
+import { DOWNLOAD_DEFAULTS, type DownloadHandle, type DownloadOptions } from './options.js';
 import { openPartialFile, type PartialFile } from './partial-file.js';
 import { PiecePipeline } from './piece-pipeline.js';
 import { distributionOf, ProgressMeter, progressOf } from './progress.js';
+import { type SeederLink, SeederLinks } from './seeder-links.js';
 import { struckOutError } from './strikes.js';
-import { TICKET_REFUSALS, TicketRenewal } from './ticket-renewal.js';
 import { DownloadPieceSource } from './verified-pieces.js';
 
 interface DownloadEmitterEvents {
@@ -32,35 +25,15 @@ export function download(options: DownloadOptions): DownloadHandle {
   return new Download(options);
 }
 
-class SeederLink {
-  state: PeerConnectionState = 'connecting';
-  client: PieceClient | null = null;
-  /** A dial is under way (client is set only once it succeeds). */
-  dialing = false;
-  ready = false;
-  failures = 0;
-  lastError: CoterieError | null = null;
-  /** Permanent: banned, refused our ticket, or out of retries. */
-  givenUp = false;
-  timer: ClockTimer | null = null;
-  /** The ticket sent in the hello, and what renews it once the seeder accepted (see ticket-renewal.ts). */
-  ticket = '';
-  renewal: TicketRenewal | null = null;
-  constructor(public info: SeederInfo) {}
-}
-
 class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHandle {
   readonly done: Promise<DownloadResult>;
   #resolve!: (r: DownloadResult) => void;
   #reject!: (e: CoterieError) => void;
   readonly #o: DownloadOptions;
   readonly #peerId: string;
-  readonly #dial: Dial;
-  readonly #retry: RetryPolicy;
-  readonly #retryBackoff;
   readonly #count: number;
   readonly #scheduler: Scheduler;
-  readonly #links = new Map<string, SeederLink>();
+  readonly #links: SeederLinks;
   readonly #pipeline: PiecePipeline;
   readonly #abort = new AbortController();
   readonly pieceSource: DownloadPieceSource;
@@ -71,7 +44,6 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   readonly #clock: Clock;
   readonly #meter: ProgressMeter;
   #resumedPieces = 0;
-  #ticket: string | undefined;
 
   constructor(o: DownloadOptions) {
     super();
@@ -79,18 +51,6 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#clock = o.clock ?? realClock;
     this.#meter = new ProgressMeter(this.#clock);
     this.#peerId = o.identity.peerId;
-    this.#dial =
-      o.dial ??
-      createTlsDial(o.identity, {
-        plaintext: o.plaintext ?? false,
-        timeoutMs: o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs,
-      });
-    this.#retry = {
-      maxAttempts: o.retry?.maxAttempts ?? DOWNLOAD_DEFAULTS.retry.maxAttempts,
-      backoff: { ...DOWNLOAD_DEFAULTS.retry.backoff, ...o.retry?.backoff },
-    };
-    this.#retryBackoff = createBackoff(this.#retry.backoff);
-    this.#ticket = o.ticket;
     this.#count = pieceCount(o.manifest.size, o.manifest.pieceSize);
     this.pieceSource = new DownloadPieceSource(o.manifest, this.#count);
     this.done = new Promise<DownloadResult>((resolve, reject) => {
@@ -118,6 +78,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       pieces: { count: this.#count, length: (i) => pieceLength(o.manifest, i) },
       clock: this.#clock,
     });
+    this.#links = this.#seederLinks();
     if (o.signal) {
       if (o.signal.aborted) queueMicrotask(() => this.abort('download cancelled'));
       else o.signal.addEventListener('abort', () => this.abort('download cancelled'), { once: true });
@@ -169,7 +130,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       }
       for (const s of this.#o.seeders) this.addSeeder(s);
       // Seeders added with addSeeder() while the file was opening connect now.
-      for (const link of this.#links.values()) if (!link.givenUp && !link.timer) this.#connect(link);
+      this.#links.connectWaiting();
       this.#ticker = this.#clock.setInterval(() => this.#tick(), this.#o.tickMs ?? DOWNLOAD_DEFAULTS.tickMs);
     } catch (err) {
       await this.#fail(asCoterieError(err));
@@ -231,13 +192,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#pipeline.close();
     this.#ticker?.cancel();
     this.#ticker = null;
-    for (const link of this.#links.values()) {
-      link.timer?.cancel();
-      link.timer = null;
-      link.state = 'closed';
-      link.renewal?.stop();
-      link.client?.close();
-    }
+    this.#links.stop();
   }
 
   // ---- seeders -------------------------------------------------------------
@@ -245,107 +200,57 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   addSeeder(seeder: SeederInfo): void {
     if (this.#finished) return;
     if (seeder.peerId === this.#peerId) return; // never download from ourselves
-    const existing = this.#links.get(seeder.peerId);
-    if (existing) {
-      // A seeder the tracker lists again gets another chance (unless banned), at its new address.
-      existing.info = seeder;
-      if (
-        existing.givenUp &&
-        !this.#isBanned(seeder.peerId) &&
-        existing.lastError?.code !== 'PEER_MISMATCH'
-      ) {
-        existing.givenUp = false;
-        existing.failures = 0;
-        this.#connect(existing);
-      }
-      return;
-    }
-    const link = new SeederLink(seeder);
-    this.#links.set(seeder.peerId, link);
-    if (this.#file) this.#connect(link);
+    this.#links.add(seeder);
   }
 
-  #isBanned(peerId: string): boolean {
-    return this.#scheduler.peers().some((p) => p.peerId === peerId && p.state === 'banned');
-  }
-
-  #connect(link: SeederLink): void {
-    if (this.#finished || link.client || link.dialing) return;
-    link.dialing = true;
-    link.state = link.failures === 0 ? 'connecting' : 'reconnecting';
-    void this.#open(link);
-  }
-
-  async #open(link: SeederLink): Promise<void> {
-    const connectTimeoutMs = this.#o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs;
-    const timeout = new AbortController();
-    const timer = this.#clock.setTimeout(
-      () => timeout.abort(new CoterieError('UNAVAILABLE', `no connection within ${connectTimeoutMs} ms`)),
+  #seederLinks(): SeederLinks {
+    const o = this.#o;
+    const connectTimeoutMs = o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs;
+    const options = {
+      dial:
+        o.dial ?? createTlsDial(o.identity, { plaintext: o.plaintext ?? false, timeoutMs: connectTimeoutMs }),
+      clock: this.#clock,
+      retry: {
+        maxAttempts: o.retry?.maxAttempts ?? DOWNLOAD_DEFAULTS.retry.maxAttempts,
+        backoff: { ...DOWNLOAD_DEFAULTS.retry.backoff, ...o.retry?.backoff },
+      },
       connectTimeoutMs,
-    );
-    const signal = AbortSignal.any([this.#abort.signal, timeout.signal]);
-    let client: PieceClient;
-    try {
-      const ticket = await this.#currentTicket();
-      client = await dialPieceClient(this.#dial, link.info, signal, {
-        fileId: this.#o.fileId,
+      signal: this.#abort.signal,
+      ticket: o.ticket,
+      getTicket: o.getTicket,
+      client: {
+        fileId: o.fileId,
         peerId: this.#peerId,
         pieceCount: this.#count,
-        ticket,
-        handshakeTimeoutMs: connectTimeoutMs,
-        clock: this.#clock,
-        io: { allocatePayload: this.#pipeline.allocateFrame, freePayload: (b) => this.#pipeline.recycle(b) },
-      });
-      link.ticket = ticket;
-    } catch (err) {
-      link.dialing = false;
-      const e = asCoterieError(err, 'UNAVAILABLE');
-      // The tracker refuses us a ticket (removed from the group): no seeder will take us.
-      if (TICKET_REFUSALS.has(e.code)) void this.#fail(e);
-      else this.#linkFailed(link, e);
-      return;
-    } finally {
-      link.dialing = false;
-      timer.cancel();
-    }
-    if (this.#finished) {
-      client.destroy();
-      return;
-    }
-    link.client = client;
-    // Every event of a replaced client is stale: only the link's current one speaks.
-    const current = () => !this.#finished && link.client === client;
-    client.on('ready', () => current() && this.#onReady(link, client));
-    client.on('bitfield', (b) => current() && this.#onPieces(link, b));
-    client.on('have', (piece) => current() && this.#onPieces(link, piece));
-    client.on('block', (piece, offset, data) => {
-      if (!current()) return;
-      this.#onBlock(link, piece, offset, data);
-      this.#schedulePump();
+        io: {
+          allocatePayload: this.#pipeline.allocateFrame,
+          freePayload: (b: Buffer) => this.#pipeline.recycle(b),
+        },
+      },
+    };
+    return new SeederLinks(options, {
+      finished: () => this.#finished,
+      started: () => this.#file !== null,
+      isBanned: (id) => this.#scheduler.peers().some((p) => p.peerId === id && p.state === 'banned'),
+      fail: (err) => void this.#fail(err),
+      emit: (e) => this.#emit(e),
+      ready: (link) => {
+        this.#scheduler.addPeer(link.info.peerId, { score: link.info.score });
+        this.#emit({ type: 'peerConnected', peerId: link.info.peerId });
+      },
+      pieces: (link, pieces) => this.#onPieces(link, pieces),
+      block: (link, piece, offset, data) => {
+        this.#onBlock(link, piece, offset, data);
+        this.#schedulePump();
+      },
+      rejected: (link, piece, kind) => {
+        this.#scheduler.requestRejected(link.info.peerId, piece, kind);
+        this.#schedulePump();
+      },
+      closed: (link) => this.#scheduler.removePeer(link.info.peerId),
+      givenUp: () => this.#checkStarved(),
+      pump: () => this.#schedulePump(),
     });
-    client.on('rejected', (r, kind) => current() && this.#onRejected(link, r.piece, kind));
-    client.on('close', (error) => this.#onClose(link, client, error));
-    client.start();
-  }
-
-  async #currentTicket(): Promise<string> {
-    if (this.#o.getTicket) {
-      this.#ticket = await this.#o.getTicket();
-      return this.#ticket;
-    }
-    if (this.#ticket === undefined) {
-      throw new CoterieError('TICKET_INVALID', 'no download ticket given: ask the tracker for one');
-    }
-    return this.#ticket;
-  }
-
-  #onReady(link: SeederLink, client: PieceClient): void {
-    const id = link.info.peerId;
-    link.ready = true;
-    link.state = 'ready';
-    this.#renewTickets(link, client);
-    this.#scheduler.addPeer(id, { score: link.info.score });
-    this.#emit({ type: 'peerConnected', peerId: id });
   }
 
   /** The seeder's bitfield, or a have: the scheduler learns what it holds. */
@@ -353,11 +258,6 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     const id = link.info.peerId;
     if (typeof pieces === 'number') this.#scheduler.peerHasPiece(id, pieces);
     else this.#scheduler.setPeerPieces(id, (i) => pieces.has(i));
-    this.#schedulePump();
-  }
-
-  #onRejected(link: SeederLink, piece: number, kind: RejectKind): void {
-    this.#scheduler.requestRejected(link.info.peerId, piece, kind);
     this.#schedulePump();
   }
 
@@ -428,7 +328,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     if (this.#finished || !this.#file) return;
     const struck = this.#scheduler.struckOut();
     if (struck === undefined || this.#pipeline.writing > 0) return;
-    if ([...this.#links.values()].some((l) => !l.givenUp && l.state !== 'ready')) return;
+    if (this.#links.anyPending()) return;
     this.#failStruckOut(struck);
   }
 
@@ -436,66 +336,6 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     const verifiedPieces = this.#scheduler.verifiedCount();
     const missingPieces = this.#count - verifiedPieces;
     void this.#fail(struckOutError(struck, { dest: this.#o.dest, missingPieces, verifiedPieces }));
-  }
-
-  /** Renews the connection's ticket over it before it expires, while it lasts. */
-  #renewTickets(link: SeederLink, client: PieceClient): void {
-    const getTicket = this.#o.getTicket;
-    if (getTicket === undefined) return;
-    link.renewal = new TicketRenewal({
-      getTicket,
-      send: (ticket) => {
-        // False (and closed, to reconnect with a new one) for a ticket the wire cannot carry.
-        if (link.client !== client || this.#finished) return false;
-        return client.renewTicket(ticket);
-      },
-      onRefused: (err) => void this.#fail(err),
-      onRenewed: () => this.#emit({ type: 'ticketRenewed', peerId: link.info.peerId }),
-      clock: this.#clock,
-    });
-    link.renewal.start(link.ticket);
-  }
-
-  #onClose(link: SeederLink, client: PieceClient, error: CoterieError | null): void {
-    if (link.client !== client) return;
-    link.renewal?.stop();
-    link.renewal = null;
-    link.client = null;
-    const wasReady = link.ready;
-    link.ready = false;
-    this.#scheduler.removePeer(link.info.peerId);
-    if (this.#finished) return;
-    const err = error ?? new CoterieError('UNAVAILABLE', 'seeder closed the connection');
-    if (wasReady) this.#emit({ type: 'peerDisconnected', peerId: link.info.peerId, reason: err.message });
-    this.#linkFailed(link, err);
-    this.#schedulePump();
-  }
-
-  #linkFailed(link: SeederLink, err: CoterieError): void {
-    if (this.#finished) return;
-    link.client = null;
-    if (!link.givenUp) link.lastError = err;
-    const permanent =
-      link.givenUp ||
-      err.code === 'PEER_MISMATCH' ||
-      // The seeder says it does not serve the file (e.g. it changed there): asking again will not help.
-      err.code === 'NOT_SHARING' ||
-      err.code === 'TICKET_INVALID' ||
-      err.code === 'TICKET_WRONG_FILE' ||
-      err.code === 'TICKET_WRONG_PEER' ||
-      (err.code === 'TICKET_EXPIRED' && !this.#o.getTicket);
-    link.failures++;
-    if (permanent || link.failures >= this.#retry.maxAttempts) {
-      link.givenUp = true;
-      link.state = 'closed';
-      this.#checkStarved();
-      return;
-    }
-    link.state = 'reconnecting';
-    link.timer = this.#clock.setTimeout(() => {
-      link.timer = null;
-      this.#connect(link);
-    }, this.#retryBackoff.delayMs(link.failures));
   }
 
   /**
@@ -506,7 +346,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #checkUnreachable(now: number): void {
     const timeout = this.#o.noProgressTimeoutMs ?? DOWNLOAD_DEFAULTS.noProgressTimeoutMs;
     if (this.#finished || now - this.#meter.lastVerifiedAt < timeout) return;
-    const pending = [...this.#links.values()].some((l) => !l.givenUp && l.state !== 'ready');
+    const pending = this.#links.anyPending();
     const unreachable = this.#scheduler.unreachableCount();
     if (pending || unreachable === 0) return;
     void this.#fail(
@@ -521,13 +361,17 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   /** Fails the download when no seeder is left to try. */
   #checkStarved(): void {
     if (this.#finished || !this.#file) return;
-    const alive = [...this.#links.values()].some((l) => !l.givenUp);
+    const alive = this.#links.values().some((l) => !l.givenUp);
     if (alive) return;
-    const errors = [...this.#links.values()].map((l) => l.lastError).filter((e) => e !== null);
+    const errors = this.#links
+      .values()
+      .map((l) => l.lastError)
+      .filter((e) => e !== null);
     const codes = new Set(errors.map((e) => e.code));
     const only = codes.size === 1 ? errors[0]! : undefined;
     const left = this.#count - this.#scheduler.verifiedCount();
-    const summary = [...this.#links.values()]
+    const summary = this.#links
+      .values()
       .map((l) => `${l.info.peerId.slice(0, 12)}: ${l.lastError?.message ?? 'gone'}`)
       .join('; ');
     if (only && (only.code.startsWith('TICKET_') || only.code === 'PEER_MISMATCH')) {
@@ -572,17 +416,21 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     // Corked: all the frames for one seeder leave in one write (one TLS record, one syscall).
     const corked = new Set<PieceClient>();
     for (const r of [...actions.cancels, ...actions.requests]) {
-      const client = this.#links.get(r.peerId)?.client;
+      const client = this.#clientOf(r.peerId);
       if (client && !corked.has(client)) {
         client.cork();
         corked.add(client);
       }
     }
-    for (const c of actions.cancels) this.#links.get(c.peerId)?.client?.cancel(c);
-    for (const r of actions.requests) this.#links.get(r.peerId)?.client?.request(r);
+    for (const c of actions.cancels) this.#clientOf(c.peerId)?.cancel(c);
+    for (const r of actions.requests) this.#clientOf(r.peerId)?.request(r);
     for (const client of corked) client.uncork();
     const failure = this.#scheduler.failure();
     if (failure) void this.#fail(new CoterieError('DOWNLOAD_FAILED', failure.reason));
+  }
+
+  #clientOf(peerId: string): PieceClient | null | undefined {
+    return this.#links.get(peerId)?.client;
   }
 
   #tick(): void {
