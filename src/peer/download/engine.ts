@@ -9,6 +9,7 @@ import { createTlsDial } from '../../wire/dial.js';
 import { MAX_BLOCK_BYTES } from '../../wire/frames.js';
 import type { PieceClient } from '../../wire/piece-client.js';
 import type { DownloadEvent, DownloadProgress, DownloadResult, SeederInfo } from './events.js';
+import { everySeederRefused, noSeederLeftError, unreachableError } from './give-up.js';
 import { DOWNLOAD_DEFAULTS, type DownloadHandle, type DownloadOptions } from './options.js';
 import { openPartialFile, type PartialFile } from './partial-file.js';
 import { PiecePipeline } from './piece-pipeline.js';
@@ -293,7 +294,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       if (link.lastError?.code === 'CORRUPT_PIECE') return;
       const outcome = this.#scheduler.pieceCorrupt(id, piece);
       if (outcome.kind === 'ignored') return;
-      this.#tellCorrupt(link, piece);
+      // The seeder learns which piece failed here: it may re-check its file (and stop serving a changed one).
+      link.client?.reportCorrupt(piece);
       this.#emit({ type: 'peerStruck', peerId: id, piece, strikes: outcome.strikes });
       if (outcome.kind === 'banned') {
         link.givenUp = true;
@@ -312,11 +314,6 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#meter.verified(buf.length);
     this.#pipeline.write(this.#file!, piece, buf);
     this.#emit({ type: 'pieceVerified', piece, peerId: id });
-  }
-
-  /** The seeder learns which piece failed here: it may re-check its file (and stop serving a changed one). */
-  #tellCorrupt(link: SeederLink, piece: number): void {
-    link.client?.reportCorrupt(piece);
   }
 
   /**
@@ -349,13 +346,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     const pending = this.#links.anyPending();
     const unreachable = this.#scheduler.unreachableCount();
     if (pending || unreachable === 0) return;
-    void this.#fail(
-      new CoterieError(
-        'NO_SEEDERS',
-        `no connected peer holds ${unreachable} missing pieces and none was verified for ${Math.round(timeout / 1000)} s; run the download again later to resume`,
-        { details: { missingPieces: unreachable } },
-      ),
-    );
+    void this.#fail(unreachableError(unreachable, timeout));
   }
 
   /** Fails the download when no seeder is left to try. */
@@ -363,19 +354,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     if (this.#finished || !this.#file) return;
     const alive = this.#links.values().some((l) => !l.givenUp);
     if (alive) return;
-    const errors = this.#links
-      .values()
-      .map((l) => l.lastError)
-      .filter((e) => e !== null);
-    const codes = new Set(errors.map((e) => e.code));
-    const only = codes.size === 1 ? errors[0]! : undefined;
-    const left = this.#count - this.#scheduler.verifiedCount();
-    const summary = this.#links
-      .values()
-      .map((l) => `${l.info.peerId.slice(0, 12)}: ${l.lastError?.message ?? 'gone'}`)
-      .join('; ');
-    if (only && (only.code.startsWith('TICKET_') || only.code === 'PEER_MISMATCH')) {
-      void this.#fail(new CoterieError(only.code, `every seeder refused: ${only.message}`));
+    const refused = everySeederRefused(this.#links.values());
+    if (refused) {
+      void this.#fail(refused);
       return;
     }
     const struck = this.#scheduler.struckOut();
@@ -383,13 +364,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       this.#failStruckOut(struck);
       return;
     }
-    void this.#fail(
-      new CoterieError(
-        'NO_SEEDERS',
-        `no seeder left with the ${left} missing pieces (${summary}); run the download again later to resume`,
-        { details: { missingPieces: left } },
-      ),
-    );
+    const left = this.#count - this.#scheduler.verifiedCount();
+    void this.#fail(noSeederLeftError(this.#links.values(), left));
   }
 
   // ---- the pump: scheduler decisions to frames -------------------------------
