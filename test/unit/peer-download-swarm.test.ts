@@ -9,6 +9,7 @@ import { createIdentity, type PeerIdentity } from '../../src/wire/index.js';
 import { manifestFor } from '../fixtures/fake-seeder.js';
 import type { LinkShape } from '../helpers/duplex-pair.js';
 import { type MemorySeederSpec, type MemorySwarm, startMemorySwarm } from '../helpers/memory-swarm.js';
+import { until } from '../helpers/wait.js';
 
 // Downloads through the real engine and real piece servers over in-memory links that are slow,
 // throttled, lossy, stalling or dead: the scheduler's behaviour end to end, in well under a second
@@ -149,6 +150,6 @@ describe('downloads over in-memory links to real piece servers', () => {
       corruptPieces: 3,
     });
     // Each strike reached the seeder as a corrupt report, over the real wire.
-    expect(swarm.seeders[0]!.server.stats().corruptReports).toBe(3);
+    await until('the reports arrive', () => swarm.seeders[0]!.server.stats().corruptReports === 3);
   }, 10_000);
 });
