@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { CoterieError, type ErrorCode } from '../protocol/errors.js';
+import { type Clock, type ClockTimer, realClock } from './clock.js';
 import {
   type DecodeResult,
   encodeFrame,
@@ -25,6 +26,8 @@ export interface FramedConnectionOptions {
    * pauses: bounds memory when the consumer is slower than the peer.
    */
   maxQueuedFrames?: number;
+  /** Where keepalive, idle and close timings get their time (tests pass a fake one). */
+  clock?: Clock;
 }
 
 export const CONNECTION_DEFAULTS = Object.freeze({
@@ -35,6 +38,7 @@ export const CONNECTION_DEFAULTS = Object.freeze({
   idleTimeoutMs: 60_000,
   closeTimeoutMs: 2_000,
   maxQueuedFrames: 64,
+  clock: realClock,
 } satisfies Required<FramedConnectionOptions>);
 
 export interface CloseInfo {
@@ -89,10 +93,11 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   /** A failure (not a requested close): async iteration rethrows it. */
   #failure: CoterieError | null = null;
   #closing = false;
-  #lastSentMs = Date.now();
-  #lastReceivedMs = Date.now();
-  #timer: NodeJS.Timeout | null = null;
-  #closeTimer: NodeJS.Timeout | null = null;
+  readonly #clock: Clock;
+  #lastSentMs: number;
+  #lastReceivedMs: number;
+  #timer: ClockTimer | null = null;
+  #closeTimer: ClockTimer | null = null;
   readonly #done: Promise<CloseInfo>;
   #resolveDone!: (info: CloseInfo) => void;
 
@@ -101,6 +106,9 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     this.stream = stream;
     this.#io = io;
     this.#options = { ...CONNECTION_DEFAULTS, ...stripUndefined(options) };
+    this.#clock = this.#options.clock;
+    this.#lastSentMs = this.#clock.now();
+    this.#lastReceivedMs = this.#lastSentMs;
     this.#decoder = new FrameDecoder({
       maxFrameLength: this.#options.maxFrameLength,
       ...(io.allocatePayload === undefined ? {} : { allocate: io.allocatePayload }),
@@ -165,7 +173,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   write(frame: Frame, onWritten?: (err?: Error | null) => void): boolean {
     if (this.closed) throw new CoterieError('UNAVAILABLE', 'connection closed');
     const chunks = encodeFrameChunks(frame);
-    this.#lastSentMs = Date.now();
+    this.#lastSentMs = this.#clock.now();
     if (chunks.length === 1) return this.stream.write(chunks[0], onWritten);
     if (frame.type !== 'piece') return this.stream.write(Buffer.concat(chunks), onWritten);
     // A block is not copied here: corked, header and data leave in one writev (plain TCP sends it
@@ -186,7 +194,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
    */
   writeEncoded(frame: Buffer, onWritten?: (err?: Error | null) => void): boolean {
     if (this.closed) throw new CoterieError('UNAVAILABLE', 'connection closed');
-    this.#lastSentMs = Date.now();
+    this.#lastSentMs = this.#clock.now();
     return this.stream.write(frame, onWritten) && !this.stream.writableNeedDrain;
   }
 
@@ -284,7 +292,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   /** Delivers what the decoder made of new bytes; false when reading should pause (queue full). */
   #received({ frames, error }: DecodeResult): boolean {
     if (this.closed) return true; // keep reading to the peer's end, which completes the close
-    this.#lastReceivedMs = Date.now();
+    this.#lastReceivedMs = this.#clock.now();
     for (const f of frames) {
       if (this.closed) return true;
       this.#deliver(f);
@@ -337,8 +345,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     }
     this.stream.end();
     // A peer that never ends its side must not hold the socket open forever.
-    this.#closeTimer = setTimeout(() => this.stream.destroy(), this.#options.closeTimeoutMs);
-    this.#closeTimer.unref();
+    this.#closeTimer = this.#clock.setTimeout(() => this.stream.destroy(), this.#options.closeTimeoutMs);
     this.#wakeReader();
     this.#releaseDrainWaiters();
     // Otherwise the stream's 'close' (#onStreamClose) completes the close.
@@ -353,7 +360,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     this.#closeInfo = final;
     this.#closing = true;
     this.#stopTimer();
-    if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
+    this.#closeTimer?.cancel();
     this.#closeTimer = null;
     this.stream.off('data', this.#onData);
     // A frame cut off by the close: its buffer goes back to whoever allocated it, now that the
@@ -375,13 +382,12 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     if (periods.length === 0) return;
     // Checking at a quarter of the shortest period keeps both deadlines within 25 %.
     const tickMs = Math.max(10, Math.floor(Math.min(...periods) / 4));
-    this.#timer = setInterval(() => this.#tick(), tickMs);
-    this.#timer.unref();
+    this.#timer = this.#clock.setInterval(() => this.#tick(), tickMs);
   }
 
   #tick(): void {
     if (this.closed) return;
-    const now = Date.now();
+    const now = this.#clock.now();
     const { keepaliveIntervalMs, idleTimeoutMs } = this.#options;
     // While we do not read (our consumer is behind), the peer's silence is ours: not idle.
     if (this.stream.isPaused() || this.#queue.length > 0) this.#lastReceivedMs = now;
@@ -399,7 +405,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   }
 
   #stopTimer(): void {
-    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer?.cancel();
     this.#timer = null;
   }
 }

@@ -1,6 +1,7 @@
 // The public entry of src/wire: the peer-to-peer protocol.
 
 export { type BlockLease, BlockPool, type BlockPoolOptions, type BlockPoolStats } from './block-pool.js';
+export { type Clock, type ClockTimer, realClock } from './clock.js';
 export {
   type CloseInfo,
   CONNECTION_DEFAULTS,
@@ -8,6 +9,7 @@ export {
   type FramedConnectionIo,
   type FramedConnectionOptions,
 } from './connection.js';
+export { createTlsDial, DIAL_DEFAULTS, type Dial, type DialedPeer, type DialTarget } from './dial.js';
 export {
   type BitfieldFrame,
   type BlockRef,
@@ -52,6 +54,13 @@ export {
   tlsClientOptions,
   tlsServerOptions,
 } from './identity.js';
+export {
+  dialPieceClient,
+  PieceClient,
+  type PieceClientEvents,
+  type PieceClientOptions,
+  type RejectKind,
+} from './piece-client.js';
 export {
   PIECE_SERVER_DEFAULTS,
   type PieceServer,

@@ -27,6 +27,7 @@
  * allocates nothing.
  */
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { JSONWebKeySet } from 'jose';
 import { Slots } from '../core/slots.js';
@@ -128,6 +129,13 @@ export interface PieceServer {
    * refused from now on. Returns how many connections were dropped.
    */
   revokeTickets(revocation: TicketRevocation): number;
+  /**
+   * Serves a connection that reached us over another transport than our
+   * listener (a relay circuit; an in-memory pair in tests), `peerId` being
+   * the downloader that transport proved: its hello must name it. Counts
+   * against maxConnections and ends with close() like any other.
+   */
+  accept(stream: Duplex, peerId: string): void;
   stats(): PieceServerStats;
   /** Stops listening, closes every connection (UNAVAILABLE) and resolves when all are gone. */
   close(): Promise<void>;
@@ -154,13 +162,12 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
   const stats = { connections: 0, blocksSent: 0, bytesSent: 0, rejected: 0, corruptReports: 0 };
   const serveContext: ServeContext = { ...o, slots, blockPool, stats, logger };
 
-  async function serve(socket: net.Socket, tlsPeerId: string | null): Promise<void> {
+  async function serve(socket: Duplex, tlsPeerId: string | null, remote: string): Promise<void> {
     const conn = new FramedConnection(socket, {
       maxFrameLength: HANDSHAKE_MAX_FRAME_LENGTH,
       keepaliveIntervalMs: o.keepaliveIntervalMs,
       idleTimeoutMs: o.idleTimeoutMs,
     });
-    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     if (connections.size >= o.maxConnections) {
       stats.rejected++;
       await conn.close('BUSY', `this peer serves at most ${o.maxConnections} connections: retry later`);
@@ -241,8 +248,10 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
     }
   }
 
-  const onSocket = (socket: net.Socket, peerId: string | null) => {
-    const h = serve(socket, peerId).catch((err) => logger.warn({ err }, 'piece server connection failed'));
+  const onSocket = (socket: Duplex, peerId: string | null, remote: string) => {
+    const h = serve(socket, peerId, remote).catch((err) =>
+      logger.warn({ err }, 'piece server connection failed'),
+    );
     handlers.add(h);
     void h.finally(() => handlers.delete(h));
   };
@@ -251,7 +260,7 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
   if (o.plaintext) {
     server = net.createServer((socket) => {
       socket.setNoDelay(true);
-      onSocket(socket, null);
+      onSocket(socket, null, addressOf(socket));
     });
   } else {
     const tlsOptions = { ...tlsServerOptions(options.identity), handshakeTimeout: o.handshakeTimeoutMs };
@@ -264,7 +273,7 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
         socket.destroy();
         return;
       }
-      onSocket(socket, peerId);
+      onSocket(socket, peerId, addressOf(socket));
     });
     // Failed handshakes (scanners, garbage) are the client's problem, never ours.
     server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
@@ -309,6 +318,7 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
       }
       return dropped;
     },
+    accept: (stream, peerId) => onSocket(stream, peerId, `stream from ${peerId.slice(0, 12)}`),
     stats: () => ({ ...stats, blockPool: blockPool.stats() }),
     close() {
       closing ??= (async () => {
@@ -321,6 +331,10 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
       return closing;
     },
   };
+}
+
+function addressOf(socket: net.Socket): string {
+  return `${socket.remoteAddress}:${socket.remotePort}`;
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

@@ -26,14 +26,15 @@ const PIECE = 16 * 1024;
 
 // Reads placed into the engine's buffers, as the TLS dial does (see wire/placed-reads.ts).
 const plainDial: Dial = (s, signal, reads) =>
-  new Promise<Duplex>((resolve, reject) => {
+  new Promise<{ stream: Duplex; peerId: string }>((resolve, reject) => {
     const sock = connect({
       host: s.address.host,
       port: s.address.port,
       signal,
       ...(reads === undefined ? {} : { onread: reads.onread }),
     });
-    sock.once('connect', () => resolve(sock));
+    // Plain TCP proves nobody: the seeder is taken to be the one listed.
+    sock.once('connect', () => resolve({ stream: sock, peerId: s.peerId }));
     sock.once('error', reject);
   });
 

@@ -1,46 +1,25 @@
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
-import type { Duplex } from 'node:stream';
-import { createBackoff } from '../../core/backoff.js';
-import {
-  type BlockRequest,
-  createScheduler,
-  type Scheduler,
-  type StruckPiece,
-} from '../../core/scheduler.js';
-import { CoterieError, type ErrorCode, isCoterieError } from '../../protocol/errors.js';
+import type { Bitfield } from '../../core/bitfield.js';
+import { createScheduler, type Scheduler, type StruckPiece } from '../../core/scheduler.js';
+import { CoterieError } from '../../protocol/errors.js';
 import { pieceCount, pieceLength } from '../../protocol/manifest.js';
 import {
-  type Frame,
-  FramedConnection,
-  HANDSHAKE_MAX_FRAME_LENGTH,
+  type Clock,
+  type ClockTimer,
+  createTlsDial,
   MAX_BLOCK_BYTES,
-  MAX_FRAME_LENGTH,
-  PIECE_FRAME_HEAD_BYTES,
-  PlacedReads,
-  PROTOCOL_VERSION,
+  type PieceClient,
+  realClock,
 } from '../../wire/index.js';
-import { createTlsDial } from './dial.js';
-import type {
-  DownloadEvent,
-  DownloadProgress,
-  DownloadResult,
-  PeerConnectionState,
-  PieceDistribution,
-  SeederInfo,
-} from './events.js';
-import { createPieceHasher, type PieceHasher } from './hasher.js';
-import { AlignedSlotPool, IO_ALIGNMENT } from './io-memory.js';
-import {
-  type Dial,
-  DOWNLOAD_DEFAULTS,
-  type DownloadHandle,
-  type DownloadOptions,
-  type RetryPolicy,
-} from './options.js';
+import type { DownloadEvent, DownloadProgress, DownloadResult, SeederInfo } from './events.js';
+import { everySeederRefused, noSeederLeftError, unreachableError } from './give-up.js';
+import { DOWNLOAD_DEFAULTS, type DownloadHandle, type DownloadOptions } from './options.js';
 import { openPartialFile, type PartialFile } from './partial-file.js';
+import { PiecePipeline } from './piece-pipeline.js';
+import { distributionOf, ProgressMeter, progressOf } from './progress.js';
+import { type SeederLink, SeederLinks } from './seeder-links.js';
 import { struckOutError } from './strikes.js';
-import { TICKET_REFUSALS, TicketRenewal } from './ticket-renewal.js';
 import { DownloadPieceSource } from './verified-pieces.js';
 
 interface DownloadEmitterEvents {
@@ -51,87 +30,34 @@ export function download(options: DownloadOptions): DownloadHandle {
   return new Download(options);
 }
 
-class SeederLink {
-  state: PeerConnectionState = 'connecting';
-  conn: FramedConnection | null = null;
-  /** A dial is under way (conn is set only once it succeeds). */
-  dialing = false;
-  ready = false;
-  failures = 0;
-  lastError: CoterieError | null = null;
-  /** Permanent: banned, refused our ticket, or out of retries. */
-  givenUp = false;
-  timer: NodeJS.Timeout | null = null;
-  /** The ticket sent in the hello, and what renews it once the seeder accepted (see ticket-renewal.ts). */
-  ticket = '';
-  renewal: TicketRenewal | null = null;
-  constructor(public info: SeederInfo) {}
-}
-
 class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHandle {
   readonly done: Promise<DownloadResult>;
   #resolve!: (r: DownloadResult) => void;
   #reject!: (e: CoterieError) => void;
   readonly #o: DownloadOptions;
   readonly #peerId: string;
-  readonly #dial: Dial;
-  readonly #retry: RetryPolicy;
-  readonly #retryBackoff;
   readonly #count: number;
   readonly #scheduler: Scheduler;
-  readonly #links = new Map<string, SeederLink>();
-  readonly #buffers = new Map<string, Buffer>();
-  /**
-   * Block frames, each in a slot whose data starts page-aligned (see
-   * #allocateFrame), and pieces assembled from several blocks: reused, so a
-   * full-speed download makes no garbage (dead external memory shows as
-   * RSS), aligned so that verified pieces go to the disk with O_DIRECT, and
-   * shared so that the hashing worker reads them without a copy.
-   */
-  readonly #blockSlots: AlignedSlotPool;
-  readonly #pieceSlots: AlignedSlotPool;
-  readonly #hasher: PieceHasher;
+  readonly #links: SeederLinks;
+  readonly #pipeline: PiecePipeline;
   readonly #abort = new AbortController();
   readonly pieceSource: DownloadPieceSource;
   #file: PartialFile | null = null;
   #finished = false;
   #pumpQueued = false;
-  #ticker: NodeJS.Timeout | null = null;
-  #pendingWrites = new Set<Promise<void>>();
-  #pendingWriteBytes = 0;
-  /** Bytes of whole pieces waiting for their hash. */
-  #hashingBytes = 0;
-  #startedAt = Date.now();
-  #lastProgressAt = 0;
-  #rate = 0;
-  #rateSampleAt = Date.now();
-  #rateSampleBytes = 0;
-  #lastVerifiedAt = Date.now();
-  #verifiedBytes = 0;
+  #ticker: ClockTimer | null = null;
+  readonly #clock: Clock;
+  readonly #meter: ProgressMeter;
   #resumedPieces = 0;
-  #ticket: string | undefined;
 
   constructor(o: DownloadOptions) {
     super();
     this.#o = o;
+    this.#clock = o.clock ?? realClock;
+    this.#meter = new ProgressMeter(this.#clock);
     this.#peerId = o.identity.peerId;
-    this.#dial =
-      o.dial ??
-      createTlsDial(o.identity, {
-        plaintext: o.plaintext ?? false,
-        timeoutMs: o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs,
-      });
-    this.#retry = {
-      maxAttempts: o.retry?.maxAttempts ?? DOWNLOAD_DEFAULTS.retry.maxAttempts,
-      backoff: { ...DOWNLOAD_DEFAULTS.retry.backoff, ...o.retry?.backoff },
-    };
-    this.#retryBackoff = createBackoff(this.#retry.backoff);
-    this.#ticket = o.ticket;
     this.#count = pieceCount(o.manifest.size, o.manifest.pieceSize);
     this.pieceSource = new DownloadPieceSource(o.manifest, this.#count);
-    this.#hasher = createPieceHasher({
-      workers: o.hashWorkers ?? (availableParallelism() > 1 ? DOWNLOAD_DEFAULTS.hashWorkers : 0),
-    });
     this.done = new Promise<DownloadResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -141,13 +67,23 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     // One block per piece up to the largest block the wire allows: fewer frames, and a
     // whole-piece block is hashed and written without being copied.
     const blockSizeBytes = Math.min(o.scheduler?.blockSizeBytes ?? o.manifest.pieceSize, MAX_BLOCK_BYTES);
-    this.#blockSlots = new AlignedSlotPool(IO_ALIGNMENT + blockSizeBytes);
-    this.#pieceSlots = new AlignedSlotPool(o.manifest.pieceSize);
+    this.#pipeline = new PiecePipeline({
+      manifest: o.manifest,
+      dest: o.dest,
+      blockSizeBytes,
+      hashWorkers: o.hashWorkers ?? (availableParallelism() > 1 ? DOWNLOAD_DEFAULTS.hashWorkers : 0),
+      maxPendingBytes: o.maxPendingWriteBytes ?? DOWNLOAD_DEFAULTS.maxPendingWriteBytes,
+      onWritten: (piece) => this.pieceSource.markHave(piece),
+      // Not awaited: #fail waits for the pending writes, this one among them.
+      onWriteFailed: (err) => void this.#fail(err),
+      onDrained: () => this.#schedulePump(),
+    });
     // Until the partial file is open nothing is known to be verified; the scheduler is rebuilt then.
     this.#scheduler = createScheduler({ ...o.scheduler, blockSizeBytes })({
       pieces: { count: this.#count, length: (i) => pieceLength(o.manifest, i) },
-      clock: { now: () => performance.now() },
+      clock: this.#clock,
     });
+    this.#links = this.#seederLinks();
     if (o.signal) {
       if (o.signal.aborted) queueMicrotask(() => this.abort('download cancelled'));
       else o.signal.addEventListener('abort', () => this.abort('download cancelled'), { once: true });
@@ -167,7 +103,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
         ...(this.#o.destDir === undefined ? {} : { destDir: this.#o.destDir }),
         directIo: this.#o.directIo ?? DOWNLOAD_DEFAULTS.directIo,
         preallocate: this.#o.preallocate ?? DOWNLOAD_DEFAULTS.preallocate,
-        hashPiece: (data) => this.#hasher.hash(data),
+        hashPiece: (data) => this.#pipeline.hasher.hash(data),
+        clock: this.#clock,
         ...(this.#o.resumeIntervalMs === undefined ? {} : { resumeIntervalMs: this.#o.resumeIntervalMs }),
       });
       if (this.#finished) {
@@ -178,7 +115,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       this.pieceSource.attach(file);
       this.#resumedPieces = file.resumedPieces;
       for (let i = 0; i < this.#count; i++) {
-        if (file.hasPiece(i)) this.#verifiedBytes += pieceLength(this.#o.manifest, i);
+        if (file.hasPiece(i)) this.#meter.kept(pieceLength(this.#o.manifest, i));
       }
       // The scheduler read `have` before the file was open: tell it what is kept.
       this.#rebuildSchedulerKept();
@@ -198,11 +135,10 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       }
       for (const s of this.#o.seeders) this.addSeeder(s);
       // Seeders added with addSeeder() while the file was opening connect now.
-      for (const link of this.#links.values()) if (!link.givenUp && !link.timer) this.#connect(link);
-      this.#ticker = setInterval(() => this.#tick(), DOWNLOAD_DEFAULTS.tickMs);
-      this.#ticker.unref();
+      this.#links.connectWaiting();
+      this.#ticker = this.#clock.setInterval(() => this.#tick(), this.#o.tickMs ?? DOWNLOAD_DEFAULTS.tickMs);
     } catch (err) {
-      await this.#fail(asCoterieError(err));
+      await this.#fail(CoterieError.from(err, 'DOWNLOAD_FAILED'));
     }
   }
 
@@ -222,13 +158,13 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     if (this.#finished) return;
     this.#finished = true;
     // Measured before the connections close (closing marks their peers gone).
-    const distribution = this.#distribution();
+    const distribution = distributionOf(this.#scheduler.peers(), this.#resumedPieces);
     const progress = this.progress();
     this.#stopAll();
     try {
       await this.#file!.finish();
     } catch (err) {
-      const e = asCoterieError(err);
+      const e = CoterieError.from(err, 'DOWNLOAD_FAILED');
       this.#emit({ type: 'failed', error: e });
       this.#reject(e);
       return;
@@ -237,7 +173,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       fileId: this.#o.fileId,
       dest: this.#o.dest,
       bytes: this.#o.manifest.size,
-      durationMs: Date.now() - this.#startedAt,
+      durationMs: this.#meter.elapsedMs(),
       distribution,
       directBytes: this.#file!.directBytes,
     };
@@ -250,7 +186,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     if (this.#finished) return;
     this.#finished = true;
     this.#stopAll();
-    await Promise.allSettled([...this.#pendingWrites]);
+    await this.#pipeline.settled();
     await this.#file?.close().catch(() => undefined);
     this.#emit({ type: 'failed', error });
     this.#reject(error);
@@ -258,17 +194,10 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
 
   #stopAll(): void {
     this.#abort.abort();
-    void this.#hasher.close();
-    if (this.#ticker) clearInterval(this.#ticker);
+    this.#pipeline.close();
+    this.#ticker?.cancel();
     this.#ticker = null;
-    for (const link of this.#links.values()) {
-      if (link.timer) clearTimeout(link.timer);
-      link.timer = null;
-      link.state = 'closed';
-      link.renewal?.stop();
-      void link.conn?.close();
-    }
-    this.#buffers.clear();
+    this.#links.stop();
   }
 
   // ---- seeders -------------------------------------------------------------
@@ -276,211 +205,86 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   addSeeder(seeder: SeederInfo): void {
     if (this.#finished) return;
     if (seeder.peerId === this.#peerId) return; // never download from ourselves
-    const existing = this.#links.get(seeder.peerId);
-    if (existing) {
-      // A seeder the tracker lists again gets another chance (unless banned), at its new address.
-      existing.info = seeder;
-      if (
-        existing.givenUp &&
-        !this.#isBanned(seeder.peerId) &&
-        existing.lastError?.code !== 'PEER_MISMATCH'
-      ) {
-        existing.givenUp = false;
-        existing.failures = 0;
-        this.#connect(existing);
-      }
-      return;
-    }
-    const link = new SeederLink(seeder);
-    this.#links.set(seeder.peerId, link);
-    if (this.#file) this.#connect(link);
+    this.#links.add(seeder);
   }
 
-  #isBanned(peerId: string): boolean {
-    return this.#scheduler.peers().some((p) => p.peerId === peerId && p.state === 'banned');
-  }
-
-  #connect(link: SeederLink): void {
-    if (this.#finished || link.conn || link.dialing) return;
-    link.dialing = true;
-    link.state = link.failures === 0 ? 'connecting' : 'reconnecting';
-    void this.#open(link);
-  }
-
-  async #open(link: SeederLink): Promise<void> {
-    const timeout = AbortSignal.timeout(this.#o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs);
-    const signal = AbortSignal.any([this.#abort.signal, timeout]);
-    let stream: Duplex;
-    let ticket: string;
-    const reads = new PlacedReads();
-    try {
-      ticket = await this.#currentTicket();
-      stream = await this.#dial(link.info, signal, reads);
-    } catch (err) {
-      link.dialing = false;
-      const e = asCoterieError(err, 'UNAVAILABLE');
-      // The tracker refuses us a ticket (removed from the group): no seeder will take us.
-      if (TICKET_REFUSALS.has(e.code)) void this.#fail(e);
-      else this.#linkFailed(link, e);
-      return;
-    } finally {
-      link.dialing = false;
-    }
-    if (this.#finished) {
-      stream.destroy();
-      return;
-    }
-    const conn = new FramedConnection(
-      stream,
-      { maxFrameLength: HANDSHAKE_MAX_FRAME_LENGTH },
-      { allocatePayload: this.#allocateFrame, freePayload: (b) => this.#recycle(b), reads },
-    );
-    link.conn = conn;
-    link.ticket = ticket;
-    // A seeder that accepts the connection but never says hello is as good as down.
-    const handshakeTimer = setTimeout(() => {
-      if (!link.ready && link.conn === conn) {
-        conn.destroy(new CoterieError('UNAVAILABLE', 'seeder did not answer hello in time'));
-      }
-    }, this.#o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs);
-    handshakeTimer.unref();
-    void conn.done.then(() => clearTimeout(handshakeTimer));
-    conn.on('frame', (f) => this.#onFrame(link, conn, f));
-    conn.on('close', (info) => this.#onClose(link, conn, info.error));
-    try {
-      conn.write({
-        type: 'hello',
-        version: PROTOCOL_VERSION,
-        fileId: this.#o.fileId,
+  #seederLinks(): SeederLinks {
+    const o = this.#o;
+    const connectTimeoutMs = o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs;
+    const options = {
+      dial:
+        o.dial ?? createTlsDial(o.identity, { plaintext: o.plaintext ?? false, timeoutMs: connectTimeoutMs }),
+      clock: this.#clock,
+      retry: {
+        maxAttempts: o.retry?.maxAttempts ?? DOWNLOAD_DEFAULTS.retry.maxAttempts,
+        backoff: { ...DOWNLOAD_DEFAULTS.retry.backoff, ...o.retry?.backoff },
+      },
+      connectTimeoutMs,
+      signal: this.#abort.signal,
+      ticket: o.ticket,
+      getTicket: o.getTicket,
+      client: {
+        fileId: o.fileId,
         peerId: this.#peerId,
-        ticket,
-      });
-    } catch (err) {
-      conn.destroy(asCoterieError(err));
-    }
+        pieceCount: this.#count,
+        io: {
+          allocatePayload: this.#pipeline.allocateFrame,
+          freePayload: (b: Buffer) => this.#pipeline.recycle(b),
+        },
+      },
+    };
+    return new SeederLinks(options, {
+      finished: () => this.#finished,
+      started: () => this.#file !== null,
+      isBanned: (id) => this.#scheduler.peers().some((p) => p.peerId === id && p.state === 'banned'),
+      fail: (err) => void this.#fail(err),
+      emit: (e) => this.#emit(e),
+      ready: (link) => {
+        this.#scheduler.addPeer(link.info.peerId, { score: link.info.score });
+        this.#emit({ type: 'peerConnected', peerId: link.info.peerId });
+      },
+      pieces: (link, pieces) => this.#onPieces(link, pieces),
+      block: (link, piece, offset, data) => {
+        this.#onBlock(link, piece, offset, data);
+        this.#schedulePump();
+      },
+      rejected: (link, piece, kind) => {
+        this.#scheduler.requestRejected(link.info.peerId, piece, kind);
+        this.#schedulePump();
+      },
+      closed: (link) => this.#scheduler.removePeer(link.info.peerId),
+      givenUp: () => this.#checkStarved(),
+      pump: () => this.#schedulePump(),
+    });
   }
 
-  async #currentTicket(): Promise<string> {
-    if (this.#o.getTicket) {
-      this.#ticket = await this.#o.getTicket();
-      return this.#ticket;
-    }
-    if (this.#ticket === undefined) {
-      throw new CoterieError('TICKET_INVALID', 'no download ticket given: ask the tracker for one');
-    }
-    return this.#ticket;
-  }
-
-  #onFrame(link: SeederLink, conn: FramedConnection, f: Frame): void {
-    if (this.#finished || link.conn !== conn) return;
+  /** The seeder's bitfield, or a have: the scheduler learns what it holds. */
+  #onPieces(link: SeederLink, pieces: Bitfield | number): void {
     const id = link.info.peerId;
-    if (!link.ready) {
-      if (f.type === 'reject' && f.request === null) {
-        conn.destroy(new CoterieError(f.code, f.reason || f.code));
-        return;
-      }
-      if (f.type !== 'hello') {
-        void conn.close('PROTOCOL_ERROR', `expected hello, got ${f.type}`);
-        return;
-      }
-      if (f.fileId !== this.#o.fileId || f.peerId !== id) {
-        void conn.close('PEER_MISMATCH', 'hello names another file or peer');
-        return;
-      }
-      if (f.version !== PROTOCOL_VERSION) {
-        void conn.close('PROTOCOL_ERROR', `protocol version ${f.version} not supported`);
-        return;
-      }
-      link.ready = true;
-      link.state = 'ready';
-      conn.maxFrameLength = MAX_FRAME_LENGTH;
-      this.#renewTickets(link, conn);
-      this.#scheduler.addPeer(id, { score: link.info.score });
-      this.#emit({ type: 'peerConnected', peerId: id });
-      return;
-    }
-    switch (f.type) {
-      case 'bitfield':
-        if (f.bitfield.length !== this.#count) {
-          void conn.close(
-            'PROTOCOL_ERROR',
-            `bitfield of ${f.bitfield.length} pieces, file has ${this.#count}`,
-          );
-          return;
-        }
-        this.#scheduler.setPeerPieces(id, (i) => f.bitfield.has(i));
-        break;
-      case 'have':
-        if (f.piece >= this.#count) {
-          void conn.close('PIECE_OUT_OF_RANGE', `have ${f.piece} past the last piece`);
-          return;
-        }
-        this.#scheduler.peerHasPiece(id, f.piece);
-        break;
-      case 'piece':
-        this.#onBlock(link, f.piece, f.offset, f.data);
-        break;
-      case 'reject':
-        if (f.request === null) {
-          conn.destroy(new CoterieError(f.code, f.reason || f.code));
-          return;
-        }
-        this.#scheduler.requestRejected(
-          id,
-          f.request.piece,
-          f.code === 'PIECE_UNAVAILABLE' || f.code === 'PIECE_OUT_OF_RANGE'
-            ? 'unavailable'
-            : f.code === 'BUSY'
-              ? 'busy'
-              : 'failed',
-        );
-        break;
-      case 'keepalive':
-        return;
-      default:
-        // hello twice, or request/cancel: we serve through the piece server, not on this connection.
-        void conn.close('PROTOCOL_ERROR', `unexpected ${f.type} frame from a seeder`);
-        return;
-    }
+    if (typeof pieces === 'number') this.#scheduler.peerHasPiece(id, pieces);
+    else this.#scheduler.setPeerPieces(id, (i) => pieces.has(i));
     this.#schedulePump();
   }
 
   #onBlock(link: SeederLink, piece: number, offset: number, data: Buffer): void {
-    const id = link.info.peerId;
-    const out = this.#scheduler.blockReceived(id, piece, offset, data.length);
+    const out = this.#scheduler.blockReceived(link.info.peerId, piece, offset, data.length);
     if (out.kind !== 'accepted') {
-      this.#recycle(data);
+      this.#pipeline.recycle(data);
       return;
     }
-    if (out.attemptComplete && offset === 0 && data.length === pieceLength(this.#o.manifest, piece)) {
-      this.#pieceArrived(link, piece, data);
-      return;
-    }
-    const key = `${piece}:${id}`;
-    let buf = this.#buffers.get(key);
-    if (!buf) {
-      buf = this.#acquire(pieceLength(this.#o.manifest, piece));
-      this.#buffers.set(key, buf);
-    }
-    data.copy(buf, offset);
-    this.#recycle(data);
-    if (!out.attemptComplete) return;
-    this.#buffers.delete(key);
-    this.#pieceArrived(link, piece, buf);
+    const whole = this.#pipeline.assemble(link.info.peerId, piece, offset, data, out.attemptComplete);
+    if (whole) this.#pieceArrived(link, piece, whole);
   }
 
   /** A whole piece is here: hash it (on a worker thread when there is one). */
   #pieceArrived(link: SeederLink, piece: number, buf: Buffer): void {
-    this.#hashingBytes += buf.length;
-    this.#hasher.hash(buf).then(
+    this.#pipeline.hash(buf).then(
       (digest) => {
-        this.#hashingBytes -= buf.length;
         if (!this.#finished) this.#pieceHashed(link, piece, buf, digest);
         this.#schedulePump();
       },
       (err: unknown) => {
-        this.#hashingBytes -= buf.length;
-        if (!this.#finished) void this.#fail(asCoterieError(err, 'INTERNAL'));
+        if (!this.#finished) void this.#fail(CoterieError.from(err, 'INTERNAL'));
       },
     );
   }
@@ -489,43 +293,31 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #pieceHashed(link: SeederLink, piece: number, buf: Buffer, digest: string): void {
     const id = link.info.peerId;
     if (digest !== this.#o.manifest.pieces[piece]) {
-      this.#recycle(buf);
+      this.#pipeline.recycle(buf);
       // Hashes finish after the ban for pieces already received: one ban, one reason.
       if (link.lastError?.code === 'CORRUPT_PIECE') return;
       const outcome = this.#scheduler.pieceCorrupt(id, piece);
       if (outcome.kind === 'ignored') return;
-      this.#tellCorrupt(link, piece);
+      // The seeder learns which piece failed here: it may re-check its file (and stop serving a changed one).
+      link.client?.reportCorrupt(piece);
       this.#emit({ type: 'peerStruck', peerId: id, piece, strikes: outcome.strikes });
       if (outcome.kind === 'banned') {
         link.givenUp = true;
         link.lastError = new CoterieError('CORRUPT_PIECE', outcome.reason);
         this.#emit({ type: 'peerBanned', peerId: id, reason: outcome.reason });
-        void link.conn?.close('CORRUPT_PIECE', outcome.reason);
+        link.client?.close('CORRUPT_PIECE', outcome.reason);
       }
       return;
     }
     link.failures = 0;
     if (this.#scheduler.isVerified(piece)) {
-      this.#recycle(buf); // an endgame duplicate that lost the race
+      this.#pipeline.recycle(buf); // an endgame duplicate that lost the race
       return;
     }
     this.#scheduler.pieceVerified(id, piece);
-    this.#lastVerifiedAt = Date.now();
-    this.#verifiedBytes += buf.length;
-    this.#rateSampleBytes += buf.length;
-    this.#write(piece, buf);
+    this.#meter.verified(buf.length);
+    this.#pipeline.write(this.#file!, piece, buf);
     this.#emit({ type: 'pieceVerified', piece, peerId: id });
-  }
-
-  /** The seeder learns which piece failed here: it may re-check its file (and stop serving a changed one). */
-  #tellCorrupt(link: SeederLink, piece: number): void {
-    const conn = link.conn;
-    if (!conn || conn.closed) return;
-    try {
-      conn.write({ type: 'corrupt', fileId: this.#o.fileId, piece });
-    } catch (err) {
-      conn.destroy(asCoterieError(err));
-    }
   }
 
   /**
@@ -536,8 +328,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #checkStruckOut(): void {
     if (this.#finished || !this.#file) return;
     const struck = this.#scheduler.struckOut();
-    if (struck === undefined || this.#pendingWrites.size > 0) return;
-    if ([...this.#links.values()].some((l) => !l.givenUp && l.state !== 'ready')) return;
+    if (struck === undefined || this.#pipeline.writing > 0) return;
+    if (this.#links.anyPending()) return;
     this.#failStruckOut(struck);
   }
 
@@ -547,99 +339,6 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     void this.#fail(struckOutError(struck, { dest: this.#o.dest, missingPieces, verifiedPieces }));
   }
 
-  #write(piece: number, buf: Buffer): void {
-    const file = this.#file!;
-    this.#pendingWriteBytes += buf.length;
-    const p: Promise<void> = file
-      .writePiece(piece, buf)
-      .then(
-        () => {
-          this.pieceSource.markHave(piece);
-        },
-        (err: unknown) => {
-          // Not awaited: #fail waits for the pending writes, this one among them.
-          void this.#fail(
-            // A full disk says so (and what it needs); anything else is a failed write.
-            isCoterieError(err) && err.code === 'DISK_FULL'
-              ? err
-              : new CoterieError('DOWNLOAD_FAILED', `writing ${this.#o.dest}.part failed`, { cause: err }),
-          );
-        },
-      )
-      .finally(() => {
-        this.#pendingWrites.delete(p);
-        this.#pendingWriteBytes -= buf.length;
-        this.#recycle(buf);
-        this.#schedulePump();
-      });
-    this.#pendingWrites.add(p);
-  }
-
-  /** Renews the connection's ticket over it before it expires, while it lasts. */
-  #renewTickets(link: SeederLink, conn: FramedConnection): void {
-    const getTicket = this.#o.getTicket;
-    if (getTicket === undefined) return;
-    link.renewal = new TicketRenewal({
-      getTicket,
-      send: (ticket) => {
-        if (link.conn !== conn || conn.closed || this.#finished) return false;
-        try {
-          conn.write({ type: 'ticket', ticket });
-        } catch (err) {
-          conn.destroy(asCoterieError(err)); // not a ticket the wire can carry: reconnect with a new one
-          return false;
-        }
-        return true;
-      },
-      onRefused: (err) => void this.#fail(err),
-      onRenewed: () => this.#emit({ type: 'ticketRenewed', peerId: link.info.peerId }),
-    });
-    link.renewal.start(link.ticket);
-  }
-
-  #onClose(link: SeederLink, conn: FramedConnection, error: CoterieError | null): void {
-    if (link.conn !== conn) return;
-    link.renewal?.stop();
-    link.renewal = null;
-    link.conn = null;
-    const wasReady = link.ready;
-    link.ready = false;
-    this.#scheduler.removePeer(link.info.peerId);
-    if (this.#finished) return;
-    const err = error ?? new CoterieError('UNAVAILABLE', 'seeder closed the connection');
-    if (wasReady) this.#emit({ type: 'peerDisconnected', peerId: link.info.peerId, reason: err.message });
-    this.#linkFailed(link, err);
-    this.#schedulePump();
-  }
-
-  #linkFailed(link: SeederLink, err: CoterieError): void {
-    if (this.#finished) return;
-    link.conn = null;
-    if (!link.givenUp) link.lastError = err;
-    const permanent =
-      link.givenUp ||
-      err.code === 'PEER_MISMATCH' ||
-      // The seeder says it does not serve the file (e.g. it changed there): asking again will not help.
-      err.code === 'NOT_SHARING' ||
-      err.code === 'TICKET_INVALID' ||
-      err.code === 'TICKET_WRONG_FILE' ||
-      err.code === 'TICKET_WRONG_PEER' ||
-      (err.code === 'TICKET_EXPIRED' && !this.#o.getTicket);
-    link.failures++;
-    if (permanent || link.failures >= this.#retry.maxAttempts) {
-      link.givenUp = true;
-      link.state = 'closed';
-      this.#checkStarved();
-      return;
-    }
-    link.state = 'reconnecting';
-    link.timer = setTimeout(() => {
-      link.timer = null;
-      this.#connect(link);
-    }, this.#retryBackoff.delayMs(link.failures));
-    link.timer.unref();
-  }
-
   /**
    * Connected seeders may all lack some piece (partial seeders, a downloader
    * that stopped): after noProgressTimeoutMs without a verified piece while
@@ -647,33 +346,21 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
    */
   #checkUnreachable(now: number): void {
     const timeout = this.#o.noProgressTimeoutMs ?? DOWNLOAD_DEFAULTS.noProgressTimeoutMs;
-    if (this.#finished || now - this.#lastVerifiedAt < timeout) return;
-    const pending = [...this.#links.values()].some((l) => !l.givenUp && l.state !== 'ready');
+    if (this.#finished || now - this.#meter.lastVerifiedAt < timeout) return;
+    const pending = this.#links.anyPending();
     const unreachable = this.#scheduler.unreachableCount();
     if (pending || unreachable === 0) return;
-    void this.#fail(
-      new CoterieError(
-        'NO_SEEDERS',
-        `no connected peer holds ${unreachable} missing pieces and none was verified for ${Math.round(timeout / 1000)} s; run the download again later to resume`,
-        { details: { missingPieces: unreachable } },
-      ),
-    );
+    void this.#fail(unreachableError(unreachable, timeout));
   }
 
   /** Fails the download when no seeder is left to try. */
   #checkStarved(): void {
     if (this.#finished || !this.#file) return;
-    const alive = [...this.#links.values()].some((l) => !l.givenUp);
+    const alive = this.#links.values().some((l) => !l.givenUp);
     if (alive) return;
-    const errors = [...this.#links.values()].map((l) => l.lastError).filter((e) => e !== null);
-    const codes = new Set(errors.map((e) => e.code));
-    const only = codes.size === 1 ? errors[0]! : undefined;
-    const left = this.#count - this.#scheduler.verifiedCount();
-    const summary = [...this.#links.values()]
-      .map((l) => `${l.info.peerId.slice(0, 12)}: ${l.lastError?.message ?? 'gone'}`)
-      .join('; ');
-    if (only && (only.code.startsWith('TICKET_') || only.code === 'PEER_MISMATCH')) {
-      void this.#fail(new CoterieError(only.code, `every seeder refused: ${only.message}`));
+    const refused = everySeederRefused(this.#links.values());
+    if (refused) {
+      void this.#fail(refused);
       return;
     }
     const struck = this.#scheduler.struckOut();
@@ -681,13 +368,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       this.#failStruckOut(struck);
       return;
     }
-    void this.#fail(
-      new CoterieError(
-        'NO_SEEDERS',
-        `no seeder left with the ${left} missing pieces (${summary}); run the download again later to resume`,
-        { details: { missingPieces: left } },
-      ),
-    );
+    const left = this.#count - this.#scheduler.verifiedCount();
+    void this.#fail(noSeederLeftError(this.#links.values(), left));
   }
 
   // ---- the pump: scheduler decisions to frames -------------------------------
@@ -704,94 +386,39 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #pump(): void {
     if (this.#finished || !this.#file) return;
     if (this.#scheduler.isComplete()) {
-      if (this.#pendingWrites.size === 0) void this.#complete();
+      if (this.#pipeline.writing === 0) void this.#complete();
       return;
     }
-    // Pieces waiting for their hash or for the disk hold memory: ask for no more until they drain.
-    const maxPending = this.#o.maxPendingWriteBytes ?? DOWNLOAD_DEFAULTS.maxPendingWriteBytes;
-    if (this.#pendingWriteBytes + this.#hashingBytes > maxPending) return;
+    if (this.#pipeline.full) return;
     const actions = this.#scheduler.poll();
-    for (const d of actions.dropped) {
-      const key = `${d.piece}:${d.peerId}`;
-      const buf = this.#buffers.get(key);
-      if (buf) {
-        this.#buffers.delete(key);
-        this.#recycle(buf);
-      }
-    }
+    for (const d of actions.dropped) this.#pipeline.dropAttempt(d.piece, d.peerId);
     for (const id of actions.stalled) this.#emit({ type: 'peerStalled', peerId: id });
     // Corked: all the frames for one seeder leave in one write (one TLS record, one syscall).
-    const corked = new Set<Duplex>();
+    const corked = new Set<PieceClient>();
     for (const r of [...actions.cancels, ...actions.requests]) {
-      const stream = this.#links.get(r.peerId)?.conn?.stream;
-      if (stream && !corked.has(stream)) {
-        stream.cork();
-        corked.add(stream);
+      const client = this.#clientOf(r.peerId);
+      if (client && !corked.has(client)) {
+        client.cork();
+        corked.add(client);
       }
     }
-    for (const c of actions.cancels) this.#send(c, 'cancel');
-    for (const r of actions.requests) this.#send(r, 'request');
-    for (const stream of corked) stream.uncork();
+    for (const c of actions.cancels) this.#clientOf(c.peerId)?.cancel(c);
+    for (const r of actions.requests) this.#clientOf(r.peerId)?.request(r);
+    for (const client of corked) client.uncork();
     const failure = this.#scheduler.failure();
     if (failure) void this.#fail(new CoterieError('DOWNLOAD_FAILED', failure.reason));
   }
 
-  /**
-   * The decoder's buffers for frames that span socket chunks (every block
-   * over TLS, whose records are 16 KiB). A piece frame's payload is placed so
-   * that its data starts on a page boundary of its slot: a block that is a
-   * whole piece is hashed and written from there, never copied again.
-   */
-  readonly #allocateFrame = (length: number): Buffer => {
-    // Only block-sized frames are worth a slot; a bitfield or hello is allocated once.
-    const dataBytes = length - PIECE_FRAME_HEAD_BYTES;
-    if (length <= 8 * 1024 || dataBytes > this.#blockSlots.slotBytes - IO_ALIGNMENT) {
-      return Buffer.allocUnsafe(length);
-    }
-    const start = IO_ALIGNMENT - PIECE_FRAME_HEAD_BYTES;
-    return this.#blockSlots.take().subarray(start, start + length);
-  };
-
-  /** A buffer to assemble a piece from several blocks. */
-  #acquire(length: number): Buffer {
-    return this.#pieceSlots.take().subarray(0, length);
-  }
-
-  /**
-   * Done with a piece or a block: its slot goes back to its pool (never while
-   * the hasher or the disk may still read it). Every slot is kept: a pool
-   * never holds more than was live at once, which the scheduler's bytes in
-   * flight and maxPendingWriteBytes bound.
-   */
-  #recycle(buf: Buffer): void {
-    if (!this.#pieceSlots.give(buf)) this.#blockSlots.give(buf);
-  }
-
-  #send(r: BlockRequest, type: 'request' | 'cancel'): void {
-    const conn = this.#links.get(r.peerId)?.conn;
-    if (!conn || conn.closed) return;
-    try {
-      conn.write({ type, piece: r.piece, offset: r.offset, length: r.length });
-    } catch (err) {
-      conn.destroy(asCoterieError(err));
-    }
+  #clientOf(peerId: string): PieceClient | null | undefined {
+    return this.#links.get(peerId)?.client;
   }
 
   #tick(): void {
     this.#pump();
-    const now = Date.now();
+    const now = this.#clock.now();
     this.#checkUnreachable(now);
     this.#checkStruckOut();
-    const dt = now - this.#rateSampleAt;
-    if (dt >= 250) {
-      const inst = (this.#rateSampleBytes * 1000) / dt;
-      this.#rate = this.#rate === 0 ? inst : 0.7 * this.#rate + 0.3 * inst;
-      this.#rateSampleBytes = 0;
-      this.#rateSampleAt = now;
-    }
-    const every = this.#o.progressIntervalMs ?? DOWNLOAD_DEFAULTS.progressIntervalMs;
-    if (now - this.#lastProgressAt >= every) {
-      this.#lastProgressAt = now;
+    if (this.#meter.tick(now, this.#o.progressIntervalMs ?? DOWNLOAD_DEFAULTS.progressIntervalMs)) {
       this.#emit({ type: 'progress', progress: this.progress() });
     }
   }
@@ -799,74 +426,15 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   // ---- reporting -------------------------------------------------------------
 
   progress(): DownloadProgress {
-    const total = this.#o.manifest.size;
-    const left = total - this.#verifiedBytes;
-    const reports = new Map(this.#scheduler.peers().map((p) => [p.peerId, p]));
-    return {
+    return progressOf({
       fileId: this.#o.fileId,
-      totalBytes: total,
-      verifiedBytes: this.#verifiedBytes,
-      piecesVerified: this.#scheduler.verifiedCount(),
+      totalBytes: this.#o.manifest.size,
       pieceCount: this.#count,
-      rateBytesPerSec: Math.round(this.#rate),
-      etaSeconds: this.#rate > 0 ? Math.ceil(left / this.#rate) : left === 0 ? 0 : null,
-      elapsedMs: Date.now() - this.#startedAt,
-      peers: [...this.#links.values()].map((l) => {
-        const r = reports.get(l.info.peerId);
-        return {
-          peerId: l.info.peerId,
-          state: r?.state ?? 'gone',
-          givenScore: l.info.score,
-          score: r?.score ?? l.info.score,
-          rateBytesPerSec: r?.rateBytesPerSec ?? 0,
-          bytes: r?.bytes ?? 0,
-          piecesAssigned: r?.piecesAssigned ?? 0,
-          piecesVerified: r?.piecesVerified ?? 0,
-          corruptPieces: r?.corruptPieces ?? 0,
-          stalls: r?.stalls ?? 0,
-          inFlightBlocks: r?.inFlightBlocks ?? 0,
-          ...(r?.banReason === undefined ? {} : { banReason: r.banReason }),
-          connection: l.state,
-          ...(l.lastError ? { lastError: l.lastError.message } : {}),
-        };
-      }),
-    };
-  }
-
-  #distribution(): PieceDistribution {
-    const peers = this.#scheduler
-      .peers()
-      .filter((p) => p.peerId !== '')
-      .map((p) => ({
-        peerId: p.peerId,
-        givenScore: p.givenScore,
-        finalScore: Math.round(p.score * 1000) / 1000,
-        pieces: p.piecesVerified,
-        bytes: p.bytes,
-        corruptPieces: p.corruptPieces,
-        stalls: p.stalls,
-        state: p.state,
-        ...(p.banReason === undefined ? {} : { banReason: p.banReason }),
-      }));
-    const counts = peers.map((p) => p.pieces);
-    const fetched = counts.reduce((a, b) => a + b, 0);
-    const byScore = new Map<number, { score: number; peers: number; pieces: number }>();
-    for (const p of peers) {
-      const score = Math.round(p.givenScore * 20) / 20;
-      const row = byScore.get(score) ?? { score, peers: 0, pieces: 0 };
-      row.peers++;
-      row.pieces += p.pieces;
-      byScore.set(score, row);
-    }
-    return {
-      fetchedPieces: fetched,
-      resumedPieces: this.#resumedPieces,
-      min: counts.length ? Math.min(...counts) : 0,
-      max: counts.length ? Math.max(...counts) : 0,
-      avg: counts.length ? Math.round((fetched / counts.length) * 100) / 100 : 0,
-      peers,
-      byScore: [...byScore.values()].sort((a, b) => b.score - a.score),
-    };
+      piecesVerified: this.#scheduler.verifiedCount(),
+      meter: this.#meter,
+      links: this.#links.values(),
+      reports: this.#scheduler.peers(),
+    });
   }
 
   #emit(e: DownloadEvent): void {
@@ -877,10 +445,4 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       // A listener's bug must not break the download.
     }
   }
-}
-
-function asCoterieError(err: unknown, fallback: ErrorCode = 'DOWNLOAD_FAILED'): CoterieError {
-  if (isCoterieError(err)) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new CoterieError(fallback, message, { cause: err });
 }

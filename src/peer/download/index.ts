@@ -1,5 +1,5 @@
 // The public entry of the download machinery: the engine the peer daemon drives.
-export { createTlsDial } from './dial.js';
+export { createTlsDial } from '../../wire/index.js';
 export { download } from './engine.js';
 export type {
   DownloadEvent,

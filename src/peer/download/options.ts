@@ -1,20 +1,11 @@
-import type { Duplex } from 'node:stream';
 import type { BackoffOptions } from '../../core/backoff.js';
 import type { SchedulerOptions } from '../../core/scheduler.js';
 import type { Manifest } from '../../protocol/manifest.js';
-import type { PeerIdentity, PieceSource, PlacedReads } from '../../wire/index.js';
+import type { Clock, Dial, PeerIdentity, PieceSource } from '../../wire/index.js';
 import type { DownloadEvent, DownloadProgress, DownloadResult, SeederInfo } from './events.js';
 import type { DirIdentity } from './safe-open.js';
 
-/**
- * Opens a byte stream to a seeder whose identity has been checked: for TLS,
- * the certificate's public-key fingerprint equals `seeder.peerId`
- * (PEER_MISMATCH otherwise). A dial that passes `reads.onread` to the
- * socket lets received blocks land in their slots without a copy; one that
- * ignores it still works (the connection decodes 'data' events). Tests and
- * the plaintext measuring mode pass their own.
- */
-export type Dial = (seeder: SeederInfo, signal: AbortSignal, reads?: PlacedReads) => Promise<Duplex>;
+export type { Dial } from '../../wire/index.js';
 
 export interface RetryPolicy {
   /** Connection attempts per seeder in a row without progress before giving up on it. */
@@ -60,6 +51,10 @@ export interface DownloadOptions {
   destDir?: DirIdentity;
   /** Called with every event, before emitter listeners. */
   onEvent?: (event: DownloadEvent) => void;
+  /** Every timing of the download and its connections (tests pass a fake or a fast one); the real clock by default. */
+  clock?: Clock;
+  /** How often the scheduler's clock is looked at: stall detection, backoff expiry, progress. */
+  tickMs?: number;
 }
 
 export const DOWNLOAD_DEFAULTS = Object.freeze({
@@ -80,6 +75,9 @@ export const DOWNLOAD_DEFAULTS = Object.freeze({
   noProgressTimeoutMs: 60_000,
   // The scheduler's clock granularity: stall detection and backoff expiry are checked this often.
   tickMs: 50,
+  // The rate is an exponential average of samples at least this long: shorter ones are mostly noise
+  // (a few blocks), longer ones make the ETA slow to follow a change.
+  rateSampleMs: 250,
 });
 
 export interface DownloadHandle {

@@ -3,6 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { CoterieError } from '../../protocol/errors.js';
 import { type Manifest, pieceCount, pieceLength } from '../../protocol/manifest.js';
+import { type Clock, type ClockTimer, realClock } from '../../wire/index.js';
 import { openDirect, REFUSED_DIRECT, skipBytes, writeAll } from './direct-writes.js';
 import { IO_ALIGNMENT, isIoAligned } from './io-memory.js';
 import { diskFullWriting, isNoSpace, preallocate } from './preallocate.js';
@@ -48,8 +49,9 @@ export interface PartialFileOptions {
   fileId: string;
   dest: string;
   overwrite?: boolean;
-  /** Minimum time between resume-file writes while downloading. */
+  /** Minimum time between resume-file writes while downloading, on `clock` (the real one by default). */
   resumeIntervalMs?: number;
+  clock?: Clock;
   /** Called per kept piece re-checked on reopen (progress for big files). */
   onRecheck?: (done: number, total: number) => void;
   /**
@@ -151,8 +153,8 @@ async function openIn(
 class DiskPartialFile implements PartialFile {
   private verified: number;
   directBytes = 0;
-  private lastSave = 0;
-  private saveTimer: NodeJS.Timeout | undefined;
+  private lastSave = Number.NEGATIVE_INFINITY; // the first save is not held back
+  private saveTimer: ClockTimer | undefined;
   private saving: Promise<void> = Promise.resolve();
   private closed = false;
   /** Set when a write found the disk full: the download ends, and close() leaves nothing behind. */
@@ -180,7 +182,10 @@ class DiskPartialFile implements PartialFile {
   ) {
     this.verified = have.reduce((n, v) => n + v, 0);
     this.resumeIntervalMs = options.resumeIntervalMs ?? 1000;
+    this.clock = options.clock ?? realClock;
   }
+
+  private readonly clock: Clock;
 
   get dest(): string {
     return this.options.dest;
@@ -346,15 +351,14 @@ class DiskPartialFile implements PartialFile {
 
   private scheduleSave(): void {
     if (this.saveTimer || this.closed) return;
-    const wait = Math.max(0, this.lastSave + this.resumeIntervalMs - Date.now());
-    this.saveTimer = setTimeout(() => {
+    const wait = Math.max(0, this.lastSave + this.resumeIntervalMs - this.clock.now());
+    // A pending save must not keep the process alive (the clock's timers are unref'd); close() writes the final state.
+    this.saveTimer = this.clock.setTimeout(() => {
       this.saveTimer = undefined;
       void this.saveResume().catch(() => {
         // A failed resume write costs only refetching on restart; the next save retries.
       });
     }, wait);
-    // A pending save must not keep the process alive; close() writes the final state.
-    this.saveTimer.unref();
   }
 
   /** Writes the resume file (resume-file.ts), one write at a time. */
@@ -363,7 +367,7 @@ class DiskPartialFile implements PartialFile {
       .catch(() => undefined)
       .then(async () => {
         if (this.resumeDropped || this.diskFull !== undefined) return;
-        this.lastSave = Date.now();
+        this.lastSave = this.clock.now();
         const state: ResumeState = {
           version: RESUME_FORMAT_VERSION,
           fileId: this.options.fileId,
@@ -428,7 +432,7 @@ class DiskPartialFile implements PartialFile {
   }
 
   private stopTimer(): void {
-    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer?.cancel();
     this.saveTimer = undefined;
   }
 }

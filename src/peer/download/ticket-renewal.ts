@@ -1,5 +1,6 @@
 import { CoterieError, type ErrorCode, isCoterieError } from '../../protocol/errors.js';
 import { readTicketTimes } from '../../protocol/tickets.js';
+import { type Clock, type ClockTimer, realClock } from '../../wire/index.js';
 
 /**
  * Keeps one seeder connection's ticket fresh. A seeder closes a connection
@@ -22,6 +23,8 @@ export interface TicketRenewalOptions {
   onRenewed?: () => void;
   /** For tests: a number in [0, 1). */
   random?: () => number;
+  /** The download's clock (the real one by default). */
+  clock?: Clock;
 }
 
 /** Refusals that no later attempt will change: the download ends with them. */
@@ -38,12 +41,14 @@ const RENEW_JITTER = 0.13;
 const RETRY_MS = 2_000;
 
 export class TicketRenewal {
-  #timer: NodeJS.Timeout | null = null;
+  #timer: ClockTimer | null = null;
   #stopped = false;
   readonly #o: TicketRenewalOptions;
+  readonly #clock: Clock;
 
   constructor(options: TicketRenewalOptions) {
     this.#o = options;
+    this.#clock = options.clock ?? realClock;
   }
 
   /** Plans the renewal of `ticket`, just obtained (or just sent). */
@@ -53,20 +58,19 @@ export class TicketRenewal {
     const lifetimeMs = (times.exp - times.iat) * 1000;
     const frac = RENEW_AT + RENEW_JITTER * (this.#o.random ?? Math.random)();
     // Counted from now, not from iat: the tracker's clock may differ from ours.
-    this.#schedule(lifetimeMs * frac, Date.now() + lifetimeMs);
+    this.#schedule(lifetimeMs * frac, this.#clock.now() + lifetimeMs);
   }
 
   stop(): void {
     this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = null;
   }
 
   #schedule(delayMs: number, expiresAtMs: number): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.#renew(expiresAtMs), Math.max(0, delayMs));
-    // Never what keeps a process alive; stop() clears it with the connection.
-    this.#timer.unref();
+    this.#timer?.cancel();
+    // Never what keeps a process alive (the clock's timers are unref'd); stop() clears it with the connection.
+    this.#timer = this.#clock.setTimeout(() => void this.#renew(expiresAtMs), Math.max(0, delayMs));
   }
 
   async #renew(expiresAtMs: number): Promise<void> {
@@ -84,7 +88,7 @@ export class TicketRenewal {
         this.#o.onRefused(e);
         return;
       }
-      const left = expiresAtMs - Date.now();
+      const left = expiresAtMs - this.#clock.now();
       if (left > 0) this.#schedule(Math.min(RETRY_MS, left / 2), expiresAtMs);
       return;
     }

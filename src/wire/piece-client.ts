@@ -1,0 +1,249 @@
+/**
+ * The piece client: the downloader's half of the wire protocol, the mirror
+ * of piece-server.ts, over any Duplex (a TLS socket, or an in-memory pair in
+ * tests).
+ *
+ * start() says hello with the ticket. The seeder answers with its hello
+ * (which must name the file and the peer the transport proved, and our
+ * protocol version), then its bitfield and a have per new piece; until that
+ * hello, frames are capped at the handshake size. Then the client sends
+ * requests and cancels, a renewed ticket (`ticket`) before the current one
+ * expires, and `corrupt` for a piece that failed its hash; it hands blocks
+ * (into the buffers the io's allocatePayload lent, placed reads included)
+ * and request rejects to its listener as typed events, and ends with one
+ * 'close' carrying why. A seeder that breaks the protocol is closed with a
+ * coded reject; nothing here throws out of the event loop.
+ *
+ * It knows nothing of scheduling, hashing or disks: the download engine
+ * decides what to ask of whom, and what a block is worth.
+ */
+import { EventEmitter } from 'node:events';
+import type { Bitfield } from '../core/bitfield.js';
+import { CoterieError, type ErrorCode } from '../protocol/errors.js';
+import { type Clock, type ClockTimer, realClock } from './clock.js';
+import { FramedConnection, type FramedConnectionIo, type FramedConnectionOptions } from './connection.js';
+import type { Dial, DialTarget } from './dial.js';
+import {
+  type BlockRef,
+  type Frame,
+  HANDSHAKE_MAX_FRAME_LENGTH,
+  MAX_FRAME_LENGTH,
+  PROTOCOL_VERSION,
+} from './frames.js';
+import { PlacedReads } from './placed-reads.js';
+
+export interface PieceClientOptions {
+  /** The file asked for; the seeder's hello must name it. */
+  fileId: string;
+  /** Our peer id: the one the ticket names. */
+  peerId: string;
+  /** The seeder's peer id as its transport proved it; its hello must name it (PEER_MISMATCH). */
+  seederPeerId: string;
+  /** Pieces in the file: a bitfield of another length, or a have past the end, is a protocol error. */
+  pieceCount: number;
+  /** The ticket sent in the hello. */
+  ticket: string;
+  /** A seeder that takes the connection but does not answer hello within this long is as good as down. */
+  handshakeTimeoutMs: number;
+  clock?: Clock;
+  /** Keepalive, idle and close timings of the framed connection (its defaults otherwise). */
+  connection?: Omit<FramedConnectionOptions, 'maxFrameLength' | 'clock'>;
+  /** Where received frames are placed (pooled, page-aligned block slots, placed reads). */
+  io?: FramedConnectionIo;
+}
+
+/** Why a request was refused, as the scheduler counts it. */
+export type RejectKind = 'unavailable' | 'busy' | 'failed';
+
+export interface PieceClientEvents {
+  /** The seeder's hello was right: requests may go. */
+  ready: [];
+  bitfield: [Bitfield];
+  have: [piece: number];
+  /** A block: `data` is the listener's from now on (its buffer came from io.allocatePayload). */
+  block: [piece: number, offset: number, data: Buffer];
+  rejected: [request: BlockRef, kind: RejectKind, code: ErrorCode];
+  /** Once, when the connection is gone: why (null for a plain end). */
+  close: [error: CoterieError | null];
+}
+
+export class PieceClient extends EventEmitter<PieceClientEvents> {
+  readonly #o: PieceClientOptions;
+  readonly #conn: FramedConnection;
+  #ready = false;
+  #handshake: ClockTimer | null = null;
+
+  constructor(stream: FramedConnection['stream'], options: PieceClientOptions) {
+    super();
+    this.#o = options;
+    const clock = options.clock ?? realClock;
+    this.#conn = new FramedConnection(
+      stream,
+      { ...options.connection, maxFrameLength: HANDSHAKE_MAX_FRAME_LENGTH, clock },
+      options.io,
+    );
+    this.#conn.on('frame', (f) => this.#onFrame(f));
+    this.#conn.on('close', (info) => {
+      this.#handshake?.cancel();
+      this.emit('close', info.error);
+    });
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  get closed(): boolean {
+    return this.#conn.closed;
+  }
+
+  /** Says hello with the ticket. Call once, after the listeners are on (a failed write closes at once). */
+  start(): void {
+    const clock = this.#o.clock ?? realClock;
+    this.#handshake = clock.setTimeout(() => {
+      if (!this.#ready) this.destroy(new CoterieError('UNAVAILABLE', 'seeder did not answer hello in time'));
+    }, this.#o.handshakeTimeoutMs);
+    const { fileId, peerId, ticket } = this.#o;
+    this.#write({ type: 'hello', version: PROTOCOL_VERSION, fileId, peerId, ticket });
+  }
+
+  request(r: BlockRef): void {
+    this.#write({ type: 'request', piece: r.piece, offset: r.offset, length: r.length });
+  }
+
+  cancel(r: BlockRef): void {
+    this.#write({ type: 'cancel', piece: r.piece, offset: r.offset, length: r.length });
+  }
+
+  /**
+   * Hands the seeder a renewed ticket. False when the connection is gone, or
+   * when the ticket is not one the wire can carry (the connection then closes
+   * and the engine reconnects with a fresh one).
+   */
+  renewTicket(ticket: string): boolean {
+    return this.#write({ type: 'ticket', ticket });
+  }
+
+  /** Tells the seeder a piece it sent failed its hash: it may re-check its file. */
+  reportCorrupt(piece: number): void {
+    this.#write({ type: 'corrupt', fileId: this.#o.fileId, piece });
+  }
+
+  /** Holds what is written until uncork(): the frames of one round leave in one write (one TLS record). */
+  cork(): void {
+    this.#conn.stream.cork();
+  }
+
+  uncork(): void {
+    this.#conn.stream.uncork();
+  }
+
+  /** Closes: with a code, first tells the seeder why (a coded reject); without, a plain end. */
+  close(code?: ErrorCode, reason = ''): void {
+    void this.#conn.close(code, reason);
+  }
+
+  /** Tears the connection down at once; 'close' carries `error`. */
+  destroy(error: CoterieError | null = null): void {
+    this.#conn.destroy(error);
+  }
+
+  /** Writes a frame unless closed; a frame the codec refuses closes the connection with why. */
+  #write(frame: Frame): boolean {
+    if (this.#conn.closed) return false;
+    try {
+      this.#conn.write(frame);
+      return true;
+    } catch (err) {
+      this.destroy(CoterieError.from(err, 'PROTOCOL_ERROR'));
+      return false;
+    }
+  }
+
+  #onFrame(f: Frame): void {
+    if (f.type === 'reject' && f.request === null) {
+      // The seeder closes with a reason (bad ticket, not sharing, busy, revoked): that is the close's error.
+      this.destroy(new CoterieError(f.code, f.reason || f.code));
+      return;
+    }
+    if (!this.#ready) {
+      this.#onHello(f);
+      return;
+    }
+    const count = this.#o.pieceCount;
+    switch (f.type) {
+      case 'bitfield':
+        if (f.bitfield.length !== count) {
+          this.close('PROTOCOL_ERROR', `bitfield of ${f.bitfield.length} pieces, file has ${count}`);
+          return;
+        }
+        this.emit('bitfield', f.bitfield);
+        return;
+      case 'have':
+        if (f.piece >= count) {
+          this.close('PIECE_OUT_OF_RANGE', `have ${f.piece} past the last piece`);
+          return;
+        }
+        this.emit('have', f.piece);
+        return;
+      case 'piece':
+        this.emit('block', f.piece, f.offset, f.data);
+        return;
+      case 'reject':
+        if (f.request !== null) this.emit('rejected', f.request, rejectKind(f.code), f.code);
+        return;
+      case 'keepalive':
+        return;
+      default:
+        // hello twice, or request/cancel: we serve through the piece server, not on this connection.
+        this.close('PROTOCOL_ERROR', `unexpected ${f.type} frame from a seeder`);
+    }
+  }
+
+  #onHello(f: Frame): void {
+    if (f.type !== 'hello') {
+      this.close('PROTOCOL_ERROR', `expected hello, got ${f.type}`);
+      return;
+    }
+    if (f.fileId !== this.#o.fileId || f.peerId !== this.#o.seederPeerId) {
+      this.close('PEER_MISMATCH', 'hello names another file or peer');
+      return;
+    }
+    if (f.version !== PROTOCOL_VERSION) {
+      this.close('PROTOCOL_ERROR', `protocol version ${f.version} not supported`);
+      return;
+    }
+    this.#ready = true;
+    this.#handshake?.cancel();
+    this.#conn.maxFrameLength = MAX_FRAME_LENGTH;
+    this.emit('ready');
+  }
+}
+
+function rejectKind(code: ErrorCode): RejectKind {
+  if (code === 'PIECE_UNAVAILABLE' || code === 'PIECE_OUT_OF_RANGE') return 'unavailable';
+  return code === 'BUSY' ? 'busy' : 'failed';
+}
+
+/**
+ * Dials `target` and wraps the stream in a piece client (not started): the
+ * stream's reads are placed into the client's buffers, and a transport that
+ * proved another peer than the one listed is refused (PEER_MISMATCH).
+ */
+export async function dialPieceClient(
+  dial: Dial,
+  target: DialTarget,
+  signal: AbortSignal,
+  options: Omit<PieceClientOptions, 'seederPeerId'>,
+): Promise<PieceClient> {
+  const reads = new PlacedReads();
+  const { stream, peerId } = await dial(target, signal, reads);
+  if (peerId !== target.peerId) {
+    stream.destroy();
+    throw new CoterieError(
+      'PEER_MISMATCH',
+      `the peer dialled as ${target.peerId.slice(0, 12)}… is ${peerId.slice(0, 12)}…`,
+    );
+  }
+  return new PieceClient(stream, { ...options, seederPeerId: peerId, io: { ...options.io, reads } });
+}

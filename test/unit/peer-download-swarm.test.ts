@@ -1,0 +1,155 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type DownloadEvent, type DownloadOptions, download } from '../../src/peer/download/index.js';
+import { computeFileId, type Manifest } from '../../src/protocol/manifest.js';
+import { createIdentity, type PeerIdentity } from '../../src/wire/index.js';
+import { manifestFor } from '../fixtures/fake-seeder.js';
+import type { LinkShape } from '../helpers/duplex-pair.js';
+import { type MemorySeederSpec, type MemorySwarm, startMemorySwarm } from '../helpers/memory-swarm.js';
+import { until } from '../helpers/wait.js';
+
+// Downloads through the real engine and real piece servers over in-memory links that are slow,
+// throttled, lossy, stalling or dead: the scheduler's behaviour end to end, in well under a second
+// each, without sockets or TLS (those are in test/integration/transfer.test.ts).
+
+const PIECE = 16 * 1024;
+const PIECES = 64;
+
+let me: PeerIdentity;
+let dir: string;
+let data: Buffer;
+let manifest: Manifest;
+let fileId: string;
+let good: string;
+let swarm: MemorySwarm | undefined;
+
+beforeAll(async () => {
+  me = await createIdentity();
+});
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'coterie-swarm-'));
+  data = randomBytes(PIECE * PIECES);
+  manifest = manifestFor(data, PIECE);
+  fileId = computeFileId(manifest);
+  good = join(dir, 'seeded.bin');
+  await writeFile(good, data);
+});
+afterEach(async () => {
+  await swarm?.close();
+  swarm = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A throttled link with some latency that drops after a random 150–400 KiB (then the seeder is dialled again). */
+const lossy = (): LinkShape => ({
+  delayMs: 2,
+  bytesPerSecond: 8 * 1024 * 1024,
+  dropAfterBytes: (150 + Math.floor(Math.random() * 250)) * 1024,
+});
+
+async function run(seeders: MemorySeederSpec[], over: Partial<DownloadOptions> = {}) {
+  swarm = await startMemorySwarm({ manifest, fileId, downloader: me, seeders });
+  const events: DownloadEvent[] = [];
+  const dest = join(dir, 'out.bin');
+  const handle = download({
+    manifest,
+    fileId,
+    dest,
+    seeders: swarm.seeders.map((s) => s.info),
+    getTicket: swarm.getTicket,
+    identity: me,
+    dial: swarm.dial,
+    // Everything on the main thread and through the page cache: the links are what is measured.
+    hashWorkers: 0,
+    directIo: false,
+    preallocate: false,
+    tickMs: 10,
+    retry: { maxAttempts: 8, backoff: { baseMs: 5, maxMs: 20, jitter: 0 } },
+    scheduler: { stallTimeoutMs: 200 },
+    onEvent: (e) => events.push(e),
+    ...over,
+  });
+  return { handle, events, dest, swarm };
+}
+
+/** Every piece of the copy hashes to the manifest's, and the whole is the original. */
+async function expectIdentical(dest: string) {
+  const copy = await readFile(dest);
+  for (let i = 0; i < PIECES; i++) {
+    const digest = createHash('sha256')
+      .update(copy.subarray(i * PIECE, (i + 1) * PIECE))
+      .digest('hex');
+    expect(digest, `piece ${i}`).toBe(manifest.pieces[i]);
+  }
+  expect(copy.equals(data)).toBe(true);
+}
+
+describe('downloads over in-memory links to real piece servers', () => {
+  it('completes 64 pieces over three throttled, lossy links and one that dies, in under a second', async () => {
+    const { handle, events, dest, swarm } = await run([
+      { path: good, link: lossy },
+      { path: good, link: lossy },
+      { path: good, link: lossy },
+      // Dies after 100 KiB, and is never reachable again.
+      { path: good, link: (nth) => (nth === 0 ? { ...lossy(), dropAfterBytes: 100 * 1024 } : undefined) },
+    ]);
+    const result = await handle.done;
+    await expectIdentical(dest);
+    const verified = events.filter((e) => e.type === 'pieceVerified').map((e) => e.piece);
+    expect(new Set(verified).size).toBe(PIECES);
+    expect(verified).toHaveLength(PIECES);
+    // The links did drop: the lossy seeders were dialled again, the dead one tried and given up.
+    expect(events.some((e) => e.type === 'peerDisconnected')).toBe(true);
+    expect(swarm.seeders[3]!.dials).toBeGreaterThan(1);
+    expect(result.distribution.fetchedPieces).toBe(PIECES);
+    // About 300 ms on an idle 2-core machine; the bound leaves room for a loaded one.
+    expect(result.durationMs).toBeLessThan(1000);
+  }, 10_000);
+
+  it('moves the work of a seeder whose link stalls to the others', async () => {
+    const { handle, events, dest, swarm } = await run(
+      [
+        // Its hello and bitfield arrive, then 40 KiB of blocks, then nothing: the link stays up.
+        { path: good, link: () => ({ delayMs: 1, stallAfterBytes: 40 * 1024 }) },
+        { path: good, link: () => ({ delayMs: 1, bytesPerSecond: 4 * 1024 * 1024 }) },
+      ],
+      { scheduler: { stallTimeoutMs: 150, endgame: false } },
+    );
+    swarm.seeders[0]!.info.score = 1; // asked first
+    const result = await handle.done;
+    await expectIdentical(dest);
+    const staller = swarm.seeders[0]!.info.peerId;
+    expect(events.some((e) => e.type === 'peerStalled' && e.peerId === staller)).toBe(true);
+    const other = result.distribution.peers.find((p) => p.peerId !== staller)!;
+    expect(other.pieces).toBeGreaterThan(PIECES / 2);
+  }, 10_000);
+
+  it('strikes and bans a seeder serving a corrupted copy, telling it each time, and completes from the others', async () => {
+    const bad = Buffer.from(data);
+    for (let i = 0; i < PIECES; i += 2) bad[i * PIECE + 7]! ^= 0xff; // every even piece is wrong
+    const corrupt = join(dir, 'corrupt.bin');
+    await writeFile(corrupt, bad);
+    const link = () => ({ delayMs: 1, bytesPerSecond: 8 * 1024 * 1024 });
+    const { handle, events, dest, swarm } = await run([
+      { path: corrupt, link },
+      { path: good, link },
+      { path: good, link },
+    ]);
+    swarm.seeders[0]!.info.score = 1;
+    const result = await handle.done;
+    await expectIdentical(dest);
+    const liar = swarm.seeders[0]!.info.peerId;
+    const struck = events.filter((e) => e.type === 'peerStruck' && e.peerId === liar);
+    expect(struck.map((e) => (e.type === 'peerStruck' ? e.strikes : 0))).toEqual([1, 2, 3]);
+    expect(events.filter((e) => e.type === 'peerBanned' && e.peerId === liar)).toHaveLength(1);
+    expect(result.distribution.peers.find((p) => p.peerId === liar)).toMatchObject({
+      state: 'banned',
+      corruptPieces: 3,
+    });
+    // Each strike reached the seeder as a corrupt report, over the real wire.
+    await until('the reports arrive', () => swarm.seeders[0]!.server.stats().corruptReports === 3);
+  }, 10_000);
+});

@@ -1,0 +1,164 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Bitfield } from '../../src/core/bitfield.js';
+import type { CoterieError } from '../../src/protocol/errors.js';
+import {
+  type Dial,
+  dialPieceClient,
+  type Frame,
+  FramedConnection,
+  PieceClient,
+  PROTOCOL_VERSION,
+} from '../../src/wire/index.js';
+import { duplexPair } from '../helpers/duplex-pair.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { until } from '../helpers/wait.js';
+
+// The downloader's half of the wire protocol against a hand-driven seeder over an in-memory pair;
+// every timing from a fake clock. Against real piece servers: peer-download-swarm.test.ts.
+
+const FILE = 'f'.repeat(64);
+const ME = 'a'.repeat(64);
+const SEEDER = 'b'.repeat(64);
+
+const open: Array<{ destroy(): void }> = [];
+afterEach(() => {
+  for (const c of open.splice(0)) c.destroy();
+});
+
+function setup(clock = new FakeClock()) {
+  const [mine, theirs] = duplexPair();
+  const client = new PieceClient(mine, {
+    fileId: FILE,
+    peerId: ME,
+    seederPeerId: SEEDER,
+    pieceCount: 10,
+    ticket: 'a.b.c',
+    handshakeTimeoutMs: 1_000,
+    clock,
+    connection: { keepaliveIntervalMs: 0, idleTimeoutMs: 0 },
+  });
+  const seeder = new FramedConnection(theirs, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
+  open.push(client, seeder);
+  const got: Frame[] = [];
+  seeder.on('frame', (f) => got.push(f));
+  let closedWith: CoterieError | null | undefined;
+  client.on('close', (e) => {
+    closedWith = e;
+  });
+  client.start();
+  const hello = (over: Partial<{ fileId: string; peerId: string; version: number }> = {}) =>
+    seeder.write({
+      type: 'hello',
+      version: PROTOCOL_VERSION,
+      fileId: FILE,
+      peerId: SEEDER,
+      ticket: '',
+      ...over,
+    });
+  return { client, seeder, got, clock, hello, closed: () => closedWith };
+}
+
+describe('PieceClient', () => {
+  it('says hello with its ticket, and turns the seeder’s frames into typed events', async () => {
+    const { client, seeder, got, hello } = setup();
+    await until('hello sent', () => got.length === 1);
+    expect(got[0]).toMatchObject({ type: 'hello', fileId: FILE, peerId: ME, ticket: 'a.b.c' });
+    const events: unknown[] = [];
+    client.on('ready', () => events.push('ready'));
+    client.on('bitfield', (b) => events.push(['bitfield', b.count()]));
+    client.on('have', (p) => events.push(['have', p]));
+    client.on('block', (piece, offset, data) => events.push(['block', piece, offset, data.toString()]));
+    client.on('rejected', (r, kind, code) => events.push(['rejected', r.piece, kind, code]));
+    hello();
+    const bits = new Bitfield(10);
+    bits.set(2);
+    seeder.write({ type: 'bitfield', bitfield: bits });
+    seeder.write({ type: 'have', piece: 4 });
+    seeder.write({ type: 'piece', piece: 2, offset: 0, data: Buffer.from('xyz') });
+    seeder.write({ type: 'reject', request: { piece: 5, offset: 0, length: 3 }, code: 'BUSY', reason: '' });
+    await until('every frame seen', () => events.length === 5);
+    expect(events).toEqual([
+      'ready',
+      ['bitfield', 1],
+      ['have', 4],
+      ['block', 2, 0, 'xyz'],
+      ['rejected', 5, 'busy', 'BUSY'],
+    ]);
+    client.request({ piece: 2, offset: 0, length: 3 });
+    client.cancel({ piece: 2, offset: 0, length: 3 });
+    expect(client.renewTicket('d.e.f')).toBe(true);
+    client.reportCorrupt(2);
+    await until('frames sent', () => got.length === 5);
+    expect(got.slice(1).map((f) => f.type)).toEqual(['request', 'cancel', 'ticket', 'corrupt']);
+  });
+
+  it('closes with PEER_MISMATCH when the hello names another peer, and PROTOCOL_ERROR on a bitfield of another length', async () => {
+    const a = setup();
+    a.hello({ peerId: 'c'.repeat(64) });
+    await until('closed', () => a.closed() !== undefined);
+    expect(a.client.ready).toBe(false);
+    await until('reject received', () => a.got.some((f) => f.type === 'reject'));
+    expect(a.got.find((f) => f.type === 'reject')).toMatchObject({ code: 'PEER_MISMATCH' });
+
+    const b = setup();
+    b.hello();
+    b.seeder.write({ type: 'bitfield', bitfield: new Bitfield(11) });
+    await until('closed', () => b.closed() !== undefined);
+    await until('reject received', () => b.got.some((f) => f.type === 'reject'));
+    expect(b.got.find((f) => f.type === 'reject')).toMatchObject({ code: 'PROTOCOL_ERROR' });
+  });
+
+  it('takes the seeder’s closing reject as the close’s error', async () => {
+    const { seeder, closed, hello } = setup();
+    hello();
+    seeder.write({ type: 'reject', request: null, code: 'TICKET_REVOKED', reason: 'removed from films' });
+    await until('closed', () => closed() !== undefined);
+    expect(closed()).toMatchObject({ code: 'TICKET_REVOKED', message: 'removed from films' });
+  });
+
+  it('gives up on a seeder silent after hello when the injected clock passes the handshake timeout', async () => {
+    const clock = new FakeClock();
+    const { client, closed } = setup(clock);
+    clock.advance(999);
+    await new Promise((r) => setImmediate(r));
+    expect(client.closed).toBe(false);
+    clock.advance(1);
+    await until('closed', () => closed() !== undefined);
+    expect(closed()).toMatchObject({ code: 'UNAVAILABLE', message: 'seeder did not answer hello in time' });
+  });
+
+  it('refuses a dialled stream whose transport proved another peer (PEER_MISMATCH)', async () => {
+    const [mine, theirs] = duplexPair();
+    open.push(mine, theirs);
+    const dial: Dial = async () => ({ stream: mine, peerId: 'c'.repeat(64) });
+    const target = { peerId: SEEDER, address: { host: 'memory', port: 0 } };
+    await expect(
+      dialPieceClient(dial, target, new AbortController().signal, {
+        fileId: FILE,
+        peerId: ME,
+        pieceCount: 10,
+        ticket: 'a.b.c',
+        handshakeTimeoutMs: 1_000,
+      }),
+    ).rejects.toMatchObject({ code: 'PEER_MISMATCH' });
+    expect(mine.destroyed).toBe(true);
+  });
+});
+
+describe('FramedConnection on an injected clock', () => {
+  it('sends keepalives and closes a silent peer as the fake clock says, not the wall clock', async () => {
+    const clock = new FakeClock();
+    const [sa, sb] = duplexPair();
+    const a = new FramedConnection(sa, { keepaliveIntervalMs: 1_000, idleTimeoutMs: 4_000, clock });
+    const b = new FramedConnection(sb, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
+    open.push(a, b);
+    const seen: Frame[] = [];
+    b.on('frame', (f) => seen.push(f));
+    clock.advance(2_100);
+    await until('two keepalives', () => seen.length === 2);
+    expect(seen.every((f) => f.type === 'keepalive')).toBe(true);
+    expect(a.closed).toBe(false);
+    clock.advance(2_000);
+    expect((await a.done).error?.message).toMatch(/silent for 4 s/);
+  });
+});
