@@ -4,6 +4,7 @@ import { ensurePrivateFile, narrowExistingFiles } from '../os/private-files.js';
 import { CoterieError } from '../protocol/errors.js';
 import { countInbox, type InboxFilter, selectInbox } from './inbox-query.js';
 import { type SavedSession, SavedSessionSlot } from './secrets.js';
+import { MIGRATIONS, SCHEMA_VERSION } from './store-migrations.js';
 
 export type { SavedSession } from './secrets.js';
 
@@ -40,67 +41,6 @@ export interface DownloadRecord {
   /** Owner of the download (the user logged in when it started). */
   userId: string;
 }
-
-const SCHEMA_VERSION = 3;
-
-/** In migration 3: the user of the saved session, else '' (nobody logged in). */
-const OWNER_OF_EXISTING_ROWS = `COALESCE((SELECT json_extract(value, '$.userId') FROM meta WHERE key = 'session'), '')`;
-
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-   CREATE TABLE shares (
-     group_id TEXT NOT NULL, file_name TEXT NOT NULL, file_id TEXT NOT NULL, path TEXT NOT NULL,
-     size INTEGER NOT NULL, manifest_json TEXT NOT NULL, created_at INTEGER NOT NULL,
-     PRIMARY KEY (group_id, file_name));
-   CREATE TABLE downloads (
-     id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, group_id TEXT NOT NULL,
-     file_name TEXT NOT NULL, file_id TEXT NOT NULL, dest TEXT NOT NULL, size INTEGER NOT NULL,
-     state TEXT NOT NULL, error TEXT, done_bytes INTEGER NOT NULL DEFAULT 0,
-     started_at INTEGER NOT NULL, ended_at INTEGER);`,
-  // 2: messages. The inbox keeps what arrived (once per message id); the
-  // outbox what this user sent, with the client id a retry reuses.
-  `CREATE TABLE inbox (
-     message_id TEXT PRIMARY KEY, stream_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
-     sender TEXT NOT NULL, recipient TEXT, group_id TEXT, topic TEXT, body TEXT NOT NULL,
-     sent_at INTEGER NOT NULL, received_at INTEGER NOT NULL, read_at INTEGER);
-   CREATE INDEX inbox_stream ON inbox (stream_id, seq);
-   CREATE INDEX inbox_unread ON inbox (read_at);
-   CREATE TABLE outbox (
-     client_id TEXT PRIMARY KEY, message_id TEXT, stream_id TEXT NOT NULL, seq INTEGER,
-     recipient TEXT, group_id TEXT, topic TEXT, body TEXT NOT NULL, state TEXT NOT NULL,
-     created_at INTEGER NOT NULL);
-   CREATE TABLE receipts (
-     stream_id TEXT NOT NULL, reader TEXT NOT NULL, delivered INTEGER NOT NULL, read INTEGER NOT NULL,
-     PRIMARY KEY (stream_id, reader));`,
-  // 3: the message tables belong to the user who was logged in when they were
-  // written (owner), so two users taking turns on one data directory never
-  // see each other's messages. Existing rows go to the saved session's user.
-  `CREATE TABLE inbox3 (
-     owner TEXT NOT NULL, message_id TEXT NOT NULL, stream_id TEXT NOT NULL, seq INTEGER NOT NULL,
-     kind TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT, group_id TEXT, topic TEXT, body TEXT NOT NULL,
-     sent_at INTEGER NOT NULL, received_at INTEGER NOT NULL, read_at INTEGER,
-     PRIMARY KEY (owner, message_id));
-   INSERT INTO inbox3 SELECT ${OWNER_OF_EXISTING_ROWS}, message_id, stream_id, seq, kind, sender, recipient,
-     group_id, topic, body, sent_at, received_at, read_at FROM inbox;
-   DROP TABLE inbox;
-   ALTER TABLE inbox3 RENAME TO inbox;
-   CREATE INDEX inbox_stream ON inbox (owner, stream_id, seq);
-   CREATE INDEX inbox_unread ON inbox (owner, read_at);
-   CREATE TABLE outbox3 (
-     owner TEXT NOT NULL, client_id TEXT NOT NULL, message_id TEXT, stream_id TEXT NOT NULL, seq INTEGER,
-     recipient TEXT, group_id TEXT, topic TEXT, body TEXT NOT NULL, state TEXT NOT NULL,
-     created_at INTEGER NOT NULL, PRIMARY KEY (owner, client_id));
-   INSERT INTO outbox3 SELECT ${OWNER_OF_EXISTING_ROWS}, client_id, message_id, stream_id, seq, recipient,
-     group_id, topic, body, state, created_at FROM outbox;
-   DROP TABLE outbox;
-   ALTER TABLE outbox3 RENAME TO outbox;
-   CREATE TABLE receipts3 (
-     owner TEXT NOT NULL, stream_id TEXT NOT NULL, reader TEXT NOT NULL, delivered INTEGER NOT NULL,
-     read INTEGER NOT NULL, PRIMARY KEY (owner, stream_id, reader));
-   INSERT INTO receipts3 SELECT ${OWNER_OF_EXISTING_ROWS}, stream_id, reader, delivered, read FROM receipts;
-   DROP TABLE receipts;
-   ALTER TABLE receipts3 RENAME TO receipts;`,
-];
 
 interface ShareRow {
   group_id: string;
