@@ -84,7 +84,11 @@ describe('partial file', () => {
     for (let i = 0; i < count; i++) if (i !== 4) await f.writePiece(i, piece(data, i));
     await f.close();
     const h = await import('node:fs/promises').then((m) => m.open(`${dest}.part`, 'r+'));
-    for (const bad of [1, 7, 12]) await h.write(Buffer.from('!'), 0, 1, bad * PIECE + 3);
+    // Flip the byte (a fixed '!' changed nothing where the random data already held one: 1 run in 256).
+    for (const bad of [1, 7, 12]) {
+      const at = bad * PIECE + 3;
+      await h.write(Buffer.from([data[at]! ^ 0xff]), 0, 1, at);
+    }
     await h.close();
     const hasher = createPieceHasher({ workers: 1 });
     const seen: number[] = [];
