@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type Stats, stat } from 'node:fs';
 import { promisify } from 'node:util';
+import { hashPiece } from '../core/piece-hash.js';
 import { CoterieError } from '../protocol/errors.js';
 import type { Manifest } from '../protocol/manifest.js';
 
@@ -131,10 +131,7 @@ export class ShareGuard extends EventEmitter<{
     if (this.#changed === undefined) {
       try {
         // On the main thread: a piece is at most 16 MiB, and the token bucket bounds how often.
-        const digest = createHash('sha256')
-          .update(await this.readPiece(piece))
-          .digest('hex');
-        if (digest !== this.manifest.pieces[piece]) {
+        if (hashPiece(await this.readPiece(piece)) !== this.manifest.pieces[piece]) {
           this.#markChanged(`piece ${piece} no longer matches the hash taken when it was shared`);
         }
       } catch (err) {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,21 +8,12 @@ import { createPieceHasher } from '../../src/peer/download/hasher.js';
 import { AlignedSlotPool } from '../../src/peer/download/io-memory.js';
 import { openPartialFile, packBits, unpackBits } from '../../src/peer/download/partial-file.js';
 import { computeFileId, type Manifest } from '../../src/protocol/manifest.js';
+import { manifestFor } from '../fixtures/fake-seeder.js';
 import { opensDirect } from '../helpers/direct-io.js';
 
 const PIECE = 16 * 1024;
 
-function manifestOf(data: Buffer): Manifest {
-  const pieces: string[] = [];
-  for (let o = 0; o < data.length; o += PIECE) {
-    pieces.push(
-      createHash('sha256')
-        .update(data.subarray(o, o + PIECE))
-        .digest('hex'),
-    );
-  }
-  return { version: 1, size: data.length, pieceSize: PIECE, pieces };
-}
+const manifestOf = (data: Buffer): Manifest => manifestFor(data, PIECE);
 
 const piece = (data: Buffer, i: number) => data.subarray(i * PIECE, (i + 1) * PIECE);
 

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
+import { hashPiece as hashOnThisThread } from '../../core/piece-hash.js';
 import { type Manifest, pieceLength } from '../../protocol/manifest.js';
 import { AlignedSlotPool } from './io-memory.js';
 
@@ -21,8 +21,7 @@ export async function recheck(
     hashPiece?: (data: Buffer) => Promise<string>;
   },
 ): Promise<number> {
-  const hashPiece =
-    options.hashPiece ?? ((data: Buffer) => Promise.resolve(createHash('sha256').update(data).digest('hex')));
+  const hashPiece = options.hashPiece ?? ((data: Buffer) => Promise.resolve(hashOnThisThread(data)));
   const size = (await handle.stat()).size;
   const total = claimed.reduce((n, v) => n + v, 0);
   const buffers = new AlignedSlotPool(m.pieceSize);
