@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { hashPiece } from '../core/piece-hash.js';
 import { CoterieError } from '../protocol/errors.js';
 import type { Manifest } from '../protocol/manifest.js';
+import { type Clock, realClock } from './clock.js';
 
 const statAsync = promisify(stat);
 
@@ -81,12 +82,13 @@ export class ShareGuard extends EventEmitter<{
     readonly stamp: FileStamp,
     private readonly readPiece: (piece: number) => Promise<Buffer>,
     options: Partial<ShareGuardOptions> = {},
-    private readonly now: () => number = () => performance.now(),
+    /** Where the stat cache and the self-check bucket get their time (monotonic ms). */
+    private readonly clock: Pick<Clock, 'now'> = realClock,
   ) {
     super();
     this.#o = { ...SHARE_GUARD_DEFAULTS, ...options };
     this.#tokens = this.#o.selfCheckBurst;
-    this.#refilledAt = now();
+    this.#refilledAt = clock.now();
   }
 
   /** Why the file is no longer served, once it is known to have changed. */
@@ -96,7 +98,7 @@ export class ShareGuard extends EventEmitter<{
 
   /** Throws NOT_SHARING once the file changed; stats it at most once per statCacheMs. */
   async assertUnchanged(): Promise<void> {
-    if (this.#changed === undefined && this.now() - this.#checkedAt >= this.#o.statCacheMs) {
+    if (this.#changed === undefined && this.clock.now() - this.#checkedAt >= this.#o.statCacheMs) {
       this.#statting ??= this.#restat().finally(() => {
         this.#statting = null;
       });
@@ -149,7 +151,7 @@ export class ShareGuard extends EventEmitter<{
       this.#markChanged(`it cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
       return;
     }
-    this.#checkedAt = this.now();
+    this.#checkedAt = this.clock.now();
     const why = stampDifference(this.stamp, now);
     if (why !== undefined) this.#markChanged(why);
   }
@@ -161,7 +163,7 @@ export class ShareGuard extends EventEmitter<{
   }
 
   #takeToken(): boolean {
-    const now = this.now();
+    const now = this.clock.now();
     const earned = Math.floor((now - this.#refilledAt) / this.#o.selfCheckRefillMs);
     if (earned > 0) {
       this.#tokens = Math.min(this.#o.selfCheckBurst, this.#tokens + earned);
