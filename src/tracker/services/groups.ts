@@ -67,13 +67,9 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
     }
 
     async function requireMember(userId: string, groupId: string) {
-      const key = `${groupId}\u0000${userId}`;
-      let s = standings.get(key);
-      if (s === undefined) {
-        const gen = standings.generation();
-        s = await standingOf(userId, groupId);
-        standings.set(key, groupId, s, gen);
-      }
+      const s = await standings.through(`${groupId}\u0000${userId}`, groupId, () =>
+        standingOf(userId, groupId),
+      );
       if (!s.member) {
         throw new CoterieError(
           'NOT_A_MEMBER',
