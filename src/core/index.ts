@@ -14,11 +14,17 @@ export { Bitfield } from './bitfield.js';
 export {
   type CreateManifestOptions,
   createManifest,
-  hashPiece,
   MANIFEST_DEFAULTS,
   type ManifestResult,
   verifyPiece,
 } from './manifest.js';
+export {
+  type HashPieceMessage,
+  type HashRunJob,
+  hashPiece,
+  pieceDigest,
+  startHashWorker,
+} from './piece-hash.js';
 export {
   applyReport,
   currentQuality,

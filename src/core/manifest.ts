@@ -9,10 +9,9 @@
  * Small files are hashed on the main thread, where starting workers would
  * cost more than it saves.
  */
-import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { CoterieError } from '../protocol/errors.js';
 import {
   choosePieceSize,
@@ -24,6 +23,9 @@ import {
   pieceLength,
   validateManifest,
 } from '../protocol/manifest.js';
+import { hashPiece, pieceDigest, startHashWorker } from './piece-hash.js';
+
+export { hashPiece };
 
 export interface CreateManifestOptions {
   /** Called as hashing advances (at most every PROGRESS_STEP_BYTES per thread, and at the end). */
@@ -51,11 +53,6 @@ export interface ManifestResult {
   manifest: Manifest;
   /** Lowercase hex SHA-256 of the manifest's canonical encoding. */
   fileId: string;
-}
-
-/** SHA-256 of a piece's bytes, lowercase hex. */
-export function hashPiece(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 /** True when `data` is piece `index` of the manifest: right length and right hash. */
@@ -166,7 +163,7 @@ async function hashOnMainThread(
       for (let off = 0; off < want; off += pieceSize) {
         const piece = (start + off) / pieceSize;
         const end = Math.min(off + pieceSize, want);
-        digests.set(createHash('sha256').update(buf.subarray(off, end)).digest(), piece * 32);
+        digests.set(pieceDigest(buf.subarray(off, end)), piece * 32);
       }
       sinceReport += want;
       if (sinceReport >= MANIFEST_DEFAULTS.progressStepBytes || start + want === size) {
@@ -178,43 +175,6 @@ async function hashOnMainThread(
     await fh.close();
   }
 }
-
-/**
- * The worker's code, as a string so the same module works from the
- * TypeScript sources (tests) and the compiled dist/ without a second entry
- * file. It mirrors hashOnMainThread over its run [firstPiece, endPiece),
- * with synchronous reads: the thread has nothing else to do.
- */
-const WORKER_SOURCE = `
-const { parentPort, workerData: w } = require('node:worker_threads');
-const fs = require('node:fs');
-const { createHash } = require('node:crypto');
-const out = new Uint8Array(w.digests);
-const fd = fs.openSync(w.path, 'r');
-try {
-  const end = Math.min(w.size, w.endPiece * w.pieceSize);
-  const buf = Buffer.allocUnsafe(Math.min(w.chunkBytes, end - w.firstPiece * w.pieceSize));
-  let sinceReport = 0;
-  for (let start = w.firstPiece * w.pieceSize; start < end; start += w.chunkBytes) {
-    const want = Math.min(w.chunkBytes, end - start);
-    let got = 0;
-    while (got < want) {
-      const n = fs.readSync(fd, buf, got, want - got, start + got);
-      if (n === 0) throw new Error('file shrank while it was hashed');
-      got += n;
-    }
-    for (let off = 0; off < want; off += w.pieceSize) {
-      const piece = (start + off) / w.pieceSize;
-      out.set(createHash('sha256').update(buf.subarray(off, Math.min(off + w.pieceSize, want))).digest(), piece * 32);
-    }
-    sinceReport += want;
-    if (sinceReport >= w.progressStepBytes) { parentPort.postMessage(sinceReport); sinceReport = 0; }
-  }
-  if (sinceReport > 0) parentPort.postMessage(sinceReport);
-} finally {
-  fs.closeSync(fd);
-}
-`;
 
 async function hashWithWorkers(
   job: HashJob,
@@ -228,18 +188,16 @@ async function hashWithWorkers(
   const runs: Promise<void>[] = [];
   const started: Worker[] = [];
   for (let first = 0; first < count; first += per) {
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: {
-        path: job.path,
-        size: job.size,
-        pieceSize: job.pieceSize,
-        chunkBytes: job.chunkBytes,
-        digests: job.digests.buffer,
-        firstPiece: first,
-        endPiece: Math.min(count, first + per),
-        progressStepBytes: MANIFEST_DEFAULTS.progressStepBytes,
-      },
+    // Each worker mirrors hashOnMainThread over its run [firstPiece, endPiece).
+    const worker = startHashWorker({
+      path: job.path,
+      size: job.size,
+      pieceSize: job.pieceSize,
+      chunkBytes: job.chunkBytes,
+      digests: job.digests.buffer as SharedArrayBuffer,
+      firstPiece: first,
+      endPiece: Math.min(count, first + per),
+      progressStepBytes: MANIFEST_DEFAULTS.progressStepBytes,
     });
     started.push(worker);
     runs.push(

@@ -33,6 +33,7 @@ import type { JSONWebKeySet } from 'jose';
 import { Slots } from '../core/slots.js';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
 import { BlockPool, type BlockPoolStats } from './block-pool.js';
+import { type Clock, realClock } from './clock.js';
 import { FramedConnection } from './connection.js';
 import { HANDSHAKE_MAX_FRAME_LENGTH, PROTOCOL_VERSION } from './frames.js';
 import { type PeerIdentity, peerIdOfSocket, tlsServerOptions } from './identity.js';
@@ -76,7 +77,13 @@ export interface PieceServerOptions {
   idleTimeoutMs?: number;
   jwksRefreshMinIntervalMs?: number;
   logger?: WireLogger;
-  /** For tests: the clock tickets are checked against, in seconds. */
+  /**
+   * Where every timing of the server comes from (handshake, stall, keepalive
+   * and idle, ticket deadlines, the key refresh's rate limit): the real clock
+   * by default, a fake one in tests.
+   */
+  clock?: Clock;
+  /** For tests: the wall clock tickets are checked against, in seconds. */
   nowSeconds?: () => number;
 }
 
@@ -144,13 +151,14 @@ export interface PieceServer {
 const noopLogger: WireLogger = { debug() {}, warn() {} };
 
 export async function startPieceServer(options: PieceServerOptions): Promise<PieceServer> {
-  const o = { ...PIECE_SERVER_DEFAULTS, ...definedOnly(options) };
+  const o = { ...PIECE_SERVER_DEFAULTS, clock: realClock, ...definedOnly(options) };
   const logger = options.logger ?? noopLogger;
   const guard = new TicketGuard({
     jwks: options.jwks,
     refreshJwks: options.refreshJwks,
     jwksRefreshMinIntervalMs: o.jwksRefreshMinIntervalMs,
     logger,
+    clock: o.clock,
     nowSeconds: options.nowSeconds,
   });
   const slots = new Slots(o.uploadSlots);
@@ -167,6 +175,7 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
       maxFrameLength: HANDSHAKE_MAX_FRAME_LENGTH,
       keepaliveIntervalMs: o.keepaliveIntervalMs,
       idleTimeoutMs: o.idleTimeoutMs,
+      clock: o.clock,
     });
     if (connections.size >= o.maxConnections) {
       stats.rejected++;
@@ -176,16 +185,15 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
     connections.add(conn);
     stats.connections = connections.size;
     const frames = conn[Symbol.asyncIterator]();
-    const handshake = setTimeout(
+    const handshake = o.clock.setTimeout(
       () => void conn.close('PROTOCOL_ERROR', `no hello within ${o.handshakeTimeoutMs} ms`),
       o.handshakeTimeoutMs,
     );
-    handshake.unref();
     let session: ServeSession | null = null;
     let binding: TicketBinding | null = null;
     try {
       const first = await frames.next();
-      clearTimeout(handshake);
+      handshake.cancel();
       if (first.done) return;
       if (first.value.type !== 'hello')
         throw new CoterieError('PROTOCOL_ERROR', 'the first frame must be hello');
@@ -239,7 +247,7 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
       else logger.debug({ remote, code: e.code }, e.message);
       await conn.close(e.code, e.message);
     } finally {
-      clearTimeout(handshake);
+      handshake.cancel();
       session?.stop();
       binding?.stop();
       bindings.delete(conn);

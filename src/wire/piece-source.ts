@@ -3,6 +3,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { Bitfield } from '../core/bitfield.js';
 import { CoterieError } from '../protocol/errors.js';
 import { type Manifest, pieceLength } from '../protocol/manifest.js';
+import type { Clock } from './clock.js';
 import { ShareGuard, type ShareGuardOptions, stampOf } from './share-guard.js';
 
 /**
@@ -68,7 +69,12 @@ export class FilePieceSource extends EventEmitter<{ have: [number] }> implements
   static async open(
     path: string,
     manifest: Manifest,
-    options: { bitfield?: Bitfield; checkChanges?: boolean | Partial<ShareGuardOptions> } = {},
+    options: {
+      bitfield?: Bitfield;
+      checkChanges?: boolean | Partial<ShareGuardOptions>;
+      /** The share guard's clock (the real one by default). */
+      clock?: Clock;
+    } = {},
   ) {
     const count = manifest.pieces.length;
     const bitfield = options.bitfield ?? Bitfield.full(count);
@@ -100,6 +106,7 @@ export class FilePieceSource extends EventEmitter<{ have: [number] }> implements
           stamp,
           (piece) => self.#readRange(piece, 0, pieceLength(manifest, piece), undefined),
           check === true ? {} : check,
+          options.clock,
         ),
     );
   }

@@ -8,6 +8,7 @@ import type { Slots } from '../core/slots.js';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
 import { pieceLength } from '../protocol/manifest.js';
 import type { BlockLease, BlockPool } from './block-pool.js';
+import type { Clock } from './clock.js';
 import type { FramedConnection } from './connection.js';
 import { takeCorruptReport } from './corrupt-reports.js';
 import {
@@ -19,11 +20,12 @@ import {
 } from './frames.js';
 import type { PieceSource } from './piece-source.js';
 
-/** What every session of one server shares: its limits, slots, block pool, counters and logger. */
+/** What every session of one server shares: its limits, clock, slots, block pool, counters and logger. */
 export interface ServeContext {
   maxQueuedRequestsPerConnection: number;
   maxBlocksInFlightPerConnection: number;
   stallTimeoutMs: number;
+  clock: Clock;
   slots: Slots;
   blockPool: BlockPool;
   stats: { blocksSent: number; bytesSent: number; corruptReports: number };
@@ -114,15 +116,14 @@ export class ServeSession {
 
   /** Waits for the socket to take what was written; a peer that stops reading is closed. */
   async #drain(): Promise<void> {
-    const stalled = setTimeout(
+    const stalled = this.ctx.clock.setTimeout(
       () => void this.conn.close('UNAVAILABLE', `block not taken within ${this.ctx.stallTimeoutMs} ms`),
       this.ctx.stallTimeoutMs,
     );
-    stalled.unref();
     try {
       await this.conn.drain();
     } finally {
-      clearTimeout(stalled);
+      stalled.cancel();
     }
   }
 

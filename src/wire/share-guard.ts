@@ -1,9 +1,10 @@
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type Stats, stat } from 'node:fs';
 import { promisify } from 'node:util';
+import { hashPiece } from '../core/piece-hash.js';
 import { CoterieError } from '../protocol/errors.js';
 import type { Manifest } from '../protocol/manifest.js';
+import { type Clock, realClock } from './clock.js';
 
 const statAsync = promisify(stat);
 
@@ -81,12 +82,13 @@ export class ShareGuard extends EventEmitter<{
     readonly stamp: FileStamp,
     private readonly readPiece: (piece: number) => Promise<Buffer>,
     options: Partial<ShareGuardOptions> = {},
-    private readonly now: () => number = () => performance.now(),
+    /** Where the stat cache and the self-check bucket get their time (monotonic ms). */
+    private readonly clock: Pick<Clock, 'now'> = realClock,
   ) {
     super();
     this.#o = { ...SHARE_GUARD_DEFAULTS, ...options };
     this.#tokens = this.#o.selfCheckBurst;
-    this.#refilledAt = now();
+    this.#refilledAt = clock.now();
   }
 
   /** Why the file is no longer served, once it is known to have changed. */
@@ -96,7 +98,7 @@ export class ShareGuard extends EventEmitter<{
 
   /** Throws NOT_SHARING once the file changed; stats it at most once per statCacheMs. */
   async assertUnchanged(): Promise<void> {
-    if (this.#changed === undefined && this.now() - this.#checkedAt >= this.#o.statCacheMs) {
+    if (this.#changed === undefined && this.clock.now() - this.#checkedAt >= this.#o.statCacheMs) {
       this.#statting ??= this.#restat().finally(() => {
         this.#statting = null;
       });
@@ -131,10 +133,7 @@ export class ShareGuard extends EventEmitter<{
     if (this.#changed === undefined) {
       try {
         // On the main thread: a piece is at most 16 MiB, and the token bucket bounds how often.
-        const digest = createHash('sha256')
-          .update(await this.readPiece(piece))
-          .digest('hex');
-        if (digest !== this.manifest.pieces[piece]) {
+        if (hashPiece(await this.readPiece(piece)) !== this.manifest.pieces[piece]) {
           this.#markChanged(`piece ${piece} no longer matches the hash taken when it was shared`);
         }
       } catch (err) {
@@ -152,7 +151,7 @@ export class ShareGuard extends EventEmitter<{
       this.#markChanged(`it cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
       return;
     }
-    this.#checkedAt = this.now();
+    this.#checkedAt = this.clock.now();
     const why = stampDifference(this.stamp, now);
     if (why !== undefined) this.#markChanged(why);
   }
@@ -164,7 +163,7 @@ export class ShareGuard extends EventEmitter<{
   }
 
   #takeToken(): boolean {
-    const now = this.now();
+    const now = this.clock.now();
     const earned = Math.floor((now - this.#refilledAt) / this.#o.selfCheckRefillMs);
     if (earned > 0) {
       this.#tokens = Math.min(this.#o.selfCheckBurst, this.#tokens + earned);

@@ -23,6 +23,7 @@
 import type { JSONWebKeySet } from 'jose';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
 import { MAX_TICKET_TTL_SECONDS, type TicketClaims, verifyTicket } from '../protocol/tickets.js';
+import { type Clock, type ClockTimer, realClock } from './clock.js';
 
 export interface TicketRevocation {
   groupId: string;
@@ -36,7 +37,12 @@ export interface TicketGuardOptions {
   refreshJwks?: (() => Promise<JSONWebKeySet>) | undefined;
   jwksRefreshMinIntervalMs: number;
   logger: { warn(obj: object, msg?: string): void };
-  /** For tests: the clock tickets are checked against, in seconds. */
+  /** Expiry timers and the key refresh's rate limit (the real clock by default). */
+  clock?: Clock | undefined;
+  /**
+   * For tests: the wall clock tickets are checked against, in seconds (tickets
+   * carry epoch seconds, which a monotonic clock cannot tell).
+   */
   nowSeconds?: (() => number) | undefined;
 }
 
@@ -57,13 +63,15 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class TicketGuard {
   #jwks: JSONWebKeySet;
-  #lastRefreshMs = 0;
+  #lastRefreshMs = Number.NEGATIVE_INFINITY; // the first refresh is not held back
   readonly #revoked = new Map<string, number>();
   readonly #o: TicketGuardOptions;
+  readonly clock: Clock;
 
   constructor(options: TicketGuardOptions) {
     this.#o = options;
     this.#jwks = options.jwks;
+    this.clock = options.clock ?? realClock;
   }
 
   setJwks(jwks: JSONWebKeySet): void {
@@ -119,11 +127,11 @@ export class TicketGuard {
       if (
         !isCoterieError(err, 'TICKET_INVALID') ||
         o.refreshJwks === undefined ||
-        Date.now() - this.#lastRefreshMs < o.jwksRefreshMinIntervalMs
+        this.clock.now() - this.#lastRefreshMs < o.jwksRefreshMinIntervalMs
       ) {
         throw err;
       }
-      this.#lastRefreshMs = Date.now();
+      this.#lastRefreshMs = this.clock.now();
       try {
         this.#jwks = await o.refreshJwks();
       } catch (refreshErr) {
@@ -139,7 +147,7 @@ export class TicketGuard {
 /** The ticket one connection was let in with, and its deadline. */
 export class TicketBinding {
   #claims: TicketClaims;
-  #timer: NodeJS.Timeout | null = null;
+  #timer: ClockTimer | null = null;
   #stopped = false;
 
   constructor(
@@ -177,15 +185,16 @@ export class TicketBinding {
 
   stop(): void {
     this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = null;
   }
 
   #arm(): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     if (this.#stopped) return;
     const ms = Math.max(0, (this.#claims.exp - this.guard.now()) * 1000);
-    this.#timer = setTimeout(
+    // Never what keeps a process alive (the clock's timers are unref'd); stop() cancels it when the connection ends.
+    this.#timer = this.guard.clock.setTimeout(
       () => {
         this.#timer = null;
         if (this.#stopped || this.conn.closed) return;
@@ -201,7 +210,5 @@ export class TicketBinding {
       },
       Math.min(ms, MAX_TIMER_MS),
     );
-    // A deadline must not keep a process alive; stop() clears it when the connection ends.
-    this.#timer.unref();
   }
 }

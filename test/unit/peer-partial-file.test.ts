@@ -1,28 +1,20 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Bitfield } from '../../src/core/bitfield.js';
 import { createPieceHasher } from '../../src/peer/download/hasher.js';
 import { AlignedSlotPool } from '../../src/peer/download/io-memory.js';
-import { openPartialFile, packBits, unpackBits } from '../../src/peer/download/partial-file.js';
+import { openPartialFile } from '../../src/peer/download/partial-file.js';
 import { computeFileId, type Manifest } from '../../src/protocol/manifest.js';
+import { manifestFor } from '../fixtures/fake-seeder.js';
 import { opensDirect } from '../helpers/direct-io.js';
 
 const PIECE = 16 * 1024;
 
-function manifestOf(data: Buffer): Manifest {
-  const pieces: string[] = [];
-  for (let o = 0; o < data.length; o += PIECE) {
-    pieces.push(
-      createHash('sha256')
-        .update(data.subarray(o, o + PIECE))
-        .digest('hex'),
-    );
-  }
-  return { version: 1, size: data.length, pieceSize: PIECE, pieces };
-}
+const manifestOf = (data: Buffer): Manifest => manifestFor(data, PIECE);
 
 const piece = (data: Buffer, i: number) => data.subarray(i * PIECE, (i + 1) * PIECE);
 
@@ -220,9 +212,21 @@ describe('partial file', () => {
   });
 
   it('packs bitfields most significant bit first (resume format v1 fixture)', () => {
-    const bits = new Uint8Array([1, 0, 1, 0, 0, 0, 0, 0, 1, 1]);
-    const packed = packBits(bits);
-    expect(packed.toString('hex')).toBe('a0c0');
-    expect(unpackBits(packed, 10)).toEqual(bits);
+    const bits = new Bitfield(10);
+    for (const i of [0, 2, 8, 9]) bits.set(i);
+    expect(bits.toBuffer().toString('hex')).toBe('a0c0');
+    expect([...Bitfield.fromBuffer(Buffer.from('a0c0', 'hex'), 10).present()]).toEqual([0, 2, 8, 9]);
+  });
+
+  it('writes, and resumes from, the version 1 resume file byte for byte', async () => {
+    const { manifest, fileId, dest } = await stoppedWithPieces0And2();
+    const v1 = JSON.stringify({ version: 1, fileId, size: PIECE * 4, pieceSize: PIECE, bitfield: 'oA==' });
+    expect(await readFile(`${dest}.part.resume`, 'utf8')).toBe(v1);
+    // The same file as an earlier version wrote it, pieces 0 and 2 (0b1010_0000): both kept.
+    await writeFile(`${dest}.part.resume`, v1);
+    const g = await openPartialFile({ manifest, fileId, dest });
+    expect(g.resumedPieces).toBe(2);
+    expect([0, 1, 2, 3].map((i) => g.hasPiece(i))).toEqual([true, false, true, false]);
+    await g.close();
   });
 });

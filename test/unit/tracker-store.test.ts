@@ -103,4 +103,22 @@ describe('read cache', () => {
     expect(c.get('a')).toBeUndefined();
     expect(c.get('c')).toBe(3);
   });
+
+  it('reads through: loads a miss once, and keeps no value an invalidation overtook', async () => {
+    const c = createReadCache<number>({ ttlMs: 100, maxEntries: 8, now: () => 0 });
+    let loads = 0;
+    const load = () => Promise.resolve(++loads);
+    expect(await c.through('k', 'g', load)).toBe(1);
+    expect(await c.through('k', 'g', load)).toBe(1);
+    expect(loads).toBe(1);
+    c.invalidateTag('g');
+    const overtaken = c.through('k', 'g', async () => {
+      c.invalidateTag('g'); // a change lands while the store is read
+      return load();
+    });
+    expect(await overtaken).toBe(2);
+    expect(c.get('k')).toBeUndefined();
+    expect(await c.through('k', 'g', load)).toBe(3);
+    expect(c.get('k')).toBe(3);
+  });
 });

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import { type HashPieceMessage, hashPiece, startHashWorker } from '../../core/piece-hash.js';
 
 /**
  * SHA-256 of pieces off the main thread. The main thread of a downloader
@@ -16,21 +15,11 @@ export interface PieceHasher {
   close(): Promise<void>;
 }
 
-// Plain JavaScript so that it runs the same from src (tsx) and from dist.
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
-parentPort.on('message', ({ id, sab, offset, length }) => {
-  const digest = createHash('sha256').update(new Uint8Array(sab, offset, length)).digest('hex');
-  parentPort.postMessage({ id, digest });
-});
-`;
-
 export function createPieceHasher(options: { workers: number }): PieceHasher {
   const n = Math.max(0, Math.floor(options.workers));
   if (n === 0) {
     return {
-      hash: (data) => Promise.resolve(createHash('sha256').update(data).digest('hex')),
+      hash: (data) => Promise.resolve(hashPiece(data)),
       close: () => Promise.resolve(),
     };
   }
@@ -38,7 +27,7 @@ export function createPieceHasher(options: { workers: number }): PieceHasher {
   const load = new Array<number>(n).fill(0);
   let nextId = 0;
   const workers = Array.from({ length: n }, (_, i) => {
-    const w = new Worker(WORKER_SOURCE, { eval: true });
+    const w = startHashWorker();
     // Idle workers must not keep a finished process alive.
     w.unref();
     w.on('message', ({ id, digest }: { id: number; digest: string }) => {
@@ -59,7 +48,7 @@ export function createPieceHasher(options: { workers: number }): PieceHasher {
     hash(data) {
       const sab = data.buffer;
       if (closed || !(sab instanceof SharedArrayBuffer)) {
-        return Promise.resolve(createHash('sha256').update(data).digest('hex'));
+        return Promise.resolve(hashPiece(data));
       }
       // The least loaded worker: pieces finish in about the order they arrived.
       let best = 0;
@@ -70,7 +59,12 @@ export function createPieceHasher(options: { workers: number }): PieceHasher {
       const id = nextId++;
       return new Promise<string>((resolve, reject) => {
         pending.set(id, { resolve, reject });
-        workers[best]!.postMessage({ id, sab, offset: data.byteOffset, length: data.length });
+        workers[best]!.postMessage({
+          id,
+          sab,
+          offset: data.byteOffset,
+          length: data.length,
+        } satisfies HashPieceMessage);
       });
     },
     async close() {

@@ -1,6 +1,7 @@
 import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
+import { Bitfield } from '../../core/bitfield.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { type Manifest, pieceCount, pieceLength } from '../../protocol/manifest.js';
 import { type Clock, type ClockTimer, realClock } from '../../wire/index.js';
@@ -11,7 +12,6 @@ import { recheck } from './recheck.js';
 import {
   loadResume,
   type PartNames,
-  packBits,
   partNames,
   RESUME_FORMAT_VERSION,
   type ResumeState,
@@ -19,7 +19,7 @@ import {
 } from './resume-file.js';
 import { DestinationDir, type DirIdentity } from './safe-open.js';
 
-export { packBits, RESUME_FORMAT_VERSION, type ResumeState, unpackBits } from './resume-file.js';
+export { RESUME_FORMAT_VERSION, type ResumeState } from './resume-file.js';
 export type { DirIdentity } from './safe-open.js';
 
 /**
@@ -121,7 +121,7 @@ async function openIn(
   // A link planted at any of our names is refused up front, whichever of them this run would touch.
   for (const name of [names.part, names.resume, names.resumeTmp]) await dir.refuseLink(name);
   const count = pieceCount(manifest.size, manifest.pieceSize);
-  const have = new Uint8Array(count);
+  const have = new Bitfield(count);
 
   const kept = await loadResume(dir, names, fileId, manifest);
   const existing = kept === undefined ? undefined : await dir.openExisting(names.part, fsConstants.O_RDWR);
@@ -151,7 +151,6 @@ async function openIn(
 }
 
 class DiskPartialFile implements PartialFile {
-  private verified: number;
   directBytes = 0;
   private lastSave = Number.NEGATIVE_INFINITY; // the first save is not held back
   private saveTimer: ClockTimer | undefined;
@@ -177,10 +176,10 @@ class DiskPartialFile implements PartialFile {
     private readonly handle: FileHandle,
     /** The same file opened with O_DIRECT; dropped if the file system turns out to refuse it. */
     private direct: FileHandle | undefined,
-    private readonly have: Uint8Array,
+    /** The verified pieces, which the resume file records. */
+    private readonly have: Bitfield,
     readonly resumedPieces: number,
   ) {
-    this.verified = have.reduce((n, v) => n + v, 0);
     this.resumeIntervalMs = options.resumeIntervalMs ?? 1000;
     this.clock = options.clock ?? realClock;
   }
@@ -204,11 +203,11 @@ class DiskPartialFile implements PartialFile {
   }
 
   hasPiece(index: number): boolean {
-    return this.have[index] === 1;
+    return this.have.has(index);
   }
 
   verifiedCount(): number {
-    return this.verified;
+    return this.have.count();
   }
 
   async writePiece(index: number, data: Buffer): Promise<void> {
@@ -225,10 +224,7 @@ class DiskPartialFile implements PartialFile {
       this.queue.push({ index, data, resolve, reject });
       if (!this.writing) void this.drainQueue();
     });
-    if (this.have[index] === 0) {
-      this.have[index] = 1;
-      this.verified++;
-    }
+    this.have.set(index);
     this.scheduleSave();
   }
 
@@ -373,7 +369,7 @@ class DiskPartialFile implements PartialFile {
           fileId: this.options.fileId,
           size: this.options.manifest.size,
           pieceSize: this.options.manifest.pieceSize,
-          bitfield: packBits(this.have).toString('base64'),
+          bitfield: this.have.toBuffer().toString('base64'),
         };
         await saveResume(this.dir, this.names, state);
       });
@@ -381,8 +377,11 @@ class DiskPartialFile implements PartialFile {
   }
 
   async finish(): Promise<void> {
-    if (this.verified !== this.have.length) {
-      throw new CoterieError('INTERNAL', `finish with ${this.have.length - this.verified} pieces missing`);
+    if (!this.have.isComplete()) {
+      throw new CoterieError(
+        'INTERNAL',
+        `finish with ${this.have.length - this.have.count()} pieces missing`,
+      );
     }
     this.stopTimer();
     this.closed = true;

@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
+import type { Bitfield } from '../../core/bitfield.js';
+import { hashPiece as hashOnThisThread } from '../../core/piece-hash.js';
 import { type Manifest, pieceLength } from '../../protocol/manifest.js';
 import { AlignedSlotPool } from './io-memory.js';
 
@@ -14,23 +15,21 @@ const RECHECK_DEPTH = 3;
 export async function recheck(
   handle: FileHandle,
   m: Manifest,
-  claimed: Uint8Array,
-  have: Uint8Array,
+  claimed: Bitfield,
+  have: Bitfield,
   options: {
     onRecheck?: (done: number, total: number) => void;
     hashPiece?: (data: Buffer) => Promise<string>;
   },
 ): Promise<number> {
-  const hashPiece =
-    options.hashPiece ?? ((data: Buffer) => Promise.resolve(createHash('sha256').update(data).digest('hex')));
+  const hashPiece = options.hashPiece ?? ((data: Buffer) => Promise.resolve(hashOnThisThread(data)));
   const size = (await handle.stat()).size;
-  const total = claimed.reduce((n, v) => n + v, 0);
+  const total = claimed.count();
   const buffers = new AlignedSlotPool(m.pieceSize);
   const hashing = new Set<Promise<void>>();
   let done = 0;
   let kept = 0;
-  for (let i = 0; i < claimed.length; i++) {
-    if (!claimed[i]) continue;
+  for (const i of claimed.present()) {
     const len = pieceLength(m, i);
     if (i * m.pieceSize + len > size) {
       options.onRecheck?.(++done, total);
@@ -44,7 +43,7 @@ export async function recheck(
       .catch(() => '')
       .then((digest) => {
         if (digest === m.pieces[i]) {
-          have[i] = 1;
+          have.set(i);
           kept++;
         }
         options.onRecheck?.(++done, total);

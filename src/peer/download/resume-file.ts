@@ -1,4 +1,5 @@
 import { constants as fsConstants } from 'node:fs';
+import { Bitfield } from '../../core/bitfield.js';
 import { type Manifest, pieceCount } from '../../protocol/manifest.js';
 import type { DestinationDir } from './safe-open.js';
 
@@ -17,7 +18,7 @@ export interface ResumeState {
   fileId: string;
   size: number;
   pieceSize: number;
-  /** Verified pieces, one bit each, most significant bit first, base64. */
+  /** Verified pieces: a Bitfield's wire form (one bit each, most significant bit first), base64. */
   bitfield: string;
 }
 
@@ -45,7 +46,7 @@ export async function loadResume(
   names: PartNames,
   fileId: string,
   m: Manifest,
-): Promise<Uint8Array | undefined> {
+): Promise<Bitfield | undefined> {
   const h = await dir.openExisting(names.resume, fsConstants.O_RDONLY);
   if (h === undefined) return undefined;
   let state: Partial<ResumeState> | null;
@@ -70,9 +71,11 @@ export async function loadResume(
   ) {
     return undefined;
   }
-  const packed = Buffer.from(state.bitfield, 'base64');
-  if (packed.length !== Math.ceil(count / 8)) return undefined;
-  return unpackBits(packed, count);
+  try {
+    return Bitfield.fromBuffer(Buffer.from(state.bitfield, 'base64'), count);
+  } catch {
+    return undefined; // the wrong length, or bits past the last piece (never written): start over
+  }
 }
 
 /** Writes the resume file; on any failure (a full disk, say) no temp file stays behind. */
@@ -91,16 +94,4 @@ export async function saveResume(dir: DestinationDir, names: PartNames, state: R
     await dir.unlink(names.resumeTmp).catch(() => undefined);
     throw err;
   }
-}
-
-export function packBits(bits: Uint8Array): Buffer {
-  const out = Buffer.alloc(Math.ceil(bits.length / 8));
-  for (let i = 0; i < bits.length; i++) if (bits[i]) out[i >> 3]! |= 0x80 >> (i & 7);
-  return out;
-}
-
-export function unpackBits(packed: Buffer, count: number): Uint8Array {
-  const out = new Uint8Array(count);
-  for (let i = 0; i < count; i++) out[i] = (packed[i >> 3]! >> (7 - (i & 7))) & 1;
-  return out;
 }

@@ -134,14 +134,8 @@ export function createFilesService(
         `no file ${JSON.stringify(file)} in group '${groupId}': list the group's files to see what is shared`,
       );
 
-    async function resolveInGroup(groupId: string, file: string) {
-      const key = `${groupId}\u0000${file}`;
-      const hit = resolved.get(key);
-      if (hit !== undefined) return hit;
-      const gen = resolved.generation();
-      const found = await resolveInStore(groupId, file);
-      resolved.set(key, groupId, found, gen);
-      return found;
+    function resolveInGroup(groupId: string, file: string) {
+      return resolved.through(`${groupId}\u0000${file}`, groupId, () => resolveInStore(groupId, file));
     }
 
     async function resolveInStore(groupId: string, file: string) {
@@ -199,24 +193,18 @@ export function createFilesService(
       return f.manifest;
     }
 
-    async function sharersOfFile(groupId: string, fileId: string): Promise<string[]> {
-      const key = `${groupId}\u0000${fileId}`;
-      const hit = sharerLists.get(key);
-      if (hit !== undefined) return hit;
-      const gen = sharerLists.generation();
-      const found = (await sharersOf(groupId, fileId)).get(fileId) ?? [];
-      sharerLists.set(key, fileId, found, gen);
-      return found;
+    function sharersOfFile(groupId: string, fileId: string): Promise<string[]> {
+      return sharerLists.through(
+        `${groupId}\u0000${fileId}`,
+        fileId,
+        async () => (await sharersOf(groupId, fileId)).get(fileId) ?? [],
+      );
     }
 
-    async function liveSeeders(groupId: string, fileId: string): Promise<Seeder[]> {
-      const key = `${groupId}\u0000${fileId}`;
-      const hit = seederLists.get(key);
-      if (hit !== undefined) return hit;
-      const gen = seederLists.generation();
-      const found = await liveSeedersInStore(groupId, fileId);
-      seederLists.set(key, fileId, found, gen);
-      return found;
+    function liveSeeders(groupId: string, fileId: string): Promise<Seeder[]> {
+      return seederLists.through(`${groupId}\u0000${fileId}`, fileId, () =>
+        liveSeedersInStore(groupId, fileId),
+      );
     }
 
     async function liveSeedersInStore(groupId: string, fileId: string): Promise<Seeder[]> {

@@ -16,6 +16,7 @@ import { toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
 import { createReadCache } from './read-cache.js';
 import type { RevocationsService, TicketRevocation } from './revocations.js';
+import { userExists } from './users.js';
 
 export interface GroupsService {
   create(userId: string, groupId: string): Promise<GroupSummary>;
@@ -67,13 +68,9 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
     }
 
     async function requireMember(userId: string, groupId: string) {
-      const key = `${groupId}\u0000${userId}`;
-      let s = standings.get(key);
-      if (s === undefined) {
-        const gen = standings.generation();
-        s = await standingOf(userId, groupId);
-        standings.set(key, groupId, s, gen);
-      }
+      const s = await standings.through(`${groupId}\u0000${userId}`, groupId, () =>
+        standingOf(userId, groupId),
+      );
       if (!s.member) {
         throw new CoterieError(
           'NOT_A_MEMBER',
@@ -308,12 +305,7 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
         let revoked: TicketRevocation | undefined;
         // The transaction returns the answer: a retry whose first attempt committed gets it back.
         const answer = await store.transaction(async (trx): Promise<RemoveMemberResponse> => {
-          const user = await trx
-            .selectFrom('users')
-            .select('user_id')
-            .where('user_id', '=', member)
-            .executeTakeFirst();
-          if (user === undefined) {
+          if (!(await userExists(trx, member))) {
             throw new CoterieError('USER_NOT_FOUND', `no user '${member}': check the name with list_members`);
           }
           const s = await standingOf(member, groupId, trx);

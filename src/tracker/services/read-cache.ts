@@ -11,6 +11,8 @@ export interface ReadCache<V> {
   /** Read before loading a value: set() ignores values loaded before a later invalidation. */
   generation(): number;
   set(key: string, tag: string, value: V, loadedAtGeneration: number): void;
+  /** The entry at `key`, or what `load` reads, kept under `tag` unless an invalidation came meanwhile. */
+  through(key: string, tag: string, load: () => Promise<V>): Promise<V>;
   invalidateTag(tag: string): void;
   clear(): void;
 }
@@ -31,7 +33,7 @@ export function createReadCache<V>(options: {
     set?.delete(key);
     if (set?.size === 0) tags.delete(e.tag);
   };
-  return {
+  const cache: ReadCache<V> = {
     get(key) {
       const e = entries.get(key);
       if (e === undefined) return undefined;
@@ -57,10 +59,19 @@ export function createReadCache<V>(options: {
       generation++;
       for (const key of [...(tags.get(tag) ?? [])]) drop(key);
     },
+    async through(key, tag, load) {
+      const hit = cache.get(key);
+      if (hit !== undefined) return hit;
+      const gen = generation;
+      const found = await load();
+      cache.set(key, tag, found, gen);
+      return found;
+    },
     clear() {
       generation++;
       entries.clear();
       tags.clear();
     },
   };
+  return cache;
 }

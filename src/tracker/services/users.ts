@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import type { LoginResponse, UserCreated, WhoAmI } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { assertNewName } from '../../protocol/names.js';
-import { toNumber } from '../store/index.js';
+import { type Database, toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
 import { hashPassword, type ScryptCost, verifyPassword } from './passwords.js';
 import { createFailureLimiter } from './rate-limit.js';
@@ -166,14 +167,13 @@ export function createUsersService(options: UsersOptions) {
         return { userId: caller.userId, expiresAt: caller.expiresAt };
       },
 
-      async exists(userId) {
-        const row = await store.db
-          .selectFrom('users')
-          .select('user_id')
-          .where('user_id', '=', userId)
-          .executeTakeFirst();
-        return row !== undefined;
-      },
+      exists: (userId) => userExists(store.db, userId),
     };
   };
+}
+
+/** Whether the account exists; `db` may be a transaction (a Transaction is a Kysely). */
+export async function userExists(db: Kysely<Database>, userId: string): Promise<boolean> {
+  const row = await db.selectFrom('users').select('user_id').where('user_id', '=', userId).executeTakeFirst();
+  return row !== undefined;
 }

@@ -4,6 +4,7 @@ import { type ParsedStream, topicStreamId } from '../../../protocol/streams.js';
 import type { Database, StreamsTable } from '../../store/index.js';
 import { toNumber } from '../../store/index.js';
 import type { GroupsService } from '../groups.js';
+import { userExists } from '../users.js';
 
 /** A topic's retention as stored: null where it has none. */
 export interface TopicRetention {
@@ -54,12 +55,7 @@ export function createDirectory(db: Kysely<Database>, groups: GroupsService): Di
 
   async function requireUser(userId: string) {
     if (knownUsers.has(userId)) return;
-    const row = await db
-      .selectFrom('users')
-      .select('user_id')
-      .where('user_id', '=', userId)
-      .executeTakeFirst();
-    if (row === undefined) {
+    if (!(await userExists(db, userId))) {
       throw new CoterieError('USER_NOT_FOUND', `no user '${userId}': check the user id`);
     }
     knownUsers.add(userId);

@@ -1,0 +1,98 @@
+/**
+ * The one home of piece hashing: SHA-256 of a piece's bytes, on this thread
+ * (`hashPiece`, `pieceDigest`) or in a worker thread (`startHashWorker`),
+ * for manifest building, download verification, resume re-checks and a
+ * seeder's re-check of a reported piece alike.
+ */
+import { createHash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+
+/** SHA-256 of a piece's bytes, the 32 raw bytes (a manifest's digests buffer takes these). */
+export function pieceDigest(data: Uint8Array): Buffer {
+  return createHash('sha256').update(data).digest();
+}
+
+/** SHA-256 of a piece's bytes, lowercase hex (a manifest's `pieces` entry). */
+export function hashPiece(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** A run of a file's pieces for a worker to hash into a shared digests buffer (manifest building). */
+export interface HashRunJob {
+  path: string;
+  size: number;
+  pieceSize: number;
+  /** Bytes per read: a whole number of pieces. */
+  chunkBytes: number;
+  /** count × 32 bytes; the worker writes piece i's digest at i × 32. */
+  digests: SharedArrayBuffer;
+  firstPiece: number;
+  /** One past the run's last piece. */
+  endPiece: number;
+  /** The worker posts the bytes it hashed (a number) at least this often, and at the end. */
+  progressStepBytes: number;
+}
+
+/** A piece in shared memory for a serving worker to hash; it answers `{ id, digest }` (hex). */
+export interface HashPieceMessage {
+  id: number;
+  sab: SharedArrayBuffer;
+  offset: number;
+  length: number;
+}
+
+/**
+ * The worker's code, as plain JavaScript so that the same module works from
+ * the TypeScript sources (tests) and the compiled dist/ without a second
+ * entry file. Its `digest` is the worker's twin of pieceDigest. Given a
+ * `run` (HashRunJob) it hashes that run of a file, reading by position into
+ * one reused buffer with synchronous reads (the thread has nothing else to
+ * do), and exits; without one it serves HashPieceMessages until terminated.
+ */
+const HASH_WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const { createHash } = require('node:crypto');
+const digest = (bytes) => createHash('sha256').update(bytes).digest();
+
+function hashRun(w) {
+  const out = new Uint8Array(w.digests);
+  const fd = fs.openSync(w.path, 'r');
+  try {
+    const end = Math.min(w.size, w.endPiece * w.pieceSize);
+    const buf = Buffer.allocUnsafe(Math.min(w.chunkBytes, end - w.firstPiece * w.pieceSize));
+    let sinceReport = 0;
+    for (let start = w.firstPiece * w.pieceSize; start < end; start += w.chunkBytes) {
+      const want = Math.min(w.chunkBytes, end - start);
+      let got = 0;
+      while (got < want) {
+        const n = fs.readSync(fd, buf, got, want - got, start + got);
+        if (n === 0) throw new Error('file shrank while it was hashed');
+        got += n;
+      }
+      for (let off = 0; off < want; off += w.pieceSize) {
+        const piece = (start + off) / w.pieceSize;
+        out.set(digest(buf.subarray(off, Math.min(off + w.pieceSize, want))), piece * 32);
+      }
+      sinceReport += want;
+      if (sinceReport >= w.progressStepBytes) { parentPort.postMessage(sinceReport); sinceReport = 0; }
+    }
+    if (sinceReport > 0) parentPort.postMessage(sinceReport);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+if (workerData && workerData.run) {
+  hashRun(workerData.run);
+} else {
+  parentPort.on('message', ({ id, sab, offset, length }) => {
+    parentPort.postMessage({ id, digest: digest(new Uint8Array(sab, offset, length)).toString('hex') });
+  });
+}
+`;
+
+/** A hashing worker: hashes `run` and exits, or, without one, serves HashPieceMessages. */
+export function startHashWorker(run?: HashRunJob): Worker {
+  return new Worker(HASH_WORKER_SOURCE, { eval: true, workerData: run === undefined ? {} : { run } });
+}
