@@ -1,6 +1,9 @@
 // The light public entry of src/peer for clients of a running daemon (`coterie <command>`,
 // the demo, tests): the command table, the control API client, data-directory resolution
 // and the answer types. Loading it does not load the daemon, the wire protocol or TLS.
+
+export type { CommandRequest, CommandResponse, Progress } from '../protocol/control.js';
+export { type CallOptions, callDaemon, callDaemonAt } from './control/client.js';
 export {
   absolutizePaths,
   COMMANDS,
@@ -15,9 +18,7 @@ export {
   parseArgs,
   runCommand,
   usageOf,
-} from './commands.js';
-export { type CallOptions, callDaemon, callDaemonAt } from './control-client.js';
-export type { CommandRequest, CommandResponse, Progress } from './control-protocol.js';
+} from './control/commands.js';
 export { type DaemonInfo, daemonFilePath, readDaemonFile } from './daemon-file.js';
 export { defaultDataDir, ensureDataDir, resolveDataDir } from './data-dir.js';
 export type {

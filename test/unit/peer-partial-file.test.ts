@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createPieceHasher } from '../../src/peer/download/hasher.js';
-import { AlignedSlotPool } from '../../src/peer/download/io-memory.js';
-import { openPartialFile, packBits, unpackBits } from '../../src/peer/download/partial-file.js';
+import { createPieceHasher } from '../../src/peer/files/download/hasher.js';
+import { AlignedSlotPool } from '../../src/peer/files/download/io-memory.js';
+import { openPartialFile, packBits, unpackBits } from '../../src/peer/files/download/partial-file.js';
 import { computeFileId, type Manifest } from '../../src/protocol/manifest.js';
 import { opensDirect } from '../helpers/direct-io.js';
 

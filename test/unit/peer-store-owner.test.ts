@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type InboxMessage, PeerStore } from '../../src/peer/store.js';
+import { type InboxMessage, PeerStore } from '../../src/peer/store/store.js';
 import { thrownCode } from '../helpers/wait.js';
 
 const dirs: string[] = [];
