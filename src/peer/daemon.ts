@@ -12,7 +12,7 @@ import { type FilesService, startFilesService } from './files/files.js';
 import { acquireDataDirLock } from './lock.js';
 import { createMessagingService, type MessagingService } from './messages/messaging.js';
 import { type Notice, noticeOfEvent, type PeerEvent } from './notices.js';
-import { PeerStore } from './store/store.js';
+import { PeerStore } from './store/index.js';
 import { TrackerHttpClient } from './tracker/http-client.js';
 import { TrackerPool, type TrackerPoolOptions } from './tracker/pool.js';
 import { TrackerSession } from './tracker/session.js';

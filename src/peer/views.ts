@@ -78,7 +78,7 @@ export type SendAnswer = SentView | PendingSendView;
 export interface ShowMessagesResult {
   /** The user the messages were sent to. */
   me: string;
-  messages: import('./store/store.js').InboxMessage[];
+  messages: import('./store/index.js').InboxMessage[];
   /** With --unread: how many unread ones are left after this page. */
   unreadLeft?: number;
 }

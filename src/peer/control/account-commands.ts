@@ -5,7 +5,7 @@ import type { ChangedShare } from '../files/shares.js';
 import type { MessageCommands } from '../messages/messaging.js';
 import { shareChangedText } from '../notices.js';
 import { checkSourceFile, resolveDestination } from '../paths.js';
-import type { PeerStore } from '../store/store.js';
+import type { PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
 import { advise } from './advice.js';

@@ -8,7 +8,7 @@ import type { PeerIdentity } from '../../wire/index.js';
 import type { CommandIO } from '../control/commands.js';
 import type { Notice, PeerEvent } from '../notices.js';
 import { destDirOf, rememberDestDir, resolveDestination } from '../paths.js';
-import type { DownloadRecord, PeerStore } from '../store/store.js';
+import type { DownloadRecord, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
 import type { DownloadView, PeerContribution, ShowDownloadsResult } from '../views.js';
@@ -180,7 +180,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         const now = Date.now();
         if (now - r.persistedAt >= PERSIST_PROGRESS_MS) {
           r.persistedAt = now;
-          store.updateDownload(rec.id, { doneBytes: e.progress.verifiedBytes });
+          store.downloads.update(rec.id, { doneBytes: e.progress.verifiedBytes });
         }
       } else if (e.type === 'peerStruck') {
         log.warn({ peerId: e.peerId, piece: e.piece, strikes: e.strikes }, 'a seeder served a corrupt piece');
@@ -196,7 +196,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       async (result) => {
         running.delete(rec.id);
         results.set(rec.id, { result, users });
-        store.updateDownload(rec.id, {
+        store.downloads.update(rec.id, {
           state: 'completed',
           doneBytes: rec.size,
           endedAt: Date.now(),
@@ -219,7 +219,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         const e = withSeederNames(CoterieError.from(err, 'DOWNLOAD_FAILED'), users);
         const doneBytes = r.progress?.verifiedBytes ?? rec.doneBytes;
         if (r.pausing) {
-          store.updateDownload(rec.id, { doneBytes });
+          store.downloads.update(rec.id, { doneBytes });
         } else {
           // A download that failed on corrupt pieces is where the tracker most needs to hear of them.
           const p = handle.progress();
@@ -260,7 +260,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
     options: { doneBytes?: number; answered?: boolean } = {},
   ): CoterieError => {
     const e = CoterieError.from(err, 'DOWNLOAD_FAILED');
-    store.updateDownload(rec.id, {
+    store.downloads.update(rec.id, {
       state: 'failed',
       error: e.message,
       endedAt: Date.now(),
@@ -274,7 +274,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
 
   const waitFor = (id: number, io: CommandIO): Promise<DownloadView> =>
     new Promise((resolve, reject) => {
-      const rec0 = store.getDownload(id)!;
+      const rec0 = store.downloads.get(id)!;
       const toProgress = (p: DownloadProgress): Progress => ({
         kind: 'download',
         label: rec0.fileName,
@@ -288,7 +288,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       r?.listeners.add(listener);
       const settle = (err?: CoterieError) => {
         r?.listeners.delete(listener);
-        const rec = store.getDownload(id)!;
+        const rec = store.downloads.get(id)!;
         if (rec.state === 'completed') resolve(view(rec));
         else if (err !== undefined) {
           reject(
@@ -305,7 +305,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
           );
         }
       };
-      const rec = store.getDownload(id)!;
+      const rec = store.downloads.get(id)!;
       if (rec.state !== 'active')
         return settle(
           rec.state === 'failed' ? new CoterieError('DOWNLOAD_FAILED', rec.error ?? 'failed') : undefined,
@@ -357,7 +357,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
   };
 
   const resumeAll = async (): Promise<void> => {
-    for (const rec of store.listDownloads()) {
+    for (const rec of store.downloads.list()) {
       if (rec.state === 'active' && !running.has(rec.id)) await resume(rec);
     }
   };
@@ -374,7 +374,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
   return {
     async start(groupId, fileName, dest, opts) {
       const { path: target, dir } = resolveDestination(dest, fileName);
-      for (const d of store.listDownloads()) {
+      for (const d of store.downloads.list()) {
         if (d.state === 'active' && d.dest === target) {
           throw new CoterieError(
             'DESTINATION_EXISTS',
@@ -384,7 +384,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       }
       const detail = await http.call('getFile', { params: { groupId, file: fileName } });
       const userId = store.getSession()?.userId ?? '';
-      const rec = store.addDownload({
+      const rec = store.downloads.add({
         userId,
         groupId,
         fileName: detail.name,
@@ -399,11 +399,11 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       } catch (err) {
         throw failDownload(rec, err, { answered: true });
       }
-      if (!opts.wait) return view(store.getDownload(rec.id)!);
+      if (!opts.wait) return view(store.downloads.get(rec.id)!);
       return waitFor(rec.id, opts);
     },
 
-    list: () => ({ downloads: store.listDownloads().map(view) }),
+    list: () => ({ downloads: store.downloads.list().map(view) }),
     watchedFileIds: () => [...new Set([...running.values()].map((r) => r.fileId))],
     onSeederAppeared(e) {
       for (const r of running.values()) {

@@ -4,7 +4,7 @@ import type { SessionEvent } from '../../protocol/session.js';
 import type { PeerIdentity } from '../../wire/index.js';
 import type { FileCommands } from '../control/account-commands.js';
 import type { Notice, PeerEvent } from '../notices.js';
-import type { PeerStore } from '../store/store.js';
+import type { PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
 import { createDownloads } from './downloads.js';
@@ -76,8 +76,8 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
     seedingFileIds: () => shares.seedingFileIds(),
     watchedFileIds: () => downloads.watchedFileIds(),
     describeFile: (fileId) =>
-      store.listShares().find((s) => s.fileId === fileId)?.fileName ??
-      store.listDownloads().find((d) => d.fileId === fileId)?.fileName,
+      store.shares.list().find((s) => s.fileId === fileId)?.fileName ??
+      store.downloads.list().find((d) => d.fileId === fileId)?.fileName,
     onTrackerConnected: () => {
       // The cluster keys may be new (first contact, or a rotated key) for the piece server.
       http.call('clusterKeys').then(

@@ -8,7 +8,7 @@ import type { PeerIdentity } from '../../wire/index.js';
 import type { CommandIO } from '../control/commands.js';
 import { type Notice, type PeerEvent, shareChangedText } from '../notices.js';
 import { checkSourceFile } from '../paths.js';
-import type { DownloadRecord, PeerStore } from '../store/store.js';
+import type { DownloadRecord, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
 import type { StopShareResult, UploadResult } from '../views.js';
@@ -71,8 +71,8 @@ export function createShares(deps: SharesDeps): Shares {
     void session.unannounce([fileId]).catch(() => {});
     const fileNames = [
       ...new Set(
-        store
-          .listShares()
+        store.shares
+          .list()
           .filter((s) => s.fileId === fileId)
           .map((s) => s.fileName),
       ),
@@ -121,7 +121,7 @@ export function createShares(deps: SharesDeps): Shares {
 
   /** Stops serving a file once no share of any group refers to it. */
   const release = async (fileId: string): Promise<void> => {
-    if (store.listShares().some((o) => o.fileId === fileId)) return;
+    if (store.shares.list().some((o) => o.fileId === fileId)) return;
     changed.delete(fileId);
     seeding.unserve(fileId);
     served.delete(fileId);
@@ -130,7 +130,7 @@ export function createShares(deps: SharesDeps): Shares {
 
   return {
     async restore() {
-      for (const s of store.listShares()) {
+      for (const s of store.shares.list()) {
         if (!served.has(s.fileId)) await serve(s.fileId, s.manifestJson, s.path, s.size, s.createdAt);
       }
     },
@@ -160,7 +160,7 @@ export function createShares(deps: SharesDeps): Shares {
       });
       const manifestJson = JSON.stringify(manifest);
       const createdAt = Date.now();
-      store.putShare({ groupId, fileName, fileId, path, size: manifest.size, manifestJson, createdAt });
+      store.shares.put({ groupId, fileName, fileId, path, size: manifest.size, manifestJson, createdAt });
       // Shared again: what changed under the old share no longer matters.
       for (const c of changed.values()) if (c.path === path) changed.delete(c.fileId);
       if (served.get(fileId) !== path) await serve(fileId, manifestJson, path, manifest.size, createdAt);
@@ -186,7 +186,7 @@ export function createShares(deps: SharesDeps): Shares {
         });
         const manifestJson = JSON.stringify(manifest);
         const createdAt = Date.now();
-        store.putShare({
+        store.shares.put({
           groupId: rec.groupId,
           fileName: rec.fileName,
           fileId: rec.fileId,
@@ -203,8 +203,8 @@ export function createShares(deps: SharesDeps): Shares {
     },
 
     async stopShare(fileName, groupId) {
-      const shares = store
-        .listShares()
+      const shares = store.shares
+        .list()
         .filter((s) => s.fileName === fileName && (groupId === undefined || s.groupId === groupId));
       if (shares.length === 0) {
         throw new CoterieError(
@@ -225,7 +225,7 @@ export function createShares(deps: SharesDeps): Shares {
             log.warn({ err: (err as Error).message }, 'tracker did not confirm stop_share');
           }
         }
-        store.removeShares(s.fileName, s.groupId);
+        store.shares.remove(s.fileName, s.groupId);
         stopped.push({ groupId: s.groupId, fileName: s.fileName });
         await release(s.fileId);
       }
@@ -233,8 +233,8 @@ export function createShares(deps: SharesDeps): Shares {
     },
 
     async forgetGroup(groupId) {
-      for (const s of store.listShares().filter((x) => x.groupId === groupId)) {
-        store.removeShares(s.fileName, s.groupId);
+      for (const s of store.shares.list().filter((x) => x.groupId === groupId)) {
+        store.shares.remove(s.fileName, s.groupId);
         await release(s.fileId);
       }
     },

@@ -14,7 +14,7 @@ import type { ClientMessage, MessagingEvent } from '../../protocol/session.js';
 import { directStreamId, groupStreamId, newTimeOrderedId } from '../../protocol/streams.js';
 import type { CommandContext } from '../control/commands.js';
 import type { Notice, PeerEvent } from '../notices.js';
-import type { InboxMessage, PeerStore } from '../store/store.js';
+import type { InboxMessage, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
 import type { PendingSendView, SendAnswer, ShowMessagesResult } from '../views.js';
@@ -88,7 +88,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
   };
 
   const onMessages = (items: StoredMessage[]) => {
-    const fresh = store.addToInbox(
+    const fresh = store.inbox.add(
       items.map((m) => ({
         messageId: m.messageId,
         streamId: m.streamId,
@@ -148,7 +148,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
       createdAt: Date.now(),
     };
     // Kept before anything is tried: whatever happens next, the next catch-up sends it (same client id).
-    store.putOutbox(record);
+    store.outbox.put(record);
     const target = {
       ...(request.to === undefined ? {} : { to: request.to }),
       ...(request.groupId === undefined ? {} : { groupId: request.groupId }),
@@ -163,10 +163,10 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
       sent = await http.call('sendMessage', { body: { ...request, clientId } });
     } catch (err) {
       if (stopped || !isRefusal(err)) return pending();
-      store.removeOutbox(clientId);
+      store.outbox.remove(clientId);
       throw err;
     }
-    store.putOutbox({ ...record, messageId: sent.messageId, seq: sent.seq, state: 'sent' });
+    store.outbox.put({ ...record, messageId: sent.messageId, seq: sent.seq, state: 'sent' });
     return {
       id: sent.messageId,
       state: 'sent',
@@ -183,7 +183,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
     if (resending || stopped) return;
     resending = true;
     try {
-      for (const r of store.pendingOutbox()) {
+      for (const r of store.outbox.pending()) {
         const body: SendMessageRequest = {
           ...(r.to === null ? {} : { to: r.to }),
           ...(r.groupId === null ? {} : { groupId: r.groupId }),
@@ -194,11 +194,11 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
         try {
           const sent = await http.call('sendMessage', { body });
           if (stopped) return; // the store is closing: the tracker has it; the next start resends the same client id
-          store.putOutbox({ ...r, messageId: sent.messageId, seq: sent.seq, state: 'sent' });
+          store.outbox.put({ ...r, messageId: sent.messageId, seq: sent.seq, state: 'sent' });
           deps.notify('message', `sent your pending message ${sent.messageId}`);
         } catch (err) {
           if (stopped || !isRefusal(err)) return; // still unreachable: the next catch-up tries again
-          store.removeOutbox(r.clientId);
+          store.outbox.remove(r.clientId);
           deps.notify('message', `a pending message could not be sent: ${(err as Error).message}`);
         }
       }
@@ -218,11 +218,11 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
           return;
         case 'synced':
           // After catch-up, repeat our read marks: a read made while offline reaches the tracker now.
-          ackCursors(store.inboxCursors());
+          ackCursors(store.inbox.cursors());
           void resendPending();
           return;
         case 'receipt': {
-          const moved = store.putReceipt(event.streamId, event.reader, event.delivered, event.read);
+          const moved = store.outbox.putReceipt(event.streamId, event.reader, event.delivered, event.read);
           if (moved) {
             deps.onEvent?.({
               type: 'receipt',
@@ -258,15 +258,15 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
             : undefined;
       const which = { ...(streamIds === undefined ? {} : { streamIds }), unread: filter.unread };
       // Unread ones are a page, oldest first: the next page goes on where this one stopped.
-      const messages = store.listInbox({
+      const messages = store.inbox.list({
         ...which,
         limit: filter.limit ?? (filter.unread ? UNREAD_PAGE : SHOW_LIMIT),
         oldestFirst: filter.unread,
       });
-      const unreadLeft = filter.unread ? store.countInbox(which) - messages.length : undefined;
+      const unreadLeft = filter.unread ? store.inbox.count(which) - messages.length : undefined;
       const unread = messages.filter((m) => m.readAt === null);
       if (unread.length > 0) {
-        store.markRead(
+        store.inbox.markRead(
           unread.map((m) => m.messageId),
           Date.now(),
         );
