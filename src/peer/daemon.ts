@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { CoterieError } from '../protocol/errors.js';
 import { loadOrCreateIdentity, type PeerIdentity } from '../wire/index.js';
+import { PEER_DEFAULTS } from './config.js';
 import { createCommandContext } from './control/account-commands.js';
 import { type CommandContext, type CommandIO, runCommand } from './control/commands.js';
 import { type ControlServer, startControlServer } from './control/server.js';
@@ -33,7 +34,7 @@ export interface PeerDaemonOptions {
   heartbeatTimeoutMs?: number;
   /**
    * How long a tracker call keeps retrying (across the tracker list) once a
-   * tracker has answered before; default 20 s, long enough for a failover.
+   * tracker has answered before (PEER_DEFAULTS.trackerRetryForMs).
    */
   trackerRetryForMs?: number;
   /** A PEM file of CA certificate(s) to trust for https:// trackers (self-signed or private CAs). */
@@ -103,8 +104,8 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       config: {
         dataDir,
         trackers: pool.urls,
-        host: options.host ?? '127.0.0.1',
-        port: options.port ?? 0,
+        host: options.host ?? PEER_DEFAULTS.pieceHostDefault,
+        port: options.port ?? PEER_DEFAULTS.piecePortDefault,
         advertiseHost: options.advertiseHost,
         uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
       },
@@ -203,8 +204,8 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       http,
       session,
       identity,
-      host: options.host ?? '127.0.0.1',
-      port: options.port ?? 0,
+      host: options.host ?? PEER_DEFAULTS.pieceHostDefault,
+      port: options.port ?? PEER_DEFAULTS.piecePortDefault,
       advertiseHost: options.advertiseHost,
       uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
       notify,

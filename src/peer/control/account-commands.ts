@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import type { GroupSummary } from '../../protocol/api.js';
 import { CoterieError, type ErrorCode } from '../../protocol/errors.js';
+import { PEER_DEFAULTS } from '../config.js';
 import type { ChangedShare } from '../files/shares.js';
 import type { MessageCommands } from '../messages/messaging.js';
 import { shareChangedText } from '../notices.js';
@@ -37,7 +38,7 @@ export type FileCommands = Pick<
 };
 
 /** The tracker's minimum (api.ts Password), checked here to answer before a round trip. */
-const MIN_PASSWORD_LENGTH = 8;
+const MIN_PASSWORD_LENGTH = PEER_DEFAULTS.passwordMinLength;
 
 export function createCommandContext(
   deps: AccountDeps,

@@ -9,6 +9,7 @@ import {
   type Progress,
 } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { PEER_DEFAULTS } from '../config.js';
 
 export type ExecuteCommand = (
   name: string,
@@ -151,10 +152,10 @@ export async function startControlServer(options: ControlServerOptions): Promise
       else res.end();
     });
   });
-  const host = options.host ?? '127.0.0.1';
+  const host = options.host ?? PEER_DEFAULTS.controlHostDefault;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
+    server.listen(options.port ?? PEER_DEFAULTS.controlPortDefault, host, () => {
       server.off('error', reject);
       resolve();
     });
@@ -168,7 +169,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // Answers being written get a moment to flush; then whatever is left is cut.
-      const timer = setTimeout(() => server.closeAllConnections(), 500);
+      const timer = setTimeout(() => server.closeAllConnections(), PEER_DEFAULTS.controlCloseGraceMs);
       await closed;
       clearTimeout(timer);
     },

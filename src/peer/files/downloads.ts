@@ -5,6 +5,7 @@ import { CoterieError } from '../../protocol/errors.js';
 import { computeFileId, validateManifest } from '../../protocol/manifest.js';
 import type { SessionEvent } from '../../protocol/session.js';
 import type { PeerIdentity } from '../../wire/index.js';
+import { PEER_DEFAULTS } from '../config.js';
 import type { CommandIO } from '../control/commands.js';
 import type { Notice, PeerEvent } from '../notices.js';
 import { destDirOf, rememberDestDir, resolveDestination } from '../paths.js';
@@ -58,7 +59,7 @@ export interface DownloadsDeps {
 }
 
 /** How often a running download's progress is written to the store (it is also written at its end). */
-const PERSIST_PROGRESS_MS = 2_000;
+const PERSIST_PROGRESS_MS = PEER_DEFAULTS.downloadProgressSaveIntervalMs;
 
 interface Running {
   id: number;

@@ -12,6 +12,7 @@ import type {
 import { CoterieError } from '../../protocol/errors.js';
 import type { ClientMessage, MessagingEvent } from '../../protocol/session.js';
 import { directStreamId, groupStreamId, newTimeOrderedId } from '../../protocol/streams.js';
+import { PEER_DEFAULTS } from '../config.js';
 import type { CommandContext } from '../control/commands.js';
 import type { Notice, PeerEvent } from '../notices.js';
 import type { InboxMessage, PeerStore } from '../store/index.js';
@@ -54,10 +55,10 @@ export interface MessagingDeps {
 }
 
 /** Messages are shown in full; a notice shows the start of a long one. */
-const NOTICE_CHARS = 200;
-const SHOW_LIMIT = 1000;
+const NOTICE_CHARS = PEER_DEFAULTS.messageNoticeChars;
+const SHOW_LIMIT = PEER_DEFAULTS.showMessagesLimit;
 /** `show_messages --unread` pages this many, oldest first, unless `--limit N`. */
-export const UNREAD_PAGE = 50;
+export const UNREAD_PAGE = PEER_DEFAULTS.unreadPageSize;
 
 /**
  * Whether a failed send was refused by a tracker that heard it (USER_NOT_FOUND, NOT_A_MEMBER,

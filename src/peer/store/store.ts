@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ensurePrivateFile, narrowExistingFiles } from '../../os/private-files.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { PEER_DEFAULTS } from '../config.js';
 import { DownloadRepository } from './downloads.js';
 import { InboxRepository } from './inbox.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
@@ -35,7 +36,7 @@ export class PeerStore {
       ensurePrivateFile(path);
       db = new Database(path);
       db.pragma('journal_mode = WAL');
-      db.pragma('busy_timeout = 5000');
+      db.pragma(`busy_timeout = ${PEER_DEFAULTS.storeBusyTimeoutMs}`);
       narrowExistingFiles([`${path}-wal`, `${path}-shm`]);
       this.db = db;
       this.migrate(path);

@@ -4,6 +4,7 @@ import { basename, dirname } from 'node:path';
 import { CoterieError } from '../../../protocol/errors.js';
 import { type Manifest, pieceCount, pieceLength } from '../../../protocol/manifest.js';
 import { type Clock, type ClockTimer, realClock } from '../../../wire/index.js';
+import { PEER_DEFAULTS } from '../../config.js';
 import { openDirect, REFUSED_DIRECT, skipBytes, writeAll } from './direct-writes.js';
 import { IO_ALIGNMENT, isIoAligned } from './io-memory.js';
 import { diskFullWriting, isNoSpace, preallocate } from './preallocate.js';
@@ -181,7 +182,7 @@ class DiskPartialFile implements PartialFile {
     readonly resumedPieces: number,
   ) {
     this.verified = have.reduce((n, v) => n + v, 0);
-    this.resumeIntervalMs = options.resumeIntervalMs ?? 1000;
+    this.resumeIntervalMs = options.resumeIntervalMs ?? PEER_DEFAULTS.resumeSaveIntervalMs;
     this.clock = options.clock ?? realClock;
   }
 
