@@ -3,13 +3,15 @@
 // and the answer types. Loading it does not load the daemon, the wire protocol or TLS.
 
 export type { CommandRequest, CommandResponse, Progress } from '../protocol/control.js';
-export { type CallOptions, callDaemon, callDaemonAt } from './control/client.js';
 export {
   absolutizePaths,
+  type CallOptions,
   COMMANDS,
   type CommandContext,
   type CommandIO,
   type CommandSpec,
+  callDaemon,
+  callDaemonAt,
   findCommand,
   getCommand,
   matchForm,
@@ -18,7 +20,7 @@ export {
   parseArgs,
   runCommand,
   usageOf,
-} from './control/commands.js';
+} from './control/index.js';
 export { type DaemonInfo, daemonFilePath, readDaemonFile } from './daemon-file.js';
 export { defaultDataDir, ensureDataDir, resolveDataDir } from './data-dir.js';
 export type {

@@ -4,14 +4,19 @@ import { pino } from 'pino';
 import { CoterieError } from '../protocol/errors.js';
 import { loadOrCreateIdentity, type PeerIdentity } from '../wire/index.js';
 import { PEER_DEFAULTS } from './config.js';
-import { createCommandContext } from './control/account-commands.js';
-import { type CommandContext, type CommandIO, runCommand } from './control/commands.js';
-import { type ControlServer, startControlServer } from './control/server.js';
+import {
+  type CommandContext,
+  type CommandIO,
+  type ControlServer,
+  createCommandContext,
+  runCommand,
+  startControlServer,
+} from './control/index.js';
 import { newControlToken, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
 import { ensureDataDir } from './data-dir.js';
-import { type FilesService, startFilesService } from './files/files.js';
+import { type FilesService, startFilesService } from './files/index.js';
 import { acquireDataDirLock } from './lock.js';
-import { createMessagingService, type MessagingService } from './messages/messaging.js';
+import { createMessagingService, type MessagingService } from './messages/index.js';
 import { type Notice, noticeOfEvent, type PeerEvent } from './notices.js';
 import { PeerStore } from './store/index.js';
 import { TrackerHttpClient } from './tracker/http-client.js';

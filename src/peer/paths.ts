@@ -1,7 +1,7 @@
 import { lstatSync, realpathSync, type Stats, statSync } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import { CoterieError } from '../protocol/errors.js';
-import type { DirIdentity } from './files/download/index.js';
+import type { DirIdentity } from './files/index.js';
 import type { PeerStore } from './store/index.js';
 
 /** The file to share must exist and be a regular file (not a directory, device or socket). */

@@ -6,7 +6,7 @@ import { computeFileId, validateManifest } from '../../protocol/manifest.js';
 import type { SessionEvent } from '../../protocol/session.js';
 import type { PeerIdentity } from '../../wire/index.js';
 import { PEER_DEFAULTS } from '../config.js';
-import type { CommandIO } from '../control/commands.js';
+import type { CommandIO } from '../control/index.js';
 import type { Notice, PeerEvent } from '../notices.js';
 import { destDirOf, rememberDestDir, resolveDestination } from '../paths.js';
 import type { DownloadRecord, PeerStore } from '../store/index.js';

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { formatHostPort } from '../../protocol/addresses.js';
 import type { SessionEvent } from '../../protocol/session.js';
 import type { PeerIdentity } from '../../wire/index.js';
-import type { FileCommands } from '../control/account-commands.js';
+import type { FileCommands } from '../control/index.js';
 import type { Notice, PeerEvent } from '../notices.js';
 import type { PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';

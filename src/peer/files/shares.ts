@@ -5,7 +5,7 @@ import { CoterieError } from '../../protocol/errors.js';
 import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
 import { isNewFileName } from '../../protocol/names.js';
 import type { PeerIdentity } from '../../wire/index.js';
-import type { CommandIO } from '../control/commands.js';
+import type { CommandIO } from '../control/index.js';
 import { type Notice, type PeerEvent, shareChangedText } from '../notices.js';
 import { checkSourceFile } from '../paths.js';
 import type { DownloadRecord, PeerStore } from '../store/index.js';

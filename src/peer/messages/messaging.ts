@@ -13,7 +13,7 @@ import { CoterieError } from '../../protocol/errors.js';
 import type { ClientMessage, MessagingEvent } from '../../protocol/session.js';
 import { directStreamId, groupStreamId, newTimeOrderedId } from '../../protocol/streams.js';
 import { PEER_DEFAULTS } from '../config.js';
-import type { CommandContext } from '../control/commands.js';
+import type { CommandContext } from '../control/index.js';
 import type { Notice, PeerEvent } from '../notices.js';
 import type { InboxMessage, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
