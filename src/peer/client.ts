@@ -2,7 +2,26 @@
 // the demo, tests): the command table, the control API client, data-directory resolution
 // and the answer types. Loading it does not load the daemon, the wire protocol or TLS.
 
-export type { CommandRequest, CommandResponse, Progress } from '../protocol/control.js';
+export type {
+  AnswerOf,
+  CommandName,
+  CommandRequest,
+  CommandResponse,
+  ControlCommands,
+  DownloadView,
+  InboxMessage,
+  PeerContribution,
+  PendingSendView,
+  Progress,
+  ResultOf,
+  SendAnswer,
+  SentView,
+  ShowDownloadsResult,
+  ShowMessagesResult,
+  StatusView,
+  StopShareResult,
+  UploadResult,
+} from '../protocol/control.js';
 export {
   absolutizePaths,
   type CallOptions,
@@ -23,14 +42,3 @@ export {
 } from './control/index.js';
 export { type DaemonInfo, daemonFilePath, readDaemonFile } from './daemon-file.js';
 export { defaultDataDir, ensureDataDir, resolveDataDir } from './data-dir.js';
-export type {
-  DownloadView,
-  PeerContribution,
-  PendingSendView,
-  SendAnswer,
-  SentView,
-  ShowDownloadsResult,
-  ShowMessagesResult,
-  StopShareResult,
-  UploadResult,
-} from './views.js';

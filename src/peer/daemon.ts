@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
+import type { AnswerOf } from '../protocol/control.js';
 import { CoterieError } from '../protocol/errors.js';
 import { loadOrCreateIdentity, type PeerIdentity } from '../wire/index.js';
 import { PEER_DEFAULTS } from './config.js';
@@ -60,7 +61,7 @@ export interface PeerDaemon extends EventEmitter<PeerDaemonEvents> {
   readonly serving: { host: string; port: number };
   readonly control: { host: string; port: number };
   /** Runs one command as the control API and the shell do. */
-  execute(name: string, args: string[], io?: CommandIO): Promise<unknown>;
+  execute<N extends string>(name: N, args: string[], io?: CommandIO): Promise<AnswerOf<N>>;
   /** Resolves once the daemon stopped (after quit or stop()). */
   readonly done: Promise<void>;
   stop(): Promise<void>;
@@ -255,7 +256,8 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       files,
       messaging,
     );
-    const execute = (name: string, args: string[], io: CommandIO = {}) => runCommand(ctx, name, args, io);
+    const execute = <N extends string>(name: N, args: string[], io: CommandIO = {}) =>
+      runCommand(ctx, name, args, io);
     daemonToken = newControlToken();
     control = await startControlServer({ token: daemonToken, execute });
     writeDaemonFile(dataDir, {

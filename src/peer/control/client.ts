@@ -1,5 +1,6 @@
 import { request } from 'node:http';
 import {
+  type AnswerOf,
   CONTROL_PATH,
   type CommandRequest,
   type CommandResponse,
@@ -24,25 +25,27 @@ export interface CallOptions {
 /**
  * Sends one command to the daemon of `dataDir` and returns its result, or
  * throws the daemon's CoterieError (DAEMON_NOT_RUNNING when nobody answers).
+ * The result is typed by the command's name (protocol/control.ts); a name
+ * known only at run time (the CLI's argv) answers `unknown`.
  */
-export async function callDaemon(
+export async function callDaemon<N extends string>(
   dataDir: string,
-  name: string,
+  name: N,
   args: string[],
   options: CallOptions = {},
-): Promise<unknown> {
+): Promise<AnswerOf<N>> {
   const info = readDaemonFile(dataDir);
   if (info === undefined) throw notRunning(dataDir, 'no daemon.json');
   return callDaemonAt(info, name, args, options, dataDir);
 }
 
-export function callDaemonAt(
+export function callDaemonAt<N extends string>(
   info: Pick<DaemonInfo, 'control' | 'token'>,
-  name: string,
+  name: N,
   args: string[],
   options: CallOptions = {},
   dataDir = '(data dir)',
-): Promise<unknown> {
+): Promise<AnswerOf<N>> {
   const stream = options.onProgress !== undefined;
   const body = JSON.stringify({ name, args, stream } satisfies CommandRequest);
   return new Promise((resolve, reject) => {
@@ -51,7 +54,8 @@ export function callDaemonAt(
       if (settled) return;
       settled = true;
       if (err !== undefined) reject(err);
-      else resolve(value);
+      // The daemon answers command N with N's result (its run is typed by the same map).
+      else resolve(value as AnswerOf<N>);
     };
     const req = request(
       {

@@ -1,4 +1,4 @@
-import type { Progress } from '../../protocol/control.js';
+import type { AnswerOf, CommandName, MessageTarget, Progress, ResultOf } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { assertName } from '../../protocol/names.js';
 import { parseArgs } from './command-words.js';
@@ -44,53 +44,58 @@ export interface CommandIO {
   signal?: AbortSignal;
 }
 
-/** What a command may do with the daemon. The daemon implements it; tests may stub it. */
+/**
+ * What a command may do with the daemon, each method answering its command's
+ * result of protocol/control.ts. The daemon implements it; tests may stub it.
+ */
 export interface CommandContext {
-  status(): Promise<unknown>;
-  createUser(userId: string, password: string): Promise<unknown>;
-  login(userId: string, password: string): Promise<unknown>;
-  logout(): Promise<unknown>;
-  createGroup(groupId: string): Promise<unknown>;
-  joinGroup(groupId: string): Promise<unknown>;
-  leaveGroup(groupId: string): Promise<unknown>;
-  listGroups(): Promise<unknown>;
-  listRequests(groupId: string): Promise<unknown>;
-  acceptRequest(groupId: string, userId: string): Promise<unknown>;
-  declineRequest(groupId: string, userId: string): Promise<unknown>;
-  removeMember(groupId: string, userId: string): Promise<unknown>;
-  listMembers(groupId: string): Promise<unknown>;
-  listFiles(groupId: string): Promise<unknown>;
-  uploadFile(path: string, groupId: string, io: CommandIO): Promise<unknown>;
+  status(): Promise<ResultOf<'status'>>;
+  createUser(userId: string, password: string): Promise<ResultOf<'create_user'>>;
+  login(userId: string, password: string): Promise<ResultOf<'login'>>;
+  logout(): Promise<ResultOf<'logout'>>;
+  createGroup(groupId: string): Promise<ResultOf<'create_group'>>;
+  joinGroup(groupId: string): Promise<ResultOf<'join_group'>>;
+  leaveGroup(groupId: string): Promise<ResultOf<'leave_group'>>;
+  listGroups(): Promise<ResultOf<'list_groups'>>;
+  listRequests(groupId: string): Promise<ResultOf<'list_requests'>>;
+  acceptRequest(groupId: string, userId: string): Promise<ResultOf<'accept_request'>>;
+  declineRequest(groupId: string, userId: string): Promise<ResultOf<'decline_request'>>;
+  removeMember(groupId: string, userId: string): Promise<ResultOf<'remove_member'>>;
+  listMembers(groupId: string): Promise<ResultOf<'list_members'>>;
+  listFiles(groupId: string): Promise<ResultOf<'list_files'>>;
+  uploadFile(path: string, groupId: string, io: CommandIO): Promise<ResultOf<'upload_file'>>;
   downloadFile(
     groupId: string,
     fileName: string,
     dest: string,
     options: { wait: boolean } & CommandIO,
-  ): Promise<unknown>;
-  stopShare(fileName: string, groupId: string | undefined): Promise<unknown>;
-  showDownloads(): Promise<unknown>;
-  sendMessage(target: { to: string } | { groupId: string; topic?: string }, text: string): Promise<unknown>;
+  ): Promise<ResultOf<'download_file'>>;
+  stopShare(fileName: string, groupId: string | undefined): Promise<ResultOf<'stop_share'>>;
+  showDownloads(): Promise<ResultOf<'show_downloads'>>;
+  /** send_msg, send_group_msg and publish. */
+  sendMessage(target: MessageTarget, text: string): Promise<ResultOf<'send_msg'>>;
   showMessages(filter: {
     userId?: string;
     groupId?: string;
     unread: boolean;
     limit?: number;
-  }): Promise<unknown>;
-  messageStatus(messageId: string): Promise<unknown>;
-  createTopic(groupId: string, topic: string): Promise<unknown>;
-  listTopics(groupId: string): Promise<unknown>;
-  subscribe(groupId: string, topic: string, on: boolean): Promise<unknown>;
+  }): Promise<ResultOf<'show_messages'>>;
+  messageStatus(messageId: string): Promise<ResultOf<'message_status'>>;
+  createTopic(groupId: string, topic: string): Promise<ResultOf<'create_topic'>>;
+  listTopics(groupId: string): Promise<ResultOf<'list_topics'>>;
+  /** subscribe and unsubscribe. */
+  subscribe(groupId: string, topic: string, on: boolean): Promise<ResultOf<'subscribe'>>;
   fetchMessages(
     groupId: string,
     topic: string,
     from: number | undefined,
     limit: number | undefined,
-  ): Promise<unknown>;
-  quit(): Promise<unknown>;
+  ): Promise<ResultOf<'fetch_messages'>>;
+  quit(): Promise<ResultOf<'quit'>>;
 }
 
-export interface CommandSpec {
-  name: string;
+export interface CommandSpec<K extends CommandName = CommandName> {
+  name: K;
   /** Alternative syntaxes; the first whose arity matches wins. */
   forms: ParamSpec[][];
   flags?: string[];
@@ -99,8 +104,11 @@ export interface CommandSpec {
   summary: string;
   /** Commands that report progress accept a streamed answer. */
   streams?: boolean;
-  run(ctx: CommandContext, args: ParsedArgs, io: CommandIO): Promise<unknown>;
+  run(ctx: CommandContext, args: ParsedArgs, io: CommandIO): Promise<ResultOf<K>>;
 }
+
+/** One row of the table: a CommandSpec whose run answers its own command's result. */
+export type AnyCommandSpec = { [K in CommandName]: CommandSpec<K> }[CommandName];
 
 const p = (name: string, kind: ParamKind): ParamSpec => ({ name, kind });
 const USER = p('user_id', 'user');
@@ -117,7 +125,7 @@ function seqOption(args: ParsedArgs, name: string, min: number): number | undefi
   return Number(v);
 }
 
-export const COMMANDS: readonly CommandSpec[] = [
+export const COMMANDS: readonly AnyCommandSpec[] = [
   {
     name: 'create_user',
     forms: [[{ ...USER, creates: true }, p('password', 'password')]],
@@ -310,13 +318,13 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
 ];
 
-const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
+const BY_NAME = new Map<string, AnyCommandSpec>(COMMANDS.map((c) => [c.name, c]));
 
-export function findCommand(name: string): CommandSpec | undefined {
+export function findCommand(name: string): AnyCommandSpec | undefined {
   return BY_NAME.get(name);
 }
 
-export function getCommand(name: string): CommandSpec {
+export function getCommand(name: string): AnyCommandSpec {
   const spec = findCommand(name);
   if (spec === undefined) {
     throw new CoterieError('UNKNOWN_COMMAND', `unknown command '${name}': type 'help' for the list`);
@@ -325,12 +333,12 @@ export function getCommand(name: string): CommandSpec {
 }
 
 /** Runs one command against a context: parse, check, dispatch. */
-export async function runCommand(
+export async function runCommand<N extends string>(
   ctx: CommandContext,
-  name: string,
+  name: N,
   words: readonly string[],
   io: CommandIO = {},
-): Promise<unknown> {
+): Promise<AnswerOf<N>> {
   const spec = getCommand(name);
-  return spec.run(ctx, parseArgs(spec, words), io);
+  return (await spec.run(ctx, parseArgs(spec, words), io)) as AnswerOf<N>;
 }

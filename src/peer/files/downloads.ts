@@ -1,6 +1,11 @@
 import type { Logger } from 'pino';
 import type { FileDetail } from '../../protocol/api.js';
-import type { Progress } from '../../protocol/control.js';
+import type {
+  DownloadView,
+  PeerContribution,
+  Progress,
+  ShowDownloadsResult,
+} from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { computeFileId, validateManifest } from '../../protocol/manifest.js';
 import type { SessionEvent } from '../../protocol/session.js';
@@ -12,7 +17,6 @@ import { destDirOf, rememberDestDir, resolveDestination } from '../paths.js';
 import type { DownloadRecord, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
-import type { DownloadView, PeerContribution, ShowDownloadsResult } from '../views.js';
 import {
   type DownloadHandle,
   type DownloadProgress,

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Logger } from 'pino';
+import type { StopShareResult, UploadResult } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
 import { isNewFileName } from '../../protocol/names.js';
@@ -11,7 +12,6 @@ import { checkSourceFile } from '../paths.js';
 import type { DownloadRecord, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
-import type { StopShareResult, UploadResult } from '../views.js';
 import { hashFile, type Seeding } from './seeding.js';
 
 /**

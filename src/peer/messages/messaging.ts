@@ -9,6 +9,7 @@ import type {
   TopicList,
   TopicSummary,
 } from '../../protocol/api.js';
+import type { PendingSendView, SendAnswer, ShowMessagesResult } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import type { ClientMessage, MessagingEvent } from '../../protocol/session.js';
 import { directStreamId, groupStreamId, newTimeOrderedId } from '../../protocol/streams.js';
@@ -18,7 +19,6 @@ import type { Notice, PeerEvent } from '../notices.js';
 import type { InboxMessage, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
-import type { PendingSendView, SendAnswer, ShowMessagesResult } from '../views.js';
 
 /**
  * The peer's side of messaging: the inbox (each pushed message stored once,

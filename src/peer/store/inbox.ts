@@ -1,21 +1,8 @@
 import type Database from 'better-sqlite3';
+import type { InboxMessage } from '../../protocol/control.js';
 import { countInbox, type InboxFilter, selectInbox } from './inbox-query.js';
 
-/** A received message as stored and shown. */
-export interface InboxMessage {
-  messageId: string;
-  streamId: string;
-  seq: number;
-  kind: 'direct' | 'group' | 'topic';
-  sender: string;
-  to: string | null;
-  groupId: string | null;
-  topic: string | null;
-  body: string;
-  sentAt: number;
-  receivedAt: number;
-  readAt: number | null;
-}
+export type { InboxMessage } from '../../protocol/control.js';
 
 interface InboxRow {
   message_id: string;
