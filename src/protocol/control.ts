@@ -1,21 +1,4 @@
-import type {
-  FileList,
-  GroupList,
-  GroupSummary,
-  JoinDecision,
-  JoinRequestList,
-  JoinResponse,
-  LeaveResponse,
-  LoginResponse,
-  MemberList,
-  MessagePage,
-  MessageStatus,
-  RemoveMemberResponse,
-  Subscription,
-  TopicList,
-  TopicSummary,
-  UserCreated,
-} from './api.js';
+import type * as Api from './api.js';
 import type { ErrorBody } from './errors.js';
 
 /**
@@ -189,19 +172,22 @@ export type MessageTarget = { to: string } | { groupId: string; topic?: string }
  * web UI talks the same. Results are plain JSON data.
  */
 export interface ControlCommands {
-  create_user: { args: { user_id: string; password: string }; result: UserCreated };
-  login: { args: { user_id: string; password: string }; result: Pick<LoginResponse, 'userId' | 'expiresAt'> };
+  create_user: { args: { user_id: string; password: string }; result: Api.UserCreated };
+  login: {
+    args: { user_id: string; password: string };
+    result: Pick<Api.LoginResponse, 'userId' | 'expiresAt'>;
+  };
   logout: { args: Record<string, never>; result: { userId: string } };
-  create_group: { args: { group_id: string }; result: GroupSummary };
-  join_group: { args: { group_id: string }; result: JoinResponse };
-  leave_group: { args: { group_id: string }; result: LeaveResponse };
-  list_groups: { args: Record<string, never>; result: GroupList };
-  list_requests: { args: { group_id: string }; result: JoinRequestList };
-  accept_request: { args: { group_id: string; user_id: string }; result: JoinDecision };
-  decline_request: { args: { group_id: string; user_id: string }; result: JoinDecision };
-  remove_member: { args: { group_id: string; user_id: string }; result: RemoveMemberResponse };
-  list_members: { args: { group_id: string }; result: MemberList };
-  list_files: { args: { group_id: string }; result: FileList };
+  create_group: { args: { group_id: string }; result: Api.GroupSummary };
+  join_group: { args: { group_id: string }; result: Api.JoinResponse };
+  leave_group: { args: { group_id: string }; result: Api.LeaveResponse };
+  list_groups: { args: Record<string, never>; result: Api.GroupList };
+  list_requests: { args: { group_id: string }; result: Api.JoinRequestList };
+  accept_request: { args: { group_id: string; user_id: string }; result: Api.JoinDecision };
+  decline_request: { args: { group_id: string; user_id: string }; result: Api.JoinDecision };
+  remove_member: { args: { group_id: string; user_id: string }; result: Api.RemoveMemberResponse };
+  list_members: { args: { group_id: string }; result: Api.MemberList };
+  list_files: { args: { group_id: string }; result: Api.FileList };
   upload_file: { args: { path: string; group_id: string }; result: UploadResult };
   download_file: {
     args: { group_id: string; file_name: string; dest: string; wait?: boolean };
@@ -215,15 +201,15 @@ export interface ControlCommands {
     args: { user_id?: string; group?: string; unread?: boolean; limit?: number };
     result: ShowMessagesResult;
   };
-  message_status: { args: { message_id: string }; result: MessageStatus };
-  create_topic: { args: { group_id: string; topic: string }; result: TopicSummary };
-  list_topics: { args: { group_id: string }; result: TopicList };
+  message_status: { args: { message_id: string }; result: Api.MessageStatus };
+  create_topic: { args: { group_id: string; topic: string }; result: Api.TopicSummary };
+  list_topics: { args: { group_id: string }; result: Api.TopicList };
   publish: { args: { group_id: string; topic: string; message: string }; result: SendAnswer };
-  subscribe: { args: { group_id: string; topic: string }; result: Subscription };
-  unsubscribe: { args: { group_id: string; topic: string }; result: Subscription };
+  subscribe: { args: { group_id: string; topic: string }; result: Api.Subscription };
+  unsubscribe: { args: { group_id: string; topic: string }; result: Api.Subscription };
   fetch_messages: {
     args: { group_id: string; topic: string; from?: number; limit?: number };
-    result: MessagePage;
+    result: Api.MessagePage;
   };
   status: { args: Record<string, never>; result: StatusView };
   quit: { args: Record<string, never>; result: { stopping: true } };
