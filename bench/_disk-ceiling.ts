@@ -7,9 +7,9 @@
 // final fsync, while the host writes back what the writes left in its cache.
 import { randomFillSync } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { AlignedSlotPool } from '../src/peer/download/io-memory.js';
-import { DOWNLOAD_DEFAULTS } from '../src/peer/download/options.js';
-import { openPartialFile } from '../src/peer/download/partial-file.js';
+import { AlignedSlotPool } from '../src/peer/files/download/io-memory.js';
+import { DOWNLOAD_DEFAULTS } from '../src/peer/files/download/options.js';
+import { openPartialFile } from '../src/peer/files/download/partial-file.js';
 import { type Manifest, pieceCount, pieceLength } from '../src/protocol/manifest.js';
 
 export interface DiskRun {

@@ -1,28 +1,13 @@
 import { formatBytes } from '../core/bytes.js';
 import type {
+  CommandName,
   DownloadView,
+  ResultOf,
   SendAnswer,
   ShowDownloadsResult,
   ShowMessagesResult,
-  StopShareResult,
-  UploadResult,
 } from '../peer/client.js';
 import { formatHostPort } from '../protocol/addresses.js';
-import type {
-  FileList,
-  GroupList,
-  JoinDecision,
-  JoinRequestList,
-  JoinResponse,
-  LeaveResponse,
-  MemberList,
-  MessagePage,
-  MessageStatus,
-  RemoveMemberResponse,
-  Subscription,
-  TopicList,
-  TopicSummary,
-} from '../protocol/api.js';
 import { shown, shownBody, shownDeep } from './sanitize.js';
 
 /**
@@ -169,36 +154,36 @@ function sentLine(r: SendAnswer): string {
   return `${r.id}  (sent ${where}, #${r.seq}${r.duplicate ? ', already stored' : ''})`;
 }
 
-type Formatter = (result: never, args: string[]) => string;
+/** The formatter of command K reads K's result (protocol/control.ts), checked by the compiler. */
+type Formatters = { [K in CommandName]?: (result: ResultOf<K>, args: string[]) => string };
 
-const FORMATTERS: Record<string, Formatter> = {
-  create_user: (r: { userId: string }) => `created user '${r.userId}': now 'login ${r.userId} <password>'`,
-  login: (r: { userId: string }) => `logged in as '${r.userId}'`,
-  logout: (r: { userId: string }) => `logged out '${r.userId}'`,
-  create_group: (r: { groupId: string }) => `created group '${r.groupId}' (you own it)`,
-  join_group: (r: JoinResponse) => `asked to join '${r.groupId}': its owner '${r.owner}' must accept`,
-  leave_group: (r: LeaveResponse) =>
+const FORMATTERS: Formatters = {
+  create_user: (r) => `created user '${r.userId}': now 'login ${r.userId} <password>'`,
+  login: (r) => `logged in as '${r.userId}'`,
+  logout: (r) => `logged out '${r.userId}'`,
+  create_group: (r) => `created group '${r.groupId}' (you own it)`,
+  join_group: (r) => `asked to join '${r.groupId}': its owner '${r.owner}' must accept`,
+  leave_group: (r) =>
     r.deleted
       ? `left '${r.groupId}'; it had no members left and is gone`
       : `left '${r.groupId}' (owner: '${r.owner ?? '?'}')`,
-  list_groups: (r: GroupList) =>
+  list_groups: (r) =>
     r.groups.length === 0
       ? 'no groups yet: create_group <group_id> makes one'
       : table(
           ['GROUP', 'OWNER', 'MEMBERS', 'YOU'],
           r.groups.map((g) => [g.groupId, g.owner, String(g.memberCount), g.standing]),
         ),
-  list_requests: (r: JoinRequestList) =>
+  list_requests: (r) =>
     r.requests.length === 0
       ? `no pending requests for '${r.groupId}'`
       : r.requests.map((q) => q.userId).join('\n'),
-  accept_request: (r: JoinDecision) => `'${r.userId}' is now a member of '${r.groupId}'`,
-  decline_request: (r: JoinDecision) => `declined the request of '${r.userId}' to join '${r.groupId}'`,
-  remove_member: (r: RemoveMemberResponse) =>
-    `removed '${r.userId}' from '${r.groupId}'; their tickets are revoked`,
-  list_members: (r: MemberList) =>
+  accept_request: (r) => `'${r.userId}' is now a member of '${r.groupId}'`,
+  decline_request: (r) => `declined the request of '${r.userId}' to join '${r.groupId}'`,
+  remove_member: (r) => `removed '${r.userId}' from '${r.groupId}'; their tickets are revoked`,
+  list_members: (r) =>
     r.members.map((m) => (m.role === 'owner' ? `${m.userId} (owner)` : m.userId)).join('\n'),
-  list_files: (r: FileList) =>
+  list_files: (r) =>
     r.files.length === 0
       ? `no files in '${r.groupId}' yet: upload_file <path> ${r.groupId} shares one`
       : table(
@@ -211,23 +196,15 @@ const FORMATTERS: Record<string, Formatter> = {
             f.fileId.slice(0, 12),
           ]),
         ),
-  upload_file: (r: UploadResult) =>
+  upload_file: (r) =>
     `sharing '${r.fileName}' (${formatBytes(r.size)}, ${r.pieces} pieces) in '${r.groupId}' as ${r.fileId.slice(0, 12)}; seeding`,
-  download_file: (r: DownloadView) => {
+  download_file: (r) => {
     if (r.state === 'completed') return formatDownloadDone(r);
     return `downloading '${r.fileName}' from '${r.groupId}' to ${r.dest}: show_downloads follows it`;
   },
-  stop_share: (r: StopShareResult) =>
-    r.stopped.map((s) => `stopped sharing '${s.fileName}' in '${s.groupId}'`).join('\n'),
+  stop_share: (r) => r.stopped.map((s) => `stopped sharing '${s.fileName}' in '${s.groupId}'`).join('\n'),
   show_downloads: formatDownloads,
-  status: (r: {
-    peerId: string;
-    serving: { host: string; port: number };
-    userId: string | null;
-    tracker: string | null;
-    session: string;
-    changedShares?: { message: string }[];
-  }) =>
+  status: (r) =>
     [
       `peer ${r.peerId} serving on ${formatHostPort(r.serving.host, r.serving.port)}`,
       `user: ${r.userId ?? '(not logged in)'}`,
@@ -239,7 +216,7 @@ const FORMATTERS: Record<string, Formatter> = {
   send_group_msg: sentLine,
   publish: sentLine,
   show_messages: formatMessages,
-  message_status: (r: MessageStatus) =>
+  message_status: (r) =>
     [
       `${r.messageId}: ${r.state} (${r.kind} #${r.seq} from '${r.sender}' at ${clock(r.sentAt)})`,
       ...(r.recipients.length > 1 || r.kind !== 'direct'
@@ -251,18 +228,18 @@ const FORMATTERS: Record<string, Formatter> = {
           ]
         : []),
     ].join('\n'),
-  create_topic: (r: TopicSummary) =>
+  create_topic: (r) =>
     `created topic '${r.topic}' in '${r.groupId}' (keeps ${r.retentionCount} messages or ${Math.round(r.retentionMs / 86_400_000)} days): subscribe ${r.groupId} ${r.topic}`,
-  list_topics: (r: TopicList) =>
+  list_topics: (r) =>
     r.topics.length === 0
       ? `no topics in '${r.groupId}' yet: create_topic ${r.groupId} <topic> makes one`
       : table(
           ['TOPIC', 'MESSAGES', 'SUBSCRIBED', 'CREATED BY'],
           r.topics.map((t) => [t.topic, String(t.lastSeq), t.subscribed ? 'yes' : 'no', t.createdBy]),
         ),
-  subscribe: (r: Subscription) => `subscribed to ${r.groupId}:${r.topic}: new messages are pushed to you`,
-  unsubscribe: (r: Subscription) => `unsubscribed from ${r.groupId}:${r.topic}`,
-  fetch_messages: (r: MessagePage) =>
+  subscribe: (r) => `subscribed to ${r.groupId}:${r.topic}: new messages are pushed to you`,
+  unsubscribe: (r) => `unsubscribed from ${r.groupId}:${r.topic}`,
+  fetch_messages: (r) =>
     r.messages.length === 0
       ? `no messages in ${r.groupId}:${r.topic} from there (kept: #${r.firstSeq}…#${r.lastSeq})`
       : [
@@ -276,7 +253,8 @@ const FORMATTERS: Record<string, Formatter> = {
 };
 
 export function formatResult(name: string, result: unknown, args: string[] = []): string {
-  const f = FORMATTERS[name];
+  const f = FORMATTERS[name as CommandName];
   if (f === undefined) return JSON.stringify(shownDeep(result), null, 2);
+  // The daemon answered command `name` with its result; shownDeep keeps the shape.
   return (f as (r: unknown, a: string[]) => string)(shownDeep(result), args);
 }

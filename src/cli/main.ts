@@ -8,7 +8,7 @@ import { shown } from './sanitize.js';
 
 /**
  * `coterie [--data-dir DIR] [--json] <command> [args…]` sends a command to
- * the daemon of DIR (the command table of peer/commands.ts); everything else
+ * the daemon of DIR (the command table of peer/control/commands.ts); everything else
  * (tracker, peer, demo) is a subcommand registered from ./commands.
  */
 function splitGlobals(argv: string[]): { dataDir?: string; json: boolean; rest: string[] } {

@@ -1,12 +1,36 @@
 // The light public entry of src/peer for clients of a running daemon (`coterie <command>`,
 // the demo, tests): the command table, the control API client, data-directory resolution
 // and the answer types. Loading it does not load the daemon, the wire protocol or TLS.
+
+export type {
+  AnswerOf,
+  CommandName,
+  CommandRequest,
+  CommandResponse,
+  ControlCommands,
+  DownloadView,
+  InboxMessage,
+  PeerContribution,
+  PendingSendView,
+  Progress,
+  ResultOf,
+  SendAnswer,
+  SentView,
+  ShowDownloadsResult,
+  ShowMessagesResult,
+  StatusView,
+  StopShareResult,
+  UploadResult,
+} from '../protocol/control.js';
 export {
   absolutizePaths,
+  type CallOptions,
   COMMANDS,
   type CommandContext,
   type CommandIO,
   type CommandSpec,
+  callDaemon,
+  callDaemonAt,
   findCommand,
   getCommand,
   matchForm,
@@ -15,19 +39,6 @@ export {
   parseArgs,
   runCommand,
   usageOf,
-} from './commands.js';
-export { type CallOptions, callDaemon, callDaemonAt } from './control-client.js';
-export type { CommandRequest, CommandResponse, Progress } from './control-protocol.js';
+} from './control/index.js';
 export { type DaemonInfo, daemonFilePath, readDaemonFile } from './daemon-file.js';
 export { defaultDataDir, ensureDataDir, resolveDataDir } from './data-dir.js';
-export type {
-  DownloadView,
-  PeerContribution,
-  PendingSendView,
-  SendAnswer,
-  SentView,
-  ShowDownloadsResult,
-  ShowMessagesResult,
-  StopShareResult,
-  UploadResult,
-} from './views.js';

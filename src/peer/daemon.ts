@@ -1,18 +1,25 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
+import type { AnswerOf } from '../protocol/control.js';
 import { CoterieError } from '../protocol/errors.js';
 import { loadOrCreateIdentity, type PeerIdentity } from '../wire/index.js';
-import { type CommandContext, type CommandIO, runCommand } from './commands.js';
-import { type ControlServer, startControlServer } from './control-server.js';
+import { PEER_DEFAULTS } from './config.js';
+import {
+  type CommandContext,
+  type CommandIO,
+  type ControlServer,
+  createCommandContext,
+  runCommand,
+  startControlServer,
+} from './control/index.js';
 import { newControlToken, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
 import { ensureDataDir } from './data-dir.js';
-import { type FilesService, startFilesService } from './files.js';
+import { type FilesService, startFilesService } from './files/index.js';
 import { acquireDataDirLock } from './lock.js';
-import { createMessagingService, type MessagingService } from './messages.js';
+import { createMessagingService, type MessagingService } from './messages/index.js';
 import { type Notice, noticeOfEvent, type PeerEvent } from './notices.js';
-import { createCommandContext } from './services.js';
-import { PeerStore } from './store.js';
+import { PeerStore } from './store/index.js';
 import { TrackerHttpClient } from './tracker/http-client.js';
 import { TrackerPool, type TrackerPoolOptions } from './tracker/pool.js';
 import { TrackerSession } from './tracker/session.js';
@@ -33,7 +40,7 @@ export interface PeerDaemonOptions {
   heartbeatTimeoutMs?: number;
   /**
    * How long a tracker call keeps retrying (across the tracker list) once a
-   * tracker has answered before; default 20 s, long enough for a failover.
+   * tracker has answered before (PEER_DEFAULTS.trackerRetryForMs).
    */
   trackerRetryForMs?: number;
   /** A PEM file of CA certificate(s) to trust for https:// trackers (self-signed or private CAs). */
@@ -54,7 +61,7 @@ export interface PeerDaemon extends EventEmitter<PeerDaemonEvents> {
   readonly serving: { host: string; port: number };
   readonly control: { host: string; port: number };
   /** Runs one command as the control API and the shell do. */
-  execute(name: string, args: string[], io?: CommandIO): Promise<unknown>;
+  execute<N extends string>(name: N, args: string[], io?: CommandIO): Promise<AnswerOf<N>>;
   /** Resolves once the daemon stopped (after quit or stop()). */
   readonly done: Promise<void>;
   stop(): Promise<void>;
@@ -103,8 +110,8 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       config: {
         dataDir,
         trackers: pool.urls,
-        host: options.host ?? '127.0.0.1',
-        port: options.port ?? 0,
+        host: options.host ?? PEER_DEFAULTS.pieceHostDefault,
+        port: options.port ?? PEER_DEFAULTS.piecePortDefault,
         advertiseHost: options.advertiseHost,
         uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
       },
@@ -203,8 +210,8 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       http,
       session,
       identity,
-      host: options.host ?? '127.0.0.1',
-      port: options.port ?? 0,
+      host: options.host ?? PEER_DEFAULTS.pieceHostDefault,
+      port: options.port ?? PEER_DEFAULTS.piecePortDefault,
       advertiseHost: options.advertiseHost,
       uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
       notify,
@@ -249,7 +256,8 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       files,
       messaging,
     );
-    const execute = (name: string, args: string[], io: CommandIO = {}) => runCommand(ctx, name, args, io);
+    const execute = <N extends string>(name: N, args: string[], io: CommandIO = {}) =>
+      runCommand(ctx, name, args, io);
     daemonToken = newControlToken();
     control = await startControlServer({ token: daemonToken, execute });
     writeDaemonFile(dataDir, {

@@ -1,8 +1,8 @@
 import { lstatSync, realpathSync, type Stats, statSync } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import { CoterieError } from '../protocol/errors.js';
-import type { DirIdentity } from './download/index.js';
-import type { PeerStore } from './store.js';
+import type { DirIdentity } from './files/index.js';
+import type { PeerStore } from './store/index.js';
 
 /** The file to share must exist and be a regular file (not a directory, device or socket). */
 export function checkSourceFile(path: string): { size: number } {

@@ -1,6 +1,6 @@
 // Real piece servers reached over in-memory duplex pairs (no sockets, no TLS): the layer between
 // the scheduler's unit tests and real processes, fast enough for many download scenarios.
-import type { SeederInfo } from '../../src/peer/download/index.js';
+import type { SeederInfo } from '../../src/peer/files/download/index.js';
 import type { Manifest } from '../../src/protocol/manifest.js';
 import { signTicket } from '../../src/protocol/tickets.js';
 import {

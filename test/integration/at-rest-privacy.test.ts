@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SessionSealer } from '../../src/peer/secrets.js';
+import { SessionSealer } from '../../src/peer/store/secrets.js';
 import { BIN, coterie, type Daemon, randomFile, startProcess, stop } from '../helpers/cli-harness.js';
 import { request } from './tracker-harness.js';
 

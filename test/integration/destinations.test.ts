@@ -13,7 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callDaemon } from '../../src/peer/control-client.js';
+import { callDaemon } from '../../src/peer/control/client.js';
 import { coterie, type Daemon, randomFile, startProcess, stop, until } from '../helpers/cli-harness.js';
 import { mountTmpfs, type Tmpfs, tmpfsOrSkip } from '../helpers/tmpfs.js';
 

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type DownloadOptions, download } from '../../src/peer/download/index.js';
+import { type DownloadOptions, download } from '../../src/peer/files/download/index.js';
 import { createIdentity, type PeerIdentity } from '../../src/wire/identity.js';
 import {
   randomFile,

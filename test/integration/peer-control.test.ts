@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callDaemon, callDaemonAt } from '../../src/peer/control-client.js';
-import { startControlServer } from '../../src/peer/control-server.js';
+import { callDaemon, callDaemonAt } from '../../src/peer/control/client.js';
+import { startControlServer } from '../../src/peer/control/server.js';
 import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import { daemonFilePath, readDaemonFile } from '../../src/peer/daemon-file.js';
 import { CoterieError } from '../../src/protocol/errors.js';

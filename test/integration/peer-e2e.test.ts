@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callDaemon } from '../../src/peer/control-client.js';
+import { callDaemon } from '../../src/peer/control/client.js';
 import {
   coterie,
   type Daemon,

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callDaemon } from '../../src/peer/control-client.js';
+import { callDaemon } from '../../src/peer/control/client.js';
 import { coterie, type Daemon, randomFile, startProcess, stop, until } from '../helpers/cli-harness.js';
 
 // Tickets bind for their lifetime only, and membership is revocable, through the real binary:

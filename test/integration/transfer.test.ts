@@ -1,7 +1,7 @@
 import { access, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type DownloadEvent, type DownloadOptions, download } from '../../src/peer/download/index.js';
+import { type DownloadEvent, type DownloadOptions, download } from '../../src/peer/files/download/index.js';
 import { createIdentity, type PeerIdentity } from '../../src/wire/identity.js';
 import { startPieceServer } from '../../src/wire/piece-server.js';
 import { type FakeSeeder, startFakeSeeder } from '../fixtures/fake-seeder.js';

@@ -3,10 +3,16 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { splitWords } from '../../src/cli/words.js';
-import { absolutizePaths, COMMANDS, getCommand, matchForm, parseArgs } from '../../src/peer/commands.js';
-import { callDaemonAt } from '../../src/peer/control-client.js';
-import { CONTROL_PATH, MAX_CONTROL_BODY_BYTES } from '../../src/peer/control-protocol.js';
-import { startControlServer } from '../../src/peer/control-server.js';
+import { callDaemonAt } from '../../src/peer/control/client.js';
+import {
+  absolutizePaths,
+  COMMANDS,
+  getCommand,
+  matchForm,
+  parseArgs,
+} from '../../src/peer/control/commands.js';
+import { startControlServer } from '../../src/peer/control/server.js';
+import { CONTROL_PATH, MAX_CONTROL_BODY_BYTES } from '../../src/protocol/control.js';
 import { ERROR_CODES, isCoterieError } from '../../src/protocol/errors.js';
 
 // Whatever a user types, or whatever reaches the daemon's control port: a parse, or a coded

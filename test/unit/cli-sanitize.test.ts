@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { formatResult } from '../../src/cli/format.js';
 import { createProgressRenderer } from '../../src/cli/progress.js';
 import { safeJson, shown, shownLines } from '../../src/cli/sanitize.js';
-import type { InboxMessage } from '../../src/peer/store.js';
+import type { InboxMessage } from '../../src/peer/store/index.js';
 
 /** What a terminal acts on: C0 (but the newline ending a line), DEL, C1, bidi embeddings/overrides/isolates, U+2028/9. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding raw controls is the point

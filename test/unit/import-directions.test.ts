@@ -9,11 +9,13 @@
  *   (never peer nor wire); peer imports wire, core, os and protocol (never tracker); cli, on
  *   top, may import any of them.
  * - Areas: each top-level directory of src/, and each deeper directory with its own index.ts
- *   (peer/download, tracker/store, tracker/events…). A file that imports into an area it is
+ *   (peer/control, peer/files, peer/files/download, peer/messages, peer/store, tracker/store,
+ *   tracker/events…). A file that imports into an area it is
  *   not part of imports that area's index.ts, and nothing past it; for peer/ also client.ts,
  *   the light entry `coterie <command>` loads. Where areas nest, the outermost one crossed
  *   decides: cli reaches the download engine through peer/index.ts, tracker/http reaches the
- *   store through tracker/store/index.ts, and peer/download/ may use peer/'s own files.
+ *   store through tracker/store/index.ts, peer/files the store through peer/store/index.ts, and
+ *   peer/files/download/ may use peer/'s own files.
  * - protocol/, core/ and os/ are open: each of their files is a leaf module with no state of
  *   its own and may be imported alone (protocol/errors.ts without TypeBox's schema catalogue
  *   is what keeps `coterie <command>` fast to start, see cli-startup.test.ts).
@@ -128,6 +130,26 @@ describe('the import checker', () => {
       'entry tracker/http/routes.ts:1 -> tracker/store/store.ts',
       'entry peer/seeding.ts:1 -> wire/frames.ts',
     ]);
+  });
+
+  it('holds between sibling areas inside peer/: one enters another through its index.ts', () => {
+    const siblings = {
+      'peer/store/index.ts': "export * from './store.js';\n",
+      'peer/store/store.ts': 'export class PeerStore {}\n',
+      'peer/files/index.ts': "export * from './files.js';\n",
+    };
+    expect(
+      rulesBroken({
+        ...siblings,
+        'peer/files/files.ts': "import type { PeerStore } from '../store/index.js';\n",
+      }),
+    ).toEqual([]);
+    expect(
+      rulesBroken({
+        ...siblings,
+        'peer/files/files.ts': "import type { PeerStore } from '../store/store.js';\n",
+      }),
+    ).toEqual(['entry peer/files/files.ts:1 -> peer/store/store.ts']);
   });
 
   it('fails on an import of a file that is not there', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatResult } from '../../src/cli/format.js';
-import { getCommand, parseArgs, usageOf } from '../../src/peer/commands.js';
+import { getCommand, parseArgs, usageOf } from '../../src/peer/control/commands.js';
 import {
   directStreamId,
   groupStreamId,

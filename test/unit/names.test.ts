@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { getCommand, parseArgs } from '../../src/peer/commands.js';
+import { getCommand, parseArgs } from '../../src/peer/control/commands.js';
 import {
   assertNewName,
   isNewFileName,

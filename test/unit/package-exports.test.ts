@@ -72,7 +72,7 @@ describe('the package entries', () => {
   it('refuses the files behind the entries', () => {
     const codes = nodeInScratch(`
       const codes = [];
-      for (const name of ['coterie/dist/peer/download/engine.js', 'coterie/tracker/store', 'coterie']) {
+      for (const name of ['coterie/dist/peer/files/download/engine.js', 'coterie/tracker/store', 'coterie']) {
         try { import.meta.resolve(name); codes.push('resolved'); } catch (err) { codes.push(err.code); }
       }
       console.log(JSON.stringify(codes));

@@ -12,7 +12,7 @@ import {
   parseArgs,
   runCommand,
   usageOf,
-} from '../../src/peer/commands.js';
+} from '../../src/peer/control/commands.js';
 import { checkSourceFile, resolveDestination } from '../../src/peer/paths.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { thrownCode } from '../helpers/wait.js';

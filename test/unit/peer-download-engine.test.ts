@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import fc from 'fast-check';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { DownloadEvent, SeederInfo } from '../../src/peer/download/events.js';
-import { createTlsDial, type Dial, download } from '../../src/peer/download/index.js';
+import type { DownloadEvent, SeederInfo } from '../../src/peer/files/download/events.js';
+import { createTlsDial, type Dial, download } from '../../src/peer/files/download/index.js';
 import { computeFileId } from '../../src/protocol/manifest.js';
 import { createIdentity, type PeerIdentity } from '../../src/wire/identity.js';
 import {

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createDownloads, type DownloadsDeps } from '../../src/peer/downloads.js';
+import { createDownloads, type DownloadsDeps } from '../../src/peer/files/downloads.js';
 import type { Notice, PeerEvent } from '../../src/peer/notices.js';
-import { PeerStore } from '../../src/peer/store.js';
+import { PeerStore } from '../../src/peer/store/index.js';
 import type { TrackerHttpClient } from '../../src/peer/tracker/http-client.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { fakeManifest } from '../integration/tracker-harness.js';
@@ -67,7 +67,7 @@ describe('a download that fails on resume', () => {
   };
 
   const addActive = (fileId: string) =>
-    store.addDownload({
+    store.downloads.add({
       userId: 'bob',
       groupId: 'films',
       fileName: 'movie.mkv',
@@ -93,7 +93,7 @@ describe('a download that fails on resume', () => {
     );
     await downloads.resumeAll();
 
-    const after = store.getDownload(rec.id)!;
+    const after = store.downloads.get(rec.id)!;
     expect(after.state).toBe('failed');
     expect(after.error).toMatch(/does not match the file id/);
     expect(after.endedAt).not.toBeNull();
@@ -113,7 +113,7 @@ describe('a download that fails on resume', () => {
     );
     await downloads.resumeAll();
 
-    expect(store.getDownload(rec.id)).toMatchObject({
+    expect(store.downloads.get(rec.id)).toMatchObject({
       state: 'failed',
       error: "no file 'movie.mkv' in group 'films'",
     });
@@ -139,7 +139,7 @@ describe('a download that fails on resume', () => {
     );
     await downloads.resumeAll();
 
-    expect(store.getDownload(rec.id)?.state).toBe('active');
+    expect(store.downloads.get(rec.id)?.state).toBe('active');
     expect(notices).toEqual([]);
     expect(events).toEqual([]);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { NEUTRAL_SCORE } from '../../src/core/quality.js';
-import { appearedSeeder, listedSeeders, withSeederNames } from '../../src/peer/download-seeders.js';
+import { appearedSeeder, listedSeeders, withSeederNames } from '../../src/peer/files/download-seeders.js';
 import type { FileDetail } from '../../src/protocol/api.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 

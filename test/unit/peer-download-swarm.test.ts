@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hashPiece } from '../../src/core/piece-hash.js';
-import { type DownloadEvent, type DownloadOptions, download } from '../../src/peer/download/index.js';
+import { type DownloadEvent, type DownloadOptions, download } from '../../src/peer/files/download/index.js';
 import { computeFileId, type Manifest } from '../../src/protocol/manifest.js';
 import { createIdentity, type PeerIdentity } from '../../src/wire/index.js';
 import { manifestFor } from '../fixtures/fake-seeder.js';

@@ -2,7 +2,7 @@ import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AlignedSlotPool, IO_ALIGNMENT, isIoAligned } from '../../src/peer/download/io-memory.js';
+import { AlignedSlotPool, IO_ALIGNMENT, isIoAligned } from '../../src/peer/files/download/io-memory.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'coterie-iomem-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

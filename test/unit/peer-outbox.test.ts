@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createMessagingService } from '../../src/peer/messages.js';
-import { PeerStore } from '../../src/peer/store.js';
+import { createMessagingService } from '../../src/peer/messages/messaging.js';
+import { PeerStore } from '../../src/peer/store/index.js';
 import type { TrackerHttpClient } from '../../src/peer/tracker/http-client.js';
 import type { TrackerSession } from '../../src/peer/tracker/session.js';
 import { CoterieError } from '../../src/protocol/errors.js';
@@ -55,7 +55,7 @@ describe('the outbox', () => {
     await settle();
     waiting[0]!.reject(new Error('tracker lost'));
     await expect(answer).resolves.toMatchObject({ state: 'pending' });
-    expect(store.pendingOutbox().map((r) => r.body)).toEqual(['hello']);
+    expect(store.outbox.pending().map((r) => r.body)).toEqual(['hello']);
   });
 
   it('drops a send the tracker refused, with its error', async () => {
@@ -65,7 +65,7 @@ describe('the outbox', () => {
     await settle();
     waiting[0]!.reject(new CoterieError('USER_NOT_FOUND', 'no such user'));
     await expect(answer).rejects.toMatchObject({ code: 'USER_NOT_FOUND' });
-    expect(store.pendingOutbox()).toEqual([]);
+    expect(store.outbox.pending()).toEqual([]);
   });
 
   it('a resend under way when the daemon stops leaves the closed store alone', async () => {
@@ -94,7 +94,7 @@ describe('the outbox', () => {
     }
     expect(unhandled).toEqual([]);
     const reopened = new PeerStore(dir);
-    expect(reopened.pendingOutbox().map((r) => r.body)).toEqual(['queued']);
+    expect(reopened.outbox.pending().map((r) => r.body)).toEqual(['queued']);
     reopened.close();
   });
 });

@@ -14,14 +14,14 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openPartialFile } from '../../src/peer/download/partial-file.js';
+import { openPartialFile } from '../../src/peer/files/download/partial-file.js';
 import { computeFileId } from '../../src/protocol/manifest.js';
 import { manifestFor } from '../fixtures/fake-seeder.js';
 
 // Another local user who can write to the destination directory plants links where the
 // download will create its files, or swaps the directory for a link between two runs: the
 // download refuses (PATH_INVALID), writes nothing through the link, and leaves its target
-// byte for byte as it was (src/peer/download/safe-open.ts).
+// byte for byte as it was (src/peer/files/download/safe-open.ts).
 
 const PIECE = 16 * 1024;
 const VICTIM = Buffer.from('the victim file: must never change\n');

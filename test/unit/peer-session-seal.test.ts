@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startPeerDaemon } from '../../src/peer/index.js';
 import type { Notice } from '../../src/peer/notices.js';
-import { PeerStore } from '../../src/peer/store.js';
+import { PeerStore } from '../../src/peer/store/index.js';
 
 // The saved tracker session at rest: sealed with DIR/session.key (0600), so peer.db alone holds
 // no token; a plaintext session of an earlier coterie is sealed on first load; a lost key logs

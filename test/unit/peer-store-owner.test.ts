@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type InboxMessage, PeerStore } from '../../src/peer/store.js';
+import { type InboxMessage, PeerStore } from '../../src/peer/store/index.js';
 import { thrownCode } from '../helpers/wait.js';
 
 const dirs: string[] = [];
@@ -40,9 +40,9 @@ describe('peer store: messages belong to the logged-in user', () => {
     try {
       store.setSession({ userId: 'alice', token: 't-a' });
       // the same group message reaches both users: each gets their own copy
-      expect(store.addToInbox([msg('a1', 'g:films', 1, 'for the group')], 1)).toHaveLength(1);
-      store.addToInbox([msg('a2', 'g:films', 2, 'alice only sees this')], 2);
-      store.putOutbox({
+      expect(store.inbox.add([msg('a1', 'g:films', 1, 'for the group')], 1)).toHaveLength(1);
+      store.inbox.add([msg('a2', 'g:films', 2, 'alice only sees this')], 2);
+      store.outbox.put({
         messageId: null,
         clientId: 'c1',
         streamId: 'd:alice:bob',
@@ -54,23 +54,23 @@ describe('peer store: messages belong to the logged-in user', () => {
         state: 'pending',
         createdAt: 1,
       });
-      expect(store.putReceipt('g:films', 'bob', 2, 1)).toBe(true);
+      expect(store.outbox.putReceipt('g:films', 'bob', 2, 1)).toBe(true);
 
       store.setSession(undefined);
       store.setSession({ userId: 'bob', token: 't-b' });
-      expect(store.listInbox({ unread: false, limit: 100 })).toEqual([]);
-      expect(store.inboxCursors()).toEqual([]);
-      expect(store.pendingOutbox()).toEqual([]);
-      expect(store.addToInbox([msg('a1', 'g:films', 1, 'for the group')], 3)).toHaveLength(1);
-      store.markRead(['a1'.padEnd(32, '0')], 4);
-      expect(store.putReceipt('g:films', 'bob', 2, 1)).toBe(true);
-      expect(store.listInbox({ unread: false, limit: 100 }).map((m) => m.body)).toEqual(['for the group']);
+      expect(store.inbox.list({ unread: false, limit: 100 })).toEqual([]);
+      expect(store.inbox.cursors()).toEqual([]);
+      expect(store.outbox.pending()).toEqual([]);
+      expect(store.inbox.add([msg('a1', 'g:films', 1, 'for the group')], 3)).toHaveLength(1);
+      store.inbox.markRead(['a1'.padEnd(32, '0')], 4);
+      expect(store.outbox.putReceipt('g:films', 'bob', 2, 1)).toBe(true);
+      expect(store.inbox.list({ unread: false, limit: 100 }).map((m) => m.body)).toEqual(['for the group']);
 
       store.setSession({ userId: 'alice', token: 't-a2' });
-      const mine = store.listInbox({ unread: true, limit: 100 });
+      const mine = store.inbox.list({ unread: true, limit: 100 });
       expect(mine.map((m) => m.body)).toEqual(['for the group', 'alice only sees this']);
-      expect(store.inboxCursors()).toEqual([{ streamId: 'g:films', delivered: 2, read: 0 }]);
-      expect(store.pendingOutbox().map((r) => r.body)).toEqual(['pending from alice']);
+      expect(store.inbox.cursors()).toEqual([{ streamId: 'g:films', delivered: 2, read: 0 }]);
+      expect(store.outbox.pending().map((r) => r.body)).toEqual(['pending from alice']);
     } finally {
       store.close();
     }
@@ -100,11 +100,11 @@ describe('peer store: messages belong to the logged-in user', () => {
     v2.close();
     const store = new PeerStore(dir);
     try {
-      expect(store.listInbox({ unread: false, limit: 10 }).map((m) => m.body)).toEqual([
+      expect(store.inbox.list({ unread: false, limit: 10 }).map((m) => m.body)).toEqual([
         'kept across the upgrade',
       ]);
       store.setSession({ userId: 'erin', token: 'u' });
-      expect(store.listInbox({ unread: false, limit: 10 })).toEqual([]);
+      expect(store.inbox.list({ unread: false, limit: 10 })).toEqual([]);
     } finally {
       store.close();
     }

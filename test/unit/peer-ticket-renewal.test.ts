@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { TicketRenewal } from '../../src/peer/download/ticket-renewal.js';
+import { TicketRenewal } from '../../src/peer/files/download/ticket-renewal.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { readTicketTimes } from '../../src/protocol/tickets.js';
 

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { ensurePrivateFile, restrictUmask } from '../../os/private-files.js';
 import { ensureDataDir, resolveDataDir } from '../../peer/client.js';
-import { parseTrackerUrls, startPeerDaemon } from '../../peer/index.js';
+import { PEER_DEFAULTS, parseTrackerUrls, startPeerDaemon } from '../../peer/index.js';
 import { formatHostPort } from '../../protocol/addresses.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { parseAdvertisedHost, parseLogLevel } from '../flags.js';
@@ -22,7 +22,7 @@ interface PeerFlags {
   trackerCa?: string;
 }
 
-const DEFAULT_TRACKER = 'http://127.0.0.1:7070';
+const DEFAULT_TRACKER = PEER_DEFAULTS.trackerUrlDefault;
 
 function parsePort(value: string): number {
   const port = Number(value);

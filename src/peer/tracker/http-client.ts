@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
 import { IDEMPOTENCY_KEY_HEADER, ROUTES, type RouteName } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { PEER_DEFAULTS } from '../config.js';
 import type { TrackerPool } from './pool.js';
 
 export type RouteResponse<N extends RouteName> = Static<(typeof ROUTES)[N]['response']>;
@@ -35,8 +36,8 @@ export interface TrackerHttpClientOptions {
   now?: () => number;
 }
 
-const DEFAULT_TIMEOUT_MS = 10_000;
-const DEFAULT_RETRY_FOR_MS = 20_000;
+const DEFAULT_TIMEOUT_MS = PEER_DEFAULTS.trackerCallTimeoutMs;
+const DEFAULT_RETRY_FOR_MS = PEER_DEFAULTS.trackerRetryForMs;
 
 /**
  * A typed client of the tracker's REST API (routes and types from

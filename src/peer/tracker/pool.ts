@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { type Backoff, createStepBackoff, TRACKER_RECONNECT_STEPS_MS } from '../../core/index.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { PEER_DEFAULTS } from '../config.js';
 
 /**
  * The list of tracker URLs a peer may use, with the failover policy: stay on
@@ -23,7 +24,7 @@ export interface TrackerPoolOptions {
   random?: () => number;
 }
 
-const DEFAULT_JITTER = 0.2;
+const DEFAULT_JITTER = PEER_DEFAULTS.trackerBackoffJitter;
 
 export function parseTrackerUrls(list: string): string[] {
   const urls = list

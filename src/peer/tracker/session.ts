@@ -12,6 +12,7 @@ import {
   type SessionEvent,
   type WelcomeMessage,
 } from '../../protocol/session.js';
+import { PEER_DEFAULTS } from '../config.js';
 import { Heartbeat } from './heartbeat.js';
 import type { KnownTracker, TrackerPool } from './pool.js';
 
@@ -59,9 +60,9 @@ export interface TrackerSessionEvents {
   messaging: [event: MessagingEvent];
 }
 
-const DEFAULT_INTERVAL_MS = 2_500;
-const DEFAULT_TIMEOUT_MS = 2_500;
-const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+const DEFAULT_INTERVAL_MS = PEER_DEFAULTS.sessionHeartbeatIntervalMs;
+const DEFAULT_TIMEOUT_MS = PEER_DEFAULTS.sessionHeartbeatTimeoutMs;
+const DEFAULT_CONNECT_TIMEOUT_MS = PEER_DEFAULTS.sessionConnectTimeoutMs;
 const MAX_IDS_PER_MESSAGE = 4096;
 
 function wsUrl(httpUrl: string): string {

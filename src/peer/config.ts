@@ -1,0 +1,47 @@
+/**
+ * Every default of the peer daemon, in one frozen place, units in the names
+ * (the mirror of tracker/config.ts). startPeerDaemon() and the modules it
+ * starts fall back on these when an option is not given; `coterie peer` maps
+ * its flags and COTERIE_* environment variables onto the options. The
+ * download engine's own tunables are DOWNLOAD_DEFAULTS (files/download/options.ts).
+ */
+export const PEER_DEFAULTS = Object.freeze({
+  /** The tracker `coterie peer` uses without --tracker or $COTERIE_TRACKER. */
+  trackerUrlDefault: 'http://127.0.0.1:7070',
+  /** Where the piece server listens; port 0 takes a free one. */
+  pieceHostDefault: '127.0.0.1',
+  piecePortDefault: 0,
+  /** The control API: loopback only, port 0 takes a free one (daemon.json says which). */
+  controlHostDefault: '127.0.0.1',
+  controlPortDefault: 0,
+  /** How long a stopping control server waits for its last answers before cutting connections. */
+  controlCloseGraceMs: 500,
+  /** One tracker REST call's timeout. */
+  trackerCallTimeoutMs: 10_000,
+  /**
+   * How long a tracker call keeps retrying (across the tracker list) once a
+   * tracker has answered before: long enough for a failover.
+   */
+  trackerRetryForMs: 20_000,
+  /** Random spread of each reconnect delay over the tracker list (0.2 = ±20 %). */
+  trackerBackoffJitter: 0.2,
+  /** The session's own heartbeat (the tracker may ask for shorter). */
+  sessionHeartbeatIntervalMs: 2_500,
+  sessionHeartbeatTimeoutMs: 2_500,
+  /** The WebSocket handshake with a tracker. */
+  sessionConnectTimeoutMs: 5_000,
+  /** peer.db waits this long for a lock another connection holds. */
+  storeBusyTimeoutMs: 5_000,
+  /** A download's progress is saved in peer.db at most this often while it runs. */
+  downloadProgressSaveIntervalMs: 2_000,
+  /** A part file's resume state (the verified pieces) is saved at most this often. */
+  resumeSaveIntervalMs: 1_000,
+  /** The tracker's minimum password length (api.ts Password), checked before a round trip. */
+  passwordMinLength: 8,
+  /** A message notice quotes this much of the body. */
+  messageNoticeChars: 200,
+  /** show_messages shows at most this many messages. */
+  showMessagesLimit: 1_000,
+  /** show_messages --unread shows this many at a time unless --limit says. */
+  unreadPageSize: 50,
+});

@@ -1,0 +1,157 @@
+import { isAbsolute, resolve } from 'node:path';
+import { CoterieError } from '../../protocol/errors.js';
+import { assertName, assertNewName, isValidFileName, MESSAGE_ID_PATTERN } from '../../protocol/names.js';
+import type { CommandSpec, ParamSpec, ParsedArgs } from './commands.js';
+
+/**
+ * The words of one command against its row of the command table (commands.ts): its usage line,
+ * the split into positionals, flags and options, the checks of each value, and the rewriting of
+ * paths for a daemon that runs in another directory.
+ */
+
+export function usageOf(spec: CommandSpec): string {
+  const flags =
+    (spec.options ?? [])
+      .map((o) => ` [--${o} ${o === 'group' ? 'G' : o === 'from' ? 'SEQ' : 'N'}]`)
+      .join('') + (spec.flags ?? []).map((f) => ` [--${f}]`).join('');
+  return spec.forms
+    .map(
+      (form) =>
+        [spec.name, ...form.map((x) => (x.kind === 'text' ? `<${x.name}…>` : `<${x.name}>`))].join(' ') +
+        flags,
+    )
+    .join(' | ');
+}
+
+function checkValue(param: ParamSpec, value: string): void {
+  switch (param.kind) {
+    case 'user':
+      (param.creates ? assertNewName : assertName)('user id', value);
+      return;
+    case 'group':
+      (param.creates ? assertNewName : assertName)('group id', value);
+      return;
+    case 'file_name':
+      if (!isValidFileName(value)) {
+        throw new CoterieError(
+          'INVALID_NAME',
+          `invalid file name ${JSON.stringify(value)}: no slashes or control characters`,
+        );
+      }
+      return;
+    case 'password':
+      if (value.length === 0) throw new CoterieError('USAGE', 'the password is empty');
+      return;
+    case 'topic':
+      (param.creates ? assertNewName : assertName)('topic', value);
+      return;
+    case 'message_id':
+      if (!new RegExp(MESSAGE_ID_PATTERN).test(value)) {
+        throw new CoterieError('USAGE', `'${value.slice(0, 80)}' is not a message id (32 hex characters)`);
+      }
+      return;
+    case 'text':
+      if (value.trim().length === 0) throw new CoterieError('USAGE', 'the message is empty');
+      return;
+    case 'source_path':
+    case 'dest_path':
+      if (value.length === 0) throw new CoterieError('PATH_INVALID', `empty ${param.name}`);
+      return;
+  }
+}
+
+/** Words split into positionals, flags and valued options; a text parameter takes every word after it. */
+interface SplitWords {
+  positional: string[];
+  flags: Set<string>;
+  options: Record<string, string>;
+  /** Index in `words` of each positional. */
+  at: number[];
+}
+
+function restIndex(spec: CommandSpec): number {
+  const lengths = spec.forms.map((f) => f.findIndex((x) => x.kind === 'text')).filter((i) => i >= 0);
+  return lengths.length === 0 ? Number.POSITIVE_INFINITY : Math.min(...lengths);
+}
+
+function splitCommandWords(spec: CommandSpec, words: readonly string[], strict: boolean): SplitWords {
+  const out: SplitWords = { positional: [], flags: new Set(), options: {}, at: [] };
+  const rest = restIndex(spec);
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    if (out.positional.length >= rest) {
+      // the message itself: '--' and all
+      out.positional.push(w);
+      out.at.push(i);
+      continue;
+    }
+    if (w.startsWith('--') && w.length > 2) {
+      const eq = w.indexOf('=');
+      const name = eq > 0 ? w.slice(2, eq) : w.slice(2);
+      if ((spec.options ?? []).includes(name)) {
+        const value = eq > 0 ? w.slice(eq + 1) : words[++i];
+        if (value === undefined) {
+          if (!strict) continue;
+          throw new CoterieError('USAGE', `--${name} needs a value: usage: ${usageOf(spec)}`);
+        }
+        out.options[name] = value;
+        continue;
+      }
+      if ((spec.flags ?? []).includes(name) && eq < 0) {
+        out.flags.add(name);
+        continue;
+      }
+      if (strict)
+        throw new CoterieError('USAGE', `unknown option ${w} for ${spec.name}: usage: ${usageOf(spec)}`);
+      continue;
+    }
+    out.positional.push(w);
+    out.at.push(i);
+  }
+  return out;
+}
+
+function formFor(spec: CommandSpec, n: number): ParamSpec[] | undefined {
+  return spec.forms.find((f) =>
+    f.length > 0 && f[f.length - 1]!.kind === 'text' ? n >= f.length : f.length === n,
+  );
+}
+
+/** Checks the words of a command against its table row; throws USAGE / INVALID_NAME. */
+export function parseArgs(spec: CommandSpec, words: readonly string[]): ParsedArgs {
+  const split = splitCommandWords(spec, words, true);
+  const positional = split.positional;
+  const form = formFor(spec, positional.length);
+  if (form === undefined) throw new CoterieError('USAGE', `usage: ${usageOf(spec)}`);
+  const values: Record<string, string> = {};
+  form.forEach((param, i) => {
+    const value = param.kind === 'text' ? positional.slice(i).join(' ') : positional[i]!;
+    checkValue(param, value);
+    values[param.name] = value;
+  });
+  return { values, flags: split.flags, options: split.options };
+}
+
+/** The parameters of the form the words match (for path resolution and stdin passwords). */
+export function matchForm(spec: CommandSpec, words: readonly string[]): ParamSpec[] | undefined {
+  return formFor(spec, splitCommandWords(spec, words, false).positional.length);
+}
+
+/**
+ * Rewrites path arguments as absolute paths against `cwd`: the CLI runs in
+ * the user's directory, the daemon elsewhere.
+ */
+export function absolutizePaths(spec: CommandSpec, words: readonly string[], cwd: string): string[] {
+  const split = splitCommandWords(spec, words, false);
+  const form = formFor(spec, split.positional.length);
+  if (form === undefined) return [...words];
+  const out = [...words];
+  split.at.forEach((wordIndex, k) => {
+    const param = form[Math.min(k, form.length - 1)];
+    const w = out[wordIndex]!;
+    if ((param?.kind === 'source_path' || param?.kind === 'dest_path') && w !== '' && !isAbsolute(w)) {
+      out[wordIndex] = resolve(cwd, w);
+    }
+  });
+  return out;
+}

@@ -1,0 +1,344 @@
+import type { AnswerOf, CommandName, MessageTarget, Progress, ResultOf } from '../../protocol/control.js';
+import { CoterieError } from '../../protocol/errors.js';
+import { assertName } from '../../protocol/names.js';
+import { parseArgs } from './command-words.js';
+
+export { absolutizePaths, matchForm, parseArgs, usageOf } from './command-words.js';
+
+/**
+ * The command table: one row per command, shared by the CLI (`coterie
+ * <command>`), the daemon's control API and the interactive shell. A row says
+ * the syntax (for parsing, `help` and completion) and how to run it against
+ * the daemon's services (`CommandContext`). Output formatting lives in cli/.
+ */
+
+export type ParamKind =
+  | 'user'
+  | 'group'
+  | 'password'
+  | 'file_name'
+  | 'source_path'
+  | 'dest_path'
+  | 'topic'
+  | 'message_id'
+  /** The rest of the line: every word from here on, joined by spaces (a message). */
+  | 'text';
+
+export interface ParamSpec {
+  name: string;
+  kind: ParamKind;
+  /** A name being created: the stricter rules of names.ts isNewName. */
+  creates?: true;
+}
+
+export interface ParsedArgs {
+  /** Positional values by parameter name. */
+  values: Record<string, string>;
+  flags: Set<string>;
+  /** Options with a value (`--from 5` or `--from=5`). */
+  options: Record<string, string>;
+}
+
+export interface CommandIO {
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * What a command may do with the daemon, each method answering its command's
+ * result of protocol/control.ts. The daemon implements it; tests may stub it.
+ */
+export interface CommandContext {
+  status(): Promise<ResultOf<'status'>>;
+  createUser(userId: string, password: string): Promise<ResultOf<'create_user'>>;
+  login(userId: string, password: string): Promise<ResultOf<'login'>>;
+  logout(): Promise<ResultOf<'logout'>>;
+  createGroup(groupId: string): Promise<ResultOf<'create_group'>>;
+  joinGroup(groupId: string): Promise<ResultOf<'join_group'>>;
+  leaveGroup(groupId: string): Promise<ResultOf<'leave_group'>>;
+  listGroups(): Promise<ResultOf<'list_groups'>>;
+  listRequests(groupId: string): Promise<ResultOf<'list_requests'>>;
+  acceptRequest(groupId: string, userId: string): Promise<ResultOf<'accept_request'>>;
+  declineRequest(groupId: string, userId: string): Promise<ResultOf<'decline_request'>>;
+  removeMember(groupId: string, userId: string): Promise<ResultOf<'remove_member'>>;
+  listMembers(groupId: string): Promise<ResultOf<'list_members'>>;
+  listFiles(groupId: string): Promise<ResultOf<'list_files'>>;
+  uploadFile(path: string, groupId: string, io: CommandIO): Promise<ResultOf<'upload_file'>>;
+  downloadFile(
+    groupId: string,
+    fileName: string,
+    dest: string,
+    options: { wait: boolean } & CommandIO,
+  ): Promise<ResultOf<'download_file'>>;
+  stopShare(fileName: string, groupId: string | undefined): Promise<ResultOf<'stop_share'>>;
+  showDownloads(): Promise<ResultOf<'show_downloads'>>;
+  /** send_msg, send_group_msg and publish. */
+  sendMessage(target: MessageTarget, text: string): Promise<ResultOf<'send_msg'>>;
+  showMessages(filter: {
+    userId?: string;
+    groupId?: string;
+    unread: boolean;
+    limit?: number;
+  }): Promise<ResultOf<'show_messages'>>;
+  messageStatus(messageId: string): Promise<ResultOf<'message_status'>>;
+  createTopic(groupId: string, topic: string): Promise<ResultOf<'create_topic'>>;
+  listTopics(groupId: string): Promise<ResultOf<'list_topics'>>;
+  /** subscribe and unsubscribe. */
+  subscribe(groupId: string, topic: string, on: boolean): Promise<ResultOf<'subscribe'>>;
+  fetchMessages(
+    groupId: string,
+    topic: string,
+    from: number | undefined,
+    limit: number | undefined,
+  ): Promise<ResultOf<'fetch_messages'>>;
+  quit(): Promise<ResultOf<'quit'>>;
+}
+
+export interface CommandSpec<K extends CommandName = CommandName> {
+  name: K;
+  /** Alternative syntaxes; the first whose arity matches wins. */
+  forms: ParamSpec[][];
+  flags?: string[];
+  /** Options that take a value: `--name VALUE` or `--name=VALUE`. */
+  options?: string[];
+  summary: string;
+  /** Commands that report progress accept a streamed answer. */
+  streams?: boolean;
+  run(ctx: CommandContext, args: ParsedArgs, io: CommandIO): Promise<ResultOf<K>>;
+}
+
+/** One row of the table: a CommandSpec whose run answers its own command's result. */
+export type AnyCommandSpec = { [K in CommandName]: CommandSpec<K> }[CommandName];
+
+const p = (name: string, kind: ParamKind): ParamSpec => ({ name, kind });
+const USER = p('user_id', 'user');
+const GROUP = p('group_id', 'group');
+const TOPIC = p('topic', 'topic');
+const TEXT = p('message', 'text');
+
+function seqOption(args: ParsedArgs, name: string, min: number): number | undefined {
+  const v = args.options[name];
+  if (v === undefined) return undefined;
+  if (!/^[0-9]{1,15}$/.test(v) || Number(v) < min) {
+    throw new CoterieError('USAGE', `--${name} wants a whole number of at least ${min}, not '${v}'`);
+  }
+  return Number(v);
+}
+
+export const COMMANDS: readonly AnyCommandSpec[] = [
+  {
+    name: 'create_user',
+    forms: [[{ ...USER, creates: true }, p('password', 'password')]],
+    summary: "creates an account on the tracker ('-' reads the password from stdin)",
+    run: (c, a) => c.createUser(a.values.user_id!, a.values.password!),
+  },
+  {
+    name: 'login',
+    forms: [[USER, p('password', 'password')]],
+    summary: "logs in; the session survives restarts until logout ('-' reads the password from stdin)",
+    run: (c, a) => c.login(a.values.user_id!, a.values.password!),
+  },
+  { name: 'logout', forms: [[]], summary: 'logs out and stops sharing', run: (c) => c.logout() },
+  {
+    name: 'create_group',
+    forms: [[{ ...GROUP, creates: true }]],
+    summary: 'creates a group you own',
+    run: (c, a) => c.createGroup(a.values.group_id!),
+  },
+  {
+    name: 'join_group',
+    forms: [[GROUP]],
+    summary: "asks a group's owner to let you in",
+    run: (c, a) => c.joinGroup(a.values.group_id!),
+  },
+  {
+    name: 'leave_group',
+    forms: [[GROUP]],
+    summary: 'leaves a group',
+    run: (c, a) => c.leaveGroup(a.values.group_id!),
+  },
+  { name: 'list_groups', forms: [[]], summary: 'lists every group', run: (c) => c.listGroups() },
+  {
+    name: 'list_requests',
+    forms: [[GROUP]],
+    summary: 'lists pending join requests (owner only)',
+    run: (c, a) => c.listRequests(a.values.group_id!),
+  },
+  {
+    name: 'accept_request',
+    forms: [[GROUP, USER]],
+    summary: 'admits a user into your group (owner only)',
+    run: (c, a) => c.acceptRequest(a.values.group_id!, a.values.user_id!),
+  },
+  {
+    name: 'decline_request',
+    forms: [[GROUP, USER]],
+    summary: "declines a user's join request (owner only)",
+    run: (c, a) => c.declineRequest(a.values.group_id!, a.values.user_id!),
+  },
+  {
+    name: 'remove_member',
+    forms: [[GROUP, USER]],
+    summary: 'removes a member from your group and revokes their download tickets at once (owner only)',
+    run: (c, a) => c.removeMember(a.values.group_id!, a.values.user_id!),
+  },
+  {
+    name: 'list_members',
+    forms: [[GROUP]],
+    summary: "lists a group's members (members only)",
+    run: (c, a) => c.listMembers(a.values.group_id!),
+  },
+  {
+    name: 'list_files',
+    forms: [[GROUP]],
+    summary: "lists a group's files and how many peers share each (members only)",
+    run: (c, a) => c.listFiles(a.values.group_id!),
+  },
+  {
+    name: 'upload_file',
+    forms: [[p('path', 'source_path'), GROUP]],
+    summary: 'hashes a file, shares it with a group and starts seeding it',
+    streams: true,
+    run: (c, a, io) => c.uploadFile(a.values.path!, a.values.group_id!, io),
+  },
+  {
+    name: 'download_file',
+    forms: [[GROUP, p('file_name', 'file_name'), p('dest', 'dest_path')]],
+    flags: ['wait'],
+    summary: 'downloads a file of a group to dest; --wait blocks until it ends',
+    streams: true,
+    run: (c, a, io) =>
+      c.downloadFile(a.values.group_id!, a.values.file_name!, a.values.dest!, {
+        ...io,
+        wait: a.flags.has('wait'),
+      }),
+  },
+  {
+    name: 'stop_share',
+    forms: [[GROUP, p('file_name', 'file_name')], [p('file_name', 'file_name')]],
+    summary: 'stops sharing a file in a group (or in every group when no group is given)',
+    run: (c, a) => c.stopShare(a.values.file_name!, a.values.group_id),
+  },
+  {
+    name: 'show_downloads',
+    forms: [[]],
+    summary: 'shows ongoing (percent, rate, peers), completed and failed downloads',
+    run: (c) => c.showDownloads(),
+  },
+  {
+    name: 'send_msg',
+    forms: [[USER, TEXT]],
+    summary: 'sends a direct message (delivered when the user comes online); prints its id',
+    run: (c, a) => c.sendMessage({ to: a.values.user_id! }, a.values.message!),
+  },
+  {
+    name: 'send_group_msg',
+    forms: [[GROUP, TEXT]],
+    summary: "sends a message to a group's channel (members only); prints its id",
+    run: (c, a) => c.sendMessage({ groupId: a.values.group_id! }, a.values.message!),
+  },
+  {
+    name: 'show_messages',
+    forms: [[], [USER]],
+    flags: ['unread'],
+    options: ['group', 'limit'],
+    summary:
+      "shows received messages (all, one user's, or --group G's); --unread: new ones, oldest first, N at a time (50); marks them read",
+    run: (c, a) => {
+      const groupId = a.options.group;
+      if (groupId !== undefined) assertName('group id', groupId);
+      if (groupId !== undefined && a.values.user_id !== undefined) {
+        throw new CoterieError('USAGE', 'show_messages takes a user id or --group, not both');
+      }
+      return c.showMessages({
+        ...(a.values.user_id === undefined ? {} : { userId: a.values.user_id }),
+        ...(groupId === undefined ? {} : { groupId }),
+        unread: a.flags.has('unread'),
+        ...(a.options.limit === undefined ? {} : { limit: seqOption(a, 'limit', 1) }),
+      });
+    },
+  },
+  {
+    name: 'message_status',
+    forms: [[p('message_id', 'message_id')]],
+    summary: 'shows whether a message you sent is sent, delivered or read (per recipient in a group)',
+    run: (c, a) => c.messageStatus(a.values.message_id!),
+  },
+  {
+    name: 'create_topic',
+    forms: [[GROUP, { ...TOPIC, creates: true }]],
+    summary: 'creates a topic in a group (keeps 10,000 messages or 30 days)',
+    run: (c, a) => c.createTopic(a.values.group_id!, a.values.topic!),
+  },
+  {
+    name: 'list_topics',
+    forms: [[GROUP]],
+    summary: "lists a group's topics and whether you subscribe",
+    run: (c, a) => c.listTopics(a.values.group_id!),
+  },
+  {
+    name: 'publish',
+    forms: [[GROUP, TOPIC, TEXT]],
+    summary: 'publishes a message to a topic; subscribers get it pushed',
+    run: (c, a) => c.sendMessage({ groupId: a.values.group_id!, topic: a.values.topic! }, a.values.message!),
+  },
+  {
+    name: 'subscribe',
+    forms: [[GROUP, TOPIC]],
+    summary:
+      "subscribes to a topic: what is published from now on is pushed (and caught up after you're back)",
+    run: (c, a) => c.subscribe(a.values.group_id!, a.values.topic!, true),
+  },
+  {
+    name: 'unsubscribe',
+    forms: [[GROUP, TOPIC]],
+    summary: 'stops the pushes of a topic',
+    run: (c, a) => c.subscribe(a.values.group_id!, a.values.topic!, false),
+  },
+  {
+    name: 'fetch_messages',
+    forms: [[GROUP, TOPIC]],
+    options: ['from', 'limit'],
+    summary:
+      "fetches a topic's retained messages from sequence number SEQ (default 1), at most N (default 100)",
+    run: (c, a) =>
+      c.fetchMessages(a.values.group_id!, a.values.topic!, seqOption(a, 'from', 1), seqOption(a, 'limit', 1)),
+  },
+  {
+    name: 'status',
+    forms: [[]],
+    summary: 'shows the peer id, the user and the tracker connection',
+    run: (c) => c.status(),
+  },
+  {
+    name: 'quit',
+    forms: [[]],
+    summary: 'stops the daemon (downloads pause and resume at the next start)',
+    run: (c) => c.quit(),
+  },
+];
+
+const BY_NAME = new Map<string, AnyCommandSpec>(COMMANDS.map((c) => [c.name, c]));
+
+export function findCommand(name: string): AnyCommandSpec | undefined {
+  return BY_NAME.get(name);
+}
+
+export function getCommand(name: string): AnyCommandSpec {
+  const spec = findCommand(name);
+  if (spec === undefined) {
+    throw new CoterieError('UNKNOWN_COMMAND', `unknown command '${name}': type 'help' for the list`);
+  }
+  return spec;
+}
+
+/** Runs one command against a context: parse, check, dispatch. */
+export async function runCommand<N extends string>(
+  ctx: CommandContext,
+  name: N,
+  words: readonly string[],
+  io: CommandIO = {},
+): Promise<AnswerOf<N>> {
+  const spec = getCommand(name);
+  return (await spec.run(ctx, parseArgs(spec, words), io)) as AnswerOf<N>;
+}

@@ -1,0 +1,448 @@
+import { EventEmitter } from 'node:events';
+import { availableParallelism } from 'node:os';
+import type { Bitfield } from '../../../core/bitfield.js';
+import { createScheduler, type Scheduler, type StruckPiece } from '../../../core/scheduler.js';
+import { CoterieError } from '../../../protocol/errors.js';
+import { pieceCount, pieceLength } from '../../../protocol/manifest.js';
+import {
+  type Clock,
+  type ClockTimer,
+  createTlsDial,
+  MAX_BLOCK_BYTES,
+  type PieceClient,
+  realClock,
+} from '../../../wire/index.js';
+import type { DownloadEvent, DownloadProgress, DownloadResult, SeederInfo } from './events.js';
+import { everySeederRefused, noSeederLeftError, unreachableError } from './give-up.js';
+import { DOWNLOAD_DEFAULTS, type DownloadHandle, type DownloadOptions } from './options.js';
+import { openPartialFile, type PartialFile } from './partial-file.js';
+import { PiecePipeline } from './piece-pipeline.js';
+import { distributionOf, ProgressMeter, progressOf } from './progress.js';
+import { type SeederLink, SeederLinks } from './seeder-links.js';
+import { struckOutError } from './strikes.js';
+import { DownloadPieceSource } from './verified-pieces.js';
+
+interface DownloadEmitterEvents {
+  event: [DownloadEvent];
+}
+
+export function download(options: DownloadOptions): DownloadHandle {
+  return new Download(options);
+}
+
+class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHandle {
+  readonly done: Promise<DownloadResult>;
+  #resolve!: (r: DownloadResult) => void;
+  #reject!: (e: CoterieError) => void;
+  readonly #o: DownloadOptions;
+  readonly #peerId: string;
+  readonly #count: number;
+  readonly #scheduler: Scheduler;
+  readonly #links: SeederLinks;
+  readonly #pipeline: PiecePipeline;
+  readonly #abort = new AbortController();
+  readonly pieceSource: DownloadPieceSource;
+  #file: PartialFile | null = null;
+  #finished = false;
+  #pumpQueued = false;
+  #ticker: ClockTimer | null = null;
+  readonly #clock: Clock;
+  readonly #meter: ProgressMeter;
+  #resumedPieces = 0;
+
+  constructor(o: DownloadOptions) {
+    super();
+    this.#o = o;
+    this.#clock = o.clock ?? realClock;
+    this.#meter = new ProgressMeter(this.#clock);
+    this.#peerId = o.identity.peerId;
+    this.#count = pieceCount(o.manifest.size, o.manifest.pieceSize);
+    this.pieceSource = new DownloadPieceSource(o.manifest, this.#count);
+    this.done = new Promise<DownloadResult>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // Callers may follow events only; a rejection they do not await must not crash the process.
+    this.done.catch(() => undefined);
+    // One block per piece up to the largest block the wire allows: fewer frames, and a
+    // whole-piece block is hashed and written without being copied.
+    const blockSizeBytes = Math.min(o.scheduler?.blockSizeBytes ?? o.manifest.pieceSize, MAX_BLOCK_BYTES);
+    this.#pipeline = new PiecePipeline({
+      manifest: o.manifest,
+      dest: o.dest,
+      blockSizeBytes,
+      hashWorkers: o.hashWorkers ?? (availableParallelism() > 1 ? DOWNLOAD_DEFAULTS.hashWorkers : 0),
+      maxPendingBytes: o.maxPendingWriteBytes ?? DOWNLOAD_DEFAULTS.maxPendingWriteBytes,
+      onWritten: (piece) => this.pieceSource.markHave(piece),
+      // Not awaited: #fail waits for the pending writes, this one among them.
+      onWriteFailed: (err) => void this.#fail(err),
+      onDrained: () => this.#schedulePump(),
+    });
+    // Until the partial file is open nothing is known to be verified; the scheduler is rebuilt then.
+    this.#scheduler = createScheduler({ ...o.scheduler, blockSizeBytes })({
+      pieces: { count: this.#count, length: (i) => pieceLength(o.manifest, i) },
+      clock: this.#clock,
+    });
+    this.#links = this.#seederLinks();
+    if (o.signal) {
+      if (o.signal.aborted) queueMicrotask(() => this.abort('download cancelled'));
+      else o.signal.addEventListener('abort', () => this.abort('download cancelled'), { once: true });
+    }
+    void this.#start();
+  }
+
+  // ---- lifecycle -----------------------------------------------------------
+
+  async #start(): Promise<void> {
+    try {
+      const file = await openPartialFile({
+        manifest: this.#o.manifest,
+        fileId: this.#o.fileId,
+        dest: this.#o.dest,
+        overwrite: this.#o.overwrite ?? false,
+        ...(this.#o.destDir === undefined ? {} : { destDir: this.#o.destDir }),
+        directIo: this.#o.directIo ?? DOWNLOAD_DEFAULTS.directIo,
+        preallocate: this.#o.preallocate ?? DOWNLOAD_DEFAULTS.preallocate,
+        hashPiece: (data) => this.#pipeline.hasher.hash(data),
+        clock: this.#clock,
+        ...(this.#o.resumeIntervalMs === undefined ? {} : { resumeIntervalMs: this.#o.resumeIntervalMs }),
+      });
+      if (this.#finished) {
+        await file.close();
+        return;
+      }
+      this.#file = file;
+      this.pieceSource.attach(file);
+      this.#resumedPieces = file.resumedPieces;
+      for (let i = 0; i < this.#count; i++) {
+        if (file.hasPiece(i)) this.#meter.kept(pieceLength(this.#o.manifest, i));
+      }
+      // The scheduler read `have` before the file was open: tell it what is kept.
+      this.#rebuildSchedulerKept();
+      this.#emit({
+        type: 'started',
+        fileId: this.#o.fileId,
+        totalBytes: this.#o.manifest.size,
+        pieceCount: this.#count,
+        resumedPieces: file.resumedPieces,
+      });
+      if (file.verifiedCount() === this.#count) {
+        await this.#complete();
+        return;
+      }
+      if (this.#o.seeders.length === 0 && this.#links.size === 0) {
+        throw new CoterieError('NO_SEEDERS', 'no seeder listed for this file: retry when one is online');
+      }
+      for (const s of this.#o.seeders) this.addSeeder(s);
+      // Seeders added with addSeeder() while the file was opening connect now.
+      this.#links.connectWaiting();
+      this.#ticker = this.#clock.setInterval(() => this.#tick(), this.#o.tickMs ?? DOWNLOAD_DEFAULTS.tickMs);
+    } catch (err) {
+      await this.#fail(CoterieError.from(err, 'DOWNLOAD_FAILED'));
+    }
+  }
+
+  #rebuildSchedulerKept(): void {
+    const file = this.#file;
+    if (!file) return;
+    for (let i = 0; i < this.#count; i++) {
+      if (file.hasPiece(i) && !this.#scheduler.isVerified(i)) this.#scheduler.pieceVerified('', i);
+    }
+  }
+
+  abort(reason = 'download cancelled'): void {
+    void this.#fail(new CoterieError('DOWNLOAD_FAILED', reason));
+  }
+
+  async #complete(): Promise<void> {
+    if (this.#finished) return;
+    this.#finished = true;
+    // Measured before the connections close (closing marks their peers gone).
+    const distribution = distributionOf(this.#scheduler.peers(), this.#resumedPieces);
+    const progress = this.progress();
+    this.#stopAll();
+    try {
+      await this.#file!.finish();
+    } catch (err) {
+      const e = CoterieError.from(err, 'DOWNLOAD_FAILED');
+      this.#emit({ type: 'failed', error: e });
+      this.#reject(e);
+      return;
+    }
+    const result: DownloadResult = {
+      fileId: this.#o.fileId,
+      dest: this.#o.dest,
+      bytes: this.#o.manifest.size,
+      durationMs: this.#meter.elapsedMs(),
+      distribution,
+      directBytes: this.#file!.directBytes,
+    };
+    this.#emit({ type: 'progress', progress });
+    this.#emit({ type: 'completed', result });
+    this.#resolve(result);
+  }
+
+  async #fail(error: CoterieError): Promise<void> {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#stopAll();
+    await this.#pipeline.settled();
+    await this.#file?.close().catch(() => undefined);
+    this.#emit({ type: 'failed', error });
+    this.#reject(error);
+  }
+
+  #stopAll(): void {
+    this.#abort.abort();
+    this.#pipeline.close();
+    this.#ticker?.cancel();
+    this.#ticker = null;
+    this.#links.stop();
+  }
+
+  // ---- seeders -------------------------------------------------------------
+
+  addSeeder(seeder: SeederInfo): void {
+    if (this.#finished) return;
+    if (seeder.peerId === this.#peerId) return; // never download from ourselves
+    this.#links.add(seeder);
+  }
+
+  #seederLinks(): SeederLinks {
+    const o = this.#o;
+    const connectTimeoutMs = o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs;
+    const options = {
+      dial:
+        o.dial ?? createTlsDial(o.identity, { plaintext: o.plaintext ?? false, timeoutMs: connectTimeoutMs }),
+      clock: this.#clock,
+      retry: {
+        maxAttempts: o.retry?.maxAttempts ?? DOWNLOAD_DEFAULTS.retry.maxAttempts,
+        backoff: { ...DOWNLOAD_DEFAULTS.retry.backoff, ...o.retry?.backoff },
+      },
+      connectTimeoutMs,
+      signal: this.#abort.signal,
+      ticket: o.ticket,
+      getTicket: o.getTicket,
+      client: {
+        fileId: o.fileId,
+        peerId: this.#peerId,
+        pieceCount: this.#count,
+        io: {
+          allocatePayload: this.#pipeline.allocateFrame,
+          freePayload: (b: Buffer) => this.#pipeline.recycle(b),
+        },
+      },
+    };
+    return new SeederLinks(options, {
+      finished: () => this.#finished,
+      started: () => this.#file !== null,
+      isBanned: (id) => this.#scheduler.peers().some((p) => p.peerId === id && p.state === 'banned'),
+      fail: (err) => void this.#fail(err),
+      emit: (e) => this.#emit(e),
+      ready: (link) => {
+        this.#scheduler.addPeer(link.info.peerId, { score: link.info.score });
+        this.#emit({ type: 'peerConnected', peerId: link.info.peerId });
+      },
+      pieces: (link, pieces) => this.#onPieces(link, pieces),
+      block: (link, piece, offset, data) => {
+        this.#onBlock(link, piece, offset, data);
+        this.#schedulePump();
+      },
+      rejected: (link, piece, kind) => {
+        this.#scheduler.requestRejected(link.info.peerId, piece, kind);
+        this.#schedulePump();
+      },
+      closed: (link) => this.#scheduler.removePeer(link.info.peerId),
+      givenUp: () => this.#checkStarved(),
+      pump: () => this.#schedulePump(),
+    });
+  }
+
+  /** The seeder's bitfield, or a have: the scheduler learns what it holds. */
+  #onPieces(link: SeederLink, pieces: Bitfield | number): void {
+    const id = link.info.peerId;
+    if (typeof pieces === 'number') this.#scheduler.peerHasPiece(id, pieces);
+    else this.#scheduler.setPeerPieces(id, (i) => pieces.has(i));
+    this.#schedulePump();
+  }
+
+  #onBlock(link: SeederLink, piece: number, offset: number, data: Buffer): void {
+    const out = this.#scheduler.blockReceived(link.info.peerId, piece, offset, data.length);
+    if (out.kind !== 'accepted') {
+      this.#pipeline.recycle(data);
+      return;
+    }
+    const whole = this.#pipeline.assemble(link.info.peerId, piece, offset, data, out.attemptComplete);
+    if (whole) this.#pieceArrived(link, piece, whole);
+  }
+
+  /** A whole piece is here: hash it (on a worker thread when there is one). */
+  #pieceArrived(link: SeederLink, piece: number, buf: Buffer): void {
+    this.#pipeline.hash(buf).then(
+      (digest) => {
+        if (!this.#finished) this.#pieceHashed(link, piece, buf, digest);
+        this.#schedulePump();
+      },
+      (err: unknown) => {
+        if (!this.#finished) void this.#fail(CoterieError.from(err, 'INTERNAL'));
+      },
+    );
+  }
+
+  /** Verified: write it; wrong hash: strike its sender for that piece (banned at the threshold). */
+  #pieceHashed(link: SeederLink, piece: number, buf: Buffer, digest: string): void {
+    const id = link.info.peerId;
+    if (digest !== this.#o.manifest.pieces[piece]) {
+      this.#pipeline.recycle(buf);
+      // Hashes finish after the ban for pieces already received: one ban, one reason.
+      if (link.lastError?.code === 'CORRUPT_PIECE') return;
+      const outcome = this.#scheduler.pieceCorrupt(id, piece);
+      if (outcome.kind === 'ignored') return;
+      // The seeder learns which piece failed here: it may re-check its file (and stop serving a changed one).
+      link.client?.reportCorrupt(piece);
+      this.#emit({ type: 'peerStruck', peerId: id, piece, strikes: outcome.strikes });
+      if (outcome.kind === 'banned') {
+        link.givenUp = true;
+        link.lastError = new CoterieError('CORRUPT_PIECE', outcome.reason);
+        this.#emit({ type: 'peerBanned', peerId: id, reason: outcome.reason });
+        link.client?.close('CORRUPT_PIECE', outcome.reason);
+      }
+      return;
+    }
+    link.failures = 0;
+    if (this.#scheduler.isVerified(piece)) {
+      this.#pipeline.recycle(buf); // an endgame duplicate that lost the race
+      return;
+    }
+    this.#scheduler.pieceVerified(id, piece);
+    this.#meter.verified(buf.length);
+    this.#pipeline.write(this.#file!, piece, buf);
+    this.#emit({ type: 'pieceVerified', piece, peerId: id });
+  }
+
+  /**
+   * Everything fetchable is in and only pieces that struck seeders hold are
+   * left (no dial pending that could bring another holder): fail, naming
+   * them; the verified pieces stay in the part file for a later run.
+   */
+  #checkStruckOut(): void {
+    if (this.#finished || !this.#file) return;
+    const struck = this.#scheduler.struckOut();
+    if (struck === undefined || this.#pipeline.writing > 0) return;
+    if (this.#links.anyPending()) return;
+    this.#failStruckOut(struck);
+  }
+
+  #failStruckOut(struck: StruckPiece[]): void {
+    const verifiedPieces = this.#scheduler.verifiedCount();
+    const missingPieces = this.#count - verifiedPieces;
+    void this.#fail(struckOutError(struck, { dest: this.#o.dest, missingPieces, verifiedPieces }));
+  }
+
+  /**
+   * Connected seeders may all lack some piece (partial seeders, a downloader
+   * that stopped): after noProgressTimeoutMs without a verified piece while
+   * pieces are unreachable and no connection is pending, give up (NO_SEEDERS).
+   */
+  #checkUnreachable(now: number): void {
+    const timeout = this.#o.noProgressTimeoutMs ?? DOWNLOAD_DEFAULTS.noProgressTimeoutMs;
+    if (this.#finished || now - this.#meter.lastVerifiedAt < timeout) return;
+    const pending = this.#links.anyPending();
+    const unreachable = this.#scheduler.unreachableCount();
+    if (pending || unreachable === 0) return;
+    void this.#fail(unreachableError(unreachable, timeout));
+  }
+
+  /** Fails the download when no seeder is left to try. */
+  #checkStarved(): void {
+    if (this.#finished || !this.#file) return;
+    const alive = this.#links.values().some((l) => !l.givenUp);
+    if (alive) return;
+    const refused = everySeederRefused(this.#links.values());
+    if (refused) {
+      void this.#fail(refused);
+      return;
+    }
+    const struck = this.#scheduler.struckOut();
+    if (struck !== undefined) {
+      this.#failStruckOut(struck);
+      return;
+    }
+    const left = this.#count - this.#scheduler.verifiedCount();
+    void this.#fail(noSeederLeftError(this.#links.values(), left));
+  }
+
+  // ---- the pump: scheduler decisions to frames -------------------------------
+
+  #schedulePump(): void {
+    if (this.#pumpQueued || this.#finished) return;
+    this.#pumpQueued = true;
+    setImmediate(() => {
+      this.#pumpQueued = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    if (this.#finished || !this.#file) return;
+    if (this.#scheduler.isComplete()) {
+      if (this.#pipeline.writing === 0) void this.#complete();
+      return;
+    }
+    if (this.#pipeline.full) return;
+    const actions = this.#scheduler.poll();
+    for (const d of actions.dropped) this.#pipeline.dropAttempt(d.piece, d.peerId);
+    for (const id of actions.stalled) this.#emit({ type: 'peerStalled', peerId: id });
+    // Corked: all the frames for one seeder leave in one write (one TLS record, one syscall).
+    const corked = new Set<PieceClient>();
+    for (const r of [...actions.cancels, ...actions.requests]) {
+      const client = this.#clientOf(r.peerId);
+      if (client && !corked.has(client)) {
+        client.cork();
+        corked.add(client);
+      }
+    }
+    for (const c of actions.cancels) this.#clientOf(c.peerId)?.cancel(c);
+    for (const r of actions.requests) this.#clientOf(r.peerId)?.request(r);
+    for (const client of corked) client.uncork();
+    const failure = this.#scheduler.failure();
+    if (failure) void this.#fail(new CoterieError('DOWNLOAD_FAILED', failure.reason));
+  }
+
+  #clientOf(peerId: string): PieceClient | null | undefined {
+    return this.#links.get(peerId)?.client;
+  }
+
+  #tick(): void {
+    this.#pump();
+    const now = this.#clock.now();
+    this.#checkUnreachable(now);
+    this.#checkStruckOut();
+    if (this.#meter.tick(now, this.#o.progressIntervalMs ?? DOWNLOAD_DEFAULTS.progressIntervalMs)) {
+      this.#emit({ type: 'progress', progress: this.progress() });
+    }
+  }
+
+  // ---- reporting -------------------------------------------------------------
+
+  progress(): DownloadProgress {
+    return progressOf({
+      fileId: this.#o.fileId,
+      totalBytes: this.#o.manifest.size,
+      pieceCount: this.#count,
+      piecesVerified: this.#scheduler.verifiedCount(),
+      meter: this.#meter,
+      links: this.#links.values(),
+      reports: this.#scheduler.peers(),
+    });
+  }
+
+  #emit(e: DownloadEvent): void {
+    try {
+      this.#o.onEvent?.(e);
+      this.emit('event', e);
+    } catch {
+      // A listener's bug must not break the download.
+    }
+  }
+}

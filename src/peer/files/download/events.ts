@@ -1,0 +1,83 @@
+import type { PeerReport } from '../../../core/scheduler.js';
+import type { CoterieError } from '../../../protocol/errors.js';
+
+/** A seeder as the tracker lists it. */
+export interface SeederInfo {
+  /** SHA-256 of the seeder's certificate public key: the TLS connection is pinned to it. */
+  peerId: string;
+  address: { host: string; port: number };
+  /** The tracker's score for this peer, 0..1. */
+  score: number;
+}
+
+export type PeerConnectionState = 'connecting' | 'ready' | 'reconnecting' | 'closed';
+
+export interface PeerProgress extends PeerReport {
+  connection: PeerConnectionState;
+  /** Why the last connection ended, if it did. */
+  lastError?: string;
+}
+
+export interface DownloadProgress {
+  fileId: string;
+  totalBytes: number;
+  /** Bytes of verified pieces (kept ones included). */
+  verifiedBytes: number;
+  piecesVerified: number;
+  pieceCount: number;
+  /** Verified bytes per second, averaged over the last seconds. */
+  rateBytesPerSec: number;
+  /** Seconds left at the current rate; null while the rate is unknown. */
+  etaSeconds: number | null;
+  elapsedMs: number;
+  peers: PeerProgress[];
+}
+
+/** The seeds' chunk-assignment analysis, for one finished download. */
+export interface PieceDistribution {
+  /** Pieces fetched in this run (not kept from an earlier one). */
+  fetchedPieces: number;
+  resumedPieces: number;
+  /** Pieces per contributing peer: the fewest, the most and the mean. */
+  min: number;
+  max: number;
+  avg: number;
+  peers: Array<{
+    peerId: string;
+    givenScore: number;
+    finalScore: number;
+    pieces: number;
+    bytes: number;
+    corruptPieces: number;
+    stalls: number;
+    state: PeerReport['state'];
+    banReason?: string;
+  }>;
+  /** Score (rounded to 0.05) against the pieces its peers served. */
+  byScore: Array<{ score: number; peers: number; pieces: number }>;
+}
+
+export interface DownloadResult {
+  fileId: string;
+  dest: string;
+  bytes: number;
+  durationMs: number;
+  distribution: PieceDistribution;
+  /** Bytes this run wrote past the page cache (O_DIRECT); 0 where the file system refuses it. */
+  directBytes: number;
+}
+
+export type DownloadEvent =
+  | { type: 'started'; fileId: string; totalBytes: number; pieceCount: number; resumedPieces: number }
+  | { type: 'peerConnected'; peerId: string }
+  | { type: 'peerDisconnected'; peerId: string; reason: string }
+  | { type: 'peerStalled'; peerId: string }
+  /** A piece from this seeder failed its hash: it is not asked for that piece again; `strikes` so far. */
+  | { type: 'peerStruck'; peerId: string; piece: number; strikes: number }
+  /** A connection's ticket was renewed over it before it expired. */
+  | { type: 'ticketRenewed'; peerId: string }
+  | { type: 'peerBanned'; peerId: string; reason: string }
+  | { type: 'pieceVerified'; piece: number; peerId: string }
+  | { type: 'progress'; progress: DownloadProgress }
+  | { type: 'completed'; result: DownloadResult }
+  | { type: 'failed'; error: CoterieError };

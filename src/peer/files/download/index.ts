@@ -1,0 +1,26 @@
+// The public entry of the download machinery: the engine the peer daemon drives.
+export { createTlsDial } from '../../../wire/index.js';
+export { download } from './engine.js';
+export type {
+  DownloadEvent,
+  DownloadProgress,
+  DownloadResult,
+  PeerConnectionState,
+  PeerProgress,
+  PieceDistribution,
+  SeederInfo,
+} from './events.js';
+export {
+  type Dial,
+  DOWNLOAD_DEFAULTS,
+  type DownloadHandle,
+  type DownloadOptions,
+  type RetryPolicy,
+} from './options.js';
+export {
+  type DirIdentity,
+  openPartialFile,
+  type PartialFile,
+  type PartialFileOptions,
+  type ResumeState,
+} from './partial-file.js';

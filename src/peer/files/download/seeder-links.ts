@@ -1,0 +1,270 @@
+import { createBackoff } from '../../../core/backoff.js';
+import type { Bitfield } from '../../../core/bitfield.js';
+import { CoterieError, isCoterieError } from '../../../protocol/errors.js';
+import type { Clock, ClockTimer, Dial } from '../../../wire/index.js';
+import {
+  dialPieceClient,
+  type PieceClient,
+  type PieceClientOptions,
+  type RejectKind,
+} from '../../../wire/index.js';
+import type { DownloadEvent, PeerConnectionState, SeederInfo } from './events.js';
+import type { RetryPolicy } from './options.js';
+import { TICKET_REFUSALS, TicketRenewal } from './ticket-renewal.js';
+
+/** One seeder of a download: its connection (a piece client) and how its attempts went. */
+export class SeederLink {
+  state: PeerConnectionState = 'connecting';
+  client: PieceClient | null = null;
+  /** A dial is under way (client is set only once it succeeds). */
+  dialing = false;
+  ready = false;
+  failures = 0;
+  lastError: CoterieError | null = null;
+  /** Permanent: banned, refused our ticket, or out of retries. */
+  givenUp = false;
+  timer: ClockTimer | null = null;
+  /** The ticket sent in the hello, and what renews it once the seeder accepted (see ticket-renewal.ts). */
+  ticket = '';
+  renewal: TicketRenewal | null = null;
+  constructor(public info: SeederInfo) {}
+}
+
+/** What the engine does with what the links see; every call comes from a link's current client. */
+export interface SeederLinksHandlers {
+  finished(): boolean;
+  /** The part file is open: links may connect. */
+  started(): boolean;
+  isBanned(peerId: string): boolean;
+  /** The download ends with this error (a ticket the tracker refuses for good). */
+  fail(err: CoterieError): void;
+  emit(e: DownloadEvent): void;
+  ready(link: SeederLink): void;
+  pieces(link: SeederLink, pieces: Bitfield | number): void;
+  block(link: SeederLink, piece: number, offset: number, data: Buffer): void;
+  rejected(link: SeederLink, piece: number, kind: RejectKind): void;
+  /** The link's connection is gone: the scheduler forgets the peer. */
+  closed(link: SeederLink): void;
+  /** A link was given up for good: the download may have no seeder left. */
+  givenUp(): void;
+  pump(): void;
+}
+
+export interface SeederLinksOptions {
+  dial: Dial;
+  clock: Clock;
+  retry: RetryPolicy;
+  connectTimeoutMs: number;
+  /** Aborted when the download ends: dials under way stop. */
+  signal: AbortSignal;
+  ticket?: string | undefined;
+  getTicket?: (() => Promise<string>) | undefined;
+  /** What every piece client of this download says and where its blocks go. */
+  client: Omit<PieceClientOptions, 'seederPeerId' | 'ticket' | 'handshakeTimeoutMs' | 'clock'>;
+}
+
+/**
+ * The seeders of one download: dialling each (a fresh ticket per
+ * connection), keeping its ticket renewed, and retrying a lost connection
+ * with backoff until it fails for good (a refusal no retry changes, a
+ * mismatched peer, or too many attempts in a row without a verified piece).
+ */
+export class SeederLinks {
+  readonly #links = new Map<string, SeederLink>();
+  readonly #o: SeederLinksOptions;
+  readonly #h: SeederLinksHandlers;
+  readonly #backoff;
+  #ticket: string | undefined;
+
+  constructor(o: SeederLinksOptions, handlers: SeederLinksHandlers) {
+    this.#o = o;
+    this.#h = handlers;
+    this.#backoff = createBackoff(o.retry.backoff);
+    this.#ticket = o.ticket;
+  }
+
+  get size(): number {
+    return this.#links.size;
+  }
+
+  get(peerId: string): SeederLink | undefined {
+    return this.#links.get(peerId);
+  }
+
+  values(): SeederLink[] {
+    return [...this.#links.values()];
+  }
+
+  /** A link not given up and not ready: a connection may still bring pieces. */
+  anyPending(): boolean {
+    return this.values().some((l) => !l.givenUp && l.state !== 'ready');
+  }
+
+  add(seeder: SeederInfo): void {
+    const existing = this.#links.get(seeder.peerId);
+    if (existing) {
+      // A seeder the tracker lists again gets another chance (unless banned), at its new address.
+      existing.info = seeder;
+      if (
+        existing.givenUp &&
+        !this.#h.isBanned(seeder.peerId) &&
+        existing.lastError?.code !== 'PEER_MISMATCH'
+      ) {
+        existing.givenUp = false;
+        existing.failures = 0;
+        this.#connect(existing);
+      }
+      return;
+    }
+    const link = new SeederLink(seeder);
+    this.#links.set(seeder.peerId, link);
+    if (this.#h.started()) this.#connect(link);
+  }
+
+  /** Connects the links added before the download started. */
+  connectWaiting(): void {
+    for (const link of this.#links.values()) if (!link.givenUp && !link.timer) this.#connect(link);
+  }
+
+  stop(): void {
+    for (const link of this.#links.values()) {
+      link.timer?.cancel();
+      link.timer = null;
+      link.state = 'closed';
+      link.renewal?.stop();
+      link.client?.close();
+    }
+  }
+
+  #connect(link: SeederLink): void {
+    if (this.#h.finished() || link.client || link.dialing) return;
+    link.dialing = true;
+    link.state = link.failures === 0 ? 'connecting' : 'reconnecting';
+    void this.#open(link);
+  }
+
+  async #open(link: SeederLink): Promise<void> {
+    const { connectTimeoutMs, clock } = this.#o;
+    const timeout = new AbortController();
+    const timer = clock.setTimeout(
+      () => timeout.abort(new CoterieError('UNAVAILABLE', `no connection within ${connectTimeoutMs} ms`)),
+      connectTimeoutMs,
+    );
+    const signal = AbortSignal.any([this.#o.signal, timeout.signal]);
+    let client: PieceClient;
+    try {
+      const ticket = await this.#currentTicket();
+      client = await dialPieceClient(this.#o.dial, link.info, signal, {
+        ...this.#o.client,
+        ticket,
+        handshakeTimeoutMs: connectTimeoutMs,
+        clock,
+      });
+      link.ticket = ticket;
+    } catch (err) {
+      link.dialing = false;
+      const e = isCoterieError(err)
+        ? err
+        : new CoterieError('UNAVAILABLE', err instanceof Error ? err.message : String(err), { cause: err });
+      // The tracker refuses us a ticket (removed from the group): no seeder will take us.
+      if (TICKET_REFUSALS.has(e.code)) this.#h.fail(e);
+      else this.failed(link, e);
+      return;
+    } finally {
+      link.dialing = false;
+      timer.cancel();
+    }
+    if (this.#h.finished()) {
+      client.destroy();
+      return;
+    }
+    link.client = client;
+    // Every event of a replaced client is stale: only the link's current one speaks.
+    const current = () => !this.#h.finished() && link.client === client;
+    client.on('ready', () => {
+      if (!current()) return;
+      link.ready = true;
+      link.state = 'ready';
+      this.#renewTickets(link, client);
+      this.#h.ready(link);
+    });
+    client.on('bitfield', (b) => current() && this.#h.pieces(link, b));
+    client.on('have', (piece) => current() && this.#h.pieces(link, piece));
+    client.on('block', (piece, offset, data) => current() && this.#h.block(link, piece, offset, data));
+    client.on('rejected', (r, kind) => current() && this.#h.rejected(link, r.piece, kind));
+    client.on('close', (error) => this.#onClose(link, client, error));
+    client.start();
+  }
+
+  async #currentTicket(): Promise<string> {
+    if (this.#o.getTicket) {
+      this.#ticket = await this.#o.getTicket();
+      return this.#ticket;
+    }
+    if (this.#ticket === undefined) {
+      throw new CoterieError('TICKET_INVALID', 'no download ticket given: ask the tracker for one');
+    }
+    return this.#ticket;
+  }
+
+  /** Renews the connection's ticket over it before it expires, while it lasts. */
+  #renewTickets(link: SeederLink, client: PieceClient): void {
+    const getTicket = this.#o.getTicket;
+    if (getTicket === undefined) return;
+    link.renewal = new TicketRenewal({
+      getTicket,
+      send: (ticket) => {
+        // False (and closed, to reconnect with a new one) for a ticket the wire cannot carry.
+        if (link.client !== client || this.#h.finished()) return false;
+        return client.renewTicket(ticket);
+      },
+      onRefused: (err) => this.#h.fail(err),
+      onRenewed: () => this.#h.emit({ type: 'ticketRenewed', peerId: link.info.peerId }),
+      clock: this.#o.clock,
+    });
+    link.renewal.start(link.ticket);
+  }
+
+  #onClose(link: SeederLink, client: PieceClient, error: CoterieError | null): void {
+    if (link.client !== client) return;
+    link.renewal?.stop();
+    link.renewal = null;
+    link.client = null;
+    const wasReady = link.ready;
+    link.ready = false;
+    this.#h.closed(link);
+    if (this.#h.finished()) return;
+    const err = error ?? new CoterieError('UNAVAILABLE', 'seeder closed the connection');
+    if (wasReady) this.#h.emit({ type: 'peerDisconnected', peerId: link.info.peerId, reason: err.message });
+    this.failed(link, err);
+    this.#h.pump();
+  }
+
+  /** A connection attempt or a connection failed: try again later, or give the seeder up. */
+  failed(link: SeederLink, err: CoterieError): void {
+    if (this.#h.finished()) return;
+    link.client = null;
+    if (!link.givenUp) link.lastError = err;
+    const permanent =
+      link.givenUp ||
+      err.code === 'PEER_MISMATCH' ||
+      // The seeder says it does not serve the file (e.g. it changed there): asking again will not help.
+      err.code === 'NOT_SHARING' ||
+      err.code === 'TICKET_INVALID' ||
+      err.code === 'TICKET_WRONG_FILE' ||
+      err.code === 'TICKET_WRONG_PEER' ||
+      (err.code === 'TICKET_EXPIRED' && !this.#o.getTicket);
+    link.failures++;
+    if (permanent || link.failures >= this.#o.retry.maxAttempts) {
+      link.givenUp = true;
+      link.state = 'closed';
+      this.#h.givenUp();
+      return;
+    }
+    link.state = 'reconnecting';
+    link.timer = this.#o.clock.setTimeout(() => {
+      link.timer = null;
+      this.#connect(link);
+    }, this.#backoff.delayMs(link.failures));
+  }
+}

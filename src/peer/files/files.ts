@@ -1,0 +1,107 @@
+import type { Logger } from 'pino';
+import { formatHostPort } from '../../protocol/addresses.js';
+import type { SessionEvent } from '../../protocol/session.js';
+import type { PeerIdentity } from '../../wire/index.js';
+import type { FileCommands } from '../control/index.js';
+import type { Notice, PeerEvent } from '../notices.js';
+import type { PeerStore } from '../store/index.js';
+import type { TrackerHttpClient } from '../tracker/http-client.js';
+import type { TrackerSession } from '../tracker/session.js';
+import { createDownloads } from './downloads.js';
+import { startSeeding } from './seeding.js';
+import { createShares } from './shares.js';
+
+export interface FilesServiceOptions {
+  dataDir: string;
+  store: PeerStore;
+  http: TrackerHttpClient;
+  session: TrackerSession;
+  identity: PeerIdentity;
+  host: string;
+  port: number;
+  advertiseHost?: string;
+  /** Upload cap over all connections, bytes per second. */
+  uploadLimitBytesPerSec?: number;
+  notify: (kind: Notice['kind'], text: string) => void;
+  onEvent: (e: PeerEvent) => void;
+  log: Logger;
+}
+
+/** The file side of the daemon: seeding, shares and downloads, as the daemon and the commands see it. */
+export interface FilesService extends FileCommands {
+  readonly serving: { host: string; port: number };
+  addresses(): string[];
+  seedingFileIds(): string[];
+  watchedFileIds(): string[];
+  describeFile(fileId: string): string | undefined;
+  onTrackerConnected(): void;
+  onSessionEvent(e: SessionEvent): void;
+  pauseAll(): Promise<void>;
+  resumeDownloads(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startFilesService(options: FilesServiceOptions): Promise<FilesService> {
+  const { store, http, session, identity, log, notify, onEvent } = options;
+  const seeding = await startSeeding({
+    identity,
+    host: options.host,
+    port: options.port,
+    getKeys: () => http.call('clusterKeys'),
+    uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
+    log,
+  });
+  const wildcard = options.host === '0.0.0.0' || options.host === '::';
+  const serving = {
+    host: options.advertiseHost ?? (wildcard ? '127.0.0.1' : options.host),
+    port: seeding.port,
+  };
+  const shares = createShares({ store, http, session, identity, seeding, notify, onEvent, log });
+  await shares.restore();
+  const downloads = createDownloads({
+    store,
+    http,
+    session,
+    identity,
+    seeding,
+    shares,
+    notify,
+    onEvent,
+    log,
+  });
+
+  return {
+    serving,
+    addresses: () => [formatHostPort(serving.host, serving.port)],
+    seedingFileIds: () => shares.seedingFileIds(),
+    watchedFileIds: () => downloads.watchedFileIds(),
+    describeFile: (fileId) =>
+      store.shares.list().find((s) => s.fileId === fileId)?.fileName ??
+      store.downloads.list().find((d) => d.fileId === fileId)?.fileName,
+    onTrackerConnected: () => {
+      // The cluster keys may be new (first contact, or a rotated key) for the piece server.
+      http.call('clusterKeys').then(
+        (keys) => seeding.setKeys(keys),
+        () => {},
+      );
+      void downloads.resumeAll().catch((err: unknown) => log.error({ err }, 'resuming downloads'));
+    },
+    onSessionEvent: (e) => {
+      if (e.type === 'seeder_appeared') downloads.onSeederAppeared(e);
+      else if (e.type === 'tickets_revoked')
+        seeding.revokeTickets({ groupId: e.groupId, userId: e.userId, beforeSeconds: e.before });
+    },
+    uploadFile: (path, groupId, io) => shares.upload(path, groupId, io),
+    downloadFile: (groupId, fileName, dest, opts) => downloads.start(groupId, fileName, dest, opts),
+    stopShare: (fileName, groupId) => shares.stopShare(fileName, groupId),
+    forgetGroup: (groupId) => shares.forgetGroup(groupId),
+    changedShares: () => shares.changed(),
+    showDownloads: async () => downloads.list(),
+    pauseAll: () => downloads.pauseAll(),
+    resumeDownloads: () => downloads.resumeAll(),
+    async stop() {
+      await downloads.stop();
+      await seeding.stop();
+    },
+  };
+}

@@ -1,0 +1,4 @@
+// The entry of the peer's files: what it shares and seeds, its downloads, and the engine's types others name.
+export type { DirIdentity } from './download/index.js';
+export { type FilesService, type FilesServiceOptions, startFilesService } from './files.js';
+export type { ChangedShare } from './shares.js';

@@ -1,0 +1,153 @@
+import type { JSONWebKeySet } from 'jose';
+import type { Logger } from 'pino';
+import { createManifest } from '../../core/index.js';
+import type { Manifest } from '../../protocol/manifest.js';
+import {
+  FilePieceSource,
+  type PeerIdentity,
+  type PieceServer,
+  type PieceSource,
+  type ReportVerdict,
+  startPieceServer,
+  type TicketRevocation,
+} from '../../wire/index.js';
+
+/**
+ * The peer's seeding side: the piece server (TLS, tickets checked offline
+ * with the cluster's keys) over the files it shares, and over the verified
+ * pieces of the downloads it runs.
+ */
+/** What serving a shared file tells its owner. */
+export interface ServeHooks {
+  /** The file changed since it was shared (size, mtime, or a failed self-check): it is no longer served. */
+  onChanged?(reason: string): void;
+  /** A downloader reported a piece corrupt, and what re-checking the file found. */
+  onReport?(piece: number, verdict: ReportVerdict): void;
+}
+
+export interface Seeding {
+  readonly port: number;
+  /** Serves a shared file, watching it for changes since it was hashed (see wire/share-guard.ts). */
+  serveFile(fileId: string, manifest: Manifest, path: string, hooks?: ServeHooks): Promise<void>;
+  /** Serves the verified pieces of a download in progress (until serveFile or unserve). */
+  servePartial(fileId: string, source: PieceSource): void;
+  unserve(fileId: string): void;
+  /** The cluster keys changed or became known (after a tracker connection). */
+  setKeys(jwks: JSONWebKeySet): void;
+  /** The tracker revoked a user's tickets in a group: drop their connections, refuse those tickets. */
+  revokeTickets(revocation: TicketRevocation): void;
+  stop(): Promise<void>;
+}
+
+export interface SeedingOptions {
+  identity: PeerIdentity;
+  host: string;
+  port: number;
+  /** The tracker cluster's ticket keys (JWKS); may fail while no tracker answers. */
+  getKeys: () => Promise<JSONWebKeySet>;
+  /** Upload cap over all connections, bytes per second; undefined = unlimited. */
+  uploadLimitBytesPerSec?: number;
+  log: Logger;
+}
+
+/** Hashes a file to share (on every core for large files), reporting progress. */
+export async function hashFile(
+  path: string,
+  onProgress: (doneBytes: number, totalBytes: number) => void,
+): Promise<Manifest> {
+  return (await createManifest(path, { onProgress })).manifest;
+}
+
+/** Spaces reads so uploads average at most `bytesPerSec` (a user's upload cap). */
+class UploadLimiter {
+  private nextFreeAt = 0;
+  constructor(private readonly bytesPerSec: number) {}
+  async take(bytes: number): Promise<void> {
+    const now = Date.now();
+    const start = Math.max(now, this.nextFreeAt);
+    this.nextFreeAt = start + (bytes * 1000) / this.bytesPerSec;
+    const wait = start - now;
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
+function limited(source: PieceSource, limiter: UploadLimiter | undefined): PieceSource {
+  if (limiter === undefined) return source;
+  return {
+    manifest: source.manifest,
+    bitfield: source.bitfield,
+    read: async (piece, offset, length, into) => {
+      await limiter.take(length);
+      return source.read(piece, offset, length, into);
+    },
+    reportCorrupt: (piece) => source.reportCorrupt?.(piece),
+    on: (e, l) => source.on(e, l),
+    off: (e, l) => source.off(e, l),
+  };
+}
+
+export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
+  const { log } = options;
+  const files = new Map<string, FilePieceSource>();
+  const partials = new Map<string, PieceSource>();
+  const limiter =
+    options.uploadLimitBytesPerSec === undefined
+      ? undefined
+      : new UploadLimiter(options.uploadLimitBytesPerSec);
+  let jwks: JSONWebKeySet = { keys: [] };
+  try {
+    jwks = await options.getKeys();
+  } catch (err) {
+    // No tracker yet: the server fetches the keys on the first ticket it cannot check.
+    log.warn({ err: (err as Error).message }, 'cluster keys not available yet');
+  }
+  const server: PieceServer = await startPieceServer({
+    identity: options.identity,
+    host: options.host,
+    port: options.port,
+    jwks,
+    refreshJwks: options.getKeys,
+    sources: (fileId) => {
+      const s = files.get(fileId) ?? partials.get(fileId);
+      return s === undefined ? undefined : limited(s, limiter);
+    },
+    logger: log,
+  });
+  return {
+    port: server.port,
+    async serveFile(fileId, manifest, path, hooks = {}) {
+      const old = files.get(fileId);
+      const source = await FilePieceSource.open(path, manifest, { checkChanges: true });
+      source.guard?.on('changed', (reason) => {
+        // Stop at once, whoever the owner is: new connections get NOT_SHARING, open ones end.
+        if (files.get(fileId) === source) files.delete(fileId);
+        void source.close();
+        hooks.onChanged?.(reason);
+      });
+      source.guard?.on('report', (r) => hooks.onReport?.(r.piece, r.verdict));
+      files.set(fileId, source);
+      await old?.close();
+      partials.delete(fileId);
+    },
+    servePartial(fileId, source) {
+      if (!files.has(fileId)) partials.set(fileId, source);
+    },
+    unserve(fileId) {
+      const f = files.get(fileId);
+      files.delete(fileId);
+      void f?.close();
+      partials.delete(fileId);
+    },
+    setKeys: (keys) => server.setJwks(keys),
+    revokeTickets(revocation) {
+      const dropped = server.revokeTickets(revocation);
+      log.info({ ...revocation, dropped }, 'tickets revoked');
+    },
+    async stop() {
+      await server.close();
+      for (const f of files.values()) await f.close().catch(() => {});
+      files.clear();
+      partials.clear();
+    },
+  };
+}

@@ -1,0 +1,242 @@
+import { statSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Logger } from 'pino';
+import type { StopShareResult, UploadResult } from '../../protocol/control.js';
+import { CoterieError } from '../../protocol/errors.js';
+import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
+import { isNewFileName } from '../../protocol/names.js';
+import type { PeerIdentity } from '../../wire/index.js';
+import type { CommandIO } from '../control/index.js';
+import { type Notice, type PeerEvent, shareChangedText } from '../notices.js';
+import { checkSourceFile } from '../paths.js';
+import type { DownloadRecord, PeerStore } from '../store/index.js';
+import type { TrackerHttpClient } from '../tracker/http-client.js';
+import type { TrackerSession } from '../tracker/session.js';
+import { hashFile, type Seeding } from './seeding.js';
+
+/**
+ * What this peer shares: the store's share rows, the piece server's sources
+ * for them, the tracker's listing and the session's announcements, kept in
+ * step by upload_file, stop_share and leaving a group.
+ */
+export interface Shares {
+  /** Starts serving the shares kept in the store (at daemon start). */
+  restore(): Promise<void>;
+  /** File ids served from complete local files. */
+  seedingFileIds(): string[];
+  isServed(fileId: string): boolean;
+  /** Shares no longer served because their file changed since it was shared. */
+  changed(): ChangedShare[];
+  upload(path: string, groupId: string, io: CommandIO): Promise<UploadResult>;
+  /** A finished download becomes a share of its group, seeded from its destination. */
+  shareDownloaded(rec: DownloadRecord, manifest: Manifest): Promise<void>;
+  stopShare(fileName: string, groupId: string | undefined): Promise<StopShareResult>;
+  forgetGroup(groupId: string): Promise<void>;
+}
+
+export interface ChangedShare {
+  fileId: string;
+  fileNames: string[];
+  path: string;
+  reason: string;
+  at: number;
+}
+
+export interface SharesDeps {
+  store: PeerStore;
+  http: TrackerHttpClient;
+  session: TrackerSession;
+  identity: PeerIdentity;
+  seeding: Seeding;
+  notify: (kind: Notice['kind'], text: string) => void;
+  onEvent: (e: PeerEvent) => void;
+  log: Logger;
+}
+
+export function createShares(deps: SharesDeps): Shares {
+  const { store, http, session, identity, seeding, notify, onEvent, log } = deps;
+  /** File id → the path it is served from. */
+  const served = new Map<string, string>();
+  /** File id → why its share stopped being served (until shared again or stopped). */
+  const changed = new Map<string, ChangedShare>();
+
+  /**
+   * The file under a share changed: no more serving nor announcing it (the
+   * seeding side already refuses its requests), and the user is told once.
+   */
+  const onChanged = (fileId: string, path: string, reason: string): void => {
+    if (changed.has(fileId)) return;
+    if (served.get(fileId) === path) served.delete(fileId);
+    seeding.unserve(fileId);
+    void session.unannounce([fileId]).catch(() => {});
+    const fileNames = [
+      ...new Set(
+        store.shares
+          .list()
+          .filter((s) => s.fileId === fileId)
+          .map((s) => s.fileName),
+      ),
+    ];
+    changed.set(fileId, { fileId, fileNames, path, reason, at: Date.now() });
+    log.warn({ fileId, path, reason }, 'a shared file changed since it was shared: no longer seeding it');
+    for (const name of fileNames) notify('share', shareChangedText(name));
+    onEvent({ type: 'shareChanged', fileId, fileNames, path, reason });
+  };
+
+  const serve = async (
+    fileId: string,
+    manifestJson: string,
+    path: string,
+    size: number,
+    sharedAt: number,
+  ): Promise<boolean> => {
+    try {
+      const st = statSync(path);
+      if (!st.isFile()) throw new Error('not a file any more');
+      // Written after the share was recorded (while the daemon was down, say): not what was hashed.
+      if (st.size !== size || st.mtimeMs > sharedAt) {
+        onChanged(fileId, path, st.size !== size ? `its size is now ${st.size} bytes` : 'it was modified');
+        return false;
+      }
+      changed.delete(fileId);
+      await seeding.serveFile(fileId, validateManifest(JSON.parse(manifestJson)), path, {
+        onChanged: (reason) => onChanged(fileId, path, reason),
+        onReport: (piece, verdict) => {
+          // Skipped reports are not logged: a hostile downloader could fill the log with them.
+          if (verdict !== 'skipped')
+            log.warn({ fileId, path, piece, verdict }, 'a downloader reported a piece corrupt');
+          onEvent({ type: 'corruptReported', fileId, piece, verdict });
+        },
+      });
+      served.set(fileId, path);
+      return true;
+    } catch (err) {
+      log.warn(
+        { path, fileId, err: (err as Error).message },
+        'not seeding a shared file that changed or vanished',
+      );
+      return false;
+    }
+  };
+
+  /** Stops serving a file once no share of any group refers to it. */
+  const release = async (fileId: string): Promise<void> => {
+    if (store.shares.list().some((o) => o.fileId === fileId)) return;
+    changed.delete(fileId);
+    seeding.unserve(fileId);
+    served.delete(fileId);
+    await session.unannounce([fileId]).catch(() => {});
+  };
+
+  return {
+    async restore() {
+      for (const s of store.shares.list()) {
+        if (!served.has(s.fileId)) await serve(s.fileId, s.manifestJson, s.path, s.size, s.createdAt);
+      }
+    },
+    seedingFileIds: () => [...served.keys()],
+    isServed: (fileId) => served.has(fileId),
+    changed: () => [...changed.values()],
+
+    async upload(path, groupId, io) {
+      const { size } = checkSourceFile(path);
+      const fileName = basename(path);
+      if (!isNewFileName(fileName)) {
+        throw new CoterieError(
+          'PATH_INVALID',
+          `the file name ${JSON.stringify(fileName)} cannot be shared: rename it`,
+        );
+      }
+      // Membership first: hashing a large file only to be refused wastes minutes.
+      await http.call('listMembers', { params: { groupId } });
+      const manifest = await hashFile(path, (doneBytes, totalBytes) =>
+        io.onProgress?.({ kind: 'hash', label: `hashing ${fileName}`, doneBytes, totalBytes }),
+      );
+      if (manifest.size !== size) log.warn({ path }, 'the file changed size while it was hashed');
+      const fileId = computeFileId(manifest);
+      const res = await http.call('shareFile', {
+        params: { groupId },
+        body: { name: fileName, manifest, peerId: identity.peerId },
+      });
+      const manifestJson = JSON.stringify(manifest);
+      const createdAt = Date.now();
+      store.shares.put({ groupId, fileName, fileId, path, size: manifest.size, manifestJson, createdAt });
+      // Shared again: what changed under the old share no longer matters.
+      for (const c of changed.values()) if (c.path === path) changed.delete(c.fileId);
+      if (served.get(fileId) !== path) await serve(fileId, manifestJson, path, manifest.size, createdAt);
+      await session.announce([fileId]).catch(() => {});
+      return {
+        groupId,
+        fileName,
+        fileId,
+        size: manifest.size,
+        pieces: manifest.pieces.length,
+        pieceSize: manifest.pieceSize,
+        path,
+        created: res.created,
+      };
+    },
+
+    async shareDownloaded(rec, manifest) {
+      // The swarm grows with every member who has the file.
+      try {
+        await http.call('shareFile', {
+          params: { groupId: rec.groupId },
+          body: { name: rec.fileName, manifest, peerId: identity.peerId },
+        });
+        const manifestJson = JSON.stringify(manifest);
+        const createdAt = Date.now();
+        store.shares.put({
+          groupId: rec.groupId,
+          fileName: rec.fileName,
+          fileId: rec.fileId,
+          path: rec.dest,
+          size: rec.size,
+          manifestJson,
+          createdAt,
+        });
+        if (!served.has(rec.fileId)) await serve(rec.fileId, manifestJson, rec.dest, rec.size, createdAt);
+        await session.announce([rec.fileId]);
+      } catch (err) {
+        log.warn({ err: (err as Error).message, fileId: rec.fileId }, 'could not seed a completed download');
+      }
+    },
+
+    async stopShare(fileName, groupId) {
+      const shares = store.shares
+        .list()
+        .filter((s) => s.fileName === fileName && (groupId === undefined || s.groupId === groupId));
+      if (shares.length === 0) {
+        throw new CoterieError(
+          'NOT_SHARING',
+          `you do not share '${fileName}'${groupId === undefined ? '' : ` in group '${groupId}'`}`,
+        );
+      }
+      const stopped: StopShareResult['stopped'] = [];
+      for (const s of shares) {
+        try {
+          await http.call('stopSharing', {
+            params: { groupId: s.groupId, file: s.fileId },
+            query: { peerId: identity.peerId },
+          });
+        } catch (err) {
+          // Already gone on the tracker is fine; anything else still stops the local seeding.
+          if (!(err instanceof CoterieError && err.code === 'NOT_SHARING')) {
+            log.warn({ err: (err as Error).message }, 'tracker did not confirm stop_share');
+          }
+        }
+        store.shares.remove(s.fileName, s.groupId);
+        stopped.push({ groupId: s.groupId, fileName: s.fileName });
+        await release(s.fileId);
+      }
+      return { stopped };
+    },
+
+    async forgetGroup(groupId) {
+      for (const s of store.shares.list().filter((x) => x.groupId === groupId)) {
+        store.shares.remove(s.fileName, s.groupId);
+        await release(s.fileId);
+      }
+    },
+  };
+}

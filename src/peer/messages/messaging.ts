@@ -1,0 +1,301 @@
+import type { Logger } from 'pino';
+import type {
+  MessagePage,
+  MessageSent,
+  MessageStatus,
+  SendMessageRequest,
+  StoredMessage,
+  Subscription,
+  TopicList,
+  TopicSummary,
+} from '../../protocol/api.js';
+import type { PendingSendView, SendAnswer, ShowMessagesResult } from '../../protocol/control.js';
+import { CoterieError } from '../../protocol/errors.js';
+import type { ClientMessage, MessagingEvent } from '../../protocol/session.js';
+import { directStreamId, groupStreamId, newTimeOrderedId } from '../../protocol/streams.js';
+import { PEER_DEFAULTS } from '../config.js';
+import type { CommandContext } from '../control/index.js';
+import type { Notice, PeerEvent } from '../notices.js';
+import type { InboxMessage, PeerStore } from '../store/index.js';
+import type { TrackerHttpClient } from '../tracker/http-client.js';
+import type { TrackerSession } from '../tracker/session.js';
+
+/**
+ * The peer's side of messaging: the inbox (each pushed message stored once,
+ * then acknowledged so the tracker's delivered cursor moves), the outbox
+ * (sends retried with the same client id), read marks, receipts, topics.
+ */
+export type MessageCommands = Pick<
+  CommandContext,
+  | 'sendMessage'
+  | 'showMessages'
+  | 'messageStatus'
+  | 'createTopic'
+  | 'listTopics'
+  | 'subscribe'
+  | 'fetchMessages'
+>;
+
+export interface MessagingService extends MessageCommands {
+  /** From the tracker session: messages, end of catch-up, receipts. */
+  onSessionMessaging(event: MessagingEvent): void;
+  /** The daemon is stopping: calls still in flight leave the outbox as it is (the store closes next). */
+  stop(): void;
+}
+
+export interface MessagingDeps {
+  store: PeerStore;
+  http: TrackerHttpClient;
+  session: TrackerSession;
+  userId: () => string;
+  notify: (kind: Notice['kind'], text: string) => void;
+  /** The typed event stream of the daemon. */
+  onEvent?: (event: PeerEvent) => void;
+  log: Logger;
+}
+
+/** Messages are shown in full; a notice shows the start of a long one. */
+const NOTICE_CHARS = PEER_DEFAULTS.messageNoticeChars;
+const SHOW_LIMIT = PEER_DEFAULTS.showMessagesLimit;
+/** `show_messages --unread` pages this many, oldest first, unless `--limit N`. */
+export const UNREAD_PAGE = PEER_DEFAULTS.unreadPageSize;
+
+/**
+ * Whether a failed send was refused by a tracker that heard it (USER_NOT_FOUND, NOT_A_MEMBER,
+ * MESSAGE_TOO_LARGE…): only then does it leave the outbox. No tracker answering, one shutting
+ * down, or a call cut off (a plain Error: the tracker was lost mid-call, the daemon is stopping)
+ * keeps it pending for the next catch-up, which sends it with the same client id.
+ */
+const isRefusal = (err: unknown) =>
+  err instanceof CoterieError && !['TRACKER_UNAVAILABLE', 'UNAVAILABLE', 'INTERNAL'].includes(err.code);
+
+function headline(m: StoredMessage | InboxMessage): string {
+  const text = m.body.length > NOTICE_CHARS ? `${m.body.slice(0, NOTICE_CHARS)}…` : m.body;
+  if (m.kind === 'direct') return `[${m.sender}] ${text}`;
+  if (m.kind === 'group') return `[${m.groupId}] ${m.sender}: ${text}`;
+  return `[${m.groupId}/${m.topic}] ${m.sender}: ${text}`;
+}
+
+export function createMessagingService(deps: MessagingDeps): MessagingService {
+  const { store, http, session, log } = deps;
+
+  /** Tells the tracker how far this peer has stored and read; harmless to repeat. */
+  const ackCursors = (cursors: { streamId: string; delivered?: number; read?: number }[]) => {
+    for (let i = 0; i < cursors.length; i += 1000) {
+      session
+        .send({ type: 'ack_messages', cursors: cursors.slice(i, i + 1000) } as Omit<ClientMessage, 'id'>)
+        .catch((err: unknown) => log.debug({ err }, 'ack not sent; it is repeated after the next catch-up'));
+    }
+  };
+
+  const onMessages = (items: StoredMessage[]) => {
+    const fresh = store.inbox.add(
+      items.map((m) => ({
+        messageId: m.messageId,
+        streamId: m.streamId,
+        seq: m.seq,
+        kind: m.kind,
+        sender: m.sender,
+        to: m.to ?? null,
+        groupId: m.groupId ?? null,
+        topic: m.topic ?? null,
+        body: m.body,
+        sentAt: m.sentAt,
+      })),
+      Date.now(),
+    );
+    // Stored (committed) before acknowledged: a crash in between means a resend, never a loss.
+    const upTo = new Map<string, number>();
+    for (const m of items) upTo.set(m.streamId, Math.max(upTo.get(m.streamId) ?? 0, m.seq));
+    ackCursors([...upTo].map(([streamId, delivered]) => ({ streamId, delivered })));
+    for (const m of fresh) deps.notify('message', headline(m));
+    if (deps.onEvent !== undefined) {
+      const freshIds = new Set(fresh.map((m) => m.messageId));
+      for (const m of items)
+        if (freshIds.has(m.messageId)) deps.onEvent({ type: 'messageReceived', message: m });
+    }
+  };
+
+  // Lost after being connected. Before a first connection (just started, just logged in) a send
+  // tries HTTP, which gives up at once when no tracker ever answered.
+  let away = false;
+  let stopped = false;
+  session.on('disconnected', () => {
+    away = true;
+  });
+  session.on('connected', () => {
+    away = false;
+  });
+
+  const send = async (request: Omit<SendMessageRequest, 'clientId'>): Promise<SendAnswer> => {
+    const me = deps.userId();
+    const clientId = newTimeOrderedId();
+    const streamId =
+      request.to !== undefined
+        ? directStreamId(me, request.to)
+        : request.topic !== undefined
+          ? `t:${request.groupId}:${request.topic}`
+          : groupStreamId(request.groupId!);
+    const record = {
+      messageId: null,
+      clientId,
+      streamId,
+      seq: null,
+      to: request.to ?? null,
+      groupId: request.groupId ?? null,
+      topic: request.topic ?? null,
+      body: request.body,
+      state: 'pending' as const,
+      createdAt: Date.now(),
+    };
+    // Kept before anything is tried: whatever happens next, the next catch-up sends it (same client id).
+    store.outbox.put(record);
+    const target = {
+      ...(request.to === undefined ? {} : { to: request.to }),
+      ...(request.groupId === undefined ? {} : { groupId: request.groupId }),
+      ...(request.topic === undefined ? {} : { topic: request.topic }),
+    };
+    const pending = (): PendingSendView => ({ id: null, state: 'pending', clientId, streamId, ...target });
+    // The session lost its tracker: waiting for one (the HTTP client's failover patience, tens
+    // of seconds) would hold the user's prompt; the session's next catch-up sends it instead.
+    if (away && session.state !== 'connected') return pending();
+    let sent: MessageSent;
+    try {
+      sent = await http.call('sendMessage', { body: { ...request, clientId } });
+    } catch (err) {
+      if (stopped || !isRefusal(err)) return pending();
+      store.outbox.remove(clientId);
+      throw err;
+    }
+    store.outbox.put({ ...record, messageId: sent.messageId, seq: sent.seq, state: 'sent' });
+    return {
+      id: sent.messageId,
+      state: 'sent',
+      streamId: sent.streamId,
+      seq: sent.seq,
+      ...target,
+      duplicate: sent.duplicate,
+    };
+  };
+
+  /** Sends left pending (no tracker answered) go out again with their client id: stored once whatever happened. */
+  let resending = false;
+  const resendPending = async () => {
+    if (resending || stopped) return;
+    resending = true;
+    try {
+      for (const r of store.outbox.pending()) {
+        const body: SendMessageRequest = {
+          ...(r.to === null ? {} : { to: r.to }),
+          ...(r.groupId === null ? {} : { groupId: r.groupId }),
+          ...(r.topic === null ? {} : { topic: r.topic }),
+          clientId: r.clientId,
+          body: r.body,
+        };
+        try {
+          const sent = await http.call('sendMessage', { body });
+          if (stopped) return; // the store is closing: the tracker has it; the next start resends the same client id
+          store.outbox.put({ ...r, messageId: sent.messageId, seq: sent.seq, state: 'sent' });
+          deps.notify('message', `sent your pending message ${sent.messageId}`);
+        } catch (err) {
+          if (stopped || !isRefusal(err)) return; // still unreachable: the next catch-up tries again
+          store.outbox.remove(r.clientId);
+          deps.notify('message', `a pending message could not be sent: ${(err as Error).message}`);
+        }
+      }
+    } finally {
+      resending = false;
+    }
+  };
+
+  return {
+    stop() {
+      stopped = true;
+    },
+    onSessionMessaging(event) {
+      switch (event.type) {
+        case 'messages':
+          onMessages(event.items);
+          return;
+        case 'synced':
+          // After catch-up, repeat our read marks: a read made while offline reaches the tracker now.
+          ackCursors(store.inbox.cursors());
+          void resendPending();
+          return;
+        case 'receipt': {
+          const moved = store.outbox.putReceipt(event.streamId, event.reader, event.delivered, event.read);
+          if (moved) {
+            deps.onEvent?.({
+              type: 'receipt',
+              streamId: event.streamId,
+              reader: event.reader,
+              delivered: event.delivered,
+              read: event.read,
+            });
+          }
+          if (moved && event.streamId.startsWith('d:')) {
+            deps.notify(
+              'receipt',
+              event.read >= event.delivered
+                ? `'${event.reader}' read your messages`
+                : `your messages reached '${event.reader}'`,
+            );
+          }
+          return;
+        }
+      }
+    },
+
+    sendMessage: (target, text) =>
+      send('to' in target ? { to: target.to, body: text } : { ...target, body: text }),
+
+    async showMessages(filter): Promise<ShowMessagesResult> {
+      const me = deps.userId();
+      const streamIds =
+        filter.userId !== undefined
+          ? [directStreamId(me, filter.userId)]
+          : filter.groupId !== undefined
+            ? [groupStreamId(filter.groupId)]
+            : undefined;
+      const which = { ...(streamIds === undefined ? {} : { streamIds }), unread: filter.unread };
+      // Unread ones are a page, oldest first: the next page goes on where this one stopped.
+      const messages = store.inbox.list({
+        ...which,
+        limit: filter.limit ?? (filter.unread ? UNREAD_PAGE : SHOW_LIMIT),
+        oldestFirst: filter.unread,
+      });
+      const unreadLeft = filter.unread ? store.inbox.count(which) - messages.length : undefined;
+      const unread = messages.filter((m) => m.readAt === null);
+      if (unread.length > 0) {
+        store.inbox.markRead(
+          unread.map((m) => m.messageId),
+          Date.now(),
+        );
+        const upTo = new Map<string, number>();
+        for (const m of unread) upTo.set(m.streamId, Math.max(upTo.get(m.streamId) ?? 0, m.seq));
+        ackCursors([...upTo].map(([streamId, read]) => ({ streamId, read })));
+      }
+      return { me, messages, ...(unreadLeft === undefined ? {} : { unreadLeft }) };
+    },
+
+    messageStatus: (messageId): Promise<MessageStatus> =>
+      http.call('messageStatus', { params: { messageId } }),
+
+    createTopic: (groupId, topic): Promise<TopicSummary> =>
+      http.call('createTopic', { params: { groupId }, body: { topic } }),
+
+    listTopics: (groupId): Promise<TopicList> => http.call('listTopics', { params: { groupId } }),
+
+    subscribe: (groupId, topic, on): Promise<Subscription> =>
+      http.call(on ? 'subscribe' : 'unsubscribe', { params: { groupId, topic } }),
+
+    fetchMessages: (groupId, topic, from, limit): Promise<MessagePage> =>
+      http.call('fetchMessages', {
+        params: { groupId, topic },
+        query: {
+          ...(from === undefined ? {} : { from: String(from) }),
+          ...(limit === undefined ? {} : { limit: String(limit) }),
+        },
+      }),
+  };
+}

@@ -1,0 +1,69 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * What this peer shares, in peer.db's shares table: the manifest is kept so
+ * that seeding restarts without hashing again.
+ */
+export interface ShareRecord {
+  groupId: string;
+  fileName: string;
+  fileId: string;
+  path: string;
+  size: number;
+  /** The manifest as JSON, so seeding restarts without hashing again. */
+  manifestJson: string;
+  createdAt: number;
+}
+
+interface ShareRow {
+  group_id: string;
+  file_name: string;
+  file_id: string;
+  path: string;
+  size: number;
+  manifest_json: string;
+  created_at: number;
+}
+
+const shareFromRow = (r: ShareRow): ShareRecord => ({
+  groupId: r.group_id,
+  fileName: r.file_name,
+  fileId: r.file_id,
+  path: r.path,
+  size: r.size,
+  manifestJson: r.manifest_json,
+  createdAt: r.created_at,
+});
+
+export class ShareRepository {
+  constructor(private readonly db: Database.Database) {}
+
+  put(s: ShareRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO shares (group_id, file_name, file_id, path, size, manifest_json, created_at)
+         VALUES (@groupId, @fileName, @fileId, @path, @size, @manifestJson, @createdAt)
+         ON CONFLICT(group_id, file_name) DO UPDATE SET file_id = excluded.file_id, path = excluded.path,
+           size = excluded.size, manifest_json = excluded.manifest_json, created_at = excluded.created_at`,
+      )
+      .run(s);
+  }
+
+  list(): ShareRecord[] {
+    return (this.db.prepare('SELECT * FROM shares ORDER BY group_id, file_name').all() as ShareRow[]).map(
+      shareFromRow,
+    );
+  }
+
+  /** Removes shares by group and name, or by name in every group; returns what it removed. */
+  remove(fileName: string, groupId?: string): ShareRecord[] {
+    const rows = (
+      groupId === undefined
+        ? this.db.prepare('SELECT * FROM shares WHERE file_name = ?').all(fileName)
+        : this.db.prepare('SELECT * FROM shares WHERE file_name = ? AND group_id = ?').all(fileName, groupId)
+    ) as ShareRow[];
+    const del = this.db.prepare('DELETE FROM shares WHERE group_id = ? AND file_name = ?');
+    for (const r of rows) del.run(r.group_id, r.file_name);
+    return rows.map(shareFromRow);
+  }
+}

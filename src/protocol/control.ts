@@ -1,0 +1,224 @@
+import type * as Api from './api.js';
+import type { ErrorBody } from './errors.js';
+
+/**
+ * The local control API between `coterie <command>` and its daemon, on
+ * 127.0.0.1 only, guarded by the bearer token of DIR/daemon.json.
+ *
+ *   POST /v1/command  {name, args, stream?}
+ *     → 200 {ok: true, result}  or  4xx/5xx {ok: false, error: {code, message}}
+ *     with stream: true the body is NDJSON: zero or more {progress} lines, then
+ *     the final {ok, …} line (progress bars for hashing and `download_file --wait`).
+ */
+export const CONTROL_PATH = '/v1/command';
+/**
+ * Commands are a name and a few words, or a message (at most 64 KiB by
+ * default, with room for JSON escapes): anything larger is not ours.
+ */
+export const MAX_CONTROL_BODY_BYTES = 192 * 1024;
+
+export interface CommandRequest {
+  name: string;
+  args: string[];
+  stream?: boolean;
+}
+
+/** A progress report of a long command (hashing a file, a download). */
+export interface Progress {
+  kind: 'hash' | 'download';
+  label: string;
+  doneBytes: number;
+  totalBytes: number;
+  /** Bytes per second over the last few seconds. */
+  rateBytesPerSec?: number;
+  peers?: number;
+}
+
+export type CommandResponse<R = unknown> = { ok: true; result: R } | ({ ok: false } & ErrorBody);
+export type StreamLine = { progress: Progress } | CommandResponse;
+
+/**
+ * What the file and message commands answer: plain JSON, the same for `--json`, the shell
+ * and the formatter in cli/format.ts.
+ */
+export interface PeerContribution {
+  peerId: string;
+  userId: string | null;
+  pieces: number;
+  bytes: number;
+}
+
+export interface DownloadView {
+  id: number;
+  groupId: string;
+  fileName: string;
+  fileId: string;
+  dest: string;
+  size: number;
+  state: 'active' | 'paused' | 'completed' | 'failed';
+  doneBytes: number;
+  /** Over the last few seconds while active; the average once completed. */
+  rateBytesPerSec: number;
+  /** Peers connected right now (active), or that contributed (completed). */
+  peers: number;
+  error: string | null;
+  startedAt: number;
+  endedAt: number | null;
+  /** Who served which share of the pieces (known while the daemon ran the download). */
+  contributions?: PeerContribution[];
+}
+
+export interface UploadResult {
+  groupId: string;
+  fileName: string;
+  fileId: string;
+  size: number;
+  pieces: number;
+  pieceSize: number;
+  path: string;
+  /** False when this content was already listed under this name in the group. */
+  created: boolean;
+}
+
+export interface StopShareResult {
+  stopped: { groupId: string; fileName: string }[];
+}
+
+export interface ShowDownloadsResult {
+  downloads: DownloadView[];
+}
+
+/** What send_msg, send_group_msg and publish answer (`--json`: `id` and `state` first). */
+export interface SentView {
+  id: string;
+  state: 'sent';
+  streamId: string;
+  seq: number;
+  to?: string;
+  groupId?: string;
+  topic?: string;
+  /** True when the tracker had stored this send before (a retry). */
+  duplicate: boolean;
+}
+
+/** A send no tracker answered: kept in the outbox, sent with its client id when one answers. */
+export interface PendingSendView {
+  id: null;
+  state: 'pending';
+  clientId: string;
+  streamId: string;
+  to?: string;
+  groupId?: string;
+  topic?: string;
+}
+
+export type SendAnswer = SentView | PendingSendView;
+
+export interface ShowMessagesResult {
+  /** The user the messages were sent to. */
+  me: string;
+  messages: InboxMessage[];
+  /** With --unread: how many unread ones are left after this page. */
+  unreadLeft?: number;
+}
+
+/** A received message as stored and shown. */
+export interface InboxMessage {
+  messageId: string;
+  streamId: string;
+  seq: number;
+  kind: 'direct' | 'group' | 'topic';
+  sender: string;
+  to: string | null;
+  groupId: string | null;
+  topic: string | null;
+  body: string;
+  sentAt: number;
+  receivedAt: number;
+  readAt: number | null;
+}
+
+/** A share no longer seeded because its file changed since it was shared. */
+export interface ChangedShareView {
+  fileName: string;
+  path: string;
+  reason: string;
+  /** The notice's text, as the daemon told it. */
+  message: string;
+}
+
+/** What `status` answers. */
+export interface StatusView {
+  peerId: string;
+  /** Where the piece server listens. */
+  serving: { host: string; port: number };
+  userId: string | null;
+  /** The tracker the session is connected to, if any. */
+  tracker: string | null;
+  /** The session's state: idle, connecting, connected… */
+  session: string;
+  trackers: readonly string[];
+  changedShares: ChangedShareView[];
+}
+
+/** Who a target of a message is: a user, a group's channel or a group's topic. */
+export type MessageTarget = { to: string } | { groupId: string; topic?: string };
+
+/**
+ * Every command of the control API: its arguments (the named words of its
+ * syntax, as the command table in peer/control/commands.ts parses them, plus
+ * its flags and options) and what it answers. The daemon's CommandContext,
+ * the control client's call and the CLI's formatters are all typed by it; a
+ * web UI talks the same. Results are plain JSON data.
+ */
+export interface ControlCommands {
+  create_user: { args: { user_id: string; password: string }; result: Api.UserCreated };
+  login: {
+    args: { user_id: string; password: string };
+    result: Pick<Api.LoginResponse, 'userId' | 'expiresAt'>;
+  };
+  logout: { args: Record<string, never>; result: { userId: string } };
+  create_group: { args: { group_id: string }; result: Api.GroupSummary };
+  join_group: { args: { group_id: string }; result: Api.JoinResponse };
+  leave_group: { args: { group_id: string }; result: Api.LeaveResponse };
+  list_groups: { args: Record<string, never>; result: Api.GroupList };
+  list_requests: { args: { group_id: string }; result: Api.JoinRequestList };
+  accept_request: { args: { group_id: string; user_id: string }; result: Api.JoinDecision };
+  decline_request: { args: { group_id: string; user_id: string }; result: Api.JoinDecision };
+  remove_member: { args: { group_id: string; user_id: string }; result: Api.RemoveMemberResponse };
+  list_members: { args: { group_id: string }; result: Api.MemberList };
+  list_files: { args: { group_id: string }; result: Api.FileList };
+  upload_file: { args: { path: string; group_id: string }; result: UploadResult };
+  download_file: {
+    args: { group_id: string; file_name: string; dest: string; wait?: boolean };
+    result: DownloadView;
+  };
+  stop_share: { args: { file_name: string; group_id?: string }; result: StopShareResult };
+  show_downloads: { args: Record<string, never>; result: ShowDownloadsResult };
+  send_msg: { args: { user_id: string; message: string }; result: SendAnswer };
+  send_group_msg: { args: { group_id: string; message: string }; result: SendAnswer };
+  show_messages: {
+    args: { user_id?: string; group?: string; unread?: boolean; limit?: number };
+    result: ShowMessagesResult;
+  };
+  message_status: { args: { message_id: string }; result: Api.MessageStatus };
+  create_topic: { args: { group_id: string; topic: string }; result: Api.TopicSummary };
+  list_topics: { args: { group_id: string }; result: Api.TopicList };
+  publish: { args: { group_id: string; topic: string; message: string }; result: SendAnswer };
+  subscribe: { args: { group_id: string; topic: string }; result: Api.Subscription };
+  unsubscribe: { args: { group_id: string; topic: string }; result: Api.Subscription };
+  fetch_messages: {
+    args: { group_id: string; topic: string; from?: number; limit?: number };
+    result: Api.MessagePage;
+  };
+  status: { args: Record<string, never>; result: StatusView };
+  quit: { args: Record<string, never>; result: { stopping: true } };
+}
+
+export type CommandName = keyof ControlCommands;
+
+/** What command K answers. */
+export type ResultOf<K extends CommandName> = ControlCommands[K]['result'];
+
+/** What a command named by a string answers: its result when it is one of ours, else unknown. */
+export type AnswerOf<N extends string> = N extends CommandName ? ResultOf<N> : unknown;
