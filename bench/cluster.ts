@@ -19,7 +19,9 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { type PeerDaemon, startPeerDaemon } from '../src/peer/daemon.js';
-import { type BenchTracker, call, manifestFor, startTracker } from './_tracker-api.js';
+import { call } from './lib/http.js';
+import { fakeManifest } from './lib/manifests.js';
+import { spawnTracker, type TrackerProcess } from './lib/tracker-process.js';
 
 const SCRIPT = fileURLToPath(new URL('../scripts/pg-test-server.sh', import.meta.url));
 const CONNECTIONS = 48;
@@ -34,9 +36,10 @@ type CannonRequest = NonNullable<Parameters<typeof autocannon>[0]['requests']>[n
 const emit = (name: string, value: number, unit: string) =>
   process.stdout.write(`${JSON.stringify({ name, value: Math.round(value * 100) / 100, unit })}\n`);
 const log = (msg: string) => process.stderr.write(`[cluster bench] ${msg}\n`);
+const BENCH_TRACKER = { echoStderr: true, startMs: 20_000 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function kill(t: BenchTracker, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+async function kill(t: TrackerProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
   if (t.proc.exitCode !== null || t.proc.signalCode !== null) return;
   const exited = new Promise((r) => t.proc.once('exit', r));
   t.proc.kill(signal);
@@ -77,8 +80,8 @@ function openSession(url: string, token: string, peerId: string, seeding: string
 
 /** Runs one autocannon per tracker at once (the load split evenly), returns the summed rate. */
 async function spread(
-  trackers: BenchTracker[],
-  make: (t: BenchTracker) => Omit<Parameters<typeof autocannon>[0], 'connections'>,
+  trackers: TrackerProcess[],
+  make: (t: TrackerProcess) => Omit<Parameters<typeof autocannon>[0], 'connections'>,
 ): Promise<{ rps: number; errors: number }> {
   const per = Math.max(1, Math.floor(CONNECTIONS / trackers.length));
   const results = await Promise.all(
@@ -97,10 +100,10 @@ function clusterStore(url: string, root: string): string[] {
 
 async function throughput(baseUrl: string, root: string, n: number): Promise<void> {
   const db = await freshDatabase(baseUrl);
-  const trackers: BenchTracker[] = [];
+  const trackers: TrackerProcess[] = [];
   try {
     for (let i = 0; i < n; i++)
-      trackers.push(await startTracker(join(root, `tp${n}-${i}`), clusterStore(db.url, root)));
+      trackers.push(await spawnTracker(join(root, `tp${n}-${i}`), clusterStore(db.url, root), BENCH_TRACKER));
     const url = trackers[0]!.url;
     await call(url, 'POST', '/v1/users', undefined, { userId: 'bench', password: 'bench password' });
     const token = (
@@ -117,7 +120,7 @@ async function throughput(baseUrl: string, root: string, n: number): Promise<voi
       fileId = (
         await call<{ fileId: string }>(url, 'POST', '/v1/groups/bench/files', token, {
           name: 'lookup.bin',
-          manifest: manifestFor('lookup', 16 * 1024 * 1024),
+          manifest: fakeManifest('lookup', 16 * 1024 * 1024, 65536).manifest,
           peerId,
         })
       ).fileId;
@@ -150,7 +153,7 @@ async function throughput(baseUrl: string, root: string, n: number): Promise<voi
               ...req,
               body: JSON.stringify({
                 name: `f-${k}`,
-                manifest: manifestFor(`share-${k}-${process.pid}`, 1_000_000),
+                manifest: fakeManifest(`share-${k}-${process.pid}`, 1_000_000, 65536).manifest,
                 peerId: sharer,
               }),
             };
@@ -177,7 +180,7 @@ async function throughput(baseUrl: string, root: string, n: number): Promise<voi
  * that the store can be checked against the answers exactly: every message
  * answered 201 is stored, once, and nothing else is.
  */
-async function sends(trackers: BenchTracker[], dbUrl: string, n: number): Promise<void> {
+async function sends(trackers: TrackerProcess[], dbUrl: string, n: number): Promise<void> {
   const url = trackers[0]!.url;
   const password = 'bench password';
   await call(url, 'POST', '/v1/users', undefined, { userId: 'sink', password });
@@ -283,11 +286,13 @@ async function failover(
   signal: 'SIGSTOP' | 'SIGKILL',
 ) {
   const db = await freshDatabase(baseUrl);
-  const trackers: BenchTracker[] = [];
+  const trackers: TrackerProcess[] = [];
   let peer: PeerDaemon | undefined;
   try {
     for (let i = 0; i < 3; i++)
-      trackers.push(await startTracker(join(root, `fo-${label}-${i}`), clusterStore(db.url, root)));
+      trackers.push(
+        await spawnTracker(join(root, `fo-${label}-${i}`), clusterStore(db.url, root), BENCH_TRACKER),
+      );
     await call(trackers[0]!.url, 'POST', '/v1/users', undefined, {
       userId: 'fo',
       password: 'bench password',
@@ -325,7 +330,10 @@ async function failover(
       }
       times.push(Date.now() - t0);
       await kill(victim, 'SIGKILL');
-      trackers[idx] = await startTracker(victim.dataDir, clusterStore(db.url, root), victim.port);
+      trackers[idx] = await spawnTracker(victim.dataDir, clusterStore(db.url, root), {
+        ...BENCH_TRACKER,
+        port: victim.port,
+      });
     }
     log(`failover ${label}: ${times.join(' ')} ms`);
     emit(`cluster.failover.${label}.p50`, percentile(times, 50), 'ms');

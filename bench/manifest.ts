@@ -2,11 +2,11 @@
 // against `sha256sum` on the same file in the same run (both from the page
 // cache: sha256sum's pass warms it). Prints JSON lines as bench/run.ts says.
 import { spawnSync } from 'node:child_process';
-import { createCipheriv, randomBytes } from 'node:crypto';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createManifest } from '../src/core/manifest.js';
+import { randomFile } from './lib/random-file.js';
 
 const SIZE = 1024 ** 3;
 const MiB = 1024 * 1024;
@@ -14,19 +14,6 @@ const RUNS = 3;
 
 function line(o: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(o)}\n`);
-}
-
-/** Random-looking bytes fast: AES-128-CTR over zeros (randomFill would take longer than the hashing). */
-async function generate(path: string): Promise<void> {
-  const cipher = createCipheriv('aes-128-ctr', randomBytes(16), randomBytes(16));
-  const zeros = Buffer.alloc(16 * MiB);
-  const fh = await open(path, 'w');
-  try {
-    for (let off = 0; off < SIZE; off += zeros.length)
-      await fh.write(cipher.update(zeros), 0, zeros.length, off);
-  } finally {
-    await fh.close();
-  }
 }
 
 function median(xs: number[]): number {
@@ -38,7 +25,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'coterie-bench-manifest-'));
   try {
     const path = join(dir, 'random-1GiB');
-    await generate(path);
+    await randomFile(path, SIZE);
 
     let refMiBs: number | undefined;
     const t0 = process.hrtime.bigint();

@@ -12,7 +12,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { api, SessionClient, userToken } from '../test/helpers/session-client.js';
+import { api, userToken } from './lib/http.js';
+import { SessionClient } from './lib/session-client.js';
+import { until } from './lib/wait.js';
 
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 20);
 const MAX_MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
@@ -65,14 +67,6 @@ let trackerPid = 0;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(check: () => boolean, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('benchmark step timed out');
-    await sleep(1);
-  }
-}
-
 /** Many senders, each with a window of sends in flight, to their own recipient; until every receipt is back. */
 async function sendToDelivered(base: string): Promise<void> {
   const pairs = await Promise.all(
@@ -100,8 +94,10 @@ async function sendToDelivered(base: string): Promise<void> {
       };
       await Promise.all(Array.from({ length: WINDOW }, worker));
       await until(
+        'the benchmark step',
         () => sender.receipts.some((r) => r.reader === recipient.userId && r.delivered >= lastSeq),
         60_000,
+        1,
       );
     }),
   );
@@ -142,7 +138,7 @@ async function pushLatency(base: string): Promise<void> {
     sentAt.set(body, performance.now());
     void sender.send({ to: 'pace-r' }, body);
   }
-  await until(() => latencies.length >= total, 30_000);
+  await until('the benchmark step', () => latencies.length >= total, 30_000, 1);
   emit('messaging.push_latency.p50', percentile(latencies, 50), 'ms');
   emit('messaging.push_latency.p99', percentile(latencies, 99), 'ms');
   const busy = (cpuSeconds(trackerPid) - cpu0) / ((performance.now() - t0) / 1000);
@@ -190,7 +186,12 @@ async function groupFanout(base: string): Promise<void> {
     sentAt.set(body, performance.now());
     void members[0]!.send({ groupId: 'fanout' }, body);
   }
-  await until(() => [...sentAt.keys()].every((b) => (arrivals.get(b)?.count ?? 0) >= GROUP_SIZE - 1), 30_000);
+  await until(
+    'the benchmark step',
+    () => [...sentAt.keys()].every((b) => (arrivals.get(b)?.count ?? 0) >= GROUP_SIZE - 1),
+    30_000,
+    1,
+  );
   const spans = [...sentAt].map(([b, t]) => arrivals.get(b)!.last - t);
   emit('messaging.group100.fanout.p99', percentile(spans, 99), 'ms');
   log(`  ${total} group messages to ${GROUP_SIZE} members; p50 ${percentile(spans, 50).toFixed(2)} ms`);
@@ -218,7 +219,7 @@ async function catchUp(base: string): Promise<void> {
       count += items.length;
     },
   });
-  await until(() => count >= CATCHUP, 60_000);
+  await until('the benchmark step', () => count >= CATCHUP, 60_000, 1);
   const seconds = (performance.now() - t0) / 1000;
   emit('messaging.catchup.100k', seconds, 's');
   log(`  ${count} messages caught up in ${seconds.toFixed(2)} s (synced: ${recipient.synced})`);

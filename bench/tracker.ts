@@ -7,14 +7,15 @@
 //   *.cpu             tracker CPU time per request (µs): the cost whatever else
 //                     runs on the machine (1e6 / cpu ≈ req/s one free core could serve)
 //   tracker.sessions  5,000 WebSocket sessions heartbeating: KiB of tracker RSS per session (target ≤ 20)
-import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import WebSocket from 'ws';
-import { call, manifestFor, startTracker } from './_tracker-api.js';
+import { call } from './lib/http.js';
+import { fakeManifest } from './lib/manifests.js';
+import { spawnTracker } from './lib/tracker-process.js';
 
 const CONNECTIONS = 64;
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
@@ -25,15 +26,6 @@ const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const emit = (name: string, value: number, unit: string) =>
   process.stdout.write(`${JSON.stringify({ name, value: Math.round(value * 100) / 100, unit })}\n`);
 const log = (msg: string) => process.stderr.write(`[tracker bench] ${msg}\n`);
-
-async function stopTracker(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null) return;
-  const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGTERM');
-  const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(t);
-}
 
 async function user(url: string, userId: string): Promise<string> {
   await call(url, 'POST', '/v1/users', undefined, { userId, password: 'bench password' });
@@ -73,7 +65,8 @@ function rssKiB(pid: number): number {
 }
 
 async function benchHttp(dataDir: string) {
-  const { url, proc } = await startTracker(dataDir, []);
+  const tracker = await spawnTracker(dataDir, [], { echoStderr: true, startMs: 20_000 });
+  const { url, proc } = tracker;
   try {
     const token = await user(url, 'bench');
     await call(url, 'POST', '/v1/groups', token, { groupId: 'bench' });
@@ -90,7 +83,7 @@ async function benchHttp(dataDir: string) {
       for (const peerId of peers) {
         const r = await call<{ fileId: string }>(url, 'POST', '/v1/groups/bench/files', token, {
           name,
-          manifest: manifestFor(name, size),
+          manifest: fakeManifest(name, size, 65536).manifest,
           peerId,
         });
         fileId = r.fileId;
@@ -153,7 +146,7 @@ async function benchHttp(dataDir: string) {
     const shareBody = (i: number) =>
       JSON.stringify({
         name: `f-${i}`,
-        manifest: manifestFor(`share-${i}-${process.pid}`, 1_000_000),
+        manifest: fakeManifest(`share-${i}-${process.pid}`, 1_000_000, 65536).manifest,
         peerId: sharer,
       });
     // Bodies are built before the run so that the load generator, sharing the machine, stays light.
@@ -184,18 +177,18 @@ async function benchHttp(dataDir: string) {
     emit('tracker.share.cpu', ((cpuMs(proc.pid!) - cpu0) * 1000) / share.requests.total, 'µs/req');
     for (const s of sockets) s.close();
   } finally {
-    await stopTracker(proc);
+    await tracker.stop();
   }
 }
 
 async function benchSessions(dataDir: string) {
   // Heartbeat every second so that every session is pinged several times during the measurement.
-  const { url, proc } = await startTracker(dataDir, [
-    '--heartbeat-interval-ms',
-    '1000',
-    '--heartbeat-timeout-ms',
-    '5000',
-  ]);
+  const tracker = await spawnTracker(
+    dataDir,
+    ['--heartbeat-interval-ms', '1000', '--heartbeat-timeout-ms', '5000'],
+    { echoStderr: true, startMs: 20_000 },
+  );
+  const { url, proc } = tracker;
   const sockets: WebSocket[] = [];
   try {
     const token = await user(url, 'sessions');
@@ -226,7 +219,7 @@ async function benchSessions(dataDir: string) {
     emit('tracker.sessions', (after - before) / SESSIONS, 'KiB/session');
   } finally {
     for (const s of sockets) s.terminate();
-    await stopTracker(proc);
+    await tracker.stop();
   }
 }
 

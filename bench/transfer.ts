@@ -22,8 +22,7 @@
 // most this machine could move for the download before hashing and writing; each round the same
 // senders then feed OpenSSL's receiver in C++, bench/fixtures/tls-native-receive.cc, for what a
 // receiver outside Node would save).
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, statfs, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -36,67 +35,22 @@ import type { Manifest } from '../src/protocol/manifest.js';
 import { signTicket } from '../src/protocol/tickets.js';
 import { loadOrCreateIdentity } from '../src/wire/identity.js';
 import { type DiskRun, diskOnlyOnce } from './_disk-ceiling.js';
+import { randomFile } from './lib/random-file.js';
+import { type ChildPeer, startChildPeer } from './lib/transfer-peer.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const RUNS = Number(process.env.RUNS ?? 5);
-const PEER = fileURLToPath(new URL('../test/fixtures/transfer-peer.mjs', import.meta.url));
 const ANCHOR = fileURLToPath(new URL('../../shared/anchors/bittorrent-swarm.sh', import.meta.url));
 const ANCHOR_FALLBACK = '/work/shared/anchors/bittorrent-swarm.sh';
 
+/** DL_NODE_ARGS / SEED_NODE_ARGS: extra node flags for a child, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const nodeArgs = (mode: 'seed' | 'download') =>
+  (process.env[mode === 'download' ? 'DL_NODE_ARGS' : 'SEED_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
 const line = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const note = (s: string) => process.stderr.write(`note: ${s}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
-
-/** Random-looking bytes fast: AES-128-CTR over zeros. */
-async function generate(path: string, size: number): Promise<void> {
-  const cipher = createCipheriv('aes-128-ctr', randomBytes(16), randomBytes(16));
-  const zeros = Buffer.alloc(16 * MiB);
-  const fh = await open(path, 'w');
-  try {
-    for (let off = 0; off < size; off += zeros.length)
-      await fh.write(cipher.update(zeros), 0, zeros.length, off);
-  } finally {
-    await fh.close();
-  }
-}
-
-interface Child {
-  proc: ChildProcess;
-  lines: Array<Record<string, unknown>>;
-  first: Promise<Record<string, unknown>>;
-  exited: Promise<number | null>;
-}
-
-async function child(dir: string, mode: 'seed' | 'download', spec: object): Promise<Child> {
-  const specPath = join(dir, `spec-${randomBytes(4).toString('hex')}.json`);
-  const { writeFile } = await import('node:fs/promises');
-  await writeFile(specPath, JSON.stringify(spec));
-  // DL_NODE_ARGS: extra node flags for the downloader, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-  const extra = (process.env[mode === 'download' ? 'DL_NODE_ARGS' : 'SEED_NODE_ARGS'] ?? '')
-    .split(' ')
-    .filter(Boolean);
-  const proc = spawn(process.execPath, [...extra, PEER, mode, specPath], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const lines: Array<Record<string, unknown>> = [];
-  let gotFirst!: (l: Record<string, unknown>) => void;
-  const first = new Promise<Record<string, unknown>>((r) => {
-    gotFirst = r;
-  });
-  createInterface({ input: proc.stdout! }).on('line', (t) => {
-    try {
-      const l = JSON.parse(t) as Record<string, unknown>;
-      lines.push(l);
-      if (lines.length === 1) gotFirst(l);
-    } catch {
-      // not ours
-    }
-  });
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  return { proc, lines, first, exited };
-}
 
 interface Swarm {
   seeders: Array<{ peerId: string; address: { host: string; port: number }; score: number }>;
@@ -127,10 +81,17 @@ async function startSeeders(
   jwks: object,
   plaintext: boolean,
 ): Promise<Swarm> {
-  const kids: Child[] = [];
+  const kids: ChildPeer[] = [];
   for (let i = 0; i < n; i++) {
     const identityDir = join(dir, `seed-id-${i}`);
-    kids.push(await child(dir, 'seed', { file, manifest, fileId, jwks, identityDir, plaintext }));
+    kids.push(
+      await startChildPeer(
+        dir,
+        'seed',
+        { file, manifest, fileId, jwks, identityDir, plaintext },
+        nodeArgs('seed'),
+      ),
+    );
   }
   const hellos = (await Promise.all(kids.map((k) => k.first))) as Array<{ peerId: string; port: number }>;
   return {
@@ -139,9 +100,9 @@ async function startSeeders(
       address: { host: '127.0.0.1', port: h.port },
       score: 0.5,
     })),
-    cpuSeconds: () => kids.reduce((sum, k) => sum + processCpuSeconds(k.proc.pid), 0),
+    cpuSeconds: () => kids.reduce((sum, k) => sum + processCpuSeconds(k.child.pid), 0),
     async stop() {
-      for (const k of kids) k.proc.kill('SIGTERM');
+      for (const k of kids) k.child.kill('SIGTERM');
       await Promise.all(kids.map((k) => k.exited));
     },
   };
@@ -181,17 +142,22 @@ async function downloadOnce(
   await rm(`${dest}.part.resume`, { force: true });
   const seederCpu0 = swarm.cpuSeconds();
   const t0 = performance.now();
-  const dl = await child(dir, 'download', {
-    manifest,
-    fileId,
-    dest,
-    seeders: swarm.seeders,
-    ticket,
-    identityDir,
-    ...mode,
-    ...(process.env.SCHED === undefined ? {} : { scheduler: JSON.parse(process.env.SCHED) }),
-    events: [],
-  });
+  const dl = await startChildPeer(
+    dir,
+    'download',
+    {
+      manifest,
+      fileId,
+      dest,
+      seeders: swarm.seeders,
+      ticket,
+      identityDir,
+      ...mode,
+      ...(process.env.SCHED === undefined ? {} : { scheduler: JSON.parse(process.env.SCHED) }),
+      events: [],
+    },
+    nodeArgs('download'),
+  );
   const code = await dl.exited;
   const wallSeconds = (performance.now() - t0) / 1000;
   const seederCpuSeconds = swarm.cpuSeconds() - seederCpu0;
@@ -356,7 +322,7 @@ async function main(): Promise<void> {
 
     // ---- 1 GiB ------------------------------------------------------------
     const payload = join(root, 'payload-1GiB.bin');
-    await generate(payload, GiB);
+    await randomFile(payload, GiB);
     const { manifest, fileId } = await createManifest(payload);
     const ticket = await ticketFor(fileId);
     const dest = join(root, 'out', 'payload.bin');

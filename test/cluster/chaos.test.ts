@@ -14,7 +14,7 @@ import { afterAll, expect, it } from 'vitest';
 import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { randomFile, until } from '../helpers/cli-harness.js';
-import { client, spawnTracker, type TrackerProcess } from '../integration/tracker-harness.js';
+import { client, spawnTracker, type TrackerProcess } from '../helpers/tracker.js';
 import { MessageLedger } from './message-ledger.js';
 import { createTestDatabase, pgTestUrl, reportSkipped, sharedKeyFile, type TestDatabase } from './pg.js';
 
@@ -107,8 +107,8 @@ if (pgTestUrl() === undefined) {
       await peers[0]!.execute('accept_request', ['dl', `p${i}`]);
     }
     const files = [join(root, 'src', 'one.bin'), join(root, 'src', 'two.bin')];
-    randomFile(files[0]!, FILE_BYTES);
-    randomFile(files[1]!, FILE_BYTES + 12345);
+    await randomFile(files[0]!, FILE_BYTES);
+    await randomFile(files[1]!, FILE_BYTES + 12345);
     await peers[0]!.execute('upload_file', [files[0]!, 'dl']);
     await peers[1]!.execute('upload_file', [files[1]!, 'dl']);
     mkdirSync(join(root, 'dst'));

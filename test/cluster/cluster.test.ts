@@ -17,7 +17,7 @@ import {
   randomPeerId,
   spawnTracker,
   type TrackerProcess,
-} from '../integration/tracker-harness.js';
+} from '../helpers/tracker.js';
 import { createTestDatabase, pgTestUrl, reportSkipped, sharedKeyFile, type TestDatabase } from './pg.js';
 
 // Fast membership so that a dead tracker drops out within a second or two.
@@ -92,7 +92,7 @@ if (pgTestUrl() === undefined) {
 
       // The owner is connected to A; the request is made through B.
       const ownerSession = await openSession(trackers[0]!.url, owner);
-      ownerSession.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+      ownerSession.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
       await ownerSession.next('welcome');
       const pushed = await ownerSession.next('cluster');
       expect(pushed).toMatchObject({ type: 'cluster' });
@@ -107,10 +107,10 @@ if (pgTestUrl() === undefined) {
         token: joiner,
         body: { name: 'cross.bin', manifest: f.manifest, peerId: seederPeer },
       });
-      ownerSession.send({ type: 'watch', id: 'w1', files: [f.fileId] });
+      ownerSession.raw({ type: 'watch', id: 'w1', files: [f.fileId] });
       expect(await ownerSession.next(['ack', 'error'])).toMatchObject({ type: 'ack', id: 'w1' });
       const seeder = await openSession(trackers[2]!.url, joiner);
-      seeder.send({
+      seeder.raw({
         type: 'hello',
         v: 1,
         peerId: seederPeer,
@@ -144,7 +144,7 @@ if (pgTestUrl() === undefined) {
       const joiner = await b.user('n-joiner');
       await a.call('POST', '/v1/groups', { token: owner, body: { groupId: 'ng' } });
       const ownerSession = await openSession(trackers[0]!.url, owner);
-      ownerSession.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+      ownerSession.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
       await ownerSession.next('welcome');
       // Anyone with the database's rights can NOTIFY on the channel.
       const other = new pg.Client({ connectionString: db.url });
@@ -266,13 +266,13 @@ if (pgTestUrl() === undefined) {
         body: { name: 'k.bin', manifest: f.manifest, peerId: peer },
       });
       const watcher = await openSession(trackers[0]!.url, owner);
-      watcher.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+      watcher.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
       await watcher.next('welcome');
       await watcher.next('cluster');
-      watcher.send({ type: 'watch', id: 1, files: [f.fileId] });
+      watcher.raw({ type: 'watch', id: 1, files: [f.fileId] });
       await watcher.next('ack');
       const seeder = await openSession(trackers[2]!.url, owner, { autoPong: false });
-      seeder.send({ type: 'hello', v: 1, peerId: peer, addresses: ['127.0.0.1:9'], seeding: [f.fileId] });
+      seeder.raw({ type: 'hello', v: 1, peerId: peer, addresses: ['127.0.0.1:9'], seeding: [f.fileId] });
       await seeder.next('welcome');
       await watcher.next('seeder_appeared');
 

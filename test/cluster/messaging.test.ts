@@ -16,7 +16,7 @@ import {
   type SessionClient,
   spawnTracker,
   type TrackerProcess,
-} from '../integration/tracker-harness.js';
+} from '../helpers/tracker.js';
 import { createTestDatabase, pgTestUrl, reportSkipped, sharedKeyFile, type TestDatabase } from './pg.js';
 
 type Pushed = { messageId: string; streamId: string; seq: number; sender: string; body: string };
@@ -55,7 +55,7 @@ if (pgTestUrl() === undefined) {
     const connect = async (url: string, token: string) => {
       const s = await openSession(url, token);
       sessions.push(s);
-      s.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+      s.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
       await s.next('welcome');
       await s.next('synced');
       return s;
@@ -94,7 +94,7 @@ if (pgTestUrl() === undefined) {
         { groupId: 'xmg', topic: 'news', body: 't2' },
       ];
       sends.forEach((m, i) => {
-        aliceOnA.send({ type: 'send', id: i, clientId: `c${i}`, ...m });
+        aliceOnA.raw({ type: 'send', id: i, clientId: `c${i}`, ...m });
       });
       for (let i = 0; i < sends.length; i++) await aliceOnA.next(['sent', 'error']);
       const got = await receive(bobOnB, sends.length);
@@ -108,7 +108,7 @@ if (pgTestUrl() === undefined) {
       // Receipts: bob (on B) acknowledges and reads the direct messages; alice (on A) hears of it.
       const direct = got.filter((m) => m.body.startsWith('d'));
       const last = direct[direct.length - 1]!;
-      bobOnB.send({
+      bobOnB.raw({
         type: 'ack_messages',
         id: 'r1',
         cursors: [{ streamId: last.streamId, delivered: last.seq }],
@@ -118,7 +118,7 @@ if (pgTestUrl() === undefined) {
         reader: 'xm-bob',
         delivered: last.seq,
       });
-      bobOnB.send({ type: 'ack_messages', id: 'r2', cursors: [{ streamId: last.streamId, read: last.seq }] });
+      bobOnB.raw({ type: 'ack_messages', id: 'r2', cursors: [{ streamId: last.streamId, read: last.seq }] });
       expect(await aliceOnA.next('receipt')).toMatchObject({
         streamId: last.streamId,
         reader: 'xm-bob',
@@ -145,7 +145,7 @@ if (pgTestUrl() === undefined) {
       const n = 40;
       for (let i = 0; i < n; i++) {
         const [s, who] = i % 2 === 0 ? [carolOnA, 'c'] : [daveOnB, 'd'];
-        s.send({ type: 'send', id: i, clientId: `h${i}`, groupId: 'xmh', body: `${who}${i}` });
+        s.raw({ type: 'send', id: i, clientId: `h${i}`, groupId: 'xmh', body: `${who}${i}` });
       }
       const got = await receive(erinOnB, n);
       expect(got.length).toBe(n);

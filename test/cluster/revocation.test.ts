@@ -19,8 +19,8 @@ import {
   startPieceServer,
 } from '../../src/wire/index.js';
 import { accepted, closedWith, helloSeeder } from '../helpers/piece-client.js';
+import { client, openSession, spawnTracker, type TrackerProcess } from '../helpers/tracker.js';
 import { until } from '../helpers/wait.js';
-import { client, openSession, spawnTracker, type TrackerProcess } from '../integration/tracker-harness.js';
 import { createTestDatabase, pgTestUrl, reportSkipped, sharedKeyFile, type TestDatabase } from './pg.js';
 
 if (pgTestUrl() === undefined) {
@@ -77,7 +77,7 @@ if (pgTestUrl() === undefined) {
       const session = await openSession(trackers[1]!.url, alice);
       const conns: FramedConnection[] = [];
       try {
-        session.send({ type: 'hello', v: 1, peerId: seederId.peerId, addresses: [], seeding: [fileId] });
+        session.raw({ type: 'hello', v: 1, peerId: seederId.peerId, addresses: [], seeding: [fileId] });
         await session.next('welcome');
         let revoked = 0;
         const pump = (async () => {

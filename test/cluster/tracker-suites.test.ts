@@ -2,7 +2,7 @@
 // once more with every tracker on PostgreSQL instead of SQLite: the same test
 // files, only the store differs (spawnTracker asks useStoreForDataDir).
 import { afterAll, it } from 'vitest';
-import { useStoreForDataDir } from '../integration/tracker-harness.js';
+import { useStoreForDataDir } from '../helpers/tracker.js';
 import { databasePerDataDir, pgTestUrl, reportSkipped } from './pg.js';
 
 if (pgTestUrl() !== undefined) {

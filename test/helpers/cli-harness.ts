@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { BIN } from '../../bench/lib/bin.js';
 import { until as waitUntil } from './wait.js';
 
-/** Runs the real `coterie` binary (dist/, built by `npm test`) as a user would. */
-export const BIN = join(import.meta.dirname, '..', '..', 'bin', 'coterie.js');
+/** The real `coterie` binary (dist/, built by `npm test`), run as a user would. */
+export { BIN } from '../../bench/lib/bin.js';
+export { randomFile } from '../../bench/lib/random-file.js';
 
 export interface RunResult {
   code: number;
@@ -97,17 +97,6 @@ export function exited(child: ChildProcess, ms = 10_000): Promise<number | null>
       resolve(code);
     });
   });
-}
-
-export function randomFile(path: string, bytes: number): void {
-  mkdirSync(join(path, '..'), { recursive: true });
-  const fd = openSync(path, 'w');
-  const chunk = Buffer.allocUnsafe(1024 * 1024);
-  for (let left = bytes; left > 0; left -= chunk.length) {
-    randomFillSync(chunk);
-    writeSync(fd, chunk, 0, Math.min(left, chunk.length));
-  }
-  closeSync(fd);
 }
 
 /** `until` for checks that run a CLI process each time: polled every 100 ms, 15 s by default. */

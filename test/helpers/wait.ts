@@ -1,19 +1,7 @@
 import { CoterieError } from '../../src/protocol/errors.js';
 
-/** Polls `check` every `everyMs` until it holds; throws naming `what` after `ms`. */
-export async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  ms = 10_000,
-  everyMs = 25,
-): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+// The one polling helper, shared with bench/ (which may not import from test/).
+export { until } from '../../bench/lib/wait.js';
 
 /** The error code `p` rejects with ('OK' when it resolves): for asserting refusals in one line. */
 export async function codeOf(p: Promise<unknown>): Promise<string> {

@@ -19,7 +19,8 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SessionSealer } from '../../src/peer/store/secrets.js';
 import { BIN, coterie, type Daemon, randomFile, startProcess, stop } from '../helpers/cli-harness.js';
-import { request } from './tracker-harness.js';
+import { request } from '../helpers/tracker.js';
+import { until } from '../helpers/wait.js';
 
 // Files are private by construction: after a tracker and two peers ran a user, a login, a share,
 // a download and a message (so that the databases and their WAL exist), no other local user
@@ -114,7 +115,7 @@ describe.runIf(canTest)(
           }
         }
         const shared = join(root, 'files', 'doc.bin');
-        randomFile(shared, 300_000);
+        await randomFile(shared, 300_000);
         const dl = join(root, 'dl');
         mkdirSync(dl);
         chmodSync(dl, 0o755);
@@ -168,7 +169,12 @@ describe.runIf(canTest)(
           await as('alice', ['upload_file', shared, 'films']);
           await as('bob', ['download_file', 'films', 'doc.bin', dl, '--wait']);
           await as('alice', ['send_msg', 'bob', 'meet at eight']);
-          await until(async () => (await as('bob', ['show_messages'])).includes('meet at eight'));
+          await until(
+            'bob to see the message',
+            async () => (await as('bob', ['show_messages'])).includes('meet at eight'),
+            20_000,
+            200,
+          );
 
           const running = expectPrivate(dataDirs);
           // A download's file is the user's alone too (group contents are private).
@@ -228,14 +234,6 @@ describe.runIf(canTest)(
     });
   },
 );
-
-async function until(check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /**
  * While bob's peer is logged in: every token-like string in a copy of his peer.db and its side

@@ -69,7 +69,7 @@ describe('download destinations through the daemon', { timeout: 60_000 }, () => 
   };
 
   const share = async (name: string, bytes: number) => {
-    randomFile(join(files, name), bytes);
+    await randomFile(join(files, name), bytes);
     await ok('alice', 'upload_file', join(files, name), 'films');
   };
 

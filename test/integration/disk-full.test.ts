@@ -5,13 +5,13 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { type DownloadOptions, download } from '../../src/peer/files/download/index.js';
 import { createIdentity, type PeerIdentity } from '../../src/wire/identity.js';
 import {
-  randomFile,
+  randomShare,
   seedInProcess,
   type TestCluster,
   type TestFile,
-  tempDir,
   testCluster,
 } from '../fixtures/transfer-harness.js';
+import { type TempDir, tempDir } from '../helpers/temp-dir.js';
 import { mountTmpfs, type Tmpfs, tmpfsOrSkip } from '../helpers/tmpfs.js';
 import { codeOf } from '../helpers/wait.js';
 
@@ -28,17 +28,17 @@ const CAN_MOUNT = tmpfsOrSkip('disk-full');
 describe.runIf(CAN_MOUNT)('a download on a full disk', () => {
   let cluster: TestCluster;
   let me: PeerIdentity;
-  let src: { dir: string; cleanup(): Promise<void> };
+  let src: TempDir;
   let disk: Tmpfs;
   const closers: Array<() => Promise<unknown>> = [];
 
   beforeAll(async () => {
     cluster = await testCluster();
     me = await createIdentity();
-    src = await tempDir('coterie-disk-full-src-');
+    src = tempDir('coterie-disk-full-src-');
   });
   afterAll(async () => {
-    await src?.cleanup();
+    src?.remove();
   });
   beforeEach(() => {
     disk = mountTmpfs(8 * MiB);
@@ -69,7 +69,7 @@ describe.runIf(CAN_MOUNT)('a download on a full disk', () => {
   };
 
   it('filled by another process during the download (preallocate off): DISK_FULL, nothing left, the next download works', async () => {
-    const file = await randomFile(src.dir, 4 * MiB, 16 * KiB);
+    const file = await randomShare(src.path, 4 * MiB, 16 * KiB);
     let filled = false;
     const o = await options(file, {
       preallocate: false,
@@ -99,7 +99,7 @@ describe.runIf(CAN_MOUNT)('a download on a full disk', () => {
   it.each([true, false])(
     'a file that exactly fits the free space completes (preallocate %s)',
     async (preallocate) => {
-      const file = await randomFile(src.dir, disk.free(), 64 * KiB);
+      const file = await randomShare(src.path, disk.free(), 64 * KiB);
       const o = await options(file, { preallocate });
       await download(o).done;
       expect((await readFile(o.dest)).equals(file.data)).toBe(true);
@@ -108,7 +108,7 @@ describe.runIf(CAN_MOUNT)('a download on a full disk', () => {
   );
 
   it('one page more than fits (preallocate off): DISK_FULL at the last writes, nothing left', async () => {
-    const file = await randomFile(src.dir, disk.free() + 4 * KiB, 64 * KiB);
+    const file = await randomShare(src.path, disk.free() + 4 * KiB, 64 * KiB);
     const o = await options(file, { preallocate: false });
     expect(await codeOf(download(o).done)).toBe('DISK_FULL');
     expect(await readdir(disk.dir)).toEqual([]);

@@ -10,7 +10,7 @@ import type { MessageSent, MessageStatus } from '../../src/protocol/api.js';
 import { directStreamId } from '../../src/protocol/streams.js';
 import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
 import { BIN, coterie } from '../helpers/cli-harness.js';
-import { api, SessionClient, userToken } from '../helpers/session-client.js';
+import { api, SessionClient, userToken } from '../helpers/tracker.js';
 import { until } from '../helpers/wait.js';
 
 // Spawned CLI processes run dist/: `npm run build` first.

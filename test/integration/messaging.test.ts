@@ -9,7 +9,7 @@ import type { Notice } from '../../src/peer/notices.js';
 import type { MessagePage, MessageSent, MessageStatus } from '../../src/protocol/api.js';
 import type { CoterieError } from '../../src/protocol/errors.js';
 import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
-import { api, SessionClient, userToken } from '../helpers/session-client.js';
+import { api, SessionClient, userToken } from '../helpers/tracker.js';
 import { codeOf, until } from '../helpers/wait.js';
 
 const FAST = { backoffMs: [0, 20, 50, 100], jitter: 0 };

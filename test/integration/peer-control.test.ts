@@ -8,10 +8,9 @@ import { startControlServer } from '../../src/peer/control/server.js';
 import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import { daemonFilePath, readDaemonFile } from '../../src/peer/daemon-file.js';
 import { CoterieError } from '../../src/protocol/errors.js';
+import { BIN } from '../helpers/cli-harness.js';
 import { pipedShell } from '../helpers/shell-harness.js';
 import { until } from '../helpers/wait.js';
-
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'coterie.js');
 
 function run(
   args: string[],

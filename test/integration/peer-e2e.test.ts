@@ -105,8 +105,8 @@ describe('coterie end to end', { timeout: 60_000 }, () => {
 
   beforeAll(async () => {
     trackerUrl = `http://127.0.0.1:${await freePort()}`;
-    randomFile(small, SMALL_BYTES);
-    randomFile(big, BIG_BYTES);
+    await randomFile(small, SMALL_BYTES);
+    await randomFile(big, BIG_BYTES);
     await startTracker();
     await Promise.all((['alice', 'bob', 'carol', 'dave'] as const).map(startPeer));
   }, 60_000);
@@ -297,7 +297,7 @@ describe('coterie end to end', { timeout: 60_000 }, () => {
     );
     // A file still listed whose only sharer is offline: the download starts and fails with its reason.
     const extra = join(dir('alice'), 'extra.bin');
-    randomFile(extra, 256 * 1024);
+    await randomFile(extra, 256 * 1024);
     expect((await as('alice', 'upload_file', extra, 'films')).code).toBe(0);
     expect((await as('alice', 'quit')).code).toBe(0);
     expect(await exited(peers.get('alice')!.child)).toBe(0);

@@ -20,7 +20,7 @@ import { FramedConnection } from '../../src/wire/connection.js';
 import type { Frame } from '../../src/wire/frames.js';
 import { PROTOCOL_VERSION } from '../../src/wire/frames.js';
 import { connectToPeer, createIdentity } from '../../src/wire/identity.js';
-import { api, userToken } from '../helpers/session-client.js';
+import { api, userToken } from '../helpers/tracker.js';
 import { until } from '../helpers/wait.js';
 
 // A real tracker and real peer daemons: a seeder whose shared file changes on disk stops

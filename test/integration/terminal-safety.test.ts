@@ -7,8 +7,8 @@ import type { ShowMessagesResult } from '../../src/peer/client.js';
 import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
 import { coterie } from '../helpers/cli-harness.js';
-import { api, userToken } from '../helpers/session-client.js';
 import { type PipedShell, pipedShell } from '../helpers/shell-harness.js';
+import { api, userToken } from '../helpers/tracker.js';
 import { until } from '../helpers/wait.js';
 
 // Spawned CLI processes run dist/: `npm run build` first.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { verifyTicket } from '../../src/protocol/tickets.js';
-import { fakeManifest, headersOnly, openSession, randomPeerId, trackerPerFile } from './tracker-harness.js';
+import { fakeManifest, headersOnly, openSession, randomPeerId, trackerPerFile } from '../helpers/tracker.js';
 
 // One tracker for the whole file: each test uses its own users and groups.
 const fileTracker = trackerPerFile();
@@ -247,7 +247,7 @@ describe('files', () => {
 
     // Live seeders appear with a session that announces the file.
     const session = await openSession(fileTracker.tracker.url, owner);
-    session.send({
+    session.raw({
       type: 'hello',
       v: 1,
       peerId: ownerPeer,
@@ -427,7 +427,7 @@ describe('peer quality', () => {
         body: { name: 'scored.bin', manifest: f.manifest, peerId },
       });
       const s = await openSession(fileTracker.tracker.url, token);
-      s.send({ type: 'hello', v: 1, peerId, addresses: ['127.0.0.1:1'], seeding: [f.fileId] });
+      s.raw({ type: 'hello', v: 1, peerId, addresses: ['127.0.0.1:1'], seeding: [f.fileId] });
       await s.next('welcome');
       sessions.push(s);
     }

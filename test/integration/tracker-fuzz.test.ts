@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/protocol/errors.js';
 import { isValidName } from '../../src/protocol/names.js';
-import { fakeManifest, randomPeerId, trackerPerFile } from './tracker-harness.js';
+import { fakeManifest, randomPeerId, trackerPerFile } from '../helpers/tracker.js';
 
 // Property tests: whatever is thrown at the API, the answer is a coded error
 // (or a success), never a 5xx, and the tracker stays up.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { startTracker } from '../../src/tracker/index.js';
-import { client, tempDir } from './tracker-harness.js';
+import { client, tempDir } from '../helpers/tracker.js';
 
 // startTracker() in process, with an injected clock: token expiry and the login rate limit window.
 describe('startTracker in process', () => {

@@ -5,7 +5,14 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { verifyTicket } from '../../src/protocol/tickets.js';
 import { selfSignedTrackerCert } from '../fixtures/tls-cert.js';
-import { client, fakeManifest, openSession, randomPeerId, spawnTracker, tempDir } from './tracker-harness.js';
+import {
+  client,
+  fakeManifest,
+  openSession,
+  randomPeerId,
+  spawnTracker,
+  tempDir,
+} from '../helpers/tracker.js';
 
 describe('tracker lifecycle', () => {
   it('keeps users, groups, files and the ticket key across a restart; clears stale presence', async () => {
@@ -22,7 +29,7 @@ describe('tracker lifecycle', () => {
         body: { name: 'kept.bin', manifest: f.manifest, peerId },
       });
       const s = await openSession(tracker.url, alice);
-      s.send({ type: 'hello', v: 1, peerId, addresses: ['127.0.0.1:1'], seeding: [f.fileId] });
+      s.raw({ type: 'hello', v: 1, peerId, addresses: ['127.0.0.1:1'], seeding: [f.fileId] });
       await s.next('welcome');
       const keysBefore = (await api.call('GET', '/v1/cluster/keys')).body;
 
@@ -132,7 +139,7 @@ describe('tracker lifecycle', () => {
         expect((await api.call('GET', '/healthz')).status).toBe(200);
         const token = await api.user('tls-user');
         const s = await openSession(tracker.url, token, { ca: certPem });
-        s.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+        s.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
         expect(await s.next('welcome')).toMatchObject({ userId: 'tls-user' });
         await s.close();
         // Without trusting the certificate, the client refuses the connection.

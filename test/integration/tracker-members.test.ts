@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_TICKET_TTL_SECONDS, verifyTicket } from '../../src/protocol/tickets.js';
-import { fakeManifest, openSession, randomPeerId, trackerPerFile } from './tracker-harness.js';
+import { fakeManifest, openSession, randomPeerId, trackerPerFile } from '../helpers/tracker.js';
 
 // Membership is revocable: an owner removes a member (remove_member), and removal and leave
 // revoke the user's tickets for the group: recorded, and pushed to the group's seeders.
@@ -33,7 +33,7 @@ const remove = (g: string, user: string, token: string, headers: Record<string, 
 
 async function seederSession(token: string) {
   const s = await openSession(fileTracker.tracker.url, token);
-  s.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+  s.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
   await s.next('welcome');
   return s;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { eventually, fakeManifest, openSession, randomPeerId, trackerPerFile } from './tracker-harness.js';
+import { fakeManifest, openSession, randomPeerId, trackerPerFile } from '../helpers/tracker.js';
+import { until } from '../helpers/wait.js';
 
 // Short heartbeats so that expiry is observable quickly: ping every 200 ms, dead after 300 ms without pong.
 const fileTracker = trackerPerFile(['--heartbeat-interval-ms', '200', '--heartbeat-timeout-ms', '300']);
@@ -47,7 +48,7 @@ describe('presence session', () => {
   it('welcomes a hello, lists the peer as seeder, and drops it at once on close', async () => {
     const x = await sharedFile('close');
     const s = await openSession(fileTracker.tracker.url, x.owner);
-    s.send({
+    s.raw({
       type: 'hello',
       v: 1,
       id: 1,
@@ -58,34 +59,34 @@ describe('presence session', () => {
     const w = await s.next('welcome');
     expect(w).toMatchObject({ id: 1, peerId: x.peerId, userId: 'close-owner', heartbeatIntervalMs: 200 });
     expect(await x.seeders()).toEqual([x.peerId]);
-    s.send({ type: 'unannounce', id: 'u', files: [x.fileId] });
+    s.raw({ type: 'unannounce', id: 'u', files: [x.fileId] });
     expect(await s.next('ack')).toEqual({ type: 'ack', id: 'u' });
     expect(await x.seeders()).toEqual([]);
-    s.send({ type: 'announce', id: 'a', files: [x.fileId] });
+    s.raw({ type: 'announce', id: 'a', files: [x.fileId] });
     await s.next('ack');
     expect(await x.seeders()).toEqual([x.peerId]);
     await s.close();
-    await eventually(async () => ((await x.seeders()).length === 0 ? true : undefined), 2000);
+    await until('the seeder list to empty', async () => (await x.seeders()).length === 0, 2000, 50);
   });
 
   it('answers invalid frames with error frames and keeps the session', async () => {
     const token = await fileTracker.api.user('frames');
     const s = await openSession(fileTracker.tracker.url, token);
-    s.send('not json');
+    s.raw('not json');
     expect(await s.next('error')).toMatchObject({ code: 'PROTOCOL_ERROR' });
-    s.send({ type: 'announce', id: 7, files: [] });
+    s.raw({ type: 'announce', id: 7, files: [] });
     expect(await s.next('error')).toMatchObject({ id: 7, code: 'PROTOCOL_ERROR', message: /hello/ });
-    s.send({ type: 'no-such-type', id: 'x' });
+    s.raw({ type: 'no-such-type', id: 'x' });
     expect(await s.next('error')).toMatchObject({ code: 'PROTOCOL_ERROR', id: 'x' });
-    s.send({ type: 'hello', v: 1, peerId: 'short', addresses: [], seeding: [] });
+    s.raw({ type: 'hello', v: 1, peerId: 'short', addresses: [], seeding: [] });
     expect(await s.next('error')).toMatchObject({ code: 'PROTOCOL_ERROR' });
     s.ws.send(Buffer.from([1, 2, 3]), { binary: true });
     expect(await s.next('error')).toMatchObject({ code: 'PROTOCOL_ERROR', message: /binary/ });
-    s.send(JSON.stringify({ type: 'ping', pad: 'x'.repeat(1_200_000) }));
+    s.raw(JSON.stringify({ type: 'ping', pad: 'x'.repeat(1_200_000) }));
     expect(await s.next('error')).toMatchObject({ code: 'FRAME_TOO_LARGE' });
-    s.send({ type: 'ping', id: 9 });
+    s.raw({ type: 'ping', id: 9 });
     expect(await s.next('pong')).toEqual({ type: 'pong', id: 9 });
-    s.send({ type: 'hello', v: 99, peerId: randomPeerId(), addresses: [], seeding: [] });
+    s.raw({ type: 'hello', v: 99, peerId: randomPeerId(), addresses: [], seeding: [] });
     expect(await s.next('error')).toMatchObject({ code: 'PROTOCOL_ERROR', message: /version/ });
     expect((await s.closed).code).toBe(4400);
   });
@@ -93,14 +94,14 @@ describe('presence session', () => {
   it('declares a peer dead after a missed heartbeat and stops listing it', async () => {
     const x = await sharedFile('hb');
     const watcher = await openSession(fileTracker.tracker.url, x.member);
-    watcher.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+    watcher.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
     await watcher.next('welcome');
-    watcher.send({ type: 'watch', id: 'w', files: [x.fileId] });
+    watcher.raw({ type: 'watch', id: 'w', files: [x.fileId] });
     await watcher.next('ack');
 
     // This client never answers pings.
     const mute = await openSession(fileTracker.tracker.url, x.owner, { autoPong: false });
-    mute.send({ type: 'hello', v: 1, peerId: x.peerId, addresses: ['127.0.0.1:7002'], seeding: [x.fileId] });
+    mute.raw({ type: 'hello', v: 1, peerId: x.peerId, addresses: ['127.0.0.1:7002'], seeding: [x.fileId] });
     await mute.next('welcome');
     expect(await watcher.next('seeder_appeared')).toMatchObject({ fileId: x.fileId, peerId: x.peerId });
     expect(await x.seeders()).toEqual([x.peerId]);
@@ -109,7 +110,7 @@ describe('presence session', () => {
     expect(await x.seeders()).toEqual([]);
     await mute.closed;
     // The answering watcher survived several heartbeats.
-    watcher.send({ type: 'ping', id: 1 });
+    watcher.raw({ type: 'ping', id: 1 });
     await watcher.next('pong');
     await watcher.close();
   });
@@ -119,10 +120,10 @@ describe('presence session', () => {
     const asker = await fileTracker.api.user('push-asker');
     await fileTracker.api.call('POST', '/v1/groups', { token: owner, body: { groupId: 'push-g' } });
     const so = await openSession(fileTracker.tracker.url, owner);
-    so.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+    so.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
     await so.next('welcome');
     const sa = await openSession(fileTracker.tracker.url, asker);
-    sa.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+    sa.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
     await sa.next('welcome');
     await fileTracker.api.call('POST', '/v1/groups/push-g/join', { token: asker });
     expect(await so.next('join_requested')).toMatchObject({ groupId: 'push-g', userId: 'push-asker' });
@@ -136,29 +137,29 @@ describe('presence session', () => {
     const x = await sharedFile('misc');
     const stranger = await fileTracker.api.user('misc-stranger');
     const s = await openSession(fileTracker.tracker.url, stranger);
-    s.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+    s.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
     await s.next('welcome');
-    s.send({ type: 'watch', id: 'w', files: [x.fileId] });
+    s.raw({ type: 'watch', id: 'w', files: [x.fileId] });
     expect(await s.next('error')).toMatchObject({ id: 'w', code: 'FILE_NOT_FOUND' });
     await s.close();
 
     const first = await openSession(fileTracker.tracker.url, x.owner);
-    first.send({ type: 'hello', v: 1, peerId: x.peerId, addresses: ['127.0.0.1:1'], seeding: [x.fileId] });
+    first.raw({ type: 'hello', v: 1, peerId: x.peerId, addresses: ['127.0.0.1:1'], seeding: [x.fileId] });
     await first.next('welcome');
     const second = await openSession(fileTracker.tracker.url, x.owner);
-    second.send({ type: 'hello', v: 1, peerId: x.peerId, addresses: ['127.0.0.1:2'], seeding: [x.fileId] });
+    second.raw({ type: 'hello', v: 1, peerId: x.peerId, addresses: ['127.0.0.1:2'], seeding: [x.fileId] });
     await second.next('welcome');
     expect((await first.closed).code).toBe(4409);
     expect(await x.seeders()).toEqual([x.peerId]);
 
     // Another user cannot take over a connected peer id.
     const thief = await openSession(fileTracker.tracker.url, x.member);
-    thief.send({ type: 'hello', v: 1, id: 't', peerId: x.peerId, addresses: [], seeding: [] });
+    thief.raw({ type: 'hello', v: 1, id: 't', peerId: x.peerId, addresses: [], seeding: [] });
     expect(await thief.next('error')).toMatchObject({ id: 't', code: 'PEER_MISMATCH' });
     await thief.close();
 
     await fileTracker.api.call('POST', '/v1/logout', { token: x.owner });
     expect((await second.closed).code).toBe(4401);
-    await eventually(async () => ((await x.seeders()).length === 0 ? true : undefined), 2000);
+    await until('the seeder list to empty', async () => (await x.seeders()).length === 0, 2000, 50);
   });
 });

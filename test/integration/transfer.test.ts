@@ -7,16 +7,16 @@ import { startPieceServer } from '../../src/wire/piece-server.js';
 import { type FakeSeeder, startFakeSeeder } from '../fixtures/fake-seeder.js';
 import {
   type ChildPeer,
-  randomFile,
+  randomShare,
   seedInChild,
   seedInProcess,
   startChildPeer,
   type TestCluster,
   type TestFile,
-  tempDir,
   testCluster,
 } from '../fixtures/transfer-harness.js';
 import { opensDirect } from '../helpers/direct-io.js';
+import { type TempDir, tempDir } from '../helpers/temp-dir.js';
 import { codeOf, until } from '../helpers/wait.js';
 
 // Real TLS 1.3 on loopback, real piece servers (in this process, or child
@@ -31,7 +31,7 @@ const FAST_RETRY = { maxAttempts: 2, backoff: { baseMs: 20, maxMs: 50, jitter: 0
 let cluster: TestCluster;
 let me: PeerIdentity;
 let dir: string;
-let cleanup: () => Promise<void>;
+let scratch: TempDir;
 const closers: Array<() => Promise<unknown>> = [];
 
 beforeAll(async () => {
@@ -39,11 +39,12 @@ beforeAll(async () => {
   me = await createIdentity();
 });
 beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir());
+  scratch = tempDir('coterie-transfer-');
+  dir = scratch.path;
 });
 afterEach(async () => {
   for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
-  await cleanup();
+  scratch.remove();
 });
 
 async function seeders(file: TestFile, n: number) {
@@ -93,7 +94,7 @@ const exists = (p: string) =>
 
 describe('transfer over TLS', () => {
   it.each([1, 3, 8])('downloads from %i seeder(s), size not a multiple of the piece size', async (n) => {
-    const file = await randomFile(dir, 3 * MiB + 1234, 64 * KiB);
+    const file = await randomShare(dir, 3 * MiB + 1234, 64 * KiB);
     const o = await options(file, { seeders: await seeders(file, n) });
     const result = await download(o).done;
     expect(await sameBytes(o.dest, file)).toBe(true);
@@ -108,7 +109,7 @@ describe('transfer over TLS', () => {
   });
 
   it('downloads a 0-byte file', async () => {
-    const file = await randomFile(dir, 0);
+    const file = await randomShare(dir, 0);
     const o = await options(file, { seeders: await seeders(file, 1) });
     const result = await download(o).done;
     expect(result.bytes).toBe(0);
@@ -116,7 +117,7 @@ describe('transfer over TLS', () => {
   });
 
   it('refuses an existing destination unless asked to overwrite', async () => {
-    const file = await randomFile(dir, 100 * KiB);
+    const file = await randomShare(dir, 100 * KiB);
     const o = await options(file, { seeders: await seeders(file, 1) });
     await download(o).done;
     await expect(download(o).done).rejects.toMatchObject({ code: 'DESTINATION_EXISTS' });
@@ -125,7 +126,7 @@ describe('transfer over TLS', () => {
   });
 
   it('completes when a seeder process is killed mid-download', async () => {
-    const file = await randomFile(dir, 4 * MiB);
+    const file = await randomShare(dir, 4 * MiB);
     const kids = await childSeeders(file, 3);
     const victim = kids[0]!;
     const events: DownloadEvent[] = [];
@@ -149,7 +150,7 @@ describe('transfer over TLS', () => {
   });
 
   it('bans a seeder at its third corrupt piece (struck for each before) and completes from the others', async () => {
-    const file = await randomFile(dir, 1 * MiB);
+    const file = await randomShare(dir, 1 * MiB);
     const evilId = await createIdentity();
     const evil = await startFakeSeeder({
       data: file.data,
@@ -198,7 +199,7 @@ describe('transfer over TLS', () => {
   });
 
   it('with a corrupted region at the only seeder: fetches every good piece, fails naming the bad ones, tells the seeder, keeps the rest for a resume', async () => {
-    const file = await randomFile(dir, 1 * MiB);
+    const file = await randomShare(dir, 1 * MiB);
     const evil = await lyingSeeder(file, (piece) => piece === 5 || piece === 9);
     const events: DownloadEvent[] = [];
     const o = await options(file, { seeders: [infoOf(evil)], onEvent: (e) => events.push(e) });
@@ -227,7 +228,7 @@ describe('transfer over TLS', () => {
   });
 
   it('strikes, not bans, a seeder for one bad piece when an honest seeder (a process) has it: byte-identical', async () => {
-    const file = await randomFile(dir, 1 * MiB);
+    const file = await randomShare(dir, 1 * MiB);
     // Its first piece asked is corrupt, the rest good; it scores higher, so it is asked first.
     const evil = await lyingSeeder(file, (_piece, nth) => nth === 0);
     const honest = await childSeeders(file, 1);
@@ -252,7 +253,7 @@ describe('transfer over TLS', () => {
   });
 
   it('moves work away from a stalling seeder', async () => {
-    const file = await randomFile(dir, 1 * MiB);
+    const file = await randomShare(dir, 1 * MiB);
     const stuck = await startFakeSeeder({
       data: file.data,
       manifest: file.manifest,
@@ -282,7 +283,7 @@ describe('transfer over TLS', () => {
   });
 
   it('fails with NO_SEEDERS when every seeder is gone, and a later run resumes', async () => {
-    const file = await randomFile(dir, 4 * MiB);
+    const file = await randomShare(dir, 4 * MiB);
     const kids = await childSeeders(file, 2);
     let verified = 0;
     let killing: Promise<unknown> | undefined;
@@ -314,8 +315,8 @@ describe('transfer over TLS', () => {
   });
 
   it('is refused with a ticket for another file, an expired ticket or a forged ticket', async () => {
-    const file = await randomFile(dir, 200 * KiB);
-    const other = await randomFile(dir, 10 * KiB);
+    const file = await randomShare(dir, 200 * KiB);
+    const other = await randomShare(dir, 10 * KiB);
     const list = await seeders(file, 1);
     const forger = await testCluster();
     const cases = [
@@ -343,7 +344,7 @@ describe('transfer over TLS', () => {
   });
 
   it('refuses a seeder whose certificate is not the listed peer id', async () => {
-    const file = await randomFile(dir, 100 * KiB);
+    const file = await randomShare(dir, 100 * KiB);
     const [real] = await seeders(file, 1);
     const o = await options(file, {
       seeders: [{ ...real!, peerId: 'd'.repeat(64) }],
@@ -353,7 +354,7 @@ describe('transfer over TLS', () => {
   });
 
   it('serves its partial pieces to another downloader', async () => {
-    const file = await randomFile(dir, 1 * MiB);
+    const file = await randomShare(dir, 1 * MiB);
     const half = file.manifest.pieces.length / 2;
     // A fetches half the file from a seeder that then stalls, so A stays half done.
     const stuck = await startFakeSeeder({
@@ -409,7 +410,7 @@ describe('transfer over TLS', () => {
   });
 
   it('resumes after the downloader process is killed', async () => {
-    const file = await randomFile(dir, 8 * MiB);
+    const file = await randomShare(dir, 8 * MiB);
     const list = await seeders(file, 2);
     const identityDir = join(dir, 'dl-id');
     const { loadOrCreateIdentity } = await import('../../src/wire/identity.js');

@@ -8,7 +8,7 @@ import type { Notice, PeerEvent } from '../../src/peer/notices.js';
 import { PeerStore } from '../../src/peer/store/index.js';
 import type { TrackerHttpClient } from '../../src/peer/tracker/http-client.js';
 import { CoterieError } from '../../src/protocol/errors.js';
-import { fakeManifest } from '../integration/tracker-harness.js';
+import { fakeManifest } from '../helpers/tracker.js';
 
 /**
  * A download that fails when it resumes (at the next start, nobody waiting on

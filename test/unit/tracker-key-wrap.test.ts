@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { signTicket, TICKET_ALG, verifyTicket } from '../../src/protocol/tickets.js';
 import { startTracker } from '../../src/tracker/index.js';
 import { readKeyFile, unwrapPrivateJwk } from '../../src/tracker/services/key-wrap.js';
-import { client, tempDir } from '../integration/tracker-harness.js';
+import { client, tempDir } from '../helpers/tracker.js';
 
 // The cluster's signing keys at rest: wrapped in the store under tracker.key (0600), so that a
 // copied tracker.db alone signs nothing; plaintext rows of an earlier store are wrapped on start.
