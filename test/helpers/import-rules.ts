@@ -110,7 +110,7 @@ export function parseImports(text: string): ImportRef[] {
 
 /**
  * The areas of a file set: every top-level directory of src/, and every
- * deeper directory with its own index.ts (peer/download, tracker/store…).
+ * deeper directory with its own index.ts (peer/files/download, tracker/store…).
  */
 export function areasOf(paths: Iterable<string>): Set<string> {
   const areas = new Set<string>();
