@@ -195,7 +195,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
     app.route({
       method: spec.method,
       url: spec.url,
-      ...(name === 'shareFile' ? { bodyLimit: options.shareBodyLimitBytes } : {}),
+      ...(name === 'shareFile' || name === 'updateFile' ? { bodyLimit: options.shareBodyLimitBytes } : {}),
       ...(name === 'sendMessage' || name === 'publish' ? { bodyLimit: options.messageBodyLimitBytes } : {}),
       schema: {
         summary: spec.summary,
