@@ -12,13 +12,25 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   client,
+  eventually,
   fakeManifest,
+  openSession,
   randomPeerId,
   spawnTracker,
   type TrackerClient,
   type TrackerProcess,
 } from '../integration/tracker-harness.js';
 import { createTestDatabase, pgTestUrl, reportSkipped, sharedKeyFile, type TestDatabase } from './pg.js';
+
+// Fast membership, so that a killed tracker's sessions are reaped by the others within seconds.
+const CLUSTER_FLAGS = [
+  '--cluster-heartbeat-ms',
+  '200',
+  '--cluster-dead-after-ms',
+  '1000',
+  '--presence-grace-ms',
+  '1000',
+];
 
 const USERS = ['fh-owner', 'fh-ann', 'fh-ben'] as const;
 type User = (typeof USERS)[number];
@@ -81,7 +93,14 @@ if (pgTestUrl() === undefined) {
     beforeAll(async () => {
       db = await createTestDatabase();
       for (const i of [0, 1]) {
-        trackers.push(await spawnTracker(join(root, `t${i}`), ['--store', db.url, ...sharedKeyFile(root)]));
+        trackers.push(
+          await spawnTracker(join(root, `t${i}`), [
+            '--store',
+            db.url,
+            ...sharedKeyFile(root),
+            ...CLUSTER_FLAGS,
+          ]),
+        );
       }
       apis = trackers.map((t) => client(t.url));
       for (const [i, u] of USERS.entries()) tokens.set(u, await apis[i % 2]!.user(u));
@@ -192,6 +211,60 @@ if (pgTestUrl() === undefined) {
       );
       // The bound the brief sets: well under a minute.
       expect(Date.now() - started).toBeLessThan(45_000);
+    });
+
+    it('pushes a deletion to sessions on the other tracker, and ends a lock when its holder’s tracker dies', async () => {
+      const [a, b] = apis as [TrackerClient, TrackerClient];
+      const owner = tokens.get('fh-owner')!;
+      const ann = tokens.get('fh-ann')!;
+      const ben = tokens.get('fh-ben')!;
+      const share = (name: string) =>
+        a.call('POST', `/v1/groups/${group}/files`, {
+          token: owner,
+          body: { name, manifest: fakeManifest(`x-${seq++}`).manifest, peerId: randomPeerId() },
+        });
+      await share('gone.txt');
+      const seeder = await openSession(trackers[1]!.url, ben);
+      seeder.send({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+      await seeder.next('welcome');
+      expect((await a.call('POST', `${files('gone.txt')}/delete`, { token: owner })).status).toBe(200);
+      expect(await seeder.next('file_deleted')).toMatchObject({ groupId: group, name: 'gone.txt' });
+      await seeder.close();
+
+      // ann's peer holds a lock through a third tracker, which is then killed.
+      await share('held.txt');
+      const c = await spawnTracker(join(root, 't2'), [
+        '--store',
+        db.url,
+        ...sharedKeyFile(root),
+        ...CLUSTER_FLAGS,
+      ]);
+      try {
+        const holder = await openSession(c.url, ann);
+        const peerId = randomPeerId();
+        holder.send({ type: 'hello', v: 1, peerId, addresses: [], seeding: [] });
+        await holder.next('welcome');
+        const lock = await client(c.url).call('POST', `${files('held.txt')}/lock`, {
+          token: ann,
+          body: { peerId },
+        });
+        expect(lock.status, lock.text).toBe(200);
+        const update = () =>
+          b.call<{ error?: { code: string } }>('POST', `${files('held.txt')}/versions`, {
+            token: ben,
+            body: { manifest: fakeManifest(`x-${seq++}`).manifest, peerId: randomPeerId() },
+          });
+        expect((await update()).body.error?.code).toBe('FILE_LOCKED');
+        await c.stop('SIGKILL');
+        const killedAt = Date.now();
+        // Honoured by the live trackers until they reap the dead one's sessions, then gone.
+        expect((await update()).body.error?.code).toBe('FILE_LOCKED');
+        await eventually(async () => ((await update()).status === 201 ? true : undefined), 10_000);
+        // Dead after 1 s, reaped after a 1 s grace, at a 200 ms beat.
+        expect(Date.now() - killedAt).toBeLessThan(6_000);
+      } finally {
+        await c.stop('SIGKILL');
+      }
     });
   });
 }
