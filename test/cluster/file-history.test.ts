@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   client,
@@ -265,6 +266,33 @@ if (pgTestUrl() === undefined) {
       } finally {
         await c.stop('SIGKILL');
       }
+    });
+
+    it('answers a retried compare-and-set whose answer was lost with its tracker as the first time', async () => {
+      const [a, b] = apis as [TrackerClient, TrackerClient];
+      const owner = tokens.get('fh-owner')!;
+      await a.call('POST', `/v1/groups/${group}/files`, {
+        token: owner,
+        body: { name: 'retried.txt', manifest: fakeManifest(`r-${seq++}`).manifest, peerId: randomPeerId() },
+      });
+      const key = 'k-update-committed-unanswered';
+      const body = { manifest: fakeManifest(`r-${seq++}`).manifest, peerId: randomPeerId(), ifVersion: 1 };
+      const headers = { 'idempotency-key': key };
+      const made = await a.call('POST', `${files('retried.txt')}/versions`, { token: owner, body, headers });
+      expect(made.body).toMatchObject({ version: 2, created: true });
+      // As if the tracker died after the commit, before recording the answer: only the marker is left.
+      const admin = new pg.Client({ connectionString: db.url });
+      await admin.connect();
+      await admin.query('UPDATE idempotency_keys SET status = 0 WHERE idem_key = $1', [key]);
+      await admin.end();
+      // Run again, the compare-and-set is refused (version 2 is current); the retry gets the first answer.
+      const retried = await b.call('POST', `${files('retried.txt')}/versions`, {
+        token: owner,
+        body,
+        headers,
+      });
+      expect(retried.status).toBe(201);
+      expect(retried.body).toEqual(made.body);
     });
   });
 }

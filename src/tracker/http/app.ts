@@ -70,6 +70,14 @@ function answerFromMarker(route: string, body: unknown, err: unknown): HandlerRe
       return { body };
     case 'shareFile':
       return { status: (body as { created?: unknown }).created === true ? 201 : 200, body };
+    case 'updateFile':
+      // The versions the retention dropped then are not in the marker: gone either way.
+      return {
+        status: (body as { created?: unknown }).created === true ? 201 : 200,
+        body: { dropped: [], ...body },
+      };
+    case 'deleteFile':
+      return { body };
     default:
       return undefined;
   }
