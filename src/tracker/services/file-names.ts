@@ -163,13 +163,15 @@ export const DELETIONS_KEPT_MS = 3600 * 1000;
  * applied to a name and all its versions.
  */
 export async function dropUnsharedNames(trx: Trx, groupId: string, name?: string): Promise<void> {
+  // With a name, the subquery reads only that name's versions, not the whole group's shares.
   const shared = trx
     .selectFrom('group_files as gf')
     .innerJoin('shares as s', (j) =>
       j.onRef('s.group_id', '=', 'gf.group_id').onRef('s.file_id', '=', 'gf.file_id'),
     )
     .select('gf.name')
-    .where('gf.group_id', '=', groupId);
+    .where('gf.group_id', '=', groupId)
+    .$if(name !== undefined, (q) => q.where('gf.name', '=', name!));
   let files = trx.deleteFrom('group_files').where('group_id', '=', groupId).where('name', 'not in', shared);
   if (name !== undefined) files = files.where('name', '=', name);
   await files.execute();
