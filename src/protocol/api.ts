@@ -217,6 +217,8 @@ export const ShareResponse = Type.Object({
   name: FileName,
   /** False when this content was already listed in the group under this name. */
   created: Type.Boolean(),
+  /** The version of the name this content is (1 for a name's first share). */
+  version: Type.Optional(Type.Integer({ minimum: 1 })),
 });
 export type ShareResponse = Static<typeof ShareResponse>;
 
@@ -231,6 +233,10 @@ export const FileSummary = Type.Object({
   /** Peers serving it right now (live session, announced, shared in this group). */
   seeders: Type.Integer({ minimum: 0 }),
   sharedAt: TimestampMs,
+  /** The name's current version (the one listed: `fileId` is its content). */
+  version: Type.Optional(Type.Integer({ minimum: 1 })),
+  /** Present while someone holds the name's lock. */
+  lock: Type.Optional(Type.Object({ holder: UserId, expiresAt: TimestampMs })),
 });
 export type FileSummary = Static<typeof FileSummary>;
 
@@ -247,6 +253,19 @@ export const GroupFileParams = Type.Object({
   file: Type.String({ minLength: 1, maxLength: FILE_NAME_MAX_LENGTH }),
 });
 export type GroupFileParams = Static<typeof GroupFileParams>;
+
+/** A version number in a query string: a positive integer (`?version=3`). */
+export const VersionNumber = Type.String({ pattern: '^[1-9][0-9]{0,14}$' });
+/**
+ * `?version=N` on the file detail, seeders and ticket routes: that retained
+ * version of the name (404 VERSION_NOT_FOUND otherwise); the current one
+ * when absent. With a file id as `:file`, N must be that file's version.
+ */
+export const VersionQuery = Type.Object(
+  { version: Type.Optional(VersionNumber) },
+  { additionalProperties: false },
+);
+export type VersionQuery = Static<typeof VersionQuery>;
 
 export const Seeder = Type.Object({
   peerId: PeerId,
@@ -267,6 +286,7 @@ export const FileDetail = Type.Object({
   groupId: GroupId,
   fileId: FileId,
   name: FileName,
+  version: Type.Optional(Type.Integer({ minimum: 1 })),
   manifest: ManifestSchema,
   sharers: Type.Array(UserId),
   seeders: Type.Array(Seeder),
@@ -299,6 +319,126 @@ export const StopShareResponse = Type.Object({
   listed: Type.Boolean(),
 });
 export type StopShareResponse = Static<typeof StopShareResponse>;
+
+// ---------------------------------------------------------------- versions, deletes and locks
+
+/**
+ * POST /v1/groups/:groupId/files/:file/versions → 201 UpdateResponse: new
+ * content under the name as its next version (200, `created: false`, when the
+ * content is already the current version). `ifVersion`: compare-and-set, 409
+ * VERSION_CONFLICT (details.currentVersion) unless the current version is N.
+ * 423 FILE_LOCKED while another user holds the name's lock. Members only.
+ */
+export const UpdateRequest = Type.Object(
+  { manifest: ManifestSchema, peerId: PeerId, ifVersion: Type.Optional(Type.Integer({ minimum: 1 })) },
+  { additionalProperties: false },
+);
+export type UpdateRequest = Static<typeof UpdateRequest>;
+export const UpdateResponse = Type.Object({
+  groupId: GroupId,
+  name: FileName,
+  fileId: FileId,
+  version: Type.Integer({ minimum: 1 }),
+  created: Type.Boolean(),
+  /** File ids of versions the group's retention dropped with this update. */
+  dropped: Type.Array(FileId),
+});
+export type UpdateResponse = Static<typeof UpdateResponse>;
+
+/** Where a replica of a version lives (filled in by storage peers, issue 16). */
+export const ReplicaInfo = Type.Object({
+  peerId: PeerId,
+  userId: UserId,
+  state: Type.String(),
+});
+export const FileVersion = Type.Object({
+  version: Type.Integer({ minimum: 1 }),
+  fileId: FileId,
+  size: Type.Integer({ minimum: 0 }),
+  /** The user who shared this version. */
+  author: UserId,
+  createdAt: TimestampMs,
+  /** Verified replicas on storage peers: absent until storage peers exist for the group. */
+  replicas: Type.Optional(Type.Array(ReplicaInfo)),
+});
+export type FileVersion = Static<typeof FileVersion>;
+export const FileLock = Type.Object({
+  groupId: GroupId,
+  name: FileName,
+  holder: UserId,
+  /** The holder's peer whose session keeps the lock alive (absent: only the TTL bounds it). */
+  peerId: Type.Optional(PeerId),
+  expiresAt: TimestampMs,
+});
+export type FileLock = Static<typeof FileLock>;
+/** GET /v1/groups/:groupId/files/:file/versions → 200 VersionList, newest first (members only). */
+export const VersionList = Type.Object({
+  groupId: GroupId,
+  name: FileName,
+  currentVersion: Type.Integer({ minimum: 1 }),
+  /** The group's retention: how many versions are kept. */
+  keep: Type.Integer({ minimum: 1 }),
+  versions: Type.Array(FileVersion),
+  lock: Type.Optional(FileLock),
+});
+export type VersionList = Static<typeof VersionList>;
+
+/**
+ * POST /v1/groups/:groupId/files/:file/delete → 200 DeleteResponse. An author
+ * of any version of the name, or the group owner (403 NOT_AUTHOR otherwise);
+ * 423 FILE_LOCKED while another user holds the lock. Every version leaves the
+ * listing, no ticket is issued for them, and the group's sessions get a
+ * `file_deleted` push. The name can then be shared afresh (version 1).
+ */
+export const DeleteResponse = Type.Object({
+  groupId: GroupId,
+  name: FileName,
+  /** Every version's file id: seeders stop serving them. */
+  fileIds: Type.Array(FileId),
+});
+export type DeleteResponse = Static<typeof DeleteResponse>;
+
+/** Lock lifetimes: 5 minutes unless asked, at most a day (a lock forgotten by a live peer must end). */
+export const DEFAULT_LOCK_TTL_SECONDS = 300;
+export const MAX_LOCK_TTL_SECONDS = 86_400;
+/**
+ * POST /v1/groups/:groupId/files/:file/lock → 200 FileLock (members only).
+ * Taken, or renewed (a new expiry) when the caller already holds it; 423
+ * FILE_LOCKED when another user does. With `peerId` (the caller's connected
+ * peer: 404 NOT_FOUND when it has no session) the lock also ends as soon as
+ * that peer's session is gone from the cluster.
+ */
+export const LockRequest = Type.Object(
+  {
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LOCK_TTL_SECONDS })),
+    peerId: Type.Optional(PeerId),
+  },
+  { additionalProperties: false },
+);
+export type LockRequest = Static<typeof LockRequest>;
+/**
+ * POST /v1/groups/:groupId/files/:file/unlock → 200 UnlockResponse: by the
+ * holder or the group owner (423 FILE_LOCKED for others); `released: false`
+ * when nobody held it.
+ */
+export const UnlockResponse = Type.Object({ groupId: GroupId, name: FileName, released: Type.Boolean() });
+export type UnlockResponse = Static<typeof UnlockResponse>;
+
+/** POST /v1/groups/:groupId/versions → 200 KeepVersionsResponse (owner only): the group's retention. */
+export const DEFAULT_KEEP_VERSIONS = 5;
+export const MAX_KEEP_VERSIONS = 1000;
+export const KeepVersionsRequest = Type.Object(
+  { keep: Type.Integer({ minimum: 1, maximum: MAX_KEEP_VERSIONS }) },
+  { additionalProperties: false },
+);
+export type KeepVersionsRequest = Static<typeof KeepVersionsRequest>;
+export const KeepVersionsResponse = Type.Object({
+  groupId: GroupId,
+  keep: Type.Integer({ minimum: 1 }),
+  /** File ids of versions dropped because they fell outside the new retention. */
+  dropped: Type.Array(FileId),
+});
+export type KeepVersionsResponse = Static<typeof KeepVersionsResponse>;
 
 // ---------------------------------------------------------------- tickets and keys
 
@@ -735,6 +875,7 @@ export const ROUTES = {
     auth: true,
     summary: 'a file’s manifest and live seeders (members only)',
     params: GroupFileParams,
+    querystring: VersionQuery,
     status: 200,
     response: FileDetail,
   }),
@@ -744,6 +885,7 @@ export const ROUTES = {
     auth: true,
     summary: 'a file’s live seeders, best first (members only)',
     params: GroupFileParams,
+    querystring: VersionQuery,
     status: 200,
     response: SeederList,
   }),
@@ -763,9 +905,67 @@ export const ROUTES = {
     auth: true,
     summary: 'a signed download ticket (members only)',
     params: GroupFileParams,
+    querystring: VersionQuery,
     body: TicketRequest,
     status: 201,
     response: TicketResponse,
+  }),
+  updateFile: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/files/:file/versions',
+    auth: true,
+    summary: 'share new content as the next version of a name (ifVersion: compare-and-set)',
+    params: GroupFileParams,
+    body: UpdateRequest,
+    status: 201,
+    response: UpdateResponse,
+  }),
+  listVersions: route({
+    method: 'GET',
+    url: '/v1/groups/:groupId/files/:file/versions',
+    auth: true,
+    summary: 'the retained versions of a name, newest first, and its lock (members only)',
+    params: GroupFileParams,
+    status: 200,
+    response: VersionList,
+  }),
+  deleteFile: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/files/:file/delete',
+    auth: true,
+    summary: 'delete a name and every version of it (an author or the group owner)',
+    params: GroupFileParams,
+    status: 200,
+    response: DeleteResponse,
+  }),
+  lockFile: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/files/:file/lock',
+    auth: true,
+    summary: 'take or renew the lock of a name (members only)',
+    params: GroupFileParams,
+    body: LockRequest,
+    status: 200,
+    response: FileLock,
+  }),
+  unlockFile: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/files/:file/unlock',
+    auth: true,
+    summary: 'release the lock of a name (its holder or the group owner)',
+    params: GroupFileParams,
+    status: 200,
+    response: UnlockResponse,
+  }),
+  keepVersions: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/versions',
+    auth: true,
+    summary: 'how many versions of each name the group keeps (owner only)',
+    params: GroupParams,
+    body: KeepVersionsRequest,
+    status: 200,
+    response: KeepVersionsResponse,
   }),
   clusterKeys: route({
     method: 'GET',

@@ -38,6 +38,11 @@ export const ERROR_STATUS = {
   TICKET_WRONG_FILE: 403,
   TICKET_WRONG_PEER: 403,
   TICKET_REVOKED: 403,
+  // versions, deletes and locks of a file name
+  VERSION_CONFLICT: 409,
+  VERSION_NOT_FOUND: 404,
+  FILE_LOCKED: 423,
+  NOT_AUTHOR: 403,
   // the wire protocol and downloads
   PROTOCOL_ERROR: 400,
   FRAME_TOO_LARGE: 400,

@@ -261,6 +261,22 @@ export const TicketsRevokedEvent = Type.Object({
 });
 export type TicketsRevokedEvent = Static<typeof TicketsRevokedEvent>;
 
+/**
+ * To the sessions of a group's members: the name was deleted (or versions of
+ * it fell out of the group's retention), and these file ids are no longer
+ * listed in the group: a seeder stops serving them for that group (no ticket
+ * for them is issued any more). Also sent after `welcome` for the deletions
+ * of the last hour in the user's groups (a seeder may have missed them).
+ */
+export const FileDeletedEvent = Type.Object({
+  type: Type.Literal('file_deleted'),
+  groupId: Name,
+  name: Type.String({ minLength: 1, maxLength: 1024 }),
+  fileIds: Type.Array(Type.String({ pattern: '^[0-9a-f]{64}$' }), { maxItems: 1000 }),
+  at: Type.Integer(),
+});
+export type FileDeletedEvent = Static<typeof FileDeletedEvent>;
+
 /** To every session: the live trackers changed (one joined or left); also sent right after `welcome`. */
 export const ClusterEvent = Type.Object({
   type: Type.Literal('cluster'),
@@ -286,6 +302,7 @@ export const TrackerMessage = Type.Union([
   SeederAppearedEvent,
   SeederLeftEvent,
   TicketsRevokedEvent,
+  FileDeletedEvent,
   MessagesEvent,
   SyncedEvent,
   ReceiptEvent,
@@ -310,6 +327,7 @@ export type SessionEvent = Static<
   | typeof SeederAppearedEvent
   | typeof SeederLeftEvent
   | typeof TicketsRevokedEvent
+  | typeof FileDeletedEvent
 >;
 
 /** WebSocket close codes the tracker uses (4000–4999 are for applications). */

@@ -14,6 +14,7 @@ import { createMetrics } from './http/metrics.js';
 import type { ClusterService } from './services/cluster.js';
 import { createClusterService } from './services/cluster.js';
 import type { ServiceDeps } from './services/context.js';
+import { createFileVersionsService } from './services/file-versions.js';
 import { createFilesService } from './services/files.js';
 import { createGroupsService } from './services/groups.js';
 import { createIdempotencyService } from './services/idempotency.js';
@@ -155,6 +156,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     const groups = createGroupsService(cacheOptions)({ ...deps, revocations });
     const presence = createPresenceService(trackerId)(deps);
     const files = createFilesService(policy, cacheOptions)({ ...deps, groups, presence });
+    const versions = createFileVersionsService()({ ...deps, groups, presence });
     const tickets = createTicketsService({
       ticketTtlSeconds: cfg.ticketTtlSeconds,
       keyFile: cfg.keyFile ?? defaultKeyFile(cfg.dataDir),
@@ -185,6 +187,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       files,
       messages,
       revocations,
+      deletions: versions,
       bus,
       trackerId,
       logger,
@@ -207,6 +210,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
         users,
         groups,
         files,
+        versions,
         tickets,
         quality,
         messages,

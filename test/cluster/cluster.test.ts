@@ -18,16 +18,18 @@ import {
   spawnTracker,
   type TrackerProcess,
 } from '../helpers/tracker.js';
-import { createTestDatabase, pgTestUrl, reportSkipped, sharedKeyFile, type TestDatabase } from './pg.js';
+import {
+  createTestDatabase,
+  FAST_MEMBERSHIP_FLAGS,
+  pgTestUrl,
+  reportSkipped,
+  sharedKeyFile,
+  type TestDatabase,
+} from './pg.js';
 
 // Fast membership so that a dead tracker drops out within a second or two.
 const CLUSTER_FLAGS = [
-  '--cluster-heartbeat-ms',
-  '200',
-  '--cluster-dead-after-ms',
-  '1000',
-  '--presence-grace-ms',
-  '1500',
+  ...FAST_MEMBERSHIP_FLAGS,
   '--heartbeat-interval-ms',
   '300',
   '--heartbeat-timeout-ms',

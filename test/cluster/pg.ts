@@ -76,3 +76,13 @@ export function databasePerDataDir() {
 export function sharedKeyFile(root: string): string[] {
   return ['--key-file', join(root, 'tracker.key')];
 }
+
+/** Fast membership for cluster tests: a killed tracker is dead after 1 s and its sessions reaped 1.5 s later. */
+export const FAST_MEMBERSHIP_FLAGS = Object.freeze([
+  '--cluster-heartbeat-ms',
+  '200',
+  '--cluster-dead-after-ms',
+  '1000',
+  '--presence-grace-ms',
+  '1500',
+]);

@@ -1,10 +1,12 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { createReadCache } from '../../src/tracker/services/read-cache.js';
-import { openStore, type Store } from '../../src/tracker/store/index.js';
+import { MIGRATIONS, openStore, type Store } from '../../src/tracker/store/index.js';
 import { prepared } from '../../src/tracker/store/prepared.js';
 
 let dir: string | undefined;
@@ -120,5 +122,120 @@ describe('read cache', () => {
     expect(c.get('k')).toBeUndefined();
     expect(await c.through('k', 'g', load)).toBe(3);
     expect(c.get('k')).toBe(3);
+  });
+});
+
+// Migration 0014 (file versions) on a store made by the migrations before it: its groups, files
+// and shares come through the rebuild of group_files and shares, each file as version 1 of its name.
+/** A store as the tracker left it before 0014, with one group, two files and three shares. */
+async function storeBefore0014(path: string) {
+  const sqlite = new SQLite(path);
+  sqlite.pragma('foreign_keys = ON');
+  // biome-ignore lint/suspicious/noExplicitAny: the schema before 0014, not today's Database type
+  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const earlier = Object.fromEntries(Object.entries(MIGRATIONS).filter(([name]) => name < '0014'));
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => earlier },
+    migrationTableName: 'coterie_migrations',
+  });
+  const { error } = await migrator.migrateToLatest();
+  expect(error).toBeUndefined();
+  await db
+    .insertInto('users')
+    .values([
+      { user_id: 'ann', password_hash: 'x', created_at: 1 },
+      { user_id: 'ben', password_hash: 'x', created_at: 1 },
+    ])
+    .execute();
+  await db.insertInto('groups').values({ group_id: 'g', owner_id: 'ann', created_at: 2 }).execute();
+  for (const f of ['a', 'b']) {
+    const fileId = f.repeat(64);
+    await db
+      .insertInto('files')
+      .values({ file_id: fileId, size: 10, piece_size: 16384, piece_count: 1, manifest: '{}', created_at: 3 })
+      .execute();
+    await db
+      .insertInto('group_files')
+      .values({ group_id: 'g', file_id: fileId, name: `${f}.txt`, created_by: 'ann', created_at: 4 })
+      .execute();
+  }
+  await db
+    .insertInto('shares')
+    .values([
+      { group_id: 'g', file_id: 'a'.repeat(64), peer_id: '1'.repeat(64), user_id: 'ann', created_at: 5 },
+      { group_id: 'g', file_id: 'a'.repeat(64), peer_id: '2'.repeat(64), user_id: 'ben', created_at: 5 },
+      { group_id: 'g', file_id: 'b'.repeat(64), peer_id: '1'.repeat(64), user_id: 'ann', created_at: 6 },
+    ])
+    .execute();
+  await db.destroy();
+}
+
+describe('migration 0014_file_versions', () => {
+  it('keeps every file and share, each file as version 1 of its name, and the cascades work', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'coterie-store-v-'));
+    const path = join(dir, 'tracker.db');
+    await storeBefore0014(path);
+    store = await openStore({ location: path });
+    const db = store.db;
+    const files = await db
+      .selectFrom('group_files')
+      .select(['file_id', 'name', 'version'])
+      .orderBy('name')
+      .execute();
+    expect(files.map((f) => [f.name, Number(f.version)])).toEqual([
+      ['a.txt', 1],
+      ['b.txt', 1],
+    ]);
+    const names = await db.selectFrom('file_names').selectAll().orderBy('name').execute();
+    expect(names.map((n) => [n.name, Number(n.current_version), n.created_by, n.lock_holder])).toEqual([
+      ['a.txt', 1, 'ann', null],
+      ['b.txt', 1, 'ann', null],
+    ]);
+    expect(await db.selectFrom('shares').select(['file_id', 'peer_id']).execute()).toHaveLength(3);
+    const g = await db.selectFrom('groups').select('keep_versions').executeTakeFirstOrThrow();
+    expect(g.keep_versions).toBeNull();
+    // Versions of one name may now share it; a version number may not repeat.
+    await db
+      .insertInto('files')
+      .values({
+        file_id: 'c'.repeat(64),
+        size: 1,
+        piece_size: 16384,
+        piece_count: 1,
+        manifest: '{}',
+        created_at: 7,
+      })
+      .execute();
+    const v2 = {
+      group_id: 'g',
+      file_id: 'c'.repeat(64),
+      name: 'a.txt',
+      version: 2,
+      created_by: 'ben',
+      created_at: 7,
+    };
+    await db.insertInto('group_files').values(v2).execute();
+    await expect(
+      db
+        .insertInto('group_files')
+        .values({ ...v2, file_id: 'b'.repeat(64) })
+        .execute(),
+    ).rejects.toThrow(/UNIQUE|PRIMARY/i);
+    // Shares still follow their listing (the foreign key survived the rename).
+    await db.deleteFrom('group_files').where('file_id', '=', 'a'.repeat(64)).execute();
+    expect(await db.selectFrom('shares').select('peer_id').execute()).toHaveLength(1);
+    await expect(
+      db
+        .insertInto('shares')
+        .values({
+          group_id: 'g',
+          file_id: 'd'.repeat(64),
+          peer_id: '3'.repeat(64),
+          user_id: 'ann',
+          created_at: 8,
+        })
+        .execute(),
+    ).rejects.toThrow(/FOREIGN KEY/);
   });
 });

@@ -37,6 +37,11 @@ export type TrackerEvent =
    * sessions of the group's members (services/revocations.ts).
    */
   | { kind: 'tickets_revoked'; groupId: string; userId: string; before: number; at: number }
+  /**
+   * A name was deleted from a group, or versions of it dropped by retention:
+   * each tracker tells the sessions of the group's members (services/file-versions.ts).
+   */
+  | { kind: 'file_deleted'; groupId: string; name: string; fileIds: string[]; at: number }
   /** A token was revoked (logout): sessions opened with it close, on every tracker. */
   | { kind: 'token_revoked'; tokenHash: string; at: number }
   /** A tracker joined or left the cluster: the others read the membership rows again now. */

@@ -70,6 +70,14 @@ function answerFromMarker(route: string, body: unknown, err: unknown): HandlerRe
       return { body };
     case 'shareFile':
       return { status: (body as { created?: unknown }).created === true ? 201 : 200, body };
+    case 'updateFile':
+      // The versions the retention dropped then are not in the marker: gone either way.
+      return {
+        status: (body as { created?: unknown }).created === true ? 201 : 200,
+        body: { dropped: [], ...body },
+      };
+    case 'deleteFile':
+      return { body };
     default:
       return undefined;
   }
@@ -195,7 +203,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
     app.route({
       method: spec.method,
       url: spec.url,
-      ...(name === 'shareFile' ? { bodyLimit: options.shareBodyLimitBytes } : {}),
+      ...(name === 'shareFile' || name === 'updateFile' ? { bodyLimit: options.shareBodyLimitBytes } : {}),
       ...(name === 'sendMessage' || name === 'publish' ? { bodyLimit: options.messageBodyLimitBytes } : {}),
       schema: {
         summary: spec.summary,

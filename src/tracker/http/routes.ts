@@ -2,6 +2,7 @@ import type * as Api from '../../protocol/api.js';
 import type { RouteName } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import type { ClusterService } from '../services/cluster.js';
+import type { FileVersionsService } from '../services/file-versions.js';
 import type { FilesService } from '../services/files.js';
 import type { GroupsService } from '../services/groups.js';
 import type { MessagesService } from '../services/messages.js';
@@ -13,6 +14,7 @@ export interface TrackerServices {
   users: UsersService;
   groups: GroupsService;
   files: FilesService;
+  versions: FileVersionsService;
   tickets: TicketsService;
   quality: QualityService;
   messages: MessagesService;
@@ -35,6 +37,12 @@ export interface HandlerResult {
   json?: true;
 }
 export type Handler = (input: HandlerInput) => Promise<HandlerResult>;
+
+/** `?version=N` (the schema allows digits only, no leading zero), or undefined for the current version. */
+function versionOf(input: HandlerInput): number | undefined {
+  const v = (input.query as Api.VersionQuery).version;
+  return v === undefined ? undefined : Number(v);
+}
 
 function who(input: HandlerInput): Caller {
   if (input.caller === null) throw new CoterieError('UNAUTHENTICATED', 'log in first');
@@ -81,10 +89,10 @@ export function createHandlers(s: TrackerServices): Record<RouteName, Handler> {
     listFiles: async (i) => ({ body: await s.files.list(who(i).userId, i.params.groupId!) }),
     getFile: async (i) => ({
       json: true,
-      body: await s.files.getJson(who(i).userId, i.params.groupId!, i.params.file!),
+      body: await s.files.getJson(who(i).userId, i.params.groupId!, i.params.file!, versionOf(i)),
     }),
     getSeeders: async (i) => ({
-      body: await s.files.seeders(who(i).userId, i.params.groupId!, i.params.file!),
+      body: await s.files.seeders(who(i).userId, i.params.groupId!, i.params.file!, versionOf(i)),
     }),
     stopSharing: async (i) => ({
       body: await s.files.stop(who(i).userId, i.params.groupId!, i.params.file!, i.query.peerId),
@@ -92,9 +100,45 @@ export function createHandlers(s: TrackerServices): Record<RouteName, Handler> {
     getTicket: async (i) => {
       const b = i.body as Api.TicketRequest;
       return {
-        body: await s.tickets.issue(who(i).userId, i.params.groupId!, i.params.file!, b.peerId, b.ttlMinutes),
+        body: await s.tickets.issue(who(i).userId, i.params.groupId!, i.params.file!, b.peerId, {
+          ttlMinutes: b.ttlMinutes,
+          version: versionOf(i),
+        }),
       };
     },
+    updateFile: async (i) => {
+      const r = await s.versions.update(
+        who(i).userId,
+        i.params.groupId!,
+        i.params.file!,
+        i.body as Api.UpdateRequest,
+      );
+      return { status: r.created ? 201 : 200, body: r };
+    },
+    listVersions: async (i) => ({
+      body: await s.versions.versions(who(i).userId, i.params.groupId!, i.params.file!),
+    }),
+    deleteFile: async (i) => ({
+      body: await s.versions.remove(who(i).userId, i.params.groupId!, i.params.file!),
+    }),
+    lockFile: async (i) => ({
+      body: await s.versions.lock(
+        who(i).userId,
+        i.params.groupId!,
+        i.params.file!,
+        i.body as Api.LockRequest,
+      ),
+    }),
+    unlockFile: async (i) => ({
+      body: await s.versions.unlock(who(i).userId, i.params.groupId!, i.params.file!),
+    }),
+    keepVersions: async (i) => ({
+      body: await s.versions.keepVersions(
+        who(i).userId,
+        i.params.groupId!,
+        (i.body as Api.KeepVersionsRequest).keep,
+      ),
+    }),
     clusterKeys: async () => ({ body: s.tickets.keys() }),
     cluster: async () => ({ body: { trackers: s.cluster.members() } satisfies Api.ClusterList }),
     report: async (i) => ({

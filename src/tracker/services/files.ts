@@ -10,9 +10,11 @@ import type {
 } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
-import { isHex64, isNewFileName, isValidFileName } from '../../protocol/names.js';
+import { isNewFileName, isValidFileName } from '../../protocol/names.js';
 import { prepared, toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
+import { listCurrentVersions, lockShown } from './file-listing.js';
+import { dropUnsharedNames, findListed, type Listed } from './file-names.js';
 import type { GroupsService } from './groups.js';
 import { type PresenceService, parseAddresses } from './presence.js';
 import { storedScore } from './quality.js';
@@ -21,13 +23,17 @@ import { createReadCache } from './read-cache.js';
 export interface FilesService {
   share(userId: string, groupId: string, request: ShareRequest): Promise<ShareResponse>;
   list(userId: string, groupId: string): Promise<FileList>;
-  get(userId: string, groupId: string, file: string): Promise<FileDetail>;
+  /** `version`: that retained version of the name (the current one by default). */
+  get(userId: string, groupId: string, file: string, version?: number): Promise<FileDetail>;
   /** The same as get(), already encoded as JSON (the manifest's stored text is spliced in, not re-encoded). */
-  getJson(userId: string, groupId: string, file: string): Promise<string>;
-  seeders(userId: string, groupId: string, file: string): Promise<SeederList>;
+  getJson(userId: string, groupId: string, file: string, version?: number): Promise<string>;
+  seeders(userId: string, groupId: string, file: string, version?: number): Promise<SeederList>;
   stop(userId: string, groupId: string, file: string, peerId: string | undefined): Promise<StopShareResponse>;
-  /** Resolves a file id or display name within a group (members only): FILE_NOT_FOUND otherwise. */
-  resolve(userId: string, groupId: string, file: string): Promise<{ fileId: string; name: string }>;
+  /**
+   * Resolves a file id or display name (and version) within a group (members
+   * only): FILE_NOT_FOUND or VERSION_NOT_FOUND otherwise.
+   */
+  resolve(userId: string, groupId: string, file: string, version?: number): Promise<Listed>;
   /** Of these file ids, those listed in some group the user belongs to (what the user may watch). */
   visible(userId: string, fileIds: string[]): Promise<Set<string>>;
 }
@@ -37,7 +43,7 @@ export const MAX_SEEDERS_LISTED = 200;
 /** Manifests kept in memory as JSON text (a 65,536-piece manifest is about 4.4 MB). */
 const MANIFEST_CACHE_BYTES = 64 * 1024 * 1024;
 
-const invalidFileName = (name: string) =>
+export const invalidFileName = (name: string) =>
   new CoterieError(
     'INVALID_NAME',
     `invalid file name ${JSON.stringify(name).slice(0, 80)}: use 1 to 255 printable characters without '/', '\\' or bidirectional controls`,
@@ -58,24 +64,30 @@ const Q = {
       })
       .onConflict((oc) => oc.column('file_id').doNothing()),
   ),
-  listedByName: prepared((db, p) =>
-    db
-      .selectFrom('group_files')
-      .select(['file_id', 'name'])
-      .where('group_id', '=', p(0))
-      .where('name', '=', p(1)),
+  nameListed: prepared((db, p) =>
+    db.selectFrom('file_names').select('name').where('group_id', '=', p(0)).where('name', '=', p(1)),
   ),
   listedById: prepared((db, p) =>
     db
       .selectFrom('group_files')
-      .select(['file_id', 'name'])
+      .select(['file_id', 'name', 'version'])
       .where('group_id', '=', p(0))
       .where('file_id', '=', p(1)),
   ),
+  /** A name's first share is its version 1. */
   insertListing: prepared((db, p) =>
     db
       .insertInto('group_files')
-      .values({ group_id: p(0), file_id: p(1), name: p(2), created_by: p(3), created_at: p(4) }),
+      .values({ group_id: p(0), file_id: p(1), name: p(2), version: 1, created_by: p(3), created_at: p(4) }),
+  ),
+  insertName: prepared((db, p) =>
+    db
+      .insertInto('file_names')
+      .values({ group_id: p(0), name: p(1), current_version: 1, created_by: p(2), created_at: p(3) }),
+  ),
+  /** The file id is listed again: it is no longer one of the deletions replayed at hello. */
+  undelete: prepared((db, p) =>
+    db.deleteFrom('file_deletions').where('group_id', '=', p(0)).where('file_id', '=', p(1)),
   ),
   upsertShare: prepared((db, p) =>
     db
@@ -94,7 +106,7 @@ export function createFilesService(
     const db = store.db;
     const cache = { ttlMs: cacheOptions.readCacheMs, maxEntries: cacheOptions.readCacheEntries, now };
     // (group, file id or name) → the listed file, tagged by group; (group, file id) → live seeders, tagged by file.
-    const resolved = createReadCache<{ fileId: string; name: string }>(cache);
+    const resolved = createReadCache<Listed>(cache);
     const seederLists = createReadCache<Seeder[]>(cache);
     const sharerLists = createReadCache<string[]>(cache);
     // Manifests never change (the file id is their hash): keep recent ones as JSON text, bounded in bytes.
@@ -128,34 +140,10 @@ export function createFilesService(
       }
     });
 
-    const fileNotFound = (groupId: string, file: string) =>
-      new CoterieError(
-        'FILE_NOT_FOUND',
-        `no file ${JSON.stringify(file)} in group '${groupId}': list the group's files to see what is shared`,
+    function resolveInGroup(groupId: string, file: string, version?: number) {
+      return resolved.through(`${groupId}\u0000${file}\u0000${version ?? ''}`, groupId, () =>
+        findListed(db, groupId, file, version),
       );
-
-    function resolveInGroup(groupId: string, file: string) {
-      return resolved.through(`${groupId}\u0000${file}`, groupId, () => resolveInStore(groupId, file));
-    }
-
-    async function resolveInStore(groupId: string, file: string) {
-      if (isHex64(file)) {
-        const byId = await db
-          .selectFrom('group_files')
-          .select(['file_id', 'name'])
-          .where('group_id', '=', groupId)
-          .where('file_id', '=', file)
-          .executeTakeFirst();
-        if (byId !== undefined) return { fileId: byId.file_id, name: byId.name };
-      }
-      const byName = await db
-        .selectFrom('group_files')
-        .select(['file_id', 'name'])
-        .where('group_id', '=', groupId)
-        .where('name', '=', file)
-        .executeTakeFirst();
-      if (byName === undefined) throw fileNotFound(groupId, file);
-      return { fileId: byName.file_id, name: byName.name };
     }
 
     async function sharersOf(groupId: string, fileId?: string) {
@@ -256,9 +244,9 @@ export function createFilesService(
         return out;
       },
 
-      async resolve(userId, groupId, file) {
+      async resolve(userId, groupId, file, version) {
         await groups.requireMember(userId, groupId);
-        return resolveInGroup(groupId, file);
+        return resolveInGroup(groupId, file, version);
       },
 
       async share(userId, groupId, request) {
@@ -277,30 +265,31 @@ export function createFilesService(
             at,
           ]);
           // Two indexed point lookups (an OR across both keys would scan the group's listing).
-          const byName = (await Q.listedByName.execute(trx, [groupId, request.name])).rows[0];
-          const byId = (await Q.listedById.execute(trx, [groupId, fileId])).rows[0];
-          const listed = [byName, byId].filter((r) => r !== undefined);
-          const sameContent = listed.find((r) => r.file_id === fileId);
-          const nameOwner = listed.find((r) => r.name === request.name);
-          if (nameOwner !== undefined && nameOwner.file_id !== fileId) {
+          const nameTaken = (await Q.nameListed.execute(trx, [groupId, request.name])).rows[0] !== undefined;
+          const sameContent = (await Q.listedById.execute(trx, [groupId, fileId])).rows[0];
+          if (nameTaken && sameContent?.name !== request.name) {
             throw new CoterieError(
               'FILE_NAME_TAKEN',
-              `group '${groupId}' already has a different file named ${JSON.stringify(request.name)}: share under another name`,
+              `group '${groupId}' already has a different file named ${JSON.stringify(request.name)}: share under another name, or update it as a new version`,
             );
           }
           let created = false;
           let name = request.name;
+          let version = 1;
           if (sameContent !== undefined) {
-            // The same bytes are one file: keep the name it is listed under, add this peer as a seeder.
+            // The same bytes are one file: keep the name and version it is listed as, add this peer as a seeder.
             name = sameContent.name;
+            version = toNumber(sameContent.version);
           } else {
             // Bidirectional controls only in names listed before they were refused.
             if (!isNewFileName(name)) throw invalidFileName(name);
+            await Q.insertName.execute(trx, [groupId, name, userId, at]);
             await Q.insertListing.execute(trx, [groupId, fileId, name, userId, at]);
+            await Q.undelete.execute(trx, [groupId, fileId]);
             created = true;
           }
           await Q.upsertShare.execute(trx, [groupId, fileId, request.peerId, userId, at]);
-          return { groupId, fileId, name, created };
+          return { groupId, fileId, name, created, version };
         });
         await bus.publish({ kind: 'files_changed', groupId, fileId, at });
         await presence.announceIfPresent(userId, request.peerId, fileId);
@@ -309,13 +298,7 @@ export function createFilesService(
 
       async list(userId, groupId) {
         await groups.requireMember(userId, groupId);
-        const rows = await db
-          .selectFrom('group_files as gf')
-          .innerJoin('files as f', 'f.file_id', 'gf.file_id')
-          .select(['gf.file_id', 'gf.name', 'gf.created_at', 'f.size', 'f.piece_size', 'f.piece_count'])
-          .where('gf.group_id', '=', groupId)
-          .orderBy('gf.name')
-          .execute();
+        const rows = await listCurrentVersions(db, groupId);
         const sharers = await sharersOf(groupId);
         const counts = await db
           .selectFrom('shares as s')
@@ -341,38 +324,40 @@ export function createFilesService(
             sharers: sharers.get(r.file_id) ?? [],
             seeders: live.get(r.file_id) ?? 0,
             sharedAt: toNumber(r.created_at),
+            version: toNumber(r.version),
+            ...lockShown(r, now()),
           })),
         };
       },
 
-      async get(userId, groupId, file) {
+      async get(userId, groupId, file, v) {
         await groups.requireMember(userId, groupId);
-        const { fileId, name } = await resolveInGroup(groupId, file);
+        const { fileId, name, version } = await resolveInGroup(groupId, file, v);
         const manifest = JSON.parse(await manifestText(fileId)) as Manifest;
         const seeders = await liveSeeders(groupId, fileId);
         const sharers = await sharersOfFile(groupId, fileId);
-        return { groupId, fileId, name, manifest, sharers, seeders };
+        return { groupId, fileId, name, version, manifest, sharers, seeders };
       },
 
-      async getJson(userId, groupId, file) {
+      async getJson(userId, groupId, file, v) {
         await groups.requireMember(userId, groupId);
-        const { fileId, name } = await resolveInGroup(groupId, file);
+        const { fileId, name, version } = await resolveInGroup(groupId, file, v);
         const manifest = await manifestText(fileId);
         const seeders = await liveSeeders(groupId, fileId);
         const sharers = await sharersOfFile(groupId, fileId);
         // The stored manifest is the tracker's own JSON.stringify of a validated manifest: safe to splice.
-        return `{"groupId":${JSON.stringify(groupId)},"fileId":"${fileId}","name":${JSON.stringify(name)},"manifest":${manifest},"sharers":${JSON.stringify(sharers)},"seeders":${JSON.stringify(seeders)}}`;
+        return `{"groupId":${JSON.stringify(groupId)},"fileId":"${fileId}","name":${JSON.stringify(name)},"version":${version},"manifest":${manifest},"sharers":${JSON.stringify(sharers)},"seeders":${JSON.stringify(seeders)}}`;
       },
 
-      async seeders(userId, groupId, file) {
+      async seeders(userId, groupId, file, version) {
         await groups.requireMember(userId, groupId);
-        const { fileId } = await resolveInGroup(groupId, file);
+        const { fileId } = await resolveInGroup(groupId, file, version);
         return { groupId, fileId, seeders: await liveSeeders(groupId, fileId) };
       },
 
       async stop(userId, groupId, file, peerId) {
         await groups.requireMember(userId, groupId);
-        const { fileId } = await resolveInGroup(groupId, file);
+        const { fileId, name } = await resolveInGroup(groupId, file);
         const { removed, listed } = await store.transaction(async (trx) => {
           let sel = trx
             .selectFrom('shares')
@@ -394,20 +379,14 @@ export function createFilesService(
             .where('file_id', '=', fileId)
             .where('peer_id', 'in', peers)
             .execute();
+          // The name leaves the listing when nobody shares any of its versions any more.
+          await dropUnsharedNames(trx, groupId, name);
           const left = await trx
-            .selectFrom('shares')
-            .select('peer_id')
+            .selectFrom('file_names')
+            .select('name')
             .where('group_id', '=', groupId)
-            .where('file_id', '=', fileId)
-            .limit(1)
+            .where('name', '=', name)
             .executeTakeFirst();
-          if (left === undefined) {
-            await trx
-              .deleteFrom('group_files')
-              .where('group_id', '=', groupId)
-              .where('file_id', '=', fileId)
-              .execute();
-          }
           return { removed: peers, listed: left !== undefined };
         });
         const at = now();

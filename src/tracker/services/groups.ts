@@ -14,6 +14,7 @@ import { assertNewName } from '../../protocol/names.js';
 import type { Database } from '../store/index.js';
 import { toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
+import { dropUnsharedNames } from './file-names.js';
 import { createReadCache } from './read-cache.js';
 import type { RevocationsService, TicketRevocation } from './revocations.js';
 import { userExists } from './users.js';
@@ -92,20 +93,7 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
         .where('user_id', '=', userId)
         .execute();
       await trx.deleteFrom('shares').where('group_id', '=', groupId).where('user_id', '=', userId).execute();
-      await trx
-        .deleteFrom('group_files')
-        .where('group_id', '=', groupId)
-        .where(({ not, exists, selectFrom }) =>
-          not(
-            exists(
-              selectFrom('shares')
-                .select('shares.peer_id')
-                .whereRef('shares.group_id', '=', 'group_files.group_id')
-                .whereRef('shares.file_id', '=', 'group_files.file_id'),
-            ),
-          ),
-        )
-        .execute();
+      await dropUnsharedNames(trx, groupId);
       return revocations.record(trx, groupId, userId);
     }
 

@@ -28,7 +28,7 @@ export interface TicketsService {
     groupId: string,
     file: string,
     peerId: string,
-    ttlMinutes?: number,
+    options?: { ttlMinutes?: number | undefined; version?: number | undefined },
   ): Promise<TicketResponse>;
   keys(): ClusterKeys;
 }
@@ -145,9 +145,10 @@ export function createTicketsService(options: TicketsOptions) {
         };
       },
 
-      async issue(userId, groupId, file, peerId, ttlMinutes) {
+      async issue(userId, groupId, file, peerId, { ttlMinutes, version } = {}) {
         if (signing === undefined) throw new Error('tickets service used before init()');
-        const { fileId } = await files.resolve(userId, groupId, file);
+        // Deleted names and versions dropped by retention are no longer listed: no ticket for them.
+        const { fileId } = await files.resolve(userId, groupId, file, version);
         // Capped whatever the caller or the configuration says: a ticket binds only this long.
         const ttlSeconds = Math.min(
           ttlMinutes === undefined ? options.ticketTtlSeconds : ttlMinutes * 60,

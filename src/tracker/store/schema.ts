@@ -25,6 +25,8 @@ export interface GroupsTable {
   group_id: string;
   owner_id: string;
   created_at: BigIntColumn;
+  /** How many versions of each file name are kept (null: DEFAULT_KEEP_VERSIONS). */
+  keep_versions: number | null;
 }
 
 export interface MembershipsTable {
@@ -49,12 +51,35 @@ export interface FilesTable {
   created_at: BigIntColumn;
 }
 
+/** One retained version of a name: the file id is listed in the group (see migration 0014). */
 export interface GroupFilesTable {
   group_id: string;
   file_id: string;
   name: string;
+  version: BigIntColumn;
   created_by: string;
   created_at: BigIntColumn;
+}
+
+/** A listed name: its current version, its first author, and its lock (a lease; see services/file-locks.ts). */
+export interface FileNamesTable {
+  group_id: string;
+  name: string;
+  current_version: BigIntColumn;
+  created_by: string;
+  created_at: BigIntColumn;
+  lock_holder: string | null;
+  /** The holder's peer: the lease ends when that peer has no session in the cluster. */
+  lock_peer: string | null;
+  lock_expires_at: BigIntColumn | null;
+}
+
+/** A deleted name's file ids, kept an hour for sessions that were down when it happened. */
+export interface FileDeletionsTable {
+  group_id: string;
+  file_id: string;
+  name: string;
+  deleted_at: BigIntColumn;
 }
 
 /** Durable: user U's peer P shares file F in group G. P is a live seeder while present and announcing F. */
@@ -172,6 +197,8 @@ export interface Database {
   join_requests: JoinRequestsTable;
   files: FilesTable;
   group_files: GroupFilesTable;
+  file_names: FileNamesTable;
+  file_deletions: FileDeletionsTable;
   shares: SharesTable;
   presence: PresenceTable;
   presence_files: PresenceFilesTable;

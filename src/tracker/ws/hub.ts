@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { SESSION_CLOSE, type TrackerMessage } from '../../protocol/session.js';
 import type { EventBus } from '../events/index.js';
+import type { FileVersionsService } from '../services/file-versions.js';
 import type { FilesService } from '../services/files.js';
 import type { MessagesService } from '../services/messages.js';
 import type { PresenceService } from '../services/presence.js';
@@ -26,6 +27,8 @@ export interface SessionHubDeps {
   messages: MessagesService;
   /** Ticket revocations to pass on to the group's seeders. */
   revocations: Pick<RevocationsService, 'recipients' | 'recentFor'>;
+  /** Deleted files to pass on to the group's seeders (and to replay at hello). */
+  deletions?: Pick<FileVersionsService, 'recentDeletionsFor'>;
   bus: EventBus;
   trackerId: string;
   logger: Logger;
@@ -71,6 +74,7 @@ export function createSessionHub(options: HeartbeatOptions) {
     const catchUp = createSessionCatchUp({ messages, registry, outbox, logger, now: deps.now });
     const revocationPush = createRevocationPush<Session>({
       revocations: deps.revocations,
+      ...(deps.deletions === undefined ? {} : { deletions: deps.deletions }),
       // A copy: sending may cut a session, and the registry must not change under the loop.
       sessionsOf: (userId) => [...registry.greetedOf(userId)],
       send: outbox.send,

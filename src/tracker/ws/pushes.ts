@@ -114,6 +114,9 @@ export function startPushes(deps: PushesDeps): () => void {
       case 'tickets_revoked':
         revocationPush.onEvent(event);
         break;
+      case 'file_deleted':
+        revocationPush.onFileDeleted(event);
+        break;
       case 'token_revoked':
         for (const s of registry.all()) {
           if (s.caller.tokenHash === event.tokenHash)
