@@ -20,6 +20,21 @@ export {
   verifyPiece,
 } from './manifest.js';
 export {
+  type DropOrder,
+  type DropReason,
+  type PlacedFile,
+  type PlacementPlan,
+  planPlacement,
+  type ReplicaInfo,
+  type ReplicaState,
+  type ReplicateOrder,
+  type ReplicationPolicy,
+  rankPeers,
+  rendezvousWeight,
+  type StoragePeerInfo,
+  type StoragePeerState,
+} from './placement.js';
+export {
   applyReport,
   currentQuality,
   decayed,
