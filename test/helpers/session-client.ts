@@ -6,7 +6,6 @@ import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import type { StoredMessage } from '../../src/protocol/api.js';
 import {
-  type ClientMessage,
   encodeSessionMessage,
   parseTrackerMessage,
   type ReceiptEvent,
@@ -166,7 +165,8 @@ export class SessionClient {
     return new Promise((r) => this.syncWaiters.push(r));
   }
 
-  raw(message: ClientMessage | Record<string, unknown>): void {
+  /** Any JSON object, valid or not: tests send malformed messages on purpose. */
+  raw(message: object): void {
     this.ws.send(JSON.stringify(message));
   }
 

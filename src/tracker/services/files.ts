@@ -1,4 +1,4 @@
-import { currentQuality, type QualityPolicy } from '../../core/index.js';
+import type { QualityPolicy } from '../../core/index.js';
 import type {
   FileDetail,
   FileList,
@@ -14,9 +14,9 @@ import { isHex64, isNewFileName, isValidFileName } from '../../protocol/names.js
 import { prepared, toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
 import type { GroupsService } from './groups.js';
-import { type PresenceService, parseAddresses } from './presence.js';
-import { storedScore } from './quality.js';
+import type { PresenceService } from './presence.js';
 import { createReadCache } from './read-cache.js';
+import { liveSeedersInStore } from './seeders-query.js';
 
 export interface FilesService {
   share(userId: string, groupId: string, request: ShareRequest): Promise<ShareResponse>;
@@ -32,8 +32,6 @@ export interface FilesService {
   visible(userId: string, fileIds: string[]): Promise<Set<string>>;
 }
 
-/** Live seeders of one file in one group: shared there by the peer's user, peer connected, file announced. */
-export const MAX_SEEDERS_LISTED = 200;
 /** Manifests kept in memory as JSON text (a 65,536-piece manifest is about 4.4 MB). */
 const MANIFEST_CACHE_BYTES = 64 * 1024 * 1024;
 
@@ -214,38 +212,9 @@ export function createFilesService(
       const hit = seederLists.get(key);
       if (hit !== undefined) return hit;
       const gen = seederLists.generation();
-      const found = await liveSeedersInStore(groupId, fileId);
+      const found = await liveSeedersInStore(db, groupId, fileId, now(), policy);
       seederLists.set(key, fileId, found, gen);
       return found;
-    }
-
-    async function liveSeedersInStore(groupId: string, fileId: string): Promise<Seeder[]> {
-      const rows = await db
-        .selectFrom('shares as s')
-        .innerJoin('presence as p', (j) =>
-          j.onRef('p.peer_id', '=', 's.peer_id').onRef('p.user_id', '=', 's.user_id'),
-        )
-        .innerJoin('presence_files as pf', (j) =>
-          j.onRef('pf.peer_id', '=', 's.peer_id').onRef('pf.file_id', '=', 's.file_id'),
-        )
-        .leftJoin('peer_scores as q', 'q.peer_id', 's.peer_id')
-        .select(['s.peer_id', 's.user_id', 'p.addresses', 'q.score', 'q.corrupt', 'q.updated_at'])
-        .where('s.group_id', '=', groupId)
-        .where('s.file_id', '=', fileId)
-        .execute();
-      const t = now();
-      const seeders: Seeder[] = rows.map((r) => ({
-        peerId: r.peer_id,
-        userId: r.user_id,
-        addresses: parseAddresses(r.addresses),
-        ...currentQuality(storedScore(r), t, policy),
-      }));
-      // Best first; peers flagged for corruption last whatever their score.
-      seeders.sort(
-        (a, b) =>
-          Number(a.flagged) - Number(b.flagged) || b.score - a.score || (a.peerId < b.peerId ? -1 : 1),
-      );
-      return seeders.slice(0, MAX_SEEDERS_LISTED);
     }
 
     return {

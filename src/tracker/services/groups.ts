@@ -29,6 +29,8 @@ export interface GroupsService {
   removeMember(userId: string, groupId: string, member: string): Promise<RemoveMemberResponse>;
   /** Throws GROUP_NOT_FOUND or NOT_A_MEMBER (naming the owner to ask); returns the owner. */
   requireMember(userId: string, groupId: string): Promise<{ owner: string }>;
+  /** Throws GROUP_NOT_FOUND or NOT_OWNER (naming the owner). */
+  requireOwner(userId: string, groupId: string): Promise<void>;
 }
 
 export const groupNotFound = (groupId: string) =>
@@ -124,6 +126,7 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
 
     return {
       requireMember,
+      requireOwner,
 
       async create(userId, groupId) {
         assertNewName('group id', groupId);

@@ -1,5 +1,6 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { m0010_cluster, m0011_login_failures } from './migrations-cluster.js';
+import { m0015_storage } from './migrations-storage.js';
 
 /**
  * Migrations live in code (no files to ship). Portable SQL only: the same
@@ -232,6 +233,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0010_cluster': m0010_cluster,
   '0011_login_failures': m0011_login_failures,
   '0013_ticket_revocations': m0013_ticket_revocations,
+  '0015_storage': m0015_storage,
 };
 
 export const migrationProvider: MigrationProvider = {

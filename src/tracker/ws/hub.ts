@@ -7,6 +7,7 @@ import type { FilesService } from '../services/files.js';
 import type { MessagesService } from '../services/messages.js';
 import type { PresenceService } from '../services/presence.js';
 import type { RevocationsService } from '../services/revocations.js';
+import type { StorageService } from '../services/storage.js';
 import type { Caller } from '../services/users.js';
 import { createFrameHandler } from './frame-handler.js';
 import { Heartbeat, type HeartbeatClock, type HeartbeatOptions, systemHeartbeatClock } from './heartbeat.js';
@@ -26,6 +27,8 @@ export interface SessionHubDeps {
   messages: MessagesService;
   /** Ticket revocations to pass on to the group's seeders. */
   revocations: Pick<RevocationsService, 'recipients' | 'recentFor'>;
+  /** Storage peers: their reports, standing assignments and departures (issue 16). */
+  storage?: Pick<StorageService, 'report' | 'standing' | 'peerLeft'>;
   bus: EventBus;
   trackerId: string;
   logger: Logger;
@@ -85,6 +88,7 @@ export function createSessionHub(options: HeartbeatOptions) {
       outbox,
       catchUp,
       revocationPush,
+      ...(deps.storage === undefined ? {} : { storage: deps.storage }),
       trackerId: deps.trackerId,
       heartbeat: options,
       logger,
@@ -123,6 +127,7 @@ export function createSessionHub(options: HeartbeatOptions) {
       if (s.info !== undefined) {
         try {
           await presence.unregister(s.info);
+          await deps.storage?.peerLeft(s.info.peerId);
         } catch (err) {
           logger.error({ err, sessionId: s.id }, 'failed to remove presence of a closed session');
         }
