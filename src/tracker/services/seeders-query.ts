@@ -20,41 +20,40 @@ export async function liveSeedersInStore(
   now: number,
   policy: QualityPolicy,
 ): Promise<Seeder[]> {
-  const sharers = await db
-    .selectFrom('shares as s')
+  // Who may serve it: its sharers in the group, and storage peers (of members) holding a verified replica.
+  const holders = db
+    .selectFrom('shares')
+    .select(['peer_id', 'user_id'])
+    .where('group_id', '=', groupId)
+    .where('file_id', '=', fileId)
+    .union(
+      db
+        .selectFrom('replicas as r')
+        .innerJoin('storage_offers as o', (j) =>
+          j.onRef('o.group_id', '=', 'r.group_id').onRef('o.peer_id', '=', 'r.peer_id'),
+        )
+        .innerJoin('memberships as m', (j) =>
+          j.onRef('m.group_id', '=', 'o.group_id').onRef('m.user_id', '=', 'o.user_id'),
+        )
+        .select(['r.peer_id', 'o.user_id'])
+        .where('r.group_id', '=', groupId)
+        .where('r.file_id', '=', fileId)
+        .where('r.state', '=', 'held'),
+    );
+  // …that are connected now as that user and announce the file.
+  const rows = await db
+    .selectFrom(holders.as('h'))
     .innerJoin('presence as p', (j) =>
-      j.onRef('p.peer_id', '=', 's.peer_id').onRef('p.user_id', '=', 's.user_id'),
+      j.onRef('p.peer_id', '=', 'h.peer_id').onRef('p.user_id', '=', 'h.user_id'),
     )
     .innerJoin('presence_files as pf', (j) =>
-      j.onRef('pf.peer_id', '=', 's.peer_id').onRef('pf.file_id', '=', 's.file_id'),
+      j.onRef('pf.peer_id', '=', 'h.peer_id').on('pf.file_id', '=', fileId),
     )
-    .leftJoin('peer_scores as q', 'q.peer_id', 's.peer_id')
-    .select(['s.peer_id', 's.user_id', 'p.addresses', 'q.score', 'q.corrupt', 'q.updated_at'])
-    .where('s.group_id', '=', groupId)
-    .where('s.file_id', '=', fileId)
-    .execute();
-  const keepers = await db
-    .selectFrom('replicas as r')
-    .innerJoin('storage_offers as o', (j) =>
-      j.onRef('o.group_id', '=', 'r.group_id').onRef('o.peer_id', '=', 'r.peer_id'),
-    )
-    .innerJoin('memberships as m', (j) =>
-      j.onRef('m.group_id', '=', 'o.group_id').onRef('m.user_id', '=', 'o.user_id'),
-    )
-    .innerJoin('presence as p', (j) =>
-      j.onRef('p.peer_id', '=', 'r.peer_id').onRef('p.user_id', '=', 'o.user_id'),
-    )
-    .innerJoin('presence_files as pf', (j) =>
-      j.onRef('pf.peer_id', '=', 'r.peer_id').onRef('pf.file_id', '=', 'r.file_id'),
-    )
-    .leftJoin('peer_scores as q', 'q.peer_id', 'r.peer_id')
-    .select(['r.peer_id', 'o.user_id', 'p.addresses', 'q.score', 'q.corrupt', 'q.updated_at'])
-    .where('r.group_id', '=', groupId)
-    .where('r.file_id', '=', fileId)
-    .where('r.state', '=', 'held')
+    .leftJoin('peer_scores as q', 'q.peer_id', 'h.peer_id')
+    .select(['h.peer_id', 'h.user_id', 'p.addresses', 'q.score', 'q.corrupt', 'q.updated_at'])
     .execute();
   const byPeer = new Map<string, Seeder>();
-  for (const r of [...sharers, ...keepers]) {
+  for (const r of rows) {
     if (byPeer.has(r.peer_id)) continue;
     byPeer.set(r.peer_id, {
       peerId: r.peer_id,

@@ -94,18 +94,21 @@ export function createStorageService(options: StorageOptions) {
       }
     }
 
+    const offerOf = (groupId: string, peerId: string) =>
+      db
+        .selectFrom('storage_offers')
+        .select(['user_id', 'offered_at'])
+        .where('group_id', '=', groupId)
+        .where('peer_id', '=', peerId)
+        .executeTakeFirst();
+
     return {
       async offer(userId, groupId, request) {
         await groups.requireMember(userId, groupId);
         await requireOwnPeer(userId, request.peerId);
         const t = now();
         const zone = request.zone ?? '';
-        const taken = await db
-          .selectFrom('storage_offers')
-          .select('user_id')
-          .where('group_id', '=', groupId)
-          .where('peer_id', '=', request.peerId)
-          .executeTakeFirst();
+        const taken = await offerOf(groupId, request.peerId);
         if (taken !== undefined && taken.user_id !== userId) {
           throw new CoterieError('PEER_MISMATCH', `peer ${request.peerId.slice(0, 12)}… is another user's`);
         }
@@ -127,12 +130,7 @@ export function createStorageService(options: StorageOptions) {
               .doUpdateSet({ quota_bytes: request.quotaBytes, zone, withdrawing: 0, last_seen: t }),
           )
           .execute();
-        const row = await db
-          .selectFrom('storage_offers')
-          .select('offered_at')
-          .where('group_id', '=', groupId)
-          .where('peer_id', '=', request.peerId)
-          .executeTakeFirstOrThrow();
+        const row = (await offerOf(groupId, request.peerId))!;
         await changed(groupId);
         return {
           groupId,
