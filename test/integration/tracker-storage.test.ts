@@ -133,14 +133,16 @@ async function storageGroup(prefix: string, zones: string[], files = 6) {
     for (const p of storage) for (const f of p.files(groupId)) out.get(f)?.push(p);
     return out;
   };
-  /** Waits until every file is held by exactly `n` peers (and stays so for a few planner periods). */
+  /** Waits until every file is held by exactly `n` peers, and the tracker counts exactly those, none in flight. */
   const settledAt = async (n: number, timeoutMs = 8000) => {
     await eventually(async () => {
       const counts = [...placement().values()].map((ps) => ps.length);
-      return counts.every((c) => c === n) ? true : undefined;
+      if (!counts.every((c) => c === n)) return undefined;
+      const tracked = (await list()).peers.filter((p) => p.state === 'live');
+      const held = tracked.reduce((sum, p) => sum + p.replicasHeld, 0);
+      const assigned = tracked.reduce((sum, p) => sum + p.replicasAssigned, 0);
+      return held === n * fileIds.length && assigned === 0 ? true : undefined;
     }, timeoutMs);
-    await new Promise((r) => setTimeout(r, 400));
-    expect([...placement().values()].map((ps) => ps.length)).toEqual(fileIds.map(() => n));
   };
   return { owner, groupId, fileIds, storage, setReplication, list, placement, settledAt };
 }
@@ -278,7 +280,8 @@ describe('storage peers: placement and repair', () => {
     const m = await ft.api.call('GET', '/metrics', {});
     expect(m.text).toMatch(/coterie_replica_bytes_total [1-9]/);
     expect(m.text).toMatch(/coterie_files_under_replicated \d/);
-    expect((await g.list()).replication.underReplicatedFiles).toBe(0);
+    // The peers hold them at once; the tracker counts them once their reports are in.
+    await eventually(async () => ((await g.list()).replication.underReplicatedFiles === 0 ? true : undefined));
     expect(m.text).toMatch(
       /coterie_http_request_seconds_bucket\{[^}]*route="\/v1\/groups\/:groupId\/storage"/,
     );
