@@ -281,7 +281,9 @@ describe('storage peers: placement and repair', () => {
     expect(m.text).toMatch(/coterie_replica_bytes_total [1-9]/);
     expect(m.text).toMatch(/coterie_files_under_replicated \d/);
     // The peers hold them at once; the tracker counts them once their reports are in.
-    await eventually(async () => ((await g.list()).replication.underReplicatedFiles === 0 ? true : undefined));
+    await eventually(async () =>
+      (await g.list()).replication.underReplicatedFiles === 0 ? true : undefined,
+    );
     expect(m.text).toMatch(
       /coterie_http_request_seconds_bucket\{[^}]*route="\/v1\/groups\/:groupId\/storage"/,
     );
@@ -347,5 +349,42 @@ describe('storage peers: placement and repair', () => {
     await eventually(async () =>
       (await g.list()).peers.some((p) => p.peerId === leaving.peerId) ? undefined : true,
     );
+  });
+});
+
+describe('storage peers: files outlive their sharers', () => {
+  it('keeps a file listed and served while a replica remains, and delists it with its last copy', async () => {
+    const g = await storageGroup('outlive', ['a', 'b'], 2);
+    await g.setReplication(1);
+    await g.settledAt(1);
+    const fileId = g.fileIds[0]!;
+    const stop = await ft.api.call('DELETE', `/v1/groups/${g.groupId}/files/${fileId}`, { token: g.owner });
+    expect(stop.body).toMatchObject({ fileId, listed: true });
+    const listed = async () =>
+      (
+        await ft.api.call<{ files: { fileId: string; sharers: string[] }[] }>(
+          'GET',
+          `/v1/groups/${g.groupId}/files`,
+          {
+            token: g.owner,
+          },
+        )
+      ).body.files.map((f) => f.fileId);
+    expect(await listed()).toContain(fileId);
+    const seeders = await ft.api.call<{ seeders: { peerId: string }[] }>(
+      'GET',
+      `/v1/groups/${g.groupId}/files/${fileId}/seeders`,
+      { token: g.owner },
+    );
+    expect(seeders.body.seeders.map((s) => s.peerId)).toEqual(
+      g
+        .placement()
+        .get(fileId)!
+        .map((p) => p.peerId),
+    );
+    // No more replication: the copies are dropped, and the file nobody shares leaves the listing.
+    await g.setReplication(0);
+    await eventually(async () => ((await listed()).includes(fileId) ? undefined : true));
+    expect(await listed()).toEqual([g.fileIds[1]]);
   });
 });

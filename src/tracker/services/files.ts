@@ -17,6 +17,7 @@ import type { GroupsService } from './groups.js';
 import type { PresenceService } from './presence.js';
 import { createReadCache } from './read-cache.js';
 import { liveSeedersInStore } from './seeders-query.js';
+import { delistUnheld } from './storage-state.js';
 
 export interface FilesService {
   share(userId: string, groupId: string, request: ShareRequest): Promise<ShareResponse>;
@@ -375,21 +376,9 @@ export function createFilesService(
             .where('file_id', '=', fileId)
             .where('peer_id', 'in', peers)
             .execute();
-          const left = await trx
-            .selectFrom('shares')
-            .select('peer_id')
-            .where('group_id', '=', groupId)
-            .where('file_id', '=', fileId)
-            .limit(1)
-            .executeTakeFirst();
-          if (left === undefined) {
-            await trx
-              .deleteFrom('group_files')
-              .where('group_id', '=', groupId)
-              .where('file_id', '=', fileId)
-              .execute();
-          }
-          return { removed: peers, listed: left !== undefined };
+          // Nobody shares it any more: it leaves the listing, unless a storage peer keeps it.
+          const delisted = await delistUnheld(trx, groupId, [fileId]);
+          return { removed: peers, listed: delisted.length === 0 };
         });
         const at = now();
         await bus.publish({ kind: 'files_changed', groupId, fileId, at });

@@ -16,6 +16,7 @@ import { toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
 import { createReadCache } from './read-cache.js';
 import type { RevocationsService, TicketRevocation } from './revocations.js';
+import { delistUnheld } from './storage-state.js';
 
 export interface GroupsService {
   create(userId: string, groupId: string): Promise<GroupSummary>;
@@ -87,7 +88,7 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
 
     /**
      * Takes `userId` out of the group: their peers stop sharing there, files
-     * nobody shares any more leave the listing, and their tickets for the group
+     * nobody shares any more (and no storage peer keeps) leave the listing, and their tickets for the group
      * are revoked (recorded here, published by the caller after the commit).
      */
     async function dropMember(trx: Transaction<Database>, groupId: string, userId: string) {
@@ -97,20 +98,7 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
         .where('user_id', '=', userId)
         .execute();
       await trx.deleteFrom('shares').where('group_id', '=', groupId).where('user_id', '=', userId).execute();
-      await trx
-        .deleteFrom('group_files')
-        .where('group_id', '=', groupId)
-        .where(({ not, exists, selectFrom }) =>
-          not(
-            exists(
-              selectFrom('shares')
-                .select('shares.peer_id')
-                .whereRef('shares.group_id', '=', 'group_files.group_id')
-                .whereRef('shares.file_id', '=', 'group_files.file_id'),
-            ),
-          ),
-        )
-        .execute();
+      await delistUnheld(trx, groupId);
       return revocations.record(trx, groupId, userId);
     }
 

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { type DropOrder, planPlacement, type ReplicateOrder } from '../../core/index.js';
 import type { StorageOrderItem } from '../events/index.js';
 import type { ServiceDeps } from './context.js';
-import { filesToPlace, policyOf, replicasOf, storagePeersOf } from './storage-state.js';
+import { delistUnheld, filesToPlace, policyOf, replicasOf, storagePeersOf } from './storage-state.js';
 
 /**
  * The placement loop (issue 16). One tracker of a cluster plans at a time:
@@ -103,6 +103,8 @@ export function createStoragePlanner(options: StoragePlannerOptions) {
             .where('peer_id', '=', d.peerId)
             .execute();
         }
+        // A file nobody shares whose last copy was dropped leaves the listing.
+        const delisted = await delistUnheld(trx, groupId, [...new Set(plan.drop.map((d) => d.fileId))]);
         for (const o of plan.replicate) {
           await trx
             .insertInto('replicas')
@@ -145,7 +147,7 @@ export function createStoragePlanner(options: StoragePlannerOptions) {
             .where('peer_id', 'in', live)
             .execute();
         }
-        return { plan, under: plan.underReplicated.length };
+        return { plan, under: plan.underReplicated.length, delisted };
       });
     }
 
@@ -176,8 +178,10 @@ export function createStoragePlanner(options: StoragePlannerOptions) {
       let under = 0;
       for (const groupId of await groupsToPlan()) {
         if (stopped) return;
-        const { plan, under: n } = await planGroup(groupId);
+        const { plan, under: n, delisted } = await planGroup(groupId);
         under += n;
+        for (const fileId of delisted)
+          await bus.publish({ kind: 'files_changed', groupId, fileId, at: now() });
         if (plan.replicate.length > 0 || plan.drop.length > 0) {
           logger.info(
             { groupId, replicate: plan.replicate.length, drop: plan.drop.length, deferred: plan.deferred },

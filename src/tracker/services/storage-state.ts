@@ -120,3 +120,38 @@ export function verifiedCounts(
   }
   return counts;
 }
+
+/**
+ * Takes out of the group's listing its files (these, or all) that nobody
+ * shares any more and no storage peer holds verified: a file outlives its
+ * sharers while a replica of it remains. Returns the files that left the listing.
+ */
+export async function delistUnheld(trx: Db, groupId: string, fileIds?: string[]): Promise<string[]> {
+  if (fileIds !== undefined && fileIds.length === 0) return [];
+  let q = trx
+    .deleteFrom('group_files')
+    .where('group_id', '=', groupId)
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('shares')
+            .select('shares.peer_id')
+            .whereRef('shares.group_id', '=', 'group_files.group_id')
+            .whereRef('shares.file_id', '=', 'group_files.file_id'),
+        ),
+      ),
+    )
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('replicas')
+            .select('replicas.peer_id')
+            .whereRef('replicas.group_id', '=', 'group_files.group_id')
+            .whereRef('replicas.file_id', '=', 'group_files.file_id')
+            .where('replicas.state', '=', 'held'),
+        ),
+      ),
+    );
+  if (fileIds !== undefined) q = q.where('file_id', 'in', fileIds);
+  return (await q.returning('file_id').execute()).map((r) => r.file_id);
+}
