@@ -93,7 +93,7 @@ export function createStoragePlanner(options: StoragePlannerOptions) {
           policy,
           peers,
           await filesToPlace(trx, groupId),
-          await replicasOf(trx, groupId),
+          await replicasOf(trx, groupId, t),
         );
         for (const d of plan.drop) {
           await trx

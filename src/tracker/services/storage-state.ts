@@ -82,13 +82,30 @@ export async function storagePeersOf(
   });
 }
 
-export async function replicasOf(db: Db, groupId: string): Promise<ReplicaInfo[]> {
+/**
+ * An assignment not reported held after this long failed silently (the peer
+ * never reported it missing): it is dropped there and placed elsewhere. Ten
+ * minutes, plus a second per MiB of the file.
+ */
+export function assignmentDeadlineMs(size: number): number {
+  return 10 * 60_000 + Math.ceil(size / (1024 * 1024)) * 1000;
+}
+
+/** The group's replicas; with `now`, assignments past their deadline read as corrupt (see assignmentDeadlineMs). */
+export async function replicasOf(db: Db, groupId: string, now?: number): Promise<ReplicaInfo[]> {
   const rows = await db
-    .selectFrom('replicas')
-    .select(['file_id', 'peer_id', 'state'])
-    .where('group_id', '=', groupId)
+    .selectFrom('replicas as r')
+    .innerJoin('files as f', 'f.file_id', 'r.file_id')
+    .select(['r.file_id', 'r.peer_id', 'r.state', 'r.updated_at', 'f.size'])
+    .where('r.group_id', '=', groupId)
     .execute();
-  return rows.map((r) => ({ fileId: r.file_id, peerId: r.peer_id, state: r.state }));
+  return rows.map((r) => {
+    const late =
+      now !== undefined &&
+      r.state === 'assigned' &&
+      now - toNumber(r.updated_at) > assignmentDeadlineMs(toNumber(r.size));
+    return { fileId: r.file_id, peerId: r.peer_id, state: late ? 'corrupt' : r.state };
+  });
 }
 
 export interface GroupPolicy {
