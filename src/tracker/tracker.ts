@@ -22,6 +22,8 @@ import { createMessagesService } from './services/messages.js';
 import { createPresenceService } from './services/presence.js';
 import { createQualityService } from './services/quality.js';
 import { createRevocationsService } from './services/revocations.js';
+import { createStorageService } from './services/storage.js';
+import { createStoragePlanner } from './services/storage-planner.js';
 import { createTicketsService } from './services/tickets.js';
 import { createUsersService } from './services/users.js';
 import { openStore, type Store } from './store/index.js';
@@ -69,6 +71,8 @@ export interface TrackerOptions {
   clusterHeartbeatMs?: number;
   clusterDeadAfterMs?: number;
   presenceGraceMs?: number;
+  /** A storage peer disconnected longer than this stops counting and its files are repaired (default 30 s). */
+  storageGraceMs?: number;
   /** Stable id of this tracker among a cluster's; default: kept in `<dataDir>/tracker.id`. */
   trackerId?: string;
   /** Clock, for tests. */
@@ -176,6 +180,19 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     const stale = await presence.clearTracker(trackerId);
 
     const metrics = createMetrics();
+    const storage = createStorageService({
+      storageGraceMs: cfg.storageGraceMs,
+      onReplicated: (bytes, seconds) => {
+        metrics.repairBytes.inc(bytes);
+        metrics.repairSeconds.observe(seconds);
+      },
+    })({ ...deps, groups });
+    const planner = createStoragePlanner({
+      trackerId,
+      storageGraceMs: cfg.storageGraceMs,
+      logger,
+      onUnderReplicated: (n) => metrics.underReplicated.set(n),
+    })(deps);
     let requestsServed = 0;
     let clusterMessage: TrackerMessage | undefined;
     let liveTrackers = new Set<string>();
@@ -188,6 +205,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       messages,
       revocations,
       deletions: versions,
+      storage,
       bus,
       trackerId,
       logger,
@@ -214,6 +232,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
         tickets,
         quality,
         messages,
+        storage,
         cluster: { members: () => cluster?.members() ?? [] },
       },
       messageBodyLimitBytes: Math.max(cfg.bodyLimitBytes, 6 * cfg.messageMaxBytes + 4096),
@@ -279,6 +298,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
         cause: err,
       });
     }
+    planner.start();
     logger.info(
       {
         url,
@@ -298,6 +318,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     const close = () => {
       closing ??= (async () => {
         await cluster?.stop();
+        await planner.stop();
         await hub.close();
         await app.close();
         await messages.close();

@@ -28,6 +28,7 @@ interface TrackerFlags {
   clusterHeartbeatMs?: string;
   clusterDeadAfterMs?: string;
   presenceGraceMs?: string;
+  storageGraceMs?: string;
 }
 
 /** flags > COTERIE_* environment > defaults. */
@@ -117,6 +118,7 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
     clusterHeartbeatMs: integer(flags.clusterHeartbeatMs, '--cluster-heartbeat-ms', 10, 600_000),
     clusterDeadAfterMs: integer(flags.clusterDeadAfterMs, '--cluster-dead-after-ms', 20, 3_600_000),
     presenceGraceMs: integer(flags.presenceGraceMs, '--presence-grace-ms', 0, 3_600_000),
+    storageGraceMs: integer(flags.storageGraceMs, '--storage-grace-ms', 0, 7 * 24 * 3_600_000),
     logLevel,
   };
 }
@@ -173,6 +175,10 @@ export function registerTrackerCommand(program: Command): void {
     .option(
       '--presence-grace-ms <ms>',
       `seeders of a dead tracker stay listed this long for them to reconnect elsewhere (default ${TRACKER_DEFAULTS.presenceGraceMs})`,
+    )
+    .option(
+      '--storage-grace-ms <ms>',
+      `a storage peer away longer than this stops counting and its replicas are repaired elsewhere (default ${TRACKER_DEFAULTS.storageGraceMs})`,
     )
     .addOption(new Option('--scrypt-log-n <n>', 'password hashing cost (tests only)').hideHelp())
     .action(async (flags: TrackerFlags) => {

@@ -3,6 +3,7 @@ export {
   createLocalEventBus,
   type EventBus,
   type Receipt,
+  type StorageOrderItem,
   type TrackerEvent,
   type TrackerEventHandler,
 } from './bus.js';

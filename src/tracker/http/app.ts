@@ -170,11 +170,9 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
   // Callback style, not async: one promise less on every request of the hot routes.
   app.addHook('onResponse', (request, reply, done) => {
     options.countRequest?.();
-    metrics.requests.inc({
-      method: request.method,
-      route: request.routeOptions.url ?? 'unknown',
-      status: String(reply.statusCode),
-    });
+    const route = request.routeOptions.url ?? 'unknown';
+    metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.requestSeconds.observe({ method: request.method, route }, reply.elapsedTime / 1000);
     done();
   });
 
