@@ -18,9 +18,14 @@ import type { EventBus, TrackerEvent, TrackerEventHandler } from './bus.js';
  * hands its own subscribers an `events_lost` event: they read the store
  * again (the sessions catch up from their cursors, caches are dropped); the
  * read caches' TTL bounds the rest (DESIGN.md: the store is the truth). A
- * NOTIFY that fails is sent once more on a new connection, in order.
+ * NOTIFY that fails is sent again on a new connection, in order.
  */
 export const EVENTS_CHANNEL = 'coterie_events';
+/**
+ * Tries of a NOTIFY: the next ones on a new connection, to the primary of the moment (each
+ * waits a few seconds for one: a failover of the store is not a reason to drop the push).
+ */
+const NOTIFY_ATTEMPTS = 3;
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
 const MAX_PAYLOAD_BYTES = 7900;
 
@@ -213,7 +218,7 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
       const jobs = queue.splice(0, queue.length);
       const payloads = pack(jobs.map((j) => j.event));
       let sent = 0;
-      for (let attempt = 1; sent < payloads.length && attempt <= 2; attempt++) {
+      for (let attempt = 1; sent < payloads.length && attempt <= NOTIFY_ATTEMPTS; attempt++) {
         try {
           const client = await senderClient();
           for (; sent < payloads.length; sent++) {
@@ -224,7 +229,7 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
           // committed: if they still do not go, the other trackers miss the push, not the data.
           void sender?.end().catch(() => {});
           sender = undefined;
-          if (attempt === 2) {
+          if (attempt === NOTIFY_ATTEMPTS) {
             logger.warn({ err: (err as Error).message, events: jobs.length }, 'cluster events not sent');
           }
         }

@@ -100,12 +100,19 @@ export function failoverPool(locator: PrimaryLocator): PostgresPool {
       } catch (err) {
         return failed(err);
       }
+      // A checked-out client whose server dies emits 'error' (the pool listens only to idle ones):
+      // unheard, it would crash the tracker.
+      const lost = () => locator.suspect(generation);
+      client.on('error', lost);
       return {
         query: ((text: unknown, values?: unknown[]) => {
           if (typeof text !== 'string') return client.query(text as never);
           return client.query(text, values).catch(failed);
         }) as unknown as PostgresPoolClient['query'],
-        release: () => client.release(),
+        release: () => {
+          client.off('error', lost);
+          client.release();
+        },
       };
     },
     end: () => locator.close(),

@@ -124,6 +124,7 @@ async function migrateLocked(
   migrate: (db: Kysely<Database>) => Promise<void>,
 ): Promise<void> {
   const client = await pool.connect();
+  client.on('error', () => {});
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {

@@ -249,11 +249,14 @@ export async function firstPrimary(
   ms: number,
 ): Promise<void> {
   const why: string[] = [];
+  // Standbys answering: one may be promoted (a failover under way). A primary refused: no wait helps.
   let answered = false;
+  let refused = false;
   for (const host of hosts) {
     try {
       const p = await probeHost(host, requireSyncStandby);
       answered = true;
+      refused ||= requireSyncStandby && !p.standby && p.replication.acknowledgedOn === 'one-machine';
       why.push(
         `${host.name}: ${p.standby ? 'a standby' : `a primary, acknowledged writes on ${p.replication.acknowledgedOn}`}`,
       );
@@ -262,7 +265,7 @@ export async function firstPrimary(
     }
   }
   const deadline = Date.now() + ms;
-  while (answered) {
+  while (answered && !refused) {
     try {
       await locator.current();
       return;
