@@ -178,10 +178,7 @@ async function oneTransaction<T>(
   try {
     value = await fn(trx);
   } catch (err) {
-    await trx
-      .rollback()
-      .execute()
-      .catch(() => {});
+    await trx.rollback().execute().catch(ignore);
     throw err;
   }
   try {
@@ -191,6 +188,8 @@ async function oneTransaction<T>(
   }
   return value;
 }
+
+function ignore(): void {}
 
 /** The database's clock in ms: one clock for every tracker of a cluster. */
 export async function databaseNowMs(db: Kysely<Database>): Promise<number> {
