@@ -818,14 +818,35 @@ export const IDEMPOTENCY_KEY_PATTERN = '^[A-Za-z0-9_.:-]{1,128}$';
 
 // ---------------------------------------------------------------- health
 
-/** GET /healthz → 200 Health. */
+/**
+ * The store as /healthz reports it. `acknowledgedOn` says where a write the
+ * tracker acknowledged is: on the one machine of the store (SQLite, or a
+ * PostgreSQL primary whose commits wait for no standby) or on several (a
+ * primary with a synchronous standby). `primary` is empty while none answers.
+ */
+export const StoreHealth = Type.Object({
+  dialect: Type.Union([Type.Literal('sqlite'), Type.Literal('postgres')]),
+  primary: Type.Optional(Type.String()),
+  acknowledgedOn: Type.Optional(Type.Union([Type.Literal('one-machine'), Type.Literal('several-machines')])),
+  synchronousStandbyNames: Type.Optional(Type.String()),
+  synchronousCommit: Type.Optional(Type.String()),
+  syncStandbys: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+export type StoreHealth = Static<typeof StoreHealth>;
+
+/** GET /healthz → 200 Health (the process lives; /readyz says whether it can serve). */
 export const Health = Type.Object({
   status: Type.Literal('ok'),
   trackerId: Type.String(),
   version: Type.String(),
   sessions: Type.Integer({ minimum: 0 }),
+  store: Type.Optional(StoreHealth),
 });
 export type Health = Static<typeof Health>;
+
+/** GET /readyz → 200 Ready, or 503 UNAVAILABLE while the store has no primary answering. */
+export const Ready = Type.Object({ status: Type.Literal('ready') });
+export type Ready = Static<typeof Ready>;
 
 // ---------------------------------------------------------------- the route table
 

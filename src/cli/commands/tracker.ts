@@ -29,6 +29,7 @@ interface TrackerFlags {
   clusterDeadAfterMs?: string;
   presenceGraceMs?: string;
   storageGraceMs?: string;
+  requireSyncStandby?: boolean;
 }
 
 /** flags > COTERIE_* environment > defaults. */
@@ -108,6 +109,8 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
     port: integer(pick(flags.port, 'COTERIE_TRACKER_PORT'), '--port', 0, 65535) ?? TRACKER_DEFAULTS.port,
     dataDir,
     store: pick(flags.store, 'COTERIE_TRACKER_STORE'),
+    requireSyncStandby:
+      flags.requireSyncStandby === true || pick(undefined, 'COTERIE_TRACKER_REQUIRE_SYNC_STANDBY') === '1',
     keyFile: pick(flags.keyFile, 'COTERIE_TRACKER_KEY_FILE'),
     tls: certPath !== undefined && keyPath !== undefined ? readTls(certPath, keyPath) : undefined,
     heartbeatIntervalMs: integer(flags.heartbeatIntervalMs, '--heartbeat-interval-ms', 10, 3_600_000),
@@ -136,7 +139,14 @@ export function registerTrackerCommand(program: Command): void {
       `port, 0 for any free one (default ${TRACKER_DEFAULTS.port}; env COTERIE_TRACKER_PORT)`,
     )
     .option('--data-dir <dir>', 'data directory (default ~/.coterie/tracker; env COTERIE_TRACKER_DATA_DIR)')
-    .option('--store <path|url>', 'SQLite file (default <data-dir>/tracker.db) or postgres:// URL')
+    .option(
+      '--store <path|url>',
+      'SQLite file (default <data-dir>/tracker.db) or postgres:// URL; several hosts (postgres://u@h1:5432,h2:5432/db) and the tracker follows the primary',
+    )
+    .option(
+      '--require-sync-standby',
+      'PostgreSQL: refuse to start (or to use a primary) unless commits wait for a synchronous standby (env COTERIE_TRACKER_REQUIRE_SYNC_STANDBY=1)',
+    )
     .option(
       '--key-file <file>',
       "key that wraps the signing keys in the store, the same for a cluster's trackers (default <data-dir>/tracker.key; env COTERIE_TRACKER_KEY_FILE)",

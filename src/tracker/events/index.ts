@@ -7,4 +7,9 @@ export {
   type TrackerEvent,
   type TrackerEventHandler,
 } from './bus.js';
-export { createPgEventBus, EVENTS_CHANNEL, type PgEventBusOptions } from './pg-bus.js';
+export {
+  createPgEventBus,
+  EVENTS_CHANNEL,
+  type PgConnectionSource,
+  type PgEventBusOptions,
+} from './pg-bus.js';
