@@ -207,15 +207,20 @@ export function createFilesService(
       );
     }
 
-    async function liveSeedersInStore(groupId: string, fileId: string): Promise<Seeder[]> {
-      const rows = await db
+    /** The shares whose peer is online as their user and announces the file: who can seed now. */
+    function liveShares() {
+      return db
         .selectFrom('shares as s')
         .innerJoin('presence as p', (j) =>
           j.onRef('p.peer_id', '=', 's.peer_id').onRef('p.user_id', '=', 's.user_id'),
         )
         .innerJoin('presence_files as pf', (j) =>
           j.onRef('pf.peer_id', '=', 's.peer_id').onRef('pf.file_id', '=', 's.file_id'),
-        )
+        );
+    }
+
+    async function liveSeedersInStore(groupId: string, fileId: string): Promise<Seeder[]> {
+      const rows = await liveShares()
         .leftJoin('peer_scores as q', 'q.peer_id', 's.peer_id')
         .select(['s.peer_id', 's.user_id', 'p.addresses', 'q.score', 'q.corrupt', 'q.updated_at'])
         .where('s.group_id', '=', groupId)
@@ -317,14 +322,7 @@ export function createFilesService(
           .orderBy('gf.name')
           .execute();
         const sharers = await sharersOf(groupId);
-        const counts = await db
-          .selectFrom('shares as s')
-          .innerJoin('presence as p', (j) =>
-            j.onRef('p.peer_id', '=', 's.peer_id').onRef('p.user_id', '=', 's.user_id'),
-          )
-          .innerJoin('presence_files as pf', (j) =>
-            j.onRef('pf.peer_id', '=', 's.peer_id').onRef('pf.file_id', '=', 's.file_id'),
-          )
+        const counts = await liveShares()
           .select((eb) => ['s.file_id', eb.fn.count<number | string>('s.peer_id').as('n')])
           .where('s.group_id', '=', groupId)
           .groupBy('s.file_id')
