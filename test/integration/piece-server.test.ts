@@ -20,13 +20,20 @@ import { servedFile } from '../helpers/served-file.js';
 const BLOCK = 16 * 1024;
 const { file: fx, serve, serveSource, ticket, conns } = servedFile('coterie-piece-server-', 5 * 65536 + 1000); // 6 pieces of 64 KiB, the last one short
 
-/** Connects as `who` over TLS, pinning the seeder, and sends a hello with `t`. */
-async function dial(server: PieceServer, t: string, who = fx.client, helloPeerId = who.peerId) {
+/** Connects as `who` over TLS (or plain TCP), pinning the seeder, and sends a hello with `t`. */
+async function dial(
+  server: PieceServer,
+  t: string,
+  who = fx.client,
+  helloPeerId = who.peerId,
+  plaintext = false,
+) {
   const { socket } = await connectToPeer({
     host: '127.0.0.1',
     port: server.port,
     identity: who,
     expectedPeerId: fx.seeder.peerId,
+    ...(plaintext ? { plaintext } : {}),
   });
   const conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
   conns.push(conn);
@@ -257,22 +264,7 @@ describe('piece server', () => {
 
   it('serves in plaintext only when asked to', async () => {
     const { server } = await serve({ plaintext: true });
-    const { socket } = await connectToPeer({
-      host: '127.0.0.1',
-      port: server.port,
-      identity: fx.client,
-      expectedPeerId: fx.seeder.peerId,
-      plaintext: true,
-    });
-    const conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
-    conns.push(conn);
-    await conn.send({
-      type: 'hello',
-      version: 1,
-      fileId: fx.fileId,
-      peerId: fx.client.peerId,
-      ticket: await ticket(),
-    });
+    const conn = await dial(server, await ticket(), fx.client, fx.client.peerId, true);
     const frames = conn[Symbol.asyncIterator]();
     await frames.next();
     await frames.next();
@@ -372,27 +364,7 @@ describe('piece server', () => {
     'reuses its block buffers (plaintext %s): right bytes, no more buffers than blocks in flight',
     async (plaintext) => {
       const { server } = await serve({ plaintext });
-      let conn: FramedConnection;
-      if (plaintext) {
-        const { socket } = await connectToPeer({
-          host: '127.0.0.1',
-          port: server.port,
-          identity: fx.client,
-          expectedPeerId: fx.seeder.peerId,
-          plaintext: true,
-        });
-        conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
-        conns.push(conn);
-        await conn.send({
-          type: 'hello',
-          version: 1,
-          fileId: fx.fileId,
-          peerId: fx.client.peerId,
-          ticket: await ticket(),
-        });
-      } else {
-        conn = await dial(server, await ticket());
-      }
+      const conn = await dial(server, await ticket(), fx.client, fx.client.peerId, plaintext);
       const frames = conn[Symbol.asyncIterator]();
       await frames.next();
       await frames.next();
