@@ -193,6 +193,18 @@ export function createFilesService(
       );
     }
 
+    /** The shares whose peer is online as their user and announces the file: who can seed now. */
+    function liveShares() {
+      return db
+        .selectFrom('shares as s')
+        .innerJoin('presence as p', (j) =>
+          j.onRef('p.peer_id', '=', 's.peer_id').onRef('p.user_id', '=', 's.user_id'),
+        )
+        .innerJoin('presence_files as pf', (j) =>
+          j.onRef('pf.peer_id', '=', 's.peer_id').onRef('pf.file_id', '=', 's.file_id'),
+        );
+    }
+
     return {
       async visible(userId, fileIds) {
         const out = new Set<string>();
@@ -269,14 +281,7 @@ export function createFilesService(
         await groups.requireMember(userId, groupId);
         const rows = await listCurrentVersions(db, groupId);
         const sharers = await sharersOf(groupId);
-        const counts = await db
-          .selectFrom('shares as s')
-          .innerJoin('presence as p', (j) =>
-            j.onRef('p.peer_id', '=', 's.peer_id').onRef('p.user_id', '=', 's.user_id'),
-          )
-          .innerJoin('presence_files as pf', (j) =>
-            j.onRef('pf.peer_id', '=', 's.peer_id').onRef('pf.file_id', '=', 's.file_id'),
-          )
+        const counts = await liveShares()
           .select((eb) => ['s.file_id', eb.fn.count<number | string>('s.peer_id').as('n')])
           .where('s.group_id', '=', groupId)
           .groupBy('s.file_id')
