@@ -1,11 +1,11 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/program.js';
 import { aliasOf, COMMANDS, parseArgs } from '../../src/peer/client.js';
 import { isErrorCode } from '../../src/protocol/errors.js';
-import { BIN, coterie } from '../helpers/cli-harness.js';
+import { BIN, coterie, exited, until } from '../helpers/cli-harness.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -93,6 +93,23 @@ describe('coterie through the real binary, no daemon', () => {
       err: '',
     });
   });
+
+  // util-linux `script` gives the CLI a terminal: what the user types is echoed unless raw mode is on.
+  it.skipIf(spawnSync('script', ['--version']).status !== 0)(
+    "reads a '-' password on a terminal without echoing it",
+    async () => {
+      const child = spawn('script', ['-qfec', `${process.execPath} ${BIN} login alice -`, '/dev/null'], {
+        env: { ...process.env, ...env },
+      });
+      let seen = '';
+      child.stdout.on('data', (d) => (seen += d));
+      await until('the prompt', () => seen.includes('password: '));
+      child.stdin.write('sekret-pass\r');
+      expect(await exited(child)).toBe(1);
+      expect(seen).toContain('[DAEMON_NOT_RUNNING]');
+      expect(seen).not.toContain('sekret');
+    },
+  );
 
   it('says to run npm ci when dist/ is missing, not a stack trace', async () => {
     const clone = join(dir, 'clone');
