@@ -20,12 +20,8 @@ describe('coterie commands against running daemons', () => {
   const dirOf = (name: string) => join(root, name);
 
   beforeAll(async () => {
-    tracker = await startTracker({
-      dataDir: join(root, 'tracker'),
-      port: 0,
-      scryptLogN: 10,
-      logLevel: 'silent',
-    });
+    const quick = { port: 0, scryptLogN: 10, logLevel: 'silent' } as const;
+    tracker = await startTracker({ ...quick, dataDir: join(root, 'tracker') });
     for (const name of ['alice', 'bob']) {
       const d = await startPeerDaemon({ dataDir: dirOf(name), trackers: [tracker.url] });
       peers[name] = d;
