@@ -108,4 +108,22 @@ describe('coterie commands against running daemons', () => {
       expect(await stop(child, 'SIGINT')).toBe(0);
     }
   });
+
+  it('show_downloads --watch --json answers again every second, one line each, until Ctrl-C', async () => {
+    const child = spawn(
+      process.execPath,
+      [BIN, 'show-downloads', '--watch', '--json', '--data-dir', dirOf('bob')],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    try {
+      await until('two answers', () => out.split('\n').length > 2, 10_000);
+      for (const line of out.trim().split('\n')) expect(JSON.parse(line)).toMatchObject({ downloads: [] });
+    } finally {
+      expect(await stop(child, 'SIGINT')).toBe(0);
+    }
+  });
 });
