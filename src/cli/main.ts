@@ -21,6 +21,13 @@ function usageError(message: string): number {
   return 2;
 }
 
+/** `coterie --data-dir D peer`: the daemons read their own --data-dir, so it goes to them. */
+function daemonLine(lead: ReturnType<typeof takeGlobals>): ReturnType<typeof takeGlobals> {
+  const [first, ...rest] = lead.words;
+  if (lead.dataDir === undefined || (first !== 'peer' && first !== 'tracker')) return lead;
+  return { ...lead, words: [first, '--data-dir', lead.dataDir, ...rest] };
+}
+
 export async function main(argv: string[]): Promise<number> {
   let lead: ReturnType<typeof takeGlobals>;
   try {
@@ -50,7 +57,7 @@ export async function main(argv: string[]): Promise<number> {
   // A peer command takes the global options anywhere on its line; the daemons keep their own.
   let globals: ReturnType<typeof takeGlobals>;
   try {
-    globals = spec === undefined ? lead : takeGlobals(argv);
+    globals = spec === undefined ? daemonLine(lead) : takeGlobals(argv);
   } catch (err) {
     if (err instanceof CoterieError) return usageError(err.message);
     throw err;

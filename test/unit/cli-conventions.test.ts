@@ -72,6 +72,11 @@ describe('coterie through the real binary, no daemon', () => {
     const e = JSON.parse(r.err) as { error: { code: string; message: string } };
     expect(e.error.code).toBe('DAEMON_NOT_RUNNING');
     expect(e.error.message).toContain(other);
+    // Before a daemon's name it is that daemon's own --data-dir (here a file: refused, named).
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    const peer = await coterie(['--data-dir', file, 'peer', '--no-shell', '--tracker', 'http://127.0.0.1:1']);
+    expect(peer.err).toContain(`cannot use ${file} as the data directory`);
     const missing = await coterie(['list_groups', '--data-dir'], { env });
     expect(missing).toMatchObject({ code: 2, err: 'coterie: --data-dir needs a directory [USAGE]\n' });
   });
