@@ -1,13 +1,26 @@
 #!/usr/bin/env node
-// Thin launcher: the CLI is compiled to dist/ by `npm ci` (the prepare script).
-import { main } from '../dist/cli/main.js';
+// Thin launcher: the CLI is compiled to dist/ by `npm ci` (the prepare script) or `npm run build`.
+// A clone that was never built gets that sentence, not a module-resolution stack trace.
+const entry = new URL('../dist/cli/main.js', import.meta.url);
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    if (typeof code === 'number') process.exitCode = code;
-  },
+import(entry.href).then(
+  ({ main }) =>
+    main(process.argv.slice(2)).then(
+      (code) => {
+        if (typeof code === 'number') process.exitCode = code;
+      },
+      (err) => {
+        process.stderr.write(`coterie: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exitCode = 1;
+      },
+    ),
   (err) => {
-    process.stderr.write(`coterie: ${err instanceof Error ? err.message : String(err)}\n`);
+    const missing = err?.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('dist/cli/main.js');
+    process.stderr.write(
+      missing
+        ? 'coterie: dist/ is missing: run npm ci (or npm run build) in the package first\n'
+        : `coterie: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
     process.exitCode = 1;
   },
 );

@@ -1,6 +1,7 @@
 import { absolutizePaths, callDaemon, getCommand, matchForm, parseArgs } from '../peer/client.js';
 import { CoterieError } from '../protocol/errors.js';
 import { formatResult } from './format.js';
+import { followMessages, LIVE, type LiveCommand, watchDownloads } from './live.js';
 import { createProgressRenderer } from './progress.js';
 import { safeJson, shown, shownLines } from './sanitize.js';
 
@@ -11,6 +12,8 @@ export interface ClientOptions {
   stderr?: NodeJS.WriteStream;
   stdin?: NodeJS.ReadStream;
   cwd?: string;
+  /** `--follow` / `--watch`: keep printing until Ctrl-C (./live.ts). */
+  live?: boolean;
 }
 
 /** On a terminal: prompts on stderr and reads one line without echoing it. */
@@ -48,6 +51,27 @@ async function readStdinLine(stdin: NodeJS.ReadStream): Promise<string> {
   return text.split(/\r?\n/)[0] ?? '';
 }
 
+/** A live mode until Ctrl-C (or the daemon's error); Ctrl-C is a success. */
+async function runLive(
+  name: LiveCommand,
+  words: string[],
+  options: ClientOptions & { stdout: NodeJS.WriteStream },
+): Promise<number> {
+  const stop = new AbortController();
+  const onSigint = () => stop.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    const o = { dataDir: options.dataDir, json: options.json, stdout: options.stdout, signal: stop.signal };
+    await (name === 'show_messages' ? followMessages(words, o) : watchDownloads(words, o));
+    return 0;
+  } catch (err) {
+    if (stop.signal.aborted) return 0;
+    throw err;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
 /**
  * `coterie <command> [args…]`: checks the words locally (USAGE errors need
  * no daemon), resolves paths against the caller's directory, reads a '-'
@@ -72,6 +96,9 @@ export async function runClientCommand(
       const pw = stdin.isTTY ? await readHiddenLine(stdin, stderr) : await readStdinLine(stdin);
       args = args.map((a, i) => (i === pwIndex ? pw : a));
       parseArgs(spec, args);
+    }
+    if (options.live === true && spec.name in LIVE) {
+      return await runLive(spec.name as LiveCommand, args, { ...options, stdout });
     }
     const bar = spec.streams === true && !options.json ? createProgressRenderer(stderr) : undefined;
     let result: unknown;

@@ -9,6 +9,9 @@ import type {
 } from '../peer/client.js';
 import { formatHostPort } from '../protocol/addresses.js';
 import { shown, shownBody, shownDeep } from './sanitize.js';
+import { table } from './text-table.js';
+
+export { table };
 
 /**
  * Human-readable answers of each command; `--json` bypasses this. Every
@@ -33,17 +36,6 @@ function formatDuration(ms: number): string {
   if (s < 60) return `${s.toFixed(1)} s`;
   const m = Math.floor(s / 60);
   return `${m} min ${Math.round(s - m * 60)} s`;
-}
-
-/** Left-aligned columns, two spaces apart. */
-export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
 }
 
 function percent(d: DownloadView): string {

@@ -24,6 +24,7 @@ export type {
 } from '../protocol/control.js';
 export {
   absolutizePaths,
+  aliasOf,
   type CallOptions,
   COMMANDS,
   type CommandContext,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
+import { PACKAGE_VERSION } from '../os/package-version.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, tightenPrivateDir } from '../os/private-files.js';
 import { bracketHost, formatHostPort } from '../protocol/addresses.js';
 import type { StoreHealth } from '../protocol/api.js';
@@ -30,7 +31,8 @@ import { createUsersService } from './services/users.js';
 import { openStore, type Store } from './store/index.js';
 import { createSessionHub } from './ws/hub.js';
 
-export const TRACKER_VERSION = '0.1.0';
+/** What /healthz reports: the package's version (package.json). */
+export const TRACKER_VERSION = PACKAGE_VERSION;
 
 export interface TrackerTlsOptions {
   /** PEM certificate chain and private key (contents, not paths). */

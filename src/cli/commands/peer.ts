@@ -6,6 +6,7 @@ import { ensureDataDir, resolveDataDir } from '../../peer/client.js';
 import { PEER_DEFAULTS, parseTrackerUrls, startPeerDaemon } from '../../peer/index.js';
 import { formatHostPort } from '../../protocol/addresses.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { layerSettings } from '../daemon-config.js';
 import { parseAdvertisedHost, parseLogLevel } from '../flags.js';
 import { runShell } from '../shell.js';
 
@@ -50,18 +51,20 @@ function parseHeartbeat(value: string | undefined): number | undefined {
   return ms;
 }
 
+/** The variables that kept their older names; every other flag's is COTERIE_PEER_<FLAG>. */
+const PEER_ENV_NAMES = {
+  'data-dir': 'COTERIE_DATA_DIR',
+  tracker: 'COTERIE_TRACKER',
+  'tracker-ca': 'COTERIE_TRACKER_CA',
+  shell: 'COTERIE_PEER_NO_SHELL',
+};
+
 export function registerPeerCommand(program: Command): void {
-  program
+  const command = program
     .command('peer')
     .description("start the user's peer daemon (and its shell on a terminal)")
-    .option(
-      '--data-dir <dir>',
-      'where the identity, state and daemon.json live (default: $COTERIE_DATA_DIR or per user)',
-    )
-    .option(
-      '--tracker <urls>',
-      `tracker URL(s), comma-separated (default: $COTERIE_TRACKER or ${DEFAULT_TRACKER})`,
-    )
+    .option('--data-dir <dir>', 'where the identity, state and daemon.json live (default: per user)')
+    .option('--tracker <urls>', `tracker URL(s), comma-separated (default: ${DEFAULT_TRACKER})`)
     .option('--host <host>', 'address the piece server listens on', '127.0.0.1')
     .option('--port <port>', 'port of the piece server (0 picks a free one)', '0')
     .option('--advertise <host>', 'address announced to other peers when it differs from --host')
@@ -70,82 +73,79 @@ export function registerPeerCommand(program: Command): void {
       '--tracker-heartbeat-ms <ms>',
       'leave a tracker silent this long for the next one of the cluster (default 5000)',
     )
-    .option(
-      '--tracker-ca <file>',
-      'trust this CA certificate (PEM) for https:// trackers (default: $COTERIE_TRACKER_CA)',
-    )
+    .option('--tracker-ca <file>', 'trust this CA certificate (PEM) for https:// trackers')
     .option('--no-shell', 'no interactive shell, even on a terminal')
-    .option('--log-level <level>', 'log level of DIR/peer.log', 'info')
-    .action(async (flags: PeerFlags) => {
-      const dataDir = resolveDataDir(flags.dataDir);
-      const trackers = parseTrackerUrls(flags.tracker ?? process.env.COTERIE_TRACKER ?? DEFAULT_TRACKER);
-      const port = parsePort(flags.port);
-      const heartbeatMs = parseHeartbeat(flags.trackerHeartbeatMs);
-      const logLevel = parseLogLevel(flags.logLevel);
-      const advertiseHost =
-        flags.advertise === undefined ? undefined : parseAdvertisedHost(flags.advertise, '--advertise');
-      // This process is the daemon: whatever it or a library creates is its own (see restrictUmask).
-      restrictUmask();
-      // Made here (0700) because peer.log opens in it before the daemon starts.
-      const tightened = ensureDataDir(dataDir);
-      const logPath = join(dataDir, 'peer.log');
-      ensurePrivateFile(logPath);
-      // Written synchronously: a daemon logs a few lines a minute, and a crash's last line must land.
-      const logFile = pino.destination({ dest: logPath, sync: true, mkdir: true });
-      const logger = pino({ level: logLevel, base: { pid: process.pid } }, logFile);
-      if (tightened.length > 0) {
-        logger.warn({ tightened }, 'the data directory was open to other users: made it private');
-      }
-      // A crash says why in peer.log as well as on stderr: a daemon started with --no-shell may
-      // have nobody reading its stderr. (A rejection nobody handled arrives here too.)
-      process.once('uncaughtException', (err, origin) => {
-        logger.fatal({ err, origin }, 'peer daemon crashed');
-        process.stderr.write(`coterie peer crashed: ${err.stack ?? String(err)}\n`);
-        process.exit(1);
-      });
-      // Signal handlers go in before anything is announced: a SIGTERM right after the ready
-      // line must find them (the default action would kill the process without cleanup).
-      let daemon: Awaited<ReturnType<typeof startPeerDaemon>> | undefined;
-      let signalled = false;
-      const shutdown = () => {
-        signalled = true;
-        void daemon?.stop();
-      };
-      process.on('SIGTERM', shutdown);
-      process.on('SIGINT', shutdown);
-      daemon = await startPeerDaemon({
-        dataDir,
-        trackers,
-        host: flags.host,
-        port,
-        advertiseHost,
-        uploadLimitBytesPerSec: parseUploadLimit(flags.uploadLimitKib),
-        trackerCaFile: flags.trackerCa ?? process.env.COTERIE_TRACKER_CA,
-        // Ping after half the silence, give up after the other half.
-        ...(heartbeatMs === undefined
-          ? {}
-          : {
-              heartbeatIntervalMs: Math.ceil(heartbeatMs / 2),
-              heartbeatTimeoutMs: Math.ceil(heartbeatMs / 2),
-            }),
-        logger,
-      });
-      if (signalled) {
-        await daemon.stop();
-        return;
-      }
-      process.stdout.write(
-        `peer ${daemon.peerId} serving on ${formatHostPort(daemon.serving.host, daemon.serving.port)} (data ${dataDir}, control ${formatHostPort('127.0.0.1', daemon.control.port)})\n`,
-      );
-      if (flags.shell && process.stdin.isTTY && process.stdout.isTTY) {
-        await runShell({ daemon, historyFile: join(dataDir, 'history') });
-        await daemon.stop();
-      } else {
-        daemon.on('notice', (n) => logger.info({ notice: n.kind }, n.text));
-      }
-      await daemon.done;
-      logger.flush();
-      process.off('SIGTERM', shutdown);
-      process.off('SIGINT', shutdown);
+    .option('--log-level <level>', 'log level of DIR/peer.log', 'info');
+  layerSettings(command, 'COTERIE_PEER', PEER_ENV_NAMES).action(async (flags: PeerFlags) => {
+    const dataDir = resolveDataDir(flags.dataDir);
+    const trackers = parseTrackerUrls(flags.tracker ?? process.env.COTERIE_TRACKER ?? DEFAULT_TRACKER);
+    const port = parsePort(flags.port);
+    const heartbeatMs = parseHeartbeat(flags.trackerHeartbeatMs);
+    const logLevel = parseLogLevel(flags.logLevel);
+    const advertiseHost =
+      flags.advertise === undefined ? undefined : parseAdvertisedHost(flags.advertise, '--advertise');
+    // This process is the daemon: whatever it or a library creates is its own (see restrictUmask).
+    restrictUmask();
+    // Made here (0700) because peer.log opens in it before the daemon starts.
+    const tightened = ensureDataDir(dataDir);
+    const logPath = join(dataDir, 'peer.log');
+    ensurePrivateFile(logPath);
+    // Written synchronously: a daemon logs a few lines a minute, and a crash's last line must land.
+    const logFile = pino.destination({ dest: logPath, sync: true, mkdir: true });
+    const logger = pino({ level: logLevel, base: { pid: process.pid } }, logFile);
+    if (tightened.length > 0) {
+      logger.warn({ tightened }, 'the data directory was open to other users: made it private');
+    }
+    // A crash says why in peer.log as well as on stderr: a daemon started with --no-shell may
+    // have nobody reading its stderr. (A rejection nobody handled arrives here too.)
+    process.once('uncaughtException', (err, origin) => {
+      logger.fatal({ err, origin }, 'peer daemon crashed');
+      process.stderr.write(`coterie peer crashed: ${err.stack ?? String(err)}\n`);
+      process.exit(1);
     });
+    // Signal handlers go in before anything is announced: a SIGTERM right after the ready
+    // line must find them (the default action would kill the process without cleanup).
+    let daemon: Awaited<ReturnType<typeof startPeerDaemon>> | undefined;
+    let signalled = false;
+    const shutdown = () => {
+      signalled = true;
+      void daemon?.stop();
+    };
+    process.on('SIGTERM', shutdown);
+    process.on('SIGINT', shutdown);
+    daemon = await startPeerDaemon({
+      dataDir,
+      trackers,
+      host: flags.host,
+      port,
+      advertiseHost,
+      uploadLimitBytesPerSec: parseUploadLimit(flags.uploadLimitKib),
+      trackerCaFile: flags.trackerCa ?? process.env.COTERIE_TRACKER_CA,
+      // Ping after half the silence, give up after the other half.
+      ...(heartbeatMs === undefined
+        ? {}
+        : {
+            heartbeatIntervalMs: Math.ceil(heartbeatMs / 2),
+            heartbeatTimeoutMs: Math.ceil(heartbeatMs / 2),
+          }),
+      logger,
+    });
+    if (signalled) {
+      await daemon.stop();
+      return;
+    }
+    process.stdout.write(
+      `peer ${daemon.peerId} serving on ${formatHostPort(daemon.serving.host, daemon.serving.port)} (data ${dataDir}, control ${formatHostPort('127.0.0.1', daemon.control.port)})\n`,
+    );
+    if (flags.shell && process.stdin.isTTY && process.stdout.isTTY) {
+      await runShell({ daemon, historyFile: join(dataDir, 'history') });
+      await daemon.stop();
+    } else {
+      daemon.on('notice', (n) => logger.info({ notice: n.kind }, n.text));
+    }
+    await daemon.done;
+    logger.flush();
+    process.off('SIGTERM', shutdown);
+    process.off('SIGINT', shutdown);
+  });
 }

@@ -8,6 +8,7 @@ import { restrictUmask } from '../../os/private-files.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { MAX_TICKET_TTL_SECONDS } from '../../protocol/tickets.js';
 import { startTracker, TRACKER_DEFAULTS, type TrackerOptions } from '../../tracker/index.js';
+import { layerSettings } from '../daemon-config.js';
 import { parseLogLevel } from '../flags.js';
 
 interface TrackerFlags {
@@ -32,7 +33,7 @@ interface TrackerFlags {
   requireSyncStandby?: boolean;
 }
 
-/** flags > COTERIE_* environment > defaults. */
+/** flags > COTERIE_* environment > config file (../daemon-config.ts, which also fills flags) > defaults. */
 function pick(flag: string | undefined, env: string): string | undefined {
   return flag ?? (process.env[env] === '' ? undefined : process.env[env]);
 }
@@ -126,30 +127,31 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
   };
 }
 
+/** The variables that kept their older names; every other flag's is COTERIE_TRACKER_<FLAG>. */
+const TRACKER_ENV_NAMES = {
+  'tls-cert': 'COTERIE_TLS_CERT',
+  'tls-key': 'COTERIE_TLS_KEY',
+  'log-level': 'COTERIE_LOG_LEVEL',
+};
+
 export function registerTrackerCommand(program: Command): void {
-  program
+  const command = program
     .command('tracker')
     .description('start a tracker: accounts, groups, file registry, tickets and presence')
-    .option(
-      '--host <host>',
-      `address to listen on (default ${TRACKER_DEFAULTS.host}; env COTERIE_TRACKER_HOST)`,
-    )
-    .option(
-      '--port <port>',
-      `port, 0 for any free one (default ${TRACKER_DEFAULTS.port}; env COTERIE_TRACKER_PORT)`,
-    )
-    .option('--data-dir <dir>', 'data directory (default ~/.coterie/tracker; env COTERIE_TRACKER_DATA_DIR)')
+    .option('--host <host>', `address to listen on (default ${TRACKER_DEFAULTS.host})`)
+    .option('--port <port>', `port, 0 for any free one (default ${TRACKER_DEFAULTS.port})`)
+    .option('--data-dir <dir>', 'data directory (default ~/.coterie/tracker)')
     .option(
       '--store <path|url>',
       'SQLite file (default <data-dir>/tracker.db) or postgres:// URL; several hosts (postgres://u@h1:5432,h2:5432/db) and the tracker follows the primary',
     )
     .option(
       '--require-sync-standby',
-      'PostgreSQL: refuse to start (or to use a primary) unless commits wait for a synchronous standby (env COTERIE_TRACKER_REQUIRE_SYNC_STANDBY=1)',
+      'PostgreSQL: refuse to start (or to use a primary) unless commits wait for a synchronous standby',
     )
     .option(
       '--key-file <file>',
-      "key that wraps the signing keys in the store, the same for a cluster's trackers (default <data-dir>/tracker.key; env COTERIE_TRACKER_KEY_FILE)",
+      "key that wraps the signing keys in the store, the same for a cluster's trackers (default <data-dir>/tracker.key)",
     )
     .option('--tls-cert <file>', 'PEM certificate: serve HTTPS and WSS (with --tls-key)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
@@ -166,13 +168,10 @@ export function registerTrackerCommand(program: Command): void {
       `default ticket lifetime, 1-${MAX_TICKET_TTL_SECONDS} (default ${TRACKER_DEFAULTS.ticketTtlSeconds}); peers renew before it ends`,
     )
     .option('--ticket-ttl-minutes <n>', 'the same in minutes, 1-60')
-    .option(
-      '--log-level <level>',
-      `JSON log level on stderr (default ${TRACKER_DEFAULTS.logLevel}; env COTERIE_LOG_LEVEL)`,
-    )
+    .option('--log-level <level>', `JSON log level on stderr (default ${TRACKER_DEFAULTS.logLevel})`)
     .option(
       '--public-url <url>',
-      'URL peers reach this tracker at, listed in the cluster (default: the listening URL; env COTERIE_TRACKER_PUBLIC_URL)',
+      'URL peers reach this tracker at, listed in the cluster (default: the listening URL)',
     )
     .option(
       '--cluster-heartbeat-ms <ms>',
@@ -190,52 +189,52 @@ export function registerTrackerCommand(program: Command): void {
       '--storage-grace-ms <ms>',
       `a storage peer away longer than this stops counting and its replicas are repaired elsewhere (default ${TRACKER_DEFAULTS.storageGraceMs})`,
     )
-    .addOption(new Option('--scrypt-log-n <n>', 'password hashing cost (tests only)').hideHelp())
-    .action(async (flags: TrackerFlags) => {
-      const options = resolveTrackerOptions(flags);
-      // This process is the tracker: whatever it or a library creates is its own (see restrictUmask).
-      restrictUmask();
-      // Signals are handled from before the listening line is printed: whoever reads that line may stop us at once.
-      let stopRequested: string | undefined;
-      let onStop: (why: string) => void = (why) => {
-        stopRequested ??= why;
-      };
-      const sigterm = () => onStop('SIGTERM');
-      const sigint = () => onStop('SIGINT');
-      process.on('SIGTERM', sigterm);
-      process.on('SIGINT', sigint);
-      let rl: ReturnType<typeof createInterface> | undefined;
-      try {
-        const tracker = await startTracker(options);
-        process.stdout.write(`coterie tracker ${tracker.trackerId} listening on ${tracker.url}\n`);
-        await new Promise<void>((resolve) => {
-          let stopping = false;
-          onStop = (why: string) => {
-            if (stopping) return;
-            stopping = true;
-            rl?.close();
-            process.stdout.write(`coterie tracker: ${why}, shutting down\n`);
-            tracker.close().then(resolve, (err: unknown) => {
-              process.stderr.write(`coterie tracker: shutdown failed: ${(err as Error).message}\n`);
-              process.exitCode = 1;
-              resolve();
-            });
-          };
-          if (stopRequested !== undefined) onStop(stopRequested);
-          // On a terminal, typing `quit` stops the tracker too (as the original tracker's console did).
-          if (process.stdin.isTTY) {
-            rl = createInterface({ input: process.stdin });
-            rl.on('line', (line) => {
-              const cmd = line.trim();
-              if (cmd === 'quit' || cmd === 'exit') onStop('quit');
-              else if (cmd !== '') process.stdout.write("type 'quit' to stop the tracker\n");
-            });
-          }
-        });
-      } finally {
-        process.off('SIGTERM', sigterm);
-        process.off('SIGINT', sigint);
-      }
-      process.stdin.unref?.();
-    });
+    .addOption(new Option('--scrypt-log-n <n>', 'password hashing cost (tests only)').hideHelp());
+  layerSettings(command, 'COTERIE_TRACKER', TRACKER_ENV_NAMES).action(async (flags: TrackerFlags) => {
+    const options = resolveTrackerOptions(flags);
+    // This process is the tracker: whatever it or a library creates is its own (see restrictUmask).
+    restrictUmask();
+    // Signals are handled from before the listening line is printed: whoever reads that line may stop us at once.
+    let stopRequested: string | undefined;
+    let onStop: (why: string) => void = (why) => {
+      stopRequested ??= why;
+    };
+    const sigterm = () => onStop('SIGTERM');
+    const sigint = () => onStop('SIGINT');
+    process.on('SIGTERM', sigterm);
+    process.on('SIGINT', sigint);
+    let rl: ReturnType<typeof createInterface> | undefined;
+    try {
+      const tracker = await startTracker(options);
+      process.stdout.write(`coterie tracker ${tracker.trackerId} listening on ${tracker.url}\n`);
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        onStop = (why: string) => {
+          if (stopping) return;
+          stopping = true;
+          rl?.close();
+          process.stdout.write(`coterie tracker: ${why}, shutting down\n`);
+          tracker.close().then(resolve, (err: unknown) => {
+            process.stderr.write(`coterie tracker: shutdown failed: ${(err as Error).message}\n`);
+            process.exitCode = 1;
+            resolve();
+          });
+        };
+        if (stopRequested !== undefined) onStop(stopRequested);
+        // On a terminal, typing `quit` stops the tracker too (as the original tracker's console did).
+        if (process.stdin.isTTY) {
+          rl = createInterface({ input: process.stdin });
+          rl.on('line', (line) => {
+            const cmd = line.trim();
+            if (cmd === 'quit' || cmd === 'exit') onStop('quit');
+            else if (cmd !== '') process.stdout.write("type 'quit' to stop the tracker\n");
+          });
+        }
+      });
+    } finally {
+      process.off('SIGTERM', sigterm);
+      process.off('SIGINT', sigint);
+    }
+    process.stdin.unref?.();
+  });
 }

@@ -77,9 +77,16 @@ function restIndex(spec: CommandSpec): number {
 function splitCommandWords(spec: CommandSpec, words: readonly string[], strict: boolean): SplitWords {
   const out: SplitWords = { positional: [], flags: new Set(), options: {}, at: [] };
   const rest = restIndex(spec);
+  // After a lone '--' every word is a value, '--json' and all (the CLI's way to write such a
+  // message); once a message has begun, a '--' in it is its own word.
+  let literal = false;
   for (let i = 0; i < words.length; i++) {
     const w = words[i]!;
-    if (out.positional.length >= rest) {
+    if (w === '--' && !literal && out.positional.length <= rest) {
+      literal = true;
+      continue;
+    }
+    if (literal || out.positional.length >= rest) {
       // the message itself: '--' and all
       out.positional.push(w);
       out.at.push(i);

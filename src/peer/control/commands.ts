@@ -1,5 +1,5 @@
 import type { AnswerOf, CommandName, MessageTarget, Progress, ResultOf } from '../../protocol/control.js';
-import { CoterieError } from '../../protocol/errors.js';
+import { CoterieError, type ErrorCode } from '../../protocol/errors.js';
 import { assertName } from '../../protocol/names.js';
 import { parseArgs } from './command-words.js';
 
@@ -104,6 +104,10 @@ export interface CommandSpec<K extends CommandName = CommandName> {
   summary: string;
   /** Commands that report progress accept a streamed answer. */
   streams?: boolean;
+  /** A line to paste after `coterie ` (its `--help` shows it; a test runs each through the parser). */
+  example?: string;
+  /** The codes this command answers beside those of every command (USAGE, DAEMON_NOT_RUNNING). */
+  errors?: readonly ErrorCode[];
   run(ctx: CommandContext, args: ParsedArgs, io: CommandIO): Promise<ResultOf<K>>;
 }
 
@@ -130,68 +134,104 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
     name: 'create_user',
     forms: [[{ ...USER, creates: true }, p('password', 'password')]],
     summary: "creates an account on the tracker ('-' reads the password from stdin)",
+    example: 'create_user alice -',
+    errors: ['USER_EXISTS', 'INVALID_NAME', 'RATE_LIMITED', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.createUser(a.values.user_id!, a.values.password!),
   },
   {
     name: 'login',
     forms: [[USER, p('password', 'password')]],
     summary: "logs in; the session survives restarts until logout ('-' reads the password from stdin)",
+    example: 'login alice -',
+    errors: ['BAD_CREDENTIALS', 'RATE_LIMITED', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.login(a.values.user_id!, a.values.password!),
   },
-  { name: 'logout', forms: [[]], summary: 'logs out and stops sharing', run: (c) => c.logout() },
+  {
+    name: 'logout',
+    forms: [[]],
+    summary: 'logs out and stops sharing',
+    example: 'logout',
+    errors: ['NOT_LOGGED_IN'],
+    run: (c) => c.logout(),
+  },
   {
     name: 'create_group',
     forms: [[{ ...GROUP, creates: true }]],
     summary: 'creates a group you own',
+    example: 'create_group photos',
+    errors: ['GROUP_EXISTS', 'INVALID_NAME', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.createGroup(a.values.group_id!),
   },
   {
     name: 'join_group',
     forms: [[GROUP]],
     summary: "asks a group's owner to let you in",
+    example: 'join_group photos',
+    errors: ['GROUP_NOT_FOUND', 'ALREADY_MEMBER', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.joinGroup(a.values.group_id!),
   },
   {
     name: 'leave_group',
     forms: [[GROUP]],
     summary: 'leaves a group',
+    example: 'leave_group photos',
+    errors: ['GROUP_NOT_FOUND', 'NOT_A_MEMBER', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.leaveGroup(a.values.group_id!),
   },
-  { name: 'list_groups', forms: [[]], summary: 'lists every group', run: (c) => c.listGroups() },
+  {
+    name: 'list_groups',
+    forms: [[]],
+    summary: 'lists every group',
+    example: 'list_groups',
+    errors: ['NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
+    run: (c) => c.listGroups(),
+  },
   {
     name: 'list_requests',
     forms: [[GROUP]],
     summary: 'lists pending join requests (owner only)',
+    example: 'list_requests photos',
+    errors: ['GROUP_NOT_FOUND', 'NOT_OWNER', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.listRequests(a.values.group_id!),
   },
   {
     name: 'accept_request',
     forms: [[GROUP, USER]],
     summary: 'admits a user into your group (owner only)',
+    example: 'accept_request photos bob',
+    errors: ['GROUP_NOT_FOUND', 'NOT_OWNER', 'REQUEST_NOT_FOUND', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.acceptRequest(a.values.group_id!, a.values.user_id!),
   },
   {
     name: 'decline_request',
     forms: [[GROUP, USER]],
     summary: "declines a user's join request (owner only)",
+    example: 'decline_request photos bob',
+    errors: ['GROUP_NOT_FOUND', 'NOT_OWNER', 'REQUEST_NOT_FOUND', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.declineRequest(a.values.group_id!, a.values.user_id!),
   },
   {
     name: 'remove_member',
     forms: [[GROUP, USER]],
     summary: 'removes a member from your group and revokes their download tickets at once (owner only)',
+    example: 'remove_member photos bob',
+    errors: ['GROUP_NOT_FOUND', 'NOT_OWNER', 'NOT_A_MEMBER', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.removeMember(a.values.group_id!, a.values.user_id!),
   },
   {
     name: 'list_members',
     forms: [[GROUP]],
     summary: "lists a group's members (members only)",
+    example: 'list_members photos',
+    errors: ['GROUP_NOT_FOUND', 'NOT_A_MEMBER', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.listMembers(a.values.group_id!),
   },
   {
     name: 'list_files',
     forms: [[GROUP]],
     summary: "lists a group's files and how many peers share each (members only)",
+    example: 'list_files photos',
+    errors: ['GROUP_NOT_FOUND', 'NOT_A_MEMBER', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.listFiles(a.values.group_id!),
   },
   {
@@ -199,6 +239,15 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
     forms: [[p('path', 'source_path'), GROUP]],
     summary: 'hashes a file, shares it with a group and starts seeding it',
     streams: true,
+    example: 'upload_file ./holiday.jpg photos',
+    errors: [
+      'PATH_INVALID',
+      'FILE_NAME_TAKEN',
+      'NOT_A_MEMBER',
+      'GROUP_NOT_FOUND',
+      'NOT_LOGGED_IN',
+      'TRACKER_UNAVAILABLE',
+    ],
     run: (c, a, io) => c.uploadFile(a.values.path!, a.values.group_id!, io),
   },
   {
@@ -207,6 +256,18 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
     flags: ['wait'],
     summary: 'downloads a file of a group to dest; --wait blocks until it ends',
     streams: true,
+    example: 'download_file photos holiday.jpg ./holiday.jpg --wait',
+    errors: [
+      'FILE_NOT_FOUND',
+      'NO_SEEDERS',
+      'DESTINATION_EXISTS',
+      'PATH_INVALID',
+      'DISK_FULL',
+      'DOWNLOAD_FAILED',
+      'NOT_A_MEMBER',
+      'NOT_LOGGED_IN',
+      'TRACKER_UNAVAILABLE',
+    ],
     run: (c, a, io) =>
       c.downloadFile(a.values.group_id!, a.values.file_name!, a.values.dest!, {
         ...io,
@@ -217,24 +278,32 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
     name: 'stop_share',
     forms: [[GROUP, p('file_name', 'file_name')], [p('file_name', 'file_name')]],
     summary: 'stops sharing a file in a group (or in every group when no group is given)',
+    example: 'stop_share photos holiday.jpg',
+    errors: ['NOT_SHARING', 'INVALID_NAME', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.stopShare(a.values.file_name!, a.values.group_id),
   },
   {
     name: 'show_downloads',
     forms: [[]],
     summary: 'shows ongoing (percent, rate, peers), completed and failed downloads',
+    example: 'show_downloads',
+    errors: [],
     run: (c) => c.showDownloads(),
   },
   {
     name: 'send_msg',
     forms: [[USER, TEXT]],
     summary: 'sends a direct message (delivered when the user comes online); prints its id',
+    example: 'send_msg bob see you at 8',
+    errors: ['USER_NOT_FOUND', 'MESSAGE_TOO_LARGE', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.sendMessage({ to: a.values.user_id! }, a.values.message!),
   },
   {
     name: 'send_group_msg',
     forms: [[GROUP, TEXT]],
     summary: "sends a message to a group's channel (members only); prints its id",
+    example: 'send_group_msg photos new pictures are up',
+    errors: ['GROUP_NOT_FOUND', 'NOT_A_MEMBER', 'MESSAGE_TOO_LARGE', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.sendMessage({ groupId: a.values.group_id! }, a.values.message!),
   },
   {
@@ -244,6 +313,8 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
     options: ['group', 'limit'],
     summary:
       "shows received messages (all, one user's, or --group G's); --unread: new ones, oldest first, N at a time (50); marks them read",
+    example: 'show_messages --unread --limit 20',
+    errors: ['NOT_LOGGED_IN'],
     run: (c, a) => {
       const groupId = a.options.group;
       if (groupId !== undefined) assertName('group id', groupId);
@@ -262,24 +333,39 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
     name: 'message_status',
     forms: [[p('message_id', 'message_id')]],
     summary: 'shows whether a message you sent is sent, delivered or read (per recipient in a group)',
+    example: 'message_status 0123456789abcdef0123456789abcdef',
+    errors: ['MESSAGE_NOT_FOUND', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.messageStatus(a.values.message_id!),
   },
   {
     name: 'create_topic',
     forms: [[GROUP, { ...TOPIC, creates: true }]],
     summary: 'creates a topic in a group (keeps 10,000 messages or 30 days)',
+    example: 'create_topic photos releases',
+    errors: [
+      'TOPIC_EXISTS',
+      'GROUP_NOT_FOUND',
+      'NOT_A_MEMBER',
+      'INVALID_NAME',
+      'NOT_LOGGED_IN',
+      'TRACKER_UNAVAILABLE',
+    ],
     run: (c, a) => c.createTopic(a.values.group_id!, a.values.topic!),
   },
   {
     name: 'list_topics',
     forms: [[GROUP]],
     summary: "lists a group's topics and whether you subscribe",
+    example: 'list_topics photos',
+    errors: ['GROUP_NOT_FOUND', 'NOT_A_MEMBER', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.listTopics(a.values.group_id!),
   },
   {
     name: 'publish',
     forms: [[GROUP, TOPIC, TEXT]],
     summary: 'publishes a message to a topic; subscribers get it pushed',
+    example: 'publish photos releases version 2 is out',
+    errors: ['TOPIC_NOT_FOUND', 'NOT_A_MEMBER', 'MESSAGE_TOO_LARGE', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.sendMessage({ groupId: a.values.group_id!, topic: a.values.topic! }, a.values.message!),
   },
   {
@@ -287,12 +373,16 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
     forms: [[GROUP, TOPIC]],
     summary:
       "subscribes to a topic: what is published from now on is pushed (and caught up after you're back)",
+    example: 'subscribe photos releases',
+    errors: ['TOPIC_NOT_FOUND', 'NOT_A_MEMBER', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.subscribe(a.values.group_id!, a.values.topic!, true),
   },
   {
     name: 'unsubscribe',
     forms: [[GROUP, TOPIC]],
     summary: 'stops the pushes of a topic',
+    example: 'unsubscribe photos releases',
+    errors: ['TOPIC_NOT_FOUND', 'NOT_A_MEMBER', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) => c.subscribe(a.values.group_id!, a.values.topic!, false),
   },
   {
@@ -301,6 +391,8 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
     options: ['from', 'limit'],
     summary:
       "fetches a topic's retained messages from sequence number SEQ (default 1), at most N (default 100)",
+    example: 'fetch_messages photos releases --from 1 --limit 50',
+    errors: ['TOPIC_NOT_FOUND', 'NOT_A_MEMBER', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) =>
       c.fetchMessages(a.values.group_id!, a.values.topic!, seqOption(a, 'from', 1), seqOption(a, 'limit', 1)),
   },
@@ -308,20 +400,30 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
     name: 'status',
     forms: [[]],
     summary: 'shows the peer id, the user and the tracker connection',
+    example: 'status',
+    errors: [],
     run: (c) => c.status(),
   },
   {
     name: 'quit',
     forms: [[]],
     summary: 'stops the daemon (downloads pause and resume at the next start)',
+    example: 'quit',
+    errors: [],
     run: (c) => c.quit(),
   },
 ];
 
 const BY_NAME = new Map<string, AnyCommandSpec>(COMMANDS.map((c) => [c.name, c]));
 
+/** A command by its name or its kebab-case alias (`download-file` for `download_file`). */
 export function findCommand(name: string): AnyCommandSpec | undefined {
-  return BY_NAME.get(name);
+  return BY_NAME.get(name) ?? BY_NAME.get(name.replaceAll('-', '_'));
+}
+
+/** The kebab-case alias of a command, beside the seed's snake_case name. */
+export function aliasOf(name: string): string {
+  return name.replaceAll('_', '-');
 }
 
 export function getCommand(name: string): AnyCommandSpec {

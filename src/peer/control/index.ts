@@ -5,6 +5,7 @@ export { type AccountDeps, createCommandContext, type FileCommands } from './acc
 export { type CallOptions, callDaemon, callDaemonAt } from './client.js';
 export {
   absolutizePaths,
+  aliasOf,
   COMMANDS,
   type CommandContext,
   type CommandIO,
