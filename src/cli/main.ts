@@ -28,7 +28,7 @@ function splitGlobals(argv: string[]): { dataDir?: string; json: boolean; rest: 
 }
 
 /** Process-level subcommands; any other word is a peer command (or UNKNOWN_COMMAND). */
-const SUBCOMMANDS = new Set(['tracker', 'peer', 'demo', 'help']);
+const SUBCOMMANDS = new Set(['tracker', 'peer', 'demo', 'help', 'ui']);
 
 /** A usage error the way every other error is printed: one line, its code; exit 2. */
 function usageError(message: string): number {
@@ -55,6 +55,10 @@ export async function main(argv: string[]): Promise<number> {
       dataDir: resolveDataDir(globals.dataDir),
       json: globals.json,
     });
+  }
+  if (first === 'ui') {
+    const { runUiCommand } = await import('./commands/ui.js');
+    return runUiCommand(resolveDataDir(globals.dataDir), globals.rest.slice(1));
   }
   if (first === 'help' && globals.rest.length === 1) {
     process.stdout.write(`${commandHelp()}\n`);
