@@ -57,6 +57,7 @@ function LoggedOut() {
 
 async function start(): Promise<void> {
   const root = document.getElementById('app')!;
+  root.textContent = ''; // the static "Loading…": Preact renders beside what it did not draw
   const session = await loadSession().catch(() => undefined);
   if (session === undefined) {
     render(html`<${LoggedOut} />`, root);

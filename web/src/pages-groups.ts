@@ -3,7 +3,7 @@ import { useEffect } from 'preact/hooks';
 import type { JoinRequest, Member } from '../../src/protocol/api.js';
 import { run } from './api.js';
 import { html } from './html.js';
-import { currentGroup, groups, status } from './state.js';
+import { currentGroup, groups, groupsChanged, status } from './state.js';
 import { CommandButton, CommandForm } from './widgets.js';
 
 export function loadGroups(): void {
@@ -31,7 +31,7 @@ function GroupDetail({ groupId, owner }: { groupId: string; owner: boolean }) {
         })
         .catch(() => {});
   };
-  useEffect(load, [groupId, owner]);
+  useEffect(load, [groupId, owner, groupsChanged.value]);
   const after = () => {
     load();
     loadGroups();
@@ -68,7 +68,7 @@ function GroupDetail({ groupId, owner }: { groupId: string; owner: boolean }) {
 }
 
 export function GroupsPage() {
-  useEffect(loadGroups, []);
+  useEffect(loadGroups, [groupsChanged.value]);
   const open = groups.value.find((g) => g.groupId === currentGroup.value);
   return html`<section aria-labelledby="groups-h">
     <h2 id="groups-h">Groups</h2>

@@ -12,6 +12,8 @@ export const currentGroup = signal<string | null>(null);
 export const inbox = signal<InboxMessage[]>([]);
 /** The last daemon events, newest first (the overview's feed). */
 export const feed = signal<string[]>([]);
+/** Bumped when the tracker says a group changed for us (a request, an answer): group views reload. */
+export const groupsChanged = signal(0);
 /** Topic messages pushed since the page opened, newest last. */
 export const topicFeed = signal<StoredMessage[]>([]);
 
@@ -97,6 +99,8 @@ export function applyFrame(frame: UiFrame): void {
       },
       ...inbox.value,
     ];
+  } else if (e.type === 'trackerEvent' && e.event.type.startsWith('join_')) {
+    groupsChanged.value++;
   } else if (e.type === 'trackerConnected' || e.type === 'sessionEnded' || e.type === 'trackerLost') {
     refreshStatus?.();
   }
