@@ -96,7 +96,9 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
     await page.screenshot({ path: join(SHOTS, `${who}-${name}.png`), fullPage: true });
     await page.addScriptTag({ path: AXE });
     const found = (await page.evaluate(async () => {
-      const r = await (globalThis as unknown as { axe: { run(): Promise<{ violations: unknown[] }> } }).axe.run();
+      const r = await (
+        globalThis as unknown as { axe: { run(): Promise<{ violations: unknown[] }> } }
+      ).axe.run();
       return r.violations;
     })) as { id: string; impact: string; nodes: unknown[] }[];
     axeRuns++;
@@ -106,26 +108,27 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
     }
   };
   const form = (who: 'alice' | 'bob', cmd: string) => pages[who].locator(`form[data-command="${cmd}"]`);
+  /** Fills a command's form (inputs by name) and submits it, as a person does. */
+  const submit = async (who: 'alice' | 'bob', cmd: string, values: Record<string, string>) => {
+    for (const [name, value] of Object.entries(values)) {
+      await form(who, cmd).locator(`input[name="${name}"]`).fill(value);
+    }
+    await form(who, cmd).locator('button').click();
+  };
 
   it('logs in through the one-time link, then creates accounts and logs in', async () => {
     for (const who of ['alice', 'bob'] as const) {
       const page = pages[who];
       await page.locator('[data-live="true"]').waitFor();
-      await form(who, 'create_user').locator('input[name=user]').fill(who);
-      await form(who, 'create_user').locator('input[name=password]').fill('password1');
-      await form(who, 'create_user').locator('button').click();
-      await form(who, 'login').locator('input[name=user]').fill(who);
-      await form(who, 'login').locator('input[name=password]').fill('password1');
-      await form(who, 'login').locator('button').click();
+      await submit(who, 'create_user', { user: who, password: 'password1' });
+      await submit(who, 'login', { user: who, password: 'password1' });
       await expect.poll(() => page.locator('[data-fact=user]').textContent()).toBe(who);
       await shot(who, 'overview');
     }
   });
 
   it('shows a refusal beside its control, with its code', async () => {
-    await form('alice', 'create_user').locator('input[name=user]').fill('Not A Name');
-    await form('alice', 'create_user').locator('input[name=password]').fill('password1');
-    await form('alice', 'create_user').locator('button').click();
+    await submit('alice', 'create_user', { user: 'Not A Name', password: 'password1' });
     await expect
       .poll(() => form('alice', 'create_user').locator('[data-error-for=create_user] code').textContent())
       .toBe('INVALID_NAME');
@@ -133,12 +136,10 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
 
   it('creates a group, asks to join, accepts', async () => {
     await go('alice', 'groups');
-    await form('alice', 'create_group').locator('input').fill('films');
-    await form('alice', 'create_group').locator('button').click();
+    await submit('alice', 'create_group', { group: 'films' });
     await pages.alice.locator('[data-group-row="films"]').waitFor();
     await go('bob', 'groups');
-    await form('bob', 'join_group').locator('input').fill('films');
-    await form('bob', 'join_group').locator('button').click();
+    await submit('bob', 'join_group', { group: 'films' });
     await expect
       .poll(() => pages.bob.locator('[data-group-row="films"] [data-standing]').textContent())
       .toBe('pending');
@@ -158,8 +159,7 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
     const source = join(root.path, 'film.bin');
     await randomFile(source, 3 * 1024 * 1024 + 123);
     await go('alice', 'files');
-    await form('alice', 'upload_file').locator('input').fill(source);
-    await form('alice', 'upload_file').locator('button').click();
+    await submit('alice', 'upload_file', { path: source });
     await pages.alice.locator('[data-file="film.bin"]').waitFor();
     await shot('alice', 'files');
     await go('bob', 'files');
@@ -190,9 +190,7 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
 
   it('sends a direct message that goes Sent → Delivered → Read', async () => {
     await go('alice', 'messages');
-    await form('alice', 'send_msg').locator('input[name=user]').fill('bob');
-    await form('alice', 'send_msg').locator('input[name=message]').fill('hello bob');
-    await form('alice', 'send_msg').locator('button').click();
+    await submit('alice', 'send_msg', { user: 'bob', message: 'hello bob' });
     const sent = pages.alice.locator('[data-mark]').first();
     await sent.waitFor();
     const marks = new Set<string>();
@@ -212,8 +210,7 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
 
   it('publishes to a topic another page subscribes to, and it shows in that page live', async () => {
     await go('alice', 'topics');
-    await form('alice', 'create_topic').locator('input').fill('news');
-    await form('alice', 'create_topic').locator('button').click();
+    await submit('alice', 'create_topic', { topic: 'news' });
     await pages.alice.locator('[data-topic="news"]').waitFor();
     await go('bob', 'topics');
     await pages.bob.locator('button[data-command=list_topics]').click();
@@ -221,9 +218,7 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
     await expect
       .poll(() => pages.bob.locator('[data-topic="news"] [data-subscribed]').getAttribute('data-subscribed'))
       .toBe('true');
-    await form('alice', 'publish').locator('input[name=topic]').fill('news');
-    await form('alice', 'publish').locator('input[name=message]').fill('premiere tonight');
-    await form('alice', 'publish').locator('button').click();
+    await submit('alice', 'publish', { topic: 'news', message: 'premiere tonight' });
     await pages.bob.locator('.topic-feed li', { hasText: 'premiere tonight' }).waitFor({ timeout: 15_000 });
     await shot('alice', 'topics');
     await shot('bob', 'topics');

@@ -1,15 +1,37 @@
 import { useEffect } from 'preact/hooks';
-import { run } from './api.js';
 import { html } from './html.js';
 import { feed, status } from './state.js';
-import { CommandButton, CommandForm } from './widgets.js';
+import { CommandButton, CommandForm, load } from './widgets.js';
 
 export function loadStatus(): void {
-  run('status', [])
-    .then((s) => {
-      status.value = s;
-    })
-    .catch(() => {});
+  load('status', [], (s) => (status.value = s));
+}
+
+/** Log in and create an account: a user id and a password each. */
+function AccountForm({
+  cmd,
+  title,
+  submit,
+  onDone,
+}: {
+  cmd: 'login' | 'create_user';
+  title: string;
+  submit: string;
+  onDone?: () => void;
+}) {
+  return html`<div class="card">
+    <h3>${title}</h3>
+    <${CommandForm}
+      cmd=${cmd}
+      submit=${submit}
+      fields=${[
+        { name: 'user', label: 'User id' },
+        { name: 'password', label: 'Password', type: 'password' },
+      ]}
+      clear=${['password']}
+      onDone=${onDone}
+    />
+  </div>`;
 }
 
 /** Overview: who and where this peer is, and the account commands. */
@@ -34,31 +56,8 @@ export function OverviewPage() {
       status.value = r;
     }} />
     <div class="cards">
-      <div class="card">
-        <h3>Log in</h3>
-        <${CommandForm}
-          cmd="login"
-          submit="Log in"
-          fields=${[
-            { name: 'user', label: 'User id' },
-            { name: 'password', label: 'Password', type: 'password' },
-          ]}
-          clear=${['password']}
-          onDone=${loadStatus}
-        />
-      </div>
-      <div class="card">
-        <h3>Create an account</h3>
-        <${CommandForm}
-          cmd="create_user"
-          submit="Create account"
-          fields=${[
-            { name: 'user', label: 'New user id' },
-            { name: 'password', label: 'Password', type: 'password' },
-          ]}
-          clear=${['password']}
-        />
-      </div>
+      <${AccountForm} cmd="login" title="Log in" submit="Log in" onDone=${loadStatus} />
+      <${AccountForm} cmd="create_user" title="Create an account" submit="Create account" />
       <div class="card">
         <h3>Session</h3>
         <${CommandButton} cmd="logout" args=${[]} label="Log out" onDone=${loadStatus} />

@@ -2,11 +2,10 @@ import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import type { FileSummary } from '../../src/protocol/api.js';
 import type { DownloadView } from '../../src/protocol/control.js';
-import { run } from './api.js';
 import { formatBytes, formatEta, formatRate, percent } from './format.js';
 import { html } from './html.js';
 import { currentGroup, downloads } from './state.js';
-import { CommandButton, CommandForm } from './widgets.js';
+import { CommandButton, CommandForm, load } from './widgets.js';
 
 /** The group the files and topics pages act on (shared with the groups page's selection). */
 export function GroupPicker() {
@@ -33,15 +32,10 @@ function FileRow({ groupId, file, reload }: { groupId: string; file: FileSummary
 export function FilesPage() {
   const files = useSignal<FileSummary[]>([]);
   const groupId = currentGroup.value;
-  const load = () => {
-    if (groupId === null) return;
-    run('list_files', [groupId])
-      .then((r) => {
-        files.value = r.files;
-      })
-      .catch(() => {});
+  const reload = () => {
+    if (groupId !== null) load('list_files', [groupId], (r) => (files.value = r.files));
   };
-  useEffect(load, [groupId]);
+  useEffect(reload, [groupId]);
   return html`<section aria-labelledby="files-h">
     <h2 id="files-h">Files</h2>
     <${GroupPicker} />
@@ -55,13 +49,13 @@ export function FilesPage() {
           }} />
         <table>
           <thead><tr><th>Name</th><th>Size</th><th>Seeders</th><th>Shared by</th><th></th></tr></thead>
-          <tbody>${files.value.map((f) => html`<${FileRow} groupId=${groupId} file=${f} reload=${load} />`)}</tbody>
+          <tbody>${files.value.map((f) => html`<${FileRow} groupId=${groupId} file=${f} reload=${reload} />`)}</tbody>
         </table>
         <div class="card">
           <h3>Share a file</h3>
           <${CommandForm} cmd="upload_file" submit="Share"
             fields=${[{ name: 'path', label: 'Path on this machine' }]}
-            suffix=${[groupId]} clear=${['path']} onDone=${load} />
+            suffix=${[groupId]} clear=${['path']} onDone=${reload} />
         </div>`
     }
   </section>`;

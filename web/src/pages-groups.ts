@@ -1,39 +1,25 @@
 import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import type { JoinRequest, Member } from '../../src/protocol/api.js';
-import { run } from './api.js';
 import { html } from './html.js';
 import { currentGroup, groups, groupsChanged, status } from './state.js';
-import { CommandButton, CommandForm } from './widgets.js';
+import { CommandButton, CommandForm, load } from './widgets.js';
 
 export function loadGroups(): void {
-  run('list_groups', [])
-    .then((r) => {
-      groups.value = r.groups;
-    })
-    .catch(() => {});
+  load('list_groups', [], (r) => (groups.value = r.groups));
 }
 
 /** The open group: its members and (for its owner) the join requests. */
 function GroupDetail({ groupId, owner }: { groupId: string; owner: boolean }) {
   const members = useSignal<Member[]>([]);
   const requests = useSignal<JoinRequest[]>([]);
-  const load = () => {
-    run('list_members', [groupId])
-      .then((r) => {
-        members.value = r.members;
-      })
-      .catch(() => {});
-    if (owner)
-      run('list_requests', [groupId])
-        .then((r) => {
-          requests.value = r.requests;
-        })
-        .catch(() => {});
+  const reload = () => {
+    load('list_members', [groupId], (r) => (members.value = r.members));
+    if (owner) load('list_requests', [groupId], (r) => (requests.value = r.requests));
   };
-  useEffect(load, [groupId, owner, groupsChanged.value]);
+  useEffect(reload, [groupId, owner, groupsChanged.value]);
   const after = () => {
-    load();
+    reload();
     loadGroups();
   };
   return html`<div class="card" data-group=${groupId}>

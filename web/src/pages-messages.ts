@@ -2,12 +2,11 @@ import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import type { MessagePage, TopicSummary } from '../../src/protocol/api.js';
 import type { SendAnswer } from '../../src/protocol/control.js';
-import { run } from './api.js';
 import { formatTime } from './format.js';
 import { html } from './html.js';
 import { GroupPicker } from './pages-files.js';
 import { currentGroup, inbox, type SentEntry, sent, setMark, topicFeed } from './state.js';
-import { CommandButton, CommandForm } from './widgets.js';
+import { CommandButton, CommandForm, load } from './widgets.js';
 
 function remember(to: string, body: string, answer: SendAnswer): void {
   sent.value = [
@@ -38,13 +37,7 @@ function SentRow({ e }: { e: SentEntry }) {
 
 /** Messages: the inbox, compose (direct and group), and what this page sent with its marks. */
 export function MessagesPage() {
-  const load = () =>
-    run('show_messages', [])
-      .then((r) => {
-        inbox.value = r.messages;
-      })
-      .catch(() => {});
-  useEffect(() => void load(), []);
+  useEffect(() => load('show_messages', [], (r) => (inbox.value = r.messages)), []);
   const to = useSignal('');
   const body = useSignal('');
   return html`<section aria-labelledby="messages-h">
@@ -103,15 +96,10 @@ export function TopicsPage() {
   const topics = useSignal<TopicSummary[]>([]);
   const fetched = useSignal<MessagePage | null>(null);
   const groupId = currentGroup.value;
-  const load = () => {
-    if (groupId === null) return;
-    run('list_topics', [groupId])
-      .then((r) => {
-        topics.value = r.topics;
-      })
-      .catch(() => {});
+  const reload = () => {
+    if (groupId !== null) load('list_topics', [groupId], (r) => (topics.value = r.topics));
   };
-  useEffect(load, [groupId]);
+  useEffect(reload, [groupId]);
   if (groupId === null) {
     return html`<section aria-labelledby="topics-h"><h2 id="topics-h">Topics</h2><${GroupPicker} />
       <p class="muted">Pick a group.</p></section>`;
@@ -128,8 +116,8 @@ export function TopicsPage() {
       ${topics.value.map(
         (t) => html`<li data-topic=${t.topic}><strong>${t.topic}</strong> <small>last #${t.lastSeq}</small>
           <small data-subscribed=${t.subscribed}>${t.subscribed ? 'subscribed' : 'not subscribed'}</small>
-          <${CommandButton} cmd="subscribe" args=${[groupId, t.topic]} label="Subscribe" onDone=${load} />
-          <${CommandButton} cmd="unsubscribe" args=${[groupId, t.topic]} label="Unsubscribe" onDone=${load} />
+          <${CommandButton} cmd="subscribe" args=${[groupId, t.topic]} label="Subscribe" onDone=${reload} />
+          <${CommandButton} cmd="unsubscribe" args=${[groupId, t.topic]} label="Unsubscribe" onDone=${reload} />
           <${CommandButton} cmd="fetch_messages" args=${[groupId, t.topic]} label="Fetch retained"
             onDone=${(p: MessagePage) => {
               fetched.value = p;
@@ -140,7 +128,7 @@ export function TopicsPage() {
     <div class="cards">
       <div class="card"><h3>Create a topic</h3>
         <${CommandForm} cmd="create_topic" submit="Create" prefix=${[groupId]}
-          fields=${[{ name: 'topic', label: 'Topic' }]} clear=${['topic']} onDone=${load} /></div>
+          fields=${[{ name: 'topic', label: 'Topic' }]} clear=${['topic']} onDone=${reload} /></div>
       <div class="card"><h3>Publish</h3>
         <${CommandForm} cmd="publish" submit="Publish" prefix=${[groupId]}
           fields=${[

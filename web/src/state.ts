@@ -1,7 +1,12 @@
 import { signal } from '@preact/signals';
 import type { UiFrame } from '../../src/peer/ui/frames.js';
 import type { GroupSummary, StoredMessage } from '../../src/protocol/api.js';
-import type { DownloadView, InboxMessage, StatusView } from '../../src/protocol/control.js';
+import {
+  type DownloadView,
+  type InboxMessage,
+  inboxFields,
+  type StatusView,
+} from '../../src/protocol/control.js';
 
 /** What the page knows, as signals: a frame of the event stream updates only what shows it. */
 export const connected = signal(false);
@@ -82,23 +87,7 @@ export function applyFrame(frame: UiFrame): void {
   } else if (e.type === 'messageReceived') {
     const m = e.message;
     if (m.kind === 'topic') topicFeed.value = [...topicFeed.value, m].slice(-200);
-    inbox.value = [
-      {
-        messageId: m.messageId,
-        streamId: m.streamId,
-        seq: m.seq,
-        kind: m.kind,
-        sender: m.sender,
-        to: m.to ?? null,
-        groupId: m.groupId ?? null,
-        topic: m.topic ?? null,
-        body: m.body,
-        sentAt: m.sentAt,
-        receivedAt: Date.now(),
-        readAt: null,
-      },
-      ...inbox.value,
-    ];
+    inbox.value = [{ ...inboxFields(m), receivedAt: Date.now(), readAt: null }, ...inbox.value];
   } else if (e.type === 'trackerEvent' && e.event.type.startsWith('join_')) {
     groupsChanged.value++;
   } else if (e.type === 'trackerConnected' || e.type === 'sessionEnded' || e.type === 'trackerLost') {

@@ -16,6 +16,16 @@ export interface Field {
 
 type Result<K extends CommandName> = ControlCommands[K]['result'];
 
+/**
+ * Runs a listing command for a view as it opens; a refusal here stays quiet (the view's own
+ * Refresh control runs the same command and shows it beside itself).
+ */
+export function load<K extends CommandName>(cmd: K, args: string[], then: (result: Result<K>) => void): void {
+  run(cmd, args)
+    .then(then)
+    .catch(() => {});
+}
+
 /** A refusal beside its control: the code first, as the CLI prints it. */
 export function ErrorNote({ cmd, error }: { cmd: string; error: UiError | null }) {
   if (error === null) return null;

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { MAX_CONTROL_BODY_BYTES } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { type TicketAnswer, UI_PATHS, UI_SESSION_COOKIE, type UiSessionInfo } from '../../protocol/ui.js';
+import { asCommandRequest } from '../control/index.js';
 import type { PeerEvent } from '../notices.js';
 import { EventLog } from './event-log.js';
 import { EventStream } from './event-stream.js';
@@ -71,20 +72,6 @@ const CSP = {
     frameAncestors: ["'none'"],
   },
 };
-
-function parseCommand(body: unknown): { name: string; args: string[] } {
-  const b = body as { name?: unknown; args?: unknown } | null;
-  if (
-    typeof b !== 'object' ||
-    b === null ||
-    typeof b.name !== 'string' ||
-    !Array.isArray(b.args) ||
-    !b.args.every((a) => typeof a === 'string')
-  ) {
-    throw new CoterieError('BAD_REQUEST', 'expected {"name": string, "args": string[]}');
-  }
-  return { name: b.name, args: b.args as string[] };
-}
 
 /** Fastify's and its plugins' own refusals (rate limit, body size, bad JSON) as coded errors. */
 function toCoterieError(err: unknown): CoterieError {
@@ -173,7 +160,7 @@ async function buildApp(options: UiServerOptions, sessions: UiSessions, stream: 
 
   app.post(UI_PATHS.command, async (request, reply) => {
     requirePageRequest(request, sessions);
-    const { name, args } = parseCommand(request.body);
+    const { name, args } = asCommandRequest(request.body);
     try {
       return { ok: true, result: (await options.execute(name, args)) ?? null };
     } catch (err) {
