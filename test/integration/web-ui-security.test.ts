@@ -6,10 +6,11 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { callDaemon } from '../../src/peer/client.js';
+import { callDaemon, readDaemonFile } from '../../src/peer/client.js';
 import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import type { UiFrame } from '../../src/peer/ui/index.js';
 import { UI_PATHS } from '../../src/protocol/ui.js';
+import { coterie } from '../helpers/cli-harness.js';
 import { tempDir, trackerPerFile } from '../helpers/tracker.js';
 import { loginLink, type UiLogin, uiCommand, uiLogin } from '../helpers/web-ui.js';
 
@@ -176,6 +177,37 @@ describe('web UI: refusals', () => {
     expect((await open({ origin: login.origin })).status).toBe(401);
   });
 
+  it('coterie ui prints a one-time link that logs in once; without a daemon it says so', async () => {
+    const noDesktop = { DISPLAY: '', WAYLAND_DISPLAY: '' };
+    const r = await coterie(['--data-dir', dir.path, 'ui', '--no-open'], { env: noDesktop });
+    expect(r.code, r.err).toBe(0);
+    const link = r.out.split('\n')[0]!;
+    expect(link).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/login\\?t=[A-Za-z0-9_-]{43}$`));
+    expect((await fetch(link, { redirect: 'manual' })).status).toBe(303);
+    expect((await fetch(link, { redirect: 'manual' })).status).toBe(401);
+    const empty = tempDir('coterie-ui-none-');
+    const none = await coterie(['--data-dir', empty.path, 'ui'], { env: noDesktop });
+    expect(none.code).toBe(1);
+    expect(none.err).toContain('[DAEMON_NOT_RUNNING]');
+    const usage = await coterie(['--data-dir', empty.path, 'ui', '--open-wide']);
+    expect(usage.code).toBe(2);
+  });
+
+  it('runs no UI when turned off: daemon.json has none and coterie ui says so', async () => {
+    const off = tempDir('coterie-ui-off-');
+    const quiet = await startPeerDaemon({ dataDir: off.path, trackers: [file.tracker.url], ui: false });
+    try {
+      expect(quiet.ui).toBeUndefined();
+      expect(readDaemonFile(off.path)?.ui).toBeUndefined();
+      const r = await coterie(['--data-dir', off.path, 'ui', '--no-open']);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain('[UNAVAILABLE]');
+    } finally {
+      await quiet.stop();
+    }
+  });
+
+  // Last: it spends this address's login attempts for the minute.
   it('limits login attempts', async () => {
     let limited = false;
     for (let i = 0; i < 40 && !limited; i++) {
