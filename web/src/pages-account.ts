@@ -1,10 +1,31 @@
 import { useEffect } from 'preact/hooks';
+import { run } from './api.js';
 import { html } from './html.js';
 import { feed, status } from './state.js';
-import { CommandButton, CommandForm, load } from './widgets.js';
+import { CommandButton, CommandForm } from './widgets.js';
 
+let statusLoading = false;
+let statusAgain = false;
+
+/** Reloads the status; a burst of tracker events makes one request at a time, and one more after. */
 export function loadStatus(): void {
-  load('status', [], (s) => (status.value = s));
+  if (statusLoading) {
+    statusAgain = true;
+    return;
+  }
+  statusLoading = true;
+  run('status', [])
+    .then((s) => {
+      status.value = s;
+    })
+    .catch(() => {})
+    .finally(() => {
+      statusLoading = false;
+      if (statusAgain) {
+        statusAgain = false;
+        loadStatus();
+      }
+    });
 }
 
 /** Log in and create an account: a user id and a password each. */
@@ -70,6 +91,6 @@ export function OverviewPage() {
       </div>
     </div>
     <h3>Events</h3>
-    <ol class="feed" aria-live="polite">${feed.value.map((line) => html`<li>${line}</li>`)}</ol>
+    <ol class="feed" aria-live="polite">${feed.value.map((e) => html`<li key=${e.seq}>${e.text}</li>`)}</ol>
   </section>`;
 }

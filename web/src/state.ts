@@ -16,7 +16,7 @@ export const groups = signal<GroupSummary[]>([]);
 export const currentGroup = signal<string | null>(null);
 export const inbox = signal<InboxMessage[]>([]);
 /** The last daemon events, newest first (the overview's feed). */
-export const feed = signal<string[]>([]);
+export const feed = signal<{ seq: number; text: string }[]>([]);
 /** Bumped when the tracker says a group changed for us (a request, an answer): group views reload. */
 export const groupsChanged = signal(0);
 /** Topic messages pushed since the page opened, newest last. */
@@ -77,7 +77,7 @@ export function applyFrame(frame: UiFrame): void {
     return;
   }
   const e = frame.event;
-  feed.value = [`#${frame.seq} ${describe(frame)}`, ...feed.value].slice(0, 50);
+  feed.value = [{ seq: frame.seq, text: `#${frame.seq} ${describe(frame)}` }, ...feed.value].slice(0, 50);
   if (e.type === 'receipt') {
     sent.value = sent.value.map((s) =>
       s.streamId !== e.streamId
