@@ -9,11 +9,11 @@ import { shown } from './sanitize.js';
 /**
  * `coterie <command> [args…] [--json] [--data-dir DIR]` sends a command to the daemon of DIR
  * (one commander subcommand per row of the command table, peer/control/commands.ts, built in
- * ./program.ts); tracker, peer, demo and completion are subcommands of their own.
+ * ./program.ts); tracker, peer, demo, completion and ui are subcommands of their own.
  */
 
 /** Process-level subcommands; any other word is a peer command (or UNKNOWN_COMMAND). */
-const SUBCOMMANDS = new Set(['tracker', 'peer', 'demo', 'help', 'completion']);
+const SUBCOMMANDS = new Set(['tracker', 'peer', 'demo', 'help', 'completion', 'ui']);
 
 /** A usage error the way every other error is printed: one line, its code; exit 2. */
 function usageError(message: string): number {
@@ -45,6 +45,10 @@ export async function main(argv: string[]): Promise<number> {
     const found = await complete(lead.words.slice(1));
     if (found.length > 0) process.stdout.write(`${found.join('\n')}\n`);
     return 0;
+  }
+  if (first === 'ui') {
+    const { runUiCommand } = await import('./commands/ui.js');
+    return runUiCommand(resolveDataDir(lead.dataDir), lead.words.slice(1));
   }
   const spec = first === undefined ? undefined : findCommand(first);
   if (first !== undefined && spec === undefined && !first.startsWith('-') && !SUBCOMMANDS.has(first)) {

@@ -16,6 +16,8 @@ export interface DaemonInfo {
   peerId: string;
   /** Where the piece server listens. */
   serving: { host: string; port: number };
+  /** The web UI, on loopback, when it runs (`coterie ui` asks it for a login link). */
+  ui?: { host: string; port: number };
   startedAt: string;
 }
 

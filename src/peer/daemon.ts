@@ -24,6 +24,7 @@ import { TrackerHttpClient } from './tracker/http-client.js';
 import { TrackerPool, type TrackerPoolOptions } from './tracker/pool.js';
 import { TrackerSession } from './tracker/session.js';
 import { readTrackerCa, trackerTrust } from './tracker/trust.js';
+import type { UiServer } from './ui/index.js';
 
 export interface PeerDaemonOptions {
   dataDir: string;
@@ -45,6 +46,8 @@ export interface PeerDaemonOptions {
   trackerRetryForMs?: number;
   /** A PEM file of CA certificate(s) to trust for https:// trackers (self-signed or private CAs). */
   trackerCaFile?: string;
+  /** The web UI on 127.0.0.1: its port (0, the default, picks a free one), or false for none. */
+  ui?: { port?: number } | false;
   logger?: Logger;
 }
 
@@ -60,6 +63,8 @@ export interface PeerDaemon extends EventEmitter<PeerDaemonEvents> {
   readonly dataDir: string;
   readonly serving: { host: string; port: number };
   readonly control: { host: string; port: number };
+  /** The web UI, unless turned off. */
+  readonly ui: { host: string; port: number; loginUrl(): string } | undefined;
   /** Runs one command as the control API and the shell do. */
   execute<N extends string>(name: N, args: string[], io?: CommandIO): Promise<AnswerOf<N>>;
   /** Resolves once the daemon stopped (after quit or stop()). */
@@ -98,6 +103,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   let files: FilesService | undefined;
   let messaging: MessagingService | undefined;
   let control: ControlServer | undefined;
+  let ui: UiServer | undefined;
   let stopping: Promise<void> | undefined;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => {
@@ -191,6 +197,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       session.stop();
       // Downloads pause first, so a CLI waiting on one hears why before the control API closes.
       await files?.stop().catch((err: unknown) => log.error({ err }, 'stopping files'));
+      await ui?.stop().catch((err: unknown) => log.error({ err }, 'stopping the web UI'));
       await control?.stop().catch(() => {});
       if (control !== undefined && daemonToken !== undefined) removeDaemonFile(dataDir, daemonToken);
       store.close();
@@ -260,6 +267,21 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       runCommand(ctx, name, args, io);
     daemonToken = newControlToken();
     control = await startControlServer({ token: daemonToken, execute });
+    if (options.ui !== false) {
+      // Loaded only when wanted: fastify and its plugins are the UI's, not the daemon's.
+      const { startUiServer } = await import('./ui/index.js');
+      ui = await startUiServer({
+        execute: (name, args) => execute(name, args),
+        subscribe: (listener) => {
+          emitter.on('event', listener);
+          return () => emitter.off('event', listener);
+        },
+        controlToken: daemonToken,
+        peerId: identity.peerId,
+        port: options.ui?.port ?? 0,
+        log,
+      });
+    }
     writeDaemonFile(dataDir, {
       version: 1,
       pid: process.pid,
@@ -267,6 +289,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       token: daemonToken,
       peerId: identity.peerId,
       serving: files.serving,
+      ...(ui === undefined ? {} : { ui: { host: ui.host, port: ui.port } }),
       startedAt: new Date().toISOString(),
     });
     if (store.getSession() !== undefined) {
@@ -287,6 +310,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       dataDir,
       serving: files.serving,
       control: { host: control.host, port: control.port },
+      ui,
       execute,
       done,
       stop,

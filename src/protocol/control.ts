@@ -144,6 +144,22 @@ export interface InboxMessage {
   readAt: number | null;
 }
 
+/** A pushed or fetched message as the inbox keeps it, before it is stored (no receivedAt, readAt yet). */
+export function inboxFields(m: Api.StoredMessage): Omit<InboxMessage, 'receivedAt' | 'readAt'> {
+  return {
+    messageId: m.messageId,
+    streamId: m.streamId,
+    seq: m.seq,
+    kind: m.kind,
+    sender: m.sender,
+    to: m.to ?? null,
+    groupId: m.groupId ?? null,
+    topic: m.topic ?? null,
+    body: m.body,
+    sentAt: m.sentAt,
+  };
+}
+
 /** A share no longer seeded because its file changed since it was shared. */
 export interface ChangedShareView {
   fileName: string;

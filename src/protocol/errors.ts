@@ -18,6 +18,8 @@ export const ERROR_STATUS = {
   KEY_MISMATCH: 500,
   // accounts and sessions
   UNAUTHENTICATED: 401,
+  /** A request from another site or address than the web UI's own page (Origin, Host, CSRF token). */
+  FORBIDDEN: 403,
   BAD_CREDENTIALS: 401,
   USER_EXISTS: 409,
   USER_NOT_FOUND: 404,

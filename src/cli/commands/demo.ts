@@ -20,6 +20,7 @@ import { CoterieError } from '../../protocol/errors.js';
 import { countOf, formatBytes, formatContributions, formatRate } from '../format.js';
 import { type Spawned, spawnCoterie, stopProcess } from '../processes.js';
 import { createProgressRenderer } from '../progress.js';
+import { askLoginLink } from './ui.js';
 
 const PEERS = ['alice', 'bob', 'carol', 'dave'] as const;
 const SHARERS = ['alice', 'bob', 'carol'] as const;
@@ -246,8 +247,10 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
     if (flags.keep) {
       say('\nleft running (stop them with: coterie --data-dir DIR quit, and kill the tracker):');
       say(`  tracker ${url} (pid ${tracker.child.pid}), logs in ${root}`);
-      for (const name of PEERS)
+      for (const name of PEERS) {
         say(`  ${name.padEnd(6)} coterie --data-dir ${dirs[name]} list_files ${GROUP}`);
+        say(`         web UI (one use): ${(await askLoginLink(dirs[name])).url}`);
+      }
       for (const c of children) c.child.unref();
     }
     say(`demo finished in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

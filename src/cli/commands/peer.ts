@@ -21,14 +21,16 @@ interface PeerFlags {
   logLevel: string;
   trackerHeartbeatMs?: string;
   trackerCa?: string;
+  uiPort: string;
+  ui: boolean;
 }
 
 const DEFAULT_TRACKER = PEER_DEFAULTS.trackerUrlDefault;
 
-function parsePort(value: string): number {
+function parsePort(value: string, flag = '--port'): number {
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new CoterieError('USAGE', `invalid --port '${value}': use 0 to 65535 (0 picks a free port)`);
+  if (!/^[0-9]{1,5}$/.test(value) || port > 65535) {
+    throw new CoterieError('USAGE', `invalid ${flag} '${value}': use 0 to 65535 (0 picks a free port)`);
   }
   return port;
 }
@@ -74,12 +76,15 @@ export function registerPeerCommand(program: Command): void {
       'leave a tracker silent this long for the next one of the cluster (default 5000)',
     )
     .option('--tracker-ca <file>', 'trust this CA certificate (PEM) for https:// trackers')
+    .option('--ui-port <port>', 'port of the web UI on 127.0.0.1 (0 picks a free one; see coterie ui)', '0')
+    .option('--no-ui', 'no web UI')
     .option('--no-shell', 'no interactive shell, even on a terminal')
     .option('--log-level <level>', 'log level of DIR/peer.log', 'info');
   layerSettings(command, 'COTERIE_PEER', PEER_ENV_NAMES).action(async (flags: PeerFlags) => {
     const dataDir = resolveDataDir(flags.dataDir);
     const trackers = parseTrackerUrls(flags.tracker ?? process.env.COTERIE_TRACKER ?? DEFAULT_TRACKER);
     const port = parsePort(flags.port);
+    const uiPort = parsePort(flags.uiPort, '--ui-port');
     const heartbeatMs = parseHeartbeat(flags.trackerHeartbeatMs);
     const logLevel = parseLogLevel(flags.logLevel);
     const advertiseHost =
@@ -121,6 +126,7 @@ export function registerPeerCommand(program: Command): void {
       advertiseHost,
       uploadLimitBytesPerSec: parseUploadLimit(flags.uploadLimitKib),
       trackerCaFile: flags.trackerCa ?? process.env.COTERIE_TRACKER_CA,
+      ui: flags.ui ? { port: uiPort } : false,
       // Ping after half the silence, give up after the other half.
       ...(heartbeatMs === undefined
         ? {}
@@ -135,7 +141,7 @@ export function registerPeerCommand(program: Command): void {
       return;
     }
     process.stdout.write(
-      `peer ${daemon.peerId} serving on ${formatHostPort(daemon.serving.host, daemon.serving.port)} (data ${dataDir}, control ${formatHostPort('127.0.0.1', daemon.control.port)})\n`,
+      `peer ${daemon.peerId} serving on ${formatHostPort(daemon.serving.host, daemon.serving.port)} (data ${dataDir}, control ${formatHostPort('127.0.0.1', daemon.control.port)}${daemon.ui === undefined ? '' : `, ui http://${formatHostPort(daemon.ui.host, daemon.ui.port)}`})\n`,
     );
     if (flags.shell && process.stdin.isTTY && process.stdout.isTTY) {
       await runShell({ daemon, historyFile: join(dataDir, 'history') });

@@ -21,6 +21,7 @@ export {
   usageOf,
 } from './commands.js';
 export {
+  asCommandRequest,
   type ControlServer,
   type ControlServerOptions,
   type ExecuteCommand,

@@ -65,13 +65,8 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function parseRequest(text: string): CommandRequest {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw new CoterieError('BAD_REQUEST', 'the command body is not JSON');
-  }
+/** A command request's shape ({name, args: string[]}), checked: the control API's and the web UI's. */
+export function asCommandRequest(v: unknown): CommandRequest {
   const r = v as Partial<CommandRequest> | null;
   if (
     typeof r !== 'object' ||
@@ -83,6 +78,16 @@ function parseRequest(text: string): CommandRequest {
     throw new CoterieError('BAD_REQUEST', 'expected {"name": string, "args": string[]}');
   }
   return { name: r.name, args: r.args as string[], stream: r.stream === true };
+}
+
+function parseRequest(text: string): CommandRequest {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new CoterieError('BAD_REQUEST', 'the command body is not JSON');
+  }
+  return asCommandRequest(v);
 }
 
 /** Starts the local control API; resolves once it listens. */

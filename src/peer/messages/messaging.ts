@@ -9,7 +9,12 @@ import type {
   TopicList,
   TopicSummary,
 } from '../../protocol/api.js';
-import type { PendingSendView, SendAnswer, ShowMessagesResult } from '../../protocol/control.js';
+import {
+  inboxFields,
+  type PendingSendView,
+  type SendAnswer,
+  type ShowMessagesResult,
+} from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import type { ClientMessage, MessagingEvent } from '../../protocol/session.js';
 import { directStreamId, groupStreamId, newTimeOrderedId } from '../../protocol/streams.js';
@@ -89,21 +94,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
   };
 
   const onMessages = (items: StoredMessage[]) => {
-    const fresh = store.inbox.add(
-      items.map((m) => ({
-        messageId: m.messageId,
-        streamId: m.streamId,
-        seq: m.seq,
-        kind: m.kind,
-        sender: m.sender,
-        to: m.to ?? null,
-        groupId: m.groupId ?? null,
-        topic: m.topic ?? null,
-        body: m.body,
-        sentAt: m.sentAt,
-      })),
-      Date.now(),
-    );
+    const fresh = store.inbox.add(items.map(inboxFields), Date.now());
     // Stored (committed) before acknowledged: a crash in between means a resend, never a loss.
     const upTo = new Map<string, number>();
     for (const m of items) upTo.set(m.streamId, Math.max(upTo.get(m.streamId) ?? 0, m.seq));

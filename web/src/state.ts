@@ -1,0 +1,102 @@
+import { signal } from '@preact/signals';
+import type { UiFrame } from '../../src/peer/ui/frames.js';
+import type { GroupSummary, StoredMessage } from '../../src/protocol/api.js';
+import {
+  type DownloadView,
+  type InboxMessage,
+  inboxFields,
+  type StatusView,
+} from '../../src/protocol/control.js';
+
+/** What the page knows, as signals: a frame of the event stream updates only what shows it. */
+export const connected = signal(false);
+export const status = signal<StatusView | null>(null);
+export const downloads = signal<DownloadView[]>([]);
+export const groups = signal<GroupSummary[]>([]);
+export const currentGroup = signal<string | null>(null);
+export const inbox = signal<InboxMessage[]>([]);
+/** The last daemon events, newest first (the overview's feed). */
+export const feed = signal<{ seq: number; text: string }[]>([]);
+/** Bumped when the tracker says a group changed for us (a request, an answer): group views reload. */
+export const groupsChanged = signal(0);
+/** Topic messages pushed since the page opened, newest last. */
+export const topicFeed = signal<StoredMessage[]>([]);
+
+export type Mark = 'pending' | 'sent' | 'delivered' | 'read';
+
+/** A message this page sent: its mark moves as receipts arrive. */
+export interface SentEntry {
+  id: string | null;
+  streamId: string;
+  seq: number;
+  to: string;
+  body: string;
+  mark: Mark;
+}
+export const sent = signal<SentEntry[]>([]);
+
+const RANK: Record<Mark, number> = { pending: 0, sent: 1, delivered: 2, read: 3 };
+
+function advance(entry: SentEntry, mark: Mark): SentEntry {
+  return RANK[mark] > RANK[entry.mark] ? { ...entry, mark } : entry;
+}
+
+export function setMark(id: string, mark: Mark): void {
+  sent.value = sent.value.map((e) => (e.id === id ? advance(e, mark) : e));
+}
+
+function describe(frame: Extract<UiFrame, { kind: 'event' }>): string {
+  const e = frame.event;
+  switch (e.type) {
+    case 'trackerConnected':
+      return `connected to tracker ${e.url}`;
+    case 'trackerLost':
+      return `lost tracker ${e.url} (${e.reason})`;
+    case 'downloadCompleted':
+      return `downloaded ${e.fileName} to ${e.dest}`;
+    case 'downloadFailed':
+      return `download of ${e.fileName} failed: ${e.reason}`;
+    case 'messageReceived':
+      return `message from ${e.message.sender}`;
+    case 'trackerEvent':
+      return `${e.event.type.replace(/_/g, ' ')}`;
+    default:
+      return e.type;
+  }
+}
+
+/** Applies one frame of the event stream. */
+export function applyFrame(frame: UiFrame): void {
+  if (frame.kind === 'snapshot') {
+    status.value = frame.status;
+    downloads.value = frame.downloads;
+    return;
+  }
+  if (frame.kind === 'downloads') {
+    downloads.value = frame.downloads;
+    return;
+  }
+  const e = frame.event;
+  feed.value = [{ seq: frame.seq, text: `#${frame.seq} ${describe(frame)}` }, ...feed.value].slice(0, 50);
+  if (e.type === 'receipt') {
+    sent.value = sent.value.map((s) =>
+      s.streamId !== e.streamId
+        ? s
+        : advance(s, s.seq <= e.read ? 'read' : s.seq <= e.delivered ? 'delivered' : s.mark),
+    );
+  } else if (e.type === 'messageReceived') {
+    const m = e.message;
+    if (m.kind === 'topic') topicFeed.value = [...topicFeed.value, m].slice(-200);
+    inbox.value = [{ ...inboxFields(m), receivedAt: Date.now(), readAt: null }, ...inbox.value];
+  } else if (e.type === 'trackerEvent' && e.event.type.startsWith('join_')) {
+    groupsChanged.value++;
+  } else if (e.type === 'trackerConnected' || e.type === 'sessionEnded' || e.type === 'trackerLost') {
+    refreshStatus?.();
+  }
+}
+
+/** Set by main.ts: reloads the overview's status (a typed command). */
+export let refreshStatus: (() => void) | undefined;
+export function onRefreshStatus(f: () => void): void {
+  refreshStatus = f;
+}

@@ -1,0 +1,139 @@
+import { useSignal } from '@preact/signals';
+import type { CommandName, ControlCommands } from '../../src/protocol/control.js';
+import { run, UiError } from './api.js';
+import { html } from './html.js';
+
+export interface Field {
+  name: string;
+  label: string;
+  type?: 'text' | 'password' | 'number';
+  /** Left out of the words when empty. */
+  optional?: boolean;
+  /** A word put before the value (`--group`, `--from`). */
+  option?: string;
+  value?: string;
+}
+
+type Result<K extends CommandName> = ControlCommands[K]['result'];
+
+/**
+ * Runs a listing command for a view as it opens; a refusal here stays quiet (the view's own
+ * Refresh control runs the same command and shows it beside itself).
+ */
+export function load<K extends CommandName>(cmd: K, args: string[], then: (result: Result<K>) => void): void {
+  run(cmd, args)
+    .then(then)
+    .catch(() => {});
+}
+
+/** A refusal beside its control: the code first, as the CLI prints it. */
+export function ErrorNote({ cmd, error }: { cmd: string; error: UiError | null }) {
+  if (error === null) return null;
+  return html`<p class="error" role="alert" data-error-for=${cmd}>
+    <code>${error.code}</code> ${error.message}
+  </p>`;
+}
+
+function asUiError(err: unknown): UiError {
+  return err instanceof UiError ? err : new UiError('INTERNAL', String(err));
+}
+
+/**
+ * One command as a form: its words from the fields, in order. The answer goes
+ * to onDone; a refusal shows beside the form with its code. Every form is
+ * marked data-command=NAME (the parity test finds it so).
+ */
+export function CommandForm<K extends CommandName>(props: {
+  cmd: K;
+  fields: Field[];
+  submit: string;
+  /** Words before the fields' (the row's group and file) and after them. */
+  prefix?: string[];
+  suffix?: string[];
+  flags?: string[];
+  onDone?: (result: Result<K>) => void;
+  /** Sees the field values as submitted (before `clear` empties some). */
+  onCapture?: (values: Record<string, string>) => void;
+  clear?: string[];
+}) {
+  const values = useSignal<Record<string, string>>(
+    Object.fromEntries(props.fields.map((f) => [f.name, f.value ?? ''])),
+  );
+  const error = useSignal<UiError | null>(null);
+  const busy = useSignal(false);
+  const submit = async (ev: Event) => {
+    ev.preventDefault();
+    const words: string[] = [];
+    for (const f of props.fields) {
+      const v = values.value[f.name] ?? '';
+      if (f.optional && v === '') continue;
+      if (f.option !== undefined) words.push(f.option);
+      words.push(v);
+    }
+    props.onCapture?.(values.value);
+    busy.value = true;
+    error.value = null;
+    try {
+      const result = await run(props.cmd, [
+        ...(props.prefix ?? []),
+        ...words,
+        ...(props.suffix ?? []),
+        ...(props.flags ?? []),
+      ]);
+      for (const name of props.clear ?? []) values.value = { ...values.value, [name]: '' };
+      props.onDone?.(result);
+    } catch (err) {
+      error.value = asUiError(err);
+    } finally {
+      busy.value = false;
+    }
+  };
+  return html`<form class="command" data-command=${props.cmd} onSubmit=${submit}>
+    ${props.fields.map(
+      (f) => html`<label>
+        <span>${f.label}</span>
+        <input
+          name=${f.name}
+          type=${f.type ?? 'text'}
+          autocomplete=${f.type === 'password' ? 'current-password' : 'off'}
+          required=${!f.optional}
+          value=${values.value[f.name]}
+          onInput=${(e: Event) => {
+            values.value = { ...values.value, [f.name]: (e.target as HTMLInputElement).value };
+          }}
+        />
+      </label>`,
+    )}
+    <button type="submit" disabled=${busy.value}>${props.submit}</button>
+    <${ErrorNote} cmd=${props.cmd} error=${error.value} />
+  </form>`;
+}
+
+/** One command as a button (a row's accept, leave, stop sharing…). */
+export function CommandButton<K extends CommandName>(props: {
+  cmd: K;
+  args: string[];
+  label: string;
+  title?: string;
+  onDone?: (result: Result<K>) => void;
+}) {
+  const error = useSignal<UiError | null>(null);
+  const busy = useSignal(false);
+  const click = async () => {
+    busy.value = true;
+    error.value = null;
+    try {
+      props.onDone?.(await run(props.cmd, props.args));
+    } catch (err) {
+      error.value = asUiError(err);
+    } finally {
+      busy.value = false;
+    }
+  };
+  return html`<span class="command-button">
+    <button type="button" data-command=${props.cmd} title=${props.title} disabled=${busy.value} onClick=${click}>
+      ${props.label}
+    </button>
+    <${ErrorNote} cmd=${props.cmd} error=${error.value} />
+  </span>`;
+}
