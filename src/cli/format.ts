@@ -225,7 +225,7 @@ const FORMATTERS: Formatters = {
   },
   update_file: (r) =>
     r.created
-      ? `'${r.fileName}' in '${r.groupId}' is now version ${r.version} (${formatBytes(r.size)}, ${r.pieces} pieces) as ${r.fileId.slice(0, 12)}; seeding${r.dropped.length === 0 ? '' : `; ${countOf(r.dropped.length, 'old version')} dropped by the group's retention`}`
+      ? `'${r.fileName}' in '${r.groupId}' is now version ${r.version} (${formatBytes(r.size)}, ${countOf(r.pieces, 'piece')}) as ${r.fileId.slice(0, 12)}; seeding${r.dropped.length === 0 ? '' : `; ${countOf(r.dropped.length, 'old version')} dropped by the group's retention`}`
       : `'${r.fileName}' in '${r.groupId}' already is this content (version ${r.version}); seeding`,
   delete_file: (r) =>
     `deleted '${r.name}' from '${r.groupId}' (${countOf(r.fileIds.length, 'version')}); its seeders stop serving it`,

@@ -142,7 +142,7 @@ describe('peer daemon without a tracker', () => {
     }
     const help = await run(['help', 'download_file']);
     expect(help.code).toBe(0);
-    expect(help.out).toContain('download_file <group_id> <file_name> <dest> [--wait]');
+    expect(help.out).toContain('download_file <group_id> <file_name> <dest> [--version N] [--wait]');
     expect(help.out).not.toContain('create_user');
     expect((await run(['tracker', '--help'])).code).toBe(0);
   });
@@ -190,7 +190,7 @@ describe('peer daemon without a tracker', () => {
     shell.input.end();
     await shell.done;
     const text = shell.text;
-    expect(text).toContain('download_file <group_id> <file_name> <dest> [--wait]');
+    expect(text).toContain('download_file <group_id> <file_name> <dest> [--version N] [--wait]');
     expect(text).toContain(`peer ${daemon.peerId}`);
     expect(text).toContain("error: unknown command 'bogus'");
     expect(text).toContain("* 'bob' asks to join 'films'");

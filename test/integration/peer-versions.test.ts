@@ -50,7 +50,9 @@ describe('file versions, locks and deletes between peers', { timeout: 90_000 }, 
   };
   const refused = async (n: Name, code: string, ...args: string[]) => {
     const r = await as(n, ...args);
-    expect(r.code, r.out).not.toBe(0);
+    // One line naming the code; a malformed command line exits 2, any other refusal 1.
+    expect(r.code, r.out).toBe(code === 'USAGE' ? 2 : 1);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
     expect(r.err).toContain(`[${code}]`);
     return r.err;
   };

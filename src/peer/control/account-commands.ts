@@ -210,11 +210,20 @@ export function createCommandContext(
       groupCall(
         groupId,
         () =>
-          http.call('lockFile', {
-            params: { groupId, file: fileName },
-            // Bound to this peer: the lock also ends within two heartbeats of this daemon dying.
-            body: { peerId: deps.peerId, ...(ttlSeconds === undefined ? {} : { ttlSeconds }) },
-          }),
+          http
+            .call('lockFile', {
+              params: { groupId, file: fileName },
+              // Bound to this peer: the lock also ends within two heartbeats of this daemon dying.
+              body: { peerId: deps.peerId, ...(ttlSeconds === undefined ? {} : { ttlSeconds }) },
+            })
+            .catch((err: unknown) => {
+              if (!(err instanceof CoterieError && err.code === 'NOT_FOUND')) throw err;
+              throw new CoterieError(
+                'NOT_FOUND',
+                "this peer has no session with a tracker yet ('status' shows it): a lock ends with the peer that holds it, so it needs one; retry once connected",
+                { cause: err },
+              );
+            }),
         { fileName },
       ),
     unlockFile: (groupId, fileName) =>

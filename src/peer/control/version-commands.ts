@@ -1,4 +1,4 @@
-import { MAX_KEEP_VERSIONS, MAX_LOCK_TTL_SECONDS } from '../../protocol/api.js';
+import { MAX_KEEP_VERSIONS, MAX_LOCK_TTL_SECONDS } from '../../protocol/version-limits.js';
 import { numberOption, parseDuration, wholeNumber } from './command-words.js';
 import type { AnyCommandSpec, ParamSpec } from './commands.js';
 
