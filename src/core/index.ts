@@ -26,6 +26,22 @@ export {
   startHashWorker,
 } from './piece-hash.js';
 export {
+  type DropOrder,
+  type DropReason,
+  type PlacedFile,
+  type PlacementPlan,
+  planPlacement,
+  type ReplicaInfo,
+  type ReplicaState,
+  type ReplicateOrder,
+  type ReplicationPolicy,
+  rankPeers,
+  rendezvousWeight,
+  type StoragePeerInfo,
+  type StoragePeerState,
+} from './placement.js';
+
+export {
   applyReport,
   currentQuality,
   decayed,

@@ -676,6 +676,116 @@ export const MessagePage = Type.Object({
   firstSeq: Seq,
 });
 export type MessagePage = Static<typeof MessagePage>;
+// ---------------------------------------------------------------- storage peers and replication
+
+/** A storage zone: a label for where a peer is (a room, a house, a rack); '' for none. */
+export const Zone = Type.String({ pattern: '^[A-Za-z0-9_.:-]{0,64}$', maxLength: 64 });
+/** Bytes (parse people's sizes such as "50GiB" with parseByteSize, sizes.ts). */
+export const ByteCount = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+export const ReplicaCount = Type.Integer({ minimum: 0, maximum: 64 });
+
+/**
+ * POST /v1/groups/:groupId/storage → 200 StorageOffer (members only: 403
+ * NOT_A_MEMBER). The caller's peer `peerId` keeps up to `quotaBytes` of the
+ * group's replicas; offering again changes the quota or zone and ends a
+ * withdrawal. 403 PEER_MISMATCH when that peer is connected as another user.
+ */
+export const OfferStorageRequest = Type.Object(
+  {
+    peerId: PeerId,
+    quotaBytes: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+    zone: Type.Optional(Zone),
+  },
+  { additionalProperties: false },
+);
+export type OfferStorageRequest = Static<typeof OfferStorageRequest>;
+export const StorageOffer = Type.Object({
+  groupId: GroupId,
+  peerId: PeerId,
+  userId: UserId,
+  quotaBytes: ByteCount,
+  zone: Zone,
+  offeredAt: TimestampMs,
+});
+export type StorageOffer = Static<typeof StorageOffer>;
+
+/**
+ * POST /v1/groups/:groupId/storage/withdraw → 200 WithdrawResponse: the
+ * caller's offers in the group (of `peerId`, or all its peers) end. Their
+ * replicas are first placed elsewhere and dropped once each file has `min`
+ * verified replicas without them; with `now` the offers end at once (drops
+ * are pushed, repair follows). 404 NOT_FOUND when the caller offers nothing there.
+ */
+export const WithdrawStorageRequest = Type.Object(
+  { peerId: Type.Optional(PeerId), now: Type.Optional(Type.Boolean()) },
+  { additionalProperties: false },
+);
+export type WithdrawStorageRequest = Static<typeof WithdrawStorageRequest>;
+export const WithdrawResponse = Type.Object({
+  groupId: GroupId,
+  peerIds: Type.Array(PeerId),
+  /** True with `now`: the offers are gone; false: they drain first. */
+  ended: Type.Boolean(),
+});
+export type WithdrawResponse = Static<typeof WithdrawResponse>;
+
+/** How many verified replicas the group's files have compared to `min`. */
+export const ReplicationHealth = Type.Object({
+  min: ReplicaCount,
+  max: ReplicaCount,
+  /** Storage peers offering space to the group (whatever their state). */
+  storagePeers: Type.Integer({ minimum: 0 }),
+  /** Files with fewer than `min` verified replicas on live or in-grace storage peers. */
+  underReplicatedFiles: Type.Integer({ minimum: 0 }),
+  /** For people: e.g. "under-replicated: 2 of 3 (2 storage peers)"; absent when all is well. */
+  warning: Type.Optional(Type.String()),
+});
+export type ReplicationHealth = Static<typeof ReplicationHealth>;
+
+/**
+ * POST /v1/groups/:groupId/replication → 200 ReplicationPolicy (owner only:
+ * 403 NOT_OWNER; 400 BAD_REQUEST when min > max). `max` defaults to `min`.
+ * A `min` above the storage peers available is accepted, and said in `warning`.
+ */
+export const SetReplicationRequest = Type.Object(
+  { min: ReplicaCount, max: Type.Optional(ReplicaCount) },
+  { additionalProperties: false },
+);
+export type SetReplicationRequest = Static<typeof SetReplicationRequest>;
+export const ReplicationPolicy = Type.Object({ groupId: GroupId, ...ReplicationHealth.properties });
+export type ReplicationPolicy = Static<typeof ReplicationPolicy>;
+
+export const StoragePeerState = Type.Union([
+  Type.Literal('live'),
+  Type.Literal('grace'),
+  Type.Literal('gone'),
+]);
+export type StoragePeerState = Static<typeof StoragePeerState>;
+export const StoragePeerSummary = Type.Object({
+  peerId: PeerId,
+  userId: UserId,
+  zone: Zone,
+  quotaBytes: ByteCount,
+  /** Bytes of the replicas it holds or was assigned. */
+  usedBytes: ByteCount,
+  replicasHeld: Type.Integer({ minimum: 0 }),
+  replicasAssigned: Type.Integer({ minimum: 0 }),
+  /** live: connected; grace: disconnected less than the tracker's storage grace ago; gone: longer. */
+  state: StoragePeerState,
+  withdrawing: Type.Boolean(),
+  /** When the tracker last knew it connected (now, for a live one). */
+  lastHeartbeatAt: TimestampMs,
+  offeredAt: TimestampMs,
+});
+export type StoragePeerSummary = Static<typeof StoragePeerSummary>;
+/** GET /v1/groups/:groupId/storage → 200 StorageList (members only). */
+export const StorageList = Type.Object({
+  groupId: GroupId,
+  replication: ReplicationHealth,
+  peers: Type.Array(StoragePeerSummary),
+});
+export type StorageList = Static<typeof StorageList>;
+
 // ---------------------------------------------------------------- cluster
 
 /** One live tracker of the cluster and its load. */
@@ -710,14 +820,35 @@ export const IDEMPOTENCY_KEY_PATTERN = '^[A-Za-z0-9_.:-]{1,128}$';
 
 // ---------------------------------------------------------------- health
 
-/** GET /healthz → 200 Health. */
+/**
+ * The store as /healthz reports it. `acknowledgedOn` says where a write the
+ * tracker acknowledged is: on the one machine of the store (SQLite, or a
+ * PostgreSQL primary whose commits wait for no standby) or on several (a
+ * primary with a synchronous standby). `primary` is empty while none answers.
+ */
+export const StoreHealth = Type.Object({
+  dialect: Type.Union([Type.Literal('sqlite'), Type.Literal('postgres')]),
+  primary: Type.Optional(Type.String()),
+  acknowledgedOn: Type.Optional(Type.Union([Type.Literal('one-machine'), Type.Literal('several-machines')])),
+  synchronousStandbyNames: Type.Optional(Type.String()),
+  synchronousCommit: Type.Optional(Type.String()),
+  syncStandbys: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+export type StoreHealth = Static<typeof StoreHealth>;
+
+/** GET /healthz → 200 Health (the process lives; /readyz says whether it can serve). */
 export const Health = Type.Object({
   status: Type.Literal('ok'),
   trackerId: Type.String(),
   version: Type.String(),
   sessions: Type.Integer({ minimum: 0 }),
+  store: Type.Optional(StoreHealth),
 });
 export type Health = Static<typeof Health>;
+
+/** GET /readyz → 200 Ready, or 503 UNAVAILABLE while the store has no primary answering. */
+export const Ready = Type.Object({ status: Type.Literal('ready') });
+export type Ready = Static<typeof Ready>;
 
 // ---------------------------------------------------------------- the route table
 
@@ -1068,6 +1199,45 @@ export const ROUTES = {
     querystring: FetchQuery,
     status: 200,
     response: MessagePage,
+  }),
+  offerStorage: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/storage',
+    auth: true,
+    summary: 'offer a peer’s space to keep replicas of the group’s files (members only)',
+    params: GroupParams,
+    body: OfferStorageRequest,
+    status: 200,
+    response: StorageOffer,
+  }),
+  withdrawStorage: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/storage/withdraw',
+    auth: true,
+    summary: 'end the caller’s storage offers in a group (replicas move first unless now)',
+    params: GroupParams,
+    body: WithdrawStorageRequest,
+    status: 200,
+    response: WithdrawResponse,
+  }),
+  listStorage: route({
+    method: 'GET',
+    url: '/v1/groups/:groupId/storage',
+    auth: true,
+    summary: 'the group’s storage peers and replication health (members only)',
+    params: GroupParams,
+    status: 200,
+    response: StorageList,
+  }),
+  setReplication: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/replication',
+    auth: true,
+    summary: 'set how many replicas the group’s files keep on storage peers (owner only)',
+    params: GroupParams,
+    body: SetReplicationRequest,
+    status: 200,
+    response: ReplicationPolicy,
   }),
 } as const;
 

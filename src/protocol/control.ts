@@ -48,22 +48,28 @@ export interface PeerContribution {
   bytes: number;
 }
 
-export interface DownloadView {
+export type DownloadState = 'active' | 'paused' | 'completed' | 'failed';
+
+/** What the peer records of a download (peer.db's downloads table) and shows of it. */
+export interface DownloadFields {
   id: number;
   groupId: string;
   fileName: string;
   fileId: string;
   dest: string;
   size: number;
-  state: 'active' | 'paused' | 'completed' | 'failed';
+  state: DownloadState;
   doneBytes: number;
+  error: string | null;
+  startedAt: number;
+  endedAt: number | null;
+}
+
+export interface DownloadView extends DownloadFields {
   /** Over the last few seconds while active; the average once completed. */
   rateBytesPerSec: number;
   /** Peers connected right now (active), or that contributed (completed). */
   peers: number;
-  error: string | null;
-  startedAt: number;
-  endedAt: number | null;
   /** Who served which share of the pieces (known while the daemon ran the download). */
   contributions?: PeerContribution[];
 }

@@ -33,6 +33,9 @@ import {
 } from './api.js';
 import { CoterieError, ERROR_CODES } from './errors.js';
 import { HEX64_PATTERN, NAME_PATTERN } from './names.js';
+import { DropOrder, ReplicasMessage, ReplicateOrder } from './session-storage.js';
+
+export * from './session-storage.js';
 
 export const SESSION_PROTOCOL_VERSION = 1;
 /** Hard cap on one frame, in bytes: checked before parsing. */
@@ -141,6 +144,7 @@ export const ClientMessage = Type.Union([
   PingMessage,
   SendMessage,
   AckMessages,
+  ReplicasMessage,
 ]);
 export type ClientMessage = Static<typeof ClientMessage>;
 export type HelloMessage = Static<typeof HelloMessage>;
@@ -308,6 +312,8 @@ export const TrackerMessage = Type.Union([
   ReceiptEvent,
   SentMessage,
   ClusterEvent,
+  ReplicateOrder,
+  DropOrder,
 ]);
 export type ClusterEvent = Static<typeof ClusterEvent>;
 export type TrackerMessage = Static<typeof TrackerMessage>;
@@ -328,6 +334,8 @@ export type SessionEvent = Static<
   | typeof SeederLeftEvent
   | typeof TicketsRevokedEvent
   | typeof FileDeletedEvent
+  | typeof ReplicateOrder
+  | typeof DropOrder
 >;
 
 /** WebSocket close codes the tracker uses (4000–4999 are for applications). */

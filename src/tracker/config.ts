@@ -73,6 +73,12 @@ export const TRACKER_DEFAULTS = Object.freeze({
    * downloads; peers that do not come back are then removed.
    */
   presenceGraceMs: 15_000,
+  /**
+   * A storage peer disconnected longer than this stops counting as a replica
+   * holder and its files are repaired elsewhere; one back within it causes no
+   * repair traffic (issue 16).
+   */
+  storageGraceMs: 30_000,
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
 });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, tightenPrivateDir } from '../os/private-files.js';
 import { bracketHost, formatHostPort } from '../protocol/addresses.js';
+import type { StoreHealth } from '../protocol/api.js';
 import { CoterieError } from '../protocol/errors.js';
 import type { TrackerMessage } from '../protocol/session.js';
 import { MAX_TICKET_TTL_SECONDS } from '../protocol/tickets.js';
@@ -22,6 +23,8 @@ import { createMessagesService } from './services/messages.js';
 import { createPresenceService } from './services/presence.js';
 import { createQualityService } from './services/quality.js';
 import { createRevocationsService } from './services/revocations.js';
+import { createStorageService } from './services/storage.js';
+import { createStoragePlanner } from './services/storage-planner.js';
 import { createTicketsService } from './services/tickets.js';
 import { createUsersService } from './services/users.js';
 import { openStore, type Store } from './store/index.js';
@@ -69,6 +72,13 @@ export interface TrackerOptions {
   clusterHeartbeatMs?: number;
   clusterDeadAfterMs?: number;
   presenceGraceMs?: number;
+  /** A storage peer disconnected longer than this stops counting and its files are repaired (default 30 s). */
+  storageGraceMs?: number;
+  /**
+   * A PostgreSQL store only: refuse to start (and refuse a primary found after a failover)
+   * unless commits wait for a synchronous standby, so an acknowledged write is on two machines.
+   */
+  requireSyncStandby?: boolean;
   /** Stable id of this tracker among a cluster's; default: kept in `<dataDir>/tracker.id`. */
   trackerId?: string;
   /** Clock, for tests. */
@@ -83,6 +93,17 @@ export interface RunningTracker {
   trackerId: string;
   /** Closes sessions (removing their presence), the HTTP server and the store. Idempotent. */
   close(): Promise<void>;
+}
+
+/** The store as /healthz and the start log line say it. */
+function storeHealth(store: Store): StoreHealth {
+  const status = store.primary?.status();
+  if (status === undefined) return { dialect: store.dialect, acknowledgedOn: 'one-machine' };
+  return {
+    dialect: store.dialect,
+    ...(status.primary === undefined ? {} : { primary: status.primary }),
+    ...(status.replication ?? {}),
+  };
 }
 
 function trackerIdFor(dataDir: string): string {
@@ -133,12 +154,16 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
   const trackerId = options.trackerId ?? trackerIdFor(cfg.dataDir);
   const now = options.now ?? Date.now;
 
-  const store: Store = await openStore({ location: cfg.store ?? join(cfg.dataDir, 'tracker.db') });
+  const store: Store = await openStore({
+    location: cfg.store ?? join(cfg.dataDir, 'tracker.db'),
+    requireSyncStandby: options.requireSyncStandby === true,
+    log: (level, fields, message) => logger[level](fields, message),
+  });
   let bus: EventBus | undefined;
   try {
     bus =
       store.postgresUrl !== undefined
-        ? await createPgEventBus({ url: store.postgresUrl, trackerId, logger })
+        ? await createPgEventBus({ connection: () => store.primary!.connection(), trackerId, logger })
         : createLocalEventBus((err) => logger.error({ err }, 'event handler failed'));
     const deps: ServiceDeps = { store, bus, now };
     const policy = { scoreHalfLifeMs: cfg.scoreHalfLifeMs, corruptFlagThreshold: cfg.corruptFlagThreshold };
@@ -176,6 +201,19 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     const stale = await presence.clearTracker(trackerId);
 
     const metrics = createMetrics();
+    const storage = createStorageService({
+      storageGraceMs: cfg.storageGraceMs,
+      onReplicated: (bytes, seconds) => {
+        metrics.repairBytes.inc(bytes);
+        metrics.repairSeconds.observe(seconds);
+      },
+    })({ ...deps, groups });
+    const planner = createStoragePlanner({
+      trackerId,
+      storageGraceMs: cfg.storageGraceMs,
+      logger,
+      onUnderReplicated: (n) => metrics.underReplicated.set(n),
+    })(deps);
     let requestsServed = 0;
     let clusterMessage: TrackerMessage | undefined;
     let liveTrackers = new Set<string>();
@@ -188,6 +226,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       messages,
       revocations,
       deletions: versions,
+      storage,
       bus,
       trackerId,
       logger,
@@ -214,6 +253,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
         tickets,
         quality,
         messages,
+        storage,
         cluster: { members: () => cluster?.members() ?? [] },
       },
       messageBodyLimitBytes: Math.max(cfg.bodyLimitBytes, 6 * cfg.messageMaxBytes + 4096),
@@ -222,6 +262,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
         requestsServed++;
       },
       hub,
+      storeHealth: () => storeHealth(store),
       trackerId,
       version: TRACKER_VERSION,
       bodyLimitBytes: cfg.bodyLimitBytes,
@@ -279,12 +320,14 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
         cause: err,
       });
     }
+    planner.start();
     logger.info(
       {
         url,
         trackerId,
         store: store.location,
-        dialect: store.dialect,
+        // The dialect, and whether an acknowledged write is on one machine or more (a synchronous standby).
+        ...storeHealth(store),
         staleSessionsCleared: stale,
         heartbeatIntervalMs: cfg.heartbeatIntervalMs,
         heartbeatTimeoutMs: cfg.heartbeatTimeoutMs,
@@ -293,11 +336,17 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       },
       'tracker started',
     );
+    if (store.dialect === 'postgres' && storeHealth(store).acknowledgedOn === 'one-machine') {
+      logger.warn(
+        'acknowledged writes are on one machine: the primary has no synchronous standby (synchronous_standby_names); see docs/store-failover.md',
+      );
+    }
 
     let closing: Promise<void> | undefined;
     const close = () => {
       closing ??= (async () => {
         await cluster?.stop();
+        await planner.stop();
         await hub.close();
         await app.close();
         await messages.close();

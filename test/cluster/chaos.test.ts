@@ -24,6 +24,14 @@ const PEERS = 20;
 const CHAOS_KILLS = 10;
 const KILL_EVERY_MS = 3_000;
 const DOWN_FOR_MS = 1_000;
+// How long a restarted tracker may take to listen. A start costs ~1.4 s of CPU (module loading,
+// fastify compiling every route's validator and serializer) and waits on no lock or timer (the
+// migrations find nothing to do; the key file unwraps without scrypt): amid this test's own load
+// (20 peers writing, the other trackers, PostgreSQL) on a machine at load 15, it gets a tenth of
+// a core and needed over the launcher's 15 s. What the test needs is each restart back before
+// that tracker is killed again (the loop awaits it) and all of them before the checks, inside its
+// 150 s: a stuck start still fails here, a starved one is waited for.
+const RESTART_MS = 60_000;
 const FILE_BYTES = 6 * 1024 * 1024;
 const UPLOAD_LIMIT = 400 * 1024;
 /** Pause between one peer's writes: 20 peers × ~5 writes/s, a quarter each of groups, direct, group and topic messages. */
@@ -63,13 +71,17 @@ if (pgTestUrl() === undefined) {
   }, 60_000);
 
   const startTrackerAt = async (i: number) => {
-    const t = await spawnTracker(join(root, `t${i}`), [
-      '--store',
-      db!.url,
-      ...sharedKeyFile(root),
-      ...(ports[i] === undefined ? [] : ['--port', String(ports[i])]),
-      ...TRACKER_FLAGS,
-    ]);
+    const t = await spawnTracker(
+      join(root, `t${i}`),
+      [
+        '--store',
+        db!.url,
+        ...sharedKeyFile(root),
+        ...(ports[i] === undefined ? [] : ['--port', String(ports[i])]),
+        ...TRACKER_FLAGS,
+      ],
+      { startMs: RESTART_MS },
+    );
     ports[i] = t.port;
     trackers[i] = t;
   };

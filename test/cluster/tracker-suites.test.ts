@@ -16,6 +16,7 @@ if (pgTestUrl() !== undefined) {
   await import('../integration/tracker-fuzz.test.js');
   await import('../integration/tracker-members.test.js');
   await import('../integration/tracker-versions.test.js');
+  await import('../integration/tracker-storage.test.js');
 } else {
   reportSkipped('the tracker suites on PostgreSQL');
   it.skip('tracker suites on PostgreSQL (needs COTERIE_TEST_PG_URL)', () => {});

@@ -6,7 +6,11 @@
 import net from 'node:net';
 import { afterAll, beforeAll, onTestFinished } from 'vitest';
 import { client, type TrackerClient } from '../../bench/lib/http.js';
-import { spawnTracker as spawnTrackerProcess, type TrackerProcess } from '../../bench/lib/tracker-process.js';
+import {
+  spawnTracker as spawnTrackerProcess,
+  type TrackerProcess,
+  type TrackerProcessOptions,
+} from '../../bench/lib/tracker-process.js';
 import { tempDir } from './temp-dir.js';
 
 export {
@@ -81,17 +85,20 @@ export function useStoreForDataDir(fn: ((dataDir: string) => Promise<string>) | 
  * the suite's store) and waits for its listening line. Inside a test it is
  * stopped when the test finishes, whatever the test did.
  */
-export async function spawnTracker(dataDir: string, extraArgs: string[] = []): Promise<TrackerProcess> {
+export async function spawnTracker(
+  dataDir: string,
+  extraArgs: string[] = [],
+  options: TrackerProcessOptions = {},
+): Promise<TrackerProcess> {
   const store =
     storeForDataDir !== undefined && !extraArgs.includes('--store')
       ? await storeForDataDir(dataDir)
       : undefined;
-  const tracker = await spawnTrackerProcess(dataDir, [
-    '--scrypt-log-n',
-    '10',
-    ...(store === undefined ? [] : ['--store', store]),
-    ...extraArgs,
-  ]);
+  const tracker = await spawnTrackerProcess(
+    dataDir,
+    ['--scrypt-log-n', '10', ...(store === undefined ? [] : ['--store', store]), ...extraArgs],
+    options,
+  );
   try {
     onTestFinished(async () => {
       await tracker.stop('SIGKILL');

@@ -1,7 +1,37 @@
+// The one polling helper, shared with bench/ (which may not import from test/).
+import { until } from '../../bench/lib/wait.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 
-// The one polling helper, shared with bench/ (which may not import from test/).
-export { until } from '../../bench/lib/wait.js';
+export { until };
+
+/**
+ * until() for a value: polls `check` until it returns something other than
+ * undefined (a throw counts as not yet) and returns it; the last error in the timeout's message.
+ */
+export async function eventually<T>(check: () => Promise<T | undefined>, ms = 5_000): Promise<T> {
+  let value: T | undefined;
+  let last: unknown;
+  try {
+    await until(
+      'a condition',
+      async () => {
+        try {
+          value = await check();
+          last = undefined;
+          return value !== undefined;
+        } catch (err) {
+          last = err;
+          return false;
+        }
+      },
+      ms,
+      50,
+    );
+  } catch (err) {
+    throw last === undefined ? err : new Error(`${(err as Error).message}: ${String(last)}`);
+  }
+  return value as T;
+}
 
 /** The error code `p` rejects with ('OK' when it resolves): for asserting refusals in one line. */
 export async function codeOf(p: Promise<unknown>): Promise<string> {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ShowMessagesResult } from '../../src/peer/client.js';
 import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
-import type { Notice } from '../../src/peer/notices.js';
+import type { PeerEvent } from '../../src/peer/notices.js';
 import type { MessagePage, MessageSent, MessageStatus } from '../../src/protocol/api.js';
 import type { CoterieError } from '../../src/protocol/errors.js';
 import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
@@ -19,7 +19,11 @@ describe('messages and topics: real tracker, real peers', () => {
   let tracker: RunningTracker;
   let port = 0;
   const peers = new Map<string, PeerDaemon>();
-  const notices = new Map<string, Notice[]>();
+  // What each peer's daemon reported (kept across its restarts): the typed events, not notice text.
+  const events = new Map<string, PeerEvent[]>();
+  const received = (name: string) =>
+    events.get(name)!.flatMap((e) => (e.type === 'messageReceived' ? [e.message] : []));
+  const receipts = (name: string) => events.get(name)!.flatMap((e) => (e.type === 'receipt' ? [e] : []));
   const clients: SessionClient[] = [];
   let base = '';
 
@@ -49,9 +53,9 @@ describe('messages and topics: real tracker, real peers', () => {
       trackerRetryForMs: 1500,
     });
     peers.set(name, d);
-    const list = notices.get(name) ?? [];
-    notices.set(name, list);
-    d.on('notice', (n) => list.push(n));
+    const list = events.get(name) ?? [];
+    events.set(name, list);
+    d.on('event', (e) => list.push(e));
     return d;
   };
   const peer = (name: string) => peers.get(name)!;
@@ -90,9 +94,11 @@ describe('messages and topics: real tracker, real peers', () => {
     };
     expect(sent).toMatchObject({ state: 'sent' });
     expect(sent.id).toMatch(/^[0-9a-f]{32}$/);
-    await until('bob notified', () => notices.get('bob')!.some((n) => n.text === '[alice] hello bob!'));
+    await until('bob notified', () =>
+      received('bob').some((m) => m.kind === 'direct' && m.sender === 'alice' && m.body === 'hello bob!'),
+    );
     await until('delivered receipt', () =>
-      notices.get('alice')!.some((n) => n.kind === 'receipt' && n.text.includes("reached 'bob'")),
+      receipts('alice').some((r) => r.streamId === 'd:alice:bob' && r.reader === 'bob' && r.delivered >= 1),
     );
     const st1 = (await peer('alice').execute('message_status', [sent.id])) as MessageStatus;
     expect(st1).toMatchObject({ state: 'delivered', recipients: [{ userId: 'bob', state: 'delivered' }] });
@@ -101,7 +107,7 @@ describe('messages and topics: real tracker, real peers', () => {
     expect(shown.messages.map((m) => m.body)).toEqual(['hello bob!']);
     expect((await show('bob', ['--unread'])).messages).toEqual([]);
     await until('read receipt', () =>
-      notices.get('alice')!.some((n) => n.kind === 'receipt' && n.text.includes("'bob' read")),
+      receipts('alice').some((r) => r.streamId === 'd:alice:bob' && r.reader === 'bob' && r.read >= 1),
     );
     const st2 = (await peer('alice').execute('message_status', [sent.id])) as MessageStatus;
     expect(st2.state).toBe('read');
@@ -144,7 +150,7 @@ describe('messages and topics: real tracker, real peers', () => {
     await connected('bob');
     const all = (await show('bob', ['alice'])).messages.filter((m) => m.body === 'only once');
     expect(all).toHaveLength(1);
-    expect(notices.get('bob')!.filter((n) => n.text.includes('only once'))).toHaveLength(1);
+    expect(received('bob').filter((m) => m.body === 'only once')).toHaveLength(1);
   });
 
   it('delivers to a peer that was offline, in order, across its restart and a tracker restart', async () => {
@@ -170,7 +176,7 @@ describe('messages and topics: real tracker, real peers', () => {
       'bob caught up',
       async () =>
         (await show('bob', ['--unread'])).messages.length >= 0 &&
-        notices.get('bob')!.some((n) => n.text.includes('group news 2')),
+        received('bob').some((m) => m.kind === 'group' && m.groupId === 'films' && m.body === 'group news 2'),
     );
     await until('the pending one', async () =>
       (await show('bob', ['alice'])).messages.some((m) => m.body === 'sent while the tracker was down'),
@@ -257,15 +263,17 @@ describe('messages and topics: real tracker, real peers', () => {
     expect(listed.topics).toMatchObject([{ topic: 'news', subscribed: true }]);
     await alice.execute('publish', ['films', 'news', 'live one']);
     await until('bob got the live one', () =>
-      notices.get('bob')!.some((n) => n.text.endsWith('alice: live one')),
+      received('bob').some((m) => m.topic === 'news' && m.sender === 'alice' && m.body === 'live one'),
     );
-    expect(notices.get('bob')!.some((n) => n.text.includes('before bob subscribed'))).toBe(false);
+    expect(received('bob').some((m) => m.body.includes('before bob subscribed'))).toBe(false);
 
     await peer('bob').stop();
     await alice.execute('publish', ['films', 'news', 'while bob was away']);
     await startPeer('bob');
     await until('bob caught up on the topic', () =>
-      notices.get('bob')!.some((n) => n.text.endsWith('alice: while bob was away')),
+      received('bob').some(
+        (m) => m.topic === 'news' && m.sender === 'alice' && m.body === 'while bob was away',
+      ),
     );
     await peer('bob').execute('unsubscribe', ['films', 'news']);
     await alice.execute('publish', ['films', 'news', 'after unsubscribe']);
@@ -280,7 +288,7 @@ describe('messages and topics: real tracker, real peers', () => {
     expect(page.messages.map((m) => m.body)).toEqual(['live one', 'while bob was away']);
     expect(page).toMatchObject({ nextSeq: 4, lastSeq: 4, firstSeq: 1 });
     await new Promise((r) => setTimeout(r, 200));
-    expect(notices.get('bob')!.some((n) => n.text.includes('after unsubscribe'))).toBe(false);
+    expect(received('bob').some((m) => m.body.includes('after unsubscribe'))).toBe(false);
 
     // retention by count and by age, set per topic through the API
     const token = await userToken(base, 'alice', 'alice-password');

@@ -1,18 +1,10 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { callDaemon } from '../../src/peer/control/client.js';
-import {
-  coterie,
-  type Daemon,
-  exited,
-  randomFile,
-  startProcess,
-  stop,
-  until,
-} from '../helpers/cli-harness.js';
+import { coterie, exited, randomFile, stop, until } from '../helpers/cli-harness.js';
+import { cliSwarm } from '../helpers/cli-swarm.js';
 
 // The seed's whole story through the real `coterie` binary: a tracker and four peers as processes.
 
@@ -37,11 +29,9 @@ interface DownloadRow {
 }
 
 describe('coterie end to end', { timeout: 60_000 }, () => {
-  const root = mkdtempSync(join(tmpdir(), 'coterie-e2e-'));
-  const dir = (n: Name) => join(root, n);
+  const swarm = cliSwarm<Name>('coterie-e2e-');
+  const { root, dir, as, procs: peers } = swarm;
   let trackerUrl = '';
-  let tracker: Daemon;
-  const peers = new Map<Name, Daemon>();
   const small = join(root, 'files', 'notes.bin');
   const big = join(root, 'files', 'movie.bin');
   const SMALL_BYTES = 3 * 1024 * 1024 + 123;
@@ -49,49 +39,20 @@ describe('coterie end to end', { timeout: 60_000 }, () => {
 
   const startTracker = async () => {
     const port = Number(new URL(trackerUrl).port);
-    tracker = await startProcess(
-      [
-        'tracker',
-        '--port',
-        String(port),
-        '--data-dir',
-        join(root, 'tracker'),
-        '--scrypt-log-n',
-        '10',
-        '--log-level',
-        'warn',
-        '--heartbeat-interval-ms',
-        '500',
-        '--heartbeat-timeout-ms',
-        '500',
-      ],
-      /listening on/,
-      join(root, 'tracker.log'),
-    );
+    await swarm.startTracker(['--heartbeat-interval-ms', '500', '--heartbeat-timeout-ms', '500'], port);
   };
   // bob and carol cap their uploads so a download lasts long enough to interrupt: 16 MiB at
   // 1 MiB/s each leaves seconds between "10% done" and the end, for the CLI calls in between
   // even on a loaded machine.
-  const startPeer = async (n: Name) => {
-    const limit = n === 'bob' || n === 'carol' ? ['--upload-limit-kib', '1024'] : [];
-    peers.set(
-      n,
-      await startProcess(
-        ['peer', '--data-dir', dir(n), '--tracker', trackerUrl, '--no-shell', ...limit],
-        /^peer [0-9a-f]{64} serving on/,
-        join(root, `${n}.log`),
-      ),
-    );
-  };
-  const as = (n: Name, ...args: string[]) => coterie(['--data-dir', dir(n), ...args]);
+  const startPeer = (n: Name) =>
+    swarm.startPeer(n, n === 'bob' || n === 'carol' ? ['--upload-limit-kib', '1024'] : []);
   const json = async (n: Name, ...args: string[]) => {
     const r = await as(n, '--json', ...args);
     if (r.code !== 0) throw new Error(`${args.join(' ')} failed: ${r.err}`);
     return JSON.parse(r.out) as Record<string, unknown>;
   };
   // Polling goes straight to the control API: a process per poll would load the machine for nothing.
-  const downloads = async (n: Name) =>
-    ((await callDaemon(dir(n), 'show_downloads', [])) as { downloads: DownloadRow[] }).downloads;
+  const downloads = (n: Name) => swarm.downloads<DownloadRow>(n);
   const expectError = async (r: Promise<{ code: number; err: string }>, code: string, text?: string) => {
     const res = await r;
     expect(res.code, res.err).not.toBe(0);
@@ -110,12 +71,6 @@ describe('coterie end to end', { timeout: 60_000 }, () => {
     await startTracker();
     await Promise.all((['alice', 'bob', 'carol', 'dave'] as const).map(startPeer));
   }, 60_000);
-
-  afterAll(async () => {
-    await Promise.all([...peers.values()].map((p) => stop(p.child)));
-    if (tracker !== undefined) await stop(tracker.child);
-    rmSync(root, { recursive: true, force: true });
-  }, 30_000);
 
   it('accounts: create_user (password from stdin), duplicate user, wrong password, login', async () => {
     const created = await coterie(['--data-dir', dir('alice'), 'create_user', 'alice', '-'], {
@@ -270,7 +225,7 @@ describe('coterie end to end', { timeout: 60_000 }, () => {
   });
 
   it('the tracker restarted: peers reconnect, re-announce, and a download succeeds', async () => {
-    await stop(tracker.child);
+    await stop(peers.get('tracker')!.child);
     await startTracker();
     await until('everyone reconnected', async () => {
       for (const n of ['alice', 'bob', 'carol', 'dave'] as const) if (!(await connected(n))) return false;

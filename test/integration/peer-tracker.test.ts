@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PeerDaemon } from '../../src/peer/daemon.js';
 import { startPeerDaemon } from '../../src/peer/daemon.js';
-import type { Notice, PeerEvent } from '../../src/peer/notices.js';
+import type { PeerEvent } from '../../src/peer/notices.js';
 import type { CoterieError } from '../../src/protocol/errors.js';
 import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
 import { codeOf, until } from '../helpers/wait.js';
@@ -17,7 +17,7 @@ describe('peer ↔ tracker: accounts, groups, session', () => {
   const peers: PeerDaemon[] = [];
   let alice: PeerDaemon;
   let bob: PeerDaemon;
-  const aliceNotices: Notice[] = [];
+  const aliceEvents: PeerEvent[] = [];
 
   const startPeer = async (name: string, urls: string[]) => {
     const d = await startPeerDaemon({
@@ -53,7 +53,7 @@ describe('peer ↔ tracker: accounts, groups, session', () => {
     }
     alice = await startPeer('alice', [trackers[0]!.url, trackers[1]!.url]);
     bob = await startPeer('bob', [trackers[0]!.url, trackers[1]!.url]);
-    alice.on('notice', (n) => aliceNotices.push(n));
+    alice.on('event', (e) => aliceEvents.push(e));
   });
   afterAll(async () => {
     for (const p of peers) await p.stop();
@@ -84,7 +84,15 @@ describe('peer ↔ tracker: accounts, groups, session', () => {
       "not a member of group 'films': ask its owner 'alice' to accept your join_group request",
     );
     await bob.execute('join_group', ['films']);
-    await until('join notice', () => aliceNotices.some((n) => n.text.includes("'bob' asks to join 'films'")));
+    await until('join event', () =>
+      aliceEvents.some(
+        (e) =>
+          e.type === 'trackerEvent' &&
+          e.event.type === 'join_requested' &&
+          e.event.groupId === 'films' &&
+          e.event.userId === 'bob',
+      ),
+    );
     const notOwner = (await bob
       .execute('accept_request', ['films', 'bob'])
       .catch((e: unknown) => e)) as Error;

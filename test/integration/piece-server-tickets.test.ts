@@ -1,103 +1,23 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
-import type { CryptoKey, JSONWebKeySet } from 'jose';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createManifest } from '../../src/core/manifest.js';
-import type { Manifest } from '../../src/protocol/manifest.js';
-import { signTicket } from '../../src/protocol/tickets.js';
-import {
-  createIdentity,
-  FilePieceSource,
-  type FramedConnection,
-  type PeerIdentity,
-  type PieceServer,
-  type PieceServerOptions,
-  startPieceServer,
-} from '../../src/wire/index.js';
+import { describe, expect, it } from 'vitest';
+import type { PieceServer } from '../../src/wire/index.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { accepted, closedWith, helloSeeder, makeCluster } from '../helpers/piece-client.js';
+import { accepted, closedWith, helloSeeder } from '../helpers/piece-client.js';
+import { servedFile } from '../helpers/served-file.js';
 import { until } from '../helpers/wait.js';
 
 // A ticket binds for its lifetime only: checked on every request, the connection closed at its
 // expiry unless a `ticket` frame renewed it, and revocable (a member removed from the group).
 
-let dir: string;
-let manifest: Manifest;
-let fileId: string;
-let path: string;
-let seeder: PeerIdentity;
-let client: PeerIdentity;
-let cluster: { privateKey: CryptoKey; jwks: JSONWebKeySet };
-let forger: { privateKey: CryptoKey; jwks: JSONWebKeySet };
-const servers: PieceServer[] = [];
-const sources: FilePieceSource[] = [];
-const conns: FramedConnection[] = [];
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'coterie-piece-tickets-'));
-  path = join(dir, 'file.bin');
-  await writeFile(path, randomBytes(3 * 65536));
-  ({ manifest, fileId } = await createManifest(path));
-  [seeder, client, cluster, forger] = await Promise.all([
-    createIdentity(),
-    createIdentity(),
-    makeCluster(),
-    makeCluster(),
-  ]);
-});
-
-afterEach(async () => {
-  for (const c of conns.splice(0)) c.destroy();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-  await Promise.all(sources.splice(0).map((s) => s.close()));
-});
-
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function serve(options: Partial<PieceServerOptions> = {}) {
-  const source = await FilePieceSource.open(path, manifest);
-  sources.push(source);
-  const server = await startPieceServer({
-    identity: seeder,
-    sources: (id) => (id === fileId ? source : undefined),
-    jwks: cluster.jwks,
-    host: '127.0.0.1',
-    ...options,
-  });
-  servers.push(server);
-  return server;
-}
-
+const { file: fx, serve, ticket, conns } = servedFile('coterie-piece-tickets-', 3 * 65536);
 const nowS = () => Math.floor(Date.now() / 1000);
-
-function ticket(
-  over: { user?: string; group?: string; file?: string; ttlSeconds?: number; nowSeconds?: number } = {},
-  key = cluster,
-) {
-  return signTicket(
-    {
-      user: over.user ?? 'bob',
-      peer: client.peerId,
-      file: over.file ?? fileId,
-      group: over.group ?? 'films',
-      ttlSeconds: over.ttlSeconds ?? 60,
-      ...(over.nowSeconds === undefined ? {} : { nowSeconds: over.nowSeconds }),
-    },
-    { privateKey: key.privateKey, kid: 'k1' },
-  );
-}
 
 const open = async (server: PieceServer, t: string) => {
   const c = await helloSeeder({
     port: server.port,
-    identity: client,
-    seederPeerId: seeder.peerId,
-    fileId,
+    identity: fx.client,
+    seederPeerId: fx.seeder.peerId,
+    fileId: fx.fileId,
     ticket: t,
   });
   conns.push(c.conn);
@@ -110,7 +30,7 @@ const request = { type: 'request', piece: 0, offset: 0, length: 1000 } as const;
 describe('piece server tickets', () => {
   it('rejects a request after the ticket expired (injected clock) and closes', async () => {
     let clock = nowS();
-    const server = await serve({ nowSeconds: () => clock });
+    const { server } = await serve({ nowSeconds: () => clock });
     const c = await acceptedBy(server, await ticket({ nowSeconds: clock, ttlSeconds: 60 }));
     c.conn.write(request);
     await until('a piece', () => c.frames.some((f) => f.type === 'piece'));
@@ -131,7 +51,7 @@ describe('piece server tickets', () => {
     // hello's TLS and checks take what they take (a second under load) without using up the ticket.
     const clock = new FakeClock();
     const t0 = nowS();
-    const server = await serve({
+    const { server } = await serve({
       clock,
       nowSeconds: () => t0 + clock.now() / 1000,
       keepaliveIntervalMs: 0,
@@ -146,7 +66,7 @@ describe('piece server tickets', () => {
   });
 
   it('closes a connection held past a 2 s ticket, in real time', async () => {
-    const server = await serve();
+    const { server } = await serve();
     const c = await acceptedBy(server, await ticket({ ttlSeconds: 2 }));
     c.conn.write(request);
     await until('a piece', () => c.frames.some((f) => f.type === 'piece'));
@@ -155,7 +75,7 @@ describe('piece server tickets', () => {
 
   it('keeps serving a connection renewed with a ticket frame', async () => {
     let clock = nowS();
-    const server = await serve({ nowSeconds: () => clock });
+    const { server } = await serve({ nowSeconds: () => clock });
     const c = await acceptedBy(server, await ticket({ nowSeconds: clock, ttlSeconds: 60 }));
     clock += 50;
     c.conn.write({ type: 'ticket', ticket: await ticket({ nowSeconds: clock, ttlSeconds: 60 }) });
@@ -166,7 +86,7 @@ describe('piece server tickets', () => {
   });
 
   const badRenewals: [string, () => Promise<string>, string][] = [
-    ['a forged ticket', () => ticket({}, forger), 'TICKET_INVALID'],
+    ['a forged ticket', () => ticket({}, fx.forger), 'TICKET_INVALID'],
     ['a ticket for another file', () => ticket({ file: 'c'.repeat(64) }), 'TICKET_WRONG_FILE'],
     ['a ticket of another user', () => ticket({ user: 'mallory' }), 'TICKET_INVALID'],
     ['a ticket of another group', () => ticket({ group: 'other' }), 'TICKET_INVALID'],
@@ -175,7 +95,7 @@ describe('piece server tickets', () => {
   ];
   for (const [what, make, code] of badRenewals) {
     it(`refuses a renewal with ${what} (${code}) and closes`, async () => {
-      const server = await serve();
+      const { server } = await serve();
       const c = await acceptedBy(server, await ticket());
       c.conn.write({ type: 'ticket', ticket: await make() });
       c.conn.write(request);
@@ -185,7 +105,7 @@ describe('piece server tickets', () => {
   }
 
   it('answers fuzzed ticket frames with a coded reject and keeps serving others', async () => {
-    const server = await serve();
+    const { server } = await serve();
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 600 }), async (body) => {
         const c = await acceptedBy(server, await ticket());
@@ -204,7 +124,7 @@ describe('piece server tickets', () => {
   });
 
   it('drops a revoked user’s connections, refuses their old tickets, and takes fresh ones', async () => {
-    const server = await serve();
+    const { server } = await serve();
     const old = await ticket({ nowSeconds: nowS() - 5 });
     const bob = await acceptedBy(server, old);
     const carol = await acceptedBy(server, await ticket({ user: 'carol' }));
@@ -227,16 +147,16 @@ describe('piece server tickets', () => {
   });
 
   it('closes the connections of a file deleted from a group, and only those', async () => {
-    const server = await serve();
+    const { server } = await serve();
     const bob = await acceptedBy(server, await ticket());
     const carol = await acceptedBy(server, await ticket({ user: 'carol' }));
     const elsewhere = await acceptedBy(server, await ticket({ group: 'music' }));
-    expect(server.dropFile(fileId, 'films')).toBe(2);
+    expect(server.dropFile(fx.fileId, 'films')).toBe(2);
     expect(await closedWith(bob)).toBe('FILE_NOT_FOUND');
     expect(await closedWith(carol)).toBe('FILE_NOT_FOUND');
     // The same bytes shared in another group go on being served there.
     elsewhere.conn.write(request);
     await until('a piece', () => elsewhere.frames.some((f) => f.type === 'piece'));
-    expect(server.dropFile(fileId, 'films')).toBe(0);
+    expect(server.dropFile(fx.fileId, 'films')).toBe(0);
   });
 });

@@ -1,16 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CryptoKey, JSONWebKeySet } from 'jose';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Bitfield } from '../../src/core/bitfield.js';
 import { createManifest, verifyPiece } from '../../src/core/manifest.js';
-import { type Manifest, pieceLength } from '../../src/protocol/manifest.js';
-import { signTicket } from '../../src/protocol/tickets.js';
+import { pieceLength } from '../../src/protocol/manifest.js';
 import {
   connectToPeer,
-  createIdentity,
   encodeFrame,
   FilePieceSource,
   type Frame,
@@ -18,93 +14,30 @@ import {
   type PeerIdentity,
   PIECE_SERVER_DEFAULTS,
   type PieceServer,
-  type PieceServerOptions,
-  startPieceServer,
 } from '../../src/wire/index.js';
-import { makeCluster } from '../helpers/piece-client.js';
+import { servedFile } from '../helpers/served-file.js';
 
 const BLOCK = 16 * 1024;
-let dir: string;
-let data: Buffer;
-let manifest: Manifest;
-let fileId: string;
-let path: string;
-let seeder: PeerIdentity;
-let client: PeerIdentity;
-let stranger: PeerIdentity;
-let cluster: { privateKey: CryptoKey; jwks: JSONWebKeySet };
-let forger: { privateKey: CryptoKey; jwks: JSONWebKeySet };
-const servers: PieceServer[] = [];
-const sources: FilePieceSource[] = [];
-const conns: FramedConnection[] = [];
+const { file: fx, serve, serveSource, ticket, conns } = servedFile('coterie-piece-server-', 5 * 65536 + 1000); // 6 pieces of 64 KiB, the last one short
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'coterie-piece-server-'));
-  data = randomBytes(5 * 65536 + 1000); // 6 pieces of 64 KiB, the last one short
-  path = join(dir, 'file.bin');
-  await writeFile(path, data);
-  ({ manifest, fileId } = await createManifest(path));
-  [seeder, client, stranger, cluster, forger] = await Promise.all([
-    createIdentity(),
-    createIdentity(),
-    createIdentity(),
-    makeCluster(),
-    makeCluster(),
-  ]);
-});
-
-afterEach(async () => {
-  for (const c of conns.splice(0)) c.destroy();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-  await Promise.all(sources.splice(0).map((s) => s.close()));
-});
-
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function serve(options: Partial<PieceServerOptions> = {}, bitfield?: Bitfield) {
-  const source = await FilePieceSource.open(path, manifest, bitfield === undefined ? {} : { bitfield });
-  sources.push(source);
-  const server = await startPieceServer({
-    identity: seeder,
-    sources: (id) => (id === fileId ? source : undefined),
-    jwks: cluster.jwks,
-    host: '127.0.0.1',
-    ...options,
-  });
-  servers.push(server);
-  return { server, source };
-}
-
-function ticket(
-  over: { peer?: string; file?: string; ttlSeconds?: number; nowSeconds?: number } = {},
-  key = cluster,
+/** Connects as `who` over TLS (or plain TCP), pinning the seeder, and sends a hello with `t`. */
+async function dial(
+  server: PieceServer,
+  t: string,
+  who = fx.client,
+  helloPeerId = who.peerId,
+  plaintext = false,
 ) {
-  return signTicket(
-    {
-      user: 'bob',
-      peer: over.peer ?? client.peerId,
-      file: over.file ?? fileId,
-      group: 'films',
-      ttlSeconds: over.ttlSeconds ?? 60,
-      ...(over.nowSeconds === undefined ? {} : { nowSeconds: over.nowSeconds }),
-    },
-    { privateKey: key.privateKey, kid: 'k1' },
-  );
-}
-
-/** Connects as `who` over TLS, pinning the seeder, and sends a hello with `t`. */
-async function dial(server: PieceServer, t: string, who = client, helloPeerId = who.peerId) {
   const { socket } = await connectToPeer({
     host: '127.0.0.1',
     port: server.port,
     identity: who,
-    expectedPeerId: seeder.peerId,
+    expectedPeerId: fx.seeder.peerId,
+    ...(plaintext ? { plaintext } : {}),
   });
   const conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
   conns.push(conn);
-  await conn.send({ type: 'hello', version: 1, fileId, peerId: helloPeerId, ticket: t });
+  await conn.send({ type: 'hello', version: 1, fileId: fx.fileId, peerId: helloPeerId, ticket: t });
   return conn;
 }
 
@@ -137,29 +70,31 @@ describe('piece server', () => {
     const conn = await dial(server, await ticket());
     const frames = conn[Symbol.asyncIterator]();
     const hello = (await frames.next()).value as Frame;
-    expect(hello).toMatchObject({ type: 'hello', peerId: seeder.peerId, fileId, ticket: '' });
+    expect(hello).toMatchObject({ type: 'hello', peerId: fx.seeder.peerId, fileId: fx.fileId, ticket: '' });
     const bf = (await frames.next()).value as Frame;
     expect(bf.type === 'bitfield' && bf.bitfield.isComplete() && bf.bitfield.length === 6).toBe(true);
 
     let requests = 0;
-    for (let p = 0; p < manifest.pieces.length; p++) {
-      for (let off = 0; off < pieceLength(manifest, p); off += BLOCK) {
-        const length = Math.min(BLOCK, pieceLength(manifest, p) - off);
+    for (let p = 0; p < fx.manifest.pieces.length; p++) {
+      for (let off = 0; off < pieceLength(fx.manifest, p); off += BLOCK) {
+        const length = Math.min(BLOCK, pieceLength(fx.manifest, p) - off);
         conn.write({ type: 'request', piece: p, offset: off, length });
         requests++;
       }
     }
-    const got = Buffer.alloc(data.length);
+    const got = Buffer.alloc(fx.data.length);
     for (const f of await answers(frames, requests)) {
       if (f.type !== 'piece') throw new Error(`unexpected ${JSON.stringify(f)}`);
-      f.data.copy(got, f.piece * manifest.pieceSize + f.offset);
+      f.data.copy(got, f.piece * fx.manifest.pieceSize + f.offset);
     }
-    expect(got.equals(data)).toBe(true);
-    for (let p = 0; p < manifest.pieces.length; p++) {
-      const start = p * manifest.pieceSize;
-      expect(verifyPiece(manifest, p, got.subarray(start, start + pieceLength(manifest, p)))).toBe(true);
+    expect(got.equals(fx.data)).toBe(true);
+    for (let p = 0; p < fx.manifest.pieces.length; p++) {
+      const start = p * fx.manifest.pieceSize;
+      expect(verifyPiece(fx.manifest, p, got.subarray(start, start + pieceLength(fx.manifest, p)))).toBe(
+        true,
+      );
     }
-    expect(server.stats().bytesSent).toBe(data.length);
+    expect(server.stats().bytesSent).toBe(fx.data.length);
 
     conn.write({ type: 'request', piece: 5, offset: 0, length: 2000 });
     conn.write({ type: 'request', piece: 6, offset: 0, length: 10 });
@@ -173,24 +108,17 @@ describe('piece server', () => {
   });
 
   it('takes corrupt reports for its file, refuses ones for another, and ends a changed file’s connections with NOT_SHARING', async () => {
-    const copy = join(dir, 'copy.bin');
-    await writeFile(copy, data);
-    const source = await FilePieceSource.open(copy, manifest, { checkChanges: { statCacheMs: 0 } });
-    sources.push(source);
+    const copy = join(fx.dir, 'copy.bin');
+    await writeFile(copy, fx.data);
+    const source = await FilePieceSource.open(copy, fx.manifest, { checkChanges: { statCacheMs: 0 } });
     const verdicts: string[] = [];
     source.guard!.on('report', (r) => verdicts.push(r.verdict));
-    const server = await startPieceServer({
-      identity: seeder,
-      sources: (id) => (id === fileId ? source : undefined),
-      jwks: cluster.jwks,
-      host: '127.0.0.1',
-    });
-    servers.push(server);
+    const server = await serveSource(source, fx.fileId);
     const conn = await dial(server, await ticket());
     const frames = conn[Symbol.asyncIterator]();
     await frames.next(); // hello
     await frames.next(); // bitfield
-    conn.write({ type: 'corrupt', fileId, piece: 1 });
+    conn.write({ type: 'corrupt', fileId: fx.fileId, piece: 1 });
     conn.write({ type: 'request', piece: 1, offset: 0, length: BLOCK });
     // Still served: the file matches its hashes.
     expect((await answers(frames, 1))[0]).toMatchObject({ type: 'piece', piece: 1 });
@@ -205,7 +133,7 @@ describe('piece server', () => {
       code: 'PROTOCOL_ERROR',
     });
     // The file shrinks on disk: the next request ends the connection, saying why.
-    await writeFile(copy, data.subarray(0, 1000));
+    await writeFile(copy, fx.data.subarray(0, 1000));
     conn.write({ type: 'request', piece: 2, offset: 0, length: BLOCK });
     const rest = await allFrames(conn);
     expect(rest.at(-1)).toMatchObject({
@@ -217,7 +145,7 @@ describe('piece server', () => {
   });
 
   it('offers a partial file and announces pieces as they arrive', async () => {
-    const partial = new Bitfield(manifest.pieces.length);
+    const partial = new Bitfield(fx.manifest.pieces.length);
     partial.set(0);
     const { server, source } = await serve({}, partial);
     const conn = await dial(server, await ticket());
@@ -232,7 +160,8 @@ describe('piece server', () => {
     conn.write({ type: 'request', piece: 2, offset: BLOCK, length: BLOCK });
     const [piece] = await answers(frames, 1);
     expect(
-      piece?.type === 'piece' && piece.data.equals(data.subarray(2 * 65536 + BLOCK, 2 * 65536 + 2 * BLOCK)),
+      piece?.type === 'piece' &&
+        piece.data.equals(fx.data.subarray(2 * 65536 + BLOCK, 2 * 65536 + 2 * BLOCK)),
     ).toBe(true);
   });
 
@@ -248,15 +177,15 @@ describe('piece server', () => {
         async () => ({ t: await ticket({ nowSeconds: Math.floor(Date.now() / 1000) - 3600 }) }),
         'TICKET_EXPIRED',
       ],
-      ['a forged ticket', async () => ({ t: await ticket({}, forger) }), 'TICKET_INVALID'],
+      ['a forged ticket', async () => ({ t: await ticket({}, fx.forger) }), 'TICKET_INVALID'],
       [
         'a ticket issued to another peer',
-        async () => ({ t: await ticket(), who: stranger }),
+        async () => ({ t: await ticket(), who: fx.stranger }),
         'TICKET_WRONG_PEER',
       ],
       [
         'a hello naming another peer than the certificate',
-        async () => ({ t: await ticket(), helloPeerId: stranger.peerId }),
+        async () => ({ t: await ticket(), helloPeerId: fx.stranger.peerId }),
         'PEER_MISMATCH',
       ],
       ['no ticket', async () => ({ t: '' }), 'TICKET_INVALID'],
@@ -265,7 +194,7 @@ describe('piece server', () => {
     it(`refuses ${what} with ${code} and no piece bytes`, async () => {
       const { server } = await serve();
       const { t, who, helloPeerId } = await make();
-      const conn = await dial(server, t, who, helloPeerId ?? (who ?? client).peerId);
+      const conn = await dial(server, t, who, helloPeerId ?? (who ?? fx.client).peerId);
       conn.write({ type: 'request', piece: 0, offset: 0, length: BLOCK });
       const frames = await allFrames(conn);
       expect(frames).toEqual([{ type: 'reject', request: null, code, reason: expect.any(String) }]);
@@ -283,8 +212,8 @@ describe('piece server', () => {
       const { socket } = await connectToPeer({
         host: '127.0.0.1',
         port: server.port,
-        identity: client,
-        expectedPeerId: seeder.peerId,
+        identity: fx.client,
+        expectedPeerId: fx.seeder.peerId,
       });
       const conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
       conns.push(conn);
@@ -319,7 +248,7 @@ describe('piece server', () => {
     expect((await d[Symbol.asyncIterator]().next()).value).toMatchObject({ type: 'hello' });
   });
 
-  it('answers every request exactly once when the client over-pipelines', async () => {
+  it('answers every request exactly once when the fx.client over-pipelines', async () => {
     const { server } = await serve({ maxQueuedRequestsPerConnection: 4 });
     const conn = await dial(server, await ticket());
     const frames = conn[Symbol.asyncIterator]();
@@ -335,22 +264,13 @@ describe('piece server', () => {
 
   it('serves in plaintext only when asked to', async () => {
     const { server } = await serve({ plaintext: true });
-    const { socket } = await connectToPeer({
-      host: '127.0.0.1',
-      port: server.port,
-      identity: client,
-      expectedPeerId: seeder.peerId,
-      plaintext: true,
-    });
-    const conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
-    conns.push(conn);
-    await conn.send({ type: 'hello', version: 1, fileId, peerId: client.peerId, ticket: await ticket() });
+    const conn = await dial(server, await ticket(), fx.client, fx.client.peerId, true);
     const frames = conn[Symbol.asyncIterator]();
     await frames.next();
     await frames.next();
     conn.write({ type: 'request', piece: 1, offset: 0, length: 100 });
     const [p] = await answers(frames, 1);
-    expect(p?.type === 'piece' && p.data.equals(data.subarray(65536, 65636))).toBe(true);
+    expect(p?.type === 'piece' && p.data.equals(fx.data.subarray(65536, 65636))).toBe(true);
   });
 
   it('drops cancelled requests it has not started', async () => {
@@ -378,20 +298,20 @@ describe('piece server', () => {
     expect(servedCancelled).toBeLessThanOrEqual(PIECE_SERVER_DEFAULTS.maxBlocksInFlightPerConnection);
   });
 
-  it('fetches the cluster keys again when a ticket does not verify', async () => {
+  it('fetches the fx.cluster keys again when a ticket does not verify', async () => {
     let refreshed = 0;
     const { server } = await serve({
-      jwks: forger.jwks,
+      jwks: fx.forger.jwks,
       refreshJwks: async () => {
         refreshed++;
-        return cluster.jwks;
+        return fx.cluster.jwks;
       },
     });
     const conn = await dial(server, await ticket());
     expect((await conn[Symbol.asyncIterator]().next()).value).toMatchObject({ type: 'hello' });
     expect(refreshed).toBe(1);
     // rate-limited: a forged ticket right after does not trigger another fetch
-    const bad = await dial(server, await ticket({}, forger), client);
+    const bad = await dial(server, await ticket({}, fx.forger), fx.client);
     const frames = await allFrames(bad);
     expect(frames.length === 1 || refreshed === 1).toBe(true);
     expect(refreshed).toBe(1);
@@ -399,34 +319,22 @@ describe('piece server', () => {
 
   it('closes a peer that stops reading, freeing the upload slots for others', async () => {
     const big = randomBytes(16 * 1024 * 1024);
-    const bigPath = join(dir, 'big.bin');
+    const bigPath = join(fx.dir, 'big.bin');
     await writeFile(bigPath, big);
     const { manifest: m, fileId: id } = await createManifest(bigPath, { pieceSize: 1024 * 1024 });
     const source = await FilePieceSource.open(bigPath, m);
-    sources.push(source);
-    const server = await startPieceServer({
-      identity: seeder,
-      sources: (f) => (f === id ? source : undefined),
-      jwks: cluster.jwks,
-      host: '127.0.0.1',
-      uploadSlots: 2,
-      stallTimeoutMs: 300,
-    });
-    servers.push(server);
-    const t = await signTicket(
-      { user: 'bob', peer: client.peerId, file: id, group: 'films', ttlSeconds: 60 },
-      { privateKey: cluster.privateKey, kid: 'k1' },
-    );
+    const server = await serveSource(source, id, { uploadSlots: 2, stallTimeoutMs: 300 });
+    const t = await ticket({ file: id });
     const open = async () => {
       const { socket } = await connectToPeer({
         host: '127.0.0.1',
         port: server.port,
-        identity: client,
-        expectedPeerId: seeder.peerId,
+        identity: fx.client,
+        expectedPeerId: fx.seeder.peerId,
       });
       const conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
       conns.push(conn);
-      conn.write({ type: 'hello', version: 1, fileId: id, peerId: client.peerId, ticket: t });
+      conn.write({ type: 'hello', version: 1, fileId: id, peerId: fx.client.peerId, ticket: t });
       return conn;
     };
     const staller = await open();
@@ -456,21 +364,7 @@ describe('piece server', () => {
     'reuses its block buffers (plaintext %s): right bytes, no more buffers than blocks in flight',
     async (plaintext) => {
       const { server } = await serve({ plaintext });
-      let conn: FramedConnection;
-      if (plaintext) {
-        const { socket } = await connectToPeer({
-          host: '127.0.0.1',
-          port: server.port,
-          identity: client,
-          expectedPeerId: seeder.peerId,
-          plaintext: true,
-        });
-        conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
-        conns.push(conn);
-        await conn.send({ type: 'hello', version: 1, fileId, peerId: client.peerId, ticket: await ticket() });
-      } else {
-        conn = await dial(server, await ticket());
-      }
+      const conn = await dial(server, await ticket(), fx.client, fx.client.peerId, plaintext);
       const frames = conn[Symbol.asyncIterator]();
       await frames.next();
       await frames.next();
@@ -484,7 +378,7 @@ describe('piece server', () => {
         if (f.type !== 'piece') throw new Error(`expected a piece, got ${f.type}`);
         // A buffer reused while its write was in flight would show another block's bytes here.
         const at = f.piece * 65536 + f.offset;
-        expect(f.data.equals(data.subarray(at, at + BLOCK))).toBe(true);
+        expect(f.data.equals(fx.data.subarray(at, at + BLOCK))).toBe(true);
       }
       const pool = server.stats().blockPool;
       expect(pool.allocated).toBeLessThanOrEqual(2 * PIECE_SERVER_DEFAULTS.maxBlocksInFlightPerConnection);

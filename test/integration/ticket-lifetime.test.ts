@@ -1,9 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callDaemon } from '../../src/peer/control/client.js';
-import { coterie, type Daemon, randomFile, startProcess, stop, until } from '../helpers/cli-harness.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { randomFile, until } from '../helpers/cli-harness.js';
+import { cliSwarm } from '../helpers/cli-swarm.js';
 
 // Tickets bind for their lifetime only, and membership is revocable, through the real binary:
 // a tracker signing 3-second tickets, alice seeding with her uploads capped so that a download
@@ -24,21 +23,11 @@ const FILE_BYTES = 4 * 1024 * 1024;
 const UPLOAD_KIB = 256;
 
 describe('ticket lifetime and revocation', { timeout: 120_000 }, () => {
-  const root = mkdtempSync(join(tmpdir(), 'coterie-tickets-'));
-  const dir = (n: Name) => join(root, n);
-  let tracker: Daemon;
-  const peers = new Map<Name, Daemon>();
+  const swarm = cliSwarm<Name>('coterie-tickets-');
+  const { root, dir, as, ok, downloads } = swarm;
   const file = (i: number) => join(root, 'files', `f${i}.bin`);
 
-  const as = (n: Name, ...args: string[]) => coterie(['--data-dir', dir(n), ...args]);
-  const ok = async (n: Name, ...args: string[]) => {
-    const r = await as(n, ...args);
-    expect(r.code, `${n} ${args.join(' ')}: ${r.err}`).toBe(0);
-    return r;
-  };
-  const downloads = async (n: Name) =>
-    ((await callDaemon(dir(n), 'show_downloads', [])) as { downloads: DownloadRow[] }).downloads;
-  const row = async (n: Name, dest: string) => (await downloads(n)).find((d) => d.dest === dest);
+  const row = async (n: Name, dest: string) => (await downloads<DownloadRow>(n)).find((d) => d.dest === dest);
   const renewals = (n: Name) =>
     readFileSync(join(dir(n), 'peer.log'), 'utf8')
       .split('\n')
@@ -50,34 +39,9 @@ describe('ticket lifetime and revocation', { timeout: 120_000 }, () => {
 
   beforeAll(async () => {
     for (const i of [0, 1, 2]) randomFile(file(i), FILE_BYTES);
-    tracker = await startProcess(
-      [
-        'tracker',
-        '--port',
-        '0',
-        '--data-dir',
-        join(root, 'tracker'),
-        '--scrypt-log-n',
-        '10',
-        '--log-level',
-        'warn',
-        '--ticket-ttl-seconds',
-        String(TICKET_SECONDS),
-      ],
-      /listening on/,
-      join(root, 'tracker.log'),
-    );
-    const url = /listening on (\S+)/.exec(tracker.line)![1]!;
+    await swarm.startTracker(['--ticket-ttl-seconds', String(TICKET_SECONDS)]);
     for (const n of ['alice', 'bob', 'carol'] as const) {
-      const limit = n === 'alice' ? ['--upload-limit-kib', String(UPLOAD_KIB)] : [];
-      peers.set(
-        n,
-        await startProcess(
-          ['peer', '--data-dir', dir(n), '--tracker', url, '--no-shell', ...limit],
-          /^peer [0-9a-f]{64} serving on/,
-          join(root, `${n}.log`),
-        ),
-      );
+      await swarm.startPeer(n, n === 'alice' ? ['--upload-limit-kib', String(UPLOAD_KIB)] : []);
       await ok(n, 'create_user', n, `${n}-password`);
       await ok(n, 'login', n, `${n}-password`);
     }
@@ -86,12 +50,6 @@ describe('ticket lifetime and revocation', { timeout: 120_000 }, () => {
     await admit('carol');
     for (const i of [0, 1, 2]) await ok('alice', 'upload_file', file(i), 'films');
   }, 60_000);
-
-  afterAll(async () => {
-    await Promise.all([...peers.values()].map((p) => stop(p.child)));
-    if (tracker !== undefined) await stop(tracker.child);
-    rmSync(root, { recursive: true, force: true });
-  }, 30_000);
 
   it('renews the tickets of a long download over its connections, and completes it', async () => {
     const dest = join(root, 'carol-f0.bin');

@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { completeCommand } from '../../src/cli/shell.js';
@@ -15,6 +14,7 @@ import {
 } from '../../src/peer/control/commands.js';
 import { checkSourceFile, resolveDestination } from '../../src/peer/paths.js';
 import { CoterieError } from '../../src/protocol/errors.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { thrownCode } from '../helpers/wait.js';
 
 /** A context whose every method records its name and the arguments `keep` keeps. */
@@ -165,8 +165,9 @@ describe('shell helpers', () => {
 });
 
 describe('path checks', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'coterie-paths-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const scratch = tempDir('coterie-paths-');
+  const dir = scratch.path;
+  afterAll(() => scratch.remove());
 
   it('wants a regular file to share', () => {
     writeFileSync(join(dir, 'f.bin'), 'x');

@@ -1,25 +1,18 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startPeerDaemon } from '../../src/peer/index.js';
 import type { Notice } from '../../src/peer/notices.js';
 import { PeerStore } from '../../src/peer/store/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 // The saved tracker session at rest: sealed with DIR/session.key (0600), so peer.db alone holds
 // no token; a plaintext session of an earlier coterie is sealed on first load; a lost key logs
 // the user out with a notice instead of crashing.
 
-const dirs: string[] = [];
-const tempDir = () => {
-  const d = mkdtempSync(join(tmpdir(), 'coterie-seal-'));
-  dirs.push(d);
-  return d;
-};
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+/** A scratch data directory, removed when the test finishes. */
+const scratch = () => tempDir('coterie-seal-').path;
 
 const TOKEN = 'Zx9-secret-token-of-ann_0123456789abcdefghijk';
 
@@ -48,7 +41,7 @@ const filesText = (dir: string) =>
 
 describe('peer session at rest', () => {
   it('stores the token sealed: neither the row nor the files hold it, and the store reads it back', () => {
-    const dir = tempDir();
+    const dir = scratch();
     const store = new PeerStore(dir);
     try {
       store.setSession({ userId: 'ann', token: TOKEN });
@@ -72,7 +65,7 @@ describe('peer session at rest', () => {
   });
 
   it('seals a plaintext session of an earlier coterie on first load, and it still logs in', () => {
-    const dir = tempDir();
+    const dir = scratch();
     const old = new PeerStore(dir);
     old.setMeta('session', JSON.stringify({ userId: 'ann', token: TOKEN }));
     old.close();
@@ -90,7 +83,7 @@ describe('peer session at rest', () => {
 
   it('logs out with a notice, never a crash, when session.key is missing or another one', () => {
     for (const damage of ['missing', 'replaced', 'garbage'] as const) {
-      const dir = tempDir();
+      const dir = scratch();
       const first = new PeerStore(dir);
       first.setSession({ userId: 'ann', token: TOKEN });
       first.close();
@@ -122,7 +115,7 @@ describe('peer session at rest', () => {
   });
 
   it('a daemon whose session.key went missing starts logged out and says so', async () => {
-    const dir = tempDir();
+    const dir = scratch();
     const first = new PeerStore(dir);
     first.setSession({ userId: 'ann', token: TOKEN });
     first.close();

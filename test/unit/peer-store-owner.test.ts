@@ -1,20 +1,13 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type InboxMessage, PeerStore } from '../../src/peer/store/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { thrownCode } from '../helpers/wait.js';
 
-const dirs: string[] = [];
-const tempDir = () => {
-  const d = mkdtempSync(join(tmpdir(), 'coterie-store-'));
-  dirs.push(d);
-  return d;
-};
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+/** A scratch data directory, removed when the test finishes. */
+const scratch = () => tempDir('coterie-store-').path;
 
 const msg = (
   id: string,
@@ -36,7 +29,7 @@ const msg = (
 
 describe('peer store: messages belong to the logged-in user', () => {
   it('keeps two users of one data directory apart (inbox, cursors, outbox, receipts)', () => {
-    const store = new PeerStore(tempDir());
+    const store = new PeerStore(scratch());
     try {
       store.setSession({ userId: 'alice', token: 't-a' });
       // the same group message reaches both users: each gets their own copy
@@ -77,7 +70,7 @@ describe('peer store: messages belong to the logged-in user', () => {
   });
 
   it('gives the rows of a schema-2 store to the user of its saved session', () => {
-    const dir = tempDir();
+    const dir = scratch();
     // A peer.db as written by schema 2 (before owners existed).
     const v2 = new Database(join(dir, 'peer.db'));
     v2.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -113,14 +106,14 @@ describe('peer store: messages belong to the logged-in user', () => {
 
 describe('peer store: a damaged peer.db', () => {
   it('is refused with PATH_INVALID and what to do, not a bare SQLite error', () => {
-    const dir = tempDir();
+    const dir = scratch();
     writeFileSync(join(dir, 'peer.db'), 'not a database, really not a database at all');
     expect(thrownCode(() => new PeerStore(dir))).toBe('PATH_INVALID');
     expect(() => new PeerStore(dir)).toThrow(/peer\.db.*move it away/);
   });
 
   it('refuses a peer.db from a newer coterie and leaves it as it was', () => {
-    const dir = tempDir();
+    const dir = scratch();
     new PeerStore(dir).close();
     const db = new Database(join(dir, 'peer.db'));
     db.pragma('user_version = 999');

@@ -28,6 +28,8 @@ interface TrackerFlags {
   clusterHeartbeatMs?: string;
   clusterDeadAfterMs?: string;
   presenceGraceMs?: string;
+  storageGraceMs?: string;
+  requireSyncStandby?: boolean;
 }
 
 /** flags > COTERIE_* environment > defaults. */
@@ -107,6 +109,8 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
     port: integer(pick(flags.port, 'COTERIE_TRACKER_PORT'), '--port', 0, 65535) ?? TRACKER_DEFAULTS.port,
     dataDir,
     store: pick(flags.store, 'COTERIE_TRACKER_STORE'),
+    requireSyncStandby:
+      flags.requireSyncStandby === true || pick(undefined, 'COTERIE_TRACKER_REQUIRE_SYNC_STANDBY') === '1',
     keyFile: pick(flags.keyFile, 'COTERIE_TRACKER_KEY_FILE'),
     tls: certPath !== undefined && keyPath !== undefined ? readTls(certPath, keyPath) : undefined,
     heartbeatIntervalMs: integer(flags.heartbeatIntervalMs, '--heartbeat-interval-ms', 10, 3_600_000),
@@ -117,6 +121,7 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
     clusterHeartbeatMs: integer(flags.clusterHeartbeatMs, '--cluster-heartbeat-ms', 10, 600_000),
     clusterDeadAfterMs: integer(flags.clusterDeadAfterMs, '--cluster-dead-after-ms', 20, 3_600_000),
     presenceGraceMs: integer(flags.presenceGraceMs, '--presence-grace-ms', 0, 3_600_000),
+    storageGraceMs: integer(flags.storageGraceMs, '--storage-grace-ms', 0, 7 * 24 * 3_600_000),
     logLevel,
   };
 }
@@ -134,7 +139,14 @@ export function registerTrackerCommand(program: Command): void {
       `port, 0 for any free one (default ${TRACKER_DEFAULTS.port}; env COTERIE_TRACKER_PORT)`,
     )
     .option('--data-dir <dir>', 'data directory (default ~/.coterie/tracker; env COTERIE_TRACKER_DATA_DIR)')
-    .option('--store <path|url>', 'SQLite file (default <data-dir>/tracker.db) or postgres:// URL')
+    .option(
+      '--store <path|url>',
+      'SQLite file (default <data-dir>/tracker.db) or postgres:// URL; several hosts (postgres://u@h1:5432,h2:5432/db) and the tracker follows the primary',
+    )
+    .option(
+      '--require-sync-standby',
+      'PostgreSQL: refuse to start (or to use a primary) unless commits wait for a synchronous standby (env COTERIE_TRACKER_REQUIRE_SYNC_STANDBY=1)',
+    )
     .option(
       '--key-file <file>',
       "key that wraps the signing keys in the store, the same for a cluster's trackers (default <data-dir>/tracker.key; env COTERIE_TRACKER_KEY_FILE)",
@@ -173,6 +185,10 @@ export function registerTrackerCommand(program: Command): void {
     .option(
       '--presence-grace-ms <ms>',
       `seeders of a dead tracker stay listed this long for them to reconnect elsewhere (default ${TRACKER_DEFAULTS.presenceGraceMs})`,
+    )
+    .option(
+      '--storage-grace-ms <ms>',
+      `a storage peer away longer than this stops counting and its replicas are repaired elsewhere (default ${TRACKER_DEFAULTS.storageGraceMs})`,
     )
     .addOption(new Option('--scrypt-log-n <n>', 'password hashing cost (tests only)').hideHelp())
     .action(async (flags: TrackerFlags) => {

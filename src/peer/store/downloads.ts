@@ -1,20 +1,11 @@
 import type Database from 'better-sqlite3';
 
-/** This peer's downloads, in peer.db's downloads table, so that they resume after a restart. */
-export type DownloadState = 'active' | 'paused' | 'completed' | 'failed';
+import type { DownloadFields, DownloadState } from '../../protocol/control.js';
 
-export interface DownloadRecord {
-  id: number;
-  groupId: string;
-  fileName: string;
-  fileId: string;
-  dest: string;
-  size: number;
-  state: DownloadState;
-  error: string | null;
-  doneBytes: number;
-  startedAt: number;
-  endedAt: number | null;
+export type { DownloadState };
+
+/** This peer's downloads, in peer.db's downloads table, so that they resume after a restart. */
+export interface DownloadRecord extends DownloadFields {
   /** Owner of the download (the user logged in when it started). */
   userId: string;
 }

@@ -42,6 +42,14 @@ export type TrackerEvent =
    * each tracker tells the sessions of the group's members (services/file-versions.ts).
    */
   | { kind: 'file_deleted'; groupId: string; name: string; fileIds: string[]; at: number }
+  /** Storage offers, reports or a replication policy changed (issue 16): the planning tracker plans soon. */
+  | { kind: 'storage_changed'; groupId: string; at: number }
+  /**
+   * The planner's orders for storage peer `peerId`, in the order to carry
+   * them out: the tracker holding its session pushes them (`replicate` /
+   * `drop`). `t`: r(eplicate) or d(rop); `g` group, `f` file, `s` size, `r` drop reason.
+   */
+  | { kind: 'storage_orders'; peerId: string; orders: StorageOrderItem[]; at: number }
   /** A token was revoked (logout): sessions opened with it close, on every tracker. */
   | { kind: 'token_revoked'; tokenHash: string; at: number }
   /** A tracker joined or left the cluster: the others read the membership rows again now. */
@@ -70,6 +78,11 @@ export type TrackerEvent =
       origin: string;
       receipts: Receipt[];
     };
+
+/** One order in a `storage_orders` event (short keys: NOTIFY payloads are capped at 8000 bytes). */
+export type StorageOrderItem =
+  | { t: 'r'; g: string; f: string; s: number }
+  | { t: 'd'; g: string; f: string; r: 'surplus' | 'withdrawn' | 'corrupt' | 'unlisted' | 'unoffered' };
 
 /** A reader's cursors moved: what the senders of the messages it passed are told. */
 export interface Receipt {

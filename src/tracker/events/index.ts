@@ -3,7 +3,13 @@ export {
   createLocalEventBus,
   type EventBus,
   type Receipt,
+  type StorageOrderItem,
   type TrackerEvent,
   type TrackerEventHandler,
 } from './bus.js';
-export { createPgEventBus, EVENTS_CHANNEL, type PgEventBusOptions } from './pg-bus.js';
+export {
+  createPgEventBus,
+  EVENTS_CHANNEL,
+  type PgConnectionSource,
+  type PgEventBusOptions,
+} from './pg-bus.js';

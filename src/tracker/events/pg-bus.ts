@@ -18,9 +18,14 @@ import type { EventBus, TrackerEvent, TrackerEventHandler } from './bus.js';
  * hands its own subscribers an `events_lost` event: they read the store
  * again (the sessions catch up from their cursors, caches are dropped); the
  * read caches' TTL bounds the rest (DESIGN.md: the store is the truth). A
- * NOTIFY that fails is sent once more on a new connection, in order.
+ * NOTIFY that fails is sent again on a new connection, in order.
  */
 export const EVENTS_CHANNEL = 'coterie_events';
+/**
+ * Tries of a NOTIFY: the next ones on a new connection, to the primary of the moment (each
+ * waits a few seconds for one: a failover of the store is not a reason to drop the push).
+ */
+const NOTIFY_ATTEMPTS = 3;
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
 const MAX_PAYLOAD_BYTES = 7900;
 
@@ -52,8 +57,15 @@ function readEnvelope(payload: string): Envelope | undefined {
   return { o, e: events };
 }
 
+/** The current primary to connect to, and the call that says a connection to it was lost. */
+export type PgConnectionSource = () => Promise<{ config: pg.ClientConfig; lost: () => void }>;
+
 export interface PgEventBusOptions {
-  url: string;
+  /**
+   * A single-host URL, or the store's primary (which follows a failover: a lost listener
+   * reconnects to the new primary, and the sessions catch up as after any lost listener).
+   */
+  connection: string | PgConnectionSource;
   trackerId: string;
   logger: Logger;
   /** The listener's reconnect policy, by failures since it last listened (injectable, like the peer's pool). */
@@ -61,7 +73,11 @@ export interface PgEventBusOptions {
 }
 
 export async function createPgEventBus(options: PgEventBusOptions): Promise<EventBus> {
-  const { url, trackerId, logger } = options;
+  const { trackerId, logger } = options;
+  const source: PgConnectionSource =
+    typeof options.connection === 'string'
+      ? ((url) => async () => ({ config: { connectionString: url }, lost: () => {} }))(options.connection)
+      : options.connection;
   // No jitter, as before: a handful of trackers, and the first steps are short.
   const reconnect = options.reconnect ?? createStepBackoff({ stepsMs: LISTEN_RECONNECT_STEPS_MS, jitter: 0 });
   const handlers = new Set<TrackerEventHandler>();
@@ -88,7 +104,12 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
 
   async function listen(): Promise<void> {
     // Named, so that an operator (or a test) can tell the cluster's connections apart.
-    const client = new pg.Client({ connectionString: url, application_name: `coterie-listen-${trackerId}` });
+    const { config, lost: primaryLost } = await source();
+    const client = new pg.Client({
+      ...config,
+      keepAlive: true,
+      application_name: `coterie-listen-${trackerId}`,
+    });
     client.on('notification', (n) => {
       if (n.channel !== EVENTS_CHANNEL || n.payload === undefined) return;
       const envelope = readEnvelope(n.payload);
@@ -105,13 +126,21 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
       client.removeAllListeners('notification');
       void client.end().catch(() => {});
       if (closed) return;
+      // Maybe the primary is gone: the store looks for it again (if it has not already).
+      primaryLost();
       logger.warn({ err: err?.message }, 'cluster event listener lost; reconnecting');
       scheduleListen();
     };
     client.on('error', lost);
     client.on('end', () => lost());
-    await client.connect();
-    await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+    } catch (err) {
+      primaryLost();
+      void client.end().catch(() => {});
+      throw err;
+    }
     listener = client;
     failures = 0;
     if (listenedBefore) {
@@ -144,7 +173,8 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
   async function senderClient(): Promise<pg.Client> {
     if (sender !== undefined) return sender;
     connecting ??= (async () => {
-      const c = new pg.Client({ connectionString: url, application_name: `coterie-notify-${trackerId}` });
+      const { config } = await source();
+      const c = new pg.Client({ ...config, application_name: `coterie-notify-${trackerId}` });
       c.on('error', () => {
         if (sender === c) sender = undefined;
       });
@@ -188,7 +218,7 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
       const jobs = queue.splice(0, queue.length);
       const payloads = pack(jobs.map((j) => j.event));
       let sent = 0;
-      for (let attempt = 1; sent < payloads.length && attempt <= 2; attempt++) {
+      for (let attempt = 1; sent < payloads.length && attempt <= NOTIFY_ATTEMPTS; attempt++) {
         try {
           const client = await senderClient();
           for (; sent < payloads.length; sent++) {
@@ -199,7 +229,7 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
           // committed: if they still do not go, the other trackers miss the push, not the data.
           void sender?.end().catch(() => {});
           sender = undefined;
-          if (attempt === 2) {
+          if (attempt === NOTIFY_ATTEMPTS) {
             logger.warn({ err: (err as Error).message, events: jobs.length }, 'cluster events not sent');
           }
         }

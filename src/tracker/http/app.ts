@@ -10,7 +10,6 @@ import Fastify, {
 import type { Logger } from 'pino';
 import {
   ErrorBodySchema,
-  Health,
   IDEMPOTENCY_KEY_HEADER,
   IDEMPOTENCY_KEY_PATTERN,
   OPENAPI_PATH,
@@ -18,6 +17,7 @@ import {
   type RouteName,
   type RouteSpec,
   SESSION_PATH,
+  type StoreHealth,
 } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { MAX_SESSION_FRAME_BYTES } from '../../protocol/session.js';
@@ -25,6 +25,7 @@ import type { IdempotencyService } from '../services/idempotency.js';
 import { idempotencyContext } from '../store/index.js';
 import type { SessionHub } from '../ws/hub.js';
 import { toCoterieError } from './errors.js';
+import { registerHealthRoutes } from './health.js';
 import type { TrackerMetrics } from './metrics.js';
 import { createHandlers, type Handler, type HandlerResult, type TrackerServices } from './routes.js';
 
@@ -42,6 +43,8 @@ export interface HttpAppOptions {
   tls?: SecureContextOptions & { cert: string | Buffer; key: string | Buffer };
   /** Stores answers to writes sent with an Idempotency-Key header (cluster retries). */
   idempotency?: IdempotencyService;
+  /** The store for /healthz and /readyz (default: a SQLite store, always ready). */
+  storeHealth?: () => StoreHealth;
   /** Called once per answered request (the cluster heartbeat reports the rate). */
   countRequest?: () => void;
 }
@@ -149,7 +152,8 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
       e = new CoterieError('INTERNAL', 'internal error: please report it with the tracker log line');
     }
     metrics.errors.inc({ code: e.code });
-    if (e.code === 'RATE_LIMITED' && typeof e.details?.retryAfterSeconds === 'number') {
+    // A retry hint: a rate limit's, or a store failing over's (UNAVAILABLE).
+    if (typeof e.details?.retryAfterSeconds === 'number') {
       void reply.header('retry-after', String(e.details.retryAfterSeconds));
     }
     void reply.code(e.status).send(e.toJSON());
@@ -170,11 +174,9 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
   // Callback style, not async: one promise less on every request of the hot routes.
   app.addHook('onResponse', (request, reply, done) => {
     options.countRequest?.();
-    metrics.requests.inc({
-      method: request.method,
-      route: request.routeOptions.url ?? 'unknown',
-      status: String(reply.statusCode),
-    });
+    const route = request.routeOptions.url ?? 'unknown';
+    metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.requestSeconds.observe({ method: request.method, route }, reply.elapsedTime / 1000);
     done();
   });
 
@@ -265,12 +267,13 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
 
   app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger());
 
-  app.get('/healthz', { schema: { response: { 200: Health } } }, async () => ({
-    status: 'ok' as const,
+  registerHealthRoutes(app, {
     trackerId: options.trackerId,
     version: options.version,
-    sessions: hub.sessionCount(),
-  }));
+    sessions: () => hub.sessionCount(),
+    store:
+      options.storeHealth ?? (() => ({ dialect: 'sqlite' as const, acknowledgedOn: 'one-machine' as const })),
+  });
 
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     metrics.sessions.set(hub.sessionCount());

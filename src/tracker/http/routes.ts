@@ -7,6 +7,7 @@ import type { FilesService } from '../services/files.js';
 import type { GroupsService } from '../services/groups.js';
 import type { MessagesService } from '../services/messages.js';
 import type { QualityService } from '../services/quality.js';
+import type { StorageService } from '../services/storage.js';
 import type { TicketsService } from '../services/tickets.js';
 import type { Caller, UsersService } from '../services/users.js';
 
@@ -18,6 +19,7 @@ export interface TrackerServices {
   tickets: TicketsService;
   quality: QualityService;
   messages: MessagesService;
+  storage: StorageService;
   cluster: Pick<ClusterService, 'members'>;
 }
 
@@ -169,6 +171,20 @@ export function createHandlers(s: TrackerServices): Record<RouteName, Handler> {
       });
       return { status: r.duplicate ? 200 : 201, body: r };
     },
+    offerStorage: async (i) => ({
+      body: await s.storage.offer(who(i).userId, i.params.groupId!, i.body as Api.OfferStorageRequest),
+    }),
+    withdrawStorage: async (i) => ({
+      body: await s.storage.withdraw(who(i).userId, i.params.groupId!, i.body as Api.WithdrawStorageRequest),
+    }),
+    listStorage: async (i) => ({ body: await s.storage.list(who(i).userId, i.params.groupId!) }),
+    setReplication: async (i) => ({
+      body: await s.storage.setReplication(
+        who(i).userId,
+        i.params.groupId!,
+        i.body as Api.SetReplicationRequest,
+      ),
+    }),
     fetchMessages: async (i) => {
       const q = i.query as Api.FetchQuery;
       return {

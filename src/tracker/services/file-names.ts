@@ -153,29 +153,50 @@ export async function removeVersions(
 export const DELETIONS_KEPT_MS = 3600 * 1000;
 
 /**
- * Names of the group none of whose versions anybody shares any more leave
- * the listing (a sharer stopped, a member left): today's rule for a file,
- * applied to a name and all its versions.
+ * Takes out of the group's listing the names (these, or all) none of whose
+ * versions anyone shares or a storage peer holds verified: a name outlives its
+ * sharers while a replica of one of its versions remains. Returns the file ids
+ * that left the listing.
  */
-export async function dropUnsharedNames(trx: Trx, groupId: string, name?: string): Promise<void> {
-  // With a name, the subquery reads only that name's versions, not the whole group's shares.
-  const shared = trx
+export async function dropUnkeptNames(
+  trx: Trx | Kysely<Database>,
+  groupId: string,
+  names?: string[],
+): Promise<string[]> {
+  if (names !== undefined && names.length === 0) return [];
+  // With names, the subquery reads only those names' versions, not the whole group's.
+  const kept = trx
     .selectFrom('group_files as gf')
-    .innerJoin('shares as s', (j) =>
-      j.onRef('s.group_id', '=', 'gf.group_id').onRef('s.file_id', '=', 'gf.file_id'),
-    )
     .select('gf.name')
     .where('gf.group_id', '=', groupId)
-    .$if(name !== undefined, (q) => q.where('gf.name', '=', name!));
-  let files = trx.deleteFrom('group_files').where('group_id', '=', groupId).where('name', 'not in', shared);
-  if (name !== undefined) files = files.where('name', '=', name);
-  await files.execute();
-  let names = trx
+    .$if(names !== undefined, (q) => q.where('gf.name', 'in', names!))
+    .where(({ or, exists, selectFrom }) =>
+      or([
+        exists(
+          selectFrom('shares as s')
+            .select('s.peer_id')
+            .whereRef('s.group_id', '=', 'gf.group_id')
+            .whereRef('s.file_id', '=', 'gf.file_id'),
+        ),
+        exists(
+          selectFrom('replicas as r')
+            .select('r.peer_id')
+            .whereRef('r.group_id', '=', 'gf.group_id')
+            .whereRef('r.file_id', '=', 'gf.file_id')
+            .where('r.state', '=', 'held'),
+        ),
+      ]),
+    );
+  let files = trx.deleteFrom('group_files').where('group_id', '=', groupId).where('name', 'not in', kept);
+  if (names !== undefined) files = files.where('name', 'in', names);
+  const dropped = (await files.returning('file_id').execute()).map((r) => r.file_id);
+  let left = trx
     .deleteFrom('file_names')
     .where('group_id', '=', groupId)
     .where('name', 'not in', trx.selectFrom('group_files').select('name').where('group_id', '=', groupId));
-  if (name !== undefined) names = names.where('name', '=', name);
-  await names.execute();
+  if (names !== undefined) left = left.where('name', 'in', names);
+  await left.execute();
+  return dropped;
 }
 
 export interface Listed {

@@ -1,4 +1,4 @@
-import { currentQuality, type QualityPolicy } from '../../core/index.js';
+import type { QualityPolicy } from '../../core/index.js';
 import type {
   FileDetail,
   FileList,
@@ -14,11 +14,11 @@ import { isNewFileName, isValidFileName } from '../../protocol/names.js';
 import { prepared, toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
 import { listCurrentVersions, lockShown } from './file-listing.js';
-import { dropUnsharedNames, findListed, type Listed } from './file-names.js';
+import { dropUnkeptNames, findListed, type Listed } from './file-names.js';
 import type { GroupsService } from './groups.js';
-import { type PresenceService, parseAddresses } from './presence.js';
-import { storedScore } from './quality.js';
+import type { PresenceService } from './presence.js';
 import { createReadCache } from './read-cache.js';
+import { liveSeedersInStore } from './seeders-query.js';
 
 export interface FilesService {
   share(userId: string, groupId: string, request: ShareRequest): Promise<ShareResponse>;
@@ -38,8 +38,6 @@ export interface FilesService {
   visible(userId: string, fileIds: string[]): Promise<Set<string>>;
 }
 
-/** Live seeders of one file in one group: shared there by the peer's user, peer connected, file announced. */
-export const MAX_SEEDERS_LISTED = 200;
 /** Manifests kept in memory as JSON text (a 65,536-piece manifest is about 4.4 MB). */
 const MANIFEST_CACHE_BYTES = 64 * 1024 * 1024;
 
@@ -191,37 +189,20 @@ export function createFilesService(
 
     function liveSeeders(groupId: string, fileId: string): Promise<Seeder[]> {
       return seederLists.through(`${groupId}\u0000${fileId}`, fileId, () =>
-        liveSeedersInStore(groupId, fileId),
+        liveSeedersInStore(db, groupId, fileId, now(), policy),
       );
     }
 
-    async function liveSeedersInStore(groupId: string, fileId: string): Promise<Seeder[]> {
-      const rows = await db
+    /** The shares whose peer is online as their user and announces the file: who can seed now. */
+    function liveShares() {
+      return db
         .selectFrom('shares as s')
         .innerJoin('presence as p', (j) =>
           j.onRef('p.peer_id', '=', 's.peer_id').onRef('p.user_id', '=', 's.user_id'),
         )
         .innerJoin('presence_files as pf', (j) =>
           j.onRef('pf.peer_id', '=', 's.peer_id').onRef('pf.file_id', '=', 's.file_id'),
-        )
-        .leftJoin('peer_scores as q', 'q.peer_id', 's.peer_id')
-        .select(['s.peer_id', 's.user_id', 'p.addresses', 'q.score', 'q.corrupt', 'q.updated_at'])
-        .where('s.group_id', '=', groupId)
-        .where('s.file_id', '=', fileId)
-        .execute();
-      const t = now();
-      const seeders: Seeder[] = rows.map((r) => ({
-        peerId: r.peer_id,
-        userId: r.user_id,
-        addresses: parseAddresses(r.addresses),
-        ...currentQuality(storedScore(r), t, policy),
-      }));
-      // Best first; peers flagged for corruption last whatever their score.
-      seeders.sort(
-        (a, b) =>
-          Number(a.flagged) - Number(b.flagged) || b.score - a.score || (a.peerId < b.peerId ? -1 : 1),
-      );
-      return seeders.slice(0, MAX_SEEDERS_LISTED);
+        );
     }
 
     return {
@@ -300,14 +281,7 @@ export function createFilesService(
         await groups.requireMember(userId, groupId);
         const rows = await listCurrentVersions(db, groupId);
         const sharers = await sharersOf(groupId);
-        const counts = await db
-          .selectFrom('shares as s')
-          .innerJoin('presence as p', (j) =>
-            j.onRef('p.peer_id', '=', 's.peer_id').onRef('p.user_id', '=', 's.user_id'),
-          )
-          .innerJoin('presence_files as pf', (j) =>
-            j.onRef('pf.peer_id', '=', 's.peer_id').onRef('pf.file_id', '=', 's.file_id'),
-          )
+        const counts = await liveShares()
           .select((eb) => ['s.file_id', eb.fn.count<number | string>('s.peer_id').as('n')])
           .where('s.group_id', '=', groupId)
           .groupBy('s.file_id')
@@ -379,8 +353,8 @@ export function createFilesService(
             .where('file_id', '=', fileId)
             .where('peer_id', 'in', peers)
             .execute();
-          // The name leaves the listing when nobody shares any of its versions any more.
-          await dropUnsharedNames(trx, groupId, name);
+          // The name leaves the listing when no version of it is shared or held by a storage peer any more.
+          await dropUnkeptNames(trx, groupId, [name]);
           const left = await trx
             .selectFrom('file_names')
             .select('name')

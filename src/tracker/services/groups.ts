@@ -14,7 +14,7 @@ import { assertNewName } from '../../protocol/names.js';
 import type { Database } from '../store/index.js';
 import { toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
-import { dropUnsharedNames } from './file-names.js';
+import { dropUnkeptNames } from './file-names.js';
 import { createReadCache } from './read-cache.js';
 import type { RevocationsService, TicketRevocation } from './revocations.js';
 import { userExists } from './users.js';
@@ -31,6 +31,8 @@ export interface GroupsService {
   removeMember(userId: string, groupId: string, member: string): Promise<RemoveMemberResponse>;
   /** Throws GROUP_NOT_FOUND or NOT_A_MEMBER (naming the owner to ask); returns the owner. */
   requireMember(userId: string, groupId: string): Promise<{ owner: string }>;
+  /** Throws GROUP_NOT_FOUND or NOT_OWNER (naming the owner). */
+  requireOwner(userId: string, groupId: string): Promise<void>;
 }
 
 export const groupNotFound = (groupId: string) =>
@@ -83,7 +85,7 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
 
     /**
      * Takes `userId` out of the group: their peers stop sharing there, files
-     * nobody shares any more leave the listing, and their tickets for the group
+     * nobody shares any more (and no storage peer keeps) leave the listing, and their tickets for the group
      * are revoked (recorded here, published by the caller after the commit).
      */
     async function dropMember(trx: Transaction<Database>, groupId: string, userId: string) {
@@ -93,7 +95,7 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
         .where('user_id', '=', userId)
         .execute();
       await trx.deleteFrom('shares').where('group_id', '=', groupId).where('user_id', '=', userId).execute();
-      await dropUnsharedNames(trx, groupId);
+      await dropUnkeptNames(trx, groupId);
       return revocations.record(trx, groupId, userId);
     }
 
@@ -109,6 +111,7 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
 
     return {
       requireMember,
+      requireOwner,
 
       async create(userId, groupId) {
         assertNewName('group id', groupId);

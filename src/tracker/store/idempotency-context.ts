@@ -45,3 +45,15 @@ export function markingIdempotency<T>(
     return value;
   };
 }
+
+/**
+ * Whether the current request's marker is written, as it is now: a transaction that failed and
+ * runs again must write the marker again (the first try's rolled back with it).
+ */
+export function idempotencyRestorePoint(): () => void {
+  const write = idempotencyContext.getStore();
+  const marked = write?.marked;
+  return () => {
+    if (write !== undefined && marked === false) write.marked = false;
+  };
+}

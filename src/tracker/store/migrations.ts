@@ -1,5 +1,6 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { m0010_cluster, m0011_login_failures } from './migrations-cluster.js';
+import { m0015_storage } from './migrations-storage.js';
 import { m0014_file_versions } from './migrations-versions.js';
 
 /**
@@ -234,6 +235,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0011_login_failures': m0011_login_failures,
   '0013_ticket_revocations': m0013_ticket_revocations,
   '0014_file_versions': m0014_file_versions,
+  '0015_storage': m0015_storage,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,8 +1,17 @@
 import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { createStepBackoff } from '../../core/index.js';
 import { CoterieError } from '../../protocol/errors.js';
-import { markingIdempotency } from './idempotency-context.js';
+import {
+  duringCommit,
+  failoverPool,
+  failoverUnavailable,
+  isFailoverError,
+  isRerunnable,
+} from './failover.js';
+import { idempotencyRestorePoint, markingIdempotency } from './idempotency-context.js';
+import { parsePgHosts, redactUrl } from './pg-hosts.js';
+import { createPrimaryLocator, firstPrimary, type PrimaryLocatorOptions, sessionOptions } from './primary.js';
 import type { Database } from './schema.js';
 import { createWriteBatcher, type Store } from './store.js';
 
@@ -33,32 +42,34 @@ const RETRYABLE = new Set(['23505', '40001', '40P01']);
  * jitter": 5·n ± 100 %), so the two colliding writers do not collide again.
  */
 const COLLISION_BACKOFF = createStepBackoff({ stepsMs: [0, 5, 10, 15], jitter: 1 });
+/** A transaction met by a failover before its commit runs again for this long (the primary found again). */
+const FAILOVER_RERUN_MS = 8_000;
+/** At start, hosts that answer as standbys are waited on this long for one to be promoted. */
+const FIRST_PRIMARY_WAIT_MS = 60_000;
 
-export function isPostgresUrl(location: string): boolean {
-  return /^postgres(ql)?:\/\//.test(location);
-}
+export { isPostgresUrl, redactUrl } from './pg-hosts.js';
 
-/** The URL without its password, for logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres://…';
-  }
+export interface PostgresStoreOptions {
+  requireSyncStandby: boolean;
+  log: PrimaryLocatorOptions['log'];
 }
 
 export async function openPostgresStore(
   url: string,
   migrate: (db: Kysely<Database>) => Promise<void>,
+  options: PostgresStoreOptions,
 ): Promise<Store> {
-  const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE, connectionTimeoutMillis: 10_000 });
-  // A connection dropped by the server (restart, failover) must not crash the tracker: queries on it fail, the pool replaces it.
-  pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const hosts = parsePgHosts(url);
+  const locator = createPrimaryLocator({
+    hosts,
+    requireSyncStandby: options.requireSyncStandby,
+    poolSize: POOL_SIZE,
+    log: options.log,
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: failoverPool(locator) }) });
   try {
-    await migrateLocked(pool, db, migrate);
+    await firstPrimary(locator, hosts, options.requireSyncStandby, FIRST_PRIMARY_WAIT_MS);
+    await migrateLocked((await locator.current()).pool, db, migrate);
   } catch (err) {
     await db.destroy().catch(() => {});
     throw CoterieError.from(
@@ -67,24 +78,37 @@ export async function openPostgresStore(
       (text) => `cannot open the PostgreSQL store at ${redactUrl(url)}: ${text}`,
     );
   }
-  const transaction = <T>(body: (trx: Transaction<Database>) => Promise<T>) => {
-    const fn = markingIdempotency(body);
-    return withRetry(() => db.transaction().execute(fn));
-  };
+  const transaction = <T>(body: (trx: Transaction<Database>) => Promise<T>) =>
+    runTransaction(db, markingIdempotency(body));
   // Group commit, as on SQLite: with fsync on, a commit costs a WAL flush, far more than the
-  // small writes it carries. A write that collided inside the batch runs again on its own.
+  // small writes it carries. A write that collided inside the batch, or met a failover before
+  // the batch's commit, runs again on its own.
   const batcher = createWriteBatcher(db);
   const batchedTransaction = <T>(body: (trx: Transaction<Database>) => Promise<T>) => {
     const fn = markingIdempotency(body);
-    return batcher
-      .run(fn)
-      .catch((err: unknown) => (isRetryable(err) ? transaction(fn) : Promise.reject(err)));
+    const restore = idempotencyRestorePoint();
+    return batcher.run(fn).catch((err: unknown) => {
+      if (!isRetryable(err) && !isRerunnable(err)) return Promise.reject(err);
+      restore();
+      return transaction(fn);
+    });
   };
   return {
     db,
     dialect: 'postgres',
     location: redactUrl(url),
     postgresUrl: url,
+    primary: {
+      status: () => locator.status(),
+      async connection() {
+        const { host, generation } = await locator.current();
+        const opts = sessionOptions(options.requireSyncStandby);
+        return {
+          config: { connectionString: host.url, ...(opts === undefined ? {} : { options: opts }) },
+          lost: () => locator.suspect(generation),
+        };
+      },
+    },
     transaction,
     batchedTransaction,
     close: async () => {
@@ -100,6 +124,7 @@ async function migrateLocked(
   migrate: (db: Kysely<Database>) => Promise<void>,
 ): Promise<void> {
   const client = await pool.connect();
+  client.on('error', () => {});
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {
@@ -117,16 +142,54 @@ function isRetryable(err: unknown): boolean {
   return typeof code === 'string' && RETRYABLE.has(code);
 }
 
-async function withRetry<T>(run: () => Promise<T>): Promise<T> {
+/**
+ * One transaction, run again after a collision (a few times) or a failover met before its
+ * commit (while the primary is found again, up to FAILOVER_RERUN_MS); never after a failover
+ * during its commit (failover.ts says why).
+ */
+async function runTransaction<T>(
+  db: Kysely<Database>,
+  fn: (trx: Transaction<Database>) => Promise<T>,
+): Promise<T> {
+  const restore = idempotencyRestorePoint();
+  const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     try {
-      return await run();
+      return await oneTransaction(db, fn);
     } catch (err) {
-      if (attempt >= TRANSACTION_ATTEMPTS || !isRetryable(err)) throw err;
-      await new Promise((r) => setTimeout(r, COLLISION_BACKOFF.delayMs(attempt)));
+      restore();
+      if (isRetryable(err) && attempt < TRANSACTION_ATTEMPTS) {
+        await new Promise((r) => setTimeout(r, COLLISION_BACKOFF.delayMs(attempt)));
+        continue;
+      }
+      // No pause: the next try waits in the locator for a primary (and fails UNAVAILABLE if none comes).
+      if (isRerunnable(err) && Date.now() - started < FAILOVER_RERUN_MS) continue;
+      throw isFailoverError(err) ? failoverUnavailable(err) : err;
     }
   }
 }
+
+async function oneTransaction<T>(
+  db: Kysely<Database>,
+  fn: (trx: Transaction<Database>) => Promise<T>,
+): Promise<T> {
+  const trx = await db.startTransaction().execute();
+  let value: T;
+  try {
+    value = await fn(trx);
+  } catch (err) {
+    await trx.rollback().execute().catch(ignore);
+    throw err;
+  }
+  try {
+    await trx.commit().execute();
+  } catch (err) {
+    throw duringCommit(err);
+  }
+  return value;
+}
+
+function ignore(): void {}
 
 /** The database's clock in ms: one clock for every tracker of a cluster. */
 export async function databaseNowMs(db: Kysely<Database>): Promise<number> {

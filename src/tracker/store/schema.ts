@@ -211,6 +211,10 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   login_failures: LoginFailuresTable;
   ticket_revocations: TicketRevocationsTable;
+  storage_offers: StorageOffersTable;
+  replication_policies: ReplicationPoliciesTable;
+  replicas: ReplicasTable;
+  storage_leases: StorageLeasesTable;
 }
 
 /**
@@ -221,6 +225,45 @@ export interface TicketRevocationsTable {
   group_id: string;
   user_id: string;
   before_s: BigIntColumn;
+}
+
+/** A member's peer offers space to a group (issue 16). */
+export interface StorageOffersTable {
+  group_id: string;
+  peer_id: string;
+  user_id: string;
+  quota_bytes: BigIntColumn;
+  /** A label (room, house, rack); '' for none. */
+  zone: string;
+  offered_at: BigIntColumn;
+  /** 1 while its replicas are moved elsewhere before the offer ends. */
+  withdrawing: number;
+  /** When the peer was last known connected: its grace runs from here once it is not. */
+  last_seen: BigIntColumn;
+}
+
+/** A group's replication policy; no row is min 0 (no placement). */
+export interface ReplicationPoliciesTable {
+  group_id: string;
+  min_replicas: number;
+  max_replicas: number;
+  updated_at: BigIntColumn;
+}
+
+/** A copy of a group's file on a storage peer: assigned (being fetched), held (verified) or corrupt. */
+export interface ReplicasTable {
+  group_id: string;
+  file_id: string;
+  peer_id: string;
+  state: 'assigned' | 'held' | 'corrupt';
+  updated_at: BigIntColumn;
+}
+
+/** Who plans placement now: one row per lease, taken over once expired. */
+export interface StorageLeasesTable {
+  name: string;
+  holder: string;
+  expires_at: BigIntColumn;
 }
 
 /** A failed-login window (see services/rate-limit.ts). */

@@ -2,12 +2,15 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, type Transaction } from 'kysely';
+import type pg from 'pg';
 import { ensurePrivateFile, narrowExistingFiles, PRIVATE_DIR_MODE } from '../../os/private-files.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { startCheckpointer } from './checkpointer.js';
+import { duringCommit } from './failover.js';
 import { markingIdempotency } from './idempotency-context.js';
 import { migrationProvider } from './migrations.js';
-import { isPostgresUrl, openPostgresStore, redactUrl } from './postgres.js';
+import { isPostgresUrl, openPostgresStore, type PostgresStoreOptions, redactUrl } from './postgres.js';
+import type { PrimaryStatus } from './primary.js';
 import type { Database } from './schema.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -24,6 +27,8 @@ export interface Store {
   readonly location: string;
   /** The connection URL of a PostgreSQL store (for the LISTEN/NOTIFY bus); undefined on SQLite. */
   readonly postgresUrl?: string;
+  /** A PostgreSQL store's primary: which host it is now, how its commits are replicated. */
+  readonly primary?: StorePrimary;
   transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
   /**
    * Like transaction(), but writes arriving together share one commit (group
@@ -34,14 +39,33 @@ export interface Store {
   close(): Promise<void>;
 }
 
+export interface StorePrimary {
+  /** For /readyz and /healthz. */
+  status(): PrimaryStatus;
+  /** For a connection of its own (the event bus): the current primary, and what to call when it is lost. */
+  connection(): Promise<{ config: pg.ClientConfig; lost: () => void }>;
+}
+
 export interface OpenStoreOptions {
-  /** A SQLite file path, or a postgres:// URL. */
+  /** A SQLite file path, or a postgres:// URL (one host or several: the store follows the primary). */
   location: string;
+  /** PostgreSQL: refuse a primary whose commits do not wait for a synchronous standby. */
+  requireSyncStandby?: boolean;
+  /** Where the store reports finding and losing its primary. */
+  log?: PostgresStoreOptions['log'];
 }
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const { location } = options;
-  if (isPostgresUrl(location)) return openPostgresStore(location, migrate);
+  if (isPostgresUrl(location)) {
+    return openPostgresStore(location, migrate, {
+      requireSyncStandby: options.requireSyncStandby ?? false,
+      log: options.log ?? (() => {}),
+    });
+  }
+  if (options.requireSyncStandby === true) {
+    throw new CoterieError('USAGE', '--require-sync-standby needs a postgres:// store');
+  }
   // Any other URL is a typo of one (mysql://, postgress://), not a file to create in the working directory.
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
     throw new CoterieError(
@@ -125,6 +149,7 @@ export function createWriteBatcher(db: Kysely<Database>) {
     while (queue.length > 0) {
       const jobs = queue.splice(0, MAX_WRITES_PER_COMMIT);
       const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+      let committing = false;
       try {
         const trx = await db.startTransaction().execute();
         try {
@@ -142,6 +167,7 @@ export function createWriteBatcher(db: Kysely<Database>) {
               outcomes.push({ ok: false, error });
             }
           }
+          committing = true;
           await trx.commit().execute();
         } catch (err) {
           await trx
@@ -151,8 +177,10 @@ export function createWriteBatcher(db: Kysely<Database>) {
           throw err;
         }
       } catch (err) {
-        // The commit itself failed: every write of the batch failed with it.
-        for (const job of jobs) job.reject(err);
+        // The batch failed: every write of it failed with it. A failover during the commit leaves
+        // their outcome unknown (failover.ts): they must not run again as if they had not happened.
+        const error = committing ? duringCommit(err) : err;
+        for (const job of jobs) job.reject(error);
         continue;
       }
       jobs.forEach((job, i) => {

@@ -11,6 +11,7 @@ import {
 import type { FilesService } from '../services/files.js';
 import type { MessagesService } from '../services/messages.js';
 import type { PeerSessionInfo, PresenceService } from '../services/presence.js';
+import type { StorageService } from '../services/storage.js';
 import type { HeartbeatOptions } from './heartbeat.js';
 import type { Outbox } from './outbox.js';
 import type { SessionRegistry } from './registry.js';
@@ -26,6 +27,8 @@ export interface FrameHandlerDeps {
   outbox: Outbox;
   catchUp: SessionCatchUp;
   revocationPush: RevocationPush<Session>;
+  /** Storage peers' reports and their standing assignments (issue 16). */
+  storage?: Pick<StorageService, 'report' | 'standing'>;
   trackerId: string;
   /** Told to the peer in the welcome. */
   heartbeat: HeartbeatOptions;
@@ -90,6 +93,13 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     deps.revocationPush.afterWelcome(s, s.caller.userId);
     const greeting = deps.greeting?.();
     if (greeting !== undefined) outbox.send(s, greeting);
+    // A storage peer gets its standing assignments again: a push may have been lost while it was away.
+    deps.storage?.standing(info.peerId).then(
+      (orders) => {
+        for (const o of orders) outbox.send(s, o);
+      },
+      (err: unknown) => logger.error({ err, sessionId: s.id }, 'cannot resend storage assignments'),
+    );
   }
 
   async function watch(s: Session, fileIds: string[]): Promise<void> {
@@ -161,6 +171,12 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       case 'unwatch':
         for (const f of message.files) registry.unwatch(s, f);
         break;
+      case 'replicas': {
+        if (deps.storage === undefined)
+          throw new CoterieError('BAD_REQUEST', 'this tracker keeps no replicas');
+        for (const order of await deps.storage.report(info, message.groups)) outbox.send(s, order);
+        break;
+      }
     }
     if (message.id !== undefined) outbox.send(s, { type: 'ack', id: message.id });
   }

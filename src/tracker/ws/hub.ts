@@ -8,6 +8,7 @@ import type { FilesService } from '../services/files.js';
 import type { MessagesService } from '../services/messages.js';
 import type { PresenceService } from '../services/presence.js';
 import type { RevocationsService } from '../services/revocations.js';
+import type { StorageService } from '../services/storage.js';
 import type { Caller } from '../services/users.js';
 import { createFrameHandler } from './frame-handler.js';
 import { Heartbeat, type HeartbeatClock, type HeartbeatOptions, systemHeartbeatClock } from './heartbeat.js';
@@ -29,6 +30,8 @@ export interface SessionHubDeps {
   revocations: Pick<RevocationsService, 'recipients' | 'recentFor'>;
   /** Deleted files to pass on to the group's seeders (and to replay at hello). */
   deletions?: Pick<FileVersionsService, 'recentDeletionsFor'>;
+  /** Storage peers: their reports, standing assignments and departures (issue 16). */
+  storage?: Pick<StorageService, 'report' | 'standing' | 'peerLeft'>;
   bus: EventBus;
   trackerId: string;
   logger: Logger;
@@ -89,6 +92,7 @@ export function createSessionHub(options: HeartbeatOptions) {
       outbox,
       catchUp,
       revocationPush,
+      ...(deps.storage === undefined ? {} : { storage: deps.storage }),
       trackerId: deps.trackerId,
       heartbeat: options,
       logger,
@@ -127,6 +131,7 @@ export function createSessionHub(options: HeartbeatOptions) {
       if (s.info !== undefined) {
         try {
           await presence.unregister(s.info);
+          await deps.storage?.peerLeft(s.info.peerId);
         } catch (err) {
           logger.error({ err, sessionId: s.id }, 'failed to remove presence of a closed session');
         }

@@ -117,6 +117,9 @@ export function startPushes(deps: PushesDeps): () => void {
       case 'file_deleted':
         revocationPush.onFileDeleted(event);
         break;
+      case 'storage_orders':
+        pushStorageOrders(registry, outbox, event);
+        break;
       case 'token_revoked':
         for (const s of registry.all()) {
           if (s.caller.tokenHash === event.tokenHash)
@@ -131,4 +134,22 @@ export function startPushes(deps: PushesDeps): () => void {
     unsubscribeStored();
     unsubscribeReceipts();
   };
+}
+
+/** The planner's orders for a storage peer, to its sessions on this tracker (if any), in order. */
+function pushStorageOrders(
+  registry: SessionRegistry,
+  outbox: Outbox,
+  e: Extract<TrackerEvent, { kind: 'storage_orders' }>,
+): void {
+  // Anyone with the database's rights can NOTIFY: a malformed event is dropped, not pushed.
+  if (typeof e.peerId !== 'string' || !Array.isArray(e.orders)) return;
+  for (const s of registry.all()) {
+    if (s.info?.peerId !== e.peerId) continue;
+    for (const o of e.orders) {
+      if (o.t === 'r') outbox.send(s, { type: 'replicate', groupId: o.g, fileId: o.f, size: o.s, at: e.at });
+      else if (o.t === 'd')
+        outbox.send(s, { type: 'drop', groupId: o.g, fileId: o.f, reason: o.r, at: e.at });
+    }
+  }
 }

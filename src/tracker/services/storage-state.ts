@@ -1,0 +1,162 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { PlacedFile, ReplicaInfo, StoragePeerInfo, StoragePeerState } from '../../core/index.js';
+import { type Database, toNumber } from '../store/index.js';
+import { dropUnkeptNames } from './file-names.js';
+
+/** Reads of the storage tables shared by the storage service and the planner, in or out of a transaction. */
+type Db = Kysely<Database> | Transaction<Database>;
+
+/**
+ * The files a group keeps replicated, with their sizes. The one place that
+ * says which: today the group's listed files; with file versions, every
+ * retained version.
+ */
+export async function filesToPlace(db: Db, groupId: string): Promise<PlacedFile[]> {
+  const rows = await db
+    .selectFrom('group_files as gf')
+    .innerJoin('files as f', 'f.file_id', 'gf.file_id')
+    .select(['gf.file_id', 'f.size'])
+    .where('gf.group_id', '=', groupId)
+    .execute();
+  return rows.map((r) => ({ fileId: r.file_id, size: toNumber(r.size) }));
+}
+
+/** live: connected now; grace: disconnected for at most `graceMs`; gone: longer. */
+export function peerState(
+  present: boolean,
+  lastSeen: number,
+  now: number,
+  graceMs: number,
+): StoragePeerState {
+  if (present) return 'live';
+  return now - lastSeen <= graceMs ? 'grace' : 'gone';
+}
+
+export interface StoragePeerRow extends StoragePeerInfo {
+  userId: string;
+  offeredAt: number;
+  /** Now for a live peer; else when it was last known connected. */
+  lastSeen: number;
+}
+
+/** The group's storage peers whose user is still a member, with their state. */
+export async function storagePeersOf(
+  db: Db,
+  groupId: string,
+  now: number,
+  graceMs: number,
+): Promise<StoragePeerRow[]> {
+  const rows = await db
+    .selectFrom('storage_offers as o')
+    .innerJoin('memberships as m', (j) =>
+      j.onRef('m.group_id', '=', 'o.group_id').onRef('m.user_id', '=', 'o.user_id'),
+    )
+    .leftJoin('presence as p', (j) =>
+      j.onRef('p.peer_id', '=', 'o.peer_id').onRef('p.user_id', '=', 'o.user_id'),
+    )
+    .select([
+      'o.peer_id',
+      'o.user_id',
+      'o.quota_bytes',
+      'o.zone',
+      'o.offered_at',
+      'o.withdrawing',
+      'o.last_seen',
+      'p.session_id',
+    ])
+    .where('o.group_id', '=', groupId)
+    .orderBy('o.peer_id')
+    .execute();
+  return rows.map((r) => {
+    const present = r.session_id !== null && r.session_id !== undefined;
+    const lastSeen = toNumber(r.last_seen);
+    return {
+      peerId: r.peer_id,
+      userId: r.user_id,
+      zone: r.zone,
+      quotaBytes: toNumber(r.quota_bytes),
+      state: peerState(present, lastSeen, now, graceMs),
+      withdrawing: Number(r.withdrawing) !== 0,
+      offeredAt: toNumber(r.offered_at),
+      lastSeen: present ? now : lastSeen,
+    };
+  });
+}
+
+/**
+ * An assignment not reported held after this long failed silently (the peer
+ * never reported it missing): it is dropped there and placed elsewhere. Ten
+ * minutes, plus a second per MiB of the file.
+ */
+export function assignmentDeadlineMs(size: number): number {
+  return 10 * 60_000 + Math.ceil(size / (1024 * 1024)) * 1000;
+}
+
+/** The group's replicas; with `now`, assignments past their deadline read as corrupt (see assignmentDeadlineMs). */
+export async function replicasOf(db: Db, groupId: string, now?: number): Promise<ReplicaInfo[]> {
+  const rows = await db
+    .selectFrom('replicas as r')
+    .innerJoin('files as f', 'f.file_id', 'r.file_id')
+    .select(['r.file_id', 'r.peer_id', 'r.state', 'r.updated_at', 'f.size'])
+    .where('r.group_id', '=', groupId)
+    .execute();
+  return rows.map((r) => {
+    const late =
+      now !== undefined &&
+      r.state === 'assigned' &&
+      now - toNumber(r.updated_at) > assignmentDeadlineMs(toNumber(r.size));
+    return { fileId: r.file_id, peerId: r.peer_id, state: late ? 'corrupt' : r.state };
+  });
+}
+
+export interface GroupPolicy {
+  min: number;
+  max: number;
+}
+
+/** The group's policy; min 0 (no placement) without a row. */
+export async function policyOf(db: Db, groupId: string): Promise<GroupPolicy> {
+  const row = await db
+    .selectFrom('replication_policies')
+    .select(['min_replicas', 'max_replicas'])
+    .where('group_id', '=', groupId)
+    .executeTakeFirst();
+  return row === undefined ? { min: 0, max: 0 } : { min: row.min_replicas, max: row.max_replicas };
+}
+
+/** Counts of verified replicas per file, on storage peers that count (live or in grace). */
+export function verifiedCounts(
+  files: PlacedFile[],
+  peers: StoragePeerInfo[],
+  replicas: ReplicaInfo[],
+): Map<string, number> {
+  const counting = new Set(peers.filter((p) => p.state !== 'gone').map((p) => p.peerId));
+  const counts = new Map(files.map((f) => [f.fileId, 0]));
+  for (const r of replicas) {
+    const n = counts.get(r.fileId);
+    if (n !== undefined && r.state === 'held' && counting.has(r.peerId)) counts.set(r.fileId, n + 1);
+  }
+  return counts;
+}
+
+/**
+ * Takes out of the group's listing the names of these files (or every name)
+ * when none of a name's versions is shared any more nor held verified by a
+ * storage peer (file-names.ts dropUnkeptNames). Returns the files that left the listing.
+ */
+export async function delistUnheld(trx: Db, groupId: string, fileIds?: string[]): Promise<string[]> {
+  if (fileIds === undefined) return dropUnkeptNames(trx, groupId);
+  if (fileIds.length === 0) return [];
+  const names = await trx
+    .selectFrom('group_files')
+    .select('name')
+    .distinct()
+    .where('group_id', '=', groupId)
+    .where('file_id', 'in', fileIds)
+    .execute();
+  return dropUnkeptNames(
+    trx,
+    groupId,
+    names.map((r) => r.name),
+  );
+}
