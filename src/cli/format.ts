@@ -112,6 +112,25 @@ function clock(ms: number): string {
   return d.toDateString() === today.toDateString() ? hhmm : `${d.toISOString().slice(0, 10)} ${hhmm}`;
 }
 
+function formatVersions(r: ResultOf<'list_versions'>): string {
+  const lock = r.lock === undefined ? [] : [`locked by '${r.lock.holder}' until ${clock(r.lock.expiresAt)}`];
+  return [
+    `'${r.name}' in '${r.groupId}': version ${r.currentVersion} is current; the group keeps ${r.keep}`,
+    ...lock,
+    table(
+      ['VERSION', 'SIZE', 'AUTHOR', 'CREATED', 'REPLICAS', 'FILE ID'],
+      r.versions.map((v) => [
+        `v${v.version}${v.version === r.currentVersion ? ' *' : ''}`,
+        formatBytes(v.size),
+        v.author,
+        clock(v.createdAt),
+        v.replicas === undefined ? '-' : String(v.replicas.length),
+        v.fileId.slice(0, 12),
+      ]),
+    ),
+  ].join('\n');
+}
+
 /** What starts the second and later lines of a body: never a message line's mark and clock. */
 const CONTINUED = '    | ';
 
@@ -179,12 +198,14 @@ const FORMATTERS: Formatters = {
     r.files.length === 0
       ? `no files in '${r.groupId}' yet: upload_file <path> ${r.groupId} shares one`
       : table(
-          ['NAME', 'SIZE', 'SEEDERS', 'SHARED BY', 'FILE ID'],
+          ['NAME', 'VERSION', 'SIZE', 'SEEDERS', 'SHARED BY', 'LOCKED BY', 'FILE ID'],
           r.files.map((f) => [
             f.name,
+            f.version === undefined ? '-' : `v${f.version}`,
             formatBytes(f.size),
             String(f.seeders),
             f.sharers.join(','),
+            f.lock === undefined ? '-' : `${f.lock.holder} until ${clock(f.lock.expiresAt)}`,
             f.fileId.slice(0, 12),
           ]),
         ),
@@ -194,6 +215,19 @@ const FORMATTERS: Formatters = {
     if (r.state === 'completed') return formatDownloadDone(r);
     return `downloading '${r.fileName}' from '${r.groupId}' to ${r.dest}: show_downloads follows it`;
   },
+  update_file: (r) =>
+    r.created
+      ? `'${r.fileName}' in '${r.groupId}' is now version ${r.version} (${formatBytes(r.size)}, ${countOf(r.pieces, 'piece')}) as ${r.fileId.slice(0, 12)}; seeding${r.dropped.length === 0 ? '' : `; ${countOf(r.dropped.length, 'old version')} dropped by the group's retention`}`
+      : `'${r.fileName}' in '${r.groupId}' already is this content (version ${r.version}); seeding`,
+  delete_file: (r) =>
+    `deleted '${r.name}' from '${r.groupId}' (${countOf(r.fileIds.length, 'version')}); its seeders stop serving it`,
+  lock_file: (r) =>
+    `locked '${r.name}' in '${r.groupId}' until ${clock(r.expiresAt)}: updates and deletes by others are refused until unlock_file, then, or this peer stops`,
+  unlock_file: (r) =>
+    r.released ? `unlocked '${r.name}' in '${r.groupId}'` : `'${r.name}' in '${r.groupId}' was not locked`,
+  list_versions: formatVersions,
+  set_versions: (r) =>
+    `'${r.groupId}' keeps ${countOf(r.keep, 'version')} of each file${r.dropped.length === 0 ? '' : `; ${countOf(r.dropped.length, 'old version')} dropped`}`,
   stop_share: (r) => r.stopped.map((s) => `stopped sharing '${s.fileName}' in '${s.groupId}'`).join('\n'),
   show_downloads: formatDownloads,
   status: (r) =>

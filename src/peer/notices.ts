@@ -18,6 +18,8 @@ export type PeerEvent =
   /** A shared file changed since it was hashed: it is no longer served nor announced. */
   | { type: 'shareChanged'; fileId: string; fileNames: string[]; path: string; reason: string }
   /** A downloader reported a piece of a share corrupt, and what re-checking the file found. */
+  /** The tracker deleted these files of a group (or its retention dropped them): no longer served there. */
+  | { type: 'shareDeleted'; groupId: string; fileIds: string[]; fileNames: string[] }
   | { type: 'corruptReported'; fileId: string; piece: number; verdict: 'intact' | 'changed' | 'skipped' }
   | { type: 'trackerEvent'; event: SessionEvent }
   /** A message arrived and was stored (once per message id). */
@@ -35,6 +37,11 @@ export interface Notice {
 /** What the user sees when a shared file changed under its share. */
 export function shareChangedText(fileName: string): string {
   return `'${fileName}' changed since you shared it: share it again or update it`;
+}
+
+/** What a seeder sees when files it shares were deleted from a group (or fell out of its retention). */
+export function shareDeletedText(fileName: string, groupId: string): string {
+  return `no longer seeding '${fileName}' in '${groupId}': it was deleted there (or the version you had fell out of the group's retention)`;
 }
 
 export function noticeOfEvent(e: SessionEvent, fileName: (fileId: string) => string): Notice | undefined {

@@ -15,6 +15,7 @@ import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { ERROR_CODES } from './errors.js';
 import { MAX_PIECE_SIZE_BYTES, MAX_PIECES } from './manifest.js';
 import { FILE_NAME_MAX_LENGTH, HEX64_PATTERN, MESSAGE_ID_PATTERN, NAME_PATTERN } from './names.js';
+import { MAX_KEEP_VERSIONS, MAX_LOCK_TTL_SECONDS } from './version-limits.js';
 
 export const API_PREFIX = '/v1';
 
@@ -398,9 +399,6 @@ export const DeleteResponse = Type.Object({
 });
 export type DeleteResponse = Static<typeof DeleteResponse>;
 
-/** Lock lifetimes: 5 minutes unless asked, at most a day (a lock forgotten by a live peer must end). */
-export const DEFAULT_LOCK_TTL_SECONDS = 300;
-export const MAX_LOCK_TTL_SECONDS = 86_400;
 /**
  * POST /v1/groups/:groupId/files/:file/lock → 200 FileLock (members only).
  * Taken, or renewed (a new expiry) when the caller already holds it; 423
@@ -425,8 +423,12 @@ export const UnlockResponse = Type.Object({ groupId: GroupId, name: FileName, re
 export type UnlockResponse = Static<typeof UnlockResponse>;
 
 /** POST /v1/groups/:groupId/versions → 200 KeepVersionsResponse (owner only): the group's retention. */
-export const DEFAULT_KEEP_VERSIONS = 5;
-export const MAX_KEEP_VERSIONS = 1000;
+export {
+  DEFAULT_KEEP_VERSIONS,
+  DEFAULT_LOCK_TTL_SECONDS,
+  MAX_KEEP_VERSIONS,
+  MAX_LOCK_TTL_SECONDS,
+} from './version-limits.js';
 export const KeepVersionsRequest = Type.Object(
   { keep: Type.Integer({ minimum: 1, maximum: MAX_KEEP_VERSIONS }) },
   { additionalProperties: false },

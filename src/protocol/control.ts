@@ -86,6 +86,22 @@ export interface UploadResult {
   created: boolean;
 }
 
+/** What update_file answers: the new version, shared and seeded by this peer. */
+export interface UpdateResult {
+  groupId: string;
+  fileName: string;
+  fileId: string;
+  /** The name's version this content is now. */
+  version: number;
+  size: number;
+  pieces: number;
+  path: string;
+  /** False when this content already was the current version. */
+  created: boolean;
+  /** File ids of the versions the group's retention dropped with this update. */
+  dropped: string[];
+}
+
 export interface StopShareResult {
   stopped: { groupId: string; fileName: string }[];
 }
@@ -212,9 +228,18 @@ export interface ControlCommands {
   list_files: { args: { group_id: string }; result: Api.FileList };
   upload_file: { args: { path: string; group_id: string }; result: UploadResult };
   download_file: {
-    args: { group_id: string; file_name: string; dest: string; wait?: boolean };
+    args: { group_id: string; file_name: string; dest: string; wait?: boolean; version?: number };
     result: DownloadView;
   };
+  update_file: {
+    args: { group_id: string; file_name: string; path: string; if_version?: number };
+    result: UpdateResult;
+  };
+  delete_file: { args: { group_id: string; file_name: string }; result: Api.DeleteResponse };
+  lock_file: { args: { group_id: string; file_name: string; ttl?: string }; result: Api.FileLock };
+  unlock_file: { args: { group_id: string; file_name: string }; result: Api.UnlockResponse };
+  list_versions: { args: { group_id: string; file_name: string }; result: Api.VersionList };
+  set_versions: { args: { group_id: string; keep: number }; result: Api.KeepVersionsResponse };
   stop_share: { args: { file_name: string; group_id?: string }; result: StopShareResult };
   show_downloads: { args: Record<string, never>; result: ShowDownloadsResult };
   send_msg: { args: { user_id: string; message: string }; result: SendAnswer };

@@ -137,6 +137,11 @@ export interface PieceServer {
    */
   revokeTickets(revocation: TicketRevocation): number;
   /**
+   * A file was deleted from a group: the connections let in with a ticket for it in that group
+   * close now (FILE_NOT_FOUND). Returns how many were closed.
+   */
+  dropFile(fileId: string, groupId: string): number;
+  /**
    * Serves a connection that reached us over another transport than our
    * listener (a relay circuit; an in-memory pair in tests), `peerId` being
    * the downloader that transport proved: its hello must name it. Counts
@@ -323,6 +328,15 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
           'TICKET_REVOKED',
           `'${b.claims.user}' no longer belongs to group '${b.claims.group}': the tracker revoked their tickets`,
         );
+      }
+      return dropped;
+    },
+    dropFile(fileId, groupId) {
+      let dropped = 0;
+      for (const [conn, b] of bindings) {
+        if (b.claims.file !== fileId || b.claims.group !== groupId || conn.closed) continue;
+        dropped++;
+        void conn.close('FILE_NOT_FOUND', `this file was deleted from group '${groupId}'`);
       }
       return dropped;
     },

@@ -142,7 +142,7 @@ describe('peer daemon without a tracker', () => {
     }
     const help = await run(['help', 'download_file']);
     expect(help.code).toBe(0);
-    expect(help.out).toContain('download_file <group_id> <file_name> <dest> [--wait]');
+    expect(help.out).toContain('download_file <group_id> <file_name> <dest> [--version N] [--wait]');
     expect(help.out).not.toContain('create_user');
     expect((await run(['tracker', '--help'])).code).toBe(0);
   });
@@ -192,7 +192,7 @@ describe('peer daemon without a tracker', () => {
     const text = shell.text;
     // Wrapped to 80 columns off a terminal: the usage goes on under its first line.
     expect(text).toMatch(
-      /download_file <group_id> <file_name>\s+downloads a file of a group to dest;\n\s+<dest> \[--wait\]/,
+      /download_file <group_id> <file_name>\s+downloads a file of a group to dest;\n\s+<dest> \[--version N\] \[--wait\]/,
     );
     expect(text).toContain(`peer ${daemon.peerId}`);
     expect(text).toContain("error: unknown command 'bogus'");

@@ -145,4 +145,18 @@ describe('piece server tickets', () => {
     fresh.conn.write({ type: 'ticket', ticket: old });
     expect(await closedWith(fresh)).toBe('TICKET_REVOKED');
   });
+
+  it('closes the connections of a file deleted from a group, and only those', async () => {
+    const { server } = await serve();
+    const bob = await acceptedBy(server, await ticket());
+    const carol = await acceptedBy(server, await ticket({ user: 'carol' }));
+    const elsewhere = await acceptedBy(server, await ticket({ group: 'music' }));
+    expect(server.dropFile(fx.fileId, 'films')).toBe(2);
+    expect(await closedWith(bob)).toBe('FILE_NOT_FOUND');
+    expect(await closedWith(carol)).toBe('FILE_NOT_FOUND');
+    // The same bytes shared in another group go on being served there.
+    elsewhere.conn.write(request);
+    await until('a piece', () => elsewhere.frames.some((f) => f.type === 'piece'));
+    expect(server.dropFile(fx.fileId, 'films')).toBe(0);
+  });
 });

@@ -17,6 +17,20 @@ import { CoterieError } from '../../src/protocol/errors.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { thrownCode } from '../helpers/wait.js';
 
+/** A context whose every method records its name and the arguments `keep` keeps. */
+function recordingContext(keep: (arg: unknown) => boolean): { calls: unknown[][]; ctx: CommandContext } {
+  const calls: unknown[][] = [];
+  const ctx = new Proxy({} as CommandContext, {
+    get:
+      (_t, prop) =>
+      async (...args: unknown[]) => {
+        calls.push([prop, ...args.filter(keep)]);
+        return { ok: prop };
+      },
+  });
+  return { calls, ctx };
+}
+
 describe('command table', () => {
   it("has the seed's commands with their syntax", () => {
     const names = COMMANDS.map((c) => c.name);
@@ -41,7 +55,14 @@ describe('command table', () => {
     ]) {
       expect(names).toContain(n);
     }
-    expect(usageOf(getCommand('download_file'))).toBe('download_file <group_id> <file_name> <dest> [--wait]');
+    expect(usageOf(getCommand('download_file'))).toBe(
+      'download_file <group_id> <file_name> <dest> [--version N] [--wait]',
+    );
+    expect(usageOf(getCommand('update_file'))).toBe(
+      'update_file <group_id> <file_name> <path> [--if-version N]',
+    );
+    expect(usageOf(getCommand('lock_file'))).toBe('lock_file <group_id> <file_name> [--ttl DURATION]');
+    expect(usageOf(getCommand('set_versions'))).toBe('set_versions <group_id> <keep>');
     expect(usageOf(getCommand('remove_member'))).toBe('remove_member <group_id> <user_id>');
     expect(usageOf(getCommand('stop_share'))).toBe(
       'stop_share <group_id> <file_name> | stop_share <file_name>',
@@ -81,21 +102,47 @@ describe('command table', () => {
   });
 
   it('dispatches to the context', async () => {
-    const calls: unknown[][] = [];
-    const ctx = new Proxy({} as CommandContext, {
-      get:
-        (_t, prop) =>
-        async (...args: unknown[]) => {
-          calls.push([prop, ...args.filter((x) => typeof x === 'string')]);
-          return { ok: prop };
-        },
-    });
+    const { calls, ctx } = recordingContext((x) => typeof x === 'string');
     await runCommand(ctx, 'accept_request', ['films', 'bob']);
     await runCommand(ctx, 'stop_share', ['x.bin']);
     expect(calls).toEqual([
       ['acceptRequest', 'films', 'bob'],
       ['stopShare', 'x.bin'],
     ]);
+  });
+
+  it('reads versions, counts and lock durations, and refuses malformed ones with USAGE', async () => {
+    const { calls, ctx } = recordingContext((x) => typeof x !== 'object' || x === undefined);
+    await runCommand(ctx, 'lock_file', ['docs', 'a.txt', '--ttl', '30s']);
+    await runCommand(ctx, 'lock_file', ['docs', 'a.txt', '--ttl=5m']);
+    await runCommand(ctx, 'lock_file', ['docs', 'a.txt', '--ttl', '24h']);
+    await runCommand(ctx, 'lock_file', ['docs', 'a.txt']);
+    await runCommand(ctx, 'update_file', ['docs', 'a.txt', '/tmp/a', '--if-version', '3']);
+    await runCommand(ctx, 'set_versions', ['docs', '7']);
+    expect(calls).toEqual([
+      ['lockFile', 'docs', 'a.txt', 30],
+      ['lockFile', 'docs', 'a.txt', 300],
+      ['lockFile', 'docs', 'a.txt', 86_400],
+      ['lockFile', 'docs', 'a.txt', undefined],
+      ['updateFile', 'docs', 'a.txt', '/tmp/a', 3],
+      ['setVersions', 'docs', 7],
+    ]);
+    for (const words of [
+      ['lock_file', 'docs', 'a.txt', '--ttl', '0s'],
+      ['lock_file', 'docs', 'a.txt', '--ttl', '25h'],
+      ['lock_file', 'docs', 'a.txt', '--ttl', '1.5h'],
+      ['lock_file', 'docs', 'a.txt', '--ttl', '5 m'],
+      ['update_file', 'docs', 'a.txt', '/tmp/a', '--if-version', '0'],
+      ['update_file', 'docs', 'a.txt', '/tmp/a', '--if-version', 'v2'],
+      ['download_file', 'docs', 'a.txt', '/tmp/b', '--version', '1e3'],
+      ['set_versions', 'docs', '0'],
+      ['set_versions', 'docs', '1001'],
+      ['set_versions', 'docs', '-2'],
+    ]) {
+      const [name, ...args] = words as [string, ...string[]];
+      await expect(runCommand(ctx, name, args), words.join(' ')).rejects.toMatchObject({ code: 'USAGE' });
+    }
+    expect(calls).toHaveLength(6);
   });
 });
 

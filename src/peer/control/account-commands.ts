@@ -29,8 +29,10 @@ export interface AccountDeps {
 /** The part of CommandContext the files module provides. */
 export type FileCommands = Pick<
   CommandContext,
-  'uploadFile' | 'downloadFile' | 'stopShare' | 'showDownloads'
+  'uploadFile' | 'updateFile' | 'downloadFile' | 'stopShare' | 'showDownloads'
 > & {
+  /** Files of a group the tracker let go (deleted, or dropped by retention): no longer served there. */
+  filesDeleted(groupId: string, fileIds: readonly string[]): Promise<void>;
   /** Drops the local shares of a group the user left. */
   forgetGroup(groupId: string): Promise<void>;
   /** Shares no longer seeded because their file changed since it was shared (status shows them). */
@@ -186,6 +188,62 @@ export function createCommandContext(
       resolveDestination(dest, fileName);
       return groupCall(groupId, () => files.downloadFile(groupId, fileName, dest, options), { fileName });
     },
+    updateFile: (groupId, fileName, path, ifVersion, io) => {
+      checkSourceFile(path);
+      return groupCall(groupId, () => files.updateFile(groupId, fileName, path, ifVersion, io), {
+        action: 'share files',
+        fileName,
+      });
+    },
+    deleteFile: (groupId, fileName) =>
+      groupCall(
+        groupId,
+        async () => {
+          const res = await http.call('deleteFile', { params: { groupId, file: fileName } });
+          // At once, not at the session's push: this peer stops seeding what it just deleted.
+          await files.filesDeleted(groupId, res.fileIds);
+          return res;
+        },
+        { fileName },
+      ),
+    lockFile: (groupId, fileName, ttlSeconds) =>
+      groupCall(
+        groupId,
+        () =>
+          http
+            .call('lockFile', {
+              params: { groupId, file: fileName },
+              // Bound to this peer: the lock also ends within two heartbeats of this daemon dying.
+              body: { peerId: deps.peerId, ...(ttlSeconds === undefined ? {} : { ttlSeconds }) },
+            })
+            .catch((err: unknown) => {
+              if (!(err instanceof CoterieError && err.code === 'NOT_FOUND')) throw err;
+              throw new CoterieError(
+                'NOT_FOUND',
+                "this peer has no session with a tracker yet ('status' shows it): a lock ends with the peer that holds it, so it needs one; retry once connected",
+                { cause: err },
+              );
+            }),
+        { fileName },
+      ),
+    unlockFile: (groupId, fileName) =>
+      groupCall(groupId, () => http.call('unlockFile', { params: { groupId, file: fileName } }), {
+        fileName,
+      }),
+    listVersions: (groupId, fileName) =>
+      groupCall(groupId, () => http.call('listVersions', { params: { groupId, file: fileName } }), {
+        fileName,
+      }),
+    setVersions: (groupId, keep) =>
+      groupCall(
+        groupId,
+        async () => {
+          const res = await http.call('keepVersions', { params: { groupId }, body: { keep } });
+          await files.filesDeleted(groupId, res.dropped);
+          return res;
+        },
+        { action: 'set how many versions are kept' },
+      ),
     stopShare: (fileName, groupId) => {
       requireLogin();
       return files.stopShare(fileName, groupId);

@@ -59,7 +59,7 @@ export function advise(
       );
     case 'FILE_NAME_TAKEN':
       return rewrite(
-        `group ${g ?? '?'} already has a different file named '${at.fileName ?? '?'}': rename your copy and upload it again`,
+        `group ${g ?? '?'} already has a different file named '${at.fileName ?? '?'}': rename your copy and upload it again, or 'update_file ${at.groupId ?? '<group_id>'} ${at.fileName ?? '<name>'} <path>' makes it the next version`,
       );
     case 'NOT_SHARING':
       return rewrite(`you do not share '${at.fileName ?? '?'}'${g === undefined ? '' : ` in group ${g}`}`);

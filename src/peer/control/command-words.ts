@@ -9,11 +9,13 @@ import type { CommandSpec, ParamSpec, ParsedArgs } from './commands.js';
  * paths for a daemon that runs in another directory.
  */
 
+/** What an option's value is called in a usage line (N unless named here). */
+const OPTION_VALUES: Record<string, string> = { group: 'G', from: 'SEQ', ttl: 'DURATION' };
+
 export function usageOf(spec: CommandSpec): string {
   const flags =
-    (spec.options ?? [])
-      .map((o) => ` [--${o} ${o === 'group' ? 'G' : o === 'from' ? 'SEQ' : 'N'}]`)
-      .join('') + (spec.flags ?? []).map((f) => ` [--${f}]`).join('');
+    (spec.options ?? []).map((o) => ` [--${o} ${OPTION_VALUES[o] ?? 'N'}]`).join('') +
+    (spec.flags ?? []).map((f) => ` [--${f}]`).join('');
   return spec.forms
     .map(
       (form) =>
@@ -49,6 +51,9 @@ function checkValue(param: ParamSpec, value: string): void {
       if (!new RegExp(MESSAGE_ID_PATTERN).test(value)) {
         throw new CoterieError('USAGE', `'${value.slice(0, 80)}' is not a message id (32 hex characters)`);
       }
+      return;
+    case 'count':
+      wholeNumber(param.name, value, 0);
       return;
     case 'text':
       if (value.trim().length === 0) throw new CoterieError('USAGE', 'the message is empty');
@@ -161,4 +166,33 @@ export function absolutizePaths(spec: CommandSpec, words: readonly string[], cwd
     }
   });
   return out;
+}
+
+/** A whole-number option (`--limit 5`), checked before anything is sent: USAGE otherwise. */
+export function numberOption(args: ParsedArgs, name: string, min: number): number | undefined {
+  const v = args.options[name];
+  return v === undefined ? undefined : wholeNumber(`--${name}`, v, min);
+}
+
+export function wholeNumber(what: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!/^[0-9]{1,15}$/.test(value) || Number(value) < min || Number(value) > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
+    throw new CoterieError('USAGE', `${what} wants a whole number ${range}, not '${value.slice(0, 40)}'`);
+  }
+  return Number(value);
+}
+
+const SECONDS_PER_UNIT: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** A duration as seconds: `30s`, `5m`, `1h`, `1d`, or a bare number of seconds; USAGE otherwise. */
+export function parseDuration(what: string, value: string, maxSeconds: number): number {
+  const m = /^([0-9]{1,9})([smhd]?)$/.exec(value);
+  const seconds = m === null ? Number.NaN : Number(m[1]) * SECONDS_PER_UNIT[m[2] || 's']!;
+  if (!(seconds >= 1 && seconds <= maxSeconds)) {
+    throw new CoterieError(
+      'USAGE',
+      `${what} wants a duration such as 30s, 5m or 1h, from 1s to ${maxSeconds / 3600}h, not '${value.slice(0, 40)}'`,
+    );
+  }
+  return seconds;
 }

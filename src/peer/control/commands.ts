@@ -1,7 +1,8 @@
 import type { AnswerOf, CommandName, MessageTarget, Progress, ResultOf } from '../../protocol/control.js';
 import { CoterieError, type ErrorCode } from '../../protocol/errors.js';
 import { assertName } from '../../protocol/names.js';
-import { parseArgs } from './command-words.js';
+import { numberOption, parseArgs } from './command-words.js';
+import { FILE_VERSION_COMMANDS } from './version-commands.js';
 
 export { absolutizePaths, matchForm, parseArgs, usageOf } from './command-words.js';
 
@@ -21,6 +22,8 @@ export type ParamKind =
   | 'dest_path'
   | 'topic'
   | 'message_id'
+  /** A whole number (set_versions' K); its range is the command's to check. */
+  | 'count'
   /** The rest of the line: every word from here on, joined by spaces (a message). */
   | 'text';
 
@@ -68,8 +71,20 @@ export interface CommandContext {
     groupId: string,
     fileName: string,
     dest: string,
-    options: { wait: boolean } & CommandIO,
+    options: { wait: boolean; version?: number } & CommandIO,
   ): Promise<ResultOf<'download_file'>>;
+  updateFile(
+    groupId: string,
+    fileName: string,
+    path: string,
+    ifVersion: number | undefined,
+    io: CommandIO,
+  ): Promise<ResultOf<'update_file'>>;
+  deleteFile(groupId: string, fileName: string): Promise<ResultOf<'delete_file'>>;
+  lockFile(groupId: string, fileName: string, ttlSeconds: number | undefined): Promise<ResultOf<'lock_file'>>;
+  unlockFile(groupId: string, fileName: string): Promise<ResultOf<'unlock_file'>>;
+  listVersions(groupId: string, fileName: string): Promise<ResultOf<'list_versions'>>;
+  setVersions(groupId: string, keep: number): Promise<ResultOf<'set_versions'>>;
   stopShare(fileName: string, groupId: string | undefined): Promise<ResultOf<'stop_share'>>;
   showDownloads(): Promise<ResultOf<'show_downloads'>>;
   /** send_msg, send_group_msg and publish. */
@@ -119,15 +134,6 @@ const USER = p('user_id', 'user');
 const GROUP = p('group_id', 'group');
 const TOPIC = p('topic', 'topic');
 const TEXT = p('message', 'text');
-
-function seqOption(args: ParsedArgs, name: string, min: number): number | undefined {
-  const v = args.options[name];
-  if (v === undefined) return undefined;
-  if (!/^[0-9]{1,15}$/.test(v) || Number(v) < min) {
-    throw new CoterieError('USAGE', `--${name} wants a whole number of at least ${min}, not '${v}'`);
-  }
-  return Number(v);
-}
 
 export const COMMANDS: readonly AnyCommandSpec[] = [
   {
@@ -254,11 +260,14 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
     name: 'download_file',
     forms: [[GROUP, p('file_name', 'file_name'), p('dest', 'dest_path')]],
     flags: ['wait'],
-    summary: 'downloads a file of a group to dest; --wait blocks until it ends',
+    options: ['version'],
+    summary:
+      'downloads a file of a group to dest (its current version, or --version N); --wait blocks until it ends',
     streams: true,
     example: 'download_file photos holiday.jpg ./holiday.jpg --wait',
     errors: [
       'FILE_NOT_FOUND',
+      'VERSION_NOT_FOUND',
       'NO_SEEDERS',
       'DESTINATION_EXISTS',
       'PATH_INVALID',
@@ -268,12 +277,16 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
       'NOT_LOGGED_IN',
       'TRACKER_UNAVAILABLE',
     ],
-    run: (c, a, io) =>
-      c.downloadFile(a.values.group_id!, a.values.file_name!, a.values.dest!, {
+    run: (c, a, io) => {
+      const version = numberOption(a, 'version', 1);
+      return c.downloadFile(a.values.group_id!, a.values.file_name!, a.values.dest!, {
         ...io,
         wait: a.flags.has('wait'),
-      }),
+        ...(version === undefined ? {} : { version }),
+      });
+    },
   },
+  ...FILE_VERSION_COMMANDS,
   {
     name: 'stop_share',
     forms: [[GROUP, p('file_name', 'file_name')], [p('file_name', 'file_name')]],
@@ -325,7 +338,7 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
         ...(a.values.user_id === undefined ? {} : { userId: a.values.user_id }),
         ...(groupId === undefined ? {} : { groupId }),
         unread: a.flags.has('unread'),
-        ...(a.options.limit === undefined ? {} : { limit: seqOption(a, 'limit', 1) }),
+        ...(a.options.limit === undefined ? {} : { limit: numberOption(a, 'limit', 1) }),
       });
     },
   },
@@ -394,7 +407,12 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
     example: 'fetch_messages photos releases --from 1 --limit 50',
     errors: ['TOPIC_NOT_FOUND', 'NOT_A_MEMBER', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
     run: (c, a) =>
-      c.fetchMessages(a.values.group_id!, a.values.topic!, seqOption(a, 'from', 1), seqOption(a, 'limit', 1)),
+      c.fetchMessages(
+        a.values.group_id!,
+        a.values.topic!,
+        numberOption(a, 'from', 1),
+        numberOption(a, 'limit', 1),
+      ),
   },
   {
     name: 'status',

@@ -38,8 +38,10 @@ export interface Downloads {
     groupId: string,
     fileName: string,
     dest: string,
-    options: { wait: boolean } & CommandIO,
+    options: { wait: boolean; version?: number } & CommandIO,
   ): Promise<DownloadView>;
+  /** Files deleted from a group: their running downloads there fail, saying so. */
+  onDeleted(groupId: string, fileIds: readonly string[]): void;
   list(): ShowDownloadsResult;
   /** Files whose seeders the session should report (the running downloads). */
   watchedFileIds(): string[];
@@ -387,7 +389,10 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
           );
         }
       }
-      const detail = await http.call('getFile', { params: { groupId, file: fileName } });
+      const detail = await http.call('getFile', {
+        params: { groupId, file: fileName },
+        ...(opts.version === undefined ? {} : { query: { version: String(opts.version) } }),
+      });
       const userId = store.getSession()?.userId ?? '';
       const rec = store.downloads.add({
         userId,
@@ -409,6 +414,16 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
     },
 
     list: () => ({ downloads: store.downloads.list().map(view) }),
+    onDeleted(groupId, fileIds) {
+      const deleted = new Set(fileIds);
+      for (const r of running.values()) {
+        const rec = store.downloads.get(r.id);
+        if (rec === undefined || rec.groupId !== groupId || !deleted.has(r.fileId)) continue;
+        r.handle.abort(
+          `'${rec.fileName}' was deleted from group '${groupId}' (or fell out of its kept versions)`,
+        );
+      }
+    },
     watchedFileIds: () => [...new Set([...running.values()].map((r) => r.fileId))],
     onSeederAppeared(e) {
       for (const r of running.values()) {

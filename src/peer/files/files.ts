@@ -70,6 +70,14 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
     log,
   });
 
+  /** Deleted from a group (or dropped by its retention): its downloads there fail, its shares stop. */
+  const filesDeleted = async (groupId: string, fileIds: readonly string[], at = Date.now() + 1) => {
+    downloads.onDeleted(groupId, fileIds);
+    await shares
+      .onDeleted(groupId, fileIds, at)
+      .catch((err: unknown) => log.error({ err }, 'dropping deleted shares'));
+  };
+
   return {
     serving,
     addresses: () => [formatHostPort(serving.host, serving.port)],
@@ -90,9 +98,13 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
       if (e.type === 'seeder_appeared') downloads.onSeederAppeared(e);
       else if (e.type === 'tickets_revoked')
         seeding.revokeTickets({ groupId: e.groupId, userId: e.userId, beforeSeconds: e.before });
+      else if (e.type === 'file_deleted') void filesDeleted(e.groupId, e.fileIds, e.at);
     },
     uploadFile: (path, groupId, io) => shares.upload(path, groupId, io),
+    updateFile: (groupId, fileName, path, ifVersion, io) =>
+      shares.update(path, groupId, fileName, ifVersion, io),
     downloadFile: (groupId, fileName, dest, opts) => downloads.start(groupId, fileName, dest, opts),
+    filesDeleted: (groupId, fileIds) => filesDeleted(groupId, fileIds),
     stopShare: (fileName, groupId) => shares.stopShare(fileName, groupId),
     forgetGroup: (groupId) => shares.forgetGroup(groupId),
     changedShares: () => shares.changed(),

@@ -32,6 +32,8 @@ export interface Seeding {
   /** Serves the verified pieces of a download in progress (until serveFile or unserve). */
   servePartial(fileId: string, source: PieceSource): void;
   unserve(fileId: string): void;
+  /** A file deleted from a group: the connections downloading it for that group end now. */
+  dropFile(fileId: string, groupId: string): void;
   /** The cluster keys changed or became known (after a tracker connection). */
   setKeys(jwks: JSONWebKeySet): void;
   /** The tracker revoked a user's tickets in a group: drop their connections, refuse those tickets. */
@@ -137,6 +139,10 @@ export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
       files.delete(fileId);
       void f?.close();
       partials.delete(fileId);
+    },
+    dropFile(fileId, groupId) {
+      const dropped = server.dropFile(fileId, groupId);
+      if (dropped > 0) log.info({ fileId, groupId, dropped }, 'connections of a deleted file closed');
     },
     setKeys: (keys) => server.setJwks(keys),
     revokeTickets(revocation) {

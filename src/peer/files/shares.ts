@@ -1,18 +1,19 @@
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Logger } from 'pino';
-import type { StopShareResult, UploadResult } from '../../protocol/control.js';
+import type { StopShareResult, UpdateResult, UploadResult } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
 import { isNewFileName } from '../../protocol/names.js';
 import type { PeerIdentity } from '../../wire/index.js';
 import type { CommandIO } from '../control/index.js';
-import { type Notice, type PeerEvent, shareChangedText } from '../notices.js';
+import { type Notice, type PeerEvent, shareChangedText, shareDeletedText } from '../notices.js';
 import { checkSourceFile } from '../paths.js';
 import type { DownloadRecord, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
 import { hashFile, type Seeding } from './seeding.js';
+import { precheckUpdate } from './versions.js';
 
 /**
  * What this peer shares: the store's share rows, the piece server's sources
@@ -28,6 +29,19 @@ export interface Shares {
   /** Shares no longer served because their file changed since it was shared. */
   changed(): ChangedShare[];
   upload(path: string, groupId: string, io: CommandIO): Promise<UploadResult>;
+  /** Shares new content as the next version of a name (update_file), and seeds it. */
+  update(
+    path: string,
+    groupId: string,
+    fileName: string,
+    ifVersion: number | undefined,
+    io: CommandIO,
+  ): Promise<UpdateResult>;
+  /**
+   * The tracker's `file_deleted`: stop serving those files of that group at once. `at`: when they
+   * were deleted; a share made since (the same bytes shared afresh) is kept.
+   */
+  onDeleted(groupId: string, fileIds: readonly string[], at: number): Promise<void>;
   /** A finished download becomes a share of its group, seeded from its destination. */
   shareDownloaded(rec: DownloadRecord, manifest: Manifest): Promise<void>;
   stopShare(fileName: string, groupId: string | undefined): Promise<StopShareResult>;
@@ -128,6 +142,58 @@ export function createShares(deps: SharesDeps): Shares {
     await session.unannounce([fileId]).catch(() => {});
   };
 
+  /** Hashes a file to share, reporting progress as `hashing NAME`. */
+  const hashShared = async (path: string, fileName: string, size: number, io: CommandIO) => {
+    const manifest = await hashFile(path, (doneBytes, totalBytes) =>
+      io.onProgress?.({ kind: 'hash', label: `hashing ${fileName}`, doneBytes, totalBytes }),
+    );
+    if (manifest.size !== size) log.warn({ path }, 'the file changed size while it was hashed');
+    return manifest;
+  };
+
+  /** Keeps a share of this peer in the store and serves and announces it. */
+  const record = async (share: {
+    groupId: string;
+    fileName: string;
+    version: number | null;
+    path: string;
+    manifest: Manifest;
+  }): Promise<void> => {
+    const { groupId, fileName, version, path, manifest } = share;
+    const fileId = computeFileId(manifest);
+    const manifestJson = JSON.stringify(manifest);
+    const createdAt = Date.now();
+    store.shares.put({
+      groupId,
+      fileName,
+      fileId,
+      version,
+      path,
+      size: manifest.size,
+      manifestJson,
+      createdAt,
+    });
+    // Shared again: what changed under the old share no longer matters.
+    for (const c of changed.values()) if (c.path === path) changed.delete(c.fileId);
+    if (served.get(fileId) !== path) await serve(fileId, manifestJson, path, manifest.size, createdAt);
+    await session.announce([fileId]).catch(() => {});
+  };
+
+  /**
+   * The tracker let these files of a group go (deleted, or dropped by its retention): their
+   * shares leave the store and, unless another group still has them, the piece server.
+   */
+  const dropFiles = async (groupId: string, fileIds: readonly string[], at?: number): Promise<void> => {
+    // Downloads of these files for that group end, whether or not this peer kept a share of them.
+    for (const fileId of fileIds) seeding.dropFile(fileId, groupId);
+    const removed = store.shares.removeFiles(groupId, fileIds, at);
+    if (removed.length === 0) return;
+    for (const fileId of new Set(removed.map((r) => r.fileId))) await release(fileId);
+    const fileNames = [...new Set(removed.map((r) => r.fileName))];
+    for (const fileName of fileNames) notify('share', shareDeletedText(fileName, groupId));
+    onEvent({ type: 'shareDeleted', groupId, fileIds: removed.map((r) => r.fileId), fileNames });
+  };
+
   return {
     async restore() {
       for (const s of store.shares.list()) {
@@ -149,54 +215,46 @@ export function createShares(deps: SharesDeps): Shares {
       }
       // Membership first: hashing a large file only to be refused wastes minutes.
       await http.call('listMembers', { params: { groupId } });
-      const manifest = await hashFile(path, (doneBytes, totalBytes) =>
-        io.onProgress?.({ kind: 'hash', label: `hashing ${fileName}`, doneBytes, totalBytes }),
-      );
-      if (manifest.size !== size) log.warn({ path }, 'the file changed size while it was hashed');
-      const fileId = computeFileId(manifest);
+      const manifest = await hashShared(path, fileName, size, io);
       const res = await http.call('shareFile', {
         params: { groupId },
         body: { name: fileName, manifest, peerId: identity.peerId },
       });
-      const manifestJson = JSON.stringify(manifest);
-      const createdAt = Date.now();
-      store.shares.put({ groupId, fileName, fileId, path, size: manifest.size, manifestJson, createdAt });
-      // Shared again: what changed under the old share no longer matters.
-      for (const c of changed.values()) if (c.path === path) changed.delete(c.fileId);
-      if (served.get(fileId) !== path) await serve(fileId, manifestJson, path, manifest.size, createdAt);
-      await session.announce([fileId]).catch(() => {});
-      return {
-        groupId,
-        fileName,
-        fileId,
-        size: manifest.size,
-        pieces: manifest.pieces.length,
-        pieceSize: manifest.pieceSize,
-        path,
-        created: res.created,
-      };
+      await record({ groupId, fileName, version: res.version ?? null, path, manifest });
+      return { ...uploadResult(groupId, fileName, path, manifest), created: res.created };
     },
+
+    async update(path, groupId, fileName, ifVersion, io) {
+      const { size } = checkSourceFile(path);
+      // Membership, the name and a compare-and-set or lock that cannot succeed are refused before hashing.
+      await precheckUpdate(http, groupId, fileName, ifVersion, store.getSession()?.userId);
+      const manifest = await hashShared(path, fileName, size, io);
+      const res = await http.call('updateFile', {
+        params: { groupId, file: fileName },
+        body: { manifest, peerId: identity.peerId, ...(ifVersion === undefined ? {} : { ifVersion }) },
+      });
+      await record({ groupId, fileName: res.name, version: res.version, path, manifest });
+      if (res.dropped.length > 0) await dropFiles(groupId, res.dropped);
+      const { pieceSize: _, ...result } = uploadResult(groupId, res.name, path, manifest);
+      return { ...result, version: res.version, created: res.created, dropped: res.dropped };
+    },
+
+    onDeleted: (groupId, fileIds, at) => dropFiles(groupId, fileIds, at),
 
     async shareDownloaded(rec, manifest) {
       // The swarm grows with every member who has the file.
       try {
-        await http.call('shareFile', {
+        const res = await http.call('shareFile', {
           params: { groupId: rec.groupId },
           body: { name: rec.fileName, manifest, peerId: identity.peerId },
         });
-        const manifestJson = JSON.stringify(manifest);
-        const createdAt = Date.now();
-        store.shares.put({
+        await record({
           groupId: rec.groupId,
-          fileName: rec.fileName,
-          fileId: rec.fileId,
+          fileName: res.name,
+          version: res.version ?? null,
           path: rec.dest,
-          size: rec.size,
-          manifestJson,
-          createdAt,
+          manifest,
         });
-        if (!served.has(rec.fileId)) await serve(rec.fileId, manifestJson, rec.dest, rec.size, createdAt);
-        await session.announce([rec.fileId]);
       } catch (err) {
         log.warn({ err: (err as Error).message, fileId: rec.fileId }, 'could not seed a completed download');
       }
@@ -238,5 +296,17 @@ export function createShares(deps: SharesDeps): Shares {
         await release(s.fileId);
       }
     },
+  };
+}
+
+function uploadResult(groupId: string, fileName: string, path: string, manifest: Manifest) {
+  return {
+    groupId,
+    fileName,
+    fileId: computeFileId(manifest),
+    size: manifest.size,
+    pieces: manifest.pieces.length,
+    pieceSize: manifest.pieceSize,
+    path,
   };
 }

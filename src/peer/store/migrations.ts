@@ -2,7 +2,7 @@
  * peer.db's schema, one SQL script per version (PRAGMA user_version counts them). Append only:
  * a released version's script never changes, so every older peer.db migrates the same way.
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** In migration 3: the user of the saved session, else '' (nobody logged in). */
 const OWNER_OF_EXISTING_ROWS = `COALESCE((SELECT json_extract(value, '$.userId') FROM meta WHERE key = 'session'), '')`;
@@ -61,4 +61,16 @@ export const MIGRATIONS: readonly string[] = [
    INSERT INTO receipts3 SELECT ${OWNER_OF_EXISTING_ROWS}, stream_id, reader, delivered, read FROM receipts;
    DROP TABLE receipts;
    ALTER TABLE receipts3 RENAME TO receipts;`,
+  // 4: a name has versions (update_file): a share is one version of a name, so this peer may
+  // seed several versions under one name (the one it uploaded, the one it downloaded with
+  // --version, the one it updated to); `version` is the tracker's number for it (NULL: shared
+  // before versions were recorded).
+  `CREATE TABLE shares4 (
+     group_id TEXT NOT NULL, file_name TEXT NOT NULL, file_id TEXT NOT NULL, version INTEGER,
+     path TEXT NOT NULL, size INTEGER NOT NULL, manifest_json TEXT NOT NULL, created_at INTEGER NOT NULL,
+     PRIMARY KEY (group_id, file_name, file_id));
+   INSERT INTO shares4 SELECT group_id, file_name, file_id, NULL, path, size, manifest_json, created_at
+     FROM shares;
+   DROP TABLE shares;
+   ALTER TABLE shares4 RENAME TO shares;`,
 ];

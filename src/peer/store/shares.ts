@@ -1,13 +1,16 @@
 import type Database from 'better-sqlite3';
 
 /**
- * What this peer shares, in peer.db's shares table: the manifest is kept so
- * that seeding restarts without hashing again.
+ * What this peer shares, in peer.db's shares table: one row per version of a
+ * name it seeds. The manifest is kept so that seeding restarts without
+ * hashing again.
  */
 export interface ShareRecord {
   groupId: string;
   fileName: string;
   fileId: string;
+  /** The name's version this content is (null: shared before the peer recorded versions). */
+  version: number | null;
   path: string;
   size: number;
   /** The manifest as JSON, so seeding restarts without hashing again. */
@@ -19,6 +22,7 @@ interface ShareRow {
   group_id: string;
   file_name: string;
   file_id: string;
+  version: number | null;
   path: string;
   size: number;
   manifest_json: string;
@@ -29,6 +33,7 @@ const shareFromRow = (r: ShareRow): ShareRecord => ({
   groupId: r.group_id,
   fileName: r.file_name,
   fileId: r.file_id,
+  version: r.version,
   path: r.path,
   size: r.size,
   manifestJson: r.manifest_json,
@@ -41,18 +46,19 @@ export class ShareRepository {
   put(s: ShareRecord): void {
     this.db
       .prepare(
-        `INSERT INTO shares (group_id, file_name, file_id, path, size, manifest_json, created_at)
-         VALUES (@groupId, @fileName, @fileId, @path, @size, @manifestJson, @createdAt)
-         ON CONFLICT(group_id, file_name) DO UPDATE SET file_id = excluded.file_id, path = excluded.path,
-           size = excluded.size, manifest_json = excluded.manifest_json, created_at = excluded.created_at`,
+        `INSERT INTO shares (group_id, file_name, file_id, version, path, size, manifest_json, created_at)
+         VALUES (@groupId, @fileName, @fileId, @version, @path, @size, @manifestJson, @createdAt)
+         ON CONFLICT(group_id, file_name, file_id) DO UPDATE SET version = excluded.version,
+           path = excluded.path, size = excluded.size, manifest_json = excluded.manifest_json,
+           created_at = excluded.created_at`,
       )
       .run(s);
   }
 
   list(): ShareRecord[] {
-    return (this.db.prepare('SELECT * FROM shares ORDER BY group_id, file_name').all() as ShareRow[]).map(
-      shareFromRow,
-    );
+    return (
+      this.db.prepare('SELECT * FROM shares ORDER BY group_id, file_name, version').all() as ShareRow[]
+    ).map(shareFromRow);
   }
 
   /** Removes shares by group and name, or by name in every group; returns what it removed. */
@@ -65,5 +71,22 @@ export class ShareRepository {
     const del = this.db.prepare('DELETE FROM shares WHERE group_id = ? AND file_name = ?');
     for (const r of rows) del.run(r.group_id, r.file_name);
     return rows.map(shareFromRow);
+  }
+
+  /**
+   * Removes a group's shares of these file ids (versions deleted or dropped), those made before
+   * `before` when given; returns what it removed.
+   */
+  removeFiles(groupId: string, fileIds: readonly string[], before = Number.MAX_SAFE_INTEGER): ShareRecord[] {
+    const where = 'WHERE group_id = ? AND file_id = ? AND created_at < ?';
+    const select = this.db.prepare(`SELECT * FROM shares ${where}`);
+    const del = this.db.prepare(`DELETE FROM shares ${where}`);
+    return this.db.transaction(() =>
+      fileIds.flatMap((fileId) => {
+        const rows = select.all(groupId, fileId, before) as ShareRow[];
+        del.run(groupId, fileId, before);
+        return rows.map(shareFromRow);
+      }),
+    )();
   }
 }

@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { FileLock } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { fileLocked } from '../../protocol/file-errors.js';
 import { isHex64 } from '../../protocol/names.js';
 import { type Database, databaseNowMs, type Store, toNumber } from '../store/index.js';
 
@@ -115,13 +116,7 @@ export function requireUnlockedFor(row: NameRow, userId: string): void {
   if (row.lock !== undefined && row.lock.holder !== userId) throw fileLocked(row.lock);
 }
 
-export function fileLocked(lock: FileLock): CoterieError {
-  return new CoterieError(
-    'FILE_LOCKED',
-    `${JSON.stringify(lock.name).slice(0, 80)} in group '${lock.groupId}' is locked by '${lock.holder}' until ${new Date(lock.expiresAt).toISOString()}: wait, or ask them to unlock it`,
-    { details: { holder: lock.holder, expiresAt: lock.expiresAt } },
-  );
-}
+export { fileLocked };
 
 /**
  * Removes a name with every version (their shares go with them), and

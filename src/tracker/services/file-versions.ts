@@ -12,6 +12,7 @@ import {
   type VersionList,
 } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { versionConflict } from '../../protocol/file-errors.js';
 import { computeFileId, validateManifest } from '../../protocol/manifest.js';
 import type { Database } from '../store/index.js';
 import { toNumber } from '../store/index.js';
@@ -130,11 +131,7 @@ export function createFileVersionsService() {
           requireUnlockedFor(row, userId);
           const { name, currentVersion } = row;
           if (request.ifVersion !== undefined && request.ifVersion !== currentVersion) {
-            throw new CoterieError(
-              'VERSION_CONFLICT',
-              `${JSON.stringify(name).slice(0, 80)} is at version ${currentVersion}, not ${request.ifVersion}: list its versions, then update on top of version ${currentVersion}`,
-              { details: { currentVersion } },
-            );
+            throw versionConflict(name, currentVersion, request.ifVersion);
           }
           await trx
             .insertInto('files')

@@ -1,0 +1,71 @@
+import { MAX_KEEP_VERSIONS, MAX_LOCK_TTL_SECONDS } from '../../protocol/version-limits.js';
+import { numberOption, parseDuration, wholeNumber } from './command-words.js';
+import type { AnyCommandSpec, ParamSpec } from './commands.js';
+
+/**
+ * The command table's rows for a file name's versions, deletes and locks (issue 16's write,
+ * delete and lock of seed 004): plain rows of the one table (commands.ts), in its order after
+ * download_file.
+ */
+
+const GROUP: ParamSpec = { name: 'group_id', kind: 'group' };
+const FILE: ParamSpec = { name: 'file_name', kind: 'file_name' };
+
+export const FILE_VERSION_COMMANDS: readonly AnyCommandSpec[] = [
+  {
+    name: 'update_file',
+    forms: [[GROUP, FILE, { name: 'path', kind: 'source_path' }]],
+    options: ['if-version'],
+    summary:
+      "shares new content under a file's name as its next version and seeds it; --if-version N: only if N is still the current version",
+    streams: true,
+    run: (c, a, io) =>
+      c.updateFile(
+        a.values.group_id!,
+        a.values.file_name!,
+        a.values.path!,
+        numberOption(a, 'if-version', 1),
+        io,
+      ),
+  },
+  {
+    name: 'delete_file',
+    forms: [[GROUP, FILE]],
+    summary: 'deletes a file and every version of it from a group; its seeders stop (an author or the owner)',
+    run: (c, a) => c.deleteFile(a.values.group_id!, a.values.file_name!),
+  },
+  {
+    name: 'lock_file',
+    forms: [[GROUP, FILE]],
+    options: ['ttl'],
+    summary:
+      'locks a file against updates and deletes by others for --ttl (5m; at most 24h), or until unlock_file or this peer stops; again to renew',
+    run: (c, a) => {
+      const ttl = a.options.ttl;
+      return c.lockFile(
+        a.values.group_id!,
+        a.values.file_name!,
+        ttl === undefined ? undefined : parseDuration('--ttl', ttl, MAX_LOCK_TTL_SECONDS),
+      );
+    },
+  },
+  {
+    name: 'unlock_file',
+    forms: [[GROUP, FILE]],
+    summary: 'releases the lock of a file (its holder or the group owner)',
+    run: (c, a) => c.unlockFile(a.values.group_id!, a.values.file_name!),
+  },
+  {
+    name: 'list_versions',
+    forms: [[GROUP, FILE]],
+    summary: "lists a file's kept versions, newest first, with their size, author and time, and its lock",
+    run: (c, a) => c.listVersions(a.values.group_id!, a.values.file_name!),
+  },
+  {
+    name: 'set_versions',
+    forms: [[GROUP, { name: 'keep', kind: 'count' }]],
+    summary: `sets how many versions of each file the group keeps (1–${MAX_KEEP_VERSIONS}, default 5); older ones are dropped (owner only)`,
+    run: (c, a) =>
+      c.setVersions(a.values.group_id!, wholeNumber('set_versions', a.values.keep!, 1, MAX_KEEP_VERSIONS)),
+  },
+];
