@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import type { AnswerOf } from '../protocol/control.js';
@@ -19,6 +20,7 @@ import { type FilesService, startFilesService } from './files/index.js';
 import { acquireDataDirLock } from './lock.js';
 import { createMessagingService, type MessagingService } from './messages/index.js';
 import { type Notice, noticeOfEvent, type PeerEvent } from './notices.js';
+import { type StorageService, startStorage } from './storage/index.js';
 import { PeerStore } from './store/index.js';
 import { TrackerHttpClient } from './tracker/http-client.js';
 import { TrackerPool, type TrackerPoolOptions } from './tracker/pool.js';
@@ -45,6 +47,14 @@ export interface PeerDaemonOptions {
   trackerRetryForMs?: number;
   /** A PEM file of CA certificate(s) to trust for https:// trackers (self-signed or private CAs). */
   trackerCaFile?: string;
+  /** Where a storage peer keeps its replicas (default DIR/storage). */
+  storageDir?: string;
+  /** The zone its storage offers name ('' for none). */
+  zone?: string;
+  /** The scrub's read rate over held replicas, bytes per second (default 20 MiB/s). */
+  scrubBytesPerSec?: number;
+  /** Rest between two scrub passes (default 10 min). */
+  scrubPauseMs?: number;
   logger?: Logger;
 }
 
@@ -96,6 +106,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
 
   let identity: PeerIdentity | undefined;
   let files: FilesService | undefined;
+  let storage: StorageService | undefined;
   let messaging: MessagingService | undefined;
   let control: ControlServer | undefined;
   let stopping: Promise<void> | undefined;
@@ -134,7 +145,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     registration: () => ({
       peerId: identity!.peerId,
       addresses: files!.addresses(),
-      seeding: files!.seedingFileIds(),
+      seeding: [...new Set([...files!.seedingFileIds(), ...(storage?.heldFileIds() ?? [])])],
       watching: files!.watchedFileIds(),
     }),
   });
@@ -143,6 +154,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     notify('tracker', `connected to tracker ${url}`);
     emitEvent({ type: 'trackerConnected', url });
     files?.onTrackerConnected();
+    storage?.onTrackerConnected();
   });
   session.on('disconnected', (url, reason) => {
     log.warn({ tracker: url, reason }, 'tracker session lost');
@@ -179,6 +191,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   });
   session.on('event', (e) => {
     files?.onSessionEvent(e);
+    storage?.onSessionEvent(e);
     emitEvent({ type: 'trackerEvent', event: e });
     const n = noticeOfEvent(e, (id) => files?.describeFile(id) ?? id.slice(0, 12));
     if (n !== undefined) emitter.emit('notice', n);
@@ -189,6 +202,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       log.info('peer stopping');
       messaging?.stop();
       session.stop();
+      await storage?.stop().catch((err: unknown) => log.error({ err }, 'stopping storage'));
       // Downloads pause first, so a CLI waiting on one hears why before the control API closes.
       await files?.stop().catch((err: unknown) => log.error({ err }, 'stopping files'));
       await control?.stop().catch(() => {});
@@ -216,6 +230,19 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
       notify,
       onEvent: emitEvent,
+      log,
+    });
+    storage = await startStorage({
+      store,
+      http,
+      session,
+      identity,
+      seeding: files.seeding,
+      isShared: (fileId) => files!.isShared(fileId),
+      storageDir: options.storageDir ?? join(dataDir, 'storage'),
+      zone: options.zone ?? '',
+      scrubBytesPerSec: options.scrubBytesPerSec ?? PEER_DEFAULTS.scrubBytesPerSec,
+      ...(options.scrubPauseMs === undefined ? {} : { scrubPauseMs: options.scrubPauseMs }),
       log,
     });
     messaging = createMessagingService({
@@ -255,6 +282,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       },
       files,
       messaging,
+      storage,
     );
     const execute = <N extends string>(name: N, args: string[], io: CommandIO = {}) =>
       runCommand(ctx, name, args, io);

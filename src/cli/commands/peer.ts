@@ -1,5 +1,5 @@
-import { join } from 'node:path';
-import type { Command } from 'commander';
+import { join, resolve } from 'node:path';
+import { type Command, Option } from 'commander';
 import { pino } from 'pino';
 import { ensurePrivateFile, restrictUmask } from '../../os/private-files.js';
 import { ensureDataDir, resolveDataDir } from '../../peer/client.js';
@@ -20,6 +20,10 @@ interface PeerFlags {
   logLevel: string;
   trackerHeartbeatMs?: string;
   trackerCa?: string;
+  storageDir?: string;
+  zone?: string;
+  scrubMibS?: string;
+  scrubPauseMs?: string;
 }
 
 const DEFAULT_TRACKER = PEER_DEFAULTS.trackerUrlDefault;
@@ -50,6 +54,25 @@ function parseHeartbeat(value: string | undefined): number | undefined {
   return ms;
 }
 
+function parseScrubRate(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const mib = Number(value);
+  if (!Number.isFinite(mib) || mib <= 0) {
+    throw new CoterieError('USAGE', `invalid --scrub-mib-s '${value}': a positive number of MiB/s`);
+  }
+  return Math.round(mib * 1024 * 1024);
+}
+
+function parseZone(value: string | undefined): string | undefined {
+  if (value !== undefined && !/^[A-Za-z0-9_.:-]{0,64}$/.test(value)) {
+    throw new CoterieError(
+      'USAGE',
+      `invalid --zone '${value.slice(0, 80)}': up to 64 of A-Z a-z 0-9 _ . : -`,
+    );
+  }
+  return value;
+}
+
 export function registerPeerCommand(program: Command): void {
   program
     .command('peer')
@@ -74,6 +97,10 @@ export function registerPeerCommand(program: Command): void {
       '--tracker-ca <file>',
       'trust this CA certificate (PEM) for https:// trackers (default: $COTERIE_TRACKER_CA)',
     )
+    .option('--storage-dir <dir>', 'where replicas kept for groups live (default: DIR/storage)')
+    .option('--zone <name>', "the zone this peer's storage offers name (a room, a house, a rack)")
+    .option('--scrub-mib-s <n>', 'how fast held replicas are re-hashed, MiB/s (default 20)')
+    .addOption(new Option('--scrub-pause-ms <ms>', 'rest between two scrub passes (tests only)').hideHelp())
     .option('--no-shell', 'no interactive shell, even on a terminal')
     .option('--log-level <level>', 'log level of DIR/peer.log', 'info')
     .action(async (flags: PeerFlags) => {
@@ -82,6 +109,8 @@ export function registerPeerCommand(program: Command): void {
       const port = parsePort(flags.port);
       const heartbeatMs = parseHeartbeat(flags.trackerHeartbeatMs);
       const logLevel = parseLogLevel(flags.logLevel);
+      const zone = parseZone(flags.zone);
+      const scrubBytesPerSec = parseScrubRate(flags.scrubMibS);
       const advertiseHost =
         flags.advertise === undefined ? undefined : parseAdvertisedHost(flags.advertise, '--advertise');
       // This process is the daemon: whatever it or a library creates is its own (see restrictUmask).
@@ -121,6 +150,12 @@ export function registerPeerCommand(program: Command): void {
         advertiseHost,
         uploadLimitBytesPerSec: parseUploadLimit(flags.uploadLimitKib),
         trackerCaFile: flags.trackerCa ?? process.env.COTERIE_TRACKER_CA,
+        ...(flags.storageDir === undefined ? {} : { storageDir: resolve(flags.storageDir) }),
+        ...(zone === undefined ? {} : { zone }),
+        ...(scrubBytesPerSec === undefined ? {} : { scrubBytesPerSec }),
+        ...(flags.scrubPauseMs === undefined
+          ? {}
+          : { scrubPauseMs: Math.max(10, Number(flags.scrubPauseMs) || 0) }),
         // Ping after half the silence, give up after the other half.
         ...(heartbeatMs === undefined
           ? {}

@@ -5,6 +5,8 @@ import { parseArgs } from './command-words.js';
 
 export { absolutizePaths, matchForm, parseArgs, usageOf } from './command-words.js';
 
+import { parseQuota, parseReplicaCount } from './command-words.js';
+
 /**
  * The command table: one row per command, shared by the CLI (`coterie
  * <command>`), the daemon's control API and the interactive shell. A row says
@@ -22,7 +24,11 @@ export type ParamKind =
   | 'topic'
   | 'message_id'
   /** The rest of the line: every word from here on, joined by spaces (a message). */
-  | 'text';
+  | 'text'
+  /** A size with a unit (50GiB, 500MiB). */
+  | 'size'
+  /** A number of replicas, 0 to 64. */
+  | 'count';
 
 export interface ParamSpec {
   name: string;
@@ -92,6 +98,10 @@ export interface CommandContext {
     limit: number | undefined,
   ): Promise<ResultOf<'fetch_messages'>>;
   quit(): Promise<ResultOf<'quit'>>;
+  offerStorage(groupId: string, quotaBytes: number): Promise<ResultOf<'offer_storage'>>;
+  withdrawStorage(groupId: string, now: boolean): Promise<ResultOf<'withdraw_storage'>>;
+  setReplication(groupId: string, min: number, max: number | undefined): Promise<ResultOf<'set_replication'>>;
+  listStorage(groupId: string): Promise<ResultOf<'list_storage'>>;
 }
 
 export interface CommandSpec<K extends CommandName = CommandName> {
@@ -303,6 +313,39 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
       "fetches a topic's retained messages from sequence number SEQ (default 1), at most N (default 100)",
     run: (c, a) =>
       c.fetchMessages(a.values.group_id!, a.values.topic!, seqOption(a, 'from', 1), seqOption(a, 'limit', 1)),
+  },
+  {
+    name: 'offer_storage',
+    forms: [[GROUP, p('quota', 'size')]],
+    summary: "offers this peer's space (50GiB, 500MiB) to keep replicas of a group's files (members only)",
+    run: (c, a) => c.offerStorage(a.values.group_id!, parseQuota(a.values.quota!)),
+  },
+  {
+    name: 'withdraw_storage',
+    forms: [[GROUP]],
+    flags: ['now'],
+    summary: 'ends the storage offer once its replicas live elsewhere (--now: at once)',
+    run: (c, a) => c.withdrawStorage(a.values.group_id!, a.flags.has('now')),
+  },
+  {
+    name: 'set_replication',
+    forms: [
+      [GROUP, p('min', 'count'), p('max', 'count')],
+      [GROUP, p('min', 'count')],
+    ],
+    summary: "sets how many replicas of each file the group's storage peers keep (owner only)",
+    run: (c, a) =>
+      c.setReplication(
+        a.values.group_id!,
+        parseReplicaCount('min', a.values.min!),
+        a.values.max === undefined ? undefined : parseReplicaCount('max', a.values.max),
+      ),
+  },
+  {
+    name: 'list_storage',
+    forms: [[GROUP]],
+    summary: "lists a group's storage peers and how well its files are replicated (members only)",
+    run: (c, a) => c.listStorage(a.values.group_id!),
   },
   {
     name: 'status',
