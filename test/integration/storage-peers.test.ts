@@ -1,24 +1,27 @@
-import { closeSync, openSync, readFileSync, readSync, statSync, utimesSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callDaemon } from '../../src/peer/control/client.js';
 import type { StorageList } from '../../src/protocol/api.js';
 import type { StatusView } from '../../src/protocol/control.js';
 import { coterie, type Daemon, randomFile, startProcess, stop, until } from '../helpers/cli-harness.js';
+import { storageTrackerArgs } from '../helpers/storage-peer-fake.js';
 import { tempDir, trackerPerFile } from '../helpers/tracker.js';
 
 // Storage peers as real `coterie peer` processes against a real tracker (issue 16): replicas
 // fetched, verified, served and repaired end to end. A 1.5 s storage grace; dead sessions
 // noticed within 300 ms.
 const GRACE_MS = 1500;
-const ft = trackerPerFile([
-  '--storage-grace-ms',
-  String(GRACE_MS),
-  '--heartbeat-interval-ms',
-  '200',
-  '--heartbeat-timeout-ms',
-  '300',
-]);
+const ft = trackerPerFile(storageTrackerArgs(GRACE_MS));
 
 type Name = 'alice' | 'bob' | 's1' | 's2' | 's3';
 const NAMES: Name[] = ['alice', 'bob', 's1', 's2', 's3'];
@@ -47,6 +50,8 @@ describe('storage peers', { timeout: 60_000 }, () => {
         ],
         /^peer [0-9a-f]{64} serving on/,
         join(root.path, `${n}.log`),
+        // Five daemons start at once: a loaded machine takes its time.
+        45_000,
       ),
     );
   };
@@ -82,7 +87,7 @@ describe('storage peers', { timeout: 60_000 }, () => {
       const all = await Promise.all(NAMES.map((n) => run<StatusView>(n, 'status')));
       return all.every((s) => s.tracker !== null);
     });
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await Promise.all([...peers.values()].map((p) => stop(p.child)));
@@ -157,14 +162,26 @@ describe('storage peers', { timeout: 60_000 }, () => {
       const held = await heldBy('scrub');
       return held.length === 1 && held[0]!.userId !== victim;
     });
-    await until('the damaged copy deleted', () => {
-      try {
-        statSync(path);
-        return false;
-      } catch {
-        return true;
-      }
+    await until('the damaged copy deleted', () => !existsSync(path));
+  });
+
+  it('withdraw_storage --now: the replica is dropped from that disk and placed on another peer', async () => {
+    await group('move', {});
+    await share('move', 'plan.bin');
+    await run('alice', 'set_replication', 'move', '1');
+    await until('one verified replica', async () => (await heldBy('move')).length === 1);
+    const holder = (await heldBy('move'))[0]!.userId as Name;
+    const fileId = (await run<{ files: { fileId: string }[] }>('bob', 'list_files', 'move')).files[0]!.fileId;
+    const path = join(dir(holder), 'storage', 'move', fileId);
+    expect(statSync(path).size).toBe(FILE_BYTES);
+    expect(await run(holder, 'withdraw_storage', 'move', '--now')).toMatchObject({ ended: true });
+    await until('held by another peer', async () => {
+      const held = await heldBy('move');
+      return held.length === 1 && held[0]!.userId !== holder;
     });
+    await until('gone from the old holder', () => !existsSync(path));
+    const status = await run<StatusView>(holder, 'status');
+    expect(status.storage?.offers.map((o) => o.groupId)).not.toContain('move');
   });
 
   it('refuses bad input: a malformed quota, set_replication by a non-owner, an offer by a non-member', async () => {

@@ -40,6 +40,7 @@ export interface ReplicasDeps {
   seeding: Seeding;
   /** Whether the user shares this file id too (then dropping a replica keeps serving it). */
   isShared: (fileId: string) => boolean;
+  /** Where replicas live: DIR/<group>/<file id> (0700 directories; files 0600 by the daemon's umask). */
   storageDir: string;
   log: Logger;
   /** Wait before reporting a failed fetch missing, so a repeat order is not an instant loop. */

@@ -1,14 +1,8 @@
 import { mkdirSync } from 'node:fs';
-import type { Logger } from 'pino';
 import type { StorageStatus } from '../../protocol/control.js';
 import type { SessionEvent } from '../../protocol/session.js';
-import type { PeerIdentity } from '../../wire/index.js';
 import type { CommandContext } from '../control/index.js';
-import type { Seeding } from '../files/index.js';
-import type { PeerStore } from '../store/index.js';
-import type { TrackerHttpClient } from '../tracker/http-client.js';
-import type { TrackerSession } from '../tracker/session.js';
-import { createReplicas } from './replicas.js';
+import { createReplicas, type ReplicasDeps } from './replicas.js';
 import { startScrub } from './scrub.js';
 
 /** The storage commands' calls, as the command context wraps them (login, advice). */
@@ -28,22 +22,13 @@ export interface StorageService extends StorageCommands {
   stop(): Promise<void>;
 }
 
-export interface StorageOptions {
-  store: PeerStore;
-  http: TrackerHttpClient;
-  session: TrackerSession;
-  identity: PeerIdentity;
-  seeding: Seeding;
-  isShared: (fileId: string) => boolean;
-  /** Where replicas live (0700; each file 0600 as the daemon's umask makes it). */
-  storageDir: string;
+export interface StorageOptions extends Omit<ReplicasDeps, 'missingBackoffMs' | 'noProgressTimeoutMs'> {
   /** The zone offers name (a room, a house, a rack); '' for none. */
   zone: string;
   /** The scrub's read rate over held replicas. */
   scrubBytesPerSec: number;
   /** Rest between two scrub passes. */
   scrubPauseMs?: number;
-  log: Logger;
 }
 
 export async function startStorage(options: StorageOptions): Promise<StorageService> {
