@@ -105,7 +105,11 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
   const fits = (order: ReplicateOrder) => {
     const offer = store.replicas.offer(order.groupId);
     if (offer === undefined) return true; // the tracker knows an offer made elsewhere: trust its quota
-    const used = heldIn(order.groupId).reduce((n, r) => n + r.size, 0);
+    // Held replicas and the other fetches under way for the group both take from the quota.
+    const fetching = [...fetches.values()]
+      .filter((f) => f.running && f.order.groupId === order.groupId && f.order.fileId !== order.fileId)
+      .reduce((n, f) => n + f.order.size, 0);
+    const used = fetching + heldIn(order.groupId).reduce((n, r) => n + r.size, 0);
     return used + order.size <= offer.quotaBytes;
   };
 
@@ -182,7 +186,11 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
           pump();
         },
         (err: unknown) => {
-          if (stopped || fetches.get(k) !== f) return;
+          if (stopped) return;
+          if (fetches.get(k) !== f) {
+            pump(); // dropped while it ran: its slot is free
+            return;
+          }
           const e = CoterieError.from(err, 'DOWNLOAD_FAILED');
           log.warn(
             { groupId: order.groupId, fileId: order.fileId, code: e.code, err: e.message },
