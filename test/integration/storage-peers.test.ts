@@ -222,4 +222,23 @@ describe('storage peers', { timeout: 60_000 }, () => {
     expect((await heldBy('crash')).map((p) => p.userId)).toContain(spare);
     await startPeer(victim);
   });
+
+  it('a restarted storage peer serves its replicas from peer.db and reports them held again', async () => {
+    await group('restart', {});
+    const original = await share('restart', 'book.bin');
+    await run('alice', 'set_replication', 'restart', '1');
+    await until('one verified replica', async () => (await heldBy('restart')).length === 1);
+    const holder = (await heldBy('restart'))[0]!.userId as Name;
+    await run('alice', 'stop_share', 'restart', 'book.bin');
+    await stop(peers.get(holder)!.child);
+    await startPeer(holder);
+    await until('held and live again', async () => {
+      const held = await heldBy('restart');
+      return held.length === 1 && held[0]!.userId === holder;
+    });
+    expect((await run<StatusView>(holder, 'status')).storage?.replicas).toBeGreaterThanOrEqual(1);
+    const dest = join(root.path, 'bob-book.bin');
+    await run('bob', 'download_file', 'restart', 'book.bin', dest, '--wait');
+    expect(readFileSync(dest).equals(readFileSync(original))).toBe(true);
+  });
 });
