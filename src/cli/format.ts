@@ -6,6 +6,7 @@ import type {
   SendAnswer,
   ShowDownloadsResult,
   ShowMessagesResult,
+  StatusView,
 } from '../peer/client.js';
 import { formatHostPort } from '../protocol/addresses.js';
 import { shown, shownBody, shownDeep } from './sanitize.js';
@@ -103,6 +104,44 @@ function formatDownloads(r: ShowDownloadsResult): string {
       ['GROUP', 'FILE', 'DONE', 'REASON'],
     ),
   ].join('\n');
+}
+
+function formatStorage(r: ResultOf<'list_storage'>): string {
+  const { replication: h } = r;
+  const head = `replication in '${r.groupId}': min ${h.min}, max ${h.max}; ${countOf(h.storagePeers, 'storage peer')}, ${countOf(h.underReplicatedFiles, 'file')} under-replicated`;
+  const rows = r.peers.map((p) => [
+    p.userId,
+    p.peerId.slice(0, 12),
+    p.zone === '' ? '-' : p.zone,
+    formatBytes(p.quotaBytes),
+    formatBytes(p.usedBytes),
+    `${p.replicasHeld}${p.replicasAssigned > 0 ? ` (+${p.replicasAssigned})` : ''}`,
+    p.withdrawing ? `${p.state}, withdrawing` : p.state,
+    clock(p.lastHeartbeatAt),
+  ]);
+  return [
+    head,
+    ...(h.warning === undefined ? [] : [`warning: ${h.warning}`]),
+    ...(rows.length === 0
+      ? [`no storage peers: offer_storage ${r.groupId} <quota> on a peer offers one`]
+      : [table(['USER', 'PEER', 'ZONE', 'QUOTA', 'USED', 'HELD', 'STATE', 'LAST HEARTBEAT'], rows)]),
+  ].join('\n');
+}
+
+function storageLines(s: StatusView['storage']): string[] {
+  if (s === undefined) return [];
+  return [
+    `storage: ${countOf(s.replicas, 'replica')} held (${formatBytes(s.bytes)}) for ${s.offers.map((o) => `'${o.groupId}' (${formatBytes(o.quotaBytes)})`).join(', ') || 'no offer'}`,
+    ...s.fetching.map(
+      (f) =>
+        `  fetching ${f.fileId.slice(0, 12)} for '${f.groupId}': ${formatBytes(f.doneBytes)} of ${formatBytes(f.size)}`,
+    ),
+    ...(s.scrub === undefined
+      ? []
+      : [
+          `  scrub: ${countOf(s.scrub.passes, 'pass')} done${s.scrub.checking === null ? '' : `, checking ${s.scrub.checking.slice(0, 40)}`}`,
+        ]),
+  ];
 }
 
 function clock(ms: number): string {
@@ -236,7 +275,20 @@ const FORMATTERS: Formatters = {
       `user: ${r.userId ?? '(not logged in)'}`,
       `tracker: ${r.tracker ?? `(${r.session})`}`,
       ...(r.changedShares ?? []).map((c) => `not seeding: ${c.message}`),
+      ...storageLines(r.storage),
     ].join('\n'),
+  offer_storage: (r) =>
+    `offered ${formatBytes(r.quotaBytes)} to '${r.groupId}'${r.zone === '' ? '' : ` in zone '${r.zone}'`}: this peer keeps replicas the tracker assigns`,
+  withdraw_storage: (r) =>
+    r.ended
+      ? `withdrew storage from '${r.groupId}' at once: its replicas are dropped and repaired elsewhere`
+      : `withdrawing storage from '${r.groupId}': replicas are dropped once they live elsewhere`,
+  set_replication: (r) =>
+    [
+      `'${r.groupId}' keeps ${r.min === r.max ? r.min : `${r.min} to ${r.max}`} replicas of each file (${countOf(r.storagePeers, 'storage peer')})`,
+      ...(r.warning === undefined ? [] : [`warning: ${r.warning}`]),
+    ].join('\n'),
+  list_storage: formatStorage,
   quit: () => 'the peer is stopping',
   send_msg: sentLine,
   send_group_msg: sentLine,

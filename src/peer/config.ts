@@ -44,4 +44,6 @@ export const PEER_DEFAULTS = Object.freeze({
   showMessagesLimit: 1_000,
   /** show_messages --unread shows this many at a time unless --limit says. */
   unreadPageSize: 50,
+  /** A storage peer re-hashes its replicas at most this fast (`--scrub-mib-s`). */
+  scrubBytesPerSec: 20 * 1024 * 1024,
 });

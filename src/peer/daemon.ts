@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import type { AnswerOf } from '../protocol/control.js';
@@ -19,6 +20,7 @@ import { type FilesService, startFilesService } from './files/index.js';
 import { acquireDataDirLock } from './lock.js';
 import { createMessagingService, type MessagingService } from './messages/index.js';
 import { type Notice, noticeOfEvent, type PeerEvent } from './notices.js';
+import { type StorageService, startStorage } from './storage/index.js';
 import { PeerStore } from './store/index.js';
 import { TrackerHttpClient } from './tracker/http-client.js';
 import { TrackerPool, type TrackerPoolOptions } from './tracker/pool.js';
@@ -48,6 +50,14 @@ export interface PeerDaemonOptions {
   trackerCaFile?: string;
   /** The web UI on 127.0.0.1: its port (0, the default, picks a free one), or false for none. */
   ui?: { port?: number } | false;
+  /** Where a storage peer keeps its replicas (default DIR/storage). */
+  storageDir?: string;
+  /** The zone its storage offers name ('' for none). */
+  zone?: string;
+  /** The scrub's read rate over held replicas, bytes per second (default 20 MiB/s). */
+  scrubBytesPerSec?: number;
+  /** Rest between two scrub passes (default 10 min). */
+  scrubPauseMs?: number;
   logger?: Logger;
 }
 
@@ -101,6 +111,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
 
   let identity: PeerIdentity | undefined;
   let files: FilesService | undefined;
+  let storage: StorageService | undefined;
   let messaging: MessagingService | undefined;
   let control: ControlServer | undefined;
   let ui: UiServer | undefined;
@@ -140,7 +151,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     registration: () => ({
       peerId: identity!.peerId,
       addresses: files!.addresses(),
-      seeding: files!.seedingFileIds(),
+      seeding: [...new Set([...files!.seedingFileIds(), ...(storage?.heldFileIds() ?? [])])],
       watching: files!.watchedFileIds(),
     }),
   });
@@ -149,6 +160,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     notify('tracker', `connected to tracker ${url}`);
     emitEvent({ type: 'trackerConnected', url });
     files?.onTrackerConnected();
+    storage?.onTrackerConnected();
   });
   session.on('disconnected', (url, reason) => {
     log.warn({ tracker: url, reason }, 'tracker session lost');
@@ -185,6 +197,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   });
   session.on('event', (e) => {
     files?.onSessionEvent(e);
+    storage?.onSessionEvent(e);
     emitEvent({ type: 'trackerEvent', event: e });
     const n = noticeOfEvent(e, (id) => files?.describeFile(id) ?? id.slice(0, 12));
     if (n !== undefined) emitter.emit('notice', n);
@@ -195,6 +208,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       log.info('peer stopping');
       messaging?.stop();
       session.stop();
+      await storage?.stop().catch((err: unknown) => log.error({ err }, 'stopping storage'));
       // Downloads pause first, so a CLI waiting on one hears why before the control API closes.
       await files?.stop().catch((err: unknown) => log.error({ err }, 'stopping files'));
       await ui?.stop().catch((err: unknown) => log.error({ err }, 'stopping the web UI'));
@@ -223,6 +237,19 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
       notify,
       onEvent: emitEvent,
+      log,
+    });
+    storage = await startStorage({
+      store,
+      http,
+      session,
+      identity,
+      seeding: files.seeding,
+      isShared: (fileId) => files!.isShared(fileId),
+      storageDir: options.storageDir ?? join(dataDir, 'storage'),
+      zone: options.zone ?? '',
+      scrubBytesPerSec: options.scrubBytesPerSec ?? PEER_DEFAULTS.scrubBytesPerSec,
+      ...(options.scrubPauseMs === undefined ? {} : { scrubPauseMs: options.scrubPauseMs }),
       log,
     });
     messaging = createMessagingService({
@@ -262,6 +289,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       },
       files,
       messaging,
+      storage,
     );
     const execute = <N extends string>(name: N, args: string[], io: CommandIO = {}) =>
       runCommand(ctx, name, args, io);

@@ -197,6 +197,19 @@ export interface StatusView {
   session: string;
   trackers: readonly string[];
   changedShares: ChangedShareView[];
+  /** On a peer that offers storage or holds replicas (issue 16). */
+  storage?: StorageStatus;
+}
+
+/** A storage peer's side of `status`: its offers, what it holds, what it fetches, the scrub. */
+export interface StorageStatus {
+  offers: { groupId: string; quotaBytes: number; zone: string }[];
+  /** Verified replicas held, and their bytes. */
+  replicas: number;
+  bytes: number;
+  /** Replicas being fetched (placements and repairs). */
+  fetching: { groupId: string; fileId: string; size: number; doneBytes: number }[];
+  scrub?: { passes: number; checking: string | null; lastPassAt: number | null };
 }
 
 /** Who a target of a message is: a user, a group's channel or a group's topic. */
@@ -259,6 +272,10 @@ export interface ControlCommands {
     result: Api.MessagePage;
   };
   status: { args: Record<string, never>; result: StatusView };
+  offer_storage: { args: { group_id: string; quota: string }; result: Api.StorageOffer };
+  withdraw_storage: { args: { group_id: string; now?: boolean }; result: Api.WithdrawResponse };
+  set_replication: { args: { group_id: string; min: string; max?: string }; result: Api.ReplicationPolicy };
+  list_storage: { args: { group_id: string }; result: Api.StorageList };
   quit: { args: Record<string, never>; result: { stopping: true } };
 }
 

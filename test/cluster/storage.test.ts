@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StorageList } from '../../src/protocol/api.js';
-import { FakeStoragePeer } from '../helpers/storage-peer-fake.js';
+import { FakeStoragePeer, storageTrackerArgs } from '../helpers/storage-peer-fake.js';
 import { client, fakeManifest, randomPeerId, spawnTracker, type TrackerProcess } from '../helpers/tracker.js';
 import { eventually } from '../helpers/wait.js';
 import { createTestDatabase, pgTestUrl, reportSkipped, sharedKeyFile, type TestDatabase } from './pg.js';
@@ -32,12 +32,7 @@ if (pgTestUrl() === undefined) {
             '--store',
             db.url,
             ...sharedKeyFile(root),
-            '--storage-grace-ms',
-            String(GRACE_MS),
-            '--heartbeat-interval-ms',
-            '200',
-            '--heartbeat-timeout-ms',
-            '300',
+            ...storageTrackerArgs(GRACE_MS),
           ]),
         );
       }

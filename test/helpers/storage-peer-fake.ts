@@ -3,6 +3,18 @@
 import type { TrackerMessage } from '../../src/protocol/session.js';
 import { openSession, randomPeerId, type SessionClient } from './tracker.js';
 
+/** A tracker's flags for storage tests: a short storage grace, dead sessions noticed within 300 ms. */
+export function storageTrackerArgs(graceMs: number): string[] {
+  return [
+    '--storage-grace-ms',
+    String(graceMs),
+    '--heartbeat-interval-ms',
+    '200',
+    '--heartbeat-timeout-ms',
+    '300',
+  ];
+}
+
 export type Order = Extract<TrackerMessage, { type: 'replicate' | 'drop' }>;
 
 /**

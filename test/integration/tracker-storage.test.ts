@@ -1,20 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { rankPeers } from '../../src/core/placement.js';
 import type { StorageList } from '../../src/protocol/api.js';
-import { FakeStoragePeer } from '../helpers/storage-peer-fake.js';
+import { FakeStoragePeer, storageTrackerArgs } from '../helpers/storage-peer-fake.js';
 import { fakeManifest, randomPeerId, trackerPerFile } from '../helpers/tracker.js';
 import { eventually } from '../helpers/wait.js';
 
 // Storage peers driven by hand over real sessions: a 1 s grace, dead sessions noticed within 300 ms.
 const GRACE_MS = 1000;
-const ft = trackerPerFile([
-  '--storage-grace-ms',
-  String(GRACE_MS),
-  '--heartbeat-interval-ms',
-  '200',
-  '--heartbeat-timeout-ms',
-  '300',
-]);
+const ft = trackerPerFile(storageTrackerArgs(GRACE_MS));
 
 const peers: FakeStoragePeer[] = [];
 afterEach(async () => {

@@ -53,6 +53,10 @@ const EVERY_COMMAND: Record<CommandName, true> = {
   fetch_messages: true,
   status: true,
   quit: true,
+  offer_storage: true,
+  withdraw_storage: true,
+  set_replication: true,
+  list_storage: true,
 };
 
 describe('the control API types', () => {

@@ -1,5 +1,5 @@
-import { join } from 'node:path';
-import type { Command } from 'commander';
+import { join, resolve } from 'node:path';
+import { type Command, Option } from 'commander';
 import { pino } from 'pino';
 import { ensurePrivateFile, restrictUmask } from '../../os/private-files.js';
 import { ensureDataDir, resolveDataDir } from '../../peer/client.js';
@@ -23,6 +23,10 @@ interface PeerFlags {
   trackerCa?: string;
   uiPort: string;
   ui: boolean;
+  storageDir?: string;
+  zone?: string;
+  scrubMibS?: string;
+  scrubPauseMs?: string;
 }
 
 const DEFAULT_TRACKER = PEER_DEFAULTS.trackerUrlDefault;
@@ -61,6 +65,25 @@ const PEER_ENV_NAMES = {
   shell: 'COTERIE_PEER_NO_SHELL',
 };
 
+function parseScrubRate(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const mib = Number(value);
+  if (!Number.isFinite(mib) || mib <= 0) {
+    throw new CoterieError('USAGE', `invalid --scrub-mib-s '${value}': a positive number of MiB/s`);
+  }
+  return Math.round(mib * 1024 * 1024);
+}
+
+function parseZone(value: string | undefined): string | undefined {
+  if (value !== undefined && !/^[A-Za-z0-9_.:-]{0,64}$/.test(value)) {
+    throw new CoterieError(
+      'USAGE',
+      `invalid --zone '${value.slice(0, 80)}': up to 64 of A-Z a-z 0-9 _ . : -`,
+    );
+  }
+  return value;
+}
+
 export function registerPeerCommand(program: Command): void {
   const command = program
     .command('peer')
@@ -78,6 +101,10 @@ export function registerPeerCommand(program: Command): void {
     .option('--tracker-ca <file>', 'trust this CA certificate (PEM) for https:// trackers')
     .option('--ui-port <port>', 'port of the web UI on 127.0.0.1 (0 picks a free one; see coterie ui)', '0')
     .option('--no-ui', 'no web UI')
+    .option('--storage-dir <dir>', 'where replicas kept for groups live (default: DIR/storage)')
+    .option('--zone <name>', "the zone this peer's storage offers name (a room, a house, a rack)")
+    .option('--scrub-mib-s <n>', 'how fast held replicas are re-hashed, MiB/s (default 20)')
+    .addOption(new Option('--scrub-pause-ms <ms>', 'rest between two scrub passes (tests only)').hideHelp())
     .option('--no-shell', 'no interactive shell, even on a terminal')
     .option('--log-level <level>', 'log level of DIR/peer.log', 'info');
   layerSettings(command, 'COTERIE_PEER', PEER_ENV_NAMES).action(async (flags: PeerFlags) => {
@@ -87,6 +114,8 @@ export function registerPeerCommand(program: Command): void {
     const uiPort = parsePort(flags.uiPort, '--ui-port');
     const heartbeatMs = parseHeartbeat(flags.trackerHeartbeatMs);
     const logLevel = parseLogLevel(flags.logLevel);
+    const zone = parseZone(flags.zone);
+    const scrubBytesPerSec = parseScrubRate(flags.scrubMibS);
     const advertiseHost =
       flags.advertise === undefined ? undefined : parseAdvertisedHost(flags.advertise, '--advertise');
     // This process is the daemon: whatever it or a library creates is its own (see restrictUmask).
@@ -127,6 +156,12 @@ export function registerPeerCommand(program: Command): void {
       uploadLimitBytesPerSec: parseUploadLimit(flags.uploadLimitKib),
       trackerCaFile: flags.trackerCa ?? process.env.COTERIE_TRACKER_CA,
       ui: flags.ui ? { port: uiPort } : false,
+      ...(flags.storageDir === undefined ? {} : { storageDir: resolve(flags.storageDir) }),
+      ...(zone === undefined ? {} : { zone }),
+      ...(scrubBytesPerSec === undefined ? {} : { scrubBytesPerSec }),
+      ...(flags.scrubPauseMs === undefined
+        ? {}
+        : { scrubPauseMs: Math.max(10, Number(flags.scrubPauseMs) || 0) }),
       // Ping after half the silence, give up after the other half.
       ...(heartbeatMs === undefined
         ? {}

@@ -6,6 +6,7 @@ import type { ChangedShare } from '../files/index.js';
 import type { MessageCommands } from '../messages/index.js';
 import { shareChangedText } from '../notices.js';
 import { checkSourceFile, resolveDestination } from '../paths.js';
+import type { StorageCommands, StorageService } from '../storage/index.js';
 import type { PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
@@ -46,6 +47,7 @@ export function createCommandContext(
   deps: AccountDeps,
   files: FileCommands,
   messaging: MessageCommands,
+  storage: StorageCommands & Pick<StorageService, 'status'>,
 ): CommandContext {
   const { store, http } = deps;
 
@@ -103,6 +105,7 @@ export function createCommandContext(
             message: shareChangedText(fileName),
           })),
         ),
+        ...(storage.status() === undefined ? {} : { storage: storage.status() }),
       };
     },
     async createUser(userId, password) {
@@ -270,6 +273,12 @@ export function createCommandContext(
     subscribe: (groupId, topic, on) => groupCall(groupId, () => messaging.subscribe(groupId, topic, on)),
     fetchMessages: (groupId, topic, from, limit) =>
       groupCall(groupId, () => messaging.fetchMessages(groupId, topic, from, limit)),
+    offerStorage: (groupId, quotaBytes) =>
+      groupCall(groupId, () => storage.offerStorage(groupId, quotaBytes), { action: 'offer storage' }),
+    withdrawStorage: (groupId, now) => groupCall(groupId, () => storage.withdrawStorage(groupId, now)),
+    setReplication: (groupId, min, max) =>
+      groupCall(groupId, () => storage.setReplication(groupId, min, max), { action: 'set its replication' }),
+    listStorage: (groupId) => groupCall(groupId, () => storage.listStorage(groupId)),
     async quit() {
       deps.requestShutdown();
       return { stopping: true };

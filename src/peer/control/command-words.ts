@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { CoterieError } from '../../protocol/errors.js';
 import { assertName, assertNewName, isValidFileName, MESSAGE_ID_PATTERN } from '../../protocol/names.js';
+import { parseByteSize } from '../../protocol/sizes.js';
 import type { CommandSpec, ParamSpec, ParsedArgs } from './commands.js';
 
 /**
@@ -61,6 +62,9 @@ function checkValue(param: ParamSpec, value: string): void {
     case 'source_path':
     case 'dest_path':
       if (value.length === 0) throw new CoterieError('PATH_INVALID', `empty ${param.name}`);
+      return;
+    case 'size':
+      parseQuota(value);
       return;
   }
 }
@@ -195,4 +199,27 @@ export function parseDuration(what: string, value: string, maxSeconds: number): 
     );
   }
   return seconds;
+}
+
+/** A storage quota as people write it (50GiB, 500MiB): bytes, at least one; USAGE otherwise. */
+export function parseQuota(value: string): number {
+  let bytes: number;
+  try {
+    bytes = parseByteSize(value);
+  } catch (err) {
+    throw new CoterieError('USAGE', (err as Error).message);
+  }
+  if (bytes < 1) throw new CoterieError('USAGE', `a quota of ${value} holds nothing: give at least 1 byte`);
+  return bytes;
+}
+
+/** A replica count (set_replication's min and max): 0 to 64. */
+export function parseReplicaCount(name: string, value: string): number {
+  if (!/^[0-9]{1,2}$/.test(value) || Number(value) > 64) {
+    throw new CoterieError(
+      'USAGE',
+      `<${name}> wants a whole number of replicas from 0 to 64, not '${value.slice(0, 20)}'`,
+    );
+  }
+  return Number(value);
 }

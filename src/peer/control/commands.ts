@@ -6,6 +6,8 @@ import { FILE_VERSION_COMMANDS } from './version-commands.js';
 
 export { absolutizePaths, matchForm, parseArgs, usageOf } from './command-words.js';
 
+import { parseQuota, parseReplicaCount } from './command-words.js';
+
 /**
  * The command table: one row per command, shared by the CLI (`coterie
  * <command>`), the daemon's control API and the interactive shell. A row says
@@ -22,10 +24,12 @@ export type ParamKind =
   | 'dest_path'
   | 'topic'
   | 'message_id'
-  /** A whole number (set_versions' K); its range is the command's to check. */
+  /** A whole number (set_versions' K, set_replication's counts); its range is the command's to check. */
   | 'count'
   /** The rest of the line: every word from here on, joined by spaces (a message). */
-  | 'text';
+  | 'text'
+  /** A size with a unit (50GiB, 500MiB). */
+  | 'size';
 
 export interface ParamSpec {
   name: string;
@@ -107,6 +111,10 @@ export interface CommandContext {
     limit: number | undefined,
   ): Promise<ResultOf<'fetch_messages'>>;
   quit(): Promise<ResultOf<'quit'>>;
+  offerStorage(groupId: string, quotaBytes: number): Promise<ResultOf<'offer_storage'>>;
+  withdrawStorage(groupId: string, now: boolean): Promise<ResultOf<'withdraw_storage'>>;
+  setReplication(groupId: string, min: number, max: number | undefined): Promise<ResultOf<'set_replication'>>;
+  listStorage(groupId: string): Promise<ResultOf<'list_storage'>>;
 }
 
 export interface CommandSpec<K extends CommandName = CommandName> {
@@ -413,6 +421,39 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
         numberOption(a, 'from', 1),
         numberOption(a, 'limit', 1),
       ),
+  },
+  {
+    name: 'offer_storage',
+    forms: [[GROUP, p('quota', 'size')]],
+    summary: "offers this peer's space (50GiB, 500MiB) to keep replicas of a group's files (members only)",
+    run: (c, a) => c.offerStorage(a.values.group_id!, parseQuota(a.values.quota!)),
+  },
+  {
+    name: 'withdraw_storage',
+    forms: [[GROUP]],
+    flags: ['now'],
+    summary: 'ends the storage offer once its replicas live elsewhere (--now: at once)',
+    run: (c, a) => c.withdrawStorage(a.values.group_id!, a.flags.has('now')),
+  },
+  {
+    name: 'set_replication',
+    forms: [
+      [GROUP, p('min', 'count'), p('max', 'count')],
+      [GROUP, p('min', 'count')],
+    ],
+    summary: "sets how many replicas of each file the group's storage peers keep (owner only)",
+    run: (c, a) =>
+      c.setReplication(
+        a.values.group_id!,
+        parseReplicaCount('min', a.values.min!),
+        a.values.max === undefined ? undefined : parseReplicaCount('max', a.values.max),
+      ),
+  },
+  {
+    name: 'list_storage',
+    forms: [[GROUP]],
+    summary: "lists a group's storage peers and how well its files are replicated (members only)",
+    run: (c, a) => c.listStorage(a.values.group_id!),
   },
   {
     name: 'status',

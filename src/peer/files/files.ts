@@ -8,7 +8,7 @@ import type { PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
 import { createDownloads } from './downloads.js';
-import { startSeeding } from './seeding.js';
+import { type Seeding, startSeeding } from './seeding.js';
 import { createShares } from './shares.js';
 
 export interface FilesServiceOptions {
@@ -30,6 +30,10 @@ export interface FilesServiceOptions {
 /** The file side of the daemon: seeding, shares and downloads, as the daemon and the commands see it. */
 export interface FilesService extends FileCommands {
   readonly serving: { host: string; port: number };
+  /** The piece server's sources (storage replicas are served through it too). */
+  readonly seeding: Seeding;
+  /** Whether a file id is served as one of the user's shares. */
+  isShared(fileId: string): boolean;
   addresses(): string[];
   seedingFileIds(): string[];
   watchedFileIds(): string[];
@@ -80,6 +84,8 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
 
   return {
     serving,
+    seeding,
+    isShared: (fileId) => shares.isServed(fileId),
     addresses: () => [formatHostPort(serving.host, serving.port)],
     seedingFileIds: () => shares.seedingFileIds(),
     watchedFileIds: () => downloads.watchedFileIds(),

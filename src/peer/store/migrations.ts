@@ -2,7 +2,7 @@
  * peer.db's schema, one SQL script per version (PRAGMA user_version counts them). Append only:
  * a released version's script never changes, so every older peer.db migrates the same way.
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** In migration 3: the user of the saved session, else '' (nobody logged in). */
 const OWNER_OF_EXISTING_ROWS = `COALESCE((SELECT json_extract(value, '$.userId') FROM meta WHERE key = 'session'), '')`;
@@ -73,4 +73,12 @@ export const MIGRATIONS: readonly string[] = [
      FROM shares;
    DROP TABLE shares;
    ALTER TABLE shares4 RENAME TO shares;`,
+  // 5: storage peers (issue 16). The replicas this peer keeps verified for its
+  // groups (what it reports held after each welcome), and its storage offers
+  // (the quota a replicate order must fit in).
+  `CREATE TABLE replicas (
+     group_id TEXT NOT NULL, file_id TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL,
+     manifest_json TEXT NOT NULL, held_at INTEGER NOT NULL, PRIMARY KEY (group_id, file_id));
+   CREATE TABLE storage_offers (
+     group_id TEXT PRIMARY KEY, quota_bytes INTEGER NOT NULL, zone TEXT NOT NULL, offered_at INTEGER NOT NULL);`,
 ];

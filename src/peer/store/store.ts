@@ -7,6 +7,7 @@ import { DownloadRepository } from './downloads.js';
 import { InboxRepository } from './inbox.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 import { OutboxRepository } from './outbox.js';
+import { ReplicaRepository } from './replicas.js';
 import { type SavedSession, SavedSessionSlot } from './secrets.js';
 import { ShareRepository } from './shares.js';
 
@@ -27,6 +28,8 @@ export class PeerStore {
   readonly downloads: DownloadRepository;
   readonly inbox: InboxRepository;
   readonly outbox: OutboxRepository;
+  /** A storage peer's replicas and offers (issue 16). */
+  readonly replicas: ReplicaRepository;
 
   constructor(dataDir: string) {
     const path = join(dataDir, 'peer.db');
@@ -50,6 +53,7 @@ export class PeerStore {
       const owner = (): string => this.getSession()?.userId ?? '';
       this.inbox = new InboxRepository(db, owner);
       this.outbox = new OutboxRepository(db, owner);
+      this.replicas = new ReplicaRepository(db);
     } catch (err) {
       db?.close();
       // A damaged or foreign file (SQLITE_NOTADB, SQLITE_CORRUPT): say which and what to do.

@@ -1,0 +1,91 @@
+import { open } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { hashPiece } from '../../core/piece-hash.js';
+import { pieceLength, validateManifest } from '../../protocol/manifest.js';
+import type { PeerStore, ReplicaRecord } from '../store/index.js';
+
+/**
+ * The scrub: re-hashes every held replica, piece by piece, at most
+ * `bytesPerSec` (so serving and fetching keep the disk), one pass after
+ * another with a pause between; a piece whose hash no longer matches, or a
+ * file gone or shortened, is reported through `onLost`.
+ */
+export interface Scrubber {
+  /** What it checks now and how far a full pass got. */
+  status(): { passes: number; checking: string | null; lastPassAt: number | null };
+  stop(): void;
+}
+
+export interface ScrubOptions {
+  store: PeerStore;
+  bytesPerSec: number;
+  onLost: (groupId: string, fileId: string, why: 'corrupt' | 'missing') => void;
+  log: Logger;
+  /** Rest between passes (default 10 min: a pass reads every replica once). */
+  pauseMs?: number;
+}
+
+export function startScrub(options: ScrubOptions): Scrubber {
+  const { store, log } = options;
+  let stopped = false;
+  let passes = 0;
+  let lastPassAt: number | null = null;
+  let checking: string | null = null;
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+  /** Verifies one replica; answers why it is lost, or undefined when intact (or dropped meanwhile). */
+  const check = async (rec: ReplicaRecord): Promise<'corrupt' | 'missing' | undefined> => {
+    const manifest = validateManifest(JSON.parse(rec.manifestJson));
+    let fh: Awaited<ReturnType<typeof open>>;
+    try {
+      fh = await open(rec.path, 'r');
+    } catch {
+      return 'missing';
+    }
+    try {
+      if ((await fh.stat()).size !== manifest.size) return 'corrupt';
+      const buf = Buffer.alloc(manifest.pieceSize);
+      for (let i = 0; i < manifest.pieces.length && !stopped; i++) {
+        const len = pieceLength(manifest, i);
+        const started = Date.now();
+        const { bytesRead } = await fh.read(buf, 0, len, i * manifest.pieceSize);
+        if (bytesRead !== len || hashPiece(buf.subarray(0, len)) !== manifest.pieces[i]) return 'corrupt';
+        const due = (len * 1000) / options.bytesPerSec - (Date.now() - started);
+        if (due > 0) await sleep(due);
+        if (store.replicas.get(rec.groupId, rec.fileId) === undefined) return undefined;
+      }
+      return undefined;
+    } finally {
+      await fh.close();
+    }
+  };
+
+  const loop = async () => {
+    while (!stopped) {
+      for (const rec of store.replicas.list()) {
+        if (stopped) return;
+        checking = `${rec.groupId}/${rec.fileId}`;
+        const lost = await check(rec).catch((err: unknown) => {
+          log.warn({ err, fileId: rec.fileId }, 'scrub could not read a replica');
+          return 'missing' as const;
+        });
+        if (lost !== undefined && !stopped && store.replicas.get(rec.groupId, rec.fileId) !== undefined) {
+          log.warn({ groupId: rec.groupId, fileId: rec.fileId, lost }, 'scrub found a damaged replica');
+          options.onLost(rec.groupId, rec.fileId, lost);
+        }
+      }
+      checking = null;
+      passes++;
+      lastPassAt = Date.now();
+      await sleep(options.pauseMs ?? 600_000);
+    }
+  };
+  void loop();
+
+  return {
+    status: () => ({ passes, checking, lastPassAt }),
+    stop() {
+      stopped = true;
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import type Database from 'better-sqlite3';
+
+/** A verified replica this storage peer keeps for a group (peer.db's replicas table). */
+export interface ReplicaRecord {
+  groupId: string;
+  fileId: string;
+  path: string;
+  size: number;
+  /** The manifest as JSON: serving and scrubbing restart without asking the tracker. */
+  manifestJson: string;
+  heldAt: number;
+}
+
+/** This peer's storage offer to a group, as it made it (the quota its replicas must fit in). */
+export interface StorageOfferRecord {
+  groupId: string;
+  quotaBytes: number;
+  zone: string;
+  offeredAt: number;
+}
+
+interface ReplicaRow {
+  group_id: string;
+  file_id: string;
+  path: string;
+  size: number;
+  manifest_json: string;
+  held_at: number;
+}
+
+const replicaFromRow = (r: ReplicaRow): ReplicaRecord => ({
+  groupId: r.group_id,
+  fileId: r.file_id,
+  path: r.path,
+  size: r.size,
+  manifestJson: r.manifest_json,
+  heldAt: r.held_at,
+});
+
+export class ReplicaRepository {
+  constructor(private readonly db: Database.Database) {}
+
+  put(r: ReplicaRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO replicas (group_id, file_id, path, size, manifest_json, held_at)
+         VALUES (@groupId, @fileId, @path, @size, @manifestJson, @heldAt)
+         ON CONFLICT(group_id, file_id) DO UPDATE SET path = excluded.path, size = excluded.size,
+           manifest_json = excluded.manifest_json, held_at = excluded.held_at`,
+      )
+      .run(r);
+  }
+
+  get(groupId: string, fileId: string): ReplicaRecord | undefined {
+    const row = this.db
+      .prepare('SELECT * FROM replicas WHERE group_id = ? AND file_id = ?')
+      .get(groupId, fileId) as ReplicaRow | undefined;
+    return row === undefined ? undefined : replicaFromRow(row);
+  }
+
+  list(): ReplicaRecord[] {
+    return (this.db.prepare('SELECT * FROM replicas ORDER BY group_id, file_id').all() as ReplicaRow[]).map(
+      replicaFromRow,
+    );
+  }
+
+  remove(groupId: string, fileId: string): void {
+    this.db.prepare('DELETE FROM replicas WHERE group_id = ? AND file_id = ?').run(groupId, fileId);
+  }
+
+  putOffer(o: StorageOfferRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO storage_offers (group_id, quota_bytes, zone, offered_at)
+         VALUES (@groupId, @quotaBytes, @zone, @offeredAt)
+         ON CONFLICT(group_id) DO UPDATE SET quota_bytes = excluded.quota_bytes, zone = excluded.zone,
+           offered_at = excluded.offered_at`,
+      )
+      .run(o);
+  }
+
+  offer(groupId: string): StorageOfferRecord | undefined {
+    return this.offers().find((o) => o.groupId === groupId);
+  }
+
+  offers(): StorageOfferRecord[] {
+    return (
+      this.db.prepare('SELECT * FROM storage_offers ORDER BY group_id').all() as {
+        group_id: string;
+        quota_bytes: number;
+        zone: string;
+        offered_at: number;
+      }[]
+    ).map((r) => ({ groupId: r.group_id, quotaBytes: r.quota_bytes, zone: r.zone, offeredAt: r.offered_at }));
+  }
+
+  removeOffer(groupId: string): void {
+    this.db.prepare('DELETE FROM storage_offers WHERE group_id = ?').run(groupId);
+  }
+}
