@@ -66,6 +66,9 @@ function checkValue(param: ParamSpec, value: string): void {
     case 'size':
       parseQuota(value);
       return;
+    case 'replicas':
+      parseReplicaCount(param.name, value);
+      return;
   }
 }
 
