@@ -71,6 +71,8 @@ export async function buildProgram(argv: string[], globals: ProgramGlobals): Pro
     .description('Group-based peer-to-peer file and message sharing')
     .usage('<command> [args…] [--json] [--data-dir DIR]')
     .version(PACKAGE_VERSION, '-V, --version', 'prints the version of coterie')
+    // The program's options only before a command: `download_file … --version 1` is the command's.
+    .enablePositionalOptions()
     .exitOverride()
     // Commander's own errors (unknown option, missing value) as one coded line, like ours.
     .configureOutput({

@@ -192,7 +192,7 @@ describe('peer daemon without a tracker', () => {
     const text = shell.text;
     // Wrapped to 80 columns off a terminal: the usage goes on under its first line.
     expect(text).toMatch(
-      /download_file <group_id> <file_name>\s+downloads a file of a group to dest;\n\s+<dest> \[--version N\] \[--wait\]/,
+      /download_file <group_id> <file_name>\s+downloads a file of a group to dest \(its\n\s+<dest> \[--version N\] \[--wait\]/,
     );
     expect(text).toContain(`peer ${daemon.peerId}`);
     expect(text).toContain("error: unknown command 'bogus'");
