@@ -99,8 +99,10 @@ function StorageSection({ groupId }: { groupId: string }) {
     ${
       health === undefined
         ? null
-        : html`<p>Replicas: min ${health.min}, max ${health.max}; ${health.storagePeers} storage peers,
-            ${health.underReplicatedFiles} files under-replicated.</p>
+        : html`<p data-replication>
+            Replicas: min ${health.min}, max ${health.max}; ${health.storagePeers} storage peers;${' '}
+            ${health.underReplicatedFiles} files under-replicated.
+          </p>
           ${health.warning === undefined ? null : html`<p class="warning" role="status" data-warning>${health.warning}</p>`}`
     }
     <div class="scroll"><table>
@@ -113,6 +115,7 @@ function StorageSection({ groupId }: { groupId: string }) {
           <td>${p.state}${p.withdrawing ? ' (withdrawing)' : ''}</td><td>${formatTime(p.lastHeartbeatAt)}</td></tr>`,
       )}</tbody>
     </table></div>
+    ${storage.value?.peers.length === 0 ? html`<p class="muted">No storage peers yet.</p>` : null}
     <${CommandForm} cmd="offer_storage" submit="Offer space"
       fields=${[{ name: 'quota', label: 'Quota (500MiB, 50GiB)' }]} prefix=${[groupId]} onDone=${reload} />
     <${CommandButton} cmd="withdraw_storage" args=${[groupId]} label="Withdraw (after replicas move)" onDone=${reload} />
