@@ -177,6 +177,26 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
     expect(readFileSync(dest).equals(readFileSync(source))).toBe(true);
   });
 
+  it("shows a file's versions, locks and unlocks it, and offers storage with a coded refusal first", async () => {
+    const alice = pages.alice;
+    await go('alice', 'files');
+    const row = alice.locator('[data-file="film.bin"]');
+    await row.locator('details.manage summary').click();
+    await row.locator('[data-versions="film.bin"] [data-version="1"]').waitFor();
+    await row.locator('form[data-command=lock_file] input[name=ttl]').fill('5m');
+    await row.locator('form[data-command=lock_file] button').click();
+    await expect.poll(() => row.locator('[data-lock]').getAttribute('data-lock')).toBe('alice');
+    await row.locator('button[data-command=unlock_file]').click();
+    await expect.poll(() => row.locator('[data-lock]').getAttribute('data-lock')).toBe('');
+    await submit('alice', 'offer_storage', { quota: 'lots' });
+    await expect
+      .poll(() => form('alice', 'offer_storage').locator('[data-error-for=offer_storage] code').textContent())
+      .toBe('USAGE');
+    await submit('alice', 'offer_storage', { quota: '64MiB' });
+    await alice.locator('[data-storage="films"] [data-storage-peer]').waitFor();
+    await shot('alice', 'files');
+  });
+
   it('does not poll: an idle page sends no command', async () => {
     let commands = 0;
     const count = (r: { url(): string }) => {

@@ -115,11 +115,14 @@ export function CommandButton<K extends CommandName>(props: {
   args: string[];
   label: string;
   title?: string;
+  /** Asked first (window.confirm) for what cannot be undone: delete, withdraw at once. */
+  confirm?: string;
   onDone?: (result: Result<K>) => void;
 }) {
   const error = useSignal<UiError | null>(null);
   const busy = useSignal(false);
   const click = async () => {
+    if (props.confirm !== undefined && !window.confirm(props.confirm)) return;
     busy.value = true;
     error.value = null;
     try {
