@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { camelRow } from './rows.js';
 
 /** A verified replica this storage peer keeps for a group (peer.db's replicas table). */
 export interface ReplicaRecord {
@@ -28,14 +29,7 @@ interface ReplicaRow {
   held_at: number;
 }
 
-const replicaFromRow = (r: ReplicaRow): ReplicaRecord => ({
-  groupId: r.group_id,
-  fileId: r.file_id,
-  path: r.path,
-  size: r.size,
-  manifestJson: r.manifest_json,
-  heldAt: r.held_at,
-});
+const replicaFromRow = (r: ReplicaRow): ReplicaRecord => camelRow(r);
 
 export class ReplicaRepository {
   constructor(private readonly db: Database.Database) {}
@@ -91,7 +85,7 @@ export class ReplicaRepository {
         zone: string;
         offered_at: number;
       }[]
-    ).map((r) => ({ groupId: r.group_id, quotaBytes: r.quota_bytes, zone: r.zone, offeredAt: r.offered_at }));
+    ).map(camelRow);
   }
 
   removeOffer(groupId: string): void {

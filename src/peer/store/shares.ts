@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { camelRow } from './rows.js';
 
 /**
  * What this peer shares, in peer.db's shares table: one row per version of a
@@ -29,16 +30,7 @@ interface ShareRow {
   created_at: number;
 }
 
-const shareFromRow = (r: ShareRow): ShareRecord => ({
-  groupId: r.group_id,
-  fileName: r.file_name,
-  fileId: r.file_id,
-  version: r.version,
-  path: r.path,
-  size: r.size,
-  manifestJson: r.manifest_json,
-  createdAt: r.created_at,
-});
+const shareFromRow = (r: ShareRow): ShareRecord => camelRow(r);
 
 export class ShareRepository {
   constructor(private readonly db: Database.Database) {}
