@@ -355,13 +355,8 @@ export function createFilesService(
             .execute();
           // The name leaves the listing when no version of it is shared or held by a storage peer any more.
           await dropUnkeptNames(trx, groupId, [name]);
-          const left = await trx
-            .selectFrom('file_names')
-            .select('name')
-            .where('group_id', '=', groupId)
-            .where('name', '=', name)
-            .executeTakeFirst();
-          return { removed: peers, listed: left !== undefined };
+          const listed = (await Q.nameListed.execute(trx, [groupId, name])).rows[0] !== undefined;
+          return { removed: peers, listed };
         });
         const at = now();
         await bus.publish({ kind: 'files_changed', groupId, fileId, at });
