@@ -2,8 +2,8 @@
 # A throwaway PostgreSQL primary with streaming standbys, for the store
 # failover tests (test/cluster/store-failover.test.ts) and for trying the
 # layout by hand: every node on a free loopback port, in one temporary
-# directory, run as the postgres user when started as root (as
-# scripts/pg-test-server.sh does, which also installs Debian's postgresql).
+# directory, run as the postgres user when started as root (scripts/lib/pg.sh,
+# shared with scripts/pg-test-server.sh, which installs Debian's postgresql as root).
 #
 #   scripts/pg-replica-set.sh start [STANDBYS] [sync|async]
 #       a primary (node n0) and STANDBYS (1 or 2, default 1) standbys n1, n2 made with
@@ -21,39 +21,9 @@
 set -euo pipefail
 shopt -s inherit_errexit
 
-SCRIPTS=$(cd "$(dirname "$0")" && pwd)
-
-find_bin_dir() {
-  local d
-  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r) "$(dirname "$(command -v pg_ctl 2>/dev/null || echo /nonexistent/x)")"; do
-    if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/pg_basebackup" ]; then
-      echo "$d"
-      return 0
-    fi
-  done
-  return 1
-}
-
-ensure_binaries() {
-  if ! BIN_DIR=$(find_bin_dir); then
-    # pg-test-server.sh installs Debian's postgresql (as root) or says how.
-    dir=$(bash "$SCRIPTS/pg-test-server.sh" start | sed -n 2p)
-    bash "$SCRIPTS/pg-test-server.sh" stop "$dir"
-    BIN_DIR=$(find_bin_dir) || { echo "pg-replica-set: PostgreSQL binaries not found" >&2; exit 1; }
-  fi
-}
-
-as_owner() {
-  if [ "$(id -u)" -eq 0 ]; then
-    runuser -u postgres -- "$@"
-  else
-    "$@"
-  fi
-}
-
-free_port() {
-  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
+PG_TOOL=pg-replica-set
+# shellcheck source=lib/pg.sh
+source "$(dirname "$0")/lib/pg.sh"
 
 # start_node DIR NAME [extra -c settings…]: starts DIR/NAME on a free port, appends "NAME PORT" to DIR/nodes.
 start_node() {
@@ -80,17 +50,11 @@ start() {
   local standbys=${1:-1} mode=${2:-sync}
   [[ "$standbys" =~ ^[12]$ ]] || { echo "pg-replica-set: 1 or 2 standbys" >&2; exit 2; }
   ensure_binaries
-  if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
-    useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
-  fi
   local dir names="" i primary_port hosts
-  dir=$(mktemp -d /tmp/coterie-pgrs.XXXXXX)
-  chmod 755 "$dir"
-  [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+  dir=$(make_server_dir coterie-pgrs)
   : >"$dir/nodes"
   [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/nodes"
-  as_owner "$BIN_DIR/initdb" -D "$dir/n0" -U postgres --auth=trust --encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
-    { cat "$dir/initdb.log" >&2; exit 1; }
+  init_data "$dir" n0
   for i in $(seq 1 "$standbys"); do names="$names${names:+, }n$i"; done
   start_node "$dir" n0
   primary_port=$(port_of "$dir" n0)

@@ -14,54 +14,15 @@
 set -euo pipefail
 shopt -s inherit_errexit
 
-# Debian's versioned directory first (PATH may hold a partial set of the tools).
-find_bin_dir() {
-  local d
-  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r) "$(dirname "$(command -v pg_ctl 2>/dev/null || echo /nonexistent/x)")"; do
-    if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/createdb" ]; then
-      echo "$d"
-      return 0
-    fi
-  done
-  return 1
-}
-
-ensure_binaries() {
-  if ! BIN_DIR=$(find_bin_dir); then
-    if [ "$(id -u)" -ne 0 ]; then
-      echo "pg-test-server: PostgreSQL binaries not found; install Debian's postgresql (as root: apt-get install -y postgresql)" >&2
-      exit 1
-    fi
-    echo "pg-test-server: installing postgresql" >&2
-    apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql >&2
-    BIN_DIR=$(find_bin_dir) || { echo "pg-test-server: postgresql installed but initdb not found" >&2; exit 1; }
-  fi
-}
-
-# Runs a PostgreSQL binary as the server's owner.
-as_owner() {
-  if [ "$(id -u)" -eq 0 ]; then
-    runuser -u postgres -- "$@"
-  else
-    "$@"
-  fi
-}
-
-free_port() {
-  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
+PG_TOOL=pg-test-server
+# shellcheck source=lib/pg.sh
+source "$(dirname "$0")/lib/pg.sh"
 
 start() {
   ensure_binaries
-  if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
-    useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
-  fi
   local dir port
-  dir=$(mktemp -d /tmp/coterie-pg.XXXXXX)
-  chmod 755 "$dir"
-  [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
-  as_owner "$BIN_DIR/initdb" -D "$dir/data" -U postgres --auth=trust --encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
-    { cat "$dir/initdb.log" >&2; exit 1; }
+  dir=$(make_server_dir coterie-pg)
+  init_data "$dir" data
   for attempt in 1 2 3; do
     port=$(free_port)
     if as_owner "$BIN_DIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
