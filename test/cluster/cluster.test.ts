@@ -1,31 +1,15 @@
 // Three trackers over one PostgreSQL: cross-tracker events (LISTEN/NOTIFY),
 // cluster membership and its pushes, idempotency keys, and a peer failing
 // over when its tracker is SIGKILLed while the user keeps typing commands.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { startPeerDaemon } from '../../src/peer/daemon.js';
 import { EVENTS_CHANNEL } from '../../src/tracker/index.js';
 import { coterie, type Daemon, startProcess, stop, until } from '../helpers/cli-harness.js';
 import { pipedShell } from '../helpers/shell-harness.js';
-import {
-  client,
-  fakeManifest,
-  openSession,
-  randomPeerId,
-  spawnTracker,
-  type TrackerProcess,
-} from '../helpers/tracker.js';
-import {
-  createTestDatabase,
-  FAST_MEMBERSHIP_FLAGS,
-  pgTestUrl,
-  reportSkipped,
-  sharedKeyFile,
-  type TestDatabase,
-} from './pg.js';
+import { client, fakeManifest, openSession, randomPeerId } from '../helpers/tracker.js';
+import { describeWithPg, FAST_MEMBERSHIP_FLAGS } from './pg.js';
 
 // Fast membership so that a dead tracker drops out within a second or two.
 const CLUSTER_FLAGS = [
@@ -38,35 +22,12 @@ const CLUSTER_FLAGS = [
 
 type ClusterList = { trackers: { trackerId: string; url: string; sessions: number }[] };
 
-if (pgTestUrl() === undefined) {
-  reportSkipped('cluster tests (events, membership, idempotency, failover)');
-  it.skip('cluster tests (need COTERIE_TEST_PG_URL)', () => {});
-} else {
-  describe('three trackers on one PostgreSQL', () => {
-    const root = mkdtempSync(join(tmpdir(), 'coterie-cluster-'));
-    let db: TestDatabase;
-    const trackers: TrackerProcess[] = [];
-    const start = async (i: number) => {
-      const t = await spawnTracker(join(root, `t${i}`), [
-        '--store',
-        db.url,
-        ...CLUSTER_FLAGS,
-        ...sharedKeyFile(root),
-      ]);
-      trackers[i] = t;
-      return t;
-    };
-
-    beforeAll(async () => {
-      db = await createTestDatabase();
-      // Started together: the migrations must serialize (advisory lock).
-      await Promise.all([0, 1, 2].map(start));
-    }, 60_000);
-    afterAll(async () => {
-      for (const t of trackers) await t?.stop('SIGKILL');
-      await db?.drop();
-      rmSync(root, { recursive: true, force: true });
-    });
+describeWithPg(
+  'three trackers on one PostgreSQL',
+  // Started together: the migrations must serialize (advisory lock).
+  { prefix: 'coterie-cluster-', trackers: 3, together: true, flags: CLUSTER_FLAGS },
+  (cluster) => {
+    const { trackers } = cluster;
 
     it('lists the live trackers with their load on every tracker', async () => {
       for (const t of trackers) {
@@ -149,7 +110,7 @@ if (pgTestUrl() === undefined) {
       ownerSession.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
       await ownerSession.next('welcome');
       // Anyone with the database's rights can NOTIFY on the channel.
-      const other = new pg.Client({ connectionString: db.url });
+      const other = new pg.Client({ connectionString: cluster.db.url });
       await other.connect();
       try {
         for (const payload of [
@@ -212,7 +173,7 @@ if (pgTestUrl() === undefined) {
         body: { groupId: 'idem-m' },
         headers: { 'idempotency-key': key2 },
       });
-      const admin = new pg.Client({ connectionString: db.url });
+      const admin = new pg.Client({ connectionString: cluster.db.url });
       await admin.connect();
       const marker = await admin.query(
         "UPDATE idempotency_keys SET status = 0 WHERE idem_key = $1 AND scope = 'idem-user' RETURNING body",
@@ -291,35 +252,22 @@ if (pgTestUrl() === undefined) {
       expect(await watcher.next('seeder_left', 10_000)).toMatchObject({ fileId: f.fileId, peerId: peer });
       await seeder.close();
       await watcher.close();
-      await start(2);
+      await cluster.startTracker(2);
     });
-  });
+  },
+);
 
-  describe('a peer whose tracker is killed', () => {
-    const root = mkdtempSync(join(tmpdir(), 'coterie-failover-'));
-    let db: TestDatabase;
-    const trackers: TrackerProcess[] = [];
+describeWithPg(
+  'a peer whose tracker is killed',
+  { prefix: 'coterie-failover-', trackers: 3, flags: CLUSTER_FLAGS },
+  (cluster) => {
+    const { root, trackers } = cluster;
     let peer: Daemon | undefined;
     const dataDir = join(root, 'peer');
     const cli = (args: string[]) => coterie(['--data-dir', dataDir, '--json', ...args]);
 
-    beforeAll(async () => {
-      db = await createTestDatabase();
-      for (const i of [0, 1, 2])
-        trackers.push(
-          await spawnTracker(join(root, `t${i}`), [
-            '--store',
-            db.url,
-            ...CLUSTER_FLAGS,
-            ...sharedKeyFile(root),
-          ]),
-        );
-    }, 60_000);
     afterAll(async () => {
       if (peer) await stop(peer.child);
-      for (const t of trackers) await t.stop('SIGKILL');
-      await db?.drop();
-      rmSync(root, { recursive: true, force: true });
     });
 
     it('moves to another tracker and the next command works without the user doing anything', async () => {
@@ -398,5 +346,5 @@ if (pgTestUrl() === undefined) {
         await daemon.stop();
       }
     });
-  });
-}
+  },
+);

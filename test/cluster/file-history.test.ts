@@ -5,30 +5,12 @@
 // without gaps; an acknowledged compare-and-set landed on the version it named; the versions
 // listed afterwards are exactly the acknowledged ones; and while a lock held at a round's start is
 // not released in that round, no update or delete by anyone else lands.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  client,
-  fakeManifest,
-  openSession,
-  randomPeerId,
-  spawnTracker,
-  type TrackerClient,
-  type TrackerProcess,
-} from '../helpers/tracker.js';
+import { beforeAll, expect, it } from 'vitest';
+import { client, fakeManifest, openSession, randomPeerId, type TrackerClient } from '../helpers/tracker.js';
 import { until } from '../helpers/wait.js';
-import {
-  createTestDatabase,
-  FAST_MEMBERSHIP_FLAGS,
-  pgTestUrl,
-  reportSkipped,
-  sharedKeyFile,
-  type TestDatabase,
-} from './pg.js';
+import { describeWithPg, FAST_MEMBERSHIP_FLAGS } from './pg.js';
 
 const USERS = ['fh-owner', 'fh-ann', 'fh-ben'] as const;
 type User = (typeof USERS)[number];
@@ -75,31 +57,17 @@ interface NameState {
   holder: string | undefined;
 }
 
-if (pgTestUrl() === undefined) {
-  reportSkipped('the file history across trackers');
-  it.skip('file history across trackers (needs COTERIE_TEST_PG_URL)', () => {});
-} else {
-  describe('file versions, deletes and locks across two trackers', { timeout: 60_000 }, () => {
-    const root = mkdtempSync(join(tmpdir(), 'coterie-file-history-'));
-    let db: TestDatabase;
-    const trackers: TrackerProcess[] = [];
+describeWithPg(
+  'file versions, deletes and locks across two trackers',
+  { prefix: 'coterie-file-history-', timeout: 60_000, flags: FAST_MEMBERSHIP_FLAGS },
+  (cluster) => {
+    const { trackers } = cluster;
     let apis: TrackerClient[] = [];
     const tokens = new Map<User, string>();
     const group = 'fh';
     let seq = 0;
 
     beforeAll(async () => {
-      db = await createTestDatabase();
-      for (const i of [0, 1]) {
-        trackers.push(
-          await spawnTracker(join(root, `t${i}`), [
-            '--store',
-            db.url,
-            ...sharedKeyFile(root),
-            ...FAST_MEMBERSHIP_FLAGS,
-          ]),
-        );
-      }
       apis = trackers.map((t) => client(t.url));
       for (const [i, u] of USERS.entries()) tokens.set(u, await apis[i % 2]!.user(u));
       const owner = tokens.get('fh-owner')!;
@@ -111,11 +79,6 @@ if (pgTestUrl() === undefined) {
       // Keep every version: the check compares the listing with every acknowledged update.
       await apis[0]!.call('POST', `/v1/groups/${group}/versions`, { token: owner, body: { keep: 1000 } });
     }, 60_000);
-    afterAll(async () => {
-      for (const t of trackers) await t.stop('SIGKILL');
-      await db?.drop();
-      rmSync(root, { recursive: true, force: true });
-    });
 
     const files = (name: string) => `/v1/groups/${group}/files/${encodeURIComponent(name)}`;
 
@@ -234,12 +197,7 @@ if (pgTestUrl() === undefined) {
 
       // ann's peer holds a lock through a third tracker, which is then killed.
       await share('held.txt');
-      const c = await spawnTracker(join(root, 't2'), [
-        '--store',
-        db.url,
-        ...sharedKeyFile(root),
-        ...FAST_MEMBERSHIP_FLAGS,
-      ]);
+      const c = await cluster.startTracker(2);
       try {
         const holder = await openSession(c.url, ann);
         const peerId = randomPeerId();
@@ -281,7 +239,7 @@ if (pgTestUrl() === undefined) {
       const made = await a.call('POST', `${files('retried.txt')}/versions`, { token: owner, body, headers });
       expect(made.body).toMatchObject({ version: 2, created: true });
       // As if the tracker died after the commit, before recording the answer: only the marker is left.
-      const admin = new pg.Client({ connectionString: db.url });
+      const admin = new pg.Client({ connectionString: cluster.db.url });
       await admin.connect();
       await admin.query('UPDATE idempotency_keys SET status = 0 WHERE idem_key = $1', [key]);
       await admin.end();
@@ -294,5 +252,5 @@ if (pgTestUrl() === undefined) {
       expect(retried.status).toBe(201);
       expect(retried.body).toEqual(made.body);
     });
-  });
-}
+  },
+);

@@ -1,55 +1,26 @@
 // Messages across trackers: a message sent through tracker A is pushed at once
 // to a recipient connected to tracker B (messages_stored events on the bus,
 // B reads the rows), and receipts travel back to the sender's session on A.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { directStreamId, newTimeOrderedId, topicStreamId } from '../../src/protocol/streams.js';
 import { EVENTS_CHANNEL } from '../../src/tracker/events/pg-bus.js';
 import { until } from '../helpers/cli-harness.js';
-import {
-  client,
-  openSession,
-  randomPeerId,
-  type SessionClient,
-  spawnTracker,
-  type TrackerProcess,
-} from '../helpers/tracker.js';
-import { createTestDatabase, pgTestUrl, reportSkipped, sharedKeyFile, type TestDatabase } from './pg.js';
+import { client, openSession, randomPeerId, type SessionClient } from '../helpers/tracker.js';
+import { describeWithPg } from './pg.js';
 
 type Pushed = { messageId: string; streamId: string; seq: number; sender: string; body: string };
 
-if (pgTestUrl() === undefined) {
-  reportSkipped('cross-tracker messaging tests');
-  it.skip('cross-tracker messaging (needs COTERIE_TEST_PG_URL)', () => {});
-} else {
-  describe('messages across two trackers on one PostgreSQL', () => {
-    const root = mkdtempSync(join(tmpdir(), 'coterie-xmsg-'));
-    let db: TestDatabase;
-    // Quick cluster beats: a dead tracker drops out of the others' list within two seconds.
-    const trackerArgs = () => [
-      '--store',
-      db.url,
-      ...sharedKeyFile(root),
-      '--cluster-heartbeat-ms',
-      '250',
-      '--cluster-dead-after-ms',
-      '1500',
-    ];
-    const trackers: TrackerProcess[] = [];
+describeWithPg(
+  'messages across two trackers on one PostgreSQL',
+  // Quick cluster beats: a dead tracker drops out of the others' list within two seconds.
+  { prefix: 'coterie-xmsg-', flags: ['--cluster-heartbeat-ms', '250', '--cluster-dead-after-ms', '1500'] },
+  (cluster) => {
+    const { trackers } = cluster;
     const sessions: SessionClient[] = [];
 
-    beforeAll(async () => {
-      db = await createTestDatabase();
-      for (const i of [0, 1]) trackers[i] = await spawnTracker(join(root, `t${i}`), trackerArgs());
-    }, 60_000);
     afterAll(async () => {
       for (const s of sessions) await s.close();
-      for (const t of trackers) await t?.stop('SIGKILL');
-      await db?.drop();
-      rmSync(root, { recursive: true, force: true });
     });
 
     const connect = async (url: string, token: string) => {
@@ -158,7 +129,7 @@ if (pgTestUrl() === undefined) {
      * row is committed, no tracker hears of it.
      */
     const commitUnannounced = async (streamId: string, sender: string, body: string) => {
-      const c = new pg.Client({ connectionString: db.url });
+      const c = new pg.Client({ connectionString: cluster.db.url });
       await c.connect();
       try {
         await c.query('BEGIN');
@@ -225,7 +196,7 @@ if (pgTestUrl() === undefined) {
       expect((await receive(ivyOnB, 1)).map((m) => m.body)).toEqual(['l1']);
 
       // Cut every tracker's listening connection; while they reconnect, send through A.
-      const admin = new pg.Client({ connectionString: db.url });
+      const admin = new pg.Client({ connectionString: cluster.db.url });
       await admin.connect();
       try {
         const cut = await admin.query<{ pid: number }>(
@@ -251,8 +222,7 @@ if (pgTestUrl() === undefined) {
     });
 
     it('pushes what a tracker committed and died before announcing, once it drops out of the cluster', async () => {
-      const c = await spawnTracker(join(root, 't2'), trackerArgs());
-      trackers.push(c);
+      const c = await cluster.startTracker(2);
       const a = client(trackers[0]!.url);
       await a.user('dd-jack');
       const kim = await a.user('dd-kim');
@@ -271,9 +241,7 @@ if (pgTestUrl() === undefined) {
     it('pushes what a tracker committed and died before announcing, when it comes back at once', async () => {
       // Restarted within the cluster's dead-after time it never drops out of the list: its new
       // start time tells the others that the old one died.
-      const dir = join(root, 't3');
-      let c = await spawnTracker(dir, trackerArgs());
-      trackers.push(c);
+      let c = await cluster.startTracker(3);
       const a = client(trackers[0]!.url);
       await a.user('dr-lou');
       const max = await a.user('dr-max');
@@ -284,8 +252,7 @@ if (pgTestUrl() === undefined) {
       });
       await commitUnannounced(directStreamId('dr-lou', 'dr-max'), 'dr-lou', 'r1');
       await c.stop('SIGKILL');
-      c = await spawnTracker(dir, [...trackerArgs(), '--port', String(c.port)]);
-      trackers.push(c);
+      c = await cluster.startTracker(3, ['--port', String(c.port)]);
       const got = (await maxOnB.next('messages', 8_000)) as unknown as { items: Pushed[] };
       expect(got.items.map((m) => m.body)).toEqual(['r1']);
     });
@@ -331,7 +298,7 @@ if (pgTestUrl() === undefined) {
       const olaOnB = await connect(trackers[1]!.url, ola);
       const streamId = topicStreamId('lateg', 'news');
       // Ola subscribes through another tracker: its commit is in, its event not yet heard by B.
-      const other = new pg.Client({ connectionString: db.url });
+      const other = new pg.Client({ connectionString: cluster.db.url });
       await other.connect();
       try {
         const { rows } = await other.query('SELECT last_seq FROM streams WHERE stream_id = $1', [streamId]);
@@ -360,5 +327,5 @@ if (pgTestUrl() === undefined) {
         await other.end();
       }
     });
-  });
-}
+  },
+);

@@ -1,8 +1,12 @@
 // PostgreSQL for the cluster tests: the server given by COTERIE_TEST_PG_URL
-// (scripts/pg-test-server.sh starts one), and a fresh database per use.
+// (scripts/pg-test-server.sh starts one), a fresh database per use, and
+// describeWithPg, the describe of a cluster file (skip, database, trackers).
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { tempDir } from '../helpers/temp-dir.js';
+import { spawnTracker, type TrackerProcess } from '../helpers/tracker.js';
 
 export function pgTestUrl(): string | undefined {
   const url = process.env.COTERIE_TEST_PG_URL;
@@ -86,3 +90,83 @@ export const FAST_MEMBERSHIP_FLAGS = Object.freeze([
   '--presence-grace-ms',
   '1500',
 ]);
+
+/** What describeWithPg gives its body: read db and trackers inside hooks and tests. */
+export interface PgCluster {
+  /** The describe's scratch directory: tracker i in ROOT/t<i>, the shared key file in ROOT. */
+  readonly root: string;
+  /** The fresh database, once the describe's beforeAll ran. */
+  readonly db: TestDatabase;
+  /** The trackers by index; all are killed after the tests. */
+  readonly trackers: TrackerProcess[];
+  /** Starts (or starts again) tracker i in ROOT/t<i> on the database with the describe's flags, then `extra`. */
+  startTracker(i: number, extra?: readonly string[]): Promise<TrackerProcess>;
+}
+
+export interface PgClusterOptions {
+  /** The scratch directory's prefix. */
+  prefix: string;
+  /** How many trackers are started before the tests (default 2). */
+  trackers?: number;
+  /** Started at once rather than one after the other (their migrations must serialize). */
+  together?: boolean;
+  /** Every tracker's flags after --store and the shared key file. */
+  flags?: readonly string[];
+  timeout?: number;
+}
+
+/**
+ * A cluster test file's describe. Without COTERIE_TEST_PG_URL it says so once on stderr and
+ * skips; else, before the tests, a fresh database and `trackers` trackers sharing it and one key
+ * file; after them (and after the body's own afterAll hooks: vitest runs those last-registered
+ * first) the trackers are SIGKILLed, the database dropped and the scratch directory removed.
+ */
+export function describeWithPg(
+  title: string,
+  options: PgClusterOptions,
+  body: (cluster: PgCluster) => void,
+): void {
+  if (pgTestUrl() === undefined) {
+    reportSkipped(title);
+    it.skip(`${title} (needs COTERIE_TEST_PG_URL)`, () => {});
+    return;
+  }
+  describe(title, { timeout: options.timeout }, () => {
+    const scratch = tempDir(options.prefix);
+    const trackers: TrackerProcess[] = [];
+    let db: TestDatabase | undefined;
+    const cluster: PgCluster = {
+      root: scratch.path,
+      get db() {
+        if (db === undefined)
+          throw new Error('the database is made in beforeAll: use it inside hooks and tests');
+        return db;
+      },
+      trackers,
+      async startTracker(i, extra = []) {
+        const args = [
+          '--store',
+          cluster.db.url,
+          ...sharedKeyFile(scratch.path),
+          ...(options.flags ?? []),
+          ...extra,
+        ];
+        const t = await spawnTracker(join(scratch.path, `t${i}`), args);
+        trackers[i] = t;
+        return t;
+      },
+    };
+    beforeAll(async () => {
+      db = await createTestDatabase();
+      const indexes = [...Array(options.trackers ?? 2).keys()];
+      if (options.together) await Promise.all(indexes.map((i) => cluster.startTracker(i)));
+      else for (const i of indexes) await cluster.startTracker(i);
+    }, 60_000);
+    afterAll(async () => {
+      for (const t of trackers) await t?.stop('SIGKILL');
+      await db?.drop();
+      scratch.remove();
+    });
+    body(cluster);
+  });
+}

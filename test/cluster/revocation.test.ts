@@ -4,11 +4,10 @@
 // hears tickets_revoked over LISTEN/NOTIFY and her session, drops bob's connection and refuses
 // his old ticket; carol's connection goes on.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { createManifest } from '../../src/core/manifest.js';
 import {
   createIdentity,
@@ -19,29 +18,15 @@ import {
   startPieceServer,
 } from '../../src/wire/index.js';
 import { accepted, closedWith, helloSeeder } from '../helpers/piece-client.js';
-import { client, openSession, spawnTracker, type TrackerProcess } from '../helpers/tracker.js';
+import { client, openSession } from '../helpers/tracker.js';
 import { until } from '../helpers/wait.js';
-import { createTestDatabase, pgTestUrl, reportSkipped, sharedKeyFile, type TestDatabase } from './pg.js';
+import { describeWithPg } from './pg.js';
 
-if (pgTestUrl() === undefined) {
-  reportSkipped('cluster ticket revocation');
-  it.skip('cluster ticket revocation (needs COTERIE_TEST_PG_URL)', () => {});
-} else {
-  describe('ticket revocation across trackers', { timeout: 60_000 }, () => {
-    const root = mkdtempSync(join(tmpdir(), 'coterie-revocation-'));
-    let db: TestDatabase;
-    const trackers: TrackerProcess[] = [];
-
-    beforeAll(async () => {
-      db = await createTestDatabase();
-      for (const i of [0, 1])
-        trackers.push(await spawnTracker(join(root, `t${i}`), ['--store', db.url, ...sharedKeyFile(root)]));
-    }, 60_000);
-    afterAll(async () => {
-      for (const t of trackers) await t.stop('SIGKILL');
-      await db?.drop();
-      rmSync(root, { recursive: true, force: true });
-    });
+describeWithPg(
+  'ticket revocation across trackers',
+  { prefix: 'coterie-revocation-', timeout: 60_000 },
+  (cluster) => {
+    const { root, trackers } = cluster;
 
     it('drops the removed member’s connection on a seeder of another tracker', async () => {
       const [a, b] = trackers.map((t) => client(t.url)) as [
@@ -137,5 +122,5 @@ if (pgTestUrl() === undefined) {
         await source.close();
       }
     });
-  });
-}
+  },
+);
