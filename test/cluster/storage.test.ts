@@ -2,46 +2,24 @@
 // sessions on tracker B, and the planner's orders reach them whichever tracker plans (the
 // storage_orders event over LISTEN/NOTIFY). With A SIGKILLed, B takes the planner lease over
 // once it expires and repairs the files of a storage peer gone beyond its grace.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import type { StorageList } from '../../src/protocol/api.js';
 import { FakeStoragePeer, storageTrackerArgs } from '../helpers/storage-peer-fake.js';
-import { client, fakeManifest, randomPeerId, spawnTracker, type TrackerProcess } from '../helpers/tracker.js';
+import { client, fakeManifest, randomPeerId } from '../helpers/tracker.js';
 import { eventually } from '../helpers/wait.js';
-import { createTestDatabase, pgTestUrl, reportSkipped, sharedKeyFile, type TestDatabase } from './pg.js';
+import { describeWithPg } from './pg.js';
 
 const GRACE_MS = 1000;
 
-if (pgTestUrl() === undefined) {
-  reportSkipped('cluster storage placement');
-  it.skip('cluster storage placement (needs COTERIE_TEST_PG_URL)', () => {});
-} else {
-  describe('storage placement across trackers', { timeout: 60_000 }, () => {
-    const root = mkdtempSync(join(tmpdir(), 'coterie-storage-'));
-    let db: TestDatabase;
-    const trackers: TrackerProcess[] = [];
+describeWithPg(
+  'storage placement across trackers',
+  { prefix: 'coterie-storage-', timeout: 60_000, flags: storageTrackerArgs(GRACE_MS) },
+  (cluster) => {
+    const { trackers } = cluster;
     const storage: FakeStoragePeer[] = [];
 
-    beforeAll(async () => {
-      db = await createTestDatabase();
-      for (const i of [0, 1]) {
-        trackers.push(
-          await spawnTracker(join(root, `t${i}`), [
-            '--store',
-            db.url,
-            ...sharedKeyFile(root),
-            ...storageTrackerArgs(GRACE_MS),
-          ]),
-        );
-      }
-    }, 60_000);
     afterAll(async () => {
       for (const p of storage) await p.disconnect();
-      for (const t of trackers) await t.stop('SIGKILL');
-      await db?.drop();
-      rmSync(root, { recursive: true, force: true });
     });
 
     it('pushes orders to sessions on another tracker, and repairs after the planner’s tracker dies', async () => {
@@ -103,5 +81,5 @@ if (pgTestUrl() === undefined) {
         return l.body.replication.underReplicatedFiles === 0 ? true : undefined;
       });
     });
-  });
-}
+  },
+);
