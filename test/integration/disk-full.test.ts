@@ -3,14 +3,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type DownloadOptions, download } from '../../src/peer/files/download/index.js';
-import { createIdentity, type PeerIdentity } from '../../src/wire/identity.js';
-import {
-  randomShare,
-  seedInProcess,
-  type TestCluster,
-  type TestFile,
-  testCluster,
-} from '../fixtures/transfer-harness.js';
+import { randomShare, type TestFile, transferSetup } from '../fixtures/transfer-harness.js';
 import { type TempDir, tempDir } from '../helpers/temp-dir.js';
 import { mountTmpfs, type Tmpfs, tmpfsOrSkip } from '../helpers/tmpfs.js';
 import { codeOf } from '../helpers/wait.js';
@@ -26,15 +19,11 @@ const MiB = 1024 * KiB;
 const CAN_MOUNT = tmpfsOrSkip('disk-full');
 
 describe.runIf(CAN_MOUNT)('a download on a full disk', () => {
-  let cluster: TestCluster;
-  let me: PeerIdentity;
+  const setup = transferSetup();
   let src: TempDir;
   let disk: Tmpfs;
-  const closers: Array<() => Promise<unknown>> = [];
 
-  beforeAll(async () => {
-    cluster = await testCluster();
-    me = await createIdentity();
+  beforeAll(() => {
     src = tempDir('coterie-disk-full-src-');
   });
   afterAll(async () => {
@@ -43,23 +32,13 @@ describe.runIf(CAN_MOUNT)('a download on a full disk', () => {
   beforeEach(() => {
     disk = mountTmpfs(8 * MiB);
   });
-  afterEach(async () => {
-    for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+  afterEach(() => {
     disk.unmount();
   });
 
   async function options(file: TestFile, extra: Partial<DownloadOptions> = {}): Promise<DownloadOptions> {
-    const seeder = await seedInProcess(file, cluster);
-    closers.push(() => seeder.close());
-    return {
-      manifest: file.manifest,
-      fileId: file.fileId,
-      dest: join(disk.dir, 'out.bin'),
-      seeders: [seeder.info],
-      ticket: await cluster.ticket({ peer: me.peerId, file: file.fileId }),
-      identity: me,
-      ...extra,
-    };
+    const seeder = await setup.seed(file);
+    return setup.options(file, join(disk.dir, 'out.bin'), { seeders: [seeder.info], ...extra });
   }
 
   /** Another process takes every free byte of the tmpfs (dd stops at ENOSPC). */

@@ -1,22 +1,21 @@
 import { access, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { type DownloadEvent, type DownloadOptions, download } from '../../src/peer/files/download/index.js';
-import { createIdentity, type PeerIdentity } from '../../src/wire/identity.js';
+import { createIdentity } from '../../src/wire/identity.js';
 import { startPieceServer } from '../../src/wire/piece-server.js';
 import { type FakeSeeder, startFakeSeeder } from '../fixtures/fake-seeder.js';
 import {
   type ChildPeer,
   randomShare,
   seedInChild,
-  seedInProcess,
   startChildPeer,
-  type TestCluster,
   type TestFile,
   testCluster,
+  transferSetup,
 } from '../fixtures/transfer-harness.js';
 import { opensDirect } from '../helpers/direct-io.js';
-import { type TempDir, tempDir } from '../helpers/temp-dir.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { codeOf, until } from '../helpers/wait.js';
 
 // Real TLS 1.3 on loopback, real piece servers (in this process, or child
@@ -28,32 +27,17 @@ const MiB = 1024 * KiB;
 const SLOW = { initialDepthBlocks: 1, minDepthBlocks: 1, maxDepthBlocks: 1 };
 const FAST_RETRY = { maxAttempts: 2, backoff: { baseMs: 20, maxMs: 50, jitter: 0 } };
 
-let cluster: TestCluster;
-let me: PeerIdentity;
+const setup = transferSetup();
+const { closers } = setup;
 let dir: string;
-let scratch: TempDir;
-const closers: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  cluster = await testCluster();
-  me = await createIdentity();
-});
-beforeEach(async () => {
-  scratch = tempDir('coterie-transfer-');
-  dir = scratch.path;
-});
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
-  scratch.remove();
+beforeEach(() => {
+  // Removed when the test finishes, after the setup's closers (they may hold files in it).
+  dir = tempDir('coterie-transfer-').path;
 });
 
 async function seeders(file: TestFile, n: number) {
   const out = [];
-  for (let i = 0; i < n; i++) {
-    const s = await seedInProcess(file, cluster);
-    closers.push(() => s.close());
-    out.push(s.info);
-  }
+  for (let i = 0; i < n; i++) out.push((await setup.seed(file)).info);
   return out;
 }
 
@@ -63,23 +47,15 @@ async function childSeeders(
 ): Promise<Array<ChildPeer & { info: DownloadOptions['seeders'][number] }>> {
   const out = [];
   for (let i = 0; i < n; i++) {
-    const s = await seedInChild(dir, file, cluster);
+    const s = await seedInChild(dir, file, setup.cluster);
     closers.push(() => s.kill());
     out.push(s);
   }
   return out;
 }
 
-async function options(file: TestFile, extra: Partial<DownloadOptions> = {}): Promise<DownloadOptions> {
-  return {
-    manifest: file.manifest,
-    fileId: file.fileId,
-    dest: join(dir, 'out.bin'),
-    seeders: [],
-    ticket: await cluster.ticket({ peer: me.peerId, file: file.fileId }),
-    identity: me,
-    ...extra,
-  };
+function options(file: TestFile, extra: Partial<DownloadOptions> = {}): Promise<DownloadOptions> {
+  return setup.options(file, join(dir, 'out.bin'), extra);
 }
 
 async function sameBytes(path: string, file: TestFile): Promise<boolean> {
@@ -320,20 +296,23 @@ describe('transfer over TLS', () => {
     const list = await seeders(file, 1);
     const forger = await testCluster();
     const cases = [
-      { code: 'TICKET_WRONG_FILE', ticket: await cluster.ticket({ peer: me.peerId, file: other.fileId }) },
+      {
+        code: 'TICKET_WRONG_FILE',
+        ticket: await setup.cluster.ticket({ peer: setup.me.peerId, file: other.fileId }),
+      },
       {
         code: 'TICKET_EXPIRED',
-        ticket: await cluster.ticket({
-          peer: me.peerId,
+        ticket: await setup.cluster.ticket({
+          peer: setup.me.peerId,
           file: file.fileId,
           ttlSeconds: 60,
           nowSeconds: Math.floor(Date.now() / 1000) - 3600,
         }),
       },
-      { code: 'TICKET_INVALID', ticket: await forger.ticket({ peer: me.peerId, file: file.fileId }) },
+      { code: 'TICKET_INVALID', ticket: await forger.ticket({ peer: setup.me.peerId, file: file.fileId }) },
       {
         code: 'TICKET_WRONG_PEER',
-        ticket: await cluster.ticket({ peer: 'e'.repeat(64), file: file.fileId }),
+        ticket: await setup.cluster.ticket({ peer: 'e'.repeat(64), file: file.fileId }),
       },
     ];
     for (const c of cases) {
@@ -376,7 +355,7 @@ describe('transfer over TLS', () => {
       fileId: file.fileId,
       dest: join(dir, 'a.bin'),
       seeders: [{ peerId: stuck.peerId, address: { host: '127.0.0.1', port: stuck.port }, score: 1 }],
-      ticket: await cluster.ticket({ peer: a.peerId, file: file.fileId }),
+      ticket: await setup.cluster.ticket({ peer: a.peerId, file: file.fileId }),
       identity: a,
       scheduler: { stallTimeoutMs: 60_000 },
       onEvent: (e) => {
@@ -392,7 +371,7 @@ describe('transfer over TLS', () => {
     const aServer = await startPieceServer({
       identity: a,
       sources: (id) => (id === file.fileId ? aDownload.pieceSource : undefined),
-      jwks: cluster.jwks,
+      jwks: setup.cluster.jwks,
       host: '127.0.0.1',
     });
     closers.push(() => aServer.close());
@@ -420,7 +399,7 @@ describe('transfer over TLS', () => {
       fileId: file.fileId,
       dest: join(dir, 'out.bin'),
       seeders: list,
-      ticket: await cluster.ticket({ peer: dl.peerId, file: file.fileId }),
+      ticket: await setup.cluster.ticket({ peer: dl.peerId, file: file.fileId }),
       identityDir,
       resumeIntervalMs: 10,
       scheduler: SLOW,
