@@ -1,14 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import fc from 'fast-check';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DownloadEvent, SeederInfo } from '../../src/peer/files/download/events.js';
-import { createTlsDial, type Dial, download } from '../../src/peer/files/download/index.js';
-import { computeFileId } from '../../src/protocol/manifest.js';
+import {
+  createTlsDial,
+  type Dial,
+  type DownloadOptions,
+  download,
+} from '../../src/peer/files/download/index.js';
+import { computeFileId, type Manifest } from '../../src/protocol/manifest.js';
 import { createIdentity, type PeerIdentity } from '../../src/wire/identity.js';
 import {
   type FakeBehaviour,
@@ -16,6 +20,7 @@ import {
   manifestFor,
   startFakeSeeder,
 } from '../fixtures/fake-seeder.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/wait.js';
 import { watchdog } from '../helpers/watchdog.js';
 
@@ -44,13 +49,12 @@ beforeAll(async () => {
 });
 let dir: string;
 let seeders: FakeSeeder[] = [];
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'coterie-engine-'));
+beforeEach(() => {
+  dir = tempDir('coterie-engine-').path;
 });
 afterEach(async () => {
   await Promise.all(seeders.map((s) => s.close()));
   seeders = [];
-  await rm(dir, { recursive: true, force: true });
 });
 
 async function swarm(
@@ -73,28 +77,36 @@ async function swarm(
       }),
     );
   }
-  const infos: SeederInfo[] = seeders.map((s) => ({
-    peerId: s.peerId,
-    address: { host: '127.0.0.1', port: s.port },
-    score: 0.5,
-  }));
-  return { manifest, fileId: computeFileId(manifest), infos };
+  return { manifest, infos: seeders.map(seederInfo) };
+}
+
+const seederInfo = (s: FakeSeeder): SeederInfo => ({
+  peerId: s.peerId,
+  address: { host: '127.0.0.1', port: s.port },
+  score: 0.5,
+});
+
+/** A download of `manifest` from `seeders` over plain TCP, as `me` with ticket 't', into DIR/out.bin; `extra` overrides. */
+function fetchFrom(manifest: Manifest, seeders: SeederInfo[], extra: Partial<DownloadOptions> = {}) {
+  return download({
+    manifest,
+    fileId: computeFileId(manifest),
+    dest: join(dir, 'out.bin'),
+    seeders,
+    ticket: 't',
+    identity: me,
+    dial: plainDial,
+    ...extra,
+  });
 }
 
 describe('download engine (plain TCP, fake seeders)', () => {
   it('downloads from three seeders and reports the piece distribution', async () => {
     const data = randomBytes(PIECE * 40 + 123);
-    const { manifest, fileId, infos } = await swarm(data, ['ok', 'ok', 'ok']);
+    const { manifest, infos } = await swarm(data, ['ok', 'ok', 'ok']);
     const dest = join(dir, 'out.bin');
     const events: DownloadEvent[] = [];
-    const h = download({
-      manifest,
-      fileId,
-      dest,
-      seeders: infos,
-      ticket: 't',
-      identity: me,
-      dial: plainDial,
+    const h = fetchFrom(manifest, infos, {
       scheduler: { blockSizeBytes: 8 * 1024 },
       onEvent: (e) => events.push(e),
     });
@@ -110,20 +122,11 @@ describe('download engine (plain TCP, fake seeders)', () => {
 
   it('bans a seeder at its third corrupt piece, tells it each one, and completes from the good one', async () => {
     const data = randomBytes(PIECE * 20);
-    const { manifest, fileId, infos } = await swarm(data, ['corrupt', 'ok']);
+    const { manifest, infos } = await swarm(data, ['corrupt', 'ok']);
     infos[0]!.score = 1;
     const dest = join(dir, 'out.bin');
     const events: DownloadEvent[] = [];
-    const result = await download({
-      manifest,
-      fileId,
-      dest,
-      seeders: infos,
-      ticket: 't',
-      identity: me,
-      dial: plainDial,
-      onEvent: (e) => events.push(e),
-    }).done;
+    const result = await fetchFrom(manifest, infos, { onEvent: (e) => events.push(e) }).done;
     expect((await readFile(dest)).equals(data)).toBe(true);
     const banned = events.filter((e) => e.type === 'peerBanned');
     expect(banned).toHaveLength(1);
@@ -185,17 +188,8 @@ describe('download engine (plain TCP, fake seeders)', () => {
               );
               seeders.push(...started);
               const dest = join(dir, `out-${randomBytes(4).toString('hex')}.bin`);
-              await download({
-                manifest,
-                fileId: computeFileId(manifest),
+              await fetchFrom(manifest, started.map(seederInfo), {
                 dest,
-                seeders: started.map((s) => ({
-                  peerId: s.peerId,
-                  address: { host: '127.0.0.1', port: s.port },
-                  score: 0.5,
-                })),
-                ticket: 't',
-                identity: me,
                 dial: tls ? createTlsDial(me) : plainDial,
                 scheduler: { stallTimeoutMs: 500 },
                 retry: { maxAttempts: 2, backoff: { baseMs: 10, maxMs: 20 } },
@@ -214,18 +208,11 @@ describe('download engine (plain TCP, fake seeders)', () => {
 
   it('moves work away from a stalling seeder', async () => {
     const data = randomBytes(PIECE * 20);
-    const { manifest, fileId, infos } = await swarm(data, ['stall', 'ok'], 3);
+    const { manifest, infos } = await swarm(data, ['stall', 'ok'], 3);
     infos[0]!.score = 1;
     const dest = join(dir, 'out.bin');
     const events: DownloadEvent[] = [];
-    await download({
-      manifest,
-      fileId,
-      dest,
-      seeders: infos,
-      ticket: 't',
-      identity: me,
-      dial: plainDial,
+    await fetchFrom(manifest, infos, {
       // Without the endgame the stuck pieces can only move by stall detection.
       scheduler: { stallTimeoutMs: 300, blockSizeBytes: 8 * 1024, endgame: false },
       onEvent: (e) => events.push(e),
@@ -236,32 +223,14 @@ describe('download engine (plain TCP, fake seeders)', () => {
 
   it('takes seeders added while it runs, and gives up when nobody has the missing pieces', async () => {
     const data = randomBytes(PIECE * 8);
-    const { manifest, fileId, infos } = await swarm(data, ['ok'], 0, (i) => i < 4);
-    const partialOnly = download({
-      manifest,
-      fileId,
-      dest: join(dir, 'a.bin'),
-      seeders: infos,
-      ticket: 't',
-      identity: me,
-      dial: plainDial,
-      noProgressTimeoutMs: 300,
-    });
+    const { manifest, infos } = await swarm(data, ['ok'], 0, (i) => i < 4);
+    const partialOnly = fetchFrom(manifest, infos, { dest: join(dir, 'a.bin'), noProgressTimeoutMs: 300 });
     await expect(partialOnly.done).rejects.toMatchObject({ code: 'NO_SEEDERS' });
 
     const full = await startFakeSeeder({ data, manifest, behaviour: 'ok' });
     seeders.push(full);
-    const h = download({
-      manifest,
-      fileId,
-      dest: join(dir, 'b.bin'),
-      seeders: infos,
-      ticket: 't',
-      identity: me,
-      dial: plainDial,
-      noProgressTimeoutMs: 10_000,
-    });
-    h.addSeeder({ peerId: full.peerId, address: { host: '127.0.0.1', port: full.port }, score: 0.5 });
+    const h = fetchFrom(manifest, infos, { dest: join(dir, 'b.bin'), noProgressTimeoutMs: 10_000 });
+    h.addSeeder(seederInfo(full));
     const result = await h.done;
     expect((await readFile(join(dir, 'b.bin'))).equals(data)).toBe(true);
     expect(result.distribution.peers.find((p) => p.peerId === full.peerId)!.pieces).toBeGreaterThanOrEqual(4);
@@ -269,18 +238,12 @@ describe('download engine (plain TCP, fake seeders)', () => {
 
   it('fetches a ticket per connection and stops on abort, keeping the partial file', async () => {
     const data = randomBytes(PIECE * 64);
-    const { manifest, fileId, infos } = await swarm(data, ['stall'], 4);
+    const { manifest, infos } = await swarm(data, ['stall'], 4);
     const dest = join(dir, 'out.bin');
     let tickets = 0;
     const controller = new AbortController();
-    const h = download({
-      manifest,
-      fileId,
-      dest,
-      seeders: infos,
+    const h = fetchFrom(manifest, infos, {
       getTicket: async () => `t${++tickets}`,
-      identity: me,
-      dial: plainDial,
       resumeIntervalMs: 0,
       signal: controller.signal,
       onEvent: (e) => {
@@ -299,14 +262,7 @@ describe('download engine (plain TCP, fake seeders)', () => {
     const manifest = manifestFor(data, PIECE);
     const dest = join(dir, 'out.bin');
     const dead: SeederInfo = { peerId: 'a'.repeat(64), address: { host: '127.0.0.1', port: 1 }, score: 1 };
-    const h = download({
-      manifest,
-      fileId: computeFileId(manifest),
-      dest,
-      seeders: [dead],
-      ticket: 't',
-      identity: me,
-      dial: plainDial,
+    const h = fetchFrom(manifest, [dead], {
       retry: { maxAttempts: 3, backoff: { baseMs: 5, maxMs: 20, jitter: 0 } },
     });
     await expect(h.done).rejects.toMatchObject({ code: 'NO_SEEDERS' });
