@@ -20,14 +20,8 @@ import { servedFile } from '../helpers/served-file.js';
 const BLOCK = 16 * 1024;
 const { file: fx, serve, serveSource, ticket, conns } = servedFile('coterie-piece-server-', 5 * 65536 + 1000); // 6 pieces of 64 KiB, the last one short
 
-/** Connects as `who` over TLS (or plain TCP), pinning the seeder, and sends a hello with `t`. */
-async function dial(
-  server: PieceServer,
-  t: string,
-  who = fx.client,
-  helloPeerId = who.peerId,
-  plaintext = false,
-) {
+/** Connects as `who` over TLS (or plain TCP), pinning the seeder; closed after the test. */
+async function connect(server: PieceServer, who = fx.client, plaintext = false) {
   const { socket } = await connectToPeer({
     host: '127.0.0.1',
     port: server.port,
@@ -37,6 +31,18 @@ async function dial(
   });
   const conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
   conns.push(conn);
+  return conn;
+}
+
+/** Connects (see connect) and sends a hello with `t`. */
+async function dial(
+  server: PieceServer,
+  t: string,
+  who = fx.client,
+  helloPeerId = who.peerId,
+  plaintext = false,
+) {
+  const conn = await connect(server, who, plaintext);
   await conn.send({ type: 'hello', version: 1, fileId: fx.fileId, peerId: helloPeerId, ticket: t });
   return conn;
 }
@@ -209,15 +215,8 @@ describe('piece server', () => {
       Buffer.from('00200000', 'hex'), // a 2 MiB frame announced before the hello
       encodeFrame({ type: 'request', piece: 0, offset: 0, length: 1 }), // not a hello
     ]) {
-      const { socket } = await connectToPeer({
-        host: '127.0.0.1',
-        port: server.port,
-        identity: fx.client,
-        expectedPeerId: fx.seeder.peerId,
-      });
-      const conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
-      conns.push(conn);
-      socket.write(bytes);
+      const conn = await connect(server);
+      conn.stream.write(bytes);
       const frames = await allFrames(conn);
       expect(frames).toHaveLength(1);
       expect(frames[0]).toMatchObject({ type: 'reject', request: null });
@@ -326,14 +325,7 @@ describe('piece server', () => {
     const server = await serveSource(source, id, { uploadSlots: 2, stallTimeoutMs: 300 });
     const t = await ticket({ file: id });
     const open = async () => {
-      const { socket } = await connectToPeer({
-        host: '127.0.0.1',
-        port: server.port,
-        identity: fx.client,
-        expectedPeerId: fx.seeder.peerId,
-      });
-      const conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
-      conns.push(conn);
+      const conn = await connect(server);
       conn.write({ type: 'hello', version: 1, fileId: id, peerId: fx.client.peerId, ticket: t });
       return conn;
     };
