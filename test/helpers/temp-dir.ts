@@ -1,4 +1,4 @@
-import { onTestFinished } from 'vitest';
+import { afterAll, onTestFinished } from 'vitest';
 import { makeTempDir, type TempDir } from '../../bench/lib/temp-dir.js';
 
 export type { TempDir };
@@ -15,5 +15,15 @@ export function tempDir(prefix = 'coterie-test-'): TempDir {
   } catch {
     // Not inside a test (a beforeAll, a describe): the caller removes it.
   }
+  return dir;
+}
+
+/**
+ * A scratch directory for the tests of a file or a describe: call it at the top level or in a
+ * describe's body (not in a hook or a test); it is made at once and removed after those tests.
+ */
+export function suiteTempDir(prefix = 'coterie-test-'): TempDir {
+  const dir = makeTempDir(prefix);
+  afterAll(() => dir.remove());
   return dir;
 }

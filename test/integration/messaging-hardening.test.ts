@@ -1,6 +1,4 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ShowMessagesResult } from '../../src/peer/client.js';
@@ -10,13 +8,14 @@ import type { MessageSent, MessageStatus } from '../../src/protocol/api.js';
 import { directStreamId } from '../../src/protocol/streams.js';
 import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
 import { BIN, coterie } from '../helpers/cli-harness.js';
+import { suiteTempDir } from '../helpers/temp-dir.js';
 import { api, SessionClient, userToken } from '../helpers/tracker.js';
 import { until } from '../helpers/wait.js';
 
 // Spawned CLI processes run dist/: `npm run build` first.
 
 describe('message cursors, pending sends and unread pages: real tracker, real peers', () => {
-  const root = mkdtempSync(join(tmpdir(), 'coterie-msg-hard-'));
+  const root = suiteTempDir('coterie-msg-hard-').path;
   let tracker: RunningTracker;
   let port = 0;
   const peers = new Map<string, PeerDaemon>();
@@ -67,7 +66,6 @@ describe('message cursors, pending sends and unread pages: real tracker, real pe
     for (const c of clients) await c.close();
     for (const p of peers.values()) await p.stop();
     await tracker?.close();
-    rmSync(root, { recursive: true, force: true });
   });
 
   it('clamps an acknowledgement beyond the stream to its last message: later messages still arrive unread', async () => {

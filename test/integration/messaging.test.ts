@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ShowMessagesResult } from '../../src/peer/client.js';
@@ -9,13 +7,14 @@ import type { PeerEvent } from '../../src/peer/notices.js';
 import type { MessagePage, MessageSent, MessageStatus } from '../../src/protocol/api.js';
 import type { CoterieError } from '../../src/protocol/errors.js';
 import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
+import { suiteTempDir } from '../helpers/temp-dir.js';
 import { api, SessionClient, userToken } from '../helpers/tracker.js';
 import { codeOf, until } from '../helpers/wait.js';
 
 const FAST = { backoffMs: [0, 20, 50, 100], jitter: 0 };
 
 describe('messages and topics: real tracker, real peers', () => {
-  const root = mkdtempSync(join(tmpdir(), 'coterie-msg-'));
+  const root = suiteTempDir('coterie-msg-').path;
   let tracker: RunningTracker;
   let port = 0;
   const peers = new Map<string, PeerDaemon>();
@@ -84,7 +83,6 @@ describe('messages and topics: real tracker, real peers', () => {
     for (const c of clients) await c.close();
     for (const p of peers.values()) await p.stop();
     await tracker.close();
-    rmSync(root, { recursive: true, force: true });
   });
 
   it('pushes a direct message to an online peer, and receipts back to the sender', async () => {

@@ -1,15 +1,15 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
 import { selfSignedTrackerCert } from '../fixtures/tls-cert.js';
+import { suiteTempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/wait.js';
 
 describe('peer ↔ https tracker with --tracker-ca', () => {
-  const root = mkdtempSync(join(tmpdir(), 'coterie-tls-'));
+  const root = suiteTempDir('coterie-tls-').path;
   let tracker: RunningTracker;
   const peers: PeerDaemon[] = [];
   let caFile: string;
@@ -29,7 +29,6 @@ describe('peer ↔ https tracker with --tracker-ca', () => {
   afterAll(async () => {
     for (const p of peers) await p.stop();
     await tracker?.close();
-    rmSync(root, { recursive: true, force: true });
   });
 
   const start = async (name: string, trackerCaFile?: string) => {

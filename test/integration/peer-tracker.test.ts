@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PeerDaemon } from '../../src/peer/daemon.js';
@@ -7,12 +6,13 @@ import { startPeerDaemon } from '../../src/peer/daemon.js';
 import type { PeerEvent } from '../../src/peer/notices.js';
 import type { CoterieError } from '../../src/protocol/errors.js';
 import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
+import { suiteTempDir } from '../helpers/temp-dir.js';
 import { codeOf, until } from '../helpers/wait.js';
 
 const FAST = { backoffMs: [0, 20, 50, 100], jitter: 0 };
 
 describe('peer ↔ tracker: accounts, groups, session', () => {
-  const root = mkdtempSync(join(tmpdir(), 'coterie-pt-'));
+  const root = suiteTempDir('coterie-pt-').path;
   const trackers: RunningTracker[] = [];
   const peers: PeerDaemon[] = [];
   let alice: PeerDaemon;
@@ -58,7 +58,6 @@ describe('peer ↔ tracker: accounts, groups, session', () => {
   afterAll(async () => {
     for (const p of peers) await p.stop();
     for (const t of trackers) await t.close();
-    rmSync(root, { recursive: true, force: true });
   });
 
   it('creates users, logs in, and refuses duplicates and wrong passwords', async () => {

@@ -1,15 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
@@ -20,6 +10,7 @@ import { FramedConnection } from '../../src/wire/connection.js';
 import type { Frame } from '../../src/wire/frames.js';
 import { PROTOCOL_VERSION } from '../../src/wire/frames.js';
 import { connectToPeer, createIdentity } from '../../src/wire/identity.js';
+import { suiteTempDir } from '../helpers/temp-dir.js';
 import { api, userToken } from '../helpers/tracker.js';
 import { until } from '../helpers/wait.js';
 
@@ -31,7 +22,7 @@ const FAST = { backoffMs: [0, 20, 50, 100], jitter: 0 };
 const MiB = 1024 * 1024;
 
 describe('a seeder whose shared file changed', { timeout: 60_000 }, () => {
-  const root = mkdtempSync(join(tmpdir(), 'coterie-changed-'));
+  const root = suiteTempDir('coterie-changed-').path;
   let tracker: RunningTracker;
   let alice: PeerDaemon;
   let bob: PeerDaemon;
@@ -92,7 +83,6 @@ describe('a seeder whose shared file changed', { timeout: 60_000 }, () => {
     await bob?.stop();
     await alice?.stop();
     await tracker?.close();
-    rmSync(root, { recursive: true, force: true });
   });
 
   it('stops serving and announcing it, tells its user, and no download completes from it', async () => {

@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
 import { coterie } from '../helpers/cli-harness.js';
 import { type PipedShell, pipedShell } from '../helpers/shell-harness.js';
+import { suiteTempDir } from '../helpers/temp-dir.js';
 import { api, userToken } from '../helpers/tracker.js';
 import { until } from '../helpers/wait.js';
 
@@ -19,7 +19,7 @@ const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\
 const ATTACK = 'look\x1b[2J\x1b]0;title\x07\u202eevil\ncoterie> login alice -';
 
 describe('nothing from the network reaches a terminal raw: real tracker, real peers, real CLI', () => {
-  const root = mkdtempSync(join(tmpdir(), 'coterie-term-'));
+  const root = suiteTempDir('coterie-term-').path;
   let tracker: RunningTracker;
   const peers = new Map<string, PeerDaemon>();
   let shell: PipedShell;
@@ -58,7 +58,6 @@ describe('nothing from the network reaches a terminal raw: real tracker, real pe
     await shell?.done;
     for (const p of peers.values()) await p.stop();
     await tracker?.close();
-    rmSync(root, { recursive: true, force: true });
   });
 
   it("shows bob's escape sequences and bidi override escaped: in the shell, in show_messages, and true in --json", async () => {

@@ -1,18 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createManifest, hashPiece, verifyPiece } from '../../src/core/manifest.js';
 import { computeFileId, validateManifest } from '../../src/protocol/manifest.js';
+import { suiteTempDir } from '../helpers/temp-dir.js';
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'coterie-manifest-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = suiteTempDir('coterie-manifest-').path;
+afterAll(async () => {});
 
 async function file(name: string, data: Buffer): Promise<string> {
   const path = join(dir, name);

@@ -1,8 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { assertDistFresh, staleOutputs } from '../helpers/dist-freshness.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 let root = '';
 const T0 = new Date('2026-01-01T00:00:00Z');
@@ -17,15 +17,11 @@ function put(path: string, mtime: Date): void {
 }
 
 beforeEach(() => {
-  root = mkdtempSync(join(tmpdir(), 'coterie-dist-'));
+  root = tempDir('coterie-dist-').path;
   put('src/a.ts', T0);
   put('src/peer/download/b.ts', T0);
   put('dist/a.js', LATER);
   put('dist/peer/download/b.js', LATER);
-});
-
-afterEach(() => {
-  rmSync(root, { recursive: true, force: true });
 });
 
 describe('the dist/ freshness check', () => {

@@ -5,25 +5,20 @@
  * builds first).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { suiteTempDir } from '../helpers/temp-dir.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-let scratch = '';
+const scratch = suiteTempDir('coterie-exports-').path;
 
 beforeAll(() => {
-  scratch = mkdtempSync(join(tmpdir(), 'coterie-exports-'));
   mkdirSync(join(scratch, 'node_modules'));
   symlinkSync(ROOT, join(scratch, 'node_modules', 'coterie'), 'dir');
   // The declarations name Node's types; a consumer has @types/node of its own.
   symlinkSync(join(ROOT, 'node_modules', '@types'), join(scratch, 'node_modules', '@types'), 'dir');
   writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module' }));
-});
-
-afterAll(() => {
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
 /** Runs an ES module script with Node from the scratch project; its stdout parsed as JSON. */

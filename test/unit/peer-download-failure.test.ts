@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -8,6 +6,7 @@ import type { Notice, PeerEvent } from '../../src/peer/notices.js';
 import { PeerStore } from '../../src/peer/store/index.js';
 import type { TrackerHttpClient } from '../../src/peer/tracker/http-client.js';
 import { CoterieError } from '../../src/protocol/errors.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { fakeManifest } from '../helpers/tracker.js';
 
 /**
@@ -40,7 +39,7 @@ describe('a download that fails on resume', () => {
   let events: PeerEvent[];
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'coterie-dlfail-'));
+    dir = tempDir('coterie-dlfail-').path;
     store = new PeerStore(dir);
     store.setSession({ userId: 'bob', token: 't'.repeat(43) });
     notices = [];
@@ -48,7 +47,6 @@ describe('a download that fails on resume', () => {
   });
   afterEach(() => {
     store.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const downloadsWith = (http: TrackerHttpClient) => {

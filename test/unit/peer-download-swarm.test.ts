@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hashPiece } from '../../src/core/piece-hash.js';
@@ -10,6 +9,7 @@ import { createIdentity, type PeerIdentity } from '../../src/wire/index.js';
 import { manifestFor } from '../fixtures/fake-seeder.js';
 import type { LinkShape } from '../helpers/duplex-pair.js';
 import { type MemorySeederSpec, type MemorySwarm, startMemorySwarm } from '../helpers/memory-swarm.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/wait.js';
 
 // Downloads through the real engine and real piece servers over in-memory links that are slow,
@@ -31,7 +31,7 @@ beforeAll(async () => {
   me = await createIdentity();
 });
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'coterie-swarm-'));
+  dir = tempDir('coterie-swarm-').path;
   data = randomBytes(PIECE * PIECES);
   manifest = manifestFor(data, PIECE);
   fileId = computeFileId(manifest);
@@ -41,7 +41,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await swarm?.close();
   swarm = undefined;
-  await rm(dir, { recursive: true, force: true });
 });
 
 /** A throttled link with some latency that drops after a random 150–400 KiB (then the seeder is dialled again). */

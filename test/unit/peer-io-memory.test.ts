@@ -1,11 +1,10 @@
-import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AlignedSlotPool, IO_ALIGNMENT, isIoAligned } from '../../src/peer/files/download/io-memory.js';
+import { suiteTempDir } from '../helpers/temp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'coterie-iomem-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = suiteTempDir('coterie-iomem-').path;
 
 /** Writes `buf` at 0 with O_DIRECT; the errno code when the kernel refuses it. */
 function directWrite(buf: Buffer): string {

@@ -1,14 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createMessagingService } from '../../src/peer/messages/messaging.js';
 import { PeerStore } from '../../src/peer/store/index.js';
 import type { TrackerHttpClient } from '../../src/peer/tracker/http-client.js';
 import type { TrackerSession } from '../../src/peer/tracker/session.js';
 import { CoterieError } from '../../src/protocol/errors.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 // The outbox keeps a message until a tracker that heard it answers: a call cut off (the
 // tracker lost mid-call, the daemon stopping) leaves it pending, and a stopping daemon never
@@ -17,11 +15,8 @@ import { CoterieError } from '../../src/protocol/errors.js';
 let dir: string;
 let store: PeerStore;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'coterie-outbox-'));
+  dir = tempDir('coterie-outbox-').path;
   store = new PeerStore(dir);
-});
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** A tracker client whose calls end the way the test says, when it says. */

@@ -1,22 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import {
-  link,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  readlink,
-  rename,
-  rm,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { link, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { openPartialFile } from '../../src/peer/files/download/partial-file.js';
 import { computeFileId } from '../../src/protocol/manifest.js';
 import { manifestFor } from '../fixtures/fake-seeder.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 // Another local user who can write to the destination directory plants links where the
 // download will create its files, or swaps the directory for a link between two runs: the
@@ -31,16 +20,13 @@ let dl: string;
 let elsewhere: string;
 let victim: string;
 beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), 'coterie-links-'));
+  root = tempDir('coterie-links-').path;
   dl = join(root, 'dl');
   elsewhere = join(root, 'elsewhere');
   await mkdir(dl);
   await mkdir(elsewhere);
   victim = join(elsewhere, 'victim.txt');
   await writeFile(victim, VICTIM);
-});
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
 });
 
 function aFile(pieces = 4) {

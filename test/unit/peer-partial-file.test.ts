@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { Bitfield } from '../../src/core/bitfield.js';
 import { createPieceHasher } from '../../src/peer/files/download/hasher.js';
 import { AlignedSlotPool } from '../../src/peer/files/download/io-memory.js';
@@ -11,6 +10,7 @@ import { openPartialFile } from '../../src/peer/files/download/partial-file.js';
 import { computeFileId, type Manifest } from '../../src/protocol/manifest.js';
 import { manifestFor } from '../fixtures/fake-seeder.js';
 import { opensDirect } from '../helpers/direct-io.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const PIECE = 16 * 1024;
 
@@ -20,10 +20,7 @@ const piece = (data: Buffer, i: number) => data.subarray(i * PIECE, (i + 1) * PI
 
 let dir: string;
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'coterie-partial-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+  dir = tempDir('coterie-partial-').path;
 });
 
 /** A 4-piece download stopped with pieces 0 and 2 written (and listed in its resume file). */

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat, statfs } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { download } from '../../src/peer/files/download/index.js';
 import { openPartialFile } from '../../src/peer/files/download/partial-file.js';
 import { canPreallocate } from '../../src/peer/files/download/preallocate.js';
 import { computeFileId, type Manifest } from '../../src/protocol/manifest.js';
 import { createIdentity, type PeerIdentity } from '../../src/wire/identity.js';
 import { manifestFor } from '../fixtures/fake-seeder.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 // A download reserves its part file's blocks when it opens (src/peer/download/preallocate.ts,
 // native/preallocate.c): a file that cannot fit is DISK_FULL at once, and what was reserved
@@ -31,10 +31,7 @@ async function layoutTooBigFor(dir: string): Promise<Manifest> {
 
 let dir: string;
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'coterie-prealloc-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+  dir = tempDir('coterie-prealloc-').path;
 });
 
 describe('preallocation', () => {

@@ -1,8 +1,7 @@
-import { mkdtemp, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   checkPeerId,
   connectToPeer,
@@ -13,17 +12,14 @@ import {
   peerIdOfSocket,
   tlsServerOptions,
 } from '../../src/wire/identity.js';
+import { suiteTempDir } from '../helpers/temp-dir.js';
 
-let dir: string;
+const dir = suiteTempDir('coterie-identity-').path;
 let alice: PeerIdentity;
 let bob: PeerIdentity;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'coterie-identity-'));
   [alice, bob] = await Promise.all([createIdentity(), createIdentity()]);
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 /** A TLS server for `identity` on loopback that records the client's peer id. */

@@ -1,27 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Bitfield } from '../../src/core/bitfield.js';
 import { createManifest } from '../../src/core/manifest.js';
 import type { Manifest } from '../../src/protocol/manifest.js';
 import { FilePieceSource } from '../../src/wire/piece-source.js';
+import { suiteTempDir } from '../helpers/temp-dir.js';
 
-let dir: string;
+const dir = suiteTempDir('coterie-source-').path;
 let path: string;
 let data: Buffer;
 let manifest: Manifest;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'coterie-source-'));
   path = join(dir, 'f');
   data = randomBytes(3 * 16384 + 5);
   await writeFile(path, data);
   ({ manifest } = await createManifest(path, { pieceSize: 16384 }));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 describe('FilePieceSource', () => {

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createManifest } from '../../src/core/manifest.js';
 import type { Manifest } from '../../src/protocol/manifest.js';
 import { FilePieceSource } from '../../src/wire/piece-source.js';
 import type { ReportVerdict } from '../../src/wire/share-guard.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/wait.js';
 
 const PIECE = 16 * 1024;
@@ -18,7 +18,7 @@ let manifest: Manifest;
 const sources: FilePieceSource[] = [];
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'coterie-guard-'));
+  dir = tempDir('coterie-guard-').path;
   path = join(dir, 'movie.mkv');
   data = randomBytes(8 * PIECE);
   await writeFile(path, data);
@@ -28,7 +28,6 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   for (const s of sources.splice(0)) await s.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 async function watched(
