@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { exportJWK, generateKeyPair } from 'jose';
@@ -17,8 +16,9 @@ import {
   type PieceServer,
   startPieceServer,
 } from '../../src/wire/index.js';
+import { suiteTempDir } from '../helpers/temp-dir.js';
 
-let dir: string;
+const dir = suiteTempDir('coterie-fuzz-').path;
 let server: PieceServer;
 let source: FilePieceSource;
 let seeder: PeerIdentity;
@@ -26,7 +26,6 @@ let client: PeerIdentity;
 let hello: Buffer;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'coterie-fuzz-'));
   const path = join(dir, 'f');
   await writeFile(path, randomBytes(200_000));
   const { manifest, fileId } = await createManifest(path);
@@ -45,7 +44,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   await source?.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 /** Sends bytes after a valid hello, half-closes, and waits for the server to hang up. */
