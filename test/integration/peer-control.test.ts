@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callDaemon, callDaemonAt } from '../../src/peer/control/client.js';
@@ -10,6 +9,7 @@ import { daemonFilePath, readDaemonFile } from '../../src/peer/daemon-file.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { BIN } from '../helpers/cli-harness.js';
 import { pipedShell } from '../helpers/shell-harness.js';
+import { suiteTempDir, tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/wait.js';
 
 function run(
@@ -78,16 +78,14 @@ describe('control API', () => {
 });
 
 describe('peer daemon without a tracker', () => {
-  let dir: string;
+  const dir = suiteTempDir('coterie-peer-').path;
   let daemon: PeerDaemon;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'coterie-peer-'));
     // port 1 on loopback: nobody listens, so every tracker call fails fast
     daemon = await startPeerDaemon({ dataDir: dir, trackers: ['http://127.0.0.1:1'] });
   });
   afterAll(async () => {
     await daemon?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('writes daemon.json 0600 and answers the CLI', async () => {
@@ -158,28 +156,24 @@ describe('peer daemon without a tracker', () => {
   });
 
   it('refuses bad daemon flags with USAGE before starting anything', async () => {
-    const fresh = mkdtempSync(join(tmpdir(), 'coterie-flags-'));
-    try {
-      for (const [flags, says] of [
-        [['peer', '--no-shell', '--advertise', 'bad host!'], "invalid --advertise 'bad host!'"],
-        [['peer', '--no-shell', '--advertise', '-x.example'], "invalid --advertise '-x.example'"],
-        [
-          ['peer', '--no-shell', '--log-level', 'loud'],
-          "--log-level must be one of fatal, error, warn, info, debug, trace, silent, not 'loud'",
-        ],
-        [['peer', '--no-shell', '--port', '70000'], "invalid --port '70000'"],
-        [['tracker', '--log-level', 'loud'], '--log-level must be one of'],
-      ] as const) {
-        const r = await run([...flags, '--data-dir', join(fresh, 'd')]);
-        expect(r.code, flags.join(' ')).toBe(2);
-        expect(r.err).toContain(says);
-        expect(r.err).toContain('[USAGE]');
-      }
-      // Nothing was started, so nothing was made.
-      expect(existsSync(join(fresh, 'd', 'daemon.json'))).toBe(false);
-    } finally {
-      rmSync(fresh, { recursive: true, force: true });
+    const fresh = tempDir('coterie-flags-').path;
+    for (const [flags, says] of [
+      [['peer', '--no-shell', '--advertise', 'bad host!'], "invalid --advertise 'bad host!'"],
+      [['peer', '--no-shell', '--advertise', '-x.example'], "invalid --advertise '-x.example'"],
+      [
+        ['peer', '--no-shell', '--log-level', 'loud'],
+        "--log-level must be one of fatal, error, warn, info, debug, trace, silent, not 'loud'",
+      ],
+      [['peer', '--no-shell', '--port', '70000'], "invalid --port '70000'"],
+      [['tracker', '--log-level', 'loud'], '--log-level must be one of'],
+    ] as const) {
+      const r = await run([...flags, '--data-dir', join(fresh, 'd')]);
+      expect(r.code, flags.join(' ')).toBe(2);
+      expect(r.err).toContain(says);
+      expect(r.err).toContain('[USAGE]');
     }
+    // Nothing was started, so nothing was made.
+    expect(existsSync(join(fresh, 'd', 'daemon.json'))).toBe(false);
   });
 
   it('runs the shell: help, commands in order, errors on one line, notices above the prompt', async () => {
@@ -201,7 +195,7 @@ describe('peer daemon without a tracker', () => {
   });
 
   it('keeps a password off the terminal and out of the history', async () => {
-    const historyDir = mkdtempSync(join(tmpdir(), 'coterie-hist-'));
+    const historyDir = tempDir('coterie-hist-').path;
     const historyFile = join(historyDir, 'history');
     const shell = pipedShell(daemon, { terminal: true, historyFile });
     // Typed on the line (echoed, as typed) and asked for with '-' (never echoed).
@@ -215,96 +209,83 @@ describe('peer daemon without a tracker', () => {
     await shell.done;
     expect(shell.text).not.toContain('asked-for-pw');
     const history = readFileSync(historyFile, 'utf8');
-    rmSync(historyDir, { recursive: true, force: true });
     expect(history).toBe('login carol -\nlogin carol -\n');
     expect(history).not.toContain('pw');
   });
 
   it('says how to start a daemon when none runs', async () => {
-    const empty = mkdtempSync(join(tmpdir(), 'coterie-none-'));
-    try {
-      const r = await run(['status'], { COTERIE_DATA_DIR: empty });
-      expect(r.code).toBe(1);
-      expect(r.err).toContain('[DAEMON_NOT_RUNNING]');
-      expect(r.err).toContain('coterie peer');
-    } finally {
-      rmSync(empty, { recursive: true, force: true });
-    }
+    const empty = tempDir('coterie-none-').path;
+    const r = await run(['status'], { COTERIE_DATA_DIR: empty });
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('[DAEMON_NOT_RUNNING]');
+    expect(r.err).toContain('coterie peer');
   });
 });
 
 describe('coterie peer process', () => {
   it('says why it crashed in peer.log and on stderr, and exits non-zero', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'coterie-crash-'));
+    const dir = tempDir('coterie-crash-').path;
+    // A bug, simulated: a rejection nobody handles, on SIGUSR2 once the daemon serves. (Preloaded:
+    // the daemon itself has no way to be told to crash.)
+    const bug = join(dir, 'bug.mjs');
+    writeFileSync(bug, "process.on('SIGUSR2', () => Promise.reject(new Error('simulated bug')));\n");
+    const p = spawn(
+      process.execPath,
+      ['--import', bug, BIN, 'peer', '--data-dir', dir, '--tracker', 'http://127.0.0.1:1', '--no-shell'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    const exited = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
     try {
-      // A bug, simulated: a rejection nobody handles, on SIGUSR2 once the daemon serves. (Preloaded:
-      // the daemon itself has no way to be told to crash.)
-      const bug = join(dir, 'bug.mjs');
-      writeFileSync(bug, "process.on('SIGUSR2', () => Promise.reject(new Error('simulated bug')));\n");
-      const p = spawn(
-        process.execPath,
-        ['--import', bug, BIN, 'peer', '--data-dir', dir, '--tracker', 'http://127.0.0.1:1', '--no-shell'],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let err = '';
-      p.stderr.on('data', (d) => (err += d));
-      const exited = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
-      try {
-        await new Promise<void>((resolve, reject) => {
-          let out = '';
-          p.stdout.on('data', (d) => {
-            out += d;
-            if (out.includes('serving on')) resolve();
-          });
-          void exited.then((c) => reject(new Error(`exited ${c} before serving: ${err}`)));
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        p.stdout.on('data', (d) => {
+          out += d;
+          if (out.includes('serving on')) resolve();
         });
-        p.kill('SIGUSR2');
-      } finally {
-        // Whatever happened, no daemon outlives the test.
-        setTimeout(() => p.kill('SIGKILL'), 5_000).unref();
-      }
-      const code = await exited;
-      expect(code).toBe(1);
-      expect(err).toContain('coterie peer crashed: Error: simulated bug');
-      const fatal = readFileSync(join(dir, 'peer.log'), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string } })
-        .find((l) => l.level === 60);
-      expect(fatal).toMatchObject({ msg: 'peer daemon crashed', err: { message: 'simulated bug' } });
+        void exited.then((c) => reject(new Error(`exited ${c} before serving: ${err}`)));
+      });
+      p.kill('SIGUSR2');
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      // Whatever happened, no daemon outlives the test.
+      setTimeout(() => p.kill('SIGKILL'), 5_000).unref();
     }
+    const code = await exited;
+    expect(code).toBe(1);
+    expect(err).toContain('coterie peer crashed: Error: simulated bug');
+    const fatal = readFileSync(join(dir, 'peer.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string } })
+      .find((l) => l.level === 60);
+    expect(fatal).toMatchObject({ msg: 'peer daemon crashed', err: { message: 'simulated bug' } });
   });
 
   it('prints its ready line, serves the CLI, and stops cleanly on quit and on SIGTERM', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'coterie-proc-'));
-    try {
-      for (const how of ['quit', 'SIGTERM'] as const) {
-        const p = spawn(
-          process.execPath,
-          [BIN, 'peer', '--data-dir', dir, '--tracker', 'http://127.0.0.1:1', '--no-shell'],
-          {
-            stdio: ['ignore', 'pipe', 'pipe'],
-          },
-        );
-        const line = await new Promise<string>((resolve, reject) => {
-          let out = '';
-          p.stdout.on('data', (d) => {
-            out += d;
-            if (out.includes('\n')) resolve(out);
-          });
-          p.on('exit', (c) => reject(new Error(`exited ${c}`)));
+    const dir = tempDir('coterie-proc-').path;
+    for (const how of ['quit', 'SIGTERM'] as const) {
+      const p = spawn(
+        process.execPath,
+        [BIN, 'peer', '--data-dir', dir, '--tracker', 'http://127.0.0.1:1', '--no-shell'],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        p.stdout.on('data', (d) => {
+          out += d;
+          if (out.includes('\n')) resolve(out);
         });
-        expect(line).toMatch(/^peer [0-9a-f]{64} serving on 127\.0\.0\.1:\d+/);
-        const exited = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
-        if (how === 'quit') expect((await run(['--data-dir', dir, 'quit'])).code).toBe(0);
-        else p.kill('SIGTERM');
-        expect(await exited).toBe(0);
-        expect(readDaemonFile(dir)).toBeUndefined();
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+        p.on('exit', (c) => reject(new Error(`exited ${c}`)));
+      });
+      expect(line).toMatch(/^peer [0-9a-f]{64} serving on 127\.0\.0\.1:\d+/);
+      const exited = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
+      if (how === 'quit') expect((await run(['--data-dir', dir, 'quit'])).code).toBe(0);
+      else p.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(readDaemonFile(dir)).toBeUndefined();
     }
   });
 });

@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
@@ -8,18 +7,18 @@ import { CoterieError } from '../../src/protocol/errors.js';
 import { createReadCache } from '../../src/tracker/services/read-cache.js';
 import { MIGRATIONS, openStore, type Store } from '../../src/tracker/store/index.js';
 import { prepared } from '../../src/tracker/store/prepared.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 let dir: string | undefined;
 let store: Store | undefined;
 afterEach(async () => {
   await store?.close();
   store = undefined;
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('store', () => {
   it('migrates a fresh SQLite file and reopens it', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'coterie-store-'));
+    dir = tempDir('coterie-store-').path;
     store = await openStore({ location: join(dir, 'tracker.db') });
     await store.db.insertInto('users').values({ user_id: 'u', password_hash: 'x', created_at: 1 }).execute();
     await store.close();
@@ -39,7 +38,7 @@ describe('store', () => {
   });
 
   it('commits batched writes together; a failing write rolls back only itself', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'coterie-store-'));
+    dir = tempDir('coterie-store-').path;
     store = await openStore({ location: join(dir, 'tracker.db') });
     const s = store;
     const results = await Promise.allSettled(
@@ -59,7 +58,7 @@ describe('store', () => {
   });
 
   it('runs prepared queries with fresh parameters, including a parameter used twice', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'coterie-store-'));
+    dir = tempDir('coterie-store-').path;
     store = await openStore({ location: join(dir, 'tracker.db') });
     const insert = prepared((db, p) =>
       db
@@ -173,7 +172,7 @@ async function storeBefore0014(path: string) {
 
 describe('migration 0014_file_versions', () => {
   it('keeps every file and share, each file as version 1 of its name, and the cascades work', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'coterie-store-v-'));
+    dir = tempDir('coterie-store-v-').path;
     const path = join(dir, 'tracker.db');
     await storeBefore0014(path);
     store = await openStore({ location: path });
