@@ -6,14 +6,14 @@
 // recipient exactly once and in order, both downloads are byte-identical,
 // every peer is connected again.
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { randomFile, until } from '../helpers/cli-harness.js';
+import { suiteTempDir } from '../helpers/temp-dir.js';
 import { client, spawnTracker, type TrackerProcess } from '../helpers/tracker.js';
 import { MessageLedger } from './message-ledger.js';
 import { createTestDatabase, pgTestUrl, reportSkipped, sharedKeyFile, type TestDatabase } from './pg.js';
@@ -57,7 +57,7 @@ if (pgTestUrl() === undefined) {
   reportSkipped('the cluster chaos test');
   it.skip('cluster chaos (needs COTERIE_TEST_PG_URL)', () => {});
 } else {
-  const root = mkdtempSync(join(tmpdir(), 'coterie-chaos-'));
+  const root = suiteTempDir('coterie-chaos-').path;
   let db: TestDatabase | undefined;
   const trackers: (TrackerProcess | undefined)[] = [];
   const ports: number[] = [];
@@ -67,7 +67,6 @@ if (pgTestUrl() === undefined) {
     await Promise.allSettled(peers.map((p) => p.stop()));
     for (const t of trackers) await t?.stop('SIGKILL');
     await db?.drop();
-    rmSync(root, { recursive: true, force: true });
   }, 60_000);
 
   const startTrackerAt = async (i: number) => {
