@@ -5,12 +5,11 @@
 // standby is promoted, the trackers follow it. Every acknowledged message is
 // stored exactly once, in order, and reached the recipient's live session
 // (whose tracker's LISTEN connection moved to the new primary too).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Health, MessageSent, StoredMessage } from '../../src/protocol/api.js';
 import { until } from '../helpers/cli-harness.js';
+import { suiteTempDir } from '../helpers/temp-dir.js';
 import {
   client,
   openSession,
@@ -37,7 +36,7 @@ if (!havePostgresBinaries()) {
   it.skip('store failover (needs the PostgreSQL binaries)', () => {});
 } else {
   describe('trackers follow the PostgreSQL primary', () => {
-    const root = mkdtempSync(join(tmpdir(), 'coterie-failover-'));
+    const root = suiteTempDir('coterie-failover-').path;
     let rs: ReplicaSet | undefined;
     const trackers: TrackerProcess[] = [];
     const sessions: SessionClient[] = [];
@@ -47,7 +46,6 @@ if (!havePostgresBinaries()) {
       for (const t of trackers) await t.stop('SIGKILL');
       if (process.env.FAILOVER_DEBUG) for (const t of trackers) process.stderr.write(t.output());
       await rs?.stop();
-      rmSync(root, { recursive: true, force: true });
     }, 60_000);
 
     const health = async (url: string) => (await client(url).call<Health>('GET', '/healthz')).body;
