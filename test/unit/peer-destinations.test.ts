@@ -1,8 +1,8 @@
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { resolveDestination } from '../../src/peer/paths.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 // download_file's <dest> (src/peer/paths.ts): a directory, or a file in an existing
 // directory (a link to a directory is that directory; any other link is refused); resolved to a real path once, with the directory's
@@ -11,11 +11,8 @@ import { resolveDestination } from '../../src/peer/paths.js';
 let root: string;
 beforeEach(() => {
   // realpath: the temp directory may itself sit behind a link (macOS /tmp).
-  root = realpathSync(mkdtempSync(join(tmpdir(), 'coterie-dest-')));
+  root = realpathSync(tempDir('coterie-dest-').path);
   mkdirSync(join(root, 'dl'));
-});
-afterEach(() => {
-  rmSync(root, { recursive: true, force: true });
 });
 
 const at = (...p: string[]) => join(root, ...p);
