@@ -1,20 +1,17 @@
 import {
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
   renameSync,
-  rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callDaemon } from '../../src/peer/control/client.js';
-import { coterie, type Daemon, randomFile, startProcess, stop, until } from '../helpers/cli-harness.js';
+import { randomFile, stop, until } from '../helpers/cli-harness.js';
+import { cliSwarm } from '../helpers/cli-swarm.js';
 import { mountTmpfs, type Tmpfs, tmpfsOrSkip } from '../helpers/tmpfs.js';
 
 // download_file's destination through the real daemon and CLI: a link planted beside it is
@@ -30,43 +27,27 @@ const CAN_MOUNT = tmpfsOrSkip('destinations');
 type DownloadRow = { state: string; doneBytes: number; dest: string; error: string | null };
 
 describe('download destinations through the daemon', { timeout: 60_000 }, () => {
-  const root = mkdtempSync(join(tmpdir(), 'coterie-dest-e2e-'));
-  const dir = (n: string) => join(root, n);
-  const files = join(root, 'files');
-  const victim = join(root, 'victim.txt');
-  const VICTIM = 'a file of the user: must never change\n';
-  let trackerUrl = '';
-  const procs = new Map<string, Daemon>();
   let disk: Tmpfs | undefined;
+  // Registered before the swarm's afterAll, so it runs after it: the daemons are stopped first.
+  afterAll(() => disk?.unmount());
+  const swarm = cliSwarm<'alice' | 'dave'>('coterie-dest-e2e-');
+  const { dir, as, ok, downloads: swarmDownloads } = swarm;
+  const files = dir('files');
+  const victim = dir('victim.txt');
+  const VICTIM = 'a file of the user: must never change\n';
 
-  const as = (n: string, ...args: string[]) => coterie(['--data-dir', dir(n), ...args]);
-  const ok = async (n: string, ...args: string[]) => {
-    const r = await as(n, ...args);
-    expect(r.code, `${args.join(' ')}: ${r.err}`).toBe(0);
-    return r;
-  };
   const expectError = async (r: Promise<{ code: number; err: string }>, code: string, text?: string) => {
     const res = await r;
     expect(res.code, res.err).not.toBe(0);
     expect(res.err).toContain(`[${code}]`);
     if (text !== undefined) expect(res.err).toContain(text);
   };
-  const downloads = async (n: string) =>
-    ((await callDaemon(dir(n), 'show_downloads', [])) as { downloads: DownloadRow[] }).downloads;
+  const downloads = (n: 'alice' | 'dave') => swarmDownloads<DownloadRow>(n);
   const victimUntouched = () => expect(readFileSync(victim, 'utf8')).toBe(VICTIM);
 
   // alice caps her uploads so that the big download lasts long enough to stop dave mid-way.
-  const startPeer = async (n: string) => {
-    const limit = n === 'alice' ? ['--upload-limit-kib', '1024'] : [];
-    procs.set(
-      n,
-      await startProcess(
-        ['peer', '--data-dir', dir(n), '--tracker', trackerUrl, '--no-shell', ...limit],
-        /^peer [0-9a-f]{64} serving on/,
-        join(root, `${n}.log`),
-      ),
-    );
-  };
+  const startPeer = (n: 'alice' | 'dave') =>
+    swarm.startPeer(n, n === 'alice' ? ['--upload-limit-kib', '1024'] : []);
 
   const share = async (name: string, bytes: number) => {
     await randomFile(join(files, name), bytes);
@@ -75,15 +56,9 @@ describe('download destinations through the daemon', { timeout: 60_000 }, () => 
 
   beforeAll(async () => {
     writeFileSync(victim, VICTIM);
-    const tracker = await startProcess(
-      ['tracker', '--port', '0', '--data-dir', dir('tracker'), '--scrypt-log-n', '10', '--log-level', 'warn'],
-      /listening on/,
-      join(root, 'tracker.log'),
-    );
-    procs.set('tracker', tracker);
-    trackerUrl = /listening on (http:\/\/\S+)/.exec(tracker.line)![1]!;
-    await Promise.all(['alice', 'dave'].map(startPeer));
-    for (const n of ['alice', 'dave']) {
+    await swarm.startTracker();
+    await Promise.all((['alice', 'dave'] as const).map(startPeer));
+    for (const n of ['alice', 'dave'] as const) {
       await ok(n, 'create_user', n, `${n}-password`);
       await ok(n, 'login', n, `${n}-password`);
     }
@@ -93,15 +68,6 @@ describe('download destinations through the daemon', { timeout: 60_000 }, () => 
     await share('small.bin', 256 * 1024);
     await share('big.bin', 8 * MiB);
   }, 60_000);
-
-  afterAll(async () => {
-    for (const n of ['dave', 'alice', 'tracker']) {
-      const p = procs.get(n);
-      if (p !== undefined) await stop(p.child);
-    }
-    disk?.unmount();
-    rmSync(root, { recursive: true, force: true });
-  }, 30_000);
 
   it('a link planted at <dest>.part: download_file --wait fails with PATH_INVALID, the link and its target untouched', async () => {
     mkdirSync(dir('dl'));
@@ -154,7 +120,7 @@ describe('download destinations through the daemon', { timeout: 60_000 }, () => 
       const d = (await downloads('dave')).find((x) => x.dest === dest);
       return d !== undefined && d.doneBytes > 0.1 * 8 * MiB;
     });
-    expect(await stop(procs.get('dave')!.child)).toBe(0);
+    expect(await stop(swarm.procs.get('dave')!.child)).toBe(0);
     renameSync(dl, dir('dl-swap-moved'));
     symlinkSync(other, dl);
     await startPeer('dave');
