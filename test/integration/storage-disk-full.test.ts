@@ -1,12 +1,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callDaemon } from '../../src/peer/control/client.js';
 import type { FileList, StorageList, VersionList } from '../../src/protocol/api.js';
 import type { StatusView } from '../../src/protocol/control.js';
 import { randomFile, stop, until } from '../helpers/cli-harness.js';
 import { cliSwarm } from '../helpers/cli-swarm.js';
 import { storageTrackerArgs } from '../helpers/storage-peer-fake.js';
+import { daemonCall, signUp, storageGroup } from '../helpers/storage-swarm.js';
 import { mountTmpfs, type Tmpfs, tmpfsOrSkip } from '../helpers/tmpfs.js';
 
 // A storage peer's own DISK_FULL (issue 16): its quota says 10 MiB but its --storage-dir is a
@@ -19,8 +19,7 @@ const GROUP = 'full';
 
 describe.runIf(CAN_MOUNT)('a storage peer whose disk is smaller than its quota', { timeout: 120_000 }, () => {
   const swarm = cliSwarm<Name>('coterie-storage-full-');
-  const run = <T>(n: Name, command: string, ...args: string[]) =>
-    callDaemon(swarm.dir(n), command, args) as Promise<T>;
+  const run = daemonCall<Name>(swarm.dir);
   let disk: Tmpfs;
 
   beforeAll(async () => {
@@ -28,14 +27,9 @@ describe.runIf(CAN_MOUNT)('a storage peer whose disk is smaller than its quota',
     await swarm.startTracker(storageTrackerArgs(1500));
     for (const n of ['alice', 'small', 'roomy'] as Name[]) {
       await swarm.startPeer(n, n === 'small' ? ['--storage-dir', disk.dir] : []);
-      await run(n, 'create_user', n, `password-of-${n}`);
-      await run(n, 'login', n, `password-of-${n}`);
     }
-    await run('alice', 'create_group', GROUP);
-    for (const n of ['small', 'roomy'] as Name[]) {
-      await run(n, 'join_group', GROUP);
-      await run('alice', 'accept_request', GROUP, n);
-    }
+    await signUp(run, ['alice', 'small', 'roomy']);
+    await storageGroup(run, 'alice', GROUP, ['small', 'roomy']);
   }, 90_000);
   // After-hooks run last-registered first: the peer on the tmpfs stops before the unmount,
   // and the swarm's own hook finds it stopped.

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { callDaemon } from '../../src/peer/control/client.js';
 import type { FileList, VersionList } from '../../src/protocol/api.js';
 import type { StatusView } from '../../src/protocol/control.js';
 import { randomFile, stop, until } from '../helpers/cli-harness.js';
 import { cliSwarm } from '../helpers/cli-swarm.js';
 import { storageTrackerArgs } from '../helpers/storage-peer-fake.js';
+import { daemonCall, signUp, storageGroup } from '../helpers/storage-swarm.js';
 
 // Issue 16's guarantee, end to end with real processes: five storage peers, min = 3, two of
 // them SIGKILLed at once. After the grace every file is brought back to 2 verified replicas
@@ -21,23 +21,14 @@ const GROUP = 'levels';
 
 describe('storage repair, level by level', { timeout: 150_000 }, () => {
   const swarm = cliSwarm<Name>('coterie-repair-levels-');
-  const run = <T>(n: Name, command: string, ...args: string[]) =>
-    callDaemon(swarm.dir(n), command, args) as Promise<T>;
+  const run = daemonCall<Name>(swarm.dir);
   const listed = async () => (await run<FileList>('alice', 'list_files', GROUP)).files;
 
   beforeAll(async () => {
     await swarm.startTracker(storageTrackerArgs(GRACE_MS));
-    for (const n of ['alice', ...STORAGE] as Name[]) {
-      await swarm.startPeer(n, ['--zone', n]);
-      await run(n, 'create_user', n, `password-of-${n}`);
-      await run(n, 'login', n, `password-of-${n}`);
-    }
-    await run('alice', 'create_group', GROUP);
-    for (const n of STORAGE) {
-      await run(n, 'join_group', GROUP);
-      await run('alice', 'accept_request', GROUP, n);
-      await run(n, 'offer_storage', GROUP, '10MiB');
-    }
+    for (const n of ['alice', ...STORAGE] as Name[]) await swarm.startPeer(n, ['--zone', n]);
+    await signUp(run, ['alice', ...STORAGE]);
+    await storageGroup(run, 'alice', GROUP, STORAGE, { peers: STORAGE, quota: '10MiB' });
     for (let i = 0; i < FILES; i++) {
       const path = join(swarm.root, 'files', `f${i}.bin`);
       await randomFile(path, 64 * 1024 + i);
