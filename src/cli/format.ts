@@ -9,6 +9,7 @@ import type {
   StatusView,
 } from '../peer/client.js';
 import { formatHostPort } from '../protocol/addresses.js';
+import { replicasText } from '../protocol/replica-text.js';
 import { shown, shownBody, shownDeep } from './sanitize.js';
 import { table } from './text-table.js';
 
@@ -106,9 +107,18 @@ function formatDownloads(r: ShowDownloadsResult): string {
   ].join('\n');
 }
 
+/** Copies on their way: repairs (files below min) and moves (off withdrawing peers); '' when none. */
+function progressText(h: { repairing?: number; moving?: number }): string {
+  const parts = [
+    ...(h.repairing ? [`${countOf(h.repairing, 'file')} being repaired to min`] : []),
+    ...(h.moving ? [`${countOf(h.moving, 'file')} being moved off withdrawing peers`] : []),
+  ];
+  return parts.length === 0 ? '' : `; ${parts.join(', ')}`;
+}
+
 function formatStorage(r: ResultOf<'list_storage'>): string {
   const { replication: h } = r;
-  const head = `replication in '${r.groupId}': min ${h.min}, max ${h.max}; ${countOf(h.storagePeers, 'storage peer')}, ${countOf(h.underReplicatedFiles, 'file')} under-replicated`;
+  const head = `replication in '${r.groupId}': min ${h.min}, max ${h.max}; ${countOf(h.storagePeers, 'storage peer')}, ${countOf(h.underReplicatedFiles, 'file')} under-replicated${progressText(h)}`;
   const rows = r.peers.map((p) => [
     p.userId,
     p.peerId.slice(0, 12),
@@ -151,6 +161,12 @@ function clock(ms: number): string {
   return d.toDateString() === today.toDateString() ? hhmm : `${d.toISOString().slice(0, 10)} ${hhmm}`;
 }
 
+/** A version's verified replicas: how many, and how many of them are on storage peers in their grace. */
+function versionReplicas(rs: { state: string }[]): string {
+  const away = rs.filter((r) => r.state !== 'live').length;
+  return `${rs.length}${away > 0 ? ` (${away} in grace)` : ''}`;
+}
+
 function formatVersions(r: ResultOf<'list_versions'>): string {
   const lock = r.lock === undefined ? [] : [`locked by '${r.lock.holder}' until ${clock(r.lock.expiresAt)}`];
   return [
@@ -163,7 +179,7 @@ function formatVersions(r: ResultOf<'list_versions'>): string {
         formatBytes(v.size),
         v.author,
         clock(v.createdAt),
-        v.replicas === undefined ? '-' : String(v.replicas.length),
+        v.replicas === undefined ? '-' : versionReplicas(v.replicas),
         v.fileId.slice(0, 12),
       ]),
     ),
@@ -237,12 +253,13 @@ const FORMATTERS: Formatters = {
     r.files.length === 0
       ? `no files in '${r.groupId}' yet: upload_file <path> ${r.groupId} shares one`
       : table(
-          ['NAME', 'VERSION', 'SIZE', 'SEEDERS', 'SHARED BY', 'LOCKED BY', 'FILE ID'],
+          ['NAME', 'VERSION', 'SIZE', 'SEEDERS', 'REPLICAS', 'SHARED BY', 'LOCKED BY', 'FILE ID'],
           r.files.map((f) => [
             f.name,
             f.version === undefined ? '-' : `v${f.version}`,
             formatBytes(f.size),
             String(f.seeders),
+            replicasText(f.replicas),
             f.sharers.join(','),
             f.lock === undefined ? '-' : `${f.lock.holder} until ${clock(f.lock.expiresAt)}`,
             f.fileId.slice(0, 12),
@@ -285,7 +302,7 @@ const FORMATTERS: Formatters = {
       : `withdrawing storage from '${r.groupId}': replicas are dropped once they live elsewhere`,
   set_replication: (r) =>
     [
-      `'${r.groupId}' keeps ${r.min === r.max ? r.min : `${r.min} to ${r.max}`} replicas of each file (${countOf(r.storagePeers, 'storage peer')})`,
+      `'${r.groupId}' keeps ${r.min === r.max ? r.min : `${r.min} to ${r.max}`} replicas of each file (${countOf(r.storagePeers, 'storage peer')})${progressText(r)}`,
       ...(r.warning === undefined ? [] : [`warning: ${r.warning}`]),
     ].join('\n'),
   list_storage: formatStorage,

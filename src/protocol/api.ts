@@ -238,6 +238,19 @@ export const FileSummary = Type.Object({
   version: Type.Optional(Type.Integer({ minimum: 1 })),
   /** Present while someone holds the name's lock. */
   lock: Type.Optional(Type.Object({ holder: UserId, expiresAt: TimestampMs })),
+  /**
+   * Verified replicas of this version on storage peers (issue 16): on live
+   * ones, on ones in their grace (still counted, no repair yet), and the
+   * group's `min`. Present once the group has a replication policy or
+   * storage peers.
+   */
+  replicas: Type.Optional(
+    Type.Object({
+      live: Type.Integer({ minimum: 0 }),
+      grace: Type.Integer({ minimum: 0 }),
+      min: Type.Integer({ minimum: 0 }),
+    }),
+  ),
 });
 export type FileSummary = Static<typeof FileSummary>;
 
@@ -346,7 +359,7 @@ export const UpdateResponse = Type.Object({
 });
 export type UpdateResponse = Static<typeof UpdateResponse>;
 
-/** Where a replica of a version lives (filled in by storage peers, issue 16). */
+/** Where a verified replica of a version lives (issue 16); `state` is its storage peer's: live or grace. */
 export const ReplicaInfo = Type.Object({
   peerId: PeerId,
   userId: UserId,
@@ -359,7 +372,7 @@ export const FileVersion = Type.Object({
   /** The user who shared this version. */
   author: UserId,
   createdAt: TimestampMs,
-  /** Verified replicas on storage peers: absent until storage peers exist for the group. */
+  /** Verified replicas on live or in-grace storage peers: absent while the group has neither a replication policy nor storage peers. */
   replicas: Type.Optional(Type.Array(ReplicaInfo)),
 });
 export type FileVersion = Static<typeof FileVersion>;
@@ -737,6 +750,13 @@ export const ReplicationHealth = Type.Object({
   storagePeers: Type.Integer({ minimum: 0 }),
   /** Files with fewer than `min` verified replicas on live or in-grace storage peers. */
   underReplicatedFiles: Type.Integer({ minimum: 0 }),
+  /**
+   * Files below `min` with a copy on its way (repair, and a new file's first
+   * copies), and files at `min` or more getting one (moving off a
+   * withdrawing storage peer).
+   */
+  repairing: Type.Optional(Type.Integer({ minimum: 0 })),
+  moving: Type.Optional(Type.Integer({ minimum: 0 })),
   /** For people: e.g. "under-replicated: 2 of 3 (2 storage peers)"; absent when all is well. */
   warning: Type.Optional(Type.String()),
 });

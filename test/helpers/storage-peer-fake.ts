@@ -27,6 +27,9 @@ export class FakeStoragePeer {
   readonly held = new Map<string, Set<string>>();
   readonly orders: Order[] = [];
   session: SessionClient | undefined;
+  /** While set, orders are recorded but not carried out, as if their fetches were under way; see release(). */
+  holdBack = false;
+  private pending: Order[] = [];
   private seq = 0;
   constructor(
     readonly userId: string,
@@ -45,22 +48,33 @@ export class FakeStoragePeer {
       const m = JSON.parse(data.toString()) as TrackerMessage;
       if (m.type !== 'replicate' && m.type !== 'drop') return;
       this.orders.push(m);
-      const set = this.held.get(m.groupId) ?? new Set();
-      this.held.set(m.groupId, set);
-      if (m.type === 'replicate') {
-        set.add(m.fileId);
-        this.send({ type: 'announce', files: [m.fileId] });
-        this.send({ type: 'replicas', groups: [{ groupId: m.groupId, held: [m.fileId] }] });
-      } else {
-        set.delete(m.fileId);
-        this.send({ type: 'unannounce', files: [m.fileId] });
-      }
+      if (this.holdBack) this.pending.push(m);
+      else this.carryOut(m);
     });
     const seeding = [...new Set([...this.held.values()].flatMap((set) => [...set]))];
     s.raw({ type: 'hello', v: 1, id: 'hi', peerId: this.peerId, addresses: ['127.0.0.1:9'], seeding });
     await s.next('welcome');
     const groups = [...this.held].map(([groupId, set]) => ({ groupId, held: [...set], complete: true }));
     if (groups.length > 0) this.send({ type: 'replicas', groups });
+  }
+
+  /** Carries out the orders held back, and those to come. */
+  release(): void {
+    this.holdBack = false;
+    for (const m of this.pending.splice(0)) this.carryOut(m);
+  }
+
+  private carryOut(m: Order): void {
+    const set = this.held.get(m.groupId) ?? new Set();
+    this.held.set(m.groupId, set);
+    if (m.type === 'replicate') {
+      set.add(m.fileId);
+      this.send({ type: 'announce', files: [m.fileId] });
+      this.send({ type: 'replicas', groups: [{ groupId: m.groupId, held: [m.fileId] }] });
+    } else {
+      set.delete(m.fileId);
+      this.send({ type: 'unannounce', files: [m.fileId] });
+    }
   }
 
   send(message: Record<string, unknown>): void {

@@ -11,7 +11,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callDaemon } from '../../src/peer/control/client.js';
-import type { StorageList } from '../../src/protocol/api.js';
+import type { FileList, StorageList, VersionList } from '../../src/protocol/api.js';
 import type { StatusView } from '../../src/protocol/control.js';
 import { coterie, type Daemon, randomFile, startProcess, stop, until } from '../helpers/cli-harness.js';
 import { storageTrackerArgs } from '../helpers/storage-peer-fake.js';
@@ -102,6 +102,19 @@ describe('storage peers', { timeout: 60_000 }, () => {
     await until('two verified replicas', async () => (await heldBy('keep')).length === 2);
     const listing = await storageOf('keep');
     expect(listing.replication.underReplicatedFiles).toBe(0);
+    // list_files and list_versions count the same two verified copies, and name their holders.
+    const [listed] = (await run<FileList>('bob', 'list_files', 'keep')).files;
+    expect(listed!.replicas).toEqual({ live: 2, grace: 0, min: 2 });
+    const [v1] = (await run<VersionList>('bob', 'list_versions', 'keep', 'report.bin')).versions;
+    expect(v1!.replicas?.map((r) => r.userId).sort()).toEqual(
+      listing.peers
+        .filter((p) => p.replicasHeld > 0)
+        .map((p) => p.userId)
+        .sort(),
+    );
+    expect((await coterie(['--data-dir', dir('bob'), 'list_files', 'keep'])).out).toMatch(
+      /report\.bin\s+v1\s+\S+ KiB\s+\d+\s+2\/2\s+alice/,
+    );
     // A storage peer's status shows what it holds.
     const holders = listing.peers.filter((p) => p.replicasHeld > 0).map((p) => p.userId as Name);
     const status = await run<StatusView>(holders[0]!, 'status');

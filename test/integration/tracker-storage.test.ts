@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { rankPeers } from '../../src/core/placement.js';
-import type { StorageList } from '../../src/protocol/api.js';
+import type { FileList, StorageList, VersionList } from '../../src/protocol/api.js';
 import { FakeStoragePeer, storageTrackerArgs } from '../helpers/storage-peer-fake.js';
 import { fakeManifest, randomPeerId, trackerPerFile } from '../helpers/tracker.js';
 import { eventually } from '../helpers/wait.js';
@@ -69,7 +69,9 @@ async function storageGroup(prefix: string, zones: string[], files = 6) {
       return held === n * fileIds.length && assigned === 0 ? true : undefined;
     }, timeoutMs);
   };
-  return { owner, groupId, fileIds, storage, setReplication, list, placement, settledAt };
+  const listed = async () =>
+    (await api.call<FileList>('GET', `/v1/groups/${groupId}/files`, { token: owner })).body.files;
+  return { owner, groupId, fileIds, storage, setReplication, list, listed, placement, settledAt };
 }
 
 const codeOf = (r: { status: number; body: unknown }) =>
@@ -171,6 +173,55 @@ describe('storage peers: placement and repair', () => {
     expect(g.storage.flatMap((p) => p.orders).every((o) => o.type === 'replicate')).toBe(true);
   });
 
+  it('lists each file’s verified replicas live / min and each version’s holders, and what is being repaired or moved', async () => {
+    const g = await storageGroup('counts', ['a', 'b', 'c'], 2);
+    for (const p of g.storage) p.holdBack = true;
+    await g.setReplication(1);
+    // Each file's first copy is assigned (below min: repairing), none held yet.
+    await eventually(async () => {
+      const h = (await g.list()).replication;
+      return h.repairing === 2 && h.moving === 0 && h.underReplicatedFiles === 2 ? true : undefined;
+    });
+    expect((await g.listed()).map((f) => f.replicas)).toEqual([
+      { live: 0, grace: 0, min: 1 },
+      { live: 0, grace: 0, min: 1 },
+    ]);
+    for (const p of g.storage) p.release();
+    await g.settledAt(1);
+    expect((await g.list()).replication).toMatchObject({ repairing: 0, moving: 0, underReplicatedFiles: 0 });
+    expect((await g.listed()).map((f) => f.replicas)).toEqual([
+      { live: 1, grace: 0, min: 1 },
+      { live: 1, grace: 0, min: 1 },
+    ]);
+    // A holder withdraws: its copies are at min still, and move while the others fetch.
+    const leaving = g.placement().get(g.fileIds[0]!)![0]!;
+    const moved = leaving.files(g.groupId).length;
+    for (const p of g.storage) if (p !== leaving) p.holdBack = true;
+    await ft.api.call('POST', `/v1/groups/${g.groupId}/storage/withdraw`, { token: leaving.token, body: {} });
+    await eventually(async () => ((await g.list()).replication.moving === moved ? true : undefined));
+    expect((await g.list()).replication).toMatchObject({ repairing: 0, underReplicatedFiles: 0 });
+    for (const p of g.storage) p.release();
+    await g.settledAt(1);
+    const versions = (
+      await ft.api.call<VersionList>('GET', `/v1/groups/${g.groupId}/files/f0.bin/versions`, {
+        token: g.owner,
+      })
+    ).body;
+    const [holder] = g.placement().get(versions.versions[0]!.fileId)!;
+    expect(versions.versions[0]!.replicas).toEqual([
+      { peerId: holder!.peerId, userId: holder!.userId, state: 'live' },
+    ]);
+  });
+
+  it('a group without policy or storage peers lists no replica counts', async () => {
+    const g = await storageGroup('none', [], 1);
+    expect((await g.listed())[0]!.replicas).toBeUndefined();
+    const v = await ft.api.call<VersionList>('GET', `/v1/groups/${g.groupId}/files/f0.bin/versions`, {
+      token: g.owner,
+    });
+    expect(v.body.versions[0]!.replicas).toBeUndefined();
+  });
+
   it('causes no repair for a peer back inside its grace', async () => {
     const g = await storageGroup('inside', ['a', 'b', 'c'], 6);
     await g.setReplication(2);
@@ -196,6 +247,11 @@ describe('storage peers: placement and repair', () => {
     // Within the grace nothing moves…
     await new Promise((r) => setTimeout(r, GRACE_MS / 2));
     for (const f of itsFiles) expect(others.filter((p) => p.files(g.groupId).includes(f))).toHaveLength(1);
+    // …and the listings say its copies are in their grace: one live, one away, of min 2.
+    const inGrace = await g.listed();
+    for (const f of inGrace.filter((x) => itsFiles.includes(x.fileId))) {
+      expect(f.replicas).toEqual({ live: 1, grace: 1, min: 2 });
+    }
     // …after it, each of its files gets a second copy among the others, in another zone where possible.
     await eventually(async () =>
       itsFiles.every((f) => others.filter((p) => p.files(g.groupId).includes(f)).length === 2)

@@ -30,6 +30,8 @@ describe('storage commands', () => {
         max: 3,
         storagePeers: 2,
         underReplicatedFiles: 4,
+        repairing: 3,
+        moving: 1,
         warning: 'under-replicated: 2 of 3 (2 storage peers)',
       },
       peers: [
@@ -49,6 +51,9 @@ describe('storage commands', () => {
       ],
     });
     expect(text).toContain('warning: under-replicated: 2 of 3 (2 storage peers)');
+    expect(text.split('\n')[0]).toBe(
+      "replication in 'films': min 3, max 3; 2 storage peers, 4 files under-replicated; 3 files being repaired to min, 1 file being moved off withdrawing peers",
+    );
     expect(text).toMatch(/carol\s+aaaaaaaaaaaa\s+attic\s+50\.0 GiB\s+1\.0 MiB\s+4 \(\+1\)\s+live/);
   });
 

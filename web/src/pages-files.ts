@@ -2,6 +2,7 @@ import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import type { FileSummary, FileVersion, StorageList, VersionList } from '../../src/protocol/api.js';
 import type { DownloadView } from '../../src/protocol/control.js';
+import { replicasText } from '../../src/protocol/replica-text.js';
 import { formatBytes, formatEta, formatRate, formatTime, percent } from './format.js';
 import { html } from './html.js';
 import { currentGroup, downloads } from './state.js';
@@ -24,7 +25,7 @@ function VersionRows({ list }: { list: VersionList | null }) {
     <tbody>${list.versions.map(
       (v: FileVersion) => html`<tr data-version=${v.version}>
         <td>${v.version}</td><td>${formatBytes(v.size)}</td><td>${v.author}</td><td>${formatTime(v.createdAt)}</td>
-        <td>${v.replicas === undefined ? '—' : v.replicas.length}</td></tr>`,
+        <td>${v.replicas === undefined ? '—' : v.replicas.map((r) => `${r.userId} (${r.state})`).join(', ') || '0'}</td></tr>`,
     )}</tbody>
   </table>`;
 }
@@ -70,6 +71,7 @@ function FileManage({ groupId, file, reload }: { groupId: string; file: FileSumm
 function FileRow({ groupId, file, reload }: { groupId: string; file: FileSummary; reload: () => void }) {
   return html`<tr data-file=${file.name}>
     <td>${file.name}</td><td>${file.version ?? 1}</td><td>${formatBytes(file.size)}</td><td>${file.seeders}</td>
+    <td data-replicas=${replicasText(file.replicas)}>${replicasText(file.replicas)}</td>
     <td>${file.sharers.join(', ')}</td>
     <td data-lock=${file.lock?.holder ?? ''}>${
       file.lock === undefined ? '—' : `${file.lock.holder} until ${formatTime(file.lock.expiresAt)}`
@@ -101,7 +103,9 @@ function StorageSection({ groupId }: { groupId: string }) {
         ? null
         : html`<p data-replication>
             Replicas: min ${health.min}, max ${health.max}; ${health.storagePeers} storage peers;${' '}
-            ${health.underReplicatedFiles} files under-replicated.
+            ${health.underReplicatedFiles} files under-replicated${
+              health.repairing ? `; ${health.repairing} being repaired` : ''
+            }${health.moving ? `; ${health.moving} being moved` : ''}.
           </p>
           ${health.warning === undefined ? null : html`<p class="warning" role="status" data-warning>${health.warning}</p>`}`
     }
@@ -149,7 +153,7 @@ export function FilesPage() {
             files.value = r.files;
           }} />
         <table>
-          <thead><tr><th>Name</th><th>Version</th><th>Size</th><th>Seeders</th><th>Shared by</th><th>Lock</th><th></th></tr></thead>
+          <thead><tr><th>Name</th><th>Version</th><th>Size</th><th>Seeders</th><th>Replicas (live/min)</th><th>Shared by</th><th>Lock</th><th></th></tr></thead>
           <tbody>${files.value.map((f) => html`<${FileRow} groupId=${groupId} file=${f} reload=${reload} />`)}</tbody>
         </table>
         <div class="card">

@@ -1,8 +1,9 @@
-import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { StorageStatus } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { formatBytes } from '../../core/bytes.js';
 import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
 import type { DropOrder, ReplicateOrder } from '../../protocol/session-storage.js';
 import type { PeerIdentity } from '../../wire/index.js';
@@ -113,12 +114,30 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
     return used + order.size <= offer.quotaBytes;
   };
 
+  /** Bytes free where replicas live; the other fetches under way will take theirs too. */
+  const freeBytes = (except: Fetch) => {
+    const s = statfsSync(deps.storageDir);
+    const fetching = [...fetches.values()]
+      .filter((f) => f.running && f !== except)
+      .reduce((n, f) => n + f.order.size - (f.handle?.progress().verifiedBytes ?? 0), 0);
+    return s.bavail * s.bsize - fetching;
+  };
+
   const fetchOne = async (f: Fetch): Promise<void> => {
     const { groupId, fileId } = f.order;
     if (!fits(f.order)) {
       throw new CoterieError(
         'DISK_FULL',
         `a replica of ${fileId.slice(0, 12)} does not fit this peer's quota`,
+      );
+    }
+    // A quota larger than the disk: refused before any byte moves (a disk that fills later
+    // still fails the download itself with DISK_FULL).
+    const free = freeBytes(f);
+    if (f.order.size > free) {
+      throw new CoterieError(
+        'DISK_FULL',
+        `a replica of ${fileId.slice(0, 12)} (${formatBytes(f.order.size)}) does not fit: ${formatBytes(Math.max(0, free))} free in ${deps.storageDir}`,
       );
     }
     const detail = await http.call('getFile', { params: { groupId, file: fileId } });

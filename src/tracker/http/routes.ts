@@ -88,7 +88,9 @@ export function createHandlers(s: TrackerServices): Record<RouteName, Handler> {
       const r = await s.files.share(who(i).userId, i.params.groupId!, i.body as Api.ShareRequest);
       return { status: r.created ? 201 : 200, body: r };
     },
-    listFiles: async (i) => ({ body: await s.files.list(who(i).userId, i.params.groupId!) }),
+    listFiles: async (i) => ({
+      body: await s.storage.withReplicas(await s.files.list(who(i).userId, i.params.groupId!)),
+    }),
     getFile: async (i) => ({
       json: true,
       body: await s.files.getJson(who(i).userId, i.params.groupId!, i.params.file!, versionOf(i)),
@@ -118,7 +120,9 @@ export function createHandlers(s: TrackerServices): Record<RouteName, Handler> {
       return { status: r.created ? 201 : 200, body: r };
     },
     listVersions: async (i) => ({
-      body: await s.versions.versions(who(i).userId, i.params.groupId!, i.params.file!),
+      body: await s.storage.withVersionReplicas(
+        await s.versions.versions(who(i).userId, i.params.groupId!, i.params.file!),
+      ),
     }),
     deleteFile: async (i) => ({
       body: await s.versions.remove(who(i).userId, i.params.groupId!, i.params.file!),

@@ -67,7 +67,7 @@ export async function storagePeersOf(
     .where('o.group_id', '=', groupId)
     .orderBy('o.peer_id')
     .execute();
-  return rows.map((r) => {
+  const peers = rows.map((r) => {
     const present = r.session_id !== null && r.session_id !== undefined;
     const lastSeen = toNumber(r.last_seen);
     return {
@@ -81,6 +81,26 @@ export async function storagePeersOf(
       lastSeen: present ? now : lastSeen,
     };
   });
+  return goneTogether(peers, graceMs);
+}
+
+/**
+ * Peers that left together are given up together: a peer in its grace that
+ * left at most a quarter of the grace (5 s at most) after a peer now gone is
+ * gone too. Two storage peers killed at once leave a few milliseconds apart;
+ * without this, a plan made between their two expiries would repair as if
+ * only one were lost and bring some files to `min` while others, held by
+ * both, still sat below the level being handed out (level-by-level repair
+ * needs to see the whole loss at once).
+ */
+export function goneTogether<P extends { state: StoragePeerState; lastSeen: number }>(
+  peers: P[],
+  graceMs: number,
+): P[] {
+  const gone = peers.filter((p) => p.state === 'gone').map((p) => p.lastSeen);
+  if (gone.length === 0) return peers;
+  const until = Math.max(...gone) + Math.min(graceMs / 4, 5000);
+  return peers.map((p) => (p.state === 'grace' && p.lastSeen <= until ? { ...p, state: 'gone' } : p));
 }
 
 /**

@@ -1,10 +1,12 @@
 import type {
+  FileList,
   OfferStorageRequest,
   ReplicationHealth,
   ReplicationPolicy,
   SetReplicationRequest,
   StorageList,
   StorageOffer,
+  VersionList,
   WithdrawResponse,
   WithdrawStorageRequest,
 } from '../../protocol/api.js';
@@ -22,6 +24,7 @@ import {
   storagePeersOf,
   verifiedCounts,
 } from './storage-state.js';
+import { replicaViewOf, withFileReplicas, withVersionReplicas } from './storage-view.js';
 
 /**
  * Storage peers (issue 16), the member's and owner's side: offers of space,
@@ -34,6 +37,10 @@ export interface StorageService {
   withdraw(userId: string, groupId: string, request: WithdrawStorageRequest): Promise<WithdrawResponse>;
   setReplication(userId: string, groupId: string, request: SetReplicationRequest): Promise<ReplicationPolicy>;
   list(userId: string, groupId: string): Promise<StorageList>;
+  /** A file listing (already checked for membership) with each file's verified replicas live / in grace / min. */
+  withReplicas(list: FileList): Promise<FileList>;
+  /** A name's versions (already checked) with each version's verified replicas. */
+  withVersionReplicas(list: VersionList): Promise<VersionList>;
   /**
    * A storage peer's report (the `replicas` session message). Returns what to
    * tell that session at once: drops for groups it no longer stores for, and,
@@ -64,13 +71,22 @@ export function createStorageService(options: StorageOptions) {
       const policy = await policyOf(db, groupId);
       const all = peers ?? (await storagePeersOf(db, groupId, t, options.storageGraceMs));
       const files = await filesToPlace(db, groupId);
-      const counts = verifiedCounts(files, all, await replicasOf(db, groupId));
+      const replicas = await replicasOf(db, groupId);
+      const counts = verifiedCounts(files, all, replicas);
       const under = [...counts.values()].filter((n) => n < policy.min).length;
       const usable = all.filter((p) => p.state !== 'gone' && !p.withdrawing).length;
+      // Copies on their way, split by what they do: bring a file up to min, or toward max.
+      const counting = new Set(all.filter((p) => p.state !== 'gone').map((p) => p.peerId));
+      const coming = new Set(
+        replicas.filter((r) => r.state === 'assigned' && counting.has(r.peerId)).map((r) => r.fileId),
+      );
+      const repairing = [...coming].filter((f) => (counts.get(f) ?? 0) < policy.min).length;
       const out: ReplicationHealth = {
         ...policy,
         storagePeers: all.length,
         underReplicatedFiles: under,
+        repairing,
+        moving: coming.size - repairing,
       };
       if (policy.min > usable) {
         out.warning = `under-replicated: ${usable} of ${policy.min} (${usable} storage peers)`;
@@ -230,6 +246,17 @@ export function createStorageService(options: StorageOptions) {
             offeredAt: p.offeredAt,
           })),
         };
+      },
+
+      async withReplicas(list) {
+        return withFileReplicas(list, await replicaViewOf(db, list.groupId, now(), options.storageGraceMs));
+      },
+
+      async withVersionReplicas(list) {
+        return withVersionReplicas(
+          list,
+          await replicaViewOf(db, list.groupId, now(), options.storageGraceMs),
+        );
       },
 
       report: (info, reports) => applyReport(deps, options, info, reports),
