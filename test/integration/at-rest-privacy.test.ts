@@ -6,19 +6,18 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
-  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SessionSealer } from '../../src/peer/store/secrets.js';
-import { BIN, coterie, type Daemon, randomFile, startProcess, stop } from '../helpers/cli-harness.js';
+import { BIN, randomFile } from '../helpers/cli-harness.js';
+import { cliSwarm } from '../helpers/cli-swarm.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { request } from '../helpers/tracker.js';
 import { until } from '../helpers/wait.js';
 
@@ -37,15 +36,8 @@ if (!canTest) {
 }
 
 const NOBODY = Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim() || '65534');
-const roots: string[] = [];
-afterAll(() => {
-  for (const r of roots) rmSync(r, { recursive: true, force: true });
-});
-
-/** A temporary parent that `nobody` can enter (mkdtemp makes it 0700: every test would pass for that alone). */
-function openParent(prefix: string): string {
-  const root = mkdtempSync(join(tmpdir(), prefix));
-  roots.push(root);
+/** Opens a temporary parent to `nobody` (tempDir makes it 0700: every test would pass for that alone). */
+function openParent(root: string): string {
   chmodSync(root, 0o755);
   return root;
 }
@@ -92,7 +84,7 @@ describe.runIf(canTest)(
   { timeout: 180_000 },
   () => {
     it('the parent is open to nobody, so the checks below test the data directories', () => {
-      const root = openParent('coterie-private-canary-');
+      const root = openParent(tempDir('coterie-private-canary-').path);
       writeFileSync(join(root, 'canary'), 'x', { mode: 0o644 });
       chmodSync(join(root, 'canary'), 0o644);
       expect(readableByNobody([root, join(root, 'canary')])).toEqual([root, join(root, 'canary')]);
@@ -100,9 +92,11 @@ describe.runIf(canTest)(
 
     for (const layout of ['fresh', 'pre-existing 0755 with 0644 files'] as const) {
       it(`after a tracker and peers ran, created ${layout}`, async () => {
-        const root = openParent('coterie-private-');
-        const trackerDir = join(root, 'tracker');
-        const dir = { alice: join(root, 'alice'), bob: join(root, 'bob') };
+        // Every process under umask 022: what they make private, they make so themselves.
+        const swarm = cliSwarm<'alice' | 'bob'>('coterie-private-', { umask: '022' });
+        const root = openParent(swarm.root);
+        const trackerDir = swarm.dir('tracker');
+        const dir = { alice: swarm.dir('alice'), bob: swarm.dir('bob') };
         const dataDirs = [trackerDir, dir.alice, dir.bob];
         if (layout !== 'fresh') {
           for (const d of dataDirs) {
@@ -120,44 +114,11 @@ describe.runIf(canTest)(
         mkdirSync(dl);
         chmodSync(dl, 0o755);
 
-        const daemons: Daemon[] = [];
         try {
-          const umask = { umask: '022' };
-          const tracker = await startProcess(
-            [
-              'tracker',
-              '--port',
-              '0',
-              '--data-dir',
-              trackerDir,
-              '--scrypt-log-n',
-              '10',
-              '--log-level',
-              'warn',
-            ],
-            /listening on/,
-            join(root, 'tracker.out'),
-            20_000,
-            umask,
-          );
-          daemons.push(tracker);
-          const url = /listening on (\S+)/.exec(tracker.line)![1]!;
-          for (const n of ['alice', 'bob'] as const) {
-            daemons.push(
-              await startProcess(
-                ['peer', '--data-dir', dir[n], '--tracker', url, '--no-shell'],
-                /^peer [0-9a-f]{64} serving on/,
-                join(root, `${n}.out`),
-                20_000,
-                umask,
-              ),
-            );
-          }
-          const as = async (n: 'alice' | 'bob', args: string[], input?: string) => {
-            const r = await coterie(['--data-dir', dir[n], ...args], input === undefined ? {} : { input });
-            expect(r.code, `${n}: ${args.join(' ')}: ${r.err}`).toBe(0);
-            return r.out;
-          };
+          const url = await swarm.startTracker();
+          for (const n of ['alice', 'bob'] as const) await swarm.startPeer(n);
+          const as = async (n: 'alice' | 'bob', args: string[], input = '') =>
+            (await swarm.typed(n, input, ...args)).out;
           // Passwords from a pipe ('-'), never on the command line.
           for (const n of ['alice', 'bob'] as const) {
             await as(n, ['create_user', n, '-'], `${n}-password\n`);
@@ -197,13 +158,13 @@ describe.runIf(canTest)(
           }
           if (layout !== 'fresh') {
             // What was open is narrowed, and the daemons say so.
-            expect(readFileSync(join(root, 'tracker.out'), 'utf8')).toMatch(/made it private/);
+            expect(readFileSync(join(root, 'tracker.log'), 'utf8')).toMatch(/made it private/);
             expect(readFileSync(join(dir.alice, 'peer.log'), 'utf8')).toMatch(/made it private/);
           } else {
             await expectCopiedPeerDbLogsNoOneIn(url, dir.bob, root);
           }
         } finally {
-          for (const d of daemons.reverse()) await stop(d.child);
+          await swarm.stopAll();
         }
         // And once they stopped (checkpoints, removed files): still nothing for nobody.
         expectPrivate(dataDirs);
@@ -211,7 +172,7 @@ describe.runIf(canTest)(
     }
 
     it('refuses to start where the data directory cannot be made private (UNSAFE_PERMISSIONS)', async () => {
-      const root = openParent('coterie-private-refuse-');
+      const root = openParent(tempDir('coterie-private-refuse-').path);
       for (const cmd of ['tracker', 'peer'] as const) {
         // nobody's data directory, holding a file of root's that others may read: nobody cannot chmod it.
         const d = join(root, cmd);
