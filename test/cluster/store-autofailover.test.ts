@@ -73,7 +73,12 @@ if (!havePgAutoFailover()) {
     }, 90_000);
 
     it('loses no accepted message over two automatic failovers, with three trackers and twenty peers', async () => {
+      const started = Date.now();
+      /** Progress on stderr: where the time went when the machine is loaded. */
+      const phase = (what: string) =>
+        process.stderr.write(`[autofailover] +${((Date.now() - started) / 1000).toFixed(1)} s ${what}\n`);
       formation = await startFormation(2);
+      phase('formation up');
       const f = formation;
       watch = watchWritable(f);
       for (const i of [0, 1, 2]) {
@@ -115,6 +120,7 @@ if (!havePgAutoFailover()) {
         peers.filter((_, i) => isSubscriber(i)).map((p) => p.execute('subscribe', ['chat', 'news'])),
       );
       const subscribers = names.filter((_, i) => isSubscriber(i));
+      phase('trackers and peers up');
       const ledger = new MessageLedger();
       for (const [i, p] of peers.entries()) {
         p.on('event', (e) => {
@@ -203,6 +209,7 @@ if (!havePgAutoFailover()) {
         const bound = servesAgainMs();
         const killedAt = Date.now();
         await f.kill(primary);
+        phase(`round ${round}: ${primary} killed`);
         // pg_auto_failover promotes the standby by itself; the trackers find it.
         await until(
           `round ${round}: ${standby} promoted`,
@@ -227,14 +234,17 @@ if (!havePgAutoFailover()) {
         lateBy.push(...servedAt.map((at) => at - writableAt - bound).filter((ms) => ms > 0));
         for (const url of urls) expect((await storeOf(url))?.primary).toBe(f.host(standby));
         // The old primary's machine comes back: it rejoins as the new primary's standby.
+        phase(`round ${round}: trackers serving`);
         await f.rejoin(primary);
         expect(await f.settled()).toBe(standby);
+        phase(`round ${round}: ${primary} rejoined`);
         primary = standby;
       }
       const more = ledger.acceptedCount();
       await waitFor('sends after the second failover', () => ledger.acceptedCount() >= more + 40, 30_000);
       stop = true;
       await Promise.all(writers);
+      phase('writers stopped');
       await watch.stop();
 
       // Every message stored reached every recipient once and in order (the pending ones too,
