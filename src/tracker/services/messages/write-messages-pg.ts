@@ -15,8 +15,9 @@ import type { NewMessage } from './write-messages.js';
  * after the streams' rows are locked in stream order (as on every tracker: no
  * deadlock), so seqs have no gaps and a stream's order is its commit order.
  * Two batches carrying the same new (sender, client id) at once: the second
- * fails on the unique key and runs again (store.transaction retries it), then
- * finds the first's copy.
+ * fails on the unique key and runs again (store.statement retries it), then
+ * finds the first's copy. The statement is its own transaction: one round
+ * trip and one commit per batch.
  */
 const SEND_BATCH_SQL = `
 WITH input AS (
@@ -69,7 +70,7 @@ export function canWriteInOneStatement(
 }
 
 export async function writeMessagesInOneStatement(
-  store: Pick<Store, 'transaction'>,
+  store: Pick<Store, 'statement'>,
   sends: readonly NewMessage[],
   at: number,
 ): Promise<{ results: MessageSent[]; stored: StoredMessage[] }> {
@@ -92,7 +93,7 @@ export async function writeMessagesInOneStatement(
     column((s) => s.body),
     at,
   ]);
-  const rows = await store.transaction(async (trx) => (await trx.executeQuery<Row>(query)).rows);
+  const rows = await store.statement(async (db) => (await db.executeQuery<Row>(query)).rows);
   // In arrival order: within a stream that is seq order, the order its pushes go out in.
   rows.sort((a, b) => toNumber(a.ord) - toNumber(b.ord));
   const results: MessageSent[] = new Array(sends.length);
