@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createGroupCommit, laneOfKey } from '../../src/core/index.js';
+import { createGroupCommit, type GroupCommitOptions, laneOfKey } from '../../src/core/index.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 interface Job {
@@ -23,14 +23,17 @@ function manualWriter() {
 
 const turn = () => new Promise((r) => setImmediate(r));
 
+/** A group commit of Jobs keyed by `key`, one lane and no linger unless `options` says otherwise. */
+const groupCommit = (
+  options: Partial<GroupCommitOptions<Job, string>> & Pick<GroupCommitOptions<Job, string>, 'write'>,
+) =>
+  createGroupCommit<Job, string>({ lanes: 1, keyOf: (j) => j.key, maxBatch: 100, lingerMs: 0, ...options });
+
 describe('group commit', () => {
   it('gathers the jobs of the linger window into one batch, and acknowledges only after the write', async () => {
     const clock = new FakeClock();
     const w = manualWriter();
-    const gc = createGroupCommit<Job, string>({
-      lanes: 1,
-      keyOf: (j) => j.key,
-      maxBatch: 100,
+    const gc = groupCommit({
       lingerMs: 2,
       timers: clock,
       write: w.write,
@@ -56,9 +59,7 @@ describe('group commit', () => {
   it('writes what arrived during a batch as the next batch, without lingering again, bounded by maxBatch', async () => {
     const clock = new FakeClock();
     const w = manualWriter();
-    const gc = createGroupCommit<Job, string>({
-      lanes: 1,
-      keyOf: (j) => j.key,
+    const gc = groupCommit({
       maxBatch: 3,
       lingerMs: 5,
       timers: clock,
@@ -84,11 +85,8 @@ describe('group commit', () => {
 
   it('keeps one key in one lane, in order, while other lanes write at the same time', async () => {
     const w = manualWriter();
-    const gc = createGroupCommit<Job, string>({
+    const gc = groupCommit({
       lanes: 4,
-      keyOf: (j) => j.key,
-      maxBatch: 100,
-      lingerMs: 0,
       write: w.write,
     });
     const keys = ['d:a:z', 'd:b:z', 'd:c:z', 'd:e:z', 'd:f:z', 'd:g:z', 'd:h:z', 'd:i:z'];
@@ -121,11 +119,7 @@ describe('group commit', () => {
 
   it('fails every job of a batch whose write failed, and goes on with the next', async () => {
     const w = manualWriter();
-    const gc = createGroupCommit<Job, string>({
-      lanes: 1,
-      keyOf: (j) => j.key,
-      maxBatch: 100,
-      lingerMs: 0,
+    const gc = groupCommit({
       write: w.write,
     });
     const first = [gc.submit({ key: 'a', n: 1 }), gc.submit({ key: 'b', n: 1 })];
@@ -141,11 +135,9 @@ describe('group commit', () => {
 
   it('runs afterBatch when woken with nothing queued, and drains', async () => {
     const ran: number[] = [];
-    const gc = createGroupCommit<Job, string>({
+    const gc = groupCommit({
       lanes: 2,
-      keyOf: (j) => j.key,
       maxBatch: 10,
-      lingerMs: 0,
       write: async (jobs) => jobs.map((j) => j.key),
       afterBatch: async (lane) => {
         ran.push(lane);
