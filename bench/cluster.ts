@@ -19,6 +19,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { type PeerDaemon, startPeerDaemon } from '../src/peer/daemon.js';
+import { cpuSeconds } from './lib/cpu.js';
 import { call } from './lib/http.js';
 import { fakeManifest } from './lib/manifests.js';
 import { spawnTracker, type TrackerProcess } from './lib/tracker-process.js';
@@ -29,12 +30,17 @@ const CONNECTIONS = 48;
 const SENDERS = 24;
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 8);
 const KILLS = Number(process.env.BENCH_KILLS ?? 20);
-/** Which parts to run: throughput, failover (freezes), kill (SIGKILLs); default all. */
+/** Which parts to run: throughput, failover (freezes), kill (SIGKILLs); default all. `send`: the sends of throughput alone. */
+/** How many trackers the throughput parts run with, in turn. */
+const SIZES = (process.env.BENCH_TRACKERS ?? '1,2,3').split(',').map(Number);
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'throughput,failover,kill').split(','));
 
 type CannonRequest = NonNullable<Parameters<typeof autocannon>[0]['requests']>[number];
-const emit = (name: string, value: number, unit: string) =>
-  process.stdout.write(`${JSON.stringify({ name, value: Math.round(value * 100) / 100, unit })}\n`);
+const round2 = (x: number) => Math.round(x * 100) / 100;
+const emit = (name: string, value: number, unit: string, extra: Record<string, number | undefined> = {}) =>
+  process.stdout.write(`${JSON.stringify({ name, value: round2(value), unit, ...extra })}\n`);
+/** cluster.send.1t of this run: the reference of 2t and 3t. */
+let sendOneTracker: number | undefined;
 const log = (msg: string) => process.stderr.write(`[cluster bench] ${msg}\n`);
 const BENCH_TRACKER = { echoStderr: true, startMs: 20_000 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -112,64 +118,69 @@ async function throughput(baseUrl: string, root: string, n: number): Promise<voi
         password: 'bench password',
       })
     ).token;
-    await call(url, 'POST', '/v1/groups', token, { groupId: 'bench' });
-    const sockets: WebSocket[] = [];
-    let fileId = '';
-    for (let i = 0; i < 5; i++) {
-      const peerId = randomBytes(32).toString('hex');
-      fileId = (
-        await call<{ fileId: string }>(url, 'POST', '/v1/groups/bench/files', token, {
-          name: 'lookup.bin',
-          manifest: fakeManifest('lookup', 16 * 1024 * 1024, 65536).manifest,
-          peerId,
-        })
-      ).fileId;
-      sockets.push(await openSession(trackers[i % n]!.url, token, peerId, [fileId]));
-    }
-    const headers = { authorization: `Bearer ${token}` };
-    await spread(trackers, (t) => ({
-      url: `${t.url}/v1/groups/bench/files/${fileId}/seeders`,
-      headers,
-      duration: 2,
-    }));
-    const lookup = await spread(trackers, (t) => ({
-      url: `${t.url}/v1/groups/bench/files/${fileId}/seeders`,
-      headers,
-    }));
-    if (lookup.errors > 0) log(`lookup ${n}t: ${lookup.errors} errors`);
-    emit(`cluster.lookup.${n}t`, lookup.rps, 'req/s');
-
-    const sharer = randomBytes(32).toString('hex');
-    let k = 0;
-    const share = await spread(trackers, (t) => ({
-      url: `${t.url}/v1/groups/bench/files`,
-      requests: [
-        {
-          method: 'POST',
-          headers: { ...headers, 'content-type': 'application/json' },
-          setupRequest: (req: CannonRequest) => {
-            k++;
-            return {
-              ...req,
-              body: JSON.stringify({
-                name: `f-${k}`,
-                manifest: fakeManifest(`share-${k}-${process.pid}`, 1_000_000, 65536).manifest,
-                peerId: sharer,
-              }),
-            };
-          },
-        },
-      ],
-    }));
-    if (share.errors > 0) log(`share ${n}t: ${share.errors} errors`);
-    emit(`cluster.share.${n}t`, share.rps, 'req/s');
-    for (const s of sockets) s.terminate();
-
+    if (PARTS.has('throughput')) await lookupAndShare(trackers, token);
     await sends(trackers, db.url, n);
   } finally {
     for (const t of trackers) await kill(t, 'SIGTERM');
     await db.drop();
   }
+}
+
+async function lookupAndShare(trackers: TrackerProcess[], token: string): Promise<void> {
+  const n = trackers.length;
+  const url = trackers[0]!.url;
+  await call(url, 'POST', '/v1/groups', token, { groupId: 'bench' });
+  const sockets: WebSocket[] = [];
+  let fileId = '';
+  for (let i = 0; i < 5; i++) {
+    const peerId = randomBytes(32).toString('hex');
+    fileId = (
+      await call<{ fileId: string }>(url, 'POST', '/v1/groups/bench/files', token, {
+        name: 'lookup.bin',
+        manifest: fakeManifest('lookup', 16 * 1024 * 1024, 65536).manifest,
+        peerId,
+      })
+    ).fileId;
+    sockets.push(await openSession(trackers[i % n]!.url, token, peerId, [fileId]));
+  }
+  const headers = { authorization: `Bearer ${token}` };
+  await spread(trackers, (t) => ({
+    url: `${t.url}/v1/groups/bench/files/${fileId}/seeders`,
+    headers,
+    duration: 2,
+  }));
+  const lookup = await spread(trackers, (t) => ({
+    url: `${t.url}/v1/groups/bench/files/${fileId}/seeders`,
+    headers,
+  }));
+  if (lookup.errors > 0) log(`lookup ${n}t: ${lookup.errors} errors`);
+  emit(`cluster.lookup.${n}t`, lookup.rps, 'req/s');
+
+  const sharer = randomBytes(32).toString('hex');
+  let k = 0;
+  const share = await spread(trackers, (t) => ({
+    url: `${t.url}/v1/groups/bench/files`,
+    requests: [
+      {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        setupRequest: (req: CannonRequest) => {
+          k++;
+          return {
+            ...req,
+            body: JSON.stringify({
+              name: `f-${k}`,
+              manifest: fakeManifest(`share-${k}-${process.pid}`, 1_000_000, 65536).manifest,
+              peerId: sharer,
+            }),
+          };
+        },
+      },
+    ],
+  }));
+  if (share.errors > 0) log(`share ${n}t: ${share.errors} errors`);
+  emit(`cluster.share.${n}t`, share.rps, 'req/s');
+  for (const s of sockets) s.terminate();
 }
 
 /**
@@ -231,13 +242,24 @@ async function sends(trackers: TrackerProcess[], dbUrl: string, n: number): Prom
   const warm = await run('warm', { duration: 2 });
   const warmRate = warm.reduce((s, r) => s + r.requests.average, 0);
   const amount = Math.max(1000, Math.round(warmRate * DURATION_S));
+  const trackerCpu = () => trackers.reduce((s, t) => s + cpuSeconds(t.proc.pid!), 0);
+  const cpu0 = trackerCpu();
   const t0 = process.hrtime.bigint();
   const results = await run('run', { amount });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = trackerCpu() - cpu0;
   const ok = results.reduce((s, r) => s + (r['2xx'] ?? 0), 0);
   const non2xx = results.reduce((s, r) => s + r.non2xx, 0);
   const errors = results.reduce((s, r) => s + r.errors + r.timeouts, 0);
-  emit(`cluster.send.${n}t`, ok / seconds, 'req/s');
+  const rate = ok / seconds;
+  // Trackers' CPU-seconds (all of them together) per 1,000 messages: moves less with the machine's load than the rate.
+  const cpuPer1k = round2((cpu / Math.max(1, ok)) * 1000);
+  if (n === 1) sendOneTracker = rate;
+  const ref =
+    n > 1 && sendOneTracker !== undefined
+      ? { ref: round2(sendOneTracker), ratio: round2(rate / sendOneTracker) }
+      : {};
+  emit(`cluster.send.${n}t`, rate, 'req/s', { ...ref, trackerCpuSecondsPer1k: cpuPer1k });
 
   // The store against the answers. A request that failed without an answer (errors) may or may not be stored.
   const c = new pg.Client({ connectionString: dbUrl });
@@ -362,7 +384,7 @@ async function main() {
     pgDir = out[1]!;
   }
   try {
-    for (const n of PARTS.has('throughput') ? [1, 2, 3] : []) {
+    for (const n of PARTS.has('throughput') || PARTS.has('send') ? SIZES : []) {
       log(`throughput with ${n} tracker(s), ${CONNECTIONS} connections, ${DURATION_S} s each`);
       await throughput(url, root, n);
     }

@@ -5,14 +5,18 @@
 //   messaging.push_latency.p50/.p99  ms from send to the recipient, paced at 2,000 messages/s
 //   messaging.group100.fanout.p99    ms until all 100 members have a group message, 50 group messages/s
 //   messaging.catchup.100k           s for a reconnecting user to have 100,000 messages
-// For comparison (measured on this machine, not run here): NATS JetStream
-// ~19,800 msgs/s durable publish → acknowledged consumption, 2.05 ms p99 at 2,000/s.
+// In the same run, before the tracker starts, NATS JetStream's js-e2e (../shared/anchors/nats/,
+// bench/lib/nats-reference.ts; BENCH_NATS=0 skips it): its lines are passed on, and
+// send_to_delivered.max and push_latency.p99 carry it as `ref` with `ratio` = ours / ref
+// (targets: max ≥ 2× its full rate; p99 at 2,000/s ≤ its p99 and ≤ 2 ms).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds } from './lib/cpu.js';
 import { api, userToken } from './lib/http.js';
+import { type NatsReference, natsReference } from './lib/nats-reference.js';
 import { SessionClient } from './lib/session-client.js';
 import { until } from './lib/wait.js';
 
@@ -29,8 +33,20 @@ const CATCHUP = 100_000;
 const FAST_CLIENT = { validate: false } as const;
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
-const emit = (name: string, value: number, unit: string) =>
-  process.stdout.write(`${JSON.stringify({ name, value: Number(value.toFixed(3)), unit })}\n`);
+const emit = (name: string, value: number, unit: string, ref?: number) =>
+  process.stdout.write(
+    `${JSON.stringify({
+      name,
+      value: Number(value.toFixed(3)),
+      unit,
+      ...(ref === undefined ? {} : { ref, ratio: Number((value / ref).toFixed(3)) }),
+    })}\n`,
+  );
+
+const nats: NatsReference =
+  process.env.BENCH_NATS === '0' ? { lines: [], note: 'BENCH_NATS=0' } : natsReference();
+for (const l of nats.lines) process.stdout.write(`${l}\n`);
+if (nats.note !== undefined) log(`no NATS JetStream reference: ${nats.note}`);
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -57,12 +73,6 @@ async function startTrackerProcess(dataDir: string): Promise<{ url: string; chil
   return { url, child };
 }
 
-/** CPU seconds (user + system) a process has used so far: robust where wall time is not (a shared machine). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  // utime and stime are fields 14 and 15 of /proc/PID/stat, in clock ticks (100 per second on Linux).
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 let trackerPid = 0;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -103,7 +113,7 @@ async function sendToDelivered(base: string): Promise<void> {
   );
   const seconds = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(trackerPid) - cpu0;
-  emit('messaging.send_to_delivered.max', (per * SENDERS) / seconds, 'msgs/s');
+  emit('messaging.send_to_delivered.max', (per * SENDERS) / seconds, 'msgs/s', nats.max);
   // What one core of tracker time carries, whatever else runs on the machine.
   emit('messaging.send_to_delivered.per_tracker_cpu_second', (per * SENDERS) / cpu, 'msgs/cpu-s');
   log(
@@ -140,7 +150,7 @@ async function pushLatency(base: string): Promise<void> {
   }
   await until('the benchmark step', () => latencies.length >= total, 30_000, 1);
   emit('messaging.push_latency.p50', percentile(latencies, 50), 'ms');
-  emit('messaging.push_latency.p99', percentile(latencies, 99), 'ms');
+  emit('messaging.push_latency.p99', percentile(latencies, 99), 'ms', nats.p99At2000);
   const busy = (cpuSeconds(trackerPid) - cpu0) / ((performance.now() - t0) / 1000);
   log(
     `  ${total} messages at ${PACED_RATE}/s; max ${Math.max(...latencies).toFixed(2)} ms; tracker busy ${(busy * 100).toFixed(0)}% of a core (${((busy * 1e6) / PACED_RATE).toFixed(0)} µs CPU per message)`,

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import WebSocket from 'ws';
+import { cpuSeconds } from './lib/cpu.js';
 import { call } from './lib/http.js';
 import { fakeManifest } from './lib/manifests.js';
 import { spawnTracker } from './lib/tracker-process.js';
@@ -53,11 +54,7 @@ function openSession(url: string, token: string, peerId: string, seeding: string
 }
 
 /** CPU time (user + system) the process has used, in ms: per-request cost independent of machine load. */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  // utime and stime, in clock ticks (100 per second on Linux).
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
+const cpuMs = (pid: number) => cpuSeconds(pid) * 1000;
 
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -30,6 +30,8 @@ export async function spawnTracker(
   const proc = spawn(
     process.execPath,
     [
+      // Dev aid: BENCH_TRACKER_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR' profiles the trackers.
+      ...(process.env.BENCH_TRACKER_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
       BIN,
       'tracker',
       '--port',

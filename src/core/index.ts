@@ -12,6 +12,13 @@ export {
 } from './backoff.js';
 export { Bitfield } from './bitfield.js';
 export {
+  createGroupCommit,
+  type GroupCommit,
+  type GroupCommitOptions,
+  type GroupCommitTimers,
+  laneOfKey,
+} from './group-commit.js';
+export {
   type CreateManifestOptions,
   createManifest,
   MANIFEST_DEFAULTS,
@@ -40,7 +47,6 @@ export {
   type StoragePeerInfo,
   type StoragePeerState,
 } from './placement.js';
-
 export {
   applyReport,
   currentQuality,

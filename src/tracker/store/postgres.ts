@@ -111,6 +111,7 @@ export async function openPostgresStore(
     },
     transaction,
     batchedTransaction,
+    statement: (fn) => runStatement(db, fn),
     close: async () => {
       await batcher.drain();
       await db.destroy();
@@ -164,6 +165,33 @@ async function runTransaction<T>(
       }
       // No pause: the next try waits in the locator for a primary (and fails UNAVAILABLE if none comes).
       if (isRerunnable(err) && Date.now() - started < FAILOVER_RERUN_MS) continue;
+      throw isFailoverError(err) ? failoverUnavailable(err) : err;
+    }
+  }
+}
+
+/**
+ * One statement in a transaction of its own (autocommit: one round trip, not three), run again
+ * after a collision; after a failover met before the statement was sent (no connection), run
+ * again as a transaction would be; once sent, a failover leaves its outcome unknown, as during a
+ * COMMIT: UNAVAILABLE, never run again here.
+ */
+async function runStatement<T>(db: Kysely<Database>, fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    let sent = false;
+    try {
+      return await db.connection().execute((conn) => {
+        sent = true;
+        return fn(conn);
+      });
+    } catch (err) {
+      if (isRetryable(err) && attempt < TRANSACTION_ATTEMPTS) {
+        await new Promise((r) => setTimeout(r, COLLISION_BACKOFF.delayMs(attempt)));
+        continue;
+      }
+      if (!sent && isRerunnable(err) && Date.now() - started < FAILOVER_RERUN_MS) continue;
+      if (sent) throw duringCommit(err);
       throw isFailoverError(err) ? failoverUnavailable(err) : err;
     }
   }

@@ -36,6 +36,11 @@ export interface Store {
    * only itself. For hot, small writes. `fn` must use only `trx`.
    */
   batchedTransaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
+  /**
+   * One statement that is its own transaction (PostgreSQL: autocommit, one round trip; retried
+   * after a collision). `fn` must run a single statement on the connection it is given.
+   */
+  statement<T>(fn: (db: Kysely<Database>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -117,6 +122,8 @@ async function openSqliteStore(path: string): Promise<Store> {
     location: path,
     transaction: (fn) => db.transaction().execute(markingIdempotency(fn)),
     batchedTransaction: (fn) => batcher.run(markingIdempotency(fn)),
+    // SQLite runs a statement alone as its own transaction too.
+    statement: (fn) => fn(db),
     close: async () => {
       await batcher.drain();
       await checkpointer.stop();

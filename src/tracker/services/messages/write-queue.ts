@@ -1,3 +1,4 @@
+import { createGroupCommit } from '../../../core/index.js';
 import type { MessageSent, StoredMessage } from '../../../protocol/api.js';
 import { CoterieError } from '../../../protocol/errors.js';
 import type { Receipt } from '../../events/index.js';
@@ -6,16 +7,20 @@ import type { Directory } from './directory.js';
 import type { PushPlanner } from './push.js';
 import { type CursorMove, moveCursors, type ReceiptFanOut } from './receipts.js';
 import { type NewMessage, writeMessages } from './write-messages.js';
+import { canWriteInOneStatement, writeMessagesInOneStatement } from './write-messages-pg.js';
 
 /** Messages per transaction: bounds a commit's latency under a flood. */
 const MAX_BATCH = 4000;
 /** Cursor moves that share a commit with sends; more get a transaction of their own. */
 const RIDING_CURSORS = 64;
-
-interface PendingSend extends NewMessage {
-  resolve: (r: MessageSent) => void;
-  reject: (e: Error) => void;
-}
+/**
+ * PostgreSQL: batches in flight at once per tracker, each on a connection of its own (the pool
+ * has 10). Streams are spread over the lanes by a hash that is the same on every tracker, so two
+ * trackers' batches that lock the same streams' rows meet in the same lane and take turns,
+ * while the other lanes commit meanwhile (PostgreSQL flushes their commits' WAL together).
+ * SQLite has one writer: one lane.
+ */
+const POSTGRES_LANES = 4;
 
 interface PendingCursor extends CursorMove {
   waiters: (() => void)[];
@@ -26,10 +31,12 @@ const cursorKey = (streamId: string, userId: string) => `${streamId}\u0000${user
 const asStoreError = (err: unknown) =>
   CoterieError.from(err, 'UNAVAILABLE', (text) => `the message store failed: ${text}; retry`);
 
+type Written = { results: MessageSent[]; stored: StoredMessage[]; receipts: Receipt[] };
+
 /**
- * The one write queue of sends and cursor moves: whatever arrives while a
- * transaction commits is written by the next one. After a commit the sends
- * resolve, the other trackers hear of the rows and this tracker pushes them.
+ * The write queue of sends and cursor moves, in lanes by stream (core/group-commit.ts):
+ * whatever arrives while a lane's transaction commits is written by its next one. After a
+ * commit the sends resolve, the other trackers hear of the rows and this tracker pushes them.
  */
 export function createWriteQueue(
   deps: Pick<ServiceDeps, 'store' | 'bus' | 'now'> & {
@@ -40,75 +47,70 @@ export function createWriteQueue(
   },
 ) {
   const { store, bus, now, trackerId, directory, receipts, push } = deps;
-  let pendingSends: PendingSend[] = [];
-  const pendingCursors = new Map<string, PendingCursor>();
-  let flushing: Promise<void> | undefined;
-  let scheduled = false;
+  const postgres = store.dialect === 'postgres';
+  const lanes = postgres ? POSTGRES_LANES : 1;
+  const pendingCursors: Map<string, PendingCursor>[] = Array.from({ length: lanes }, () => new Map());
 
-  const schedule = () => {
-    if (scheduled || flushing !== undefined) return;
-    scheduled = true;
-    // setImmediate: everything that arrived in this turn of the event loop joins the batch.
-    setImmediate(() => {
-      scheduled = false;
-      flushing = flushLoop().finally(() => {
-        flushing = undefined;
-        if (pendingSends.length > 0 || pendingCursors.size > 0) schedule();
+  /** One transaction for a lane's sends (and, on SQLite, a few acknowledgements riding along). */
+  async function write(sends: NewMessage[], lane: number): Promise<Written> {
+    const waiting = pendingCursors[lane]!;
+    // A few acknowledgements ride along in the same commit (at a steady pace each message has
+    // one): a commit is the expensive part. Many (a big group's) get their own, after. Not on
+    // PostgreSQL, where the sends are one statement of their own.
+    const riders = !postgres && waiting.size <= RIDING_CURSORS ? [...waiting.values()] : [];
+    for (const c of riders) waiting.delete(cursorKey(c.streamId, c.userId));
+    const at = now();
+    try {
+      if (postgres && canWriteInOneStatement(directory, sends)) {
+        return { ...(await writeMessagesInOneStatement(store, sends, at)), receipts: [] };
+      }
+      return await store.transaction(async (trx) => {
+        const w = await writeMessages(trx, directory, sends, at);
+        return { ...w, receipts: riders.length > 0 ? await moveCursors(trx, riders, at) : [] };
       });
-    });
-  };
-
-  /**
-   * Sends first, in their own transaction, so that a burst of
-   * acknowledgements (a group's hundred readers) never delays a message;
-   * then the cursor moves of everything acknowledged meanwhile.
-   */
-  async function flushLoop(): Promise<void> {
-    while (pendingSends.length > 0 || pendingCursors.size > 0) {
-      if (pendingSends.length > 0) {
-        const sends = pendingSends.slice(0, MAX_BATCH);
-        pendingSends = pendingSends.slice(sends.length);
-        // A few acknowledgements ride along in the same commit (at a steady pace each message has
-        // one): a commit is the expensive part. Many (a big group's) get their own, after.
-        const riders = pendingCursors.size <= RIDING_CURSORS ? [...pendingCursors.values()] : [];
-        for (const c of riders) pendingCursors.delete(cursorKey(c.streamId, c.userId));
-        const at = now();
-        let written: { results: MessageSent[]; stored: StoredMessage[]; receipts: Receipt[] };
-        try {
-          written = await store.transaction(async (trx) => {
-            const w = await writeMessages(trx, directory, sends, at);
-            return { ...w, receipts: riders.length > 0 ? await moveCursors(trx, riders, at) : [] };
-          });
-        } catch (err) {
-          for (const s of sends) s.reject(asStoreError(err));
-          for (const c of riders) for (const w of c.waiters) w();
-          continue;
-        }
-        for (const c of riders) for (const w of c.waiters) w();
-        if (written.receipts.length > 0) receipts.publish(written.receipts);
-        for (const [i, s] of sends.entries()) {
-          directory.noteStream(s.streamId);
-          s.resolve(written.results[i]!);
-        }
-        if (written.stored.length > 0) {
-          publishStored(written.stored, at);
-          push.pushLocal(written.stored);
-        }
-      }
-      if (pendingCursors.size > 0) {
-        const cursors = [...pendingCursors.values()];
-        pendingCursors.clear();
-        const at = now();
-        let moved: Receipt[] = [];
-        try {
-          moved = await store.transaction((trx) => moveCursors(trx, cursors, at));
-        } catch {
-          // Acknowledgements are repeated by peers after each reconnect: losing a batch only delays receipts.
-        }
-        for (const c of cursors) for (const w of c.waiters) w();
-        if (moved.length > 0) receipts.publish(moved);
-      }
+    } finally {
+      for (const c of riders) for (const w of c.waiters) w();
     }
+  }
+
+  const sends = createGroupCommit<NewMessage, MessageSent>({
+    lanes,
+    keyOf: (s) => s.streamId,
+    maxBatch: MAX_BATCH,
+    lingerMs: 0,
+    async write(batch, lane) {
+      let written: Written;
+      try {
+        written = await write(batch, lane);
+      } catch (err) {
+        throw asStoreError(err);
+      }
+      if (written.receipts.length > 0) receipts.publish(written.receipts);
+      for (const s of batch) directory.noteStream(s.streamId);
+      if (written.stored.length > 0) {
+        publishStored(written.stored, now());
+        push.pushLocal(written.stored);
+      }
+      return written.results;
+    },
+    // Then the cursor moves of everything acknowledged meanwhile in this lane.
+    afterBatch: (lane) => flushCursors(lane),
+  });
+
+  async function flushCursors(lane: number): Promise<void> {
+    const waiting = pendingCursors[lane]!;
+    if (waiting.size === 0) return;
+    const cursors = [...waiting.values()];
+    waiting.clear();
+    const at = now();
+    let moved: Receipt[] = [];
+    try {
+      moved = await store.transaction((trx) => moveCursors(trx, cursors, at));
+    } catch {
+      // Acknowledgements are repeated by peers after each reconnect: losing a batch only delays receipts.
+    }
+    for (const c of cursors) for (const w of c.waiters) w();
+    if (moved.length > 0) receipts.publish(moved);
   }
 
   /** Tells the other trackers which rows were committed (they read them); ranges, not bodies. */
@@ -123,26 +125,23 @@ export function createWriteQueue(
   }
 
   return {
-    /** Queues a checked send and starts a flush; settles once the send's transaction committed (or failed). */
+    /** Queues a checked send; settles once the send's transaction committed (or failed). */
     send(message: NewMessage): Promise<MessageSent> {
-      const done = new Promise<MessageSent>((resolve, reject) => {
-        pendingSends.push({ ...message, resolve, reject });
-      });
-      schedule();
-      return done;
+      return sends.submit(message);
     },
 
     /**
      * Queues a checked cursor move, merged with one already queued for the
      * same reader and stream (positions only grow). Written at the next flush
-     * (`schedule`); resolves once written, or dropped when the store failed.
+     * of its stream's lane (`schedule`); resolves once written, or dropped when the store failed.
      */
     addCursor(streamId: string, userId: string, delivered: number, read: number): Promise<void> {
+      const waiting = pendingCursors[sends.laneOf(streamId)]!;
       const key = cursorKey(streamId, userId);
-      let p = pendingCursors.get(key);
+      let p = waiting.get(key);
       if (p === undefined) {
         p = { streamId, userId, delivered: 0, read: 0, waiters: [] };
-        pendingCursors.set(key, p);
+        waiting.set(key, p);
       }
       p.delivered = Math.max(p.delivered, delivered);
       p.read = Math.max(p.read, read);
@@ -150,14 +149,14 @@ export function createWriteQueue(
       return new Promise<void>((resolve) => entry.waiters.push(resolve));
     },
 
-    schedule,
+    /** Starts a flush of every lane with cursor moves queued. */
+    schedule() {
+      pendingCursors.forEach((waiting, lane) => {
+        if (waiting.size > 0) sends.wake(lane);
+      });
+    },
 
     /** Settles once everything queued is written. */
-    async drain(): Promise<void> {
-      while (flushing !== undefined || scheduled || pendingSends.length > 0 || pendingCursors.size > 0) {
-        if (flushing !== undefined) await flushing;
-        else await new Promise((r) => setImmediate(r));
-      }
-    },
+    drain: () => sends.drain(),
   };
 }

@@ -1,0 +1,153 @@
+/**
+ * Group commit over lanes: jobs are gathered and written in batches, one
+ * batch in flight per lane, the lanes side by side. A job's lane comes from
+ * its key (a stream, say), so jobs of one key are written in the order they
+ * were submitted and never by two batches at once; different keys spread
+ * over the lanes and their batches run in parallel (one store connection
+ * each). A lane that is idle waits `lingerMs` after its first job for others
+ * to join (0: until the current turn of the event loop is over); a busy lane
+ * gathers whatever arrives while its batch is written and writes it next.
+ * A job settles only when its batch's write settled: nothing is acknowledged
+ * before it is stored.
+ */
+
+export interface GroupCommitTimer {
+  cancel(): void;
+}
+
+export interface GroupCommitTimers {
+  setTimeout(fn: () => void, ms: number): GroupCommitTimer;
+}
+
+export interface GroupCommitOptions<J, R> {
+  /** Batches in flight at once, at most (one per lane). */
+  lanes: number;
+  /** The key that orders jobs: jobs of one key go through one lane. */
+  keyOf(job: J): string;
+  /** Jobs per batch, at most (bounds a batch's latency under a flood). */
+  maxBatch: number;
+  /** How long an idle lane gathers before it writes; 0 waits only for the end of the loop's turn. */
+  lingerMs: number;
+  /** Where the linger's timers come from (a fake clock in tests). */
+  timers?: GroupCommitTimers;
+  /** Writes a batch: one result per job, in order; a throw fails every job of the batch. */
+  write(jobs: J[], lane: number): Promise<R[]>;
+  /** After a lane's batch settled, before the next: extra work of that lane (optional). */
+  afterBatch?(lane: number): Promise<void>;
+}
+
+export interface GroupCommit<J, R> {
+  submit(job: J): Promise<R>;
+  /** The lane a key's jobs go through. */
+  laneOf(key: string): number;
+  /** Wakes a lane that has nothing queued, so that `afterBatch` runs (other work queued for it). */
+  wake(lane: number): void;
+  /** Settles once every lane is idle with nothing queued. */
+  drain(): Promise<void>;
+}
+
+interface Queued<J, R> {
+  job: J;
+  resolve: (r: R) => void;
+  reject: (e: unknown) => void;
+}
+
+interface Lane<J, R> {
+  queue: Queued<J, R>[];
+  /** A flush waiting for its start (linger) or running. */
+  active: Promise<void> | undefined;
+  woken: boolean;
+}
+
+const realTimers: GroupCommitTimers = {
+  setTimeout(fn, ms) {
+    const t = setTimeout(fn, ms);
+    return { cancel: () => clearTimeout(t) };
+  },
+};
+
+/** FNV-1a: a stable, cheap hash of a key to a lane (the same on every tracker). */
+export function laneOfKey(key: string, lanes: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % lanes;
+}
+
+export function createGroupCommit<J, R>(options: GroupCommitOptions<J, R>): GroupCommit<J, R> {
+  const { lanes: count, maxBatch, lingerMs } = options;
+  if (!(count >= 1) || !(maxBatch >= 1))
+    throw new RangeError('group commit needs a lane and a batch of 1 or more');
+  const timers = options.timers ?? realTimers;
+  const lanes: Lane<J, R>[] = Array.from({ length: count }, () => ({
+    queue: [],
+    active: undefined,
+    woken: false,
+  }));
+
+  const startAfterLinger = () =>
+    new Promise<void>((resolve) => {
+      if (lingerMs > 0) timers.setTimeout(resolve, lingerMs);
+      else setImmediate(resolve);
+    });
+
+  async function flush(lane: Lane<J, R>, index: number): Promise<void> {
+    while (lane.queue.length > 0 || lane.woken) {
+      lane.woken = false;
+      if (lane.queue.length > 0) {
+        const batch = lane.queue.splice(0, maxBatch);
+        let results: R[];
+        try {
+          results = await options.write(
+            batch.map((q) => q.job),
+            index,
+          );
+        } catch (err) {
+          for (const q of batch) q.reject(err);
+          results = [];
+        }
+        for (const [i, r] of results.entries()) batch[i]!.resolve(r);
+      }
+      if (options.afterBatch !== undefined) await options.afterBatch(index).catch(() => {});
+    }
+  }
+
+  function kick(index: number) {
+    const lane = lanes[index]!;
+    if (lane.active !== undefined) return;
+    lane.active = startAfterLinger()
+      .then(() => flush(lane, index))
+      .finally(() => {
+        lane.active = undefined;
+        if (lane.queue.length > 0 || lane.woken) kick(index);
+      });
+  }
+
+  const laneOf = (key: string) => (count === 1 ? 0 : laneOfKey(key, count));
+
+  return {
+    laneOf,
+    submit(job) {
+      const index = laneOf(options.keyOf(job));
+      const done = new Promise<R>((resolve, reject) => {
+        lanes[index]!.queue.push({ job, resolve, reject });
+      });
+      kick(index);
+      return done;
+    },
+    wake(index) {
+      lanes[index]!.woken = true;
+      kick(index);
+    },
+    async drain() {
+      for (;;) {
+        const busy = lanes.find((l) => l.active !== undefined || l.queue.length > 0 || l.woken);
+        if (busy === undefined) return;
+        if (busy.active !== undefined) await busy.active;
+        else await new Promise((r) => setImmediate(r));
+      }
+    },
+  };
+}
