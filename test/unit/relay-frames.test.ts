@@ -72,7 +72,7 @@ describe('relay frames', () => {
           const connected: RelayServerFrame = { t: 'connected', peer };
           const bytes = Buffer.concat([encodeRelayFrame(connected), Buffer.from(tail)]);
           const seen: RelayServerFrame[] = [];
-          let rest = Buffer.alloc(0);
+          let rest: Buffer = Buffer.alloc(0);
           const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
           let at = 0;
           for (const p of [...points, bytes.length]) {
