@@ -291,6 +291,7 @@ const FORMATTERS: Formatters = {
       `peer ${r.peerId} serving on ${formatHostPort(r.serving.host, r.serving.port)}`,
       `user: ${r.userId ?? '(not logged in)'}`,
       `tracker: ${r.tracker ?? `(${r.session})`}`,
+      ...reachLines(r.reach),
       ...(r.changedShares ?? []).map((c) => `not seeding: ${c.message}`),
       ...storageLines(r.storage),
     ].join('\n'),
@@ -352,4 +353,14 @@ export function formatResult(name: string, result: unknown, args: string[] = [])
   if (f === undefined) return JSON.stringify(shownDeep(result), null, 2);
   // The daemon answered command `name` with its result; shownDeep keeps the shape.
   return (f as (r: unknown, a: string[]) => string)(shownDeep(result), args);
+}
+
+/** status's reachability line: direct at an address, or behind NAT through a relay. */
+function reachLines(reach: StatusView['reach']): string[] {
+  if (reach === undefined) return [];
+  if (reach.reachable === 'direct') return [`reachable: direct at ${shown(reach.address ?? '?')}`];
+  if (reach.reachable === 'unknown') return ['reachable: unknown (no tracker said yet)'];
+  return [
+    `reachable: nat, ${reach.relay === undefined ? 'no relay reservation yet' : `relayed by ${shown(reach.relay)}`}`,
+  ];
 }

@@ -24,6 +24,7 @@ const DAEMONS: Record<string, () => Promise<Registrar>> = {
   tracker: async () => (await import('./commands/tracker.js')).registerTrackerCommand,
   peer: async () => (await import('./commands/peer.js')).registerPeerCommand,
   demo: async () => (await import('./commands/demo.js')).registerDemoCommand,
+  relay: async () => (await import('./commands/relay.js')).registerRelayCommand,
 };
 
 /**

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { pino } from 'pino';
 import type { AnswerOf } from '../protocol/control.js';
 import { CoterieError } from '../protocol/errors.js';
-import { loadOrCreateIdentity, type PeerIdentity } from '../wire/index.js';
+import { createTlsDial, loadOrCreateIdentity, type PeerIdentity } from '../wire/index.js';
 import { PEER_DEFAULTS } from './config.js';
 import {
   type CommandContext,
@@ -20,6 +20,7 @@ import { type FilesService, startFilesService } from './files/index.js';
 import { acquireDataDirLock } from './lock.js';
 import { createMessagingService, type MessagingService } from './messages/index.js';
 import { type Notice, noticeOfEvent, type PeerEvent } from './notices.js';
+import { createReach, type Reach } from './reach.js';
 import { type StorageService, startStorage } from './storage/index.js';
 import { PeerStore } from './store/index.js';
 import { TrackerHttpClient } from './tracker/http-client.js';
@@ -111,6 +112,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
 
   let identity: PeerIdentity | undefined;
   let files: FilesService | undefined;
+  let reach: Reach | undefined;
   let storage: StorageService | undefined;
   let messaging: MessagingService | undefined;
   let control: ControlServer | undefined;
@@ -150,7 +152,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     heartbeatTimeoutMs: options.heartbeatTimeoutMs,
     registration: () => ({
       peerId: identity!.peerId,
-      addresses: files!.addresses(),
+      addresses: reach?.addresses() ?? files!.addresses(),
       seeding: [...new Set([...files!.seedingFileIds(), ...(storage?.heldFileIds() ?? [])])],
       watching: files!.watchedFileIds(),
     }),
@@ -207,6 +209,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     stopping ??= (async () => {
       log.info('peer stopping');
       messaging?.stop();
+      reach?.stop();
       session.stop();
       await storage?.stop().catch((err: unknown) => log.error({ err }, 'stopping storage'));
       // Downloads pause first, so a CLI waiting on one hears why before the control API closes.
@@ -225,7 +228,16 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
 
   try {
     identity = await loadOrCreateIdentity(dataDir);
+    reach = createReach({
+      session,
+      identity,
+      token: getToken,
+      accept: (stream, peerId) => files?.seeding.accept(stream, peerId),
+      directAddresses: () => files?.addresses() ?? [],
+      log,
+    });
     files = await startFilesService({
+      dial: reach.dial(createTlsDial(identity)),
       dataDir,
       store,
       http,
@@ -273,6 +285,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
         session,
         peerId: identity.peerId,
         serving: () => files!.serving,
+        reach: () => reach!.status(),
         trackers: pool.urls,
         onLogin: () => {
           session.disconnect();

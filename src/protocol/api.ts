@@ -819,6 +819,8 @@ export const ClusterMember = Type.Object({
   requestsPerSecond: Type.Number({ minimum: 0 }),
   startedAt: TimestampMs,
   heartbeatAt: TimestampMs,
+  /** Where its built-in relay listens, `host:port` (absent with --no-relay). */
+  relay: Type.Optional(Type.String()),
 });
 export type ClusterMember = Static<typeof ClusterMember>;
 
@@ -826,7 +828,11 @@ export type ClusterMember = Static<typeof ClusterMember>;
  * GET /v1/cluster → 200 ClusterList (public, no authentication): the live
  * trackers, least loaded first. A tracker is live while it heartbeats.
  */
-export const ClusterList = Type.Object({ trackers: Type.Array(ClusterMember) });
+export const ClusterList = Type.Object({
+  trackers: Type.Array(ClusterMember),
+  /** Every relay of the cluster, `host:port`: the live trackers' own, then standalone ones (--extra-relay). */
+  relays: Type.Optional(Type.Array(Type.String())),
+});
 export type ClusterList = Static<typeof ClusterList>;
 
 /**

@@ -199,6 +199,19 @@ export interface StatusView {
   changedShares: ChangedShareView[];
   /** On a peer that offers storage or holds replicas (issue 16). */
   storage?: StorageStatus;
+  /** Whether the tracker could dial this peer back, and the relay it holds a reservation on (issue 19). */
+  reach?: ReachView;
+}
+
+/** `status`'s reachability: the tracker's dial-back verdict, the relay reserved, the relays known. */
+export interface ReachView {
+  /** `unknown` until a tracker that checks said. */
+  reachable: 'direct' | 'nat' | 'unknown';
+  /** The address the tracker's dial-back reached. */
+  address?: string;
+  /** host:port of the relay holding this peer's reservation (behind NAT). */
+  relay?: string;
+  relays: string[];
 }
 
 /** A storage peer's side of `status`: its offers, what it holds, what it fetches, the scrub. */

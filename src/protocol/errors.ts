@@ -59,6 +59,11 @@ export const ERROR_STATUS = {
   DESTINATION_EXISTS: 409,
   PATH_INVALID: 400,
   DISK_FULL: 507,
+  // relays (issue 19)
+  /** A relay's limits (circuits per user or per relay, reservations) are reached: try another relay or later. */
+  RELAY_BUSY: 503,
+  /** A relay refused a reservation or circuit: no valid session token, or another user's peer id. */
+  RELAY_FORBIDDEN: 403,
   // messages and topics
   MESSAGE_TOO_LARGE: 413,
   MESSAGE_NOT_FOUND: 404,

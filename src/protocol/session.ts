@@ -152,6 +152,18 @@ export type ClientMessageType = ClientMessage['type'];
 
 // ---------------------------------------------------------------- tracker → client
 
+/**
+ * What the tracker's dial-back found (issue 19): `direct` when a TLS
+ * handshake at one of the peer's advertised addresses (or at the source
+ * address the tracker sees, with an advertised port) proved the peer id, with
+ * that address; `nat` when none did (the peer should keep a relay reservation).
+ */
+export const Reachability = Type.Object({
+  reachable: Type.Union([Type.Literal('direct'), Type.Literal('nat')]),
+  address: Type.Optional(Type.String({ maxLength: 300 })),
+});
+export type Reachability = Static<typeof Reachability>;
+
 export const WelcomeMessage = Type.Object({
   type: Type.Literal('welcome'),
   v: Type.Integer(),
@@ -162,7 +174,16 @@ export const WelcomeMessage = Type.Object({
   peerId: Hex64,
   heartbeatIntervalMs: Type.Integer(),
   heartbeatTimeoutMs: Type.Integer(),
+  /** The dial-back's verdict (absent from trackers that do not check). */
+  reachability: Type.Optional(Reachability),
 });
+/** After an `addresses` update: the dial-back's new verdict (issue 19). */
+export const ReachabilityEvent = Type.Object({
+  type: Type.Literal('reachability'),
+  ...Reachability.properties,
+  at: Type.Integer(),
+});
+export type ReachabilityEvent = Static<typeof ReachabilityEvent>;
 export const AckMessage = Type.Object({
   type: Type.Literal('ack'),
   id: Type.Union([Type.String(), Type.Integer()]),
@@ -281,7 +302,10 @@ export const FileDeletedEvent = Type.Object({
 });
 export type FileDeletedEvent = Static<typeof FileDeletedEvent>;
 
-/** To every session: the live trackers changed (one joined or left); also sent right after `welcome`. */
+/**
+ * To every session: the live trackers changed (one joined or left); also sent right after `welcome`.
+ * `relays`: where the cluster's relays listen (`host:port`), each tracker's own and the standalone ones.
+ */
 export const ClusterEvent = Type.Object({
   type: Type.Literal('cluster'),
   trackers: Type.Array(
@@ -292,6 +316,7 @@ export const ClusterEvent = Type.Object({
       requestsPerSecond: Type.Number(),
     }),
   ),
+  relays: Type.Optional(Type.Array(Type.String({ maxLength: 300 }), { maxItems: 64 })),
   at: Type.Integer(),
 });
 
@@ -314,6 +339,7 @@ export const TrackerMessage = Type.Union([
   ClusterEvent,
   ReplicateOrder,
   DropOrder,
+  ReachabilityEvent,
 ]);
 export type ClusterEvent = Static<typeof ClusterEvent>;
 export type TrackerMessage = Static<typeof TrackerMessage>;

@@ -5,14 +5,16 @@ import pino, { type Logger } from 'pino';
 import { PACKAGE_VERSION } from '../os/package-version.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, tightenPrivateDir } from '../os/private-files.js';
 import { bracketHost, formatHostPort } from '../protocol/addresses.js';
-import type { StoreHealth } from '../protocol/api.js';
+import type { ClusterMember, StoreHealth } from '../protocol/api.js';
 import { CoterieError } from '../protocol/errors.js';
 import type { TrackerMessage } from '../protocol/session.js';
 import { MAX_TICKET_TTL_SECONDS } from '../protocol/tickets.js';
+import type { RelayLimits, RunningRelay } from '../relay/index.js';
 import { defaultKeyFile, TRACKER_DEFAULTS } from './config.js';
 import { createLocalEventBus, createPgEventBus, type EventBus } from './events/index.js';
 import { createHttpApp } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
+import { startTrackerRelay } from './relay.js';
 import type { ClusterService } from './services/cluster.js';
 import { createClusterService } from './services/cluster.js';
 import type { ServiceDeps } from './services/context.js';
@@ -23,6 +25,7 @@ import { createIdempotencyService } from './services/idempotency.js';
 import { createMessagesService } from './services/messages.js';
 import { createPresenceService } from './services/presence.js';
 import { createQualityService } from './services/quality.js';
+import { checkReachability, dialBackCandidates } from './services/reachability.js';
 import { createRevocationsService } from './services/revocations.js';
 import { createStorageService } from './services/storage.js';
 import { createStoragePlanner } from './services/storage-planner.js';
@@ -81,6 +84,20 @@ export interface TrackerOptions {
    * unless commits wait for a synchronous standby, so an acknowledged write is on two machines.
    */
   requireSyncStandby?: boolean;
+  /**
+   * The relay inside the tracker (issue 19): on unless `relay: false`. It listens on `relayHost`
+   * (the tracker's host) and `relayPort` (default 0: any free port); peers are told
+   * `relayPublicHost` (the public URL's host) with that port. Limits as in `coterie relay`.
+   */
+  relay?: boolean;
+  relayHost?: string;
+  relayPort?: number;
+  relayPublicHost?: string;
+  relayLimits?: Partial<RelayLimits>;
+  /** Standalone relays (`coterie relay`, host:port) listed in GET /v1/cluster beside the trackers' own. */
+  extraRelays?: string[];
+  /** Dial peers back at hello to tell them whether they are reachable (default true). */
+  reachabilityCheck?: boolean;
   /** Stable id of this tracker among a cluster's; default: kept in `<dataDir>/tracker.id`. */
   trackerId?: string;
   /** Clock, for tests. */
@@ -93,6 +110,8 @@ export interface RunningTracker {
   port: number;
   host: string;
   trackerId: string;
+  /** Where its built-in relay listens (host:port as peers are told), when it runs one. */
+  relay?: string;
   /** Closes sessions (removing their presence), the HTTP server and the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -235,6 +254,12 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       now,
       onSessionCountChange: (n) => metrics.sessions.set(n),
       greeting: () => clusterMessage,
+      ...(cfg.reachabilityCheck === false
+        ? {}
+        : {
+            reachability: (peerId: string, addresses: string[], source: string | undefined) =>
+              checkReachability(peerId, dialBackCandidates(addresses, source)),
+          }),
     });
     const clusterOptions = {
       trackerId,
@@ -243,6 +268,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       presenceGraceMs: cfg.presenceGraceMs,
     };
     let cluster: ClusterService | undefined;
+    let relaysNow: () => string[] = () => [];
 
     const app = await createHttpApp({
       logger,
@@ -256,7 +282,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
         quality,
         messages,
         storage,
-        cluster: { members: () => cluster?.members() ?? [] },
+        cluster: { members: () => cluster?.members() ?? [], relays: () => relaysNow() },
       },
       messageBodyLimitBytes: Math.max(cfg.bodyLimitBytes, 6 * cfg.messageMaxBytes + 4096),
       idempotency: createIdempotencyService()(deps),
@@ -288,7 +314,33 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : cfg.port;
     const url = `${cfg.tls ? 'https' : 'http'}://${bracketHost(cfg.host)}:${port}`;
-    cluster = createClusterService({ ...clusterOptions, url: cfg.publicUrl ?? url })({
+    let relay: { relay: RunningRelay; address: string } | undefined;
+    if (cfg.relay !== false) {
+      relay = await startTrackerRelay(
+        {
+          ...cfg.relayLimits,
+          host: cfg.relayHost ?? cfg.host,
+          ...(cfg.relayPort === undefined ? {} : { port: cfg.relayPort }),
+          publicHost: cfg.relayPublicHost ?? new URL(cfg.publicUrl ?? url).hostname.replace(/^\[|\]$/g, ''),
+        },
+        users,
+        logger,
+      ).catch(async (err: unknown) => {
+        await hub.close();
+        await app.close();
+        throw err;
+      });
+    }
+    const extraRelays = cfg.extraRelays ?? [];
+    const relaysOf = (members: ClusterMember[]) => [
+      ...new Set([...members.flatMap((m) => (m.relay === undefined ? [] : [m.relay])), ...extraRelays]),
+    ];
+    relaysNow = () => relaysOf(cluster?.members() ?? []);
+    cluster = createClusterService({
+      ...clusterOptions,
+      url: cfg.publicUrl ?? url,
+      ...(relay === undefined ? {} : { relay: relay.address }),
+    })({
       ...deps,
       load: { sessions: () => hub.sessionCount(), requestsServed: () => requestsServed },
       onMembersChanged: (members) => {
@@ -306,6 +358,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
             sessions,
             requestsPerSecond,
           })),
+          relays: relaysOf(members),
           at: now(),
         };
         hub.broadcast(clusterMessage);
@@ -335,6 +388,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
         heartbeatTimeoutMs: cfg.heartbeatTimeoutMs,
         ticketTtlSeconds: cfg.ticketTtlSeconds,
         sessionTtlSeconds: cfg.sessionTtlSeconds,
+        relay: relay?.address ?? 'off',
       },
       'tracker started',
     );
@@ -349,6 +403,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       closing ??= (async () => {
         await cluster?.stop();
         await planner.stop();
+        await relay?.relay.close();
         await hub.close();
         await app.close();
         await messages.close();
@@ -358,7 +413,14 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       })();
       return closing;
     };
-    return { url, port, host: cfg.host, trackerId, close };
+    return {
+      url,
+      port,
+      host: cfg.host,
+      trackerId,
+      ...(relay === undefined ? {} : { relay: relay.address }),
+      close,
+    };
   } catch (err) {
     await bus?.close();
     await store.close();

@@ -6,6 +6,8 @@ import type { PlacedReads } from './placed-reads.js';
 export interface DialTarget {
   peerId: string;
   address: { host: string; port: number };
+  /** Relays the peer holds a reservation on (its `relay://` addresses): it is behind NAT. */
+  relays?: Array<{ host: string; port: number }>;
 }
 
 /** A byte stream to a peer, and the peer id its transport proved (TLS: the certificate's fingerprint). */

@@ -8,12 +8,13 @@
  * anyone here; instead each side pins the other's fingerprint (the tracker
  * lists the seeder's peer id; the seeder's ticket names the downloader's).
  */
-import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { peerIdOfCertificate } from '../core/peer-id.js';
 import { CoterieError } from '../protocol/errors.js';
 import type { OnReadOption } from './placed-reads.js';
 import { loadX509 } from './x509-loader.js';
@@ -34,12 +35,7 @@ export const IDENTITY_KEY_FILE = 'peer-key.pem';
  */
 export const TLS_CIPHERS = 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256';
 
-/** The peer id of a certificate (PEM string, DER bytes or a parsed certificate). */
-export function peerIdOfCertificate(cert: string | Buffer | X509Certificate): string {
-  const x = cert instanceof X509Certificate ? cert : new X509Certificate(cert);
-  const spki = x.publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(spki).digest('hex');
-}
+export { peerIdOfCertificate };
 
 /** Makes a fresh identity (not persisted). */
 export async function createIdentity(): Promise<PeerIdentity> {

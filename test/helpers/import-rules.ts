@@ -39,9 +39,10 @@ export const COTERIE_RULES: ImportRules = {
     core: ['protocol'],
     os: ['protocol'],
     wire: ['core', 'protocol'],
-    tracker: ['core', 'os', 'protocol'],
+    relay: ['core', 'protocol'],
+    tracker: ['relay', 'core', 'os', 'protocol'],
     peer: ['wire', 'core', 'os', 'protocol'],
-    cli: ['peer', 'tracker', 'wire', 'core', 'os', 'protocol'],
+    cli: ['peer', 'tracker', 'relay', 'wire', 'core', 'os', 'protocol'],
   },
   // The light entry `coterie <command>` loads without the daemon's dependencies.
   extraEntries: ['peer/client.ts'],

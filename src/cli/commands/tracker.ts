@@ -10,8 +10,14 @@ import { MAX_TICKET_TTL_SECONDS } from '../../protocol/tickets.js';
 import { startTracker, TRACKER_DEFAULTS, type TrackerOptions } from '../../tracker/index.js';
 import { layerSettings } from '../daemon-config.js';
 import { parseLogLevel } from '../flags.js';
+import { addRelayLimitOptions, type RelayLimitFlags, relayAddress, relayLimits } from '../relay-flags.js';
 
-interface TrackerFlags {
+interface TrackerFlags extends RelayLimitFlags {
+  relay?: boolean;
+  relayHost?: string;
+  relayPort?: string;
+  relayPublicHost?: string;
+  extraRelay?: string[];
   host?: string;
   port?: string;
   dataDir?: string;
@@ -124,6 +130,12 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
     presenceGraceMs: integer(flags.presenceGraceMs, '--presence-grace-ms', 0, 3_600_000),
     storageGraceMs: integer(flags.storageGraceMs, '--storage-grace-ms', 0, 7 * 24 * 3_600_000),
     logLevel,
+    relay: flags.relay !== false,
+    relayHost: flags.relayHost,
+    relayPort: integer(flags.relayPort, '--relay-port', 0, 65535),
+    relayPublicHost: flags.relayPublicHost,
+    relayLimits: relayLimits(flags),
+    extraRelays: (flags.extraRelay ?? []).map((r) => relayAddress(r, '--extra-relay')),
   };
 }
 
@@ -189,7 +201,19 @@ export function registerTrackerCommand(program: Command): void {
       '--storage-grace-ms <ms>',
       `a storage peer away longer than this stops counting and its replicas are repaired elsewhere (default ${TRACKER_DEFAULTS.storageGraceMs})`,
     )
+    .option('--no-relay', 'run no relay inside this tracker (by default one does, for peers behind NAT)')
+    .option('--relay-host <host>', 'address the built-in relay listens on (default: --host)')
+    .option('--relay-port <port>', 'port of the built-in relay, 0 for any free one (default 0)')
+    .option(
+      '--relay-public-host <host>',
+      "host peers reach the built-in relay at (default: --public-url's host)",
+    )
+    .option(
+      '--extra-relay <host:port...>',
+      "standalone relays (coterie relay) to list in the cluster beside the trackers' own",
+    )
     .addOption(new Option('--scrypt-log-n <n>', 'password hashing cost (tests only)').hideHelp());
+  addRelayLimitOptions(command);
   layerSettings(command, 'COTERIE_TRACKER', TRACKER_ENV_NAMES).action(async (flags: TrackerFlags) => {
     const options = resolveTrackerOptions(flags);
     // This process is the tracker: whatever it or a library creates is its own (see restrictUmask).

@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import type { GroupSummary } from '../../protocol/api.js';
+import type { ReachView } from '../../protocol/control.js';
 import { CoterieError, type ErrorCode } from '../../protocol/errors.js';
 import { PEER_DEFAULTS } from '../config.js';
 import type { ChangedShare } from '../files/index.js';
@@ -20,6 +21,8 @@ export interface AccountDeps {
   session: TrackerSession;
   peerId: string;
   serving: () => { host: string; port: number };
+  /** The peer's reachability (issue 19), when the daemon tracks it. */
+  reach?: () => ReachView;
   trackers: readonly string[];
   /** Starts or stops the tracker session after login/logout. */
   onLogin: () => void;
@@ -106,6 +109,7 @@ export function createCommandContext(
           })),
         ),
         ...(storage.status() === undefined ? {} : { storage: storage.status() }),
+        ...(deps.reach === undefined ? {} : { reach: deps.reach() }),
       };
     },
     async createUser(userId, password) {

@@ -3,6 +3,7 @@ import { NEUTRAL_SCORE } from '../../core/index.js';
 import { parseHostPort } from '../../protocol/addresses.js';
 import { type FileDetail, MAX_REPORTS_PER_CALL } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { parseRelayAddress } from '../../protocol/relay.js';
 import type { SessionEvent } from '../../protocol/session.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { SeederInfo } from './download/index.js';
@@ -25,10 +26,10 @@ export function listedSeeders(
   const out: SeederInfo[] = [];
   for (const s of detail.seeders) {
     if (s.peerId === selfPeerId) continue;
-    const address = s.addresses.map(parseHostPort).find((a) => a !== undefined);
-    if (address === undefined) continue;
+    const reach = reachOf(s.addresses);
+    if (reach === undefined) continue;
     users.set(s.peerId, s.userId);
-    out.push({ peerId: s.peerId, address, score: s.flagged ? Math.min(s.score, FLAGGED_SCORE) : s.score });
+    out.push({ peerId: s.peerId, ...reach, score: s.flagged ? Math.min(s.score, FLAGGED_SCORE) : s.score });
   }
   return out;
 }
@@ -37,8 +38,19 @@ export function listedSeeders(
 export function appearedSeeder(
   e: Extract<SessionEvent, { type: 'seeder_appeared' }>,
 ): SeederInfo | undefined {
-  const address = e.addresses.map(parseHostPort).find((a) => a !== undefined);
-  return address === undefined ? undefined : { peerId: e.peerId, address, score: NEUTRAL_SCORE };
+  const reach = reachOf(e.addresses);
+  return reach === undefined ? undefined : { peerId: e.peerId, ...reach, score: NEUTRAL_SCORE };
+}
+
+/**
+ * Where a seeder is: its first host:port, and the relays it holds a
+ * reservation on (`relay://host:port`: the tracker could not dial it back).
+ */
+function reachOf(addresses: string[]): Pick<SeederInfo, 'address' | 'relays'> | undefined {
+  const address = addresses.map(parseHostPort).find((a) => a !== undefined);
+  const relays = addresses.map(parseRelayAddress).filter((a) => a !== undefined);
+  if (address === undefined) return undefined;
+  return relays.length === 0 ? { address } : { address, relays };
 }
 
 /**

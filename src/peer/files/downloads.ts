@@ -9,7 +9,7 @@ import type {
 import { CoterieError } from '../../protocol/errors.js';
 import { computeFileId, validateManifest } from '../../protocol/manifest.js';
 import type { SessionEvent } from '../../protocol/session.js';
-import type { PeerIdentity } from '../../wire/index.js';
+import type { Dial, PeerIdentity } from '../../wire/index.js';
 import { PEER_DEFAULTS } from '../config.js';
 import type { CommandIO } from '../control/index.js';
 import type { Notice, PeerEvent } from '../notices.js';
@@ -53,6 +53,8 @@ export interface Downloads {
 }
 
 export interface DownloadsDeps {
+  /** How seeders are dialled (relays included); default: TLS over TCP. */
+  dial?: Dial;
   store: PeerStore;
   http: TrackerHttpClient;
   session: TrackerSession;
@@ -158,6 +160,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       ...(destDir === undefined ? {} : { destDir }),
       seeders: listedSeeders(detail, identity.peerId, users),
       identity,
+      ...(deps.dial === undefined ? {} : { dial: deps.dial }),
       getTicket: async () =>
         (
           await http.call('getTicket', {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { formatHostPort } from '../../protocol/addresses.js';
 import type { SessionEvent } from '../../protocol/session.js';
-import type { PeerIdentity } from '../../wire/index.js';
+import type { Dial, PeerIdentity } from '../../wire/index.js';
 import type { FileCommands } from '../control/index.js';
 import type { Notice, PeerEvent } from '../notices.js';
 import type { PeerStore } from '../store/index.js';
@@ -12,6 +12,8 @@ import { type Seeding, startSeeding } from './seeding.js';
 import { createShares } from './shares.js';
 
 export interface FilesServiceOptions {
+  /** How downloads dial seeders (relays included); default: TLS over TCP. */
+  dial?: Dial;
   dataDir: string;
   store: PeerStore;
   http: TrackerHttpClient;
@@ -63,6 +65,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
   const shares = createShares({ store, http, session, identity, seeding, notify, onEvent, log });
   await shares.restore();
   const downloads = createDownloads({
+    ...(options.dial === undefined ? {} : { dial: options.dial }),
     store,
     http,
     session,

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
 import { createManifest } from '../../core/index.js';
@@ -38,6 +39,8 @@ export interface Seeding {
   setKeys(jwks: JSONWebKeySet): void;
   /** The tracker revoked a user's tickets in a group: drop their connections, refuse those tickets. */
   revokeTickets(revocation: TicketRevocation): void;
+  /** Serves a connection that came another way than the listener (a relay circuit), from `peerId`. */
+  accept(stream: Duplex, peerId: string): void;
   stop(): Promise<void>;
 }
 
@@ -145,6 +148,7 @@ export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
       if (dropped > 0) log.info({ fileId, groupId, dropped }, 'connections of a deleted file closed');
     },
     setKeys: (keys) => server.setJwks(keys),
+    accept: (stream, peerId) => server.accept(stream, peerId),
     revokeTickets(revocation) {
       const dropped = server.revokeTickets(revocation);
       log.info({ ...revocation, dropped }, 'tickets revoked');

@@ -7,6 +7,7 @@ import {
   encodeSessionMessage,
   type MessagingEvent,
   parseTrackerMessage,
+  type Reachability,
   SESSION_CLOSE,
   SESSION_PROTOCOL_VERSION,
   type SessionEvent,
@@ -53,6 +54,10 @@ export interface TrackerSessionEvents {
   failover: [from: string, to: string];
   /** The cluster's live trackers (learned by the pool too). */
   cluster: [trackers: KnownTracker[]];
+  /** The cluster's relays (host:port), as the tracker lists them after welcome and on changes. */
+  relays: [relays: string[]];
+  /** The tracker's dial-back verdict: in the welcome, and again after an addresses update. */
+  reachability: [reachability: Reachability];
   /** The tracker refused the token: the user must log in again. */
   unauthenticated: [reason: string];
   event: [event: SessionEvent];
@@ -151,6 +156,11 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
     return this.sendInChunks('unwatch', files);
   }
 
+  /** The addresses the peer serves on changed (a relay reservation came or went): the tracker re-checks them. */
+  setAddresses(addresses: string[]): Promise<void> {
+    return this.send({ type: 'addresses', addresses } as Omit<ClientMessage, 'id'>);
+  }
+
   private async sendInChunks(
     type: 'announce' | 'unannounce' | 'watch' | 'unwatch',
     files: string[],
@@ -233,6 +243,7 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
           void this.announce(reg.seeding.slice(MAX_IDS_PER_MESSAGE)).catch(() => {});
           void this.watch(reg.watching).catch(() => {});
           this.emit('connected', msg, url);
+          if (msg.reachability !== undefined) this.emit('reachability', msg.reachability);
           return;
         }
         case 'ack': {
@@ -259,6 +270,13 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
         case 'cluster':
           this.options.pool.learn(msg.trackers);
           this.emit('cluster', msg.trackers);
+          if (msg.relays !== undefined) this.emit('relays', msg.relays);
+          return;
+        case 'reachability':
+          this.emit('reachability', {
+            reachable: msg.reachable,
+            ...(msg.address === undefined ? {} : { address: msg.address }),
+          });
           return;
         default:
           this.emit('event', msg);

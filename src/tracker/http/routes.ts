@@ -20,7 +20,7 @@ export interface TrackerServices {
   quality: QualityService;
   messages: MessagesService;
   storage: StorageService;
-  cluster: Pick<ClusterService, 'members'>;
+  cluster: Pick<ClusterService, 'members'> & { relays?: () => string[] };
 }
 
 /** A route's input after schema validation: handlers do not see Fastify. */
@@ -146,7 +146,9 @@ export function createHandlers(s: TrackerServices): Record<RouteName, Handler> {
       ),
     }),
     clusterKeys: async () => ({ body: s.tickets.keys() }),
-    cluster: async () => ({ body: { trackers: s.cluster.members() } satisfies Api.ClusterList }),
+    cluster: async () => ({
+      body: { trackers: s.cluster.members(), relays: s.cluster.relays?.() ?? [] } satisfies Api.ClusterList,
+    }),
     report: async (i) => ({
       body: await s.quality.report(who(i).userId, (i.body as Api.ReportRequest).reports),
     }),

@@ -21,6 +21,8 @@ export interface ClusterOptions {
   trackerId: string;
   /** The URL peers reach this tracker at. */
   url: string;
+  /** Where this tracker's built-in relay listens (host:port), listed with it. */
+  relay?: string;
   heartbeatMs: number;
   deadAfterMs: number;
   presenceGraceMs: number;
@@ -89,6 +91,7 @@ export function createClusterService(options: ClusterOptions) {
         heartbeat_at: t,
         sessions: load.sessions(),
         requests_per_second: Math.round(Math.max(0, rps) * 10) / 10,
+        relay: options.relay ?? null,
       };
       await db
         .insertInto('trackers')
@@ -100,6 +103,7 @@ export function createClusterService(options: ClusterOptions) {
             heartbeat_at: row.heartbeat_at,
             sessions: row.sessions,
             requests_per_second: row.requests_per_second,
+            relay: row.relay,
           }),
         )
         .execute();
@@ -127,6 +131,7 @@ export function createClusterService(options: ClusterOptions) {
           requestsPerSecond: r.requests_per_second,
           startedAt: toNumber(r.started_at),
           heartbeatAt: toNumber(r.heartbeat_at),
+          ...(r.relay === null || r.relay === undefined ? {} : { relay: r.relay }),
         }))
         .sort(byLoad);
       members = list;

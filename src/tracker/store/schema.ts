@@ -175,6 +175,8 @@ export interface TrackersTable {
   heartbeat_at: BigIntColumn;
   sessions: number;
   requests_per_second: number;
+  /** Where its built-in relay listens (host:port), null without one (migration 0016). */
+  relay: string | null;
 }
 
 /** A retried call (same key, same caller) gets this stored answer instead of running again. */

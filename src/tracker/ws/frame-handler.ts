@@ -4,6 +4,7 @@ import {
   type ClientMessage,
   MAX_WATCHED_FILES,
   parseClientMessage,
+  type Reachability,
   SESSION_CLOSE,
   SESSION_PROTOCOL_VERSION,
   type TrackerMessage,
@@ -35,6 +36,8 @@ export interface FrameHandlerDeps {
   logger: Logger;
   /** Sent to each session right after its welcome (the cluster's live trackers). */
   greeting?: () => TrackerMessage | undefined;
+  /** The dial-back (services/reachability.ts): told in the welcome and after each addresses update. */
+  reachability?: (peerId: string, addresses: string[], source: string | undefined) => Promise<Reachability>;
 }
 
 /**
@@ -70,7 +73,9 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       peerId: message.peerId,
       addresses: message.addresses,
     };
+    const reachable = deps.reachability?.(message.peerId, message.addresses, s.transport.remoteAddress);
     await presence.register(info, message.seeding);
+    const reachability = await reachable;
     if (s.closed) {
       // Closed while registering: undo, or the peer would stay listed.
       await presence.unregister(info);
@@ -88,6 +93,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       peerId: message.peerId,
       heartbeatIntervalMs: deps.heartbeat.heartbeatIntervalMs,
       heartbeatTimeoutMs: deps.heartbeat.heartbeatTimeoutMs,
+      ...(reachability === undefined ? {} : { reachability }),
     });
     void deps.catchUp.run(s);
     deps.revocationPush.afterWelcome(s, s.caller.userId);
@@ -161,10 +167,13 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       case 'unannounce':
         await presence.unannounce(info, message.files);
         break;
-      case 'addresses':
+      case 'addresses': {
         info.addresses = message.addresses;
         await presence.setAddresses(info, message.addresses);
+        const r = await deps.reachability?.(info.peerId, message.addresses, s.transport.remoteAddress);
+        if (r !== undefined) outbox.send(s, { type: 'reachability', ...r, at: Date.now() });
         break;
+      }
       case 'watch':
         await watch(s, message.files);
         break;

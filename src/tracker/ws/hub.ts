@@ -10,7 +10,7 @@ import type { PresenceService } from '../services/presence.js';
 import type { RevocationsService } from '../services/revocations.js';
 import type { StorageService } from '../services/storage.js';
 import type { Caller } from '../services/users.js';
-import { createFrameHandler } from './frame-handler.js';
+import { createFrameHandler, type FrameHandlerDeps } from './frame-handler.js';
 import { Heartbeat, type HeartbeatClock, type HeartbeatOptions, systemHeartbeatClock } from './heartbeat.js';
 import { createOutbox } from './outbox.js';
 import { startPushes } from './pushes.js';
@@ -41,6 +41,8 @@ export interface SessionHubDeps {
   onSessionCountChange?: (count: number) => void;
   /** Sent to each session right after its welcome (the cluster's live trackers). */
   greeting?: () => TrackerMessage | undefined;
+  /** The reachability dial-back (issue 19); none: welcomes say nothing of it. */
+  reachability?: FrameHandlerDeps['reachability'];
 }
 
 export interface SessionHub {
@@ -97,6 +99,7 @@ export function createSessionHub(options: HeartbeatOptions) {
       heartbeat: options,
       logger,
       greeting: deps.greeting,
+      ...(deps.reachability === undefined ? {} : { reachability: deps.reachability }),
     });
 
     const heartbeat = new Heartbeat<Session>(

@@ -13,6 +13,8 @@ import type { Caller } from '../services/users.js';
 export interface Corkable {
   cork(): void;
   uncork(): void;
+  /** The peer's address as this tracker sees it (the reachability check dials it back). */
+  readonly remoteAddress?: string | undefined;
 }
 
 /**

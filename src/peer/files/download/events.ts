@@ -6,6 +6,8 @@ export interface SeederInfo {
   /** SHA-256 of the seeder's certificate public key: the TLS connection is pinned to it. */
   peerId: string;
   address: { host: string; port: number };
+  /** Relays it holds a reservation on (it is behind NAT): the dial may go through them. */
+  relays?: Array<{ host: string; port: number }>;
   /** The tracker's score for this peer, 0..1. */
   score: number;
 }

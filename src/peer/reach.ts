@@ -1,0 +1,183 @@
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { formatHostPort, type HostPort, parseHostPort } from '../protocol/addresses.js';
+import type { ReachView } from '../protocol/control.js';
+import type { CoterieError } from '../protocol/errors.js';
+import { formatRelayAddress } from '../protocol/relay.js';
+import type { Reachability } from '../protocol/session.js';
+import {
+  acceptViaRelay,
+  createReachDial,
+  type Dial,
+  type PeerIdentity,
+  RelayReservation,
+} from '../wire/index.js';
+import type { TrackerSession } from './tracker/session.js';
+
+export interface ReachOptions {
+  session: TrackerSession;
+  identity: PeerIdentity;
+  token(): string | undefined;
+  /** Where relayed connections go once their TLS is up: the piece server. */
+  accept(stream: Duplex, peerId: string): void;
+  /** The peer's own addresses (its piece server). */
+  directAddresses(): string[];
+  log: Logger;
+  /** Wait before trying the relays again when none took the reservation. */
+  retryMs?: number;
+}
+
+/** The peer's reachability as the daemon and `status` see it. */
+export interface Reach {
+  /** The addresses to announce: the direct one and, while reserved, `relay://` the relay. */
+  addresses(): string[];
+  /** Wraps the direct dial: seeders behind NAT are reached through their relays. */
+  dial(direct: Dial): Dial;
+  status(): ReachView;
+  stop(): void;
+}
+
+/**
+ * Issue 19 on the peer: the tracker's dial-back verdict (welcome, then after
+ * each addresses update) decides whether this peer keeps a relay
+ * reservation. Behind NAT it reserves on one of the cluster's relays, says
+ * so in its addresses (`relay://host:port`) so downloaders know the way, takes
+ * the circuits the relay announces (TLS server side, then the piece server,
+ * which checks tickets as always), and when the relay goes it reserves on
+ * another and tells the tracker.
+ */
+export function createReach(o: ReachOptions): Reach {
+  let reachability: Reachability | undefined;
+  let relays: HostPort[] = [];
+  let reservation: RelayReservation | null = null;
+  let reserving = false;
+  let retry: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let lastFailed: string | undefined;
+  let announced = '';
+  const retryMs = o.retryMs ?? 2_000;
+
+  const addresses = () => [
+    ...o.directAddresses(),
+    ...(reservation === null ? [] : [formatRelayAddress(reservation.relay)]),
+  ];
+  const announce = () => {
+    const list = addresses();
+    const key = list.join(' ');
+    if (key === announced || o.session.state !== 'connected') return;
+    announced = key;
+    o.session.setAddresses(list).catch((err: unknown) => {
+      announced = '';
+      o.log.debug({ err: (err as Error).message }, 'addresses update not sent');
+    });
+  };
+
+  /** The relays in the order to try: a start spread by peer id, the one that just failed last. */
+  const candidates = (): HostPort[] => {
+    if (relays.length === 0) return [];
+    const start = Number.parseInt(o.identity.peerId.slice(0, 8), 16) % relays.length;
+    const ring = [...relays.slice(start), ...relays.slice(0, start)];
+    return [
+      ...ring.filter((r) => formatHostPort(r.host, r.port) !== lastFailed),
+      ...ring.filter((r) => formatHostPort(r.host, r.port) === lastFailed),
+    ];
+  };
+
+  const onIncoming = (relay: HostPort) => (circuit: string, from: string) => {
+    const token = o.token();
+    if (token === undefined) return;
+    acceptViaRelay({ relay, circuit, identity: o.identity, token }).then(
+      ({ stream, peerId }) => {
+        o.log.debug(
+          { from: from.slice(0, 12), relay: formatHostPort(relay.host, relay.port) },
+          'relayed circuit',
+        );
+        o.accept(stream, peerId);
+      },
+      (err: unknown) => o.log.debug({ err: (err as Error).message }, 'relayed circuit not taken'),
+    );
+  };
+
+  const reserve = async () => {
+    if (stopped || reserving || reservation !== null || reachability?.reachable !== 'nat') return;
+    reserving = true;
+    try {
+      for (const relay of candidates()) {
+        try {
+          const r = await RelayReservation.open({
+            relay,
+            peerId: o.identity.peerId,
+            token: o.token,
+            onIncoming: onIncoming(relay),
+            onClosed: (err: CoterieError) => {
+              if (reservation !== r) return;
+              reservation = null;
+              lastFailed = formatHostPort(relay.host, relay.port);
+              o.log.warn({ relay: lastFailed, reason: err.message }, 'relay reservation lost');
+              announce();
+              void reserve();
+            },
+          });
+          if (stopped || reachability?.reachable !== 'nat') {
+            r.close();
+            return;
+          }
+          reservation = r;
+          o.log.info({ relay: formatHostPort(relay.host, relay.port) }, 'relay reservation held');
+          announce();
+          return;
+        } catch (err) {
+          o.log.debug({ relay, err: (err as Error).message }, 'relay refused the reservation');
+        }
+      }
+      if (retry === undefined && !stopped) {
+        retry = setTimeout(() => {
+          retry = undefined;
+          void reserve();
+        }, retryMs);
+        retry.unref();
+      }
+    } finally {
+      reserving = false;
+    }
+  };
+
+  o.session.on('relays', (list) => {
+    relays = list.map(parseHostPort).filter((r) => r !== undefined);
+    void reserve();
+  });
+  o.session.on('reachability', (r) => {
+    reachability = r;
+    o.log.info({ reachable: r.reachable, address: r.address }, 'reachability');
+    if (r.reachable === 'direct' && reservation !== null) {
+      reservation.close();
+      reservation = null;
+      announce();
+    }
+    void reserve();
+  });
+  // A new session registered the addresses of the moment in its hello.
+  o.session.on('connected', () => {
+    announced = addresses().join(' ');
+  });
+
+  return {
+    addresses,
+    dial: (direct) =>
+      createReachDial({ identity: o.identity, direct, token: o.token, knownRelays: () => relays }),
+    status: () => ({
+      reachable: reachability?.reachable ?? 'unknown',
+      ...(reachability?.address === undefined ? {} : { address: reachability.address }),
+      ...(reservation === null
+        ? {}
+        : { relay: formatHostPort(reservation.relay.host, reservation.relay.port) }),
+      relays: relays.map((r) => formatHostPort(r.host, r.port)),
+    }),
+    stop() {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      reservation?.close();
+      reservation = null;
+    },
+  };
+}

@@ -1,0 +1,31 @@
+import type { Logger } from 'pino';
+import { formatHostPort } from '../protocol/addresses.js';
+import { RELAY_DEFAULTS, type RelayLimits, type RunningRelay, startRelay } from '../relay/index.js';
+import type { UsersService } from './services/users.js';
+
+export interface TrackerRelayOptions extends Partial<RelayLimits> {
+  /** Where the relay listens: the tracker's host by default, port 0 (any free one). */
+  host: string;
+  port?: number;
+  /** The host peers reach it at (the tracker's public URL's host by default). */
+  publicHost: string;
+}
+
+/**
+ * The relay inside a tracker (issue 19, on by default; --no-relay): sessions
+ * are checked against the tracker's own users (tokens cached as for the API),
+ * and its address goes in the tracker's heartbeat row so GET /v1/cluster lists it.
+ */
+export async function startTrackerRelay(
+  options: TrackerRelayOptions,
+  users: Pick<UsersService, 'authenticate'>,
+  logger: Logger,
+): Promise<{ relay: RunningRelay; address: string }> {
+  const relay = await startRelay({
+    ...options,
+    port: options.port ?? RELAY_DEFAULTS.port,
+    authenticate: async (token) => ({ userId: (await users.authenticate(token)).userId }),
+    logger: logger.child({ part: 'relay' }),
+  });
+  return { relay, address: formatHostPort(options.publicHost, relay.port) };
+}

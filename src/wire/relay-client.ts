@@ -1,0 +1,180 @@
+/**
+ * The peer's side of a relay circuit (protocol/relay.ts): the downloader's
+ * `connect` and the reserved seeder's `accept`, each a TCP connection to the
+ * relay that, once the relay says `connected`, carries TLS 1.3 between the two
+ * peers. The downloader is the TLS client and pins the seeder's peer id; the
+ * seeder is the TLS server and learns the downloader's id from its
+ * certificate, then serves it like any connection (ticket checked).
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { HostPort } from '../protocol/addresses.js';
+import { CoterieError, isCoterieError } from '../protocol/errors.js';
+import {
+  encodeRelayFrame,
+  RELAY_PROTOCOL_VERSION,
+  type RelayClientFrame,
+  RelayFrameDecoder,
+  type RelayServerFrame,
+} from '../protocol/relay.js';
+import {
+  checkPeerId,
+  type PeerIdentity,
+  peerIdOfSocket,
+  tlsClientOptions,
+  tlsServerOptions,
+} from './identity.js';
+
+export const RELAY_CLIENT_DEFAULTS = Object.freeze({ timeoutMs: 10_000 });
+
+/** Where a relay frame goes: the protocol version is filled in here. */
+type Unversioned<F> = F extends unknown ? Omit<F, 'v'> : never;
+
+/**
+ * Opens a connection to a relay, sends `first` and reads the relay's frames:
+ * `onFrame` sees each until it returns true (done), and the socket is handed
+ * back with any bytes behind that frame put back. A `refused` frame rejects
+ * with its code; so does a close, a timeout (UNAVAILABLE) or an abort.
+ */
+export function relayHandshake(
+  relay: HostPort,
+  first: Unversioned<RelayClientFrame>,
+  onFrame: (frame: RelayServerFrame) => boolean,
+  options: { signal?: AbortSignal; timeoutMs?: number } = {},
+): Promise<net.Socket> {
+  const timeoutMs = options.timeoutMs ?? RELAY_CLIENT_DEFAULTS.timeoutMs;
+  const where = `${relay.host}:${relay.port}`;
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: relay.host, port: relay.port });
+    socket.setNoDelay(true);
+    const decoder = new RelayFrameDecoder<RelayServerFrame>('server');
+    const done = (err?: unknown) => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      options.signal?.removeEventListener('abort', onAbort);
+      if (err === undefined) return;
+      socket.destroy();
+      reject(
+        isCoterieError(err)
+          ? err
+          : new CoterieError('UNAVAILABLE', `relay ${where}: ${(err as Error).message}`, { cause: err }),
+      );
+    };
+    const timer = setTimeout(
+      () => done(new CoterieError('UNAVAILABLE', `relay ${where} did not answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    timer.unref();
+    const onAbort = () => done(options.signal?.reason ?? new CoterieError('UNAVAILABLE', 'aborted'));
+    const onError = (err: Error) => done(err);
+    const onClose = () => done(new CoterieError('UNAVAILABLE', `relay ${where} closed the connection`));
+    const onData = (chunk: Buffer) => {
+      try {
+        for (const frame of decoder.push(chunk)) {
+          if (frame.t === 'refused') throw new CoterieError(frame.code, `relay ${where}: ${frame.message}`);
+          if (!onFrame(frame)) continue;
+          done();
+          const rest = decoder.rest();
+          if (rest.length > 0) socket.unshift(rest);
+          resolve(socket);
+          return;
+        }
+      } catch (err) {
+        done(err);
+      }
+    };
+    if (options.signal?.aborted) return onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    socket.on('data', onData);
+    socket.once('error', onError);
+    socket.once('close', onClose);
+    socket.write(encodeRelayFrame({ ...first, v: RELAY_PROTOCOL_VERSION } as RelayClientFrame));
+  });
+}
+
+/** Waits for TLS on `socket` to finish (or fail, or time out: UNAVAILABLE). */
+function secured(socket: tls.TLSSocket, event: 'secure' | 'secureConnect', timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`no TLS handshake within ${timeoutMs} ms`)), timeoutMs);
+    timer.unref();
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(new CoterieError('UNAVAILABLE', `relayed TLS failed: ${err.message}`, { cause: err }));
+    };
+    socket.once('error', fail);
+    socket.once(event, () => {
+      clearTimeout(timer);
+      socket.off('error', fail);
+      try {
+        // Read now: Node stops showing the peer's certificate once TLS 1.3 tickets arrive (identity.ts).
+        peerIdOfSocket(socket);
+      } catch (err) {
+        fail(err as Error);
+        return;
+      }
+      resolve();
+    });
+  });
+}
+
+/**
+ * Opens a circuit to `target` through `relay` and runs TLS over it, pinned to
+ * `target` (PEER_MISMATCH otherwise). The relay answers RELAY_FORBIDDEN,
+ * RELAY_BUSY or UNAVAILABLE (the seeder holds no reservation there).
+ */
+export async function dialViaRelay(options: {
+  relay: HostPort;
+  target: string;
+  identity: PeerIdentity;
+  token: string;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}): Promise<{ stream: tls.TLSSocket; peerId: string }> {
+  const timeoutMs = options.timeoutMs ?? RELAY_CLIENT_DEFAULTS.timeoutMs;
+  const raw = await relayHandshake(
+    options.relay,
+    { t: 'connect', token: options.token, peerId: options.identity.peerId, target: options.target },
+    (f) => f.t === 'connected',
+    { timeoutMs, ...(options.signal === undefined ? {} : { signal: options.signal }) },
+  );
+  const socket = tls.connect({ socket: raw, ...tlsClientOptions(options.identity) });
+  await secured(socket, 'secureConnect', timeoutMs);
+  try {
+    return { stream: socket, peerId: checkPeerId(socket, options.target) };
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
+}
+
+/**
+ * The reserved peer takes circuit `circuit` the relay announced: a new
+ * connection saying `accept`, then the TLS server side over it. Resolves with
+ * the stream and the downloader's peer id its certificate proves.
+ */
+export async function acceptViaRelay(options: {
+  relay: HostPort;
+  circuit: string;
+  identity: PeerIdentity;
+  token: string;
+  timeoutMs?: number;
+}): Promise<{ stream: tls.TLSSocket; peerId: string }> {
+  const timeoutMs = options.timeoutMs ?? RELAY_CLIENT_DEFAULTS.timeoutMs;
+  const raw = await relayHandshake(
+    options.relay,
+    { t: 'accept', token: options.token, circuit: options.circuit },
+    (f) => f.t === 'connected',
+    { timeoutMs },
+  );
+  const socket = new tls.TLSSocket(raw, { isServer: true, ...tlsServerOptions(options.identity) });
+  await secured(socket, 'secure', timeoutMs);
+  try {
+    return { stream: socket, peerId: peerIdOfSocket(socket) };
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
+}

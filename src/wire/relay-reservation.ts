@@ -1,0 +1,113 @@
+import type net from 'node:net';
+import type { HostPort } from '../protocol/addresses.js';
+import { CoterieError } from '../protocol/errors.js';
+import {
+  encodeRelayFrame,
+  RELAY_PROTOCOL_VERSION,
+  RelayFrameDecoder,
+  type RelayServerFrame,
+} from '../protocol/relay.js';
+import { relayHandshake } from './relay-client.js';
+
+export interface RelayReservationOptions {
+  relay: HostPort;
+  peerId: string;
+  /** Read at each renewal: the session token may have changed (a new login). */
+  token(): string | undefined;
+  /** The relay announced a circuit for us: take it (acceptViaRelay) or let it time out. */
+  onIncoming(circuit: string, from: string): void;
+  /** The reservation is gone (relay closed, refused a renewal, or expired): reserve again, elsewhere if need be. */
+  onClosed(err: CoterieError): void;
+  timeoutMs?: number;
+}
+
+/**
+ * One reservation on one relay: the outbound connection a peer behind NAT
+ * keeps open so the relay can tell it of circuits. Renewed with `reserve` at
+ * 2/3 of the lifetime the relay granted (which also keeps the NAT's mapping
+ * alive); ended by close() or by the relay.
+ */
+export class RelayReservation {
+  readonly relay: HostPort;
+  #socket: net.Socket | null = null;
+  #renew: NodeJS.Timeout | null = null;
+  #closed = false;
+  readonly #o: RelayReservationOptions;
+
+  private constructor(o: RelayReservationOptions) {
+    this.#o = o;
+    this.relay = o.relay;
+  }
+
+  /** Reserves; rejects with the relay's refusal (RELAY_FORBIDDEN, RELAY_BUSY) or UNAVAILABLE. */
+  static async open(o: RelayReservationOptions): Promise<RelayReservation> {
+    const token = o.token();
+    if (token === undefined) throw new CoterieError('NOT_LOGGED_IN', 'a reservation needs a session');
+    const r = new RelayReservation(o);
+    let ttlMs = 0;
+    const socket = await relayHandshake(
+      o.relay,
+      { t: 'reserve', token, peerId: o.peerId },
+      (f) => {
+        if (f.t === 'reserved') ttlMs = f.ttlMs;
+        return f.t === 'reserved';
+      },
+      { ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) },
+    );
+    r.#attach(socket, ttlMs);
+    return r;
+  }
+
+  #attach(socket: net.Socket, ttlMs: number): void {
+    this.#socket = socket;
+    socket.setKeepAlive(true, 30_000);
+    const decoder = new RelayFrameDecoder<RelayServerFrame>('server');
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const f of decoder.push(chunk)) {
+          if (f.t === 'incoming') this.#o.onIncoming(f.circuit, f.from);
+          else if (f.t === 'reserved') this.#schedule(f.ttlMs);
+          else if (f.t === 'refused') this.#end(new CoterieError(f.code, f.message));
+        }
+      } catch (err) {
+        this.#end(CoterieError.from(err, 'PROTOCOL_ERROR', 'bad frame from the relay'));
+      }
+    });
+    socket.on('error', () => {});
+    socket.once('close', () =>
+      this.#end(new CoterieError('UNAVAILABLE', 'the relay closed the reservation')),
+    );
+    this.#schedule(ttlMs);
+  }
+
+  #schedule(ttlMs: number): void {
+    if (this.#renew) clearTimeout(this.#renew);
+    this.#renew = setTimeout(
+      () => {
+        const token = this.#o.token();
+        if (token === undefined || this.#socket === null)
+          return this.#end(new CoterieError('NOT_LOGGED_IN', 'logged out'));
+        this.#socket.write(
+          encodeRelayFrame({ t: 'reserve', v: RELAY_PROTOCOL_VERSION, token, peerId: this.#o.peerId }),
+        );
+      },
+      Math.max(1_000, Math.floor((ttlMs * 2) / 3)),
+    );
+    this.#renew.unref();
+  }
+
+  #end(err: CoterieError): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#renew) clearTimeout(this.#renew);
+    this.#socket?.destroy();
+    this.#o.onClosed(err);
+  }
+
+  /** Ends the reservation (onClosed is not called). */
+  close(): void {
+    this.#closed = true;
+    if (this.#renew) clearTimeout(this.#renew);
+    this.#socket?.destroy();
+  }
+}
