@@ -7,11 +7,14 @@ import {
   inboxFields,
   type StatusView,
 } from '../../src/protocol/control.js';
+import type { TransferProgress } from '../../src/protocol/peer-events.js';
 
 /** What the page knows, as signals: a frame of the event stream updates only what shows it. */
 export const connected = signal(false);
 export const status = signal<StatusView | null>(null);
 export const downloads = signal<DownloadView[]>([]);
+/** The last progress of each download this page saw run (its peers and piece map), by id. */
+export const transfers = signal<ReadonlyMap<number, TransferProgress>>(new Map());
 export const groups = signal<GroupSummary[]>([]);
 export const currentGroup = signal<string | null>(null);
 export const inbox = signal<InboxMessage[]>([]);
@@ -65,15 +68,31 @@ function describe(frame: Extract<UiFrame, { kind: 'event' }>): string {
   }
 }
 
+/** A download's progress: its peers and piece map, and its row of the table (percent, rate, peers). */
+function applyProgress(p: TransferProgress): void {
+  transfers.value = new Map(transfers.value).set(p.id, p);
+  const peers = p.peers.filter((x) => x.connection === 'ready').length;
+  downloads.value = downloads.value.map((d) =>
+    d.id === p.id && d.state === 'active'
+      ? { ...d, doneBytes: p.doneBytes, rateBytesPerSec: p.rateBytesPerSec, peers }
+      : d,
+  );
+}
+
 /** Applies one frame of the event stream. */
 export function applyFrame(frame: UiFrame): void {
   if (frame.kind === 'snapshot') {
     status.value = frame.status;
     downloads.value = frame.downloads;
+    for (const p of frame.transfers) applyProgress(p);
     return;
   }
   if (frame.kind === 'downloads') {
     downloads.value = frame.downloads;
+    return;
+  }
+  if (frame.kind === 'live') {
+    if (frame.event.type === 'downloadProgress') applyProgress(frame.event.progress);
     return;
   }
   const e = frame.event;

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { formatHostPort } from '../../protocol/addresses.js';
+import type { TransferProgress } from '../../protocol/peer-events.js';
 import type { SessionEvent } from '../../protocol/session.js';
 import type { PeerIdentity } from '../../wire/index.js';
 import type { FileCommands } from '../control/index.js';
@@ -40,6 +41,8 @@ export interface FilesService extends FileCommands {
   describeFile(fileId: string): string | undefined;
   onTrackerConnected(): void;
   onSessionEvent(e: SessionEvent): void;
+  /** The running downloads with their peers and piece maps. */
+  transfers(): TransferProgress[];
   pauseAll(): Promise<void>;
   resumeDownloads(): Promise<void>;
   stop(): Promise<void>;
@@ -115,6 +118,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
     forgetGroup: (groupId) => shares.forgetGroup(groupId),
     changedShares: () => shares.changed(),
     showDownloads: async () => downloads.list(),
+    transfers: () => downloads.transfers(),
     pauseAll: () => downloads.pauseAll(),
     resumeDownloads: () => downloads.resumeAll(),
     async stop() {
