@@ -1,4 +1,5 @@
 import type { StoredMessage } from './api.js';
+import type { DownloadFields, SentMessage } from './control.js';
 import type { SessionEvent } from './session.js';
 
 /**
@@ -30,6 +31,8 @@ export type PeerEvent =
   | { type: 'trackerEvent'; event: SessionEvent }
   /** A message arrived and was stored (once per message id). */
   | { type: 'messageReceived'; message: StoredMessage }
+  /** This user sent a direct or group message (from any surface): pending, then again once sent. */
+  | { type: 'messageSent'; message: SentMessage }
   /** A reader's peer acknowledged (delivered) or showed (read) messages this user sent. */
   | { type: 'receipt'; streamId: string; reader: string; delivered: number; read: number };
 
@@ -58,14 +61,8 @@ export interface TransferPeer {
 }
 
 /** A running download as the transfer view shows it: totals, its peers and its piece map. */
-export interface TransferProgress {
-  id: number;
-  groupId: string;
-  fileName: string;
-  fileId: string;
-  dest: string;
-  size: number;
-  doneBytes: number;
+export interface TransferProgress
+  extends Pick<DownloadFields, 'id' | 'groupId' | 'fileName' | 'fileId' | 'dest' | 'size' | 'doneBytes'> {
   rateBytesPerSec: number;
   /** Seconds left at the current rate; null while the rate is unknown. */
   etaSeconds: number | null;

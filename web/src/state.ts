@@ -5,6 +5,7 @@ import {
   type DownloadView,
   type InboxMessage,
   inboxFields,
+  type SentMessage,
   type StatusView,
 } from '../../src/protocol/control.js';
 import type { TransferProgress } from '../../src/protocol/peer-events.js';
@@ -25,27 +26,28 @@ export const groupsChanged = signal(0);
 /** Topic messages pushed since the page opened, newest last. */
 export const topicFeed = signal<StoredMessage[]>([]);
 
-export type Mark = 'pending' | 'sent' | 'delivered' | 'read';
+export type Mark = SentMessage['mark'];
 
-/** A message this page sent: its mark moves as receipts arrive. */
-export interface SentEntry {
-  id: string | null;
-  streamId: string;
-  seq: number;
-  to: string;
-  body: string;
-  mark: Mark;
-}
-export const sent = signal<SentEntry[]>([]);
+/** What this user sent (show_sent, then messageSent events), newest first; marks move as receipts arrive. */
+export const sent = signal<SentMessage[]>([]);
 
 const RANK: Record<Mark, number> = { pending: 0, sent: 1, delivered: 2, read: 3 };
 
-function advance(entry: SentEntry, mark: Mark): SentEntry {
+function advance(entry: SentMessage, mark: Mark): SentMessage {
   return RANK[mark] > RANK[entry.mark] ? { ...entry, mark } : entry;
 }
 
 export function setMark(id: string, mark: Mark): void {
-  sent.value = sent.value.map((e) => (e.id === id ? advance(e, mark) : e));
+  sent.value = sent.value.map((e) => (e.messageId === id ? advance(e, mark) : e));
+}
+
+/** A send seen again (pending, then sent): one entry per client id, its mark never moving back. */
+export function upsertSent(m: SentMessage): void {
+  const old = sent.value.find((e) => e.clientId === m.clientId);
+  const entry = old === undefined ? m : advance({ ...m, mark: old.mark }, m.mark);
+  sent.value = [entry, ...sent.value.filter((e) => e.clientId !== m.clientId)].sort(
+    (a, b) => b.sentAt - a.sentAt,
+  );
 }
 
 function describe(frame: Extract<UiFrame, { kind: 'event' }>): string {
@@ -99,10 +101,12 @@ export function applyFrame(frame: UiFrame): void {
   feed.value = [{ seq: frame.seq, text: `#${frame.seq} ${describe(frame)}` }, ...feed.value].slice(0, 50);
   if (e.type === 'receipt') {
     sent.value = sent.value.map((s) =>
-      s.streamId !== e.streamId
+      s.streamId !== e.streamId || s.seq === null
         ? s
         : advance(s, s.seq <= e.read ? 'read' : s.seq <= e.delivered ? 'delivered' : s.mark),
     );
+  } else if (e.type === 'messageSent') {
+    upsertSent(e.message);
   } else if (e.type === 'messageReceived') {
     const m = e.message;
     if (m.kind === 'topic') topicFeed.value = [...topicFeed.value, m].slice(-200);

@@ -13,13 +13,9 @@ export function transferOf(
   s: DownloadSnapshot,
   users: ReadonlyMap<string, string>,
 ): TransferProgress {
+  const { id, groupId, fileName, fileId, dest, size } = rec;
   return {
-    id: rec.id,
-    groupId: rec.groupId,
-    fileName: rec.fileName,
-    fileId: rec.fileId,
-    dest: rec.dest,
-    size: rec.size,
+    ...{ id, groupId, fileName, fileId, dest, size },
     doneBytes: s.verifiedBytes,
     rateBytesPerSec: s.rateBytesPerSec,
     etaSeconds: s.etaSeconds,

@@ -11,13 +11,7 @@ import {
   type PieceClient,
   realClock,
 } from '../../../wire/index.js';
-import type {
-  DownloadEvent,
-  DownloadProgress,
-  DownloadResult,
-  DownloadSnapshot,
-  SeederInfo,
-} from './events.js';
+import type { DownloadEvent, DownloadProgress, DownloadResult, SeederInfo } from './events.js';
 import { everySeederRefused, noSeederLeftError, unreachableError } from './give-up.js';
 import { DOWNLOAD_DEFAULTS, type DownloadHandle, type DownloadOptions } from './options.js';
 import { openPartialFile, type PartialFile } from './partial-file.js';
@@ -415,7 +409,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
 
   // ---- reporting -------------------------------------------------------------
 
-  snapshot(): DownloadSnapshot {
+  /** DownloadHandle's snapshot(): progress() and a copy of the verified pieces' bitfield. */
+  snapshot() {
     return { ...this.progress(), bitfield: this.pieceSource.bitfield.toBuffer() };
   }
 
