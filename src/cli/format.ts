@@ -6,6 +6,7 @@ import type {
   SendAnswer,
   ShowDownloadsResult,
   ShowMessagesResult,
+  ShowSentResult,
   StatusView,
 } from '../peer/client.js';
 import { formatHostPort } from '../protocol/addresses.js';
@@ -209,6 +210,21 @@ function formatMessages(r: ShowMessagesResult, args: string[]): string {
     : lines;
 }
 
+/** show_sent: newest first, one line each with its mark (for a group, who has it and who read it). */
+function formatSent(r: ShowSentResult): string {
+  if (r.messages.length === 0) return 'no messages sent';
+  return r.messages
+    .map((m) => {
+      const where = m.kind === 'direct' ? `to ${m.to}` : `to ${m.groupId}`;
+      const who =
+        m.kind === 'group' && m.readBy.length + m.deliveredTo.length > 0
+          ? ` (read by ${m.readBy.length}, delivered to ${m.deliveredTo.length})`
+          : '';
+      return `${clock(m.sentAt)}  [${where}] ${m.mark}${who}: ${shownBody(m.body, CONTINUED)}`;
+    })
+    .join('\n');
+}
+
 function sentLine(r: SendAnswer): string {
   const where =
     r.to !== undefined
@@ -312,6 +328,7 @@ const FORMATTERS: Formatters = {
   send_group_msg: sentLine,
   publish: sentLine,
   show_messages: formatMessages,
+  show_sent: formatSent,
   message_status: (r) =>
     [
       `${r.messageId}: ${r.state} (${r.kind} #${r.seq} from '${r.sender}' at ${clock(r.sentAt)})`,

@@ -18,6 +18,7 @@ export type {
   SentView,
   ShowDownloadsResult,
   ShowMessagesResult,
+  ShowSentResult,
   StatusView,
   StopShareResult,
   UploadResult,

@@ -313,6 +313,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       const { startUiServer } = await import('./ui/index.js');
       ui = await startUiServer({
         execute: (name, args) => execute(name, args),
+        transfers: () => files!.transfers(),
         subscribe: (listener) => {
           emitter.on('event', listener);
           return () => emitter.off('event', listener);

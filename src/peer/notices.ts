@@ -1,31 +1,6 @@
-import type { StoredMessage } from '../protocol/api.js';
 import type { SessionEvent } from '../protocol/session.js';
 
-/**
- * The daemon's typed event stream (after nats.js status()): what tests, the
- * shell and later a web page can follow without parsing text. Recoverable
- * trouble (a tracker lost, a peer banned) is an event and a log line, never
- * an error.
- */
-export type PeerEvent =
-  | { type: 'trackerConnected'; url: string }
-  | { type: 'trackerLost'; url: string; reason: string }
-  | { type: 'trackerFailover'; from: string; to: string }
-  | { type: 'sessionEnded'; reason: string }
-  | { type: 'downloadCompleted'; id: number; fileName: string; dest: string }
-  | { type: 'downloadFailed'; id: number; fileName: string; reason: string }
-  | { type: 'peerBanned'; downloadId: number; peerId: string; reason: string }
-  /** A shared file changed since it was hashed: it is no longer served nor announced. */
-  | { type: 'shareChanged'; fileId: string; fileNames: string[]; path: string; reason: string }
-  /** A downloader reported a piece of a share corrupt, and what re-checking the file found. */
-  /** The tracker deleted these files of a group (or its retention dropped them): no longer served there. */
-  | { type: 'shareDeleted'; groupId: string; fileIds: string[]; fileNames: string[] }
-  | { type: 'corruptReported'; fileId: string; piece: number; verdict: 'intact' | 'changed' | 'skipped' }
-  | { type: 'trackerEvent'; event: SessionEvent }
-  /** A message arrived and was stored (once per message id). */
-  | { type: 'messageReceived'; message: StoredMessage }
-  /** A reader's peer acknowledged (delivered) or showed (read) messages this user sent. */
-  | { type: 'receipt'; streamId: string; reader: string; delivered: number; read: number };
+export type { PeerEvent } from '../protocol/peer-events.js';
 
 /** A line the daemon wants its user to see (pushed events, tracker changes, finished downloads). */
 export interface Notice {

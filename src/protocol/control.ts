@@ -160,6 +160,34 @@ export interface InboxMessage {
   readAt: number | null;
 }
 
+/** What `show_sent` answers: messages this user sent (newest first), with how far their readers got. */
+export interface ShowSentResult {
+  me: string;
+  messages: SentMessage[];
+}
+
+/** A direct or group message this user sent, as the outbox keeps it. */
+export interface SentMessage {
+  /** Null while no tracker answered (pending; sent with its client id when one does). */
+  messageId: string | null;
+  clientId: string;
+  streamId: string;
+  seq: number | null;
+  kind: 'direct' | 'group';
+  to: string | null;
+  groupId: string | null;
+  body: string;
+  sentAt: number;
+  /**
+   * pending, sent (stored by the tracker), delivered (a reader's peer has it), read (shown to
+   * a reader): for a group message, the furthest any member got (see deliveredTo and readBy).
+   */
+  mark: 'pending' | 'sent' | 'delivered' | 'read';
+  /** Readers whose receipts cover this message. */
+  deliveredTo: string[];
+  readBy: string[];
+}
+
 /** A pushed or fetched message as the inbox keeps it, before it is stored (no receivedAt, readAt yet). */
 export function inboxFields(m: Api.StoredMessage): Omit<InboxMessage, 'receivedAt' | 'readAt'> {
   return {
@@ -274,6 +302,7 @@ export interface ControlCommands {
     args: { user_id?: string; group?: string; unread?: boolean; limit?: number };
     result: ShowMessagesResult;
   };
+  show_sent: { args: { user_id?: string; group?: string; limit?: number }; result: ShowSentResult };
   message_status: { args: { message_id: string }; result: Api.MessageStatus };
   create_topic: { args: { group_id: string; topic: string }; result: Api.TopicSummary };
   list_topics: { args: { group_id: string }; result: Api.TopicList };

@@ -1,9 +1,12 @@
 /**
  * The web UI in Debian's Chromium against real tracker and peer processes: two people log in
  * through their `coterie ui` links, create an account each, a group, ask and accept, share a
- * file, download it (byte-identical on disk), and a direct message goes Sent → Delivered → Read
- * on the sender's page as receipts arrive. Every command's control is found on its page, the
- * page does not poll, and screenshots of each page land in test-results/web-ui/.
+ * file, and download it from two seeders (the second, carol, driven by the CLI) while the page
+ * shows both in its peer table and the piece map filling (byte-identical on disk). A direct
+ * message goes Sent → Delivered → Read on the sender's page as receipts arrive, and the messages
+ * page groups conversations per correspondent and group. Every command's control is found on its
+ * page, the page does not poll, it is usable at 360 px wide and by keyboard alone, and
+ * screenshots of each page land in test-results/web-ui/.
  * Skipped, and said so, when /usr/bin/chromium is absent (.ci/run installs it).
  */
 import type { ChildProcess } from 'node:child_process';
@@ -11,7 +14,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMAND_PAGES } from '../../web/src/controls.js';
-import { randomFile, startProcess, stop } from '../helpers/cli-harness.js';
+import { coterie, randomFile, startProcess, stop } from '../helpers/cli-harness.js';
 import { tempDir, trackerPerFile } from '../helpers/tracker.js';
 import { loginLink } from '../helpers/web-ui.js';
 
@@ -31,14 +34,34 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
   const root = tempDir('coterie-ui-browser-');
   const peers: ChildProcess[] = [];
   let browser: Browser;
-  const dirs = { alice: join(root.path, 'alice'), bob: join(root.path, 'bob') };
+  const dirs = {
+    alice: join(root.path, 'alice'),
+    bob: join(root.path, 'bob'),
+    carol: join(root.path, 'carol'),
+  };
+  /** carol has no page: the CLI drives her peer. */
+  const carol = async (...args: string[]) => {
+    const r = await coterie(['--data-dir', dirs.carol, ...args]);
+    if (r.code !== 0) throw new Error(`coterie ${args.join(' ')}: ${r.err}`);
+    return r.out;
+  };
   const pages = {} as Record<'alice' | 'bob', Page>;
   const consoleErrors: string[] = [];
 
   beforeAll(async () => {
     for (const [name, dir] of Object.entries(dirs)) {
       const p = await startProcess(
-        ['peer', '--data-dir', dir, '--tracker', file.tracker.url, '--no-shell'],
+        // Seeders capped at 1 MiB/s each: the 6 MiB download takes seconds, long enough to watch.
+        [
+          'peer',
+          '--data-dir',
+          dir,
+          '--tracker',
+          file.tracker.url,
+          '--no-shell',
+          '--upload-limit-kib',
+          '1024',
+        ],
         /^peer [0-9a-f]{64} serving on .* ui http/,
         join(root.path, `${name}.out`),
       );
@@ -83,6 +106,9 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
     root.remove();
   });
 
+  /** expect.poll with room for a loaded machine (its own default is 1 s). */
+  const poll = <T>(fn: () => T | Promise<T>, o: { timeout?: number } = {}) =>
+    expect.poll(fn, { timeout: 15_000, ...o });
   const go = async (who: 'alice' | 'bob', page: string) => {
     // Through the nav, as a person does: the page keeps its state (what it sent, the group picked).
     await pages[who].locator(`nav a[href="#/${page}"]`).click();
@@ -122,16 +148,16 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
       await page.locator('[data-live="true"]').waitFor();
       await submit(who, 'create_user', { user: who, password: 'password1' });
       await submit(who, 'login', { user: who, password: 'password1' });
-      await expect.poll(() => page.locator('[data-fact=user]').textContent()).toBe(who);
+      await poll(() => page.locator('[data-fact=user]').textContent()).toBe(who);
       await shot(who, 'overview');
     }
   });
 
   it('shows a refusal beside its control, with its code', async () => {
     await submit('alice', 'create_user', { user: 'Not A Name', password: 'password1' });
-    await expect
-      .poll(() => form('alice', 'create_user').locator('[data-error-for=create_user] code').textContent())
-      .toBe('INVALID_NAME');
+    await poll(() =>
+      form('alice', 'create_user').locator('[data-error-for=create_user] code').textContent(),
+    ).toBe('INVALID_NAME');
   });
 
   it('creates a group, asks to join, accepts', async () => {
@@ -140,9 +166,9 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
     await pages.alice.locator('[data-group-row="films"]').waitFor();
     await go('bob', 'groups');
     await submit('bob', 'join_group', { group: 'films' });
-    await expect
-      .poll(() => pages.bob.locator('[data-group-row="films"] [data-standing]').textContent())
-      .toBe('pending');
+    await poll(() => pages.bob.locator('[data-group-row="films"] [data-standing]').textContent()).toBe(
+      'pending',
+    );
     const request = pages.alice.locator('[data-request="bob"]');
     await pages.alice.locator('[data-group="films"] button[data-command=list_requests]').click();
     await request.waitFor();
@@ -150,29 +176,71 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
     await shot('alice', 'groups');
     await request.locator('[data-command=accept_request]').click();
     await go('bob', 'groups');
-    await expect
-      .poll(() => pages.bob.locator('[data-group-row="films"] [data-standing]').textContent())
-      .toBe('member');
+    await poll(() => pages.bob.locator('[data-group-row="films"] [data-standing]').textContent()).toBe(
+      'member',
+    );
+    await carol('create_user', 'carol', 'password1');
+    await carol('login', 'carol', 'password1');
+    await carol('join_group', 'films');
+    await coterie(['--data-dir', dirs.alice, 'accept_request', 'films', 'carol']);
   });
 
-  it('shares a file and the other peer downloads it, byte-identical', async () => {
+  it('downloads from two seeders: both in the peer table, the piece map filling, byte-identical', async () => {
     const source = join(root.path, 'film.bin');
-    await randomFile(source, 3 * 1024 * 1024 + 123);
+    await randomFile(source, 6 * 1024 * 1024 + 123);
     await go('alice', 'files');
     await submit('alice', 'upload_file', { path: source });
     await pages.alice.locator('[data-file="film.bin"]').waitFor();
     await shot('alice', 'files');
+    await carol('upload_file', source, 'films');
     await go('bob', 'files');
     await pages.bob.locator('input[name=current-group]').fill('films');
     await pages.bob.locator('input[name=current-group]').press('Enter');
-    await pages.bob.locator('button[data-command=list_files]').click();
-    const dest = join(root.path, 'bob-film.bin');
     const row = pages.bob.locator('[data-file="film.bin"]');
+    await poll(async () => {
+      await pages.bob.locator('button[data-command=list_files]').click();
+      return row.locator('td').nth(3).textContent();
+    }).toBe('2');
+    const dest = join(root.path, 'bob-film.bin');
     await row.locator('input[name=dest]').fill(dest);
     await row.locator('form[data-command=download_file] button').click();
     await go('bob', 'transfers');
+    await pages.bob.getByRole('button', { name: 'Peers and pieces of film.bin' }).click();
+    const map = pages.bob.locator('[data-transfer] canvas.piece-map');
+    await map.waitFor();
+    // Every value the map's verified count takes, as the page redraws it from progress events.
+    await pages.bob.evaluate(`
+      globalThis.mapSeen = [];
+      const canvas = document.querySelector('[data-transfer] canvas.piece-map');
+      globalThis.mapSeen.push(Number(canvas.dataset.verified));
+      new MutationObserver(() => globalThis.mapSeen.push(Number(canvas.dataset.verified)))
+        .observe(canvas, { attributes: true, attributeFilter: ['data-verified'] });
+    `);
     await pages.bob.locator('[data-state="completed"]').waitFor({ timeout: 60_000 });
     expect(await pages.bob.locator('[data-state="completed"] [data-percent]').textContent()).toBe('100%');
+    const pieces = Number(await map.getAttribute('data-pieces'));
+    expect(pieces).toBeGreaterThan(40);
+    await poll(() => map.getAttribute('data-verified')).toBe(String(pieces));
+    const seen = (await pages.bob.evaluate('globalThis.mapSeen')) as number[];
+    expect(
+      seen.some((n) => n > 0 && n < pieces),
+      `map values seen: ${seen.join(',')}`,
+    ).toBe(true);
+    // Both seeders, each with its address and the pieces it served.
+    const peerRows = pages.bob.locator('[data-transfer] [data-peer]');
+    expect(await peerRows.count()).toBe(2);
+    const served: Record<string, number> = {};
+    for (const r of await peerRows.all()) {
+      const text = (await r.textContent()) ?? '';
+      expect(text).toMatch(/127\.0\.0\.1:\d+/);
+      served[text.includes('alice') ? 'alice' : text.includes('carol') ? 'carol' : text] = Number(
+        await r.locator('[data-pieces-from]').textContent(),
+      );
+    }
+    expect(Object.keys(served).sort()).toEqual(['alice', 'carol']);
+    expect(served.alice! + served.carol!).toBe(pieces);
+    expect(served.alice).toBeGreaterThan(0);
+    expect(served.carol).toBeGreaterThan(0);
     await shot('bob', 'transfers');
     expect(readFileSync(dest).equals(readFileSync(source))).toBe(true);
   });
@@ -185,13 +253,13 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
     await row.locator('[data-versions="film.bin"] [data-version="1"]').waitFor();
     await row.locator('form[data-command=lock_file] input[name=ttl]').fill('5m');
     await row.locator('form[data-command=lock_file] button').click();
-    await expect.poll(() => row.locator('[data-lock]').getAttribute('data-lock')).toBe('alice');
+    await poll(() => row.locator('[data-lock]').getAttribute('data-lock')).toBe('alice');
     await row.locator('button[data-command=unlock_file]').click();
-    await expect.poll(() => row.locator('[data-lock]').getAttribute('data-lock')).toBe('');
+    await poll(() => row.locator('[data-lock]').getAttribute('data-lock')).toBe('');
     await submit('alice', 'offer_storage', { quota: 'lots' });
-    await expect
-      .poll(() => form('alice', 'offer_storage').locator('[data-error-for=offer_storage] code').textContent())
-      .toBe('USAGE');
+    await poll(() =>
+      form('alice', 'offer_storage').locator('[data-error-for=offer_storage] code').textContent(),
+    ).toBe('USAGE');
     await submit('alice', 'offer_storage', { quota: '64MiB' });
     await alice.locator('[data-storage="films"] [data-storage-peer]').waitFor();
     await shot('alice', 'files');
@@ -215,17 +283,40 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
     await sent.waitFor();
     const marks = new Set<string>();
     marks.add((await sent.getAttribute('data-mark')) ?? '');
-    await expect
-      .poll(
-        async () => marks.add((await sent.getAttribute('data-mark')) ?? '') && sent.getAttribute('data-mark'),
-      )
-      .toBe('delivered');
+    await poll(
+      async () => marks.add((await sent.getAttribute('data-mark')) ?? '') && sent.getAttribute('data-mark'),
+    ).toBe('delivered');
     await go('bob', 'messages'); // shows the inbox: read
-    await pages.bob.locator('.inbox li', { hasText: 'hello bob' }).waitFor();
+    await pages.bob.locator('[data-conversation="@alice"] li.in', { hasText: 'hello bob' }).waitFor();
     await shot('bob', 'messages');
-    await expect.poll(() => sent.getAttribute('data-mark'), { timeout: 20_000 }).toBe('read');
+    await poll(() => sent.getAttribute('data-mark'), { timeout: 20_000 }).toBe('read');
     expect(marks.has('sent') || marks.has('delivered')).toBe(true);
     await shot('alice', 'messages');
+  });
+
+  it('groups conversations per correspondent and group, live, with the sent history kept', async () => {
+    await submit('bob', 'send_group_msg', { group: 'films', message: 'popcorn ready' });
+    await carol('send_msg', 'alice', 'hi from carol');
+    const alice = pages.alice;
+    // Pushed while the page is open: each lands in its own conversation.
+    await alice.locator('[data-conversation="@carol"] li.in', { hasText: 'hi from carol' }).waitFor();
+    await alice.locator('[data-conversation="#films"] li.in', { hasText: 'popcorn ready' }).waitFor();
+    const mine = pages.bob.locator('[data-conversation="#films"] li.out', { hasText: 'popcorn ready' });
+    await mine.waitFor();
+    expect(['sent', 'delivered', 'read']).toContain(await mine.getAttribute('data-mark'));
+    // A reloaded page gets the history back from the daemon (show_sent), marks included.
+    await alice.reload();
+    await alice.locator('h2#messages-h').waitFor();
+    await alice
+      .locator('[data-conversation="@bob"] li.out[data-mark="read"]', { hasText: 'hello bob' })
+      .waitFor();
+    const order = await alice
+      .locator('[data-conversation]')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-conversation')));
+    expect([...order].sort()).toEqual(['#films', '@bob', '@carol']);
+    await shot('alice', 'messages');
+    await go('alice', 'groups'); // the reload forgot the group picked: pick it again
+    await alice.getByRole('button', { name: 'films', exact: true }).click();
   });
 
   it('publishes to a topic another page subscribes to, and it shows in that page live', async () => {
@@ -235,9 +326,9 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
     await go('bob', 'topics');
     await pages.bob.locator('button[data-command=list_topics]').click();
     await pages.bob.locator('[data-topic="news"] button[data-command=subscribe]').click();
-    await expect
-      .poll(() => pages.bob.locator('[data-topic="news"] [data-subscribed]').getAttribute('data-subscribed'))
-      .toBe('true');
+    await poll(() =>
+      pages.bob.locator('[data-topic="news"] [data-subscribed]').getAttribute('data-subscribed'),
+    ).toBe('true');
     await submit('alice', 'publish', { topic: 'news', message: 'premiere tonight' });
     await pages.bob.locator('.topic-feed li', { hasText: 'premiere tonight' }).waitFor({ timeout: 15_000 });
     await shot('alice', 'topics');
@@ -256,6 +347,82 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
     expect(missing).toEqual([]);
     await shot('alice', 'transfers');
     expect(consoleErrors).toEqual([]);
+  });
+
+  /** The page's controls that a person can reach: visible, enabled, not folded away. */
+  const CONTROLS = 'a[href], button:not([disabled]), input:not([disabled]), summary';
+
+  it('is usable 360 px wide: no horizontal scroll, every control within the screen', async () => {
+    const context = await browser.newContext({ viewport: { width: 360, height: 740 }, bypassCSP: true });
+    const narrow = await context.newPage();
+    narrow.on('pageerror', (e) => consoleErrors.push(`narrow: ${e.message}`));
+    try {
+      await narrow.goto(await loginLink(dirs.alice));
+      await narrow.locator('[data-live="true"]').waitFor();
+      const problems: string[] = [];
+      for (const p of ['overview', 'groups', 'files', 'transfers', 'messages', 'topics']) {
+        await narrow.locator(`nav a[href="#/${p}"]`).click();
+        await narrow.locator(`h2#${p}-h`).waitFor();
+        if (p === 'groups') await narrow.getByRole('button', { name: 'films', exact: true }).click();
+        if (p === 'transfers')
+          await narrow.getByRole('button', { name: 'Peers and pieces of film.bin' }).count();
+        const found = (await narrow.evaluate(`(() => {
+          const out = [];
+          const width = document.documentElement.clientWidth;
+          if (document.documentElement.scrollWidth > width) out.push('page scrolls sideways: ' + document.documentElement.scrollWidth);
+          for (const el of document.querySelectorAll(${JSON.stringify(CONTROLS)})) {
+            if (!el.checkVisibility({ visibilityProperty: true })) continue; // folded away (a closed details)
+            const r = el.getBoundingClientRect();
+            if (r.left < 0 || r.right > width + 1) out.push((el.getAttribute('data-command') || el.textContent || el.name || el.tagName).trim() + ' at ' + Math.round(r.left) + '..' + Math.round(r.right));
+          }
+          return out;
+        })()`)) as string[];
+        problems.push(...found.map((f) => `${p}: ${f}`));
+        await narrow.screenshot({ path: join(SHOTS, `alice-360-${p}.png`), fullPage: true });
+      }
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('is usable by keyboard alone: Tab reaches every control of each page, each with a visible focus', async () => {
+    const page = pages.alice;
+    const problems: string[] = [];
+    for (const p of ['overview', 'groups', 'files', 'transfers', 'messages', 'topics']) {
+      await go('alice', p);
+      const total = (await page.evaluate(`(() => {
+        document.activeElement?.blur();
+        let n = 0;
+        for (const el of document.querySelectorAll(${JSON.stringify(CONTROLS)})) {
+          if (el.checkVisibility({ visibilityProperty: true })) { el.dataset.kbd = String(n++); }
+          else delete el.dataset.kbd;
+        }
+        return n;
+      })()`)) as number;
+      const reached = new Set<string>();
+      // Scrollable regions take a Tab stop too (Chromium makes them focusable): room for them.
+      for (let i = 0; i < 2 * total + 10 && reached.size < total; i++) {
+        await page.keyboard.press('Tab');
+        const at = (await page.evaluate(`(() => {
+          const el = document.activeElement;
+          if (!el || el.dataset.kbd === undefined) return null;
+          const s = getComputedStyle(el);
+          const visible = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2;
+          return { id: el.dataset.kbd, visible, what: (el.getAttribute('data-command') || el.textContent || el.name || '').trim() };
+        })()`)) as { id: string; visible: boolean; what: string } | null;
+        if (at === null) continue;
+        reached.add(at.id);
+        if (!at.visible) problems.push(`${p}: no visible focus on ${at.what}`);
+      }
+      if (reached.size < total) {
+        const missed = (await page.evaluate(
+          `[...document.querySelectorAll('[data-kbd]')].filter((e) => !${JSON.stringify([...reached])}.includes(e.dataset.kbd)).map((e) => (e.getAttribute('data-command') || e.textContent || e.name || e.tagName).trim())`,
+        )) as string[];
+        problems.push(`${p}: Tab reached ${reached.size} of ${total} controls, not ${missed.join(', ')}`);
+      }
+    }
+    expect(problems).toEqual([]);
   });
 
   it('has no serious or critical accessibility finding (axe-core) on any page', () => {

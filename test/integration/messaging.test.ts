@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ShowMessagesResult } from '../../src/peer/client.js';
+import type { ShowMessagesResult, ShowSentResult } from '../../src/peer/client.js';
 import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import type { PeerEvent } from '../../src/peer/notices.js';
 import type { MessagePage, MessageSent, MessageStatus } from '../../src/protocol/api.js';
@@ -109,6 +109,20 @@ describe('messages and topics: real tracker, real peers', () => {
     );
     const st2 = (await peer('alice').execute('message_status', [sent.id])) as MessageStatus;
     expect(st2.state).toBe('read');
+    // The sender's history: show_sent marks it from the receipts kept, and messageSent told of it.
+    const history = (await peer('alice').execute('show_sent', ['bob'])) as ShowSentResult;
+    expect(history.messages[0]).toMatchObject({
+      messageId: sent.id,
+      kind: 'direct',
+      to: 'bob',
+      body: 'hello bob!',
+      mark: 'read',
+      readBy: ['bob'],
+    });
+    expect(((await peer('alice').execute('show_sent', ['carol'])) as ShowSentResult).messages).toEqual([]);
+    const told = events.get('alice')!.flatMap((e) => (e.type === 'messageSent' ? [e.message] : []));
+    expect(told.filter((m) => m.messageId === sent.id).map((m) => m.mark)).toEqual(['sent']);
+    expect(told.some((m) => m.mark === 'pending' && m.body === 'hello bob!')).toBe(true);
     // carol is neither sender nor reader
     await expect(codeOf(peer('carol').execute('message_status', [sent.id]))).resolves.toBe(
       'MESSAGE_NOT_FOUND',

@@ -44,6 +44,7 @@ const EVERY_COMMAND: Record<CommandName, true> = {
   send_msg: true,
   send_group_msg: true,
   show_messages: true,
+  show_sent: true,
   message_status: true,
   create_topic: true,
   list_topics: true,

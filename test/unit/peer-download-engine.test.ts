@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import fc from 'fast-check';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Bitfield } from '../../src/core/bitfield.js';
 import type { DownloadEvent, SeederInfo } from '../../src/peer/files/download/events.js';
 import {
   createTlsDial,
@@ -118,6 +119,11 @@ describe('download engine (plain TCP, fake seeders)', () => {
     expect(events.at(-1)?.type).toBe('completed');
     // One connection per seeder, no duplicate dials.
     expect(seeders.map((s) => s.connections)).toEqual([1, 1, 1]);
+    // After the end, the snapshot keeps what each peer served (their connections are closed) and a full map.
+    const snap = h.snapshot();
+    expect(snap.bitfield.equals(Bitfield.full(41).toBuffer())).toBe(true);
+    expect(snap.peers.map((p) => p.address)).toEqual(infos.map((i) => i.address));
+    expect(snap.peers.reduce((n, p) => n + p.piecesVerified, 0)).toBe(41);
   });
 
   it('bans a seeder at its third corrupt piece, tells it each one, and completes from the good one', async () => {

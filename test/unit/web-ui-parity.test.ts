@@ -18,7 +18,7 @@ const PAGE_SOURCES: Record<PageName, string> = {
   overview: 'pages-account.ts',
   groups: 'pages-groups.ts',
   files: 'pages-files.ts',
-  transfers: 'pages-files.ts',
+  transfers: 'pages-transfers.ts',
   messages: 'pages-messages.ts',
   topics: 'pages-messages.ts',
 };

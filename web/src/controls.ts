@@ -43,6 +43,7 @@ export const COMMAND_PAGES: Record<CommandName, PageName> = {
   send_msg: 'messages',
   send_group_msg: 'messages',
   show_messages: 'messages',
+  show_sent: 'messages',
   message_status: 'messages',
   create_topic: 'topics',
   list_topics: 'topics',

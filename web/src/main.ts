@@ -4,9 +4,10 @@ import { endSession, followEvents, loadSession } from './api.js';
 import { PAGES, type PageName } from './controls.js';
 import { html } from './html.js';
 import { loadStatus, OverviewPage } from './pages-account.js';
-import { FilesPage, TransfersPage } from './pages-files.js';
+import { FilesPage } from './pages-files.js';
 import { GroupsPage } from './pages-groups.js';
 import { MessagesPage, TopicsPage } from './pages-messages.js';
+import { TransfersPage } from './pages-transfers.js';
 import { applyFrame, connected, onRefreshStatus } from './state.js';
 
 const PAGE_VIEWS: Record<PageName, () => unknown> = {

@@ -1,11 +1,10 @@
 import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import type { FileSummary, FileVersion, StorageList, VersionList } from '../../src/protocol/api.js';
-import type { DownloadView } from '../../src/protocol/control.js';
 import { replicasText } from '../../src/protocol/replica-text.js';
-import { formatBytes, formatEta, formatRate, formatTime, percent } from './format.js';
+import { formatBytes, formatTime } from './format.js';
 import { html } from './html.js';
-import { currentGroup, downloads } from './state.js';
+import { currentGroup } from './state.js';
 import { CommandButton, CommandForm, load } from './widgets.js';
 
 /** The group the files and topics pages act on (shared with the groups page's selection). */
@@ -170,44 +169,5 @@ export function FilesPage() {
         </div>
         <${StorageSection} groupId=${groupId} />`
     }
-  </section>`;
-}
-
-function TransferRow({ d }: { d: DownloadView }) {
-  const pct = percent(d.doneBytes, d.size);
-  return html`<tr data-download=${d.id} data-state=${d.state}>
-    <td>${d.fileName}<br /><small>${d.groupId} → ${d.dest}</small></td>
-    <td><progress max="100" value=${pct} aria-label=${`${d.fileName} ${pct}%`}></progress>
-      <span data-percent>${pct}%</span></td>
-    <td>${formatBytes(d.doneBytes)} / ${formatBytes(d.size)}</td>
-    <td>${formatRate(d.rateBytesPerSec)}</td>
-    <td>${d.state === 'active' ? formatEta(d.size - d.doneBytes, d.rateBytesPerSec) : '—'}</td>
-    <td>${d.peers}</td>
-    <td>${d.state}${d.error === null ? '' : `: ${d.error}`}
-      ${
-        d.contributions === undefined || d.state !== 'completed'
-          ? null
-          : html`<ul class="contrib">${d.contributions.map(
-              (c) =>
-                html`<li>${c.userId ?? c.peerId.slice(0, 12)}: ${c.pieces} pieces, ${formatBytes(c.bytes)}</li>`,
-            )}</ul>`
-      }</td>
-  </tr>`;
-}
-
-/** Transfers: the table the daemon pushes each second while one is active. */
-export function TransfersPage() {
-  return html`<section aria-labelledby="transfers-h">
-    <h2 id="transfers-h">Transfers</h2>
-    <${CommandButton} cmd="show_downloads" args=${[]} label="Refresh" onDone=${(r: {
-      downloads: DownloadView[];
-    }) => {
-      downloads.value = r.downloads;
-    }} />
-    <div class="scroll"><table>
-      <thead><tr><th>File</th><th>Done</th><th>Bytes</th><th>Rate</th><th>ETA</th><th>Peers</th><th>State</th></tr></thead>
-      <tbody>${downloads.value.map((d) => html`<${TransferRow} d=${d} />`)}</tbody>
-    </table></div>
-    ${downloads.value.length === 0 ? html`<p class="muted">No downloads yet.</p>` : null}
   </section>`;
 }

@@ -1,45 +1,97 @@
 import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import type { MessagePage, TopicSummary } from '../../src/protocol/api.js';
-import type { SendAnswer } from '../../src/protocol/control.js';
+import type { InboxMessage, SentMessage } from '../../src/protocol/control.js';
 import { formatTime } from './format.js';
 import { html } from './html.js';
 import { GroupPicker } from './pages-files.js';
-import { currentGroup, inbox, type SentEntry, sent, setMark, topicFeed } from './state.js';
+import { currentGroup, inbox, sent, setMark, topicFeed } from './state.js';
 import { CommandButton, CommandForm, load } from './widgets.js';
 
-function remember(to: string, body: string, answer: SendAnswer): void {
-  sent.value = [
-    {
-      id: answer.id,
-      streamId: answer.streamId,
-      seq: answer.state === 'sent' ? answer.seq : Number.MAX_SAFE_INTEGER,
-      to,
-      body,
-      mark: answer.state,
-    },
-    ...sent.value,
-  ];
+/** Entries shown per conversation (the newest); the rest are counted. */
+const THREAD_SHOWN = 20;
+
+type Entry = { at: number; got: InboxMessage } | { at: number; mine: SentMessage };
+
+interface Conversation {
+  /** `@user` for a direct conversation, `#group` for a group's channel. */
+  key: string;
+  title: string;
+  entries: Entry[];
+  last: number;
 }
 
-function SentRow({ e }: { e: SentEntry }) {
-  return html`<li data-sent=${e.id ?? 'pending'} data-mark=${e.mark}>
-    <span class="to">to ${e.to}</span> <span class="body">${e.body}</span>
-    <span class=${`mark mark-${e.mark}`} aria-label=${`state: ${e.mark}`}>${e.mark}</span>
+/** The inbox and the sent messages, one conversation per correspondent or group, the latest first. */
+function conversations(got: InboxMessage[], mine: SentMessage[]): Conversation[] {
+  const byKey = new Map<string, Conversation>();
+  const add = (key: string, title: string, e: Entry) => {
+    const c = byKey.get(key) ?? { key, title, entries: [], last: 0 };
+    c.entries.push(e);
+    c.last = Math.max(c.last, e.at);
+    byKey.set(key, c);
+  };
+  for (const m of got) {
+    if (m.kind === 'direct') add(`@${m.sender}`, m.sender, { at: m.sentAt, got: m });
+    else if (m.kind === 'group') add(`#${m.groupId}`, `group ${m.groupId}`, { at: m.sentAt, got: m });
+  }
+  for (const m of mine) {
+    if (m.to !== null) add(`@${m.to}`, m.to, { at: m.sentAt, mine: m });
+    else add(`#${m.groupId}`, `group ${m.groupId}`, { at: m.sentAt, mine: m });
+  }
+  for (const c of byKey.values()) c.entries.sort((a, b) => a.at - b.at);
+  return [...byKey.values()].sort((a, b) => b.last - a.last);
+}
+
+const MARK_TEXT: Record<SentMessage['mark'], string> = {
+  pending: 'Pending',
+  sent: 'Sent',
+  delivered: 'Delivered',
+  read: 'Read',
+};
+
+function SentItem({ m }: { m: SentMessage }) {
+  const readers = m.kind === 'group' && m.readBy.length > 0 ? ` by ${m.readBy.length}` : '';
+  return html`<li class="out" data-sent=${m.messageId ?? 'pending'} data-mark=${m.mark}>
+    <span class="body">${m.body}</span> <small>${formatTime(m.sentAt)}</small>
+    <span class=${`mark mark-${m.mark}`}>${MARK_TEXT[m.mark]}${readers}</span>
     ${
-      e.id === null
+      m.messageId === null
         ? null
-        : html`<${CommandButton} cmd="message_status" args=${[e.id]} label="Check"
-          onDone=${(s: { state: 'sent' | 'delivered' | 'read' }) => setMark(e.id!, s.state)} />`
+        : html`<${CommandButton} cmd="message_status" args=${[m.messageId]} label="Check"
+            title=${`Ask the tracker how far message ${m.messageId} got`}
+            onDone=${(s: { state: 'sent' | 'delivered' | 'read' }) => setMark(m.messageId!, s.state)} />`
     }
   </li>`;
 }
 
-/** Messages: the inbox, compose (direct and group), and what this page sent with its marks. */
+function Thread({ c }: { c: Conversation }) {
+  const shown = c.entries.slice(-THREAD_SHOWN);
+  const earlier = c.entries.length - shown.length;
+  return html`<section class="card conversation" data-conversation=${c.key} aria-label=${`Conversation with ${c.title}`}>
+    <h4>${c.title}</h4>
+    ${earlier > 0 ? html`<p class="muted">${earlier} earlier messages</p>` : null}
+    <ol class="thread">
+      ${shown.map((e) =>
+        'mine' in e
+          ? html`<${SentItem} key=${e.mine.clientId} m=${e.mine} />`
+          : html`<li class="in" key=${e.got.messageId} data-message=${e.got.messageId}>
+              <strong>${e.got.sender}</strong> <span class="body">${e.got.body}</span>
+              <small>${formatTime(e.got.sentAt)}</small></li>`,
+      )}
+    </ol>
+  </section>`;
+}
+
+/**
+ * Messages: compose (direct and group), then every conversation: what was received and what this
+ * user sent, its Sent / Delivered / Read marks moving as receipts arrive (events, not polling).
+ */
 export function MessagesPage() {
-  useEffect(() => load('show_messages', [], (r) => (inbox.value = r.messages)), []);
-  const to = useSignal('');
-  const body = useSignal('');
+  useEffect(() => {
+    load('show_messages', [], (r) => (inbox.value = r.messages));
+    load('show_sent', [], (r) => (sent.value = r.messages));
+  }, []);
+  const threads = conversations(inbox.value, sent.value);
   return html`<section aria-labelledby="messages-h">
     <h2 id="messages-h">Messages</h2>
     <div class="cards">
@@ -47,12 +99,7 @@ export function MessagesPage() {
         <h3>Direct message</h3>
         <${CommandForm} cmd="send_msg" submit="Send"
           fields=${[{ name: 'user', label: 'To user' }, { name: 'message', label: 'Message' }]}
-          clear=${['message']}
-          onCapture=${(v: Record<string, string>) => {
-            to.value = v.user ?? '';
-            body.value = v.message ?? '';
-          }}
-          onDone=${(a: SendAnswer) => remember(to.value, body.value, a)} />
+          clear=${['message']} />
       </div>
       <div class="card">
         <h3>Group message</h3>
@@ -61,33 +108,27 @@ export function MessagesPage() {
             { name: 'group', label: 'Group', value: currentGroup.value ?? '' },
             { name: 'message', label: 'Message' },
           ]}
-          clear=${['message']}
-          onCapture=${(v: Record<string, string>) => {
-            to.value = `group ${v.group ?? ''}`;
-            body.value = v.message ?? '';
-          }}
-          onDone=${(a: SendAnswer) => remember(to.value, body.value, a)} />
+          clear=${['message']} />
       </div>
     </div>
-    <h3>Sent from this page</h3>
-    <ul class="rows sent" aria-live="polite">${sent.value.map((e) => html`<${SentRow} e=${e} />`)}</ul>
-    <h3>Inbox</h3>
-    <${CommandForm} cmd="show_messages" submit="Show"
+    <h3>Conversations</h3>
+    <${CommandForm} cmd="show_messages" submit="Show received"
       fields=${[
         { name: 'user', label: 'From user', optional: true },
         { name: 'group', label: 'Group', optional: true, option: '--group' },
       ]}
-      onDone=${(r: { messages: typeof inbox.value }) => {
+      onDone=${(r: { messages: InboxMessage[] }) => {
         inbox.value = r.messages;
       }} />
-    <ul class="rows inbox">
-      ${inbox.value.map(
-        (m) => html`<li data-message=${m.messageId}>
-          <strong>${m.sender}</strong>${m.groupId === null ? '' : ` in ${m.groupId}${m.topic === null ? '' : `/${m.topic}`}`}:
-          <span class="body">${m.body}</span> <small>${formatTime(m.sentAt)}</small>
-        </li>`,
-      )}
-    </ul>
+    <${CommandButton} cmd="show_sent" args=${[]} label="Reload sent" onDone=${(r: {
+      messages: SentMessage[];
+    }) => {
+      sent.value = r.messages;
+    }} />
+    <div class="conversations" aria-live="polite">
+      ${threads.map((c) => html`<${Thread} key=${c.key} c=${c} />`)}
+    </div>
+    ${threads.length === 0 ? html`<p class="muted">No messages yet.</p>` : null}
   </section>`;
 }
 

@@ -5,13 +5,17 @@ import {
   type DownloadView,
   type InboxMessage,
   inboxFields,
+  type SentMessage,
   type StatusView,
 } from '../../src/protocol/control.js';
+import type { TransferProgress } from '../../src/protocol/peer-events.js';
 
 /** What the page knows, as signals: a frame of the event stream updates only what shows it. */
 export const connected = signal(false);
 export const status = signal<StatusView | null>(null);
 export const downloads = signal<DownloadView[]>([]);
+/** The last progress of each download this page saw run (its peers and piece map), by id. */
+export const transfers = signal<ReadonlyMap<number, TransferProgress>>(new Map());
 export const groups = signal<GroupSummary[]>([]);
 export const currentGroup = signal<string | null>(null);
 export const inbox = signal<InboxMessage[]>([]);
@@ -22,27 +26,28 @@ export const groupsChanged = signal(0);
 /** Topic messages pushed since the page opened, newest last. */
 export const topicFeed = signal<StoredMessage[]>([]);
 
-export type Mark = 'pending' | 'sent' | 'delivered' | 'read';
+export type Mark = SentMessage['mark'];
 
-/** A message this page sent: its mark moves as receipts arrive. */
-export interface SentEntry {
-  id: string | null;
-  streamId: string;
-  seq: number;
-  to: string;
-  body: string;
-  mark: Mark;
-}
-export const sent = signal<SentEntry[]>([]);
+/** What this user sent (show_sent, then messageSent events), newest first; marks move as receipts arrive. */
+export const sent = signal<SentMessage[]>([]);
 
 const RANK: Record<Mark, number> = { pending: 0, sent: 1, delivered: 2, read: 3 };
 
-function advance(entry: SentEntry, mark: Mark): SentEntry {
+function advance(entry: SentMessage, mark: Mark): SentMessage {
   return RANK[mark] > RANK[entry.mark] ? { ...entry, mark } : entry;
 }
 
 export function setMark(id: string, mark: Mark): void {
-  sent.value = sent.value.map((e) => (e.id === id ? advance(e, mark) : e));
+  sent.value = sent.value.map((e) => (e.messageId === id ? advance(e, mark) : e));
+}
+
+/** A send seen again (pending, then sent): one entry per client id, its mark never moving back. */
+export function upsertSent(m: SentMessage): void {
+  const old = sent.value.find((e) => e.clientId === m.clientId);
+  const entry = old === undefined ? m : advance({ ...m, mark: old.mark }, m.mark);
+  sent.value = [entry, ...sent.value.filter((e) => e.clientId !== m.clientId)].sort(
+    (a, b) => b.sentAt - a.sentAt,
+  );
 }
 
 function describe(frame: Extract<UiFrame, { kind: 'event' }>): string {
@@ -65,25 +70,43 @@ function describe(frame: Extract<UiFrame, { kind: 'event' }>): string {
   }
 }
 
+/** A download's progress: its peers and piece map, and its row of the table (percent, rate, peers). */
+function applyProgress(p: TransferProgress): void {
+  transfers.value = new Map(transfers.value).set(p.id, p);
+  const peers = p.peers.filter((x) => x.connection === 'ready').length;
+  downloads.value = downloads.value.map((d) =>
+    d.id === p.id && d.state === 'active'
+      ? { ...d, doneBytes: p.doneBytes, rateBytesPerSec: p.rateBytesPerSec, peers }
+      : d,
+  );
+}
+
 /** Applies one frame of the event stream. */
 export function applyFrame(frame: UiFrame): void {
   if (frame.kind === 'snapshot') {
     status.value = frame.status;
     downloads.value = frame.downloads;
+    for (const p of frame.transfers) applyProgress(p);
     return;
   }
   if (frame.kind === 'downloads') {
     downloads.value = frame.downloads;
     return;
   }
+  if (frame.kind === 'live') {
+    if (frame.event.type === 'downloadProgress') applyProgress(frame.event.progress);
+    return;
+  }
   const e = frame.event;
   feed.value = [{ seq: frame.seq, text: `#${frame.seq} ${describe(frame)}` }, ...feed.value].slice(0, 50);
   if (e.type === 'receipt') {
     sent.value = sent.value.map((s) =>
-      s.streamId !== e.streamId
+      s.streamId !== e.streamId || s.seq === null
         ? s
         : advance(s, s.seq <= e.read ? 'read' : s.seq <= e.delivered ? 'delivered' : s.mark),
     );
+  } else if (e.type === 'messageSent') {
+    upsertSent(e.message);
   } else if (e.type === 'messageReceived') {
     const m = e.message;
     if (m.kind === 'topic') topicFeed.value = [...topicFeed.value, m].slice(-200);

@@ -267,6 +267,10 @@ export function createCommandContext(
       requireLogin();
       return messaging.showMessages(filter);
     },
+    async showSent(filter) {
+      requireLogin();
+      return messaging.showSent(filter);
+    },
     messageStatus: (messageId) =>
       advise_(async () => {
         requireLogin();

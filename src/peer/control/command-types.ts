@@ -92,6 +92,7 @@ export interface CommandContext {
     unread: boolean;
     limit?: number;
   }): Promise<ResultOf<'show_messages'>>;
+  showSent(filter: { userId?: string; groupId?: string; limit?: number }): Promise<ResultOf<'show_sent'>>;
   messageStatus(messageId: string): Promise<ResultOf<'message_status'>>;
   createTopic(groupId: string, topic: string): Promise<ResultOf<'create_topic'>>;
   listTopics(groupId: string): Promise<ResultOf<'list_topics'>>;

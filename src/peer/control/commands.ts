@@ -1,7 +1,14 @@
 import type { AnswerOf } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { assertName } from '../../protocol/names.js';
-import type { AnyCommandSpec, CommandContext, CommandIO, ParamKind, ParamSpec } from './command-types.js';
+import type {
+  AnyCommandSpec,
+  CommandContext,
+  CommandIO,
+  ParamKind,
+  ParamSpec,
+  ParsedArgs,
+} from './command-types.js';
 import { numberOption, parseArgs } from './command-words.js';
 import { STORAGE_COMMANDS } from './storage-commands.js';
 import { FILE_VERSION_COMMANDS } from './version-commands.js';
@@ -29,6 +36,23 @@ const USER = p('user_id', 'user');
 const GROUP = p('group_id', 'group');
 const TOPIC = p('topic', 'topic');
 const TEXT = p('message', 'text');
+
+/** show_messages' and show_sent's words: one user's conversation, or --group G's channel, and --limit N. */
+function conversationOf(
+  command: string,
+  a: ParsedArgs,
+): { userId?: string; groupId?: string; limit?: number } {
+  const groupId = a.options.group;
+  if (groupId !== undefined) assertName('group id', groupId);
+  if (groupId !== undefined && a.values.user_id !== undefined) {
+    throw new CoterieError('USAGE', `${command} takes a user id or --group, not both`);
+  }
+  return {
+    ...(a.values.user_id === undefined ? {} : { userId: a.values.user_id }),
+    ...(groupId === undefined ? {} : { groupId }),
+    ...(a.options.limit === undefined ? {} : { limit: numberOption(a, 'limit', 1) }),
+  };
+}
 
 export const COMMANDS: readonly AnyCommandSpec[] = [
   {
@@ -223,19 +247,17 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
       "shows received messages (all, one user's, or --group G's); --unread: new ones, oldest first, N at a time (50); marks them read",
     example: 'show_messages --unread --limit 20',
     errors: ['NOT_LOGGED_IN'],
-    run: (c, a) => {
-      const groupId = a.options.group;
-      if (groupId !== undefined) assertName('group id', groupId);
-      if (groupId !== undefined && a.values.user_id !== undefined) {
-        throw new CoterieError('USAGE', 'show_messages takes a user id or --group, not both');
-      }
-      return c.showMessages({
-        ...(a.values.user_id === undefined ? {} : { userId: a.values.user_id }),
-        ...(groupId === undefined ? {} : { groupId }),
-        unread: a.flags.has('unread'),
-        ...(a.options.limit === undefined ? {} : { limit: numberOption(a, 'limit', 1) }),
-      });
-    },
+    run: (c, a) => c.showMessages({ ...conversationOf('show_messages', a), unread: a.flags.has('unread') }),
+  },
+  {
+    name: 'show_sent',
+    forms: [[], [USER]],
+    options: ['group', 'limit'],
+    summary:
+      'shows direct and group messages you sent, newest first (all, to one user, or to --group G), each pending, sent, delivered or read',
+    example: 'show_sent bob --limit 20',
+    errors: ['NOT_LOGGED_IN'],
+    run: (c, a) => c.showSent(conversationOf('show_sent', a)),
   },
   {
     name: 'message_status',

@@ -8,6 +8,7 @@ import type {
 } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { computeFileId, validateManifest } from '../../protocol/manifest.js';
+import type { TransferProgress } from '../../protocol/peer-events.js';
 import type { SessionEvent } from '../../protocol/session.js';
 import type { Dial, PeerIdentity } from '../../wire/index.js';
 import { PEER_DEFAULTS } from '../config.js';
@@ -26,6 +27,7 @@ import {
 import { appearedSeeder, listedSeeders, reportPeers, withSeederNames } from './download-seeders.js';
 import type { Seeding } from './seeding.js';
 import type { Shares } from './shares.js';
+import { transferOf } from './transfer-view.js';
 
 /**
  * The peer's downloads: each one a row of the store (so it survives
@@ -43,6 +45,8 @@ export interface Downloads {
   /** Files deleted from a group: their running downloads there fail, saying so. */
   onDeleted(groupId: string, fileIds: readonly string[]): void;
   list(): ShowDownloadsResult;
+  /** The running downloads with their peers and piece maps (what `downloadProgress` events carry). */
+  transfers(): TransferProgress[];
   /** Files whose seeders the session should report (the running downloads). */
   watchedFileIds(): string[];
   onSeederAppeared(e: Extract<SessionEvent, { type: 'seeder_appeared' }>): void;
@@ -124,14 +128,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       fileId: rec.fileId,
       dest: rec.dest,
       size: rec.size,
-      state:
-        rec.state === 'active'
-          ? r === undefined
-            ? 'paused'
-            : 'active'
-          : rec.state === 'paused'
-            ? 'paused'
-            : rec.state,
+      state: rec.state === 'active' && r === undefined ? 'paused' : rec.state,
       doneBytes: p?.verifiedBytes ?? rec.doneBytes,
       rateBytesPerSec: Math.round(rate),
       peers: r !== undefined ? peersReady(p) : (contrib?.length ?? 0),
@@ -187,6 +184,8 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       if (e.type === 'progress') {
         r.progress = e.progress;
         for (const l of r.listeners) l(e.progress);
+        // The engine reports at most every 250 ms (DOWNLOAD_PROGRESS_PER_SEC), and once as it completes.
+        onEvent({ type: 'downloadProgress', progress: transferOf(rec, handle.snapshot(), users) });
         const now = Date.now();
         if (now - r.persistedAt >= PERSIST_PROGRESS_MS) {
           r.persistedAt = now;
@@ -417,6 +416,8 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
     },
 
     list: () => ({ downloads: store.downloads.list().map(view) }),
+    transfers: () =>
+      [...running.values()].map((r) => transferOf(store.downloads.get(r.id)!, r.handle.snapshot(), r.users)),
     onDeleted(groupId, fileIds) {
       const deleted = new Set(fileIds);
       for (const r of running.values()) {

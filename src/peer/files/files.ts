@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { formatHostPort } from '../../protocol/addresses.js';
+import type { TransferProgress } from '../../protocol/peer-events.js';
 import type { SessionEvent } from '../../protocol/session.js';
 import type { Dial, PeerIdentity } from '../../wire/index.js';
 import type { FileCommands } from '../control/index.js';
@@ -42,6 +43,8 @@ export interface FilesService extends FileCommands {
   describeFile(fileId: string): string | undefined;
   onTrackerConnected(): void;
   onSessionEvent(e: SessionEvent): void;
+  /** The running downloads with their peers and piece maps. */
+  transfers(): TransferProgress[];
   pauseAll(): Promise<void>;
   resumeDownloads(): Promise<void>;
   stop(): Promise<void>;
@@ -118,6 +121,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
     forgetGroup: (groupId) => shares.forgetGroup(groupId),
     changedShares: () => shares.changed(),
     showDownloads: async () => downloads.list(),
+    transfers: () => downloads.transfers(),
     pauseAll: () => downloads.pauseAll(),
     resumeDownloads: () => downloads.resumeAll(),
     async stop() {

@@ -13,7 +13,9 @@ import {
   inboxFields,
   type PendingSendView,
   type SendAnswer,
+  type SentMessage,
   type ShowMessagesResult,
+  type ShowSentResult,
 } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import type { ClientMessage, MessagingEvent } from '../../protocol/session.js';
@@ -21,7 +23,7 @@ import { directStreamId, groupStreamId, newTimeOrderedId } from '../../protocol/
 import { PEER_DEFAULTS } from '../config.js';
 import type { CommandContext } from '../control/index.js';
 import type { Notice, PeerEvent } from '../notices.js';
-import type { InboxMessage, PeerStore } from '../store/index.js';
+import type { InboxMessage, OutboxRecord, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
 
@@ -34,6 +36,7 @@ export type MessageCommands = Pick<
   CommandContext,
   | 'sendMessage'
   | 'showMessages'
+  | 'showSent'
   | 'messageStatus'
   | 'createTopic'
   | 'listTopics'
@@ -81,6 +84,42 @@ function headline(m: StoredMessage | InboxMessage): string {
   return `[${m.groupId}/${m.topic}] ${m.sender}: ${text}`;
 }
 
+type Receipt = { streamId: string; reader: string; delivered: number; read: number };
+
+/** A sent message with its mark: the furthest its readers' receipts reach (the reader list for a group). */
+export function sentView(r: OutboxRecord, receipts: readonly Receipt[]): SentMessage {
+  const mine = receipts.filter((x) => x.streamId === r.streamId && r.seq !== null);
+  const deliveredTo = mine.filter((x) => x.delivered >= r.seq! || x.read >= r.seq!).map((x) => x.reader);
+  const readBy = mine.filter((x) => x.read >= r.seq!).map((x) => x.reader);
+  return {
+    messageId: r.messageId,
+    clientId: r.clientId,
+    streamId: r.streamId,
+    seq: r.seq,
+    kind: r.to === null ? 'group' : 'direct',
+    to: r.to,
+    groupId: r.groupId,
+    body: r.body,
+    sentAt: r.createdAt,
+    mark:
+      r.state === 'pending'
+        ? 'pending'
+        : readBy.length > 0
+          ? 'read'
+          : deliveredTo.length > 0
+            ? 'delivered'
+            : 'sent',
+    deliveredTo,
+    readBy,
+  };
+}
+
+/** The streams of one conversation (a user's, or a group's channel); undefined: all of them. */
+function streamsOf(me: string, filter: { userId?: string; groupId?: string }): string[] | undefined {
+  if (filter.userId !== undefined) return [directStreamId(me, filter.userId)];
+  return filter.groupId === undefined ? undefined : [groupStreamId(filter.groupId)];
+}
+
 export function createMessagingService(deps: MessagingDeps): MessagingService {
   const { store, http, session, log } = deps;
 
@@ -106,6 +145,9 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
         if (freshIds.has(m.messageId)) deps.onEvent({ type: 'messageReceived', message: m });
     }
   };
+
+  const sentEvent = (r: OutboxRecord) =>
+    deps.onEvent?.({ type: 'messageSent', message: sentView(r, store.outbox.receipts([r.streamId])) });
 
   // Lost after being connected. Before a first connection (just started, just logged in) a send
   // tries HTTP, which gives up at once when no tracker ever answered.
@@ -141,6 +183,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
     };
     // Kept before anything is tried: whatever happens next, the next catch-up sends it (same client id).
     store.outbox.put(record);
+    if (record.topic === null) sentEvent(record);
     const target = {
       ...(request.to === undefined ? {} : { to: request.to }),
       ...(request.groupId === undefined ? {} : { groupId: request.groupId }),
@@ -158,7 +201,9 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
       store.outbox.remove(clientId);
       throw err;
     }
-    store.outbox.put({ ...record, messageId: sent.messageId, seq: sent.seq, state: 'sent' });
+    const stored = { ...record, messageId: sent.messageId, seq: sent.seq, state: 'sent' as const };
+    store.outbox.put(stored);
+    if (record.topic === null) sentEvent(stored);
     return {
       id: sent.messageId,
       state: 'sent',
@@ -186,7 +231,9 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
         try {
           const sent = await http.call('sendMessage', { body });
           if (stopped) return; // the store is closing: the tracker has it; the next start resends the same client id
-          store.outbox.put({ ...r, messageId: sent.messageId, seq: sent.seq, state: 'sent' });
+          const stored = { ...r, messageId: sent.messageId, seq: sent.seq, state: 'sent' as const };
+          store.outbox.put(stored);
+          if (r.topic === null) sentEvent(stored);
           deps.notify('message', `sent your pending message ${sent.messageId}`);
         } catch (err) {
           if (stopped || !isRefusal(err)) return; // still unreachable: the next catch-up tries again
@@ -242,12 +289,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
 
     async showMessages(filter): Promise<ShowMessagesResult> {
       const me = deps.userId();
-      const streamIds =
-        filter.userId !== undefined
-          ? [directStreamId(me, filter.userId)]
-          : filter.groupId !== undefined
-            ? [groupStreamId(filter.groupId)]
-            : undefined;
+      const streamIds = streamsOf(me, filter);
       const which = { ...(streamIds === undefined ? {} : { streamIds }), unread: filter.unread };
       // Unread ones are a page, oldest first: the next page goes on where this one stopped.
       const messages = store.inbox.list({
@@ -267,6 +309,17 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
         ackCursors([...upTo].map(([streamId, read]) => ({ streamId, read })));
       }
       return { me, messages, ...(unreadLeft === undefined ? {} : { unreadLeft }) };
+    },
+
+    async showSent(filter): Promise<ShowSentResult> {
+      const me = deps.userId();
+      const streamIds = streamsOf(me, filter);
+      const sent = store.outbox.sent({
+        ...(streamIds === undefined ? {} : { streamIds }),
+        limit: filter.limit ?? SHOW_LIMIT,
+      });
+      const receipts = store.outbox.receipts([...new Set(sent.map((r) => r.streamId))]);
+      return { me, messages: sent.map((r) => sentView(r, receipts)) };
     },
 
     messageStatus: (messageId): Promise<MessageStatus> =>

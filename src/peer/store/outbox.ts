@@ -14,6 +14,32 @@ export interface OutboxRecord {
   createdAt: number;
 }
 
+interface OutboxRow {
+  message_id: string | null;
+  client_id: string;
+  stream_id: string;
+  seq: number | null;
+  recipient: string | null;
+  group_id: string | null;
+  topic: string | null;
+  body: string;
+  state: 'pending' | 'sent';
+  created_at: number;
+}
+
+const outboxFromRow = (r: OutboxRow): OutboxRecord => ({
+  messageId: r.message_id,
+  clientId: r.client_id,
+  streamId: r.stream_id,
+  seq: r.seq,
+  to: r.recipient,
+  groupId: r.group_id,
+  topic: r.topic,
+  body: r.body,
+  state: r.state,
+  createdAt: r.created_at,
+});
+
 /**
  * What this peer sent, per logged-in user: sends waiting for a tracker's
  * answer (peer.db's outbox) and the receipts of its messages (receipts).
@@ -53,29 +79,37 @@ export class OutboxRepository {
     return (
       this.db
         .prepare("SELECT * FROM outbox WHERE owner = ? AND state = 'pending' ORDER BY created_at")
-        .all(this.owner()) as {
-        message_id: string | null;
-        client_id: string;
-        stream_id: string;
-        seq: number | null;
-        recipient: string | null;
-        group_id: string | null;
-        topic: string | null;
-        body: string;
-        created_at: number;
-      }[]
-    ).map((r) => ({
-      messageId: r.message_id,
-      clientId: r.client_id,
-      streamId: r.stream_id,
-      seq: r.seq,
-      to: r.recipient,
-      groupId: r.group_id,
-      topic: r.topic,
-      body: r.body,
-      state: 'pending' as const,
-      createdAt: r.created_at,
-    }));
+        .all(this.owner()) as OutboxRow[]
+    ).map(outboxFromRow);
+  }
+
+  /** Direct and group messages sent (topics left out), newest first; only these streams when given. */
+  sent(o: { streamIds?: string[]; limit: number }): OutboxRecord[] {
+    const streams =
+      o.streamIds === undefined ? '' : ` AND stream_id IN (${o.streamIds.map(() => '?').join(', ')})`;
+    return (
+      this.db
+        .prepare(
+          `SELECT * FROM outbox WHERE owner = ? AND topic IS NULL${streams} ORDER BY created_at DESC, client_id DESC LIMIT ?`,
+        )
+        .all(this.owner(), ...(o.streamIds ?? []), o.limit) as OutboxRow[]
+    ).map(outboxFromRow);
+  }
+
+  /** How far each reader of these streams got (their receipts). */
+  receipts(streamIds: string[]): { streamId: string; reader: string; delivered: number; read: number }[] {
+    if (streamIds.length === 0) return [];
+    return this.db
+      .prepare(
+        `SELECT stream_id AS streamId, reader, delivered, read FROM receipts
+         WHERE owner = ? AND stream_id IN (${streamIds.map(() => '?').join(', ')})`,
+      )
+      .all(this.owner(), ...streamIds) as {
+      streamId: string;
+      reader: string;
+      delivered: number;
+      read: number;
+    }[];
   }
 
   remove(clientId: string): void {

@@ -1,32 +1,38 @@
 import type { WebSocket } from 'ws';
 import type { DownloadView, ResultOf } from '../../protocol/control.js';
-import type { PeerEvent } from '../notices.js';
+import type { PeerEvent, TransferProgress } from '../../protocol/peer-events.js';
 import type { EventLog } from './event-log.js';
 import type { UiFrame } from './frames.js';
-
-/** How often the transfers table is pushed while a download is active. */
-export const DOWNLOADS_PUSH_MS = 1000;
 
 type Execute = (name: string, args: string[]) => Promise<unknown>;
 
 /**
  * The pages' event sockets: each daemon event goes to every page with its
  * sequence number; a page that (re)connects gets what it missed, or a
- * snapshot when that is gone. While a download is active the transfers
- * table (show_downloads: percent, rate, peers) is pushed every second, so
- * the page never polls.
+ * snapshot when that is gone. A download's progress events go out as they
+ * come (`live`, not kept); the transfers table (show_downloads) is pushed
+ * when a download starts, resumes or ends. Nothing here runs on a timer:
+ * the page sees what the daemon reports, when it reports it.
  */
 export class EventStream {
   private readonly sockets = new Set<WebSocket>();
-  private timer: NodeJS.Timeout | undefined;
   private lastDownloads = '';
+  /** Downloads the last pushed table shows active: progress of another one means the table changed. */
+  private active = new Set<number>();
+  private pushing: Promise<void> | undefined;
 
   constructor(
     private readonly log: EventLog,
     private readonly execute: Execute,
+    private readonly transfers: () => TransferProgress[] = () => [],
   ) {}
 
   publish(event: PeerEvent): void {
+    if (event.type === 'downloadProgress') {
+      this.broadcast({ kind: 'live', event });
+      if (!this.active.has(event.progress.id)) void this.pushDownloads();
+      return;
+    }
     const e = this.log.append(event);
     this.broadcast({ kind: 'event', seq: e.seq, event: e.event });
     if (event.type === 'downloadCompleted' || event.type === 'downloadFailed') void this.pushDownloads();
@@ -40,31 +46,38 @@ export class EventStream {
     const missed = this.log.since(since);
     if (missed !== undefined) {
       for (const e of missed) send(socket, { kind: 'event', seq: e.seq, event: e.event });
+      // The table as it is now (progress is not replayed; the running ones report within 250 ms).
+      void this.downloads().then((downloads) => send(socket, { kind: 'downloads', downloads }));
     } else {
       void this.snapshot().then((frame) => send(socket, frame));
     }
-    this.ensureTicking();
   }
 
   close(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
     for (const s of this.sockets) s.close(1001, 'daemon stopping');
     this.sockets.clear();
   }
 
-  /** Also sent when a page asks (a new download started: it shows at once). */
-  async pushDownloads(): Promise<void> {
-    const downloads = await this.downloads();
-    const text = JSON.stringify(downloads);
-    if (text === this.lastDownloads) return;
-    this.lastDownloads = text;
-    this.broadcast({ kind: 'downloads', downloads });
+  /** The transfers table to every page when it changed; one run at a time (progress comes in bursts). */
+  pushDownloads(): Promise<void> {
+    this.pushing ??= this.downloads()
+      .then((downloads) => {
+        this.active = new Set(downloads.filter((d) => d.state === 'active').map((d) => d.id));
+        const text = JSON.stringify(downloads);
+        if (text === this.lastDownloads) return;
+        this.lastDownloads = text;
+        this.broadcast({ kind: 'downloads', downloads });
+      })
+      .finally(() => {
+        this.pushing = undefined;
+      });
+    return this.pushing;
   }
 
   private async snapshot(): Promise<UiFrame> {
     const seq = this.log.lastSeq;
     const status = (await this.execute('status', []).catch(() => null)) as ResultOf<'status'> | null;
-    return { kind: 'snapshot', seq, status, downloads: await this.downloads() };
+    return { kind: 'snapshot', seq, status, downloads: await this.downloads(), transfers: this.transfers() };
   }
 
   private async downloads(): Promise<DownloadView[]> {
@@ -72,15 +85,6 @@ export class EventStream {
       () => null,
     )) as ResultOf<'show_downloads'> | null;
     return answer?.downloads ?? [];
-  }
-
-  private ensureTicking(): void {
-    if (this.timer !== undefined) return;
-    this.timer = setInterval(() => {
-      if (this.sockets.size === 0) return;
-      void this.pushDownloads();
-    }, DOWNLOADS_PUSH_MS);
-    this.timer.unref();
   }
 
   private broadcast(frame: UiFrame): void {

@@ -9,6 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { MAX_CONTROL_BODY_BYTES } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
+import type { TransferProgress } from '../../protocol/peer-events.js';
 import { type TicketAnswer, UI_PATHS, UI_SESSION_COOKIE, type UiSessionInfo } from '../../protocol/ui.js';
 import { asCommandRequest } from '../control/index.js';
 import type { PeerEvent } from '../notices.js';
@@ -30,6 +31,8 @@ export type UiExecute = (name: string, args: string[]) => Promise<unknown>;
 export interface UiServerOptions {
   /** Runs one command of the control API (the daemon's execute). */
   execute: UiExecute;
+  /** The running downloads' peers and piece maps, for a page's snapshot. */
+  transfers?: () => TransferProgress[];
   /** Subscribes to the daemon's event stream; answers the unsubscribe. */
   subscribe(listener: (e: PeerEvent) => void): () => void;
   /** The control API's token: who holds it may ask for a login link. */
@@ -200,7 +203,7 @@ async function buildApp(options: UiServerOptions, sessions: UiSessions, stream: 
 export async function startUiServer(options: UiServerOptions): Promise<UiServer> {
   const sessions = new UiSessions();
   const log = new EventLog();
-  const stream = new EventStream(log, options.execute);
+  const stream = new EventStream(log, options.execute, options.transfers);
   const unsubscribe = options.subscribe((e) => stream.publish(e));
   const { app, setPort } = await buildApp(options, sessions, stream);
   await app.listen({ host: UI_HOST, port: options.port ?? 0 });

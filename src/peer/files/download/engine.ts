@@ -7,7 +7,6 @@ import { pieceCount, pieceLength } from '../../../protocol/manifest.js';
 import {
   type Clock,
   type ClockTimer,
-  createTlsDial,
   MAX_BLOCK_BYTES,
   type PieceClient,
   realClock,
@@ -18,7 +17,7 @@ import { DOWNLOAD_DEFAULTS, type DownloadHandle, type DownloadOptions } from './
 import { openPartialFile, type PartialFile } from './partial-file.js';
 import { PiecePipeline } from './piece-pipeline.js';
 import { distributionOf, ProgressMeter, progressOf } from './progress.js';
-import { type SeederLink, SeederLinks } from './seeder-links.js';
+import { type SeederLink, SeederLinks, seederLinkOptions } from './seeder-links.js';
 import { struckOutError } from './strikes.js';
 import { DownloadPieceSource } from './verified-pieces.js';
 
@@ -49,6 +48,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   readonly #clock: Clock;
   readonly #meter: ProgressMeter;
   #resumedPieces = 0;
+  /** The progress at the end: the peers' figures are gone from the scheduler once connections close. */
+  #final: DownloadProgress | null = null;
 
   constructor(o: DownloadOptions) {
     super();
@@ -84,10 +85,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       clock: this.#clock,
     });
     this.#links = this.#seederLinks();
-    if (o.signal) {
-      if (o.signal.aborted) queueMicrotask(() => this.abort('download cancelled'));
-      else o.signal.addEventListener('abort', () => this.abort('download cancelled'), { once: true });
-    }
+    if (o.signal?.aborted) queueMicrotask(() => this.abort('download cancelled'));
+    else o.signal?.addEventListener('abort', () => this.abort('download cancelled'), { once: true });
     void this.#start();
   }
 
@@ -160,6 +159,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     // Measured before the connections close (closing marks their peers gone).
     const distribution = distributionOf(this.#scheduler.peers(), this.#resumedPieces);
     const progress = this.progress();
+    this.#final = progress;
     this.#stopAll();
     try {
       await this.#file!.finish();
@@ -185,6 +185,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   async #fail(error: CoterieError): Promise<void> {
     if (this.#finished) return;
     this.#finished = true;
+    this.#final = this.progress();
     this.#stopAll();
     await this.#pipeline.settled();
     await this.#file?.close().catch(() => undefined);
@@ -209,30 +210,13 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   }
 
   #seederLinks(): SeederLinks {
-    const o = this.#o;
-    const connectTimeoutMs = o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs;
-    const options = {
-      dial:
-        o.dial ?? createTlsDial(o.identity, { plaintext: o.plaintext ?? false, timeoutMs: connectTimeoutMs }),
+    const options = seederLinkOptions(this.#o, {
       clock: this.#clock,
-      retry: {
-        maxAttempts: o.retry?.maxAttempts ?? DOWNLOAD_DEFAULTS.retry.maxAttempts,
-        backoff: { ...DOWNLOAD_DEFAULTS.retry.backoff, ...o.retry?.backoff },
-      },
-      connectTimeoutMs,
       signal: this.#abort.signal,
-      ticket: o.ticket,
-      getTicket: o.getTicket,
-      client: {
-        fileId: o.fileId,
-        peerId: this.#peerId,
-        pieceCount: this.#count,
-        io: {
-          allocatePayload: this.#pipeline.allocateFrame,
-          freePayload: (b: Buffer) => this.#pipeline.recycle(b),
-        },
-      },
-    };
+      peerId: this.#peerId,
+      pieceCount: this.#count,
+      io: { allocatePayload: this.#pipeline.allocateFrame, freePayload: (b) => this.#pipeline.recycle(b) },
+    });
     return new SeederLinks(options, {
       finished: () => this.#finished,
       started: () => this.#file !== null,
@@ -425,7 +409,13 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
 
   // ---- reporting -------------------------------------------------------------
 
+  /** DownloadHandle's snapshot(): progress() and a copy of the verified pieces' bitfield. */
+  snapshot() {
+    return { ...this.progress(), bitfield: this.pieceSource.bitfield.toBuffer() };
+  }
+
   progress(): DownloadProgress {
+    if (this.#final !== null) return this.#final;
     return progressOf({
       fileId: this.#o.fileId,
       totalBytes: this.#o.manifest.size,

@@ -16,6 +16,8 @@ export type PeerConnectionState = 'connecting' | 'ready' | 'reconnecting' | 'clo
 
 export interface PeerProgress extends PeerReport {
   connection: PeerConnectionState;
+  /** Where the seeder is dialled. */
+  address: { host: string; port: number };
   /** Why the last connection ended, if it did. */
   lastError?: string;
 }
@@ -33,6 +35,14 @@ export interface DownloadProgress {
   etaSeconds: number | null;
   elapsedMs: number;
   peers: PeerProgress[];
+}
+
+/**
+ * A download at one moment: its progress (the last one, once it ended) and its
+ * verified pieces, a copy of the bitfield (the piece map of a transfer view).
+ */
+export interface DownloadSnapshot extends DownloadProgress {
+  bitfield: Buffer;
 }
 
 /** The seeds' chunk-assignment analysis, for one finished download. */

@@ -5,6 +5,7 @@ export type {
   DownloadEvent,
   DownloadProgress,
   DownloadResult,
+  DownloadSnapshot,
   PeerConnectionState,
   PeerProgress,
   PieceDistribution,

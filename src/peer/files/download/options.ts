@@ -2,7 +2,13 @@ import type { BackoffOptions } from '../../../core/backoff.js';
 import type { SchedulerOptions } from '../../../core/scheduler.js';
 import type { Manifest } from '../../../protocol/manifest.js';
 import type { Clock, Dial, PeerIdentity, PieceSource } from '../../../wire/index.js';
-import type { DownloadEvent, DownloadProgress, DownloadResult, SeederInfo } from './events.js';
+import type {
+  DownloadEvent,
+  DownloadProgress,
+  DownloadResult,
+  DownloadSnapshot,
+  SeederInfo,
+} from './events.js';
 import type { DirIdentity } from './safe-open.js';
 
 export type { Dial } from '../../../wire/index.js';
@@ -87,7 +93,10 @@ export interface DownloadHandle {
   off(event: 'event', listener: (e: DownloadEvent) => void): this;
   /** Adds a seeder while the download runs (the daemon forwards the tracker's seeder events). */
   addSeeder(seeder: SeederInfo): void;
+  /** Totals and per-peer figures now; once ended, as they were at the end (the peers' pieces kept). */
   progress(): DownloadProgress;
+  /** progress() with a copy of the verified pieces' bitfield: what a transfer view draws. */
+  snapshot(): DownloadSnapshot;
   /** Stops the download: `done` rejects with DOWNLOAD_FAILED; the partial file stays for a later resume. */
   abort(reason?: string): void;
   /**

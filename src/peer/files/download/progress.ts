@@ -104,6 +104,7 @@ export function progressOf(o: {
         inFlightBlocks: r?.inFlightBlocks ?? 0,
         ...(r?.banReason === undefined ? {} : { banReason: r.banReason }),
         connection: l.state,
+        address: l.info.address,
         ...(l.lastError ? { lastError: l.lastError.message } : {}),
       };
     }),

@@ -3,13 +3,14 @@ import type { Bitfield } from '../../../core/bitfield.js';
 import { CoterieError, isCoterieError } from '../../../protocol/errors.js';
 import type { Clock, ClockTimer, Dial } from '../../../wire/index.js';
 import {
+  createTlsDial,
   dialPieceClient,
   type PieceClient,
   type PieceClientOptions,
   type RejectKind,
 } from '../../../wire/index.js';
 import type { DownloadEvent, PeerConnectionState, SeederInfo } from './events.js';
-import type { RetryPolicy } from './options.js';
+import { DOWNLOAD_DEFAULTS, type DownloadOptions, type RetryPolicy } from './options.js';
 import { TICKET_REFUSALS, TicketRenewal } from './ticket-renewal.js';
 
 /** One seeder of a download: its connection (a piece client) and how its attempts went. */
@@ -61,6 +62,28 @@ export interface SeederLinksOptions {
   getTicket?: (() => Promise<string>) | undefined;
   /** What every piece client of this download says and where its blocks go. */
   client: Omit<PieceClientOptions, 'seederPeerId' | 'ticket' | 'handshakeTimeoutMs' | 'clock'>;
+}
+
+/** A download's options as its links use them, the defaults filled in. */
+export function seederLinkOptions(
+  o: DownloadOptions,
+  d: { clock: Clock; signal: AbortSignal; peerId: string; pieceCount: number; io: PieceClientOptions['io'] },
+): SeederLinksOptions {
+  const connectTimeoutMs = o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs;
+  return {
+    dial:
+      o.dial ?? createTlsDial(o.identity, { plaintext: o.plaintext ?? false, timeoutMs: connectTimeoutMs }),
+    clock: d.clock,
+    retry: {
+      maxAttempts: o.retry?.maxAttempts ?? DOWNLOAD_DEFAULTS.retry.maxAttempts,
+      backoff: { ...DOWNLOAD_DEFAULTS.retry.backoff, ...o.retry?.backoff },
+    },
+    connectTimeoutMs,
+    signal: d.signal,
+    ticket: o.ticket,
+    getTicket: o.getTicket,
+    client: { fileId: o.fileId, peerId: d.peerId, pieceCount: d.pieceCount, io: d.io },
+  };
 }
 
 /**

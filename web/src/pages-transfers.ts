@@ -1,0 +1,150 @@
+import { useSignal } from '@preact/signals';
+import { useEffect, useRef } from 'preact/hooks';
+import type { DownloadView } from '../../src/protocol/control.js';
+import { hasPiece, type TransferPeer, type TransferProgress } from '../../src/protocol/peer-events.js';
+import { formatBytes, formatEta, formatRate, percent } from './format.js';
+import { html } from './html.js';
+import { downloads, transfers } from './state.js';
+import { CommandButton } from './widgets.js';
+
+/** Base64 to bytes (the bitfield of a progress event). */
+function bitsOf(p: TransferProgress): Uint8Array {
+  const text = atob(p.bitfield);
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+}
+
+/** The page's colours (light or dark, from app.css) for the canvas, which CSS does not reach. */
+function colour(el: Element, name: string): string {
+  return getComputedStyle(el).getPropertyValue(name).trim() || 'gray';
+}
+
+/**
+ * The download's pieces as a grid of cells, verified ones filled: redrawn
+ * on each progress event (at most 4 a second). Up to 65,536 pieces: past
+ * one cell per 3×3 pixels, a cell covers several pieces and fills in
+ * proportion.
+ */
+function PieceMap({ p }: { p: TransferProgress }) {
+  const ref = useRef<HTMLCanvasElement>(null);
+  useEffect(() => {
+    const canvas = ref.current;
+    if (canvas === null) return;
+    const width = Math.max(120, Math.floor(canvas.clientWidth || 600));
+    const per = Math.max(1, Math.ceil(p.pieceCount / Math.floor((width / 3) * 40)));
+    const cells = Math.ceil(p.pieceCount / per);
+    const side = Math.max(3, Math.min(14, Math.floor(Math.sqrt((width * 160) / Math.max(1, cells)))));
+    const columns = Math.max(1, Math.floor(width / side));
+    const rows = Math.ceil(cells / columns);
+    const ratio = window.devicePixelRatio || 1;
+    canvas.width = width * ratio;
+    canvas.height = rows * side * ratio;
+    canvas.style.height = `${rows * side}px`;
+    const g = canvas.getContext('2d');
+    if (g === null) return;
+    g.scale(ratio, ratio);
+    const bits = bitsOf(p);
+    const [done, missing] = [colour(canvas, '--accent'), colour(canvas, '--line')];
+    for (let c = 0; c < cells; c++) {
+      let have = 0;
+      const end = Math.min(p.pieceCount, (c + 1) * per);
+      for (let i = c * per; i < end; i++) if (hasPiece(bits, i)) have++;
+      const x = (c % columns) * side;
+      const y = Math.floor(c / columns) * side;
+      g.fillStyle = missing;
+      g.fillRect(x, y, side - 1, side - 1);
+      if (have > 0) {
+        g.fillStyle = done;
+        const h = ((side - 1) * have) / (end - c * per);
+        g.fillRect(x, y + side - 1 - h, side - 1, h);
+      }
+    }
+  }, [p]);
+  const label = `Piece map: ${p.piecesVerified} of ${p.pieceCount} pieces verified`;
+  return html`<canvas ref=${ref} class="piece-map" role="img" aria-label=${label}
+    data-pieces=${p.pieceCount} data-verified=${p.piecesVerified}>${label}</canvas>`;
+}
+
+function stateOf(peer: TransferPeer): string {
+  if (peer.state === 'banned') return `banned: ${peer.banReason ?? 'no reason given'}`;
+  if (peer.connection !== 'ready')
+    return peer.lastError === undefined ? peer.connection : `${peer.connection}: ${peer.lastError}`;
+  return peer.state === 'active' ? 'connected' : peer.state;
+}
+
+function PeerTable({ p }: { p: TransferProgress }) {
+  return html`<div class="scroll"><table data-peers=${p.id}>
+    <caption>Peers of this download</caption>
+    <thead><tr><th>Peer</th><th>Address</th><th>Rate</th><th>Pieces</th><th>Score</th><th>State</th></tr></thead>
+    <tbody>${p.peers.map(
+      (x) => html`<tr data-peer=${x.peerId} data-peer-state=${x.state}>
+        <td>${x.userId ?? ''} <code class="id">${x.peerId.slice(0, 12)}</code></td>
+        <td><code>${x.address}</code></td>
+        <td>${formatRate(x.rateBytesPerSec)}</td>
+        <td data-pieces-from>${x.piecesVerified}</td>
+        <td>${x.score.toFixed(2)}</td>
+        <td>${stateOf(x)}</td></tr>`,
+    )}</tbody>
+  </table></div>`;
+}
+
+/** One download opened: its totals, its piece map and its peers, as the daemon reports them. */
+function TransferDetail({ d, p }: { d: DownloadView; p: TransferProgress | undefined }) {
+  return html`<section class="card transfer" aria-labelledby="transfer-h" data-transfer=${d.id}>
+    <h3 id="transfer-h">${d.fileName} <small>#${d.id}, ${d.state}</small></h3>
+    ${
+      p === undefined
+        ? html`<p class="muted">No progress seen from this page (it ran before the page opened).</p>`
+        : html`<p>${p.piecesVerified} / ${p.pieceCount} pieces, ${formatBytes(p.doneBytes)} of
+            ${formatBytes(p.size)}, ${formatRate(p.rateBytesPerSec)}</p>
+          <${PieceMap} p=${p} />
+          <${PeerTable} p=${p} />`
+    }
+  </section>`;
+}
+
+function TransferRow({ d, open }: { d: DownloadView; open: () => void }) {
+  const pct = percent(d.doneBytes, d.size);
+  return html`<tr data-download=${d.id} data-state=${d.state}>
+    <td><button type="button" class="link" onClick=${open} aria-label=${`Peers and pieces of ${d.fileName}`}>
+      ${d.fileName}</button><br /><small>${d.groupId} → ${d.dest}</small></td>
+    <td><progress max="100" value=${pct} aria-label=${`${d.fileName} ${pct}%`}></progress>
+      <span data-percent>${pct}%</span></td>
+    <td>${formatBytes(d.doneBytes)} / ${formatBytes(d.size)}</td>
+    <td>${formatRate(d.rateBytesPerSec)}</td>
+    <td>${d.state === 'active' ? formatEta(d.size - d.doneBytes, d.rateBytesPerSec) : '—'}</td>
+    <td>${d.peers}</td>
+    <td>${d.state}${d.error === null ? '' : `: ${d.error}`}
+      ${
+        d.contributions === undefined || d.state !== 'completed'
+          ? null
+          : html`<ul class="contrib">${d.contributions.map(
+              (c) =>
+                html`<li>${c.userId ?? c.peerId.slice(0, 12)}: ${c.pieces} pieces, ${formatBytes(c.bytes)}</li>`,
+            )}</ul>`
+      }</td>
+  </tr>`;
+}
+
+/** Transfers: each download live (progress events); one opened shows its peers and piece map. */
+export function TransfersPage() {
+  const opened = useSignal<number | null>(null);
+  const d = downloads.value.find((x) => x.id === opened.value);
+  return html`<section aria-labelledby="transfers-h">
+    <h2 id="transfers-h">Transfers</h2>
+    <${CommandButton} cmd="show_downloads" args=${[]} label="Refresh" onDone=${(r: {
+      downloads: DownloadView[];
+    }) => {
+      downloads.value = r.downloads;
+    }} />
+    <div class="scroll"><table>
+      <thead><tr><th>File</th><th>Done</th><th>Bytes</th><th>Rate</th><th>ETA</th><th>Peers</th><th>State</th></tr></thead>
+      <tbody>${downloads.value.map(
+        (x) => html`<${TransferRow} key=${x.id} d=${x} open=${() => (opened.value = x.id)} />`,
+      )}</tbody>
+    </table></div>
+    ${downloads.value.length === 0 ? html`<p class="muted">No downloads yet.</p>` : null}
+    ${d === undefined ? null : html`<${TransferDetail} d=${d} p=${transfers.value.get(d.id)} />`}
+  </section>`;
+}
