@@ -12,8 +12,9 @@ import type { NewMessage } from './write-messages.js';
  * costs two queries per sender and per stream, each a round trip). Same
  * rules: a retried send (same sender and client id) gets its first copy back;
  * new ones get the next seqs of their streams, numbered in the statement
- * after the streams' rows are locked in stream order (as on every tracker: no
- * deadlock), so seqs have no gaps and a stream's order is its commit order.
+ * after the streams' rows are locked in stream order (as on every tracker, and
+ * as write-messages.ts locks them: code-unit order, hence COLLATE "C" whatever
+ * the database's collation; no deadlock), so seqs have no gaps and a stream's order is its commit order.
  * Two batches carrying the same new (sender, client id) at once: the second
  * fails on the unique key and runs again (store.statement retries it), then
  * finds the first's copy. The statement is its own transaction: one round
@@ -32,7 +33,7 @@ WITH input AS (
   SELECT stream_id, count(*) AS n FROM fresh GROUP BY stream_id
 ), locked AS MATERIALIZED (
   SELECT s.stream_id FROM streams s WHERE s.stream_id IN (SELECT stream_id FROM counts)
-  ORDER BY s.stream_id FOR UPDATE
+  ORDER BY s.stream_id COLLATE "C" FOR UPDATE
 ), bumped AS (
   UPDATE streams s SET last_seq = s.last_seq + c.n
   FROM counts c JOIN locked l ON l.stream_id = c.stream_id
