@@ -5,27 +5,16 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { FileList, VersionList } from '../../src/protocol/api.js';
 import { randomFile, stop, until } from '../helpers/cli-harness.js';
 import { cliSwarm } from '../helpers/cli-swarm.js';
+import { storageTrackerArgs } from '../helpers/storage-peer-fake.js';
 import { daemonCall, signUp, storageGroup } from '../helpers/storage-swarm.js';
 
 // Storage peers in a loop of SIGKILLs and restarts (issue 16) while alice writes new versions
 // of three names with compare-and-set and bob downloads them: four storage peers, min 2, one
 // of them down at a time. At the end every retained version has 2 verified replicas on live
 // storage peers, every acknowledged version is listed under its number, and every one
-// downloads byte-identical from the storage peers alone once alice has left. The schedule comes from a seed printed on failure.
+// downloads byte-identical from the storage peers alone once alice has left. The schedule
+// comes from a seed printed on failure.
 const GRACE_MS = 1500;
-/**
- * A killed peer's session ends with its socket, at once; the heartbeat only catches a hung
- * one. Loose here: seven processes on two loaded cores miss 300 ms heartbeats, and a writer
- * whose session is dropped for that is no seeder for a moment.
- */
-const TRACKER_ARGS = [
-  '--storage-grace-ms',
-  String(GRACE_MS),
-  '--heartbeat-interval-ms',
-  '1000',
-  '--heartbeat-timeout-ms',
-  '5000',
-];
 const STORAGE = ['s1', 's2', 's3', 's4'] as const;
 type Name = 'alice' | 'bob' | (typeof STORAGE)[number];
 const GROUP = 'chaos';
@@ -54,7 +43,7 @@ describe('storage peers killed and restarted under updates and downloads', { tim
   const peerArgs = (n: Name) => ['--zone', n, '--scrub-pause-ms', '500'];
 
   beforeAll(async () => {
-    await swarm.startTracker(TRACKER_ARGS);
+    await swarm.startTracker(storageTrackerArgs(GRACE_MS, 'loose'));
     for (const n of ['alice', 'bob', ...STORAGE] as Name[]) await swarm.startPeer(n, peerArgs(n));
     await signUp(run, ['alice', 'bob', ...STORAGE]);
     await storageGroup(run, 'alice', GROUP, ['bob', ...STORAGE], { peers: STORAGE, quota: '20MiB' });

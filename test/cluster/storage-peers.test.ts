@@ -40,7 +40,7 @@ if (pgTestUrl() === undefined) {
         trackers.push(
           await spawnTracker(
             dir(`t${i}`),
-            ['--store', db.url, ...sharedKeyFile(root.path), ...storageTrackerArgs(GRACE_MS)],
+            ['--store', db.url, ...sharedKeyFile(root.path), ...storageTrackerArgs(GRACE_MS, 'loose')],
             // A start costs ~1.4 CPU-s and waits on nothing: at load 20 it is starved (see chaos.test.ts).
             { startMs: 60_000 },
           ),

@@ -24,7 +24,7 @@ describe.runIf(CAN_MOUNT)('a storage peer whose disk is smaller than its quota',
 
   beforeAll(async () => {
     disk = mountTmpfs(1024 * 1024);
-    await swarm.startTracker(storageTrackerArgs(1500));
+    await swarm.startTracker(storageTrackerArgs(1500, 'loose'));
     for (const n of ['alice', 'small', 'roomy'] as Name[]) {
       await swarm.startPeer(n, n === 'small' ? ['--storage-dir', disk.dir] : []);
     }

@@ -25,7 +25,7 @@ describe('storage repair, level by level', { timeout: 150_000 }, () => {
   const listed = async () => (await run<FileList>('alice', 'list_files', GROUP)).files;
 
   beforeAll(async () => {
-    await swarm.startTracker(storageTrackerArgs(GRACE_MS));
+    await swarm.startTracker(storageTrackerArgs(GRACE_MS, 'loose'));
     for (const n of ['alice', ...STORAGE] as Name[]) await swarm.startPeer(n, ['--zone', n]);
     await signUp(run, ['alice', ...STORAGE]);
     await storageGroup(run, 'alice', GROUP, STORAGE, { peers: STORAGE, quota: '10MiB' });

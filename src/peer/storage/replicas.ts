@@ -1,9 +1,9 @@
 import { mkdirSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { formatBytes } from '../../core/bytes.js';
 import type { StorageStatus } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
-import { formatBytes } from '../../core/bytes.js';
 import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
 import type { DropOrder, ReplicateOrder } from '../../protocol/session-storage.js';
 import type { PeerIdentity } from '../../wire/index.js';
