@@ -58,15 +58,22 @@ try {
   const api = client(trackers[0]!.url);
   await api.user('sink');
   const tokens = await Promise.all(Array.from({ length: SENDERS }, (_, i) => api.user(`s${i}`)));
-  const acks: number[] = [];
+  /** Per acknowledged message: when its first try was sent, when it was acknowledged. */
+  const acks: { sent: number; at: number }[] = [];
   const senders = tokens.map(async (token, i) => {
     const url = trackers[i % 3]!.url;
     for (let n = 0; !stop; n++) {
-      acks.push((await sendUntilAcknowledged(url, token, 'sink', `s${i}-${n}`, { retryMs: 50 })).at);
+      const sent = Date.now();
+      acks.push({
+        sent,
+        ...(await sendUntilAcknowledged(url, token, 'sink', `s${i}-${n}`, { retryMs: 50 })),
+      });
     }
   });
   const rate = (from: number, to: number) =>
-    acks.filter((at) => at >= from && at < to).length / ((to - from) / 1000);
+    acks.filter((a) => a.at >= from && a.at < to).length / ((to - from) / 1000);
+  /** The first message sent after the kill and acknowledged (one sent before may have been committed before it). */
+  const firstAfter = (t: number) => acks.find((a) => a.sent >= t);
   const steady = async () => {
     await sleep(1000);
     const from = Date.now();
@@ -87,8 +94,8 @@ try {
     await formation.kill(primary);
     while (watch.roles().get(standby) !== 'primary') await sleep(20);
     promotion.push(watch.writableSince(standby)! - killedAt);
-    while (!acks.some((at) => at > killedAt)) await sleep(5);
-    failover.push(acks.find((at) => at > killedAt)! - killedAt);
+    while (firstAfter(killedAt) === undefined) await sleep(5);
+    failover.push(firstAfter(killedAt)!.at - killedAt);
     await sleep(Math.max(0, killedAt + WINDOW_S * 1000 - Date.now()));
     through.push(rate(killedAt, killedAt + WINDOW_S * 1000));
     withoutStandby.push(await steady());

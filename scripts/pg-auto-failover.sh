@@ -126,6 +126,9 @@ start() {
   [[ "$nodes" =~ ^[23]$ ]] || { echo "pg-auto-failover: 2 or 3 data nodes" >&2; exit 2; }
   ensure_binaries
   dir=$(mktemp -d /tmp/coterie-pgaf.XXXXXX)
+  # A start that fails half-way leaves nothing running: its caller never learns the directory.
+  STARTING=$dir
+  trap 'status=$?; [ "$status" -ne 0 ] && [ -n "${STARTING:-}" ] && stop "$STARTING" >/dev/null 2>&1; exit "$status"' EXIT
   chmod 755 "$dir"
   mkdir -p "$dir/xdg/config" "$dir/xdg/data" "$dir/xdg/run"
   chmod 700 "$dir/xdg/run"
@@ -170,6 +173,7 @@ start() {
   done
   in_dir "$dir" pg_autoctl show uri --formation default --pgdata "$dir/monitor"
   echo "$dir"
+  STARTING=
 }
 
 # The pids of a process and all its descendants.
@@ -186,7 +190,7 @@ kill_node() {
   for pid in $(pgrep -f -- "pg_autoctl.*--pgdata $dir/$name( |\$)" || true); do pids+=($(tree "$pid")); done
   pid=$(head -n 1 "$dir/$name/postmaster.pid" 2>/dev/null || true)
   [ -n "$pid" ] && pids+=($(tree "$pid"))
-  [ "${#pids[@]}" -gt 0 ] || { echo "pg-auto-failover: $name is not running" >&2; exit 1; }
+  [ "${#pids[@]}" -gt 0 ] || { echo "pg-auto-failover: $name is not running" >&2; return 1; }
   kill -KILL "${pids[@]}" 2>/dev/null || true
 }
 

@@ -21,11 +21,12 @@ import {
   watchWritable,
 } from '../../bench/lib/pg-auto-failover.js';
 import { sendUntilAcknowledged } from '../../bench/lib/send-acknowledged.js';
-import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
+import type { PeerDaemon } from '../../src/peer/daemon.js';
 import type { Health } from '../../src/protocol/api.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { until } from '../helpers/cli-harness.js';
 import { client, spawnTracker, type TrackerProcess } from '../helpers/tracker.js';
+import { startChatPeers } from './chat-peers.js';
 import { MessageLedger } from './message-ledger.js';
 import { FAST_MEMBERSHIP_FLAGS, sharedKeyFile } from './pg.js';
 
@@ -100,26 +101,9 @@ if (!havePgAutoFailover()) {
 
       // Twenty peers in one chat group with a topic (every third subscribed), spread over the trackers.
       const api = client(urls[0]!);
-      const names = Array.from({ length: PEERS }, (_, i) => `p${i}`);
-      for (const n of names)
-        await api.call('POST', '/v1/users', { body: { userId: n, password: `pw-${n}-secret` } });
-      for (const [i, n] of names.entries()) {
-        const p = await startPeerDaemon({
-          dataDir: join(root, 'peers', n),
-          trackers: [...urls.slice(i % 3), ...urls.slice(0, i % 3)],
-          pool: { backoffMs: [0, 50, 100, 200, 400], jitter: 0.2 },
-        });
-        peers.push(p);
-        await p.execute('login', [n, `pw-${n}-secret`]);
-      }
-      await peers[0]!.execute('create_group', ['chat']);
-      await Promise.all(peers.slice(1).map((p) => p.execute('join_group', ['chat'])));
-      for (const n of names.slice(1)) await peers[0]!.execute('accept_request', ['chat', n]);
-      await peers[0]!.execute('create_topic', ['chat', 'news']);
-      await Promise.all(
-        peers.filter((_, i) => isSubscriber(i)).map((p) => p.execute('subscribe', ['chat', 'news'])),
-      );
-      const subscribers = names.filter((_, i) => isSubscriber(i));
+      const chat = await startChatPeers(root, urls, PEERS, isSubscriber);
+      peers.push(...chat.peers);
+      const { names, subscribers } = chat;
       phase('trackers and peers up');
       const ledger = new MessageLedger();
       for (const [i, p] of peers.entries()) {
