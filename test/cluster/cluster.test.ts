@@ -3,10 +3,11 @@
 // over when its tracker is SIGKILLed while the user keeps typing commands.
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { startPeerDaemon } from '../../src/peer/daemon.js';
 import { EVENTS_CHANNEL } from '../../src/tracker/index.js';
-import { coterie, type Daemon, startProcess, stop, until } from '../helpers/cli-harness.js';
+import { until } from '../helpers/cli-harness.js';
+import { cliSwarm } from '../helpers/cli-swarm.js';
 import { pipedShell } from '../helpers/shell-harness.js';
 import { client, fakeManifest, openSession, randomPeerId } from '../helpers/tracker.js';
 import { describeWithPg, FAST_MEMBERSHIP_FLAGS } from './pg.js';
@@ -262,30 +263,13 @@ describeWithPg(
   { prefix: 'coterie-failover-', trackers: 3, flags: CLUSTER_FLAGS },
   (cluster) => {
     const { root, trackers } = cluster;
-    let peer: Daemon | undefined;
-    const dataDir = join(root, 'peer');
-    const cli = (args: string[]) => coterie(['--data-dir', dataDir, '--json', ...args]);
-
-    afterAll(async () => {
-      if (peer) await stop(peer.child);
-    });
+    const swarm = cliSwarm<'peer'>('coterie-failover-peer-');
+    const cli = (args: string[]) => swarm.as('peer', '--json', ...args);
 
     it('moves to another tracker and the next command works without the user doing anything', async () => {
       // Given one tracker URL only: it learns the others from the cluster.
-      peer = await startProcess(
-        [
-          'peer',
-          '--data-dir',
-          dataDir,
-          '--tracker',
-          trackers[0]!.url,
-          '--no-shell',
-          '--tracker-heartbeat-ms',
-          '1000',
-        ],
-        /^peer [0-9a-f]{64} serving/,
-        join(root, 'peer.out'),
-      );
+      swarm.useTracker(trackers[0]!.url);
+      await swarm.startPeer('peer', ['--tracker-heartbeat-ms', '1000']);
       expect((await cli(['create_user', 'fo-user', 'fo-password'])).code).toBe(0);
       expect((await cli(['login', 'fo-user', 'fo-password'])).code).toBe(0);
       expect((await cli(['create_group', 'fo-group'])).code).toBe(0);

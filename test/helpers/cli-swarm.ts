@@ -21,6 +21,8 @@ export interface CliSwarm<N extends string> {
    * and warnings only, plus `args`; its URL.
    */
   startTracker(args?: string[], port?: number): Promise<string>;
+  /** Peers started from now on use `url`, a tracker this swarm did not start (a cluster's). */
+  useTracker(url: string): void;
   /** Starts `coterie peer --no-shell` for `n` on the tracker, plus `args`. */
   startPeer(n: N, args?: string[]): Promise<Daemon>;
   /** Runs `coterie --data-dir <n's dir> …args`. */
@@ -103,6 +105,9 @@ export function cliSwarm<N extends string>(prefix: string, options: CliSwarmOpti
       procs.set('tracker', tracker);
       trackerUrl = /listening on (\S+)/.exec(tracker.line)![1]!;
       return trackerUrl;
+    },
+    useTracker(url) {
+      trackerUrl = url;
     },
     async startPeer(n, args = []) {
       const peer = await startProcess(
