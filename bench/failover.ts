@@ -90,8 +90,10 @@ try {
   for (let k = 0; k < KILLS; k++) {
     withStandby.push(await steady());
     const standby = formation.nodes.find((n) => n !== primary)!;
-    const killedAt = Date.now();
     await formation.kill(primary);
+    // Once the script returns: under load it takes a few hundred ms, and the old primary
+    // acknowledged messages until its kill.
+    const killedAt = Date.now();
     while (watch.roles().get(standby) !== 'primary') await sleep(20);
     promotion.push(watch.writableSince(standby)! - killedAt);
     while (firstAfter(killedAt) === undefined) await sleep(5);

@@ -191,8 +191,8 @@ if (!havePgAutoFailover()) {
         );
         const standby = f.nodes.find((n) => n !== primary)!;
         const bound = servesAgainMs();
-        const killedAt = Date.now();
         await f.kill(primary);
+        const killedAt = Date.now();
         phase(`round ${round}: ${primary} killed`);
         // pg_auto_failover promotes the standby by itself; the trackers find it.
         await until(
