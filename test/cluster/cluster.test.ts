@@ -9,7 +9,7 @@ import { EVENTS_CHANNEL } from '../../src/tracker/index.js';
 import { until } from '../helpers/cli-harness.js';
 import { cliSwarm } from '../helpers/cli-swarm.js';
 import { pipedShell } from '../helpers/shell-harness.js';
-import { client, fakeManifest, openSession, randomPeerId } from '../helpers/tracker.js';
+import { client, fakeManifest, greet, openSession, randomPeerId } from '../helpers/tracker.js';
 import { describeWithPg, FAST_MEMBERSHIP_FLAGS } from './pg.js';
 
 // Fast membership so that a dead tracker drops out within a second or two.
@@ -56,8 +56,7 @@ describeWithPg(
 
       // The owner is connected to A; the request is made through B.
       const ownerSession = await openSession(trackers[0]!.url, owner);
-      ownerSession.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
-      await ownerSession.next('welcome');
+      await greet(ownerSession);
       const pushed = await ownerSession.next('cluster');
       expect(pushed).toMatchObject({ type: 'cluster' });
       await b.call('POST', '/v1/groups/xg/join', { token: joiner });
@@ -74,14 +73,7 @@ describeWithPg(
       ownerSession.raw({ type: 'watch', id: 'w1', files: [f.fileId] });
       expect(await ownerSession.next(['ack', 'error'])).toMatchObject({ type: 'ack', id: 'w1' });
       const seeder = await openSession(trackers[2]!.url, joiner);
-      seeder.raw({
-        type: 'hello',
-        v: 1,
-        peerId: seederPeer,
-        addresses: ['127.0.0.1:9'],
-        seeding: [f.fileId],
-      });
-      await seeder.next('welcome');
+      await greet(seeder, { peerId: seederPeer, addresses: ['127.0.0.1:9'], seeding: [f.fileId] });
       expect(await ownerSession.next('seeder_appeared')).toMatchObject({
         fileId: f.fileId,
         peerId: seederPeer,
@@ -108,8 +100,7 @@ describeWithPg(
       const joiner = await b.user('n-joiner');
       await a.call('POST', '/v1/groups', { token: owner, body: { groupId: 'ng' } });
       const ownerSession = await openSession(trackers[0]!.url, owner);
-      ownerSession.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
-      await ownerSession.next('welcome');
+      await greet(ownerSession);
       // Anyone with the database's rights can NOTIFY on the channel.
       const other = new pg.Client({ connectionString: cluster.db.url });
       await other.connect();
@@ -230,14 +221,12 @@ describeWithPg(
         body: { name: 'k.bin', manifest: f.manifest, peerId: peer },
       });
       const watcher = await openSession(trackers[0]!.url, owner);
-      watcher.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
-      await watcher.next('welcome');
+      await greet(watcher);
       await watcher.next('cluster');
       watcher.raw({ type: 'watch', id: 1, files: [f.fileId] });
       await watcher.next('ack');
       const seeder = await openSession(trackers[2]!.url, owner, { autoPong: false });
-      seeder.raw({ type: 'hello', v: 1, peerId: peer, addresses: ['127.0.0.1:9'], seeding: [f.fileId] });
-      await seeder.next('welcome');
+      await greet(seeder, { peerId: peer, addresses: ['127.0.0.1:9'], seeding: [f.fileId] });
       await watcher.next('seeder_appeared');
 
       const killedAt = Date.now();

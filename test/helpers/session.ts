@@ -1,5 +1,7 @@
 import { onTestFinished } from 'vitest';
+import { randomPeerId } from '../../bench/lib/manifests.js';
 import { type OpenSessionOptions, SessionClient } from '../../bench/lib/session-client.js';
+import type { TrackerMessage } from '../../src/protocol/session.js';
 
 export { SessionClient } from '../../bench/lib/session-client.js';
 
@@ -19,4 +21,22 @@ export async function openSession(
     // Not inside a test: the caller closes it.
   }
   return session;
+}
+
+/**
+ * Says a peer's hello on a session opened with openSession (a fresh peer id, no addresses and
+ * nothing seeded unless given) and waits for the welcome, which it returns.
+ */
+export async function greet(
+  session: SessionClient,
+  hello: { peerId?: string; addresses?: string[]; seeding?: string[] } = {},
+): Promise<TrackerMessage> {
+  session.raw({
+    type: 'hello',
+    v: 1,
+    peerId: hello.peerId ?? randomPeerId(),
+    addresses: hello.addresses ?? [],
+    seeding: hello.seeding ?? [],
+  });
+  return session.next('welcome');
 }

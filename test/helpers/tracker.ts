@@ -27,7 +27,7 @@ export { fakeManifest, randomPeerId, sha } from '../../bench/lib/manifests.js';
 export { SessionClient } from '../../bench/lib/session-client.js';
 export type { TrackerProcess } from '../../bench/lib/tracker-process.js';
 /** A session that says nothing by itself: every frame waits in next() (SessionClient.open). */
-export { openSession } from './session.js';
+export { greet, openSession } from './session.js';
 export { tempDir } from './temp-dir.js';
 
 /** The tracker a test file shares, once its beforeAll ran. */

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { verifyTicket } from '../../src/protocol/tickets.js';
-import { fakeManifest, headersOnly, openSession, randomPeerId, trackerPerFile } from '../helpers/tracker.js';
+import {
+  fakeManifest,
+  greet,
+  headersOnly,
+  openSession,
+  randomPeerId,
+  trackerPerFile,
+} from '../helpers/tracker.js';
 
 // One tracker for the whole file: each test uses its own users and groups.
 const fileTracker = trackerPerFile();
@@ -247,14 +254,7 @@ describe('files', () => {
 
     // Live seeders appear with a session that announces the file.
     const session = await openSession(fileTracker.tracker.url, owner);
-    session.raw({
-      type: 'hello',
-      v: 1,
-      peerId: ownerPeer,
-      addresses: ['127.0.0.1:9000'],
-      seeding: [a.fileId],
-    });
-    await session.next('welcome');
+    await greet(session, { peerId: ownerPeer, addresses: ['127.0.0.1:9000'], seeding: [a.fileId] });
     const detail = await fileTracker.api.call<{
       manifest: unknown;
       seeders: { peerId: string; addresses: string[]; score: number }[];
