@@ -40,7 +40,6 @@ export {
   type StoragePeerInfo,
   type StoragePeerState,
 } from './placement.js';
-
 export {
   applyReport,
   currentQuality,
@@ -66,3 +65,10 @@ export {
   type SchedulerComponents,
   type SchedulerOptions,
 } from './scheduler.js';
+export {
+  chooseTreePieceSize,
+  createTreeManifest,
+  scanTree,
+  type TreeManifestOptions,
+  type TreeSourceFile,
+} from './tree-manifest.js';

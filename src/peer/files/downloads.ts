@@ -7,24 +7,25 @@ import type {
   ShowDownloadsResult,
 } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
-import { computeFileId, validateManifest } from '../../protocol/manifest.js';
 import type { SessionEvent } from '../../protocol/session.js';
 import type { PeerIdentity } from '../../wire/index.js';
 import { PEER_DEFAULTS } from '../config.js';
 import type { CommandIO } from '../control/index.js';
 import type { Notice, PeerEvent } from '../notices.js';
-import { destDirOf, rememberDestDir, resolveDestination } from '../paths.js';
+import { rememberDestDir, resolveDestination } from '../paths.js';
 import type { DownloadRecord, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
-import {
-  type DownloadHandle,
-  type DownloadProgress,
-  type DownloadResult,
-  download,
+import type {
+  DownloadHandle,
+  DownloadProgress,
+  DownloadResult,
+  TreeDownloadHandle,
 } from './download/index.js';
-import { appearedSeeder, listedSeeders, reportPeers, withSeederNames } from './download-seeders.js';
+import { appearedSeeder, reportPeers, withSeederNames } from './download-seeders.js';
+import { startEngine } from './download-start.js';
 import type { Seeding } from './seeding.js';
+import { initialSelection, rememberSelection, widenSelection } from './selection.js';
 import type { Shares } from './shares.js';
 
 /**
@@ -38,8 +39,10 @@ export interface Downloads {
     groupId: string,
     fileName: string,
     dest: string,
-    options: { wait: boolean; version?: number } & CommandIO,
+    options: { wait: boolean; version?: number; only?: string[]; exclude?: string[] } & CommandIO,
   ): Promise<DownloadView>;
+  /** select_files: widens the selection of the latest download of a folder (restarting it if it ended). */
+  select(groupId: string, fileName: string, globs: string[]): Promise<DownloadView>;
   /** Files deleted from a group: their running downloads there fail, saying so. */
   onDeleted(groupId: string, fileIds: readonly string[]): void;
   list(): ShowDownloadsResult;
@@ -78,6 +81,8 @@ interface Running {
   /** Set when the daemon stops it (logout, shutdown): the download pauses rather than fails. */
   pausing: boolean;
   listeners: Set<(p: DownloadProgress) => void>;
+  /** A folder's download, which select_files widens. */
+  tree: TreeDownloadHandle | undefined;
 }
 
 export function createDownloads(deps: DownloadsDeps): Downloads {
@@ -141,33 +146,11 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
   };
 
   /** Starts (or resumes) the engine for a download record. */
-  const launch = (rec: DownloadRecord, detail: FileDetail): Running => {
-    const manifest = validateManifest(detail.manifest);
-    if (computeFileId(manifest) !== rec.fileId) {
-      throw new CoterieError(
-        'INVALID_MANIFEST',
-        'the tracker sent a manifest that does not match the file id',
-      );
-    }
+  const launch = (rec: DownloadRecord, detail: FileDetail, resuming = true): Running => {
     const users = new Map<string, string>();
-    const destDir = destDirOf(store, rec.id);
-    const handle = download({
-      manifest,
-      fileId: rec.fileId,
-      dest: rec.dest,
-      ...(destDir === undefined ? {} : { destDir }),
-      seeders: listedSeeders(detail, identity.peerId, users),
-      identity,
-      getTicket: async () =>
-        (
-          await http.call('getTicket', {
-            params: { groupId: rec.groupId, file: rec.fileId },
-            body: { peerId: identity.peerId },
-          })
-        ).ticket,
-    });
+    const { handle, manifest, tree } = startEngine({ store, http, identity }, rec, detail, users, resuming);
     // Downloaders serve what they have: other members' downloads can fetch verified pieces from us.
-    seeding.servePartial(rec.fileId, handle.pieceSource);
+    if (tree === undefined) seeding.servePartial(rec.fileId, handle.pieceSource);
     const r: Running = {
       id: rec.id,
       handle,
@@ -177,6 +160,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       persistedAt: 0,
       pausing: false,
       listeners: new Set(),
+      tree,
     };
     running.set(rec.id, r);
     waiting.delete(rec.id);
@@ -205,7 +189,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         results.set(rec.id, { result, users });
         store.downloads.update(rec.id, {
           state: 'completed',
-          doneBytes: rec.size,
+          doneBytes: store.downloads.get(rec.id)?.size ?? rec.size,
           endedAt: Date.now(),
           error: null,
         });
@@ -214,7 +198,9 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         notify('download', `downloaded '${rec.fileName}' from '${rec.groupId}' to ${rec.dest}`);
         onEvent({ type: 'downloadCompleted', id: rec.id, fileName: rec.fileName, dest: rec.dest });
         reportPeers(http, log, rec.fileId, result.durationMs, result.distribution.peers);
-        await shares.shareDownloaded(rec, manifest);
+        // A folder is seeded again only whole: a partial one is not the share its id names.
+        if (tree === undefined || store.downloads.get(rec.id)?.size === manifest.size)
+          await shares.shareDownloaded(rec, manifest);
         // Seeded from dest now, or not at all: the download's own piece source is finished.
         if (!shares.isServed(rec.fileId)) seeding.unserve(rec.fileId);
         finished(rec.id);
@@ -393,6 +379,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         params: { groupId, file: fileName },
         ...(opts.version === undefined ? {} : { query: { version: String(opts.version) } }),
       });
+      const { selection, size } = initialSelection(detail.manifest, opts.only ?? [], opts.exclude ?? []);
       const userId = store.getSession()?.userId ?? '';
       const rec = store.downloads.add({
         userId,
@@ -400,12 +387,13 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         fileName: detail.name,
         fileId: detail.fileId,
         dest: target,
-        size: detail.manifest.size,
+        size,
         startedAt: Date.now(),
       });
       rememberDestDir(store, rec.id, dir);
+      rememberSelection(store, rec.id, selection);
       try {
-        launch(rec, detail);
+        launch(rec, detail, false);
       } catch (err) {
         throw failDownload(rec, err, { answered: true });
       }
@@ -413,6 +401,26 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       return waitFor(rec.id, opts);
     },
 
+    async select(groupId, fileName, globs) {
+      const mine = store.downloads.list().filter((d) => d.groupId === groupId && d.fileName === fileName);
+      const rec = mine.find((d) => running.has(d.id)) ?? mine[mine.length - 1];
+      if (rec === undefined) {
+        throw new CoterieError(
+          'FILE_NOT_FOUND',
+          `no download of '${fileName}' from '${groupId}': download_file starts one`,
+        );
+      }
+      const detail = await http.call('getFile', { params: { groupId, file: rec.fileId } });
+      const { files, size } = widenSelection(store, rec.id, detail.manifest, globs);
+      store.downloads.update(rec.id, { size });
+      const r = running.get(rec.id);
+      if (r?.tree?.select(files) !== true) {
+        await r?.handle.done.catch(() => {}); // a folder ending right now ends first
+        store.downloads.update(rec.id, { state: 'active', error: null, endedAt: null });
+        launch(store.downloads.get(rec.id)!, detail);
+      }
+      return view(store.downloads.get(rec.id)!);
+    },
     list: () => ({ downloads: store.downloads.list().map(view) }),
     onDeleted(groupId, fileIds) {
       const deleted = new Set(fileIds);
