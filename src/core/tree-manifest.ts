@@ -16,6 +16,7 @@ import {
   MAX_PIECE_SIZE_BYTES,
   MAX_PIECES,
   MAX_TREE_FILES,
+  MAX_TREE_PATH_BYTES,
   type Manifest,
   pieceCount,
   TREE_MANIFEST_VERSION,
@@ -91,6 +92,14 @@ export async function scanTree(root: string): Promise<TreeSourceFile[]> {
   };
   await walk(root, '');
   if (out.length === 0) throw new CoterieError('PATH_INVALID', `${root} holds no files to share`);
+  // Refused now rather than after hashing: the manifest would be too large to share.
+  const pathBytes = out.reduce((n, f) => n + Buffer.byteLength(f.path), 0);
+  if (pathBytes > MAX_TREE_PATH_BYTES) {
+    throw new CoterieError(
+      'PATH_INVALID',
+      `the paths under ${root} take ${pathBytes} bytes, more than ${MAX_TREE_PATH_BYTES}: share it in parts`,
+    );
+  }
   out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const seen = new Map<string, string>();
   for (const f of out) {

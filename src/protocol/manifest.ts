@@ -40,7 +40,7 @@ export const TREE_MANIFEST_VERSION = 2;
 /** A tree's files; each non-empty one takes a piece at least, and the wire counts at most MAX_PIECES. */
 export const MAX_TREE_FILES = 65_536;
 /** The bytes of all a tree's paths together: the manifest stays one share request (shareBodyLimitBytes). */
-export const MAX_TREE_PATH_BYTES = 1024 * 1024;
+export const MAX_TREE_PATH_BYTES = 2 * 1024 * 1024;
 export const MIN_PIECE_SIZE_BYTES = 16 * 1024;
 export const MAX_PIECE_SIZE_BYTES = 16 * 1024 * 1024;
 /** Keeps a manifest small (≤ 2 MiB as JSON hex) whatever the file size. */

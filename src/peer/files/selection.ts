@@ -71,7 +71,7 @@ export function assertGlobsMatch(manifest: Manifest, globs: readonly string[], w
     const m = matcher([g]);
     if (!paths.some((p) => m(p))) {
       throw new CoterieError(
-        'FILE_NOT_FOUND',
+        'USAGE',
         `${what} '${g}' matches no file of the folder: 'list_files' shows its paths`,
       );
     }
@@ -109,7 +109,7 @@ export function initialSelection(
   const size = selectedBytes(manifest, selectedFiles(manifest, selection));
   if (size === 0 && selectedFiles(manifest, selection).length === 0) {
     throw new CoterieError(
-      'FILE_NOT_FOUND',
+      'USAGE',
       'the --only and --exclude globs together select no file of the folder',
     );
   }
