@@ -106,13 +106,11 @@ export function initialSelection(
   assertGlobsMatch(manifest, only, '--only');
   assertGlobsMatch(manifest, exclude, '--exclude');
   const selection = { only: [...only], exclude: [...exclude], added: [] };
-  const size = selectedBytes(manifest, selectedFiles(manifest, selection));
-  if (size === 0 && selectedFiles(manifest, selection).length === 0) {
-    throw new CoterieError(
-      'USAGE',
-      'the --only and --exclude globs together select no file of the folder',
-    );
+  const files = selectedFiles(manifest, selection);
+  if (files.length === 0) {
+    throw new CoterieError('USAGE', 'the --only and --exclude globs together select no file of the folder');
   }
+  const size = selectedBytes(manifest, files);
   return { selection, size };
 }
 
