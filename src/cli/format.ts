@@ -2,6 +2,7 @@ import { formatBytes } from '../core/bytes.js';
 import type {
   CommandName,
   DownloadView,
+  FileTree,
   ResultOf,
   SendAnswer,
   ShowDownloadsResult,
@@ -168,6 +169,13 @@ function versionReplicas(rs: { state: string }[]): string {
   return `${rs.length}${away > 0 ? ` (${away} in grace)` : ''}`;
 }
 
+/** list_files <g> <name>: the share's files with their sizes (`*`: executable), then the total. */
+function formatTree(r: FileTree): string {
+  const rows = r.files.map((f) => [formatBytes(f.size), f.executable === true ? `${f.path}*` : f.path]);
+  const what = r.folder ? `folder '${r.name}'` : `file '${r.name}'`;
+  return `${table(['SIZE', 'PATH'], rows)}\n${what} in '${r.groupId}': ${r.files.length} file${r.files.length === 1 ? '' : 's'}, ${formatBytes(r.size)} (${r.fileId.slice(0, 12)})`;
+}
+
 function formatVersions(r: ResultOf<'list_versions'>): string {
   const lock = r.lock === undefined ? [] : [`locked by '${r.lock.holder}' until ${clock(r.lock.expiresAt)}`];
   return [
@@ -266,23 +274,27 @@ const FORMATTERS: Formatters = {
   list_members: (r) =>
     r.members.map((m) => (m.role === 'owner' ? `${m.userId} (owner)` : m.userId)).join('\n'),
   list_files: (r) =>
-    r.files.length === 0
-      ? `no files in '${r.groupId}' yet: upload_file <path> ${r.groupId} shares one`
-      : table(
-          ['NAME', 'VERSION', 'SIZE', 'SEEDERS', 'REPLICAS', 'SHARED BY', 'LOCKED BY', 'FILE ID'],
-          r.files.map((f) => [
-            f.name,
-            f.version === undefined ? '-' : `v${f.version}`,
-            formatBytes(f.size),
-            String(f.seeders),
-            replicasText(f.replicas),
-            f.sharers.join(','),
-            f.lock === undefined ? '-' : `${f.lock.holder} until ${clock(f.lock.expiresAt)}`,
-            f.fileId.slice(0, 12),
-          ]),
-        ),
+    'folder' in r
+      ? formatTree(r)
+      : r.files.length === 0
+        ? `no files in '${r.groupId}' yet: upload_file <path> ${r.groupId} shares one`
+        : table(
+            ['NAME', 'VERSION', 'SIZE', 'SEEDERS', 'REPLICAS', 'SHARED BY', 'LOCKED BY', 'FILE ID'],
+            r.files.map((f) => [
+              f.name,
+              f.version === undefined ? '-' : `v${f.version}`,
+              formatBytes(f.size),
+              String(f.seeders),
+              replicasText(f.replicas),
+              f.sharers.join(','),
+              f.lock === undefined ? '-' : `${f.lock.holder} until ${clock(f.lock.expiresAt)}`,
+              f.fileId.slice(0, 12),
+            ]),
+          ),
   upload_file: (r) =>
-    `sharing '${r.fileName}' (${formatBytes(r.size)}, ${r.pieces} pieces) in '${r.groupId}' as ${r.fileId.slice(0, 12)}; seeding`,
+    `sharing ${r.files === undefined ? '' : `folder `}'${r.fileName}' (${r.files === undefined ? '' : `${countOf(r.files, 'file')}, `}${formatBytes(r.size)}, ${r.pieces} pieces) in '${r.groupId}' as ${r.fileId.slice(0, 12)}; seeding`,
+  select_files: (r) =>
+    `'${r.fileName}' from '${r.groupId}' now fetches ${formatBytes(r.size)} into ${r.dest}: show_downloads follows it`,
   download_file: (r) => {
     if (r.state === 'completed') return formatDownloadDone(r);
     return `downloading '${r.fileName}' from '${r.groupId}' to ${r.dest}: show_downloads follows it`;

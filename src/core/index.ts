@@ -72,3 +72,10 @@ export {
   type SchedulerComponents,
   type SchedulerOptions,
 } from './scheduler.js';
+export {
+  chooseTreePieceSize,
+  createTreeManifest,
+  scanTree,
+  type TreeManifestOptions,
+  type TreeSourceFile,
+} from './tree-manifest.js';

@@ -23,7 +23,7 @@ import {
   pieceLength,
   validateManifest,
 } from '../protocol/manifest.js';
-import { hashPiece, pieceDigest, startHashWorker } from './piece-hash.js';
+import { awaitHashWorkers, hashPiece, pieceDigest, startHashWorker } from './piece-hash.js';
 
 export { hashPiece };
 
@@ -185,46 +185,21 @@ async function hashWithWorkers(
   const count = job.digests.length / 32;
   // Contiguous runs, so each worker reads sequentially and the kernel's read-ahead works for it.
   const per = Math.ceil(count / workers);
-  const runs: Promise<void>[] = [];
   const started: Worker[] = [];
   for (let first = 0; first < count; first += per) {
     // Each worker mirrors hashOnMainThread over its run [firstPiece, endPiece).
-    const worker = startHashWorker({
-      path: job.path,
-      size: job.size,
-      pieceSize: job.pieceSize,
-      chunkBytes: job.chunkBytes,
-      digests: job.digests.buffer as SharedArrayBuffer,
-      firstPiece: first,
-      endPiece: Math.min(count, first + per),
-      progressStepBytes: MANIFEST_DEFAULTS.progressStepBytes,
-    });
-    started.push(worker);
-    runs.push(
-      new Promise<void>((resolve, reject) => {
-        worker.on('message', (bytes: number) => progress(bytes));
-        worker.once('error', (err) =>
-          reject(new CoterieError('PATH_INVALID', `cannot hash ${job.path}: ${err.message}`, { cause: err })),
-        );
-        worker.once('exit', (code) =>
-          code === 0
-            ? resolve()
-            : reject(new CoterieError('INTERNAL', `hash worker exited with code ${code}`)),
-        );
+    started.push(
+      startHashWorker({
+        path: job.path,
+        size: job.size,
+        pieceSize: job.pieceSize,
+        chunkBytes: job.chunkBytes,
+        digests: job.digests.buffer as SharedArrayBuffer,
+        firstPiece: first,
+        endPiece: Math.min(count, first + per),
+        progressStepBytes: MANIFEST_DEFAULTS.progressStepBytes,
       }),
     );
   }
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal?.reason);
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    await Promise.race([Promise.all(runs), aborted]);
-  } finally {
-    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
-    // One failed run must not leave the others reading a file nobody waits for.
-    await Promise.all(started.map((w) => w.terminate()));
-  }
+  await awaitHashWorkers(started, progress, signal, job.path);
 }

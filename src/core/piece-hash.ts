@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { CoterieError } from '../protocol/errors.js';
 
 /** SHA-256 of a piece's bytes, the 32 raw bytes (a manifest's digests buffer takes these). */
 export function pieceDigest(data: Uint8Array): Buffer {
@@ -30,6 +31,17 @@ export interface HashRunJob {
   /** One past the run's last piece. */
   endPiece: number;
   /** The worker posts the bytes it hashed (a number) at least this often, and at the end. */
+  progressStepBytes: number;
+  /** Where this file's piece 0 goes among `digests` (a folder's files share one buffer); default 0. */
+  digestBase?: number;
+}
+
+/** The files of a folder share for one worker to hash in turn, each as a whole run (tree-manifest.ts). */
+export interface HashTreeJob {
+  files: { path: string; size: number; digestBase: number }[];
+  pieceSize: number;
+  chunkBytes: number;
+  digests: SharedArrayBuffer;
   progressStepBytes: number;
 }
 
@@ -72,7 +84,7 @@ function hashRun(w) {
       }
       for (let off = 0; off < want; off += w.pieceSize) {
         const piece = (start + off) / w.pieceSize;
-        out.set(digest(buf.subarray(off, Math.min(off + w.pieceSize, want))), piece * 32);
+        out.set(digest(buf.subarray(off, Math.min(off + w.pieceSize, want))), ((w.digestBase || 0) + piece) * 32);
       }
       sinceReport += want;
       if (sinceReport >= w.progressStepBytes) { parentPort.postMessage(sinceReport); sinceReport = 0; }
@@ -85,6 +97,12 @@ function hashRun(w) {
 
 if (workerData && workerData.run) {
   hashRun(workerData.run);
+} else if (workerData && workerData.tree) {
+  const t = workerData.tree;
+  for (const f of t.files) {
+    if (f.size === 0) continue;
+    hashRun({ ...t, ...f, firstPiece: 0, endPiece: Math.ceil(f.size / t.pieceSize) });
+  }
 } else {
   parentPort.on('message', ({ id, sab, offset, length }) => {
     parentPort.postMessage({ id, digest: digest(new Uint8Array(sab, offset, length)).toString('hex') });
@@ -95,4 +113,48 @@ if (workerData && workerData.run) {
 /** A hashing worker: hashes `run` and exits, or, without one, serves HashPieceMessages. */
 export function startHashWorker(run?: HashRunJob): Worker {
   return new Worker(HASH_WORKER_SOURCE, { eval: true, workerData: run === undefined ? {} : { run } });
+}
+
+/** A worker hashing a folder's files (`tree`) and exiting; it posts hashed bytes as a run does. */
+export function startTreeHashWorker(tree: HashTreeJob): Worker {
+  return new Worker(HASH_WORKER_SOURCE, { eval: true, workerData: { tree } });
+}
+
+/**
+ * Waits for hashing workers that each hash their share and exit, passing on
+ * their progress; the first failure or an abort ends the wait, and every
+ * worker is terminated either way (none keeps reading a file nobody waits for).
+ */
+export async function awaitHashWorkers(
+  workers: readonly Worker[],
+  progress: (bytes: number) => void,
+  signal: AbortSignal | undefined,
+  what: string,
+): Promise<void> {
+  const runs = workers.map(
+    (worker) =>
+      new Promise<void>((resolve, reject) => {
+        worker.on('message', (bytes: number) => progress(bytes));
+        worker.once('error', (err) =>
+          reject(new CoterieError('PATH_INVALID', `cannot hash ${what}: ${err.message}`, { cause: err })),
+        );
+        worker.once('exit', (code) =>
+          code === 0
+            ? resolve()
+            : reject(new CoterieError('INTERNAL', `hash worker exited with code ${code}`)),
+        );
+      }),
+  );
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal?.reason);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    await Promise.race([Promise.all(runs), aborted]);
+  } finally {
+    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
 }

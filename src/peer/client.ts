@@ -9,6 +9,7 @@ export type {
   CommandResponse,
   ControlCommands,
   DownloadView,
+  FileTree,
   InboxMessage,
   PeerContribution,
   PendingSendView,

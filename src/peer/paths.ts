@@ -4,16 +4,23 @@ import { CoterieError } from '../protocol/errors.js';
 import type { DirIdentity } from './files/index.js';
 import type { PeerStore } from './store/index.js';
 
-/** The file to share must exist and be a regular file (not a directory, device or socket). */
-export function checkSourceFile(path: string): { size: number } {
+/**
+ * The file to share must exist and be a regular file (not a device or socket), or, with
+ * `folders`, a directory (a folder share).
+ */
+export function checkSourceFile(
+  path: string,
+  options: { folders?: boolean } = {},
+): { size: number; folder: boolean } {
   let st: ReturnType<typeof statSync>;
   try {
     st = statSync(path);
   } catch {
     throw new CoterieError('PATH_INVALID', `no such file: ${path}`);
   }
+  if (st.isDirectory() && options.folders === true) return { size: 0, folder: true };
   if (!st.isFile()) throw new CoterieError('PATH_INVALID', `not a regular file: ${path}`);
-  return { size: st.size };
+  return { size: st.size, folder: false };
 }
 
 /** Where a download goes: its file by real path, and its directory's identity (kept with the download). */

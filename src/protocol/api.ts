@@ -13,7 +13,7 @@
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { ERROR_CODES } from './errors.js';
-import { MAX_PIECE_SIZE_BYTES, MAX_PIECES } from './manifest.js';
+import { MAX_PIECE_SIZE_BYTES, MAX_PIECES, MAX_TREE_FILES } from './manifest.js';
 import { FILE_NAME_MAX_LENGTH, HEX64_PATTERN, MESSAGE_ID_PATTERN, NAME_PATTERN } from './names.js';
 import { MAX_KEEP_VERSIONS, MAX_LOCK_TTL_SECONDS } from './version-limits.js';
 
@@ -191,10 +191,24 @@ export type LeaveResponse = Static<typeof LeaveResponse>;
  */
 export const ManifestSchema = Type.Object(
   {
-    version: Type.Literal(1),
+    version: Type.Union([Type.Literal(1), Type.Literal(2)]),
     size: Type.Integer({ minimum: 0, maximum: MAX_PIECES * MAX_PIECE_SIZE_BYTES }),
     pieceSize: Type.Integer({ minimum: 1, maximum: MAX_PIECE_SIZE_BYTES }),
     pieces: Type.Array(Type.String({ minLength: 64, maxLength: 64 }), { maxItems: MAX_PIECES }),
+    /** Version 2 (a folder share): its files; validateManifest checks the paths (tree-paths.ts). */
+    files: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            path: Type.String({ minLength: 1, maxLength: 4096 }),
+            size: Type.Integer({ minimum: 0, maximum: MAX_PIECES * MAX_PIECE_SIZE_BYTES }),
+            executable: Type.Optional(Type.Literal(true)),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: MAX_TREE_FILES },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -84,6 +84,21 @@ export interface UploadResult {
   path: string;
   /** False when this content was already listed under this name in the group. */
   created: boolean;
+  /** A folder share: its number of files. */
+  files?: number;
+}
+
+/**
+ * list_files with a file name: that share's files (a folder's tree, in path
+ * order; a single file is one entry named as the share).
+ */
+export interface FileTree {
+  groupId: string;
+  name: string;
+  fileId: string;
+  size: number;
+  folder: boolean;
+  files: { path: string; size: number; executable?: true }[];
 }
 
 /** What update_file answers: the new version, shared and seeded by this peer. */
@@ -279,12 +294,21 @@ export interface ControlCommands {
   decline_request: { args: { group_id: string; user_id: string }; result: Api.JoinDecision };
   remove_member: { args: { group_id: string; user_id: string }; result: Api.RemoveMemberResponse };
   list_members: { args: { group_id: string }; result: Api.MemberList };
-  list_files: { args: { group_id: string }; result: Api.FileList };
+  list_files: { args: { group_id: string; file_name?: string }; result: Api.FileList | FileTree };
   upload_file: { args: { path: string; group_id: string }; result: UploadResult };
   download_file: {
-    args: { group_id: string; file_name: string; dest: string; wait?: boolean; version?: number };
+    args: {
+      group_id: string;
+      file_name: string;
+      dest: string;
+      wait?: boolean;
+      version?: number;
+      only?: string[];
+      exclude?: string[];
+    };
     result: DownloadView;
   };
+  select_files: { args: { group_id: string; file_name: string; globs: string[] }; result: DownloadView };
   update_file: {
     args: { group_id: string; file_name: string; path: string; if_version?: number };
     result: UpdateResult;

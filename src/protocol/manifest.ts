@@ -1,23 +1,46 @@
 import { createHash } from 'node:crypto';
 import { CoterieError } from './errors.js';
 import { isHex64 } from './names.js';
+import { treePathProblem, treePathsProblem } from './tree-paths.js';
 
 /**
  * A file's manifest: what the tracker stores and downloaders verify against.
  * It holds no name: names are per group, so the same bytes shared twice are
  * one file (content addressing).
+ *
+ * Version 2 is a folder share (a tree): `files` lists each file's relative
+ * path, size and executable bit in path order, and each file's pieces follow
+ * the previous file's, starting on a piece of its own (no piece spans two
+ * files; each file's last piece may be short; an empty file has none). A
+ * single file stays version 1, byte for byte as before.
  */
 export interface Manifest {
-  version: 1;
-  /** File size in bytes. */
+  version: 1 | 2;
+  /** File size in bytes (a tree: the sum of its files' sizes). */
   size: number;
-  /** Bytes per piece (a power of two); the last piece may be shorter. */
+  /** Bytes per piece (a power of two); the last piece (of each file of a tree) may be shorter. */
   pieceSize: number;
   /** SHA-256 of each piece, lowercase hex, in order. */
   pieces: string[];
+  /** Version 2 only: the tree's files, in strictly increasing path order. */
+  files?: TreeEntry[];
+}
+
+/** One file of a folder share. */
+export interface TreeEntry {
+  /** Relative, `/`-separated, checked by tree-paths.ts. */
+  path: string;
+  size: number;
+  /** Present (true) when the file is executable; restored on download. */
+  executable?: true;
 }
 
 export const MANIFEST_VERSION = 1;
+export const TREE_MANIFEST_VERSION = 2;
+/** A tree's files; each non-empty one takes a piece at least, and the wire counts at most MAX_PIECES. */
+export const MAX_TREE_FILES = 65_536;
+/** The bytes of all a tree's paths together: the manifest stays one share request (shareBodyLimitBytes). */
+export const MAX_TREE_PATH_BYTES = 2 * 1024 * 1024;
 export const MIN_PIECE_SIZE_BYTES = 16 * 1024;
 export const MAX_PIECE_SIZE_BYTES = 16 * 1024 * 1024;
 /** Keeps a manifest small (≤ 2 MiB as JSON hex) whatever the file size. */
@@ -47,10 +70,63 @@ export function pieceCount(size: number, pieceSize: number): number {
   return size === 0 ? 0 : Math.ceil(size / pieceSize);
 }
 
-/** Length in bytes of piece `index` (the last one may be short). */
-export function pieceLength(manifest: Pick<Manifest, 'size' | 'pieceSize'>, index: number): number {
+/** Length in bytes of piece `index` (the last one, of the file or of each file of a tree, may be short). */
+export function pieceLength(
+  manifest: Pick<Manifest, 'size' | 'pieceSize'> & { files?: TreeEntry[] | undefined },
+  index: number,
+): number {
+  if (manifest.files !== undefined) {
+    const layout = treeLayout(manifest as Manifest);
+    const k = layout.fileOfPiece(index);
+    if (k < 0) return 0;
+    const file = manifest.files[k]!;
+    return pieceLength(
+      file.size === 0 ? { size: 0, pieceSize: 1 } : { size: file.size, pieceSize: manifest.pieceSize },
+      index - layout.firstPiece[k]!,
+    );
+  }
   const start = index * manifest.pieceSize;
   return Math.max(0, Math.min(manifest.pieceSize, manifest.size - start));
+}
+
+/** Where each file of a tree lies among its pieces. */
+export interface TreeLayout {
+  /** firstPiece[k]: the index of file k's first piece (its pieces are firstPiece[k] .. firstPiece[k+1]-1). */
+  readonly firstPiece: Uint32Array;
+  /** The file holding piece `index`, or -1 outside the tree. */
+  fileOfPiece(index: number): number;
+}
+
+const layouts = new WeakMap<Manifest, TreeLayout>();
+
+/** The layout of a tree manifest (computed once per manifest object). */
+export function treeLayout(manifest: Manifest): TreeLayout {
+  const hit = layouts.get(manifest);
+  if (hit !== undefined) return hit;
+  const files = manifest.files ?? [];
+  const firstPiece = new Uint32Array(files.length + 1);
+  for (let k = 0; k < files.length; k++) {
+    firstPiece[k + 1] = firstPiece[k]! + pieceCount(files[k]!.size, manifest.pieceSize);
+  }
+  const total = firstPiece[files.length]!;
+  const layout: TreeLayout = {
+    firstPiece,
+    fileOfPiece(index) {
+      if (!Number.isInteger(index) || index < 0 || index >= total) return -1;
+      // The last file whose first piece is ≤ index and that has pieces (empty files have none).
+      let lo = 0;
+      let hi = files.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >>> 1;
+        if (firstPiece[mid]! <= index) lo = mid;
+        else hi = mid - 1;
+      }
+      while (lo > 0 && firstPiece[lo + 1] === firstPiece[lo]) lo--;
+      return lo;
+    },
+  };
+  layouts.set(manifest, layout);
+  return layout;
 }
 
 function isPowerOfTwo(n: number): boolean {
@@ -67,7 +143,10 @@ export function validateManifest(value: unknown): Manifest {
   };
   if (typeof value !== 'object' || value === null) return fail('not an object');
   const m = value as Record<string, unknown>;
-  if (m.version !== MANIFEST_VERSION) fail(`version must be ${MANIFEST_VERSION}`);
+  if (m.version !== MANIFEST_VERSION && m.version !== TREE_MANIFEST_VERSION)
+    fail(`version must be ${MANIFEST_VERSION} (a file) or ${TREE_MANIFEST_VERSION} (a folder)`);
+  const files = m.version === TREE_MANIFEST_VERSION ? validateTreeFiles(m.files, fail) : undefined;
+  if (files === undefined && m.files !== undefined) fail('only a version 2 manifest lists files');
   const { size, pieceSize, pieces } = m;
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)
     fail('size must be an integer ≥ 0');
@@ -82,16 +161,58 @@ export function validateManifest(value: unknown): Manifest {
   }
   if (!Array.isArray(pieces)) return fail('pieces must be an array');
   if (pieces.length > MAX_PIECES) fail(`more than ${MAX_PIECES} pieces`);
-  const expected = pieceCount(size as number, pieceSize as number);
+  let expected = pieceCount(size as number, pieceSize as number);
+  if (files !== undefined) {
+    let total = 0;
+    expected = 0;
+    for (const f of files) {
+      total += f.size;
+      expected += pieceCount(f.size, pieceSize as number);
+    }
+    if (total !== size) fail(`the files' sizes add up to ${total}, not ${size as number}`);
+  }
   if (pieces.length !== expected)
-    fail(`${pieces.length} pieces listed but size and pieceSize imply ${expected}`);
+    fail(`${pieces.length} pieces listed but the sizes and pieceSize imply ${expected}`);
   for (const p of pieces) if (!isHex64(p)) fail('each piece hash must be 64 lowercase hex characters');
-  return {
-    version: 1,
+  const clean: Manifest = {
+    version: files === undefined ? 1 : 2,
     size: size as number,
     pieceSize: pieceSize as number,
     pieces: [...(pieces as string[])],
   };
+  if (files !== undefined) clean.files = files;
+  return clean;
+}
+
+/** A tree's file list, checked entry by entry and as a whole; a clean copy. */
+function validateTreeFiles(value: unknown, fail: (why: string) => never): TreeEntry[] {
+  if (!Array.isArray(value)) return fail('a version 2 manifest lists its files');
+  if (value.length === 0) fail('a folder share lists at least one file');
+  if (value.length > MAX_TREE_FILES) fail(`more than ${MAX_TREE_FILES} files`);
+  const out: TreeEntry[] = [];
+  let pathBytes = 0;
+  for (const entry of value as unknown[]) {
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+      fail('a file entry is not an object');
+    const e = entry as Record<string, unknown>;
+    // Nothing but a regular file's fields: a symbolic link, device or directory entry is refused.
+    for (const key of Object.keys(e)) {
+      if (key !== 'path' && key !== 'size' && key !== 'executable') fail(`a file entry has a '${key}' field`);
+    }
+    const problem = treePathProblem(e.path);
+    if (problem !== undefined) fail(problem);
+    if (typeof e.size !== 'number' || !Number.isSafeInteger(e.size) || e.size < 0)
+      fail('a file size must be an integer ≥ 0');
+    if (e.executable !== undefined && e.executable !== true) fail('executable is true or absent');
+    pathBytes += Buffer.byteLength(e.path as string);
+    const clean: TreeEntry = { path: e.path as string, size: e.size as number };
+    if (e.executable === true) clean.executable = true;
+    out.push(clean);
+  }
+  if (pathBytes > MAX_TREE_PATH_BYTES) fail(`the paths take more than ${MAX_TREE_PATH_BYTES} bytes`);
+  const problem = treePathsProblem(out.map((f) => f.path));
+  if (problem !== undefined) fail(problem);
+  return out;
 }
 
 const MAGIC = Buffer.from('CTRM', 'ascii');
@@ -100,9 +221,34 @@ const HEADER_BYTES = 4 + 1 + 8 + 4 + 4;
 /**
  * The canonical binary encoding: "CTRM", version u8, size u64 BE,
  * pieceSize u32 BE, piece count u32 BE, then each 32-byte piece hash.
- * The file id is the SHA-256 of these bytes.
+ * A tree (version 2) follows with its file count u32 BE and, per file, its
+ * path's UTF-8 length u16 BE, the path, its size u64 BE and flags u8 (bit 0:
+ * executable). The file id is the SHA-256 of these bytes, so it covers the
+ * whole tree: every path, size, mode and byte.
  */
 export function encodeManifest(manifest: Manifest): Buffer {
+  const head = encodePieces(manifest);
+  if (manifest.files === undefined) return head;
+  const parts: Buffer[] = [head, u32(manifest.files.length)];
+  for (const f of manifest.files) {
+    const path = Buffer.from(f.path, 'utf8');
+    const entry = Buffer.alloc(2 + path.length + 9);
+    entry.writeUInt16BE(path.length, 0);
+    path.copy(entry, 2);
+    entry.writeBigUInt64BE(BigInt(f.size), 2 + path.length);
+    entry.writeUInt8(f.executable === true ? 1 : 0, 2 + path.length + 8);
+    parts.push(entry);
+  }
+  return Buffer.concat(parts);
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n, 0);
+  return b;
+}
+
+function encodePieces(manifest: Manifest): Buffer {
   const out = Buffer.alloc(HEADER_BYTES + 32 * manifest.pieces.length);
   MAGIC.copy(out, 0);
   out.writeUInt8(manifest.version, 4);

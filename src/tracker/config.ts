@@ -33,9 +33,12 @@ export const TRACKER_DEFAULTS = Object.freeze({
   loginFailuresPerUser: 5,
   loginFailuresPerAddress: 20,
   loginFailureWindowMs: 60_000,
-  /** Request bodies: small everywhere except a share, which carries a manifest (≤ 65,536 × 67 bytes). */
+  /**
+   * Request bodies: small everywhere except a share, which carries a manifest (≤ 65,536 × 67 bytes
+   * of piece hashes, and a folder's file list: ≤ 2 MiB of paths and about 40 bytes a file).
+   */
   bodyLimitBytes: 64 * 1024,
-  shareBodyLimitBytes: 6 * 1024 * 1024,
+  shareBodyLimitBytes: 10 * 1024 * 1024,
   /**
    * Authenticated tokens are cached this long so hot routes skip a store read;
    * a logout on this tracker evicts at once, on another tracker of the cluster

@@ -12,6 +12,7 @@ import type {
   AnswerOf,
   CommandName,
   ControlCommands,
+  FileTree,
   SendAnswer,
   StatusView,
 } from '../../src/protocol/control.js';
@@ -33,6 +34,7 @@ const EVERY_COMMAND: Record<CommandName, true> = {
   list_files: true,
   upload_file: true,
   download_file: true,
+  select_files: true,
   update_file: true,
   delete_file: true,
   lock_file: true,
@@ -66,7 +68,7 @@ describe('the control API types', () => {
   });
 
   it('type each answer by the command name', () => {
-    expectTypeOf(callDaemon<'list_files'>).returns.resolves.toEqualTypeOf<FileList>();
+    expectTypeOf(callDaemon<'list_files'>).returns.resolves.toEqualTypeOf<FileList | FileTree>();
     expectTypeOf(callDaemon<'status'>).returns.resolves.toEqualTypeOf<StatusView>();
     expectTypeOf(callDaemon<string>).returns.resolves.toBeUnknown();
     expectTypeOf(runCommand<'fetch_messages'>).returns.resolves.toEqualTypeOf<MessagePage>();

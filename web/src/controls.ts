@@ -28,6 +28,7 @@ export const COMMAND_PAGES: Record<CommandName, PageName> = {
   list_files: 'files',
   upload_file: 'files',
   download_file: 'files',
+  select_files: 'files',
   stop_share: 'files',
   update_file: 'files',
   delete_file: 'files',

@@ -77,8 +77,14 @@ function FileRow({ groupId, file, reload }: { groupId: string; file: FileSummary
     }</td>
     <td>
       <${CommandForm} cmd="download_file" submit="Download"
-        fields=${[{ name: 'dest', label: 'to path' }]}
+        fields=${[
+          { name: 'dest', label: 'to path' },
+          { name: 'only', label: "a folder's files matching (docs/**)", optional: true, option: '--only' },
+        ]}
         flags=${[]}
+        prefix=${[groupId, file.name]} />
+      <${CommandForm} cmd="select_files" submit="Fetch more of the folder"
+        fields=${[{ name: 'globs', label: 'files matching' }]}
         prefix=${[groupId, file.name]} />
       <${CommandButton} cmd="stop_share" args=${[groupId, file.name]} label="Stop sharing" onDone=${reload} />
       <${FileManage} groupId=${groupId} file=${file} reload=${reload} />
@@ -137,7 +143,8 @@ export function FilesPage() {
   const files = useSignal<FileSummary[]>([]);
   const groupId = currentGroup.value;
   const reload = () => {
-    if (groupId !== null) load('list_files', [groupId], (r) => (files.value = r.files));
+    if (groupId !== null)
+      load('list_files', [groupId], (r) => (files.value = 'folder' in r ? files.value : r.files));
   };
   useEffect(reload, [groupId]);
   return html`<section aria-labelledby="files-h">

@@ -3,7 +3,7 @@ import type { GroupSummary } from '../../protocol/api.js';
 import type { ReachView } from '../../protocol/control.js';
 import { CoterieError, type ErrorCode } from '../../protocol/errors.js';
 import { PEER_DEFAULTS } from '../config.js';
-import type { ChangedShare } from '../files/index.js';
+import { type ChangedShare, fileTreeOf } from '../files/index.js';
 import type { MessageCommands } from '../messages/index.js';
 import { shareChangedText } from '../notices.js';
 import { checkSourceFile, resolveDestination } from '../paths.js';
@@ -33,7 +33,7 @@ export interface AccountDeps {
 /** The part of CommandContext the files module provides. */
 export type FileCommands = Pick<
   CommandContext,
-  'uploadFile' | 'updateFile' | 'downloadFile' | 'stopShare' | 'showDownloads'
+  'uploadFile' | 'updateFile' | 'downloadFile' | 'selectFiles' | 'stopShare' | 'showDownloads'
 > & {
   /** Files of a group the tracker let go (deleted, or dropped by retention): no longer served there. */
   filesDeleted(groupId: string, fileIds: readonly string[]): Promise<void>;
@@ -183,9 +183,19 @@ export function createCommandContext(
         keep: 'NOT_A_MEMBER',
       }),
     listMembers: (groupId) => groupCall(groupId, () => http.call('listMembers', { params: { groupId } })),
-    listFiles: (groupId) => groupCall(groupId, () => http.call('listFiles', { params: { groupId } })),
+    listFiles: (groupId, fileName) =>
+      groupCall(
+        groupId,
+        async () =>
+          fileName === undefined
+            ? http.call('listFiles', { params: { groupId } })
+            : fileTreeOf(await http.call('getFile', { params: { groupId, file: fileName } })),
+        fileName === undefined ? {} : { fileName },
+      ),
+    selectFiles: (groupId, fileName, globs) =>
+      groupCall(groupId, () => files.selectFiles(groupId, fileName, globs), { fileName }),
     uploadFile: (path: string, groupId: string, io: CommandIO) => {
-      checkSourceFile(path);
+      checkSourceFile(path, { folders: true });
       return groupCall(groupId, () => files.uploadFile(path, groupId, io), {
         action: 'share files',
         fileName: basename(path),

@@ -22,7 +22,9 @@ export type ParamKind =
   /** A size with a unit (50GiB, 500MiB). */
   | 'size'
   /** A number of replicas, 0 to 64. */
-  | 'replicas';
+  | 'replicas'
+  /** The rest of the line: one glob per word (select_files), joined by newlines. */
+  | 'globs';
 
 export interface ParamSpec {
   name: string;
@@ -35,8 +37,10 @@ export interface ParsedArgs {
   /** Positional values by parameter name. */
   values: Record<string, string>;
   flags: Set<string>;
-  /** Options with a value (`--from 5` or `--from=5`). */
+  /** Options with a value (`--from 5` or `--from=5`); repeated, the last one. */
   options: Record<string, string>;
+  /** Every value of each option given more than once or not (`--only a --only b`), in order. */
+  repeated?: Record<string, string[]>;
 }
 
 export interface CommandIO {
@@ -62,14 +66,15 @@ export interface CommandContext {
   declineRequest(groupId: string, userId: string): Promise<ResultOf<'decline_request'>>;
   removeMember(groupId: string, userId: string): Promise<ResultOf<'remove_member'>>;
   listMembers(groupId: string): Promise<ResultOf<'list_members'>>;
-  listFiles(groupId: string): Promise<ResultOf<'list_files'>>;
+  listFiles(groupId: string, fileName?: string): Promise<ResultOf<'list_files'>>;
   uploadFile(path: string, groupId: string, io: CommandIO): Promise<ResultOf<'upload_file'>>;
   downloadFile(
     groupId: string,
     fileName: string,
     dest: string,
-    options: { wait: boolean; version?: number } & CommandIO,
+    options: { wait: boolean; version?: number; only?: string[]; exclude?: string[] } & CommandIO,
   ): Promise<ResultOf<'download_file'>>;
+  selectFiles(groupId: string, fileName: string, globs: string[]): Promise<ResultOf<'select_files'>>;
   updateFile(
     groupId: string,
     fileName: string,

@@ -11,7 +11,13 @@ import type { CommandSpec, ParamSpec, ParsedArgs } from './commands.js';
  */
 
 /** What an option's value is called in a usage line (N unless named here). */
-const OPTION_VALUES: Record<string, string> = { group: 'G', from: 'SEQ', ttl: 'DURATION' };
+const OPTION_VALUES: Record<string, string> = {
+  group: 'G',
+  from: 'SEQ',
+  ttl: 'DURATION',
+  only: 'GLOB',
+  exclude: 'GLOB',
+};
 
 export function usageOf(spec: CommandSpec): string {
   const flags =
@@ -20,8 +26,7 @@ export function usageOf(spec: CommandSpec): string {
   return spec.forms
     .map(
       (form) =>
-        [spec.name, ...form.map((x) => (x.kind === 'text' ? `<${x.name}…>` : `<${x.name}>`))].join(' ') +
-        flags,
+        [spec.name, ...form.map((x) => (isRest(x) ? `<${x.name}…>` : `<${x.name}>`))].join(' ') + flags,
     )
     .join(' | ');
 }
@@ -69,7 +74,16 @@ function checkValue(param: ParamSpec, value: string): void {
     case 'replicas':
       parseReplicaCount(param.name, value);
       return;
+    case 'globs':
+      if (value.split('\n').some((g) => g.trim() === ''))
+        throw new CoterieError('USAGE', 'an empty glob selects nothing');
+      return;
   }
+}
+
+/** A parameter that takes every word after it: a message, or select_files' globs. */
+function isRest(param: ParamSpec): boolean {
+  return param.kind === 'text' || param.kind === 'globs';
 }
 
 /** Words split into positionals, flags and valued options; a text parameter takes every word after it. */
@@ -77,17 +91,18 @@ interface SplitWords {
   positional: string[];
   flags: Set<string>;
   options: Record<string, string>;
+  repeated: Record<string, string[]>;
   /** Index in `words` of each positional. */
   at: number[];
 }
 
 function restIndex(spec: CommandSpec): number {
-  const lengths = spec.forms.map((f) => f.findIndex((x) => x.kind === 'text')).filter((i) => i >= 0);
+  const lengths = spec.forms.map((f) => f.findIndex(isRest)).filter((i) => i >= 0);
   return lengths.length === 0 ? Number.POSITIVE_INFINITY : Math.min(...lengths);
 }
 
 function splitCommandWords(spec: CommandSpec, words: readonly string[], strict: boolean): SplitWords {
-  const out: SplitWords = { positional: [], flags: new Set(), options: {}, at: [] };
+  const out: SplitWords = { positional: [], flags: new Set(), options: {}, repeated: {}, at: [] };
   const rest = restIndex(spec);
   // After a lone '--' every word is a value, '--json' and all (the CLI's way to write such a
   // message); once a message has begun, a '--' in it is its own word.
@@ -114,6 +129,7 @@ function splitCommandWords(spec: CommandSpec, words: readonly string[], strict: 
           throw new CoterieError('USAGE', `--${name} needs a value: usage: ${usageOf(spec)}`);
         }
         out.options[name] = value;
+        out.repeated[name] = [...(out.repeated[name] ?? []), value];
         continue;
       }
       if ((spec.flags ?? []).includes(name) && eq < 0) {
@@ -131,9 +147,7 @@ function splitCommandWords(spec: CommandSpec, words: readonly string[], strict: 
 }
 
 function formFor(spec: CommandSpec, n: number): ParamSpec[] | undefined {
-  return spec.forms.find((f) =>
-    f.length > 0 && f[f.length - 1]!.kind === 'text' ? n >= f.length : f.length === n,
-  );
+  return spec.forms.find((f) => (f.length > 0 && isRest(f[f.length - 1]!) ? n >= f.length : f.length === n));
 }
 
 /** Checks the words of a command against its table row; throws USAGE / INVALID_NAME. */
@@ -144,11 +158,13 @@ export function parseArgs(spec: CommandSpec, words: readonly string[]): ParsedAr
   if (form === undefined) throw new CoterieError('USAGE', `usage: ${usageOf(spec)}`);
   const values: Record<string, string> = {};
   form.forEach((param, i) => {
-    const value = param.kind === 'text' ? positional.slice(i).join(' ') : positional[i]!;
+    const rest = positional.slice(i);
+    const value =
+      param.kind === 'text' ? rest.join(' ') : param.kind === 'globs' ? rest.join('\n') : positional[i]!;
     checkValue(param, value);
     values[param.name] = value;
   });
-  return { values, flags: split.flags, options: split.options };
+  return { values, flags: split.flags, options: split.options, repeated: split.repeated };
 }
 
 /** The parameters of the form the words match (for path resolution and stdin passwords). */

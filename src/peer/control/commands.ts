@@ -153,16 +153,24 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
   },
   {
     name: 'list_files',
-    forms: [[GROUP]],
-    summary: "lists a group's files and how many peers share each (members only)",
-    example: 'list_files photos',
-    errors: ['GROUP_NOT_FOUND', 'NOT_A_MEMBER', 'NOT_LOGGED_IN', 'TRACKER_UNAVAILABLE'],
-    run: (c, a) => c.listFiles(a.values.group_id!),
+    forms: [[GROUP], [GROUP, p('file_name', 'file_name')]],
+    summary:
+      "lists a group's files and how many peers share each; with a name, that share's files (a folder's tree) with sizes",
+    example: 'list_files photos holiday-2026',
+    errors: [
+      'GROUP_NOT_FOUND',
+      'FILE_NOT_FOUND',
+      'INVALID_MANIFEST',
+      'NOT_A_MEMBER',
+      'NOT_LOGGED_IN',
+      'TRACKER_UNAVAILABLE',
+    ],
+    run: (c, a) => c.listFiles(a.values.group_id!, a.values.file_name),
   },
   {
     name: 'upload_file',
     forms: [[p('path', 'source_path'), GROUP]],
-    summary: 'hashes a file, shares it with a group and starts seeding it',
+    summary: 'hashes a file or a folder (one share of its whole tree), shares it with a group and seeds it',
     streams: true,
     example: 'upload_file ./holiday.jpg photos',
     errors: [
@@ -179,9 +187,9 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
     name: 'download_file',
     forms: [[GROUP, p('file_name', 'file_name'), p('dest', 'dest_path')]],
     flags: ['wait'],
-    options: ['version'],
+    options: ['version', 'only', 'exclude'],
     summary:
-      'downloads a file of a group to dest (its current version, or --version N); --wait blocks until it ends',
+      "downloads a file of a group to dest (its current version, or --version N); a folder's files matching --only GLOB, not --exclude GLOB (each repeatable); --wait blocks until it ends",
     streams: true,
     example: 'download_file photos holiday.jpg ./holiday.jpg --wait',
     errors: [
@@ -192,6 +200,7 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
       'PATH_INVALID',
       'DISK_FULL',
       'DOWNLOAD_FAILED',
+      'INVALID_MANIFEST',
       'NOT_A_MEMBER',
       'NOT_LOGGED_IN',
       'TRACKER_UNAVAILABLE',
@@ -202,8 +211,26 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
         ...io,
         wait: a.flags.has('wait'),
         ...(version === undefined ? {} : { version }),
+        only: a.repeated?.only ?? [],
+        exclude: a.repeated?.exclude ?? [],
       });
     },
+  },
+  {
+    name: 'select_files',
+    forms: [[GROUP, p('file_name', 'file_name'), p('globs', 'globs')]],
+    summary:
+      "adds a folder's files matching the globs to its latest download (the same download: resumed, or restarted when it ended)",
+    example: "select_files photos holiday-2026 'raw/**'",
+    errors: [
+      'FILE_NOT_FOUND',
+      'INVALID_MANIFEST',
+      'DESTINATION_EXISTS',
+      'NOT_A_MEMBER',
+      'NOT_LOGGED_IN',
+      'TRACKER_UNAVAILABLE',
+    ],
+    run: (c, a) => c.selectFiles(a.values.group_id!, a.values.file_name!, a.values.globs!.split('\n')),
   },
   ...FILE_VERSION_COMMANDS,
   {

@@ -7,25 +7,26 @@ import type {
   ShowDownloadsResult,
 } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
-import { computeFileId, validateManifest } from '../../protocol/manifest.js';
 import type { TransferProgress } from '../../protocol/peer-events.js';
 import type { SessionEvent } from '../../protocol/session.js';
 import type { Dial, PeerIdentity } from '../../wire/index.js';
 import { PEER_DEFAULTS } from '../config.js';
 import type { CommandIO } from '../control/index.js';
 import type { Notice, PeerEvent } from '../notices.js';
-import { destDirOf, rememberDestDir, resolveDestination } from '../paths.js';
+import { rememberDestDir, resolveDestination } from '../paths.js';
 import type { DownloadRecord, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
-import {
-  type DownloadHandle,
-  type DownloadProgress,
-  type DownloadResult,
-  download,
+import type {
+  DownloadHandle,
+  DownloadProgress,
+  DownloadResult,
+  TreeDownloadHandle,
 } from './download/index.js';
-import { appearedSeeder, listedSeeders, reportPeers, withSeederNames } from './download-seeders.js';
+import { appearedSeeder, reportPeers, withSeederNames } from './download-seeders.js';
+import { startEngine } from './download-start.js';
 import type { Seeding } from './seeding.js';
+import { downloadToWiden, initialSelection, rememberSelection, widenSelection } from './selection.js';
 import type { Shares } from './shares.js';
 import { transferOf } from './transfer-view.js';
 
@@ -40,8 +41,10 @@ export interface Downloads {
     groupId: string,
     fileName: string,
     dest: string,
-    options: { wait: boolean; version?: number } & CommandIO,
+    options: { wait: boolean; version?: number; only?: string[]; exclude?: string[] } & CommandIO,
   ): Promise<DownloadView>;
+  /** select_files: widens the selection of the latest download of a folder (restarting it if it ended). */
+  select(groupId: string, fileName: string, globs: string[]): Promise<DownloadView>;
   /** Files deleted from a group: their running downloads there fail, saying so. */
   onDeleted(groupId: string, fileIds: readonly string[]): void;
   list(): ShowDownloadsResult;
@@ -84,6 +87,8 @@ interface Running {
   /** Set when the daemon stops it (logout, shutdown): the download pauses rather than fails. */
   pausing: boolean;
   listeners: Set<(p: DownloadProgress) => void>;
+  /** A folder's download, which select_files widens. */
+  tree: TreeDownloadHandle | undefined;
 }
 
 export function createDownloads(deps: DownloadsDeps): Downloads {
@@ -140,34 +145,11 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
   };
 
   /** Starts (or resumes) the engine for a download record. */
-  const launch = (rec: DownloadRecord, detail: FileDetail): Running => {
-    const manifest = validateManifest(detail.manifest);
-    if (computeFileId(manifest) !== rec.fileId) {
-      throw new CoterieError(
-        'INVALID_MANIFEST',
-        'the tracker sent a manifest that does not match the file id',
-      );
-    }
+  const launch = (rec: DownloadRecord, detail: FileDetail, resuming = true): Running => {
     const users = new Map<string, string>();
-    const destDir = destDirOf(store, rec.id);
-    const handle = download({
-      manifest,
-      fileId: rec.fileId,
-      dest: rec.dest,
-      ...(destDir === undefined ? {} : { destDir }),
-      seeders: listedSeeders(detail, identity.peerId, users),
-      identity,
-      ...(deps.dial === undefined ? {} : { dial: deps.dial }),
-      getTicket: async () =>
-        (
-          await http.call('getTicket', {
-            params: { groupId: rec.groupId, file: rec.fileId },
-            body: { peerId: identity.peerId },
-          })
-        ).ticket,
-    });
+    const { handle, manifest, tree } = startEngine(deps, rec, detail, users, resuming);
     // Downloaders serve what they have: other members' downloads can fetch verified pieces from us.
-    seeding.servePartial(rec.fileId, handle.pieceSource);
+    if (tree === undefined) seeding.servePartial(rec.fileId, handle.pieceSource);
     const r: Running = {
       id: rec.id,
       handle,
@@ -177,6 +159,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       persistedAt: 0,
       pausing: false,
       listeners: new Set(),
+      tree,
     };
     running.set(rec.id, r);
     waiting.delete(rec.id);
@@ -207,7 +190,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         results.set(rec.id, { result, users });
         store.downloads.update(rec.id, {
           state: 'completed',
-          doneBytes: rec.size,
+          doneBytes: store.downloads.get(rec.id)?.size ?? rec.size,
           endedAt: Date.now(),
           error: null,
         });
@@ -216,7 +199,9 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         notify('download', `downloaded '${rec.fileName}' from '${rec.groupId}' to ${rec.dest}`);
         onEvent({ type: 'downloadCompleted', id: rec.id, fileName: rec.fileName, dest: rec.dest });
         reportPeers(http, log, rec.fileId, result.durationMs, result.distribution.peers);
-        await shares.shareDownloaded(rec, manifest);
+        // A folder is seeded again only whole: a partial one is not the share its id names.
+        if (tree === undefined || store.downloads.get(rec.id)?.size === manifest.size)
+          await shares.shareDownloaded(rec, manifest);
         // Seeded from dest now, or not at all: the download's own piece source is finished.
         if (!shares.isServed(rec.fileId)) seeding.unserve(rec.fileId);
         finished(rec.id);
@@ -395,6 +380,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         params: { groupId, file: fileName },
         ...(opts.version === undefined ? {} : { query: { version: String(opts.version) } }),
       });
+      const { selection, size } = initialSelection(detail.manifest, opts.only ?? [], opts.exclude ?? []);
       const userId = store.getSession()?.userId ?? '';
       const rec = store.downloads.add({
         userId,
@@ -402,12 +388,13 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         fileName: detail.name,
         fileId: detail.fileId,
         dest: target,
-        size: detail.manifest.size,
+        size,
         startedAt: Date.now(),
       });
       rememberDestDir(store, rec.id, dir);
+      rememberSelection(store, rec.id, selection);
       try {
-        launch(rec, detail);
+        launch(rec, detail, false);
       } catch (err) {
         throw failDownload(rec, err, { answered: true });
       }
@@ -415,6 +402,19 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       return waitFor(rec.id, opts);
     },
 
+    async select(groupId, fileName, globs) {
+      const rec = downloadToWiden(store, (id) => running.has(id), groupId, fileName);
+      const detail = await http.call('getFile', { params: { groupId, file: rec.fileId } });
+      const { files, size } = widenSelection(store, rec.id, detail.manifest, globs);
+      store.downloads.update(rec.id, { size });
+      const r = running.get(rec.id);
+      if (r?.tree?.select(files) !== true) {
+        await r?.handle.done.catch(() => {}); // a folder ending right now ends first
+        store.downloads.update(rec.id, { state: 'active', error: null, endedAt: null });
+        launch(store.downloads.get(rec.id)!, detail);
+      }
+      return view(store.downloads.get(rec.id)!);
+    },
     list: () => ({ downloads: store.downloads.list().map(view) }),
     transfers: () =>
       [...running.values()].map((r) => transferOf(store.downloads.get(r.id)!, r.handle.snapshot(), r.users)),

@@ -116,6 +116,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
     updateFile: (groupId, fileName, path, ifVersion, io) =>
       shares.update(path, groupId, fileName, ifVersion, io),
     downloadFile: (groupId, fileName, dest, opts) => downloads.start(groupId, fileName, dest, opts),
+    selectFiles: (groupId, fileName, globs) => downloads.select(groupId, fileName, globs),
     filesDeleted: (groupId, fileIds) => filesDeleted(groupId, fileIds),
     stopShare: (fileName, groupId) => shares.stopShare(fileName, groupId),
     forgetGroup: (groupId) => shares.forgetGroup(groupId),

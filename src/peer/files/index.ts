@@ -3,4 +3,5 @@ export { type DirIdentity, type DownloadHandle, download } from './download/inde
 export { listedSeeders } from './download-seeders.js';
 export { type FilesService, type FilesServiceOptions, startFilesService } from './files.js';
 export type { Seeding } from './seeding.js';
+export { fileTreeOf } from './selection.js';
 export type { ChangedShare } from './shares.js';

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
-import { createManifest } from '../../core/index.js';
+import { createManifest, createTreeManifest } from '../../core/index.js';
 import type { Manifest } from '../../protocol/manifest.js';
 import {
   FilePieceSource,
@@ -12,6 +12,10 @@ import {
   startPieceServer,
   type TicketRevocation,
 } from '../../wire/index.js';
+import { TreePieceSource } from './tree-source.js';
+
+/** What is served from this peer's own shares: a file, or a folder (a tree manifest). */
+type ServedSource = PieceSource & { close(): Promise<void> };
 
 /**
  * The peer's seeding side: the piece server (TLS, tickets checked offline
@@ -63,6 +67,14 @@ export async function hashFile(
   return (await createManifest(path, { onProgress })).manifest;
 }
 
+/** Hashes a folder to share as one tree (its files on every core), reporting progress. */
+export async function hashFolder(
+  path: string,
+  onProgress: (doneBytes: number, totalBytes: number) => void,
+): Promise<Manifest> {
+  return (await createTreeManifest(path, { onProgress })).manifest;
+}
+
 /** Spaces reads so uploads average at most `bytesPerSec` (a user's upload cap). */
 class UploadLimiter {
   private nextFreeAt = 0;
@@ -93,7 +105,7 @@ function limited(source: PieceSource, limiter: UploadLimiter | undefined): Piece
 
 export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
   const { log } = options;
-  const files = new Map<string, FilePieceSource>();
+  const files = new Map<string, ServedSource>();
   const partials = new Map<string, PieceSource>();
   const limiter =
     options.uploadLimitBytesPerSec === undefined
@@ -122,6 +134,13 @@ export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
     port: server.port,
     async serveFile(fileId, manifest, path, hooks = {}) {
       const old = files.get(fileId);
+      if (manifest.files !== undefined) {
+        // A folder: its files are checked as they are opened (tree-source.ts), not watched.
+        files.set(fileId, new TreePieceSource(path, manifest));
+        await old?.close();
+        partials.delete(fileId);
+        return;
+      }
       const source = await FilePieceSource.open(path, manifest, { checkChanges: true });
       source.guard?.on('changed', (reason) => {
         // Stop at once, whoever the owner is: new connections get NOT_SHARING, open ones end.

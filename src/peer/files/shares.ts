@@ -12,7 +12,7 @@ import { checkSourceFile } from '../paths.js';
 import type { DownloadRecord, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
-import { hashFile, type Seeding } from './seeding.js';
+import { hashFile, hashFolder, type Seeding } from './seeding.js';
 import { precheckUpdate } from './versions.js';
 
 /**
@@ -106,9 +106,12 @@ export function createShares(deps: SharesDeps): Shares {
   ): Promise<boolean> => {
     try {
       const st = statSync(path);
-      if (!st.isFile()) throw new Error('not a file any more');
+      const folder = manifestJson.includes('"files":');
+      if (folder ? !st.isDirectory() : !st.isFile())
+        throw new Error(`not a ${folder ? 'folder' : 'file'} any more`);
       // Written after the share was recorded (while the daemon was down, say): not what was hashed.
-      if (st.size !== size || st.mtimeMs > sharedAt) {
+      // A folder's files are checked one by one as they are read (tree-source.ts).
+      if (!folder && (st.size !== size || st.mtimeMs > sharedAt)) {
         onChanged(fileId, path, st.size !== size ? `its size is now ${st.size} bytes` : 'it was modified');
         return false;
       }
@@ -143,11 +146,11 @@ export function createShares(deps: SharesDeps): Shares {
   };
 
   /** Hashes a file to share, reporting progress as `hashing NAME`. */
-  const hashShared = async (path: string, fileName: string, size: number, io: CommandIO) => {
-    const manifest = await hashFile(path, (doneBytes, totalBytes) =>
+  const hashShared = async (path: string, fileName: string, size: number, io: CommandIO, folder = false) => {
+    const manifest = await (folder ? hashFolder : hashFile)(path, (doneBytes, totalBytes) =>
       io.onProgress?.({ kind: 'hash', label: `hashing ${fileName}`, doneBytes, totalBytes }),
     );
-    if (manifest.size !== size) log.warn({ path }, 'the file changed size while it was hashed');
+    if (!folder && manifest.size !== size) log.warn({ path }, 'the file changed size while it was hashed');
     return manifest;
   };
 
@@ -205,7 +208,7 @@ export function createShares(deps: SharesDeps): Shares {
     changed: () => [...changed.values()],
 
     async upload(path, groupId, io) {
-      const { size } = checkSourceFile(path);
+      const { size, folder } = checkSourceFile(path, { folders: true });
       const fileName = basename(path);
       if (!isNewFileName(fileName)) {
         throw new CoterieError(
@@ -215,7 +218,7 @@ export function createShares(deps: SharesDeps): Shares {
       }
       // Membership first: hashing a large file only to be refused wastes minutes.
       await http.call('listMembers', { params: { groupId } });
-      const manifest = await hashShared(path, fileName, size, io);
+      const manifest = await hashShared(path, fileName, size, io, folder);
       const res = await http.call('shareFile', {
         params: { groupId },
         body: { name: fileName, manifest, peerId: identity.peerId },
@@ -308,5 +311,6 @@ function uploadResult(groupId: string, fileName: string, path: string, manifest:
     pieces: manifest.pieces.length,
     pieceSize: manifest.pieceSize,
     path,
+    ...(manifest.files === undefined ? {} : { files: manifest.files.length }),
   };
 }

@@ -148,6 +148,9 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
         'the tracker sent a manifest that does not match the file id',
       );
     }
+    // Folder shares (issue 17) are not kept by storage peers yet: a replica is one file.
+    if (manifest.files !== undefined)
+      throw new CoterieError('UNAVAILABLE', 'folder shares are not replicated yet');
     const dir = join(deps.storageDir, groupId);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const path = pathOf(groupId, fileId);

@@ -66,13 +66,15 @@ export class DownloadRepository {
 
   update(
     id: number,
-    patch: Partial<Pick<DownloadRecord, 'state' | 'error' | 'doneBytes' | 'endedAt'>>,
+    patch: Partial<Pick<DownloadRecord, 'state' | 'error' | 'doneBytes' | 'endedAt' | 'size'>>,
   ): void {
     const cur = this.get(id);
     if (cur === undefined) return;
     const next = { ...cur, ...patch };
     this.db
-      .prepare('UPDATE downloads SET state = ?, error = ?, done_bytes = ?, ended_at = ? WHERE id = ?')
-      .run(next.state, next.error, next.doneBytes, next.endedAt, id);
+      .prepare(
+        'UPDATE downloads SET state = ?, error = ?, done_bytes = ?, ended_at = ?, size = ? WHERE id = ?',
+      )
+      .run(next.state, next.error, next.doneBytes, next.endedAt, next.size, id);
   }
 }

@@ -214,8 +214,10 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       clock: this.#clock,
       signal: this.#abort.signal,
       peerId: this.#peerId,
-      pieceCount: this.#count,
+      pieceCount: this.#o.window?.total ?? this.#count,
       io: { allocatePayload: this.#pipeline.allocateFrame, freePayload: (b) => this.#pipeline.recycle(b) },
+      // A file of a folder: seeder-links.ts maps the share's piece numbers to ours; #pump maps back.
+      window: this.#o.window === undefined ? undefined : { first: this.#o.window.first, count: this.#count },
     });
     return new SeederLinks(options, {
       finished: () => this.#finished,
@@ -283,7 +285,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       const outcome = this.#scheduler.pieceCorrupt(id, piece);
       if (outcome.kind === 'ignored') return;
       // The seeder learns which piece failed here: it may re-check its file (and stop serving a changed one).
-      link.client?.reportCorrupt(piece);
+      link.client?.reportCorrupt(piece + (this.#o.window?.first ?? 0));
       this.#emit({ type: 'peerStruck', peerId: id, piece, strikes: outcome.strikes });
       if (outcome.kind === 'banned') {
         link.givenUp = true;
@@ -305,9 +307,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   }
 
   /**
-   * Everything fetchable is in and only pieces that struck seeders hold are
-   * left (no dial pending that could bring another holder): fail, naming
-   * them; the verified pieces stay in the part file for a later run.
+   * Everything fetchable is in and only pieces that struck seeders hold are left (no dial pending that could
+   * bring another holder): fail, naming them; the verified pieces stay in the part file for a later run.
    */
   #checkStruckOut(): void {
     if (this.#finished || !this.#file) return;
@@ -324,9 +325,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   }
 
   /**
-   * Connected seeders may all lack some piece (partial seeders, a downloader
-   * that stopped): after noProgressTimeoutMs without a verified piece while
-   * pieces are unreachable and no connection is pending, give up (NO_SEEDERS).
+   * Connected seeders may all lack some piece (partial seeders, a downloader that stopped): after
+   * noProgressTimeoutMs without a verified piece while pieces are unreachable and no connection is pending,
+   * give up (NO_SEEDERS).
    */
   #checkUnreachable(now: number): void {
     const timeout = this.#o.noProgressTimeoutMs ?? DOWNLOAD_DEFAULTS.noProgressTimeoutMs;
@@ -386,8 +387,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
         corked.add(client);
       }
     }
-    for (const c of actions.cancels) this.#clientOf(c.peerId)?.cancel(c);
-    for (const r of actions.requests) this.#clientOf(r.peerId)?.request(r);
+    const first = this.#o.window?.first ?? 0;
+    for (const c of actions.cancels) this.#clientOf(c.peerId)?.cancel({ ...c, piece: c.piece + first });
+    for (const r of actions.requests) this.#clientOf(r.peerId)?.request({ ...r, piece: r.piece + first });
     for (const client of corked) client.uncork();
     const failure = this.#scheduler.failure();
     if (failure) void this.#fail(new CoterieError('DOWNLOAD_FAILED', failure.reason));

@@ -25,3 +25,4 @@ export {
   type PartialFileOptions,
   type ResumeState,
 } from './partial-file.js';
+export { downloadTree, type TreeDownloadHandle, type TreeDownloadOptions } from './tree.js';

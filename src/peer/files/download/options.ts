@@ -55,6 +55,12 @@ export interface DownloadOptions {
   preallocate?: boolean;
   /** The destination directory's identity when the download started: a resume elsewhere is PATH_INVALID (partial-file.ts). */
   destDir?: DirIdentity;
+  /**
+   * The file is one file of a folder share, its pieces `first`… of the share's `total`: the
+   * wire (bitfields, haves, requests, blocks) speaks the share's piece numbers, the rest of
+   * the download its own.
+   */
+  window?: { first: number; total: number };
   /** Called with every event, before emitter listeners. */
   onEvent?: (event: DownloadEvent) => void;
   /** Every timing of the download and its connections (tests pass a fake or a fast one); the real clock by default. */

@@ -1,5 +1,5 @@
 import { createBackoff } from '../../../core/backoff.js';
-import type { Bitfield } from '../../../core/bitfield.js';
+import { Bitfield } from '../../../core/bitfield.js';
 import { CoterieError, isCoterieError } from '../../../protocol/errors.js';
 import type { Clock, ClockTimer, Dial } from '../../../wire/index.js';
 import {
@@ -60,6 +60,12 @@ export interface SeederLinksOptions {
   signal: AbortSignal;
   ticket?: string | undefined;
   getTicket?: (() => Promise<string>) | undefined;
+  /**
+   * A file of a folder: the share's pieces `first`… are this download's 0…count-1. Pieces
+   * arriving here (bitfields, haves, blocks, refusals) are given in the download's own numbers,
+   * others' dropped; the engine numbers what it sends.
+   */
+  window?: { first: number; count: number } | undefined;
   /** What every piece client of this download says and where its blocks go. */
   client: Omit<PieceClientOptions, 'seederPeerId' | 'ticket' | 'handshakeTimeoutMs' | 'clock'>;
 }
@@ -67,7 +73,14 @@ export interface SeederLinksOptions {
 /** A download's options as its links use them, the defaults filled in. */
 export function seederLinkOptions(
   o: DownloadOptions,
-  d: { clock: Clock; signal: AbortSignal; peerId: string; pieceCount: number; io: PieceClientOptions['io'] },
+  d: {
+    clock: Clock;
+    signal: AbortSignal;
+    peerId: string;
+    pieceCount: number;
+    io: PieceClientOptions['io'];
+    window: SeederLinksOptions['window'];
+  },
 ): SeederLinksOptions {
   const connectTimeoutMs = o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs;
   return {
@@ -82,6 +95,7 @@ export function seederLinkOptions(
     signal: d.signal,
     ticket: o.ticket,
     getTicket: o.getTicket,
+    window: d.window,
     client: { fileId: o.fileId, peerId: d.peerId, pieceCount: d.pieceCount, io: d.io },
   };
 }
@@ -211,10 +225,19 @@ export class SeederLinks {
       this.#renewTickets(link, client);
       this.#h.ready(link);
     });
-    client.on('bitfield', (b) => current() && this.#h.pieces(link, b));
-    client.on('have', (piece) => current() && this.#h.pieces(link, piece));
-    client.on('block', (piece, offset, data) => current() && this.#h.block(link, piece, offset, data));
-    client.on('rejected', (r, kind) => current() && this.#h.rejected(link, r.piece, kind));
+    const w = this.#o.window;
+    const own = (p: number) =>
+      w === undefined ? p : p >= w.first && p < w.first + w.count ? p - w.first : -1;
+    client.on('bitfield', (b) => current() && this.#h.pieces(link, w === undefined ? b : windowOf(b, w)));
+    client.on('have', (piece) => current() && own(piece) >= 0 && this.#h.pieces(link, own(piece)));
+    client.on('block', (piece, offset, data) => {
+      if (current() && own(piece) >= 0) this.#h.block(link, own(piece), offset, data);
+      else if (current()) this.#o.client.io?.freePayload?.(data);
+    });
+    client.on(
+      'rejected',
+      (r, kind) => current() && own(r.piece) >= 0 && this.#h.rejected(link, own(r.piece), kind),
+    );
     client.on('close', (error) => this.#onClose(link, client, error));
     client.start();
   }
@@ -290,4 +313,11 @@ export class SeederLinks {
       this.#connect(link);
     }, this.#backoff.delayMs(link.failures));
   }
+}
+
+/** A seeder's bitfield of a folder's pieces, as the bits of one file's window. */
+function windowOf(b: Bitfield, w: { first: number; count: number }): Bitfield {
+  const out = new Bitfield(w.count);
+  for (let i = 0; i < w.count; i++) if (b.has(w.first + i)) out.set(i);
+  return out;
 }

@@ -1,0 +1,70 @@
+import type { FileDetail } from '../../protocol/api.js';
+import { CoterieError } from '../../protocol/errors.js';
+import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
+import type { Dial, PeerIdentity } from '../../wire/index.js';
+import { destDirOf } from '../paths.js';
+import type { DownloadRecord, PeerStore } from '../store/index.js';
+import type { TrackerHttpClient } from '../tracker/http-client.js';
+import { type DownloadHandle, download, downloadTree, type TreeDownloadHandle } from './download/index.js';
+import { listedSeeders } from './download-seeders.js';
+import { selectedFiles, selectionOf } from './selection.js';
+
+/** A download's engine as started: a file's, or a folder's (which can widen its selection). */
+export interface StartedEngine {
+  handle: DownloadHandle;
+  manifest: Manifest;
+  /** Set for a folder. */
+  tree?: TreeDownloadHandle;
+}
+
+/**
+ * Starts the engine of a download record from the tracker's detail: the
+ * manifest checked (INVALID_MANIFEST when it is malformed, holds a bad path,
+ * or is not the file id's) before anything touches the disk, then a file's
+ * engine or a folder's with the selection kept for the record.
+ */
+export function startEngine(
+  deps: { store: PeerStore; http: TrackerHttpClient; identity: PeerIdentity; dial?: Dial | undefined },
+  rec: DownloadRecord,
+  detail: FileDetail,
+  users: Map<string, string>,
+  resuming: boolean,
+): StartedEngine {
+  const { store, http, identity } = deps;
+  const manifest = validateManifest(detail.manifest);
+  if (computeFileId(manifest) !== rec.fileId) {
+    throw new CoterieError('INVALID_MANIFEST', 'the tracker sent a manifest that does not match the file id');
+  }
+  const common = {
+    fileId: rec.fileId,
+    seeders: listedSeeders(detail, identity.peerId, users),
+    identity,
+    // A transport other than TLS over TCP (relay circuits); the engine's own dial otherwise.
+    ...(deps.dial === undefined ? {} : { dial: deps.dial }),
+    getTicket: async () =>
+      (
+        await http.call('getTicket', {
+          params: { groupId: rec.groupId, file: rec.fileId },
+          body: { peerId: identity.peerId },
+        })
+      ).ticket,
+  };
+  if (manifest.files !== undefined) {
+    const tree = downloadTree({
+      ...common,
+      manifest,
+      root: rec.dest,
+      selected: selectedFiles(manifest, selectionOf(store, rec.id)),
+      resuming,
+    });
+    return { handle: tree, manifest, tree };
+  }
+  const destDir = destDirOf(store, rec.id);
+  const handle = download({
+    ...common,
+    manifest,
+    dest: rec.dest,
+    ...(destDir === undefined ? {} : { destDir }),
+  });
+  return { handle, manifest };
+}

@@ -1,0 +1,97 @@
+import { EventEmitter } from 'node:events';
+import { type FileHandle, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Bitfield } from '../../core/bitfield.js';
+import { CoterieError } from '../../protocol/errors.js';
+import { type Manifest, pieceLength, treeLayout } from '../../protocol/manifest.js';
+import type { PieceSource } from '../../wire/index.js';
+
+/** Files of a tree kept open at once: a 100,000-file folder must not take 100,000 descriptors. */
+const OPEN_FILES = 32;
+
+/**
+ * A folder share as a PieceSource: piece i is a range of one file of the tree
+ * (pieces never span files), found through the manifest's layout. Files are
+ * opened when first read, a few at a time (least recently used closed first).
+ * A file whose size is no longer the manifest's is not served (NOT_SHARING):
+ * the folder changed since it was shared.
+ */
+export class TreePieceSource extends EventEmitter<{ have: [number] }> implements PieceSource {
+  readonly manifest: Manifest;
+  readonly bitfield: Bitfield;
+  readonly #root: string;
+  readonly #open = new Map<number, Promise<FileHandle>>();
+  #closed = false;
+
+  constructor(root: string, manifest: Manifest) {
+    super();
+    this.setMaxListeners(0);
+    if (manifest.files === undefined)
+      throw new CoterieError('INTERNAL', 'a tree source needs a folder manifest');
+    this.#root = root;
+    this.manifest = manifest;
+    this.bitfield = Bitfield.full(manifest.pieces.length);
+  }
+
+  async read(piece: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    if (this.#closed) throw new CoterieError('PIECE_UNAVAILABLE', 'the folder is no longer served');
+    const layout = treeLayout(this.manifest);
+    const k = layout.fileOfPiece(piece);
+    if (k < 0 || offset < 0 || length < 0 || offset + length > pieceLength(this.manifest, piece)) {
+      throw new CoterieError('PIECE_OUT_OF_RANGE', `block ${piece}:${offset}+${length} outside the piece`);
+    }
+    const fh = await this.#handle(k);
+    const buf = into ?? Buffer.allocUnsafe(length);
+    const position = (piece - layout.firstPiece[k]!) * this.manifest.pieceSize + offset;
+    let got = 0;
+    while (got < length) {
+      const { bytesRead } = await fh.read(buf, got, length - got, position + got);
+      if (bytesRead === 0)
+        throw new CoterieError('PIECE_UNAVAILABLE', 'a file of the folder is shorter than shared');
+      got += bytesRead;
+    }
+    return buf;
+  }
+
+  #handle(k: number): Promise<FileHandle> {
+    const hit = this.#open.get(k);
+    if (hit !== undefined) {
+      // Most recently used last.
+      this.#open.delete(k);
+      this.#open.set(k, hit);
+      return hit;
+    }
+    const file = this.manifest.files![k]!;
+    const opening = (async () => {
+      const fh = await open(join(this.#root, ...file.path.split('/')), 'r').catch((err: Error) => {
+        throw new CoterieError(
+          'NOT_SHARING',
+          `${file.path} of the shared folder cannot be read: ${err.message}`,
+        );
+      });
+      const st = await fh.stat();
+      if (!st.isFile() || st.size !== file.size) {
+        await fh.close();
+        throw new CoterieError('NOT_SHARING', `${file.path} changed since the folder was shared`);
+      }
+      return fh;
+    })();
+    opening.catch(() => this.#open.delete(k));
+    this.#open.set(k, opening);
+    while (this.#open.size > OPEN_FILES) {
+      const [oldest, fh] = this.#open.entries().next().value as [number, Promise<FileHandle>];
+      this.#open.delete(oldest);
+      // Reads in flight on it finish first: closing waits a moment.
+      void fh.then((h) => setTimeout(() => void h.close().catch(() => {}), 1_000)).catch(() => {});
+    }
+    return opening;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const all = [...this.#open.values()];
+    this.#open.clear();
+    for (const fh of all) await fh.then((h) => h.close()).catch(() => {});
+  }
+}
