@@ -25,3 +25,18 @@ export function parseAdvertisedHost(value: string, flag: string): string {
   if (isIP(value) !== 0 || HOST_NAME.test(value)) return value;
   throw new CoterieError('USAGE', `invalid ${flag} '${value}': an IP address or a host name`);
 }
+
+/** An integer flag within [min, max]; undefined when not given; USAGE naming the flag otherwise. */
+export function integerFlag(
+  value: string | undefined,
+  what: string,
+  min: number,
+  max: number,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new CoterieError('USAGE', `${what} must be an integer between ${min} and ${max}, not '${value}'`);
+  }
+  return n;
+}

@@ -3,6 +3,7 @@ import { parseHostPort } from '../protocol/addresses.js';
 import { CoterieError } from '../protocol/errors.js';
 import { parseByteSize } from '../protocol/sizes.js';
 import { RELAY_DEFAULTS, type RelayLimits } from '../relay/index.js';
+import { integerFlag } from './flags.js';
 
 /** The relay's limits as flags, shared by `coterie relay` and `coterie tracker` (its built-in relay). */
 export interface RelayLimitFlags {
@@ -37,14 +38,7 @@ export function addRelayLimitOptions(command: Command): Command {
     );
 }
 
-function count(value: string | undefined, flag: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new CoterieError('USAGE', `${flag} must be an integer between ${min} and ${max}, not '${value}'`);
-  }
-  return n;
-}
+const count = integerFlag;
 
 export function relayLimits(flags: RelayLimitFlags): Partial<RelayLimits> {
   let rate: number | undefined;

@@ -15,6 +15,7 @@
  * lifetime (renewed by sending `reserve` again).
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import net from 'node:net';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
 import {
@@ -267,17 +268,18 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
 
   const server = net.createServer(onConnection);
   server.maxConnections = o.maxReservations + 2 * o.maxCircuits + 64;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((err: Error) => {
-    throw new CoterieError('UNAVAILABLE', `the relay cannot listen on ${o.host}:${o.port}: ${err.message}`, {
-      cause: err,
-    });
-  });
+  server.listen(o.port, o.host);
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    throw new CoterieError(
+      'UNAVAILABLE',
+      `the relay cannot listen on ${o.host}:${o.port}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
   server.on('error', (err) => logger.warn({ err }, 'relay listener error'));
   const port = (server.address() as net.AddressInfo).port;
   logger.info(

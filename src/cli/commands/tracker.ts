@@ -9,7 +9,7 @@ import { CoterieError } from '../../protocol/errors.js';
 import { MAX_TICKET_TTL_SECONDS } from '../../protocol/tickets.js';
 import { startTracker, TRACKER_DEFAULTS, type TrackerOptions } from '../../tracker/index.js';
 import { layerSettings } from '../daemon-config.js';
-import { parseLogLevel } from '../flags.js';
+import { integerFlag, parseLogLevel } from '../flags.js';
 import { addRelayLimitOptions, type RelayLimitFlags, relayAddress, relayLimits } from '../relay-flags.js';
 
 interface TrackerFlags extends RelayLimitFlags {
@@ -44,14 +44,7 @@ function pick(flag: string | undefined, env: string): string | undefined {
   return flag ?? (process.env[env] === '' ? undefined : process.env[env]);
 }
 
-function integer(value: string | undefined, what: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new CoterieError('USAGE', `${what} must be an integer between ${min} and ${max}, not '${value}'`);
-  }
-  return n;
-}
+const integer = integerFlag;
 
 function readPem(path: string, what: string): Buffer {
   try {

@@ -1,0 +1,225 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callDaemon } from '../../src/peer/control/client.js';
+import type { StatusView } from '../../src/protocol/control.js';
+import { type RunningRelay, startRelay, whoamiAuthenticator } from '../../src/relay/index.js';
+import { relayHandshake } from '../../src/wire/index.js';
+import { coterie, randomFile, until } from '../helpers/cli-harness.js';
+import { cliSwarm } from '../helpers/cli-swarm.js';
+import { call, randomPeerId, userToken } from '../helpers/tracker.js';
+
+// Issue 19 on loopback: a tracker listing two relays (run here, in the test's process, so the
+// test sees every byte they splice), a seeder that listens where its advertised address and the
+// source address the tracker sees do not lead (so only a relay reaches it), a seeder reachable
+// directly, and a downloader.
+
+type Name = 'alice' | 'bob' | 'carol';
+interface DownloadRow {
+  fileName: string;
+  state: string;
+  doneBytes: number;
+  size: number;
+  error: string | null;
+}
+
+describe('relays on loopback', { timeout: 120_000 }, () => {
+  const swarm = cliSwarm<Name>('coterie-relay-');
+  const { root, dir, ok } = swarm;
+  const relays: RunningRelay[] = [];
+  const relayed: Buffer[] = [];
+  let relayedBytes = 0;
+  const file = join(root, 'files', 'film.bin');
+  const FILE_BYTES = 12 * 1024 * 1024;
+
+  const status = async (n: Name) => (await callDaemon(dir(n), 'status', [])) as StatusView;
+  const relayAt = (address: string) => relays.find((r) => `127.0.0.1:${r.port}` === address);
+  const download = async (name: string) => {
+    const dest = join(root, 'dl', name);
+    await ok('carol', 'download_file', 'films', 'film.bin', dest);
+    return dest;
+  };
+  const finished = async (dest: string, ms = 60_000) => {
+    await until(
+      `download to ${dest}`,
+      async () => {
+        const row = (await swarm.downloads<DownloadRow & { dest: string }>('carol')).find(
+          (d) => d.dest === dest,
+        );
+        if (row?.state === 'failed') throw new Error(`download failed: ${row.error}`);
+        return row?.state === 'completed';
+      },
+      ms,
+    );
+    expect(readFileSync(dest).equals(readFileSync(file))).toBe(true);
+  };
+
+  beforeAll(async () => {
+    await randomFile(file, FILE_BYTES);
+    mkdirSync(join(root, 'dl'), { recursive: true });
+    let trackerUrl = '';
+    const authenticate = (token: string) => whoamiAuthenticator(trackerUrl)(token);
+    for (let i = 0; i < 2; i++) {
+      relays.push(
+        await startRelay({
+          host: '127.0.0.1',
+          authenticate,
+          tap: (chunk) => {
+            relayedBytes += chunk.length;
+            relayed.push(Buffer.from(chunk));
+          },
+        }),
+      );
+    }
+    trackerUrl = await swarm.startTracker([
+      '--no-relay',
+      ...relays.flatMap((r) => ['--extra-relay', `127.0.0.1:${r.port}`]),
+      '--heartbeat-interval-ms',
+      '1000',
+    ]);
+    // alice listens on 127.0.0.2 and says 127.0.0.3: the tracker, seeing 127.0.0.1, reaches neither.
+    // She caps her upload so a download through her lasts long enough to lose a relay under it.
+    // One after another: three daemon starts at once on a loaded machine can each pass the launcher's 20 s.
+    await swarm.startPeer('alice', [
+      '--host',
+      '127.0.0.2',
+      '--advertise',
+      '127.0.0.3',
+      '--upload-limit-kib',
+      '2048',
+    ]);
+    await swarm.startPeer('bob');
+    await swarm.startPeer('carol');
+  }, 90_000);
+
+  afterAll(async () => {
+    await Promise.all(relays.map((r) => r.close()));
+  });
+
+  it('lists the relays in GET /v1/cluster; the tracker tells each peer whether it dialled it back', async () => {
+    const cluster = await call<{ relays: string[] }>(swarm.trackerUrl, 'GET', '/v1/cluster');
+    expect(cluster.relays).toEqual(relays.map((r) => `127.0.0.1:${r.port}`));
+    for (const n of ['alice', 'bob', 'carol'] as const) {
+      const r = await coterie(['--data-dir', dir(n), 'create_user', n, '-'], { input: `${n}-password\n` });
+      expect(r.code, r.err).toBe(0);
+      await ok(n, 'login', n, `${n}-password`);
+    }
+    await until('bob reachable directly', async () => (await status('bob')).reach?.reachable === 'direct');
+    expect((await status('bob')).reach?.address).toMatch(/^127\.0\.0\.1:\d+$/);
+    await until('alice behind a relay', async () => (await status('alice')).reach?.relay !== undefined);
+    const alice = await status('alice');
+    expect(alice.reach?.reachable).toBe('nat');
+    expect(relayAt(alice.reach!.relay!)).toBeDefined();
+    const shown = await ok('alice', 'status');
+    expect(shown.out).toMatch(/reachable: nat, relayed by 127\.0\.0\.1:\d+/);
+  });
+
+  it('a member downloads from a seeder only a relay reaches: byte-identical, and the relay saw no plaintext', async () => {
+    await ok('alice', 'create_group', 'films');
+    for (const n of ['bob', 'carol'] as const) {
+      await ok(n, 'join_group', 'films');
+      await ok('alice', 'accept_request', 'films', n);
+    }
+    await ok('alice', 'upload_file', file, 'films');
+    const before = relayedBytes;
+    const dest = await download('via-relay.bin');
+    await finished(dest);
+    expect(relayedBytes - before).toBeGreaterThan(FILE_BYTES);
+    // TLS runs inside the circuit: no 64-byte window of the file crosses the relay in the clear.
+    const seen = Buffer.concat(relayed);
+    const bytes = readFileSync(file);
+    for (let at = 0; at + 64 <= bytes.length; at += 256 * 1024 + 17) {
+      expect(seen.indexOf(bytes.subarray(at, at + 64))).toBe(-1);
+    }
+  });
+
+  it('refuses with codes: no session (RELAY_FORBIDDEN), past the per-user circuit cap (RELAY_BUSY)', async () => {
+    const relay = relays[0]!;
+    const at = { host: '127.0.0.1', port: relay.port };
+    const target = randomPeerId();
+    await expect(
+      relayHandshake(at, { t: 'reserve', token: 'not-a-session', peerId: target }, (f) => f.t === 'reserved'),
+    ).rejects.toMatchObject({ code: 'RELAY_FORBIDDEN' });
+    const token = await userToken(swarm.trackerUrl, 'mallory');
+    await expect(
+      relayHandshake(
+        at,
+        { t: 'connect', token: 'nope', peerId: randomPeerId(), target },
+        (f) => f.t === 'connected',
+      ),
+    ).rejects.toMatchObject({ code: 'RELAY_FORBIDDEN' });
+    // Another user's reserved peer id cannot be taken over.
+    const held = await relayHandshake(at, { t: 'reserve', token, peerId: target }, (f) => f.t === 'reserved');
+    const other = await userToken(swarm.trackerUrl, 'trudy');
+    await expect(
+      relayHandshake(at, { t: 'reserve', token: other, peerId: target }, (f) => f.t === 'reserved'),
+    ).rejects.toMatchObject({ code: 'RELAY_FORBIDDEN' });
+    // A relay allowing one circuit per user: the second waits on no accept, and is refused busy.
+    const tight = await startRelay({
+      host: '127.0.0.1',
+      maxCircuitsPerUser: 1,
+      authenticate: whoamiAuthenticator(swarm.trackerUrl),
+    });
+    try {
+      const tat = { host: '127.0.0.1', port: tight.port };
+      const reserved = await relayHandshake(
+        tat,
+        { t: 'reserve', token, peerId: target },
+        (f) => f.t === 'reserved',
+      );
+      const first = relayHandshake(
+        tat,
+        { t: 'connect', token: other, peerId: randomPeerId(), target },
+        () => false,
+      );
+      first.catch(() => {});
+      await until(
+        'first circuit pending',
+        () => tight.stats().circuits === 1 || tight.stats().refused > 0,
+        5_000,
+      );
+      await expect(
+        relayHandshake(
+          tat,
+          { t: 'connect', token: other, peerId: randomPeerId(), target },
+          (f) => f.t === 'connected',
+        ),
+      ).rejects.toMatchObject({ code: 'RELAY_BUSY' });
+      reserved.destroy();
+    } finally {
+      await tight.close();
+    }
+    held.destroy();
+  });
+
+  it('mixes a direct and a relayed seeder, and finishes when the relay under it dies', async () => {
+    await ok('bob', 'download_file', 'films', 'film.bin', join(root, 'bob-film.bin'));
+    await until(
+      'bob has the file',
+      async () => (await swarm.downloads<DownloadRow>('bob')).every((d) => d.state === 'completed'),
+      60_000,
+    );
+    const mixedBefore = relayedBytes;
+    const mixed = await download('mixed.bin');
+    await finished(mixed);
+    // alice's circuit carried part of it (bob's direct link the rest).
+    expect(relayedBytes).toBeGreaterThan(mixedBefore);
+
+    // bob leaves: only alice, through her relay, serves the next download; her relay dies mid-way.
+    await ok('bob', 'stop_share', 'films', 'film.bin');
+    const dest = await download('relay-killed.bin');
+    await until('a fifth downloaded', async () => {
+      const row = (await swarm.downloads<DownloadRow & { dest: string }>('carol')).find(
+        (d) => d.dest === dest,
+      );
+      return (row?.doneBytes ?? 0) > FILE_BYTES / 5;
+    });
+    const used = (await status('alice')).reach!.relay!;
+    await relayAt(used)!.close();
+    await until('alice moved to the other relay', async () => {
+      const r = (await status('alice')).reach?.relay;
+      return r !== undefined && r !== used;
+    });
+    await finished(dest);
+  });
+});
