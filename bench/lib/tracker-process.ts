@@ -1,8 +1,19 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { BIN } from './bin.js';
+import { pinTracker } from './tracker-pins.js';
 
 export interface TrackerProcess {
+  /**
+   * `https://127.0.0.1:PORT` (or `http://` with --insecure-http): the origin,
+   * what peers report as their tracker. Its certificate is pinned for
+   * bench/lib's clients (tracker-pins.ts); a peer given this bare URL pins it
+   * at first use.
+   */
   url: string;
+  /** The URL as printed, with `#sha256=…` when the certificate is self-signed: what a peer pins. */
+  pinnedUrl: string;
+  /** SHA-256 (hex) of its self-signed certificate; undefined with --insecure-http or a CA's certificate. */
+  fingerprint: string | undefined;
   port: number;
   dataDir: string;
   proc: ChildProcess;
@@ -48,7 +59,7 @@ export async function spawnTracker(
   });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const startMs = options.startMs ?? 15_000;
-  const url = await new Promise<string>((resolve, reject) => {
+  const printed = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
       reject(new Error(`tracker did not start in ${startMs} ms:\n${out}`));
@@ -66,8 +77,13 @@ export async function spawnTracker(
       reject(new Error(`tracker exited with ${code} before listening:\n${out}`));
     });
   });
+  const fingerprint = /#sha256=([0-9a-f]{64})$/.exec(printed)?.[1];
+  const url = new URL(printed).origin;
+  if (fingerprint !== undefined) pinTracker(url, fingerprint);
   return {
     url,
+    pinnedUrl: printed,
+    fingerprint,
     port: Number(new URL(url).port),
     dataDir,
     proc,

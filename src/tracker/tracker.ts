@@ -9,6 +9,7 @@ import type { StoreHealth } from '../protocol/api.js';
 import { CoterieError } from '../protocol/errors.js';
 import type { TrackerMessage } from '../protocol/session.js';
 import { MAX_TICKET_TTL_SECONDS } from '../protocol/tickets.js';
+import { formatTrackerAddress, selfSignedFingerprint } from '../protocol/tracker-url.js';
 import { defaultKeyFile, TRACKER_DEFAULTS } from './config.js';
 import { createLocalEventBus, createPgEventBus, type EventBus } from './events/index.js';
 import { createHttpApp } from './http/app.js';
@@ -93,6 +94,11 @@ export interface RunningTracker {
   port: number;
   host: string;
   trackerId: string;
+  /**
+   * SHA-256 (hex) of its certificate when that is self-signed: the fingerprint
+   * peers pin (`url#sha256=…`, protocol/tracker-url.ts).
+   */
+  fingerprint?: string;
   /** Closes sessions (removing their presence), the HTTP server and the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -288,7 +294,12 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : cfg.port;
     const url = `${cfg.tls ? 'https' : 'http'}://${bracketHost(cfg.host)}:${port}`;
-    cluster = createClusterService({ ...clusterOptions, url: cfg.publicUrl ?? url })({
+    const fingerprint = cfg.tls === undefined ? undefined : selfSignedFingerprint(cfg.tls.cert);
+    const listedUrl = formatTrackerAddress({
+      origin: cfg.publicUrl ?? url,
+      ...(fingerprint === undefined ? {} : { fingerprint }),
+    });
+    cluster = createClusterService({ ...clusterOptions, url: listedUrl })({
       ...deps,
       load: { sessions: () => hub.sessionCount(), requestsServed: () => requestsServed },
       onMembersChanged: (members) => {
@@ -300,9 +311,10 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
         liveTrackers = incarnations;
         clusterMessage = {
           type: 'cluster',
-          trackers: members.map(({ trackerId: id, url: u, sessions, requestsPerSecond }) => ({
+          trackers: members.map(({ trackerId: id, url: u, fingerprint: f, sessions, requestsPerSecond }) => ({
             trackerId: id,
             url: u,
+            ...(f === undefined ? {} : { fingerprint: f }),
             sessions,
             requestsPerSecond,
           })),
@@ -358,7 +370,14 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       })();
       return closing;
     };
-    return { url, port, host: cfg.host, trackerId, close };
+    return {
+      url,
+      port,
+      host: cfg.host,
+      trackerId,
+      ...(fingerprint === undefined ? {} : { fingerprint }),
+      close,
+    };
   } catch (err) {
     await bus?.close();
     await store.close();

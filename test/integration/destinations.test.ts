@@ -81,7 +81,7 @@ describe('download destinations through the daemon', { timeout: 60_000 }, () => 
       join(root, 'tracker.log'),
     );
     procs.set('tracker', tracker);
-    trackerUrl = /listening on (http:\/\/\S+)/.exec(tracker.line)![1]!;
+    trackerUrl = /listening on (https:\/\/\S+)/.exec(tracker.line)![1]!;
     await Promise.all(['alice', 'dave'].map(startPeer));
     for (const n of ['alice', 'dave']) {
       await ok(n, 'create_user', n, `${n}-password`);
