@@ -1,4 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  loadOrCreateTrackerCertificate,
+  TRACKER_CERT_FILE,
+  TRACKER_CERT_KEY_FILE,
+} from '../../src/cli/tracker-tls.js';
 import { BIN } from './bin.js';
 import { pinTracker } from './tracker-pins.js';
 
@@ -30,6 +38,36 @@ export interface TrackerProcessOptions {
   echoStderr?: boolean;
   /** How long it may take to print its listening line. */
   startMs?: number;
+  /**
+   * Let the tracker make its own certificate, as a real first start does
+   * (about 0.3 CPU-s, loading @peculiar/x509), instead of finding this
+   * process's shared one in its data directory.
+   */
+  ownCertificate?: boolean;
+}
+
+let sharedCertificate: Promise<{ cert: string; key: string }> | undefined;
+
+/**
+ * Puts one certificate made once per process into a new tracker's data
+ * directory, so that each start only reads it: a tracker start already costs
+ * ~1.5 CPU-s, and the suite starts hundreds on a loaded machine.
+ */
+async function seedCertificate(dataDir: string): Promise<void> {
+  const [certPath, keyPath] = [join(dataDir, TRACKER_CERT_FILE), join(dataDir, TRACKER_CERT_KEY_FILE)];
+  if (existsSync(certPath) || existsSync(keyPath)) return;
+  sharedCertificate ??= (async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'coterie-cert-'));
+    try {
+      return await loadOrCreateTrackerCertificate(dir, '127.0.0.1');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  })();
+  const { cert, key } = await sharedCertificate;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  writeFileSync(keyPath, key, { mode: 0o600 });
+  writeFileSync(certPath, cert, { mode: 0o600 });
 }
 
 /** Spawns `node bin/coterie.js tracker --port 0 --data-dir DIR …args` and waits for its listening line. */
@@ -38,6 +76,8 @@ export async function spawnTracker(
   args: string[] = [],
   options: TrackerProcessOptions = {},
 ): Promise<TrackerProcess> {
+  const servesTls = !args.includes('--insecure-http') && !args.includes('--tls-cert');
+  if (servesTls && options.ownCertificate !== true) await seedCertificate(dataDir);
   const proc = spawn(
     process.execPath,
     [

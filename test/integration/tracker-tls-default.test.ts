@@ -35,7 +35,7 @@ describe('TLS by default', { timeout: 120_000 }, () => {
     const peers: PeerDaemon[] = [];
     let tracker: TrackerProcess | undefined;
     try {
-      tracker = await spawnTracker(data);
+      tracker = await spawnTracker(data, [], { ownCertificate: true });
       expect(tracker.pinnedUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+#sha256=[0-9a-f]{64}$/);
       expect(tracker.fingerprint).toBe(keptFingerprint(data));
       expect(statSync(join(data, 'tls-key.pem')).mode & 0o777).toBe(0o600);
@@ -82,7 +82,7 @@ describe('TLS by default', { timeout: 120_000 }, () => {
       await tracker.stop();
       rmSync(join(data, 'tls-cert.pem'));
       rmSync(join(data, 'tls-key.pem'));
-      tracker = await spawnTracker(data, [], { port });
+      tracker = await spawnTracker(data, [], { port, ownCertificate: true });
       expect(tracker.fingerprint).not.toBe(fingerprint);
       expect(await codeOf(pinned.execute('list_groups', []))).toBe('TRACKER_CERT_CHANGED');
       expect(await codeOf(firstUse.execute('list_groups', []))).toBe('TRACKER_CERT_CHANGED');
