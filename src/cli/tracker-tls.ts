@@ -6,14 +6,14 @@
  * it, peers trust the fingerprint (protocol/tracker-url.ts), and an expiry
  * would only change it under them.
  */
-import { randomBytes, webcrypto } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { PRIVATE_FILE_MODE } from '../os/private-files.js';
 import { CoterieError } from '../protocol/errors.js';
-import { loadX509 } from '../wire/index.js';
+import { createSelfSignedPem, loadX509 } from '../wire/index.js';
 
 export const TRACKER_CERT_FILE = 'tls-cert.pem';
 export const TRACKER_CERT_KEY_FILE = 'tls-key.pem';
@@ -40,22 +40,18 @@ async function createCertificate(host: string): Promise<{ cert: string; key: str
   const x509 = await loadX509();
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
   const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
-  const serial = randomBytes(16);
-  serial[0]! &= 0x7f; // a positive INTEGER
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial.toString('hex'),
+  const cert = await createSelfSignedPem({
     name: 'CN=coterie tracker',
-    notBefore: new Date(Date.now() - 24 * 3600 * 1000),
-    notAfter: new Date(Date.now() + 100 * 365 * 24 * 3600 * 1000),
     keys,
     signingAlgorithm: alg,
+    // CA:true, so that a client may also trust it as its own CA (--tracker-ca, curl --cacert).
     extensions: [
       new x509.SubjectAlternativeNameExtension(subjectNames(host)),
       new x509.BasicConstraintsExtension(true, undefined, true),
     ],
   });
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
-  return { cert: cert.toString('pem'), key: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') };
+  return { cert, key: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') };
 }
 
 function writePrivate(path: string, text: string): void {
