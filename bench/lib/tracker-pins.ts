@@ -14,13 +14,14 @@ export function pinTracker(origin: string, fingerprint: string): void {
 }
 
 /**
- * For an https:// `base` whose tracker was pinned: the `createConnection`
+ * For an https:// `base` whose tracker was pinned (or that ends in `#sha256=…`): the `createConnection`
  * option (http.request, https.request and ws all take it) that accepts only
  * the pinned certificate; for anything else, nothing.
  */
 export function pinnedConnection(base: string): { createConnection?: (options: object) => Socket } {
   const url = new URL(base.replace(/^ws/, 'http'));
-  const want = pins.get(url.origin);
+  // A URL as a tracker printed it carries its own pin.
+  const want = /^#sha256=([0-9a-f]{64})$/.exec(url.hash)?.[1] ?? pins.get(url.origin);
   if (url.protocol !== 'https:' || want === undefined) return {};
   return {
     createConnection: (options: object) => {
