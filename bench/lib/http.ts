@@ -1,7 +1,8 @@
 // The one HTTP client of the tests and the benchmarks: a request to a tracker's
-// API over http or https (with a CA), JSON in and out.
+// API over http or https (with a CA, or the pinned self-signed certificate), JSON in and out.
 import http from 'node:http';
 import https from 'node:https';
+import { pinnedConnection } from './tracker-pins.js';
 
 export interface Reply<T = Record<string, unknown>> {
   status: number;
@@ -39,7 +40,11 @@ export function request<T = Record<string, unknown>>(
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
   const lib = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = lib.request(url, { method, headers, ca: options.ca, agent: false }, (res) => {
+    // A fresh agent per request (no kept-alive sockets), connecting through the pin when there is one.
+    const { createConnection } = options.ca === undefined ? pinnedConnection(base) : {};
+    const agent =
+      createConnection === undefined ? false : Object.assign(new https.Agent(), { createConnection });
+    const req = lib.request(url, { method, headers, ca: options.ca, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

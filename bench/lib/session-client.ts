@@ -16,6 +16,7 @@ import {
   type TrackerMessage,
 } from '../../src/protocol/session.js';
 import { newTimeOrderedId } from '../../src/protocol/streams.js';
+import { pinnedConnection } from './tracker-pins.js';
 
 export interface SessionClientOptions {
   /** Acknowledge delivery of every pushed frame (default true). */
@@ -82,6 +83,7 @@ export class SessionClient {
     const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/v1/session`, {
       headers: { authorization: `Bearer ${token}` },
       perMessageDeflate: false,
+      ...pinnedConnection(base),
     });
     const c = new SessionClient(userId, token, ws, options);
     await SessionClient.upgraded(ws);
@@ -111,7 +113,7 @@ export class SessionClient {
   ): Promise<SessionClient> {
     const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/v1/session`, {
       headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
-      ...(options.ca ? { ca: options.ca } : {}),
+      ...(options.ca ? { ca: options.ca } : pinnedConnection(base)),
       autoPong: options.autoPong ?? true,
     });
     const c = new SessionClient('', token ?? '', ws, { autoAck: false, validate: false, keepInbox: true });

@@ -7,7 +7,7 @@
  */
 export const PEER_DEFAULTS = Object.freeze({
   /** The tracker `coterie peer` uses without --tracker or $COTERIE_TRACKER. */
-  trackerUrlDefault: 'http://127.0.0.1:7070',
+  trackerUrlDefault: 'https://127.0.0.1:7070',
   /** Where the piece server listens; port 0 takes a free one. */
   pieceHostDefault: '127.0.0.1',
   piecePortDefault: 0,

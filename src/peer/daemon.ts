@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { pino } from 'pino';
 import type { AnswerOf } from '../protocol/control.js';
 import { CoterieError } from '../protocol/errors.js';
+import { parseTrackerAddress } from '../protocol/tracker-url.js';
 import { createTlsDial, loadOrCreateIdentity, type PeerIdentity } from '../wire/index.js';
 import { PEER_DEFAULTS } from './config.js';
 import {
@@ -24,9 +25,10 @@ import { createReach, type Reach } from './reach.js';
 import { type StorageService, startStorage } from './storage/index.js';
 import { PeerStore } from './store/index.js';
 import { TrackerHttpClient } from './tracker/http-client.js';
+import { TrackerPins } from './tracker/pins.js';
 import { TrackerPool, type TrackerPoolOptions } from './tracker/pool.js';
 import { TrackerSession } from './tracker/session.js';
-import { readTrackerCa, trackerTrust } from './tracker/trust.js';
+import { caTrust, pinnedTrust, readTrackerCa } from './tracker/trust.js';
 import type { UiServer } from './ui/index.js';
 
 export interface PeerDaemonOptions {
@@ -92,11 +94,19 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   const { dataDir } = options;
   const log = options.logger ?? pino({ level: 'silent' });
   // Read before taking any resource: a bad CA file is a usage error, not a half-started daemon.
-  const trust =
-    options.trackerCaFile === undefined ? undefined : trackerTrust(readTrackerCa(options.trackerCaFile));
+  const caPem = options.trackerCaFile === undefined ? undefined : readTrackerCa(options.trackerCaFile);
+  const trackers = options.trackers.map(parseTrackerAddress);
   const tightened = ensureDataDir(dataDir);
   if (tightened.length > 0)
     log.warn({ tightened }, 'the data directory was open to other users: made it private');
+  // The URLs' #sha256= pins, those kept from before, first use: or, with --tracker-ca, that CA.
+  const pins = new TrackerPins(
+    dataDir,
+    new Map(
+      trackers.flatMap((t) => (t.fingerprint === undefined ? [] : [[t.origin, t.fingerprint] as const])),
+    ),
+  );
+  const trust = caPem === undefined ? pinnedTrust(pins) : caTrust(caPem);
   const releaseLock = acquireDataDirLock(dataDir);
   let store: PeerStore;
   try {
@@ -123,7 +133,10 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     resolveDone = r;
   });
 
-  const pool = new TrackerPool(options.trackers, options.pool);
+  const pool = new TrackerPool(
+    trackers.map((t) => t.origin),
+    { ...options.pool, ...(caPem === undefined ? { pins } : {}) },
+  );
   log.info(
     {
       config: {
@@ -142,12 +155,13 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     pool,
     getToken,
     retryForMs: options.trackerRetryForMs,
-    ...(trust === undefined ? {} : { fetch: trust.fetch }),
+    fetch: trust.fetch,
+    refusal: (origin) => pins.refusal(origin),
   });
   const session = new TrackerSession({
     pool,
     getToken,
-    ...(trust === undefined ? {} : { ca: trust.caPem }),
+    trust,
     heartbeatIntervalMs: options.heartbeatIntervalMs,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs,
     registration: () => ({

@@ -827,6 +827,8 @@ export const ClusterMember = Type.Object({
   trackerId: Type.String(),
   /** Its public URL: where peers reach it. */
   url: Type.String(),
+  /** SHA-256 (hex) of its certificate when self-signed: peers pin it (protocol/tracker-url.ts). */
+  fingerprint: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
   /** Peer sessions connected to it. */
   sessions: Type.Integer({ minimum: 0 }),
   /** HTTP requests per second it served over its last heartbeat period. */

@@ -75,6 +75,7 @@ export const ERROR_STATUS = {
   DAEMON_NOT_RUNNING: 503,
   NOT_LOGGED_IN: 401,
   TRACKER_UNAVAILABLE: 503,
+  TRACKER_CERT_CHANGED: 502,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

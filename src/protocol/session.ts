@@ -312,6 +312,7 @@ export const ClusterEvent = Type.Object({
     Type.Object({
       trackerId: Type.String(),
       url: Type.String(),
+      fingerprint: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
       sessions: Type.Integer(),
       requestsPerSecond: Type.Number(),
     }),

@@ -9,6 +9,7 @@ import type { ClusterMember, StoreHealth } from '../protocol/api.js';
 import { CoterieError } from '../protocol/errors.js';
 import type { TrackerMessage } from '../protocol/session.js';
 import { MAX_TICKET_TTL_SECONDS } from '../protocol/tickets.js';
+import { formatTrackerAddress, selfSignedFingerprint } from '../protocol/tracker-url.js';
 import type { RelayLimits, RunningRelay } from '../relay/index.js';
 import { defaultKeyFile, TRACKER_DEFAULTS } from './config.js';
 import { createLocalEventBus, createPgEventBus, type EventBus } from './events/index.js';
@@ -112,6 +113,11 @@ export interface RunningTracker {
   trackerId: string;
   /** Where its built-in relay listens (host:port as peers are told), when it runs one. */
   relay?: string;
+  /**
+   * SHA-256 (hex) of its certificate when that is self-signed: the fingerprint
+   * peers pin (`url#sha256=…`, protocol/tracker-url.ts).
+   */
+  fingerprint?: string;
   /** Closes sessions (removing their presence), the HTTP server and the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -314,6 +320,11 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : cfg.port;
     const url = `${cfg.tls ? 'https' : 'http'}://${bracketHost(cfg.host)}:${port}`;
+    const fingerprint = cfg.tls === undefined ? undefined : selfSignedFingerprint(cfg.tls.cert);
+    const listedUrl = formatTrackerAddress({
+      origin: cfg.publicUrl ?? url,
+      ...(fingerprint === undefined ? {} : { fingerprint }),
+    });
     let relay: { relay: RunningRelay; address: string } | undefined;
     if (cfg.relay !== false) {
       relay = await startTrackerRelay(
@@ -338,7 +349,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     relaysNow = () => relaysOf(cluster?.members() ?? []);
     cluster = createClusterService({
       ...clusterOptions,
-      url: cfg.publicUrl ?? url,
+      url: listedUrl,
       ...(relay === undefined ? {} : { relay: relay.address }),
     })({
       ...deps,
@@ -352,9 +363,10 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
         liveTrackers = incarnations;
         clusterMessage = {
           type: 'cluster',
-          trackers: members.map(({ trackerId: id, url: u, sessions, requestsPerSecond }) => ({
+          trackers: members.map(({ trackerId: id, url: u, fingerprint: f, sessions, requestsPerSecond }) => ({
             trackerId: id,
             url: u,
+            ...(f === undefined ? {} : { fingerprint: f }),
             sessions,
             requestsPerSecond,
           })),
@@ -419,6 +431,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       host: cfg.host,
       trackerId,
       ...(relay === undefined ? {} : { relay: relay.address }),
+      ...(fingerprint === undefined ? {} : { fingerprint }),
       close,
     };
   } catch (err) {

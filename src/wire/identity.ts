@@ -8,7 +8,7 @@
  * anyone here; instead each side pins the other's fingerprint (the tracker
  * lists the seeder's peer id; the seeder's ticket names the downloader's).
  */
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import tls from 'node:tls';
 import { peerIdOfCertificate } from '../core/peer-id.js';
 import { CoterieError } from '../protocol/errors.js';
 import type { OnReadOption } from './placed-reads.js';
-import { loadX509 } from './x509-loader.js';
+import { createSelfSignedPem, loadX509 } from './x509-loader.js';
 
 export interface PeerIdentity {
   /** Lowercase hex SHA-256 of the certificate's SubjectPublicKeyInfo DER. */
@@ -46,20 +46,13 @@ export async function createIdentity(): Promise<PeerIdentity> {
     privateKey: Parameters<typeof webcrypto.subtle.exportKey>[1];
     publicKey: Parameters<typeof webcrypto.subtle.exportKey>[1];
   };
-  const serial = randomBytes(16);
-  serial[0]! &= 0x7f; // a positive INTEGER
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial.toString('hex'),
+  const certPem = await createSelfSignedPem({
     name: 'CN=coterie peer',
-    // A day of slack for skewed clocks; validity is not what we trust (the fingerprint is).
-    notBefore: new Date(Date.now() - 24 * 3600 * 1000),
-    notAfter: new Date(Date.now() + 100 * 365 * 24 * 3600 * 1000),
     signingAlgorithm: algorithm,
     keys: keys as never,
   });
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
   const keyPem = x509.PemConverter.encode(pkcs8, 'PRIVATE KEY');
-  const certPem = cert.toString('pem');
   return { peerId: peerIdOfCertificate(certPem), certPem, keyPem };
 }
 

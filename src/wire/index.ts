@@ -82,3 +82,4 @@ export {
   type ShareGuardOptions,
 } from './share-guard.js';
 export { TicketBinding, TicketGuard, type TicketRevocation } from './ticket-guard.js';
+export { createSelfSignedPem, loadX509, type X509Module } from './x509-loader.js';

@@ -19,3 +19,30 @@ export function loadX509(): Promise<X509Module> {
   })();
   return loaded;
 }
+
+/**
+ * A self-signed certificate (PEM) for `keys`: a random positive serial, valid
+ * from a day ago (skewed clocks) for a hundred years, since its validity is
+ * not what anyone trusts: its fingerprint is pinned.
+ */
+export async function createSelfSignedPem(options: {
+  name: string;
+  keys: import('node:crypto').webcrypto.CryptoKeyPair;
+  signingAlgorithm: import('node:crypto').webcrypto.EcdsaParams | import('node:crypto').webcrypto.Algorithm;
+  extensions?: import('@peculiar/x509').Extension[];
+}): Promise<string> {
+  const x509 = await loadX509();
+  const { randomBytes } = await import('node:crypto');
+  const serial = randomBytes(16);
+  serial[0]! &= 0x7f; // a positive INTEGER
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial.toString('hex'),
+    name: options.name,
+    notBefore: new Date(Date.now() - 24 * 3600 * 1000),
+    notAfter: new Date(Date.now() + 100 * 365 * 24 * 3600 * 1000),
+    signingAlgorithm: options.signingAlgorithm,
+    keys: options.keys,
+    ...(options.extensions === undefined ? {} : { extensions: options.extensions }),
+  });
+  return cert.toString('pem');
+}

@@ -4,6 +4,7 @@
 // manifests they use live in bench/lib/ (the benchmarks share them) and are
 // re-exported here.
 import net from 'node:net';
+import tls from 'node:tls';
 import { afterAll, beforeAll, onTestFinished } from 'vitest';
 import { client, type TrackerClient } from '../../bench/lib/http.js';
 import {
@@ -116,10 +117,16 @@ export async function spawnTracker(
 export function headersOnly(base: string, head: string): Promise<{ status: number; text: string }> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
-    const sock = net.connect(Number(url.port), url.hostname);
+    // Over TLS for an https tracker: a probe of the HTTP layer, so which certificate does not matter.
+    const sock =
+      url.protocol === 'https:'
+        ? tls.connect({ port: Number(url.port), host: url.hostname, rejectUnauthorized: false })
+        : net.connect(Number(url.port), url.hostname);
     let text = '';
     sock.setTimeout(5000, () => sock.destroy(new Error('no answer')));
-    sock.on('connect', () => sock.write(`${head.replace(/\n/g, '\r\n')}\r\n\r\n`));
+    sock.on(url.protocol === 'https:' ? 'secureConnect' : 'connect', () =>
+      sock.write(`${head.replace(/\n/g, '\r\n')}\r\n\r\n`),
+    );
     sock.on('data', (d: Buffer) => {
       text += d.toString();
       const m = /^HTTP\/1\.1 (\d{3})/.exec(text);

@@ -21,7 +21,7 @@ describe('daemon settings from flags, environment and a config file', () => {
     try {
       const t = await startProcess(
         ['tracker', ...args],
-        /listening on http:\/\/127\.0\.0\.1:\d+/,
+        /listening on https:\/\/127\.0\.0\.1:\d+/,
         join(root, 'log'),
       );
       expect(t.line).not.toContain(':7070');

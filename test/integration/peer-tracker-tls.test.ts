@@ -57,8 +57,11 @@ describe('peer ↔ https tracker with --tracker-ca', () => {
     expect(groups.groups.map((g) => g.groupId)).toContain('secure');
   });
 
-  it('refuses the tracker when its certificate is not trusted', async () => {
-    const mallory = await start('mallory');
+  it('refuses the tracker when its certificate is not from the CA it was told to trust', async () => {
+    // Without --tracker-ca the bare https:// URL would be pinned at first use (tracker-tls-default.test.ts).
+    const otherCa = join(root, 'other-ca.pem');
+    writeFileSync(otherCa, (await selfSignedTrackerCert()).certPem);
+    const mallory = await start('mallory', otherCa);
     const err = await mallory
       .execute('create_user', ['mallory', 'mallory-password'])
       .catch((e: unknown) => e);

@@ -1,16 +1,18 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createSecureContext } from 'node:tls';
 import { type Command, Option } from 'commander';
-import { restrictUmask } from '../../os/private-files.js';
+import { PRIVATE_DIR_MODE, restrictUmask } from '../../os/private-files.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { MAX_TICKET_TTL_SECONDS } from '../../protocol/tickets.js';
+import { formatTrackerAddress } from '../../protocol/tracker-url.js';
 import { startTracker, TRACKER_DEFAULTS, type TrackerOptions } from '../../tracker/index.js';
 import { layerSettings } from '../daemon-config.js';
 import { integerFlag, parseLogLevel } from '../flags.js';
 import { addRelayLimitOptions, type RelayLimitFlags, relayAddress, relayLimits } from '../relay-flags.js';
+import { loadOrCreateTrackerCertificate } from '../tracker-tls.js';
 
 interface TrackerFlags extends RelayLimitFlags {
   relay?: boolean;
@@ -37,6 +39,7 @@ interface TrackerFlags extends RelayLimitFlags {
   presenceGraceMs?: string;
   storageGraceMs?: string;
   requireSyncStandby?: boolean;
+  insecureHttp?: boolean;
 }
 
 /** flags > COTERIE_* environment > config file (../daemon-config.ts, which also fills flags) > defaults. */
@@ -102,6 +105,9 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
   if ((certPath === undefined) !== (keyPath === undefined)) {
     throw new CoterieError('USAGE', 'give both --tls-cert and --tls-key, or neither');
   }
+  if (flags.insecureHttp === true && certPath !== undefined) {
+    throw new CoterieError('USAGE', 'give --tls-cert/--tls-key or --insecure-http, not both');
+  }
   const logLevel = parseLogLevel(pick(flags.logLevel, 'COTERIE_LOG_LEVEL') ?? TRACKER_DEFAULTS.logLevel);
   const dataDir = pick(flags.dataDir, 'COTERIE_TRACKER_DATA_DIR') ?? join(homedir(), '.coterie', 'tracker');
   return {
@@ -132,6 +138,27 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
   };
 }
 
+/**
+ * TLS unless told otherwise: without --tls-cert, the certificate kept in the
+ * data directory (made at the first start); --insecure-http serves plain HTTP
+ * and says so on stderr.
+ */
+async function withDefaultTls(options: TrackerOptions, insecureHttp: boolean): Promise<TrackerOptions> {
+  if (options.tls !== undefined) return options;
+  if (insecureHttp) {
+    process.stderr.write(
+      'coterie tracker: --insecure-http: plain HTTP, passwords and session tokens cross the network readable\n',
+    );
+    return options;
+  }
+  mkdirSync(options.dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  const { cert, key } = await loadOrCreateTrackerCertificate(
+    options.dataDir,
+    options.host ?? TRACKER_DEFAULTS.host,
+  );
+  return { ...options, tls: { cert, key } };
+}
+
 /** The variables that kept their older names; every other flag's is COTERIE_TRACKER_<FLAG>. */
 const TRACKER_ENV_NAMES = {
   'tls-cert': 'COTERIE_TLS_CERT',
@@ -158,8 +185,15 @@ export function registerTrackerCommand(program: Command): void {
       '--key-file <file>',
       "key that wraps the signing keys in the store, the same for a cluster's trackers (default <data-dir>/tracker.key)",
     )
-    .option('--tls-cert <file>', 'PEM certificate: serve HTTPS and WSS (with --tls-key)')
+    .option(
+      '--tls-cert <file>',
+      'PEM certificate: serve HTTPS and WSS with it (with --tls-key); default: one made at first start in <data-dir>',
+    )
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option(
+      '--insecure-http',
+      'serve plain HTTP: passwords and tokens cross the network readable (tests only)',
+    )
     .option(
       '--heartbeat-interval-ms <ms>',
       `ping connected peers this often (default ${TRACKER_DEFAULTS.heartbeatIntervalMs})`,
@@ -208,7 +242,7 @@ export function registerTrackerCommand(program: Command): void {
     .addOption(new Option('--scrypt-log-n <n>', 'password hashing cost (tests only)').hideHelp());
   addRelayLimitOptions(command);
   layerSettings(command, 'COTERIE_TRACKER', TRACKER_ENV_NAMES).action(async (flags: TrackerFlags) => {
-    const options = resolveTrackerOptions(flags);
+    const options = await withDefaultTls(resolveTrackerOptions(flags), flags.insecureHttp === true);
     // This process is the tracker: whatever it or a library creates is its own (see restrictUmask).
     restrictUmask();
     // Signals are handled from before the listening line is printed: whoever reads that line may stop us at once.
@@ -223,7 +257,16 @@ export function registerTrackerCommand(program: Command): void {
     let rl: ReturnType<typeof createInterface> | undefined;
     try {
       const tracker = await startTracker(options);
-      process.stdout.write(`coterie tracker ${tracker.trackerId} listening on ${tracker.url}\n`);
+      const printed = formatTrackerAddress({
+        origin: tracker.url,
+        ...(tracker.fingerprint === undefined ? {} : { fingerprint: tracker.fingerprint }),
+      });
+      process.stdout.write(`coterie tracker ${tracker.trackerId} listening on ${printed}\n`);
+      if (tracker.fingerprint !== undefined) {
+        process.stdout.write(
+          `certificate sha256 ${tracker.fingerprint}: give peers the URL above (with its #sha256=) so they pin it\n`,
+        );
+      }
       await new Promise<void>((resolve) => {
         let stopping = false;
         onStop = (why: string) => {

@@ -30,6 +30,8 @@ export interface TrackerHttpClientOptions {
    * outlast a failover, so commands keep working while a tracker dies.
    */
   retryForMs?: number;
+  /** Why the last connection to a tracker was refused (a changed certificate): reported instead of TRACKER_UNAVAILABLE. */
+  refusal?: (origin: string) => CoterieError | undefined;
   /** For tests. */
   fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
@@ -56,6 +58,7 @@ export class TrackerHttpClient {
   private readonly fetch: typeof fetch;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => number;
+  private readonly refusal: TrackerHttpClientOptions['refusal'];
   /** Calls in flight per tracker: aborted when the pool finds that tracker dead. */
   private readonly inFlight = new Map<string, Set<AbortController>>();
 
@@ -67,6 +70,7 @@ export class TrackerHttpClient {
     this.fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.now = options.now ?? Date.now;
+    this.refusal = options.refusal;
     this.pool.on('failed', (url) => {
       for (const c of this.inFlight.get(url) ?? []) c.abort(new Error('tracker lost'));
     });
@@ -111,9 +115,13 @@ export class TrackerHttpClient {
       const delay = Math.min(this.pool.delayMs(), this.retryForMs - (this.now() - startedAt));
       if (delay > 0) await this.sleep(delay);
     }
-    throw new CoterieError(
-      'TRACKER_UNAVAILABLE',
-      `no tracker answers (${lastError}); check that one runs at ${this.pool.urls.join(', ')}`,
+    const refused = this.pool.urls.map((u) => this.refusal?.(u)).find((e) => e !== undefined);
+    throw (
+      refused ??
+      new CoterieError(
+        'TRACKER_UNAVAILABLE',
+        `no tracker answers (${lastError}); check that one runs at ${this.pool.urls.join(', ')}`,
+      )
     );
   }
 
@@ -143,6 +151,12 @@ export class TrackerHttpClient {
       });
       text = await res.text();
     } catch (err) {
+      // A certificate that is not the pinned one is an answer too, and the caller must see it.
+      const cause = (err as { cause?: unknown }).cause;
+      if (cause instanceof CoterieError && cause.code === 'TRACKER_CERT_CHANGED') {
+        this.pool.failed(base);
+        throw cause;
+      }
       return { ok: false, error: errorText(err) };
     } finally {
       set.delete(controller);

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { type Backoff, createStepBackoff, TRACKER_RECONNECT_STEPS_MS } from '../../core/index.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { formatTrackerAddress, parseTrackerAddress } from '../../protocol/tracker-url.js';
 import { PEER_DEFAULTS } from '../config.js';
 
 /**
@@ -22,34 +23,28 @@ export interface TrackerPoolOptions {
   /** Random spread of each delay, as a fraction (0.2 = ±20 %), so many peers do not reconnect in step. */
   jitter?: number;
   random?: () => number;
+  /** Told the fingerprint of each tracker the cluster lists with one (TrackerPins). */
+  pins?: { learn(origin: string, fingerprint: string): void };
 }
 
 const DEFAULT_JITTER = PEER_DEFAULTS.trackerBackoffJitter;
 
+/** `--tracker URL[,URL…]`: each an origin, with `#sha256=…` kept when given (protocol/tracker-url.ts). */
 export function parseTrackerUrls(list: string): string[] {
   const urls = list
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
   if (urls.length === 0)
-    throw new CoterieError('USAGE', 'give at least one tracker URL: --tracker http://HOST:PORT');
-  return urls.map((u) => {
-    let url: URL;
-    try {
-      url = new URL(u.includes('://') ? u : `http://${u}`);
-    } catch {
-      throw new CoterieError('USAGE', `invalid tracker URL '${u}': use http://HOST:PORT`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new CoterieError('USAGE', `invalid tracker URL '${u}': use http:// or https://`);
-    }
-    return url.origin;
-  });
+    throw new CoterieError('USAGE', 'give at least one tracker URL: --tracker https://HOST:PORT');
+  return urls.map((u) => formatTrackerAddress(parseTrackerAddress(u)));
 }
 
 /** A live tracker as the cluster reports it. */
 export interface KnownTracker {
   url: string;
+  /** Its certificate's SHA-256 when self-signed: pinned from then on. */
+  fingerprint?: string;
   sessions: number;
   requestsPerSecond: number;
 }
@@ -70,10 +65,12 @@ export class TrackerPool extends EventEmitter<TrackerPoolEvents> {
   /** Consecutive failures since the last success. */
   private failures = 0;
   private readonly backoff: Backoff;
+  private readonly pins: TrackerPoolOptions['pins'];
 
   constructor(urls: readonly string[], options: TrackerPoolOptions = {}) {
     super();
     if (urls.length === 0) throw new CoterieError('USAGE', 'no tracker URL given');
+    this.pins = options.pins;
     this.seeds = [...new Set(urls)];
     this.list = [...this.seeds];
     this.backoff = createStepBackoff({
@@ -109,8 +106,11 @@ export class TrackerPool extends EventEmitter<TrackerPoolEvents> {
    * tracker stays current; `preferLeastLoaded` moves to the head.
    */
   learn(live: readonly KnownTracker[], options: { preferLeastLoaded?: boolean } = {}): void {
-    const ordered = [...live]
-      .filter((t) => isHttpUrl(t.url))
+    const usable = live.filter((t) => isHttpUrl(t.url));
+    // Pinned before the list changes: a failover to a listed tracker checks its certificate.
+    for (const t of usable)
+      if (t.fingerprint !== undefined) this.pins?.learn(new URL(t.url).origin, t.fingerprint);
+    const ordered = [...usable]
       .sort((a, b) => a.sessions - b.sessions || a.requestsPerSecond - b.requestsPerSecond)
       .map((t) => new URL(t.url).origin);
     const next = [...new Set([...ordered, ...this.seeds])];

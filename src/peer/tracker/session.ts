@@ -16,6 +16,7 @@ import {
 import { PEER_DEFAULTS } from '../config.js';
 import { Heartbeat } from './heartbeat.js';
 import type { KnownTracker, TrackerPool } from './pool.js';
+import type { TrackerTrust } from './trust.js';
 
 /** What the peer registers on every (re)connect: who it is, where it serves, what it seeds. */
 export interface Registration {
@@ -41,8 +42,8 @@ export interface TrackerSessionOptions {
   heartbeatTimeoutMs?: number;
   /** A connect attempt that takes longer is abandoned. */
   connectTimeoutMs?: number;
-  /** Extra CA certificate(s), PEM, trusted for wss:// trackers. */
-  ca?: string;
+  /** How wss:// trackers are trusted (a CA, or pinned certificates); none: the system's CAs. */
+  trust?: Pick<TrackerTrust, 'webSocketOptions'>;
 }
 
 export type SessionState = 'idle' | 'connecting' | 'connected' | 'stopped';
@@ -183,7 +184,9 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
     const ws = new WebSocket(wsUrl(url), {
       headers: { authorization: `Bearer ${token}` },
       handshakeTimeout: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      ...(this.options.ca === undefined ? {} : { ca: this.options.ca }),
+      ...(this.options.trust === undefined || !url.startsWith('https:')
+        ? {}
+        : this.options.trust.webSocketOptions(url)),
     });
     this.ws = ws;
     let welcomed = false;

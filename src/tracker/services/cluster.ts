@@ -19,7 +19,12 @@ import type { ServiceDeps } from './context.js';
  */
 export interface ClusterOptions {
   trackerId: string;
-  /** The URL peers reach this tracker at. */
+  /**
+   * The URL peers reach this tracker at, with `#sha256=…` when its certificate
+   * is self-signed: kept so in the row's url (no column of its own, so trackers
+   * of an older version read the origin and ignore the rest) and listed as
+   * url and fingerprint.
+   */
   url: string;
   /** Where this tracker's built-in relay listens (host:port), listed with it. */
   relay?: string;
@@ -49,6 +54,12 @@ export interface ClusterService {
 const IDEMPOTENCY_RETENTION_MS = 24 * 3600 * 1000;
 /** Housekeeping (old keys) every this many beats. */
 const HOUSEKEEPING_EVERY_BEATS = 30;
+
+/** A row's url, `origin#sha256=hex` or an origin, as the listing's url and fingerprint. */
+function listedAddress(stored: string): { url: string; fingerprint?: string } {
+  const m = /^(.*)#sha256=([0-9a-f]{64})$/.exec(stored);
+  return m === null ? { url: stored } : { url: m[1]!, fingerprint: m[2]! };
+}
 
 export function byLoad(a: ClusterMember, b: ClusterMember): number {
   return (
@@ -126,7 +137,7 @@ export function createClusterService(options: ClusterOptions) {
       const list = rows
         .map((r) => ({
           trackerId: r.tracker_id,
-          url: r.url,
+          ...listedAddress(r.url),
           sessions: r.sessions,
           requestsPerSecond: r.requests_per_second,
           startedAt: toNumber(r.started_at),
