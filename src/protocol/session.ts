@@ -33,8 +33,10 @@ import {
 } from './api.js';
 import { CoterieError, ERROR_CODES } from './errors.js';
 import { HEX64_PATTERN, NAME_PATTERN } from './names.js';
+import { ClusterEvent, Reachability, ReachabilityEvent } from './session-cluster.js';
 import { DropOrder, ReplicasMessage, ReplicateOrder } from './session-storage.js';
 
+export * from './session-cluster.js';
 export * from './session-storage.js';
 
 export const SESSION_PROTOCOL_VERSION = 1;
@@ -152,18 +154,6 @@ export type ClientMessageType = ClientMessage['type'];
 
 // ---------------------------------------------------------------- tracker → client
 
-/**
- * What the tracker's dial-back found (issue 19): `direct` when a TLS
- * handshake at one of the peer's advertised addresses (or at the source
- * address the tracker sees, with an advertised port) proved the peer id, with
- * that address; `nat` when none did (the peer should keep a relay reservation).
- */
-export const Reachability = Type.Object({
-  reachable: Type.Union([Type.Literal('direct'), Type.Literal('nat')]),
-  address: Type.Optional(Type.String({ maxLength: 300 })),
-});
-export type Reachability = Static<typeof Reachability>;
-
 export const WelcomeMessage = Type.Object({
   type: Type.Literal('welcome'),
   v: Type.Integer(),
@@ -177,13 +167,6 @@ export const WelcomeMessage = Type.Object({
   /** The dial-back's verdict (absent from trackers that do not check). */
   reachability: Type.Optional(Reachability),
 });
-/** After an `addresses` update: the dial-back's new verdict (issue 19). */
-export const ReachabilityEvent = Type.Object({
-  type: Type.Literal('reachability'),
-  ...Reachability.properties,
-  at: Type.Integer(),
-});
-export type ReachabilityEvent = Static<typeof ReachabilityEvent>;
 export const AckMessage = Type.Object({
   type: Type.Literal('ack'),
   id: Type.Union([Type.String(), Type.Integer()]),
@@ -302,25 +285,6 @@ export const FileDeletedEvent = Type.Object({
 });
 export type FileDeletedEvent = Static<typeof FileDeletedEvent>;
 
-/**
- * To every session: the live trackers changed (one joined or left); also sent right after `welcome`.
- * `relays`: where the cluster's relays listen (`host:port`), each tracker's own and the standalone ones.
- */
-export const ClusterEvent = Type.Object({
-  type: Type.Literal('cluster'),
-  trackers: Type.Array(
-    Type.Object({
-      trackerId: Type.String(),
-      url: Type.String(),
-      fingerprint: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
-      sessions: Type.Integer(),
-      requestsPerSecond: Type.Number(),
-    }),
-  ),
-  relays: Type.Optional(Type.Array(Type.String({ maxLength: 300 }), { maxItems: 64 })),
-  at: Type.Integer(),
-});
-
 export const TrackerMessage = Type.Union([
   WelcomeMessage,
   AckMessage,
@@ -342,7 +306,6 @@ export const TrackerMessage = Type.Union([
   DropOrder,
   ReachabilityEvent,
 ]);
-export type ClusterEvent = Static<typeof ClusterEvent>;
 export type TrackerMessage = Static<typeof TrackerMessage>;
 export type WelcomeMessage = Static<typeof WelcomeMessage>;
 export type MessagesEvent = Static<typeof MessagesEvent>;

@@ -1,0 +1,47 @@
+/**
+ * The session messages about where things are (issues 19 and 21), part of the
+ * session protocol of session.ts: the tracker's dial-back verdict on a peer
+ * (in `welcome` and after an `addresses` update) and the cluster's trackers
+ * (with the fingerprints peers pin) and relays.
+ */
+import { type Static, Type } from '@sinclair/typebox';
+
+/**
+ * What the tracker's dial-back found (issue 19): `direct` when a TLS
+ * handshake at one of the peer's advertised addresses (or at the source
+ * address the tracker sees, with an advertised port) proved the peer id, with
+ * that address; `nat` when none did (the peer should keep a relay reservation).
+ */
+export const Reachability = Type.Object({
+  reachable: Type.Union([Type.Literal('direct'), Type.Literal('nat')]),
+  address: Type.Optional(Type.String({ maxLength: 300 })),
+});
+export type Reachability = Static<typeof Reachability>;
+
+/** After an `addresses` update: the dial-back's new verdict (issue 19). */
+export const ReachabilityEvent = Type.Object({
+  type: Type.Literal('reachability'),
+  ...Reachability.properties,
+  at: Type.Integer(),
+});
+export type ReachabilityEvent = Static<typeof ReachabilityEvent>;
+
+/**
+ * To every session: the live trackers changed (one joined or left); also sent right after `welcome`.
+ * `relays`: where the cluster's relays listen (`host:port`), each tracker's own and the standalone ones.
+ */
+export const ClusterEvent = Type.Object({
+  type: Type.Literal('cluster'),
+  trackers: Type.Array(
+    Type.Object({
+      trackerId: Type.String(),
+      url: Type.String(),
+      fingerprint: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
+      sessions: Type.Integer(),
+      requestsPerSecond: Type.Number(),
+    }),
+  ),
+  relays: Type.Optional(Type.Array(Type.String({ maxLength: 300 }), { maxItems: 64 })),
+  at: Type.Integer(),
+});
+export type ClusterEvent = Static<typeof ClusterEvent>;
