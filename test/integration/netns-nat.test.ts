@@ -28,7 +28,7 @@ if (missing !== '') {
   );
 }
 
-const TRACKER = 'http://198.18.0.1:7070';
+const TRACKER = 'https://198.18.0.1:7070';
 
 describe.skipIf(missing !== '')(
   'two homes behind NAT share a file through the relay',
@@ -84,6 +84,7 @@ describe.skipIf(missing !== '')(
         },
         60_000,
       );
+      return out;
     };
 
     /** Removes what the test made, whatever state it is in: processes, namespaces (their veths go with them). */
@@ -142,7 +143,7 @@ describe.skipIf(missing !== '')(
         }
         await randomFile(file, 4 * 1024 * 1024 + 77);
         mkdirSync(dirOf('dl'), { recursive: true });
-        await daemon(
+        const trackerOut = await daemon(
           ns.pub,
           [
             'tracker',
@@ -166,6 +167,8 @@ describe.skipIf(missing !== '')(
           /listening on/,
           'tracker',
         );
+        // Its self-signed certificate's fingerprint, as a peer is given it: the URL with #sha256=.
+        const pinned = `${TRACKER}#sha256=${/#sha256=([0-9a-f]{64})/.exec(trackerOut)![1]}`;
         for (const [n, home, addr] of [
           ['alice', ns.h1, '10.1.0.2'],
           ['bob', ns.h2, '10.2.0.2'],
@@ -177,7 +180,7 @@ describe.skipIf(missing !== '')(
               '--data-dir',
               dirOf(n),
               '--tracker',
-              TRACKER,
+              pinned,
               '--no-shell',
               '--no-ui',
               '--host',

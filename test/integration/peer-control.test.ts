@@ -115,8 +115,9 @@ describe('peer daemon without a tracker', () => {
     const usage = await run(['--data-dir', dir, 'join_group']);
     expect(usage.code).toBe(2);
     expect(usage.err).toContain('usage: join_group <group_id>');
-    const dirAsFile = await run(['--data-dir', dir, '--json', 'upload_file', dir, 'films']);
-    expect(JSON.parse(dirAsFile.err)).toMatchObject({ error: { code: 'PATH_INVALID' } });
+    // A directory is a folder share; a device is neither (checked before the login).
+    const deviceAsFile = await run(['--data-dir', dir, '--json', 'upload_file', '/dev/null', 'films']);
+    expect(JSON.parse(deviceAsFile.err)).toMatchObject({ error: { code: 'PATH_INVALID' } });
     const noDest = await run(['--data-dir', dir, 'download_file', 'films', 'x', join(dir, 'no', 'x')]);
     expect(noDest.err).toContain('[PATH_INVALID]');
     const down = await run(['--data-dir', dir, 'login', 'bob', 'password1']);
@@ -140,7 +141,9 @@ describe('peer daemon without a tracker', () => {
     }
     const help = await run(['help', 'download_file']);
     expect(help.code).toBe(0);
-    expect(help.out).toContain('download_file <group_id> <file_name> <dest> [--version N] [--wait]');
+    expect(help.out).toContain(
+      'download_file <group_id> <file_name> <dest> [--version N] [--only GLOB] [--exclude GLOB] [--wait]',
+    );
     expect(help.out).not.toContain('create_user');
     expect((await run(['tracker', '--help'])).code).toBe(0);
   });
@@ -186,7 +189,7 @@ describe('peer daemon without a tracker', () => {
     const text = shell.text;
     // Wrapped to 80 columns off a terminal: the usage goes on under its first line.
     expect(text).toMatch(
-      /download_file <group_id> <file_name>\s+downloads a file of a group to dest \(its\n\s+<dest> \[--version N\] \[--wait\]/,
+      /download_file <group_id> <file_name>\s+downloads a file of a group to dest \(its\n\s+<dest> \[--version N\] \[--only GLOB\]\s+current version[^\n]*\n\s+\[--exclude GLOB\] \[--wait\]/,
     );
     expect(text).toContain(`peer ${daemon.peerId}`);
     expect(text).toContain("error: unknown command 'bogus'");

@@ -136,11 +136,8 @@ describe('coterie end to end', { timeout: 60_000 }, () => {
 
   it('files: path checks, upload_file, list_files, missing file, download --wait byte for byte', async () => {
     await expectError(as('alice', 'upload_file', join(root, 'nope.bin'), 'films'), 'PATH_INVALID');
-    await expectError(
-      as('alice', 'upload_file', join(root, 'files'), 'films'),
-      'PATH_INVALID',
-      'not a regular file',
-    );
+    // A directory is a folder share (test/integration/folder-shares.test.ts); a device is neither.
+    await expectError(as('alice', 'upload_file', '/dev/null', 'films'), 'PATH_INVALID', 'not a regular file');
     await expectError(as('alice', 'upload_file', 'relative/missing.bin', 'films'), 'PATH_INVALID');
     const up = await json('alice', 'upload_file', small, 'films');
     expect(up).toMatchObject({ fileName: 'notes.bin', size: SMALL_BYTES, groupId: 'films' });

@@ -3,7 +3,7 @@ import type { GroupSummary } from '../../protocol/api.js';
 import type { ReachView } from '../../protocol/control.js';
 import { CoterieError, type ErrorCode } from '../../protocol/errors.js';
 import { PEER_DEFAULTS } from '../config.js';
-import { type ChangedShare, fileTreeOf } from '../files/index.js';
+import type { ChangedShare } from '../files/index.js';
 import type { MessageCommands } from '../messages/index.js';
 import { shareChangedText } from '../notices.js';
 import { checkSourceFile, resolveDestination } from '../paths.js';
@@ -189,7 +189,10 @@ export function createCommandContext(
         async () =>
           fileName === undefined
             ? http.call('listFiles', { params: { groupId } })
-            : fileTreeOf(await http.call('getFile', { params: { groupId, file: fileName } })),
+            : // Loaded here, not at the top: `coterie <command>` imports this module and must stay light.
+              (await import('../files/index.js')).fileTreeOf(
+                await http.call('getFile', { params: { groupId, file: fileName } }),
+              ),
         fileName === undefined ? {} : { fileName },
       ),
     selectFiles: (groupId, fileName, globs) =>
