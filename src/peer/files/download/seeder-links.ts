@@ -229,15 +229,20 @@ export class SeederLinks {
     const own = (p: number) =>
       w === undefined ? p : p >= w.first && p < w.first + w.count ? p - w.first : -1;
     client.on('bitfield', (b) => current() && this.#h.pieces(link, w === undefined ? b : windowOf(b, w)));
-    client.on('have', (piece) => current() && own(piece) >= 0 && this.#h.pieces(link, own(piece)));
-    client.on('block', (piece, offset, data) => {
-      if (current() && own(piece) >= 0) this.#h.block(link, own(piece), offset, data);
-      else if (current()) this.#o.client.io?.freePayload?.(data);
+    client.on('have', (piece) => {
+      const p = own(piece);
+      if (current() && p >= 0) this.#h.pieces(link, p);
     });
-    client.on(
-      'rejected',
-      (r, kind) => current() && own(r.piece) >= 0 && this.#h.rejected(link, own(r.piece), kind),
-    );
+    client.on('block', (piece, offset, data) => {
+      if (!current()) return;
+      const p = own(piece);
+      if (p >= 0) this.#h.block(link, p, offset, data);
+      else this.#o.client.io?.freePayload?.(data); // another file's piece of the folder
+    });
+    client.on('rejected', (r, kind) => {
+      const p = own(r.piece);
+      if (current() && p >= 0) this.#h.rejected(link, p, kind);
+    });
     client.on('close', (error) => this.#onClose(link, client, error));
     client.start();
   }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Bitfield } from '../../../core/bitfield.js';
 import { CoterieError } from '../../../protocol/errors.js';
 import { MANIFEST_VERSION, type Manifest, treeLayout } from '../../../protocol/manifest.js';
-import type { PieceSource } from '../../../wire/index.js';
+import { type Clock, type PieceSource, realClock } from '../../../wire/index.js';
 import { download } from './engine.js';
 import type {
   DownloadEvent,
@@ -62,7 +62,8 @@ class TreeDownload extends EventEmitter<{ event: [DownloadEvent] }> implements T
   readonly #running = new Map<number, DownloadHandle>();
   readonly #seeders: SeederInfo[];
   readonly #results: DownloadResult[] = [];
-  readonly #startedAt = Date.now();
+  readonly #clock: Clock;
+  readonly #startedAt: number;
   #doneBytes = 0;
   /** Files at their place (fetched now or by an earlier run): every piece of theirs is verified. */
   readonly #doneFiles = new Set<number>();
@@ -72,6 +73,9 @@ class TreeDownload extends EventEmitter<{ event: [DownloadEvent] }> implements T
   constructor(o: TreeDownloadOptions) {
     super();
     this.#o = o;
+    // The same clock as each file's engine (options.clock), so tests see one time.
+    this.#clock = o.clock ?? realClock;
+    this.#startedAt = this.#clock.now();
     this.#seeders = [...o.seeders];
     // Files of a folder being fetched are not offered to the swarm piece by piece (yet): an empty source.
     this.pieceSource = emptySource(o.manifest);
@@ -141,9 +145,10 @@ class TreeDownload extends EventEmitter<{ event: [DownloadEvent] }> implements T
     if (this.#finished)
       return Promise.reject(new CoterieError('DOWNLOAD_FAILED', 'the folder download stopped'));
     const { manifest, root: _, selected: __, resuming: ___, parallelFiles: ____, ...engine } = this.#o;
-    const first = treeLayout(manifest).firstPiece[k]!;
+    const { firstPiece } = treeLayout(manifest);
+    const first = firstPiece[k]!;
+    const count = firstPiece[k + 1]! - first;
     const entry = manifest.files![k]!;
-    const count = treeLayout(manifest).firstPiece[k + 1]! - first;
     const handle = download({
       ...engine,
       manifest: {
@@ -185,7 +190,7 @@ class TreeDownload extends EventEmitter<{ event: [DownloadEvent] }> implements T
       pieceCount: this.#o.manifest.pieces.length,
       rateBytesPerSec: rate,
       etaSeconds: rate > 0 ? Math.ceil((totalBytes - verifiedBytes) / rate) : null,
-      elapsedMs: Date.now() - this.#startedAt,
+      elapsedMs: this.#clock.now() - this.#startedAt,
       peers: running.flatMap((p) => p.peers),
     };
   }
@@ -215,7 +220,7 @@ class TreeDownload extends EventEmitter<{ event: [DownloadEvent] }> implements T
       fileId: this.#o.fileId,
       dest: this.#o.root,
       bytes: this.progress().totalBytes,
-      durationMs: Date.now() - this.#startedAt,
+      durationMs: this.#clock.now() - this.#startedAt,
       distribution: mergeDistributions(this.#results.map((r) => r.distribution)),
       directBytes: this.#results.reduce((n, r) => n + r.directBytes, 0),
     };
