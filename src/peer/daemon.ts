@@ -188,11 +188,11 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     emitEvent({ type: 'trackerFailover', from, to });
   });
   session.on('cluster', (trackers) => log.info({ trackers: trackers.map((t) => t.url) }, 'tracker cluster'));
-  /** Asks the cluster for its live trackers and moves to the least loaded (before connecting). */
+  /** Asks the cluster for its live trackers and picks one by their load (before connecting). */
   const learnCluster = async () => {
     try {
       const { trackers } = await http.call('cluster');
-      pool.learn(trackers, { preferLeastLoaded: true });
+      pool.learn(trackers, { choose: true });
     } catch (err) {
       log.debug({ err: (err as Error).message }, 'cluster list not available');
     }

@@ -2,7 +2,8 @@
  * The session messages about where things are (issues 19 and 21), part of the
  * session protocol of session.ts: the tracker's dial-back verdict on a peer
  * (in `welcome` and after an `addresses` update) and the cluster's trackers
- * (with the fingerprints peers pin) and relays.
+ * (with the fingerprints peers pin) and relays, and the tracker's request that
+ * a session move to another tracker of the cluster (issue 22's rebalancing).
  */
 import { type Static, Type } from '@sinclair/typebox';
 
@@ -45,3 +46,15 @@ export const ClusterEvent = Type.Object({
   at: Type.Integer(),
 });
 export type ClusterEvent = Static<typeof ClusterEvent>;
+
+/**
+ * To a session of a tracker far above the cluster's mean load (issue 22): move to the tracker at
+ * `url`, one the cluster lists. The peer connects there first and closes this session once
+ * welcomed, so its presence moves with no gap (the new hello replaces the old row).
+ */
+export const MoveEvent = Type.Object({
+  type: Type.Literal('move'),
+  url: Type.String({ maxLength: 300 }),
+  at: Type.Integer(),
+});
+export type MoveEvent = Static<typeof MoveEvent>;

@@ -33,7 +33,7 @@ import {
 } from './api.js';
 import { CoterieError, ERROR_CODES } from './errors.js';
 import { HEX64_PATTERN, NAME_PATTERN } from './names.js';
-import { ClusterEvent, Reachability, ReachabilityEvent } from './session-cluster.js';
+import { ClusterEvent, MoveEvent, Reachability, ReachabilityEvent } from './session-cluster.js';
 import { DropOrder, ReplicasMessage, ReplicateOrder } from './session-storage.js';
 
 export * from './session-cluster.js';
@@ -305,6 +305,7 @@ export const TrackerMessage = Type.Union([
   ReplicateOrder,
   DropOrder,
   ReachabilityEvent,
+  MoveEvent,
 ]);
 export type TrackerMessage = Static<typeof TrackerMessage>;
 export type WelcomeMessage = Static<typeof WelcomeMessage>;

@@ -71,6 +71,13 @@ export const TRACKER_DEFAULTS = Object.freeze({
   /** …and drops out of the live list after this long without one (3 missed beats). */
   clusterDeadAfterMs: 6_000,
   /**
+   * Rebalancing (services/rebalance.ts): a tracker more than 10 % above the
+   * cluster's mean session count (or with another 10 % below it), by at least
+   * 2 sessions, asks some of its sessions to move to the trackers below it.
+   */
+  rebalanceTolerance: 0.1,
+  rebalanceMinExcess: 2,
+  /**
    * The seeders of a tracker that died stay listed this long after it dropped
    * out, so that peers failing over (within seconds) do not flicker out of
    * downloads; peers that do not come back are then removed.

@@ -16,8 +16,7 @@ import { createLocalEventBus, createPgEventBus, type EventBus } from './events/i
 import { createHttpApp } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
 import { startTrackerRelay } from './relay.js';
-import type { ClusterService } from './services/cluster.js';
-import { createClusterService } from './services/cluster.js';
+import { type ClusterService, clusterPush, createClusterService } from './services/cluster.js';
 import type { ServiceDeps } from './services/context.js';
 import { createFileVersionsService } from './services/file-versions.js';
 import { createFilesService } from './services/files.js';
@@ -27,6 +26,7 @@ import { createMessagesService } from './services/messages.js';
 import { createPresenceService } from './services/presence.js';
 import { createQualityService } from './services/quality.js';
 import { checkReachability, dialBackCandidates } from './services/reachability.js';
+import { startRebalancer } from './services/rebalance.js';
 import { createRevocationsService } from './services/revocations.js';
 import { createStorageService } from './services/storage.js';
 import { createStoragePlanner } from './services/storage-planner.js';
@@ -77,6 +77,8 @@ export interface TrackerOptions {
   publicUrl?: string;
   clusterHeartbeatMs?: number;
   clusterDeadAfterMs?: number;
+  /** Move sessions from a tracker far above the cluster's mean to those below it (default true). */
+  rebalance?: boolean;
   presenceGraceMs?: number;
   /** A storage peer disconnected longer than this stops counting and its files are repaired (default 30 s). */
   storageGraceMs?: number;
@@ -361,18 +363,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
         const lost = [...liveTrackers].filter((k) => !incarnations.has(k) && !k.startsWith(`${trackerId}@`));
         if (lost.length > 0) hub.catchUpAll();
         liveTrackers = incarnations;
-        clusterMessage = {
-          type: 'cluster',
-          trackers: members.map(({ trackerId: id, url: u, fingerprint: f, sessions, requestsPerSecond }) => ({
-            trackerId: id,
-            url: u,
-            ...(f === undefined ? {} : { fingerprint: f }),
-            sessions,
-            requestsPerSecond,
-          })),
-          relays: relaysOf(members),
-          at: now(),
-        };
+        clusterMessage = clusterPush(members, relaysOf(members), now());
         hub.broadcast(clusterMessage);
         logger.info({ trackers: members.map((m) => m.url) }, 'cluster membership changed');
       },
@@ -388,6 +379,18 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       });
     }
     planner.start();
+    const rebalancer =
+      cfg.rebalance === false
+        ? undefined
+        : startRebalancer({
+            trackerId,
+            members: () => cluster?.members() ?? [],
+            sessions: () => hub.sessionCount(),
+            move: (count, to) => hub.moveSessions(count, to),
+            everyMs: 2 * cfg.clusterHeartbeatMs,
+            options: { tolerance: cfg.rebalanceTolerance, minExcess: cfg.rebalanceMinExcess },
+            logger,
+          });
     logger.info(
       {
         url,
@@ -413,6 +416,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     let closing: Promise<void> | undefined;
     const close = () => {
       closing ??= (async () => {
+        rebalancer?.stop();
         await cluster?.stop();
         await planner.stop();
         await relay?.relay.close();

@@ -15,11 +15,15 @@ describe('tracker pool learning the cluster', () => {
     const pool = new TrackerPool(['http://seed:1'], FAST);
     const changes: (readonly string[])[] = [];
     pool.on('changed', (urls) => changes.push(urls));
-    pool.learn([member('http://b:2', 5), member('http://a:1', 1), member('http://c:3', 1, 9)], {
-      preferLeastLoaded: true,
+    // Draws b then a: the less loaded of the two, a.
+    const draws = [0, 0.1];
+    const chooser = new TrackerPool(['http://seed:1'], { ...FAST, random: () => draws.shift() ?? 0 });
+    chooser.learn([member('http://b:2', 5), member('http://a:1', 1), member('http://c:3', 1, 9)], {
+      choose: true,
     });
+    expect(chooser.current).toBe('http://a:1');
+    pool.learn([member('http://b:2', 5), member('http://a:1', 1), member('http://c:3', 1, 9)]);
     expect(pool.urls).toEqual(['http://a:1', 'http://c:3', 'http://b:2', 'http://seed:1']);
-    expect(pool.current).toBe('http://a:1');
     expect(changes).toHaveLength(1);
     pool.learn([member('http://b:2', 5), member('http://a:1', 1), member('http://c:3', 1, 9)]);
     expect(changes).toHaveLength(1); // same list: no change
@@ -47,6 +51,40 @@ describe('tracker pool learning the cluster', () => {
     expect(pool.current).toBe('http://a:1');
     pool.failed('http://a:1');
     expect(pool.current).toBe('http://c:3');
+  });
+
+  it('spreads peers that read the same loads: the power of two choices, not the least loaded for all', () => {
+    // 3,000 peers starting together see the same (lagging) figures: a=10, b=10, c=11.
+    const counts = new Map<string, number>();
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let i = 0; i < 3000; i++) {
+      const pool = new TrackerPool(['http://seed:1'], { ...FAST, random });
+      pool.learn([member('http://a:1', 10), member('http://b:2', 10), member('http://c:3', 11)], {
+        choose: true,
+      });
+      counts.set(pool.current, (counts.get(pool.current) ?? 0) + 1);
+    }
+    // c loses every draw it is in (2 of 3 pairs): a and b each get half of the rest, plus their
+    // own pair split by the draw order; c is never chosen. None takes them all.
+    expect(counts.get('http://c:3')).toBeUndefined();
+    expect(counts.get('http://a:1')).toBeGreaterThan(1300);
+    expect(counts.get('http://b:2')).toBeGreaterThan(1300);
+  });
+
+  it('moves to a listed tracker when asked, and refuses one the cluster does not list', () => {
+    const pool = new TrackerPool(['http://a:1'], FAST);
+    pool.learn([member('http://a:1', 3), member('http://b:2', 0)]);
+    expect(pool.current).toBe('http://a:1');
+    expect(pool.moveTo('http://evil:9')).toBe(false);
+    expect(pool.moveTo('not a url')).toBe(false);
+    expect(pool.current).toBe('http://a:1');
+    expect(pool.moveTo('http://b:2/')).toBe(true);
+    expect(pool.current).toBe('http://b:2');
+    expect(pool.moveTo('http://b:2')).toBe(false); // already there
   });
 
   it('ignores URLs that are not http(s)', () => {

@@ -16,6 +16,7 @@ import { loadOrCreateTrackerCertificate } from '../tracker-tls.js';
 
 interface TrackerFlags extends RelayLimitFlags {
   relay?: boolean;
+  rebalance?: boolean;
   relayHost?: string;
   relayPort?: string;
   relayPublicHost?: string;
@@ -130,6 +131,7 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
     storageGraceMs: integer(flags.storageGraceMs, '--storage-grace-ms', 0, 7 * 24 * 3_600_000),
     logLevel,
     relay: flags.relay !== false,
+    rebalance: flags.rebalance !== false,
     relayHost: flags.relayHost,
     relayPort: integer(flags.relayPort, '--relay-port', 0, 65535),
     relayPublicHost: flags.relayPublicHost,
@@ -229,6 +231,10 @@ export function registerTrackerCommand(program: Command): void {
       `a storage peer away longer than this stops counting and its replicas are repaired elsewhere (default ${TRACKER_DEFAULTS.storageGraceMs})`,
     )
     .option('--no-relay', 'run no relay inside this tracker (by default one does, for peers behind NAT)')
+    .option(
+      '--no-rebalance',
+      "never ask this tracker's sessions to move to less loaded trackers of the cluster",
+    )
     .option('--relay-host <host>', 'address the built-in relay listens on (default: --host)')
     .option('--relay-port <port>', 'port of the built-in relay, 0 for any free one (default 0)')
     .option(

@@ -66,11 +66,13 @@ export class TrackerPool extends EventEmitter<TrackerPoolEvents> {
   private failures = 0;
   private readonly backoff: Backoff;
   private readonly pins: TrackerPoolOptions['pins'];
+  private readonly random: () => number;
 
   constructor(urls: readonly string[], options: TrackerPoolOptions = {}) {
     super();
     if (urls.length === 0) throw new CoterieError('USAGE', 'no tracker URL given');
     this.pins = options.pins;
+    this.random = options.random ?? Math.random;
     this.seeds = [...new Set(urls)];
     this.list = [...this.seeds];
     this.backoff = createStepBackoff({
@@ -103,28 +105,55 @@ export class TrackerPool extends EventEmitter<TrackerPoolEvents> {
   /**
    * Learns the cluster's live trackers: the list becomes them, least loaded
    * first, then the seeds they did not include (tried last). The current
-   * tracker stays current; `preferLeastLoaded` moves to the head.
+   * tracker stays current; `choose` picks one afresh (before connecting) by
+   * the power of two choices: the less loaded of two live trackers drawn at
+   * random. Peers starting together all read the same, lagging load figures;
+   * had each taken the least loaded, they would all land on one tracker.
    */
-  learn(live: readonly KnownTracker[], options: { preferLeastLoaded?: boolean } = {}): void {
+  learn(live: readonly KnownTracker[], options: { choose?: boolean } = {}): void {
     const usable = live.filter((t) => isHttpUrl(t.url));
     // Pinned before the list changes: a failover to a listed tracker checks its certificate.
     for (const t of usable)
       if (t.fingerprint !== undefined) this.pins?.learn(new URL(t.url).origin, t.fingerprint);
-    const ordered = [...usable]
-      .sort((a, b) => a.sessions - b.sessions || a.requestsPerSecond - b.requestsPerSecond)
-      .map((t) => new URL(t.url).origin);
+    const ordered = [...usable].sort(byLoad).map((t) => new URL(t.url).origin);
     const next = [...new Set([...ordered, ...this.seeds])];
     const current = this.current;
     const same = next.length === this.list.length && next.every((u, i) => u === this.list[i]);
     this.list = next;
-    const at = next.indexOf(current);
-    if (options.preferLeastLoaded === true || at < 0) {
-      if (next[0] !== current) this.failures = 0;
-      this.index = 0;
-    } else {
-      this.index = at;
-    }
+    const chosen = options.choose === true ? this.twoChoices(usable) : undefined;
+    const at = next.indexOf(chosen ?? current);
+    if (next[at] !== current) this.failures = 0;
+    this.index = Math.max(0, at);
     if (!same) this.emit('changed', this.list);
+  }
+
+  /** The less loaded of two distinct live trackers drawn at random (ties: the first drawn). */
+  private twoChoices(live: readonly KnownTracker[]): string | undefined {
+    if (live.length === 0) return undefined;
+    const first = Math.floor(this.random() * live.length);
+    let second = Math.floor(this.random() * (live.length - 1));
+    if (second >= first) second++;
+    const a = live[first]!;
+    const b = live[second] ?? a;
+    return new URL(byLoad(b, a) < 0 ? b.url : a.url).origin;
+  }
+
+  /**
+   * The current tracker asked this peer to move to `url` (rebalancing): it
+   * becomes current when the cluster lists it. Returns whether it did.
+   */
+  moveTo(url: string): boolean {
+    let origin: string;
+    try {
+      origin = new URL(url).origin;
+    } catch {
+      return false;
+    }
+    const at = this.list.indexOf(origin);
+    if (at < 0 || origin === this.current) return false;
+    this.index = at;
+    this.failures = 0;
+    return true;
   }
 
   /**
@@ -153,6 +182,11 @@ export class TrackerPool extends EventEmitter<TrackerPoolEvents> {
   get allFailed(): boolean {
     return this.failures >= this.list.length;
   }
+}
+
+/** Fewer sessions first, then fewer requests per second. */
+function byLoad(a: KnownTracker, b: KnownTracker): number {
+  return a.sessions - b.sessions || a.requestsPerSecond - b.requestsPerSecond;
 }
 
 function isHttpUrl(u: string): boolean {

@@ -94,6 +94,8 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
   private _url: string | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  /** The session being left for another tracker (a move): closed once the new one is welcomed. */
+  private leaving: WebSocket | undefined;
 
   constructor(private readonly options: TrackerSessionOptions) {
     super();
@@ -235,6 +237,7 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
         case 'welcome': {
           welcomed = true;
           this._state = 'connected';
+          this.closeLeaving();
           this.options.pool.succeeded(url);
           this.startHeartbeat(
             ws,
@@ -274,6 +277,9 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
           this.options.pool.learn(msg.trackers);
           this.emit('cluster', msg.trackers);
           if (msg.relays !== undefined) this.emit('relays', msg.relays);
+          return;
+        case 'move':
+          this.move(msg.url);
           return;
         case 'reachability':
           this.emit('reachability', {
@@ -317,19 +323,45 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
   }
 
   private teardown(reason: string): void {
+    this.closeLeaving();
+    const ws = this.detach(reason);
+    if (ws !== undefined) close(ws, reason);
+  }
+
+  /** Stops listening to the current WebSocket (its frames and close are ignored from now on) and returns it. */
+  private detach(reason: string): WebSocket | undefined {
     this.heartbeat?.stop();
     this.heartbeat = undefined;
     const ws = this.ws;
     this.ws = undefined;
-    if (ws !== undefined) {
-      ws.removeAllListeners('message');
-      ws.on('error', () => {});
-      if (ws.readyState === WebSocket.OPEN) ws.close(1000, reason);
-      else ws.terminate();
-    }
     for (const p of this.pending.values())
       p.reject(new CoterieError('TRACKER_UNAVAILABLE', `session ${reason}`));
     this.pending.clear();
+    return ws;
+  }
+
+  /**
+   * The tracker asked this session to move to another tracker of the cluster
+   * (it is far above the mean load). Make before break: the new session's
+   * hello replaces this one's presence row, so seeders never drop out of the
+   * listings; the old session stays open until then, its frames ignored (the
+   * new session catches up from the cursors). A URL the cluster does not list
+   * is ignored.
+   */
+  private move(url: string): void {
+    const from = this._url;
+    if (this._state !== 'connected' || from === undefined || !this.options.pool.moveTo(url)) return;
+    this.closeLeaving();
+    this.leaving = this.detach('moved');
+    this._state = 'connecting';
+    this.emit('failover', from, this.options.pool.current);
+    this.connect();
+  }
+
+  private closeLeaving(): void {
+    const ws = this.leaving;
+    this.leaving = undefined;
+    if (ws !== undefined) close(ws, 'moved');
   }
 
   private lost(url: string, reason: string): void {
@@ -346,4 +378,12 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
     }, delayMs);
     this.retryTimer.unref();
   }
+}
+
+/** Closes a session's WebSocket for good: cleanly when open, at once when not; later errors ignored. */
+function close(ws: WebSocket, reason: string): void {
+  ws.removeAllListeners('message');
+  ws.on('error', () => {});
+  if (ws.readyState === WebSocket.OPEN) ws.close(1000, reason);
+  else ws.terminate();
 }

@@ -1,4 +1,5 @@
 import type { ClusterMember } from '../../protocol/api.js';
+import type { ClusterEvent } from '../../protocol/session.js';
 import { databaseNowMs, toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
 
@@ -59,6 +60,22 @@ const HOUSEKEEPING_EVERY_BEATS = 30;
 function listedAddress(stored: string): { url: string; fingerprint?: string } {
   const m = /^(.*)#sha256=([0-9a-f]{64})$/.exec(stored);
   return m === null ? { url: stored } : { url: m[1]!, fingerprint: m[2]! };
+}
+
+/** The session push telling peers the live trackers (with the fingerprints they pin) and relays. */
+export function clusterPush(members: readonly ClusterMember[], relays: string[], at: number): ClusterEvent {
+  return {
+    type: 'cluster',
+    trackers: members.map(({ trackerId, url, fingerprint, sessions, requestsPerSecond }) => ({
+      trackerId,
+      url,
+      ...(fingerprint === undefined ? {} : { fingerprint }),
+      sessions,
+      requestsPerSecond,
+    })),
+    relays,
+    at,
+  };
 }
 
 export function byLoad(a: ClusterMember, b: ClusterMember): number {

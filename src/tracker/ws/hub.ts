@@ -55,6 +55,11 @@ export interface SessionHub {
   /** Sends a message to every session that said hello (the cluster membership changed). */
   broadcast(message: TrackerMessage): void;
   /**
+   * Asks up to `count` greeted sessions, the newest first (the least settled),
+   * to move to the tracker at `url` (rebalancing); returns how many were asked.
+   */
+  moveSessions(count: number, url: string): number;
+  /**
    * Every session catches up from its cursors again (pushes may have been
    * missed: a tracker died between its commit and its event).
    */
@@ -163,6 +168,14 @@ export function createSessionHub(options: HeartbeatOptions) {
 
       broadcast(message) {
         for (const s of registry.all()) if (s.info !== undefined) outbox.send(s, message);
+      },
+
+      moveSessions(count, url) {
+        // The registry keeps sessions in the order they came: the newest are last.
+        const greeted = [...registry.all()].filter((s) => s.info !== undefined && !s.closed);
+        const chosen = count > 0 ? greeted.slice(-count) : [];
+        for (const s of chosen) outbox.send(s, { type: 'move', url, at: deps.now() });
+        return chosen.length;
       },
 
       catchUpAll: catchUp.all,

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import type { ClusterMember } from '../../src/protocol/api.js';
+import { planMoves } from '../../src/tracker/services/rebalance.js';
+
+const OPTIONS = { tolerance: 0.1, minExcess: 2 };
+const member = (trackerId: string, sessions: number): ClusterMember => ({
+  trackerId,
+  url: `https://${trackerId}:7070`,
+  sessions,
+  requestsPerSecond: 0,
+  startedAt: 1,
+  heartbeatAt: 1,
+});
+
+/** Every tracker plans on the same figures; the moves applied; repeated until nobody moves. */
+function settle(counts: Record<string, number>, rounds = 20): { counts: Record<string, number>; rounds: number } {
+  const now = { ...counts };
+  for (let round = 1; round <= rounds; round++) {
+    const members = Object.entries(now).map(([id, n]) => member(id, n));
+    const moves = Object.keys(now).flatMap((id) =>
+      planMoves(id, now[id]!, members, OPTIONS).map((m) => ({ from: id, ...m })),
+    );
+    if (moves.length === 0) return { counts: now, rounds: round - 1 };
+    for (const m of moves) {
+      now[m.from]! -= m.count;
+      now[new URL(m.url).hostname]! += m.count;
+    }
+  }
+  return { counts: now, rounds };
+}
+
+describe('rebalancing plan', () => {
+  it('moves nothing from a balanced cluster, a lone tracker, or a small excess', () => {
+    expect(planMoves('a', 34, [member('a', 34), member('b', 33), member('c', 33)], OPTIONS)).toEqual([]);
+    expect(planMoves('a', 50, [member('a', 50)], OPTIONS)).toEqual([]);
+    // 3 peers on one of two trackers: 1 above the mean, under minExcess.
+    expect(planMoves('a', 2, [member('a', 2), member('b', 0)], OPTIONS)).toEqual([]);
+    // Not listed (this tracker's own row not read yet): no plan.
+    expect(planMoves('x', 90, [member('a', 0), member('b', 0)], OPTIONS)).toEqual([]);
+  });
+
+  it('sheds half its excess, to the trackers below the mean in proportion to their deficit', () => {
+    // mean 30: a is 30 above → asks 15, split 20:10 between c (deficit 20) and b (deficit 10).
+    const moves = planMoves('a', 60, [member('a', 55), member('b', 20), member('c', 10)], OPTIONS);
+    expect(moves).toEqual([
+      { url: 'https://b:7070', count: 5 },
+      { url: 'https://c:7070', count: 10 },
+    ]);
+    // Its own count is live: the row (55) is a beat old.
+  });
+
+  it('brings a restarted tracker its share back, and every tracker within ±10 % of the mean', () => {
+    const { counts, rounds } = settle({ a: 50, b: 50, c: 0 });
+    expect(counts.a! + counts.b! + counts.c!).toBe(100);
+    for (const n of Object.values(counts)) expect(Math.abs(n - 100 / 3)).toBeLessThanOrEqual(100 / 30 + 1);
+    expect(rounds).toBeLessThanOrEqual(5);
+  });
+
+  it('spreads a herd that landed on one tracker, without oscillating', () => {
+    const { counts, rounds } = settle({ a: 100, b: 0, c: 0, d: 0 });
+    for (const n of Object.values(counts)) expect(n).toBeGreaterThanOrEqual(22);
+    expect(rounds).toBeLessThan(20);
+    // Settled: another round moves nothing.
+    expect(settle(counts).rounds).toBe(0);
+  });
+});
