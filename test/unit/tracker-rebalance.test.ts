@@ -13,7 +13,10 @@ const member = (trackerId: string, sessions: number): ClusterMember => ({
 });
 
 /** Every tracker plans on the same figures; the moves applied; repeated until nobody moves. */
-function settle(counts: Record<string, number>, rounds = 20): { counts: Record<string, number>; rounds: number } {
+function settle(
+  counts: Record<string, number>,
+  rounds = 20,
+): { counts: Record<string, number>; rounds: number } {
   const now = { ...counts };
   for (let round = 1; round <= rounds; round++) {
     const members = Object.entries(now).map(([id, n]) => member(id, n));
