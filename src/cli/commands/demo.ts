@@ -16,10 +16,12 @@ import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, restrictUmask } from '../../os/pri
 import type { DownloadView, SentView, ShowMessagesResult, UploadResult } from '../../peer/client.js';
 import { callDaemon } from '../../peer/client.js';
 import type { MessagePage, MessageStatus } from '../../protocol/api.js';
+import type { PendingSendView } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { countOf, formatBytes, formatContributions, formatRate } from '../format.js';
 import { type Spawned, spawnCoterie, stopProcess } from '../processes.js';
 import { createProgressRenderer } from '../progress.js';
+import { sayNothingLost, startClusterTrackers, startOneTracker } from './demo-trackers.js';
 import { askLoginLink } from './ui.js';
 
 const PEERS = ['alice', 'bob', 'carol', 'dave'] as const;
@@ -30,6 +32,7 @@ const DEFAULT_SIZE_MIB = 256;
 
 interface DemoFlags {
   keep: boolean;
+  cluster: boolean;
   sizeMib?: string;
 }
 
@@ -91,8 +94,10 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
   >;
   const t0 = Date.now();
   let ok = false;
+  let stopStore: (() => Promise<void>) | undefined;
   const cleanup = async () => {
     await Promise.all(children.map((c) => stopProcess(c.child)));
+    await stopStore?.();
     rmSync(root, { recursive: true, force: true });
   };
   const onSignal = () => {
@@ -102,25 +107,11 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
   process.once('SIGTERM', onSignal);
   try {
     say(`coterie demo in ${root}`);
-    mkdirSync(join(root, 'tracker'), { mode: PRIVATE_DIR_MODE });
-    const tracker = await spawnCoterie(
-      [
-        'tracker',
-        '--port',
-        '0',
-        '--data-dir',
-        join(root, 'tracker'),
-        '--log-level',
-        'warn',
-        '--scrypt-log-n',
-        '12',
-      ],
-      /listening on (https?:\/\/\S+)/,
-      { logFile: join(root, 'tracker.log'), detached: flags.keep },
-    );
-    children.push(tracker);
-    const url = /listening on (https?:\/\/\S+)/.exec(tracker.line)![1]!;
-    say(`tracker  ${url}`);
+    const trackers = await (flags.cluster ? startClusterTrackers : startOneTracker)(root, flags.keep);
+    children.push(...trackers.procs);
+    stopStore = trackers.stop;
+    for (const line of trackers.lines) say(line);
+    const url = trackers.urls.join(',');
     const startPeer = async (name: (typeof PEERS)[number]) => {
       const p = await spawnCoterie(
         ['peer', '--data-dir', dirs[name], '--tracker', url, '--no-shell'],
@@ -223,12 +214,23 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
       say(`         message_status ${hello.id.slice(0, 12)}…: ${st.state} by bob`);
       return true;
     });
+    if (flags.cluster) {
+      trackers.procs[0]!.child.kill('SIGKILL');
+      say('cluster  tracker t1 SIGKILLed mid-story: its peers move to t2 and t3 by themselves');
+    }
     await stopProcess(peerProcs.get('carol')!.child);
     say('offline  carol stops her peer');
-    const late = (await run('alice', 'send_msg', ['carol', 'we watch it tonight at 8'])) as SentView;
+    const late = (await run('alice', 'send_msg', ['carol', 'we watch it tonight at 8'])) as
+      | SentView
+      | PendingSendView;
     await run('alice', 'send_group_msg', [GROUP, 'thanks everyone for seeding']);
-    const st = (await run('alice', 'message_status', [late.id])) as MessageStatus;
-    say(`message  alice → carol while she is away: ${st.state} (stored on the tracker)`);
+    // Right after a tracker's death the send may find no tracker within its retry window: it then
+    // waits in alice's outbox, sent by her daemon when one answers.
+    say(
+      late.id === null
+        ? 'message  alice → carol while she is away: pending (in alice’s outbox until a tracker answers)'
+        : `message  alice → carol while she is away: ${((await run('alice', 'message_status', [late.id])) as MessageStatus).state} (stored on the tracker)`,
+    );
     await startPeer('carol');
     await waitFor('carol to catch up', async () => {
       const got = (await run('carol', 'show_messages', ['--unread'])) as ShowMessagesResult;
@@ -243,10 +245,12 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
     say(
       `topic    ${GROUP}:releases — dave subscribed, bob published; fetch_messages: ${page.messages.map(quote).join(', ')}`,
     );
+    if (flags.cluster) await sayNothingLost(run, say);
     ok = true;
     if (flags.keep) {
       say('\nleft running (stop them with: coterie --data-dir DIR quit, and kill the tracker):');
-      say(`  tracker ${url} (pid ${tracker.child.pid}), logs in ${root}`);
+      for (const t of trackers.procs) say(`  tracker pid ${t.child.pid}, logs in ${root}`);
+      say(`  trackers ${url}`);
       for (const name of PEERS) {
         say(`  ${name.padEnd(6)} coterie --data-dir ${dirs[name]} list_files ${GROUP}`);
         say(`         web UI (one use): ${(await askLoginLink(dirs[name])).url}`);
@@ -267,6 +271,11 @@ export function registerDemoCommand(program: Command): void {
     .command('demo')
     .description('play the main story end to end: a tracker and four peers in a temporary directory')
     .option('--keep', 'leave the tracker and peers running and print how to reach them', false)
+    .option(
+      '--cluster',
+      'three trackers on a throwaway PostgreSQL (needs its server binaries), one SIGKILLed mid-story',
+      false,
+    )
     .option(
       '--size-mib <n>',
       `size of the shared file (default ${DEFAULT_SIZE_MIB}; env COTERIE_DEMO_SIZE_MIB)`,
