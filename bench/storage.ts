@@ -7,7 +7,9 @@
 //   storage.update.ops       compare-and-set updates (update with ifVersion) per second, 10 clients
 //   storage.lock.p99         ms for a lock, 10 clients locking and unlocking their own names
 // Targets on this 2-core machine: replication ≥ 150 MiB/s, repair ≤ 30 s. BENCH_STORAGE_MIB
-// scales the data (default 1024); the load average is printed beside the figures.
+// scales the data (default 1024); BENCH_STORAGE_ONLY=replicate stops after the first figure (to
+// iterate on the replication rate). The load average is printed beside the figures, and the CPU
+// seconds the storage peers (and the sharer) spent per GiB of replicas, which moves less with load.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -15,6 +17,7 @@ import { join } from 'node:path';
 import { callDaemon } from '../src/peer/control/client.js';
 import type { FileList } from '../src/protocol/api.js';
 import { BIN } from './lib/bin.js';
+import { cpuSeconds } from './lib/cpu.js';
 import { api, call, userToken } from './lib/http.js';
 import { fakeManifest, randomPeerId } from './lib/manifests.js';
 import { randomFile } from './lib/random-file.js';
@@ -49,7 +52,21 @@ const peers = new Map<string, ChildProcess>();
 async function startPeer(n: string): Promise<void> {
   const child = spawn(
     process.execPath,
-    [BIN, 'peer', '--data-dir', dir(n), '--tracker', trackerUrl, '--no-shell', '--zone', n],
+    [
+      // BENCH_STORAGE_PROF=DIR: a V8 CPU profile of each peer, written there when it stops.
+      ...(process.env.BENCH_STORAGE_PROF
+        ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_STORAGE_PROF]
+        : []),
+      BIN,
+      'peer',
+      '--data-dir',
+      dir(n),
+      '--tracker',
+      trackerUrl,
+      '--no-shell',
+      '--zone',
+      n,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   peers.set(n, child);
@@ -139,6 +156,32 @@ async function locks(base: string): Promise<void> {
   log(`  ${count} locks by ${CLIENTS} clients; p50 ${percentile(times, 50).toFixed(2)} ms (load ${load()})`);
 }
 
+async function repairUpdatesLocks(): Promise<void> {
+  // Which storage peer holds the most, killed: the repair has the most to do.
+  const held = (n: string) => readFileSync(join(dir(n), 'peer.log'), 'utf8').split('"replica held"').length;
+  const victim = STORAGE.reduce((a, b) => (held(b) > held(a) ? b : a));
+  log(`SIGKILL ${victim}; grace ${GRACE_MS} ms (load ${load()})`);
+  const killedAt = performance.now();
+  peers.get(victim)!.kill('SIGKILL');
+  await until(
+    'the killed peer counted as away',
+    async () =>
+      (await run<FileList>('alice', 'list_files', GROUP)).files.some((f) => (f.replicas?.live ?? 3) < 3),
+    60_000,
+    50,
+  );
+  await untilReplicated(3, 'every file back at 3 replicas');
+  const fromKill = (performance.now() - killedAt) / 1000;
+  emit('storage.repair.1GiB', fromKill - GRACE_MS / 1000, 's');
+  emit('storage.repair.1GiB.from_kill', fromKill, 's');
+  log(`  back at 3 replicas ${fromKill.toFixed(1)} s after the SIGKILL (load ${load()})`);
+
+  log('compare-and-set updates');
+  await updates(trackerUrl);
+  log('locks');
+  await locks(trackerUrl);
+}
+
 const tracker = await spawnTracker(
   dir('tracker'),
   [
@@ -175,35 +218,21 @@ try {
   }
   const replicaMiB = (3 * fileBytes * FILES) / 1024 / 1024;
   log(`replicating to 3 storage peers (load ${load()})`);
+  const cpu = (names: string[]) => names.reduce((n, p) => n + cpuSeconds(peers.get(p)!.pid!), 0);
+  const cpuBefore = { storage: cpu(STORAGE), alice: cpu(['alice']) };
   await run('alice', 'set_replication', GROUP, '3');
   const replicate = await untilReplicated(3, 'every file at 3 replicas');
+  const perGiB = (s: number) => s / (replicaMiB / 1024);
+  const storageCpu = perGiB(cpu(STORAGE) - cpuBefore.storage);
+  const aliceCpu = perGiB(cpu(['alice']) - cpuBefore.alice);
   emit('storage.replicate.1GiB', replicaMiB / replicate, 'MiB/s');
   emit('storage.replicate.1GiB.seconds', replicate, 's');
-  log(`  ${replicaMiB.toFixed(0)} MiB of replicas written in ${replicate.toFixed(1)} s (load ${load()})`);
-
-  // Which storage peer holds the most, killed: the repair has the most to do.
-  const held = (n: string) => readFileSync(join(dir(n), 'peer.log'), 'utf8').split('"replica held"').length;
-  const victim = STORAGE.reduce((a, b) => (held(b) > held(a) ? b : a));
-  log(`SIGKILL ${victim}; grace ${GRACE_MS} ms (load ${load()})`);
-  const killedAt = performance.now();
-  peers.get(victim)!.kill('SIGKILL');
-  await until(
-    'the killed peer counted as away',
-    async () =>
-      (await run<FileList>('alice', 'list_files', GROUP)).files.some((f) => (f.replicas?.live ?? 3) < 3),
-    60_000,
-    50,
+  emit('storage.replicate.cpu_per_GiB', storageCpu, 'CPU s');
+  log(
+    `  ${replicaMiB.toFixed(0)} MiB of replicas written in ${replicate.toFixed(1)} s (load ${load()}); ` +
+      `CPU s per GiB of replicas: storage peers ${storageCpu.toFixed(2)}, sharer ${aliceCpu.toFixed(2)}`,
   );
-  await untilReplicated(3, 'every file back at 3 replicas');
-  const fromKill = (performance.now() - killedAt) / 1000;
-  emit('storage.repair.1GiB', fromKill - GRACE_MS / 1000, 's');
-  emit('storage.repair.1GiB.from_kill', fromKill, 's');
-  log(`  back at 3 replicas ${fromKill.toFixed(1)} s after the SIGKILL (load ${load()})`);
-
-  log('compare-and-set updates');
-  await updates(trackerUrl);
-  log('locks');
-  await locks(trackerUrl);
+  if (process.env.BENCH_STORAGE_ONLY !== 'replicate') await repairUpdatesLocks();
 } finally {
   for (const child of peers.values()) child.kill('SIGTERM');
   await Promise.all(

@@ -33,17 +33,21 @@ export {
   startHashWorker,
 } from './piece-hash.js';
 export {
+  type BlockedReplica,
   type DropOrder,
   type DropReason,
   type PlacedFile,
   type PlacementPlan,
   planPlacement,
+  REPLICA_RETRY_BASE_MS,
+  REPLICA_RETRY_MAX_MS,
   type ReplicaInfo,
   type ReplicaState,
   type ReplicateOrder,
   type ReplicationPolicy,
   rankPeers,
   rendezvousWeight,
+  replicaRetryDelayMs,
   type StoragePeerInfo,
   type StoragePeerState,
 } from './placement.js';

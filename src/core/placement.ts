@@ -20,6 +20,9 @@ import { createHash } from 'node:crypto';
  * - Surplus beyond `max` is trimmed from the lowest-ranked holders.
  * - A withdrawing peer receives nothing; its replicas are dropped once the
  *   file has `min` verified replicas without it.
+ * - A peer that failed to fetch a file (reported it missing: a full disk, no
+ *   holder) is not given that file again while its back-off lasts
+ *   (`blocked`; see replicaRetryDelayMs), even when it is the only candidate.
  */
 
 export type StoragePeerState = 'live' | 'grace' | 'gone';
@@ -77,6 +80,23 @@ export interface PlacementPlan {
   underReplicated: { fileId: string; verified: number }[];
 }
 
+/** A storage peer not to be given a file again yet (its back-off after failing to fetch it). */
+export interface BlockedReplica {
+  fileId: string;
+  peerId: string;
+}
+
+/** The first wait after a failed fetch; it doubles with each failure in a row … */
+export const REPLICA_RETRY_BASE_MS = 1000;
+/** … up to this. */
+export const REPLICA_RETRY_MAX_MS = 5 * 60_000;
+
+/** How long a peer waits before it is given a file again after `failures` failed fetches of it in a row. */
+export function replicaRetryDelayMs(failures: number): number {
+  const doublings = Math.min(Math.max(0, failures - 1), 30);
+  return Math.min(REPLICA_RETRY_BASE_MS * 2 ** doublings, REPLICA_RETRY_MAX_MS);
+}
+
 /** The rendezvous weight of a peer for a file: the first 64 bits of SHA-256(file id, peer id). */
 export function rendezvousWeight(fileId: string, peerId: string): bigint {
   return createHash('sha256').update(fileId).update('\u0000').update(peerId).digest().readBigUInt64BE(0);
@@ -109,6 +129,7 @@ export function planPlacement(
   peers: readonly StoragePeerInfo[],
   files: readonly PlacedFile[],
   replicas: readonly ReplicaInfo[],
+  blocked: readonly BlockedReplica[] = [],
 ): PlacementPlan {
   const byPeer = new Map(peers.map((p) => [p.peerId, p]));
   const drop: DropOrder[] = [];
@@ -148,6 +169,9 @@ export function planPlacement(
     else if (peer.withdrawing) drop.push({ fileId: r.fileId, peerId: r.peerId, reason: 'withdrawn' });
     else s.pending.add(r.peerId);
   }
+
+  // A peer in its back-off for a file is as good as taken for it: no new assignment there.
+  for (const b of blocked) states.get(b.fileId)?.taken.add(b.peerId);
 
   const want = policy.min;
   const keepAtMost = Math.max(policy.max, policy.min);

@@ -127,15 +127,43 @@ export function tlsServerOptions(identity: PeerIdentity): tls.TlsOptions {
   };
 }
 
+/**
+ * One client context per identity: building one parses the key and
+ * certificate PEMs (milliseconds of CPU), which a storage peer dialling a
+ * holder for each of hundreds of replicas paid on every dial.
+ */
+const clientContexts = new WeakMap<PeerIdentity, tls.SecureContext>();
+
 /** TLS options for connecting to a peer; check the server's id with checkPeerId after connecting. */
 export function tlsClientOptions(identity: PeerIdentity): tls.ConnectionOptions {
-  return {
-    cert: identity.certPem,
-    key: identity.keyPem,
-    minVersion: 'TLSv1.3',
-    ciphers: TLS_CIPHERS,
-    rejectUnauthorized: false,
-  };
+  let secureContext = clientContexts.get(identity);
+  if (secureContext === undefined) {
+    secureContext = tls.createSecureContext({
+      cert: identity.certPem,
+      key: identity.keyPem,
+      minVersion: 'TLSv1.3',
+      ciphers: TLS_CIPHERS,
+    });
+    clientContexts.set(identity, secureContext);
+  }
+  return { secureContext, minVersion: 'TLSv1.3', rejectUnauthorized: false };
+}
+
+/**
+ * Peer ids by certificate fingerprint (SHA-256 of the whole DER, computed
+ * natively): exporting the key to name it cost about a millisecond per
+ * connection, and the same few peers connect again and again.
+ */
+const idsByFingerprint = new Map<string, string>();
+const ID_CACHE_MAX = 4096;
+
+function peerIdOfCertificateCached(cert: X509Certificate): string {
+  const known = idsByFingerprint.get(cert.fingerprint256);
+  if (known !== undefined) return known;
+  const peerId = peerIdOfCertificate(cert);
+  if (idsByFingerprint.size >= ID_CACHE_MAX) idsByFingerprint.clear();
+  idsByFingerprint.set(cert.fingerprint256, peerId);
+  return peerId;
 }
 
 /** Peer ids already read from sockets: see peerIdOfSocket. */
@@ -152,7 +180,7 @@ export function peerIdOfSocket(socket: tls.TLSSocket): string {
   if (known !== undefined) return known;
   const cert = socket.getPeerX509Certificate();
   if (cert === undefined) throw new CoterieError('PEER_MISMATCH', 'the peer presented no certificate');
-  const peerId = peerIdOfCertificate(cert);
+  const peerId = peerIdOfCertificateCached(cert);
   socketPeerIds.set(socket, peerId);
   return peerId;
 }

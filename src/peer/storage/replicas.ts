@@ -51,7 +51,7 @@ export interface ReplicasDeps {
 }
 
 /** Replicas fetched at once; the rest wait their turn. */
-const MAX_CONCURRENT_FETCHES = 2;
+const MAX_CONCURRENT_FETCHES = 4;
 
 interface Fetch {
   order: ReplicateOrder;

@@ -15,6 +15,8 @@ export interface HeartbeatOptions {
 export class Heartbeat {
   private timer: NodeJS.Timeout | undefined;
   private lastSeen = 0;
+  /** Bumped by stop() (and so by each arm()): a judgement queued before it is void. */
+  private generation = 0;
   private readonly now: () => number;
 
   constructor(private readonly options: HeartbeatOptions) {
@@ -34,6 +36,7 @@ export class Heartbeat {
   stop(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    this.generation++;
   }
 
   private arm(ms: number): void {
@@ -50,10 +53,19 @@ export class Heartbeat {
     }
     const pingAt = this.now();
     this.options.sendPing();
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
+    const judge = () => {
       if (this.lastSeen < pingAt) this.options.onDead();
       else this.arm(this.options.intervalMs - (this.now() - this.lastSeen));
+    };
+    const generation = this.generation;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      // After the I/O already received: Node runs due timers before it reads sockets, so after
+      // a stall of this process the tracker's answer may be sitting unread (tracker/ws/heartbeat.ts).
+      const immediate = setImmediate(() => {
+        if (this.generation === generation) judge();
+      });
+      immediate.unref();
     }, this.options.timeoutMs);
     this.timer.unref();
   }

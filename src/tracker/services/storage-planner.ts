@@ -2,7 +2,15 @@ import type { Logger } from 'pino';
 import { type DropOrder, planPlacement, type ReplicateOrder } from '../../core/index.js';
 import type { StorageOrderItem } from '../events/index.js';
 import type { ServiceDeps } from './context.js';
-import { delistUnheld, filesToPlace, policyOf, replicasOf, storagePeersOf } from './storage-state.js';
+import { createDirtyGroups } from './storage-dirty.js';
+import {
+  backoffsOf,
+  delistUnheld,
+  filesToPlace,
+  policyOf,
+  replicasOf,
+  storagePeersOf,
+} from './storage-state.js';
 
 /**
  * The placement loop (issue 16). One tracker of a cluster plans at a time:
@@ -14,7 +22,11 @@ import { delistUnheld, filesToPlace, policyOf, replicasOf, storagePeersOf } from
  * is sent again after the peer's next hello or complete report).
  *
  * Runs soon after a change (offers, reports, policy, the files of a group,
- * members) and on a timer, which also notices peers whose grace ran out.
+ * members) and on a timer, and plans only the groups that changed
+ * (storage-dirty.ts: bus events, storage peers connecting, leaving or out of
+ * their grace, fetch back-offs ending); every group is planned when this
+ * tracker takes the lease and every `fullSweepMs` besides, a safety net for
+ * a change no event named (an assignment past its deadline, say).
  */
 export interface StoragePlanner {
   start(): void;
@@ -29,8 +41,12 @@ export interface StoragePlannerOptions {
   /** Timer period; default a quarter of the grace, within 100 ms … 5 s. */
   intervalMs?: number;
   logger: Logger;
-  /** Files below `min` over the groups planned in the last run. */
+  /** Files below `min`, over every group (as each was last planned). */
   onUnderReplicated?: (files: number) => void;
+  /** Every group is planned this often, changed or not; default 60 s. */
+  fullSweepMs?: number;
+  /** Told each group as it is planned (tests: an unchanged group is not). */
+  onGroupPlanned?: (groupId: string) => void;
 }
 
 const LEASE = 'planner';
@@ -46,6 +62,12 @@ export function createStoragePlanner(options: StoragePlannerOptions) {
     const intervalMs =
       options.intervalMs ?? Math.min(5000, Math.max(100, Math.floor(options.storageGraceMs / 4)));
     const leaseMs = Math.max(3 * intervalMs, 3000);
+    const fullSweepMs = options.fullSweepMs ?? 60_000;
+    const dirty = createDirtyGroups(db, options.storageGraceMs);
+    const underByGroup = new Map<string, number>();
+    /** Whether this tracker held the lease at its last run: taking it over plans every group. */
+    let holding = false;
+    let lastSweepAt = Number.NEGATIVE_INFINITY;
     let timer: NodeJS.Timeout | undefined;
     let debounce: NodeJS.Timeout | undefined;
     let running: Promise<void> | undefined;
@@ -89,11 +111,13 @@ export function createStoragePlanner(options: StoragePlannerOptions) {
         const t = now();
         const policy = await policyOf(trx, groupId);
         const peers = await storagePeersOf(trx, groupId, t, options.storageGraceMs);
+        const backoffs = await backoffsOf(trx, groupId, t);
         const plan = planPlacement(
           policy,
           peers,
           await filesToPlace(trx, groupId),
           await replicasOf(trx, groupId, t),
+          backoffs.blocked,
         );
         for (const d of plan.drop) {
           await trx
@@ -147,7 +171,7 @@ export function createStoragePlanner(options: StoragePlannerOptions) {
             .where('peer_id', 'in', live)
             .execute();
         }
-        return { plan, under: plan.underReplicated.length, delisted };
+        return { plan, under: plan.underReplicated.length, delisted, nextRetryAt: backoffs.nextRetryAt };
       });
     }
 
@@ -173,13 +197,53 @@ export function createStoragePlanner(options: StoragePlannerOptions) {
       }
     }
 
+    /** Storage peers connected now were seen now: their grace, should they leave, starts from here. */
+    async function refreshLive(t: number): Promise<void> {
+      await db
+        .updateTable('storage_offers')
+        .set({ last_seen: t })
+        .where(({ exists, selectFrom }) =>
+          exists(
+            selectFrom('presence as p')
+              .select('p.peer_id')
+              .whereRef('p.peer_id', '=', 'storage_offers.peer_id')
+              .whereRef('p.user_id', '=', 'storage_offers.user_id'),
+          ),
+        )
+        .execute();
+    }
+
     async function runOnce(): Promise<void> {
-      if (!(await takeLease())) return;
-      let under = 0;
-      for (const groupId of await groupsToPlan()) {
+      if (!(await takeLease())) {
+        holding = false;
+        return;
+      }
+      const t = now();
+      // Before the refresh: a peer whose session ended since the last run still reads as gone or in grace.
+      const changed = await dirty.take(t);
+      await refreshLive(t);
+      const sweep = !holding || t - lastSweepAt >= fullSweepMs;
+      holding = true;
+      let groups = changed;
+      if (sweep) {
+        lastSweepAt = t;
+        underByGroup.clear(); // a group that left the plans (no policy, no replicas) counts no more
+        groups = [...new Set([...changed, ...(await groupsToPlan())])].sort();
+      }
+      for (const [i, groupId] of groups.entries()) {
         if (stopped) return;
-        const { plan, under: n, delisted } = await planGroup(groupId);
-        under += n;
+        let planned: Awaited<ReturnType<typeof planGroup>>;
+        try {
+          planned = await planGroup(groupId);
+        } catch (err) {
+          // This group and the ones not reached yet are planned at the next run.
+          for (const g of groups.slice(i)) dirty.mark(g);
+          throw err;
+        }
+        const { plan, under, delisted, nextRetryAt } = planned;
+        options.onGroupPlanned?.(groupId);
+        underByGroup.set(groupId, under);
+        if (nextRetryAt !== undefined) dirty.wakeAt(groupId, nextRetryAt);
         for (const fileId of delisted)
           await bus.publish({ kind: 'files_changed', groupId, fileId, at: now() });
         if (plan.replicate.length > 0 || plan.drop.length > 0) {
@@ -190,7 +254,7 @@ export function createStoragePlanner(options: StoragePlannerOptions) {
           await push(groupId, plan.replicate, plan.drop);
         }
       }
-      options.onUnderReplicated?.(under);
+      options.onUnderReplicated?.([...underByGroup.values()].reduce((n, u) => n + u, 0));
     }
 
     function run(): Promise<void> {
@@ -224,8 +288,10 @@ export function createStoragePlanner(options: StoragePlannerOptions) {
     return {
       start() {
         unsubscribe = bus.subscribe((e) => {
-          if (e.kind === 'storage_changed' || e.kind === 'files_changed' || e.kind === 'membership_changed')
+          if (e.kind === 'storage_changed' || e.kind === 'files_changed' || e.kind === 'membership_changed') {
+            dirty.mark(e.groupId);
             soon();
+          }
         });
         timer = setInterval(() => void run(), intervalMs);
         timer.unref();

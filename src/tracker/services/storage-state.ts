@@ -1,5 +1,13 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { PlacedFile, ReplicaInfo, StoragePeerInfo, StoragePeerState } from '../../core/index.js';
+import {
+  type BlockedReplica,
+  type PlacedFile,
+  REPLICA_RETRY_MAX_MS,
+  type ReplicaInfo,
+  replicaRetryDelayMs,
+  type StoragePeerInfo,
+  type StoragePeerState,
+} from '../../core/index.js';
 import { type Database, toNumber } from '../store/index.js';
 import { dropUnkeptNames } from './file-names.js';
 
@@ -179,4 +187,79 @@ export async function delistUnheld(trx: Db, groupId: string, fileIds?: string[])
     groupId,
     names.map((r) => r.name),
   );
+}
+
+/**
+ * A storage peer reported a file it was given missing (it could not fetch
+ * it): it is not given that file again before a wait that doubles with each
+ * failure in a row (replicaRetryDelayMs). Returns when it may be.
+ */
+export async function recordFetchFailure(
+  trx: Db,
+  groupId: string,
+  fileId: string,
+  peerId: string,
+  now: number,
+): Promise<number> {
+  const row = await trx
+    .selectFrom('replica_backoffs')
+    .select(['failures', 'retry_at'])
+    .where('group_id', '=', groupId)
+    .where('file_id', '=', fileId)
+    .where('peer_id', '=', peerId)
+    .executeTakeFirst();
+  // A failure long after the last back-off ended starts the count again.
+  const stale = row !== undefined && now - toNumber(row.retry_at) > REPLICA_RETRY_MAX_MS;
+  const failures = row === undefined || stale ? 1 : row.failures + 1;
+  const retryAt = now + replicaRetryDelayMs(failures);
+  await trx
+    .insertInto('replica_backoffs')
+    .values({ group_id: groupId, file_id: fileId, peer_id: peerId, failures, retry_at: retryAt })
+    .onConflict((oc) =>
+      oc.columns(['group_id', 'file_id', 'peer_id']).doUpdateSet({ failures, retry_at: retryAt }),
+    )
+    .execute();
+  return retryAt;
+}
+
+/** The peer holds these files now: their back-offs there are over. */
+export async function clearFetchFailures(
+  trx: Db,
+  groupId: string,
+  peerId: string,
+  fileIds: string[],
+): Promise<void> {
+  if (fileIds.length === 0) return;
+  await trx
+    .deleteFrom('replica_backoffs')
+    .where('group_id', '=', groupId)
+    .where('peer_id', '=', peerId)
+    .where('file_id', 'in', fileIds)
+    .execute();
+}
+
+/**
+ * The group's peers still in their back-off for a file at `now` (the planner
+ * gives them nothing of it), and the earliest end among them (when to plan
+ * the group again). Rows long over are forgotten.
+ */
+export async function backoffsOf(
+  trx: Db,
+  groupId: string,
+  now: number,
+): Promise<{ blocked: BlockedReplica[]; nextRetryAt: number | undefined }> {
+  await trx
+    .deleteFrom('replica_backoffs')
+    .where('group_id', '=', groupId)
+    .where('retry_at', '<', now - REPLICA_RETRY_MAX_MS)
+    .execute();
+  const rows = await trx
+    .selectFrom('replica_backoffs')
+    .select(['file_id', 'peer_id', 'retry_at'])
+    .where('group_id', '=', groupId)
+    .where('retry_at', '>', now)
+    .execute();
+  let nextRetryAt: number | undefined;
+  for (const r of rows) nextRetryAt = Math.min(nextRetryAt ?? Number.POSITIVE_INFINITY, toNumber(r.retry_at));
+  return { blocked: rows.map((r) => ({ fileId: r.file_id, peerId: r.peer_id })), nextRetryAt };
 }

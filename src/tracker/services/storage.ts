@@ -17,8 +17,10 @@ import type { ServiceDeps } from './context.js';
 import type { GroupsService } from './groups.js';
 import type { PeerSessionInfo } from './presence.js';
 import {
+  clearFetchFailures,
   filesToPlace,
   policyOf,
+  recordFetchFailure,
   replicasOf,
   type StoragePeerRow,
   storagePeersOf,
@@ -349,19 +351,27 @@ async function applyReport(
             ).map((r) => r.file_id),
       );
       const fetched: { fileId: string; bytes: number; seconds: number }[] = [];
+      const nowHeld: string[] = [];
       for (const fileId of g.held) {
         if (!listed.has(fileId)) continue;
         const was = known.get(fileId);
         if (was?.state === 'held') continue;
         await upsert(fileId, 'held');
+        nowHeld.push(fileId);
         if (was?.state === 'assigned') {
           fetched.push({ fileId, bytes: toNumber(was.size), seconds: (t - toNumber(was.updated_at)) / 1000 });
         }
       }
       for (const fileId of g.corrupt ?? []) if (listed.has(fileId)) await upsert(fileId, 'corrupt');
-      // A copy it cannot produce is as good as a corrupt one: dropped there, placed elsewhere.
+      await clearFetchFailures(trx, g.groupId, info.peerId, nowHeld);
+      // A copy it cannot produce is as good as a corrupt one: dropped there, placed elsewhere,
+      // and not given to this peer again before its back-off ends (a disk always full, say).
       const missing = g.missing ?? [];
-      for (const fileId of missing) if (known.has(fileId)) await upsert(fileId, 'corrupt');
+      for (const fileId of missing) {
+        if (!known.has(fileId)) continue;
+        await upsert(fileId, 'corrupt');
+        await recordFetchFailure(trx, g.groupId, fileId, info.peerId, t);
+      }
       if (g.complete === true) {
         const kept = new Set([...g.held, ...(g.corrupt ?? [])]);
         const lost = before

@@ -60,3 +60,28 @@ export const m0015_storage: Migration = {
     }
   },
 };
+
+/**
+ * Storage peers (issue 16): a replica a storage peer failed to fetch (it
+ * reported it missing: a full disk, no holder reachable) is not handed to
+ * that peer again before `retry_at`, which doubles with each failure up to
+ * a bound (core/placement.ts replicaRetryDelayMs). Portable SQL.
+ */
+export const m0017_replica_backoffs: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('replica_backoffs')
+      .addColumn('group_id', 'varchar(64)', (c) =>
+        c.notNull().references('groups.group_id').onDelete('cascade'),
+      )
+      .addColumn('file_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('peer_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('failures', 'integer', (c) => c.notNull())
+      .addColumn('retry_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('replica_backoffs_pk', ['group_id', 'file_id', 'peer_id'])
+      .execute();
+  },
+  async down(db: AnyDb) {
+    await db.schema.dropTable('replica_backoffs').ifExists().execute();
+  },
+};

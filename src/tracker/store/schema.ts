@@ -217,6 +217,7 @@ export interface Database {
   replication_policies: ReplicationPoliciesTable;
   replicas: ReplicasTable;
   storage_leases: StorageLeasesTable;
+  replica_backoffs: ReplicaBackoffsTable;
 }
 
 /**
@@ -259,6 +260,16 @@ export interface ReplicasTable {
   peer_id: string;
   state: 'assigned' | 'held' | 'corrupt';
   updated_at: BigIntColumn;
+}
+
+/** A replica a storage peer failed to fetch: not assigned to it again before retry_at (migration 0017). */
+export interface ReplicaBackoffsTable {
+  group_id: string;
+  file_id: string;
+  peer_id: string;
+  /** Failures in a row; the wait doubles with each (core/placement.ts replicaRetryDelayMs). */
+  failures: number;
+  retry_at: BigIntColumn;
 }
 
 /** Who plans placement now: one row per lease, taken over once expired. */

@@ -19,6 +19,11 @@ export interface HeartbeatClock {
   now(): number;
   /** Calls `fn` every `ms` until the returned function is called; never keeps a process alive. */
   every(ms: number, fn: () => void): () => void;
+  /**
+   * Calls `fn` once the I/O already received has been handled (setImmediate: after the poll
+   * phase). Without it (a fake clock), at once.
+   */
+  afterIo?(fn: () => void): void;
 }
 
 export interface HeartbeatOptions {
@@ -35,6 +40,7 @@ export function systemHeartbeatClock(now: () => number): HeartbeatClock {
       timer.unref();
       return () => clearInterval(timer);
     },
+    afterIo: (fn) => void setImmediate(fn),
   };
 }
 
@@ -49,6 +55,13 @@ interface Beat {
  * timeout, or that has not said hello within `helloTimeoutMs`. One timer for
  * all sessions (thousands per tracker) instead of one each: it ticks at a
  * quarter of the shorter period, so a deadline is acted on at most that late.
+ *
+ * An overdue session is cut only after the I/O already received is handled
+ * (`clock.afterIo`): Node runs due timers before it reads sockets, so a
+ * tracker whose own event loop stalled past the timeout (a loaded machine, a
+ * long synchronous SQLite transaction) would otherwise cut every session whose
+ * pong came in time and sat unread in the socket meanwhile. Short heartbeats
+ * on a loaded machine dropped live peers this way.
  */
 export class Heartbeat<S> {
   private readonly beats = new Map<S, Beat>();
@@ -96,18 +109,28 @@ export class Heartbeat<S> {
   private sweep(): void {
     const { heartbeatIntervalMs, heartbeatTimeoutMs, helloTimeoutMs } = this.options;
     const t = this.clock.now();
+    const overdue: [S, Beat][] = [];
     for (const [s, beat] of this.beats) {
       if (t - beat.openedAt > helloTimeoutMs && !this.host.greeted(s)) {
         this.host.cut(s, 'no hello');
         continue;
       }
       if (beat.pongPending) {
-        if (t - beat.lastPingAt >= heartbeatTimeoutMs) this.host.cut(s, 'timeout');
+        if (t - beat.lastPingAt >= heartbeatTimeoutMs) overdue.push([s, beat]);
       } else if (t - beat.lastPingAt >= heartbeatIntervalMs) {
         beat.pongPending = true;
         beat.lastPingAt = t;
         this.host.ping(s);
       }
     }
+    if (overdue.length === 0) return;
+    const cut = () => {
+      for (const [s, beat] of overdue) {
+        // Still watched, and no pong read since: this ping's pong is really missing.
+        if (this.beats.get(s) === beat && beat.pongPending) this.host.cut(s, 'timeout');
+      }
+    };
+    if (this.clock.afterIo === undefined) cut();
+    else this.clock.afterIo(cut);
   }
 }

@@ -1,3 +1,4 @@
+import type { Worker } from 'node:worker_threads';
 import { type HashPieceMessage, hashPiece, startHashWorker } from '../../../core/piece-hash.js';
 
 /**
@@ -8,11 +9,68 @@ import { type HashPieceMessage, hashPiece, startHashWorker } from '../../../core
  * Buffers backed by a SharedArrayBuffer go to a worker without a copy (the
  * download's pools allocate such buffers); any other buffer, or `workers: 0`,
  * is hashed on the calling thread.
+ *
+ * The workers are the process's, shared by every download: starting one
+ * boots a Node.js environment (tens of ms of CPU), which a storage peer
+ * fetching hundreds of small replicas paid once per file and spent more on
+ * than on hashing. They outlive the last download by IDLE_MS, then stop.
  */
 export interface PieceHasher {
   /** Lowercase hex SHA-256 of `data`. */
   hash(data: Buffer): Promise<string>;
   close(): Promise<void>;
+}
+
+/** How long the shared workers outlive the last hasher (the next download reuses them). */
+const IDLE_MS = 10_000;
+
+interface PoolWorker {
+  worker: Worker;
+  /** Hashes posted and not yet answered. */
+  load: number;
+}
+
+interface Pending {
+  resolve: (digest: string) => void;
+  reject: (err: Error) => void;
+  owner: object;
+  from: PoolWorker;
+}
+
+const pool: PoolWorker[] = [];
+const pending = new Map<number, Pending>();
+let nextId = 0;
+let users = 0;
+let idleTimer: NodeJS.Timeout | undefined;
+
+function startPoolWorker(): PoolWorker {
+  const pw: PoolWorker = { worker: startHashWorker(), load: 0 };
+  // Idle workers must not keep a finished process alive.
+  pw.worker.unref();
+  pw.worker.on('message', ({ id, digest }: { id: number; digest: string }) => {
+    pw.load--;
+    if (pw.load === 0) pw.worker.unref();
+    const p = pending.get(id);
+    pending.delete(id);
+    p?.resolve(digest);
+  });
+  pw.worker.on('error', (err) => {
+    // A broken worker leaves the pool; its hashes fail (the engine retries the piece).
+    const i = pool.indexOf(pw);
+    if (i >= 0) pool.splice(i, 1);
+    for (const [id, p] of pending) {
+      if (p.from !== pw) continue;
+      pending.delete(id);
+      p.reject(err);
+    }
+  });
+  return pw;
+}
+
+function stopIdleWorkers(): void {
+  idleTimer = undefined;
+  if (users > 0) return;
+  for (const pw of pool.splice(0)) void pw.worker.terminate();
 }
 
 export function createPieceHasher(options: { workers: number }): PieceHasher {
@@ -23,43 +81,28 @@ export function createPieceHasher(options: { workers: number }): PieceHasher {
       close: () => Promise.resolve(),
     };
   }
-  const pending = new Map<number, { resolve: (d: string) => void; reject: (e: Error) => void }>();
-  const load = new Array<number>(n).fill(0);
-  let nextId = 0;
-  const workers = Array.from({ length: n }, (_, i) => {
-    const w = startHashWorker();
-    // Idle workers must not keep a finished process alive.
-    w.unref();
-    w.on('message', ({ id, digest }: { id: number; digest: string }) => {
-      load[i] = load[i]! - 1;
-      if (load[i] === 0) w.unref();
-      const p = pending.get(id);
-      pending.delete(id);
-      p?.resolve(digest);
-    });
-    w.on('error', (err) => {
-      for (const p of pending.values()) p.reject(err);
-      pending.clear();
-    });
-    return w;
-  });
+  users++;
+  if (idleTimer !== undefined) clearTimeout(idleTimer);
+  idleTimer = undefined;
+  while (pool.length < n) pool.push(startPoolWorker());
+  const owner = {};
   let closed = false;
   return {
     hash(data) {
       const sab = data.buffer;
-      if (closed || !(sab instanceof SharedArrayBuffer)) {
+      if (closed || pool.length === 0 || !(sab instanceof SharedArrayBuffer)) {
         return Promise.resolve(hashPiece(data));
       }
-      // The least loaded worker: pieces finish in about the order they arrived.
-      let best = 0;
-      for (let i = 1; i < n; i++) if (load[i]! < load[best]!) best = i;
-      load[best] = load[best]! + 1;
+      // The least loaded of the first n workers: pieces finish in about the order they arrived.
+      let best = pool[0]!;
+      for (const pw of pool.slice(1, n)) if (pw.load < best.load) best = pw;
+      best.load++;
       // A hash under way keeps the process alive; an idle worker does not.
-      workers[best]!.ref();
+      best.worker.ref();
       const id = nextId++;
       return new Promise<string>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        workers[best]!.postMessage({
+        pending.set(id, { resolve, reject, owner, from: best });
+        best.worker.postMessage({
           id,
           sab,
           offset: data.byteOffset,
@@ -68,10 +111,24 @@ export function createPieceHasher(options: { workers: number }): PieceHasher {
       });
     },
     async close() {
+      if (closed) return;
       closed = true;
-      for (const p of pending.values()) p.reject(new Error('hasher closed'));
-      pending.clear();
-      await Promise.all(workers.map((w) => w.terminate()));
+      // This download's hashes fail; the workers keep serving the others (and answer these into the void).
+      for (const [id, p] of pending) {
+        if (p.owner !== owner) continue;
+        pending.delete(id);
+        p.reject(new Error('hasher closed'));
+      }
+      users--;
+      if (users === 0 && idleTimer === undefined) {
+        idleTimer = setTimeout(stopIdleWorkers, IDLE_MS);
+        idleTimer.unref();
+      }
     },
   };
+}
+
+/** Workers in the shared pool now (tests: downloads share them rather than start their own). */
+export function sharedHashWorkers(): number {
+  return pool.length;
 }

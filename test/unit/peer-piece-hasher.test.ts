@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { hashPiece } from '../../src/core/piece-hash.js';
+import { createPieceHasher, sharedHashWorkers } from '../../src/peer/files/download/hasher.js';
+
+/** A piece in shared memory, as the download's buffer pools allocate them (what goes to a worker). */
+function sharedPiece(bytes: number, seed: number): Buffer {
+  const buf = Buffer.from(new SharedArrayBuffer(bytes + 16), 8, bytes);
+  for (let i = 0; i < bytes; i++) buf[i] = (i * 31 + seed) & 0xff;
+  return buf;
+}
+
+describe('piece hasher', () => {
+  it('downloads share the process hash workers, and one closing leaves the others hashing', async () => {
+    const a = createPieceHasher({ workers: 1 });
+    const b = createPieceHasher({ workers: 1 });
+    const c = createPieceHasher({ workers: 1 });
+    // One worker for all three: starting one per download cost more CPU than the hashing itself.
+    expect(sharedHashWorkers()).toBe(1);
+    const pieces = [0, 1, 2, 3].map((seed) => sharedPiece(256 * 1024, seed));
+    const [da, db] = await Promise.all([a.hash(pieces[0]!), b.hash(pieces[1]!)]);
+    expect(da).toBe(hashPiece(pieces[0]!));
+    expect(db).toBe(hashPiece(pieces[1]!));
+
+    // A hash of a closed hasher fails; the others' go on in the same worker.
+    const doomed = a.hash(pieces[2]!);
+    await a.close();
+    await expect(doomed).rejects.toThrow('hasher closed');
+    expect(await b.hash(pieces[3]!)).toBe(hashPiece(pieces[3]!));
+    expect(await c.hash(pieces[2]!)).toBe(hashPiece(pieces[2]!));
+    // A closed hasher still answers, on the calling thread.
+    expect(await a.hash(pieces[1]!)).toBe(hashPiece(pieces[1]!));
+    await b.close();
+    await c.close();
+    expect(sharedHashWorkers()).toBe(1); // kept for the next download until idle
+  });
+
+  it('hashes on the calling thread with no workers or an unshared buffer', async () => {
+    const h = createPieceHasher({ workers: 0 });
+    const plain = Buffer.from('not shared');
+    expect(await h.hash(plain)).toBe(hashPiece(plain));
+    await h.close();
+  });
+});
