@@ -10,8 +10,8 @@
  * through (a paused schedule slot).
  */
 
-/** Idle time earns at most this much credit: 100 ms of the rate keeps a 10 s window within 1 %. */
-const BURST_SECONDS = 0.1;
+/** Idle time earns at most this much credit: 200 ms of the rate (2 % of a 10 s window) rides out a late timer on a loaded machine. */
+const BURST_SECONDS = 0.2;
 /** ...but at least one TLS record's worth, so a slow limit still moves whole records. */
 const MIN_BURST_BYTES = 64 * 1024;
 
