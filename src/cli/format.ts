@@ -12,6 +12,7 @@ import type {
 } from '../peer/client.js';
 import { formatHostPort } from '../protocol/addresses.js';
 import { replicasText } from '../protocol/replica-text.js';
+import { formatLimits, limitsLine } from './format-limits.js';
 import { shown, shownBody, shownDeep } from './sanitize.js';
 import { table } from './text-table.js';
 
@@ -322,6 +323,7 @@ const FORMATTERS: Formatters = {
       ...reachLines(r.reach),
       ...(r.changedShares ?? []).map((c) => `not seeding: ${c.message}`),
       ...storageLines(r.storage),
+      ...(r.limits === undefined ? [] : [limitsLine(r.limits)]),
     ].join('\n'),
   offer_storage: (r) =>
     `offered ${formatBytes(r.quotaBytes)} to '${r.groupId}'${r.zone === '' ? '' : ` in zone '${r.zone}'`}: this peer keeps replicas the tracker assigns`,
@@ -335,6 +337,9 @@ const FORMATTERS: Formatters = {
       ...(r.warning === undefined ? [] : [`warning: ${r.warning}`]),
     ].join('\n'),
   list_storage: formatStorage,
+  set_limits: formatLimits,
+  set_schedule: formatLimits,
+  show_limits: formatLimits,
   quit: () => 'the peer is stopping',
   send_msg: sentLine,
   send_group_msg: sentLine,

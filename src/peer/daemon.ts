@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import type { AnswerOf } from '../protocol/control.js';
 import { CoterieError } from '../protocol/errors.js';
 import { parseTrackerAddress } from '../protocol/tracker-url.js';
-import { createTlsDial, loadOrCreateIdentity, type PeerIdentity } from '../wire/index.js';
+import { createTlsDial, loadOrCreateIdentity, type PeerIdentity, realClock } from '../wire/index.js';
 import { PEER_DEFAULTS } from './config.js';
 import {
   type CommandContext,
@@ -18,6 +18,7 @@ import {
 import { newControlToken, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
 import { ensureDataDir } from './data-dir.js';
 import { type FilesService, startFilesService } from './files/index.js';
+import { createLimits } from './limits.js';
 import { acquireDataDirLock } from './lock.js';
 import { createMessagingService, type MessagingService } from './messages/index.js';
 import { type Notice, noticeOfEvent, type PeerEvent } from './notices.js';
@@ -39,8 +40,14 @@ export interface PeerDaemonOptions {
   port?: number;
   /** Advertised address when it differs from host (e.g. 0.0.0.0 binds). */
   advertiseHost?: string;
-  /** Upload cap over all connections, bytes per second. */
+  /** Upload limit over all connections, bytes per second on the wire (0 or unset: none). */
   uploadLimitBytesPerSec?: number;
+  /** Download limit over all connections, bytes per second on the wire (0 or unset: none). */
+  downloadLimitBytesPerSec?: number;
+  /** Peers on the local network (loopback, RFC 1918, link-local) go unthrottled. */
+  exemptLocalNetwork?: boolean;
+  /** Wall-clock milliseconds for the bandwidth schedule's slots (tests pass a shifted clock). */
+  wallNow?: () => number;
   pool?: TrackerPoolOptions;
   heartbeatIntervalMs?: number;
   heartbeatTimeoutMs?: number;
@@ -146,10 +153,21 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
         port: options.port ?? PEER_DEFAULTS.piecePortDefault,
         advertiseHost: options.advertiseHost,
         uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
+        downloadLimitBytesPerSec: options.downloadLimitBytesPerSec,
+        exemptLocalNetwork: options.exemptLocalNetwork,
       },
     },
     'peer starting',
   );
+  const limits = createLimits({
+    store,
+    clock: realClock,
+    wallNow: options.wallNow ?? Date.now,
+    uploadBytesPerSec: options.uploadLimitBytesPerSec ?? 0,
+    downloadBytesPerSec: options.downloadLimitBytesPerSec ?? 0,
+    exemptLocal: options.exemptLocalNetwork ?? false,
+    onSlot: (mode, slot) => log.info({ mode, slot }, 'bandwidth schedule slot'),
+  });
   const getToken = () => store.getSession()?.token;
   const http = new TrackerHttpClient({
     pool,
@@ -224,6 +242,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       log.info('peer stopping');
       messaging?.stop();
       reach?.stop();
+      limits.stop();
       session.stop();
       await storage?.stop().catch((err: unknown) => log.error({ err }, 'stopping storage'));
       // Downloads pause first, so a CLI waiting on one hears why before the control API closes.
@@ -260,7 +279,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       host: options.host ?? PEER_DEFAULTS.pieceHostDefault,
       port: options.port ?? PEER_DEFAULTS.piecePortDefault,
       advertiseHost: options.advertiseHost,
-      uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
+      limits,
       notify,
       onEvent: emitEvent,
       log,
@@ -301,6 +320,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
         serving: () => files!.serving,
         reach: () => reach!.status(),
         trackers: pool.urls,
+        limits,
         onLogin: () => {
           session.disconnect();
           void learnCluster().finally(() => session.start());

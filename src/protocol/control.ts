@@ -244,6 +244,8 @@ export interface StatusView {
   storage?: StorageStatus;
   /** Whether the tracker could dial this peer back, and the relay it holds a reservation on (issue 19). */
   reach?: ReachView;
+  /** The bandwidth limits and the schedule slot in force (issue 17). */
+  limits?: LimitsView;
 }
 
 /** `status`'s reachability: the tracker's dial-back verdict, the relay reserved, the relays known. */
@@ -266,6 +268,29 @@ export interface StorageStatus {
   /** Replicas being fetched (placements and repairs). */
   fetching: { groupId: string; fileId: string; size: number; doneBytes: number }[];
   scrub?: { passes: number; checking: string | null; lastPassAt: number | null };
+}
+
+/** Bandwidth limits in bytes per second; 0 is unlimited. */
+export interface RateLimitsView {
+  uploadBytesPerSec: number;
+  downloadBytesPerSec: number;
+}
+
+/** What `show_limits`, `set_limits` and `set_schedule` answer: the limits and the schedule in force. */
+export interface LimitsView {
+  global: RateLimitsView;
+  groups: (RateLimitsView & { groupId: string })[];
+  /** Whether peers on the local network (loopback, RFC 1918, link-local) go unthrottled. */
+  exemptLocal: boolean;
+  schedule: {
+    /** The current slot's mode (full when no schedule is set) and its name (`mon 18:15`). */
+    mode: 'full' | 'limited' | 'upload-only' | 'paused';
+    slot: string;
+    /** The rates of the limited slots. */
+    limited: RateLimitsView;
+    /** The slots that are not full, as ranges of equal mode. */
+    ranges: { from: string; to: string; mode: 'limited' | 'upload-only' | 'paused' | 'full' }[];
+  };
 }
 
 /** Who a target of a message is: a user, a group's channel or a group's topic. */
@@ -305,6 +330,7 @@ export interface ControlCommands {
       version?: number;
       only?: string[];
       exclude?: string[];
+      limit?: string;
     };
     result: DownloadView;
   };
@@ -342,6 +368,12 @@ export interface ControlCommands {
   withdraw_storage: { args: { group_id: string; now?: boolean }; result: Api.WithdrawResponse };
   set_replication: { args: { group_id: string; min: string; max?: string }; result: Api.ReplicationPolicy };
   list_storage: { args: { group_id: string }; result: Api.StorageList };
+  set_limits: { args: { group?: string; upload?: string; download?: string }; result: LimitsView };
+  set_schedule: {
+    args: { days?: string; hours?: string; mode?: string; upload?: string; download?: string };
+    result: LimitsView;
+  };
+  show_limits: { args: Record<string, never>; result: LimitsView };
   quit: { args: Record<string, never>; result: { stopping: true } };
 }
 

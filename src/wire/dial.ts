@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { connectToPeer, type PeerIdentity } from './identity.js';
 import type { PlacedReads } from './placed-reads.js';
+import type { LinkThrottle } from './throttle.js';
 
 /** Whom to dial: the peer id the tracker listed and where it said the peer listens. */
 export interface DialTarget {
@@ -14,6 +15,8 @@ export interface DialTarget {
 export interface DialedPeer {
   stream: Duplex;
   peerId: string;
+  /** The bandwidth limits its reads are held to (Bandwidth.throttledDial). */
+  throttle?: LinkThrottle;
 }
 
 /**

@@ -1,5 +1,12 @@
 // The public entry of src/wire: the peer-to-peer protocol.
 
+export {
+  Bandwidth,
+  type BandwidthOptions,
+  isLocalAddress,
+  type RateLimits,
+  type SlotRates,
+} from './bandwidth.js';
 export { type BlockLease, BlockPool, type BlockPoolOptions, type BlockPoolStats } from './block-pool.js';
 export { type Clock, type ClockTimer, realClock } from './clock.js';
 export {
@@ -81,5 +88,6 @@ export {
   ShareGuard,
   type ShareGuardOptions,
 } from './share-guard.js';
+export { type GatedDirection, LinkThrottle, type WireCounters, wireCounters } from './throttle.js';
 export { TicketBinding, TicketGuard, type TicketRevocation } from './ticket-guard.js';
 export { createSelfSignedPem, loadX509, type X509Module } from './x509-loader.js';

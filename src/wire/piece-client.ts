@@ -237,7 +237,7 @@ export async function dialPieceClient(
   options: Omit<PieceClientOptions, 'seederPeerId'>,
 ): Promise<PieceClient> {
   const reads = new PlacedReads();
-  const { stream, peerId } = await dial(target, signal, reads);
+  const { stream, peerId, throttle } = await dial(target, signal, reads);
   if (peerId !== target.peerId) {
     stream.destroy();
     throw new CoterieError(
@@ -245,5 +245,9 @@ export async function dialPieceClient(
       `the peer dialled as ${target.peerId.slice(0, 12)}… is ${peerId.slice(0, 12)}…`,
     );
   }
-  return new PieceClient(stream, { ...options, seederPeerId: peerId, io: { ...options.io, reads } });
+  return new PieceClient(stream, {
+    ...options,
+    seederPeerId: peerId,
+    io: { ...options.io, reads, throttle },
+  });
 }

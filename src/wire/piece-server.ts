@@ -32,6 +32,7 @@ import tls from 'node:tls';
 import type { JSONWebKeySet } from 'jose';
 import { Slots } from '../core/slots.js';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
+import type { Bandwidth } from './bandwidth.js';
 import { BlockPool, type BlockPoolStats } from './block-pool.js';
 import { type Clock, realClock } from './clock.js';
 import { FramedConnection } from './connection.js';
@@ -85,6 +86,8 @@ export interface PieceServerOptions {
   clock?: Clock;
   /** For tests: the wall clock tickets are checked against, in seconds. */
   nowSeconds?: () => number;
+  /** The daemon's bandwidth limits: each connection's uploads are held to its group's and the global ones. */
+  bandwidth?: Bandwidth;
 }
 
 export const PIECE_SERVER_DEFAULTS = Object.freeze({
@@ -175,7 +178,12 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
   const stats = { connections: 0, blocksSent: 0, bytesSent: 0, rejected: 0, corruptReports: 0 };
   const serveContext: ServeContext = { ...o, slots, blockPool, stats, logger };
 
-  async function serve(socket: Duplex, tlsPeerId: string | null, remote: string): Promise<void> {
+  async function serve(
+    socket: Duplex,
+    tlsPeerId: string | null,
+    remote: string,
+    remoteAddress?: string,
+  ): Promise<void> {
     const conn = new FramedConnection(socket, {
       maxFrameLength: HANDSHAKE_MAX_FRAME_LENGTH,
       keepaliveIntervalMs: o.keepaliveIntervalMs,
@@ -218,6 +226,9 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
       if (source === undefined) throw new CoterieError('NOT_SHARING', 'this peer does not serve that file');
       if (conn.closed) return;
       logger.debug({ remote, user: claims.user, file: hello.fileId }, 'serving');
+      conn.setThrottle(
+        options.bandwidth?.link(socket, { groupId: claims.group, gates: 'up', remoteAddress }),
+      );
       binding = new TicketBinding(guard, conn, peerId, claims);
       bindings.set(conn, binding);
       session = new ServeSession(conn, source, serveContext);
@@ -261,8 +272,8 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
     }
   }
 
-  const onSocket = (socket: Duplex, peerId: string | null, remote: string) => {
-    const h = serve(socket, peerId, remote).catch((err) =>
+  const onSocket = (socket: Duplex, peerId: string | null, remote: string, remoteAddress?: string) => {
+    const h = serve(socket, peerId, remote, remoteAddress).catch((err) =>
       logger.warn({ err }, 'piece server connection failed'),
     );
     handlers.add(h);
@@ -273,7 +284,7 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
   if (o.plaintext) {
     server = net.createServer((socket) => {
       socket.setNoDelay(true);
-      onSocket(socket, null, addressOf(socket));
+      onSocket(socket, null, addressOf(socket), socket.remoteAddress);
     });
   } else {
     const tlsOptions = { ...tlsServerOptions(options.identity), handshakeTimeout: o.handshakeTimeoutMs };
@@ -286,7 +297,7 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
         socket.destroy();
         return;
       }
-      onSocket(socket, peerId, addressOf(socket));
+      onSocket(socket, peerId, addressOf(socket), socket.remoteAddress);
     });
     // Failed handshakes (scanners, garbage) are the client's problem, never ours.
     server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));

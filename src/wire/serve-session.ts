@@ -146,6 +146,10 @@ export class ServeSession {
   }
 
   async #serveNext(): Promise<void> {
+    // The upload limits first, holding no slot: a limited group's connections must not keep
+    // the slots from the others'.
+    const pace = this.conn.paced();
+    if (pace !== null) await pace;
     await this.ctx.slots.acquire();
     try {
       // Taken after the slot: a cancel that arrived while waiting still applies.

@@ -142,7 +142,7 @@ describe('peer daemon without a tracker', () => {
     const help = await run(['help', 'download_file']);
     expect(help.code).toBe(0);
     expect(help.out).toContain(
-      'download_file <group_id> <file_name> <dest> [--version N] [--only GLOB] [--exclude GLOB] [--wait]',
+      'download_file <group_id> <file_name> <dest> [--version N] [--only GLOB] [--exclude GLOB] [--limit RATE] [--wait]',
     );
     expect(help.out).not.toContain('create_user');
     expect((await run(['tracker', '--help'])).code).toBe(0);

@@ -50,7 +50,7 @@ describe('coterie through the real binary, no daemon', () => {
       const r = await coterie(args, { env });
       expect(r.code, args.join(' ')).toBe(0);
       expect(r.out).toContain(
-        'Usage: coterie download_file <group_id> <file_name> <dest> [--version N] [--only GLOB] [--exclude GLOB] [--wait]',
+        'Usage: coterie download_file <group_id> <file_name> <dest> [--version N] [--only GLOB] [--exclude GLOB] [--limit RATE] [--wait]',
       );
       expect(r.out).toContain('Example:\n  coterie download_file photos holiday.jpg ./holiday.jpg --wait');
       expect(r.out).toMatch(/Errors[^\n]*\n\s+FILE_NOT_FOUND, VERSION_NOT_FOUND, NO_SEEDERS/);

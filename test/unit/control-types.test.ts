@@ -60,6 +60,9 @@ const EVERY_COMMAND: Record<CommandName, true> = {
   withdraw_storage: true,
   set_replication: true,
   list_storage: true,
+  set_limits: true,
+  set_schedule: true,
+  show_limits: true,
 };
 
 describe('the control API types', () => {

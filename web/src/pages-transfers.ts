@@ -1,11 +1,11 @@
 import { useSignal } from '@preact/signals';
 import { useEffect, useRef } from 'preact/hooks';
-import type { DownloadView } from '../../src/protocol/control.js';
+import type { DownloadView, LimitsView } from '../../src/protocol/control.js';
 import { hasPiece, type TransferPeer, type TransferProgress } from '../../src/protocol/peer-events.js';
 import { formatBytes, formatEta, formatRate, percent } from './format.js';
 import { html } from './html.js';
 import { downloads, transfers } from './state.js';
-import { CommandButton } from './widgets.js';
+import { CommandButton, CommandForm } from './widgets.js';
 
 /** Base64 to bytes (the bitfield of a progress event). */
 function bitsOf(p: TransferProgress): Uint8Array {
@@ -146,5 +146,43 @@ export function TransfersPage() {
     </table></div>
     ${downloads.value.length === 0 ? html`<p class="muted">No downloads yet.</p>` : null}
     ${d === undefined ? null : html`<${TransferDetail} d=${d} p=${transfers.value.get(d.id)} />`}
+    <${LimitsPanel} />
   </section>`;
+}
+
+/** Bandwidth limits and the weekly schedule (issue 17): what is in force, and the forms to change it. */
+function LimitsPanel() {
+  const limits = useSignal<LimitsView | null>(null);
+  const show = (r: LimitsView) => {
+    limits.value = r;
+  };
+  const l = limits.value;
+  const rate = (n: number) => (n === 0 ? 'unlimited' : formatRate(n));
+  return html`<div class="limits">
+    <h3>Bandwidth</h3>
+    <${CommandButton} cmd="show_limits" args=${[]} label="Show limits" onDone=${show} />
+    ${
+      l === null
+        ? null
+        : html`<p data-limits>upload ${rate(l.global.uploadBytesPerSec)}, download ${rate(l.global.downloadBytesPerSec)};
+        schedule: ${l.schedule.mode} (${l.schedule.slot})</p>`
+    }
+    <${CommandForm} cmd="set_limits" submit="Set limits" onDone=${show}
+      fields=${[
+        { name: 'group', label: 'group (empty: all)', option: '--group', optional: true },
+        { name: 'upload', label: 'upload (20MiB/s, 0 = unlimited)', option: '--upload', optional: true },
+        {
+          name: 'download',
+          label: 'download (50MiB/s, 0 = unlimited)',
+          option: '--download',
+          optional: true,
+        },
+      ]} />
+    <${CommandForm} cmd="set_schedule" submit="Set schedule" onDone=${show}
+      fields=${[
+        { name: 'days', label: 'days (mon-fri, sat,sun, daily)' },
+        { name: 'hours', label: 'hours (18:00-23:00)' },
+        { name: 'mode', label: 'full, limited, upload-only or paused' },
+      ]} />
+  </div>`;
 }

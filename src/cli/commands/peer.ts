@@ -6,6 +6,7 @@ import { ensureDataDir, resolveDataDir } from '../../peer/client.js';
 import { PEER_DEFAULTS, parseTrackerUrls, startPeerDaemon } from '../../peer/index.js';
 import { formatHostPort } from '../../protocol/addresses.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { parseRate } from '../../protocol/rates.js';
 import { layerSettings } from '../daemon-config.js';
 import { parseAdvertisedHost, parseLogLevel } from '../flags.js';
 import { runShell } from '../shell.js';
@@ -17,6 +18,10 @@ interface PeerFlags {
   port: string;
   advertise?: string;
   uploadLimitKib?: string;
+  uploadLimit?: string;
+  downloadLimit?: string;
+  exemptLocal?: boolean;
+  wallClockStart?: string;
   shell: boolean;
   logLevel: string;
   trackerHeartbeatMs?: string;
@@ -39,13 +44,26 @@ function parsePort(value: string, flag = '--port'): number {
   return port;
 }
 
-function parseUploadLimit(value: string | undefined): number | undefined {
+function parseUploadLimit(flags: PeerFlags): number | undefined {
+  if (flags.uploadLimit !== undefined) return parseRate(flags.uploadLimit, '--upload-limit');
+  const value = flags.uploadLimitKib;
   if (value === undefined) return undefined;
   const kib = Number(value);
   if (!Number.isFinite(kib) || kib <= 0) {
     throw new CoterieError('USAGE', `invalid --upload-limit-kib '${value}': a positive number of KiB/s`);
   }
   return kib * 1024;
+}
+
+/** A wall clock that starts at `start` (ms since the epoch) and runs at the real pace: tests cross a schedule boundary with it. */
+function shiftedWallClock(start: string | undefined): (() => number) | undefined {
+  if (start === undefined) return undefined;
+  const at = Number(start);
+  if (!Number.isSafeInteger(at) || at < 0) {
+    throw new CoterieError('USAGE', `invalid --wall-clock-start '${start}': milliseconds since 1970`);
+  }
+  const t0 = performance.now();
+  return () => at + (performance.now() - t0);
 }
 
 function parseHeartbeat(value: string | undefined): number | undefined {
@@ -93,7 +111,16 @@ export function registerPeerCommand(program: Command): void {
     .option('--host <host>', 'address the piece server listens on', '127.0.0.1')
     .option('--port <port>', 'port of the piece server (0 picks a free one)', '0')
     .option('--advertise <host>', 'address announced to other peers when it differs from --host')
-    .option('--upload-limit-kib <n>', 'cap on upload bandwidth, KiB/s over all connections (default: none)')
+    .option('--upload-limit <rate>', 'upload limit over all connections: 20MiB/s, 512KiB/s (default: none)')
+    .option('--download-limit <rate>', 'download limit over all connections: 50MiB/s (default: none)')
+    .option(
+      '--exempt-local',
+      'no limits for peers on the local network (loopback, 10/8, 172.16/12, 192.168/16, link-local)',
+    )
+    .option('--upload-limit-kib <n>', 'upload limit in KiB/s (older form of --upload-limit)')
+    .addOption(
+      new Option('--wall-clock-start <ms>', "the schedule's wall clock starts here (tests only)").hideHelp(),
+    )
     .option(
       '--tracker-heartbeat-ms <ms>',
       'leave a tracker silent this long for the next one of the cluster (default 5000)',
@@ -115,6 +142,10 @@ export function registerPeerCommand(program: Command): void {
     const heartbeatMs = parseHeartbeat(flags.trackerHeartbeatMs);
     const logLevel = parseLogLevel(flags.logLevel);
     const zone = parseZone(flags.zone);
+    const wallNow = shiftedWallClock(flags.wallClockStart);
+    const uploadLimit = parseUploadLimit(flags);
+    const downloadLimit =
+      flags.downloadLimit === undefined ? undefined : parseRate(flags.downloadLimit, '--download-limit');
     const scrubBytesPerSec = parseScrubRate(flags.scrubMibS);
     const advertiseHost =
       flags.advertise === undefined ? undefined : parseAdvertisedHost(flags.advertise, '--advertise');
@@ -153,7 +184,10 @@ export function registerPeerCommand(program: Command): void {
       host: flags.host,
       port,
       advertiseHost,
-      uploadLimitBytesPerSec: parseUploadLimit(flags.uploadLimitKib),
+      uploadLimitBytesPerSec: uploadLimit,
+      downloadLimitBytesPerSec: downloadLimit,
+      exemptLocalNetwork: flags.exemptLocal === true,
+      ...(wallNow === undefined ? {} : { wallNow }),
       trackerCaFile: flags.trackerCa ?? process.env.COTERIE_TRACKER_CA,
       ui: flags.ui ? { port: uiPort } : false,
       ...(flags.storageDir === undefined ? {} : { storageDir: resolve(flags.storageDir) }),

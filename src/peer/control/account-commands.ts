@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import type { GroupSummary } from '../../protocol/api.js';
-import type { ReachView } from '../../protocol/control.js';
+import type { LimitsView, ReachView } from '../../protocol/control.js';
 import { CoterieError, type ErrorCode } from '../../protocol/errors.js';
 import { PEER_DEFAULTS } from '../config.js';
 import type { ChangedShare } from '../files/index.js';
@@ -24,6 +24,12 @@ export interface AccountDeps {
   /** The peer's reachability (issue 19), when the daemon tracks it. */
   reach?: () => ReachView;
   trackers: readonly string[];
+  /** The bandwidth limits and schedule (peer/limits.ts). */
+  limits: {
+    setLimits(change: Parameters<CommandContext['setLimits']>[0]): LimitsView;
+    setSchedule(change: Parameters<CommandContext['setSchedule']>[0]): LimitsView;
+    view(): LimitsView;
+  };
   /** Starts or stops the tracker session after login/logout. */
   onLogin: () => void;
   onLogout: () => Promise<void>;
@@ -110,6 +116,7 @@ export function createCommandContext(
         ),
         ...(storage.status() === undefined ? {} : { storage: storage.status() }),
         ...(deps.reach === undefined ? {} : { reach: deps.reach() }),
+        limits: deps.limits.view(),
       };
     },
     async createUser(userId, password) {
@@ -300,6 +307,9 @@ export function createCommandContext(
     setReplication: (groupId, min, max) =>
       groupCall(groupId, () => storage.setReplication(groupId, min, max), { action: 'set its replication' }),
     listStorage: (groupId) => groupCall(groupId, () => storage.listStorage(groupId)),
+    setLimits: async (change) => deps.limits.setLimits(change),
+    setSchedule: async (change) => deps.limits.setSchedule(change),
+    showLimits: async () => deps.limits.view(),
     async quit() {
       deps.requestShutdown();
       return { stopping: true };

@@ -24,7 +24,13 @@ export type ParamKind =
   /** A number of replicas, 0 to 64. */
   | 'replicas'
   /** The rest of the line: one glob per word (select_files), joined by newlines. */
-  | 'globs';
+  | 'globs'
+  /** set_schedule's days: mon, mon-fri, sat,sun, daily, weekdays, weekends. */
+  | 'days'
+  /** set_schedule's hours: HH:MM-HH:MM on 15-minute boundaries. */
+  | 'hours'
+  /** A schedule slot's mode: full, limited, upload-only, paused. */
+  | 'slot_mode';
 
 export interface ParamSpec {
   name: string;
@@ -72,7 +78,14 @@ export interface CommandContext {
     groupId: string,
     fileName: string,
     dest: string,
-    options: { wait: boolean; version?: number; only?: string[]; exclude?: string[] } & CommandIO,
+    options: {
+      wait: boolean;
+      version?: number;
+      only?: string[];
+      exclude?: string[];
+      /** This download's own limit, bytes per second (download_file --limit). */
+      limitBytesPerSec?: number;
+    } & CommandIO,
   ): Promise<ResultOf<'download_file'>>;
   selectFiles(groupId: string, fileName: string, globs: string[]): Promise<ResultOf<'select_files'>>;
   updateFile(
@@ -114,6 +127,15 @@ export interface CommandContext {
   withdrawStorage(groupId: string, now: boolean): Promise<ResultOf<'withdraw_storage'>>;
   setReplication(groupId: string, min: number, max: number | undefined): Promise<ResultOf<'set_replication'>>;
   listStorage(groupId: string): Promise<ResultOf<'list_storage'>>;
+  setLimits(change: { group?: string; upload?: string; download?: string }): Promise<ResultOf<'set_limits'>>;
+  setSchedule(change: {
+    days?: string;
+    hours?: string;
+    mode?: string;
+    upload?: string;
+    download?: string;
+  }): Promise<ResultOf<'set_schedule'>>;
+  showLimits(): Promise<ResultOf<'show_limits'>>;
 }
 
 export interface CommandSpec<K extends CommandName = CommandName> {

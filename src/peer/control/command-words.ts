@@ -1,4 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
+import { parseDays, parseHours, parseSlotMode } from '../../core/week-schedule.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { assertName, assertNewName, isValidFileName, MESSAGE_ID_PATTERN } from '../../protocol/names.js';
 import { parseByteSize } from '../../protocol/sizes.js';
@@ -17,11 +18,19 @@ const OPTION_VALUES: Record<string, string> = {
   ttl: 'DURATION',
   only: 'GLOB',
   exclude: 'GLOB',
+  upload: 'RATE',
+  download: 'RATE',
 };
+
+/** download_file's --limit is a rate; show_messages' and fetch_messages' a count. */
+function valueName(spec: CommandSpec, option: string): string {
+  if (option === 'limit' && spec.name === 'download_file') return 'RATE';
+  return OPTION_VALUES[option] ?? 'N';
+}
 
 export function usageOf(spec: CommandSpec): string {
   const flags =
-    (spec.options ?? []).map((o) => ` [--${o} ${OPTION_VALUES[o] ?? 'N'}]`).join('') +
+    (spec.options ?? []).map((o) => ` [--${o} ${valueName(spec, o)}]`).join('') +
     (spec.flags ?? []).map((f) => ` [--${f}]`).join('');
   return spec.forms
     .map(
@@ -77,6 +86,15 @@ function checkValue(param: ParamSpec, value: string): void {
     case 'globs':
       if (value.split('\n').some((g) => g.trim() === ''))
         throw new CoterieError('USAGE', 'an empty glob selects nothing');
+      return;
+    case 'days':
+      parseDays(value);
+      return;
+    case 'hours':
+      parseHours(value);
+      return;
+    case 'slot_mode':
+      parseSlotMode(value);
       return;
   }
 }

@@ -1,6 +1,7 @@
 import type { AnswerOf } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { assertName } from '../../protocol/names.js';
+import { parseRate } from '../../protocol/rates.js';
 import type {
   AnyCommandSpec,
   CommandContext,
@@ -10,6 +11,7 @@ import type {
   ParsedArgs,
 } from './command-types.js';
 import { numberOption, parseArgs } from './command-words.js';
+import { LIMIT_COMMANDS } from './limit-commands.js';
 import { STORAGE_COMMANDS } from './storage-commands.js';
 import { FILE_VERSION_COMMANDS } from './version-commands.js';
 
@@ -187,9 +189,9 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
     name: 'download_file',
     forms: [[GROUP, p('file_name', 'file_name'), p('dest', 'dest_path')]],
     flags: ['wait'],
-    options: ['version', 'only', 'exclude'],
+    options: ['version', 'only', 'exclude', 'limit'],
     summary:
-      "downloads a file of a group to dest (its current version, or --version N); a folder's files matching --only GLOB, not --exclude GLOB (each repeatable); --wait blocks until it ends",
+      "downloads a file of a group to dest (its current version, or --version N); a folder's files matching --only GLOB, not --exclude GLOB (each repeatable); --limit RATE caps it (20MiB/s); --wait blocks until it ends",
     streams: true,
     example: 'download_file photos holiday.jpg ./holiday.jpg --wait',
     errors: [
@@ -207,10 +209,12 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
     ],
     run: (c, a, io) => {
       const version = numberOption(a, 'version', 1);
+      const limit = a.options.limit === undefined ? undefined : parseRate(a.options.limit, '--limit');
       return c.downloadFile(a.values.group_id!, a.values.file_name!, a.values.dest!, {
         ...io,
         wait: a.flags.has('wait'),
         ...(version === undefined ? {} : { version }),
+        ...(limit === undefined ? {} : { limitBytesPerSec: limit }),
         only: a.repeated?.only ?? [],
         exclude: a.repeated?.exclude ?? [],
       });
@@ -359,6 +363,7 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
       ),
   },
   ...STORAGE_COMMANDS,
+  ...LIMIT_COMMANDS,
   {
     name: 'status',
     forms: [[]],

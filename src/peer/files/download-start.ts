@@ -23,8 +23,20 @@ export interface StartedEngine {
  * or is not the file id's) before anything touches the disk, then a file's
  * engine or a folder's with the selection kept for the record.
  */
+/** What a download's dial goes through: the bandwidth limits (peer/limits.ts). */
+export interface DownloadLimits {
+  dial(dial: Dial, download: { id: number; groupId: string }): Dial;
+  setDownloadLimit(downloadId: number, bytesPerSec: number): void;
+}
+
 export function startEngine(
-  deps: { store: PeerStore; http: TrackerHttpClient; identity: PeerIdentity; dial?: Dial | undefined },
+  deps: {
+    store: PeerStore;
+    http: TrackerHttpClient;
+    identity: PeerIdentity;
+    dial?: Dial | undefined;
+    limits?: DownloadLimits | undefined;
+  },
   rec: DownloadRecord,
   detail: FileDetail,
   users: Map<string, string>,
@@ -40,7 +52,9 @@ export function startEngine(
     seeders: listedSeeders(detail, identity.peerId, users),
     identity,
     // A transport other than TLS over TCP (relay circuits); the engine's own dial otherwise.
-    ...(deps.dial === undefined ? {} : { dial: deps.dial }),
+    ...(deps.dial === undefined
+      ? {}
+      : { dial: deps.limits?.dial(deps.dial, { id: rec.id, groupId: rec.groupId }) ?? deps.dial }),
     getTicket: async () =>
       (
         await http.call('getTicket', {

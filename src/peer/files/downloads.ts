@@ -24,7 +24,7 @@ import type {
   TreeDownloadHandle,
 } from './download/index.js';
 import { appearedSeeder, reportPeers, withSeederNames } from './download-seeders.js';
-import { startEngine } from './download-start.js';
+import { type DownloadLimits, startEngine } from './download-start.js';
 import type { Seeding } from './seeding.js';
 import { downloadToWiden, initialSelection, rememberSelection, widenSelection } from './selection.js';
 import type { Shares } from './shares.js';
@@ -41,7 +41,13 @@ export interface Downloads {
     groupId: string,
     fileName: string,
     dest: string,
-    options: { wait: boolean; version?: number; only?: string[]; exclude?: string[] } & CommandIO,
+    options: {
+      wait: boolean;
+      version?: number;
+      only?: string[];
+      exclude?: string[];
+      limitBytesPerSec?: number;
+    } & CommandIO,
   ): Promise<DownloadView>;
   /** select_files: widens the selection of the latest download of a folder (restarting it if it ended). */
   select(groupId: string, fileName: string, globs: string[]): Promise<DownloadView>;
@@ -62,6 +68,8 @@ export interface Downloads {
 export interface DownloadsDeps {
   /** How seeders are dialled (relays included); default: TLS over TCP. */
   dial?: Dial;
+  /** The bandwidth limits a download's connections are held to (its own --limit kept first). */
+  limits?: DownloadLimits;
   store: PeerStore;
   http: TrackerHttpClient;
   session: TrackerSession;
@@ -392,6 +400,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         startedAt: Date.now(),
       });
       rememberDestDir(store, rec.id, dir);
+      deps.limits?.setDownloadLimit(rec.id, opts.limitBytesPerSec ?? 0);
       rememberSelection(store, rec.id, selection);
       try {
         launch(rec, detail, false);

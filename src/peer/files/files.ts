@@ -4,6 +4,7 @@ import type { TransferProgress } from '../../protocol/peer-events.js';
 import type { SessionEvent } from '../../protocol/session.js';
 import type { Dial, PeerIdentity } from '../../wire/index.js';
 import type { FileCommands } from '../control/index.js';
+import type { Limits } from '../limits.js';
 import type { Notice, PeerEvent } from '../notices.js';
 import type { PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
@@ -23,8 +24,8 @@ export interface FilesServiceOptions {
   host: string;
   port: number;
   advertiseHost?: string;
-  /** Upload cap over all connections, bytes per second. */
-  uploadLimitBytesPerSec?: number;
+  /** The bandwidth limits: the piece server's uploads and each download's reads are held to them. */
+  limits?: Limits;
   notify: (kind: Notice['kind'], text: string) => void;
   onEvent: (e: PeerEvent) => void;
   log: Logger;
@@ -57,7 +58,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
     host: options.host,
     port: options.port,
     getKeys: () => http.call('clusterKeys'),
-    uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
+    ...(options.limits === undefined ? {} : { bandwidth: options.limits.bandwidth }),
     log,
   });
   const wildcard = options.host === '0.0.0.0' || options.host === '::';
@@ -69,6 +70,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
   await shares.restore();
   const downloads = createDownloads({
     ...(options.dial === undefined ? {} : { dial: options.dial }),
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
     store,
     http,
     session,

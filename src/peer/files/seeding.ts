@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { createManifest, createTreeManifest } from '../../core/index.js';
 import type { Manifest } from '../../protocol/manifest.js';
 import {
+  type Bandwidth,
   FilePieceSource,
   type PeerIdentity,
   type PieceServer,
@@ -54,8 +55,8 @@ export interface SeedingOptions {
   port: number;
   /** The tracker cluster's ticket keys (JWKS); may fail while no tracker answers. */
   getKeys: () => Promise<JSONWebKeySet>;
-  /** Upload cap over all connections, bytes per second; undefined = unlimited. */
-  uploadLimitBytesPerSec?: number;
+  /** The daemon's bandwidth limits: each connection's uploads are held to them at the socket. */
+  bandwidth?: Bandwidth;
   log: Logger;
 }
 
@@ -75,42 +76,10 @@ export async function hashFolder(
   return (await createTreeManifest(path, { onProgress })).manifest;
 }
 
-/** Spaces reads so uploads average at most `bytesPerSec` (a user's upload cap). */
-class UploadLimiter {
-  private nextFreeAt = 0;
-  constructor(private readonly bytesPerSec: number) {}
-  async take(bytes: number): Promise<void> {
-    const now = Date.now();
-    const start = Math.max(now, this.nextFreeAt);
-    this.nextFreeAt = start + (bytes * 1000) / this.bytesPerSec;
-    const wait = start - now;
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  }
-}
-
-function limited(source: PieceSource, limiter: UploadLimiter | undefined): PieceSource {
-  if (limiter === undefined) return source;
-  return {
-    manifest: source.manifest,
-    bitfield: source.bitfield,
-    read: async (piece, offset, length, into) => {
-      await limiter.take(length);
-      return source.read(piece, offset, length, into);
-    },
-    reportCorrupt: (piece) => source.reportCorrupt?.(piece),
-    on: (e, l) => source.on(e, l),
-    off: (e, l) => source.off(e, l),
-  };
-}
-
 export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
   const { log } = options;
   const files = new Map<string, ServedSource>();
   const partials = new Map<string, PieceSource>();
-  const limiter =
-    options.uploadLimitBytesPerSec === undefined
-      ? undefined
-      : new UploadLimiter(options.uploadLimitBytesPerSec);
   let jwks: JSONWebKeySet = { keys: [] };
   try {
     jwks = await options.getKeys();
@@ -124,11 +93,9 @@ export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
     port: options.port,
     jwks,
     refreshJwks: options.getKeys,
-    sources: (fileId) => {
-      const s = files.get(fileId) ?? partials.get(fileId);
-      return s === undefined ? undefined : limited(s, limiter);
-    },
+    sources: (fileId) => files.get(fileId) ?? partials.get(fileId),
     logger: log,
+    ...(options.bandwidth === undefined ? {} : { bandwidth: options.bandwidth }),
   });
   return {
     port: server.port,

@@ -4,5 +4,6 @@ export { type InboxMessage, InboxRepository } from './inbox.js';
 export type { InboxFilter } from './inbox-query.js';
 export { type OutboxRecord, OutboxRepository } from './outbox.js';
 export { type ReplicaRecord, ReplicaRepository, type StorageOfferRecord } from './replicas.js';
+export { ScheduleRepository } from './schedule.js';
 export { type ShareRecord, ShareRepository } from './shares.js';
 export { PeerStore, type SavedSession } from './store.js';

@@ -2,7 +2,7 @@
  * peer.db's schema, one SQL script per version (PRAGMA user_version counts them). Append only:
  * a released version's script never changes, so every older peer.db migrates the same way.
  */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 /** In migration 3: the user of the saved session, else '' (nobody logged in). */
 const OWNER_OF_EXISTING_ROWS = `COALESCE((SELECT json_extract(value, '$.userId') FROM meta WHERE key = 'session'), '')`;
@@ -81,4 +81,13 @@ export const MIGRATIONS: readonly string[] = [
      manifest_json TEXT NOT NULL, held_at INTEGER NOT NULL, PRIMARY KEY (group_id, file_id));
    CREATE TABLE storage_offers (
      group_id TEXT PRIMARY KEY, quota_bytes INTEGER NOT NULL, zone TEXT NOT NULL, offered_at INTEGER NOT NULL);`,
+  // 6: the weekly bandwidth schedule (issue 17): the mode of each 15-minute slot that is not
+  // 'full' (slot 0 is Monday 00:00 local time, 671 Sunday 23:45), and the rates of the
+  // 'limited' slots (bytes per second, 0 = unlimited).
+  `CREATE TABLE schedule_slots (
+     slot INTEGER PRIMARY KEY CHECK (slot BETWEEN 0 AND 671),
+     mode TEXT NOT NULL CHECK (mode IN ('limited', 'upload-only', 'paused')));
+   CREATE TABLE schedule_rates (
+     direction TEXT PRIMARY KEY CHECK (direction IN ('upload', 'download')),
+     bytes_per_sec INTEGER NOT NULL);`,
 ];

@@ -8,6 +8,7 @@ import { InboxRepository } from './inbox.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 import { OutboxRepository } from './outbox.js';
 import { ReplicaRepository } from './replicas.js';
+import { ScheduleRepository } from './schedule.js';
 import { type SavedSession, SavedSessionSlot } from './secrets.js';
 import { ShareRepository } from './shares.js';
 
@@ -30,6 +31,8 @@ export class PeerStore {
   readonly outbox: OutboxRepository;
   /** A storage peer's replicas and offers (issue 16). */
   readonly replicas: ReplicaRepository;
+  /** The weekly bandwidth schedule (issue 17). */
+  readonly schedule: ScheduleRepository;
 
   constructor(dataDir: string) {
     const path = join(dataDir, 'peer.db');
@@ -54,6 +57,7 @@ export class PeerStore {
       this.inbox = new InboxRepository(db, owner);
       this.outbox = new OutboxRepository(db, owner);
       this.replicas = new ReplicaRepository(db);
+      this.schedule = new ScheduleRepository(db);
     } catch (err) {
       db?.close();
       // A damaged or foreign file (SQLITE_NOTADB, SQLITE_CORRUPT): say which and what to do.

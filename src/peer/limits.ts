@@ -1,0 +1,176 @@
+/**
+ * The daemon's bandwidth limits and weekly schedule (issue 17): the
+ * Bandwidth buckets the piece server and every download's dial are held to
+ * (wire/bandwidth.ts), set_limits at run time, each download's own limit
+ * (download_file --limit, kept in peer.db's meta so a resumed download keeps
+ * it), and the schedule kept in peer.db, whose slot is applied within 1 s of
+ * a boundary: a timer looks at the wall clock every 250 ms.
+ */
+import type { TokenBucket } from '../core/token-bucket.js';
+import {
+  parseDays,
+  parseHours,
+  parseSlotMode,
+  type SlotMode,
+  scheduleRanges,
+  slotAt,
+  slotName,
+  slotRates,
+  slotsOf,
+} from '../core/week-schedule.js';
+import type { LimitsView } from '../protocol/control.js';
+import { CoterieError } from '../protocol/errors.js';
+import { assertName } from '../protocol/names.js';
+import { parseRate } from '../protocol/rates.js';
+import { Bandwidth, type Clock, type ClockTimer, type Dial } from '../wire/index.js';
+import type { PeerStore } from './store/index.js';
+
+export interface LimitsOptions {
+  store: PeerStore;
+  /** Timers and the buckets' time. */
+  clock: Clock;
+  /** Wall-clock milliseconds, for the schedule's slots (a test passes a shifted one). */
+  wallNow: () => number;
+  uploadBytesPerSec?: number;
+  downloadBytesPerSec?: number;
+  exemptLocal?: boolean;
+  /** Told each time the schedule's slot changes mode. */
+  onSlot?: (mode: SlotMode, slot: string) => void;
+}
+
+/** set_schedule's words: a range of slots and its mode, and/or the limited slots' rates. */
+export interface ScheduleChange {
+  days?: string;
+  hours?: string;
+  mode?: string;
+  upload?: string;
+  download?: string;
+}
+
+export interface Limits {
+  readonly bandwidth: Bandwidth;
+  /** The dial of a download: its reads held to its group's limits, the global ones and its own. */
+  dial(dial: Dial, download: { id: number; groupId: string }): Dial;
+  /** Keeps a download's own limit (bytes/s, 0 = none) before its engine starts. */
+  setDownloadLimit(downloadId: number, bytesPerSec: number): void;
+  setLimits(change: { group?: string; upload?: string; download?: string }): LimitsView;
+  setSchedule(change: ScheduleChange): LimitsView;
+  view(): LimitsView;
+  stop(): void;
+}
+
+/** How often the wall clock is read for a slot boundary: a boundary is in force within this. */
+const SLOT_CHECK_MS = 250;
+
+const downloadLimitKey = (id: number) => `download.${id}.limit`;
+
+export function createLimits(o: LimitsOptions): Limits {
+  const { store, clock } = o;
+  const bandwidth = new Bandwidth({
+    clock,
+    upload: o.uploadBytesPerSec ?? 0,
+    download: o.downloadBytesPerSec ?? 0,
+    exemptLocal: o.exemptLocal ?? false,
+  });
+  /** Each download's own bucket, shared by all its connections (redials included). */
+  const downloadBuckets = new Map<number, TokenBucket>();
+  let slots = store.schedule.slots();
+  let current: { slot: number; mode: SlotMode } | undefined;
+
+  const applySlot = (force = false) => {
+    const slot = slotAt(o.wallNow());
+    const mode = slots.get(slot) ?? 'full';
+    if (!force && current?.slot === slot && current.mode === mode) return;
+    const changed = current?.mode !== mode;
+    current = { slot, mode };
+    bandwidth.setSlot(slotRates(mode, store.schedule.rates()));
+    if (changed) o.onSlot?.(mode, slotName(slot));
+  };
+  applySlot(true);
+  const timer: ClockTimer = clock.setInterval(() => applySlot(), SLOT_CHECK_MS);
+
+  const view = (): LimitsView => {
+    const slot = slotAt(o.wallNow());
+    return {
+      global: bandwidth.global(),
+      groups: bandwidth.groups(),
+      exemptLocal: bandwidth.exemptLocal,
+      schedule: {
+        mode: slots.get(slot) ?? 'full',
+        slot: slotName(slot),
+        limited: store.schedule.rates(),
+        ranges: scheduleRanges(slots),
+      },
+    };
+  };
+
+  return {
+    bandwidth,
+    dial(dial, download) {
+      let bucket = downloadBuckets.get(download.id);
+      if (bucket === undefined) {
+        const limit = Number(store.getMeta(downloadLimitKey(download.id)) ?? 0);
+        if (limit > 0) {
+          bucket = bandwidth.downloadBucket(limit);
+          downloadBuckets.set(download.id, bucket);
+        }
+      }
+      return bandwidth.throttledDial(dial, download.groupId, bucket);
+    },
+    setDownloadLimit(downloadId, bytesPerSec) {
+      store.setMeta(downloadLimitKey(downloadId), bytesPerSec > 0 ? String(bytesPerSec) : undefined);
+      downloadBuckets.delete(downloadId);
+    },
+    setLimits(change) {
+      const upload = change.upload === undefined ? undefined : parseRate(change.upload, 'upload limit');
+      const download =
+        change.download === undefined ? undefined : parseRate(change.download, 'download limit');
+      if (upload === undefined && download === undefined) {
+        throw new CoterieError(
+          'USAGE',
+          'set_limits needs --upload RATE, --download RATE or both (0 = unlimited)',
+        );
+      }
+      const limits = {
+        ...(upload === undefined ? {} : { uploadBytesPerSec: upload }),
+        ...(download === undefined ? {} : { downloadBytesPerSec: download }),
+      };
+      if (change.group === undefined) bandwidth.setGlobal(limits);
+      else {
+        assertName('group id', change.group);
+        bandwidth.setGroup(change.group, limits);
+      }
+      return view();
+    },
+    setSchedule(change) {
+      const upload = change.upload === undefined ? undefined : parseRate(change.upload, 'upload limit');
+      const download =
+        change.download === undefined ? undefined : parseRate(change.download, 'download limit');
+      const range = change.days !== undefined || change.hours !== undefined || change.mode !== undefined;
+      if (!range && upload === undefined && download === undefined) {
+        throw new CoterieError(
+          'USAGE',
+          'set_schedule needs DAYS HOURS MODE (e.g. mon-fri 18:00-23:00 limited), or --upload/--download for the limited slots',
+        );
+      }
+      // Everything is checked before anything is kept.
+      const set =
+        range && change.days !== undefined && change.hours !== undefined && change.mode !== undefined
+          ? {
+              slots: slotsOf(parseDays(change.days), parseHours(change.hours)),
+              mode: parseSlotMode(change.mode),
+            }
+          : undefined;
+      if (range && set === undefined)
+        throw new CoterieError('USAGE', 'set_schedule takes DAYS, HOURS and MODE together');
+      if (upload !== undefined) store.schedule.setRate('upload', upload);
+      if (download !== undefined) store.schedule.setRate('download', download);
+      if (set !== undefined) store.schedule.setSlots(set.slots, set.mode);
+      slots = store.schedule.slots();
+      applySlot(true);
+      return view();
+    },
+    view,
+    stop: () => timer.cancel(),
+  };
+}
