@@ -198,7 +198,7 @@ describe('web UI: refusals', () => {
     expect(usage.code).toBe(2);
   });
 
-  it('runs no UI when turned off: daemon.json has none and coterie ui says so', async () => {
+  it('runs no UI when turned off: daemon.json has none, and coterie ui and show_downloads --watch say so', async () => {
     const off = tempDir('coterie-ui-off-');
     const quiet = await startPeerDaemon({ dataDir: off.path, trackers: [file.tracker.url], ui: false });
     try {
@@ -207,6 +207,10 @@ describe('web UI: refusals', () => {
       const r = await coterie(['--data-dir', off.path, 'ui', '--no-open']);
       expect(r.code).toBe(1);
       expect(r.err).toContain('[UNAVAILABLE]');
+      // The CLI's live modes follow the UI's event stream: none here, and they say so.
+      const watch = await coterie(['--data-dir', off.path, 'show_downloads', '--watch']);
+      expect(watch.code).toBe(1);
+      expect(watch.err).toContain('restart the peer without --no-ui [UNAVAILABLE]');
     } finally {
       await quiet.stop();
     }

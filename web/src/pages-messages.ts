@@ -7,10 +7,12 @@ import { formatTime } from './format.js';
 import { html } from './html.js';
 import { GroupPicker } from './pages-files.js';
 import { currentGroup, inbox, sent, setMark, topicFeed } from './state.js';
-import { CommandButton, CommandForm, load } from './widgets.js';
+import { CommandButton, CommandForm, load, useDrawWindow } from './widgets.js';
 
 /** Entries shown per conversation (the newest); the rest are counted. */
 const THREAD_SHOWN = 20;
+/** Conversations drawn at first (a screenful and more); the rest come 10 per idle moment. */
+const FIRST_THREADS = 8;
 
 type Entry = { at: number; got: InboxMessage } | { at: number; mine: SentMessage };
 
@@ -137,6 +139,7 @@ export function MessagesPage() {
     load('show_sent', [], (r) => (sent.value = r.messages));
   }, []);
   const threads = conversations(inbox.value, sent.value);
+  const drawn = useDrawWindow(threads.length, FIRST_THREADS, 10);
   return html`<section aria-labelledby="messages-h">
     <h2 id="messages-h">Messages</h2>
     <div class="cards">
@@ -170,8 +173,8 @@ export function MessagesPage() {
     }) => {
       sent.value = r.messages;
     }} />
-    <div class="conversations" aria-live="polite">
-      ${threads.map((c) => html`<${Thread} key=${c.key} c=${c} />`)}
+    <div class="conversations" aria-live="polite" aria-busy=${drawn < threads.length ? 'true' : 'false'}>
+      ${threads.slice(0, drawn).map((c) => html`<${Thread} key=${c.key} c=${c} />`)}
     </div>
     ${threads.length === 0 ? html`<p class="muted">No messages yet.</p>` : null}
   </section>`;

@@ -6,7 +6,7 @@ import { hasPiece, type TransferPeer, type TransferProgress } from '../../src/pr
 import { formatBytes, formatEta, formatRate, percent } from './format.js';
 import { html } from './html.js';
 import { downloads, transfers } from './state.js';
-import { CommandButton } from './widgets.js';
+import { CommandButton, useDrawWindow } from './widgets.js';
 
 /** Base64 to bytes (the bitfield of a progress event). */
 function bitsOf(p: TransferProgress): Uint8Array {
@@ -148,36 +148,9 @@ function TransferRowView({ d, open }: { d: DownloadView; open: () => void }) {
 }
 
 /** Rows drawn at first: a screenful and more, at 1920 × 1080 (a row is about 3 lines of text). */
-export const FIRST_ROWS = 40;
+const FIRST_ROWS = 40;
 /** Rows added per idle moment after the first screenful. */
 const ROWS_PER_IDLE = 100;
-
-/** Runs `f` when the browser is idle (or soon, where requestIdleCallback is missing); returns a cancel. */
-function whenIdle(f: () => void): () => void {
-  if (typeof requestIdleCallback === 'function') {
-    const id = requestIdleCallback(f, { timeout: 200 });
-    return () => cancelIdleCallback(id);
-  }
-  const id = setTimeout(f, 0);
-  return () => clearTimeout(id);
-}
-
-/**
- * How many of `total` rows to draw: the first screenful now, the rest a block per idle moment, so
- * a long table paints at once and still ends whole (Tab, find-in-page and screen readers see
- * every row, unlike a virtual list that keeps only the visible ones in the DOM).
- */
-function useRowWindow(total: number): number {
-  const drawn = useSignal(FIRST_ROWS);
-  useEffect(() => {
-    if (drawn.value >= total) return;
-    return whenIdle(() => {
-      drawn.value += ROWS_PER_IDLE;
-    });
-  }, [drawn.value, total]);
-  return Math.min(total, drawn.value);
-}
-
 /** Transfers: each download live (progress events); one opened shows its peers and piece map. */
 export function TransfersPage() {
   const opened = useSignal<number | null>(null);
@@ -185,7 +158,7 @@ export function TransfersPage() {
     opened.value = id;
   }).current;
   const all = downloads.value;
-  const drawn = useRowWindow(all.length);
+  const drawn = useDrawWindow(all.length, FIRST_ROWS, ROWS_PER_IDLE);
   const d = all.find((x) => x.id === opened.value);
   return html`<section aria-labelledby="transfers-h">
     <h2 id="transfers-h">Transfers</h2>
