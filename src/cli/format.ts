@@ -346,6 +346,7 @@ const FORMATTERS: Formatters = {
   publish: sentLine,
   show_messages: formatMessages,
   show_sent: formatSent,
+  mark_read: (r) => `read up to #${r.seq} of ${r.streamId}`,
   message_status: (r) =>
     [
       `${r.messageId}: ${r.state} (${r.kind} #${r.seq} from '${r.sender}' at ${clock(r.sentAt)})`,

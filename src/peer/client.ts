@@ -45,3 +45,4 @@ export {
 } from './control/index.js';
 export { type DaemonInfo, daemonFilePath, readDaemonFile } from './daemon-file.js';
 export { defaultDataDir, ensureDataDir, resolveDataDir } from './data-dir.js';
+export type { UiFrame } from './ui/index.js';

@@ -175,6 +175,12 @@ export interface InboxMessage {
   readAt: number | null;
 }
 
+/** What `mark_read` answers: the conversation (stream) now read up to `seq`. */
+export interface MarkReadResult {
+  streamId: string;
+  seq: number;
+}
+
 /** What `show_sent` answers: messages this user sent (newest first), with how far their readers got. */
 export interface ShowSentResult {
   me: string;
@@ -349,11 +355,12 @@ export interface ControlCommands {
   send_msg: { args: { user_id: string; message: string }; result: SendAnswer };
   send_group_msg: { args: { group_id: string; message: string }; result: SendAnswer };
   show_messages: {
-    args: { user_id?: string; group?: string; unread?: boolean; limit?: number };
+    args: { user_id?: string; group?: string; unread?: boolean; peek?: boolean; limit?: number };
     result: ShowMessagesResult;
   };
   show_sent: { args: { user_id?: string; group?: string; limit?: number }; result: ShowSentResult };
   message_status: { args: { message_id: string }; result: Api.MessageStatus };
+  mark_read: { args: { message_id: string }; result: MarkReadResult };
   create_topic: { args: { group_id: string; topic: string }; result: Api.TopicSummary };
   list_topics: { args: { group_id: string }; result: Api.TopicList };
   publish: { args: { group_id: string; topic: string; message: string }; result: SendAnswer };

@@ -1,5 +1,5 @@
 import type { StoredMessage } from './api.js';
-import type { DownloadFields, SentMessage } from './control.js';
+import type { DownloadFields, DownloadView, SentMessage } from './control.js';
 import type { SessionEvent } from './session.js';
 
 /**
@@ -76,4 +76,17 @@ export interface TransferProgress
 /** Whether piece `i` is set in a TransferProgress's decoded bitfield. */
 export function hasPiece(bits: Uint8Array, i: number): boolean {
   return ((bits[i >> 3] ?? 0) & (0x80 >> (i & 7))) !== 0;
+}
+
+/**
+ * The transfers table with a download's progress in its row (percent, rate, peers connected), as
+ * the web page and `show_downloads --watch` keep it between two pushes of the whole table.
+ */
+export function withProgress(downloads: readonly DownloadView[], p: TransferProgress): DownloadView[] {
+  const peers = p.peers.filter((x) => x.connection === 'ready').length;
+  return downloads.map((d) =>
+    d.id === p.id && d.state === 'active'
+      ? { ...d, doneBytes: p.doneBytes, rateBytesPerSec: p.rateBytesPerSec, peers }
+      : d,
+  );
 }

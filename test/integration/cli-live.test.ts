@@ -1,12 +1,55 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ShowMessagesResult } from '../../src/peer/client.js';
+import { readDaemonFile, type ShowMessagesResult } from '../../src/peer/client.js';
 import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
 import { BIN, coterie, exited, stop, until } from '../helpers/cli-harness.js';
 import { tempDir } from '../helpers/temp-dir.js';
+
+/**
+ * A data directory whose daemon.json sends the control API of `dataDir`'s daemon through a proxy
+ * that counts each command by name (the event stream, on the UI port, goes straight): a live mode
+ * that polled would show here as repeated commands.
+ */
+async function countingView(dataDir: string, viewDir: string) {
+  const info = readDaemonFile(dataDir)!;
+  const counts = new Map<string, number>();
+  const proxy = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const name = (JSON.parse(body.toString('utf8')) as { name: string }).name;
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+      const up = request(
+        { ...info.control, method: req.method, path: req.url, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      up.on('error', () => res.destroy());
+      up.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const port = (proxy.address() as AddressInfo).port;
+  mkdirSync(viewDir, { recursive: true, mode: 0o700 });
+  writeFileSync(
+    join(viewDir, 'daemon.json'),
+    JSON.stringify({ ...info, control: { host: '127.0.0.1', port } }),
+    { mode: 0o600 },
+  );
+  return {
+    viewDir,
+    count: (name: string) => counts.get(name) ?? 0,
+    close: () => new Promise<void>((resolve) => proxy.close(() => resolve())),
+  };
+}
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -32,6 +75,8 @@ describe('coterie commands against running daemons', () => {
     await peers.alice!.execute('create_topic', ['films', 'news']);
     writeFileSync(join(root, 'trailer.mp4'), 'a short film');
     await peers.alice!.execute('upload_file', [join(root, 'trailer.mp4'), 'films']);
+    await peers.bob!.execute('join_group', ['films']);
+    await peers.alice!.execute('accept_request', ['films', 'bob']);
   }, 60_000);
 
   afterAll(async () => {
@@ -92,8 +137,30 @@ describe('coterie commands against running daemons', () => {
     expect(completed).toBe('films\n');
   });
 
-  it('show_messages --follow prints a message sent after it started, and ends on Ctrl-C', async () => {
-    const child = spawn(process.execPath, [BIN, 'show_messages', '--follow', '--data-dir', dirOf('bob')], {
+  it('show_messages --peek leaves a message unread; mark_read reads it and its sender sees Read', async () => {
+    const sent = (await peers.alice!.execute('send_msg', ['bob', 'peek at me'])) as { id: string };
+    const peeked = async () =>
+      ((await peers.bob!.execute('show_messages', ['alice', '--peek'])) as ShowMessagesResult).messages.find(
+        (m) => m.body === 'peek at me',
+      );
+    await until('the message at bob', async () => (await peeked()) !== undefined);
+    expect((await peeked())!.readAt).toBeNull();
+    const bob = ['--data-dir', dirOf('bob')];
+    const marked = await coterie(['mark_read', (await peeked())!.messageId, '--json', ...bob]);
+    expect(marked.code, marked.err).toBe(0);
+    expect((await peeked())!.readAt).not.toBeNull();
+    await until('alice sees Read', async () => {
+      const status = (await peers.alice!.execute('message_status', [sent.id])) as { state: string };
+      return status.state === 'read';
+    });
+    const unknown = await coterie(['mark_read', '0'.repeat(32), ...bob]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toMatch(/MESSAGE_NOT_FOUND/);
+  });
+
+  it('show_messages --follow prints a message sent after it started from the event stream (one show_messages), and ends on Ctrl-C', async () => {
+    const view = await countingView(dirOf('bob'), join(root, 'bob-follow'));
+    const child = spawn(process.execPath, [BIN, 'show_messages', '--follow', '--data-dir', view.viewDir], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -104,26 +171,61 @@ describe('coterie commands against running daemons', () => {
       const before = out.length;
       await peers.alice!.execute('send_msg', ['bob', 'the late one']);
       await until('the new message', () => out.slice(before).includes('[alice] the late one'), 10_000);
+      // Printed, then marked read: alice's receipt says so.
+      await until('marked read', () => view.count('mark_read') === 1, 10_000);
+      const unread = (await peers.bob!.execute('show_messages', ['alice', '--peek'])) as ShowMessagesResult;
+      expect(unread.messages.find((m) => m.body === 'the late one')?.readAt).not.toBeNull();
+      // A poll would have asked again by now (the old loop asked every 500 ms).
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(view.count('show_messages')).toBe(1);
     } finally {
       expect(await stop(child, 'SIGINT')).toBe(0);
+      await view.close();
     }
   });
 
-  it('show_downloads --watch --json answers again every second, one line each, until Ctrl-C', async () => {
+  it('show_downloads --watch --json prints the table when a download starts and ends, asking the control API nothing, until Ctrl-C', async () => {
+    const view = await countingView(dirOf('bob'), join(root, 'bob-watch'));
     const child = spawn(
       process.execPath,
-      [BIN, 'show-downloads', '--watch', '--json', '--data-dir', dirOf('bob')],
+      [BIN, 'show-downloads', '--watch', '--json', '--data-dir', view.viewDir],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
     let out = '';
     child.stdout.on('data', (d) => (out += d));
+    const tables = () =>
+      out
+        .trim()
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as { downloads: { fileName: string; state: string }[] });
     try {
-      await until('two answers', () => out.split('\n').length > 2, 10_000);
-      for (const line of out.trim().split('\n')) expect(JSON.parse(line)).toMatchObject({ downloads: [] });
+      await until('the first table', () => out.includes('\n'), 10_000);
+      expect(tables()).toEqual([{ downloads: [] }]);
+      // Nothing happens: nothing is printed again (the old loop printed every second).
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(tables()).toHaveLength(1);
+      await peers.bob!.execute('download_file', [
+        'films',
+        'trailer.mp4',
+        join(root, 'bob-trailer.mp4'),
+        '--wait',
+      ]);
+      await until(
+        'the finished download',
+        () =>
+          tables().some((t) =>
+            t.downloads.some((d) => d.fileName === 'trailer.mp4' && d.state === 'completed'),
+          ),
+        10_000,
+      );
+      expect(view.count('show_downloads')).toBe(0);
+      expect(view.count('status')).toBe(0);
     } finally {
       expect(await stop(child, 'SIGINT')).toBe(0);
+      await view.close();
     }
   });
 });

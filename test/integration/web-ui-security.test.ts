@@ -154,7 +154,7 @@ describe('web UI: refusals', () => {
     expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|https?:/);
   });
 
-  it('opens the event socket for its page with a snapshot, and refuses a foreign page or no cookie', async () => {
+  it('opens the event socket for its page or the control token with a snapshot, and refuses a foreign page, no cookie or a wrong token', async () => {
     const open = (headers: Record<string, string>) =>
       new Promise<{ status: number; first?: UiFrame }>((resolve, reject) => {
         const ws = new WebSocket(`ws://127.0.0.1:${port}${UI_PATHS.events}?since=-1`, { headers });
@@ -175,6 +175,11 @@ describe('web UI: refusals', () => {
     expect(ours.first).toMatchObject({ kind: 'snapshot', status: { userId: 'uisec' } });
     expect((await open({ origin: 'http://evil.example', cookie: login.cookie })).status).toBe(403);
     expect((await open({ origin: login.origin })).status).toBe(401);
+    // The CLI's --follow / --watch: the control token stands in for cookie and Origin; a wrong one does not.
+    const token = readDaemonFile(dir.path)!.token;
+    expect((await open({ authorization: `Bearer ${token}` })).first).toMatchObject({ kind: 'snapshot' });
+    expect((await open({ authorization: `Bearer ${token.slice(1)}x` })).status).toBe(403); // then no Origin
+    expect((await open({ origin: 'http://evil.example', authorization: 'Bearer guess' })).status).toBe(403);
   });
 
   it('coterie ui prints a one-time link that logs in once; without a daemon it says so', async () => {
@@ -193,7 +198,7 @@ describe('web UI: refusals', () => {
     expect(usage.code).toBe(2);
   });
 
-  it('runs no UI when turned off: daemon.json has none and coterie ui says so', async () => {
+  it('runs no UI when turned off: daemon.json has none, and coterie ui and show_downloads --watch say so', async () => {
     const off = tempDir('coterie-ui-off-');
     const quiet = await startPeerDaemon({ dataDir: off.path, trackers: [file.tracker.url], ui: false });
     try {
@@ -202,6 +207,10 @@ describe('web UI: refusals', () => {
       const r = await coterie(['--data-dir', off.path, 'ui', '--no-open']);
       expect(r.code).toBe(1);
       expect(r.err).toContain('[UNAVAILABLE]');
+      // The CLI's live modes follow the UI's event stream: none here, and they say so.
+      const watch = await coterie(['--data-dir', off.path, 'show_downloads', '--watch']);
+      expect(watch.code).toBe(1);
+      expect(watch.err).toContain('restart the peer without --no-ui [UNAVAILABLE]');
     } finally {
       await quiet.stop();
     }

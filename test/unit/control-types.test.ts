@@ -48,6 +48,7 @@ const EVERY_COMMAND: Record<CommandName, true> = {
   show_messages: true,
   show_sent: true,
   message_status: true,
+  mark_read: true,
   create_topic: true,
   list_topics: true,
   publish: true,

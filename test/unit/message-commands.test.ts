@@ -36,7 +36,7 @@ describe('message commands', () => {
     expect(s.flags.has('unread')).toBe(true);
     expect(parseArgs(getCommand('show_messages'), ['alice']).values).toEqual({ user_id: 'alice' });
     expect(usageOf(getCommand('show_messages'))).toBe(
-      'show_messages [--group G] [--limit N] [--unread] | show_messages <user_id> [--group G] [--limit N] [--unread]',
+      'show_messages [--group G] [--limit N] [--unread] [--peek] | show_messages <user_id> [--group G] [--limit N] [--unread] [--peek]',
     );
     expect(parseArgs(getCommand('show_messages'), ['--unread', '--limit', '10']).options).toEqual({
       limit: '10',

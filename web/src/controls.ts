@@ -49,6 +49,7 @@ export const COMMAND_PAGES: Record<CommandName, PageName> = {
   show_messages: 'messages',
   show_sent: 'messages',
   message_status: 'messages',
+  mark_read: 'messages',
   create_topic: 'topics',
   list_topics: 'topics',
   publish: 'topics',

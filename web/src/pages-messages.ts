@@ -1,15 +1,18 @@
 import { useSignal } from '@preact/signals';
-import { useEffect } from 'preact/hooks';
+import { useEffect, useRef } from 'preact/hooks';
 import type { MessagePage, TopicSummary } from '../../src/protocol/api.js';
-import type { InboxMessage, SentMessage } from '../../src/protocol/control.js';
+import type { InboxMessage, MarkReadResult, SentMessage } from '../../src/protocol/control.js';
+import { run } from './api.js';
 import { formatTime } from './format.js';
 import { html } from './html.js';
 import { GroupPicker } from './pages-files.js';
 import { currentGroup, inbox, sent, setMark, topicFeed } from './state.js';
-import { CommandButton, CommandForm, load } from './widgets.js';
+import { CommandButton, CommandForm, load, useDrawWindow } from './widgets.js';
 
 /** Entries shown per conversation (the newest); the rest are counted. */
 const THREAD_SHOWN = 20;
+/** Conversations drawn at first (a screenful and more); the rest come 10 per idle moment. */
+const FIRST_THREADS = 8;
 
 type Entry = { at: number; got: InboxMessage } | { at: number; mine: SentMessage };
 
@@ -64,17 +67,60 @@ function SentItem({ m }: { m: SentMessage }) {
   </li>`;
 }
 
+/** The inbox after `mark_read`: that conversation read up to the seq it answered. */
+function markedRead(r: MarkReadResult, at: number): void {
+  inbox.value = inbox.value.map((m) =>
+    m.streamId === r.streamId && m.seq <= r.seq && m.readAt === null ? { ...m, readAt: at } : m,
+  );
+}
+
+/**
+ * Marks a conversation read up to its newest shown message once the conversation is on screen
+ * (drawn first, then read: what the user never scrolled to stays unread, and its sender is not
+ * told it was read).
+ */
+function useReadWhenSeen(shown: Entry[], newest: InboxMessage | undefined) {
+  const ref = useRef<HTMLElement>(null);
+  const unreadId = shown.some((e) => 'got' in e && e.got.readAt === null) ? newest?.messageId : undefined;
+  useEffect(() => {
+    const el = ref.current;
+    if (el === null || unreadId === undefined) return;
+    const seen = new IntersectionObserver((records) => {
+      if (!records.some((r) => r.isIntersecting)) return;
+      seen.disconnect();
+      run('mark_read', [unreadId])
+        .then((r) => markedRead(r, Date.now()))
+        .catch(() => {}); // stays unread; the next sight tries again
+    });
+    seen.observe(el);
+    return () => seen.disconnect();
+  }, [unreadId]);
+  return ref;
+}
+
 function Thread({ c }: { c: Conversation }) {
   const shown = c.entries.slice(-THREAD_SHOWN);
   const earlier = c.entries.length - shown.length;
-  return html`<section class="card conversation" data-conversation=${c.key} aria-label=${`Conversation with ${c.title}`}>
+  let newest: InboxMessage | undefined;
+  for (const e of shown) if ('got' in e) newest = e.got;
+  const ref = useReadWhenSeen(shown, newest);
+  return html`<section ref=${ref} class="card conversation" data-conversation=${c.key}
+    aria-label=${`Conversation with ${c.title}`}>
     <h4>${c.title}</h4>
+    ${
+      newest === undefined
+        ? null
+        : html`<${CommandButton} cmd="mark_read" args=${[newest.messageId]} label="Mark read"
+            title=${`Mark the conversation with ${c.title} read (its sender sees Read)`}
+            onDone=${(r: MarkReadResult) => markedRead(r, Date.now())} />`
+    }
     ${earlier > 0 ? html`<p class="muted">${earlier} earlier messages</p>` : null}
     <ol class="thread">
       ${shown.map((e) =>
         'mine' in e
           ? html`<${SentItem} key=${e.mine.clientId} m=${e.mine} />`
-          : html`<li class="in" key=${e.got.messageId} data-message=${e.got.messageId}>
+          : html`<li class="in" key=${e.got.messageId} data-message=${e.got.messageId}
+              data-read=${e.got.readAt !== null}>
               <strong>${e.got.sender}</strong> <span class="body">${e.got.body}</span>
               <small>${formatTime(e.got.sentAt)}</small></li>`,
       )}
@@ -88,10 +134,12 @@ function Thread({ c }: { c: Conversation }) {
  */
 export function MessagesPage() {
   useEffect(() => {
-    load('show_messages', [], (r) => (inbox.value = r.messages));
+    // Peeked (left unread): each conversation is marked read once it is drawn and on screen.
+    load('show_messages', ['--peek'], (r) => (inbox.value = r.messages));
     load('show_sent', [], (r) => (sent.value = r.messages));
   }, []);
   const threads = conversations(inbox.value, sent.value);
+  const drawn = useDrawWindow(threads.length, FIRST_THREADS, 10);
   return html`<section aria-labelledby="messages-h">
     <h2 id="messages-h">Messages</h2>
     <div class="cards">
@@ -112,7 +160,7 @@ export function MessagesPage() {
       </div>
     </div>
     <h3>Conversations</h3>
-    <${CommandForm} cmd="show_messages" submit="Show received"
+    <${CommandForm} cmd="show_messages" submit="Show received" flags=${['--peek']}
       fields=${[
         { name: 'user', label: 'From user', optional: true },
         { name: 'group', label: 'Group', optional: true, option: '--group' },
@@ -125,8 +173,8 @@ export function MessagesPage() {
     }) => {
       sent.value = r.messages;
     }} />
-    <div class="conversations" aria-live="polite">
-      ${threads.map((c) => html`<${Thread} key=${c.key} c=${c} />`)}
+    <div class="conversations" aria-live="polite" aria-busy=${drawn < threads.length ? 'true' : 'false'}>
+      ${threads.slice(0, drawn).map((c) => html`<${Thread} key=${c.key} c=${c} />`)}
     </div>
     ${threads.length === 0 ? html`<p class="muted">No messages yet.</p>` : null}
   </section>`;

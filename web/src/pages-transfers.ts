@@ -1,11 +1,12 @@
 import { useSignal } from '@preact/signals';
+import { Component } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 import type { DownloadView, LimitsView } from '../../src/protocol/control.js';
 import { hasPiece, type TransferPeer, type TransferProgress } from '../../src/protocol/peer-events.js';
 import { formatBytes, formatEta, formatRate, percent } from './format.js';
 import { html } from './html.js';
 import { downloads, transfers } from './state.js';
-import { CommandButton, CommandForm } from './widgets.js';
+import { CommandButton, CommandForm, useDrawWindow } from './widgets.js';
 
 /** Base64 to bytes (the bitfield of a progress event). */
 function bitsOf(p: TransferProgress): Uint8Array {
@@ -104,7 +105,26 @@ function TransferDetail({ d, p }: { d: DownloadView; p: TransferProgress | undef
   </section>`;
 }
 
-function TransferRow({ d, open }: { d: DownloadView; open: () => void }) {
+interface RowProps {
+  d: DownloadView;
+  open: (id: number) => void;
+}
+
+/**
+ * One row, drawn again only when its download changed (a progress event, a push of the table):
+ * adding a block of rows to a long table leaves the rows already drawn alone.
+ */
+class TransferRow extends Component<RowProps> {
+  override shouldComponentUpdate(next: RowProps): boolean {
+    return next.d !== this.props.d || next.open !== this.props.open;
+  }
+
+  override render() {
+    return html`<${TransferRowView} d=${this.props.d} open=${() => this.props.open(this.props.d.id)} />`;
+  }
+}
+
+function TransferRowView({ d, open }: { d: DownloadView; open: () => void }) {
   const pct = percent(d.doneBytes, d.size);
   return html`<tr data-download=${d.id} data-state=${d.state}>
     <td><button type="button" class="link" onClick=${open} aria-label=${`Peers and pieces of ${d.fileName}`}>
@@ -127,10 +147,19 @@ function TransferRow({ d, open }: { d: DownloadView; open: () => void }) {
   </tr>`;
 }
 
+/** Rows drawn at first: a screenful and more, at 1920 × 1080 (a row is about 3 lines of text). */
+const FIRST_ROWS = 40;
+/** Rows added per idle moment after the first screenful. */
+const ROWS_PER_IDLE = 100;
 /** Transfers: each download live (progress events); one opened shows its peers and piece map. */
 export function TransfersPage() {
   const opened = useSignal<number | null>(null);
-  const d = downloads.value.find((x) => x.id === opened.value);
+  const open = useRef((id: number) => {
+    opened.value = id;
+  }).current;
+  const all = downloads.value;
+  const drawn = useDrawWindow(all.length, FIRST_ROWS, ROWS_PER_IDLE);
+  const d = all.find((x) => x.id === opened.value);
   return html`<section aria-labelledby="transfers-h">
     <h2 id="transfers-h">Transfers</h2>
     <${CommandButton} cmd="show_downloads" args=${[]} label="Refresh" onDone=${(r: {
@@ -138,13 +167,14 @@ export function TransfersPage() {
     }) => {
       downloads.value = r.downloads;
     }} />
-    <div class="scroll"><table>
+    <div class="scroll"><table data-rows=${all.length} data-drawn=${drawn}
+      aria-busy=${drawn < all.length ? 'true' : 'false'}>
       <thead><tr><th>File</th><th>Done</th><th>Bytes</th><th>Rate</th><th>ETA</th><th>Peers</th><th>State</th></tr></thead>
-      <tbody>${downloads.value.map(
-        (x) => html`<${TransferRow} key=${x.id} d=${x} open=${() => (opened.value = x.id)} />`,
-      )}</tbody>
+      <tbody>${all
+        .slice(0, drawn)
+        .map((x) => html`<${TransferRow} key=${x.id} d=${x} open=${open} />`)}</tbody>
     </table></div>
-    ${downloads.value.length === 0 ? html`<p class="muted">No downloads yet.</p>` : null}
+    ${all.length === 0 ? html`<p class="muted">No downloads yet.</p>` : null}
     ${d === undefined ? null : html`<${TransferDetail} d=${d} p=${transfers.value.get(d.id)} />`}
     <${LimitsPanel} />
   </section>`;

@@ -8,7 +8,7 @@ import {
   type SentMessage,
   type StatusView,
 } from '../../src/protocol/control.js';
-import type { TransferProgress } from '../../src/protocol/peer-events.js';
+import { type TransferProgress, withProgress } from '../../src/protocol/peer-events.js';
 
 /** What the page knows, as signals: a frame of the event stream updates only what shows it. */
 export const connected = signal(false);
@@ -73,12 +73,7 @@ function describe(frame: Extract<UiFrame, { kind: 'event' }>): string {
 /** A download's progress: its peers and piece map, and its row of the table (percent, rate, peers). */
 function applyProgress(p: TransferProgress): void {
   transfers.value = new Map(transfers.value).set(p.id, p);
-  const peers = p.peers.filter((x) => x.connection === 'ready').length;
-  downloads.value = downloads.value.map((d) =>
-    d.id === p.id && d.state === 'active'
-      ? { ...d, doneBytes: p.doneBytes, rateBytesPerSec: p.rateBytesPerSec, peers }
-      : d,
-  );
+  downloads.value = withProgress(downloads.value, p);
 }
 
 /** Applies one frame of the event stream. */

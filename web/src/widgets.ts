@@ -1,4 +1,5 @@
 import { useSignal } from '@preact/signals';
+import { useEffect } from 'preact/hooks';
 import type { CommandName, ControlCommands } from '../../src/protocol/control.js';
 import { run, UiError } from './api.js';
 import { html } from './html.js';
@@ -139,4 +140,30 @@ export function CommandButton<K extends CommandName>(props: {
     </button>
     <${ErrorNote} cmd=${props.cmd} error=${error.value} />
   </span>`;
+}
+
+/** Runs `f` when the browser is idle (or soon, where requestIdleCallback is missing); returns a cancel. */
+function whenIdle(f: () => void): () => void {
+  if (typeof requestIdleCallback === 'function') {
+    const id = requestIdleCallback(f, { timeout: 200 });
+    return () => cancelIdleCallback(id);
+  }
+  const id = setTimeout(f, 0);
+  return () => clearTimeout(id);
+}
+
+/**
+ * How many of `total` items of a long list to draw: `first` now, then `perIdle` more per idle
+ * moment, so the list paints at once and still ends whole (Tab, find-in-page and screen readers
+ * see every item, unlike a virtual list that keeps only the visible ones in the DOM).
+ */
+export function useDrawWindow(total: number, first: number, perIdle: number): number {
+  const drawn = useSignal(first);
+  useEffect(() => {
+    if (drawn.value >= total) return;
+    return whenIdle(() => {
+      drawn.value += perIdle;
+    });
+  }, [drawn.value, total]);
+  return Math.min(total, drawn.value);
 }

@@ -287,6 +287,10 @@ export function createCommandContext(
       requireLogin();
       return messaging.showMessages(filter);
     },
+    async markRead(messageId) {
+      requireLogin();
+      return messaging.markRead(messageId);
+    },
     async showSent(filter) {
       requireLogin();
       return messaging.showSent(filter);

@@ -108,8 +108,11 @@ export interface CommandContext {
     userId?: string;
     groupId?: string;
     unread: boolean;
+    /** Leaves the messages unread (the web page marks read only what it shows). */
+    peek?: boolean;
     limit?: number;
   }): Promise<ResultOf<'show_messages'>>;
+  markRead(messageId: string): Promise<ResultOf<'mark_read'>>;
   showSent(filter: { userId?: string; groupId?: string; limit?: number }): Promise<ResultOf<'show_sent'>>;
   messageStatus(messageId: string): Promise<ResultOf<'message_status'>>;
   createTopic(groupId: string, topic: string): Promise<ResultOf<'create_topic'>>;

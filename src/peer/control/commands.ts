@@ -272,13 +272,26 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
   {
     name: 'show_messages',
     forms: [[], [USER]],
-    flags: ['unread'],
+    flags: ['unread', 'peek'],
     options: ['group', 'limit'],
     summary:
-      "shows received messages (all, one user's, or --group G's); --unread: new ones, oldest first, N at a time (50); marks them read",
+      "shows received messages (all, one user's, or --group G's); --unread: new ones, oldest first, N at a time (50); marks them read (--peek: leaves them unread)",
     example: 'show_messages --unread --limit 20',
     errors: ['NOT_LOGGED_IN'],
-    run: (c, a) => c.showMessages({ ...conversationOf('show_messages', a), unread: a.flags.has('unread') }),
+    run: (c, a) =>
+      c.showMessages({
+        ...conversationOf('show_messages', a),
+        unread: a.flags.has('unread'),
+        peek: a.flags.has('peek'),
+      }),
+  },
+  {
+    name: 'mark_read',
+    forms: [[p('message_id', 'message_id')]],
+    summary: 'marks a received message and the earlier ones of its conversation read (tells the sender)',
+    example: 'mark_read 0190c6a2e4f87b21a3c4d5e6f7a8b9c0',
+    errors: ['MESSAGE_NOT_FOUND', 'NOT_LOGGED_IN'],
+    run: (c, a) => c.markRead(a.values.message_id!),
   },
   {
     name: 'show_sent',

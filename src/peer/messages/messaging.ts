@@ -11,6 +11,7 @@ import type {
 } from '../../protocol/api.js';
 import {
   inboxFields,
+  type MarkReadResult,
   type PendingSendView,
   type SendAnswer,
   type SentMessage,
@@ -37,6 +38,7 @@ export type MessageCommands = Pick<
   | 'sendMessage'
   | 'showMessages'
   | 'showSent'
+  | 'markRead'
   | 'messageStatus'
   | 'createTopic'
   | 'listTopics'
@@ -298,7 +300,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
         oldestFirst: filter.unread,
       });
       const unreadLeft = filter.unread ? store.inbox.count(which) - messages.length : undefined;
-      const unread = messages.filter((m) => m.readAt === null);
+      const unread = filter.peek === true ? [] : messages.filter((m) => m.readAt === null);
       if (unread.length > 0) {
         store.inbox.markRead(
           unread.map((m) => m.messageId),
@@ -309,6 +311,13 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
         ackCursors([...upTo].map(([streamId, read]) => ({ streamId, read })));
       }
       return { me, messages, ...(unreadLeft === undefined ? {} : { unreadLeft }) };
+    },
+
+    async markRead(messageId): Promise<MarkReadResult> {
+      const upTo = store.inbox.markReadUpTo(messageId, Date.now());
+      if (upTo === undefined) throw new CoterieError('MESSAGE_NOT_FOUND', `no received message ${messageId}`);
+      ackCursors([{ streamId: upTo.streamId, read: upTo.seq }]);
+      return upTo;
     },
 
     async showSent(filter): Promise<ShowSentResult> {

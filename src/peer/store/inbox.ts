@@ -94,6 +94,25 @@ export class InboxRepository {
     })();
   }
 
+  /**
+   * Marks `messageId` and the earlier unread messages of its stream read (the tracker's read cursor
+   * is per stream: reading a message reads what came before it). Returns the stream and seq, or
+   * undefined when this user has no such message.
+   */
+  markReadUpTo(messageId: string, at: number): { streamId: string; seq: number } | undefined {
+    const owner = this.owner();
+    const row = this.db
+      .prepare('SELECT stream_id AS streamId, seq FROM inbox WHERE owner = ? AND message_id = ?')
+      .get(owner, messageId) as { streamId: string; seq: number } | undefined;
+    if (row === undefined) return undefined;
+    this.db
+      .prepare(
+        'UPDATE inbox SET read_at = ? WHERE owner = ? AND stream_id = ? AND seq <= ? AND read_at IS NULL',
+      )
+      .run(at, owner, row.streamId, row.seq);
+    return row;
+  }
+
   /** Per stream: the highest sequence stored and the highest read (what the tracker's cursors should say). */
   cursors(): { streamId: string; delivered: number; read: number }[] {
     return this.db

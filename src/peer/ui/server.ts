@@ -5,7 +5,7 @@ import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { MAX_CONTROL_BODY_BYTES } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
@@ -118,10 +118,15 @@ async function buildApp(options: UiServerOptions, sessions: UiSessions, stream: 
     );
   }
 
-  app.post(UI_PATHS.ticket, async (request): Promise<TicketAnswer> => {
+  /** The request carries the control API's token (`coterie ui`, the CLI's live modes). */
+  const holdsControlToken = (request: FastifyRequest): boolean => {
     const auth = request.headers.authorization;
     const given = auth?.startsWith('Bearer ') ? auth.slice('Bearer '.length) : undefined;
-    if (!sameSecret(given, options.controlToken)) {
+    return sameSecret(given, options.controlToken);
+  };
+
+  app.post(UI_PATHS.ticket, async (request): Promise<TicketAnswer> => {
+    if (!holdsControlToken(request)) {
       throw new CoterieError('UNAUTHENTICATED', 'wrong or missing control token: read daemon.json');
     }
     const ticket = sessions.issueTicket();
@@ -178,7 +183,10 @@ async function buildApp(options: UiServerOptions, sessions: UiSessions, stream: 
     method: 'GET',
     url: UI_PATHS.events,
     // The handshake carries the cookie and the Origin: a foreign page cannot open the stream.
+    // Or the control token, as the CLI's --follow and --watch send it: a browser cannot put an
+    // Authorization header on a WebSocket handshake, and no page knows the token.
     preValidation: async (request) => {
+      if (holdsControlToken(request)) return;
       checkSameOrigin(request);
       requireSession(request, sessions);
     },
