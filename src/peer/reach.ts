@@ -94,6 +94,8 @@ export function createReach(o: ReachOptions): Reach {
           { from: from.slice(0, 12), relay: formatHostPort(relay.host, relay.port) },
           'relayed circuit',
         );
+        // A circuit that breaks may mean the NAT in front of us forgot its mappings: check the reservation.
+        stream.once('error', () => reservation?.check());
         o.accept(stream, peerId);
       },
       (err: unknown) => o.log.debug({ err: (err as Error).message }, 'relayed circuit not taken'),
