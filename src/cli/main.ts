@@ -9,11 +9,11 @@ import { shown } from './sanitize.js';
 /**
  * `coterie <command> [args…] [--json] [--data-dir DIR]` sends a command to the daemon of DIR
  * (one commander subcommand per row of the command table, peer/control/commands.ts, built in
- * ./program.ts); tracker, peer, demo, completion and ui are subcommands of their own.
+ * ./program.ts); tracker, peer, relay, demo, completion and ui are subcommands of their own.
  */
 
 /** Process-level subcommands; any other word is a peer command (or UNKNOWN_COMMAND). */
-const SUBCOMMANDS = new Set(['tracker', 'peer', 'demo', 'help', 'completion', 'ui']);
+const SUBCOMMANDS = new Set(['tracker', 'peer', 'relay', 'demo', 'help', 'completion', 'ui']);
 
 /** A usage error the way every other error is printed: one line, its code; exit 2. */
 function usageError(message: string): number {

@@ -55,10 +55,12 @@ export function createReach(o: ReachOptions): Reach {
   let stopped = false;
   let lastFailed: string | undefined;
   let announced = '';
+  /** The address the dial-back proved, when we did not advertise it; kept while we stay direct. */
+  let confirmed: string | undefined;
   const retryMs = o.retryMs ?? 2_000;
 
   const addresses = () => [
-    ...o.directAddresses(),
+    ...withConfirmed(o.directAddresses(), confirmed),
     ...(reservation === null ? [] : [formatRelayAddress(reservation.relay)]),
   ];
   const announce = () => {
@@ -92,6 +94,8 @@ export function createReach(o: ReachOptions): Reach {
           { from: from.slice(0, 12), relay: formatHostPort(relay.host, relay.port) },
           'relayed circuit',
         );
+        // A circuit that breaks may mean the NAT in front of us forgot its mappings: check the reservation.
+        stream.once('error', () => reservation?.check());
         o.accept(stream, peerId);
       },
       (err: unknown) => o.log.debug({ err: (err as Error).message }, 'relayed circuit not taken'),
@@ -148,12 +152,16 @@ export function createReach(o: ReachOptions): Reach {
   });
   o.session.on('reachability', (r) => {
     reachability = r;
+    if (r.reachable !== 'direct') confirmed = undefined;
+    else if (r.address !== undefined && !o.directAddresses().includes(r.address)) confirmed = r.address;
     o.log.info({ reachable: r.reachable, address: r.address }, 'reachability');
     if (r.reachable === 'direct' && reservation !== null) {
       reservation.close();
       reservation = null;
-      announce();
     }
+    // A dial-back that worked at an address we did not advertise (the router's, behind a NAT that
+    // forwards): downloaders take a seeder's first address, so that one goes first.
+    announce();
     void reserve();
   });
   // A new session registered the addresses of the moment in its hello.
@@ -180,4 +188,15 @@ export function createReach(o: ReachOptions): Reach {
       reservation = null;
     },
   };
+}
+
+/**
+ * The peer's own addresses with the one the tracker's dial-back proved first
+ * (a router's public address that forwards to us, or a port mapping):
+ * downloaders dial a seeder's first address. A later check that answers at
+ * one of our own addresses leaves it in place, so two answers do not take
+ * turns.
+ */
+export function withConfirmed(own: string[], confirmed: string | undefined): string[] {
+  return confirmed === undefined ? own : [confirmed, ...own.filter((a) => a !== confirmed)];
 }

@@ -60,7 +60,9 @@ export class RelayReservation {
 
   #attach(socket: net.Socket, ttlMs: number): void {
     this.#socket = socket;
-    socket.setKeepAlive(true, 30_000);
+    // Probes after 5 s of quiet: a NAT that forgot the mapping (rebooted, flushed, timed out) makes the
+    // next probe leave from a port the relay does not know, which resets the connection and makes us reserve again.
+    socket.setKeepAlive(true, 5_000);
     const decoder = new RelayFrameDecoder<RelayServerFrame>('server');
     socket.on('data', (chunk: Buffer) => {
       try {
@@ -84,12 +86,9 @@ export class RelayReservation {
     if (this.#renew) clearTimeout(this.#renew);
     this.#renew = setTimeout(
       () => {
-        const token = this.#o.token();
-        if (token === undefined || this.#socket === null)
+        if (this.#o.token() === undefined || this.#socket === null)
           return this.#end(new CoterieError('NOT_LOGGED_IN', 'logged out'));
-        this.#socket.write(
-          encodeRelayFrame({ t: 'reserve', v: RELAY_PROTOCOL_VERSION, token, peerId: this.#o.peerId }),
-        );
+        this.check();
       },
       Math.max(1_000, Math.floor((ttlMs * 2) / 3)),
     );
@@ -102,6 +101,19 @@ export class RelayReservation {
     if (this.#renew) clearTimeout(this.#renew);
     this.#socket?.destroy();
     this.#o.onClosed(err);
+  }
+
+  /**
+   * Renews now: called when a circuit through this relay broke, a sign the NAT in between changed.
+   * Across a NAT that forgot us, the frame leaves from a new port, the relay resets it, and the
+   * reservation ends (onClosed), so the peer reserves again at once instead of at the next renewal.
+   */
+  check(): void {
+    const token = this.#o.token();
+    if (this.#closed || this.#socket === null || token === undefined) return;
+    this.#socket.write(
+      encodeRelayFrame({ t: 'reserve', v: RELAY_PROTOCOL_VERSION, token, peerId: this.#o.peerId }),
+    );
   }
 
   /** Ends the reservation (onClosed is not called). */

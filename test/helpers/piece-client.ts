@@ -1,5 +1,6 @@
 // A downloader's side of the piece protocol, by hand: for tests that speak to a real piece
 // server frame by frame (tickets, renewals, revocations), and the keys of a made-up cluster.
+import type { Duplex } from 'node:stream';
 import { type CryptoKey, exportJWK, generateKeyPair, type JSONWebKeySet } from 'jose';
 import { connectToPeer, type Frame, FramedConnection, type PeerIdentity } from '../../src/wire/index.js';
 import { until } from './wait.js';
@@ -31,7 +32,15 @@ export async function helloSeeder(o: {
     identity: o.identity,
     expectedPeerId: o.seederPeerId,
   });
-  const conn = new FramedConnection(socket, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
+  return helloOver(socket, o);
+}
+
+/** Says hello with `ticket` over a stream already secured to the seeder (a direct socket or a relay circuit). */
+export function helloOver(
+  stream: Duplex,
+  o: { identity: PeerIdentity; fileId: string; ticket: string },
+): PieceClient {
+  const conn = new FramedConnection(stream, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
   const frames: Frame[] = [];
   conn.on('frame', (f) => frames.push(f));
   conn.write({ type: 'hello', version: 1, fileId: o.fileId, peerId: o.identity.peerId, ticket: o.ticket });

@@ -1,256 +1,190 @@
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, randomFile, until } from '../helpers/cli-harness.js';
+import { randomFile } from '../helpers/cli-harness.js';
+import { type Home, type NatType, NetnsLab, PUBLIC_PEER, skipWithoutNetns } from '../helpers/netns.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { until } from '../helpers/wait.js';
 
-// Issue 19's real case in network namespaces: two homes (10.1.0.0/24, 10.2.0.0/24), each behind
-// its own router namespace doing NAT (nftables masquerade), on a "public" network in
-// 198.18.0.0/15 where the tracker and its relay run. A peer in each home: neither can dial the
-// other, the tracker cannot dial either back, so the file goes through the relay. Everything
-// lives in namespaces this test makes (uniquely named) and removes, with their processes, even
-// when a step fails; no route leads out of them.
+// Issue 19's NAT matrix in network namespaces (test/helpers/netns.ts): a public network with the
+// tracker, its relay and one public peer, and homes behind routers doing full-cone,
+// port-restricted and symmetric NAT, uplinks shaped to 100 Mbit/s. For every ordered pair
+// (seeder's network, downloader's network) the downloader fetches a file only that seeder has,
+// and the path it took is read off the downloader's own byte counters: bytes from the seeder's
+// public address (direct) or from the relay (relayed).
 
-const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-const root = process.getuid?.() === 0;
-const missing = !root
-  ? 'not root'
-  : !have('ip')
-    ? 'no ip (iproute2)'
-    : !have('nft')
-      ? 'no nft (nftables)'
-      : '';
-if (missing !== '') {
-  console.warn(
-    `SKIPPED test/integration/netns-nat.test.ts: network namespaces need root, ip and nft (${missing})`,
-  );
+const skip = skipWithoutNetns('test/integration/netns-nat.test.ts');
+
+type Net = 'public' | Exclude<NatType, 'upnp'>;
+type Path = 'direct' | 'mapped' | 'punched' | 'relayed';
+const NETS: Net[] = ['public', 'fullcone', 'restricted', 'symmetric'];
+
+/**
+ * The path each pair takes, seeder's network → downloader's network. A seeder the tracker can
+ * dial back is dialled directly (a full-cone router forwards to it); one it cannot is reached
+ * through the relay. Hole punching (part 4) turns restricted seeders' rows into `punched` where
+ * the downloader's NAT allows it; symmetric ↔ symmetric stays relayed.
+ */
+const EXPECTED: Record<Net, Partial<Record<Net, Path>>> = {
+  public: { fullcone: 'direct', restricted: 'direct', symmetric: 'direct' },
+  fullcone: { public: 'direct', fullcone: 'direct', restricted: 'direct', symmetric: 'direct' },
+  restricted: { public: 'relayed', fullcone: 'relayed', restricted: 'relayed', symmetric: 'relayed' },
+  symmetric: { public: 'relayed', fullcone: 'relayed', restricted: 'relayed', symmetric: 'relayed' },
+};
+const PAIRS = NETS.flatMap((s) =>
+  NETS.filter((d) => EXPECTED[s][d] !== undefined).map((d) => [s, d] as const),
+);
+const FILE_BYTES = 1024 * 1024 + 77;
+
+interface Member {
+  name: string;
+  ns: string;
+  dir: string;
+  /** Its address as others see it (the router's for a home). */
+  seen: string;
+  /** The address it advertises (its own). */
+  address: string;
 }
 
-const TRACKER = 'https://198.18.0.1:7070';
+describe.skipIf(skip)('the NAT matrix: every pair of networks shares a file', { timeout: 240_000 }, () => {
+  const scratch = tempDir('coterie-netns-');
+  let lab: NetnsLab;
+  /** Seeders sit in one home of each type, downloaders in another, so two of a type make a pair too. */
+  const seeders = new Map<Net, Member>();
+  const downloaders = new Map<Net, Member>();
+  const fileOf = (s: Net, d: Net) => join(scratch.path, 'files', `${s}-to-${d}.bin`);
+  const destOf = (s: Net, d: Net) => join(scratch.path, 'dl', `${s}-to-${d}.bin`);
+  const json = <T>(m: Member, ...args: string[]) =>
+    JSON.parse(lab.coterie(m.ns, ['--data-dir', m.dir, '--json', ...args])) as T;
+  const run = (m: Member, ...args: string[]) => lab.coterie(m.ns, ['--data-dir', m.dir, ...args]);
 
-describe.skipIf(missing !== '')(
-  'two homes behind NAT share a file through the relay',
-  { timeout: 150_000 },
-  () => {
-    const id = randomBytes(3).toString('hex');
-    const ns = {
-      pub: `c19pub-${id}`,
-      r1: `c19r1-${id}`,
-      r2: `c19r2-${id}`,
-      h1: `c19h1-${id}`,
-      h2: `c19h2-${id}`,
-    };
-    const scratch = tempDir('coterie-netns-');
-    const dirOf = (n: string) => join(scratch.path, n);
-    const children: ChildProcess[] = [];
-    const file = join(scratch.path, 'files', 'photos.bin');
-
-    const sh = (...args: string[]) =>
-      execFileSync(args[0]!, args.slice(1), { stdio: 'pipe', timeout: 10_000 });
-    const inNs = (n: string, ...args: string[]) => sh('ip', 'netns', 'exec', n, ...args);
-
-    /** Runs `coterie …` inside a namespace (the daemon's control API is on that namespace's loopback). */
-    const coterie = (n: string, args: string[], input?: string) => {
-      const r = spawnSync('ip', ['netns', 'exec', n, process.execPath, BIN, ...args], {
-        input: input ?? '',
-        encoding: 'utf8',
-        timeout: 30_000,
-      });
-      if (r.status !== 0) throw new Error(`coterie ${args.join(' ')} in ${n}: ${r.stderr}`);
-      return r.stdout;
-    };
-    const json = <T>(n: string, dataDir: string, ...args: string[]) =>
-      JSON.parse(coterie(n, ['--data-dir', dataDir, '--json', ...args])) as T;
-
-    const daemon = async (n: string, args: string[], ready: RegExp, log: string) => {
-      const child = spawn('ip', ['netns', 'exec', n, process.execPath, BIN, ...args], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      children.push(child);
-      let out = '';
-      child.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-      });
-      child.stderr!.on('data', (d: Buffer) => {
-        out += d.toString();
-      });
-      await until(
-        `${log} started`,
-        () => {
-          if (child.exitCode !== null) throw new Error(`${log} exited: ${out}`);
-          return ready.test(out);
-        },
-        60_000,
-      );
-      return out;
-    };
-
-    /** Removes what the test made, whatever state it is in: processes, namespaces (their veths go with them). */
-    const cleanUp = () => {
-      for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-      for (const n of Object.values(ns)) {
-        const pids = spawnSync('ip', ['netns', 'pids', n], { encoding: 'utf8' }).stdout ?? '';
-        for (const pid of pids.split('\n').filter((p) => /^\d+$/.test(p))) {
-          try {
-            process.kill(Number(pid), 'SIGKILL');
-          } catch {
-            // gone already
-          }
-        }
-        spawnSync('ip', ['netns', 'del', n]);
+  beforeAll(async () => {
+    lab = new NetnsLab();
+    try {
+      const homes = new Map<string, Home>();
+      for (const type of ['fullcone', 'restricted', 'symmetric'] as const) {
+        homes.set(`${type}-s`, lab.addHome(type));
+        homes.set(`${type}-d`, lab.addHome(type));
       }
-    };
-
-    beforeAll(async () => {
-      try {
-        for (const n of Object.values(ns)) {
-          sh('ip', 'netns', 'add', n);
-          inNs(n, 'ip', 'link', 'set', 'lo', 'up');
-        }
-        // The public side: the tracker's address on the public namespace's loopback, a link to each router.
-        inNs(ns.pub, 'ip', 'addr', 'add', '198.18.0.1/32', 'dev', 'lo');
-        for (const [i, router, home] of [
-          [1, ns.r1, ns.h1],
-          [2, ns.r2, ns.h2],
-        ] as const) {
-          const wan = `c19w${i}-${id}`;
-          const up = `c19u${i}-${id}`;
-          sh('ip', 'link', 'add', wan, 'netns', ns.pub, 'type', 'veth', 'peer', 'name', up, 'netns', router);
-          inNs(ns.pub, 'ip', 'addr', 'add', `198.18.${i}.1/24`, 'dev', wan);
-          inNs(ns.pub, 'ip', 'link', 'set', wan, 'up');
-          inNs(router, 'ip', 'addr', 'add', `198.18.${i}.2/24`, 'dev', up);
-          inNs(router, 'ip', 'link', 'set', up, 'up');
-          inNs(router, 'ip', 'route', 'add', 'default', 'via', `198.18.${i}.1`);
-          const lan = `c19l${i}-${id}`;
-          const host = `c19e${i}-${id}`;
-          sh('ip', 'link', 'add', lan, 'netns', router, 'type', 'veth', 'peer', 'name', host, 'netns', home);
-          inNs(router, 'ip', 'addr', 'add', `10.${i}.0.1/24`, 'dev', lan);
-          inNs(router, 'ip', 'link', 'set', lan, 'up');
-          inNs(home, 'ip', 'addr', 'add', `10.${i}.0.2/24`, 'dev', host);
-          inNs(home, 'ip', 'link', 'set', host, 'up');
-          inNs(home, 'ip', 'route', 'add', 'default', 'via', `10.${i}.0.1`);
-          inNs(router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
-          // The home router: masquerade what leaves for the public side; nothing comes in unasked.
-          inNs(
-            router,
-            'nft',
-            `add table ip nat; add chain ip nat postrouting_home { type nat hook postrouting priority 100; }; add rule ip nat postrouting_home oifname "${up}" masquerade; ` +
-              `add table ip filter; add chain ip filter forward_home { type filter hook forward priority 0; policy drop; }; ` +
-              `add rule ip filter forward_home ct state established,related accept; add rule ip filter forward_home iifname "${lan}" accept`,
-          );
-        }
-        await randomFile(file, 4 * 1024 * 1024 + 77);
-        mkdirSync(dirOf('dl'), { recursive: true });
-        const trackerOut = await daemon(
-          ns.pub,
-          [
-            'tracker',
-            '--host',
-            '0.0.0.0',
-            '--port',
-            '7070',
-            '--public-url',
-            TRACKER,
-            '--relay-port',
-            '7072',
-            '--relay-public-host',
-            '198.18.0.1',
-            '--data-dir',
-            dirOf('tracker'),
-            '--scrypt-log-n',
-            '10',
-            '--log-level',
-            'warn',
-          ],
-          /listening on/,
-          'tracker',
-        );
-        // Its self-signed certificate's fingerprint, as a peer is given it: the URL with #sha256=.
-        const pinned = `${TRACKER}#sha256=${/#sha256=([0-9a-f]{64})/.exec(trackerOut)![1]}`;
-        for (const [n, home, addr] of [
-          ['alice', ns.h1, '10.1.0.2'],
-          ['bob', ns.h2, '10.2.0.2'],
-        ] as const) {
-          await daemon(
-            home,
-            [
-              'peer',
-              '--data-dir',
-              dirOf(n),
-              '--tracker',
-              pinned,
-              '--no-shell',
-              '--no-ui',
-              '--host',
-              '0.0.0.0',
-              '--advertise',
-              addr,
-            ],
-            /serving on/,
-            n,
-          );
-          coterie(home, ['--data-dir', dirOf(n), 'create_user', n, '-'], `${n}-password\n`);
-          coterie(home, ['--data-dir', dirOf(n), 'login', n, `${n}-password`]);
-        }
-      } catch (err) {
-        cleanUp();
-        throw err;
+      const tracker = await lab.startTracker(join(scratch.path, 'tracker'));
+      const publicPeer: Member = {
+        name: 'pub',
+        ns: lab.pubPeer,
+        dir: join(scratch.path, 'pub'),
+        seen: PUBLIC_PEER,
+        address: PUBLIC_PEER,
+      };
+      seeders.set('public', publicPeer);
+      downloaders.set('public', publicPeer);
+      const everyone = [publicPeer];
+      for (const [key, h] of homes) {
+        const m: Member = {
+          name: key.replace('-', ''),
+          ns: h.home,
+          dir: join(scratch.path, key),
+          seen: h.wan,
+          address: h.lan,
+        };
+        (key.endsWith('-s') ? seeders : downloaders).set(h.type as Net, m);
+        everyone.push(m);
       }
-    }, 120_000);
-
-    afterAll(() => {
-      cleanUp();
-      scratch.remove();
-    });
-
-    it('the tracker finds both peers behind NAT; they hold reservations on its relay', async () => {
-      for (const [n, home] of [
-        ['alice', ns.h1],
-        ['bob', ns.h2],
-      ] as const) {
-        await until(
-          `${n} reserved on the relay`,
-          () => {
-            const s = json<{ reach?: { reachable: string; relay?: string } }>(home, dirOf(n), 'status');
-            return s.reach?.reachable === 'nat' && s.reach.relay === '198.18.0.1:7072';
-          },
-          30_000,
+      // Two at a time: a peer start is about a CPU-second, and the launcher waits 60 s at most.
+      for (let i = 0; i < everyone.length; i += 2) {
+        await Promise.all(
+          everyone
+            .slice(i, i + 2)
+            .map((m) => lab.startMember(m.ns, { name: m.name, address: m.address, dataDir: m.dir, tracker })),
         );
       }
-      // And indeed nobody reaches alice's piece server directly: not bob's home, not the public side.
-      const { serving } = json<{ serving: { port: number } }>(ns.h1, dirOf('alice'), 'status');
-      const probe = `require('net').connect(${serving.port}, '10.1.0.2').on('error', () => process.exit(3)).on('connect', () => process.exit(0)); setTimeout(() => process.exit(4), 3000)`;
-      for (const from of [ns.h2, ns.pub]) {
-        const direct = spawnSync('ip', ['netns', 'exec', from, process.execPath, '-e', probe], {
-          timeout: 10_000,
+      run(publicPeer, 'create_group', 'matrix');
+      for (const m of everyone.slice(1)) {
+        run(m, 'join_group', 'matrix');
+        run(publicPeer, 'accept_request', 'matrix', m.name);
+      }
+      mkdirSync(join(scratch.path, 'dl'), { recursive: true });
+      for (const [s, d] of PAIRS) {
+        await randomFile(fileOf(s, d), FILE_BYTES);
+        run(seeders.get(s)!, 'upload_file', fileOf(s, d), 'matrix');
+      }
+      // Each downloader counts what it receives from each seeder's public address and from the relay.
+      for (const [d, m] of downloaders) {
+        lab.addCounters(m.ns, {
+          relay: `ip saddr 198.18.0.1 tcp sport 7072`,
+          ...Object.fromEntries(
+            NETS.filter((s) => EXPECTED[s][d] !== undefined).map((s) => [
+              s,
+              `ip saddr ${seeders.get(s)!.seen}`,
+            ]),
+          ),
         });
-        expect(direct.status, `a direct connection from ${from}`).not.toBe(0);
       }
-    });
+    } catch (err) {
+      lab.cleanUp();
+      throw err;
+    }
+  }, 200_000);
 
-    it("bob downloads alice's file through the relay, byte-identical", async () => {
-      coterie(ns.h1, ['--data-dir', dirOf('alice'), 'create_group', 'family']);
-      coterie(ns.h2, ['--data-dir', dirOf('bob'), 'join_group', 'family']);
-      coterie(ns.h1, ['--data-dir', dirOf('alice'), 'accept_request', 'family', 'bob']);
-      coterie(ns.h1, ['--data-dir', dirOf('alice'), 'upload_file', file, 'family']);
-      const dest = join(dirOf('dl'), 'photos.bin');
-      coterie(ns.h2, ['--data-dir', dirOf('bob'), 'download_file', 'family', 'photos.bin', dest]);
+  afterAll(() => {
+    const made = lab?.name('');
+    lab?.cleanUp();
+    scratch.remove();
+    if (made !== undefined) expect(lab.leftOver(), `namespaces ${made}* left behind`).toEqual([]);
+  });
+
+  it('the tracker finds the full-cone seeder directly and the others behind NAT, reserved on its relay', async () => {
+    for (const [net, m] of seeders) {
+      let s: { reach?: { reachable: string; address?: string; relay?: string } } = {};
+      const expected = () =>
+        net === 'public' || net === 'fullcone'
+          ? s.reach?.reachable === 'direct' && s.reach.address?.startsWith(`${m.seen}:`) === true
+          : s.reach?.reachable === 'nat' && s.reach.relay === '198.18.0.1:7072';
       await until(
-        'the download completed',
+        `${net} seeder's reachability`,
         () => {
-          const { downloads } = json<{ downloads: Array<{ state: string; error: string | null }> }>(
-            ns.h2,
-            dirOf('bob'),
-            'show_downloads',
-          );
-          if (downloads[0]?.state === 'failed') throw new Error(`download failed: ${downloads[0].error}`);
-          return downloads[0]?.state === 'completed';
+          s = json<typeof s>(m, 'status');
+          return expected();
         },
-        60_000,
+        30_000,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}: last ${JSON.stringify(s.reach)}`);
+      });
+    }
+  });
+
+  it('every pair downloads byte-identical files by the expected path', async () => {
+    for (const [s, d] of PAIRS)
+      run(downloaders.get(d)!, 'download_file', 'matrix', `${s}-to-${d}.bin`, destOf(s, d));
+    for (const [d, m] of downloaders) {
+      await until(
+        `${d}'s downloads completed`,
+        () => {
+          const { downloads } = json<{
+            downloads: Array<{ fileName: string; state: string; error: string | null }>;
+          }>(m, 'show_downloads');
+          const failed = downloads.find((x) => x.state === 'failed');
+          if (failed) throw new Error(`${d}: ${failed.fileName} failed: ${failed.error}`);
+          return downloads.length > 0 && downloads.every((x) => x.state === 'completed');
+        },
+        90_000,
+        500,
       );
-      expect(readFileSync(dest).equals(readFileSync(file))).toBe(true);
-    });
-  },
-);
+    }
+    const paths: Record<string, Partial<Record<Net, Path>>> = {};
+    for (const [d, m] of downloaders) {
+      const bytes = lab.readCounters(m.ns);
+      let relayed = 0;
+      for (const s of NETS.filter((x) => EXPECTED[x][d] !== undefined)) {
+        expect(readFileSync(destOf(s, d)).equals(readFileSync(fileOf(s, d))), `${s} → ${d}`).toBe(true);
+        const direct = (bytes[s] ?? 0) >= FILE_BYTES;
+        if (!direct) relayed++;
+        paths[s] = { ...paths[s], [d]: direct ? 'direct' : 'relayed' };
+      }
+      // What did not come from the seeders came through the relay, TLS records and all.
+      expect(bytes.relay ?? 0, `bytes ${d} received from the relay`).toBeGreaterThanOrEqual(
+        relayed * FILE_BYTES,
+      );
+    }
+    console.log(`NAT matrix (seeder → downloader): ${JSON.stringify(paths)}`);
+    expect(paths).toEqual(EXPECTED);
+  });
+});

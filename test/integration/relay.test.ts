@@ -1,12 +1,15 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callDaemon } from '../../src/peer/control/client.js';
+import { parseHostPort } from '../../src/protocol/addresses.js';
 import type { StatusView } from '../../src/protocol/control.js';
 import { type RunningRelay, startRelay, whoamiAuthenticator } from '../../src/relay/index.js';
-import { relayHandshake } from '../../src/wire/index.js';
+import { connectToPeer, createIdentity, dialViaRelay, relayHandshake } from '../../src/wire/index.js';
 import { coterie, randomFile, until } from '../helpers/cli-harness.js';
 import { cliSwarm } from '../helpers/cli-swarm.js';
+import { closedWith, helloOver } from '../helpers/piece-client.js';
 import { call, randomPeerId, userToken } from '../helpers/tracker.js';
 
 // Issue 19 on loopback: a tracker listing two relays (run here, in the test's process, so the
@@ -131,6 +134,32 @@ describe('relays on loopback', { timeout: 120_000 }, () => {
     for (let at = 0; at + 64 <= bytes.length; at += 256 * 1024 + 17) {
       expect(seen.indexOf(bytes.subarray(at, at + 64))).toBe(-1);
     }
+  });
+
+  it("a non-member's circuit ends at the seeder's ticket check, exactly as a direct connection does", async () => {
+    const alice = await status('alice');
+    const fileId = (
+      (await callDaemon(dir('alice'), 'list_files', ['films'])) as { files: { fileId: string }[] }
+    ).files[0]!.fileId;
+    const eve = await createIdentity();
+    const token = await userToken(swarm.trackerUrl, 'eve');
+    const refusalOf = async (stream: Duplex) =>
+      closedWith(helloOver(stream, { identity: eve, fileId, ticket: 'eve-made-this-up' }));
+    const relayed = await dialViaRelay({
+      relay: parseHostPort(alice.reach!.relay!)!,
+      target: alice.peerId,
+      identity: eve,
+      token,
+    });
+    const { socket: direct } = await connectToPeer({
+      host: '127.0.0.2', // where she listens (she advertises 127.0.0.3)
+      port: alice.serving.port,
+      identity: eve,
+      expectedPeerId: alice.peerId,
+    });
+    const [viaRelay, viaDirect] = await Promise.all([refusalOf(relayed.stream), refusalOf(direct)]);
+    expect(viaDirect).toMatch(/^TICKET_/);
+    expect(viaRelay).toBe(viaDirect);
   });
 
   it('refuses with codes: no session (RELAY_FORBIDDEN), past the per-user circuit cap (RELAY_BUSY)', async () => {

@@ -21,6 +21,11 @@ import type { Reachability } from '../../protocol/session.js';
 export const REACHABILITY_DEFAULTS = Object.freeze({
   /** A peer that answers at all does within a LAN's or the internet's round trips; a silent NAT costs this. */
   timeoutMs: 2_000,
+  /**
+   * Once TCP connected, the time the TLS handshake may take: the peer is there, and a busy machine
+   * (a peer starting, a loaded host) must not make it look unreachable.
+   */
+  handshakeTimeoutMs: 10_000,
   /** Addresses dialled per check, at once. */
   maxCandidates: 8,
 });
@@ -66,8 +71,13 @@ function proves(address: string, peerId: string, timeoutMs: number): Promise<str
       minVersion: 'TLSv1.3',
       rejectUnauthorized: false,
     });
-    const timer = setTimeout(() => done(new Error('timeout')), timeoutMs);
+    let timer = setTimeout(() => done(new Error('timeout')), timeoutMs);
     timer.unref();
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => done(new Error('no TLS handshake')), REACHABILITY_DEFAULTS.handshakeTimeoutMs);
+      timer.unref();
+    });
     const done = (err?: Error) => {
       clearTimeout(timer);
       socket.destroy();
