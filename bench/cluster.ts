@@ -337,7 +337,9 @@ async function main() {
   }
   try {
     for (const n of PARTS.has('throughput') || PARTS.has('send') ? SIZES : []) {
-      log(`throughput with ${n} tracker(s), ${CONNECTIONS} connections, ${DURATION_S} s each`);
+      log(
+        `throughput with ${n} tracker(s): ${CONNECTIONS} connections (lookups, shares), ${SENDERS} senders × ${WINDOW} in flight (sends), ${DURATION_S} s each`,
+      );
       await throughput(url, root, n);
     }
     if (PARTS.has('failover')) {
