@@ -1,9 +1,10 @@
 // Cluster benchmark (`npm run bench -- cluster`): trackers over one PostgreSQL on loopback.
 //   cluster.lookup.Nt     GET a file's live seeders, spread over N = 1, 2, 3 trackers: req/s
 //   cluster.share.Nt      POST a new manifest to a group (a durable write), over N trackers: req/s
-//   cluster.send.Nt       POST /v1/messages (direct messages from 24 users, each with a fresh client
-//                         id), spread over N trackers: req/s; then the store is checked against the
-//                         answers: cluster.send.Nt.lost and .duplicated (messages, must be 0)
+//   cluster.send.Nt       direct messages sent over sessions by 64 users (each user on one of the N
+//                         trackers, 16 sends in flight each, fresh client ids): msgs/s, with the
+//                         trackers' CPU-s per 1,000 and the load; then the store is checked against
+//                         the answers: cluster.send.Nt.lost and .duplicated (messages, must be 0)
 //   cluster.failover.*    a peer's tracker freezes (SIGSTOP: no heartbeat, no FIN), 20 times:
 //                         time from the freeze to the peer connected to another tracker and a
 //                         command answered, p50/p99 ms, with the default 5 s and with a 1 s heartbeat
@@ -12,22 +13,20 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { type PeerDaemon, startPeerDaemon } from '../src/peer/daemon.js';
-import { cpuSeconds } from './lib/cpu.js';
+import { connectSenders, SENDERS, WINDOW } from './lib/cluster-sends.js';
 import { call } from './lib/http.js';
 import { fakeManifest } from './lib/manifests.js';
 import { spawnTracker, type TrackerProcess } from './lib/tracker-process.js';
 
 const SCRIPT = fileURLToPath(new URL('../scripts/pg-test-server.sh', import.meta.url));
 const CONNECTIONS = 48;
-/** Users sending messages (each under the tracker's per-user rate limit of 1,000/s). */
-const SENDERS = 24;
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 8);
 const KILLS = Number(process.env.BENCH_KILLS ?? 20);
 /** Which parts to run: throughput, failover (freezes), kill (SIGKILLs); default all. `send`: the sends of throughput alone. */
@@ -185,84 +184,36 @@ async function lookupAndShare(trackers: TrackerProcess[], token: string): Promis
 }
 
 /**
- * Durable message sends: SENDERS users post direct messages to one reader,
- * each request with a fresh client id, over every tracker at once. A timed
+ * Durable message sends over sessions (bench/lib/cluster-sends.ts). A timed
  * warm-up gives the rate; the measured run then makes a fixed number of
- * requests (about DURATION_S seconds' worth) and waits for every answer, so
+ * sends (about DURATION_S seconds' worth) and waits for every answer, so
  * that the store can be checked against the answers exactly: every message
- * answered 201 is stored, once, and nothing else is.
+ * answered `sent` is stored, once, and nothing else is.
  */
 async function sends(trackers: TrackerProcess[], dbUrl: string, n: number): Promise<void> {
-  const url = trackers[0]!.url;
-  const password = 'bench password';
-  await call(url, 'POST', '/v1/users', undefined, { userId: 'sink', password });
-  const tokens: string[] = [];
-  for (let i = 0; i < SENDERS; i++) {
-    const userId = `s${i}`;
-    await call(url, 'POST', '/v1/users', undefined, { userId, password });
-    tokens.push(
-      (await call<{ token: string }>(url, 'POST', '/v1/login', undefined, { userId, password })).token,
-    );
+  const cluster = await connectSenders(trackers.map((t) => ({ url: t.url, pid: t.proc.pid! })));
+  let result: Awaited<ReturnType<typeof cluster.run>>;
+  try {
+    const warm = await cluster.run('warm', Math.max(50, Math.round(300 / trackers.length)));
+    const perSender = Math.max(100, Math.round((warm.rate * DURATION_S) / SENDERS));
+    result = await cluster.run('run', perSender);
+  } finally {
+    await cluster.close();
   }
-  let k = 0;
-  const answered = new Set<string>();
-  const run = (prefix: string, options: { duration: number } | { amount: number }) =>
-    Promise.all(
-      trackers.map((t) =>
-        autocannon({
-          url: `${t.url}/v1/messages`,
-          connections: Math.max(1, Math.floor(CONNECTIONS / trackers.length)),
-          ...('amount' in options
-            ? { amount: Math.ceil(options.amount / trackers.length) }
-            : { duration: options.duration }),
-          requests: [
-            {
-              method: 'POST',
-              setupRequest: (req: CannonRequest) => {
-                k++;
-                return {
-                  ...req,
-                  headers: {
-                    authorization: `Bearer ${tokens[k % SENDERS]}`,
-                    'content-type': 'application/json',
-                  },
-                  body: JSON.stringify({ to: 'sink', clientId: `${prefix}-${k}`, body: `message ${k}` }),
-                };
-              },
-              // In autocannon, not in its type definitions.
-              onResponse: (status: number, body: string) => {
-                if (prefix === 'run' && status === 201)
-                  answered.add((JSON.parse(body) as { messageId: string }).messageId);
-              },
-            } as CannonRequest,
-          ],
-        }),
-      ),
-    );
-  // Warm-up, timed: its rate sizes the measured run (and its answers are not counted).
-  const warm = await run('warm', { duration: 2 });
-  const warmRate = warm.reduce((s, r) => s + r.requests.average, 0);
-  const amount = Math.max(1000, Math.round(warmRate * DURATION_S));
-  const trackerCpu = () => trackers.reduce((s, t) => s + cpuSeconds(t.proc.pid!), 0);
-  const cpu0 = trackerCpu();
-  const t0 = process.hrtime.bigint();
-  const results = await run('run', { amount });
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const cpu = trackerCpu() - cpu0;
-  const ok = results.reduce((s, r) => s + (r['2xx'] ?? 0), 0);
-  const non2xx = results.reduce((s, r) => s + r.non2xx, 0);
-  const errors = results.reduce((s, r) => s + r.errors + r.timeouts, 0);
-  const rate = ok / seconds;
-  // Trackers' CPU-seconds (all of them together) per 1,000 messages: moves less with the machine's load than the rate.
-  const cpuPer1k = round2((cpu / Math.max(1, ok)) * 1000);
+  const { rate, seconds, answered, failed } = result;
   if (n === 1) sendOneTracker = rate;
   const ref =
     n > 1 && sendOneTracker !== undefined
       ? { ref: round2(sendOneTracker), ratio: round2(rate / sendOneTracker) }
       : {};
-  emit(`cluster.send.${n}t`, rate, 'req/s', { ...ref, trackerCpuSecondsPer1k: cpuPer1k });
+  // Trackers' CPU-seconds (all of them together) per 1,000 messages: moves less with the machine's load than the rate.
+  emit(`cluster.send.${n}t`, rate, 'msgs/s', {
+    ...ref,
+    trackerCpuSecondsPer1k: round2(result.trackerCpuPer1k),
+    load1: round2(loadavg()[0]!),
+  });
 
-  // The store against the answers. A request that failed without an answer (errors) may or may not be stored.
+  // The store against the answers. A send that failed without an answer may or may not be stored.
   const c = new pg.Client({ connectionString: dbUrl });
   await c.connect();
   let stored: string[];
@@ -287,12 +238,12 @@ async function sends(trackers: TrackerProcess[], dbUrl: string, n: number): Prom
   const unanswered = stored.filter((id) => !answered.has(id)).length;
   const duplicated = stored.length - keys;
   log(
-    `send ${n}t: ${amount} requests in ${seconds.toFixed(1)} s; ${ok} answered 2xx (${answered.size} distinct ids), ${non2xx} non-2xx, ${errors} errors; ` +
-      `${stored.length} stored: ${lost} answered but not stored, ${duplicated} stored twice, ${unanswered} stored without a 201` +
-      (unanswered > errors ? ' (MORE THAN THE FAILED REQUESTS)' : ''),
+    `send ${n}t: ${SENDERS} senders × ${WINDOW} in flight, ${seconds.toFixed(1)} s; ${answered.size} answered, ${failed} failed; ` +
+      `${stored.length} stored: ${lost} answered but not stored, ${duplicated} stored twice, ${unanswered} stored without an answer` +
+      (unanswered > failed ? ' (MORE THAN THE FAILED SENDS)' : ''),
   );
   emit(`cluster.send.${n}t.lost`, lost, 'messages');
-  emit(`cluster.send.${n}t.duplicated`, duplicated + Math.max(0, unanswered - errors), 'messages');
+  emit(`cluster.send.${n}t.duplicated`, duplicated + Math.max(0, unanswered - failed), 'messages');
 }
 
 const percentile = (xs: number[], p: number) => {
@@ -386,7 +337,9 @@ async function main() {
   }
   try {
     for (const n of PARTS.has('throughput') || PARTS.has('send') ? SIZES : []) {
-      log(`throughput with ${n} tracker(s), ${CONNECTIONS} connections, ${DURATION_S} s each`);
+      log(
+        `throughput with ${n} tracker(s): ${CONNECTIONS} connections (lookups, shares), ${SENDERS} senders × ${WINDOW} in flight (sends), ${DURATION_S} s each`,
+      );
       await throughput(url, root, n);
     }
     if (PARTS.has('failover')) {

@@ -3,7 +3,10 @@
 // the peer daemon speaks) from this process. Prints one JSON line per figure:
 //   messaging.send_to_delivered.max  messages/s from many senders until every recipient acknowledged
 //   messaging.push_latency.p50/.p99  ms from send to the recipient, paced at 2,000 messages/s
-//   messaging.group100.fanout.p99    ms until all 100 members have a group message, 50 group messages/s
+//   messaging.fanout.N               a group of N = 10, 100, 1000 connected members, 50 group messages/s
+//                                    for 5 s: deliveries/s per member (flat = 50), .p50/.p99 ms from the
+//                                    send to each arrival, .lost deliveries, tracker CPU-s per 1,000
+//   messaging.group100.fanout.p99    ms until all 100 members have a group message (from the N = 100 run)
 //   messaging.catchup.100k           s for a reconnecting user to have 100,000 messages
 // In the same run, before the tracker starts, NATS JetStream's js-e2e (../shared/anchors/nats/,
 // bench/lib/nats-reference.ts; BENCH_NATS=0 skips it): its lines are passed on, and
@@ -11,7 +14,7 @@
 // (targets: max ≥ 2× its full rate; p99 at 2,000/s ≤ its p99 and ≤ 2 ms).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds } from './lib/cpu.js';
@@ -25,7 +28,8 @@ const MAX_MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
 const WINDOW = 256;
 const PACED_RATE = 2000;
 const PACED_SECONDS = 5;
-const GROUP_SIZE = 100;
+/** Group sizes of the fan-out figures (messaging.fanout.N); BENCH_FANOUT=100 runs one. */
+const FANOUT_SIZES = (process.env.BENCH_FANOUT ?? '10,100,1000').split(',').map(Number);
 const GROUP_RATE = 50;
 const GROUP_SECONDS = 5;
 const CATCHUP = 100_000;
@@ -158,54 +162,90 @@ async function pushLatency(base: string): Promise<void> {
   await Promise.all([sender.close(), recipient.close()]);
 }
 
-/** A group of 100 connected members; 50 group messages/s; until all 99 others have each. */
-async function groupFanout(base: string): Promise<void> {
-  const names = Array.from({ length: GROUP_SIZE }, (_, i) => `fan${i}`);
-  const tokens = await Promise.all(names.map((n) => userToken(base, n)));
-  await api(base, 'POST', '/v1/groups', { groupId: 'fanout' }, tokens[0]);
-  await Promise.all(tokens.slice(1).map((t) => api(base, 'POST', '/v1/groups/fanout/join', undefined, t)));
-  await Promise.all(
-    names
-      .slice(1)
-      .map((n) => api(base, 'POST', `/v1/groups/fanout/requests/${n}/accept`, undefined, tokens[0])),
-  );
+/** Runs `job` over `items`, `width` at a time (a thousand logins at once would measure the queue). */
+async function inBatches<T>(items: T[], width: number, job: (item: T, i: number) => Promise<void>) {
+  for (let i = 0; i < items.length; i += width)
+    await Promise.all(items.slice(i, i + width).map((item, k) => job(item, i + k)));
+}
+
+/**
+ * A group of `size` connected members (sessions); member 0 sends GROUP_RATE group messages/s
+ * for GROUP_SECONDS; until every other member has each one (or 30 s). Per delivery: the time
+ * from the send to its arrival at that member.
+ */
+async function groupFanout(base: string, size: number) {
+  const group = `fanout${size}`;
+  const names = Array.from({ length: size }, (_, i) => `fan${size}-${i}`);
+  const tokens: string[] = new Array(size);
+  await inBatches(names, 50, async (n, i) => {
+    tokens[i] = await userToken(base, n);
+  });
+  await api(base, 'POST', '/v1/groups', { groupId: group }, tokens[0]);
+  await inBatches(names.slice(1), 50, async (n, i) => {
+    await api(base, 'POST', `/v1/groups/${group}/join`, undefined, tokens[i + 1]);
+    await api(base, 'POST', `/v1/groups/${group}/requests/${n}/accept`, undefined, tokens[0]);
+  });
   const sentAt = new Map<string, number>();
   const arrivals = new Map<string, { count: number; last: number }>();
-  const members = await Promise.all(
-    names.map((n, i) =>
-      SessionClient.connect(base, n, tokens[i]!, {
-        ...FAST_CLIENT,
-        onMessages: (items, at) => {
-          for (const m of items) {
-            const a = arrivals.get(m.body) ?? { count: 0, last: 0 };
-            a.count++;
-            a.last = Math.max(a.last, at);
-            arrivals.set(m.body, a);
-          }
-        },
-      }),
-    ),
-  );
+  const latencies: number[] = [];
+  const members: SessionClient[] = new Array(size);
+  /** Per member, the messages it got (a second copy is not a delivery: a peer drops it). */
+  const got = names.map(() => new Set<string>());
+  await inBatches(names, 50, async (n, i) => {
+    members[i] = await SessionClient.connect(base, n, tokens[i]!, {
+      ...FAST_CLIENT,
+      onMessages: (items, at) => {
+        for (const m of items) {
+          const t = sentAt.get(m.body);
+          if (t === undefined || i === 0 || got[i]!.has(m.body)) continue;
+          got[i]!.add(m.body);
+          latencies.push(at - t);
+          const a = arrivals.get(m.body) ?? { count: 0, last: 0 };
+          a.count++;
+          a.last = Math.max(a.last, at);
+          arrivals.set(m.body, a);
+        }
+      },
+    });
+  });
   const total = GROUP_RATE * GROUP_SECONDS;
+  const cpu0 = cpuSeconds(trackerPid);
+  const own0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < total; i++) {
     const due = t0 + (i * 1000) / GROUP_RATE;
     const wait = due - performance.now();
     if (wait > 1) await sleep(wait);
-    const body = `g${i}`;
+    const body = `g${size}-${i}`;
     sentAt.set(body, performance.now());
-    void members[0]!.send({ groupId: 'fanout' }, body);
+    void members[0]!.send({ groupId: group }, body);
   }
-  await until(
-    'the benchmark step',
-    () => [...sentAt.keys()].every((b) => (arrivals.get(b)?.count ?? 0) >= GROUP_SIZE - 1),
-    30_000,
-    1,
+  const expected = total * (size - 1);
+  await until('every member has every message', () => latencies.length >= expected, 30_000, 5).catch(
+    () => {},
   );
-  const spans = [...sentAt].map(([b, t]) => arrivals.get(b)!.last - t);
-  emit('messaging.group100.fanout.p99', percentile(spans, 99), 'ms');
-  log(`  ${total} group messages to ${GROUP_SIZE} members; p50 ${percentile(spans, 50).toFixed(2)} ms`);
-  await Promise.all(members.map((m) => m.close()));
+  const seconds = (Math.max(...[...arrivals.values()].map((a) => a.last), t0) - t0) / 1000;
+  const cpu = cpuSeconds(trackerPid) - cpu0;
+  const own = process.cpuUsage(own0);
+  const lost = expected - latencies.length;
+  const perMember = latencies.length / (size - 1) / Math.max(seconds, 1e-3);
+  const spans = [...sentAt].map(([b, t]) => (arrivals.get(b)?.last ?? Number.NaN) - t);
+  emit(`messaging.fanout.${size}`, perMember, 'deliveries/s per member');
+  emit(`messaging.fanout.${size}.p50`, percentile(latencies, 50), 'ms');
+  emit(`messaging.fanout.${size}.p99`, percentile(latencies, 99), 'ms');
+  emit(`messaging.fanout.${size}.lost`, lost, 'deliveries');
+  emit(
+    `messaging.fanout.${size}.tracker_cpu_s_per_1k_deliveries`,
+    (cpu / Math.max(1, latencies.length)) * 1000,
+    'CPU-s',
+  );
+  if (size === 100) emit('messaging.group100.fanout.p99', percentile(spans, 99), 'ms');
+  log(
+    `  ${total} group messages to ${size} members at ${GROUP_RATE}/s: ${latencies.length} of ${expected} deliveries in ${seconds.toFixed(2)} s; ` +
+      `until the last member: p50 ${percentile(spans, 50).toFixed(2)} ms, p99 ${percentile(spans, 99).toFixed(2)} ms; ` +
+      `CPU-s: tracker ${cpu.toFixed(2)}, the ${size} clients (this process) ${((own.user + own.system) / 1e6).toFixed(2)}; load ${loadavg()[0]!.toFixed(1)}`,
+  );
+  await inBatches(members, 100, (m) => m.close());
 }
 
 /** 100,000 messages wait for an offline user; it connects; until it has them all (and said so). */
@@ -252,8 +292,10 @@ try {
     await pushLatency(url);
   }
   if (want('fanout')) {
-    log('group fan-out, 100 members');
-    await groupFanout(url);
+    for (const size of FANOUT_SIZES) {
+      log(`group fan-out, ${size} members`);
+      await groupFanout(url, size);
+    }
   }
   if (want('catchup')) {
     log('catch-up of 100,000');

@@ -4,7 +4,7 @@ import { newTimeOrderedId } from '../../../protocol/streams.js';
 import { type Store, toNumber } from '../../store/index.js';
 import type { Directory } from './directory.js';
 import { toStoredMessage } from './model.js';
-import type { NewMessage } from './write-messages.js';
+import { type NewMessage, writeMessages } from './write-messages.js';
 
 /**
  * PostgreSQL: a batch of sends in one statement, so that a batch costs one
@@ -60,21 +60,52 @@ interface Row {
   duplicate: boolean;
 }
 
-/** The statement covers known streams without retention by count (others: write-messages.ts). */
-export function canWriteInOneStatement(
+type Written = { results: MessageSent[]; stored: StoredMessage[] };
+
+/** The statement covers a known stream without retention by count (others: write-messages.ts). */
+const inOneStatement = (directory: Pick<Directory, 'streamKnown' | 'topicRetention'>, s: NewMessage) =>
+  directory.streamKnown(s.streamId) && directory.topicRetention.get(s.streamId)?.count == null;
+
+/**
+ * PostgreSQL: a batch's sends to streams the statement covers go in one statement; the others
+ * (a new conversation's first sends, topics with retention by count) in a transaction of
+ * write-messages.ts first. So a new stream costs its own few queries, not the whole batch's
+ * (a batch of thousands behind one new conversation took the slow path whole). A stream's
+ * sends all go one way, in order; each way numbers its own streams.
+ */
+export async function writeMessagesPg(
+  store: Pick<Store, 'statement' | 'transaction'>,
   directory: Pick<Directory, 'streamKnown' | 'topicRetention'>,
   sends: readonly NewMessage[],
-): boolean {
-  return sends.every(
-    (s) => directory.streamKnown(s.streamId) && directory.topicRetention.get(s.streamId)?.count == null,
-  );
+  at: number,
+): Promise<Written> {
+  const slow: number[] = [];
+  const fast: number[] = [];
+  sends.forEach((s, i) => {
+    (inOneStatement(directory, s) ? fast : slow).push(i);
+  });
+  const pick = (idx: number[]) => idx.map((i) => sends[i]!);
+  if (slow.length === 0) return writeMessagesInOneStatement(store, sends, at);
+  if (fast.length === 0) return store.transaction((trx) => writeMessages(trx, directory, sends, at));
+  // Should the statement fail after the transaction committed, the whole batch fails: its senders
+  // retry with the same client ids and get the committed copies (pushes read any gap it left).
+  const first = await store.transaction((trx) => writeMessages(trx, directory, pick(slow), at));
+  const second = await writeMessagesInOneStatement(store, pick(fast), at);
+  const results: MessageSent[] = new Array(sends.length);
+  slow.forEach((i, k) => {
+    results[i] = first.results[k]!;
+  });
+  fast.forEach((i, k) => {
+    results[i] = second.results[k]!;
+  });
+  return { results, stored: [...first.stored, ...second.stored] };
 }
 
-export async function writeMessagesInOneStatement(
+async function writeMessagesInOneStatement(
   store: Pick<Store, 'statement'>,
   sends: readonly NewMessage[],
   at: number,
-): Promise<{ results: MessageSent[]; stored: StoredMessage[] }> {
+): Promise<Written> {
   // The same id twice in one batch: the first is written, the others answered with it.
   const firstOfKey = new Map<string, number>();
   const unique: number[] = [];

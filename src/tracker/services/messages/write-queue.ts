@@ -7,7 +7,7 @@ import type { Directory } from './directory.js';
 import type { PushPlanner } from './push.js';
 import { type CursorMove, moveCursors, type ReceiptFanOut } from './receipts.js';
 import { type NewMessage, writeMessages } from './write-messages.js';
-import { canWriteInOneStatement, writeMessagesInOneStatement } from './write-messages-pg.js';
+import { writeMessagesPg } from './write-messages-pg.js';
 
 /** Messages per transaction: bounds a commit's latency under a flood. */
 const MAX_BATCH = 4000;
@@ -61,9 +61,7 @@ export function createWriteQueue(
     for (const c of riders) waiting.delete(cursorKey(c.streamId, c.userId));
     const at = now();
     try {
-      if (postgres && canWriteInOneStatement(directory, sends)) {
-        return { ...(await writeMessagesInOneStatement(store, sends, at)), receipts: [] };
-      }
+      if (postgres) return { ...(await writeMessagesPg(store, directory, sends, at)), receipts: [] };
       return await store.transaction(async (trx) => {
         const w = await writeMessages(trx, directory, sends, at);
         return { ...w, receipts: riders.length > 0 ? await moveCursors(trx, riders, at) : [] };

@@ -1,0 +1,89 @@
+// cluster.send.Nt (bench/cluster.ts): durable direct messages over real sessions, as peers send
+// them. SENDERS users, each connected to one of the N trackers (user i to tracker i mod N, as a
+// user's peer holds one session), each with WINDOW sends in flight to one reader. The old form
+// (one HTTP request per message from 48 autocannon connections, every user's requests spread
+// over every tracker) could not show a cluster: 48 requests in flight over a commit of a few
+// milliseconds cap the rate whatever the trackers do, 24 users at the per-user limit cap it at
+// 24,000/s, and one user's stream written through three trackers at once makes their
+// commits take turns on the stream's row (see docs/cluster.md, "Throughput").
+import { cpuSeconds } from './cpu.js';
+import { userToken } from './http.js';
+import { SessionClient } from './session-client.js';
+
+/** Users sending (each under the tracker's per-user limit of 1,000/s: 64 of them cap the rate at 64,000/s). */
+export const SENDERS = Number(process.env.BENCH_SENDERS ?? 64);
+/** Sends in flight per user: 64 × 16 = 1,024 in flight over the cluster. */
+export const WINDOW = Number(process.env.BENCH_WINDOW ?? 16);
+/** Below the per-user limit (1,000/s sustained, a burst of 2,000), so that the limit never answers. */
+const PER_USER_MAX_RATE = 900;
+
+export interface SendRun {
+  /** Sends answered `sent`, per second of the run. */
+  rate: number;
+  seconds: number;
+  /** Sends made and answered `sent` (message ids: the store is checked against them). */
+  answered: Set<string>;
+  failed: number;
+  /** CPU-seconds of all trackers together per 1,000 answered sends. */
+  trackerCpuPer1k: number;
+}
+
+export interface SendCluster {
+  /** Sends `perSender` messages from every sender with client ids `${prefix}-…`; measured. */
+  run(prefix: string, perSender: number): Promise<SendRun>;
+  close(): Promise<void>;
+}
+
+/** Opens every sender's session (user `s<i>` on tracker i mod N) and the reader's account. */
+export async function connectSenders(trackers: { url: string; pid: number }[]): Promise<SendCluster> {
+  const n = trackers.length;
+  await userToken(trackers[0]!.url, 'sink');
+  const senders: SessionClient[] = [];
+  for (let i = 0; i < SENDERS; i++) {
+    const base = trackers[i % n]!.url;
+    const token = await userToken(base, `s${i}`);
+    senders.push(await SessionClient.connect(base, `s${i}`, token, { validate: false }));
+  }
+  const trackerCpu = () => trackers.reduce((s, t) => s + cpuSeconds(t.pid), 0);
+  return {
+    async run(prefix, perSender) {
+      const answered = new Set<string>();
+      let failed = 0;
+      const cpu0 = trackerCpu();
+      const t0 = performance.now();
+      await Promise.all(
+        senders.map(async (sender, i) => {
+          let next = 0;
+          // Paced under the per-user limit: a sender may not start its k-th send before k / PER_USER_MAX_RATE s.
+          const worker = async () => {
+            while (next < perSender) {
+              const k = next++;
+              const due = t0 + (k * 1000) / PER_USER_MAX_RATE;
+              const wait = due - performance.now();
+              if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+              try {
+                const sent = await sender.send({ to: 'sink' }, `message ${k}`, `${prefix}-${i}-${k}`);
+                answered.add(sent.messageId);
+              } catch {
+                failed++;
+              }
+            }
+          };
+          await Promise.all(Array.from({ length: WINDOW }, worker));
+        }),
+      );
+      const seconds = (performance.now() - t0) / 1000;
+      const cpu = trackerCpu() - cpu0;
+      return {
+        rate: answered.size / seconds,
+        seconds,
+        answered,
+        failed,
+        trackerCpuPer1k: (cpu / Math.max(1, answered.size)) * 1000,
+      };
+    },
+    async close() {
+      await Promise.all(senders.map((s) => s.close()));
+    },
+  };
+}

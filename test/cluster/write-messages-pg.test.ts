@@ -1,0 +1,130 @@
+// services/messages/write-messages-pg.ts on a real PostgreSQL store: a batch that mixes sends to
+// known streams (one statement) with a new conversation's first sends (a transaction of
+// write-messages.ts) answers each send in its place, numbers every stream from where it was
+// without a gap, creates the new stream with both ends' cursors, and answers a retried send
+// (same sender and client id) with its first copy whichever way it went.
+import { afterAll, expect, it } from 'vitest';
+import { parseStreamId } from '../../src/protocol/streams.js';
+import type { NewMessage } from '../../src/tracker/services/messages/write-messages.js';
+import { writeMessagesPg } from '../../src/tracker/services/messages/write-messages-pg.js';
+import { openStore, type Store, toNumber } from '../../src/tracker/store/index.js';
+import { createTestDatabase, pgTestUrl, reportSkipped, type TestDatabase } from './pg.js';
+
+const send = (sender: string, streamId: string, clientId: string): NewMessage => ({
+  sender,
+  streamId,
+  stream: parseStreamId(streamId)!,
+  clientId,
+  body: `${sender} ${clientId}`,
+});
+
+if (pgTestUrl() === undefined) {
+  reportSkipped('the split batch test');
+  it.skip('a batch split between the statement and the transaction (needs COTERIE_TEST_PG_URL)', () => {});
+} else {
+  let db: TestDatabase | undefined;
+  let store: Store | undefined;
+  afterAll(async () => {
+    await store?.close();
+    await db?.drop();
+  });
+
+  it('writes a batch mixing known streams and a new one, each send answered in its place', async () => {
+    db = await createTestDatabase();
+    store = await openStore({ location: db.url });
+    const known = new Set<string>();
+    const directory = {
+      streamKnown: (id: string) => known.has(id),
+      topicRetention: new Map<string, { count: number | null; ms: number | null }>(),
+    };
+    const ab = 'd:alice:bob';
+    const ac = 'd:alice:carol';
+    const bc = 'd:bob:carol';
+    // alice–bob and bob–carol exist (two messages each), through the transaction.
+    const first = await writeMessagesPg(
+      store,
+      directory,
+      [send('alice', ab, 'a1'), send('bob', bc, 'b1'), send('bob', ab, 'b2'), send('carol', bc, 'c1')],
+      1000,
+    );
+    expect(first.results.map((r) => [r.streamId, r.seq])).toEqual([
+      [ab, 1],
+      [bc, 1],
+      [ab, 2],
+      [bc, 2],
+    ]);
+    known.add(ab).add(bc);
+
+    // Known streams interleaved with a new conversation and a retry of each kind.
+    const batch = [
+      send('alice', ab, 'a2'),
+      send('alice', ac, 'a3'), // new stream: the transaction
+      send('bob', bc, 'b3'),
+      send('alice', ab, 'a1'), // retried, known stream: the statement answers with the first copy
+      send('carol', ac, 'c2'),
+      send('alice', ab, 'a4'),
+      send('alice', ac, 'a3'), // the same new send twice in the batch: answered with the first
+    ];
+    // Counted: the known streams' sends go in one statement, the new one's in one transaction.
+    const calls = { statement: 0, transaction: 0 };
+    const s = store;
+    const counting: Pick<Store, 'statement' | 'transaction'> = {
+      statement: (fn) => {
+        calls.statement++;
+        return s.statement(fn);
+      },
+      transaction: (fn) => {
+        calls.transaction++;
+        return s.transaction(fn);
+      },
+    };
+    const second = await writeMessagesPg(counting, directory, batch, 2000);
+    expect(calls).toEqual({ statement: 1, transaction: 1 });
+    expect(second.results.map((r) => [r.streamId, r.seq, r.duplicate])).toEqual([
+      [ab, 3, false],
+      [ac, 1, false],
+      [bc, 3, false],
+      [ab, 1, true],
+      [ac, 2, false],
+      [ab, 4, false],
+      [ac, 1, true],
+    ]);
+    expect(second.results[3]!.messageId).toBe(first.results[0]!.messageId);
+    expect(second.results[6]!.messageId).toBe(second.results[1]!.messageId);
+    // What was stored: the new sends only, each once.
+    expect(second.stored.map((m) => `${m.streamId}#${m.seq}`).sort()).toEqual(
+      [`${ab}#3`, `${ab}#4`, `${ac}#1`, `${ac}#2`, `${bc}#3`].sort(),
+    );
+
+    const rows = await store.db
+      .selectFrom('messages')
+      .select(['stream_id', 'seq', 'client_id'])
+      .orderBy('stream_id')
+      .orderBy('seq')
+      .execute();
+    expect(rows.map((r) => `${r.stream_id}#${toNumber(r.seq)}:${r.client_id}`)).toEqual([
+      `${ab}#1:a1`,
+      `${ab}#2:b2`,
+      `${ab}#3:a2`,
+      `${ab}#4:a4`,
+      `${ac}#1:a3`,
+      `${ac}#2:c2`,
+      `${bc}#1:b1`,
+      `${bc}#2:c1`,
+      `${bc}#3:b3`,
+    ]);
+    const streams = await store.db.selectFrom('streams').select(['stream_id', 'last_seq']).execute();
+    expect(Object.fromEntries(streams.map((s) => [s.stream_id, toNumber(s.last_seq)]))).toEqual({
+      [ab]: 4,
+      [ac]: 2,
+      [bc]: 3,
+    });
+    const cursors = await store.db
+      .selectFrom('cursors')
+      .select('user_id')
+      .where('stream_id', '=', ac)
+      .orderBy('user_id')
+      .execute();
+    expect(cursors.map((c) => c.user_id)).toEqual(['alice', 'carol']);
+  }, 60_000);
+}
