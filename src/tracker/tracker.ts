@@ -97,6 +97,10 @@ export interface TrackerOptions {
   relayLimits?: Partial<RelayLimits>;
   /** Standalone relays (`coterie relay`, host:port) listed in GET /v1/cluster beside the trackers' own. */
   extraRelays?: string[];
+  /** Account creations per client address per `accountCreationWindowMs` (default 20 in 10 min). */
+  accountCreationsPerAddress?: number;
+  /** The reverse proxies whose X-Forwarded-For names the client (fastify's trustProxy): addresses/CIDRs, or a hop count. */
+  trustProxy?: string | number;
   /** Dial peers back at hello to tell them whether they are reachable (default true). */
   reachabilityCheck?: boolean;
   /** Stable id of this tracker among a cluster's; default: kept in `<dataDir>/tracker.id`. */
@@ -300,6 +304,8 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       trackerId,
       version: TRACKER_VERSION,
       bodyLimitBytes: cfg.bodyLimitBytes,
+      accountCreation: { perAddress: cfg.accountCreationsPerAddress, windowMs: cfg.accountCreationWindowMs },
+      ...(cfg.trustProxy === undefined ? {} : { trustProxy: cfg.trustProxy }),
       shareBodyLimitBytes: cfg.shareBodyLimitBytes,
       ...(cfg.tls ? { tls: cfg.tls } : {}),
     });

@@ -13,6 +13,7 @@ import { layerSettings } from '../daemon-config.js';
 import { integerFlag, parseLogLevel } from '../flags.js';
 import { addRelayLimitOptions, type RelayLimitFlags, relayAddress, relayLimits } from '../relay-flags.js';
 import { loadOrCreateTrackerCertificate } from '../tracker-tls.js';
+import { parseTrustProxy } from '../trust-proxy.js';
 
 interface TrackerFlags extends RelayLimitFlags {
   relay?: boolean;
@@ -40,6 +41,8 @@ interface TrackerFlags extends RelayLimitFlags {
   storageGraceMs?: string;
   requireSyncStandby?: boolean;
   insecureHttp?: boolean;
+  trustProxy?: string;
+  accountCreationsPerAddress?: string;
 }
 
 /** flags > COTERIE_* environment > config file (../daemon-config.ts, which also fills flags) > defaults. */
@@ -129,6 +132,13 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
     presenceGraceMs: integer(flags.presenceGraceMs, '--presence-grace-ms', 0, 3_600_000),
     storageGraceMs: integer(flags.storageGraceMs, '--storage-grace-ms', 0, 7 * 24 * 3_600_000),
     logLevel,
+    trustProxy: parseTrustProxy(flags.trustProxy),
+    accountCreationsPerAddress: integer(
+      flags.accountCreationsPerAddress,
+      '--account-creations-per-address',
+      1,
+      1_000_000_000,
+    ),
     relay: flags.relay !== false,
     relayHost: flags.relayHost,
     relayPort: integer(flags.relayPort, '--relay-port', 0, 65535),
@@ -227,6 +237,14 @@ export function registerTrackerCommand(program: Command): void {
     .option(
       '--storage-grace-ms <ms>',
       `a storage peer away longer than this stops counting and its replicas are repaired elsewhere (default ${TRACKER_DEFAULTS.storageGraceMs})`,
+    )
+    .option(
+      '--trust-proxy <proxies>',
+      'behind a reverse proxy: its addresses/CIDRs (or a hop count) whose X-Forwarded-For names the client; without it the header is ignored',
+    )
+    .option(
+      '--account-creations-per-address <n>',
+      `accounts one client address may create per 10 minutes (default ${TRACKER_DEFAULTS.accountCreationsPerAddress}); each costs a 32 MiB scrypt`,
     )
     .option('--no-relay', 'run no relay inside this tracker (by default one does, for peers behind NAT)')
     .option('--relay-host <host>', 'address the built-in relay listens on (default: --host)')
