@@ -25,7 +25,7 @@ async function stuckRequest(url: string): Promise<net.Socket> {
   return socket;
 }
 
-/** Sends `signal` and resolves with the exit code and how long the exit took. */
+/** Resolves with the exit code and how long after this call the process exited. */
 function exitAfter(t: TrackerProcess): Promise<{ code: number | null; ms: number }> {
   const started = Date.now();
   return new Promise((resolve) => {
@@ -33,54 +33,51 @@ function exitAfter(t: TrackerProcess): Promise<{ code: number | null; ms: number
   });
 }
 
+/** A tracker with `--shutdown-timeout seconds` and a request stuck in it, for `body`; removed after. */
+async function withStuckTracker(seconds: number, body: (t: TrackerProcess) => Promise<void>): Promise<void> {
+  const dir = tempDir();
+  try {
+    const t = await spawnTracker(dir.path, ['--insecure-http', '--shutdown-timeout', String(seconds)]);
+    const socket = await stuckRequest(t.url);
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      await body(t);
+    } finally {
+      socket.destroy();
+    }
+  } finally {
+    dir.remove();
+  }
+}
+
 describe('shutdown with a time limit', () => {
   it('a tracker whose shutdown hangs on a stuck request exits at --shutdown-timeout', async () => {
-    const dir = tempDir();
-    try {
-      const t = await spawnTracker(dir.path, ['--insecure-http', '--shutdown-timeout', '2']);
-      const socket = await stuckRequest(t.url);
-      try {
-        await new Promise((r) => setTimeout(r, 200));
-        const exited = exitAfter(t);
-        t.proc.kill('SIGTERM');
-        const { code, ms } = await exited;
-        expect(code).toBe(1);
-        // Not before the limit (the stuck request held it), and not much after.
-        expect(ms).toBeGreaterThanOrEqual(1900);
-        expect(ms).toBeLessThan(10_000);
-        expect(t.output()).toContain('the shutdown took longer than 2 s (--shutdown-timeout)');
-      } finally {
-        socket.destroy();
-      }
-    } finally {
-      dir.remove();
-    }
+    await withStuckTracker(2, async (t) => {
+      const exited = exitAfter(t);
+      t.proc.kill('SIGTERM');
+      const { code, ms } = await exited;
+      expect(code).toBe(1);
+      // Not before the limit (the stuck request held it), and not much after.
+      expect(ms).toBeGreaterThanOrEqual(1900);
+      expect(ms).toBeLessThan(10_000);
+      expect(t.output()).toContain('the shutdown took longer than 2 s (--shutdown-timeout)');
+    });
   }, 60_000);
 
   it('a second signal during a hanging shutdown exits at once', async () => {
-    const dir = tempDir();
-    try {
-      const t = await spawnTracker(dir.path, ['--insecure-http', '--shutdown-timeout', '120']);
-      const socket = await stuckRequest(t.url);
-      try {
-        await new Promise((r) => setTimeout(r, 200));
-        const exited = exitAfter(t);
-        t.proc.kill('SIGTERM');
-        // Still shutting down a second later: the stuck request holds it.
-        await new Promise((r) => setTimeout(r, 1000));
-        expect(t.proc.exitCode).toBeNull();
-        const secondAt = Date.now();
-        t.proc.kill('SIGINT');
-        const { code } = await exited;
-        expect(code).toBe(1);
-        expect(Date.now() - secondAt).toBeLessThan(5_000);
-        expect(t.output()).toContain('SIGINT during the shutdown (after SIGTERM)');
-      } finally {
-        socket.destroy();
-      }
-    } finally {
-      dir.remove();
-    }
+    await withStuckTracker(120, async (t) => {
+      const exited = exitAfter(t);
+      t.proc.kill('SIGTERM');
+      // Still shutting down a second later: the stuck request holds it.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(t.proc.exitCode).toBeNull();
+      const secondAt = Date.now();
+      t.proc.kill('SIGINT');
+      const { code } = await exited;
+      expect(code).toBe(1);
+      expect(Date.now() - secondAt).toBeLessThan(5_000);
+      expect(t.output()).toContain('SIGINT during the shutdown (after SIGTERM)');
+    });
   }, 60_000);
 });
 
