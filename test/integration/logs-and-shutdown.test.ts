@@ -2,6 +2,8 @@
 // it), and a graceful shutdown with a time limit that a second signal cuts short, through real
 // processes. A client stuck in the middle of a request keeps a tracker's HTTP server from
 // closing (it waits for in-flight requests): that is the shutdown that would hang.
+
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -11,7 +13,7 @@ import { spawnTracker, type TrackerProcess, tempDir } from '../helpers/tracker.j
 import { until } from '../helpers/wait.js';
 
 /** A POST whose body never ends: the request stays in flight. */
-async function stuckRequest(url: string): Promise<net.Socket> {
+async function stuckRequest(url: string, path = '/v1/users'): Promise<net.Socket> {
   const { hostname, port } = new URL(url);
   const socket = net.connect(Number(port), hostname);
   await new Promise<void>((resolve, reject) => {
@@ -20,13 +22,13 @@ async function stuckRequest(url: string): Promise<net.Socket> {
   });
   socket.on('error', () => {});
   socket.write(
-    'POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"userId":',
+    `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"userId":`,
   );
   return socket;
 }
 
 /** Resolves with the exit code and how long after this call the process exited. */
-function exitAfter(t: TrackerProcess): Promise<{ code: number | null; ms: number }> {
+function exitAfter(t: { proc: ChildProcess }): Promise<{ code: number | null; ms: number }> {
   const started = Date.now();
   return new Promise((resolve) => {
     t.proc.once('exit', (code) => resolve({ code, ms: Date.now() - started }));
@@ -79,6 +81,30 @@ describe('shutdown with a time limit', () => {
       expect(t.output()).toContain('SIGINT during the shutdown (after SIGTERM)');
     });
   }, 60_000);
+
+  it('a peer whose shutdown hangs on a stuck web UI request exits at --shutdown-timeout and says so in peer.log', async () => {
+    const swarm = cliSwarm<'alice'>('coterie-peer-stop-');
+    await swarm.startTracker();
+    const peer = await swarm.startPeer('alice', ['--shutdown-timeout', '2']);
+    const info = JSON.parse(readFileSync(join(swarm.dir('alice'), 'daemon.json'), 'utf8')) as {
+      ui: { port: number };
+    };
+    const socket = await stuckRequest(`http://127.0.0.1:${info.ui.port}`, '/auth/ticket');
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const exited = exitAfter({ proc: peer.child });
+      peer.child.kill('SIGTERM');
+      const { code, ms } = await exited;
+      expect(code).toBe(1);
+      expect(ms).toBeGreaterThanOrEqual(1900);
+      expect(ms).toBeLessThan(10_000);
+      expect(readFileSync(join(swarm.dir('alice'), 'peer.log'), 'utf8')).toContain(
+        'exiting without finishing the shutdown',
+      );
+    } finally {
+      socket.destroy();
+    }
+  }, 90_000);
 });
 
 describe('peer.log and SIGHUP', () => {
