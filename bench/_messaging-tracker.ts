@@ -13,6 +13,7 @@ const tracker = await startTracker({
   // The benchmark measures the message path, not the per-user limit.
   messageRatePerSecond: 1_000_000,
   messageBurst: 1_000_000,
+  accountCreationsPerAddress: 1_000_000,
   // Long heartbeats: a loaded benchmark must not lose sessions to a late pong.
   heartbeatIntervalMs: 10_000,
   heartbeatTimeoutMs: 30_000,

@@ -17,10 +17,11 @@ import {
 } from './control/index.js';
 import { newControlToken, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
 import { ensureDataDir } from './data-dir.js';
-import { type FilesService, startFilesService } from './files/index.js';
+import { createTransferCounters, type FilesService, startFilesService } from './files/index.js';
 import { createLimits } from './limits.js';
 import { acquireDataDirLock } from './lock.js';
 import { createMessagingService, type MessagingService } from './messages/index.js';
+import { createPeerMetrics } from './metrics.js';
 import { type Notice, noticeOfEvent, type PeerEvent } from './notices.js';
 import { createReach, type Reach } from './reach.js';
 import { type StorageService, startStorage } from './storage/index.js';
@@ -126,6 +127,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   const notify = (kind: Notice['kind'], text: string) =>
     emitter.emit('notice', { kind, text, at: Date.now() });
   const emitEvent = (e: PeerEvent) => emitter.emit('event', e);
+  const transfers = createTransferCounters();
 
   let identity: PeerIdentity | undefined;
   let files: FilesService | undefined;
@@ -280,6 +282,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       port: options.port ?? PEER_DEFAULTS.piecePortDefault,
       advertiseHost: options.advertiseHost,
       limits,
+      transfers,
       notify,
       onEvent: emitEvent,
       log,
@@ -341,7 +344,8 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     const execute = <N extends string>(name: N, args: string[], io: CommandIO = {}) =>
       runCommand(ctx, name, args, io);
     daemonToken = newControlToken();
-    control = await startControlServer({ token: daemonToken, execute });
+    const metrics = createPeerMetrics({ transfers: transfers.totals, uploads: () => files?.seeding.stats() });
+    control = await startControlServer({ token: daemonToken, execute, metrics: metrics.scrape });
     if (options.ui !== false) {
       // Loaded only when wanted: fastify and its plugins are the UI's, not the daemon's.
       const { startUiServer } = await import('./ui/index.js');

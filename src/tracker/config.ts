@@ -34,6 +34,13 @@ export const TRACKER_DEFAULTS = Object.freeze({
   loginFailuresPerAddress: 20,
   loginFailureWindowMs: 60_000,
   /**
+   * Account creations per client address per window, counted by each tracker: each costs a
+   * scrypt (32 MiB), and a person makes one; 20 in 10 minutes lets a classroom behind one NAT
+   * sign up while one address burns at most ~2 CPU-s of hashing per window.
+   */
+  accountCreationsPerAddress: 20,
+  accountCreationWindowMs: 10 * 60_000,
+  /**
    * Request bodies: small everywhere except a share, which carries a manifest (≤ 65,536 × 67 bytes
    * of piece hashes, and a folder's file list: ≤ 2 MiB of paths and about 40 bytes a file).
    */

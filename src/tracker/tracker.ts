@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { PACKAGE_VERSION } from '../os/package-version.js';
-import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, tightenPrivateDir } from '../os/private-files.js';
+import { PRIVATE_DIR_MODE, tightenPrivateDir } from '../os/private-files.js';
 import { bracketHost, formatHostPort } from '../protocol/addresses.js';
-import type { ClusterMember, StoreHealth } from '../protocol/api.js';
+import type { ClusterMember } from '../protocol/api.js';
 import { CoterieError } from '../protocol/errors.js';
 import type { TrackerMessage } from '../protocol/session.js';
 import { MAX_TICKET_TTL_SECONDS } from '../protocol/tickets.js';
@@ -32,6 +31,7 @@ import { createStorageService } from './services/storage.js';
 import { createStoragePlanner } from './services/storage-planner.js';
 import { createTicketsService } from './services/tickets.js';
 import { createUsersService } from './services/users.js';
+import { storeHealth, trackerIdFor } from './start-helpers.js';
 import { openStore, type Store } from './store/index.js';
 import { createSessionHub } from './ws/hub.js';
 
@@ -99,6 +99,10 @@ export interface TrackerOptions {
   relayLimits?: Partial<RelayLimits>;
   /** Standalone relays (`coterie relay`, host:port) listed in GET /v1/cluster beside the trackers' own. */
   extraRelays?: string[];
+  /** Account creations per client address per `accountCreationWindowMs` (default 20 in 10 min). */
+  accountCreationsPerAddress?: number;
+  /** The reverse proxies whose X-Forwarded-For names the client (fastify's trustProxy): addresses/CIDRs, or a hop count. */
+  trustProxy?: string | number;
   /** Dial peers back at hello to tell them whether they are reachable (default true). */
   reachabilityCheck?: boolean;
   /** Stable id of this tracker among a cluster's; default: kept in `<dataDir>/tracker.id`. */
@@ -122,30 +126,6 @@ export interface RunningTracker {
   fingerprint?: string;
   /** Closes sessions (removing their presence), the HTTP server and the store. Idempotent. */
   close(): Promise<void>;
-}
-
-/** The store as /healthz and the start log line say it. */
-function storeHealth(store: Store): StoreHealth {
-  const status = store.primary?.status();
-  if (status === undefined) return { dialect: store.dialect, acknowledgedOn: 'one-machine' };
-  return {
-    dialect: store.dialect,
-    ...(status.primary === undefined ? {} : { primary: status.primary }),
-    ...(status.replication ?? {}),
-  };
-}
-
-function trackerIdFor(dataDir: string): string {
-  const file = join(dataDir, 'tracker.id');
-  try {
-    const id = readFileSync(file, 'utf8').trim();
-    if (/^[A-Za-z0-9_-]{8,64}$/.test(id)) return id;
-  } catch {
-    // first start: create it below
-  }
-  const id = randomUUID();
-  writeFileSync(file, `${id}\n`, { mode: PRIVATE_FILE_MODE });
-  return id;
 }
 
 /** Starts a tracker in this process: store, services, HTTP API and WebSocket sessions. */
@@ -195,6 +175,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
         ? await createPgEventBus({ connection: () => store.primary!.connection(), trackerId, logger })
         : createLocalEventBus((err) => logger.error({ err }, 'event handler failed'));
     const deps: ServiceDeps = { store, bus, now };
+    const metrics = createMetrics();
     const policy = { scoreHalfLifeMs: cfg.scoreHalfLifeMs, corruptFlagThreshold: cfg.corruptFlagThreshold };
     const users = createUsersService({
       scrypt: { logN: cfg.scryptLogN, blockSize: cfg.scryptBlockSize, parallelism: cfg.scryptParallelism },
@@ -226,10 +207,13 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       retentionSweepMs: cfg.retentionSweepMs,
       trackerId,
       logger,
+      onBatchWritten: (n, seconds) => {
+        metrics.messageBatchSize.observe(n);
+        metrics.messageCommitSeconds.observe(seconds);
+      },
     })({ ...deps, groups });
     const stale = await presence.clearTracker(trackerId);
 
-    const metrics = createMetrics();
     const storage = createStorageService({
       storageGraceMs: cfg.storageGraceMs,
       onReplicated: (bytes, seconds) => {
@@ -269,6 +253,8 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
               checkReachability(peerId, dialBackCandidates(addresses, source)),
           }),
     });
+    metrics.sources.sessionStates = () => hub.sessionStates();
+    metrics.sources.pool = () => store.primary?.status().pool;
     const clusterOptions = {
       trackerId,
       heartbeatMs: cfg.clusterHeartbeatMs,
@@ -302,6 +288,8 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       trackerId,
       version: TRACKER_VERSION,
       bodyLimitBytes: cfg.bodyLimitBytes,
+      accountCreation: { perAddress: cfg.accountCreationsPerAddress, windowMs: cfg.accountCreationWindowMs },
+      ...(cfg.trustProxy === undefined ? {} : { trustProxy: cfg.trustProxy }),
       shareBodyLimitBytes: cfg.shareBodyLimitBytes,
       ...(cfg.tls ? { tls: cfg.tls } : {}),
     });

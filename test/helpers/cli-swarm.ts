@@ -95,6 +95,9 @@ export function cliSwarm<N extends string>(prefix: string, options: CliSwarmOpti
           '10',
           '--log-level',
           'warn',
+          // Every peer's account comes from 127.0.0.1 (the default allows 20 per 10 minutes).
+          '--account-creations-per-address',
+          '1000',
           ...args,
         ],
         /listening on/,

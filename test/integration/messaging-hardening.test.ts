@@ -32,6 +32,8 @@ describe('message cursors, pending sends and unread pages: real tracker, real pe
       logLevel: 'silent',
       heartbeatIntervalMs: 1000,
       heartbeatTimeoutMs: 5000,
+      // Every test's accounts from one address (the default allows 20 per 10 minutes).
+      accountCreationsPerAddress: 1_000,
     });
     port = tracker.port;
   };

@@ -37,6 +37,8 @@ describe('messages and topics: real tracker, real peers', () => {
       heartbeatTimeoutMs: 5000,
       messageRatePerSecond: 1000,
       messageBurst: 1000,
+      // 50 members' accounts from one address (the default allows 20 per 10 minutes).
+      accountCreationsPerAddress: 1_000,
     });
     port = tracker.port;
     base = tracker.url;

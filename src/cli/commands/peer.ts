@@ -2,14 +2,16 @@ import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { pino } from 'pino';
 import { ensurePrivateFile, restrictUmask } from '../../os/private-files.js';
+import { openRotatingLog } from '../../os/rotating-log.js';
 import { ensureDataDir, resolveDataDir } from '../../peer/client.js';
 import { PEER_DEFAULTS, parseTrackerUrls, startPeerDaemon } from '../../peer/index.js';
 import { formatHostPort } from '../../protocol/addresses.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { parseRate } from '../../protocol/rates.js';
 import { layerSettings } from '../daemon-config.js';
-import { parseAdvertisedHost, parseLogLevel } from '../flags.js';
+import { integerFlag, parseAdvertisedHost, parseLogLevel } from '../flags.js';
 import { runShell } from '../shell.js';
+import { guardShutdown, shutdownTimeoutSeconds } from '../shutdown.js';
 
 interface PeerFlags {
   dataDir?: string;
@@ -32,6 +34,9 @@ interface PeerFlags {
   zone?: string;
   scrubMibS?: string;
   scrubPauseMs?: string;
+  logMaxMib: string;
+  logKeep: string;
+  shutdownTimeout?: string;
 }
 
 const DEFAULT_TRACKER = PEER_DEFAULTS.trackerUrlDefault;
@@ -133,7 +138,17 @@ export function registerPeerCommand(program: Command): void {
     .option('--scrub-mib-s <n>', 'how fast held replicas are re-hashed, MiB/s (default 20)')
     .addOption(new Option('--scrub-pause-ms <ms>', 'rest between two scrub passes (tests only)').hideHelp())
     .option('--no-shell', 'no interactive shell, even on a terminal')
-    .option('--log-level <level>', 'log level of DIR/peer.log', 'info');
+    .option('--log-level <level>', 'log level of DIR/peer.log', 'info')
+    .option(
+      '--log-max-mib <n>',
+      'peer.log becomes peer.log.1 past this size; 0: never (logrotate and SIGHUP)',
+      '10',
+    )
+    .option('--log-keep <n>', 'rotated logs kept (peer.log.1 … peer.log.N)', '3')
+    .option(
+      '--shutdown-timeout <seconds>',
+      'a graceful stop (SIGTERM, SIGINT) taking longer than this exits anyway; a second signal at once (default 10)',
+    );
   layerSettings(command, 'COTERIE_PEER', PEER_ENV_NAMES).action(async (flags: PeerFlags) => {
     const dataDir = resolveDataDir(flags.dataDir);
     const trackers = parseTrackerUrls(flags.tracker ?? process.env.COTERIE_TRACKER ?? DEFAULT_TRACKER);
@@ -156,8 +171,22 @@ export function registerPeerCommand(program: Command): void {
     const logPath = join(dataDir, 'peer.log');
     ensurePrivateFile(logPath);
     // Written synchronously: a daemon logs a few lines a minute, and a crash's last line must land.
-    const logFile = pino.destination({ dest: logPath, sync: true, mkdir: true });
+    // Bounded by default (10 MiB and 3 rotated files); SIGHUP reopens it after logrotate moved it.
+    const logFile = openRotatingLog(logPath, {
+      maxBytes: (integerFlag(flags.logMaxMib, '--log-max-mib', 0, 1_000_000) ?? 10) * 1024 * 1024,
+      keep: integerFlag(flags.logKeep, '--log-keep', 1, 1000) ?? 3,
+    });
     const logger = pino({ level: logLevel, base: { pid: process.pid } }, logFile);
+    const reopenLog = () => {
+      logFile.reopen();
+      logger.info('peer.log reopened (SIGHUP)');
+    };
+    process.on('SIGHUP', reopenLog);
+    const guard = guardShutdown({
+      name: 'coterie peer',
+      timeoutSeconds: shutdownTimeoutSeconds(flags.shutdownTimeout),
+      beforeExit: (reason) => logger.warn({ reason }, 'exiting without finishing the shutdown'),
+    });
     if (tightened.length > 0) {
       logger.warn({ tightened }, 'the data directory was open to other users: made it private');
     }
@@ -172,7 +201,8 @@ export function registerPeerCommand(program: Command): void {
     // line must find them (the default action would kill the process without cleanup).
     let daemon: Awaited<ReturnType<typeof startPeerDaemon>> | undefined;
     let signalled = false;
-    const shutdown = () => {
+    const shutdown = (signal: NodeJS.Signals) => {
+      if (!guard.requested(signal)) return;
       signalled = true;
       void daemon?.stop();
     };
@@ -219,8 +249,10 @@ export function registerPeerCommand(program: Command): void {
       daemon.on('notice', (n) => logger.info({ notice: n.kind }, n.text));
     }
     await daemon.done;
+    guard.finished();
     logger.flush();
     process.off('SIGTERM', shutdown);
     process.off('SIGINT', shutdown);
+    process.off('SIGHUP', reopenLog);
   });
 }

@@ -12,7 +12,9 @@ import { startTracker, TRACKER_DEFAULTS, type TrackerOptions } from '../../track
 import { layerSettings } from '../daemon-config.js';
 import { integerFlag, parseLogLevel } from '../flags.js';
 import { addRelayLimitOptions, type RelayLimitFlags, relayAddress, relayLimits } from '../relay-flags.js';
+import { guardShutdown, shutdownTimeoutSeconds } from '../shutdown.js';
 import { loadOrCreateTrackerCertificate } from '../tracker-tls.js';
+import { parseTrustProxy } from '../trust-proxy.js';
 
 interface TrackerFlags extends RelayLimitFlags {
   relay?: boolean;
@@ -41,6 +43,9 @@ interface TrackerFlags extends RelayLimitFlags {
   storageGraceMs?: string;
   requireSyncStandby?: boolean;
   insecureHttp?: boolean;
+  trustProxy?: string;
+  accountCreationsPerAddress?: string;
+  shutdownTimeout?: string;
 }
 
 /** flags > COTERIE_* environment > config file (../daemon-config.ts, which also fills flags) > defaults. */
@@ -130,6 +135,13 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
     presenceGraceMs: integer(flags.presenceGraceMs, '--presence-grace-ms', 0, 3_600_000),
     storageGraceMs: integer(flags.storageGraceMs, '--storage-grace-ms', 0, 7 * 24 * 3_600_000),
     logLevel,
+    trustProxy: parseTrustProxy(flags.trustProxy),
+    accountCreationsPerAddress: integer(
+      flags.accountCreationsPerAddress,
+      '--account-creations-per-address',
+      1,
+      1_000_000_000,
+    ),
     relay: flags.relay !== false,
     rebalance: flags.rebalance !== false,
     relayHost: flags.relayHost,
@@ -230,6 +242,18 @@ export function registerTrackerCommand(program: Command): void {
       '--storage-grace-ms <ms>',
       `a storage peer away longer than this stops counting and its replicas are repaired elsewhere (default ${TRACKER_DEFAULTS.storageGraceMs})`,
     )
+    .option(
+      '--trust-proxy <proxies>',
+      'behind a reverse proxy: its addresses/CIDRs (or a hop count) whose X-Forwarded-For names the client; without it the header is ignored',
+    )
+    .option(
+      '--account-creations-per-address <n>',
+      `accounts one client address may create per 10 minutes (default ${TRACKER_DEFAULTS.accountCreationsPerAddress}); each costs a 32 MiB scrypt`,
+    )
+    .option(
+      '--shutdown-timeout <seconds>',
+      'a graceful stop (SIGTERM, SIGINT) taking longer than this exits anyway; a second signal at once (default 10)',
+    )
     .option('--no-relay', 'run no relay inside this tracker (by default one does, for peers behind NAT)')
     .option(
       '--no-rebalance',
@@ -249,12 +273,16 @@ export function registerTrackerCommand(program: Command): void {
   addRelayLimitOptions(command);
   layerSettings(command, 'COTERIE_TRACKER', TRACKER_ENV_NAMES).action(async (flags: TrackerFlags) => {
     const options = await withDefaultTls(resolveTrackerOptions(flags), flags.insecureHttp === true);
+    const guard = guardShutdown({
+      name: 'coterie tracker',
+      timeoutSeconds: shutdownTimeoutSeconds(flags.shutdownTimeout),
+    });
     // This process is the tracker: whatever it or a library creates is its own (see restrictUmask).
     restrictUmask();
     // Signals are handled from before the listening line is printed: whoever reads that line may stop us at once.
     let stopRequested: string | undefined;
     let onStop: (why: string) => void = (why) => {
-      stopRequested ??= why;
+      if (guard.requested(why)) stopRequested = why;
     };
     const sigterm = () => onStop('SIGTERM');
     const sigint = () => onStop('SIGINT');
@@ -274,19 +302,26 @@ export function registerTrackerCommand(program: Command): void {
         );
       }
       await new Promise<void>((resolve) => {
-        let stopping = false;
-        onStop = (why: string) => {
-          if (stopping) return;
-          stopping = true;
+        const stop = (why: string) => {
           rl?.close();
           process.stdout.write(`coterie tracker: ${why}, shutting down\n`);
-          tracker.close().then(resolve, (err: unknown) => {
-            process.stderr.write(`coterie tracker: shutdown failed: ${(err as Error).message}\n`);
-            process.exitCode = 1;
-            resolve();
-          });
+          tracker.close().then(
+            () => {
+              guard.finished();
+              resolve();
+            },
+            (err: unknown) => {
+              guard.finished();
+              process.stderr.write(`coterie tracker: shutdown failed: ${(err as Error).message}\n`);
+              process.exitCode = 1;
+              resolve();
+            },
+          );
         };
-        if (stopRequested !== undefined) onStop(stopRequested);
+        onStop = (why: string) => {
+          if (guard.requested(why)) stop(why);
+        };
+        if (stopRequested !== undefined) stop(stopRequested);
         // On a terminal, typing `quit` stops the tracker too (as the original tracker's console did).
         if (process.stdin.isTTY) {
           rl = createInterface({ input: process.stdin });

@@ -23,6 +23,8 @@ export interface ControlServerOptions {
   /** Loopback only: the token is the only guard. */
   host?: string;
   port?: number;
+  /** GET /metrics (Prometheus text), behind the same token. */
+  metrics?: () => Promise<{ contentType: string; text: string }>;
 }
 
 export interface ControlServer {
@@ -36,6 +38,17 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   const given = Buffer.from(header.slice('Bearer '.length));
   const expected = Buffer.from(token);
   return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** The peer's Prometheus metrics on the control port (Authorization: Bearer <daemon.json's token>). */
+export const METRICS_PATH = '/metrics';
+
+function unauthenticated(res: ServerResponse): void {
+  sendJson(
+    res,
+    401,
+    errorResponse(new CoterieError('UNAUTHENTICATED', 'wrong or missing control token: read daemon.json')),
+  );
 }
 
 function toError(err: unknown): CoterieError {
@@ -96,20 +109,19 @@ export async function startControlServer(options: ControlServerOptions): Promise
   const inflight = new Set<AbortController>();
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (req.url === METRICS_PATH && req.method === 'GET' && options.metrics !== undefined) {
+      if (!tokenMatches(req.headers.authorization, token)) return unauthenticated(res);
+      const { contentType, text } = await options.metrics();
+      res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+      return;
+    }
     if (req.url !== CONTROL_PATH)
       return sendJson(res, 404, errorResponse(new CoterieError('NOT_FOUND', 'no such route')));
     if (req.method !== 'POST') {
       return sendJson(res, 405, errorResponse(new CoterieError('BAD_REQUEST', 'use POST')));
     }
-    if (!tokenMatches(req.headers.authorization, token)) {
-      return sendJson(
-        res,
-        401,
-        errorResponse(
-          new CoterieError('UNAUTHENTICATED', 'wrong or missing control token: read daemon.json'),
-        ),
-      );
-    }
+    if (!tokenMatches(req.headers.authorization, token)) return unauthenticated(res);
     let request: CommandRequest;
     try {
       request = parseRequest(await readBody(req));

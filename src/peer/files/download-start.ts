@@ -8,6 +8,7 @@ import type { TrackerHttpClient } from '../tracker/http-client.js';
 import { type DownloadHandle, download, downloadTree, type TreeDownloadHandle } from './download/index.js';
 import { listedSeeders } from './download-seeders.js';
 import { selectedFiles, selectionOf } from './selection.js';
+import type { TransferCounters } from './transfer-counters.js';
 
 /** A download's engine as started: a file's, or a folder's (which can widen its selection). */
 export interface StartedEngine {
@@ -36,6 +37,7 @@ export function startEngine(
     identity: PeerIdentity;
     dial?: Dial | undefined;
     limits?: DownloadLimits | undefined;
+    transfers?: TransferCounters | undefined;
   },
   rec: DownloadRecord,
   detail: FileDetail,
@@ -71,6 +73,7 @@ export function startEngine(
       selected: selectedFiles(manifest, selectionOf(store, rec.id)),
       resuming,
     });
+    deps.transfers?.watch(tree);
     return { handle: tree, manifest, tree };
   }
   const destDir = destDirOf(store, rec.id);
@@ -80,5 +83,6 @@ export function startEngine(
     dest: rec.dest,
     ...(destDir === undefined ? {} : { destDir }),
   });
+  deps.transfers?.watch(handle);
   return { handle, manifest };
 }

@@ -79,6 +79,7 @@ export interface DownloadsDeps {
   notify: (kind: Notice['kind'], text: string) => void;
   onEvent: (e: PeerEvent) => void;
   log: Logger;
+  transfers?: import('./transfer-counters.js').TransferCounters;
 }
 
 /** How often a running download's progress is written to the store (it is also written at its end). */

@@ -12,6 +12,7 @@ import type { TrackerSession } from '../tracker/session.js';
 import { createDownloads } from './downloads.js';
 import { type Seeding, startSeeding } from './seeding.js';
 import { createShares } from './shares.js';
+import type { TransferCounters } from './transfer-counters.js';
 
 export interface FilesServiceOptions {
   /** How downloads dial seeders (relays included); default: TLS over TCP. */
@@ -29,6 +30,8 @@ export interface FilesServiceOptions {
   notify: (kind: Notice['kind'], text: string) => void;
   onEvent: (e: PeerEvent) => void;
   log: Logger;
+  /** Counts the downloads' transfers for the peer's metrics. */
+  transfers?: TransferCounters;
 }
 
 /** The file side of the daemon: seeding, shares and downloads, as the daemon and the commands see it. */
@@ -71,6 +74,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
   const downloads = createDownloads({
     ...(options.dial === undefined ? {} : { dial: options.dial }),
     ...(options.limits === undefined ? {} : { limits: options.limits }),
+    ...(options.transfers === undefined ? {} : { transfers: options.transfers }),
     store,
     http,
     session,

@@ -5,3 +5,4 @@ export { type FilesService, type FilesServiceOptions, startFilesService } from '
 export type { Seeding } from './seeding.js';
 export { fileTreeOf } from './selection.js';
 export type { ChangedShare } from './shares.js';
+export { createTransferCounters, type TransferCounters, type TransferTotals } from './transfer-counters.js';

@@ -8,6 +8,7 @@ import {
   FilePieceSource,
   type PeerIdentity,
   type PieceServer,
+  type PieceServerStats,
   type PieceSource,
   type ReportVerdict,
   startPieceServer,
@@ -46,6 +47,8 @@ export interface Seeding {
   revokeTickets(revocation: TicketRevocation): void;
   /** Serves a connection that came another way than the listener (a relay circuit), from `peerId`. */
   accept(stream: Duplex, peerId: string): void;
+  /** The piece server's totals (bytes sent, connections open now): the peer's metrics. */
+  stats(): PieceServerStats;
   stop(): Promise<void>;
 }
 
@@ -135,6 +138,7 @@ export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
     },
     setKeys: (keys) => server.setJwks(keys),
     accept: (stream, peerId) => server.accept(stream, peerId),
+    stats: () => server.stats(),
     revokeTickets(revocation) {
       const dropped = server.revokeTickets(revocation);
       log.info({ ...revocation, dropped }, 'tickets revoked');

@@ -24,6 +24,7 @@ import { MAX_SESSION_FRAME_BYTES } from '../../protocol/session.js';
 import type { IdempotencyService } from '../services/idempotency.js';
 import { idempotencyContext } from '../store/index.js';
 import type { SessionHub } from '../ws/hub.js';
+import { type AccountCreationLimit, registerAccountCreationLimit } from './address-limits.js';
 import { toCoterieError } from './errors.js';
 import { registerHealthRoutes } from './health.js';
 import type { TrackerMetrics } from './metrics.js';
@@ -47,6 +48,12 @@ export interface HttpAppOptions {
   storeHealth?: () => StoreHealth;
   /** Called once per answered request (the cluster heartbeat reports the rate). */
   countRequest?: () => void;
+  accountCreation: AccountCreationLimit;
+  /**
+   * fastify's trustProxy: the proxies (addresses, CIDRs, or a hop count) whose X-Forwarded-For
+   * names the client; without it the header is ignored and the socket's address is the client's.
+   */
+  trustProxy?: string | number;
 }
 
 /**
@@ -104,6 +111,11 @@ declare module 'fastify' {
   }
 }
 
+/** A hop count as proxy-addr's function (fastify's types take only its other forms). */
+function trustedProxies(trust: string | number): string | ((address: string, hop: number) => boolean) {
+  return typeof trust === 'number' ? (_address, hop) => hop < trust : trust;
+}
+
 function bearer(request: FastifyRequest): string | undefined {
   const h = request.headers.authorization;
   if (typeof h !== 'string') return undefined;
@@ -118,6 +130,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
     // Per-request log lines would dominate the cost of hot routes; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
+    ...(options.trustProxy === undefined ? {} : { trustProxy: trustedProxies(options.trustProxy) }),
     ...(options.tls ? { https: options.tls } : {}),
     ajv: {
       // Reject what the schema does not describe instead of silently dropping or converting it.
@@ -195,6 +208,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
   });
   await app.register(websocket, { options: { maxPayload: 2 * MAX_SESSION_FRAME_BYTES } });
 
+  const createUserLimit = await registerAccountCreationLimit(app, options.accountCreation);
   const authenticate = async (request: FastifyRequest) => {
     request.caller = await services.users.authenticate(bearer(request));
   };
@@ -207,6 +221,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
       url: spec.url,
       ...(name === 'shareFile' || name === 'updateFile' ? { bodyLimit: options.shareBodyLimitBytes } : {}),
       ...(name === 'sendMessage' || name === 'publish' ? { bodyLimit: options.messageBodyLimitBytes } : {}),
+      ...(name === 'createUser' ? createUserLimit : {}),
       schema: {
         summary: spec.summary,
         operationId: name,

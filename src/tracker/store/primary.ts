@@ -32,6 +32,8 @@ export interface PrimaryStatus {
   /** `host:port` of the primary. */
   primary?: string;
   replication?: ReplicationInfo;
+  /** The primary's connection pool: open connections, idle ones, and queries waiting for one. */
+  pool?: { total: number; idle: number; waiting: number };
 }
 
 export interface PrimaryConnection {
@@ -237,7 +239,13 @@ export function createPrimaryLocator(options: PrimaryLocatorOptions): PrimaryLoc
     },
     status() {
       if (current === undefined) return { ready: false };
-      return { ready: true, primary: current.host.name, replication: current.replication };
+      const { pool } = current;
+      return {
+        ready: true,
+        primary: current.host.name,
+        replication: current.replication,
+        pool: { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount },
+      };
     },
     async close() {
       closed = true;

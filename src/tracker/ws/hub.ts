@@ -52,6 +52,8 @@ export interface SessionHub {
    */
   accept(socket: WebSocket, caller: Caller, transport: Corkable): void;
   sessionCount(): number;
+  /** Open sessions by state (metrics): `hello` (none yet), `catching_up`, `live`. */
+  sessionStates(): Record<'hello' | 'catching_up' | 'live', number>;
   /** Sends a message to every session that said hello (the cluster membership changed). */
   broadcast(message: TrackerMessage): void;
   /**
@@ -165,6 +167,16 @@ export function createSessionHub(options: HeartbeatOptions) {
       },
 
       sessionCount: () => registry.size,
+
+      sessionStates() {
+        const states = { hello: 0, catching_up: 0, live: 0 };
+        for (const s of registry.all()) {
+          if (s.info === undefined) states.hello++;
+          else if (s.held !== undefined) states.catching_up++;
+          else states.live++;
+        }
+        return states;
+      },
 
       broadcast(message) {
         for (const s of registry.all()) if (s.info !== undefined) outbox.send(s, message);

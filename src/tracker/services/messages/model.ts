@@ -84,6 +84,8 @@ export interface MessagesOptions {
   trackerId?: string | undefined;
   /** Where failures that are recovered from, but worth knowing about at 3 a.m., are told. */
   logger?: MessagesLogger | undefined;
+  /** After each committed write of sends: how many messages it carried and its seconds (metrics). */
+  onBatchWritten?: ((messages: number, seconds: number) => void) | undefined;
 }
 
 /** The part of a pino logger the message service uses. */

@@ -43,7 +43,10 @@ export function createMessagesService(options: MessagesOptions) {
       shared: store.postgresUrl !== undefined,
       logger: options.logger,
     });
-    const queue = createWriteQueue({ store, bus, now, trackerId, directory, receipts, push });
+    const queue = createWriteQueue({
+      ...{ store, bus, now, trackerId, directory, receipts, push },
+      onBatchWritten: options.onBatchWritten,
+    });
     const topics = createTopics({ store, bus, now, groups, directory });
     const catchUp = createCatchUp({ db, directory, now });
     const unsubscribeBus = bus.subscribe((e) => {

@@ -44,6 +44,7 @@ export function createWriteQueue(
     directory: Directory;
     receipts: ReceiptFanOut;
     push: PushPlanner;
+    onBatchWritten?: ((messages: number, seconds: number) => void) | undefined;
   },
 ) {
   const { store, bus, now, trackerId, directory, receipts, push } = deps;
@@ -78,11 +79,13 @@ export function createWriteQueue(
     lingerMs: 0,
     async write(batch, lane) {
       let written: Written;
+      const started = performance.now();
       try {
         written = await write(batch, lane);
       } catch (err) {
         throw asStoreError(err);
       }
+      deps.onBatchWritten?.(batch.length, (performance.now() - started) / 1000);
       if (written.receipts.length > 0) receipts.publish(written.receipts);
       for (const s of batch) directory.noteStream(s.streamId);
       if (written.stored.length > 0) {
