@@ -13,7 +13,14 @@
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { ERROR_CODES } from './errors.js';
-import { MAX_PIECE_SIZE_BYTES, MAX_PIECES, MAX_TREE_FILES } from './manifest.js';
+import {
+  MAX_FILE_PIECES,
+  MAX_FILE_SIZE_BYTES,
+  MAX_PIECE_SIZE_BYTES,
+  MAX_PIECES,
+  MAX_TREE_FILES,
+} from './manifest.js';
+import { FILES_PER_PAGE, MAX_FILE_PAGES, PIECES_PER_PAGE } from './manifest-pages.js';
 import { FILE_NAME_MAX_LENGTH, HEX64_PATTERN, MESSAGE_ID_PATTERN, NAME_PATTERN } from './names.js';
 import { MAX_KEEP_VERSIONS, MAX_LOCK_TTL_SECONDS } from './version-limits.js';
 
@@ -185,33 +192,37 @@ export type LeaveResponse = Static<typeof LeaveResponse>;
 // ---------------------------------------------------------------- files
 
 /**
- * The manifest as JSON (see manifest.ts). The schema bounds shapes and sizes;
- * the tracker then runs validateManifest (piece count vs size, powers of two)
+ * The manifest as JSON: a single file's whole (version 1, see manifest.ts),
+ * or a folder's paged root (version 2, see manifest-pages.ts), whose pages
+ * travel one by one (putManifestPage, getManifestPage). The schema bounds
+ * shapes and sizes; the tracker then runs validateManifest or validateRoot
  * and recomputes the file id itself.
  */
-export const ManifestSchema = Type.Object(
-  {
-    version: Type.Union([Type.Literal(1), Type.Literal(2)]),
-    size: Type.Integer({ minimum: 0, maximum: MAX_PIECES * MAX_PIECE_SIZE_BYTES }),
-    pieceSize: Type.Integer({ minimum: 1, maximum: MAX_PIECE_SIZE_BYTES }),
-    pieces: Type.Array(Type.String({ minLength: 64, maxLength: 64 }), { maxItems: MAX_PIECES }),
-    /** Version 2 (a folder share): its files; validateManifest checks the paths (tree-paths.ts). */
-    files: Type.Optional(
-      Type.Array(
-        Type.Object(
-          {
-            path: Type.String({ minLength: 1, maxLength: 4096 }),
-            size: Type.Integer({ minimum: 0, maximum: MAX_PIECES * MAX_PIECE_SIZE_BYTES }),
-            executable: Type.Optional(Type.Literal(true)),
-          },
-          { additionalProperties: false },
-        ),
-        { maxItems: MAX_TREE_FILES },
-      ),
-    ),
-  },
-  { additionalProperties: false },
-);
+export const ManifestSchema = Type.Union([
+  Type.Object(
+    {
+      version: Type.Literal(1),
+      size: Type.Integer({ minimum: 0, maximum: MAX_FILE_SIZE_BYTES }),
+      pieceSize: Type.Integer({ minimum: 1, maximum: MAX_PIECE_SIZE_BYTES }),
+      pieces: Type.Array(Type.String({ minLength: 64, maxLength: 64 }), { maxItems: MAX_FILE_PIECES }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      version: Type.Literal(2),
+      size: Type.Integer({ minimum: 0, maximum: MAX_FILE_SIZE_BYTES }),
+      pieceSize: Type.Integer({ minimum: 1, maximum: MAX_PIECE_SIZE_BYTES }),
+      pieceCount: Type.Integer({ minimum: 0, maximum: MAX_PIECES }),
+      fileCount: Type.Integer({ minimum: 1, maximum: MAX_TREE_FILES }),
+      filePages: Type.Array(Type.String({ minLength: 64, maxLength: 64 }), { maxItems: MAX_FILE_PAGES }),
+      piecePages: Type.Array(Type.String({ minLength: 64, maxLength: 64 }), {
+        maxItems: Math.ceil(MAX_PIECES / PIECES_PER_PAGE),
+      }),
+    },
+    { additionalProperties: false },
+  ),
+]);
 export type ManifestJson = Static<typeof ManifestSchema>;
 
 /**
@@ -236,6 +247,43 @@ export const ShareResponse = Type.Object({
   version: Type.Optional(Type.Integer({ minimum: 1 })),
 });
 export type ShareResponse = Static<typeof ShareResponse>;
+
+/**
+ * POST /v1/groups/:groupId/manifest-pages → 200 ManifestPageResponse (members
+ * only): one page of a folder's manifest (manifest-pages.ts), kept by the
+ * SHA-256 of its encoding, which the tracker computes; share the root once
+ * all its pages are up. 400 INVALID_MANIFEST for a bad path or shape.
+ * GET /v1/groups/:groupId/manifest-pages/:hash → the page (members only).
+ */
+export const ManifestPageSchema = Type.Union([
+  Type.Object(
+    {
+      kind: Type.Literal('files'),
+      files: Type.Array(
+        Type.Object(
+          {
+            path: Type.String({ minLength: 1, maxLength: 4096 }),
+            size: Type.Integer({ minimum: 0, maximum: MAX_FILE_SIZE_BYTES }),
+            executable: Type.Optional(Type.Literal(true)),
+          },
+          { additionalProperties: false },
+        ),
+        { minItems: 1, maxItems: FILES_PER_PAGE },
+      ),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('pieces'),
+      pieces: Type.Array(Type.String({ minLength: 64, maxLength: 64 }), { maxItems: PIECES_PER_PAGE }),
+    },
+    { additionalProperties: false },
+  ),
+]);
+export const ManifestPageResponse = Type.Object({ hash: Hex64 });
+export type ManifestPageResponse = Static<typeof ManifestPageResponse>;
+export const ManifestPageParams = Type.Object({ groupId: GroupId, hash: Hex64 });
 
 export const FileSummary = Type.Object({
   fileId: FileId,
@@ -1034,6 +1082,25 @@ export const ROUTES = {
     body: ShareRequest,
     status: 201,
     response: ShareResponse,
+  }),
+  putManifestPage: route({
+    method: 'POST',
+    url: '/v1/groups/:groupId/manifest-pages',
+    auth: true,
+    summary: 'upload one page of a folder’s manifest (members only)',
+    params: GroupParams,
+    body: ManifestPageSchema,
+    status: 200,
+    response: ManifestPageResponse,
+  }),
+  getManifestPage: route({
+    method: 'GET',
+    url: '/v1/groups/:groupId/manifest-pages/:hash',
+    auth: true,
+    summary: 'one page of a folder’s manifest, by its hash (members only)',
+    params: ManifestPageParams,
+    status: 200,
+    response: ManifestPageSchema,
   }),
   listFiles: route({
     method: 'GET',

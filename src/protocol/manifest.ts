@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { CoterieError } from './errors.js';
+import { treeFileId } from './manifest-pages.js';
 import { isHex64 } from './names.js';
 import { treePathProblem, treePathsProblem } from './tree-paths.js';
 
@@ -38,14 +39,23 @@ export interface TreeEntry {
 export const MANIFEST_VERSION = 1;
 export const TREE_MANIFEST_VERSION = 2;
 /** A tree's files; each non-empty one takes a piece at least, and the wire counts at most MAX_PIECES. */
-export const MAX_TREE_FILES = 65_536;
-/** The bytes of all a tree's paths together: the manifest stays one share request (shareBodyLimitBytes). */
-export const MAX_TREE_PATH_BYTES = 2 * 1024 * 1024;
+export const MAX_TREE_FILES = 1_048_576;
+/** The bytes of all a tree's paths together (a tree travels in pages: manifest-pages.ts). */
+export const MAX_TREE_PATH_BYTES = 64 * 1024 * 1024;
 export const MIN_PIECE_SIZE_BYTES = 16 * 1024;
 export const MAX_PIECE_SIZE_BYTES = 16 * 1024 * 1024;
-/** Keeps a manifest small (≤ 2 MiB as JSON hex) whatever the file size. */
-export const MAX_PIECES = 65_536;
-export const MAX_FILE_SIZE_BYTES = MAX_PIECES * MAX_PIECE_SIZE_BYTES; // 1 TiB
+/**
+ * A single file's pieces: keeps its manifest, sent whole, small (≤ 4.4 MB as
+ * JSON hex) whatever its size. It also fixes the piece size choosePieceSize
+ * makes, so it never changes: the same bytes keep the same id.
+ */
+export const MAX_FILE_PIECES = 65_536;
+/**
+ * Pieces of a share on the wire (bitfields, piece indexes): a tree needs a
+ * piece per file at least, and travels in pages. A full bitfield is 128 KiB.
+ */
+export const MAX_PIECES = 1_048_576;
+export const MAX_FILE_SIZE_BYTES = MAX_FILE_PIECES * MAX_PIECE_SIZE_BYTES; // 1 TiB
 /**
  * The default choice aims at about this many pieces: enough to spread a file
  * over many seeders, few enough to keep the manifest and bitfield small.
@@ -62,7 +72,7 @@ export function choosePieceSize(size: number): number {
   let pieceSize = DEFAULT_MIN_PIECE_SIZE_BYTES;
   while (pieceSize < DEFAULT_MAX_PIECE_SIZE_BYTES && pieceSize * TARGET_PIECES < size) pieceSize *= 2;
   // Files beyond 4 MiB × 2048 = 8 GiB grow the piece size further only when the piece count would overflow.
-  while (Math.ceil(size / pieceSize) > MAX_PIECES && pieceSize < MAX_PIECE_SIZE_BYTES) pieceSize *= 2;
+  while (Math.ceil(size / pieceSize) > MAX_FILE_PIECES && pieceSize < MAX_PIECE_SIZE_BYTES) pieceSize *= 2;
   return pieceSize;
 }
 
@@ -160,7 +170,8 @@ export function validateManifest(value: unknown): Manifest {
     fail(`pieceSize must be a power of two between ${MIN_PIECE_SIZE_BYTES} and ${MAX_PIECE_SIZE_BYTES}`);
   }
   if (!Array.isArray(pieces)) return fail('pieces must be an array');
-  if (pieces.length > MAX_PIECES) fail(`more than ${MAX_PIECES} pieces`);
+  const maxPieces = files === undefined ? MAX_FILE_PIECES : MAX_PIECES;
+  if (pieces.length > maxPieces) fail(`more than ${maxPieces} pieces`);
   let expected = pieceCount(size as number, pieceSize as number);
   if (files !== undefined) {
     let total = 0;
@@ -219,36 +230,13 @@ const MAGIC = Buffer.from('CTRM', 'ascii');
 const HEADER_BYTES = 4 + 1 + 8 + 4 + 4;
 
 /**
- * The canonical binary encoding: "CTRM", version u8, size u64 BE,
- * pieceSize u32 BE, piece count u32 BE, then each 32-byte piece hash.
- * A tree (version 2) follows with its file count u32 BE and, per file, its
- * path's UTF-8 length u16 BE, the path, its size u64 BE and flags u8 (bit 0:
- * executable). The file id is the SHA-256 of these bytes, so it covers the
- * whole tree: every path, size, mode and byte.
+ * A single file's canonical binary encoding: "CTRM", version u8, size u64 BE,
+ * pieceSize u32 BE, piece count u32 BE, then each 32-byte piece hash. Its
+ * SHA-256 is the file id. A tree is encoded as its pages and root instead
+ * (manifest-pages.ts), whose id covers every path, size, mode and byte too.
  */
 export function encodeManifest(manifest: Manifest): Buffer {
-  const head = encodePieces(manifest);
-  if (manifest.files === undefined) return head;
-  const parts: Buffer[] = [head, u32(manifest.files.length)];
-  for (const f of manifest.files) {
-    const path = Buffer.from(f.path, 'utf8');
-    const entry = Buffer.alloc(2 + path.length + 9);
-    entry.writeUInt16BE(path.length, 0);
-    path.copy(entry, 2);
-    entry.writeBigUInt64BE(BigInt(f.size), 2 + path.length);
-    entry.writeUInt8(f.executable === true ? 1 : 0, 2 + path.length + 8);
-    parts.push(entry);
-  }
-  return Buffer.concat(parts);
-}
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n, 0);
-  return b;
-}
-
-function encodePieces(manifest: Manifest): Buffer {
+  if (manifest.files !== undefined) throw new CoterieError('INTERNAL', 'a tree is encoded in pages');
   const out = Buffer.alloc(HEADER_BYTES + 32 * manifest.pieces.length);
   MAGIC.copy(out, 0);
   out.writeUInt8(manifest.version, 4);
@@ -261,6 +249,8 @@ function encodePieces(manifest: Manifest): Buffer {
   return out;
 }
 
+/** A single file's id is the SHA-256 of its encoding; a tree's, of its paged root's (manifest-pages.ts). */
 export function computeFileId(manifest: Manifest): string {
+  if (manifest.files !== undefined) return treeFileId(manifest);
   return createHash('sha256').update(encodeManifest(manifest)).digest('hex');
 }

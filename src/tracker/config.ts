@@ -41,11 +41,11 @@ export const TRACKER_DEFAULTS = Object.freeze({
   accountCreationsPerAddress: 20,
   accountCreationWindowMs: 10 * 60_000,
   /**
-   * Request bodies: small everywhere except a share, which carries a manifest (≤ 65,536 × 67 bytes
-   * of piece hashes, and a folder's file list: ≤ 2 MiB of paths and about 40 bytes a file).
+   * Request bodies: small everywhere except a share, which carries a single file's manifest whole
+   * (≤ 65,536 × 67 bytes of piece hashes); a folder's travels in pages of ≤ 1 MiB (Fastify's default).
    */
   bodyLimitBytes: 64 * 1024,
-  shareBodyLimitBytes: 10 * 1024 * 1024,
+  shareBodyLimitBytes: 5 * 1024 * 1024,
   /**
    * Authenticated tokens are cached this long so hot routes skip a store read;
    * a logout on this tracker evicts at once, on another tracker of the cluster

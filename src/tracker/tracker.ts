@@ -21,6 +21,7 @@ import { createFileVersionsService } from './services/file-versions.js';
 import { createFilesService } from './services/files.js';
 import { createGroupsService } from './services/groups.js';
 import { createIdempotencyService } from './services/idempotency.js';
+import { createManifestPagesService } from './services/manifest-pages.js';
 import { createMessagesService } from './services/messages.js';
 import { createPresenceService } from './services/presence.js';
 import { createQualityService } from './services/quality.js';
@@ -192,6 +193,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     const presence = createPresenceService(trackerId)(deps);
     const files = createFilesService(policy, cacheOptions)({ ...deps, groups, presence });
     const versions = createFileVersionsService()({ ...deps, groups, presence });
+    const pages = createManifestPagesService()({ ...deps, groups });
     const tickets = createTicketsService({
       ticketTtlSeconds: cfg.ticketTtlSeconds,
       keyFile: cfg.keyFile ?? defaultKeyFile(cfg.dataDir),
@@ -272,6 +274,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
         groups,
         files,
         versions,
+        pages,
         tickets,
         quality,
         messages,

@@ -77,10 +77,16 @@ export const PIECE_FRAME_HEAD_BYTES = 1 + 8;
 /** Largest `length` field accepted: a piece frame's type, piece, offset and a full block. */
 export const MAX_FRAME_LENGTH = PIECE_FRAME_HEAD_BYTES + MAX_BLOCK_BYTES;
 /**
- * Largest `length` before the hello is accepted: a hello (≤ 4.2 KB) or a
- * bitfield of MAX_PIECES (8 KiB + 5) fits, a block does not.
+ * Largest `length` a seeder accepts from a downloader, which sends no block:
+ * a hello (≤ 4.2 KB) fits, a block does not.
  */
 export const HANDSHAKE_MAX_FRAME_LENGTH = 16 * 1024;
+/**
+ * Largest `length` a downloader accepts before the seeder's hello is taken:
+ * the hello and the bitfield right behind it (of MAX_PIECES: 128 KiB + 5)
+ * may arrive in one read, and are measured before the hello is handled.
+ */
+export const SEEDER_HANDSHAKE_MAX_FRAME_LENGTH = 1 + 4 + MAX_PIECES / 8;
 /** Longest reject reason on the wire; longer ones are cut when encoding. */
 export const MAX_REASON_BYTES = 256;
 

@@ -44,6 +44,7 @@ export {
   PROTOCOL_VERSION,
   type RejectFrame,
   type RequestFrame,
+  SEEDER_HANDSHAKE_MAX_FRAME_LENGTH,
 } from './frames.js';
 export {
   type ConnectPeerOptions,

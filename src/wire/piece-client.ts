@@ -26,9 +26,9 @@ import type { Dial, DialTarget } from './dial.js';
 import {
   type BlockRef,
   type Frame,
-  HANDSHAKE_MAX_FRAME_LENGTH,
   MAX_FRAME_LENGTH,
   PROTOCOL_VERSION,
+  SEEDER_HANDSHAKE_MAX_FRAME_LENGTH,
 } from './frames.js';
 import { PlacedReads } from './placed-reads.js';
 
@@ -79,7 +79,7 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
     const clock = options.clock ?? realClock;
     this.#conn = new FramedConnection(
       stream,
-      { ...options.connection, maxFrameLength: HANDSHAKE_MAX_FRAME_LENGTH, clock },
+      { ...options.connection, maxFrameLength: SEEDER_HANDSHAKE_MAX_FRAME_LENGTH, clock },
       options.io,
     );
     this.#conn.on('frame', (f) => this.#onFrame(f));

@@ -141,7 +141,7 @@ describe('folder shares and selective download', { timeout: 120_000 }, () => {
 
   it('refuses a lying manifest (a ../ path) with INVALID_MANIFEST, writing nothing', async () => {
     // The tracker checks every manifest it is given, so the lie is planted where a compromised
-    // tracker (or one it relays for) would have it: the stored manifest itself.
+    // tracker (or one it relays for) would have it: the stored manifest page itself.
     const evil = join(root, 'files', 'evil');
     mkdirSync(evil, { recursive: true });
     writeFileSync(join(evil, 'aa.txt'), 'harmless');
@@ -149,7 +149,7 @@ describe('folder shares and selective download', { timeout: 120_000 }, () => {
     const db = new Database(join(swarm.dir('tracker'), 'tracker.db'));
     try {
       const changed = db
-        .prepare(`UPDATE files SET manifest = replace(manifest, '"path":"aa.txt"', '"path":"../x"')`)
+        .prepare(`UPDATE manifest_pages SET body = replace(body, '"path":"aa.txt"', '"path":"../x"')`)
         .run().changes;
       expect(changed).toBeGreaterThan(0);
     } finally {

@@ -14,6 +14,7 @@ import {
   MAX_FRAME_LENGTH,
   MAX_REASON_BYTES,
   PIECE_FRAME_PREFIX_BYTES,
+  SEEDER_HANDSHAKE_MAX_FRAME_LENGTH,
 } from '../../src/wire/frames.js';
 
 const A = 'aa'.repeat(32);
@@ -369,14 +370,14 @@ describe('wire frames', () => {
       ['unknown type', '00000001 63'],
       ['have too short', '00000004 03 000000'],
       ['have too long', '00000006 03 00000001 00'],
-      ['have out of range', '00000005 03 00010000'],
+      ['have out of range', '00000005 03 00100000'],
       ['request of zero bytes', '0000000d 04 00000001 00000000 00000000'],
       ['request above the block size', '0000000d 04 00000001 00000000 00100001'],
       ['request past the largest piece', '0000000d 04 00000001 00ffc000 00008000'],
       ['piece with no data', '00000009 05 00000001 00000000'],
       ['bitfield length mismatch', '00000006 02 0000000a 80'],
       ['bitfield spare bits', '00000007 02 0000000a 8020'],
-      ['bitfield too many pieces', '00000005 02 00010001'],
+      ['bitfield too many pieces', '00000005 02 00100001'],
       ['hello truncated', '00000010 01 0001 aaaaaaaaaaaaaaaaaaaaaaaaaaaa'],
       ['hello bad ticket', `00000046 01 0001 ${A} ${B} 7e7e7e`],
       ['ticket empty', '00000001 08'],
@@ -439,5 +440,26 @@ describe('wire frames', () => {
     expect(bytes.readUInt32BE(0)).toBe(MAX_FRAME_LENGTH);
     const f = decodeFrame(bytes);
     expect(f.type === 'piece' && f.data.equals(data)).toBe(true);
+  });
+
+  it('carries a bitfield of MAX_PIECES (a 100,000-file tree needs more than 65,536) behind the hello in one read', () => {
+    const bits = new Bitfield(MAX_PIECES);
+    for (const i of [0, 65_535, 65_536, 100_000, MAX_PIECES - 1]) bits.set(i);
+    const hello: Frame = { type: 'hello', version: 1, fileId: A, peerId: B, ticket: '' };
+    const both = Buffer.concat([encodeFrame(hello), encodeFrame({ type: 'bitfield', bitfield: bits })]);
+    expect(both.readUInt32BE(encodeFrame(hello).length)).toBe(SEEDER_HANDSHAKE_MAX_FRAME_LENGTH);
+    // What a downloader's decoder takes before it has handled the seeder's hello.
+    const frames = expectNoThrowDecode(
+      [both],
+      new FrameDecoder({ maxFrameLength: SEEDER_HANDSHAKE_MAX_FRAME_LENGTH }),
+    );
+    const got = frames[1];
+    expect(got?.type === 'bitfield' && got.bitfield.length).toBe(MAX_PIECES);
+    expect(got?.type === 'bitfield' && [...got.bitfield.toBuffer()].filter((b) => b !== 0).length).toBe(5);
+    expect(got?.type === 'bitfield' && got.bitfield.has(100_000) && !got.bitfield.has(99_999)).toBe(true);
+    // A seeder still takes nothing near that size from a downloader.
+    expect(() => decodeFrame(both.subarray(encodeFrame(hello).length), HANDSHAKE_MAX_FRAME_LENGTH)).toThrow(
+      CoterieError,
+    );
   });
 });

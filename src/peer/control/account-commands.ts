@@ -197,8 +197,8 @@ export function createCommandContext(
           fileName === undefined
             ? http.call('listFiles', { params: { groupId } })
             : // Loaded here, not at the top: `coterie <command>` imports this module and must stay light.
-              (await import('../files/index.js')).fileTreeOf(
-                await http.call('getFile', { params: { groupId, file: fileName } }),
+              (async (f) => f.fileTreeOf(await f.getFileDetail(http, { groupId, file: fileName })))(
+                await import('../files/index.js'),
               ),
         fileName === undefined ? {} : { fileName },
       ),

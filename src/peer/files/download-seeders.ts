@@ -19,7 +19,7 @@ const FLAGGED_SCORE = 0.05;
 
 /** The listed seeders to dial, other than this peer; records who runs each in `users`. */
 export function listedSeeders(
-  detail: FileDetail,
+  detail: Pick<FileDetail, 'seeders'>,
   selfPeerId: string,
   users: Map<string, string>,
 ): SeederInfo[] {

@@ -1,4 +1,3 @@
-import type { FileDetail } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
 import type { Dial, PeerIdentity } from '../../wire/index.js';
@@ -7,6 +6,7 @@ import type { DownloadRecord, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import { type DownloadHandle, download, downloadTree, type TreeDownloadHandle } from './download/index.js';
 import { listedSeeders } from './download-seeders.js';
+import type { FullFileDetail } from './manifest-transfer.js';
 import { selectedFiles, selectionOf } from './selection.js';
 import type { TransferCounters } from './transfer-counters.js';
 
@@ -21,7 +21,8 @@ export interface StartedEngine {
 /**
  * Starts the engine of a download record from the tracker's detail: the
  * manifest checked (INVALID_MANIFEST when it is malformed, holds a bad path,
- * or is not the file id's) before anything touches the disk, then a file's
+ * or is not the file id's: getFileDetail checked it once, this checks what
+ * it is given) before anything touches the disk, then a file's
  * engine or a folder's with the selection kept for the record.
  */
 /** What a download's dial goes through: the bandwidth limits (peer/limits.ts). */
@@ -40,7 +41,7 @@ export function startEngine(
     transfers?: TransferCounters | undefined;
   },
   rec: DownloadRecord,
-  detail: FileDetail,
+  detail: FullFileDetail,
   users: Map<string, string>,
   resuming: boolean,
 ): StartedEngine {

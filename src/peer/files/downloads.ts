@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import type { FileDetail } from '../../protocol/api.js';
 import type {
   DownloadView,
   PeerContribution,
@@ -25,6 +24,7 @@ import type {
 } from './download/index.js';
 import { appearedSeeder, reportPeers, withSeederNames } from './download-seeders.js';
 import { type DownloadLimits, startEngine } from './download-start.js';
+import { type FullFileDetail, getFileDetail } from './manifest-transfer.js';
 import type { Seeding } from './seeding.js';
 import { downloadToWiden, initialSelection, rememberSelection, widenSelection } from './selection.js';
 import type { Shares } from './shares.js';
@@ -154,7 +154,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
   };
 
   /** Starts (or resumes) the engine for a download record. */
-  const launch = (rec: DownloadRecord, detail: FileDetail, resuming = true): Running => {
+  const launch = (rec: DownloadRecord, detail: FullFileDetail, resuming = true): Running => {
     const users = new Map<string, string>();
     const { handle, manifest, tree } = startEngine(deps, rec, detail, users, resuming);
     // Downloaders serve what they have: other members' downloads can fetch verified pieces from us.
@@ -335,9 +335,9 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       waiting.add(rec.id);
       return;
     }
-    let detail: FileDetail;
+    let detail: FullFileDetail;
     try {
-      detail = await http.call('getFile', { params: { groupId: rec.groupId, file: rec.fileId } });
+      detail = await getFileDetail(http, { groupId: rec.groupId, file: rec.fileId });
     } catch (err) {
       if (
         err instanceof CoterieError &&
@@ -385,10 +385,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
           );
         }
       }
-      const detail = await http.call('getFile', {
-        params: { groupId, file: fileName },
-        ...(opts.version === undefined ? {} : { query: { version: String(opts.version) } }),
-      });
+      const detail = await getFileDetail(http, { groupId, file: fileName }, opts.version);
       const { selection, size } = initialSelection(detail.manifest, opts.only ?? [], opts.exclude ?? []);
       const userId = store.getSession()?.userId ?? '';
       const rec = store.downloads.add({
@@ -414,7 +411,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
 
     async select(groupId, fileName, globs) {
       const rec = downloadToWiden(store, (id) => running.has(id), groupId, fileName);
-      const detail = await http.call('getFile', { params: { groupId, file: rec.fileId } });
+      const detail = await getFileDetail(http, { groupId, file: rec.fileId });
       const { files, size } = widenSelection(store, rec.id, detail.manifest, globs);
       store.downloads.update(rec.id, { size });
       const r = running.get(rec.id);

@@ -2,6 +2,7 @@
 export { type DirIdentity, type DownloadHandle, download } from './download/index.js';
 export { listedSeeders } from './download-seeders.js';
 export { type FilesService, type FilesServiceOptions, startFilesService } from './files.js';
+export { type FullFileDetail, getFileDetail } from './manifest-transfer.js';
 export type { Seeding } from './seeding.js';
 export { fileTreeOf } from './selection.js';
 export type { ChangedShare } from './shares.js';

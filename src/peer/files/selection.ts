@@ -1,9 +1,9 @@
 import picomatch from 'picomatch';
-import type { FileDetail } from '../../protocol/api.js';
 import type { FileTree } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { type Manifest, validateManifest } from '../../protocol/manifest.js';
 import type { DownloadRecord, PeerStore } from '../store/index.js';
+import type { FullFileDetail } from './manifest-transfer.js';
 
 /**
  * Which files of a folder a download fetches: `--only` globs (none: every
@@ -137,8 +137,8 @@ export function widenSelection(
 }
 
 /** list_files with a name: the share's files, a folder's tree checked as a download would check it. */
-export function fileTreeOf(detail: FileDetail): FileTree {
-  const manifest = validateManifest(detail.manifest);
+export function fileTreeOf(detail: FullFileDetail): FileTree {
+  const manifest = detail.manifest; // checked whole, every page and path, by getFileDetail
   const { groupId, name, fileId } = detail;
   const folder = manifest.files !== undefined;
   const files = manifest.files ?? [{ path: name, size: manifest.size }];

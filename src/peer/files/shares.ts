@@ -12,6 +12,7 @@ import { checkSourceFile } from '../paths.js';
 import type { DownloadRecord, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
+import { sendManifest } from './manifest-transfer.js';
 import { hashFile, hashFolder, type Seeding } from './seeding.js';
 import { precheckUpdate } from './versions.js';
 
@@ -221,7 +222,11 @@ export function createShares(deps: SharesDeps): Shares {
       const manifest = await hashShared(path, fileName, size, io, folder);
       const res = await http.call('shareFile', {
         params: { groupId },
-        body: { name: fileName, manifest, peerId: identity.peerId },
+        body: {
+          name: fileName,
+          manifest: await sendManifest(http, groupId, manifest),
+          peerId: identity.peerId,
+        },
       });
       await record({ groupId, fileName, version: res.version ?? null, path, manifest });
       return { ...uploadResult(groupId, fileName, path, manifest), created: res.created };
@@ -234,7 +239,11 @@ export function createShares(deps: SharesDeps): Shares {
       const manifest = await hashShared(path, fileName, size, io);
       const res = await http.call('updateFile', {
         params: { groupId, file: fileName },
-        body: { manifest, peerId: identity.peerId, ...(ifVersion === undefined ? {} : { ifVersion }) },
+        body: {
+          manifest: await sendManifest(http, groupId, manifest),
+          peerId: identity.peerId,
+          ...(ifVersion === undefined ? {} : { ifVersion }),
+        },
       });
       await record({ groupId, fileName: res.name, version: res.version, path, manifest });
       if (res.dropped.length > 0) await dropFiles(groupId, res.dropped);
@@ -249,7 +258,11 @@ export function createShares(deps: SharesDeps): Shares {
       try {
         const res = await http.call('shareFile', {
           params: { groupId: rec.groupId },
-          body: { name: rec.fileName, manifest, peerId: identity.peerId },
+          body: {
+            name: rec.fileName,
+            manifest: await sendManifest(http, rec.groupId, manifest),
+            peerId: identity.peerId,
+          },
         });
         await record({
           groupId: rec.groupId,

@@ -4,10 +4,10 @@ import type { Logger } from 'pino';
 import { formatBytes } from '../../core/bytes.js';
 import type { StorageStatus } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
-import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
+import { type Manifest, validateManifest } from '../../protocol/manifest.js';
 import type { DropOrder, ReplicateOrder } from '../../protocol/session-storage.js';
 import type { PeerIdentity } from '../../wire/index.js';
-import { type DownloadHandle, download, listedSeeders, type Seeding } from '../files/index.js';
+import { type DownloadHandle, download, getFileDetail, listedSeeders, type Seeding } from '../files/index.js';
 import type { PeerStore, ReplicaRecord } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
@@ -140,14 +140,9 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
         `a replica of ${fileId.slice(0, 12)} (${formatBytes(f.order.size)}) does not fit: ${formatBytes(Math.max(0, free))} free in ${deps.storageDir}`,
       );
     }
-    const detail = await http.call('getFile', { params: { groupId, file: fileId } });
-    const manifest = validateManifest(detail.manifest);
-    if (computeFileId(manifest) !== fileId) {
-      throw new CoterieError(
-        'INVALID_MANIFEST',
-        'the tracker sent a manifest that does not match the file id',
-      );
-    }
+    const detail = await getFileDetail(http, { groupId, file: fileId });
+    const manifest = detail.manifest;
+    if (detail.fileId !== fileId) throw new CoterieError('INVALID_MANIFEST', 'the tracker sent another file');
     // Folder shares (issue 17) are not kept by storage peers yet: a replica is one file.
     if (manifest.files !== undefined)
       throw new CoterieError('UNAVAILABLE', 'folder shares are not replicated yet');

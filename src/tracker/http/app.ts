@@ -20,6 +20,7 @@ import {
   type StoreHealth,
 } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { MAX_PAGE_BODY_BYTES } from '../../protocol/manifest-pages.js';
 import { MAX_SESSION_FRAME_BYTES } from '../../protocol/session.js';
 import type { IdempotencyService } from '../services/idempotency.js';
 import { idempotencyContext } from '../store/index.js';
@@ -220,6 +221,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
       method: spec.method,
       url: spec.url,
       ...(name === 'shareFile' || name === 'updateFile' ? { bodyLimit: options.shareBodyLimitBytes } : {}),
+      ...(name === 'putManifestPage' ? { bodyLimit: MAX_PAGE_BODY_BYTES } : {}),
       ...(name === 'sendMessage' || name === 'publish' ? { bodyLimit: options.messageBodyLimitBytes } : {}),
       ...(name === 'createUser' ? createUserLimit : {}),
       schema: {

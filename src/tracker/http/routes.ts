@@ -5,6 +5,7 @@ import type { ClusterService } from '../services/cluster.js';
 import type { FileVersionsService } from '../services/file-versions.js';
 import type { FilesService } from '../services/files.js';
 import type { GroupsService } from '../services/groups.js';
+import type { ManifestPagesService } from '../services/manifest-pages.js';
 import type { MessagesService } from '../services/messages.js';
 import type { QualityService } from '../services/quality.js';
 import type { StorageService } from '../services/storage.js';
@@ -15,6 +16,7 @@ export interface TrackerServices {
   users: UsersService;
   groups: GroupsService;
   files: FilesService;
+  pages: ManifestPagesService;
   versions: FileVersionsService;
   tickets: TicketsService;
   quality: QualityService;
@@ -88,6 +90,11 @@ export function createHandlers(s: TrackerServices): Record<RouteName, Handler> {
       const r = await s.files.share(who(i).userId, i.params.groupId!, i.body as Api.ShareRequest);
       return { status: r.created ? 201 : 200, body: r };
     },
+    putManifestPage: async (i) => ({ body: await s.pages.put(who(i).userId, i.params.groupId!, i.body) }),
+    getManifestPage: async (i) => ({
+      json: true,
+      body: await s.pages.getJson(who(i).userId, i.params.groupId!, i.params.hash!),
+    }),
     listFiles: async (i) => ({
       body: await s.storage.withReplicas(await s.files.list(who(i).userId, i.params.groupId!)),
     }),

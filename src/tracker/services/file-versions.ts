@@ -13,7 +13,6 @@ import {
 } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { versionConflict } from '../../protocol/file-errors.js';
-import { computeFileId, validateManifest } from '../../protocol/manifest.js';
 import type { Database } from '../store/index.js';
 import { toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
@@ -28,6 +27,7 @@ import {
   requireUnlockedFor,
 } from './file-names.js';
 import type { GroupsService } from './groups.js';
+import { checkSharedManifest } from './manifest-pages.js';
 import type { PresenceService } from './presence.js';
 
 /**
@@ -123,8 +123,8 @@ export function createFileVersionsService() {
     return {
       async update(userId, groupId, file, request) {
         await groups.requireMember(userId, groupId);
-        const manifest = validateManifest(request.manifest);
-        const fileId = computeFileId(manifest);
+        const manifest = await checkSharedManifest(store.db, request.manifest);
+        const fileId = manifest.fileId;
         const at = now();
         let dropped = new Map<string, string[]>();
         const result = await withName(groupId, file, async (trx, row) => {
@@ -139,8 +139,8 @@ export function createFileVersionsService() {
               file_id: fileId,
               size: manifest.size,
               piece_size: manifest.pieceSize,
-              piece_count: manifest.pieces.length,
-              manifest: JSON.stringify(manifest),
+              piece_count: manifest.pieceCount,
+              manifest: manifest.json,
               created_at: at,
             })
             .onConflict((oc) => oc.column('file_id').doNothing())

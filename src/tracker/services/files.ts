@@ -9,13 +9,13 @@ import type {
   StopShareResponse,
 } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
-import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
 import { isNewFileName, isValidFileName } from '../../protocol/names.js';
 import { prepared, toNumber } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
 import { listCurrentVersions, lockShown } from './file-listing.js';
 import { dropUnkeptNames, findListed, type Listed } from './file-names.js';
 import type { GroupsService } from './groups.js';
+import { checkSharedManifest } from './manifest-pages.js';
 import type { PresenceService } from './presence.js';
 import { createReadCache } from './read-cache.js';
 import { liveSeedersInStore } from './seeders-query.js';
@@ -38,7 +38,7 @@ export interface FilesService {
   visible(userId: string, fileIds: string[]): Promise<Set<string>>;
 }
 
-/** Manifests kept in memory as JSON text (a 65,536-piece manifest is about 4.4 MB). */
+/** Manifests kept in memory as JSON text (a 65,536-piece file's is about 4.4 MB; a folder's root, small). */
 const MANIFEST_CACHE_BYTES = 64 * 1024 * 1024;
 
 export const invalidFileName = (name: string) =>
@@ -233,16 +233,16 @@ export function createFilesService(
       async share(userId, groupId, request) {
         await groups.requireMember(userId, groupId);
         if (!isValidFileName(request.name)) throw invalidFileName(request.name);
-        const manifest: Manifest = validateManifest(request.manifest);
-        const fileId = computeFileId(manifest);
+        const manifest = await checkSharedManifest(db, request.manifest);
+        const fileId = manifest.fileId;
         const at = now();
         const result = await store.batchedTransaction(async (trx) => {
           await Q.insertFile.execute(trx, [
             fileId,
             manifest.size,
             manifest.pieceSize,
-            manifest.pieces.length,
-            JSON.stringify(manifest),
+            manifest.pieceCount,
+            manifest.json,
             at,
           ]);
           // Two indexed point lookups (an OR across both keys would scan the group's listing).
@@ -307,7 +307,7 @@ export function createFilesService(
       async get(userId, groupId, file, v) {
         await groups.requireMember(userId, groupId);
         const { fileId, name, version } = await resolveInGroup(groupId, file, v);
-        const manifest = JSON.parse(await manifestText(fileId)) as Manifest;
+        const manifest = JSON.parse(await manifestText(fileId)) as FileDetail['manifest'];
         const seeders = await liveSeeders(groupId, fileId);
         const sharers = await sharersOfFile(groupId, fileId);
         return { groupId, fileId, name, version, manifest, sharers, seeders };

@@ -1,5 +1,6 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { m0010_cluster, m0011_login_failures } from './migrations-cluster.js';
+import { m0018_manifest_pages } from './migrations-pages.js';
 import { m0016_tracker_relay } from './migrations-relay.js';
 import { m0015_storage, m0017_replica_backoffs } from './migrations-storage.js';
 import { m0014_file_versions } from './migrations-versions.js';
@@ -239,6 +240,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0015_storage': m0015_storage,
   '0016_tracker_relay': m0016_tracker_relay,
   '0017_replica_backoffs': m0017_replica_backoffs,
+  '0018_manifest_pages': m0018_manifest_pages,
 };
 
 export const migrationProvider: MigrationProvider = {

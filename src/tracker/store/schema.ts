@@ -51,6 +51,14 @@ export interface FilesTable {
   created_at: BigIntColumn;
 }
 
+/** A page of a folder's manifest, by its hash (see migration 0018). */
+export interface ManifestPagesTable {
+  hash: string;
+  /** The validated page as the tracker's own JSON. */
+  body: string;
+  created_at: BigIntColumn;
+}
+
 /** One retained version of a name: the file id is listed in the group (see migration 0014). */
 export interface GroupFilesTable {
   group_id: string;
@@ -198,6 +206,7 @@ export interface Database {
   memberships: MembershipsTable;
   join_requests: JoinRequestsTable;
   files: FilesTable;
+  manifest_pages: ManifestPagesTable;
   group_files: GroupFilesTable;
   file_names: FileNamesTable;
   file_deletions: FileDeletionsTable;

@@ -22,8 +22,8 @@ export interface ResumeState {
   bitfield: string;
 }
 
-/** Larger than any resume file this version writes: anything bigger is not one. */
-const MAX_RESUME_BYTES = 64 * 1024;
+/** Larger than any resume file this version writes (a bitfield of MAX_PIECES, 128 KiB, in base64): anything bigger is not one. */
+const MAX_RESUME_BYTES = 256 * 1024;
 
 /** The names a download keeps beside its destination `name`. */
 export interface PartNames {

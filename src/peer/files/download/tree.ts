@@ -26,7 +26,8 @@ import {
  * the ordinary engine (download()) as a file of its own whose pieces are a
  * window of the share's (pieces never span files), a few files at a time,
  * into `<root>/<path>`. Unselected files are never opened: 0 bytes on disk.
- * `select()` widens the selection while it runs. Each file keeps its own part
+ * `select()` widens the selection while it runs. The files' engines share a
+ * ticket while it is fresh. Each file keeps its own part
  * and resume files, so a stopped folder download resumes file by file; a file
  * already at its place with its size was finished by an earlier run.
  */
@@ -38,7 +39,7 @@ export interface TreeDownloadOptions
   /** Indices into manifest.files to fetch. */
   selected: Iterable<number>;
   resuming?: boolean;
-  /** Files fetched at once (default 4). */
+  /** Files fetched at once (default PARALLEL_FILES). */
   parallelFiles?: number;
 }
 
@@ -47,8 +48,33 @@ export interface TreeDownloadHandle extends DownloadHandle {
   select(files: Iterable<number>): boolean;
 }
 
+/** Files fetched at once: each file's engine has a fixed cost (dial, handshake), so small files overlap. */
+const PARALLEL_FILES = 8;
+/**
+ * How long one ticket serves the engines of newly started files: a folder is
+ * one share, so one ticket admits every file of it (tickets live 10 minutes;
+ * an engine plans its renewal from when it got one, so it must be fresh).
+ */
+const TICKET_REUSE_MS = 30_000;
+
 export function downloadTree(options: TreeDownloadOptions): TreeDownloadHandle {
   return new TreeDownload(options);
+}
+
+/** `get` shared by the files' engines: one tracker call per TICKET_REUSE_MS, not one per file. */
+export function sharedTicket(get: () => Promise<string>, clock: Clock): () => Promise<string> {
+  let cached: { at: number; ticket: Promise<string> } | undefined;
+  return () => {
+    const now = clock.now();
+    if (cached === undefined || now - cached.at > TICKET_REUSE_MS) {
+      const mine = { at: now, ticket: get() };
+      cached = mine;
+      mine.ticket.catch(() => {
+        if (cached === mine) cached = undefined;
+      });
+    }
+    return cached.ticket;
+  };
 }
 
 class TreeDownload extends EventEmitter<{ event: [DownloadEvent] }> implements TreeDownloadHandle {
@@ -63,6 +89,7 @@ class TreeDownload extends EventEmitter<{ event: [DownloadEvent] }> implements T
   readonly #seeders: SeederInfo[];
   readonly #results: DownloadResult[] = [];
   readonly #clock: Clock;
+  readonly #getTicket: (() => Promise<string>) | undefined;
   readonly #startedAt: number;
   #doneBytes = 0;
   /** Files at their place (fetched now or by an earlier run): every piece of theirs is verified. */
@@ -75,6 +102,7 @@ class TreeDownload extends EventEmitter<{ event: [DownloadEvent] }> implements T
     this.#o = o;
     // The same clock as each file's engine (options.clock), so tests see one time.
     this.#clock = o.clock ?? realClock;
+    this.#getTicket = o.getTicket === undefined ? undefined : sharedTicket(o.getTicket, this.#clock);
     this.#startedAt = this.#clock.now();
     this.#seeders = [...o.seeders];
     // Files of a folder being fetched are not offered to the swarm piece by piece (yet): an empty source.
@@ -112,7 +140,7 @@ class TreeDownload extends EventEmitter<{ event: [DownloadEvent] }> implements T
 
   #pump(): void {
     if (this.#finished || !this.#rootReady) return;
-    const parallel = this.#o.parallelFiles ?? 4;
+    const parallel = this.#o.parallelFiles ?? PARALLEL_FILES;
     while (this.#running.size < parallel && this.#queue.length > 0) void this.#fetch(this.#queue.shift()!);
     if (this.#running.size === 0 && this.#queue.length === 0) this.#complete();
   }
@@ -157,6 +185,7 @@ class TreeDownload extends EventEmitter<{ event: [DownloadEvent] }> implements T
         pieceSize: manifest.pieceSize,
         pieces: manifest.pieces.slice(first, first + count),
       },
+      ...(this.#getTicket === undefined ? {} : { getTicket: this.#getTicket }),
       dest: target,
       seeders: this.#seeders,
       window: { first, total: manifest.pieces.length },
