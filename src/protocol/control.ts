@@ -48,7 +48,11 @@ export interface PeerContribution {
   bytes: number;
 }
 
-export type DownloadState = 'active' | 'paused' | 'completed' | 'failed';
+/**
+ * `waiting`: no live seeder yet; it starts by itself when the tracker pushes one. `paused`: by
+ * pause_download (or, while active, until the tracker answers). `cancelled`: its part file is gone.
+ */
+export type DownloadState = 'active' | 'waiting' | 'paused' | 'completed' | 'failed' | 'cancelled';
 
 /** What the peer records of a download (peer.db's downloads table) and shows of it. */
 export interface DownloadFields {
@@ -305,6 +309,8 @@ export interface ControlCommands {
       version?: number;
       only?: string[];
       exclude?: string[];
+      no_wait?: boolean;
+      sequential?: boolean;
     };
     result: DownloadView;
   };
@@ -343,6 +349,9 @@ export interface ControlCommands {
   set_replication: { args: { group_id: string; min: string; max?: string }; result: Api.ReplicationPolicy };
   list_storage: { args: { group_id: string }; result: Api.StorageList };
   quit: { args: Record<string, never>; result: { stopping: true } };
+  pause_download: { args: { download: string }; result: DownloadView };
+  resume_download: { args: { download: string }; result: DownloadView };
+  cancel_download: { args: { download: string }; result: DownloadView };
 }
 
 export type CommandName = keyof ControlCommands;

@@ -60,6 +60,9 @@ const EVERY_COMMAND: Record<CommandName, true> = {
   withdraw_storage: true,
   set_replication: true,
   list_storage: true,
+  pause_download: true,
+  resume_download: true,
+  cancel_download: true,
 };
 
 describe('the control API types', () => {

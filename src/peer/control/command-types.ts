@@ -24,7 +24,9 @@ export type ParamKind =
   /** A number of replicas, 0 to 64. */
   | 'replicas'
   /** The rest of the line: one glob per word (select_files), joined by newlines. */
-  | 'globs';
+  | 'globs'
+  /** A download: its id (show_downloads --json), or a file name for the latest download of it. */
+  | 'download';
 
 export interface ParamSpec {
   name: string;
@@ -72,7 +74,14 @@ export interface CommandContext {
     groupId: string,
     fileName: string,
     dest: string,
-    options: { wait: boolean; version?: number; only?: string[]; exclude?: string[] } & CommandIO,
+    options: {
+      wait: boolean;
+      version?: number;
+      only?: string[];
+      exclude?: string[];
+      noWait?: boolean;
+      sequential?: boolean;
+    } & CommandIO,
   ): Promise<ResultOf<'download_file'>>;
   selectFiles(groupId: string, fileName: string, globs: string[]): Promise<ResultOf<'select_files'>>;
   updateFile(
@@ -89,6 +98,10 @@ export interface CommandContext {
   setVersions(groupId: string, keep: number): Promise<ResultOf<'set_versions'>>;
   stopShare(fileName: string, groupId: string | undefined): Promise<ResultOf<'stop_share'>>;
   showDownloads(): Promise<ResultOf<'show_downloads'>>;
+  /** pause_download, resume_download, cancel_download: a download by its id or file name. */
+  pauseDownload(download: string): Promise<ResultOf<'pause_download'>>;
+  resumeDownload(download: string): Promise<ResultOf<'resume_download'>>;
+  cancelDownload(download: string): Promise<ResultOf<'cancel_download'>>;
   /** send_msg, send_group_msg and publish. */
   sendMessage(target: MessageTarget, text: string): Promise<ResultOf<'send_msg'>>;
   showMessages(filter: {
