@@ -78,34 +78,46 @@ function formatDownloads(r: ShowDownloadsResult): string {
     row: (d: DownloadView) => string[],
     header: string[],
   ) => (items.length === 0 ? [] : [`${title}:`, table(header, items.map(row))]);
-  const active = r.downloads.filter((d) => d.state === 'active' || d.state === 'paused');
+  const active = r.downloads.filter((d) => ['active', 'paused', 'waiting'].includes(d.state));
   const done = r.downloads.filter((d) => d.state === 'completed');
-  const failed = r.downloads.filter((d) => d.state === 'failed');
+  const failed = r.downloads.filter((d) => d.state === 'failed' || d.state === 'cancelled');
+  const rateOf = (d: DownloadView) =>
+    d.state === 'active'
+      ? formatRate(d.rateBytesPerSec)
+      : d.state === 'waiting'
+        ? 'waiting for seeders'
+        : d.state;
   return [
     ...section(
       'ongoing',
       active,
-      (d) => [
-        `[D] ${d.groupId}`,
-        d.fileName,
-        percent(d),
-        d.state === 'paused' ? 'paused' : formatRate(d.rateBytesPerSec),
-        String(d.peers),
-        d.dest,
-      ],
-      ['GROUP', 'FILE', 'DONE', 'RATE', 'PEERS', 'DEST'],
+      (d) => [`[D] ${d.groupId}`, `#${d.id}`, d.fileName, percent(d), rateOf(d), String(d.peers), d.dest],
+      ['GROUP', 'ID', 'FILE', 'DONE', 'RATE', 'PEERS', 'DEST'],
     ),
     ...section(
       'completed',
       done,
-      (d) => [`[C] ${d.groupId}`, d.fileName, formatBytes(d.size), formatRate(d.rateBytesPerSec), d.dest],
-      ['GROUP', 'FILE', 'SIZE', 'RATE', 'DEST'],
+      (d) => [
+        `[C] ${d.groupId}`,
+        `#${d.id}`,
+        d.fileName,
+        formatBytes(d.size),
+        formatRate(d.rateBytesPerSec),
+        d.dest,
+      ],
+      ['GROUP', 'ID', 'FILE', 'SIZE', 'RATE', 'DEST'],
     ),
     ...section(
       'failed',
       failed,
-      (d) => [`[F] ${d.groupId}`, d.fileName, percent(d), d.error ?? 'unknown reason'],
-      ['GROUP', 'FILE', 'DONE', 'REASON'],
+      (d) => [
+        `[F] ${d.groupId}`,
+        `#${d.id}`,
+        d.fileName,
+        percent(d),
+        d.state === 'cancelled' ? 'cancelled' : (d.error ?? 'unknown reason'),
+      ],
+      ['GROUP', 'ID', 'FILE', 'DONE', 'REASON'],
     ),
   ].join('\n');
 }
@@ -298,6 +310,8 @@ const FORMATTERS: Formatters = {
     `'${r.fileName}' from '${r.groupId}' now fetches ${formatBytes(r.size)} into ${r.dest}: show_downloads follows it`,
   download_file: (r) => {
     if (r.state === 'completed') return formatDownloadDone(r);
+    if (r.state === 'waiting')
+      return `download #${r.id} of '${r.fileName}' from '${r.groupId}' waits for seeders: it starts when one is online (show_downloads follows it)`;
     return `downloading '${r.fileName}' from '${r.groupId}' to ${r.dest}: show_downloads follows it`;
   },
   update_file: (r) =>
@@ -315,6 +329,11 @@ const FORMATTERS: Formatters = {
     `'${r.groupId}' keeps ${countOf(r.keep, 'version')} of each file${r.dropped.length === 0 ? '' : `; ${countOf(r.dropped.length, 'old version')} dropped`}`,
   stop_share: (r) => r.stopped.map((s) => `stopped sharing '${s.fileName}' in '${s.groupId}'`).join('\n'),
   show_downloads: formatDownloads,
+  pause_download: (r) => `download #${r.id} of '${r.fileName}' is ${r.state}`,
+  resume_download: (r) =>
+    `download #${r.id} of '${r.fileName}' is ${r.state === 'waiting' ? 'waiting for seeders' : r.state}`,
+  cancel_download: (r) =>
+    `download #${r.id} of '${r.fileName}' is ${r.state}; its part file and resume state are removed`,
   status: (r) =>
     [
       `peer ${r.peerId} serving on ${formatHostPort(r.serving.host, r.serving.port)}`,

@@ -75,6 +75,11 @@ export interface SchedulerOptions {
   rateHalfLifeMs: number;
   /** Weight of the measured rate against the tracker's score once measured (0..1). */
   measuredWeight: number;
+  /**
+   * Pieces in file order, the first and the last ones first (a media player reads a file's
+   * header and index before it plays): rarity no longer decides which piece is next.
+   */
+  sequential: boolean;
 }
 
 export const DEFAULT_SCHEDULER_OPTIONS: Readonly<SchedulerOptions> = Object.freeze({
@@ -99,6 +104,7 @@ export const DEFAULT_SCHEDULER_OPTIONS: Readonly<SchedulerOptions> = Object.free
   backoff: {},
   rateHalfLifeMs: 500,
   measuredWeight: 0.7,
+  sequential: false,
 });
 
 export interface PieceLayout {
@@ -305,6 +311,13 @@ class DownloadScheduler implements Scheduler {
       if (done) this.verified++;
       else this.order.push(i);
       if (!done) this.unstarted++;
+    }
+    if (o.sequential) {
+      // The first and last pieces, then the rest in file order.
+      const last = c.pieces.count - 1;
+      const ends = this.order.filter((i) => i === 0 || i === last);
+      this.order = [...ends, ...this.order.filter((i) => i !== 0 && i !== last)];
+      return;
     }
     // Ties in rarity go in file order from a random starting point: downloaders of one
     // file start at different places (so they can trade pieces), while each writes long
@@ -554,6 +567,7 @@ class DownloadScheduler implements Scheduler {
       const a = this.avail[i]!;
       if (a === 0 || a >= bestAvail) continue;
       if (!open.some((p) => this.canTake(p, i))) continue;
+      if (this.o.sequential) return i; // the order, not the rarity, decides
       best = i;
       bestAvail = a;
       if (a <= floor) break;

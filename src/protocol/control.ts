@@ -48,7 +48,11 @@ export interface PeerContribution {
   bytes: number;
 }
 
-export type DownloadState = 'active' | 'paused' | 'completed' | 'failed';
+/**
+ * `waiting`: no live seeder yet; it starts by itself when the tracker pushes one. `paused`: by
+ * pause_download (or, while active, until the tracker answers). `cancelled`: its part file is gone.
+ */
+export type DownloadState = 'active' | 'waiting' | 'paused' | 'completed' | 'failed' | 'cancelled';
 
 /** What the peer records of a download (peer.db's downloads table) and shows of it. */
 export interface DownloadFields {
@@ -337,6 +341,8 @@ export interface ControlCommands {
       only?: string[];
       exclude?: string[];
       limit?: string;
+      no_wait?: boolean;
+      sequential?: boolean;
     };
     result: DownloadView;
   };
@@ -382,6 +388,9 @@ export interface ControlCommands {
   };
   show_limits: { args: Record<string, never>; result: LimitsView };
   quit: { args: Record<string, never>; result: { stopping: true } };
+  pause_download: { args: { download: string }; result: DownloadView };
+  resume_download: { args: { download: string }; result: DownloadView };
+  cancel_download: { args: { download: string }; result: DownloadView };
 }
 
 export type CommandName = keyof ControlCommands;

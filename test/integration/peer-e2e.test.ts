@@ -247,14 +247,17 @@ describe('coterie end to end', { timeout: 60_000 }, () => {
       as('bob', 'download_file', 'films', 'notes.bin', join(root, 'dl', 'gone.bin')),
       'FILE_NOT_FOUND',
     );
-    // A file still listed whose only sharer is offline: the download starts and fails with its reason.
+    // A file still listed whose only sharer is offline: with --no-wait the download fails at once with its reason.
     const extra = join(dir('alice'), 'extra.bin');
     await randomFile(extra, 256 * 1024);
     expect((await as('alice', 'upload_file', extra, 'films')).code).toBe(0);
     expect((await as('alice', 'quit')).code).toBe(0);
     expect(await exited(peers.get('alice')!.child)).toBe(0);
     const dest = join(root, 'dl', 'extra.bin');
-    await expectError(as('bob', 'download_file', 'films', 'extra.bin', dest, '--wait'), 'NO_SEEDERS');
+    await expectError(
+      as('bob', 'download_file', 'films', 'extra.bin', dest, '--wait', '--no-wait'),
+      'NO_SEEDERS',
+    );
     const failed = (await downloads('bob')).find((x) => x.dest === dest);
     expect(failed?.state).toBe('failed');
     expect(failed?.error).toContain('seeder');

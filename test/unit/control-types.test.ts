@@ -64,6 +64,9 @@ const EVERY_COMMAND: Record<CommandName, true> = {
   set_limits: true,
   set_schedule: true,
   show_limits: true,
+  pause_download: true,
+  resume_download: true,
+  cancel_download: true,
 };
 
 describe('the control API types', () => {

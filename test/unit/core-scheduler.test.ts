@@ -427,3 +427,36 @@ describe('scheduler', () => {
     expect(s.peers()[0]!.inFlightBlocks).toBe(64);
   });
 });
+
+describe('scheduler, sequential (download_file --sequential)', () => {
+  /** The order pieces are first requested in, from one peer that has them all. */
+  const firstRequested = (sequential: boolean, have?: (i: number) => boolean) => {
+    const { s, clock } = make(64, { sequential, initialDepthBlocks: 4 }, have);
+    s.addPeer('a', { score: 0.5 });
+    s.addPeer('b', { score: 0.5 });
+    s.setPeerPieces('a', () => true);
+    s.setPeerPieces('b', (i) => i % 2 === 0); // rarity differs: odd pieces are rarer
+    const { log } = drive(s, clock, {});
+    expect(s.isComplete()).toBe(true);
+    return [...new Set(log.map((r) => r.piece))];
+  };
+
+  it('fetches the first and last pieces first, then the rest in file order whatever their rarity', () => {
+    // Two peers fill their pipes in turn, so the first requests interleave a little.
+    const order = firstRequested(true);
+    expect(order.slice(0, 4)).toEqual(expect.arrayContaining([0, 63]));
+    const rest = order.filter((i) => i !== 0 && i !== 63);
+    expect(rest).toHaveLength(62);
+    // Sequential-ish: each piece starts at most two pipes' width (a few pieces) from its place.
+    for (const [k, piece] of rest.entries()) expect(Math.abs(piece - (k + 1))).toBeLessThanOrEqual(6);
+    // Rarest-first (the default) starts somewhere at random and takes the rare odd pieces first.
+    const rarest = firstRequested(false);
+    expect(rarest.slice(0, 4)).not.toEqual(expect.arrayContaining([0, 63]));
+    expect(rarest.some((piece, k) => Math.abs(piece - k) > 6)).toBe(true);
+  });
+
+  it('skips what a resumed download already has', () => {
+    const order = firstRequested(true, (i) => i < 10 || i === 63);
+    expect(order.slice(0, 3).sort((x, y) => x - y)).toEqual([10, 11, 12]);
+  });
+});

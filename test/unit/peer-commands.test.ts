@@ -56,7 +56,7 @@ describe('command table', () => {
       expect(names).toContain(n);
     }
     expect(usageOf(getCommand('download_file'))).toBe(
-      'download_file <group_id> <file_name> <dest> [--version N] [--only GLOB] [--exclude GLOB] [--limit RATE] [--wait]',
+      'download_file <group_id> <file_name> <dest> [--version N] [--only GLOB] [--exclude GLOB] [--limit RATE] [--wait] [--no-wait] [--sequential]',
     );
     expect(usageOf(getCommand('update_file'))).toBe(
       'update_file <group_id> <file_name> <path> [--if-version N]',

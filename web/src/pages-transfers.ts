@@ -6,7 +6,7 @@ import { hasPiece, type TransferPeer, type TransferProgress } from '../../src/pr
 import { formatBytes, formatEta, formatRate, percent } from './format.js';
 import { html } from './html.js';
 import { downloads, transfers } from './state.js';
-import { CommandButton, CommandForm, useDrawWindow } from './widgets.js';
+import { CommandButton, CommandForm, load, useDrawWindow } from './widgets.js';
 
 /** Base64 to bytes (the bitfield of a progress event). */
 function bitsOf(p: TransferProgress): Uint8Array {
@@ -105,6 +105,27 @@ function TransferDetail({ d, p }: { d: DownloadView; p: TransferProgress | undef
   </section>`;
 }
 
+/** Pause, resume and cancel, each shown when it applies to the download's state. */
+function DownloadActions({ d }: { d: DownloadView }) {
+  const id = String(d.id);
+  const refresh = () => load('show_downloads', [], (r) => (downloads.value = r.downloads));
+  const live = d.state === 'active' || d.state === 'waiting';
+  return html`<span class="actions">
+    ${live ? html`<${CommandButton} cmd="pause_download" args=${[id]} label="Pause" onDone=${refresh} />` : null}
+    ${
+      d.state === 'paused' || d.state === 'failed' || d.state === 'cancelled'
+        ? html`<${CommandButton} cmd="resume_download" args=${[id]} label="Resume" onDone=${refresh} />`
+        : null
+    }
+    ${
+      d.state === 'completed' || d.state === 'cancelled'
+        ? null
+        : html`<${CommandButton} cmd="cancel_download" args=${[id]} label="Cancel"
+            confirm=${`Cancel ${d.fileName} and delete what it downloaded?`} onDone=${refresh} />`
+    }
+  </span>`;
+}
+
 interface RowProps {
   d: DownloadView;
   open: (id: number) => void;
@@ -135,7 +156,8 @@ function TransferRowView({ d, open }: { d: DownloadView; open: () => void }) {
     <td>${formatRate(d.rateBytesPerSec)}</td>
     <td>${d.state === 'active' ? formatEta(d.size - d.doneBytes, d.rateBytesPerSec) : '—'}</td>
     <td>${d.peers}</td>
-    <td>${d.state}${d.error === null ? '' : `: ${d.error}`}
+    <td>${d.state === 'waiting' ? 'waiting for seeders' : d.state}${d.error === null ? '' : `: ${d.error}`}
+      <${DownloadActions} d=${d} />
       ${
         d.contributions === undefined || d.state !== 'completed'
           ? null

@@ -39,7 +39,15 @@ export interface AccountDeps {
 /** The part of CommandContext the files module provides. */
 export type FileCommands = Pick<
   CommandContext,
-  'uploadFile' | 'updateFile' | 'downloadFile' | 'selectFiles' | 'stopShare' | 'showDownloads'
+  | 'uploadFile'
+  | 'updateFile'
+  | 'downloadFile'
+  | 'selectFiles'
+  | 'stopShare'
+  | 'showDownloads'
+  | 'pauseDownload'
+  | 'resumeDownload'
+  | 'cancelDownload'
 > & {
   /** Files of a group the tracker let go (deleted, or dropped by retention): no longer served there. */
   filesDeleted(groupId: string, fileIds: readonly string[]): Promise<void>;
@@ -276,6 +284,18 @@ export function createCommandContext(
       return files.stopShare(fileName, groupId);
     },
     showDownloads: () => files.showDownloads(),
+    pauseDownload: async (download) => {
+      requireLogin();
+      return files.pauseDownload(download);
+    },
+    resumeDownload: async (download) => {
+      requireLogin();
+      return files.resumeDownload(download);
+    },
+    cancelDownload: async (download) => {
+      requireLogin();
+      return files.cancelDownload(download);
+    },
     sendMessage: (target, text) =>
       'to' in target
         ? advise_(async () => {

@@ -30,7 +30,9 @@ export type ParamKind =
   /** set_schedule's hours: HH:MM-HH:MM on 15-minute boundaries. */
   | 'hours'
   /** A schedule slot's mode: full, limited, upload-only, paused. */
-  | 'slot_mode';
+  | 'slot_mode'
+  /** A download: its id (show_downloads --json), or a file name for the latest download of it. */
+  | 'download';
 
 export interface ParamSpec {
   name: string;
@@ -85,6 +87,8 @@ export interface CommandContext {
       exclude?: string[];
       /** This download's own limit, bytes per second (download_file --limit). */
       limitBytesPerSec?: number;
+      noWait?: boolean;
+      sequential?: boolean;
     } & CommandIO,
   ): Promise<ResultOf<'download_file'>>;
   selectFiles(groupId: string, fileName: string, globs: string[]): Promise<ResultOf<'select_files'>>;
@@ -102,6 +106,10 @@ export interface CommandContext {
   setVersions(groupId: string, keep: number): Promise<ResultOf<'set_versions'>>;
   stopShare(fileName: string, groupId: string | undefined): Promise<ResultOf<'stop_share'>>;
   showDownloads(): Promise<ResultOf<'show_downloads'>>;
+  /** pause_download, resume_download, cancel_download: a download by its id or file name. */
+  pauseDownload(download: string): Promise<ResultOf<'pause_download'>>;
+  resumeDownload(download: string): Promise<ResultOf<'resume_download'>>;
+  cancelDownload(download: string): Promise<ResultOf<'cancel_download'>>;
   /** send_msg, send_group_msg and publish. */
   sendMessage(target: MessageTarget, text: string): Promise<ResultOf<'send_msg'>>;
   showMessages(filter: {

@@ -83,6 +83,11 @@ function checkValue(param: ParamSpec, value: string): void {
     case 'replicas':
       parseReplicaCount(param.name, value);
       return;
+    case 'download':
+      if (!/^#?\d+$/.test(value) && !isValidFileName(value)) {
+        throw new CoterieError('USAGE', `${JSON.stringify(value)} is neither a download id nor a file name`);
+      }
+      return;
     case 'globs':
       if (value.split('\n').some((g) => g.trim() === ''))
         throw new CoterieError('USAGE', 'an empty glob selects nothing');

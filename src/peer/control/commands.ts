@@ -11,6 +11,7 @@ import type {
   ParsedArgs,
 } from './command-types.js';
 import { numberOption, parseArgs } from './command-words.js';
+import { DOWNLOAD_COMMANDS } from './download-commands.js';
 import { LIMIT_COMMANDS } from './limit-commands.js';
 import { STORAGE_COMMANDS } from './storage-commands.js';
 import { FILE_VERSION_COMMANDS } from './version-commands.js';
@@ -188,10 +189,10 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
   {
     name: 'download_file',
     forms: [[GROUP, p('file_name', 'file_name'), p('dest', 'dest_path')]],
-    flags: ['wait'],
+    flags: ['wait', 'no-wait', 'sequential'],
     options: ['version', 'only', 'exclude', 'limit'],
     summary:
-      "downloads a file of a group to dest (its current version, or --version N); a folder's files matching --only GLOB, not --exclude GLOB (each repeatable); --limit RATE caps it (20MiB/s); --wait blocks until it ends",
+      "downloads a file of a group to dest (its current version, or --version N); a folder's files matching --only GLOB, not --exclude GLOB (each repeatable); --limit RATE caps it (20MiB/s); with no seeder online it waits for one (--no-wait: NO_SEEDERS at once); --sequential fetches pieces in order, first and last first; --wait blocks until it ends",
     streams: true,
     example: 'download_file photos holiday.jpg ./holiday.jpg --wait',
     errors: [
@@ -217,6 +218,8 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
         ...(limit === undefined ? {} : { limitBytesPerSec: limit }),
         only: a.repeated?.only ?? [],
         exclude: a.repeated?.exclude ?? [],
+        noWait: a.flags.has('no-wait'),
+        sequential: a.flags.has('sequential'),
       });
     },
   },
@@ -253,6 +256,7 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
     errors: [],
     run: (c) => c.showDownloads(),
   },
+  ...DOWNLOAD_COMMANDS,
   {
     name: 'send_msg',
     forms: [[USER, TEXT]],

@@ -94,3 +94,8 @@ export function reportPeers(
     log.debug({ err: (err as Error).message }, 'peer report not sent');
   });
 }
+
+/** Whether the tracker lists a seeder other than this peer that it could dial (a download need not wait). */
+export function hasLiveSeeder(detail: Pick<FileDetail, 'seeders'>, selfPeerId: string): boolean {
+  return listedSeeders(detail, selfPeerId, new Map()).length > 0;
+}

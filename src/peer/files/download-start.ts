@@ -5,6 +5,7 @@ import { destDirOf } from '../paths.js';
 import type { DownloadRecord, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import { type DownloadHandle, download, downloadTree, type TreeDownloadHandle } from './download/index.js';
+import { askOf } from './download-options.js';
 import { listedSeeders } from './download-seeders.js';
 import type { FullFileDetail } from './manifest-transfer.js';
 import { selectedFiles, selectionOf } from './selection.js';
@@ -82,6 +83,8 @@ export function startEngine(
     ...common,
     manifest,
     dest: rec.dest,
+    // download_file --sequential (a folder's files are fetched whole, each in the engine's order).
+    ...(askOf(store, rec.id).sequential ? { scheduler: { sequential: true } } : {}),
     ...(destDir === undefined ? {} : { destDir }),
   });
   deps.transfers?.watch(handle);

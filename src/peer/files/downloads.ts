@@ -1,10 +1,5 @@
 import type { Logger } from 'pino';
-import type {
-  DownloadView,
-  PeerContribution,
-  Progress,
-  ShowDownloadsResult,
-} from '../../protocol/control.js';
+import type { DownloadView, ShowDownloadsResult } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import type { TransferProgress } from '../../protocol/peer-events.js';
 import type { SessionEvent } from '../../protocol/session.js';
@@ -16,47 +11,57 @@ import { rememberDestDir, resolveDestination } from '../paths.js';
 import type { DownloadRecord, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
-import type {
-  DownloadHandle,
-  DownloadProgress,
-  DownloadResult,
-  TreeDownloadHandle,
-} from './download/index.js';
-import { appearedSeeder, reportPeers, withSeederNames } from './download-seeders.js';
+import type { DownloadHandle, DownloadProgress, TreeDownloadHandle } from './download/index.js';
+import { findDownload, removePartFiles } from './download-control.js';
+import { askOf, rememberAsk } from './download-options.js';
+import { appearedSeeder, hasLiveSeeder, reportPeers, withSeederNames } from './download-seeders.js';
 import { type DownloadLimits, startEngine } from './download-start.js';
+import { downloadView, type EndedDownload } from './download-view.js';
+import { createWaiters } from './download-waiters.js';
 import { type FullFileDetail, getFileDetail } from './manifest-transfer.js';
 import type { Seeding } from './seeding.js';
 import { downloadToWiden, initialSelection, rememberSelection, widenSelection } from './selection.js';
 import type { Shares } from './shares.js';
 import { transferOf } from './transfer-view.js';
 
+/** What download_file asks beside the group, the name and the destination. */
+export interface DownloadRequest extends CommandIO {
+  wait: boolean;
+  version?: number;
+  only?: string[];
+  exclude?: string[];
+  /** No queueing: NO_SEEDERS at once when the tracker lists no live seeder. */
+  noWait?: boolean;
+  /** Pieces in order, the first and last ones first (media players). */
+  sequential?: boolean;
+  /** This download's own limit, bytes per second (download_file --limit). */
+  limitBytesPerSec?: number;
+}
+
 /**
  * The peer's downloads: each one a row of the store (so it survives
  * restarts) driving the download engine; seeders from the tracker's lookup
- * and, while it runs, from the session's seeder events; `--wait` waiters;
- * pause on shutdown or logout, resume when the tracker answers again.
+ * and, while it runs, from the session's seeder events; one with no live
+ * seeder waits (state `waiting`) until the session announces one; `--wait`
+ * waiters; pause, resume and cancel by the user; pause on shutdown or
+ * logout, resume when the tracker answers again.
  */
 export interface Downloads {
-  start(
-    groupId: string,
-    fileName: string,
-    dest: string,
-    options: {
-      wait: boolean;
-      version?: number;
-      only?: string[];
-      exclude?: string[];
-      limitBytesPerSec?: number;
-    } & CommandIO,
-  ): Promise<DownloadView>;
+  start(groupId: string, fileName: string, dest: string, options: DownloadRequest): Promise<DownloadView>;
   /** select_files: widens the selection of the latest download of a folder (restarting it if it ended). */
   select(groupId: string, fileName: string, globs: string[]): Promise<DownloadView>;
+  /** pause_download: stops it resumably; it stays paused across restarts until resume_download. */
+  pause(download: string): Promise<DownloadView>;
+  /** resume_download: a paused, failed or cancelled download goes on (or waits for seeders). */
+  resume(download: string): Promise<DownloadView>;
+  /** cancel_download: stops it and removes its part and resume files. */
+  cancel(download: string): Promise<DownloadView>;
   /** Files deleted from a group: their running downloads there fail, saying so. */
   onDeleted(groupId: string, fileIds: readonly string[]): void;
   list(): ShowDownloadsResult;
   /** The running downloads with their peers and piece maps (what `downloadProgress` events carry). */
   transfers(): TransferProgress[];
-  /** Files whose seeders the session should report (the running downloads). */
+  /** Files whose seeders the session should report (the running and the waiting downloads). */
   watchedFileIds(): string[];
   onSeederAppeared(e: Extract<SessionEvent, { type: 'seeder_appeared' }>): void;
   resumeAll(): Promise<void>;
@@ -93,9 +98,8 @@ interface Running {
   users: Map<string, string>;
   progress: DownloadProgress | undefined;
   persistedAt: number;
-  /** Set when the daemon stops it (logout, shutdown): the download pauses rather than fails. */
+  /** Set when it is stopped on purpose (logout, shutdown, pause, cancel): not a failure. */
   pausing: boolean;
-  listeners: Set<(p: DownloadProgress) => void>;
   /** A folder's download, which select_files widens. */
   tree: TreeDownloadHandle | undefined;
 }
@@ -103,55 +107,14 @@ interface Running {
 export function createDownloads(deps: DownloadsDeps): Downloads {
   const { store, http, session, identity, seeding, shares, notify, onEvent, log } = deps;
   const running = new Map<number, Running>();
-  const results = new Map<number, { result: DownloadResult; users: Map<string, string> }>();
+  const results = new Map<number, EndedDownload>();
   /** Downloads to resume once the tracker answers. */
   const waiting = new Set<number>();
   let stopped = false;
 
-  const peersReady = (p: DownloadProgress | undefined) =>
-    p === undefined ? 0 : p.peers.filter((x) => x.connection === 'ready').length;
-
-  const contributions = (id: number): PeerContribution[] | undefined => {
-    const r = results.get(id);
-    if (r === undefined) return undefined;
-    return r.result.distribution.peers
-      .filter((p) => p.pieces > 0)
-      .sort((a, b) => b.pieces - a.pieces)
-      .map((p) => ({
-        peerId: p.peerId,
-        userId: r.users.get(p.peerId) ?? null,
-        pieces: p.pieces,
-        bytes: p.bytes,
-      }));
-  };
-
-  const view = (rec: DownloadRecord): DownloadView => {
-    const r = running.get(rec.id);
-    const p = r?.progress;
-    const done = results.get(rec.id);
-    const contrib = contributions(rec.id);
-    let rate = p?.rateBytesPerSec ?? 0;
-    if (rec.state === 'completed') {
-      const ms = done?.result.durationMs ?? (rec.endedAt ?? rec.startedAt) - rec.startedAt;
-      rate = ms > 0 ? (rec.size * 1000) / ms : 0;
-    }
-    return {
-      id: rec.id,
-      groupId: rec.groupId,
-      fileName: rec.fileName,
-      fileId: rec.fileId,
-      dest: rec.dest,
-      size: rec.size,
-      state: rec.state === 'active' && r === undefined ? 'paused' : rec.state,
-      doneBytes: p?.verifiedBytes ?? rec.doneBytes,
-      rateBytesPerSec: Math.round(rate),
-      peers: r !== undefined ? peersReady(p) : (contrib?.length ?? 0),
-      error: rec.error,
-      startedAt: rec.startedAt,
-      endedAt: rec.endedAt,
-      ...(contrib === undefined ? {} : { contributions: contrib }),
-    };
-  };
+  const view = (rec: DownloadRecord): DownloadView =>
+    downloadView(rec, running.get(rec.id), results.get(rec.id));
+  const waiters = createWaiters(store, view);
 
   /** Starts (or resumes) the engine for a download record. */
   const launch = (rec: DownloadRecord, detail: FullFileDetail, resuming = true): Running => {
@@ -167,7 +130,6 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       progress: undefined,
       persistedAt: 0,
       pausing: false,
-      listeners: new Set(),
       tree,
     };
     running.set(rec.id, r);
@@ -175,7 +137,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
     handle.on('event', (e) => {
       if (e.type === 'progress') {
         r.progress = e.progress;
-        for (const l of r.listeners) l(e.progress);
+        waiters.progress(rec.id, e.progress);
         // The engine reports at most every 250 ms (DOWNLOAD_PROGRESS_PER_SEC), and once as it completes.
         onEvent({ type: 'downloadProgress', progress: transferOf(rec, handle.snapshot(), users) });
         const now = Date.now();
@@ -204,7 +166,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
           error: null,
         });
         void session.unwatch([rec.fileId]).catch(() => {});
-        for (const l of r.listeners) l(handle.progress());
+        waiters.progress(rec.id, handle.progress());
         notify('download', `downloaded '${rec.fileName}' from '${rec.groupId}' to ${rec.dest}`);
         onEvent({ type: 'downloadCompleted', id: rec.id, fileName: rec.fileName, dest: rec.dest });
         reportPeers(http, log, rec.fileId, result.durationMs, result.distribution.peers);
@@ -213,7 +175,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
           await shares.shareDownloaded(rec, manifest);
         // Seeded from dest now, or not at all: the download's own piece source is finished.
         if (!shares.isServed(rec.fileId)) seeding.unserve(rec.fileId);
-        finished(rec.id);
+        waiters.finished(rec.id);
       },
       (err: unknown) => {
         running.delete(rec.id);
@@ -236,18 +198,10 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
           failDownload(rec, e, { doneBytes });
           return;
         }
-        finished(rec.id);
+        waiters.finished(rec.id);
       },
     );
     return r;
-  };
-
-  /** Waiters of `--wait`, told when a download ends. */
-  const endWaiters = new Map<number, Set<(err?: CoterieError) => void>>();
-  const finished = (id: number, err?: CoterieError) => {
-    const set = endWaiters.get(id);
-    endWaiters.delete(id);
-    for (const w of set ?? []) w(err);
   };
 
   /**
@@ -271,64 +225,30 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
     });
     if (options.answered !== true) notify('download', `download of '${rec.fileName}' failed: ${e.message}`);
     onEvent({ type: 'downloadFailed', id: rec.id, fileName: rec.fileName, reason: e.message });
-    finished(rec.id, e);
+    waiters.finished(rec.id, e);
     return e;
   };
 
-  const waitFor = (id: number, io: CommandIO): Promise<DownloadView> =>
-    new Promise((resolve, reject) => {
-      const rec0 = store.downloads.get(id)!;
-      const toProgress = (p: DownloadProgress): Progress => ({
-        kind: 'download',
-        label: rec0.fileName,
-        doneBytes: p.verifiedBytes,
-        totalBytes: p.totalBytes,
-        rateBytesPerSec: p.rateBytesPerSec,
-        peers: peersReady(p),
-      });
-      const r = running.get(id);
-      const listener = (p: DownloadProgress) => io.onProgress?.(toProgress(p));
-      r?.listeners.add(listener);
-      const settle = (err?: CoterieError) => {
-        r?.listeners.delete(listener);
-        const rec = store.downloads.get(id)!;
-        if (rec.state === 'completed') resolve(view(rec));
-        else if (err !== undefined) {
-          reject(
-            new CoterieError(err.code, `download of '${rec.fileName}' failed: ${err.message}`, {
-              cause: err,
-            }),
-          );
-        } else {
-          reject(
-            new CoterieError(
-              'DOWNLOAD_FAILED',
-              `download of '${rec.fileName}' paused: the peer is stopping; it resumes at the next start`,
-            ),
-          );
-        }
-      };
-      const rec = store.downloads.get(id)!;
-      if (rec.state !== 'active')
-        return settle(
-          rec.state === 'failed' ? new CoterieError('DOWNLOAD_FAILED', rec.error ?? 'failed') : undefined,
-        );
-      const set = endWaiters.get(id) ?? new Set();
-      endWaiters.set(id, set);
-      set.add(settle);
-      io.signal?.addEventListener(
-        'abort',
-        () => {
-          set.delete(settle);
-          r?.listeners.delete(listener);
-          reject(new CoterieError('UNAVAILABLE', 'stopped waiting; the download goes on'));
-        },
-        { once: true },
-      );
-    });
+  /**
+   * Launches a download, or queues it when the tracker lists no live seeder
+   * (unless --no-wait): `waiting`, its file watched, so the session's
+   * seeder_appeared push starts it (onSeederAppeared), with no polling.
+   */
+  const launchOrQueue = (rec: DownloadRecord, detail: FullFileDetail, resuming: boolean): void => {
+    if (!askOf(store, rec.id).noWait && !hasLiveSeeder(detail, identity.peerId)) {
+      if (store.downloads.get(rec.id)?.state !== 'waiting') {
+        store.downloads.update(rec.id, { state: 'waiting' });
+        log.info({ id: rec.id, file: rec.fileName }, 'download waits for a seeder');
+      }
+      void session.watch([rec.fileId]).catch(() => {});
+      return;
+    }
+    store.downloads.update(rec.id, { state: 'active' });
+    launch(store.downloads.get(rec.id)!, detail, resuming);
+  };
 
   /** Resumes one download record; when the tracker cannot be reached it waits for the session. */
-  const resume = async (rec: DownloadRecord): Promise<void> => {
+  const resumeRecord = async (rec: DownloadRecord): Promise<void> => {
     if (stopped || running.has(rec.id)) return;
     const session0 = store.getSession();
     if (session0 === undefined || session0.userId !== rec.userId) {
@@ -349,10 +269,12 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       failDownload(rec, err);
       return;
     }
-    if (stopped || running.has(rec.id)) return;
+    const now = store.downloads.get(rec.id);
+    // Paused or cancelled while the tracker answered: it stays so.
+    if (stopped || running.has(rec.id) || (now?.state !== 'active' && now?.state !== 'waiting')) return;
     try {
-      launch(rec, detail);
-      log.info({ id: rec.id, file: rec.fileName }, 'download resumed');
+      launchOrQueue(now, detail, true);
+      log.info({ id: rec.id, file: rec.fileName, state: now.state }, 'download resumed');
     } catch (err) {
       // A manifest that does not match the file id, say: nobody asked at this start, so tell the user.
       failDownload(rec, err);
@@ -361,27 +283,56 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
 
   const resumeAll = async (): Promise<void> => {
     for (const rec of store.downloads.list()) {
-      if (rec.state === 'active' && !running.has(rec.id)) await resume(rec);
+      if ((rec.state === 'active' || rec.state === 'waiting') && !running.has(rec.id))
+        await resumeRecord(rec);
     }
   };
 
+  /** Stops a running download on purpose and waits for its engine to let go of the files. */
+  const halt = async (id: number, reason: string): Promise<void> => {
+    const r = running.get(id);
+    if (r === undefined) return;
+    r.pausing = true;
+    r.handle.abort(reason);
+    await r.handle.done.catch(() => {});
+  };
+
   const pauseAll = async (): Promise<void> => {
-    const all = [...running.values()];
-    for (const r of all) {
-      r.pausing = true;
-      r.handle.abort('paused: the peer is stopping or logging out');
+    await Promise.allSettled(
+      [...running.keys()].map((id) => halt(id, 'paused: the peer is stopping or logging out')),
+    );
+  };
+
+  /** Moves a download the user paused or cancelled to `state`, its running engine stopped. */
+  const stopBy = async (download: string, state: 'paused' | 'cancelled'): Promise<DownloadRecord> => {
+    const rec = findDownload(store, download);
+    if (rec.state === state) return rec;
+    if (
+      rec.state === 'completed' ||
+      (state === 'paused' && rec.state !== 'active' && rec.state !== 'waiting')
+    ) {
+      throw new CoterieError(
+        'BAD_REQUEST',
+        `download #${rec.id} of '${rec.fileName}' is ${rec.state}: nothing to ${state === 'paused' ? 'pause' : 'cancel'}`,
+      );
     }
-    await Promise.allSettled(all.map((r) => r.handle.done));
+    // The state first: the engine's end then reads as a stop on purpose, and `--wait` says which.
+    store.downloads.update(rec.id, { state, ...(state === 'cancelled' ? { endedAt: Date.now() } : {}) });
+    waiting.delete(rec.id);
+    await halt(rec.id, state === 'paused' ? 'paused by pause_download' : 'cancelled by cancel_download');
+    void session.unwatch([rec.fileId]).catch(() => {});
+    waiters.finished(rec.id);
+    return store.downloads.get(rec.id)!;
   };
 
   return {
     async start(groupId, fileName, dest, opts) {
       const { path: target, dir } = resolveDestination(dest, fileName);
       for (const d of store.downloads.list()) {
-        if (d.state === 'active' && d.dest === target) {
+        if ((d.state === 'active' || d.state === 'waiting' || d.state === 'paused') && d.dest === target) {
           throw new CoterieError(
             'DESTINATION_EXISTS',
-            `download #${d.id} already writes to ${target}: wait for it or choose another destination`,
+            `download #${d.id} already writes to ${target}: wait for it, cancel it or choose another destination`,
           );
         }
       }
@@ -400,13 +351,17 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       rememberDestDir(store, rec.id, dir);
       deps.limits?.setDownloadLimit(rec.id, opts.limitBytesPerSec ?? 0);
       rememberSelection(store, rec.id, selection);
+      rememberAsk(store, rec.id, { noWait: opts.noWait === true, sequential: opts.sequential === true });
       try {
-        launch(rec, detail, false);
+        if (opts.noWait === true && !hasLiveSeeder(detail, identity.peerId)) {
+          throw new CoterieError('NO_SEEDERS', 'no seeder of this file is online: retry when one is');
+        }
+        launchOrQueue(rec, detail, false);
       } catch (err) {
         throw failDownload(rec, err, { answered: true });
       }
       if (!opts.wait) return view(store.downloads.get(rec.id)!);
-      return waitFor(rec.id, opts);
+      return waiters.waitFor(rec.id, opts);
     },
 
     async select(groupId, fileName, globs) {
@@ -419,6 +374,27 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         await r?.handle.done.catch(() => {}); // a folder ending right now ends first
         store.downloads.update(rec.id, { state: 'active', error: null, endedAt: null });
         launch(store.downloads.get(rec.id)!, detail);
+      }
+      return view(store.downloads.get(rec.id)!);
+    },
+    pause: async (download) => view(await stopBy(download, 'paused')),
+    async cancel(download) {
+      const rec = await stopBy(download, 'cancelled');
+      await removePartFiles(rec.dest);
+      log.info({ id: rec.id, file: rec.fileName }, 'download cancelled; its part files removed');
+      return view(rec);
+    },
+    async resume(download) {
+      const rec = findDownload(store, download);
+      if (rec.state === 'completed') {
+        throw new CoterieError(
+          'BAD_REQUEST',
+          `download #${rec.id} of '${rec.fileName}' is completed already`,
+        );
+      }
+      if (rec.state === 'paused' || rec.state === 'failed' || rec.state === 'cancelled') {
+        store.downloads.update(rec.id, { state: 'active', error: null, endedAt: null });
+        await resumeRecord(store.downloads.get(rec.id)!);
       }
       return view(store.downloads.get(rec.id)!);
     },
@@ -435,14 +411,28 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         );
       }
     },
-    watchedFileIds: () => [...new Set([...running.values()].map((r) => r.fileId))],
+    watchedFileIds: () => {
+      const userId = store.getSession()?.userId;
+      const queued = store.downloads.list().filter((d) => d.state === 'waiting' && d.userId === userId);
+      return [...new Set([...running.values(), ...queued].map((r) => r.fileId))];
+    },
     onSeederAppeared(e) {
+      if (e.peerId === identity.peerId) return;
       for (const r of running.values()) {
-        if (r.fileId !== e.fileId || e.peerId === identity.peerId) continue;
+        if (r.fileId !== e.fileId) continue;
         const seeder = appearedSeeder(e);
         if (seeder === undefined) continue;
         r.users.set(e.peerId, e.userId);
         r.handle.addSeeder(seeder);
+      }
+      const userId = store.getSession()?.userId;
+      for (const rec of store.downloads.list()) {
+        if (rec.state !== 'waiting' || rec.fileId !== e.fileId || rec.userId !== userId) continue;
+        log.info(
+          { id: rec.id, file: rec.fileName, peerId: e.peerId },
+          'a seeder appeared for a waiting download',
+        );
+        void resumeRecord(rec);
       }
     },
     resumeAll,

@@ -25,4 +25,5 @@ export {
   type PartialFileOptions,
   type ResumeState,
 } from './partial-file.js';
+export { partNames } from './resume-file.js';
 export { downloadTree, type TreeDownloadHandle, type TreeDownloadOptions } from './tree.js';
