@@ -44,7 +44,7 @@ describe('the published package', () => {
     }
     const stray = [...files].filter((f) => /^(src|test|bench|web|scripts|docs)\//.test(f));
     expect(stray).toEqual([]);
-  });
+  }, 90_000);
 
   it('resolves coterie/tracker and coterie/peer through the exports map, at run time and for the type checker', () => {
     // A consumer project with the package installed (a link, as npm link makes it).
@@ -100,5 +100,5 @@ export const wrong = startTracker({ port: 'seven', dataDir: '/tmp/t' });
     );
     expect(tsc.stdout + tsc.stderr).toBe('');
     expect(tsc.status).toBe(0);
-  });
+  }, 150_000); // tsc over the declarations: about 15 s alone, 40 s at load 26
 });

@@ -171,8 +171,8 @@ function TransferRowView({ d, open }: { d: DownloadView; open: () => void }) {
 
 /** Rows drawn at first: a screenful and more, at 1920 × 1080 (a row is about 3 lines of text). */
 const FIRST_ROWS = 40;
-/** Rows added per idle moment after the first screenful. */
-const ROWS_PER_IDLE = 100;
+/** Rows added per idle moment after the first screenful (few blocks: each one lays the whole table out again). */
+const ROWS_PER_IDLE = 320;
 /** Transfers: each download live (progress events); one opened shows its peers and piece map. */
 export function TransfersPage() {
   const opened = useSignal<number | null>(null);
