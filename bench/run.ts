@@ -6,7 +6,7 @@
 //   npm run bench -- report [RUN.jsonl] [--out FILE]   charts of a kept run (default: the last)
 //   npm run bench -- report --compare A.jsonl B.jsonl [--out FILE]   two runs on one page
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseFigures, type Run, renderReport } from './lib/report.js';
@@ -37,7 +37,7 @@ const readRun = (file: string): Run => ({
 });
 
 function lastRun(): string {
-  const runs = readdirSync(resultsDir, { withFileTypes: true })
+  const runs = (existsSync(resultsDir) ? readdirSync(resultsDir, { withFileTypes: true }) : [])
     .filter((e) => e.isFile() && e.name.endsWith('.jsonl'))
     .map((e) => e.name)
     .sort();

@@ -134,7 +134,7 @@ function scalingChart(runs: Run[], title: string, pattern: RegExp, key: (m: RegE
       const ratio = f.ratio === undefined ? '' : `×${fmt(f.ratio)}`;
       const load = typeof f.load1 === 'number' ? `load ${f.load1}` : '';
       groups.get(label)!.bars.push({
-        series: runs.length > 1 ? run.label : f.name,
+        series: runs.length > 1 ? run.label : '',
         value: f.value,
       });
       const note = [ratio, cpu, load].filter((s) => s !== '').join(', ');
