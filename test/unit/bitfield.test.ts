@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Bitfield } from '../../src/core/bitfield.js';
 import { CoterieError } from '../../src/protocol/errors.js';
+import { MAX_PIECES } from '../../src/protocol/manifest.js';
 
 describe('Bitfield', () => {
   it('sets, clears, counts and lists missing pieces', () => {
@@ -41,7 +42,7 @@ describe('Bitfield', () => {
     // bit 10 is past the last piece: spare bits must be zero
     expect(() => Bitfield.fromBuffer(Buffer.from('8020', 'hex'), 10)).toThrow(/spare bits/);
     expect(() => new Bitfield(-1)).toThrow(CoterieError);
-    expect(() => new Bitfield(70_000)).toThrow(CoterieError);
+    expect(() => new Bitfield(MAX_PIECES + 1)).toThrow(CoterieError);
   });
 
   it('round-trips any set of pieces', () => {
