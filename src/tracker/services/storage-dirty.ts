@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/index.js';
-import { goneTogether, peerState } from './storage-state.js';
+import { goneTogether, offersWithSessions, peerState } from './storage-state.js';
 
 /**
  * What the planner must plan again (issue 16): the groups whose files,
@@ -27,26 +27,7 @@ export function createDirtyGroups(db: Kysely<Database>, graceMs: number): DirtyG
 
   /** Each group's storage peers with their state, quota, zone and withdrawal: one string per group. */
   async function peerStates(now: number): Promise<Map<string, string>> {
-    const rows = await db
-      .selectFrom('storage_offers as o')
-      .innerJoin('memberships as m', (j) =>
-        j.onRef('m.group_id', '=', 'o.group_id').onRef('m.user_id', '=', 'o.user_id'),
-      )
-      .leftJoin('presence as p', (j) =>
-        j.onRef('p.peer_id', '=', 'o.peer_id').onRef('p.user_id', '=', 'o.user_id'),
-      )
-      .select([
-        'o.group_id',
-        'o.peer_id',
-        'o.quota_bytes',
-        'o.zone',
-        'o.withdrawing',
-        'o.last_seen',
-        'p.session_id',
-      ])
-      .orderBy('o.group_id')
-      .orderBy('o.peer_id')
-      .execute();
+    const rows = await offersWithSessions(db).orderBy('o.group_id').orderBy('o.peer_id').execute();
     const byGroup = new Map<
       string,
       { key: string; state: ReturnType<typeof peerState>; lastSeen: number }[]

@@ -47,14 +47,9 @@ export interface StoragePeerRow extends StoragePeerInfo {
   lastSeen: number;
 }
 
-/** The group's storage peers whose user is still a member, with their state. */
-export async function storagePeersOf(
-  db: Db,
-  groupId: string,
-  now: number,
-  graceMs: number,
-): Promise<StoragePeerRow[]> {
-  const rows = await db
+/** Storage offers whose user is still a member of the group, each with its peer's session if connected. */
+export function offersWithSessions(db: Db) {
+  return db
     .selectFrom('storage_offers as o')
     .innerJoin('memberships as m', (j) =>
       j.onRef('m.group_id', '=', 'o.group_id').onRef('m.user_id', '=', 'o.user_id'),
@@ -63,6 +58,7 @@ export async function storagePeersOf(
       j.onRef('p.peer_id', '=', 'o.peer_id').onRef('p.user_id', '=', 'o.user_id'),
     )
     .select([
+      'o.group_id',
       'o.peer_id',
       'o.user_id',
       'o.quota_bytes',
@@ -71,10 +67,17 @@ export async function storagePeersOf(
       'o.withdrawing',
       'o.last_seen',
       'p.session_id',
-    ])
-    .where('o.group_id', '=', groupId)
-    .orderBy('o.peer_id')
-    .execute();
+    ]);
+}
+
+/** The group's storage peers whose user is still a member, with their state. */
+export async function storagePeersOf(
+  db: Db,
+  groupId: string,
+  now: number,
+  graceMs: number,
+): Promise<StoragePeerRow[]> {
+  const rows = await offersWithSessions(db).where('o.group_id', '=', groupId).orderBy('o.peer_id').execute();
   const peers = rows.map((r) => {
     const present = r.session_id !== null && r.session_id !== undefined;
     const lastSeen = toNumber(r.last_seen);
