@@ -76,6 +76,11 @@ export function relayHandshake(
           if (frame.t === 'refused') throw new CoterieError(frame.code, `relay ${where}: ${frame.message}`);
           if (!onFrame(frame)) continue;
           done();
+          // Paused before the bytes behind the frame go back: a flowing socket without a 'data'
+          // listener would drop them on the next tick (the peer's TLS hello, when it came in the
+          // same read as 'connected'), before the caller wraps the socket. TLSSocket reads what
+          // is buffered; other callers resume().
+          socket.pause();
           const rest = decoder.rest();
           if (rest.length > 0) socket.unshift(rest);
           resolve(socket);

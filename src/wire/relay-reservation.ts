@@ -76,6 +76,7 @@ export class RelayReservation {
       }
     });
     socket.on('error', () => {});
+    socket.resume();
     socket.once('close', () =>
       this.#end(new CoterieError('UNAVAILABLE', 'the relay closed the reservation')),
     );
