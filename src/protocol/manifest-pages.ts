@@ -10,9 +10,10 @@ import {
   TREE_MANIFEST_VERSION,
   type TreeEntry,
   validateManifest,
+  validateTreeEntry,
 } from './manifest.js';
 import { isHex64 } from './names.js';
-import { TREE_PATH_MAX_BYTES, treePathProblem } from './tree-paths.js';
+import { TREE_PATH_MAX_BYTES } from './tree-paths.js';
 
 /**
  * A folder share's manifest on the wire and in the tracker's store: never
@@ -231,23 +232,9 @@ export function validatePage(value: unknown): ManifestPage {
   const files: TreeEntry[] = [];
   let bytes = 0;
   for (const entry of p.files as unknown[]) {
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
-      fail('a file entry is not an object');
-    const e = entry as Record<string, unknown>;
-    // Nothing but a regular file's fields: a symbolic link, device or directory entry is refused.
-    for (const key of Object.keys(e)) {
-      if (key !== 'path' && key !== 'size' && key !== 'executable') fail(`a file entry has a '${key}' field`);
-    }
-    const problem = treePathProblem(e.path);
-    if (problem !== undefined) fail(problem);
-    if (!isCount(e.size, MAX_FILE_SIZE_BYTES)) fail('a file size must be an integer ≥ 0');
-    if (e.executable !== undefined && e.executable !== true) fail('executable is true or absent');
-    bytes += Buffer.byteLength(e.path as string);
-    files.push({
-      path: e.path as string,
-      size: e.size as number,
-      ...(e.executable === true ? { executable: true } : {}),
-    });
+    const clean = validateTreeEntry(entry, fail);
+    bytes += Buffer.byteLength(clean.path);
+    files.push(clean);
   }
   if (bytes > FILE_PAGE_PATH_BYTES + TREE_PATH_MAX_BYTES)
     fail(`a file page's paths take more than ${FILE_PAGE_PATH_BYTES} bytes`);

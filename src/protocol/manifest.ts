@@ -195,6 +195,35 @@ export function validateManifest(value: unknown): Manifest {
   return clean;
 }
 
+/**
+ * One file entry of a tree as it arrives (its path checked alone, by
+ * tree-paths.ts); a clean copy. Nothing but a regular file's fields: a
+ * symbolic link, device or directory entry is refused.
+ */
+export function validateTreeEntry(entry: unknown, fail: (why: string) => never): TreeEntry {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+    fail('a file entry is not an object');
+  const e = entry as Record<string, unknown>;
+  for (const key of Object.keys(e)) {
+    if (key !== 'path' && key !== 'size' && key !== 'executable') fail(`a file entry has a '${key}' field`);
+  }
+  const problem = treePathProblem(e.path);
+  if (problem !== undefined) fail(problem);
+  if (
+    typeof e.size !== 'number' ||
+    !Number.isSafeInteger(e.size) ||
+    e.size < 0 ||
+    e.size > MAX_FILE_SIZE_BYTES
+  )
+    fail('a file size must be an integer ≥ 0');
+  if (e.executable !== undefined && e.executable !== true) fail('executable is true or absent');
+  return {
+    path: e.path as string,
+    size: e.size as number,
+    ...(e.executable === true ? { executable: true as const } : {}),
+  };
+}
+
 /** A tree's file list, checked entry by entry and as a whole; a clean copy. */
 function validateTreeFiles(value: unknown, fail: (why: string) => never): TreeEntry[] {
   if (!Array.isArray(value)) return fail('a version 2 manifest lists its files');
@@ -203,21 +232,8 @@ function validateTreeFiles(value: unknown, fail: (why: string) => never): TreeEn
   const out: TreeEntry[] = [];
   let pathBytes = 0;
   for (const entry of value as unknown[]) {
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
-      fail('a file entry is not an object');
-    const e = entry as Record<string, unknown>;
-    // Nothing but a regular file's fields: a symbolic link, device or directory entry is refused.
-    for (const key of Object.keys(e)) {
-      if (key !== 'path' && key !== 'size' && key !== 'executable') fail(`a file entry has a '${key}' field`);
-    }
-    const problem = treePathProblem(e.path);
-    if (problem !== undefined) fail(problem);
-    if (typeof e.size !== 'number' || !Number.isSafeInteger(e.size) || e.size < 0)
-      fail('a file size must be an integer ≥ 0');
-    if (e.executable !== undefined && e.executable !== true) fail('executable is true or absent');
-    pathBytes += Buffer.byteLength(e.path as string);
-    const clean: TreeEntry = { path: e.path as string, size: e.size as number };
-    if (e.executable === true) clean.executable = true;
+    const clean = validateTreeEntry(entry, fail);
+    pathBytes += Buffer.byteLength(clean.path);
     out.push(clean);
   }
   if (pathBytes > MAX_TREE_PATH_BYTES) fail(`the paths take more than ${MAX_TREE_PATH_BYTES} bytes`);

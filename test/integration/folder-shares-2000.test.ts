@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cliSwarm } from '../helpers/cli-swarm.js';
+import { filesUnder, shareFolderInGroup } from '../helpers/folder-group.js';
 
 // A 2,000-file tree in nested folders (issue 17's test), through the real binary: alice shares it,
 // bob downloads it whole (every file byte-identical), carol takes a selection (--only and
@@ -27,20 +28,6 @@ function content(path: string, size: number): Buffer {
   return out;
 }
 
-/** Every regular file under `dir`, relative, with its size. */
-function filesUnder(dir: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out[relative(dir, p)] = statSync(p).size;
-    }
-  };
-  walk(dir);
-  return out;
-}
-
 /** Bytes on disk (allocated blocks) under `dir`: what an unselected file must not take. */
 function allocatedUnder(dir: string, paths: string[]): number {
   return paths.reduce(
@@ -59,19 +46,7 @@ describe('a 2,000-file nested folder shared and downloaded', { timeout: 600_000 
       mkdirSync(dirname(join(src, path)), { recursive: true });
       writeFileSync(join(src, path), content(path, size));
     }
-    await swarm.startTracker();
-    for (const n of ['alice', 'bob', 'carol'] as const) {
-      await swarm.startPeer(n);
-      await ok(n, 'create_user', n, `${n}-password`);
-      await ok(n, 'login', n, `${n}-password`);
-    }
-    await ok('alice', 'create_group', 'rel');
-    for (const n of ['bob', 'carol'] as const) {
-      await ok(n, 'join_group', 'rel');
-      await ok('alice', 'accept_request', 'rel', n);
-    }
-    const shared = await ok('alice', 'upload_file', src, 'rel');
-    expect(shared.out).toContain(`sharing folder 'big' (${FILES} files`);
+    await shareFolderInGroup(swarm, ['alice', 'bob', 'carol'], src, `sharing folder 'big' (${FILES} files`);
   }, 120_000);
 
   it('downloads the whole tree, every file byte-identical', async () => {

@@ -1,19 +1,12 @@
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { callDaemon } from '../../src/peer/control/client.js';
 import type { DownloadView, FileTree } from '../../src/protocol/control.js';
 import { until } from '../helpers/cli-harness.js';
 import { cliSwarm } from '../helpers/cli-swarm.js';
+import { filesUnder, shareFolderInGroup } from '../helpers/folder-group.js';
 
 // Folder shares (issue 17) through the real binary: alice shares a nested tree with an empty
 // file and an executable, bob downloads it whole (byte-identical, modes restored), carol takes
@@ -32,20 +25,6 @@ const TREE: Record<string, number> = {
   'media/deep/b.bin': 1_200_000,
 };
 
-/** Every regular file under `dir`, relative, with its size. */
-function filesUnder(dir: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out[relative(dir, p)] = statSync(p).size;
-    }
-  };
-  walk(dir);
-  return out;
-}
-
 describe('folder shares and selective download', { timeout: 120_000 }, () => {
   const swarm = cliSwarm<Name>('coterie-folders-');
   const { root, as, ok } = swarm;
@@ -59,19 +38,7 @@ describe('folder shares and selective download', { timeout: 120_000 }, () => {
       writeFileSync(abs, Buffer.alloc(size, seed++));
     }
     chmodSync(join(src, 'bin/run.sh'), 0o755);
-    await swarm.startTracker();
-    for (const n of ['alice', 'bob', 'carol'] as const) {
-      await swarm.startPeer(n);
-      await ok(n, 'create_user', n, `${n}-password`);
-      await ok(n, 'login', n, `${n}-password`);
-    }
-    await ok('alice', 'create_group', 'rel');
-    for (const n of ['bob', 'carol'] as const) {
-      await ok(n, 'join_group', 'rel');
-      await ok('alice', 'accept_request', 'rel', n);
-    }
-    const shared = await ok('alice', 'upload_file', src, 'rel');
-    expect(shared.out).toContain("sharing folder 'release' (7 files");
+    await shareFolderInGroup(swarm, ['alice', 'bob', 'carol'], src, "sharing folder 'release' (7 files");
   }, 60_000);
 
   it('lists the tree with sizes', async () => {
