@@ -49,6 +49,16 @@ export interface ParsedArgs {
   repeated?: Record<string, string[]>;
 }
 
+/** download_file's options beside its words. */
+export type DownloadOptions = {
+  wait: boolean;
+  version?: number;
+  only?: string[];
+  exclude?: string[];
+  /** This download's own limit, bytes per second (download_file --limit). */
+  limitBytesPerSec?: number;
+} & CommandIO;
+
 export interface CommandIO {
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
@@ -78,14 +88,7 @@ export interface CommandContext {
     groupId: string,
     fileName: string,
     dest: string,
-    options: {
-      wait: boolean;
-      version?: number;
-      only?: string[];
-      exclude?: string[];
-      /** This download's own limit, bytes per second (download_file --limit). */
-      limitBytesPerSec?: number;
-    } & CommandIO,
+    options: DownloadOptions,
   ): Promise<ResultOf<'download_file'>>;
   selectFiles(groupId: string, fileName: string, globs: string[]): Promise<ResultOf<'select_files'>>;
   updateFile(

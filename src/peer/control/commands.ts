@@ -20,6 +20,7 @@ export type {
   CommandContext,
   CommandIO,
   CommandSpec,
+  DownloadOptions,
   ParamKind,
   ParamSpec,
   ParsedArgs,

@@ -11,7 +11,7 @@ import type { TransferProgress } from '../../protocol/peer-events.js';
 import type { SessionEvent } from '../../protocol/session.js';
 import type { Dial, PeerIdentity } from '../../wire/index.js';
 import { PEER_DEFAULTS } from '../config.js';
-import type { CommandIO } from '../control/index.js';
+import type { CommandIO, DownloadOptions } from '../control/index.js';
 import type { Notice, PeerEvent } from '../notices.js';
 import { rememberDestDir, resolveDestination } from '../paths.js';
 import type { DownloadRecord, PeerStore } from '../store/index.js';
@@ -37,18 +37,7 @@ import { transferOf } from './transfer-view.js';
  * pause on shutdown or logout, resume when the tracker answers again.
  */
 export interface Downloads {
-  start(
-    groupId: string,
-    fileName: string,
-    dest: string,
-    options: {
-      wait: boolean;
-      version?: number;
-      only?: string[];
-      exclude?: string[];
-      limitBytesPerSec?: number;
-    } & CommandIO,
-  ): Promise<DownloadView>;
+  start(groupId: string, fileName: string, dest: string, options: DownloadOptions): Promise<DownloadView>;
   /** select_files: widens the selection of the latest download of a folder (restarting it if it ended). */
   select(groupId: string, fileName: string, globs: string[]): Promise<DownloadView>;
   /** Files deleted from a group: their running downloads there fail, saying so. */
@@ -68,7 +57,6 @@ export interface Downloads {
 export interface DownloadsDeps {
   /** How seeders are dialled (relays included); default: TLS over TCP. */
   dial?: Dial;
-  /** The bandwidth limits a download's connections are held to (its own --limit kept first). */
   limits?: DownloadLimits;
   store: PeerStore;
   http: TrackerHttpClient;
