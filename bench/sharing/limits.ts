@@ -1,6 +1,6 @@
 // limits.accuracy (issue 17): achieved / asked download rate at 1, 16 and 128 MiB/s. One seeder
 // behind a counting TCP relay (bench/lib/peer-swarm.ts), one downloader whose global download
-// limit is set to each rate in turn during one download of a 1 GiB file; each rate is measured
+// limit is set to each rate in turn during one download of a 2 GiB file; each rate is measured
 // over WINDOW_S after SETTLE_S (the receiver's socket buffers fill first). Target: within ±5 %.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,7 +30,8 @@ try {
   const file = join(tmp.path, 'files', 'accuracy.bin');
   mkdirSync(join(tmp.path, 'files'), { recursive: true });
   mkdirSync(join(tmp.path, 'dl'), { recursive: true });
-  sparseFile(file, 1024 * MiB);
+  // Enough for every window at its rate and the unlimited one after them.
+  sparseFile(file, 2048 * MiB);
   await seeder!.call('upload_file', file, 'bench');
   await downloader!.call('set_limits', '--download', `${RATES_MIB[0]}MiB/s`);
   await downloader!.call('download_file', 'bench', 'accuracy.bin', join(tmp.path, 'dl', 'accuracy.bin'));
