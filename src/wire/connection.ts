@@ -11,7 +11,7 @@ import {
   MAX_FRAME_LENGTH,
 } from './frames.js';
 import type { PlacedReads } from './placed-reads.js';
-import type { LinkThrottle } from './throttle.js';
+import { type LinkThrottle, ThrottleWaits } from './throttle.js';
 
 export interface FramedConnectionOptions {
   /** Largest frame accepted from the peer (see frames.ts); raise it after the handshake. */
@@ -103,14 +103,8 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   #closeTimer: ClockTimer | null = null;
   readonly #done: Promise<CloseInfo>;
   #resolveDone!: (info: CloseInfo) => void;
-  /** Bandwidth limits (throttle.ts); undefined: none ever apply to this connection. */
-  #throttle: LinkThrottle | undefined;
-  /** Reading is held by the limits until this timer fires. */
-  #readHold: ClockTimer | null = null;
-  /** Senders waiting for the upload limits (paced()), shared by every block of the connection. */
-  #pace: Promise<void> | null = null;
-  #paceTimer: ClockTimer | null = null;
-  #paceDone: (() => void) | null = null;
+  /** Waits on the bandwidth limits (throttle.ts); undefined: none apply to this connection. */
+  #waits: ThrottleWaits | undefined;
 
   constructor(stream: Duplex, options: FramedConnectionOptions = {}, io: FramedConnectionIo = {}) {
     super();
@@ -127,7 +121,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     this.#done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
-    this.#throttle = io.throttle;
+    this.setThrottle(io.throttle);
     io.reads?.attach({
       readTarget: () => this.#decoder.readTarget(),
       commit: (n) => this.#received(this.#decoder.commit(n)),
@@ -149,62 +143,33 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   #flushToListeners(): void {
     while (this.#queue.length > 0 && this.listenerCount('frame') > 0)
       this.emit('frame', this.#queue.shift()!);
-    if (this.#queue.length === 0 && this.stream.isPaused() && !this.closed && this.#readHold === null)
+    if (this.#queue.length === 0 && this.stream.isPaused() && !this.closed && !this.#readsHeld())
       this.stream.resume();
   }
 
   /** Holds this connection to bandwidth limits from now on (a seeder's, once the ticket named the group). */
   setThrottle(throttle: LinkThrottle | undefined): void {
-    this.#throttle = throttle;
+    this.#waits?.stop();
+    this.#waits =
+      throttle === undefined
+        ? undefined
+        : new ThrottleWaits(throttle, () => {
+            if (!this.closed && this.#queue.length < this.#options.maxQueuedFrames) this.stream.resume();
+          });
   }
 
   /**
    * null when the upload limits let this connection send now; otherwise a
-   * promise that resolves once they do (or the connection closes). Every
-   * caller waiting meanwhile shares the one wait, so connections over one
-   * limit take turns whatever their pipelines.
+   * promise that resolves once they do (or the connection closes), shared by
+   * every caller meanwhile, so connections over one limit take turns.
    */
   paced(): Promise<void> | null {
-    const t = this.#throttle;
-    if (t === undefined || t.gates !== 'up' || this.closed) return null;
-    if (this.#pace !== null) return this.#pace;
-    const first = t.settle();
-    if (first <= 0) return null;
-    this.#pace = new Promise<void>((resolve) => {
-      const done = () => {
-        this.#paceTimer?.cancel();
-        this.#paceTimer = null;
-        this.#pace = null;
-        this.#paceDone = null;
-        resolve();
-      };
-      const wait = (ms: number) => {
-        this.#paceTimer = this.#clock.setTimeout(() => {
-          const next = this.closed ? 0 : t.settle();
-          if (next > 0) wait(next);
-          else done();
-        }, ms);
-      };
-      this.#paceDone = done;
-      wait(first);
-    });
-    return this.#pace;
+    return this.closed ? null : (this.#waits?.paced() ?? null);
   }
 
-  /** The download limits say wait: stop reading (TCP then slows the sender) and look again later. */
-  #holdReads(ms: number): void {
-    if (this.#readHold !== null || this.closed) return;
-    this.stream.pause();
-    this.#readHold = this.#clock.setTimeout(this.#releaseReads, ms);
+  #readsHeld(): boolean {
+    return this.#waits?.holdingReads === true;
   }
-
-  readonly #releaseReads = (): void => {
-    this.#readHold = null;
-    if (this.closed) return;
-    const ms = this.#throttle?.settle() ?? 0;
-    if (ms > 0) this.#holdReads(ms);
-    else if (this.#queue.length < this.#options.maxQueuedFrames) this.stream.resume();
-  };
 
   /** Resolves once the connection is closed, with why. */
   get done(): Promise<CloseInfo> {
@@ -293,9 +258,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   #releaseDrainWaiters(): void {
     for (const w of this.#drainWaiters) w();
     this.#drainWaiters.clear();
-    this.#paceDone?.();
-    this.#readHold?.cancel();
-    this.#readHold = null;
+    this.#waits?.stop();
   }
 
   /**
@@ -323,7 +286,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
       const frame = this.#queue.shift();
       if (frame !== undefined) {
         if (this.#queue.length <= this.#options.maxQueuedFrames / 2 && this.stream.isPaused()) {
-          if (!this.closed && this.#readHold === null) this.stream.resume();
+          if (!this.closed && !this.#readsHeld()) this.stream.resume();
         }
         yield frame;
         continue;
@@ -367,11 +330,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
       this.#deliver(f);
     }
     if (error !== null && !this.closed) this.#fail(error, false);
-    const t = this.#throttle;
-    if (t !== undefined && t.gates === 'down' && !this.closed) {
-      const ms = t.settle();
-      if (ms > 0) this.#holdReads(ms);
-    }
+    if (this.#waits?.afterRead() === true && !this.closed) this.stream.pause();
     return !this.stream.isPaused();
   }
 

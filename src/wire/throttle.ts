@@ -12,7 +12,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { TokenBucket } from '../core/token-bucket.js';
-import type { Clock } from './clock.js';
+import type { Clock, ClockTimer } from './clock.js';
 
 /** Bytes a transport has put on and taken off the wire so far. */
 export interface WireCounters {
@@ -114,4 +114,84 @@ function anyLimited(buckets: readonly TokenBucket[]): boolean {
 function charge(buckets: readonly TokenBucket[], bytes: number, nowMs: number): void {
   if (bytes <= 0) return;
   for (const b of buckets) b.take(bytes, nowMs);
+}
+
+/**
+ * A connection's waits on its throttle (FramedConnection's half of it): reads held after one
+ * that ran into debt, then released, and sends paced, with every sender of the connection
+ * sharing the one wait.
+ */
+export class ThrottleWaits {
+  #readHold: ClockTimer | null = null;
+  #pace: Promise<void> | null = null;
+  #paceTimer: ClockTimer | null = null;
+  #paceDone: (() => void) | null = null;
+  #stopped = false;
+
+  constructor(
+    readonly throttle: LinkThrottle,
+    /** Reading may go on (the hold ended): the connection resumes its stream if nothing else holds it. */
+    private readonly onReadsReleased: () => void,
+  ) {}
+
+  /** Reads are held: the connection keeps its stream paused. */
+  get holdingReads(): boolean {
+    return this.#readHold !== null;
+  }
+
+  /** After bytes were read: true when the limits say stop reading for now (released later). */
+  afterRead(): boolean {
+    if (this.throttle.gates !== 'down' || this.#stopped) return false;
+    if (this.#readHold !== null) return true;
+    const ms = this.throttle.settle();
+    if (ms <= 0) return false;
+    this.#holdReads(ms);
+    return true;
+  }
+
+  #holdReads(ms: number): void {
+    this.#readHold = this.throttle.clock.setTimeout(() => {
+      this.#readHold = null;
+      if (this.#stopped) return;
+      const next = this.throttle.settle();
+      if (next > 0) this.#holdReads(next);
+      else this.onReadsReleased();
+    }, ms);
+  }
+
+  /** null when sending may go on now; otherwise resolves once it may (or stop() was called). */
+  paced(): Promise<void> | null {
+    const t = this.throttle;
+    if (t.gates !== 'up' || this.#stopped) return null;
+    if (this.#pace !== null) return this.#pace;
+    const first = t.settle();
+    if (first <= 0) return null;
+    this.#pace = new Promise<void>((resolve) => {
+      const done = () => {
+        this.#paceTimer?.cancel();
+        this.#pace = null;
+        this.#paceTimer = null;
+        this.#paceDone = null;
+        resolve();
+      };
+      const wait = (ms: number) => {
+        this.#paceTimer = t.clock.setTimeout(() => {
+          const next = this.#stopped ? 0 : t.settle();
+          if (next > 0) wait(next);
+          else done();
+        }, ms);
+      };
+      this.#paceDone = done;
+      wait(first);
+    });
+    return this.#pace;
+  }
+
+  /** The connection is closing: release every waiter, hold nothing more. */
+  stop(): void {
+    this.#stopped = true;
+    this.#paceDone?.();
+    this.#readHold?.cancel();
+    this.#readHold = null;
+  }
 }

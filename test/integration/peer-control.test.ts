@@ -189,7 +189,7 @@ describe('peer daemon without a tracker', () => {
     const text = shell.text;
     // Wrapped to 80 columns off a terminal: the usage goes on under its first line.
     expect(text).toMatch(
-      /download_file <group_id> <file_name>\s+downloads a file of a group to dest \(its\n\s+<dest> \[--version N\] \[--only GLOB\]\s+current version[^\n]*\n\s+\[--exclude GLOB\] \[--wait\]/,
+      /download_file <group_id> <file_name>\s+downloads a file of a group to dest \(its\n\s+<dest> \[--version N\] \[--only GLOB\]\s+current version[^\n]*\n\s+\[--exclude GLOB\] \[--limit RATE\]\s+folder[^\n]*\n\s+\[--wait\]/,
     );
     expect(text).toContain(`peer ${daemon.peerId}`);
     expect(text).toContain("error: unknown command 'bogus'");

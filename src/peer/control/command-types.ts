@@ -51,6 +51,20 @@ export interface ParsedArgs {
   repeated?: Record<string, string[]>;
 }
 
+/** download_file's options beside its words. */
+export type DownloadOptions = {
+  wait: boolean;
+  version?: number;
+  only?: string[];
+  exclude?: string[];
+  /** This download's own limit, bytes per second (download_file --limit). */
+  limitBytesPerSec?: number;
+  /** No queueing: NO_SEEDERS at once when the tracker lists no live seeder. */
+  noWait?: boolean;
+  /** Pieces in order, the first and last ones first (media players). */
+  sequential?: boolean;
+} & CommandIO;
+
 export interface CommandIO {
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
@@ -80,16 +94,7 @@ export interface CommandContext {
     groupId: string,
     fileName: string,
     dest: string,
-    options: {
-      wait: boolean;
-      version?: number;
-      only?: string[];
-      exclude?: string[];
-      /** This download's own limit, bytes per second (download_file --limit). */
-      limitBytesPerSec?: number;
-      noWait?: boolean;
-      sequential?: boolean;
-    } & CommandIO,
+    options: DownloadOptions,
   ): Promise<ResultOf<'download_file'>>;
   selectFiles(groupId: string, fileName: string, globs: string[]): Promise<ResultOf<'select_files'>>;
   updateFile(

@@ -21,6 +21,7 @@ export type {
   CommandContext,
   CommandIO,
   CommandSpec,
+  DownloadOptions,
   ParamKind,
   ParamSpec,
   ParsedArgs,

@@ -5,7 +5,7 @@ import type { TransferProgress } from '../../protocol/peer-events.js';
 import type { SessionEvent } from '../../protocol/session.js';
 import type { Dial, PeerIdentity } from '../../wire/index.js';
 import { PEER_DEFAULTS } from '../config.js';
-import type { CommandIO } from '../control/index.js';
+import type { DownloadOptions } from '../control/index.js';
 import type { Notice, PeerEvent } from '../notices.js';
 import { rememberDestDir, resolveDestination } from '../paths.js';
 import type { DownloadRecord, PeerStore } from '../store/index.js';
@@ -24,19 +24,8 @@ import { downloadToWiden, initialSelection, rememberSelection, widenSelection } 
 import type { Shares } from './shares.js';
 import { transferOf } from './transfer-view.js';
 
-/** What download_file asks beside the group, the name and the destination. */
-export interface DownloadRequest extends CommandIO {
-  wait: boolean;
-  version?: number;
-  only?: string[];
-  exclude?: string[];
-  /** No queueing: NO_SEEDERS at once when the tracker lists no live seeder. */
-  noWait?: boolean;
-  /** Pieces in order, the first and last ones first (media players). */
-  sequential?: boolean;
-  /** This download's own limit, bytes per second (download_file --limit). */
-  limitBytesPerSec?: number;
-}
+/** What download_file asks beside the group, the name and the destination (the command table's type). */
+export type DownloadRequest = DownloadOptions;
 
 /**
  * The peer's downloads: each one a row of the store (so it survives
@@ -73,7 +62,6 @@ export interface Downloads {
 export interface DownloadsDeps {
   /** How seeders are dialled (relays included); default: TLS over TCP. */
   dial?: Dial;
-  /** The bandwidth limits a download's connections are held to (its own --limit kept first). */
   limits?: DownloadLimits;
   store: PeerStore;
   http: TrackerHttpClient;
