@@ -17,7 +17,7 @@ import {
 } from './control/index.js';
 import { newControlToken, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
 import { ensureDataDir } from './data-dir.js';
-import { type FilesService, startFilesService } from './files/index.js';
+import { type FilesService, type RuleWeights, startFilesService } from './files/index.js';
 import { acquireDataDirLock } from './lock.js';
 import { createMessagingService, type MessagingService } from './messages/index.js';
 import { type Notice, noticeOfEvent, type PeerEvent } from './notices.js';
@@ -41,6 +41,8 @@ export interface PeerDaemonOptions {
   advertiseHost?: string;
   /** Upload cap over all connections, bytes per second. */
   uploadLimitBytesPerSec?: number;
+  /** The piece assignment rule's α and β for this daemon's downloads (`--alpha`, `--beta`). */
+  scheduler?: RuleWeights;
   pool?: TrackerPoolOptions;
   heartbeatIntervalMs?: number;
   heartbeatTimeoutMs?: number;
@@ -261,6 +263,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       port: options.port ?? PEER_DEFAULTS.piecePortDefault,
       advertiseHost: options.advertiseHost,
       uploadLimitBytesPerSec: options.uploadLimitBytesPerSec,
+      ...(options.scheduler === undefined ? {} : { scheduler: options.scheduler }),
       notify,
       onEvent: emitEvent,
       log,

@@ -27,6 +27,8 @@ interface PeerFlags {
   zone?: string;
   scrubMibS?: string;
   scrubPauseMs?: string;
+  alpha?: string;
+  beta?: string;
 }
 
 const DEFAULT_TRACKER = PEER_DEFAULTS.trackerUrlDefault;
@@ -74,6 +76,16 @@ function parseScrubRate(value: string | undefined): number | undefined {
   return Math.round(mib * 1024 * 1024);
 }
 
+/** --alpha / --beta: a weight of the selection rule α·score − β·load/threshold, 0 to 100. */
+function parseWeight(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const w = Number(value);
+  if (value.trim() === '' || !Number.isFinite(w) || w < 0 || w > 100) {
+    throw new CoterieError('USAGE', `invalid ${flag} '${value.slice(0, 80)}': a number from 0 to 100`);
+  }
+  return w;
+}
+
 function parseZone(value: string | undefined): string | undefined {
   if (value !== undefined && !/^[A-Za-z0-9_.:-]{0,64}$/.test(value)) {
     throw new CoterieError(
@@ -106,7 +118,9 @@ export function registerPeerCommand(program: Command): void {
     .option('--scrub-mib-s <n>', 'how fast held replicas are re-hashed, MiB/s (default 20)')
     .addOption(new Option('--scrub-pause-ms <ms>', 'rest between two scrub passes (tests only)').hideHelp())
     .option('--no-shell', 'no interactive shell, even on a terminal')
-    .option('--log-level <level>', 'log level of DIR/peer.log', 'info');
+    .option('--log-level <level>', 'log level of DIR/peer.log', 'info')
+    .option('--alpha <w>', "weight of a seeder's score in the piece assignment rule (default 1)")
+    .option('--beta <w>', "weight of a seeder's load in the piece assignment rule (default 0.5)");
   layerSettings(command, 'COTERIE_PEER', PEER_ENV_NAMES).action(async (flags: PeerFlags) => {
     const dataDir = resolveDataDir(flags.dataDir);
     const trackers = parseTrackerUrls(flags.tracker ?? process.env.COTERIE_TRACKER ?? DEFAULT_TRACKER);
@@ -116,6 +130,8 @@ export function registerPeerCommand(program: Command): void {
     const logLevel = parseLogLevel(flags.logLevel);
     const zone = parseZone(flags.zone);
     const scrubBytesPerSec = parseScrubRate(flags.scrubMibS);
+    const alpha = parseWeight('--alpha', flags.alpha);
+    const beta = parseWeight('--beta', flags.beta);
     const advertiseHost =
       flags.advertise === undefined ? undefined : parseAdvertisedHost(flags.advertise, '--advertise');
     // This process is the daemon: whatever it or a library creates is its own (see restrictUmask).
@@ -159,6 +175,7 @@ export function registerPeerCommand(program: Command): void {
       ...(flags.storageDir === undefined ? {} : { storageDir: resolve(flags.storageDir) }),
       ...(zone === undefined ? {} : { zone }),
       ...(scrubBytesPerSec === undefined ? {} : { scrubBytesPerSec }),
+      scheduler: { ...(alpha === undefined ? {} : { alpha }), ...(beta === undefined ? {} : { beta }) },
       ...(flags.scrubPauseMs === undefined
         ? {}
         : { scrubPauseMs: Math.max(10, Number(flags.scrubPauseMs) || 0) }),

@@ -50,6 +50,18 @@ export interface CommandIO {
   signal?: AbortSignal;
 }
 
+/** What download_file asks beside the group, the name and the destination. */
+export interface DownloadRequest extends CommandIO {
+  wait: boolean;
+  version?: number;
+  only?: string[];
+  exclude?: string[];
+  /** No queueing: NO_SEEDERS at once when the tracker lists no live seeder. */
+  noWait?: boolean;
+  /** Pieces in order, the first and last ones first (media players). */
+  sequential?: boolean;
+}
+
 /**
  * What a command may do with the daemon, each method answering its command's
  * result of protocol/control.ts. The daemon implements it; tests may stub it.
@@ -74,14 +86,7 @@ export interface CommandContext {
     groupId: string,
     fileName: string,
     dest: string,
-    options: {
-      wait: boolean;
-      version?: number;
-      only?: string[];
-      exclude?: string[];
-      noWait?: boolean;
-      sequential?: boolean;
-    } & CommandIO,
+    options: DownloadRequest,
   ): Promise<ResultOf<'download_file'>>;
   selectFiles(groupId: string, fileName: string, globs: string[]): Promise<ResultOf<'select_files'>>;
   updateFile(
@@ -97,7 +102,7 @@ export interface CommandContext {
   listVersions(groupId: string, fileName: string): Promise<ResultOf<'list_versions'>>;
   setVersions(groupId: string, keep: number): Promise<ResultOf<'set_versions'>>;
   stopShare(fileName: string, groupId: string | undefined): Promise<ResultOf<'stop_share'>>;
-  showDownloads(): Promise<ResultOf<'show_downloads'>>;
+  showDownloads(download?: string): Promise<ResultOf<'show_downloads'>>;
   /** pause_download, resume_download, cancel_download: a download by its id or file name. */
   pauseDownload(download: string): Promise<ResultOf<'pause_download'>>;
   resumeDownload(download: string): Promise<ResultOf<'resume_download'>>;

@@ -10,6 +10,7 @@ export {
   type CommandContext,
   type CommandIO,
   type CommandSpec,
+  type DownloadRequest,
   findCommand,
   getCommand,
   matchForm,

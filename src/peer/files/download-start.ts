@@ -6,6 +6,7 @@ import { destDirOf } from '../paths.js';
 import type { DownloadRecord, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import { type DownloadHandle, download, downloadTree, type TreeDownloadHandle } from './download/index.js';
+import type { RuleWeights } from './download-detail.js';
 import { askOf } from './download-options.js';
 import { listedSeeders } from './download-seeders.js';
 import { selectedFiles, selectionOf } from './selection.js';
@@ -24,18 +25,30 @@ export interface StartedEngine {
  * or is not the file id's) before anything touches the disk, then a file's
  * engine or a folder's with the selection kept for the record.
  */
+/** The tracker's manifest for a record, well formed and the record's file id's (else INVALID_MANIFEST). */
+export function checkedManifest(rec: DownloadRecord, detail: FileDetail): Manifest {
+  const manifest = validateManifest(detail.manifest);
+  if (computeFileId(manifest) !== rec.fileId) {
+    throw new CoterieError('INVALID_MANIFEST', 'the tracker sent a manifest that does not match the file id');
+  }
+  return manifest;
+}
+
 export function startEngine(
-  deps: { store: PeerStore; http: TrackerHttpClient; identity: PeerIdentity; dial?: Dial | undefined },
+  deps: {
+    store: PeerStore;
+    http: TrackerHttpClient;
+    identity: PeerIdentity;
+    dial?: Dial | undefined;
+    scheduler?: RuleWeights | undefined;
+  },
   rec: DownloadRecord,
   detail: FileDetail,
   users: Map<string, string>,
   resuming: boolean,
 ): StartedEngine {
   const { store, http, identity } = deps;
-  const manifest = validateManifest(detail.manifest);
-  if (computeFileId(manifest) !== rec.fileId) {
-    throw new CoterieError('INVALID_MANIFEST', 'the tracker sent a manifest that does not match the file id');
-  }
+  const manifest = checkedManifest(rec, detail);
   const common = {
     fileId: rec.fileId,
     seeders: listedSeeders(detail, identity.peerId, users),
@@ -65,8 +78,8 @@ export function startEngine(
     ...common,
     manifest,
     dest: rec.dest,
-    // download_file --sequential (a folder's files are fetched whole, each in the engine's order).
-    ...(askOf(store, rec.id).sequential ? { scheduler: { sequential: true } } : {}),
+    // The daemon's α and β; download_file --sequential (a folder's files: the engine's own order).
+    scheduler: { ...deps.scheduler, ...(askOf(store, rec.id).sequential ? { sequential: true } : {}) },
     ...(destDir === undefined ? {} : { destDir }),
   });
   return { handle, manifest };
