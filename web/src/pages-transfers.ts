@@ -5,7 +5,7 @@ import { hasPiece, type TransferPeer, type TransferProgress } from '../../src/pr
 import { formatBytes, formatEta, formatRate, percent } from './format.js';
 import { html } from './html.js';
 import { downloads, transfers } from './state.js';
-import { CommandButton, load } from './widgets.js';
+import { CommandButton, CommandForm, load } from './widgets.js';
 
 /** Base64 to bytes (the bitfield of a progress event). */
 function bitsOf(p: TransferProgress): Uint8Array {
@@ -149,6 +149,17 @@ function TransferRow({ d, open }: { d: DownloadView; open: () => void }) {
   </tr>`;
 }
 
+/** Pause, resume or cancel a download by its id or file name (the rows' buttons do it by row). */
+function ByName() {
+  const refresh = () => load('show_downloads', [], (r) => (downloads.value = r.downloads));
+  const field = [{ name: 'download', label: 'download (id or file name)' }];
+  return html`<details class="card"><summary>A download by id or name</summary>
+    <${CommandForm} cmd="pause_download" submit="Pause" fields=${field} onDone=${refresh} />
+    <${CommandForm} cmd="resume_download" submit="Resume" fields=${field} onDone=${refresh} />
+    <${CommandForm} cmd="cancel_download" submit="Cancel" fields=${field} onDone=${refresh} />
+  </details>`;
+}
+
 /** Transfers: each download live (progress events); one opened shows its peers and piece map. */
 export function TransfersPage() {
   const opened = useSignal<number | null>(null);
@@ -167,6 +178,7 @@ export function TransfersPage() {
       )}</tbody>
     </table></div>
     ${downloads.value.length === 0 ? html`<p class="muted">No downloads yet.</p>` : null}
+    <${ByName} />
     ${d === undefined ? null : html`<${TransferDetail} d=${d} p=${transfers.value.get(d.id)} />`}
   </section>`;
 }
