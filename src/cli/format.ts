@@ -12,6 +12,7 @@ import type {
 } from '../peer/client.js';
 import { formatHostPort } from '../protocol/addresses.js';
 import { replicasText } from '../protocol/replica-text.js';
+import { formatDownloadDetail } from './format-download-detail.js';
 import { formatLimits, limitsLine } from './format-limits.js';
 import { shown, shownBody, shownDeep } from './sanitize.js';
 import { table } from './text-table.js';
@@ -71,6 +72,11 @@ export function formatDownloadDone(d: DownloadView): string {
 }
 
 function formatDownloads(r: ShowDownloadsResult): string {
+  if (r.detail !== undefined) return `${formatDownloadList(r)}\n${formatDownloadDetail(r.detail)}`;
+  return formatDownloadList(r);
+}
+
+function formatDownloadList(r: ShowDownloadsResult): string {
   if (r.downloads.length === 0) return 'no downloads';
   const section = (
     title: string,

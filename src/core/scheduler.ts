@@ -207,6 +207,8 @@ export interface Scheduler {
   failure(): { piece: number; reason: string } | undefined;
   /** Unverified pieces no usable peer has (0 = every missing piece is reachable). */
   unreachableCount(): number;
+  /** Those pieces, in order: what nobody online has ("why not 100 %"). */
+  unreachablePieces(): number[];
   /**
    * Set once nothing more can be fetched because of strikes: no attempt runs,
    * no missing piece has a usable peer that may still be asked for it, and
@@ -796,10 +798,14 @@ class DownloadScheduler implements Scheduler {
   }
 
   unreachableCount(): number {
-    let n = 0;
+    return this.unreachablePieces().length;
+  }
+
+  unreachablePieces(): number[] {
+    const out: number[] = [];
     for (let i = 0; i < this.layout.count; i++)
-      if (!this.pieceStates[i]!.verified && this.avail[i] === 0) n++;
-    return n;
+      if (!this.pieceStates[i]!.verified && this.avail[i] === 0) out.push(i);
+    return out;
   }
 
   struckOut(): StruckPiece[] | undefined {

@@ -17,7 +17,12 @@ import {
 } from './control/index.js';
 import { newControlToken, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
 import { ensureDataDir } from './data-dir.js';
-import { createTransferCounters, type FilesService, startFilesService } from './files/index.js';
+import {
+  createTransferCounters,
+  type FilesService,
+  type RuleWeights,
+  startFilesService,
+} from './files/index.js';
 import { createLimits } from './limits.js';
 import { acquireDataDirLock } from './lock.js';
 import { createMessagingService, type MessagingService } from './messages/index.js';
@@ -49,6 +54,8 @@ export interface PeerDaemonOptions {
   exemptLocalNetwork?: boolean;
   /** Wall-clock milliseconds for the bandwidth schedule's slots (tests pass a shifted clock). */
   wallNow?: () => number;
+  /** The piece assignment rule's α and β for this daemon's downloads (`--alpha`, `--beta`). */
+  scheduler?: RuleWeights;
   pool?: TrackerPoolOptions;
   heartbeatIntervalMs?: number;
   heartbeatTimeoutMs?: number;
@@ -283,6 +290,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       advertiseHost: options.advertiseHost,
       limits,
       transfers,
+      ...(options.scheduler === undefined ? {} : { scheduler: options.scheduler }),
       notify,
       onEvent: emitEvent,
       log,

@@ -1,5 +1,6 @@
 import type * as Api from './api.js';
 import type { ErrorBody } from './errors.js';
+import type { TransferPeer } from './peer-events.js';
 
 /**
  * The local control API between `coterie <command>` and its daemon, on
@@ -127,6 +128,46 @@ export interface StopShareResult {
 
 export interface ShowDownloadsResult {
   downloads: DownloadView[];
+  /** show_downloads <download>: why it is not at 100 % (running), or how its pieces were assigned (ended). */
+  detail?: DownloadDetail;
+}
+
+/**
+ * One download looked into ("why not 100 %"): while it runs, each peer with
+ * its address, score, pieces served, rate and state (connected, busy,
+ * stalled, banned with its reason) and the missing pieces nobody online has;
+ * once it ended in this daemon, the seed's chunk-assignment analysis.
+ */
+export interface DownloadDetail {
+  id: number;
+  peers?: TransferPeer[];
+  /** Missing pieces that no connected peer has, as ranges (`[first, last]`), and how many. */
+  unreachable?: { count: number; ranges: [number, number][] };
+  analysis?: AssignmentAnalysis;
+}
+
+/** How the pieces of a finished download were spread over its peers, under the rule's α and β. */
+export interface AssignmentAnalysis {
+  alpha: number;
+  beta: number;
+  fetchedPieces: number;
+  resumedPieces: number;
+  /** Pieces per contributing peer: the most, the fewest and the mean. */
+  max: number;
+  min: number;
+  mean: number;
+  peers: {
+    peerId: string;
+    userId: string | null;
+    pieces: number;
+    score: number;
+    state: string;
+    banReason?: string;
+  }[];
+  /** How many peers got each number of pieces ("2 peers got 6 pieces"). */
+  byPieces: { pieces: number; peers: number }[];
+  /** Peers and the pieces they served by score band (rounded to 0.05). */
+  byScore: { score: number; peers: number; pieces: number }[];
 }
 
 /** What send_msg, send_group_msg and publish answer (`--json`: `id` and `state` first). */
@@ -357,7 +398,7 @@ export interface ControlCommands {
   list_versions: { args: { group_id: string; file_name: string }; result: Api.VersionList };
   set_versions: { args: { group_id: string; keep: number }; result: Api.KeepVersionsResponse };
   stop_share: { args: { file_name: string; group_id?: string }; result: StopShareResult };
-  show_downloads: { args: Record<string, never>; result: ShowDownloadsResult };
+  show_downloads: { args: { download?: string }; result: ShowDownloadsResult };
   send_msg: { args: { user_id: string; message: string }; result: SendAnswer };
   send_group_msg: { args: { group_id: string; message: string }; result: SendAnswer };
   show_messages: {

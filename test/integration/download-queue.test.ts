@@ -16,6 +16,8 @@ type Name = 'alice' | 'bob';
 const MiB = 1024 * 1024;
 /** alice's upload cap: the 6 MiB file takes about 6 s, long enough to pause and cancel midway. */
 const SEEDER_ARGS = ['--upload-limit-kib', '1024'];
+/** bob's selection rule weights: show_downloads <download> reports them in its analysis. */
+const BOB_ARGS = ['--alpha', '0.2', '--beta', '0.6'];
 
 describe('downloads that wait, pause and cancel', { timeout: 120_000 }, () => {
   const swarm = cliSwarm<Name>('coterie-queue-');
@@ -43,7 +45,7 @@ describe('downloads that wait, pause and cancel', { timeout: 120_000 }, () => {
     await randomFile(slow, 6 * MiB);
     await swarm.startTracker();
     for (const n of ['alice', 'bob'] as const) {
-      await swarm.startPeer(n, n === 'alice' ? SEEDER_ARGS : []);
+      await swarm.startPeer(n, n === 'alice' ? SEEDER_ARGS : BOB_ARGS);
       await ok(n, 'create_user', n, `${n}-password`);
       await ok(n, 'login', n, `${n}-password`);
     }
@@ -52,7 +54,7 @@ describe('downloads that wait, pause and cancel', { timeout: 120_000 }, () => {
     await ok('alice', 'accept_request', 'films', 'bob');
     await ok('alice', 'upload_file', film, 'films');
     await ok('alice', 'upload_file', slow, 'films');
-  }, 60_000);
+  }, 120_000);
 
   it('waits for a seeder across a restart, then completes byte-identical when one appears', async () => {
     await ok('alice', 'quit');
@@ -70,7 +72,7 @@ describe('downloads that wait, pause and cancel', { timeout: 120_000 }, () => {
     );
     expect((await swarm.downloads<DownloadView>('bob')).at(-1)).toMatchObject({ state: 'failed' });
 
-    await restart('bob');
+    await restart('bob', BOB_ARGS);
     await until('bob back online', async () => (await row(id)) !== undefined);
     // Still queued after the restart, and nothing polls it into a failure.
     await new Promise((r) => setTimeout(r, 1500));
@@ -79,18 +81,45 @@ describe('downloads that wait, pause and cancel', { timeout: 120_000 }, () => {
     await swarm.startPeer('alice', SEEDER_ARGS);
     await until('the queued download completes', async () => (await row(id)).state === 'completed', 30_000);
     sameBytes(film, dest);
+    // After it ended: the seed's chunk-assignment analysis under bob's α and β.
+    const { detail } = JSON.parse((await ok('bob', 'show_downloads', String(id), '--json')).out) as {
+      detail: { analysis: Record<string, unknown> };
+    };
+    // One seeder served every piece: 2 MiB in pieces of the tracker's size.
+    const n = detail.analysis.fetchedPieces as number;
+    expect(n).toBeGreaterThan(1);
+    expect(detail.analysis).toMatchObject({
+      alpha: 0.2,
+      beta: 0.6,
+      resumedPieces: 0,
+      max: n,
+      min: n,
+      mean: n,
+    });
+    expect(detail.analysis.byPieces).toEqual([{ pieces: n, peers: 1 }]);
+    expect((await ok('bob', 'show_downloads', String(id))).out).toContain('assignment (α=0.20, β=0.60)');
+    expectError(await as('bob', 'show_downloads', '9999'), 'DOWNLOAD_NOT_FOUND');
   });
 
   it('pauses (nothing more arrives, across a restart), resumes to a byte-identical end', async () => {
     const dest = join(root, 'bob', 'slow.bin');
     const id = await downloadId('films', 'slow.bin', dest);
     await until('a quarter arrived', async () => (await row(id)).doneBytes >= 1.5 * MiB, 20_000);
+    // While it runs: alice's state and rate, and no piece missing from everyone online.
+    const running = JSON.parse((await ok('bob', 'show_downloads', 'slow.bin', '--json')).out) as {
+      detail: {
+        peers: { userId: string; state: string; connection: string }[];
+        unreachable: { count: number };
+      };
+    };
+    expect(running.detail.peers).toEqual([expect.objectContaining({ userId: 'alice', connection: 'ready' })]);
+    expect(running.detail.unreachable.count).toBe(0);
     const paused = JSON.parse((await ok('bob', 'pause_download', String(id), '--json')).out) as DownloadView;
     expect(paused.state).toBe('paused');
     expect(existsSync(`${dest}.part`)).toBe(true);
     const at = (await row(id)).doneBytes;
     expect((await ok('bob', 'show_downloads')).out).toMatch(/slow\.bin .*paused/);
-    await restart('bob');
+    await restart('bob', BOB_ARGS);
     await new Promise((r) => setTimeout(r, 1500));
     expect(await row(id)).toMatchObject({ state: 'paused', doneBytes: at });
     expect(at).toBeLessThan(6 * MiB);

@@ -169,6 +169,17 @@ function TransferRowView({ d, open }: { d: DownloadView; open: () => void }) {
   </tr>`;
 }
 
+/** Pause, resume or cancel a download by its id or file name (the rows' buttons do it by row). */
+function ByName() {
+  const refresh = () => load('show_downloads', [], (r) => (downloads.value = r.downloads));
+  const field = [{ name: 'download', label: 'download (id or file name)' }];
+  return html`<details class="card"><summary>A download by id or name</summary>
+    <${CommandForm} cmd="pause_download" submit="Pause" fields=${field} onDone=${refresh} />
+    <${CommandForm} cmd="resume_download" submit="Resume" fields=${field} onDone=${refresh} />
+    <${CommandForm} cmd="cancel_download" submit="Cancel" fields=${field} onDone=${refresh} />
+  </details>`;
+}
+
 /** Rows drawn at first: a screenful and more, at 1920 × 1080 (a row is about 3 lines of text). */
 const FIRST_ROWS = 40;
 /** Rows added per idle moment after the first screenful (few blocks: each one lays the whole table out again). */
@@ -197,6 +208,7 @@ export function TransfersPage() {
         .map((x) => html`<${TransferRow} key=${x.id} d=${x} open=${open} />`)}</tbody>
     </table></div>
     ${all.length === 0 ? html`<p class="muted">No downloads yet.</p>` : null}
+    <${ByName} />
     ${d === undefined ? null : html`<${TransferDetail} d=${d} p=${transfers.value.get(d.id)} />`}
     <${LimitsPanel} />
   </section>`;

@@ -37,6 +37,8 @@ interface PeerFlags {
   logMaxMib: string;
   logKeep: string;
   shutdownTimeout?: string;
+  alpha?: string;
+  beta?: string;
 }
 
 const DEFAULT_TRACKER = PEER_DEFAULTS.trackerUrlDefault;
@@ -97,6 +99,16 @@ function parseScrubRate(value: string | undefined): number | undefined {
   return Math.round(mib * 1024 * 1024);
 }
 
+/** --alpha / --beta: a weight of the selection rule α·score − β·load/threshold, 0 to 100. */
+function parseWeight(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const w = Number(value);
+  if (value.trim() === '' || !Number.isFinite(w) || w < 0 || w > 100) {
+    throw new CoterieError('USAGE', `invalid ${flag} '${value.slice(0, 80)}': a number from 0 to 100`);
+  }
+  return w;
+}
+
 function parseZone(value: string | undefined): string | undefined {
   if (value !== undefined && !/^[A-Za-z0-9_.:-]{0,64}$/.test(value)) {
     throw new CoterieError(
@@ -148,7 +160,9 @@ export function registerPeerCommand(program: Command): void {
     .option(
       '--shutdown-timeout <seconds>',
       'a graceful stop (SIGTERM, SIGINT) taking longer than this exits anyway; a second signal at once (default 10)',
-    );
+    )
+    .option('--alpha <w>', "weight of a seeder's score in the piece assignment rule (default 1)")
+    .option('--beta <w>', "weight of a seeder's load in the piece assignment rule (default 0.5)");
   layerSettings(command, 'COTERIE_PEER', PEER_ENV_NAMES).action(async (flags: PeerFlags) => {
     const dataDir = resolveDataDir(flags.dataDir);
     const trackers = parseTrackerUrls(flags.tracker ?? process.env.COTERIE_TRACKER ?? DEFAULT_TRACKER);
@@ -162,6 +176,8 @@ export function registerPeerCommand(program: Command): void {
     const downloadLimit =
       flags.downloadLimit === undefined ? undefined : parseRate(flags.downloadLimit, '--download-limit');
     const scrubBytesPerSec = parseScrubRate(flags.scrubMibS);
+    const alpha = parseWeight('--alpha', flags.alpha);
+    const beta = parseWeight('--beta', flags.beta);
     const advertiseHost =
       flags.advertise === undefined ? undefined : parseAdvertisedHost(flags.advertise, '--advertise');
     // This process is the daemon: whatever it or a library creates is its own (see restrictUmask).
@@ -223,6 +239,7 @@ export function registerPeerCommand(program: Command): void {
       ...(flags.storageDir === undefined ? {} : { storageDir: resolve(flags.storageDir) }),
       ...(zone === undefined ? {} : { zone }),
       ...(scrubBytesPerSec === undefined ? {} : { scrubBytesPerSec }),
+      scheduler: { ...(alpha === undefined ? {} : { alpha }), ...(beta === undefined ? {} : { beta }) },
       ...(flags.scrubPauseMs === undefined
         ? {}
         : { scrubPauseMs: Math.max(10, Number(flags.scrubPauseMs) || 0) }),

@@ -283,7 +283,7 @@ export function createCommandContext(
       requireLogin();
       return files.stopShare(fileName, groupId);
     },
-    showDownloads: () => files.showDownloads(),
+    showDownloads: (download) => files.showDownloads(download),
     pauseDownload: async (download) => {
       requireLogin();
       return files.pauseDownload(download);

@@ -70,6 +70,9 @@ export interface CommandIO {
   signal?: AbortSignal;
 }
 
+/** What download_file asks beside the group, the name and the destination. */
+export type DownloadRequest = DownloadOptions;
+
 /**
  * What a command may do with the daemon, each method answering its command's
  * result of protocol/control.ts. The daemon implements it; tests may stub it.
@@ -110,7 +113,7 @@ export interface CommandContext {
   listVersions(groupId: string, fileName: string): Promise<ResultOf<'list_versions'>>;
   setVersions(groupId: string, keep: number): Promise<ResultOf<'set_versions'>>;
   stopShare(fileName: string, groupId: string | undefined): Promise<ResultOf<'stop_share'>>;
-  showDownloads(): Promise<ResultOf<'show_downloads'>>;
+  showDownloads(download?: string): Promise<ResultOf<'show_downloads'>>;
   /** pause_download, resume_download, cancel_download: a download by its id or file name. */
   pauseDownload(download: string): Promise<ResultOf<'pause_download'>>;
   resumeDownload(download: string): Promise<ResultOf<'resume_download'>>;

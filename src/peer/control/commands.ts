@@ -22,6 +22,7 @@ export type {
   CommandIO,
   CommandSpec,
   DownloadOptions,
+  DownloadRequest,
   ParamKind,
   ParamSpec,
   ParsedArgs,
@@ -251,11 +252,12 @@ export const COMMANDS: readonly AnyCommandSpec[] = [
   },
   {
     name: 'show_downloads',
-    forms: [[]],
-    summary: 'shows ongoing (percent, rate, peers), completed and failed downloads',
+    forms: [[], [{ name: 'download', kind: 'download' }]],
+    summary:
+      "shows ongoing (percent, rate, peers), completed and failed downloads; with one (its id or file name): each peer's state and the pieces nobody online has, or once it ended how its pieces were assigned",
     example: 'show_downloads',
-    errors: [],
-    run: (c) => c.showDownloads(),
+    errors: ['DOWNLOAD_NOT_FOUND'],
+    run: (c, a) => c.showDownloads(a.values.download),
   },
   ...DOWNLOAD_COMMANDS,
   {

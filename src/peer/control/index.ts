@@ -11,6 +11,7 @@ export {
   type CommandIO,
   type CommandSpec,
   type DownloadOptions,
+  type DownloadRequest,
   findCommand,
   getCommand,
   matchForm,

@@ -5,6 +5,7 @@ import { destDirOf } from '../paths.js';
 import type { DownloadRecord, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import { type DownloadHandle, download, downloadTree, type TreeDownloadHandle } from './download/index.js';
+import type { RuleWeights } from './download-detail.js';
 import { askOf } from './download-options.js';
 import { listedSeeders } from './download-seeders.js';
 import type { FullFileDetail } from './manifest-transfer.js';
@@ -19,6 +20,21 @@ export interface StartedEngine {
   tree?: TreeDownloadHandle;
 }
 
+/** What a download's dial goes through: the bandwidth limits (peer/limits.ts). */
+export interface DownloadLimits {
+  dial(dial: Dial, download: { id: number; groupId: string }): Dial;
+  setDownloadLimit(downloadId: number, bytesPerSec: number): void;
+}
+
+/** The tracker's manifest for a record, well formed and the record's file id's (else INVALID_MANIFEST). */
+export function checkedManifest(rec: DownloadRecord, detail: Pick<FullFileDetail, 'manifest'>): Manifest {
+  const manifest = validateManifest(detail.manifest);
+  if (computeFileId(manifest) !== rec.fileId) {
+    throw new CoterieError('INVALID_MANIFEST', 'the tracker sent a manifest that does not match the file id');
+  }
+  return manifest;
+}
+
 /**
  * Starts the engine of a download record from the tracker's detail: the
  * manifest checked (INVALID_MANIFEST when it is malformed, holds a bad path,
@@ -26,12 +42,6 @@ export interface StartedEngine {
  * it is given) before anything touches the disk, then a file's
  * engine or a folder's with the selection kept for the record.
  */
-/** What a download's dial goes through: the bandwidth limits (peer/limits.ts). */
-export interface DownloadLimits {
-  dial(dial: Dial, download: { id: number; groupId: string }): Dial;
-  setDownloadLimit(downloadId: number, bytesPerSec: number): void;
-}
-
 export function startEngine(
   deps: {
     store: PeerStore;
@@ -40,6 +50,7 @@ export function startEngine(
     dial?: Dial | undefined;
     limits?: DownloadLimits | undefined;
     transfers?: TransferCounters | undefined;
+    scheduler?: RuleWeights | undefined;
   },
   rec: DownloadRecord,
   detail: FullFileDetail,
@@ -47,10 +58,7 @@ export function startEngine(
   resuming: boolean,
 ): StartedEngine {
   const { store, http, identity } = deps;
-  const manifest = validateManifest(detail.manifest);
-  if (computeFileId(manifest) !== rec.fileId) {
-    throw new CoterieError('INVALID_MANIFEST', 'the tracker sent a manifest that does not match the file id');
-  }
+  const manifest = checkedManifest(rec, detail);
   const common = {
     fileId: rec.fileId,
     seeders: listedSeeders(detail, identity.peerId, users),
@@ -83,8 +91,8 @@ export function startEngine(
     ...common,
     manifest,
     dest: rec.dest,
-    // download_file --sequential (a folder's files are fetched whole, each in the engine's order).
-    ...(askOf(store, rec.id).sequential ? { scheduler: { sequential: true } } : {}),
+    // The daemon's α and β; download_file --sequential (a folder's files: the engine's own order).
+    scheduler: { ...deps.scheduler, ...(askOf(store, rec.id).sequential ? { sequential: true } : {}) },
     ...(destDir === undefined ? {} : { destDir }),
   });
   deps.transfers?.watch(handle);

@@ -1,79 +1,22 @@
-import type { Logger } from 'pino';
-import type { DownloadView, ShowDownloadsResult } from '../../protocol/control.js';
+import type { DownloadView } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
-import type { TransferProgress } from '../../protocol/peer-events.js';
-import type { SessionEvent } from '../../protocol/session.js';
-import type { Dial, PeerIdentity } from '../../wire/index.js';
 import { PEER_DEFAULTS } from '../config.js';
-import type { DownloadOptions } from '../control/index.js';
-import type { Notice, PeerEvent } from '../notices.js';
 import { rememberDestDir, resolveDestination } from '../paths.js';
-import type { DownloadRecord, PeerStore } from '../store/index.js';
-import type { TrackerHttpClient } from '../tracker/http-client.js';
-import type { TrackerSession } from '../tracker/session.js';
+import type { DownloadRecord } from '../store/index.js';
 import type { DownloadHandle, DownloadProgress, TreeDownloadHandle } from './download/index.js';
 import { findDownload, removePartFiles } from './download-control.js';
+import { analysisFor, analysisOf, rememberAnalysis, runningDetail } from './download-detail.js';
 import { askOf, rememberAsk } from './download-options.js';
 import { appearedSeeder, hasLiveSeeder, reportPeers, withSeederNames } from './download-seeders.js';
-import { type DownloadLimits, startEngine } from './download-start.js';
+import { checkedManifest, startEngine } from './download-start.js';
+import type { Downloads, DownloadsDeps } from './download-types.js';
 import { downloadView, type EndedDownload } from './download-view.js';
 import { createWaiters } from './download-waiters.js';
 import { type FullFileDetail, getFileDetail } from './manifest-transfer.js';
-import type { Seeding } from './seeding.js';
 import { downloadToWiden, initialSelection, rememberSelection, widenSelection } from './selection.js';
-import type { Shares } from './shares.js';
 import { transferOf } from './transfer-view.js';
 
-/** What download_file asks beside the group, the name and the destination (the command table's type). */
-export type DownloadRequest = DownloadOptions;
-
-/**
- * The peer's downloads: each one a row of the store (so it survives
- * restarts) driving the download engine; seeders from the tracker's lookup
- * and, while it runs, from the session's seeder events; one with no live
- * seeder waits (state `waiting`) until the session announces one; `--wait`
- * waiters; pause, resume and cancel by the user; pause on shutdown or
- * logout, resume when the tracker answers again.
- */
-export interface Downloads {
-  start(groupId: string, fileName: string, dest: string, options: DownloadRequest): Promise<DownloadView>;
-  /** select_files: widens the selection of the latest download of a folder (restarting it if it ended). */
-  select(groupId: string, fileName: string, globs: string[]): Promise<DownloadView>;
-  /** pause_download: stops it resumably; it stays paused across restarts until resume_download. */
-  pause(download: string): Promise<DownloadView>;
-  /** resume_download: a paused, failed or cancelled download goes on (or waits for seeders). */
-  resume(download: string): Promise<DownloadView>;
-  /** cancel_download: stops it and removes its part and resume files. */
-  cancel(download: string): Promise<DownloadView>;
-  /** Files deleted from a group: their running downloads there fail, saying so. */
-  onDeleted(groupId: string, fileIds: readonly string[]): void;
-  list(): ShowDownloadsResult;
-  /** The running downloads with their peers and piece maps (what `downloadProgress` events carry). */
-  transfers(): TransferProgress[];
-  /** Files whose seeders the session should report (the running and the waiting downloads). */
-  watchedFileIds(): string[];
-  onSeederAppeared(e: Extract<SessionEvent, { type: 'seeder_appeared' }>): void;
-  resumeAll(): Promise<void>;
-  /** Stops every running download resumably (logout, shutdown). */
-  pauseAll(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-export interface DownloadsDeps {
-  /** How seeders are dialled (relays included); default: TLS over TCP. */
-  dial?: Dial;
-  limits?: DownloadLimits;
-  store: PeerStore;
-  http: TrackerHttpClient;
-  session: TrackerSession;
-  identity: PeerIdentity;
-  seeding: Seeding;
-  shares: Pick<Shares, 'isServed' | 'shareDownloaded'>;
-  notify: (kind: Notice['kind'], text: string) => void;
-  onEvent: (e: PeerEvent) => void;
-  log: Logger;
-  transfers?: import('./transfer-counters.js').TransferCounters;
-}
+export type { DownloadRequest, Downloads, DownloadsDeps } from './download-types.js';
 
 /** How often a running download's progress is written to the store (it is also written at its end). */
 const PERSIST_PROGRESS_MS = PEER_DEFAULTS.downloadProgressSaveIntervalMs;
@@ -147,6 +90,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       async (result) => {
         running.delete(rec.id);
         results.set(rec.id, { result, users });
+        rememberAnalysis(store, rec.id, analysisOf(result.distribution, users, deps.scheduler ?? {}));
         store.downloads.update(rec.id, {
           state: 'completed',
           doneBytes: store.downloads.get(rec.id)?.size ?? rec.size,
@@ -223,6 +167,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
    * seeder_appeared push starts it (onSeederAppeared), with no polling.
    */
   const launchOrQueue = (rec: DownloadRecord, detail: FullFileDetail, resuming: boolean): void => {
+    checkedManifest(rec, detail); // a bad manifest fails the download rather than waiting
     if (!askOf(store, rec.id).noWait && !hasLiveSeeder(detail, identity.peerId)) {
       if (store.downloads.get(rec.id)?.state !== 'waiting') {
         store.downloads.update(rec.id, { state: 'waiting' });
@@ -386,7 +331,20 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
       }
       return view(store.downloads.get(rec.id)!);
     },
-    list: () => ({ downloads: store.downloads.list().map(view) }),
+    list(download) {
+      if (download === undefined) return { downloads: store.downloads.list().map(view) };
+      const rec = findDownload(store, download);
+      const r = running.get(rec.id);
+      const analysis = analysisFor(store, rec.id);
+      const detail =
+        r === undefined
+          ? { id: rec.id, ...(analysis === undefined ? {} : { analysis }) }
+          : runningDetail(
+              transferOf(rec, r.handle.snapshot(), r.users),
+              r.handle.progress().unreachablePieces,
+            );
+      return { downloads: [view(rec)], detail };
+    },
     transfers: () =>
       [...running.values()].map((r) => transferOf(store.downloads.get(r.id)!, r.handle.snapshot(), r.users)),
     onDeleted(groupId, fileIds) {

@@ -9,6 +9,7 @@ import type { Notice, PeerEvent } from '../notices.js';
 import type { PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
+import type { RuleWeights } from './download-detail.js';
 import { createDownloads } from './downloads.js';
 import { type Seeding, startSeeding } from './seeding.js';
 import { createShares } from './shares.js';
@@ -27,6 +28,8 @@ export interface FilesServiceOptions {
   advertiseHost?: string;
   /** The bandwidth limits: the piece server's uploads and each download's reads are held to them. */
   limits?: Limits;
+  /** The piece assignment rule's α and β (`coterie peer --alpha --beta`). */
+  scheduler?: RuleWeights;
   notify: (kind: Notice['kind'], text: string) => void;
   onEvent: (e: PeerEvent) => void;
   log: Logger;
@@ -84,6 +87,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
     notify,
     onEvent,
     log,
+    ...(options.scheduler === undefined ? {} : { scheduler: options.scheduler }),
   });
 
   /** Deleted from a group (or dropped by its retention): its downloads there fail, its shares stop. */
@@ -127,7 +131,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
     stopShare: (fileName, groupId) => shares.stopShare(fileName, groupId),
     forgetGroup: (groupId) => shares.forgetGroup(groupId),
     changedShares: () => shares.changed(),
-    showDownloads: async () => downloads.list(),
+    showDownloads: async (download) => downloads.list(download),
     pauseDownload: (download) => downloads.pause(download),
     resumeDownload: (download) => downloads.resume(download),
     cancelDownload: (download) => downloads.cancel(download),

@@ -426,6 +426,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       meter: this.#meter,
       links: this.#links.values(),
       reports: this.#scheduler.peers(),
+      unreachable: this.#scheduler.unreachablePieces(),
     });
   }
 

@@ -34,6 +34,8 @@ export interface DownloadProgress {
   /** Seconds left at the current rate; null while the rate is unknown. */
   etaSeconds: number | null;
   elapsedMs: number;
+  /** Missing pieces that no connected peer has (a file's download; absent for a folder's). */
+  unreachablePieces?: number[];
   peers: PeerProgress[];
 }
 

@@ -75,6 +75,8 @@ export function progressOf(o: {
   meter: ProgressMeter;
   links: Iterable<LinkView>;
   reports: PeerReport[];
+  /** Missing pieces no connected peer has. */
+  unreachable?: number[];
 }): DownloadProgress {
   const left = o.totalBytes - o.meter.verifiedBytes;
   const rate = o.meter.rateBytesPerSec;
@@ -88,6 +90,7 @@ export function progressOf(o: {
     rateBytesPerSec: Math.round(rate),
     etaSeconds: rate > 0 ? Math.ceil(left / rate) : left === 0 ? 0 : null,
     elapsedMs: o.meter.elapsedMs(),
+    ...(o.unreachable === undefined ? {} : { unreachablePieces: o.unreachable }),
     peers: [...o.links].map((l) => {
       const r = reports.get(l.info.peerId);
       return {
