@@ -10,16 +10,16 @@
 // scales the data (default 1024); BENCH_STORAGE_ONLY=replicate stops after the first figure (to
 // iterate on the replication rate). The load average is printed beside the figures, and the CPU
 // seconds the storage peers (and the sharer) spent per GiB of replicas, which moves less with load.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { callDaemon } from '../src/peer/control/client.js';
 import type { FileList } from '../src/protocol/api.js';
-import { BIN } from './lib/bin.js';
 import { cpuSeconds } from './lib/cpu.js';
 import { api, call, userToken } from './lib/http.js';
 import { fakeManifest, randomPeerId } from './lib/manifests.js';
+import { spawnPeer } from './lib/peer-process.js';
 import { randomFile } from './lib/random-file.js';
 import { makeTempDir } from './lib/temp-dir.js';
 import { spawnTracker } from './lib/tracker-process.js';
@@ -50,34 +50,13 @@ const run = <T>(n: string, command: string, ...args: string[]) =>
 const peers = new Map<string, ChildProcess>();
 
 async function startPeer(n: string): Promise<void> {
-  const child = spawn(
-    process.execPath,
-    [
-      // BENCH_STORAGE_PROF=DIR: a V8 CPU profile of each peer, written there when it stops.
-      ...(process.env.BENCH_STORAGE_PROF
-        ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_STORAGE_PROF]
-        : []),
-      BIN,
-      'peer',
-      '--data-dir',
-      dir(n),
-      '--tracker',
-      trackerUrl,
-      '--no-shell',
-      '--zone',
-      n,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+  const child = await spawnPeer(
+    n,
+    ['--data-dir', dir(n), '--tracker', trackerUrl, '--no-shell', '--zone', n],
+    // BENCH_STORAGE_PROF=DIR: a V8 CPU profile of each peer, written there when it stops.
+    process.env.BENCH_STORAGE_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_STORAGE_PROF] : [],
   );
   peers.set(n, child);
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (/^peer [0-9a-f]{64} serving on/m.test(out)) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`peer ${n} exited (${code}): ${out}`)));
-  });
 }
 
 /** Seconds until every file of the group has `n` verified replicas on live storage peers. */

@@ -8,14 +8,14 @@
 //   tree.100k.pages                   pages the manifest took (each ≤ 1 MiB), and its root's bytes
 //   tree.100k.list_files.ms           `list_files <group> <name>` of it (pages fetched, checked)
 // with the load average beside them: on a shared machine the CPU figures move least.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createTreeManifest } from '../../src/core/tree-manifest.js';
 import { callDaemon } from '../../src/peer/control/client.js';
 import { pagesOf } from '../../src/protocol/manifest-pages.js';
-import { BIN } from '../lib/bin.js';
+import { spawnPeer } from '../lib/peer-process.js';
 import { makeTempDir } from '../lib/temp-dir.js';
 import { spawnTracker } from '../lib/tracker-process.js';
 
@@ -56,22 +56,7 @@ function writeTree(): number {
 }
 
 async function startPeer(n: string, trackerUrl: string): Promise<void> {
-  const child = spawn(
-    process.execPath,
-    [BIN, 'peer', '--data-dir', dir(n), '--tracker', trackerUrl, '--no-shell'],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  children.push(child);
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (/^peer [0-9a-f]{64} serving on/m.test(out)) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`peer ${n} exited (${code}): ${out}`)));
-  });
+  children.push(await spawnPeer(n, ['--data-dir', dir(n), '--tracker', trackerUrl, '--no-shell']));
 }
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000;

@@ -1,7 +1,7 @@
-import { mkdirSync, truncateSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server } from 'node:net';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CountingRelay, countingRelay, sparseFile } from '../../bench/lib/peer-swarm.js';
 import { callDaemon } from '../../src/peer/control/client.js';
 import type { LimitsView } from '../../src/protocol/control.js';
 import { coterie, randomFile, stop, until } from '../helpers/cli-harness.js';
@@ -31,9 +31,8 @@ describe('bandwidth limits and the schedule between real peers', { timeout: 150_
   const { root, dir, ok, as } = swarm;
   const big = join(root, 'files', 'big.bin');
   const small = join(root, 'files', 'small.bin');
-  let proxy: Server | undefined;
-  /** Bytes the relay passed from alice toward a downloader. */
-  let toDownloader = 0;
+  /** Counts the bytes it passes from alice toward a downloader. */
+  let proxy: CountingRelay | undefined;
 
   const limits = (n: Name) => callDaemon(dir(n), 'show_limits', []) as Promise<LimitsView>;
   const row = async (n: Name, dest: string) => {
@@ -43,10 +42,10 @@ describe('bandwidth limits and the schedule between real peers', { timeout: 150_
   };
   /** MiB/s the relay passed over `ms` from now. */
   const rateOver = async (ms: number) => {
-    const from = toDownloader;
+    const from = proxy!.toClients();
     const t0 = performance.now();
     await sleep(ms);
-    return (toDownloader - from) / MiB / ((performance.now() - t0) / 1000);
+    return (proxy!.toClients() - from) / MiB / ((performance.now() - t0) / 1000);
   };
   const refused = async (n: Name, ...args: string[]) => {
     const r = await as(n, ...args);
@@ -59,28 +58,12 @@ describe('bandwidth limits and the schedule between real peers', { timeout: 150_
     await randomFile(small, 16 * MiB);
     // Zeros hash and move like any bytes; a sparse file costs no time to write.
     mkdirSync(join(root, 'files'), { recursive: true });
-    writeFileSync(big, '');
-    truncateSync(big, 256 * MiB);
+    sparseFile(big, 256 * MiB);
     mkdirSync(join(root, 'dl'), { recursive: true });
     await swarm.startTracker(['--heartbeat-interval-ms', '1000']);
     const alice = await swarm.startPeer('alice', ['--host', '127.0.0.2', '--advertise', '127.0.0.3']);
     const port = Number(/serving on [\d.]+:(\d+)/.exec(alice.line)![1]);
-    proxy = createServer((inbound) => {
-      const outbound = connect({ host: '127.0.0.2', port });
-      outbound.on('data', (d: Buffer) => {
-        toDownloader += d.length;
-        if (!inbound.write(d)) outbound.pause();
-      });
-      inbound.on('drain', () => outbound.resume());
-      inbound.pipe(outbound);
-      const end = () => {
-        inbound.destroy();
-        outbound.destroy();
-      };
-      inbound.on('error', end).on('close', end);
-      outbound.on('error', end).on('close', end);
-    });
-    await new Promise<void>((resolve) => proxy!.listen(port, '127.0.0.3', resolve));
+    proxy = await countingRelay('127.0.0.3', '127.0.0.2', port);
     await swarm.startPeer('bob');
     await swarm.startPeer('carol');
     for (const n of ['alice', 'bob', 'carol'] as const) {
@@ -96,8 +79,8 @@ describe('bandwidth limits and the schedule between real peers', { timeout: 150_
     await ok('alice', 'upload_file', small, 'films');
   }, 120_000);
 
-  afterAll(() => {
-    proxy?.close();
+  afterAll(async () => {
+    await proxy?.close();
   });
 
   it('holds a download to 4 MiB/s, then to 16 MiB/s within 1 s of set_limits, each within ±5 % over 10 s', async () => {
