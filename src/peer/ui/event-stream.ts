@@ -20,6 +20,7 @@ export class EventStream {
   /** Downloads the last pushed table shows active: progress of another one means the table changed. */
   private active = new Set<number>();
   private pushing: Promise<void> | undefined;
+  private pushAgain = false;
 
   constructor(
     private readonly log: EventLog,
@@ -58,19 +59,29 @@ export class EventStream {
     this.sockets.clear();
   }
 
-  /** The transfers table to every page when it changed; one run at a time (progress comes in bursts). */
+  /**
+   * The transfers table to every page when it changed; one run at a time (progress comes in
+   * bursts). A push asked for while one runs makes it read the table once more when it is done:
+   * the running one may have read it before the change that asked (a download ending).
+   */
   pushDownloads(): Promise<void> {
-    this.pushing ??= this.downloads()
-      .then((downloads) => {
+    if (this.pushing !== undefined) {
+      this.pushAgain = true;
+      return this.pushing;
+    }
+    this.pushing = (async () => {
+      do {
+        this.pushAgain = false;
+        const downloads = await this.downloads();
         this.active = new Set(downloads.filter((d) => d.state === 'active').map((d) => d.id));
         const text = JSON.stringify(downloads);
-        if (text === this.lastDownloads) return;
+        if (text === this.lastDownloads) continue;
         this.lastDownloads = text;
         this.broadcast({ kind: 'downloads', downloads });
-      })
-      .finally(() => {
-        this.pushing = undefined;
-      });
+      } while (this.pushAgain);
+    })().finally(() => {
+      this.pushing = undefined;
+    });
     return this.pushing;
   }
 
