@@ -147,6 +147,11 @@ describe.skipIf(!hasChromium)('web UI in Chromium: the whole story', { timeout: 
       const page = pages[who];
       await page.locator('[data-live="true"]').waitFor();
       await submit(who, 'create_user', { user: who, password: 'password1' });
+      // As a person does: log in once the page says the account exists (a login sent while the
+      // creation is still on its way to a loaded tracker is refused).
+      await poll(() =>
+        form(who, 'create_user').locator('[data-done-for=create_user]').textContent(),
+      ).toContain(`Account ${who} created`);
       await submit(who, 'login', { user: who, password: 'password1' });
       await poll(() => page.locator('[data-fact=user]').textContent()).toBe(who);
       await shot(who, 'overview');

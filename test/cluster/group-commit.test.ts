@@ -73,7 +73,12 @@ if (pgTestUrl() === undefined) {
             body: { to, clientId, body },
           })
           .catch(() => undefined);
-        if (r?.status === 201) {
+        // 200 + duplicate: an earlier attempt was committed but its answer was lost (its tracker
+        // was SIGKILLed between the commit and the reply); the retry is told the same stream and seq.
+        if (
+          r?.status === 201 ||
+          (r?.status === 200 && (r.body as { duplicate?: boolean }).duplicate === true)
+        ) {
           ledger.accepted(body, r.body.streamId, r.body.seq);
           acked.set(body, `${r.body.streamId}#${r.body.seq}`);
           return;

@@ -63,10 +63,18 @@ describeWithPg(
       );
       await settle('every session connected', () => sessions.every((s) => s.state === 'connected'), 30_000);
       await settle('an even share', () => even(shares()), 45_000);
-      // Settled, not passing through: still even two rebalancing rounds (2 × 4 s) later.
+      // Settled, not passing through: two rebalancing rounds (2 × 4 s) later the trackers have
+      // stopped moving peers (an oscillating rebalancer moves dozens a round) and the share is
+      // even. A session cut meanwhile by a loaded machine's heartbeat moves one peer, which the
+      // next round takes back: hence a few moves allowed, and a settle rather than one look.
+      let moved = 0;
+      const count = () => moved++;
+      for (const s of sessions) s.on('failover', count);
       await new Promise((r) => setTimeout(r, 9_000));
+      for (const s of sessions) s.off('failover', count);
+      expect(moved, `sessions moved while settled; shares ${shares().join('/')}`).toBeLessThanOrEqual(10);
+      await settle('an even share still', () => even(shares()), 20_000);
       expect(shares().reduce((a, b) => a + b, 0)).toBe(PEERS);
-      expect(even(shares()), `shares ${shares().join('/')}`).toBe(true);
     });
 
     it('gives a tracker restarted after a SIGKILL its share back within a minute', async () => {

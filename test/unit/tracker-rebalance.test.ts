@@ -21,7 +21,7 @@ function settle(
   for (let round = 1; round <= rounds; round++) {
     const members = Object.entries(now).map(([id, n]) => member(id, n));
     const moves = Object.keys(now).flatMap((id) =>
-      planMoves(id, now[id]!, members, OPTIONS).map((m) => ({ from: id, ...m })),
+      planMoves(id, members, OPTIONS).map((m) => ({ from: id, ...m })),
     );
     if (moves.length === 0) return { counts: now, rounds: round - 1 };
     for (const m of moves) {
@@ -34,22 +34,32 @@ function settle(
 
 describe('rebalancing plan', () => {
   it('moves nothing from a balanced cluster, a lone tracker, or a small excess', () => {
-    expect(planMoves('a', 34, [member('a', 34), member('b', 33), member('c', 33)], OPTIONS)).toEqual([]);
-    expect(planMoves('a', 50, [member('a', 50)], OPTIONS)).toEqual([]);
+    expect(planMoves('a', [member('a', 34), member('b', 33), member('c', 33)], OPTIONS)).toEqual([]);
+    expect(planMoves('a', [member('a', 50)], OPTIONS)).toEqual([]);
     // 3 peers on one of two trackers: 1 above the mean, under minExcess.
-    expect(planMoves('a', 2, [member('a', 2), member('b', 0)], OPTIONS)).toEqual([]);
+    expect(planMoves('a', [member('a', 2), member('b', 0)], OPTIONS)).toEqual([]);
     // Not listed (this tracker's own row not read yet): no plan.
-    expect(planMoves('x', 90, [member('a', 0), member('b', 0)], OPTIONS)).toEqual([]);
+    expect(planMoves('x', [member('a', 0), member('b', 0)], OPTIONS)).toEqual([]);
   });
 
-  it('sheds half its excess, to the trackers below the mean in proportion to their deficit', () => {
-    // mean 30: a is 30 above → asks 15, split 20:10 between c (deficit 20) and b (deficit 10).
-    const moves = planMoves('a', 60, [member('a', 55), member('b', 20), member('c', 10)], OPTIONS);
+  it('sheds its excess, to the trackers below the mean in proportion to their deficit', () => {
+    // mean 30: a is 30 above → asks 30, split 20:10 between c (deficit 20) and b (deficit 10).
+    const moves = planMoves('a', [member('a', 60), member('b', 20), member('c', 10)], OPTIONS);
     expect(moves).toEqual([
-      { url: 'https://b:7070', count: 5 },
-      { url: 'https://c:7070', count: 10 },
+      { url: 'https://b:7070', count: 10 },
+      { url: 'https://c:7070', count: 20 },
     ]);
-    // Its own count is live: the row (55) is a beat old.
+  });
+
+  it('lets only the most loaded tracker shed, so two never pour into one low tracker at once', () => {
+    // b and a are both above the mean of 33; c's row is low. Only b (the most loaded) moves.
+    const members = [member('a', 34), member('b', 37), member('c', 28)];
+    expect(planMoves('a', members, OPTIONS)).toEqual([]);
+    expect(planMoves('b', members, OPTIONS)).toEqual([{ url: 'https://c:7070', count: 4 }]);
+    // A tie goes to the lower URL.
+    const tied = [member('a', 50), member('b', 50), member('c', 0)];
+    expect(planMoves('b', tied, OPTIONS)).toEqual([]);
+    expect(planMoves('a', tied, OPTIONS)).not.toEqual([]);
   });
 
   it('brings a restarted tracker its share back, and every tracker within ±10 % of the mean', () => {

@@ -34,11 +34,13 @@ function AccountForm({
   title,
   submit,
   onDone,
+  done,
 }: {
   cmd: 'login' | 'create_user';
   title: string;
   submit: string;
   onDone?: () => void;
+  done?: (values: Record<string, string>) => string;
 }) {
   return html`<div class="card">
     <h3>${title}</h3>
@@ -51,6 +53,7 @@ function AccountForm({
       ]}
       clear=${['password']}
       onDone=${onDone}
+      done=${done}
     />
   </div>`;
 }
@@ -78,7 +81,12 @@ export function OverviewPage() {
     }} />
     <div class="cards">
       <${AccountForm} cmd="login" title="Log in" submit="Log in" onDone=${loadStatus} />
-      <${AccountForm} cmd="create_user" title="Create an account" submit="Create account" />
+      <${AccountForm}
+        cmd="create_user"
+        title="Create an account"
+        submit="Create account"
+        done=${(v: Record<string, string>) => `Account ${v.user} created: log in with it.`}
+      />
       <div class="card">
         <h3>Session</h3>
         <${CommandButton} cmd="logout" args=${[]} label="Log out" onDone=${loadStatus} />

@@ -56,14 +56,18 @@ export function CommandForm<K extends CommandName>(props: {
   /** Sees the field values as submitted (before `clear` empties some). */
   onCapture?: (values: Record<string, string>) => void;
   clear?: string[];
+  /** Said beside the form once the command succeeded, for commands whose answer shows nowhere else. */
+  done?: (values: Record<string, string>) => string;
 }) {
   const values = useSignal<Record<string, string>>(
     Object.fromEntries(props.fields.map((f) => [f.name, f.value ?? ''])),
   );
   const error = useSignal<UiError | null>(null);
+  const doneNote = useSignal<string | null>(null);
   const busy = useSignal(false);
   const submit = async (ev: Event) => {
     ev.preventDefault();
+    const submitted = values.value;
     const words: string[] = [];
     for (const f of props.fields) {
       const v = values.value[f.name] ?? '';
@@ -74,6 +78,7 @@ export function CommandForm<K extends CommandName>(props: {
     props.onCapture?.(values.value);
     busy.value = true;
     error.value = null;
+    doneNote.value = null;
     try {
       const result = await run(props.cmd, [
         ...(props.prefix ?? []),
@@ -82,6 +87,7 @@ export function CommandForm<K extends CommandName>(props: {
         ...(props.flags ?? []),
       ]);
       for (const name of props.clear ?? []) values.value = { ...values.value, [name]: '' };
+      doneNote.value = props.done?.(submitted) ?? null;
       props.onDone?.(result);
     } catch (err) {
       error.value = asUiError(err);
@@ -107,6 +113,7 @@ export function CommandForm<K extends CommandName>(props: {
     )}
     <button type="submit" disabled=${busy.value}>${props.submit}</button>
     <${ErrorNote} cmd=${props.cmd} error=${error.value} />
+    ${doneNote.value === null ? null : html`<p class="done" role="status" data-done-for=${props.cmd}>${doneNote.value}</p>`}
   </form>`;
 }
 

@@ -5,15 +5,18 @@ import type { ClusterMember } from '../../protocol/api.js';
  * Spreading peers over a cluster's trackers (issue 22). Peers pick a tracker
  * at start by the power of two choices (peer/tracker/pool.ts), but they pick
  * on load figures that lag a heartbeat, and a tracker that restarts comes back
- * empty. So every tracker compares its own session count (live) with the
- * cluster's mean (the others' from their heartbeat rows) and, when it is far
- * above it, asks some of its sessions to move to the trackers below it.
+ * empty. So every tracker compares the session counts of the cluster's
+ * heartbeat rows with their mean and, when it is the one far above it, asks
+ * some of its sessions to move to the trackers below it.
  *
- * Each tracker sheds only its own excess, half of it per round, and waits a
- * round after moving so the others' rows show the arrivals: trackers acting on
- * the same figures at once shed together exactly the deficit, and figures
- * read between a move and the next beat over-shoot by at most half a step,
- * which the next rounds take back. No coordination, no oscillation.
+ * Only the tracker that is the most loaded sheds (ties: the lowest URL), its
+ * whole excess at once, and it then rests a round so the rows show the
+ * arrivals. Every figure, its own included, is the cluster's rows, which lag
+ * by up to two beats: trackers deciding on the same rows agree on who the
+ * most loaded one is. (Shedding on its own live count against the others'
+ * lagging rows, every tracker above the mean at once, over-shot: right after
+ * a hundred peers arrived each tracker saw the others' rows still at 0 and
+ * sent a third of its peers away, seen in spread.test.ts.)
  */
 export interface RebalanceOptions {
   /** A tracker sheds when above the mean by this fraction, or when another is below it by as much. */
@@ -28,29 +31,30 @@ export interface Move {
 }
 
 /**
- * Which of this tracker's sessions to move where: none, or `count` sessions to
- * each tracker below the mean, in proportion to how far below it is.
+ * Which of this tracker's sessions to move where: none (balanced, or another
+ * tracker is more loaded), or its excess over the mean, to each tracker below
+ * the mean in proportion to how far below it is.
  */
 export function planMoves(
   self: string,
-  ownSessions: number,
   members: readonly ClusterMember[],
   options: RebalanceOptions,
 ): Move[] {
-  const loads = members.map((m) => ({
-    url: m.url,
-    self: m.trackerId === self,
-    sessions: m.trackerId === self ? ownSessions : m.sessions,
-  }));
+  const loads = members.map((m) => ({ url: m.url, self: m.trackerId === self, sessions: m.sessions }));
   if (loads.length < 2 || !loads.some((l) => l.self)) return [];
+  const me = loads.find((l) => l.self)!;
+  if (
+    loads.some((l) => !l.self && (l.sessions > me.sessions || (l.sessions === me.sessions && l.url < me.url)))
+  )
+    return [];
   const mean = loads.reduce((sum, l) => sum + l.sessions, 0) / loads.length;
-  const excess = ownSessions - mean;
+  const excess = me.sessions - mean;
   const lowest = Math.min(...loads.map((l) => l.sessions));
-  const unbalanced = ownSessions > mean * (1 + options.tolerance) || lowest < mean * (1 - options.tolerance);
+  const unbalanced = me.sessions > mean * (1 + options.tolerance) || lowest < mean * (1 - options.tolerance);
   if (!unbalanced || excess < options.minExcess) return [];
   const below = loads.filter((l) => !l.self && l.sessions < mean);
   const deficit = below.reduce((sum, l) => sum + (mean - l.sessions), 0);
-  const count = Math.ceil(excess / 2);
+  const count = Math.round(excess);
   // Largest remainder: each target's share of `count`, rounded so the shares add up to it.
   const shares = below.map((l) => {
     const exact = (count * (mean - l.sessions)) / deficit;
@@ -78,15 +82,27 @@ export interface RebalancerDeps {
   logger: Logger;
 }
 
-/** Runs planMoves every round, and rests a round after moving sessions. */
+/**
+ * Runs planMoves every round. A plan is carried out only when the round before
+ * planned to move too: the rows lag by up to two beats, and tracker by tracker
+ * by a different amount, so a figure must hold for a round before sessions move
+ * on it (right after a hundred peers arrived, a tracker still read the others'
+ * rows at 0 from before, and sent a third of its peers away). After moving it
+ * rests a round, so the rows show the arrivals.
+ */
 export function startRebalancer(deps: RebalancerDeps): { stop(): void } {
   let resting = false;
+  let plannedBefore = false;
   const timer = setInterval(() => {
     if (resting) {
       resting = false;
       return;
     }
-    const moves = planMoves(deps.trackerId, deps.sessions(), deps.members(), deps.options);
+    const moves = planMoves(deps.trackerId, deps.members(), deps.options);
+    const confirmed = plannedBefore;
+    plannedBefore = moves.length > 0;
+    if (!confirmed || moves.length === 0) return;
+    plannedBefore = false;
     let asked = 0;
     for (const m of moves) asked += deps.move(m.count, m.url);
     if (asked > 0) {

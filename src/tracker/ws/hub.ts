@@ -18,6 +18,7 @@ import { SessionRegistry } from './registry.js';
 import { createRevocationPush } from './revocation-push.js';
 import { type Corkable, newSession, type Session } from './session.js';
 import { createSessionCatchUp } from './session-catch-up.js';
+import { createSessionOrder } from './session-order.js';
 
 export type { HeartbeatOptions } from './heartbeat.js';
 export type { Corkable } from './session.js';
@@ -83,7 +84,8 @@ export function createSessionHub(options: HeartbeatOptions) {
     const { presence, messages, logger } = deps;
     const registry = new SessionRegistry();
     const outbox = createOutbox(logger);
-    const catchUp = createSessionCatchUp({ messages, registry, outbox, logger, now: deps.now });
+    const order = createSessionOrder({ messages, outbox, logger });
+    const catchUp = createSessionCatchUp({ messages, registry, outbox, order, logger, now: deps.now });
     const revocationPush = createRevocationPush<Session>({
       revocations: deps.revocations,
       ...(deps.deletions === undefined ? {} : { deletions: deps.deletions }),
@@ -92,7 +94,10 @@ export function createSessionHub(options: HeartbeatOptions) {
       send: outbox.send,
       logger,
     });
-    const stopPushes = startPushes({ messages, bus: deps.bus, registry, outbox, catchUp, revocationPush });
+    const stopPushes = startPushes({
+      ...{ messages, bus: deps.bus, registry, outbox },
+      ...{ catchUp, order, revocationPush },
+    });
     const onFrame = createFrameHandler({
       presence,
       files: deps.files,

@@ -6,6 +6,7 @@ import type { SessionRegistry } from './registry.js';
 import type { RevocationPush } from './revocation-push.js';
 import type { Session } from './session.js';
 import type { SessionCatchUp } from './session-catch-up.js';
+import type { SessionOrder } from './session-order.js';
 
 export interface PushesDeps {
   messages: Pick<MessagesService, 'onStored' | 'onReceipts' | 'setConnectedUsers'>;
@@ -13,6 +14,7 @@ export interface PushesDeps {
   registry: SessionRegistry;
   outbox: Outbox;
   catchUp: SessionCatchUp;
+  order: SessionOrder;
   revocationPush: RevocationPush<Session>;
 }
 
@@ -23,18 +25,22 @@ export interface PushesDeps {
  * Returns the function that stops listening.
  */
 export function startPushes(deps: PushesDeps): () => void {
-  const { messages, registry, outbox, catchUp, revocationPush } = deps;
+  const { messages, registry, outbox, catchUp, order, revocationPush } = deps;
 
   messages.setConnectedUsers((users) => users.filter((u) => registry.hasUser(u)));
   const unsubscribeStored = messages.onStored((batch) => {
     const out = new Map<Session, EncodedMessage[]>();
     for (const m of batch.messages) {
       for (const user of batch.readers.get(m.message.streamId) ?? []) {
-        if (user === m.message.sender) continue;
+        const own = user === m.message.sender;
         for (const s of registry.greetedOf(user)) {
-          // Catching up: held until the catch-up sent everything older.
+          // Catching up: held until the catch-up sent everything older (its own: the catch-up skips them).
           if (s.held !== undefined) {
-            s.held.push(m);
+            if (!own) s.held.push(m);
+            continue;
+          }
+          if (own) {
+            order.own(s, m);
             continue;
           }
           const list = out.get(s);
@@ -43,7 +49,7 @@ export function startPushes(deps: PushesDeps): () => void {
         }
       }
     }
-    for (const [s, items] of out) outbox.sendMessages(s, items);
+    for (const [s, items] of out) order.push(s, items);
   });
 
   const unsubscribeReceipts = messages.onReceipts((receipts) => {

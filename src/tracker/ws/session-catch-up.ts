@@ -4,6 +4,7 @@ import type { MessagesService } from '../services/messages.js';
 import { MAX_BUFFERED_BYTES, type Outbox } from './outbox.js';
 import type { SessionRegistry } from './registry.js';
 import type { Session } from './session.js';
+import type { SessionOrder } from './session-order.js';
 
 /**
  * Catch-ups reading the store at once. After a tracker's death or a lost
@@ -17,6 +18,7 @@ export interface SessionCatchUpDeps {
   messages: Pick<MessagesService, 'catchUp'>;
   registry: SessionRegistry;
   outbox: Outbox;
+  order: SessionOrder;
   logger: Logger;
   now: () => number;
 }
@@ -44,7 +46,7 @@ export interface SessionCatchUp {
 }
 
 export function createSessionCatchUp(deps: SessionCatchUpDeps): SessionCatchUp {
-  const { messages, registry, outbox, logger, now } = deps;
+  const { messages, registry, outbox, order, logger, now } = deps;
   const slots = new Slots(CONCURRENT_CATCH_UPS);
 
   async function run(s: Session): Promise<void> {
@@ -63,9 +65,12 @@ export function createSessionCatchUp(deps: SessionCatchUpDeps): SessionCatchUp {
 
   async function sendFromCursors(s: Session): Promise<void> {
     const lastSent = new Map<string, number>();
+    let positions: ReadonlyMap<string, number> = new Map();
     let count = 0;
     try {
-      for await (const page of messages.catchUp(s.caller.userId)) {
+      for await (const page of messages.catchUp(s.caller.userId, (p) => {
+        positions = p;
+      })) {
         if (s.closed) return;
         outbox.sendMessages(s, page);
         count += page.length;
@@ -82,7 +87,8 @@ export function createSessionCatchUp(deps: SessionCatchUpDeps): SessionCatchUp {
     const held = s.held ?? [];
     s.held = undefined;
     const fresh = held.filter((m) => m.message.seq > (lastSent.get(m.message.streamId) ?? 0));
-    outbox.sendMessages(s, fresh);
+    order.reset(s, new Map([...positions, ...lastSent]));
+    order.push(s, fresh);
     outbox.send(s, { type: 'synced', count: count + fresh.length, at: now() });
   }
 

@@ -36,6 +36,10 @@ export interface Session {
   held: EncodedMessage[] | undefined;
   /** Asked to catch up again while catching up (events were missed): once more when done. */
   catchUpAgain: boolean;
+  /** The highest seq sent per stream since the last catch-up (session-order.ts). */
+  sent: Map<string, number> | undefined;
+  /** Streams whose pushes wait for the seqs missing before them to be read. */
+  filling: Map<string, EncodedMessage[]> | undefined;
   /** Frames are handled one after another, in order. */
   queue: Promise<void>;
   closed: boolean;
@@ -51,6 +55,8 @@ export function newSession(id: string, socket: WebSocket, transport: Corkable, c
     watching: undefined,
     held: undefined,
     catchUpAgain: false,
+    sent: undefined,
+    filling: undefined,
     queue: Promise.resolve(),
     closed: false,
   };

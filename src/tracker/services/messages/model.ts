@@ -59,8 +59,16 @@ export interface MessagesService {
     from: number | undefined,
     limit: number | undefined,
   ): Promise<MessagePage>;
-  /** Everything after the user's delivered cursors, in pages, in order per stream (own messages skipped). */
-  catchUp(userId: string): AsyncGenerator<EncodedMessage[]>;
+  /**
+   * Everything after the user's delivered cursors, in pages, in order per
+   * stream (own messages skipped); `onPositions` hears the cursors first.
+   */
+  catchUp(
+    userId: string,
+    onPositions?: (positions: ReadonlyMap<string, number>) => void,
+  ): AsyncGenerator<EncodedMessage[]>;
+  /** A stream's messages in (after, before) that a catch-up would send this user. */
+  between(userId: string, streamId: string, after: number, before: number): Promise<EncodedMessage[]>;
   onStored(listener: (batch: StoredBatch) => void): () => void;
   /**
    * Set by the session hub: which of these users have a session on this

@@ -211,7 +211,8 @@ export function createMessagesService(options: MessagesOptions) {
       subscribe: topics.subscribe,
       fetch: topics.fetch,
 
-      catchUp,
+      catchUp: catchUp.catchUp,
+      between: catchUp.between,
 
       onStored: push.onStored,
       setConnectedUsers: push.setConnectedUsers,
