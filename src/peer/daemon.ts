@@ -67,7 +67,8 @@ export interface PeerDaemonOptions {
   /** A PEM file of CA certificate(s) to trust for https:// trackers (self-signed or private CAs). */
   trackerCaFile?: string;
   /** The web UI on 127.0.0.1: its port (0, the default, picks a free one), or false for none. */
-  ui?: { port?: number } | false;
+  /** The web UI: its port, and (benchmarks, tests) how many logins a minute it takes (default 20). */
+  ui?: { port?: number; loginAttemptsPerMinute?: number } | false;
   /** Where a storage peer keeps its replicas (default DIR/storage). */
   storageDir?: string;
   /** The zone its storage offers name ('' for none). */
@@ -367,6 +368,9 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
         controlToken: daemonToken,
         peerId: identity.peerId,
         port: options.ui?.port ?? 0,
+        ...(options.ui?.loginAttemptsPerMinute === undefined
+          ? {}
+          : { loginAttemptsPerMinute: options.ui.loginAttemptsPerMinute }),
         log,
       });
     }
