@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { ClusterMember } from '../../src/protocol/api.js';
-import { planMoves } from '../../src/tracker/services/rebalance.js';
+import { planMoves, startRebalancer } from '../../src/tracker/services/rebalance.js';
 
 const OPTIONS = { tolerance: 0.1, minExcess: 2 };
 const member = (trackerId: string, sessions: number): ClusterMember => ({
@@ -75,5 +75,45 @@ describe('rebalancing plan', () => {
     expect(rounds).toBeLessThan(20);
     // Settled: another round moves nothing.
     expect(settle(counts).rounds).toBe(0);
+  });
+});
+
+describe('rebalancer rounds', () => {
+  const silent = { info() {}, warn() {} } as unknown as import('pino').Logger;
+
+  /** Runs the rebalancer of `a` over the figures given per round; returns the rounds in which it moved. */
+  function rounds(figures: ClusterMember[][]): number[] {
+    vi.useFakeTimers();
+    try {
+      let round = 0;
+      const movedIn: number[] = [];
+      const r = startRebalancer({
+        trackerId: 'a',
+        members: () => figures[Math.min(round, figures.length - 1)]!,
+        sessions: () => 0,
+        move: (count) => {
+          movedIn.push(round);
+          return count;
+        },
+        everyMs: 1000,
+        options: OPTIONS,
+        logger: silent,
+      });
+      for (round = 0; round < figures.length; round++) vi.advanceTimersByTime(1000);
+      r.stop();
+      return movedIn;
+    } finally {
+      vi.useRealTimers();
+    }
+  }
+
+  it('moves only on figures that held for two rounds, then rests a round', () => {
+    const stale = [member('a', 34), member('b', 0), member('c', 0)];
+    const fresh = [member('a', 34), member('b', 33), member('c', 33)];
+    // Others' rows at 0 for one round (written before their peers arrived): nothing moves.
+    expect(rounds([stale, fresh, fresh, fresh])).toEqual([]);
+    // Unbalanced for real: planned in round 0, moved in round 1 (both its moves), rested in round 2.
+    const herd = [member('a', 60), member('b', 20), member('c', 10)];
+    expect(rounds([herd, herd, herd])).toEqual([1, 1]);
   });
 });
