@@ -235,6 +235,8 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   }
 
   function onSecured(socket: TLSSocket): void {
+    // TLS's own close listeners, ours, and a circuit's two pipelines pass Node's default warning level of 10.
+    socket.setMaxListeners(32);
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', (err) => logger.debug({ err: err.message }, 'relay TLS error'));
