@@ -14,7 +14,7 @@ describe('--extra-relay', () => {
   });
 
   it('refuses a relay without its fingerprint (peers would not use it) or with a malformed one: USAGE', () => {
-    for (const bad of ['relay.example:7072', 'relay.example#sha256=' + fp, `relay.example:7072#sha256=abc`]) {
+    for (const bad of ['relay.example:7072', `relay.example#sha256=${fp}`, 'relay.example:7072#sha256=abc']) {
       expect(() => relayAddress(bad, '--extra-relay'), bad).toThrowError(
         expect.objectContaining({ code: 'USAGE' }),
       );
