@@ -30,7 +30,7 @@ if (missing !== '') {
   process.exit(0);
 }
 
-const lab = new NetnsLab();
+const lab = new NetnsLab(process.env.COTERIE_NETNS_PREFIX);
 const scratch = join(tmpdir(), `coterie-reach-${lab.id}`);
 try {
   const direct = lab.addHome('fullcone', MBIT);

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { parseHostPort } from '../protocol/addresses.js';
 import { CoterieError } from '../protocol/errors.js';
+import { formatRelayEndpoint } from '../protocol/relay.js';
 import { parseByteSize } from '../protocol/sizes.js';
+import { parseFingerprint } from '../protocol/tracker-url.js';
 import { RELAY_DEFAULTS, type RelayLimits } from '../relay/index.js';
 import { integerFlag } from './flags.js';
 
@@ -64,10 +66,15 @@ export function relayLimits(flags: RelayLimitFlags): Partial<RelayLimits> {
   return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
 }
 
-/** host:port, checked (USAGE names the flag). */
+/** host:port#sha256=<fingerprint>, checked (USAGE names the flag): peers pin the relay by it. */
 export function relayAddress(value: string, flag: string): string {
-  if (parseHostPort(value) === undefined) {
-    throw new CoterieError('USAGE', `${flag} '${value}' is not host:port`);
+  const [where = '', fingerprint] = value.split('#sha256=');
+  const at = parseHostPort(where);
+  if (at === undefined || fingerprint === undefined) {
+    throw new CoterieError(
+      'USAGE',
+      `${flag} '${value}' is not host:port#sha256=<fingerprint> (coterie relay prints it when it starts)`,
+    );
   }
-  return value;
+  return formatRelayEndpoint({ ...at, fingerprint: parseFingerprint(fingerprint) });
 }

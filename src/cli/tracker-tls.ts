@@ -6,14 +6,12 @@
  * it, peers trust the fingerprint (protocol/tracker-url.ts), and an expiry
  * would only change it under them.
  */
-import { webcrypto } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
+import { createServerCertificate } from '../core/x509.js';
 import { PRIVATE_FILE_MODE } from '../os/private-files.js';
 import { CoterieError } from '../protocol/errors.js';
-import { createSelfSignedPem, loadX509 } from '../wire/index.js';
 
 export const TRACKER_CERT_FILE = 'tls-cert.pem';
 export const TRACKER_CERT_KEY_FILE = 'tls-key.pem';
@@ -23,35 +21,6 @@ export interface TrackerCertificate {
   key: string;
   /** Whether this start made it. */
   created: boolean;
-}
-
-/** The names a certificate made for `host` lists (none is checked by pinning peers; CA-style clients may). */
-function subjectNames(host: string): { type: 'ip' | 'dns'; value: string }[] {
-  const names = new Map<string, 'ip' | 'dns'>([
-    ['127.0.0.1', 'ip'],
-    ['::1', 'ip'],
-    ['localhost', 'dns'],
-  ]);
-  if (host !== '0.0.0.0' && host !== '::') names.set(host, isIP(host) === 0 ? 'dns' : 'ip');
-  return [...names].map(([value, type]) => ({ type, value }));
-}
-
-async function createCertificate(host: string): Promise<{ cert: string; key: string }> {
-  const x509 = await loadX509();
-  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
-  const cert = await createSelfSignedPem({
-    name: 'CN=coterie tracker',
-    keys,
-    signingAlgorithm: alg,
-    // CA:true, so that a client may also trust it as its own CA (--tracker-ca, curl --cacert).
-    extensions: [
-      new x509.SubjectAlternativeNameExtension(subjectNames(host)),
-      new x509.BasicConstraintsExtension(true, undefined, true),
-    ],
-  });
-  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
-  return { cert, key: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') };
 }
 
 function writePrivate(path: string, text: string): void {
@@ -68,12 +37,13 @@ function writePrivate(path: string, text: string): void {
 export async function loadOrCreateTrackerCertificate(
   dataDir: string,
   host: string,
+  commonName = 'coterie tracker',
 ): Promise<TrackerCertificate> {
   const certPath = join(dataDir, TRACKER_CERT_FILE);
   const keyPath = join(dataDir, TRACKER_CERT_KEY_FILE);
   const [hasCert, hasKey] = [existsSync(certPath), existsSync(keyPath)];
   if (!hasCert && !hasKey) {
-    const made = await createCertificate(host);
+    const made = await createServerCertificate(commonName, host);
     // The key first: a crash in between leaves "key without certificate", refused, not replaced.
     writePrivate(keyPath, made.key);
     writePrivate(certPath, made.cert);

@@ -1,9 +1,9 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { formatHostPort, type HostPort, parseHostPort } from '../protocol/addresses.js';
+import { formatHostPort } from '../protocol/addresses.js';
 import type { ReachView } from '../protocol/control.js';
 import type { CoterieError } from '../protocol/errors.js';
-import { formatRelayAddress } from '../protocol/relay.js';
+import { formatRelayAddress, parseRelayEndpoint, type RelayEndpoint } from '../protocol/relay.js';
 import type { Reachability } from '../protocol/session.js';
 import {
   acceptViaRelay,
@@ -48,7 +48,7 @@ export interface Reach {
  */
 export function createReach(o: ReachOptions): Reach {
   let reachability: Reachability | undefined;
-  let relays: HostPort[] = [];
+  let relays: RelayEndpoint[] = [];
   let reservation: RelayReservation | null = null;
   let reserving = false;
   let retry: NodeJS.Timeout | undefined;
@@ -75,7 +75,7 @@ export function createReach(o: ReachOptions): Reach {
   };
 
   /** The relays in the order to try: a start spread by peer id, the one that just failed last. */
-  const candidates = (): HostPort[] => {
+  const candidates = (): RelayEndpoint[] => {
     if (relays.length === 0) return [];
     const start = Number.parseInt(o.identity.peerId.slice(0, 8), 16) % relays.length;
     const ring = [...relays.slice(start), ...relays.slice(0, start)];
@@ -85,7 +85,7 @@ export function createReach(o: ReachOptions): Reach {
     ];
   };
 
-  const onIncoming = (relay: HostPort) => (circuit: string, from: string) => {
+  const onIncoming = (relay: RelayEndpoint) => (circuit: string, from: string) => {
     const token = o.token();
     if (token === undefined) return;
     acceptViaRelay({ relay, circuit, identity: o.identity, token }).then(
@@ -147,7 +147,8 @@ export function createReach(o: ReachOptions): Reach {
   };
 
   o.session.on('relays', (list) => {
-    relays = list.map(parseHostPort).filter((r) => r !== undefined);
+    // A relay listed without its certificate's fingerprint (a protocol 1 tracker) is never sent a token.
+    relays = list.map(parseRelayEndpoint).filter((r) => r !== undefined);
     void reserve();
   });
   o.session.on('reachability', (r) => {

@@ -883,7 +883,7 @@ export const ClusterMember = Type.Object({
   requestsPerSecond: Type.Number({ minimum: 0 }),
   startedAt: TimestampMs,
   heartbeatAt: TimestampMs,
-  /** Where its built-in relay listens, `host:port` (absent with --no-relay). */
+  /** Where its built-in relay listens and the certificate to pin, `host:port#sha256=…` (absent with --no-relay). */
   relay: Type.Optional(Type.String()),
 });
 export type ClusterMember = Static<typeof ClusterMember>;
@@ -894,7 +894,7 @@ export type ClusterMember = Static<typeof ClusterMember>;
  */
 export const ClusterList = Type.Object({
   trackers: Type.Array(ClusterMember),
-  /** Every relay of the cluster, `host:port`: the live trackers' own, then standalone ones (--extra-relay). */
+  /** Every relay of the cluster, `host:port#sha256=…` (peers pin that certificate): the live trackers' own, then standalone ones (--extra-relay). */
   relays: Type.Optional(Type.Array(Type.String())),
 });
 export type ClusterList = Static<typeof ClusterList>;

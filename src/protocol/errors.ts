@@ -64,6 +64,8 @@ export const ERROR_STATUS = {
   RELAY_BUSY: 503,
   /** A relay refused a reservation or circuit: no valid session token, or another user's peer id. */
   RELAY_FORBIDDEN: 403,
+  /** A relay's certificate is not the one its listing pins (`host:port#sha256=…`): refused before any token is sent. */
+  RELAY_CERT_CHANGED: 502,
   // messages and topics
   MESSAGE_TOO_LARGE: 413,
   MESSAGE_NOT_FOUND: 404,

@@ -2,10 +2,19 @@
  * The relay protocol (issue 19): how a peer that cannot be dialled keeps a
  * reservation on a relay, and how a downloader reaches it through a circuit.
  *
- * Every connection to a relay is TCP and starts with control frames: a
- * 2-byte big-endian length (1 … MAX_RELAY_FRAME_BYTES) and that many bytes of
- * UTF-8 JSON, one RelayClientFrame or RelayServerFrame. The length is checked
- * before anything is buffered.
+ * Every connection to a relay is TLS 1.3 over TCP (protocol 2; protocol 1 was
+ * plain TCP and carried session tokens readable on the path). The client pins
+ * the relay's certificate by the SHA-256 its listing carries
+ * (`host:port#sha256=…`, RelayEndpoint) and refuses any other with
+ * RELAY_CERT_CHANGED before a byte of its own is sent; a relay inside a
+ * tracker presents the tracker's certificate. A connection whose first byte
+ * is not a TLS handshake record (a protocol 1 client) gets one plain
+ * `refused` frame (PROTOCOL_ERROR) and is closed.
+ *
+ * Inside TLS, control frames: a 2-byte big-endian length
+ * (1 … MAX_RELAY_FRAME_BYTES) and that many bytes of UTF-8 JSON, one
+ * RelayClientFrame or RelayServerFrame. The length is checked before anything
+ * is buffered.
  *
  * - A reservation: the reserved peer sends `reserve` (its session token and
  *   peer id) and gets `reserved` (until when) or `refused`; it sends `reserve`
@@ -14,9 +23,13 @@
  * - A circuit: the downloader opens a connection and sends `connect` (its
  *   token and the peer id it wants). The reserved peer opens another and sends
  *   `accept` with the circuit id. Both get `connected`, and from the byte after
- *   that frame each connection carries the other's bytes untouched: the two
- *   peers run TLS 1.3 (the downloader pinning the seeder's peer id) and the
- *   wire protocol inside, so the relay splices ciphertext only.
+ *   that frame each connection's TLS carries the other's bytes untouched: the
+ *   two peers run their own TLS 1.3 (the downloader pinning the seeder's peer
+ *   id) and the wire protocol inside it, so the relay splices ciphertext only.
+ *   TLS inside TLS, rather than the relay dropping to plain TCP after
+ *   `connected`: TLS has no clean way to hand the bare socket back (records
+ *   already read would be lost or replayed), and the outer layer also hides
+ *   who talks to whom (`incoming` names the downloader).
  *
  * A relay that refuses says why with a code from the closed list
  * (RELAY_FORBIDDEN, RELAY_BUSY, UNAVAILABLE, PROTOCOL_ERROR) and closes.
@@ -27,12 +40,12 @@ import { formatHostPort, type HostPort, parseHostPort } from './addresses.js';
 import { CoterieError, ERROR_CODES, type ErrorCode } from './errors.js';
 import { HEX64_PATTERN } from './names.js';
 
-export const RELAY_PROTOCOL_VERSION = 1;
+export const RELAY_PROTOCOL_VERSION = 2;
 /** Control frames are small JSON objects: a token, a peer id, a reason. */
 export const MAX_RELAY_FRAME_BYTES = 4096;
 export const RELAY_FRAME_HEADER_BYTES = 2;
 /**
- * How a relayed address is spelled among a peer's addresses: `relay://host:port`,
+ * How a relayed address is spelled among a peer's addresses: `relay://host:port#sha256=…`,
  * the relay the peer holds a reservation on. Peers that do not know relays skip it
  * (it does not parse as host:port).
  */
@@ -168,13 +181,36 @@ export function refusal(code: ErrorCode, message: string): RelayServerFrame {
   return { t: 'refused', code, message: message.slice(0, 1024) };
 }
 
-/** `relay://host:port` for a relay at that address. */
-export function formatRelayAddress(relay: HostPort): string {
-  return `${RELAY_ADDRESS_PREFIX}${formatHostPort(relay.host, relay.port)}`;
+/** A relay as peers reach it: where, and the SHA-256 (lowercase hex) of the certificate it must show. */
+export interface RelayEndpoint extends HostPort {
+  fingerprint: string;
 }
 
-/** The relay named by a `relay://host:port` address; undefined for any other address. */
-export function parseRelayAddress(address: string): HostPort | undefined {
+const RELAY_FINGERPRINT = /^(.*)#sha256=([0-9a-f]{64})$/;
+
+/** `host:port#sha256=…`, as GET /v1/cluster, the cluster push and --extra-relay spell a relay. */
+export function formatRelayEndpoint(relay: RelayEndpoint): string {
+  return `${formatHostPort(relay.host, relay.port)}#sha256=${relay.fingerprint}`;
+}
+
+/**
+ * The relay named by `host:port#sha256=…`; undefined without the fingerprint
+ * (a protocol 1 listing): a peer never sends its token to a relay it cannot pin.
+ */
+export function parseRelayEndpoint(text: string): RelayEndpoint | undefined {
+  const m = RELAY_FINGERPRINT.exec(text);
+  if (m === null) return undefined;
+  const at = parseHostPort(m[1]!);
+  return at === undefined ? undefined : { ...at, fingerprint: m[2]! };
+}
+
+/** `relay://host:port#sha256=…` for a relay at that address. */
+export function formatRelayAddress(relay: RelayEndpoint): string {
+  return `${RELAY_ADDRESS_PREFIX}${formatRelayEndpoint(relay)}`;
+}
+
+/** The relay named by a `relay://host:port#sha256=…` address; undefined for any other address. */
+export function parseRelayAddress(address: string): RelayEndpoint | undefined {
   if (!address.startsWith(RELAY_ADDRESS_PREFIX)) return undefined;
-  return parseHostPort(address.slice(RELAY_ADDRESS_PREFIX.length));
+  return parseRelayEndpoint(address.slice(RELAY_ADDRESS_PREFIX.length));
 }

@@ -29,7 +29,7 @@ export type ReachabilityEvent = Static<typeof ReachabilityEvent>;
 
 /**
  * To every session: the live trackers changed (one joined or left); also sent right after `welcome`.
- * `relays`: where the cluster's relays listen (`host:port`), each tracker's own and the standalone ones.
+ * `relays`: where the cluster's relays listen and what they pin (`host:port#sha256=…`), each tracker's own and the standalone ones.
  */
 export const ClusterEvent = Type.Object({
   type: Type.Literal('cluster'),

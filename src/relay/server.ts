@@ -2,7 +2,8 @@
  * The relay server (issue 19): keeps reservations for peers that cannot be
  * dialled and splices circuits to them (protocol in protocol/relay.ts).
  *
- * Who may do what: every frame carries a session token, checked by the
+ * Every connection is TLS 1.3 with the relay's certificate (tls-front.ts),
+ * so tokens never cross in clear. Who may do what: every frame carries a session token, checked by the
  * injected `authenticate` (the tracker's own users inside a tracker, the
  * tracker's /v1/whoami for `coterie relay`): no token, no reservation and no
  * circuit (RELAY_FORBIDDEN). A peer id is reserved by one user at a time,
@@ -17,6 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
+import { createSecureContext, type TLSSocket } from 'node:tls';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
 import {
   encodeRelayFrame,
@@ -26,8 +28,10 @@ import {
   type RelayServerFrame,
   refusal,
 } from '../protocol/relay.js';
+import { certificateFingerprint } from '../protocol/tracker-url.js';
 import { RELAY_DEFAULTS, type RelaySettings } from './config.js';
 import { splice } from './splice.js';
+import { acceptTls } from './tls-front.js';
 
 export interface RelayLogger {
   debug(obj: object, msg?: string): void;
@@ -36,6 +40,11 @@ export interface RelayLogger {
 }
 
 export interface RelayOptions extends Partial<RelaySettings> {
+  /**
+   * The certificate chain and key (PEM) the relay shows; peers pin the first
+   * certificate's SHA-256 (RunningRelay.fingerprint, listed with the relay).
+   */
+  tls: { cert: string | Buffer; key: string | Buffer };
   /** The user a session token belongs to; throws (any error) for a token that is not valid. */
   authenticate(token: string): Promise<{ userId: string }>;
   logger?: RelayLogger;
@@ -54,19 +63,21 @@ export interface RelayStats {
 export interface RunningRelay {
   readonly host: string;
   readonly port: number;
+  /** SHA-256 (hex) of the relay's certificate: what peers pin, listed as `host:port#sha256=…`. */
+  readonly fingerprint: string;
   stats(): RelayStats;
   /** Stops listening and closes every reservation and circuit. */
   close(): Promise<void>;
 }
 
 interface Reservation {
-  socket: net.Socket;
+  socket: TLSSocket;
   userId: string;
   expiry: NodeJS.Timeout;
 }
 
 interface PendingCircuit {
-  socket: net.Socket;
+  socket: TLSSocket;
   early: Buffer;
   from: string;
   target: string;
@@ -83,12 +94,16 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const pending = new Map<string, PendingCircuit>();
   const circuitsOf = new Map<string, number>();
   const sockets = new Set<net.Socket>();
+  const context = createSecureContext({ ...options.tls, minVersion: 'TLSv1.3' });
+  const fingerprint = certificateFingerprint(
+    typeof options.tls.cert === 'string' ? options.tls.cert : options.tls.cert.toString('utf8'),
+  );
   const stats = { circuits: 0, circuitsOpened: 0, bytesRelayed: 0, refused: 0 };
 
-  const send = (socket: net.Socket, frame: RelayServerFrame) => {
+  const send = (socket: TLSSocket, frame: RelayServerFrame) => {
     if (!socket.destroyed) socket.write(encodeRelayFrame(frame));
   };
-  const refuse = (socket: net.Socket, err: CoterieError) => {
+  const refuse = (socket: TLSSocket, err: CoterieError) => {
     stats.refused++;
     logger.debug({ code: err.code }, err.message);
     if (!socket.destroyed) socket.end(encodeRelayFrame(refusal(err.code, err.message)));
@@ -112,7 +127,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     stats.circuits += delta;
   }
 
-  async function reserve(socket: net.Socket, frame: Extract<RelayClientFrame, { t: 'reserve' }>) {
+  async function reserve(socket: TLSSocket, frame: Extract<RelayClientFrame, { t: 'reserve' }>) {
     const userId = await userOf(frame.token);
     const held = reservations.get(frame.peerId);
     if (held !== undefined && held.userId !== userId) {
@@ -142,7 +157,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   }
 
   async function connect(
-    socket: net.Socket,
+    socket: TLSSocket,
     frame: Extract<RelayClientFrame, { t: 'connect' }>,
     early: Buffer,
   ): Promise<void> {
@@ -180,7 +195,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   }
 
   async function accept(
-    socket: net.Socket,
+    socket: TLSSocket,
     frame: Extract<RelayClientFrame, { t: 'accept' }>,
     early: Buffer,
   ): Promise<void> {
@@ -208,11 +223,23 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     }).then(() => circuitCount(p.userId, -1));
   }
 
-  function onConnection(socket: net.Socket): void {
+  function onConnection(raw: net.Socket): void {
+    sockets.add(raw);
+    raw.setNoDelay(true);
+    raw.once('close', () => sockets.delete(raw));
+    raw.on('error', (err) => logger.debug({ err: err.message }, 'relay socket error'));
+    acceptTls(raw, context, o.handshakeTimeoutMs, onSecured, (err) => {
+      stats.refused++;
+      logger.debug({ code: err.code }, err.message);
+    });
+  }
+
+  function onSecured(socket: TLSSocket): void {
+    // TLS's own close listeners, ours, and a circuit's two pipelines pass Node's default warning level of 10.
+    socket.setMaxListeners(32);
     sockets.add(socket);
-    socket.setNoDelay(true);
     socket.once('close', () => sockets.delete(socket));
-    socket.on('error', (err) => logger.debug({ err: err.message }, 'relay socket error'));
+    socket.on('error', (err) => logger.debug({ err: err.message }, 'relay TLS error'));
     const decoder = new RelayFrameDecoder<RelayClientFrame>('client');
     let kind: RelayClientFrame['t'] | undefined;
     const handshake = setTimeout(() => {
@@ -291,6 +318,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   return {
     host: o.host,
     port,
+    fingerprint,
     stats: () => ({ ...stats, reservations: reservations.size }),
     close() {
       closing ??= (async () => {

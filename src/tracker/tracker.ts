@@ -98,7 +98,7 @@ export interface TrackerOptions {
   relayPort?: number;
   relayPublicHost?: string;
   relayLimits?: Partial<RelayLimits>;
-  /** Standalone relays (`coterie relay`, host:port) listed in GET /v1/cluster beside the trackers' own. */
+  /** Standalone relays (`coterie relay`, host:port#sha256=…) listed in GET /v1/cluster beside the trackers' own. */
   extraRelays?: string[];
   /** Account creations per client address per `accountCreationWindowMs` (default 20 in 10 min). */
   accountCreationsPerAddress?: number;
@@ -326,6 +326,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
           host: cfg.relayHost ?? cfg.host,
           ...(cfg.relayPort === undefined ? {} : { port: cfg.relayPort }),
           publicHost: cfg.relayPublicHost ?? new URL(cfg.publicUrl ?? url).hostname.replace(/^\[|\]$/g, ''),
+          ...(cfg.tls === undefined ? {} : { tls: cfg.tls }),
         },
         users,
         logger,

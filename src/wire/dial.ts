@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import type { RelayEndpoint } from '../protocol/relay.js';
 import { connectToPeer, type PeerIdentity } from './identity.js';
 import type { PlacedReads } from './placed-reads.js';
 import type { LinkThrottle } from './throttle.js';
@@ -8,7 +9,7 @@ export interface DialTarget {
   peerId: string;
   address: { host: string; port: number };
   /** Relays the peer holds a reservation on (its `relay://` addresses): it is behind NAT. */
-  relays?: Array<{ host: string; port: number }>;
+  relays?: RelayEndpoint[];
 }
 
 /** A byte stream to a peer, and the peer id its transport proved (TLS: the certificate's fingerprint). */

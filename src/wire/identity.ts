@@ -15,9 +15,9 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { peerIdOfCertificate } from '../core/peer-id.js';
+import { createSelfSignedPem, loadX509 } from '../core/x509.js';
 import { CoterieError } from '../protocol/errors.js';
 import type { OnReadOption } from './placed-reads.js';
-import { createSelfSignedPem, loadX509 } from './x509-loader.js';
 
 export interface PeerIdentity {
   /** Lowercase hex SHA-256 of the certificate's SubjectPublicKeyInfo DER. */

@@ -1,5 +1,6 @@
 // The public entry of src/wire: the peer-to-peer protocol.
 
+export { createSelfSignedPem, loadX509, type X509Module } from '../core/x509.js';
 export {
   Bandwidth,
   type BandwidthOptions,
@@ -91,4 +92,3 @@ export {
 } from './share-guard.js';
 export { type GatedDirection, LinkThrottle, type WireCounters, wireCounters } from './throttle.js';
 export { TicketBinding, TicketGuard, type TicketRevocation } from './ticket-guard.js';
-export { createSelfSignedPem, loadX509, type X509Module } from './x509-loader.js';

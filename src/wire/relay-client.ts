@@ -1,22 +1,22 @@
 /**
  * The peer's side of a relay circuit (protocol/relay.ts): the downloader's
- * `connect` and the reserved seeder's `accept`, each a TCP connection to the
- * relay that, once the relay says `connected`, carries TLS 1.3 between the two
- * peers. The downloader is the TLS client and pins the seeder's peer id; the
+ * `connect` and the reserved seeder's `accept`, each a TLS connection to the
+ * relay (its certificate pinned) that, once the relay says `connected`,
+ * carries the two peers' own TLS 1.3. The downloader is the TLS client and pins the seeder's peer id; the
  * seeder is the TLS server and learns the downloader's id from its
  * certificate, then serves it like any connection (ticket checked).
  */
-import net from 'node:net';
 import tls from 'node:tls';
-import type { HostPort } from '../protocol/addresses.js';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
 import {
   encodeRelayFrame,
   RELAY_PROTOCOL_VERSION,
   type RelayClientFrame,
+  type RelayEndpoint,
   RelayFrameDecoder,
   type RelayServerFrame,
 } from '../protocol/relay.js';
+import { certificateFingerprint } from '../protocol/tracker-url.js';
 import {
   checkPeerId,
   type PeerIdentity,
@@ -31,21 +31,30 @@ export const RELAY_CLIENT_DEFAULTS = Object.freeze({ timeoutMs: 10_000 });
 type Unversioned<F> = F extends unknown ? Omit<F, 'v'> : never;
 
 /**
- * Opens a connection to a relay, sends `first` and reads the relay's frames:
- * `onFrame` sees each until it returns true (done), and the socket is handed
- * back with any bytes behind that frame put back. A `refused` frame rejects
- * with its code; so does a close, a timeout (UNAVAILABLE) or an abort.
+ * Opens a TLS connection to a relay and checks its certificate against the
+ * pinned fingerprint (RELAY_CERT_CHANGED otherwise, before anything of ours,
+ * the token above all, is written), then sends `first` and reads the relay's
+ * frames: `onFrame` sees each until it returns true (done), and the TLS socket
+ * is handed back with any bytes behind that frame put back. A `refused` frame
+ * rejects with its code; so does a close, a timeout (UNAVAILABLE) or an abort.
  */
 export function relayHandshake(
-  relay: HostPort,
+  relay: RelayEndpoint,
   first: Unversioned<RelayClientFrame>,
   onFrame: (frame: RelayServerFrame) => boolean,
   options: { signal?: AbortSignal; timeoutMs?: number } = {},
-): Promise<net.Socket> {
+): Promise<tls.TLSSocket> {
   const timeoutMs = options.timeoutMs ?? RELAY_CLIENT_DEFAULTS.timeoutMs;
   const where = `${relay.host}:${relay.port}`;
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: relay.host, port: relay.port });
+    // No CA vouches for a relay: its fingerprint does (checked on secureConnect), so no name is checked either.
+    const socket = tls.connect({
+      host: relay.host,
+      port: relay.port,
+      rejectUnauthorized: false,
+      checkServerIdentity: () => undefined,
+      minVersion: 'TLSv1.3',
+    });
     socket.setNoDelay(true);
     const decoder = new RelayFrameDecoder<RelayServerFrame>('server');
     const done = (err?: unknown) => {
@@ -92,10 +101,22 @@ export function relayHandshake(
     };
     if (options.signal?.aborted) return onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    socket.on('data', onData);
     socket.once('error', onError);
     socket.once('close', onClose);
-    socket.write(encodeRelayFrame({ ...first, v: RELAY_PROTOCOL_VERSION } as RelayClientFrame));
+    socket.once('secureConnect', () => {
+      const raw = socket.getPeerCertificate()?.raw;
+      if (raw === undefined || certificateFingerprint(raw) !== relay.fingerprint) {
+        done(
+          new CoterieError(
+            'RELAY_CERT_CHANGED',
+            `relay ${where} shows a certificate that is not sha256 ${relay.fingerprint} (the one the cluster lists): refused`,
+          ),
+        );
+        return;
+      }
+      socket.on('data', onData);
+      socket.write(encodeRelayFrame({ ...first, v: RELAY_PROTOCOL_VERSION } as RelayClientFrame));
+    });
   });
 }
 
@@ -131,7 +152,7 @@ function secured(socket: tls.TLSSocket, event: 'secure' | 'secureConnect', timeo
  * RELAY_BUSY or UNAVAILABLE (the seeder holds no reservation there).
  */
 export async function dialViaRelay(options: {
-  relay: HostPort;
+  relay: RelayEndpoint;
   target: string;
   identity: PeerIdentity;
   token: string;
@@ -161,7 +182,7 @@ export async function dialViaRelay(options: {
  * the stream and the downloader's peer id its certificate proves.
  */
 export async function acceptViaRelay(options: {
-  relay: HostPort;
+  relay: RelayEndpoint;
   circuit: string;
   identity: PeerIdentity;
   token: string;

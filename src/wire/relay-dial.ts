@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { formatHostPort, type HostPort } from '../protocol/addresses.js';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
+import { formatRelayEndpoint, type RelayEndpoint } from '../protocol/relay.js';
 import type { Dial, DialedPeer } from './dial.js';
 import type { PeerIdentity } from './identity.js';
 import { dialViaRelay } from './relay-client.js';
@@ -12,7 +12,7 @@ export interface ReachDialOptions {
   /** The session token relays check; undefined (logged out): relays are not tried. */
   token(): string | undefined;
   /** The cluster's relays, tried after the seeder's own (it may have moved since it was listed). */
-  knownRelays(): HostPort[];
+  knownRelays(): RelayEndpoint[];
   timeoutMs?: number;
   /**
    * How long the direct dial runs alone before the relays are tried too (a
@@ -95,10 +95,10 @@ export function createReachDial(options: ReachDialOptions): Dial {
   };
 }
 
-function unique(relays: HostPort[]): HostPort[] {
+function unique(relays: RelayEndpoint[]): RelayEndpoint[] {
   const seen = new Set<string>();
   return relays.filter((r) => {
-    const key = formatHostPort(r.host, r.port);
+    const key = formatRelayEndpoint(r);
     if (seen.has(key)) return false;
     seen.add(key);
     return true;

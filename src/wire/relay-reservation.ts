@@ -1,16 +1,16 @@
-import type net from 'node:net';
-import type { HostPort } from '../protocol/addresses.js';
+import type { TLSSocket } from 'node:tls';
 import { CoterieError } from '../protocol/errors.js';
 import {
   encodeRelayFrame,
   RELAY_PROTOCOL_VERSION,
+  type RelayEndpoint,
   RelayFrameDecoder,
   type RelayServerFrame,
 } from '../protocol/relay.js';
 import { relayHandshake } from './relay-client.js';
 
 export interface RelayReservationOptions {
-  relay: HostPort;
+  relay: RelayEndpoint;
   peerId: string;
   /** Read at each renewal: the session token may have changed (a new login). */
   token(): string | undefined;
@@ -28,8 +28,8 @@ export interface RelayReservationOptions {
  * alive); ended by close() or by the relay.
  */
 export class RelayReservation {
-  readonly relay: HostPort;
-  #socket: net.Socket | null = null;
+  readonly relay: RelayEndpoint;
+  #socket: TLSSocket | null = null;
   #renew: NodeJS.Timeout | null = null;
   #closed = false;
   readonly #o: RelayReservationOptions;
@@ -58,7 +58,7 @@ export class RelayReservation {
     return r;
   }
 
-  #attach(socket: net.Socket, ttlMs: number): void {
+  #attach(socket: TLSSocket, ttlMs: number): void {
     this.#socket = socket;
     // Probes after 5 s of quiet: a NAT that forgot the mapping (rebooted, flushed, timed out) makes the
     // next probe leave from a port the relay does not know, which resets the connection and makes us reserve again.

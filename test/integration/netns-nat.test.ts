@@ -59,7 +59,7 @@ describe.skipIf(skip)('the NAT matrix: every pair of networks shares a file', { 
   const run = (m: Member, ...args: string[]) => lab.coterie(m.ns, ['--data-dir', m.dir, ...args]);
 
   beforeAll(async () => {
-    lab = new NetnsLab();
+    lab = new NetnsLab(process.env.COTERIE_NETNS_PREFIX);
     try {
       const homes = new Map<string, Home>();
       for (const type of ['fullcone', 'restricted', 'symmetric'] as const) {

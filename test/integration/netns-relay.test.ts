@@ -1,6 +1,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadOrCreateTrackerCertificate } from '../../src/cli/tracker-tls.js';
+import { certificateFingerprint } from '../../src/protocol/tracker-url.js';
 import { randomFile } from '../helpers/cli-harness.js';
 import { type Home, NetnsLab, PUBLIC_HOST, type Started, skipWithoutNetns } from '../helpers/netns.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -69,13 +71,25 @@ describe.skipIf(skip)(
     };
 
     beforeAll(async () => {
-      lab = new NetnsLab();
+      lab = new NetnsLab(process.env.COTERIE_NETNS_PREFIX);
       try {
         alice = lab.addHome('symmetric', 16);
         bob = lab.addHome('restricted');
+        // Each relay's certificate is made first, so the tracker can list it pinned (as an operator
+        // copies the line `coterie relay` prints into the trackers' --extra-relay).
+        const pins = new Map<number, string>();
+        for (const port of RELAY_PORTS) {
+          mkdirSync(dir(`relay${port}`), { recursive: true });
+          const { cert } = await loadOrCreateTrackerCertificate(
+            dir(`relay${port}`),
+            PUBLIC_HOST,
+            'coterie relay',
+          );
+          pins.set(port, certificateFingerprint(cert));
+        }
         const tracker = await lab.startTracker(dir('tracker'), [
           '--no-relay',
-          ...RELAY_PORTS.flatMap((p) => ['--extra-relay', `${PUBLIC_HOST}:${p}`]),
+          ...RELAY_PORTS.flatMap((p) => ['--extra-relay', `${PUBLIC_HOST}:${p}#sha256=${pins.get(p)}`]),
         ]);
         for (const port of RELAY_PORTS) {
           relays.set(
@@ -90,10 +104,12 @@ describe.skipIf(skip)(
                 PUBLIC_HOST,
                 '--port',
                 String(port),
+                '--data-dir',
+                dir(`relay${port}`),
                 '--log-level',
                 'warn',
               ],
-              /listening on/,
+              /--extra-relay \S+#sha256=[0-9a-f]{64}/,
               `relay ${port}`,
             ),
           );

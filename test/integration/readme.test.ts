@@ -39,7 +39,7 @@ const NOT_RUN: Record<string, string> = {
     'npm ci installs from the registry and npm test is the suite itself; the test runs in a checkout npm ci already set up',
   'coterie peer --data-dir ~/.local/share/coterie':
     'names trackers t1 and t2 that do not exist; the walkthrough starts real peers',
-  'coterie relay --tracker http://tracker.example':
+  'coterie relay --tracker https://tracker.example':
     'names hosts tracker.example and relay.example that do not exist',
   'coterie tracker --port 0 --data-dir ./tracker-data':
     'a tracker in the foreground with its output; the walkthrough starts the same tracker',

@@ -1,12 +1,29 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServerCertificate } from '../../src/core/x509.js';
 import { callDaemon } from '../../src/peer/control/client.js';
-import { parseHostPort } from '../../src/protocol/addresses.js';
 import type { StatusView } from '../../src/protocol/control.js';
+import {
+  encodeRelayFrame,
+  formatRelayEndpoint,
+  type RelayEndpoint,
+  RelayFrameDecoder,
+  type RelayServerFrame,
+} from '../../src/protocol/relay.js';
 import { type RunningRelay, startRelay, whoamiAuthenticator } from '../../src/relay/index.js';
-import { connectToPeer, createIdentity, dialViaRelay, relayHandshake } from '../../src/wire/index.js';
+import {
+  acceptViaRelay,
+  connectToPeer,
+  createIdentity,
+  dialViaRelay,
+  RelayReservation,
+  relayHandshake,
+} from '../../src/wire/index.js';
+import { captureProxy } from '../helpers/capture-proxy.js';
 import { coterie, randomFile, until } from '../helpers/cli-harness.js';
 import { cliSwarm } from '../helpers/cli-swarm.js';
 import { closedWith, helloOver } from '../helpers/piece-client.js';
@@ -37,6 +54,11 @@ describe('relays on loopback', { timeout: 120_000 }, () => {
 
   const status = async (n: Name) => (await callDaemon(dir(n), 'status', [])) as StatusView;
   const relayAt = (address: string) => relays.find((r) => `127.0.0.1:${r.port}` === address);
+  const endpointOf = (r: RunningRelay, port = r.port): RelayEndpoint => ({
+    host: '127.0.0.1',
+    port,
+    fingerprint: r.fingerprint,
+  });
   const download = async (name: string) => {
     const dest = join(root, 'dl', name);
     await ok('carol', 'download_file', 'films', 'film.bin', dest);
@@ -66,6 +88,7 @@ describe('relays on loopback', { timeout: 120_000 }, () => {
       relays.push(
         await startRelay({
           host: '127.0.0.1',
+          tls: await createServerCertificate('coterie relay', '127.0.0.1'),
           authenticate,
           tap: (chunk) => {
             relayedBytes += chunk.length;
@@ -76,7 +99,7 @@ describe('relays on loopback', { timeout: 120_000 }, () => {
     }
     trackerUrl = await swarm.startTracker([
       '--no-relay',
-      ...relays.flatMap((r) => ['--extra-relay', `127.0.0.1:${r.port}`]),
+      ...relays.flatMap((r) => ['--extra-relay', formatRelayEndpoint(endpointOf(r))]),
       '--heartbeat-interval-ms',
       '1000',
     ]);
@@ -101,7 +124,8 @@ describe('relays on loopback', { timeout: 120_000 }, () => {
 
   it('lists the relays in GET /v1/cluster; the tracker tells each peer whether it dialled it back', async () => {
     const cluster = await call<{ relays: string[] }>(swarm.trackerUrl, 'GET', '/v1/cluster');
-    expect(cluster.relays).toEqual(relays.map((r) => `127.0.0.1:${r.port}`));
+    // Each with the SHA-256 of its certificate, which peers pin.
+    expect(cluster.relays).toEqual(relays.map((r) => `127.0.0.1:${r.port}#sha256=${r.fingerprint}`));
     for (const n of ['alice', 'bob', 'carol'] as const) {
       const r = await coterie(['--data-dir', dir(n), 'create_user', n, '-'], { input: `${n}-password\n` });
       expect(r.code, r.err).toBe(0);
@@ -146,7 +170,7 @@ describe('relays on loopback', { timeout: 120_000 }, () => {
     const refusalOf = async (stream: Duplex) =>
       closedWith(helloOver(stream, { identity: eve, fileId, ticket: 'eve-made-this-up' }));
     const relayed = await dialViaRelay({
-      relay: parseHostPort(alice.reach!.relay!)!,
+      relay: endpointOf(relayAt(alice.reach!.relay!)!),
       target: alice.peerId,
       identity: eve,
       token,
@@ -164,7 +188,7 @@ describe('relays on loopback', { timeout: 120_000 }, () => {
 
   it('refuses with codes: no session (RELAY_FORBIDDEN), past the per-user circuit cap (RELAY_BUSY)', async () => {
     const relay = relays[0]!;
-    const at = { host: '127.0.0.1', port: relay.port };
+    const at = endpointOf(relay);
     const target = randomPeerId();
     await expect(
       relayHandshake(at, { t: 'reserve', token: 'not-a-session', peerId: target }, (f) => f.t === 'reserved'),
@@ -186,11 +210,12 @@ describe('relays on loopback', { timeout: 120_000 }, () => {
     // A relay allowing one circuit per user: the second waits on no accept, and is refused busy.
     const tight = await startRelay({
       host: '127.0.0.1',
+      tls: await createServerCertificate('coterie relay', '127.0.0.1'),
       maxCircuitsPerUser: 1,
       authenticate: whoamiAuthenticator(swarm.trackerUrl),
     });
     try {
-      const tat = { host: '127.0.0.1', port: tight.port };
+      const tat = endpointOf(tight);
       const reserved = await relayHandshake(
         tat,
         { t: 'reserve', token, peerId: target },
@@ -219,6 +244,94 @@ describe('relays on loopback', { timeout: 120_000 }, () => {
       await tight.close();
     }
     held.destroy();
+  });
+
+  it('on the path to a relay, neither a session token nor the bytes relayed are readable (TLS control channel)', async () => {
+    const relay = relays[0]!;
+    const proxy = await captureProxy({ host: '127.0.0.1', port: relay.port });
+    try {
+      const at = endpointOf(relay, proxy.port);
+      const [seedToken, fetchToken] = [
+        await userToken(swarm.trackerUrl, 'sam'),
+        await userToken(swarm.trackerUrl, 'dora'),
+      ];
+      const [seed, fetcher] = [await createIdentity(), await createIdentity()];
+      const payload = randomBytes(1024 * 1024);
+      // The peer's own reservation and circuit code (peer/reach.ts uses these), through the proxy.
+      const reservation = await RelayReservation.open({
+        relay: at,
+        peerId: seed.peerId,
+        token: () => seedToken,
+        onIncoming: (circuit) => {
+          void acceptViaRelay({ relay: at, circuit, identity: seed, token: seedToken }).then(({ stream }) =>
+            stream.end(payload),
+          );
+        },
+        onClosed: () => {},
+      });
+      reservation.check(); // a renewal: the token crosses once more
+      try {
+        const { stream } = await dialViaRelay({
+          relay: at,
+          target: seed.peerId,
+          identity: fetcher,
+          token: fetchToken,
+        });
+        const received: Buffer[] = [];
+        for await (const chunk of stream) received.push(chunk as Buffer);
+        expect(Buffer.concat(received).equals(payload)).toBe(true);
+      } finally {
+        reservation.close();
+      }
+      const seen = proxy.captured();
+      expect(seen.length).toBeGreaterThan(payload.length);
+      for (const token of [seedToken, fetchToken]) {
+        expect(seen.indexOf(Buffer.from(token)), 'a session token in clear').toBe(-1);
+      }
+      expect(seen.indexOf(Buffer.from('"reserve"')), 'a control frame in clear').toBe(-1);
+      for (let at = 0; at + 64 <= payload.length; at += 64 * 1024 + 7) {
+        expect(seen.indexOf(payload.subarray(at, at + 64)), 'relayed bytes in clear').toBe(-1);
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('refuses a relay whose certificate is not the pinned one (RELAY_CERT_CHANGED) before the token leaves', async () => {
+    const proxy = await captureProxy({ host: '127.0.0.1', port: relays[0]!.port });
+    try {
+      const token = await userToken(swarm.trackerUrl, 'pat');
+      // relays[1]'s fingerprint for relays[0]: a relay that is not the one listed.
+      const wrong = { ...endpointOf(relays[0]!, proxy.port), fingerprint: relays[1]!.fingerprint };
+      const reservations = relays[0]!.stats().reservations;
+      await expect(
+        relayHandshake(wrong, { t: 'reserve', token, peerId: randomPeerId() }, (f) => f.t === 'reserved'),
+      ).rejects.toMatchObject({ code: 'RELAY_CERT_CHANGED' });
+      await expect(
+        dialViaRelay({ relay: wrong, target: randomPeerId(), identity: await createIdentity(), token }),
+      ).rejects.toMatchObject({ code: 'RELAY_CERT_CHANGED' });
+      expect(relays[0]!.stats().reservations).toBe(reservations);
+      // The handshake crossed; nothing of ours after it, and the token never.
+      expect(proxy.captured().length).toBeGreaterThan(0);
+      expect(proxy.captured().indexOf(Buffer.from(token))).toBe(-1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('answers a plain-TCP (protocol 1) client with a refusal and closes, rather than hanging', async () => {
+    const socket = net.connect({ host: '127.0.0.1', port: relays[0]!.port });
+    const decoder = new RelayFrameDecoder<RelayServerFrame>('server');
+    const frames: RelayServerFrame[] = [];
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('data', (d: Buffer) => frames.push(...decoder.push(d)));
+    socket.on('error', () => {});
+    socket.write(encodeRelayFrame({ t: 'reserve', v: 1, token: 'old-client-token', peerId: randomPeerId() }));
+    const started = Date.now();
+    await closed;
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(frames).toEqual([expect.objectContaining({ t: 'refused', code: 'PROTOCOL_ERROR' })]);
+    expect((frames[0] as { message: string }).message).toMatch(/TLS/);
   });
 
   it('mixes a direct and a relayed seeder, and finishes when the relay under it dies', async () => {

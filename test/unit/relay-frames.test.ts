@@ -6,6 +6,7 @@ import {
   formatRelayAddress,
   MAX_RELAY_FRAME_BYTES,
   parseRelayAddress,
+  parseRelayEndpoint,
   type RelayClientFrame,
   RelayFrameDecoder,
   type RelayServerFrame,
@@ -14,11 +15,11 @@ import {
 const hex64 = fc.stringMatching(/^[0-9a-f]{64}$/);
 const token = fc.string({ minLength: 1, maxLength: 256 });
 const clientFrame: fc.Arbitrary<RelayClientFrame> = fc.oneof(
-  fc.record({ t: fc.constant('reserve' as const), v: fc.constant(1), token, peerId: hex64 }),
-  fc.record({ t: fc.constant('connect' as const), v: fc.constant(1), token, peerId: hex64, target: hex64 }),
+  fc.record({ t: fc.constant('reserve' as const), v: fc.constant(2), token, peerId: hex64 }),
+  fc.record({ t: fc.constant('connect' as const), v: fc.constant(2), token, peerId: hex64, target: hex64 }),
   fc.record({
     t: fc.constant('accept' as const),
-    v: fc.constant(1),
+    v: fc.constant(2),
     token,
     circuit: fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/),
   }),
@@ -135,10 +136,25 @@ describe('relay frames', () => {
     );
   });
 
-  it('spell relayed addresses relay://host:port, and nothing else parses as one', () => {
-    expect(formatRelayAddress({ host: '198.18.0.2', port: 7072 })).toBe('relay://198.18.0.2:7072');
-    expect(parseRelayAddress('relay://[::1]:9')).toEqual({ host: '::1', port: 9 });
-    expect(parseRelayAddress('198.18.0.2:7072')).toBeUndefined();
-    expect(parseRelayAddress('relay://nope')).toBeUndefined();
+  it('spell relayed addresses relay://host:port#sha256=…, and nothing else parses as one', () => {
+    const fp = 'ab'.repeat(32);
+    expect(formatRelayAddress({ host: '198.18.0.2', port: 7072, fingerprint: fp })).toBe(
+      `relay://198.18.0.2:7072#sha256=${fp}`,
+    );
+    expect(parseRelayAddress(`relay://[::1]:9#sha256=${fp}`)).toEqual({
+      host: '::1',
+      port: 9,
+      fingerprint: fp,
+    });
+    expect(parseRelayEndpoint(`198.18.0.2:7072#sha256=${fp}`)).toEqual({
+      host: '198.18.0.2',
+      port: 7072,
+      fingerprint: fp,
+    });
+    // Unpinned (protocol 1's spelling): not a relay a peer would send its token to.
+    expect(parseRelayAddress('relay://198.18.0.2:7072')).toBeUndefined();
+    expect(parseRelayEndpoint('198.18.0.2:7072')).toBeUndefined();
+    expect(parseRelayAddress(`198.18.0.2:7072#sha256=${fp}`)).toBeUndefined();
+    expect(parseRelayAddress(`relay://nope#sha256=${fp}`)).toBeUndefined();
   });
 });

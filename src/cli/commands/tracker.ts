@@ -266,8 +266,8 @@ export function registerTrackerCommand(program: Command): void {
       "host peers reach the built-in relay at (default: --public-url's host)",
     )
     .option(
-      '--extra-relay <host:port...>',
-      "standalone relays (coterie relay) to list in the cluster beside the trackers' own",
+      '--extra-relay <host:port#sha256=fp...>',
+      "standalone relays (coterie relay, which prints this) to list in the cluster beside the trackers' own",
     )
     .addOption(new Option('--scrypt-log-n <n>', 'password hashing cost (tests only)').hideHelp());
   addRelayLimitOptions(command);

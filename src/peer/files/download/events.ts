@@ -1,5 +1,6 @@
 import type { PeerReport } from '../../../core/scheduler.js';
 import type { CoterieError } from '../../../protocol/errors.js';
+import type { RelayEndpoint } from '../../../protocol/relay.js';
 
 /** A seeder as the tracker lists it. */
 export interface SeederInfo {
@@ -7,7 +8,7 @@ export interface SeederInfo {
   peerId: string;
   address: { host: string; port: number };
   /** Relays it holds a reservation on (it is behind NAT): the dial may go through them. */
-  relays?: Array<{ host: string; port: number }>;
+  relays?: RelayEndpoint[];
   /** The tracker's score for this peer, 0..1. */
   score: number;
 }

@@ -3,6 +3,8 @@
  * through tsyringe, which refuses to load unless the Reflect metadata API
  * exists: the `reflect-metadata` polyfill provides it, imported first.
  */
+import { isIP } from 'node:net';
+
 export type X509Module = typeof import('@peculiar/x509');
 
 let loaded: Promise<X509Module> | undefined;
@@ -45,4 +47,41 @@ export async function createSelfSignedPem(options: {
     ...(options.extensions === undefined ? {} : { extensions: options.extensions }),
   });
   return cert.toString('pem');
+}
+
+/** The names a certificate made for `host` lists (none is checked by pinning clients; CA-style clients may). */
+function subjectNames(host: string): { type: 'ip' | 'dns'; value: string }[] {
+  const names = new Map<string, 'ip' | 'dns'>([
+    ['127.0.0.1', 'ip'],
+    ['::1', 'ip'],
+    ['localhost', 'dns'],
+  ]);
+  if (host !== '0.0.0.0' && host !== '::') names.set(host, isIP(host) === 0 ? 'dns' : 'ip');
+  return [...names].map(([value, type]) => ({ type, value }));
+}
+
+/**
+ * A server's own certificate and key (PEM), ECDSA P-256, self-signed: a
+ * tracker's or a relay's, trusted by its fingerprint. CA:true, so that a
+ * client may also trust it as its own CA (--tracker-ca, curl --cacert).
+ */
+export async function createServerCertificate(
+  commonName: string,
+  host: string,
+): Promise<{ cert: string; key: string }> {
+  const x509 = await loadX509();
+  const { webcrypto } = await import('node:crypto');
+  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
+  const cert = await createSelfSignedPem({
+    name: `CN=${commonName}`,
+    keys,
+    signingAlgorithm: alg,
+    extensions: [
+      new x509.SubjectAlternativeNameExtension(subjectNames(host)),
+      new x509.BasicConstraintsExtension(true, undefined, true),
+    ],
+  });
+  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+  return { cert, key: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') };
 }
