@@ -166,7 +166,9 @@ if (!havePostgresBinaries()) {
       const found = [...tracker.output().matchAll(/"primary":"([^"]+)"[^\n]*store primary found/g)].map(
         (m) => m[1],
       );
-      expect(found).toEqual([rs.host('n1')]);
+      // Every primary it took was the promoted node (twice if a probe raced the promotion's end).
+      expect(found.length).toBeGreaterThan(0);
+      expect(found.filter((host) => host !== rs!.host('n1'))).toEqual([]);
       process.stderr.write(`[standbys-only] serving ${recoveredMs} ms after pg_ctl promote returned\n`);
     }, 150_000);
   });
