@@ -9,6 +9,10 @@
 //                         time from the freeze to the peer connected to another tracker and a
 //                         command answered, p50/p99 ms, with the default 5 s and with a 1 s heartbeat
 //   cluster.failover.kill.*  the same with SIGKILL (the connection drops at once)
+//   cluster.send.3t.standby.async / .sync   cluster.send.3t on a primary whose one streaming
+//                         standby is asynchronous, then synchronous (a commit waits for its flush),
+//                         BENCH_STANDBY_ROUNDS times each in turn (default 2), with the trackers'
+//                         CPU-s per 1,000; .standby.ratio: sync / async (bench/lib/standby-modes.ts)
 // PostgreSQL: COTERIE_TEST_PG_URL, or a throwaway one from scripts/pg-test-server.sh (fsync on).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -23,6 +27,7 @@ import { type PeerDaemon, startPeerDaemon } from '../src/peer/daemon.js';
 import { connectSenders, SENDERS, WINDOW } from './lib/cluster-sends.js';
 import { call } from './lib/http.js';
 import { fakeManifest } from './lib/manifests.js';
+import { type StandbyMode, startStandbyPair } from './lib/standby-modes.js';
 import { spawnTracker, type TrackerProcess } from './lib/tracker-process.js';
 
 const SCRIPT = fileURLToPath(new URL('../scripts/pg-test-server.sh', import.meta.url));
@@ -32,10 +37,13 @@ const KILLS = Number(process.env.BENCH_KILLS ?? 20);
 /** Which parts to run: throughput, failover (freezes), kill (SIGKILLs); default all. `send`: the sends of throughput alone. */
 /** How many trackers the throughput parts run with, in turn. */
 const SIZES = (process.env.BENCH_TRACKERS ?? '1,2,3').split(',').map(Number);
-const PARTS = new Set((process.env.BENCH_PARTS ?? 'throughput,failover,kill').split(','));
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'throughput,standby,failover,kill').split(','));
+const STANDBY_ROUNDS = Number(process.env.BENCH_STANDBY_ROUNDS ?? 2);
 
 type CannonRequest = NonNullable<Parameters<typeof autocannon>[0]['requests']>[number];
 const round2 = (x: number) => Math.round(x * 100) / 100;
+/** CPU-s per 1,000 messages are around 0.1: three decimals. */
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
 const emit = (name: string, value: number, unit: string, extra: Record<string, number | undefined> = {}) =>
   process.stdout.write(`${JSON.stringify({ name, value: round2(value), unit, ...extra })}\n`);
 /** cluster.send.1t of this run: the reference of 2t and 3t. */
@@ -104,7 +112,8 @@ function clusterStore(url: string, root: string): string[] {
   return ['--store', url, '--key-file', join(root, 'tracker.key'), '--insecure-http'];
 }
 
-async function throughput(baseUrl: string, root: string, n: number): Promise<void> {
+/** `label`: the sends' figure name instead of cluster.send.Nt (and no lookups, shares). */
+async function throughput(baseUrl: string, root: string, n: number, label?: string): Promise<SendFigures> {
   const db = await freshDatabase(baseUrl);
   const trackers: TrackerProcess[] = [];
   try {
@@ -118,8 +127,8 @@ async function throughput(baseUrl: string, root: string, n: number): Promise<voi
         password: 'bench password',
       })
     ).token;
-    if (PARTS.has('throughput')) await lookupAndShare(trackers, token);
-    await sends(trackers, db.url, n);
+    if (PARTS.has('throughput') && label === undefined) await lookupAndShare(trackers, token);
+    return await sends(trackers, db.url, n, label);
   } finally {
     for (const t of trackers) await kill(t, 'SIGTERM');
     await db.drop();
@@ -183,6 +192,13 @@ async function lookupAndShare(trackers: TrackerProcess[], token: string): Promis
   for (const s of sockets) s.terminate();
 }
 
+/** What a run of sends gave, for the standby part's means. */
+interface SendFigures {
+  rate: number;
+  cpuPer1k: number;
+  load1: number;
+}
+
 /**
  * Durable message sends over sessions (bench/lib/cluster-sends.ts). A timed
  * warm-up gives the rate; the measured run then makes a fixed number of
@@ -190,7 +206,12 @@ async function lookupAndShare(trackers: TrackerProcess[], token: string): Promis
  * that the store can be checked against the answers exactly: every message
  * answered `sent` is stored, once, and nothing else is.
  */
-async function sends(trackers: TrackerProcess[], dbUrl: string, n: number): Promise<void> {
+async function sends(
+  trackers: TrackerProcess[],
+  dbUrl: string,
+  n: number,
+  label = `cluster.send.${n}t`,
+): Promise<SendFigures> {
   const cluster = await connectSenders(trackers.map((t) => ({ url: t.url, pid: t.proc.pid! })));
   let result: Awaited<ReturnType<typeof cluster.run>>;
   try {
@@ -201,16 +222,17 @@ async function sends(trackers: TrackerProcess[], dbUrl: string, n: number): Prom
     await cluster.close();
   }
   const { rate, seconds, answered, failed } = result;
-  if (n === 1) sendOneTracker = rate;
+  if (n === 1 && label === 'cluster.send.1t') sendOneTracker = rate;
   const ref =
-    n > 1 && sendOneTracker !== undefined
+    n > 1 && sendOneTracker !== undefined && label === `cluster.send.${n}t`
       ? { ref: round2(sendOneTracker), ratio: round2(rate / sendOneTracker) }
       : {};
   // Trackers' CPU-seconds (all of them together) per 1,000 messages: moves less with the machine's load than the rate.
-  emit(`cluster.send.${n}t`, rate, 'msgs/s', {
+  const load1 = loadavg()[0]!;
+  emit(label, rate, 'msgs/s', {
     ...ref,
-    trackerCpuSecondsPer1k: round2(result.trackerCpuPer1k),
-    load1: round2(loadavg()[0]!),
+    trackerCpuSecondsPer1k: round3(result.trackerCpuPer1k),
+    load1: round2(load1),
   });
 
   // The store against the answers. A send that failed without an answer may or may not be stored.
@@ -238,12 +260,59 @@ async function sends(trackers: TrackerProcess[], dbUrl: string, n: number): Prom
   const unanswered = stored.filter((id) => !answered.has(id)).length;
   const duplicated = stored.length - keys;
   log(
-    `send ${n}t: ${SENDERS} senders × ${WINDOW} in flight, ${seconds.toFixed(1)} s; ${answered.size} answered, ${failed} failed; ` +
+    `${label}: ${SENDERS} senders × ${WINDOW} in flight, ${seconds.toFixed(1)} s; ${answered.size} answered, ${failed} failed; ` +
       `${stored.length} stored: ${lost} answered but not stored, ${duplicated} stored twice, ${unanswered} stored without an answer` +
       (unanswered > failed ? ' (MORE THAN THE FAILED SENDS)' : ''),
   );
-  emit(`cluster.send.${n}t.lost`, lost, 'messages');
-  emit(`cluster.send.${n}t.duplicated`, duplicated + Math.max(0, unanswered - failed), 'messages');
+  emit(`${label}.lost`, lost, 'messages');
+  emit(`${label}.duplicated`, duplicated + Math.max(0, unanswered - failed), 'messages');
+  return { rate, cpuPer1k: result.trackerCpuPer1k, load1 };
+}
+
+/**
+ * The cost of synchronous replication: cluster.send.3t over a primary with one streaming standby,
+ * asynchronous then synchronous, in turn, each round on a fresh database; then each mode's mean
+ * and the ratio sync / async of the rates and of the CPU-s per 1,000 (the figure a loaded
+ * machine moves least: a commit's wait for the standby costs the trackers no CPU, only time).
+ */
+async function standbyCost(root: string): Promise<void> {
+  const pair = startStandbyPair();
+  const runs: Record<StandbyMode, SendFigures[]> = { async: [], sync: [] };
+  try {
+    for (let round = 0; round < STANDBY_ROUNDS; round++) {
+      for (const mode of ['async', 'sync'] as const) {
+        await pair.setMode(mode);
+        log(`standby ${mode}, round ${round + 1} of ${STANDBY_ROUNDS}`);
+        runs[mode].push(
+          await throughput(
+            pair.adminUrl,
+            join(root, `sb-${round}`),
+            3,
+            `cluster.send.3t.standby.${mode}.r${round + 1}`,
+          ),
+        );
+      }
+    }
+  } finally {
+    pair.stop();
+  }
+  const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+  const of = (mode: StandbyMode) => ({
+    rate: mean(runs[mode].map((r) => r.rate)),
+    cpu: mean(runs[mode].map((r) => r.cpuPer1k)),
+    load1: runs[mode].map((r) => round2(r.load1)).join('/'),
+  });
+  const [a, s] = [of('async'), of('sync')];
+  emit('cluster.send.3t.standby.async', a.rate, 'msgs/s', {
+    trackerCpuSecondsPer1k: round3(a.cpu),
+    rounds: STANDBY_ROUNDS,
+  });
+  emit('cluster.send.3t.standby.sync', s.rate, 'msgs/s', {
+    trackerCpuSecondsPer1k: round3(s.cpu),
+    rounds: STANDBY_ROUNDS,
+  });
+  emit('cluster.send.3t.standby.ratio', s.rate / a.rate, 'sync/async', { cpuRatio: round2(s.cpu / a.cpu) });
+  log(`standby: load1 per run async ${a.load1}, sync ${s.load1}`);
 }
 
 const percentile = (xs: number[], p: number) => {
@@ -324,9 +393,10 @@ async function failover(
 
 async function main() {
   const root = mkdtempSync(join(tmpdir(), 'coterie-bench-cluster-'));
-  let url = process.env.COTERIE_TEST_PG_URL;
+  let url = process.env.COTERIE_TEST_PG_URL ?? '';
   let pgDir: string | undefined;
-  if (url === undefined || url === '') {
+  // The standby part brings its own primary and standby: the others need this store.
+  if (['throughput', 'send', 'failover', 'kill'].some((p) => PARTS.has(p)) && url === '') {
     log('starting a throwaway PostgreSQL (fsync on)');
     const out = execFileSync('bash', [SCRIPT, 'start'], { env: { ...process.env, PG_TEST_FSYNC: 'on' } })
       .toString()
@@ -341,6 +411,12 @@ async function main() {
         `throughput with ${n} tracker(s): ${CONNECTIONS} connections (lookups, shares), ${SENDERS} senders × ${WINDOW} in flight (sends), ${DURATION_S} s each`,
       );
       await throughput(url, root, n);
+    }
+    if (PARTS.has('standby')) {
+      log(
+        'standby: cluster.send.3t with an asynchronous, then a synchronous standby (pg-replica-set.sh, fsync on)',
+      );
+      await standbyCost(root);
     }
     if (PARTS.has('failover')) {
       log(`failover: ${KILLS} freezes with the default 5 s heartbeat`);

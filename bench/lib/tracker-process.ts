@@ -44,6 +44,11 @@ export interface TrackerProcessOptions {
    * process's shared one in its data directory.
    */
   ownCertificate?: boolean;
+  /**
+   * `waiting`: return once it says it waits for its store's primary (every store host a standby)
+   * and answers /readyz meanwhile, instead of at its listening line.
+   */
+  until?: 'listening' | 'waiting';
 }
 
 let sharedCertificate: Promise<{ cert: string; key: string }> | undefined;
@@ -111,7 +116,11 @@ export async function spawnTracker(
     }, startMs);
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /listening on (https?:\/\/\S+)/.exec(out);
+      const m = (
+        options.until === 'waiting'
+          ? /answering \/readyz on (https?:\/\/\S+)/
+          : /listening on (https?:\/\/\S+)/
+      ).exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);

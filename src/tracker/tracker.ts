@@ -14,6 +14,7 @@ import { defaultKeyFile, TRACKER_DEFAULTS } from './config.js';
 import { createLocalEventBus, createPgEventBus, type EventBus } from './events/index.js';
 import { createHttpApp } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
+import { waitingListener } from './http/waiting.js';
 import { startTrackerRelay } from './relay.js';
 import { type ClusterService, clusterPush, createClusterService } from './services/cluster.js';
 import type { ServiceDeps } from './services/context.js';
@@ -88,6 +89,8 @@ export interface TrackerOptions {
    * unless commits wait for a synchronous standby, so an acknowledged write is on two machines.
    */
   requireSyncStandby?: boolean;
+  /** A PostgreSQL store whose hosts all answer as standbys at start: where /readyz says why (http/waiting.ts). */
+  onWaitingForStore?: (url: string, reason: string) => void;
   /**
    * The relay inside the tracker (issue 19): on unless `relay: false`. It listens on `relayHost`
    * (the tracker's host) and `relayPort` (default 0: any free port); peers are told
@@ -164,10 +167,16 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
   const trackerId = options.trackerId ?? trackerIdFor(cfg.dataDir);
   const now = options.now ?? Date.now;
 
+  const announce = options.onWaitingForStore;
+  const waiting = waitingListener({ ...cfg, trackerId, version: TRACKER_VERSION, announce });
   const store: Store = await openStore({
     location: cfg.store ?? join(cfg.dataDir, 'tracker.db'),
     requireSyncStandby: options.requireSyncStandby === true,
     log: (level, fields, message) => logger[level](fields, message),
+    onWaitingForPrimary: waiting.open,
+  }).catch(async (err: unknown) => {
+    await waiting.close();
+    throw err;
   });
   let bus: EventBus | undefined;
   try {
@@ -297,7 +306,8 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       ...(cfg.tls ? { tls: cfg.tls } : {}),
     });
     try {
-      await app.listen({ host: cfg.host, port: cfg.port });
+      await waiting.close();
+      await app.listen({ host: cfg.host, port: waiting.port() ?? cfg.port });
     } catch (err) {
       await hub.close();
       await app.close();
@@ -431,6 +441,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       close,
     };
   } catch (err) {
+    await waiting.close();
     await bus?.close();
     await store.close();
     throw err;

@@ -290,7 +290,14 @@ export function registerTrackerCommand(program: Command): void {
     process.on('SIGINT', sigint);
     let rl: ReturnType<typeof createInterface> | undefined;
     try {
-      const tracker = await startTracker(options);
+      const tracker = await startTracker({
+        ...options,
+        // Before the listening line: every store host answers as a standby, and /readyz says so.
+        onWaitingForStore: (url, reason) =>
+          process.stdout.write(
+            `coterie tracker waiting for the store's primary (${reason}); answering /readyz on ${url}\n`,
+          ),
+      });
       const printed = formatTrackerAddress({
         origin: tracker.url,
         ...(tracker.fingerprint === undefined ? {} : { fingerprint: tracker.fingerprint }),

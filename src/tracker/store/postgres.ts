@@ -44,14 +44,14 @@ const RETRYABLE = new Set(['23505', '40001', '40P01']);
 const COLLISION_BACKOFF = createStepBackoff({ stepsMs: [0, 5, 10, 15], jitter: 1 });
 /** A transaction met by a failover before its commit runs again for this long (the primary found again). */
 const FAILOVER_RERUN_MS = 8_000;
-/** At start, hosts that answer as standbys are waited on this long for one to be promoted. */
-const FIRST_PRIMARY_WAIT_MS = 60_000;
 
 export { isPostgresUrl, redactUrl } from './pg-hosts.js';
 
 export interface PostgresStoreOptions {
   requireSyncStandby: boolean;
   log: PrimaryLocatorOptions['log'];
+  /** At start, every host answered as a standby: told why, before the store waits for a promotion. */
+  onWaitingForPrimary?: (reason: string) => Promise<void>;
 }
 
 export async function openPostgresStore(
@@ -68,7 +68,7 @@ export async function openPostgresStore(
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: failoverPool(locator) }) });
   try {
-    await firstPrimary(locator, hosts, options.requireSyncStandby, FIRST_PRIMARY_WAIT_MS);
+    await firstPrimary(locator, hosts, options.requireSyncStandby, options.onWaitingForPrimary);
     await migrateLocked((await locator.current()).pool, db, migrate);
   } catch (err) {
     await db.destroy().catch(() => {});

@@ -259,22 +259,26 @@ export function createPrimaryLocator(options: PrimaryLocatorOptions): PrimaryLoc
 
 /**
  * Waits for the first primary at start. A URL none of whose hosts answers fails at once (a typo,
- * a server down); hosts that answer as standbys are waited on (a failover under way) up to `ms`.
+ * a server down), as does a primary refused by --require-sync-standby (no wait helps). Hosts
+ * that answer as standbys (a failover under way, or a URL that lists only standbys) are waited
+ * on, without end: `onWaiting` is told why first (the tracker answers /readyz meanwhile).
  */
 export async function firstPrimary(
   locator: PrimaryLocator,
   hosts: PgHost[],
   requireSyncStandby: boolean,
-  ms: number,
+  onWaiting: (reason: string) => Promise<void> = async () => {},
 ): Promise<void> {
   const why: string[] = [];
   // Standbys answering: one may be promoted (a failover under way). A primary refused: no wait helps.
   let answered = false;
   let refused = false;
+  let primary = false;
   for (const host of hosts) {
     try {
       const p = await probeHost(host, requireSyncStandby);
       answered = true;
+      primary ||= !p.standby;
       refused ||= requireSyncStandby && !p.standby && p.replication.acknowledgedOn === 'one-machine';
       why.push(
         `${host.name}: ${p.standby ? 'a standby' : `a primary, acknowledged writes on ${p.replication.acknowledgedOn}`}`,
@@ -283,13 +287,13 @@ export async function firstPrimary(
       why.push(`${host.name}: ${(err as Error).message || 'no answer'}`);
     }
   }
-  const deadline = Date.now() + ms;
+  if (answered && !refused && !primary) await onWaiting(`no primary yet among ${why.join('; ')}`);
   while (answered && !refused) {
     try {
       await locator.current();
       return;
     } catch {
-      if (Date.now() >= deadline) break;
+      // Still none: the locator keeps looking (and logs which hosts it passed over).
     }
   }
   if (requireSyncStandby)

@@ -58,6 +58,8 @@ export interface OpenStoreOptions {
   requireSyncStandby?: boolean;
   /** Where the store reports finding and losing its primary. */
   log?: PostgresStoreOptions['log'];
+  /** PostgreSQL: at start every host answered as a standby; the store waits for a promotion after this. */
+  onWaitingForPrimary?: PostgresStoreOptions['onWaitingForPrimary'];
 }
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
@@ -66,6 +68,9 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     return openPostgresStore(location, migrate, {
       requireSyncStandby: options.requireSyncStandby ?? false,
       log: options.log ?? (() => {}),
+      ...(options.onWaitingForPrimary === undefined
+        ? {}
+        : { onWaitingForPrimary: options.onWaitingForPrimary }),
     });
   }
   if (options.requireSyncStandby === true) {
