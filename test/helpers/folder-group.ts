@@ -10,11 +10,13 @@ export async function shareFolderInGroup<N extends string>(
   names: readonly [N, ...N[]],
   src: string,
   expected: string,
+  /** The tracker's flags, and each peer's (storage peers' scrub, a zone). */
+  args: { tracker?: string[]; peer?: (n: N) => string[] } = {},
 ): Promise<void> {
   const { ok } = swarm;
-  await swarm.startTracker();
+  await swarm.startTracker(args.tracker);
   for (const n of names) {
-    await swarm.startPeer(n);
+    await swarm.startPeer(n, args.peer?.(n));
     await ok(n, 'create_user', n, `${n}-password`);
     await ok(n, 'login', n, `${n}-password`);
   }

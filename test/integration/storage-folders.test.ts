@@ -1,0 +1,142 @@
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { callDaemon } from '../../src/peer/control/client.js';
+import type { FileList, StorageList } from '../../src/protocol/api.js';
+import type { DownloadView, StatusView } from '../../src/protocol/control.js';
+import { stop, until } from '../helpers/cli-harness.js';
+import { cliSwarm } from '../helpers/cli-swarm.js';
+import { filesUnder, shareFolderInGroup } from '../helpers/folder-group.js';
+import { storageTrackerArgs } from '../helpers/storage-peer-fake.js';
+
+// Storage peers holding a folder share (issues 16 and 17) as real processes: every file of the
+// tree fetched (its manifest in pages), verified, held only once complete and served as one
+// share; the folder downloads whole and by --only from the storage peers after its sharer has
+// stopped; a flipped byte in one file of a folder replica is found by the scrub and repaired
+// from the other storage peer.
+
+type Name = 'alice' | 'bob' | 's1' | 's2' | 's3';
+const STORAGE = ['s1', 's2', 's3'] as const;
+const GRACE_MS = 1500;
+
+// Several pieces in the large files (64 KiB pieces), an empty file and an executable.
+const TREE: Record<string, number> = {
+  'README.md': 3_000,
+  'bin/run.sh': 200,
+  'docs/guide/intro.md': 70_000,
+  'docs/index.md': 5_000,
+  'empty.txt': 0,
+  'media/a.bin': 300_000,
+  'media/deep/b.bin': 1_200_000,
+};
+const TOTAL = Object.values(TREE).reduce((a, b) => a + b, 0);
+
+describe('storage peers hold folder shares', { timeout: 120_000 }, () => {
+  const swarm = cliSwarm<Name>('coterie-storage-folders-');
+  const { root, ok } = swarm;
+  const src = join(root, 'files', 'release');
+  const run = <T>(n: Name, name: string, ...args: string[]) =>
+    callDaemon(swarm.dir(n), name, args) as Promise<T>;
+  const holders = async () =>
+    (await run<StorageList>('bob', 'list_storage', 'rel')).peers
+      .filter((p) => p.replicasHeld > 0 && p.state === 'live')
+      .map((p) => p.userId as Name)
+      .sort();
+  let fileId = '';
+  const replicaDir = (n: Name) => join(swarm.dir(n), 'storage', 'rel', fileId);
+  const sameAsSource = (dir: string, paths: string[]) => {
+    for (const path of paths) {
+      expect(readFileSync(join(dir, path)).equals(readFileSync(join(src, path))), path).toBe(true);
+    }
+  };
+
+  beforeAll(async () => {
+    let seed = 1;
+    for (const [path, size] of Object.entries(TREE)) {
+      const abs = join(src, path);
+      mkdirSync(dirname(abs), { recursive: true });
+      writeFileSync(abs, Buffer.alloc(size, seed++).fill(seed, 0, Math.min(size, 997)));
+    }
+    chmodSync(join(src, 'bin/run.sh'), 0o755);
+    await shareFolderInGroup(swarm, ['alice', 'bob', ...STORAGE], src, "sharing folder 'release' (7 files", {
+      tracker: storageTrackerArgs(GRACE_MS, 'loose'),
+      peer: (n) => (n.startsWith('s') ? ['--zone', n, '--scrub-pause-ms', '300'] : []),
+    });
+    for (const n of STORAGE) await ok(n, 'offer_storage', 'rel', '20MiB');
+    fileId = (await run<FileList>('bob', 'list_files', 'rel')).files[0]!.fileId;
+  }, 90_000);
+
+  it('two storage peers hold every file of the tree; it downloads whole and by --only after the sharer stops', async () => {
+    await ok('alice', 'set_replication', 'rel', '2');
+    await until('two storage peers hold the folder', async () => (await holders()).length === 2, 60_000);
+    const [listed] = (await run<FileList>('bob', 'list_files', 'rel')).files;
+    expect(listed!.replicas).toMatchObject({ live: 2, min: 2 });
+    for (const n of await holders()) {
+      // Counted held only once complete: every file of the tree is at its place, byte-identical.
+      expect(filesUnder(replicaDir(n))).toEqual(TREE);
+      sameAsSource(replicaDir(n), Object.keys(TREE));
+      expect(statSync(replicaDir(n)).mode & 0o077).toBe(0);
+      expect((await run<StatusView>(n, 'status')).storage).toMatchObject({ replicas: 1, bytes: TOTAL });
+    }
+
+    // The sharer stops: only the storage peers have the folder now.
+    await stop(swarm.procs.get('alice')!.child);
+    swarm.procs.delete('alice');
+    const whole = join(root, 'bob-whole');
+    const got = await run<DownloadView>('bob', 'download_file', 'rel', 'release', whole, '--wait');
+    expect(got.state).toBe('completed');
+    expect(filesUnder(whole)).toEqual(TREE);
+    sameAsSource(whole, Object.keys(TREE));
+    expect(statSync(join(whole, 'bin/run.sh')).mode & 0o111).not.toBe(0);
+    const from = await holders();
+    for (const c of got.contributions ?? []) expect(from).toContain(c.userId);
+
+    const docs = join(root, 'bob-docs');
+    await ok('bob', 'download_file', 'rel', 'release', docs, '--only', 'docs/**', '--wait');
+    const onlyDocs = Object.fromEntries(Object.entries(TREE).filter(([p]) => p.startsWith('docs/')));
+    expect(filesUnder(docs)).toEqual(onlyDocs);
+    sameAsSource(docs, Object.keys(onlyDocs));
+    expect(existsSync(join(docs, 'media'))).toBe(false);
+  });
+
+  it('scrub: a flipped byte in one file of a folder replica is reported, and the folder repaired from the other holder', async () => {
+    const before = await holders();
+    expect(before).toHaveLength(2);
+    const victim = before[0]!;
+    const path = join(replicaDir(victim), 'media/deep/b.bin');
+    const was = statSync(path);
+    const fd = openSync(path, 'r+');
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, 900_000);
+    b[0] = b[0]! ^ 0xff;
+    writeSync(fd, b, 0, 1, 900_000);
+    closeSync(fd);
+    // Same size and mtime: only re-hashing can tell.
+    utimesSync(path, was.atime, was.mtime);
+    const spare = STORAGE.find((n) => !before.includes(n))!;
+    await until(
+      'repaired on the spare storage peer',
+      async () => {
+        const now = await holders();
+        return now.length === 2 && now.includes(spare) && !now.includes(victim);
+      },
+      60_000,
+    );
+    await until('the damaged folder deleted', () => !existsSync(replicaDir(victim)));
+    // alice is gone: the spare fetched every file from the other storage peer.
+    expect(filesUnder(replicaDir(spare))).toEqual(TREE);
+    sameAsSource(replicaDir(spare), Object.keys(TREE));
+  });
+});
