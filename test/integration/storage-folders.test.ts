@@ -25,7 +25,7 @@ import { storageTrackerArgs } from '../helpers/storage-peer-fake.js';
 // tree fetched (its manifest in pages), verified, held only once complete and served as one
 // share; the folder downloads whole and by --only from the storage peers after its sharer has
 // stopped; a flipped byte in one file of a folder replica is found by the scrub and repaired
-// from the other storage peer.
+// from the other storage peer. A folder missing one file's pieces is never counted held.
 
 type Name = 'alice' | 'bob' | 's1' | 's2' | 's3';
 const STORAGE = ['s1', 's2', 's3'] as const;
@@ -76,7 +76,52 @@ describe('storage peers hold folder shares', { timeout: 120_000 }, () => {
     });
     for (const n of STORAGE) await ok(n, 'offer_storage', 'rel', '20MiB');
     fileId = (await run<FileList>('bob', 'list_files', 'rel')).files[0]!.fileId;
+    await until('the storage peers connected', async () => {
+      const all = await Promise.all(STORAGE.map((n) => run<StatusView>(n, 'status')));
+      return all.every((s) => s.tracker !== null);
+    });
   }, 90_000);
+
+  it('a folder with one file its sharer cannot serve is fetched but never counted held, until that file comes back', async () => {
+    await ok('alice', 'create_group', 'part');
+    await ok('s1', 'join_group', 'part');
+    await ok('alice', 'accept_request', 'part', 's1');
+    await ok('s1', 'offer_storage', 'part', '20MiB');
+    const broken = join(root, 'files', 'broken');
+    const back = join(broken, 'z/held-back.bin');
+    const content = Buffer.alloc(300_000, 7);
+    mkdirSync(dirname(back), { recursive: true });
+    writeFileSync(join(broken, 'a.bin'), Buffer.alloc(200_000, 3));
+    writeFileSync(back, content);
+    await ok('alice', 'upload_file', broken, 'part');
+    // Shorter than shared: alice refuses its pieces (NOT_SHARING); the rest of the tree serves.
+    writeFileSync(back, content.subarray(1));
+    const id = (await run<FileList>('alice', 'list_files', 'part')).files[0]!.fileId;
+    await ok('alice', 'set_replication', 'part', '1');
+    await until(
+      'a.bin fetched, the folder not complete',
+      async () => {
+        const fetching = (await run<StatusView>('s1', 'status')).storage?.fetching ?? [];
+        return fetching.some((f) => f.fileId === id && f.doneBytes >= 200_000);
+      },
+      60_000,
+    );
+    const part = (await run<StorageList>('alice', 'list_storage', 'part')).peers;
+    expect(part.map((p) => p.replicasHeld)).toEqual([0]);
+    expect((await run<FileList>('alice', 'list_files', 'part')).files[0]!.replicas).toMatchObject({
+      live: 0,
+    });
+    // The file comes back as shared: the next attempt completes the folder, and only then is it held.
+    writeFileSync(back, content);
+    await until(
+      'held once complete',
+      async () => (await run<StorageList>('alice', 'list_storage', 'part')).peers[0]!.replicasHeld === 1,
+      90_000,
+    );
+    const kept = join(swarm.dir('s1'), 'storage', 'part', id);
+    expect(filesUnder(kept)).toEqual({ 'a.bin': 200_000, 'z/held-back.bin': 300_000 });
+    expect(readFileSync(join(kept, 'z/held-back.bin')).equals(content)).toBe(true);
+  });
 
   it('two storage peers hold every file of the tree; it downloads whole and by --only after the sharer stops', async () => {
     await ok('alice', 'set_replication', 'rel', '2');
@@ -88,7 +133,12 @@ describe('storage peers hold folder shares', { timeout: 120_000 }, () => {
       expect(filesUnder(replicaDir(n))).toEqual(TREE);
       sameAsSource(replicaDir(n), Object.keys(TREE));
       expect(statSync(replicaDir(n)).mode & 0o077).toBe(0);
-      expect((await run<StatusView>(n, 'status')).storage).toMatchObject({ replicas: 1, bytes: TOTAL });
+      // s1 also holds group 'part''s folder (500,000 bytes).
+      const other = n === 's1' ? { replicas: 1, bytes: 500_000 } : { replicas: 0, bytes: 0 };
+      expect((await run<StatusView>(n, 'status')).storage).toMatchObject({
+        replicas: 1 + other.replicas,
+        bytes: TOTAL + other.bytes,
+      });
     }
 
     // The sharer stops: only the storage peers have the folder now.
