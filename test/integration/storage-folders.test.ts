@@ -30,6 +30,7 @@ import { storageTrackerArgs } from '../helpers/storage-peer-fake.js';
 type Name = 'alice' | 'bob' | 's1' | 's2' | 's3';
 const STORAGE = ['s1', 's2', 's3'] as const;
 const GRACE_MS = 1500;
+const STORAGE_ARGS = (n: string) => ['--zone', n, '--scrub-pause-ms', '300'];
 
 // Several pieces in the large files (64 KiB pieces), an empty file and an executable.
 const TREE: Record<string, number> = {
@@ -72,7 +73,7 @@ describe('storage peers hold folder shares', { timeout: 120_000 }, () => {
     chmodSync(join(src, 'bin/run.sh'), 0o755);
     await shareFolderInGroup(swarm, ['alice', 'bob', ...STORAGE], src, "sharing folder 'release' (7 files", {
       tracker: storageTrackerArgs(GRACE_MS, 'loose'),
-      peer: (n) => (n.startsWith('s') ? ['--zone', n, '--scrub-pause-ms', '300'] : []),
+      peer: (n) => (n.startsWith('s') ? STORAGE_ARGS(n) : []),
     });
     for (const n of STORAGE) await ok(n, 'offer_storage', 'rel', '20MiB');
     fileId = (await run<FileList>('bob', 'list_files', 'rel')).files[0]!.fileId;
@@ -188,5 +189,23 @@ describe('storage peers hold folder shares', { timeout: 120_000 }, () => {
     // alice is gone: the spare fetched every file from the other storage peer.
     expect(filesUnder(replicaDir(spare))).toEqual(TREE);
     sameAsSource(replicaDir(spare), Object.keys(TREE));
+  });
+
+  it('a restarted storage peer serves its folder replica from peer.db, the only copy online', async () => {
+    const [kept, other] = await holders();
+    // The other copy goes first: the restarted peer has nobody to fetch the folder from again.
+    await stop(swarm.procs.get(other!)!.child);
+    await stop(swarm.procs.get(kept!)!.child);
+    await swarm.startPeer(kept!, STORAGE_ARGS(kept!));
+    await until(
+      'the restarted peer holds the folder again',
+      async () => (await holders()).includes(kept!),
+      60_000,
+    );
+    const dest = join(root, 'bob-again');
+    const got = await run<DownloadView>('bob', 'download_file', 'rel', 'release', dest, '--wait');
+    expect(got.state).toBe('completed');
+    sameAsSource(dest, Object.keys(TREE));
+    expect(readFileSync(join(swarm.dir(kept!), 'peer.log'), 'utf8')).not.toContain('replica unusable');
   });
 });
