@@ -1,16 +1,4 @@
-import {
-  chmodSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  statSync,
-  utimesSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { callDaemon } from '../../src/peer/control/client.js';
@@ -18,7 +6,8 @@ import type { FileList, StorageList } from '../../src/protocol/api.js';
 import type { DownloadView, StatusView } from '../../src/protocol/control.js';
 import { stop, until } from '../helpers/cli-harness.js';
 import { cliSwarm } from '../helpers/cli-swarm.js';
-import { filesUnder, shareFolderInGroup } from '../helpers/folder-group.js';
+import { flipByte } from '../helpers/flip-byte.js';
+import { filesUnder, SAMPLE_TREE, shareFolderInGroup, writeSampleTree } from '../helpers/folder-group.js';
 import { storageTrackerArgs } from '../helpers/storage-peer-fake.js';
 
 // Storage peers holding a folder share (issues 16 and 17) as real processes: every file of the
@@ -32,16 +21,7 @@ const STORAGE = ['s1', 's2', 's3'] as const;
 const GRACE_MS = 1500;
 const STORAGE_ARGS = (n: string) => ['--zone', n, '--scrub-pause-ms', '300'];
 
-// Several pieces in the large files (64 KiB pieces), an empty file and an executable.
-const TREE: Record<string, number> = {
-  'README.md': 3_000,
-  'bin/run.sh': 200,
-  'docs/guide/intro.md': 70_000,
-  'docs/index.md': 5_000,
-  'empty.txt': 0,
-  'media/a.bin': 300_000,
-  'media/deep/b.bin': 1_200_000,
-};
+const TREE = SAMPLE_TREE;
 const TOTAL = Object.values(TREE).reduce((a, b) => a + b, 0);
 
 describe('storage peers hold folder shares', { timeout: 120_000 }, () => {
@@ -64,13 +44,7 @@ describe('storage peers hold folder shares', { timeout: 120_000 }, () => {
   };
 
   beforeAll(async () => {
-    let seed = 1;
-    for (const [path, size] of Object.entries(TREE)) {
-      const abs = join(src, path);
-      mkdirSync(dirname(abs), { recursive: true });
-      writeFileSync(abs, Buffer.alloc(size, seed++).fill(seed, 0, Math.min(size, 997)));
-    }
-    chmodSync(join(src, 'bin/run.sh'), 0o755);
+    writeSampleTree(src);
     await shareFolderInGroup(swarm, ['alice', 'bob', ...STORAGE], src, "sharing folder 'release' (7 files", {
       tracker: storageTrackerArgs(GRACE_MS, 'loose'),
       peer: (n) => (n.startsWith('s') ? STORAGE_ARGS(n) : []),
@@ -166,16 +140,8 @@ describe('storage peers hold folder shares', { timeout: 120_000 }, () => {
     const before = await holders();
     expect(before).toHaveLength(2);
     const victim = before[0]!;
-    const path = join(replicaDir(victim), 'media/deep/b.bin');
-    const was = statSync(path);
-    const fd = openSync(path, 'r+');
-    const b = Buffer.alloc(1);
-    readSync(fd, b, 0, 1, 900_000);
-    b[0] = b[0]! ^ 0xff;
-    writeSync(fd, b, 0, 1, 900_000);
-    closeSync(fd);
     // Same size and mtime: only re-hashing can tell.
-    utimesSync(path, was.atime, was.mtime);
+    flipByte(join(replicaDir(victim), 'media/deep/b.bin'), 900_000);
     const spare = STORAGE.find((n) => !before.includes(n))!;
     await until(
       'repaired on the spare storage peer',
