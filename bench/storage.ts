@@ -8,7 +8,8 @@
 //   storage.lock.p99         ms for a lock, 10 clients locking and unlocking their own names
 // Targets on this 2-core machine: replication ≥ 150 MiB/s, repair ≤ 30 s. BENCH_STORAGE_MIB
 // scales the data (default 1024); BENCH_STORAGE_ONLY=replicate stops after the first figure (to
-// iterate on the replication rate). The load average is printed beside the figures, and the CPU
+// iterate on the replication rate); BENCH_STORAGE_FOLDER=1 shares the same 100 files as one folder
+// share (figures named storage.replicate_folder.*: one replica is a whole tree). The load average is printed beside the figures, and the CPU
 // seconds the storage peers (and the sharer) spent per GiB of replicas, which moves less with load.
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -32,6 +33,8 @@ const GRACE_MS = 5000;
 const CLIENTS = 10;
 const OPS_SECONDS = 5;
 const GROUP = 'bench';
+const FOLDER = process.env.BENCH_STORAGE_FOLDER === '1';
+const REPLICATE = FOLDER ? 'storage.replicate_folder' : 'storage.replicate';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const emit = (name: string, value: number, unit: string) =>
@@ -193,8 +196,9 @@ try {
   for (let i = 0; i < FILES; i++) {
     const path = join(tmp.path, 'files', `f${i}.bin`);
     await randomFile(path, fileBytes);
-    await run('alice', 'upload_file', path, GROUP);
+    if (!FOLDER) await run('alice', 'upload_file', path, GROUP);
   }
+  if (FOLDER) await run('alice', 'upload_file', join(tmp.path, 'files'), GROUP);
   const replicaMiB = (3 * fileBytes * FILES) / 1024 / 1024;
   log(`replicating to 3 storage peers (load ${load()})`);
   const cpu = (names: string[]) => names.reduce((n, p) => n + cpuSeconds(peers.get(p)!.pid!), 0);
@@ -204,9 +208,9 @@ try {
   const perGiB = (s: number) => s / (replicaMiB / 1024);
   const storageCpu = perGiB(cpu(STORAGE) - cpuBefore.storage);
   const aliceCpu = perGiB(cpu(['alice']) - cpuBefore.alice);
-  emit('storage.replicate.1GiB', replicaMiB / replicate, 'MiB/s');
-  emit('storage.replicate.1GiB.seconds', replicate, 's');
-  emit('storage.replicate.cpu_per_GiB', storageCpu, 'CPU s');
+  emit(`${REPLICATE}.1GiB`, replicaMiB / replicate, 'MiB/s');
+  emit(`${REPLICATE}.1GiB.seconds`, replicate, 's');
+  emit(`${REPLICATE}.cpu_per_GiB`, storageCpu, 'CPU s');
   log(
     `  ${replicaMiB.toFixed(0)} MiB of replicas written in ${replicate.toFixed(1)} s (load ${load()}); ` +
       `CPU s per GiB of replicas: storage peers ${storageCpu.toFixed(2)}, sharer ${aliceCpu.toFixed(2)}`,

@@ -5,7 +5,8 @@
  * next door at 198.19.0.2) and homes on 10.N.0.0/24, each behind its own router
  * namespace (198.18.N.2 on the public side) doing one kind of NAT with
  * nftables, its uplink shaped by a `tc` token bucket. No route leads out of
- * the namespaces. Everything the lab makes carries the prefix `<prefix><id>` (`nat` by default), and
+ * the namespaces. Everything the lab makes carries the prefix `<prefix><id>` (`nat` unless
+ * a suite names its own, e.g. its branch's: two suites' labs never meet), and
  * cleanUp() (idempotent, also run at process exit) removes every process in
  * its namespaces and the namespaces themselves, which takes their veths along.
  */
@@ -61,7 +62,6 @@ export interface Home {
 export class NetnsLab {
   readonly id = randomBytes(2).toString('hex');
   /** Names start with this (each branch's tests use their own, so labs never meet). */
-  readonly prefix: string;
   readonly pub: string;
   /** The public peer's own namespace, one hop from the tracker's (so its traffic has its own address). */
   readonly pubPeer: string;
@@ -71,8 +71,10 @@ export class NetnsLab {
   #cleaned = false;
   readonly #onExit = () => this.cleanUp();
 
-  constructor(prefix = 'nat') {
-    this.prefix = prefix;
+  /** `prefix`: at most 7 characters, so that an interface's name stays within 15. */
+  constructor(readonly prefix = 'nat') {
+    if (!/^[a-z]{1,7}$/.test(prefix))
+      throw new Error(`a lab prefix is 1 to 7 lowercase letters, not '${prefix}'`);
     process.once('exit', this.#onExit);
     this.pub = this.#addNs('pub');
     this.inNs(this.pub, 'ip', 'addr', 'add', `${PUBLIC_HOST}/32`, 'dev', 'lo');

@@ -279,8 +279,10 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       directAddresses: () => files?.addresses() ?? [],
       log,
     });
+    // Downloads and storage fetches dial alike: direct, else through the holder's relays.
+    const dial = reach.dial(createTlsDial(identity));
     files = await startFilesService({
-      dial: reach.dial(createTlsDial(identity)),
+      dial,
       dataDir,
       store,
       http,
@@ -302,6 +304,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       session,
       identity,
       seeding: files.seeding,
+      dial,
       isShared: (fileId) => files!.isShared(fileId),
       storageDir: options.storageDir ?? join(dataDir, 'storage'),
       zone: options.zone ?? '',

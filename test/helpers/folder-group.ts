@@ -1,7 +1,7 @@
 // The set-up of the folder-share suites: a tracker and peers, each its own user logged in; the
 // first creates group 'rel' and accepts the others; then it shares `src` (a folder) there.
-import { readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { chmodSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { expect } from 'vitest';
 import type { CliSwarm } from './cli-swarm.js';
 
@@ -10,11 +10,13 @@ export async function shareFolderInGroup<N extends string>(
   names: readonly [N, ...N[]],
   src: string,
   expected: string,
+  /** The tracker's flags, and each peer's (storage peers' scrub, a zone). */
+  args: { tracker?: string[]; peer?: (n: N) => string[] } = {},
 ): Promise<void> {
   const { ok } = swarm;
-  await swarm.startTracker();
+  await swarm.startTracker(args.tracker);
   for (const n of names) {
-    await swarm.startPeer(n);
+    await swarm.startPeer(n, args.peer?.(n));
     await ok(n, 'create_user', n, `${n}-password`);
     await ok(n, 'login', n, `${n}-password`);
   }
@@ -40,4 +42,26 @@ export function filesUnder(dir: string): Record<string, number> {
   };
   walk(dir);
   return out;
+}
+
+/** The folder the folder suites share: nested, several pieces in its large files, an empty file and an executable. */
+export const SAMPLE_TREE: Readonly<Record<string, number>> = {
+  'README.md': 3_000,
+  'bin/run.sh': 200,
+  'docs/guide/intro.md': 70_000,
+  'docs/index.md': 5_000,
+  'empty.txt': 0,
+  'media/a.bin': 300_000,
+  'media/deep/b.bin': 1_200_000,
+};
+
+/** Writes SAMPLE_TREE under `dir`, each file of its own bytes, bin/run.sh executable. */
+export function writeSampleTree(dir: string): void {
+  let seed = 1;
+  for (const [path, size] of Object.entries(SAMPLE_TREE)) {
+    const abs = join(dir, path);
+    mkdirSync(dirname(abs), { recursive: true });
+    writeFileSync(abs, Buffer.alloc(size, seed++));
+  }
+  chmodSync(join(dir, 'bin/run.sh'), 0o755);
 }

@@ -1,12 +1,12 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { callDaemon } from '../../src/peer/control/client.js';
 import type { DownloadView, FileTree } from '../../src/protocol/control.js';
 import { until } from '../helpers/cli-harness.js';
 import { cliSwarm } from '../helpers/cli-swarm.js';
-import { filesUnder, shareFolderInGroup } from '../helpers/folder-group.js';
+import { filesUnder, SAMPLE_TREE, shareFolderInGroup, writeSampleTree } from '../helpers/folder-group.js';
 
 // Folder shares (issue 17) through the real binary: alice shares a nested tree with an empty
 // file and an executable, bob downloads it whole (byte-identical, modes restored), carol takes
@@ -15,15 +15,7 @@ import { filesUnder, shareFolderInGroup } from '../helpers/folder-group.js';
 
 type Name = 'alice' | 'bob' | 'carol';
 
-const TREE: Record<string, number> = {
-  'README.md': 3_000,
-  'bin/run.sh': 200,
-  'docs/guide/intro.md': 70_000,
-  'docs/index.md': 5_000,
-  'empty.txt': 0,
-  'media/a.bin': 300_000,
-  'media/deep/b.bin': 1_200_000,
-};
+const TREE = SAMPLE_TREE;
 
 describe('folder shares and selective download', { timeout: 120_000 }, () => {
   const swarm = cliSwarm<Name>('coterie-folders-');
@@ -31,13 +23,7 @@ describe('folder shares and selective download', { timeout: 120_000 }, () => {
   const src = join(root, 'files', 'release');
 
   beforeAll(async () => {
-    let seed = 1;
-    for (const [path, size] of Object.entries(TREE)) {
-      const abs = join(src, path);
-      mkdirSync(dirname(abs), { recursive: true });
-      writeFileSync(abs, Buffer.alloc(size, seed++));
-    }
-    chmodSync(join(src, 'bin/run.sh'), 0o755);
+    writeSampleTree(src);
     await shareFolderInGroup(swarm, ['alice', 'bob', 'carol'], src, "sharing folder 'release' (7 files");
   }, 60_000);
 

@@ -1,19 +1,11 @@
-import {
-  closeSync,
-  existsSync,
-  openSync,
-  readFileSync,
-  readSync,
-  statSync,
-  utimesSync,
-  writeSync,
-} from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callDaemon } from '../../src/peer/control/client.js';
 import type { FileList, StorageList, VersionList } from '../../src/protocol/api.js';
 import type { StatusView } from '../../src/protocol/control.js';
 import { coterie, type Daemon, randomFile, startProcess, stop, until } from '../helpers/cli-harness.js';
+import { flipByte } from '../helpers/flip-byte.js';
 import { storageTrackerArgs } from '../helpers/storage-peer-fake.js';
 import { tempDir, trackerPerFile } from '../helpers/tracker.js';
 
@@ -162,15 +154,7 @@ describe('storage peers', { timeout: 60_000 }, () => {
     const fileId = (await run<{ files: { fileId: string }[] }>('bob', 'list_files', 'scrub')).files[0]!
       .fileId;
     const path = join(dir(victim), 'storage', 'scrub', fileId);
-    const before = statSync(path);
-    const fd = openSync(path, 'r+');
-    const b = Buffer.alloc(1);
-    readSync(fd, b, 0, 1, 1000);
-    b[0] = b[0]! ^ 0xff;
-    writeSync(fd, b, 0, 1, 1000);
-    closeSync(fd);
-    // Same size and mtime: only re-hashing can tell.
-    utimesSync(path, before.atime, before.mtime);
+    flipByte(path, 1000);
     await until('repaired on another storage peer', async () => {
       const held = await heldBy('scrub');
       return held.length === 1 && held[0]!.userId !== victim;

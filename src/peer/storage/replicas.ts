@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { formatBytes } from '../../core/bytes.js';
@@ -6,16 +6,26 @@ import type { StorageStatus } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { type Manifest, validateManifest } from '../../protocol/manifest.js';
 import type { DropOrder, ReplicateOrder } from '../../protocol/session-storage.js';
-import type { PeerIdentity } from '../../wire/index.js';
-import { type DownloadHandle, download, getFileDetail, listedSeeders, type Seeding } from '../files/index.js';
+import type { Dial, PeerIdentity } from '../../wire/index.js';
+import {
+  type DownloadHandle,
+  download,
+  downloadTree,
+  getFileDetail,
+  listedSeeders,
+  type Seeding,
+} from '../files/index.js';
 import type { PeerStore, ReplicaRecord } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
+import { removeReplica, replicaProblem } from './replica-files.js';
 import { type ReplicaReport, reportsOf } from './report.js';
 
 /**
  * A storage peer's replicas (issue 16): the tracker's `replicate` orders
- * fetched with the download engine into the storage directory, verified,
+ * fetched with the download engine into the storage directory (a folder
+ * share with the folder's engine, every file of the tree, into a directory
+ * of its own), verified piece by piece, held only once complete,
  * kept in peer.db, announced and served by the piece server; `drop` orders
  * undone; the whole account reported after each welcome and every change.
  */
@@ -41,13 +51,15 @@ export interface ReplicasDeps {
   seeding: Seeding;
   /** Whether the user shares this file id too (then dropping a replica keeps serving it). */
   isShared: (fileId: string) => boolean;
-  /** Where replicas live: DIR/<group>/<file id> (0700 directories; files 0600 by the daemon's umask). */
+  /** Where replicas live: DIR/<group>/<file id>, a file or a folder's directory (0700 directories; files 0600 by the daemon's umask). */
   storageDir: string;
   log: Logger;
   /** Wait before reporting a failed fetch missing, so a repeat order is not an instant loop. */
   missingBackoffMs?: number;
   /** A fetch with no progress for this long gives up (NO_SEEDERS). */
   noProgressTimeoutMs?: number;
+  /** How holders are dialled: the downloads' own (direct, else through the holder's relays); default TLS over TCP. */
+  dial?: Dial;
 }
 
 /** Replicas fetched at once; the rest wait their turn. */
@@ -140,23 +152,21 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
         `a replica of ${fileId.slice(0, 12)} (${formatBytes(f.order.size)}) does not fit: ${formatBytes(Math.max(0, free))} free in ${deps.storageDir}`,
       );
     }
+    // A folder's manifest comes in pages: getFileDetail fetches and checks each, then the whole tree.
     const detail = await getFileDetail(http, { groupId, file: fileId });
     const manifest = detail.manifest;
     if (detail.fileId !== fileId) throw new CoterieError('INVALID_MANIFEST', 'the tracker sent another file');
-    // Folder shares (issue 17) are not kept by storage peers yet: a replica is one file.
-    if (manifest.files !== undefined)
-      throw new CoterieError('UNAVAILABLE', 'folder shares are not replicated yet');
     const dir = join(deps.storageDir, groupId);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const path = pathOf(groupId, fileId);
-    const handle = download({
-      manifest,
+    // Whatever an earlier attempt left is fetched again: a replica is only what this fetch verified.
+    removeReplica(path);
+    const common = {
       fileId,
-      dest: path,
-      overwrite: true,
       seeders: listedSeeders(detail, identity.peerId, new Map()),
       identity,
       noProgressTimeoutMs: deps.noProgressTimeoutMs ?? 20_000,
+      ...(deps.dial === undefined ? {} : { dial: deps.dial }),
       getTicket: async () =>
         (
           await http.call('getTicket', {
@@ -164,13 +174,17 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
             body: { peerId: identity.peerId },
           })
         ).ticket,
-    });
+    };
+    const handle =
+      manifest.files === undefined
+        ? download({ ...common, manifest, dest: path, overwrite: true })
+        : downloadTree({ ...common, manifest, root: path, selected: manifest.files.keys() });
     f.handle = handle;
     const current = () => fetches.get(key(groupId, fileId)) === f;
     if (!current()) handle.abort('dropped');
     await handle.done;
     if (!current()) {
-      rmSync(path, { force: true });
+      removeReplica(path);
       return;
     }
     const rec: ReplicaRecord = {
@@ -205,7 +219,9 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
         (err: unknown) => {
           if (stopped) return;
           if (fetches.get(k) !== f) {
-            pump(); // dropped while it ran: its slot is free
+            // Dropped while it ran: its slot is free, and what it wrote (its engines have stopped) goes.
+            if (!fetches.has(k)) removeReplica(pathOf(order.groupId, order.fileId));
+            pump();
             return;
           }
           const e = CoterieError.from(err, 'DOWNLOAD_FAILED');
@@ -217,7 +233,7 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
           setTimeout(
             () => {
               if (fetches.get(k) === f) fetches.delete(k);
-              rmSync(pathOf(order.groupId, order.fileId), { force: true });
+              removeReplica(pathOf(order.groupId, order.fileId));
               if (!stopped) report(order.groupId, { missing: [order.fileId] });
               pump();
             },
@@ -252,10 +268,10 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
     store.replicas.remove(order.groupId, order.fileId);
     if (rec !== undefined) {
       unserve(order.fileId);
-      rmSync(rec.path, { force: true });
+      removeReplica(rec.path);
       log.info({ groupId: order.groupId, fileId: order.fileId, reason: order.reason }, 'replica dropped');
     }
-    rmSync(pathOf(order.groupId, order.fileId), { force: true });
+    removeReplica(pathOf(order.groupId, order.fileId));
     report(order.groupId);
   };
 
@@ -284,16 +300,17 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
       if (rec === undefined) return;
       store.replicas.remove(groupId, fileId);
       unserve(fileId);
-      rmSync(rec.path, { force: true });
+      removeReplica(rec.path);
       log.warn({ groupId, fileId, why }, 'replica lost');
       report(groupId, why === 'corrupt' ? { corrupt: [fileId] } : { missing: [fileId] });
     },
     async restore() {
       for (const rec of store.replicas.list()) {
         try {
-          const st = statSync(rec.path);
-          if (st.size !== rec.size) throw new Error('size changed');
-          await serve(rec, validateManifest(JSON.parse(rec.manifestJson)));
+          const manifest = validateManifest(JSON.parse(rec.manifestJson));
+          const problem = replicaProblem(rec.path, manifest);
+          if (problem !== undefined) throw new Error(problem);
+          await serve(rec, manifest);
         } catch (err) {
           log.warn(
             { groupId: rec.groupId, fileId: rec.fileId, err: (err as Error).message },

@@ -1,11 +1,12 @@
 import { open } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { hashPiece } from '../../core/piece-hash.js';
-import { pieceLength, validateManifest } from '../../protocol/manifest.js';
+import { validateManifest } from '../../protocol/manifest.js';
 import type { PeerStore, ReplicaRecord } from '../store/index.js';
+import { type ReplicaFile, replicaFiles } from './replica-files.js';
 
 /**
- * The scrub: re-hashes every held replica, piece by piece, at most
+ * The scrub: re-hashes every held replica (each file of a folder's), piece by piece, at most
  * `bytesPerSec` (so serving and fetching keep the disk), one pass after
  * another with a pause between; a piece whose hash no longer matches, or a
  * file gone or shortened, is reported through `onLost`.
@@ -36,23 +37,41 @@ export function startScrub(options: ScrubOptions): Scrubber {
   /** Verifies one replica; answers why it is lost, or undefined when intact (or dropped meanwhile). */
   const check = async (rec: ReplicaRecord): Promise<'corrupt' | 'missing' | undefined> => {
     const manifest = validateManifest(JSON.parse(rec.manifestJson));
+    const buf = Buffer.alloc(manifest.pieceSize);
+    // A folder replica is checked file by file, each against its window of the share's pieces.
+    for (const file of replicaFiles(rec.path, manifest)) {
+      const lost = await checkFile(rec, file, manifest.pieces, manifest.pieceSize, buf);
+      if (lost !== undefined || stopped || dropped(rec)) return lost;
+    }
+    return undefined;
+  };
+
+  const dropped = (rec: ReplicaRecord) => !store.replicas.has(rec.groupId, rec.fileId);
+
+  const checkFile = async (
+    rec: ReplicaRecord,
+    file: ReplicaFile,
+    pieces: readonly string[],
+    pieceSize: number,
+    buf: Buffer,
+  ): Promise<'corrupt' | 'missing' | undefined> => {
     let fh: Awaited<ReturnType<typeof open>>;
     try {
-      fh = await open(rec.path, 'r');
+      fh = await open(file.path, 'r');
     } catch {
       return 'missing';
     }
     try {
-      if ((await fh.stat()).size !== manifest.size) return 'corrupt';
-      const buf = Buffer.alloc(manifest.pieceSize);
-      for (let i = 0; i < manifest.pieces.length && !stopped; i++) {
-        const len = pieceLength(manifest, i);
+      if ((await fh.stat()).size !== file.size) return 'corrupt';
+      for (let j = 0; j < file.pieceCount && !stopped; j++) {
+        const len = Math.min(pieceSize, file.size - j * pieceSize);
         const started = Date.now();
-        const { bytesRead } = await fh.read(buf, 0, len, i * manifest.pieceSize);
-        if (bytesRead !== len || hashPiece(buf.subarray(0, len)) !== manifest.pieces[i]) return 'corrupt';
+        const { bytesRead } = await fh.read(buf, 0, len, j * pieceSize);
+        if (bytesRead !== len || hashPiece(buf.subarray(0, len)) !== pieces[file.firstPiece + j])
+          return 'corrupt';
         const due = (len * 1000) / options.bytesPerSec - (Date.now() - started);
         if (due > 0) await sleep(due);
-        if (store.replicas.get(rec.groupId, rec.fileId) === undefined) return undefined;
+        if (dropped(rec)) return undefined;
       }
       return undefined;
     } finally {
@@ -69,7 +88,7 @@ export function startScrub(options: ScrubOptions): Scrubber {
           log.warn({ err, fileId: rec.fileId }, 'scrub could not read a replica');
           return 'missing' as const;
         });
-        if (lost !== undefined && !stopped && store.replicas.get(rec.groupId, rec.fileId) !== undefined) {
+        if (lost !== undefined && !stopped && !dropped(rec)) {
           log.warn({ groupId: rec.groupId, fileId: rec.fileId, lost }, 'scrub found a damaged replica');
           options.onLost(rec.groupId, rec.fileId, lost);
         }

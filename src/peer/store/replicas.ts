@@ -52,6 +52,14 @@ export class ReplicaRepository {
     return row === undefined ? undefined : replicaFromRow(row);
   }
 
+  /** Whether a replica is held, without reading its manifest (a folder's can be large). */
+  has(groupId: string, fileId: string): boolean {
+    return (
+      this.db.prepare('SELECT 1 FROM replicas WHERE group_id = ? AND file_id = ?').get(groupId, fileId) !==
+      undefined
+    );
+  }
+
   list(): ReplicaRecord[] {
     return (this.db.prepare('SELECT * FROM replicas ORDER BY group_id, file_id').all() as ReplicaRow[]).map(
       replicaFromRow,
