@@ -93,13 +93,15 @@ export function createPortMapper(o: PortMapperOptions): PortMapper {
   /** One request for the lease; the library takes the TTL in seconds for NAT-PMP, in ms for UPnP. */
   const request = async (h: Pick<Held, 'protocol' | 'gateway' | 'internal'>, timeoutMs: number) => {
     const host = h.internal.slice(0, h.internal.lastIndexOf(':'));
-    const m = await h.gateway.map(o.port, host, {
-      protocol: 'tcp',
-      description: `coterie peer ${o.port}`,
-      ttl: h.protocol === 'natpmp' ? leaseSec : leaseSec * 1000,
-      autoRefresh: false,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    const m = await answeredWithin(
+      h.gateway.map(o.port, host, {
+        protocol: 'tcp',
+        description: `coterie peer ${o.port}`,
+        ttl: h.protocol === 'natpmp' ? leaseSec : leaseSec * 1000,
+        autoRefresh: false,
+      }),
+      timeoutMs,
+    );
     // The UPnP library asks for an hour at least.
     const granted = h.protocol === 'upnp' ? Math.max(leaseSec, 3_600) : leaseSec;
     return { external: formatHostPort(m.externalHost, m.externalPort), granted };
@@ -248,6 +250,19 @@ export function createPortMapper(o: PortMapperOptions): PortMapper {
       }
     },
   };
+}
+
+/**
+ * `answer`, unless it has not come `ms` after: then a timeout. Not an AbortSignal timer: Node runs
+ * due timers before it reads sockets, so a loop busy past `ms` (a loaded machine, modules loading)
+ * would time out a router's answer already waiting unread; the verdict waits for one I/O round.
+ */
+function answeredWithin<T>(answer: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => setImmediate(() => reject(new Error(`no answer within ${ms} ms`))), ms);
+  });
+  return Promise.race([answer, late]).finally(() => clearTimeout(timer));
 }
 
 /** An error's message with its cause's (fetch's "fetch failed" says why only there). */

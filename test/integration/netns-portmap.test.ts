@@ -149,9 +149,12 @@ describe.skipIf(skip)('port mapping with miniupnpd (UPnP IGD and NAT-PMP)', { ti
         `${s.name}: mapped by ${made?.protocol} in ${made?.ms} ms (${made?.loadedMs} ms loading the library)`,
       );
       expect(made?.protocol, s.name).toBe(s.protocol);
-      expect(made!.ms, `${s.name}: ms from the start of the mapping to the router's answer`).toBeLessThan(
-        2_000,
-      );
+      // The protocols' time, from the library loaded (the daemon loads it while its piece server starts;
+      // on a loaded machine the module graph alone took up to 0.9 s) to the router's answer.
+      expect(
+        made!.ms - made!.loadedMs,
+        `${s.name}: ms from asking the router to the mapping made`,
+      ).toBeLessThan(2_000);
       const reach = reachOf(s);
       const port = Number(reach!.mapping!.internal.split(':')[1]);
       expect(reach?.mapping).toMatchObject({
