@@ -11,7 +11,9 @@
  * its namespaces and the namespaces themselves, which takes their veths along.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { BIN } from './bin.js';
 import { until } from './wait.js';
 
@@ -52,7 +54,7 @@ export interface Home {
   home: string;
   /** The home host's address (10.N.0.2). */
   lan: string;
-  /** The router's address on the public side (198.18.N.2). */
+  /** The router's address on the public side (198.18.N.2; 11.N.0.2 for a `upnp` router). */
   wan: string;
   /** The router's interfaces: toward the public side, toward the home. */
   up: string;
@@ -129,18 +131,21 @@ export class NetnsLab {
     const home = this.#addNs(`h${index}`);
     const up = this.name(`u${index}`);
     const down = this.name(`d${index}`);
+    // miniupnpd maps nothing on a reserved WAN address (198.18/15 is one), so a UPnP router's uplink
+    // takes an address from a block it does not reserve; it exists only inside these namespaces.
+    const net = type === 'upnp' ? `11.${index}.0` : `198.18.${index}`;
     this.#link(
-      { ns: this.pub, dev: this.name(`w${index}`), addr: `198.18.${index}.1/24` },
-      { ns: router, dev: up, addr: `198.18.${index}.2/24` },
+      { ns: this.pub, dev: this.name(`w${index}`), addr: `${net}.1/24` },
+      { ns: router, dev: up, addr: `${net}.2/24` },
     );
-    this.inNs(router, 'ip', 'route', 'add', 'default', 'via', `198.18.${index}.1`);
+    this.inNs(router, 'ip', 'route', 'add', 'default', 'via', `${net}.1`);
     this.#link(
       { ns: router, dev: down, addr: `10.${index}.0.1/24` },
       { ns: home, dev: this.name(`e${index}`), addr: `10.${index}.0.2/24` },
     );
     this.inNs(home, 'ip', 'route', 'add', 'default', 'via', `10.${index}.0.1`);
     this.inNs(router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
-    const h: Home = { index, type, router, home, lan: `10.${index}.0.2`, wan: `198.18.${index}.2`, up, down };
+    const h: Home = { index, type, router, home, lan: `10.${index}.0.2`, wan: `${net}.2`, up, down };
     this.nft(router, natRules(h));
     if (uplinkMbit > 0) this.shape(router, up, uplinkMbit);
     this.homes.push(h);
@@ -250,6 +255,53 @@ export class NetnsLab {
     return started;
   }
 
+  /**
+   * miniupnpd (Debian's, nftables backend) on a `upnp` home's router: UPnP IGD on the home side,
+   * and NAT-PMP/PCP unless `natpmp` is false; its lease file is `dir`/leases (one line per mapping,
+   * `TCP:ext:client:int:expiry:description`).
+   */
+  async startMiniupnpd(h: Home, dir: string, o: { natpmp: boolean }): Promise<Started & { leases: string }> {
+    if (h.type !== 'upnp') throw new Error(`home ${h.index} is ${h.type}, not upnp`);
+    mkdirSync(dir, { recursive: true });
+    const leases = join(dir, 'leases');
+    const conf = join(dir, 'miniupnpd.conf');
+    writeFileSync(
+      conf,
+      [
+        `ext_ifname=${h.up}`,
+        `listening_ip=${h.down}`,
+        'port=0',
+        'enable_upnp=yes',
+        `enable_natpmp=${o.natpmp ? 'yes' : 'no'}`,
+        `lease_file=${leases}`,
+        'secure_mode=yes',
+        `uuid=${randomUUID()}`,
+        'allow 1024-65535 10.0.0.0/8 1024-65535',
+        'deny 0-65535 0.0.0.0/0 0-65535',
+        '',
+      ].join('\n'),
+    );
+    const ready = o.natpmp ? /Listening for NAT-PMP/ : /HTTP listening on port/;
+    const started = await this.spawnIn(
+      h.router,
+      ['/usr/sbin/miniupnpd', '-f', conf, '-d', '-P', join(dir, 'miniupnpd.pid')],
+      ready,
+      `miniupnpd of home ${h.index}`,
+      10_000,
+    );
+    return Object.assign(started, { leases });
+  }
+
+  /** The DNAT rules miniupnpd holds on `h`'s router (`tcp dport 4321 dnat to 10.1.0.2:4321` and so on). */
+  upnpRules(h: Home): string[] {
+    const listed = this.inNs(h.router, 'nft', 'list', 'chain', 'inet', 'filter', 'prerouting_miniupnpd');
+    return listed
+      .toString()
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.includes('dnat'));
+  }
+
   /** Byte counters on what `ns` receives, one per named match (`ip saddr 198.18.1.2`), read by readCounters. */
   addCounters(ns: string, matches: Record<string, string>): void {
     const rules = Object.entries(matches)
@@ -325,6 +377,23 @@ function natRules(h: Home): string {
     'add rule ip filter forward ct state established,related accept',
     `add rule ip filter forward iifname "${h.down}" accept`,
   ];
+  if (h.type === 'upnp') {
+    // What miniupnpd fills (its nftables backend's default table and chains), and the forward
+    // filter letting in what its DNAT rules let in (the only DNAT this router does).
+    rules.push(
+      'add table inet filter',
+      'add chain inet filter miniupnpd',
+      'add chain inet filter forward { type filter hook forward priority -1; policy accept; }',
+      'add rule inet filter forward jump miniupnpd',
+      'add chain inet filter prerouting_miniupnpd',
+      'add chain inet filter postrouting_miniupnpd',
+      'add chain inet filter prerouting { type nat hook prerouting priority -101; policy accept; }',
+      'add rule inet filter prerouting jump prerouting_miniupnpd',
+      'add chain inet filter postrouting { type nat hook postrouting priority 99; policy accept; }',
+      'add rule inet filter postrouting jump postrouting_miniupnpd',
+      `add rule ip filter forward iifname "${h.up}" ct status dnat accept`,
+    );
+  }
   if (h.type === 'fullcone') {
     rules.push(
       `add rule ip nat prerouting iifname "${h.up}" ip daddr ${h.wan} dnat to ${h.lan}`,

@@ -418,6 +418,17 @@ export function formatResult(name: string, result: unknown, args: string[] = [])
 /** status's reachability line: direct at an address, or behind NAT through a relay. */
 function reachLines(reach: StatusView['reach']): string[] {
   if (reach === undefined) return [];
+  const m = reach.mapping;
+  const mapped =
+    m === undefined
+      ? []
+      : [
+          `port mapping: ${shown(m.external)} → ${shown(m.internal)} by ${m.protocol === 'upnp' ? 'UPnP' : 'NAT-PMP'}, lease ${m.leaseSec} s, renewed ${m.renewals}×, ends ${new Date(m.expiresAt).toISOString()}`,
+        ];
+  return [...reachLine(reach), ...mapped];
+}
+
+function reachLine(reach: NonNullable<StatusView['reach']>): string[] {
   if (reach.reachable === 'direct') return [`reachable: direct at ${shown(reach.address ?? '?')}`];
   if (reach.reachable === 'unknown') return ['reachable: unknown (no tracker said yet)'];
   return [

@@ -11,6 +11,8 @@ export const PEER_DEFAULTS = Object.freeze({
   /** Where the piece server listens; port 0 takes a free one. */
   pieceHostDefault: '127.0.0.1',
   piecePortDefault: 0,
+  /** The home router's port mapping lease (NAT-PMP's recommended two hours), renewed at half. */
+  portMappingLeaseSec: 7_200,
   /** The control API: loopback only, port 0 takes a free one (daemon.json says which). */
   controlHostDefault: '127.0.0.1',
   controlPortDefault: 0,

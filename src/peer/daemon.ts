@@ -28,6 +28,7 @@ import { acquireDataDirLock } from './lock.js';
 import { createMessagingService, type MessagingService } from './messages/index.js';
 import { createPeerMetrics } from './metrics.js';
 import { type Notice, noticeOfEvent, type PeerEvent } from './notices.js';
+import { createPortMapper, loadPortMappingLibrary, type PortMapper } from './port-mapping.js';
 import { createReach, type Reach } from './reach.js';
 import { type StorageService, startStorage } from './storage/index.js';
 import { PeerStore } from './store/index.js';
@@ -69,6 +70,11 @@ export interface PeerDaemonOptions {
   /** The web UI on 127.0.0.1: its port (0, the default, picks a free one), or false for none. */
   /** The web UI: its port, and (benchmarks, tests) how many logins a minute it takes (default 20). */
   ui?: { port?: number; loginAttemptsPerMinute?: number } | false;
+  /**
+   * Ask the home router (NAT-PMP, UPnP IGD) to forward the piece server's port: on by default
+   * unless the piece server listens on loopback only; false (`--no-port-mapping`) turns it off.
+   */
+  portMapping?: false | { leaseSec?: number; gateway?: string };
   /** Where a storage peer keeps its replicas (default DIR/storage). */
   storageDir?: string;
   /** The zone its storage offers name ('' for none). */
@@ -140,6 +146,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   let identity: PeerIdentity | undefined;
   let files: FilesService | undefined;
   let reach: Reach | undefined;
+  let mapper: PortMapper | undefined;
   let storage: StorageService | undefined;
   let messaging: MessagingService | undefined;
   let control: ControlServer | undefined;
@@ -254,6 +261,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       reach?.stop();
       limits.stop();
       session.stop();
+      await mapper?.stop();
       await storage?.stop().catch((err: unknown) => log.error({ err }, 'stopping storage'));
       // Downloads pause first, so a CLI waiting on one hears why before the control API closes.
       await files?.stop().catch((err: unknown) => log.error({ err }, 'stopping files'));
@@ -271,12 +279,16 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
 
   try {
     identity = await loadOrCreateIdentity(dataDir);
+    const mapping =
+      options.portMapping !== false && !isLoopbackHost(options.host ?? PEER_DEFAULTS.pieceHostDefault);
+    if (mapping) loadPortMappingLibrary().catch(() => {});
     reach = createReach({
       session,
       identity,
       token: getToken,
       accept: (stream, peerId) => files?.seeding.accept(stream, peerId),
       directAddresses: () => files?.addresses() ?? [],
+      mapping: { address: () => mapper?.address(), view: () => mapper?.view() },
       log,
     });
     // Downloads and storage fetches dial alike: direct, else through the holder's relays.
@@ -387,6 +399,16 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       ...(ui === undefined ? {} : { ui: { host: ui.host, port: ui.port } }),
       startedAt: new Date().toISOString(),
     });
+    if (mapping) {
+      mapper = createPortMapper({
+        port: files.serving.port,
+        log,
+        ...options.portMapping,
+        onChange: () => reach?.addressesChanged(),
+      });
+      // In the background: a mapping that comes later is announced then (and re-checked by the tracker).
+      void mapper.start();
+    }
     if (store.getSession() !== undefined) {
       await learnCluster();
       session.start();
@@ -414,4 +436,9 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     await stop();
     throw CoterieError.from(err, 'INTERNAL', (text) => `the peer could not start: ${text}`);
   }
+}
+
+/** A piece server on loopback only is reached by nobody outside: nothing to map. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }

@@ -12,6 +12,7 @@ import {
   type PeerIdentity,
   RelayReservation,
 } from '../wire/index.js';
+import type { PortMapper } from './port-mapping.js';
 import type { TrackerSession } from './tracker/session.js';
 
 export interface ReachOptions {
@@ -25,6 +26,8 @@ export interface ReachOptions {
   log: Logger;
   /** Wait before trying the relays again when none took the reservation. */
   retryMs?: number;
+  /** The home router's port mapping, when one is held: its address is a candidate the dial-back checks. */
+  mapping?: Pick<PortMapper, 'address' | 'view'>;
 }
 
 /** The peer's reachability as the daemon and `status` see it. */
@@ -34,6 +37,8 @@ export interface Reach {
   /** Wraps the direct dial: seeders behind NAT are reached through their relays. */
   dial(direct: Dial): Dial;
   status(): ReachView;
+  /** The port mapping came, moved or went: tell the tracker (its dial-back then checks the mapped address). */
+  addressesChanged(): void;
   stop(): void;
 }
 
@@ -57,10 +62,18 @@ export function createReach(o: ReachOptions): Reach {
   let announced = '';
   /** The address the dial-back proved, when we did not advertise it; kept while we stay direct. */
   let confirmed: string | undefined;
+  /** The mapped address as last announced (see addressesChanged). */
+  let lastMapped: string | undefined;
   const retryMs = o.retryMs ?? 2_000;
 
+  /** Our own addresses, then the mapped one: advertised last until the dial-back proves it (then first). */
+  const own = () => {
+    const direct = o.directAddresses();
+    const mapped = o.mapping?.address();
+    return mapped === undefined || direct.includes(mapped) ? direct : [...direct, mapped];
+  };
   const addresses = () => [
-    ...withConfirmed(o.directAddresses(), confirmed),
+    ...withConfirmed(own(), confirmed),
     ...(reservation === null ? [] : [formatRelayAddress(reservation.relay)]),
   ];
   const announce = () => {
@@ -174,14 +187,25 @@ export function createReach(o: ReachOptions): Reach {
     addresses,
     dial: (direct) =>
       createReachDial({ identity: o.identity, direct, token: o.token, knownRelays: () => relays }),
-    status: () => ({
-      reachable: reachability?.reachable ?? 'unknown',
-      ...(reachability?.address === undefined ? {} : { address: reachability.address }),
-      ...(reservation === null
-        ? {}
-        : { relay: formatHostPort(reservation.relay.host, reservation.relay.port) }),
-      relays: relays.map((r) => formatHostPort(r.host, r.port)),
-    }),
+    status: () => {
+      const mapping = o.mapping?.view();
+      return {
+        reachable: reachability?.reachable ?? 'unknown',
+        ...(reachability?.address === undefined ? {} : { address: reachability.address }),
+        ...(reservation === null
+          ? {}
+          : { relay: formatHostPort(reservation.relay.host, reservation.relay.port) }),
+        relays: relays.map((r) => formatHostPort(r.host, r.port)),
+        ...(mapping === undefined ? {} : { mapping }),
+      };
+    },
+    addressesChanged: () => {
+      // A mapping proven and since lost or moved: its old address is void until the tracker checks again.
+      const now = o.mapping?.address();
+      if (confirmed !== undefined && confirmed === lastMapped && confirmed !== now) confirmed = undefined;
+      lastMapped = now;
+      announce();
+    },
     stop() {
       stopped = true;
       if (retry) clearTimeout(retry);

@@ -308,6 +308,21 @@ export interface ReachView {
   /** host:port of the relay holding this peer's reservation (behind NAT). */
   relay?: string;
   relays: string[];
+  /** The port mapping the home router holds for the piece server (UPnP IGD or NAT-PMP). */
+  mapping?: PortMappingView;
+}
+
+/** `status`'s port mapping: where the router forwards, by which protocol, until when. */
+export interface PortMappingView {
+  protocol: 'upnp' | 'natpmp';
+  /** host:port others dial. */
+  external: string;
+  /** host:port it forwards to (this peer's piece server). */
+  internal: string;
+  leaseSec: number;
+  /** ms since the epoch; renewed at half the lease. */
+  expiresAt: number;
+  renewals: number;
 }
 
 /** A storage peer's side of `status`: its offers, what it holds, what it fetches, the scrub. */

@@ -39,6 +39,8 @@ interface PeerFlags {
   shutdownTimeout?: string;
   alpha?: string;
   beta?: string;
+  portMapping: boolean;
+  portMappingLease?: string;
 }
 
 const DEFAULT_TRACKER = PEER_DEFAULTS.trackerUrlDefault;
@@ -145,6 +147,8 @@ export function registerPeerCommand(program: Command): void {
     .option('--tracker-ca <file>', 'trust this CA certificate (PEM) for https:// trackers')
     .option('--ui-port <port>', 'port of the web UI on 127.0.0.1 (0 picks a free one; see coterie ui)', '0')
     .option('--no-ui', 'no web UI')
+    .option('--no-port-mapping', 'do not ask the home router (UPnP IGD, NAT-PMP) to forward the piece server')
+    .option('--port-mapping-lease <seconds>', "the port mapping's lease, renewed at half (default 7200)")
     .option('--storage-dir <dir>', 'where replicas kept for groups live (default: DIR/storage)')
     .option('--zone <name>', "the zone this peer's storage offers name (a room, a house, a rack)")
     .option('--scrub-mib-s <n>', 'how fast held replicas are re-hashed, MiB/s (default 20)')
@@ -178,6 +182,7 @@ export function registerPeerCommand(program: Command): void {
     const scrubBytesPerSec = parseScrubRate(flags.scrubMibS);
     const alpha = parseWeight('--alpha', flags.alpha);
     const beta = parseWeight('--beta', flags.beta);
+    const mappingLeaseSec = integerFlag(flags.portMappingLease, '--port-mapping-lease', 2, 86_400);
     const advertiseHost =
       flags.advertise === undefined ? undefined : parseAdvertisedHost(flags.advertise, '--advertise');
     // This process is the daemon: whatever it or a library creates is its own (see restrictUmask).
@@ -233,6 +238,9 @@ export function registerPeerCommand(program: Command): void {
       uploadLimitBytesPerSec: uploadLimit,
       downloadLimitBytesPerSec: downloadLimit,
       exemptLocalNetwork: flags.exemptLocal === true,
+      portMapping: flags.portMapping && {
+        leaseSec: mappingLeaseSec ?? PEER_DEFAULTS.portMappingLeaseSec,
+      },
       ...(wallNow === undefined ? {} : { wallNow }),
       trackerCaFile: flags.trackerCa ?? process.env.COTERIE_TRACKER_CA,
       ui: flags.ui ? { port: uiPort } : false,
