@@ -91,4 +91,7 @@ export {
 } from './share-guard.js';
 export { type GatedDirection, LinkThrottle, type WireCounters, wireCounters } from './throttle.js';
 export { TicketBinding, TicketGuard, type TicketRevocation } from './ticket-guard.js';
+export { tlsClientOver, tlsServerOver } from './tls-over.js';
+export { dialOverUdp, serveOverUdp } from './udp-dial.js';
+export { nonce, UDP_ENDPOINT_DEFAULTS, UdpEndpoint, type UdpEndpointOptions } from './udp-endpoint.js';
 export { createSelfSignedPem, loadX509, type X509Module } from './x509-loader.js';
