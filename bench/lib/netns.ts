@@ -69,7 +69,12 @@ export class NetnsLab {
   #cleaned = false;
   readonly #onExit = () => this.cleanUp();
 
-  constructor() {
+  /** Names start with `prefix` (default `nat`, or COTERIE_NETNS_PREFIX: a branch's own runs keep apart). */
+  readonly prefix: string;
+
+  constructor(prefix: string = process.env.COTERIE_NETNS_PREFIX ?? 'nat') {
+    if (!/^[a-z]{1,6}$/.test(prefix)) throw new Error(`netns prefix ${prefix}: 1 to 6 lowercase letters`);
+    this.prefix = prefix;
     process.once('exit', this.#onExit);
     this.pub = this.#addNs('pub');
     this.inNs(this.pub, 'ip', 'addr', 'add', `${PUBLIC_HOST}/32`, 'dev', 'lo');
@@ -83,9 +88,9 @@ export class NetnsLab {
     this.inNs(this.pubPeer, 'ip', 'route', 'add', 'default', 'via', '198.19.0.1');
   }
 
-  /** A name that is ours: `nat<id><suffix>` (≤ 15 characters for an interface). */
+  /** A name that is ours: `<prefix><id><suffix>` (≤ 15 characters for an interface). */
   name(suffix: string): string {
-    return `nat${this.id}${suffix}`;
+    return `${this.prefix}${this.id}${suffix}`;
   }
 
   sh(...args: string[]): Buffer {

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import type { AnswerOf } from '../protocol/control.js';
@@ -28,6 +29,7 @@ import { acquireDataDirLock } from './lock.js';
 import { createMessagingService, type MessagingService } from './messages/index.js';
 import { createPeerMetrics } from './metrics.js';
 import { type Notice, noticeOfEvent, type PeerEvent } from './notices.js';
+import { type Punch, startPunch } from './punch.js';
 import { createReach, type Reach } from './reach.js';
 import { type StorageService, startStorage } from './storage/index.js';
 import { PeerStore } from './store/index.js';
@@ -46,6 +48,8 @@ export interface PeerDaemonOptions {
   port?: number;
   /** Advertised address when it differs from host (e.g. 0.0.0.0 binds). */
   advertiseHost?: string;
+  /** Punch holes over UDP to seeders behind NAT, and let others punch to us (default true; `--no-punch`). */
+  punch?: boolean;
   /** Upload limit over all connections, bytes per second on the wire (0 or unset: none). */
   uploadLimitBytesPerSec?: number;
   /** Download limit over all connections, bytes per second on the wire (0 or unset: none). */
@@ -140,6 +144,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   let identity: PeerIdentity | undefined;
   let files: FilesService | undefined;
   let reach: Reach | undefined;
+  let punch: Punch | undefined;
   let storage: StorageService | undefined;
   let messaging: MessagingService | undefined;
   let control: ControlServer | undefined;
@@ -252,6 +257,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       log.info('peer stopping');
       messaging?.stop();
       reach?.stop();
+      await punch?.stop().catch(() => {});
       limits.stop();
       session.stop();
       await storage?.stop().catch((err: unknown) => log.error({ err }, 'stopping storage'));
@@ -271,11 +277,23 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
 
   try {
     identity = await loadOrCreateIdentity(dataDir);
+    const accept = (stream: Duplex, peerId: string) => files?.seeding.accept(stream, peerId);
+    if (options.punch !== false) {
+      punch = await startPunch({
+        session,
+        identity,
+        host: options.host ?? PEER_DEFAULTS.pieceHostDefault,
+        accept,
+        onPublicChange: () => reach?.refresh(),
+        log,
+      });
+    }
     reach = createReach({
+      ...(punch === undefined ? {} : { punch }),
       session,
       identity,
       token: getToken,
-      accept: (stream, peerId) => files?.seeding.accept(stream, peerId),
+      accept,
       directAddresses: () => files?.addresses() ?? [],
       log,
     });

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { formatHostPort, type HostPort, parseHostPort } from '../protocol/addresses.js';
 import type { ReachView } from '../protocol/control.js';
 import type { CoterieError } from '../protocol/errors.js';
+import { formatUdpAddress } from '../protocol/punch.js';
 import { formatRelayAddress } from '../protocol/relay.js';
 import type { Reachability } from '../protocol/session.js';
 import {
@@ -25,6 +26,8 @@ export interface ReachOptions {
   log: Logger;
   /** Wait before trying the relays again when none took the reservation. */
   retryMs?: number;
+  /** Hole punching (punch.ts); undefined: off (`--no-punch`). */
+  punch?: { publicEndpoint(): HostPort | undefined; dial: Dial };
 }
 
 /** The peer's reachability as the daemon and `status` see it. */
@@ -33,6 +36,8 @@ export interface Reach {
   addresses(): string[];
   /** Wraps the direct dial: seeders behind NAT are reached through their relays. */
   dial(direct: Dial): Dial;
+  /** Announces the addresses again if they changed (our public UDP endpoint did). */
+  refresh(): void;
   status(): ReachView;
   stop(): void;
 }
@@ -59,9 +64,15 @@ export function createReach(o: ReachOptions): Reach {
   let confirmed: string | undefined;
   const retryMs = o.retryMs ?? 2_000;
 
+  /** Our public UDP endpoint, announced only behind NAT (a direct peer is dialled over TCP). */
+  const udp = () => {
+    const pub = o.punch?.publicEndpoint();
+    return pub === undefined || reachability?.reachable !== 'nat' ? [] : [formatUdpAddress(pub)];
+  };
   const addresses = () => [
     ...withConfirmed(o.directAddresses(), confirmed),
     ...(reservation === null ? [] : [formatRelayAddress(reservation.relay)]),
+    ...udp(),
   ];
   const announce = () => {
     const list = addresses();
@@ -172,15 +183,26 @@ export function createReach(o: ReachOptions): Reach {
   return {
     addresses,
     dial: (direct) =>
-      createReachDial({ identity: o.identity, direct, token: o.token, knownRelays: () => relays }),
-    status: () => ({
-      reachable: reachability?.reachable ?? 'unknown',
-      ...(reachability?.address === undefined ? {} : { address: reachability.address }),
-      ...(reservation === null
-        ? {}
-        : { relay: formatHostPort(reservation.relay.host, reservation.relay.port) }),
-      relays: relays.map((r) => formatHostPort(r.host, r.port)),
-    }),
+      createReachDial({
+        identity: o.identity,
+        direct,
+        token: o.token,
+        knownRelays: () => relays,
+        ...(o.punch === undefined ? {} : { punch: o.punch.dial }),
+      }),
+    refresh: announce,
+    status: () => {
+      const pub = o.punch?.publicEndpoint();
+      return {
+        reachable: reachability?.reachable ?? 'unknown',
+        ...(reachability?.address === undefined ? {} : { address: reachability.address }),
+        ...(reservation === null
+          ? {}
+          : { relay: formatHostPort(reservation.relay.host, reservation.relay.port) }),
+        relays: relays.map((r) => formatHostPort(r.host, r.port)),
+        ...(pub === undefined ? {} : { udp: formatHostPort(pub.host, pub.port) }),
+      };
+    },
     stop() {
       stopped = true;
       if (retry) clearTimeout(retry);

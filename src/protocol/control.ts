@@ -308,6 +308,8 @@ export interface ReachView {
   /** host:port of the relay holding this peer's reservation (behind NAT). */
   relay?: string;
   relays: string[];
+  /** Our public UDP endpoint as a relay's reflector saw it (hole punching); absent with --no-punch. */
+  udp?: string;
 }
 
 /** A storage peer's side of `status`: its offers, what it holds, what it fetches, the scrub. */

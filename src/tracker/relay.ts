@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { formatHostPort } from '../protocol/addresses.js';
 import { RELAY_DEFAULTS, type RelayLimits, type RunningRelay, startRelay } from '../relay/index.js';
@@ -23,6 +24,10 @@ export async function startTrackerRelay(
 ): Promise<{ relay: RunningRelay; address: string }> {
   const relay = await startRelay({
     ...options,
+    // Listening on every address: the reflector answers from the one peers are told.
+    ...(isIP(options.publicHost) !== 0 && ['0.0.0.0', '::'].includes(options.host)
+      ? { reflectHost: options.publicHost }
+      : {}),
     port: options.port ?? RELAY_DEFAULTS.port,
     authenticate: async (token) => ({ userId: (await users.authenticate(token)).userId }),
     logger: logger.child({ part: 'relay' }),
