@@ -10,6 +10,7 @@ import {
   dialOverUdp,
   nonce,
   type PeerIdentity,
+  PUNCH_LOW_TTL,
   serveOverUdp,
   UDP_ENDPOINT_DEFAULTS,
   UdpEndpoint,
@@ -96,8 +97,11 @@ export async function startPunch(o: PunchOptions): Promise<Punch> {
     const to = parseHostPort(e.endpoint);
     if (to === undefined || stopped || probing >= PUNCH_DEFAULTS.maxProbing) return;
     probing++;
-    const tick = setInterval(() => endpoint.send({ t: 'probe', n: e.n }, to), UDP_ENDPOINT_DEFAULTS.resendMs);
-    endpoint.send({ t: 'probe', n: e.n }, to);
+    const lowUntil = Date.now() + PUNCH_LOW_TTL.ms;
+    const probe = () =>
+      endpoint.send({ t: 'probe', n: e.n }, to, Date.now() < lowUntil ? PUNCH_LOW_TTL.ttl : undefined);
+    const tick = setInterval(probe, UDP_ENDPOINT_DEFAULTS.resendMs);
+    probe();
     setTimeout(() => {
       clearInterval(tick);
       probing--;
@@ -129,6 +133,7 @@ export async function startPunch(o: PunchOptions): Promise<Punch> {
           n,
           signal,
           timeoutMs,
+          lowTtlFirst: true,
         });
       } finally {
         unwatch();

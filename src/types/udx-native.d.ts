@@ -14,7 +14,7 @@ declare module 'udx-native' {
     bind(port?: number, host?: string): void;
     address(): UdxAddress;
     close(): Promise<void>;
-    send(buffer: Buffer, port: number, host?: string): Promise<boolean>;
+    send(buffer: Buffer, port: number, host?: string, ttl?: number): Promise<boolean>;
     trySend(buffer: Buffer, port: number, host?: string): void;
     on(event: 'message', listener: (msg: Buffer, from: UdxAddress) => void): this;
     on(event: 'close', listener: () => void): this;

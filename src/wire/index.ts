@@ -93,5 +93,11 @@ export { type GatedDirection, LinkThrottle, type WireCounters, wireCounters } fr
 export { TicketBinding, TicketGuard, type TicketRevocation } from './ticket-guard.js';
 export { tlsClientOver, tlsServerOver } from './tls-over.js';
 export { dialOverUdp, serveOverUdp } from './udp-dial.js';
-export { nonce, UDP_ENDPOINT_DEFAULTS, UdpEndpoint, type UdpEndpointOptions } from './udp-endpoint.js';
+export {
+  nonce,
+  PUNCH_LOW_TTL,
+  UDP_ENDPOINT_DEFAULTS,
+  UdpEndpoint,
+  type UdpEndpointOptions,
+} from './udp-endpoint.js';
 export { createSelfSignedPem, loadX509, type X509Module } from './x509-loader.js';

@@ -22,11 +22,14 @@ export async function dialOverUdp(options: {
   n?: string;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** Punching: the first `open`s die one hop past our router (PUNCH_LOW_TTL). */
+  lowTtlFirst?: boolean;
 }): Promise<DialedPeer> {
   const timeoutMs = options.timeoutMs ?? UDP_ENDPOINT_DEFAULTS.timeoutMs;
   const { stream } = await options.endpoint.openStream(options.candidates, {
     timeoutMs,
     ...(options.n === undefined ? {} : { n: options.n }),
+    ...(options.lowTtlFirst === undefined ? {} : { lowTtlFirst: options.lowTtlFirst }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
   return tlsClientOver(stream, options.identity, options.peerId, timeoutMs, 'UDP');

@@ -29,6 +29,15 @@ export interface UdpEndpointOptions {
 
 export const UDP_ENDPOINT_DEFAULTS = Object.freeze({ maxStreams: 256, resendMs: 100, timeoutMs: 5_000 });
 
+/**
+ * Punching starts with datagrams that die one hop past our own router: they
+ * open our NAT without reaching the other side's before it has opened its own
+ * (a Linux router that sees an unasked datagram first keeps a conntrack entry
+ * for it, and then maps the other side's outgoing datagrams to another port,
+ * so neither gets through). After `ms` both send at the full TTL.
+ */
+export const PUNCH_LOW_TTL = Object.freeze({ ttl: 2, ms: 400 });
+
 /** How long an accepted `open` is remembered, so a resent one gets the same answer. */
 const ACCEPTED_MEMORY_MS = 30_000;
 
@@ -71,10 +80,10 @@ export class UdpEndpoint {
     return { host: a.host, port: a.port };
   }
 
-  /** Sends one datagram (best effort: a lost one is resent by whoever waits for its answer). */
-  send(d: PunchDatagram, to: HostPort): void {
+  /** Sends one datagram (best effort: a lost one is resent by whoever waits for its answer); `ttl`: hops it lives. */
+  send(d: PunchDatagram, to: HostPort, ttl?: number): void {
     if (this.#closed) return;
-    this.#socket.send(encodePunchDatagram(d), to.port, to.host).catch(() => {});
+    this.#socket.send(encodePunchDatagram(d), to.port, to.host, ttl).catch(() => {});
   }
 
   /**
@@ -98,19 +107,21 @@ export class UdpEndpoint {
    */
   async openStream(
     candidates: () => HostPort[],
-    options: { n?: string; timeoutMs?: number; signal?: AbortSignal } = {},
+    options: { n?: string; timeoutMs?: number; signal?: AbortSignal; lowTtlFirst?: boolean } = {},
   ): Promise<{ stream: Duplex; remote: HostPort }> {
     const n = options.n ?? nonce();
     const id = this.#newId();
     const stream = shared!.createStream(id);
     try {
       let remote: HostPort | undefined;
+      const lowUntil = Date.now() + (options.lowTtlFirst === true ? PUNCH_LOW_TTL.ms : 0);
+      const ttl = () => (Date.now() < lowUntil ? PUNCH_LOW_TTL.ttl : undefined);
       const d = await this.#exchange(
         n,
         candidates,
         () => ({ t: 'open', n, id }),
         'accept',
-        options,
+        { ...options, ttl },
         (from) => {
           remote = from;
         },
@@ -191,14 +202,15 @@ export class UdpEndpoint {
     to: HostPort[] | (() => HostPort[]),
     make: () => PunchDatagram,
     want: PunchDatagram['t'],
-    options: { timeoutMs?: number; signal?: AbortSignal },
+    options: { timeoutMs?: number; signal?: AbortSignal; ttl?: () => number | undefined },
     onAnswerFrom?: (from: HostPort) => void,
   ): Promise<PunchDatagram> {
     const timeoutMs = options.timeoutMs ?? UDP_ENDPOINT_DEFAULTS.timeoutMs;
     return new Promise((resolve, reject) => {
       const targets = typeof to === 'function' ? to : () => to;
       const fire = () => {
-        for (const t of targets()) this.send(make(), t);
+        const ttl = options.ttl?.();
+        for (const t of targets()) this.send(make(), t, ttl);
       };
       const finish = (err?: Error, d?: PunchDatagram) => {
         clearInterval(resend);
