@@ -73,8 +73,8 @@ export class NetnsLab {
   #cleaned = false;
   readonly #onExit = () => this.cleanUp();
 
-  /** `prefix`: at most 7 characters, so that an interface's name stays within 15. */
-  constructor(readonly prefix = 'nat') {
+  /** Names start with `prefix` (default `nat`, or COTERIE_NETNS_PREFIX: a branch's own runs keep apart); at most 7 characters, so that an interface's name stays within 15. */
+  constructor(readonly prefix: string = process.env.COTERIE_NETNS_PREFIX ?? 'nat') {
     if (!/^[a-z]{1,7}$/.test(prefix))
       throw new Error(`a lab prefix is 1 to 7 lowercase letters, not '${prefix}'`);
     process.once('exit', this.#onExit);

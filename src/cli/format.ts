@@ -432,6 +432,6 @@ function reachLine(reach: NonNullable<StatusView['reach']>): string[] {
   if (reach.reachable === 'direct') return [`reachable: direct at ${shown(reach.address ?? '?')}`];
   if (reach.reachable === 'unknown') return ['reachable: unknown (no tracker said yet)'];
   return [
-    `reachable: nat, ${reach.relay === undefined ? 'no relay reservation yet' : `relayed by ${shown(reach.relay)}`}`,
+    `reachable: nat, ${reach.relay === undefined ? 'no relay reservation yet' : `relayed by ${shown(reach.relay)}`}${reach.udp === undefined ? '' : `, punches from UDP ${shown(reach.udp)}`}`,
   ];
 }

@@ -28,8 +28,8 @@ import { acquireDataDirLock } from './lock.js';
 import { createMessagingService, type MessagingService } from './messages/index.js';
 import { createPeerMetrics } from './metrics.js';
 import { type Notice, noticeOfEvent, type PeerEvent } from './notices.js';
-import { createPortMapper, loadPortMappingLibrary, type PortMapper } from './port-mapping.js';
-import { createReach, type Reach } from './reach.js';
+import type { Reach } from './reach.js';
+import { type ReachParts, startReachParts } from './reach-parts.js';
 import { type StorageService, startStorage } from './storage/index.js';
 import { PeerStore } from './store/index.js';
 import { TrackerHttpClient } from './tracker/http-client.js';
@@ -47,6 +47,8 @@ export interface PeerDaemonOptions {
   port?: number;
   /** Advertised address when it differs from host (e.g. 0.0.0.0 binds). */
   advertiseHost?: string;
+  /** Punch holes over UDP to seeders behind NAT, and let others punch to us (default true; `--no-punch`). */
+  punch?: boolean;
   /** Upload limit over all connections, bytes per second on the wire (0 or unset: none). */
   uploadLimitBytesPerSec?: number;
   /** Download limit over all connections, bytes per second on the wire (0 or unset: none). */
@@ -146,7 +148,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
   let identity: PeerIdentity | undefined;
   let files: FilesService | undefined;
   let reach: Reach | undefined;
-  let mapper: PortMapper | undefined;
+  let reachParts: ReachParts | undefined;
   let storage: StorageService | undefined;
   let messaging: MessagingService | undefined;
   let control: ControlServer | undefined;
@@ -258,10 +260,9 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     stopping ??= (async () => {
       log.info('peer stopping');
       messaging?.stop();
-      reach?.stop();
+      await reachParts?.stop();
       limits.stop();
       session.stop();
-      await mapper?.stop();
       await storage?.stop().catch((err: unknown) => log.error({ err }, 'stopping storage'));
       // Downloads pause first, so a CLI waiting on one hears why before the control API closes.
       await files?.stop().catch((err: unknown) => log.error({ err }, 'stopping files'));
@@ -279,18 +280,18 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
 
   try {
     identity = await loadOrCreateIdentity(dataDir);
-    const mapping =
-      options.portMapping !== false && !isLoopbackHost(options.host ?? PEER_DEFAULTS.pieceHostDefault);
-    if (mapping) loadPortMappingLibrary().catch(() => {});
-    reach = createReach({
+    reachParts = await startReachParts({
       session,
       identity,
       token: getToken,
+      host: options.host ?? PEER_DEFAULTS.pieceHostDefault,
       accept: (stream, peerId) => files?.seeding.accept(stream, peerId),
       directAddresses: () => files?.addresses() ?? [],
-      mapping: { address: () => mapper?.address(), view: () => mapper?.view() },
+      punch: options.punch !== false,
+      portMapping: options.portMapping,
       log,
     });
+    reach = reachParts.reach;
     // Downloads and storage fetches dial alike: direct, else through the holder's relays.
     const dial = reach.dial(createTlsDial(identity));
     files = await startFilesService({
@@ -399,16 +400,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       ...(ui === undefined ? {} : { ui: { host: ui.host, port: ui.port } }),
       startedAt: new Date().toISOString(),
     });
-    if (mapping) {
-      mapper = createPortMapper({
-        port: files.serving.port,
-        log,
-        ...options.portMapping,
-        onChange: () => reach?.addressesChanged(),
-      });
-      // In the background: a mapping that comes later is announced then (and re-checked by the tracker).
-      void mapper.start();
-    }
+    reachParts.startMapping(files.serving.port);
     if (store.getSession() !== undefined) {
       await learnCluster();
       session.start();
@@ -436,9 +428,4 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     await stop();
     throw CoterieError.from(err, 'INTERNAL', (text) => `the peer could not start: ${text}`);
   }
-}
-
-/** A piece server on loopback only is reached by nobody outside: nothing to map. */
-function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }

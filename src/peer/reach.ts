@@ -1,8 +1,9 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { formatHostPort } from '../protocol/addresses.js';
+import { formatHostPort, type HostPort } from '../protocol/addresses.js';
 import type { ReachView } from '../protocol/control.js';
 import type { CoterieError } from '../protocol/errors.js';
+import { formatUdpAddress } from '../protocol/punch.js';
 import { formatRelayAddress, parseRelayEndpoint, type RelayEndpoint } from '../protocol/relay.js';
 import type { Reachability } from '../protocol/session.js';
 import {
@@ -28,6 +29,8 @@ export interface ReachOptions {
   retryMs?: number;
   /** The home router's port mapping, when one is held: its address is a candidate the dial-back checks. */
   mapping?: Pick<PortMapper, 'address' | 'view'>;
+  /** Hole punching (punch.ts); undefined: off (`--no-punch`). */
+  punch?: { publicEndpoint(): HostPort | undefined; dial: Dial };
 }
 
 /** The peer's reachability as the daemon and `status` see it. */
@@ -36,6 +39,8 @@ export interface Reach {
   addresses(): string[];
   /** Wraps the direct dial: seeders behind NAT are reached through their relays. */
   dial(direct: Dial): Dial;
+  /** Announces the addresses again if they changed (our public UDP endpoint did). */
+  refresh(): void;
   status(): ReachView;
   /** The port mapping came, moved or went: tell the tracker (its dial-back then checks the mapped address). */
   addressesChanged(): void;
@@ -72,9 +77,15 @@ export function createReach(o: ReachOptions): Reach {
     const mapped = o.mapping?.address();
     return mapped === undefined || direct.includes(mapped) ? direct : [...direct, mapped];
   };
+  /** Our public UDP endpoint, announced only behind NAT (a direct peer is dialled over TCP). */
+  const udp = () => {
+    const pub = o.punch?.publicEndpoint();
+    return pub === undefined || reachability?.reachable !== 'nat' ? [] : [formatUdpAddress(pub)];
+  };
   const addresses = () => [
     ...withConfirmed(own(), confirmed),
     ...(reservation === null ? [] : [formatRelayAddress(reservation.relay)]),
+    ...udp(),
   ];
   const announce = () => {
     const list = addresses();
@@ -186,8 +197,16 @@ export function createReach(o: ReachOptions): Reach {
   return {
     addresses,
     dial: (direct) =>
-      createReachDial({ identity: o.identity, direct, token: o.token, knownRelays: () => relays }),
+      createReachDial({
+        identity: o.identity,
+        direct,
+        token: o.token,
+        knownRelays: () => relays,
+        ...(o.punch === undefined ? {} : { punch: o.punch.dial }),
+      }),
+    refresh: announce,
     status: () => {
+      const pub = o.punch?.publicEndpoint();
       const mapping = o.mapping?.view();
       return {
         reachable: reachability?.reachable ?? 'unknown',
@@ -197,6 +216,7 @@ export function createReach(o: ReachOptions): Reach {
           : { relay: formatHostPort(reservation.relay.host, reservation.relay.port) }),
         relays: relays.map((r) => formatHostPort(r.host, r.port)),
         ...(mapping === undefined ? {} : { mapping }),
+        ...(pub === undefined ? {} : { udp: formatHostPort(pub.host, pub.port) }),
       };
     },
     addressesChanged: () => {

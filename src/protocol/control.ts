@@ -310,6 +310,8 @@ export interface ReachView {
   relays: string[];
   /** The port mapping the home router holds for the piece server (UPnP IGD or NAT-PMP). */
   mapping?: PortMappingView;
+  /** Our public UDP endpoint as a relay's reflector saw it (hole punching); absent with --no-punch. */
+  udp?: string;
 }
 
 /** `status`'s port mapping: where the router forwards, by which protocol, until when. */

@@ -34,9 +34,11 @@ import {
 import { CoterieError, ERROR_CODES } from './errors.js';
 import { HEX64_PATTERN, NAME_PATTERN } from './names.js';
 import { ClusterEvent, MoveEvent, Reachability, ReachabilityEvent } from './session-cluster.js';
+import { PunchEvent, PunchMessage } from './session-punch.js';
 import { DropOrder, ReplicasMessage, ReplicateOrder } from './session-storage.js';
 
 export * from './session-cluster.js';
+export * from './session-punch.js';
 export * from './session-storage.js';
 
 export const SESSION_PROTOCOL_VERSION = 1;
@@ -147,6 +149,7 @@ export const ClientMessage = Type.Union([
   SendMessage,
   AckMessages,
   ReplicasMessage,
+  PunchMessage,
 ]);
 export type ClientMessage = Static<typeof ClientMessage>;
 export type HelloMessage = Static<typeof HelloMessage>;
@@ -306,6 +309,7 @@ export const TrackerMessage = Type.Union([
   DropOrder,
   ReachabilityEvent,
   MoveEvent,
+  PunchEvent,
 ]);
 export type TrackerMessage = Static<typeof TrackerMessage>;
 export type WelcomeMessage = Static<typeof WelcomeMessage>;

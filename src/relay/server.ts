@@ -30,6 +30,7 @@ import {
 } from '../protocol/relay.js';
 import { certificateFingerprint } from '../protocol/tracker-url.js';
 import { RELAY_DEFAULTS, type RelaySettings } from './config.js';
+import { startReflector } from './reflector.js';
 import { splice } from './splice.js';
 import { acceptTls } from './tls-front.js';
 
@@ -48,6 +49,12 @@ export interface RelayOptions extends Partial<RelaySettings> {
   /** The user a session token belongs to; throws (any error) for a token that is not valid. */
   authenticate(token: string): Promise<{ userId: string }>;
   logger?: RelayLogger;
+  /**
+   * Where the UDP reflector binds, when not `host`: a reply must leave from the address the peer
+   * sent to (its NAT drops anything else), which a wildcard bind on a host of several addresses
+   * does not promise. Falls back to `host` when it cannot bind there.
+   */
+  reflectHost?: string;
   /** Sees every byte relayed through a circuit (tests check that it is ciphertext). */
   tap?: (chunk: Buffer) => void;
 }
@@ -309,6 +316,10 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   }
   server.on('error', (err) => logger.warn({ err }, 'relay listener error'));
   const port = (server.address() as net.AddressInfo).port;
+  const warn = (m: string) => logger.warn({}, m);
+  const reflector =
+    (options.reflectHost === undefined ? undefined : await startReflector(options.reflectHost, port, warn)) ??
+    (await startReflector(o.host, port, warn));
   logger.info(
     { host: o.host, port, maxCircuits: o.maxCircuits, rateBytesPerSec: o.rateBytesPerSec },
     'relay started',
@@ -326,6 +337,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
         for (const r of reservations.values()) clearTimeout(r.expiry);
         for (const p of pending.values()) clearTimeout(p.timer);
         for (const s of sockets) s.destroy();
+        await reflector?.close();
         await stopped;
       })();
       return closing;

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { createServerCertificate } from '../core/x509.js';
 import { formatRelayEndpoint } from '../protocol/relay.js';
@@ -32,6 +33,10 @@ export async function startTrackerRelay(
   const relay = await startRelay({
     ...options,
     tls,
+    // Listening on every address: the reflector answers from the one peers are told.
+    ...(isIP(options.publicHost) !== 0 && ['0.0.0.0', '::'].includes(options.host)
+      ? { reflectHost: options.publicHost }
+      : {}),
     port: options.port ?? RELAY_DEFAULTS.port,
     authenticate: async (token) => ({ userId: (await users.authenticate(token)).userId }),
     logger: logger.child({ part: 'relay' }),

@@ -10,6 +10,8 @@ export interface DialTarget {
   address: { host: string; port: number };
   /** Relays the peer holds a reservation on (its `relay://` addresses): it is behind NAT. */
   relays?: RelayEndpoint[];
+  /** Its public UDP endpoint (its `udp://` address): a hole may be punched to it (issue 19). */
+  udp?: { host: string; port: number };
 }
 
 /** A byte stream to a peer, and the peer id its transport proved (TLS: the certificate's fingerprint). */

@@ -92,3 +92,12 @@ export {
 } from './share-guard.js';
 export { type GatedDirection, LinkThrottle, type WireCounters, wireCounters } from './throttle.js';
 export { TicketBinding, TicketGuard, type TicketRevocation } from './ticket-guard.js';
+export { tlsClientOver, tlsServerOver } from './tls-over.js';
+export { dialOverUdp, serveOverUdp } from './udp-dial.js';
+export {
+  nonce,
+  PUNCH_LOW_TTL,
+  UDP_ENDPOINT_DEFAULTS,
+  UdpEndpoint,
+  type UdpEndpointOptions,
+} from './udp-endpoint.js';

@@ -17,13 +17,8 @@ import {
   type RelayServerFrame,
 } from '../protocol/relay.js';
 import { certificateFingerprint } from '../protocol/tracker-url.js';
-import {
-  checkPeerId,
-  type PeerIdentity,
-  peerIdOfSocket,
-  tlsClientOptions,
-  tlsServerOptions,
-} from './identity.js';
+import type { PeerIdentity } from './identity.js';
+import { tlsClientOver, tlsServerOver } from './tls-over.js';
 
 export const RELAY_CLIENT_DEFAULTS = Object.freeze({ timeoutMs: 10_000 });
 
@@ -120,32 +115,6 @@ export function relayHandshake(
   });
 }
 
-/** Waits for TLS on `socket` to finish (or fail, or time out: UNAVAILABLE). */
-function secured(socket: tls.TLSSocket, event: 'secure' | 'secureConnect', timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`no TLS handshake within ${timeoutMs} ms`)), timeoutMs);
-    timer.unref();
-    const fail = (err: Error) => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(new CoterieError('UNAVAILABLE', `relayed TLS failed: ${err.message}`, { cause: err }));
-    };
-    socket.once('error', fail);
-    socket.once(event, () => {
-      clearTimeout(timer);
-      socket.off('error', fail);
-      try {
-        // Read now: Node stops showing the peer's certificate once TLS 1.3 tickets arrive (identity.ts).
-        peerIdOfSocket(socket);
-      } catch (err) {
-        fail(err as Error);
-        return;
-      }
-      resolve();
-    });
-  });
-}
-
 /**
  * Opens a circuit to `target` through `relay` and runs TLS over it, pinned to
  * `target` (PEER_MISMATCH otherwise). The relay answers RELAY_FORBIDDEN,
@@ -166,14 +135,7 @@ export async function dialViaRelay(options: {
     (f) => f.t === 'connected',
     { timeoutMs, ...(options.signal === undefined ? {} : { signal: options.signal }) },
   );
-  const socket = tls.connect({ socket: raw, ...tlsClientOptions(options.identity) });
-  await secured(socket, 'secureConnect', timeoutMs);
-  try {
-    return { stream: socket, peerId: checkPeerId(socket, options.target) };
-  } catch (err) {
-    socket.destroy();
-    throw err;
-  }
+  return tlsClientOver(raw, options.identity, options.target, timeoutMs, 'relayed');
 }
 
 /**
@@ -195,12 +157,5 @@ export async function acceptViaRelay(options: {
     (f) => f.t === 'connected',
     { timeoutMs },
   );
-  const socket = new tls.TLSSocket(raw, { isServer: true, ...tlsServerOptions(options.identity) });
-  await secured(socket, 'secure', timeoutMs);
-  try {
-    return { stream: socket, peerId: peerIdOfSocket(socket) };
-  } catch (err) {
-    socket.destroy();
-    throw err;
-  }
+  return tlsServerOver(raw, options.identity, timeoutMs, 'relayed');
 }

@@ -13,6 +13,12 @@ export interface ReachDialOptions {
   token(): string | undefined;
   /** The cluster's relays, tried after the seeder's own (it may have moved since it was listed). */
   knownRelays(): RelayEndpoint[];
+  /**
+   * Hole punching (peer/punch.ts) to a seeder that announced a UDP endpoint:
+   * tried after the direct head start, before the relays, and given up
+   * within its own bound so the relays stay the fallback.
+   */
+  punch?: Dial;
   timeoutMs?: number;
   /**
    * How long the direct dial runs alone before the relays are tried too (a
@@ -26,9 +32,10 @@ export const REACH_DIAL_DEFAULTS = Object.freeze({ timeoutMs: 10_000, directHead
 
 /**
  * A Dial that reaches seeders behind NAT (issue 19). A seeder listed with
- * relays (`relay://` addresses: the tracker could not dial it back) is tried
- * directly and, after a head start or at once when that fails, through its
- * relays and then the cluster's others, one after another; the first stream
+ * relays (`relay://` addresses: the tracker could not dial it back) or a UDP
+ * endpoint (`udp://`) is tried directly and, after a head start or at once
+ * when that fails, by punching a hole over UDP, then through its relays and
+ * the cluster's others, one after another; the first stream
  * to prove the seeder's peer id wins and the other is closed. A seeder
  * listed without relays is dialled directly only.
  */
@@ -38,7 +45,10 @@ export function createReachDial(options: ReachDialOptions): Dial {
   return async (target, signal, reads) => {
     const token = options.token();
     const own = target.relays ?? [];
-    if (own.length === 0 || token === undefined) return options.direct(target, signal, reads);
+    const punch = target.udp === undefined ? undefined : options.punch;
+    if ((own.length === 0 && punch === undefined) || token === undefined) {
+      return options.direct(target, signal, reads);
+    }
     const relays = unique([...own, ...options.knownRelays()]);
     const stop = new AbortController();
     const both = AbortSignal.any([signal, stop.signal]);
@@ -55,6 +65,14 @@ export function createReachDial(options: ReachDialOptions): Dial {
     });
     const relayed = (async (): Promise<DialedPeer> => {
       await Promise.race([directGone, sleep(headStartMs, undefined, { signal: both }).catch(() => {})]);
+      if (punch !== undefined) {
+        both.throwIfAborted();
+        try {
+          return await punch(target, both);
+        } catch (err) {
+          errors.push(asError(err));
+        }
+      }
       for (const relay of relays) {
         both.throwIfAborted();
         try {

@@ -10,8 +10,9 @@ import { until } from '../helpers/wait.js';
 // tracker, its relay and one public peer, and homes behind routers doing full-cone,
 // port-restricted and symmetric NAT, uplinks shaped to 100 Mbit/s. For every ordered pair
 // (seeder's network, downloader's network) the downloader fetches a file only that seeder has,
-// and the path it took is read off the downloader's own byte counters: bytes from the seeder's
-// public address (direct) or from the relay (relayed).
+// and the path it took is read off the downloader's own byte counters: TCP bytes from the seeder's
+// public address (direct), UDP bytes from it (punched: a UDX stream over a hole both sides
+// opened), or bytes from the relay (relayed).
 
 const skip = skipWithoutNetns('test/integration/netns-nat.test.ts');
 
@@ -21,15 +22,18 @@ const NETS: Net[] = ['public', 'fullcone', 'restricted', 'symmetric'];
 
 /**
  * The path each pair takes, seeder's network → downloader's network. A seeder the tracker can
- * dial back is dialled directly (a full-cone router forwards to it); one it cannot is reached
- * through the relay. Hole punching (part 4) turns restricted seeders' rows into `punched` where
- * the downloader's NAT allows it; symmetric ↔ symmetric stays relayed.
+ * dial back is dialled directly (a full-cone router forwards to it); one it cannot is punched to
+ * over UDP where the two NATs allow it, else reached through the relay. Punching needs one side
+ * to learn where the other's datagrams come from: a port-restricted seeder keeps the port its
+ * reflector saw, so any downloader but a symmetric one gets through; a symmetric seeder's probes
+ * come from a new port, which a downloader that lets them in (public, full-cone) answers, and a
+ * restricted or symmetric one never sees.
  */
 const EXPECTED: Record<Net, Partial<Record<Net, Path>>> = {
   public: { fullcone: 'direct', restricted: 'direct', symmetric: 'direct' },
   fullcone: { public: 'direct', fullcone: 'direct', restricted: 'direct', symmetric: 'direct' },
-  restricted: { public: 'relayed', fullcone: 'relayed', restricted: 'relayed', symmetric: 'relayed' },
-  symmetric: { public: 'relayed', fullcone: 'relayed', restricted: 'relayed', symmetric: 'relayed' },
+  restricted: { public: 'punched', fullcone: 'punched', restricted: 'punched', symmetric: 'relayed' },
+  symmetric: { public: 'punched', fullcone: 'punched', restricted: 'relayed', symmetric: 'relayed' },
 };
 const PAIRS = NETS.flatMap((s) =>
   NETS.filter((d) => EXPECTED[s][d] !== undefined).map((d) => [s, d] as const),
@@ -111,9 +115,9 @@ describe.skipIf(skip)('the NAT matrix: every pair of networks shares a file', { 
         lab.addCounters(m.ns, {
           relay: `ip saddr 198.18.0.1 tcp sport 7072`,
           ...Object.fromEntries(
-            NETS.filter((s) => EXPECTED[s][d] !== undefined).map((s) => [
-              s,
-              `ip saddr ${seeders.get(s)!.seen}`,
+            NETS.filter((s) => EXPECTED[s][d] !== undefined).flatMap((s) => [
+              [s, `ip saddr ${seeders.get(s)!.seen} meta l4proto tcp`],
+              [`${s}-udp`, `ip saddr ${seeders.get(s)!.seen} meta l4proto udp`],
             ]),
           ),
         });
@@ -175,9 +179,14 @@ describe.skipIf(skip)('the NAT matrix: every pair of networks shares a file', { 
       let relayed = 0;
       for (const s of NETS.filter((x) => EXPECTED[x][d] !== undefined)) {
         expect(readFileSync(destOf(s, d)).equals(readFileSync(fileOf(s, d))), `${s} → ${d}`).toBe(true);
-        const direct = (bytes[s] ?? 0) >= FILE_BYTES;
-        if (!direct) relayed++;
-        paths[s] = { ...paths[s], [d]: direct ? 'direct' : 'relayed' };
+        const path: Path =
+          (bytes[s] ?? 0) >= FILE_BYTES
+            ? 'direct'
+            : (bytes[`${s}-udp`] ?? 0) >= FILE_BYTES
+              ? 'punched'
+              : 'relayed';
+        if (path === 'relayed') relayed++;
+        paths[s] = { ...paths[s], [d]: path };
       }
       // What did not come from the seeders came through the relay, TLS records and all.
       expect(bytes.relay ?? 0, `bytes ${d} received from the relay`).toBeGreaterThanOrEqual(

@@ -23,6 +23,7 @@ interface PeerFlags {
   uploadLimit?: string;
   downloadLimit?: string;
   exemptLocal?: boolean;
+  punch: boolean;
   wallClockStart?: string;
   shell: boolean;
   logLevel: string;
@@ -136,6 +137,7 @@ export function registerPeerCommand(program: Command): void {
       '--exempt-local',
       'no limits for peers on the local network (loopback, 10/8, 172.16/12, 192.168/16, link-local)',
     )
+    .option('--no-punch', 'no hole punching over UDP: seeders behind NAT are reached through relays only')
     .option('--upload-limit-kib <n>', 'upload limit in KiB/s (older form of --upload-limit)')
     .addOption(
       new Option('--wall-clock-start <ms>', "the schedule's wall clock starts here (tests only)").hideHelp(),
@@ -241,6 +243,7 @@ export function registerPeerCommand(program: Command): void {
       portMapping: flags.portMapping && {
         leaseSec: mappingLeaseSec ?? PEER_DEFAULTS.portMappingLeaseSec,
       },
+      punch: flags.punch,
       ...(wallNow === undefined ? {} : { wallNow }),
       trackerCaFile: flags.trackerCa ?? process.env.COTERIE_TRACKER_CA,
       ui: flags.ui ? { port: uiPort } : false,

@@ -3,6 +3,7 @@ import { NEUTRAL_SCORE } from '../../core/index.js';
 import { parseHostPort } from '../../protocol/addresses.js';
 import { type FileDetail, MAX_REPORTS_PER_CALL } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { parseUdpAddress } from '../../protocol/punch.js';
 import { parseRelayAddress } from '../../protocol/relay.js';
 import type { SessionEvent } from '../../protocol/session.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
@@ -44,13 +45,15 @@ export function appearedSeeder(
 
 /**
  * Where a seeder is: its first host:port, and the relays it holds a
- * reservation on (`relay://host:port`: the tracker could not dial it back).
+ * reservation on (`relay://host:port`: the tracker could not dial it back),
+ * and its public UDP endpoint (`udp://host:port`) to punch a hole to.
  */
-function reachOf(addresses: string[]): Pick<SeederInfo, 'address' | 'relays'> | undefined {
+function reachOf(addresses: string[]): Pick<SeederInfo, 'address' | 'relays' | 'udp'> | undefined {
   const address = addresses.map(parseHostPort).find((a) => a !== undefined);
   const relays = addresses.map(parseRelayAddress).filter((a) => a !== undefined);
+  const udp = addresses.map(parseUdpAddress).find((a) => a !== undefined);
   if (address === undefined) return undefined;
-  return relays.length === 0 ? { address } : { address, relays };
+  return { address, ...(relays.length === 0 ? {} : { relays }), ...(udp === undefined ? {} : { udp }) };
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   type ClientMessage,
   encodeSessionMessage,
   type MessagingEvent,
+  type PunchEvent,
   parseTrackerMessage,
   type Reachability,
   SESSION_CLOSE,
@@ -61,6 +62,8 @@ export interface TrackerSessionEvents {
   reachability: [reachability: Reachability];
   /** The tracker refused the token: the user must log in again. */
   unauthenticated: [reason: string];
+  /** A peer is punching a UDP path to us from its endpoint (issue 19): probe it now. */
+  punch: [event: PunchEvent];
   event: [event: SessionEvent];
   /** Messages pushed or caught up, the end of catch-up, receipts. */
   messaging: [event: MessagingEvent];
@@ -162,6 +165,17 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
   /** The addresses the peer serves on changed (a relay reservation came or went): the tracker re-checks them. */
   setAddresses(addresses: string[]): Promise<void> {
     return this.send({ type: 'addresses', addresses } as Omit<ClientMessage, 'id'>);
+  }
+
+  /**
+   * Asks the tracker to have peer `peerId` probe our public UDP endpoint
+   * (session-punch.ts); resolves once the tracker passed it on.
+   * UNAVAILABLE when no session is up.
+   */
+  punch(peerId: string, endpoint: string, n: string): Promise<void> {
+    if (this._state !== 'connected')
+      return Promise.reject(new CoterieError('UNAVAILABLE', 'no tracker session'));
+    return this.send({ type: 'punch', peerId, endpoint, n } as Omit<ClientMessage, 'id'>);
   }
 
   private async sendInChunks(
@@ -280,6 +294,9 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
           return;
         case 'move':
           this.move(msg.url);
+          return;
+        case 'punch':
+          this.emit('punch', msg);
           return;
         case 'reachability':
           this.emit('reachability', {

@@ -50,6 +50,8 @@ export type TrackerEvent =
    * `drop`). `t`: r(eplicate) or d(rop); `g` group, `f` file, `s` size, `r` drop reason.
    */
   | { kind: 'storage_orders'; peerId: string; orders: StorageOrderItem[]; at: number }
+  /** Peer `from` punches a UDP path to peer `peerId` from `endpoint` (issue 19): its tracker pushes `punch`. */
+  | { kind: 'punch'; peerId: string; from: string; endpoint: string; n: string; at: number }
   /** A token was revoked (logout): sessions opened with it close, on every tracker. */
   | { kind: 'token_revoked'; tokenHash: string; at: number }
   /** A tracker joined or left the cluster: the others read the membership rows again now. */

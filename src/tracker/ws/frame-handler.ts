@@ -3,6 +3,7 @@ import { CoterieError, isCoterieError } from '../../protocol/errors.js';
 import {
   type ClientMessage,
   MAX_WATCHED_FILES,
+  type PunchMessage,
   parseClientMessage,
   type Reachability,
   SESSION_CLOSE,
@@ -38,6 +39,8 @@ export interface FrameHandlerDeps {
   greeting?: () => TrackerMessage | undefined;
   /** The dial-back (services/reachability.ts): told in the welcome and after each addresses update. */
   reachability?: (peerId: string, addresses: string[], source: string | undefined) => Promise<Reachability>;
+  /** Passes a `punch` on to the tracker holding the target's session (the cluster's bus). */
+  punch?: (from: string, message: PunchMessage) => Promise<void>;
 }
 
 /**
@@ -47,6 +50,7 @@ export interface FrameHandlerDeps {
  */
 export function createFrameHandler(deps: FrameHandlerDeps) {
   const { presence, files, messages, registry, outbox, logger } = deps;
+  const punchLimit = new PunchLimit();
 
   async function hello(s: Session, message: Extract<ClientMessage, { type: 'hello' }>): Promise<void> {
     if (message.v !== SESSION_PROTOCOL_VERSION) {
@@ -180,6 +184,12 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       case 'unwatch':
         for (const f of message.files) registry.unwatch(s, f);
         break;
+      case 'punch':
+        if (deps.punch === undefined)
+          throw new CoterieError('BAD_REQUEST', 'this tracker does not coordinate hole punching');
+        punchLimit.take(s, info.peerId);
+        await deps.punch(info.peerId, message);
+        break;
       case 'replicas': {
         if (deps.storage === undefined)
           throw new CoterieError('BAD_REQUEST', 'this tracker keeps no replicas');
@@ -224,4 +234,23 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       }
     });
   };
+}
+
+/**
+ * At most 32 punches per session in any 10 s: each makes another peer send
+ * datagrams to an endpoint the requester named, so a session must not turn
+ * seeders into a flood.
+ */
+class PunchLimit {
+  readonly #recent = new WeakMap<Session, number[]>();
+
+  take(s: Session, peerId: string): void {
+    const now = Date.now();
+    const times = (this.#recent.get(s) ?? []).filter((t) => now - t < 10_000);
+    if (times.length >= 32) {
+      throw new CoterieError('RATE_LIMITED', `peer ${peerId.slice(0, 12)} asked for too many punches: wait`);
+    }
+    times.push(now);
+    this.#recent.set(s, times);
+  }
 }

@@ -112,6 +112,15 @@ export function createSessionHub(options: HeartbeatOptions) {
       logger,
       greeting: deps.greeting,
       ...(deps.reachability === undefined ? {} : { reachability: deps.reachability }),
+      punch: (from, m) =>
+        deps.bus.publish({
+          kind: 'punch',
+          peerId: m.peerId,
+          from,
+          endpoint: m.endpoint,
+          n: m.n,
+          at: Date.now(),
+        }),
     });
 
     const heartbeat = new Heartbeat<Session>(

@@ -126,6 +126,13 @@ export function startPushes(deps: PushesDeps): () => void {
       case 'storage_orders':
         pushStorageOrders(registry, outbox, event);
         break;
+      case 'punch':
+        for (const s of registry.all()) {
+          if (s.info?.peerId !== event.peerId) continue;
+          const { from, endpoint, n, at } = event;
+          outbox.send(s, { type: 'punch', from, endpoint, n, at });
+        }
+        break;
       case 'token_revoked':
         for (const s of registry.all()) {
           if (s.caller.tokenHash === event.tokenHash)

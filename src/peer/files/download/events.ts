@@ -9,6 +9,8 @@ export interface SeederInfo {
   address: { host: string; port: number };
   /** Relays it holds a reservation on (it is behind NAT): the dial may go through them. */
   relays?: RelayEndpoint[];
+  /** Its public UDP endpoint: the dial may punch a hole to it. */
+  udp?: { host: string; port: number };
   /** The tracker's score for this peer, 0..1. */
   score: number;
 }
