@@ -9,9 +9,10 @@
  * `have`s of their own), then the ones shown to the fewest. Sixteen downloaders each get
  * different pieces from the seeder and the rest from each other (partial seeders, announced
  * to the tracker). The window is refilled as the downloader asks for what it was shown or gets
- * it elsewhere, with pieces nobody holds; once every piece is held somewhere, a downloader
- * that has nothing left to ask for is shown a batch of the least-held pieces, doubling while
- * it stays idle, so a downloader cut off from the others is never starved. Shown pieces are
+ * it elsewhere, with pieces never shown to anyone; once every piece was shown, a downloader is
+ * shown more only when it is starved (nothing left to ask here, no piece got anywhere for a
+ * tick): a batch of the least-held pieces, doubling while it stays so, so a downloader cut off
+ * from the others still completes while the others are not sent what they can trade. Shown pieces are
  * never withdrawn: at worst this ends as a full bitfield.
  */
 import { Bitfield } from '../core/bitfield.js';
@@ -56,11 +57,11 @@ export class Spread {
 
   /**
    * The lowest-ranked piece outside `skip` (what the connection was shown or holds), counted as
-   * shown; with `unheld`, only a piece no downloader holds.
+   * shown; with `fresh`, only a piece never shown to anyone nor held.
    */
-  take(skip: (piece: number) => boolean, unheld: boolean): number | undefined {
+  take(skip: (piece: number) => boolean, fresh: boolean): number | undefined {
     const n = this.pieceCount;
-    if (unheld && this.#floor >= HELD) return undefined;
+    if (fresh && this.#floor > 0) return undefined;
     let best = -1;
     let bestRank = Number.POSITIVE_INFINITY;
     for (let k = 0; k < n; k++) {
@@ -72,15 +73,20 @@ export class Spread {
       // No piece ranks below the floor: the scan stops at the first one there.
       if (r <= this.#floor) break;
     }
-    if (best < 0 || (unheld && bestRank >= HELD)) return undefined;
+    if (best < 0 || (fresh && bestRank > 0)) return undefined;
     this.#move(best, 1);
     this.#cursor = (best + 1) % n;
     return best;
   }
 
-  /** A downloader holds `piece` (`shown`: it was shown it, so it is counted already as shown). */
+  /** A downloader holds `piece`. */
   held(piece: number): void {
     this.#move(piece, HELD);
+  }
+
+  /** A connection that was shown `piece` closed before it got it: it counts as never shown there. */
+  unshow(piece: number): void {
+    if (this.#rank[piece]! % HELD > 0) this.#move(piece, -1);
   }
 
   #move(piece: number, by: number): void {
@@ -88,6 +94,7 @@ export class Spread {
     this.#rank[piece] = from + by;
     this.#count(from, -1);
     this.#count(from + by, 1);
+    if (from + by < this.#floor) this.#floor = from + by;
     while (!this.#ranks.has(this.#floor)) {
       let min = Number.POSITIVE_INFINITY;
       for (const r of this.#ranks.keys()) if (r < min) min = r;
@@ -113,8 +120,11 @@ export class SpreadView {
   /** The downloader tells what it holds (haves): an unasked window means it got them elsewhere. */
   #tells = false;
   #askedSinceTick = false;
+  /** It told of a piece it got since the last tick: it is making progress, elsewhere or here. */
+  #heardSinceTick = false;
   #idleTicks = 0;
   #timer: ClockTimer | null = null;
+  #stopped = false;
   readonly #skip = (i: number) => this.seen.has(i) || this.#has.has(i);
 
   constructor(
@@ -144,34 +154,46 @@ export class SpreadView {
   holds(piece: number): void {
     if (piece < 0 || piece >= this.spread.pieceCount || !this.#has.set(piece)) return;
     this.#tells = true;
+    this.#heardSinceTick = true;
     this.spread.held(piece);
     if (this.#ahead.delete(piece)) this.#fill(this.spread.window(), true);
   }
 
+  /** The connection closed. */
   stop(): void {
-    if (this.#timer === null) return;
-    this.#timer.cancel();
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#timer?.cancel();
     this.#timer = null;
     this.spread.sessions--;
+    // What it was shown and never got goes back to the pieces never shown (its redial, say).
+    for (const piece of this.#ahead) this.spread.unshow(piece);
+    this.#ahead.clear();
   }
 
   #tick(): void {
-    const idle = !this.#askedSinceTick && (this.#ahead.size === 0 || !this.#tells);
+    // Starved: it asked for nothing and (if it tells) got nothing, with nothing shown left to ask.
+    const idle = !this.#askedSinceTick && !this.#heardSinceTick && (this.#ahead.size === 0 || !this.#tells);
     this.#askedSinceTick = false;
+    this.#heardSinceTick = false;
     if (!idle) {
       this.#idleTicks = 0;
       return;
     }
-    // Nothing to ask for here: every piece is held somewhere, or (a downloader that does not
-    // tell) it got what it was shown from others. Show more, least held first.
+    // Nothing to ask for and nothing coming from others (or, a downloader that does not tell,
+    // nothing asked of what it was shown): show more, least held, then least shown, first.
     this.#idleTicks++;
     this.#fill(this.#ahead.size + this.spread.window() * 2 ** Math.min(this.#idleTicks - 1, 16), false);
-    if (this.seen.isComplete()) this.stop();
+    if (this.seen.isComplete()) {
+      // Everything is shown: nothing more to decide for this connection.
+      this.#timer?.cancel();
+      this.#timer = null;
+    }
   }
 
-  #fill(target: number, unheld: boolean): void {
+  #fill(target: number, fresh: boolean): void {
     while (this.#ahead.size < target) {
-      const piece = this.spread.take(this.#skip, unheld);
+      const piece = this.spread.take(this.#skip, fresh);
       if (piece === undefined) return;
       this.seen.set(piece);
       this.#ahead.add(piece);
