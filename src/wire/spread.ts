@@ -10,8 +10,8 @@
  * different pieces from the seeder and the rest from each other (partial seeders, announced
  * to the tracker). The window is refilled as the downloader asks for what it was shown or gets
  * it elsewhere, with pieces never shown to anyone; once every piece was shown, a downloader is
- * shown more only when it is starved (nothing left to ask here, no piece got anywhere for a
- * tick): a batch of the least-held pieces, doubling while it stays so, so a downloader cut off
+ * shown more only when it is starved (nothing left to ask here, no piece got anywhere for two
+ * ticks): a batch of the least-held pieces, doubling while it stays so, so a downloader cut off
  * from the others still completes while the others are not sent what they can trade. Shown pieces are
  * never withdrawn: at worst this ends as a full bitfield.
  */
@@ -24,6 +24,8 @@ const WINDOW_BYTES = 32 * 1024 * 1024;
 const MIN_WINDOW = 4;
 /** A connection with nothing left to ask for this long is shown more. */
 export const SPREAD_IDLE_MS = 500;
+/** Ticks in a row without progress before a downloader counts as starved. */
+export const STARVED_TICKS = 2;
 /** A piece's rank: the downloaders holding it first, then how often it was shown. */
 const HELD = 1 << 16;
 
@@ -182,8 +184,11 @@ export class SpreadView {
     }
     // Nothing to ask for and nothing coming from others (or, a downloader that does not tell,
     // nothing asked of what it was shown): show more, least held, then least shown, first.
+    // Two ticks in a row: on a loaded machine a downloader trading well may miss one tick.
     this.#idleTicks++;
-    this.#fill(this.#ahead.size + this.spread.window() * 2 ** Math.min(this.#idleTicks - 1, 16), false);
+    if (this.#idleTicks < STARVED_TICKS) return;
+    const batch = this.spread.window() * 2 ** Math.min(this.#idleTicks - STARVED_TICKS, 16);
+    this.#fill(this.#ahead.size + batch, false);
     if (this.seen.isComplete()) {
       // Everything is shown: nothing more to decide for this connection.
       this.#timer?.cancel();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SPREAD_IDLE_MS, Spread, SpreadView } from '../../src/wire/spread.js';
+import { SPREAD_IDLE_MS, Spread, SpreadView, STARVED_TICKS } from '../../src/wire/spread.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 // The seeder's spreading (wire/spread.ts): each connection is shown a window of the pieces shown
@@ -47,7 +47,7 @@ describe('spreading a complete file over its downloaders', () => {
     const { clock, shown, vs } = views(2, 256);
     for (const v of vs) v.start();
     const before = shown[0]!.length;
-    clock.advance(SPREAD_IDLE_MS);
+    clock.advance(SPREAD_IDLE_MS * STARVED_TICKS);
     const once = shown[0]!.length;
     expect(once).toBeGreaterThan(before);
     for (let i = 0; i < 8; i++) clock.advance(SPREAD_IDLE_MS);
@@ -64,7 +64,7 @@ describe('spreading a complete file over its downloaders', () => {
     // then what nobody holds first (shown to the first one, not yet fetched).
     vs[1]!.start();
     expect(shown[1]!).toEqual([]);
-    clock.advance(SPREAD_IDLE_MS);
+    clock.advance(SPREAD_IDLE_MS * STARVED_TICKS);
     expect([...shown[1]!].sort((a, b) => a - b)).toEqual([12, 13, 14, 15]);
     // While it gets pieces (from others, say), it is not starved: nothing more is shown.
     vs[1]!.holds(12);
@@ -74,7 +74,7 @@ describe('spreading a complete file over its downloaders', () => {
     for (const p of [13, 14, 15]) vs[1]!.holds(p);
     clock.advance(SPREAD_IDLE_MS); // the tick it got pieces in
     expect(shown[1]!.length).toBe(4);
-    clock.advance(SPREAD_IDLE_MS);
+    clock.advance(SPREAD_IDLE_MS * STARVED_TICKS);
     expect(shown[1]!.length).toBe(8);
     expect(shown[1]!.slice(4).every((p) => p < 12)).toBe(true);
   });
