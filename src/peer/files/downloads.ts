@@ -7,7 +7,13 @@ import type { DownloadHandle, DownloadProgress, TreeDownloadHandle } from './dow
 import { findDownload, removePartFiles } from './download-control.js';
 import { analysisFor, analysisOf, rememberAnalysis, runningDetail } from './download-detail.js';
 import { askOf, rememberAsk } from './download-options.js';
-import { appearedSeeder, hasLiveSeeder, reportPeers, withSeederNames } from './download-seeders.js';
+import {
+  appearedSeeder,
+  hasLiveSeeder,
+  listedSeeders,
+  reportPeers,
+  withSeederNames,
+} from './download-seeders.js';
 import { checkedManifest, startEngine } from './download-start.js';
 import type { Downloads, DownloadsDeps } from './download-types.js';
 import { downloadView, type EndedDownload } from './download-view.js';
@@ -96,7 +102,19 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         onEvent({ type: 'peerBanned', downloadId: rec.id, peerId: e.peerId, reason: e.reason });
       }
     });
-    void session.watch([rec.fileId]).catch(() => {});
+    // Downloaders who announced between the listing this download started from and this watch
+    // are pushed to nobody: list the seeders once more when the watch is in place.
+    void session
+      .watch([rec.fileId])
+      .then(() => http.call('getSeeders', { params: { groupId: rec.groupId, file: rec.fileId } }))
+      .then((list) => {
+        for (const s of listedSeeders(list, identity.peerId, new Map())) {
+          if (r.users.has(s.peerId) || !running.has(rec.id)) continue;
+          r.users.set(s.peerId, list.seeders.find((x) => x.peerId === s.peerId)?.userId ?? '');
+          handle.addSeeder(s);
+        }
+      })
+      .catch(() => {});
     handle.done.then(
       async (result) => {
         running.delete(rec.id);
