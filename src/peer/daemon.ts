@@ -182,8 +182,8 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
     store,
     clock: realClock,
     wallNow: options.wallNow ?? Date.now,
-    uploadBytesPerSec: options.uploadLimitBytesPerSec ?? 0,
-    downloadBytesPerSec: options.downloadLimitBytesPerSec ?? 0,
+    uploadBytesPerSec: options.uploadLimitBytesPerSec,
+    downloadBytesPerSec: options.downloadLimitBytesPerSec,
     exemptLocal: options.exemptLocalNetwork ?? false,
     onSlot: (mode, slot) => log.info({ mode, slot }, 'bandwidth schedule slot'),
   });

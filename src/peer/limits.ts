@@ -3,7 +3,8 @@
  * Bandwidth buckets the piece server and every download's dial are held to
  * (wire/bandwidth.ts), set_limits at run time, each download's own limit
  * (download_file --limit, kept in peer.db's meta so a resumed download keeps
- * it), and the schedule kept in peer.db, whose slot is applied within 1 s of
+ * it), the global and group limits set_limits sets (kept in peer.db, so a restart keeps
+ * them), and the schedule kept in peer.db, whose slot is applied within 1 s of
  * a boundary: a timer looks at the wall clock every 250 ms.
  */
 import type { TokenBucket } from '../core/token-bucket.js';
@@ -31,8 +32,12 @@ export interface LimitsOptions {
   clock: Clock;
   /** Wall-clock milliseconds, for the schedule's slots (a test passes a shifted one). */
   wallNow: () => number;
-  uploadBytesPerSec?: number;
-  downloadBytesPerSec?: number;
+  /**
+   * The daemon's global limits from its command line: each one given replaces the one kept in
+   * peer.db (and is kept); one not given is the kept one (set_limits at an earlier run), or none.
+   */
+  uploadBytesPerSec?: number | undefined;
+  downloadBytesPerSec?: number | undefined;
   exemptLocal?: boolean;
   /** Told each time the schedule's slot changes mode. */
   onSlot?: (mode: SlotMode, slot: string) => void;
@@ -66,12 +71,16 @@ const downloadLimitKey = (id: number) => `download.${id}.limit`;
 
 export function createLimits(o: LimitsOptions): Limits {
   const { store, clock } = o;
+  const kept = store.schedule.limits();
+  const keptGlobal = kept.find((l) => l.groupId === '');
   const bandwidth = new Bandwidth({
     clock,
-    upload: o.uploadBytesPerSec ?? 0,
-    download: o.downloadBytesPerSec ?? 0,
+    upload: o.uploadBytesPerSec ?? keptGlobal?.uploadBytesPerSec ?? 0,
+    download: o.downloadBytesPerSec ?? keptGlobal?.downloadBytesPerSec ?? 0,
     exemptLocal: o.exemptLocal ?? false,
   });
+  store.schedule.setLimits('', bandwidth.global());
+  for (const g of kept) if (g.groupId !== '') bandwidth.setGroup(g.groupId, g);
   /** Each download's own bucket, shared by all its connections (redials included). */
   const downloadBuckets = new Map<number, TokenBucket>();
   let slots = store.schedule.slots();
@@ -135,10 +144,11 @@ export function createLimits(o: LimitsOptions): Limits {
         ...(upload === undefined ? {} : { uploadBytesPerSec: upload }),
         ...(download === undefined ? {} : { downloadBytesPerSec: download }),
       };
-      if (change.group === undefined) bandwidth.setGlobal(limits);
+      // Kept in peer.db as well: a restarted daemon holds to what was set (createLimits).
+      if (change.group === undefined) store.schedule.setLimits('', bandwidth.setGlobal(limits));
       else {
         assertName('group id', change.group);
-        bandwidth.setGroup(change.group, limits);
+        store.schedule.setLimits(change.group, bandwidth.setGroup(change.group, limits));
       }
       return view();
     },

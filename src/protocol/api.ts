@@ -351,6 +351,8 @@ export const Seeder = Type.Object({
   score: Type.Number({ minimum: 0, maximum: 1 }),
   /** Reported corrupt repeatedly: listed last, use only when nobody else has the piece. */
   flagged: Type.Boolean(),
+  /** A member downloading the file who serves the pieces it verified so far (not a whole copy). */
+  partial: Type.Optional(Type.Literal(true)),
 });
 export type Seeder = Static<typeof Seeder>;
 

@@ -125,6 +125,16 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
   }
 
   /** Tells the seeder a piece it sent failed its hash: it may re-check its file. */
+  /** Tells the seeder a piece this downloader verified (a spreading seeder shows it others). */
+  tellHave(piece: number): void {
+    this.#write({ type: 'have', piece });
+  }
+
+  /** Tells the seeder every piece this downloader holds (right after the hello). */
+  tellPieces(bitfield: Bitfield): void {
+    this.#write({ type: 'bitfield', bitfield });
+  }
+
   reportCorrupt(piece: number): void {
     this.#write({ type: 'corrupt', fileId: this.#o.fileId, piece });
   }

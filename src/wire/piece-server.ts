@@ -88,6 +88,8 @@ export interface PieceServerOptions {
   nowSeconds?: () => number;
   /** The daemon's bandwidth limits: each connection's uploads are held to its group's and the global ones. */
   bandwidth?: Bandwidth;
+  /** Show downloaders of a complete file a window of its least-shown pieces (spread.ts); default on. */
+  spread?: boolean;
 }
 
 export const PIECE_SERVER_DEFAULTS = Object.freeze({
@@ -115,6 +117,7 @@ export const PIECE_SERVER_DEFAULTS = Object.freeze({
   keepaliveIntervalMs: 15_000,
   idleTimeoutMs: 60_000,
   jwksRefreshMinIntervalMs: 30_000,
+  spread: true,
 });
 
 export interface PieceServerStats {

@@ -19,6 +19,7 @@ import {
   PROTOCOL_VERSION,
 } from './frames.js';
 import type { PieceSource } from './piece-source.js';
+import { SpreadView, spreadOf } from './spread.js';
 
 /** What every session of one server shares: its limits, clock, slots, block pool, counters and logger. */
 export interface ServeContext {
@@ -29,6 +30,8 @@ export interface ServeContext {
   slots: Slots;
   blockPool: BlockPool;
   stats: { blocksSent: number; bytesSent: number; corruptReports: number };
+  /** A complete file shows each downloader a window of its least-shown pieces (spread.ts). */
+  spread: boolean;
   logger: { warn(obj: object, msg?: string): void };
 }
 
@@ -43,6 +46,8 @@ export class ServeSession {
   readonly #onHave = (piece: number) => {
     if (!this.conn.closed) this.conn.write({ type: 'have', piece });
   };
+  /** Set when this complete file is spread: what this connection was shown of it. */
+  #spread: SpreadView | null = null;
 
   constructor(
     readonly conn: FramedConnection,
@@ -61,8 +66,18 @@ export class ServeSession {
   start(peerId: string, fileId: string): void {
     this.#fileId = fileId;
     this.conn.write({ type: 'hello', version: PROTOCOL_VERSION, fileId, peerId, ticket: '' });
+    const { bitfield, manifest } = this.source;
+    // A folder is not spread: its downloaders fetch a file each, by its own pieces.
+    if (this.ctx.spread && manifest.files === undefined && bitfield.length > 1 && bitfield.isComplete()) {
+      // Nothing is added to a complete file: its pieces are shown a window at a time instead.
+      const spread = spreadOf(this.source, bitfield.length, manifest.pieceSize);
+      this.#spread = new SpreadView(spread, this.#onHave, this.ctx.clock);
+      this.conn.write({ type: 'bitfield', bitfield: this.#spread.seen.clone() });
+      this.#spread.start();
+      return;
+    }
     // Snapshot and subscribe in the same tick: no piece can fall between the two.
-    this.conn.write({ type: 'bitfield', bitfield: this.source.bitfield.clone() });
+    this.conn.write({ type: 'bitfield', bitfield: bitfield.clone() });
     this.source.on('have', this.#onHave);
   }
 
@@ -70,6 +85,7 @@ export class ServeSession {
     this.#stopped = true;
     this.#queue.length = 0;
     this.source.off('have', this.#onHave);
+    this.#spread?.stop();
   }
 
   onFrame(frame: Frame): void {
@@ -88,11 +104,18 @@ export class ServeSession {
         takeCorruptReport(frame, this.#fileId, this.source);
         this.ctx.stats.corruptReports++;
         return;
-      case 'keepalive':
       case 'have':
+        // What the downloader holds tells a spread file what to show it and the others.
+        this.#spread?.holds(frame.piece);
+        return;
       case 'bitfield':
+        if (this.#spread !== null && frame.bitfield.length === this.source.bitfield.length) {
+          for (let i = 0; i < frame.bitfield.length; i++) if (frame.bitfield.has(i)) this.#spread.holds(i);
+        }
+        return;
+      case 'keepalive':
       case 'reject':
-        // A downloader's own pieces are served by its own server; a reject from it needs no answer.
+        // A reject from a downloader needs no answer.
         return;
       default:
         throw new CoterieError('PROTOCOL_ERROR', `unexpected ${frame.type} frame from a downloader`);
@@ -104,11 +127,12 @@ export class ServeSession {
     const request = { piece: r.piece, offset: r.offset, length: r.length };
     if (r.piece >= manifest.pieces.length || r.offset + r.length > pieceLength(manifest, r.piece)) {
       this.#reject(request, 'PIECE_OUT_OF_RANGE', 'block outside the file');
-    } else if (!bitfield.has(r.piece)) {
+    } else if (!bitfield.has(r.piece) || this.#spread?.seen.has(r.piece) === false) {
       this.#reject(request, 'PIECE_UNAVAILABLE', 'piece not held');
     } else if (this.#queue.length >= this.ctx.maxQueuedRequestsPerConnection) {
       this.#reject(request, 'BUSY', `at most ${this.ctx.maxQueuedRequestsPerConnection} requests queued`);
     } else {
+      this.#spread?.asked(r.piece);
       this.#queue.push(request);
       this.#pump();
     }

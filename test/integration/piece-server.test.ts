@@ -77,8 +77,16 @@ describe('piece server', () => {
     const frames = conn[Symbol.asyncIterator]();
     const hello = (await frames.next()).value as Frame;
     expect(hello).toMatchObject({ type: 'hello', peerId: fx.seeder.peerId, fileId: fx.fileId, ticket: '' });
+    // A complete file is spread (wire/spread.ts): an empty bitfield, then a window of haves,
+    // here the whole six-piece file at once for its only downloader.
     const bf = (await frames.next()).value as Frame;
-    expect(bf.type === 'bitfield' && bf.bitfield.isComplete() && bf.bitfield.length === 6).toBe(true);
+    expect(bf.type === 'bitfield' && bf.bitfield.isEmpty() && bf.bitfield.length === 6).toBe(true);
+    const shown = new Set<number>();
+    for (let i = 0; i < 6; i++) {
+      const have = (await frames.next()).value as Frame;
+      if (have.type === 'have') shown.add(have.piece);
+    }
+    expect([...shown].sort()).toEqual([0, 1, 2, 3, 4, 5]);
 
     let requests = 0;
     for (let p = 0; p < fx.manifest.pieces.length; p++) {
@@ -322,7 +330,8 @@ describe('piece server', () => {
     await writeFile(bigPath, big);
     const { manifest: m, fileId: id } = await createManifest(bigPath, { pieceSize: 1024 * 1024 });
     const source = await FilePieceSource.open(bigPath, m);
-    const server = await serveSource(source, id, { uploadSlots: 2, stallTimeoutMs: 300 });
+    // Not spread: both connections may ask for any piece (what is measured is the slots).
+    const server = await serveSource(source, id, { uploadSlots: 2, stallTimeoutMs: 300, spread: false });
     const t = await ticket({ file: id });
     const open = async () => {
       const conn = await connect(server);

@@ -98,7 +98,11 @@ export function reportPeers(
   });
 }
 
-/** Whether the tracker lists a seeder other than this peer that it could dial (a download need not wait). */
+/**
+ * Whether the tracker lists a whole seeder other than this peer that it could dial (a download
+ * need not wait); partial seeders (other downloaders) may never hold every piece.
+ */
 export function hasLiveSeeder(detail: Pick<FileDetail, 'seeders'>, selfPeerId: string): boolean {
-  return listedSeeders(detail, selfPeerId, new Map()).length > 0;
+  const whole = detail.seeders.filter((s) => s.partial !== true);
+  return listedSeeders({ seeders: whole }, selfPeerId, new Map()).length > 0;
 }

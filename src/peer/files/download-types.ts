@@ -40,6 +40,8 @@ export interface Downloads {
   list(download?: string): ShowDownloadsResult;
   /** The running downloads with their peers and piece maps (what `downloadProgress` events carry). */
   transfers(): TransferProgress[];
+  /** Files this peer serves the verified pieces of while downloading them (announced as a partial seeder). */
+  partialFileIds(): string[];
   /** Files whose seeders the session should report (the running and the waiting downloads). */
   watchedFileIds(): string[];
   onSeederAppeared(e: Extract<SessionEvent, { type: 'seeder_appeared' }>): void;

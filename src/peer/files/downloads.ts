@@ -7,7 +7,13 @@ import type { DownloadHandle, DownloadProgress, TreeDownloadHandle } from './dow
 import { findDownload, removePartFiles } from './download-control.js';
 import { analysisFor, analysisOf, rememberAnalysis, runningDetail } from './download-detail.js';
 import { askOf, rememberAsk } from './download-options.js';
-import { appearedSeeder, hasLiveSeeder, reportPeers, withSeederNames } from './download-seeders.js';
+import {
+  appearedSeeder,
+  hasLiveSeeder,
+  listedSeeders,
+  reportPeers,
+  withSeederNames,
+} from './download-seeders.js';
 import { checkedManifest, startEngine } from './download-start.js';
 import type { Downloads, DownloadsDeps } from './download-types.js';
 import { downloadView, type EndedDownload } from './download-view.js';
@@ -47,12 +53,23 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
     downloadView(rec, running.get(rec.id), results.get(rec.id));
   const waiters = createWaiters(store, view);
 
+  /** A download's pieces are no longer served: the tracker stops listing this peer for the file. */
+  const stopServingPartial = (fileId: string): void => {
+    seeding.unserve(fileId);
+    void session.unannounce([fileId]).catch(() => {});
+  };
+
   /** Starts (or resumes) the engine for a download record. */
   const launch = (rec: DownloadRecord, detail: FullFileDetail, resuming = true): Running => {
     const users = new Map<string, string>();
     const { handle, manifest, tree } = startEngine(deps, rec, detail, users, resuming);
-    // Downloaders serve what they have: other members' downloads can fetch verified pieces from us.
-    if (tree === undefined) seeding.servePartial(rec.fileId, handle.pieceSource);
+    // Downloaders serve what they have, and say so to the tracker (a partial seeder): other
+    // members' downloads fetch verified pieces from us instead of all from the seeders.
+    const partial = tree === undefined && !shares.isServed(rec.fileId);
+    if (partial) {
+      seeding.servePartial(rec.fileId, handle.pieceSource);
+      void session.announce([rec.fileId]).catch(() => {});
+    }
     const r: Running = {
       id: rec.id,
       handle,
@@ -85,7 +102,19 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         onEvent({ type: 'peerBanned', downloadId: rec.id, peerId: e.peerId, reason: e.reason });
       }
     });
-    void session.watch([rec.fileId]).catch(() => {});
+    // Downloaders who announced between the listing this download started from and this watch
+    // are pushed to nobody: list the seeders once more when the watch is in place.
+    void session
+      .watch([rec.fileId])
+      .then(() => http.call('getSeeders', { params: { groupId: rec.groupId, file: rec.fileId } }))
+      .then((list) => {
+        for (const s of listedSeeders(list, identity.peerId, new Map())) {
+          if (r.users.has(s.peerId) || !running.has(rec.id)) continue;
+          r.users.set(s.peerId, list.seeders.find((x) => x.peerId === s.peerId)?.userId ?? '');
+          handle.addSeeder(s);
+        }
+      })
+      .catch(() => {});
     handle.done.then(
       async (result) => {
         running.delete(rec.id);
@@ -106,12 +135,12 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         if (tree === undefined || store.downloads.get(rec.id)?.size === manifest.size)
           await shares.shareDownloaded(rec, manifest);
         // Seeded from dest now, or not at all: the download's own piece source is finished.
-        if (!shares.isServed(rec.fileId)) seeding.unserve(rec.fileId);
+        if (!shares.isServed(rec.fileId)) stopServingPartial(rec.fileId);
         waiters.finished(rec.id);
       },
       (err: unknown) => {
         running.delete(rec.id);
-        if (!shares.isServed(rec.fileId)) seeding.unserve(rec.fileId);
+        if (!shares.isServed(rec.fileId)) stopServingPartial(rec.fileId);
         void session.unwatch([rec.fileId]).catch(() => {});
         const e = withSeederNames(CoterieError.from(err, 'DOWNLOAD_FAILED'), users);
         const doneBytes = r.progress?.verifiedBytes ?? rec.doneBytes;
@@ -357,6 +386,9 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         );
       }
     },
+    partialFileIds: () => [
+      ...new Set([...running.values()].filter((r) => r.tree === undefined).map((r) => r.fileId)),
+    ],
     watchedFileIds: () => {
       const userId = store.getSession()?.userId;
       const queued = store.downloads.list().filter((d) => d.state === 'waiting' && d.userId === userId);

@@ -103,7 +103,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
     seeding,
     isShared: (fileId) => shares.isServed(fileId),
     addresses: () => [formatHostPort(serving.host, serving.port)],
-    seedingFileIds: () => shares.seedingFileIds(),
+    seedingFileIds: () => [...new Set([...shares.seedingFileIds(), ...downloads.partialFileIds()])],
     watchedFileIds: () => downloads.watchedFileIds(),
     describeFile: (fileId) =>
       store.shares.list().find((s) => s.fileId === fileId)?.fileName ??

@@ -2,7 +2,7 @@
  * peer.db's schema, one SQL script per version (PRAGMA user_version counts them). Append only:
  * a released version's script never changes, so every older peer.db migrates the same way.
  */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 /** In migration 3: the user of the saved session, else '' (nobody logged in). */
 const OWNER_OF_EXISTING_ROWS = `COALESCE((SELECT json_extract(value, '$.userId') FROM meta WHERE key = 'session'), '')`;
@@ -90,4 +90,10 @@ export const MIGRATIONS: readonly string[] = [
    CREATE TABLE schedule_rates (
      direction TEXT PRIMARY KEY CHECK (direction IN ('upload', 'download')),
      bytes_per_sec INTEGER NOT NULL);`,
+  // 7: the bandwidth limits set at run time (set_limits, issue 17), kept across restarts: the
+  // daemon's global ones (group_id '') and each group's (bytes per second, 0 = unlimited).
+  `CREATE TABLE bandwidth_limits (
+     group_id TEXT PRIMARY KEY,
+     upload_bytes_per_sec INTEGER NOT NULL CHECK (upload_bytes_per_sec >= 0),
+     download_bytes_per_sec INTEGER NOT NULL CHECK (download_bytes_per_sec >= 0));`,
 ];

@@ -1,7 +1,10 @@
 import type Database from 'better-sqlite3';
 import type { SlotMode } from '../../core/week-schedule.js';
 
-/** The weekly bandwidth schedule in peer.db: non-full slots, and the limited slots' rates. */
+/**
+ * The bandwidth settings in peer.db: the weekly schedule (non-full slots, the limited slots'
+ * rates) and the limits set at run time (global and per group).
+ */
 export class ScheduleRepository {
   constructor(private readonly db: Database.Database) {}
 
@@ -44,5 +47,29 @@ export class ScheduleRepository {
         'INSERT INTO schedule_rates (direction, bytes_per_sec) VALUES (?, ?) ON CONFLICT (direction) DO UPDATE SET bytes_per_sec = excluded.bytes_per_sec',
       )
       .run(direction, bytesPerSec);
+  }
+
+  /** The kept limits: the daemon's global ones (groupId ''), then each group's. */
+  limits(): { groupId: string; uploadBytesPerSec: number; downloadBytesPerSec: number }[] {
+    return this.db
+      .prepare(
+        'SELECT group_id AS groupId, upload_bytes_per_sec AS uploadBytesPerSec, download_bytes_per_sec AS downloadBytesPerSec FROM bandwidth_limits ORDER BY group_id',
+      )
+      .all() as { groupId: string; uploadBytesPerSec: number; downloadBytesPerSec: number }[];
+  }
+
+  /** Keeps the global (groupId '') or a group's limits; none left (both 0) removes the row. */
+  setLimits(groupId: string, limits: { uploadBytesPerSec: number; downloadBytesPerSec: number }): void {
+    if (limits.uploadBytesPerSec === 0 && limits.downloadBytesPerSec === 0) {
+      this.db.prepare('DELETE FROM bandwidth_limits WHERE group_id = ?').run(groupId);
+      return;
+    }
+    this.db
+      .prepare(
+        `INSERT INTO bandwidth_limits (group_id, upload_bytes_per_sec, download_bytes_per_sec) VALUES (?, ?, ?)
+         ON CONFLICT (group_id) DO UPDATE SET upload_bytes_per_sec = excluded.upload_bytes_per_sec,
+           download_bytes_per_sec = excluded.download_bytes_per_sec`,
+      )
+      .run(groupId, limits.uploadBytesPerSec, limits.downloadBytesPerSec);
   }
 }

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { currentQuality, type QualityPolicy } from '../../core/index.js';
 import type { Seeder } from '../../protocol/api.js';
 import type { Store } from '../store/index.js';
@@ -20,10 +21,11 @@ export async function liveSeedersInStore(
   now: number,
   policy: QualityPolicy,
 ): Promise<Seeder[]> {
-  // Who may serve it: its sharers in the group, and storage peers (of members) holding a verified replica.
+  // Who may serve it: its sharers in the group, storage peers (of members) holding a verified
+  // replica, and members downloading it who serve the pieces they verified (partial seeders).
   const holders = db
     .selectFrom('shares')
-    .select(['peer_id', 'user_id'])
+    .select(['peer_id', 'user_id', sql<number>`0`.as('partial')])
     .where('group_id', '=', groupId)
     .where('file_id', '=', fileId)
     .union(
@@ -35,10 +37,20 @@ export async function liveSeedersInStore(
         .innerJoin('memberships as m', (j) =>
           j.onRef('m.group_id', '=', 'o.group_id').onRef('m.user_id', '=', 'o.user_id'),
         )
-        .select(['r.peer_id', 'o.user_id'])
+        .select(['r.peer_id', 'o.user_id', sql<number>`0`.as('partial')])
         .where('r.group_id', '=', groupId)
         .where('r.file_id', '=', fileId)
         .where('r.state', '=', 'held'),
+    )
+    .union(
+      db
+        .selectFrom('presence_files as af')
+        .innerJoin('presence as ap', 'ap.peer_id', 'af.peer_id')
+        .innerJoin('memberships as am', (j) =>
+          j.onRef('am.user_id', '=', 'ap.user_id').on('am.group_id', '=', groupId),
+        )
+        .select(['af.peer_id', 'ap.user_id', sql<number>`1`.as('partial')])
+        .where('af.file_id', '=', fileId),
     );
   // …that are connected now as that user and announce the file.
   const rows = await db
@@ -50,16 +62,23 @@ export async function liveSeedersInStore(
       j.onRef('pf.peer_id', '=', 'h.peer_id').on('pf.file_id', '=', fileId),
     )
     .leftJoin('peer_scores as q', 'q.peer_id', 'h.peer_id')
-    .select(['h.peer_id', 'h.user_id', 'p.addresses', 'q.score', 'q.corrupt', 'q.updated_at'])
+    .select(['h.peer_id', 'h.user_id', 'h.partial', 'p.addresses', 'q.score', 'q.corrupt', 'q.updated_at'])
     .execute();
   const byPeer = new Map<string, Seeder>();
   for (const r of rows) {
-    if (byPeer.has(r.peer_id)) continue;
+    const partial = Number(r.partial) === 1;
+    const seen = byPeer.get(r.peer_id);
+    if (seen !== undefined) {
+      // A sharer or a replica holder that also shows up as a member announcing it: a whole seeder.
+      if (!partial) delete seen.partial;
+      continue;
+    }
     byPeer.set(r.peer_id, {
       peerId: r.peer_id,
       userId: r.user_id,
       addresses: parseAddresses(r.addresses),
       ...currentQuality(storedScore(r), now, policy),
+      ...(partial ? { partial: true } : {}),
     });
   }
   const seeders = [...byPeer.values()];

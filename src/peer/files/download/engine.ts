@@ -85,6 +85,11 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       clock: this.#clock,
     });
     this.#links = this.#seederLinks();
+    if (o.window === undefined) {
+      this.pieceSource.on('have', (piece) => {
+        for (const link of this.#links.values()) if (link.ready) link.client?.tellHave(piece);
+      });
+    }
     if (o.signal?.aborted) queueMicrotask(() => this.abort('download cancelled'));
     else o.signal?.addEventListener('abort', () => this.abort('download cancelled'), { once: true });
     void this.#start();
@@ -226,6 +231,10 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       fail: (err) => void this.#fail(err),
       emit: (e) => this.#emit(e),
       ready: (link) => {
+        // A seeder learns what we hold, and each piece as we verify it (a spreading seeder shows
+        // us what nobody holds yet); a folder's file numbers pieces its own way, so it does not.
+        if (this.#o.window === undefined && !this.pieceSource.bitfield.isEmpty())
+          link.client?.tellPieces(this.pieceSource.bitfield.clone());
         this.#scheduler.addPeer(link.info.peerId, { score: link.info.score });
         this.#emit({ type: 'peerConnected', peerId: link.info.peerId });
       },

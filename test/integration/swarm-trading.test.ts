@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CountingRelay, countingRelay } from '../../bench/lib/peer-swarm.js';
+import { callDaemon } from '../../src/peer/control/client.js';
+import type { ShowDownloadsResult } from '../../src/protocol/control.js';
+import { randomFile, until } from '../helpers/cli-harness.js';
+import { cliSwarm } from '../helpers/cli-swarm.js';
+
+// Issue 17's swarms that scale, with real `coterie` processes on loopback: alice seeds one file
+// with her upload capped, and four members download it at once. Alone she would send it four
+// times; the downloaders announce themselves as partial seeders and trade the pieces they
+// verified, and alice shows each of them different pieces first (wire/spread.ts), so she sends
+// it not much more than once. Her bytes are counted by a TCP relay she advertises (127.0.0.3).
+
+const DOWNLOADERS = ['d1', 'd2', 'd3', 'd4'] as const;
+type Name = 'alice' | (typeof DOWNLOADERS)[number];
+const MiB = 1024 * 1024;
+const FILE_BYTES = 24 * MiB;
+
+interface Row {
+  id: number;
+  dest: string;
+  state: string;
+  error: string | null;
+}
+
+describe('downloaders trade pieces', { timeout: 180_000 }, () => {
+  const swarm = cliSwarm<Name>('coterie-swarm-trade-');
+  const { root, dir, ok } = swarm;
+  const file = join(root, 'files', 'release.bin');
+  let relay: CountingRelay | undefined;
+
+  beforeAll(async () => {
+    mkdirSync(join(root, 'dl'), { recursive: true });
+    await randomFile(file, FILE_BYTES);
+    await swarm.startTracker(['--heartbeat-interval-ms', '1000']);
+    const alice = await swarm.startPeer('alice', [
+      '--host',
+      '127.0.0.2',
+      '--advertise',
+      '127.0.0.3',
+      '--upload-limit',
+      '6MiB/s',
+    ]);
+    relay = await countingRelay(
+      '127.0.0.3',
+      '127.0.0.2',
+      Number(/serving on [\d.]+:(\d+)/.exec(alice.line)![1]),
+    );
+    for (const n of DOWNLOADERS) await swarm.startPeer(n);
+    for (const n of ['alice', ...DOWNLOADERS] as const) {
+      await swarm.typed(n, `${n}-password\n`, 'create_user', n, '-');
+      await ok(n, 'login', n, `${n}-password`);
+    }
+    await ok('alice', 'create_group', 'films');
+    for (const n of DOWNLOADERS) {
+      await ok(n, 'join_group', 'films');
+      await ok('alice', 'accept_request', 'films', n);
+    }
+    await ok('alice', 'upload_file', file, 'films');
+  }, 150_000);
+
+  afterAll(async () => {
+    await relay?.close();
+  });
+
+  it('four downloaders of a capped seeder complete byte-identical, the seeder sending < 2× the file', async () => {
+    const dest = (n: Name) => join(root, 'dl', `${n}.bin`);
+    await Promise.all(DOWNLOADERS.map((n) => ok(n, 'download_file', 'films', 'release.bin', dest(n))));
+    // At 6 MiB/s the seeder alone needs 4 s per copy: 16 s for four, twice that is a broken swarm.
+    await until(
+      'every download completed',
+      async () => {
+        for (const n of DOWNLOADERS) {
+          const r = (await swarm.downloads<Row>(n)).find((d) => d.dest === dest(n));
+          if (r?.state === 'failed') throw new Error(`${n}: ${r.error}`);
+          if (r?.state !== 'completed') return false;
+        }
+        return true;
+      },
+      120_000,
+    );
+    const sent = relay!.toClients() / FILE_BYTES;
+    const want = createHash('sha256').update(readFileSync(file)).digest('hex');
+    for (const n of DOWNLOADERS) {
+      expect(
+        createHash('sha256')
+          .update(readFileSync(dest(n)))
+          .digest('hex'),
+        n,
+      ).toBe(want);
+    }
+    // Pieces each downloader fetched from the others (partial seeders it learned of).
+    const fromPeers: Record<string, number> = {};
+    for (const n of DOWNLOADERS) {
+      const id = (await swarm.downloads<Row>(n)).find((d) => d.dest === dest(n))!.id;
+      const { detail } = (await callDaemon(dir(n), 'show_downloads', [String(id)])) as ShowDownloadsResult;
+      const peers = detail?.analysis?.peers ?? [];
+      fromPeers[n] = peers.filter((p) => p.userId !== 'alice').reduce((a, p) => a + p.pieces, 0);
+    }
+    console.log(
+      `swarm trading: seeder sent ${sent.toFixed(2)}× the file; pieces from other downloaders ${JSON.stringify(fromPeers)}`,
+    );
+    expect(sent).toBeLessThan(2);
+    expect(sent).toBeGreaterThanOrEqual(1);
+    // Together they took more than a whole file's pieces from each other (one of them may well
+    // have taken all of its own from the seeder: that is the spreading at its best).
+    const pieces = Math.ceil(FILE_BYTES / (64 * 1024));
+    expect(Object.values(fromPeers).reduce((a, b) => a + b, 0)).toBeGreaterThan(pieces);
+  });
+});

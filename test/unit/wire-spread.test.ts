@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { SPREAD_IDLE_MS, Spread, SpreadView, STARVED_TICKS } from '../../src/wire/spread.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+
+// The seeder's spreading (wire/spread.ts): each connection is shown a window of the pieces shown
+// to the fewest connections, refilled as it asks, widened when it stops asking.
+
+const KiB = 1024;
+
+function views(n: number, pieces: number, pieceSize = 64 * KiB) {
+  const clock = new FakeClock();
+  const spread = new Spread(pieces, pieceSize, () => 0);
+  const shown = Array.from({ length: n }, () => [] as number[]);
+  const vs = shown.map((list) => new SpreadView(spread, (p) => list.push(p), clock));
+  return { clock, spread, shown, vs };
+}
+
+describe('spreading a complete file over its downloaders', () => {
+  it('shows connections that start together disjoint windows that cover the file', () => {
+    const { shown, vs } = views(4, 64);
+    for (const v of vs) v.start();
+    const all = shown.flat();
+    expect(new Set(all).size).toBe(all.length);
+    expect(all.length).toBe(64);
+    for (const list of shown) expect(list.length).toBe(16);
+  });
+
+  it('refills the window as a connection asks, with pieces never shown, then nothing more', () => {
+    const { shown, vs } = views(2, 12, 8 * 1024 * KiB); // a window of 4 pieces
+    for (const v of vs) v.start();
+    vs[0]!.asked(shown[0]![0]!);
+    expect(shown[0]!.length).toBe(5);
+    expect(shown[1]!).not.toContain(shown[0]![4]);
+    // Asking for a piece outside the window (a retry) shows nothing more.
+    vs[0]!.asked(shown[0]![0]!);
+    expect(shown[0]!.length).toBe(5);
+    for (const p of [...shown[1]!]) vs[1]!.asked(p);
+    for (const p of [...shown[0]!]) vs[0]!.asked(p);
+    // All twelve were shown once: asking shows nothing of what the other may still fetch.
+    expect(new Set([...shown[0]!, ...shown[1]!]).size).toBe(12);
+    const now = shown[0]!.length;
+    vs[0]!.asked(shown[0]![now - 1]!);
+    expect(shown[0]!.length).toBe(now);
+  });
+
+  it('widens the window of a connection that asks for nothing, until it shows every piece', () => {
+    const { clock, shown, vs } = views(2, 256);
+    for (const v of vs) v.start();
+    const before = shown[0]!.length;
+    clock.advance(SPREAD_IDLE_MS * STARVED_TICKS);
+    const once = shown[0]!.length;
+    expect(once).toBeGreaterThan(before);
+    for (let i = 0; i < 8; i++) clock.advance(SPREAD_IDLE_MS);
+    expect(new Set(shown[0]).size).toBe(256);
+    expect(vs[0]!.seen.isComplete()).toBe(true);
+  });
+
+  it('shows a downloader only pieces it does not hold, and nobody holds while some are left', () => {
+    const { shown, vs, clock } = views(2, 16, 16 * 1024 * KiB);
+    for (let i = 0; i < 12; i++) vs[0]!.holds(i);
+    vs[0]!.start();
+    expect(shown[0]!.sort((a, b) => a - b)).toEqual([12, 13, 14, 15]);
+    // Everything was shown once: the second downloader is shown nothing until it is starved,
+    // then what nobody holds first (shown to the first one, not yet fetched).
+    vs[1]!.start();
+    expect(shown[1]!).toEqual([]);
+    clock.advance(SPREAD_IDLE_MS * STARVED_TICKS);
+    expect([...shown[1]!].sort((a, b) => a - b)).toEqual([12, 13, 14, 15]);
+    // While it gets pieces (from others, say), it is not starved: nothing more is shown.
+    vs[1]!.holds(12);
+    clock.advance(SPREAD_IDLE_MS);
+    expect(shown[1]!.length).toBe(4);
+    // Holding its window and getting nothing more for a tick: then what the first one holds.
+    for (const p of [13, 14, 15]) vs[1]!.holds(p);
+    clock.advance(SPREAD_IDLE_MS); // the tick it got pieces in
+    expect(shown[1]!.length).toBe(4);
+    clock.advance(SPREAD_IDLE_MS * STARVED_TICKS);
+    expect(shown[1]!.length).toBe(8);
+    expect(shown[1]!.slice(4).every((p) => p < 12)).toBe(true);
+  });
+
+  it('shows a redialling downloader again what its closed connection was shown and never got', () => {
+    const clock = new FakeClock();
+    const spread = new Spread(8, 8 * 1024 * KiB, () => 0);
+    const first: number[] = [];
+    const a = new SpreadView(spread, (p) => first.push(p), clock);
+    a.start();
+    a.holds(first[0]!);
+    a.stop();
+    const again: number[] = [];
+    const b = new SpreadView(spread, (p) => again.push(p), clock);
+    b.holds(first[0]!);
+    b.start();
+    expect(again).not.toContain(first[0]);
+    expect(again.length).toBe(4);
+    // What the closed connection never got counts as never shown: a third one is shown the rest of it.
+    const third: number[] = [];
+    const c = new SpreadView(spread, (p) => third.push(p), clock);
+    c.start();
+    const rest = first.slice(1).filter((p) => !again.includes(p));
+    expect(rest.length).toBeGreaterThan(0);
+    expect(third.sort((x, y) => x - y)).toEqual(rest.sort((x, y) => x - y));
+    b.stop();
+    c.stop();
+  });
+
+  it('shows a lone downloader a window of 32 MiB worth of pieces', () => {
+    const { shown, vs } = views(1, 2048, 128 * KiB);
+    vs[0]!.start();
+    expect(shown[0]!.length).toBe(256);
+    vs[0]!.stop();
+  });
+});
