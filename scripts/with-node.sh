@@ -57,9 +57,7 @@ if [ ! -x "$nodedir/bin/node" ]; then
     { echo "with-node: $pkg@$version has no bin/node or include/node" >&2; exit 1; }
   mkdir -p "$cache/dist" && rm -rf "$nodedir" && mv "$tmp/x/package" "$nodedir"
 fi
-# build_from_source: prebuild-install (better-sqlite3's first try) would download a binary
-# from GitHub; node-gyp with the tarball's headers needs no network.
-export PATH="$nodedir/bin:$PATH" npm_config_nodedir="$nodedir" npm_config_build_from_source=true
+export PATH="$nodedir/bin:$PATH" npm_config_nodedir="$nodedir"
 echo "== with-node: node $(node --version) in $tree" >&2
 
 # The project's files, afresh (dist/ and build/ are ignored: npm test and node-gyp make them).
@@ -87,7 +85,10 @@ if [ "$(cat "$tree/node_modules/.with-node-stamp" 2>/dev/null)" != "$stamp" ]; t
   for dir in "${native[@]}"; do names+=("$(node -p "require('./$dir/package.json').name" 2>/dev/null || :)"); done
   if [ ${#names[@]} -gt 0 ]; then
     echo "== with-node: rebuilding ${names[*]} for node $version" >&2
-    (cd "$tree" && npm rebuild "${names[@]}" --foreground-scripts >&2)
+    # build_from_source: prebuild-install (better-sqlite3's first try) would fetch a binary
+    # from GitHub; node-gyp with the tarball's headers needs no network. Only here: every
+    # npm run warns about it ("Unknown env config"), and tests read npm's stderr.
+    (cd "$tree" && npm_config_build_from_source=true npm rebuild "${names[@]}" --foreground-scripts >&2)
   fi
   echo "$stamp" >"$tree/node_modules/.with-node-stamp"
 fi
