@@ -58,6 +58,8 @@ describeWithPg(
         sources: (id) => (id === fileId ? source : undefined),
         jwks,
         host: '127.0.0.1',
+        // Carol asks for piece 0 outright: a spread seeder serves only the pieces it showed her.
+        spread: false,
       });
       const session = await openSession(trackers[1]!.url, alice);
       const conns: FramedConnection[] = [];

@@ -9,7 +9,11 @@ import { until } from '../helpers/wait.js';
 // A ticket binds for its lifetime only: checked on every request, the connection closed at its
 // expiry unless a `ticket` frame renewed it, and revocable (a member removed from the group).
 
-const { file: fx, serve, ticket, conns } = servedFile('coterie-piece-tickets-', 3 * 65536);
+const served = servedFile('coterie-piece-tickets-', 3 * 65536);
+const { file: fx, ticket, conns } = served;
+/** The tests ask for piece 0 outright: a spread seeder serves only the pieces it showed a connection. */
+const serve = (options: Parameters<typeof served.serve>[0] = {}) =>
+  served.serve({ spread: false, ...options });
 const nowS = () => Math.floor(Date.now() / 1000);
 
 const open = async (server: PieceServer, t: string) => {
