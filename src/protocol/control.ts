@@ -1,4 +1,5 @@
 import type * as Api from './api.js';
+import type { ReachView } from './control-reach.js';
 import type { ErrorBody } from './errors.js';
 import type { TransferPeer } from './peer-events.js';
 
@@ -299,33 +300,7 @@ export interface StatusView {
   limits?: LimitsView;
 }
 
-/** `status`'s reachability: the tracker's dial-back verdict, the relay reserved, the relays known. */
-export interface ReachView {
-  /** `unknown` until a tracker that checks said. */
-  reachable: 'direct' | 'nat' | 'unknown';
-  /** The address the tracker's dial-back reached. */
-  address?: string;
-  /** host:port of the relay holding this peer's reservation (behind NAT). */
-  relay?: string;
-  relays: string[];
-  /** The port mapping the home router holds for the piece server (UPnP IGD or NAT-PMP). */
-  mapping?: PortMappingView;
-  /** Our public UDP endpoint as a relay's reflector saw it (hole punching); absent with --no-punch. */
-  udp?: string;
-}
-
-/** `status`'s port mapping: where the router forwards, by which protocol, until when. */
-export interface PortMappingView {
-  protocol: 'upnp' | 'natpmp';
-  /** host:port others dial. */
-  external: string;
-  /** host:port it forwards to (this peer's piece server). */
-  internal: string;
-  leaseSec: number;
-  /** ms since the epoch; renewed at half the lease. */
-  expiresAt: number;
-  renewals: number;
-}
+export type { PortMappingView, ReachView } from './control-reach.js';
 
 /** A storage peer's side of `status`: its offers, what it holds, what it fetches, the scrub. */
 export interface StorageStatus {
