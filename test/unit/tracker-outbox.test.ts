@@ -18,13 +18,16 @@ const msg = (seq: number, body = `#${seq}`): EncodedMessage => {
 
 function session(id: string) {
   const frames: { data: Buffer; binary: boolean }[] = [];
+  const corks = { depth: 0 };
   const socket = {
     OPEN: 1,
     readyState: 1,
     bufferedAmount: 0,
-    send: (data: Buffer, options: { binary: boolean }) => frames.push({ data, binary: options.binary }),
+    send: (data: Buffer, options?: { binary: boolean }) =>
+      frames.push({ data, binary: options?.binary ?? true }),
   } as unknown as WebSocket;
-  const s: Session = newSession(id, socket, { cork() {}, uncork() {} }, { userId: id } as Caller);
+  const transport = { cork: () => void corks.depth++, uncork: () => void corks.depth-- };
+  const s: Session = newSession(id, socket, transport, { userId: id } as Caller);
   const seqs = () =>
     frames.map((f) => {
       expect(f.binary).toBe(false);
@@ -32,7 +35,7 @@ function session(id: string) {
       expect(parsed.type).toBe('messages');
       return parsed.items.map((m) => m.seq);
     });
-  return { s, frames, seqs };
+  return { s, frames, seqs, corks };
 }
 
 describe('outbox: messages frames', () => {
@@ -76,5 +79,28 @@ describe('outbox: messages frames', () => {
     expect(a!.frames.length).toBeGreaterThan(1);
     expect(a!.seqs().flat()).toEqual([1, 2, 3, 4, 5, 6]);
     expect(b!.frames.every((f, i) => f.data === a!.frames[i]!.data)).toBe(true);
+  });
+});
+
+describe('outbox: bursts', () => {
+  it('holds a burst of answers until the end of the turn, but not a push behind them', async () => {
+    const outbox = createOutbox(pino({ level: 'silent' }));
+    const [a, b] = ['a', 'b'].map(session);
+    for (const x of [a!, b!]) {
+      outbox.sendBurst(x.s, { type: 'ack', id: 1 });
+      outbox.sendBurst(x.s, { type: 'ack', id: 2 });
+      expect(x.corks.depth).toBe(1);
+    }
+    outbox.sendMessages(a!.s, [msg(1)]);
+    expect(a!.corks.depth).toBe(0);
+    expect(b!.corks.depth).toBe(1);
+    await new Promise((r) => setImmediate(r));
+    expect(a!.corks.depth).toBe(0);
+    expect(b!.corks.depth).toBe(0);
+    // The next burst corks again, once.
+    outbox.sendBurst(a!.s, { type: 'ack', id: 3 });
+    expect(a!.corks.depth).toBe(1);
+    await new Promise((r) => setImmediate(r));
+    expect(a!.corks.depth).toBe(0);
   });
 });

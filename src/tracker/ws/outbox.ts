@@ -41,6 +41,9 @@ export function createOutbox(logger: Logger): Outbox {
     for (const s of sessions) send(s, message);
   };
 
+  /** Sessions whose writes are held until the current burst of answers is over (sendBurst). */
+  const corked = new Set<Session>();
+
   /**
    * The frames last built, for the next session that gets the very same
    * messages: a group's message goes to every member's session in one loop,
@@ -77,6 +80,8 @@ export function createOutbox(logger: Logger): Outbox {
     if (!writable(s, 'messages') || items.length === 0) return;
     // Text frames from bytes: ws writes the same buffer to every socket (a server does not mask).
     for (const frame of framesOf(items)) s.socket.send(frame, { binary: false });
+    // A push does not wait for the end of a burst of answers: they go out with it, in one write.
+    if (corked.delete(s)) s.transport.uncork();
   };
 
   /**
@@ -84,7 +89,6 @@ export function createOutbox(logger: Logger): Outbox {
    * until the burst is over, so that one write carries many small frames
    * instead of one system call each.
    */
-  const corked = new Set<Session>();
   const sendBurst = (s: Session, message: TrackerMessage) => {
     if (!corked.has(s)) {
       s.transport.cork();
