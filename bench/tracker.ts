@@ -22,6 +22,8 @@ const CONNECTIONS = 64;
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 5000);
 const SEEDERS = 5;
+/** `BENCH_PARTS=lookup` (or `share`, `sessions`, comma-separated) runs those parts alone. */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'lookup,share,sessions').split(','));
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const emit = (name: string, value: number, unit: string) =>
@@ -116,67 +118,76 @@ async function benchHttp(dataDir: string) {
       emit(`${name}.p99`, r.latency.p99, 'ms');
       emit(`${name}.cpu`, cpuUs, 'µs/req');
     };
-    // Warm up (JIT, caches) before measuring.
-    await autocannon({
-      url: `${url}/v1/groups/bench/files/${fileIds[0]}`,
-      connections: CONNECTIONS,
-      duration: 2,
-      headers,
-    });
-    await measure(
-      'tracker.lookup',
-      `/v1/groups/bench/files/${fileIds[0]}`,
-      `GET a 1 MiB file (manifest + ${SEEDERS} live seeders)`,
-    );
-    await measure(
-      'tracker.lookup.seeders',
-      `/v1/groups/bench/files/${fileIds[0]}/seeders`,
-      `GET …/seeders (${SEEDERS} live seeders), what a downloader polls`,
-    );
-    await measure(
-      'tracker.lookup.64MiB',
-      `/v1/groups/bench/files/${fileIds[1]}`,
-      `GET a 64 MiB file (1,024-piece manifest + ${SEEDERS} live seeders)`,
-    );
-
-    log(`share: ${CONNECTIONS} connections, ${DURATION_S} s, a new small manifest per request`);
-    const sharer = randomBytes(32).toString('hex');
-    const shareBody = (i: number) =>
-      JSON.stringify({
-        name: `f-${i}`,
-        manifest: fakeManifest(`share-${i}-${process.pid}`, 1_000_000, 65536).manifest,
-        peerId: sharer,
-      });
-    // Bodies are built before the run so that the load generator, sharing the machine, stays light.
-    const bodies = Array.from({ length: 60_000 * Math.max(1, Math.ceil(DURATION_S / 10)) }, (_, i) =>
-      shareBody(i),
-    );
-    let n = 0;
-    const cpu0 = cpuMs(proc.pid!);
-    const share = await autocannon({
-      url: `${url}/v1/groups/bench/files`,
-      connections: CONNECTIONS,
-      duration: DURATION_S,
-      requests: [
-        {
-          method: 'POST',
-          headers: { ...headers, 'content-type': 'application/json' },
-          setupRequest: (req) => {
-            const body = bodies[n++];
-            // Past the prepared bodies (a very fast machine), fall back to building them here.
-            return { ...req, body: body ?? shareBody(n) };
-          },
-        },
-      ],
-    });
-    if (share.non2xx > 0 || share.errors > 0) log(`share: ${share.non2xx} non-2xx, ${share.errors} errors`);
-    emit('tracker.share', share.requests.average, 'req/s');
-    emit('tracker.share.p99', share.latency.p99, 'ms');
-    emit('tracker.share.cpu', ((cpuMs(proc.pid!) - cpu0) * 1000) / share.requests.total, 'µs/req');
+    if (PARTS.has('lookup')) await lookups(url, fileIds, measure, headers);
+    if (PARTS.has('share')) await shares(url, proc.pid!, headers);
     for (const s of sockets) s.close();
   } finally {
     await tracker.stop();
   }
+}
+
+type Measure = (name: string, path: string, what: string) => Promise<void>;
+
+async function lookups(url: string, fileIds: string[], measure: Measure, headers: Record<string, string>) {
+  // Warm up (JIT, caches) before measuring.
+  await autocannon({
+    url: `${url}/v1/groups/bench/files/${fileIds[0]}`,
+    connections: CONNECTIONS,
+    duration: 2,
+    headers,
+  });
+  await measure(
+    'tracker.lookup',
+    `/v1/groups/bench/files/${fileIds[0]}`,
+    `GET a 1 MiB file (manifest + ${SEEDERS} live seeders)`,
+  );
+  await measure(
+    'tracker.lookup.seeders',
+    `/v1/groups/bench/files/${fileIds[0]}/seeders`,
+    `GET …/seeders (${SEEDERS} live seeders), what a downloader polls`,
+  );
+  await measure(
+    'tracker.lookup.64MiB',
+    `/v1/groups/bench/files/${fileIds[1]}`,
+    `GET a 64 MiB file (1,024-piece manifest + ${SEEDERS} live seeders)`,
+  );
+}
+
+async function shares(url: string, pid: number, headers: Record<string, string>) {
+  log(`share: ${CONNECTIONS} connections, ${DURATION_S} s, a new small manifest per request`);
+  const sharer = randomBytes(32).toString('hex');
+  const shareBody = (i: number) =>
+    JSON.stringify({
+      name: `f-${i}`,
+      manifest: fakeManifest(`share-${i}-${process.pid}`, 1_000_000, 65536).manifest,
+      peerId: sharer,
+    });
+  // Bodies are built before the run so that the load generator, sharing the machine, stays light.
+  const bodies = Array.from({ length: 60_000 * Math.max(1, Math.ceil(DURATION_S / 10)) }, (_, i) =>
+    shareBody(i),
+  );
+  let n = 0;
+  const cpu0 = cpuMs(pid);
+  const share = await autocannon({
+    url: `${url}/v1/groups/bench/files`,
+    connections: CONNECTIONS,
+    duration: DURATION_S,
+    requests: [
+      {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        setupRequest: (req) => {
+          const body = bodies[n++];
+          // Past the prepared bodies (a very fast machine), fall back to building them here.
+          return { ...req, body: body ?? shareBody(n) };
+        },
+      },
+    ],
+  });
+  if (share.non2xx > 0 || share.errors > 0) log(`share: ${share.non2xx} non-2xx, ${share.errors} errors`);
+  emit('tracker.share', share.requests.average, 'req/s');
+  emit('tracker.share.p99', share.latency.p99, 'ms');
+  emit('tracker.share.cpu', ((cpuMs(pid) - cpu0) * 1000) / share.requests.total, 'µs/req');
 }
 
 async function benchSessions(dataDir: string) {
@@ -223,8 +234,8 @@ async function benchSessions(dataDir: string) {
 
 const dir = mkdtempSync(join(tmpdir(), 'coterie-bench-tracker-'));
 try {
-  await benchHttp(join(dir, 'http'));
-  await benchSessions(join(dir, 'sessions'));
+  if (PARTS.has('lookup') || PARTS.has('share')) await benchHttp(join(dir, 'http'));
+  if (PARTS.has('sessions')) await benchSessions(join(dir, 'sessions'));
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -41,15 +41,25 @@ export function createOutbox(logger: Logger): Outbox {
     for (const s of sessions) send(s, message);
   };
 
-  const sendMessages = (s: Session, items: readonly EncodedMessage[]) => {
-    // Nothing is lost by a cut: messages are stored, and the peer catches up from its cursor when it comes back.
-    if (!writable(s, 'messages')) return;
+  /** Sessions whose writes are held until the current burst of answers is over (sendBurst). */
+  const corked = new Set<Session>();
+
+  /**
+   * The frames last built, for the next session that gets the very same
+   * messages: a group's message goes to every member's session in one loop,
+   * so the frame is spliced and encoded once, not once per member. Kept for
+   * the current turn of the event loop only.
+   */
+  let last: { items: readonly EncodedMessage[]; frames: Buffer[] } | undefined;
+  const framesOf = (items: readonly EncodedMessage[]): Buffer[] => {
+    if (last !== undefined && sameItems(last.items, items)) return last.frames;
+    const frames: Buffer[] = [];
     let part: string[] = [];
     let bytes = 0;
     const flush = () => {
       if (part.length === 0) return;
       // The items are JSON already: splice them in rather than encode each message per session.
-      s.socket.send(`{"type":"messages","items":[${part.join(',')}]}`);
+      frames.push(Buffer.from(`{"type":"messages","items":[${part.join(',')}]}`));
       part = [];
       bytes = 0;
     };
@@ -59,6 +69,19 @@ export function createOutbox(logger: Logger): Outbox {
       bytes += m.json.length;
     }
     flush();
+    if (last === undefined) setImmediate(() => (last = undefined));
+    // A copy: the caller's array may change after this call, the frames do not.
+    last = { items: items.slice(), frames };
+    return frames;
+  };
+
+  const sendMessages = (s: Session, items: readonly EncodedMessage[]) => {
+    // Nothing is lost by a cut: messages are stored, and the peer catches up from its cursor when it comes back.
+    if (!writable(s, 'messages') || items.length === 0) return;
+    // Text frames from bytes: ws writes the same buffer to every socket (a server does not mask).
+    for (const frame of framesOf(items)) s.socket.send(frame, { binary: false });
+    // A push does not wait for the end of a burst of answers: they go out with it, in one write.
+    if (corked.delete(s)) s.transport.uncork();
   };
 
   /**
@@ -66,7 +89,6 @@ export function createOutbox(logger: Logger): Outbox {
    * until the burst is over, so that one write carries many small frames
    * instead of one system call each.
    */
-  const corked = new Set<Session>();
   const sendBurst = (s: Session, message: TrackerMessage) => {
     if (!corked.has(s)) {
       s.transport.cork();
@@ -85,4 +107,11 @@ export function createOutbox(logger: Logger): Outbox {
     send(s, { type: 'error', ...(id === undefined ? {} : { id }), code: err.code, message: err.message });
 
   return { send, sendAll, sendMessages, sendBurst, sendError };
+}
+
+/** The same messages (the same objects), in the same order. */
+function sameItems(a: readonly EncodedMessage[], b: readonly EncodedMessage[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
