@@ -27,9 +27,18 @@ export const PEER_DEFAULTS = Object.freeze({
   trackerRetryForMs: 20_000,
   /** Random spread of each reconnect delay over the tracker list (0.2 = ±20 %). */
   trackerBackoffJitter: 0.2,
-  /** The session's own heartbeat (the tracker may ask for shorter). */
-  sessionHeartbeatIntervalMs: 2_500,
+  /**
+   * The session's own heartbeat (the tracker may ask for shorter), as
+   * sessionHeartbeat(5_000) gives it: a ping after 2.2 s of silence, its pong
+   * waited for as the round trips say, 2.5 s at most.
+   */
+  sessionHeartbeatIntervalMs: 2_200,
   sessionHeartbeatTimeoutMs: 2_500,
+  /**
+   * The shortest wait for a pong, however fast the tracker answered before
+   * (the deadline follows the measured round trips, up to the timeout above).
+   */
+  sessionPongFloorMs: 400,
   /** The WebSocket handshake with a tracker. */
   sessionConnectTimeoutMs: 5_000,
   /** peer.db waits this long for a lock another connection holds. */
@@ -49,3 +58,15 @@ export const PEER_DEFAULTS = Object.freeze({
   /** A storage peer re-hashes its replicas at most this fast (`--scrub-mib-s`). */
   scrubBytesPerSec: 20 * 1024 * 1024,
 });
+
+/**
+ * `--tracker-heartbeat-ms H`: a tracker silent for H is left. The peer pings
+ * after 0.44 H of silence and waits for the pong at most 0.5 H (less as the
+ * measured round trips allow). The tracker pings no peer that pings it, so at
+ * 0.44 H the session carries no more pings than it did when the peer pinged
+ * every 0.5 H and the tracker every 10 s besides (27 a minute at H = 5 s,
+ * against 28).
+ */
+export function sessionHeartbeat(ms: number): { heartbeatIntervalMs: number; heartbeatTimeoutMs: number } {
+  return { heartbeatIntervalMs: Math.ceil(ms * 0.44), heartbeatTimeoutMs: Math.ceil(ms / 2) };
+}

@@ -9,9 +9,10 @@
  * messages at any time; a message carrying `id` is answered by `ack` (or
  * `error`) with the same id. The tracker pushes events at any time.
  *
- * Liveness: the tracker sends WebSocket pings (every `heartbeatIntervalMs`,
- * announced in `welcome`); a session without a pong for `heartbeatTimeoutMs`
- * is dead and its peer stops being a seeder at once. Clients that cannot see
+ * Liveness: the tracker sends WebSocket pings to a session it has heard
+ * nothing from (no frame, no ping) for `heartbeatIntervalMs` (announced in
+ * `welcome`); a session without a pong for `heartbeatTimeoutMs` is dead and
+ * its peer stops being a seeder at once. Clients that cannot see
  * WebSocket pings may send `ping` and get `pong`.
  *
  * Invalid frames get an `error` frame (code PROTOCOL_ERROR or FRAME_TOO_LARGE)
@@ -167,7 +168,7 @@ export const WelcomeMessage = Type.Object({
   peerId: Hex64,
   heartbeatIntervalMs: Type.Integer(),
   heartbeatTimeoutMs: Type.Integer(),
-  /** The dial-back's verdict (absent from trackers that do not check). */
+  /** The dial-back's verdict: from older trackers; trackers now send it after the welcome (a `reachability` message). */
   reachability: Type.Optional(Reachability),
 });
 export const AckMessage = Type.Object({

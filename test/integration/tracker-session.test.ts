@@ -1,3 +1,4 @@
+import { createServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { fakeManifest, openSession, randomPeerId, trackerPerFile } from '../helpers/tracker.js';
 import { until } from '../helpers/wait.js';
@@ -67,6 +68,28 @@ describe('presence session', () => {
     expect(await x.seeders()).toEqual([x.peerId]);
     await s.close();
     await until('the seeder list to empty', async () => (await x.seeders()).length === 0, 2000, 50);
+  });
+
+  it('welcomes a peer without waiting for its dial-back, and tells the verdict after', async () => {
+    // The peer's advertised address accepts the tracker's dial-back and never answers its TLS
+    // hello: the check would hold a welcome for its 10 s handshake timeout.
+    const held: Socket[] = [];
+    const silent = createServer((socket) => held.push(socket));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const s = await openSession(fileTracker.tracker.url, await fileTracker.api.user('dialback'));
+      s.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [`127.0.0.1:${port}`], seeding: [] });
+      const welcome = await s.next('welcome');
+      expect(welcome).not.toHaveProperty('reachability');
+      await until('the dial-back reached the peer', () => held.length > 0);
+      // The check fails when the connection does: the verdict follows on the session.
+      for (const socket of held) socket.destroy();
+      expect(await s.next('reachability')).toMatchObject({ reachable: 'nat' });
+      await s.close();
+    } finally {
+      silent.close();
+    }
   });
 
   it('answers invalid frames with error frames and keeps the session', async () => {

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Heartbeat } from '../../src/peer/tracker/heartbeat.js';
 import { parseTrackerUrls, TrackerPool } from '../../src/peer/tracker/pool.js';
+import { RoundTrips } from '../../src/peer/tracker/round-trips.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 
 describe('tracker pool', () => {
@@ -98,6 +99,74 @@ describe('heartbeat', () => {
       hb.seen();
     }
     expect(pings).toBe(before);
+    hb.stop();
+  });
+
+  it('waits for a pong as long as the round trips say, within the floor and the timeout', () => {
+    const rtt = new RoundTrips({ floorMs: 100 });
+    // No sample yet: the whole timeout.
+    expect(rtt.deadlineMs(2_500)).toBe(2_500);
+    rtt.sample(1);
+    expect(rtt.deadlineMs(2_500)).toBe(100); // 1 + 4 × 0.5, raised to the floor
+    // A tracker whose answers grow slow and uneven widens its own deadline…
+    for (const ms of [300, 20, 400, 10, 350]) rtt.sample(ms);
+    const wide = rtt.deadlineMs(2_500);
+    expect(wide).toBeGreaterThan(400);
+    expect(wide).toBeLessThan(2_500);
+    // …never past the timeout.
+    expect(rtt.deadlineMs(300)).toBe(300);
+  });
+
+  it('judges a ping by its round-trip deadline, not the whole timeout', () => {
+    let pings = 0;
+    let dead = 0;
+    const roundTrips = new RoundTrips({ floorMs: 50 });
+    roundTrips.sample(2); // the handshake
+    const hb = new Heartbeat({
+      intervalMs: 1_000,
+      timeoutMs: 1_000,
+      roundTrips,
+      sendPing: () => pings++,
+      onDead: () => dead++,
+    });
+    hb.start();
+    vi.advanceTimersByTime(1_000);
+    expect(pings).toBe(1);
+    expect(hb.deadlineMs()).toBe(50);
+    vi.advanceTimersByTime(50);
+    vi.advanceTimersToNextTimer(); // the judgement, after the I/O already received
+    expect(dead).toBe(1);
+    hb.stop();
+  });
+
+  it('learns from its pongs: the next ping is due an interval after the answer, with a deadline from it', () => {
+    let pings = 0;
+    let dead = 0;
+    const roundTrips = new RoundTrips({ floorMs: 10 });
+    const hb = new Heartbeat({
+      intervalMs: 100,
+      timeoutMs: 1_000,
+      roundTrips,
+      sendPing: () => {
+        pings++;
+        setTimeout(() => hb.pong(), 30);
+      },
+      onDead: () => dead++,
+    });
+    hb.start();
+    vi.advanceTimersByTime(100);
+    expect(pings).toBe(1);
+    expect(hb.deadlineMs()).toBe(1_000); // nothing measured yet
+    vi.advanceTimersByTime(30);
+    expect(roundTrips.smoothedMs).toBe(30);
+    expect(hb.deadlineMs()).toBe(90); // 30 + 4 × 15
+    // Answered: pinged again 100 ms after the pong, not after the 1 s deadline.
+    vi.advanceTimersByTime(99);
+    expect(pings).toBe(1);
+    vi.advanceTimersByTime(1);
+    expect(pings).toBe(2);
+    vi.advanceTimersByTime(1_000);
+    expect(dead).toBe(0);
     hb.stop();
   });
 });

@@ -123,6 +123,38 @@ describe('tracker session heartbeat', () => {
     heartbeat.stop();
   });
 
+  it('never pings a peer that pings on its own, and still cuts it once it falls silent', async () => {
+    const { heartbeat, session, run } = setup();
+    heartbeat.start();
+    // Its pongs never come: only what it sends keeps it.
+    const pinger = session('pinger', false);
+    for (let i = 0; i < 30; i++) {
+      await run(800); // the peer's own heartbeat, inside the tracker's 1 s interval
+      heartbeat.heard(pinger);
+    }
+    expect(pinger.pings).toBe(0);
+    expect(pinger.cut).toBeUndefined();
+    // Silent from now: pinged an interval after it was last heard, cut a timeout later.
+    await run(1_000);
+    expect(pinger.pings).toBe(1);
+    await run(650);
+    expect(pinger.cut).toBe('timeout');
+    heartbeat.stop();
+  });
+
+  it('a frame heard while a ping waits answers it', async () => {
+    const { heartbeat, session, run } = setup();
+    heartbeat.start();
+    const busy = session('busy', false);
+    await run(1_000);
+    expect(busy.pings).toBe(1);
+    await run(200);
+    heartbeat.heard(busy);
+    await run(700);
+    expect(busy.cut).toBeUndefined();
+    heartbeat.stop();
+  });
+
   it('closes a session that never says hello, but not one that does', async () => {
     const { heartbeat, session, run, cuts } = setup();
     heartbeat.start();

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { ensurePrivateFile, restrictUmask } from '../../os/private-files.js';
 import { openRotatingLog } from '../../os/rotating-log.js';
 import { ensureDataDir, resolveDataDir } from '../../peer/client.js';
-import { PEER_DEFAULTS, parseTrackerUrls, startPeerDaemon } from '../../peer/index.js';
+import { PEER_DEFAULTS, parseTrackerUrls, sessionHeartbeat, startPeerDaemon } from '../../peer/index.js';
 import { formatHostPort } from '../../protocol/addresses.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { parseRate } from '../../protocol/rates.js';
@@ -254,13 +254,7 @@ export function registerPeerCommand(program: Command): void {
       ...(flags.scrubPauseMs === undefined
         ? {}
         : { scrubPauseMs: Math.max(10, Number(flags.scrubPauseMs) || 0) }),
-      // Ping after half the silence, give up after the other half.
-      ...(heartbeatMs === undefined
-        ? {}
-        : {
-            heartbeatIntervalMs: Math.ceil(heartbeatMs / 2),
-            heartbeatTimeoutMs: Math.ceil(heartbeatMs / 2),
-          }),
+      ...(heartbeatMs === undefined ? {} : sessionHeartbeat(heartbeatMs)),
       logger,
     });
     if (signalled) {

@@ -17,6 +17,7 @@ import {
 import { PEER_DEFAULTS } from '../config.js';
 import { Heartbeat } from './heartbeat.js';
 import type { KnownTracker, TrackerPool } from './pool.js';
+import { RoundTrips } from './round-trips.js';
 import type { TrackerTrust } from './trust.js';
 
 /** What the peer registers on every (re)connect: who it is, where it serves, what it seeds. */
@@ -41,6 +42,11 @@ export interface TrackerSessionOptions {
    */
   heartbeatIntervalMs?: number;
   heartbeatTimeoutMs?: number;
+  /**
+   * The shortest a pong is waited for, whatever the round trips measured
+   * (round-trips.ts); `heartbeatTimeoutMs` is the longest.
+   */
+  pongFloorMs?: number;
   /** A connect attempt that takes longer is abandoned. */
   connectTimeoutMs?: number;
   /** How wss:// trackers are trusted (a CA, or pinned certificates); none: the system's CAs. */
@@ -71,6 +77,7 @@ export interface TrackerSessionEvents {
 
 const DEFAULT_INTERVAL_MS = PEER_DEFAULTS.sessionHeartbeatIntervalMs;
 const DEFAULT_TIMEOUT_MS = PEER_DEFAULTS.sessionHeartbeatTimeoutMs;
+const DEFAULT_PONG_FLOOR_MS = PEER_DEFAULTS.sessionPongFloorMs;
 const DEFAULT_CONNECT_TIMEOUT_MS = PEER_DEFAULTS.sessionConnectTimeoutMs;
 const MAX_IDS_PER_MESSAGE = 4096;
 
@@ -92,6 +99,8 @@ function chunks<T>(items: T[], size: number): T[][] {
 export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
   private ws: WebSocket | undefined;
   private heartbeat: Heartbeat | undefined;
+  /** The current connection's round trips: they set its pongs' deadlines. */
+  private roundTrips: RoundTrips | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private _state: SessionState = 'idle';
   private _url: string | undefined;
@@ -197,6 +206,9 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
     const url = this.options.pool.current;
     this._url = url;
     this._state = 'connecting';
+    const dialAt = Date.now();
+    const roundTrips = new RoundTrips({ floorMs: this.options.pongFloorMs ?? DEFAULT_PONG_FLOOR_MS });
+    this.roundTrips = roundTrips;
     const ws = new WebSocket(wsUrl(url), {
       headers: { authorization: `Bearer ${token}` },
       handshakeTimeout: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
@@ -219,6 +231,9 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
       ws.terminate();
     });
     ws.on('open', () => {
+      // The handshake (TCP, TLS, the upgrade) is a few round trips: a generous first sample, so a
+      // tracker that freezes before the first pong is already judged on this connection's timings.
+      roundTrips.sample(Date.now() - dialAt);
       const reg = this.options.registration();
       const hello: ClientMessage = {
         type: 'hello',
@@ -236,7 +251,7 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
       );
     });
     ws.on('ping', () => this.heartbeat?.seen());
-    ws.on('pong', () => this.heartbeat?.seen());
+    ws.on('pong', () => this.heartbeat?.pong());
     ws.on('message', (data, isBinary) => {
       if (ws !== this.ws) return;
       this.heartbeat?.seen();
@@ -329,6 +344,7 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
     this.heartbeat = new Heartbeat({
       intervalMs,
       timeoutMs,
+      ...(this.roundTrips === undefined ? {} : { roundTrips: this.roundTrips }),
       sendPing: () => {
         if (ws.readyState === WebSocket.OPEN) ws.ping();
       },

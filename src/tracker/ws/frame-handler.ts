@@ -51,6 +51,24 @@ export interface FrameHandlerDeps {
 export function createFrameHandler(deps: FrameHandlerDeps) {
   const { presence, files, messages, registry, outbox, logger } = deps;
   const punchLimit = new PunchLimit();
+  /** Each session's last dial-back verdict told or on its way. */
+  const verdicts = new WeakMap<Session, Promise<void>>();
+
+  /**
+   * Tells the session the dial-back's verdict once it comes, after any verdict
+   * asked for before it: the latest addresses' verdict is the last word.
+   */
+  function tellReachability(s: Session, check: Promise<Reachability> | undefined): Promise<void> {
+    if (check === undefined) return Promise.resolve();
+    const told = Promise.all([verdicts.get(s), check]).then(
+      ([, r]) => {
+        if (!s.closed) outbox.send(s, { type: 'reachability', ...r, at: Date.now() });
+      },
+      (err: unknown) => logger.error({ err, sessionId: s.id }, 'reachability check failed'),
+    );
+    verdicts.set(s, told);
+    return told;
+  }
 
   async function hello(s: Session, message: Extract<ClientMessage, { type: 'hello' }>): Promise<void> {
     if (message.v !== SESSION_PROTOCOL_VERSION) {
@@ -79,7 +97,6 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     };
     const reachable = deps.reachability?.(message.peerId, message.addresses, s.transport.remoteAddress);
     await presence.register(info, message.seeding);
-    const reachability = await reachable;
     if (s.closed) {
       // Closed while registering: undo, or the peer would stay listed.
       await presence.unregister(info);
@@ -97,8 +114,10 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       peerId: message.peerId,
       heartbeatIntervalMs: deps.heartbeat.heartbeatIntervalMs,
       heartbeatTimeoutMs: deps.heartbeat.heartbeatTimeoutMs,
-      ...(reachability === undefined ? {} : { reachability }),
     });
+    // The dial-back's verdict follows the welcome: a peer failing over is served again without
+    // waiting for a TLS handshake to itself (2 s for a peer behind a NAT that drops it).
+    void tellReachability(s, reachable);
     void deps.catchUp.run(s);
     deps.revocationPush.afterWelcome(s, s.caller.userId);
     const greeting = deps.greeting?.();
@@ -174,8 +193,10 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       case 'addresses': {
         info.addresses = message.addresses;
         await presence.setAddresses(info, message.addresses);
-        const r = await deps.reachability?.(info.peerId, message.addresses, s.transport.remoteAddress);
-        if (r !== undefined) outbox.send(s, { type: 'reachability', ...r, at: Date.now() });
+        await tellReachability(
+          s,
+          deps.reachability?.(info.peerId, message.addresses, s.transport.remoteAddress),
+        );
         break;
       }
       case 'watch':

@@ -47,12 +47,18 @@ export function systemHeartbeatClock(now: () => number): HeartbeatClock {
 interface Beat {
   readonly openedAt: number;
   lastPingAt: number;
+  /** When the peer last sent anything (a frame, its own ping). */
+  lastHeardAt: number;
   pongPending: boolean;
 }
 
 /**
- * Pings each session every interval and cuts one whose pong is overdue by the
- * timeout, or that has not said hello within `helloTimeoutMs`. One timer for
+ * Pings each session silent for an interval and cuts one whose pong is overdue
+ * by the timeout, or that has not said hello within `helloTimeoutMs`. What the
+ * peer sends shows it alive as a pong does (`heard`): a peer pinging on its own
+ * heartbeat (every 2 s by default, peer/tracker/heartbeat.ts) is never pinged
+ * back, so the session carries one ping exchange per peer period, not two
+ * heartbeats side by side. One timer for
  * all sessions (thousands per tracker) instead of one each: it ticks at a
  * quarter of the shorter period, so a deadline is acted on at most that late.
  *
@@ -90,12 +96,20 @@ export class Heartbeat<S> {
   /** Watches a new session: its first ping is due one interval from now. */
   add(s: S): void {
     const t = this.clock.now();
-    this.beats.set(s, { openedAt: t, lastPingAt: t, pongPending: false });
+    this.beats.set(s, { openedAt: t, lastPingAt: t, lastHeardAt: t, pongPending: false });
   }
 
   pong(s: S): void {
     const beat = this.beats.get(s);
     if (beat !== undefined) beat.pongPending = false;
+  }
+
+  /** The peer sent something (a frame, a WebSocket ping): alive, as if it answered a ping. */
+  heard(s: S): void {
+    const beat = this.beats.get(s);
+    if (beat === undefined) return;
+    beat.pongPending = false;
+    beat.lastHeardAt = this.clock.now();
   }
 
   remove(s: S): void {
@@ -117,7 +131,7 @@ export class Heartbeat<S> {
       }
       if (beat.pongPending) {
         if (t - beat.lastPingAt >= heartbeatTimeoutMs) overdue.push([s, beat]);
-      } else if (t - beat.lastPingAt >= heartbeatIntervalMs) {
+      } else if (t - Math.max(beat.lastPingAt, beat.lastHeardAt) >= heartbeatIntervalMs) {
         beat.pongPending = true;
         beat.lastPingAt = t;
         this.host.ping(s);

@@ -170,7 +170,11 @@ export function createSessionHub(options: HeartbeatOptions) {
         registry.add(s);
         heartbeat.add(s);
         deps.onSessionCountChange?.(registry.size);
-        socket.on('message', (data, isBinary) => onFrame(s, data, isBinary));
+        socket.on('message', (data, isBinary) => {
+          heartbeat.heard(s);
+          onFrame(s, data, isBinary);
+        });
+        socket.on('ping', () => heartbeat.heard(s));
         socket.on('pong', () => heartbeat.pong(s));
         socket.on('error', (err) => logger.debug({ err, sessionId: s.id }, 'session socket error'));
         socket.on('close', () => {
