@@ -21,7 +21,8 @@
 // (transfer.tls_only.3senders: Node's TLS alone from three sender processes to one receiver, the
 // most this machine could move for the download before hashing and writing; each round the same
 // senders then feed OpenSSL's receiver in C++, bench/fixtures/tls-native-receive.cc, for what a
-// receiver outside Node would save).
+// receiver outside Node would save). With the ceiling, transfer.sha256_only: SHA-256 alone in the
+// download's pieces, Node's createHash and `openssl speed`, the hashing part of the downloader's CPU.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, statfs, truncate } from 'node:fs/promises';
@@ -36,6 +37,7 @@ import { signTicket } from '../src/protocol/tickets.js';
 import { loadOrCreateIdentity } from '../src/wire/identity.js';
 import { type DiskRun, diskOnlyOnce } from './_disk-ceiling.js';
 import { randomFile } from './lib/random-file.js';
+import { sha256Alone } from './lib/sha256-alone.js';
 import { type ChildPeer, startChildPeer } from './lib/transfer-peer.js';
 
 const GiB = 1024 ** 3;
@@ -122,6 +124,10 @@ interface RunResult {
   /** From the last verified piece to the file at its destination: its write, the fsync, the rename. */
   tailSeconds: number;
   cpuSeconds: number;
+  /** The kernel's part of cpuSeconds (socket reads, disk writes). */
+  systemCpuSeconds: number;
+  /** The part of cpuSeconds spent before the download began (Node's start, our modules). */
+  startupCpuSeconds: number;
   /** CPU seconds of all seeders together during the run. */
   seederCpuSeconds: number;
   maxRssMiB: number;
@@ -169,7 +175,7 @@ async function downloadOnce(
       }
     | undefined;
   const usage = dl.lines.find((l) => l.type === 'usage') as
-    | { cpuSeconds: number; maxRssMiB: number }
+    | { cpuSeconds: number; systemCpuSeconds: number; startupCpuSeconds: number; maxRssMiB: number }
     | undefined;
   if (code !== 0 || !done || !usage) {
     throw new Error(`download failed: ${JSON.stringify(dl.lines.at(-2) ?? dl.lines.at(-1))}`);
@@ -182,6 +188,8 @@ async function downloadOnce(
     engineSeconds: done.seconds,
     tailSeconds: done.seconds - done.lastVerifiedSeconds,
     cpuSeconds: usage.cpuSeconds,
+    systemCpuSeconds: usage.systemCpuSeconds,
+    startupCpuSeconds: usage.startupCpuSeconds,
     seederCpuSeconds,
     maxRssMiB: usage.maxRssMiB,
   };
@@ -376,7 +384,7 @@ async function main(): Promise<void> {
             c.mode,
           );
           process.stderr.write(
-            `${c.name} run ${i + 1}: ${round(1024 / r.wallSeconds)} MiB/s (wall ${round(r.wallSeconds, 2)} s, engine ${round(r.engineSeconds, 2)} s, tail ${round(r.tailSeconds, 2)} s), cpu ${round(r.cpuSeconds, 2)} s (seeders ${round(r.seederCpuSeconds, 2)} s), peak RSS ${round(r.maxRssMiB)} MiB\n`,
+            `${c.name} run ${i + 1}: ${round(1024 / r.wallSeconds)} MiB/s (wall ${round(r.wallSeconds, 2)} s, engine ${round(r.engineSeconds, 2)} s, tail ${round(r.tailSeconds, 2)} s), cpu ${round(r.cpuSeconds, 2)} s (system ${round(r.systemCpuSeconds, 2)} s, start-up ${round(r.startupCpuSeconds, 2)} s; seeders ${round(r.seederCpuSeconds, 2)} s), peak RSS ${round(r.maxRssMiB)} MiB\n`,
           );
           results.get(c.name)!.push(r);
         }
@@ -451,6 +459,8 @@ async function main(): Promise<void> {
         name: 'transfer.cpu_s_per_GiB',
         value: round(median(all3.map((r) => r.cpuSeconds)), 2),
         unit: 's',
+        system: round(median(all3.map((r) => r.systemCpuSeconds)), 2),
+        startup: round(median(all3.map((r) => r.startupCpuSeconds)), 2),
       });
       // Where the rest of the machine's two cores went: the seeders' share of the same runs.
       line({
@@ -483,6 +493,20 @@ async function main(): Promise<void> {
       });
       if (ceiling.native)
         line({ name: 'transfer.tls_only.openssl_receiver', value: ceiling.native.mibps, unit: 'MiB/s' });
+      // Hashing alone, in the download's pieces: the downloader's other cryptography besides TLS.
+      const sha = sha256Alone(manifest.pieceSize);
+      line({
+        name: 'transfer.sha256_only',
+        value: round(sha.node.mibps),
+        unit: 'MiB/s',
+        cpu_s_per_GiB: round(sha.node.cpuSecondsPerGiB, 2),
+        ...(sha.openssl
+          ? {
+              openssl: round(sha.openssl.mibps),
+              openssl_cpu_s_per_GiB: round(sha.openssl.cpuSecondsPerGiB, 2),
+            }
+          : {}),
+      });
     }
     if (typeof aria !== 'string') {
       for (const [n, v] of aria)
