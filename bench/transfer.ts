@@ -15,7 +15,9 @@
 // skip the disk-only runs, BIG=0 to skip
 // 10 GiB, SMALL=0 to skip 1 GiB, PLAIN=1 to add a plaintext run (the cost of TLS), BUFFERED=1 to add
 // a run writing through the page cache (the cost of skipping O_DIRECT), SPARSE=1 a run and a disk-only
-// run without preallocating the part file (what preallocation saves), ONLY=3 or ONLY=1 for one
+// run without preallocating the part file (what preallocation saves), WARM=1 a run whose downloader
+// downloads the file twice and is measured on the second (transfer.warm.cpu_s_per_GiB: a running
+// daemon's download, without the process's start and the compiling of its code), ONLY=3 or ONLY=1 for one
 // seeder count, DL_NODE_ARGS / SEED_NODE_ARGS for node flags (profiling), SCHED='{"targetPipeMs":200}'
 // for scheduler options (JSON) while tuning, CEILING=0 to skip the TLS-only ceiling
 // (transfer.tls_only.3senders: Node's TLS alone from three sender processes to one receiver, the
@@ -115,6 +117,8 @@ interface DownloadMode {
   plaintext: boolean;
   directIo: boolean;
   preallocate: boolean;
+  /** The downloader downloads the file once first; only the second is measured (a warm daemon). */
+  warmup?: boolean;
 }
 const DEFAULT_MODE: DownloadMode = { plaintext: false, directIo: true, preallocate: true };
 
@@ -164,9 +168,14 @@ async function downloadOnce(
     },
     nodeArgs('download'),
   );
+  // With a warm-up download first, the seeders' CPU is counted from its end.
+  let seederCpuFrom = seederCpu0;
+  dl.onLine((l) => {
+    if (l.type === 'warm') seederCpuFrom = swarm.cpuSeconds();
+  });
   const code = await dl.exited;
-  const wallSeconds = (performance.now() - t0) / 1000;
-  const seederCpuSeconds = swarm.cpuSeconds() - seederCpu0;
+  let wallSeconds = (performance.now() - t0) / 1000;
+  const seederCpuSeconds = swarm.cpuSeconds() - seederCpuFrom;
   const done = dl.lines.find((l) => l.type === 'completed') as
     | {
         seconds: number;
@@ -175,11 +184,20 @@ async function downloadOnce(
       }
     | undefined;
   const usage = dl.lines.find((l) => l.type === 'usage') as
-    | { cpuSeconds: number; systemCpuSeconds: number; startupCpuSeconds: number; maxRssMiB: number }
+    | {
+        cpuSeconds: number;
+        systemCpuSeconds: number;
+        startupCpuSeconds: number;
+        warmCpuSeconds?: number;
+        maxRssMiB: number;
+      }
     | undefined;
   if (code !== 0 || !done || !usage) {
     throw new Error(`download failed: ${JSON.stringify(dl.lines.at(-2) ?? dl.lines.at(-1))}`);
   }
+  // The second download alone: timed in process, its CPU from the warm-up's end.
+  const warmCpu = usage.warmCpuSeconds;
+  if (warmCpu !== undefined) wallSeconds = done.seconds;
   // The seeds' chunk-assignment analysis: pieces per seeder and the score each ended with.
   const spread = done.result.distribution.peers.map((p) => `${p.pieces}@${p.finalScore}`).join(' ');
   process.stderr.write(`  pieces@score per seeder: ${spread}\n`);
@@ -187,9 +205,9 @@ async function downloadOnce(
     wallSeconds,
     engineSeconds: done.seconds,
     tailSeconds: done.seconds - done.lastVerifiedSeconds,
-    cpuSeconds: usage.cpuSeconds,
+    cpuSeconds: usage.cpuSeconds - (warmCpu ?? 0),
     systemCpuSeconds: usage.systemCpuSeconds,
-    startupCpuSeconds: usage.startupCpuSeconds,
+    startupCpuSeconds: warmCpu === undefined ? usage.startupCpuSeconds : 0,
     seederCpuSeconds,
     maxRssMiB: usage.maxRssMiB,
   };
@@ -348,6 +366,7 @@ async function main(): Promise<void> {
       ...variant('PLAIN', 'transfer.1GiB.3seeders.plaintext', { plaintext: true }),
       ...variant('BUFFERED', 'transfer.1GiB.3seeders.buffered', { directIo: false }),
       ...variant('SPARSE', 'transfer.1GiB.3seeders.sparse', { preallocate: false }),
+      ...variant('WARM', 'transfer.1GiB.3seeders.warm', { warmup: true }),
     ];
     const diskModes = [
       { name: 'transfer.disk_only.1GiB', preallocate: true },
@@ -467,6 +486,16 @@ async function main(): Promise<void> {
         name: 'transfer.seeders_cpu_s_per_GiB',
         value: round(median(all3.map((r) => r.seederCpuSeconds)), 2),
         unit: 's',
+      });
+    }
+    const warm = results.get('transfer.1GiB.3seeders.warm');
+    if (warm) {
+      // A running daemon's download: no process start, code compiled, workers up (WARM=1).
+      line({
+        name: 'transfer.warm.cpu_s_per_GiB',
+        value: round(median(warm.map((r) => r.cpuSeconds)), 2),
+        unit: 's',
+        seeders: round(median(warm.map((r) => r.seederCpuSeconds)), 2),
       });
     }
     if (ceiling !== null) {
