@@ -105,10 +105,8 @@ describe('spreading a complete file over its downloaders', () => {
   });
 
   it('starts over once every connection closed: a later downloader is shown a whole window at once', () => {
-    const clock = new FakeClock();
-    const spread = new Spread(8, 8 * 1024 * KiB, () => 0);
-    const first: number[] = [];
-    const a = new SpreadView(spread, (p) => first.push(p), clock);
+    const { clock, spread, shown, vs } = views(1, 8, 8 * 1024 * KiB); // a window of 4 pieces
+    const [first, a] = [shown[0]!, vs[0]!];
     a.start();
     // It fetches and holds everything (shown more as it starves), then leaves.
     for (let i = 0; i < 8; i++) {
