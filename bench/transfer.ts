@@ -15,13 +15,16 @@
 // skip the disk-only runs, BIG=0 to skip
 // 10 GiB, SMALL=0 to skip 1 GiB, PLAIN=1 to add a plaintext run (the cost of TLS), BUFFERED=1 to add
 // a run writing through the page cache (the cost of skipping O_DIRECT), SPARSE=1 a run and a disk-only
-// run without preallocating the part file (what preallocation saves), ONLY=3 or ONLY=1 for one
+// run without preallocating the part file (what preallocation saves), WARM=1 a run whose downloader
+// downloads the file twice and is measured on the second (transfer.warm.cpu_s_per_GiB: a running
+// daemon's download, without the process's start and the compiling of its code), ONLY=3 or ONLY=1 for one
 // seeder count, DL_NODE_ARGS / SEED_NODE_ARGS for node flags (profiling), SCHED='{"targetPipeMs":200}'
 // for scheduler options (JSON) while tuning, CEILING=0 to skip the TLS-only ceiling
 // (transfer.tls_only.3senders: Node's TLS alone from three sender processes to one receiver, the
 // most this machine could move for the download before hashing and writing; each round the same
 // senders then feed OpenSSL's receiver in C++, bench/fixtures/tls-native-receive.cc, for what a
-// receiver outside Node would save).
+// receiver outside Node would save). With the ceiling, transfer.sha256_only: SHA-256 alone in the
+// download's pieces, Node's createHash and `openssl speed`, the hashing part of the downloader's CPU.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, statfs, truncate } from 'node:fs/promises';
@@ -36,6 +39,7 @@ import { signTicket } from '../src/protocol/tickets.js';
 import { loadOrCreateIdentity } from '../src/wire/identity.js';
 import { type DiskRun, diskOnlyOnce } from './_disk-ceiling.js';
 import { randomFile } from './lib/random-file.js';
+import { sha256Alone } from './lib/sha256-alone.js';
 import { type ChildPeer, startChildPeer } from './lib/transfer-peer.js';
 
 const GiB = 1024 ** 3;
@@ -113,6 +117,8 @@ interface DownloadMode {
   plaintext: boolean;
   directIo: boolean;
   preallocate: boolean;
+  /** The downloader downloads the file once first; only the second is measured (a warm daemon). */
+  warmup?: boolean;
 }
 const DEFAULT_MODE: DownloadMode = { plaintext: false, directIo: true, preallocate: true };
 
@@ -122,6 +128,10 @@ interface RunResult {
   /** From the last verified piece to the file at its destination: its write, the fsync, the rename. */
   tailSeconds: number;
   cpuSeconds: number;
+  /** The kernel's part of cpuSeconds (socket reads, disk writes). */
+  systemCpuSeconds: number;
+  /** The part of cpuSeconds spent before the download began (Node's start, our modules). */
+  startupCpuSeconds: number;
   /** CPU seconds of all seeders together during the run. */
   seederCpuSeconds: number;
   maxRssMiB: number;
@@ -158,9 +168,14 @@ async function downloadOnce(
     },
     nodeArgs('download'),
   );
+  // With a warm-up download first, the seeders' CPU is counted from its end.
+  let seederCpuFrom = seederCpu0;
+  dl.onLine((l) => {
+    if (l.type === 'warm') seederCpuFrom = swarm.cpuSeconds();
+  });
   const code = await dl.exited;
-  const wallSeconds = (performance.now() - t0) / 1000;
-  const seederCpuSeconds = swarm.cpuSeconds() - seederCpu0;
+  let wallSeconds = (performance.now() - t0) / 1000;
+  const seederCpuSeconds = swarm.cpuSeconds() - seederCpuFrom;
   const done = dl.lines.find((l) => l.type === 'completed') as
     | {
         seconds: number;
@@ -169,11 +184,20 @@ async function downloadOnce(
       }
     | undefined;
   const usage = dl.lines.find((l) => l.type === 'usage') as
-    | { cpuSeconds: number; maxRssMiB: number }
+    | {
+        cpuSeconds: number;
+        systemCpuSeconds: number;
+        startupCpuSeconds: number;
+        warmCpuSeconds?: number;
+        maxRssMiB: number;
+      }
     | undefined;
   if (code !== 0 || !done || !usage) {
     throw new Error(`download failed: ${JSON.stringify(dl.lines.at(-2) ?? dl.lines.at(-1))}`);
   }
+  // The second download alone: timed in process, its CPU from the warm-up's end.
+  const warmCpu = usage.warmCpuSeconds;
+  if (warmCpu !== undefined) wallSeconds = done.seconds;
   // The seeds' chunk-assignment analysis: pieces per seeder and the score each ended with.
   const spread = done.result.distribution.peers.map((p) => `${p.pieces}@${p.finalScore}`).join(' ');
   process.stderr.write(`  pieces@score per seeder: ${spread}\n`);
@@ -181,7 +205,9 @@ async function downloadOnce(
     wallSeconds,
     engineSeconds: done.seconds,
     tailSeconds: done.seconds - done.lastVerifiedSeconds,
-    cpuSeconds: usage.cpuSeconds,
+    cpuSeconds: usage.cpuSeconds - (warmCpu ?? 0),
+    systemCpuSeconds: usage.systemCpuSeconds,
+    startupCpuSeconds: warmCpu === undefined ? usage.startupCpuSeconds : 0,
     seederCpuSeconds,
     maxRssMiB: usage.maxRssMiB,
   };
@@ -340,6 +366,7 @@ async function main(): Promise<void> {
       ...variant('PLAIN', 'transfer.1GiB.3seeders.plaintext', { plaintext: true }),
       ...variant('BUFFERED', 'transfer.1GiB.3seeders.buffered', { directIo: false }),
       ...variant('SPARSE', 'transfer.1GiB.3seeders.sparse', { preallocate: false }),
+      ...variant('WARM', 'transfer.1GiB.3seeders.warm', { warmup: true }),
     ];
     const diskModes = [
       { name: 'transfer.disk_only.1GiB', preallocate: true },
@@ -376,7 +403,7 @@ async function main(): Promise<void> {
             c.mode,
           );
           process.stderr.write(
-            `${c.name} run ${i + 1}: ${round(1024 / r.wallSeconds)} MiB/s (wall ${round(r.wallSeconds, 2)} s, engine ${round(r.engineSeconds, 2)} s, tail ${round(r.tailSeconds, 2)} s), cpu ${round(r.cpuSeconds, 2)} s (seeders ${round(r.seederCpuSeconds, 2)} s), peak RSS ${round(r.maxRssMiB)} MiB\n`,
+            `${c.name} run ${i + 1}: ${round(1024 / r.wallSeconds)} MiB/s (wall ${round(r.wallSeconds, 2)} s, engine ${round(r.engineSeconds, 2)} s, tail ${round(r.tailSeconds, 2)} s), cpu ${round(r.cpuSeconds, 2)} s (system ${round(r.systemCpuSeconds, 2)} s, start-up ${round(r.startupCpuSeconds, 2)} s; seeders ${round(r.seederCpuSeconds, 2)} s), peak RSS ${round(r.maxRssMiB)} MiB\n`,
           );
           results.get(c.name)!.push(r);
         }
@@ -451,12 +478,24 @@ async function main(): Promise<void> {
         name: 'transfer.cpu_s_per_GiB',
         value: round(median(all3.map((r) => r.cpuSeconds)), 2),
         unit: 's',
+        system: round(median(all3.map((r) => r.systemCpuSeconds)), 2),
+        startup: round(median(all3.map((r) => r.startupCpuSeconds)), 2),
       });
       // Where the rest of the machine's two cores went: the seeders' share of the same runs.
       line({
         name: 'transfer.seeders_cpu_s_per_GiB',
         value: round(median(all3.map((r) => r.seederCpuSeconds)), 2),
         unit: 's',
+      });
+    }
+    const warm = results.get('transfer.1GiB.3seeders.warm');
+    if (warm) {
+      // A running daemon's download: no process start, code compiled, workers up (WARM=1).
+      line({
+        name: 'transfer.warm.cpu_s_per_GiB',
+        value: round(median(warm.map((r) => r.cpuSeconds)), 2),
+        unit: 's',
+        seeders: round(median(warm.map((r) => r.seederCpuSeconds)), 2),
       });
     }
     if (ceiling !== null) {
@@ -483,6 +522,20 @@ async function main(): Promise<void> {
       });
       if (ceiling.native)
         line({ name: 'transfer.tls_only.openssl_receiver', value: ceiling.native.mibps, unit: 'MiB/s' });
+      // Hashing alone, in the download's pieces: the downloader's other cryptography besides TLS.
+      const sha = sha256Alone(manifest.pieceSize);
+      line({
+        name: 'transfer.sha256_only',
+        value: round(sha.node.mibps),
+        unit: 'MiB/s',
+        cpu_s_per_GiB: round(sha.node.cpuSecondsPerGiB, 2),
+        ...(sha.openssl
+          ? {
+              openssl: round(sha.openssl.mibps),
+              openssl_cpu_s_per_GiB: round(sha.openssl.cpuSecondsPerGiB, 2),
+            }
+          : {}),
+      });
     }
     if (typeof aria !== 'string') {
       for (const [n, v] of aria)

@@ -26,6 +26,7 @@ export {
   verifyPiece,
 } from './manifest.js';
 export {
+  type ForgetArenasMessage,
   type HashPieceMessage,
   type HashRunJob,
   hashPiece,

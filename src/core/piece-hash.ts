@@ -45,12 +45,24 @@ export interface HashTreeJob {
   progressStepBytes: number;
 }
 
-/** A piece in shared memory for a serving worker to hash; it answers `{ id, digest }` (hex). */
+/**
+ * A piece in shared memory for a serving worker to hash; it answers `{ id, digest }` (hex).
+ * The memory travels once per worker, with the first piece in it (`sab`, kept under `arena`);
+ * later pieces name the arena only: posting a SharedArrayBuffer costs the sender a
+ * serialisation and the worker a new object holding 16 MiB of external memory (which drives
+ * its collector) per message, more than the message itself.
+ */
 export interface HashPieceMessage {
   id: number;
-  sab: SharedArrayBuffer;
+  arena: number;
+  sab?: SharedArrayBuffer;
   offset: number;
   length: number;
+}
+
+/** Tells a serving worker to let go of arenas (their download is done with them). */
+export interface ForgetArenasMessage {
+  forget: number[];
 }
 
 /**
@@ -104,8 +116,15 @@ if (workerData && workerData.run) {
     hashRun({ ...t, ...f, firstPiece: 0, endPiece: Math.ceil(f.size / t.pieceSize) });
   }
 } else {
-  parentPort.on('message', ({ id, sab, offset, length }) => {
-    parentPort.postMessage({ id, digest: digest(new Uint8Array(sab, offset, length)).toString('hex') });
+  const arenas = new Map();
+  parentPort.on('message', (m) => {
+    if (m.forget) {
+      for (const a of m.forget) arenas.delete(a);
+      return;
+    }
+    if (m.sab) arenas.set(m.arena, m.sab);
+    const bytes = new Uint8Array(arenas.get(m.arena), m.offset, m.length);
+    parentPort.postMessage({ id: m.id, digest: digest(bytes).toString('hex') });
   });
 }
 `;

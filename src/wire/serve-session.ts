@@ -43,6 +43,15 @@ export class ServeSession {
   #fileId = '';
   /** Blocks handed to the socket whose write has not called back yet. */
   readonly #writing = new Set<BlockLease>();
+  /**
+   * Resolves once the last block given a turn to be written is written (or the socket is
+   * gone): blocks go to the socket one at a time. Two blocks waiting in a TLS socket leave
+   * in one writev, which Node's TLS layer first copies into one buffer; one at a time, each
+   * is encrypted where it lies. The kernel's send buffer keeps the wire busy meanwhile.
+   */
+  #lastBlock: Promise<void> = Promise.resolve();
+  /** The blocks' turns not over yet, ended all at once when the socket closes. */
+  readonly #turns = new Set<() => void>();
   readonly #onHave = (piece: number) => {
     if (!this.conn.closed) this.conn.write({ type: 'have', piece });
   };
@@ -60,6 +69,8 @@ export class ServeSession {
     conn.stream.once('close', () => {
       for (const lease of this.#writing) lease.release();
       this.#writing.clear();
+      for (const end of this.#turns) end();
+      this.#turns.clear();
     });
   }
 
@@ -138,17 +149,32 @@ export class ServeSession {
     }
   }
 
-  /** Waits for the socket to take what was written; a peer that stops reading is closed. */
-  async #drain(): Promise<void> {
+  /** Waits for the socket to take what was written (`until`); a peer that stops reading is closed. */
+  async #drain(until: Promise<void> = this.conn.drain()): Promise<void> {
     const stalled = this.ctx.clock.setTimeout(
       () => void this.conn.close('UNAVAILABLE', `block not taken within ${this.ctx.stallTimeoutMs} ms`),
       this.ctx.stallTimeoutMs,
     );
     try {
-      await this.conn.drain();
+      await until;
     } finally {
       stalled.cancel();
     }
+  }
+
+  /** This block's turn at the socket: resolves when the block before it is written; call the end when done. */
+  #takeTurn(): { previous: Promise<void>; end: () => void } {
+    const previous = this.#lastBlock;
+    let end!: () => void;
+    this.#lastBlock = new Promise<void>((resolve) => {
+      end = () => {
+        this.#turns.delete(end);
+        resolve();
+      };
+    });
+    this.#turns.add(end);
+    if (this.conn.stream.destroyed) end();
+    return { previous, end };
   }
 
   #reject(request: BlockRef, code: 'PIECE_OUT_OF_RANGE' | 'PIECE_UNAVAILABLE' | 'BUSY', reason: string) {
@@ -201,10 +227,22 @@ export class ServeSession {
         if (this.#stopped || this.conn.closed) return;
         let ok: boolean;
         if (data === into) {
+          const turn = this.#takeTurn();
+          try {
+            await this.#drain(turn.previous);
+          } catch (err) {
+            turn.end();
+            throw err;
+          }
+          if (this.#stopped || this.conn.closed) {
+            turn.end();
+            return;
+          }
           encodePieceFrameInPlace(lease.buffer, r.piece, r.offset);
           ok = this.conn.writeEncoded(lease.buffer, () => {
             this.#writing.delete(lease);
             lease.release();
+            turn.end();
           });
           this.#writing.add(lease);
         } else {

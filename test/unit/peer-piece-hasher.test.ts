@@ -34,6 +34,30 @@ describe('piece hasher', () => {
     expect(sharedHashWorkers()).toBe(1); // kept for the next download until idle
   });
 
+  it('hashes every piece of a shared arena by position, the arena sent once per download', async () => {
+    const KiB = 1024;
+    const arena = new SharedArrayBuffer(4 * 64 * KiB);
+    const at = (i: number) => {
+      const buf = Buffer.from(arena, i * 64 * KiB, 64 * KiB);
+      for (let k = 0; k < buf.length; k++) buf[k] = (k * 7 + i * 13) & 0xff;
+      return buf;
+    };
+    const pieces = [0, 1, 2, 3].map(at);
+    const a = createPieceHasher({ workers: 1 });
+    const b = createPieceHasher({ workers: 1 });
+    // The first piece carries the arena, the next names it; another download's use of the
+    // same memory is its own, and its letting go leaves this one's arena in the worker.
+    expect(await a.hash(pieces[0]!)).toBe(hashPiece(pieces[0]!));
+    expect(await a.hash(pieces[1]!)).toBe(hashPiece(pieces[1]!));
+    expect(await b.hash(pieces[2]!)).toBe(hashPiece(pieces[2]!));
+    await b.close();
+    // Rewritten in place (a slot reused for another piece): the worker reads the bytes as they are now.
+    pieces[1]!.fill(0x5a);
+    expect(await a.hash(pieces[1]!)).toBe(hashPiece(pieces[1]!));
+    expect(await a.hash(pieces[3]!)).toBe(hashPiece(pieces[3]!));
+    await a.close();
+  });
+
   it('hashes on the calling thread with no workers or an unshared buffer', async () => {
     const h = createPieceHasher({ workers: 0 });
     const plain = Buffer.from('not shared');

@@ -104,6 +104,25 @@ describe('spreading a complete file over its downloaders', () => {
     c.stop();
   });
 
+  it('starts over once every connection closed: a later downloader is shown a whole window at once', () => {
+    const { clock, spread, shown, vs } = views(1, 8, 8 * 1024 * KiB); // a window of 4 pieces
+    const [first, a] = [shown[0]!, vs[0]!];
+    a.start();
+    // It fetches and holds everything (shown more as it starves), then leaves.
+    for (let i = 0; i < 8; i++) {
+      a.asked(i);
+      a.holds(i);
+    }
+    for (let t = 0; t < STARVED_TICKS + 2; t++) clock.advance(SPREAD_IDLE_MS);
+    expect(new Set(first).size).toBe(8);
+    a.stop();
+    const later: number[] = [];
+    const b = new SpreadView(spread, (p) => later.push(p), clock);
+    b.start();
+    expect(later.length).toBe(4);
+    b.stop();
+  });
+
   it('shows a lone downloader a window of 32 MiB worth of pieces', () => {
     const { shown, vs } = views(1, 2048, 128 * KiB);
     vs[0]!.start();

@@ -1,5 +1,10 @@
 import type { Worker } from 'node:worker_threads';
-import { type HashPieceMessage, hashPiece, startHashWorker } from '../../../core/piece-hash.js';
+import {
+  type ForgetArenasMessage,
+  type HashPieceMessage,
+  hashPiece,
+  startHashWorker,
+} from '../../../core/piece-hash.js';
 
 /**
  * SHA-256 of pieces off the main thread. The main thread of a downloader
@@ -40,6 +45,7 @@ interface Pending {
 const pool: PoolWorker[] = [];
 const pending = new Map<number, Pending>();
 let nextId = 0;
+let nextArena = 0;
 let users = 0;
 let idleTimer: NodeJS.Timeout | undefined;
 
@@ -87,6 +93,8 @@ export function createPieceHasher(options: { workers: number }): PieceHasher {
   while (pool.length < n) pool.push(startPoolWorker());
   const owner = {};
   let closed = false;
+  /** The shared memories this hasher sent each worker, by the number the worker keeps them under. */
+  const sent = new Map<PoolWorker, Map<SharedArrayBuffer, number>>();
   return {
     hash(data) {
       const sab = data.buffer;
@@ -100,19 +108,33 @@ export function createPieceHasher(options: { workers: number }): PieceHasher {
       // A hash under way keeps the process alive; an idle worker does not.
       best.worker.ref();
       const id = nextId++;
+      const arenas = sent.get(best) ?? new Map<SharedArrayBuffer, number>();
+      sent.set(best, arenas);
+      let arena = arenas.get(sab);
+      const message: HashPieceMessage = {
+        id,
+        arena: arena ?? nextArena,
+        offset: data.byteOffset,
+        length: data.length,
+      };
+      if (arena === undefined) {
+        arena = nextArena++;
+        arenas.set(sab, arena);
+        message.sab = sab;
+      }
       return new Promise<string>((resolve, reject) => {
         pending.set(id, { resolve, reject, owner, from: best });
-        best.worker.postMessage({
-          id,
-          sab,
-          offset: data.byteOffset,
-          length: data.length,
-        } satisfies HashPieceMessage);
+        best.worker.postMessage(message);
       });
     },
     async close() {
       if (closed) return;
       closed = true;
+      // The workers let go of this download's memory (they would otherwise keep it alive).
+      for (const [pw, arenas] of sent) {
+        pw.worker.postMessage({ forget: [...arenas.values()] } satisfies ForgetArenasMessage);
+      }
+      sent.clear();
       // This download's hashes fail; the workers keep serving the others (and answer these into the void).
       for (const [id, p] of pending) {
         if (p.owner !== owner) continue;
