@@ -8,6 +8,16 @@ import { Pacer } from '../core/pacer.js';
  * backpressure (a slow reader slows its writer, the relay buffers little).
  * `tap` sees every relayed chunk (metrics; tests check it holds no
  * plaintext). Resolves once both sockets are closed.
+ *
+ * The end of one side's bytes is passed on as a half-close, as TCP would:
+ * the other direction keeps flowing, and the circuit is torn down only once
+ * both directions have ended (or either failed). Ending the circuit at the
+ * first end lost the tail of the other direction: when a seeder sends its
+ * last bytes and ends, the relay may still hold some of them in the socket
+ * toward a slow (or merely not yet scheduled) downloader, and destroying
+ * that socket dropped them. Node 24 buffers the write side of a TLS socket
+ * for longer than 20 did, so there the last 64 KiB of every relayed stream
+ * sent with `end(payload)` went missing.
  */
 export function splice(
   a: Socket,
@@ -26,6 +36,11 @@ export function splice(
       },
     });
   };
+  // A socket that is not half-open ends its own writing when its reading ends: the direction
+  // into it would then finish early, and its pipeline would destroy its source (the other
+  // socket) with that direction's tail still buffered. Each pipeline ends its destination.
+  a.allowHalfOpen = true;
+  b.allowHalfOpen = true;
   const end = () => {
     a.destroy();
     b.destroy();
