@@ -15,9 +15,10 @@ import { Pacer } from '../core/pacer.js';
  * first end lost the tail of the other direction: when a seeder sends its
  * last bytes and ends, the relay may still hold some of them in the socket
  * toward a slow (or merely not yet scheduled) downloader, and destroying
- * that socket dropped them. Node 24 buffers the write side of a TLS socket
- * for longer than 20 did, so there the last 64 KiB of every relayed stream
- * sent with `end(payload)` went missing.
+ * that socket dropped them. On Node 24 that was every time: when the
+ * seeder's end arrived, the relay's TLS socket toward the downloader still
+ * held the last 64 KiB in its write buffer (on Node 20 it had usually been
+ * handed to the kernel by then), so a relayed `end(payload)` lost them.
  */
 export function splice(
   a: Socket,
