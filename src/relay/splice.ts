@@ -8,6 +8,17 @@ import { Pacer } from '../core/pacer.js';
  * backpressure (a slow reader slows its writer, the relay buffers little).
  * `tap` sees every relayed chunk (metrics; tests check it holds no
  * plaintext). Resolves once both sockets are closed.
+ *
+ * The end of one side's bytes is passed on as a half-close, as TCP would:
+ * the other direction keeps flowing, and the circuit is torn down only once
+ * both directions have ended (or either failed). Ending the circuit at the
+ * first end lost the tail of the other direction: when a seeder sends its
+ * last bytes and ends, the relay may still hold some of them in the socket
+ * toward a slow (or merely not yet scheduled) downloader, and destroying
+ * that socket dropped them. On Node 24 that was every time: when the
+ * seeder's end arrived, the relay's TLS socket toward the downloader still
+ * held the last 64 KiB in its write buffer (on Node 20 it had usually been
+ * handed to the kernel by then), so a relayed `end(payload)` lost them.
  */
 export function splice(
   a: Socket,
@@ -26,6 +37,11 @@ export function splice(
       },
     });
   };
+  // A socket that is not half-open ends its own writing when its reading ends: the direction
+  // into it would then finish early, and its pipeline would destroy its source (the other
+  // socket) with that direction's tail still buffered. Each pipeline ends its destination.
+  a.allowHalfOpen = true;
+  b.allowHalfOpen = true;
   const end = () => {
     a.destroy();
     b.destroy();
