@@ -6,7 +6,7 @@ import type { StorageStatus } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { type Manifest, validateManifest } from '../../protocol/manifest.js';
 import type { DropOrder, ReplicateOrder } from '../../protocol/session-storage.js';
-import type { Dial, PeerIdentity } from '../../wire/index.js';
+import { type Bandwidth, createTlsDial, type Dial, type PeerIdentity } from '../../wire/index.js';
 import {
   type DownloadHandle,
   download,
@@ -60,6 +60,12 @@ export interface ReplicasDeps {
   noProgressTimeoutMs?: number;
   /** How holders are dialled: the downloads' own (direct, else through the holder's relays); default TLS over TCP. */
   dial?: Dial;
+  /**
+   * The daemon's bandwidth limits (set_limits, set_schedule): a fetch's reads are held to its
+   * group's download limit, the global one and the schedule's slot, like any download's (the
+   * replicas it serves are held to the upload limits by the piece server, from the ticket's group).
+   */
+  bandwidth?: Bandwidth;
 }
 
 /** Replicas fetched at once; the rest wait their turn. */
@@ -161,12 +167,16 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
     const path = pathOf(groupId, fileId);
     // Whatever an earlier attempt left is fetched again: a replica is only what this fetch verified.
     removeReplica(path);
+    const dial =
+      deps.bandwidth === undefined
+        ? deps.dial
+        : deps.bandwidth.throttledDial(deps.dial ?? createTlsDial(identity), groupId);
     const common = {
       fileId,
       seeders: listedSeeders(detail, identity.peerId, new Map()),
       identity,
       noProgressTimeoutMs: deps.noProgressTimeoutMs ?? 20_000,
-      ...(deps.dial === undefined ? {} : { dial: deps.dial }),
+      ...(dial === undefined ? {} : { dial }),
       getTicket: async () =>
         (
           await http.call('getTicket', {
