@@ -1,4 +1,4 @@
-import { mkdirSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { formatBytes } from '../../core/bytes.js';
@@ -165,8 +165,10 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
     const dir = join(deps.storageDir, groupId);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const path = pathOf(groupId, fileId);
-    // Whatever an earlier attempt left is fetched again: a replica is only what this fetch verified.
-    removeReplica(path);
+    // What an earlier attempt left (a fetch stopped with the daemon, or killed) is resumed: each
+    // file's part and resume files keep its verified pieces, re-checked by the engine as it
+    // opens them, and a folder's files already at their place with their size were finished.
+    const resuming = existsSync(path);
     const dial =
       deps.bandwidth === undefined
         ? deps.dial
@@ -188,7 +190,7 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
     const handle =
       manifest.files === undefined
         ? download({ ...common, manifest, dest: path, overwrite: true })
-        : downloadTree({ ...common, manifest, root: path, selected: manifest.files.keys() });
+        : downloadTree({ ...common, manifest, root: path, selected: manifest.files.keys(), resuming });
     f.handle = handle;
     const current = () => fetches.get(key(groupId, fileId)) === f;
     if (!current()) handle.abort('dropped');
