@@ -5,6 +5,7 @@ import { formatBytes } from '../../core/bytes.js';
 import type { StorageStatus } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { type Manifest, validateManifest } from '../../protocol/manifest.js';
+import { MAX_FILES_PER_MESSAGE } from '../../protocol/session.js';
 import type { DropOrder, ReplicateOrder } from '../../protocol/session-storage.js';
 import { type Bandwidth, createTlsDial, type Dial, type PeerIdentity } from '../../wire/index.js';
 import {
@@ -70,6 +71,12 @@ export interface ReplicasDeps {
 
 /** Replicas fetched at once; the rest wait their turn. */
 const MAX_CONCURRENT_FETCHES = 4;
+/**
+ * While fetches move, the tracker hears so this often (`fetching`): it gives an
+ * assignment up after --storage-fetch-stall-ms without progress, however long
+ * the fetch (a folder of thousands of small files) takes in all.
+ */
+const PROGRESS_REPORT_MS = 2_000;
 
 interface Fetch {
   order: ReplicateOrder;
@@ -87,6 +94,8 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
   const queue: ReplicateOrder[] = [];
   let stopped = false;
   const backoffMs = deps.missingBackoffMs ?? 1_000;
+  /** Each fetch's verified bytes at the last progress report. */
+  const reportedBytes = new WeakMap<Fetch, number>();
 
   const pathOf = (groupId: string, fileId: string) => join(deps.storageDir, groupId, fileId);
   const heldIn = (groupId: string) => store.replicas.list().filter((r) => r.groupId === groupId);
@@ -120,6 +129,30 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
     seeding.unserve(fileId);
     void session.unannounce([fileId]).catch(() => {});
   };
+
+  /**
+   * When any fetch verified bytes since the last look, every order this peer
+   * has (running, and queued behind them: it is working through them) is
+   * reported moving.
+   */
+  const reportProgress = () => {
+    let moved = false;
+    for (const f of fetches.values()) {
+      const done = f.handle?.progress().verifiedBytes ?? 0;
+      if (done > (reportedBytes.get(f) ?? 0)) moved = true;
+      reportedBytes.set(f, done);
+    }
+    if (!moved) return;
+    const byGroup = new Map<string, string[]>();
+    for (const f of fetches.values()) {
+      const ids = byGroup.get(f.order.groupId) ?? [];
+      if (ids.length < MAX_FILES_PER_MESSAGE) ids.push(f.order.fileId);
+      byGroup.set(f.order.groupId, ids);
+    }
+    send([...byGroup].map(([groupId, fetching]) => ({ groupId, held: [], fetching })));
+  };
+  const progressTimer = setInterval(reportProgress, PROGRESS_REPORT_MS);
+  progressTimer.unref();
 
   const fits = (order: ReplicateOrder) => {
     const offer = store.replicas.offer(order.groupId);
@@ -275,6 +308,10 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
     if (f !== undefined) {
       fetches.delete(k);
       f.handle?.abort(`dropped: ${order.reason}`);
+      log.info(
+        { groupId: order.groupId, fileId: order.fileId, reason: order.reason },
+        'replica fetch dropped',
+      );
     }
     const rec = store.replicas.get(order.groupId, order.fileId);
     store.replicas.remove(order.groupId, order.fileId);
@@ -354,6 +391,7 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
     },
     async stop() {
       stopped = true;
+      clearInterval(progressTimer);
       const running = [...fetches.values()];
       fetches.clear();
       for (const f of running) f.handle?.abort('the peer is stopping');
