@@ -318,6 +318,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       identity,
       seeding: files.seeding,
       dial,
+      bandwidth: limits.bandwidth,
       isShared: (fileId) => files!.isShared(fileId),
       storageDir: options.storageDir ?? join(dataDir, 'storage'),
       zone: options.zone ?? '',

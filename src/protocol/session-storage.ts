@@ -23,7 +23,10 @@ export const MAX_REPLICA_GROUPS_PER_MESSAGE = 64;
  * not have (a fetch that failed, a file gone from its disk): corrupt and
  * missing copies are dropped there and placed elsewhere. With `complete`,
  * `held` and `corrupt` are everything it keeps for that group: replicas the
- * tracker thought it held and it does not list are forgotten. Answered by `ack`.
+ * tracker thought it held and it does not list are forgotten. `fetching`:
+ * assigned replicas whose fetch made progress since the peer's last report
+ * (sent every few seconds while fetches move, with `held` empty): the tracker
+ * gives an assignment up only after a while without progress. Answered by `ack`.
  */
 export const ReplicasMessage = Type.Object(
   {
@@ -36,6 +39,7 @@ export const ReplicasMessage = Type.Object(
           held: FileIds,
           corrupt: Type.Optional(FileIds),
           missing: Type.Optional(FileIds),
+          fetching: Type.Optional(FileIds),
           complete: Type.Optional(Type.Boolean()),
         },
         { additionalProperties: false },

@@ -96,6 +96,12 @@ export const TRACKER_DEFAULTS = Object.freeze({
    * repair traffic (issue 16).
    */
   storageGraceMs: 30_000,
+  /**
+   * A replica fetch its storage peer reported no progress on for this long
+   * failed silently: it is placed elsewhere (issue 16; storage peers report
+   * progress every few seconds).
+   */
+  storageFetchStallMs: 600_000,
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
 });
 

@@ -84,6 +84,8 @@ export interface TrackerOptions {
   presenceGraceMs?: number;
   /** A storage peer disconnected longer than this stops counting and its files are repaired (default 30 s). */
   storageGraceMs?: number;
+  /** A replica fetch without reported progress for this long is placed elsewhere (default 10 min). */
+  storageFetchStallMs?: number;
   /**
    * A PostgreSQL store only: refuse to start (and refuse a primary found after a failover)
    * unless commits wait for a synchronous standby, so an acknowledged write is on two machines.
@@ -235,6 +237,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
     const planner = createStoragePlanner({
       trackerId,
       storageGraceMs: cfg.storageGraceMs,
+      fetchStallMs: cfg.storageFetchStallMs,
       logger,
       onUnderReplicated: (n) => metrics.underReplicated.set(n),
     })(deps);

@@ -41,6 +41,7 @@ interface TrackerFlags extends RelayLimitFlags {
   clusterDeadAfterMs?: string;
   presenceGraceMs?: string;
   storageGraceMs?: string;
+  storageFetchStallMs?: string;
   requireSyncStandby?: boolean;
   insecureHttp?: boolean;
   trustProxy?: string;
@@ -134,6 +135,12 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
     clusterDeadAfterMs: integer(flags.clusterDeadAfterMs, '--cluster-dead-after-ms', 20, 3_600_000),
     presenceGraceMs: integer(flags.presenceGraceMs, '--presence-grace-ms', 0, 3_600_000),
     storageGraceMs: integer(flags.storageGraceMs, '--storage-grace-ms', 0, 7 * 24 * 3_600_000),
+    storageFetchStallMs: integer(
+      flags.storageFetchStallMs,
+      '--storage-fetch-stall-ms',
+      1000,
+      7 * 24 * 3_600_000,
+    ),
     logLevel,
     trustProxy: parseTrustProxy(flags.trustProxy),
     accountCreationsPerAddress: integer(
@@ -241,6 +248,10 @@ export function registerTrackerCommand(program: Command): void {
     .option(
       '--storage-grace-ms <ms>',
       `a storage peer away longer than this stops counting and its replicas are repaired elsewhere (default ${TRACKER_DEFAULTS.storageGraceMs})`,
+    )
+    .option(
+      '--storage-fetch-stall-ms <ms>',
+      `a replica fetch its storage peer reports no progress on for this long is placed elsewhere (default ${TRACKER_DEFAULTS.storageFetchStallMs})`,
     )
     .option(
       '--trust-proxy <proxies>',

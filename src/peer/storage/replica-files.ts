@@ -43,7 +43,13 @@ export function replicaProblem(path: string, manifest: Manifest): string | undef
   return undefined;
 }
 
-/** Deletes a replica's file, or a folder replica's whole directory (and any leftovers of a fetch). */
+/**
+ * Deletes a replica's file, or a folder replica's whole directory, and what a
+ * fetch of it left: a single file's part and resume files lie beside it (a
+ * folder's are inside its directory).
+ */
 export function removeReplica(path: string): void {
-  rmSync(path, { recursive: true, force: true });
+  for (const name of [path, `${path}.part`, `${path}.part.resume`, `${path}.part.resume.tmp`]) {
+    rmSync(name, { recursive: true, force: true });
+  }
 }

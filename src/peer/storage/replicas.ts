@@ -1,12 +1,13 @@
-import { mkdirSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { formatBytes } from '../../core/bytes.js';
 import type { StorageStatus } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { type Manifest, validateManifest } from '../../protocol/manifest.js';
+import { MAX_FILES_PER_MESSAGE } from '../../protocol/session.js';
 import type { DropOrder, ReplicateOrder } from '../../protocol/session-storage.js';
-import type { Dial, PeerIdentity } from '../../wire/index.js';
+import { type Bandwidth, createTlsDial, type Dial, type PeerIdentity } from '../../wire/index.js';
 import {
   type DownloadHandle,
   download,
@@ -60,10 +61,22 @@ export interface ReplicasDeps {
   noProgressTimeoutMs?: number;
   /** How holders are dialled: the downloads' own (direct, else through the holder's relays); default TLS over TCP. */
   dial?: Dial;
+  /**
+   * The daemon's bandwidth limits (set_limits, set_schedule): a fetch's reads are held to its
+   * group's download limit, the global one and the schedule's slot, like any download's (the
+   * replicas it serves are held to the upload limits by the piece server, from the ticket's group).
+   */
+  bandwidth?: Bandwidth;
 }
 
 /** Replicas fetched at once; the rest wait their turn. */
 const MAX_CONCURRENT_FETCHES = 4;
+/**
+ * While fetches move, the tracker hears so this often (`fetching`): it gives an
+ * assignment up after --storage-fetch-stall-ms without progress, however long
+ * the fetch (a folder of thousands of small files) takes in all.
+ */
+const PROGRESS_REPORT_MS = 2_000;
 
 interface Fetch {
   order: ReplicateOrder;
@@ -81,6 +94,8 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
   const queue: ReplicateOrder[] = [];
   let stopped = false;
   const backoffMs = deps.missingBackoffMs ?? 1_000;
+  /** Each fetch's verified bytes at the last progress report. */
+  const reportedBytes = new WeakMap<Fetch, number>();
 
   const pathOf = (groupId: string, fileId: string) => join(deps.storageDir, groupId, fileId);
   const heldIn = (groupId: string) => store.replicas.list().filter((r) => r.groupId === groupId);
@@ -114,6 +129,30 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
     seeding.unserve(fileId);
     void session.unannounce([fileId]).catch(() => {});
   };
+
+  /**
+   * When any fetch verified bytes since the last look, every order this peer
+   * has (running, and queued behind them: it is working through them) is
+   * reported moving.
+   */
+  const reportProgress = () => {
+    let moved = false;
+    for (const f of fetches.values()) {
+      const done = f.handle?.progress().verifiedBytes ?? 0;
+      if (done > (reportedBytes.get(f) ?? 0)) moved = true;
+      reportedBytes.set(f, done);
+    }
+    if (!moved) return;
+    const byGroup = new Map<string, string[]>();
+    for (const f of fetches.values()) {
+      const ids = byGroup.get(f.order.groupId) ?? [];
+      if (ids.length < MAX_FILES_PER_MESSAGE) ids.push(f.order.fileId);
+      byGroup.set(f.order.groupId, ids);
+    }
+    send([...byGroup].map(([groupId, fetching]) => ({ groupId, held: [], fetching })));
+  };
+  const progressTimer = setInterval(reportProgress, PROGRESS_REPORT_MS);
+  progressTimer.unref();
 
   const fits = (order: ReplicateOrder) => {
     const offer = store.replicas.offer(order.groupId);
@@ -159,14 +198,20 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
     const dir = join(deps.storageDir, groupId);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const path = pathOf(groupId, fileId);
-    // Whatever an earlier attempt left is fetched again: a replica is only what this fetch verified.
-    removeReplica(path);
+    // What an earlier attempt left (a fetch stopped with the daemon, or killed) is resumed: each
+    // file's part and resume files keep its verified pieces, re-checked by the engine as it
+    // opens them, and a folder's files already at their place with their size were finished.
+    const resuming = existsSync(path);
+    const dial =
+      deps.bandwidth === undefined
+        ? deps.dial
+        : deps.bandwidth.throttledDial(deps.dial ?? createTlsDial(identity), groupId);
     const common = {
       fileId,
       seeders: listedSeeders(detail, identity.peerId, new Map()),
       identity,
       noProgressTimeoutMs: deps.noProgressTimeoutMs ?? 20_000,
-      ...(deps.dial === undefined ? {} : { dial: deps.dial }),
+      ...(dial === undefined ? {} : { dial }),
       getTicket: async () =>
         (
           await http.call('getTicket', {
@@ -178,7 +223,7 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
     const handle =
       manifest.files === undefined
         ? download({ ...common, manifest, dest: path, overwrite: true })
-        : downloadTree({ ...common, manifest, root: path, selected: manifest.files.keys() });
+        : downloadTree({ ...common, manifest, root: path, selected: manifest.files.keys(), resuming });
     f.handle = handle;
     const current = () => fetches.get(key(groupId, fileId)) === f;
     if (!current()) handle.abort('dropped');
@@ -263,6 +308,10 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
     if (f !== undefined) {
       fetches.delete(k);
       f.handle?.abort(`dropped: ${order.reason}`);
+      log.info(
+        { groupId: order.groupId, fileId: order.fileId, reason: order.reason },
+        'replica fetch dropped',
+      );
     }
     const rec = store.replicas.get(order.groupId, order.fileId);
     store.replicas.remove(order.groupId, order.fileId);
@@ -342,6 +391,7 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
     },
     async stop() {
       stopped = true;
+      clearInterval(progressTimer);
       const running = [...fetches.values()];
       fetches.clear();
       for (const f of running) f.handle?.abort('the peer is stopping');

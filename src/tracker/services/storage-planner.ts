@@ -6,6 +6,7 @@ import { createDirtyGroups } from './storage-dirty.js';
 import {
   backoffsOf,
   delistUnheld,
+  FETCH_STALL_MS,
   filesToPlace,
   policyOf,
   replicasOf,
@@ -38,6 +39,8 @@ export interface StoragePlanner {
 export interface StoragePlannerOptions {
   trackerId: string;
   storageGraceMs: number;
+  /** An assignment without progress for this long is placed elsewhere (default FETCH_STALL_MS). */
+  fetchStallMs?: number;
   /** Timer period; default a quarter of the grace, within 100 ms … 5 s. */
   intervalMs?: number;
   logger: Logger;
@@ -116,7 +119,7 @@ export function createStoragePlanner(options: StoragePlannerOptions) {
           policy,
           peers,
           await filesToPlace(trx, groupId),
-          await replicasOf(trx, groupId, t),
+          await replicasOf(trx, groupId, { now: t, stallMs: options.fetchStallMs ?? FETCH_STALL_MS }),
           backoffs.blocked,
         );
         for (const d of plan.drop) {

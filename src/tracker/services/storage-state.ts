@@ -115,28 +115,33 @@ export function goneTogether<P extends { state: StoragePeerState; lastSeen: numb
 }
 
 /**
- * An assignment not reported held after this long failed silently (the peer
- * never reported it missing): it is dropped there and placed elsewhere. Ten
- * minutes, plus a second per MiB of the file.
+ * An assignment whose storage peer reported no progress on it for this long
+ * (`--storage-fetch-stall-ms`) failed silently (the peer never reported it
+ * missing): it is dropped there and placed elsewhere. Progress, not a time
+ * sized for the bytes: a folder of thousands of small files takes long for
+ * its size, and a big file on a slow link longer still, yet both move.
  */
-export function assignmentDeadlineMs(size: number): number {
-  return 10 * 60_000 + Math.ceil(size / (1024 * 1024)) * 1000;
-}
+export const FETCH_STALL_MS = 10 * 60_000;
 
-/** The group's replicas; with `now`, assignments past their deadline read as corrupt (see assignmentDeadlineMs). */
-export async function replicasOf(db: Db, groupId: string, now?: number): Promise<ReplicaInfo[]> {
+/**
+ * The group's replicas; with `late`, assignments without progress since `late.now - late.stallMs`
+ * (assigned then, or last reported moving then) read as corrupt.
+ */
+export async function replicasOf(
+  db: Db,
+  groupId: string,
+  late?: { now: number; stallMs: number },
+): Promise<ReplicaInfo[]> {
   const rows = await db
     .selectFrom('replicas as r')
     .innerJoin('files as f', 'f.file_id', 'r.file_id')
-    .select(['r.file_id', 'r.peer_id', 'r.state', 'r.updated_at', 'f.size'])
+    .select(['r.file_id', 'r.peer_id', 'r.state', 'r.updated_at', 'r.progress_at'])
     .where('r.group_id', '=', groupId)
     .execute();
   return rows.map((r) => {
-    const late =
-      now !== undefined &&
-      r.state === 'assigned' &&
-      now - toNumber(r.updated_at) > assignmentDeadlineMs(toNumber(r.size));
-    return { fileId: r.file_id, peerId: r.peer_id, state: late ? 'corrupt' : r.state };
+    const moved = Math.max(toNumber(r.updated_at), r.progress_at === null ? 0 : toNumber(r.progress_at));
+    const stalled = late !== undefined && r.state === 'assigned' && late.now - moved > late.stallMs;
+    return { fileId: r.file_id, peerId: r.peer_id, state: stalled ? 'corrupt' : r.state };
   });
 }
 

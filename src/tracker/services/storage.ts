@@ -363,6 +363,17 @@ async function applyReport(
         }
       }
       for (const fileId of g.corrupt ?? []) if (listed.has(fileId)) await upsert(fileId, 'corrupt');
+      // Fetches under way that moved: their assignments stand for another stall period.
+      if (g.fetching !== undefined && g.fetching.length > 0) {
+        await trx
+          .updateTable('replicas')
+          .set({ progress_at: t })
+          .where('group_id', '=', g.groupId)
+          .where('peer_id', '=', info.peerId)
+          .where('state', '=', 'assigned')
+          .where('file_id', 'in', g.fetching)
+          .execute();
+      }
       await clearFetchFailures(trx, g.groupId, info.peerId, nowHeld);
       // A copy it cannot produce is as good as a corrupt one: dropped there, placed elsewhere,
       // and not given to this peer again before its back-off ends (a disk always full, say).
@@ -410,7 +421,12 @@ async function applyReport(
       // The peer serves it now: cached seeder lists of the file are stale.
       await bus.publish({ kind: 'files_changed', groupId: g.groupId, fileId: f.fileId, at: t });
     }
-    await bus.publish({ kind: 'storage_changed', groupId: g.groupId, at: t });
+    // A report of progress alone changes no placement: the planner is not woken for it.
+    const progressOnly =
+      g.held.length === 0 && !g.corrupt?.length && !g.missing?.length && g.complete !== true;
+    if (!progressOnly || g.fetching === undefined) {
+      await bus.publish({ kind: 'storage_changed', groupId: g.groupId, at: t });
+    }
   }
   return out;
 }

@@ -67,6 +67,21 @@ export const m0015_storage: Migration = {
  * that peer again before `retry_at`, which doubles with each failure up to
  * a bound (core/placement.ts replicaRetryDelayMs). Portable SQL.
  */
+/**
+ * Storage peers (issue 16): when a storage peer last reported progress on a
+ * replica it is fetching. An assignment is given up after a while without
+ * progress (storage-state.ts replicasOf), not after a time sized for its bytes,
+ * which a folder of thousands of small files overran. Portable SQL.
+ */
+export const m0019_replica_progress: Migration = {
+  async up(db: AnyDb) {
+    await db.schema.alterTable('replicas').addColumn('progress_at', 'bigint').execute();
+  },
+  async down(db: AnyDb) {
+    await db.schema.alterTable('replicas').dropColumn('progress_at').execute();
+  },
+};
+
 export const m0017_replica_backoffs: Migration = {
   async up(db: AnyDb) {
     await db.schema

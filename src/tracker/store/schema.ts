@@ -269,6 +269,8 @@ export interface ReplicasTable {
   peer_id: string;
   state: 'assigned' | 'held' | 'corrupt';
   updated_at: BigIntColumn;
+  /** An assignment: when its storage peer last reported the fetch making progress (migration 0019). */
+  progress_at: BigIntColumn | null;
 }
 
 /** A replica a storage peer failed to fetch: not assigned to it again before retry_at (migration 0017). */
