@@ -12,6 +12,12 @@ export interface DialTarget {
   relays?: RelayEndpoint[];
   /** Its public UDP endpoint (its `udp://` address): a hole may be punched to it (issue 19). */
   udp?: { host: string; port: number };
+  /**
+   * Upgrading a relayed link (issue 19): only a path that does not go
+   * through a relay will do (TCP or a punched UDP stream); fail rather than
+   * open another circuit.
+   */
+  directOnly?: boolean;
 }
 
 /** A byte stream to a peer, and the peer id its transport proved (TLS: the certificate's fingerprint). */
@@ -20,6 +26,8 @@ export interface DialedPeer {
   peerId: string;
   /** The bandwidth limits its reads are held to (Bandwidth.throttledDial). */
   throttle?: LinkThrottle;
+  /** The stream goes through a relay: the download tries to upgrade it to a direct path while it runs. */
+  relayed?: boolean;
 }
 
 /**

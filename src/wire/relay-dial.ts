@@ -37,7 +37,9 @@ export const REACH_DIAL_DEFAULTS = Object.freeze({ timeoutMs: 10_000, directHead
  * when that fails, by punching a hole over UDP, then through its relays and
  * the cluster's others, one after another; the first stream
  * to prove the seeder's peer id wins and the other is closed. A seeder
- * listed without relays is dialled directly only.
+ * listed without relays is dialled directly only. A stream through a relay
+ * says so (`relayed`); a target marked `directOnly` (the download upgrading
+ * that link) gets direct and punched attempts at once and no relay.
  */
 export function createReachDial(options: ReachDialOptions): Dial {
   const timeoutMs = options.timeoutMs ?? REACH_DIAL_DEFAULTS.timeoutMs;
@@ -49,7 +51,9 @@ export function createReachDial(options: ReachDialOptions): Dial {
     if ((own.length === 0 && punch === undefined) || token === undefined) {
       return options.direct(target, signal, reads);
     }
-    const relays = unique([...own, ...options.knownRelays()]);
+    // An upgrade needs no head start: the relayed link carries the download meanwhile.
+    const relays = target.directOnly === true ? [] : unique([...own, ...options.knownRelays()]);
+    const headStart = target.directOnly === true ? 0 : headStartMs;
     const stop = new AbortController();
     const both = AbortSignal.any([signal, stop.signal]);
     const errors: CoterieError[] = [];
@@ -64,7 +68,7 @@ export function createReachDial(options: ReachDialOptions): Dial {
       throw err;
     });
     const relayed = (async (): Promise<DialedPeer> => {
-      await Promise.race([directGone, sleep(headStartMs, undefined, { signal: both }).catch(() => {})]);
+      await Promise.race([directGone, sleep(headStart, undefined, { signal: both }).catch(() => {})]);
       if (punch !== undefined) {
         both.throwIfAborted();
         try {
@@ -76,7 +80,7 @@ export function createReachDial(options: ReachDialOptions): Dial {
       for (const relay of relays) {
         both.throwIfAborted();
         try {
-          return await dialViaRelay({
+          const circuit = await dialViaRelay({
             relay,
             target: target.peerId,
             identity: options.identity,
@@ -84,11 +88,15 @@ export function createReachDial(options: ReachDialOptions): Dial {
             signal: both,
             timeoutMs,
           });
+          return { ...circuit, relayed: true };
         } catch (err) {
           errors.push(asError(err));
         }
       }
-      throw new CoterieError('UNAVAILABLE', 'no relay reached the seeder');
+      throw new CoterieError(
+        'UNAVAILABLE',
+        relays.length === 0 ? 'no direct path' : 'no relay reached the seeder',
+      );
     })();
     try {
       const winner = await Promise.any([direct, relayed]);

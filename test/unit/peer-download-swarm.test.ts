@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hashPiece } from '../../src/core/piece-hash.js';
 import { type DownloadEvent, type DownloadOptions, download } from '../../src/peer/files/download/index.js';
+import { CoterieError } from '../../src/protocol/errors.js';
 import { computeFileId, type Manifest } from '../../src/protocol/manifest.js';
-import { createIdentity, type PeerIdentity } from '../../src/wire/index.js';
+import { createIdentity, type Dial, type PeerIdentity } from '../../src/wire/index.js';
 import { manifestFor } from '../fixtures/fake-seeder.js';
 import type { LinkShape } from '../helpers/duplex-pair.js';
 import { type MemorySeederSpec, type MemorySwarm, startMemorySwarm } from '../helpers/memory-swarm.js';
@@ -149,4 +150,36 @@ describe('downloads over in-memory links to real piece servers', () => {
     // Each strike reached the seeder as a corrupt report, over the real wire.
     await until('the reports arrive', () => swarm.seeders[0]!.server.stats().corruptReports === 3);
   }, 10_000);
+
+  it('upgrades a relayed seeder to a direct link mid-transfer, fetching nothing twice', async () => {
+    // The first connection is "relayed" and slow (2 s for the file); the first direct attempt
+    // fails as a punch may, the second gets a fast link.
+    let directTries = 0;
+    let seen: DownloadEvent[] = [];
+    const dial: Dial = async (target, signal, reads) => {
+      if (target.directOnly !== true) return { ...(await swarm!.dial(target, signal, reads)), relayed: true };
+      if (directTries++ === 0) throw new CoterieError('UNAVAILABLE', 'the punch timed out');
+      // Some pieces over the relay first, however slow the machine.
+      await until('a piece verified over the relay', () => seen.some((e) => e.type === 'pieceVerified'));
+      return swarm!.dial(target, signal, reads);
+    };
+    const { handle, events, dest } = await run(
+      [{ path: good, link: (nth) => (nth === 0 ? { delayMs: 5, bytesPerSecond: 512 * 1024 } : {}) }],
+      { dial, upgrade: { attempts: 3, intervalMs: 200, drainIdleMs: 100 } },
+    );
+    seen = events;
+    await handle.done;
+    await expectIdentical(dest);
+    const types = events.map((e) => e.type);
+    expect(types.filter((t) => t === 'peerUpgradeFailed')).toHaveLength(1);
+    expect(types.filter((t) => t === 'peerUpgraded')).toHaveLength(1);
+    expect(types.filter((t) => t === 'peerConnected')).toHaveLength(1);
+    // Pieces came over both links, and the seeder sent every byte of the file exactly once.
+    const upgradedAt = types.indexOf('peerUpgraded');
+    expect(types.slice(0, upgradedAt)).toContain('pieceVerified');
+    expect(types.slice(upgradedAt)).toContain('pieceVerified');
+    const stats = swarm!.seeders[0]!.server.stats();
+    expect(stats.bytesSent).toBe(PIECE * PIECES);
+    expect(swarm!.seeders[0]!.dials).toBe(2);
+  });
 });

@@ -11,6 +11,7 @@ import { RELAY_DEFAULTS, startRelay, whoamiAuthenticator } from '../../relay/ind
 import { layerSettings } from '../daemon-config.js';
 import { parseLogLevel } from '../flags.js';
 import { addRelayLimitOptions, type RelayLimitFlags, relayLimits } from '../relay-flags.js';
+import { readTls } from '../tls-files.js';
 import { loadOrCreateTrackerCertificate } from '../tracker-tls.js';
 
 interface RelayFlags extends RelayLimitFlags {
@@ -19,6 +20,8 @@ interface RelayFlags extends RelayLimitFlags {
   publicHost?: string;
   tracker?: string;
   dataDir?: string;
+  tlsCert?: string;
+  tlsKey?: string;
   logLevel?: string;
 }
 
@@ -42,6 +45,8 @@ export function registerRelayCommand(program: Command): void {
         '--data-dir <dir>',
         'where its TLS certificate is kept (tls-cert.pem, tls-key.pem; made at first start; default ~/.coterie/relay)',
       )
+      .option('--tls-cert <file>', "an operator's PEM certificate to serve instead (with --tls-key)")
+      .option('--tls-key <file>', 'its PEM private key')
       .option(
         '--tracker <url>',
         'the tracker whose sessions may use this relay (its /v1/whoami checks tokens)',
@@ -62,9 +67,14 @@ export function registerRelayCommand(program: Command): void {
         pino.destination(2),
       );
       const host = flags.host ?? RELAY_DEFAULTS.host;
-      const dataDir = flags.dataDir ?? join(homedir(), '.coterie', 'relay');
-      mkdirSync(dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
-      const { cert, key } = await loadOrCreateTrackerCertificate(dataDir, host, 'coterie relay');
+      if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
+        throw new CoterieError('USAGE', 'give both --tls-cert and --tls-key, or neither');
+      }
+      // The fingerprint printed (and pinned by peers) is the served certificate's, whichever it is.
+      const { cert, key } =
+        flags.tlsCert !== undefined && flags.tlsKey !== undefined
+          ? readTls(flags.tlsCert, flags.tlsKey)
+          : await ownCertificate(flags.dataDir, host);
       const relay = await startRelay({
         ...relayLimits(flags),
         tls: { cert, key },
@@ -92,4 +102,11 @@ export function registerRelayCommand(program: Command): void {
       });
     },
   );
+}
+
+/** The certificate made at the first start and kept in the data directory. */
+async function ownCertificate(dir: string | undefined, host: string) {
+  const dataDir = dir ?? join(homedir(), '.coterie', 'relay');
+  mkdirSync(dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  return loadOrCreateTrackerCertificate(dataDir, host, 'coterie relay');
 }

@@ -1,8 +1,7 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { createSecureContext } from 'node:tls';
 import { type Command, Option } from 'commander';
 import { PRIVATE_DIR_MODE, restrictUmask } from '../../os/private-files.js';
 import { CoterieError } from '../../protocol/errors.js';
@@ -13,6 +12,7 @@ import { layerSettings } from '../daemon-config.js';
 import { integerFlag, parseLogLevel } from '../flags.js';
 import { addRelayLimitOptions, type RelayLimitFlags, relayAddress, relayLimits } from '../relay-flags.js';
 import { guardShutdown, shutdownTimeoutSeconds } from '../shutdown.js';
+import { readTls } from '../tls-files.js';
 import { loadOrCreateTrackerCertificate } from '../tracker-tls.js';
 import { parseTrustProxy } from '../trust-proxy.js';
 
@@ -55,28 +55,6 @@ function pick(flag: string | undefined, env: string): string | undefined {
 }
 
 const integer = integerFlag;
-
-function readPem(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new CoterieError('USAGE', `cannot read the TLS ${what} file ${path}: ${(err as Error).message}`);
-  }
-}
-
-/** The certificate and key, checked now: a bad pair is a usage error, not OpenSSL's message at listen. */
-function readTls(certPath: string, keyPath: string): { cert: Buffer; key: Buffer } {
-  const pair = { cert: readPem(certPath, 'certificate'), key: readPem(keyPath, 'key') };
-  try {
-    createSecureContext(pair);
-  } catch (err) {
-    throw new CoterieError(
-      'USAGE',
-      `--tls-cert ${certPath} and --tls-key ${keyPath} are no PEM certificate and matching key: ${(err as Error).message}`,
-    );
-  }
-  return pair;
-}
 
 /** The URL peers are told to reach this tracker at (the cluster lists it): http(s), origin only. */
 function publicUrl(value: string | undefined): string | undefined {

@@ -95,6 +95,13 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         }
       } else if (e.type === 'peerStruck') {
         log.warn({ peerId: e.peerId, piece: e.piece, strikes: e.strikes }, 'a seeder served a corrupt piece');
+      } else if (e.type === 'peerUpgraded') {
+        log.info({ downloadId: rec.id, peerId: e.peerId }, 'relayed seeder now reached directly');
+      } else if (e.type === 'peerUpgradeFailed') {
+        log.info(
+          { downloadId: rec.id, peerId: e.peerId, reason: e.reason },
+          'no direct path to a relayed seeder yet',
+        );
       } else if (e.type === 'ticketRenewed') {
         log.info({ downloadId: rec.id, peerId: e.peerId }, 'download ticket renewed');
       } else if (e.type === 'peerBanned') {

@@ -4,13 +4,8 @@ import type { Bitfield } from '../../../core/bitfield.js';
 import { createScheduler, type Scheduler, type StruckPiece } from '../../../core/scheduler.js';
 import { CoterieError } from '../../../protocol/errors.js';
 import { pieceCount, pieceLength } from '../../../protocol/manifest.js';
-import {
-  type Clock,
-  type ClockTimer,
-  MAX_BLOCK_BYTES,
-  type PieceClient,
-  realClock,
-} from '../../../wire/index.js';
+import type { Clock, ClockTimer, PieceClient } from '../../../wire/index.js';
+import { MAX_BLOCK_BYTES, realClock } from '../../../wire/index.js';
 import type { DownloadEvent, DownloadProgress, DownloadResult, SeederInfo } from './events.js';
 import { everySeederRefused, noSeederLeftError, unreachableError } from './give-up.js';
 import { DOWNLOAD_DEFAULTS, type DownloadHandle, type DownloadOptions } from './options.js';
@@ -230,14 +225,16 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       isBanned: (id) => this.#scheduler.peers().some((p) => p.peerId === id && p.state === 'banned'),
       fail: (err) => void this.#fail(err),
       emit: (e) => this.#emit(e),
-      ready: (link) => {
+      ready: (link, upgraded) => {
         // A seeder learns what we hold, and each piece as we verify it (a spreading seeder shows
         // us what nobody holds yet); a folder's file numbers pieces its own way, so it does not.
         if (this.#o.window === undefined && !this.pieceSource.bitfield.isEmpty())
           link.client?.tellPieces(this.pieceSource.bitfield.clone());
-        this.#scheduler.addPeer(link.info.peerId, { score: link.info.score });
-        this.#emit({ type: 'peerConnected', peerId: link.info.peerId });
+        // An upgraded link (a direct client in a relayed one's place): the scheduler keeps the peer.
+        if (!upgraded) this.#scheduler.addPeer(link.info.peerId, { score: link.info.score });
+        this.#emit({ type: upgraded ? 'peerUpgraded' : 'peerConnected', peerId: link.info.peerId });
       },
+      inFlight: (l) => this.#scheduler.peers().find((p) => p.peerId === l.info.peerId)?.inFlightBlocks ?? 0,
       pieces: (link, pieces) => this.#onPieces(link, pieces),
       block: (link, piece, offset, data) => {
         this.#onBlock(link, piece, offset, data);

@@ -94,6 +94,10 @@ export type DownloadEvent =
   /** A connection's ticket was renewed over it before it expired. */
   | { type: 'ticketRenewed'; peerId: string }
   | { type: 'peerBanned'; peerId: string; reason: string }
+  /** A relayed seeder is now reached directly (TCP or a punched UDP stream); the relayed connection drains. */
+  | { type: 'peerUpgraded'; peerId: string }
+  /** An attempt to reach a relayed seeder directly failed: the relay keeps carrying it (another try later). */
+  | { type: 'peerUpgradeFailed'; peerId: string; reason: string }
   | { type: 'pieceVerified'; piece: number; peerId: string }
   | { type: 'progress'; progress: DownloadProgress }
   | { type: 'completed'; result: DownloadResult }

@@ -67,6 +67,17 @@ export interface DownloadOptions {
   clock?: Clock;
   /** How often the scheduler's clock is looked at: stall detection, backoff expiry, progress. */
   tickMs?: number;
+  /** A relayed seeder: how the download tries to reach it directly meanwhile (see seeder-links.ts). */
+  upgrade?: Partial<UpgradePolicy>;
+}
+
+export interface UpgradePolicy {
+  /** Attempts per relayed connection (the first as soon as it is ready). */
+  attempts: number;
+  /** Between a failed attempt and the next. */
+  intervalMs: number;
+  /** After the switch, the relayed connection is closed once it owes nothing, or has been quiet this long. */
+  drainIdleMs: number;
 }
 
 export const DOWNLOAD_DEFAULTS = Object.freeze({
@@ -90,6 +101,9 @@ export const DOWNLOAD_DEFAULTS = Object.freeze({
   // The rate is an exponential average of samples at least this long: shorter ones are mostly noise
   // (a few blocks), longer ones make the ETA slow to follow a change.
   rateSampleMs: 250,
+  // A punch that failed may work later (a NAT's mapping settled, a reflection answered): a few
+  // tries a while apart, each a punch message through the tracker and up to 3 s of probes.
+  upgrade: { attempts: 6, intervalMs: 10_000, drainIdleMs: 5_000 },
 });
 
 export interface DownloadHandle {

@@ -1,7 +1,7 @@
 import { createBackoff } from '../../../core/backoff.js';
 import { Bitfield } from '../../../core/bitfield.js';
-import { CoterieError, isCoterieError } from '../../../protocol/errors.js';
-import type { Clock, ClockTimer, Dial } from '../../../wire/index.js';
+import { CoterieError } from '../../../protocol/errors.js';
+import type { Clock, ClockTimer, Dial, DialTarget } from '../../../wire/index.js';
 import {
   createTlsDial,
   dialPieceClient,
@@ -10,7 +10,7 @@ import {
   type RejectKind,
 } from '../../../wire/index.js';
 import type { DownloadEvent, PeerConnectionState, SeederInfo } from './events.js';
-import { DOWNLOAD_DEFAULTS, type DownloadOptions, type RetryPolicy } from './options.js';
+import { DOWNLOAD_DEFAULTS, type DownloadOptions, type RetryPolicy, type UpgradePolicy } from './options.js';
 import { TICKET_REFUSALS, TicketRenewal } from './ticket-renewal.js';
 
 /** One seeder of a download: its connection (a piece client) and how its attempts went. */
@@ -28,6 +28,12 @@ export class SeederLink {
   /** The ticket sent in the hello, and what renews it once the seeder accepted (see ticket-renewal.ts). */
   ticket = '';
   renewal: TicketRenewal | null = null;
+  /** The client goes through a relay: a direct path is tried meanwhile (upgrade-attempt count, its timer). */
+  relayed = false;
+  upgrades = 0;
+  upgradeTimer: ClockTimer | null = null;
+  /** The relayed client a direct one replaced: its requests in flight still land, then it is closed. */
+  draining: PieceClient | null = null;
   constructor(public info: SeederInfo) {}
 }
 
@@ -40,7 +46,10 @@ export interface SeederLinksHandlers {
   /** The download ends with this error (a ticket the tracker refuses for good). */
   fail(err: CoterieError): void;
   emit(e: DownloadEvent): void;
-  ready(link: SeederLink): void;
+  /** `upgraded`: a direct client replaced the link's relayed one (the scheduler keeps the peer and its requests). */
+  ready(link: SeederLink, upgraded: boolean): void;
+  /** Blocks asked of the seeder and not yet answered. */
+  inFlight(link: SeederLink): number;
   pieces(link: SeederLink, pieces: Bitfield | number): void;
   block(link: SeederLink, piece: number, offset: number, data: Buffer): void;
   rejected(link: SeederLink, piece: number, kind: RejectKind): void;
@@ -55,6 +64,7 @@ export interface SeederLinksOptions {
   dial: Dial;
   clock: Clock;
   retry: RetryPolicy;
+  upgrade: UpgradePolicy;
   connectTimeoutMs: number;
   /** Aborted when the download ends: dials under way stop. */
   signal: AbortSignal;
@@ -91,6 +101,7 @@ export function seederLinkOptions(
       maxAttempts: o.retry?.maxAttempts ?? DOWNLOAD_DEFAULTS.retry.maxAttempts,
       backoff: { ...DOWNLOAD_DEFAULTS.retry.backoff, ...o.retry?.backoff },
     },
+    upgrade: { ...DOWNLOAD_DEFAULTS.upgrade, ...o.upgrade },
     connectTimeoutMs,
     signal: d.signal,
     ticket: o.ticket,
@@ -167,9 +178,12 @@ export class SeederLinks {
     for (const link of this.#links.values()) {
       link.timer?.cancel();
       link.timer = null;
+      link.upgradeTimer?.cancel();
+      link.upgradeTimer = null;
       link.state = 'closed';
       link.renewal?.stop();
       link.client?.close();
+      link.draining?.close();
     }
   }
 
@@ -181,6 +195,38 @@ export class SeederLinks {
   }
 
   async #open(link: SeederLink): Promise<void> {
+    let opened: { client: PieceClient; relayed: boolean };
+    try {
+      opened = await this.#dial(link, link.info);
+    } catch (err) {
+      link.dialing = false;
+      const e = CoterieError.from(err, 'UNAVAILABLE');
+      // The tracker refuses us a ticket (removed from the group): no seeder will take us.
+      if (TICKET_REFUSALS.has(e.code)) this.#h.fail(e);
+      else this.failed(link, e);
+      return;
+    } finally {
+      link.dialing = false;
+    }
+    const { client, relayed } = opened;
+    if (this.#h.finished()) {
+      client.destroy();
+      return;
+    }
+    link.client = client;
+    link.relayed = relayed;
+    link.upgrades = 0;
+    this.#attach(link, client, () => {
+      link.ready = true;
+      link.state = 'ready';
+      this.#renewTickets(link, client);
+      this.#h.ready(link, false);
+      if (link.relayed) this.#scheduleUpgrade(link, 0);
+    });
+  }
+
+  /** A piece client to the seeder at `target` with a fresh ticket, and whether its stream goes through a relay. */
+  async #dial(link: SeederLink, target: DialTarget): Promise<{ client: PieceClient; relayed: boolean }> {
     const { connectTimeoutMs, clock } = this.#o;
     const timeout = new AbortController();
     const timer = clock.setTimeout(
@@ -188,42 +234,33 @@ export class SeederLinks {
       connectTimeoutMs,
     );
     const signal = AbortSignal.any([this.#o.signal, timeout.signal]);
-    let client: PieceClient;
+    let relayed = false;
+    const dial: Dial = async (t, s, reads) => {
+      const dialed = await this.#o.dial(t, s, reads);
+      relayed = dialed.relayed === true;
+      return dialed;
+    };
     try {
       const ticket = await this.#currentTicket();
-      client = await dialPieceClient(this.#o.dial, link.info, signal, {
+      const client = await dialPieceClient(dial, target, signal, {
         ...this.#o.client,
         ticket,
         handshakeTimeoutMs: connectTimeoutMs,
         clock,
       });
       link.ticket = ticket;
-    } catch (err) {
-      link.dialing = false;
-      const e = isCoterieError(err)
-        ? err
-        : new CoterieError('UNAVAILABLE', err instanceof Error ? err.message : String(err), { cause: err });
-      // The tracker refuses us a ticket (removed from the group): no seeder will take us.
-      if (TICKET_REFUSALS.has(e.code)) this.#h.fail(e);
-      else this.failed(link, e);
-      return;
+      return { client, relayed };
     } finally {
-      link.dialing = false;
       timer.cancel();
     }
-    if (this.#h.finished()) {
-      client.destroy();
-      return;
-    }
-    link.client = client;
-    // Every event of a replaced client is stale: only the link's current one speaks.
-    const current = () => !this.#h.finished() && link.client === client;
+  }
+
+  /** The client's events to the handlers while it is the link's client, or the relayed one draining. */
+  #attach(link: SeederLink, client: PieceClient, onReady: () => void): void {
+    // Every event of a replaced client is stale: only the link's current one speaks (and one draining).
+    const current = () => !this.#h.finished() && (link.client === client || link.draining === client);
     client.on('ready', () => {
-      if (!current()) return;
-      link.ready = true;
-      link.state = 'ready';
-      this.#renewTickets(link, client);
-      this.#h.ready(link);
+      if (!this.#h.finished() && link.client === client) onReady();
     });
     const w = this.#o.window;
     const own = (p: number) =>
@@ -245,6 +282,87 @@ export class SeederLinks {
     });
     client.on('close', (error) => this.#onClose(link, client, error));
     client.start();
+  }
+
+  #scheduleUpgrade(link: SeederLink, delayMs: number): void {
+    if (link.upgrades >= this.#o.upgrade.attempts || link.upgradeTimer !== null) return;
+    link.upgradeTimer = this.#o.clock.setTimeout(() => {
+      link.upgradeTimer = null;
+      void this.#upgrade(link);
+    }, delayMs);
+  }
+
+  /**
+   * Issue 19: a relayed seeder may be reachable directly after all (a punch that failed at first).
+   * A direct client that says hello takes the link over; the scheduler keeps the peer (its pieces,
+   * its requests, from now on its real rate), and the relayed client's requests in flight still
+   * land before it is closed, so nothing verified or asked for is fetched again.
+   */
+  async #upgrade(link: SeederLink): Promise<void> {
+    const relayedClient = link.client;
+    if (this.#h.finished() || relayedClient === null || !link.relayed) return;
+    link.upgrades++;
+    let direct: PieceClient;
+    try {
+      const opened = await this.#dial(link, { ...link.info, directOnly: true });
+      direct = opened.client;
+      if (opened.relayed) throw new CoterieError('UNAVAILABLE', 'the upgrade went through a relay');
+    } catch (err) {
+      if (link.client === relayedClient) this.#scheduleUpgrade(link, this.#o.upgrade.intervalMs);
+      this.#h.emit({ type: 'peerUpgradeFailed', peerId: link.info.peerId, reason: (err as Error).message });
+      return;
+    }
+    if (this.#h.finished() || link.client !== relayedClient) {
+      direct.destroy();
+      return;
+    }
+    this.#attach(link, direct, () => {});
+    direct.once('close', () => {
+      if (link.client === relayedClient) this.#scheduleUpgrade(link, this.#o.upgrade.intervalMs);
+    });
+    direct.once('ready', () => {
+      if (this.#h.finished() || link.client !== relayedClient) {
+        direct.close();
+        return;
+      }
+      link.renewal?.stop();
+      link.client = direct;
+      link.relayed = false;
+      link.draining = relayedClient;
+      this.#renewTickets(link, direct);
+      this.#h.ready(link, true);
+      this.#drain(link, relayedClient);
+    });
+  }
+
+  /**
+   * Closes the replaced relayed client once it answered every request sent on it (all the
+   * scheduler had in flight at the switch: later ones, cancels included, go to the direct
+   * client), or once it has been quiet for drainIdleMs (a relay that stopped).
+   */
+  #drain(link: SeederLink, client: PieceClient): void {
+    const { clock } = this.#o;
+    let owed = this.#h.inFlight(link);
+    let last = clock.now();
+    const done = () => {
+      if (link.draining !== client) return;
+      link.draining = null;
+      client.close();
+    };
+    const answered = () => {
+      last = clock.now();
+      if (--owed <= 0) done();
+    };
+    client.on('block', answered);
+    client.on('rejected', answered);
+    const check = () => {
+      if (link.draining !== client) return;
+      const idle = clock.now() - last;
+      if (idle >= this.#o.upgrade.drainIdleMs || this.#h.finished()) done();
+      else clock.setTimeout(check, this.#o.upgrade.drainIdleMs - idle);
+    };
+    if (owed <= 0) done();
+    else clock.setTimeout(check, this.#o.upgrade.drainIdleMs);
   }
 
   async #currentTicket(): Promise<string> {
@@ -277,7 +395,10 @@ export class SeederLinks {
   }
 
   #onClose(link: SeederLink, client: PieceClient, error: CoterieError | null): void {
+    if (link.draining === client) link.draining = null;
     if (link.client !== client) return;
+    link.upgradeTimer?.cancel();
+    link.upgradeTimer = null;
     link.renewal?.stop();
     link.renewal = null;
     link.client = null;

@@ -1,0 +1,134 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomFile } from '../helpers/cli-harness.js';
+import { sample } from '../helpers/metrics.js';
+import { type Home, NetnsLab, skipWithoutNetns } from '../helpers/netns.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { until } from '../helpers/wait.js';
+
+// Issue 19: a download that started relayed moves to a punched path mid-transfer. Seeder and
+// downloader sit behind port-restricted NATs (a pair that punches, see netns-nat.test.ts), but the
+// seeder's router drops UDP between the two homes at first, so the punch fails and the download
+// starts through the tracker's relay (held to --relay-rate so it lasts). Once pieces came through
+// the relay the rule goes; the downloader's next upgrade attempt punches, the UDP link takes over
+// and the relayed one is closed once it owes nothing. The downloader's byte counters show the
+// relay going quiet, and the seeder's served-bytes counter shows no piece sent twice.
+
+const skip = skipWithoutNetns('test/integration/netns-upgrade.test.ts');
+const FILE_BYTES = 16 * 1024 * 1024;
+const MiB = 1024 * 1024;
+
+describe.skipIf(skip)('a relayed download upgrades to a punched path', { timeout: 180_000 }, () => {
+  const scratch = tempDir('coterie-netns-upgrade-');
+  let lab: NetnsLab;
+  let seeder: Home;
+  let downloader: Home;
+  const file = join(scratch.path, 'files', 'film.bin');
+  const dest = join(scratch.path, 'dl', 'film.bin');
+  const dirOf = (h: Home) => join(scratch.path, h === seeder ? 'alice' : 'bob');
+  const run = (h: Home, ...args: string[]) => lab.coterie(h.home, ['--data-dir', dirOf(h), ...args]);
+  const json = <T>(h: Home, ...args: string[]) => JSON.parse(run(h, '--json', ...args)) as T;
+  const counters = () => lab.readCounters(downloader.home);
+  const uploaded = () => {
+    const info = JSON.parse(readFileSync(join(dirOf(seeder), 'daemon.json'), 'utf8')) as {
+      control: { host: string; port: number };
+      token: string;
+    };
+    const url = `http://${info.control.host}:${info.control.port}/metrics`;
+    const text = lab
+      .inNs(seeder.home, 'curl', '-sf', '-H', `authorization: Bearer ${info.token}`, url)
+      .toString();
+    return sample(text, 'coterie_peer_uploaded_bytes_total');
+  };
+
+  beforeAll(async () => {
+    lab = new NetnsLab('upgr');
+    try {
+      seeder = lab.addHome('restricted');
+      downloader = lab.addHome('restricted');
+      // Dropped before conntrack sees them (raw prerouting), so no stale entry outlives the rule
+      // and makes the router pick another port for the seeder's probes later.
+      lab.nft(
+        seeder.router,
+        [
+          'add table ip upgr',
+          'add chain ip upgr raw { type filter hook prerouting priority -300; }',
+          `add rule ip upgr raw ip saddr ${downloader.wan} meta l4proto udp drop`,
+          'add chain ip upgr out { type filter hook forward priority -5; }',
+          `add rule ip upgr out ip daddr ${downloader.wan} meta l4proto udp drop`,
+        ].join('; '),
+      );
+      const tracker = await lab.startTracker(join(scratch.path, 'tracker'), ['--relay-rate', '512KiB']);
+      await Promise.all(
+        [
+          { h: seeder, name: 'alice' },
+          { h: downloader, name: 'bob' },
+        ].map(({ h, name }) => lab.startMember(h.home, { name, address: h.lan, dataDir: dirOf(h), tracker })),
+      );
+      run(seeder, 'create_group', 'films');
+      run(downloader, 'join_group', 'films');
+      run(seeder, 'accept_request', 'films', 'bob');
+      await randomFile(file, FILE_BYTES);
+      run(seeder, 'upload_file', file, 'films');
+      mkdirSync(join(scratch.path, 'dl'), { recursive: true });
+      lab.addCounters(downloader.home, {
+        relay: 'ip saddr 198.18.0.1 tcp sport 7072',
+        udp: `ip saddr ${seeder.wan} meta l4proto udp`,
+      });
+    } catch (err) {
+      lab.cleanUp();
+      throw err;
+    }
+  }, 120_000);
+
+  afterAll(() => {
+    const made = lab?.name('');
+    lab?.cleanUp();
+    scratch.remove();
+    if (made !== undefined) expect(lab.leftOver(), `namespaces ${made}* left behind`).toEqual([]);
+  });
+
+  it('moves from the relay to UDP mid-transfer and fetches no piece twice', async () => {
+    await until(
+      'the seeder behind NAT, on the relay, with a UDP endpoint',
+      () => {
+        const s = json<{ reach?: { reachable: string; relay?: string; udp?: string } }>(seeder, 'status');
+        return s.reach?.reachable === 'nat' && s.reach.relay !== undefined && s.reach.udp !== undefined;
+      },
+      30_000,
+    );
+    run(downloader, 'download_file', 'films', 'film.bin', dest);
+    await until('2 MiB through the relay', () => (counters().relay ?? 0) >= 2 * MiB, 60_000);
+    expect(counters().udp ?? 0).toBeLessThan(64 * 1024);
+    lab.nft(seeder.router, 'delete table ip upgr');
+    // The next attempt (every 10 s by default) punches; the UDP link takes the download over.
+    await until('the upgrade: 1 MiB over UDP', () => (counters().udp ?? 0) >= MiB, 60_000);
+    const relayAtUpgrade = counters().relay ?? 0;
+    await until(
+      'the download completed',
+      () => {
+        const { downloads } = json<{ downloads: Array<{ state: string; error: string | null }> }>(
+          downloader,
+          'show_downloads',
+        );
+        if (downloads[0]?.state === 'failed') throw new Error(`download failed: ${downloads[0].error}`);
+        return downloads[0]?.state === 'completed';
+      },
+      90_000,
+      500,
+    );
+    expect(readFileSync(dest).equals(readFileSync(file))).toBe(true);
+    const end = counters();
+    console.log(
+      `upgrade: ${((end.relay ?? 0) / MiB).toFixed(1)} MiB through the relay (${(relayAtUpgrade / MiB).toFixed(1)} at the upgrade), ${((end.udp ?? 0) / MiB).toFixed(1)} MiB over UDP`,
+    );
+    // After the switch the relay carries at most what was in flight on it (a rate-limited link's
+    // short pipeline), then nothing: the rest came over UDP.
+    expect((end.relay ?? 0) - relayAtUpgrade).toBeLessThan(MiB);
+    expect((end.relay ?? 0) + (end.udp ?? 0)).toBeGreaterThan(FILE_BYTES);
+    expect(end.udp ?? 0).toBeGreaterThan(FILE_BYTES / 4);
+    // The seeder served every byte once: no piece verified over the relay was fetched again.
+    expect(uploaded()).toBe(FILE_BYTES);
+  });
+});
