@@ -11,7 +11,7 @@ import type {
   StatusView,
 } from '../peer/client.js';
 import { formatHostPort } from '../protocol/addresses.js';
-import { replicasText } from '../protocol/replica-text.js';
+import { replicasText, seedersText } from '../protocol/replica-text.js';
 import { formatDownloadDetail } from './format-download-detail.js';
 import { formatLimits, limitsLine } from './format-limits.js';
 import { shown, shownBody, shownDeep } from './sanitize.js';
@@ -303,7 +303,7 @@ const FORMATTERS: Formatters = {
               f.name,
               f.version === undefined ? '-' : `v${f.version}`,
               formatBytes(f.size),
-              String(f.seeders),
+              seedersText(f),
               replicasText(f.replicas),
               f.sharers.join(','),
               f.lock === undefined ? '-' : `${f.lock.holder} until ${clock(f.lock.expiresAt)}`,

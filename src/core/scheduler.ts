@@ -118,6 +118,11 @@ export interface SchedulerComponents {
   clock: Clock;
   /** Pieces already verified (a resumed download). */
   have?: (index: number) => boolean;
+  /**
+   * Pieces not wanted (the files of a folder left out of its selection):
+   * never fetched, and not missing for isComplete(), until want()ed.
+   */
+  skip?: (index: number) => boolean;
   random?: () => number;
 }
 
@@ -192,6 +197,8 @@ export interface Scheduler {
   removePeer(peerId: string): void;
   blockReceived(peerId: string, piece: number, offset: number, length: number): BlockOutcome;
   pieceVerified(peerId: string, piece: number): void;
+  /** Skipped pieces become wanted (a folder's selection widened while it downloads). */
+  want(pieces: Iterable<number>): void;
   /**
    * The piece from `peerId` failed its hash: the peer is struck for that
    * piece, and banned from the download at its strikesToBan-th distinct piece.
@@ -261,6 +268,8 @@ interface PieceState {
   failures: number;
   notBefore: number;
   attempts: number;
+  /** Not wanted (SchedulerComponents.skip) until want(). */
+  skipped?: boolean;
   /** Peers this piece already failed at: it goes elsewhere while anyone else has it. */
   failedAt?: Set<string>;
 }
@@ -287,6 +296,8 @@ class DownloadScheduler implements Scheduler {
   /** Unverified pieces, the tie-break order of rarest-first; compacted lazily. */
   private order: number[];
   private verified = 0;
+  /** Pieces not wanted: neither fetched nor missing. */
+  private skipped = 0;
   private verifiedSinceCompact = 0;
   /** Unverified pieces with no attempt (fetchable now or backing off): 0 means endgame. */
   private unstarted = 0;
@@ -309,10 +320,14 @@ class DownloadScheduler implements Scheduler {
     this.order = [];
     for (let i = 0; i < c.pieces.count; i++) {
       const done = c.have?.(i) ?? false;
-      this.pieceStates.push({ verified: done, failures: 0, notBefore: 0, attempts: 0 });
+      const skipped = !done && (c.skip?.(i) ?? false);
+      this.pieceStates.push({ verified: done, failures: 0, notBefore: 0, attempts: 0, skipped });
       if (done) this.verified++;
-      else this.order.push(i);
-      if (!done) this.unstarted++;
+      else if (skipped) this.skipped++;
+      else {
+        this.order.push(i);
+        this.unstarted++;
+      }
     }
     if (o.sequential) {
       // The first and last pieces, then the rest in file order.
@@ -415,7 +430,11 @@ class DownloadScheduler implements Scheduler {
   pieceVerified(peerId: string, piece: number): void {
     const ps = this.pieceStates[piece];
     if (!ps || ps.verified) return;
-    if (ps.attempts === 0) this.unstarted--;
+    if (ps.skipped) {
+      // Found whole where it was not wanted (a folder's file already at its place).
+      ps.skipped = false;
+      this.skipped--;
+    } else if (ps.attempts === 0) this.unstarted--;
     ps.verified = true;
     this.verified++;
     this.verifiedSinceCompact++;
@@ -430,6 +449,22 @@ class DownloadScheduler implements Scheduler {
       const a = other.attempts.get(piece);
       if (a) this.endAttempt(a, true);
     }
+  }
+
+  want(pieces: Iterable<number>): void {
+    let added = false;
+    for (const i of pieces) {
+      const ps = this.pieceStates[i];
+      if (!ps?.skipped) continue;
+      ps.skipped = false;
+      this.skipped--;
+      this.unstarted++;
+      this.order.push(i);
+      added = true;
+    }
+    if (!added) return;
+    this.floorDirty = true;
+    if (this.o.sequential) this.order.sort((a, b) => a - b);
   }
 
   pieceCorrupt(peerId: string, piece: number): CorruptOutcome {
@@ -505,7 +540,7 @@ class DownloadScheduler implements Scheduler {
     candidates.sort((a, b) => (scores.get(b.id) ?? 0) - (scores.get(a.id) ?? 0));
     for (const p of candidates) this.topUp(p);
     const live = Math.max(1, this.usablePeerCount());
-    const threshold = Math.max(1, Math.ceil((this.layout.count / live) * this.o.capFactor));
+    const threshold = Math.max(1, Math.ceil(((this.layout.count - this.skipped) / live) * this.o.capFactor));
     let open = candidates.filter((p) => this.room(p) > 0);
     while (open.length > 0) {
       if (this.memoryBytes >= this.o.maxInFlightBytes) {
@@ -782,7 +817,7 @@ class DownloadScheduler implements Scheduler {
   // ---- queries -------------------------------------------------------------
 
   isComplete(): boolean {
-    return this.verified === this.layout.count;
+    return this.verified + this.skipped === this.layout.count;
   }
 
   verifiedCount(): number {
@@ -803,8 +838,10 @@ class DownloadScheduler implements Scheduler {
 
   unreachablePieces(): number[] {
     const out: number[] = [];
-    for (let i = 0; i < this.layout.count; i++)
-      if (!this.pieceStates[i]!.verified && this.avail[i] === 0) out.push(i);
+    for (let i = 0; i < this.layout.count; i++) {
+      const ps = this.pieceStates[i]!;
+      if (!ps.verified && !ps.skipped && this.avail[i] === 0) out.push(i);
+    }
     return out;
   }
 
@@ -814,7 +851,7 @@ class DownloadScheduler implements Scheduler {
     if (peers.some((p) => p.attempts.size > 0)) return undefined;
     const struck: StruckPiece[] = [];
     for (let i = 0; i < this.layout.count; i++) {
-      if (this.pieceStates[i]!.verified) continue;
+      if (this.pieceStates[i]!.verified || this.pieceStates[i]!.skipped) continue;
       if (peers.some((p) => isUsable(p) && p.has[i] === 1 && !p.struck.has(i))) return undefined;
       const by = peers.filter((p) => p.struck.has(i)).map((p) => p.id);
       if (by.length > 0) struck.push({ piece: i, peers: by });

@@ -295,6 +295,11 @@ export const FileSummary = Type.Object({
   sharers: Type.Array(UserId),
   /** Peers serving it right now (live session, announced, shared in this group). */
   seeders: Type.Integer({ minimum: 0 }),
+  /**
+   * Members downloading it now who serve the pieces they verified (partial
+   * seeders, issue 17), not counted in `seeders`. Absent from older trackers.
+   */
+  partialSeeders: Type.Optional(Type.Integer({ minimum: 0 })),
   sharedAt: TimestampMs,
   /** The name's current version (the one listed: `fileId` is its content). */
   version: Type.Optional(Type.Integer({ minimum: 1 })),

@@ -9,3 +9,13 @@ export function replicasText(r: FileSummary['replicas']): string {
   if (r === undefined) return '-';
   return `${r.live}/${r.min}${r.grace > 0 ? ` +${r.grace} in grace` : ''}`;
 }
+
+/**
+ * A file's live seeders as `list_files` and the web UI show them: "3" with
+ * whole seeders only, "3, 5 partial" while downloaders serve their verified
+ * pieces too.
+ */
+export function seedersText(f: Pick<FileSummary, 'seeders' | 'partialSeeders'>): string {
+  const partial = f.partialSeeders ?? 0;
+  return partial > 0 ? `${f.seeders}, ${partial} partial` : String(f.seeders);
+}

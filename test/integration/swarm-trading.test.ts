@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CountingRelay, countingRelay } from '../../bench/lib/peer-swarm.js';
 import { callDaemon } from '../../src/peer/control/client.js';
+import type { FileSummary } from '../../src/protocol/api.js';
 import type { ShowDownloadsResult } from '../../src/protocol/control.js';
 import { randomFile, until } from '../helpers/cli-harness.js';
 import { cliSwarm } from '../helpers/cli-swarm.js';
@@ -68,7 +69,17 @@ describe('downloaders trade pieces', { timeout: 180_000 }, () => {
 
   it('four downloaders of a capped seeder complete byte-identical, the seeder sending < 2× the file', async () => {
     const dest = (n: Name) => join(root, 'dl', `${n}.bin`);
+    const listed = async (): Promise<FileSummary> =>
+      ((await callDaemon(dir('alice'), 'list_files', ['films'])) as { files: FileSummary[] }).files[0]!;
     await Promise.all(DOWNLOADERS.map((n) => ok(n, 'download_file', 'films', 'release.bin', dest(n))));
+    // While they run, list_files counts the downloaders apart: alice seeds, they serve pieces.
+    // (At 6 MiB/s four copies take 4 s at the very least: the announcements come in the first.)
+    let duringRun: FileSummary | undefined;
+    await until('list_files shows partial seeders', async () => {
+      duringRun = await listed();
+      return (duringRun.partialSeeders ?? 0) >= 2;
+    });
+    expect(duringRun!.seeders).toBe(1);
     // At 6 MiB/s the seeder alone needs 4 s per copy: 16 s for four, twice that is a broken swarm.
     await until(
       'every download completed',
@@ -83,6 +94,11 @@ describe('downloaders trade pieces', { timeout: 180_000 }, () => {
       120_000,
     );
     const sent = relay!.toClients() / FILE_BYTES;
+    // Done, each of them shares the file: whole seeders now, none partial.
+    await until('list_files counts the finished downloaders as seeders', async () => {
+      const f = await listed();
+      return f.seeders === 1 + DOWNLOADERS.length && f.partialSeeders === 0;
+    });
     const want = createHash('sha256').update(readFileSync(file)).digest('hex');
     for (const n of DOWNLOADERS) {
       expect(

@@ -54,12 +54,15 @@ describe('cli format', () => {
         { ...file, fileId: id('a'), sharedAt: at, version: 2, replicas: { live: 1, grace: 1, min: 3 } },
         { ...file, name: 'b.txt', fileId: id('b'), sharedAt: at, replicas: { live: 2, grace: 0, min: 2 } },
         { ...file, name: 'c.txt', fileId: id('c'), sharedAt: at },
+        { ...file, name: 'd.txt', fileId: id('d'), sharedAt: at, seeders: 3, partialSeeders: 5 },
       ],
     }).split('\n');
     expect(files[0]).toMatch(/^NAME\s+VERSION\s+SIZE\s+SEEDERS\s+REPLICAS\s+SHARED BY/);
     expect(files[1]).toMatch(/^a\.txt\s+v2\s+10 B\s+1\s+1\/3 \+1 in grace\s+bob\s/);
     expect(files[2]).toMatch(/^b\.txt\s+-\s+10 B\s+1\s+2\/2\s+bob\s/);
     expect(files[3]).toMatch(/^c\.txt\s+-\s+10 B\s+1\s+-\s+bob\s/);
+    // Downloaders serving their verified pieces are counted apart (issue 17).
+    expect(files[4]).toMatch(/^d\.txt\s+-\s+10 B\s+3, 5 partial\s+-\s+bob\s/);
     expect(formatResult('delete_file', { groupId: 'docs', name: 'a.txt', fileIds: [id('a'), id('b')] })).toBe(
       "deleted 'a.txt' from 'docs' (2 versions); its seeders stop serving it",
     );

@@ -460,3 +460,34 @@ describe('scheduler, sequential (download_file --sequential)', () => {
     expect(order.slice(0, 3).sort((x, y) => x - y)).toEqual([10, 11, 12]);
   });
 });
+
+describe('scheduler, pieces not wanted (a folder download with a selection)', () => {
+  it('never asks for skipped pieces, is complete without them, and fetches them once wanted', () => {
+    const clock = fakeClock();
+    const s = createScheduler({ blockSizeBytes: 16 * KiB, sequential: true })({
+      pieces: layout(32, 64 * KiB),
+      clock,
+      random: seeded(),
+      skip: (i) => i >= 8 && i < 24, // files two and three of four, 8 pieces each
+    });
+    s.addPeer('a', { score: 0.5 });
+    s.setPeerPieces('a', () => true);
+    // Skipped pieces are not missing: nothing unreachable about them either.
+    s.setPeerPieces('a', (i) => i < 8 || i >= 24);
+    expect(s.unreachableCount()).toBe(0);
+    s.setPeerPieces('a', () => true);
+    const first = drive(s, clock, {});
+    expect(s.isComplete()).toBe(true);
+    expect(s.verifiedCount()).toBe(16);
+    expect(new Set(first.log.map((r) => r.piece))).toEqual(
+      new Set([...Array.from({ length: 8 }, (_, i) => i), ...Array.from({ length: 8 }, (_, i) => 24 + i)]),
+    );
+    // The selection widens: the pieces of file three are wanted now, in order (sequential).
+    s.want(Array.from({ length: 8 }, (_, i) => 16 + i));
+    expect(s.isComplete()).toBe(false);
+    const second = drive(s, clock, {});
+    expect(s.isComplete()).toBe(true);
+    expect(s.verifiedCount()).toBe(24);
+    expect([...new Set(second.log.map((r) => r.piece))]).toEqual(Array.from({ length: 8 }, (_, i) => 16 + i));
+  });
+});

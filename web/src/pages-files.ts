@@ -1,7 +1,7 @@
 import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import type { FileSummary, FileVersion, StorageList, VersionList } from '../../src/protocol/api.js';
-import { replicasText } from '../../src/protocol/replica-text.js';
+import { replicasText, seedersText } from '../../src/protocol/replica-text.js';
 import { formatBytes, formatTime } from './format.js';
 import { html } from './html.js';
 import { currentGroup } from './state.js';
@@ -69,7 +69,7 @@ function FileManage({ groupId, file, reload }: { groupId: string; file: FileSumm
 
 function FileRow({ groupId, file, reload }: { groupId: string; file: FileSummary; reload: () => void }) {
   return html`<tr data-file=${file.name}>
-    <td>${file.name}</td><td>${file.version ?? 1}</td><td>${formatBytes(file.size)}</td><td>${file.seeders}</td>
+    <td>${file.name}</td><td>${file.version ?? 1}</td><td>${formatBytes(file.size)}</td><td data-seeders=${seedersText(file)}>${seedersText(file)}</td>
     <td data-replicas=${replicasText(file.replicas)}>${replicasText(file.replicas)}</td>
     <td>${file.sharers.join(', ')}</td>
     <td data-lock=${file.lock?.holder ?? ''}>${

@@ -82,6 +82,7 @@ export function startEngine(
       root: rec.dest,
       selected: selectedFiles(manifest, selectionOf(store, rec.id)),
       resuming,
+      scheduler: schedulerOf(deps.scheduler, store, rec.id),
     });
     deps.transfers?.watch(tree);
     return { handle: tree, manifest, tree };
@@ -91,10 +92,14 @@ export function startEngine(
     ...common,
     manifest,
     dest: rec.dest,
-    // The daemon's α and β; download_file --sequential (a folder's files: the engine's own order).
-    scheduler: { ...deps.scheduler, ...(askOf(store, rec.id).sequential ? { sequential: true } : {}) },
+    scheduler: schedulerOf(deps.scheduler, store, rec.id),
     ...(destDir === undefined ? {} : { destDir }),
   });
   deps.transfers?.watch(handle);
   return { handle, manifest };
+}
+
+/** The daemon's α and β, and download_file --sequential: a file's or a folder's alike. */
+function schedulerOf(rule: RuleWeights | undefined, store: PeerStore, id: number) {
+  return { ...rule, ...(askOf(store, id).sequential ? { sequential: true } : {}) };
 }

@@ -13,8 +13,9 @@ const OPEN_FILES = 32;
  * A folder share as a PieceSource: piece i is a range of one file of the tree
  * (pieces never span files), found through the manifest's layout. Files are
  * opened when first read, a few at a time (least recently used closed first).
- * A file whose size is no longer the manifest's is not served (NOT_SHARING):
- * the folder changed since it was shared.
+ * A file whose size is no longer the manifest's is not served: its pieces are
+ * refused (PIECE_UNAVAILABLE), not the connection ended (NOT_SHARING), since
+ * a folder download is one connection and the tree's other files still serve.
  */
 export class TreePieceSource extends EventEmitter<{ have: [number] }> implements PieceSource {
   readonly manifest: Manifest;
@@ -65,14 +66,14 @@ export class TreePieceSource extends EventEmitter<{ have: [number] }> implements
     const opening = (async () => {
       const fh = await open(join(this.#root, ...file.path.split('/')), 'r').catch((err: Error) => {
         throw new CoterieError(
-          'NOT_SHARING',
+          'PIECE_UNAVAILABLE',
           `${file.path} of the shared folder cannot be read: ${err.message}`,
         );
       });
       const st = await fh.stat();
       if (!st.isFile() || st.size !== file.size) {
         await fh.close();
-        throw new CoterieError('NOT_SHARING', `${file.path} changed since the folder was shared`);
+        throw new CoterieError('PIECE_UNAVAILABLE', `${file.path} changed since the folder was shared`);
       }
       return fh;
     })();

@@ -205,6 +205,48 @@ export function createFilesService(
         );
     }
 
+    /**
+     * Per file of the group, the members connected now who announce it without sharing it or
+     * holding a replica of it for the group: downloaders serving their verified pieces.
+     */
+    async function partialSeederCounts(groupId: string): Promise<Map<string, number>> {
+      const rows = await db
+        .selectFrom('presence_files as pf')
+        .innerJoin('presence as p', 'p.peer_id', 'pf.peer_id')
+        .innerJoin('memberships as m', (j) =>
+          j.onRef('m.user_id', '=', 'p.user_id').on('m.group_id', '=', groupId),
+        )
+        .select((eb) => ['pf.file_id', eb.fn.count<number | string>('pf.peer_id').distinct().as('n')])
+        .where(
+          'pf.file_id',
+          'in',
+          db.selectFrom('group_files').select('file_id').where('group_id', '=', groupId),
+        )
+        // …neither a sharer of it here nor a storage peer holding a replica of it for the group.
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('shares as s')
+                .select('s.peer_id')
+                .where('s.group_id', '=', groupId)
+                .whereRef('s.file_id', '=', 'pf.file_id')
+                .whereRef('s.peer_id', '=', 'pf.peer_id')
+                .unionAll(
+                  selectFrom('replicas as r')
+                    .select('r.peer_id')
+                    .where('r.group_id', '=', groupId)
+                    .where('r.state', '=', 'held')
+                    .whereRef('r.file_id', '=', 'pf.file_id')
+                    .whereRef('r.peer_id', '=', 'pf.peer_id'),
+                ),
+            ),
+          ),
+        )
+        .groupBy('pf.file_id')
+        .execute();
+      return new Map(rows.map((r) => [r.file_id, toNumber(r.n)]));
+    }
+
     return {
       async visible(userId, fileIds) {
         const out = new Set<string>();
@@ -287,6 +329,7 @@ export function createFilesService(
           .groupBy('s.file_id')
           .execute();
         const live = new Map(counts.map((c) => [c.file_id, toNumber(c.n)]));
+        const partial = await partialSeederCounts(groupId);
         return {
           groupId,
           files: rows.map((r) => ({
@@ -297,6 +340,7 @@ export function createFilesService(
             pieceCount: r.piece_count,
             sharers: sharers.get(r.file_id) ?? [],
             seeders: live.get(r.file_id) ?? 0,
+            partialSeeders: partial.get(r.file_id) ?? 0,
             sharedAt: toNumber(r.created_at),
             version: toNumber(r.version),
             ...lockShown(r, now()),

@@ -3,14 +3,14 @@ import { availableParallelism } from 'node:os';
 import type { Bitfield } from '../../../core/bitfield.js';
 import { createScheduler, type Scheduler, type StruckPiece } from '../../../core/scheduler.js';
 import { CoterieError } from '../../../protocol/errors.js';
-import { pieceCount, pieceLength } from '../../../protocol/manifest.js';
+import { pieceLength } from '../../../protocol/manifest.js';
 import type { Clock, ClockTimer, PieceClient } from '../../../wire/index.js';
 import { MAX_BLOCK_BYTES, realClock } from '../../../wire/index.js';
 import type { DownloadEvent, DownloadProgress, DownloadResult, SeederInfo } from './events.js';
 import { everySeederRefused, noSeederLeftError, unreachableError } from './give-up.js';
 import { DOWNLOAD_DEFAULTS, type DownloadHandle, type DownloadOptions } from './options.js';
-import { openPartialFile, type PartialFile } from './partial-file.js';
 import { PiecePipeline } from './piece-pipeline.js';
+import { openPieceStore, type PieceStore } from './piece-store.js';
 import { distributionOf, ProgressMeter, progressOf } from './progress.js';
 import { type SeederLink, SeederLinks, seederLinkOptions } from './seeder-links.js';
 import { struckOutError } from './strikes.js';
@@ -36,7 +36,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   readonly #pipeline: PiecePipeline;
   readonly #abort = new AbortController();
   readonly pieceSource: DownloadPieceSource;
-  #file: PartialFile | null = null;
+  #file: PieceStore | null = null;
   #finished = false;
   #pumpQueued = false;
   #ticker: ClockTimer | null = null;
@@ -52,7 +52,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#clock = o.clock ?? realClock;
     this.#meter = new ProgressMeter(this.#clock);
     this.#peerId = o.identity.peerId;
-    this.#count = pieceCount(o.manifest.size, o.manifest.pieceSize);
+    this.#count = o.manifest.pieces.length;
     this.pieceSource = new DownloadPieceSource(o.manifest, this.#count);
     this.done = new Promise<DownloadResult>((resolve, reject) => {
       this.#resolve = resolve;
@@ -78,6 +78,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#scheduler = createScheduler({ ...o.scheduler, blockSizeBytes })({
       pieces: { count: this.#count, length: (i) => pieceLength(o.manifest, i) },
       clock: this.#clock,
+      ...(o.wanted === undefined ? {} : { skip: (i: number) => !o.wanted!(i) }),
     });
     this.#links = this.#seederLinks();
     if (o.window === undefined) {
@@ -94,18 +95,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
 
   async #start(): Promise<void> {
     try {
-      const file = await openPartialFile({
-        manifest: this.#o.manifest,
-        fileId: this.#o.fileId,
-        dest: this.#o.dest,
-        overwrite: this.#o.overwrite ?? false,
-        ...(this.#o.destDir === undefined ? {} : { destDir: this.#o.destDir }),
-        directIo: this.#o.directIo ?? DOWNLOAD_DEFAULTS.directIo,
-        preallocate: this.#o.preallocate ?? DOWNLOAD_DEFAULTS.preallocate,
-        hashPiece: (data) => this.#pipeline.hasher.hash(data),
-        clock: this.#clock,
-        ...(this.#o.resumeIntervalMs === undefined ? {} : { resumeIntervalMs: this.#o.resumeIntervalMs }),
-      });
+      const file = await openPieceStore(this.#o, (data) => this.#pipeline.hasher.hash(data), this.#clock);
       if (this.#finished) {
         await file.close();
         return;
@@ -113,19 +103,16 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       this.#file = file;
       this.pieceSource.attach(file);
       this.#resumedPieces = file.resumedPieces;
-      for (let i = 0; i < this.#count; i++) {
-        if (file.hasPiece(i)) this.#meter.kept(pieceLength(this.#o.manifest, i));
-      }
       // The scheduler read `have` before the file was open: tell it what is kept.
-      this.#rebuildSchedulerKept();
+      for (let i = 0; i < this.#count; i++) if (file.hasPiece(i)) this.#keep(i);
       this.#emit({
         type: 'started',
         fileId: this.#o.fileId,
-        totalBytes: this.#o.manifest.size,
+        totalBytes: this.#totalBytes(),
         pieceCount: this.#count,
         resumedPieces: file.resumedPieces,
       });
-      if (file.verifiedCount() === this.#count) {
+      if (this.#scheduler.isComplete()) {
         await this.#complete();
         return;
       }
@@ -141,12 +128,23 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     }
   }
 
-  #rebuildSchedulerKept(): void {
-    const file = this.#file;
-    if (!file) return;
-    for (let i = 0; i < this.#count; i++) {
-      if (file.hasPiece(i) && !this.#scheduler.isVerified(i)) this.#scheduler.pieceVerified('', i);
-    }
+  /** A piece found verified in the store (kept from an earlier run): counted, never fetched. */
+  #keep(i: number): void {
+    if (this.#scheduler.isVerified(i)) return;
+    this.#meter.kept(pieceLength(this.#o.manifest, i));
+    this.#scheduler.pieceVerified('', i);
+    this.pieceSource.markHave(i);
+  }
+
+  want(pieces: Iterable<number>): boolean {
+    if (this.#finished) return false;
+    this.#scheduler.want(pieces);
+    this.#schedulePump();
+    return true;
+  }
+
+  #totalBytes(): number {
+    return this.#o.wantedBytes?.() ?? this.#o.manifest.size;
   }
 
   abort(reason = 'download cancelled'): void {
@@ -172,7 +170,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     const result: DownloadResult = {
       fileId: this.#o.fileId,
       dest: this.#o.dest,
-      bytes: this.#o.manifest.size,
+      bytes: this.#totalBytes(),
       durationMs: this.#meter.elapsedMs(),
       distribution,
       directBytes: this.#file!.directBytes,
@@ -426,7 +424,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     if (this.#final !== null) return this.#final;
     return progressOf({
       fileId: this.#o.fileId,
-      totalBytes: this.#o.manifest.size,
+      totalBytes: this.#totalBytes(),
       pieceCount: this.#count,
       piecesVerified: this.#scheduler.verifiedCount(),
       meter: this.#meter,

@@ -37,7 +37,7 @@ export interface DownloadProgress {
   /** Seconds left at the current rate; null while the rate is unknown. */
   etaSeconds: number | null;
   elapsedMs: number;
-  /** Missing pieces that no connected peer has (a file's download; absent for a folder's). */
+  /** Missing pieces that no connected peer has (a folder's numbered as its share numbers them). */
   unreachablePieces?: number[];
   peers: PeerProgress[];
 }

@@ -9,6 +9,7 @@ import type {
   DownloadSnapshot,
   SeederInfo,
 } from './events.js';
+import type { PieceStore } from './piece-store.js';
 import type { DirIdentity } from './safe-open.js';
 
 export type { Dial } from '../../../wire/index.js';
@@ -61,6 +62,12 @@ export interface DownloadOptions {
    * the download its own.
    */
   window?: { first: number; total: number };
+  /** Where verified pieces go instead of a partial file at `dest` (a folder's tree: partial-tree.ts). */
+  openStore?: (o: { hashPiece: (data: Buffer) => Promise<string> }) => Promise<PieceStore>;
+  /** Pieces to fetch (a folder's selected files; want() adds more); every piece by default. */
+  wanted?: (piece: number) => boolean;
+  /** Bytes of the wanted pieces, progress' total; the manifest's size by default. */
+  wantedBytes?: () => number;
   /** Called with every event, before emitter listeners. */
   onEvent?: (event: DownloadEvent) => void;
   /** Every timing of the download and its connections (tests pass a fake or a fast one); the real clock by default. */
@@ -125,4 +132,6 @@ export interface DownloadHandle {
    * on disk), so they help each other.
    */
   readonly pieceSource: PieceSource;
+  /** Pieces skipped by `wanted` are fetched too; false once the download has ended. */
+  want?(pieces: Iterable<number>): boolean;
 }

@@ -3,7 +3,7 @@ import { type Manifest, pieceLength } from '../../../protocol/manifest.js';
 import { PIECE_FRAME_HEAD_BYTES } from '../../../wire/index.js';
 import { createPieceHasher, type PieceHasher } from './hasher.js';
 import { AlignedSlotPool, IO_ALIGNMENT } from './io-memory.js';
-import type { PartialFile } from './partial-file.js';
+import type { PieceStore } from './piece-store.js';
 
 export interface PiecePipelineOptions {
   manifest: Manifest;
@@ -135,7 +135,7 @@ export class PiecePipeline {
   }
 
   /** Writes a verified piece; its slot is recycled once the disk is done with it. */
-  write(file: PartialFile, piece: number, buf: Buffer): void {
+  write(file: PieceStore, piece: number, buf: Buffer): void {
     this.#writingBytes += buf.length;
     const p: Promise<void> = file
       .writePiece(piece, buf)

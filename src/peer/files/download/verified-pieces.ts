@@ -3,12 +3,12 @@ import { Bitfield } from '../../../core/bitfield.js';
 import { CoterieError } from '../../../protocol/errors.js';
 import type { Manifest } from '../../../protocol/manifest.js';
 import type { PieceSource } from '../../../wire/index.js';
-import type { PartialFile } from './partial-file.js';
+import type { PieceStore } from './piece-store.js';
 
 /** A download's partial file, seen by the piece server. */
 export class DownloadPieceSource extends EventEmitter<{ have: [number] }> implements PieceSource {
   readonly bitfield: Bitfield;
-  #file: PartialFile | null = null;
+  #file: PieceStore | null = null;
   constructor(
     readonly manifest: Manifest,
     count: number,
@@ -17,7 +17,7 @@ export class DownloadPieceSource extends EventEmitter<{ have: [number] }> implem
     this.setMaxListeners(0); // one listener per connected downloader
     this.bitfield = new Bitfield(count);
   }
-  attach(file: PartialFile): void {
+  attach(file: PieceStore): void {
     this.#file = file;
     for (let i = 0; i < this.bitfield.length; i++) if (file.hasPiece(i)) this.markHave(i);
   }

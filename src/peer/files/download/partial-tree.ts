@@ -1,0 +1,233 @@
+import { lstat, open } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { CoterieError } from '../../../protocol/errors.js';
+import { MANIFEST_VERSION, type Manifest, treeLayout } from '../../../protocol/manifest.js';
+import type { Clock } from '../../../wire/index.js';
+import { openPartialFile, type PartialFile } from './partial-file.js';
+import type { PieceStore } from './piece-store.js';
+import { partNames } from './resume-file.js';
+import {
+  openTreeRoot,
+  restoreExecutable,
+  treeFileState,
+  treeFileTarget,
+  writeEmptyFile,
+} from './tree-dest.js';
+
+export interface PartialTreeOptions {
+  manifest: Manifest;
+  fileId: string;
+  /** The folder's directory (made when it opens unless `resuming`). */
+  root: string;
+  resuming: boolean;
+  clock: Clock;
+  directIo: boolean;
+  preallocate: boolean;
+  resumeIntervalMs?: number;
+}
+
+/**
+ * A folder download's pieces on disk, numbered as the share numbers them:
+ * one engine fetches the whole selection, and each selected file is its own
+ * partial file (partial-file.ts) at `<root>/<path>`, opened when its first
+ * piece arrives and named in place as its last one is written (pieces never
+ * span files). Unselected files are never opened: 0 bytes on disk. A file
+ * already at its place with its size was finished by an earlier run; a file
+ * with a part file is resumed from it (its pieces re-checked).
+ */
+export class PartialTree implements PieceStore {
+  readonly #o: PartialTreeOptions;
+  #hashPiece: ((data: Buffer) => Promise<string>) | undefined;
+  /** Files selected, and the work of looking at each one's place (awaited by finish and close). */
+  readonly #selected = new Map<number, Promise<void>>();
+  readonly #done = new Set<number>();
+  readonly #partials = new Map<number, Promise<PartialFile>>();
+  readonly #finishing = new Map<number, Promise<void>>();
+  #opened = false;
+  #closed = false;
+  resumedPieces = 0;
+  #directBytes = 0;
+
+  constructor(o: PartialTreeOptions) {
+    this.#o = o;
+  }
+
+  /** Makes (or, resuming, finds) the root, then looks at the selected files' places. */
+  async open(hashPiece: (data: Buffer) => Promise<string>): Promise<this> {
+    this.#hashPiece = hashPiece;
+    await openTreeRoot(this.#o.root, this.#o.resuming);
+    this.#opened = true;
+    for (const k of this.#selected.keys()) this.#selected.set(k, this.#prepare(k));
+    await Promise.all(this.#selected.values());
+    return this;
+  }
+
+  /** Adds files to the selection; their places are looked at before a piece of theirs is written. */
+  select(files: Iterable<number>): void {
+    for (const k of files) {
+      if (this.#selected.has(k) || this.#o.manifest.files?.[k] === undefined) continue;
+      const prepared = this.#opened ? this.#prepare(k) : Promise.resolve();
+      prepared.catch(() => undefined); // its error comes back from the file's first write, or finish()
+      this.#selected.set(k, prepared);
+    }
+  }
+
+  get directBytes(): number {
+    return this.#directBytes;
+  }
+
+  hasPiece(index: number): boolean {
+    const k = treeLayout(this.#o.manifest).fileOfPiece(index);
+    if (this.#done.has(k)) return true;
+    const partial = this.#opened ? this.#openNow.get(k) : undefined;
+    return partial?.hasPiece(index - this.#first(k)) ?? false;
+  }
+
+  verifiedCount(): number {
+    let n = 0;
+    for (let i = 0; i < this.#o.manifest.pieces.length; i++) if (this.hasPiece(i)) n++;
+    return n;
+  }
+
+  async writePiece(index: number, data: Buffer): Promise<void> {
+    const k = treeLayout(this.#o.manifest).fileOfPiece(index);
+    await this.#selected.get(k);
+    if (this.#done.has(k)) return; // found at its place while its pieces were on the way
+    const partial = await this.#partialOf(k);
+    await partial.writePiece(index - this.#first(k), data);
+    if (partial.verifiedCount() === this.#pieces(k)) await this.#finishFile(k, partial);
+  }
+
+  async read(index: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    const k = treeLayout(this.#o.manifest).fileOfPiece(index);
+    const partial = this.#openNow.get(k);
+    if (partial !== undefined) return partial.read(index - this.#first(k), offset, length, into);
+    if (!this.#done.has(k)) throw new CoterieError('PIECE_UNAVAILABLE', `piece ${index} not here yet`);
+    // A finished file is read at its place.
+    const buf = into ?? Buffer.allocUnsafe(length);
+    const fh = await open(await this.#target(k), 'r');
+    try {
+      const at = (index - this.#first(k)) * this.#o.manifest.pieceSize + offset;
+      const { bytesRead } = await fh.read(buf, 0, length, at);
+      if (bytesRead !== length)
+        throw new CoterieError('PIECE_UNAVAILABLE', `piece ${index} is short on disk`);
+      return buf;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Every selected file is in its place (each was named as its last piece was written). */
+  async finish(): Promise<void> {
+    await Promise.all(this.#selected.values());
+    await Promise.all(this.#finishing.values());
+    const left = [...this.#selected.keys()].filter((k) => !this.#done.has(k));
+    if (left.length > 0) throw new CoterieError('INTERNAL', `finish with ${left.length} files missing`);
+  }
+
+  /** Stops: each open file keeps its part and resume files for a later run. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled(this.#selected.values());
+    await Promise.allSettled(this.#finishing.values());
+    const open = await Promise.allSettled(this.#partials.values());
+    for (const p of open) if (p.status === 'fulfilled') await p.value.close().catch(() => undefined);
+  }
+
+  // ---- one file ---------------------------------------------------------------
+
+  /** Partial files opened and not yet finished, by file. */
+  readonly #openNow = new Map<number, PartialFile>();
+
+  async #prepare(k: number): Promise<void> {
+    const entry = this.#o.manifest.files![k]!;
+    const target = await this.#target(k);
+    if ((await treeFileState(target, entry.size)) === 'done') {
+      this.#done.add(k);
+      return;
+    }
+    if (entry.size === 0) {
+      await writeEmptyFile(target);
+      if (entry.executable === true) await restoreExecutable(target);
+      this.#done.add(k);
+      return;
+    }
+    // A part file from an earlier run: opened now, so that its kept pieces count as had.
+    const resume = join(dirname(target), partNames(basename(target)).resume);
+    if (
+      this.#o.resuming &&
+      (await lstat(resume).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      const partial = await this.#partialOf(k);
+      this.resumedPieces += partial.resumedPieces;
+      if (partial.verifiedCount() === this.#pieces(k)) await this.#finishFile(k, partial);
+    }
+  }
+
+  #partialOf(k: number): Promise<PartialFile> {
+    let opening = this.#partials.get(k);
+    if (opening === undefined) {
+      if (this.#closed) return Promise.reject(new CoterieError('DOWNLOAD_FAILED', 'download closed'));
+      opening = this.#openPartial(k);
+      this.#partials.set(k, opening);
+    }
+    return opening;
+  }
+
+  async #openPartial(k: number): Promise<PartialFile> {
+    const { manifest } = this.#o;
+    const entry = manifest.files![k]!;
+    const first = this.#first(k);
+    const partial = await openPartialFile({
+      manifest: {
+        version: MANIFEST_VERSION,
+        size: entry.size,
+        pieceSize: manifest.pieceSize,
+        pieces: manifest.pieces.slice(first, first + this.#pieces(k)),
+      },
+      fileId: this.#o.fileId,
+      dest: await this.#target(k),
+      directIo: this.#o.directIo,
+      preallocate: this.#o.preallocate,
+      ...(this.#hashPiece === undefined ? {} : { hashPiece: this.#hashPiece }),
+      clock: this.#o.clock,
+      ...(this.#o.resumeIntervalMs === undefined ? {} : { resumeIntervalMs: this.#o.resumeIntervalMs }),
+    });
+    this.#openNow.set(k, partial);
+    return partial;
+  }
+
+  /** The file's last piece is written: named at its place, its executable bit restored. */
+  #finishFile(k: number, partial: PartialFile): Promise<void> {
+    let finishing = this.#finishing.get(k);
+    if (finishing === undefined) {
+      finishing = (async () => {
+        await partial.finish();
+        this.#directBytes += partial.directBytes;
+        if (this.#o.manifest.files![k]!.executable === true) await restoreExecutable(partial.dest);
+        this.#done.add(k);
+        this.#openNow.delete(k);
+        this.#partials.delete(k);
+      })();
+      this.#finishing.set(k, finishing);
+    }
+    return finishing;
+  }
+
+  #target(k: number): Promise<string> {
+    return treeFileTarget(this.#o.root, this.#o.manifest.files![k]!.path);
+  }
+
+  #first(k: number): number {
+    return treeLayout(this.#o.manifest).firstPiece[k]!;
+  }
+
+  #pieces(k: number): number {
+    const { firstPiece } = treeLayout(this.#o.manifest);
+    return firstPiece[k + 1]! - firstPiece[k]!;
+  }
+}
