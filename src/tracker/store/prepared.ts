@@ -43,8 +43,9 @@ const named = new Map<string, string>();
 
 /**
  * Marks a hot SQL text to run as a named prepared statement on PostgreSQL: each connection parses
- * and plans it once instead of at every run (for a batch of sends the planning cost about as much
- * as executing it). Returns the text, for use as a constant. SQLite caches its statements anyway.
+ * and analyses it once instead of at every run (PostgreSQL may still plan each run: it keeps custom
+ * plans where they look cheaper). Returns the text, for use as a constant. SQLite caches its
+ * statements anyway.
  */
 export function namedStatement(text: string): string {
   if (!named.has(text)) named.set(text, `coterie_${named.size + 1}`);
