@@ -216,7 +216,10 @@ async function sends(
   n: number,
   label = `cluster.send.${n}t`,
 ): Promise<SendFigures> {
-  const cluster = await connectSenders(trackers.map((t) => ({ url: t.url, pid: t.proc.pid! })));
+  const cluster = await connectSenders(
+    trackers.map((t) => ({ url: t.url, pid: t.proc.pid! })),
+    dbUrl,
+  );
   let result: Awaited<ReturnType<typeof cluster.run>>;
   try {
     const warm = await cluster.run('warm', Math.max(50, Math.round(300 / trackers.length)));
@@ -236,6 +239,8 @@ async function sends(
   emit(label, rate, 'msgs/s', {
     ...ref,
     trackerCpuSecondsPer1k: round3(result.trackerCpuPer1k),
+    pgCpuSecondsPer1k: round3(result.pgCpuPer1k),
+    clientCpuSecondsPer1k: round3(result.clientCpuPer1k),
     load1: round2(load1),
   });
 

@@ -6,7 +6,8 @@
 // milliseconds cap the rate whatever the trackers do, 24 users at the per-user limit cap it at
 // 24,000/s, and one user's stream written through three trackers at once makes their
 // commits take turns on the stream's row (see docs/cluster.md, "Throughput").
-import { cpuSeconds } from './cpu.js';
+import pg from 'pg';
+import { cpuSeconds, startPgCpuClock } from './cpu.js';
 import { userToken } from './http.js';
 import { SessionClient } from './session-client.js';
 
@@ -26,6 +27,10 @@ export interface SendRun {
   failed: number;
   /** CPU-seconds of all trackers together per 1,000 answered sends. */
   trackerCpuPer1k: number;
+  /** CPU-seconds of the PostgreSQL server's processes per 1,000 answered sends (a local server). */
+  pgCpuPer1k: number;
+  /** CPU-seconds of this process (the senders' sessions) per 1,000 answered sends. */
+  clientCpuPer1k: number;
 }
 
 export interface SendCluster {
@@ -34,8 +39,11 @@ export interface SendCluster {
   close(): Promise<void>;
 }
 
-/** Opens every sender's session (user `s<i>` on tracker i mod N) and the reader's account. */
-export async function connectSenders(trackers: { url: string; pid: number }[]): Promise<SendCluster> {
+/** Opens every sender's session (user `s<i>` on tracker i mod N) and the reader's account. `pgUrl`: the store, whose CPU is read too. */
+export async function connectSenders(
+  trackers: { url: string; pid: number }[],
+  pgUrl: string,
+): Promise<SendCluster> {
   const n = trackers.length;
   await userToken(trackers[0]!.url, 'sink');
   const senders: SessionClient[] = [];
@@ -49,6 +57,10 @@ export async function connectSenders(trackers: { url: string; pid: number }[]): 
     async run(prefix, perSender) {
       const answered = new Set<string>();
       let failed = 0;
+      const pgClient = new pg.Client({ connectionString: pgUrl });
+      await pgClient.connect();
+      const pgCpu = await startPgCpuClock(pgClient);
+      const client0 = process.cpuUsage();
       const cpu0 = trackerCpu();
       const t0 = performance.now();
       await Promise.all(
@@ -74,12 +86,17 @@ export async function connectSenders(trackers: { url: string; pid: number }[]): 
       );
       const seconds = (performance.now() - t0) / 1000;
       const cpu = trackerCpu() - cpu0;
+      const client = process.cpuUsage(client0);
+      const pgSeconds = await pgCpu.stop().finally(() => pgClient.end());
+      const per1k = (seconds: number) => (seconds / Math.max(1, answered.size)) * 1000;
       return {
         rate: answered.size / seconds,
         seconds,
         answered,
         failed,
-        trackerCpuPer1k: (cpu / Math.max(1, answered.size)) * 1000,
+        trackerCpuPer1k: per1k(cpu),
+        pgCpuPer1k: per1k(pgSeconds),
+        clientCpuPer1k: per1k((client.user + client.system) / 1e6),
       };
     },
     async close() {

@@ -10,6 +10,7 @@ export {
 export {
   createPgEventBus,
   EVENTS_CHANNEL,
+  messagesStoredEnvelope,
   type PgConnectionSource,
   type PgEventBusOptions,
 } from './pg-bus.js';

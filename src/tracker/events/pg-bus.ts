@@ -57,6 +57,24 @@ function readEnvelope(payload: string): Envelope | undefined {
   return { o, e: events };
 }
 
+/**
+ * A `messages_stored` envelope cut around its streams' array, for a statement that sends the
+ * NOTIFY itself (in the transaction that stored the rows: no round trip nor transaction of its
+ * own): the payload is `prefix + ranges joined by commas + suffix`. Such events are not
+ * delivered to this tracker's own subscribers (the origin ignores its own anyway).
+ */
+export function messagesStoredEnvelope(trackerId: string, at: number): { prefix: string; suffix: string } {
+  // A placeholder where the array goes: JSON.stringify writes it as the quoted, escaped `mark`.
+  const placeholder = '\u0000streams\u0000';
+  const mark = JSON.stringify(placeholder);
+  const event = { kind: 'messages_stored' as const, origin: trackerId, streams: placeholder as never, at };
+  const whole = JSON.stringify({ o: trackerId, e: [event] } satisfies Envelope);
+  const cut = whole.indexOf(mark);
+  const prefix = whole.slice(0, cut);
+  const suffix = whole.slice(cut + mark.length);
+  return { prefix: `${prefix}[`, suffix: `]${suffix}` };
+}
+
 /** The current primary to connect to, and the call that says a connection to it was lost. */
 export type PgConnectionSource = () => Promise<{ config: pg.ClientConfig; lost: () => void }>;
 
@@ -110,8 +128,12 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
       keepAlive: true,
       application_name: `coterie-listen-${trackerId}`,
     });
+    // This tracker's own envelopes come back too: told apart by their start, as `pack` writes it,
+    // without parsing them (a busy tracker's own are most of what it hears).
+    const own = JSON.stringify({ o: trackerId, e: [] }).slice(0, -5);
     client.on('notification', (n) => {
       if (n.channel !== EVENTS_CHANNEL || n.payload === undefined) return;
+      if (n.payload.startsWith(own)) return;
       const envelope = readEnvelope(n.payload);
       if (envelope === undefined) {
         logger.warn('unreadable cluster event payload');

@@ -1,6 +1,7 @@
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import type pg from 'pg';
 import { CoterieError } from '../../protocol/errors.js';
+import { statementName } from './prepared.js';
 import type { PrimaryLocator } from './primary.js';
 
 /**
@@ -107,7 +108,9 @@ export function failoverPool(locator: PrimaryLocator): PostgresPool {
       return {
         query: ((text: unknown, values?: unknown[]) => {
           if (typeof text !== 'string') return client.query(text as never);
-          return client.query(text, values).catch(failed);
+          const name = statementName(text);
+          const run = name === undefined ? client.query(text, values) : client.query({ name, text, values });
+          return run.catch(failed);
         }) as unknown as PostgresPoolClient['query'],
         release: () => {
           client.off('error', lost);

@@ -3,7 +3,7 @@
 export { idempotencyContext } from './idempotency-context.js';
 export { MIGRATIONS } from './migrations.js';
 export { databaseNowMs } from './postgres.js';
-export { type Prepared, prepared } from './prepared.js';
+export { namedStatement, type Prepared, prepared } from './prepared.js';
 export type { Database, MessagesTable, StreamsTable } from './schema.js';
 export { toNumber } from './schema.js';
 export { migrate, type OpenStoreOptions, openStore, type Store, type StoreDialect } from './store.js';

@@ -140,6 +140,15 @@ export function createPushPlanner(deps: {
     pushRemote(streamId, from, to) {
       // Topic subscribers may have changed through another tracker: read them again for its messages.
       if (streamId.startsWith('t:')) directory.forgetSubscribers(streamId);
+      // Most of another tracker's commits concern no session here (a stream's readers are on its
+      // tracker, or offline): with no read in flight and the readers known, the mark moves on at
+      // once, as pushUpTo would move it, without a job per stream and per commit.
+      const parsed = streamChains.has(streamId) ? undefined : parseStreamId(streamId);
+      const known = parsed === undefined ? undefined : directory.cachedReadersOf(streamId, parsed);
+      if (known !== undefined && connectedUsers(known).length === 0) {
+        pushedTo.set(streamId, Math.max(pushedTo.get(streamId) ?? 0, to));
+        return;
+      }
       chain(streamId, () => pushUpTo(streamId, from, to));
     },
 

@@ -31,7 +31,13 @@ const cursorKey = (streamId: string, userId: string) => `${streamId}\u0000${user
 const asStoreError = (err: unknown) =>
   CoterieError.from(err, 'UNAVAILABLE', (text) => `the message store failed: ${text}; retry`);
 
-type Written = { results: MessageSent[]; stored: StoredMessage[]; receipts: Receipt[] };
+/** `unannounced`: stored rows the other trackers have not been told of yet (see publishStored). */
+type Written = {
+  results: MessageSent[];
+  stored: StoredMessage[];
+  unannounced: StoredMessage[];
+  receipts: Receipt[];
+};
 
 /**
  * The write queue of sends and cursor moves, in lanes by stream (core/group-commit.ts):
@@ -62,10 +68,12 @@ export function createWriteQueue(
     for (const c of riders) waiting.delete(cursorKey(c.streamId, c.userId));
     const at = now();
     try {
-      if (postgres) return { ...(await writeMessagesPg(store, directory, sends, at)), receipts: [] };
+      if (postgres)
+        return { ...(await writeMessagesPg(store, directory, sends, at, trackerId)), receipts: [] };
       return await store.transaction(async (trx) => {
         const w = await writeMessages(trx, directory, sends, at);
-        return { ...w, receipts: riders.length > 0 ? await moveCursors(trx, riders, at) : [] };
+        const moved = riders.length > 0 ? await moveCursors(trx, riders, at) : [];
+        return { ...w, unannounced: w.stored, receipts: moved };
       });
     } finally {
       for (const c of riders) for (const w of c.waiters) w();
@@ -88,10 +96,8 @@ export function createWriteQueue(
       deps.onBatchWritten?.(batch.length, (performance.now() - started) / 1000);
       if (written.receipts.length > 0) receipts.publish(written.receipts);
       for (const s of batch) directory.noteStream(s.streamId);
-      if (written.stored.length > 0) {
-        publishStored(written.stored, now());
-        push.pushLocal(written.stored);
-      }
+      if (written.unannounced.length > 0) publishStored(written.unannounced, now());
+      if (written.stored.length > 0) push.pushLocal(written.stored);
       return written.results;
     },
     // Then the cursor moves of everything acknowledged meanwhile in this lane.
