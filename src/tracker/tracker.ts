@@ -86,10 +86,7 @@ export interface TrackerOptions {
   storageGraceMs?: number;
   /** A replica fetch without reported progress for this long is placed elsewhere (default 10 min). */
   storageFetchStallMs?: number;
-  /**
-   * A PostgreSQL store only: refuse to start (and refuse a primary found after a failover)
-   * unless commits wait for a synchronous standby, so an acknowledged write is on two machines.
-   */
+  /** PostgreSQL only: refuse to start, or to use a primary found later, unless commits wait for a synchronous standby. */
   requireSyncStandby?: boolean;
   /** A PostgreSQL store whose hosts all answer as standbys at start: where /readyz says why (http/waiting.ts). */
   onWaitingForStore?: (url: string, reason: string) => void;
