@@ -251,9 +251,11 @@ export class ServeSession {
           ok = this.conn.write({ type: 'piece', piece: r.piece, offset: r.offset, data });
         }
         handedOver = true;
-        if (!ok) await this.#drain();
+        // Counted once handed to the socket, before waiting for it to drain: the peer may read the
+        // block before the drain resolves, and stats must not lag what it has already received.
         this.ctx.stats.blocksSent++;
         this.ctx.stats.bytesSent += data.length;
+        if (!ok) await this.#drain();
       } finally {
         if (!handedOver) lease.release();
       }
