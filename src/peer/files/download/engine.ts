@@ -1,19 +1,20 @@
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import type { Bitfield } from '../../../core/bitfield.js';
-import { createScheduler, type Scheduler, type StruckPiece } from '../../../core/scheduler.js';
+import { createScheduler, type Scheduler } from '../../../core/scheduler.js';
 import { CoterieError } from '../../../protocol/errors.js';
 import { pieceLength } from '../../../protocol/manifest.js';
-import type { Clock, ClockTimer, PieceClient } from '../../../wire/index.js';
+import type { Clock, ClockTimer } from '../../../wire/index.js';
 import { MAX_BLOCK_BYTES, realClock } from '../../../wire/index.js';
 import type { DownloadEvent, DownloadProgress, DownloadResult, SeederInfo } from './events.js';
-import { everySeederRefused, noSeederLeftError, unreachableError } from './give-up.js';
+import { giveUpError } from './give-up.js';
 import { DOWNLOAD_DEFAULTS, type DownloadHandle, type DownloadOptions } from './options.js';
 import { PiecePipeline } from './piece-pipeline.js';
 import { openPieceStore, type PieceStore } from './piece-store.js';
 import { distributionOf, ProgressMeter, progressOf } from './progress.js';
-import { type SeederLink, SeederLinks, seederLinkOptions } from './seeder-links.js';
-import { struckOutError } from './strikes.js';
+import { type SeederLink, seederLinkOptions } from './seeder-link.js';
+import { SeederLinks } from './seeder-links.js';
+import { sendRequests } from './send-requests.js';
 import { DownloadPieceSource } from './verified-pieces.js';
 
 interface DownloadEmitterEvents {
@@ -81,11 +82,9 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       ...(o.wanted === undefined ? {} : { skip: (i: number) => !o.wanted!(i) }),
     });
     this.#links = this.#seederLinks();
-    if (o.window === undefined) {
-      this.pieceSource.on('have', (piece) => {
-        for (const link of this.#links.values()) if (link.ready) link.client?.tellHave(piece);
-      });
-    }
+    this.pieceSource.on('have', (piece) => {
+      for (const link of this.#links.values()) if (link.ready) link.client?.tellHave(piece);
+    });
     if (o.signal?.aborted) queueMicrotask(() => this.abort('download cancelled'));
     else o.signal?.addEventListener('abort', () => this.abort('download cancelled'), { once: true });
     void this.#start();
@@ -212,10 +211,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       clock: this.#clock,
       signal: this.#abort.signal,
       peerId: this.#peerId,
-      pieceCount: this.#o.window?.total ?? this.#count,
+      pieceCount: this.#count,
       io: { allocatePayload: this.#pipeline.allocateFrame, freePayload: (b) => this.#pipeline.recycle(b) },
-      // A file of a folder: seeder-links.ts maps the share's piece numbers to ours; #pump maps back.
-      window: this.#o.window === undefined ? undefined : { first: this.#o.window.first, count: this.#count },
     });
     return new SeederLinks(options, {
       finished: () => this.#finished,
@@ -225,9 +222,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       emit: (e) => this.#emit(e),
       ready: (link, upgraded) => {
         // A seeder learns what we hold, and each piece as we verify it (a spreading seeder shows
-        // us what nobody holds yet); a folder's file numbers pieces its own way, so it does not.
-        if (this.#o.window === undefined && !this.pieceSource.bitfield.isEmpty())
-          link.client?.tellPieces(this.pieceSource.bitfield.clone());
+        // us what nobody holds yet).
+        if (!this.pieceSource.bitfield.isEmpty()) link.client?.tellPieces(this.pieceSource.bitfield.clone());
         // An upgraded link (a direct client in a relayed one's place): the scheduler keeps the peer.
         if (!upgraded) this.#scheduler.addPeer(link.info.peerId, { score: link.info.score });
         this.#emit({ type: upgraded ? 'peerUpgraded' : 'peerConnected', peerId: link.info.peerId });
@@ -243,7 +239,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
         this.#schedulePump();
       },
       closed: (link) => this.#scheduler.removePeer(link.info.peerId),
-      givenUp: () => this.#checkStarved(),
+      givenUp: () => this.#checkGiveUp('starved'),
       pump: () => this.#schedulePump(),
     });
   }
@@ -289,7 +285,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       const outcome = this.#scheduler.pieceCorrupt(id, piece);
       if (outcome.kind === 'ignored') return;
       // The seeder learns which piece failed here: it may re-check its file (and stop serving a changed one).
-      link.client?.reportCorrupt(piece + (this.#o.window?.first ?? 0));
+      link.client?.reportCorrupt(piece);
       this.#emit({ type: 'peerStruck', peerId: id, piece, strikes: outcome.strikes });
       if (outcome.kind === 'banned') {
         link.givenUp = true;
@@ -310,55 +306,20 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#emit({ type: 'pieceVerified', piece, peerId: id });
   }
 
-  /**
-   * Everything fetchable is in and only pieces that struck seeders hold are left (no dial pending that could
-   * bring another holder): fail, naming them; the verified pieces stay in the part file for a later run.
-   */
-  #checkStruckOut(): void {
+  /** A piece only struck seeders hold, none reachable, or no seeder left: the download gives up (give-up.ts). */
+  #checkGiveUp(why: 'struck' | 'unreachable' | 'starved'): void {
     if (this.#finished || !this.#file) return;
-    const struck = this.#scheduler.struckOut();
-    if (struck === undefined || this.#pipeline.writing > 0) return;
-    if (this.#links.anyPending()) return;
-    this.#failStruckOut(struck);
-  }
-
-  #failStruckOut(struck: StruckPiece[]): void {
-    const verifiedPieces = this.#scheduler.verifiedCount();
-    const missingPieces = this.#count - verifiedPieces;
-    void this.#fail(struckOutError(struck, { dest: this.#o.dest, missingPieces, verifiedPieces }));
-  }
-
-  /**
-   * Connected seeders may all lack some piece (partial seeders, a downloader that stopped): after
-   * noProgressTimeoutMs without a verified piece while pieces are unreachable and no connection is pending,
-   * give up (NO_SEEDERS).
-   */
-  #checkUnreachable(now: number): void {
-    const timeout = this.#o.noProgressTimeoutMs ?? DOWNLOAD_DEFAULTS.noProgressTimeoutMs;
-    if (this.#finished || now - this.#meter.lastVerifiedAt < timeout) return;
-    const pending = this.#links.anyPending();
-    const unreachable = this.#scheduler.unreachableCount();
-    if (pending || unreachable === 0) return;
-    void this.#fail(unreachableError(unreachable, timeout));
-  }
-
-  /** Fails the download when no seeder is left to try. */
-  #checkStarved(): void {
-    if (this.#finished || !this.#file) return;
-    const alive = this.#links.values().some((l) => !l.givenUp);
-    if (alive) return;
-    const refused = everySeederRefused(this.#links.values());
-    if (refused) {
-      void this.#fail(refused);
-      return;
-    }
-    const struck = this.#scheduler.struckOut();
-    if (struck !== undefined) {
-      this.#failStruckOut(struck);
-      return;
-    }
-    const left = this.#count - this.#scheduler.verifiedCount();
-    void this.#fail(noSeederLeftError(this.#links.values(), left));
+    const facts = {
+      links: this.#links,
+      scheduler: this.#scheduler,
+      pieceCount: this.#count,
+      dest: this.#o.dest,
+      writing: this.#pipeline.writing,
+      sinceVerifiedMs: this.#clock.now() - this.#meter.lastVerifiedAt,
+      noProgressTimeoutMs: this.#o.noProgressTimeoutMs ?? DOWNLOAD_DEFAULTS.noProgressTimeoutMs,
+    };
+    const error = giveUpError(why, facts);
+    if (error) void this.#fail(error);
   }
 
   // ---- the pump: scheduler decisions to frames -------------------------------
@@ -382,33 +343,18 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     const actions = this.#scheduler.poll();
     for (const d of actions.dropped) this.#pipeline.dropAttempt(d.piece, d.peerId);
     for (const id of actions.stalled) this.#emit({ type: 'peerStalled', peerId: id });
-    // Corked: all the frames for one seeder leave in one write (one TLS record, one syscall).
-    const corked = new Set<PieceClient>();
-    for (const r of [...actions.cancels, ...actions.requests]) {
-      const client = this.#clientOf(r.peerId);
-      if (client && !corked.has(client)) {
-        client.cork();
-        corked.add(client);
-      }
-    }
-    const first = this.#o.window?.first ?? 0;
-    for (const c of actions.cancels) this.#clientOf(c.peerId)?.cancel({ ...c, piece: c.piece + first });
-    for (const r of actions.requests) this.#clientOf(r.peerId)?.request({ ...r, piece: r.piece + first });
-    for (const client of corked) client.uncork();
+    sendRequests(actions, (peerId) => this.#links.get(peerId)?.client);
     const failure = this.#scheduler.failure();
     if (failure) void this.#fail(new CoterieError('DOWNLOAD_FAILED', failure.reason));
   }
 
-  #clientOf(peerId: string): PieceClient | null | undefined {
-    return this.#links.get(peerId)?.client;
-  }
-
   #tick(): void {
     this.#pump();
-    const now = this.#clock.now();
-    this.#checkUnreachable(now);
-    this.#checkStruckOut();
-    if (this.#meter.tick(now, this.#o.progressIntervalMs ?? DOWNLOAD_DEFAULTS.progressIntervalMs)) {
+    this.#checkGiveUp('unreachable');
+    this.#checkGiveUp('struck');
+    if (
+      this.#meter.tick(this.#clock.now(), this.#o.progressIntervalMs ?? DOWNLOAD_DEFAULTS.progressIntervalMs)
+    ) {
       this.#emit({ type: 'progress', progress: this.progress() });
     }
   }

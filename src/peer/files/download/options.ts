@@ -56,12 +56,6 @@ export interface DownloadOptions {
   preallocate?: boolean;
   /** The destination directory's identity when the download started: a resume elsewhere is PATH_INVALID (partial-file.ts). */
   destDir?: DirIdentity;
-  /**
-   * The file is one file of a folder share, its pieces `first`… of the share's `total`: the
-   * wire (bitfields, haves, requests, blocks) speaks the share's piece numbers, the rest of
-   * the download its own.
-   */
-  window?: { first: number; total: number };
   /** Where verified pieces go instead of a partial file at `dest` (a folder's tree: partial-tree.ts). */
   openStore?: (o: { hashPiece: (data: Buffer) => Promise<string> }) => Promise<PieceStore>;
   /** Pieces to fetch (a folder's selected files; want() adds more); every piece by default. */

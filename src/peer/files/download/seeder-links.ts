@@ -1,115 +1,10 @@
 import { createBackoff } from '../../../core/backoff.js';
-import { Bitfield } from '../../../core/bitfield.js';
 import { CoterieError } from '../../../protocol/errors.js';
-import type { Clock, ClockTimer, Dial, DialTarget } from '../../../wire/index.js';
-import {
-  createTlsDial,
-  dialPieceClient,
-  type PieceClient,
-  type PieceClientOptions,
-  type RejectKind,
-} from '../../../wire/index.js';
-import type { DownloadEvent, PeerConnectionState, SeederInfo } from './events.js';
-import { DOWNLOAD_DEFAULTS, type DownloadOptions, type RetryPolicy, type UpgradePolicy } from './options.js';
+import type { Dial, DialTarget, PieceClient } from '../../../wire/index.js';
+import { dialPieceClient } from '../../../wire/index.js';
+import type { SeederInfo } from './events.js';
+import { SeederLink, type SeederLinksHandlers, type SeederLinksOptions } from './seeder-link.js';
 import { TICKET_REFUSALS, TicketRenewal } from './ticket-renewal.js';
-
-/** One seeder of a download: its connection (a piece client) and how its attempts went. */
-export class SeederLink {
-  state: PeerConnectionState = 'connecting';
-  client: PieceClient | null = null;
-  /** A dial is under way (client is set only once it succeeds). */
-  dialing = false;
-  ready = false;
-  failures = 0;
-  lastError: CoterieError | null = null;
-  /** Permanent: banned, refused our ticket, or out of retries. */
-  givenUp = false;
-  timer: ClockTimer | null = null;
-  /** The ticket sent in the hello, and what renews it once the seeder accepted (see ticket-renewal.ts). */
-  ticket = '';
-  renewal: TicketRenewal | null = null;
-  /** The client goes through a relay: a direct path is tried meanwhile (upgrade-attempt count, its timer). */
-  relayed = false;
-  upgrades = 0;
-  upgradeTimer: ClockTimer | null = null;
-  /** The relayed client a direct one replaced: its requests in flight still land, then it is closed. */
-  draining: PieceClient | null = null;
-  constructor(public info: SeederInfo) {}
-}
-
-/** What the engine does with what the links see; every call comes from a link's current client. */
-export interface SeederLinksHandlers {
-  finished(): boolean;
-  /** The part file is open: links may connect. */
-  started(): boolean;
-  isBanned(peerId: string): boolean;
-  /** The download ends with this error (a ticket the tracker refuses for good). */
-  fail(err: CoterieError): void;
-  emit(e: DownloadEvent): void;
-  /** `upgraded`: a direct client replaced the link's relayed one (the scheduler keeps the peer and its requests). */
-  ready(link: SeederLink, upgraded: boolean): void;
-  /** Blocks asked of the seeder and not yet answered. */
-  inFlight(link: SeederLink): number;
-  pieces(link: SeederLink, pieces: Bitfield | number): void;
-  block(link: SeederLink, piece: number, offset: number, data: Buffer): void;
-  rejected(link: SeederLink, piece: number, kind: RejectKind): void;
-  /** The link's connection is gone: the scheduler forgets the peer. */
-  closed(link: SeederLink): void;
-  /** A link was given up for good: the download may have no seeder left. */
-  givenUp(): void;
-  pump(): void;
-}
-
-export interface SeederLinksOptions {
-  dial: Dial;
-  clock: Clock;
-  retry: RetryPolicy;
-  upgrade: UpgradePolicy;
-  connectTimeoutMs: number;
-  /** Aborted when the download ends: dials under way stop. */
-  signal: AbortSignal;
-  ticket?: string | undefined;
-  getTicket?: (() => Promise<string>) | undefined;
-  /**
-   * A file of a folder: the share's pieces `first`… are this download's 0…count-1. Pieces
-   * arriving here (bitfields, haves, blocks, refusals) are given in the download's own numbers,
-   * others' dropped; the engine numbers what it sends.
-   */
-  window?: { first: number; count: number } | undefined;
-  /** What every piece client of this download says and where its blocks go. */
-  client: Omit<PieceClientOptions, 'seederPeerId' | 'ticket' | 'handshakeTimeoutMs' | 'clock'>;
-}
-
-/** A download's options as its links use them, the defaults filled in. */
-export function seederLinkOptions(
-  o: DownloadOptions,
-  d: {
-    clock: Clock;
-    signal: AbortSignal;
-    peerId: string;
-    pieceCount: number;
-    io: PieceClientOptions['io'];
-    window: SeederLinksOptions['window'];
-  },
-): SeederLinksOptions {
-  const connectTimeoutMs = o.connectTimeoutMs ?? DOWNLOAD_DEFAULTS.connectTimeoutMs;
-  return {
-    dial:
-      o.dial ?? createTlsDial(o.identity, { plaintext: o.plaintext ?? false, timeoutMs: connectTimeoutMs }),
-    clock: d.clock,
-    retry: {
-      maxAttempts: o.retry?.maxAttempts ?? DOWNLOAD_DEFAULTS.retry.maxAttempts,
-      backoff: { ...DOWNLOAD_DEFAULTS.retry.backoff, ...o.retry?.backoff },
-    },
-    upgrade: { ...DOWNLOAD_DEFAULTS.upgrade, ...o.upgrade },
-    connectTimeoutMs,
-    signal: d.signal,
-    ticket: o.ticket,
-    getTicket: o.getTicket,
-    window: d.window,
-    client: { fileId: o.fileId, peerId: d.peerId, pieceCount: d.pieceCount, io: d.io },
-  };
-}
 
 /**
  * The seeders of one download: dialling each (a fresh ticket per
@@ -262,24 +157,10 @@ export class SeederLinks {
     client.on('ready', () => {
       if (!this.#h.finished() && link.client === client) onReady();
     });
-    const w = this.#o.window;
-    const own = (p: number) =>
-      w === undefined ? p : p >= w.first && p < w.first + w.count ? p - w.first : -1;
-    client.on('bitfield', (b) => current() && this.#h.pieces(link, w === undefined ? b : windowOf(b, w)));
-    client.on('have', (piece) => {
-      const p = own(piece);
-      if (current() && p >= 0) this.#h.pieces(link, p);
-    });
-    client.on('block', (piece, offset, data) => {
-      if (!current()) return;
-      const p = own(piece);
-      if (p >= 0) this.#h.block(link, p, offset, data);
-      else this.#o.client.io?.freePayload?.(data); // another file's piece of the folder
-    });
-    client.on('rejected', (r, kind) => {
-      const p = own(r.piece);
-      if (current() && p >= 0) this.#h.rejected(link, p, kind);
-    });
+    client.on('bitfield', (b) => current() && this.#h.pieces(link, b));
+    client.on('have', (piece) => current() && this.#h.pieces(link, piece));
+    client.on('block', (piece, offset, data) => current() && this.#h.block(link, piece, offset, data));
+    client.on('rejected', (r, kind) => current() && this.#h.rejected(link, r.piece, kind));
     client.on('close', (error) => this.#onClose(link, client, error));
     client.start();
   }
@@ -439,11 +320,4 @@ export class SeederLinks {
       this.#connect(link);
     }, this.#backoff.delayMs(link.failures));
   }
-}
-
-/** A seeder's bitfield of a folder's pieces, as the bits of one file's window. */
-function windowOf(b: Bitfield, w: { first: number; count: number }): Bitfield {
-  const out = new Bitfield(w.count);
-  for (let i = 0; i < w.count; i++) if (b.has(w.first + i)) out.set(i);
-  return out;
 }

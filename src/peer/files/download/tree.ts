@@ -24,7 +24,7 @@ import { PartialTree } from './partial-tree.js';
  * selection while it runs.
  */
 export interface TreeDownloadOptions
-  extends Omit<DownloadOptions, 'manifest' | 'dest' | 'window' | 'destDir' | 'openStore' | 'wanted'> {
+  extends Omit<DownloadOptions, 'manifest' | 'dest' | 'destDir' | 'openStore' | 'wanted'> {
   manifest: Manifest;
   /** The folder's directory (made here unless `resuming`). */
   root: string;
