@@ -78,8 +78,8 @@ export class ServeSession {
     this.#fileId = fileId;
     this.conn.write({ type: 'hello', version: PROTOCOL_VERSION, fileId, peerId, ticket: '' });
     const { bitfield, manifest } = this.source;
-    // A folder is not spread: its downloaders fetch a file each, by its own pieces.
-    if (this.ctx.spread && manifest.files === undefined && bitfield.length > 1 && bitfield.isComplete()) {
+    // A folder is spread as a file is: its download is one engine over the share's pieces.
+    if (this.ctx.spread && bitfield.length > 1 && bitfield.isComplete()) {
       // Nothing is added to a complete file: its pieces are shown a window at a time instead.
       const spread = spreadOf(this.source, bitfield.length, manifest.pieceSize);
       this.#spread = new SpreadView(spread, this.#onHave, this.ctx.clock);

@@ -26,6 +26,12 @@ const MIN_WINDOW = 4;
 export const SPREAD_IDLE_MS = 500;
 /** Ticks in a row without progress before a downloader counts as starved. */
 export const STARVED_TICKS = 2;
+/**
+ * Ticks in a row before a downloader that tells what it holds, and was shown pieces it neither
+ * asks for nor gets, counts as starved: a folder download whose selection leaves them out.
+ * Longer than STARVED_TICKS: such a downloader is usually busy with what it asked for.
+ */
+export const UNINTERESTED_TICKS = 4;
 /** A piece's rank: the downloaders holding it first, then how often it was shown. */
 const HELD = 1 << 16;
 
@@ -188,8 +194,8 @@ export class SpreadView {
   }
 
   #tick(): void {
-    // Starved: it asked for nothing and (if it tells) got nothing, with nothing shown left to ask.
-    const idle = !this.#askedSinceTick && !this.#heardSinceTick && (this.#ahead.size === 0 || !this.#tells);
+    // Starved: it asked for nothing and (if it tells) got nothing.
+    const idle = !this.#askedSinceTick && !this.#heardSinceTick;
     this.#askedSinceTick = false;
     this.#heardSinceTick = false;
     if (!idle) {
@@ -199,9 +205,12 @@ export class SpreadView {
     // Nothing to ask for and nothing coming from others (or, a downloader that does not tell,
     // nothing asked of what it was shown): show more, least held, then least shown, first.
     // Two ticks in a row: on a loaded machine a downloader trading well may miss one tick.
+    // A downloader that tells and leaves shown pieces unasked does not want them (unselected
+    // files of a folder): it is shown more too, after a longer wait, or it would stall.
     this.#idleTicks++;
-    if (this.#idleTicks < STARVED_TICKS) return;
-    const batch = this.spread.window() * 2 ** Math.min(this.#idleTicks - STARVED_TICKS, 16);
+    const after = this.#ahead.size === 0 || !this.#tells ? STARVED_TICKS : UNINTERESTED_TICKS;
+    if (this.#idleTicks < after) return;
+    const batch = this.spread.window() * 2 ** Math.min(this.#idleTicks - after, 16);
     this.#fill(this.#ahead.size + batch, false);
     if (this.seen.isComplete()) {
       // Everything is shown: nothing more to decide for this connection.

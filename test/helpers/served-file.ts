@@ -17,11 +17,14 @@ import {
   type PeerIdentity,
   type PieceServer,
   type PieceServerOptions,
+  type PieceSource,
   startPieceServer,
 } from '../../src/wire/index.js';
 import { makeCluster } from './piece-client.js';
 import { type TempDir, tempDir } from './temp-dir.js';
 
+/** A file's or a folder's pieces, closed after the test. */
+type ClosableSource = PieceSource & { close(): Promise<void> };
 type Keys = { privateKey: CryptoKey; jwks: JSONWebKeySet };
 
 export interface ServedFile {
@@ -58,7 +61,7 @@ export function servedFile(prefix: string, bytes: number) {
   const file = {} as ServedFile;
   let scratch: TempDir;
   const servers: PieceServer[] = [];
-  const sources: FilePieceSource[] = [];
+  const sources: ClosableSource[] = [];
   const conns: FramedConnection[] = [];
 
   beforeAll(async () => {
@@ -87,7 +90,7 @@ export function servedFile(prefix: string, bytes: number) {
 
   /** A piece server on loopback seeding `source` (closed after the test) under its manifest's id. */
   async function serveSource(
-    source: FilePieceSource,
+    source: ClosableSource,
     fileId: string,
     options: Partial<PieceServerOptions> = {},
   ) {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { SPREAD_IDLE_MS, Spread, SpreadView, STARVED_TICKS } from '../../src/wire/spread.js';
+import {
+  SPREAD_IDLE_MS,
+  Spread,
+  SpreadView,
+  STARVED_TICKS,
+  UNINTERESTED_TICKS,
+} from '../../src/wire/spread.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 // The seeder's spreading (wire/spread.ts): each connection is shown a window of the pieces shown
@@ -77,6 +83,25 @@ describe('spreading a complete file over its downloaders', () => {
     clock.advance(SPREAD_IDLE_MS * STARVED_TICKS);
     expect(shown[1]!.length).toBe(8);
     expect(shown[1]!.slice(4).every((p) => p < 12)).toBe(true);
+  });
+
+  it('shows more to a downloader that tells, then leaves its window unasked (unselected files of a folder)', () => {
+    const { clock, shown, vs } = views(2, 16, 16 * 1024 * KiB); // a window of 4 pieces
+    for (const v of vs) v.start();
+    const [mine, v] = [shown[0]!, vs[0]!];
+    // It asks for and gets one piece of its window (so it tells), and wants none of the rest.
+    v.asked(mine[0]!);
+    v.holds(mine[0]!);
+    expect(mine.length).toBe(5);
+    // Busy with what it asked for, for a while: not starved yet.
+    for (let t = 0; t < UNINTERESTED_TICKS; t++) clock.advance(SPREAD_IDLE_MS);
+    expect(mine.length).toBe(5);
+    // Neither asking nor getting anything for UNINTERESTED_TICKS: shown more, or it would stall.
+    clock.advance(SPREAD_IDLE_MS);
+    expect(mine.length).toBeGreaterThan(5);
+    for (let t = 0; t < 8; t++) clock.advance(SPREAD_IDLE_MS);
+    expect(v.seen.isComplete()).toBe(true);
+    for (const x of vs) x.stop();
   });
 
   it('shows a redialling downloader again what its closed connection was shown and never got', () => {

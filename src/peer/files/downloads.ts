@@ -65,7 +65,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
     const { handle, manifest, tree } = startEngine(deps, rec, detail, users, resuming);
     // Downloaders serve what they have, and say so to the tracker (a partial seeder): other
     // members' downloads fetch verified pieces from us instead of all from the seeders.
-    const partial = tree === undefined && !shares.isServed(rec.fileId);
+    const partial = !shares.isServed(rec.fileId);
     if (partial) {
       seeding.servePartial(rec.fileId, handle.pieceSource);
       void session.announce([rec.fileId]).catch(() => {});
@@ -393,9 +393,7 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         );
       }
     },
-    partialFileIds: () => [
-      ...new Set([...running.values()].filter((r) => r.tree === undefined).map((r) => r.fileId)),
-    ],
+    partialFileIds: () => [...new Set([...running.values()].map((r) => r.fileId))],
     watchedFileIds: () => {
       const userId = store.getSession()?.userId;
       const queued = store.downloads.list().filter((d) => d.state === 'waiting' && d.userId === userId);

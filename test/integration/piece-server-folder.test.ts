@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createTreeManifest } from '../../src/core/tree-manifest.js';
+import { TreePieceSource } from '../../src/peer/files/tree-source.js';
+import type { Manifest } from '../../src/protocol/manifest.js';
+import { treeLayout } from '../../src/protocol/manifest.js';
+import { accepted, helloSeeder } from '../helpers/piece-client.js';
+import { servedFile } from '../helpers/served-file.js';
+import { until } from '../helpers/wait.js';
+
+// A seeder of a folder share spreads it as it spreads a file (wire/spread.ts): each downloader is
+// shown an empty bitfield, then a window of pieces nobody else was shown, so downloaders that
+// trade fetch distinct pieces from it first. (Before, a folder showed everyone every piece.)
+
+const MiB = 1024 * 1024;
+const FILES = 24;
+/** One piece per file, and a lone downloader's window of 32 MiB is 8 of them. */
+const PIECE = 4 * MiB;
+const WINDOW = 8;
+
+const { file: fx, serveSource, ticket, conns } = servedFile('coterie-piece-folder-', 1000);
+let root: string;
+let manifest: Manifest;
+let fileId: string;
+
+beforeAll(async () => {
+  root = join(fx.dir, 'tree');
+  for (let i = 0; i < FILES; i++) {
+    const dir = join(root, `d${i % 3}`);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, `f${i}.bin`), randomBytes(64 * 1024 + i));
+  }
+  ({ manifest, fileId } = await createTreeManifest(root, { pieceSize: PIECE, workers: 1 }));
+});
+
+describe('a folder seeder', () => {
+  it('shows two downloaders disjoint first windows of the tree, and serves what it showed', async () => {
+    expect(manifest.pieces.length).toBe(FILES);
+    const server = await serveSource(new TreePieceSource(root, manifest), fileId);
+    const open = async (who: typeof fx.client) => {
+      const c = await helloSeeder({
+        port: server.port,
+        identity: who,
+        seederPeerId: fx.seeder.peerId,
+        fileId,
+        ticket: await ticket({ peer: who.peerId, file: fileId }),
+      });
+      conns.push(c.conn);
+      return accepted(c);
+    };
+    const haves = (c: Awaited<ReturnType<typeof open>>) =>
+      c.frames.flatMap((f) => (f.type === 'have' ? [f.piece] : []));
+    const a = await open(fx.client);
+    await until('a window for the first', () => haves(a).length >= WINDOW);
+    const b = await open(fx.stranger);
+    await until('a window for the second', () => haves(b).length >= WINDOW);
+    for (const c of [a, b]) {
+      const bf = c.frames.find((f) => f.type === 'bitfield');
+      expect(bf?.type === 'bitfield' && bf.bitfield.isEmpty() && bf.bitfield.length === FILES).toBe(true);
+    }
+    // The first windows (later haves are a starved connection's wider ones).
+    const first = [haves(a).slice(0, WINDOW), haves(b).slice(0, WINDOW)];
+    expect(new Set(first.flat()).size).toBe(2 * WINDOW);
+
+    // A piece shown is served, the bytes of its file.
+    const piece = first[1]![0]!;
+    const k = treeLayout(manifest).fileOfPiece(piece);
+    const path = manifest.files![k]!.path;
+    const want = await readFile(join(root, ...path.split('/')));
+    b.conn.write({ type: 'request', piece, offset: 0, length: want.length });
+    await until('the piece', () => b.frames.some((f) => f.type === 'piece'));
+    const got = b.frames.find((f) => f.type === 'piece');
+    expect(got?.type === 'piece' && got.data.equals(want)).toBe(true);
+  });
+});
