@@ -73,6 +73,12 @@ export interface PartialFileOptions {
    * real path.
    */
   destDir?: DirIdentity;
+  /**
+   * The part file is reopened in the run that closed it (a folder download keeps few files
+   * open: open-files.ts): these pieces were verified and synced before it closed, so they are
+   * not hashed again, and a part file gone meanwhile is an error rather than a fresh start.
+   */
+  verified?: Bitfield;
 }
 
 export interface PartialFile {
@@ -124,14 +130,18 @@ async function openIn(
   const count = pieceCount(manifest.size, manifest.pieceSize);
   const have = new Bitfield(count);
 
-  const kept = await loadResume(dir, names, fileId, manifest);
+  const { verified } = options;
+  const kept = verified ?? (await loadResume(dir, names, fileId, manifest));
   const existing = kept === undefined ? undefined : await dir.openExisting(names.part, fsConstants.O_RDWR);
+  if (verified !== undefined && existing === undefined)
+    throw new CoterieError('DOWNLOAD_FAILED', `${dir.shown(names.part)} went missing during the download`);
   const resuming = existing !== undefined;
   const handle = existing ?? (await dir.createOrEmpty(names.part));
   const partPath = dir.shown(names.part);
   let resumed = 0;
   try {
-    if (resuming) resumed = await recheck(handle, manifest, kept!, have, options);
+    if (verified !== undefined) for (let i = 0; i < count; i++) if (verified.has(i)) have.set(i);
+    if (verified === undefined && resuming) resumed = await recheck(handle, manifest, kept!, have, options);
     await handle.truncate(manifest.size);
     if (options.preallocate === true) await preallocate(handle, partPath, manifest.size);
   } catch (err) {

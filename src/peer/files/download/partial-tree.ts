@@ -1,8 +1,10 @@
 import { lstat, open } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { Bitfield } from '../../../core/bitfield.js';
 import { CoterieError } from '../../../protocol/errors.js';
 import { MANIFEST_VERSION, type Manifest, treeLayout } from '../../../protocol/manifest.js';
 import type { Clock } from '../../../wire/index.js';
+import { OpenFiles } from './open-files.js';
 import { openPartialFile, type PartialFile } from './partial-file.js';
 import type { PieceStore } from './piece-store.js';
 import { partNames } from './resume-file.js';
@@ -24,14 +26,22 @@ export interface PartialTreeOptions {
   directIo: boolean;
   preallocate: boolean;
   resumeIntervalMs?: number;
+  /** Partial files open at once (open-files.ts); OPEN_PARTIAL_FILES by default. */
+  maxOpenFiles?: number;
 }
+
+/** A folder download's partial files open at once: each holds two or three descriptors. */
+export const OPEN_PARTIAL_FILES = 64;
 
 /**
  * A folder download's pieces on disk, numbered as the share numbers them:
  * one engine fetches the whole selection, and each selected file is its own
  * partial file (partial-file.ts) at `<root>/<path>`, opened when its first
  * piece arrives and named in place as its last one is written (pieces never
- * span files). Unselected files are never opened: 0 bytes on disk. A file
+ * span files). At most maxOpenFiles are open at once: the least recently
+ * used is closed (its resume file saved) and opened again when a piece of
+ * it comes or is read, its verified pieces trusted without a re-check.
+ * Unselected files are never opened: 0 bytes on disk. A file
  * already at its place with its size was finished by an earlier run; a file
  * with a part file is resumed from it (its pieces re-checked).
  */
@@ -41,7 +51,9 @@ export class PartialTree implements PieceStore {
   /** Files selected, and the work of looking at each one's place (awaited by finish and close). */
   readonly #selected = new Map<number, Promise<void>>();
   readonly #done = new Set<number>();
-  readonly #partials = new Map<number, Promise<PartialFile>>();
+  readonly #files: OpenFiles<PartialFile>;
+  /** Verified pieces of the files closed to make room, by file. */
+  readonly #kept = new Map<number, Bitfield>();
   readonly #finishing = new Map<number, Promise<void>>();
   #opened = false;
   #closed = false;
@@ -50,6 +62,16 @@ export class PartialTree implements PieceStore {
 
   constructor(o: PartialTreeOptions) {
     this.#o = o;
+    this.#files = new OpenFiles(
+      o.maxOpenFiles ?? OPEN_PARTIAL_FILES,
+      (k) => this.#openPartial(k),
+      (k, partial) => this.#closeToMakeRoom(k, partial),
+    );
+  }
+
+  /** The most partial files open at once so far, and how many were closed to make room. */
+  get openFiles(): { max: number; peak: number; evictions: number } {
+    return { max: this.#files.max, peak: this.#files.peak, evictions: this.#files.evictions };
   }
 
   /** Makes (or, resuming, finds) the root, then looks at the selected files' places. */
@@ -80,7 +102,8 @@ export class PartialTree implements PieceStore {
     const k = treeLayout(this.#o.manifest).fileOfPiece(index);
     if (this.#done.has(k)) return true;
     const partial = this.#opened ? this.#openNow.get(k) : undefined;
-    return partial?.hasPiece(index - this.#first(k)) ?? false;
+    if (partial !== undefined) return partial.hasPiece(index - this.#first(k));
+    return this.#kept.get(k)?.has(index - this.#first(k)) ?? false;
   }
 
   verifiedCount(): number {
@@ -93,16 +116,18 @@ export class PartialTree implements PieceStore {
     const k = treeLayout(this.#o.manifest).fileOfPiece(index);
     await this.#selected.get(k);
     if (this.#done.has(k)) return; // found at its place while its pieces were on the way
-    const partial = await this.#partialOf(k);
-    await partial.writePiece(index - this.#first(k), data);
-    if (partial.verifiedCount() === this.#pieces(k)) await this.#finishFile(k, partial);
+    await this.#use(k, async (partial) => {
+      await partial.writePiece(index - this.#first(k), data);
+      if (partial.verifiedCount() === this.#pieces(k)) await this.#finishFile(k, partial);
+    });
   }
 
   async read(index: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     const k = treeLayout(this.#o.manifest).fileOfPiece(index);
-    const partial = this.#openNow.get(k);
-    if (partial !== undefined) return partial.read(index - this.#first(k), offset, length, into);
-    if (!this.#done.has(k)) throw new CoterieError('PIECE_UNAVAILABLE', `piece ${index} not here yet`);
+    if (!this.#done.has(k)) {
+      if (!this.hasPiece(index)) throw new CoterieError('PIECE_UNAVAILABLE', `piece ${index} not here yet`);
+      return this.#use(k, (partial) => partial.read(index - this.#first(k), offset, length, into));
+    }
     // A finished file is read at its place.
     const buf = into ?? Buffer.allocUnsafe(length);
     const fh = await open(await this.#target(k), 'r');
@@ -131,8 +156,7 @@ export class PartialTree implements PieceStore {
     this.#closed = true;
     await Promise.allSettled(this.#selected.values());
     await Promise.allSettled(this.#finishing.values());
-    const open = await Promise.allSettled(this.#partials.values());
-    for (const p of open) if (p.status === 'fulfilled') await p.value.close().catch(() => undefined);
+    for (const partial of await this.#files.values()) await partial.close().catch(() => undefined);
   }
 
   // ---- one file ---------------------------------------------------------------
@@ -162,20 +186,26 @@ export class PartialTree implements PieceStore {
         () => false,
       ))
     ) {
-      const partial = await this.#partialOf(k);
-      this.resumedPieces += partial.resumedPieces;
-      if (partial.verifiedCount() === this.#pieces(k)) await this.#finishFile(k, partial);
+      await this.#use(k, async (partial) => {
+        this.resumedPieces += partial.resumedPieces;
+        if (partial.verifiedCount() === this.#pieces(k)) await this.#finishFile(k, partial);
+      });
     }
   }
 
-  #partialOf(k: number): Promise<PartialFile> {
-    let opening = this.#partials.get(k);
-    if (opening === undefined) {
-      if (this.#closed) return Promise.reject(new CoterieError('DOWNLOAD_FAILED', 'download closed'));
-      opening = this.#openPartial(k);
-      this.#partials.set(k, opening);
-    }
-    return opening;
+  /** Runs `fn` with file k's partial file open (opened, or opened again, if need be). */
+  #use<T>(k: number, fn: (partial: PartialFile) => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new CoterieError('DOWNLOAD_FAILED', 'download closed'));
+    return this.#files.use(k, fn);
+  }
+
+  /** Closed for another file's sake: its verified pieces are remembered for hasPiece and the reopen. */
+  async #closeToMakeRoom(k: number, partial: PartialFile): Promise<void> {
+    const kept = new Bitfield(this.#pieces(k));
+    for (let i = 0; i < kept.length; i++) if (partial.hasPiece(i)) kept.set(i);
+    this.#kept.set(k, kept);
+    this.#openNow.delete(k);
+    await partial.close();
   }
 
   async #openPartial(k: number): Promise<PartialFile> {
@@ -196,8 +226,10 @@ export class PartialTree implements PieceStore {
       ...(this.#hashPiece === undefined ? {} : { hashPiece: this.#hashPiece }),
       clock: this.#o.clock,
       ...(this.#o.resumeIntervalMs === undefined ? {} : { resumeIntervalMs: this.#o.resumeIntervalMs }),
+      ...(this.#kept.has(k) ? { verified: this.#kept.get(k)! } : {}),
     });
     this.#openNow.set(k, partial);
+    this.#kept.delete(k);
     return partial;
   }
 
@@ -211,7 +243,7 @@ export class PartialTree implements PieceStore {
         if (this.#o.manifest.files![k]!.executable === true) await restoreExecutable(partial.dest);
         this.#done.add(k);
         this.#openNow.delete(k);
-        this.#partials.delete(k);
+        this.#files.forget(k);
       })();
       this.#finishing.set(k, finishing);
     }

@@ -31,11 +31,15 @@ export interface TreeDownloadOptions
   /** Indices into manifest.files to fetch. */
   selected: Iterable<number>;
   resuming?: boolean;
+  /** Partial files open at once (partial-tree.ts; 64 by default). */
+  maxOpenFiles?: number;
 }
 
 export interface TreeDownloadHandle extends DownloadHandle {
   /** Adds files (indices into manifest.files) to the selection; false once the download has ended. */
   select(files: Iterable<number>): boolean;
+  /** The most partial files open at once so far, the limit, and how many were closed to make room. */
+  openFiles(): { max: number; peak: number; evictions: number };
 }
 
 export function downloadTree(options: TreeDownloadOptions): TreeDownloadHandle {
@@ -51,7 +55,7 @@ class TreeDownload extends EventEmitter<{ event: [DownloadEvent] }> implements T
 
   constructor(o: TreeDownloadOptions) {
     super();
-    const { root, selected, resuming, manifest, ...engine } = o;
+    const { root, selected, resuming, manifest, maxOpenFiles, ...engine } = o;
     this.#manifest = manifest;
     this.#store = new PartialTree({
       manifest,
@@ -62,6 +66,7 @@ class TreeDownload extends EventEmitter<{ event: [DownloadEvent] }> implements T
       directIo: o.directIo ?? DOWNLOAD_DEFAULTS.directIo,
       preallocate: o.preallocate ?? DOWNLOAD_DEFAULTS.preallocate,
       ...(o.resumeIntervalMs === undefined ? {} : { resumeIntervalMs: o.resumeIntervalMs }),
+      ...(maxOpenFiles === undefined ? {} : { maxOpenFiles }),
     });
     this.#add(selected);
     const layout = treeLayout(manifest);
@@ -106,6 +111,10 @@ class TreeDownload extends EventEmitter<{ event: [DownloadEvent] }> implements T
     }
     this.#store.select(added);
     return added;
+  }
+
+  openFiles(): { max: number; peak: number; evictions: number } {
+    return this.#store.openFiles;
   }
 
   addSeeder(seeder: SeederInfo): void {
