@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { callDaemon } from '../../src/peer/control/client.js';
+import type { FileSummary } from '../../src/protocol/api.js';
 import { cliSwarm } from '../helpers/cli-swarm.js';
 import { shareFolderInGroup } from '../helpers/folder-group.js';
 import { until } from '../helpers/wait.js';
@@ -8,7 +10,8 @@ import { until } from '../helpers/wait.js';
 // `download_file … --sequential` of a folder through the real binary: the share's pieces come in
 // the order of its files, the first and the last first (issue 17). The download is held to
 // 128 KiB/s so that it lasts seconds; the test watches each file appear at its place (a file is
-// named in place when its last piece is written) and checks the order they came in.
+// named in place when its last piece is written) and checks the order they came in. While it
+// runs, bob serves the pieces he has as a partial seeder of the folder, as for a file.
 
 type Name = 'alice' | 'bob';
 const FILES = 48;
@@ -34,6 +37,12 @@ describe('a folder downloaded with --sequential', { timeout: 120_000 }, () => {
     // The poll at which each file was first seen at its place.
     const seenAt: number[] = new Array(FILES).fill(-1);
     let polls = 0;
+    const partial = until('bob listed as a partial seeder of the folder', async () => {
+      const { files } = (await callDaemon(swarm.dir('alice'), 'list_files', ['rel'])) as {
+        files: FileSummary[];
+      };
+      return (files.find((f) => f.name === 'album')?.partialSeeders ?? 0) >= 1;
+    });
     await until(
       'every file at its place',
       () => {
@@ -45,6 +54,7 @@ describe('a folder downloaded with --sequential', { timeout: 120_000 }, () => {
       90_000,
       10,
     );
+    await partial;
     // Seen over several polls, or the order says nothing.
     expect(new Set(seenAt).size).toBeGreaterThan(5);
     // The last file comes with the first ones (it is asked for second).
