@@ -14,8 +14,8 @@ import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/wait.js';
 
 // Downloads through the real engine and real piece servers over in-memory links that are slow,
-// throttled, lossy, stalling or dead: the scheduler's behaviour end to end, in well under a second
-// each, without sockets or TLS (those are in test/integration/transfer.test.ts).
+// throttled, lossy, stalling or dead: the scheduler's behaviour end to end, without sockets or
+// TLS (those are in test/integration/transfer.test.ts).
 
 const PIECE = 16 * 1024;
 const PIECES = 64;
@@ -86,7 +86,7 @@ async function expectIdentical(dest: string) {
 }
 
 describe('downloads over in-memory links to real piece servers', () => {
-  it('completes 64 pieces over three throttled, lossy links and one that dies, in under a second', async () => {
+  it('completes 64 pieces over three throttled, lossy links and one that dies', async () => {
     const { handle, events, dest, swarm } = await run([
       { path: good, link: lossy },
       { path: good, link: lossy },
@@ -103,8 +103,6 @@ describe('downloads over in-memory links to real piece servers', () => {
     expect(events.some((e) => e.type === 'peerDisconnected')).toBe(true);
     expect(swarm.seeders[3]!.dials).toBeGreaterThan(1);
     expect(result.distribution.fetchedPieces).toBe(PIECES);
-    // About 300 ms on an idle 2-core machine; the bound leaves room for a loaded one.
-    expect(result.durationMs).toBeLessThan(1000);
   }, 10_000);
 
   it('moves the work of a seeder whose link stalls to the others', async () => {
@@ -165,7 +163,14 @@ describe('downloads over in-memory links to real piece servers', () => {
     };
     const { handle, events, dest } = await run(
       [{ path: good, link: (nth) => (nth === 0 ? { delayMs: 5, bytesPerSecond: 512 * 1024 } : {}) }],
-      { dial, upgrade: { attempts: 3, intervalMs: 200, drainIdleMs: 100 } },
+      // Generous stall and drain deadlines: on a loaded machine a 200 ms stall or 100 ms of silence
+      // on the slow relayed link would legitimately send its outstanding blocks again on the direct
+      // one, and this test counts the seeder's bytes exactly.
+      {
+        dial,
+        scheduler: { stallTimeoutMs: 10_000 },
+        upgrade: { attempts: 3, intervalMs: 200, drainIdleMs: 10_000 },
+      },
     );
     seen = events;
     await handle.done;
