@@ -237,7 +237,7 @@ async function groupFanout(base: string, size: number) {
   const perMember = latencies.length / (size - 1) / Math.max(seconds, 1e-3);
   const spans = [...sentAt].map(([b, t]) => (arrivals.get(b)?.last ?? Number.NaN) - t);
   // Flat within 20 % (issue 20): each group size's rate per member beside the first size's of this run.
-  fanoutBase ??= perMember;
+  fanoutBase ??= Number(perMember.toFixed(3));
   emit(`messaging.fanout.${size}`, perMember, 'deliveries/s per member', fanoutBase);
   emit(`messaging.fanout.${size}.p50`, percentile(latencies, 50), 'ms');
   emit(`messaging.fanout.${size}.p99`, percentile(latencies, 99), 'ms', FANOUT_P99_TARGET_MS);
