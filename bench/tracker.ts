@@ -141,6 +141,8 @@ async function lookups(url: string, fileIds: string[], measure: Measure, headers
     `/v1/groups/bench/files/${fileIds[0]}`,
     `GET a 1 MiB file (manifest + ${SEEDERS} live seeders)`,
   );
+  // Dev aid: BENCH_LOOKUP_ONLY=1 measures the 1 MiB lookup alone (a profile of that route only).
+  if (process.env.BENCH_LOOKUP_ONLY === '1') return;
   await measure(
     'tracker.lookup.seeders',
     `/v1/groups/bench/files/${fileIds[0]}/seeders`,

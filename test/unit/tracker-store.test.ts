@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CoterieError } from '../../src/protocol/errors.js';
+import { createLookupAnswers } from '../../src/tracker/services/lookup-answers.js';
 import { createReadCache } from '../../src/tracker/services/read-cache.js';
 import { MIGRATIONS, openStore, type Store } from '../../src/tracker/store/index.js';
 import { prepared } from '../../src/tracker/store/prepared.js';
@@ -121,6 +122,27 @@ describe('read cache', () => {
     expect(c.get('k')).toBeUndefined();
     expect(await c.through('k', 'g', load)).toBe(3);
     expect(c.get('k')).toBe(3);
+  });
+});
+
+describe('lookup answers', () => {
+  it('reuse an answer only for the very parts it was built from, bounded in entries and characters', () => {
+    const a = createLookupAnswers({ maxEntries: 2, maxBytes: 10 });
+    const listed = { fileId: 'f' };
+    const seeders: unknown[] = [];
+    a.set('k1', [listed, seeders], '1234');
+    expect(a.get('k1', [listed, seeders])).toBe('1234');
+    // Equal but not the same object: a read cache reloaded it, the answer is built again.
+    expect(a.get('k1', [listed, []])).toBeUndefined();
+    expect(a.get('k1', [listed])).toBeUndefined();
+    a.set('k2', [listed], '5678');
+    a.set('k3', [listed], '90');
+    expect(a.get('k1', [listed, seeders])).toBeUndefined(); // over two entries: the oldest left
+    a.set('k4', [listed], '123456');
+    expect(a.get('k2', [listed])).toBeUndefined(); // over ten characters: the oldest left
+    expect(a.get('k3', [listed])).toBe('90');
+    a.set('big', [listed], '12345678901');
+    expect(a.get('big', [listed])).toBeUndefined(); // larger than the whole bound: not kept
   });
 });
 

@@ -210,8 +210,19 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
   await app.register(websocket, { options: { maxPayload: 2 * MAX_SESSION_FRAME_BYTES } });
 
   const createUserLimit = await registerAccountCreationLimit(app, options.accountCreation);
-  const authenticate = async (request: FastifyRequest) => {
-    request.caller = await services.users.authenticate(bearer(request));
+  // Callback style: a token authenticated lately answers without a promise (the hot routes' case).
+  const authenticate = (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+    const token = bearer(request);
+    const known = services.users.cachedCaller(token);
+    if (known !== undefined) {
+      request.caller = known;
+      done();
+      return;
+    }
+    services.users.authenticate(token).then((caller) => {
+      request.caller = caller;
+      done();
+    }, done);
   };
 
   const handlers = createHandlers(services);

@@ -15,6 +15,7 @@ import type { ServiceDeps } from './context.js';
 import { listCurrentVersions, lockShown } from './file-listing.js';
 import { dropUnkeptNames, findListed, type Listed } from './file-names.js';
 import type { GroupsService } from './groups.js';
+import { createLookupAnswers } from './lookup-answers.js';
 import { checkSharedManifest } from './manifest-pages.js';
 import type { PresenceService } from './presence.js';
 import { createReadCache } from './read-cache.js';
@@ -40,6 +41,8 @@ export interface FilesService {
 
 /** Manifests kept in memory as JSON text (a 65,536-piece file's is about 4.4 MB; a folder's root, small). */
 const MANIFEST_CACHE_BYTES = 64 * 1024 * 1024;
+/** Lookup answers kept as JSON text (each holds its manifest again: bounded on its own). */
+const ANSWER_CACHE_BYTES = 32 * 1024 * 1024;
 
 export const invalidFileName = (name: string) =>
   new CoterieError(
@@ -107,6 +110,11 @@ export function createFilesService(
     const resolved = createReadCache<Listed>(cache);
     const seederLists = createReadCache<Seeder[]>(cache);
     const sharerLists = createReadCache<string[]>(cache);
+    // Lookup answers as JSON text, reused while the three caches above hold the parts they came from.
+    const answers = createLookupAnswers({
+      maxEntries: cacheOptions.readCacheEntries,
+      maxBytes: ANSWER_CACHE_BYTES,
+    });
     // Manifests never change (the file id is their hash): keep recent ones as JSON text, bounded in bytes.
     const manifests = new Map<string, string>();
     let manifestBytes = 0;
@@ -359,12 +367,21 @@ export function createFilesService(
 
       async getJson(userId, groupId, file, v) {
         await groups.requireMember(userId, groupId);
-        const { fileId, name, version } = await resolveInGroup(groupId, file, v);
+        // Cache hits are read synchronously: an awaited read-through costs a turn of microtasks each.
+        const asked = `${groupId}\u0000${file}\u0000${v ?? ''}`;
+        const listed = resolved.get(asked) ?? (await resolveInGroup(groupId, file, v));
+        const { fileId, name, version } = listed;
+        const key = `${groupId}\u0000${fileId}`;
+        const seeders = seederLists.get(key) ?? (await liveSeeders(groupId, fileId));
+        const sharers = sharerLists.get(key) ?? (await sharersOfFile(groupId, fileId));
+        const parts = [listed, seeders, sharers] as const;
+        const built = answers.get(asked, parts);
+        if (built !== undefined) return built;
         const manifest = await manifestText(fileId);
-        const seeders = await liveSeeders(groupId, fileId);
-        const sharers = await sharersOfFile(groupId, fileId);
         // The stored manifest is the tracker's own JSON.stringify of a validated manifest: safe to splice.
-        return `{"groupId":${JSON.stringify(groupId)},"fileId":"${fileId}","name":${JSON.stringify(name)},"version":${version},"manifest":${manifest},"sharers":${JSON.stringify(sharers)},"seeders":${JSON.stringify(seeders)}}`;
+        const json = `{"groupId":${JSON.stringify(groupId)},"fileId":"${fileId}","name":${JSON.stringify(name)},"version":${version},"manifest":${manifest},"sharers":${JSON.stringify(sharers)},"seeders":${JSON.stringify(seeders)}}`;
+        answers.set(asked, parts, json);
+        return json;
       },
 
       async seeders(userId, groupId, file, version) {

@@ -31,6 +31,8 @@ export interface UsersService {
   logout(caller: Caller): Promise<void>;
   /** Throws UNAUTHENTICATED for a missing, unknown, revoked or expired token. */
   authenticate(token: string | undefined): Promise<Caller>;
+  /** The caller of a token authenticated lately and still valid, without a promise; else undefined. */
+  cachedCaller(token: string | undefined): Caller | undefined;
   whoami(caller: Caller): WhoAmI;
   exists(userId: string): Promise<boolean>;
 }
@@ -58,8 +60,16 @@ export function createUsersService(options: UsersOptions) {
       windowMs: options.loginFailureWindowMs,
       now,
     });
-    // token hash → caller, checked again against expiry on every hit.
+    // token → caller, checked again against expiry on every hit. Keyed by the token itself, not its
+    // hash: a hit then costs no SHA-256 (the store keeps only hashes; this memory sees tokens anyway).
     const cache = new Map<string, { caller: Caller; cachedAt: number }>();
+    function cachedCaller(token: string | undefined): Caller | undefined {
+      if (token === undefined) return undefined;
+      const hit = cache.get(token);
+      if (hit === undefined) return undefined;
+      const t = now();
+      return t - hit.cachedAt < options.tokenCacheMs && hit.caller.expiresAt > t ? hit.caller : undefined;
+    }
 
     const rateLimited = (ms: number, what: string) =>
       new CoterieError(
@@ -128,7 +138,8 @@ export function createUsersService(options: UsersOptions) {
       },
 
       async logout(caller) {
-        cache.delete(caller.tokenHash);
+        // Rare next to authentications: a scan instead of a second index by hash.
+        for (const [token, e] of cache) if (e.caller.tokenHash === caller.tokenHash) cache.delete(token);
         await store.db.deleteFrom('sessions').where('token_hash', '=', caller.tokenHash).execute();
         await deps.bus.publish({ kind: 'token_revoked', tokenHash: caller.tokenHash, at: now() });
       },
@@ -140,18 +151,17 @@ export function createUsersService(options: UsersOptions) {
             'missing session token: log in and send Authorization: Bearer <token>',
           );
         }
+        const hit = cachedCaller(token);
+        if (hit !== undefined) return hit;
         const tokenHash = hashToken(token);
         const t = now();
-        const hit = cache.get(tokenHash);
-        if (hit !== undefined && t - hit.cachedAt < options.tokenCacheMs && hit.caller.expiresAt > t)
-          return hit.caller;
         const row = await store.db
           .selectFrom('sessions')
           .select(['user_id', 'expires_at'])
           .where('token_hash', '=', tokenHash)
           .executeTakeFirst();
         if (row === undefined || toNumber(row.expires_at) <= t) {
-          cache.delete(tokenHash);
+          cache.delete(token);
           throw new CoterieError(
             'UNAUTHENTICATED',
             'session token unknown, revoked or expired: log in again',
@@ -159,9 +169,11 @@ export function createUsersService(options: UsersOptions) {
         }
         const caller = { userId: row.user_id, tokenHash, expiresAt: toNumber(row.expires_at) };
         if (cache.size >= options.tokenCacheEntries) cache.clear();
-        cache.set(tokenHash, { caller, cachedAt: t });
+        cache.set(token, { caller, cachedAt: t });
         return caller;
       },
+
+      cachedCaller,
 
       whoami(caller) {
         return { userId: caller.userId, expiresAt: caller.expiresAt };
