@@ -38,16 +38,7 @@ const scratch = join(tmpdir(), `coterie-reach-upgrade-${lab.id}`);
 try {
   const seeder = lab.addHome('restricted');
   const downloader = lab.addHome('restricted');
-  lab.nft(
-    seeder.router,
-    [
-      'add table ip upgr',
-      'add chain ip upgr raw { type filter hook prerouting priority -300; }',
-      `add rule ip upgr raw ip saddr ${downloader.wan} meta l4proto udp drop`,
-      'add chain ip upgr out { type filter hook forward priority -5; }',
-      `add rule ip upgr out ip daddr ${downloader.wan} meta l4proto udp drop`,
-    ].join('; '),
-  );
+  lab.dropUdp(seeder.router, downloader.wan, 'upgr');
   const tracker = await lab.startTracker(join(scratch, 'tracker'), ['--relay-rate', '512KiB']);
   const dirOf = (name: string) => join(scratch, name);
   for (const [h, name] of [
