@@ -107,6 +107,25 @@ export class NetnsLab {
     this.inNs(ns, 'nft', script);
   }
 
+  /**
+   * `router` drops UDP to and from `wan` (another home's router) until `table` is deleted
+   * (`nft(router, 'delete table ip TABLE')`). Incoming datagrams are dropped before conntrack
+   * sees them (raw prerouting), so no stale entry outlives the rule and makes the router pick
+   * another port for its home's datagrams later.
+   */
+  dropUdp(router: string, wan: string, table: string): void {
+    this.nft(
+      router,
+      [
+        `add table ip ${table}`,
+        `add chain ip ${table} raw { type filter hook prerouting priority -300; }`,
+        `add rule ip ${table} raw ip saddr ${wan} meta l4proto udp drop`,
+        `add chain ip ${table} out { type filter hook forward priority -5; }`,
+        `add rule ip ${table} out ip daddr ${wan} meta l4proto udp drop`,
+      ].join('; '),
+    );
+  }
+
   #addNs(suffix: string): string {
     const ns = this.name(suffix);
     this.sh('ip', 'netns', 'add', ns);

@@ -16,6 +16,8 @@ declare module 'udx-native' {
     close(): Promise<void>;
     send(buffer: Buffer, port: number, host?: string, ttl?: number): Promise<boolean>;
     trySend(buffer: Buffer, port: number, host?: string): void;
+    setRecvBufferSize(bytes: number): void;
+    setSendBufferSize(bytes: number): void;
     on(event: 'message', listener: (msg: Buffer, from: UdxAddress) => void): this;
     on(event: 'close', listener: () => void): this;
   }

@@ -43,22 +43,12 @@ describe.skipIf(skip)('a relayed download upgrades to a punched path', { timeout
   };
 
   beforeAll(async () => {
-    lab = new NetnsLab('upgr');
+    lab = new NetnsLab(process.env.COTERIE_NETNS_PREFIX ?? 'upgr');
     try {
       seeder = lab.addHome('restricted');
       downloader = lab.addHome('restricted');
-      // Dropped before conntrack sees them (raw prerouting), so no stale entry outlives the rule
-      // and makes the router pick another port for the seeder's probes later.
-      lab.nft(
-        seeder.router,
-        [
-          'add table ip upgr',
-          'add chain ip upgr raw { type filter hook prerouting priority -300; }',
-          `add rule ip upgr raw ip saddr ${downloader.wan} meta l4proto udp drop`,
-          'add chain ip upgr out { type filter hook forward priority -5; }',
-          `add rule ip upgr out ip daddr ${downloader.wan} meta l4proto udp drop`,
-        ].join('; '),
-      );
+      // UDP between the homes is dropped until the test deletes the table (dropUdp says how).
+      lab.dropUdp(seeder.router, downloader.wan, 'upgr');
       const tracker = await lab.startTracker(join(scratch.path, 'tracker'), ['--relay-rate', '512KiB']);
       await Promise.all(
         [
