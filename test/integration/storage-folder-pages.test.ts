@@ -16,7 +16,9 @@ import { until } from '../helpers/wait.js';
 // A storage peer keeps a folder replica of 1,500 files with its manifest in pages
 // (peer.db schema 8, issue 16): the replicas row holds the root, replica_pages the pages. The
 // peer scrubs it through its pages, restarts with it (from peer.db alone: the sharer is gone),
-// serves it whole, and its scrub finds a byte flipped in a file of the last file page.
+// serves it whole, and its scrub finds a byte flipped in a file of the last file page. The files
+// are of 1 to 300 bytes, a piece each: such a folder never downloaded before the scheduler
+// bounded its requests per peer by count (the seeder refused those past 128).
 
 type Name = 'alice' | 'bob' | 's1';
 const GROUP = 'pages';
@@ -24,7 +26,7 @@ const FILES = 1500;
 /** Long paths (410 bytes): a file page holds about 640 of them, so the tree takes three file pages. */
 const pathOf = (i: number) => `${'d'.repeat(200)}/${String(i).padStart(5, '0')}-${'n'.repeat(200)}`;
 const TREE: Record<string, number> = Object.fromEntries(
-  Array.from({ length: FILES }, (_, i) => [pathOf(i), 1000 + ((i * 131) % 3072)]),
+  Array.from({ length: FILES }, (_, i) => [pathOf(i), 1 + ((i * 37) % 300)]),
 );
 const STORAGE_ARGS = ['--scrub-pause-ms', '300'];
 
