@@ -46,6 +46,13 @@ export interface SchedulerOptions {
   initialDepthBlocks: number;
   minDepthBlocks: number;
   maxDepthBlocks: number;
+  /**
+   * Requests outstanding at one peer, at most, however short its blocks: the
+   * piece server queues 128 per connection and answers BUSY beyond, and a
+   * byte-measured pipe of a folder's tiny pieces (a few hundred bytes each)
+   * would ask for hundreds at once, be refused, back off and ask again forever.
+   */
+  maxRequestsPerPeer: number;
   /** Keep this many milliseconds of a peer's measured rate in flight. */
   targetPipeMs: number;
   /** A peer with requests outstanding and nothing delivered for this long is stalled. */
@@ -91,6 +98,7 @@ export const DEFAULT_SCHEDULER_OPTIONS: Readonly<SchedulerOptions> = Object.free
   minDepthBlocks: 2,
   // 32 × 256 KiB = 8 MiB per connection: enough for loopback at full speed.
   maxDepthBlocks: 32,
+  maxRequestsPerPeer: 128,
   targetPipeMs: 100,
   stallTimeoutMs: 10_000,
   // Keeps the downloader's peak memory well under its 150 MiB budget.
@@ -278,7 +286,12 @@ export function createScheduler(
   options: Partial<SchedulerOptions> = {},
 ): (components: SchedulerComponents) => Scheduler {
   const o: SchedulerOptions = { ...DEFAULT_SCHEDULER_OPTIONS, ...options };
-  if (o.blockSizeBytes <= 0 || o.minDepthBlocks < 1 || o.maxDepthBlocks < o.minDepthBlocks) {
+  if (
+    o.blockSizeBytes <= 0 ||
+    o.minDepthBlocks < 1 ||
+    o.maxDepthBlocks < o.minDepthBlocks ||
+    o.maxRequestsPerPeer < 1
+  ) {
     throw new RangeError('scheduler: need blockSizeBytes > 0 and 1 ≤ minDepthBlocks ≤ maxDepthBlocks');
   }
   return (components) => new DownloadScheduler(o, components);
@@ -677,7 +690,7 @@ class DownloadScheduler implements Scheduler {
     let room = this.room(p);
     if (room <= 0) return;
     for (const a of p.attempts.values()) {
-      while (room > 0 && a.nextBlock < a.blockCount) {
+      while (room > 0 && a.nextBlock < a.blockCount && p.inFlight < this.o.maxRequestsPerPeer) {
         const offset = a.nextBlock * this.o.blockSizeBytes;
         a.nextBlock++;
         a.outstanding.add(offset);
@@ -795,6 +808,7 @@ class DownloadScheduler implements Scheduler {
 
   /** Bytes the peer's pipe can still take (> 0: room for at least part of a block). */
   private room(p: PeerState): number {
+    if (p.inFlight >= this.o.maxRequestsPerPeer) return 0;
     return this.depth(p) * this.o.blockSizeBytes - p.inFlightBytes;
   }
 

@@ -7,6 +7,7 @@ import {
   type Scheduler,
   type SchedulerOptions,
 } from '../../src/core/scheduler.js';
+import { PIECE_SERVER_DEFAULTS } from '../../src/wire/index.js';
 
 const KiB = 1024;
 
@@ -122,6 +123,25 @@ describe('scheduler', () => {
     const empty = createScheduler()({ pieces: layout(0, 64 * KiB), clock });
     expect(empty.isComplete()).toBe(true);
     expect(empty.poll().requests).toEqual([]);
+  });
+
+  it("keeps a peer's requests within what a piece server queues, however tiny a folder's pieces", () => {
+    // 300 files of 300 bytes: a piece each, far shorter than a block. A pipe measured in bytes
+    // alone asked for all 300 at once; the seeder refused those past 128 (BUSY), the peer backed
+    // off and asked for as many again, and the folder never downloaded.
+    const { s, clock } = make(300, { blockSizeBytes: 64 * KiB }, undefined, 300);
+    s.addPeer('a', { score: 1 });
+    s.setPeerPieces('a', () => true);
+    const first = s.poll().requests;
+    expect(first).toHaveLength(DEFAULT_SCHEDULER_OPTIONS.maxRequestsPerPeer);
+    expect(DEFAULT_SCHEDULER_OPTIONS.maxRequestsPerPeer).toBe(
+      PIECE_SERVER_DEFAULTS.maxQueuedRequestsPerConnection,
+    );
+    for (const r of first) s.blockReceived('a', r.piece, r.offset, r.length);
+    for (const r of first) s.pieceVerified('a', r.piece);
+    const { log } = drive(s, clock, { a: 'ok' });
+    expect(s.isComplete()).toBe(true);
+    expect(new Set([...first, ...log].map((r) => r.piece)).size).toBe(300);
   });
 
   it('picks the rarest pieces first', () => {

@@ -1,6 +1,7 @@
 import { lstatSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Manifest, treeLayout } from '../../protocol/manifest.js';
+import { pieceCount } from '../../protocol/manifest.js';
+import type { StoredManifest } from '../store/index.js';
 
 /**
  * The files on disk a replica is made of: a single file's replica is one
@@ -16,17 +17,19 @@ export interface ReplicaFile {
   pieceCount: number;
 }
 
-export function replicaFiles(path: string, manifest: Manifest): ReplicaFile[] {
-  if (manifest.files === undefined) {
-    return [{ path, size: manifest.size, firstPiece: 0, pieceCount: manifest.pieces.length }];
+/** A replica's files, a folder's read from its manifest one page at a time. */
+export function* replicaFiles(path: string, manifest: StoredManifest): Generator<ReplicaFile> {
+  let firstPiece = 0;
+  let folder = false;
+  for (const page of manifest.filePages()) {
+    folder = true;
+    for (const f of page) {
+      const count = pieceCount(f.size, manifest.pieceSize);
+      yield { path: join(path, ...f.path.split('/')), size: f.size, firstPiece, pieceCount: count };
+      firstPiece += count;
+    }
   }
-  const { firstPiece } = treeLayout(manifest);
-  return manifest.files.map((f, k) => ({
-    path: join(path, ...f.path.split('/')),
-    size: f.size,
-    firstPiece: firstPiece[k]!,
-    pieceCount: firstPiece[k + 1]! - firstPiece[k]!,
-  }));
+  if (!folder) yield { path, size: manifest.size, firstPiece: 0, pieceCount: manifest.pieceCount };
 }
 
 /**
@@ -34,7 +37,7 @@ export function replicaFiles(path: string, manifest: Manifest): ReplicaFile[] {
  * regular file, or of another size), or undefined when every file is in
  * place. Sizes only: the scrub re-hashes the bytes.
  */
-export function replicaProblem(path: string, manifest: Manifest): string | undefined {
+export function replicaProblem(path: string, manifest: StoredManifest): string | undefined {
   for (const f of replicaFiles(path, manifest)) {
     const st = lstatSync(f.path, { throwIfNoEntry: false });
     if (st === undefined) return `${f.path} is gone`;

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { formatBytes } from '../../core/bytes.js';
 import type { StorageStatus } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
-import { type Manifest, validateManifest } from '../../protocol/manifest.js';
+import type { Manifest } from '../../protocol/manifest.js';
 import { MAX_FILES_PER_MESSAGE } from '../../protocol/session.js';
 import type { DropOrder, ReplicateOrder } from '../../protocol/session-storage.js';
 import { type Bandwidth, createTlsDial, type Dial, type PeerIdentity } from '../../wire/index.js';
@@ -121,8 +121,11 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
   /** Stops serving and announcing a file id no other held replica or share keeps. */
   const unserve = (fileId: string) => {
     const other = store.replicas.list().find((r) => r.fileId === fileId);
-    if (other !== undefined) {
-      void serve(other, validateManifest(JSON.parse(other.manifestJson))).catch(() => {});
+    const manifest = other && store.replicas.manifest(other.groupId, other.fileId);
+    if (other !== undefined && manifest !== undefined) {
+      void Promise.resolve()
+        .then(() => serve(other, manifest.whole()))
+        .catch(() => {});
       return;
     }
     if (deps.isShared(fileId)) return;
@@ -237,10 +240,9 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
       fileId,
       path,
       size: manifest.size,
-      manifestJson: JSON.stringify(manifest),
       heldAt: Date.now(),
     };
-    store.replicas.put(rec);
+    store.replicas.put(rec, manifest);
     await serve(rec, manifest);
     void session.announce([fileId]).catch(() => {});
     log.info({ groupId, fileId, size: manifest.size }, 'replica held');
@@ -356,10 +358,11 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
     async restore() {
       for (const rec of store.replicas.list()) {
         try {
-          const manifest = validateManifest(JSON.parse(rec.manifestJson));
-          const problem = replicaProblem(rec.path, manifest);
+          const stored = store.replicas.manifest(rec.groupId, rec.fileId);
+          if (stored === undefined) continue; // dropped meanwhile
+          const problem = replicaProblem(rec.path, stored);
           if (problem !== undefined) throw new Error(problem);
-          await serve(rec, manifest);
+          await serve(rec, stored.whole());
         } catch (err) {
           log.warn(
             { groupId: rec.groupId, fileId: rec.fileId, err: (err as Error).message },

@@ -1,8 +1,7 @@
 import { open } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { hashPiece } from '../../core/piece-hash.js';
-import { validateManifest } from '../../protocol/manifest.js';
-import type { PeerStore, ReplicaRecord } from '../store/index.js';
+import type { PeerStore, ReplicaRecord, StoredManifest } from '../store/index.js';
 import { type ReplicaFile, replicaFiles } from './replica-files.js';
 
 /**
@@ -36,11 +35,13 @@ export function startScrub(options: ScrubOptions): Scrubber {
 
   /** Verifies one replica; answers why it is lost, or undefined when intact (or dropped meanwhile). */
   const check = async (rec: ReplicaRecord): Promise<'corrupt' | 'missing' | undefined> => {
-    const manifest = validateManifest(JSON.parse(rec.manifestJson));
+    const manifest = store.replicas.manifest(rec.groupId, rec.fileId);
+    if (manifest === undefined) return undefined; // dropped meanwhile
     const buf = Buffer.alloc(manifest.pieceSize);
-    // A folder replica is checked file by file, each against its window of the share's pieces.
+    // A folder replica is checked file by file, each against its window of the share's pieces,
+    // its manifest read a page at a time as the files and pieces come.
     for (const file of replicaFiles(rec.path, manifest)) {
-      const lost = await checkFile(rec, file, manifest.pieces, manifest.pieceSize, buf);
+      const lost = await checkFile(rec, file, manifest, buf);
       if (lost !== undefined || stopped || dropped(rec)) return lost;
     }
     return undefined;
@@ -51,8 +52,7 @@ export function startScrub(options: ScrubOptions): Scrubber {
   const checkFile = async (
     rec: ReplicaRecord,
     file: ReplicaFile,
-    pieces: readonly string[],
-    pieceSize: number,
+    manifest: StoredManifest,
     buf: Buffer,
   ): Promise<'corrupt' | 'missing' | undefined> => {
     let fh: Awaited<ReturnType<typeof open>>;
@@ -64,10 +64,11 @@ export function startScrub(options: ScrubOptions): Scrubber {
     try {
       if ((await fh.stat()).size !== file.size) return 'corrupt';
       for (let j = 0; j < file.pieceCount && !stopped; j++) {
+        const { pieceSize } = manifest;
         const len = Math.min(pieceSize, file.size - j * pieceSize);
         const started = Date.now();
         const { bytesRead } = await fh.read(buf, 0, len, j * pieceSize);
-        if (bytesRead !== len || hashPiece(buf.subarray(0, len)) !== pieces[file.firstPiece + j])
+        if (bytesRead !== len || hashPiece(buf.subarray(0, len)) !== manifest.piece(file.firstPiece + j))
           return 'corrupt';
         const due = (len * 1000) / options.bytesPerSec - (Date.now() - started);
         if (due > 0) await sleep(due);

@@ -3,6 +3,7 @@ export { type DownloadRecord, DownloadRepository, type DownloadState } from './d
 export { type InboxMessage, InboxRepository } from './inbox.js';
 export type { InboxFilter } from './inbox-query.js';
 export { type OutboxRecord, OutboxRepository } from './outbox.js';
+export type { StoredManifest } from './replica-pages.js';
 export { type ReplicaRecord, ReplicaRepository, type StorageOfferRecord } from './replicas.js';
 export { ScheduleRepository } from './schedule.js';
 export { type ShareRecord, ShareRepository } from './shares.js';

@@ -1,8 +1,11 @@
+import type Database from 'better-sqlite3';
+import { pageExistingReplicas } from './replica-pages.js';
+
 /**
  * peer.db's schema, one SQL script per version (PRAGMA user_version counts them). Append only:
  * a released version's script never changes, so every older peer.db migrates the same way.
  */
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;
 
 /** In migration 3: the user of the saved session, else '' (nobody logged in). */
 const OWNER_OF_EXISTING_ROWS = `COALESCE((SELECT json_extract(value, '$.userId') FROM meta WHERE key = 'session'), '')`;
@@ -96,4 +99,15 @@ export const MIGRATIONS: readonly string[] = [
      group_id TEXT PRIMARY KEY,
      upload_bytes_per_sec INTEGER NOT NULL CHECK (upload_bytes_per_sec >= 0),
      download_bytes_per_sec INTEGER NOT NULL CHECK (download_bytes_per_sec >= 0));`,
+  // 8: a folder replica's manifest in pages (issue 16), as the tracker keeps folder manifests:
+  // replicas.manifest_json holds its root, replica_pages each page, numbered in the root's
+  // order. The existing rows are cut into pages by CONVERSIONS[8] (hashing takes code).
+  `CREATE TABLE replica_pages (
+     group_id TEXT NOT NULL, file_id TEXT NOT NULL, page_no INTEGER NOT NULL, body TEXT NOT NULL,
+     PRIMARY KEY (group_id, file_id, page_no));`,
 ];
+
+/** What a version's SQL cannot do, run after its script in the same transaction (by version). */
+export const CONVERSIONS: Readonly<Record<number, (db: Database.Database) => void>> = {
+  8: pageExistingReplicas,
+};

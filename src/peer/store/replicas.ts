@@ -1,14 +1,23 @@
 import type Database from 'better-sqlite3';
+import type { Manifest } from '../../protocol/manifest.js';
+import {
+  deleteManifestPages,
+  type StoredManifest,
+  storedManifest,
+  writeManifestPages,
+} from './replica-pages.js';
 import { camelRow } from './rows.js';
 
-/** A verified replica this storage peer keeps for a group (peer.db's replicas table). */
+/**
+ * A verified replica this storage peer keeps for a group (peer.db's replicas
+ * table). Its manifest is kept too, so serving and scrubbing restart without
+ * asking the tracker, but read apart (manifest()): a folder's is in pages.
+ */
 export interface ReplicaRecord {
   groupId: string;
   fileId: string;
   path: string;
   size: number;
-  /** The manifest as JSON: serving and scrubbing restart without asking the tracker. */
-  manifestJson: string;
   heldAt: number;
 }
 
@@ -25,31 +34,45 @@ interface ReplicaRow {
   file_id: string;
   path: string;
   size: number;
-  manifest_json: string;
   held_at: number;
 }
+
+/** The record's columns: every reader but manifest() leaves manifest_json (a folder's root) alone. */
+const RECORD_COLUMNS = 'group_id, file_id, path, size, held_at';
 
 const replicaFromRow = (r: ReplicaRow): ReplicaRecord => camelRow(r);
 
 export class ReplicaRepository {
   constructor(private readonly db: Database.Database) {}
 
-  put(r: ReplicaRecord): void {
-    this.db
-      .prepare(
-        `INSERT INTO replicas (group_id, file_id, path, size, manifest_json, held_at)
-         VALUES (@groupId, @fileId, @path, @size, @manifestJson, @heldAt)
-         ON CONFLICT(group_id, file_id) DO UPDATE SET path = excluded.path, size = excluded.size,
-           manifest_json = excluded.manifest_json, held_at = excluded.held_at`,
-      )
-      .run(r);
+  /** Keeps a replica and its manifest (a folder's in pages), in one transaction. */
+  put(r: ReplicaRecord, manifest: Manifest): void {
+    this.db.transaction(() => {
+      const manifestJson = writeManifestPages(this.db, r.groupId, r.fileId, manifest);
+      this.db
+        .prepare(
+          `INSERT INTO replicas (group_id, file_id, path, size, manifest_json, held_at)
+           VALUES (@groupId, @fileId, @path, @size, @manifestJson, @heldAt)
+           ON CONFLICT(group_id, file_id) DO UPDATE SET path = excluded.path, size = excluded.size,
+             manifest_json = excluded.manifest_json, held_at = excluded.held_at`,
+        )
+        .run({ ...r, manifestJson });
+    })();
   }
 
   get(groupId: string, fileId: string): ReplicaRecord | undefined {
     const row = this.db
-      .prepare('SELECT * FROM replicas WHERE group_id = ? AND file_id = ?')
+      .prepare(`SELECT ${RECORD_COLUMNS} FROM replicas WHERE group_id = ? AND file_id = ?`)
       .get(groupId, fileId) as ReplicaRow | undefined;
     return row === undefined ? undefined : replicaFromRow(row);
+  }
+
+  /** A held replica's manifest, whose pages are read as they are asked for; undefined when not held. */
+  manifest(groupId: string, fileId: string): StoredManifest | undefined {
+    const row = this.db
+      .prepare('SELECT manifest_json FROM replicas WHERE group_id = ? AND file_id = ?')
+      .get(groupId, fileId) as { manifest_json: string } | undefined;
+    return row === undefined ? undefined : storedManifest(this.db, groupId, fileId, row.manifest_json);
   }
 
   /** Whether a replica is held, without reading its manifest (a folder's can be large). */
@@ -61,13 +84,19 @@ export class ReplicaRepository {
   }
 
   list(): ReplicaRecord[] {
-    return (this.db.prepare('SELECT * FROM replicas ORDER BY group_id, file_id').all() as ReplicaRow[]).map(
-      replicaFromRow,
-    );
+    return (
+      this.db
+        .prepare(`SELECT ${RECORD_COLUMNS} FROM replicas ORDER BY group_id, file_id`)
+        .all() as ReplicaRow[]
+    ).map(replicaFromRow);
   }
 
+  /** Forgets a replica and its manifest pages, in one transaction. */
   remove(groupId: string, fileId: string): void {
-    this.db.prepare('DELETE FROM replicas WHERE group_id = ? AND file_id = ?').run(groupId, fileId);
+    this.db.transaction(() => {
+      deleteManifestPages(this.db, groupId, fileId);
+      this.db.prepare('DELETE FROM replicas WHERE group_id = ? AND file_id = ?').run(groupId, fileId);
+    })();
   }
 
   putOffer(o: StorageOfferRecord): void {

@@ -5,7 +5,7 @@ import { CoterieError } from '../../protocol/errors.js';
 import { PEER_DEFAULTS } from '../config.js';
 import { DownloadRepository } from './downloads.js';
 import { InboxRepository } from './inbox.js';
-import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
+import { CONVERSIONS, MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 import { OutboxRepository } from './outbox.js';
 import { ReplicaRepository } from './replicas.js';
 import { ScheduleRepository } from './schedule.js';
@@ -81,6 +81,7 @@ export class PeerStore {
     for (let v = current; v < SCHEMA_VERSION; v++) {
       this.db.transaction(() => {
         this.db.exec(MIGRATIONS[v]!);
+        CONVERSIONS[v + 1]?.(this.db);
         this.db.pragma(`user_version = ${v + 1}`);
       })();
     }
