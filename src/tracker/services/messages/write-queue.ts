@@ -17,10 +17,13 @@ const RIDING_CURSORS = 64;
  * PostgreSQL: batches in flight at once per tracker, each on a connection of its own (the pool
  * has 10). Streams are spread over the lanes by a hash that is the same on every tracker, so two
  * trackers' batches that lock the same streams' rows meet in the same lane and take turns,
- * while the other lanes commit meanwhile (PostgreSQL flushes their commits' WAL together).
+ * while the other lane commits meanwhile. Two, not more: a lane's batch is what arrived while
+ * its previous one committed, so each lane more cuts the same sends into smaller batches, and
+ * the batch statement costs PostgreSQL about 1 ms of CPU a batch plus 14 µs a message: 40 a
+ * batch (four lanes, three trackers) cost twice the CPU per message of 170 (docs/performance.md).
  * SQLite has one writer: one lane.
  */
-const POSTGRES_LANES = 4;
+const POSTGRES_LANES = 2;
 
 interface PendingCursor extends CursorMove {
   waiters: (() => void)[];
