@@ -31,7 +31,7 @@ export interface DownloadLimits {
 
 /** A rate-limited download's scheduler options (peer/limits.ts). */
 export type DownloadPipe = Pick<SchedulerOptions, 'pipeCapBytes'> &
-  Partial<Pick<SchedulerOptions, 'blockSizeBytes' | 'maxDepthBlocks'>>;
+  Partial<Pick<SchedulerOptions, 'blockSizeBytes'>>;
 
 /** The tracker's manifest for a record, well formed and the record's file id's (else INVALID_MANIFEST). */
 export function checkedManifest(rec: DownloadRecord, detail: Pick<FullFileDetail, 'manifest'>): Manifest {
