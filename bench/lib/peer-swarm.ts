@@ -107,6 +107,11 @@ export async function startPeerSwarm(
   return { tracker, peers, stop };
 }
 
+/** Stops one peer of a swarm (SIGTERM, SIGKILL after 10 s); the swarm's stop() skips it after. */
+export function stopBenchPeer(peer: BenchPeer): Promise<void> {
+  return stopChild(peer.child);
+}
+
 function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return Promise.resolve();
   return new Promise((resolve) => {

@@ -87,6 +87,14 @@ export interface SchedulerOptions {
    * header and index before it plays): rarity no longer decides which piece is next.
    */
   sequential: boolean;
+  /**
+   * Bytes the whole download may have requested and not yet read, over all its peers (at least
+   * two blocks), asked at each fill; unset or Infinity: no bound. A download held to a rate
+   * limit keeps only a short backlog this way: what it asked for beyond the rate would sit in
+   * socket buffers, cross the wire in one burst and leave it idle after, so the rate a router
+   * sees over a window would miss the limit (issue 17's limits.accuracy).
+   */
+  pipeCapBytes?: (() => number) | undefined;
 }
 
 export const DEFAULT_SCHEDULER_OPTIONS: Readonly<SchedulerOptions> = Object.freeze({
@@ -809,7 +817,12 @@ class DownloadScheduler implements Scheduler {
   /** Bytes the peer's pipe can still take (> 0: room for at least part of a block). */
   private room(p: PeerState): number {
     if (p.inFlight >= this.o.maxRequestsPerPeer) return 0;
-    return this.depth(p) * this.o.blockSizeBytes - p.inFlightBytes;
+    const own = this.depth(p) * this.o.blockSizeBytes - p.inFlightBytes;
+    const cap = this.o.pipeCapBytes?.() ?? Number.POSITIVE_INFINITY;
+    if (cap === Number.POSITIVE_INFINITY) return own;
+    let inFlight = 0;
+    for (const q of this.peerMap.values()) inFlight += q.inFlightBytes;
+    return Math.min(own, Math.max(cap, 2 * this.o.blockSizeBytes) - inFlight);
   }
 
   private eligible(p: PeerState, now: number): boolean {

@@ -121,6 +121,17 @@ export class Bandwidth {
   }
 
   /**
+   * The rate a download's reads are held to now: the lowest of its own limit, its group's, the
+   * global one and the schedule slot's (Infinity: none; 0: paused).
+   */
+  downloadRate(groupId: string, own?: TokenBucket): number {
+    const buckets = [own, this.#groups.get(groupId)?.down, this.#global.down, this.#slot.down];
+    let rate = UNLIMITED;
+    for (const b of buckets) if (b?.limited) rate = Math.min(rate, b.rateBytesPerSec);
+    return rate;
+  }
+
+  /**
    * The throttle of a connection: serving a group's file (its upload gated),
    * or fetching one (its reads gated, under the download's own bucket when
    * it has one). None for a local peer when those are exempt.

@@ -427,6 +427,35 @@ describe('scheduler', () => {
     expect(s.poll().requests).toEqual([]);
   });
 
+  it('keeps what a rate-limited download has requested and not read under pipeCapBytes, read at each fill', () => {
+    let cap = 80 * KiB;
+    const { s } = make(100, { initialDepthBlocks: 32, pipeCapBytes: () => cap });
+    for (const id of ['a', 'b']) {
+      s.addPeer(id, { score: 1 });
+      s.setPeerPieces(id, () => true);
+    }
+    const inFlight = () => s.peers().reduce((n, p) => n + p.inFlightBlocks, 0) * 16 * KiB;
+    const outstanding = s.poll().requests;
+    // 32 blocks each without the cap; with it 80 KiB over both peers, five blocks.
+    expect(outstanding).toHaveLength(5);
+    const answer = (n: number) => {
+      for (const r of outstanding.splice(0, n)) s.blockReceived(r.peerId, r.piece, r.offset, r.length);
+      outstanding.push(...s.poll().requests);
+    };
+    answer(2);
+    expect(inFlight()).toBe(80 * KiB);
+    // A limit lowered mid-download: no new request until the backlog is under it...
+    cap = 0;
+    answer(1);
+    expect(inFlight()).toBe(64 * KiB);
+    answer(2);
+    // ...and never under two blocks, so a paused or tiny limit still moves when it lets reads go.
+    expect(inFlight()).toBe(32 * KiB);
+    cap = Number.POSITIVE_INFINITY;
+    answer(0);
+    expect(inFlight()).toBe(64 * 16 * KiB);
+  });
+
   it('grows a peer’s pipe with its measured rate', () => {
     const { s, clock } = make(200, {
       initialDepthBlocks: 2,

@@ -91,6 +91,20 @@ describe('bandwidth limits on the wire counters', () => {
     expect(rate(a) + rate(b) + rate(slow) + rate(other)).toBeCloseTo(8, 0);
   });
 
+  it("say a download's rate: the lowest of its own, its group's, the global and the slot's", () => {
+    const clock = new FakeClock();
+    const bw = new Bandwidth({ clock });
+    expect(bw.downloadRate('films')).toBe(Number.POSITIVE_INFINITY);
+    bw.setGlobal({ downloadBytesPerSec: 8 * MiB });
+    bw.setGroup('films', { downloadBytesPerSec: 4 * MiB });
+    expect(bw.downloadRate('films')).toBe(4 * MiB);
+    expect(bw.downloadRate('music')).toBe(8 * MiB);
+    expect(bw.downloadRate('films', bw.downloadBucket(1 * MiB))).toBe(1 * MiB);
+    expect(bw.downloadRate('films', bw.downloadBucket(0))).toBe(4 * MiB);
+    bw.setSlot({ upBytesPerSec: Number.POSITIVE_INFINITY, downBytesPerSec: 0 });
+    expect(bw.downloadRate('music')).toBe(0);
+  });
+
   it('apply a change of limit within 1 s, and a paused slot at once', () => {
     const clock = new FakeClock();
     const bw = new Bandwidth({ clock, upload: 1 * MiB });

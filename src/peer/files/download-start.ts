@@ -1,3 +1,4 @@
+import type { SchedulerOptions } from '../../core/scheduler.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
 import type { Dial, PeerIdentity } from '../../wire/index.js';
@@ -24,7 +25,13 @@ export interface StartedEngine {
 export interface DownloadLimits {
   dial(dial: Dial, download: { id: number; groupId: string }): Dial;
   setDownloadLimit(downloadId: number, bytesPerSec: number): void;
+  /** How a download held to a rate requests (its block size and backlog), from the limits in force. */
+  pipe(download: { id: number; groupId: string }): DownloadPipe;
 }
+
+/** A rate-limited download's scheduler options (peer/limits.ts). */
+export type DownloadPipe = Pick<SchedulerOptions, 'pipeCapBytes'> &
+  Partial<Pick<SchedulerOptions, 'blockSizeBytes'>>;
 
 /** The tracker's manifest for a record, well formed and the record's file id's (else INVALID_MANIFEST). */
 export function checkedManifest(rec: DownloadRecord, detail: Pick<FullFileDetail, 'manifest'>): Manifest {
@@ -82,7 +89,7 @@ export function startEngine(
       root: rec.dest,
       selected: selectedFiles(manifest, selectionOf(store, rec.id)),
       resuming,
-      scheduler: schedulerOf(deps.scheduler, store, rec.id),
+      scheduler: { ...schedulerOf(deps.scheduler, store, rec.id), ...deps.limits?.pipe(rec) },
     });
     deps.transfers?.watch(tree);
     return { handle: tree, manifest, tree };
@@ -92,7 +99,7 @@ export function startEngine(
     ...common,
     manifest,
     dest: rec.dest,
-    scheduler: schedulerOf(deps.scheduler, store, rec.id),
+    scheduler: { ...schedulerOf(deps.scheduler, store, rec.id), ...deps.limits?.pipe(rec) },
     ...(destDir === undefined ? {} : { destDir }),
   });
   deps.transfers?.watch(handle);

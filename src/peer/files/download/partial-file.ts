@@ -98,8 +98,13 @@ export interface PartialFile {
   writePiece(index: number, data: Buffer): Promise<void>;
   /** Reads bytes of a verified piece (for serving it to other downloaders). */
   read(index: number, offset: number, length: number, into?: Buffer): Promise<Buffer>;
-  /** Every piece verified: fsync, name it dest (DESTINATION_EXISTS rather than replace one), remove the resume file. */
-  finish(): Promise<void>;
+  /**
+   * Every piece verified: fsync, name it dest (DESTINATION_EXISTS rather than replace one), remove
+   * the resume file, fsync the directory. `syncDir: false` leaves that last fsync to the caller
+   * (a folder download, once per directory for all its files): the data is synced before the
+   * name either way, so a name lost in a crash costs a refetch, never an unsynced file trusted.
+   */
+  finish(options?: { syncDir?: boolean }): Promise<void>;
   /** Stops, saving the resume state (or removing everything after DISK_FULL); leaves nothing at dest. */
   close(): Promise<void>;
 }
@@ -387,7 +392,7 @@ class DiskPartialFile implements PartialFile {
     return this.saving;
   }
 
-  async finish(): Promise<void> {
+  async finish(options: { syncDir?: boolean } = {}): Promise<void> {
     if (!this.have.isComplete()) {
       throw new CoterieError(
         'INTERNAL',
@@ -414,7 +419,7 @@ class DiskPartialFile implements PartialFile {
     }
     await this.dir.unlink(names.resume).catch(() => undefined);
     await this.dir.unlink(names.resumeTmp).catch(() => undefined);
-    await this.dir.sync();
+    if (options.syncDir !== false) await this.dir.sync();
     await this.dir.close();
   }
 

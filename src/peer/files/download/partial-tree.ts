@@ -55,6 +55,8 @@ export class PartialTree implements PieceStore {
   /** Verified pieces of the files closed to make room, by file. */
   readonly #kept = new Map<number, Bitfield>();
   readonly #finishing = new Map<number, Promise<void>>();
+  /** Directories files were named in since the last finish(): each is fsynced once there. */
+  readonly #unsyncedDirs = new Set<string>();
   #opened = false;
   #closed = false;
   resumedPieces = 0;
@@ -142,12 +144,18 @@ export class PartialTree implements PieceStore {
     }
   }
 
-  /** Every selected file is in its place (each was named as its last piece was written). */
+  /**
+   * Every selected file is in its place (each was named as its last piece was written), and
+   * the directories they were named in are synced: once each here, not once per file.
+   */
   async finish(): Promise<void> {
     await Promise.all(this.#selected.values());
     await Promise.all(this.#finishing.values());
     const left = [...this.#selected.keys()].filter((k) => !this.#done.has(k));
     if (left.length > 0) throw new CoterieError('INTERNAL', `finish with ${left.length} files missing`);
+    const dirs = [...this.#unsyncedDirs];
+    this.#unsyncedDirs.clear();
+    await Promise.all(dirs.map(syncDirectory));
   }
 
   /** Stops: each open file keeps its part and resume files for a later run. */
@@ -238,7 +246,9 @@ export class PartialTree implements PieceStore {
     let finishing = this.#finishing.get(k);
     if (finishing === undefined) {
       finishing = (async () => {
-        await partial.finish();
+        // The file's data is synced before its name; the names are synced by finish(), per directory.
+        await partial.finish({ syncDir: false });
+        this.#unsyncedDirs.add(dirname(partial.dest));
         this.#directBytes += partial.directBytes;
         if (this.#o.manifest.files![k]!.executable === true) await restoreExecutable(partial.dest);
         this.#done.add(k);
@@ -262,4 +272,11 @@ export class PartialTree implements PieceStore {
     const { firstPiece } = treeLayout(this.#o.manifest);
     return firstPiece[k + 1]! - firstPiece[k]!;
   }
+}
+
+/** fsync of a directory, best effort as DestinationDir.sync: not every platform can. */
+async function syncDirectory(path: string): Promise<void> {
+  const dir = await open(path, 'r').catch(() => undefined);
+  await dir?.sync().catch(() => undefined);
+  await dir?.close().catch(() => undefined);
 }
