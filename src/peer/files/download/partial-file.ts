@@ -100,9 +100,8 @@ export interface PartialFile {
   read(index: number, offset: number, length: number, into?: Buffer): Promise<Buffer>;
   /**
    * Every piece verified: fsync, name it dest (DESTINATION_EXISTS rather than replace one), remove
-   * the resume file, fsync the directory. `syncDir: false` leaves that last fsync to the caller
-   * (a folder download, once per directory for all its files): the data is synced before the
-   * name either way, so a name lost in a crash costs a refetch, never an unsynced file trusted.
+   * the resume file, fsync the directory; `syncDir: false` leaves that to the caller (a folder,
+   * once per directory). A name lost in a crash costs a refetch, never an unsynced file trusted.
    */
   finish(options?: { syncDir?: boolean }): Promise<void>;
   /** Stops, saving the resume state (or removing everything after DISK_FULL); leaves nothing at dest. */
@@ -133,9 +132,8 @@ async function openIn(
   // A link planted at any of our names is refused up front, whichever of them this run would touch.
   for (const name of [names.part, names.resume, names.resumeTmp]) await dir.refuseLink(name);
   const count = pieceCount(manifest.size, manifest.pieceSize);
-  const have = new Bitfield(count);
-
   const { verified } = options;
+  const have = verified?.clone() ?? new Bitfield(count);
   const kept = verified ?? (await loadResume(dir, names, fileId, manifest));
   const existing = kept === undefined ? undefined : await dir.openExisting(names.part, fsConstants.O_RDWR);
   if (verified !== undefined && existing === undefined)
@@ -145,7 +143,6 @@ async function openIn(
   const partPath = dir.shown(names.part);
   let resumed = 0;
   try {
-    if (verified !== undefined) for (let i = 0; i < count; i++) if (verified.has(i)) have.set(i);
     if (verified === undefined && resuming) resumed = await recheck(handle, manifest, kept!, have, options);
     await handle.truncate(manifest.size);
     if (options.preallocate === true) await preallocate(handle, partPath, manifest.size);
