@@ -50,6 +50,14 @@ export function relayHandshake(
       checkServerIdentity: () => undefined,
       minVersion: 'TLSv1.3',
     });
+    // A circuit is half-open: the relay passes the other peer's end on as a half-close, and what
+    // that end means is for the caller (the peers' TLS inside) to decide. A circuit that ended its
+    // own sending when the relay's end arrived made every later write fail: the TLS inside was cut
+    // off after the write in flight (64 KiB), and whether it still had bytes to send when this
+    // socket read its FIN was a race, lost on Node 24 two runs in five. A reservation is not: the
+    // relay's end of it means the relay is gone, and the socket must close so that the peer
+    // reserves elsewhere.
+    socket.allowHalfOpen = first.t !== 'reserve'; // tls.connect's options lack allowHalfOpen in @types/node
     socket.setNoDelay(true);
     const decoder = new RelayFrameDecoder<RelayServerFrame>('server');
     const done = (err?: unknown) => {

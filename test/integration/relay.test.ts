@@ -45,12 +45,13 @@ interface DownloadRow {
 
 /**
  * Every byte of `stream` up to its end, leaving it open for writing (a `for await` would
- * destroy it); a close before the end rejects. Bounded by the test's timeout.
+ * destroy it); a close before the end, or an error (a write after the end included), rejects. Bounded by the test's timeout.
  */
 function readAll(stream: Duplex): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.resume(); // relayHandshake hands its socket over paused
     stream.once('end', () => resolve(Buffer.concat(chunks)));
     stream.once('error', reject);
     stream.once('close', () =>
@@ -316,49 +317,50 @@ describe('relays on loopback', { timeout: 120_000 }, () => {
   });
 
   it("passes one side's end on as a half-close: the other direction flows on, and the circuit closes after both ends", async () => {
-    // The seeder ends first; its tail must all arrive, and the downloader's answer sent after that
-    // end must still reach it (the relay used to tear the circuit down at the first end, losing
-    // what it still held for the other side: on Node 24 the last 64 KiB of every relayed stream).
+    // The relay's own half-close, so its two endpoints carry plain bytes over their TLS to the relay
+    // (the peers' TLS inside would add its own close_notify, which this is not about). The seeder
+    // ends first; its tail must all arrive, and the downloader's answer sent after that end must
+    // still reach it: the relay used to tear the circuit down at the first end, losing what it still
+    // held for the other side, and a peer's connection to the relay that ended its own sending when
+    // the relay passed the end on cut the answer short.
     const relay = relays[1]!;
     const at = endpointOf(relay);
     const [seedToken, fetchToken] = [
       await userToken(swarm.trackerUrl, 'hal'),
       await userToken(swarm.trackerUrl, 'fay'),
     ];
-    const [seed, fetcher] = [await createIdentity(), await createIdentity()];
+    const seeder = randomPeerId();
     const payload = randomBytes(4 * 1024 * 1024);
     const answer = randomBytes(256 * 1024);
     const circuits = relay.stats().circuits;
     let seederGot: Promise<Buffer> | undefined;
     const reservation = await RelayReservation.open({
       relay: at,
-      peerId: seed.peerId,
+      peerId: seeder,
       token: () => seedToken,
       onIncoming: (circuit) => {
-        seederGot = acceptViaRelay({ relay: at, circuit, identity: seed, token: seedToken }).then(
-          ({ stream }) => {
-            // Half-open on both peers, so that neither ends its side because the other did.
-            stream.allowHalfOpen = true;
-            stream.end(payload);
-            return readAll(stream);
-          },
-        );
+        seederGot = relayHandshake(
+          at,
+          { t: 'accept', token: seedToken, circuit },
+          (f) => f.t === 'connected',
+        ).then((socket) => {
+          socket.end(payload);
+          return readAll(socket);
+        });
       },
       onClosed: () => {},
     });
     try {
-      const { stream } = await dialViaRelay({
-        relay: at,
-        target: seed.peerId,
-        identity: fetcher,
-        token: fetchToken,
-      });
-      stream.allowHalfOpen = true;
-      const received = await readAll(stream);
+      const socket = await relayHandshake(
+        at,
+        { t: 'connect', token: fetchToken, peerId: randomPeerId(), target: seeder },
+        (f) => f.t === 'connected',
+      );
+      const received = await readAll(socket);
       expect(received.length).toBe(payload.length);
       expect(received.equals(payload)).toBe(true);
       // Only after the seeder's end has arrived does the downloader answer, then end.
-      stream.end(answer);
+      socket.end(answer);
       const back = await seederGot;
       expect(back?.length).toBe(answer.length);
       expect(back?.equals(answer)).toBe(true);
