@@ -52,3 +52,17 @@ export function thrownCode(fn: () => unknown): string | undefined {
   }
   return undefined;
 }
+
+/** `p`, or an error naming `what` once `ms` have passed without it settling (a call that hangs). */
+export async function within<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  p.catch(() => undefined); // settling after the deadline is nobody's error
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -11,7 +11,7 @@ import { flipByte } from '../helpers/flip-byte.js';
 import { filesUnder } from '../helpers/folder-group.js';
 import { storageTrackerArgs } from '../helpers/storage-peer-fake.js';
 import { daemonCall, signUp, storageGroup } from '../helpers/storage-swarm.js';
-import { until } from '../helpers/wait.js';
+import { until, within } from '../helpers/wait.js';
 
 // A storage peer keeps a folder replica of 1,500 files with its manifest in pages
 // (peer.db schema 8, issue 16): the replicas row holds the root, replica_pages the pages. The
@@ -30,7 +30,7 @@ const TREE: Record<string, number> = Object.fromEntries(
 );
 const STORAGE_ARGS = ['--scrub-pause-ms', '300'];
 
-describe('a folder replica of 1,500 files kept in manifest pages', { timeout: 300_000 }, () => {
+describe('a folder replica of 1,500 files kept in manifest pages', { timeout: 360_000 }, () => {
   const swarm = cliSwarm<Name>('coterie-storage-pages-');
   const run = daemonCall<Name>(swarm.dir);
   const src = join(swarm.root, 'files', 'many');
@@ -57,7 +57,7 @@ describe('a folder replica of 1,500 files kept in manifest pages', { timeout: 30
 
   it('holds it as a root and pages, scrubs it, restarts with it and serves it; the scrub finds a flipped byte', async () => {
     await run('alice', 'set_replication', GROUP, '1');
-    await until('s1 holds the folder', async () => (await storage())?.replicas === 1, 180_000, 200);
+    await until('s1 holds the folder', async () => (await storage())?.replicas === 1, 90_000, 200);
     const db = new Database(join(swarm.dir('s1'), 'peer.db'), { readonly: true });
     try {
       const root = db.prepare('SELECT manifest_json FROM replicas WHERE file_id = ?').get(fileId) as {
@@ -78,7 +78,7 @@ describe('a folder replica of 1,500 files kept in manifest pages', { timeout: 30
     await until(
       'a whole scrub pass over the folder',
       async () => (await storage())!.scrub!.passes > passes + 1,
-      90_000,
+      60_000,
     );
     expect((await storage())?.replicas).toBe(1);
 
@@ -90,7 +90,11 @@ describe('a folder replica of 1,500 files kept in manifest pages', { timeout: 30
     await until('s1 holds the folder again', async () => (await storage())?.replicas === 1, 60_000);
     expect(readFileSync(join(swarm.dir('s1'), 'peer.log'), 'utf8')).not.toContain('replica unusable');
     const dest = join(swarm.root, 'bob-many');
-    const got = await run<DownloadView>('bob', 'download_file', GROUP, 'many', dest, '--wait');
+    const got = await within(
+      "bob's download of the folder from s1",
+      60_000,
+      run<DownloadView>('bob', 'download_file', GROUP, 'many', dest, '--wait'),
+    );
     expect(got.state).toBe('completed');
     expect(filesUnder(dest)).toEqual(TREE);
     sameAsSource(dest);

@@ -16,9 +16,10 @@ export class OpenFiles<V> {
   /** Files being closed: they still hold their descriptors, and open again only once closed. */
   readonly #closing = new Map<number, Promise<void>>();
   readonly #waiting: (() => void)[] = [];
-  /** The most files open at once, and how many were closed to make room. */
+  /** The most files open at once, how many were closed to make room, and waiters woken. */
   peak = 0;
   evictions = 0;
+  wakeups = 0;
 
   constructor(
     readonly max: number,
@@ -45,13 +46,13 @@ export class OpenFiles<V> {
       return await fn(await entry.value);
     } finally {
       entry.users--;
-      this.#wake();
+      if (entry.users === 0) this.#wakeOne();
     }
   }
 
   /** Forgets file `k` without closing it (the caller closed it: a finished file). */
   forget(k: number): void {
-    if (this.#open.delete(k)) this.#wake();
+    if (this.#open.delete(k)) this.#wakeOne();
   }
 
   /** Every open file, for closing them all at the end. */
@@ -73,15 +74,43 @@ export class OpenFiles<V> {
         this.#open.delete(k);
         this.#open.set(k, hit); // most recently used last
         hit.users++;
+        this.#passOn();
         return hit;
       }
-      if (this.size < this.max) return this.#start(k);
+      if (this.size < this.max) {
+        const entry = this.#start(k);
+        this.#passOn();
+        return entry;
+      }
       // Full: close the least recently used idle file, or wait for one to be released; then
-      // look again once something changed (the close done, or another caller opened k).
-      const idle = [...this.#open].find(([, e]) => e.users === 0);
+      // look again once something changed (the close done, or a file released or forgotten).
+      const idle = this.#leastRecentlyUsedIdle();
       if (idle !== undefined) this.#evict(idle[0], idle[1].value);
       await new Promise<void>((resolve) => this.#waiting.push(resolve));
     }
+  }
+
+  #leastRecentlyUsedIdle(): [number, { value: Promise<V> }] | undefined {
+    for (const e of this.#open) if (e[1].users === 0) return e;
+    return undefined;
+  }
+
+  /**
+   * One waiter is woken per room made (a file released, forgotten, closed or failed to open),
+   * not all of them: a tree of 1,500 small files queues as many writes behind 64 open files,
+   * and waking every one of them at each release cost seconds of CPU, all but one to wait again.
+   * A waiter that got in without taking the room it was woken for passes the turn on.
+   */
+  #wakeOne(): void {
+    const next = this.#waiting.shift();
+    if (next === undefined) return;
+    this.wakeups++;
+    next();
+  }
+
+  #passOn(): void {
+    if (this.#waiting.length === 0) return;
+    if (this.size < this.max || this.#leastRecentlyUsedIdle() !== undefined) this.#wakeOne();
   }
 
   #start(k: number): { value: Promise<V>; users: number } {
@@ -91,7 +120,7 @@ export class OpenFiles<V> {
     entry.value.catch(() => {
       // A file that failed to open holds nothing: the next use tries again.
       if (this.#open.get(k) === entry) this.#open.delete(k);
-      this.#wake();
+      this.#wakeOne();
     });
     return entry;
   }
@@ -104,12 +133,8 @@ export class OpenFiles<V> {
       .catch(() => undefined)
       .finally(() => {
         this.#closing.delete(k);
-        this.#wake();
+        this.#wakeOne();
       });
     this.#closing.set(k, closed);
-  }
-
-  #wake(): void {
-    for (const resolve of this.#waiting.splice(0)) resolve();
   }
 }
