@@ -2,7 +2,7 @@
 // pg_auto_failover formation (scripts/pg-auto-failover.sh: a monitor, a primary
 // and its synchronous secondary, health checks tuned), senders writing direct
 // messages without pause, the primary's machine SIGKILLed BENCH_KILLS times
-// (default 3; the old primary rejoins as a standby between kills).
+// (default 5; the old primary rejoins as a standby between kills).
 //   cluster.store_failover.s.p50/.p99   kill → the first acknowledged message after it, s
 //   cluster.store_promotion.s.p50/.p99  kill → the standby takes writes (pg_auto_failover's part), s
 //   cluster.send.3t.sync_standby        messages/s while a synchronous standby follows the primary
@@ -18,7 +18,7 @@ import { havePgAutoFailover, startFormation, watchWritable } from './lib/pg-auto
 import { sendUntilAcknowledged } from './lib/send-acknowledged.js';
 import { spawnTracker, type TrackerProcess } from './lib/tracker-process.js';
 
-const KILLS = Number(process.env.BENCH_KILLS ?? 3);
+const KILLS = Number(process.env.BENCH_KILLS ?? 5);
 const SENDERS = 12;
 /** How long each steady-state rate is measured. */
 const STEADY_S = Number(process.env.BENCH_DURATION_S ?? 5);
