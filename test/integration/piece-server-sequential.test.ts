@@ -6,9 +6,9 @@ import { createTreeManifest } from '../../src/core/tree-manifest.js';
 import { downloadTree } from '../../src/peer/files/download/index.js';
 import { TreePieceSource } from '../../src/peer/files/tree-source.js';
 import type { Manifest } from '../../src/protocol/manifest.js';
-import { createIdentity } from '../../src/wire/index.js';
+import { createIdentity, type PeerIdentity } from '../../src/wire/index.js';
 import { spreadOf } from '../../src/wire/spread.js';
-import { accepted, helloSeeder } from '../helpers/piece-client.js';
+import { haves, type PieceClient } from '../helpers/piece-client.js';
 import { servedFile } from '../helpers/served-file.js';
 import { until } from '../helpers/wait.js';
 
@@ -30,7 +30,7 @@ const WINDOW = 8;
 const DEPTH = 4;
 const MARGIN = DEPTH + 2;
 
-const { file: fx, serveSource, ticket, conns } = servedFile('coterie-piece-seq-', 1000);
+const { file: fx, serveSource, ticket, connect } = servedFile('coterie-piece-seq-', 1000);
 let root: string;
 let manifest: Manifest;
 let fileId: string;
@@ -101,20 +101,8 @@ describe('a spreading seeder and a downloader in file order', () => {
 
   it('shows a downloader in order every piece, and the others still disjoint windows', async () => {
     const server = await seedFromTheMiddle();
-    const open = async (who: typeof fx.client) => {
-      const c = await helloSeeder({
-        port: server.port,
-        identity: who,
-        seederPeerId: fx.seeder.peerId,
-        fileId,
-        ticket: await ticket({ peer: who.peerId, file: fileId }),
-      });
-      conns.push(c.conn);
-      return accepted(c);
-    };
-    const haves = (c: Awaited<ReturnType<typeof open>>) =>
-      c.frames.flatMap((f) => (f.type === 'have' ? [f.piece] : []));
-    const bitfields = (c: Awaited<ReturnType<typeof open>>) =>
+    const open = (who: PeerIdentity) => connect(server.port, fileId, who);
+    const bitfields = (c: PieceClient) =>
       c.frames.flatMap((f) => (f.type === 'bitfield' ? [f.bitfield] : []));
 
     // The downloader in order: its seeder names the feature, and answers the order frame with
