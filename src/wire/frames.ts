@@ -30,7 +30,10 @@
  *   0x08  ticket     ticket (the whole body, ASCII compact JWS, 1..MAX_TICKET_LENGTH)
  *   0x09  corrupt    fileId 32B | piece u32 (downloader → seeder: that piece, as
  *                    served, failed its hash here)
- *   (the next new frame type is 0x0a)
+ *   0x0a  order      (empty; downloader → seeder, only to a seeder whose hello
+ *                    names the `order` feature: this downloader fetches in file
+ *                    order, so show it every piece held, not a spread window)
+ *   (the next new frame type is 0x0b)
  *
  * Range rules checked by the codec (the file's own bounds are the server's
  * job): piece < MAX_PIECES; 1 ≤ block length ≤ MAX_BLOCK_BYTES; offset +
@@ -38,8 +41,18 @@
  *
  * The conversation (one connection = one file):
  *   downloader → seeder  hello (its peer id, the file id, its ticket)
- *   seeder → downloader  hello (the seeder's peer id, same file id, empty
- *                        ticket), then bitfield, then have as pieces arrive
+ *   seeder → downloader  hello (the seeder's peer id, same file id, and in the
+ *                        ticket's place the features it understands, joined
+ *                        by '.': `order` (it takes an order frame); empty from
+ *                        older seeders, and a downloader ignores features it
+ *                        does not know), then bitfield, then have as pieces
+ *                        arrive
+ *   downloader → seeder  order, once, if it asks for pieces in file order and
+ *                        the seeder named the `order` feature (an older seeder
+ *                        would close on an unknown frame type)
+ *   seeder → downloader  bitfield: the answer to order, every piece it holds
+ *                        (not a spread window); the downloader ignores the
+ *                        bitfield and haves before it
  *   downloader → seeder  request… / cancel…, and corrupt for a piece whose
  *                        hash failed (the seeder may re-check its file; it
  *                        sends no answer)
@@ -101,6 +114,7 @@ export const FRAME_TYPES = Object.freeze({
   reject: 0x07,
   ticket: 0x08,
   corrupt: 0x09,
+  order: 0x0a,
 } as const);
 
 export type FrameType = keyof typeof FRAME_TYPES;
@@ -122,7 +136,7 @@ export interface HelloFrame {
   fileId: string;
   /** The sender's peer id: lowercase hex SHA-256 of its certificate's public key. */
   peerId: string;
-  /** The download ticket (downloader → seeder); empty from a seeder. */
+  /** The download ticket (downloader → seeder); from a seeder, its features (SEEDER_FEATURES). */
   ticket: string;
 }
 export interface BitfieldFrame {
@@ -167,7 +181,24 @@ export interface CorruptFrame {
   piece: number;
 }
 
+/**
+ * The downloader fetches in file order (download_file --sequential): a spreading seeder shows it
+ * every piece instead of a window (serve-session.ts).
+ */
+export interface OrderFrame {
+  type: 'order';
+}
+
+/** What a seeder's hello names, in its ticket's place, that it understands. */
+export const SEEDER_FEATURES = Object.freeze({ order: 'order' } as const);
+
+/** The features a seeder's hello names (its ticket field: '.'-joined words; empty from older seeders). */
+export function seederFeatures(hello: HelloFrame): Set<string> {
+  return new Set(hello.ticket.split('.').filter((w) => w !== ''));
+}
+
 export type Frame =
+  | OrderFrame
   | TicketFrame
   | CorruptFrame
   | KeepaliveFrame
@@ -471,6 +502,14 @@ const codecs: { [K in FrameType]: Codec<Extract<Frame, { type: K }>> } = {
       r.end();
       checkPiece(piece, 'corrupt');
       return { type: 'corrupt', fileId, piece };
+    },
+  },
+
+  order: {
+    encode: () => [],
+    decode(body) {
+      new BodyReader(body, 'order').end();
+      return { type: 'order' };
     },
   },
 };

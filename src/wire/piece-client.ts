@@ -8,7 +8,9 @@
  * protocol version), then its bitfield and a have per new piece; until that
  * hello, frames are capped at the handshake size. Then the client sends
  * requests and cancels, a renewed ticket (`ticket`) before the current one
- * expires, and `corrupt` for a piece that failed its hash; it hands blocks
+ * expires, `corrupt` for a piece that failed its hash, and `order` right after
+ * the seeder's hello when it fetches in file order (to a seeder that names that
+ * feature: see frames.ts); it hands blocks
  * (into the buffers the io's allocatePayload lent, placed reads included)
  * and request rejects to its listener as typed events, and ends with one
  * 'close' carrying why. A seeder that breaks the protocol is closed with a
@@ -28,7 +30,9 @@ import {
   type Frame,
   MAX_FRAME_LENGTH,
   PROTOCOL_VERSION,
+  SEEDER_FEATURES,
   SEEDER_HANDSHAKE_MAX_FRAME_LENGTH,
+  seederFeatures,
 } from './frames.js';
 import { PlacedReads } from './placed-reads.js';
 
@@ -50,6 +54,11 @@ export interface PieceClientOptions {
   connection?: Omit<FramedConnectionOptions, 'maxFrameLength' | 'clock'>;
   /** Where received frames are placed (pooled, page-aligned block slots, placed reads). */
   io?: FramedConnectionIo;
+  /**
+   * This download fetches in file order (--sequential): a seeder that takes the order frame is
+   * told, and shows every piece instead of a spread window that starts at a random one.
+   */
+  inOrder?: boolean;
 }
 
 /** Why a request was refused, as the scheduler counts it. */
@@ -71,6 +80,12 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
   readonly #o: PieceClientOptions;
   readonly #conn: FramedConnection;
   #ready = false;
+  /**
+   * Bitfields still to come before the seeder's answer to our order frame (see frames.ts): until
+   * it, its bitfield and haves are a spread window starting anywhere, not the pieces to fetch in
+   * order, and are not passed on.
+   */
+  #untilOrderAnswer = 0;
   #handshake: ClockTimer | null = null;
 
   constructor(stream: FramedConnection['stream'], options: PieceClientOptions) {
@@ -206,6 +221,7 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
           this.close('PROTOCOL_ERROR', `bitfield of ${f.bitfield.length} pieces, file has ${count}`);
           return;
         }
+        if (this.#untilOrderAnswer > 0 && --this.#untilOrderAnswer > 0) return;
         this.emit('bitfield', f.bitfield);
         return;
       case 'have':
@@ -213,7 +229,7 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
           this.close('PIECE_OUT_OF_RANGE', `have ${f.piece} past the last piece`);
           return;
         }
-        this.emit('have', f.piece);
+        if (this.#untilOrderAnswer === 0) this.emit('have', f.piece);
         return;
       case 'piece':
         this.emit('block', f.piece, f.offset, f.data);
@@ -245,6 +261,12 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
     this.#ready = true;
     this.#handshake?.cancel();
     this.#conn.maxFrameLength = MAX_FRAME_LENGTH;
+    // Before 'ready' (and the engine's bitfield): the seeder stops spreading to us first.
+    if (this.#o.inOrder === true && seederFeatures(f).has(SEEDER_FEATURES.order)) {
+      this.#write({ type: 'order' });
+      // Its first bitfield, then the answer.
+      this.#untilOrderAnswer = 2;
+    }
     this.emit('ready');
   }
 }

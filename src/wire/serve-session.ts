@@ -17,6 +17,7 @@ import {
   type Frame,
   PIECE_FRAME_PREFIX_BYTES,
   PROTOCOL_VERSION,
+  SEEDER_FEATURES,
 } from './frames.js';
 import type { PieceSource } from './piece-source.js';
 import { SpreadView, spreadOf } from './spread.js';
@@ -76,7 +77,15 @@ export class ServeSession {
 
   start(peerId: string, fileId: string): void {
     this.#fileId = fileId;
-    this.conn.write({ type: 'hello', version: PROTOCOL_VERSION, fileId, peerId, ticket: '' });
+    // The hello names what this seeder understands beyond version 1: a downloader asking for
+    // file order says so only to a seeder that takes the order frame.
+    this.conn.write({
+      type: 'hello',
+      version: PROTOCOL_VERSION,
+      fileId,
+      peerId,
+      ticket: SEEDER_FEATURES.order,
+    });
     const { bitfield, manifest } = this.source;
     // A folder is spread as a file is: its download is one engine over the share's pieces.
     if (this.ctx.spread && bitfield.length > 1 && bitfield.isComplete()) {
@@ -119,6 +128,9 @@ export class ServeSession {
         // What the downloader holds tells a spread file what to show it and the others.
         this.#spread?.holds(frame.piece);
         return;
+      case 'order':
+        this.#inOrder();
+        return;
       case 'bitfield':
         if (this.#spread !== null && frame.bitfield.length === this.source.bitfield.length) {
           for (let i = 0; i < frame.bitfield.length; i++) if (frame.bitfield.has(i)) this.#spread.holds(i);
@@ -131,6 +143,26 @@ export class ServeSession {
       default:
         throw new CoterieError('PROTOCOL_ERROR', `unexpected ${frame.type} frame from a downloader`);
     }
+  }
+
+  /**
+   * The downloader fetches in file order (download_file --sequential, the first and last pieces
+   * first): it is shown every piece, not a spread window. A window starts at a random piece (so
+   * that seeders and downloaders spread different ones), and a downloader in order would get
+   * the pieces from there on first, not the file's beginning a media player needs. Only the
+   * downloaders that do not ask for order are spread among: a lone sequential downloader is
+   * served as if spreading were off, and one in a swarm costs the others' windows nothing but
+   * the pieces it takes (which it then serves them as a partial seeder). What it was shown and
+   * did not ask for goes back to the pieces never shown (SpreadView.stop).
+   */
+  #inOrder(): void {
+    if (this.#spread !== null) {
+      this.#spread.stop();
+      this.#spread = null;
+      this.source.on('have', this.#onHave);
+    }
+    // The answer the downloader waits for (it ignores the window shown before): every piece held.
+    this.conn.write({ type: 'bitfield', bitfield: this.source.bitfield.clone() });
   }
 
   #onRequest(r: BlockRef): void {

@@ -47,6 +47,11 @@ export function helloOver(
   return { conn, frames };
 }
 
+/** The pieces a seeder announced with `have`s so far, in order (a spread window, then more). */
+export function haves(c: PieceClient): number[] {
+  return c.frames.flatMap((f) => (f.type === 'have' ? [f.piece] : []));
+}
+
 /** Resolves once the seeder accepted (its bitfield arrived). */
 export async function accepted(c: PieceClient): Promise<PieceClient> {
   await until('the seeder accepts', () => c.frames.some((f) => f.type === 'bitfield'));

@@ -20,7 +20,7 @@ import {
   type PieceSource,
   startPieceServer,
 } from '../../src/wire/index.js';
-import { makeCluster } from './piece-client.js';
+import { accepted, helloSeeder, makeCluster, type PieceClient } from './piece-client.js';
 import { type TempDir, tempDir } from './temp-dir.js';
 
 /** A file's or a folder's pieces, closed after the test. */
@@ -131,5 +131,18 @@ export function servedFile(prefix: string, bytes: number) {
     );
   }
 
-  return { file, serve, serveSource, ticket, conns };
+  /** A connection to `port` as `who` for `fileId`, once the seeder accepted it (closed after the test). */
+  async function connect(port: number, fileId: string, who: PeerIdentity): Promise<PieceClient> {
+    const c = await helloSeeder({
+      port,
+      identity: who,
+      seederPeerId: file.seeder.peerId,
+      fileId,
+      ticket: await ticket({ peer: who.peerId, file: fileId }),
+    });
+    conns.push(c.conn);
+    return accepted(c);
+  }
+
+  return { file, serve, serveSource, ticket, conns, connect };
 }

@@ -7,7 +7,7 @@ import { downloadTree } from '../../src/peer/files/download/index.js';
 import { TreePieceSource } from '../../src/peer/files/tree-source.js';
 import type { Manifest } from '../../src/protocol/manifest.js';
 import { treeLayout } from '../../src/protocol/manifest.js';
-import { accepted, helloSeeder } from '../helpers/piece-client.js';
+import { haves } from '../helpers/piece-client.js';
 import { servedFile } from '../helpers/served-file.js';
 import { until } from '../helpers/wait.js';
 
@@ -23,7 +23,7 @@ const FILES = 24;
 const PIECE = 4 * MiB;
 const WINDOW = 8;
 
-const { file: fx, serveSource, ticket, conns } = servedFile('coterie-piece-folder-', 1000);
+const { file: fx, serveSource, ticket, connect } = servedFile('coterie-piece-folder-', 1000);
 let root: string;
 let manifest: Manifest;
 let fileId: string;
@@ -42,22 +42,9 @@ describe('a folder seeder', () => {
   it('shows two downloaders disjoint first windows of the tree, and serves what it showed', async () => {
     expect(manifest.pieces.length).toBe(FILES);
     const server = await serveSource(new TreePieceSource(root, manifest), fileId);
-    const open = async (who: typeof fx.client) => {
-      const c = await helloSeeder({
-        port: server.port,
-        identity: who,
-        seederPeerId: fx.seeder.peerId,
-        fileId,
-        ticket: await ticket({ peer: who.peerId, file: fileId }),
-      });
-      conns.push(c.conn);
-      return accepted(c);
-    };
-    const haves = (c: Awaited<ReturnType<typeof open>>) =>
-      c.frames.flatMap((f) => (f.type === 'have' ? [f.piece] : []));
-    const a = await open(fx.client);
+    const a = await connect(server.port, fileId, fx.client);
     await until('a window for the first', () => haves(a).length >= WINDOW);
-    const b = await open(fx.stranger);
+    const b = await connect(server.port, fileId, fx.stranger);
     await until('a window for the second', () => haves(b).length >= WINDOW);
     for (const c of [a, b]) {
       const bf = c.frames.find((f) => f.type === 'bitfield');

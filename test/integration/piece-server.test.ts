@@ -76,7 +76,12 @@ describe('piece server', () => {
     const conn = await dial(server, await ticket());
     const frames = conn[Symbol.asyncIterator]();
     const hello = (await frames.next()).value as Frame;
-    expect(hello).toMatchObject({ type: 'hello', peerId: fx.seeder.peerId, fileId: fx.fileId, ticket: '' });
+    expect(hello).toMatchObject({
+      type: 'hello',
+      peerId: fx.seeder.peerId,
+      fileId: fx.fileId,
+      ticket: 'order',
+    });
     // A complete file is spread (wire/spread.ts): an empty bitfield, then a window of haves,
     // here the whole six-piece file at once for its only downloader.
     const bf = (await frames.next()).value as Frame;

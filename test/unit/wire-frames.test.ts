@@ -66,6 +66,7 @@ const GOLDEN: [string, Frame, string][] = [
     `00000015 07 00 00000000 00000000 00000000 04 ${Buffer.from('BUSY').toString('hex')} 0000`,
   ],
   ['ticket', { type: 'ticket', ticket: 'x.y.z' }, '00000006 08 782e792e7a'],
+  ['order', { type: 'order' }, '00000001 0a'],
 ];
 
 const hex = (s: string) => Buffer.from(s.replaceAll(' ', ''), 'hex');
@@ -89,6 +90,7 @@ const block = fc
 const hex64 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
 const arbFrame: fc.Arbitrary<Frame> = fc.oneof(
   fc.constant<Frame>({ type: 'keepalive' }),
+  fc.constant<Frame>({ type: 'order' }),
   fc.record({
     type: fc.constant('hello' as const),
     version: fc.nat({ max: 0xffff }),
@@ -368,6 +370,7 @@ describe('wire frames', () => {
     const bad: [string, string][] = [
       ['empty frame', '00000000'],
       ['unknown type', '00000001 63'],
+      ['order with a body', '00000002 0a 00'],
       ['have too short', '00000004 03 000000'],
       ['have too long', '00000006 03 00000001 00'],
       ['have out of range', '00000005 03 00100000'],

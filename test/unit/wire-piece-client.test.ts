@@ -25,7 +25,7 @@ afterEach(() => {
   for (const c of open.splice(0)) c.destroy();
 });
 
-function setup(clock = new FakeClock()) {
+function setup(clock = new FakeClock(), inOrder = false) {
   const [mine, theirs] = duplexPair();
   const client = new PieceClient(mine, {
     fileId: FILE,
@@ -36,6 +36,7 @@ function setup(clock = new FakeClock()) {
     handshakeTimeoutMs: 1_000,
     clock,
     connection: { keepaliveIntervalMs: 0, idleTimeoutMs: 0 },
+    inOrder,
   });
   const seeder = new FramedConnection(theirs, { keepaliveIntervalMs: 0, idleTimeoutMs: 0 });
   open.push(client, seeder);
@@ -46,7 +47,7 @@ function setup(clock = new FakeClock()) {
     closedWith = e;
   });
   client.start();
-  const hello = (over: Partial<{ fileId: string; peerId: string; version: number }> = {}) =>
+  const hello = (over: Partial<{ fileId: string; peerId: string; version: number; ticket: string }> = {}) =>
     seeder.write({
       type: 'hello',
       version: PROTOCOL_VERSION,
@@ -90,6 +91,46 @@ describe('PieceClient', () => {
     client.reportCorrupt(2);
     await until('frames sent', () => got.length === 5);
     expect(got.slice(1).map((f) => f.type)).toEqual(['request', 'cancel', 'ticket', 'corrupt']);
+  });
+
+  it('in file order: tells a seeder naming the order feature and takes its pieces from its answer; tells an older one nothing', async () => {
+    const watch = (client: PieceClient) => {
+      const events: unknown[] = [];
+      client.on('ready', () => events.push('ready'));
+      client.on('bitfield', (b) => events.push(['bitfield', b.count()]));
+      client.on('have', (p) => events.push(['have', p]));
+      return events;
+    };
+    const window = new Bitfield(10);
+    const all = new Bitfield(10);
+    for (let i = 0; i < 10; i++) all.set(i);
+
+    // A seeder that takes the order frame: its spread window (an empty bitfield, haves) is not
+    // the order's, its answer (every piece) is; haves after the answer count again.
+    const a = setup(new FakeClock(), true);
+    const aEvents = watch(a.client);
+    a.hello({ ticket: 'order' });
+    a.seeder.write({ type: 'bitfield', bitfield: window });
+    a.seeder.write({ type: 'have', piece: 5 });
+    await until('the order frame', () => a.got.length === 2);
+    expect(a.got[1]).toEqual({ type: 'order' });
+    a.seeder.write({ type: 'bitfield', bitfield: all });
+    a.seeder.write({ type: 'have', piece: 9 });
+    await until('the answer', () => aEvents.length === 3);
+    expect(aEvents).toEqual(['ready', ['bitfield', 10], ['have', 9]]);
+
+    // An older seeder (an empty hello ticket) would close on the unknown frame: it is not sent.
+    const b = setup(new FakeClock(), true);
+    const bEvents = watch(b.client);
+    b.hello();
+    window.set(3);
+    b.seeder.write({ type: 'bitfield', bitfield: window });
+    b.seeder.write({ type: 'have', piece: 4 });
+    await until('its window', () => bEvents.length === 3);
+    expect(bEvents).toEqual(['ready', ['bitfield', 1], ['have', 4]]);
+    b.client.request({ piece: 3, offset: 0, length: 3 });
+    await until('the request', () => b.got.length === 2);
+    expect(b.got.map((f) => f.type)).toEqual(['hello', 'request']);
   });
 
   it('closes with PEER_MISMATCH when the hello names another peer, and PROTOCOL_ERROR on a bitfield of another length', async () => {

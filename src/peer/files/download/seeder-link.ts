@@ -102,6 +102,12 @@ export function seederLinkOptions(
     signal: d.signal,
     ticket: o.ticket,
     getTicket: o.getTicket,
-    client: { fileId: o.fileId, peerId: d.peerId, pieceCount: d.pieceCount, io: d.io },
+    client: {
+      fileId: o.fileId,
+      peerId: d.peerId,
+      pieceCount: d.pieceCount,
+      io: d.io,
+      inOrder: o.scheduler?.sequential === true,
+    },
   };
 }
