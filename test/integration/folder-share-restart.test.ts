@@ -20,7 +20,7 @@ const path = (i: number) => `d${i % 9}/f${String(i).padStart(5, '0')}.txt`;
 const body = (i: number) => `file ${i}\n`.repeat(1 + (i % 4));
 
 describe('a shared folder seeded again after a restart, from its manifest pages', {
-  timeout: 240_000,
+  timeout: 480_000,
 }, () => {
   it('keeps the root and pages in peer.db, and serves the whole tree from them after a restart', async () => {
     const swarm = cliSwarm<Name>('coterie-folder-restart-');
