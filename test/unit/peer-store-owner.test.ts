@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { type InboxMessage, PeerStore } from '../../src/peer/store/index.js';
+import { peerDbAt } from '../helpers/peer-db.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { thrownCode } from '../helpers/wait.js';
 
@@ -72,25 +73,11 @@ describe('peer store: messages belong to the logged-in user', () => {
   it('gives the rows of a schema-2 store to the user of its saved session', () => {
     const dir = scratch();
     // A peer.db as written by schema 2 (before owners existed).
-    const v2 = new Database(join(dir, 'peer.db'));
-    v2.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE shares (group_id TEXT NOT NULL, file_name TEXT NOT NULL, file_id TEXT NOT NULL, path TEXT NOT NULL,
-        size INTEGER NOT NULL, manifest_json TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (group_id, file_name));
-      CREATE TABLE downloads (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, group_id TEXT NOT NULL,
-        file_name TEXT NOT NULL, file_id TEXT NOT NULL, dest TEXT NOT NULL, size INTEGER NOT NULL, state TEXT NOT NULL,
-        error TEXT, done_bytes INTEGER NOT NULL DEFAULT 0, started_at INTEGER NOT NULL, ended_at INTEGER);
-      CREATE TABLE inbox (message_id TEXT PRIMARY KEY, stream_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
-        sender TEXT NOT NULL, recipient TEXT, group_id TEXT, topic TEXT, body TEXT NOT NULL, sent_at INTEGER NOT NULL,
-        received_at INTEGER NOT NULL, read_at INTEGER);
-      CREATE TABLE outbox (client_id TEXT PRIMARY KEY, message_id TEXT, stream_id TEXT NOT NULL, seq INTEGER,
-        recipient TEXT, group_id TEXT, topic TEXT, body TEXT NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL);
-      CREATE TABLE receipts (stream_id TEXT NOT NULL, reader TEXT NOT NULL, delivered INTEGER NOT NULL,
-        read INTEGER NOT NULL, PRIMARY KEY (stream_id, reader));
-      INSERT INTO meta VALUES ('session', '{"userId":"dave","token":"t"}');
-      INSERT INTO inbox VALUES ('${'b'.repeat(32)}', 'd:carol:dave', 1, 'direct', 'carol', 'dave', NULL, NULL,
-        'kept across the upgrade', 5, 6, NULL);
-      PRAGMA user_version = 2;`);
-    v2.close();
+    peerDbAt(dir, 2, (db) =>
+      db.exec(`INSERT INTO meta VALUES ('session', '{"userId":"dave","token":"t"}');
+        INSERT INTO inbox VALUES ('${'b'.repeat(32)}', 'd:carol:dave', 1, 'direct', 'carol', 'dave', NULL, NULL,
+          'kept across the upgrade', 5, 6, NULL);`),
+    );
     const store = new PeerStore(dir);
     try {
       expect(store.inbox.list({ unread: false, limit: 10 }).map((m) => m.body)).toEqual([

@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { PeerStore } from '../../src/peer/store/index.js';
-import { MIGRATIONS } from '../../src/peer/store/migrations.js';
+import { SCHEMA_VERSION } from '../../src/peer/store/migrations.js';
 import { CoterieError } from '../../src/protocol/errors.js';
-import { type Manifest, validateManifest } from '../../src/protocol/manifest.js';
+import type { Manifest } from '../../src/protocol/manifest.js';
 import { FILES_PER_PAGE, PIECES_PER_PAGE, pagesOf } from '../../src/protocol/manifest-pages.js';
+import { folderManifest, peerDbAt, peerDbRows, spoilFirstPages } from '../helpers/peer-db.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 // peer.db schema 8 (issue 16): a folder replica's manifest is kept in the tracker's pages, not
@@ -15,18 +14,7 @@ import { tempDir } from '../helpers/temp-dir.js';
 
 const PIECE = 16 * 1024;
 const hex = (s: string) => createHash('sha256').update(s).digest('hex');
-
-/** A folder of `n` files of 1 to 40 KiB (1 to 3 pieces each), so pages of both kinds are several. */
-function folder(n: number): Manifest {
-  const files = Array.from({ length: n }, (_, i) => ({
-    path: `dir/${String(i).padStart(6, '0')}`,
-    size: 1 + ((i * 7919) % 40_000),
-  }));
-  const pieces: string[] = [];
-  for (const f of files) for (let at = 0; at < f.size; at += PIECE) pieces.push(hex(`${f.path}@${at}`));
-  const size = files.reduce((a, f) => a + f.size, 0);
-  return validateManifest({ version: 2, size, pieceSize: PIECE, pieces, files });
-}
+const folder = folderManifest;
 
 const single: Manifest = { version: 1, size: 20_000, pieceSize: PIECE, pieces: [hex('a'), hex('b')] };
 const rec = (fileId: string, size: number) => ({
@@ -39,14 +27,7 @@ const rec = (fileId: string, size: number) => ({
 const FOLDER_ID = 'f'.repeat(64);
 const SINGLE_ID = 'e'.repeat(64);
 
-function rows(dir: string, sql: string): unknown[] {
-  const db = new Database(join(dir, 'peer.db'), { readonly: true });
-  try {
-    return db.prepare(sql).all();
-  } finally {
-    db.close();
-  }
-}
+const rows = peerDbRows;
 
 /** What a page-by-page reader sees: every file entry, and every piece hash by index. */
 function readPaged(store: PeerStore, fileId: string): { files: string[]; pieces: string[] } {
@@ -101,9 +82,7 @@ describe('peer store: replica manifests in pages', () => {
       store.replicas.remove('g', FOLDER_ID);
       expect(store.replicas.manifest('g', FOLDER_ID)).toBeUndefined();
       expect(rows(dir, `SELECT 1 FROM replica_pages WHERE file_id = '${FOLDER_ID}'`)).toEqual([]);
-      const db = new Database(join(dir, 'peer.db'));
-      db.prepare(`UPDATE replica_pages SET body = replace(body, '000001', '000002') WHERE page_no = 0`).run();
-      db.close();
+      spoilFirstPages(dir, 'replica_pages');
       const m = store.replicas.manifest('g', 'd'.repeat(64))!;
       for (const read of [() => m.whole(), () => [...m.filePages()]]) {
         expect(read).toThrow(CoterieError);
@@ -117,14 +96,12 @@ describe('peer store: replica manifests in pages', () => {
 
   it('migrates a schema-7 peer.db: its folder replica is cut into pages, a single file stays whole', () => {
     const dir = tempDir().path;
-    const v7 = new Database(join(dir, 'peer.db'));
-    for (const sql of MIGRATIONS.slice(0, 7)) v7.exec(sql);
-    const insert = v7.prepare('INSERT INTO replicas VALUES (?, ?, ?, ?, ?, ?)');
-    insert.run('g', FOLDER_ID, `/s/g/${FOLDER_ID}`, big.size, JSON.stringify(big), 7);
-    insert.run('g', SINGLE_ID, `/s/g/${SINGLE_ID}`, single.size, JSON.stringify(single), 7);
-    insert.run('g', 'c'.repeat(64), '/s/g/c', 1, '{"files": broken', 7);
-    v7.pragma('user_version = 7');
-    v7.close();
+    peerDbAt(dir, 7, (db) => {
+      const insert = db.prepare('INSERT INTO replicas VALUES (?, ?, ?, ?, ?, ?)');
+      insert.run('g', FOLDER_ID, `/s/g/${FOLDER_ID}`, big.size, JSON.stringify(big), 7);
+      insert.run('g', SINGLE_ID, `/s/g/${SINGLE_ID}`, single.size, JSON.stringify(single), 7);
+      insert.run('g', 'c'.repeat(64), '/s/g/c', 1, '{"files": broken', 7);
+    });
     const store = new PeerStore(dir);
     try {
       expect(store.replicas.list().map((r) => r.fileId)).toEqual(['c'.repeat(64), SINGLE_ID, FOLDER_ID]);
@@ -139,6 +116,6 @@ describe('peer store: replica manifests in pages', () => {
     expect(rows(dir, `SELECT count(*) AS n FROM replica_pages WHERE file_id = '${FOLDER_ID}'`)).toEqual([
       { n: pagesOf(big).pages.length },
     ]);
-    expect(rows(dir, 'PRAGMA user_version')).toEqual([{ user_version: 8 }]);
+    expect(rows(dir, 'PRAGMA user_version')).toEqual([{ user_version: SCHEMA_VERSION }]);
   });
 });

@@ -1,8 +1,7 @@
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { PeerStore } from '../../src/peer/store/index.js';
-import { MIGRATIONS } from '../../src/peer/store/migrations.js';
+import type { Manifest } from '../../src/protocol/manifest.js';
+import { peerDbAt } from '../helpers/peer-db.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 // peer.db's shares are one row per version of a name (migration 4): a peer seeds the version
@@ -15,17 +14,17 @@ const share = (fileId: string, version: number | null, createdAt: number) => ({
   version,
   path: `/data/${fileId}`,
   size: 10,
-  manifestJson: '{}',
   createdAt,
 });
+const manifest: Manifest = { version: 1, size: 10, pieceSize: 16_384, pieces: ['0'.repeat(64)] };
 
 describe('peer store: shares by version', () => {
   it('keeps several versions of one name, and removes file ids shared before a deletion', () => {
     const store = new PeerStore(tempDir().path);
     try {
-      store.shares.put(share('a', 1, 100));
-      store.shares.put(share('b', 2, 200));
-      store.shares.put(share('b', 2, 250)); // the same version shared again: one row
+      store.shares.put(share('a', 1, 100), manifest);
+      store.shares.put(share('b', 2, 200), manifest);
+      store.shares.put(share('b', 2, 250), manifest); // the same version shared again: one row
       expect(store.shares.list().map((s) => [s.version, s.createdAt])).toEqual([
         [1, 100],
         [2, 250],
@@ -42,11 +41,9 @@ describe('peer store: shares by version', () => {
 
   it('migrates a schema-3 peer.db: its shares are kept, their version unknown', () => {
     const dir = tempDir().path;
-    const v3 = new Database(join(dir, 'peer.db'));
-    for (const sql of MIGRATIONS.slice(0, 3)) v3.exec(sql);
-    v3.exec(`INSERT INTO shares VALUES ('docs', 'a.txt', '${'c'.repeat(64)}', '/data/c', 10, '{}', 5);
-      PRAGMA user_version = 3;`);
-    v3.close();
+    peerDbAt(dir, 3, (db) =>
+      db.exec(`INSERT INTO shares VALUES ('docs', 'a.txt', '${'c'.repeat(64)}', '/data/c', 10, '{}', 5)`),
+    );
     const store = new PeerStore(dir);
     try {
       expect(store.shares.list()).toEqual([{ ...share('c', null, 5) }]);

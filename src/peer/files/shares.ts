@@ -3,13 +3,13 @@ import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import type { StopShareResult, UpdateResult, UploadResult } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
-import { computeFileId, type Manifest, validateManifest } from '../../protocol/manifest.js';
+import { computeFileId, type Manifest } from '../../protocol/manifest.js';
 import { isNewFileName } from '../../protocol/names.js';
 import type { PeerIdentity } from '../../wire/index.js';
 import type { CommandIO } from '../control/index.js';
 import { type Notice, type PeerEvent, shareChangedText, shareDeletedText } from '../notices.js';
 import { checkSourceFile } from '../paths.js';
-import type { DownloadRecord, PeerStore } from '../store/index.js';
+import type { DownloadRecord, PeerStore, ShareRecord } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
 import { sendManifest } from './manifest-transfer.js';
@@ -98,16 +98,16 @@ export function createShares(deps: SharesDeps): Shares {
     onEvent({ type: 'shareChanged', fileId, fileNames, path, reason });
   };
 
-  const serve = async (
-    fileId: string,
-    manifestJson: string,
-    path: string,
-    size: number,
-    sharedAt: number,
-  ): Promise<boolean> => {
+  /**
+   * Serves a share from its path. `manifest`: the share's, else read from the store (a folder's
+   * pages are read only once its folder is found unchanged in kind).
+   */
+  const serve = async (share: ShareRecord, manifest?: Manifest): Promise<boolean> => {
+    const { fileId, path, size, createdAt: sharedAt } = share;
     try {
       const st = statSync(path);
-      const folder = manifestJson.includes('"files":');
+      const stored = manifest === undefined ? store.shares.manifest(share) : undefined;
+      const folder = manifest !== undefined ? manifest.files !== undefined : stored?.folder === true;
       if (folder ? !st.isDirectory() : !st.isFile())
         throw new Error(`not a ${folder ? 'folder' : 'file'} any more`);
       // Written after the share was recorded (while the daemon was down, say): not what was hashed.
@@ -116,8 +116,10 @@ export function createShares(deps: SharesDeps): Shares {
         onChanged(fileId, path, st.size !== size ? `its size is now ${st.size} bytes` : 'it was modified');
         return false;
       }
+      const whole = manifest ?? stored?.whole();
+      if (whole === undefined) throw new Error('its manifest is gone from peer.db');
       changed.delete(fileId);
-      await seeding.serveFile(fileId, validateManifest(JSON.parse(manifestJson)), path, {
+      await seeding.serveFile(fileId, whole, path, {
         onChanged: (reason) => onChanged(fileId, path, reason),
         onReport: (piece, verdict) => {
           // Skipped reports are not logged: a hostile downloader could fill the log with them.
@@ -165,21 +167,19 @@ export function createShares(deps: SharesDeps): Shares {
   }): Promise<void> => {
     const { groupId, fileName, version, path, manifest } = share;
     const fileId = computeFileId(manifest);
-    const manifestJson = JSON.stringify(manifest);
-    const createdAt = Date.now();
-    store.shares.put({
+    const rec: ShareRecord = {
       groupId,
       fileName,
       fileId,
       version,
       path,
       size: manifest.size,
-      manifestJson,
-      createdAt,
-    });
+      createdAt: Date.now(),
+    };
+    store.shares.put(rec, manifest);
     // Shared again: what changed under the old share no longer matters.
     for (const c of changed.values()) if (c.path === path) changed.delete(c.fileId);
-    if (served.get(fileId) !== path) await serve(fileId, manifestJson, path, manifest.size, createdAt);
+    if (served.get(fileId) !== path) await serve(rec, manifest);
     await session.announce([fileId]).catch(() => {});
   };
 
@@ -201,7 +201,7 @@ export function createShares(deps: SharesDeps): Shares {
   return {
     async restore() {
       for (const s of store.shares.list()) {
-        if (!served.has(s.fileId)) await serve(s.fileId, s.manifestJson, s.path, s.size, s.createdAt);
+        if (!served.has(s.fileId)) await serve(s);
       }
     },
     seedingFileIds: () => [...served.keys()],

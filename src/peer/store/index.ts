@@ -2,8 +2,8 @@
 export { type DownloadRecord, DownloadRepository, type DownloadState } from './downloads.js';
 export { type InboxMessage, InboxRepository } from './inbox.js';
 export type { InboxFilter } from './inbox-query.js';
+export type { StoredManifest } from './manifest-pages.js';
 export { type OutboxRecord, OutboxRepository } from './outbox.js';
-export type { StoredManifest } from './replica-pages.js';
 export { type ReplicaRecord, ReplicaRepository, type StorageOfferRecord } from './replicas.js';
 export { ScheduleRepository } from './schedule.js';
 export { type ShareRecord, ShareRepository } from './shares.js';

@@ -1,11 +1,11 @@
 import type Database from 'better-sqlite3';
-import { pageExistingReplicas } from './replica-pages.js';
+import { replicaPages, sharePages } from './manifest-pages.js';
 
 /**
  * peer.db's schema, one SQL script per version (PRAGMA user_version counts them). Append only:
  * a released version's script never changes, so every older peer.db migrates the same way.
  */
-export const SCHEMA_VERSION = 8;
+export const SCHEMA_VERSION = 9;
 
 /** In migration 3: the user of the saved session, else '' (nobody logged in). */
 const OWNER_OF_EXISTING_ROWS = `COALESCE((SELECT json_extract(value, '$.userId') FROM meta WHERE key = 'session'), '')`;
@@ -105,9 +105,16 @@ export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE replica_pages (
      group_id TEXT NOT NULL, file_id TEXT NOT NULL, page_no INTEGER NOT NULL, body TEXT NOT NULL,
      PRIMARY KEY (group_id, file_id, page_no));`,
+  // 9: a folder share's manifest in pages (issue 17), as a replica's (8): shares.manifest_json
+  // holds its root, share_pages each page under the share's key. The existing rows are cut
+  // into pages by CONVERSIONS[9].
+  `CREATE TABLE share_pages (
+     group_id TEXT NOT NULL, file_name TEXT NOT NULL, file_id TEXT NOT NULL, page_no INTEGER NOT NULL,
+     body TEXT NOT NULL, PRIMARY KEY (group_id, file_name, file_id, page_no));`,
 ];
 
 /** What a version's SQL cannot do, run after its script in the same transaction (by version). */
 export const CONVERSIONS: Readonly<Record<number, (db: Database.Database) => void>> = {
-  8: pageExistingReplicas,
+  8: (db) => replicaPages(db).pageExisting(),
+  9: (db) => sharePages(db).pageExisting(),
 };

@@ -1,11 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Manifest } from '../../protocol/manifest.js';
-import {
-  deleteManifestPages,
-  type StoredManifest,
-  storedManifest,
-  writeManifestPages,
-} from './replica-pages.js';
+import { type ManifestPages, replicaPages, type StoredManifest } from './manifest-pages.js';
 import { camelRow } from './rows.js';
 
 /**
@@ -43,12 +38,16 @@ const RECORD_COLUMNS = 'group_id, file_id, path, size, held_at';
 const replicaFromRow = (r: ReplicaRow): ReplicaRecord => camelRow(r);
 
 export class ReplicaRepository {
-  constructor(private readonly db: Database.Database) {}
+  private readonly pages: ManifestPages;
+
+  constructor(private readonly db: Database.Database) {
+    this.pages = replicaPages(db);
+  }
 
   /** Keeps a replica and its manifest (a folder's in pages), in one transaction. */
   put(r: ReplicaRecord, manifest: Manifest): void {
     this.db.transaction(() => {
-      const manifestJson = writeManifestPages(this.db, r.groupId, r.fileId, manifest);
+      const manifestJson = this.pages.write([r.groupId, r.fileId], manifest);
       this.db
         .prepare(
           `INSERT INTO replicas (group_id, file_id, path, size, manifest_json, held_at)
@@ -69,10 +68,7 @@ export class ReplicaRepository {
 
   /** A held replica's manifest, whose pages are read as they are asked for; undefined when not held. */
   manifest(groupId: string, fileId: string): StoredManifest | undefined {
-    const row = this.db
-      .prepare('SELECT manifest_json FROM replicas WHERE group_id = ? AND file_id = ?')
-      .get(groupId, fileId) as { manifest_json: string } | undefined;
-    return row === undefined ? undefined : storedManifest(this.db, groupId, fileId, row.manifest_json);
+    return this.pages.read([groupId, fileId]);
   }
 
   /** Whether a replica is held, without reading its manifest (a folder's can be large). */
@@ -94,7 +90,7 @@ export class ReplicaRepository {
   /** Forgets a replica and its manifest pages, in one transaction. */
   remove(groupId: string, fileId: string): void {
     this.db.transaction(() => {
-      deleteManifestPages(this.db, groupId, fileId);
+      this.pages.delete([groupId, fileId]);
       this.db.prepare('DELETE FROM replicas WHERE group_id = ? AND file_id = ?').run(groupId, fileId);
     })();
   }
