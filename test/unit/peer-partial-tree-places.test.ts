@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createTreeManifest } from '../../src/core/tree-manifest.js';
 import { openPartialFile } from '../../src/peer/files/download/partial-file.js';
 import { PartialTree } from '../../src/peer/files/download/partial-tree.js';
+import { canPreallocate } from '../../src/peer/files/download/preallocate.js';
 import { computeFileId, type Manifest, treeLayout } from '../../src/protocol/manifest.js';
 import { realClock } from '../../src/wire/index.js';
 import { manifestFor } from '../fixtures/fake-seeder.js';
@@ -86,18 +87,21 @@ describe('a small file’s part file', () => {
   const dir = suiteTempDir('coterie-partial-small-');
   const manifestOf = (data: Buffer): Manifest => manifestFor(data, PIECE);
 
-  it('saves no resume file before its first piece, and holds no O_DIRECT descriptor without a whole piece', async () => {
+  it('saves no resume file before its first piece; without a whole piece, holds no O_DIRECT descriptor and reserves no blocks', async () => {
     await writeFile(join(dir.path, 'probe'), '');
     const direct = opensDirect(join(dir.path, 'probe'));
-    for (const [name, bytes, descriptors] of [
-      ['small.bin', 1000, 2], // its directory and its part file
-      ['whole.bin', 2 * PIECE, direct ? 3 : 2], // and the O_DIRECT one, where the file system has it
+    const reserves = process.platform === 'linux' && canPreallocate();
+    for (const [name, bytes, descriptors, reserved] of [
+      ['small.bin', 1000, 2, false], // its directory and its part file
+      ['whole.bin', 2 * PIECE, direct ? 3 : 2, reserves], // and the O_DIRECT one, where the file system has it
     ] as const) {
       const manifest = manifestOf(randomBytes(bytes));
       const dest = join(dir.path, name);
       const before = await openDescriptors();
-      const f = await openPartialFile({ manifest, fileId: computeFileId(manifest), dest, directIo: true });
+      const fileId = computeFileId(manifest);
+      const f = await openPartialFile({ manifest, fileId, dest, directIo: true, preallocate: true });
       expect(await openDescriptors(), name).toBe(before + descriptors);
+      expect((await stat(`${dest}.part`)).blocks * 512 >= bytes, name).toBe(reserved);
       // Nothing to resume yet: a one-piece file finished by its only piece never writes one.
       expect(await stat(`${dest}.part.resume`).catch(() => null), name).toBeNull();
       await f.close();

@@ -63,7 +63,7 @@ export interface PartialFileOptions {
   hashPiece?: (data: Buffer) => Promise<string>;
   /** Write aligned pieces with O_DIRECT where the file system allows it (default false). */
   directIo?: boolean;
-  /** Reserve the part file's blocks when it opens (preallocate.ts; default false): DISK_FULL when it cannot fit. */
+  /** Reserve the blocks of a part file with a whole piece as it opens (preallocate.ts; default false): DISK_FULL when it cannot fit. */
   preallocate?: boolean;
   /**
    * The destination directory's identity when the download started
@@ -142,11 +142,14 @@ async function openIn(
   const resuming = existing !== undefined;
   const handle = existing ?? (await dir.createOrEmpty(names.part));
   const partPath = dir.shown(names.part);
+  // A file without a whole piece (a folder's small files) is written in one go: neither reserved
+  // (a full disk still fails its write with DISK_FULL) nor given an O_DIRECT descriptor it would not use.
+  const wholePiece = manifest.size >= manifest.pieceSize;
   let resumed = 0;
   try {
     if (verified === undefined && resuming) resumed = await recheck(handle, manifest, kept!, have, options);
     await handle.truncate(manifest.size);
-    if (options.preallocate === true) await preallocate(handle, partPath, manifest.size);
+    if (options.preallocate === true && wholePiece) await preallocate(handle, partPath, manifest.size);
   } catch (err) {
     const e = isNoSpace(err) ? await diskFullWriting(handle, partPath, manifest.size) : err;
     await handle.close();
@@ -154,8 +157,7 @@ async function openIn(
     if (!resuming) await dir.unlink(names.part);
     throw e;
   }
-  // No O_DIRECT descriptor for a file without a whole piece (a folder's small files): it would go unused.
-  const aligned = manifest.pieceSize % IO_ALIGNMENT === 0 && manifest.size >= manifest.pieceSize;
+  const aligned = manifest.pieceSize % IO_ALIGNMENT === 0 && wholePiece;
   const direct = options.directIo === true && aligned ? await openDirect(dir, names.part, handle) : undefined;
   const leftovers = new Set([names.resume, names.resumeTmp].filter((n) => present.has(n)));
   const file = new DiskPartialFile(options, dir, names, handle, direct, have, resumed, leftovers);
