@@ -7,6 +7,11 @@
 //                                     the manifest's pages up one by one, the share recorded
 //   tree.100k.pages                   pages the manifest took (each ≤ 1 MiB), and its root's bytes
 //   tree.100k.list_files.ms           `list_files <group> <name>` of it (pages fetched, checked)
+//   tree.100k.download.s / .files_per_s / .cpu_s_per_1000_files
+//                                     a second peer downloads the whole tree from the first:
+//                                     seconds from download_file to completed, and the
+//                                     downloader's CPU-seconds per 1,000 files (BENCH_TREE_DOWNLOAD=0
+//                                     skips it)
 // with the load average beside them: on a shared machine the CPU figures move least.
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -15,6 +20,7 @@ import { join } from 'node:path';
 import { createTreeManifest } from '../../src/core/tree-manifest.js';
 import { callDaemon } from '../../src/peer/control/client.js';
 import { pagesOf } from '../../src/protocol/manifest-pages.js';
+import { cpuSeconds } from '../lib/cpu.js';
 import { spawnPeer } from '../lib/peer-process.js';
 import { makeTempDir } from '../lib/temp-dir.js';
 import { spawnTracker } from '../lib/tracker-process.js';
@@ -22,6 +28,7 @@ import { spawnTracker } from '../lib/tracker-process.js';
 const FILES = Number(process.env.BENCH_TREE_FILES ?? 100_000);
 const NAME = FILES === 100_000 ? 'tree.100k' : `tree.${FILES}`;
 const GROUP = 'bench';
+const DOWNLOAD = process.env.BENCH_TREE_DOWNLOAD !== '0';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const emit = (name: string, value: number, unit: string, extra: Record<string, unknown> = {}) =>
@@ -55,9 +62,44 @@ function writeTree(): number {
   return bytes;
 }
 
-async function startPeer(n: string, trackerUrl: string): Promise<void> {
-  children.push(await spawnPeer(n, ['--data-dir', dir(n), '--tracker', trackerUrl, '--no-shell']));
+async function startPeer(n: string, trackerUrl: string): Promise<ChildProcess> {
+  const child = await spawnPeer(n, ['--data-dir', dir(n), '--tracker', trackerUrl, '--no-shell']);
+  children.push(child);
+  return child;
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * `bob` joins the group and downloads the whole tree from alice: seconds from download_file to
+ * completed, and bob's CPU-seconds meanwhile. Polled twice a second, so that the polling costs
+ * the downloader little of the CPU measured.
+ */
+async function downloadTree(trackerUrl: string, alice: Call): Promise<{ s: number; cpuS: number }> {
+  const child = await startPeer('bob', trackerUrl);
+  const bob: Call = (command, ...args) => callDaemon(dir('bob'), command, args);
+  await bob('create_user', 'bob', 'password-of-bob');
+  await bob('login', 'bob', 'password-of-bob');
+  await bob('join_group', GROUP);
+  await alice('accept_request', GROUP, 'bob');
+  const dest = dir('bob-tree');
+  const cpu0 = cpuSeconds(child.pid!);
+  const t0 = performance.now();
+  await bob('download_file', GROUP, 'shared', dest);
+  for (;;) {
+    if (performance.now() - t0 > 3_600_000) throw new Error('the tree not downloaded in an hour');
+    const { downloads } = (await bob('show_downloads')) as {
+      downloads: { dest: string; state: string; error: string | null; doneBytes: number }[];
+    };
+    const row = downloads.find((r) => r.dest === dest);
+    if (row?.state === 'failed') throw new Error(`download failed: ${row.error}`);
+    if (row?.state === 'completed') break;
+    await sleep(500);
+  }
+  return { s: seconds(t0), cpuS: cpuSeconds(child.pid!) - cpu0 };
+}
+
+type Call = (command: string, ...args: string[]) => Promise<unknown>;
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
 
@@ -111,6 +153,14 @@ try {
   emit('list_files.ms', [...lists].sort((a, b) => a - b)[1]!, 'ms', {
     runs: lists.map((x) => Math.round(x)),
   });
+
+  if (DOWNLOAD) {
+    log(`downloading the ${FILES} files on a second peer…`);
+    const got = await downloadTree(tracker.url, run);
+    emit('download.s', got.s, 's', { files: FILES });
+    emit('download.files_per_s', FILES / got.s, 'files/s');
+    emit('download.cpu_s_per_1000_files', (got.cpuS * 1000) / FILES, 'cpu-s', { cpu_s: got.cpuS });
+  }
   await tracker.stop();
 } finally {
   for (const c of children) c.kill('SIGKILL');

@@ -63,7 +63,7 @@ export interface PartialFileOptions {
   hashPiece?: (data: Buffer) => Promise<string>;
   /** Write aligned pieces with O_DIRECT where the file system allows it (default false). */
   directIo?: boolean;
-  /** Reserve the part file's blocks when it opens (preallocate.ts; default false): DISK_FULL when it cannot fit. */
+  /** Reserve the blocks of a part file with a whole piece as it opens (preallocate.ts; default false): DISK_FULL when it cannot fit. */
   preallocate?: boolean;
   /**
    * The destination directory's identity when the download started
@@ -130,22 +130,26 @@ async function openIn(
   const { manifest, fileId } = options;
   await dir.checkDestination(names.dest, options.overwrite ?? false);
   // A link planted at any of our names is refused up front, whichever of them this run would touch.
-  for (const name of [names.part, names.resume, names.resumeTmp]) await dir.refuseLink(name);
+  const present = await dir.presentOf([names.part, names.resume, names.resumeTmp]);
   const count = pieceCount(manifest.size, manifest.pieceSize);
   const { verified } = options;
   const have = verified?.clone() ?? new Bitfield(count);
-  const kept = verified ?? (await loadResume(dir, names, fileId, manifest));
+  const kept =
+    verified ?? (present.has(names.resume) ? await loadResume(dir, names, fileId, manifest) : undefined);
   const existing = kept === undefined ? undefined : await dir.openExisting(names.part, fsConstants.O_RDWR);
   if (verified !== undefined && existing === undefined)
     throw new CoterieError('DOWNLOAD_FAILED', `${dir.shown(names.part)} went missing during the download`);
   const resuming = existing !== undefined;
   const handle = existing ?? (await dir.createOrEmpty(names.part));
   const partPath = dir.shown(names.part);
+  // A file without a whole piece (a folder's small files) is written in one go: neither reserved
+  // (a full disk still fails its write with DISK_FULL) nor given an O_DIRECT descriptor it would not use.
+  const wholePiece = manifest.size >= manifest.pieceSize;
   let resumed = 0;
   try {
     if (verified === undefined && resuming) resumed = await recheck(handle, manifest, kept!, have, options);
     await handle.truncate(manifest.size);
-    if (options.preallocate === true) await preallocate(handle, partPath, manifest.size);
+    if (options.preallocate === true && wholePiece) await preallocate(handle, partPath, manifest.size);
   } catch (err) {
     const e = isNoSpace(err) ? await diskFullWriting(handle, partPath, manifest.size) : err;
     await handle.close();
@@ -153,19 +157,19 @@ async function openIn(
     if (!resuming) await dir.unlink(names.part);
     throw e;
   }
-  const direct =
-    options.directIo === true && manifest.pieceSize % IO_ALIGNMENT === 0
-      ? await openDirect(dir, names.part, handle)
-      : undefined;
-  const file = new DiskPartialFile(options, dir, names, handle, direct, have, resumed);
-  // Best effort like every resume write: a full disk here costs only refetching after a restart.
-  await file.saveResume().catch(() => undefined);
+  const aligned = manifest.pieceSize % IO_ALIGNMENT === 0 && wholePiece;
+  const direct = options.directIo === true && aligned ? await openDirect(dir, names.part, handle) : undefined;
+  const leftovers = new Set([names.resume, names.resumeTmp].filter((n) => present.has(n)));
+  const file = new DiskPartialFile(options, dir, names, handle, direct, have, resumed, leftovers);
+  // The re-check may have dropped pieces: saved now (best effort). A new part file's first piece is saved at once,
+  // or finishes a one-piece file, which needs no resume file; one reopened in this run was saved as it closed.
+  if (resuming && verified === undefined) await file.saveResume().catch(() => undefined);
   return file;
 }
 
 class DiskPartialFile implements PartialFile {
   directBytes = 0;
-  private lastSave = Number.NEGATIVE_INFINITY; // the first save is not held back
+  private lastSave = Number.NEGATIVE_INFINITY; // the first save (after the first piece) is not held back
   private saveTimer: ClockTimer | undefined;
   private saving: Promise<void> = Promise.resolve();
   private closed = false;
@@ -192,6 +196,8 @@ class DiskPartialFile implements PartialFile {
     /** The verified pieces, which the resume file records. */
     private readonly have: Bitfield,
     readonly resumedPieces: number,
+    /** The resume files that may exist (found at open, or written since): the only ones removed. */
+    private readonly leftovers: Set<string>,
   ) {
     this.resumeIntervalMs = options.resumeIntervalMs ?? PEER_DEFAULTS.resumeSaveIntervalMs;
     this.clock = options.clock ?? realClock;
@@ -202,7 +208,6 @@ class DiskPartialFile implements PartialFile {
   get dest(): string {
     return this.options.dest;
   }
-
   get partPath(): string {
     return this.dir.shown(this.names.part);
   }
@@ -275,11 +280,7 @@ class DiskPartialFile implements PartialFile {
     }
   }
 
-  /**
-   * writeRun, and once more after removing the resume file when the disk is
-   * full: its block may be all that a file which exactly fits is missing,
-   * and it only saves refetching after a restart.
-   */
+  /** writeRun, again after removing the resume file on a full disk: its block may be all that a file which exactly fits lacks. */
   private async writeRunMakingRoom(first: number, buffers: Buffer[]): Promise<void> {
     try {
       await this.writeRun(first, buffers);
@@ -315,10 +316,9 @@ class DiskPartialFile implements PartialFile {
   }
 
   /**
-   * Writes `buffers` with O_DIRECT; false when the file system refused it
-   * (then direct writes stop for this file and the caller writes through the
-   * cache). A short direct write (disk full, signals) finishes through the
-   * cache: its remainder is no longer aligned.
+   * Writes `buffers` with O_DIRECT; false when the file system refused it (then direct writes stop
+   * for this file and the caller writes through the cache). A short direct write (disk full,
+   * signals) finishes through the cache: its remainder is no longer aligned.
    */
   private async writeDirect(buffers: Buffer[], position: number): Promise<boolean> {
     const direct = this.direct!;
@@ -377,6 +377,7 @@ class DiskPartialFile implements PartialFile {
       .then(async () => {
         if (this.resumeDropped || this.diskFull !== undefined) return;
         this.lastSave = this.clock.now();
+        this.leftovers.add(this.names.resume).add(this.names.resumeTmp);
         const state: ResumeState = {
           version: RESUME_FORMAT_VERSION,
           fileId: this.options.fileId,
@@ -414,8 +415,7 @@ class DiskPartialFile implements PartialFile {
       await this.discard();
       throw e;
     }
-    await this.dir.unlink(names.resume).catch(() => undefined);
-    await this.dir.unlink(names.resumeTmp).catch(() => undefined);
+    for (const name of this.leftovers) await this.dir.unlink(name).catch(() => undefined);
     if (options.syncDir !== false) await this.dir.sync();
     await this.dir.close();
   }
@@ -437,9 +437,8 @@ class DiskPartialFile implements PartialFile {
     await this.saving.catch(() => undefined);
     await this.direct?.close().catch(() => undefined);
     await this.handle.close().catch(() => undefined);
-    for (const name of [this.names.part, this.names.resume, this.names.resumeTmp]) {
+    for (const name of [this.names.part, ...this.leftovers])
       await this.dir.unlink(name).catch(() => undefined);
-    }
     await this.dir.close();
   }
 

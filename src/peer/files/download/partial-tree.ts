@@ -1,5 +1,5 @@
 import { lstat, open } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Bitfield } from '../../../core/bitfield.js';
 import { CoterieError } from '../../../protocol/errors.js';
 import { MANIFEST_VERSION, type Manifest, treeLayout } from '../../../protocol/manifest.js';
@@ -11,8 +11,9 @@ import { partNames } from './resume-file.js';
 import {
   openTreeRoot,
   restoreExecutable,
+  TreeDirs,
+  type TreeFilePlace,
   treeFileState,
-  treeFileTarget,
   writeEmptyFile,
 } from './tree-dest.js';
 
@@ -57,6 +58,10 @@ export class PartialTree implements PieceStore {
   readonly #finishing = new Map<number, Promise<void>>();
   /** Directories files were named in since the last finish(): each is fsynced once there. */
   readonly #unsyncedDirs = new Set<string>();
+  /** The tree's directories, each checked once (set by open()). */
+  #dirs: TreeDirs | undefined;
+  /** Each selected file's place, found once. */
+  readonly #places = new Map<number, Promise<TreeFilePlace>>();
   #opened = false;
   #closed = false;
   resumedPieces = 0;
@@ -79,7 +84,7 @@ export class PartialTree implements PieceStore {
   /** Makes (or, resuming, finds) the root, then looks at the selected files' places. */
   async open(hashPiece: (data: Buffer) => Promise<string>): Promise<this> {
     this.#hashPiece = hashPiece;
-    await openTreeRoot(this.#o.root, this.#o.resuming);
+    this.#dirs = new TreeDirs(await openTreeRoot(this.#o.root, this.#o.resuming));
     this.#opened = true;
     for (const k of this.#selected.keys()) this.#selected.set(k, this.#prepare(k));
     await Promise.all(this.#selected.values());
@@ -132,7 +137,7 @@ export class PartialTree implements PieceStore {
     }
     // A finished file is read at its place.
     const buf = into ?? Buffer.allocUnsafe(length);
-    const fh = await open(await this.#target(k), 'r');
+    const fh = await open((await this.#place(k)).path, 'r');
     try {
       const at = (index - this.#first(k)) * this.#o.manifest.pieceSize + offset;
       const { bytesRead } = await fh.read(buf, 0, length, at);
@@ -174,19 +179,18 @@ export class PartialTree implements PieceStore {
 
   async #prepare(k: number): Promise<void> {
     const entry = this.#o.manifest.files![k]!;
-    const target = await this.#target(k);
-    if ((await treeFileState(target, entry.size)) === 'done') {
+    const place = await this.#place(k);
+    if ((await treeFileState(place.path, entry.size)) === 'done') {
       this.#done.add(k);
       return;
     }
     if (entry.size === 0) {
-      await writeEmptyFile(target);
-      if (entry.executable === true) await restoreExecutable(target);
+      await writeEmptyFile(place, entry.executable === true);
       this.#done.add(k);
       return;
     }
     // A part file from an earlier run: opened now, so that its kept pieces count as had.
-    const resume = join(dirname(target), partNames(basename(target)).resume);
+    const resume = join(place.dir.path, partNames(place.name).resume);
     if (
       this.#o.resuming &&
       (await lstat(resume).then(
@@ -220,6 +224,7 @@ export class PartialTree implements PieceStore {
     const { manifest } = this.#o;
     const entry = manifest.files![k]!;
     const first = this.#first(k);
+    const place = await this.#place(k);
     const partial = await openPartialFile({
       manifest: {
         version: MANIFEST_VERSION,
@@ -228,7 +233,8 @@ export class PartialTree implements PieceStore {
         pieces: manifest.pieces.slice(first, first + this.#pieces(k)),
       },
       fileId: this.#o.fileId,
-      dest: await this.#target(k),
+      dest: place.path,
+      destDir: place.dir.identity,
       directIo: this.#o.directIo,
       preallocate: this.#o.preallocate,
       ...(this.#hashPiece === undefined ? {} : { hashPiece: this.#hashPiece }),
@@ -250,7 +256,7 @@ export class PartialTree implements PieceStore {
         await partial.finish({ syncDir: false });
         this.#unsyncedDirs.add(dirname(partial.dest));
         this.#directBytes += partial.directBytes;
-        if (this.#o.manifest.files![k]!.executable === true) await restoreExecutable(partial.dest);
+        if (this.#o.manifest.files![k]!.executable === true) await restoreExecutable(await this.#place(k));
         this.#done.add(k);
         this.#openNow.delete(k);
         this.#files.forget(k);
@@ -260,8 +266,13 @@ export class PartialTree implements PieceStore {
     return finishing;
   }
 
-  #target(k: number): Promise<string> {
-    return treeFileTarget(this.#o.root, this.#o.manifest.files![k]!.path);
+  #place(k: number): Promise<TreeFilePlace> {
+    let place = this.#places.get(k);
+    if (place === undefined) {
+      place = this.#dirs!.place(this.#o.manifest.files![k]!.path);
+      this.#places.set(k, place);
+    }
+    return place;
   }
 
   #first(k: number): number {

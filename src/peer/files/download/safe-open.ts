@@ -1,5 +1,5 @@
 import { existsSync, constants as fsConstants, type Stats } from 'node:fs';
-import { type FileHandle, link, lstat, open, realpath, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, link, lstat, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoterieError } from '../../../protocol/errors.js';
 
@@ -108,9 +108,9 @@ export class DestinationDir {
   }
 
   /** Creates `name`; EEXIST (a CoterieError PATH_INVALID for a symbolic link) when something is there. */
-  async create(name: string, access = O_RDWR): Promise<FileHandle> {
+  async create(name: string, access = O_RDWR, mode = FILE_MODE): Promise<FileHandle> {
     try {
-      return await open(await this.at(name), access | O_CREAT | O_EXCL | O_NOFOLLOW, FILE_MODE);
+      return await open(await this.at(name), access | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
     } catch (err) {
       if (errnoOf(err) === 'EEXIST') await this.refuseLink(name);
       throw err;
@@ -181,6 +181,38 @@ export class DestinationDir {
   /** PATH_INVALID when `name` is a symbolic link (to anything, or dangling). */
   async refuseLink(name: string): Promise<void> {
     if ((await this.lstat(name))?.isSymbolicLink()) throw this.linkRefused(name);
+  }
+
+  /** refuseLink for each of `names`, answering which of them exist (so that absent ones are not opened or removed). */
+  async presentOf(names: string[]): Promise<Set<string>> {
+    const present = new Set<string>();
+    for (const name of names) {
+      const st = await this.lstat(name);
+      if (st?.isSymbolicLink()) throw this.linkRefused(name);
+      if (st !== undefined) present.add(name);
+    }
+    return present;
+  }
+
+  /**
+   * The subdirectory `name`, made here or found, and its identity: PATH_INVALID unless it is a
+   * real directory (a link or a file in the way). Made through this directory's descriptor, so
+   * a parent swapped for a link since it was opened does not take the new directory elsewhere.
+   */
+  async subdirectory(name: string): Promise<DirIdentity> {
+    const path = await this.at(name);
+    await mkdir(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST')
+        throw CoterieError.from(err, 'PATH_INVALID', (t) => `cannot create ${this.shown(name)}: ${t}`);
+    });
+    const st = await lstat(path, { bigint: true });
+    if (st.isSymbolicLink() || !st.isDirectory()) {
+      throw new CoterieError(
+        'PATH_INVALID',
+        `${this.shown(name)} is not a directory (a link or a file is in the way)`,
+      );
+    }
+    return identityOf(st);
   }
 
   /** Removes the name `name` (a link itself, never what it points to); none is fine. */

@@ -1,7 +1,11 @@
-import { chmod, lstat, mkdir, open, stat } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { type FileHandle, lstat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoterieError } from '../../../protocol/errors.js';
 import { treePathProblem } from '../../../protocol/tree-paths.js';
+import { DestinationDir, type DirIdentity, identityOf } from './safe-open.js';
+
+const { O_RDONLY, O_WRONLY } = fsConstants;
 
 /**
  * Where the files of a folder download go: below its root, and nowhere else.
@@ -11,7 +15,7 @@ import { treePathProblem } from '../../../protocol/tree-paths.js';
  */
 
 /** The root of a folder download: made now, or (resuming) found as a real directory. */
-export async function openTreeRoot(root: string, resuming: boolean): Promise<void> {
+export async function openTreeRoot(root: string, resuming: boolean): Promise<TreeDir> {
   try {
     await mkdir(root);
   } catch (err) {
@@ -22,31 +26,89 @@ export async function openTreeRoot(root: string, resuming: boolean): Promise<voi
       throw new CoterieError('DESTINATION_EXISTS', `${root} exists: remove it or choose another destination`);
     }
   }
-  await assertRealDirectory(root);
+  return realDirectory(root);
 }
 
-/** The local path of a tree file, its directories made: PATH_INVALID when one is not a real directory. */
-export async function treeFileTarget(root: string, relPath: string): Promise<string> {
-  // Checked again here, whatever the caller did: this is the last step before the disk.
-  const problem = treePathProblem(relPath);
-  if (problem !== undefined) throw new CoterieError('INVALID_MANIFEST', `invalid manifest: ${problem}`);
-  const parts = relPath.split('/');
-  let dir = root;
-  for (const part of parts.slice(0, -1)) {
-    dir = join(dir, part);
-    await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST')
-        throw CoterieError.from(err, 'PATH_INVALID', (t) => `cannot create ${dir}: ${t}`);
-    });
-    await assertRealDirectory(dir);
+/** A directory of the tree, made or found as a real directory this download, and its identity. */
+export interface TreeDir {
+  path: string;
+  identity: DirIdentity;
+}
+
+/** Where a tree file goes: its directory and the file's path in it. */
+export interface TreeFilePlace {
+  dir: TreeDir;
+  name: string;
+  path: string;
+}
+
+/**
+ * The tree's directories, each made (or found) and checked once per download rather than once
+ * per file: a tree of 100,000 files in a few directories would otherwise lstat every path
+ * component of every file, twice. What makes this as safe as checking each time: a file is
+ * opened only in the very directory checked here (safe-open.ts opens it with O_NOFOLLOW and
+ * refuses a different device and inode, as for a resume after a restart), and a subdirectory is
+ * made through its parent's descriptor (DestinationDir.subdirectory). A directory swapped for a
+ * link, or for another directory, later on is refused; one of ours moved elsewhere keeps
+ * receiving its files, as a single download's directory does (safe-open.ts).
+ */
+export class TreeDirs {
+  readonly #dirs = new Map<string, Promise<TreeDir>>();
+
+  /** `root` as openTreeRoot made or found it. */
+  constructor(root: TreeDir) {
+    this.#dirs.set('', Promise.resolve(root));
   }
-  return join(dir, parts[parts.length - 1]!);
+
+  /** Directories checked so far (the root included). */
+  get size(): number {
+    return this.#dirs.size;
+  }
+
+  /** A tree file's place, its directories made: PATH_INVALID when one is not a real directory. */
+  async place(relPath: string): Promise<TreeFilePlace> {
+    // Checked again here, whatever the caller did: this is the last step before the disk.
+    const problem = treePathProblem(relPath);
+    if (problem !== undefined) throw new CoterieError('INVALID_MANIFEST', `invalid manifest: ${problem}`);
+    const cut = relPath.lastIndexOf('/');
+    const dir = await this.#dir(cut < 0 ? '' : relPath.slice(0, cut));
+    const name = relPath.slice(cut + 1);
+    return { dir, name, path: join(dir.path, name) };
+  }
+
+  #dir(rel: string): Promise<TreeDir> {
+    let dir = this.#dirs.get(rel);
+    if (dir === undefined) {
+      dir = this.#make(rel);
+      this.#dirs.set(rel, dir); // a failure is cached too: the same answer for each file in it
+    }
+    return dir;
+  }
+
+  async #make(rel: string): Promise<TreeDir> {
+    const cut = rel.lastIndexOf('/');
+    const parent = await this.#dir(cut < 0 ? '' : rel.slice(0, cut));
+    const name = rel.slice(cut + 1);
+    const identity = await inDirectory(parent, (d) => d.subdirectory(name));
+    return { path: join(parent.path, name), identity };
+  }
 }
 
-async function assertRealDirectory(dir: string): Promise<void> {
-  const st = await lstat(dir);
+async function realDirectory(root: string): Promise<TreeDir> {
+  const st = await lstat(root, { bigint: true });
   if (st.isSymbolicLink() || !st.isDirectory()) {
-    throw new CoterieError('PATH_INVALID', `${dir} is not a directory (a link or a file is in the way)`);
+    throw new CoterieError('PATH_INVALID', `${root} is not a directory (a link or a file is in the way)`);
+  }
+  return { path: root, identity: identityOf(st) };
+}
+
+/** Runs `fn` with `dir` opened (and checked to be the one it was: safe-open.ts). */
+async function inDirectory<T>(dir: TreeDir, fn: (d: DestinationDir) => Promise<T>): Promise<T> {
+  const d = await DestinationDir.open(dir.path, dir.identity);
+  try {
+    return await fn(d);
+  } finally {
+    await d.close();
   }
 }
 
@@ -62,14 +124,33 @@ export async function treeFileState(target: string, size: number): Promise<'abse
   throw new CoterieError('DESTINATION_EXISTS', `${target} exists and is not this folder's file: remove it`);
 }
 
-/** An empty file of the tree: created, never through a link nor over an existing file. */
-export async function writeEmptyFile(target: string): Promise<void> {
-  const fh = await open(target, 'wx', 0o666);
-  await fh.close();
+/** An empty file of the tree: created in its checked directory, never through a link nor over an existing file. */
+export async function writeEmptyFile(place: TreeFilePlace, executable: boolean): Promise<void> {
+  await inDirectory(place.dir, async (d) => {
+    const fh = await d.create(place.name, O_WRONLY, 0o666);
+    try {
+      if (executable) await giveExecuteBits(fh);
+    } finally {
+      await fh.close();
+    }
+  });
 }
 
-/** Gives an executable file of the tree its execute bits (where it has read bits, as `chmod +x` under a 022 umask). */
-export async function restoreExecutable(target: string): Promise<void> {
-  const { mode } = await stat(target);
-  await chmod(target, (mode | ((mode & 0o444) >> 2)) & 0o7777);
+/** Gives a finished executable file of the tree its execute bits, in its checked directory, never through a link. */
+export async function restoreExecutable(place: TreeFilePlace): Promise<void> {
+  await inDirectory(place.dir, async (d) => {
+    const fh = await d.openExisting(place.name, O_RDONLY);
+    if (fh === undefined) throw new CoterieError('DOWNLOAD_FAILED', `${place.path} went missing`);
+    try {
+      await giveExecuteBits(fh);
+    } finally {
+      await fh.close();
+    }
+  });
+}
+
+/** Execute bits where the file has read bits, as `chmod +x` under a 022 umask. */
+async function giveExecuteBits(fh: FileHandle): Promise<void> {
+  const { mode } = await fh.stat();
+  await fh.chmod((mode | ((mode & 0o444) >> 2)) & 0o7777);
 }
