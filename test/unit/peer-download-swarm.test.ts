@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hashPiece } from '../../src/core/piece-hash.js';
 import { type DownloadEvent, type DownloadOptions, download } from '../../src/peer/files/download/index.js';
+import { DOWNLOAD_DEFAULTS } from '../../src/peer/files/download/options.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { computeFileId, type Manifest } from '../../src/protocol/manifest.js';
 import { createIdentity, type Dial, type PeerIdentity } from '../../src/wire/index.js';
 import { manifestFor } from '../fixtures/fake-seeder.js';
 import type { LinkShape } from '../helpers/duplex-pair.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { type MemorySeederSpec, type MemorySwarm, startMemorySwarm } from '../helpers/memory-swarm.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/wait.js';
@@ -169,7 +171,7 @@ describe('downloads over in-memory links to real piece servers', () => {
       {
         dial,
         scheduler: { stallTimeoutMs: 10_000 },
-        upgrade: { attempts: 3, intervalMs: 200, drainIdleMs: 10_000 },
+        upgrade: { attempts: 3, firstMs: 50, intervalMs: 200, drainIdleMs: 10_000 },
       },
     );
     seen = events;
@@ -186,5 +188,60 @@ describe('downloads over in-memory links to real piece servers', () => {
     const stats = swarm!.seeders[0]!.server.stats();
     expect(stats.bytesSent).toBe(PIECE * PIECES);
     expect(swarm!.seeders[0]!.dials).toBe(2);
+  });
+
+  it('tries a relayed seeder directly soon, backs off to the interval, and at once on new addresses', async () => {
+    // Every direct attempt fails (UDP between the homes still blocked); the fake clock says when
+    // each was made, counted from the relayed link being ready (the clock stands still until then).
+    const clock = new FakeClock();
+    const tries: number[] = [];
+    const dial: Dial = async (target, signal, reads) => {
+      if (target.directOnly !== true) return { ...(await swarm!.dial(target, signal, reads)), relayed: true };
+      tries.push(clock.now());
+      throw new CoterieError('UNAVAILABLE', 'the punch timed out');
+    };
+    const { handle, events } = await run(
+      // A relayed link slow enough that the file is still downloading when the test ends.
+      [{ path: good, link: () => ({ delayMs: 5, bytesPerSecond: 16 * 1024 }) }],
+      {
+        dial,
+        clock,
+        noProgressTimeoutMs: 3_600_000,
+        scheduler: { stallTimeoutMs: 3_600_000 },
+        upgrade: { jitter: 0 },
+      },
+    );
+    const failed = () => events.filter((e) => e.type === 'peerUpgradeFailed').length;
+    /** Moves the clock to just before `at` (no attempt yet), then to it: the attempt is made and fails. */
+    const expectTryAt = async (at: number) => {
+      clock.advance(at - 1 - clock.now());
+      await new Promise((r) => setImmediate(r));
+      expect(tries, `no attempt before ${at} ms`).toHaveLength(failed());
+      clock.advance(1);
+      const n = tries.length + 1;
+      await until(`upgrade attempt ${n} made and failed`, () => failed() === n);
+      expect(tries.at(-1)).toBe(at);
+    };
+    await until('the relayed link ready', () => events.some((e) => e.type === 'peerConnected'));
+    const { firstMs, intervalMs } = DOWNLOAD_DEFAULTS.upgrade;
+    expect(firstMs).toBeLessThanOrEqual(2_000);
+    // The first a moment after the relayed link started, not a whole interval later; then the
+    // waits double up to the interval.
+    let at = firstMs;
+    for (const wait of [0, 2 * firstMs, 4 * firstMs, intervalMs, intervalMs]) {
+      at += wait;
+      await expectTryAt(at);
+    }
+    // The tracker lists the seeder again with the same addresses: nothing to try.
+    const info = swarm!.seeders[0]!.info;
+    handle.addSeeder({ ...info });
+    // A new UDP endpoint of the seeder: an attempt at once, as the first of a fresh schedule.
+    handle.addSeeder({ ...info, udp: { host: '198.18.9.9', port: 40_000 } });
+    await until('the attempt a new UDP endpoint brings', () => failed() === 6);
+    expect(tries).toHaveLength(6);
+    expect(tries.at(-1)).toBe(at);
+    await expectTryAt(at + 2 * firstMs);
+    handle.abort('the test is over');
+    await handle.done.catch(() => {});
   });
 });
