@@ -190,7 +190,7 @@ describe('downloads over in-memory links to real piece servers', () => {
     expect(swarm!.seeders[0]!.dials).toBe(2);
   });
 
-  it('tries a relayed seeder directly soon, backs off to the interval, and at once on new addresses', async () => {
+  it('tries a relayed seeder directly soon, backs off to the interval, and at once when addresses change', async () => {
     // Every direct attempt fails (UDP between the homes still blocked); the fake clock says when
     // each was made, counted from the relayed link being ready (the clock stands still until then).
     const clock = new FakeClock();
@@ -239,6 +239,13 @@ describe('downloads over in-memory links to real piece servers', () => {
     handle.addSeeder({ ...info, udp: { host: '198.18.9.9', port: 40_000 } });
     await until('the attempt a new UDP endpoint brings', () => failed() === 6);
     expect(tries).toHaveLength(6);
+    expect(tries.at(-1)).toBe(at);
+    at += 2 * firstMs;
+    await expectTryAt(at);
+    // Our own public UDP endpoint learned or moved (the daemon says so): an attempt at once too.
+    handle.retryDirect();
+    await until('the attempt our new endpoint brings', () => failed() === 8);
+    expect(tries).toHaveLength(8);
     expect(tries.at(-1)).toBe(at);
     await expectTryAt(at + 2 * firstMs);
     handle.abort('the test is over');

@@ -119,6 +119,8 @@ export interface DownloadHandle {
   off(event: 'event', listener: (e: DownloadEvent) => void): this;
   /** Adds a seeder while the download runs (the daemon forwards the tracker's seeder events). */
   addSeeder(seeder: SeederInfo): void;
+  /** Something changed on our side that may let a punch through: relayed seeders are tried directly now. */
+  retryDirect(): void;
   /** Totals and per-peer figures now; once ended, as they were at the end (the peers' pieces kept). */
   progress(): DownloadProgress;
   /** progress() with a copy of the verified pieces' bitfield: what a transfer view draws. */

@@ -184,6 +184,11 @@ export class SeederLinks {
     );
   }
 
+  /** Our own side changed (our public UDP endpoint learned or moved): every relayed link tries a direct path now. */
+  retryDirect(): void {
+    for (const link of this.#links.values()) if (link.relayed && link.client !== null) this.#upgradeNow(link);
+  }
+
   /** An attempt at once (unless one is dialling), and the schedule from its start after it. */
   #upgradeNow(link: SeederLink): void {
     link.upgradeTimer?.cancel();
