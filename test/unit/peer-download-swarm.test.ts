@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hashPiece } from '../../src/core/piece-hash.js';
 import { type DownloadEvent, type DownloadOptions, download } from '../../src/peer/files/download/index.js';
@@ -191,38 +192,8 @@ describe('downloads over in-memory links to real piece servers', () => {
   });
 
   it('tries a relayed seeder directly soon, backs off to the interval, and at once when addresses change', async () => {
-    // Every direct attempt fails (UDP between the homes still blocked); the fake clock says when
-    // each was made, counted from the relayed link being ready (the clock stands still until then).
-    const clock = new FakeClock();
-    const tries: number[] = [];
-    const dial: Dial = async (target, signal, reads) => {
-      if (target.directOnly !== true) return { ...(await swarm!.dial(target, signal, reads)), relayed: true };
-      tries.push(clock.now());
-      throw new CoterieError('UNAVAILABLE', 'the punch timed out');
-    };
-    const { handle, events } = await run(
-      // A relayed link slow enough that the file is still downloading when the test ends.
-      [{ path: good, link: () => ({ delayMs: 5, bytesPerSecond: 16 * 1024 }) }],
-      {
-        dial,
-        clock,
-        noProgressTimeoutMs: 3_600_000,
-        scheduler: { stallTimeoutMs: 3_600_000 },
-        upgrade: { jitter: 0 },
-      },
-    );
-    const failed = () => events.filter((e) => e.type === 'peerUpgradeFailed').length;
-    /** Moves the clock to just before `at` (no attempt yet), then to it: the attempt is made and fails. */
-    const expectTryAt = async (at: number) => {
-      clock.advance(at - 1 - clock.now());
-      await new Promise((r) => setImmediate(r));
-      expect(tries, `no attempt before ${at} ms`).toHaveLength(failed());
-      clock.advance(1);
-      const n = tries.length + 1;
-      await until(`upgrade attempt ${n} made and failed`, () => failed() === n);
-      expect(tries.at(-1)).toBe(at);
-    };
-    await until('the relayed link ready', () => events.some((e) => e.type === 'peerConnected'));
+    // Every direct attempt fails (UDP between the homes still blocked).
+    const { handle, tries, failed, expectTryAt } = await relayedOnFakeClock();
     const { firstMs, intervalMs } = DOWNLOAD_DEFAULTS.upgrade;
     expect(firstMs).toBeLessThanOrEqual(2_000);
     // The first a moment after the relayed link started, not a whole interval later; then the
@@ -251,4 +222,73 @@ describe('downloads over in-memory links to real piece servers', () => {
     handle.abort('the test is over');
     await handle.done.catch(() => {});
   });
+
+  it('gives a relayed connection made again while an attempt dialled attempts of its own', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    const t = await relayedOnFakeClock(() => gate);
+    const { firstMs } = DOWNLOAD_DEFAULTS.upgrade;
+    t.clock.advance(firstMs);
+    await until('the first attempt dialling', () => t.tries.length === 1);
+    // The relayed connection drops while that attempt dials, and is made again (run()'s retry
+    // waits 5 ms, on the fake clock from the moment the loss is seen).
+    t.relayed[0]!.destroy();
+    await until('the relayed link lost', () => t.events.some((e) => e.type === 'peerDisconnected'));
+    t.clock.advance(5);
+    const connected = () => t.events.filter((e) => e.type === 'peerConnected').length;
+    await until('the relayed link made again', () => connected() === 2);
+    const againAt = t.clock.now();
+    // The old attempt fails: the new connection's schedule starts then, from its first wait.
+    open();
+    await until('the old attempt failed', () => t.failed() === 1);
+    await t.expectTryAt(againAt + firstMs);
+    t.handle.abort('the test is over');
+    await t.handle.done.catch(() => {});
+  });
 });
+
+/**
+ * A download whose one seeder is reached through a "relay" only (a link slow enough that the file
+ * is still downloading when the test ends), on a fake clock that stands still until the test moves
+ * it: each direct attempt is recorded at its time and fails once `punch` settles.
+ */
+async function relayedOnFakeClock(punch: () => Promise<void> = async () => {}) {
+  const clock = new FakeClock();
+  const tries: number[] = [];
+  const relayed: Duplex[] = [];
+  const dial: Dial = async (target, signal, reads) => {
+    if (target.directOnly !== true) {
+      const dialed = await swarm!.dial(target, signal, reads);
+      relayed.push(dialed.stream);
+      return { ...dialed, relayed: true };
+    }
+    tries.push(clock.now());
+    await punch();
+    throw new CoterieError('UNAVAILABLE', 'the punch timed out');
+  };
+  const { handle, events } = await run(
+    [{ path: good, link: () => ({ delayMs: 5, bytesPerSecond: 16 * 1024 }) }],
+    {
+      dial,
+      clock,
+      noProgressTimeoutMs: 3_600_000,
+      scheduler: { stallTimeoutMs: 3_600_000 },
+      upgrade: { jitter: 0 },
+    },
+  );
+  const failed = () => events.filter((e) => e.type === 'peerUpgradeFailed').length;
+  /** Moves the clock to just before `at` (no attempt yet), then to it: the next attempt is made and fails. */
+  const expectTryAt = async (at: number) => {
+    clock.advance(at - 1 - clock.now());
+    await new Promise((r) => setImmediate(r));
+    expect(tries, `no attempt before ${at} ms`).toHaveLength(failed());
+    clock.advance(1);
+    const n = tries.length + 1;
+    await until(`upgrade attempt ${n} made and failed`, () => failed() === n);
+    expect(tries.at(-1)).toBe(at);
+  };
+  await until('the relayed link ready', () => events.some((e) => e.type === 'peerConnected'));
+  return { clock, tries, relayed, handle, events, failed, expectTryAt };
+}

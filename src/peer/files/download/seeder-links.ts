@@ -184,6 +184,15 @@ export class SeederLinks {
     );
   }
 
+  /**
+   * After an attempt: the next one, for the link's relayed client, which may be a newer one than
+   * the attempt was for (the relayed connection was lost and made again while it dialled, and its
+   * own schedule waited for this attempt to end).
+   */
+  #scheduleIfRelayed(link: SeederLink): void {
+    if (!this.#h.finished() && link.relayed && link.client !== null) this.#scheduleUpgrade(link);
+  }
+
   /** Our own side changed (our public UDP endpoint learned or moved): every relayed link tries a direct path now. */
   retryDirect(): void {
     for (const link of this.#links.values()) if (link.relayed && link.client !== null) this.#upgradeNow(link);
@@ -215,13 +224,14 @@ export class SeederLinks {
       if (opened.relayed) throw new CoterieError('UNAVAILABLE', 'the upgrade went through a relay');
     } catch (err) {
       link.upgrading = false;
-      if (link.client === relayedClient) this.#scheduleUpgrade(link);
+      this.#scheduleIfRelayed(link);
       this.#h.emit({ type: 'peerUpgradeFailed', peerId: link.info.peerId, reason: (err as Error).message });
       return;
     }
     link.upgrading = false;
     if (this.#h.finished() || link.client !== relayedClient) {
       direct.destroy();
+      this.#scheduleIfRelayed(link);
       return;
     }
     this.#attach(link, direct, () => {});
