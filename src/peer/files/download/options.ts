@@ -73,7 +73,7 @@ export interface DownloadOptions {
 }
 
 export interface UpgradePolicy {
-  /** Attempts per relayed connection, and again after a change of the seeder's addresses. */
+  /** Attempts per relayed connection, those a change of addresses brings forward included. */
   attempts: number;
   /** From the relayed connection being ready to the first attempt. */
   firstMs: number;

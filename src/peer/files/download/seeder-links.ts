@@ -52,7 +52,7 @@ export class SeederLinks {
       // A seeder the tracker lists again gets another chance (unless banned), at its new address.
       const moved = directPathOf(existing.info) !== directPathOf(seeder);
       existing.info = seeder;
-      // New addresses may be what a punch needed: a relayed link tries them now, its schedule afresh.
+      // New addresses may be what a punch needed: a relayed link tries them now.
       if (moved && existing.relayed && existing.client !== null) this.#upgradeNow(existing);
       if (
         existing.givenUp &&
@@ -198,12 +198,16 @@ export class SeederLinks {
     for (const link of this.#links.values()) if (link.relayed && link.client !== null) this.#upgradeNow(link);
   }
 
-  /** An attempt at once (unless one is dialling), and the schedule from its start after it. */
+  /**
+   * The next attempt brought forward to now (unless one is dialling or none is left). It counts
+   * against `attempts` like any other: an endpoint that keeps changing (a symmetric NAT reflected
+   * by two relays) cannot make the attempts endless.
+   */
   #upgradeNow(link: SeederLink): void {
+    if (link.upgrading || link.upgrades >= this.#o.upgrade.attempts) return;
     link.upgradeTimer?.cancel();
     link.upgradeTimer = null;
-    link.upgrades = 0;
-    if (!link.upgrading) void this.#upgrade(link);
+    void this.#upgrade(link);
   }
 
   /**
