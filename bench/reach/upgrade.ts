@@ -4,8 +4,9 @@
 // relay (held to 512 KiB/s so that it lasts). After 2 MiB the rule goes: from that moment a
 // direct path is possible, and the figure is the time until the download's first direct bytes
 // (64 KiB over UDP from the seeder, counted by nftables in the downloader's home, more than the
-// punch's own datagrams). The downloader tries an upgrade every 10 s, so the figure is up to
-// that interval plus the punch. Setup as test/integration/netns-upgrade.test.ts.
+// punch's own datagrams). The downloader tries an upgrade 1.5 s after the relayed link is up,
+// then after 3, 6 and every 10 s (less up to 30 % each, see upgrade-schedule.ts), so the figure is
+// the wait for the next attempt plus the punch. Setup as test/integration/netns-upgrade.test.ts.
 import { mkdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,7 +83,7 @@ try {
     90_000,
   );
   process.stdout.write(
-    `${JSON.stringify({ name: 'reach.upgrade.ms', value: Math.round(direct - possible), unit: 'ms', attemptIntervalMs: 10_000, load1 })}\n`,
+    `${JSON.stringify({ name: 'reach.upgrade.ms', value: Math.round(direct - possible), unit: 'ms', firstAttemptMs: 1_500, attemptIntervalMs: 10_000, load1 })}\n`,
   );
 } finally {
   lab.cleanUp();

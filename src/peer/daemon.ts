@@ -289,6 +289,8 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       directAddresses: () => files?.addresses() ?? [],
       punch: options.punch !== false,
       portMapping: options.portMapping,
+      // Downloads started before our UDP endpoint was known went relayed: they try punching now.
+      onPublicChange: () => files?.retryDirect(),
       log,
     });
     reach = reachParts.reach;

@@ -24,6 +24,8 @@ export async function startReachParts(o: {
   directAddresses: () => string[];
   punch: boolean;
   portMapping: false | { leaseSec?: number; gateway?: string } | undefined;
+  /** Our public UDP endpoint was learned or moved (after it is announced): a punch that failed may work now. */
+  onPublicChange?: () => void;
   log: Logger;
 }): Promise<ReachParts> {
   const mapping = o.portMapping !== false && !isLoopbackHost(o.host);
@@ -37,7 +39,10 @@ export async function startReachParts(o: {
         identity: o.identity,
         host: o.host,
         accept: o.accept,
-        onPublicChange: () => reach?.refresh(),
+        onPublicChange: () => {
+          reach?.refresh();
+          o.onPublicChange?.();
+        },
         log: o.log,
       })
     : undefined;

@@ -92,7 +92,7 @@ describe.skipIf(skip)('a relayed download upgrades to a punched path', { timeout
     await until('2 MiB through the relay', () => (counters().relay ?? 0) >= 2 * MiB, 60_000);
     expect(counters().udp ?? 0).toBeLessThan(64 * 1024);
     lab.nft(seeder.router, 'delete table ip upgr');
-    // The next attempt (every 10 s by default) punches; the UDP link takes the download over.
+    // The next attempt (1.5 s, 3 s, 6 s, then every 10 s by default) punches; the UDP link takes over.
     await until('the upgrade: 1 MiB over UDP', () => (counters().udp ?? 0) >= MiB, 60_000);
     const relayAtUpgrade = counters().relay ?? 0;
     await until(

@@ -1,14 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hashPiece } from '../../src/core/piece-hash.js';
 import { type DownloadEvent, type DownloadOptions, download } from '../../src/peer/files/download/index.js';
+import { DOWNLOAD_DEFAULTS } from '../../src/peer/files/download/options.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { computeFileId, type Manifest } from '../../src/protocol/manifest.js';
 import { createIdentity, type Dial, type PeerIdentity } from '../../src/wire/index.js';
 import { manifestFor } from '../fixtures/fake-seeder.js';
 import type { LinkShape } from '../helpers/duplex-pair.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { type MemorySeederSpec, type MemorySwarm, startMemorySwarm } from '../helpers/memory-swarm.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/wait.js';
@@ -169,7 +172,7 @@ describe('downloads over in-memory links to real piece servers', () => {
       {
         dial,
         scheduler: { stallTimeoutMs: 10_000 },
-        upgrade: { attempts: 3, intervalMs: 200, drainIdleMs: 10_000 },
+        upgrade: { attempts: 3, firstMs: 50, intervalMs: 200, drainIdleMs: 10_000 },
       },
     );
     seen = events;
@@ -187,4 +190,115 @@ describe('downloads over in-memory links to real piece servers', () => {
     expect(stats.bytesSent).toBe(PIECE * PIECES);
     expect(swarm!.seeders[0]!.dials).toBe(2);
   });
+
+  it('tries a relayed seeder directly soon, backs off to the interval, and at once when addresses change', async () => {
+    // Every direct attempt fails (UDP between the homes still blocked).
+    const { clock, handle, tries, expectTryAt, expectTryNow } = await relayedOnFakeClock();
+    const { firstMs, intervalMs } = DOWNLOAD_DEFAULTS.upgrade;
+    expect(firstMs).toBeLessThanOrEqual(2_000);
+    // The first a moment after the relayed link started, not a whole interval later; then the
+    // waits double up to the interval.
+    let at = firstMs;
+    for (const wait of [0, 2 * firstMs, 4 * firstMs, intervalMs, intervalMs]) {
+      at += wait;
+      await expectTryAt(at);
+    }
+    // The tracker lists the seeder again with the same addresses: nothing to try.
+    const info = swarm!.seeders[0]!.info;
+    handle.addSeeder({ ...info });
+    // A new UDP endpoint of the seeder: the next attempt at once, the waits going on after it.
+    await expectTryNow(() => handle.addSeeder({ ...info, udp: { host: '198.18.9.9', port: 40_000 } }));
+    at += intervalMs;
+    await expectTryAt(at);
+    // Our own public UDP endpoint learned or moved (the daemon says so): an attempt at once too.
+    await expectTryNow(() => handle.retryDirect());
+    // Brought forward or not, attempts stop at the budget (10 by default): a changing endpoint
+    // cannot make them endless.
+    at += intervalMs;
+    await expectTryAt(at);
+    await expectTryNow(() => handle.retryDirect());
+    handle.retryDirect();
+    clock.advance(10 * intervalMs);
+    await new Promise((r) => setImmediate(r));
+    expect(tries).toHaveLength(DOWNLOAD_DEFAULTS.upgrade.attempts);
+    handle.abort('the test is over');
+    await handle.done.catch(() => {});
+  });
+
+  it('gives a relayed connection made again while an attempt dialled attempts of its own', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    const t = await relayedOnFakeClock(() => gate);
+    const { firstMs } = DOWNLOAD_DEFAULTS.upgrade;
+    t.clock.advance(firstMs);
+    await until('the first attempt dialling', () => t.tries.length === 1);
+    // The relayed connection drops while that attempt dials, and is made again (run()'s retry
+    // waits 5 ms, on the fake clock from the moment the loss is seen).
+    t.relayed[0]!.destroy();
+    await until('the relayed link lost', () => t.events.some((e) => e.type === 'peerDisconnected'));
+    t.clock.advance(5);
+    const connected = () => t.events.filter((e) => e.type === 'peerConnected').length;
+    await until('the relayed link made again', () => connected() === 2);
+    const againAt = t.clock.now();
+    // The old attempt fails: the new connection's schedule starts then, from its first wait.
+    open();
+    await until('the old attempt failed', () => t.failed() === 1);
+    await t.expectTryAt(againAt + firstMs);
+    t.handle.abort('the test is over');
+    await t.handle.done.catch(() => {});
+  });
 });
+
+/**
+ * A download whose one seeder is reached through a "relay" only (a link slow enough that the file
+ * is still downloading when the test ends), on a fake clock that stands still until the test moves
+ * it: each direct attempt is recorded at its time and fails once `punch` settles.
+ */
+async function relayedOnFakeClock(punch: () => Promise<void> = async () => {}) {
+  const clock = new FakeClock();
+  const tries: number[] = [];
+  const relayed: Duplex[] = [];
+  const dial: Dial = async (target, signal, reads) => {
+    if (target.directOnly !== true) {
+      const dialed = await swarm!.dial(target, signal, reads);
+      relayed.push(dialed.stream);
+      return { ...dialed, relayed: true };
+    }
+    tries.push(clock.now());
+    await punch();
+    throw new CoterieError('UNAVAILABLE', 'the punch timed out');
+  };
+  const { handle, events } = await run(
+    [{ path: good, link: () => ({ delayMs: 5, bytesPerSecond: 16 * 1024 }) }],
+    {
+      dial,
+      clock,
+      noProgressTimeoutMs: 3_600_000,
+      scheduler: { stallTimeoutMs: 3_600_000 },
+      upgrade: { jitter: 0 },
+    },
+  );
+  const failed = () => events.filter((e) => e.type === 'peerUpgradeFailed').length;
+  /** Moves the clock to just before `at` (no attempt yet), then to it: the next attempt is made and fails. */
+  const expectTryAt = async (at: number) => {
+    clock.advance(at - 1 - clock.now());
+    await new Promise((r) => setImmediate(r));
+    expect(tries, `no attempt before ${at} ms`).toHaveLength(failed());
+    clock.advance(1);
+    const n = tries.length + 1;
+    await until(`upgrade attempt ${n} made and failed`, () => failed() === n);
+    expect(tries.at(-1)).toBe(at);
+  };
+  /** `change` brings an attempt at once: made (and failed) with the clock where it stands. */
+  const expectTryNow = async (change: () => void) => {
+    const n = tries.length + 1;
+    change();
+    await until(`upgrade attempt ${n}, brought forward, made and failed`, () => failed() === n);
+    expect(tries).toHaveLength(n);
+    expect(tries.at(-1)).toBe(clock.now());
+  };
+  await until('the relayed link ready', () => events.some((e) => e.type === 'peerConnected'));
+  return { clock, tries, relayed, handle, events, failed, expectTryAt, expectTryNow };
+}

@@ -45,6 +45,8 @@ export interface Downloads {
   /** Files whose seeders the session should report (the running and the waiting downloads). */
   watchedFileIds(): string[];
   onSeederAppeared(e: Extract<SessionEvent, { type: 'seeder_appeared' }>): void;
+  /** Our public UDP endpoint was learned or moved: running downloads try their relayed seeders directly now. */
+  retryDirect(): void;
   resumeAll(): Promise<void>;
   /** Stops every running download resumably (logout, shutdown). */
   pauseAll(): Promise<void>;

@@ -418,6 +418,9 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         void resumeRecord(rec);
       }
     },
+    retryDirect() {
+      for (const r of running.values()) r.handle.retryDirect();
+    },
     resumeAll,
     pauseAll,
     async stop() {

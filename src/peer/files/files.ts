@@ -50,6 +50,8 @@ export interface FilesService extends FileCommands {
   describeFile(fileId: string): string | undefined;
   onTrackerConnected(): void;
   onSessionEvent(e: SessionEvent): void;
+  /** Our public UDP endpoint was learned or moved: relayed seeders are tried directly now. */
+  retryDirect(): void;
   /** The running downloads with their peers and piece maps. */
   transfers(): TransferProgress[];
   pauseAll(): Promise<void>;
@@ -122,6 +124,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
         seeding.revokeTickets({ groupId: e.groupId, userId: e.userId, beforeSeconds: e.before });
       else if (e.type === 'file_deleted') void filesDeleted(e.groupId, e.fileIds, e.at);
     },
+    retryDirect: () => downloads.retryDirect(),
     uploadFile: (path, groupId, io) => shares.upload(path, groupId, io),
     updateFile: (groupId, fileName, path, ifVersion, io) =>
       shares.update(path, groupId, fileName, ifVersion, io),

@@ -206,6 +206,10 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#links.add(seeder);
   }
 
+  retryDirect(): void {
+    if (!this.#finished) this.#links.retryDirect();
+  }
+
   #seederLinks(): SeederLinks {
     const options = seederLinkOptions(this.#o, {
       clock: this.#clock,

@@ -73,10 +73,14 @@ export interface DownloadOptions {
 }
 
 export interface UpgradePolicy {
-  /** Attempts per relayed connection (the first as soon as it is ready). */
+  /** Attempts per relayed connection, those a change of addresses brings forward included. */
   attempts: number;
-  /** Between a failed attempt and the next. */
+  /** From the relayed connection being ready to the first attempt. */
+  firstMs: number;
+  /** The longest wait between a failed attempt and the next (the waits double up to it, see upgrade-schedule.ts). */
   intervalMs: number;
+  /** Fraction of each wait taken off at random (0 = none): downloaders of one seeder do not punch in step. */
+  jitter: number;
   /** After the switch, the relayed connection is closed once it owes nothing, or has been quiet this long. */
   drainIdleMs: number;
 }
@@ -102,9 +106,10 @@ export const DOWNLOAD_DEFAULTS = Object.freeze({
   // The rate is an exponential average of samples at least this long: shorter ones are mostly noise
   // (a few blocks), longer ones make the ETA slow to follow a change.
   rateSampleMs: 250,
-  // A punch that failed may work later (a NAT's mapping settled, a reflection answered): a few
-  // tries a while apart, each a punch message through the tracker and up to 3 s of probes.
-  upgrade: { attempts: 6, intervalMs: 10_000, drainIdleMs: 5_000 },
+  // A punch that failed may work later (a NAT's mapping settled, a reflection answered): tries
+  // 1.5 s after the relayed link is up, then 3, 6 and every 10 s (each less up to 30 %), each a
+  // punch message through the tracker and up to 3 s of probes; about 100 s of tries in all.
+  upgrade: { attempts: 10, firstMs: 1_500, intervalMs: 10_000, jitter: 0.3, drainIdleMs: 5_000 },
 });
 
 export interface DownloadHandle {
@@ -114,6 +119,8 @@ export interface DownloadHandle {
   off(event: 'event', listener: (e: DownloadEvent) => void): this;
   /** Adds a seeder while the download runs (the daemon forwards the tracker's seeder events). */
   addSeeder(seeder: SeederInfo): void;
+  /** Something changed on our side that may let a punch through: relayed seeders are tried directly now. */
+  retryDirect(): void;
   /** Totals and per-peer figures now; once ended, as they were at the end (the peers' pieces kept). */
   progress(): DownloadProgress;
   /** progress() with a copy of the verified pieces' bitfield: what a transfer view draws. */

@@ -31,10 +31,11 @@ export class SeederLink {
   /** The ticket sent in the hello, and what renews it once the seeder accepted (see ticket-renewal.ts). */
   ticket = '';
   renewal: TicketRenewal | null = null;
-  /** The client goes through a relay: a direct path is tried meanwhile (upgrade-attempt count, its timer). */
+  /** The client goes through a relay: a direct path is tried meanwhile (upgrade-attempt count, its timer, a dial under way). */
   relayed = false;
   upgrades = 0;
   upgradeTimer: ClockTimer | null = null;
+  upgrading = false;
   /** The relayed client a direct one replaced: its requests in flight still land, then it is closed. */
   draining: PieceClient | null = null;
   constructor(public info: SeederInfo) {}

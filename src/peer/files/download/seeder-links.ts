@@ -5,6 +5,7 @@ import { dialPieceClient } from '../../../wire/index.js';
 import type { SeederInfo } from './events.js';
 import { SeederLink, type SeederLinksHandlers, type SeederLinksOptions } from './seeder-link.js';
 import { TICKET_REFUSALS, TicketRenewal } from './ticket-renewal.js';
+import { upgradeSchedule } from './upgrade-schedule.js';
 
 /**
  * The seeders of one download: dialling each (a fresh ticket per
@@ -17,12 +18,14 @@ export class SeederLinks {
   readonly #o: SeederLinksOptions;
   readonly #h: SeederLinksHandlers;
   readonly #backoff;
+  readonly #upgradeSchedule;
   #ticket: string | undefined;
 
   constructor(o: SeederLinksOptions, handlers: SeederLinksHandlers) {
     this.#o = o;
     this.#h = handlers;
     this.#backoff = createBackoff(o.retry.backoff);
+    this.#upgradeSchedule = upgradeSchedule(o.upgrade);
     this.#ticket = o.ticket;
   }
 
@@ -47,7 +50,10 @@ export class SeederLinks {
     const existing = this.#links.get(seeder.peerId);
     if (existing) {
       // A seeder the tracker lists again gets another chance (unless banned), at its new address.
+      const moved = directPathOf(existing.info) !== directPathOf(seeder);
       existing.info = seeder;
+      // New addresses may be what a punch needed: a relayed link tries them now.
+      if (moved && existing.relayed && existing.client !== null) this.#upgradeNow(existing);
       if (
         existing.givenUp &&
         !this.#h.isBanned(seeder.peerId) &&
@@ -116,7 +122,7 @@ export class SeederLinks {
       link.state = 'ready';
       this.#renewTickets(link, client);
       this.#h.ready(link, false);
-      if (link.relayed) this.#scheduleUpgrade(link, 0);
+      if (link.relayed) this.#scheduleUpgrade(link);
     });
   }
 
@@ -165,12 +171,43 @@ export class SeederLinks {
     client.start();
   }
 
-  #scheduleUpgrade(link: SeederLink, delayMs: number): void {
-    if (link.upgrades >= this.#o.upgrade.attempts || link.upgradeTimer !== null) return;
-    link.upgradeTimer = this.#o.clock.setTimeout(() => {
-      link.upgradeTimer = null;
-      void this.#upgrade(link);
-    }, delayMs);
+  /** The link's next upgrade attempt, when upgradeSchedule says (none past `attempts`, none while one dials). */
+  #scheduleUpgrade(link: SeederLink): void {
+    const { attempts } = this.#o.upgrade;
+    if (link.upgrades >= attempts || link.upgradeTimer !== null || link.upgrading) return;
+    link.upgradeTimer = this.#o.clock.setTimeout(
+      () => {
+        link.upgradeTimer = null;
+        void this.#upgrade(link);
+      },
+      this.#upgradeSchedule.delayMs(link.upgrades + 1),
+    );
+  }
+
+  /**
+   * After an attempt: the next one, for the link's relayed client, which may be a newer one than
+   * the attempt was for (the relayed connection was lost and made again while it dialled, and its
+   * own schedule waited for this attempt to end).
+   */
+  #scheduleIfRelayed(link: SeederLink): void {
+    if (!this.#h.finished() && link.relayed && link.client !== null) this.#scheduleUpgrade(link);
+  }
+
+  /** Our own side changed (our public UDP endpoint learned or moved): every relayed link tries a direct path now. */
+  retryDirect(): void {
+    for (const link of this.#links.values()) if (link.relayed && link.client !== null) this.#upgradeNow(link);
+  }
+
+  /**
+   * The next attempt brought forward to now (unless one is dialling or none is left). It counts
+   * against `attempts` like any other: an endpoint that keeps changing (a symmetric NAT reflected
+   * by two relays) cannot make the attempts endless.
+   */
+  #upgradeNow(link: SeederLink): void {
+    if (link.upgrading || link.upgrades >= this.#o.upgrade.attempts) return;
+    link.upgradeTimer?.cancel();
+    link.upgradeTimer = null;
+    void this.#upgrade(link);
   }
 
   /**
@@ -183,23 +220,27 @@ export class SeederLinks {
     const relayedClient = link.client;
     if (this.#h.finished() || relayedClient === null || !link.relayed) return;
     link.upgrades++;
+    link.upgrading = true;
     let direct: PieceClient;
     try {
       const opened = await this.#dial(link, { ...link.info, directOnly: true });
       direct = opened.client;
       if (opened.relayed) throw new CoterieError('UNAVAILABLE', 'the upgrade went through a relay');
     } catch (err) {
-      if (link.client === relayedClient) this.#scheduleUpgrade(link, this.#o.upgrade.intervalMs);
+      link.upgrading = false;
+      this.#scheduleIfRelayed(link);
       this.#h.emit({ type: 'peerUpgradeFailed', peerId: link.info.peerId, reason: (err as Error).message });
       return;
     }
+    link.upgrading = false;
     if (this.#h.finished() || link.client !== relayedClient) {
       direct.destroy();
+      this.#scheduleIfRelayed(link);
       return;
     }
     this.#attach(link, direct, () => {});
     direct.once('close', () => {
-      if (link.client === relayedClient) this.#scheduleUpgrade(link, this.#o.upgrade.intervalMs);
+      if (link.client === relayedClient) this.#scheduleUpgrade(link);
     });
     direct.once('ready', () => {
       if (this.#h.finished() || link.client !== relayedClient) {
@@ -320,4 +361,10 @@ export class SeederLinks {
       this.#connect(link);
     }, this.#backoff.delayMs(link.failures));
   }
+}
+
+/** Where a seeder can be reached without a relay: a change may let a failed punch through. */
+function directPathOf(s: SeederInfo): string {
+  const udp = s.udp === undefined ? '' : `${s.udp.host}:${s.udp.port}`;
+  return `${s.address.host}:${s.address.port} ${udp}`;
 }

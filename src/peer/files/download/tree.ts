@@ -117,6 +117,10 @@ class TreeDownload extends EventEmitter<{ event: [DownloadEvent] }> implements T
     return this.#store.openFiles;
   }
 
+  retryDirect(): void {
+    this.#engine.retryDirect();
+  }
+
   addSeeder(seeder: SeederInfo): void {
     this.#engine.addSeeder(seeder);
   }
