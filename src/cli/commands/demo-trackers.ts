@@ -140,14 +140,21 @@ type Run = (who: 'alice' | 'bob' | 'carol' | 'dave', name: string, args: string[
  * waited in her outbox and went out by itself).
  */
 export async function sayNothingLost(run: Run, say: (s: string) => void): Promise<void> {
-  const where = await Promise.all(
-    (['alice', 'bob', 'carol', 'dave'] as const).map(async (who) => {
-      const st = (await run(who, 'status', [])) as StatusView;
-      return `${who} on ${st.tracker ?? 'none'}`;
-    }),
-  );
-  say(`after    the kill: ${where.join(', ')}`);
+  // A peer moving between trackers (after the kill, or sent to a less loaded one) has none for a
+  // moment: ask again until each is on one.
   const deadline = Date.now() + 30_000;
+  for (;;) {
+    const where = await Promise.all(
+      (['alice', 'bob', 'carol', 'dave'] as const).map(
+        async (who) => [who, ((await run(who, 'status', [])) as StatusView).tracker] as const,
+      ),
+    );
+    if (where.every(([, tracker]) => tracker !== null) || Date.now() > deadline) {
+      say(`after    the kill: ${where.map(([who, tracker]) => `${who} on ${tracker ?? 'none'}`).join(', ')}`);
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
   for (;;) {
     const { messages } = (await run('alice', 'show_sent', [])) as ShowSentResult;
     const arrived = messages.filter((m) => m.mark === 'delivered' || m.mark === 'read');

@@ -238,12 +238,18 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
     );
     await followed?.();
     await startPeer('carol');
-    await waitFor('carol to catch up', async () => {
-      const got = (await run('carol', 'show_messages', ['--unread'])) as ShowMessagesResult;
-      if (got.messages.length < 2) return false;
-      say(`back     carol restarts and catches up: ${got.messages.map(quote).join(', ')}`);
-      return true;
-    });
+    // In a cluster alice's sends may have waited in her outbox through a failover: they go out
+    // when her session catches up, which takes longer on a loaded machine.
+    await waitFor(
+      'carol to catch up',
+      async () => {
+        const got = (await run('carol', 'show_messages', ['--unread'])) as ShowMessagesResult;
+        if (got.messages.length < 2) return false;
+        say(`back     carol restarts and catches up: ${got.messages.map(quote).join(', ')}`);
+        return true;
+      },
+      flags.cluster ? 45_000 : 15_000,
+    );
     await run('alice', 'create_topic', [GROUP, 'releases']);
     await run('dave', 'subscribe', [GROUP, 'releases']);
     await run('bob', 'publish', [GROUP, 'releases', 'director’s cut next week']);
