@@ -253,9 +253,18 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
     await run('alice', 'create_topic', [GROUP, 'releases']);
     await run('dave', 'subscribe', [GROUP, 'releases']);
     await run('bob', 'publish', [GROUP, 'releases', 'director’s cut next week']);
-    const page = (await run('dave', 'fetch_messages', [GROUP, 'releases', '--from', '1'])) as MessagePage;
-    say(
-      `topic    ${GROUP}:releases — dave subscribed, bob published; fetch_messages: ${page.messages.map(quote).join(', ')}`,
+    // A publish during or just after a failover may wait in bob's outbox a moment: fetch until it is there.
+    await waitFor(
+      'dave to fetch bob’s release',
+      async () => {
+        const page = (await run('dave', 'fetch_messages', [GROUP, 'releases', '--from', '1'])) as MessagePage;
+        if (page.messages.length === 0) return false;
+        say(
+          `topic    ${GROUP}:releases — dave subscribed, bob published; fetch_messages: ${page.messages.map(quote).join(', ')}`,
+        );
+        return true;
+      },
+      flags.cluster ? 45_000 : 15_000,
     );
     if (flags.cluster) await sayNothingLost(run, say);
     ok = true;
