@@ -100,13 +100,15 @@ async function startStore(register: (stop: () => Promise<void>) => void): Promis
       ],
     };
   }
+  const startedAt = Date.now();
   const f = await startDemoFormation(bin, register);
+  const took = ((Date.now() - startedAt) / 1000).toFixed(1);
   return {
     url: f.url,
     stop: f.stop,
     formation: f,
     lines: [
-      `store    pg_auto_failover formation (throwaway, in ${f.dir}): monitor ${f.hosts.get('monitor')}, primary n1 ${f.hosts.get('n1')}, synchronous standby n2 ${f.hosts.get('n2')}`,
+      `store    pg_auto_failover formation (throwaway, in ${f.dir}): monitor ${f.hosts.get('monitor')}, primary n1 ${f.hosts.get('n1')}, synchronous standby n2 ${f.hosts.get('n2')} (started in ${took} s)`,
       `         the trackers are given ${f.url}`,
     ],
   };
