@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { PRIVATE_DIR_MODE } from '../../os/private-files.js';
 import type { ShowSentResult, StatusView } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
+import { countOf } from '../format.js';
 import { type Spawned, spawnCoterie } from '../processes.js';
+import {
+  type DemoFormation,
+  formationBinDir,
+  formationPackages,
+  startDemoFormation,
+} from './demo-formation.js';
 import { startDemoPostgres } from './demo-postgres.js';
 
 /** The demo's trackers: their processes, the URLs peers are given (with fingerprints), what to say. */
@@ -13,6 +20,11 @@ export interface DemoTrackers {
   lines: string[];
   /** Stops what the trackers stand on (the cluster's PostgreSQL), after the processes. */
   stop?: () => Promise<void>;
+  /**
+   * With a pg_auto_failover formation: SIGKILLs the store's primary and says so; the function it
+   * returns waits for the standby's promotion and for the live trackers to follow it, and says so.
+   */
+  failStore?: (say: (s: string) => void) => Promise<() => Promise<void>>;
 }
 
 const LISTENING = /listening on (https?:\/\/\S+)/;
@@ -41,8 +53,12 @@ export async function startOneTracker(root: string, keep: boolean): Promise<Demo
  * serves TLS with its own certificate; peers are given all three URLs with
  * their fingerprints, and pin them.
  */
-export async function startClusterTrackers(root: string, keep: boolean): Promise<DemoTrackers> {
-  const store = await startDemoPostgres();
+export async function startClusterTrackers(
+  root: string,
+  keep: boolean,
+  register: (stop: () => Promise<void>) => void,
+): Promise<DemoTrackers> {
+  const store = await startStore(register);
   const procs: Spawned[] = [];
   try {
     const shared = ['--store', store.url, '--key-file', join(root, 'tracker.key')];
@@ -53,14 +69,67 @@ export async function startClusterTrackers(root: string, keep: boolean): Promise
     throw err;
   }
   const urls = procs.map(urlOf);
+  const live = () => procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null).length;
   return {
     procs,
     urls,
-    lines: [
-      `store    PostgreSQL at ${store.url} (throwaway)`,
-      ...urls.map((u, i) => `tracker  t${i + 1} ${u}`),
-    ],
+    lines: [...store.lines, ...urls.map((u, i) => `tracker  t${i + 1} ${u}`)],
     stop: store.stop,
+    ...(store.formation === undefined ? {} : { failStore: failStore(store.formation, live) }),
+  };
+}
+
+interface DemoStore {
+  url: string;
+  lines: string[];
+  stop: () => Promise<void>;
+  formation?: DemoFormation;
+}
+
+/** A pg_auto_failover formation when pg_autoctl is installed, else one throwaway PostgreSQL. */
+async function startStore(register: (stop: () => Promise<void>) => void): Promise<DemoStore> {
+  const bin = formationBinDir();
+  if (bin === undefined) {
+    const store = await startDemoPostgres();
+    register(store.stop);
+    return {
+      ...store,
+      lines: [
+        `store    PostgreSQL at ${store.url} (throwaway)`,
+        `         (for a pg_auto_failover formation, its primary killed mid-story too: install ${formationPackages()})`,
+      ],
+    };
+  }
+  const startedAt = Date.now();
+  const f = await startDemoFormation(bin, register);
+  const took = ((Date.now() - startedAt) / 1000).toFixed(1);
+  return {
+    url: f.url,
+    stop: f.stop,
+    formation: f,
+    lines: [
+      `store    pg_auto_failover formation (throwaway, in ${f.dir}): monitor ${f.hosts.get('monitor')}, primary n1 ${f.hosts.get('n1')}, synchronous standby n2 ${f.hosts.get('n2')} (started in ${took} s)`,
+      `         the trackers are given ${f.url}`,
+    ],
+  };
+}
+
+function failStore(f: DemoFormation, liveTrackers: () => number): NonNullable<DemoTrackers['failStore']> {
+  return async (say) => {
+    const old = await f.primary();
+    f.kill(old);
+    const killedAt = Date.now();
+    say(`store    primary ${old} SIGKILLed (its pg_autoctl, postgres and backends: a machine that dies)`);
+    return async () => {
+      const now = await f.promotedAfter(old);
+      const promotedIn = ((Date.now() - killedAt) / 1000).toFixed(1);
+      say(
+        `promoted standby ${now} ${f.hosts.get(now)} by the monitor, writable ${promotedIn} s after the kill`,
+      );
+      const trackers = liveTrackers();
+      await f.trackersOn(now, trackers);
+      say(`follow   the ${countOf(trackers, 'live tracker')} found ${now} by themselves, from the same URL`);
+    };
   };
 }
 
@@ -73,14 +142,21 @@ type Run = (who: 'alice' | 'bob' | 'carol' | 'dave', name: string, args: string[
  * waited in her outbox and went out by itself).
  */
 export async function sayNothingLost(run: Run, say: (s: string) => void): Promise<void> {
-  const where = await Promise.all(
-    (['alice', 'bob', 'carol', 'dave'] as const).map(async (who) => {
-      const st = (await run(who, 'status', [])) as StatusView;
-      return `${who} on ${st.tracker ?? 'none'}`;
-    }),
-  );
-  say(`after    the kill: ${where.join(', ')}`);
+  // A peer moving between trackers (after the kill, or sent to a less loaded one) has none for a
+  // moment: ask again until each is on one.
   const deadline = Date.now() + 30_000;
+  for (;;) {
+    const where = await Promise.all(
+      (['alice', 'bob', 'carol', 'dave'] as const).map(
+        async (who) => [who, ((await run(who, 'status', [])) as StatusView).tracker] as const,
+      ),
+    );
+    if (where.every(([, tracker]) => tracker !== null) || Date.now() > deadline) {
+      say(`after    the kill: ${where.map(([who, tracker]) => `${who} on ${tracker ?? 'none'}`).join(', ')}`);
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
   for (;;) {
     const { messages } = (await run('alice', 'show_sent', [])) as ShowSentResult;
     const arrived = messages.filter((m) => m.mark === 'delivered' || m.mark === 'read');

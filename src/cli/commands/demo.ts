@@ -107,9 +107,12 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
   process.once('SIGTERM', onSignal);
   try {
     say(`coterie demo in ${root}`);
-    const trackers = await (flags.cluster ? startClusterTrackers : startOneTracker)(root, flags.keep);
+    const trackers = flags.cluster
+      ? await startClusterTrackers(root, flags.keep, (stop) => {
+          stopStore = stop;
+        })
+      : await startOneTracker(root, flags.keep);
     children.push(...trackers.procs);
-    stopStore = trackers.stop;
     for (const line of trackers.lines) say(line);
     const url = trackers.urls.join(',');
     const startPeer = async (name: (typeof PEERS)[number]) => {
@@ -220,6 +223,8 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
     }
     await stopProcess(peerProcs.get('carol')!.child);
     say('offline  carol stops her peer');
+    // With a pg_auto_failover formation its primary dies too: the next sends meet the failover.
+    const followed = await trackers.failStore?.(say);
     const late = (await run('alice', 'send_msg', ['carol', 'we watch it tonight at 8'])) as
       | SentView
       | PendingSendView;
@@ -231,19 +236,35 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
         ? 'message  alice → carol while she is away: pending (in alice’s outbox until a tracker answers)'
         : `message  alice → carol while she is away: ${((await run('alice', 'message_status', [late.id])) as MessageStatus).state} (stored on the tracker)`,
     );
+    await followed?.();
     await startPeer('carol');
-    await waitFor('carol to catch up', async () => {
-      const got = (await run('carol', 'show_messages', ['--unread'])) as ShowMessagesResult;
-      if (got.messages.length < 2) return false;
-      say(`back     carol restarts and catches up: ${got.messages.map(quote).join(', ')}`);
-      return true;
-    });
+    // In a cluster alice's sends may have waited in her outbox through a failover: they go out
+    // when her session catches up, which takes longer on a loaded machine.
+    await waitFor(
+      'carol to catch up',
+      async () => {
+        const got = (await run('carol', 'show_messages', ['--unread'])) as ShowMessagesResult;
+        if (got.messages.length < 2) return false;
+        say(`back     carol restarts and catches up: ${got.messages.map(quote).join(', ')}`);
+        return true;
+      },
+      flags.cluster ? 45_000 : 15_000,
+    );
     await run('alice', 'create_topic', [GROUP, 'releases']);
     await run('dave', 'subscribe', [GROUP, 'releases']);
     await run('bob', 'publish', [GROUP, 'releases', 'director’s cut next week']);
-    const page = (await run('dave', 'fetch_messages', [GROUP, 'releases', '--from', '1'])) as MessagePage;
-    say(
-      `topic    ${GROUP}:releases — dave subscribed, bob published; fetch_messages: ${page.messages.map(quote).join(', ')}`,
+    // A publish during or just after a failover may wait in bob's outbox a moment: fetch until it is there.
+    await waitFor(
+      'dave to fetch bob’s release',
+      async () => {
+        const page = (await run('dave', 'fetch_messages', [GROUP, 'releases', '--from', '1'])) as MessagePage;
+        if (page.messages.length === 0) return false;
+        say(
+          `topic    ${GROUP}:releases — dave subscribed, bob published; fetch_messages: ${page.messages.map(quote).join(', ')}`,
+        );
+        return true;
+      },
+      flags.cluster ? 45_000 : 15_000,
     );
     if (flags.cluster) await sayNothingLost(run, say);
     ok = true;
@@ -273,7 +294,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--keep', 'leave the tracker and peers running and print how to reach them', false)
     .option(
       '--cluster',
-      'three trackers on a throwaway PostgreSQL (needs its server binaries), one SIGKILLed mid-story',
+      'three trackers on a throwaway PostgreSQL (needs its server binaries), one SIGKILLed mid-story; with pg_autoctl installed, a pg_auto_failover formation whose primary is SIGKILLed too',
       false,
     )
     .option(
