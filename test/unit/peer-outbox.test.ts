@@ -7,6 +7,7 @@ import type { TrackerHttpClient } from '../../src/peer/tracker/http-client.js';
 import type { TrackerSession } from '../../src/peer/tracker/session.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { until } from '../helpers/wait.js';
 
 // The outbox keeps a message until a tracker that heard it answers: a call cut off (the
 // tracker lost mid-call, the daemon stopping) leaves it pending, and a stopping daemon never
@@ -28,7 +29,7 @@ function trackerCalls() {
   return { http, waiting };
 }
 
-function messaging(http: TrackerHttpClient) {
+function messaging(http: TrackerHttpClient, resendBackoffMs?: { first: number; max: number }) {
   const session = Object.assign(new EventEmitter(), { state: 'connected', send: () => {} });
   return createMessagingService({
     store,
@@ -37,6 +38,7 @@ function messaging(http: TrackerHttpClient) {
     userId: () => 'alice',
     notify: () => {},
     log: pino({ level: 'silent' }),
+    ...(resendBackoffMs === undefined ? {} : { resendBackoffMs }),
   });
 }
 
@@ -91,5 +93,25 @@ describe('the outbox', () => {
     const reopened = new PeerStore(dir);
     expect(reopened.outbox.pending().map((r) => r.body)).toEqual(['queued']);
     reopened.close();
+  });
+
+  it('sends a send left pending while the session stays connected again on a timer, with its client id', async () => {
+    // A tracker answered UNAVAILABLE (its store failing over) and the session never dropped: no
+    // catch-up comes, and the message once stayed pending for good (the demo's carol waited).
+    const { http, waiting } = trackerCalls();
+    const m = messaging(http, { first: 20, max: 40 });
+    const answer = m.sendMessage({ to: 'bob' }, 'later');
+    await settle();
+    waiting[0]!.reject(new CoterieError('UNAVAILABLE', 'the store has no primary'));
+    await expect(answer).resolves.toMatchObject({ state: 'pending' });
+    await until('the first retry', () => waiting.length === 2, 5_000, 5);
+    waiting[1]!.reject(new CoterieError('TRACKER_UNAVAILABLE', 'still none'));
+    await until('the second retry', () => waiting.length === 3, 5_000, 5);
+    waiting[2]!.resolve({ messageId: 'm1', streamId: 'd:alice:bob', seq: 1, duplicate: false });
+    await until('the message sent', () => store.outbox.pending().length === 0, 5_000, 5);
+    expect(store.outbox.sent({ limit: 10 }).map((r) => [r.body, r.messageId, r.state])).toEqual([
+      ['later', 'm1', 'sent'],
+    ]);
+    m.stop();
   });
 });

@@ -62,7 +62,11 @@ export interface MessagingDeps {
   /** The typed event stream of the daemon. */
   onEvent?: (event: PeerEvent) => void;
   log: Logger;
+  /** The first wait before pending sends are tried again while connected, doubling to `max`. */
+  resendBackoffMs?: { first: number; max: number };
 }
+
+const RESEND_BACKOFF_MS = { first: 1_000, max: 30_000 };
 
 /** Messages are shown in full; a notice shows the start of a long one. */
 const NOTICE_CHARS = PEER_DEFAULTS.messageNoticeChars;
@@ -199,7 +203,12 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
     try {
       sent = await http.call('sendMessage', { body: { ...request, clientId } });
     } catch (err) {
-      if (stopped || !isRefusal(err)) return pending();
+      if (stopped || !isRefusal(err)) {
+        // The session may stay connected (a tracker that answered UNAVAILABLE, a store failing
+        // over): no catch-up would come to send it, so it is tried again on a timer as well.
+        scheduleResend();
+        return pending();
+      }
       store.outbox.remove(clientId);
       throw err;
     }
@@ -218,9 +227,28 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
 
   /** Sends left pending (no tracker answered) go out again with their client id: stored once whatever happened. */
   let resending = false;
+  const backoff = deps.resendBackoffMs ?? RESEND_BACKOFF_MS;
+  let resendDelayMs = backoff.first;
+  let resendTimer: NodeJS.Timeout | undefined;
+  /** Tries the pending sends again after a doubling wait (a catch-up tries them at once too). */
+  const scheduleResend = () => {
+    if (stopped || resendTimer !== undefined) return;
+    resendTimer = setTimeout(() => {
+      resendTimer = undefined;
+      void resendPending();
+    }, resendDelayMs);
+    resendTimer.unref();
+    resendDelayMs = Math.min(resendDelayMs * 2, backoff.max);
+  };
   const resendPending = async () => {
-    if (resending || stopped) return;
+    if (stopped) return;
+    if (resending) {
+      // A pass is running, and may have read the outbox before this send was put in it.
+      scheduleResend();
+      return;
+    }
     resending = true;
+    let unreachable = false;
     try {
       for (const r of store.outbox.pending()) {
         const body: SendMessageRequest = {
@@ -238,7 +266,11 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
           if (r.topic === null) sentEvent(stored);
           deps.notify('message', `sent your pending message ${sent.messageId}`);
         } catch (err) {
-          if (stopped || !isRefusal(err)) return; // still unreachable: the next catch-up tries again
+          if (stopped) return;
+          if (!isRefusal(err)) {
+            unreachable = true; // still unreachable: tried again on the timer and at the next catch-up
+            break;
+          }
           store.outbox.remove(r.clientId);
           deps.notify('message', `a pending message could not be sent: ${(err as Error).message}`);
         }
@@ -246,11 +278,14 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
     } finally {
       resending = false;
     }
+    if (unreachable || store.outbox.pending().length > 0) scheduleResend();
+    else resendDelayMs = backoff.first;
   };
 
   return {
     stop() {
       stopped = true;
+      clearTimeout(resendTimer);
     },
     onSessionMessaging(event) {
       switch (event.type) {
