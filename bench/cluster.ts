@@ -241,6 +241,7 @@ async function sends(
     trackerCpuSecondsPer1k: round3(result.trackerCpuPer1k),
     pgCpuSecondsPer1k: round3(result.pgCpuPer1k),
     clientCpuSecondsPer1k: round3(result.clientCpuPer1k),
+    batchMean: Math.round(result.batchMean),
     load1: round2(load1),
   });
 

@@ -8,7 +8,7 @@
 // commits take turns on the stream's row (see docs/cluster.md, "Throughput").
 import pg from 'pg';
 import { cpuSeconds, startPgCpuClock } from './cpu.js';
-import { userToken } from './http.js';
+import { request, userToken } from './http.js';
 import { SessionClient } from './session-client.js';
 
 /** Users sending (each under the tracker's per-user limit of 1,000/s: 64 of them cap the rate at 64,000/s). */
@@ -31,6 +31,20 @@ export interface SendRun {
   pgCpuPer1k: number;
   /** CPU-seconds of this process (the senders' sessions) per 1,000 answered sends. */
   clientCpuPer1k: number;
+  /** Messages per write transaction over the run, all trackers together (their /metrics). */
+  batchMean: number;
+}
+
+/** The trackers' group commit batches so far: messages written and transactions, summed. */
+async function batchTotals(urls: string[]): Promise<{ messages: number; batches: number }> {
+  let messages = 0;
+  let batches = 0;
+  for (const url of urls) {
+    const { text } = await request(url, 'GET', '/metrics');
+    messages += Number(/^coterie_message_batch_size_sum (\S+)$/m.exec(text)?.[1] ?? 0);
+    batches += Number(/^coterie_message_batch_size_count (\S+)$/m.exec(text)?.[1] ?? 0);
+  }
+  return { messages, batches };
 }
 
 export interface SendCluster {
@@ -60,6 +74,7 @@ export async function connectSenders(
       const pgClient = new pg.Client({ connectionString: pgUrl });
       await pgClient.connect();
       const pgCpu = await startPgCpuClock(pgClient);
+      const batches0 = await batchTotals(trackers.map((t) => t.url));
       const client0 = process.cpuUsage();
       const cpu0 = trackerCpu();
       const t0 = performance.now();
@@ -88,6 +103,7 @@ export async function connectSenders(
       const cpu = trackerCpu() - cpu0;
       const client = process.cpuUsage(client0);
       const pgSeconds = await pgCpu.stop().finally(() => pgClient.end());
+      const batches1 = await batchTotals(trackers.map((t) => t.url));
       const per1k = (seconds: number) => (seconds / Math.max(1, answered.size)) * 1000;
       return {
         rate: answered.size / seconds,
@@ -97,6 +113,7 @@ export async function connectSenders(
         trackerCpuPer1k: per1k(cpu),
         pgCpuPer1k: per1k(pgSeconds),
         clientCpuPer1k: per1k((client.user + client.system) / 1e6),
+        batchMean: (batches1.messages - batches0.messages) / Math.max(1, batches1.batches - batches0.batches),
       };
     },
     async close() {
