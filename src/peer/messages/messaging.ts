@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { createBackoff } from '../../core/backoff.js';
 import type {
   MessagePage,
   MessageSent,
@@ -67,6 +68,10 @@ export interface MessagingDeps {
 }
 
 const RESEND_BACKOFF_MS = { first: 1_000, max: 30_000 };
+
+/** The waits between tries of pending sends: core/backoff's doubling, without jitter (one peer's outbox). */
+const resendBackoff = (o: { first: number; max: number }) =>
+  createBackoff({ baseMs: o.first, maxMs: o.max, factor: 2, jitter: 0 });
 
 /** Messages are shown in full; a notice shows the start of a long one. */
 const NOTICE_CHARS = PEER_DEFAULTS.messageNoticeChars;
@@ -227,18 +232,19 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
 
   /** Sends left pending (no tracker answered) go out again with their client id: stored once whatever happened. */
   let resending = false;
-  const backoff = deps.resendBackoffMs ?? RESEND_BACKOFF_MS;
-  let resendDelayMs = backoff.first;
+  const backoff = resendBackoff(deps.resendBackoffMs ?? RESEND_BACKOFF_MS);
+  /** Timed tries since the outbox was last emptied: the next wait is backoff.delayMs(this + 1). */
+  let resendTries = 0;
   let resendTimer: NodeJS.Timeout | undefined;
   /** Tries the pending sends again after a doubling wait (a catch-up tries them at once too). */
   const scheduleResend = () => {
     if (stopped || resendTimer !== undefined) return;
+    resendTries++;
     resendTimer = setTimeout(() => {
       resendTimer = undefined;
       void resendPending();
-    }, resendDelayMs);
+    }, backoff.delayMs(resendTries));
     resendTimer.unref();
-    resendDelayMs = Math.min(resendDelayMs * 2, backoff.max);
   };
   const resendPending = async () => {
     if (stopped) return;
@@ -248,7 +254,6 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
       return;
     }
     resending = true;
-    let unreachable = false;
     try {
       for (const r of store.outbox.pending()) {
         const body: SendMessageRequest = {
@@ -267,10 +272,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
           deps.notify('message', `sent your pending message ${sent.messageId}`);
         } catch (err) {
           if (stopped) return;
-          if (!isRefusal(err)) {
-            unreachable = true; // still unreachable: tried again on the timer and at the next catch-up
-            break;
-          }
+          if (!isRefusal(err)) break; // still unreachable: tried again on the timer and at the next catch-up
           store.outbox.remove(r.clientId);
           deps.notify('message', `a pending message could not be sent: ${(err as Error).message}`);
         }
@@ -278,8 +280,9 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
     } finally {
       resending = false;
     }
-    if (unreachable || store.outbox.pending().length > 0) scheduleResend();
-    else resendDelayMs = backoff.first;
+    // Whatever is still pending (unreachable, or put in the outbox during the pass) waits its turn.
+    if (store.outbox.pending().length > 0) scheduleResend();
+    else resendTries = 0;
   };
 
   return {
