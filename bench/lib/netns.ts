@@ -293,6 +293,8 @@ export class NetnsLab {
         'enable_upnp=yes',
         `enable_natpmp=${o.natpmp ? 'yes' : 'no'}`,
         `lease_file=${leases}`,
+        // PCP grants 120 s at least by default; the tests' short leases show renewals.
+        'min_lifetime=1',
         'secure_mode=yes',
         `uuid=${randomUUID()}`,
         'allow 1024-65535 10.0.0.0/8 1024-65535',

@@ -1,5 +1,6 @@
 // `BENCH_PARTS=portmap npm run bench -- reach` (issue 19, part 3), as root, in the namespace lab
-// (bench/lib/netns.ts): two homes behind miniupnpd routers, one speaking NAT-PMP and UPnP IGD, one
+// (bench/lib/netns.ts): two homes behind miniupnpd routers, one speaking PCP, NAT-PMP and UPnP IGD (the peer
+// asks PCP first), one
 // UPnP only. In each, the peer's port-mapping module makes and removes a mapping 20 times
 // (`_portmap-probe.ts`). Figures: the time to a mapping, p50 and p99, per protocol, and the CPU
 // the probe spent per mapping. The load average goes beside every figure.
@@ -29,9 +30,9 @@ if (missing !== '') {
 const lab = new NetnsLab('portmap');
 const scratch = join(tmpdir(), `coterie-reach-portmap-${lab.id}`);
 try {
-  for (const protocol of ['natpmp', 'upnp'] as const) {
+  for (const protocol of ['pcp', 'upnp'] as const) {
     const home = lab.addHome('upnp', 0);
-    await lab.startMiniupnpd(home, join(scratch, protocol), { natpmp: protocol === 'natpmp' });
+    await lab.startMiniupnpd(home, join(scratch, protocol), { natpmp: protocol === 'pcp' });
     // Not spawnSync: miniupnpd's debug output comes to this process, and a loop that does not read
     // it fills the pipe until miniupnpd blocks (and stops answering).
     const probe = await execFileAsync(

@@ -17,6 +17,9 @@ import { formatLimits, limitsLine } from './format-limits.js';
 import { shown, shownBody, shownDeep } from './sanitize.js';
 import { table } from './text-table.js';
 
+/** How `status` names a port mapping's protocol. */
+const MAPPING_PROTOCOLS = { upnp: 'UPnP', natpmp: 'NAT-PMP', pcp: 'PCP' } as const;
+
 export { table };
 
 /**
@@ -423,7 +426,7 @@ function reachLines(reach: StatusView['reach']): string[] {
     m === undefined
       ? []
       : [
-          `port mapping: ${shown(m.external)} → ${shown(m.internal)} by ${m.protocol === 'upnp' ? 'UPnP' : 'NAT-PMP'}, lease ${m.leaseSec} s, renewed ${m.renewals}×, ends ${new Date(m.expiresAt).toISOString()}`,
+          `port mapping: ${shown(m.external)} → ${shown(m.internal)} by ${MAPPING_PROTOCOLS[m.protocol]}, lease ${m.leaseSec} s, renewed ${m.renewals}×, ends ${new Date(m.expiresAt).toISOString()}`,
         ];
   return [...reachLine(reach), ...mapped];
 }

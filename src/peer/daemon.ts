@@ -73,7 +73,7 @@ export interface PeerDaemonOptions {
   /** The web UI: its port, and (benchmarks, tests) how many logins a minute it takes (default 20). */
   ui?: { port?: number; loginAttemptsPerMinute?: number } | false;
   /**
-   * Ask the home router (NAT-PMP, UPnP IGD) to forward the piece server's port: on by default
+   * Ask the home router (PCP, NAT-PMP, UPnP IGD) to forward the piece server's port: on by default
    * unless the piece server listens on loopback only; false (`--no-port-mapping`) turns it off.
    */
   portMapping?: false | { leaseSec?: number; gateway?: string };

@@ -7,14 +7,16 @@ import { fetch as undiciFetch } from 'undici';
 import { formatHostPort } from '../protocol/addresses.js';
 import type { PortMappingView } from '../protocol/control.js';
 import { PEER_DEFAULTS } from './config.js';
+import { createPcpGateway, PcpError } from './pcp.js';
 
 /**
  * Issue 19, part 3: asks the home router to forward the piece server's port
- * (NAT-PMP first, it is one UDP round trip to the default gateway; then UPnP
- * IGD, found by SSDP), renews the lease at half its life and removes the
- * mapping at shutdown. The protocols are @achingbrain/nat-port-mapper's
- * (libp2p's); it is loaded only when a peer maps, and its own refresh is off
- * so that renewals are ours to log and to show. The mapped address is only a
+ * (PCP first, then NAT-PMP, each one UDP round trip to the default gateway;
+ * then UPnP IGD, found by SSDP), renews the lease at half its life and removes
+ * the mapping at shutdown. NAT-PMP and UPnP are @achingbrain/nat-port-mapper's
+ * (libp2p's), loaded only when a peer maps, with its own refresh off so that
+ * renewals are ours to log and to show; PCP is ours (pcp.ts), as no library
+ * has it. The mapped address is only a
  * candidate: reach.ts advertises it, and puts it first once the tracker's
  * dial-back proved it.
  */
@@ -68,14 +70,88 @@ export interface PortMapper {
   stop(): Promise<void>;
 }
 
-interface Held {
+/** One router and one protocol, seen the same way whoever speaks it (our PCP, the library's others). */
+interface MappingGateway {
   protocol: PortMappingView['protocol'];
-  gateway: Gateway;
+  host: string;
+  /** Makes or renews the mapping of `internal`; the lease the router granted, in seconds. */
+  map(internal: string, leaseSec: number, timeoutMs: number): Promise<{ external: string; granted: number }>;
+  /** Removes it and lets the gateway go. */
+  release(internal: string, signal: AbortSignal): Promise<void>;
+  /** Lets the gateway go (its socket, its search) without removing anything. */
+  stop(): Promise<void>;
+}
+
+interface Held {
+  gateway: MappingGateway;
   internal: string;
   external: string;
   leaseSec: number;
   expiresAt: number;
   renewals: number;
+}
+
+const hostOf = (hostPort: string) => hostPort.slice(0, hostPort.lastIndexOf(':'));
+
+/** Our PCP client as a MappingGateway. */
+function pcpGateway(router: string, port: number): MappingGateway {
+  const pcp = createPcpGateway(router);
+  return {
+    protocol: 'pcp',
+    host: router,
+    async map(internal, leaseSec, timeoutMs) {
+      const m = await pcp.map({
+        client: hostOf(internal),
+        internalPort: port,
+        lifetimeSec: leaseSec,
+        timeoutMs,
+      });
+      return { external: formatHostPort(m.externalHost, m.externalPort), granted: m.lifetimeSec };
+    },
+    async release(internal) {
+      try {
+        await pcp.unmap({
+          client: hostOf(internal),
+          internalPort: port,
+          timeoutMs: PORT_MAPPING_DEFAULTS.unmapTimeoutMs,
+        });
+      } finally {
+        pcp.stop();
+      }
+    },
+    async stop() {
+      pcp.stop();
+    },
+  };
+}
+
+/** A NAT-PMP or UPnP gateway of @achingbrain/nat-port-mapper as a MappingGateway. */
+function libraryGateway(protocol: 'natpmp' | 'upnp', gateway: Gateway, port: number): MappingGateway {
+  return {
+    protocol,
+    host: gateway.host,
+    async map(internal, leaseSec, timeoutMs) {
+      const m = await answeredWithin(
+        gateway.map(port, hostOf(internal), {
+          protocol: 'tcp',
+          description: `coterie peer ${port}`,
+          // The library takes the TTL in seconds for NAT-PMP, in ms for UPnP.
+          ttl: protocol === 'natpmp' ? leaseSec : leaseSec * 1000,
+          autoRefresh: false,
+        }),
+        timeoutMs,
+      );
+      // The UPnP library asks for an hour at least.
+      const granted = protocol === 'upnp' ? Math.max(leaseSec, 3_600) : leaseSec;
+      return { external: formatHostPort(m.externalHost, m.externalPort), granted };
+    },
+    async release(_internal, signal) {
+      // NAT-PMP removes with a zero lifetime; the UPnP gateway's stop deletes what it mapped.
+      if (protocol === 'natpmp') await gateway.unmap(port, { signal });
+      await gateway.stop({ signal });
+    },
+    stop: () => gateway.stop(),
+  };
 }
 
 export function createPortMapper(o: PortMapperOptions): PortMapper {
@@ -90,61 +166,41 @@ export function createPortMapper(o: PortMapperOptions): PortMapper {
     timer.unref();
   };
 
-  /** One request for the lease; the library takes the TTL in seconds for NAT-PMP, in ms for UPnP. */
-  const request = async (h: Pick<Held, 'protocol' | 'gateway' | 'internal'>, timeoutMs: number) => {
-    const host = h.internal.slice(0, h.internal.lastIndexOf(':'));
-    const m = await answeredWithin(
-      h.gateway.map(o.port, host, {
-        protocol: 'tcp',
-        description: `coterie peer ${o.port}`,
-        ttl: h.protocol === 'natpmp' ? leaseSec : leaseSec * 1000,
-        autoRefresh: false,
-      }),
-      timeoutMs,
-    );
-    // The UPnP library asks for an hour at least.
-    const granted = h.protocol === 'upnp' ? Math.max(leaseSec, 3_600) : leaseSec;
-    return { external: formatHostPort(m.externalHost, m.externalPort), granted };
-  };
-
   const renew = async () => {
     const h = held;
     if (h === undefined || stopped) return;
+    const protocol = h.gateway.protocol;
     try {
-      const { external, granted } = await request(h, PORT_MAPPING_DEFAULTS.upnpTimeoutMs);
+      const { external, granted } = await h.gateway.map(
+        h.internal,
+        leaseSec,
+        PORT_MAPPING_DEFAULTS.upnpTimeoutMs,
+      );
       if (stopped) return;
       const moved = external !== h.external;
       Object.assign(h, { external, leaseSec: granted, expiresAt: Date.now() + granted * 1000 });
       h.renewals++;
-      o.log.info(
-        { protocol: h.protocol, external, lease: granted, renewals: h.renewals },
-        'port mapping renewed',
-      );
+      o.log.info({ protocol, external, lease: granted, renewals: h.renewals }, 'port mapping renewed');
       if (moved) o.onChange();
       schedule((granted * 1000) / 2);
     } catch (err) {
       if (Date.now() >= h.expiresAt) {
         held = undefined;
-        o.log.warn({ protocol: h.protocol, err: describe(err) }, 'port mapping lost');
+        o.log.warn({ protocol, err: describe(err) }, 'port mapping lost');
         o.onChange();
         return;
       }
-      o.log.warn({ protocol: h.protocol, err: describe(err) }, 'port mapping not renewed yet');
+      o.log.warn({ protocol, err: describe(err) }, 'port mapping not renewed yet');
       schedule(Math.min(PORT_MAPPING_DEFAULTS.retryMs, Math.max(0, h.expiresAt - Date.now()) / 2));
     }
   };
 
-  const tryProtocol = async (
-    protocol: Held['protocol'],
-    find: () => Promise<Gateway>,
-    timeoutMs: number,
-  ): Promise<Held> => {
+  const tryGateway = async (find: () => Promise<MappingGateway>, timeoutMs: number): Promise<Held> => {
     const gateway = await find();
     const internal = formatHostPort(await localAddressToward(gateway.host), o.port);
     try {
-      const { external, granted } = await request({ protocol, gateway, internal }, timeoutMs);
+      const { external, granted } = await gateway.map(internal, leaseSec, timeoutMs);
       return {
-        protocol,
         gateway,
         internal,
         external,
@@ -154,6 +210,8 @@ export function createPortMapper(o: PortMapperOptions): PortMapper {
       };
     } catch (err) {
       await gateway.stop().catch(() => {});
+      // PCP's codes say whether NAT-PMP is worth asking; the rest is a refusal.
+      if (err instanceof PcpError && err.code !== 'PCP_REFUSED') throw err;
       throw new PortMappingError('refused', describe(err));
     }
   };
@@ -164,35 +222,43 @@ export function createPortMapper(o: PortMapperOptions): PortMapper {
       const lib = await loadPortMappingLibrary();
       const loadedMs = Date.now() - started;
       const router = o.gateway ?? defaultGateway();
-      // The SSDP search runs while NAT-PMP is asked: a UPnP-only router costs no extra wait.
-      const upnp = findUpnpGateway(lib);
+      // The SSDP search runs while PCP / NAT-PMP are asked: a UPnP-only router costs no extra wait.
+      const upnp = findUpnpGateway(lib).then((g) => libraryGateway('upnp', g, o.port));
       upnp.catch(() => {});
-      const attempts: Array<[Held['protocol'], () => Promise<Gateway>, number]> = [
+      const needRouter = () => {
+        if (router === undefined) throw new PortMappingError('no-gateway', 'no IPv4 default route');
+        return router;
+      };
+      const attempts: Array<[Held['gateway']['protocol'], () => Promise<MappingGateway>, number]> = [
+        ['pcp', async () => pcpGateway(needRouter(), o.port), PORT_MAPPING_DEFAULTS.pmpTimeoutMs],
         [
           'natpmp',
           async () => {
-            if (router === undefined) throw new PortMappingError('no-gateway', 'no IPv4 default route');
-            const gateway = lib.pmpNat(router, { autoRefresh: false });
+            const gateway = lib.pmpNat(needRouter(), { autoRefresh: false });
             // Its UDP socket's errors are emitted, and an 'error' nobody listens to ends the process.
             (gateway as unknown as EventEmitter).on('error', (err: Error) =>
               o.log.debug({ err: err.message }, 'NAT-PMP socket error'),
             );
-            return gateway;
+            return libraryGateway('natpmp', gateway, o.port);
           },
           PORT_MAPPING_DEFAULTS.pmpTimeoutMs,
         ],
         ['upnp', () => upnp, PORT_MAPPING_DEFAULTS.upnpTimeoutMs],
       ];
       const failures: string[] = [];
-      for (const [protocol, find, timeoutMs] of attempts) {
+      for (let i = 0; i < attempts.length; i++) {
+        const [protocol, find, timeoutMs] = attempts[i]!;
         if (stopped) return;
         try {
-          held = await tryProtocol(protocol, find, timeoutMs);
+          held = await tryGateway(find, timeoutMs);
         } catch (err) {
           failures.push(`${protocol}: ${describe(err)}`);
+          // NAT-PMP shares PCP's port, and RFC 6886 §3.5 has a NAT-PMP server answer a PCP request
+          // ("unsupported version"): a router silent to PCP has neither, so NAT-PMP is not asked.
+          if (err instanceof PcpError && err.code === 'PCP_NO_ANSWER') i++;
           continue;
         }
-        if (protocol === 'natpmp')
+        if (protocol !== 'upnp')
           upnp.then(
             (g) => g.stop(),
             () => {},
@@ -216,14 +282,14 @@ export function createPortMapper(o: PortMapperOptions): PortMapper {
         o.onChange();
         return;
       }
-      o.log.info({ failures }, 'no port mapping (no NAT-PMP or UPnP gateway answered)');
+      o.log.info({ failures }, 'no port mapping (no PCP, NAT-PMP or UPnP gateway answered)');
     },
     address: () => held?.external,
     view: () =>
       held === undefined
         ? undefined
         : {
-            protocol: held.protocol,
+            protocol: held.gateway.protocol,
             external: held.external,
             internal: held.internal,
             leaseSec: held.leaseSec,
@@ -236,15 +302,13 @@ export function createPortMapper(o: PortMapperOptions): PortMapper {
       const h = held;
       held = undefined;
       if (h === undefined) return;
-      const signal = AbortSignal.timeout(PORT_MAPPING_DEFAULTS.unmapTimeoutMs);
+      const protocol = h.gateway.protocol;
       try {
-        // NAT-PMP removes with a zero lifetime; the UPnP gateway's stop deletes what it mapped.
-        if (h.protocol === 'natpmp') await h.gateway.unmap(o.port, { signal });
-        await h.gateway.stop({ signal });
-        o.log.info({ protocol: h.protocol, external: h.external }, 'port mapping removed');
+        await h.gateway.release(h.internal, AbortSignal.timeout(PORT_MAPPING_DEFAULTS.unmapTimeoutMs));
+        o.log.info({ protocol, external: h.external }, 'port mapping removed');
       } catch (err) {
         o.log.warn(
-          { protocol: h.protocol, external: h.external, err: (err as Error).message },
+          { protocol, external: h.external, err: (err as Error).message },
           'port mapping not removed (it ends with its lease)',
         );
       }

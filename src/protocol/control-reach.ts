@@ -9,7 +9,7 @@ export interface ReachView {
   /** host:port of the relay holding this peer's reservation (behind NAT). */
   relay?: string;
   relays: string[];
-  /** The port mapping the home router holds for the piece server (UPnP IGD or NAT-PMP). */
+  /** The port mapping the home router holds for the piece server (PCP, NAT-PMP or UPnP IGD). */
   mapping?: PortMappingView;
   /** Our public UDP endpoint as a relay's reflector saw it (hole punching); absent with --no-punch. */
   udp?: string;
@@ -17,7 +17,7 @@ export interface ReachView {
 
 /** `status`'s port mapping: where the router forwards, by which protocol, until when. */
 export interface PortMappingView {
-  protocol: 'upnp' | 'natpmp';
+  protocol: 'upnp' | 'natpmp' | 'pcp';
   /** host:port others dial. */
   external: string;
   /** host:port it forwards to (this peer's piece server). */

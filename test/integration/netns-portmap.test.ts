@@ -8,7 +8,7 @@ import { until } from '../helpers/wait.js';
 
 // Issue 19, part 3: port mapping against a real miniupnpd (Debian's, nftables backend) in the
 // router namespaces of the NAT lab (test/helpers/netns.ts). Two homes have a UPnP router, one
-// speaking NAT-PMP too (the peer's first choice) and one UPnP IGD only; their routers otherwise
+// speaking PCP and NAT-PMP too (PCP is the peer's first choice) and one UPnP IGD only; their routers otherwise
 // let in only replies, so without a mapping their peers would be relayed (netns-nat.test.ts).
 // A third home, port-restricted, downloads from both: the bytes come straight from the routers'
 // mapped addresses. The mappings are made within 2 s, renewed before their lease ends, and gone
@@ -16,7 +16,7 @@ import { until } from '../helpers/wait.js';
 
 const skip = skipWithoutNetns('test/integration/netns-portmap.test.ts', ['ip', 'nft', 'tc', 'miniupnpd']);
 const FILE_BYTES = 1024 * 1024 + 33;
-/** The NAT-PMP peer's lease: short, so the test sees it renewed several times. */
+/** The PCP peer's lease: short, so the test sees it renewed several times. */
 const LEASE_SEC = 4;
 
 interface Seeder {
@@ -25,7 +25,7 @@ interface Seeder {
   dir: string;
   peer: Started;
   miniupnpd: Started & { leases: string };
-  protocol: 'natpmp' | 'upnp';
+  protocol: 'pcp' | 'upnp';
 }
 
 interface MappingView {
@@ -55,7 +55,7 @@ function leases(path: string): Array<{ port: number; client: string; expiry: num
     });
 }
 
-describe.skipIf(skip)('port mapping with miniupnpd (UPnP IGD and NAT-PMP)', { timeout: 180_000 }, () => {
+describe.skipIf(skip)('port mapping with miniupnpd (UPnP IGD and PCP)', { timeout: 180_000 }, () => {
   const scratch = tempDir('coterie-portmap-');
   let lab: NetnsLab;
   const seeders: Seeder[] = [];
@@ -84,12 +84,12 @@ describe.skipIf(skip)('port mapping with miniupnpd (UPnP IGD and NAT-PMP)', { ti
     try {
       const homes = [lab.addHome('upnp'), lab.addHome('upnp'), lab.addHome('restricted')];
       const tracker = await lab.startTracker(join(scratch.path, 'tracker'));
-      for (const [i, protocol] of (['natpmp', 'upnp'] as const).entries()) {
+      for (const [i, protocol] of (['pcp', 'upnp'] as const).entries()) {
         const home = homes[i]!;
         const name = `seeder${i + 1}`;
         const dir = join(scratch.path, name);
         const miniupnpd = await lab.startMiniupnpd(home, join(scratch.path, `r${i + 1}`), {
-          natpmp: protocol === 'natpmp',
+          natpmp: protocol === 'pcp', // miniupnpd's NAT-PMP and PCP are one switch
         });
         const peer = await lab.startMember(home.home, {
           name,
@@ -135,9 +135,9 @@ describe.skipIf(skip)('port mapping with miniupnpd (UPnP IGD and NAT-PMP)', { ti
     if (made !== undefined) expect(lab.leftOver(), `namespaces ${made}* left behind`).toEqual([]);
   });
 
-  it('each peer maps its serving port within 2 s, by NAT-PMP where the router speaks it, else UPnP', async () => {
+  it('each peer maps its serving port within 2 s, by PCP where the router speaks it, else UPnP', async () => {
     for (const s of seeders) {
-      // The rule as it first appeared: a 4 s NAT-PMP lease is renewed while `status` runs below,
+      // The rule as it first appeared: a 4 s PCP lease is renewed while `status` runs below,
       // and a listing taken then raced the renewal (the rule's continuity is the renewal case's).
       let rules: string[] = [];
       await until(
@@ -169,13 +169,13 @@ describe.skipIf(skip)('port mapping with miniupnpd (UPnP IGD and NAT-PMP)', { ti
         protocol: s.protocol,
         external: `${s.home.wan}:${port}`,
         internal: `${s.home.lan}:${port}`,
-        leaseSec: s.protocol === 'natpmp' ? LEASE_SEC : 3_600,
+        leaseSec: s.protocol === 'pcp' ? LEASE_SEC : 3_600,
       });
       expect(rules[0]).toContain(`dnat ip to ${s.home.lan}:${port}`);
       expect(leases(s.miniupnpd.leases).map((l) => [l.port, l.client])).toEqual([[port, s.home.lan]]);
       // What `status` prints for people.
       expect(run(s.home.home, s.dir, 'status')).toMatch(
-        new RegExp(`port mapping: ${s.home.wan}:${port} → ${s.home.lan}:${port} by (NAT-PMP|UPnP)`),
+        new RegExp(`port mapping: ${s.home.wan}:${port} → ${s.home.lan}:${port} by (PCP|UPnP)`),
       );
     }
   });
@@ -198,8 +198,8 @@ describe.skipIf(skip)('port mapping with miniupnpd (UPnP IGD and NAT-PMP)', { ti
     }
   });
 
-  it(`renews the ${LEASE_SEC} s NAT-PMP lease before it ends: the rule never goes`, async () => {
-    const s = seeders.find((x) => x.protocol === 'natpmp')!;
+  it(`renews the ${LEASE_SEC} s PCP lease before it ends: the rule never goes`, async () => {
+    const s = seeders.find((x) => x.protocol === 'pcp')!;
     const first = reachOf(s)!.mapping!;
     const firstLease = leases(s.miniupnpd.leases)[0]!;
     // Three leases' worth, sampled: the router's DNAT rule is there at every look.

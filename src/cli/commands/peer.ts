@@ -149,7 +149,10 @@ export function registerPeerCommand(program: Command): void {
     .option('--tracker-ca <file>', 'trust this CA certificate (PEM) for https:// trackers')
     .option('--ui-port <port>', 'port of the web UI on 127.0.0.1 (0 picks a free one; see coterie ui)', '0')
     .option('--no-ui', 'no web UI')
-    .option('--no-port-mapping', 'do not ask the home router (UPnP IGD, NAT-PMP) to forward the piece server')
+    .option(
+      '--no-port-mapping',
+      'do not ask the home router (PCP, NAT-PMP, UPnP IGD) to forward the piece server',
+    )
     .option('--port-mapping-lease <seconds>', "the port mapping's lease, renewed at half (default 7200)")
     .option('--storage-dir <dir>', 'where replicas kept for groups live (default: DIR/storage)')
     .option('--zone <name>', "the zone this peer's storage offers name (a room, a house, a rack)")
