@@ -10,7 +10,7 @@ import type { PieceSource } from './piece-source.js';
  */
 export function takeCorruptReport(frame: CorruptFrame, fileId: string, source: PieceSource): void {
   if (frame.fileId !== fileId) throw new CoterieError('PROTOCOL_ERROR', 'corrupt report names another file');
-  if (frame.piece >= source.manifest.pieces.length) {
+  if (frame.piece >= source.pieceCount) {
     throw new CoterieError('PIECE_OUT_OF_RANGE', `corrupt report for piece ${frame.piece} past the last one`);
   }
   source.reportCorrupt?.(frame.piece);

@@ -12,7 +12,14 @@ import { ShareGuard, type ShareGuardOptions, stampOf } from './share-guard.js';
  * swarm as they are verified).
  */
 export interface PieceSource {
-  readonly manifest: Manifest;
+  /**
+   * The file's pieces: their count and size, and each one's length (0 outside the file). Not
+   * the manifest itself: a folder share is served without holding its whole manifest
+   * (peer/files/tree-source.ts), so a piece's length may take a look at one of its pages.
+   */
+  readonly pieceCount: number;
+  readonly pieceSize: number;
+  pieceLength(piece: number): number;
   /** Pieces present and verified. Live: it may grow; each new piece is announced with 'have'. */
   readonly bitfield: Bitfield;
   /**
@@ -109,6 +116,18 @@ export class FilePieceSource extends EventEmitter<{ have: [number] }> implements
           options.clock,
         ),
     );
+  }
+
+  get pieceCount(): number {
+    return this.manifest.pieces.length;
+  }
+
+  get pieceSize(): number {
+    return this.manifest.pieceSize;
+  }
+
+  pieceLength(piece: number): number {
+    return pieceLength(this.manifest, piece);
   }
 
   reportCorrupt(piece: number): void {

@@ -6,7 +6,6 @@
  */
 import type { Slots } from '../core/slots.js';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
-import { pieceLength } from '../protocol/manifest.js';
 import type { BlockLease, BlockPool } from './block-pool.js';
 import type { Clock } from './clock.js';
 import type { FramedConnection } from './connection.js';
@@ -86,11 +85,11 @@ export class ServeSession {
       peerId,
       ticket: SEEDER_FEATURES.order,
     });
-    const { bitfield, manifest } = this.source;
+    const { bitfield, pieceSize } = this.source;
     // A folder is spread as a file is: its download is one engine over the share's pieces.
     if (this.ctx.spread && bitfield.length > 1 && bitfield.isComplete()) {
       // Nothing is added to a complete file: its pieces are shown a window at a time instead.
-      const spread = spreadOf(this.source, bitfield.length, manifest.pieceSize);
+      const spread = spreadOf(this.source, bitfield.length, pieceSize);
       this.#spread = new SpreadView(spread, this.#onHave, this.ctx.clock);
       this.conn.write({ type: 'bitfield', bitfield: this.#spread.seen.clone() });
       this.#spread.start();
@@ -166,9 +165,19 @@ export class ServeSession {
   }
 
   #onRequest(r: BlockRef): void {
-    const { manifest, bitfield } = this.source;
+    const { bitfield } = this.source;
     const request = { piece: r.piece, offset: r.offset, length: r.length };
-    if (r.piece >= manifest.pieces.length || r.offset + r.length > pieceLength(manifest, r.piece)) {
+    let length: number;
+    try {
+      length = r.piece < this.source.pieceCount ? this.source.pieceLength(r.piece) : -1;
+    } catch (err) {
+      // A folder's page that cannot be read (peer.db altered, say): that piece is refused, the
+      // tree's others still serve. What went wrong is the seeder's to know, not the downloader's.
+      this.ctx.logger.warn({ err, piece: r.piece }, 'piece length unknown');
+      this.#reject(request, 'PIECE_UNAVAILABLE', 'cannot read that piece now');
+      return;
+    }
+    if (length < 0 || r.offset + r.length > length) {
       this.#reject(request, 'PIECE_OUT_OF_RANGE', 'block outside the file');
     } else if (!bitfield.has(r.piece) || this.#spread?.seen.has(r.piece) === false) {
       this.#reject(request, 'PIECE_UNAVAILABLE', 'piece not held');

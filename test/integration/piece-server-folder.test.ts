@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTreeManifest } from '../../src/core/tree-manifest.js';
 import { downloadTree } from '../../src/peer/files/download/index.js';
+import { wholeTreePages } from '../../src/peer/files/tree-pages.js';
 import { TreePieceSource } from '../../src/peer/files/tree-source.js';
 import type { Manifest } from '../../src/protocol/manifest.js';
 import { treeLayout } from '../../src/protocol/manifest.js';
@@ -41,7 +42,7 @@ beforeAll(async () => {
 describe('a folder seeder', () => {
   it('shows two downloaders disjoint first windows of the tree, and serves what it showed', async () => {
     expect(manifest.pieces.length).toBe(FILES);
-    const server = await serveSource(new TreePieceSource(root, manifest), fileId);
+    const server = await serveSource(new TreePieceSource(root, wholeTreePages(manifest)), fileId);
     const a = await connect(server.port, fileId, fx.client);
     await until('a window for the first', () => haves(a).length >= WINDOW);
     const b = await connect(server.port, fileId, fx.stranger);
@@ -74,7 +75,7 @@ describe('a folder seeder', () => {
       await writeFile(join(many, `d${i % 2}`, `f${i}.bin`), randomBytes(5 * 16 * 1024 - i));
     }
     const tree = await createTreeManifest(many, { pieceSize: 16 * 1024, workers: 1 });
-    const server = await serveSource(new TreePieceSource(many, tree.manifest), tree.fileId);
+    const server = await serveSource(new TreePieceSource(many, wholeTreePages(tree.manifest)), tree.fileId);
     const root = join(fx.dir, 'many-down');
     const handle = downloadTree({
       manifest: tree.manifest,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTreeManifest } from '../../src/core/tree-manifest.js';
 import { downloadTree } from '../../src/peer/files/download/index.js';
+import { wholeTreePages } from '../../src/peer/files/tree-pages.js';
 import { TreePieceSource } from '../../src/peer/files/tree-source.js';
 import type { Manifest } from '../../src/protocol/manifest.js';
 import { createIdentity, type PeerIdentity } from '../../src/wire/index.js';
@@ -46,7 +47,7 @@ beforeAll(async () => {
 
 /** A seeder of the tree whose spreading round starts in the middle of it, at piece 48. */
 async function seedFromTheMiddle() {
-  const source = new TreePieceSource(root, manifest);
+  const source = new TreePieceSource(root, wholeTreePages(manifest));
   const random = vi.spyOn(Math, 'random').mockReturnValue(0.5);
   try {
     spreadOf(source, FILES, PIECE);

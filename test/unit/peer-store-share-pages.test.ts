@@ -75,6 +75,23 @@ describe('peer store: share manifests in pages', () => {
     expect(left).toEqual([{ group_id: 'h', file_name: 'tree' }]);
   });
 
+  it('reads a served folder’s pages from another group’s share of it once its own share is gone', () => {
+    const dir = tempDir().path;
+    withPeerStore(dir, (store) => {
+      store.shares.put(share('tree', FOLDER_ID, big.size), big);
+      store.shares.put(share('tree', FOLDER_ID, big.size, 'h'), big);
+      const served = store.shares.manifest(share('tree', FOLDER_ID, 0))!;
+      expect(served.filePageCount).toBe(pagesOf(big).root.filePages.length);
+      // stop_share in 'g': the folder is still served for 'h', from the pages read as before.
+      store.shares.remove('tree', 'g');
+      const files = Array.from({ length: served.filePageCount }, (_, no) => served.filePage(no)).flat();
+      expect(files).toEqual(big.files);
+      store.shares.remove('tree', 'h');
+      expect(() => served.filePage(0)).toThrow(/page 0 of ffffffffffff is missing/);
+      expect(() => served.filePage(served.filePageCount)).toThrow(/no file page/);
+    });
+  });
+
   it('refuses a share page that does not match its hash', () => {
     const dir = tempDir().path;
     withPeerStore(dir, (store) => {

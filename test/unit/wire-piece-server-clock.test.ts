@@ -39,7 +39,9 @@ async function serveOnFakeClock() {
   const clock = new FakeClock();
   const cluster = await makeCluster();
   const source: PieceSource = Object.assign(new EventEmitter(), {
-    manifest,
+    pieceCount: 1,
+    pieceSize: manifest.pieceSize,
+    pieceLength: (piece: number) => (piece === 0 ? DATA.length : 0),
     bitfield: Bitfield.full(1),
     read: () => Promise.resolve(DATA),
   });

@@ -14,6 +14,8 @@ import {
   startPieceServer,
   type TicketRevocation,
 } from '../../wire/index.js';
+import type { StoredManifest } from '../store/manifest-pages.js';
+import { wholeTreePages } from './tree-pages.js';
 import { TreePieceSource } from './tree-source.js';
 
 /** What is served from this peer's own shares: a file, or a folder (a tree manifest). */
@@ -34,8 +36,17 @@ export interface ServeHooks {
 
 export interface Seeding {
   readonly port: number;
-  /** Serves a shared file, watching it for changes since it was hashed (see wire/share-guard.ts). */
-  serveFile(fileId: string, manifest: Manifest, path: string, hooks?: ServeHooks): Promise<void>;
+  /**
+   * Serves a shared file, watching it for changes since it was hashed (see wire/share-guard.ts).
+   * A folder's manifest is best given as peer.db keeps it (StoredManifest): it is then served
+   * from its pages, a few held at a time, not from the whole manifest (tree-source.ts).
+   */
+  serveFile(
+    fileId: string,
+    manifest: Manifest | StoredManifest,
+    path: string,
+    hooks?: ServeHooks,
+  ): Promise<void>;
   /** Serves the verified pieces of a download in progress (until serveFile or unserve). */
   servePartial(fileId: string, source: PieceSource): void;
   unserve(fileId: string): void;
@@ -79,6 +90,8 @@ export async function hashFolder(
   return (await createTreeManifest(path, { onProgress })).manifest;
 }
 
+const isStored = (m: Manifest | StoredManifest): m is StoredManifest => 'whole' in m;
+
 export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
   const { log } = options;
   const files = new Map<string, ServedSource>();
@@ -104,14 +117,24 @@ export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
     port: server.port,
     async serveFile(fileId, manifest, path, hooks = {}) {
       const old = files.get(fileId);
-      if (manifest.files !== undefined) {
+      const stored = isStored(manifest);
+      // A folder is served from its pages (held whole only when given whole, as tests do).
+      const pages = stored
+        ? manifest.folder
+          ? manifest
+          : undefined
+        : manifest.files !== undefined
+          ? wholeTreePages(manifest)
+          : undefined;
+      if (pages !== undefined) {
         // A folder: its files are checked as they are opened (tree-source.ts), not watched.
-        files.set(fileId, new TreePieceSource(path, manifest));
+        files.set(fileId, new TreePieceSource(path, pages));
         await old?.close();
         partials.delete(fileId);
         return;
       }
-      const source = await FilePieceSource.open(path, manifest, { checkChanges: true });
+      const whole = stored ? manifest.whole() : manifest;
+      const source = await FilePieceSource.open(path, whole, { checkChanges: true });
       source.guard?.on('changed', (reason) => {
         // Stop at once, whoever the owner is: new connections get NOT_SHARING, open ones end.
         if (files.get(fileId) === source) files.delete(fileId);

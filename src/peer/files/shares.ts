@@ -116,10 +116,12 @@ export function createShares(deps: SharesDeps): Shares {
         onChanged(fileId, path, st.size !== size ? `its size is now ${st.size} bytes` : 'it was modified');
         return false;
       }
-      const whole = manifest ?? stored?.whole();
-      if (whole === undefined) throw new Error('its manifest is gone from peer.db');
+      // A folder is served from its pages in peer.db, a few at a time (tree-source.ts): a
+      // manifest just hashed is let go once recorded, not held for as long as it is served.
+      const source = folder ? (stored ?? store.shares.manifest(share)) : (manifest ?? stored);
+      if (source === undefined) throw new Error('its manifest is gone from peer.db');
       changed.delete(fileId);
-      await seeding.serveFile(fileId, whole, path, {
+      await seeding.serveFile(fileId, source, path, {
         onChanged: (reason) => onChanged(fileId, path, reason),
         onReport: (piece, verdict) => {
           // Skipped reports are not logged: a hostile downloader could fill the log with them.

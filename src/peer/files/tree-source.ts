@@ -3,47 +3,65 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Bitfield } from '../../core/bitfield.js';
 import { CoterieError } from '../../protocol/errors.js';
-import { type Manifest, pieceLength, treeLayout } from '../../protocol/manifest.js';
+import type { TreeEntry } from '../../protocol/manifest.js';
 import type { PieceSource } from '../../wire/index.js';
+import { CACHED_FILE_PAGES, type TreeFilePages, TreePageIndex } from './tree-pages.js';
 
 /** Files of a tree kept open at once: a 100,000-file folder must not take 100,000 descriptors. */
 const OPEN_FILES = 32;
 
+export interface TreeSourceOptions {
+  /** File pages kept decoded (CACHED_FILE_PAGES by default). */
+  cachedPages?: number;
+}
+
 /**
  * A folder share as a PieceSource: piece i is a range of one file of the tree
- * (pieces never span files), found through the manifest's layout. Files are
- * opened when first read, a few at a time (least recently used closed first).
- * A file whose size is no longer the manifest's is not served: its pieces are
- * refused (PIECE_UNAVAILABLE), not the connection ended (NOT_SHARING), since
- * a folder download is one connection and the tree's other files still serve.
+ * (pieces never span files), found through the page of the file list that
+ * covers it (tree-pages.ts): the tree's manifest is not held whole, only a
+ * few of its pages. Files are opened when first read, a few at a time (least
+ * recently used closed first). A file whose size is no longer the manifest's
+ * is not served: its pieces are refused (PIECE_UNAVAILABLE), not the
+ * connection ended (NOT_SHARING), since a folder download is one connection
+ * and the tree's other files still serve. So is a piece whose page cannot be
+ * read (altered in peer.db: INVALID_MANIFEST).
  */
 export class TreePieceSource extends EventEmitter<{ have: [number] }> implements PieceSource {
-  readonly manifest: Manifest;
   readonly bitfield: Bitfield;
+  readonly pieceCount: number;
+  readonly pieceSize: number;
+  /** Where each piece lies; its pageReads count the pages decoded. */
+  readonly index: TreePageIndex;
   readonly #root: string;
   readonly #open = new Map<number, Promise<FileHandle>>();
   #closed = false;
 
-  constructor(root: string, manifest: Manifest) {
+  /** Reads each file page once (the index), then only those the pieces asked for need. */
+  constructor(root: string, pages: TreeFilePages, options: TreeSourceOptions = {}) {
     super();
     this.setMaxListeners(0);
-    if (manifest.files === undefined)
-      throw new CoterieError('INTERNAL', 'a tree source needs a folder manifest');
     this.#root = root;
-    this.manifest = manifest;
-    this.bitfield = Bitfield.full(manifest.pieces.length);
+    this.index = new TreePageIndex(pages, options.cachedPages ?? CACHED_FILE_PAGES);
+    this.pieceCount = this.index.pieceCount;
+    this.pieceSize = this.index.pieceSize;
+    this.bitfield = Bitfield.full(this.pieceCount);
+  }
+
+  pieceLength(piece: number): number {
+    return this.index.pieceLength(piece);
   }
 
   async read(piece: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     if (this.#closed) throw new CoterieError('PIECE_UNAVAILABLE', 'the folder is no longer served');
-    const layout = treeLayout(this.manifest);
-    const k = layout.fileOfPiece(piece);
-    if (k < 0 || offset < 0 || length < 0 || offset + length > pieceLength(this.manifest, piece)) {
+    const at = this.index.locate(piece);
+    const start = at === undefined ? 0 : (piece - at.firstPiece) * this.pieceSize;
+    const pieceBytes = at === undefined ? 0 : Math.min(this.pieceSize, at.file.size - start);
+    if (at === undefined || offset < 0 || length < 0 || offset + length > pieceBytes) {
       throw new CoterieError('PIECE_OUT_OF_RANGE', `block ${piece}:${offset}+${length} outside the piece`);
     }
-    const fh = await this.#handle(k);
+    const fh = await this.#handle(at.index, at.file);
     const buf = into ?? Buffer.allocUnsafe(length);
-    const position = (piece - layout.firstPiece[k]!) * this.manifest.pieceSize + offset;
+    const position = start + offset;
     let got = 0;
     while (got < length) {
       const { bytesRead } = await fh.read(buf, got, length - got, position + got);
@@ -54,7 +72,7 @@ export class TreePieceSource extends EventEmitter<{ have: [number] }> implements
     return buf;
   }
 
-  #handle(k: number): Promise<FileHandle> {
+  #handle(k: number, file: TreeEntry): Promise<FileHandle> {
     const hit = this.#open.get(k);
     if (hit !== undefined) {
       // Most recently used last.
@@ -62,7 +80,6 @@ export class TreePieceSource extends EventEmitter<{ have: [number] }> implements
       this.#open.set(k, hit);
       return hit;
     }
-    const file = this.manifest.files![k]!;
     const opening = (async () => {
       const fh = await open(join(this.#root, ...file.path.split('/')), 'r').catch((err: Error) => {
         throw new CoterieError(

@@ -17,6 +17,7 @@ import {
   type Seeding,
 } from '../files/index.js';
 import type { PeerStore, ReplicaRecord } from '../store/index.js';
+import type { StoredManifest } from '../store/manifest-pages.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
 import { removeReplica, replicaProblem } from './replica-files.js';
@@ -111,7 +112,8 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
   const report = (groupId: string, extra: { missing?: string[]; corrupt?: string[] } = {}) =>
     send([{ groupId, held: heldIn(groupId).map((r) => r.fileId), ...extra }]);
 
-  const serve = async (rec: ReplicaRecord, manifest: Manifest) => {
+  /** A folder replica is served from its pages in peer.db, a few at a time (tree-source.ts). */
+  const serve = async (rec: ReplicaRecord, manifest: Manifest | StoredManifest) => {
     await seeding.serveFile(rec.fileId, manifest, rec.path, {
       // The file changed under us (edited, truncated): no longer a verified copy.
       onChanged: () => api.lost(rec.groupId, rec.fileId, 'corrupt'),
@@ -124,7 +126,7 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
     const manifest = other && store.replicas.manifest(other.groupId, other.fileId);
     if (other !== undefined && manifest !== undefined) {
       void Promise.resolve()
-        .then(() => serve(other, manifest.whole()))
+        .then(() => serve(other, manifest))
         .catch(() => {});
       return;
     }
@@ -243,7 +245,8 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
       heldAt: Date.now(),
     };
     store.replicas.put(rec, manifest);
-    await serve(rec, manifest);
+    // Served from what peer.db now keeps: a folder's pages, not the manifest the fetch held whole.
+    await serve(rec, store.replicas.manifest(groupId, fileId) ?? manifest);
     void session.announce([fileId]).catch(() => {});
     log.info({ groupId, fileId, size: manifest.size }, 'replica held');
     report(groupId);
@@ -362,7 +365,7 @@ export function createReplicas(deps: ReplicasDeps): Replicas {
           if (stored === undefined) continue; // dropped meanwhile
           const problem = replicaProblem(rec.path, stored);
           if (problem !== undefined) throw new Error(problem);
-          await serve(rec, stored.whole());
+          await serve(rec, stored);
         } catch (err) {
           log.warn(
             { groupId: rec.groupId, fileId: rec.fileId, err: (err as Error).message },

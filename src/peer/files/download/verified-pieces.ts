@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Bitfield } from '../../../core/bitfield.js';
 import { CoterieError } from '../../../protocol/errors.js';
-import type { Manifest } from '../../../protocol/manifest.js';
+import { type Manifest, pieceLength } from '../../../protocol/manifest.js';
 import type { PieceSource } from '../../../wire/index.js';
 import type { PieceStore } from './piece-store.js';
 
@@ -16,6 +16,15 @@ export class DownloadPieceSource extends EventEmitter<{ have: [number] }> implem
     super();
     this.setMaxListeners(0); // one listener per connected downloader
     this.bitfield = new Bitfield(count);
+  }
+  get pieceCount(): number {
+    return this.manifest.pieces.length;
+  }
+  get pieceSize(): number {
+    return this.manifest.pieceSize;
+  }
+  pieceLength(piece: number): number {
+    return pieceLength(this.manifest, piece);
   }
   attach(file: PieceStore): void {
     this.#file = file;
