@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { type FileHandle, open } from 'node:fs/promises';
+import { existsSync, constants as fsConstants } from 'node:fs';
+import { type FileHandle, open, readlink, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Bitfield } from '../../core/bitfield.js';
 import { CoterieError } from '../../protocol/errors.js';
@@ -9,6 +10,7 @@ import { CACHED_FILE_PAGES, type TreeFilePages, TreePageIndex } from './tree-pag
 
 /** Files of a tree kept open at once: a 100,000-file folder must not take 100,000 descriptors. */
 const OPEN_FILES = 32;
+const HAS_PROC_FD = process.platform === 'linux' && existsSync('/proc/self/fd');
 
 export interface TreeSourceOptions {
   /** File pages kept decoded (CACHED_FILE_PAGES by default). */
@@ -25,6 +27,13 @@ export interface TreeSourceOptions {
  * connection ended (NOT_SHARING), since a folder download is one connection
  * and the tree's other files still serve. So is a piece whose page cannot be
  * read (altered in peer.db: INVALID_MANIFEST).
+ *
+ * Nor is a file reached through a symbolic link: whoever can write in the
+ * shared folder could swap a file, or a directory of the tree, for a link to
+ * a file of the user's of the same size, and its bytes would go to the group
+ * (the downloaders' hash check refuses them, after they have read them). A file
+ * is opened with O_NOFOLLOW, and the path the kernel gives for the open
+ * descriptor must be the one the manifest names under the folder's real path.
  */
 export class TreePieceSource extends EventEmitter<{ have: [number] }> implements PieceSource {
   readonly bitfield: Bitfield;
@@ -33,6 +42,7 @@ export class TreePieceSource extends EventEmitter<{ have: [number] }> implements
   /** Where each piece lies; its pageReads count the pages decoded. */
   readonly index: TreePageIndex;
   readonly #root: string;
+  #realRoot: Promise<string> | undefined;
   readonly #open = new Map<number, Promise<FileHandle>>();
   #closed = false;
 
@@ -81,18 +91,37 @@ export class TreePieceSource extends EventEmitter<{ have: [number] }> implements
       return hit;
     }
     const opening = (async () => {
-      const fh = await open(join(this.#root, ...file.path.split('/')), 'r').catch((err: Error) => {
+      const parts = file.path.split('/');
+      const path = join(this.#root, ...parts);
+      const fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW).catch((err: Error) => {
         throw new CoterieError(
           'PIECE_UNAVAILABLE',
           `${file.path} of the shared folder cannot be read: ${err.message}`,
         );
       });
-      const st = await fh.stat();
-      if (!st.isFile() || st.size !== file.size) {
+      try {
+        this.#realRoot ??= realpath(this.#root);
+        const expected = join(await this.#realRoot, ...parts);
+        // What was opened, as the kernel names it (no link left in it); without /proc, the name's
+        // resolution now, a narrower check.
+        const opened = await (HAS_PROC_FD ? readlink(`/proc/self/fd/${fh.fd}`) : realpath(path));
+        if (opened !== expected)
+          throw new CoterieError(
+            'PIECE_UNAVAILABLE',
+            `${file.path} is reached through a symbolic link: not served`,
+          );
+        const st = await fh.stat();
+        if (!st.isFile() || st.size !== file.size)
+          throw new CoterieError('PIECE_UNAVAILABLE', `${file.path} changed since the folder was shared`);
+        return fh;
+      } catch (err) {
         await fh.close();
-        throw new CoterieError('PIECE_UNAVAILABLE', `${file.path} changed since the folder was shared`);
+        if (err instanceof CoterieError) throw err;
+        throw new CoterieError(
+          'PIECE_UNAVAILABLE',
+          `${file.path} of the shared folder: ${(err as Error).message}`,
+        );
       }
-      return fh;
     })();
     opening.catch(() => this.#open.delete(k));
     this.#open.set(k, opening);
