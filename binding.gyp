@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "coterie_native",
-      "sources": ["native/preallocate.c"],
+      "sources": ["native/addon.c", "native/preallocate.c", "native/sha256.c"],
       "cflags": ["-Wall", "-Wextra", "-Werror"]
     }
   ]

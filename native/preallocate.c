@@ -17,7 +17,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <node_api.h>
+#include "addon.h"
 
 typedef struct {
   napi_async_work work;
@@ -56,7 +56,7 @@ static napi_value throw_type_error(napi_env env, const char *message) {
   return NULL;
 }
 
-static napi_value js_fallocate(napi_env env, napi_callback_info info) {
+napi_value coterie_fallocate(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3) {
@@ -86,11 +86,4 @@ static napi_value js_fallocate(napi_env env, napi_callback_info info) {
   napi_create_async_work(env, NULL, name, execute, complete, job, &job->work);
   napi_queue_async_work(env, job->work);
   return promise;
-}
-
-NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
-  napi_value fn;
-  napi_create_function(env, "fallocate", NAPI_AUTO_LENGTH, js_fallocate, NULL, &fn);
-  napi_set_named_property(env, exports, "fallocate", fn);
-  return exports;
 }

@@ -76,6 +76,15 @@ export interface PieceClientEvents {
   close: [error: CoterieError | null];
 }
 
+/**
+ * How long a have may wait for a frame to ride with. A have is news for the seeder's spreading
+ * (which pieces to show whom), not a request anything waits on; sent alone, each is a TLS record
+ * to encrypt and a send here, and a wake-up, a read and a record to decrypt on the seeder: with a
+ * have per piece to every seeder, more writes than the requests themselves. Held, they leave
+ * with the next request, which at speed follows within a millisecond or two.
+ */
+export const HAVE_HOLD_MS = 50;
+
 export class PieceClient extends EventEmitter<PieceClientEvents> {
   readonly #o: PieceClientOptions;
   readonly #conn: FramedConnection;
@@ -100,6 +109,7 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
     this.#conn.on('frame', (f) => this.#onFrame(f));
     this.#conn.on('close', (info) => {
       this.#handshake?.cancel();
+      this.#dropHaves();
       this.emit('close', info.error);
     });
   }
@@ -142,7 +152,16 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
   /** Tells the seeder a piece it sent failed its hash: it may re-check its file. */
   /** Tells the seeder a piece this downloader verified (a spreading seeder shows it others). */
   tellHave(piece: number): void {
-    this.#write({ type: 'have', piece });
+    if (this.#conn.closed) return;
+    this.#haves.push(piece);
+    if (this.#haveTimer === null) {
+      // Real time whatever the clock: it bounds a batching delay, like the turn's cork below.
+      this.#haveTimer = setTimeout(() => {
+        this.#haveTimer = null;
+        this.#write(null);
+      }, HAVE_HOLD_MS);
+      this.#haveTimer.unref();
+    }
   }
 
   /** Tells the seeder every piece this downloader holds (right after the hello). */
@@ -175,17 +194,28 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
 
   /** True while this turn of the event loop's frames are held for one write (see #write). */
   #heldForTurn = false;
+  /** Haves waiting to leave with the next frame, or when #haveTimer fires (see HAVE_HOLD_MS). */
+  #haves: number[] = [];
+  #haveTimer: NodeJS.Timeout | null = null;
+
+  #dropHaves(): void {
+    if (this.#haveTimer !== null) clearTimeout(this.#haveTimer);
+    this.#haveTimer = null;
+    this.#haves = [];
+  }
 
   /**
    * Writes a frame unless closed; a frame the codec refuses closes the connection with why.
-   * The frames of one turn of the event loop (a have per piece written, the requests that
-   * follow each block) leave together, corked until the turn's end: over TLS every write is
+   * The frames of one turn of the event loop (the requests that follow each block, and the
+   * haves held till then) leave together, corked until the turn's end: over TLS every write is
    * a record to encrypt, a send to the kernel and, on the seeder, a record to decrypt and a
    * frame read of its own; a block's worth of them cost more than the block. A turn is
-   * microseconds to a download's milliseconds of requests in flight.
+   * microseconds to a download's milliseconds of requests in flight. `null` writes only the
+   * held haves.
    */
-  #write(frame: Frame): boolean {
+  #write(frame: Frame | null): boolean {
     if (this.#conn.closed) return false;
+    if (this.#haves.length === 0 && frame === null) return true;
     if (!this.#heldForTurn) {
       this.#heldForTurn = true;
       const stream = this.#conn.stream;
@@ -196,7 +226,13 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
       });
     }
     try {
-      this.#conn.write(frame);
+      // Held haves go first (null: the hold is up, nothing else to send).
+      if (this.#haves.length > 0) {
+        const haves = this.#haves;
+        this.#dropHaves();
+        for (const piece of haves) this.#conn.write({ type: 'have', piece });
+      }
+      if (frame !== null) this.#conn.write(frame);
       return true;
     } catch (err) {
       this.destroy(CoterieError.from(err, 'PROTOCOL_ERROR'));

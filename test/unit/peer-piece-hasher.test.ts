@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { hashPiece } from '../../src/core/piece-hash.js';
 import { createPieceHasher, sharedHashWorkers } from '../../src/peer/files/download/hasher.js';
+import { nativeSha256 } from '../../src/peer/files/download/native.js';
 
 /** A piece in shared memory, as the download's buffer pools allocate them (what goes to a worker). */
 function sharedPiece(bytes: number, seed: number): Buffer {
@@ -11,9 +12,9 @@ function sharedPiece(bytes: number, seed: number): Buffer {
 
 describe('piece hasher', () => {
   it('downloads share the process hash workers, and one closing leaves the others hashing', async () => {
-    const a = createPieceHasher({ workers: 1 });
-    const b = createPieceHasher({ workers: 1 });
-    const c = createPieceHasher({ workers: 1 });
+    const a = createPieceHasher({ workers: 1, native: false });
+    const b = createPieceHasher({ workers: 1, native: false });
+    const c = createPieceHasher({ workers: 1, native: false });
     // One worker for all three: starting one per download cost more CPU than the hashing itself.
     expect(sharedHashWorkers()).toBe(1);
     const pieces = [0, 1, 2, 3].map((seed) => sharedPiece(256 * 1024, seed));
@@ -43,8 +44,8 @@ describe('piece hasher', () => {
       return buf;
     };
     const pieces = [0, 1, 2, 3].map(at);
-    const a = createPieceHasher({ workers: 1 });
-    const b = createPieceHasher({ workers: 1 });
+    const a = createPieceHasher({ workers: 1, native: false });
+    const b = createPieceHasher({ workers: 1, native: false });
     // The first piece carries the arena, the next names it; another download's use of the
     // same memory is its own, and its letting go leaves this one's arena in the worker.
     expect(await a.hash(pieces[0]!)).toBe(hashPiece(pieces[0]!));
@@ -56,6 +57,23 @@ describe('piece hasher', () => {
     expect(await a.hash(pieces[1]!)).toBe(hashPiece(pieces[1]!));
     expect(await a.hash(pieces[3]!)).toBe(hashPiece(pieces[3]!));
     await a.close();
+  });
+
+  it('hashes on the thread pool where the native addon is built: any buffer, no worker started', async () => {
+    // The addon is built by `npm ci` (node-gyp rebuild after changing native/), as the preallocate tests expect.
+    expect(nativeSha256).toBeTypeOf('function');
+    const before = sharedHashWorkers();
+    const h = createPieceHasher({ workers: 1 });
+    const plain = Buffer.from('not shared, hashed without a copy all the same');
+    const pieces = [sharedPiece(512 * 1024, 1), sharedPiece(300_001, 2), plain, Buffer.alloc(0)];
+    const digests = await Promise.all(pieces.map((p) => h.hash(p)));
+    expect(digests).toEqual(pieces.map((p) => hashPiece(p)));
+    expect(sharedHashWorkers()).toBe(before);
+    // Hashes under way or waiting for their turn fail when the download closes its hasher.
+    const doomed = [h.hash(pieces[0]!), h.hash(pieces[1]!), h.hash(pieces[2]!)];
+    await h.close();
+    for (const d of doomed) await expect(d).rejects.toThrow('hasher closed');
+    expect(await h.hash(plain)).toBe(hashPiece(plain));
   });
 
   it('hashes on the calling thread with no workers or an unshared buffer', async () => {

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Bitfield } from '../../src/core/bitfield.js';
 import type { CoterieError } from '../../src/protocol/errors.js';
 import {
@@ -56,7 +56,7 @@ function setup(clock = new FakeClock(), inOrder = false) {
       ticket: '',
       ...over,
     });
-  return { client, seeder, got, clock, hello, closed: () => closedWith };
+  return { client, seeder, got, clock, hello, closed: () => closedWith, stream: mine };
 }
 
 describe('PieceClient', () => {
@@ -91,6 +91,30 @@ describe('PieceClient', () => {
     client.reportCorrupt(2);
     await until('frames sent', () => got.length === 5);
     expect(got.slice(1).map((f) => f.type)).toEqual(['request', 'cancel', 'ticket', 'corrupt']);
+  });
+
+  it('holds haves for the next frame, and sends them alone once their hold is up', async () => {
+    const { client, got, hello, stream } = setup();
+    hello();
+    await until('ready', () => client.ready);
+    const writes = vi.spyOn(stream, 'write');
+    // A have is news for the seeder's spreading: it waits for a request to ride with (one write,
+    // one TLS record) rather than cost a write, a record and a wake-up of the seeder of its own.
+    client.tellHave(3);
+    client.tellHave(4);
+    expect(writes).not.toHaveBeenCalled();
+    client.request({ piece: 2, offset: 0, length: 3 });
+    expect(writes).toHaveBeenCalledTimes(3);
+    await until('the frames', () => got.length === 4);
+    expect(got.slice(1)).toEqual([
+      { type: 'have', piece: 3 },
+      { type: 'have', piece: 4 },
+      { type: 'request', piece: 2, offset: 0, length: 3 },
+    ]);
+    // With nothing to ride with, it leaves alone after HAVE_HOLD_MS.
+    client.tellHave(5);
+    await until('the have alone', () => got.length === 5);
+    expect(got[4]).toEqual({ type: 'have', piece: 5 });
   });
 
   it('in file order: tells a seeder naming the order feature and takes its pieces from its answer; tells an older one nothing', async () => {

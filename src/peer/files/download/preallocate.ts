@@ -1,10 +1,10 @@
 import type { FileHandle } from 'node:fs/promises';
 import { statfs } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { formatBytes } from '../../../core/bytes.js';
 import { CoterieError } from '../../../protocol/errors.js';
+import { nativeFallocate } from './native.js';
 
 /**
  * Reserves the blocks of a download's part file before the first piece
@@ -27,26 +27,9 @@ import { CoterieError } from '../../../protocol/errors.js';
  * the file stays sparse, filled as pieces arrive.
  */
 
-interface NativeBinding {
-  /** Resolves with 0 or the errno; runs on the thread pool. */
-  fallocate(fd: number, offset: number, length: number): Promise<number>;
-}
-
-const BINDING_PATH = '../../../../build/Release/coterie_native.node';
-
-function loadBinding(): NativeBinding | null {
-  try {
-    return createRequire(import.meta.url)(BINDING_PATH) as NativeBinding;
-  } catch {
-    return null; // not built (npm ci --ignore-scripts): sparse part files
-  }
-}
-
-const binding = loadBinding();
-
 /** True when this build can reserve blocks (the native binding loaded). */
 export function canPreallocate(): boolean {
-  return binding !== null;
+  return nativeFallocate !== undefined;
 }
 
 /**
@@ -59,8 +42,8 @@ export async function preallocate(handle: FileHandle, path: string, size: number
   const { needed, free } = await room(handle, path, size);
   if (needed <= 0) return;
   if (needed > free) throw diskFull(path, needed, free);
-  if (binding === null) return;
-  const errno = await binding.fallocate(handle.fd, 0, size);
+  if (nativeFallocate === undefined) return;
+  const errno = await nativeFallocate(handle.fd, 0, size);
   if (errno === 0) return;
   // Another writer took the room between statfs and now, or a quota: the same answer.
   if (isNoSpace(getSystemErrorName(-errno))) throw diskFull(path, needed, free);

@@ -1,0 +1,9 @@
+/* The functions of the coterie_native addon, each in its own file; addon.c exports them. */
+#ifndef COTERIE_ADDON_H
+#define COTERIE_ADDON_H
+#include <node_api.h>
+
+napi_value coterie_fallocate(napi_env env, napi_callback_info info);
+napi_value coterie_sha256(napi_env env, napi_callback_info info);
+
+#endif
