@@ -1,6 +1,9 @@
 // A tracker in its own process for bench/messaging.ts, so that the load
 // generator and the tracker do not share one event loop. Prints its URL on
 // stdout; stops when stdin closes or on SIGTERM.
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { startTracker } from '../src/tracker/index.js';
 
 const dataDir = process.argv[2];
@@ -23,5 +26,29 @@ const stop = () => {
   void tracker.close().then(() => process.exit(0));
 };
 process.stdin.on('end', stop);
+// Dev aid (BENCH_PROF_PHASES=DIR in bench/messaging.ts): `profile start` and `profile stop NAME`
+// lines on stdin profile one measured phase only, written to DIR/tracker-NAME.cpuprofile.
+const profiler = new Session();
+let lines = '';
+process.stdin.on('data', (d: Buffer) => {
+  lines += d.toString();
+  for (let i = lines.indexOf('\n'); i >= 0; i = lines.indexOf('\n')) {
+    const [verb, what, name] = lines.slice(0, i).split(' ');
+    lines = lines.slice(i + 1);
+    if (verb !== 'profile') continue;
+    if (what === 'start') {
+      profiler.connect();
+      void profiler.post('Profiler.enable').then(() => profiler.post('Profiler.start'));
+    } else if (what === 'stop' && name !== undefined) {
+      void profiler.post('Profiler.stop').then(({ profile }) => {
+        writeFileSync(
+          join(process.env.BENCH_PROF_PHASES ?? '.', `tracker-${name}.cpuprofile`),
+          JSON.stringify(profile),
+        );
+        profiler.disconnect();
+      });
+    }
+  }
+});
 process.stdin.resume();
 process.on('SIGTERM', stop);

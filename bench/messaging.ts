@@ -5,7 +5,9 @@
 //   messaging.push_latency.p50/.p99  ms from send to the recipient, paced at 2,000 messages/s
 //   messaging.fanout.N               a group of N = 10, 100, 1000 connected members, 50 group messages/s
 //                                    for 5 s: deliveries/s per member (flat = 50), .p50/.p99 ms from the
-//                                    send to each arrival, .lost deliveries, tracker CPU-s per 1,000;
+//                                    send to each arrival (the members but the sender run in
+//                                    BENCH_FANOUT_PROCS=2 processes of their own: _fanout-members.ts),
+//                                    .lost deliveries, tracker CPU-s per 1,000;
 //                                    the rate's `ref` is the first size's rate (flat: ratio 0.8 … 1.2),
 //                                    the p99's the issue's 50 ms
 //   messaging.group100.fanout.p99    ms until all 100 members have a group message (from the N = 100 run)
@@ -14,13 +16,15 @@
 // bench/lib/nats-reference.ts; BENCH_NATS=0 skips it): its lines are passed on, and
 // send_to_delivered.max and push_latency.p99 carry it as `ref` with `ratio` = ours / ref
 // (targets: max ≥ 2× its full rate; p99 at 2,000/s ≤ its p99 and ≤ 2 ms).
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session as InspectorSession } from 'node:inspector/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds } from './lib/cpu.js';
 import { api, userToken } from './lib/http.js';
+import { type MembersReply, type MembersRequest, sharedClockOffset } from './lib/members-ipc.js';
 import { type NatsReference, natsReference } from './lib/nats-reference.js';
 import { SessionClient } from './lib/session-client.js';
 import { until } from './lib/wait.js';
@@ -84,6 +88,28 @@ async function startTrackerProcess(dataDir: string): Promise<{ url: string; chil
 }
 
 let trackerPid = 0;
+let trackerStdin: NodeJS.WritableStream | undefined;
+
+/**
+ * Dev aid: BENCH_PROF_PHASES=DIR profiles each measured phase alone, the tracker
+ * (DIR/tracker-NAME.cpuprofile) and this process (DIR/bench-NAME.cpuprofile).
+ */
+const PROF_PHASES = process.env.BENCH_PROF_PHASES;
+const benchProfiler = PROF_PHASES === undefined ? undefined : new InspectorSession();
+async function profileStart(): Promise<void> {
+  if (benchProfiler === undefined) return;
+  trackerStdin?.write('profile start\n');
+  benchProfiler.connect();
+  await benchProfiler.post('Profiler.enable');
+  await benchProfiler.post('Profiler.start');
+}
+async function profileStop(name: string): Promise<void> {
+  if (benchProfiler === undefined) return;
+  trackerStdin?.write(`profile stop ${name}\n`);
+  const { profile } = await benchProfiler.post('Profiler.stop');
+  writeFileSync(join(PROF_PHASES!, `bench-${name}.cpuprofile`), JSON.stringify(profile));
+  benchProfiler.disconnect();
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -99,6 +125,7 @@ async function sendToDelivered(base: string): Promise<void> {
     }),
   );
   const per = Math.floor(MAX_MESSAGES / SENDERS);
+  await profileStart();
   const cpu0 = cpuSeconds(trackerPid);
   const t0 = performance.now();
   await Promise.all(
@@ -123,6 +150,7 @@ async function sendToDelivered(base: string): Promise<void> {
   );
   const seconds = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(trackerPid) - cpu0;
+  await profileStop('max');
   emit('messaging.send_to_delivered.max', (per * SENDERS) / seconds, 'msgs/s', nats.max);
   // What one core of tracker time carries, whatever else runs on the machine.
   emit('messaging.send_to_delivered.per_tracker_cpu_second', (per * SENDERS) / cpu, 'msgs/cpu-s');
@@ -148,6 +176,7 @@ async function pushLatency(base: string): Promise<void> {
   });
   const sender = await SessionClient.connect(base, 'pace-s', st, FAST_CLIENT);
   const total = PACED_RATE * PACED_SECONDS;
+  await profileStart();
   const cpu0 = cpuSeconds(trackerPid);
   const t0 = performance.now();
   for (let i = 0; i < total; i++) {
@@ -159,6 +188,7 @@ async function pushLatency(base: string): Promise<void> {
     void sender.send({ to: 'pace-r' }, body);
   }
   await until('the benchmark step', () => latencies.length >= total, 30_000, 1);
+  await profileStop('latency');
   emit('messaging.push_latency.p50', percentile(latencies, 50), 'ms');
   emit('messaging.push_latency.p99', percentile(latencies, 99), 'ms', nats.p99At2000);
   const busy = (cpuSeconds(trackerPid) - cpu0) / ((performance.now() - t0) / 1000);
@@ -174,10 +204,50 @@ async function inBatches<T>(items: T[], width: number, job: (item: T, i: number)
     await Promise.all(items.slice(i, i + width).map((item, k) => job(item, i + k)));
 }
 
+/** Processes the fan-out's members are spread over (BENCH_FANOUT_PROCS; the sender stays here). */
+const MEMBER_PROCS = Number(process.env.BENCH_FANOUT_PROCS ?? 2);
+
+/** A process of group members (bench/_fanout-members.ts), spoken to over IPC. */
+function memberProcess() {
+  const script = fileURLToPath(new URL('./_fanout-members.ts', import.meta.url));
+  const child = fork(script, [], {
+    execArgv: ['--import', 'tsx'],
+    serialization: 'advanced',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let deliveries = 0;
+  const waiters: ((m: MembersReply) => void)[] = [];
+  child.on('message', (m: MembersReply) => {
+    if (m.type === 'progress') deliveries = m.deliveries;
+    else waiters.shift()?.(m);
+  });
+  const ask = <T extends MembersReply>(m: MembersRequest) =>
+    new Promise<T>((resolve) => {
+      waiters.push(resolve as (r: MembersReply) => void);
+      child.send(m);
+    });
+  return {
+    pid: child.pid!,
+    deliveries: () => deliveries,
+    connect: (base: string, members: { name: string; token: string }[]) =>
+      ask({ type: 'connect', base, members }),
+    report: () => ask<Extract<MembersReply, { type: 'report' }>>({ type: 'report' }),
+    async close() {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.send({ type: 'close' });
+      await exited;
+    },
+  };
+}
+
 /**
  * A group of `size` connected members (sessions); member 0 sends GROUP_RATE group messages/s
  * for GROUP_SECONDS; until every other member has each one (or 30 s). Per delivery: the time
- * from the send to its arrival at that member.
+ * from the send to its arrival at that member. The members other than the sender are in
+ * MEMBER_PROCS processes of their own: a thousand clients on this process's event loop
+ * would delay the arrivals they timestamp behind one another's parsing and acknowledgements,
+ * and measure the load generator rather than the tracker. Both are stamped on the monotonic
+ * clock every process shares.
  */
 async function groupFanout(base: string, size: number) {
   const group = `fanout${size}`;
@@ -191,51 +261,55 @@ async function groupFanout(base: string, size: number) {
     await api(base, 'POST', `/v1/groups/${group}/join`, undefined, tokens[i + 1]);
     await api(base, 'POST', `/v1/groups/${group}/requests/${n}/accept`, undefined, tokens[0]);
   });
-  const sentAt = new Map<string, number>();
-  const arrivals = new Map<string, { count: number; last: number }>();
-  const latencies: number[] = [];
-  const members: SessionClient[] = new Array(size);
-  /** Per member, the messages it got (a second copy is not a delivery: a peer drops it). */
-  const got = names.map(() => new Set<string>());
-  await inBatches(names, 50, async (n, i) => {
-    members[i] = await SessionClient.connect(base, n, tokens[i]!, {
-      ...FAST_CLIENT,
-      onMessages: (items, at) => {
-        for (const m of items) {
-          const t = sentAt.get(m.body);
-          if (t === undefined || i === 0 || got[i]!.has(m.body)) continue;
-          got[i]!.add(m.body);
-          latencies.push(at - t);
-          const a = arrivals.get(m.body) ?? { count: 0, last: 0 };
-          a.count++;
-          a.last = Math.max(a.last, at);
-          arrivals.set(m.body, a);
-        }
-      },
-    });
-  });
+  const offset = sharedClockOffset();
+  const sentAt: number[] = [];
+  const sender = await SessionClient.connect(base, names[0]!, tokens[0]!, FAST_CLIENT);
+  const procs = Array.from({ length: Math.min(MEMBER_PROCS, size - 1) }, memberProcess);
+  await Promise.all(
+    procs.map((p, k) =>
+      p.connect(
+        base,
+        names
+          .map((name, i) => ({ name, token: tokens[i]! }))
+          .filter((_, i) => i > 0 && i % procs.length === k),
+      ),
+    ),
+  );
   const total = GROUP_RATE * GROUP_SECONDS;
+  await profileStart();
   const cpu0 = cpuSeconds(trackerPid);
   const own0 = process.cpuUsage();
+  const members0 = procs.map((p) => cpuSeconds(p.pid));
   const t0 = performance.now();
   for (let i = 0; i < total; i++) {
     const due = t0 + (i * 1000) / GROUP_RATE;
     const wait = due - performance.now();
     if (wait > 1) await sleep(wait);
-    const body = `g${size}-${i}`;
-    sentAt.set(body, performance.now());
-    void members[0]!.send({ groupId: group }, body);
+    sentAt[i] = performance.now() + offset;
+    void sender.send({ groupId: group }, `g${size}-${i}`);
   }
   const expected = total * (size - 1);
-  await until('every member has every message', () => latencies.length >= expected, 30_000, 5).catch(
-    () => {},
-  );
-  const seconds = (Math.max(...[...arrivals.values()].map((a) => a.last), t0) - t0) / 1000;
+  const delivered = () => procs.reduce((n, p) => n + p.deliveries(), 0);
+  await until('every member has every message', () => delivered() >= expected, 30_000, 5).catch(() => {});
   const cpu = cpuSeconds(trackerPid) - cpu0;
   const own = process.cpuUsage(own0);
+  const membersCpu = procs.reduce((n, p, k) => n + cpuSeconds(p.pid) - members0[k]!, 0);
+  await profileStop(`fanout${size}`);
+  const latencies: number[] = [];
+  /** Per message, the last arrival at any member. */
+  const last: number[] = new Array(total).fill(Number.NaN);
+  for (const r of await Promise.all(procs.map((p) => p.report()))) {
+    for (let k = 0; k < r.index.length; k++) {
+      const i = r.index[k]!;
+      const at = r.at[k]!;
+      latencies.push(at - sentAt[i]!);
+      if (!(last[i]! >= at)) last[i] = at;
+    }
+  }
+  const seconds = (Math.max(...last.filter((t) => !Number.isNaN(t)), t0 + offset) - (t0 + offset)) / 1000;
   const lost = expected - latencies.length;
   const perMember = latencies.length / (size - 1) / Math.max(seconds, 1e-3);
-  const spans = [...sentAt].map(([b, t]) => (arrivals.get(b)?.last ?? Number.NaN) - t);
+  const spans = sentAt.map((t, i) => last[i]! - t);
   // Flat within 20 % (issue 20): each group size's rate per member beside the first size's of this run.
   fanoutBase ??= Number(perMember.toFixed(3));
   emit(`messaging.fanout.${size}`, perMember, 'deliveries/s per member', fanoutBase);
@@ -251,9 +325,10 @@ async function groupFanout(base: string, size: number) {
   log(
     `  ${total} group messages to ${size} members at ${GROUP_RATE}/s: ${latencies.length} of ${expected} deliveries in ${seconds.toFixed(2)} s; ` +
       `until the last member: p50 ${percentile(spans, 50).toFixed(2)} ms, p99 ${percentile(spans, 99).toFixed(2)} ms; ` +
-      `CPU-s: tracker ${cpu.toFixed(2)}, the ${size} clients (this process) ${((own.user + own.system) / 1e6).toFixed(2)}; load ${loadavg()[0]!.toFixed(1)}`,
+      `CPU-s: tracker ${cpu.toFixed(2)}, the ${size - 1} members (${procs.length} processes) ${membersCpu.toFixed(2)}, ` +
+      `the sender (this process) ${((own.user + own.system) / 1e6).toFixed(2)}; load ${loadavg()[0]!.toFixed(1)}`,
   );
-  await inBatches(members, 100, (m) => m.close());
+  await Promise.all([sender.close(), ...procs.map((p) => p.close())]);
 }
 
 /** 100,000 messages wait for an offline user; it connects; until it has them all (and said so). */
@@ -287,6 +362,7 @@ async function catchUp(base: string): Promise<void> {
 const root = mkdtempSync(join(tmpdir(), 'coterie-bench-msg-'));
 const { url, child } = await startTrackerProcess(join(root, 'tracker'));
 trackerPid = child.pid!;
+trackerStdin = child.stdin!;
 try {
   log(`tracker ${url} on ${join(root, 'tracker', 'tracker.db')}`);
   const only = process.env.BENCH_ONLY?.split(',');

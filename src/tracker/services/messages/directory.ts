@@ -46,6 +46,8 @@ export function createDirectory(db: Kysely<Database>, groups: GroupsService): Di
   const members = new Map<string, readonly string[]>();
   const subscribers = new Map<string, readonly string[]>();
   const topicRetention = new Map<string, TopicRetention>();
+  /** The cached member lists as sets, made on first use: an acknowledgement's check is one lookup. */
+  const memberSets = new WeakMap<readonly string[], ReadonlySet<string>>();
   /**
    * Bumped by every forget: a read that was under way when the list changed
    * may hold the old list, so it is used once but not cached (or a later
@@ -142,6 +144,18 @@ export function createDirectory(db: Kysely<Database>, groups: GroupsService): Di
           throw new CoterieError('NOT_FOUND', 'no such conversation: it is between two other users');
         }
         return;
+      }
+      // A group's member list, while cached, is whom its messages are pushed to (dropped by the
+      // same membership events): a reader there may acknowledge what it was pushed without a read
+      // of its standing per acknowledgement (a group of 1,000 acknowledges 1,000 times a message).
+      const list = members.get(parsed.groupId);
+      if (list !== undefined) {
+        let set = memberSets.get(list);
+        if (set === undefined) {
+          set = new Set(list);
+          memberSets.set(list, set);
+        }
+        if (set.has(userId)) return;
       }
       await groups.requireMember(userId, parsed.groupId);
     },

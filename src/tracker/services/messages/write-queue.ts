@@ -24,6 +24,14 @@ const RIDING_CURSORS = 64;
  * SQLite has one writer: one lane.
  */
 const POSTGRES_LANES = 2;
+/**
+ * SQLite: how long a few acknowledgements wait for sends to ride along with before they get a
+ * commit of their own. A conversation at a steady pace acknowledges each message while the next
+ * is on its way: riding, each message costs one commit, not two, and the sender's receipt leaves
+ * in the same write as its next send's answer, not in a write of its own (a third of the socket
+ * writes of a paced message). Receipts come at most this much later when nothing is being sent.
+ */
+const CURSOR_LINGER_MS = 2;
 
 interface PendingCursor extends CursorMove {
   waiters: (() => void)[];
@@ -60,6 +68,8 @@ export function createWriteQueue(
   const postgres = store.dialect === 'postgres';
   const lanes = postgres ? POSTGRES_LANES : 1;
   const pendingCursors: Map<string, PendingCursor>[] = Array.from({ length: lanes }, () => new Map());
+  /** Per lane, the one timer that ends the cursors' wait for sends (CURSOR_LINGER_MS). */
+  const lingering: (ReturnType<typeof setTimeout> | undefined)[] = new Array(lanes).fill(undefined);
 
   /** One transaction for a lane's sends (and, on SQLite, a few acknowledgements riding along). */
   async function write(sends: NewMessage[], lane: number): Promise<Written> {
@@ -159,14 +169,36 @@ export function createWriteQueue(
       return new Promise<void>((resolve) => entry.waiters.push(resolve));
     },
 
-    /** Starts a flush of every lane with cursor moves queued. */
+    /**
+     * Starts a flush of every lane with cursor moves queued: at once where they cannot ride
+     * with sends (PostgreSQL, or more than a commit takes along), else after CURSOR_LINGER_MS
+     * unless a batch of sends takes them first.
+     */
     schedule() {
       pendingCursors.forEach((waiting, lane) => {
-        if (waiting.size > 0) sends.wake(lane);
+        if (waiting.size === 0) return;
+        if (postgres || waiting.size > RIDING_CURSORS) {
+          sends.wake(lane);
+          return;
+        }
+        if (lingering[lane] !== undefined) return;
+        const timer = setTimeout(() => {
+          lingering[lane] = undefined;
+          if (waiting.size > 0) sends.wake(lane);
+        }, CURSOR_LINGER_MS);
+        timer.unref();
+        lingering[lane] = timer;
       });
     },
 
-    /** Settles once everything queued is written. */
-    drain: () => sends.drain(),
+    /** Settles once everything queued is written (cursors waiting for sends too). */
+    drain() {
+      pendingCursors.forEach((waiting, lane) => {
+        clearTimeout(lingering[lane]);
+        lingering[lane] = undefined;
+        if (waiting.size > 0) sends.wake(lane);
+      });
+      return sends.drain();
+    },
   };
 }

@@ -1,0 +1,81 @@
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { directStreamId, parseStreamId } from '../../src/protocol/streams.js';
+import { createLocalEventBus } from '../../src/tracker/events/index.js';
+import type { GroupsService } from '../../src/tracker/services/groups.js';
+import { createDirectory } from '../../src/tracker/services/messages/directory.js';
+import type { PushPlanner } from '../../src/tracker/services/messages/push.js';
+import { createReceiptFanOut } from '../../src/tracker/services/messages/receipts.js';
+import { createWriteQueue } from '../../src/tracker/services/messages/write-queue.js';
+import { openStore, type Store } from '../../src/tracker/store/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+let store: Store | undefined;
+afterEach(async () => {
+  await store?.close();
+  store = undefined;
+});
+
+const nextTurn = () => new Promise((r) => setImmediate(r));
+
+describe('message write queue (SQLite)', () => {
+  it('writes an acknowledgement in the commit of the next send, not a commit of its own', async () => {
+    store = await openStore({ location: join(tempDir('coterie-write-queue-').path, 'tracker.db') });
+    for (const u of ['ann', 'bob'])
+      await store.db.insertInto('users').values({ user_id: u, password_hash: 'x', created_at: 1 }).execute();
+    const s = store;
+    let commits = 0;
+    const counted: Store = {
+      ...s,
+      transaction: async (fn) => {
+        const r = await s.transaction(fn);
+        commits++;
+        return r;
+      },
+    };
+    const bus = createLocalEventBus();
+    const receipts = createReceiptFanOut(bus, 'tracker');
+    const heard: { reader: string; delivered: number }[] = [];
+    receipts.onReceipts((rs) => {
+      for (const r of rs) heard.push({ reader: r.reader, delivered: r.delivered });
+    });
+    const push = { pushLocal: () => {} } as Pick<PushPlanner, 'pushLocal'> as PushPlanner;
+    const queue = createWriteQueue({
+      store: counted,
+      bus,
+      now: () => 1,
+      trackerId: 'tracker',
+      directory: createDirectory(s.db, {} as GroupsService),
+      receipts,
+      push,
+    });
+    const streamId = directStreamId('ann', 'bob');
+    const send = (n: number) =>
+      queue.send({
+        sender: 'ann',
+        streamId,
+        stream: parseStreamId(streamId)!,
+        clientId: `c${n}`,
+        body: `m${n}`,
+      });
+
+    expect((await send(1)).seq).toBe(1);
+    expect(commits).toBe(1);
+    const acked = queue.addCursor(streamId, 'bob', 1, 0);
+    queue.schedule();
+    await nextTurn(); // bob acknowledged while ann's next message is on its way
+    expect((await send(2)).seq).toBe(2);
+    await acked;
+    expect(commits).toBe(2);
+    expect(heard).toEqual([{ reader: 'bob', delivered: 1 }]);
+
+    // With nothing sent, the acknowledgement is written on its own, soon.
+    const alone = queue.addCursor(streamId, 'bob', 2, 2);
+    queue.schedule();
+    await alone;
+    expect(commits).toBe(3);
+    const row = await s.db.selectFrom('cursors').selectAll().where('user_id', '=', 'bob').executeTakeFirst();
+    expect(row).toMatchObject({ delivered_seq: 2, read_seq: 2 });
+    await bus.close();
+  });
+});
