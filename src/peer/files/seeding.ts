@@ -14,7 +14,7 @@ import {
   startPieceServer,
   type TicketRevocation,
 } from '../../wire/index.js';
-import type { StoredManifest } from '../store/manifest-pages.js';
+import type { StoredManifest } from '../store/index.js';
 import { wholeTreePages } from './tree-pages.js';
 import { TreePieceSource } from './tree-source.js';
 

@@ -16,8 +16,7 @@ import {
   listedSeeders,
   type Seeding,
 } from '../files/index.js';
-import type { PeerStore, ReplicaRecord } from '../store/index.js';
-import type { StoredManifest } from '../store/manifest-pages.js';
+import type { PeerStore, ReplicaRecord, StoredManifest } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
 import { removeReplica, replicaProblem } from './replica-files.js';
