@@ -118,7 +118,7 @@ export const TRACKER_DEFAULTS = Object.freeze({
 export type TrackerDefaults = typeof TRACKER_DEFAULTS;
 
 /** The file GC's settings (services/file-gc.ts), as startTracker takes them. */
-export type GcSettings = Pick<TrackerDefaults, 'gcGraceMs' | 'gcOrphanGraceMs' | 'gcIntervalMs'>;
+export type GcSettings = Record<'gcGraceMs' | 'gcOrphanGraceMs' | 'gcIntervalMs', number>;
 
 /** The key file's name in a data directory: it wraps the signing keys the store holds. */
 export const KEY_FILE_NAME = 'tracker.key';

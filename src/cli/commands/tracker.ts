@@ -42,6 +42,8 @@ interface TrackerFlags extends RelayLimitFlags {
   presenceGraceMs?: string;
   storageGraceMs?: string;
   storageFetchStallMs?: string;
+  gcGraceMs?: string;
+  gcOrphanGraceMs?: string;
   requireSyncStandby?: boolean;
   insecureHttp?: boolean;
   trustProxy?: string;
@@ -119,6 +121,8 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
       1000,
       7 * 24 * 3_600_000,
     ),
+    gcGraceMs: integer(flags.gcGraceMs, '--gc-grace-ms', 0, 30 * 24 * 3_600_000),
+    gcOrphanGraceMs: integer(flags.gcOrphanGraceMs, '--gc-orphan-grace-ms', 0, 30 * 24 * 3_600_000),
     logLevel,
     trustProxy: parseTrustProxy(flags.trustProxy),
     accountCreationsPerAddress: integer(
@@ -230,6 +234,14 @@ export function registerTrackerCommand(program: Command): void {
     .option(
       '--storage-fetch-stall-ms <ms>',
       `a replica fetch its storage peer reports no progress on for this long is placed elsewhere (default ${TRACKER_DEFAULTS.storageFetchStallMs})`,
+    )
+    .option(
+      '--gc-grace-ms <ms>',
+      `a file listed in no group is removed with its manifest pages this long after (default ${TRACKER_DEFAULTS.gcGraceMs}: the longest ticket lifetime; shorter may break downloads under way)`,
+    )
+    .option(
+      '--gc-orphan-grace-ms <ms>',
+      `a manifest page no file refers to is removed this long after its last upload (default ${TRACKER_DEFAULTS.gcOrphanGraceMs})`,
     )
     .option(
       '--trust-proxy <proxies>',
