@@ -44,6 +44,7 @@ interface TrackerFlags extends RelayLimitFlags {
   storageFetchStallMs?: string;
   gcGraceMs?: string;
   gcOrphanGraceMs?: string;
+  gcIntervalMs?: string;
   requireSyncStandby?: boolean;
   insecureHttp?: boolean;
   trustProxy?: string;
@@ -123,6 +124,7 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
     ),
     gcGraceMs: integer(flags.gcGraceMs, '--gc-grace-ms', 0, 30 * 24 * 3_600_000),
     gcOrphanGraceMs: integer(flags.gcOrphanGraceMs, '--gc-orphan-grace-ms', 0, 30 * 24 * 3_600_000),
+    gcIntervalMs: integer(flags.gcIntervalMs, '--gc-interval-ms', 100, 3_600_000),
     logLevel,
     trustProxy: parseTrustProxy(flags.trustProxy),
     accountCreationsPerAddress: integer(
@@ -242,6 +244,10 @@ export function registerTrackerCommand(program: Command): void {
     .option(
       '--gc-orphan-grace-ms <ms>',
       `a manifest page no file refers to is removed this long after its last upload (default ${TRACKER_DEFAULTS.gcOrphanGraceMs})`,
+    )
+    .option(
+      '--gc-interval-ms <ms>',
+      `how often the file GC runs, on the one tracker of a cluster holding its lease (default ${TRACKER_DEFAULTS.gcIntervalMs})`,
     )
     .option(
       '--trust-proxy <proxies>',
