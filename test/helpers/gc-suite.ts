@@ -123,6 +123,7 @@ async function openWorld(location: string, gcOptions: { batchRows?: number } = {
   }
 
   return {
+    deps,
     store,
     clock,
     files,
@@ -286,6 +287,28 @@ export function gcSuite(name: string, location: () => Promise<string>) {
       expect(out).toEqual([
         expect.objectContaining({ type: 'drop', groupId: 'g', fileId: f.fileId, reason: 'unlisted' }),
       ]);
+    });
+
+    it('sweeps on one tracker at a time: another takes over only once the lease has expired', async () => {
+      const w = await openWorld(await location());
+      const other = createFileGc({
+        trackerId: 'tracker-2',
+        graceMs: GRACE_MS,
+        orphanGraceMs: ORPHAN_GRACE_MS,
+        intervalMs: 3_600_000,
+        logger: pino({ level: 'silent' }),
+      })(w.deps);
+      try {
+        await w.sweep(); // tracker-1 holds the lease (3 intervals)
+        expect(await other.runNow()).toBeUndefined();
+        w.clock.t += 3 * 3_600_000 - 1;
+        expect(await other.runNow()).toBeUndefined();
+        w.clock.t += 2; // tracker-1 ran no more: its lease is over
+        expect(await other.runNow()).toBeDefined();
+        expect(await w.gc.runNow()).toBeUndefined();
+      } finally {
+        await other.stop();
+      }
     });
 
     it('leaves a consistent store when a sweep dies between batches, and the next run finishes it', async () => {

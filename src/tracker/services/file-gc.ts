@@ -1,4 +1,6 @@
+import type { Transaction } from 'kysely';
 import type { Logger } from 'pino';
+import type { Database } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
 import { takeLease } from './store-lease.js';
 
@@ -91,7 +93,13 @@ export function createFileGc(options: FileGcOptions) {
       return total;
     }
 
-    /** Files listed in some group again lose their mark (a mark set while a share was listing them, on PostgreSQL). */
+    /**
+     * Files listed in some group again lose their mark. The share that lists one clears it
+     * itself; this catches a mark set while such a share was committing (on PostgreSQL, the
+     * marking UPDATE re-checks its row but not its NOT EXISTS after waiting on the share's row
+     * lock). Such a mark can make the grace short by at most one run's interval, when the file
+     * is unlisted again before the next run: far inside the grace.
+     */
     async function unmarkListed(): Promise<number> {
       const r = await db
         .updateTable('files')
@@ -201,7 +209,7 @@ export function createFileGc(options: FileGcOptions) {
 
     /** Of these pages, removes those no file refers to any more (another tree may share them). */
     async function deleteUnreferencedPages(
-      trx: Parameters<Parameters<typeof store.transaction>[0]>[0],
+      trx: Transaction<Database>,
       hashes: string[],
       uploadedBefore?: number,
     ): Promise<number> {
