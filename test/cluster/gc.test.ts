@@ -1,5 +1,9 @@
-import { afterAll, it } from 'vitest';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { afterAll, describe, it } from 'vitest';
+import { openStore, type Store } from '../../src/tracker/store/index.js';
 import { gcSuite } from '../helpers/gc-suite.js';
+import { expectAfter0020, storeBefore0020 } from '../helpers/migration-0020.js';
 import { createTestDatabase, pgTestUrl, reportSkipped, type TestDatabase } from './pg.js';
 
 // The file GC on PostgreSQL: the same suite as on SQLite (test/integration/tracker-gc.test.ts).
@@ -15,5 +19,21 @@ if (pgTestUrl() === undefined) {
     const d = await createTestDatabase();
     databases.push(d);
     return d.url;
+  });
+
+  describe('migration 0020_page_refs on PostgreSQL', () => {
+    let store: Store | undefined;
+    afterAll(async () => {
+      await store?.close();
+    });
+    it('fills the references of existing files: the GC then keeps live files whole and removes dead ones', async () => {
+      const d = await createTestDatabase();
+      databases.push(d);
+      const seeded = await storeBefore0020(
+        new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: d.url }) }) }),
+      );
+      store = await openStore({ location: d.url });
+      await expectAfter0020(store, seeded);
+    });
   });
 }

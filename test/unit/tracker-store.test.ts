@@ -2,17 +2,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CoterieError } from '../../src/protocol/errors.js';
-import { pagesOf, rootFileId } from '../../src/protocol/manifest-pages.js';
-import { createLocalEventBus } from '../../src/tracker/events/index.js';
-import { createFileGc } from '../../src/tracker/services/file-gc.js';
 import { createLookupAnswers } from '../../src/tracker/services/lookup-answers.js';
 import { createReadCache } from '../../src/tracker/services/read-cache.js';
 import { MIGRATIONS, openStore, type Store } from '../../src/tracker/store/index.js';
 import { prepared } from '../../src/tracker/store/prepared.js';
-import { nestedTree } from '../helpers/manifest-pages-suite.js';
+import { expectAfter0020, storeBefore0020 } from '../helpers/migration-0020.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 let dir: string | undefined;
@@ -266,87 +262,15 @@ describe('migration 0014_file_versions', () => {
   });
 });
 
-// Migration 0020 (page references) on a store made by the migrations before it: the pages of the
-// files already there get their references, so the GC's sweep of pages no file refers to keeps
-// those of live files, while a dead file (listed nowhere) goes with the pages only it used.
+// Migration 0020 (page references) from a 0019 store (test/helpers/migration-0020.ts).
 describe('migration 0020_page_refs', () => {
   it('fills the references of existing files: the GC then keeps live files whole and removes dead ones', async () => {
     dir = tempDir('coterie-store-refs-').path;
     const path = join(dir, 'tracker.db');
-    const live = pagesOf(nestedTree(2000, 'live'));
-    const dead = pagesOf(nestedTree(2000, 'dead'));
-    const orphan = pagesOf(nestedTree(50, 'orphan')).pages.at(-1)!;
     const sqlite = new SQLite(path);
     sqlite.pragma('foreign_keys = ON');
-    // biome-ignore lint/suspicious/noExplicitAny: the schema before 0020, not today's Database type
-    const before = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
-    const earlier = Object.fromEntries(Object.entries(MIGRATIONS).filter(([name]) => name < '0020'));
-    const migrated = await new Migrator({
-      db: before,
-      provider: { getMigrations: async () => earlier },
-      migrationTableName: 'coterie_migrations',
-    }).migrateToLatest();
-    expect(migrated.error).toBeUndefined();
-    await before.insertInto('users').values({ user_id: 'ann', password_hash: 'x', created_at: 1 }).execute();
-    await before.insertInto('groups').values({ group_id: 'g', owner_id: 'ann', created_at: 1 }).execute();
-    const pageRows = new Map(
-      [...live.pages, ...dead.pages, orphan].map((p) => [p.hash, JSON.stringify(p.page)] as const),
-    );
-    for (const [hash, body] of pageRows) {
-      await before.insertInto('manifest_pages').values({ hash, body, created_at: 1 }).execute();
-    }
-    for (const root of [live.root, dead.root]) {
-      await before
-        .insertInto('files')
-        .values({
-          file_id: rootFileId(root),
-          size: root.size,
-          piece_size: root.pieceSize,
-          piece_count: root.pieceCount,
-          manifest: JSON.stringify(root),
-          created_at: 1,
-        })
-        .execute();
-    }
-    const liveId = rootFileId(live.root);
-    const deadId = rootFileId(dead.root);
-    await before
-      .insertInto('group_files')
-      .values({ group_id: 'g', file_id: liveId, name: 'live', version: 1, created_by: 'ann', created_at: 1 })
-      .execute();
-    await before.destroy();
-
+    const seeded = await storeBefore0020(new Kysely({ dialect: new SqliteDialect({ database: sqlite }) }));
     store = await openStore({ location: path });
-    const refs = await store.db.selectFrom('manifest_page_refs').select(['file_id', 'hash']).execute();
-    const refsOf = (id: string) =>
-      refs
-        .filter((r) => r.file_id === id)
-        .map((r) => r.hash)
-        .sort();
-    expect(refsOf(liveId)).toEqual([...new Set(live.pages.map((p) => p.hash))].sort());
-    expect(refsOf(deadId)).toEqual([...new Set(dead.pages.map((p) => p.hash))].sort());
-
-    const clock = { t: 10_000_000 };
-    const gc = createFileGc({
-      trackerId: 't',
-      graceMs: 1000,
-      orphanGraceMs: 1000,
-      logger: pino({ level: 'silent' }),
-    })({ store, bus: createLocalEventBus(), now: () => clock.t });
-    expect(await gc.runNow()).toMatchObject({ marked: 1, files: 0, orphans: 1 });
-    clock.t += 2000;
-    expect(await gc.runNow()).toMatchObject({ files: 1, orphans: 0 });
-    await gc.stop();
-    const files = await store.db.selectFrom('files').select('file_id').execute();
-    expect(files.map((f) => f.file_id)).toEqual([liveId]);
-    const pages = new Set(
-      (await store.db.selectFrom('manifest_pages').select('hash').execute()).map((r) => r.hash),
-    );
-    for (const p of live.pages) expect(pages.has(p.hash)).toBe(true);
-    const deadOnly = dead.pages.filter((p) => !live.pages.some((l) => l.hash === p.hash));
-    expect(deadOnly.length).toBeGreaterThan(0);
-    for (const p of deadOnly) expect(pages.has(p.hash)).toBe(false);
-    expect(pages.has(orphan.hash)).toBe(false);
-    expect(pages.size).toBe(new Set(live.pages.map((p) => p.hash)).size);
+    await expectAfter0020(store, seeded);
   });
 });
