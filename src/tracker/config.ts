@@ -102,10 +102,23 @@ export const TRACKER_DEFAULTS = Object.freeze({
    * progress every few seconds).
    */
   storageFetchStallMs: 600_000,
+  /**
+   * Files listed in no group are removed, with their manifest pages, this
+   * long after (services/file-gc.ts): the longest ticket lifetime, an hour,
+   * so a download holding a ticket still reads the pages.
+   */
+  gcGraceMs: 3_600_000,
+  /** Manifest pages no file refers to are removed this long after their last upload (an upload may be under way). */
+  gcOrphanGraceMs: 86_400_000,
+  /** How often the garbage collection runs (on the one tracker of a cluster holding its lease). */
+  gcIntervalMs: 60_000,
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
 });
 
 export type TrackerDefaults = typeof TRACKER_DEFAULTS;
+
+/** The file GC's settings (services/file-gc.ts), as startTracker takes them. */
+export type GcSettings = Record<'gcGraceMs' | 'gcOrphanGraceMs' | 'gcIntervalMs', number>;
 
 /** The key file's name in a data directory: it wraps the signing keys the store holds. */
 export const KEY_FILE_NAME = 'tracker.key';

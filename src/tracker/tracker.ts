@@ -10,7 +10,7 @@ import type { TrackerMessage } from '../protocol/session.js';
 import { MAX_TICKET_TTL_SECONDS } from '../protocol/tickets.js';
 import { formatTrackerAddress, selfSignedFingerprint } from '../protocol/tracker-url.js';
 import type { RelayLimits, RunningRelay } from '../relay/index.js';
-import { defaultKeyFile, TRACKER_DEFAULTS } from './config.js';
+import { defaultKeyFile, type GcSettings, TRACKER_DEFAULTS } from './config.js';
 import { createLocalEventBus, createPgEventBus, type EventBus } from './events/index.js';
 import { createHttpApp } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
@@ -30,10 +30,9 @@ import { checkReachability, dialBackCandidates } from './services/reachability.j
 import { startRebalancer } from './services/rebalance.js';
 import { createRevocationsService } from './services/revocations.js';
 import { createStorageService } from './services/storage.js';
-import { createStoragePlanner } from './services/storage-planner.js';
 import { createTicketsService } from './services/tickets.js';
 import { createUsersService } from './services/users.js';
-import { storeHealth, trackerIdFor } from './start-helpers.js';
+import { startStoreWorkers, storeHealth, trackerIdFor } from './start-helpers.js';
 import { openStore, type Store } from './store/index.js';
 import { createSessionHub } from './ws/hub.js';
 
@@ -46,7 +45,7 @@ export interface TrackerTlsOptions {
   key: string | Buffer;
 }
 
-export interface TrackerOptions {
+export interface TrackerOptions extends Partial<GcSettings> {
   host?: string;
   /** 0 picks a free port; the result says which. */
   port?: number;
@@ -231,13 +230,6 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
         metrics.repairSeconds.observe(seconds);
       },
     })({ ...deps, groups });
-    const planner = createStoragePlanner({
-      trackerId,
-      storageGraceMs: cfg.storageGraceMs,
-      fetchStallMs: cfg.storageFetchStallMs,
-      logger,
-      onUnderReplicated: (n) => metrics.underReplicated.set(n),
-    })(deps);
     let requestsServed = 0;
     let clusterMessage: TrackerMessage | undefined;
     let liveTrackers = new Set<string>();
@@ -380,7 +372,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
         cause: err,
       });
     }
-    planner.start();
+    const workers = startStoreWorkers(cfg, trackerId, logger, metrics, deps);
     const rebalancer =
       cfg.rebalance === false
         ? undefined
@@ -420,7 +412,7 @@ export async function startTracker(options: TrackerOptions): Promise<RunningTrac
       closing ??= (async () => {
         rebalancer?.stop();
         await cluster?.stop();
-        await planner.stop();
+        await workers.stop();
         await relay?.relay.close();
         await hub.close();
         await app.close();

@@ -8,6 +8,7 @@ import { createLookupAnswers } from '../../src/tracker/services/lookup-answers.j
 import { createReadCache } from '../../src/tracker/services/read-cache.js';
 import { MIGRATIONS, openStore, type Store } from '../../src/tracker/store/index.js';
 import { prepared } from '../../src/tracker/store/prepared.js';
+import { expectAfter0020, storeBefore0020 } from '../helpers/migration-0020.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 let dir: string | undefined;
@@ -258,5 +259,18 @@ describe('migration 0014_file_versions', () => {
         })
         .execute(),
     ).rejects.toThrow(/FOREIGN KEY/);
+  });
+});
+
+// Migration 0020 (page references) from a 0019 store (test/helpers/migration-0020.ts).
+describe('migration 0020_page_refs', () => {
+  it('fills the references of existing files: the GC then keeps live files whole and removes dead ones', async () => {
+    dir = tempDir('coterie-store-refs-').path;
+    const path = join(dir, 'tracker.db');
+    const sqlite = new SQLite(path);
+    sqlite.pragma('foreign_keys = ON');
+    const seeded = await storeBefore0020(new Kysely({ dialect: new SqliteDialect({ database: sqlite }) }));
+    store = await openStore({ location: path });
+    await expectAfter0020(store, seeded);
   });
 });

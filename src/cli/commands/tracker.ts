@@ -42,6 +42,9 @@ interface TrackerFlags extends RelayLimitFlags {
   presenceGraceMs?: string;
   storageGraceMs?: string;
   storageFetchStallMs?: string;
+  gcGraceMs?: string;
+  gcOrphanGraceMs?: string;
+  gcIntervalMs?: string;
   requireSyncStandby?: boolean;
   insecureHttp?: boolean;
   trustProxy?: string;
@@ -119,6 +122,9 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
       1000,
       7 * 24 * 3_600_000,
     ),
+    gcGraceMs: integer(flags.gcGraceMs, '--gc-grace-ms', 0, 30 * 24 * 3_600_000),
+    gcOrphanGraceMs: integer(flags.gcOrphanGraceMs, '--gc-orphan-grace-ms', 0, 30 * 24 * 3_600_000),
+    gcIntervalMs: integer(flags.gcIntervalMs, '--gc-interval-ms', 100, 3_600_000),
     logLevel,
     trustProxy: parseTrustProxy(flags.trustProxy),
     accountCreationsPerAddress: integer(
@@ -230,6 +236,18 @@ export function registerTrackerCommand(program: Command): void {
     .option(
       '--storage-fetch-stall-ms <ms>',
       `a replica fetch its storage peer reports no progress on for this long is placed elsewhere (default ${TRACKER_DEFAULTS.storageFetchStallMs})`,
+    )
+    .option(
+      '--gc-grace-ms <ms>',
+      `a file listed in no group is removed with its manifest pages this long after (default ${TRACKER_DEFAULTS.gcGraceMs}: the longest ticket lifetime; shorter may break downloads under way)`,
+    )
+    .option(
+      '--gc-orphan-grace-ms <ms>',
+      `a manifest page no file refers to is removed this long after its last upload (default ${TRACKER_DEFAULTS.gcOrphanGraceMs})`,
+    )
+    .option(
+      '--gc-interval-ms <ms>',
+      `how often the file GC runs, on the one tracker of a cluster holding its lease (default ${TRACKER_DEFAULTS.gcIntervalMs})`,
     )
     .option(
       '--trust-proxy <proxies>',

@@ -25,6 +25,10 @@ export interface TrackerMetrics {
   /** Message writes (group commit): seconds per transaction and messages per transaction. */
   messageCommitSeconds: Histogram;
   messageBatchSize: Histogram;
+  /** The file GC (services/file-gc.ts): files removed, pages removed (reason: unreferenced, orphan), files waiting. */
+  gcFiles: Counter;
+  gcPages: Counter<'reason'>;
+  gcWaiting: Gauge;
   /** Filled in by the tracker once the hub and the store exist. */
   sources: MetricSources;
 }
@@ -115,6 +119,22 @@ export function createMetrics(): TrackerMetrics {
       name: 'coterie_message_batch_size',
       help: 'messages per write transaction (group commit batch size, at most 4000)',
       buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 4000],
+      registers: [registry],
+    }),
+    gcFiles: new Counter({
+      name: 'coterie_gc_files_removed_total',
+      help: 'files (rows and page references) removed by the garbage collection after they left every listing',
+      registers: [registry],
+    }),
+    gcPages: new Counter({
+      name: 'coterie_gc_pages_removed_total',
+      help: 'manifest pages removed: unreferenced (the last file referring to them went) or orphan (never referred to, past the grace)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    gcWaiting: new Gauge({
+      name: 'coterie_gc_files_unlisted',
+      help: 'files listed in no group kept for their grace or their replicas’ drops (at the sweeping tracker’s last run)',
       registers: [registry],
     }),
   };

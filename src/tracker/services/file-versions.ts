@@ -27,7 +27,7 @@ import {
   requireUnlockedFor,
 } from './file-names.js';
 import type { GroupsService } from './groups.js';
-import { checkSharedManifest } from './manifest-pages.js';
+import { attachPages, checkSharedManifest } from './manifest-pages.js';
 import type { PresenceService } from './presence.js';
 
 /**
@@ -143,8 +143,10 @@ export function createFileVersionsService() {
               manifest: manifest.json,
               created_at: at,
             })
-            .onConflict((oc) => oc.column('file_id').doNothing())
+            // Listed again: the GC's count towards removing it starts over (file-gc.ts).
+            .onConflict((oc) => oc.column('file_id').doUpdateSet({ unlisted_at: null }))
             .execute();
+          await attachPages(trx, fileId, manifest.pages);
           const listed = await trx
             .selectFrom('group_files')
             .select(['name', 'version'])

@@ -16,7 +16,7 @@ import { listCurrentVersions, lockShown } from './file-listing.js';
 import { dropUnkeptNames, findListed, type Listed } from './file-names.js';
 import type { GroupsService } from './groups.js';
 import { createLookupAnswers } from './lookup-answers.js';
-import { checkSharedManifest } from './manifest-pages.js';
+import { attachPages, checkSharedManifest } from './manifest-pages.js';
 import type { PresenceService } from './presence.js';
 import { createReadCache } from './read-cache.js';
 import { liveSeedersInStore } from './seeders-query.js';
@@ -63,7 +63,9 @@ const Q = {
         manifest: p(4),
         created_at: p(5),
       })
-      .onConflict((oc) => oc.column('file_id').doNothing()),
+      // Listed again: the GC's count towards removing it starts over (file-gc.ts). Always a write, so
+      // that a sweep marking it concurrently conflicts with this on the row instead of missing it.
+      .onConflict((oc) => oc.column('file_id').doUpdateSet({ unlisted_at: null })),
   ),
   nameListed: prepared((db, p) =>
     db.selectFrom('file_names').select('name').where('group_id', '=', p(0)).where('name', '=', p(1)),
@@ -295,6 +297,7 @@ export function createFilesService(
             manifest.json,
             at,
           ]);
+          await attachPages(trx, fileId, manifest.pages);
           // Two indexed point lookups (an OR across both keys would scan the group's listing).
           const nameTaken = (await Q.nameListed.execute(trx, [groupId, request.name])).rows[0] !== undefined;
           const sameContent = (await Q.listedById.execute(trx, [groupId, fileId])).rows[0];

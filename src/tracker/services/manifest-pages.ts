@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { CoterieError } from '../../protocol/errors.js';
 import { computeFileId, validateManifest } from '../../protocol/manifest.js';
 import {
@@ -21,6 +21,8 @@ export interface CheckedManifest {
   pieceCount: number;
   /** The tracker's own JSON of it: a single file's whole manifest, or a folder's root. */
   json: string;
+  /** A folder's page hashes (none for a single file): the file's references (attachPages). */
+  pages: string[];
 }
 
 /** Pages read per statement (bounds the bound variables on SQLite and PostgreSQL). */
@@ -43,6 +45,7 @@ export async function checkSharedManifest(db: Kysely<Database>, value: unknown):
       pieceSize: m.pieceSize,
       pieceCount: m.pieces.length,
       json: JSON.stringify(m),
+      pages: [],
     };
   }
   const root = validateRoot(value);
@@ -63,7 +66,42 @@ export async function checkSharedManifest(db: Kysely<Database>, value: unknown):
     pieceSize: root.pieceSize,
     pieceCount: root.pieceCount,
     json: JSON.stringify(root),
+    pages: hashes,
   };
+}
+
+/**
+ * Records that `fileId`'s manifest refers to these pages, in the transaction
+ * that lists the file (services/file-gc.ts removes a page only when no file
+ * refers to it). The pages were read before the transaction began: one the
+ * GC's sweep of unreferenced pages removed since is refused here, with the
+ * same error as a page never uploaded, and the sharer uploads again.
+ */
+export async function attachPages(
+  trx: Transaction<Database>,
+  fileId: string,
+  hashes: string[],
+): Promise<void> {
+  for (let i = 0; i < hashes.length; i += PAGES_PER_READ) {
+    const slice = hashes.slice(i, i + PAGES_PER_READ);
+    // Only pages still there (the foreign key refuses one removed after this read, on PostgreSQL).
+    const present = await trx
+      .selectFrom('manifest_pages')
+      .select('hash')
+      .where('hash', 'in', slice)
+      .execute();
+    if (present.length !== slice.length) {
+      throw new CoterieError(
+        'INVALID_MANIFEST',
+        'invalid manifest: a page of it is no longer on the tracker (it was removed as unused): share it again',
+      );
+    }
+    await trx
+      .insertInto('manifest_page_refs')
+      .values(slice.map((hash) => ({ file_id: fileId, hash })))
+      .onConflict((oc) => oc.columns(['file_id', 'hash']).doNothing())
+      .execute();
+  }
 }
 
 export interface ManifestPagesService {
@@ -81,10 +119,13 @@ export function createManifestPagesService() {
         await groups.requireMember(userId, groupId);
         const page = validatePage(body);
         const hash = pageHash(page);
+        // A page uploaded again is young again: an upload under way keeps its pages from the sweep
+        // of pages no file refers to (file-gc.ts), however old their first upload.
+        const t = now();
         await store.db
           .insertInto('manifest_pages')
-          .values({ hash, body: JSON.stringify(page), created_at: now() })
-          .onConflict((oc) => oc.column('hash').doNothing())
+          .values({ hash, body: JSON.stringify(page), created_at: t })
+          .onConflict((oc) => oc.column('hash').doUpdateSet({ created_at: t }))
           .execute();
         return { hash };
       },

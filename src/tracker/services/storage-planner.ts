@@ -12,6 +12,7 @@ import {
   replicasOf,
   storagePeersOf,
 } from './storage-state.js';
+import { takeLease } from './store-lease.js';
 
 /**
  * The placement loop (issue 16). One tracker of a cluster plans at a time:
@@ -77,26 +78,6 @@ export function createStoragePlanner(options: StoragePlannerOptions) {
     let again = false;
     let stopped = false;
     let unsubscribe: (() => void) | undefined;
-
-    async function takeLease(): Promise<boolean> {
-      const t = now();
-      const r = await db
-        .insertInto('storage_leases')
-        .values({ name: LEASE, holder: options.trackerId, expires_at: t + leaseMs })
-        .onConflict((oc) =>
-          oc
-            .column('name')
-            .doUpdateSet({ holder: options.trackerId, expires_at: t + leaseMs })
-            .where((eb) =>
-              eb.or([
-                eb('storage_leases.holder', '=', options.trackerId),
-                eb('storage_leases.expires_at', '<', t),
-              ]),
-            ),
-        )
-        .executeTakeFirst();
-      return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
-    }
 
     async function groupsToPlan(): Promise<string[]> {
       const withPolicy = await db
@@ -217,7 +198,7 @@ export function createStoragePlanner(options: StoragePlannerOptions) {
     }
 
     async function runOnce(): Promise<void> {
-      if (!(await takeLease())) {
+      if (!(await takeLease(db, LEASE, options.trackerId, now(), leaseMs))) {
         holding = false;
         return;
       }

@@ -352,6 +352,12 @@ async function applyReport(
       );
       const fetched: { fileId: string; bytes: number; seconds: number }[] = [];
       const nowHeld: string[] = [];
+      // A copy of a file the tracker no longer knows: removed by the GC (file-gc.ts) after it left
+      // every listing, its drop lost while this peer was away. Freed now; nothing else would ask.
+      for (const fileId of [...g.held, ...(g.corrupt ?? [])]) {
+        if (!listed.has(fileId))
+          out.push({ type: 'drop', groupId: g.groupId, fileId, reason: 'unlisted', at: t });
+      }
       for (const fileId of g.held) {
         if (!listed.has(fileId)) continue;
         const was = known.get(fileId);

@@ -1,6 +1,6 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { m0010_cluster, m0011_login_failures } from './migrations-cluster.js';
-import { m0018_manifest_pages } from './migrations-pages.js';
+import { m0018_manifest_pages, m0020_page_refs } from './migrations-pages.js';
 import { m0016_tracker_relay } from './migrations-relay.js';
 import { m0015_storage, m0017_replica_backoffs, m0019_replica_progress } from './migrations-storage.js';
 import { m0014_file_versions } from './migrations-versions.js';
@@ -242,6 +242,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0017_replica_backoffs': m0017_replica_backoffs,
   '0018_manifest_pages': m0018_manifest_pages,
   '0019_replica_progress': m0019_replica_progress,
+  '0020_page_refs': m0020_page_refs,
 };
 
 export const migrationProvider: MigrationProvider = {

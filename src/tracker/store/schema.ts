@@ -49,6 +49,14 @@ export interface FilesTable {
   /** The validated manifest as JSON. */
   manifest: string;
   created_at: BigIntColumn;
+  /** When the GC first found it listed in no group; null while listed (migration 0020, services/file-gc.ts). */
+  unlisted_at: BigIntColumn | null;
+}
+
+/** File F's manifest refers to page `hash` (migration 0020): a page goes only when no file refers to it. */
+export interface ManifestPageRefsTable {
+  file_id: string;
+  hash: string;
 }
 
 /** A page of a folder's manifest, by its hash (see migration 0018). */
@@ -207,6 +215,7 @@ export interface Database {
   join_requests: JoinRequestsTable;
   files: FilesTable;
   manifest_pages: ManifestPagesTable;
+  manifest_page_refs: ManifestPageRefsTable;
   group_files: GroupFilesTable;
   file_names: FileNamesTable;
   file_deletions: FileDeletionsTable;
