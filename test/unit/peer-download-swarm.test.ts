@@ -8,7 +8,7 @@ import { type DownloadEvent, type DownloadOptions, download } from '../../src/pe
 import { DOWNLOAD_DEFAULTS } from '../../src/peer/files/download/options.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { computeFileId, type Manifest } from '../../src/protocol/manifest.js';
-import { createIdentity, type Dial, type PeerIdentity } from '../../src/wire/index.js';
+import { createIdentity, type Dial, type DialTarget, type PeerIdentity } from '../../src/wire/index.js';
 import { manifestFor } from '../fixtures/fake-seeder.js';
 import type { LinkShape } from '../helpers/duplex-pair.js';
 import { FakeClock } from '../helpers/fake-clock.js';
@@ -225,6 +225,26 @@ describe('downloads over in-memory links to real piece servers', () => {
     await handle.done.catch(() => {});
   });
 
+  it("tries a relayed seeder's new addresses at once when the tracker says it moved (peer_moved)", async () => {
+    const { clock, handle, tries, targets, events, expectTryAt, expectTryNow } = await relayedOnFakeClock();
+    const { firstMs } = DOWNLOAD_DEFAULTS.upgrade;
+    await expectTryAt(firstMs);
+    const info = swarm!.seeders[0]!.info;
+    // Not a seeder of this download: nothing to do.
+    expect(handle.seederMoved('f'.repeat(64), { address: { host: '198.18.7.7', port: 7000 } })).toBe(false);
+    // Where it already is: no news, no attempt.
+    expect(handle.seederMoved(info.peerId, { address: info.address })).toBe(true);
+    // Its router mapped a port for it: the next attempt now, at the mapped address, not at the
+    // schedule's next step (2 * firstMs later) nor at a listing that may never come.
+    const mapped = { host: '198.18.7.7', port: 7000 };
+    await expectTryNow(() => handle.seederMoved(info.peerId, { address: mapped }));
+    expect(targets.at(-1)).toMatchObject({ peerId: info.peerId, address: mapped, directOnly: true });
+    expect(tries).toEqual([firstMs, clock.now()]);
+    expect(events.filter((e) => e.type === 'peerMoved')).toHaveLength(1);
+    handle.abort('the test is over');
+    await handle.done.catch(() => {});
+  });
+
   it('gives a relayed connection made again while an attempt dialled attempts of its own', async () => {
     let open!: () => void;
     const gate = new Promise<void>((r) => {
@@ -259,6 +279,7 @@ describe('downloads over in-memory links to real piece servers', () => {
 async function relayedOnFakeClock(punch: () => Promise<void> = async () => {}) {
   const clock = new FakeClock();
   const tries: number[] = [];
+  const targets: DialTarget[] = [];
   const relayed: Duplex[] = [];
   const dial: Dial = async (target, signal, reads) => {
     if (target.directOnly !== true) {
@@ -267,6 +288,7 @@ async function relayedOnFakeClock(punch: () => Promise<void> = async () => {}) {
       return { ...dialed, relayed: true };
     }
     tries.push(clock.now());
+    targets.push(target);
     await punch();
     throw new CoterieError('UNAVAILABLE', 'the punch timed out');
   };
@@ -300,5 +322,5 @@ async function relayedOnFakeClock(punch: () => Promise<void> = async () => {}) {
     expect(tries.at(-1)).toBe(clock.now());
   };
   await until('the relayed link ready', () => events.some((e) => e.type === 'peerConnected'));
-  return { clock, tries, relayed, handle, events, failed, expectTryAt, expectTryNow };
+  return { clock, tries, targets, relayed, handle, events, failed, expectTryAt, expectTryNow };
 }

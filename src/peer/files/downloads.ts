@@ -11,6 +11,7 @@ import {
   appearedSeeder,
   hasLiveSeeder,
   listedSeeders,
+  movedSeeder,
   reportPeers,
   withSeederNames,
 } from './download-seeders.js';
@@ -416,6 +417,17 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
           'a seeder appeared for a waiting download',
         );
         void resumeRecord(rec);
+      }
+    },
+    onPeerMoved(e) {
+      const where = movedSeeder(e);
+      if (where === undefined || e.peerId === identity.peerId) return;
+      for (const r of running.values()) {
+        if (r.handle.seederMoved(e.peerId, where))
+          log.info(
+            { id: r.id, peerId: e.peerId, address: where.address },
+            'a seeder moved: trying it there now',
+          );
       }
     },
     retryDirect() {

@@ -6,6 +6,7 @@ import {
   type ClientMessage,
   encodeSessionMessage,
   type MessagingEvent,
+  type PeerMovedEvent,
   type PunchEvent,
   parseTrackerMessage,
   type Reachability,
@@ -70,6 +71,8 @@ export interface TrackerSessionEvents {
   unauthenticated: [reason: string];
   /** A peer is punching a UDP path to us from its endpoint (issue 19): probe it now. */
   punch: [event: PunchEvent];
+  /** A seeder's addresses changed (issue 19): downloads with a link to it use the new ones now. */
+  peer_moved: [event: PeerMovedEvent];
   event: [event: SessionEvent];
   /** Messages pushed or caught up, the end of catch-up, receipts. */
   messaging: [event: MessagingEvent];
@@ -312,6 +315,9 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
           return;
         case 'punch':
           this.emit('punch', msg);
+          return;
+        case 'peer_moved':
+          this.emit('peer_moved', msg);
           return;
         case 'reachability':
           this.emit('reachability', {

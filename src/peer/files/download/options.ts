@@ -8,6 +8,7 @@ import type {
   DownloadResult,
   DownloadSnapshot,
   SeederInfo,
+  SeederWhere,
 } from './events.js';
 import type { PieceStore } from './piece-store.js';
 import type { DirIdentity } from './safe-open.js';
@@ -121,6 +122,11 @@ export interface DownloadHandle {
   addSeeder(seeder: SeederInfo): void;
   /** Something changed on our side that may let a punch through: relayed seeders are tried directly now. */
   retryDirect(): void;
+  /**
+   * The tracker says seeder `peerId` moved (`peer_moved`): a link to it uses `where` now (see
+   * SeederLinks.moved). False when this download has no link to it.
+   */
+  seederMoved(peerId: string, where: SeederWhere): boolean;
   /** Totals and per-peer figures now; once ended, as they were at the end (the peers' pieces kept). */
   progress(): DownloadProgress;
   /** progress() with a copy of the verified pieces' bitfield: what a transfer view draws. */
