@@ -126,6 +126,37 @@ describe('downloads over in-memory links to real piece servers', () => {
     expect(other.pieces).toBeGreaterThan(PIECES / 2);
   }, 10_000);
 
+  it('leaves a relayed link that went silent on its keepalive, and completes over another path', async () => {
+    // The one seeder's first link is "relayed" and, after its hello and 40 KiB of blocks, drops
+    // everything (a router that lost its mapping and drops silently); the next dial is direct.
+    let dials = 0;
+    const { handle, events, dest, swarm } = await run(
+      [
+        {
+          path: good,
+          link: () => (dials === 1 ? { delayMs: 1, stallAfterBytes: 40 * 1024 } : { delayMs: 1 }),
+        },
+      ],
+      {
+        dial: async (target, signal, reads) => {
+          dials++;
+          const dialed = await swarm!.dial(target, signal, reads);
+          return dials === 1 ? { ...dialed, relayed: true } : dialed;
+        },
+        // Neither the stall timer nor the wire's idle timeout would notice within the test.
+        noProgressTimeoutMs: 3_600_000,
+        scheduler: { stallTimeoutMs: 3_600_000 },
+        upgrade: { firstMs: 3_600_000 },
+      },
+    );
+    await handle.done;
+    await expectIdentical(dest);
+    const lost = events.filter((e) => e.type === 'peerDisconnected');
+    expect(lost).toHaveLength(1);
+    expect(lost[0]).toMatchObject({ reason: expect.stringMatching(/path silent: 2 keepalive pings/) });
+    expect(dials).toBe(2);
+  }, 20_000);
+
   it('strikes and bans a seeder serving a corrupted copy, telling it each time, and completes from the others', async () => {
     const bad = Buffer.from(data);
     for (let i = 0; i < PIECES; i += 2) bad[i * PIECE + 7]! ^= 0xff; // every even piece is wrong
@@ -300,6 +331,8 @@ async function relayedOnFakeClock(punch: () => Promise<void> = async () => {}) {
       noProgressTimeoutMs: 3_600_000,
       scheduler: { stallTimeoutMs: 3_600_000 },
       upgrade: { jitter: 0 },
+      // Hours pass on the fake clock while the slow link's blocks come in real time: no pings.
+      pathKeepalive: false,
     },
   );
   const failed = () => events.filter((e) => e.type === 'peerUpgradeFailed').length;

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
+import { RoundTrips } from '../../core/round-trips.js';
 import { SESSION_PATH } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import {
@@ -18,7 +19,6 @@ import {
 import { PEER_DEFAULTS } from '../config.js';
 import { Heartbeat } from './heartbeat.js';
 import type { KnownTracker, TrackerPool } from './pool.js';
-import { RoundTrips } from './round-trips.js';
 import type { TrackerTrust } from './trust.js';
 
 /** What the peer registers on every (re)connect: who it is, where it serves, what it seeds. */

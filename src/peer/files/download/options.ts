@@ -1,7 +1,7 @@
 import type { BackoffOptions } from '../../../core/backoff.js';
 import type { SchedulerOptions } from '../../../core/scheduler.js';
 import type { Manifest } from '../../../protocol/manifest.js';
-import type { Clock, Dial, PeerIdentity, PieceSource } from '../../../wire/index.js';
+import type { Clock, Dial, PathKeepaliveOptions, PeerIdentity, PieceSource } from '../../../wire/index.js';
 import type {
   DownloadEvent,
   DownloadProgress,
@@ -71,6 +71,8 @@ export interface DownloadOptions {
   tickMs?: number;
   /** A relayed seeder: how the download tries to reach it directly meanwhile (see seeder-links.ts). */
   upgrade?: Partial<UpgradePolicy>;
+  /** A relayed or punched link's pings (wire/path-keepalive.ts); false: none. Its defaults otherwise. */
+  pathKeepalive?: Partial<PathKeepaliveOptions> | false;
 }
 
 export interface UpgradePolicy {

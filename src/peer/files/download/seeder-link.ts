@@ -109,6 +109,7 @@ export function seederLinkOptions(
       pieceCount: d.pieceCount,
       io: d.io,
       inOrder: o.scheduler?.sequential === true,
+      ...(o.pathKeepalive === undefined ? {} : { pathKeepalive: o.pathKeepalive }),
     },
   };
 }
