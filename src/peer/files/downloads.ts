@@ -96,6 +96,9 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         }
       } else if (e.type === 'peerStruck') {
         log.warn({ peerId: e.peerId, piece: e.piece, strikes: e.strikes }, 'a seeder served a corrupt piece');
+      } else if (e.type === 'peerDisconnected') {
+        // Why a seeder's link ended (a relay gone, a path gone silent): it is dialled again.
+        log.info({ downloadId: rec.id, peerId: e.peerId, reason: e.reason }, 'seeder connection lost');
       } else if (e.type === 'peerUpgraded') {
         log.info({ downloadId: rec.id, peerId: e.peerId }, 'relayed seeder now reached directly');
       } else if (e.type === 'peerUpgradeFailed') {
