@@ -276,6 +276,29 @@ describe('downloads over in-memory links to real piece servers', () => {
     await handle.done.catch(() => {});
   });
 
+  it('follows an attempt that was dialling when the seeder moved with one at its new address at once', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    const t = await relayedOnFakeClock(() => gate);
+    const { firstMs } = DOWNLOAD_DEFAULTS.upgrade;
+    t.clock.advance(firstMs);
+    await until('the first attempt dialling', () => t.tries.length === 1);
+    const info = swarm!.seeders[0]!.info;
+    const moved = { host: '198.18.7.8', port: 7001 };
+    expect(t.handle.seederMoved(info.peerId, { address: moved })).toBe(true);
+    await new Promise((r) => setImmediate(r));
+    expect(t.tries).toHaveLength(1);
+    // The attempt to the old address fails: the next goes at once, to the new one, not 2 * firstMs later.
+    open();
+    await until('the attempt after it made and failed', () => t.failed() === 2);
+    expect(t.tries).toEqual([firstMs, firstMs]);
+    expect(t.targets.map((x) => x.address)).toEqual([info.address, moved]);
+    t.handle.abort('the test is over');
+    await t.handle.done.catch(() => {});
+  });
+
   it('gives a relayed connection made again while an attempt dialled attempts of its own', async () => {
     let open!: () => void;
     const gate = new Promise<void>((r) => {

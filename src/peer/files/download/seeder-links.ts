@@ -234,7 +234,12 @@ export class SeederLinks {
    * by two relays) cannot make the attempts endless.
    */
   #upgradeNow(link: SeederLink): void {
-    if (link.upgrading || link.upgrades >= this.#o.upgrade.attempts) return;
+    if (link.upgrades >= this.#o.upgrade.attempts) return;
+    // The attempt dialling went to the addresses of before: the next follows it at once.
+    if (link.upgrading) {
+      link.upgradeAgain = true;
+      return;
+    }
     link.upgradeTimer?.cancel();
     link.upgradeTimer = null;
     void this.#upgrade(link);
@@ -251,6 +256,7 @@ export class SeederLinks {
     if (this.#h.finished() || relayedClient === null || !link.relayed) return;
     link.upgrades++;
     link.upgrading = true;
+    link.upgradeAgain = false;
     let direct: PieceClient;
     try {
       const opened = await this.#dial(link, { ...link.info, directOnly: true });
@@ -258,6 +264,12 @@ export class SeederLinks {
       if (opened.relayed) throw new CoterieError('UNAVAILABLE', 'the upgrade went through a relay');
     } catch (err) {
       link.upgrading = false;
+      if (link.upgradeAgain && !this.#h.finished() && link.relayed && link.client !== null) {
+        link.upgradeAgain = false;
+        this.#h.emit({ type: 'peerUpgradeFailed', peerId: link.info.peerId, reason: (err as Error).message });
+        this.#upgradeNow(link);
+        return;
+      }
       this.#scheduleIfRelayed(link);
       this.#h.emit({ type: 'peerUpgradeFailed', peerId: link.info.peerId, reason: (err as Error).message });
       return;
