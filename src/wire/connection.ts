@@ -409,11 +409,6 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     this.#resolveDone(final);
   }
 
-  /** True while frames wait for our consumer (reading paused): the peer's silence is then ours. */
-  get notReading(): boolean {
-    return this.stream.isPaused() || this.#queue.length > 0;
-  }
-
   #startTimer(): void {
     const { keepaliveIntervalMs, idleTimeoutMs } = this.#options;
     const periods = [keepaliveIntervalMs, idleTimeoutMs].filter((ms) => ms > 0);

@@ -287,7 +287,8 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
         {
           clock: this.#o.clock ?? realClock,
           ping: (nonce) => this.#write({ type: 'ping', nonce }),
-          notReading: () => this.#conn.notReading,
+          // Frames go straight to our listener: a paused stream is our consumer (or our limits) behind.
+          notReading: () => this.#conn.stream.isPaused(),
           dead: (reason) => this.destroy(new CoterieError('UNAVAILABLE', reason)),
         },
         keepalive,
