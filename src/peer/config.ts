@@ -1,3 +1,5 @@
+import { PONG_FLOOR_MS } from '../core/round-trips.js';
+
 /**
  * Every default of the peer daemon, in one frozen place, units in the names
  * (the mirror of tracker/config.ts). startPeerDaemon() and the modules it
@@ -38,7 +40,7 @@ export const PEER_DEFAULTS = Object.freeze({
    * The shortest wait for a pong, however fast the tracker answered before
    * (the deadline follows the measured round trips, up to the timeout above).
    */
-  sessionPongFloorMs: 400,
+  sessionPongFloorMs: PONG_FLOOR_MS,
   /** The WebSocket handshake with a tracker. */
   sessionConnectTimeoutMs: 5_000,
   /** peer.db waits this long for a lock another connection holds. */

@@ -248,6 +248,7 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       log.error({ err }, 'storing messages failed');
     }
   });
+  session.on('peer_moved', (e) => files?.onPeerMoved(e));
   session.on('event', (e) => {
     files?.onSessionEvent(e);
     storage?.onSessionEvent(e);

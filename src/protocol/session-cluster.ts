@@ -6,6 +6,8 @@
  * a session move to another tracker of the cluster (issue 22's rebalancing).
  */
 import { type Static, Type } from '@sinclair/typebox';
+import { MAX_PEER_ADDRESSES, PeerAddress } from './api.js';
+import { HEX64_PATTERN } from './names.js';
 
 /**
  * What the tracker's dial-back found (issue 19): `direct` when a TLS
@@ -58,3 +60,18 @@ export const MoveEvent = Type.Object({
   at: Type.Integer(),
 });
 export type MoveEvent = Static<typeof MoveEvent>;
+
+/**
+ * To the sessions watching a file that peer `peerId` seeds: its addresses changed (a new
+ * listening port, a port mapping made, moved or lost, the dial-back's verdict, a new public UDP
+ * endpoint, a relay reservation). One per peer, however many files it seeds; `addresses` are
+ * the ones its session sent, as the tracker checked them. A downloader with a link to that peer
+ * tries the new addresses now instead of at its next listing (issue 19).
+ */
+export const PeerMovedEvent = Type.Object({
+  type: Type.Literal('peer_moved'),
+  peerId: Type.String({ pattern: HEX64_PATTERN, minLength: 64, maxLength: 64 }),
+  addresses: Type.Array(PeerAddress, { maxItems: MAX_PEER_ADDRESSES }),
+  at: Type.Integer(),
+});
+export type PeerMovedEvent = Static<typeof PeerMovedEvent>;

@@ -34,7 +34,13 @@ import {
 } from './api.js';
 import { CoterieError, ERROR_CODES } from './errors.js';
 import { HEX64_PATTERN, NAME_PATTERN } from './names.js';
-import { ClusterEvent, MoveEvent, Reachability, ReachabilityEvent } from './session-cluster.js';
+import {
+  ClusterEvent,
+  MoveEvent,
+  PeerMovedEvent,
+  Reachability,
+  ReachabilityEvent,
+} from './session-cluster.js';
 import { PunchEvent, PunchMessage } from './session-punch.js';
 import { DropOrder, ReplicasMessage, ReplicateOrder } from './session-storage.js';
 
@@ -311,6 +317,7 @@ export const TrackerMessage = Type.Union([
   ReachabilityEvent,
   MoveEvent,
   PunchEvent,
+  PeerMovedEvent,
 ]);
 export type TrackerMessage = Static<typeof TrackerMessage>;
 export type WelcomeMessage = Static<typeof WelcomeMessage>;

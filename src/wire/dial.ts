@@ -28,6 +28,8 @@ export interface DialedPeer {
   throttle?: LinkThrottle;
   /** The stream goes through a relay: the download tries to upgrade it to a direct path while it runs. */
   relayed?: boolean;
+  /** The stream goes over a hole punched through NATs (UDP): pinged, as a relayed one, for a silent drop. */
+  punched?: boolean;
 }
 
 /**

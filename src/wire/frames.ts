@@ -33,7 +33,11 @@
  *   0x0a  order      (empty; downloader → seeder, only to a seeder whose hello
  *                    names the `order` feature: this downloader fetches in file
  *                    order, so show it every piece held, not a spread window)
- *   (the next new frame type is 0x0b)
+ *   0x0b  ping       nonce u32 (downloader → seeder, only to a seeder whose hello
+ *                    names the `ping` feature: a path that may drop silently, a
+ *                    relayed circuit or a punched UDP stream, is checked each second)
+ *   0x0c  pong       nonce u32 (seeder → downloader: the answer to ping, its nonce)
+ *   (the next new frame type is 0x0d)
  *
  * Range rules checked by the codec (the file's own bounds are the server's
  * job): piece < MAX_PIECES; 1 ≤ block length ≤ MAX_BLOCK_BYTES; offset +
@@ -65,6 +69,8 @@
  *                        deadline to its expiry (a refused one closes the
  *                        connection with its code). At the deadline the
  *                        seeder closes with TICKET_EXPIRED.
+ *   downloader → seeder  ping, on a relayed or punched path, to a seeder that named
+ *                        the `ping` feature; the seeder answers pong with its nonce
  *   either side          keepalive when idle; reject with flags 0 = "closing
  *                        the connection because <code>", then end
  *
@@ -115,6 +121,8 @@ export const FRAME_TYPES = Object.freeze({
   ticket: 0x08,
   corrupt: 0x09,
   order: 0x0a,
+  ping: 0x0b,
+  pong: 0x0c,
 } as const);
 
 export type FrameType = keyof typeof FRAME_TYPES;
@@ -189,8 +197,18 @@ export interface OrderFrame {
   type: 'order';
 }
 
+/** A downloader checks a path that may drop silently (wire/path-keepalive.ts); the seeder answers pong. */
+export interface PingFrame {
+  type: 'ping';
+  nonce: number;
+}
+export interface PongFrame {
+  type: 'pong';
+  nonce: number;
+}
+
 /** What a seeder's hello names, in its ticket's place, that it understands. */
-export const SEEDER_FEATURES = Object.freeze({ order: 'order' } as const);
+export const SEEDER_FEATURES = Object.freeze({ order: 'order', ping: 'ping' } as const);
 
 /** The features a seeder's hello names (its ticket field: '.'-joined words; empty from older seeders). */
 export function seederFeatures(hello: HelloFrame): Set<string> {
@@ -198,6 +216,8 @@ export function seederFeatures(hello: HelloFrame): Set<string> {
 }
 
 export type Frame =
+  | PingFrame
+  | PongFrame
   | OrderFrame
   | TicketFrame
   | CorruptFrame
@@ -512,7 +532,30 @@ const codecs: { [K in FrameType]: Codec<Extract<Frame, { type: K }>> } = {
       return { type: 'order' };
     },
   },
+
+  ping: nonceCodec('ping'),
+  pong: nonceCodec('pong'),
 };
+
+/** The codec of a frame whose body is a nonce u32 (ping, pong). */
+function nonceCodec<T extends 'ping' | 'pong'>(type: T): Codec<Extract<Frame, { type: T }>> {
+  return {
+    encode(frame) {
+      const f = frame as PingFrame | PongFrame;
+      if (!Number.isInteger(f.nonce) || f.nonce < 0 || f.nonce > 0xffffffff)
+        throw protocolError(`${type}: nonce out of range`);
+      const b = Buffer.allocUnsafe(4);
+      b.writeUInt32BE(f.nonce, 0);
+      return [b];
+    },
+    decode(body) {
+      const r = new BodyReader(body, type);
+      const nonce = r.u32();
+      r.end();
+      return { type, nonce } as Extract<Frame, { type: T }>;
+    },
+  };
+}
 
 const TYPE_BY_ID: ReadonlyMap<number, FrameType> = new Map(
   Object.entries(FRAME_TYPES).map(([name, id]) => [id, name as FrameType]),

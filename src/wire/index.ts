@@ -64,6 +64,12 @@ export {
   tlsServerOptions,
 } from './identity.js';
 export {
+  PATH_KEEPALIVE_DEFAULTS,
+  PathKeepalive,
+  type PathKeepaliveIo,
+  type PathKeepaliveOptions,
+} from './path-keepalive.js';
+export {
   dialPieceClient,
   PieceClient,
   type PieceClientEvents,

@@ -34,6 +34,7 @@ import {
   SEEDER_HANDSHAKE_MAX_FRAME_LENGTH,
   seederFeatures,
 } from './frames.js';
+import { PathKeepalive, type PathKeepaliveOptions } from './path-keepalive.js';
 import { PlacedReads } from './placed-reads.js';
 
 export interface PieceClientOptions {
@@ -59,6 +60,13 @@ export interface PieceClientOptions {
    * told, and shows every piece instead of a spread window that starts at a random one.
    */
   inOrder?: boolean;
+  /**
+   * The path may drop silently (a relay, a punched hole): ping a seeder that pongs, and close
+   * with UNAVAILABLE when it goes silent (path-keepalive.ts). dialPieceClient sets it for such
+   * paths (with its defaults unless given; false: never); undefined: no pings (TCP to the seeder
+   * resets or times out by itself).
+   */
+  pathKeepalive?: Partial<PathKeepaliveOptions> | false;
 }
 
 /** Why a request was refused, as the scheduler counts it. */
@@ -96,6 +104,7 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
    */
   #untilOrderAnswer = 0;
   #handshake: ClockTimer | null = null;
+  #keepalive: PathKeepalive | null = null;
 
   constructor(stream: FramedConnection['stream'], options: PieceClientOptions) {
     super();
@@ -110,6 +119,7 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
     this.#conn.on('close', (info) => {
       this.#handshake?.cancel();
       this.#dropHaves();
+      this.#keepalive?.stop();
       this.emit('close', info.error);
     });
   }
@@ -241,6 +251,7 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
   }
 
   #onFrame(f: Frame): void {
+    this.#keepalive?.heard();
     if (f.type === 'reject' && f.request === null) {
       // The seeder closes with a reason (bad ticket, not sharing, busy, revoked): that is the close's error.
       this.destroy(new CoterieError(f.code, f.reason || f.code));
@@ -275,6 +286,9 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
         return;
       case 'keepalive':
         return;
+      case 'pong':
+        this.#keepalive?.pong(f.nonce);
+        return;
       default:
         // hello twice, or request/cancel: we serve through the piece server, not on this connection.
         this.close('PROTOCOL_ERROR', `unexpected ${f.type} frame from a seeder`);
@@ -303,6 +317,20 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
       // Its first bitfield, then the answer.
       this.#untilOrderAnswer = 2;
     }
+    const keepalive = this.#o.pathKeepalive;
+    if (keepalive !== undefined && keepalive !== false && seederFeatures(f).has(SEEDER_FEATURES.ping)) {
+      this.#keepalive = new PathKeepalive(
+        {
+          clock: this.#o.clock ?? realClock,
+          ping: (nonce) => this.#write({ type: 'ping', nonce }),
+          // Frames go straight to our listener: a paused stream is our consumer (or our limits) behind.
+          notReading: () => this.#conn.stream.isPaused(),
+          dead: (reason) => this.destroy(new CoterieError('UNAVAILABLE', reason)),
+        },
+        keepalive,
+      );
+      this.#keepalive.start();
+    }
     this.emit('ready');
   }
 }
@@ -324,7 +352,7 @@ export async function dialPieceClient(
   options: Omit<PieceClientOptions, 'seederPeerId'>,
 ): Promise<PieceClient> {
   const reads = new PlacedReads();
-  const { stream, peerId, throttle } = await dial(target, signal, reads);
+  const { stream, peerId, throttle, relayed, punched } = await dial(target, signal, reads);
   if (peerId !== target.peerId) {
     stream.destroy();
     throw new CoterieError(
@@ -332,8 +360,13 @@ export async function dialPieceClient(
       `the peer dialled as ${target.peerId.slice(0, 12)}… is ${peerId.slice(0, 12)}…`,
     );
   }
+  // A relay or a punched hole may go silent without a reset (a router's mapping lost): pinged.
+  const asked = options.pathKeepalive;
+  const pathKeepalive = asked !== false && (relayed === true || punched === true) ? (asked ?? {}) : undefined;
+  const { pathKeepalive: _asked, ...rest } = options;
   return new PieceClient(stream, {
-    ...options,
+    ...rest,
+    ...(pathKeepalive === undefined ? {} : { pathKeepalive }),
     seederPeerId: peerId,
     io: { ...options.io, reads, throttle },
   });

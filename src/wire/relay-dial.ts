@@ -72,7 +72,7 @@ export function createReachDial(options: ReachDialOptions): Dial {
       if (punch !== undefined) {
         both.throwIfAborted();
         try {
-          return await punch(target, both);
+          return { ...(await punch(target, both)), punched: true };
         } catch (err) {
           errors.push(asError(err));
         }

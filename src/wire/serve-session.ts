@@ -77,13 +77,13 @@ export class ServeSession {
   start(peerId: string, fileId: string): void {
     this.#fileId = fileId;
     // The hello names what this seeder understands beyond version 1: a downloader asking for
-    // file order says so only to a seeder that takes the order frame.
+    // file order says so only to a seeder that takes the order frame, and pings only one that pongs.
     this.conn.write({
       type: 'hello',
       version: PROTOCOL_VERSION,
       fileId,
       peerId,
-      ticket: SEEDER_FEATURES.order,
+      ticket: `${SEEDER_FEATURES.order}.${SEEDER_FEATURES.ping}`,
     });
     const { bitfield, pieceSize } = this.source;
     // A folder is spread as a file is: its download is one engine over the share's pieces.
@@ -129,6 +129,10 @@ export class ServeSession {
         return;
       case 'order':
         this.#inOrder();
+        return;
+      case 'ping':
+        // The downloader checks its path (a relay, a punched hole): the answer goes at once.
+        this.conn.write({ type: 'pong', nonce: frame.nonce });
         return;
       case 'bitfield':
         if (this.#spread !== null && frame.bitfield.length === this.source.bitfield.length) {

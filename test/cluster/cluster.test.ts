@@ -86,6 +86,13 @@ describeWithPg(
         },
       );
       expect(listed.body.seeders.map((s) => s.peerId)).toEqual([seederPeer]);
+      // Its addresses change on C: the watcher on A hears it (peer_moved, over the bus).
+      seeder.raw({ type: 'addresses', id: 'm', addresses: ['127.0.0.1:10'] });
+      await seeder.next('ack');
+      expect(await ownerSession.next('peer_moved')).toMatchObject({
+        peerId: seederPeer,
+        addresses: ['127.0.0.1:10'],
+      });
       await seeder.close();
       expect(await ownerSession.next('seeder_left')).toMatchObject({ fileId: f.fileId, peerId: seederPeer });
       await ownerSession.close();

@@ -80,7 +80,7 @@ describe('piece server', () => {
       type: 'hello',
       peerId: fx.seeder.peerId,
       fileId: fx.fileId,
-      ticket: 'order',
+      ticket: 'order.ping',
     });
     // A complete file is spread (wire/spread.ts): an empty bitfield, then a window of haves,
     // here the whole six-piece file at once for its only downloader.

@@ -185,4 +185,51 @@ describe('presence session', () => {
     expect((await second.closed).code).toBe(4401);
     await until('the seeder list to empty', async () => (await x.seeders()).length === 0, 2000, 50);
   });
+
+  it("pushes a seeder's new addresses once per peer to the sessions watching its files (peer_moved)", async () => {
+    const x = await sharedFile('moved');
+    // The seeder seeds two files of the group; the watcher watches both, a third member neither.
+    const second = fakeManifest('moved-2');
+    await fileTracker.api.call('POST', `/v1/groups/${x.group}/files`, {
+      token: x.owner,
+      body: { name: 'moved-2.bin', manifest: second.manifest, peerId: x.peerId },
+    });
+    const watcher = await openSession(fileTracker.tracker.url, x.member);
+    watcher.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+    await watcher.next('welcome');
+    watcher.raw({ type: 'watch', id: 'w', files: [x.fileId, second.fileId] });
+    await watcher.next('ack');
+    const idle = await openSession(fileTracker.tracker.url, x.member);
+    idle.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
+    await idle.next('welcome');
+    const seeder = await openSession(fileTracker.tracker.url, x.owner);
+    seeder.raw({
+      type: 'hello',
+      v: 1,
+      peerId: x.peerId,
+      addresses: ['127.0.0.1:7101'],
+      seeding: [x.fileId, second.fileId],
+    });
+    await seeder.next('welcome');
+    const setAddresses = async (addresses: string[]) => {
+      seeder.raw({ type: 'addresses', id: 'a', addresses });
+      await seeder.next('ack');
+    };
+    const moved = (addresses: string[]) => ({ type: 'peer_moved', peerId: x.peerId, addresses });
+
+    await setAddresses(['127.0.0.1:7102', 'udp://198.18.0.9:4000']);
+    expect(await watcher.next('peer_moved')).toMatchObject(
+      moved(['127.0.0.1:7102', 'udp://198.18.0.9:4000']),
+    );
+    // The same addresses again are no news; the next change is (after the 1 s gap between a
+    // peer's events). Pushes to a session keep their order, so had the first change gone out
+    // once per seeded file, its copy would come before this one.
+    await setAddresses(['127.0.0.1:7102', 'udp://198.18.0.9:4000']);
+    await setAddresses(['127.0.0.1:7103']);
+    expect(await watcher.next('peer_moved')).toMatchObject(moved(['127.0.0.1:7103']));
+    // A session watching none of its files heard nothing: its own ping's pong comes first.
+    idle.raw({ type: 'ping', id: 1 });
+    expect(await idle.next(['peer_moved', 'pong'])).toEqual({ type: 'pong', id: 1 });
+    await Promise.all([watcher.close(), idle.close(), seeder.close()]);
+  });
 });

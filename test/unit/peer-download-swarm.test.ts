@@ -8,7 +8,7 @@ import { type DownloadEvent, type DownloadOptions, download } from '../../src/pe
 import { DOWNLOAD_DEFAULTS } from '../../src/peer/files/download/options.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import { computeFileId, type Manifest } from '../../src/protocol/manifest.js';
-import { createIdentity, type Dial, type PeerIdentity } from '../../src/wire/index.js';
+import { createIdentity, type Dial, type DialTarget, type PeerIdentity } from '../../src/wire/index.js';
 import { manifestFor } from '../fixtures/fake-seeder.js';
 import type { LinkShape } from '../helpers/duplex-pair.js';
 import { FakeClock } from '../helpers/fake-clock.js';
@@ -126,6 +126,37 @@ describe('downloads over in-memory links to real piece servers', () => {
     expect(other.pieces).toBeGreaterThan(PIECES / 2);
   }, 10_000);
 
+  it('leaves a relayed link that went silent on its keepalive, and completes over another path', async () => {
+    // The one seeder's first link is "relayed" and, after its hello and 40 KiB of blocks, drops
+    // everything (a router that lost its mapping and drops silently); the next dial is direct.
+    let dials = 0;
+    const { handle, events, dest, swarm } = await run(
+      [
+        {
+          path: good,
+          link: () => (dials === 1 ? { delayMs: 1, stallAfterBytes: 40 * 1024 } : { delayMs: 1 }),
+        },
+      ],
+      {
+        dial: async (target, signal, reads) => {
+          dials++;
+          const dialed = await swarm!.dial(target, signal, reads);
+          return dials === 1 ? { ...dialed, relayed: true } : dialed;
+        },
+        // Neither the stall timer nor the wire's idle timeout would notice within the test.
+        noProgressTimeoutMs: 3_600_000,
+        scheduler: { stallTimeoutMs: 3_600_000 },
+        upgrade: { firstMs: 3_600_000 },
+      },
+    );
+    await handle.done;
+    await expectIdentical(dest);
+    const lost = events.filter((e) => e.type === 'peerDisconnected');
+    expect(lost).toHaveLength(1);
+    expect(lost[0]).toMatchObject({ reason: expect.stringMatching(/path silent: 2 keepalive pings/) });
+    expect(dials).toBe(2);
+  }, 20_000);
+
   it('strikes and bans a seeder serving a corrupted copy, telling it each time, and completes from the others', async () => {
     const bad = Buffer.from(data);
     for (let i = 0; i < PIECES; i += 2) bad[i * PIECE + 7]! ^= 0xff; // every even piece is wrong
@@ -225,6 +256,49 @@ describe('downloads over in-memory links to real piece servers', () => {
     await handle.done.catch(() => {});
   });
 
+  it("tries a relayed seeder's new addresses at once when the tracker says it moved (peer_moved)", async () => {
+    const { clock, handle, tries, targets, events, expectTryAt, expectTryNow } = await relayedOnFakeClock();
+    const { firstMs } = DOWNLOAD_DEFAULTS.upgrade;
+    await expectTryAt(firstMs);
+    const info = swarm!.seeders[0]!.info;
+    // Not a seeder of this download: nothing to do.
+    expect(handle.seederMoved('f'.repeat(64), { address: { host: '198.18.7.7', port: 7000 } })).toBe(false);
+    // Where it already is: no news, no attempt.
+    expect(handle.seederMoved(info.peerId, { address: info.address })).toBe(true);
+    // Its router mapped a port for it: the next attempt now, at the mapped address, not at the
+    // schedule's next step (2 * firstMs later) nor at a listing that may never come.
+    const mapped = { host: '198.18.7.7', port: 7000 };
+    await expectTryNow(() => handle.seederMoved(info.peerId, { address: mapped }));
+    expect(targets.at(-1)).toMatchObject({ peerId: info.peerId, address: mapped, directOnly: true });
+    expect(tries).toEqual([firstMs, clock.now()]);
+    expect(events.filter((e) => e.type === 'peerMoved')).toHaveLength(1);
+    handle.abort('the test is over');
+    await handle.done.catch(() => {});
+  });
+
+  it('follows an attempt that was dialling when the seeder moved with one at its new address at once', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    const t = await relayedOnFakeClock(() => gate);
+    const { firstMs } = DOWNLOAD_DEFAULTS.upgrade;
+    t.clock.advance(firstMs);
+    await until('the first attempt dialling', () => t.tries.length === 1);
+    const info = swarm!.seeders[0]!.info;
+    const moved = { host: '198.18.7.8', port: 7001 };
+    expect(t.handle.seederMoved(info.peerId, { address: moved })).toBe(true);
+    await new Promise((r) => setImmediate(r));
+    expect(t.tries).toHaveLength(1);
+    // The attempt to the old address fails: the next goes at once, to the new one, not 2 * firstMs later.
+    open();
+    await until('the attempt after it made and failed', () => t.failed() === 2);
+    expect(t.tries).toEqual([firstMs, firstMs]);
+    expect(t.targets.map((x) => x.address)).toEqual([info.address, moved]);
+    t.handle.abort('the test is over');
+    await t.handle.done.catch(() => {});
+  });
+
   it('gives a relayed connection made again while an attempt dialled attempts of its own', async () => {
     let open!: () => void;
     const gate = new Promise<void>((r) => {
@@ -259,6 +333,7 @@ describe('downloads over in-memory links to real piece servers', () => {
 async function relayedOnFakeClock(punch: () => Promise<void> = async () => {}) {
   const clock = new FakeClock();
   const tries: number[] = [];
+  const targets: DialTarget[] = [];
   const relayed: Duplex[] = [];
   const dial: Dial = async (target, signal, reads) => {
     if (target.directOnly !== true) {
@@ -267,6 +342,7 @@ async function relayedOnFakeClock(punch: () => Promise<void> = async () => {}) {
       return { ...dialed, relayed: true };
     }
     tries.push(clock.now());
+    targets.push(target);
     await punch();
     throw new CoterieError('UNAVAILABLE', 'the punch timed out');
   };
@@ -278,6 +354,8 @@ async function relayedOnFakeClock(punch: () => Promise<void> = async () => {}) {
       noProgressTimeoutMs: 3_600_000,
       scheduler: { stallTimeoutMs: 3_600_000 },
       upgrade: { jitter: 0 },
+      // Hours pass on the fake clock while the slow link's blocks come in real time: no pings.
+      pathKeepalive: false,
     },
   );
   const failed = () => events.filter((e) => e.type === 'peerUpgradeFailed').length;
@@ -300,5 +378,5 @@ async function relayedOnFakeClock(punch: () => Promise<void> = async () => {}) {
     expect(tries.at(-1)).toBe(clock.now());
   };
   await until('the relayed link ready', () => events.some((e) => e.type === 'peerConnected'));
-  return { clock, tries, relayed, handle, events, failed, expectTryAt, expectTryNow };
+  return { clock, tries, targets, relayed, handle, events, failed, expectTryAt, expectTryNow };
 }

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { RoundTrips } from '../../src/core/round-trips.js';
 import { Heartbeat } from '../../src/peer/tracker/heartbeat.js';
 import { parseTrackerUrls, TrackerPool } from '../../src/peer/tracker/pool.js';
-import { RoundTrips } from '../../src/peer/tracker/round-trips.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 
 describe('tracker pool', () => {

@@ -67,6 +67,8 @@ const GOLDEN: [string, Frame, string][] = [
   ],
   ['ticket', { type: 'ticket', ticket: 'x.y.z' }, '00000006 08 782e792e7a'],
   ['order', { type: 'order' }, '00000001 0a'],
+  ['ping', { type: 'ping', nonce: 0x01020304 }, '00000005 0b 01020304'],
+  ['pong', { type: 'pong', nonce: 7 }, '00000005 0c 00000007'],
 ];
 
 const hex = (s: string) => Buffer.from(s.replaceAll(' ', ''), 'hex');
@@ -91,6 +93,8 @@ const hex64 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.
 const arbFrame: fc.Arbitrary<Frame> = fc.oneof(
   fc.constant<Frame>({ type: 'keepalive' }),
   fc.constant<Frame>({ type: 'order' }),
+  fc.record({ type: fc.constant('ping' as const), nonce: fc.nat() }),
+  fc.record({ type: fc.constant('pong' as const), nonce: fc.nat() }),
   fc.record({
     type: fc.constant('hello' as const),
     version: fc.nat({ max: 0xffff }),

@@ -5,9 +5,9 @@ import { type FileDetail, MAX_REPORTS_PER_CALL } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { parseUdpAddress } from '../../protocol/punch.js';
 import { parseRelayAddress } from '../../protocol/relay.js';
-import type { SessionEvent } from '../../protocol/session.js';
+import type { PeerMovedEvent, SessionEvent } from '../../protocol/session.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
-import type { SeederInfo } from './download/index.js';
+import type { SeederInfo, SeederWhere } from './download/index.js';
 
 /**
  * The seeders of a download as the peer's downloads see them: read from the
@@ -43,12 +43,17 @@ export function appearedSeeder(
   return reach === undefined ? undefined : { peerId: e.peerId, ...reach, score: NEUTRAL_SCORE };
 }
 
+/** Where a seeder the tracker says moved (`peer_moved`) is now; undefined: no address to dial. */
+export function movedSeeder(e: PeerMovedEvent): SeederWhere | undefined {
+  return reachOf(e.addresses);
+}
+
 /**
  * Where a seeder is: its first host:port, and the relays it holds a
  * reservation on (`relay://host:port`: the tracker could not dial it back),
  * and its public UDP endpoint (`udp://host:port`) to punch a hole to.
  */
-function reachOf(addresses: string[]): Pick<SeederInfo, 'address' | 'relays' | 'udp'> | undefined {
+function reachOf(addresses: string[]): SeederWhere | undefined {
   const address = addresses.map(parseHostPort).find((a) => a !== undefined);
   const relays = addresses.map(parseRelayAddress).filter((a) => a !== undefined);
   const udp = addresses.map(parseUdpAddress).find((a) => a !== undefined);

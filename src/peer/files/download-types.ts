@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { DownloadView, ShowDownloadsResult } from '../../protocol/control.js';
 import type { TransferProgress } from '../../protocol/peer-events.js';
-import type { SessionEvent } from '../../protocol/session.js';
+import type { PeerMovedEvent, SessionEvent } from '../../protocol/session.js';
 import type { Dial, PeerIdentity } from '../../wire/index.js';
 import type { DownloadRequest } from '../control/index.js';
 import type { Notice, PeerEvent } from '../notices.js';
@@ -45,6 +45,8 @@ export interface Downloads {
   /** Files whose seeders the session should report (the running and the waiting downloads). */
   watchedFileIds(): string[];
   onSeederAppeared(e: Extract<SessionEvent, { type: 'seeder_appeared' }>): void;
+  /** A seeder's addresses changed (the tracker's `peer_moved`): running downloads linked to it use them now. */
+  onPeerMoved(e: PeerMovedEvent): void;
   /** Our public UDP endpoint was learned or moved: running downloads try their relayed seeders directly now. */
   retryDirect(): void;
   resumeAll(): Promise<void>;

@@ -11,6 +11,7 @@ import {
   appearedSeeder,
   hasLiveSeeder,
   listedSeeders,
+  movedSeeder,
   reportPeers,
   withSeederNames,
 } from './download-seeders.js';
@@ -95,6 +96,9 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
         }
       } else if (e.type === 'peerStruck') {
         log.warn({ peerId: e.peerId, piece: e.piece, strikes: e.strikes }, 'a seeder served a corrupt piece');
+      } else if (e.type === 'peerDisconnected') {
+        // Why a seeder's link ended (a relay gone, a path gone silent): it is dialled again.
+        log.info({ downloadId: rec.id, peerId: e.peerId, reason: e.reason }, 'seeder connection lost');
       } else if (e.type === 'peerUpgraded') {
         log.info({ downloadId: rec.id, peerId: e.peerId }, 'relayed seeder now reached directly');
       } else if (e.type === 'peerUpgradeFailed') {
@@ -416,6 +420,17 @@ export function createDownloads(deps: DownloadsDeps): Downloads {
           'a seeder appeared for a waiting download',
         );
         void resumeRecord(rec);
+      }
+    },
+    onPeerMoved(e) {
+      const where = movedSeeder(e);
+      if (where === undefined || e.peerId === identity.peerId) return;
+      for (const r of running.values()) {
+        if (r.handle.seederMoved(e.peerId, where))
+          log.info(
+            { id: r.id, peerId: e.peerId, address: where.address },
+            'a seeder moved: trying it there now',
+          );
       }
     },
     retryDirect() {

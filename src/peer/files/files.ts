@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { formatHostPort } from '../../protocol/addresses.js';
 import type { TransferProgress } from '../../protocol/peer-events.js';
-import type { SessionEvent } from '../../protocol/session.js';
+import type { PeerMovedEvent, SessionEvent } from '../../protocol/session.js';
 import type { Dial, PeerIdentity } from '../../wire/index.js';
 import type { FileCommands } from '../control/index.js';
 import type { Limits } from '../limits.js';
@@ -52,6 +52,8 @@ export interface FilesService extends FileCommands {
   onSessionEvent(e: SessionEvent): void;
   /** Our public UDP endpoint was learned or moved: relayed seeders are tried directly now. */
   retryDirect(): void;
+  /** A seeder's addresses changed (the tracker's `peer_moved`). */
+  onPeerMoved(e: PeerMovedEvent): void;
   /** The running downloads with their peers and piece maps. */
   transfers(): TransferProgress[];
   pauseAll(): Promise<void>;
@@ -125,6 +127,7 @@ export async function startFilesService(options: FilesServiceOptions): Promise<F
       else if (e.type === 'file_deleted') void filesDeleted(e.groupId, e.fileIds, e.at);
     },
     retryDirect: () => downloads.retryDirect(),
+    onPeerMoved: (e) => downloads.onPeerMoved(e),
     uploadFile: (path, groupId, io) => shares.upload(path, groupId, io),
     updateFile: (groupId, fileName, path, ifVersion, io) =>
       shares.update(path, groupId, fileName, ifVersion, io),

@@ -1,4 +1,4 @@
-import type { RoundTrips } from './round-trips.js';
+import type { RoundTrips } from '../../core/round-trips.js';
 
 /**
  * Liveness of the tracker session, behind a tiny interface (after nats.js

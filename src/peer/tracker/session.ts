@@ -1,11 +1,13 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
+import { RoundTrips } from '../../core/round-trips.js';
 import { SESSION_PATH } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import {
   type ClientMessage,
   encodeSessionMessage,
   type MessagingEvent,
+  type PeerMovedEvent,
   type PunchEvent,
   parseTrackerMessage,
   type Reachability,
@@ -17,7 +19,6 @@ import {
 import { PEER_DEFAULTS } from '../config.js';
 import { Heartbeat } from './heartbeat.js';
 import type { KnownTracker, TrackerPool } from './pool.js';
-import { RoundTrips } from './round-trips.js';
 import type { TrackerTrust } from './trust.js';
 
 /** What the peer registers on every (re)connect: who it is, where it serves, what it seeds. */
@@ -70,6 +71,8 @@ export interface TrackerSessionEvents {
   unauthenticated: [reason: string];
   /** A peer is punching a UDP path to us from its endpoint (issue 19): probe it now. */
   punch: [event: PunchEvent];
+  /** A seeder's addresses changed (issue 19): downloads with a link to it use the new ones now. */
+  peer_moved: [event: PeerMovedEvent];
   event: [event: SessionEvent];
   /** Messages pushed or caught up, the end of catch-up, receipts. */
   messaging: [event: MessagingEvent];
@@ -312,6 +315,9 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
           return;
         case 'punch':
           this.emit('punch', msg);
+          return;
+        case 'peer_moved':
+          this.emit('peer_moved', msg);
           return;
         case 'reachability':
           this.emit('reachability', {

@@ -52,6 +52,11 @@ export type TrackerEvent =
   | { kind: 'storage_orders'; peerId: string; orders: StorageOrderItem[]; at: number }
   /** Peer `from` punches a UDP path to peer `peerId` from `endpoint` (issue 19): its tracker pushes `punch`. */
   | { kind: 'punch'; peerId: string; from: string; endpoint: string; n: string; at: number }
+  /**
+   * Peer `peerId`'s session sent new addresses (issue 19): the trackers push `peer_moved` to the
+   * sessions watching a file it seeds. `addresses` passed the session protocol's checks.
+   */
+  | { kind: 'peer_moved'; peerId: string; addresses: string[]; at: number }
   /** A token was revoked (logout): sessions opened with it close, on every tracker. */
   | { kind: 'token_revoked'; tokenHash: string; at: number }
   /** A tracker joined or left the cluster: the others read the membership rows again now. */

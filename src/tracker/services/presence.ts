@@ -1,6 +1,7 @@
 import { CoterieError } from '../../protocol/errors.js';
 import { prepared } from '../store/index.js';
 import type { ServiceDeps } from './context.js';
+import { createPeerMoves } from './peer-moves.js';
 
 /**
  * Who is connected right now, and which files each connected peer serves.
@@ -21,7 +22,10 @@ export interface PresenceService {
   register(info: PeerSessionInfo, seeding: string[]): Promise<{ replacedSessionId: string | undefined }>;
   announce(info: PeerSessionInfo, files: string[]): Promise<void>;
   unannounce(info: PeerSessionInfo, files: string[]): Promise<void>;
+  /** New addresses for the session's peer; a change is published (`peer_moved`, see peer-moves.ts). */
   setAddresses(info: PeerSessionInfo, addresses: string[]): Promise<void>;
+  /** The files `peerId` seeds now, from any tracker of the cluster. */
+  seededBy(peerId: string): Promise<string[]>;
   /** The session ended (closed or dead): its peer stops being a seeder at once. */
   unregister(info: PeerSessionInfo): Promise<void>;
   /** A share made over HTTP by a connected peer counts as an announce from its session. */
@@ -46,6 +50,8 @@ export function createPresenceService(trackerId: string) {
   return (deps: ServiceDeps): PresenceService => {
     const { store, bus, now } = deps;
     const db = store.db;
+    // A publish that fails costs the push only: downloaders read the addresses at their next listing.
+    const moves = createPeerMoves({ bus, now, onError: () => {} });
 
     async function addFiles(info: PeerSessionInfo, files: string[]) {
       const unique = [...new Set(files)];
@@ -156,15 +162,28 @@ export function createPresenceService(trackerId: string) {
       },
 
       async setAddresses(info, addresses) {
+        const changed = addresses.join(' ') !== info.addresses.join(' ');
+        info.addresses = addresses;
         await db
           .updateTable('presence')
           .set({ addresses: JSON.stringify(addresses) })
           .where('peer_id', '=', info.peerId)
           .where('session_id', '=', info.sessionId)
           .execute();
+        if (changed) moves.changed(info.peerId, () => info.addresses);
+      },
+
+      async seededBy(peerId) {
+        const rows = await db
+          .selectFrom('presence_files')
+          .select('file_id')
+          .where('peer_id', '=', peerId)
+          .execute();
+        return rows.map((r) => r.file_id);
       },
 
       async unregister(info) {
+        moves.forget(info.peerId);
         const files = (
           await db
             .selectFrom('presence_files')

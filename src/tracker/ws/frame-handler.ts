@@ -191,7 +191,6 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
         await presence.unannounce(info, message.files);
         break;
       case 'addresses': {
-        info.addresses = message.addresses;
         await presence.setAddresses(info, message.addresses);
         await tellReachability(
           s,

@@ -96,7 +96,8 @@ export function createSessionHub(options: HeartbeatOptions) {
     });
     const stopPushes = startPushes({
       ...{ messages, bus: deps.bus, registry, outbox },
-      ...{ catchUp, order, revocationPush },
+      ...{ catchUp, order, revocationPush, presence },
+      onError: (err: unknown) => logger.error({ err }, 'cannot push a moved peer'),
     });
     const onFrame = createFrameHandler({
       presence,

@@ -1,6 +1,8 @@
-import { SESSION_CLOSE } from '../../protocol/session.js';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { PeerMovedEvent, SESSION_CLOSE } from '../../protocol/session.js';
 import type { EventBus, TrackerEvent } from '../events/index.js';
 import type { EncodedMessage, MessagesService } from '../services/messages.js';
+import type { PresenceService } from '../services/presence.js';
 import type { Outbox } from './outbox.js';
 import type { SessionRegistry } from './registry.js';
 import type { RevocationPush } from './revocation-push.js';
@@ -16,6 +18,9 @@ export interface PushesDeps {
   catchUp: SessionCatchUp;
   order: SessionOrder;
   revocationPush: RevocationPush<Session>;
+  /** Where a moved peer's files are read (`peer_moved`). */
+  presence: Pick<PresenceService, 'seededBy'>;
+  onError: (err: unknown) => void;
 }
 
 /**
@@ -133,6 +138,9 @@ export function startPushes(deps: PushesDeps): () => void {
           outbox.send(s, { type: 'punch', from, endpoint, n, at });
         }
         break;
+      case 'peer_moved':
+        pushPeerMoved(deps, event);
+        break;
       case 'token_revoked':
         for (const s of registry.all()) {
           if (s.caller.tokenHash === event.tokenHash)
@@ -147,6 +155,32 @@ export function startPushes(deps: PushesDeps): () => void {
     unsubscribeStored();
     unsubscribeReceipts();
   };
+}
+
+const movedCheck = TypeCompiler.Compile(PeerMovedEvent);
+
+/**
+ * A peer's new addresses, once to each session on this tracker that watches a file it seeds (a
+ * download of it running or waiting), whatever number of its files that session watches: the
+ * sessions that may hold a link to it, read from this tracker's own watch lists, and no more
+ * than seeder_appeared already tells them. Cheaper than every member of its groups (a membership
+ * query per group, and pushes to members who download nothing from it) and as correct: a session
+ * that is not watching has no download that could use the news.
+ */
+function pushPeerMoved(
+  deps: Pick<PushesDeps, 'registry' | 'outbox' | 'presence' | 'onError'>,
+  e: Extract<TrackerEvent, { kind: 'peer_moved' }>,
+): void {
+  const push = { type: 'peer_moved' as const, peerId: e.peerId, addresses: e.addresses, at: e.at };
+  // Anyone with the database's rights can NOTIFY: only what a session could have sent is pushed.
+  if (!movedCheck.Check(push)) return;
+  if (!deps.registry.hasWatchers()) return;
+  deps.presence.seededBy(e.peerId).then((files) => {
+    const to = new Set<Session>();
+    for (const f of files)
+      for (const s of deps.registry.watchersOf(f)) if (s.info?.peerId !== e.peerId) to.add(s);
+    deps.outbox.sendAll(to, push);
+  }, deps.onError);
 }
 
 /** The planner's orders for a storage peer, to its sessions on this tracker (if any), in order. */

@@ -24,6 +24,10 @@ class SetMap<K, V> {
   has(key: K): boolean {
     return this.map.has(key);
   }
+
+  get size(): number {
+    return this.map.size;
+  }
 }
 const EMPTY: ReadonlySet<never> = new Set();
 
@@ -80,6 +84,11 @@ export class SessionRegistry {
   unwatch(s: Session, fileId: string): void {
     s.watching?.delete(fileId);
     this.watchers.delete(fileId, s);
+  }
+
+  /** Whether any session here watches a file: if none, no seeder's news concerns this tracker. */
+  hasWatchers(): boolean {
+    return this.watchers.size > 0;
   }
 
   watchersOf(fileId: string): ReadonlySet<Session> {

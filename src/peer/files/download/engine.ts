@@ -6,7 +6,7 @@ import { CoterieError } from '../../../protocol/errors.js';
 import { pieceLength } from '../../../protocol/manifest.js';
 import type { Clock, ClockTimer } from '../../../wire/index.js';
 import { MAX_BLOCK_BYTES, realClock } from '../../../wire/index.js';
-import type { DownloadEvent, DownloadProgress, DownloadResult, SeederInfo } from './events.js';
+import type { DownloadEvent, DownloadProgress, DownloadResult, SeederInfo, SeederWhere } from './events.js';
 import { giveUpError } from './give-up.js';
 import { DOWNLOAD_DEFAULTS, type DownloadHandle, type DownloadOptions } from './options.js';
 import { PiecePipeline } from './piece-pipeline.js';
@@ -208,6 +208,10 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
 
   retryDirect(): void {
     if (!this.#finished) this.#links.retryDirect();
+  }
+
+  seederMoved(peerId: string, where: SeederWhere): boolean {
+    return !this.#finished && this.#links.moved(peerId, where);
   }
 
   #seederLinks(): SeederLinks {

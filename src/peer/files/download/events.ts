@@ -15,6 +15,9 @@ export interface SeederInfo {
   score: number;
 }
 
+/** Where a seeder is, without its score: what the tracker says when it moved. */
+export type SeederWhere = Pick<SeederInfo, 'address' | 'relays' | 'udp'>;
+
 export type PeerConnectionState = 'connecting' | 'ready' | 'reconnecting' | 'closed';
 
 export interface PeerProgress extends PeerReport {
@@ -94,6 +97,8 @@ export type DownloadEvent =
   /** A connection's ticket was renewed over it before it expired. */
   | { type: 'ticketRenewed'; peerId: string }
   | { type: 'peerBanned'; peerId: string; reason: string }
+  /** The tracker told of the seeder's new addresses (`peer_moved`): its link uses them from now on. */
+  | { type: 'peerMoved'; peerId: string }
   /** A relayed seeder is now reached directly (TCP or a punched UDP stream); the relayed connection drains. */
   | { type: 'peerUpgraded'; peerId: string }
   /** An attempt to reach a relayed seeder directly failed: the relay keeps carrying it (another try later). */

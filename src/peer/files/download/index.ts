@@ -10,6 +10,7 @@ export type {
   PeerProgress,
   PieceDistribution,
   SeederInfo,
+  SeederWhere,
 } from './events.js';
 export {
   type Dial,

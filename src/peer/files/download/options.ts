@@ -1,13 +1,14 @@
 import type { BackoffOptions } from '../../../core/backoff.js';
 import type { SchedulerOptions } from '../../../core/scheduler.js';
 import type { Manifest } from '../../../protocol/manifest.js';
-import type { Clock, Dial, PeerIdentity, PieceSource } from '../../../wire/index.js';
+import type { Clock, Dial, PathKeepaliveOptions, PeerIdentity, PieceSource } from '../../../wire/index.js';
 import type {
   DownloadEvent,
   DownloadProgress,
   DownloadResult,
   DownloadSnapshot,
   SeederInfo,
+  SeederWhere,
 } from './events.js';
 import type { PieceStore } from './piece-store.js';
 import type { DirIdentity } from './safe-open.js';
@@ -70,6 +71,8 @@ export interface DownloadOptions {
   tickMs?: number;
   /** A relayed seeder: how the download tries to reach it directly meanwhile (see seeder-links.ts). */
   upgrade?: Partial<UpgradePolicy>;
+  /** A relayed or punched link's pings (wire/path-keepalive.ts); false: none. Its defaults otherwise. */
+  pathKeepalive?: Partial<PathKeepaliveOptions> | false;
 }
 
 export interface UpgradePolicy {
@@ -121,6 +124,11 @@ export interface DownloadHandle {
   addSeeder(seeder: SeederInfo): void;
   /** Something changed on our side that may let a punch through: relayed seeders are tried directly now. */
   retryDirect(): void;
+  /**
+   * The tracker says seeder `peerId` moved (`peer_moved`): a link to it uses `where` now (see
+   * SeederLinks.moved). False when this download has no link to it.
+   */
+  seederMoved(peerId: string, where: SeederWhere): boolean;
   /** Totals and per-peer figures now; once ended, as they were at the end (the peers' pieces kept). */
   progress(): DownloadProgress;
   /** progress() with a copy of the verified pieces' bitfield: what a transfer view draws. */

@@ -36,6 +36,8 @@ export class SeederLink {
   upgrades = 0;
   upgradeTimer: ClockTimer | null = null;
   upgrading = false;
+  /** Something changed while an attempt dialled (the seeder moved, our endpoint did): the next one at once after it. */
+  upgradeAgain = false;
   /** The relayed client a direct one replaced: its requests in flight still land, then it is closed. */
   draining: PieceClient | null = null;
   constructor(public info: SeederInfo) {}
@@ -109,6 +111,7 @@ export function seederLinkOptions(
       pieceCount: d.pieceCount,
       io: d.io,
       inOrder: o.scheduler?.sequential === true,
+      ...(o.pathKeepalive === undefined ? {} : { pathKeepalive: o.pathKeepalive }),
     },
   };
 }

@@ -2,7 +2,7 @@ import { createBackoff } from '../../../core/backoff.js';
 import { CoterieError } from '../../../protocol/errors.js';
 import type { Dial, DialTarget, PieceClient } from '../../../wire/index.js';
 import { dialPieceClient } from '../../../wire/index.js';
-import type { SeederInfo } from './events.js';
+import type { SeederInfo, SeederWhere } from './events.js';
 import { SeederLink, type SeederLinksHandlers, type SeederLinksOptions } from './seeder-link.js';
 import { TICKET_REFUSALS, TicketRenewal } from './ticket-renewal.js';
 import { upgradeSchedule } from './upgrade-schedule.js';
@@ -54,20 +54,50 @@ export class SeederLinks {
       existing.info = seeder;
       // New addresses may be what a punch needed: a relayed link tries them now.
       if (moved && existing.relayed && existing.client !== null) this.#upgradeNow(existing);
-      if (
-        existing.givenUp &&
-        !this.#h.isBanned(seeder.peerId) &&
-        existing.lastError?.code !== 'PEER_MISMATCH'
-      ) {
-        existing.givenUp = false;
-        existing.failures = 0;
-        this.#connect(existing);
-      }
+      this.#revive(existing);
       return;
     }
     const link = new SeederLink(seeder);
     this.#links.set(seeder.peerId, link);
     if (this.#h.started()) this.#connect(link);
+  }
+
+  /**
+   * The tracker says the seeder's addresses changed (`peer_moved`, issue 19): a link to it uses
+   * them now. A relayed one tries a direct path at once (within its attempt budget), one waiting
+   * to reconnect dials now instead of at its backoff's end, one given up gets another chance. A
+   * link that works directly is left alone. Returns whether this download has a link to it.
+   */
+  moved(peerId: string, where: SeederWhere): boolean {
+    const link = this.#links.get(peerId);
+    if (link === undefined || this.#h.finished()) return false;
+    const { address, relays, udp } = where;
+    const seeder: SeederInfo = {
+      peerId,
+      score: link.info.score,
+      address,
+      ...(relays === undefined ? {} : { relays }),
+      ...(udp === undefined ? {} : { udp }),
+    };
+    if (whereOf(seeder) === whereOf(link.info)) return true;
+    link.info = seeder;
+    this.#h.emit({ type: 'peerMoved', peerId });
+    if (link.relayed && link.client !== null) this.#upgradeNow(link);
+    else if (link.timer !== null) {
+      link.timer.cancel();
+      link.timer = null;
+      this.#connect(link);
+    } else this.#revive(link);
+    return true;
+  }
+
+  /** A link given up gets another chance (unless the peer is banned or was not who it said). */
+  #revive(link: SeederLink): void {
+    if (!link.givenUp || this.#h.isBanned(link.info.peerId) || link.lastError?.code === 'PEER_MISMATCH')
+      return;
+    link.givenUp = false;
+    link.failures = 0;
+    this.#connect(link);
   }
 
   /** Connects the links added before the download started. */
@@ -204,7 +234,12 @@ export class SeederLinks {
    * by two relays) cannot make the attempts endless.
    */
   #upgradeNow(link: SeederLink): void {
-    if (link.upgrading || link.upgrades >= this.#o.upgrade.attempts) return;
+    if (link.upgrades >= this.#o.upgrade.attempts) return;
+    // The attempt dialling went to the addresses of before: the next follows it at once.
+    if (link.upgrading) {
+      link.upgradeAgain = true;
+      return;
+    }
     link.upgradeTimer?.cancel();
     link.upgradeTimer = null;
     void this.#upgrade(link);
@@ -221,6 +256,7 @@ export class SeederLinks {
     if (this.#h.finished() || relayedClient === null || !link.relayed) return;
     link.upgrades++;
     link.upgrading = true;
+    link.upgradeAgain = false;
     let direct: PieceClient;
     try {
       const opened = await this.#dial(link, { ...link.info, directOnly: true });
@@ -228,6 +264,12 @@ export class SeederLinks {
       if (opened.relayed) throw new CoterieError('UNAVAILABLE', 'the upgrade went through a relay');
     } catch (err) {
       link.upgrading = false;
+      if (link.upgradeAgain && !this.#h.finished() && link.relayed && link.client !== null) {
+        link.upgradeAgain = false;
+        this.#h.emit({ type: 'peerUpgradeFailed', peerId: link.info.peerId, reason: (err as Error).message });
+        this.#upgradeNow(link);
+        return;
+      }
       this.#scheduleIfRelayed(link);
       this.#h.emit({ type: 'peerUpgradeFailed', peerId: link.info.peerId, reason: (err as Error).message });
       return;
@@ -367,4 +409,10 @@ export class SeederLinks {
 function directPathOf(s: SeederInfo): string {
   const udp = s.udp === undefined ? '' : `${s.udp.host}:${s.udp.port}`;
   return `${s.address.host}:${s.address.port} ${udp}`;
+}
+
+/** Every way to a seeder, as one string: the direct path and the relays. */
+function whereOf(s: SeederInfo): string {
+  const relays = (s.relays ?? []).map((r) => `${r.host}:${r.port}#${r.fingerprint}`);
+  return `${directPathOf(s)} ${relays.join(' ')}`;
 }

@@ -9,6 +9,7 @@ import type {
   DownloadResult,
   DownloadSnapshot,
   SeederInfo,
+  SeederWhere,
 } from './events.js';
 import { DOWNLOAD_DEFAULTS, type DownloadHandle, type DownloadOptions } from './options.js';
 import { PartialTree } from './partial-tree.js';
@@ -119,6 +120,10 @@ class TreeDownload extends EventEmitter<{ event: [DownloadEvent] }> implements T
 
   retryDirect(): void {
     this.#engine.retryDirect();
+  }
+
+  seederMoved(peerId: string, where: SeederWhere): boolean {
+    return this.#engine.seederMoved(peerId, where);
   }
 
   addSeeder(seeder: SeederInfo): void {

@@ -45,3 +45,11 @@ export class RoundTrips {
     return Math.min(ceilingMs, Math.max(this.options.floorMs, Math.ceil(this.srtt + 4 * this.rttvar)));
   }
 }
+
+/**
+ * The shortest wait for a pong, however fast the round trips measured: a pause of the other
+ * side that no sample has shown yet (a garbage collection, a synchronous transaction, a busy
+ * event loop) must not be taken for death. The tracker session's pongs and the wire's path
+ * keepalive (wire/path-keepalive.ts) both keep to it.
+ */
+export const PONG_FLOOR_MS = 400;
