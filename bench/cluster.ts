@@ -242,6 +242,8 @@ async function sends(
     pgCpuSecondsPer1k: round3(result.pgCpuPer1k),
     clientCpuSecondsPer1k: round3(result.clientCpuPer1k),
     batchMean: Math.round(result.batchMean),
+    trackerSyscallsPerMessage: round2(result.trackerSyscallsPerMessage),
+    trackerWakeupsPer1k: Math.round(result.trackerWakeupsPer1k),
     load1: round2(load1),
   });
 

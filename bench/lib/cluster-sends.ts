@@ -7,7 +7,7 @@
 // 24,000/s, and one user's stream written through three trackers at once makes their
 // commits take turns on the stream's row (see docs/cluster.md, "Throughput").
 import pg from 'pg';
-import { cpuSeconds, startPgCpuClock } from './cpu.js';
+import { cpuSeconds, startPgCpuClock, wakeCounts } from './cpu.js';
 import { request, userToken } from './http.js';
 import { SessionClient } from './session-client.js';
 
@@ -33,6 +33,10 @@ export interface SendRun {
   clientCpuPer1k: number;
   /** Messages per write transaction over the run, all trackers together (their /metrics). */
   batchMean: number;
+  /** The trackers' read and write system calls per message, all together. */
+  trackerSyscallsPerMessage: number;
+  /** The trackers' voluntary context switches (wake-ups) per 1,000 messages, all together. */
+  trackerWakeupsPer1k: number;
 }
 
 /** The trackers' group commit batches so far: messages written and transactions, summed. */
@@ -67,6 +71,10 @@ export async function connectSenders(
     senders.push(await SessionClient.connect(base, `s${i}`, token, { validate: false }));
   }
   const trackerCpu = () => trackers.reduce((s, t) => s + cpuSeconds(t.pid), 0);
+  const trackerWakes = () =>
+    trackers
+      .map((t) => wakeCounts(t.pid))
+      .reduce((a, b) => ({ syscalls: a.syscalls + b.syscalls, wakeups: a.wakeups + b.wakeups }));
   return {
     async run(prefix, perSender) {
       const answered = new Set<string>();
@@ -77,6 +85,7 @@ export async function connectSenders(
       const batches0 = await batchTotals(trackers.map((t) => t.url));
       const client0 = process.cpuUsage();
       const cpu0 = trackerCpu();
+      const wakes0 = trackerWakes();
       const t0 = performance.now();
       await Promise.all(
         senders.map(async (sender, i) => {
@@ -101,6 +110,7 @@ export async function connectSenders(
       );
       const seconds = (performance.now() - t0) / 1000;
       const cpu = trackerCpu() - cpu0;
+      const wakes = trackerWakes();
       const client = process.cpuUsage(client0);
       const pgSeconds = await pgCpu.stop().finally(() => pgClient.end());
       const batches1 = await batchTotals(trackers.map((t) => t.url));
@@ -113,6 +123,8 @@ export async function connectSenders(
         trackerCpuPer1k: per1k(cpu),
         pgCpuPer1k: per1k(pgSeconds),
         clientCpuPer1k: per1k((client.user + client.system) / 1e6),
+        trackerSyscallsPerMessage: (wakes.syscalls - wakes0.syscalls) / Math.max(1, answered.size),
+        trackerWakeupsPer1k: per1k(wakes.wakeups - wakes0.wakeups),
         batchMean: (batches1.messages - batches0.messages) / Math.max(1, batches1.batches - batches0.batches),
       };
     },

@@ -7,6 +7,22 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/**
+ * System calls (reads and writes, /proc/PID/io) and voluntary context switches (wake-ups,
+ * /proc/PID/status) a process has made so far: how many per message tells batching apart
+ * from the work per message (a process that wakes for every few messages pays per wake-up).
+ */
+export function wakeCounts(pid: number): { syscalls: number; wakeups: number } {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const field = (text: string, name: string) =>
+    Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return {
+    syscalls: field(io, 'syscr') + field(io, 'syscw'),
+    wakeups: field(status, 'voluntary_ctxt_switches'),
+  };
+}
+
 /** Reads a PostgreSQL's CPU before and after a run: `stop()` gives the seconds its processes used meanwhile. */
 export interface PgCpuClock {
   stop(): Promise<number>;
