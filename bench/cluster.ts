@@ -35,6 +35,8 @@ const SCRIPT = fileURLToPath(new URL('../scripts/pg-test-server.sh', import.meta
 const CONNECTIONS = 48;
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 8);
 const KILLS = Number(process.env.BENCH_KILLS ?? 20);
+/** The send part's warm-up, per sender and per tracker (BENCH_WARM_PER_SENDER). */
+const WARM_PER_SENDER = Number(process.env.BENCH_WARM_PER_SENDER ?? 300);
 /** Which parts to run: throughput, failover (freezes), kill (SIGKILLs); default all. `send`: the sends of throughput alone. */
 /** How many trackers the throughput parts run with, in turn. */
 const SIZES = (process.env.BENCH_TRACKERS ?? '1,2,3').split(',').map(Number);
@@ -222,7 +224,10 @@ async function sends(
   );
   let result: Awaited<ReturnType<typeof cluster.run>>;
   try {
-    const warm = await cluster.run('warm', Math.max(50, Math.round(300 / trackers.length)));
+    // Each tracker warms up on as many messages as one tracker alone does (300 a sender, 19,200 in
+    // all): a tracker that has run a few thousand is still compiling its hot paths and growing its
+    // heap, and that CPU, spread over a short measured run, was read as the cluster's cost per message.
+    const warm = await cluster.run('warm', WARM_PER_SENDER * trackers.length);
     const perSender = Math.max(100, Math.round((warm.rate * DURATION_S) / SENDERS));
     result = await cluster.run('run', perSender);
   } finally {
