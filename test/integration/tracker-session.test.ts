@@ -138,6 +138,32 @@ describe('presence session', () => {
     await watcher.close();
   });
 
+  it('tells a new watcher of the seeders already there (one that came between its lookup and its watch)', async () => {
+    const x = await sharedFile('late-watch');
+    // The seeder registers first: a downloader that looked the file up just before saw none.
+    const seeder = await openSession(fileTracker.tracker.url, x.owner);
+    seeder.raw({ type: 'hello', v: 1, peerId: x.peerId, addresses: ['127.0.0.1:7003'], seeding: [x.fileId] });
+    await seeder.next('welcome');
+    const watcherPeer = randomPeerId();
+    const watcher = await openSession(fileTracker.tracker.url, x.member);
+    watcher.raw({ type: 'hello', v: 1, peerId: watcherPeer, addresses: [], seeding: [x.fileId] });
+    await watcher.next('welcome');
+    watcher.raw({ type: 'watch', id: 'w', files: [x.fileId] });
+    // Only the other seeder, not the watcher itself (it seeds the file too).
+    expect(await watcher.next('seeder_appeared')).toMatchObject({
+      fileId: x.fileId,
+      peerId: x.peerId,
+      addresses: ['127.0.0.1:7003'],
+    });
+    await watcher.next('ack');
+    watcher.raw({ type: 'ping', id: 2 });
+    await watcher.next('pong');
+    // Frames come in order: none for the watcher itself came before the pong.
+    await expect(watcher.next('seeder_appeared', 0)).rejects.toThrow(/no seeder_appeared/);
+    await watcher.close();
+    await seeder.close();
+  });
+
   it('pushes join requests to the owner and the decision to the requester', async () => {
     const owner = await fileTracker.api.user('push-owner');
     const asker = await fileTracker.api.user('push-asker');

@@ -26,6 +26,10 @@ export interface PresenceService {
   setAddresses(info: PeerSessionInfo, addresses: string[]): Promise<void>;
   /** The files `peerId` seeds now, from any tracker of the cluster. */
   seededBy(peerId: string): Promise<string[]>;
+  /** The connected seeders of `fileIds` now, from any tracker of the cluster (at most 1,000 files). */
+  seedersOf(
+    fileIds: string[],
+  ): Promise<{ fileId: string; peerId: string; userId: string; addresses: string[] }[]>;
   /** The session ended (closed or dead): its peer stops being a seeder at once. */
   unregister(info: PeerSessionInfo): Promise<void>;
   /** A share made over HTTP by a connected peer counts as an announce from its session. */
@@ -180,6 +184,24 @@ export function createPresenceService(trackerId: string) {
           .where('peer_id', '=', peerId)
           .execute();
         return rows.map((r) => r.file_id);
+      },
+
+      async seedersOf(fileIds) {
+        if (fileIds.length === 0) return [];
+        const rows = await db
+          .selectFrom('presence_files as f')
+          .innerJoin('presence as p', (j) =>
+            j.onRef('p.peer_id', '=', 'f.peer_id').onRef('p.session_id', '=', 'f.session_id'),
+          )
+          .select(['f.file_id', 'p.peer_id', 'p.user_id', 'p.addresses'])
+          .where('f.file_id', 'in', fileIds.slice(0, INSERT_BATCH_ROWS))
+          .execute();
+        return rows.map((r) => ({
+          fileId: r.file_id,
+          peerId: r.peer_id,
+          userId: r.user_id,
+          addresses: parseAddresses(r.addresses),
+        }));
       },
 
       async unregister(info) {

@@ -143,6 +143,13 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       }
       registry.watch(s, f);
     }
+    // The seeders already there: a peer that looked a file up, found no seeder and then asked to
+    // watch it would otherwise miss one that registered between the two (seeder_appeared goes to
+    // watchers only), and wait for good. Sent after the watch is in place, so none falls between.
+    for (const seeder of await presence.seedersOf([...allowed])) {
+      if (seeder.peerId === s.info?.peerId) continue;
+      outbox.send(s, { type: 'seeder_appeared', ...seeder, at: Date.now() });
+    }
     if (refused.length > 0) {
       throw new CoterieError(
         'FILE_NOT_FOUND',
