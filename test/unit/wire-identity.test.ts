@@ -74,6 +74,9 @@ describe('peer identity', () => {
       });
       expect(peerId).toBe(alice.peerId);
       expect((socket as tls.TLSSocket).getProtocol()).toBe('TLSv1.3');
+      // AES-128-GCM, not OpenSSL's default AES-256-GCM: the cheaper suite per byte with AES-NI
+      // (docs/performance.md), still one of TLS 1.3's mandatory suites.
+      expect((socket as tls.TLSSocket).getCipher().standardName).toBe('TLS_AES_128_GCM_SHA256');
       expect(checkPeerId(socket as tls.TLSSocket, alice.peerId)).toBe(alice.peerId);
       socket.resume();
       await new Promise((r) => socket.once('close', r));
