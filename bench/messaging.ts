@@ -7,7 +7,7 @@
 //                                    for 5 s: deliveries/s per member (flat = 50), .p50/.p99 ms from the
 //                                    send to each arrival (the members but the sender run in
 //                                    BENCH_FANOUT_PROCS=2 processes of their own: _fanout-members.ts),
-//                                    .lost deliveries, tracker CPU-s per 1,000;
+//                                    .lost deliveries, tracker CPU-s, read+write calls and wake-ups per 1,000;
 //                                    the rate's `ref` is the first size's rate (flat: ratio 0.8 … 1.2),
 //                                    the p99's the issue's 50 ms
 //   messaging.group100.fanout.p99    ms until all 100 members have a group message (from the N = 100 run)
