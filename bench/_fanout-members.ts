@@ -3,6 +3,8 @@
 // share the event loop that sends and times the messages, nor delay its
 // clock. Each arrival is stamped on the system's monotonic clock (the same in
 // every process), so the parent compares it with its own send times.
+
+import { PEER_DEFAULTS } from '../src/peer/config.js';
 import { type MembersReply, type MembersRequest, sharedClockOffset } from './lib/members-ipc.js';
 import { SessionClient } from './lib/session-client.js';
 
@@ -29,6 +31,8 @@ process.on('message', async (m: MembersRequest) => {
           members.push(
             await SessionClient.connect(m.base, name, token, {
               validate: false,
+              // Acknowledged as the peer daemon does: at once, then merged over its window.
+              ackWindowMs: PEER_DEFAULTS.deliveryAckWindowMs,
               onMessages: (items, arrived) => {
                 for (const item of items) {
                   if (got.has(item.body)) continue;

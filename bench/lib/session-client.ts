@@ -6,6 +6,7 @@
 // (bad frames, hellos of their own, acks). The peer daemon speaks the same.
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
+import { type AckWindow, createAckWindow } from '../../src/peer/messages/ack-window.js';
 import type { StoredMessage } from '../../src/protocol/api.js';
 import {
   encodeSessionMessage,
@@ -21,6 +22,12 @@ import { pinnedConnection } from './tracker-pins.js';
 export interface SessionClientOptions {
   /** Acknowledge delivery of every pushed frame (default true). */
   autoAck?: boolean;
+  /**
+   * Merge the acknowledgements that follow one another within this many ms, as the peer
+   * daemon does (PEER_DEFAULTS.deliveryAckWindowMs, src/peer/messages/ack-window.ts);
+   * default 0: every frame acknowledged at once.
+   */
+  ackWindowMs?: number;
   onMessages?: (items: StoredMessage[], receivedAt: number) => void;
   onReceipt?: (r: ReceiptEvent) => void;
   /**
@@ -53,6 +60,7 @@ export class SessionClient {
   /** Every frame not yet taken by next(); only kept by an open()ed client. */
   private readonly inbox: TrackerMessage[] | undefined;
   private inboxWaiters: (() => void)[] = [];
+  private readonly acks: AckWindow;
 
   private constructor(
     readonly userId: string,
@@ -61,6 +69,9 @@ export class SessionClient {
     private readonly options: SessionClientOptions & { keepInbox?: boolean },
   ) {
     this.inbox = options.keepInbox ? [] : undefined;
+    this.acks = createAckWindow(options.ackWindowMs ?? 0, (cursors) =>
+      this.raw({ type: 'ack_messages', cursors }),
+    );
     ws.on('message', (data) => this.onFrame(data as Buffer));
     this.closed = new Promise((resolve) =>
       ws.once('close', (code, reason) => {
@@ -172,14 +183,8 @@ export class SessionClient {
       case 'messages': {
         for (const m of msg.items) this.received.push(m);
         this.options.onMessages?.(msg.items, at);
-        if (this.options.autoAck !== false) {
-          const upTo = new Map<string, number>();
-          for (const m of msg.items) upTo.set(m.streamId, Math.max(upTo.get(m.streamId) ?? 0, m.seq));
-          this.raw({
-            type: 'ack_messages',
-            cursors: [...upTo].map(([streamId, delivered]) => ({ streamId, delivered })),
-          });
-        }
+        if (this.options.autoAck !== false)
+          this.acks.add(msg.items.map((m) => ({ streamId: m.streamId, delivered: m.seq })));
         return;
       }
       case 'synced':
@@ -234,6 +239,7 @@ export class SessionClient {
 
   /** Closes the socket; one the tracker does not close back within 2 s is cut. */
   async close(): Promise<void> {
+    this.acks.stop();
     if (this.ws.readyState === WebSocket.CLOSED) return;
     this.ws.close();
     await Promise.race([this.closed, new Promise((r) => setTimeout(r, 2000))]);

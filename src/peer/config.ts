@@ -57,6 +57,12 @@ export const PEER_DEFAULTS = Object.freeze({
   showMessagesLimit: 1_000,
   /** show_messages --unread shows this many at a time unless --limit says. */
   unreadPageSize: 50,
+  /**
+   * Pushed messages are acknowledged at once, then at most once per this many ms, the acks
+   * of the window merged (messages/ack-window.ts): a busy group's member sends a few acks a
+   * second, not one per message, and the tracker commits and receipts that many less.
+   */
+  deliveryAckWindowMs: 100,
   /** A storage peer re-hashes its replicas at most this fast (`--scrub-mib-s`). */
   scrubBytesPerSec: 20 * 1024 * 1024,
 });

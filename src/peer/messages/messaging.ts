@@ -28,6 +28,7 @@ import type { Notice, PeerEvent } from '../notices.js';
 import type { InboxMessage, OutboxRecord, PeerStore } from '../store/index.js';
 import type { TrackerHttpClient } from '../tracker/http-client.js';
 import type { TrackerSession } from '../tracker/session.js';
+import { createAckWindow } from './ack-window.js';
 
 /**
  * The peer's side of messaging: the inbox (each pushed message stored once,
@@ -65,6 +66,8 @@ export interface MessagingDeps {
   log: Logger;
   /** The first wait before pending sends are tried again while connected, doubling to `max`. */
   resendBackoffMs?: { first: number; max: number };
+  /** Acknowledgements of pushed messages that follow one another within this are merged (ack-window.ts). */
+  deliveryAckWindowMs?: number;
 }
 
 const RESEND_BACKOFF_MS = { first: 1_000, max: 30_000 };
@@ -143,12 +146,15 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
     }
   };
 
+  const deliveryAcks = createAckWindow(
+    deps.deliveryAckWindowMs ?? PEER_DEFAULTS.deliveryAckWindowMs,
+    ackCursors,
+  );
+
   const onMessages = (items: StoredMessage[]) => {
     const fresh = store.inbox.add(items.map(inboxFields), Date.now());
     // Stored (committed) before acknowledged: a crash in between means a resend, never a loss.
-    const upTo = new Map<string, number>();
-    for (const m of items) upTo.set(m.streamId, Math.max(upTo.get(m.streamId) ?? 0, m.seq));
-    ackCursors([...upTo].map(([streamId, delivered]) => ({ streamId, delivered })));
+    deliveryAcks.add(items.map((m) => ({ streamId: m.streamId, delivered: m.seq })));
     for (const m of fresh) deps.notify('message', headline(m));
     if (deps.onEvent !== undefined) {
       const freshIds = new Set(fresh.map((m) => m.messageId));
@@ -289,6 +295,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
     stop() {
       stopped = true;
       clearTimeout(resendTimer);
+      deliveryAcks.stop();
     },
     onSessionMessaging(event) {
       switch (event.type) {
