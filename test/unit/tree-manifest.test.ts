@@ -120,6 +120,23 @@ describe('folder manifests', () => {
     );
   });
 
+  it('folds case as the full rule does, ASCII or not, and finds a file where a deep directory is', () => {
+    const full = (p: string) => p.normalize('NFC').toLowerCase().toUpperCase().toLowerCase();
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('ß', 'ǅ', 'İx', 'Ωa')),
+        (p) => foldCase(p) === full(p),
+      ),
+      { numRuns: 2000 },
+    );
+    expect(
+      refusal([
+        { path: 'a/b/c/D', size: 1 },
+        { path: 'a/b/c/d/e', size: 1 },
+      ]),
+    ).toContain('file and a directory');
+  });
+
   it('aligns pieces to files: no piece spans two, an empty file has none', () => {
     const m = validateManifest(
       tree([
