@@ -38,7 +38,8 @@ export interface HashRunJob {
 
 /** The files of a folder share for one worker to hash in turn, each as a whole run (tree-manifest.ts). */
 export interface HashTreeJob {
-  files: { path: string; size: number; digestBase: number }[];
+  /** `mtimeMs` as the walk saw it: the worker refuses a file whose size or time moved since. */
+  files: { path: string; size: number; mtimeMs: number; digestBase: number }[];
   pieceSize: number;
   chunkBytes: number;
   digests: SharedArrayBuffer;
@@ -79,42 +80,90 @@ const fs = require('node:fs');
 const { createHash } = require('node:crypto');
 const digest = (bytes) => createHash('sha256').update(bytes).digest();
 
-function hashRun(w) {
+// The bytes hashed since the last report, across a tree worker's files: one message per
+// progressStepBytes, not one per file (a folder of 100,000 small files posted 100,000).
+let sinceReport = 0;
+function hashed(w, n) {
+  sinceReport += n;
+  if (sinceReport >= w.progressStepBytes) { parentPort.postMessage(sinceReport); sinceReport = 0; }
+}
+function flushProgress() {
+  if (sinceReport > 0) parentPort.postMessage(sinceReport);
+  sinceReport = 0;
+}
+
+function readRun(w, fd, buf) {
   const out = new Uint8Array(w.digests);
+  const end = Math.min(w.size, w.endPiece * w.pieceSize);
+  for (let start = w.firstPiece * w.pieceSize; start < end; start += w.chunkBytes) {
+    const want = Math.min(w.chunkBytes, end - start);
+    let got = 0;
+    while (got < want) {
+      const n = fs.readSync(fd, buf, got, want - got, start + got);
+      if (n === 0) throw new Error('file shrank while it was hashed');
+      got += n;
+    }
+    for (let off = 0; off < want; off += w.pieceSize) {
+      const piece = (start + off) / w.pieceSize;
+      out.set(digest(buf.subarray(off, Math.min(off + w.pieceSize, want))), ((w.digestBase || 0) + piece) * 32);
+    }
+    hashed(w, want);
+  }
+}
+
+function hashRun(w) {
   const fd = fs.openSync(w.path, 'r');
   try {
     const end = Math.min(w.size, w.endPiece * w.pieceSize);
-    const buf = Buffer.allocUnsafe(Math.min(w.chunkBytes, end - w.firstPiece * w.pieceSize));
-    let sinceReport = 0;
-    for (let start = w.firstPiece * w.pieceSize; start < end; start += w.chunkBytes) {
-      const want = Math.min(w.chunkBytes, end - start);
-      let got = 0;
-      while (got < want) {
-        const n = fs.readSync(fd, buf, got, want - got, start + got);
-        if (n === 0) throw new Error('file shrank while it was hashed');
-        got += n;
-      }
-      for (let off = 0; off < want; off += w.pieceSize) {
-        const piece = (start + off) / w.pieceSize;
-        out.set(digest(buf.subarray(off, Math.min(off + w.pieceSize, want))), ((w.digestBase || 0) + piece) * 32);
-      }
-      sinceReport += want;
-      if (sinceReport >= w.progressStepBytes) { parentPort.postMessage(sinceReport); sinceReport = 0; }
-    }
-    if (sinceReport > 0) parentPort.postMessage(sinceReport);
+    readRun(w, fd, Buffer.allocUnsafe(Math.min(w.chunkBytes, end - w.firstPiece * w.pieceSize)));
   } finally {
     fs.closeSync(fd);
   }
+  flushProgress();
+}
+
+// A folder's files in turn, each whole, into one reused buffer. Opened without following a
+// link (the walk saw a regular file; a link put there since is refused, not read through),
+// and checked on the open descriptor once read: the size and time the walk saw, or the file
+// changed between the walk and the end of its hashing. An empty file is only looked at.
+function hashTree(t) {
+  const changed = (f, st) => !st.isFile() || st.size !== f.size || st.mtimeMs !== f.mtimeMs;
+  const fail = (f) => { throw new Error(f.path + ' changed while it was hashed: share the folder again once it is stable'); };
+  let buf = Buffer.allocUnsafe(0);
+  for (const f of t.files) {
+    if (f.size === 0) {
+      if (changed(f, fs.lstatSync(f.path))) fail(f);
+      continue;
+    }
+    const w = { ...t, ...f, firstPiece: 0, endPiece: Math.ceil(f.size / t.pieceSize) };
+    const need = Math.min(t.chunkBytes, f.size);
+    if (buf.length < need) buf = Buffer.allocUnsafe(need);
+    const fd = fs.openSync(f.path, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW || 0));
+    try {
+      readRun(w, fd, buf);
+      if (changed(f, fs.fstatSync(fd))) fail(f);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  flushProgress();
 }
 
 if (workerData && workerData.run) {
   hashRun(workerData.run);
 } else if (workerData && workerData.tree) {
-  const t = workerData.tree;
-  for (const f of t.files) {
-    if (f.size === 0) continue;
-    hashRun({ ...t, ...f, firstPiece: 0, endPiece: Math.ceil(f.size / t.pieceSize) });
+  hashTree(workerData.tree);
+} else if (workerData && workerData.lstat) {
+  // Before a folder is hashed: each path's size (-1: not a regular file), time and mode.
+  const paths = workerData.lstat;
+  const out = new Float64Array(paths.length * 3);
+  for (let i = 0; i < paths.length; i++) {
+    const st = fs.lstatSync(paths[i]);
+    out[i * 3] = st.isFile() ? st.size : -1;
+    out[i * 3 + 1] = st.mtimeMs;
+    out[i * 3 + 2] = st.mode;
   }
+  parentPort.postMessage(out, [out.buffer]);
 } else {
   const arenas = new Map();
   parentPort.on('message', (m) => {
@@ -140,20 +189,29 @@ export function startTreeHashWorker(tree: HashTreeJob): Worker {
 }
 
 /**
+ * A worker that lstats `paths` and exits, having posted one Float64Array of three numbers a
+ * path: its size (-1 when it is not a regular file), mtimeMs and mode. A folder's files are
+ * looked at this way, side by side on every core, before the piece size can be chosen.
+ */
+export function startLstatWorker(paths: readonly string[]): Worker {
+  return new Worker(HASH_WORKER_SOURCE, { eval: true, workerData: { lstat: paths } });
+}
+
+/**
  * Waits for hashing workers that each hash their share and exit, passing on
- * their progress; the first failure or an abort ends the wait, and every
+ * their progress (or a lstat worker's answer); the first failure or an abort ends the wait, and every
  * worker is terminated either way (none keeps reading a file nobody waits for).
  */
-export async function awaitHashWorkers(
+export async function awaitHashWorkers<M = number>(
   workers: readonly Worker[],
-  progress: (bytes: number) => void,
+  progress: (message: M) => void,
   signal: AbortSignal | undefined,
   what: string,
 ): Promise<void> {
   const runs = workers.map(
     (worker) =>
       new Promise<void>((resolve, reject) => {
-        worker.on('message', (bytes: number) => progress(bytes));
+        worker.on('message', (message: M) => progress(message));
         worker.once('error', (err) =>
           reject(new CoterieError('PATH_INVALID', `cannot hash ${what}: ${err.message}`, { cause: err })),
         );

@@ -6,7 +6,8 @@
  * the files of about the same number of bytes and writing its digests
  * straight into one shared buffer.
  */
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { type Dirent, Stats } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { CoterieError } from '../protocol/errors.js';
@@ -26,7 +27,7 @@ import {
 } from '../protocol/manifest.js';
 import { foldCase, treePathProblem } from '../protocol/tree-paths.js';
 import { MANIFEST_DEFAULTS, type ManifestResult } from './manifest.js';
-import { awaitHashWorkers, startTreeHashWorker } from './piece-hash.js';
+import { awaitHashWorkers, startLstatWorker, startTreeHashWorker } from './piece-hash.js';
 
 /** A file of the folder being shared, as found on disk. */
 export interface TreeSourceFile extends TreeEntry {
@@ -44,28 +45,52 @@ export interface TreeManifestOptions {
   signal?: AbortSignal;
 }
 
+/** Below this many files a folder's lstats take one worker: starting another costs more (~30 ms). */
+const LSTAT_FILES_PER_WORKER = 4096;
+
 /**
  * Every regular file under `root`, with paths relative to it in canonical
  * (code unit) order. PATH_INVALID for a symbolic link, a special file, a name
  * another system could not write (tree-paths.ts), two names equal ignoring
  * case, an empty folder or one too large for a manifest.
+ *
+ * The folders are read here, their entries' types (d_type) sparing a subfolder
+ * or a link its lstat; the files' lstats (size, time, mode) are done by worker
+ * threads, one per core: 100,000 of them one at a time on this thread kept one
+ * core half-busy for seconds, most of it waiting on the threadpool.
  */
-export async function scanTree(root: string): Promise<TreeSourceFile[]> {
+export async function scanTree(
+  root: string,
+  workers: number = availableParallelism(),
+): Promise<TreeSourceFile[]> {
   const out: TreeSourceFile[] = [];
+  const found: { path: string; abs: string }[] = [];
+  const add = (f: { path: string; abs: string }, st: { size: number; mtimeMs: number; mode: number }) => {
+    out.push({
+      ...f,
+      size: st.size,
+      mtimeMs: st.mtimeMs,
+      ...((st.mode & 0o111) !== 0 ? { executable: true as const } : {}),
+    });
+  };
+  const tooMany = () =>
+    new CoterieError('PATH_INVALID', `${root} holds more than ${MAX_TREE_FILES} files: share it in parts`);
   const walk = async (dir: string, rel: string): Promise<void> => {
-    let names: string[];
+    let entries: Dirent[];
     try {
-      names = await readdir(dir);
+      entries = await readdir(dir, { withFileTypes: true });
     } catch (err) {
       throw CoterieError.from(err, 'PATH_INVALID', (text) => `cannot read ${dir}: ${text}`);
     }
-    for (const name of names) {
+    for (const entry of entries) {
+      const name = entry.name;
       const path = rel === '' ? name : `${rel}/${name}`;
       const abs = join(dir, name);
       const problem = treePathProblem(path);
       if (problem !== undefined)
         throw new CoterieError('PATH_INVALID', `cannot share ${abs}: ${problem}: rename it`);
-      const st = await lstat(abs);
+      // An entry of a type the folder does not say (some filesystems leave it out) is looked at here.
+      const st = entry.isFile() || entry.isDirectory() || entry.isSymbolicLink() ? entry : await lstat(abs);
       if (st.isSymbolicLink()) {
         throw new CoterieError(
           'PATH_INVALID',
@@ -74,23 +99,18 @@ export async function scanTree(root: string): Promise<TreeSourceFile[]> {
       }
       if (st.isDirectory()) await walk(abs, path);
       else if (st.isFile()) {
-        out.push({
-          path,
-          abs,
-          size: st.size,
-          mtimeMs: st.mtimeMs,
-          ...((st.mode & 0o111) !== 0 ? { executable: true as const } : {}),
-        });
-        if (out.length > MAX_TREE_FILES) {
-          throw new CoterieError(
-            'PATH_INVALID',
-            `${root} holds more than ${MAX_TREE_FILES} files: share it in parts`,
-          );
-        }
+        if (st instanceof Stats) add({ path, abs }, st);
+        else found.push({ path, abs });
+        if (found.length + out.length > MAX_TREE_FILES) throw tooMany();
       } else throw new CoterieError('PATH_INVALID', `${abs} is not a regular file or a folder`);
     }
   };
   await walk(root, '');
+  await lstatFiles(found, workers, (f, st) => {
+    if (st.size < 0)
+      throw new CoterieError('PATH_INVALID', `${f.abs} is no longer a regular file: share the folder again`);
+    add(f, st);
+  });
   if (out.length === 0) throw new CoterieError('PATH_INVALID', `${root} holds no files to share`);
   // Refused now rather than after hashing: the manifest would be too large to share.
   const pathBytes = out.reduce((n, f) => n + Buffer.byteLength(f.path), 0);
@@ -126,7 +146,7 @@ export async function createTreeManifest(
   root: string,
   options: TreeManifestOptions = {},
 ): Promise<ManifestResult & { files: TreeSourceFile[] }> {
-  const files = await scanTree(root);
+  const files = await scanTree(root, options.workers ?? availableParallelism());
   const pieceSize = options.pieceSize ?? chooseTreePieceSize(files);
   const size = files.reduce((n, f) => n + f.size, 0);
   const entries: TreeEntry[] = files.map((f) => ({
@@ -150,22 +170,20 @@ export async function createTreeManifest(
     options.onProgress?.(hashed, size);
   };
   options.signal?.throwIfAborted();
-  const jobs = files.map((f, k) => ({ path: f.abs, size: f.size, digestBase: layout.firstPiece[k]! }));
+  // Each worker checks its files on their open descriptors once hashed (piece-hash.ts): a file
+  // that changed since the walk is refused there, with no second stat of every path here.
+  const jobs = files.map((f, k) => ({
+    path: f.abs,
+    size: f.size,
+    mtimeMs: f.mtimeMs,
+    digestBase: layout.firstPiece[k]!,
+  }));
   await hashSlices(slicesOf(jobs, options.workers ?? availableParallelism()), {
     pieceSize,
     digests,
     progress,
     signal: options.signal,
   });
-  for (const f of files) {
-    const after = await stat(f.abs).catch(() => undefined);
-    if (after === undefined || after.size !== f.size || after.mtimeMs !== f.mtimeMs) {
-      throw new CoterieError(
-        'PATH_INVALID',
-        `${f.abs} changed while it was hashed: share the folder again once it is stable`,
-      );
-    }
-  }
   if (hashed !== size) options.onProgress?.(size, size);
   const pieces: string[] = new Array(count);
   for (let i = 0; i < count; i++) pieces[i] = Buffer.from(digests.buffer, i * 32, 32).toString('hex');
@@ -173,7 +191,7 @@ export async function createTreeManifest(
   return { manifest, fileId: computeFileId(manifest), files };
 }
 
-type HashFile = { path: string; size: number; digestBase: number };
+type HashFile = { path: string; size: number; mtimeMs: number; digestBase: number };
 
 /** Contiguous slices of about equal bytes, at most `workers` of them (fewer for small folders). */
 function slicesOf(files: HashFile[], workers: number): HashFile[][] {
@@ -214,4 +232,37 @@ async function hashSlices(
     }),
   );
   await awaitHashWorkers(workers, o.progress, o.signal, 'the folder');
+}
+
+type FileStat = { size: number; mtimeMs: number; mode: number };
+
+/** Each file's lstat (size -1: no longer a regular file), by up to `workers` workers, in slices of the list. */
+async function lstatFiles<F extends { abs: string }>(
+  files: readonly F[],
+  workers: number,
+  each: (f: F, st: FileStat) => void,
+): Promise<void> {
+  if (files.length === 0) return;
+  const n = Math.max(1, Math.min(workers, Math.ceil(files.length / LSTAT_FILES_PER_WORKER)));
+  const per = Math.ceil(files.length / n);
+  const slices: F[][] = [];
+  for (let i = 0; i < files.length; i += per) slices.push(files.slice(i, i + per));
+  const answers: Float64Array[] = new Array(slices.length);
+  await Promise.all(
+    slices.map((slice, k) =>
+      awaitHashWorkers<Float64Array>(
+        [startLstatWorker(slice.map((f) => f.abs))],
+        (a) => {
+          answers[k] = a;
+        },
+        undefined,
+        'the folder',
+      ),
+    ),
+  );
+  slices.forEach((slice, k) => {
+    const a = answers[k]!;
+    for (let i = 0; i < slice.length; i++)
+      each(slice[i]!, { size: a[i * 3]!, mtimeMs: a[i * 3 + 1]!, mode: a[i * 3 + 2]! });
+  });
 }

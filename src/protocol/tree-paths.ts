@@ -58,8 +58,13 @@ export function treePathsProblem(paths: readonly string[]): string | undefined {
     const key = foldCase(path);
     if (folded.has(key)) return `${quote(path)} differs from another path only in case`;
     folded.add(key);
-    const parts = key.split('/');
-    for (let k = 1; k < parts.length; k++) dirs.add(parts.slice(0, k).join('/'));
+    // Its directories, deepest first, until one already known: that one's own were added with
+    // it, so a tree's paths cost one lookup each rather than a string per directory level.
+    for (let cut = key.lastIndexOf('/'); cut > 0; cut = key.lastIndexOf('/', cut - 1)) {
+      const dir = key.slice(0, cut);
+      if (dirs.has(dir)) break;
+      dirs.add(dir);
+    }
   }
   for (const key of folded) if (dirs.has(key)) return `a file and a directory share the path ${quote(key)}`;
   return undefined;
@@ -67,8 +72,13 @@ export function treePathsProblem(paths: readonly string[]): string | undefined {
 
 /** The form two paths share when a case-insensitive file system would take them for one. */
 export function foldCase(path: string): string {
+  // ASCII is its own normal form, and folds by toLowerCase alone: most paths, and no ICU call.
+  if (ASCII.test(path)) return path.toLowerCase();
   return path.normalize('NFC').toLowerCase().toUpperCase().toLowerCase();
 }
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: every ASCII character, control ones included
+const ASCII = /^[\u0000-\u007f]*$/;
 
 function quote(path: string): string {
   return JSON.stringify(path.length > 120 ? `${path.slice(0, 120)}…` : path);

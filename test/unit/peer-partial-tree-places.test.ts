@@ -83,6 +83,46 @@ describe('a folder download’s directories, checked once each', () => {
   });
 });
 
+describe('a folder download’s open directories', () => {
+  const dir = suiteTempDir('coterie-partial-tree-shared-dir-');
+
+  it('opens a directory once for the files open in it, and still refuses a link planted at a part file', async () => {
+    const src = join(dir.path, 'src');
+    await mkdir(join(src, 'd'), { recursive: true });
+    const names = ['f1', 'f2', 'f3', 'f4', 'f5'];
+    for (const n of names) await writeFile(join(src, 'd', n), randomBytes(PIECE + 100));
+    const { manifest, fileId } = await createTreeManifest(src, { pieceSize: PIECE, workers: 1 });
+    const root = join(dir.path, 'dest');
+    const tree = new PartialTree({
+      manifest,
+      fileId,
+      root,
+      resuming: false,
+      clock: realClock,
+      directIo: false,
+      preallocate: false,
+    });
+    tree.select(manifest.files!.keys());
+    await tree.open(async () => '');
+    const firstPieceOf = async (k: number) =>
+      tree.writePiece(
+        treeLayout(manifest).firstPiece[k]!,
+        (await readFile(join(src, manifest.files![k]!.path))).subarray(0, PIECE),
+      );
+    const before = await openDescriptors();
+    for (const k of [0, 1, 2, 3]) await firstPieceOf(k);
+    // Four files open, each with its part file, and their directory once (it was once each).
+    expect(await openDescriptors()).toBe(before + 4 + 1);
+    const target = join(dir.path, 'target');
+    await writeFile(target, 'mine');
+    await symlink(target, join(root, 'd', 'f5.part'));
+    await expect(firstPieceOf(4)).rejects.toMatchObject({ code: 'PATH_INVALID' });
+    expect(await readFile(target, 'utf8')).toBe('mine');
+    await tree.close();
+    expect(await openDescriptors()).toBe(before);
+  });
+});
+
 describe('a small file’s part file', () => {
   const dir = suiteTempDir('coterie-partial-small-');
   const manifestOf = (data: Buffer): Manifest => manifestFor(data, PIECE);

@@ -1,7 +1,8 @@
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { awaitHashWorkers, startTreeHashWorker } from '../../src/core/piece-hash.js';
 import { createTreeManifest } from '../../src/core/tree-manifest.js';
 import { CoterieError } from '../../src/protocol/errors.js';
 import {
@@ -119,6 +120,23 @@ describe('folder manifests', () => {
     );
   });
 
+  it('folds case as the full rule does, ASCII or not, and finds a file where a deep directory is', () => {
+    const full = (p: string) => p.normalize('NFC').toLowerCase().toUpperCase().toLowerCase();
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('ß', 'ǅ', 'İx', 'Ωa')),
+        (p) => foldCase(p) === full(p),
+      ),
+      { numRuns: 2000 },
+    );
+    expect(
+      refusal([
+        { path: 'a/b/c/D', size: 1 },
+        { path: 'a/b/c/d/e', size: 1 },
+      ]),
+    ).toContain('file and a directory');
+  });
+
   it('aligns pieces to files: no piece spans two, an empty file has none', () => {
     const m = validateManifest(
       tree([
@@ -174,6 +192,58 @@ describe('folder manifests', () => {
       expect(one.manifest.pieces).toHaveLength(7 + 3 + 0 + 1);
       symlinkSync('/etc/passwd', join(src, 'link'));
       await expect(createTreeManifest(src)).rejects.toMatchObject({ code: 'PATH_INVALID' });
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('reports progress by the step, not once a file', async () => {
+    const dir = tempDir('coterie-tree-');
+    try {
+      for (let i = 0; i < 300; i++) {
+        mkdirSync(join(dir.path, `d${i % 3}`), { recursive: true });
+        writeFileSync(join(dir.path, `d${i % 3}`, `f${i}`), Buffer.alloc(1000, i));
+      }
+      const calls: number[] = [];
+      await createTreeManifest(dir.path, { workers: 1, onProgress: (done) => calls.push(done) });
+      // 300 KB is far below one progress step (64 MiB): one report at the end, not 300.
+      expect(calls).toEqual([300_000]);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('refuses a file that changed since the walk, or became a link, on its open descriptor', async () => {
+    const dir = tempDir('coterie-tree-');
+    try {
+      const file = join(dir.path, 'a.bin');
+      writeFileSync(file, Buffer.alloc(5000, 1));
+      const { mtimeMs } = statSync(file);
+      const hash = (f: { size: number; mtimeMs: number }) =>
+        awaitHashWorkers(
+          [
+            startTreeHashWorker({
+              files: [{ path: file, digestBase: 0, ...f }],
+              pieceSize: PIECE,
+              chunkBytes: PIECE,
+              digests: new SharedArrayBuffer(32),
+              progressStepBytes: PIECE,
+            }),
+          ],
+          () => {},
+          undefined,
+          'the folder',
+        );
+      await hash({ size: 5000, mtimeMs });
+      await expect(hash({ size: 5000, mtimeMs: mtimeMs - 1000 })).rejects.toMatchObject({
+        code: 'PATH_INVALID',
+        message: expect.stringContaining('changed while it was hashed'),
+      });
+      writeFileSync(join(dir.path, 'b.bin'), Buffer.alloc(5000, 1));
+      rmSync(file);
+      symlinkSync(join(dir.path, 'b.bin'), file);
+      const b = statSync(join(dir.path, 'b.bin'));
+      await expect(hash({ size: 5000, mtimeMs: b.mtimeMs })).rejects.toMatchObject({ code: 'PATH_INVALID' });
     } finally {
       dir.remove();
     }

@@ -3,11 +3,12 @@ import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { Bitfield } from '../../../core/bitfield.js';
 import { CoterieError } from '../../../protocol/errors.js';
-import { type Manifest, pieceCount, pieceLength } from '../../../protocol/manifest.js';
+import { pieceCount, pieceLength } from '../../../protocol/manifest.js';
 import { type Clock, type ClockTimer, realClock } from '../../../wire/index.js';
 import { PEER_DEFAULTS } from '../../config.js';
 import { openDirect, REFUSED_DIRECT, skipBytes, writeAll } from './direct-writes.js';
 import { IO_ALIGNMENT, isIoAligned } from './io-memory.js';
+import type { PartialFile, PartialFileOptions } from './partial-file-types.js';
 import { diskFullWriting, isNoSpace, preallocate } from './preallocate.js';
 import { recheck } from './recheck.js';
 import {
@@ -20,6 +21,7 @@ import {
 } from './resume-file.js';
 import { DestinationDir, type DirIdentity } from './safe-open.js';
 
+export type { PartialFile, PartialFileOptions } from './partial-file-types.js';
 export { RESUME_FORMAT_VERSION, type ResumeState } from './resume-file.js';
 export type { DirIdentity } from './safe-open.js';
 
@@ -45,79 +47,18 @@ export type { DirIdentity } from './safe-open.js';
  * write drops any cached pages of its range.
  */
 
-export interface PartialFileOptions {
-  manifest: Manifest;
-  fileId: string;
-  dest: string;
-  overwrite?: boolean;
-  /** Minimum time between resume-file writes while downloading, on `clock` (the real one by default). */
-  resumeIntervalMs?: number;
-  clock?: Clock;
-  /** Called per kept piece re-checked on reopen (progress for big files). */
-  onRecheck?: (done: number, total: number) => void;
-  /**
-   * SHA-256 (hex) of a kept piece on reopen; the download passes its hashing
-   * worker, so that a big file's re-check reads and hashes at once, off the
-   * main thread. Default: hashed on the calling thread.
-   */
-  hashPiece?: (data: Buffer) => Promise<string>;
-  /** Write aligned pieces with O_DIRECT where the file system allows it (default false). */
-  directIo?: boolean;
-  /** Reserve the blocks of a part file with a whole piece as it opens (preallocate.ts; default false): DISK_FULL when it cannot fit. */
-  preallocate?: boolean;
-  /**
-   * The destination directory's identity when the download started
-   * (`destDir` of the first open): a reopen (a resume after a restart) is
-   * refused with PATH_INVALID unless the directory is still that one, a real
-   * directory at the same real path. `dest` then names a file in it by its
-   * real path.
-   */
-  destDir?: DirIdentity;
-  /**
-   * The part file is reopened in the run that closed it (a folder download keeps few files
-   * open: open-files.ts): these pieces were verified and synced before it closed, so they are
-   * not hashed again, and a part file gone meanwhile is an error rather than a fresh start.
-   */
-  verified?: Bitfield;
-}
-
-export interface PartialFile {
-  readonly dest: string;
-  readonly partPath: string;
-  readonly resumePath: string;
-  /** The destination directory's identity, to pass as `destDir` when the download is opened again. */
-  readonly destDir: DirIdentity;
-  /** Pieces verified and on disk (including ones kept from an earlier run). */
-  hasPiece(index: number): boolean;
-  verifiedCount(): number;
-  /** Pieces kept from an earlier run that passed the re-check. */
-  readonly resumedPieces: number;
-  /** Bytes written past the page cache so far (O_DIRECT). */
-  readonly directBytes: number;
-  /** Writes a verified piece at its position and records it. */
-  writePiece(index: number, data: Buffer): Promise<void>;
-  /** Reads bytes of a verified piece (for serving it to other downloaders). */
-  read(index: number, offset: number, length: number, into?: Buffer): Promise<Buffer>;
-  /**
-   * Every piece verified: fsync, name it dest (DESTINATION_EXISTS rather than replace one), remove
-   * the resume file, fsync the directory; `syncDir: false` leaves that to the caller (a folder,
-   * once per directory). A name lost in a crash costs a refetch, never an unsynced file trusted.
-   */
-  finish(options?: { syncDir?: boolean }): Promise<void>;
-  /** Stops, saving the resume state (or removing everything after DISK_FULL); leaves nothing at dest. */
-  close(): Promise<void>;
-}
-
 export async function openPartialFile(options: PartialFileOptions): Promise<PartialFile> {
   const { dest } = options;
   if (basename(dest) === '' || dest.endsWith('/')) {
     throw new CoterieError('PATH_INVALID', `destination ${dest} names a directory: give a file path`);
   }
-  const dir = await DestinationDir.open(dirname(dest), options.destDir);
+  const shared = options.sharedDir;
+  const dir = shared?.dir ?? (await DestinationDir.open(dirname(dest), options.destDir));
   try {
     return await openIn(dir, partNames(basename(dest)), options);
   } catch (err) {
-    await dir.close();
+    if (shared === undefined) await dir.close();
+    else shared.release();
     throw err;
   }
 }
@@ -128,9 +69,12 @@ async function openIn(
   options: PartialFileOptions,
 ): Promise<PartialFile> {
   const { manifest, fileId } = options;
-  await dir.checkDestination(names.dest, options.overwrite ?? false);
+  const fresh = options.fresh === true;
+  if (!fresh) await dir.checkDestination(names.dest, options.overwrite ?? false);
   // A link planted at any of our names is refused up front, whichever of them this run would touch.
-  const present = await dir.presentOf([names.part, names.resume, names.resumeTmp]);
+  const present = fresh
+    ? new Set<string>()
+    : await dir.presentOf([names.part, names.resume, names.resumeTmp]);
   const count = pieceCount(manifest.size, manifest.pieceSize);
   const { verified } = options;
   const have = verified?.clone() ?? new Bitfield(count);
@@ -148,7 +92,8 @@ async function openIn(
   let resumed = 0;
   try {
     if (verified === undefined && resuming) resumed = await recheck(handle, manifest, kept!, have, options);
-    await handle.truncate(manifest.size);
+    // A new file without a whole piece takes its size from its one write.
+    if (resuming || wholePiece) await handle.truncate(manifest.size);
     if (options.preallocate === true && wholePiece) await preallocate(handle, partPath, manifest.size);
   } catch (err) {
     const e = isNoSpace(err) ? await diskFullWriting(handle, partPath, manifest.size) : err;
@@ -417,7 +362,7 @@ class DiskPartialFile implements PartialFile {
     }
     for (const name of this.leftovers) await this.dir.unlink(name).catch(() => undefined);
     if (options.syncDir !== false) await this.dir.sync();
-    await this.dir.close();
+    await this.closeDir();
   }
 
   async close(): Promise<void> {
@@ -429,7 +374,7 @@ class DiskPartialFile implements PartialFile {
     await this.direct?.close().catch(() => undefined);
     await this.handle.close().catch(() => undefined);
     await this.saveResume().catch(() => undefined);
-    await this.dir.close();
+    await this.closeDir();
   }
 
   /** Removes the part file and its resume files (a download that cannot fit ends with nothing left). */
@@ -439,7 +384,13 @@ class DiskPartialFile implements PartialFile {
     await this.handle.close().catch(() => undefined);
     for (const name of [this.names.part, ...this.leftovers])
       await this.dir.unlink(name).catch(() => undefined);
-    await this.dir.close();
+    await this.closeDir();
+  }
+
+  /** Closes the directory, or gives it back to the folder download that shares it. */
+  private async closeDir(): Promise<void> {
+    if (this.options.sharedDir === undefined) await this.dir.close();
+    else this.options.sharedDir.release();
   }
 
   private stopTimer(): void {

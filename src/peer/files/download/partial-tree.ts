@@ -161,6 +161,7 @@ export class PartialTree implements PieceStore {
     const dirs = [...this.#unsyncedDirs];
     this.#unsyncedDirs.clear();
     await Promise.all(dirs.map(syncDirectory));
+    await this.#dirs?.closeDirs();
   }
 
   /** Stops: each open file keeps its part and resume files for a later run. */
@@ -170,6 +171,7 @@ export class PartialTree implements PieceStore {
     await Promise.allSettled(this.#selected.values());
     await Promise.allSettled(this.#finishing.values());
     for (const partial of await this.#files.values()) await partial.close().catch(() => undefined);
+    await this.#dirs?.closeDirs();
   }
 
   // ---- one file ---------------------------------------------------------------
@@ -180,12 +182,13 @@ export class PartialTree implements PieceStore {
   async #prepare(k: number): Promise<void> {
     const entry = this.#o.manifest.files![k]!;
     const place = await this.#place(k);
-    if ((await treeFileState(place.path, entry.size)) === 'done') {
+    // A root made this run holds nothing of an earlier one: only a resumed download looks.
+    if (this.#o.resuming && (await treeFileState(place.path, entry.size)) === 'done') {
       this.#done.add(k);
       return;
     }
     if (entry.size === 0) {
-      await writeEmptyFile(place, entry.executable === true);
+      await writeEmptyFile(this.#dirs!, place, entry.executable === true);
       this.#done.add(k);
       return;
     }
@@ -225,6 +228,7 @@ export class PartialTree implements PieceStore {
     const entry = manifest.files![k]!;
     const first = this.#first(k);
     const place = await this.#place(k);
+    const reopened = this.#kept.has(k);
     const partial = await openPartialFile({
       manifest: {
         version: MANIFEST_VERSION,
@@ -240,7 +244,9 @@ export class PartialTree implements PieceStore {
       ...(this.#hashPiece === undefined ? {} : { hashPiece: this.#hashPiece }),
       clock: this.#o.clock,
       ...(this.#o.resumeIntervalMs === undefined ? {} : { resumeIntervalMs: this.#o.resumeIntervalMs }),
-      ...(this.#kept.has(k) ? { verified: this.#kept.get(k)! } : {}),
+      ...(reopened ? { verified: this.#kept.get(k)! } : {}),
+      fresh: !this.#o.resuming && !reopened,
+      sharedDir: await this.#dirs!.borrow(place.dir),
     });
     this.#openNow.set(k, partial);
     this.#kept.delete(k);
@@ -256,7 +262,8 @@ export class PartialTree implements PieceStore {
         await partial.finish({ syncDir: false });
         this.#unsyncedDirs.add(dirname(partial.dest));
         this.#directBytes += partial.directBytes;
-        if (this.#o.manifest.files![k]!.executable === true) await restoreExecutable(await this.#place(k));
+        if (this.#o.manifest.files![k]!.executable === true)
+          await restoreExecutable(this.#dirs!, await this.#place(k));
         this.#done.add(k);
         this.#openNow.delete(k);
         this.#files.forget(k);
