@@ -72,7 +72,9 @@ async function startTrackerProcess(dataDir: string): Promise<{ url: string; chil
   const prof =
     process.env.BENCH_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF];
   const pre = process.env.BENCH_SQL === undefined ? [] : ['--import', process.env.BENCH_SQL];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', ...pre, script, dataDir], {
+  // Dev aid: BENCH_TRACKER_NODE_ARGS='--trace-gc' (or --cpu-prof …) passes node options to the tracker.
+  const nodeArgs = (process.env.BENCH_TRACKER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...prof, ...nodeArgs, '--import', 'tsx', ...pre, script, dataDir], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {

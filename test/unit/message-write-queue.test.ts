@@ -6,6 +6,7 @@ import type { GroupsService } from '../../src/tracker/services/groups.js';
 import { createDirectory } from '../../src/tracker/services/messages/directory.js';
 import type { PushPlanner } from '../../src/tracker/services/messages/push.js';
 import { createReceiptFanOut } from '../../src/tracker/services/messages/receipts.js';
+import { writeMessages } from '../../src/tracker/services/messages/write-messages.js';
 import { createWriteQueue } from '../../src/tracker/services/messages/write-queue.js';
 import { openStore, type Store } from '../../src/tracker/store/index.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -77,5 +78,37 @@ describe('message write queue (SQLite)', () => {
     const row = await s.db.selectFrom('cursors').selectAll().where('user_id', '=', 'bob').executeTakeFirst();
     expect(row).toMatchObject({ delivered_seq: 2, read_seq: 2 });
     await bus.close();
+  });
+});
+
+describe('writeMessages (SQLite)', () => {
+  it('stores a batch larger than one INSERT in order, each retried send once', async () => {
+    store = await openStore({ location: join(tempDir('coterie-write-messages-').path, 'tracker.db') });
+    for (const u of ['ann', 'bob'])
+      await store.db.insertInto('users').values({ user_id: u, password_hash: 'x', created_at: 1 }).execute();
+    const directory = createDirectory(store.db, {} as GroupsService);
+    const streamId = directStreamId('ann', 'bob');
+    const stream = parseStreamId(streamId)!;
+    const send = (n: number) => ({ sender: 'ann', streamId, stream, clientId: `c${n}`, body: `m${n}` });
+    const first = await store.transaction((trx) => writeMessages(trx, directory, [send(0)], 1));
+    // 300 rows take several INSERTs (256 + 32 + 8 + 4); c0 was stored before, c5 comes twice.
+    const batch = [send(0), ...Array.from({ length: 300 }, (_, i) => send(i + 1)), send(5)];
+    const { results, stored } = await store.transaction((trx) => writeMessages(trx, directory, batch, 2));
+    expect(results[0]).toEqual({ ...first.results[0], duplicate: true });
+    expect(results.slice(1, 301).map((r) => [r.seq, r.duplicate])).toEqual(
+      Array.from({ length: 300 }, (_, i) => [i + 2, false]),
+    );
+    expect(results[301]).toEqual({ ...results[5], duplicate: true });
+    expect(stored.map((m) => m.body)).toEqual(Array.from({ length: 300 }, (_, i) => `m${i + 1}`));
+    const rows = await store.db
+      .selectFrom('messages')
+      .select(['seq', 'body', 'client_id', 'message_id'])
+      .where('stream_id', '=', streamId)
+      .orderBy('seq')
+      .execute();
+    expect(rows.map((r) => [Number(r.seq), r.body, r.client_id])).toEqual(
+      Array.from({ length: 301 }, (_, i) => [i + 1, `m${i}`, `c${i}`]),
+    );
+    expect(rows[5]!.message_id).toBe(results[5]!.messageId);
   });
 });

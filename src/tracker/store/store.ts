@@ -60,6 +60,8 @@ export interface OpenStoreOptions {
   log?: PostgresStoreOptions['log'];
   /** PostgreSQL: at start every host answered as a standby; the store waits for a promotion after this. */
   onWaitingForPrimary?: PostgresStoreOptions['onWaitingForPrimary'];
+  /** SQLite: the WAL checkpointer's pace (checkpointer.ts; tests make it quick). */
+  checkpoints?: { intervalMs?: number; restartFrames?: number };
 }
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
@@ -83,13 +85,16 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       `unsupported store '${redactUrl(location)}': a SQLite file path, or a postgres:// URL`,
     );
   }
-  return openSqliteStore(location);
+  return openSqliteStore(location, options.checkpoints);
 }
 
 /** How often the worker checkpoints the WAL (a passive checkpoint of a small WAL is cheap). */
 const CHECKPOINT_INTERVAL_MS = 1_000;
 
-async function openSqliteStore(path: string): Promise<Store> {
+async function openSqliteStore(
+  path: string,
+  checkpoints: OpenStoreOptions['checkpoints'] = {},
+): Promise<Store> {
   let sqlite: SQLite.Database;
   try {
     mkdirSync(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
@@ -118,7 +123,8 @@ async function openSqliteStore(path: string): Promise<Store> {
   const batcher = createWriteBatcher(db);
   const checkpointer = startCheckpointer({
     path,
-    intervalMs: CHECKPOINT_INTERVAL_MS,
+    intervalMs: checkpoints.intervalMs ?? CHECKPOINT_INTERVAL_MS,
+    ...(checkpoints.restartFrames === undefined ? {} : { restartFrames: checkpoints.restartFrames }),
     onError: (message) => process.emitWarning(`WAL checkpoint failed: ${message}`),
   });
   return {
@@ -237,7 +243,11 @@ function withStatementCache(sqlite: SQLite.Database) {
   const cache = new Map<string, SQLite.Statement>();
   return {
     close: () => sqlite.close(),
-    prepare(sql: string) {
+    prepare(text: string) {
+      // Kysely opens transactions DEFERRED. Taking the write lock at BEGIN waits (busy_timeout) while
+      // the checkpointer starts the log over (checkpointer.ts); a deferred transaction that has read
+      // could not wait: it fails with SQLITE_BUSY at its first write, and a batch of sends with it.
+      const sql = text === 'begin' ? 'begin immediate' : text;
       let stmt = cache.get(sql);
       if (stmt === undefined) {
         stmt = sqlite.prepare(sql);

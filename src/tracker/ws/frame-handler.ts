@@ -174,9 +174,10 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     }
     switch (message.type) {
       case 'send': {
-        // Queued in frame order, acknowledged at commit: a sender may pipeline many sends.
-        const { type: _t, id, ...input } = message;
-        const { committed } = await messages.submit(s.caller.userId, input);
+        // Queued in frame order, acknowledged at commit: a sender may pipeline many sends. The frame
+        // is passed as it is (submit reads the send's fields only): no copy per message.
+        const id = message.id;
+        const { committed } = await messages.submit(s.caller.userId, message);
         committed.then(
           (r) => outbox.sendBurst(s, { type: 'sent', ...(id === undefined ? {} : { id }), ...r }),
           (err: unknown) =>

@@ -24,6 +24,8 @@ export interface Directory {
   noteStream(streamId: string): void;
   /** Topics checked so far, by stream id. */
   readonly topicRetention: ReadonlyMap<string, TopicRetention>;
+  /** Is this user known to exist (checked before, without a read)? */
+  userKnown(userId: string): boolean;
   requireUser(userId: string): Promise<void>;
   /** The topic's stream row; TOPIC_NOT_FOUND when there is none. */
   topicRow(groupId: string, topic: string): Promise<Selectable<StreamsTable>>;
@@ -115,6 +117,7 @@ export function createDirectory(db: Kysely<Database>, groups: GroupsService): Di
 
   return {
     streamKnown: (streamId) => knownStreams.has(streamId),
+    userKnown: (userId) => knownUsers.has(userId),
     noteStream: (streamId) => {
       knownStreams.add(streamId);
     },

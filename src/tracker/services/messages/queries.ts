@@ -11,7 +11,7 @@ export function messagesOf(db: Kysely<Database>, streamId: string) {
 }
 
 /** Rows per multi-row INSERT: 7 columns × 500 stays far below SQLite's and PostgreSQL's variable limits. */
-const INSERT_CHUNK = 256;
+export const INSERT_CHUNK = 256;
 
 /**
  * Splits a list into power-of-two chunks (256, 128, …, 1). The SQL text of a
@@ -41,6 +41,18 @@ export function appendTo<K, V>(lists: Map<K, V[]>, key: K, value: V): void {
   if (list === undefined) lists.set(key, [value]);
   else list.push(value);
 }
+
+/** The columns of a message row as Q.insertMessages takes them. */
+const MESSAGE_INSERT_COLUMNS = [
+  'stream_id',
+  'seq',
+  'message_id',
+  'sender',
+  'client_id',
+  'body',
+  'created_at',
+] as const;
+export const INSERT_COLUMNS = MESSAGE_INSERT_COLUMNS.length;
 
 /** One prepared query per chunk size (a power of two, so a handful of them). */
 function bySize<R>(build: (n: number) => Prepared<R>): (n: number) => Prepared<R> {
@@ -87,14 +99,9 @@ export const Q = {
       .where('stream_id', '=', p(1))
       .returning('last_seq'),
   ),
+  /** `n` rows of MESSAGE_INSERT_COLUMNS: the parameters are their cells, row after row. */
   insertMessages: bySize((n) =>
-    prepared((db, p) =>
-      db
-        .insertInto('messages')
-        .values(
-          paramRows(p, n, ['stream_id', 'seq', 'message_id', 'sender', 'client_id', 'body', 'created_at']),
-        ),
-    ),
+    prepared((db, p) => db.insertInto('messages').values(paramRows(p, n, MESSAGE_INSERT_COLUMNS))),
   ),
   cursorsOf: bySize((n) =>
     prepared((db, p) =>

@@ -80,7 +80,8 @@ export function createMessagesService(options: MessagesOptions) {
         );
       }
       if (input.to !== undefined) {
-        await directory.requireUser(input.to);
+        // Known users are checked without a turn of the microtask queue (a send's fast path).
+        if (!directory.userKnown(input.to)) await directory.requireUser(input.to);
         const streamId = directStreamId(userId, input.to);
         if (input.to === userId) {
           throw new CoterieError(

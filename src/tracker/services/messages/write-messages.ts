@@ -1,12 +1,10 @@
-import type { Insertable } from 'kysely';
 import type { MessageSent, StoredMessage } from '../../../protocol/api.js';
 import { CoterieError } from '../../../protocol/errors.js';
 import { newTimeOrderedId, type ParsedStream } from '../../../protocol/streams.js';
-import type { MessagesTable } from '../../store/index.js';
 import { toNumber } from '../../store/index.js';
 import type { Directory } from './directory.js';
 import { toStoredMessage } from './model.js';
-import { appendTo, byKey, type Db, powerOfTwoChunks, Q } from './queries.js';
+import { appendTo, byKey, type Db, INSERT_CHUNK, INSERT_COLUMNS, powerOfTwoChunks, Q } from './queries.js';
 
 /** A checked send, as the write queue holds it. */
 export interface NewMessage {
@@ -32,6 +30,8 @@ export async function writeMessages(
   const stored: StoredMessage[] = [];
   // 1. retried sends: answer with the first copy, found by (sender, client id)
   const keyOf = (s: NewMessage) => `${s.sender}\n${s.clientId}`;
+  // Made once per send: a batch is thousands of them at full rate.
+  const keys = sends.map(keyOf);
   const existing = new Map<string, MessageSent>();
   const clientIdsBySender = new Map<string, Set<string>>();
   for (const s of sends) {
@@ -59,13 +59,14 @@ export async function writeMessages(
   const byStream = new Map<string, number[]>();
   const firstOfKey = new Map<string, number>();
   sends.forEach((s, i) => {
-    const key = keyOf(s);
+    const key = keys[i]!;
     if (existing.has(key)) return;
     if (firstOfKey.has(key)) return; // the same id twice in one batch: the first wins
     firstOfKey.set(key, i);
     appendTo(byStream, s.streamId, i);
   });
-  const rows: Insertable<MessagesTable>[] = [];
+  /** The new rows' cells, row after row, in INSERT_COLUMNS order: the insert's parameters as they are. */
+  const cells: (string | number)[] = [];
   // Streams' rows are locked (bumped) in one order on every tracker: two trackers' batches
   // touching the same streams then wait for each other instead of deadlocking (which
   // PostgreSQL detects only after its deadlock_timeout, a second by default).
@@ -79,15 +80,7 @@ export async function writeMessages(
       const s = sends[i]!;
       const seq = last - idx.length + 1 + k;
       const messageId = newTimeOrderedId(at);
-      rows.push({
-        stream_id: streamId,
-        seq,
-        message_id: messageId,
-        sender: s.sender,
-        client_id: s.clientId,
-        body: s.body,
-        created_at: at,
-      });
+      cells.push(streamId, seq, messageId, s.sender, s.clientId, s.body, at);
       results[i] = { messageId, streamId, seq, state: 'sent', sentAt: at, duplicate: false };
       stored.push(
         toStoredMessage(
@@ -112,15 +105,19 @@ export async function writeMessages(
         .execute();
     }
   }
-  for (const chunk of powerOfTwoChunks(rows)) {
-    await Q.insertMessages(chunk.length).execute(
+  const rows = cells.length / INSERT_COLUMNS;
+  for (let done = 0, size = INSERT_CHUNK; done < rows; ) {
+    while (size > rows - done) size >>= 1;
+    await Q.insertMessages(size).execute(
       trx,
-      chunk.flatMap((r) => [r.stream_id, r.seq, r.message_id, r.sender, r.client_id, r.body, r.created_at]),
+      cells.slice(done * INSERT_COLUMNS, (done + size) * INSERT_COLUMNS),
     );
+    done += size;
   }
-  sends.forEach((s, i) => {
+  sends.forEach((_, i) => {
     if (results[i] !== undefined) return;
-    const prior = existing.get(keyOf(s)) ?? results[firstOfKey.get(keyOf(s))!]!;
+    const key = keys[i]!;
+    const prior = existing.get(key) ?? results[firstOfKey.get(key)!]!;
     results[i] = { ...prior, duplicate: true };
   });
   return { results, stored };
