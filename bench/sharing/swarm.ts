@@ -88,9 +88,12 @@ try {
     const deadline = t0 + 300_000;
     while (pending.size > 0) {
       if (performance.now() > deadline) throw new Error(`${pending.size} downloads not done in 300 s`);
-      for (const p of [...pending]) {
-        const list = (await p.call<{ downloads: Row[] }>('show_downloads')).downloads;
-        const row = list.find((r) => r.dest === dests.get(p));
+      // All at once: one after the other, a round takes sixteen calls' time on a loaded machine,
+      // and every peer would look idle for that long.
+      const polled = [...pending];
+      const lists = await Promise.all(polled.map((p) => p.call<{ downloads: Row[] }>('show_downloads')));
+      for (const [k, p] of polled.entries()) {
+        const row = lists[k]!.downloads.find((r) => r.dest === dests.get(p));
         if (row?.state === 'failed') throw new Error(`${p.name}: ${row.error}`);
         // A gap between two moves of doneBytes longer than two progress reports (250 ms each)
         // counts as idle beyond the one report it would take anyway.
