@@ -30,6 +30,9 @@ export async function startBenchPeer(root: string, name: string, trackerUrl: str
   const child = spawn(
     process.execPath,
     [
+      // BENCH_PEER_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR' profiles each peer (Node refuses
+      // --cpu-prof in NODE_OPTIONS).
+      ...(process.env.BENCH_PEER_NODE_ARGS?.split(' ').filter((a) => a !== '') ?? []),
       BIN,
       'peer',
       '--data-dir',

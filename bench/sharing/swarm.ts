@@ -6,9 +6,16 @@
 // them one downloader alone under the same cap, measured apart: it runs first and is stopped
 // before the sixteen start, so they do not fetch from a complete copy the bound does not count.
 // SWARM_DOWNLOADERS changes the sixteen.
+// Where the time goes (swarm.NxM.where): the CPU-seconds of every peer process and the tracker
+// over the swarm phase (and the bench's own, the relay), per GiB downloaded, and that total over
+// the cores beside the time (the CPU-bound time: what the machine could do at best); the bytes
+// each downloader got from the seeder and from the other downloaders, the bytes received beyond
+// the file (duplicates, pieces got twice), and how long downloaders sat without progress
+// (sampled with the polls, at the engine's 250 ms progress reports).
 import { mkdirSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { cpuSeconds, wakeCounts } from '../lib/cpu.js';
 import { countingRelay, sparseFile, startPeerSwarm, stopBenchPeer } from '../lib/peer-swarm.js';
 import { makeTempDir } from '../lib/temp-dir.js';
 
@@ -25,8 +32,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface Row {
   dest: string;
   state: string;
+  doneBytes: number;
   error: string | null;
+  contributions?: Array<{ userId: string | null; pieces: number; bytes: number }>;
 }
+const GiB = 1024 * MiB;
+/** The engine reports progress every 250 ms; a longer gap without progress than two is idle. */
+const REPORT_MS = 250;
+const IDLE_GAP_MS = 2 * REPORT_MS;
+const round = (x: number, digits = 2) => Number(x.toFixed(digits));
 
 const tmp = makeTempDir('coterie-bench-swarm-');
 let relay: Awaited<ReturnType<typeof countingRelay>> | undefined;
@@ -51,25 +65,103 @@ try {
   /** Starts each peer's download at once; seconds until every one completed, and the relay's bytes. */
   const fetch = async (peers: typeof downloaders) => {
     const from = relay!.toClients();
+    // Every process of the swarm (the seeder, the downloaders, the tracker), and the bench's own
+    // (the relay and the polls): CPU-seconds over this phase.
+    const pids = [...swarm.peers.filter((p) => p.child.exitCode === null).map((p) => p.child.pid!)];
+    const trackerPid = swarm.tracker.proc.pid!;
+    const cpuOf = () => ({
+      peers: pids.reduce((s, pid) => s + cpuSeconds(pid), 0),
+      syscalls: pids.reduce((s, pid) => s + wakeCounts(pid).syscalls, 0),
+      wakeups: pids.reduce((s, pid) => s + wakeCounts(pid).wakeups, 0),
+      tracker: cpuSeconds(trackerPid),
+      bench: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+    });
+    const cpu0 = cpuOf();
+    // How long each downloader went without progress between two polls (not done yet).
+    const idleMs = new Map(peers.map((p) => [p, 0]));
     const t0 = performance.now();
+    const lastDone = new Map(peers.map((p) => [p, { bytes: 0, at: t0 }]));
     const dests = new Map(peers.map((p) => [p, join(tmp.path, 'dl', `${p.name}.bin`)]));
     await Promise.all(peers.map((p) => p.call('download_file', 'bench', 'release.bin', dests.get(p)!)));
     const pending = new Set(peers);
+    const rows = new Map<(typeof peers)[number], Row>();
     const deadline = t0 + 300_000;
     while (pending.size > 0) {
       if (performance.now() > deadline) throw new Error(`${pending.size} downloads not done in 300 s`);
-      for (const p of [...pending]) {
-        const rows = (await p.call<{ downloads: Row[] }>('show_downloads')).downloads;
-        const row = rows.find((r) => r.dest === dests.get(p));
+      // All at once: one after the other, a round takes sixteen calls' time on a loaded machine,
+      // and every peer would look idle for that long.
+      const polled = [...pending];
+      const lists = await Promise.all(polled.map((p) => p.call<{ downloads: Row[] }>('show_downloads')));
+      for (const [k, p] of polled.entries()) {
+        const row = lists[k]!.downloads.find((r) => r.dest === dests.get(p));
         if (row?.state === 'failed') throw new Error(`${p.name}: ${row.error}`);
-        if (row?.state === 'completed') pending.delete(p);
+        // A gap between two moves of doneBytes longer than two progress reports (250 ms each)
+        // counts as idle beyond the one report it would take anyway.
+        const now = performance.now();
+        const last = lastDone.get(p)!;
+        if (row !== undefined && row.doneBytes !== last.bytes) {
+          const gap = now - last.at;
+          if (gap > IDLE_GAP_MS) idleMs.set(p, idleMs.get(p)! + gap - REPORT_MS);
+          lastDone.set(p, { bytes: row.doneBytes, at: now });
+        }
+        if (row?.state === 'completed') {
+          pending.delete(p);
+          rows.set(p, row);
+        }
       }
       await sleep(50);
     }
-    return { seconds: (performance.now() - t0) / 1000, uploaded: relay!.toClients() - from };
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu1 = cpuOf();
+    return {
+      seconds,
+      uploaded: relay!.toClients() - from,
+      cpu: {
+        peers: cpu1.peers - cpu0.peers,
+        tracker: cpu1.tracker - cpu0.tracker,
+        bench: cpu1.bench - cpu0.bench,
+        syscalls: cpu1.syscalls - cpu0.syscalls,
+        wakeups: cpu1.wakeups - cpu0.wakeups,
+      },
+      rows,
+      idleMs,
+    };
+  };
+  /** Where the time of a phase went (see the head of this file). */
+  const where = (name: string, r: Awaited<ReturnType<typeof fetch>>, peers: typeof downloaders) => {
+    const gib = (peers.length * FILE_BYTES) / GiB;
+    const total = r.cpu.peers + r.cpu.tracker + r.cpu.bench;
+    let fromSeeder = 0;
+    let fromOthers = 0;
+    for (const p of peers) {
+      for (const c of r.rows.get(p)?.contributions ?? []) {
+        if (c.userId === 'seeder') fromSeeder += c.bytes;
+        else fromOthers += c.bytes;
+      }
+    }
+    const idle = peers.map((p) => r.idleMs.get(p)! / 1000);
+    return {
+      name,
+      value: round(total / availableParallelism()),
+      unit: 'CPU-bound s',
+      seconds: round(r.seconds),
+      cores: availableParallelism(),
+      cpu_s: { peers: round(r.cpu.peers), tracker: round(r.cpu.tracker), bench_relay: round(r.cpu.bench) },
+      cpu_s_per_gib: round(total / gib),
+      // The peers' read/write system calls and wake-ups per MiB downloaded: batching, or its lack.
+      syscalls_per_mib: round(r.cpu.syscalls / (gib * 1024), 1),
+      wakeups_per_mib: round(r.cpu.wakeups / (gib * 1024), 1),
+      // Per downloader, in file sizes: from the seeder, from the other downloaders, beyond the file.
+      from_seeder: round(fromSeeder / peers.length / FILE_BYTES, 3),
+      from_others: round(fromOthers / peers.length / FILE_BYTES, 3),
+      wasted: round((fromSeeder + fromOthers) / peers.length / FILE_BYTES - 1, 3),
+      idle_s: { mean: round(idle.reduce((a, b) => a + b, 0) / idle.length), max: round(Math.max(...idle)) },
+      load: loadavg()[0],
+    };
   };
 
   const one = await fetch([alone!]);
+  process.stdout.write(`${JSON.stringify(where(`swarm.1x${FILE_MIB}MiB.where`, one, [alone!]))}\n`);
   process.stdout.write(
     `${JSON.stringify({ name: `swarm.1x${FILE_MIB}MiB`, value: Number(one.seconds.toFixed(2)), unit: 's', bound_s: BOUND_S, seeder_upload_ratio: Number((one.uploaded / FILE_BYTES).toFixed(3)), note: 'one downloader alone, same seeder and cap, stopped before the swarm', load: loadavg()[0] })}\n`,
   );
@@ -78,6 +170,9 @@ try {
   const all = await fetch(downloaders);
   process.stdout.write(
     `${JSON.stringify({ name: `swarm.${DOWNLOADERS}x${FILE_MIB}MiB`, value: Number(all.seconds.toFixed(2)), unit: 's', bound_s: BOUND_S, target_s: Number((1.3 * BOUND_S).toFixed(2)), alone_s: Number(one.seconds.toFixed(2)), ratio_to_bound: Number((all.seconds / BOUND_S).toFixed(2)), load: loadavg()[0] })}\n`,
+  );
+  process.stdout.write(
+    `${JSON.stringify(where(`swarm.${DOWNLOADERS}x${FILE_MIB}MiB.where`, all, downloaders))}\n`,
   );
   process.stdout.write(
     `${JSON.stringify({ name: `swarm.${DOWNLOADERS}x${FILE_MIB}MiB.seeder_upload`, value: Number((all.uploaded / FILE_BYTES).toFixed(3)), unit: 'file sizes', target: 1.5, load: loadavg()[0] })}\n`,

@@ -18,6 +18,7 @@ import {
   PROTOCOL_VERSION,
   SEEDER_FEATURES,
 } from './frames.js';
+import { HAVE_HOLD_MS } from './piece-client.js';
 import type { PieceSource } from './piece-source.js';
 import { SpreadView, spreadOf } from './spread.js';
 
@@ -52,8 +53,25 @@ export class ServeSession {
   #lastBlock: Promise<void> = Promise.resolve();
   /** The blocks' turns not over yet, ended all at once when the socket closes. */
   readonly #turns = new Set<() => void>();
+  /** Haves waiting to leave together (see #onHave), and the timer that sends them. */
+  #haves: number[] = [];
+  #haveTimer: NodeJS.Timeout | null = null;
+  /**
+   * A piece the downloader may ask for now (this partial seeder verified it, or the spread shows
+   * it). Held up to HAVE_HOLD_MS and sent with the others of that while, in one write: in a swarm
+   * every downloader serves every other, so each piece verified anywhere is a have on each of
+   * those connections, and one write each is a TLS record to encrypt and a send here, and a
+   * wake-up, a read and a record to decrypt there: sixteen downloaders of 2,048 pieces made half
+   * a million of them, more than the blocks themselves cost.
+   */
   readonly #onHave = (piece: number) => {
-    if (!this.conn.closed) this.conn.write({ type: 'have', piece });
+    if (this.conn.closed) return;
+    this.#haves.push(piece);
+    if (this.#haveTimer === null) {
+      // Real time whatever the clock, as the client's hold: it bounds a batching delay.
+      this.#haveTimer = setTimeout(() => this.#sendHaves(), HAVE_HOLD_MS);
+      this.#haveTimer.unref();
+    }
   };
   /** Set when this complete file is spread: what this connection was shown of it. */
   #spread: SpreadView | null = null;
@@ -93,6 +111,8 @@ export class ServeSession {
       this.#spread = new SpreadView(spread, this.#onHave, this.ctx.clock);
       this.conn.write({ type: 'bitfield', bitfield: this.#spread.seen.clone() });
       this.#spread.start();
+      // The first window goes at once: the downloader has nothing to ask for until it comes.
+      this.#sendHaves();
       return;
     }
     // Snapshot and subscribe in the same tick: no piece can fall between the two.
@@ -100,9 +120,27 @@ export class ServeSession {
     this.source.on('have', this.#onHave);
   }
 
+  /** The held haves, in one write (one TLS record while they fit). */
+  #sendHaves(): void {
+    if (this.#haveTimer !== null) clearTimeout(this.#haveTimer);
+    this.#haveTimer = null;
+    const haves = this.#haves;
+    this.#haves = [];
+    if (this.conn.closed || haves.length === 0) return;
+    this.conn.stream.cork();
+    try {
+      for (const piece of haves) this.conn.write({ type: 'have', piece });
+    } finally {
+      this.conn.stream.uncork();
+    }
+  }
+
   stop(): void {
     this.#stopped = true;
     this.#queue.length = 0;
+    if (this.#haveTimer !== null) clearTimeout(this.#haveTimer);
+    this.#haveTimer = null;
+    this.#haves = [];
     this.source.off('have', this.#onHave);
     this.#spread?.stop();
   }
