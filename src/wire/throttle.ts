@@ -3,12 +3,13 @@
  * its bytes are charged to in each direction (download ⊆ group ⊆ global ⊆
  * schedule slot), read off the socket's own counters, and how long the
  * direction it gates (the seeder's upload, the downloader's download) must
- * wait. FramedConnection asks it after each read or before each block; the
- * other direction's bytes (requests, keepalives) are charged, never held.
+ * wait. FramedConnection asks it after each read, before each block and,
+ * sending, before each slice of a block (paced-writer.ts); the other
+ * direction's bytes (requests, keepalives) are charged, never held.
  *
  * Fair sharing: every connection held by a bucket re-checks on its own timer
- * and, once the bucket is out of debt, moves one read or one round of blocks
- * before it is charged again, so connections over one bucket take turns.
+ * and, once the bucket is out of debt, moves one read or one slice before it
+ * is charged again, so connections over one bucket take turns.
  */
 import type { Duplex } from 'node:stream';
 import type { TokenBucket } from '../core/token-bucket.js';
