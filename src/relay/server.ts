@@ -15,10 +15,12 @@
  * relay; bytes per second per circuit and direction; a reservation's
  * lifetime (renewed by sending `reserve` again).
  */
+
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import { createSecureContext, type TLSSocket } from 'node:tls';
+import { definedOnly } from '../core/defined-only.js';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
 import {
   encodeRelayFrame,
@@ -343,8 +345,4 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       return closing;
     },
   };
-}
-
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -1,75 +1,24 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
+import { definedOnly } from '../core/defined-only.js';
 import { CoterieError, type ErrorCode } from '../protocol/errors.js';
-import { type Clock, type ClockTimer, realClock } from './clock.js';
+import type { Clock, ClockTimer } from './clock.js';
 import {
-  type DecodeResult,
-  encodeFrame,
-  encodeFrameChunks,
-  type Frame,
-  FrameDecoder,
-  MAX_FRAME_LENGTH,
-} from './frames.js';
-import type { PlacedReads } from './placed-reads.js';
+  type CloseInfo,
+  CONNECTION_DEFAULTS,
+  type FramedConnectionIo,
+  type FramedConnectionOptions,
+} from './connection-options.js';
+import { type DecodeResult, encodeFrame, encodeFrameChunks, type Frame, FrameDecoder } from './frames.js';
+import { PacedWriter } from './paced-writer.js';
 import { type LinkThrottle, ThrottleWaits } from './throttle.js';
 
-export interface FramedConnectionOptions {
-  /** Largest frame accepted from the peer (see frames.ts); raise it after the handshake. */
-  maxFrameLength?: number;
-  /** Send a keepalive when nothing was sent for this long; 0 disables. */
-  keepaliveIntervalMs?: number;
-  /** Close with PROTOCOL_ERROR when nothing was received for this long; 0 disables. */
-  idleTimeoutMs?: number;
-  /** How long close() waits for buffered frames to flush before destroying the stream. */
-  closeTimeoutMs?: number;
-  /**
-   * Frames queued for an async iterator before reading from the stream
-   * pauses: bounds memory when the consumer is slower than the peer.
-   */
-  maxQueuedFrames?: number;
-  /** Where keepalive, idle and close timings get their time (tests pass a fake one). */
-  clock?: Clock;
-}
-
-export const CONNECTION_DEFAULTS = Object.freeze({
-  maxFrameLength: MAX_FRAME_LENGTH,
-  // A NAT or firewall forgets an idle TCP flow after a minute or more; 15 s stays well inside.
-  keepaliveIntervalMs: 15_000,
-  // Four missed keepalives: the peer is gone even if TCP has not noticed.
-  idleTimeoutMs: 60_000,
-  closeTimeoutMs: 2_000,
-  maxQueuedFrames: 64,
-  clock: realClock,
-} satisfies Required<FramedConnectionOptions>);
-
-export interface CloseInfo {
-  /** True when the peer ended or reset the stream first. */
-  remote: boolean;
-  /**
-   * Why: the failure (protocol error, idle timeout, transport error) or the
-   * code given to close(); null for a plain end.
-   */
-  error: CoterieError | null;
-}
-
-/** How received bytes reach the decoder's buffers; both optional. */
-export interface FramedConnectionIo {
-  /**
-   * Supplies the buffer of each frame that is not decoded in place (see
-   * FrameDecoder). The downloader passes pooled, page-aligned piece slots.
-   */
-  allocatePayload?: (length: number) => Buffer;
-  /** Takes back a buffer from allocatePayload whose frame the close cut off (pooled buffers are not lost). */
-  freePayload?: (buffer: Buffer) => void;
-  /**
-   * The `onread` the stream was created with (see placed-reads.ts): the
-   * socket then writes straight into the decoder's buffers and emits no
-   * 'data'. Without it, 'data' chunks are decoded (and copied) as usual.
-   */
-  reads?: PlacedReads;
-  /** The bandwidth limits this connection's reads are held to (a downloader's: see bandwidth.ts). */
-  throttle?: LinkThrottle | undefined;
-}
+export {
+  type CloseInfo,
+  CONNECTION_DEFAULTS,
+  type FramedConnectionIo,
+  type FramedConnectionOptions,
+} from './connection-options.js';
 
 interface ConnectionEvents {
   frame: [Frame];
@@ -105,12 +54,14 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   #resolveDone!: (info: CloseInfo) => void;
   /** Waits on the bandwidth limits (throttle.ts); undefined: none apply to this connection. */
   #waits: ThrottleWaits | undefined;
+  /** A seeder's sends, sliced and paced once a throttle gates them (paced-writer.ts). */
+  #writer: PacedWriter | undefined;
 
   constructor(stream: Duplex, options: FramedConnectionOptions = {}, io: FramedConnectionIo = {}) {
     super();
     this.stream = stream;
     this.#io = io;
-    this.#options = { ...CONNECTION_DEFAULTS, ...stripUndefined(options) };
+    this.#options = { ...CONNECTION_DEFAULTS, ...definedOnly(options) };
     this.#clock = this.#options.clock;
     this.#lastSentMs = this.#clock.now();
     this.#lastReceivedMs = this.#lastSentMs;
@@ -156,6 +107,12 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
         : new ThrottleWaits(throttle, () => {
             if (!this.closed && this.#queue.length < this.#options.maxQueuedFrames) this.stream.resume();
           });
+    if (throttle?.gates === 'up') this.#writer ??= new PacedWriter(this.stream, () => this.#waits?.throttle);
+  }
+
+  /** Sends wait for the upload limits, not for the peer: a slow block is no stall. */
+  get heldByLimits(): boolean {
+    return this.#writer?.heldByLimits === true;
   }
 
   /**
@@ -205,6 +162,10 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     if (this.closed) throw new CoterieError('UNAVAILABLE', 'connection closed');
     const chunks = encodeFrameChunks(frame);
     this.#lastSentMs = this.#clock.now();
+    if (this.#writer !== undefined) {
+      const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      return this.#writer.write(bytes, onWritten, frame.type === 'piece') && !this.stream.writableNeedDrain;
+    }
     if (chunks.length === 1) return this.stream.write(chunks[0], onWritten);
     if (frame.type !== 'piece') return this.stream.write(Buffer.concat(chunks), onWritten);
     // A block is not copied here: corked, header and data leave in one writev (plain TCP sends it
@@ -226,7 +187,8 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   writeEncoded(frame: Buffer, onWritten?: (err?: Error | null) => void): boolean {
     if (this.closed) throw new CoterieError('UNAVAILABLE', 'connection closed');
     this.#lastSentMs = this.#clock.now();
-    return this.stream.write(frame, onWritten) && !this.stream.writableNeedDrain;
+    const ok = this.#writer?.write(frame, onWritten, true) ?? this.stream.write(frame, onWritten);
+    return ok && !this.stream.writableNeedDrain;
   }
 
   /** Writes one frame and waits for the stream to drain if its buffer is full. */
@@ -237,6 +199,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   /** Resolves when the stream can take more; rejects with UNAVAILABLE as soon as the connection starts closing. */
   drain(): Promise<void> {
     if (this.closed) return Promise.reject(new CoterieError('UNAVAILABLE', 'connection closed'));
+    if (this.#writer?.busy) return this.#writer.idle().then(() => this.drain());
     if (!this.stream.writableNeedDrain) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const onDrain = () => {
@@ -259,6 +222,7 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     for (const w of this.#drainWaiters) w();
     this.#drainWaiters.clear();
     this.#waits?.stop();
+    this.#writer?.stop(false);
   }
 
   /**
@@ -369,6 +333,8 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     this.#closing = true;
     this.#pendingClose = { remote, error };
     this.#stopTimer();
+    // The frame being paced out is finished first: the reject must follow a whole frame.
+    this.#writer?.stop(true);
     if (reject !== null && this.stream.writable) {
       try {
         this.stream.write(encodeFrame({ type: 'reject', request: null, ...reject }));
@@ -444,7 +410,3 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
 }
 
 function ignore(): void {}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}

@@ -84,7 +84,12 @@ export {
   startPieceServer,
   type WireLogger,
 } from './piece-server.js';
-export { FilePieceSource, type PieceSource, type PieceSourceLookup } from './piece-source.js';
+export {
+  FilePieceSource,
+  ManifestPieceSource,
+  type PieceSource,
+  type PieceSourceLookup,
+} from './piece-source.js';
 export { type OnReadOption, PlacedReads, type ReadSink } from './placed-reads.js';
 export { acceptViaRelay, dialViaRelay, RELAY_CLIENT_DEFAULTS, relayHandshake } from './relay-client.js';
 export { createReachDial, REACH_DIAL_DEFAULTS, type ReachDialOptions } from './relay-dial.js';

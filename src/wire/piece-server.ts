@@ -26,10 +26,12 @@
  * and given back by the socket write's callback, so a steady upload
  * allocates nothing.
  */
+
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { JSONWebKeySet } from 'jose';
+import { definedOnly } from '../core/defined-only.js';
 import { Slots } from '../core/slots.js';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
 import type { Bandwidth } from './bandwidth.js';
@@ -371,8 +373,4 @@ export async function startPieceServer(options: PieceServerOptions): Promise<Pie
 
 function addressOf(socket: net.Socket): string {
   return `${socket.remoteAddress}:${socket.remotePort}`;
-}
-
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -39,12 +39,36 @@ export interface PieceSource {
 export type PieceSourceLookup = (fileId: string) => PieceSource | undefined;
 
 /**
+ * A PieceSource's pieces read off a whole manifest in memory (a shared file, a download's partial
+ * file): their count, size and each one's length. A folder share's source reads its manifest's
+ * pages instead (peer/files/tree-source.ts). One listener per connection serving the file: many
+ * is normal, not a leak.
+ */
+export abstract class ManifestPieceSource extends EventEmitter<{ have: [number] }> {
+  constructor(readonly manifest: Manifest) {
+    super();
+    this.setMaxListeners(0);
+  }
+
+  get pieceCount(): number {
+    return this.manifest.pieces.length;
+  }
+
+  get pieceSize(): number {
+    return this.manifest.pieceSize;
+  }
+
+  pieceLength(piece: number): number {
+    return pieceLength(this.manifest, piece);
+  }
+}
+
+/**
  * A PieceSource over one file on disk: a shared file (every piece present)
  * or a download's `<dest>.part` (pieces marked present as they are verified
  * and written, with markHave).
  */
-export class FilePieceSource extends EventEmitter<{ have: [number] }> implements PieceSource {
-  readonly manifest: Manifest;
+export class FilePieceSource extends ManifestPieceSource implements PieceSource {
   readonly bitfield: Bitfield;
   /** Set with `checkChanges`: what tells this file changed since it was shared. */
   readonly guard: ShareGuard | undefined;
@@ -57,10 +81,7 @@ export class FilePieceSource extends EventEmitter<{ have: [number] }> implements
     fh: FileHandle,
     guard: ((source: FilePieceSource) => ShareGuard) | undefined,
   ) {
-    super();
-    // One listener per connection serving this file: many is normal, not a leak.
-    this.setMaxListeners(0);
-    this.manifest = manifest;
+    super(manifest);
     this.bitfield = bitfield;
     this.#fh = fh;
     this.guard = guard?.(this);
@@ -116,18 +137,6 @@ export class FilePieceSource extends EventEmitter<{ have: [number] }> implements
           options.clock,
         ),
     );
-  }
-
-  get pieceCount(): number {
-    return this.manifest.pieces.length;
-  }
-
-  get pieceSize(): number {
-    return this.manifest.pieceSize;
-  }
-
-  pieceLength(piece: number): number {
-    return pieceLength(this.manifest, piece);
   }
 
   reportCorrupt(piece: number): void {

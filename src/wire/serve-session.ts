@@ -7,7 +7,7 @@
 import type { Slots } from '../core/slots.js';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
 import type { BlockLease, BlockPool } from './block-pool.js';
-import type { Clock } from './clock.js';
+import type { Clock, ClockTimer } from './clock.js';
 import type { FramedConnection } from './connection.js';
 import { takeCorruptReport } from './corrupt-reports.js';
 import {
@@ -234,14 +234,19 @@ export class ServeSession {
 
   /** Waits for the socket to take what was written (`until`); a peer that stops reading is closed. */
   async #drain(until: Promise<void> = this.conn.drain()): Promise<void> {
-    const stalled = this.ctx.clock.setTimeout(
-      () => void this.conn.close('UNAVAILABLE', `block not taken within ${this.ctx.stallTimeoutMs} ms`),
-      this.ctx.stallTimeoutMs,
-    );
+    // Time spent waiting for our own upload limits is no stall of the peer's.
+    let stalled: ClockTimer;
+    const arm = () => {
+      stalled = this.ctx.clock.setTimeout(() => {
+        if (this.conn.heldByLimits) arm();
+        else void this.conn.close('UNAVAILABLE', `block not taken within ${this.ctx.stallTimeoutMs} ms`);
+      }, this.ctx.stallTimeoutMs);
+    };
+    arm();
     try {
       await until;
     } finally {
-      stalled.cancel();
+      stalled!.cancel();
     }
   }
 

@@ -3,12 +3,13 @@
  * its bytes are charged to in each direction (download ⊆ group ⊆ global ⊆
  * schedule slot), read off the socket's own counters, and how long the
  * direction it gates (the seeder's upload, the downloader's download) must
- * wait. FramedConnection asks it after each read or before each block; the
- * other direction's bytes (requests, keepalives) are charged, never held.
+ * wait. FramedConnection asks it after each read, before each block and,
+ * sending, before each slice of a block (paced-writer.ts); the other
+ * direction's bytes (requests, keepalives) are charged, never held.
  *
  * Fair sharing: every connection held by a bucket re-checks on its own timer
- * and, once the bucket is out of debt, moves one read or one round of blocks
- * before it is charged again, so connections over one bucket take turns.
+ * and, once the bucket is out of debt, moves one read or one slice before it
+ * is charged again, so connections over one bucket take turns.
  */
 import type { Duplex } from 'node:stream';
 import type { TokenBucket } from '../core/token-bucket.js';
@@ -53,6 +54,13 @@ export type GatedDirection = 'up' | 'down';
 
 /** Longest single wait before re-checking: a raised or lifted limit is seen within it. */
 const RECHECK_MS = 250;
+/**
+ * A limited upload leaves in slices of this much of its rate (paced-writer.ts): 52 KiB at
+ * 1 MiB/s, a small part of any window; at 128 MiB/s more than a block, so blocks go whole.
+ */
+const SLICE_SECONDS = 0.05;
+/** ...but no smaller than a TLS record's worth: each slice costs a write and a timer. */
+const MIN_SLICE_BYTES = 16 * 1024;
 
 export class LinkThrottle {
   #counters: WireCounters | null = null;
@@ -104,6 +112,31 @@ export class LinkThrottle {
     for (const b of this.gates === 'up' ? this.up : this.down) wait = Math.max(wait, b.waitMs(now));
     return Math.min(wait, RECHECK_MS);
   }
+
+  /** Whether a limit holds this connection's sends (it gates uploads and a bucket is limited). */
+  limitsUpload(): boolean {
+    return this.gates === 'up' && anyLimited(this.up);
+  }
+
+  /** An upload bucket lets nothing through (a paused schedule slot). */
+  uploadPaused(): boolean {
+    return lowestRate(this.up) === 0;
+  }
+
+  /** The most bytes a paced send puts on the wire at once (Infinity: unlimited). */
+  sliceBytes(): number {
+    const rate = lowestRate(this.up);
+    return rate === Number.POSITIVE_INFINITY
+      ? rate
+      : Math.max(MIN_SLICE_BYTES, Math.floor(rate * SLICE_SECONDS));
+  }
+}
+
+/** The lowest rate of these buckets (Infinity: none limited). */
+function lowestRate(buckets: readonly TokenBucket[]): number {
+  let rate = Number.POSITIVE_INFINITY;
+  for (const b of buckets) if (b.limited) rate = Math.min(rate, b.rateBytesPerSec);
+  return rate;
 }
 
 function anyLimited(buckets: readonly TokenBucket[]): boolean {

@@ -1,9 +1,7 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomFile } from '../helpers/cli-harness.js';
-import { type Home, NetnsLab, skipWithoutNetns } from '../helpers/netns.js';
-import { tempDir } from '../helpers/temp-dir.js';
+import { describe, expect, it } from 'vitest';
+import { natPair, skipWithoutNetns } from '../helpers/netns.js';
 import { until } from '../helpers/wait.js';
 
 // Issue 19: a punched download whose path goes silent. Seeder and downloader sit behind
@@ -19,55 +17,18 @@ const FILE_BYTES = 12 * 1024 * 1024;
 const MiB = 1024 * 1024;
 
 describe.skipIf(skip)('a punched download whose path goes silent', { timeout: 180_000 }, () => {
-  const scratch = tempDir('coterie-netns-keepalive-');
-  let lab: NetnsLab;
-  let seeder: Home;
-  let downloader: Home;
-  const file = join(scratch.path, 'files', 'film.bin');
-  const dest = join(scratch.path, 'dl', 'film.bin');
-  const dirOf = (h: Home) => join(scratch.path, h === seeder ? 'alice' : 'bob');
-  const run = (h: Home, ...args: string[]) => lab.coterie(h.home, ['--data-dir', dirOf(h), ...args]);
-  const json = <T>(h: Home, ...args: string[]) => JSON.parse(run(h, '--json', ...args)) as T;
-  const counters = () => lab.readCounters(downloader.home);
-  const downloaderLog = () => readFileSync(join(dirOf(downloader), 'peer.log'), 'utf8');
-
-  beforeAll(async () => {
-    lab = new NetnsLab(process.env.COTERIE_NETNS_PREFIX ?? 'kpal');
-    try {
-      // 4 Mbit/s out of the seeder's home: 12 MiB take about 25 s.
-      seeder = lab.addHome('restricted', 4);
-      downloader = lab.addHome('restricted');
-      const tracker = await lab.startTracker(join(scratch.path, 'tracker'));
-      await Promise.all(
-        [
-          { h: seeder, name: 'alice' },
-          { h: downloader, name: 'bob' },
-        ].map(({ h, name }) => lab.startMember(h.home, { name, address: h.lan, dataDir: dirOf(h), tracker })),
-      );
-      run(seeder, 'create_group', 'films');
-      run(downloader, 'join_group', 'films');
-      run(seeder, 'accept_request', 'films', 'bob');
-      await randomFile(file, FILE_BYTES);
-      run(seeder, 'upload_file', file, 'films');
-      mkdirSync(join(scratch.path, 'dl'), { recursive: true });
-      lab.addCounters(downloader.home, {
-        relay: 'ip saddr 198.18.0.1 tcp sport 7072',
-        udp: `ip saddr ${seeder.wan} meta l4proto udp`,
-      });
-    } catch (err) {
-      lab.cleanUp();
-      throw err;
-    }
-  }, 120_000);
-
-  afterAll(() => {
-    const made = lab?.name('');
-    lab?.cleanUp();
-    scratch.remove();
-    if (made !== undefined) expect(lab.leftOver(), `namespaces ${made}* left behind`).toEqual([]);
+  const p = natPair({
+    scratchPrefix: 'coterie-netns-keepalive-',
+    nsPrefix: 'kpal',
+    fileBytes: FILE_BYTES,
+    // 4 Mbit/s out of the seeder's home: 12 MiB take about 25 s.
+    seederMbit: 4,
   });
+  const { file, dest, dirOf, run, json, counters } = p;
+  const downloaderLog = () => readFileSync(join(dirOf(p.downloader), 'peer.log'), 'utf8');
 
   it('finds the silent path by its keepalive and completes through the relay', async () => {
+    const { lab, seeder, downloader } = p;
     await until(
       'both peers behind NAT with a UDP endpoint',
       () =>

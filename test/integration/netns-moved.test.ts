@@ -1,9 +1,7 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomFile } from '../helpers/cli-harness.js';
-import { type Home, NetnsLab, skipWithoutNetns } from '../helpers/netns.js';
-import { tempDir } from '../helpers/temp-dir.js';
+import { describe, expect, it } from 'vitest';
+import { type Home, natPair, skipWithoutNetns } from '../helpers/netns.js';
 import { until } from '../helpers/wait.js';
 
 // Issue 19: a seeder's public UDP endpoint moves mid-download, and the downloader punches to the
@@ -22,19 +20,18 @@ const MiB = 1024 * 1024;
 const NEW_PORT = 45_123;
 
 describe.skipIf(skip)("a seeder's UDP endpoint moves mid-download", { timeout: 240_000 }, () => {
-  const scratch = tempDir('coterie-netns-moved-');
-  let lab: NetnsLab;
-  let seeder: Home;
-  let downloader: Home;
-  const file = join(scratch.path, 'files', 'film.bin');
-  const dest = join(scratch.path, 'dl', 'film.bin');
-  const dirOf = (h: Home) => join(scratch.path, h === seeder ? 'alice' : 'bob');
-  const run = (h: Home, ...args: string[]) => lab.coterie(h.home, ['--data-dir', dirOf(h), ...args]);
-  const json = <T>(h: Home, ...args: string[]) => JSON.parse(run(h, '--json', ...args)) as T;
-  const counters = () => lab.readCounters(downloader.home);
+  const p = natPair({
+    scratchPrefix: 'coterie-netns-moved-',
+    nsPrefix: 'mvd',
+    fileBytes: FILE_BYTES,
+    // UDP between the homes is dropped until the test deletes the table.
+    dropUdpTable: 'mvd',
+    trackerArgs: ['--relay-rate', '256KiB'],
+  });
+  const { file, dest, dirOf, run, json, counters } = p;
   /** The downloader's log messages about its seeder links, in order. */
   const linkEvents = () =>
-    readFileSync(join(dirOf(downloader), 'peer.log'), 'utf8')
+    readFileSync(join(dirOf(p.downloader), 'peer.log'), 'utf8')
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => (JSON.parse(l) as { msg?: string }).msg ?? '')
@@ -47,7 +44,7 @@ describe.skipIf(skip)("a seeder's UDP endpoint moves mid-download", { timeout: 2
       );
   /** The same, with their reasons and addresses and times: what a failure shows. */
   const linkDetail = () =>
-    readFileSync(join(dirOf(downloader), 'peer.log'), 'utf8')
+    readFileSync(join(dirOf(p.downloader), 'peer.log'), 'utf8')
       .split('\n')
       .filter((l) => /seeder moved|reached directly|no direct path|seeder connection lost/.test(l))
       .map((l) => {
@@ -57,43 +54,8 @@ describe.skipIf(skip)("a seeder's UDP endpoint moves mid-download", { timeout: 2
       .join('\n');
   const udpOf = (h: Home) => json<{ reach?: { udp?: string } }>(h, 'status').reach?.udp;
 
-  beforeAll(async () => {
-    lab = new NetnsLab(process.env.COTERIE_NETNS_PREFIX ?? 'mvd');
-    try {
-      seeder = lab.addHome('restricted');
-      downloader = lab.addHome('restricted');
-      lab.dropUdp(seeder.router, downloader.wan, 'mvd');
-      const tracker = await lab.startTracker(join(scratch.path, 'tracker'), ['--relay-rate', '256KiB']);
-      await Promise.all(
-        [
-          { h: seeder, name: 'alice' },
-          { h: downloader, name: 'bob' },
-        ].map(({ h, name }) => lab.startMember(h.home, { name, address: h.lan, dataDir: dirOf(h), tracker })),
-      );
-      run(seeder, 'create_group', 'films');
-      run(downloader, 'join_group', 'films');
-      run(seeder, 'accept_request', 'films', 'bob');
-      await randomFile(file, FILE_BYTES);
-      run(seeder, 'upload_file', file, 'films');
-      mkdirSync(join(scratch.path, 'dl'), { recursive: true });
-      lab.addCounters(downloader.home, {
-        relay: 'ip saddr 198.18.0.1 tcp sport 7072',
-        udp: `ip saddr ${seeder.wan} meta l4proto udp`,
-      });
-    } catch (err) {
-      lab.cleanUp();
-      throw err;
-    }
-  }, 120_000);
-
-  afterAll(() => {
-    const made = lab?.name('');
-    lab?.cleanUp();
-    scratch.remove();
-    if (made !== undefined) expect(lab.leftOver(), `namespaces ${made}* left behind`).toEqual([]);
-  });
-
   it('punches to the new endpoint at once when the tracker says the seeder moved', async () => {
+    const { lab, seeder, downloader } = p;
     await until(
       'the seeder behind NAT, on the relay, with a UDP endpoint',
       () => {

@@ -1,10 +1,8 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomFile } from '../helpers/cli-harness.js';
+import { describe, expect, it } from 'vitest';
 import { sample } from '../helpers/metrics.js';
-import { type Home, NetnsLab, skipWithoutNetns } from '../helpers/netns.js';
-import { tempDir } from '../helpers/temp-dir.js';
+import { natPair, skipWithoutNetns } from '../helpers/netns.js';
 import { until } from '../helpers/wait.js';
 
 // Issue 19: a download that started relayed moves to a punched path mid-transfer. Seeder and
@@ -20,66 +18,29 @@ const FILE_BYTES = 16 * 1024 * 1024;
 const MiB = 1024 * 1024;
 
 describe.skipIf(skip)('a relayed download upgrades to a punched path', { timeout: 180_000 }, () => {
-  const scratch = tempDir('coterie-netns-upgrade-');
-  let lab: NetnsLab;
-  let seeder: Home;
-  let downloader: Home;
-  const file = join(scratch.path, 'files', 'film.bin');
-  const dest = join(scratch.path, 'dl', 'film.bin');
-  const dirOf = (h: Home) => join(scratch.path, h === seeder ? 'alice' : 'bob');
-  const run = (h: Home, ...args: string[]) => lab.coterie(h.home, ['--data-dir', dirOf(h), ...args]);
-  const json = <T>(h: Home, ...args: string[]) => JSON.parse(run(h, '--json', ...args)) as T;
-  const counters = () => lab.readCounters(downloader.home);
+  const p = natPair({
+    scratchPrefix: 'coterie-netns-upgrade-',
+    nsPrefix: 'upgr',
+    fileBytes: FILE_BYTES,
+    // UDP between the homes is dropped until the test deletes the table.
+    dropUdpTable: 'upgr',
+    trackerArgs: ['--relay-rate', '512KiB'],
+  });
+  const { file, dest, dirOf, run, json, counters } = p;
   const uploaded = () => {
-    const info = JSON.parse(readFileSync(join(dirOf(seeder), 'daemon.json'), 'utf8')) as {
+    const info = JSON.parse(readFileSync(join(dirOf(p.seeder), 'daemon.json'), 'utf8')) as {
       control: { host: string; port: number };
       token: string;
     };
     const url = `http://${info.control.host}:${info.control.port}/metrics`;
-    const text = lab
-      .inNs(seeder.home, 'curl', '-sf', '-H', `authorization: Bearer ${info.token}`, url)
+    const text = p.lab
+      .inNs(p.seeder.home, 'curl', '-sf', '-H', `authorization: Bearer ${info.token}`, url)
       .toString();
     return sample(text, 'coterie_peer_uploaded_bytes_total');
   };
 
-  beforeAll(async () => {
-    lab = new NetnsLab(process.env.COTERIE_NETNS_PREFIX ?? 'upgr');
-    try {
-      seeder = lab.addHome('restricted');
-      downloader = lab.addHome('restricted');
-      // UDP between the homes is dropped until the test deletes the table (dropUdp says how).
-      lab.dropUdp(seeder.router, downloader.wan, 'upgr');
-      const tracker = await lab.startTracker(join(scratch.path, 'tracker'), ['--relay-rate', '512KiB']);
-      await Promise.all(
-        [
-          { h: seeder, name: 'alice' },
-          { h: downloader, name: 'bob' },
-        ].map(({ h, name }) => lab.startMember(h.home, { name, address: h.lan, dataDir: dirOf(h), tracker })),
-      );
-      run(seeder, 'create_group', 'films');
-      run(downloader, 'join_group', 'films');
-      run(seeder, 'accept_request', 'films', 'bob');
-      await randomFile(file, FILE_BYTES);
-      run(seeder, 'upload_file', file, 'films');
-      mkdirSync(join(scratch.path, 'dl'), { recursive: true });
-      lab.addCounters(downloader.home, {
-        relay: 'ip saddr 198.18.0.1 tcp sport 7072',
-        udp: `ip saddr ${seeder.wan} meta l4proto udp`,
-      });
-    } catch (err) {
-      lab.cleanUp();
-      throw err;
-    }
-  }, 120_000);
-
-  afterAll(() => {
-    const made = lab?.name('');
-    lab?.cleanUp();
-    scratch.remove();
-    if (made !== undefined) expect(lab.leftOver(), `namespaces ${made}* left behind`).toEqual([]);
-  });
-
   it('moves from the relay to UDP mid-transfer and fetches no piece twice', async () => {
+    const { lab, seeder, downloader } = p;
     await until(
       'the seeder behind NAT, on the relay, with a UDP endpoint',
       () => {

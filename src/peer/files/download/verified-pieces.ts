@@ -1,30 +1,16 @@
-import { EventEmitter } from 'node:events';
 import { Bitfield } from '../../../core/bitfield.js';
 import { CoterieError } from '../../../protocol/errors.js';
-import { type Manifest, pieceLength } from '../../../protocol/manifest.js';
-import type { PieceSource } from '../../../wire/index.js';
+import type { Manifest } from '../../../protocol/manifest.js';
+import { ManifestPieceSource, type PieceSource } from '../../../wire/index.js';
 import type { PieceStore } from './piece-store.js';
 
 /** A download's partial file, seen by the piece server. */
-export class DownloadPieceSource extends EventEmitter<{ have: [number] }> implements PieceSource {
+export class DownloadPieceSource extends ManifestPieceSource implements PieceSource {
   readonly bitfield: Bitfield;
   #file: PieceStore | null = null;
-  constructor(
-    readonly manifest: Manifest,
-    count: number,
-  ) {
-    super();
-    this.setMaxListeners(0); // one listener per connected downloader
+  constructor(manifest: Manifest, count: number) {
+    super(manifest);
     this.bitfield = new Bitfield(count);
-  }
-  get pieceCount(): number {
-    return this.manifest.pieces.length;
-  }
-  get pieceSize(): number {
-    return this.manifest.pieceSize;
-  }
-  pieceLength(piece: number): number {
-    return pieceLength(this.manifest, piece);
   }
   attach(file: PieceStore): void {
     this.#file = file;
