@@ -49,6 +49,8 @@ export interface TrackerProcessOptions {
    * and answers /readyz meanwhile, instead of at its listening line.
    */
   until?: 'listening' | 'waiting';
+  /** Variables added to its environment (a test's fault injection). */
+  env?: Record<string, string>;
 }
 
 let sharedCertificate: Promise<{ cert: string; key: string }> | undefined;
@@ -101,7 +103,10 @@ export async function spawnTracker(
       '1000000000',
       ...args,
     ],
-    { stdio: ['ignore', 'pipe', options.echoStderr ? 'inherit' : 'pipe'] },
+    {
+      stdio: ['ignore', 'pipe', options.echoStderr ? 'inherit' : 'pipe'],
+      ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),
+    },
   );
   let out = '';
   proc.stderr?.on('data', (d: Buffer) => {

@@ -264,6 +264,41 @@ describeWithPg(
       expect(got.items.map((m) => m.body)).toEqual(['r1']);
     });
 
+    it('pushes what a tracker killed between its commit and its announcement stored, with no later message', async () => {
+      // A real tracker's send path: C commits the batch, then its fault hook SIGKILLs it before
+      // the messages_stored event leaves (the bus announces after the commit, not in it). No later
+      // message of the stream follows: B gets it only by catching up when C drops out.
+      const c = await cluster.startTracker(4, [], { env: { COTERIE_FAULT_DIE_BEFORE_ANNOUNCE: '1' } });
+      const a = client(trackers[0]!.url);
+      const nora = await a.user('fk-nora');
+      const otto = await a.user('fk-otto');
+      const ottoOnB = await connect(trackers[1]!.url, otto);
+      await a.call('POST', '/v1/messages', {
+        token: nora,
+        body: { to: 'fk-otto', clientId: 'f1', body: 'f1' },
+      });
+      expect((await receive(ottoOnB, 1)).map((m) => m.body)).toEqual(['f1']);
+      await until('B sees C', async () => {
+        const r = await client(trackers[1]!.url).call<{ trackers: { url: string }[] }>('GET', '/v1/cluster');
+        return r.body.trackers.some((t) => t.url === c.url);
+      });
+      const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+        c.proc.once('exit', (_, signal) => resolve(signal)),
+      );
+      const answered = client(c.url)
+        .call('POST', '/v1/messages', { token: nora, body: { to: 'fk-otto', clientId: 'f2', body: 'f2' } })
+        .then(
+          () => true,
+          () => false,
+        );
+      expect(await exited).toBe('SIGKILL');
+      expect(await answered).toBe(false);
+      const got = (await ottoOnB.next('messages', 8_000)) as unknown as { items: Pushed[] };
+      // The catch-up sends from Otto's delivered cursor: f1 again if his peer has not acknowledged it.
+      expect(got.items.map((m) => m.body).filter((b) => b !== 'f1')).toEqual(['f2']);
+      expect(got.items.find((m) => m.body === 'f2')?.seq).toBe(2);
+    });
+
     it('pushes a topic to who subscribed through another tracker', async () => {
       const a = client(trackers[0]!.url);
       const b = client(trackers[1]!.url);

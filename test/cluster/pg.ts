@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { tempDir } from '../helpers/temp-dir.js';
-import { spawnTracker, type TrackerProcess } from '../helpers/tracker.js';
+import { spawnTracker, type TrackerProcess, type TrackerProcessOptions } from '../helpers/tracker.js';
 
 export function pgTestUrl(): string | undefined {
   const url = process.env.COTERIE_TEST_PG_URL;
@@ -100,7 +100,11 @@ export interface PgCluster {
   /** The trackers by index; all are killed after the tests. */
   readonly trackers: TrackerProcess[];
   /** Starts (or starts again) tracker i in ROOT/t<i> on the database with the describe's flags, then `extra`. */
-  startTracker(i: number, extra?: readonly string[]): Promise<TrackerProcess>;
+  startTracker(
+    i: number,
+    extra?: readonly string[],
+    options?: TrackerProcessOptions,
+  ): Promise<TrackerProcess>;
 }
 
 export interface PgClusterOptions {
@@ -143,7 +147,7 @@ export function describeWithPg(
         return db;
       },
       trackers,
-      async startTracker(i, extra = []) {
+      async startTracker(i, extra = [], processOptions = {}) {
         const args = [
           '--store',
           cluster.db.url,
@@ -151,7 +155,7 @@ export function describeWithPg(
           ...(options.flags ?? []),
           ...extra,
         ];
-        const t = await spawnTracker(join(scratch.path, `t${i}`), args);
+        const t = await spawnTracker(join(scratch.path, `t${i}`), args, processOptions);
         trackers[i] = t;
         return t;
       },

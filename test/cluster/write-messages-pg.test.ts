@@ -2,9 +2,9 @@
 // known streams (one statement) with a new conversation's first sends (a transaction of
 // write-messages.ts) answers each send in its place, numbers every stream from where it was
 // without a gap, creates the new stream with both ends' cursors, and answers a retried send
-// (same sender and client id) with its first copy whichever way it went. The statement announces
-// its own rows to the other trackers (NOTIFYs of messages_stored ranges at its commit, 25 streams
-// each); the transaction's rows are left for the caller to announce.
+// (same sender and client id) with its first copy whichever way it went. Neither way NOTIFYs in
+// its transaction (a NOTIFY's commit holds the database-wide notify lock across its flush): every
+// row stored is left for the caller to announce.
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { parseStreamId } from '../../src/protocol/streams.js';
@@ -25,18 +25,16 @@ const send = (sender: string, streamId: string, clientId: string): NewMessage =>
 /** The messages_stored events heard on the bus's channel (a listener of the test's own). */
 async function listenToStored(url: string) {
   const heard: Extract<TrackerEvent, { kind: 'messages_stored' }>[] = [];
-  const origins: string[] = [];
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   c.on('notification', (n) => {
     const envelope = JSON.parse(n.payload!) as { o: string; e: TrackerEvent[] };
-    origins.push(envelope.o);
     for (const e of envelope.e) if (e.kind === 'messages_stored') heard.push(e);
   });
   await c.query(`LISTEN ${EVENTS_CHANNEL}`);
   // A round trip after the writes: notifications sent before it arrive before its answer.
   const settle = () => c.query('SELECT 1');
-  return { heard, origins, settle, close: () => c.end() };
+  return { heard, settle, close: () => c.end() };
 }
 
 if (pgTestUrl() === undefined) {
@@ -67,10 +65,8 @@ if (pgTestUrl() === undefined) {
       directory,
       [send('alice', ab, 'a1'), send('bob', bc, 'b1'), send('bob', ab, 'b2'), send('carol', bc, 'c1')],
       1000,
-      'tracker-a',
     );
-    // All by the transaction: none announced yet, all left to the caller.
-    expect(first.unannounced).toHaveLength(4);
+    expect(first.stored).toHaveLength(4);
     expect(first.results.map((r) => [r.streamId, r.seq])).toEqual([
       [ab, 1],
       [bc, 1],
@@ -103,24 +99,12 @@ if (pgTestUrl() === undefined) {
       },
     };
     const bus = await listenToStored(db.url);
-    const second = await writeMessagesPg(counting, directory, batch, 2000, 'tracker-a');
+    const second = await writeMessagesPg(counting, directory, batch, 2000);
     await bus.settle();
     await bus.close();
     expect(calls).toEqual({ statement: 1, transaction: 1 });
-    // The statement announced its streams' new seqs; the new stream's rows are the caller's to announce.
-    expect(bus.origins).toEqual(['tracker-a']);
-    expect(bus.heard).toEqual([
-      {
-        kind: 'messages_stored',
-        origin: 'tracker-a',
-        streams: [
-          { s: ab, from: 3, to: 4 },
-          { s: bc, from: 3, to: 3 },
-        ],
-        at: 2000,
-      },
-    ]);
-    expect(second.unannounced.map((m) => `${m.streamId}#${m.seq}`)).toEqual([`${ac}#1`, `${ac}#2`]);
+    // Nothing announced in the transactions: the caller announces after the commit.
+    expect(bus.heard).toEqual([]);
     expect(second.results.map((r) => [r.streamId, r.seq, r.duplicate])).toEqual([
       [ab, 3, false],
       [ac, 1, false],
@@ -168,7 +152,7 @@ if (pgTestUrl() === undefined) {
       .execute();
     expect(cursors.map((c) => c.user_id)).toEqual(['alice', 'carol']);
   }, 60_000);
-  it('announces a batch of many streams in NOTIFYs of 25 streams, each range once', async () => {
+  it('sends no NOTIFY in a batch of many known streams: its rows are all for the caller to announce', async () => {
     const streams = Array.from({ length: 60 }, (_, i) => `d:m${String(i).padStart(2, '0')}:z`);
     const known = new Set<string>();
     const directory = { streamKnown: (id: string) => known.has(id), topicRetention: new Map() };
@@ -178,18 +162,16 @@ if (pgTestUrl() === undefined) {
       directory,
       streams.map((id, i) => send(`m${i}`, id, 'first')),
       3000,
-      't',
     );
     for (const id of streams) known.add(id);
     const bus = await listenToStored(db!.url);
-    // Two sends per stream: each stream's range is 2–3.
     const batch = streams.flatMap((id, i) => [send(`m${i}`, id, 'second'), send(`m${i}`, id, 'third')]);
-    const written = await writeMessagesPg(s, directory, batch, 4000, 'tracker-b');
+    const written = await writeMessagesPg(s, directory, batch, 4000);
     await bus.settle();
     await bus.close();
-    expect(written.unannounced).toEqual([]);
-    expect(bus.heard.map((e) => e.streams.length).sort((a, b) => b - a)).toEqual([25, 25, 10]);
-    const ranges = bus.heard.flatMap((e) => e.streams.map((r) => `${r.s}#${r.from}-${r.to}`));
-    expect(ranges.sort()).toEqual(streams.map((id) => `${id}#2-3`));
+    expect(bus.heard).toEqual([]);
+    expect(written.stored.map((m) => `${m.streamId}#${m.seq}`).sort()).toEqual(
+      streams.flatMap((id) => [`${id}#2`, `${id}#3`]).sort(),
+    );
   }, 60_000);
 }

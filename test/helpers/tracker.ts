@@ -26,7 +26,7 @@ export {
 } from '../../bench/lib/http.js';
 export { fakeManifest, randomPeerId, sha } from '../../bench/lib/manifests.js';
 export { SessionClient } from '../../bench/lib/session-client.js';
-export type { TrackerProcess } from '../../bench/lib/tracker-process.js';
+export type { TrackerProcess, TrackerProcessOptions } from '../../bench/lib/tracker-process.js';
 /** A session that says nothing by itself: every frame waits in next() (SessionClient.open). */
 export { greet, openSession } from './session.js';
 export { tempDir } from './temp-dir.js';

@@ -10,7 +10,6 @@ export {
 export {
   createPgEventBus,
   EVENTS_CHANNEL,
-  messagesStoredEnvelope,
   type PgConnectionSource,
   type PgEventBusOptions,
 } from './pg-bus.js';

@@ -19,6 +19,13 @@ import type { EventBus, TrackerEvent, TrackerEventHandler } from './bus.js';
  * again (the sessions catch up from their cursors, caches are dropped); the
  * read caches' TTL bounds the rest (DESIGN.md: the store is the truth). A
  * NOTIFY that fails is sent again on a new connection, in order.
+ *
+ * Commits: a NOTIFY's transaction holds PostgreSQL's database-wide notify lock
+ * until it ends. The notify connection commits without waiting for its commit
+ * record's flush (synchronous_commit off): the lock is held for microseconds,
+ * not an fsync, and the trackers' durable commits (which NOTIFY nothing) never
+ * queue behind it. A NOTIFY carries no data to lose: what it announces is
+ * already committed, and a crash loses the notification whatever its commit.
  */
 export const EVENTS_CHANNEL = 'coterie_events';
 /**
@@ -55,24 +62,6 @@ function readEnvelope(payload: string): Envelope | undefined {
       typeof x === 'object' && x !== null && typeof (x as { kind?: unknown }).kind === 'string',
   );
   return { o, e: events };
-}
-
-/**
- * A `messages_stored` envelope cut around its streams' array, for a statement that sends the
- * NOTIFY itself (in the transaction that stored the rows: no round trip nor transaction of its
- * own): the payload is `prefix + ranges joined by commas + suffix`. Such events are not
- * delivered to this tracker's own subscribers (the origin ignores its own anyway).
- */
-export function messagesStoredEnvelope(trackerId: string, at: number): { prefix: string; suffix: string } {
-  // A placeholder where the array goes: JSON.stringify writes it as the quoted, escaped `mark`.
-  const placeholder = '\u0000streams\u0000';
-  const mark = JSON.stringify(placeholder);
-  const event = { kind: 'messages_stored' as const, origin: trackerId, streams: placeholder as never, at };
-  const whole = JSON.stringify({ o: trackerId, e: [event] } satisfies Envelope);
-  const cut = whole.indexOf(mark);
-  const prefix = whole.slice(0, cut);
-  const suffix = whole.slice(cut + mark.length);
-  return { prefix: `${prefix}[`, suffix: `]${suffix}` };
 }
 
 /** The current primary to connect to, and the call that says a connection to it was lost. */
@@ -204,6 +193,8 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
         if (sender === c) sender = undefined;
       });
       await c.connect();
+      // Its commits hold the notify lock: not across a WAL flush (see the top of this file).
+      await c.query('SET synchronous_commit = off');
       sender = c;
       return c;
     })().finally(() => {

@@ -1,14 +1,10 @@
 import { CompiledQuery } from 'kysely';
 import type { MessageSent, StoredMessage } from '../../../protocol/api.js';
 import { newTimeOrderedId } from '../../../protocol/streams.js';
-import { EVENTS_CHANNEL, messagesStoredEnvelope } from '../../events/index.js';
 import { namedStatement, type Store, toNumber } from '../../store/index.js';
 import type { Directory } from './directory.js';
 import { toStoredMessage } from './model.js';
 import { type NewMessage, writeMessages } from './write-messages.js';
-
-/** Stream ranges per NOTIFY of the statement below (stream ids: plain ASCII, ≤ 200 characters; the cap is 8000 bytes). */
-const STREAMS_PER_NOTIFY = 25;
 
 /**
  * PostgreSQL: a batch of sends in one statement, so that a batch costs one
@@ -22,11 +18,14 @@ const STREAMS_PER_NOTIFY = 25;
  * Two batches carrying the same new (sender, client id) at once: the second
  * fails on the unique key and runs again (store.statement retries it), then
  * finds the first's copy. The statement is its own transaction: one round
- * trip and one commit per batch. It also tells the other trackers which seqs it
- * stored (the bus's `messages_stored` events, NOTIFYs sent at its commit, in
- * commit order), so that announcing a batch costs no round trip and no
- * transaction of its own. `announced` runs through the scalar subquery that
- * refers to it (a CTE no one reads is not run).
+ * trip and one commit per batch.
+ *
+ * It sends no NOTIFY: a transaction that NOTIFYs holds PostgreSQL's
+ * database-wide notify lock from its pre-commit until it ends, that is until
+ * its commit record is flushed, so every tracker's batches would commit one
+ * at a time, each waiting out the others' fsyncs (docs/performance.md). The
+ * caller announces the stored rows after the commit, through the bus's notify
+ * connection, whose commits wait for no flush (pg-bus.ts).
  */
 const SEND_BATCH_SQL = namedStatement(`
 WITH input AS (
@@ -54,15 +53,8 @@ WITH input AS (
 ), inserted AS (
   INSERT INTO messages (stream_id, seq, message_id, sender, client_id, body, created_at)
   SELECT stream_id, seq, message_id, sender, client_id, body, $6::bigint FROM numbered
-), ranges AS (
-  SELECT (row_number() OVER (ORDER BY stream_id COLLATE "C") - 1) / ${STREAMS_PER_NOTIFY} AS chunk,
-    json_build_object('s', stream_id, 'from', min(seq), 'to', max(seq))::text AS range
-  FROM numbered GROUP BY stream_id
-), announced AS (
-  SELECT pg_notify($7, $8 || string_agg(range, ',') || $9) FROM ranges GROUP BY chunk
 )
 SELECT ord, stream_id, seq, message_id, $6::bigint AS created_at, false AS duplicate FROM numbered
-WHERE (SELECT count(*) FROM announced) >= 0
 UNION ALL
 SELECT ord, stream_id, seq, message_id, created_at, true AS duplicate FROM existing`);
 
@@ -75,8 +67,8 @@ interface Row {
   duplicate: boolean;
 }
 
-/** `unannounced`: the stored rows the caller still announces to the other trackers (the statement announced its own). */
-type Written = { results: MessageSent[]; stored: StoredMessage[]; unannounced: StoredMessage[] };
+/** `stored`: the rows written, for the caller to push and to announce to the other trackers. */
+type Written = { results: MessageSent[]; stored: StoredMessage[] };
 
 /** The statement covers a known stream without retention by count (others: write-messages.ts). */
 const inOneStatement = (directory: Pick<Directory, 'streamKnown' | 'topicRetention'>, s: NewMessage) =>
@@ -94,7 +86,6 @@ export async function writeMessagesPg(
   directory: Pick<Directory, 'streamKnown' | 'topicRetention'>,
   sends: readonly NewMessage[],
   at: number,
-  trackerId: string,
 ): Promise<Written> {
   const slow: number[] = [];
   const fast: number[] = [];
@@ -102,16 +93,14 @@ export async function writeMessagesPg(
     (inOneStatement(directory, s) ? fast : slow).push(i);
   });
   const pick = (idx: number[]) => idx.map((i) => sends[i]!);
-  const inTransaction = async (batch: readonly NewMessage[]) => {
-    const w = await store.transaction((trx) => writeMessages(trx, directory, batch, at));
-    return { ...w, unannounced: w.stored };
-  };
-  if (slow.length === 0) return writeMessagesInOneStatement(store, sends, at, trackerId);
+  const inTransaction = (batch: readonly NewMessage[]) =>
+    store.transaction((trx) => writeMessages(trx, directory, batch, at));
+  if (slow.length === 0) return writeMessagesInOneStatement(store, sends, at);
   if (fast.length === 0) return inTransaction(sends);
   // Should the statement fail after the transaction committed, the whole batch fails: its senders
   // retry with the same client ids and get the committed copies (pushes read any gap it left).
   const first = await inTransaction(pick(slow));
-  const second = await writeMessagesInOneStatement(store, pick(fast), at, trackerId);
+  const second = await writeMessagesInOneStatement(store, pick(fast), at);
   const results: MessageSent[] = new Array(sends.length);
   slow.forEach((i, k) => {
     results[i] = first.results[k]!;
@@ -119,14 +108,13 @@ export async function writeMessagesPg(
   fast.forEach((i, k) => {
     results[i] = second.results[k]!;
   });
-  return { results, stored: [...first.stored, ...second.stored], unannounced: first.stored };
+  return { results, stored: [...first.stored, ...second.stored] };
 }
 
 async function writeMessagesInOneStatement(
   store: Pick<Store, 'statement'>,
   sends: readonly NewMessage[],
   at: number,
-  trackerId: string,
 ): Promise<Written> {
   // The same id twice in one batch: the first is written, the others answered with it.
   const firstOfKey = new Map<string, number>();
@@ -146,8 +134,6 @@ async function writeMessagesInOneStatement(
     column((s) => s.clientId),
     column((s) => s.body),
     at,
-    EVENTS_CHANNEL,
-    ...Object.values(messagesStoredEnvelope(trackerId, at)),
   ]);
   const rows = await store.statement(async (db) => (await db.executeQuery<Row>(query)).rows);
   // In arrival order: within a stream that is seq order, the order its pushes go out in.
@@ -187,5 +173,5 @@ async function writeMessagesInOneStatement(
     if (results[i] !== undefined) return;
     results[i] = { ...results[firstOfKey.get(`${s.sender}\n${s.clientId}`)!]!, duplicate: true };
   });
-  return { results, stored, unannounced: [] };
+  return { results, stored };
 }

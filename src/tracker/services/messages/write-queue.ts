@@ -37,18 +37,19 @@ interface PendingCursor extends CursorMove {
   waiters: (() => void)[];
 }
 
+/**
+ * Fault injection for the cluster tests: the tracker kills itself after a batch's commit and
+ * before its `messages_stored` event leaves, the window a crash can hit (the other trackers
+ * catch their sessions up when it drops out of the cluster).
+ */
+const dieBeforeAnnounce = process.env.COTERIE_FAULT_DIE_BEFORE_ANNOUNCE === '1';
+
 const cursorKey = (streamId: string, userId: string) => `${streamId}\u0000${userId}`;
 
 const asStoreError = (err: unknown) =>
   CoterieError.from(err, 'UNAVAILABLE', (text) => `the message store failed: ${text}; retry`);
 
-/** `unannounced`: stored rows the other trackers have not been told of yet (see publishStored). */
-type Written = {
-  results: MessageSent[];
-  stored: StoredMessage[];
-  unannounced: StoredMessage[];
-  receipts: Receipt[];
-};
+type Written = { results: MessageSent[]; stored: StoredMessage[]; receipts: Receipt[] };
 
 /**
  * The write queue of sends and cursor moves, in lanes by stream (core/group-commit.ts):
@@ -81,12 +82,11 @@ export function createWriteQueue(
     for (const c of riders) waiting.delete(cursorKey(c.streamId, c.userId));
     const at = now();
     try {
-      if (postgres)
-        return { ...(await writeMessagesPg(store, directory, sends, at, trackerId)), receipts: [] };
+      if (postgres) return { ...(await writeMessagesPg(store, directory, sends, at)), receipts: [] };
       return await store.transaction(async (trx) => {
         const w = await writeMessages(trx, directory, sends, at);
         const moved = riders.length > 0 ? await moveCursors(trx, riders, at) : [];
-        return { ...w, unannounced: w.stored, receipts: moved };
+        return { ...w, receipts: moved };
       });
     } finally {
       for (const c of riders) for (const w of c.waiters) w();
@@ -109,7 +109,11 @@ export function createWriteQueue(
       deps.onBatchWritten?.(batch.length, (performance.now() - started) / 1000);
       if (written.receipts.length > 0) receipts.publish(written.receipts);
       for (const s of batch) directory.noteStream(s.streamId);
-      if (written.unannounced.length > 0) publishStored(written.unannounced, now());
+      if (written.stored.length > 0) {
+        // Test hook: a tracker killed between its commit and its announcement (test/cluster).
+        if (dieBeforeAnnounce) process.kill(process.pid, 'SIGKILL');
+        publishStored(written.stored, now());
+      }
       if (written.stored.length > 0) push.pushLocal(written.stored);
       return written.results;
     },
@@ -133,7 +137,11 @@ export function createWriteQueue(
     if (moved.length > 0) receipts.publish(moved);
   }
 
-  /** Tells the other trackers which rows were committed (they read them); ranges, not bodies. */
+  /**
+   * Tells the other trackers which rows were committed (they read them); ranges, not bodies.
+   * After the commit, not in it (write-messages-pg.ts says why), in commit order per lane (a
+   * stream's sends all go through one lane), through the bus's one notify connection.
+   */
   function publishStored(stored: StoredMessage[], at: number) {
     const ranges = new Map<string, { s: string; from: number; to: number }>();
     for (const m of stored) {
