@@ -1,5 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, readlink, realpath, rename, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  realpath,
+  rename,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createTreeManifest } from '../../src/core/tree-manifest.js';
