@@ -162,9 +162,10 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     if (this.closed) throw new CoterieError('UNAVAILABLE', 'connection closed');
     const chunks = encodeFrameChunks(frame);
     this.#lastSentMs = this.#clock.now();
-    if (this.#writer !== undefined) {
+    const piece = frame.type === 'piece';
+    if (this.#writer?.holds(piece)) {
       const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      return this.#writer.write(bytes, onWritten, frame.type === 'piece') && !this.stream.writableNeedDrain;
+      return this.#writer.write(bytes, onWritten, piece) && !this.stream.writableNeedDrain;
     }
     if (chunks.length === 1) return this.stream.write(chunks[0], onWritten);
     if (frame.type !== 'piece') return this.stream.write(Buffer.concat(chunks), onWritten);

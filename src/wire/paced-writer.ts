@@ -58,13 +58,20 @@ export class PacedWriter {
     return this.#timer !== null;
   }
 
+  /**
+   * Whether write() would keep this frame here rather than hand it straight to the stream: a
+   * block under a limit, or anything behind frames that wait. The connection asks first, so that
+   * an unlimited block keeps its copy-free path (its header and data are not joined for nothing).
+   */
+  holds(piece: boolean): boolean {
+    if (this.#stopped) return false;
+    return this.#queue.length > 0 || (piece && this.throttleOf()?.limitsUpload() === true);
+  }
+
   /** Writes one whole frame; false when it waits here (await idle() before the next). */
   write(bytes: Buffer, onWritten: Written | undefined, piece: boolean): boolean {
+    if (!this.holds(piece)) return this.stream.write(bytes, onWritten);
     const head = this.#queue[0];
-    const limited = this.throttleOf()?.limitsUpload() === true;
-    if (this.#stopped || (this.#queue.length === 0 && !(piece && limited))) {
-      return this.stream.write(bytes, onWritten);
-    }
     const item: Queued = { bytes, sent: 0, onWritten, paced: piece };
     if (piece) this.#queue.push(item);
     else {
