@@ -113,7 +113,9 @@ export async function spawnTracker(
     out += d.toString();
   });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const startMs = options.startMs ?? 15_000;
+  // Generous: an exit fails the start at once; only a live, silent tracker waits this long
+  // (15 s was seen to pass under a load of 23 on 2 cores).
+  const startMs = options.startMs ?? 30_000;
   const printed = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');

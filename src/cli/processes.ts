@@ -35,7 +35,10 @@ export async function spawnCoterie(
   child.once('exit', (code) => {
     exited = code;
   });
-  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+  // A child that is still alive is given a minute: on a loaded machine (a laptop building,
+  // CI running two suites at once) a peer's start — TLS keys, the tracker's login, peer.db —
+  // was seen to take more than 20 s, and an exit is caught at once whatever the deadline.
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   for (;;) {
     const text = readFileSync(options.logFile, 'utf8').slice(startAt);
     const line = text.split('\n').find((l) => ready.test(l));
