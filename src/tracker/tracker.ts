@@ -78,6 +78,8 @@ export interface TrackerOptions extends Partial<GcSettings> {
   publicUrl?: string;
   clusterHeartbeatMs?: number;
   clusterDeadAfterMs?: number;
+  /** Hot lookups are cached at most this long (default 1 s); events invalidate them sooner. */
+  readCacheMs?: number;
   /** Move sessions from a tracker far above the cluster's mean to those below it (default true). */
   rebalance?: boolean;
   presenceGraceMs?: number;

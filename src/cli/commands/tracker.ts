@@ -39,6 +39,7 @@ interface TrackerFlags extends RelayLimitFlags {
   publicUrl?: string;
   clusterHeartbeatMs?: string;
   clusterDeadAfterMs?: string;
+  readCacheMs?: string;
   presenceGraceMs?: string;
   storageGraceMs?: string;
   storageFetchStallMs?: string;
@@ -114,6 +115,7 @@ export function resolveTrackerOptions(flags: TrackerFlags): TrackerOptions {
     publicUrl: publicUrl(pick(flags.publicUrl, 'COTERIE_TRACKER_PUBLIC_URL')),
     clusterHeartbeatMs: integer(flags.clusterHeartbeatMs, '--cluster-heartbeat-ms', 10, 600_000),
     clusterDeadAfterMs: integer(flags.clusterDeadAfterMs, '--cluster-dead-after-ms', 20, 3_600_000),
+    readCacheMs: integer(flags.readCacheMs, '--read-cache-ms', 0, 3_600_000),
     presenceGraceMs: integer(flags.presenceGraceMs, '--presence-grace-ms', 0, 3_600_000),
     storageGraceMs: integer(flags.storageGraceMs, '--storage-grace-ms', 0, 7 * 24 * 3_600_000),
     storageFetchStallMs: integer(
@@ -224,6 +226,10 @@ export function registerTrackerCommand(program: Command): void {
     .option(
       '--cluster-dead-after-ms <ms>',
       `a tracker without heartbeat this long leaves the cluster (default ${TRACKER_DEFAULTS.clusterDeadAfterMs})`,
+    )
+    .option(
+      '--read-cache-ms <ms>',
+      `keep hot lookups (members, subscribers, seeders) at most this long; events from this tracker and the cluster drop them sooner, so this bounds staleness only if an event is lost (default ${TRACKER_DEFAULTS.readCacheMs}; 0 = no cache)`,
     )
     .option(
       '--presence-grace-ms <ms>',
