@@ -298,6 +298,23 @@ describeWithPg(
       expect(got.items.find((m) => m.body === 'f2')?.seq).toBe(2);
     });
 
+    it('pushes what a tracker could not announce at first, with no later message', async () => {
+      // A tracker that stays up, whose first announcement's NOTIFY fails a whole round of tries
+      // (fault hook, read in pg-bus.ts): the bus keeps the range and sends it again. Nothing else
+      // would tell B: no later message on the stream, and no tracker leaves the cluster.
+      const d = await cluster.startTracker(5, [], { env: { COTERIE_FAULT_REFUSE_ANNOUNCE: '3' } });
+      const a = client(trackers[0]!.url);
+      const ria = await a.user('rn-ria');
+      const sol = await a.user('rn-sol');
+      const solOnB = await connect(trackers[1]!.url, sol);
+      await client(d.url).call('POST', '/v1/messages', {
+        token: ria,
+        body: { to: 'rn-sol', clientId: 'r1', body: 'r1' },
+      });
+      const got = (await solOnB.next('messages', 8_000)) as unknown as { items: Pushed[] };
+      expect(got.items.map((m) => m.body)).toEqual(['r1']);
+    });
+
     it('pushes a topic to who subscribed through another tracker', async () => {
       const a = client(trackers[0]!.url);
       const b = client(trackers[1]!.url);

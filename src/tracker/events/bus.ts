@@ -73,10 +73,10 @@ export type TrackerEvent =
       at: number;
     }
   /**
-   * Never sent between trackers: this tracker's bus tells its own subscribers
-   * that other trackers' events may have been missed (its listening
-   * connection was lost and is back). They read what they cached or pushed
-   * from the store again.
+   * Other trackers' events may have been missed: this tracker's bus tells its
+   * own subscribers when its listening connection was lost and is back, and a
+   * tracker whose backlog of unsent events overflowed sends it to the others
+   * (pg-bus.ts). They read what they cached or pushed from the store again.
    */
   | { kind: 'events_lost'; at: number }
   /** Cursors moved through tracker `origin`: the receipts to push to the senders' sessions elsewhere. */

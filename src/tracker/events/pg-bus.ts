@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { type Backoff, createStepBackoff, LISTEN_RECONNECT_STEPS_MS } from '../../core/index.js';
 import type { EventBus, TrackerEvent, TrackerEventHandler } from './bus.js';
+import { UnsentEvents } from './unsent-events.js';
 
 /**
  * The cluster's event bus: PostgreSQL LISTEN/NOTIFY. An event is delivered to
@@ -18,7 +19,14 @@ import type { EventBus, TrackerEvent, TrackerEventHandler } from './bus.js';
  * hands its own subscribers an `events_lost` event: they read the store
  * again (the sessions catch up from their cursors, caches are dropped); the
  * read caches' TTL bounds the rest (DESIGN.md: the store is the truth). A
- * NOTIFY that fails is sent again on a new connection, in order.
+ * NOTIFY that fails is sent again on a new connection, in order. When a whole
+ * round of tries fails, its events are not dropped: they wait in a bounded
+ * backlog (unsent-events.ts: `messages_stored` ranges merged per stream) with
+ * what is published after them, and the round is tried again after a step of
+ * the reconnect table (at most 2 s) until it goes. So a reader on another
+ * tracker hears of a committed message at most 2 s, plus one round, after
+ * PostgreSQL takes a NOTIFY again; a backlog past its bound is sent as
+ * `events_lost`, and the others read the store again.
  *
  * Commits: a NOTIFY's transaction holds PostgreSQL's database-wide notify lock
  * until it ends. The notify connection commits without waiting for its commit
@@ -33,6 +41,15 @@ export const EVENTS_CHANNEL = 'coterie_events';
  * waits a few seconds for one: a failover of the store is not a reason to drop the push).
  */
 const NOTIFY_ATTEMPTS = 3;
+/**
+ * Fault injection for the cluster tests: the first N NOTIFYs that carry a `messages_stored`
+ * event fail as a broken connection would (N = 3 is a whole round of NOTIFY_ATTEMPTS).
+ */
+let announcementsToRefuse = Number(process.env.COTERIE_FAULT_REFUSE_ANNOUNCE ?? 0) || 0;
+const refuseNotify = (events: readonly TrackerEvent[]) =>
+  announcementsToRefuse > 0 &&
+  events.some((e) => e.kind === 'messages_stored') &&
+  announcementsToRefuse-- > 0;
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
 const MAX_PAYLOAD_BYTES = 7900;
 
@@ -180,6 +197,11 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
   let connecting: Promise<pg.Client> | undefined;
   const queue: { event: TrackerEvent; done: () => void }[] = [];
   let flushing: Promise<void> | undefined;
+  /** Events whose NOTIFY failed, and those published since, until a retry sends them. */
+  const unsent = new UnsentEvents();
+  let retryTimer: NodeJS.Timeout | undefined;
+  /** Failed rounds since a round last went through: the retry's step in `reconnect`'s table. */
+  let retries = 0;
 
   async function senderClient(): Promise<pg.Client> {
     if (sender !== undefined) return sender;
@@ -203,59 +225,115 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
     return connecting;
   }
 
-  /** Packs queued events into payloads under the cap, in order. */
-  function pack(batch: TrackerEvent[]): string[] {
-    const payloads: string[] = [];
+  /**
+   * Packs events into payloads under the cap, in order. A `messages_stored` event too large for
+   * one (a batch over many streams) goes as several, split by streams.
+   */
+  function pack(batch: TrackerEvent[]): { text: string; events: TrackerEvent[] }[] {
+    const payloads: { text: string; events: TrackerEvent[] }[] = [];
     let current: TrackerEvent[] = [];
     const encode = (events: TrackerEvent[]) => JSON.stringify({ o: trackerId, e: events } satisfies Envelope);
-    for (const event of batch) {
+    const add = (event: TrackerEvent) => {
       const alone = encode([event]);
       if (Buffer.byteLength(alone) > MAX_PAYLOAD_BYTES) {
+        if (event.kind === 'messages_stored' && event.streams.length > 1) {
+          const half = Math.ceil(event.streams.length / 2);
+          add({ ...event, streams: event.streams.slice(0, half) });
+          add({ ...event, streams: event.streams.slice(half) });
+          return;
+        }
         logger.error({ kind: event.kind }, 'event too large for NOTIFY: not sent to the other trackers');
-        continue;
+        return;
       }
       const next = encode([...current, event]);
       if (Buffer.byteLength(next) > MAX_PAYLOAD_BYTES) {
-        payloads.push(encode(current));
+        payloads.push({ text: encode(current), events: current });
         current = [event];
       } else {
         current.push(event);
       }
-    }
-    if (current.length > 0) payloads.push(encode(current));
+    };
+    for (const event of batch) add(event);
+    if (current.length > 0) payloads.push({ text: encode(current), events: current });
     return payloads;
   }
 
-  async function flush(): Promise<void> {
-    while (queue.length > 0) {
-      const jobs = queue.splice(0, queue.length);
-      const payloads = pack(jobs.map((j) => j.event));
-      let sent = 0;
-      for (let attempt = 1; sent < payloads.length && attempt <= NOTIFY_ATTEMPTS; attempt++) {
-        try {
-          const client = await senderClient();
-          for (; sent < payloads.length; sent++) {
-            await client.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payloads[sent]]);
-          }
-        } catch (err) {
-          // A broken connection: once more on a new one. The writes behind these events are
-          // committed: if they still do not go, the other trackers miss the push, not the data.
-          void sender?.end().catch(() => {});
-          sender = undefined;
-          if (attempt === NOTIFY_ATTEMPTS) {
-            logger.warn({ err: (err as Error).message, events: jobs.length }, 'cluster events not sent');
-          }
+  /** Sends `events` in payloads, in order; returns the events of the payloads that did not go. */
+  async function send(events: TrackerEvent[]): Promise<TrackerEvent[]> {
+    const payloads = pack(events);
+    let sent = 0;
+    for (let attempt = 1; sent < payloads.length && attempt <= NOTIFY_ATTEMPTS; attempt++) {
+      try {
+        const client = await senderClient();
+        for (; sent < payloads.length; sent++) {
+          if (refuseNotify(payloads[sent]!.events)) throw new Error('NOTIFY refused (fault hook)');
+          await client.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payloads[sent]!.text]);
+        }
+      } catch (err) {
+        // A broken connection: once more on a new one.
+        void sender?.end().catch(() => {});
+        sender = undefined;
+        if (attempt === NOTIFY_ATTEMPTS) {
+          logger.warn(
+            { err: (err as Error).message, events: events.length },
+            'cluster events not sent; kept to try again',
+          );
         }
       }
-      for (const j of jobs) j.done();
     }
+    return payloads.slice(sent).flatMap((p) => p.events);
+  }
+
+  async function flush(): Promise<void> {
+    while ((queue.length > 0 || !unsent.empty) && retryTimer === undefined) {
+      const jobs = queue.splice(0, queue.length);
+      // What failed before goes first: the other trackers hear this tracker's events in order.
+      // A round with nothing behind it goes as published (the backlog's merging and bounds are
+      // for what waits, not for a burst that goes at once).
+      const fresh = jobs.map((j) => j.event);
+      const left = await send(unsent.empty ? fresh : [...unsent.take(), ...fresh]);
+      // Handed over: sent, or kept in the backlog. Publishers do not wait out a broken store.
+      for (const j of jobs) j.done();
+      if (left.length === 0) {
+        retries = 0;
+      } else if (closed) {
+        // Leaving: the others catch their sessions up when this tracker drops out of the cluster.
+        logger.warn({ events: left.length }, 'cluster events not sent before close');
+        break;
+      } else {
+        unsent.add(left);
+        scheduleRetry();
+      }
+    }
+    handOver();
+  }
+
+  /** Events queued behind a retry (or a close) join the backlog now: their publishers go on. */
+  function handOver() {
+    if (retryTimer === undefined && !closed) return;
+    const jobs = queue.splice(0, queue.length);
+    if (!closed) unsent.add(jobs.map((j) => j.event));
+    for (const j of jobs) j.done();
+  }
+
+  /**
+   * The writes behind unsent events are committed: a reader elsewhere must still hear of them.
+   * Tried again after a step of the listener's table (at most 2 s), until sent or closed.
+   */
+  function scheduleRetry() {
+    retries++;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      kick();
+    }, reconnect.delayMs(retries));
+    retryTimer.unref();
   }
 
   function kick() {
     if (flushing !== undefined) return;
     flushing = flush().finally(() => {
       flushing = undefined;
-      if (queue.length > 0) kick();
+      if ((queue.length > 0 || !unsent.empty) && retryTimer === undefined) kick();
     });
   }
 
@@ -265,6 +343,11 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
     async publish(event) {
       deliver(event);
       if (closed) return;
+      if (retryTimer !== undefined) {
+        // Behind a failed NOTIFY: kept (merged, bounded) for the retry, in order after it.
+        unsent.add([event]);
+        return;
+      }
       await new Promise<void>((resolve) => {
         queue.push({ event, done: resolve });
         kick();
@@ -277,6 +360,7 @@ export async function createPgEventBus(options: PgEventBusOptions): Promise<Even
     async close() {
       closed = true;
       if (reconnectTimer !== undefined) clearTimeout(reconnectTimer);
+      if (retryTimer !== undefined) clearTimeout(retryTimer);
       await flushing;
       handlers.clear();
       const l = listener;
