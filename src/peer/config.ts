@@ -20,6 +20,11 @@ export const PEER_DEFAULTS = Object.freeze({
   controlPortDefault: 0,
   /** How long a stopping control server waits for its last answers before cutting connections. */
   controlCloseGraceMs: 500,
+  /**
+   * How long a stopping web UI waits for its last answers and its pages' closing handshakes
+   * before cutting every connection (a stalled upload, a page that never answers the close).
+   */
+  uiCloseGraceMs: 500,
   /** One tracker REST call's timeout. */
   trackerCallTimeoutMs: 10_000,
   /**

@@ -12,6 +12,7 @@ import {
   type Dial,
   type PeerIdentity,
   RelayReservation,
+  type RelayReservationOptions,
 } from '../wire/index.js';
 import type { PortMapper } from './port-mapping.js';
 import type { TrackerSession } from './tracker/session.js';
@@ -31,6 +32,8 @@ export interface ReachOptions {
   mapping?: Pick<PortMapper, 'address' | 'view'>;
   /** Hole punching (punch.ts); undefined: off (`--no-punch`). */
   punch?: { publicEndpoint(): HostPort | undefined; dial: Dial };
+  /** The reservation's keepalive, its clock and a renewal's echo (tests); the defaults otherwise. */
+  reservation?: Pick<RelayReservationOptions, 'keepalive' | 'clock' | 'onRenewed'>;
 }
 
 /** The peer's reachability as the daemon and `status` see it. */
@@ -137,6 +140,7 @@ export function createReach(o: ReachOptions): Reach {
             peerId: o.identity.peerId,
             token: o.token,
             onIncoming: onIncoming(relay),
+            ...o.reservation,
             onClosed: (err: CoterieError) => {
               if (reservation !== r) return;
               reservation = null;

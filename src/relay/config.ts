@@ -30,7 +30,10 @@ export const RELAY_DEFAULTS: Readonly<RelaySettings> = Object.freeze({
    * leaving a relayed download usable (0 lifts the limit).
    */
   rateBytesPerSec: 8 * 1024 * 1024,
-  /** A reservation not renewed within this long ends; peers renew at about 2/3 of it. */
+  /**
+   * A reservation not renewed within this long ends; peers renew every 15 s (their keepalive
+   * ping), at 2/3 of it at the latest.
+   */
   reservationTtlMs: 10 * 60_000,
   /** The first frame of a connection must come within this long. */
   handshakeTimeoutMs: 10_000,

@@ -14,6 +14,11 @@
  * Limits (RELAY_BUSY): circuits per relay and per user, reservations per
  * relay; bytes per second per circuit and direction; a reservation's
  * lifetime (renewed by sending `reserve` again).
+ *
+ * Peers renew often (their keepalive ping is a renewal, every 15 s): a renewal on the
+ * connection that holds the reservation, with the token that made it, is not checked again
+ * until RENEWAL_RECHECK_MS after the last check, so that a standalone relay does not ask the
+ * tracker's whoami for every ping of every peer. A logout still ends it within that time.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -63,6 +68,10 @@ export interface RelayOptions extends Partial<RelaySettings> {
 
 export interface RelayStats {
   reservations: number;
+  /** Reservations made on a new connection (a peer's first, or its reconnection). */
+  reservationsMade: number;
+  /** `reserve` frames renewing a reservation on its own connection (peers' keepalive pings). */
+  renewals: number;
   circuits: number;
   circuitsOpened: number;
   bytesRelayed: number;
@@ -83,7 +92,13 @@ interface Reservation {
   socket: TLSSocket;
   userId: string;
   expiry: NodeJS.Timeout;
+  /** The token last checked for it, and when (Date.now()). */
+  token: string;
+  checkedAt: number;
 }
+
+/** How long a reservation's renewals are trusted without checking their token again. */
+export const RENEWAL_RECHECK_MS = 60_000;
 
 interface PendingCircuit {
   socket: TLSSocket;
@@ -107,7 +122,14 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const fingerprint = certificateFingerprint(
     typeof options.tls.cert === 'string' ? options.tls.cert : options.tls.cert.toString('utf8'),
   );
-  const stats = { circuits: 0, circuitsOpened: 0, bytesRelayed: 0, refused: 0 };
+  const stats = {
+    circuits: 0,
+    circuitsOpened: 0,
+    bytesRelayed: 0,
+    refused: 0,
+    reservationsMade: 0,
+    renewals: 0,
+  };
 
   const send = (socket: TLSSocket, frame: RelayServerFrame) => {
     if (!socket.destroyed) socket.write(encodeRelayFrame(frame));
@@ -137,7 +159,13 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   }
 
   async function reserve(socket: TLSSocket, frame: Extract<RelayClientFrame, { t: 'reserve' }>) {
-    const userId = await userOf(frame.token);
+    const before = reservations.get(frame.peerId);
+    const trusted =
+      before?.socket === socket &&
+      before.token === frame.token &&
+      Date.now() - before.checkedAt < RENEWAL_RECHECK_MS;
+    const userId = trusted ? before.userId : await userOf(frame.token);
+    const checkedAt = trusted ? before.checkedAt : Date.now();
     const held = reservations.get(frame.peerId);
     if (held !== undefined && held.userId !== userId) {
       throw new CoterieError('RELAY_FORBIDDEN', 'another user holds the reservation for this peer id');
@@ -155,13 +183,18 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       socket.destroy();
     }, o.reservationTtlMs);
     expiry.unref();
-    reservations.set(frame.peerId, { socket, userId, expiry });
-    socket.once('close', () => {
-      const r = reservations.get(frame.peerId);
-      if (r?.socket !== socket) return;
-      clearTimeout(r.expiry);
-      reservations.delete(frame.peerId);
-    });
+    reservations.set(frame.peerId, { socket, userId, expiry, token: frame.token, checkedAt });
+    if (held?.socket === socket) {
+      stats.renewals++;
+    } else {
+      stats.reservationsMade++;
+      socket.once('close', () => {
+        const r = reservations.get(frame.peerId);
+        if (r?.socket !== socket) return;
+        clearTimeout(r.expiry);
+        reservations.delete(frame.peerId);
+      });
+    }
     send(socket, { t: 'reserved', expiresAt: Date.now() + o.reservationTtlMs, ttlMs: o.reservationTtlMs });
   }
 

@@ -93,7 +93,11 @@ export {
 export { type OnReadOption, PlacedReads, type ReadSink } from './placed-reads.js';
 export { acceptViaRelay, dialViaRelay, RELAY_CLIENT_DEFAULTS, relayHandshake } from './relay-client.js';
 export { createReachDial, REACH_DIAL_DEFAULTS, type ReachDialOptions } from './relay-dial.js';
-export { RelayReservation, type RelayReservationOptions } from './relay-reservation.js';
+export {
+  RELAY_KEEPALIVE_DEFAULTS,
+  RelayReservation,
+  type RelayReservationOptions,
+} from './relay-reservation.js';
 export {
   type FileStamp,
   type ReportVerdict,

@@ -5,6 +5,14 @@ export interface CaptureProxy {
   readonly port: number;
   /** Everything clients sent toward the target, and the target sent back, concatenated. */
   captured(): Buffer;
+  /**
+   * The connections open now go silent both ways, as behind a NAT that dropped their mapping
+   * or in front of a frozen relay: their bytes are dropped, nothing is closed or reset. New
+   * connections are forwarded as before.
+   */
+  swallow(): void;
+  /** Connections accepted so far. */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -12,8 +20,11 @@ export interface CaptureProxy {
 export async function captureProxy(target: { host: string; port: number }): Promise<CaptureProxy> {
   const chunks: Buffer[] = [];
   const sockets = new Set<Socket>();
+  const swallowed = new Set<Socket>();
+  let accepted = 0;
   const forward = (from: Socket, to: Socket) => {
     from.on('data', (d: Buffer) => {
+      if (swallowed.has(from)) return;
       chunks.push(Buffer.from(d));
       if (!to.write(d)) from.pause();
     });
@@ -21,12 +32,14 @@ export async function captureProxy(target: { host: string; port: number }): Prom
     from.on('end', () => to.end());
   };
   const server = createServer((inbound) => {
+    accepted++;
     const outbound = connect(target);
     for (const s of [inbound, outbound]) {
       sockets.add(s);
       s.on('error', () => {});
       s.on('close', () => {
         sockets.delete(s);
+        swallowed.delete(s);
         inbound.destroy();
         outbound.destroy();
       });
@@ -38,6 +51,10 @@ export async function captureProxy(target: { host: string; port: number }): Prom
   return {
     port: (server.address() as { port: number }).port,
     captured: () => Buffer.concat(chunks),
+    swallow: () => {
+      for (const s of sockets) swallowed.add(s);
+    },
+    connections: () => accepted,
     close: () =>
       new Promise((resolve) => {
         for (const s of sockets) s.destroy();

@@ -11,6 +11,7 @@ import { MAX_CONTROL_BODY_BYTES } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import type { TransferProgress } from '../../protocol/peer-events.js';
 import { type TicketAnswer, UI_PATHS, UI_SESSION_COOKIE, type UiSessionInfo } from '../../protocol/ui.js';
+import { PEER_DEFAULTS } from '../config.js';
 import { asCommandRequest } from '../control/index.js';
 import type { PeerEvent } from '../notices.js';
 import { EventLog } from './event-log.js';
@@ -225,7 +226,18 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     stop: async () => {
       unsubscribe();
       stream.close();
-      await app.close();
+      // fastify closes idle keep-alive connections itself, but waits for requests in flight (a
+      // body that never ends) and for every page socket's closing handshake (ws gives a page
+      // that never answers 30 s): after a short grace, whatever is still open is cut.
+      const timer = setTimeout(() => {
+        app.server.closeAllConnections();
+        for (const socket of app.websocketServer.clients) socket.terminate();
+      }, PEER_DEFAULTS.uiCloseGraceMs);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }
