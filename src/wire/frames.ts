@@ -207,8 +207,15 @@ export interface PongFrame {
   nonce: number;
 }
 
-/** What a seeder's hello names, in its ticket's place, that it understands. */
-export const SEEDER_FEATURES = Object.freeze({ order: 'order', ping: 'ping' } as const);
+/**
+ * What a seeder's hello names, in its ticket's place, that it understands. `nohaves`: it makes
+ * no use of what the downloader holds (only a spreading seeder does, spread.ts), so the
+ * downloader sends it neither its bitfield nor a have per piece: in a swarm every downloader
+ * serves every other, and those were fifteen frames per piece verified, each decoded and
+ * dropped, many in a TLS record, a send and a wake-up of their own. A seeder that does not
+ * name it (an older one, or one that spreads) is told as before.
+ */
+export const SEEDER_FEATURES = Object.freeze({ order: 'order', ping: 'ping', noHaves: 'nohaves' } as const);
 
 /** The features a seeder's hello names (its ticket field: '.'-joined words; empty from older seeders). */
 export function seederFeatures(hello: HelloFrame): Set<string> {

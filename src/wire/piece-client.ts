@@ -105,6 +105,8 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
   #untilOrderAnswer = 0;
   #handshake: ClockTimer | null = null;
   #keepalive: PathKeepalive | null = null;
+  /** The seeder's hello named `nohaves`: it is told neither our bitfield nor our haves (frames.ts). */
+  #noHaves = false;
 
   constructor(stream: FramedConnection['stream'], options: PieceClientOptions) {
     super();
@@ -159,10 +161,12 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
     return this.#write({ type: 'ticket', ticket });
   }
 
-  /** Tells the seeder a piece it sent failed its hash: it may re-check its file. */
-  /** Tells the seeder a piece this downloader verified (a spreading seeder shows it others). */
+  /**
+   * Tells the seeder a piece this downloader verified (a spreading seeder shows it others); to
+   * a seeder whose hello named `nohaves`, nothing.
+   */
   tellHave(piece: number): void {
-    if (this.#conn.closed) return;
+    if (this.#conn.closed || this.#noHaves) return;
     this.#haves.push(piece);
     if (this.#haveTimer === null) {
       // Real time whatever the clock: it bounds a batching delay, like the turn's cork below.
@@ -176,9 +180,10 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
 
   /** Tells the seeder every piece this downloader holds (right after the hello). */
   tellPieces(bitfield: Bitfield): void {
-    this.#write({ type: 'bitfield', bitfield });
+    if (!this.#noHaves) this.#write({ type: 'bitfield', bitfield });
   }
 
+  /** Tells the seeder a piece it sent failed its hash: it may re-check its file. */
   reportCorrupt(piece: number): void {
     this.#write({ type: 'corrupt', fileId: this.#o.fileId, piece });
   }
@@ -309,6 +314,7 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
       return;
     }
     this.#ready = true;
+    this.#noHaves = seederFeatures(f).has(SEEDER_FEATURES.noHaves);
     this.#handshake?.cancel();
     this.#conn.maxFrameLength = MAX_FRAME_LENGTH;
     // Before 'ready' (and the engine's bitfield): the seeder stops spreading to us first.

@@ -94,18 +94,19 @@ export class ServeSession {
 
   start(peerId: string, fileId: string): void {
     this.#fileId = fileId;
-    // The hello names what this seeder understands beyond version 1: a downloader asking for
-    // file order says so only to a seeder that takes the order frame, and pings only one that pongs.
-    this.conn.write({
-      type: 'hello',
-      version: PROTOCOL_VERSION,
-      fileId,
-      peerId,
-      ticket: `${SEEDER_FEATURES.order}.${SEEDER_FEATURES.ping}`,
-    });
     const { bitfield, pieceSize } = this.source;
     // A folder is spread as a file is: its download is one engine over the share's pieces.
-    if (this.ctx.spread && bitfield.length > 1 && bitfield.isComplete()) {
+    const spreads = this.ctx.spread && bitfield.length > 1 && bitfield.isComplete();
+    // The hello names what this seeder understands beyond version 1: a downloader asking for
+    // file order says so only to a seeder that takes the order frame, and pings only one that
+    // pongs. What the downloader holds is news only to a spreading session: the others ask for none.
+    const features = [
+      SEEDER_FEATURES.order,
+      SEEDER_FEATURES.ping,
+      ...(spreads ? [] : [SEEDER_FEATURES.noHaves]),
+    ];
+    this.conn.write({ type: 'hello', version: PROTOCOL_VERSION, fileId, peerId, ticket: features.join('.') });
+    if (spreads) {
       // Nothing is added to a complete file: its pieces are shown a window at a time instead.
       const spread = spreadOf(this.source, bitfield.length, pieceSize);
       this.#spread = new SpreadView(spread, this.#onHave, this.ctx.clock);

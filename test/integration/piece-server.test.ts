@@ -186,6 +186,18 @@ describe('piece server', () => {
     expect(reads).toBeLessThanOrEqual(2);
   });
 
+  it('asks a downloader for its haves only where it spreads the file', async () => {
+    // Only a spreading session uses what the downloader holds: the others' hello names nohaves.
+    const helloOf = async (bits?: Bitfield) => {
+      const { server } = await serve({}, bits);
+      const frames = (await dial(server, await ticket()))[Symbol.asyncIterator]();
+      const hello = (await frames.next()).value as Frame;
+      return hello.type === 'hello' ? hello.ticket.split('.') : [];
+    };
+    expect(await helloOf(new Bitfield(fx.manifest.pieces.length))).toEqual(['order', 'ping', 'nohaves']);
+    expect(await helloOf()).toEqual(['order', 'ping']);
+  });
+
   it('offers a partial file and announces pieces as they arrive', async () => {
     const partial = new Bitfield(fx.manifest.pieces.length);
     partial.set(0);

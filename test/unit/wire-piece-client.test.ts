@@ -9,6 +9,7 @@ import {
   PieceClient,
   PROTOCOL_VERSION,
 } from '../../src/wire/index.js';
+import { HAVE_HOLD_MS } from '../../src/wire/piece-client.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { until } from '../helpers/wait.js';
@@ -115,6 +116,33 @@ describe('PieceClient', () => {
     client.tellHave(5);
     await until('the have alone', () => got.length === 5);
     expect(got[4]).toEqual({ type: 'have', piece: 5 });
+  });
+
+  it('tells a seeder whose hello names nohaves neither its bitfield nor its haves', async () => {
+    // A partial seeder (another downloader) makes no use of them: in a swarm of sixteen they were
+    // fifteen frames per piece verified, each decoded and dropped, many in a write of their own.
+    const held = new Bitfield(10);
+    held.set(1);
+    const quiet = setup();
+    quiet.hello({ ticket: 'order.ping.nohaves' });
+    await until('ready', () => quiet.client.ready);
+    quiet.client.tellPieces(held);
+    for (const piece of [3, 4, 5]) quiet.client.tellHave(piece);
+    quiet.client.request({ piece: 1, offset: 0, length: 3 });
+    await until('the request', () => quiet.got.some((f) => f.type === 'request'));
+    // Past the haves' hold: nothing else comes.
+    await new Promise((r) => setTimeout(r, 3 * HAVE_HOLD_MS));
+    expect(quiet.got.map((f) => f.type)).toEqual(['hello', 'request']);
+
+    // A seeder that does not name it (a spreading one, an older one) is told as before.
+    const told = setup();
+    told.hello({ ticket: 'order.ping' });
+    await until('ready', () => told.client.ready);
+    told.client.tellPieces(held);
+    for (const piece of [3, 4, 5]) told.client.tellHave(piece);
+    told.client.request({ piece: 1, offset: 0, length: 3 });
+    await until('every frame', () => told.got.length === 6);
+    expect(told.got.map((f) => f.type)).toEqual(['hello', 'bitfield', 'have', 'have', 'have', 'request']);
   });
 
   it('in file order: tells a seeder naming the order feature and takes its pieces from its answer; tells an older one nothing', async () => {

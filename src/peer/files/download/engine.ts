@@ -12,6 +12,7 @@ import { DOWNLOAD_DEFAULTS, type DownloadHandle, type DownloadOptions } from './
 import { PiecePipeline } from './piece-pipeline.js';
 import { openPieceStore, type PieceStore } from './piece-store.js';
 import { distributionOf, ProgressMeter, progressOf } from './progress.js';
+import { RecentPieces } from './recent-pieces.js';
 import { type SeederLink, seederLinkOptions } from './seeder-link.js';
 import { SeederLinks } from './seeder-links.js';
 import { sendRequests } from './send-requests.js';
@@ -35,6 +36,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   readonly #scheduler: Scheduler;
   readonly #links: SeederLinks;
   readonly #pipeline: PiecePipeline;
+  /** The pieces verified last, served from memory (recent-pieces.ts). */
+  readonly #recent: RecentPieces;
   readonly #abort = new AbortController();
   readonly pieceSource: DownloadPieceSource;
   #file: PieceStore | null = null;
@@ -54,7 +57,10 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     this.#meter = new ProgressMeter(this.#clock);
     this.#peerId = o.identity.peerId;
     this.#count = o.manifest.pieces.length;
-    this.pieceSource = new DownloadPieceSource(o.manifest, this.#count);
+    this.#recent = new RecentPieces(o.recentPiecesBytes ?? DOWNLOAD_DEFAULTS.recentPiecesBytes, (buf) =>
+      this.#pipeline.recycle(buf),
+    );
+    this.pieceSource = new DownloadPieceSource(o.manifest, this.#count, this.#recent);
     this.done = new Promise<DownloadResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -70,7 +76,12 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
       blockSizeBytes,
       hashWorkers: o.hashWorkers ?? (availableParallelism() > 1 ? DOWNLOAD_DEFAULTS.hashWorkers : 0),
       maxPendingBytes: o.maxPendingWriteBytes ?? DOWNLOAD_DEFAULTS.maxPendingWriteBytes,
-      onWritten: (piece) => this.pieceSource.markHave(piece),
+      // Kept before it is announced: the first requests for it find it in memory.
+      onWritten: (piece, buf) => {
+        const kept = this.#recent.keep(piece, buf);
+        this.pieceSource.markHave(piece);
+        return kept;
+      },
       // Not awaited: #fail waits for the pending writes, this one among them.
       onWriteFailed: (err) => void this.#fail(err),
       onDrained: () => this.#schedulePump(),
@@ -193,6 +204,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
   #stopAll(): void {
     this.#abort.abort();
     this.#pipeline.close();
+    this.#recent.close();
     this.#ticker?.cancel();
     this.#ticker = null;
     this.#links.stop();

@@ -49,6 +49,8 @@ export interface DownloadOptions {
   resumeIntervalMs?: number;
   /** Give up (NO_SEEDERS) when no connected peer has the missing pieces and nothing verified for this long. */
   noProgressTimeoutMs?: number;
+  /** Verified pieces kept in memory after their write, in bytes, to serve other downloaders from (recent-pieces.ts; 0: none). */
+  recentPiecesBytes?: number;
   /** Threads hashing pieces besides the main one (default 1 on a multi-core machine, else 0). */
   hashWorkers?: number;
   /** Write verified pieces past the page cache (O_DIRECT) where the file system allows it. */
@@ -95,6 +97,9 @@ export const DOWNLOAD_DEFAULTS = Object.freeze({
   // Verified pieces queued for the disk; with the pools and the blocks in flight this keeps
   // the downloader's RSS near 130 MiB whatever the file size.
   maxPendingWriteBytes: 8 * 1024 * 1024,
+  // The pieces verified last, served to the swarm from memory: a piece is asked for most just
+  // after it was verified (it is rarest then), and the disk copy went past the page cache.
+  recentPiecesBytes: 16 * 1024 * 1024,
   // One thread hashing beside the main one (which decrypts and writes): the 2-core case.
   hashWorkers: 1,
   // A download writes a file the machine has never seen: past the page cache it costs a

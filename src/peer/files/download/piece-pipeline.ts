@@ -14,8 +14,11 @@ export interface PiecePipelineOptions {
   hashWorkers: number;
   /** Bytes of pieces waiting for their hash or the disk past which `full` says to ask for no more. */
   maxPendingBytes: number;
-  /** A piece is on disk. */
-  onWritten: (piece: number) => void;
+  /**
+   * A piece is on disk. True when the caller keeps `buf` (to serve it from memory): it then
+   * gives it back with recycle() itself, once nothing reads it.
+   */
+  onWritten: (piece: number, buf: Buffer) => boolean;
   /** A write failed: the download ends with this error. */
   onWriteFailed: (err: CoterieError) => void;
   /** A write finished and freed its memory: the engine may ask for more. */
@@ -137,10 +140,13 @@ export class PiecePipeline {
   /** Writes a verified piece; its slot is recycled once the disk is done with it. */
   write(file: PieceStore, piece: number, buf: Buffer): void {
     this.#writingBytes += buf.length;
+    let kept = false;
     const p: Promise<void> = file
       .writePiece(piece, buf)
       .then(
-        () => this.#o.onWritten(piece),
+        () => {
+          kept = this.#o.onWritten(piece, buf);
+        },
         (err: unknown) =>
           this.#o.onWriteFailed(
             // A full disk says so (and what it needs); anything else is a failed write.
@@ -152,7 +158,7 @@ export class PiecePipeline {
       .finally(() => {
         this.#writes.delete(p);
         this.#writingBytes -= buf.length;
-        this.recycle(buf);
+        if (!kept) this.recycle(buf);
         this.#o.onDrained();
       });
     this.#writes.add(p);
