@@ -97,9 +97,10 @@ describe('outbox: messages frames', () => {
 
   it('frames payloads of every length class as ws does', () => {
     for (const n of [0, 125, 126, 65535, 65536, 300_000]) {
-      const body = Buffer.alloc(n, 0x61);
-      const frame = wsTextFrame(body);
-      expect(payload(frame).equals(body)).toBe(true);
+      const text = 'é'.repeat(n >> 1) + 'a'.repeat(n & 1);
+      const frame = wsTextFrame(text);
+      expect(payload(frame).length).toBe(n);
+      expect(payload(frame).toString('utf8')).toBe(text);
     }
   });
 
@@ -157,5 +158,30 @@ describe('outbox: bursts', () => {
     expect(a!.corks.depth).toBe(1);
     await new Promise((r) => setImmediate(r));
     expect(a!.corks.depth).toBe(0);
+  });
+
+  it("writes a group's receipts to its sender as whole frames, one write each, in order", () => {
+    // Each member's acknowledgement that moved is a receipt frame to the sender: at 1,000 members,
+    // ws would build 999 headers and queue 1,998 writes for one burst.
+    const outbox = createOutbox(pino({ level: 'silent' }));
+    const sender = session('alice');
+    const readers = Array.from({ length: 999 }, (_, i) => `m${i}`);
+    for (const reader of readers)
+      outbox.sendBurst(sender.s, {
+        type: 'receipt',
+        streamId: 'g:club',
+        reader,
+        delivered: 5,
+        read: 0,
+        at: 1,
+      });
+    expect(sender.sent.length).toBe(0);
+    expect(sender.frames.length).toBe(999);
+    expect(sender.corks.depth).toBe(1);
+    const got = sender.frames.map(
+      (f) => JSON.parse(payload(f.data).toString()) as { type: string; reader: string },
+    );
+    expect(got.every((r) => r.type === 'receipt')).toBe(true);
+    expect(got.map((r) => r.reader)).toEqual(readers);
   });
 });

@@ -34,7 +34,12 @@ export function createOutbox(logger: Logger): Outbox {
   };
 
   const send = (s: Session, message: TrackerMessage) => {
-    if (writable(s, 'events')) s.socket.send(encodeSessionMessage(message));
+    if (!writable(s, 'events')) return;
+    const text = encodeSessionMessage(message);
+    // One write of a whole frame, as a push (sendMessages says why): a group's receipts to its
+    // sender are a frame per member that moved, answers to pipelined sends one per send.
+    if (s.socket.extensions === '') s.transport.write(wsTextFrame(text));
+    else s.socket.send(text);
   };
 
   const sendAll = (sessions: Iterable<Session>, message: TrackerMessage) => {
@@ -64,7 +69,7 @@ export function createOutbox(logger: Logger): Outbox {
     const flush = () => {
       if (part.length === 0) return;
       // The items are JSON already: splice them in rather than encode each message per session.
-      frames.push(wsTextFrame(Buffer.from(`{"type":"messages","items":[${part.join(',')}]}`)));
+      frames.push(wsTextFrame(`{"type":"messages","items":[${part.join(',')}]}`));
       part = [];
       bytes = 0;
     };
@@ -123,11 +128,12 @@ function sameItems(a: readonly EncodedMessage[], b: readonly EncodedMessage[]): 
 }
 
 /**
- * A whole unmasked, final text frame of `payload` (RFC 6455 §5.2), as ws would write it: FIN and
- * the text opcode, then the length in 7 bits, or 126 and 16 bits, or 127 and 64 bits.
+ * A whole unmasked, final text frame of `text` (RFC 6455 §5.2), as ws would write it: FIN and
+ * the text opcode, then the payload's length in 7 bits, or 126 and 16 bits, or 127 and 64 bits,
+ * then its UTF-8 bytes, in one buffer.
  */
-export function wsTextFrame(payload: Buffer): Buffer {
-  const n = payload.length;
+export function wsTextFrame(text: string): Buffer {
+  const n = Buffer.byteLength(text);
   const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
   const frame = Buffer.allocUnsafe(head + n);
   frame[0] = 0x81;
@@ -139,7 +145,7 @@ export function wsTextFrame(payload: Buffer): Buffer {
     frame[1] = 127;
     frame.writeBigUInt64BE(BigInt(n), 2);
   }
-  payload.copy(frame, head);
+  frame.write(text, head, 'utf8');
   return frame;
 }
 
