@@ -48,7 +48,12 @@ process.on('message', async (m: MembersRequest) => {
     }
     send({ type: 'connected' });
   } else if (m.type === 'report') {
-    send({ type: 'report', index: Int32Array.from(index), at: Float64Array.from(at) });
+    send({
+      type: 'report',
+      index: Int32Array.from(index),
+      at: Float64Array.from(at),
+      ackFrames: members.reduce((n, c) => n + c.ackFrames, 0),
+    });
   } else if (m.type === 'close') {
     clearInterval(progress);
     for (let i = 0; i < members.length; i += 100)

@@ -51,7 +51,8 @@ const emit = (name: string, value: number, unit: string, ref?: number) =>
   process.stdout.write(
     `${JSON.stringify({
       name,
-      value: Number(value.toFixed(3)),
+      // Small figures (CPU-s per 1,000 deliveries) keep their digits.
+      value: Number(value.toFixed(value !== 0 && Math.abs(value) < 0.1 ? 6 : 3)),
       unit,
       ...(ref === undefined ? {} : { ref, ratio: Number((value / ref).toFixed(3)) }),
     })}\n`,
@@ -213,7 +214,12 @@ const MEMBER_PROCS = Number(process.env.BENCH_FANOUT_PROCS ?? 2);
 function memberProcess() {
   const script = fileURLToPath(new URL('./_fanout-members.ts', import.meta.url));
   const child = fork(script, [], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: [
+      '--import',
+      'tsx',
+      // Dev aid: the members' processes profiled too (their whole life, connecting included).
+      ...(PROF_PHASES === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', PROF_PHASES]),
+    ],
     serialization: 'advanced',
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -300,9 +306,11 @@ async function groupFanout(base: string, size: number) {
   const membersCpu = procs.reduce((n, p, k) => n + cpuSeconds(p.pid) - members0[k]!, 0);
   await profileStop(`fanout${size}`);
   const latencies: number[] = [];
+  let ackFrames = 0;
   /** Per message, the last arrival at any member. */
   const last: number[] = new Array(total).fill(Number.NaN);
   for (const r of await Promise.all(procs.map((p) => p.report()))) {
+    ackFrames += r.ackFrames;
     for (let k = 0; k < r.index.length; k++) {
       const i = r.index[k]!;
       const at = r.at[k]!;
@@ -322,6 +330,15 @@ async function groupFanout(base: string, size: number) {
   emit(`messaging.fanout.${size}.lost`, lost, 'deliveries');
   const perK = (n: number) => (n / Math.max(1, latencies.length)) * 1000;
   emit(`messaging.fanout.${size}.tracker_cpu_s_per_1k_deliveries`, perK(cpu), 'CPU-s');
+  // The members' processes share the machine's cores with the tracker: their CPU is part of the latency.
+  emit(`messaging.fanout.${size}.members_cpu_s_per_1k_deliveries`, perK(membersCpu), 'CPU-s');
+  // What the members send back and what the sender hears of it: acknowledgements, and receipts.
+  emit(`messaging.fanout.${size}.ack_frames_per_1k_deliveries`, perK(ackFrames), 'frames');
+  emit(
+    `messaging.fanout.${size}.receipts_per_message`,
+    sender.receipts.length / total,
+    'receipt frames to the sender',
+  );
   // Counts, not times: what the tracker did per 1,000 deliveries whatever the machine's load
   // (one write per member per message is the floor; the members' acks add reads).
   emit(

@@ -9,7 +9,7 @@ export type MembersReply =
   | { type: 'connected' }
   | { type: 'progress'; deliveries: number }
   /** Per delivery (a first copy at a member): the message's index (`g<size>-<index>`) and its arrival, ms. */
-  | { type: 'report'; index: Int32Array; at: Float64Array };
+  | { type: 'report'; index: Int32Array; at: Float64Array; ackFrames: number };
 
 /**
  * Add to performance.now() for ms on the monotonic clock every process shares

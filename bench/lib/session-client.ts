@@ -49,6 +49,8 @@ export class SessionClient {
   readonly receipts: ReceiptEvent[] = [];
   readonly errors: { code: string; message: string }[] = [];
   synced = false;
+  /** ack_messages frames sent by the ack window (benchmarks count them per delivery). */
+  ackFrames = 0;
   /** Resolves once the socket closed, with its code and reason. */
   readonly closed: Promise<{ code: number; reason: string }>;
   private nextId = 1;
@@ -69,9 +71,10 @@ export class SessionClient {
     private readonly options: SessionClientOptions & { keepInbox?: boolean },
   ) {
     this.inbox = options.keepInbox ? [] : undefined;
-    this.acks = createAckWindow(options.ackWindowMs ?? 0, (cursors) =>
-      this.raw({ type: 'ack_messages', cursors }),
-    );
+    this.acks = createAckWindow(options.ackWindowMs ?? 0, (cursors) => {
+      this.ackFrames++;
+      this.raw({ type: 'ack_messages', cursors });
+    });
     ws.on('message', (data) => this.onFrame(data as Buffer));
     this.closed = new Promise((resolve) =>
       ws.once('close', (code, reason) => {

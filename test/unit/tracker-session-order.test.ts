@@ -55,7 +55,9 @@ function setup(stored: EncodedMessage[]) {
     outbox,
     logger: pino({ level: 'silent' }),
   });
-  const s = newSession('s1', {} as WebSocket, { cork() {}, uncork() {} }, { userId: 'bob' } as Caller);
+  const s = newSession('s1', {} as WebSocket, { cork() {}, uncork() {}, write: () => true }, {
+    userId: 'bob',
+  } as Caller);
   return { order, s, frames, reads, release };
 }
 

@@ -9,7 +9,10 @@ import { newSession, type Session } from '../../src/tracker/ws/session.js';
 
 /** The registry reads ids, users, hellos and watches only: the socket is never touched. */
 const session = (id: string, userId: string): Session =>
-  newSession(id, {} as WebSocket, { cork() {}, uncork() {} }, { userId, tokenHash: `t-${id}` } as Caller);
+  newSession(id, {} as WebSocket, { cork() {}, uncork() {}, write: () => true }, {
+    userId,
+    tokenHash: `t-${id}`,
+  } as Caller);
 const greet = (s: Session) => {
   s.info = { sessionId: s.id, userId: s.caller.userId, peerId: 'p'.repeat(64), addresses: [] };
 };

@@ -34,7 +34,12 @@ export function createOutbox(logger: Logger): Outbox {
   };
 
   const send = (s: Session, message: TrackerMessage) => {
-    if (writable(s, 'events')) s.socket.send(encodeSessionMessage(message));
+    if (!writable(s, 'events')) return;
+    const text = encodeSessionMessage(message);
+    // One write of a whole frame, as a push (sendMessages says why): a group's receipts to its
+    // sender are a frame per member that moved, answers to pipelined sends one per send.
+    if (s.socket.extensions === '') s.transport.write(wsTextFrame(text));
+    else s.socket.send(text);
   };
 
   const sendAll = (sessions: Iterable<Session>, message: TrackerMessage) => {
@@ -48,7 +53,12 @@ export function createOutbox(logger: Logger): Outbox {
    * The frames last built, for the next session that gets the very same
    * messages: a group's message goes to every member's session in one loop,
    * so the frame is spliced and encoded once, not once per member. Kept for
-   * the current turn of the event loop only.
+   * the current turn of the event loop only. Each is a whole WebSocket frame,
+   * header and payload in one buffer (a server does not mask, so the bytes
+   * are the same for every socket): a session's push is then one write of
+   * that buffer, where `ws` would build a header per session and write it and
+   * the payload as two corked writes, a writev of both (at 1,000 members,
+   * 1,000 headers, 2,000 queued writes and 1,000 writev requests per message).
    */
   let last: { items: readonly EncodedMessage[]; frames: Buffer[] } | undefined;
   const framesOf = (items: readonly EncodedMessage[]): Buffer[] => {
@@ -59,7 +69,7 @@ export function createOutbox(logger: Logger): Outbox {
     const flush = () => {
       if (part.length === 0) return;
       // The items are JSON already: splice them in rather than encode each message per session.
-      frames.push(Buffer.from(`{"type":"messages","items":[${part.join(',')}]}`));
+      frames.push(wsTextFrame(`{"type":"messages","items":[${part.join(',')}]}`));
       part = [];
       bytes = 0;
     };
@@ -78,8 +88,9 @@ export function createOutbox(logger: Logger): Outbox {
   const sendMessages = (s: Session, items: readonly EncodedMessage[]) => {
     // Nothing is lost by a cut: messages are stored, and the peer catches up from its cursor when it comes back.
     if (!writable(s, 'messages') || items.length === 0) return;
-    // Text frames from bytes: ws writes the same buffer to every socket (a server does not mask).
-    for (const frame of framesOf(items)) s.socket.send(frame, { binary: false });
+    // Written behind whatever ws wrote to the socket before (ws writes at once: no extension queues).
+    if (s.socket.extensions === '') for (const frame of framesOf(items)) s.transport.write(frame);
+    else for (const frame of framesOf(items)) s.socket.send(payloadOf(frame), { binary: false });
     // A push does not wait for the end of a burst of answers: they go out with it, in one write.
     if (corked.delete(s)) s.transport.uncork();
   };
@@ -114,4 +125,32 @@ function sameItems(a: readonly EncodedMessage[], b: readonly EncodedMessage[]): 
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/**
+ * A whole unmasked, final text frame of `text` (RFC 6455 §5.2), as ws would write it: FIN and
+ * the text opcode, then the payload's length in 7 bits, or 126 and 16 bits, or 127 and 64 bits,
+ * then its UTF-8 bytes, in one buffer.
+ */
+export function wsTextFrame(text: string): Buffer {
+  const n = Buffer.byteLength(text);
+  const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(head + n);
+  frame[0] = 0x81;
+  if (head === 2) frame[1] = n;
+  else if (head === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(n), 2);
+  }
+  frame.write(text, head, 'utf8');
+  return frame;
+}
+
+/** The payload of a frame made by wsTextFrame. */
+function payloadOf(frame: Buffer): Buffer {
+  const len = frame[1]! & 0x7f;
+  return frame.subarray(len === 127 ? 10 : len === 126 ? 4 : 2);
 }

@@ -13,6 +13,12 @@ import type { Caller } from '../services/users.js';
 export interface Corkable {
   cork(): void;
   uncork(): void;
+  /**
+   * Bytes as they are, behind whatever `ws` wrote before: the outbox writes a
+   * group message's WebSocket frame, built once, to each member's socket
+   * (outbox.ts says why). `ws` writes to this same socket, in call order.
+   */
+  write(bytes: Buffer): boolean;
   /** The peer's address as this tracker sees it (the reachability check dials it back). */
   readonly remoteAddress?: string | undefined;
 }
