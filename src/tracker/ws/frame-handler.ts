@@ -103,6 +103,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       return;
     }
     s.info = info;
+    s.sentBatches = message.sentBatches === true;
     s.held ??= [];
     outbox.send(s, {
       type: 'welcome',
@@ -179,7 +180,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
         const id = message.id;
         const { committed } = await messages.submit(s.caller.userId, message);
         committed.then(
-          (r) => outbox.sendBurst(s, { type: 'sent', ...(id === undefined ? {} : { id }), ...r }),
+          (r) => outbox.sendSent(s, id, r),
           (err: unknown) =>
             outbox.sendError(s, CoterieError.from(err, 'INTERNAL', 'the send failed; it was logged'), id),
         );
