@@ -50,6 +50,8 @@ export interface Session {
   unsent: SentItem[] | undefined;
   /** Frames are handled one after another, in order. */
   queue: Promise<void>;
+  /** Frames in `queue` not handled yet: with none, a send that needs no read is handled at once. */
+  pending: number;
   closed: boolean;
 }
 
@@ -68,6 +70,7 @@ export function newSession(id: string, socket: WebSocket, transport: Corkable, c
     sentBatches: false,
     unsent: undefined,
     queue: Promise.resolve(),
+    pending: 0,
     closed: false,
   };
 }
