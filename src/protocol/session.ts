@@ -401,12 +401,15 @@ function decode<T>(raw: string | Buffer | ArrayBuffer | Buffer[], checks: Map<st
       `session frame of ${bytes} bytes exceeds ${MAX_SESSION_FRAME_BYTES}: split the file list over several messages`,
     );
   }
+  // A Buffer (what ws hands over) is decoded where it lies: Buffer.from(buffer) would copy it first.
   const text =
     typeof raw === 'string'
       ? raw
       : Array.isArray(raw)
         ? Buffer.concat(raw).toString('utf8')
-        : Buffer.from(raw as ArrayBuffer).toString('utf8');
+        : Buffer.isBuffer(raw)
+          ? raw.toString('utf8')
+          : Buffer.from(raw).toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);
