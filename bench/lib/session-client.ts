@@ -36,6 +36,11 @@ export interface SessionClientOptions {
    * own checking, not the tracker, would set the figures.
    */
   validate?: boolean;
+  /**
+   * Ask for the answers to pipelined sends merged per commit (`sent_batch`, the hello's
+   * `sentBatches`; default true); false: one `sent` per send.
+   */
+  sentBatches?: boolean;
 }
 
 export interface OpenSessionOptions {
@@ -110,6 +115,7 @@ export class SessionClient {
         peerId: randomBytes(32).toString('hex'),
         addresses: [],
         seeding: [],
+        ...(options.sentBatches === false ? {} : { sentBatches: true as const }),
       }),
     );
     await welcomed;
@@ -199,9 +205,11 @@ export class SessionClient {
         this.options.onReceipt?.(msg);
         return;
       case 'sent': {
-        const w = this.waiting.get(Number(msg.id));
-        this.waiting.delete(Number(msg.id));
-        w?.resolve(msg);
+        this.settle(msg);
+        return;
+      }
+      case 'sent_batch': {
+        for (const item of msg.items) this.settle({ type: 'sent', ...item });
         return;
       }
       case 'error': {
@@ -214,6 +222,12 @@ export class SessionClient {
       default:
         return;
     }
+  }
+
+  private settle(answer: SentMessage): void {
+    const w = this.waiting.get(Number(answer.id));
+    this.waiting.delete(Number(answer.id));
+    w?.resolve(answer);
   }
 
   /** Resolves once the catch-up after hello is over. */

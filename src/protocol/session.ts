@@ -75,6 +75,12 @@ export const HelloMessage = Type.Object(
     addresses: Type.Array(PeerAddress, { maxItems: MAX_PEER_ADDRESSES }),
     /** File ids it holds completely and serves. */
     seeding: FileIds,
+    /**
+     * The client reads `sent_batch`: the answers to its pipelined sends that one commit made
+     * durable come in one frame instead of a `sent` each (one frame to write and to read, not
+     * thousands). Without it every send is answered by its own `sent`.
+     */
+    sentBatches: Type.Optional(Type.Literal(true)),
   },
   { additionalProperties: false },
 );
@@ -262,6 +268,16 @@ export const SentMessage = Type.Object({
   sentAt: Type.Integer(),
   duplicate: Type.Boolean(),
 });
+/** Most answers in one `sent_batch`: about 200 bytes each, a frame stays far below a client's frame cap. */
+export const MAX_SENT_PER_BATCH = 1000;
+/**
+ * The answers to several sends, in the order `sent` would have brought them (to a session
+ * whose hello asked for `sentBatches`): the sends' ids with what each `sent` carries.
+ */
+export const SentBatchMessage = Type.Object({
+  type: Type.Literal('sent_batch'),
+  items: Type.Array(Type.Omit(SentMessage, ['type']), { maxItems: MAX_SENT_PER_BATCH }),
+});
 /**
  * To the sessions of a group's members: `userId` left the group or was
  * removed, and their tickets for it issued before `before` (seconds since the
@@ -311,6 +327,7 @@ export const TrackerMessage = Type.Union([
   SyncedEvent,
   ReceiptEvent,
   SentMessage,
+  SentBatchMessage,
   ClusterEvent,
   ReplicateOrder,
   DropOrder,
@@ -325,6 +342,7 @@ export type MessagesEvent = Static<typeof MessagesEvent>;
 export type SyncedEvent = Static<typeof SyncedEvent>;
 export type ReceiptEvent = Static<typeof ReceiptEvent>;
 export type SentMessage = Static<typeof SentMessage>;
+export type SentBatchMessage = Static<typeof SentBatchMessage>;
 export type SendMessage = Static<typeof SendMessage>;
 export type AckMessages = Static<typeof AckMessages>;
 /** The messaging pushes, kept apart from SessionEvent (which become notices). */
@@ -383,12 +401,15 @@ function decode<T>(raw: string | Buffer | ArrayBuffer | Buffer[], checks: Map<st
       `session frame of ${bytes} bytes exceeds ${MAX_SESSION_FRAME_BYTES}: split the file list over several messages`,
     );
   }
+  // A Buffer (what ws hands over) is decoded where it lies: Buffer.from(buffer) would copy it first.
   const text =
     typeof raw === 'string'
       ? raw
       : Array.isArray(raw)
         ? Buffer.concat(raw).toString('utf8')
-        : Buffer.from(raw as ArrayBuffer).toString('utf8');
+        : Buffer.isBuffer(raw)
+          ? raw.toString('utf8')
+          : Buffer.from(raw).toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);

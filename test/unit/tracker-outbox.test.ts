@@ -185,3 +185,72 @@ describe('outbox: bursts', () => {
     expect(got.map((r) => r.reader)).toEqual(readers);
   });
 });
+
+describe('outbox: answers to sends', () => {
+  const result = (seq: number) => ({
+    messageId: `m${seq}`,
+    streamId: 'd:alice:bob',
+    seq,
+    state: 'sent' as const,
+    sentAt: 1,
+    duplicate: false,
+  });
+  const parsed = (f: { data: Buffer }) =>
+    JSON.parse(payload(f.data).toString()) as {
+      type: string;
+      id?: number;
+      items?: { id: number; seq: number }[];
+    };
+
+  it('merges the answers of one commit into one sent_batch, in order, for a session that asked', async () => {
+    const outbox = createOutbox(pino({ level: 'silent' }));
+    const a = session('a');
+    a.s.sentBatches = true;
+    for (let i = 1; i <= 500; i++) outbox.sendSent(a.s, i, result(i));
+    await Promise.resolve();
+    expect(a.frames.map((f) => parsed(f).type)).toEqual(['sent_batch']);
+    expect(parsed(a.frames[0]!).items!.map((x) => [x.id, x.seq])).toEqual(
+      Array.from({ length: 500 }, (_, i) => [i + 1, i + 1]),
+    );
+  });
+
+  it('answers each send with its own sent for a session that did not ask', async () => {
+    const outbox = createOutbox(pino({ level: 'silent' }));
+    const a = session('a');
+    for (let i = 1; i <= 3; i++) outbox.sendSent(a.s, i, result(i));
+    await Promise.resolve();
+    expect(a.frames.map((f) => [parsed(f).type, parsed(f).id])).toEqual([
+      ['sent', 1],
+      ['sent', 2],
+      ['sent', 3],
+    ]);
+  });
+
+  it('writes waiting answers before any other frame to the session, and splits past the cap', async () => {
+    const outbox = createOutbox(pino({ level: 'silent' }));
+    const a = session('a');
+    a.s.sentBatches = true;
+    outbox.sendSent(a.s, 1, result(1));
+    outbox.sendSent(a.s, 2, result(2));
+    outbox.sendMessages(a.s, [msg(9)]);
+    outbox.sendSent(a.s, 3, result(3));
+    outbox.send(a.s, { type: 'pong', id: 7 });
+    for (let i = 4; i < 4 + 2500; i++) outbox.sendSent(a.s, i, result(i));
+    await Promise.resolve();
+    const frames = a.frames.map(parsed);
+    expect(frames.map((f) => f.type)).toEqual([
+      'sent_batch',
+      'messages',
+      'sent_batch',
+      'pong',
+      'sent_batch',
+      'sent_batch',
+      'sent_batch',
+    ]);
+    expect(frames.filter((f) => f.type === 'sent_batch').map((f) => f.items!.length)).toEqual([
+      2, 1, 1000, 1000, 500,
+    ]);
+    const ids = frames.flatMap((f) => (f.type === 'sent_batch' ? f.items!.map((x) => x.id) : []));
+    expect(ids).toEqual(Array.from({ length: 2503 }, (_, i) => i + 1));
+  });
+});

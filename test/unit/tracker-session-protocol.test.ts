@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CoterieError } from '../../src/protocol/errors.js';
 import {
   MAX_SESSION_FRAME_BYTES,
@@ -26,6 +26,21 @@ describe('session protocol codec', () => {
     ).toMatchObject({
       type: 'seeder_left',
     });
+  });
+
+  it('reads a frame from each shape ws hands over, and a Buffer without copying it first', () => {
+    const ping = '{"type":"ping","id":3}';
+    const bytes = Buffer.from(ping);
+    const arrayBuffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    const copies = vi.spyOn(Buffer, 'from');
+    try {
+      expect(parseClientMessage(bytes)).toEqual({ type: 'ping', id: 3 });
+      expect(copies).not.toHaveBeenCalled();
+      expect(parseClientMessage(arrayBuffer)).toEqual({ type: 'ping', id: 3 });
+      expect(parseClientMessage([bytes.subarray(0, 5), bytes.subarray(5)])).toEqual({ type: 'ping', id: 3 });
+    } finally {
+      copies.mockRestore();
+    }
   });
 
   it('rejects anything else with PROTOCOL_ERROR or FRAME_TOO_LARGE, never another error', () => {

@@ -299,6 +299,7 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
         }
         case 'pong':
         case 'sent':
+        case 'sent_batch':
           return;
         case 'messages':
         case 'synced':

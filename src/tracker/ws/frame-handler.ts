@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { MessageSent } from '../../protocol/api.js';
 import { CoterieError, isCoterieError } from '../../protocol/errors.js';
 import {
   type ClientMessage,
@@ -24,7 +25,7 @@ import type { SessionCatchUp } from './session-catch-up.js';
 export interface FrameHandlerDeps {
   presence: PresenceService;
   files: Pick<FilesService, 'visible'>;
-  messages: Pick<MessagesService, 'submit' | 'ack'>;
+  messages: Pick<MessagesService, 'submit' | 'submitNow' | 'ack'>;
   registry: SessionRegistry;
   outbox: Outbox;
   catchUp: SessionCatchUp;
@@ -103,6 +104,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       return;
     }
     s.info = info;
+    s.sentBatches = message.sentBatches === true;
     s.held ??= [];
     outbox.send(s, {
       type: 'welcome',
@@ -176,13 +178,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       case 'send': {
         // Queued in frame order, acknowledged at commit: a sender may pipeline many sends. The frame
         // is passed as it is (submit reads the send's fields only): no copy per message.
-        const id = message.id;
-        const { committed } = await messages.submit(s.caller.userId, message);
-        committed.then(
-          (r) => outbox.sendBurst(s, { type: 'sent', ...(id === undefined ? {} : { id }), ...r }),
-          (err: unknown) =>
-            outbox.sendError(s, CoterieError.from(err, 'INTERNAL', 'the send failed; it was logged'), id),
-        );
+        answerSend(s, message.id, (await messages.submit(s.caller.userId, message)).committed);
         return;
       }
       case 'ack_messages': {
@@ -228,6 +224,29 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     if (message.id !== undefined) outbox.send(s, { type: 'ack', id: message.id });
   }
 
+  /** Answers a queued send once its commit settles. */
+  function answerSend(s: Session, id: string | number | undefined, committed: Promise<MessageSent>): void {
+    committed.then(
+      (r) => outbox.sendSent(s, id, r),
+      (err: unknown) =>
+        outbox.sendError(s, CoterieError.from(err, 'INTERNAL', 'the send failed; it was logged'), id),
+    );
+  }
+
+  /** A frame's failure, answered with its id (an unexpected one logged first). */
+  function answerError(s: Session, message: ClientMessage, err: unknown): void {
+    if (isCoterieError(err)) {
+      outbox.sendError(s, err, message.id);
+      return;
+    }
+    logger.error({ err, sessionId: s.id, type: message.type }, 'session message failed');
+    outbox.sendError(
+      s,
+      new CoterieError('INTERNAL', 'the tracker failed to handle this message; it was logged'),
+      message.id,
+    );
+  }
+
   /** Takes one frame off the socket: a bad one is answered at once, a good one queued behind the session's others. */
   return function onFrame(s: Session, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     let message: ClientMessage;
@@ -244,21 +263,30 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       outbox.sendError(s, e, typeof id === 'string' || typeof id === 'number' ? id : undefined);
       return;
     }
-    s.queue = s.queue.then(async () => {
-      if (s.closed) return;
+    // A send that needs no read, with nothing queued before it, is queued for its commit now: in
+    // frame order still, without the promises and turns of the session's queue (at full rate
+    // those were a quarter of the tracker's allocations per message).
+    if (message.type === 'send' && s.pending === 0 && s.info !== undefined && !s.closed) {
+      let now: { committed: Promise<MessageSent> } | undefined;
       try {
-        await handle(s, message);
+        now = messages.submitNow(s.caller.userId, message);
       } catch (err) {
-        if (isCoterieError(err)) {
-          outbox.sendError(s, err, message.id);
-        } else {
-          logger.error({ err, sessionId: s.id, type: message.type }, 'session message failed');
-          outbox.sendError(
-            s,
-            new CoterieError('INTERNAL', 'the tracker failed to handle this message; it was logged'),
-            message.id,
-          );
-        }
+        answerError(s, message, err);
+        return;
+      }
+      if (now !== undefined) {
+        answerSend(s, message.id, now.committed);
+        return;
+      }
+    }
+    s.pending++;
+    s.queue = s.queue.then(async () => {
+      try {
+        if (!s.closed) await handle(s, message);
+      } catch (err) {
+        answerError(s, message, err);
+      } finally {
+        s.pending--;
       }
     });
   };

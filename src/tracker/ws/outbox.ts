@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
+import type { MessageSent } from '../../protocol/api.js';
 import type { CoterieError } from '../../protocol/errors.js';
-import { encodeSessionMessage, type TrackerMessage } from '../../protocol/session.js';
+import { encodeSessionMessage, MAX_SENT_PER_BATCH, type TrackerMessage } from '../../protocol/session.js';
 import type { EncodedMessage } from '../services/messages.js';
 import type { Session } from './session.js';
 
@@ -18,6 +19,12 @@ export interface Outbox {
   sendMessages(s: Session, items: readonly EncodedMessage[]): void;
   /** As `send`, for answers that come in bursts (a whole commit at once): corked until the burst is over. */
   sendBurst(s: Session, message: TrackerMessage): void;
+  /**
+   * The answer to the send `id`, committed: a `sent`, or, to a session that asked for
+   * `sentBatches`, an item of one `sent_batch` with the answers to its other sends
+   * committed in the same turn.
+   */
+  sendSent(s: Session, id: string | number | undefined, result: MessageSent): void;
   sendError(s: Session, err: CoterieError, id?: string | number): void;
 }
 
@@ -34,6 +41,8 @@ export function createOutbox(logger: Logger): Outbox {
   };
 
   const send = (s: Session, message: TrackerMessage) => {
+    // Answers waiting to be merged go first: the session gets its frames in the order they were made.
+    if (s.unsent !== undefined) flushSent(s);
     if (!writable(s, 'events')) return;
     const text = encodeSessionMessage(message);
     // One write of a whole frame, as a push (sendMessages says why): a group's receipts to its
@@ -87,6 +96,7 @@ export function createOutbox(logger: Logger): Outbox {
 
   const sendMessages = (s: Session, items: readonly EncodedMessage[]) => {
     // Nothing is lost by a cut: messages are stored, and the peer catches up from its cursor when it comes back.
+    if (s.unsent !== undefined) flushSent(s);
     if (!writable(s, 'messages') || items.length === 0) return;
     // Written behind whatever ws wrote to the socket before (ws writes at once: no extension queues).
     if (s.socket.extensions === '') for (const frame of framesOf(items)) s.transport.write(frame);
@@ -114,10 +124,44 @@ export function createOutbox(logger: Logger): Outbox {
     send(s, message);
   };
 
+  /** Sessions with answers waiting in `unsent`, written when this run of microtasks ends. */
+  let unsentSessions: Session[] = [];
+  const flushSent = (s: Session) => {
+    const items = s.unsent;
+    if (items === undefined) return;
+    s.unsent = undefined;
+    for (let i = 0; i < items.length; i += MAX_SENT_PER_BATCH) {
+      const part = items.length <= MAX_SENT_PER_BATCH ? items : items.slice(i, i + MAX_SENT_PER_BATCH);
+      sendBurst(s, { type: 'sent_batch', items: part });
+    }
+  };
+  const flushAllSent = () => {
+    const sessions = unsentSessions;
+    unsentSessions = [];
+    for (const s of sessions) flushSent(s);
+  };
+
+  const sendSent = (s: Session, id: string | number | undefined, result: MessageSent) => {
+    const item = id === undefined ? result : { id, ...result };
+    if (!s.sentBatches) {
+      sendBurst(s, { type: 'sent', ...item });
+      return;
+    }
+    if (s.unsent !== undefined) {
+      s.unsent.push(item);
+      return;
+    }
+    // A commit resolves all of its sends in one loop, so their answers are queued as microtasks
+    // before this one: it runs once every answer of the commit is in, and writes one frame each.
+    s.unsent = [item];
+    if (unsentSessions.length === 0) queueMicrotask(flushAllSent);
+    unsentSessions.push(s);
+  };
+
   const sendError = (s: Session, err: CoterieError, id?: string | number) =>
     send(s, { type: 'error', ...(id === undefined ? {} : { id }), code: err.code, message: err.message });
 
-  return { send, sendAll, sendMessages, sendBurst, sendError };
+  return { send, sendAll, sendMessages, sendBurst, sendSent, sendError };
 }
 
 /** The same messages (the same objects), in the same order. */

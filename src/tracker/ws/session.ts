@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws';
+import type { SentBatchMessage } from '../../protocol/session.js';
 import type { EncodedMessage } from '../services/messages.js';
 import type { PeerSessionInfo } from '../services/presence.js';
 import type { Caller } from '../services/users.js';
@@ -23,6 +24,9 @@ export interface Corkable {
   readonly remoteAddress?: string | undefined;
 }
 
+/** One send's answer in a `sent_batch`. */
+export type SentItem = SentBatchMessage['items'][number];
+
 /**
  * One connected peer. Kept small on purpose (thousands per tracker): sets are
  * created on first use, and one hub-wide timer does the heartbeats.
@@ -46,8 +50,14 @@ export interface Session {
   sent: Map<string, number> | undefined;
   /** Streams whose pushes wait for the seqs missing before them to be read. */
   filling: Map<string, EncodedMessage[]> | undefined;
+  /** Its hello asked for `sent_batch` (the answers to its sends merged per commit). */
+  sentBatches: boolean;
+  /** Answers to its sends not written yet (outbox.ts): merged into one `sent_batch`. */
+  unsent: SentItem[] | undefined;
   /** Frames are handled one after another, in order. */
   queue: Promise<void>;
+  /** Frames in `queue` not handled yet: with none, a send that needs no read is handled at once. */
+  pending: number;
   closed: boolean;
 }
 
@@ -63,7 +73,10 @@ export function newSession(id: string, socket: WebSocket, transport: Corkable, c
     catchUpAgain: false,
     sent: undefined,
     filling: undefined,
+    sentBatches: false,
+    unsent: undefined,
     queue: Promise.resolve(),
+    pending: 0,
     closed: false,
   };
 }

@@ -45,6 +45,12 @@ export interface MessagesService {
    * of promises flatten.
    */
   submit(userId: string, input: SendInput): Promise<{ committed: Promise<MessageSent> }>;
+  /**
+   * As `submit`, within this call when nothing needs a read first (a direct send to a user
+   * already known here): checked (throws as `submit` would) and queued; undefined when the
+   * send needs `submit`.
+   */
+  submitNow(userId: string, input: SendInput): { committed: Promise<MessageSent> } | undefined;
   send(userId: string, input: SendInput): Promise<MessageSent>;
   /** Checks and queues cursor moves (resolves once queued); `committed` resolves once written. */
   ack(userId: string, cursors: CursorInput[]): Promise<{ committed: Promise<void> }>;

@@ -103,12 +103,37 @@ export function createMessagesService(options: MessagesOptions) {
       return { streamId: groupStreamId(groupId), stream: { kind: 'group', groupId } };
     }
 
-    async function submit(userId: string, input: SendInput): Promise<{ committed: Promise<MessageSent> }> {
+    function checkBody(input: SendInput): void {
       if (input.body.length === 0) throw new CoterieError('BAD_REQUEST', 'the message is empty');
       // Quick bound before counting bytes: UTF-8 takes at most 3 bytes per UTF-16 unit.
       const bytes = input.body.length * 3 <= options.messageMaxBytes ? 0 : Buffer.byteLength(input.body);
       if (bytes > options.messageMaxBytes) throw tooLarge(bytes);
+    }
+
+    async function submit(userId: string, input: SendInput): Promise<{ committed: Promise<MessageSent> }> {
+      checkBody(input);
       const { streamId, stream } = await resolveTarget(userId, input);
+      return { committed: enqueue(userId, input, streamId, stream) };
+    }
+
+    function submitNow(userId: string, input: SendInput): { committed: Promise<MessageSent> } | undefined {
+      // The checks of submit and resolveTarget, in the same order, for the one case needing no read.
+      const to = input.to;
+      if (to === undefined || input.groupId !== undefined || input.topic !== undefined) return undefined;
+      if (!directory.userKnown(to)) return undefined;
+      checkBody(input);
+      if (to === userId) {
+        throw new CoterieError(
+          'BAD_REQUEST',
+          'a direct message needs another user: you cannot message yourself',
+        );
+      }
+      const streamId = directStreamId(userId, to);
+      return { committed: enqueue(userId, input, streamId, parseStreamId(streamId)!) };
+    }
+
+    /** Past the checks of the message and its target: the sender's rate, then the write queue. */
+    function enqueue(userId: string, input: SendInput, streamId: string, stream: ParsedStream) {
       const waitMs = limiter.take(userId);
       if (waitMs > 0) {
         throw new CoterieError(
@@ -117,14 +142,7 @@ export function createMessagesService(options: MessagesOptions) {
           { details: { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } },
         );
       }
-      const committed = queue.send({
-        sender: userId,
-        streamId,
-        stream,
-        clientId: input.clientId,
-        body: input.body,
-      });
-      return { committed };
+      return queue.send({ sender: userId, streamId, stream, clientId: input.clientId, body: input.body });
     }
 
     const sweep = setInterval(() => {
@@ -137,6 +155,7 @@ export function createMessagesService(options: MessagesOptions) {
 
     return {
       submit,
+      submitNow,
       async send(userId, input) {
         return (await submit(userId, input)).committed;
       },
