@@ -523,7 +523,7 @@ async function main(): Promise<void> {
       if (ceiling.native)
         line({ name: 'transfer.tls_only.openssl_receiver', value: ceiling.native.mibps, unit: 'MiB/s' });
       // Hashing alone, in the download's pieces: the downloader's other cryptography besides TLS.
-      const sha = sha256Alone(manifest.pieceSize);
+      const sha = await sha256Alone(manifest.pieceSize);
       line({
         name: 'transfer.sha256_only',
         value: round(sha.node.mibps),
@@ -535,6 +535,9 @@ async function main(): Promise<void> {
               openssl_cpu_s_per_GiB: round(sha.openssl.cpuSecondsPerGiB, 2),
             }
           : {}),
+        ...(sha.pairCpuSecondsPerGiB === null
+          ? {}
+          : { pairs_cpu_s_per_GiB: round(sha.pairCpuSecondsPerGiB, 2) }),
       });
     }
     if (typeof aria !== 'string') {

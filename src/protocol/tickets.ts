@@ -1,13 +1,12 @@
-import {
-  type CryptoKey,
-  createLocalJWKSet,
-  type JSONWebKeySet,
-  type JWK,
-  errors as joseErrors,
-  jwtVerify,
-  SignJWT,
-} from 'jose';
+import type { CryptoKey, JSONWebKeySet, JWK } from 'jose';
 import { CoterieError } from './errors.js';
+
+/**
+ * jose, loaded with the first ticket signed or checked: the wire's frames need this module's
+ * limits, and jose's 47 files cost every process that loads them ~40 ms of CPU at start,
+ * a downloader's included, which only reads its own ticket's times (readTicketTimes).
+ */
+const jose = () => import('jose');
 
 /**
  * A download ticket: the tracker cluster's signed statement that `user`,
@@ -44,6 +43,7 @@ export async function signTicket(
   key: { privateKey: CryptoKey | Uint8Array; kid: string },
 ): Promise<string> {
   const iat = claims.nowSeconds ?? Math.floor(Date.now() / 1000);
+  const { SignJWT } = await jose();
   return new SignJWT({ peer: claims.peer, file: claims.file, group: claims.group })
     .setProtectedHeader({ alg: TICKET_ALG, typ: TICKET_TYPE, kid: key.kid })
     .setSubject(claims.user)
@@ -73,6 +73,7 @@ export async function verifyTicket(
   if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TICKET_LENGTH) {
     throw new CoterieError('TICKET_INVALID', 'ticket missing or too long: ask the tracker for a new one');
   }
+  const { createLocalJWKSet, errors: joseErrors, jwtVerify } = await jose();
   let payload: Record<string, unknown>;
   try {
     const result = await jwtVerify(token, createLocalJWKSet(keys as JSONWebKeySet), {

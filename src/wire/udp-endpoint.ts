@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Duplex } from 'node:stream';
-import UDX, { type UdxAddress, type UdxSocket, type UdxStream } from 'udx-native';
+import type { default as UDX, UdxAddress, UdxSocket, UdxStream } from 'udx-native';
 import { formatHostPort, type HostPort } from '../protocol/addresses.js';
 import { CoterieError } from '../protocol/errors.js';
 import { decodePunchDatagram, encodePunchDatagram, type PunchDatagram } from '../protocol/punch.js';
@@ -71,7 +71,10 @@ export class UdpEndpoint {
 
   /** Binds a UDP socket (port 0: any). */
   static async open(o: UdpEndpointOptions = {}): Promise<UdpEndpoint> {
-    shared ??= new UDX();
+    // Loaded with the first endpoint, not with the wire module: its native binding and streamx
+    // cost ~25 ms of CPU at every start of a process that never punches (a bare downloader).
+    const { default: Udx } = await import('udx-native');
+    shared ??= new Udx();
     const socket = shared.createSocket();
     try {
       socket.bind(o.port ?? 0, o.host ?? '0.0.0.0');

@@ -35,6 +35,8 @@ describe('the published package', () => {
       'native/addon.h',
       'native/preallocate.c',
       'native/sha256.c',
+      'native/sha256-pair.c',
+      'native/sha256-pair.h',
       'dist/cli/main.js',
       'dist/tracker/index.js',
       'dist/tracker/index.d.ts',

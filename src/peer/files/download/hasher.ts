@@ -5,7 +5,8 @@ import {
   hashPiece,
   startHashWorker,
 } from '../../../core/piece-hash.js';
-import { nativeSha256 } from './native.js';
+import { nativeSha256, nativeSha256Pair } from './native.js';
+import { type ThreadPoolSha256, threadPoolHasher } from './thread-pool-hasher.js';
 
 /**
  * SHA-256 of pieces off the main thread. The main thread of a downloader
@@ -80,62 +81,13 @@ function stopIdleWorkers(): void {
   for (const pw of pool.splice(0)) void pw.worker.terminate();
 }
 
-/**
- * Hashes at most `n` pieces at once on the thread pool (the rest wait here, in order): the pool
- * also does the download's disk writes, which must not queue behind a backlog of hashes.
- */
-function threadPoolHasher(sha256: (data: Uint8Array) => Promise<string>, n: number): PieceHasher {
-  let closed = false;
-  let running = 0;
-  const waiting: Array<() => void> = [];
-  /** Hashes asked for and not answered: close() fails them. */
-  const open = new Set<(err: Error) => void>();
-  const next = () => {
-    running--;
-    waiting.shift()?.();
-  };
-  return {
-    hash(data) {
-      if (closed) return Promise.resolve(hashPiece(data));
-      return new Promise<string>((resolve, reject) => {
-        const fail = (err: Error) => {
-          open.delete(fail);
-          reject(err);
-        };
-        open.add(fail);
-        const start = () => {
-          if (!open.has(fail)) {
-            waiting.shift()?.(); // failed by close() while waiting: its turn passes on
-            return;
-          }
-          running++;
-          sha256(data).then(
-            (digest) => {
-              next();
-              if (open.delete(fail)) resolve(digest);
-            },
-            (err: Error) => {
-              next();
-              fail(err);
-            },
-          );
-        };
-        if (running < n) start();
-        else waiting.push(start);
-      });
-    },
-    close() {
-      closed = true;
-      for (const fail of [...open]) fail(new Error('hasher closed'));
-      return Promise.resolve();
-    },
-  };
-}
-
 export function createPieceHasher(options: {
   workers: number;
-  /** Hash on the thread pool where the native addon is built (default true); false: worker threads. */
-  native?: boolean;
+  /**
+   * Hash on the thread pool where the native addon is built (default true); false: worker
+   * threads; functions: those instead of the addon's (tests count the calls).
+   */
+  native?: boolean | ThreadPoolSha256;
 }): PieceHasher {
   const n = Math.max(0, Math.floor(options.workers));
   if (n === 0) {
@@ -144,7 +96,15 @@ export function createPieceHasher(options: {
       close: () => Promise.resolve(),
     };
   }
-  if (options.native !== false && nativeSha256 !== undefined) return threadPoolHasher(nativeSha256, n);
+  if (typeof options.native === 'object') return threadPoolHasher(options.native, n);
+  if (options.native !== false && nativeSha256 !== undefined) {
+    return threadPoolHasher(
+      nativeSha256Pair === undefined
+        ? { sha256: nativeSha256 }
+        : { sha256: nativeSha256, sha256Pair: nativeSha256Pair },
+      n,
+    );
+  }
   users++;
   if (idleTimer !== undefined) clearTimeout(idleTimer);
   idleTimer = undefined;

@@ -11,6 +11,11 @@ interface NativeBinding {
   fallocate?(fd: number, offset: number, length: number): Promise<number>;
   /** SHA-256 of `data` on the thread pool, lowercase hex; `data` must not change meanwhile (native/sha256.c). */
   sha256?(data: Uint8Array): Promise<string>;
+  /**
+   * SHA-256 of two views in one pass on the thread pool (native/sha256-pair.c): half the CPU of
+   * two sha256 calls. Exported only where the CPU has the SHA extensions.
+   */
+  sha256Pair?(a: Uint8Array, b: Uint8Array): Promise<[string, string]>;
 }
 
 const BINDING_PATH = '../../../../build/Release/coterie_native.node';
@@ -27,3 +32,4 @@ function loadBinding(): NativeBinding {
 const binding = loadBinding();
 export const nativeFallocate = binding.fallocate?.bind(binding);
 export const nativeSha256 = binding.sha256?.bind(binding);
+export const nativeSha256Pair = binding.sha256Pair?.bind(binding);
