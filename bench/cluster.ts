@@ -245,6 +245,8 @@ async function sends(
     ...ref,
     trackerCpuSecondsPer1k: round3(result.trackerCpuPer1k),
     pgCpuSecondsPer1k: round3(result.pgCpuPer1k),
+    pgBackendCpuSecondsPer1k: round3(result.pgBackendCpuPer1k),
+    pgBackgroundCpuSecondsPer1k: round3(result.pgBackgroundCpuPer1k),
     clientCpuSecondsPer1k: round3(result.clientCpuPer1k),
     batchMean: Math.round(result.batchMean),
     trackerSyscallsPerMessage: round2(result.trackerSyscallsPerMessage),

@@ -29,6 +29,9 @@ export interface SendRun {
   trackerCpuPer1k: number;
   /** CPU-seconds of the PostgreSQL server's processes per 1,000 answered sends (a local server). */
   pgCpuPer1k: number;
+  /** Of which the client backends (the trackers' connections), and the rest (autovacuum, checkpoints, WAL writer…). */
+  pgBackendCpuPer1k: number;
+  pgBackgroundCpuPer1k: number;
   /** CPU-seconds of this process (the senders' sessions) per 1,000 answered sends. */
   clientCpuPer1k: number;
   /** Messages per write transaction over the run, all trackers together (their /metrics). */
@@ -121,7 +124,9 @@ export async function connectSenders(
         answered,
         failed,
         trackerCpuPer1k: per1k(cpu),
-        pgCpuPer1k: per1k(pgSeconds),
+        pgCpuPer1k: per1k(pgSeconds.total),
+        pgBackendCpuPer1k: per1k(pgSeconds.backends),
+        pgBackgroundCpuPer1k: per1k(pgSeconds.background),
         clientCpuPer1k: per1k((client.user + client.system) / 1e6),
         trackerSyscallsPerMessage: (wakes.syscalls - wakes0.syscalls) / Math.max(1, answered.size),
         trackerWakeupsPer1k: per1k(wakes.wakeups - wakes0.wakeups),
