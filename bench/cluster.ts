@@ -247,6 +247,7 @@ async function sends(
     pgCpuSecondsPer1k: round3(result.pgCpuPer1k),
     pgBackendCpuSecondsPer1k: round3(result.pgBackendCpuPer1k),
     pgBackgroundCpuSecondsPer1k: round3(result.pgBackgroundCpuPer1k),
+    messagesScannedPerMessage: round2(result.messagesScannedPerMessage),
     clientCpuSecondsPer1k: round3(result.clientCpuPer1k),
     batchMean: Math.round(result.batchMean),
     trackerSyscallsPerMessage: round2(result.trackerSyscallsPerMessage),
