@@ -29,6 +29,14 @@ export interface SendRun {
   trackerCpuPer1k: number;
   /** CPU-seconds of the PostgreSQL server's processes per 1,000 answered sends (a local server). */
   pgCpuPer1k: number;
+  /** Of which the client backends (the trackers' connections), and the rest (autovacuum, checkpoints, WAL writer…). */
+  pgBackendCpuPer1k: number;
+  pgBackgroundCpuPer1k: number;
+  /**
+   * Rows of `messages` PostgreSQL read by sequential scans, per message sent (pg_stat_user_tables;
+   * a send should probe by key, never scan: a count that moves with plans, not with the load).
+   */
+  messagesScannedPerMessage: number;
   /** CPU-seconds of this process (the senders' sessions) per 1,000 answered sends. */
   clientCpuPer1k: number;
   /** Messages per write transaction over the run, all trackers together (their /metrics). */
@@ -49,6 +57,19 @@ async function batchTotals(urls: string[]): Promise<{ messages: number; batches:
     batches += Number(/^coterie_message_batch_size_count (\S+)$/m.exec(text)?.[1] ?? 0);
   }
   return { messages, batches };
+}
+
+/**
+ * Rows of `messages` read by sequential scans so far. `settled`: first waits out the backends'
+ * statistics flush (at most once a second while busy), so that the run's last scans count.
+ */
+async function messagesScanned(c: pg.Client, settled = false): Promise<number> {
+  if (settled) await new Promise((r) => setTimeout(r, 1500));
+  await c.query('SELECT pg_stat_clear_snapshot()');
+  const { rows } = await c.query<{ n: string | null }>(
+    "SELECT seq_tup_read AS n FROM pg_stat_user_tables WHERE relname = 'messages'",
+  );
+  return Number(rows[0]?.n ?? 0);
 }
 
 export interface SendCluster {
@@ -81,6 +102,7 @@ export async function connectSenders(
       let failed = 0;
       const pgClient = new pg.Client({ connectionString: pgUrl });
       await pgClient.connect();
+      const scanned0 = await messagesScanned(pgClient);
       const pgCpu = await startPgCpuClock(pgClient);
       const batches0 = await batchTotals(trackers.map((t) => t.url));
       const client0 = process.cpuUsage();
@@ -112,7 +134,8 @@ export async function connectSenders(
       const cpu = trackerCpu() - cpu0;
       const wakes = trackerWakes();
       const client = process.cpuUsage(client0);
-      const pgSeconds = await pgCpu.stop().finally(() => pgClient.end());
+      const pgSeconds = await pgCpu.stop();
+      const scanned = await messagesScanned(pgClient, true).finally(() => pgClient.end());
       const batches1 = await batchTotals(trackers.map((t) => t.url));
       const per1k = (seconds: number) => (seconds / Math.max(1, answered.size)) * 1000;
       return {
@@ -121,7 +144,10 @@ export async function connectSenders(
         answered,
         failed,
         trackerCpuPer1k: per1k(cpu),
-        pgCpuPer1k: per1k(pgSeconds),
+        pgCpuPer1k: per1k(pgSeconds.total),
+        pgBackendCpuPer1k: per1k(pgSeconds.backends),
+        pgBackgroundCpuPer1k: per1k(pgSeconds.background),
+        messagesScannedPerMessage: (scanned - scanned0) / Math.max(1, answered.size),
         clientCpuPer1k: per1k((client.user + client.system) / 1e6),
         trackerSyscallsPerMessage: (wakes.syscalls - wakes0.syscalls) / Math.max(1, answered.size),
         trackerWakeupsPer1k: per1k(wakes.wakeups - wakes0.wakeups),

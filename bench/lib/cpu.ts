@@ -23,39 +23,88 @@ export function wakeCounts(pid: number): { syscalls: number; wakeups: number } {
   };
 }
 
+/**
+ * A local PostgreSQL's CPU over a run, by kind of process: `backends`, the client backends (the
+ * trackers' store and bus connections: the work the sends ask for), and `background`, the rest
+ * (autovacuum workers, checkpointer, WAL writer, …, and processes that ended meanwhile, counted
+ * through the postmaster's reaped children). An autovacuum of the messages table landing in a
+ * run costs with the table's size, not with the run's messages: told apart, it no longer reads
+ * as a per-message cost.
+ */
+export interface PgCpu {
+  total: number;
+  backends: number;
+  background: number;
+}
+
 /** Reads a PostgreSQL's CPU before and after a run: `stop()` gives the seconds its processes used meanwhile. */
 export interface PgCpuClock {
-  stop(): Promise<number>;
+  stop(): Promise<PgCpu>;
 }
 
 type Querier = { query<R>(sql: string): Promise<{ rows: R[] }> };
 
+/** Clock ticks reaped from ended children (cutime + cstime of /proc/PID/stat), in seconds. */
+function reapedSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
+/** The postmaster of a backend (its parent), from /proc/PID/stat. */
+function parentOf(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+}
+
+interface PgSample {
+  /** Per process: CPU seconds so far and whether it is a client backend. */
+  processes: Map<number, { seconds: number; client: boolean }>;
+  /** The postmaster's CPU so far plus its reaped children's (undefined: not on this machine). */
+  postmaster: number | undefined;
+}
+
 /** CPU seconds so far of each process of a local PostgreSQL (pg_stat_activity lists its backends, WAL writer, checkpointer…). */
-async function pgProcessCpu(client: Querier): Promise<Map<number, number>> {
-  const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity');
-  const seconds = new Map<number, number>();
-  for (const { pid } of rows) {
+async function pgProcessCpu(client: Querier): Promise<PgSample> {
+  const { rows } = await client.query<{ pid: number; backend_type: string }>(
+    'SELECT pid, backend_type FROM pg_stat_activity',
+  );
+  const processes = new Map<number, { seconds: number; client: boolean }>();
+  let postmaster: number | undefined;
+  for (const { pid, backend_type } of rows) {
     try {
-      seconds.set(pid, cpuSeconds(pid));
+      processes.set(pid, { seconds: cpuSeconds(pid), client: backend_type === 'client backend' });
+      if (postmaster === undefined) {
+        const pm = parentOf(pid);
+        postmaster = cpuSeconds(pm) + reapedSeconds(pm);
+      }
     } catch {
       // Ended meanwhile, or the server is not on this machine.
     }
   }
-  return seconds;
+  return { processes, postmaster };
 }
 
 /**
  * Starts counting a local PostgreSQL's CPU: at `stop()`, each live process's seconds since the
- * start (all of them for one started meanwhile). A process that ended meanwhile is not counted:
- * measure over a run whose connections stay open.
+ * start (all of them for one started meanwhile), and the ended ones' through the postmaster.
  */
 export async function startPgCpuClock(client: Querier): Promise<PgCpuClock> {
   const before = await pgProcessCpu(client);
   return {
     async stop() {
-      let sum = 0;
-      for (const [pid, s] of await pgProcessCpu(client)) sum += s - (before.get(pid) ?? 0);
-      return sum;
+      const after = await pgProcessCpu(client);
+      let backends = 0;
+      let others = 0;
+      for (const [pid, p] of after.processes) {
+        const s = p.seconds - (before.processes.get(pid)?.seconds ?? 0);
+        if (p.client) backends += s;
+        else others += s;
+      }
+      // Ended meanwhile: what the postmaster reaped (its own CPU too, small).
+      const reaped =
+        before.postmaster !== undefined && after.postmaster !== undefined
+          ? Math.max(0, after.postmaster - before.postmaster)
+          : 0;
+      return { total: backends + others + reaped, backends, background: others + reaped };
     },
   };
 }

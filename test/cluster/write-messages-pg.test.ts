@@ -2,7 +2,8 @@
 // known streams (one statement) with a new conversation's first sends (a transaction of
 // write-messages.ts) answers each send in its place, numbers every stream from where it was
 // without a gap, creates the new stream with both ends' cursors, and answers a retried send
-// (same sender and client id) with its first copy whichever way it went. Neither way NOTIFYs in
+// (same sender and client id) with its first copy whichever way it went; the statement's generic
+// plan probes the messages table by key, never scans it. Neither way NOTIFYs in
 // its transaction (a NOTIFY's commit holds the database-wide notify lock across its flush): every
 // row stored is left for the caller to announce.
 import pg from 'pg';
@@ -10,7 +11,7 @@ import { afterAll, expect, it } from 'vitest';
 import { parseStreamId } from '../../src/protocol/streams.js';
 import { EVENTS_CHANNEL, type TrackerEvent } from '../../src/tracker/events/index.js';
 import type { NewMessage } from '../../src/tracker/services/messages/write-messages.js';
-import { writeMessagesPg } from '../../src/tracker/services/messages/write-messages-pg.js';
+import { SEND_BATCH_SQL, writeMessagesPg } from '../../src/tracker/services/messages/write-messages-pg.js';
 import { openStore, type Store, toNumber } from '../../src/tracker/store/index.js';
 import { createTestDatabase, pgTestUrl, reportSkipped, type TestDatabase } from './pg.js';
 
@@ -173,5 +174,43 @@ if (pgTestUrl() === undefined) {
     expect(written.stored.map((m) => `${m.streamId}#${m.seq}`).sort()).toEqual(
       streams.flatMap((id) => [`${id}#2`, `${id}#3`]).sort(),
     );
+  }, 60_000);
+
+  it("finds retried sends by probing the key: the statement's generic plan never scans messages", async () => {
+    const s = store!;
+    const c = new pg.Client({ connectionString: db!.url });
+    await c.connect();
+    try {
+      // As in a fresh cluster: a few hundred messages, not analyzed yet (no autovacuum here, so
+      // that the plan does not depend on when it runs).
+      await c.query('ALTER TABLE messages SET (autovacuum_enabled = false)');
+      const streams = Array.from({ length: 20 }, (_, i) => `d:p${String(i).padStart(2, '0')}:z`);
+      const known = new Set<string>();
+      const directory = { streamKnown: (id: string) => known.has(id), topicRetention: new Map() };
+      for (let round = 0; round < 15; round++) {
+        await writeMessagesPg(
+          s,
+          directory,
+          streams.map((id, i) => send(`p${i}`, id, `r${round}`)),
+          5000 + round,
+        );
+        for (const id of streams) known.add(id);
+      }
+      const { rows } = await c.query<{ n: string }>('SELECT count(*) AS n FROM messages');
+      expect(Number(rows[0]!.n)).toBeGreaterThan(400);
+      // The plan a pool connection keeps from its sixth run on.
+      await c.query('SET plan_cache_mode = force_generic_plan');
+      await c.query(
+        `PREPARE send_batch(text[], text[], text[], text[], text[], bigint) AS ${SEND_BATCH_SQL}`,
+      );
+      const plan = await c.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN EXECUTE send_batch('{d:p00:z}', '{x}', '{p0}', '{r0}', '{b}', 1)`,
+      );
+      const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(text).toMatch(/Index Scan using messages_sender_client on messages/);
+      expect(text).not.toMatch(/Seq Scan on messages/);
+    } finally {
+      await c.end();
+    }
   }, 60_000);
 }
