@@ -5,9 +5,11 @@ import type { ShowMessagesResult } from '../../src/peer/client.js';
 import { type PeerDaemon, startPeerDaemon } from '../../src/peer/daemon.js';
 import type { Notice } from '../../src/peer/notices.js';
 import type { MessageSent, MessageStatus } from '../../src/protocol/api.js';
+import type { SendAnswer, ShowSentResult } from '../../src/protocol/control.js';
 import { directStreamId } from '../../src/protocol/streams.js';
 import { type RunningTracker, startTracker } from '../../src/tracker/index.js';
 import { BIN, coterie } from '../helpers/cli-harness.js';
+import { sample, scrapeTracker } from '../helpers/metrics.js';
 import { suiteTempDir } from '../helpers/temp-dir.js';
 import { api, SessionClient, userToken } from '../helpers/tracker.js';
 import { until } from '../helpers/wait.js';
@@ -107,6 +109,39 @@ describe('message cursors, pending sends and unread pages: real tracker, real pe
     clients.push(again);
     await until('three is caught up', () => again.received.some((m) => m.seq === 3));
     expect(again.received.map((m) => m.body)).toEqual(['three']);
+  });
+
+  it("sends over the daemon's tracker session, not by HTTP: answers and refusals as before", async () => {
+    // POST /v1/messages served, whatever the status (a refusal is a 404 there).
+    const posts = async () => {
+      const text = await scrapeTracker(tracker.url);
+      return ['200', '201', '400', '403', '404', '413', '429', '503'].reduce(
+        (n, status) =>
+          n + sample(text, 'coterie_http_requests_total', { method: 'POST', route: '/v1/messages', status }),
+        0,
+      );
+    };
+    const before = await posts();
+    const sent: SendAnswer[] = [];
+    for (const n of [1, 2, 3])
+      sent.push((await peer('alice').execute('send_msg', ['bob', `over the session ${n}`])) as SendAnswer);
+    for (const a of sent) expect(a).toMatchObject({ state: 'sent', to: 'bob', duplicate: false });
+    expect(new Set(sent.map((a) => a.id)).size).toBe(3);
+    await until('bob has the three', async () =>
+      (await show('bob', ['alice'])).messages.some((m) => m.body === 'over the session 3'),
+    );
+    // A refusal (the tracker's error frame) reaches the user with its code, and leaves no pending send.
+    await expect(peer('alice').execute('send_msg', ['nobody-such', 'to no one'])).rejects.toMatchObject({
+      code: 'USER_NOT_FOUND',
+    });
+    // Too large for the tracker, and for a session frame: refused with a code all the same.
+    await expect(peer('alice').execute('send_msg', ['bob', 'x'.repeat(1_500_000)])).rejects.toMatchObject({
+      code: expect.any(String),
+    });
+    const pendingSends = (await peer('alice').execute('show_sent', [])) as ShowSentResult;
+    expect(pendingSends.messages.filter((m) => m.mark === 'pending')).toEqual([]);
+    // Only the one too large for a frame went by HTTP.
+    expect(await posts(), 'POST /v1/messages made by the daemon').toBe(before + 1);
   });
 
   it('queues a send at once while no tracker answers (exit 0, state pending) and sends it once when one does', async () => {

@@ -20,44 +20,64 @@ beforeEach(() => {
   store = new PeerStore(dir);
 });
 
-/** A tracker client whose calls end the way the test says, when it says. */
+/**
+ * The daemon's two ways to the tracker (its session when connected, else HTTP): each call ends
+ * the way the test says, when it says, and says which way it went.
+ */
 function trackerCalls() {
-  const waiting: { resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  const waiting: { via: string; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
   const http = {
-    call: () => new Promise((resolve, reject) => waiting.push({ resolve, reject })),
+    call: () => new Promise((resolve, reject) => waiting.push({ via: 'http', resolve, reject })),
   } as unknown as TrackerHttpClient;
-  return { http, waiting };
+  const request = (frame: { type: string }) =>
+    new Promise((resolve, reject) =>
+      waiting.push({
+        via: frame.type,
+        resolve: (v) => resolve({ type: 'sent', id: 7, state: 'sent', sentAt: 1, ...(v as object) }),
+        reject,
+      }),
+    );
+  return { http, request, waiting };
 }
 
-function messaging(http: TrackerHttpClient, resendBackoffMs?: { first: number; max: number }) {
-  const session = Object.assign(new EventEmitter(), { state: 'connected', send: () => {} });
-  return createMessagingService({
-    store,
-    http,
-    session: session as unknown as TrackerSession,
-    userId: () => 'alice',
-    notify: () => {},
-    log: pino({ level: 'silent' }),
-    ...(resendBackoffMs === undefined ? {} : { resendBackoffMs }),
-  });
-}
+describe.each([
+  ['connected', 'send'],
+  ['connecting', 'http'],
+] as const)('the outbox, session %s', (state, via) => {
+  function messaging(
+    { http, request }: ReturnType<typeof trackerCalls>,
+    resendBackoffMs?: { first: number; max: number },
+  ) {
+    const session = Object.assign(new EventEmitter(), { state, send: async () => {}, request });
+    return createMessagingService({
+      store,
+      http,
+      session: session as unknown as TrackerSession,
+      userId: () => 'alice',
+      notify: () => {},
+      log: pino({ level: 'silent' }),
+      ...(resendBackoffMs === undefined ? {} : { resendBackoffMs }),
+    });
+  }
 
-const settle = () => new Promise((r) => setImmediate(r));
+  const settle = () => new Promise((r) => setImmediate(r));
 
-describe('the outbox', () => {
   it('keeps a send whose call was cut off (not a tracker refusal) pending', async () => {
-    const { http, waiting } = trackerCalls();
-    const m = messaging(http);
+    const calls = trackerCalls();
+    const { waiting } = calls;
+    const m = messaging(calls);
     const answer = m.sendMessage({ to: 'bob' }, 'hello');
     await settle();
+    expect(waiting.map((w) => w.via)).toEqual([via]);
     waiting[0]!.reject(new Error('tracker lost'));
     await expect(answer).resolves.toMatchObject({ state: 'pending' });
     expect(store.outbox.pending().map((r) => r.body)).toEqual(['hello']);
   });
 
   it('drops a send the tracker refused, with its error', async () => {
-    const { http, waiting } = trackerCalls();
-    const m = messaging(http);
+    const calls = trackerCalls();
+    const { waiting } = calls;
+    const m = messaging(calls);
     const answer = m.sendMessage({ to: 'nobody' }, 'hello');
     await settle();
     waiting[0]!.reject(new CoterieError('USER_NOT_FOUND', 'no such user'));
@@ -66,8 +86,9 @@ describe('the outbox', () => {
   });
 
   it('a resend under way when the daemon stops leaves the closed store alone', async () => {
-    const { http, waiting } = trackerCalls();
-    const m = messaging(http);
+    const calls = trackerCalls();
+    const { waiting } = calls;
+    const m = messaging(calls);
     const answer = m.sendMessage({ to: 'bob' }, 'queued');
     await settle();
     waiting[0]!.reject(new CoterieError('TRACKER_UNAVAILABLE', 'no tracker answers'));
@@ -98,8 +119,9 @@ describe('the outbox', () => {
   it('sends a send left pending while the session stays connected again on a timer, with its client id', async () => {
     // A tracker answered UNAVAILABLE (its store failing over) and the session never dropped: no
     // catch-up comes, and the message once stayed pending for good (the demo's carol waited).
-    const { http, waiting } = trackerCalls();
-    const m = messaging(http, { first: 20, max: 40 });
+    const calls = trackerCalls();
+    const { waiting } = calls;
+    const m = messaging(calls, { first: 20, max: 40 });
     const answer = m.sendMessage({ to: 'bob' }, 'later');
     await settle();
     waiting[0]!.reject(new CoterieError('UNAVAILABLE', 'the store has no primary'));
@@ -112,6 +134,7 @@ describe('the outbox', () => {
     expect(store.outbox.sent({ limit: 10 }).map((r) => [r.body, r.messageId, r.state])).toEqual([
       ['later', 'm1', 'sent'],
     ]);
+    expect(waiting.map((w) => w.via)).toEqual([via, via, via]);
     m.stop();
   });
 });

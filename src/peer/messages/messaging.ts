@@ -20,7 +20,7 @@ import {
   type ShowSentResult,
 } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
-import type { ClientMessage, MessagingEvent } from '../../protocol/session.js';
+import { type ClientMessage, MAX_SESSION_FRAME_BYTES, type MessagingEvent } from '../../protocol/session.js';
 import { directStreamId, groupStreamId, newTimeOrderedId } from '../../protocol/streams.js';
 import { PEER_DEFAULTS } from '../config.js';
 import type { CommandContext } from '../control/index.js';
@@ -71,6 +71,8 @@ export interface MessagingDeps {
 }
 
 const RESEND_BACKOFF_MS = { first: 1_000, max: 30_000 };
+/** A send over the session unanswered this long stays pending (as an HTTP call that times out). */
+const SEND_TIMEOUT_MS = PEER_DEFAULTS.trackerCallTimeoutMs;
 
 /** The waits between tries of pending sends: core/backoff's doubling, without jitter (one peer's outbox). */
 const resendBackoff = (o: { first: number; max: number }) =>
@@ -177,6 +179,27 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
     away = false;
   });
 
+  /**
+   * One try at handing a send to the tracker: over the session when it is up (the tracker's fast
+   * path, one frame, no HTTP request), else by HTTP. Either way the tracker stores a client id
+   * once, so a try cut off before its answer is safe to repeat.
+   */
+  const deliver = async (body: SendMessageRequest): Promise<MessageSent> => {
+    // A body whose frame could pass the session's frame cap goes by HTTP, which refuses it with
+    // its code: the tracker drops such a frame unanswered, or closes the session (then the resend
+    // would close the next one). JSON spells a UTF-16 unit in at most 6 bytes.
+    const fits = body.body.length * 6 + 4096 <= MAX_SESSION_FRAME_BYTES;
+    if (session.state !== 'connected' || !fits) return http.call('sendMessage', { body });
+    const answer = await session.request(
+      { type: 'send', ...body } as Omit<ClientMessage, 'id'>,
+      SEND_TIMEOUT_MS,
+    );
+    if (answer.type !== 'sent')
+      throw new CoterieError('INTERNAL', `the tracker answered a send with ${answer.type}`);
+    const { type: _type, id: _id, ...sent } = answer;
+    return sent;
+  };
+
   const send = async (request: Omit<SendMessageRequest, 'clientId'>): Promise<SendAnswer> => {
     const me = deps.userId();
     const clientId = newTimeOrderedId();
@@ -212,7 +235,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
     if (away && session.state !== 'connected') return pending();
     let sent: MessageSent;
     try {
-      sent = await http.call('sendMessage', { body: { ...request, clientId } });
+      sent = await deliver({ ...request, clientId });
     } catch (err) {
       if (stopped || !isRefusal(err)) {
         // The session may stay connected (a tracker that answered UNAVAILABLE, a store failing
@@ -270,7 +293,7 @@ export function createMessagingService(deps: MessagingDeps): MessagingService {
           body: r.body,
         };
         try {
-          const sent = await http.call('sendMessage', { body });
+          const sent = await deliver(body);
           if (stopped) return; // the store is closing: the tracker has it; the next start resends the same client id
           const stored = { ...r, messageId: sent.messageId, seq: sent.seq, state: 'sent' as const };
           store.outbox.put(stored);

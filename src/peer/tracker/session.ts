@@ -14,6 +14,7 @@ import {
   SESSION_CLOSE,
   SESSION_PROTOCOL_VERSION,
   type SessionEvent,
+  type TrackerMessage,
   type WelcomeMessage,
 } from '../../protocol/session.js';
 import { PEER_DEFAULTS } from '../config.js';
@@ -83,6 +84,7 @@ const DEFAULT_TIMEOUT_MS = PEER_DEFAULTS.sessionHeartbeatTimeoutMs;
 const DEFAULT_PONG_FLOOR_MS = PEER_DEFAULTS.sessionPongFloorMs;
 const DEFAULT_CONNECT_TIMEOUT_MS = PEER_DEFAULTS.sessionConnectTimeoutMs;
 const MAX_IDS_PER_MESSAGE = 4096;
+type Waiting = { resolve: (answer: TrackerMessage) => void; reject: (e: Error) => void };
 
 function wsUrl(httpUrl: string): string {
   return httpUrl.replace(/^http/, 'ws') + SESSION_PATH;
@@ -108,7 +110,8 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
   private _state: SessionState = 'idle';
   private _url: string | undefined;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  /** Requests sent, by id, waiting for their answer (rejected when the connection goes). */
+  private readonly pending = new Map<number, Waiting>();
   /** The session being left for another tracker (a move): closed once the new one is welcomed. */
   private leaving: WebSocket | undefined;
 
@@ -149,13 +152,35 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
 
   /** Sends a message when connected (it is re-sent as part of the registration after a reconnect anyway). */
   async send(message: Omit<ClientMessage, 'id'>): Promise<void> {
+    if (this._state === 'connected') await this.request(message);
+  }
+
+  /**
+   * Sends a frame; resolves with its answer (`ack`, `sent`), rejects with the error frame's code,
+   * UNAVAILABLE when no session is up, TRACKER_UNAVAILABLE when the connection goes before the
+   * answer (acted on or not) or none comes in `timeoutMs` (a hung tracker must not hold a caller).
+   */
+  request(message: Omit<ClientMessage, 'id'>, timeoutMs?: number): Promise<TrackerMessage> {
     const ws = this.ws;
-    if (this._state !== 'connected' || ws === undefined) return;
+    if (this._state !== 'connected' || ws === undefined)
+      return Promise.reject(new CoterieError('UNAVAILABLE', 'no tracker session'));
     const id = this.nextId++;
-    await new Promise<void>((resolve, reject) => {
+    const answer = new Promise<TrackerMessage>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       ws.send(encodeSessionMessage({ ...message, id } as ClientMessage));
     });
+    if (timeoutMs === undefined) return answer;
+    const late = new CoterieError('TRACKER_UNAVAILABLE', `no answer in ${timeoutMs} ms`);
+    const timer = setTimeout(() => this.settle(id, late), timeoutMs);
+    return answer.finally(() => clearTimeout(timer));
+  }
+
+  /** Settles the request with this id (answered, refused, or given up on), if it still waits. */
+  private settle(id: unknown, result: TrackerMessage | Error): void {
+    const p = this.pending.get(Number(id));
+    this.pending.delete(Number(id));
+    if (result instanceof Error) p?.reject(result);
+    else p?.resolve(result);
   }
 
   announce(files: string[]): Promise<void> {
@@ -284,22 +309,17 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
           if (msg.reachability !== undefined) this.emit('reachability', msg.reachability);
           return;
         }
-        case 'ack': {
-          const p = this.pending.get(Number(msg.id));
-          this.pending.delete(Number(msg.id));
-          p?.resolve();
+        case 'ack':
+        case 'sent':
+          this.settle(msg.id, msg);
           return;
-        }
         case 'error': {
           if (msg.id === 0 || msg.id === undefined) lostReason = `${msg.code}: ${msg.message}`;
-          const p = this.pending.get(Number(msg.id));
-          this.pending.delete(Number(msg.id));
-          p?.reject(new CoterieError(msg.code, msg.message));
+          this.settle(msg.id, new CoterieError(msg.code, msg.message));
           return;
         }
         case 'pong':
-        case 'sent':
-        case 'sent_batch':
+        case 'sent_batch': // only to a hello that asks for batches: this one gets `sent` frames
           return;
         case 'messages':
         case 'synced':
