@@ -15,10 +15,12 @@ if (!existsSync(file)) {
   process.exit(0);
 }
 const report = JSON.parse(readFileSync(file, 'utf8'));
+// numFailedTestSuites counts describe blocks too: count the files.
+const failedFiles = (report.testResults ?? []).filter((suite) => suite.status === 'failed').length;
 console.log(
   `tests (${label}): ${report.numPassedTests} passed, ${report.numFailedTests} failed, ` +
     `${report.numPendingTests} skipped` +
-    (report.numFailedTestSuites > 0 ? `, ${report.numFailedTestSuites} files failed` : ''),
+    (failedFiles > 0 ? `, ${failedFiles} files failed` : ''),
 );
 for (const suite of report.testResults ?? []) {
   const failed = (suite.assertionResults ?? []).filter((t) => t.status === 'failed');
