@@ -22,16 +22,7 @@
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import {
-  MAX_PEER_ADDRESSES,
-  MessageId,
-  PeerAddress,
-  SendMessageRequest,
-  Seq,
-  StoredMessage,
-  StreamId,
-  UserId,
-} from './api.js';
+import { MAX_PEER_ADDRESSES, PeerAddress } from './api.js';
 import { CoterieError, ERROR_CODES } from './errors.js';
 import { HEX64_PATTERN, NAME_PATTERN } from './names.js';
 import {
@@ -41,10 +32,20 @@ import {
   Reachability,
   ReachabilityEvent,
 } from './session-cluster.js';
+import {
+  AckMessages,
+  MessagesEvent,
+  ReceiptEvent,
+  SendMessage,
+  SentBatchMessage,
+  SentMessage,
+  SyncedEvent,
+} from './session-messaging.js';
 import { PunchEvent, PunchMessage } from './session-punch.js';
 import { DropOrder, ReplicasMessage, ReplicateOrder } from './session-storage.js';
 
 export * from './session-cluster.js';
+export * from './session-messaging.js';
 export * from './session-punch.js';
 export * from './session-storage.js';
 
@@ -112,42 +113,6 @@ export const UnwatchMessage = Type.Object(
 );
 export const PingMessage = Type.Object(
   { type: Type.Literal('ping'), id: RequestId },
-  { additionalProperties: false },
-);
-
-/**
- * Send a message over the session (the fast path; POST /v1/messages is the
- * same). Exactly one target as in SendMessageRequest. Answered by `sent`
- * (once committed) or `error`, with the same id.
- */
-export const SendMessage = Type.Object(
-  {
-    type: Type.Literal('send'),
-    id: RequestId,
-    // The HTTP request's fields, so that the two ways of sending cannot drift apart.
-    ...SendMessageRequest.properties,
-  },
-  { additionalProperties: false },
-);
-/** Cap on cursors in one ack_messages. */
-export const MAX_CURSORS_PER_MESSAGE = 1024;
-/**
- * The reader's peer stored everything up to `delivered` (and showed up to
- * `read`) in these streams. Cursors only move forward; sending the same
- * again is harmless (peers re-send theirs after each reconnect).
- */
-export const AckMessages = Type.Object(
-  {
-    type: Type.Literal('ack_messages'),
-    id: RequestId,
-    cursors: Type.Array(
-      Type.Object(
-        { streamId: StreamId, delivered: Type.Optional(Seq), read: Type.Optional(Seq) },
-        { additionalProperties: false },
-      ),
-      { minItems: 1, maxItems: MAX_CURSORS_PER_MESSAGE },
-    ),
-  },
   { additionalProperties: false },
 );
 
@@ -233,52 +198,6 @@ export const SeederLeftEvent = Type.Object({
 });
 
 /**
- * Messages for the session's user, in sequence order per stream: pushed as
- * they are stored, and after `welcome` everything after the user's delivered
- * cursors (catch-up), then `synced`. Acknowledge with ack_messages.
- */
-export const MessagesEvent = Type.Object({
-  type: Type.Literal('messages'),
-  items: Type.Array(StoredMessage),
-});
-/** Catch-up after welcome is complete: what follows is live. */
-export const SyncedEvent = Type.Object({
-  type: Type.Literal('synced'),
-  /** Messages sent during catch-up. */
-  count: Type.Integer({ minimum: 0 }),
-  at: Type.Integer(),
-});
-/** To a sender: a reader's cursor moved past messages it sent (Delivered / Read). */
-export const ReceiptEvent = Type.Object({
-  type: Type.Literal('receipt'),
-  streamId: StreamId,
-  reader: UserId,
-  delivered: Seq,
-  read: Seq,
-  at: Type.Integer(),
-});
-/** The answer to `send`: committed. */
-export const SentMessage = Type.Object({
-  type: Type.Literal('sent'),
-  id: RequestId,
-  messageId: MessageId,
-  streamId: StreamId,
-  seq: Seq,
-  state: Type.Literal('sent'),
-  sentAt: Type.Integer(),
-  duplicate: Type.Boolean(),
-});
-/** Most answers in one `sent_batch`: about 200 bytes each, a frame stays far below a client's frame cap. */
-export const MAX_SENT_PER_BATCH = 1000;
-/**
- * The answers to several sends, in the order `sent` would have brought them (to a session
- * whose hello asked for `sentBatches`): the sends' ids with what each `sent` carries.
- */
-export const SentBatchMessage = Type.Object({
-  type: Type.Literal('sent_batch'),
-  items: Type.Array(Type.Omit(SentMessage, ['type']), { maxItems: MAX_SENT_PER_BATCH }),
-});
-/**
  * To the sessions of a group's members: `userId` left the group or was
  * removed, and their tickets for it issued before `before` (seconds since the
  * epoch) are void. A seeder drops that user's connections for the group's
@@ -338,15 +257,6 @@ export const TrackerMessage = Type.Union([
 ]);
 export type TrackerMessage = Static<typeof TrackerMessage>;
 export type WelcomeMessage = Static<typeof WelcomeMessage>;
-export type MessagesEvent = Static<typeof MessagesEvent>;
-export type SyncedEvent = Static<typeof SyncedEvent>;
-export type ReceiptEvent = Static<typeof ReceiptEvent>;
-export type SentMessage = Static<typeof SentMessage>;
-export type SentBatchMessage = Static<typeof SentBatchMessage>;
-export type SendMessage = Static<typeof SendMessage>;
-export type AckMessages = Static<typeof AckMessages>;
-/** The messaging pushes, kept apart from SessionEvent (which become notices). */
-export type MessagingEvent = MessagesEvent | SyncedEvent | ReceiptEvent;
 export type SessionEvent = Static<
   | typeof JoinRequestedEvent
   | typeof JoinAcceptedEvent

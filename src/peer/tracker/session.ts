@@ -20,6 +20,7 @@ import {
 import { PEER_DEFAULTS } from '../config.js';
 import { Heartbeat } from './heartbeat.js';
 import type { KnownTracker, TrackerPool } from './pool.js';
+import { SessionRequests } from './session-requests.js';
 import type { TrackerTrust } from './trust.js';
 
 /** What the peer registers on every (re)connect: who it is, where it serves, what it seeds. */
@@ -84,7 +85,6 @@ const DEFAULT_TIMEOUT_MS = PEER_DEFAULTS.sessionHeartbeatTimeoutMs;
 const DEFAULT_PONG_FLOOR_MS = PEER_DEFAULTS.sessionPongFloorMs;
 const DEFAULT_CONNECT_TIMEOUT_MS = PEER_DEFAULTS.sessionConnectTimeoutMs;
 const MAX_IDS_PER_MESSAGE = 4096;
-type Waiting = { resolve: (answer: TrackerMessage) => void; reject: (e: Error) => void };
 
 function wsUrl(httpUrl: string): string {
   return httpUrl.replace(/^http/, 'ws') + SESSION_PATH;
@@ -109,9 +109,8 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
   private retryTimer: NodeJS.Timeout | undefined;
   private _state: SessionState = 'idle';
   private _url: string | undefined;
-  private nextId = 1;
-  /** Requests sent, by id, waiting for their answer (rejected when the connection goes). */
-  private readonly pending = new Map<number, Waiting>();
+  /** Requests sent, waiting for their answer (rejected when the connection goes). */
+  private readonly requests = new SessionRequests();
   /** The session being left for another tracker (a move): closed once the new one is welcomed. */
   private leaving: WebSocket | undefined;
 
@@ -164,23 +163,10 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
     const ws = this.ws;
     if (this._state !== 'connected' || ws === undefined)
       return Promise.reject(new CoterieError('UNAVAILABLE', 'no tracker session'));
-    const id = this.nextId++;
-    const answer = new Promise<TrackerMessage>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      ws.send(encodeSessionMessage({ ...message, id } as ClientMessage));
-    });
-    if (timeoutMs === undefined) return answer;
-    const late = new CoterieError('TRACKER_UNAVAILABLE', `no answer in ${timeoutMs} ms`);
-    const timer = setTimeout(() => this.settle(id, late), timeoutMs);
-    return answer.finally(() => clearTimeout(timer));
-  }
-
-  /** Settles the request with this id (answered, refused, or given up on), if it still waits. */
-  private settle(id: unknown, result: TrackerMessage | Error): void {
-    const p = this.pending.get(Number(id));
-    this.pending.delete(Number(id));
-    if (result instanceof Error) p?.reject(result);
-    else p?.resolve(result);
+    return this.requests.send(
+      (id) => ws.send(encodeSessionMessage({ ...message, id } as ClientMessage)),
+      timeoutMs,
+    );
   }
 
   announce(files: string[]): Promise<void> {
@@ -311,11 +297,11 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
         }
         case 'ack':
         case 'sent':
-          this.settle(msg.id, msg);
+          this.requests.settle(msg.id, msg);
           return;
         case 'error': {
           if (msg.id === 0 || msg.id === undefined) lostReason = `${msg.code}: ${msg.message}`;
-          this.settle(msg.id, new CoterieError(msg.code, msg.message));
+          this.requests.settle(msg.id, new CoterieError(msg.code, msg.message));
           return;
         }
         case 'pong':
@@ -394,9 +380,7 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
     this.heartbeat = undefined;
     const ws = this.ws;
     this.ws = undefined;
-    for (const p of this.pending.values())
-      p.reject(new CoterieError('TRACKER_UNAVAILABLE', `session ${reason}`));
-    this.pending.clear();
+    this.requests.failAll(reason);
     return ws;
   }
 
