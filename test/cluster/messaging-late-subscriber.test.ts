@@ -5,8 +5,9 @@ import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { topicStreamId } from '../../src/protocol/streams.js';
 import { EVENTS_CHANNEL } from '../../src/tracker/events/pg-bus.js';
-import { client, openSession, randomPeerId, type SessionClient } from '../helpers/tracker.js';
+import { client, type SessionClient } from '../helpers/tracker.js';
 import { describeWithPg } from './pg.js';
+import { connectSynced, receivePushed } from './sessions.js';
 
 type Pushed = { body: string };
 
@@ -21,24 +22,8 @@ describeWithPg(
       for (const s of sessions) await s.close();
     });
 
-    const connect = async (url: string, token: string) => {
-      const s = await openSession(url, token);
-      sessions.push(s);
-      s.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
-      await s.next('welcome');
-      await s.next('synced');
-      return s;
-    };
-
-    /** Collects pushed messages until `count` arrived (each within a second of the last). */
-    const receive = async (s: SessionClient, count: number) => {
-      const got: Pushed[] = [];
-      while (got.length < count) {
-        const m = (await s.next('messages', 1_000)) as unknown as { items: Pushed[] };
-        got.push(...m.items);
-      }
-      return got;
-    };
+    const connect = (url: string, token: string) => connectSynced(sessions, url, token);
+    const receive = (s: SessionClient, count: number) => receivePushed<Pushed>(s, count);
 
     it('catches up a subscriber whose subscription it heard of after a message for them', async () => {
       const b = client(trackers[1]!.url);

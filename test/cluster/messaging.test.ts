@@ -5,8 +5,9 @@ import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { directStreamId, newTimeOrderedId } from '../../src/protocol/streams.js';
 import { until } from '../helpers/cli-harness.js';
-import { client, openSession, randomPeerId, type SessionClient } from '../helpers/tracker.js';
+import { client, type SessionClient } from '../helpers/tracker.js';
 import { describeWithPg } from './pg.js';
+import { connectSynced, receivePushed } from './sessions.js';
 
 type Pushed = { messageId: string; streamId: string; seq: number; sender: string; body: string };
 
@@ -22,24 +23,8 @@ describeWithPg(
       for (const s of sessions) await s.close();
     });
 
-    const connect = async (url: string, token: string) => {
-      const s = await openSession(url, token);
-      sessions.push(s);
-      s.raw({ type: 'hello', v: 1, peerId: randomPeerId(), addresses: [], seeding: [] });
-      await s.next('welcome');
-      await s.next('synced');
-      return s;
-    };
-
-    /** Collects pushed messages until `count` arrived (each within a second of the last). */
-    const receive = async (s: SessionClient, count: number) => {
-      const got: Pushed[] = [];
-      while (got.length < count) {
-        const m = (await s.next('messages', 1_000)) as unknown as { items: Pushed[] };
-        got.push(...m.items);
-      }
-      return got;
-    };
+    const connect = (url: string, token: string) => connectSynced(sessions, url, token);
+    const receive = (s: SessionClient, count: number) => receivePushed<Pushed>(s, count);
 
     it('pushes direct, group and topic messages sent through A to a session on B, in order', async () => {
       const a = client(trackers[0]!.url);

@@ -90,3 +90,21 @@ export async function startMemorySwarm(o: {
     },
   };
 }
+
+/**
+ * The options of a download from this swarm that the memory-swarm cases share: its seeders,
+ * tickets and dialler, and everything on the main thread and through the page cache (the links
+ * are what is measured).
+ */
+export function swarmDownloadOptions(swarm: MemorySwarm, identity: PeerIdentity) {
+  return {
+    seeders: swarm.seeders.map((s) => s.info),
+    getTicket: swarm.getTicket,
+    identity,
+    dial: swarm.dial,
+    hashWorkers: 0,
+    directIo: false,
+    preallocate: false,
+    tickMs: 10,
+  };
+}

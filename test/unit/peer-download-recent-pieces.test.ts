@@ -12,7 +12,7 @@ import {
 import { computeFileId, type Manifest } from '../../src/protocol/manifest.js';
 import { createIdentity, type PeerIdentity } from '../../src/wire/index.js';
 import { manifestFor } from '../fixtures/fake-seeder.js';
-import { type MemorySwarm, startMemorySwarm } from '../helpers/memory-swarm.js';
+import { type MemorySwarm, startMemorySwarm, swarmDownloadOptions } from '../helpers/memory-swarm.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/wait.js';
 
@@ -64,14 +64,7 @@ async function start(over: Partial<DownloadOptions> = {}) {
     manifest,
     fileId,
     dest,
-    seeders: swarm.seeders.map((s) => s.info),
-    getTicket: swarm.getTicket,
-    identity: me,
-    dial: swarm.dial,
-    hashWorkers: 0,
-    directIo: false,
-    preallocate: false,
-    tickMs: 10,
+    ...swarmDownloadOptions(swarm, me),
     openStore: async ({ hashPiece }) => {
       const file = await openPartialFile({ manifest, fileId, dest, hashPiece });
       const read = file.read.bind(file);

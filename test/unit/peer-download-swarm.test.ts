@@ -12,7 +12,12 @@ import { createIdentity, type Dial, type DialTarget, type PeerIdentity } from '.
 import { manifestFor } from '../fixtures/fake-seeder.js';
 import type { LinkShape } from '../helpers/duplex-pair.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { type MemorySeederSpec, type MemorySwarm, startMemorySwarm } from '../helpers/memory-swarm.js';
+import {
+  type MemorySeederSpec,
+  type MemorySwarm,
+  startMemorySwarm,
+  swarmDownloadOptions,
+} from '../helpers/memory-swarm.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/wait.js';
 
@@ -62,15 +67,7 @@ async function run(seeders: MemorySeederSpec[], over: Partial<DownloadOptions> =
     manifest,
     fileId,
     dest,
-    seeders: swarm.seeders.map((s) => s.info),
-    getTicket: swarm.getTicket,
-    identity: me,
-    dial: swarm.dial,
-    // Everything on the main thread and through the page cache: the links are what is measured.
-    hashWorkers: 0,
-    directIo: false,
-    preallocate: false,
-    tickMs: 10,
+    ...swarmDownloadOptions(swarm, me),
     retry: { maxAttempts: 8, backoff: { baseMs: 5, maxMs: 20, jitter: 0 } },
     scheduler: { stallTimeoutMs: 200 },
     onEvent: (e) => events.push(e),
