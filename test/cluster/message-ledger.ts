@@ -140,6 +140,34 @@ export class MessageLedger {
     return out;
   }
 
+  /**
+   * Each missing pair with what tells a lost message from a late one: where it was stored, and
+   * how far its recipient got on that stream. A recipient that holds later seqs of the stream
+   * skipped it for good (its cursor moved past it); one that holds none later is still behind.
+   */
+  explainMissing(limit = 5): string {
+    const missing = this.missing();
+    const where = (body: string) => {
+      const m = this.sends.get(body)!;
+      if (m.seq !== undefined) return { streamId: m.streamId!, seq: m.seq, how: 'accepted' };
+      for (const list of this.received.values()) {
+        const d = list.find((x) => x.body === body);
+        if (d !== undefined) return { streamId: d.streamId, seq: d.seq, how: 'failed, stored' };
+      }
+      return undefined;
+    };
+    const lines = missing.slice(0, limit).map((pair) => {
+      const [r, , body] = pair.split(' ');
+      const at = where(body!);
+      if (at === undefined) return pair;
+      const got = (this.received.get(r!) ?? []).filter((d) => d.streamId === at.streamId);
+      const later = got.filter((d) => d.seq > at.seq).length;
+      const top = got.reduce((n, d) => Math.max(n, d.seq), 0);
+      return `${pair} (${at.how} as ${at.streamId}#${at.seq}; ${r} has up to #${top} there, ${later} later: ${later > 0 ? 'SKIPPED' : 'behind'})`;
+    });
+    return `${missing.length} missing: ${lines.join('; ')}`;
+  }
+
   acceptedCount(): number {
     return [...this.bySender.values()].reduce((n, l) => n + l.length, 0);
   }
