@@ -22,7 +22,7 @@ import {
 import { CoterieError } from '../../protocol/errors.js';
 import { MAX_PAGE_BODY_BYTES } from '../../protocol/manifest-pages.js';
 import { MAX_SESSION_FRAME_BYTES } from '../../protocol/session.js';
-import type { IdempotencyService } from '../services/idempotency.js';
+import type { IdempotencyService, StoredResponse } from '../services/idempotency.js';
 import { idempotencyContext } from '../store/index.js';
 import type { SessionHub } from '../ws/hub.js';
 import { type AccountCreationLimit, registerAccountCreationLimit } from './address-limits.js';
@@ -76,6 +76,8 @@ function answerFromMarker(route: string, body: unknown, err: unknown): HandlerRe
   if (typeof body !== 'object' || body === null) return undefined;
   switch (route) {
     case 'createGroup':
+    case 'acceptRequest':
+    case 'declineRequest':
     case 'leaveGroup':
     case 'removeMember':
       return { body };
@@ -92,6 +94,16 @@ function answerFromMarker(route: string, body: unknown, err: unknown): HandlerRe
     default:
       return undefined;
   }
+}
+
+/** For a write refused with an API error (4xx): its key's record as it is now, if any. */
+async function refusedRetry(
+  err: unknown,
+  lookup: () => Promise<StoredResponse | undefined>,
+): Promise<StoredResponse | undefined> {
+  const refused = toCoterieError(err);
+  if (refused === undefined || refused.status < 400 || refused.status >= 500) return undefined;
+  return lookup();
 }
 
 function idempotencyKey(request: FastifyRequest): string | undefined {
@@ -271,10 +283,16 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
             result = await idempotencyContext.run(write, () => handler(input));
           } catch (err) {
             // The first attempt committed (its marker is there) but its answer was lost with its
-            // tracker; run again, the write refuses to happen twice: answer as the first time.
-            const first = stored === undefined ? undefined : answerFromMarker(name, stored.body, err);
-            if (first === undefined) throw err;
-            result = first;
+            // tracker, or it is still being served (its client gave up on it and retried, here or
+            // on another tracker) and committed while this one waited on its locks: then its
+            // marker is there now. The write refused to happen twice: answer as the first time.
+            const first = stored ?? (await refusedRetry(err, () => options.idempotency!.lookup(scope, idem)));
+            if (first !== undefined && first.status > 0) {
+              return reply.code(first.status).header('idempotent-replay', 'true').send(first.body);
+            }
+            const answer = first === undefined ? undefined : answerFromMarker(name, first.body, err);
+            if (answer === undefined) throw err;
+            result = answer;
           }
         }
         const status = result.status ?? spec.status;

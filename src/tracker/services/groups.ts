@@ -205,7 +205,8 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
       async decide(userId, groupId, requester, accept) {
         await requireOwner(userId, groupId);
         const at = now();
-        await store.transaction(async (trx) => {
+        // The answer is the transaction's result, so the idempotency marker holds it (http/app.ts).
+        const decision = await store.transaction(async (trx): Promise<JoinDecision> => {
           const d = await trx
             .deleteFrom('join_requests')
             .where('group_id', '=', groupId)
@@ -224,10 +225,11 @@ export function createGroupsService(options: { readCacheMs: number; readCacheEnt
               .onConflict((oc) => oc.columns(['group_id', 'user_id']).doNothing())
               .execute();
           }
+          return { groupId, userId: requester, decision: accept ? 'accepted' : 'declined' };
         });
         if (accept) await changed(groupId);
         await bus.publish({ kind: 'join_decided', groupId, userId: requester, accepted: accept, at });
-        return { groupId, userId: requester, decision: accept ? 'accepted' : 'declined' };
+        return decision;
       },
 
       async members(userId, groupId) {
