@@ -279,6 +279,11 @@ export const SESSION_CLOSE = Object.freeze({
   UNAUTHENTICATED: 4401,
   /** Another session registered the same peer id. */
   REPLACED: 4409,
+  /**
+   * The tracker could not read messages the session missed (its store failed): sending what came
+   * after them would move the peer's cursor past them. Reconnect (elsewhere) and catch up.
+   */
+  RESYNC: 4503,
 });
 
 // ---------------------------------------------------------------- codecs

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { SESSION_CLOSE } from '../../protocol/session.js';
 import type { EncodedMessage, MessagesService } from '../services/messages.js';
 import type { Outbox } from './outbox.js';
 import type { Session } from './session.js';
@@ -54,9 +55,15 @@ export function createSessionOrder(deps: {
       outbox.sendMessages(s, ordered);
     };
     messages.between(s.caller.userId, streamId, after, first.message.seq).then(done, (err: unknown) => {
-      // Nothing is lost: the messages are stored, and the next catch-up sends them.
-      logger.warn({ err, sessionId: s.id, streamId }, 'cannot read the seqs missing before a push');
-      done([]);
+      // Sending what waits would skip the missing seqs for good: the peer acknowledges the highest
+      // seq it stores, and catch-ups start after its cursor. The messages are stored; the session
+      // ends instead, and its peer catches up from its cursor on its next session.
+      s.filling?.delete(streamId);
+      logger.warn(
+        { err, sessionId: s.id, streamId },
+        'cannot read the seqs missing before a push: closing the session',
+      );
+      if (!s.closed) s.socket.close(SESSION_CLOSE.RESYNC, 'missed messages could not be read: reconnect');
     });
   }
 
