@@ -34,6 +34,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { exportJWK, generateKeyPair } from 'jose';
 import { createManifest } from '../src/core/manifest.js';
+import { nativeSha256Pair } from '../src/peer/files/download/native.js';
 import type { Manifest } from '../src/protocol/manifest.js';
 import { signTicket } from '../src/protocol/tickets.js';
 import { loadOrCreateIdentity } from '../src/wire/identity.js';
@@ -75,6 +76,27 @@ function processCpuSeconds(pid: number | undefined): number {
   }
 }
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/**
+ * Whether the downloader hashes its pieces in pairs (the addon's sha256Pair): where the CPU has
+ * SHA-NI and the addon lacks it, build/ predates native/sha256-pair.c (a worktree that copied an
+ * old build/, an install with --ignore-scripts), and every figure here carries ~0.3 CPU-s per
+ * GiB of single hashes: said on stderr, and as `hash_pairs` beside transfer.cpu_s_per_GiB.
+ */
+function hashPairs(): boolean {
+  if (nativeSha256Pair !== undefined) return true;
+  let shaNi = false;
+  try {
+    shaNi = process.arch === 'x64' && /\bsha_ni\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    // not Linux: nothing to say
+  }
+  if (shaNi)
+    note(
+      'this CPU has SHA-NI but build/Release/coterie_native.node has no sha256Pair: rebuild the addon (`npm run install`) or the downloader hashes one piece at a time',
+    );
+  return false;
+}
 
 async function startSeeders(
   dir: string,
@@ -331,6 +353,7 @@ function aria2Reference(payload: string, runs: number, seeds: number[]): Map<num
 }
 
 async function main(): Promise<void> {
+  const pairs = hashPairs();
   const root = await mkdtemp(join(tmpdir(), 'coterie-bench-transfer-'));
   try {
     const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
@@ -480,6 +503,7 @@ async function main(): Promise<void> {
         unit: 's',
         system: round(median(all3.map((r) => r.systemCpuSeconds)), 2),
         startup: round(median(all3.map((r) => r.startupCpuSeconds)), 2),
+        hash_pairs: pairs,
       });
       // Where the rest of the machine's two cores went: the seeders' share of the same runs.
       line({

@@ -34,11 +34,11 @@
  * A relay that refuses says why with a code from the closed list
  * (RELAY_FORBIDDEN, RELAY_BUSY, UNAVAILABLE, PROTOCOL_ERROR) and closes.
  */
-import { type Static, Type } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { formatHostPort, type HostPort, parseHostPort } from './addresses.js';
-import { CoterieError, ERROR_CODES, type ErrorCode } from './errors.js';
-import { HEX64_PATTERN } from './names.js';
+import { CoterieError, type ErrorCode } from './errors.js';
+import type { RelayClientFrame, RelayFrameChecks, RelayServerFrame } from './relay-schemas.js';
+
+export type { RelayClientFrame, RelayServerFrame } from './relay-schemas.js';
 
 export const RELAY_PROTOCOL_VERSION = 2;
 /** Control frames are small JSON objects: a token, a peer id, a reason. */
@@ -51,59 +51,18 @@ export const RELAY_FRAME_HEADER_BYTES = 2;
  */
 export const RELAY_ADDRESS_PREFIX = 'relay://';
 
-const Hex64 = Type.String({ pattern: HEX64_PATTERN, minLength: 64, maxLength: 64 });
-const Token = Type.String({ minLength: 1, maxLength: 256 });
-const CircuitId = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
+let checks: Promise<RelayFrameChecks> | undefined;
 
-export const RelayClientFrame = Type.Union([
-  Type.Object(
-    { t: Type.Literal('reserve'), v: Type.Integer({ minimum: 1 }), token: Token, peerId: Hex64 },
-    { additionalProperties: false },
-  ),
-  Type.Object(
-    {
-      t: Type.Literal('connect'),
-      v: Type.Integer({ minimum: 1 }),
-      token: Token,
-      peerId: Hex64,
-      target: Hex64,
-    },
-    { additionalProperties: false },
-  ),
-  Type.Object(
-    { t: Type.Literal('accept'), v: Type.Integer({ minimum: 1 }), token: Token, circuit: CircuitId },
-    { additionalProperties: false },
-  ),
-]);
-export type RelayClientFrame = Static<typeof RelayClientFrame>;
-
-export const RelayServerFrame = Type.Union([
-  Type.Object(
-    {
-      t: Type.Literal('reserved'),
-      expiresAt: Type.Integer({ minimum: 0 }),
-      ttlMs: Type.Integer({ minimum: 1 }),
-    },
-    { additionalProperties: false },
-  ),
-  Type.Object(
-    { t: Type.Literal('incoming'), circuit: CircuitId, from: Hex64 },
-    { additionalProperties: false },
-  ),
-  Type.Object({ t: Type.Literal('connected'), peer: Hex64 }, { additionalProperties: false }),
-  Type.Object(
-    {
-      t: Type.Literal('refused'),
-      code: Type.Union(ERROR_CODES.map((c) => Type.Literal(c))),
-      message: Type.String({ maxLength: 1024 }),
-    },
-    { additionalProperties: false },
-  ),
-]);
-export type RelayServerFrame = Static<typeof RelayServerFrame>;
-
-const clientCheck = TypeCompiler.Compile(RelayClientFrame);
-const serverCheck = TypeCompiler.Compile(RelayServerFrame);
+/**
+ * The frames' schema checks, loaded with the first relay connection rather than with this
+ * module: they are TypeBox's (about 220 module files, ~0.1 CPU-s to load and compile), and
+ * this module comes with the wire's, so a process that never talks to a relay (a downloader
+ * on a LAN, a seeder with a public port) would pay for them at every start. Cached.
+ */
+export function relayFrameChecks(): Promise<RelayFrameChecks> {
+  checks ??= import('./relay-schemas.js').then((m) => m.RELAY_FRAME_CHECKS);
+  return checks;
+}
 
 /** One frame's bytes: the length, then the JSON. */
 export function encodeRelayFrame(frame: RelayClientFrame | RelayServerFrame): Buffer {
@@ -117,7 +76,7 @@ export function encodeRelayFrame(frame: RelayClientFrame | RelayServerFrame): Bu
 }
 
 /**
- * Reads control frames off a byte stream. push() takes whatever arrived and
+ * Reads control frames off a byte stream (its checks loaded first: relayFrameChecks()). push() takes whatever arrived and
  * returns the frames it completed; it stops after a frame that hands the
  * connection over to the peers (`connect`, `accept`, `connected`) or ends it
  * (`refused`), and rest() gives the bytes that came behind it, which belong
@@ -126,7 +85,14 @@ export function encodeRelayFrame(frame: RelayClientFrame | RelayServerFrame): Bu
  */
 export class RelayFrameDecoder<F extends RelayClientFrame | RelayServerFrame> {
   #buffered: Buffer = Buffer.alloc(0);
-  constructor(readonly side: 'client' | 'server') {}
+  readonly #checks: RelayFrameChecks;
+  /** Decodes what `side` sends, checked by `checks` (from relayFrameChecks()). */
+  constructor(
+    readonly side: 'client' | 'server',
+    checks: RelayFrameChecks,
+  ) {
+    this.#checks = checks;
+  }
 
   push(chunk: Buffer): F[] {
     this.#buffered = this.#buffered.length === 0 ? chunk : Buffer.concat([this.#buffered, chunk]);
@@ -164,7 +130,7 @@ export class RelayFrameDecoder<F extends RelayClientFrame | RelayServerFrame> {
     } catch {
       throw new CoterieError('PROTOCOL_ERROR', 'a relay frame is not JSON');
     }
-    const check = this.side === 'client' ? clientCheck : serverCheck;
+    const check = this.#checks[this.side];
     if (!check.Check(value)) {
       const first = check.Errors(value).First();
       throw new CoterieError(

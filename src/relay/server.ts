@@ -34,6 +34,7 @@ import {
   RelayFrameDecoder,
   type RelayServerFrame,
   refusal,
+  relayFrameChecks,
 } from '../protocol/relay.js';
 import { certificateFingerprint } from '../protocol/tracker-url.js';
 import { RELAY_DEFAULTS, type RelaySettings } from './config.js';
@@ -114,6 +115,7 @@ const noopLogger: RelayLogger = { debug() {}, info() {}, warn() {} };
 export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const o = { ...RELAY_DEFAULTS, ...definedOnly(options) };
   const logger = options.logger ?? noopLogger;
+  const checks = await relayFrameChecks();
   const reservations = new Map<string, Reservation>();
   const pending = new Map<string, PendingCircuit>();
   const circuitsOf = new Map<string, number>();
@@ -282,7 +284,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', (err) => logger.debug({ err: err.message }, 'relay TLS error'));
-    const decoder = new RelayFrameDecoder<RelayClientFrame>('client');
+    const decoder = new RelayFrameDecoder<RelayClientFrame>('client', checks);
     let kind: RelayClientFrame['t'] | undefined;
     const handshake = setTimeout(() => {
       if (kind === undefined) refuse(socket, new CoterieError('PROTOCOL_ERROR', 'no relay frame in time'));

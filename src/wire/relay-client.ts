@@ -15,6 +15,7 @@ import {
   type RelayEndpoint,
   RelayFrameDecoder,
   type RelayServerFrame,
+  relayFrameChecks,
 } from '../protocol/relay.js';
 import { certificateFingerprint } from '../protocol/tracker-url.js';
 import type { PeerIdentity } from './identity.js';
@@ -33,12 +34,13 @@ type Unversioned<F> = F extends unknown ? Omit<F, 'v'> : never;
  * is handed back with any bytes behind that frame put back. A `refused` frame
  * rejects with its code; so does a close, a timeout (UNAVAILABLE) or an abort.
  */
-export function relayHandshake(
+export async function relayHandshake(
   relay: RelayEndpoint,
   first: Unversioned<RelayClientFrame>,
   onFrame: (frame: RelayServerFrame) => boolean,
   options: { signal?: AbortSignal; timeoutMs?: number } = {},
 ): Promise<tls.TLSSocket> {
+  const decoder = new RelayFrameDecoder<RelayServerFrame>('server', await relayFrameChecks());
   const timeoutMs = options.timeoutMs ?? RELAY_CLIENT_DEFAULTS.timeoutMs;
   const where = `${relay.host}:${relay.port}`;
   return new Promise((resolve, reject) => {
@@ -59,7 +61,6 @@ export function relayHandshake(
     // reserves elsewhere.
     socket.allowHalfOpen = first.t !== 'reserve'; // tls.connect's options lack allowHalfOpen in @types/node
     socket.setNoDelay(true);
-    const decoder = new RelayFrameDecoder<RelayServerFrame>('server');
     const done = (err?: unknown) => {
       clearTimeout(timer);
       socket.off('data', onData);

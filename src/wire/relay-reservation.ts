@@ -6,6 +6,7 @@ import {
   type RelayEndpoint,
   RelayFrameDecoder,
   type RelayServerFrame,
+  relayFrameChecks,
 } from '../protocol/relay.js';
 import { type Clock, realClock } from './clock.js';
 import { PathKeepalive, type PathKeepaliveOptions } from './path-keepalive.js';
@@ -73,6 +74,7 @@ export class RelayReservation {
     const token = o.token();
     if (token === undefined) throw new CoterieError('NOT_LOGGED_IN', 'a reservation needs a session');
     const r = new RelayReservation(o);
+    const decoder = new RelayFrameDecoder<RelayServerFrame>('server', await relayFrameChecks());
     let ttlMs = 0;
     const socket = await relayHandshake(
       o.relay,
@@ -83,11 +85,11 @@ export class RelayReservation {
       },
       { ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) },
     );
-    r.#attach(socket, ttlMs);
+    r.#attach(socket, ttlMs, decoder);
     return r;
   }
 
-  #attach(socket: TLSSocket, ttlMs: number): void {
+  #attach(socket: TLSSocket, ttlMs: number, decoder: RelayFrameDecoder<RelayServerFrame>): void {
     this.#socket = socket;
     // Probes after 5 s of quiet: a NAT that forgot the mapping (rebooted, flushed, timed out) makes the
     // next probe leave from a port the relay does not know, which resets the connection and makes us reserve again.
@@ -109,7 +111,6 @@ export class RelayReservation {
         { ...RELAY_KEEPALIVE_DEFAULTS, ...this.#o.keepalive },
       );
     }
-    const decoder = new RelayFrameDecoder<RelayServerFrame>('server');
     socket.on('data', (chunk: Buffer) => {
       try {
         for (const f of decoder.push(chunk)) {

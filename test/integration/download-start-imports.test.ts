@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 // What a process that only downloads loads at start (bench/transfer.ts times such a process
 // from its start): every module file costs CPU to resolve, read and compile, and jose (47
 // files) and udx-native (a native binding and streamx) are needed only once a ticket is
-// signed or checked, or a UDP endpoint opens. Counted in a child Node with a module hook
+// signed or checked, or a UDP endpoint opens, and TypeBox (about 220 files, the relay
+// frames' schemas) only once a relay is dialled or reserved. Counted in a child Node with a module hook
 // that records every file loaded, from dist/ as the bench runs it.
 
 const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
@@ -49,7 +50,7 @@ process.stdout.write(JSON.stringify(loaded));`;
 }
 
 describe('a downloading process at start', () => {
-  it('loads neither jose nor udx-native until a ticket is checked or a UDP endpoint opens', () => {
+  it('loads neither jose, udx-native nor TypeBox until a ticket is checked, a UDP endpoint opens or a relay is used', () => {
     const loaded = modulesLoadedBy(
       `await import(${JSON.stringify(`${DIST}peer/files/download/index.js`)});
 await import(${JSON.stringify(`${DIST}wire/index.js`)});`,
@@ -57,6 +58,8 @@ await import(${JSON.stringify(`${DIST}wire/index.js`)});`,
     // The download and the wire modules did load (the hook sees them).
     expect(loaded.some((u) => u.endsWith('/dist/peer/files/download/engine.js'))).toBe(true);
     expect(loaded.some((u) => u.endsWith('/dist/wire/piece-server.js'))).toBe(true);
-    expect(loaded.filter((u) => /\/node_modules\/(jose|udx-native)\//.test(u))).toEqual([]);
+    expect(loaded.filter((u) => /\/node_modules\/(jose|udx-native|@sinclair\/typebox)\//.test(u))).toEqual(
+      [],
+    );
   });
 });

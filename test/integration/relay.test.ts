@@ -13,6 +13,7 @@ import {
   type RelayEndpoint,
   RelayFrameDecoder,
   type RelayServerFrame,
+  relayFrameChecks,
 } from '../../src/protocol/relay.js';
 import { type RunningRelay, startRelay, whoamiAuthenticator } from '../../src/relay/index.js';
 import {
@@ -394,7 +395,7 @@ describe('relays on loopback', { timeout: 120_000 }, () => {
 
   it('answers a plain-TCP (protocol 1) client with a refusal and closes, rather than hanging', async () => {
     const socket = net.connect({ host: '127.0.0.1', port: relays[0]!.port });
-    const decoder = new RelayFrameDecoder<RelayServerFrame>('server');
+    const decoder = new RelayFrameDecoder<RelayServerFrame>('server', await relayFrameChecks());
     const frames: RelayServerFrame[] = [];
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     socket.on('data', (d: Buffer) => frames.push(...decoder.push(d)));

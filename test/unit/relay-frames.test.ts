@@ -10,7 +10,10 @@ import {
   type RelayClientFrame,
   RelayFrameDecoder,
   type RelayServerFrame,
+  relayFrameChecks,
 } from '../../src/protocol/relay.js';
+
+const checks = await relayFrameChecks();
 
 const hex64 = fc.stringMatching(/^[0-9a-f]{64}$/);
 const token = fc.string({ minLength: 1, maxLength: 256 });
@@ -56,7 +59,7 @@ describe('relay frames', () => {
             ({ t, v, token: tk, peerId }) => ({ t, v, token: tk, peerId }) as RelayClientFrame,
           );
           const bytes = Buffer.concat(clean.map(encodeRelayFrame));
-          expect(feed(new RelayFrameDecoder<RelayClientFrame>('client'), bytes, cuts)).toEqual(clean);
+          expect(feed(new RelayFrameDecoder<RelayClientFrame>('client', checks), bytes, cuts)).toEqual(clean);
         },
       ),
     );
@@ -69,7 +72,7 @@ describe('relay frames', () => {
         fc.uint8Array({ maxLength: 300 }),
         fc.array(fc.nat(), { maxLength: 6 }),
         (peer, tail, cuts) => {
-          const d = new RelayFrameDecoder<RelayServerFrame>('server');
+          const d = new RelayFrameDecoder<RelayServerFrame>('server', checks);
           const connected: RelayServerFrame = { t: 'connected', peer };
           const bytes = Buffer.concat([encodeRelayFrame(connected), Buffer.from(tail)]);
           const seen: RelayServerFrame[] = [];
@@ -95,7 +98,7 @@ describe('relay frames', () => {
   it('never throws anything but a coded error on arbitrary bytes, and never buffers past one frame', () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 600 }), { maxLength: 12 }), (chunks) => {
-        const d = new RelayFrameDecoder<RelayClientFrame>('client');
+        const d = new RelayFrameDecoder<RelayClientFrame>('client', checks);
         try {
           for (const c of chunks) d.push(Buffer.from(c));
         } catch (err) {
@@ -110,30 +113,30 @@ describe('relay frames', () => {
   });
 
   it('refuse a length over the maximum before buffering it, and a zero length', () => {
-    const d = new RelayFrameDecoder<RelayClientFrame>('client');
+    const d = new RelayFrameDecoder<RelayClientFrame>('client', checks);
     const head = Buffer.alloc(2);
     head.writeUInt16BE(MAX_RELAY_FRAME_BYTES + 1);
     expect(() => d.push(head)).toThrowError(expect.objectContaining({ code: 'FRAME_TOO_LARGE' }));
-    expect(() => new RelayFrameDecoder('client').push(Buffer.from([0, 0]))).toThrowError(
+    expect(() => new RelayFrameDecoder('client', checks).push(Buffer.from([0, 0]))).toThrowError(
       expect.objectContaining({ code: 'FRAME_TOO_LARGE' }),
     );
   });
 
   it('refuse frames of the other side, unknown fields and bad JSON', () => {
     const server = encodeRelayFrame({ t: 'connected', peer: 'b'.repeat(64) });
-    expect(() => new RelayFrameDecoder('client').push(server)).toThrowError(
+    expect(() => new RelayFrameDecoder('client', checks).push(server)).toThrowError(
       expect.objectContaining({ code: 'PROTOCOL_ERROR' }),
     );
     const extra = Buffer.from(
       JSON.stringify({ t: 'reserve', v: 1, token: 'x', peerId: 'a'.repeat(64), more: 1 }),
     );
     const framed = Buffer.concat([Buffer.from([0, extra.length]), extra]);
-    expect(() => new RelayFrameDecoder('client').push(framed)).toThrowError(
+    expect(() => new RelayFrameDecoder('client', checks).push(framed)).toThrowError(
       expect.objectContaining({ code: 'PROTOCOL_ERROR' }),
     );
-    expect(() => new RelayFrameDecoder('client').push(Buffer.from([0, 3, 0x7b, 0x7b, 0x7b]))).toThrowError(
-      expect.objectContaining({ code: 'PROTOCOL_ERROR' }),
-    );
+    expect(() =>
+      new RelayFrameDecoder('client', checks).push(Buffer.from([0, 3, 0x7b, 0x7b, 0x7b])),
+    ).toThrowError(expect.objectContaining({ code: 'PROTOCOL_ERROR' }));
   });
 
   it('spell relayed addresses relay://host:port#sha256=…, and nothing else parses as one', () => {
