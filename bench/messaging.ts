@@ -21,6 +21,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session as InspectorSession } from 'node:inspector/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds, wakeCounts } from './lib/cpu.js';
 import { api, userToken } from './lib/http.js';
@@ -187,6 +188,7 @@ async function pushLatency(base: string): Promise<void> {
   });
   const sender = await SessionClient.connect(base, 'pace-s', st, FAST_CLIENT);
   const total = PACED_RATE * PACED_SECONDS;
+  const gc = gcPauses();
   await profileStart();
   const cpu0 = cpuSeconds(trackerPid);
   const t0 = performance.now();
@@ -200,13 +202,41 @@ async function pushLatency(base: string): Promise<void> {
   }
   await until('the benchmark step', () => latencies.length >= total, 30_000, 1);
   await profileStop('latency');
+  const paused = gc.stop();
   emit('messaging.push_latency.p50', percentile(latencies, 50), 'ms');
   emit('messaging.push_latency.p99', percentile(latencies, 99), 'ms', nats.p99At2000);
+  // The measuring process's own GC pauses meanwhile: what of the tail is the client's, not the tracker's.
+  emit('messaging.push_latency.client_gc_pauses', paused.count, 'GCs');
+  emit('messaging.push_latency.client_gc_ms', paused.ms, 'ms');
   const busy = (cpuSeconds(trackerPid) - cpu0) / ((performance.now() - t0) / 1000);
   log(
     `  ${total} messages at ${PACED_RATE}/s; max ${Math.max(...latencies).toFixed(2)} ms; tracker busy ${(busy * 100).toFixed(0)}% of a core (${((busy * 1e6) / PACED_RATE).toFixed(0)} µs CPU per message)`,
   );
   await Promise.all([sender.close(), recipient.close()]);
+}
+
+/** This process's GC pauses from now until `stop()`: how many, and their milliseconds. */
+function gcPauses(): { stop(): { count: number; ms: number } } {
+  let count = 0;
+  let ms = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      count++;
+      ms += e.duration;
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return {
+    stop() {
+      // Entries still queued are delivered by takeRecords, not after disconnect.
+      for (const e of observer.takeRecords()) {
+        count++;
+        ms += e.duration;
+      }
+      observer.disconnect();
+      return { count, ms };
+    },
+  };
 }
 
 /** Runs `job` over `items`, `width` at a time (a thousand logins at once would measure the queue). */
@@ -383,6 +413,8 @@ async function catchUp(base: string): Promise<void> {
   await Promise.all(Array.from({ length: WINDOW }, worker));
   await sender.close();
   let count = 0;
+  const cpu0 = cpuSeconds(trackerPid);
+  const own0 = process.cpuUsage();
   const t0 = performance.now();
   const recipient = await SessionClient.connect(base, 'cu-r', rt, {
     ...FAST_CLIENT,
@@ -392,7 +424,11 @@ async function catchUp(base: string): Promise<void> {
   });
   await until('the benchmark step', () => count >= CATCHUP, 60_000, 1);
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = cpuSeconds(trackerPid) - cpu0;
+  const own = process.cpuUsage(own0);
   emit('messaging.catchup.100k', seconds, 's');
+  emit('messaging.catchup.100k.tracker_cpu_s', cpu, 'CPU-s');
+  emit('messaging.catchup.100k.client_cpu_s', (own.user + own.system) / 1e6, 'CPU-s');
   log(`  ${count} messages caught up in ${seconds.toFixed(2)} s (synced: ${recipient.synced})`);
   await recipient.close();
 }

@@ -10,6 +10,7 @@ import { MIGRATIONS, openStore, type Store } from '../../src/tracker/store/index
 import { prepared } from '../../src/tracker/store/prepared.js';
 import { expectAfter0020, storeBefore0020 } from '../helpers/migration-0020.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { until } from '../helpers/wait.js';
 
 let dir: string | undefined;
 let store: Store | undefined;
@@ -94,6 +95,38 @@ describe('store', () => {
     // log could start over (a writer beginning after every frame was copied back), so the log grew
     // by all of it until the tracker's own thread checkpointed at 20,000 pages.
     expect(largestLog).toBeLessThan(6 * 1024 * 1024);
+  });
+
+  it('lets the checkpointer start the log over between two writes: a write meanwhile waits on the event loop', async () => {
+    dir = tempDir('coterie-store-').path;
+    // Element 0: the restart holds the write lock while it is 1; element 1: set once it holds it.
+    const hold = new Int32Array(new SharedArrayBuffer(8));
+    Atomics.store(hold, 0, 1);
+    store = await openStore({
+      location: join(dir, 'tracker.db'),
+      checkpoints: { intervalMs: 5, restartFrames: 1, holdLock: hold.buffer as SharedArrayBuffer },
+    });
+    const s = store;
+    const insert = (id: string) =>
+      s.transaction((trx) =>
+        trx.insertInto('users').values({ user_id: id, password_hash: 'x', created_at: 1 }).execute(),
+      );
+    await insert('before');
+    // The worker asked for the lock between two writes and got it: it holds it, as a restart whose
+    // fsync waits on a busy disk.
+    await until('the checkpointer holds the write lock', () => Atomics.load(hold, 1) === 1, 10_000);
+    const during = insert('during');
+    // Let go from a timer: only a write that waits on the event loop lets it run. One that waited in
+    // SQLite's busy handler blocked the thread, and failed with SQLITE_BUSY after busy_timeout.
+    setTimeout(() => {
+      Atomics.store(hold, 0, 0);
+      Atomics.notify(hold, 0);
+    }, 0);
+    await during;
+    const ids = (await s.db.selectFrom('users').select('user_id').orderBy('user_id').execute()).map(
+      (r) => r.user_id,
+    );
+    expect(ids).toEqual(['before', 'during']);
   });
 
   it('runs prepared queries with fresh parameters, including a parameter used twice', async () => {

@@ -12,6 +12,7 @@ import { migrationProvider } from './migrations.js';
 import { isPostgresUrl, openPostgresStore, type PostgresStoreOptions, redactUrl } from './postgres.js';
 import type { PrimaryStatus } from './primary.js';
 import type { Database } from './schema.js';
+import { createWriteGate, type WriteGate } from './write-gate.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -61,7 +62,7 @@ export interface OpenStoreOptions {
   /** PostgreSQL: at start every host answered as a standby; the store waits for a promotion after this. */
   onWaitingForPrimary?: PostgresStoreOptions['onWaitingForPrimary'];
   /** SQLite: the WAL checkpointer's pace (checkpointer.ts; tests make it quick). */
-  checkpoints?: { intervalMs?: number; restartFrames?: number };
+  checkpoints?: { intervalMs?: number; restartFrames?: number; holdLock?: SharedArrayBuffer };
 }
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
@@ -120,18 +121,21 @@ async function openSqliteStore(
   }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   await migrate(db);
-  const batcher = createWriteBatcher(db);
+  const gate = createWriteGate();
+  const batcher = createWriteBatcher(db, gate);
   const checkpointer = startCheckpointer({
     path,
     intervalMs: checkpoints.intervalMs ?? CHECKPOINT_INTERVAL_MS,
     ...(checkpoints.restartFrames === undefined ? {} : { restartFrames: checkpoints.restartFrames }),
+    ...(checkpoints.holdLock === undefined ? {} : { holdLock: checkpoints.holdLock }),
     onError: (message) => process.emitWarning(`WAL checkpoint failed: ${message}`),
+    gate,
   });
   return {
     db,
     dialect: 'sqlite',
     location: path,
-    transaction: (fn) => db.transaction().execute(markingIdempotency(fn)),
+    transaction: (fn) => gate.enter(() => db.transaction().execute(markingIdempotency(fn))),
     batchedTransaction: (fn) => batcher.run(markingIdempotency(fn)),
     // SQLite runs a statement alone as its own transaction too.
     statement: (fn) => fn(db),
@@ -154,7 +158,7 @@ const SAVEPOINT = sql`savepoint coterie_write`;
 const RELEASE = sql`release savepoint coterie_write`;
 const ROLLBACK_TO = sql`rollback to savepoint coterie_write`;
 
-export function createWriteBatcher(db: Kysely<Database>) {
+export function createWriteBatcher(db: Kysely<Database>, gate?: WriteGate) {
   interface Job {
     fn: (trx: Transaction<Database>) => Promise<unknown>;
     resolve: (v: unknown) => void;
@@ -168,32 +172,36 @@ export function createWriteBatcher(db: Kysely<Database>) {
       const jobs = queue.splice(0, MAX_WRITES_PER_COMMIT);
       const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
       let committing = false;
+      // Each batch its own turn at the write gate: a checkpoint may come between two.
+      const enter = gate === undefined ? (write: () => Promise<void>) => write() : gate.enter;
       try {
-        const trx = await db.startTransaction().execute();
-        try {
-          for (const job of jobs) {
-            // Plain SQL savepoints (standard on SQLite and PostgreSQL): Kysely's savepoint() builds a
-            // new transaction object per call, which costs more than the statement itself.
-            await SAVEPOINT.execute(trx);
-            try {
-              const value = await job.fn(trx);
-              await RELEASE.execute(trx);
-              outcomes.push({ ok: true, value });
-            } catch (error) {
-              await ROLLBACK_TO.execute(trx);
-              await RELEASE.execute(trx);
-              outcomes.push({ ok: false, error });
+        await enter(async () => {
+          const trx = await db.startTransaction().execute();
+          try {
+            for (const job of jobs) {
+              // Plain SQL savepoints (standard on SQLite and PostgreSQL): Kysely's savepoint() builds a
+              // new transaction object per call, which costs more than the statement itself.
+              await SAVEPOINT.execute(trx);
+              try {
+                const value = await job.fn(trx);
+                await RELEASE.execute(trx);
+                outcomes.push({ ok: true, value });
+              } catch (error) {
+                await ROLLBACK_TO.execute(trx);
+                await RELEASE.execute(trx);
+                outcomes.push({ ok: false, error });
+              }
             }
+            committing = true;
+            await trx.commit().execute();
+          } catch (err) {
+            await trx
+              .rollback()
+              .execute()
+              .catch(() => {});
+            throw err;
           }
-          committing = true;
-          await trx.commit().execute();
-        } catch (err) {
-          await trx
-            .rollback()
-            .execute()
-            .catch(() => {});
-          throw err;
-        }
+        });
       } catch (err) {
         // The batch failed: every write of it failed with it. A failover during the commit leaves
         // their outcome unknown (failover.ts): they must not run again as if they had not happened.
