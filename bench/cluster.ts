@@ -4,7 +4,10 @@
 //   cluster.send.Nt       direct messages sent over sessions by 64 users (each user on one of the N
 //                         trackers, 16 sends in flight each, fresh client ids): msgs/s, with the
 //                         trackers' CPU-s per 1,000 and the load; then the store is checked against
-//                         the answers: cluster.send.Nt.lost and .duplicated (messages, must be 0)
+//                         the answers: cluster.send.Nt.lost and .duplicated (messages, must be 0);
+//                         totalCpuSecondsPer1k (trackers + PostgreSQL + senders, all on these cores),
+//                         cpuBoundRate (the cores over it) and, at 2t and 3t, cpuBoundRatio (1t's
+//                         total over this one's: the ratio to 1t the cores allow)
 //   cluster.failover.*    a peer's tracker freezes (SIGSTOP: no heartbeat, no FIN), 20 times:
 //                         time from the freeze to the peer connected to another tracker and a
 //                         command answered, p50/p99 ms, with the default 5 s and with a 1 s heartbeat
@@ -17,7 +20,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -53,6 +56,8 @@ const emit = (name: string, value: number, unit: string, extra: Record<string, n
   process.stdout.write(`${JSON.stringify({ name, value: round2(value), unit, ...extra })}\n`);
 /** cluster.send.1t of this run: the reference of 2t and 3t. */
 let sendOneTracker: number | undefined;
+/** cluster.send.1t's CPU-s per 1,000 of the whole bench (trackers, PostgreSQL, senders): 2t's and 3t's bound. */
+let sendOneTrackerTotalCpu: number | undefined;
 const log = (msg: string) => process.stderr.write(`[cluster bench] ${msg}\n`);
 /** A tracker starting on a loaded machine (the shared VM at load 20 and more) may take a minute. */
 const BENCH_TRACKER = { echoStderr: true, startMs: 90_000 };
@@ -234,10 +239,22 @@ async function sends(
     await cluster.close();
   }
   const { rate, seconds, answered, failed } = result;
-  if (n === 1 && label === 'cluster.send.1t') sendOneTracker = rate;
+  // Everything the bench runs shares this machine's cores: trackers, PostgreSQL and the senders.
+  // cpuBoundRate is the rate those cores allow at this CPU per message; cpuBoundRatio (2t, 3t) the
+  // ratio to 1t they allow, 1t's CPU per message over this one's: where 1t already uses every core
+  // (cpuBoundRate ≈ rate), a cluster on the same cores is faster only if it costs less per message.
+  const totalCpuPer1k = result.trackerCpuPer1k + result.pgCpuPer1k + result.clientCpuPer1k;
+  if (n === 1 && label === 'cluster.send.1t') {
+    sendOneTracker = rate;
+    sendOneTrackerTotalCpu = totalCpuPer1k;
+  }
   const ref =
     n > 1 && sendOneTracker !== undefined && label === `cluster.send.${n}t`
-      ? { ref: round2(sendOneTracker), ratio: round2(rate / sendOneTracker) }
+      ? {
+          ref: round2(sendOneTracker),
+          ratio: round2(rate / sendOneTracker),
+          cpuBoundRatio: round2((sendOneTrackerTotalCpu ?? 0) / totalCpuPer1k),
+        }
       : {};
   // Trackers' CPU-seconds (all of them together) per 1,000 messages: moves less with the machine's load than the rate.
   const load1 = loadavg()[0]!;
@@ -249,6 +266,8 @@ async function sends(
     pgBackgroundCpuSecondsPer1k: round3(result.pgBackgroundCpuPer1k),
     messagesScannedPerMessage: round2(result.messagesScannedPerMessage),
     clientCpuSecondsPer1k: round3(result.clientCpuPer1k),
+    totalCpuSecondsPer1k: round3(totalCpuPer1k),
+    cpuBoundRate: Math.round((cpus().length / totalCpuPer1k) * 1000),
     batchMean: Math.round(result.batchMean),
     trackerSyscallsPerMessage: round2(result.trackerSyscallsPerMessage),
     trackerWakeupsPer1k: Math.round(result.trackerWakeupsPer1k),

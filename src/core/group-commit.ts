@@ -6,7 +6,8 @@
  * over the lanes and their batches run in parallel (one store connection
  * each). A lane that is idle waits `lingerMs` after its first job for others
  * to join (0: until the current turn of the event loop is over); a busy lane
- * gathers whatever arrives while its batch is written and writes it next.
+ * gathers whatever arrives while its batch is written and writes it next
+ * (with `takeTurnsMs`, the lanes' batches go one at a time, bounded).
  * A job settles only when its batch's write settled: nothing is acknowledged
  * before it is stored.
  */
@@ -28,7 +29,16 @@ export interface GroupCommitOptions<J, R> {
   maxBatch: number;
   /** How long an idle lane gathers before it writes; 0 waits only for the end of the loop's turn. */
   lingerMs: number;
-  /** Where the linger's timers come from (a fake clock in tests). */
+  /**
+   * When above 0, the lanes take turns: a lane with a batch to write while another lane's batch
+   * is in flight waits for it (lanes waiting go in the order they began to wait), and gathers
+   * meanwhile, so that the same jobs make fewer, larger batches where a batch costs the store
+   * much more than a job; one that has waited this long writes anyway, so that a batch held up
+   * elsewhere (a lock another writer holds) holds the other lanes up no longer. A lane with
+   * nothing else in flight writes at once: this adds no wait to a lone batch.
+   */
+  takeTurnsMs?: number;
+  /** Where the linger's and turns' timers come from (a fake clock in tests). */
   timers?: GroupCommitTimers;
   /** Writes a batch: one result per job, in order; a throw fails every job of the batch. */
   write(jobs: J[], lane: number): Promise<R[]>;
@@ -81,6 +91,10 @@ export function createGroupCommit<J, R>(options: GroupCommitOptions<J, R>): Grou
   if (!(count >= 1) || !(maxBatch >= 1))
     throw new RangeError('group commit needs a lane and a batch of 1 or more');
   const timers = options.timers ?? realTimers;
+  const turnsMs = options.takeTurnsMs ?? 0;
+  /** Batches in flight (takeTurnsMs), and the lanes waiting for their turn, first come first. */
+  let writing = 0;
+  const turns: (() => void)[] = [];
   const lanes: Lane<J, R>[] = Array.from({ length: count }, () => ({
     queue: [],
     active: undefined,
@@ -93,10 +107,40 @@ export function createGroupCommit<J, R>(options: GroupCommitOptions<J, R>): Grou
       else setImmediate(resolve);
     });
 
+  /** Settles when this lane may write: at once if nothing else is in flight (undefined). */
+  function takeTurn(): Promise<void> | undefined {
+    if (writing === 0 && turns.length === 0) {
+      writing++;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => {
+      const grant = () => {
+        timer.cancel();
+        writing++;
+        resolve();
+      };
+      const timer = timers.setTimeout(() => {
+        const i = turns.indexOf(grant);
+        if (i >= 0) {
+          turns.splice(i, 1);
+          grant();
+        }
+      }, turnsMs);
+      turns.push(grant);
+    });
+  }
+
+  /** A batch settled: the lane that waited longest goes next (before this lane's next batch). */
+  function endTurn() {
+    writing--;
+    if (writing === 0) turns.shift()?.();
+  }
+
   async function flush(lane: Lane<J, R>, index: number): Promise<void> {
     while (lane.queue.length > 0 || lane.woken) {
       lane.woken = false;
       if (lane.queue.length > 0) {
+        if (turnsMs > 0) await takeTurn();
         const batch = lane.queue.splice(0, maxBatch);
         let results: R[];
         try {
@@ -107,6 +151,8 @@ export function createGroupCommit<J, R>(options: GroupCommitOptions<J, R>): Grou
         } catch (err) {
           for (const q of batch) q.reject(err);
           results = [];
+        } finally {
+          if (turnsMs > 0) endTurn();
         }
         for (const [i, r] of results.entries()) batch[i]!.resolve(r);
       }

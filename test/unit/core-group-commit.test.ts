@@ -21,6 +21,12 @@ function manualWriter() {
   return { batches, write };
 }
 
+/** A key for each of lanes 0 and 1 (of `lanes`). */
+const twoLaneKeys = (lanes: number): [string, string] => {
+  const keys = Array.from({ length: 64 }, (_, i) => `d:k${i}:z`);
+  return [keys.find((k) => laneOfKey(k, lanes) === 0)!, keys.find((k) => laneOfKey(k, lanes) === 1)!];
+};
+
 const turn = () => new Promise((r) => setImmediate(r));
 
 /** A group commit of Jobs keyed by `key`, one lane and no linger unless `options` says otherwise. */
@@ -146,5 +152,64 @@ describe('group commit', () => {
     gc.wake(1);
     await gc.drain();
     expect(ran).toEqual([1]);
+  });
+
+  it('takes turns (takeTurnsMs): a lane gathers while another lane writes, then writes all it gathered', async () => {
+    const clock = new FakeClock();
+    const w = manualWriter();
+    const gc = groupCommit({ lanes: 2, takeTurnsMs: 20, timers: clock, write: w.write });
+    const [k0, k1] = twoLaneKeys(2);
+    const first = gc.submit({ key: k0, n: 1 });
+    await turn();
+    expect(w.batches.map((b) => b.lane)).toEqual([0]); // alone: at once
+    const gathered = [1, 2, 3].map((n) => gc.submit({ key: k1, n }));
+    await turn();
+    // Lane 1 waits for lane 0's batch: side by side it would have written [1] and then [2, 3].
+    expect(w.batches).toHaveLength(1);
+    const next0 = gc.submit({ key: k0, n: 2 });
+    w.batches[0]!.settle();
+    await turn();
+    await turn();
+    // Lane 1 waited longest: it goes next, with all three; lane 0's next batch waits for it.
+    expect(w.batches.map((b) => [b.lane, b.jobs.map((j) => j.n)])).toEqual([
+      [0, [1]],
+      [1, [1, 2, 3]],
+    ]);
+    w.batches[1]!.settle();
+    await turn();
+    await turn();
+    expect(w.batches.map((b) => [b.lane, b.jobs.map((j) => j.n)])[2]).toEqual([0, [2]]);
+    w.batches[2]!.settle();
+    expect(await Promise.all([first, ...gathered, next0])).toEqual([
+      `${k0}#1`,
+      `${k1}#1`,
+      `${k1}#2`,
+      `${k1}#3`,
+      `${k0}#2`,
+    ]);
+    await gc.drain();
+  });
+
+  it('takes turns no longer than takeTurnsMs: a lane whose turn is held up writes anyway', async () => {
+    const clock = new FakeClock();
+    const w = manualWriter();
+    const gc = groupCommit({ lanes: 2, takeTurnsMs: 20, timers: clock, write: w.write });
+    const [k0, k1] = twoLaneKeys(2);
+    const stuck = gc.submit({ key: k0, n: 1 });
+    await turn();
+    const waiting = gc.submit({ key: k1, n: 1 });
+    await turn();
+    clock.advance(19);
+    await turn();
+    expect(w.batches).toHaveLength(1);
+    clock.advance(1);
+    await turn();
+    expect(w.batches.map((b) => b.lane)).toEqual([0, 1]);
+    w.batches[1]!.settle();
+    expect(await waiting).toBe(`${k1}#1`);
+    // Nothing waits for turns once the held-up batch settles.
+    w.batches[0]!.settle();
+    await stuck;
+    await gc.drain();
   });
 });
