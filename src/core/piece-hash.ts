@@ -170,7 +170,7 @@ function hashTree(t) {
   const changed = (f, st) => !st.isFile() || st.size !== f.size || st.mtimeMs !== f.mtimeMs;
   const fail = (f) => { throw new Error(f.path + ' changed while it was hashed: share the folder again once it is stable'); };
   let buf = Buffer.allocUnsafe(0);
-  const batch = addon === undefined ? undefined : Buffer.allocUnsafe(Math.max(BATCH_BYTES, t.pieceSize));
+  const batch = addon === undefined ? undefined : Buffer.allocUnsafe(BATCH_BYTES);
   const lengths = new Uint32Array(BATCH_PIECES);
   let pieces = 0;
   let used = 0;
