@@ -4,7 +4,8 @@
  * directories only, names any system can write), and the files' pieces are
  * hashed by worker threads, one per core, each taking a contiguous slice of
  * the files of about the same number of bytes and writing its digests
- * straight into one shared buffer.
+ * straight into one shared buffer (with the native addon's sha256Pieces,
+ * many small files' pieces a call, two at a time: piece-hash.ts).
  */
 import { type Dirent, Stats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
@@ -27,7 +28,7 @@ import {
 } from '../protocol/manifest.js';
 import { foldCase, treePathProblem } from '../protocol/tree-paths.js';
 import { MANIFEST_DEFAULTS, type ManifestResult } from './manifest.js';
-import { awaitHashWorkers, startLstatWorker, startTreeHashWorker } from './piece-hash.js';
+import { awaitHashWorkers, NATIVE_ADDON_PATH, startLstatWorker, startTreeHashWorker } from './piece-hash.js';
 
 /** A file of the folder being shared, as found on disk. */
 export interface TreeSourceFile extends TreeEntry {
@@ -43,6 +44,8 @@ export interface TreeManifestOptions {
   /** Piece size override (for tests); default the smallest that keeps the piece count within MAX_PIECES. */
   pieceSize?: number;
   signal?: AbortSignal;
+  /** false: hash with createHash only, not the native addon's sha256Pieces (tests compare the two). */
+  native?: boolean;
 }
 
 /** Below this many files a folder's lstats take one worker: starting another costs more (~30 ms). */
@@ -183,6 +186,7 @@ export async function createTreeManifest(
     digests,
     progress,
     signal: options.signal,
+    native: options.native !== false,
   });
   if (hashed !== size) options.onProgress?.(size, size);
   const pieces: string[] = new Array(count);
@@ -216,6 +220,7 @@ async function hashSlices(
     digests: Uint8Array;
     progress: (bytes: number) => void;
     signal: AbortSignal | undefined;
+    native: boolean;
   },
 ): Promise<void> {
   const chunkBytes = Math.max(
@@ -229,6 +234,7 @@ async function hashSlices(
       chunkBytes,
       digests: o.digests.buffer as SharedArrayBuffer,
       progressStepBytes: MANIFEST_DEFAULTS.progressStepBytes,
+      ...(o.native ? { addon: NATIVE_ADDON_PATH } : {}),
     }),
   );
   await awaitHashWorkers(workers, o.progress, o.signal, 'the folder');

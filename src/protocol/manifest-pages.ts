@@ -9,10 +9,9 @@ import {
   MIN_PIECE_SIZE_BYTES,
   TREE_MANIFEST_VERSION,
   type TreeEntry,
-  validateManifest,
+  validateAssembledTree,
   validateTreeEntry,
 } from './manifest.js';
-import { isHex64 } from './names.js';
 import { TREE_PATH_MAX_BYTES } from './tree-paths.js';
 
 /**
@@ -142,23 +141,26 @@ export function encodeRoot(root: ManifestRoot): Buffer {
  * page: "CTRP", count u32 BE, then each 32-byte hash.
  */
 export function encodePage(page: ManifestPage): Buffer {
+  // Written without a Buffer per path, a BigInt per size or a call per hash: a 100,000-file
+  // tree's pages are encoded each time its manifest is put together (list_files, a download).
   if (page.kind === 'pieces') {
     const out = Buffer.alloc(8 + 32 * page.pieces.length);
     PIECE_PAGE_MAGIC.copy(out, 0);
     out.writeUInt32BE(page.pieces.length, 4);
-    page.pieces.forEach((hex, i) => {
-      out.write(hex, 8 + 32 * i, 32, 'hex');
-    });
+    // Each hash is 64 hex digits (validatePage), so the joined text fills the rest exactly.
+    out.write(page.pieces.join(''), 8, 'hex');
     return out;
   }
-  const paths = page.files.map((f) => Buffer.from(f.path, 'utf8'));
-  const out = Buffer.alloc(8 + paths.reduce((n, p) => n + 2 + p.length + 9, 0));
+  const lengths = page.files.map((f) => Buffer.byteLength(f.path));
+  const out = Buffer.alloc(8 + lengths.reduce((n, l) => n + 2 + l + 9, 0));
   FILE_PAGE_MAGIC.copy(out, 0);
   let at = out.writeUInt32BE(page.files.length, 4);
   page.files.forEach((f, i) => {
-    at = out.writeUInt16BE(paths[i]!.length, at);
-    at += paths[i]!.copy(out, at);
-    at = out.writeBigUInt64BE(BigInt(f.size), at);
+    at = out.writeUInt16BE(lengths[i]!, at);
+    at += out.write(f.path, at, 'utf8');
+    // u64 BE as two u32s: a size is a safe integer (≤ 2^53), so both halves are exact.
+    at = out.writeUInt32BE(Math.floor(f.size / 2 ** 32), at);
+    at = out.writeUInt32BE(f.size >>> 0, at);
     at = out.writeUInt8(f.executable === true ? 1 : 0, at);
   });
   return out;
@@ -172,9 +174,15 @@ function isCount(v: unknown, max: number, min = 0): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max;
 }
 
+const HEX = /^[0-9a-f]*$/;
+
 function hashList(v: unknown, what: string, max: number): string[] {
   if (!Array.isArray(v) || v.length > max) return fail(`${what} must be a list of at most ${max} hashes`);
-  for (const h of v) if (!isHex64(h)) fail(`${what} must be 64 lowercase hex characters each`);
+  // Strings of 64 characters each, then one pass over them all: isHex64 on each, without a
+  // regular expression run per hash (a piece page holds 8,192).
+  for (const h of v)
+    if (typeof h !== 'string' || h.length !== 64) fail(`${what} must be 64 lowercase hex characters each`);
+  if (!HEX.test((v as string[]).join(''))) fail(`${what} must be 64 lowercase hex characters each`);
   return [...(v as string[])];
 }
 
@@ -219,6 +227,20 @@ export function validateRoot(value: unknown): ManifestRoot {
  * pages are put together (assembleManifest).
  */
 export function validatePage(value: unknown): ManifestPage {
+  const page = checkPage(value);
+  checkedPages.add(page);
+  return page;
+}
+
+/**
+ * The pages validatePage made: assembleManifest takes their entries and
+ * hashes as clean, and checks any other page (the tracker's and peer.db's,
+ * read back from a store) with validatePage first. A page's lists must not be
+ * changed once it is checked (nothing here does).
+ */
+const checkedPages = new WeakSet<ManifestPage>();
+
+function checkPage(value: unknown): ManifestPage {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     return fail('a page is not an object');
   const p = value as Record<string, unknown>;
@@ -243,9 +265,10 @@ export function validatePage(value: unknown): ManifestPage {
 
 /**
  * The whole manifest from a root and its pages (looked up by hash): each
- * page must be there, be of the kind its place in the root says, and hash
- * to its name; the result passes validateManifest (paths in order across
- * pages, no two equal ignoring case, sizes against pieces).
+ * page must be there, pass validatePage (once: a page it made is not checked
+ * again), be of the kind its place in the root says, and hash to its name;
+ * the result passes validateManifest's checks of the whole (paths in order
+ * across pages, no two equal ignoring case, sizes against pieces).
  */
 export function assembleManifest(
   root: ManifestRoot,
@@ -254,8 +277,9 @@ export function assembleManifest(
   const files: TreeEntry[] = [];
   const pieces: string[] = [];
   const take = (hash: string, kind: ManifestPage['kind']): ManifestPage => {
-    const p = page(hash);
-    if (p === undefined) return fail(`page ${hash.slice(0, 12)}… is missing`);
+    const found = page(hash);
+    if (found === undefined) return fail(`page ${hash.slice(0, 12)}… is missing`);
+    const p = checkedPages.has(found) ? found : validatePage(found);
     if (p.kind !== kind)
       fail(`page ${hash.slice(0, 12)}… is not a ${kind === 'files' ? 'file' : 'piece'} page`);
     if (pageHash(p) !== hash) fail(`page ${hash.slice(0, 12)}… does not match its hash`);
@@ -276,11 +300,5 @@ export function assembleManifest(
     fail(`the file pages list ${files.length} files, not ${root.fileCount}`);
   if (pieces.length !== root.pieceCount)
     fail(`the piece pages list ${pieces.length} pieces, not ${root.pieceCount}`);
-  return validateManifest({
-    version: TREE_MANIFEST_VERSION,
-    size: root.size,
-    pieceSize: root.pieceSize,
-    pieces,
-    files,
-  });
+  return validateAssembledTree({ size: root.size, pieceSize: root.pieceSize, pieces, files });
 }
