@@ -368,11 +368,13 @@ async function groupFanout(base: string, size: number) {
   emit(`messaging.fanout.${size}.members_cpu_s_per_1k_deliveries`, perK(membersCpu), 'CPU-s');
   // What the members send back and what the sender hears of it: acknowledgements, and receipts.
   emit(`messaging.fanout.${size}.ack_frames_per_1k_deliveries`, perK(ackFrames), 'frames');
+  // Frames: one per receipt, or one per commit of acknowledgements (the hello's receiptBatches).
   emit(
     `messaging.fanout.${size}.receipts_per_message`,
-    sender.receipts.length / total,
+    sender.receiptFrames / total,
     'receipt frames to the sender',
   );
+  emit(`messaging.fanout.${size}.receipt_items_per_message`, sender.receipts.length / total, 'receipts');
   // Counts, not times: what the tracker did per 1,000 deliveries whatever the machine's load
   // (one write per member per message is the floor; the members' acks add reads).
   emit(
