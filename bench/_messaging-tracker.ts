@@ -5,6 +5,10 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { startTracker } from '../src/tracker/index.js';
+import { installFanoutTrace } from './lib/fanout-trace.js';
+
+// What lay between each group message's send and its last push (bench/lib/fanout-trace.ts).
+const trace = installFanoutTrace();
 
 const dataDir = process.argv[2];
 if (dataDir === undefined) throw new Error('usage: _messaging-tracker.ts DATA_DIR');
@@ -27,7 +31,8 @@ const stop = () => {
 };
 process.stdin.on('end', stop);
 // Dev aid (BENCH_PROF_PHASES=DIR in bench/messaging.ts): `profile start` and `profile stop NAME`
-// lines on stdin profile one measured phase only, written to DIR/tracker-NAME.cpuprofile.
+// lines on stdin profile one measured phase only, written to DIR/tracker-NAME.cpuprofile. `trace
+// start` and `trace` lines start the fan-out's trace and ask for its figures.
 const profiler = new Session();
 let lines = '';
 process.stdin.on('data', (d: Buffer) => {
@@ -35,6 +40,9 @@ process.stdin.on('data', (d: Buffer) => {
   for (let i = lines.indexOf('\n'); i >= 0; i = lines.indexOf('\n')) {
     const [verb, what, name] = lines.slice(0, i).split(' ');
     lines = lines.slice(i + 1);
+    // `trace`: the fan-out's figures so far, one line on stdout (bench/messaging.ts reads it).
+    if (verb === 'trace' && what === 'start') trace.start();
+    else if (verb === 'trace') process.stdout.write(`trace ${JSON.stringify(trace.report())}\n`);
     if (verb !== 'profile') continue;
     if (what === 'start') {
       profiler.connect();

@@ -81,15 +81,39 @@ async function startTrackerProcess(dataDir: string): Promise<{ url: string; chil
   });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    const onData = (d: Buffer) => {
       out += d.toString();
       const m = /(https?:\/\/\S+)\n/.exec(out);
-      if (m) resolve(m[1]!);
-    });
+      if (m) {
+        child.stdout!.off('data', onData);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`tracker exited (${code})`)));
   });
   return { url, child };
 }
+
+/** The tracker's fan-out trace (bench/lib/fanout-trace.ts): `trace start`, then its figures. */
+function traceStart(): void {
+  trackerStdin?.write('trace start\n');
+}
+function traceReport(child: ChildProcess): Promise<Record<string, number>> {
+  return new Promise((resolve) => {
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = /^trace (.*)$/m.exec(out);
+      if (m === null) return;
+      child.stdout!.off('data', onData);
+      resolve(JSON.parse(m[1]!) as Record<string, number>);
+    };
+    child.stdout!.on('data', onData);
+    trackerStdin?.write('trace\n');
+  });
+}
+let trackerChild: ChildProcess | undefined;
 
 let trackerPid = 0;
 let trackerStdin: NodeJS.WritableStream | undefined;
@@ -323,6 +347,7 @@ async function groupFanout(base: string, size: number) {
   );
   const total = GROUP_RATE * GROUP_SECONDS;
   await profileStart();
+  traceStart();
   const cpu0 = cpuSeconds(trackerPid);
   const counts0 = wakeCounts(trackerPid);
   const own0 = process.cpuUsage();
@@ -343,6 +368,7 @@ async function groupFanout(base: string, size: number) {
   const own = process.cpuUsage(own0);
   const membersCpu = procs.reduce((n, p, k) => n + cpuSeconds(p.pid) - members0[k]!, 0);
   await profileStop(`fanout${size}`);
+  const trace = await traceReport(trackerChild!);
   const latencies: number[] = [];
   let ackFrames = 0;
   /** Per message, the last arrival at any member. */
@@ -372,11 +398,13 @@ async function groupFanout(base: string, size: number) {
   emit(`messaging.fanout.${size}.members_cpu_s_per_1k_deliveries`, perK(membersCpu), 'CPU-s');
   // What the members send back and what the sender hears of it: acknowledgements, and receipts.
   emit(`messaging.fanout.${size}.ack_frames_per_1k_deliveries`, perK(ackFrames), 'frames');
+  // Frames: one per receipt, or one per commit of acknowledgements (the hello's receiptBatches).
   emit(
     `messaging.fanout.${size}.receipts_per_message`,
-    sender.receipts.length / total,
+    sender.receiptFrames / total,
     'receipt frames to the sender',
   );
+  emit(`messaging.fanout.${size}.receipt_items_per_message`, sender.receipts.length / total, 'receipts');
   // Counts, not times: what the tracker did per 1,000 deliveries whatever the machine's load
   // (one write per member per message is the floor; the members' acks add reads).
   emit(
@@ -389,6 +417,19 @@ async function groupFanout(base: string, size: number) {
     perK(counts1.wakeups - counts0.wakeups),
     'voluntary context switches',
   );
+  // Inside the tracker, from a message's send frame to its push to the last member: its CPU time
+  // (what the machine's load moves least), the frames it read meanwhile, and its GC pauses.
+  for (const [name, unit] of [
+    ['cpuMsToLastPush', 'tracker CPU-ms'],
+    ['cpuMsToFirstPush', 'tracker CPU-ms'],
+    ['cpuMsPushLoop', 'tracker CPU-ms'],
+    ['wallMsToLastPush', 'ms'],
+    ['acksReadBetween', 'ack frames'],
+    ['gcMsBetween', 'ms'],
+  ] as const) {
+    emit(`messaging.fanout.${size}.tracker.${name}.p50`, trace[`${name}.p50`] ?? Number.NaN, unit);
+    emit(`messaging.fanout.${size}.tracker.${name}.p99`, trace[`${name}.p99`] ?? Number.NaN, unit);
+  }
   if (size === 100) emit('messaging.group100.fanout.p99', percentile(spans, 99), 'ms');
   log(
     `  ${total} group messages to ${size} members at ${GROUP_RATE}/s: ${latencies.length} of ${expected} deliveries in ${seconds.toFixed(2)} s; ` +
@@ -437,6 +478,7 @@ const root = mkdtempSync(join(tmpdir(), 'coterie-bench-msg-'));
 const { url, child } = await startTrackerProcess(join(root, 'tracker'));
 trackerPid = child.pid!;
 trackerStdin = child.stdin!;
+trackerChild = child;
 try {
   log(`tracker ${url} on ${join(root, 'tracker', 'tracker.db')}`);
   const only = process.env.BENCH_ONLY?.split(',');

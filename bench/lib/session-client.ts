@@ -41,6 +41,11 @@ export interface SessionClientOptions {
    * `sentBatches`; default true); false: one `sent` per send.
    */
   sentBatches?: boolean;
+  /**
+   * Ask for the receipts of one commit merged into one frame (`receipts`, the hello's
+   * `receiptBatches`; default true); false: one `receipt` each. Either way `receipts` lists them one by one.
+   */
+  receiptBatches?: boolean;
 }
 
 export interface OpenSessionOptions {
@@ -56,6 +61,8 @@ export class SessionClient {
   synced = false;
   /** ack_messages frames sent by the ack window (benchmarks count them per delivery). */
   ackFrames = 0;
+  /** Frames that brought receipts (`receipt` or `receipts`). */
+  receiptFrames = 0;
   /** Resolves once the socket closed, with its code and reason. */
   readonly closed: Promise<{ code: number; reason: string }>;
   private nextId = 1;
@@ -116,6 +123,7 @@ export class SessionClient {
         addresses: [],
         seeding: [],
         ...(options.sentBatches === false ? {} : { sentBatches: true as const }),
+        ...(options.receiptBatches === false ? {} : { receiptBatches: true as const }),
       }),
     );
     await welcomed;
@@ -201,8 +209,17 @@ export class SessionClient {
         for (const w of this.syncWaiters.splice(0)) w();
         return;
       case 'receipt':
+        this.receiptFrames++;
         this.receipts.push(msg);
         this.options.onReceipt?.(msg);
+        return;
+      case 'receipts':
+        this.receiptFrames++;
+        for (const item of msg.items) {
+          const r: ReceiptEvent = { type: 'receipt', ...item };
+          this.receipts.push(r);
+          this.options.onReceipt?.(r);
+        }
         return;
       case 'sent': {
         this.settle(msg);

@@ -1,7 +1,7 @@
 /**
  * The session messages of messaging, part of the session protocol of
  * session.ts: the client's `send` and `ack_messages`, the tracker's `sent`,
- * `sent_batch`, `messages`, `synced` and `receipt`.
+ * `sent_batch`, `messages`, `synced`, `receipt` and `receipts`.
  */
 import { type Static, Type } from '@sinclair/typebox';
 import { MessageId, SendMessageRequest, Seq, StoredMessage, StreamId, UserId } from './api.js';
@@ -74,6 +74,17 @@ export const ReceiptEvent = Type.Object({
   read: Seq,
   at: Type.Integer(),
 });
+/** Most receipts in one `receipts` frame: about 120 bytes each, far below a client's frame cap. */
+export const MAX_RECEIPTS_PER_BATCH = 1000;
+/**
+ * Several `receipt`s in one frame, in the order they would have come (to a session whose hello
+ * asked for `receiptBatches`): what one commit of acknowledgements made for this sender. A
+ * message to a group of 1,000 is acknowledged by hundreds of readers in one commit.
+ */
+export const ReceiptBatchEvent = Type.Object({
+  type: Type.Literal('receipts'),
+  items: Type.Array(Type.Omit(ReceiptEvent, ['type']), { maxItems: MAX_RECEIPTS_PER_BATCH }),
+});
 /** The answer to `send`: committed. */
 export const SentMessage = Type.Object({
   type: Type.Literal('sent'),
@@ -99,6 +110,7 @@ export const SentBatchMessage = Type.Object({
 export type MessagesEvent = Static<typeof MessagesEvent>;
 export type SyncedEvent = Static<typeof SyncedEvent>;
 export type ReceiptEvent = Static<typeof ReceiptEvent>;
+export type ReceiptBatchEvent = Static<typeof ReceiptBatchEvent>;
 export type SentMessage = Static<typeof SentMessage>;
 export type SentBatchMessage = Static<typeof SentBatchMessage>;
 export type SendMessage = Static<typeof SendMessage>;

@@ -35,6 +35,7 @@ import {
 import {
   AckMessages,
   MessagesEvent,
+  ReceiptBatchEvent,
   ReceiptEvent,
   SendMessage,
   SentBatchMessage,
@@ -82,6 +83,12 @@ export const HelloMessage = Type.Object(
      * thousands). Without it every send is answered by its own `sent`.
      */
     sentBatches: Type.Optional(Type.Literal(true)),
+    /**
+     * The client reads `receipts`: the receipts one commit of acknowledgements made for it come
+     * in one frame instead of a `receipt` each (a message to a big group is acknowledged by
+     * hundreds of readers at once). Without it every receipt is its own `receipt`.
+     */
+    receiptBatches: Type.Optional(Type.Literal(true)),
   },
   { additionalProperties: false },
 );
@@ -245,6 +252,7 @@ export const TrackerMessage = Type.Union([
   MessagesEvent,
   SyncedEvent,
   ReceiptEvent,
+  ReceiptBatchEvent,
   SentMessage,
   SentBatchMessage,
   ClusterEvent,

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createAckWindow, type DeliveryCursor } from '../../src/peer/messages/ack-window.js';
 import { createMessagingService, type MessagingService } from '../../src/peer/messages/messaging.js';
 import { PeerStore } from '../../src/peer/store/index.js';
 import type { TrackerHttpClient } from '../../src/peer/tracker/http-client.js';
@@ -98,5 +99,66 @@ describe('delivery acknowledgements', () => {
     m.stop();
     await new Promise((r) => setTimeout(r, 60));
     expect(acks()).toHaveLength(1);
+  });
+});
+
+// Every member of a group gets its first message at the same moment: with windows of one length,
+// all their acknowledgements would come back to the tracker in the same millisecond, every window,
+// just as the group's next message is pushed. The first window of a spell ends at a random point.
+describe('the acknowledgement window of a spell', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('ends its first window at a random point of it, and the next ones a whole window later', () => {
+    vi.useFakeTimers();
+    const sent: DeliveryCursor[][] = [];
+    const w = createAckWindow(
+      100,
+      (c) => sent.push(c),
+      () => 0.75,
+    );
+    w.add([{ streamId: 'g:club', delivered: 1 }]);
+    expect(sent).toHaveLength(1);
+    w.add([{ streamId: 'g:club', delivered: 2 }]);
+    vi.advanceTimersByTime(24);
+    expect(sent).toHaveLength(1);
+    // (1 - 0.75) × 100 ms after the first acknowledgement, not 100.
+    vi.advanceTimersByTime(1);
+    expect(sent).toEqual([[{ streamId: 'g:club', delivered: 1 }], [{ streamId: 'g:club', delivered: 2 }]]);
+    w.add([{ streamId: 'g:club', delivered: 3 }]);
+    vi.advanceTimersByTime(99);
+    expect(sent).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    expect(sent[2]).toEqual([{ streamId: 'g:club', delivered: 3 }]);
+    w.stop();
+  });
+
+  it('spreads the first windows of members that got the same message over the whole window', () => {
+    vi.useFakeTimers();
+    let seed = 1;
+    // A small deterministic generator: the test does not depend on Math.random's luck.
+    const random = () => {
+      seed = (seed * 48271) % 2147483647;
+      return seed / 2147483647;
+    };
+    const ends: number[] = [];
+    const windows = Array.from({ length: 1000 }, () =>
+      createAckWindow(100, () => ends.push(Date.now()), random),
+    );
+    const start = Date.now();
+    for (const w of windows) w.add([{ streamId: 'g:club', delivered: 1 }]);
+    for (const w of windows) w.add([{ streamId: 'g:club', delivered: 2 }]);
+    ends.length = 0;
+    vi.advanceTimersByTime(100);
+    expect(ends).toHaveLength(1000);
+    // In each tenth of the window, about a tenth of the members: none of them all at once.
+    const perTenth = Array.from(
+      { length: 10 },
+      (_, k) => ends.filter((t) => t - start > k * 10 && t - start <= (k + 1) * 10).length,
+    );
+    for (const n of perTenth) expect(n).toBeGreaterThan(50);
+    for (const n of perTenth) expect(n).toBeLessThan(150);
+    for (const w of windows) w.stop();
   });
 });

@@ -9,6 +9,15 @@
  * lost by merging: a cursor only moves forward, and an acknowledgement not sent
  * (the session gone before the window ended) is repeated after the next
  * catch-up, which resends what the tracker had not heard acknowledged.
+ *
+ * The first window after a quiet spell ends at a random point of the window,
+ * the next ones a whole window later. Every member of a group gets its first
+ * message at the same moment: with windows of the same length their windows
+ * would all end together, every `windowMs`, and the tracker would read a
+ * thousand acknowledgements at once (and commit them, and send their receipts)
+ * just when the group's next message is due to be pushed, for a latency spike
+ * every fifth message at 50 messages a second. Staggered, they arrive spread
+ * over the window: the same number, a few at a time.
  */
 export interface DeliveryCursor {
   streamId: string;
@@ -24,7 +33,15 @@ export interface AckWindow {
   stop(): void;
 }
 
-export function createAckWindow(windowMs: number, send: (cursors: DeliveryCursor[]) => void): AckWindow {
+/**
+ * `random` (0 ≤ r < 1, Math.random by default; tests pass their own) places the end of the
+ * first window of a spell at (1 - r) × windowMs: anywhere in (0, windowMs].
+ */
+export function createAckWindow(
+  windowMs: number,
+  send: (cursors: DeliveryCursor[]) => void,
+  random: () => number = Math.random,
+): AckWindow {
   /** Per stream, the highest seq not acknowledged yet. */
   const waiting = new Map<string, number>();
   let timer: NodeJS.Timeout | undefined;
@@ -36,14 +53,17 @@ export function createAckWindow(windowMs: number, send: (cursors: DeliveryCursor
     send(cursors);
   };
 
-  /** The window after a send: what comes meanwhile waits for its end; a window with nothing in it ends the spell. */
-  const open = () => {
+  /**
+   * The window after a send: what comes meanwhile waits for its end; a window with nothing in it
+   * ends the spell. The first of a spell is cut short at random (above), the rest are whole.
+   */
+  const open = (ms: number) => {
     timer = setTimeout(() => {
       timer = undefined;
       if (waiting.size === 0) return;
       flush();
-      open();
-    }, windowMs);
+      open(windowMs);
+    }, ms);
     timer.unref?.();
   };
 
@@ -54,7 +74,7 @@ export function createAckWindow(windowMs: number, send: (cursors: DeliveryCursor
       }
       if (timer !== undefined) return;
       flush();
-      if (windowMs > 0) open();
+      if (windowMs > 0) open((1 - random()) * windowMs);
     },
     flush,
     stop() {

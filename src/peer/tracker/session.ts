@@ -256,6 +256,8 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
         peerId: reg.peerId,
         addresses: reg.addresses,
         seeding: reg.seeding.slice(0, MAX_IDS_PER_MESSAGE),
+        // The receipts of one commit in one frame: a message to a big group is acknowledged by hundreds at once.
+        receiptBatches: true,
       };
       ws.send(encodeSessionMessage(hello));
       this.startHeartbeat(
@@ -311,6 +313,9 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
         case 'synced':
         case 'receipt':
           this.emit('messaging', msg);
+          return;
+        case 'receipts':
+          for (const item of msg.items) this.emit('messaging', { type: 'receipt', ...item });
           return;
         case 'cluster':
           this.options.pool.learn(msg.trackers);

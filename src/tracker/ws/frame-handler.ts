@@ -105,6 +105,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     }
     s.info = info;
     s.sentBatches = message.sentBatches === true;
+    s.receiptBatches = message.receiptBatches === true;
     s.held ??= [];
     outbox.send(s, {
       type: 'welcome',

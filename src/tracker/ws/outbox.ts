@@ -1,7 +1,13 @@
 import type { Logger } from 'pino';
 import type { MessageSent } from '../../protocol/api.js';
 import type { CoterieError } from '../../protocol/errors.js';
-import { encodeSessionMessage, MAX_SENT_PER_BATCH, type TrackerMessage } from '../../protocol/session.js';
+import {
+  encodeSessionMessage,
+  MAX_RECEIPTS_PER_BATCH,
+  MAX_SENT_PER_BATCH,
+  type ReceiptBatchEvent,
+  type TrackerMessage,
+} from '../../protocol/session.js';
 import type { EncodedMessage } from '../services/messages.js';
 import type { Session } from './session.js';
 
@@ -26,7 +32,15 @@ export interface Outbox {
    */
   sendSent(s: Session, id: string | number | undefined, result: MessageSent): void;
   sendError(s: Session, err: CoterieError, id?: string | number): void;
+  /**
+   * Receipts for one sender, in order: one `receipts` frame (per MAX_RECEIPTS_PER_BATCH) to a
+   * session that asked for `receiptBatches`, a `receipt` each to others; corked as a burst.
+   */
+  sendReceipts(s: Session, items: readonly ReceiptItem[]): void;
 }
+
+/** One receipt of a `receipts` frame: a `receipt` without its type. */
+export type ReceiptItem = ReceiptBatchEvent['items'][number];
 
 export function createOutbox(logger: Logger): Outbox {
   /** Open and reading its pushes; a peer that does not read must not grow the tracker's memory without bound. */
@@ -161,7 +175,16 @@ export function createOutbox(logger: Logger): Outbox {
   const sendError = (s: Session, err: CoterieError, id?: string | number) =>
     send(s, { type: 'error', ...(id === undefined ? {} : { id }), code: err.code, message: err.message });
 
-  return { send, sendAll, sendMessages, sendBurst, sendSent, sendError };
+  const sendReceipts = (s: Session, items: readonly ReceiptItem[]) => {
+    if (!s.receiptBatches) {
+      for (const r of items) sendBurst(s, { type: 'receipt', ...r });
+      return;
+    }
+    for (let i = 0; i < items.length; i += MAX_RECEIPTS_PER_BATCH)
+      sendBurst(s, { type: 'receipts', items: items.slice(i, i + MAX_RECEIPTS_PER_BATCH) });
+  };
+
+  return { send, sendAll, sendMessages, sendBurst, sendSent, sendError, sendReceipts };
 }
 
 /** The same messages (the same objects), in the same order. */

@@ -3,7 +3,7 @@ import { PeerMovedEvent, SESSION_CLOSE } from '../../protocol/session.js';
 import type { EventBus, TrackerEvent } from '../events/index.js';
 import type { EncodedMessage, MessagesService } from '../services/messages.js';
 import type { PresenceService } from '../services/presence.js';
-import type { Outbox } from './outbox.js';
+import type { Outbox, ReceiptItem } from './outbox.js';
 import type { SessionRegistry } from './registry.js';
 import type { RevocationPush } from './revocation-push.js';
 import type { Session } from './session.js';
@@ -57,21 +57,21 @@ export function startPushes(deps: PushesDeps): () => void {
     for (const [s, items] of out) order.push(s, items);
   });
 
+  // One commit of acknowledgements: per sender's session, its receipts in order, in one frame
+  // where it asked for them merged (a message to a group of 1,000 makes hundreds at once).
   const unsubscribeReceipts = messages.onReceipts((receipts) => {
+    const out = new Map<Session, ReceiptItem[]>();
     for (const r of receipts) {
+      const item = { streamId: r.streamId, reader: r.reader, delivered: r.delivered, read: r.read, at: r.at };
       for (const sender of r.senders) {
         for (const s of registry.greetedOf(sender)) {
-          outbox.sendBurst(s, {
-            type: 'receipt',
-            streamId: r.streamId,
-            reader: r.reader,
-            delivered: r.delivered,
-            read: r.read,
-            at: r.at,
-          });
+          const list = out.get(s);
+          if (list === undefined) out.set(s, [item]);
+          else list.push(item);
         }
       }
     }
+    for (const [s, items] of out) outbox.sendReceipts(s, items);
   });
 
   const unsubscribeBus = deps.bus.subscribe((event: TrackerEvent) => {

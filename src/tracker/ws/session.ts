@@ -52,6 +52,8 @@ export interface Session {
   filling: Map<string, EncodedMessage[]> | undefined;
   /** Its hello asked for `sent_batch` (the answers to its sends merged per commit). */
   sentBatches: boolean;
+  /** Its hello asked for `receipts` (the receipts of one commit merged into one frame). */
+  receiptBatches: boolean;
   /** Answers to its sends not written yet (outbox.ts): merged into one `sent_batch`. */
   unsent: SentItem[] | undefined;
   /** Frames are handled one after another, in order. */
@@ -74,6 +76,7 @@ export function newSession(id: string, socket: WebSocket, transport: Corkable, c
     sent: undefined,
     filling: undefined,
     sentBatches: false,
+    receiptBatches: false,
     unsent: undefined,
     queue: Promise.resolve(),
     pending: 0,
