@@ -256,8 +256,10 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
         peerId: reg.peerId,
         addresses: reg.addresses,
         seeding: reg.seeding.slice(0, MAX_IDS_PER_MESSAGE),
-        // The receipts of one commit in one frame: a message to a big group is acknowledged by hundreds at once.
-        receiptBatches: true,
+        // Not `receiptBatches` (nor `sentBatches`) yet, though `receipts` frames are understood below:
+        // a tracker older than those fields refuses a hello that carries them (BAD_HELLO), and a
+        // peer must reach the trackers its group runs, whatever their version. Asking waits for the
+        // tracker to say what it supports first.
       };
       ws.send(encodeSessionMessage(hello));
       this.startHeartbeat(
