@@ -90,7 +90,10 @@ export const HelloMessage = Type.Object(
      */
     receiptBatches: Type.Optional(Type.Literal(true)),
   },
-  { additionalProperties: false },
+  // Fields it does not know are ignored, not refused: a newer peer asks for what a newer tracker
+  // offers (like sentBatches and receiptBatches) and still reaches this one, which offers less.
+  // Trackers before this refused them (BAD_HELLO), so peers must not send new fields to those.
+  { additionalProperties: true },
 );
 export const AnnounceMessage = Type.Object(
   { type: Type.Literal('announce'), id: RequestId, files: FileIds },

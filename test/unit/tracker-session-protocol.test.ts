@@ -20,6 +20,8 @@ describe('session protocol codec', () => {
       seeding: [],
     };
     expect(parseClientMessage(JSON.stringify(hello))).toEqual(hello);
+    // A newer peer's hello, asking for something this tracker does not know: welcomed all the same.
+    expect(parseClientMessage(JSON.stringify({ ...hello, futureFeature: true }))).toMatchObject(hello);
     expect(parseClientMessage(Buffer.from('{"type":"ping","id":3}'))).toEqual({ type: 'ping', id: 3 });
     expect(
       parseTrackerMessage(`{"type":"seeder_left","fileId":"${PEER}","peerId":"${PEER}","at":1}`),
