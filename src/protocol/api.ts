@@ -21,19 +21,18 @@ import {
   MAX_TREE_FILES,
 } from './manifest.js';
 import { FILES_PER_PAGE, MAX_FILE_PAGES, PIECES_PER_PAGE } from './manifest-pages.js';
-import { FILE_NAME_MAX_LENGTH, HEX64_PATTERN, MESSAGE_ID_PATTERN, NAME_PATTERN } from './names.js';
+import { FILE_NAME_MAX_LENGTH, MESSAGE_ID_PATTERN } from './names.js';
+import { Hex64, Name } from './schema-fields.js';
 import { MAX_KEEP_VERSIONS, MAX_LOCK_TTL_SECONDS } from './version-limits.js';
 
 export const API_PREFIX = '/v1';
 
 // ---------------------------------------------------------------- building blocks
 
-/** User ids, group ids: `[a-z0-9_.-]{1,64}`. A mismatch is `400 INVALID_NAME`. */
-export const Name = Type.String({ pattern: NAME_PATTERN, minLength: 1, maxLength: 64 });
+/** Names (user and group ids) and SHA-256 hex ids (file and peer ids): schema-fields.ts. */
+export { Hex64, Name };
 export const UserId = Name;
 export const GroupId = Name;
-/** SHA-256 hex: file ids and peer ids. */
-export const Hex64 = Type.String({ pattern: HEX64_PATTERN, minLength: 64, maxLength: 64 });
 export const FileId = Hex64;
 export const PeerId = Hex64;
 /** A display name inside a group: printable, no path separators (see names.ts isValidFileName). */

@@ -6,9 +6,8 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
 import { ERROR_CODES } from './errors.js';
-import { HEX64_PATTERN } from './names.js';
+import { Hex64 } from './schema-fields.js';
 
-const Hex64 = Type.String({ pattern: HEX64_PATTERN, minLength: 64, maxLength: 64 });
 const Token = Type.String({ minLength: 1, maxLength: 256 });
 const CircuitId = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
 

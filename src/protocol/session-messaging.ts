@@ -5,9 +5,7 @@
  */
 import { type Static, Type } from '@sinclair/typebox';
 import { MessageId, SendMessageRequest, Seq, StoredMessage, StreamId, UserId } from './api.js';
-
-/** Optional request id, echoed in `ack` / `error` (as in session.ts). */
-const RequestId = Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Integer()]));
+import { RequestId } from './schema-fields.js';
 
 // ---------------------------------------------------------------- client → tracker
 

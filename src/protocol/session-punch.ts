@@ -10,9 +10,8 @@
  * punched path (protocol/punch.ts).
  */
 import { type Static, Type } from '@sinclair/typebox';
-import { HEX64_PATTERN } from './names.js';
+import { Hex64 } from './schema-fields.js';
 
-const Hex64 = Type.String({ pattern: HEX64_PATTERN, minLength: 64, maxLength: 64 });
 /** host:port, as protocol/addresses.ts spells it. */
 const Endpoint = Type.String({ minLength: 3, maxLength: 300 });
 const Nonce = Type.String({ pattern: '^[0-9a-f]{8,64}$' });

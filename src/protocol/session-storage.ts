@@ -4,15 +4,11 @@
  * `replicate` and `drop` orders.
  */
 import { type Static, Type } from '@sinclair/typebox';
-import { FileId, GroupId } from './api.js';
+import { Hex64, Name, RequestId } from './schema-fields.js';
 
 /** The same cap as MAX_FILES_PER_MESSAGE (session.ts, which imports this file). */
 const MAX_FILES = 8192;
-const FileIds = Type.Array(FileId, { maxItems: MAX_FILES });
-const Name = GroupId;
-const Hex64 = FileId;
-/** Optional request id, echoed in `ack` / `error`. */
-const RequestId = Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Integer()]));
+const FileIds = Type.Array(Hex64, { maxItems: MAX_FILES });
 
 /** Cap on groups in one `replicas` report. */
 export const MAX_REPLICA_GROUPS_PER_MESSAGE = 64;

@@ -24,7 +24,7 @@ import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { MAX_PEER_ADDRESSES, PeerAddress } from './api.js';
 import { CoterieError, ERROR_CODES } from './errors.js';
-import { HEX64_PATTERN, NAME_PATTERN } from './names.js';
+import { Hex64, Name, RequestId } from './schema-fields.js';
 import {
   ClusterEvent,
   MoveEvent,
@@ -58,11 +58,7 @@ export const MAX_FILES_PER_MESSAGE = 8192;
 /** Cap on the files one session may watch at once. */
 export const MAX_WATCHED_FILES = 8192;
 
-const Hex64 = Type.String({ pattern: HEX64_PATTERN, minLength: 64, maxLength: 64 });
-const Name = Type.String({ pattern: NAME_PATTERN, minLength: 1, maxLength: 64 });
 const FileIds = Type.Array(Hex64, { maxItems: MAX_FILES_PER_MESSAGE });
-/** Optional request id, echoed in `ack` / `error`. */
-const RequestId = Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Integer()]));
 
 // ---------------------------------------------------------------- client → tracker
 
