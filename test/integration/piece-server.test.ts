@@ -73,6 +73,26 @@ async function answers(frames: AsyncIterator<Frame>, n: number): Promise<Frame[]
   return out;
 }
 
+/**
+ * A partial file with no pieces yet, served and dialled: its source (to mark pieces verified),
+ * the pieces its haves named so far, and how many reads the client's socket took after the
+ * bitfield (each read is a wake-up: what the have batching saves).
+ */
+async function dialPartialFile() {
+  const { server, source } = await serve({}, new Bitfield(fx.manifest.pieces.length));
+  const conn = await dial(server, await ticket());
+  const frames: Frame[] = [];
+  conn.on('frame', (f) => frames.push(f));
+  await until('the bitfield', () => frames.some((f) => f.type === 'bitfield'));
+  let reads = 0;
+  conn.stream.on('data', () => reads++);
+  return {
+    source,
+    haves: () => frames.flatMap((f) => (f.type === 'have' ? [f.piece] : [])),
+    reads: () => reads,
+  };
+}
+
 describe('piece server', () => {
   it('serves every block of the file to a peer with a valid ticket', async () => {
     const { server } = await serve();
@@ -171,21 +191,15 @@ describe('piece server', () => {
     // connection is a TLS record to encrypt, send, wake up for and decrypt each (sixteen
     // downloaders of 2,048 pieces: half a million). Pieces verified within HAVE_HOLD_MS leave
     // together.
-    const { server, source } = await serve({}, new Bitfield(fx.manifest.pieces.length));
-    const conn = await dial(server, await ticket());
-    const frames: Frame[] = [];
-    conn.on('frame', (f) => frames.push(f));
-    await until('the bitfield', () => frames.some((f) => f.type === 'bitfield'));
-    let reads = 0;
-    conn.stream.on('data', () => reads++);
+    const { source, haves, reads } = await dialPartialFile();
     // One piece per turn of the event loop, as hashes finish: the socket can be read between them.
     for (let piece = 1; piece < fx.manifest.pieces.length; piece++) {
       source.markHave(piece);
       await new Promise((r) => setImmediate(r));
     }
-    await until('every have', () => frames.filter((f) => f.type === 'have').length === 5);
-    expect(frames.flatMap((f) => (f.type === 'have' ? [f.piece] : []))).toEqual([1, 2, 3, 4, 5]);
-    expect(reads).toBeLessThanOrEqual(2);
+    await until('every have', () => haves().length === 5);
+    expect(haves()).toEqual([1, 2, 3, 4, 5]);
+    expect(reads()).toBeLessThanOrEqual(2);
   });
 
   it("holds a partial file's haves PARTIAL_HAVE_HOLD_MS, past the spread's HAVE_HOLD_MS", async () => {
@@ -194,19 +208,13 @@ describe('piece server', () => {
     // verified HAVE_HOLD_MS + a bit apart still leave in one write. No timing is asserted: the
     // test's timer falls due before the session's (both in this process, timers run in order).
     expect(PARTIAL_HAVE_HOLD_MS).toBeGreaterThan(2 * HAVE_HOLD_MS);
-    const { server, source } = await serve({}, new Bitfield(fx.manifest.pieces.length));
-    const conn = await dial(server, await ticket());
-    const frames: Frame[] = [];
-    conn.on('frame', (f) => frames.push(f));
-    await until('the bitfield', () => frames.some((f) => f.type === 'bitfield'));
-    let reads = 0;
-    conn.stream.on('data', () => reads++);
+    const { source, haves, reads } = await dialPartialFile();
     source.markHave(1);
     await new Promise((r) => setTimeout(r, 2 * HAVE_HOLD_MS));
     source.markHave(2);
-    await until('both haves', () => frames.filter((f) => f.type === 'have').length === 2);
-    expect(frames.flatMap((f) => (f.type === 'have' ? [f.piece] : []))).toEqual([1, 2]);
-    expect(reads).toBe(1);
+    await until('both haves', () => haves().length === 2);
+    expect(haves()).toEqual([1, 2]);
+    expect(reads()).toBe(1);
   });
 
   it('asks a downloader for its haves only where it spreads the file', async () => {
