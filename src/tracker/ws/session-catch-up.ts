@@ -1,10 +1,9 @@
 import type { Logger } from 'pino';
 import { Slots } from '../../core/slots.js';
-import { SESSION_CLOSE } from '../../protocol/session.js';
 import type { MessagesService } from '../services/messages.js';
 import { MAX_BUFFERED_BYTES, type Outbox } from './outbox.js';
 import type { SessionRegistry } from './registry.js';
-import type { Session } from './session.js';
+import { closeToResync, type Session } from './session.js';
 import type { SessionOrder } from './session-order.js';
 
 /**
@@ -83,12 +82,11 @@ export function createSessionCatchUp(deps: SessionCatchUpDeps): SessionCatchUp {
         }
       }
     } catch (err) {
-      // Going on would push what was held past what the catch-up could not send, and the peer
-      // would acknowledge past it for good: the session ends, and its peer catches up again.
+      // Going on would push what was held past what the catch-up could not send (see closeToResync).
       logger.error({ err, sessionId: s.id }, 'message catch-up failed: closing the session');
       s.held = undefined;
       s.catchUpAgain = false;
-      if (!s.closed) s.socket.close(SESSION_CLOSE.RESYNC, 'catch-up failed: reconnect');
+      closeToResync(s, 'catch-up failed: reconnect');
       return;
     }
     const held = s.held ?? [];

@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
-import { SESSION_CLOSE } from '../../protocol/session.js';
 import type { EncodedMessage, MessagesService } from '../services/messages.js';
 import type { Outbox } from './outbox.js';
-import type { Session } from './session.js';
+import { closeToResync, type Session } from './session.js';
 
 /**
  * The last hop of "each stream in order": what one session was sent, per
@@ -55,15 +54,13 @@ export function createSessionOrder(deps: {
       outbox.sendMessages(s, ordered);
     };
     messages.between(s.caller.userId, streamId, after, first.message.seq).then(done, (err: unknown) => {
-      // Sending what waits would skip the missing seqs for good: the peer acknowledges the highest
-      // seq it stores, and catch-ups start after its cursor. The messages are stored; the session
-      // ends instead, and its peer catches up from its cursor on its next session.
+      // Sending what waits would skip the missing seqs for good (see closeToResync).
       s.filling?.delete(streamId);
       logger.warn(
         { err, sessionId: s.id, streamId },
         'cannot read the seqs missing before a push: closing the session',
       );
-      if (!s.closed) s.socket.close(SESSION_CLOSE.RESYNC, 'missed messages could not be read: reconnect');
+      closeToResync(s, 'missed messages could not be read: reconnect');
     });
   }
 

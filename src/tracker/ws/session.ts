@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import type { SentBatchMessage } from '../../protocol/session.js';
+import { SESSION_CLOSE, type SentBatchMessage } from '../../protocol/session.js';
 import type { EncodedMessage } from '../services/messages.js';
 import type { PeerSessionInfo } from '../services/presence.js';
 import type { Caller } from '../services/users.js';
@@ -82,4 +82,13 @@ export function newSession(id: string, socket: WebSocket, transport: Corkable, c
     pending: 0,
     closed: false,
   };
+}
+
+/**
+ * Ends a session whose stream of messages has a hole the tracker could not fill (a read of the
+ * store failed). Sending on would skip the hole for good: its peer acknowledges the highest seq
+ * it stores, and catch-ups start after that cursor. Its peer reconnects (4503) and catches up.
+ */
+export function closeToResync(s: Session, reason: string): void {
+  if (!s.closed) s.socket.close(SESSION_CLOSE.RESYNC, reason);
 }
