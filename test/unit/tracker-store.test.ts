@@ -115,7 +115,13 @@ describe('store', () => {
     // The worker asked for the lock between two writes and got it: it holds it, as a restart whose
     // fsync waits on a busy disk.
     await until('the checkpointer holds the write lock', () => Atomics.load(hold, 1) === 1, 10_000);
-    const during = insert('during');
+    // A transaction and a lone statement alike.
+    const during = Promise.all([
+      insert('during'),
+      s.statement((db) =>
+        db.insertInto('users').values({ user_id: 'lone', password_hash: 'x', created_at: 1 }).execute(),
+      ),
+    ]);
     // Let go from a timer: only a write that waits on the event loop lets it run. One that waited in
     // SQLite's busy handler blocked the thread, and failed with SQLITE_BUSY after busy_timeout.
     setTimeout(() => {
@@ -126,7 +132,7 @@ describe('store', () => {
     const ids = (await s.db.selectFrom('users').select('user_id').orderBy('user_id').execute()).map(
       (r) => r.user_id,
     );
-    expect(ids).toEqual(['before', 'during']);
+    expect(ids).toEqual(['before', 'during', 'lone']);
   });
 
   it('runs prepared queries with fresh parameters, including a parameter used twice', async () => {

@@ -137,8 +137,8 @@ async function openSqliteStore(
     location: path,
     transaction: (fn) => gate.enter(() => db.transaction().execute(markingIdempotency(fn))),
     batchedTransaction: (fn) => batcher.run(markingIdempotency(fn)),
-    // SQLite runs a statement alone as its own transaction too.
-    statement: (fn) => fn(db),
+    // SQLite runs a statement alone as its own transaction too, so it takes its turn at the gate.
+    statement: (fn) => gate.enter(() => fn(db)),
     close: async () => {
       await batcher.drain();
       await checkpointer.stop();

@@ -17,8 +17,9 @@
  * it says it is done. A writer never waits for the lock in SQLite then, and
  * what arrived meanwhile is committed together right after.
  *
- * Only `store.transaction` and the write batcher pass through the gate; a
- * lone statement (`store.statement`) still relies on `busy_timeout`.
+ * `store.transaction`, `store.statement` and the write batcher pass through
+ * the gate; `busy_timeout` stays as the safety net (another process on the
+ * file, the worker's own passive checkpoints).
  */
 export interface WriteGate {
   /** Runs a write transaction: at once, or once the checkpointer is done. */
