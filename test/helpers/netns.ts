@@ -1,10 +1,11 @@
 // The network-namespace lab lives in bench/lib (the reach benchmark uses it too; bench/ does not import test/).
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { type Home, NetnsLab } from '../../bench/lib/netns.js';
 import { randomFile } from './cli-harness.js';
 import { tempDir } from './temp-dir.js';
+import { until } from './wait.js';
 
 export * from '../../bench/lib/netns.js';
 
@@ -37,6 +38,8 @@ export interface NatPair {
   json<T>(h: Home, ...args: string[]): T;
   /** The downloader's byte counters: `relay` (from the tracker's relay), `udp` (from the seeder). */
   counters(): Record<string, number>;
+  /** Waits for the downloader's download to complete (a failed one throws its error), then checks its bytes. */
+  downloadCompleted(timeoutMs: number): Promise<void>;
 }
 
 /**
@@ -73,6 +76,22 @@ export function natPair(o: NatPairOptions): NatPair {
     run,
     json: <T>(h: Home, ...args: string[]) => JSON.parse(run(h, '--json', ...args)) as T,
     counters: () => built(lab).readCounters(built(downloader).home),
+    async downloadCompleted(timeoutMs) {
+      await until(
+        'the download completed',
+        () => {
+          const { downloads } = pair.json<{ downloads: Array<{ state: string; error: string | null }> }>(
+            built(downloader),
+            'show_downloads',
+          );
+          if (downloads[0]?.state === 'failed') throw new Error(`download failed: ${downloads[0].error}`);
+          return downloads[0]?.state === 'completed';
+        },
+        timeoutMs,
+        500,
+      );
+      expect(readFileSync(pair.dest).equals(readFileSync(pair.file))).toBe(true);
+    },
   };
 
   beforeAll(async () => {

@@ -28,7 +28,7 @@ describe.skipIf(skip)("a seeder's UDP endpoint moves mid-download", { timeout: 2
     dropUdpTable: 'mvd',
     trackerArgs: ['--relay-rate', '256KiB'],
   });
-  const { file, dest, dirOf, run, json, counters } = p;
+  const { dest, dirOf, run, json, counters } = p;
   /** The downloader's log messages about its seeder links, in order. */
   const linkEvents = () =>
     readFileSync(join(dirOf(p.downloader), 'peer.log'), 'utf8')
@@ -101,20 +101,7 @@ describe.skipIf(skip)("a seeder's UDP endpoint moves mid-download", { timeout: 2
       between.every((e) => e === 'no direct path to a relayed seeder yet'),
       linkDetail(),
     ).toBe(true);
-    await until(
-      'the download completed',
-      () => {
-        const { downloads } = json<{ downloads: Array<{ state: string; error: string | null }> }>(
-          downloader,
-          'show_downloads',
-        );
-        if (downloads[0]?.state === 'failed') throw new Error(`download failed: ${downloads[0].error}`);
-        return downloads[0]?.state === 'completed';
-      },
-      120_000,
-      500,
-    );
-    expect(readFileSync(dest).equals(readFileSync(file))).toBe(true);
+    await p.downloadCompleted(120_000);
     expect(counters().udp ?? 0).toBeGreaterThan(MiB);
   });
 });

@@ -26,7 +26,7 @@ describe.skipIf(skip)('a relayed download upgrades to a punched path', { timeout
     dropUdpTable: 'upgr',
     trackerArgs: ['--relay-rate', '512KiB'],
   });
-  const { file, dest, dirOf, run, json, counters } = p;
+  const { dest, dirOf, run, json, counters } = p;
   const uploaded = () => {
     const info = JSON.parse(readFileSync(join(dirOf(p.seeder), 'daemon.json'), 'utf8')) as {
       control: { host: string; port: number };
@@ -56,20 +56,7 @@ describe.skipIf(skip)('a relayed download upgrades to a punched path', { timeout
     // The next attempt (1.5 s, 3 s, 6 s, then every 10 s by default) punches; the UDP link takes over.
     await until('the upgrade: 1 MiB over UDP', () => (counters().udp ?? 0) >= MiB, 60_000);
     const relayAtUpgrade = counters().relay ?? 0;
-    await until(
-      'the download completed',
-      () => {
-        const { downloads } = json<{ downloads: Array<{ state: string; error: string | null }> }>(
-          downloader,
-          'show_downloads',
-        );
-        if (downloads[0]?.state === 'failed') throw new Error(`download failed: ${downloads[0].error}`);
-        return downloads[0]?.state === 'completed';
-      },
-      90_000,
-      500,
-    );
-    expect(readFileSync(dest).equals(readFileSync(file))).toBe(true);
+    await p.downloadCompleted(90_000);
     const end = counters();
     console.log(
       `upgrade: ${((end.relay ?? 0) / MiB).toFixed(1)} MiB through the relay (${(relayAtUpgrade / MiB).toFixed(1)} at the upgrade), ${((end.udp ?? 0) / MiB).toFixed(1)} MiB over UDP`,
