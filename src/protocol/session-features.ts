@@ -24,9 +24,7 @@
  * feature named is in force.
  */
 import { type Static, Type } from '@sinclair/typebox';
-
-/** Optional request id, echoed in `ack` / `error` (as in session.ts). */
-const RequestId = Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Integer()]));
+import { RequestId } from './schema-fields.js';
 
 /**
  * The features this protocol version defines, as a tracker lists them:
