@@ -5,8 +5,9 @@
  *
  * Flow: the client sends `hello` first (protocol version, its peer id, the
  * addresses it serves on, the files it seeds); the tracker answers `welcome`
- * (or `error` and closes). After that the client may send the other client
- * messages at any time; a message carrying `id` is answered by `ack` (or
+ * (or `error` and closes), listing the optional features it offers; the client
+ * may switch some on with `enable` (session-features.ts). After that the client
+ * may send the other client messages at any time; a message carrying `id` is answered by `ack` (or
  * `error`) with the same id. The tracker pushes events at any time.
  *
  * Liveness: the tracker sends WebSocket pings to a session it has heard
@@ -32,6 +33,7 @@ import {
   Reachability,
   ReachabilityEvent,
 } from './session-cluster.js';
+import { EnableMessage, WelcomeFeatures } from './session-features.js';
 import {
   AckMessages,
   MessagesEvent,
@@ -46,6 +48,7 @@ import { PunchEvent, PunchMessage } from './session-punch.js';
 import { DropOrder, ReplicasMessage, ReplicateOrder } from './session-storage.js';
 
 export * from './session-cluster.js';
+export * from './session-features.js';
 export * from './session-messaging.js';
 export * from './session-punch.js';
 export * from './session-storage.js';
@@ -76,19 +79,22 @@ export const HelloMessage = Type.Object(
     /**
      * The client reads `sent_batch`: the answers to its pipelined sends that one commit made
      * durable come in one frame instead of a `sent` each (one frame to write and to read, not
-     * thousands). Without it every send is answered by its own `sent`.
+     * thousands). Without it every send is answered by its own `sent`. Kept for the clients that
+     * ask here; `enable` after a welcome that lists the feature is the way that reaches every tracker.
      */
     sentBatches: Type.Optional(Type.Literal(true)),
     /**
      * The client reads `receipts`: the receipts one commit of acknowledgements made for it come
      * in one frame instead of a `receipt` each (a message to a big group is acknowledged by
-     * hundreds of readers at once). Without it every receipt is its own `receipt`.
+     * hundreds of readers at once). Without it every receipt is its own `receipt`. As for
+     * sentBatches, `enable` is the way that reaches every tracker.
      */
     receiptBatches: Type.Optional(Type.Literal(true)),
   },
   // Fields it does not know are ignored, not refused: a newer peer asks for what a newer tracker
   // offers (like sentBatches and receiptBatches) and still reaches this one, which offers less.
-  // Trackers before this refused them (BAD_HELLO), so peers must not send new fields to those.
+  // Trackers before this refused them (BAD_HELLO), so peers must not send new fields to those:
+  // features are switched on with `enable` after a welcome that lists them.
   { additionalProperties: true },
 );
 export const AnnounceMessage = Type.Object(
@@ -134,6 +140,7 @@ export const ClientMessage = Type.Union([
   AckMessages,
   ReplicasMessage,
   PunchMessage,
+  EnableMessage,
 ]);
 export type ClientMessage = Static<typeof ClientMessage>;
 export type HelloMessage = Static<typeof HelloMessage>;
@@ -153,6 +160,11 @@ export const WelcomeMessage = Type.Object({
   heartbeatTimeoutMs: Type.Integer(),
   /** The dial-back's verdict: from older trackers; trackers now send it after the welcome (a `reachability` message). */
   reachability: Type.Optional(Reachability),
+  /**
+   * The optional features this tracker offers (SESSION_FEATURES), switched on with `enable`.
+   * Absent from trackers before the list: ask those for nothing.
+   */
+  features: WelcomeFeatures,
 });
 export const AckMessage = Type.Object({
   type: Type.Literal('ack'),

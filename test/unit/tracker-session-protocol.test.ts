@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { CoterieError } from '../../src/protocol/errors.js';
 import {
+  MAX_SESSION_FEATURES,
   MAX_SESSION_FRAME_BYTES,
   parseClientMessage,
   parseTrackerMessage,
@@ -67,5 +68,70 @@ describe('session protocol codec', () => {
     ).toThrow(/peerId/);
     expect(() => parseClientMessage('x'.repeat(MAX_SESSION_FRAME_BYTES + 1))).toThrow(/exceeds/);
     expect(() => parseClientMessage('{"type":"ping","extra":1}')).toThrow(CoterieError);
+  });
+
+  it('reads enable frames and refuses bad ones with PROTOCOL_ERROR, never another error', () => {
+    const enable = { type: 'enable', id: 7, features: ['sentBatches', 'receiptBatches'] };
+    expect(parseClientMessage(JSON.stringify(enable))).toEqual(enable);
+    // A well-formed name the tracker does not offer parses: the tracker refuses it, with a message.
+    expect(parseClientMessage('{"type":"enable","features":["later"]}')).toMatchObject({ type: 'enable' });
+    for (const bad of [
+      '{"type":"enable"}',
+      '{"type":"enable","features":[]}',
+      '{"type":"enable","features":"sentBatches"}',
+      '{"type":"enable","features":["sent-batches"]}',
+      '{"type":"enable","features":[""]}',
+      `{"type":"enable","features":["${'a'.repeat(33)}"]}`,
+      `{"type":"enable","features":${JSON.stringify(Array(MAX_SESSION_FEATURES + 1).fill('a'))}}`,
+      '{"type":"enable","features":["sentBatches"],"more":1}',
+      '{"type":"enable","id":{},"features":["sentBatches"]}',
+    ]) {
+      expect(() => parseClientMessage(bad), bad).toThrow(CoterieError);
+    }
+    // Frames shaped like an enable, with every kind of value in each field.
+    const anything = fc.oneof(
+      fc.jsonValue(),
+      fc.string(),
+      fc.array(fc.string({ maxLength: 40 }), { maxLength: 40 }),
+      fc.array(fc.stringMatching(/^[A-Za-z][A-Za-z0-9]{0,33}$/), { maxLength: MAX_SESSION_FEATURES + 2 }),
+    );
+    fc.assert(
+      fc.property(
+        fc.record(
+          { type: fc.constant('enable'), id: anything, features: anything, extra: anything },
+          { requiredKeys: ['type'] },
+        ),
+        (frame) => {
+          try {
+            const m = parseClientMessage(JSON.stringify(frame));
+            expect(m.type).toBe('enable');
+            const features = (m as { features: string[] }).features;
+            expect(features.length).toBeGreaterThan(0);
+            expect(features.length).toBeLessThanOrEqual(MAX_SESSION_FEATURES);
+            for (const f of features) expect(f).toMatch(/^[A-Za-z][A-Za-z0-9]{0,31}$/);
+          } catch (err) {
+            expect(err).toBeInstanceOf(CoterieError);
+            expect((err as CoterieError).code).toBe('PROTOCOL_ERROR');
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("reads a welcome's feature list, names it does not know included, and a welcome without one", () => {
+    const welcome = {
+      type: 'welcome',
+      v: 1,
+      sessionId: 's',
+      trackerId: 't',
+      userId: 'u',
+      peerId: PEER,
+      heartbeatIntervalMs: 1,
+      heartbeatTimeoutMs: 1,
+    };
+    expect(parseTrackerMessage(JSON.stringify(welcome))).toEqual(welcome);
+    const later = { ...welcome, features: ['sentBatches', 'some-later-feature', 'x'.repeat(100)] };
+    expect(parseTrackerMessage(JSON.stringify(later))).toEqual(later);
   });
 });

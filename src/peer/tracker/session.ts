@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { RoundTrips } from '../../core/round-trips.js';
-import { SESSION_PATH } from '../../protocol/api.js';
 import { CoterieError } from '../../protocol/errors.js';
 import {
   type ClientMessage,
@@ -14,13 +13,16 @@ import {
   SESSION_CLOSE,
   SESSION_PROTOCOL_VERSION,
   type SessionEvent,
+  type SessionFeature,
   type TrackerMessage,
   type WelcomeMessage,
 } from '../../protocol/session.js';
 import { PEER_DEFAULTS } from '../config.js';
 import { Heartbeat } from './heartbeat.js';
 import type { KnownTracker, TrackerPool } from './pool.js';
+import { enableOffered } from './session-features.js';
 import { SessionRequests } from './session-requests.js';
+import { closeSocket, wsUrl } from './session-socket.js';
 import type { TrackerTrust } from './trust.js';
 
 /** What the peer registers on every (re)connect: who it is, where it serves, what it seeds. */
@@ -54,6 +56,8 @@ export interface TrackerSessionOptions {
   connectTimeoutMs?: number;
   /** How wss:// trackers are trusted (a CA, or pinned certificates); none: the system's CAs. */
   trust?: Pick<TrackerTrust, 'webSocketOptions'>;
+  /** Told the type of each frame the tracker sends (counting them in tests and diagnostics). */
+  observeFrame?: (type: TrackerMessage['type']) => void;
 }
 
 export type SessionState = 'idle' | 'connecting' | 'connected' | 'stopped';
@@ -86,10 +90,6 @@ const DEFAULT_PONG_FLOOR_MS = PEER_DEFAULTS.sessionPongFloorMs;
 const DEFAULT_CONNECT_TIMEOUT_MS = PEER_DEFAULTS.sessionConnectTimeoutMs;
 const MAX_IDS_PER_MESSAGE = 4096;
 
-function wsUrl(httpUrl: string): string {
-  return httpUrl.replace(/^http/, 'ws') + SESSION_PATH;
-}
-
 function chunks<T>(items: T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
@@ -113,6 +113,7 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
   private readonly requests = new SessionRequests();
   /** The session being left for another tracker (a move): closed once the new one is welcomed. */
   private leaving: WebSocket | undefined;
+  private _features: readonly SessionFeature[] = [];
 
   constructor(private readonly options: TrackerSessionOptions) {
     super();
@@ -125,6 +126,11 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
   /** The tracker currently connected, if any. */
   get url(): string | undefined {
     return this._state === 'connected' ? this._url : undefined;
+  }
+
+  /** The optional features the current tracker confirmed it switched on (none until it did). */
+  get features(): readonly SessionFeature[] {
+    return this._state === 'connected' ? this._features : [];
   }
 
   start(): void {
@@ -256,10 +262,8 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
         peerId: reg.peerId,
         addresses: reg.addresses,
         seeding: reg.seeding.slice(0, MAX_IDS_PER_MESSAGE),
-        // Not `receiptBatches` (nor `sentBatches`) yet, though `receipts` frames are understood below:
-        // a tracker older than those fields refuses a hello that carries them (BAD_HELLO), and a
-        // peer must reach the trackers its group runs, whatever their version. Asking waits for the
-        // tracker to say what it supports first.
+        // Nothing optional asked for here: a tracker older than a hello field refuses the hello
+        // (BAD_HELLO). Features are enabled after a welcome that lists them.
       };
       ws.send(encodeSessionMessage(hello));
       this.startHeartbeat(
@@ -280,6 +284,7 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
       } catch {
         return; // a newer tracker's message we do not know: ignore it
       }
+      this.options.observeFrame?.(msg.type);
       switch (msg.type) {
         case 'welcome': {
           welcomed = true;
@@ -291,6 +296,11 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
             Math.min(msg.heartbeatIntervalMs, this.options.heartbeatIntervalMs ?? DEFAULT_INTERVAL_MS),
             Math.min(msg.heartbeatTimeoutMs, this.options.heartbeatTimeoutMs ?? DEFAULT_TIMEOUT_MS),
           );
+          // First of the frames after the welcome: our later sends are answered in the new form.
+          this._features = [];
+          void enableOffered(msg, (m) => this.request(m)).then((f) => {
+            if (ws === this.ws) this._features = f;
+          });
           const reg = this.options.registration();
           // hello carried the first batch of seeded files; the rest, and watches, follow.
           void this.announce(reg.seeding.slice(MAX_IDS_PER_MESSAGE)).catch(() => {});
@@ -308,8 +318,10 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
           this.requests.settle(msg.id, new CoterieError(msg.code, msg.message));
           return;
         }
+        case 'sent_batch':
+          for (const item of msg.items) this.requests.settle(item.id, { type: 'sent', ...item });
+          return;
         case 'pong':
-        case 'sent_batch': // only to a hello that asks for batches: this one gets `sent` frames
           return;
         case 'messages':
         case 'synced':
@@ -378,7 +390,7 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
   private teardown(reason: string): void {
     this.closeLeaving();
     const ws = this.detach(reason);
-    if (ws !== undefined) close(ws, reason);
+    if (ws !== undefined) closeSocket(ws, reason);
   }
 
   /** Stops listening to the current WebSocket (its frames and close are ignored from now on) and returns it. */
@@ -412,7 +424,7 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
   private closeLeaving(): void {
     const ws = this.leaving;
     this.leaving = undefined;
-    if (ws !== undefined) close(ws, 'moved');
+    if (ws !== undefined) closeSocket(ws, 'moved');
   }
 
   private lost(url: string, reason: string): void {
@@ -429,12 +441,4 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
     }, delayMs);
     this.retryTimer.unref();
   }
-}
-
-/** Closes a session's WebSocket for good: cleanly when open, at once when not; later errors ignored. */
-function close(ws: WebSocket, reason: string): void {
-  ws.removeAllListeners('message');
-  ws.on('error', () => {});
-  if (ws.readyState === WebSocket.OPEN) ws.close(1000, reason);
-  else ws.terminate();
 }

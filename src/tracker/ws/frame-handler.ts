@@ -3,11 +3,13 @@ import type { MessageSent } from '../../protocol/api.js';
 import { CoterieError, isCoterieError } from '../../protocol/errors.js';
 import {
   type ClientMessage,
+  isSessionFeature,
   MAX_WATCHED_FILES,
   type PunchMessage,
   parseClientMessage,
   type Reachability,
   SESSION_CLOSE,
+  SESSION_FEATURES,
   SESSION_PROTOCOL_VERSION,
   type TrackerMessage,
 } from '../../protocol/session.js';
@@ -104,8 +106,10 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       return;
     }
     s.info = info;
-    s.sentBatches = message.sentBatches === true;
-    s.receiptBatches = message.receiptBatches === true;
+    // Asked for in the hello by clients that know this tracker is new enough (the bench's);
+    // others `enable` them after the welcome. A later hello of the session only adds.
+    s.sentBatches ||= message.sentBatches === true;
+    s.receiptBatches ||= message.receiptBatches === true;
     s.held ??= [];
     outbox.send(s, {
       type: 'welcome',
@@ -117,6 +121,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       peerId: message.peerId,
       heartbeatIntervalMs: deps.heartbeat.heartbeatIntervalMs,
       heartbeatTimeoutMs: deps.heartbeat.heartbeatTimeoutMs,
+      features: [...SESSION_FEATURES],
     });
     // The dial-back's verdict follows the welcome: a peer failing over is served again without
     // waiting for a TLS handshake to itself (2 s for a peer behind a NAT that drops it).
@@ -165,6 +170,24 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     }
   }
 
+  /**
+   * Switches features on (session-features.ts): all named or, if one is not offered, none. Handled in
+   * frame order, so the answers to the client's later frames and every push after it take the new form.
+   */
+  function enable(s: Session, features: readonly string[]): void {
+    const unknown = features.filter((f) => !isSessionFeature(f));
+    if (unknown.length > 0) {
+      throw new CoterieError(
+        'PROTOCOL_ERROR',
+        `this tracker does not offer ${unknown.slice(0, 3).join(', ')}: enable only what the welcome lists (${SESSION_FEATURES.join(', ')}); nothing was enabled`,
+      );
+    }
+    for (const f of features) {
+      if (f === 'sentBatches') s.sentBatches = true;
+      else if (f === 'receiptBatches') s.receiptBatches = true;
+    }
+  }
+
   async function handle(s: Session, message: ClientMessage): Promise<void> {
     if (message.type === 'ping') {
       outbox.send(s, { type: 'pong', ...(message.id === undefined ? {} : { id: message.id }) });
@@ -208,6 +231,9 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
         break;
       case 'unwatch':
         for (const f of message.files) registry.unwatch(s, f);
+        break;
+      case 'enable':
+        enable(s, message.features);
         break;
       case 'punch':
         if (deps.punch === undefined)

@@ -50,9 +50,9 @@ export interface Session {
   sent: Map<string, number> | undefined;
   /** Streams whose pushes wait for the seqs missing before them to be read. */
   filling: Map<string, EncodedMessage[]> | undefined;
-  /** Its hello asked for `sent_batch` (the answers to its sends merged per commit). */
+  /** It asked for `sent_batch` (the answers to its sends merged per commit), in its hello or an `enable`. */
   sentBatches: boolean;
-  /** Its hello asked for `receipts` (the receipts of one commit merged into one frame). */
+  /** It asked for `receipts` (the receipts of one commit merged into one frame), in its hello or an `enable`. */
   receiptBatches: boolean;
   /** Answers to its sends not written yet (outbox.ts): merged into one `sent_batch`. */
   unsent: SentItem[] | undefined;
