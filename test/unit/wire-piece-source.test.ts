@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Bitfield } from '../../src/core/bitfield.js';
 import { createManifest } from '../../src/core/manifest.js';
 import type { Manifest } from '../../src/protocol/manifest.js';
+import { cachedReadsAvailable } from '../../src/wire/cached-read.js';
 import { FilePieceSource } from '../../src/wire/piece-source.js';
 import { suiteTempDir } from '../helpers/temp-dir.js';
 
@@ -33,6 +34,25 @@ describe('FilePieceSource', () => {
       await s.close();
     }
     await expect(s.read(0, 0, 1)).rejects.toMatchObject({ code: 'PIECE_UNAVAILABLE' });
+  });
+
+  // A file just written is in the page cache: its blocks are copied on the calling thread, with
+  // none of the thread pool's hand-offs (wire/cached-read.ts). Where the addon is not built,
+  // every read goes to the pool as before.
+  it.skipIf(!cachedReadsAvailable())('reads cached blocks without the thread pool', async () => {
+    const s = await FilePieceSource.open(path, manifest);
+    try {
+      const framed = Buffer.alloc(13 + 16384);
+      for (let piece = 0; piece < 3; piece++) {
+        const into = framed.subarray(13);
+        expect(await s.read(piece, 0, 16384, into)).toBe(into);
+        expect(into.equals(data.subarray(piece * 16384, (piece + 1) * 16384))).toBe(true);
+      }
+      expect((await s.read(3, 1, 4)).equals(data.subarray(3 * 16384 + 1))).toBe(true);
+      expect(s.readCounts).toEqual({ cached: 4, pool: 0 });
+    } finally {
+      await s.close();
+    }
   });
 
   it('announces each new piece once', async () => {
