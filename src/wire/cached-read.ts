@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { MAX_BLOCK_BYTES } from './frames.js';
 
 /**
  * A seeder's block reads, first from the page cache on the calling thread
@@ -38,12 +39,20 @@ export function cachedReadsAvailable(): boolean {
 }
 
 /**
+ * The most one cached read copies on the calling thread: a block (MAX_BLOCK_BYTES). A whole
+ * piece (a share guard's re-hash, pieces up to 16 MiB) would hold the event loop for
+ * milliseconds; it goes to the pool.
+ */
+export const MAX_CACHED_READ_BYTES = MAX_BLOCK_BYTES;
+
+/**
  * Reads into `view` at `position` what the page cache holds of it without
  * waiting for the disk: the bytes read, from 0 (none cached, the end of the
- * file, an error: the caller's pool read then tells) to view.length.
+ * file, an error, a view over MAX_CACHED_READ_BYTES: the caller's pool read
+ * then does it) to view.length.
  */
 export function readCached(fd: number, view: Uint8Array, position: number): number {
-  if (preadNoWait === undefined || view.length === 0) return 0;
+  if (preadNoWait === undefined || view.length === 0 || view.length > MAX_CACHED_READ_BYTES) return 0;
   const n = preadNoWait(fd, view, position);
   if (n === -2) preadNoWait = undefined; // this kernel or file system cannot: stop asking
   return n > 0 ? n : 0;

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Bitfield } from '../../src/core/bitfield.js';
 import { createManifest } from '../../src/core/manifest.js';
 import type { Manifest } from '../../src/protocol/manifest.js';
-import { cachedReadsAvailable } from '../../src/wire/cached-read.js';
+import { cachedReadsAvailable, MAX_CACHED_READ_BYTES } from '../../src/wire/cached-read.js';
 import { FilePieceSource } from '../../src/wire/piece-source.js';
 import { suiteTempDir } from '../helpers/temp-dir.js';
 
@@ -54,6 +54,26 @@ describe('FilePieceSource', () => {
       await s.close();
     }
   });
+
+  it.skipIf(!cachedReadsAvailable())(
+    'reads a whole large piece on the thread pool, not the event loop',
+    async () => {
+      const bigPath = join(dir, 'big');
+      const big = randomBytes(2 * MAX_CACHED_READ_BYTES);
+      await writeFile(bigPath, big);
+      const { manifest: bigManifest } = await createManifest(bigPath, { pieceSize: big.length });
+      const s = await FilePieceSource.open(bigPath, bigManifest);
+      try {
+        expect((await s.read(0, 0, big.length)).equals(big)).toBe(true);
+        expect(
+          (await s.read(0, 0, MAX_CACHED_READ_BYTES)).equals(big.subarray(0, MAX_CACHED_READ_BYTES)),
+        ).toBe(true);
+        expect(s.readCounts).toEqual({ cached: 1, pool: 1 });
+      } finally {
+        await s.close();
+      }
+    },
+  );
 
   it('announces each new piece once', async () => {
     const s = await FilePieceSource.open(path, manifest, { bitfield: new Bitfield(4) });
