@@ -3,6 +3,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { Bitfield } from '../core/bitfield.js';
 import { CoterieError } from '../protocol/errors.js';
 import { type Manifest, pieceLength } from '../protocol/manifest.js';
+import { readCached } from './cached-read.js';
 import type { Clock } from './clock.js';
 import { ShareGuard, type ShareGuardOptions, stampOf } from './share-guard.js';
 
@@ -74,6 +75,11 @@ export class FilePieceSource extends ManifestPieceSource implements PieceSource 
   readonly guard: ShareGuard | undefined;
   readonly #fh: FileHandle;
   #closed = false;
+  /**
+   * How reads were served: `cached`, read whole from the page cache on the calling thread;
+   * `pool`, (partly) read on the thread pool (see cached-read.ts).
+   */
+  readonly readCounts = { cached: 0, pool: 0 };
 
   private constructor(
     manifest: Manifest,
@@ -163,7 +169,13 @@ export class FilePieceSource extends ManifestPieceSource implements PieceSource 
     const buf = into ?? Buffer.allocUnsafe(length);
     if (buf.length !== length) throw new RangeError(`read into ${buf.length} bytes, want ${length}`);
     const position = piece * this.manifest.pieceSize + offset;
-    let got = 0;
+    // What the page cache holds is copied here at once; only the rest waits on the thread pool.
+    let got = readCached(this.#fh.fd, buf, position);
+    if (got === length) {
+      this.readCounts.cached++;
+      return buf;
+    }
+    this.readCounts.pool++;
     while (got < length) {
       const { bytesRead } = await this.#fh.read(buf, got, length - got, position + got);
       if (bytesRead === 0)

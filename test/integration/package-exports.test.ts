@@ -37,6 +37,7 @@ describe('the published package', () => {
       'native/sha256.c',
       'native/sha256-pair.c',
       'native/sha256-pair.h',
+      'native/pread-nowait.c',
       'dist/cli/main.js',
       'dist/tracker/index.js',
       'dist/tracker/index.d.ts',

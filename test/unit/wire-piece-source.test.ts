@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Bitfield } from '../../src/core/bitfield.js';
 import { createManifest } from '../../src/core/manifest.js';
 import type { Manifest } from '../../src/protocol/manifest.js';
+import { cachedReadsAvailable, MAX_CACHED_READ_BYTES } from '../../src/wire/cached-read.js';
 import { FilePieceSource } from '../../src/wire/piece-source.js';
 import { suiteTempDir } from '../helpers/temp-dir.js';
 
@@ -34,6 +35,45 @@ describe('FilePieceSource', () => {
     }
     await expect(s.read(0, 0, 1)).rejects.toMatchObject({ code: 'PIECE_UNAVAILABLE' });
   });
+
+  // A file just written is in the page cache: its blocks are copied on the calling thread, with
+  // none of the thread pool's hand-offs (wire/cached-read.ts). Where the addon is not built,
+  // every read goes to the pool as before.
+  it.skipIf(!cachedReadsAvailable())('reads cached blocks without the thread pool', async () => {
+    const s = await FilePieceSource.open(path, manifest);
+    try {
+      const framed = Buffer.alloc(13 + 16384);
+      for (let piece = 0; piece < 3; piece++) {
+        const into = framed.subarray(13);
+        expect(await s.read(piece, 0, 16384, into)).toBe(into);
+        expect(into.equals(data.subarray(piece * 16384, (piece + 1) * 16384))).toBe(true);
+      }
+      expect((await s.read(3, 1, 4)).equals(data.subarray(3 * 16384 + 1))).toBe(true);
+      expect(s.readCounts).toEqual({ cached: 4, pool: 0 });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it.skipIf(!cachedReadsAvailable())(
+    'reads a whole large piece on the thread pool, not the event loop',
+    async () => {
+      const bigPath = join(dir, 'big');
+      const big = randomBytes(2 * MAX_CACHED_READ_BYTES);
+      await writeFile(bigPath, big);
+      const { manifest: bigManifest } = await createManifest(bigPath, { pieceSize: big.length });
+      const s = await FilePieceSource.open(bigPath, bigManifest);
+      try {
+        expect((await s.read(0, 0, big.length)).equals(big)).toBe(true);
+        expect(
+          (await s.read(0, 0, MAX_CACHED_READ_BYTES)).equals(big.subarray(0, MAX_CACHED_READ_BYTES)),
+        ).toBe(true);
+        expect(s.readCounts).toEqual({ cached: 1, pool: 1 });
+      } finally {
+        await s.close();
+      }
+    },
+  );
 
   it('announces each new piece once', async () => {
     const s = await FilePieceSource.open(path, manifest, { bitfield: new Bitfield(4) });
