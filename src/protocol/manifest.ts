@@ -57,21 +57,29 @@ export const MAX_FILE_PIECES = 65_536;
 export const MAX_PIECES = 1_048_576;
 export const MAX_FILE_SIZE_BYTES = MAX_FILE_PIECES * MAX_PIECE_SIZE_BYTES; // 1 TiB
 /**
- * The default choice aims at about this many pieces: enough to spread a file
- * over many seeders, few enough to keep the manifest and bitfield small.
+ * The default choice gives a file of `size` bytes about sqrt(size / PIECE_SIZE_SCALE) pieces:
+ * 512 for 256 MiB, 1,024 for 1 GiB, 128 for 16 MiB. Every piece costs the same work whatever
+ * its size (a request, a hash job, a write, a `have` to every connection, bookkeeping in
+ * JavaScript), so pieces grow with the file; a swarm needs only a few pieces per downloader to
+ * trade. libtorrent's rule is also a square root (a fourth of these sizes); Transmission's
+ * table gives 1 MiB for 1 GiB. Measured on the 16 × 256 MiB swarm (bench/sharing/README.md),
+ * 512 KiB pieces against 128 KiB cut the downloaders' CPU per GiB by about 30 %.
  */
-const TARGET_PIECES = 2048;
+const PIECE_SIZE_SCALE = 1024;
 const DEFAULT_MIN_PIECE_SIZE_BYTES = 64 * 1024;
 const DEFAULT_MAX_PIECE_SIZE_BYTES = 4 * 1024 * 1024;
 
 /**
- * The piece size for a file of `size` bytes. Deterministic, so the same bytes
- * give the same manifest (and file id) on every machine.
+ * The piece size for a file of `size` bytes: the smallest power of two of at least
+ * sqrt(size × PIECE_SIZE_SCALE), between 64 KiB and 4 MiB. Deterministic, so the same bytes
+ * give the same manifest (and file id) on every machine running this rule (a peer from before
+ * it, which aimed at 2,048 pieces, gives another id for the same large file).
  */
 export function choosePieceSize(size: number): number {
   let pieceSize = DEFAULT_MIN_PIECE_SIZE_BYTES;
-  while (pieceSize < DEFAULT_MAX_PIECE_SIZE_BYTES && pieceSize * TARGET_PIECES < size) pieceSize *= 2;
-  // Files beyond 4 MiB × 2048 = 8 GiB grow the piece size further only when the piece count would overflow.
+  while (pieceSize < DEFAULT_MAX_PIECE_SIZE_BYTES && pieceSize * pieceSize < size * PIECE_SIZE_SCALE)
+    pieceSize *= 2;
+  // Files beyond 4 MiB × 65,536 = 256 GiB grow the piece size further only when the piece count would overflow.
   while (Math.ceil(size / pieceSize) > MAX_FILE_PIECES && pieceSize < MAX_PIECE_SIZE_BYTES) pieceSize *= 2;
   return pieceSize;
 }

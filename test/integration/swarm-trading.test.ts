@@ -6,6 +6,7 @@ import { type CountingRelay, countingRelay } from '../../bench/lib/peer-swarm.js
 import { callDaemon } from '../../src/peer/control/client.js';
 import type { FileSummary } from '../../src/protocol/api.js';
 import type { ShowDownloadsResult } from '../../src/protocol/control.js';
+import { choosePieceSize, pieceCount } from '../../src/protocol/manifest.js';
 import { randomFile, until } from '../helpers/cli-harness.js';
 import { cliSwarm } from '../helpers/cli-swarm.js';
 
@@ -123,7 +124,7 @@ describe('downloaders trade pieces', { timeout: 180_000 }, () => {
     expect(sent).toBeGreaterThanOrEqual(1);
     // Together they took more than a whole file's pieces from each other (one of them may well
     // have taken all of its own from the seeder: that is the spreading at its best).
-    const pieces = Math.ceil(FILE_BYTES / (64 * 1024));
+    const pieces = pieceCount(FILE_BYTES, choosePieceSize(FILE_BYTES));
     expect(Object.values(fromPeers).reduce((a, b) => a + b, 0)).toBeGreaterThan(pieces);
   });
 });

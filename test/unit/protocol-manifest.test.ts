@@ -24,7 +24,16 @@ describe('manifest format', () => {
       }),
     );
     expect(choosePieceSize(0)).toBe(64 * 1024);
-    expect(choosePieceSize(1024 ** 3)).toBe(512 * 1024);
+    expect(choosePieceSize(4 * 1024 ** 2)).toBe(64 * 1024);
+  });
+
+  it('gives large files larger pieces: about sqrt(size / 1 KiB) of them', () => {
+    // Per-piece work (requests, hash jobs, writes, haves) dominated the 16 × 256 MiB swarm with
+    // 2,048 pieces of 128 KiB; the file ids of such files differ from the earlier rule's.
+    expect(choosePieceSize(256 * 1024 ** 2)).toBe(512 * 1024);
+    expect(choosePieceSize(1024 ** 3)).toBe(1024 * 1024);
+    expect(choosePieceSize(16 * 1024 ** 3)).toBe(4 * 1024 * 1024);
+    expect(choosePieceSize(16 * 1024 ** 2)).toBe(128 * 1024);
   });
 
   it('has a stable canonical encoding (golden bytes)', () => {
