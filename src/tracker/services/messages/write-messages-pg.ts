@@ -110,7 +110,8 @@ export async function writeMessagesPg(
   if (slow.length === 0) return writeMessagesInOneStatement(store, sends, at);
   if (fast.length === 0) return inTransaction(sends);
   // Should the statement fail after the transaction committed, the whole batch fails: its senders
-  // retry with the same client ids and get the committed copies (pushes read any gap it left).
+  // retry with the same client ids and get the committed copies, answered `duplicate`, which the
+  // write queue then announces and pushes (nobody did: the batch failed before its announcement).
   const first = await inTransaction(pick(slow));
   const second = await writeMessagesInOneStatement(store, pick(fast), at);
   const results: MessageSent[] = new Array(sends.length);
