@@ -1,4 +1,4 @@
-import { createGroupCommit } from '../../../core/index.js';
+import { createGroupCommit, JobFailed } from '../../../core/index.js';
 import type { MessageSent, StoredMessage } from '../../../protocol/api.js';
 import { CoterieError } from '../../../protocol/errors.js';
 import type { Receipt } from '../../events/index.js';
@@ -60,15 +60,16 @@ const cursorKey = (streamId: string, userId: string) => `${streamId}\u0000${user
 const asStoreError = (err: unknown) =>
   CoterieError.from(err, 'UNAVAILABLE', (text) => `the message store failed: ${text}; retry`);
 
-type Written = { results: MessageSent[]; stored: StoredMessage[]; receipts: Receipt[] };
+type Written = { results: (MessageSent | JobFailed)[]; stored: StoredMessage[]; receipts: Receipt[] };
 /** Seqs [from, to] of stream s, as `messages_stored` carries them. */
 type StoredRange = { s: string; from: number; to: number };
 
 /**
  * PostgreSQL: the seqs a batch answered `duplicate` on streams where it stored nothing. Their
- * first attempt committed but may have been neither announced nor pushed: its batch failed
- * after that commit (write-messages-pg.ts: a split batch whose statement failed; a commit whose
- * answer was lost), or its tracker died before announcing. They are announced and pushed again:
+ * first attempt committed but may have been neither announced nor pushed: its commit's answer
+ * was lost (a failover during it: UNAVAILABLE, outcome unknown), or its tracker died between
+ * its commit and its announcement (the others' catch-up when it drops out of the cluster comes
+ * only dead-after later). They are announced and pushed again:
  * the push marks (push.ts) drop what was pushed already, so this sends nothing twice, only
  * sooner what the stream's next push would have read as a gap. A stream with rows stored in
  * this batch needs nothing more: its push and announcement read any gap before them.
@@ -79,7 +80,7 @@ type StoredRange = { s: string; from: number; to: number };
 function retriedRanges(written: Written): StoredRange[] | undefined {
   let ranges: Map<string, StoredRange> | undefined;
   for (const r of written.results) {
-    if (!r.duplicate) continue;
+    if (r instanceof JobFailed || !r.duplicate) continue;
     ranges ??= new Map();
     const range = ranges.get(r.streamId);
     if (range === undefined) ranges.set(r.streamId, { s: r.streamId, from: r.seq, to: r.seq });
@@ -125,7 +126,13 @@ export function createWriteQueue(
     for (const c of riders) waiting.delete(cursorKey(c.streamId, c.userId));
     const at = now();
     try {
-      if (postgres) return { ...(await writeMessagesPg(store, directory, sends, at)), receipts: [] };
+      if (postgres) {
+        const w = await writeMessagesPg(store, directory, sends, at);
+        if (w.failed === undefined) return { ...w, receipts: [] };
+        // Part of the batch committed: the sends that failed are told as a whole batch would be.
+        const failed = new JobFailed(asStoreError(w.failed.error));
+        return { ...w, results: w.results.map((r) => (r === w.failed ? failed : r)), receipts: [] };
+      }
       return await store.transaction(async (trx) => {
         const w = await writeMessages(trx, directory, sends, at);
         const moved = riders.length > 0 ? await moveCursors(trx, riders, at) : [];
