@@ -12,6 +12,14 @@
  * before it is stored.
  */
 
+/**
+ * A write's result for one job that failed on its own (the others of its batch were written):
+ * that job is rejected with `error`, the others resolve.
+ */
+export class JobFailed {
+  constructor(readonly error: unknown) {}
+}
+
 export interface GroupCommitTimer {
   cancel(): void;
 }
@@ -40,8 +48,11 @@ export interface GroupCommitOptions<J, R> {
   takeTurnsMs?: number;
   /** Where the linger's and turns' timers come from (a fake clock in tests). */
   timers?: GroupCommitTimers;
-  /** Writes a batch: one result per job, in order; a throw fails every job of the batch. */
-  write(jobs: J[], lane: number): Promise<R[]>;
+  /**
+   * Writes a batch: one result per job, in order (a `JobFailed` rejects its job alone); a throw
+   * fails every job of the batch.
+   */
+  write(jobs: J[], lane: number): Promise<(R | JobFailed)[]>;
   /** After a lane's batch settled, before the next: extra work of that lane (optional). */
   afterBatch?(lane: number): Promise<void>;
 }
@@ -142,7 +153,7 @@ export function createGroupCommit<J, R>(options: GroupCommitOptions<J, R>): Grou
       if (lane.queue.length > 0) {
         if (turnsMs > 0) await takeTurn();
         const batch = lane.queue.splice(0, maxBatch);
-        let results: R[];
+        let results: (R | JobFailed)[];
         try {
           results = await options.write(
             batch.map((q) => q.job),
@@ -154,7 +165,10 @@ export function createGroupCommit<J, R>(options: GroupCommitOptions<J, R>): Grou
         } finally {
           if (turnsMs > 0) endTurn();
         }
-        for (const [i, r] of results.entries()) batch[i]!.resolve(r);
+        for (const [i, r] of results.entries()) {
+          if (r instanceof JobFailed) batch[i]!.reject(r.error);
+          else batch[i]!.resolve(r);
+        }
       }
       if (options.afterBatch !== undefined) await options.afterBatch(index).catch(() => {});
     }

@@ -16,6 +16,7 @@ export {
   type GroupCommit,
   type GroupCommitOptions,
   type GroupCommitTimers,
+  JobFailed,
   laneOfKey,
 } from './group-commit.js';
 export {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createGroupCommit, type GroupCommitOptions, laneOfKey } from '../../src/core/index.js';
+import { createGroupCommit, type GroupCommitOptions, JobFailed, laneOfKey } from '../../src/core/index.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 interface Job {
@@ -210,6 +210,20 @@ describe('group commit', () => {
     // Nothing waits for turns once the held-up batch settles.
     w.batches[0]!.settle();
     await stuck;
+    await gc.drain();
+  });
+
+  it('rejects a job its write answered with JobFailed, alone: the others of its batch resolve', async () => {
+    const refused = new Error('this part of the batch failed');
+    const gc = groupCommit({
+      write: async (jobs) => jobs.map((j) => (j.n === 2 ? new JobFailed(refused) : `${j.key}#${j.n}`)),
+    });
+    const outcomes = await Promise.allSettled([1, 2, 3].map((n) => gc.submit({ key: 'k', n })));
+    expect(outcomes).toEqual([
+      { status: 'fulfilled', value: 'k#1' },
+      { status: 'rejected', reason: refused },
+      { status: 'fulfilled', value: 'k#3' },
+    ]);
     await gc.drain();
   });
 });

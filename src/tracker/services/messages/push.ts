@@ -18,6 +18,11 @@ export interface PushPlanner {
   pushLocal(stored: StoredMessage[]): void;
   /** Another tracker committed seqs [from, to] of a stream. */
   pushRemote(streamId: string, from: number, to: number): void;
+  /**
+   * Seqs [from, to] of a stream were committed earlier, maybe never pushed (a send answered
+   * `duplicate` here): pushed from the store past the mark, as a later push would read them.
+   */
+  pushCommitted(streamId: string, from: number, to: number): void;
   onStored(listener: (batch: StoredBatch) => void): () => void;
   setConnectedUsers(filter: (users: readonly string[]) => readonly string[]): void;
   /** Settles once every read queued for a push is done. */
@@ -136,21 +141,30 @@ export function createPushPlanner(deps: {
     deliver(stored, readers);
   }
 
+  /** Rows [from, to] of a stream, committed: pushed from the store past the mark, in order. */
+  function pushFromStore(streamId: string, from: number, to: number) {
+    // Most of another tracker's commits concern no session here (a stream's readers are on its
+    // tracker, or offline): with no read in flight and the readers known, the mark moves on at
+    // once, as pushUpTo would move it, without a job per stream and per commit.
+    const parsed = streamChains.has(streamId) ? undefined : parseStreamId(streamId);
+    const known = parsed === undefined ? undefined : directory.cachedReadersOf(streamId, parsed);
+    if (known !== undefined && connectedUsers(known).length === 0) {
+      pushedTo.set(streamId, Math.max(pushedTo.get(streamId) ?? 0, to));
+      return;
+    }
+    chain(streamId, () => pushUpTo(streamId, from, to));
+  }
+
   return {
     pushRemote(streamId, from, to) {
       // Topic subscribers may have changed through another tracker: read them again for its messages.
       if (streamId.startsWith('t:')) directory.forgetSubscribers(streamId);
-      // Most of another tracker's commits concern no session here (a stream's readers are on its
-      // tracker, or offline): with no read in flight and the readers known, the mark moves on at
-      // once, as pushUpTo would move it, without a job per stream and per commit.
-      const parsed = streamChains.has(streamId) ? undefined : parseStreamId(streamId);
-      const known = parsed === undefined ? undefined : directory.cachedReadersOf(streamId, parsed);
-      if (known !== undefined && connectedUsers(known).length === 0) {
-        pushedTo.set(streamId, Math.max(pushedTo.get(streamId) ?? 0, to));
-        return;
-      }
-      chain(streamId, () => pushUpTo(streamId, from, to));
+      pushFromStore(streamId, from, to);
     },
+
+    // Below the mark nothing is read nor pushed again; past it, the rows a later push would read
+    // first (the gap), only sooner.
+    pushCommitted: pushFromStore,
 
     /**
      * Pushed at once when they follow on from the last push (always, with one

@@ -1,4 +1,5 @@
 import { CompiledQuery } from 'kysely';
+import { JobFailed } from '../../../core/index.js';
 import type { MessageSent, StoredMessage } from '../../../protocol/api.js';
 import { newTimeOrderedId } from '../../../protocol/streams.js';
 import { namedStatement, type Store, toNumber } from '../../store/index.js';
@@ -81,6 +82,8 @@ interface Row {
 
 /** `stored`: the rows written, for the caller to push and to announce to the other trackers. */
 type Written = { results: MessageSent[]; stored: StoredMessage[] };
+/** A batch's outcome; `failed`, when some sends failed and others were written: it is in their places. */
+type PartlyWritten = { results: (MessageSent | JobFailed)[]; stored: StoredMessage[]; failed?: JobFailed };
 
 /** The statement covers a known stream without retention by count (others: write-messages.ts). */
 const inOneStatement = (directory: Pick<Directory, 'streamKnown' | 'topicRetention'>, s: NewMessage) =>
@@ -98,7 +101,7 @@ export async function writeMessagesPg(
   directory: Pick<Directory, 'streamKnown' | 'topicRetention'>,
   sends: readonly NewMessage[],
   at: number,
-): Promise<Written> {
+): Promise<PartlyWritten> {
   const slow: number[] = [];
   const fast: number[] = [];
   sends.forEach((s, i) => {
@@ -109,14 +112,22 @@ export async function writeMessagesPg(
     store.transaction((trx) => writeMessages(trx, directory, batch, at));
   if (slow.length === 0) return writeMessagesInOneStatement(store, sends, at);
   if (fast.length === 0) return inTransaction(sends);
-  // Should the statement fail after the transaction committed, the whole batch fails: its senders
-  // retry with the same client ids and get the committed copies (pushes read any gap it left).
   const first = await inTransaction(pick(slow));
-  const second = await writeMessagesInOneStatement(store, pick(fast), at);
-  const results: MessageSent[] = new Array(sends.length);
+  const results: (MessageSent | JobFailed)[] = new Array(sends.length);
   slow.forEach((i, k) => {
     results[i] = first.results[k]!;
   });
+  let second: Written;
+  try {
+    second = await writeMessagesInOneStatement(store, pick(fast), at);
+  } catch (err) {
+    // The transaction's sends are committed: they are answered, announced and pushed as such
+    // (failing them too left their rows unpushed until a retry, which some senders never make).
+    // Only the statement's sends fail; their senders retry them.
+    const failed = new JobFailed(err);
+    for (const i of fast) results[i] = failed;
+    return { results, stored: first.stored, failed };
+  }
   fast.forEach((i, k) => {
     results[i] = second.results[k]!;
   });

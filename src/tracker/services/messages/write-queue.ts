@@ -1,4 +1,4 @@
-import { createGroupCommit } from '../../../core/index.js';
+import { createGroupCommit, JobFailed } from '../../../core/index.js';
 import type { MessageSent, StoredMessage } from '../../../protocol/api.js';
 import { CoterieError } from '../../../protocol/errors.js';
 import type { Receipt } from '../../events/index.js';
@@ -60,12 +60,45 @@ const cursorKey = (streamId: string, userId: string) => `${streamId}\u0000${user
 const asStoreError = (err: unknown) =>
   CoterieError.from(err, 'UNAVAILABLE', (text) => `the message store failed: ${text}; retry`);
 
-type Written = { results: MessageSent[]; stored: StoredMessage[]; receipts: Receipt[] };
+type Written = { results: (MessageSent | JobFailed)[]; stored: StoredMessage[]; receipts: Receipt[] };
+/** Seqs [from, to] of stream s, as `messages_stored` carries them. */
+type StoredRange = { s: string; from: number; to: number };
+
+/**
+ * PostgreSQL: the seqs a batch answered `duplicate` on streams where it stored nothing. Their
+ * first attempt committed but may have been neither announced nor pushed: its commit's answer
+ * was lost (a failover during it: UNAVAILABLE, outcome unknown), or its tracker died between
+ * its commit and its announcement (the others' catch-up when it drops out of the cluster comes
+ * only dead-after later). They are announced and pushed again:
+ * the push marks (push.ts) drop what was pushed already, so this sends nothing twice, only
+ * sooner what the stream's next push would have read as a gap. A stream with rows stored in
+ * this batch needs nothing more: its push and announcement read any gap before them.
+ * Not on SQLite: one tracker pushes each of its commits in the turn that wrote it, and sessions
+ * caught up from the store after a restart, so a duplicate there was always pushed (and a push
+ * from a stream's first mark would send again what they caught up).
+ */
+function retriedRanges(written: Written): StoredRange[] | undefined {
+  let ranges: Map<string, StoredRange> | undefined;
+  for (const r of written.results) {
+    if (r instanceof JobFailed || !r.duplicate) continue;
+    ranges ??= new Map();
+    const range = ranges.get(r.streamId);
+    if (range === undefined) ranges.set(r.streamId, { s: r.streamId, from: r.seq, to: r.seq });
+    else {
+      range.from = Math.min(range.from, r.seq);
+      range.to = Math.max(range.to, r.seq);
+    }
+  }
+  if (ranges === undefined) return undefined;
+  for (const m of written.stored) ranges.delete(m.streamId);
+  return ranges.size > 0 ? [...ranges.values()] : undefined;
+}
 
 /**
  * The write queue of sends and cursor moves, in lanes by stream (core/group-commit.ts):
  * whatever arrives while a lane's transaction commits is written by its next one. After a
- * commit the sends resolve, the other trackers hear of the rows and this tracker pushes them.
+ * commit the sends resolve, the other trackers hear of the rows and this tracker pushes them
+ * (and, on PostgreSQL, those that retried sends found: `retriedRanges`).
  */
 export function createWriteQueue(
   deps: Pick<ServiceDeps, 'store' | 'bus' | 'now'> & {
@@ -93,7 +126,13 @@ export function createWriteQueue(
     for (const c of riders) waiting.delete(cursorKey(c.streamId, c.userId));
     const at = now();
     try {
-      if (postgres) return { ...(await writeMessagesPg(store, directory, sends, at)), receipts: [] };
+      if (postgres) {
+        const w = await writeMessagesPg(store, directory, sends, at);
+        if (w.failed === undefined) return { ...w, receipts: [] };
+        // Part of the batch committed: the sends that failed are told as a whole batch would be.
+        const failed = new JobFailed(asStoreError(w.failed.error));
+        return { ...w, results: w.results.map((r) => (r === w.failed ? failed : r)), receipts: [] };
+      }
       return await store.transaction(async (trx) => {
         const w = await writeMessages(trx, directory, sends, at);
         const moved = riders.length > 0 ? await moveCursors(trx, riders, at) : [];
@@ -121,12 +160,14 @@ export function createWriteQueue(
       deps.onBatchWritten?.(batch.length, (performance.now() - started) / 1000);
       if (written.receipts.length > 0) receipts.publish(written.receipts);
       for (const s of batch) directory.noteStream(s.streamId);
+      const retried = postgres ? retriedRanges(written) : undefined;
       if (written.stored.length > 0) {
         // Test hook: a tracker killed between its commit and its announcement (test/cluster).
         if (dieBeforeAnnounce) process.kill(process.pid, 'SIGKILL');
-        publishStored(written.stored, now());
       }
+      if (written.stored.length > 0 || retried !== undefined) publishStored(written.stored, retried, now());
       if (written.stored.length > 0) push.pushLocal(written.stored);
+      if (retried !== undefined) for (const r of retried) push.pushCommitted(r.s, r.from, r.to);
       return written.results;
     },
     // Then the cursor moves of everything acknowledged meanwhile in this lane.
@@ -154,14 +195,15 @@ export function createWriteQueue(
    * After the commit, not in it (write-messages-pg.ts says why), in commit order per lane (a
    * stream's sends all go through one lane), through the bus's one notify connection.
    */
-  function publishStored(stored: StoredMessage[], at: number) {
-    const ranges = new Map<string, { s: string; from: number; to: number }>();
+  function publishStored(stored: StoredMessage[], retried: StoredRange[] | undefined, at: number) {
+    const ranges = new Map<string, StoredRange>();
     for (const m of stored) {
       const r = ranges.get(m.streamId);
       if (r === undefined) ranges.set(m.streamId, { s: m.streamId, from: m.seq, to: m.seq });
       else r.to = Math.max(r.to, m.seq);
     }
-    void bus.publish({ kind: 'messages_stored', origin: trackerId, streams: [...ranges.values()], at });
+    const streams = retried === undefined ? [...ranges.values()] : [...ranges.values(), ...retried];
+    void bus.publish({ kind: 'messages_stored', origin: trackerId, streams, at });
   }
 
   return {
