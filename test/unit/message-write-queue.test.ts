@@ -62,7 +62,7 @@ describe('message write queue (SQLite)', () => {
 
     expect((await send(1)).seq).toBe(1);
     expect(commits).toBe(1);
-    const acked = queue.addCursor(streamId, 'bob', 1, 0);
+    const acked = new Promise<void>((written) => queue.addCursor(streamId, 'bob', 1, 0, written));
     queue.schedule();
     await nextTurn(); // bob acknowledged while ann's next message is on its way
     expect((await send(2)).seq).toBe(2);
@@ -71,7 +71,7 @@ describe('message write queue (SQLite)', () => {
     expect(heard).toEqual([{ reader: 'bob', delivered: 1 }]);
 
     // With nothing sent, the acknowledgement is written on its own, soon.
-    const alone = queue.addCursor(streamId, 'bob', 2, 2);
+    const alone = new Promise<void>((written) => queue.addCursor(streamId, 'bob', 2, 2, written));
     queue.schedule();
     await alone;
     expect(commits).toBe(3);

@@ -45,7 +45,8 @@ const POSTGRES_TURN_MS = 20;
 const CURSOR_LINGER_MS = 2;
 
 interface PendingCursor extends CursorMove {
-  waiters: (() => void)[];
+  /** Called once the move is written (or dropped); none when nobody waits. */
+  waiters: (() => void)[] | undefined;
 }
 
 /**
@@ -100,7 +101,7 @@ export function createWriteQueue(
         return { ...w, receipts: moved };
       });
     } finally {
-      for (const c of riders) for (const w of c.waiters) w();
+      for (const c of riders) if (c.waiters !== undefined) for (const w of c.waiters) w();
     }
   }
 
@@ -145,7 +146,7 @@ export function createWriteQueue(
     } catch {
       // Acknowledgements are repeated by peers after each reconnect: losing a batch only delays receipts.
     }
-    for (const c of cursors) for (const w of c.waiters) w();
+    for (const c of cursors) if (c.waiters !== undefined) for (const w of c.waiters) w();
     if (moved.length > 0) receipts.publish(moved);
   }
 
@@ -173,20 +174,23 @@ export function createWriteQueue(
     /**
      * Queues a checked cursor move, merged with one already queued for the
      * same reader and stream (positions only grow). Written at the next flush
-     * of its stream's lane (`schedule`); resolves once written, or dropped when the store failed.
+     * of its stream's lane (`schedule`); `written`, if given, is called once it
+     * is written, or dropped when the store failed. Nothing is made for a move
+     * nobody waits for (a peer's acknowledgements without an id): no promise per cursor.
      */
-    addCursor(streamId: string, userId: string, delivered: number, read: number): Promise<void> {
+    addCursor(streamId: string, userId: string, delivered: number, read: number, written?: () => void): void {
       const waiting = pendingCursors[sends.laneOf(streamId)]!;
       const key = cursorKey(streamId, userId);
       let p = waiting.get(key);
       if (p === undefined) {
-        p = { streamId, userId, delivered: 0, read: 0, waiters: [] };
+        p = { streamId, userId, delivered: 0, read: 0, waiters: undefined };
         waiting.set(key, p);
       }
-      p.delivered = Math.max(p.delivered, delivered);
-      p.read = Math.max(p.read, read);
-      const entry = p;
-      return new Promise<void>((resolve) => entry.waiters.push(resolve));
+      if (delivered > p.delivered) p.delivered = delivered;
+      if (read > p.read) p.read = read;
+      if (written === undefined) return;
+      if (p.waiters === undefined) p.waiters = [written];
+      else p.waiters.push(written);
     },
 
     /**
