@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { directStreamId, parseStreamId } from '../../src/protocol/streams.js';
 import { createLocalEventBus } from '../../src/tracker/events/index.js';
@@ -77,6 +78,87 @@ describe('message write queue (SQLite)', () => {
     expect(commits).toBe(3);
     const row = await s.db.selectFrom('cursors').selectAll().where('user_id', '=', 'bob').executeTakeFirst();
     expect(row).toMatchObject({ delivered_seq: 2, read_seq: 2 });
+    await bus.close();
+  });
+});
+
+/** Counts the SQLite statements run whose text matches `pattern`, until `stop()`. */
+function countStatements(pattern: RegExp): { count: () => number; stop: () => void } {
+  const d = new Database(':memory:');
+  const proto = Object.getPrototypeOf(d.prepare('select 1')) as Record<string, (...a: unknown[]) => unknown>;
+  d.close();
+  let n = 0;
+  const originals = ['all', 'run', 'get'].map((m) => [m, proto[m]!] as const);
+  for (const [m, orig] of originals) {
+    proto[m] = function (this: { source: string }, ...args: unknown[]) {
+      if (pattern.test(this.source)) n++;
+      return orig.apply(this, args);
+    };
+  }
+  return {
+    count: () => n,
+    stop: () => {
+      for (const [m, orig] of originals) proto[m] = orig;
+    },
+  };
+}
+
+describe('cursor commits (SQLite)', () => {
+  it("reads no cursor position it committed before: the tracker is the store's one writer", async () => {
+    store = await openStore({ location: join(tempDir('coterie-cursor-cache-').path, 'tracker.db') });
+    for (const u of ['ann', 'bob', 'cat'])
+      await store.db.insertInto('users').values({ user_id: u, password_hash: 'x', created_at: 1 }).execute();
+    const bus = createLocalEventBus();
+    const receipts = createReceiptFanOut(bus, 'tracker');
+    const heard: { reader: string; delivered: number; read: number }[] = [];
+    receipts.onReceipts((rs) => {
+      for (const r of rs) heard.push({ reader: r.reader, delivered: r.delivered, read: r.read });
+    });
+    const queue = createWriteQueue({
+      store,
+      bus,
+      now: () => 1,
+      trackerId: 'tracker',
+      directory: createDirectory(store.db, {} as GroupsService),
+      receipts,
+      push: { pushLocal: () => {} } as Pick<PushPlanner, 'pushLocal'> as PushPlanner,
+    });
+    const streamId = directStreamId('ann', 'bob');
+    for (let n = 1; n <= 3; n++)
+      await queue.send({
+        sender: 'ann',
+        streamId,
+        stream: parseStreamId(streamId)!,
+        clientId: `c${n}`,
+        body: `m${n}`,
+      });
+    const ack = (delivered: number, read = 0) =>
+      new Promise<void>((written) => {
+        queue.addCursor(streamId, 'bob', delivered, read, written);
+        queue.schedule();
+      });
+    const reads = countStatements(/^select .* from "cursors"/);
+    try {
+      await ack(1);
+      expect(reads.count()).toBe(1); // bob's position, not known yet
+      await ack(2);
+      await ack(3, 2);
+      await ack(2); // behind: no move, no receipt
+      expect(reads.count()).toBe(1);
+    } finally {
+      reads.stop();
+    }
+    expect(heard).toEqual([
+      { reader: 'bob', delivered: 1, read: 0 },
+      { reader: 'bob', delivered: 2, read: 0 },
+      { reader: 'bob', delivered: 3, read: 2 },
+    ]);
+    const row = await store.db
+      .selectFrom('cursors')
+      .selectAll()
+      .where('user_id', '=', 'bob')
+      .executeTakeFirst();
+    expect(row).toMatchObject({ delivered_seq: 3, read_seq: 2 });
     await bus.close();
   });
 });

@@ -5,7 +5,7 @@ import type { Receipt } from '../../events/index.js';
 import type { ServiceDeps } from '../context.js';
 import type { Directory } from './directory.js';
 import type { PushPlanner } from './push.js';
-import { type CursorMove, moveCursors, type ReceiptFanOut } from './receipts.js';
+import { CursorCache, type CursorMove, moveCursors, type ReceiptFanOut } from './receipts.js';
 import { type NewMessage, writeMessages } from './write-messages.js';
 import { writeMessagesPg } from './write-messages-pg.js';
 
@@ -81,6 +81,8 @@ export function createWriteQueue(
   const postgres = store.dialect === 'postgres';
   const lanes = postgres ? POSTGRES_LANES : 1;
   const pendingCursors: Map<string, PendingCursor>[] = Array.from({ length: lanes }, () => new Map());
+  /** SQLite: this tracker is the store's one writer, so the cursors it committed are known. */
+  const cursorCache = postgres ? undefined : new CursorCache();
   /** Per lane, the one timer that ends the cursors' wait for sends (CURSOR_LINGER_MS). */
   const lingering: (ReturnType<typeof setTimeout> | undefined)[] = new Array(lanes).fill(undefined);
 
@@ -95,11 +97,14 @@ export function createWriteQueue(
     const at = now();
     try {
       if (postgres) return { ...(await writeMessagesPg(store, directory, sends, at)), receipts: [] };
-      return await store.transaction(async (trx) => {
+      const positions: CursorMove[] = [];
+      const written = await store.transaction(async (trx) => {
         const w = await writeMessages(trx, directory, sends, at);
-        const moved = riders.length > 0 ? await moveCursors(trx, riders, at) : [];
+        const moved = riders.length > 0 ? await moveCursors(trx, riders, at, cursorCache, positions) : [];
         return { ...w, receipts: moved };
       });
+      cursorCache?.remember(positions);
+      return written;
     } finally {
       for (const c of riders) if (c.waiters !== undefined) for (const w of c.waiters) w();
     }
@@ -142,7 +147,9 @@ export function createWriteQueue(
     const at = now();
     let moved: Receipt[] = [];
     try {
-      moved = await store.transaction((trx) => moveCursors(trx, cursors, at));
+      const positions: CursorMove[] = [];
+      moved = await store.transaction((trx) => moveCursors(trx, cursors, at, cursorCache, positions));
+      cursorCache?.remember(positions);
     } catch {
       // Acknowledgements are repeated by peers after each reconnect: losing a batch only delays receipts.
     }
