@@ -163,6 +163,62 @@ describe('cursor commits (SQLite)', () => {
   });
 });
 
+describe('cursor commits in parts (SQLite)', () => {
+  it('commits a burst of acknowledgements in parts, and a send read meanwhile before the rest', async () => {
+    store = await openStore({ location: join(tempDir('coterie-cursor-parts-').path, 'tracker.db') });
+    const members = Array.from({ length: 600 }, (_, i) => `u${i}`);
+    for (const u of ['ann', ...members])
+      await store.db.insertInto('users').values({ user_id: u, password_hash: 'x', created_at: 1 }).execute();
+    const s = store;
+    const log: string[] = [];
+    const counted: Store = {
+      ...s,
+      transaction: async (fn) => {
+        const r = await s.transaction(fn);
+        log.push('commit');
+        return r;
+      },
+    };
+    const bus = createLocalEventBus();
+    const queue = createWriteQueue({
+      store: counted,
+      bus,
+      now: () => 1,
+      trackerId: 'tracker',
+      directory: createDirectory(s.db, {} as GroupsService),
+      receipts: createReceiptFanOut(bus, 'tracker'),
+      push: { pushLocal: () => {} } as Pick<PushPlanner, 'pushLocal'> as PushPlanner,
+    });
+    const send = (to: string, n: number) => {
+      const streamId = directStreamId('ann', to);
+      return queue.send({
+        sender: 'ann',
+        streamId,
+        stream: parseStreamId(streamId)!,
+        clientId: `c${n}`,
+        body: 'x',
+      });
+    };
+    await Promise.all(members.map((u, i) => send(u, i)));
+    log.length = 0;
+    // Every member acknowledges at once; the sender's next message is read in the next turn.
+    const acked = members.map(
+      (u) => new Promise<void>((written) => queue.addCursor(directStreamId('ann', u), u, 1, 0, written)),
+    );
+    queue.schedule();
+    const sent = new Promise<void>((resolve) =>
+      setImmediate(() => void send('u0', 1000).then(() => resolve(void log.push('sent')))),
+    );
+    await Promise.all([...acked, sent]);
+    // 600 cursor moves in parts of at most 256, the send between two of them, not after all.
+    expect(log.filter((e) => e === 'commit').length).toBeGreaterThanOrEqual(4);
+    expect(log.slice(log.indexOf('sent'))).toContain('commit');
+    const rows = await s.db.selectFrom('cursors').select('user_id').where('delivered_seq', '=', 1).execute();
+    expect(rows.length).toBe(600);
+    await bus.close();
+  });
+});
+
 describe('writeMessages (SQLite)', () => {
   it('stores a batch larger than one INSERT in order, each retried send once', async () => {
     store = await openStore({ location: join(tempDir('coterie-write-messages-').path, 'tracker.db') });

@@ -44,6 +44,14 @@ const POSTGRES_TURN_MS = 20;
  */
 const CURSOR_LINGER_MS = 2;
 
+/**
+ * SQLite: cursor moves per commit of their own, at most. SQLite's commits run on the tracker's
+ * thread, and no socket is read meanwhile: a thousand members' acknowledgements in one commit
+ * (with their receipts) held a group's next message up for all of it. In parts, with a turn of
+ * the event loop between them, a send read meanwhile commits and is pushed before the next part.
+ */
+const CURSORS_PER_COMMIT = 256;
+
 interface PendingCursor extends CursorMove {
   /** Called once the move is written (or dropped); none when nobody waits. */
   waiters: (() => void)[] | undefined;
@@ -142,8 +150,18 @@ export function createWriteQueue(
   async function flushCursors(lane: number): Promise<void> {
     const waiting = pendingCursors[lane]!;
     if (waiting.size === 0) return;
-    const cursors = [...waiting.values()];
-    waiting.clear();
+    let cursors: PendingCursor[];
+    if (postgres || waiting.size <= CURSORS_PER_COMMIT) {
+      cursors = [...waiting.values()];
+      waiting.clear();
+    } else {
+      cursors = [];
+      for (const [key, c] of waiting) {
+        cursors.push(c);
+        waiting.delete(key);
+        if (cursors.length === CURSORS_PER_COMMIT) break;
+      }
+    }
     const at = now();
     let moved: Receipt[] = [];
     try {
@@ -155,6 +173,12 @@ export function createWriteQueue(
     }
     for (const c of cursors) if (c.waiters !== undefined) for (const w of c.waiters) w();
     if (moved.length > 0) receipts.publish(moved);
+    if (waiting.size > 0 && !postgres) {
+      // The rest in the lane's next round, after a turn of the event loop: a send read meanwhile
+      // is written (and pushed) before it.
+      sends.wake(lane);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   /**
