@@ -6,7 +6,8 @@
 // receipts they make to the sender). Prints the tracker's CPU-µs and read+write calls per
 // acknowledgement frame, and the receipt frames the sender got.
 //   node --import tsx bench/_ack-path.ts [N=1000] [ROUNDS=40]
-// BENCH_TRACKER_NODE_ARGS='--cpu-prof --cpu-prof-dir DIR' profiles the tracker (its whole life).
+// BENCH_TRACKER_NODE_ARGS='--cpu-prof --cpu-prof-dir DIR' profiles the tracker (its whole life),
+// BENCH_PROF_PHASES=DIR the rounds alone (DIR/tracker-acks.cpuprofile).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -71,6 +72,8 @@ try {
   );
   const streamId = members[0]!.received[0]!.streamId;
   const seqs = members[0]!.received.map((m) => m.seq);
+  // BENCH_PROF_PHASES=DIR: the rounds alone profiled (DIR/tracker-acks.cpuprofile).
+  if (process.env.BENCH_PROF_PHASES !== undefined) child.stdin.write('profile start\n');
   const cpu0 = cpuSeconds(child.pid!);
   const calls0 = wakeCounts(child.pid!).syscalls;
   const t0 = performance.now();
@@ -82,6 +85,7 @@ try {
   }
   const cpu = cpuSeconds(child.pid!) - cpu0;
   const calls = wakeCounts(child.pid!).syscalls - calls0;
+  if (process.env.BENCH_PROF_PHASES !== undefined) child.stdin.write('profile stop acks\n');
   const acks = ROUNDS * N;
   process.stdout.write(
     `${JSON.stringify({ name: 'messaging.ack_path.tracker_cpu_us_per_ack', value: Number(((cpu / acks) * 1e6).toFixed(2)), unit: 'CPU-µs', acks, syscallsPerAck: Number((calls / (ROUNDS * N)).toFixed(3)), receipts: sender.receipts.length, receiptFrames: (sender as { receiptFrames?: number }).receiptFrames, seconds: Number(((performance.now() - t0) / 1000).toFixed(2)), load: loadavg()[0] })}\n`,

@@ -386,6 +386,9 @@ async function groupFanout(base: string, size: number) {
   const lost = expected - latencies.length;
   const perMember = latencies.length / (size - 1) / Math.max(seconds, 1e-3);
   const spans = sentAt.map((t, i) => last[i]! - t);
+  // Dev aid: BENCH_FANOUT_SPANS=FILE writes each message's span (send to its last member), in send order.
+  if (process.env.BENCH_FANOUT_SPANS !== undefined)
+    writeFileSync(process.env.BENCH_FANOUT_SPANS, spans.map((v) => v.toFixed(1)).join('\n'));
   // Flat within 20 % (issue 20): each group size's rate per member beside the first size's of this run.
   fanoutBase ??= Number(perMember.toFixed(3));
   emit(`messaging.fanout.${size}`, perMember, 'deliveries/s per member', fanoutBase);

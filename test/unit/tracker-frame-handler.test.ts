@@ -28,8 +28,14 @@ function harness(known: (input: SendInput) => boolean) {
       calls.push(`queued ${input.body}`);
       return { committed: committed() };
     },
-    async ack() {
+    async ack(_user, cursors) {
+      calls.push(`queued ack ${cursors[0]!.delivered}`);
       return { committed: Promise.resolve() };
+    },
+    ackNow(_user, cursors, wait) {
+      if (!cursors.every((c) => c.streamId === 'g:club')) return undefined;
+      calls.push(`now ack ${cursors[0]!.delivered}${wait ? ' (waited for)' : ''}`);
+      return { committed: wait ? Promise.resolve() : undefined };
     },
   };
   const presence = {
@@ -58,7 +64,9 @@ function harness(known: (input: SendInput) => boolean) {
   const settle = async () => {
     for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
   };
-  return { calls, frame, send, settle, s, release: () => releaseAnnounce() };
+  const ack = (delivered: number, streamId = 'g:club', id?: number) =>
+    frame({ type: 'ack_messages', ...(id === undefined ? {} : { id }), cursors: [{ streamId, delivered }] });
+  return { calls, frame, send, ack, settle, s, release: () => releaseAnnounce() };
 }
 
 describe('tracker frame handler: sends', () => {
@@ -95,5 +103,34 @@ describe('tracker frame handler: sends', () => {
     expect(h.calls).toEqual([]);
     await h.settle();
     expect(h.calls).toEqual(['queued m1']);
+  });
+});
+
+describe('tracker frame handler: acknowledgements', () => {
+  it('hands an acknowledgement that needs no read to the service within the call', () => {
+    const h = harness(() => true);
+    h.ack(1);
+    h.ack(2, 'g:club', 7);
+    // No await: taken in the call that read the frame, a promise asked for only with an id.
+    expect(h.calls).toEqual(['now ack 1', 'now ack 2 (waited for)']);
+    expect(h.s.pending).toBe(0);
+  });
+
+  it('queues an acknowledgement behind a frame still being handled, or that needs a read, in order', async () => {
+    const h = harness(() => true);
+    h.frame({ type: 'announce', id: 1, files: [] });
+    h.ack(2);
+    h.ack(3, 'g:other');
+    await h.settle();
+    expect(h.calls).toEqual([]);
+    h.release();
+    await h.settle();
+    expect(h.calls).toEqual(['queued ack 2', 'queued ack 3']);
+    h.ack(4, 'g:other');
+    expect(h.calls.at(-1)).toBe('queued ack 3');
+    await h.settle();
+    expect(h.calls.at(-1)).toBe('queued ack 4');
+    h.ack(5);
+    expect(h.calls.at(-1)).toBe('now ack 5');
   });
 });

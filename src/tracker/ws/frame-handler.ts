@@ -27,7 +27,7 @@ import type { SessionCatchUp } from './session-catch-up.js';
 export interface FrameHandlerDeps {
   presence: PresenceService;
   files: Pick<FilesService, 'visible'>;
-  messages: Pick<MessagesService, 'submit' | 'submitNow' | 'ack'>;
+  messages: Pick<MessagesService, 'submit' | 'submitNow' | 'ack' | 'ackNow'>;
   registry: SessionRegistry;
   outbox: Outbox;
   catchUp: SessionCatchUp;
@@ -207,9 +207,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       }
       case 'ack_messages': {
         // Checked and queued in frame order; answered at commit without holding up the next frames.
-        const { committed } = await messages.ack(s.caller.userId, message.cursors);
-        const id = message.id;
-        if (id !== undefined) void committed.then(() => outbox.sendBurst(s, { type: 'ack', id }));
+        answerAck(s, message.id, (await messages.ack(s.caller.userId, message.cursors)).committed);
         return;
       }
       case 'announce':
@@ -249,6 +247,11 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       }
     }
     if (message.id !== undefined) outbox.send(s, { type: 'ack', id: message.id });
+  }
+
+  /** Answers an acknowledgement with an id once its cursors are written. */
+  function answerAck(s: Session, id: string | number | undefined, committed: Promise<void> | undefined) {
+    if (id !== undefined) void committed?.then(() => outbox.sendBurst(s, { type: 'ack', id }));
   }
 
   /** Answers a queued send once its commit settles. */
@@ -303,6 +306,23 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       }
       if (now !== undefined) {
         answerSend(s, message.id, now.committed);
+        return;
+      }
+    }
+    // The same for an acknowledgement whose checks need no read (a cached group's member, the
+    // user's own conversation): a group of 1,000 sends up to 10,000 a second, each a promise chain,
+    // an async check and a promise per cursor before (the microtasks were 24 % of the tracker's
+    // samples in bench/_ack-path.ts's profile, 8 % after).
+    if (message.type === 'ack_messages' && s.pending === 0 && s.info !== undefined && !s.closed) {
+      let now: { committed: Promise<void> | undefined } | undefined;
+      try {
+        now = messages.ackNow(s.caller.userId, message.cursors, message.id !== undefined);
+      } catch (err) {
+        answerError(s, message, err);
+        return;
+      }
+      if (now !== undefined) {
+        answerAck(s, message.id, now.committed);
         return;
       }
     }

@@ -35,6 +35,12 @@ export interface Directory {
   cachedReadersOf(streamId: string, parsed: ParsedStream): readonly string[] | undefined;
   /** May this user read (and acknowledge) this stream? */
   requireReader(userId: string, parsed: ParsedStream): Promise<void>;
+  /**
+   * `requireReader` without a read: true when the user may read the stream, false when that needs
+   * a read (a topic, a group not cached or a member not in the cached list); throws as
+   * `requireReader` would for another pair's conversation.
+   */
+  readerKnown(userId: string, parsed: ParsedStream): boolean;
   forgetMembers(groupId: string): void;
   forgetSubscribers(streamId: string): void;
   /** Changes went unheard: read memberships and subscriptions again. */
@@ -115,6 +121,23 @@ export function createDirectory(db: Kysely<Database>, groups: GroupsService): Di
     return list;
   }
 
+  function readerKnown(userId: string, parsed: ParsedStream): boolean {
+    if (parsed.kind === 'direct') {
+      if (!parsed.users.includes(userId)) {
+        throw new CoterieError('NOT_FOUND', 'no such conversation: it is between two other users');
+      }
+      return true;
+    }
+    const list = members.get(parsed.groupId);
+    if (list === undefined) return false;
+    let set = memberSets.get(list);
+    if (set === undefined) {
+      set = new Set(list);
+      memberSets.set(list, set);
+    }
+    return set.has(userId);
+  }
+
   return {
     streamKnown: (streamId) => knownStreams.has(streamId),
     userKnown: (userId) => knownUsers.has(userId),
@@ -142,26 +165,13 @@ export function createDirectory(db: Kysely<Database>, groups: GroupsService): Di
           ? members.get(parsed.groupId)
           : subscribers.get(streamId),
     async requireReader(userId, parsed) {
-      if (parsed.kind === 'direct') {
-        if (!parsed.users.includes(userId)) {
-          throw new CoterieError('NOT_FOUND', 'no such conversation: it is between two other users');
-        }
-        return;
-      }
       // A group's member list, while cached, is whom its messages are pushed to (dropped by the
       // same membership events): a reader there may acknowledge what it was pushed without a read
       // of its standing per acknowledgement (a group of 1,000 acknowledges 1,000 times a message).
-      const list = members.get(parsed.groupId);
-      if (list !== undefined) {
-        let set = memberSets.get(list);
-        if (set === undefined) {
-          set = new Set(list);
-          memberSets.set(list, set);
-        }
-        if (set.has(userId)) return;
-      }
+      if (readerKnown(userId, parsed) || parsed.kind === 'direct') return;
       await groups.requireMember(userId, parsed.groupId);
     },
+    readerKnown,
     forgetMembers(groupId) {
       forgets++;
       members.delete(groupId);

@@ -54,6 +54,16 @@ export interface MessagesService {
   send(userId: string, input: SendInput): Promise<MessageSent>;
   /** Checks and queues cursor moves (resolves once queued); `committed` resolves once written. */
   ack(userId: string, cursors: CursorInput[]): Promise<{ committed: Promise<void> }>;
+  /**
+   * As `ack`, within this call when no check needs a read (the streams of cached groups the user
+   * is a member of, or the user's own conversations): checked (throws as `ack` would) and queued;
+   * undefined when the frame needs `ack`. `committed` only `wait`ing (else undefined).
+   */
+  ackNow(
+    userId: string,
+    cursors: readonly CursorInput[],
+    wait: boolean,
+  ): { committed: Promise<void> | undefined } | undefined;
   status(userId: string, messageId: string): Promise<MessageStatus>;
   createTopic(userId: string, groupId: string, request: CreateTopicRequest): Promise<TopicSummary>;
   listTopics(userId: string, groupId: string): Promise<TopicList>;

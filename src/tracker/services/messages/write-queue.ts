@@ -5,7 +5,7 @@ import type { Receipt } from '../../events/index.js';
 import type { ServiceDeps } from '../context.js';
 import type { Directory } from './directory.js';
 import type { PushPlanner } from './push.js';
-import { type CursorMove, moveCursors, type ReceiptFanOut } from './receipts.js';
+import { CursorCache, type CursorMove, moveCursors, type ReceiptFanOut } from './receipts.js';
 import { type NewMessage, writeMessages } from './write-messages.js';
 import { writeMessagesPg } from './write-messages-pg.js';
 
@@ -44,8 +44,17 @@ const POSTGRES_TURN_MS = 20;
  */
 const CURSOR_LINGER_MS = 2;
 
+/**
+ * SQLite: cursor moves per commit of their own, at most. SQLite's commits run on the tracker's
+ * thread, and no socket is read meanwhile: a thousand members' acknowledgements in one commit
+ * (with their receipts) held a group's next message up for all of it. In parts, with a turn of
+ * the event loop between them, a send read meanwhile commits and is pushed before the next part.
+ */
+const CURSORS_PER_COMMIT = 256;
+
 interface PendingCursor extends CursorMove {
-  waiters: (() => void)[];
+  /** Called once the move is written (or dropped); none when nobody waits. */
+  waiters: (() => void)[] | undefined;
 }
 
 /**
@@ -113,6 +122,8 @@ export function createWriteQueue(
   const postgres = store.dialect === 'postgres';
   const lanes = postgres ? POSTGRES_LANES : 1;
   const pendingCursors: Map<string, PendingCursor>[] = Array.from({ length: lanes }, () => new Map());
+  /** SQLite: this tracker is the store's one writer, so the cursors it committed are known. */
+  const cursorCache = postgres ? undefined : new CursorCache();
   /** Per lane, the one timer that ends the cursors' wait for sends (CURSOR_LINGER_MS). */
   const lingering: (ReturnType<typeof setTimeout> | undefined)[] = new Array(lanes).fill(undefined);
 
@@ -133,13 +144,16 @@ export function createWriteQueue(
         const failed = new JobFailed(asStoreError(w.failed.error));
         return { ...w, results: w.results.map((r) => (r === w.failed ? failed : r)), receipts: [] };
       }
-      return await store.transaction(async (trx) => {
+      const positions: CursorMove[] = [];
+      const written = await store.transaction(async (trx) => {
         const w = await writeMessages(trx, directory, sends, at);
-        const moved = riders.length > 0 ? await moveCursors(trx, riders, at) : [];
+        const moved = riders.length > 0 ? await moveCursors(trx, riders, at, cursorCache, positions) : [];
         return { ...w, receipts: moved };
       });
+      cursorCache?.remember(positions);
+      return written;
     } finally {
-      for (const c of riders) for (const w of c.waiters) w();
+      for (const c of riders) if (c.waiters !== undefined) for (const w of c.waiters) w();
     }
   }
 
@@ -177,17 +191,35 @@ export function createWriteQueue(
   async function flushCursors(lane: number): Promise<void> {
     const waiting = pendingCursors[lane]!;
     if (waiting.size === 0) return;
-    const cursors = [...waiting.values()];
-    waiting.clear();
+    let cursors: PendingCursor[];
+    if (postgres || waiting.size <= CURSORS_PER_COMMIT) {
+      cursors = [...waiting.values()];
+      waiting.clear();
+    } else {
+      cursors = [];
+      for (const [key, c] of waiting) {
+        cursors.push(c);
+        waiting.delete(key);
+        if (cursors.length === CURSORS_PER_COMMIT) break;
+      }
+    }
     const at = now();
     let moved: Receipt[] = [];
     try {
-      moved = await store.transaction((trx) => moveCursors(trx, cursors, at));
+      const positions: CursorMove[] = [];
+      moved = await store.transaction((trx) => moveCursors(trx, cursors, at, cursorCache, positions));
+      cursorCache?.remember(positions);
     } catch {
       // Acknowledgements are repeated by peers after each reconnect: losing a batch only delays receipts.
     }
-    for (const c of cursors) for (const w of c.waiters) w();
+    for (const c of cursors) if (c.waiters !== undefined) for (const w of c.waiters) w();
     if (moved.length > 0) receipts.publish(moved);
+    if (waiting.size > 0 && !postgres) {
+      // The rest in the lane's next round, after a turn of the event loop: a send read meanwhile
+      // is written (and pushed) before it.
+      sends.wake(lane);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   /**
@@ -215,20 +247,23 @@ export function createWriteQueue(
     /**
      * Queues a checked cursor move, merged with one already queued for the
      * same reader and stream (positions only grow). Written at the next flush
-     * of its stream's lane (`schedule`); resolves once written, or dropped when the store failed.
+     * of its stream's lane (`schedule`); `written`, if given, is called once it
+     * is written, or dropped when the store failed. Nothing is made for a move
+     * nobody waits for (a peer's acknowledgements without an id): no promise per cursor.
      */
-    addCursor(streamId: string, userId: string, delivered: number, read: number): Promise<void> {
+    addCursor(streamId: string, userId: string, delivered: number, read: number, written?: () => void): void {
       const waiting = pendingCursors[sends.laneOf(streamId)]!;
       const key = cursorKey(streamId, userId);
       let p = waiting.get(key);
       if (p === undefined) {
-        p = { streamId, userId, delivered: 0, read: 0, waiters: [] };
+        p = { streamId, userId, delivered: 0, read: 0, waiters: undefined };
         waiting.set(key, p);
       }
-      p.delivered = Math.max(p.delivered, delivered);
-      p.read = Math.max(p.read, read);
-      const entry = p;
-      return new Promise<void>((resolve) => entry.waiters.push(resolve));
+      if (delivered > p.delivered) p.delivered = delivered;
+      if (read > p.read) p.read = read;
+      if (written === undefined) return;
+      if (p.waiters === undefined) p.waiters = [written];
+      else p.waiters.push(written);
     },
 
     /**
