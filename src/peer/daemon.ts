@@ -341,7 +341,6 @@ export async function startPeerDaemon(options: PeerDaemonOptions): Promise<PeerD
       },
       notify,
       onEvent: emitEvent,
-      log,
     });
     const ctx: CommandContext = createCommandContext(
       {

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createAckWindow, type DeliveryCursor } from '../../src/peer/messages/ack-window.js';
 import { createMessagingService, type MessagingService } from '../../src/peer/messages/messaging.js';
@@ -33,8 +32,9 @@ function messaging(deliveryAckWindowMs: number) {
   const sent: Ack[] = [];
   const session = Object.assign(new EventEmitter(), {
     state: 'connected',
-    send: async (frame: Ack) => {
+    post: (frame: Ack) => {
       sent.push(frame);
+      return true;
     },
   });
   m = createMessagingService({
@@ -43,7 +43,6 @@ function messaging(deliveryAckWindowMs: number) {
     session: session as unknown as TrackerSession,
     userId: () => 'bob',
     notify: () => {},
-    log: pino({ level: 'silent' }),
     deliveryAckWindowMs,
   });
   return { m, acks: () => sent.filter((f) => f.type === 'ack_messages') };

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import pino from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createMessagingService } from '../../src/peer/messages/messaging.js';
 import { PeerStore } from '../../src/peer/store/index.js';
@@ -55,7 +54,6 @@ describe.each([
       session: session as unknown as TrackerSession,
       userId: () => 'alice',
       notify: () => {},
-      log: pino({ level: 'silent' }),
       ...(resendBackoffMs === undefined ? {} : { resendBackoffMs }),
     });
   }

@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import { createBackoff } from '../../core/backoff.js';
 import type {
   MessagePage,
@@ -63,7 +62,6 @@ export interface MessagingDeps {
   notify: (kind: Notice['kind'], text: string) => void;
   /** The typed event stream of the daemon. */
   onEvent?: (event: PeerEvent) => void;
-  log: Logger;
   /** The first wait before pending sends are tried again while connected, doubling to `max`. */
   resendBackoffMs?: { first: number; max: number };
   /** Acknowledgements of pushed messages that follow one another within this are merged (ack-window.ts). */
@@ -137,14 +135,19 @@ function streamsOf(me: string, filter: { userId?: string; groupId?: string }): s
 }
 
 export function createMessagingService(deps: MessagingDeps): MessagingService {
-  const { store, http, session, log } = deps;
+  const { store, http, session } = deps;
 
-  /** Tells the tracker how far this peer has stored and read; harmless to repeat. */
+  /**
+   * Tells the tracker how far this peer has stored and read; harmless to repeat, so unanswered
+   * (its effect shows as receipts): one not sent, or lost with its session, is repeated after the
+   * next catch-up.
+   */
   const ackCursors = (cursors: { streamId: string; delivered?: number; read?: number }[]) => {
     for (let i = 0; i < cursors.length; i += 1000) {
-      session
-        .send({ type: 'ack_messages', cursors: cursors.slice(i, i + 1000) } as Omit<ClientMessage, 'id'>)
-        .catch((err: unknown) => log.debug({ err }, 'ack not sent; it is repeated after the next catch-up'));
+      session.post({ type: 'ack_messages', cursors: cursors.slice(i, i + 1000) } as Omit<
+        ClientMessage,
+        'id'
+      >);
     }
   };
 

@@ -161,6 +161,19 @@ export class TrackerSession extends EventEmitter<TrackerSessionEvents> {
   }
 
   /**
+   * Sends a frame that wants no answer: without an id, the tracker answers it only if it fails,
+   * with an `error` nobody waits for. For what the peer repeats anyway (acknowledgements): an
+   * answer per frame is a write for the tracker and a wake-up here, 10,000 a second for a group of
+   * 1,000 members. False when no session is up.
+   */
+  post(message: Omit<ClientMessage, 'id'>): boolean {
+    const ws = this.ws;
+    if (this._state !== 'connected' || ws === undefined) return false;
+    ws.send(encodeSessionMessage(message as ClientMessage));
+    return true;
+  }
+
+  /**
    * Sends a frame; resolves with its answer (`ack`, `sent`), rejects with the error frame's code,
    * UNAVAILABLE when no session is up, TRACKER_UNAVAILABLE when the connection goes before the
    * answer (acted on or not) or none comes in `timeoutMs` (a hung tracker must not hold a caller).
