@@ -1,7 +1,7 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PRIVATE_DIR_MODE } from '../../os/private-files.js';
-import type { ShowSentResult, StatusView } from '../../protocol/control.js';
+import type { ShowMessagesResult, ShowSentResult, StatusView } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { countOf } from '../format.js';
 import { type Spawned, spawnCoterie } from '../processes.js';
@@ -174,4 +174,41 @@ export async function sayNothingLost(run: Run, say: (s: string) => void): Promis
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/**
+ * Why a peer that came back has not caught up: its session, what it holds, what alice's daemon
+ * says of what she sent, and the last warnings and errors each process logged (the demo's
+ * directory is removed on failure). For the demo's failure message: a miss must say where it is.
+ */
+export async function explainCatchUp(run: Run, who: 'carol', root: string): Promise<string> {
+  const lines: string[] = [];
+  const tryIt = async (what: string, f: () => Promise<string>) => {
+    try {
+      lines.push(`${what}: ${await f()}`);
+    } catch (err) {
+      lines.push(`${what}: ${(err as Error).message}`);
+    }
+  };
+  await tryIt(`${who}'s session`, async () => {
+    const s = (await run(who, 'status', [])) as StatusView;
+    return `${s.session} on ${s.tracker ?? 'none'}`;
+  });
+  await tryIt(`${who}'s messages`, async () => {
+    const { messages } = (await run(who, 'show_messages', [])) as ShowMessagesResult;
+    return messages.map((m) => `${m.streamId}#${m.seq} ${m.sender}`).join(', ') || 'none';
+  });
+  await tryIt('alice sent', async () => {
+    const { messages } = (await run('alice', 'show_sent', [])) as ShowSentResult;
+    return messages.map((m) => `${m.streamId}#${m.seq ?? '-'} ${m.mark}`).join(', ');
+  });
+  for (const file of readdirSync(root).filter((f) => f.endsWith('.log'))) {
+    // pino's warn and error lines (levels 40 and 50), the last few of each process.
+    const bad = readFileSync(join(root, file), 'utf8')
+      .split('\n')
+      .filter((l) => /"level":(40|50)/.test(l))
+      .slice(-4);
+    if (bad.length > 0) lines.push(`${file}: ${bad.map((l) => l.slice(0, 400)).join(' | ')}`);
+  }
+  return lines.join('; ');
 }

@@ -21,7 +21,7 @@ import { CoterieError } from '../../protocol/errors.js';
 import { countOf, formatBytes, formatContributions, formatRate } from '../format.js';
 import { type Spawned, spawnCoterie, stopProcess } from '../processes.js';
 import { createProgressRenderer } from '../progress.js';
-import { sayNothingLost, startClusterTrackers, startOneTracker } from './demo-trackers.js';
+import { explainCatchUp, sayNothingLost, startClusterTrackers, startOneTracker } from './demo-trackers.js';
 import { askLoginLink } from './ui.js';
 
 const PEERS = ['alice', 'bob', 'carol', 'dave'] as const;
@@ -249,7 +249,9 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
         return true;
       },
       flags.cluster ? 45_000 : 15_000,
-    );
+    ).catch(async (err: Error) => {
+      throw new CoterieError('UNAVAILABLE', `${err.message}: ${await explainCatchUp(run, 'carol', root)}`);
+    });
     await run('alice', 'create_topic', [GROUP, 'releases']);
     await run('dave', 'subscribe', [GROUP, 'releases']);
     await run('bob', 'publish', [GROUP, 'releases', 'director’s cut next week']);
