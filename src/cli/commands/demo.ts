@@ -243,8 +243,11 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
     await waitFor(
       'carol to catch up',
       async () => {
+        // Peeked until both are there: what show_messages shows is marked read, and the two may
+        // arrive apart (a look between them would leave one unread message for every later look).
+        const peek = (await run('carol', 'show_messages', ['--unread', '--peek'])) as ShowMessagesResult;
+        if (peek.messages.length < 2) return false;
         const got = (await run('carol', 'show_messages', ['--unread'])) as ShowMessagesResult;
-        if (got.messages.length < 2) return false;
         say(`back     carol restarts and catches up: ${got.messages.map(quote).join(', ')}`);
         return true;
       },
