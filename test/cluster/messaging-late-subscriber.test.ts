@@ -2,12 +2,12 @@
 // topic message with its cached list of subscribers: the new subscriber's session catches up
 // from her cursor. Its own cluster, whose read caches do not expire during the case.
 import pg from 'pg';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { topicStreamId } from '../../src/protocol/streams.js';
 import { EVENTS_CHANNEL } from '../../src/tracker/events/pg-bus.js';
 import { client, type SessionClient } from '../helpers/tracker.js';
 import { describeWithPg } from './pg.js';
-import { connectSynced, receivePushed } from './sessions.js';
+import { receivePushed, syncedSessions } from './sessions.js';
 
 type Pushed = { body: string };
 
@@ -16,13 +16,7 @@ describeWithPg(
   { prefix: 'coterie-xmsg-late-', flags: ['--read-cache-ms', '600000'] },
   (cluster) => {
     const { trackers } = cluster;
-    const sessions: SessionClient[] = [];
-
-    afterAll(async () => {
-      for (const s of sessions) await s.close();
-    });
-
-    const connect = (url: string, token: string) => connectSynced(sessions, url, token);
+    const connect = syncedSessions();
     const receive = (s: SessionClient, count: number) => receivePushed<Pushed>(s, count);
 
     it('catches up a subscriber whose subscription it heard of after a message for them', async () => {

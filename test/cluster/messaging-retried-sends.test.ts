@@ -10,13 +10,13 @@
 //   dead one (its dead-after is a minute here, so the catch-up that follows a drop-out cannot
 //   be what delivers): the retry's tracker announces and pushes it.
 import pg from 'pg';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { laneOfKey } from '../../src/core/index.js';
 import { directStreamId } from '../../src/protocol/streams.js';
 import { until } from '../helpers/cli-harness.js';
 import { client, type SessionClient } from '../helpers/tracker.js';
 import { describeWithPg } from './pg.js';
-import { connectSynced } from './sessions.js';
+import { syncedSessions } from './sessions.js';
 
 type Pushed = { streamId: string; seq: number; body: string };
 type Answer = { type: string; id?: unknown; duplicate?: boolean; seq?: number; code?: string };
@@ -32,11 +32,7 @@ describeWithPg(
   },
   (cluster) => {
     const { trackers } = cluster;
-    const sessions: SessionClient[] = [];
-    afterAll(async () => {
-      for (const s of sessions) await s.close();
-    });
-    const connect = (url: string, token: string) => connectSynced(sessions, url, token);
+    const connect = syncedSessions();
 
     /** The pushes a session gets until `last` arrived; whatever else is pushed before it too. */
     async function pushedUntil(s: SessionClient, last: string, ms = 5_000): Promise<Pushed[]> {

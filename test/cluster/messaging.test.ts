@@ -2,12 +2,12 @@
 // to a recipient connected to tracker B (messages_stored events on the bus,
 // B reads the rows), and receipts travel back to the sender's session on A.
 import pg from 'pg';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { directStreamId, newTimeOrderedId } from '../../src/protocol/streams.js';
 import { until } from '../helpers/cli-harness.js';
 import { client, type SessionClient } from '../helpers/tracker.js';
 import { describeWithPg } from './pg.js';
-import { connectSynced, receivePushed } from './sessions.js';
+import { receivePushed, syncedSessions } from './sessions.js';
 
 type Pushed = { messageId: string; streamId: string; seq: number; sender: string; body: string };
 
@@ -17,13 +17,7 @@ describeWithPg(
   { prefix: 'coterie-xmsg-', flags: ['--cluster-heartbeat-ms', '250', '--cluster-dead-after-ms', '1500'] },
   (cluster) => {
     const { trackers } = cluster;
-    const sessions: SessionClient[] = [];
-
-    afterAll(async () => {
-      for (const s of sessions) await s.close();
-    });
-
-    const connect = (url: string, token: string) => connectSynced(sessions, url, token);
+    const connect = syncedSessions();
     const receive = (s: SessionClient, count: number) => receivePushed<Pushed>(s, count);
 
     it('pushes direct, group and topic messages sent through A to a session on B, in order', async () => {
