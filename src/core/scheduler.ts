@@ -205,7 +205,11 @@ export interface PeerReport {
 }
 
 export interface Scheduler {
-  addPeer(peerId: string, info: { score: number }): void;
+  /**
+   * `whole`: the peer holds every piece though it shows them a window at a time (a spreading
+   * seeder): a piece it has not shown yet is still one it can bring.
+   */
+  addPeer(peerId: string, info: { score: number; whole?: boolean }): void;
   /** The peer's full bitfield (replaces what was known). */
   setPeerPieces(peerId: string, has: (index: number) => boolean): void;
   peerHasPiece(peerId: string, piece: number): void;
@@ -260,6 +264,8 @@ interface PeerState {
   state: PeerStateName;
   givenScore: number;
   has: Uint8Array;
+  /** Holds every piece, shown or not (addPeer's `whole`). */
+  whole: boolean;
   attempts: Map<number, Attempt>;
   inFlight: number;
   inFlightBytes: number;
@@ -366,7 +372,7 @@ class DownloadScheduler implements Scheduler {
 
   // ---- peers -------------------------------------------------------------
 
-  addPeer(peerId: string, info: { score: number }): void {
+  addPeer(peerId: string, info: { score: number; whole?: boolean }): void {
     const existing = this.peerMap.get(peerId);
     if (existing && existing.state !== 'gone') return;
     const now = this.clock.now();
@@ -375,6 +381,7 @@ class DownloadScheduler implements Scheduler {
       state: 'active',
       givenScore: clamp01(info.score),
       has: new Uint8Array(this.layout.count),
+      whole: false,
       attempts: new Map(),
       inFlight: 0,
       inFlightBytes: 0,
@@ -393,6 +400,7 @@ class DownloadScheduler implements Scheduler {
     // A peer that comes back (reconnected) starts with an empty bitfield and a fresh rate.
     p.state = 'active';
     p.has.fill(0);
+    p.whole = info.whole === true;
     p.rate = 0;
     p.sampleBytes = 0;
     p.sampleAt = now;
@@ -879,7 +887,7 @@ class DownloadScheduler implements Scheduler {
     const struck: StruckPiece[] = [];
     for (let i = 0; i < this.layout.count; i++) {
       if (this.pieceStates[i]!.verified || this.pieceStates[i]!.skipped) continue;
-      if (peers.some((p) => isUsable(p) && p.has[i] === 1 && !p.struck.has(i))) return undefined;
+      if (peers.some((p) => isUsable(p) && (p.has[i] === 1 || p.whole) && !p.struck.has(i))) return undefined;
       const by = peers.filter((p) => p.struck.has(i)).map((p) => p.id);
       if (by.length > 0) struck.push({ piece: i, peers: by });
     }

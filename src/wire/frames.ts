@@ -213,9 +213,16 @@ export interface PongFrame {
  * downloader sends it neither its bitfield nor a have per piece: in a swarm every downloader
  * serves every other, and those were fifteen frames per piece verified, each decoded and
  * dropped, many in a TLS record, a send and a wake-up of their own. A seeder that does not
- * name it (an older one, or one that spreads) is told as before.
+ * name it (an older one, or one that spreads) is told as before. `spread`: it holds every piece
+ * and shows them a window at a time, so a piece it has not shown yet is one it can still bring
+ * (a download does not give up on a piece while such a seeder is connected).
  */
-export const SEEDER_FEATURES = Object.freeze({ order: 'order', ping: 'ping', noHaves: 'nohaves' } as const);
+export const SEEDER_FEATURES = Object.freeze({
+  order: 'order',
+  ping: 'ping',
+  noHaves: 'nohaves',
+  spread: 'spread',
+} as const);
 
 /** The features a seeder's hello names (its ticket field: '.'-joined words; empty from older seeders). */
 export function seederFeatures(hello: HelloFrame): Set<string> {

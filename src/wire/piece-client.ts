@@ -73,7 +73,11 @@ export interface PieceClientOptions {
 export type RejectKind = 'unavailable' | 'busy' | 'failed';
 
 export interface PieceClientEvents {
-  /** The seeder's hello was right: requests may go. */
+  /**
+   * The seeder's hello was right and its first bitfield is here (emitted next, in the same turn):
+   * requests may go, and what the seeder holds is known. A link ready without a bitfield would
+   * look like a seeder with nothing, and a download could give up on a piece it holds.
+   */
   ready: [];
   bitfield: [Bitfield];
   have: [piece: number];
@@ -96,6 +100,9 @@ export const HAVE_HOLD_MS = 50;
 export class PieceClient extends EventEmitter<PieceClientEvents> {
   readonly #o: PieceClientOptions;
   readonly #conn: FramedConnection;
+  /** The hello was right: frames after it are read. */
+  #helloed = false;
+  /** 'ready' was emitted (the first bitfield passed on). */
   #ready = false;
   /**
    * Bitfields still to come before the seeder's answer to our order frame (see frames.ts): until
@@ -107,6 +114,12 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
   #keepalive: PathKeepalive | null = null;
   /** The seeder's hello named `nohaves`: it is told neither our bitfield nor our haves (frames.ts). */
   #noHaves = false;
+  #spreads = false;
+
+  /** The seeder's hello named `spread`: it holds every piece, shown to us or not yet (frames.ts). */
+  get spreads(): boolean {
+    return this.#spreads;
+  }
 
   constructor(stream: FramedConnection['stream'], options: PieceClientOptions) {
     super();
@@ -138,7 +151,10 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
   start(): void {
     const clock = this.#o.clock ?? realClock;
     this.#handshake = clock.setTimeout(() => {
-      if (!this.#ready) this.destroy(new CoterieError('UNAVAILABLE', 'seeder did not answer hello in time'));
+      if (!this.#ready) {
+        const what = this.#helloed ? 'send its bitfield' : 'answer hello';
+        this.destroy(new CoterieError('UNAVAILABLE', `seeder did not ${what} in time`));
+      }
     }, this.#o.handshakeTimeoutMs);
     const { fileId, peerId, ticket } = this.#o;
     this.#write({ type: 'hello', version: PROTOCOL_VERSION, fileId, peerId, ticket });
@@ -262,7 +278,7 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
       this.destroy(new CoterieError(f.code, f.reason || f.code));
       return;
     }
-    if (!this.#ready) {
+    if (!this.#helloed) {
       this.#onHello(f);
       return;
     }
@@ -274,6 +290,11 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
           return;
         }
         if (this.#untilOrderAnswer > 0 && --this.#untilOrderAnswer > 0) return;
+        if (!this.#ready) {
+          this.#ready = true;
+          this.#handshake?.cancel();
+          this.emit('ready');
+        }
         this.emit('bitfield', f.bitfield);
         return;
       case 'have':
@@ -281,7 +302,8 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
           this.close('PIECE_OUT_OF_RANGE', `have ${f.piece} past the last piece`);
           return;
         }
-        if (this.#untilOrderAnswer === 0) this.emit('have', f.piece);
+        // Haves add to a bitfield: none is news before the first one.
+        if (this.#untilOrderAnswer === 0 && this.#ready) this.emit('have', f.piece);
         return;
       case 'piece':
         this.emit('block', f.piece, f.offset, f.data);
@@ -313,18 +335,19 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
       this.close('PROTOCOL_ERROR', `protocol version ${f.version} not supported`);
       return;
     }
-    this.#ready = true;
-    this.#noHaves = seederFeatures(f).has(SEEDER_FEATURES.noHaves);
-    this.#handshake?.cancel();
+    this.#helloed = true;
+    const features = seederFeatures(f);
+    this.#noHaves = features.has(SEEDER_FEATURES.noHaves);
+    this.#spreads = features.has(SEEDER_FEATURES.spread);
     this.#conn.maxFrameLength = MAX_FRAME_LENGTH;
     // Before 'ready' (and the engine's bitfield): the seeder stops spreading to us first.
-    if (this.#o.inOrder === true && seederFeatures(f).has(SEEDER_FEATURES.order)) {
+    if (this.#o.inOrder === true && features.has(SEEDER_FEATURES.order)) {
       this.#write({ type: 'order' });
       // Its first bitfield, then the answer.
       this.#untilOrderAnswer = 2;
     }
     const keepalive = this.#o.pathKeepalive;
-    if (keepalive !== undefined && keepalive !== false && seederFeatures(f).has(SEEDER_FEATURES.ping)) {
+    if (keepalive !== undefined && keepalive !== false && features.has(SEEDER_FEATURES.ping)) {
       this.#keepalive = new PathKeepalive(
         {
           clock: this.#o.clock ?? realClock,
@@ -337,7 +360,7 @@ export class PieceClient extends EventEmitter<PieceClientEvents> {
       );
       this.#keepalive.start();
     }
-    this.emit('ready');
+    // 'ready' waits for the first bitfield (in onFrame).
   }
 }
 

@@ -116,7 +116,7 @@ export class ServeSession {
     const features = [
       SEEDER_FEATURES.order,
       SEEDER_FEATURES.ping,
-      ...(spreads ? [] : [SEEDER_FEATURES.noHaves]),
+      spreads ? SEEDER_FEATURES.spread : SEEDER_FEATURES.noHaves,
     ];
     this.conn.write({ type: 'hello', version: PROTOCOL_VERSION, fileId, peerId, ticket: features.join('.') });
     if (spreads) {

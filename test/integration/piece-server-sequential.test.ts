@@ -110,7 +110,7 @@ describe('a spreading seeder and a downloader in file order', () => {
     // every piece; a piece outside the window it was shown first is served.
     const seq = await open(fx.client);
     const hello = seq.frames[0];
-    expect(hello?.type === 'hello' && hello.ticket).toBe('order.ping');
+    expect(hello?.type === 'hello' && hello.ticket).toBe('order.ping.spread');
     seq.conn.write({ type: 'order' });
     await until('the answer to order', () => bitfields(seq).length === 2);
     expect(bitfields(seq)[0]!.isEmpty()).toBe(true);

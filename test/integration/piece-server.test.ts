@@ -103,7 +103,7 @@ describe('piece server', () => {
       type: 'hello',
       peerId: fx.seeder.peerId,
       fileId: fx.fileId,
-      ticket: 'order.ping',
+      ticket: 'order.ping.spread',
     });
     // A complete file is spread (wire/spread.ts): an empty bitfield, then a window of haves,
     // here the whole six-piece file at once for its only downloader.
@@ -217,7 +217,7 @@ describe('piece server', () => {
     expect(reads()).toBe(1);
   });
 
-  it('asks a downloader for its haves only where it spreads the file', async () => {
+  it('asks a downloader for its haves only where it spreads the file, and says it spreads', async () => {
     // Only a spreading session uses what the downloader holds: the others' hello names nohaves.
     const helloOf = async (bits?: Bitfield) => {
       const { server } = await serve({}, bits);
@@ -226,7 +226,7 @@ describe('piece server', () => {
       return hello.type === 'hello' ? hello.ticket.split('.') : [];
     };
     expect(await helloOf(new Bitfield(fx.manifest.pieces.length))).toEqual(['order', 'ping', 'nohaves']);
-    expect(await helloOf()).toEqual(['order', 'ping']);
+    expect(await helloOf()).toEqual(['order', 'ping', 'spread']);
   });
 
   it('offers a partial file and announces pieces as they arrive', async () => {

@@ -228,6 +228,55 @@ describe('transfer over TLS', () => {
     expect(evil.corruptReports).toEqual([(struck[0] as { piece: number }).piece]);
   });
 
+  it('waits for an honest seeder’s bitfield before giving up a piece struck at another', async () => {
+    // The lying seeder serves every piece, one of them corrupt, before the honest one has said
+    // what it holds: until its bitfield comes it may hold the piece, and it does.
+    const file = await randomShare(dir, 1 * MiB);
+    const evil = await lyingSeeder(file, (_piece, nth) => nth === 0);
+    const slow = await startFakeSeeder({
+      data: file.data,
+      manifest: file.manifest,
+      behaviour: 'ok',
+      bitfieldDelayMs: 1_000,
+      identity: await createIdentity(),
+    });
+    closers.push(() => slow.close());
+    const events: DownloadEvent[] = [];
+    const o = await options(file, {
+      seeders: [infoOf(evil), infoOf(slow, 0.1)],
+      onEvent: (e) => events.push(e),
+    });
+    await download(o).done;
+    expect(await sameBytes(o.dest, file)).toBe(true);
+    const struck = events.filter((e) => e.type === 'peerStruck') as { piece: number }[];
+    expect(struck).toHaveLength(1);
+    expect(events).toContainEqual({ type: 'pieceVerified', piece: struck[0]!.piece, peerId: slow.peerId });
+  });
+
+  it('does not give up a struck piece while a spreading seeder, holding every piece, has not shown it yet', async () => {
+    // A spreading seeder shows a downloader a window of pieces; one shown to others first comes
+    // later. The download waits for it rather than call the piece lost.
+    const file = await randomShare(dir, 1 * MiB);
+    const evil = await lyingSeeder(file, (piece) => piece === 7);
+    const spreading = await startFakeSeeder({
+      data: file.data,
+      manifest: file.manifest,
+      behaviour: 'ok',
+      holdBack: { pieces: (piece) => piece === 7, afterMs: 1_000 },
+      identity: await createIdentity(),
+    });
+    closers.push(() => spreading.close());
+    const events: DownloadEvent[] = [];
+    const o = await options(file, {
+      seeders: [infoOf(evil), infoOf(spreading, 0.1)],
+      onEvent: (e) => events.push(e),
+    });
+    await download(o).done;
+    expect(await sameBytes(o.dest, file)).toBe(true);
+    expect(events).toContainEqual({ type: 'peerStruck', peerId: evil.peerId, piece: 7, strikes: 1 });
+    expect(events).toContainEqual({ type: 'pieceVerified', piece: 7, peerId: spreading.peerId });
+  });
+
   it('moves work away from a stalling seeder', async () => {
     const file = await randomShare(dir, 1 * MiB);
     const stuck = await startFakeSeeder({

@@ -95,8 +95,9 @@ describe('PieceClient', () => {
   });
 
   it('holds haves for the next frame, and sends them alone once their hold is up', async () => {
-    const { client, got, hello, stream } = setup();
+    const { client, got, hello, seeder, stream } = setup();
     hello();
+    seeder.write({ type: 'bitfield', bitfield: new Bitfield(10) });
     await until('ready', () => client.ready);
     const writes = vi.spyOn(stream, 'write');
     // A have is news for the seeder's spreading: it waits for a request to ride with (one write,
@@ -125,6 +126,7 @@ describe('PieceClient', () => {
     held.set(1);
     const quiet = setup();
     quiet.hello({ ticket: 'order.ping.nohaves' });
+    quiet.seeder.write({ type: 'bitfield', bitfield: new Bitfield(10) });
     await until('ready', () => quiet.client.ready);
     quiet.client.tellPieces(held);
     for (const piece of [3, 4, 5]) quiet.client.tellHave(piece);
@@ -137,6 +139,7 @@ describe('PieceClient', () => {
     // A seeder that does not name it (a spreading one, an older one) is told as before.
     const told = setup();
     told.hello({ ticket: 'order.ping' });
+    told.seeder.write({ type: 'bitfield', bitfield: new Bitfield(10) });
     await until('ready', () => told.client.ready);
     told.client.tellPieces(held);
     for (const piece of [3, 4, 5]) told.client.tellHave(piece);
@@ -218,6 +221,34 @@ describe('PieceClient', () => {
     clock.advance(1);
     await until('closed', () => closed() !== undefined);
     expect(closed()).toMatchObject({ code: 'UNAVAILABLE', message: 'seeder did not answer hello in time' });
+  });
+
+  it('is ready only with the seeder’s first bitfield, and gives up on a seeder that sends none after its hello', async () => {
+    // Ready without a bitfield, a seeder looks like one holding nothing: a download with one
+    // piece left, struck at another seeder, gave up on it while this one's bitfield was on its way.
+    const clock = new FakeClock();
+    const { client, closed, hello, seeder } = setup(clock);
+    const events: unknown[] = [];
+    client.on('ready', () => events.push('ready'));
+    client.on('have', (p) => events.push(['have', p]));
+    hello({ ticket: 'order.ping.spread' });
+    seeder.write({ type: 'have', piece: 3 });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(client.ready).toBe(false);
+    expect(client.spreads).toBe(true);
+    expect(events).toEqual([]);
+    clock.advance(1_000);
+    await until('closed', () => closed() !== undefined);
+    expect(closed()).toMatchObject({
+      code: 'UNAVAILABLE',
+      message: 'seeder did not send its bitfield in time',
+    });
+
+    const b = setup(new FakeClock());
+    b.hello({ ticket: 'order.ping.nohaves' });
+    b.seeder.write({ type: 'bitfield', bitfield: new Bitfield(10) });
+    await until('ready', () => b.client.ready);
+    expect(b.client.spreads).toBe(false);
   });
 
   it('refuses a dialled stream whose transport proved another peer (PEER_MISMATCH)', async () => {

@@ -245,7 +245,10 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
         // us what nobody holds yet).
         if (!this.pieceSource.bitfield.isEmpty()) link.client?.tellPieces(this.pieceSource.bitfield.clone());
         // An upgraded link (a direct client in a relayed one's place): the scheduler keeps the peer.
-        if (!upgraded) this.#scheduler.addPeer(link.info.peerId, { score: link.info.score });
+        // A spreading seeder holds every piece it has not shown us yet: no give-up for want of one.
+        if (!upgraded) {
+          this.#scheduler.addPeer(link.info.peerId, { score: link.info.score, whole: link.client?.spreads });
+        }
         this.#emit({ type: upgraded ? 'peerUpgraded' : 'peerConnected', peerId: link.info.peerId });
       },
       inFlight: (l) => this.#scheduler.peers().find((p) => p.peerId === l.info.peerId)?.inFlightBlocks ?? 0,
