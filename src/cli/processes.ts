@@ -9,6 +9,8 @@ export interface Spawned {
   child: ChildProcess;
   /** The first stdout line matching the ready pattern. */
   line: string;
+  /** Where its stdout and stderr go. */
+  logFile: string;
 }
 
 /**
@@ -42,7 +44,7 @@ export async function spawnCoterie(
   for (;;) {
     const text = readFileSync(options.logFile, 'utf8').slice(startAt);
     const line = text.split('\n').find((l) => ready.test(l));
-    if (line !== undefined) return { child, line };
+    if (line !== undefined) return { child, line, logFile: options.logFile };
     if (exited !== undefined) {
       throw new Error(
         `coterie ${args[0]} exited with ${exited} before it was ready (see ${options.logFile})`,
@@ -67,4 +69,33 @@ export function stopProcess(child: ChildProcess, graceMs = 5_000): Promise<void>
     });
     child.kill('SIGTERM');
   });
+}
+
+/**
+ * Those of `procs` that exited though nobody stopped them (not in `stopped`): each as its name,
+ * how it ended and the last lines of its log (a crash's stack goes there).
+ */
+export function exitedUnasked(
+  procs: Iterable<[name: string, Spawned]>,
+  stopped: ReadonlySet<ChildProcess>,
+): string[] {
+  const out: string[] = [];
+  for (const [name, p] of procs) {
+    const { exitCode, signalCode } = p.child;
+    if (stopped.has(p.child) || (exitCode === null && signalCode === null)) continue;
+    let tail = '';
+    try {
+      tail = readFileSync(p.logFile, 'utf8')
+        .trimEnd()
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .slice(-12)
+        .map((l) => l.slice(0, 300))
+        .join(' | ');
+    } catch (err) {
+      tail = (err as Error).message;
+    }
+    out.push(`${name} exited by itself (${signalCode ?? `code ${exitCode}`}); its log ends: ${tail}`);
+  }
+  return out;
 }

@@ -42,18 +42,18 @@ describe('coterie demo --cluster', () => {
         env: { PATH: pathWithoutPgAutoctl() },
       });
       expect(r.code, r.err + r.out).toBe(0);
-      expect(r.out).toMatch(
+      expect(r.out, r.out).toMatch(
         /store {4}PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres \(throwaway\)/,
       );
       // One line says how to get the formation instead.
-      expect(r.out).toMatch(/install postgresql-\d+-auto-failover pg-auto-failover-cli/);
-      expect(r.out).not.toContain('pg_auto_failover formation (throwaway');
-      expect(r.out).toMatch(/tracker {2}t3 https:\/\/127\.0\.0\.1:\d+#sha256=[0-9a-f]{64}/);
-      expect(r.out).toContain('identical');
-      expect(r.out).toContain('tracker t1 SIGKILLed');
-      expect(r.out).toMatch(/nothing {2}lost: (\d+) of \1 messages alice sent delivered or read/);
+      expect(r.out, r.out).toMatch(/install postgresql-\d+-auto-failover pg-auto-failover-cli/);
+      expect(r.out, r.out).not.toContain('pg_auto_failover formation (throwaway');
+      expect(r.out, r.out).toMatch(/tracker {2}t3 https:\/\/127\.0\.0\.1:\d+#sha256=[0-9a-f]{64}/);
+      expect(r.out, r.out).toContain('identical');
+      expect(r.out, r.out).toContain('tracker t1 SIGKILLed');
+      expect(r.out, r.out).toMatch(/nothing {2}lost: (\d+) of \1 messages alice sent delivered or read/);
       // Every peer is on a live tracker afterwards (t2 or t3, never none).
-      expect(r.out).not.toMatch(/on none/);
+      expect(r.out, r.out).not.toMatch(/on none/);
       // The throwaway PostgreSQL is gone with the demo.
       expect(leftovers()).toEqual([]);
     },
@@ -71,23 +71,23 @@ describe('coterie demo --cluster', () => {
         );
       expect(store, r.out).not.toBeNull();
       const [, dir, n1, n2] = store!;
-      expect(r.out).toContain(
+      expect(r.out, r.out).toContain(
         `the trackers are given postgres://postgres@127.0.0.1:${n1},127.0.0.1:${n2}/coterie?target_session_attrs=read-write`,
       );
-      expect(r.out).not.toContain('install postgresql-');
-      expect(r.out).toContain('tracker t1 SIGKILLed');
-      expect(r.out).toContain('store    primary n1 SIGKILLed');
-      expect(r.out).toMatch(
+      expect(r.out, r.out).not.toContain('install postgresql-');
+      expect(r.out, r.out).toContain('tracker t1 SIGKILLed');
+      expect(r.out, r.out).toContain('store    primary n1 SIGKILLed');
+      expect(r.out, r.out).toMatch(
         new RegExp(
           `promoted standby n2 127\\.0\\.0\\.1:${n2} by the monitor, writable [\\d.]+ s after the kill`,
         ),
       );
-      expect(r.out).toContain('follow   the 2 live trackers found n2 by themselves');
+      expect(r.out, r.out).toContain('follow   the 2 live trackers found n2 by themselves');
       // The story goes on over the new primary: carol catches up, the topic works, nothing lost.
-      expect(r.out).toMatch(/back {5}carol restarts and catches up: alice: .*, alice: /);
-      expect(r.out).toMatch(/topic {4}films:releases .*bob: “director’s cut next week”/);
-      expect(r.out).toMatch(/nothing {2}lost: (\d+) of \1 messages alice sent delivered or read/);
-      expect(r.out).not.toMatch(/on none/);
+      expect(r.out, r.out).toMatch(/back {5}carol restarts and catches up: alice: .*, alice: /);
+      expect(r.out, r.out).toMatch(/topic {4}films:releases .*bob: “director’s cut next week”/);
+      expect(r.out, r.out).toMatch(/nothing {2}lost: (\d+) of \1 messages alice sent delivered or read/);
+      expect(r.out, r.out).not.toMatch(/on none/);
       // The formation is gone with the demo: its directory and every process that ran in it.
       expect(existsSync(dir!)).toBe(false);
       const running = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });

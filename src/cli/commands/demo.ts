@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import {
   closeSync,
@@ -19,7 +20,7 @@ import type { MessagePage, MessageStatus } from '../../protocol/api.js';
 import type { PendingSendView } from '../../protocol/control.js';
 import { CoterieError } from '../../protocol/errors.js';
 import { countOf, formatBytes, formatContributions, formatRate } from '../format.js';
-import { type Spawned, spawnCoterie, stopProcess } from '../processes.js';
+import { exitedUnasked, type Spawned, spawnCoterie, stopProcess } from '../processes.js';
 import { createProgressRenderer } from '../progress.js';
 import { explainCatchUp, sayNothingLost, startClusterTrackers, startOneTracker } from './demo-trackers.js';
 import { askLoginLink } from './ui.js';
@@ -88,6 +89,9 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
   const say = (s: string) => out.write(`${s}\n`);
   const children: Spawned[] = [];
   const peerProcs = new Map<string, Spawned>();
+  // Every process by name, and those the story stops on purpose: any other that exits is a failure.
+  const named: [string, Spawned][] = [];
+  const stopped = new Set<ChildProcess>();
   const dirs = Object.fromEntries(PEERS.map((p) => [p, join(root, p)])) as Record<
     (typeof PEERS)[number],
     string
@@ -113,6 +117,9 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
         })
       : await startOneTracker(root, flags.keep);
     children.push(...trackers.procs);
+    for (const [i, t] of trackers.procs.entries()) {
+      named.push([trackers.procs.length === 1 ? 'tracker' : `tracker t${i + 1}`, t]);
+    }
     for (const line of trackers.lines) say(line);
     const url = trackers.urls.join(',');
     const startPeer = async (name: (typeof PEERS)[number]) => {
@@ -122,6 +129,7 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
         { logFile: join(root, `${name}.log`), detached: flags.keep },
       );
       children.push(p);
+      named.push([`${name}'s peer`, p]);
       peerProcs.set(name, p);
       return p;
     };
@@ -218,9 +226,11 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
       return true;
     });
     if (flags.cluster) {
+      stopped.add(trackers.procs[0]!.child);
       trackers.procs[0]!.child.kill('SIGKILL');
       say('cluster  tracker t1 SIGKILLed mid-story: its peers move to t2 and t3 by themselves');
     }
+    stopped.add(peerProcs.get('carol')!.child);
     await stopProcess(peerProcs.get('carol')!.child);
     say('offline  carol stops her peer');
     // With a pg_auto_failover formation its primary dies too: the next sends meet the failover.
@@ -272,6 +282,9 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
       flags.cluster ? 45_000 : 15_000,
     );
     if (flags.cluster) await sayNothingLost(run, say);
+    // A tracker or peer that died on its way (a crash the others survived) fails the demo.
+    const died = exitedUnasked(named, stopped);
+    if (died.length > 0) throw new CoterieError('INTERNAL', died.join('; '));
     ok = true;
     if (flags.keep) {
       say('\nleft running (stop them with: coterie --data-dir DIR quit, and kill the tracker):');
