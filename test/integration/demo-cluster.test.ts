@@ -4,7 +4,7 @@
 // too. Needs the PostgreSQL server binaries and pg_autoctl (CI installs both); without them the
 // story that needs them says SKIPPED.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formationBinDir } from '../../src/cli/commands/demo-formation.js';
@@ -56,6 +56,42 @@ describe('coterie demo --cluster', () => {
       expect(r.out, r.out).not.toMatch(/on none/);
       // The throwaway PostgreSQL is gone with the demo.
       expect(leftovers()).toEqual([]);
+    },
+    240_000,
+  );
+
+  it.runIf(hasPostgres)(
+    'with --keep: leaves it running and prints how to stop each part, the store too; done, nothing is left',
+    async () => {
+      const r = await coterie(['demo', '--cluster', '--keep', '--size-mib', '1'], {
+        env: { PATH: pathWithoutPgAutoctl() },
+      });
+      expect(r.code, r.err + r.out).toBe(0);
+      const root = /coterie demo in (\S+)/.exec(r.out)![1]!;
+      const store = /^ {2}store {2}(\S+): (pkill -KILL -f \S+); (rm -rf \S+)$/m.exec(r.out);
+      expect(store, r.out).not.toBeNull();
+      const named = (dir: string) =>
+        execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+          .split('\n')
+          .filter((l) => l.includes(dir) && !l.startsWith('pkill'));
+      expect(named(store![1]!).length).toBeGreaterThan(0);
+      // What it says, as a user would type it.
+      for (const [, dir] of r.out.matchAll(/coterie --data-dir (\S+) list_files/g)) {
+        expect((await coterie(['--data-dir', dir!, 'quit'])).code).toBe(0);
+      }
+      for (const [, pid] of r.out.matchAll(/tracker pid (\d+)/g)) process.kill(Number(pid), 'SIGTERM');
+      // Typed at a terminal, not through sh -c (whose own command line would name the directory).
+      for (const command of [store![2]!, store![3]!]) {
+        const [file, ...args] = command.split(' ');
+        execFileSync(file!, args);
+      }
+      const deadline = Date.now() + 20_000;
+      while ((named(root).length > 0 || named(store![1]!).length > 0) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect([...named(root), ...named(store![1]!)]).toEqual([]);
+      expect(existsSync(store![1]!)).toBe(false);
+      rmSync(root, { recursive: true, force: true });
     },
     240_000,
   );

@@ -16,6 +16,8 @@ import { CoterieError } from '../../protocol/errors.js';
 export interface DemoPostgres {
   /** postgres://postgres@127.0.0.1:PORT/postgres */
   url: string;
+  /** The server's directory (its data, socket and log), named by its processes. */
+  dir: string;
   stop(): Promise<void>;
 }
 
@@ -96,6 +98,7 @@ export async function startDemoPostgres(): Promise<DemoPostgres> {
   }
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    dir,
     async stop() {
       await pg('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']).catch(() => {});
       rmSync(dir, { recursive: true, force: true });

@@ -18,6 +18,8 @@ export interface DemoTrackers {
   procs: Spawned[];
   urls: string[];
   lines: string[];
+  /** With --keep: how to stop what the trackers stand on (the cluster's PostgreSQL) by hand. */
+  keepLines?: string[];
   /** Stops what the trackers stand on (the cluster's PostgreSQL), after the processes. */
   stop?: () => Promise<void>;
   /**
@@ -74,6 +76,8 @@ export async function startClusterTrackers(
     procs,
     urls,
     lines: [...store.lines, ...urls.map((u, i) => `tracker  t${i + 1} ${u}`)],
+    // Every process of the store names its directory: one pkill stops them all.
+    keepLines: [`  store  ${store.dir}: pkill -KILL -f ${store.dir}; rm -rf ${store.dir}`],
     stop: store.stop,
     ...(store.formation === undefined ? {} : { failStore: failStore(store.formation, live) }),
   };
@@ -81,6 +85,8 @@ export async function startClusterTrackers(
 
 interface DemoStore {
   url: string;
+  /** Its directory, which every one of its processes names. */
+  dir: string;
   lines: string[];
   stop: () => Promise<void>;
   formation?: DemoFormation;
@@ -105,6 +111,7 @@ async function startStore(register: (stop: () => Promise<void>) => void): Promis
   const took = ((Date.now() - startedAt) / 1000).toFixed(1);
   return {
     url: f.url,
+    dir: f.dir,
     stop: f.stop,
     formation: f,
     lines: [

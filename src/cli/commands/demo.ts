@@ -288,7 +288,10 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
     ok = true;
     if (flags.keep) {
       say('\nleft running (stop them with: coterie --data-dir DIR quit, and kill the tracker):');
-      for (const t of trackers.procs) say(`  tracker pid ${t.child.pid}, logs in ${root}`);
+      for (const t of trackers.procs) {
+        if (!stopped.has(t.child)) say(`  tracker pid ${t.child.pid}, logs in ${root}`);
+      }
+      for (const line of trackers.keepLines ?? []) say(line);
       say(`  trackers ${url}`);
       for (const name of PEERS) {
         say(`  ${name.padEnd(6)} coterie --data-dir ${dirs[name]} list_files ${GROUP}`);
