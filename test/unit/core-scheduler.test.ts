@@ -296,6 +296,25 @@ describe('scheduler', () => {
     expect(s.isComplete()).toBe(true);
   });
 
+  it('counts a whole peer (a spreading seeder) as a holder of the pieces it has not shown, unless struck for them', () => {
+    const { s, clock } = make(10);
+    s.addPeer('only', { score: 1 });
+    s.setPeerPieces('only', () => true);
+    drive(s, clock, { only: (piece) => (piece === 3 ? 'corrupt' : 'ok') }, 2000);
+    expect(s.struckOut()).toEqual([{ piece: 3, peers: ['only'] }]);
+    // It has shown nothing yet, piece 3 among it: the piece may still come from it.
+    s.addPeer('spreading', { score: 0.5, whole: true });
+    expect(s.struckOut()).toBeUndefined();
+    // Struck for it too: nobody is left to bring it.
+    s.setPeerPieces('spreading', (i) => i === 3);
+    drive(s, clock, { spreading: 'corrupt' }, 2000);
+    expect(s.struckOut()).toEqual([{ piece: 3, peers: ['only', 'spreading'] }]);
+    // Back after a reconnect as an ordinary seeder showing nothing: not a holder.
+    s.removePeer('spreading');
+    s.addPeer('spreading', { score: 0.5 });
+    expect(s.struckOut()).toEqual([{ piece: 3, peers: ['only', 'spreading'] }]);
+  });
+
   it('never schedules a struck (peer, piece) pair again, whatever the swarm (property)', () => {
     const pieces = 12;
     fc.assert(
