@@ -176,6 +176,14 @@ start() {
   STARTING=
 }
 
+# Whether process $1 still runs in directory $2 (its command line names it, as pg_autoctl's
+# --pgdata and postgres's -D do). A pid from a stale postmaster.pid (a node killed before) names
+# whatever process has it now: pids wrap within minutes on a busy machine (at 32768 on a small
+# one), and a SIGKILL by a stale pid killed another test's process.
+runs_in() {
+  tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qxF -- "$2"
+}
+
 # The pids of a process and all its descendants.
 tree() {
   local pid=$1 child
@@ -189,7 +197,7 @@ kill_node() {
   # postgres and its backends.
   for pid in $(pgrep -f -- "pg_autoctl.*--pgdata $dir/$name( |\$)" || true); do pids+=($(tree "$pid")); done
   pid=$(head -n 1 "$dir/$name/postmaster.pid" 2>/dev/null || true)
-  [ -n "$pid" ] && pids+=($(tree "$pid"))
+  [ -n "$pid" ] && runs_in "$pid" "$dir/$name" && pids+=($(tree "$pid"))
   [ "${#pids[@]}" -gt 0 ] || { echo "pg-auto-failover: $name is not running" >&2; return 1; }
   kill -KILL "${pids[@]}" 2>/dev/null || true
 }

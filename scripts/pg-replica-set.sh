@@ -83,9 +83,17 @@ start() {
   echo "$dir"
 }
 
+# Whether process $1 still runs in directory $2 (its command line names it: pg_ctl starts postgres
+# with -D). A pid from a stale postmaster.pid (a node killed before) names whatever process has it
+# now: pids wrap within minutes on a busy machine (at 32768 on a small one).
+runs_in() {
+  tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qxF -- "$2"
+}
+
 kill_node() {
   local dir=$1 name=$2 pid
-  pid=$(head -n 1 "$dir/$name/postmaster.pid" 2>/dev/null) || { echo "pg-replica-set: $name is not running" >&2; exit 1; }
+  pid=$(head -n 1 "$dir/$name/postmaster.pid" 2>/dev/null) && runs_in "$pid" "$dir/$name" ||
+    { echo "pg-replica-set: $name is not running" >&2; exit 1; }
   # The postmaster and every backend: as a machine that dies, nothing flushes or says goodbye.
   # (Without pkill, the backends notice their postmaster's death and exit on their own.)
   if command -v pkill >/dev/null; then pkill -KILL -P "$pid" 2>/dev/null || true; fi
@@ -98,10 +106,13 @@ promote() {
 }
 
 stop() {
-  local dir=$1 name
+  local dir=$1 name pid
   [ -f "$dir/nodes" ] || { echo "pg-replica-set: no replica set in $dir" >&2; exit 1; }
   ensure_binaries
   for name in $(awk '{ print $1 }' "$dir/nodes"); do
+    # pg_ctl signals the pid in postmaster.pid: a killed node's is stale, and may be another's now.
+    pid=$(head -n 1 "$dir/$name/postmaster.pid" 2>/dev/null) || continue
+    runs_in "$pid" "$dir/$name" || continue
     as_owner "$BIN_DIR/pg_ctl" -D "$dir/$name" -m immediate -w stop >/dev/null 2>&1 || true
   done
   rm -rf "$dir"

@@ -91,6 +91,37 @@ export function formationPackages(): string {
   return `postgresql-${major}-auto-failover pg-auto-failover-cli`;
 }
 
+/**
+ * Whether `pid` is still a process of the node in `path` (its command line names the directory,
+ * as pg_autoctl's `--pgdata` and postgres's `-D` do). A pid from postmaster.pid, or of a child
+ * that died, names whatever process has it now: on a busy machine pids wrap (at 32,768 on a
+ * small one) within minutes, and a SIGKILL sent by a stale pid killed another program's process.
+ */
+export function runsIn(pid: number, path: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(path);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * SIGKILLs each of `roots` that is still a process of the node in `path`, with all its
+ * descendants (a supervisor's keeper services, a postmaster's backends); the others are left
+ * alone. Returns the pids signalled.
+ */
+export function killNodeProcesses(path: string, roots: readonly number[]): number[] {
+  const pids = roots.filter((pid) => pid > 0 && runsIn(pid, path)).flatMap(tree);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  return pids;
+}
+
 /** The pids of a process and all its descendants. */
 function tree(pid: number): number[] {
   let children: number[] = [];
@@ -195,18 +226,10 @@ export async function startDemoFormation(
     const path = join(dir, node, 'postmaster.pid');
     return existsSync(path) ? readFileSync(path, 'utf8').split('\n') : [];
   };
-  const kill = (node: string) => {
-    const pids = tree(supervisors.get(node) ?? 0);
-    const postmaster = Number(pidFile(node)[0] ?? 0);
-    if (postmaster > 0) pids.push(...tree(postmaster));
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
-  };
+  // A node killed mid-story is killed again at the end: its supervisor's pid and its
+  // postmaster.pid are stale by then, and only processes still running in its directory go.
+  const kill = (node: string) =>
+    killNodeProcesses(join(dir, node), [supervisors.get(node) ?? 0, Number(pidFile(node)[0] ?? 0)]);
   const stop = async () => {
     for (const node of supervisors.keys()) kill(node);
     // A SIGKILLed postmaster leaves its small System V segment behind: removed with the rest.
