@@ -168,17 +168,20 @@ describe('transfer over TLS', () => {
   });
 
   /** A fake seeder over TLS serving `file` with the pieces `bad` picks corrupted. */
-  async function lyingSeeder(file: TestFile, bad: (piece: number, nth: number) => boolean) {
-    const evil = await startFakeSeeder({
+  /** A fake seeder of `file` over TLS that serves what it is asked ('ok'), closed after the test. */
+  async function fakeSeeder(file: TestFile, extra: Partial<Parameters<typeof startFakeSeeder>[0]>) {
+    const seeder = await startFakeSeeder({
       data: file.data,
       manifest: file.manifest,
       behaviour: 'ok',
-      badPieces: bad,
       identity: await createIdentity(),
+      ...extra,
     });
-    closers.push(() => evil.close());
-    return evil;
+    closers.push(() => seeder.close());
+    return seeder;
   }
+  const lyingSeeder = (file: TestFile, bad: (piece: number, nth: number) => boolean) =>
+    fakeSeeder(file, { badPieces: bad });
   const infoOf = (s: FakeSeeder, score = 1) => ({
     peerId: s.peerId,
     address: { host: '127.0.0.1', port: s.port },
@@ -244,14 +247,7 @@ describe('transfer over TLS', () => {
     // what it holds: until its bitfield comes it may hold the piece, and it does.
     const file = await randomShare(dir, 1 * MiB);
     const evil = await lyingSeeder(file, (_piece, nth) => nth === 0);
-    const slow = await startFakeSeeder({
-      data: file.data,
-      manifest: file.manifest,
-      behaviour: 'ok',
-      bitfieldDelayMs: 1_000,
-      identity: await createIdentity(),
-    });
-    closers.push(() => slow.close());
+    const slow = await fakeSeeder(file, { bitfieldDelayMs: 1_000 });
     const events: DownloadEvent[] = [];
     const o = await options(file, {
       seeders: [infoOf(evil), infoOf(slow, 0.1)],
@@ -269,14 +265,9 @@ describe('transfer over TLS', () => {
     // later. The download waits for it rather than call the piece lost.
     const file = await randomShare(dir, 1 * MiB);
     const evil = await lyingSeeder(file, (piece) => piece === 7);
-    const spreading = await startFakeSeeder({
-      data: file.data,
-      manifest: file.manifest,
-      behaviour: 'ok',
+    const spreading = await fakeSeeder(file, {
       holdBack: { pieces: (piece) => piece === 7, afterMs: 1_000 },
-      identity: await createIdentity(),
     });
-    closers.push(() => spreading.close());
     const events: DownloadEvent[] = [];
     const o = await options(file, {
       seeders: [infoOf(evil), infoOf(spreading, 0.1)],

@@ -65,25 +65,18 @@ describe('stale pids of killed nodes', () => {
     expect(node.signalCode).toBe('SIGKILL');
   });
 
-  it('pg-auto-failover.sh kill: a node whose postmaster.pid is stale is not running; the pid’s process lives', async () => {
-    const other = bystander();
-    const dir = staleNode(other.pid!);
-    const r = await run('bash', [join(SCRIPTS, 'pg-auto-failover.sh'), 'kill', dir, 'n1']).catch((e) => e);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('n1 is not running');
-    await settle();
-    expect(alive(other)).toBe(true);
-  });
-
-  it('pg-replica-set.sh kill: the same', async () => {
-    const other = bystander();
-    const dir = staleNode(other.pid!);
-    const r = await run('bash', [join(SCRIPTS, 'pg-replica-set.sh'), 'kill', dir, 'n1']).catch((e) => e);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('n1 is not running');
-    await settle();
-    expect(alive(other)).toBe(true);
-  });
+  it.each(['pg-auto-failover.sh', 'pg-replica-set.sh'])(
+    '%s kill: a node whose postmaster.pid is stale is not running; the pid’s process lives',
+    async (script) => {
+      const other = bystander();
+      const dir = staleNode(other.pid!);
+      const r = await run('bash', [join(SCRIPTS, script), 'kill', dir, 'n1']).catch((e) => e);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('n1 is not running');
+      await settle();
+      expect(alive(other)).toBe(true);
+    },
+  );
 
   it.runIf(postgresBinDir() !== undefined)(
     'pg-replica-set.sh stop: pg_ctl is not run on a stale postmaster.pid (it would signal its pid)',

@@ -87,10 +87,9 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
   restrictUmask();
   const root = mkdtempSync(join(tmpdir(), 'coterie-demo-'));
   const say = (s: string) => out.write(`${s}\n`);
-  const children: Spawned[] = [];
   const peerProcs = new Map<string, Spawned>();
   // Every process by name, and those the story stops on purpose: any other that exits is a failure.
-  const named: [string, Spawned][] = [];
+  const children: [string, Spawned][] = [];
   const stopped = new Set<ChildProcess>();
   const dirs = Object.fromEntries(PEERS.map((p) => [p, join(root, p)])) as Record<
     (typeof PEERS)[number],
@@ -100,7 +99,7 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
   let ok = false;
   let stopStore: (() => Promise<void>) | undefined;
   const cleanup = async () => {
-    await Promise.all(children.map((c) => stopProcess(c.child)));
+    await Promise.all(children.map(([, c]) => stopProcess(c.child)));
     await stopStore?.();
     rmSync(root, { recursive: true, force: true });
   };
@@ -116,9 +115,8 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
           stopStore = stop;
         })
       : await startOneTracker(root, flags.keep);
-    children.push(...trackers.procs);
     for (const [i, t] of trackers.procs.entries()) {
-      named.push([trackers.procs.length === 1 ? 'tracker' : `tracker t${i + 1}`, t]);
+      children.push([trackers.procs.length === 1 ? 'tracker' : `tracker t${i + 1}`, t]);
     }
     for (const line of trackers.lines) say(line);
     const url = trackers.urls.join(',');
@@ -128,8 +126,7 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
         /^peer [0-9a-f]{64} serving on/,
         { logFile: join(root, `${name}.log`), detached: flags.keep },
       );
-      children.push(p);
-      named.push([`${name}'s peer`, p]);
+      children.push([`${name}'s peer`, p]);
       peerProcs.set(name, p);
       return p;
     };
@@ -283,7 +280,7 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
     );
     if (flags.cluster) await sayNothingLost(run, say);
     // A tracker or peer that died on its way (a crash the others survived) fails the demo.
-    const died = exitedUnasked(named, stopped);
+    const died = exitedUnasked(children, stopped);
     if (died.length > 0) throw new CoterieError('INTERNAL', died.join('; '));
     ok = true;
     if (flags.keep) {
@@ -297,7 +294,7 @@ export async function runDemo(flags: DemoFlags, out: NodeJS.WriteStream = proces
         say(`  ${name.padEnd(6)} coterie --data-dir ${dirs[name]} list_files ${GROUP}`);
         say(`         web UI (one use): ${(await askLoginLink(dirs[name])).url}`);
       }
-      for (const c of children) c.child.unref();
+      for (const [, c] of children) c.child.unref();
     }
     say(`demo finished in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return 0;
