@@ -55,8 +55,21 @@ if (pgTestUrl() === undefined) {
     const inFlight = new Map<TrackerProcess, number>();
     const progress = new Map<string, number>();
     let killed: Promise<void> | undefined;
-    const killOne = () => {
-      const victim = trackers[1]!;
+    const victim = trackers[1]!;
+    // The victim is frozen (SIGSTOP) with its batches in flight, then SIGKILLed once sends made to it
+    // since cannot have been answered: killed at once, CI's Node 24 runs twice found it had answered
+    // every send it held (retriedAfterKill 0), the check below then proving nothing.
+    let frozen = false;
+    let sentWhileFrozen = 0;
+    let conversationsDone = 0;
+    const freeze = () => {
+      frozen = true;
+      victim.proc.kill('SIGSTOP');
+    };
+    /** Killed after three sends to it while frozen, or when every conversation left waits on it. */
+    const killIfHeld = () => {
+      const left = SENDERS * RECIPIENTS - conversationsDone;
+      if (!frozen || killed !== undefined || sentWhileFrozen < Math.min(3, left)) return;
       alive.delete(victim);
       killed = victim.stop('SIGKILL').then(() => {});
     };
@@ -70,6 +83,10 @@ if (pgTestUrl() === undefined) {
         const list = trackers.filter((t) => alive.has(t));
         const t = list[(via + attempt) % list.length]!;
         inFlight.set(t, (inFlight.get(t) ?? 0) + 1);
+        if (frozen && t === victim) {
+          sentWhileFrozen++;
+          killIfHeld();
+        }
         const r = await client(t.url)
           .call<{ streamId: string; seq: number }>('POST', '/v1/messages', {
             token: tokens.get(sender)!,
@@ -100,15 +117,17 @@ if (pgTestUrl() === undefined) {
         for (let k = 1; k <= SENDS; k++) {
           await send(s, r, k, i + j + k);
           progress.set(key, k);
-          // Killed while sends to it are in flight: at the first moment when none was, CI's Node 24
-          // run killed it with nothing to retry (retriedAfterKill 0).
+          // Frozen while sends to it are in flight: at the first moment when none was, CI's Node 24
+          // run killed it with nothing to retry.
           if (
-            killed === undefined &&
+            !frozen &&
             [...progress.values()].filter((n) => n >= KILL_AFTER).length === SENDERS * RECIPIENTS &&
-            (inFlight.get(trackers[1]!) ?? 0) >= 3
+            (inFlight.get(victim) ?? 0) >= 3
           )
-            killOne();
+            freeze();
         }
+        conversationsDone++;
+        killIfHeld();
       }),
     );
     await Promise.all(conversations);
