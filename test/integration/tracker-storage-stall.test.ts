@@ -13,7 +13,12 @@ import { eventually } from '../helpers/wait.js';
 // and plans; once the reports stop, the next plan after the stall places the file on the other.
 const STALL_MS = 3000;
 const REPORT_MS = 300;
-const ft = trackerPerFile([...storageTrackerArgs(1000), '--storage-fetch-stall-ms', String(STALL_MS)]);
+// Loose heartbeats: the fake peers' sessions must live through the whole test in a loaded process.
+const ft = trackerPerFile([
+  ...storageTrackerArgs(1000, 'loose'),
+  '--storage-fetch-stall-ms',
+  String(STALL_MS),
+]);
 
 const peers: FakeStoragePeer[] = [];
 afterEach(async () => {

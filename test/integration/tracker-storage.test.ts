@@ -6,9 +6,11 @@ import { type FakeStoragePeer, storageTrackerArgs } from '../helpers/storage-pee
 import { randomPeerId, trackerPerFile } from '../helpers/tracker.js';
 import { eventually } from '../helpers/wait.js';
 
-// Storage peers driven by hand over real sessions: a 1 s grace, dead sessions noticed within 300 ms.
-const GRACE_MS = 1000;
-const ft = trackerPerFile(storageTrackerArgs(GRACE_MS));
+// Storage peers driven by hand over real sessions, each ended by closing its socket: a 3 s grace
+// (a peer back after a third of it, or a listing made half way through, stays well inside it
+// on a loaded machine), and heartbeats a stalled test process answers in time (loose).
+const GRACE_MS = 3000;
+const ft = trackerPerFile(storageTrackerArgs(GRACE_MS, 'loose'));
 
 const peers: FakeStoragePeer[] = [];
 afterEach(async () => {

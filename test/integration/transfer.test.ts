@@ -148,11 +148,17 @@ describe('transfer over TLS', () => {
     closers.push(() => evil.close());
     const good = await seeders(file, 1);
     const events: DownloadEvent[] = [];
+    // The corrupting seeder alone first (its pieces in flight bring the three strikes); the good one
+    // is added at the first, so that a good seeder ready first under load cannot take every piece.
     const o = await options(file, {
-      seeders: [{ peerId: evil.peerId, address: { host: '127.0.0.1', port: evil.port }, score: 1 }, ...good],
-      onEvent: (e) => events.push(e),
+      seeders: [{ peerId: evil.peerId, address: { host: '127.0.0.1', port: evil.port }, score: 1 }],
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === 'peerStruck' && e.strikes === 1) for (const s of good) handle.addSeeder(s);
+      },
     });
-    const result = await download(o).done;
+    const handle = download(o);
+    const result = await handle.done;
     expect(await sameBytes(o.dest, file)).toBe(true);
     const bans = events.filter((e) => e.type === 'peerBanned');
     expect(bans).toEqual([
@@ -223,11 +229,17 @@ describe('transfer over TLS', () => {
     const evil = await lyingSeeder(file, (_piece, nth) => nth === 0);
     const honest = await childSeeders(file, 1);
     const events: DownloadEvent[] = [];
+    // The lying seeder alone first; the honest one is added at the strike. With both from the
+    // start, an honest seeder ready first under load could take every piece: no strike to see.
     const o = await options(file, {
-      seeders: [infoOf(evil), { ...honest[0]!.info, score: 0.1 }],
-      onEvent: (e) => events.push(e),
+      seeders: [infoOf(evil)],
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === 'peerStruck') handle.addSeeder({ ...honest[0]!.info, score: 0.1 });
+      },
     });
-    const result = await download(o).done;
+    const handle = download(o);
+    const result = await handle.done;
     expect(await sameBytes(o.dest, file)).toBe(true);
     const struck = events.filter((e) => e.type === 'peerStruck');
     expect(struck).toEqual([
