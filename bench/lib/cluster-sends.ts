@@ -95,7 +95,11 @@ export async function connectSenders(
   const trackerWakes = () =>
     trackers
       .map((t) => wakeCounts(t.pid))
-      .reduce((a, b) => ({ syscalls: a.syscalls + b.syscalls, wakeups: a.wakeups + b.wakeups }));
+      .reduce((a, b) => ({
+        syscalls: a.syscalls + b.syscalls,
+        wakeups: a.wakeups + b.wakeups,
+        faults: a.faults + b.faults,
+      }));
   return {
     async run(prefix, perSender) {
       const answered = new Set<string>();

@@ -83,6 +83,7 @@ try {
       seeder: cpuSeconds(seederPid),
       syscalls: pids.reduce((s, pid) => s + wakeCounts(pid).syscalls, 0),
       wakeups: pids.reduce((s, pid) => s + wakeCounts(pid).wakeups, 0),
+      faults: pids.reduce((s, pid) => s + wakeCounts(pid).faults, 0),
       tracker: cpuSeconds(trackerPid),
       bench: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
     });
@@ -135,6 +136,7 @@ try {
         bench: cpu1.bench - cpu0.bench,
         syscalls: cpu1.syscalls - cpu0.syscalls,
         wakeups: cpu1.wakeups - cpu0.wakeups,
+        faults: cpu1.faults - cpu0.faults,
       },
       rows,
       idleMs,
@@ -168,6 +170,7 @@ try {
       // The peers' read/write system calls and wake-ups per MiB downloaded: batching, or its lack.
       syscalls_per_mib: round(r.cpu.syscalls / (gib * 1024), 1),
       wakeups_per_mib: round(r.cpu.wakeups / (gib * 1024), 1),
+      faults_per_mib: round(r.cpu.faults / (gib * 1024), 1),
       // Per downloader, in file sizes: from the seeder, from the other downloaders, beyond the file.
       from_seeder: round(fromSeeder / peers.length / FILE_BYTES, 3),
       from_others: round(fromOthers / peers.length / FILE_BYTES, 3),
