@@ -104,6 +104,8 @@ try {
     const dests = new Map(peers.map((p) => [p, join(tmp.path, 'dl', `${p.name}-${name}`)]));
     await Promise.all(peers.map((p) => p.call('download_file', 'bench', name, dests.get(p)!)));
     const pending = new Set(peers);
+    /** Dev aid: SWARM_TIMELINE=PREFIX writes each phase's polls ([ms, peer, bytes done]) to PREFIX-NAME.json. */
+    const timeline: [number, string, number][] = [];
     const rows = new Map<(typeof peers)[number], Row>();
     const deadline = t0 + 300_000;
     while (pending.size > 0) {
@@ -118,6 +120,7 @@ try {
         // A gap between two moves of doneBytes longer than two progress reports (250 ms each)
         // counts as idle beyond the one report it would take anyway.
         const now = performance.now();
+        timeline.push([Math.round(now - t0), p.name, row?.doneBytes ?? 0]);
         const last = lastDone.get(p)!;
         if (row !== undefined && row.doneBytes !== last.bytes) {
           const gap = now - last.at;
@@ -134,6 +137,8 @@ try {
     // The daemons' own end times: the polls are too seldom to time the end by.
     const seconds = (Math.max(...[...rows.values()].map((r) => r.endedAt ?? Date.now())) - started) / 1000;
     const cpu1 = cpuOf();
+    if (process.env.SWARM_TIMELINE !== undefined)
+      writeFileSync(`${process.env.SWARM_TIMELINE}-${name}.json`, JSON.stringify(timeline));
     return {
       seconds,
       uploaded: relay!.toClients() - from,
