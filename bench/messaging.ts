@@ -209,6 +209,29 @@ async function sendToDelivered(base: string): Promise<void> {
 }
 
 /**
+ * Sends `warm + total` messages at `rate` a second, message i due i / rate after the first:
+ * `send(i)` each. `begin` runs just before message `warm`, the first measured one (at once when
+ * there is no warm-up), and what it returns is returned: the measured phase's starting counters.
+ */
+async function pacedSends<T>(
+  rate: number,
+  warm: number,
+  total: number,
+  begin: () => T | Promise<T>,
+  send: (i: number) => void,
+): Promise<T> {
+  let measured!: T;
+  const start = performance.now();
+  for (let i = 0; i < warm + total; i++) {
+    if (i === warm) measured = await begin();
+    const wait = start + (i * 1000) / rate - performance.now();
+    if (wait > 1) await sleep(wait);
+    send(i);
+  }
+  return measured;
+}
+
+/**
  * One sender paced at 2,000 messages/s; the time each spends between send and arrival. The first
  * WARMUP_SECONDS of messages are timed apart (`.warmup_p99`); the figures are the PACED_SECONDS after.
  */
@@ -229,26 +252,21 @@ async function pushLatency(base: string): Promise<void> {
   const sender = await SessionClient.connect(base, 'pace-s', st, FAST_CLIENT);
   const warm = Math.round(PACED_RATE * WARMUP_SECONDS);
   const total = PACED_RATE * PACED_SECONDS;
-  let gc = gcPauses();
-  let cpu0 = cpuSeconds(trackerPid);
-  const start = performance.now();
-  let t0 = start;
-  for (let i = 0; i < warm + total; i++) {
-    if (i === warm) {
-      // The measured seconds start here: the counters too.
-      gc.stop();
-      gc = gcPauses();
+  const { gc, cpu0, t0 } = await pacedSends(
+    PACED_RATE,
+    warm,
+    total,
+    async () => {
+      const gc = gcPauses();
       await profileStart();
-      cpu0 = cpuSeconds(trackerPid);
-      t0 = performance.now();
-    }
-    const due = start + (i * 1000) / PACED_RATE;
-    const wait = due - performance.now();
-    if (wait > 1) await sleep(wait);
-    const body = i < warm ? `w${i}` : `m${i}`;
-    sentAt.set(body, performance.now());
-    void sender.send({ to: 'pace-r' }, body);
-  }
+      return { gc, cpu0: cpuSeconds(trackerPid), t0: performance.now() };
+    },
+    (i) => {
+      const body = i < warm ? `w${i}` : `m${i}`;
+      sentAt.set(body, performance.now());
+      void sender.send({ to: 'pace-r' }, body);
+    },
+  );
   await until('the benchmark step', () => latencies.length + warmLatencies.length >= warm + total, 30_000, 1);
   await profileStop('latency');
   const paused = gc.stop();
@@ -374,28 +392,26 @@ async function groupFanout(base: string, size: number) {
   const total = GROUP_RATE * GROUP_SECONDS;
   // Messages 0 … warm - 1 warm up (timed apart); warm … warm + total - 1 are measured.
   const warm = Math.round(GROUP_RATE * WARMUP_SECONDS);
-  let cpu0 = 0;
-  let counts0 = wakeCounts(trackerPid);
-  let own0 = process.cpuUsage();
-  let members0: number[] = [];
-  const start = performance.now();
-  let t0 = start;
-  for (let i = 0; i < warm + total; i++) {
-    if (i === warm) {
+  const { cpu0, counts0, own0, members0, t0 } = await pacedSends(
+    GROUP_RATE,
+    warm,
+    total,
+    async () => {
       await profileStart();
       traceStart();
-      cpu0 = cpuSeconds(trackerPid);
-      counts0 = wakeCounts(trackerPid);
-      own0 = process.cpuUsage();
-      members0 = procs.map((p) => cpuSeconds(p.pid));
-      t0 = performance.now();
-    }
-    const due = start + (i * 1000) / GROUP_RATE;
-    const wait = due - performance.now();
-    if (wait > 1) await sleep(wait);
-    sentAt[i] = performance.now() + offset;
-    void sender.send({ groupId: group }, `g${size}-${i}`);
-  }
+      return {
+        cpu0: cpuSeconds(trackerPid),
+        counts0: wakeCounts(trackerPid),
+        own0: process.cpuUsage(),
+        members0: procs.map((p) => cpuSeconds(p.pid)),
+        t0: performance.now(),
+      };
+    },
+    (i) => {
+      sentAt[i] = performance.now() + offset;
+      void sender.send({ groupId: group }, `g${size}-${i}`);
+    },
+  );
   const expected = (warm + total) * (size - 1);
   const delivered = () => procs.reduce((n, p) => n + p.deliveries(), 0);
   await until('every member has every message', () => delivered() >= expected, 30_000, 5).catch(() => {});

@@ -1,8 +1,16 @@
 import { readFileSync } from 'node:fs';
 
+/**
+ * The fields of /proc/PID/stat after the command name, from field 3 (the state) on: index k is
+ * field k + 3 of proc(5).
+ */
+function statFields(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+}
+
 /** CPU seconds (user + system) a process has used so far: robust where wall time is not (a shared machine). */
 export function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const fields = statFields(pid);
   // utime and stime are fields 14 and 15 of /proc/PID/stat, in clock ticks (100 per second on Linux).
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
@@ -22,7 +30,7 @@ export function wakeCounts(pid: number): { syscalls: number; wakeups: number; fa
     wakeups: field(status, 'voluntary_ctxt_switches'),
     // Minor page faults (field 10 of /proc/PID/stat): fresh memory touched, each one zeroed by the
     // kernel (and, in a VM, often backed by the host first), a cost apart from the work itself.
-    faults: Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[7]),
+    faults: Number(statFields(pid)[7]),
   };
 }
 
@@ -49,13 +57,13 @@ type Querier = { query<R>(sql: string): Promise<{ rows: R[] }> };
 
 /** Clock ticks reaped from ended children (cutime + cstime of /proc/PID/stat), in seconds. */
 function reapedSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const fields = statFields(pid);
   return (Number(fields[13]) + Number(fields[14])) / 100;
 }
 
 /** The postmaster of a backend (its parent), from /proc/PID/stat. */
 function parentOf(pid: number): number {
-  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+  return Number(statFields(pid)[1]);
 }
 
 interface PgSample {

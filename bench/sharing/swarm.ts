@@ -86,15 +86,19 @@ try {
     const pids = [...swarm.peers.filter((p) => p.child.exitCode === null).map((p) => p.child.pid!)];
     const seederPid = swarm.peers[0]!.child.pid!;
     const trackerPid = swarm.tracker.proc.pid!;
-    const cpuOf = () => ({
-      peers: pids.reduce((s, pid) => s + cpuSeconds(pid), 0),
-      seeder: cpuSeconds(seederPid),
-      syscalls: pids.reduce((s, pid) => s + wakeCounts(pid).syscalls, 0),
-      wakeups: pids.reduce((s, pid) => s + wakeCounts(pid).wakeups, 0),
-      faults: pids.reduce((s, pid) => s + wakeCounts(pid).faults, 0),
-      tracker: cpuSeconds(trackerPid),
-      bench: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
-    });
+    const cpuOf = () => {
+      const counts = pids.map(wakeCounts);
+      const sum = (k: keyof (typeof counts)[number]) => counts.reduce((s, c) => s + c[k], 0);
+      return {
+        peers: pids.reduce((s, pid) => s + cpuSeconds(pid), 0),
+        seeder: cpuSeconds(seederPid),
+        syscalls: sum('syscalls'),
+        wakeups: sum('wakeups'),
+        faults: sum('faults'),
+        tracker: cpuSeconds(trackerPid),
+        bench: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+      };
+    };
     const cpu0 = cpuOf();
     // How long each downloader went without progress between two polls (not done yet).
     const idleMs = new Map(peers.map((p) => [p, 0]));
@@ -211,7 +215,7 @@ try {
     const cold = await fetch(downloaders, 'first.bin');
     coldSeconds = round(cold.seconds);
     process.stdout.write(
-      `${JSON.stringify({ name: `${swarmName}.cold`, value: round(cold.seconds), unit: 's', bound_s: BOUND_S, seeder_upload_ratio: round(cold.uploaded / FILE_BYTES, 3), note: 'the first swarm of seventeen fresh daemons (their code compiling), before the measured one', load: loadavg()[0] })}\n`,
+      `${JSON.stringify({ name: `${swarmName}.cold`, value: coldSeconds, unit: 's', bound_s: BOUND_S, seeder_upload_ratio: round(cold.uploaded / FILE_BYTES, 3), note: `the first swarm of ${DOWNLOADERS + 1} fresh daemons (their code compiling), before the measured one`, load: loadavg()[0] })}\n`,
     );
     process.stdout.write(`${JSON.stringify(where(`${swarmName}.cold.where`, cold, downloaders))}\n`);
   }

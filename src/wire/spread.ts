@@ -42,18 +42,18 @@ export class Spread {
   /** The lowest rank of any piece; and how many pieces have each rank. */
   #floor = 0;
   readonly #ranks = new Map<number, number>();
-  #cursor: number;
+  #cursor = 0;
+  readonly #random: () => number;
   sessions = 0;
 
   constructor(
     readonly pieceCount: number,
     readonly pieceSize: number,
-    readonly random: () => number = Math.random,
+    random: () => number = Math.random,
   ) {
     this.#rank = new Float64Array(pieceCount);
-    this.#ranks.set(0, pieceCount);
-    // Each file starts its round at a random piece: two seeders of one file spread different ones.
-    this.#cursor = Math.floor(random() * Math.max(1, pieceCount));
+    this.#random = random;
+    this.reset();
   }
 
   /** Pieces to keep shown ahead of each connection: the file split among its downloaders. */
@@ -96,18 +96,18 @@ export class Spread {
    * The last connection closed: nobody is left to trade with, so the pieces start over as never
    * shown nor held. Otherwise a file served once stays shown and held for good, and the next
    * lone downloader is shown nothing fresh: it waits to be starved for every window (a 1 GiB
-   * download from three such seeders took 40 s instead of 5). The round starts at a piece drawn
-   * anew, as a new file's does: three seeders of one file that served the same downloader ended
-   * their rounds where it stopped, and would show the next one the same window, so that it got
-   * each piece from one seeder while the others waited (1 GiB from three: 560-590 MiB/s, against
-   * 600-730 from seeders that start apart).
+   * download from three such seeders took 40 s instead of 5). Every round, a new file's first
+   * one included, starts at a random piece, so that two seeders of one file spread different
+   * ones: three that served the same downloader ended their rounds where it stopped, and went on
+   * from there they would show the next one the same window, each piece got from one seeder
+   * while the others waited (1 GiB from three: 560-590 MiB/s, against 600-730 started apart).
    */
   reset(): void {
     this.#rank.fill(0);
     this.#ranks.clear();
     this.#ranks.set(0, this.pieceCount);
     this.#floor = 0;
-    this.#cursor = Math.floor(this.random() * Math.max(1, this.pieceCount));
+    this.#cursor = Math.floor(this.#random() * Math.max(1, this.pieceCount));
   }
 
   /** A connection that was shown `piece` closed before it got it: it counts as never shown there. */
