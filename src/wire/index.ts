@@ -87,6 +87,7 @@ export {
 export {
   FilePieceSource,
   ManifestPieceSource,
+  type PartialPieceSource,
   type PieceSource,
   type PieceSourceLookup,
 } from './piece-source.js';

@@ -36,6 +36,16 @@ export interface PieceSource {
   off(event: 'have', listener: (piece: number) => void): unknown;
 }
 
+/**
+ * A download's verified pieces served while it runs (peer/files/download/verified-pieces.ts).
+ * When the download completes, its file becomes a share with a source of its own, and the
+ * connections this source serves go on reading from that one.
+ */
+export interface PartialPieceSource extends PieceSource {
+  /** The source that serves this file from now on, or null when none will (reads are refused). */
+  handOver(to: PieceSource | null): void;
+}
+
 /** Finds the source for a file id; undefined when this peer does not hold the file. */
 export type PieceSourceLookup = (fileId: string) => PieceSource | undefined;
 

@@ -127,4 +127,49 @@ describe('downloaders trade pieces', { timeout: 180_000 }, () => {
     const pieces = pieceCount(FILE_BYTES, choosePieceSize(FILE_BYTES));
     expect(Object.values(fromPeers).reduce((a, b) => a + b, 0)).toBeGreaterThan(pieces);
   });
+
+  it('a downloader that finishes first goes on serving the connections it had, from its share', async () => {
+    // d2 fetches at 1 MiB/s; d1 starts after it, in file order (so alice shows it every piece,
+    // not a spread window of its own: it depends on nobody) at alice's full rate, and is done in
+    // about two seconds while d2, connected to it as a partial seeder, still lacks most of the
+    // file. d2's reads from d1 after that go to the share d1's finished file became. Before,
+    // d1's closed partial file refused them all ('piece read failed' in its log), and d2 took
+    // each refused piece as one d1 did not have.
+    const second = join(root, 'files', 'second.bin');
+    await randomFile(second, 8 * MiB);
+    await ok('alice', 'upload_file', second, 'films');
+    const dest = (n: Name) => join(root, 'dl', `${n}-second.bin`);
+    const row = async (n: Name) => (await swarm.downloads<Row>(n)).find((d) => d.dest === dest(n));
+    await ok('d2', 'download_file', 'films', 'second.bin', dest('d2'), '--limit', '1MiB/s');
+    await ok('d1', 'download_file', 'films', 'second.bin', dest('d1'), '--sequential');
+    await until('d1 completed', async () => (await row('d1'))?.state === 'completed', 60_000);
+    expect((await row('d2'))?.state).toBe('active');
+    await until(
+      'd2 completed',
+      async () => {
+        const r = await row('d2');
+        if (r?.state === 'failed') throw new Error(`d2: ${r.error}`);
+        return r?.state === 'completed';
+      },
+      60_000,
+    );
+    const want = createHash('sha256').update(readFileSync(second)).digest('hex');
+    expect(
+      createHash('sha256')
+        .update(readFileSync(dest('d2')))
+        .digest('hex'),
+    ).toBe(want);
+    const refused = readFileSync(join(dir('d1'), 'peer.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('piece read failed'));
+    expect(refused).toEqual([]);
+    const { detail } = (await callDaemon(dir('d2'), 'show_downloads', [
+      String((await row('d2'))!.id),
+    ])) as ShowDownloadsResult;
+    const fromD1 = detail?.analysis?.peers.find((p) => p.userId === 'd1')?.pieces ?? 0;
+    console.log(
+      `handover: d2 fetched ${fromD1} of ${pieceCount(8 * MiB, choosePieceSize(8 * MiB))} pieces from d1`,
+    );
+    expect(fromD1).toBeGreaterThan(0);
+  });
 });

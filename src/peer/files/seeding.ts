@@ -6,6 +6,7 @@ import type { Manifest } from '../../protocol/manifest.js';
 import {
   type Bandwidth,
   FilePieceSource,
+  type PartialPieceSource,
   type PeerIdentity,
   type PieceServer,
   type PieceServerStats,
@@ -48,7 +49,7 @@ export interface Seeding {
     hooks?: ServeHooks,
   ): Promise<void>;
   /** Serves the verified pieces of a download in progress (until serveFile or unserve). */
-  servePartial(fileId: string, source: PieceSource): void;
+  servePartial(fileId: string, source: PartialPieceSource): void;
   unserve(fileId: string): void;
   /** A file deleted from a group: the connections downloading it for that group end now. */
   dropFile(fileId: string, groupId: string): void;
@@ -95,7 +96,12 @@ const isStored = (m: Manifest | StoredManifest): m is StoredManifest => 'whole' 
 export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
   const { log } = options;
   const files = new Map<string, ServedSource>();
-  const partials = new Map<string, PieceSource>();
+  const partials = new Map<string, PartialPieceSource>();
+  /** The file is served from `source` now: a download of it serving the swarm hands its connections over. */
+  const handOverPartial = (fileId: string, source: PieceSource | null): void => {
+    partials.get(fileId)?.handOver(source);
+    partials.delete(fileId);
+  };
   let jwks: JSONWebKeySet = { keys: [] };
   try {
     jwks = await options.getKeys();
@@ -128,9 +134,10 @@ export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
           : undefined;
       if (pages !== undefined) {
         // A folder: its files are checked as they are opened (tree-source.ts), not watched.
-        files.set(fileId, new TreePieceSource(path, pages));
+        const tree = new TreePieceSource(path, pages);
+        files.set(fileId, tree);
         await old?.close();
-        partials.delete(fileId);
+        handOverPartial(fileId, tree);
         return;
       }
       const whole = stored ? manifest.whole() : manifest;
@@ -144,7 +151,7 @@ export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
       source.guard?.on('report', (r) => hooks.onReport?.(r.piece, r.verdict));
       files.set(fileId, source);
       await old?.close();
-      partials.delete(fileId);
+      handOverPartial(fileId, source);
     },
     servePartial(fileId, source) {
       if (!files.has(fileId)) partials.set(fileId, source);
@@ -153,7 +160,7 @@ export async function startSeeding(options: SeedingOptions): Promise<Seeding> {
       const f = files.get(fileId);
       files.delete(fileId);
       void f?.close();
-      partials.delete(fileId);
+      handOverPartial(fileId, null);
     },
     dropFile(fileId, groupId) {
       const dropped = server.dropFile(fileId, groupId);

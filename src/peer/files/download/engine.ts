@@ -168,6 +168,8 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     const distribution = distributionOf(this.#scheduler.peers(), this.#resumedPieces);
     const progress = this.progress();
     this.#final = progress;
+    // The swarm's reads of our pieces wait for the share the finished file becomes.
+    this.pieceSource.ended();
     this.#stopAll();
     try {
       await this.#file!.finish();
@@ -194,6 +196,7 @@ class Download extends EventEmitter<DownloadEmitterEvents> implements DownloadHa
     if (this.#finished) return;
     this.#finished = true;
     this.#final = this.progress();
+    this.pieceSource.handOver(null);
     this.#stopAll();
     await this.#pipeline.settled();
     await this.#file?.close().catch(() => undefined);

@@ -1,7 +1,13 @@
 import type { BackoffOptions } from '../../../core/backoff.js';
 import type { SchedulerOptions } from '../../../core/scheduler.js';
 import type { Manifest } from '../../../protocol/manifest.js';
-import type { Clock, Dial, PathKeepaliveOptions, PeerIdentity, PieceSource } from '../../../wire/index.js';
+import type {
+  Clock,
+  Dial,
+  PartialPieceSource,
+  PathKeepaliveOptions,
+  PeerIdentity,
+} from '../../../wire/index.js';
 import type {
   DownloadEvent,
   DownloadProgress,
@@ -143,9 +149,10 @@ export interface DownloadHandle {
   /**
    * The verified part of the file as a PieceSource, for this peer's piece
    * server: downloaders serve what they have (a have per piece as it lands
-   * on disk), so they help each other.
+   * on disk), so they help each other; once the download completed, handed over to the share
+   * its file becomes.
    */
-  readonly pieceSource: PieceSource;
+  readonly pieceSource: PartialPieceSource;
   /** Pieces skipped by `wanted` are fetched too; false once the download has ended. */
   want?(pieces: Iterable<number>): boolean;
 }

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Manifest } from '../../../protocol/manifest.js';
 import { treeLayout } from '../../../protocol/manifest.js';
-import { type PieceSource, realClock } from '../../../wire/index.js';
+import { type PartialPieceSource, realClock } from '../../../wire/index.js';
 import { download } from './engine.js';
 import type {
   DownloadEvent,
@@ -90,7 +90,7 @@ class TreeDownload extends EventEmitter<{ event: [DownloadEvent] }> implements T
     this.done = this.#engine.done;
   }
 
-  get pieceSource(): PieceSource {
+  get pieceSource(): PartialPieceSource {
     return this.#engine.pieceSource;
   }
 
