@@ -8,6 +8,15 @@ import { CoterieError } from './errors.js';
  */
 const jose = () => import('jose');
 
+type KeySet = ReturnType<Awaited<ReturnType<typeof jose>>['createLocalJWKSet']>;
+/**
+ * The key set jose verifies against, one per JWKS object: jose imports a key the first time a
+ * ticket names it and keeps it in the key set. Made anew for every ticket, every connection a
+ * seeder accepted imported the cluster's key again (about a third of checking a ticket, seen in
+ * a swarm's first second). A JWKS is replaced, not changed, when the keys rotate (ticket-guard.ts).
+ */
+const keySets = new WeakMap<object, KeySet>();
+
 /**
  * A download ticket: the tracker cluster's signed statement that `user`,
  * downloading through peer `peer`, may fetch file `file` of group `group`
@@ -74,9 +83,14 @@ export async function verifyTicket(
     throw new CoterieError('TICKET_INVALID', 'ticket missing or too long: ask the tracker for a new one');
   }
   const { createLocalJWKSet, errors: joseErrors, jwtVerify } = await jose();
+  let keySet = keySets.get(keys);
+  if (keySet === undefined) {
+    keySet = createLocalJWKSet(keys as JSONWebKeySet);
+    keySets.set(keys, keySet);
+  }
   let payload: Record<string, unknown>;
   try {
-    const result = await jwtVerify(token, createLocalJWKSet(keys as JSONWebKeySet), {
+    const result = await jwtVerify(token, keySet, {
       algorithms: [TICKET_ALG],
       typ: TICKET_TYPE,
       ...(expect.nowSeconds === undefined ? {} : { currentDate: new Date(expect.nowSeconds * 1000) }),

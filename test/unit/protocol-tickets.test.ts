@@ -1,5 +1,5 @@
-import { exportJWK, generateKeyPair } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { type CryptoKey, exportJWK, generateKeyPair } from 'jose';
+import { describe, expect, it, vi } from 'vitest';
 import { signTicket, verifyTicket } from '../../src/protocol/tickets.js';
 
 const PEER = 'a'.repeat(64);
@@ -42,5 +42,29 @@ describe('tickets', () => {
     );
     await expect(verifyTicket(t, real.jwks)).rejects.toMatchObject({ code: 'TICKET_INVALID' });
     await expect(verifyTicket('garbage', real.jwks)).rejects.toMatchObject({ code: 'TICKET_INVALID' });
+  });
+
+  it('imports the cluster key once per key set, and verifies against a replaced one', async () => {
+    // A seeder checks a ticket per connection: importing the key each time was a third of it.
+    const a = await cluster();
+    const sign = (privateKey: CryptoKey) =>
+      signTicket(
+        { user: 'bob', peer: PEER, file: FILE, group: 'films', ttlSeconds: 60 },
+        { privateKey, kid: 'k1' },
+      );
+    const imports = vi.spyOn(globalThis.crypto.subtle, 'importKey');
+    try {
+      for (let i = 0; i < 3; i++)
+        await expect(verifyTicket(await sign(a.privateKey), a.jwks)).resolves.toBeDefined();
+      expect(imports).toHaveBeenCalledTimes(1);
+      // Keys rotate by replacing the JWKS (ticket-guard.ts): the new one is used, the old key's tickets fail.
+      const b = await cluster();
+      await expect(verifyTicket(await sign(b.privateKey), b.jwks)).resolves.toBeDefined();
+      await expect(verifyTicket(await sign(a.privateKey), b.jwks)).rejects.toMatchObject({
+        code: 'TICKET_INVALID',
+      });
+    } finally {
+      imports.mockRestore();
+    }
   });
 });
