@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
 import { definedOnly } from '../core/defined-only.js';
 import { CoterieError, type ErrorCode } from '../protocol/errors.js';
 import type { Clock, ClockTimer } from './clock.js';
@@ -56,10 +57,13 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
   #waits: ThrottleWaits | undefined;
   /** A seeder's sends, sliced and paced once a throttle gates them (paced-writer.ts). */
   #writer: PacedWriter | undefined;
+  /** Over TLS: a block's header and data go as two writes, each encrypted where it lies (see write()). */
+  readonly #tls: boolean;
 
   constructor(stream: Duplex, options: FramedConnectionOptions = {}, io: FramedConnectionIo = {}) {
     super();
     this.stream = stream;
+    this.#tls = stream instanceof TLSSocket;
     this.#io = io;
     this.#options = { ...CONNECTION_DEFAULTS, ...definedOnly(options) };
     this.#clock = this.#options.clock;
@@ -169,15 +173,18 @@ export class FramedConnection extends EventEmitter<ConnectionEvents> {
     }
     if (chunks.length === 1) return this.stream.write(chunks[0], onWritten);
     if (frame.type !== 'piece') return this.stream.write(Buffer.concat(chunks), onWritten);
-    // A block is not copied here: corked, header and data leave in one writev (plain TCP sends it
-    // as is; TLS concatenates the two first: writeEncoded() of a frame built in place avoids that).
-    // The data chunk is written last: its callback is the frame's.
-    this.stream.cork();
+    // A block is not copied here. Over plain TCP, corked, header and data leave in one writev. A
+    // TLS socket would first concatenate a corked pair (a copy of the block): there the header and
+    // the data are two writes, two records, each encrypted where it lies (a lent block, see
+    // PieceSource.lend; writeEncoded() of a frame built in place is one record). The data chunk
+    // is written last: its callback is the frame's.
+    const corked = !this.#tls;
+    if (corked) this.stream.cork();
     let ok = true;
     const last = chunks.length - 1;
     for (let i = 0; i < last; i++) ok = this.stream.write(chunks[i]);
     ok = this.stream.write(chunks[last], onWritten);
-    this.stream.uncork();
+    if (corked) this.stream.uncork();
     return ok && !this.stream.writableNeedDrain;
   }
 

@@ -86,6 +86,7 @@ export {
 } from './piece-server.js';
 export {
   FilePieceSource,
+  type LentBlock,
   ManifestPieceSource,
   type PartialPieceSource,
   type PieceSource,

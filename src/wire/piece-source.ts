@@ -30,10 +30,22 @@ export interface PieceSource {
    * another buffer instead, which the caller then sends as is.
    */
   read(piece: number, offset: number, length: number, into?: Buffer): Promise<Buffer>;
+  /**
+   * The block without a copy, where the source holds it in memory (a download's pieces verified
+   * last, peer/files/download/recent-pieces.ts); null: read() it. Its data is read until done(),
+   * called once, after which the source may reuse the memory.
+   */
+  lend?(piece: number, offset: number, length: number): LentBlock | null;
   /** A downloader says `piece` failed its hash (a source that can may check its file). */
   reportCorrupt?(piece: number): void;
   on(event: 'have', listener: (piece: number) => void): unknown;
   off(event: 'have', listener: (piece: number) => void): unknown;
+}
+
+/** A block lent by a PieceSource: `data` stays as it is until done(). */
+export interface LentBlock {
+  readonly data: Buffer;
+  done(): void;
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import type { Slots } from '../core/slots.js';
 import { CoterieError, isCoterieError } from '../protocol/errors.js';
-import type { BlockLease, BlockPool } from './block-pool.js';
+import type { BlockPool } from './block-pool.js';
 import type { Clock, ClockTimer } from './clock.js';
 import type { FramedConnection } from './connection.js';
 import { takeCorruptReport } from './corrupt-reports.js';
@@ -19,7 +19,7 @@ import {
   SEEDER_FEATURES,
 } from './frames.js';
 import { HAVE_HOLD_MS } from './piece-client.js';
-import type { PieceSource } from './piece-source.js';
+import type { LentBlock, PieceSource } from './piece-source.js';
 import { SpreadView, spreadOf } from './spread.js';
 
 /**
@@ -54,8 +54,8 @@ export class ServeSession {
   #inFlight = 0;
   #stopped = false;
   #fileId = '';
-  /** Blocks handed to the socket whose write has not called back yet. */
-  readonly #writing = new Set<BlockLease>();
+  /** Blocks handed to the socket whose write has not called back yet (leased, or lent by the source). */
+  readonly #writing = new Set<{ release(): void }>();
   /**
    * Resolves once the last block given a turn to be written is written (or the socket is
    * gone): blocks go to the socket one at a time. Two blocks waiting in a TLS socket leave
@@ -297,6 +297,36 @@ export class ServeSession {
     }
   }
 
+  /** Writes a block lent by the source in its turn; done() once the socket is through with it. */
+  async #sendLent(r: BlockRef, lent: LentBlock): Promise<void> {
+    const turn = this.#takeTurn();
+    let done = false;
+    const handBack = {
+      release: () => {
+        if (done) return;
+        done = true;
+        this.#writing.delete(handBack);
+        lent.done();
+        turn.end();
+      },
+    };
+    try {
+      await this.#drain(turn.previous);
+      if (this.#stopped || this.conn.closed) return handBack.release();
+      const ok = this.conn.write({ type: 'piece', piece: r.piece, offset: r.offset, data: lent.data }, () =>
+        handBack.release(),
+      );
+      this.#writing.add(handBack);
+      this.ctx.stats.blocksSent++;
+      this.ctx.stats.bytesSent += lent.data.length;
+      if (!ok) await this.#drain();
+    } catch (err) {
+      // Not handed to the socket (write threw, or the drain before it failed): ours to give back.
+      if (!this.#writing.has(handBack)) handBack.release();
+      throw err;
+    }
+  }
+
   async #serveNext(): Promise<void> {
     // The upload limits first, holding no slot: a limited group's connections must not keep
     // the slots from the others'.
@@ -307,6 +337,12 @@ export class ServeSession {
       // Taken after the slot: a cancel that arrived while waiting still applies.
       const r = this.#queue.shift();
       if (r === undefined || this.#stopped) return;
+      // A block the source holds in memory goes as it lies, no read and no copy.
+      const lent = this.source.lend?.(r.piece, r.offset, r.length) ?? null;
+      if (lent !== null) {
+        await this.#sendLent(r, lent);
+        return;
+      }
       // The block is read just past room for the frame's header, so the frame leaves as one buffer.
       const lease = this.ctx.blockPool.lease(PIECE_FRAME_PREFIX_BYTES + r.length);
       const into = lease.buffer.subarray(PIECE_FRAME_PREFIX_BYTES);

@@ -1,7 +1,12 @@
 import { Bitfield } from '../../../core/bitfield.js';
 import { CoterieError } from '../../../protocol/errors.js';
 import type { Manifest } from '../../../protocol/manifest.js';
-import { ManifestPieceSource, type PartialPieceSource, type PieceSource } from '../../../wire/index.js';
+import {
+  type LentBlock,
+  ManifestPieceSource,
+  type PartialPieceSource,
+  type PieceSource,
+} from '../../../wire/index.js';
 import type { PieceStore } from './piece-store.js';
 import type { RecentPieces } from './recent-pieces.js';
 
@@ -82,6 +87,12 @@ export class DownloadPieceSource extends ManifestPieceSource implements PartialP
     const kept = this.bitfield.has(piece) ? this.#recent?.read(piece, offset, length, into) : undefined;
     if (kept != null) return Promise.resolve(kept);
     return this.#file.read(piece, offset, length, into);
+  }
+
+  /** A block of a piece verified last, without a copy (recent-pieces.ts); null: read() it. */
+  lend(piece: number, offset: number, length: number): LentBlock | null {
+    if (this.#next !== null || !this.bitfield.has(piece)) return null;
+    return this.#recent?.lend(piece, offset, length) ?? null;
   }
 
   reportCorrupt(piece: number): void {
