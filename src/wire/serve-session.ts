@@ -19,7 +19,7 @@ import {
   SEEDER_FEATURES,
 } from './frames.js';
 import { HAVE_HOLD_MS } from './piece-client.js';
-import type { LentBlock, PieceSource } from './piece-source.js';
+import type { PieceSource } from './piece-source.js';
 import { SpreadView, spreadOf } from './spread.js';
 
 /**
@@ -297,28 +297,35 @@ export class ServeSession {
     }
   }
 
-  /** Writes a block lent by the source in its turn; done() once the socket is through with it. */
-  async #sendLent(r: BlockRef, lent: LentBlock): Promise<void> {
+  /**
+   * Writes one block in its turn (see #lastBlock). `release` gives its memory back, once: from the
+   * write's callback, from the socket's close (#writing), or at once when it never reached the socket.
+   */
+  async #sendInTurn(
+    bytes: number,
+    write: (onWritten: () => void) => boolean,
+    release: () => void,
+  ): Promise<void> {
     const turn = this.#takeTurn();
-    let done = false;
+    let released = false;
     const handBack = {
       release: () => {
-        if (done) return;
-        done = true;
+        if (released) return;
+        released = true;
         this.#writing.delete(handBack);
-        lent.done();
+        release();
         turn.end();
       },
     };
     try {
       await this.#drain(turn.previous);
       if (this.#stopped || this.conn.closed) return handBack.release();
-      const ok = this.conn.write({ type: 'piece', piece: r.piece, offset: r.offset, data: lent.data }, () =>
-        handBack.release(),
-      );
+      const ok = write(() => handBack.release());
       this.#writing.add(handBack);
+      // Counted once handed to the socket, before waiting for it to drain: the peer may read the
+      // block before the drain resolves, and stats must not lag what it has already received.
       this.ctx.stats.blocksSent++;
-      this.ctx.stats.bytesSent += lent.data.length;
+      this.ctx.stats.bytesSent += bytes;
       if (!ok) await this.#drain();
     } catch (err) {
       // Not handed to the socket (write threw, or the drain before it failed): ours to give back.
@@ -340,63 +347,47 @@ export class ServeSession {
       // A block the source holds in memory goes as it lies, no read and no copy.
       const lent = this.source.lend?.(r.piece, r.offset, r.length) ?? null;
       if (lent !== null) {
-        await this.#sendLent(r, lent);
+        const frame = { type: 'piece', piece: r.piece, offset: r.offset, data: lent.data } as const;
+        await this.#sendInTurn(
+          lent.data.length,
+          (cb) => this.conn.write(frame, cb),
+          () => lent.done(),
+        );
         return;
       }
       // The block is read just past room for the frame's header, so the frame leaves as one buffer.
+      // Once the socket has it, only its write callback gives the buffer back: the kernel or the
+      // TLS layer may read it until then, even after this connection failed.
       const lease = this.ctx.blockPool.lease(PIECE_FRAME_PREFIX_BYTES + r.length);
       const into = lease.buffer.subarray(PIECE_FRAME_PREFIX_BYTES);
-      // Once the socket has the block, only its write callback gives the buffer back: the kernel
-      // or the TLS layer may read it until then, even after this connection failed.
-      let handedOver = false;
+      let data: Buffer;
       try {
-        let data: Buffer;
-        try {
-          data = await this.source.read(r.piece, r.offset, r.length, into);
-        } catch (err) {
-          if (isCoterieError(err, 'NOT_SHARING')) {
-            void this.conn.close(err.code, err.message);
-            return;
-          }
-          this.ctx.logger.warn({ err, piece: r.piece }, 'piece read failed');
-          this.#reject(r, 'PIECE_UNAVAILABLE', 'cannot read that piece now');
+        data = await this.source.read(r.piece, r.offset, r.length, into);
+      } catch (err) {
+        lease.release();
+        if (isCoterieError(err, 'NOT_SHARING')) {
+          void this.conn.close(err.code, err.message);
           return;
         }
-        if (this.#stopped || this.conn.closed) return;
-        let ok: boolean;
-        if (data === into) {
-          const turn = this.#takeTurn();
-          try {
-            await this.#drain(turn.previous);
-          } catch (err) {
-            turn.end();
-            throw err;
-          }
-          if (this.#stopped || this.conn.closed) {
-            turn.end();
-            return;
-          }
-          encodePieceFrameInPlace(lease.buffer, r.piece, r.offset);
-          ok = this.conn.writeEncoded(lease.buffer, () => {
-            this.#writing.delete(lease);
-            lease.release();
-            turn.end();
-          });
-          this.#writing.add(lease);
-        } else {
-          // A source that read into a buffer of its own: ours is free now, the write needs no callback.
-          lease.release();
-          ok = this.conn.write({ type: 'piece', piece: r.piece, offset: r.offset, data });
-        }
-        handedOver = true;
-        // Counted once handed to the socket, before waiting for it to drain: the peer may read the
-        // block before the drain resolves, and stats must not lag what it has already received.
-        this.ctx.stats.blocksSent++;
-        this.ctx.stats.bytesSent += data.length;
-        if (!ok) await this.#drain();
-      } finally {
-        if (!handedOver) lease.release();
+        this.ctx.logger.warn({ err, piece: r.piece }, 'piece read failed');
+        this.#reject(r, 'PIECE_UNAVAILABLE', 'cannot read that piece now');
+        return;
       }
+      if (data === into && !this.#stopped && !this.conn.closed) {
+        await this.#sendInTurn(
+          data.length,
+          (cb) => this.conn.writeEncoded(encodePieceFrameInPlace(lease.buffer, r.piece, r.offset), cb),
+          () => lease.release(),
+        );
+        return;
+      }
+      // A source that read into a buffer of its own: ours is free now, the write needs no callback.
+      lease.release();
+      if (this.#stopped || this.conn.closed) return;
+      const ok = this.conn.write({ type: 'piece', piece: r.piece, offset: r.offset, data });
+      this.ctx.stats.blocksSent++;
+      this.ctx.stats.bytesSent += data.length;
+      if (!ok) await this.#drain();
     } catch (err) {
       // The connection closed while sending: its handler cleans up.
       if (!isCoterieError(err, 'UNAVAILABLE')) this.ctx.logger.warn({ err }, 'piece send failed');

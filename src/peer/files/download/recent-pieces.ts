@@ -28,8 +28,6 @@ export class RecentPieces {
   readonly #lent = new Map<Buffer, number>();
   /** Buffers that left (pushed out, or closed) while lent: given back on their last done(). */
   readonly #leaving = new Set<Buffer>();
-  /** Blocks served from memory, and read from the store because their piece had left. */
-  readonly stats = { hits: 0, misses: 0 };
 
   constructor(
     readonly maxBytes: number,
@@ -63,11 +61,7 @@ export class RecentPieces {
   /** The block `offset`..`offset + length` of `piece` itself, held until done(); null when not kept. */
   lend(piece: number, offset: number, length: number): LentBlock | null {
     const buf = this.#pieces.get(piece);
-    if (buf === undefined || offset + length > buf.length) {
-      this.stats.misses++;
-      return null;
-    }
-    this.stats.hits++;
+    if (buf === undefined || offset + length > buf.length) return null;
     this.#lent.set(buf, (this.#lent.get(buf) ?? 0) + 1);
     let done = false;
     return {
@@ -101,13 +95,9 @@ export class RecentPieces {
    */
   read(piece: number, offset: number, length: number, into?: Buffer): Buffer | null {
     const buf = this.#pieces.get(piece);
-    if (buf === undefined || offset + length > buf.length) {
-      this.stats.misses++;
-      return null;
-    }
+    if (buf === undefined || offset + length > buf.length) return null;
     const out = into ?? Buffer.allocUnsafe(length);
     buf.copy(out, 0, offset, offset + length);
-    this.stats.hits++;
     return out;
   }
 
